@@ -1,0 +1,53 @@
+// client: what the subcommands of the tasq tool share: the global options
+// and a connected channel.
+#ifndef TASQ_CLIENT_H
+#define TASQ_CLIENT_H
+
+#include <stdint.h>
+
+#include "auth.h"
+#include "chan.h"
+#include "opt.h"
+
+typedef struct tasq_client {
+	char         *server;
+	char         *key_file;
+	char         *tls_ca;
+	char         *tls_server_name;
+	char         *tls_cert;
+	char         *tls_key;
+	char         *log_level;
+	uint64_t      timeout_ms;         // one request
+	uint64_t      connect_timeout_ms;
+	uint64_t      max_msg;
+	tasq_keyring *keys;
+	tasq_chan    *chan;
+} tasq_client;
+
+// Exit codes of the tool.
+enum {
+	TASQ_EXIT_OK     = 0,
+	TASQ_EXIT_FAIL   = 1, // runtime failure (server unreachable, ...)
+	TASQ_EXIT_USAGE  = 2, // bad flags, input or configuration
+	TASQ_EXIT_TASKS  = 3, // ran, but some tasks have error results
+};
+
+extern const tasq_opt tasq_client_opts[];
+
+// tasq_client_connect loads the key and dials; prints why not to stderr
+// and returns an exit code (0 on success).
+int tasq_client_connect(tasq_client *c);
+
+// tasq_client_parse parses a command's options (sub, then the global ones)
+// from argv. Returns -1 to go on, with *argsp (free it) holding *nargsp
+// positional arguments; otherwise the exit code to return (help shown or
+// an error printed).
+int tasq_client_parse(const tasq_opt *sub, const char *usage, int argc,
+    char **argv, char ***argsp, int *nargsp);
+
+// Subcommands: argv[0] is the subcommand's first argument.
+int tasq_cmd_submit(tasq_client *c, int argc, char **argv);
+int tasq_cmd_stats(tasq_client *c, int argc, char **argv);
+int tasq_cmd_health(tasq_client *c, int argc, char **argv);
+
+#endif

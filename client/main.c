@@ -1,0 +1,197 @@
+// tasq: the command-line client.
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "err.h"
+#include "log.h"
+
+static tasq_client client;
+
+const tasq_opt tasq_client_opts[] = {
+	{ "server", 's', TASQ_OPT_STR, "TASQ_SERVER", "tcp://127.0.0.1:7070",
+	    "URL", "the server's address", &client.server, 0, 0, false },
+	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
+	    "shared key file, mode 0600 (or the key in TASQ_KEY)",
+	    &client.key_file, 0, 0, false },
+	{ "tls-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CA", NULL, "FILE",
+	    "CA that signed the server's certificate (tls+tcp://)",
+	    &client.tls_ca, 0, 0, false },
+	{ "tls-server-name", 0, TASQ_OPT_STR, NULL, NULL, "NAME",
+	    "name expected in the server certificate (default: URL host)",
+	    &client.tls_server_name, 0, 0, false },
+	{ "tls-cert", 0, TASQ_OPT_STR, "TASQ_TLS_CERT", NULL, "FILE",
+	    "client certificate for servers that require one",
+	    &client.tls_cert, 0, 0, false },
+	{ "tls-key", 0, TASQ_OPT_STR, "TASQ_TLS_KEY", NULL, "FILE",
+	    "private key of --tls-cert", &client.tls_key, 0, 0, false },
+	{ "request-timeout", 0, TASQ_OPT_MS, NULL, "10s", "DURATION",
+	    "deadline of one request", &client.timeout_ms, 10, 3600000,
+	    false },
+	{ "connect-timeout", 0, TASQ_OPT_MS, NULL, "5s", "DURATION",
+	    "how long to try to reach the server", &client.connect_timeout_ms,
+	    0, 3600000, false },
+	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "64MiB", "SIZE",
+	    "largest reply accepted", &client.max_msg, 1024, 1073741824,
+	    false },
+	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "warn", "LEVEL",
+	    "error, warn, info or debug", &client.log_level, 0, 0, false },
+	TASQ_OPT_END,
+};
+
+static const char main_usage[] =
+    "Usage: tasq [options] COMMAND [command options]\n"
+    "Commands:\n"
+    "  submit  submit tasks and print their results\n"
+    "          (tasq submit --help for its options)\n"
+    "  stats   show queues, workers and counters (--json)\n"
+    "  health  exit 0 when the server is serving (--wait DURATION)\n"
+    "Exit status: 0 ok, 1 failure, 2 usage or input error,\n"
+    "3 some tasks have error results.\n";
+
+int
+tasq_client_connect(tasq_client *c)
+{
+	tasq_chan_opts co;
+	char           err[512];
+	int            level;
+
+	if ((level = tasq_log_level_parse(c->log_level)) < 0) {
+		fprintf(stderr, "tasq: --log-level: '%s' is not error, warn, "
+		                "info or debug\n",
+		    c->log_level);
+		return (TASQ_EXIT_USAGE);
+	}
+	tasq_log_set_level(level);
+	if (tasq_keyring_setup(c->key_file, &c->keys, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "tasq: %s\n", err);
+		return (TASQ_EXIT_USAGE);
+	}
+	memset(&co, 0, sizeof(co));
+	co.url                = c->server;
+	co.keys               = c->keys;
+	co.tls_ca             = c->tls_ca;
+	co.tls_server_name    = c->tls_server_name;
+	co.tls_cert           = c->tls_cert;
+	co.tls_key            = c->tls_key;
+	co.connect_timeout_ms = (uint32_t) c->connect_timeout_ms;
+	co.max_msg_bytes      = c->max_msg;
+	int rv = tasq_chan_open(&c->chan, &co, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "tasq: %s\n", err);
+		return (rv == TASQ_EINVALID_ARGUMENT || rv == NNG_EADDRINVAL
+		        ? TASQ_EXIT_USAGE
+		        : TASQ_EXIT_FAIL);
+	}
+	return (0);
+}
+
+int
+tasq_client_parse(const tasq_opt *sub, const char *usage, int argc,
+    char **argv, char ***argsp, int *nargsp)
+{
+	const tasq_opt *const tables[] = { sub, tasq_client_opts, NULL };
+	tasq_opt_ctx          oc       = { 0 };
+	char                **args;
+	int                   rv;
+
+	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
+		return (TASQ_EXIT_FAIL);
+	}
+	oc.prog    = "tasq";
+	oc.usage   = usage;
+	oc.version = TASQ_VERSION;
+	oc.tables  = tables;
+	oc.args    = args;
+	if ((rv = tasq_opt_parse(&oc, argc, argv)) != TASQ_OPT_OK) {
+		free(args);
+		return (rv == TASQ_OPT_EXIT_OK ? 0 : TASQ_EXIT_USAGE);
+	}
+	*argsp  = args;
+	*nargsp = oc.nargs;
+	return (-1);
+}
+
+int
+main(int argc, char **argv)
+{
+	const tasq_opt *const tables[] = { tasq_client_opts, NULL };
+	tasq_opt_ctx          oc       = { 0 };
+	char                **args;
+	int                   rv, i;
+
+	tasq_log_init("tasq");
+	signal(SIGPIPE, SIG_IGN);
+	// Global options stop at the first word that is not an option.
+	for (i = 1; i < argc; i++) {
+		if (argv[i][0] != '-') {
+			break;
+		}
+		// Options with a separate value skip it.
+		for (const tasq_opt *o = tasq_client_opts; o->name; o++) {
+			if (o->type != TASQ_OPT_BOOL &&
+			    ((strncmp(argv[i], "--", 2) == 0 &&
+			         strcmp(argv[i] + 2, o->name) == 0) ||
+			        (o->shortopt && argv[i][1] == o->shortopt &&
+			            argv[i][2] == '\0'))) {
+				i++;
+				break;
+			}
+		}
+	}
+	if (i >= argc) {
+		// No command: only --help and --version make sense.
+		if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
+			return (TASQ_EXIT_FAIL);
+		}
+		oc.prog    = "tasq";
+		oc.usage   = main_usage;
+		oc.version = TASQ_VERSION;
+		oc.tables  = tables;
+		oc.args    = args;
+		rv         = tasq_opt_parse(&oc, argc - 1, argv + 1);
+		free(args);
+		tasq_opt_free(tables);
+		if (rv == TASQ_OPT_EXIT_OK) {
+			return (0);
+		}
+		if (rv == TASQ_OPT_OK) {
+			fprintf(stderr, "tasq: no command given (submit, stats, "
+			                "health; see --help)\n");
+		}
+		return (TASQ_EXIT_USAGE);
+	}
+	// The command parses the global options wherever they stand, so
+	// hand it everything but the program and command names.
+	const char *cmd      = argv[i];
+	char      **sub_argv = calloc((size_t) argc + 1, sizeof(*sub_argv));
+	int         sub_argc = 0;
+	if (sub_argv == NULL) {
+		return (TASQ_EXIT_FAIL);
+	}
+	for (int k = 1; k < argc; k++) {
+		if (k != i) {
+			sub_argv[sub_argc++] = argv[k];
+		}
+	}
+	if (strcmp(cmd, "submit") == 0) {
+		rv = tasq_cmd_submit(&client, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "stats") == 0) {
+		rv = tasq_cmd_stats(&client, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "health") == 0) {
+		rv = tasq_cmd_health(&client, sub_argc, sub_argv);
+	} else {
+		fprintf(stderr, "tasq: unknown command '%.60s' (submit, stats, "
+		                "health)\n",
+		    cmd);
+		rv = TASQ_EXIT_USAGE;
+	}
+	free(sub_argv);
+	tasq_chan_close(client.chan);
+	tasq_keyring_free(client.keys);
+	tasq_opt_free(tables);
+	return (rv);
+}

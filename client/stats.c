@@ -1,0 +1,166 @@
+// tasq stats: queues, workers and counters, as text or JSON.
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "err.h"
+
+static struct {
+	bool json;
+} topt;
+
+static const tasq_opt stats_opts[] = {
+	{ "json", 0, TASQ_OPT_BOOL, NULL, NULL, NULL, "print JSON",
+	    &topt.json, 0, 0, false },
+	TASQ_OPT_END,
+};
+
+static const char usage[] = "Usage: tasq [options] stats [--json]\n"
+                            "Shows the server's queues, workers and "
+                            "counters.\n";
+
+// Names come from the server: escape them for JSON.
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char) *s;
+		if (ch == '"' || ch == '\\') {
+			printf("\\%c", ch);
+		} else if (ch < 0x20) {
+			printf("\\u%04x", ch);
+		} else {
+			putchar(ch);
+		}
+	}
+	putchar('"');
+}
+
+static void
+print_json(const tasq_rep *rep)
+{
+	printf("{\"version\":");
+	json_str(rep->u.stats.version);
+	printf(",\"uptime_ms\":%" PRIu64 ",\"queues\":[", rep->u.stats.uptime_ms);
+	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
+		const tasq_queue_stats *q = &rep->u.stats.queues[i];
+		printf("%s{\"name\":", i ? "," : "");
+		json_str(q->name);
+		printf(",\"ready\":%" PRIu64 ",\"leased\":%" PRIu64
+		       ",\"results\":%" PRIu64 ",\"jobs\":%" PRIu64
+		       ",\"dead\":%" PRIu64 "}",
+		    q->ready, q->leased, q->results, q->jobs, q->dead);
+	}
+	printf("],\"workers\":[");
+	for (size_t i = 0; i < rep->u.stats.nworkers; i++) {
+		const tasq_worker_stats *w = &rep->u.stats.workers[i];
+		printf("%s{\"id\":\"%016" PRIx64 "\",\"name\":", i ? "," : "",
+		    w->worker_id);
+		json_str(w->name);
+		printf(",\"queue\":");
+		json_str(w->queue);
+		printf(",\"leases\":%" PRIu64 ",\"tasks_in_hand\":%" PRIu64
+		       ",\"completed\":%" PRIu64 ",\"idle_ms\":%" PRIu64
+		       ",\"connected\":%s}",
+		    w->leases, w->tasks_in_hand, w->completed, w->idle_ms,
+		    w->connected ? "true" : "false");
+	}
+	printf("],\"counters\":{");
+	for (size_t i = 0; i < rep->u.stats.ncounters; i++) {
+		printf("%s", i ? "," : "");
+		json_str(rep->u.stats.counters[i].name);
+		printf(":%" PRIu64, rep->u.stats.counters[i].value);
+	}
+	printf("},\"dead_letters\":[");
+	for (size_t i = 0; i < rep->u.stats.ndead; i++) {
+		printf("%s{\"job\":\"%016" PRIx64 "\",\"task\":%" PRIu64 "}",
+		    i ? "," : "", rep->u.stats.dead[2 * i],
+		    rep->u.stats.dead[2 * i + 1]);
+	}
+	printf("]}\n");
+}
+
+static void
+print_text(const tasq_rep *rep)
+{
+	printf("server %s, up %" PRIu64 " s\n", rep->u.stats.version,
+	    rep->u.stats.uptime_ms / 1000);
+	printf("\n%-20s %12s %12s %12s %6s %8s\n", "QUEUE", "READY", "LEASED",
+	    "RESULTS", "JOBS", "DEAD");
+	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
+		const tasq_queue_stats *q = &rep->u.stats.queues[i];
+		printf("%-20s %12" PRIu64 " %12" PRIu64 " %12" PRIu64
+		       " %6" PRIu64 " %8" PRIu64 "\n",
+		    q->name, q->ready, q->leased, q->results, q->jobs,
+		    q->dead);
+	}
+	printf("\n%-32s %-12s %6s %8s %12s %9s %s\n", "WORKER", "QUEUE",
+	    "LEASES", "IN-HAND", "COMPLETED", "IDLE-MS", "CONNECTED");
+	for (size_t i = 0; i < rep->u.stats.nworkers; i++) {
+		const tasq_worker_stats *w = &rep->u.stats.workers[i];
+		printf("%-32s %-12s %6" PRIu64 " %8" PRIu64 " %12" PRIu64
+		       " %9" PRIu64 " %s\n",
+		    w->name, w->queue, w->leases, w->tasks_in_hand,
+		    w->completed, w->idle_ms, w->connected ? "yes" : "no");
+	}
+	printf("\nCOUNTERS\n");
+	for (size_t i = 0; i < rep->u.stats.ncounters; i++) {
+		printf("  %-32s %" PRIu64 "\n", rep->u.stats.counters[i].name,
+		    rep->u.stats.counters[i].value);
+	}
+	if (rep->u.stats.ndead > 0) {
+		printf("\nDEAD LETTERS (most recent %zu)\n",
+		    rep->u.stats.ndead);
+		for (size_t i = 0; i < rep->u.stats.ndead; i++) {
+			printf("  job %016" PRIx64 " task %" PRIu64 "\n",
+			    rep->u.stats.dead[2 * i],
+			    rep->u.stats.dead[2 * i + 1]);
+		}
+	}
+}
+
+int
+tasq_cmd_stats(tasq_client *c, int argc, char **argv)
+{
+	const tasq_opt *const tables[] = { stats_opts, NULL };
+	char                **args = NULL;
+	int                   nargs, rv;
+	tasq_req              req;
+	tasq_rep              rep;
+	char                  err[512];
+
+	if ((rv = tasq_client_parse(stats_opts, usage, argc, argv, &args,
+	         &nargs)) >= 0) {
+		goto out;
+	}
+	if (nargs > 0) {
+		fprintf(stderr, "tasq: stats takes no arguments\n");
+		rv = TASQ_EXIT_USAGE;
+		goto out;
+	}
+	if ((rv = tasq_client_connect(c)) != 0) {
+		goto out;
+	}
+	memset(&req, 0, sizeof(req));
+	req.method = TASQ_M_STATS;
+	if (tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms, &rep, err,
+	        sizeof(err)) != 0) {
+		fprintf(stderr, "tasq: stats failed: %s\n", err);
+		rv = TASQ_EXIT_FAIL;
+		goto out;
+	}
+	if (topt.json) {
+		print_json(&rep);
+	} else {
+		print_text(&rep);
+	}
+	tasq_wire_rep_fini(&rep);
+	rv = 0;
+out:
+	free(args);
+	tasq_opt_free(tables);
+	return (rv);
+}

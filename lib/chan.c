@@ -1,0 +1,304 @@
+#include "chan.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+
+#include <openssl/rand.h>
+
+#include "err.h"
+#include "tls.h"
+
+struct tasq_chan {
+	nng_socket          sock;
+	nng_dialer          dialer;
+	const tasq_keyring *keys;
+	uint64_t            sender_id;
+	atomic_uint_fast64_t seq;
+};
+
+uint64_t
+tasq_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
+}
+
+uint64_t
+tasq_random64(void)
+{
+	uint64_t v = 0;
+
+	while (v == 0) {
+		if (RAND_bytes((unsigned char *) &v, sizeof(v)) != 1) {
+			// The CSPRNG failing is not recoverable; mix in
+			// what we have rather than return a fixed value.
+			v = ((uint64_t) nng_random() << 32) ^ nng_random() ^
+			    tasq_now_ms();
+		}
+	}
+	return (v);
+}
+
+int
+tasq_chan_open(
+    tasq_chan **cp, const tasq_chan_opts *o, char *err, size_t errlen)
+{
+	tasq_chan      *c;
+	nng_tls_config *tls = NULL;
+	nng_time        until;
+	int             rv;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NNG_ENOMEM);
+	}
+	c->keys      = o->keys;
+	c->sender_id = tasq_random64();
+	atomic_init(&c->seq, 0);
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		snprintf(err, errlen, "cannot open socket: %s",
+		    nng_strerror(rv));
+		free(c);
+		return (rv);
+	}
+	// Replies are bounded like requests; a peer cannot make us reserve
+	// more than max_msg_bytes.
+	(void) nng_socket_set_size(
+	    c->sock, NNG_OPT_RECVMAXSZ, o->max_msg_bytes);
+	// Application-level retries re-sign each attempt; an nng resend of
+	// the same bytes would be rejected as a replay anyway.
+	(void) nng_socket_set_ms(
+	    c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	(void) nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+	(void) nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 2000);
+	if ((rv = nng_dialer_create(&c->dialer, c->sock, o->url)) != 0) {
+		snprintf(err, errlen, "invalid server address %s: %s", o->url,
+		    nng_strerror(rv));
+		goto fail;
+	}
+	if (tasq_url_is_tls(o->url)) {
+		const char *name = o->tls_server_name;
+		nng_url    *u    = NULL;
+		if (name == NULL && nng_url_parse(&u, o->url) == 0) {
+			name = u->u_hostname;
+		}
+		rv = tasq_tls_client_config(o->tls_ca, name, o->tls_cert,
+		    o->tls_key, &tls, err, errlen);
+		if (u != NULL) {
+			nng_url_free(u);
+		}
+		if (rv != 0) {
+			goto fail;
+		}
+		rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, tls);
+		nng_tls_config_free(tls);
+		if (rv != 0) {
+			snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
+			goto fail;
+		}
+	}
+	// A blocking first dial reports TLS and address errors, which a
+	// background dial would only retry silently.
+	until = nng_clock() + o->connect_timeout_ms;
+	for (;;) {
+		rv = nng_dialer_start(c->dialer, 0);
+		if (rv == 0) {
+			break;
+		}
+		if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH) {
+			snprintf(err, errlen,
+			    "TLS handshake with %s failed: %s (check --tls-ca "
+			    "and the server certificate's names)",
+			    o->url, nng_strerror(rv));
+			goto fail;
+		}
+		if (rv == NNG_EADDRINVAL || rv == NNG_EINVAL ||
+		    rv == NNG_ENOTSUP || nng_clock() >= until) {
+			snprintf(err, errlen, "cannot connect to %s: %s",
+			    o->url, nng_strerror(rv));
+			goto fail;
+		}
+		nng_msleep(100);
+	}
+	*cp = c;
+	return (0);
+fail:
+	nng_close(c->sock);
+	free(c);
+	return (rv != 0 ? rv : TASQ_EINVALID_ARGUMENT);
+}
+
+void
+tasq_chan_close(tasq_chan *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	nng_close(c->sock);
+	free(c);
+}
+
+uint64_t
+tasq_chan_sender_id(const tasq_chan *c)
+{
+	return (c->sender_id);
+}
+
+// One attempt: returns 0 with *replyp set, or an error.
+static int
+attempt(tasq_chan *c, nng_ctx ctx, nng_aio *aio, const tasq_req *req,
+    uint32_t timeout_ms, uint64_t *seqp, nng_msg **replyp, char *err,
+    size_t errlen)
+{
+	tasq_env_hdr h;
+	nng_msg     *m;
+	int          rv;
+
+	if ((rv = tasq_wire_encode_req(req, &m)) != 0) {
+		snprintf(err, errlen, "cannot encode request: %s",
+		    tasq_strerror(rv));
+		return (rv);
+	}
+	memset(&h, 0, sizeof(h));
+	h.kind         = TASQ_ENV_REQUEST;
+	h.sender_id    = c->sender_id;
+	h.seq          = atomic_fetch_add(&c->seq, 1) + 1;
+	h.timestamp_ms = tasq_now_ms();
+	h.method       = (uint16_t) req->method;
+	h.deadline_ms  = timeout_ms;
+	if ((rv = tasq_auth_seal(c->keys, &h, m)) != 0) {
+		nng_msg_free(m);
+		snprintf(err, errlen, "cannot sign request: %s",
+		    tasq_strerror(rv));
+		return (rv);
+	}
+	*seqp = h.seq;
+	nng_aio_set_timeout(aio, (nng_duration) timeout_ms);
+	nng_aio_set_msg(aio, m);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		nng_msg_free(m); // a failed send leaves the message with us
+		goto neterr;
+	}
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		goto neterr;
+	}
+	*replyp = nng_aio_get_msg(aio);
+	return (0);
+neterr:
+	if (rv == NNG_ETIMEDOUT) {
+		snprintf(err, errlen, "no reply from server within %u ms",
+		    (unsigned) timeout_ms);
+		return (TASQ_EDEADLINE_EXCEEDED);
+	}
+	snprintf(err, errlen, "%s", nng_strerror(rv));
+	return (rv);
+}
+
+int
+tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
+    tasq_rep *rep, char *err, size_t errlen)
+{
+	nng_ctx      ctx;
+	nng_aio     *aio;
+	nng_msg     *m = NULL;
+	tasq_env_hdr h;
+	const uint8_t *body;
+	const char  *why = NULL;
+	uint64_t     seq = 0;
+	int          rv;
+
+	err[0] = '\0';
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		snprintf(err, errlen, "%s", nng_strerror(rv));
+		return (rv);
+	}
+	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
+		nng_aio_free(aio);
+		snprintf(err, errlen, "%s", nng_strerror(rv));
+		return (rv);
+	}
+	// A request that the server saw as a replay (nng re-sent it over a
+	// new connection, say) is retried once with a fresh sequence number.
+	for (int tries = 0; tries < 3; tries++) {
+		if (m != NULL) {
+			nng_msg_free(m);
+			m = NULL;
+		}
+		rv = attempt(c, ctx, aio, req, timeout_ms, &seq, &m, err,
+		    errlen);
+		if (rv != 0) {
+			break;
+		}
+		rv = tasq_auth_open(
+		    c->keys, nng_msg_body(m), nng_msg_len(m), &h, &body);
+		if (rv == TASQ_EUNAUTHENTICATED && h.key_id == 0 &&
+		    h.kind == TASQ_ENV_REPLY && h.reply_to == seq) {
+			// An unsigned error: the server could not verify us.
+			int  code = 0;
+			char text[200];
+			if (tasq_wire_decode_status(body = (uint8_t *)
+			            nng_msg_body(m) + TASQ_ENV_HDR_LEN,
+			        h.body_len, &code, text, sizeof(text)) == 0 &&
+			    code != 0) {
+				snprintf(err, errlen,
+				    "server refused the request: %s: %s",
+				    tasq_err_name(code), text);
+				rv = tasq_err_from_code(code);
+			} else {
+				snprintf(err, errlen,
+				    "reply failed authentication");
+			}
+			break;
+		}
+		if (rv != 0) {
+			snprintf(err, errlen,
+			    "reply failed authentication (wrong key?)");
+			break;
+		}
+		if (h.kind != TASQ_ENV_REPLY || h.reply_to != seq ||
+		    h.method != req->method) {
+			snprintf(err, errlen, "reply does not match request");
+			rv = TASQ_EUNAUTHENTICATED;
+			break;
+		}
+		if (h.status != 0) {
+			int  code = 0;
+			char text[200] = "";
+			(void) tasq_wire_decode_status(
+			    body, h.body_len, &code, text, sizeof(text));
+			rv = tasq_err_from_code(h.status);
+			snprintf(err, errlen, "%s: %s",
+			    tasq_err_name(h.status), text);
+			if (rv == TASQ_EUNAUTHENTICATED &&
+			    strstr(text, "replay") != NULL) {
+				continue;
+			}
+			break;
+		}
+		rv = tasq_wire_decode_rep(req->method, body, h.body_len, rep,
+		    &why);
+		if (rv != 0) {
+			snprintf(err, errlen, "malformed reply: %s", why);
+		}
+		break;
+	}
+	if (m != NULL) {
+		nng_msg_free(m);
+	}
+	nng_ctx_close(ctx);
+	nng_aio_free(aio);
+	return (rv);
+}

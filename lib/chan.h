@@ -1,0 +1,54 @@
+// chan: the client side of tasq's RPC: a REQ socket dialed to the server,
+// authenticated envelopes, and a blocking call that many threads may make
+// at once (each call uses its own nng context).
+//
+// Used by the tasq client and by worker processes. Thread-safe after
+// tasq_chan_open; tasq_chan_close must not race with calls.
+#ifndef TASQ_CHAN_H
+#define TASQ_CHAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "wire.h"
+
+typedef struct tasq_chan tasq_chan;
+
+typedef struct tasq_chan_opts {
+	const char         *url;
+	const tasq_keyring *keys;            // borrowed; must outlive chan
+	const char         *tls_ca;          // required for tls+tcp://
+	const char         *tls_server_name; // default: the URL's host
+	const char         *tls_cert;        // optional client certificate
+	const char         *tls_key;
+	uint32_t            connect_timeout_ms; // 0: one attempt
+	size_t              max_msg_bytes;
+} tasq_chan_opts;
+
+// tasq_chan_open dials the server, waiting up to connect_timeout_ms for a
+// first connection (TLS verification failures are reported at once), then
+// keeps reconnecting in the background. On failure err says why.
+int tasq_chan_open(tasq_chan **cp, const tasq_chan_opts *o, char *err,
+    size_t errlen);
+
+void tasq_chan_close(tasq_chan *c);
+
+// tasq_chan_call sends req and waits up to timeout_ms for the reply,
+// which it decodes into rep (release with tasq_wire_rep_fini; untouched on
+// error). Returns 0; the server's status as TASQ_E* with its text in err;
+// TASQ_EDEADLINE_EXCEEDED when no reply came in time; TASQ_EUNAUTHENTICATED
+// when the reply fails verification; or an NNG error.
+int tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
+    tasq_rep *rep, char *err, size_t errlen);
+
+// tasq_chan_sender_id returns this channel's random sender id.
+uint64_t tasq_chan_sender_id(const tasq_chan *c);
+
+// tasq_now_ms returns the Unix time in milliseconds.
+uint64_t tasq_now_ms(void);
+
+// tasq_random64 returns 64 random bits from OpenSSL's CSPRNG (never 0).
+uint64_t tasq_random64(void);
+
+#endif

@@ -1,0 +1,104 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *prog = "tasq";
+static atomic_int  cur_level = TASQ_LOG_INFO;
+
+static const char *const level_names[] = { "error", "warn", "info",
+	"debug" };
+
+void
+tasq_log_init(const char *name)
+{
+	prog = name;
+}
+
+void
+tasq_log_set_level(int level)
+{
+	atomic_store(&cur_level, level);
+}
+
+int
+tasq_log_level_parse(const char *s)
+{
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			return (i);
+		}
+	}
+	return (-1);
+}
+
+int
+tasq_log_enabled(int level)
+{
+	return (level <= atomic_load(&cur_level));
+}
+
+static void
+vlog(int level, int errnum, const char *fmt, va_list ap)
+{
+	char           line[1024];
+	struct timeval tv;
+	struct tm      tm;
+	size_t         n;
+	int            k;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	k = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%d] %s: ",
+	    (long) tv.tv_usec / 1000, prog, (int) getpid(),
+	    level_names[level]);
+	n += (k > 0) ? (size_t) k : 0;
+	if (n < sizeof(line)) {
+		k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		n += (k > 0) ? (size_t) k : 0;
+	}
+	if (errnum != 0 && n < sizeof(line)) {
+		k = snprintf(line + n, sizeof(line) - n, ": %s",
+		    strerror(errnum));
+		n += (k > 0) ? (size_t) k : 0;
+	}
+	if (n >= sizeof(line) - 1) {
+		n = sizeof(line) - 2;
+	}
+	line[n++] = '\n';
+	// One write per line; a short write to stderr is not worth retrying.
+	(void) !write(STDERR_FILENO, line, n);
+}
+
+void
+tasq_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!tasq_log_enabled(level)) {
+		return;
+	}
+	va_start(ap, fmt);
+	vlog(level, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+tasq_log_errno(int level, const char *fmt, ...)
+{
+	va_list ap;
+	int     errnum = errno;
+
+	if (!tasq_log_enabled(level)) {
+		return;
+	}
+	va_start(ap, fmt);
+	vlog(level, errnum, fmt, ap);
+	va_end(ap);
+}

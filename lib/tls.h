@@ -1,0 +1,28 @@
+// tls: builds nng TLS configurations from file names.
+//
+// The server presents --tls-cert/--tls-key; peers verify it against
+// --tls-ca and check the server name (the URL's host unless overridden).
+// Functions are thread-safe; each returns a new nng_tls_config (release
+// with nng_tls_config_free once handed to a dialer or listener, which keep
+// their own reference). On failure err (errlen bytes) says which file and
+// why.
+#ifndef TASQ_TLS_H
+#define TASQ_TLS_H
+
+#include <stddef.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
+int tasq_tls_server_config(const char *cert_file, const char *key_file,
+    const char *client_ca_file, nng_tls_config **cfgp, char *err,
+    size_t errlen);
+
+int tasq_tls_client_config(const char *ca_file, const char *server_name,
+    const char *cert_file, const char *key_file, nng_tls_config **cfgp,
+    char *err, size_t errlen);
+
+// tasq_url_is_tls says whether url uses the tls+tcp scheme.
+int tasq_url_is_tls(const char *url);
+
+#endif

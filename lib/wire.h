@@ -1,0 +1,221 @@
+// wire: tasq's request and reply types and their protobuf encoding.
+//
+// This is the only module that includes the generated tasq.pb-c.h; the
+// rest of the code sees the plain structs below. Decoders validate every
+// field (lengths of parallel columns, name lengths and characters, counts
+// against TASQ_WIRE_MAX_*) so that handlers can trust what they get.
+//
+// Encoders return a new nng_msg (free with nng_msg_free, or hand it to
+// nng) whose first TASQ_ENV_HDR_LEN bytes are reserved for the envelope
+// header; tasq_auth_seal fills them. Decoded structs point into memory
+// owned by the struct: release it with the matching _fini. Everything
+// here is thread-safe (no shared state).
+#ifndef TASQ_WIRE_H
+#define TASQ_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+// Method numbers: the position of each rpc in service tasq.v1.Queue.
+enum tasq_method {
+	TASQ_M_HEALTH    = 0,
+	TASQ_M_SUBMIT    = 1,
+	TASQ_M_LEASE     = 2,
+	TASQ_M_COMPLETE  = 3,
+	TASQ_M_EXTEND    = 4,
+	TASQ_M_RELEASE   = 5,
+	TASQ_M_FETCH     = 6,
+	TASQ_M_CLOSE_JOB = 7,
+	TASQ_M_STATS     = 8,
+	TASQ_M_COUNT     = 9,
+};
+
+#define TASQ_WIRE_MAX_NAME 64        // queue and worker names, bytes
+#define TASQ_WIRE_MAX_BATCHES 1024   // result batches in one request
+#define TASQ_WIRE_MAX_IDS 1048576    // ids in one request (all batches)
+
+typedef struct tasq_task_batch {
+	uint64_t  lease_id;
+	uint64_t  job_id;
+	uint32_t  attempt;
+	size_t    n;
+	uint64_t *ids;
+	int64_t  *values;
+} tasq_task_batch;
+
+// codes is NULL when every result is OK, else n entries (wire codes).
+typedef struct tasq_result_batch {
+	uint64_t  lease_id;
+	uint64_t  job_id;
+	size_t    n;
+	uint64_t *ids;
+	int64_t  *values;
+	uint32_t *codes;
+} tasq_result_batch;
+
+typedef struct tasq_complete_rep {
+	uint32_t accepted;
+	uint32_t duplicates;
+	uint32_t late;
+	uint32_t rejected;
+} tasq_complete_rep;
+
+typedef struct tasq_queue_stats {
+	const char *name;
+	uint64_t    ready, leased, results, jobs, dead;
+} tasq_queue_stats;
+
+typedef struct tasq_worker_stats {
+	uint64_t    worker_id;
+	const char *name;
+	const char *queue;
+	uint64_t    leases, tasks_in_hand, completed, idle_ms;
+	bool        connected;
+} tasq_worker_stats;
+
+typedef struct tasq_counter {
+	const char *name;
+	uint64_t    value;
+} tasq_counter;
+
+typedef struct tasq_req {
+	int   method;
+	void *pb_; // private: the decoded protobuf message
+	void *mem_; // private: arrays allocated by the decoder
+	union {
+		struct {
+			const char *queue;
+			uint64_t    job_id;
+			uint64_t    first_index;
+			size_t      n;
+			int64_t    *values;
+		} submit;
+		struct {
+			const char        *queue;
+			uint64_t           worker_id;
+			const char        *worker_name;
+			uint32_t           max_tasks;
+			uint32_t           wait_ms;
+			size_t             nresults;
+			tasq_result_batch *results;
+		} lease;
+		struct {
+			uint64_t           worker_id;
+			size_t             nresults;
+			tasq_result_batch *results;
+		} complete;
+		struct {
+			uint64_t  worker_id;
+			size_t    n;
+			uint64_t *lease_ids;
+		} extend, release;
+		struct {
+			uint64_t job_id;
+			uint64_t ack_seq;
+			uint32_t max_results;
+			uint32_t wait_ms;
+		} fetch;
+		struct {
+			uint64_t job_id;
+			uint64_t ack_seq;
+		} close_job;
+	} u;
+} tasq_req;
+
+typedef struct tasq_rep {
+	int   method;
+	void *pb_;
+	void *mem_;
+	union {
+		struct {
+			bool        serving;
+			const char *version;
+			uint64_t    server_id;
+			uint64_t    uptime_ms;
+		} health;
+		struct {
+			uint32_t accepted;
+			bool     duplicate;
+		} submit;
+		struct {
+			size_t             nbatches;
+			tasq_task_batch   *batches;
+			uint32_t           lease_ms;
+			tasq_complete_rep  completed;
+		} lease;
+		tasq_complete_rep complete;
+		struct {
+			uint32_t  lease_ms;
+			size_t    n;
+			uint64_t *unknown;
+		} extend;
+		struct {
+			uint32_t released;
+		} release;
+		struct {
+			uint64_t  seq;
+			size_t    n;
+			uint64_t *ids;
+			int64_t  *values;
+			uint32_t *codes; // NULL: all OK
+			uint64_t  submitted;
+			uint64_t  completed;
+		} fetch;
+		struct {
+			uint64_t dropped;
+		} close_job;
+		struct {
+			const char        *version;
+			uint64_t           uptime_ms;
+			size_t             nqueues;
+			tasq_queue_stats  *queues;
+			size_t             nworkers;
+			tasq_worker_stats *workers;
+			size_t             ncounters;
+			tasq_counter      *counters;
+			size_t             ndead; // pairs: job id, task id
+			uint64_t          *dead;
+		} stats;
+	} u;
+} tasq_rep;
+
+// tasq_wire_method_name returns "Submit", ... or NULL for an unknown
+// method number; names come from the generated service descriptor.
+const char *tasq_wire_method_name(int method);
+
+// tasq_wire_method_count is the number of methods of the service.
+int tasq_wire_method_count(void);
+
+// tasq_wire_decode_req decodes body (len bytes) as the request of method.
+// Borrows body. On failure *why gets a static reason. Errors:
+// TASQ_EUNIMPLEMENTED (unknown method), TASQ_EINVALID_ARGUMENT.
+int  tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
+     tasq_req *req, const char **why);
+void tasq_wire_req_fini(tasq_req *req);
+
+// tasq_wire_decode_rep decodes a reply body of method. Errors as above.
+int  tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
+     tasq_rep *rep, const char **why);
+void tasq_wire_rep_fini(tasq_rep *rep);
+
+// tasq_wire_encode_req/rep pack req/rep (req->method / rep->method) into a
+// new message. Borrows req/rep. Errors: NNG_ENOMEM, TASQ_EINVALID_ARGUMENT.
+int tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp);
+int tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp);
+
+// tasq_wire_encode_status packs a tasq.v1.Status (code, text).
+int tasq_wire_encode_status(int code, const char *text, nng_msg **msgp);
+
+// tasq_wire_decode_status unpacks a Status body; text (textlen bytes) gets
+// its message, truncated and with control characters replaced.
+int tasq_wire_decode_status(
+    const uint8_t *body, size_t len, int *code, char *text, size_t textlen);
+
+// tasq_wire_valid_name checks a queue name: 1..TASQ_WIRE_MAX_NAME bytes of
+// [A-Za-z0-9._-].
+bool tasq_wire_valid_name(const char *s);
+
+#endif

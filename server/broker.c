@@ -1,0 +1,1442 @@
+#include "broker.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "err.h"
+#include "idmap.h"
+
+#define DEAD_RING 1024 // dead letters remembered for stats
+
+struct range {
+	struct range *next, *prev;
+	struct chunk *chunk;
+	uint32_t      off, len;
+	uint32_t      attempt; // deliveries so far
+};
+
+struct chunk {
+	struct job *job;
+	uint64_t    first;
+	uint32_t    n;
+	uint32_t    remaining; // tasks without a result
+	uint32_t    refs;      // ranges pointing here
+	int64_t    *values;
+	uint64_t   *done;      // one bit per task
+};
+
+struct ival {
+	uint64_t lo, hi; // [lo, hi)
+};
+
+struct wlist {
+	tasq_waiter head; // sentinel
+};
+
+struct job {
+	uint64_t       id;
+	struct queue  *q;
+	struct chunk **chunks; // sorted by first
+	size_t         nchunks, capchunks;
+	struct ival   *ivals; // submitted id intervals, merged, sorted
+	size_t         nivals, capivals;
+	// Results not yet delivered: columns with a head offset.
+	uint64_t      *r_ids;
+	int64_t       *r_vals;
+	uint32_t      *r_codes;
+	size_t         r_head, r_len, r_cap;
+	// The last delivery, kept until acknowledged.
+	uint64_t       d_seq;
+	uint64_t      *d_ids;
+	int64_t       *d_vals;
+	uint32_t      *d_codes;
+	size_t         d_n;
+	uint64_t       seq_next;
+	uint64_t       submitted, completed;
+	uint64_t       last_ms;
+	bool           closed;
+	struct wlist   waiters;
+};
+
+struct queue {
+	char         name[TASQ_WIRE_MAX_NAME + 1];
+	struct range ready; // sentinel of the ready list
+	uint64_t     nready, nleased, nresults, njobs, ndead;
+	struct wlist waiters;
+};
+
+struct lease {
+	uint64_t       id;
+	struct worker *w;
+	uint32_t       pipe;
+	uint64_t       deadline;
+	struct queue  *q;
+	struct range  *ranges; // singly linked through next
+	uint32_t       ntasks;
+};
+
+struct worker {
+	uint64_t id;
+	char     name[TASQ_WIRE_MAX_NAME + 1];
+	char     queue[TASQ_WIRE_MAX_NAME + 1];
+	uint32_t pipe;
+	bool     connected;
+	uint64_t last_ms;
+	uint64_t leases, in_hand, completed;
+};
+
+struct tasq_broker {
+	nng_mtx         *mtx;
+	tasq_broker_conf conf;
+	tasq_wake_cb     wake;
+	struct queue   **queues;
+	size_t           nqueues;
+	tasq_idmap       jobs;
+	tasq_idmap       leases;
+	tasq_idmap       workers;
+	uint64_t         lease_next;
+	uint64_t         held; // tasks in chunks + undelivered/unacked results
+	uint64_t         dead[DEAD_RING][2];
+	size_t           dead_n;
+	atomic_uint_fast64_t counters[TASQ_CTR_COUNT];
+};
+
+static const char *const counter_names[] = {
+#define TASQ_CTR_NAME(id, name) name,
+	TASQ_COUNTER_MAP(TASQ_CTR_NAME)
+#undef TASQ_CTR_NAME
+};
+
+// ---- waiters -------------------------------------------------------------
+
+static void
+wlist_init(struct wlist *l)
+{
+	l->head.next = l->head.prev = &l->head;
+}
+
+static void
+wlist_park(struct wlist *l, tasq_waiter *w)
+{
+	w->woken      = false;
+	w->list       = l;
+	w->prev       = l->head.prev;
+	w->next       = &l->head;
+	w->prev->next = w;
+	l->head.prev  = w;
+}
+
+static void
+waiter_unlink(tasq_waiter *w)
+{
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+	w->list           = NULL;
+}
+
+// Moves every waiter of l to the wake list (a singly linked chain through
+// next, woken after the lock is dropped).
+static void
+wlist_take(struct wlist *l, tasq_waiter **wake)
+{
+	while (l->head.next != &l->head) {
+		tasq_waiter *w = l->head.next;
+		waiter_unlink(w);
+		w->woken = true;
+		w->next  = *wake;
+		*wake    = w;
+	}
+}
+
+static void
+wake_all(tasq_broker *b, tasq_waiter *wake)
+{
+	while (wake != NULL) {
+		tasq_waiter *w = wake;
+		wake           = w->next;
+		w->next        = NULL;
+		b->wake(w);
+	}
+}
+
+bool
+tasq_broker_unpark(tasq_broker *b, tasq_waiter *w)
+{
+	bool woken;
+
+	nng_mtx_lock(b->mtx);
+	if (w->list != NULL) {
+		waiter_unlink(w);
+	}
+	woken    = w->woken;
+	w->woken = false;
+	nng_mtx_unlock(b->mtx);
+	return (woken);
+}
+
+// ---- counters ------------------------------------------------------------
+
+void
+tasq_broker_count(tasq_broker *b, int counter, uint64_t n)
+{
+	atomic_fetch_add(&b->counters[counter], n);
+}
+
+uint64_t
+tasq_broker_counter(tasq_broker *b, int counter)
+{
+	return (atomic_load(&b->counters[counter]));
+}
+
+// ---- allocation ----------------------------------------------------------
+
+int
+tasq_broker_alloc(
+    tasq_broker **bp, const tasq_broker_conf *conf, tasq_wake_cb wake)
+{
+	tasq_broker *b;
+	int          rv;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	if ((rv = nng_mtx_alloc(&b->mtx)) != 0) {
+		free(b);
+		return (rv);
+	}
+	if ((b->queues = calloc(conf->max_queues, sizeof(*b->queues))) ==
+	    NULL) {
+		nng_mtx_free(b->mtx);
+		free(b);
+		return (NNG_ENOMEM);
+	}
+	b->conf = *conf;
+	b->wake = wake;
+	tasq_idmap_init(&b->jobs);
+	tasq_idmap_init(&b->leases);
+	tasq_idmap_init(&b->workers);
+	for (int i = 0; i < TASQ_CTR_COUNT; i++) {
+		atomic_init(&b->counters[i], 0);
+	}
+	b->lease_next = 1;
+	*bp           = b;
+	return (0);
+}
+
+static void chunk_unref(tasq_broker *b, struct chunk *c);
+
+static void
+job_free(struct job *j)
+{
+	free(j->chunks);
+	free(j->ivals);
+	free(j->r_ids);
+	free(j->r_vals);
+	free(j->r_codes);
+	free(j->d_ids);
+	free(j->d_vals);
+	free(j->d_codes);
+	free(j);
+}
+
+void
+tasq_broker_free(tasq_broker *b)
+{
+	size_t pos;
+	void  *v;
+
+	if (b == NULL) {
+		return;
+	}
+	pos = 0;
+	while ((v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
+		struct lease *l = v;
+		while (l->ranges != NULL) {
+			struct range *r = l->ranges;
+			l->ranges       = r->next;
+			free(r);
+		}
+		free(l);
+	}
+	for (size_t i = 0; i < b->nqueues; i++) {
+		struct queue *q = b->queues[i];
+		while (q->ready.next != &q->ready) {
+			struct range *r = q->ready.next;
+			q->ready.next   = r->next;
+			free(r);
+		}
+		free(q);
+	}
+	// Chunks are reachable from their jobs; closed jobs still alive
+	// hold their chunks too, but only until their leases end, and all
+	// leases were freed above, so walk live jobs only.
+	pos = 0;
+	while ((v = tasq_idmap_next(&b->jobs, &pos)) != NULL) {
+		struct job *j = v;
+		for (size_t i = 0; i < j->nchunks; i++) {
+			free(j->chunks[i]->values);
+			free(j->chunks[i]->done);
+			free(j->chunks[i]);
+		}
+		job_free(j);
+	}
+	pos = 0;
+	while ((v = tasq_idmap_next(&b->workers, &pos)) != NULL) {
+		free(v);
+	}
+	tasq_idmap_fini(&b->jobs);
+	tasq_idmap_fini(&b->leases);
+	tasq_idmap_fini(&b->workers);
+	free(b->queues);
+	nng_mtx_free(b->mtx);
+	free(b);
+}
+
+// ---- queues, jobs, chunks --------------------------------------------------
+
+static struct queue *
+queue_find(tasq_broker *b, const char *name, bool create)
+{
+	struct queue *q;
+
+	for (size_t i = 0; i < b->nqueues; i++) {
+		if (strcmp(b->queues[i]->name, name) == 0) {
+			return (b->queues[i]);
+		}
+	}
+	if (!create || b->nqueues == b->conf.max_queues ||
+	    (q = calloc(1, sizeof(*q))) == NULL) {
+		return (NULL);
+	}
+	strncpy(q->name, name, TASQ_WIRE_MAX_NAME);
+	q->ready.next = q->ready.prev = &q->ready;
+	wlist_init(&q->waiters);
+	b->queues[b->nqueues++] = q;
+	return (q);
+}
+
+static bool
+task_done(const struct chunk *c, uint32_t off)
+{
+	return (c->job->closed || (c->done[off / 64] >> (off % 64)) & 1);
+}
+
+static void
+ready_push(struct queue *q, struct range *r, bool front)
+{
+	struct range *at = front ? &q->ready : q->ready.prev;
+	r->prev          = at;
+	r->next          = at->next;
+	at->next->prev   = r;
+	at->next         = r;
+	q->nready += r->len;
+}
+
+static void
+ready_unlink(struct queue *q, struct range *r)
+{
+	r->prev->next = r->next;
+	r->next->prev = r->prev;
+	q->nready -= r->len;
+}
+
+static size_t
+chunk_index(const struct job *j, uint64_t id, bool *found)
+{
+	size_t lo = 0, hi = j->nchunks;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (j->chunks[mid]->first <= id) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	// lo is the first chunk with first > id
+	*found = lo > 0 && id - j->chunks[lo - 1]->first < j->chunks[lo - 1]->n;
+	return (lo);
+}
+
+static struct chunk *
+chunk_of(const struct job *j, uint64_t id)
+{
+	bool   found;
+	size_t i = chunk_index(j, id, &found);
+	return (found ? j->chunks[i - 1] : NULL);
+}
+
+static void
+job_forget(tasq_broker *b, struct job *j)
+{
+	// The job leaves the map once closed and chunkless; lookups by id
+	// then fail, which is what a closed job should do.
+	tasq_idmap_del(&b->jobs, j->id);
+	job_free(j);
+}
+
+static void
+chunk_free(tasq_broker *b, struct chunk *c)
+{
+	struct job *j = c->job;
+	bool        found;
+	size_t      i = chunk_index(j, c->first, &found);
+
+	if (found && j->chunks[i - 1] == c) {
+		memmove(&j->chunks[i - 1], &j->chunks[i],
+		    (j->nchunks - i) * sizeof(*j->chunks));
+		j->nchunks--;
+	}
+	b->held -= c->remaining;
+	free(c->values);
+	free(c->done);
+	free(c);
+	if (j->closed && j->nchunks == 0) {
+		job_forget(b, j);
+	}
+}
+
+static void
+chunk_unref(tasq_broker *b, struct chunk *c)
+{
+	if (--c->refs == 0 && (c->remaining == 0 || c->job->closed)) {
+		chunk_free(b, c);
+	}
+}
+
+static int
+results_reserve(struct job *j, size_t more)
+{
+	if (j->r_head > 0 && j->r_len + more > j->r_cap) {
+		memmove(j->r_ids, j->r_ids + j->r_head,
+		    j->r_len * sizeof(*j->r_ids));
+		memmove(j->r_vals, j->r_vals + j->r_head,
+		    j->r_len * sizeof(*j->r_vals));
+		memmove(j->r_codes, j->r_codes + j->r_head,
+		    j->r_len * sizeof(*j->r_codes));
+		j->r_head = 0;
+	}
+	if (j->r_head + j->r_len + more > j->r_cap) {
+		size_t    ncap = (j->r_len + more) * 2;
+		uint64_t *ids  = realloc(j->r_ids, ncap * sizeof(*ids));
+		if (ids == NULL) {
+			return (NNG_ENOMEM);
+		}
+		j->r_ids      = ids;
+		int64_t *vals = realloc(j->r_vals, ncap * sizeof(*vals));
+		if (vals == NULL) {
+			return (NNG_ENOMEM);
+		}
+		j->r_vals       = vals;
+		uint32_t *codes = realloc(j->r_codes, ncap * sizeof(*codes));
+		if (codes == NULL) {
+			return (NNG_ENOMEM);
+		}
+		j->r_codes = codes;
+		j->r_cap   = ncap;
+	}
+	return (0);
+}
+
+// Records the first result of task off in c. Returns false if the result
+// could not be stored (out of memory): the task then stays undone and
+// will be redelivered.
+static bool
+task_finish(tasq_broker *b, struct chunk *c, uint32_t off, int64_t value,
+    uint32_t code, tasq_waiter **wake)
+{
+	struct job *j = c->job;
+	size_t      at;
+
+	if (results_reserve(j, 1) != 0) {
+		return (false);
+	}
+	c->done[off / 64] |= 1ULL << (off % 64);
+	c->remaining--;
+	at             = j->r_head + j->r_len++;
+	j->r_ids[at]   = c->first + off;
+	j->r_vals[at]  = value;
+	j->r_codes[at] = code;
+	j->completed++;
+	// The task moves from the chunk to the result list: held is
+	// unchanged until the client acknowledges the result.
+	j->q->nresults++;
+	tasq_broker_count(b, TASQ_CTR_COMPLETED, 1);
+	if (code != 0) {
+		tasq_broker_count(b, TASQ_CTR_FAILED, 1);
+	}
+	wlist_take(&j->waiters, wake);
+	return (true);
+}
+
+static void
+dead_letter(tasq_broker *b, struct range *r, tasq_waiter **wake)
+{
+	struct chunk *c = r->chunk;
+
+	for (uint32_t i = r->off; i < r->off + r->len; i++) {
+		if (task_done(c, i)) {
+			continue;
+		}
+		if (!task_finish(b, c, i, 0, TASQ_EABORTED - TASQ_ERR_BASE,
+		        wake)) {
+			continue;
+		}
+		b->dead[b->dead_n % DEAD_RING][0] = c->job->id;
+		b->dead[b->dead_n % DEAD_RING][1] = c->first + i;
+		b->dead_n++;
+		c->job->q->ndead++;
+		tasq_broker_count(b, TASQ_CTR_DEAD_LETTERED, 1);
+	}
+}
+
+// Puts a leased range back: ready again (at the head, it has waited
+// longest), dead-lettered past max_attempts, or dropped with its job.
+static void
+range_return(tasq_broker *b, struct range *r, bool counts,
+    tasq_waiter **wake)
+{
+	struct chunk *c = r->chunk;
+	struct queue *q = c->job->q;
+	uint32_t      undone = 0;
+
+	if (!c->job->closed) {
+		for (uint32_t i = r->off; i < r->off + r->len; i++) {
+			undone += !task_done(c, i);
+		}
+	}
+	if (undone == 0) {
+		chunk_unref(b, c);
+		free(r);
+		return;
+	}
+	if (counts && r->attempt >= b->conf.max_attempts) {
+		dead_letter(b, r, wake);
+		chunk_unref(b, c);
+		free(r);
+		return;
+	}
+	if (!counts && r->attempt > 0) {
+		r->attempt--;
+	}
+	tasq_broker_count(b, TASQ_CTR_REDELIVERED, undone);
+	ready_push(q, r, true);
+	wlist_take(&q->waiters, wake);
+}
+
+static void
+lease_end(tasq_broker *b, struct lease *l, bool counts, tasq_waiter **wake)
+{
+	tasq_idmap_del(&b->leases, l->id);
+	l->q->nleased -= l->ntasks;
+	if (l->w != NULL) {
+		l->w->leases--;
+		l->w->in_hand -= l->ntasks;
+	}
+	while (l->ranges != NULL) {
+		struct range *r = l->ranges;
+		l->ranges       = r->next;
+		if (wake != NULL) {
+			range_return(b, r, counts, wake);
+		} else {
+			chunk_unref(b, r->chunk);
+			free(r);
+		}
+	}
+	free(l);
+}
+
+static struct worker *
+worker_touch(tasq_broker *b, uint64_t id, const char *name,
+    const char *queue, uint32_t pipe, uint64_t now_ms)
+{
+	struct worker *w = tasq_idmap_get(&b->workers, id);
+
+	if (w == NULL) {
+		if (b->workers.count >= b->conf.max_workers ||
+		    (w = calloc(1, sizeof(*w))) == NULL) {
+			return (NULL);
+		}
+		w->id = id;
+		if (tasq_idmap_put(&b->workers, id, w) != 0) {
+			free(w);
+			return (NULL);
+		}
+	}
+	if (name != NULL) {
+		strncpy(w->name, name, TASQ_WIRE_MAX_NAME);
+	}
+	if (queue != NULL) {
+		strncpy(w->queue, queue, TASQ_WIRE_MAX_NAME);
+	}
+	if (pipe != 0) {
+		w->pipe      = pipe;
+		w->connected = true;
+	}
+	w->last_ms = now_ms;
+	return (w);
+}
+
+// ---- submit ----------------------------------------------------------------
+
+// Interval bookkeeping: returns 1 if [lo,hi) is inside a submitted
+// interval, -1 if it overlaps one partly, 0 if it is new.
+static int
+ivals_check(const struct job *j, uint64_t lo, uint64_t hi)
+{
+	for (size_t i = 0; i < j->nivals; i++) {
+		const struct ival *v = &j->ivals[i];
+		if (lo >= v->lo && hi <= v->hi) {
+			return (1);
+		}
+		if (lo < v->hi && hi > v->lo) {
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static int
+ivals_add(struct job *j, uint64_t lo, uint64_t hi)
+{
+	size_t i;
+
+	// Merge with a neighbour when it touches (the common case: the
+	// client submits consecutive batches).
+	for (i = 0; i < j->nivals; i++) {
+		struct ival *v = &j->ivals[i];
+		if (v->hi == lo) {
+			v->hi = hi;
+			goto merge;
+		}
+		if (v->lo == hi) {
+			v->lo = lo;
+			goto merge;
+		}
+	}
+	if (j->nivals == j->capivals) {
+		size_t       ncap = j->capivals ? j->capivals * 2 : 4;
+		struct ival *nv   = realloc(j->ivals, ncap * sizeof(*nv));
+		if (nv == NULL) {
+			return (NNG_ENOMEM);
+		}
+		j->ivals    = nv;
+		j->capivals = ncap;
+	}
+	j->ivals[j->nivals].lo = lo;
+	j->ivals[j->nivals].hi = hi;
+	j->nivals++;
+	return (0);
+merge:
+	// One extension can close the gap to one other interval.
+	for (size_t k = 0; k < j->nivals; k++) {
+		struct ival *v = &j->ivals[i], *w = &j->ivals[k];
+		if (k != i && (w->lo == v->hi || w->hi == v->lo)) {
+			v->lo = v->lo < w->lo ? v->lo : w->lo;
+			v->hi = v->hi > w->hi ? v->hi : w->hi;
+			j->ivals[k] = j->ivals[--j->nivals];
+			break;
+		}
+	}
+	return (0);
+}
+
+static struct job *
+job_create(tasq_broker *b, uint64_t id, struct queue *q, uint64_t now_ms)
+{
+	struct job *j;
+
+	if (b->jobs.count >= b->conf.max_jobs ||
+	    (j = calloc(1, sizeof(*j))) == NULL) {
+		return (NULL);
+	}
+	j->id       = id;
+	j->q        = q;
+	j->seq_next = 1;
+	j->last_ms  = now_ms;
+	wlist_init(&j->waiters);
+	if (tasq_idmap_put(&b->jobs, id, j) != 0) {
+		free(j);
+		return (NULL);
+	}
+	q->njobs++;
+	return (j);
+}
+
+int
+tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
+    uint64_t first, size_t n, const int64_t *values, uint64_t now_ms,
+    uint32_t *accepted, bool *dup, const char **why)
+{
+	struct queue *q;
+	struct job   *j;
+	struct chunk *c = NULL;
+	struct range *r = NULL;
+	tasq_waiter  *wake = NULL;
+	bool          found;
+	size_t        at;
+	int           rv;
+
+	*accepted = 0;
+	*dup      = false;
+	if (n == 0 || n > b->conf.max_batch) {
+		*why = "batch is empty or larger than the server's max-batch";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	nng_mtx_lock(b->mtx);
+	j = tasq_idmap_get(&b->jobs, job_id);
+	if (j != NULL && j->closed) {
+		*why = "job was closed";
+		rv   = TASQ_EFAILED_PRECONDITION;
+		goto out;
+	}
+	if (j != NULL && strcmp(j->q->name, queue) != 0) {
+		*why = "job belongs to another queue";
+		rv   = TASQ_EINVALID_ARGUMENT;
+		goto out;
+	}
+	if (j != NULL) {
+		int k = ivals_check(j, first, first + n);
+		j->last_ms = now_ms;
+		if (k > 0) {
+			*dup = true;
+			tasq_broker_count(b, TASQ_CTR_DUPLICATE_SUBMITS, 1);
+			rv = 0;
+			goto out;
+		}
+		if (k < 0) {
+			*why = "batch overlaps part of an earlier batch";
+			rv   = TASQ_EINVALID_ARGUMENT;
+			goto out;
+		}
+	}
+	if (b->held + n > b->conf.max_tasks) {
+		*why = "server holds max-tasks tasks; retry later";
+		rv   = TASQ_ERESOURCE_EXHAUSTED;
+		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
+		goto out;
+	}
+	if ((q = (j != NULL) ? j->q : queue_find(b, queue, true)) == NULL) {
+		*why = "too many queues";
+		rv   = TASQ_ERESOURCE_EXHAUSTED;
+		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
+		goto out;
+	}
+	if (j == NULL && (j = job_create(b, job_id, q, now_ms)) == NULL) {
+		*why = "too many jobs";
+		rv   = TASQ_ERESOURCE_EXHAUSTED;
+		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
+		goto out;
+	}
+	rv = NNG_ENOMEM;
+	*why = "out of memory";
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->values = malloc(n * sizeof(*values))) == NULL ||
+	    (c->done = calloc((n + 63) / 64, sizeof(uint64_t))) == NULL ||
+	    (r = calloc(1, sizeof(*r))) == NULL) {
+		goto fail;
+	}
+	if (j->nchunks == j->capchunks) {
+		size_t         ncap = j->capchunks ? j->capchunks * 2 : 8;
+		struct chunk **nc   = realloc(j->chunks, ncap * sizeof(*nc));
+		if (nc == NULL) {
+			goto fail;
+		}
+		j->chunks    = nc;
+		j->capchunks = ncap;
+	}
+	if (ivals_add(j, first, first + n) != 0) {
+		goto fail;
+	}
+	memcpy(c->values, values, n * sizeof(*values));
+	c->job       = j;
+	c->first     = first;
+	c->n         = (uint32_t) n;
+	c->remaining = (uint32_t) n;
+	c->refs      = 1;
+	at           = chunk_index(j, first, &found);
+	memmove(&j->chunks[at + 1], &j->chunks[at],
+	    (j->nchunks - at) * sizeof(*j->chunks));
+	j->chunks[at] = c;
+	j->nchunks++;
+	r->chunk = c;
+	r->off   = 0;
+	r->len   = (uint32_t) n;
+	ready_push(q, r, false);
+	j->submitted += n;
+	b->held += n;
+	*accepted = (uint32_t) n;
+	tasq_broker_count(b, TASQ_CTR_SUBMITTED, n);
+	wlist_take(&q->waiters, &wake);
+	rv = 0;
+	goto out;
+fail:
+	if (c != NULL) {
+		free(c->values);
+		free(c->done);
+	}
+	free(c);
+	free(r);
+out:
+	nng_mtx_unlock(b->mtx);
+	wake_all(b, wake);
+	return (rv);
+}
+
+// ---- lease -----------------------------------------------------------------
+
+int
+tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
+    const char *worker_name, uint32_t pipe_id, uint32_t max, uint64_t now_ms,
+    tasq_lease_out *out, tasq_waiter *w, bool *parked)
+{
+	struct queue  *q;
+	struct worker *wk;
+	struct lease  *l = NULL;
+	struct range **tail;
+	size_t         nb = 0, ntasks = 0, cap_tasks;
+	char          *mem;
+	int            rv = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->lease_ms = b->conf.lease_ms;
+	*parked       = false;
+	if (max > b->conf.max_lease) {
+		max = b->conf.max_lease;
+	}
+	nng_mtx_lock(b->mtx);
+	if ((wk = worker_touch(b, worker_id, worker_name, queue, pipe_id,
+	         now_ms)) == NULL) {
+		rv = TASQ_ERESOURCE_EXHAUSTED;
+		goto out;
+	}
+	if (max == 0) {
+		goto out;
+	}
+	q = queue_find(b, queue, true);
+	if (q == NULL) {
+		rv = TASQ_ERESOURCE_EXHAUSTED;
+		goto out;
+	}
+	// Drop leading ranges whose tasks are all done (results that came
+	// in late for requeued tasks) so that an empty lease is never made.
+	while (q->ready.next != &q->ready) {
+		struct range *r   = q->ready.next;
+		bool          any = false;
+		for (uint32_t i = r->off; i < r->off + r->len && !any; i++) {
+			any = !task_done(r->chunk, i);
+		}
+		if (any) {
+			break;
+		}
+		ready_unlink(q, r);
+		chunk_unref(b, r->chunk);
+		free(r);
+	}
+	if (q->ready.next == &q->ready) {
+		if (w != NULL) {
+			wlist_park(&q->waiters, w);
+			*parked = true;
+		}
+		goto out;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	l->id       = b->lease_next++;
+	l->w        = wk;
+	l->pipe     = pipe_id;
+	l->q        = q;
+	l->deadline = now_ms + b->conf.lease_ms;
+	tail        = &l->ranges;
+	// Take ranges (splitting the last) until max tasks are covered.
+	while (ntasks < max && q->ready.next != &q->ready &&
+	    nb < TASQ_WIRE_MAX_BATCHES) {
+		struct range *r = q->ready.next;
+		uint32_t      take = 0, undone = 0;
+		while (take < r->len && ntasks + undone < max) {
+			undone += !task_done(r->chunk, r->off + take);
+			take++;
+		}
+		ready_unlink(q, r);
+		if (take < r->len) {
+			struct range *rest = calloc(1, sizeof(*rest));
+			if (rest == NULL) {
+				ready_push(q, r, true);
+				break;
+			}
+			*rest = *r;
+			rest->off += take;
+			rest->len -= take;
+			r->len = take;
+			r->chunk->refs++;
+			ready_push(q, rest, true);
+		}
+		r->attempt++;
+		r->next = NULL;
+		*tail   = r;
+		tail    = &r->next;
+		ntasks += undone;
+		nb++;
+	}
+	l->ntasks = (uint32_t) ntasks;
+	cap_tasks = ntasks;
+	mem = malloc(nb * sizeof(tasq_task_batch) +
+	    cap_tasks * (sizeof(uint64_t) + sizeof(int64_t)) + 1);
+	if (mem == NULL || tasq_idmap_put(&b->leases, l->id, l) != 0) {
+		// Put everything back as it was, attempts included.
+		free(mem);
+		while (l->ranges != NULL) {
+			struct range *r = l->ranges;
+			l->ranges       = r->next;
+			r->attempt--;
+			ready_push(q, r, true);
+		}
+		free(l);
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	out->mem_     = mem;
+	out->batches  = (void *) mem;
+	out->nbatches = nb;
+	{
+		uint64_t *ids  = (void *) (mem + nb * sizeof(tasq_task_batch));
+		int64_t  *vals = (void *) (ids + cap_tasks);
+		size_t    k    = 0;
+		size_t    bi   = 0;
+		for (struct range *r = l->ranges; r != NULL; r = r->next) {
+			tasq_task_batch *tb = &out->batches[bi++];
+			struct chunk    *c  = r->chunk;
+			tb->lease_id        = l->id;
+			tb->job_id          = c->job->id;
+			tb->attempt         = r->attempt;
+			tb->ids             = ids + k;
+			tb->values          = vals + k;
+			tb->n               = 0;
+			for (uint32_t i = r->off; i < r->off + r->len; i++) {
+				if (task_done(c, i)) {
+					continue;
+				}
+				ids[k]  = c->first + i;
+				vals[k] = c->values[i];
+				k++;
+				tb->n++;
+			}
+		}
+	}
+	q->nleased += ntasks;
+	wk->leases++;
+	wk->in_hand += ntasks;
+	tasq_broker_count(b, TASQ_CTR_LEASED, ntasks);
+out:
+	nng_mtx_unlock(b->mtx);
+	return (rv);
+}
+
+void
+tasq_broker_lease_fini(tasq_lease_out *out)
+{
+	free(out->mem_);
+	out->mem_ = NULL;
+}
+
+// ---- complete ----------------------------------------------------------------
+
+static bool
+lease_finished(const struct lease *l)
+{
+	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
+		for (uint32_t i = r->off; i < r->off + r->len; i++) {
+			if (!task_done(r->chunk, i)) {
+				return (false);
+			}
+		}
+	}
+	return (true);
+}
+
+void
+tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
+    const tasq_result_batch *res, uint64_t now_ms, tasq_complete_rep *out)
+{
+	tasq_waiter   *wake = NULL;
+	struct worker *wk;
+
+	memset(out, 0, sizeof(*out));
+	nng_mtx_lock(b->mtx);
+	wk = tasq_idmap_get(&b->workers, worker_id);
+	if (wk != NULL) {
+		wk->last_ms = now_ms;
+	}
+	for (size_t bi = 0; bi < nres; bi++) {
+		const tasq_result_batch *rb = &res[bi];
+		struct job   *j = tasq_idmap_get(&b->jobs, rb->job_id);
+		struct lease *l = tasq_idmap_get(&b->leases, rb->lease_id);
+		bool          live;
+
+		// A result counts as on time only if it comes from the
+		// worker that holds the lease now.
+		live = l != NULL && l->w != NULL && l->w->id == worker_id;
+		if (j == NULL || j->closed) {
+			out->rejected += (uint32_t) rb->n;
+			tasq_broker_count(b, TASQ_CTR_REJECTED_RESULTS, rb->n);
+			continue;
+		}
+		for (size_t i = 0; i < rb->n; i++) {
+			uint64_t      id = rb->ids[i];
+			struct chunk *c  = chunk_of(j, id);
+			uint32_t      off;
+			uint32_t      code = rb->codes ? rb->codes[i] : 0;
+
+			if (c == NULL) {
+				// Finished and freed, or never submitted.
+				if (ivals_check(j, id, id + 1) > 0) {
+					out->duplicates++;
+					tasq_broker_count(
+					    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
+				} else {
+					out->rejected++;
+					tasq_broker_count(
+					    b, TASQ_CTR_REJECTED_RESULTS, 1);
+				}
+				continue;
+			}
+			off = (uint32_t) (id - c->first);
+			if (task_done(c, off)) {
+				out->duplicates++;
+				tasq_broker_count(
+				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
+				continue;
+			}
+			if (!task_finish(
+			        b, c, off, code ? 0 : rb->values[i], code,
+			        &wake)) {
+				continue;
+			}
+			if (wk != NULL) {
+				wk->completed++;
+			}
+			if (live) {
+				out->accepted++;
+			} else {
+				out->late++;
+				tasq_broker_count(b, TASQ_CTR_LATE_RESULTS, 1);
+			}
+		}
+		j->last_ms = now_ms;
+		if (l != NULL && lease_finished(l)) {
+			lease_end(b, l, false, &wake);
+		}
+	}
+	nng_mtx_unlock(b->mtx);
+	wake_all(b, wake);
+}
+
+// ---- extend, release -----------------------------------------------------------
+
+void
+tasq_broker_extend(tasq_broker *b, uint64_t worker_id, size_t n,
+    const uint64_t *ids, uint64_t now_ms, uint64_t *unknown,
+    size_t *nunknown, uint32_t *lease_ms)
+{
+	nng_mtx_lock(b->mtx);
+	*nunknown = 0;
+	*lease_ms = b->conf.lease_ms;
+	for (size_t i = 0; i < n; i++) {
+		struct lease *l = tasq_idmap_get(&b->leases, ids[i]);
+		if (l == NULL || l->w == NULL || l->w->id != worker_id) {
+			unknown[(*nunknown)++] = ids[i];
+			continue;
+		}
+		l->deadline = now_ms + b->conf.lease_ms;
+		l->w->last_ms = now_ms;
+	}
+	nng_mtx_unlock(b->mtx);
+}
+
+uint32_t
+tasq_broker_release(tasq_broker *b, uint64_t worker_id, size_t n,
+    const uint64_t *ids, uint64_t now_ms)
+{
+	tasq_waiter *wake = NULL;
+	uint32_t     released = 0;
+
+	(void) now_ms;
+	nng_mtx_lock(b->mtx);
+	for (size_t i = 0; i < n; i++) {
+		struct lease *l = tasq_idmap_get(&b->leases, ids[i]);
+		if (l == NULL || l->w == NULL || l->w->id != worker_id) {
+			continue;
+		}
+		released += l->ntasks;
+		lease_end(b, l, false, &wake);
+	}
+	nng_mtx_unlock(b->mtx);
+	wake_all(b, wake);
+	return (released);
+}
+
+// ---- fetch, close ----------------------------------------------------------------
+
+static void
+delivery_drop(tasq_broker *b, struct job *j)
+{
+	b->held -= j->d_n;
+	j->q->nresults -= j->d_n;
+	free(j->d_ids);
+	free(j->d_vals);
+	free(j->d_codes);
+	j->d_ids   = NULL;
+	j->d_vals  = NULL;
+	j->d_codes = NULL;
+	j->d_n     = 0;
+	j->d_seq   = 0;
+}
+
+int
+tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
+    uint32_t max, uint64_t now_ms, tasq_fetch_out *out, tasq_waiter *w,
+    bool *parked)
+{
+	struct job *j;
+	char       *mem;
+	size_t      n;
+	bool        errs = false;
+	int         rv   = 0;
+
+	memset(out, 0, sizeof(*out));
+	*parked = false;
+	if (max == 0 || max > b->conf.max_fetch) {
+		max = b->conf.max_fetch;
+	}
+	nng_mtx_lock(b->mtx);
+	if ((j = tasq_idmap_get(&b->jobs, job_id)) == NULL || j->closed) {
+		rv = TASQ_ENOT_FOUND;
+		goto out;
+	}
+	j->last_ms = now_ms;
+	if (j->d_seq != 0 && ack_seq == j->d_seq) {
+		delivery_drop(b, j);
+	}
+	if (j->d_seq == 0 && j->r_len > 0) {
+		// Make a new delivery from the head of the result list.
+		n = j->r_len < max ? j->r_len : max;
+		j->d_ids   = malloc(n * sizeof(*j->d_ids));
+		j->d_vals  = malloc(n * sizeof(*j->d_vals));
+		j->d_codes = malloc(n * sizeof(*j->d_codes));
+		if (j->d_ids == NULL || j->d_vals == NULL ||
+		    j->d_codes == NULL) {
+			free(j->d_ids);
+			free(j->d_vals);
+			free(j->d_codes);
+			j->d_ids = NULL, j->d_vals = NULL, j->d_codes = NULL;
+			rv = NNG_ENOMEM;
+			goto out;
+		}
+		memcpy(j->d_ids, j->r_ids + j->r_head, n * sizeof(uint64_t));
+		memcpy(j->d_vals, j->r_vals + j->r_head, n * sizeof(int64_t));
+		memcpy(j->d_codes, j->r_codes + j->r_head,
+		    n * sizeof(uint32_t));
+		j->r_head += n;
+		j->r_len -= n;
+		if (j->r_len == 0) {
+			j->r_head = 0;
+		}
+		j->d_n   = n;
+		j->d_seq = j->seq_next++;
+	}
+	out->submitted = j->submitted;
+	out->completed = j->completed;
+	if (j->d_seq == 0) {
+		if (w != NULL) {
+			wlist_park(&j->waiters, w);
+			*parked = true;
+		}
+		goto out;
+	}
+	n = j->d_n;
+	for (size_t i = 0; i < n && !errs; i++) {
+		errs = j->d_codes[i] != 0;
+	}
+	mem = malloc(n * (sizeof(uint64_t) + sizeof(int64_t) +
+	                     (errs ? sizeof(uint32_t) : 0)) + 1);
+	if (mem == NULL) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	out->mem_   = mem;
+	out->seq    = j->d_seq;
+	out->n      = n;
+	out->ids    = (void *) mem;
+	out->values = (void *) (mem + n * sizeof(uint64_t));
+	memcpy(out->ids, j->d_ids, n * sizeof(uint64_t));
+	memcpy(out->values, j->d_vals, n * sizeof(int64_t));
+	if (errs) {
+		out->codes = (void *) (mem + n * 16);
+		memcpy(out->codes, j->d_codes, n * sizeof(uint32_t));
+	}
+out:
+	nng_mtx_unlock(b->mtx);
+	return (rv);
+}
+
+void
+tasq_broker_fetch_fini(tasq_fetch_out *out)
+{
+	free(out->mem_);
+	out->mem_ = NULL;
+}
+
+// Ends a job (locked): drops its ready ranges, results and delivery; its
+// chunks go when their leases end.
+static uint64_t
+job_close(tasq_broker *b, struct job *j, tasq_waiter **wake)
+{
+	struct queue *q       = j->q;
+	uint64_t      dropped = 0;
+
+	j->closed = true;
+	for (struct range *r = q->ready.next, *nr; r != &q->ready; r = nr) {
+		nr = r->next;
+		if (r->chunk->job == j) {
+			ready_unlink(q, r);
+			chunk_unref(b, r->chunk);
+			free(r);
+		}
+	}
+	dropped += j->r_len + j->d_n;
+	b->held -= j->r_len;
+	q->nresults -= j->r_len;
+	j->r_len = 0;
+	delivery_drop(b, j);
+	q->njobs--;
+	wlist_take(&j->waiters, wake);
+	// Chunks without leases go now; the rest when their leases end.
+	for (size_t i = j->nchunks; i > 0; i--) {
+		struct chunk *c = j->chunks[i - 1];
+		dropped += c->remaining;
+		if (c->refs == 0) {
+			bool last = j->nchunks == 1;
+			chunk_free(b, c); // frees j too when it was the last
+			if (last) {
+				return (dropped);
+			}
+		}
+	}
+	if (j->nchunks == 0) {
+		job_forget(b, j);
+	}
+	return (dropped);
+}
+
+int
+tasq_broker_close_job(
+    tasq_broker *b, uint64_t job_id, uint64_t now_ms, uint64_t *dropped)
+{
+	struct job  *j;
+	tasq_waiter *wake = NULL;
+	int          rv   = 0;
+
+	(void) now_ms;
+	*dropped = 0;
+	nng_mtx_lock(b->mtx);
+	if ((j = tasq_idmap_get(&b->jobs, job_id)) == NULL || j->closed) {
+		rv = TASQ_ENOT_FOUND;
+	} else {
+		*dropped = job_close(b, j, &wake);
+	}
+	nng_mtx_unlock(b->mtx);
+	wake_all(b, wake);
+	return (rv);
+}
+
+// ---- connections and time ------------------------------------------------------
+
+void
+tasq_broker_pipe_gone(tasq_broker *b, uint32_t pipe_id, uint64_t now_ms)
+{
+	tasq_waiter   *wake = NULL;
+	struct lease **gone = NULL;
+	size_t         ngone = 0, pos = 0;
+	void          *v;
+
+	(void) now_ms;
+	nng_mtx_lock(b->mtx);
+	while ((v = tasq_idmap_next(&b->workers, &pos)) != NULL) {
+		struct worker *w = v;
+		if (w->pipe == pipe_id) {
+			w->connected = false;
+		}
+	}
+	if (b->leases.count > 0 &&
+	    (gone = malloc(b->leases.count * sizeof(*gone))) != NULL) {
+		pos = 0;
+		while ((v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
+			struct lease *l = v;
+			if (l->pipe == pipe_id) {
+				gone[ngone++] = l;
+			}
+		}
+		for (size_t i = 0; i < ngone; i++) {
+			tasq_broker_count(b, TASQ_CTR_LEASES_DISCONNECTED, 1);
+			lease_end(b, gone[i], true, &wake);
+		}
+	} else if (b->leases.count > 0) {
+		// Out of memory: expiry will return these leases instead.
+		while ((v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
+			struct lease *l = v;
+			if (l->pipe == pipe_id) {
+				l->deadline = 0;
+			}
+		}
+	}
+	free(gone);
+	nng_mtx_unlock(b->mtx);
+	wake_all(b, wake);
+}
+
+void
+tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
+{
+	tasq_waiter *wake = NULL;
+	size_t       pos, n;
+	void        *v;
+	void       **list;
+
+	nng_mtx_lock(b->mtx);
+	n    = b->leases.count + b->jobs.count + b->workers.count;
+	list = n ? malloc(n * sizeof(*list)) : NULL;
+	if (list != NULL) {
+		size_t k = 0;
+		pos      = 0;
+		while ((v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
+			struct lease *l = v;
+			if (l->deadline <= now_ms) {
+				list[k++] = l;
+			}
+		}
+		for (size_t i = 0; i < k; i++) {
+			tasq_broker_count(b, TASQ_CTR_LEASES_EXPIRED, 1);
+			lease_end(b, list[i], true, &wake);
+		}
+		k   = 0;
+		pos = 0;
+		while ((v = tasq_idmap_next(&b->jobs, &pos)) != NULL) {
+			struct job *j = v;
+			if (!j->closed &&
+			    now_ms > j->last_ms + b->conf.job_ttl_ms) {
+				list[k++] = j;
+			}
+		}
+		for (size_t i = 0; i < k; i++) {
+			tasq_broker_count(b, TASQ_CTR_JOBS_EXPIRED, 1);
+			(void) job_close(b, list[i], &wake);
+		}
+		k   = 0;
+		pos = 0;
+		while ((v = tasq_idmap_next(&b->workers, &pos)) != NULL) {
+			struct worker *w = v;
+			if (w->leases == 0 && now_ms > w->last_ms + 300000) {
+				list[k++] = w;
+			}
+		}
+		for (size_t i = 0; i < k; i++) {
+			struct worker *w = list[i];
+			tasq_idmap_del(&b->workers, w->id);
+			free(w);
+		}
+		free(list);
+	}
+	nng_mtx_unlock(b->mtx);
+	wake_all(b, wake);
+}
+
+// ---- stats -------------------------------------------------------------------
+
+int
+tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
+{
+	size_t nq, nw, nd, sz, pos = 0;
+	char  *mem;
+	void  *v;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->method = TASQ_M_STATS;
+	nng_mtx_lock(b->mtx);
+	nq = b->nqueues;
+	nw = b->workers.count;
+	nd = b->dead_n < DEAD_RING ? b->dead_n : DEAD_RING;
+	sz = nq * (sizeof(tasq_queue_stats) + TASQ_WIRE_MAX_NAME + 1) +
+	    nw * (sizeof(tasq_worker_stats) + 2 * (TASQ_WIRE_MAX_NAME + 1)) +
+	    TASQ_CTR_COUNT * sizeof(tasq_counter) + nd * 16 + 1;
+	if ((mem = calloc(1, sz)) == NULL) {
+		nng_mtx_unlock(b->mtx);
+		return (NNG_ENOMEM);
+	}
+	rep->mem_           = mem;
+	rep->u.stats.queues = (void *) mem;
+	mem += nq * sizeof(tasq_queue_stats);
+	rep->u.stats.workers = (void *) mem;
+	mem += nw * sizeof(tasq_worker_stats);
+	rep->u.stats.counters = (void *) mem;
+	mem += TASQ_CTR_COUNT * sizeof(tasq_counter);
+	rep->u.stats.dead = (void *) mem;
+	mem += nd * 16;
+	for (size_t i = 0; i < nq; i++) {
+		struct queue     *q = b->queues[i];
+		tasq_queue_stats *s = &rep->u.stats.queues[i];
+		memcpy(mem, q->name, sizeof(q->name));
+		s->name    = mem;
+		mem += TASQ_WIRE_MAX_NAME + 1;
+		s->ready   = q->nready;
+		s->leased  = q->nleased;
+		s->results = q->nresults;
+		s->jobs    = q->njobs;
+		s->dead    = q->ndead;
+	}
+	rep->u.stats.nqueues = nq;
+	for (size_t i = 0; (v = tasq_idmap_next(&b->workers, &pos)) != NULL;
+	     i++) {
+		struct worker     *w = v;
+		tasq_worker_stats *s = &rep->u.stats.workers[i];
+		memcpy(mem, w->name, sizeof(w->name));
+		s->name = mem;
+		mem += TASQ_WIRE_MAX_NAME + 1;
+		memcpy(mem, w->queue, sizeof(w->queue));
+		s->queue = mem;
+		mem += TASQ_WIRE_MAX_NAME + 1;
+		s->worker_id     = w->id;
+		s->leases        = w->leases;
+		s->tasks_in_hand = w->in_hand;
+		s->completed     = w->completed;
+		s->idle_ms   = now_ms > w->last_ms ? now_ms - w->last_ms : 0;
+		s->connected = w->connected;
+	}
+	rep->u.stats.nworkers = nw;
+	for (size_t i = 0; i < nd; i++) {
+		size_t k = (b->dead_n - nd + i) % DEAD_RING;
+		rep->u.stats.dead[2 * i]     = b->dead[k][0];
+		rep->u.stats.dead[2 * i + 1] = b->dead[k][1];
+	}
+	rep->u.stats.ndead = nd;
+	nng_mtx_unlock(b->mtx);
+	for (int i = 0; i < TASQ_CTR_COUNT; i++) {
+		rep->u.stats.counters[i].name  = counter_names[i];
+		rep->u.stats.counters[i].value = tasq_broker_counter(b, i);
+	}
+	rep->u.stats.ncounters = TASQ_CTR_COUNT;
+	return (0);
+}
+
+void
+tasq_broker_stats_fini(tasq_rep *rep)
+{
+	free(rep->mem_);
+	rep->mem_ = NULL;
+}

@@ -1,0 +1,182 @@
+// broker: tasq's state: named queues of task ranges, jobs (one client
+// submission each) with their results, leases held by workers, and the
+// worker registry. It does no I/O: the RPC layer (server/service.c) calls
+// it with decoded requests and the current time, which keeps it testable
+// (broker_test.c drives it with a fake clock).
+//
+// Model. A Submit adds a chunk (the tasks of one request) to its job and a
+// range covering it to the tail of the job's queue. Lease takes tasks from
+// the head ranges into a lease owned by a worker and its connection
+// (pipe). A task is done when its first result arrives: one bit per task
+// in its chunk, so later results for it (a redelivery, a late worker) are
+// counted as duplicates and dropped. Results wait in their job until the
+// job's client fetches and then acknowledges them. A lease that expires,
+// or whose pipe closes, puts its unfinished tasks back at the head of the
+// queue with the attempt count raised; past max_attempts they are dead-
+// lettered: they get an ABORTED result so that their client is not left
+// waiting, and stats lists them.
+//
+// Threads: every function is thread-safe (one mutex per broker, held only
+// while state changes; never across a call out). Waiters are woken by
+// calling the wake callback after the mutex is released.
+#ifndef TASQ_BROKER_H
+#define TASQ_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+typedef struct tasq_broker tasq_broker;
+
+typedef struct tasq_broker_conf {
+	uint64_t max_tasks;    // tasks held: ready + leased + unfetched results
+	uint32_t max_batch;    // tasks in one submit
+	uint32_t max_queues;
+	uint32_t max_jobs;
+	uint32_t max_workers;
+	uint32_t lease_ms;
+	uint32_t max_attempts; // deliveries before a task is dead-lettered
+	uint64_t job_ttl_ms;   // a job untouched by its client this long ends
+	uint32_t max_fetch;    // results in one fetch reply
+	uint32_t max_lease;    // tasks in one lease
+} tasq_broker_conf;
+
+// A waiter is embedded in the caller's long-poll state. The broker links
+// it into a queue (Lease) or a job (Fetch) when there is nothing to
+// return, and calls wake(w) once, after unlinking it, when there may be.
+typedef struct tasq_waiter {
+	struct tasq_waiter *next, *prev;
+	void               *list; // private
+	bool                woken;
+} tasq_waiter;
+
+typedef void (*tasq_wake_cb)(tasq_waiter *w);
+
+// Counters kept by the broker and by the RPC layer (tasq_broker_count).
+#define TASQ_COUNTER_MAP(X)                                                  \
+	X(SUBMITTED, "tasks_submitted")                                      \
+	X(LEASED, "tasks_leased")                                            \
+	X(COMPLETED, "tasks_completed")                                      \
+	X(FAILED, "tasks_failed")                                            \
+	X(REDELIVERED, "tasks_redelivered")                                  \
+	X(DEAD_LETTERED, "tasks_dead_lettered")                              \
+	X(DUPLICATE_RESULTS, "results_duplicate")                            \
+	X(LATE_RESULTS, "results_late")                                      \
+	X(REJECTED_RESULTS, "results_rejected")                              \
+	X(DUPLICATE_SUBMITS, "submits_duplicate")                            \
+	X(LEASES_EXPIRED, "leases_expired")                                  \
+	X(LEASES_DISCONNECTED, "leases_disconnected")                        \
+	X(JOBS_EXPIRED, "jobs_expired")                                      \
+	X(RESOURCE_EXHAUSTED, "requests_resource_exhausted")                 \
+	X(REQUESTS, "requests_total")                                        \
+	X(BAD_REQUESTS, "requests_invalid")                                  \
+	X(UNKNOWN_METHOD, "requests_unknown_method")                         \
+	X(AUTH_FAILURES, "auth_failures")                                    \
+	X(REPLAYS, "auth_replays")                                           \
+	X(MALFORMED, "messages_malformed")                                   \
+	X(CONNECTIONS, "connections_accepted")                               \
+	X(DISCONNECTIONS, "connections_closed")
+
+enum tasq_counter_id {
+#define TASQ_CTR_ENUM(id, name) TASQ_CTR_##id,
+	TASQ_COUNTER_MAP(TASQ_CTR_ENUM)
+#undef TASQ_CTR_ENUM
+	TASQ_CTR_COUNT
+};
+
+// tasq_broker_alloc returns a new broker (free with tasq_broker_free).
+// wake is called on the thread that made work available. Errors:
+// NNG_ENOMEM.
+int  tasq_broker_alloc(tasq_broker **bp, const tasq_broker_conf *conf,
+     tasq_wake_cb wake);
+void tasq_broker_free(tasq_broker *b);
+
+void tasq_broker_count(tasq_broker *b, int counter, uint64_t n);
+uint64_t tasq_broker_counter(tasq_broker *b, int counter);
+
+// tasq_broker_submit enqueues n tasks (ids first..first+n-1 of job_id in
+// queue). Borrows values. A batch already submitted is accepted again as
+// a duplicate (*dup = true) and not enqueued twice. Errors:
+// TASQ_EINVALID_ARGUMENT (batch too large, overlaps part of an earlier
+// one, job of another queue), TASQ_ERESOURCE_EXHAUSTED (limits; retry
+// later).
+int tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
+    uint64_t first, size_t n, const int64_t *values, uint64_t now_ms,
+    uint32_t *accepted, bool *dup, const char **why);
+
+// The result of a lease: batches and the arrays they point into, owned by
+// the struct (release with tasq_broker_lease_fini).
+typedef struct tasq_lease_out {
+	size_t           nbatches;
+	tasq_task_batch *batches;
+	uint32_t         lease_ms;
+	void            *mem_;
+} tasq_lease_out;
+
+// tasq_broker_lease leases up to max tasks of queue to worker_id over
+// pipe_id. When none are ready and w is not NULL, w is parked on the queue
+// and *parked set. Errors: TASQ_ERESOURCE_EXHAUSTED (too many workers or
+// queues), NNG_ENOMEM.
+int  tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
+     const char *worker_name, uint32_t pipe_id, uint32_t max,
+     uint64_t now_ms, tasq_lease_out *out, tasq_waiter *w, bool *parked);
+void tasq_broker_lease_fini(tasq_lease_out *out);
+
+// tasq_broker_complete records results; out counts what happened to them.
+void tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
+    const tasq_result_batch *res, uint64_t now_ms, tasq_complete_rep *out);
+
+// tasq_broker_extend renews leases of worker_id; ids that are not live
+// leases of it are copied to unknown (room for n) and counted in *nunknown.
+void tasq_broker_extend(tasq_broker *b, uint64_t worker_id, size_t n,
+    const uint64_t *ids, uint64_t now_ms, uint64_t *unknown,
+    size_t *nunknown, uint32_t *lease_ms);
+
+// tasq_broker_release hands leases back without results; the tasks are
+// ready again at once and the attempt does not count.
+uint32_t tasq_broker_release(tasq_broker *b, uint64_t worker_id, size_t n,
+    const uint64_t *ids, uint64_t now_ms);
+
+typedef struct tasq_fetch_out {
+	uint64_t  seq;
+	size_t    n;
+	uint64_t *ids;
+	int64_t  *values;
+	uint32_t *codes; // NULL when all OK
+	uint64_t  submitted;
+	uint64_t  completed;
+	void     *mem_;
+} tasq_fetch_out;
+
+// tasq_broker_fetch returns results of job_id. ack_seq acknowledges the
+// previous delivery (whose results are then forgotten); an unacknowledged
+// delivery is returned again. When there is nothing and w is not NULL, w
+// is parked on the job. Errors: TASQ_ENOT_FOUND, NNG_ENOMEM.
+int  tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
+     uint32_t max, uint64_t now_ms, tasq_fetch_out *out, tasq_waiter *w,
+     bool *parked);
+void tasq_broker_fetch_fini(tasq_fetch_out *out);
+
+// tasq_broker_close_job ends a job: its tasks and results are dropped.
+// Errors: TASQ_ENOT_FOUND.
+int tasq_broker_close_job(tasq_broker *b, uint64_t job_id, uint64_t now_ms,
+    uint64_t *dropped);
+
+// tasq_broker_unpark unlinks w if it is still parked; returns whether it
+// had been woken.
+bool tasq_broker_unpark(tasq_broker *b, tasq_waiter *w);
+
+// tasq_broker_pipe_gone returns the leases held over pipe_id to their
+// queues (the worker's connection closed).
+void tasq_broker_pipe_gone(tasq_broker *b, uint32_t pipe_id, uint64_t now_ms);
+
+// tasq_broker_tick expires leases and idle jobs and forgets old workers.
+void tasq_broker_tick(tasq_broker *b, uint64_t now_ms);
+
+// tasq_broker_stats fills rep (method TASQ_M_STATS) with a snapshot;
+// release with tasq_broker_stats_fini.
+int  tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep);
+void tasq_broker_stats_fini(tasq_rep *rep);
+
+#endif

@@ -1,0 +1,233 @@
+// tasq-server: hosts the task and result queues.
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "auth.h"
+#include "broker.h"
+#include "chan.h"
+#include "err.h"
+#include "log.h"
+#include "opt.h"
+#include "replay.h"
+#include "rpc.h"
+#include "service.h"
+#include "tls.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static struct {
+	char    *listen;
+	char    *key_file;
+	char    *tls_cert;
+	char    *tls_key;
+	char    *tls_client_ca;
+	char    *log_level;
+	uint64_t lease_ms;
+	uint64_t max_attempts;
+	uint64_t max_tasks;
+	uint64_t max_batch;
+	uint64_t max_msg;
+	uint64_t max_queues;
+	uint64_t max_jobs;
+	uint64_t max_workers;
+	uint64_t max_conns;
+	uint64_t job_ttl_ms;
+	uint64_t contexts;
+	uint64_t max_wait_ms;
+	uint64_t skew_ms;
+} cfg;
+
+static const tasq_opt server_opts[] = {
+	{ "listen", 'l', TASQ_OPT_STR, "TASQ_LISTEN", "tcp://0.0.0.0:7070",
+	    "URL", "address to serve on (tcp://, tls+tcp://, ipc://)",
+	    &cfg.listen, 0, 0, false },
+	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
+	    "shared key file, mode 0600 (or the key in TASQ_KEY)",
+	    &cfg.key_file, 0, 0, false },
+	{ "tls-cert", 0, TASQ_OPT_STR, "TASQ_TLS_CERT", NULL, "FILE",
+	    "server certificate (PEM) for tls+tcp://", &cfg.tls_cert, 0, 0,
+	    false },
+	{ "tls-key", 0, TASQ_OPT_STR, "TASQ_TLS_KEY", NULL, "FILE",
+	    "private key of --tls-cert (PEM)", &cfg.tls_key, 0, 0, false },
+	{ "tls-client-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CLIENT_CA", NULL,
+	    "FILE", "require peer certificates signed by this CA",
+	    &cfg.tls_client_ca, 0, 0, false },
+	{ "lease", 0, TASQ_OPT_MS, "TASQ_LEASE", "30s", "DURATION",
+	    "how long a worker holds tasks before they are redelivered",
+	    &cfg.lease_ms, 100, 86400000, false },
+	{ "max-attempts", 0, TASQ_OPT_U64, NULL, "5", "N",
+	    "deliveries of a task before it is dead-lettered",
+	    &cfg.max_attempts, 1, 1000, false },
+	{ "max-tasks", 0, TASQ_OPT_U64, NULL, "20000000", "N",
+	    "tasks held at once (queued, leased, results not fetched)",
+	    &cfg.max_tasks, 1, 1000000000, false },
+	{ "max-batch", 0, TASQ_OPT_U64, NULL, "65536", "N",
+	    "tasks in one submit", &cfg.max_batch, 1, 1048576, false },
+	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "16MiB", "SIZE",
+	    "largest message accepted", &cfg.max_msg, 1024, 1073741824,
+	    false },
+	{ "max-queues", 0, TASQ_OPT_U64, NULL, "64", "N", "named queues",
+	    &cfg.max_queues, 1, 65536, false },
+	{ "max-jobs", 0, TASQ_OPT_U64, NULL, "4096", "N",
+	    "jobs (client submissions) at once", &cfg.max_jobs, 1, 1000000,
+	    false },
+	{ "max-workers", 0, TASQ_OPT_U64, NULL, "4096", "N",
+	    "worker processes known at once", &cfg.max_workers, 1, 1000000,
+	    false },
+	{ "max-connections", 0, TASQ_OPT_U64, NULL, "1024", "N",
+	    "open connections", &cfg.max_conns, 1, 1000000, false },
+	{ "job-ttl", 0, TASQ_OPT_MS, NULL, "10m", "DURATION",
+	    "a job whose client stays away this long is dropped",
+	    &cfg.job_ttl_ms, 1000, 30 * 86400000ULL, false },
+	{ "contexts", 0, TASQ_OPT_U64, NULL, "256", "N",
+	    "requests served at once (long-polls included)", &cfg.contexts,
+	    4, 65536, false },
+	{ "max-wait", 0, TASQ_OPT_MS, NULL, "30s", "DURATION",
+	    "longest long-poll", &cfg.max_wait_ms, 0, 3600000, false },
+	{ "clock-skew", 0, TASQ_OPT_MS, NULL, "5m", "DURATION",
+	    "accepted clock difference to peers (replay protection)",
+	    &cfg.skew_ms, 1000, 86400000, false },
+	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "info", "LEVEL",
+	    "error, warn, info or debug", &cfg.log_level, 0, 0, false },
+	TASQ_OPT_END,
+};
+
+static const char usage[] =
+    "Usage: tasq-server [options]\n"
+    "Hosts tasq's task and result queues for workers and clients.\n";
+
+int
+main(int argc, char **argv)
+{
+	const tasq_opt *const tables[] = { server_opts, NULL };
+	tasq_opt_ctx          oc       = { 0 };
+	tasq_keyring         *keys     = NULL;
+	tasq_broker          *broker   = NULL;
+	tasq_service         *svc      = NULL;
+	tasq_replay          *replay   = NULL;
+	tasq_rpc             *rpc      = NULL;
+	nng_tls_config       *tls      = NULL;
+	char                  err[512];
+	char                **args;
+	int                   level, rv, status = 1;
+	struct sigaction      sa;
+
+	tasq_log_init("tasq-server");
+	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
+		return (1);
+	}
+	oc.prog         = "tasq-server";
+	oc.usage        = usage;
+	oc.version      = TASQ_VERSION;
+	oc.tables       = tables;
+	oc.args         = args;
+	oc.allow_config = true;
+	if ((rv = tasq_opt_parse(&oc, argc - 1, argv + 1)) != TASQ_OPT_OK) {
+		status = rv == TASQ_OPT_EXIT_OK ? 0 : 2;
+		goto out;
+	}
+	status = 2;
+	if (oc.nargs > 0) {
+		fprintf(stderr, "tasq-server: unexpected argument '%s'\n",
+		    args[0]);
+		goto out;
+	}
+	if ((level = tasq_log_level_parse(cfg.log_level)) < 0) {
+		fprintf(stderr, "tasq-server: --log-level: '%s' is not error, "
+		                "warn, info or debug\n",
+		    cfg.log_level);
+		goto out;
+	}
+	tasq_log_set_level(level);
+	if (tasq_keyring_setup(cfg.key_file, &keys, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tasq-server: %s\n", err);
+		goto out;
+	}
+	if (tasq_url_is_tls(cfg.listen) &&
+	    tasq_tls_server_config(cfg.tls_cert, cfg.tls_key,
+	        cfg.tls_client_ca, &tls, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tasq-server: %s\n", err);
+		goto out;
+	}
+	if (oc.check_config) {
+		printf("configuration ok\n");
+		status = 0;
+		goto out;
+	}
+	status = 1;
+	tasq_broker_conf bc = {
+		.max_tasks    = cfg.max_tasks,
+		.max_batch    = (uint32_t) cfg.max_batch,
+		.max_queues   = (uint32_t) cfg.max_queues,
+		.max_jobs     = (uint32_t) cfg.max_jobs,
+		.max_workers  = (uint32_t) cfg.max_workers,
+		.lease_ms     = (uint32_t) cfg.lease_ms,
+		.max_attempts = (uint32_t) cfg.max_attempts,
+		.job_ttl_ms   = cfg.job_ttl_ms,
+		.max_fetch    = 65536,
+		.max_lease    = 65536,
+	};
+	tasq_service_conf sc = { .max_wait_ms = (uint32_t) cfg.max_wait_ms };
+	tasq_rpc_conf     rc = {
+		    .url           = cfg.listen,
+		    .tls           = tls,
+		    .keys          = keys,
+		    .max_msg_bytes = cfg.max_msg,
+		    .contexts      = (uint32_t) cfg.contexts,
+		    .max_conns     = (uint32_t) cfg.max_conns,
+	};
+	if ((rv = tasq_broker_alloc(&broker, &bc, tasq_rpc_wake)) != 0 ||
+	    (rv = tasq_service_alloc(&svc, broker, &sc)) != 0 ||
+	    (rv = tasq_replay_alloc(&replay, 65536, cfg.skew_ms)) != 0) {
+		tasq_err("cannot start: %s", tasq_strerror(rv));
+		goto out;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (tasq_rpc_start(&rpc, &rc, svc, broker, replay, err, sizeof(err)) !=
+	    0) {
+		tasq_err("%s", err);
+		goto out;
+	}
+	tasq_info("tasq-server %s serving on %s (port %d), %d key(s), "
+	          "lease %llums",
+	    TASQ_VERSION, cfg.listen, tasq_rpc_bound_port(rpc),
+	    tasq_keyring_count(keys), (unsigned long long) cfg.lease_ms);
+	// The one timer: lease expiry, job expiry, replay-table pruning.
+	for (unsigned tick = 0; stop_signal == 0; tick++) {
+		nng_msleep(100);
+		tasq_broker_tick(broker, tasq_now_ms());
+		if (tick % 100 == 0) {
+			tasq_replay_gc(replay, tasq_now_ms());
+		}
+	}
+	tasq_info("signal %d: shutting down", (int) stop_signal);
+	status = 0;
+out:
+	tasq_rpc_free(rpc);
+	tasq_replay_free(replay);
+	tasq_service_free(svc);
+	tasq_broker_free(broker);
+	if (tls != NULL) {
+		nng_tls_config_free(tls);
+	}
+	tasq_keyring_free(keys);
+	tasq_opt_free(tables);
+	free(args);
+	return (status);
+}

@@ -1,0 +1,448 @@
+#include "rpc.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "chan.h"
+#include "err.h"
+#include "log.h"
+
+enum conv_state { C_RECV, C_SEND, C_PARKED };
+
+struct conv {
+	tasq_rpc       *rpc;
+	nng_ctx         ctx;
+	nng_aio        *aio;
+	nng_mtx        *mtx;       // guards sleeping and wake_pending
+	enum conv_state state;
+	bool            sleeping;
+	bool            wake_pending;
+	tasq_waiter     waiter;
+	tasq_env_hdr    hdr;
+	tasq_req        req;
+	bool            have_req;
+	tasq_call       call;
+};
+
+struct tasq_rpc {
+	nng_socket          sock;
+	nng_listener        listener;
+	tasq_service       *svc;
+	tasq_broker        *broker;
+	tasq_replay        *replay;
+	const tasq_keyring *keys;
+	uint64_t            server_id;
+	struct conv        *convs;
+	uint32_t            nconvs;
+	uint32_t            ncap;
+	uint32_t            max_conns;
+	atomic_uint_fast64_t seq;
+	atomic_int          npipes;
+	atomic_bool         closing;
+	atomic_uint_fast64_t last_warn_ms;
+};
+
+static void conv_cb(void *arg);
+
+// Peer-triggered warnings are rate-limited to one a second so that a
+// flood of garbage cannot flood the log.
+static bool
+warn_ok(tasq_rpc *r)
+{
+	uint64_t now  = nng_clock();
+	uint64_t last = atomic_load(&r->last_warn_ms);
+
+	return (now >= last + 1000 &&
+	    atomic_compare_exchange_strong(&r->last_warn_ms, &last, now));
+}
+
+static void
+conv_recv(struct conv *c)
+{
+	if (c->have_req) {
+		tasq_wire_req_fini(&c->req);
+		c->have_req = false;
+	}
+	c->state = C_RECV;
+	nng_ctx_recv(c->ctx, c->aio);
+}
+
+// Sends body (a message from tasq_wire_encode_*) as the reply to c->hdr.
+static void
+conv_send(struct conv *c, nng_msg *m, int code, bool sign)
+{
+	tasq_rpc    *r = c->rpc;
+	tasq_env_hdr h;
+	int          rv;
+
+	memset(&h, 0, sizeof(h));
+	h.kind         = TASQ_ENV_REPLY;
+	h.sender_id    = r->server_id;
+	h.seq          = atomic_fetch_add(&r->seq, 1) + 1;
+	h.timestamp_ms = tasq_now_ms();
+	h.reply_to     = c->hdr.seq;
+	h.method       = c->hdr.method;
+	h.status       = (uint16_t) code;
+	if ((rv = tasq_auth_seal(sign ? r->keys : NULL, &h, m)) != 0) {
+		nng_msg_free(m);
+		tasq_warn("cannot sign reply: %s", tasq_strerror(rv));
+		conv_recv(c);
+		return;
+	}
+	c->state = C_SEND;
+	nng_aio_set_msg(c->aio, m);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+static void
+conv_error(struct conv *c, int rv, const char *why, bool sign)
+{
+	nng_msg *m;
+	int      code = tasq_err_code(rv);
+
+	if (tasq_wire_encode_status(code, why ? why : tasq_strerror(rv), &m) !=
+	    0) {
+		// Out of memory: no reply; the caller's deadline covers it.
+		conv_recv(c);
+		return;
+	}
+	conv_send(c, m, code, sign);
+}
+
+static void
+conv_run(struct conv *c)
+{
+	tasq_rpc   *r = c->rpc;
+	nng_msg    *reply = NULL;
+	const char *why;
+	bool        parked;
+	int         rv;
+
+	for (;;) {
+		rv = tasq_service_handle(
+		    r->svc, &c->call, &c->waiter, &reply, &parked, &why);
+		if (rv != 0) {
+			if (rv == TASQ_ERESOURCE_EXHAUSTED && why == NULL) {
+				why = "server limit reached; retry later";
+			}
+			conv_error(c, rv, why, true);
+			return;
+		}
+		if (!parked) {
+			conv_send(c, reply, 0, true);
+			return;
+		}
+		nng_mtx_lock(c->mtx);
+		if (c->wake_pending) {
+			c->wake_pending = false;
+			nng_mtx_unlock(c->mtx);
+			(void) tasq_broker_unpark(r->broker, &c->waiter);
+			continue;
+		}
+		c->state    = C_PARKED;
+		c->sleeping = true;
+		nng_time now = nng_clock();
+		nng_sleep_aio(c->call.park_until > now
+		        ? (nng_duration) (c->call.park_until - now)
+		        : 0,
+		    c->aio);
+		nng_mtx_unlock(c->mtx);
+		return;
+	}
+}
+
+void
+tasq_rpc_wake(tasq_waiter *w)
+{
+	struct conv *c =
+	    (struct conv *) ((char *) w - offsetof(struct conv, waiter));
+
+	nng_mtx_lock(c->mtx);
+	if (c->sleeping) {
+		nng_aio_cancel(c->aio);
+	} else {
+		c->wake_pending = true;
+	}
+	nng_mtx_unlock(c->mtx);
+}
+
+static void
+conv_request(struct conv *c, nng_msg *m)
+{
+	tasq_rpc      *r = c->rpc;
+	const uint8_t *body;
+	const char    *why = NULL;
+	uint32_t       pipe = (uint32_t) nng_pipe_id(nng_msg_get_pipe(m));
+	int            rv;
+
+	tasq_broker_count(r->broker, TASQ_CTR_REQUESTS, 1);
+	memset(&c->hdr, 0, sizeof(c->hdr));
+	rv = tasq_auth_open(r->keys, nng_msg_body(m), nng_msg_len(m), &c->hdr,
+	    &body);
+	if (rv != 0) {
+		bool malformed = rv == TASQ_EINVALID_ARGUMENT;
+		tasq_broker_count(r->broker,
+		    malformed ? TASQ_CTR_MALFORMED : TASQ_CTR_AUTH_FAILURES, 1);
+		if (warn_ok(r)) {
+			tasq_warn("rejected a message on connection %u: %s",
+			    pipe,
+			    malformed ? "not a tasq envelope"
+			              : "authentication failed (wrong key?)");
+		}
+		nng_msg_free(m);
+		if (malformed) {
+			// Nothing in it can be trusted to echo.
+			memset(&c->hdr, 0, sizeof(c->hdr));
+		}
+		conv_error(c, malformed ? TASQ_EINVALID_ARGUMENT
+		                        : TASQ_EUNAUTHENTICATED,
+		    malformed ? "malformed envelope"
+		              : "message authentication failed",
+		    false);
+		return;
+	}
+	if (c->hdr.kind != TASQ_ENV_REQUEST) {
+		nng_msg_free(m);
+		tasq_broker_count(r->broker, TASQ_CTR_MALFORMED, 1);
+		conv_error(c, TASQ_EINVALID_ARGUMENT, "not a request", true);
+		return;
+	}
+	rv = tasq_replay_check(r->replay, c->hdr.sender_id, c->hdr.seq,
+	    c->hdr.timestamp_ms, tasq_now_ms(), &why);
+	if (rv != 0) {
+		nng_msg_free(m);
+		tasq_broker_count(r->broker, TASQ_CTR_REPLAYS, 1);
+		if (warn_ok(r)) {
+			tasq_warn("rejected a message on connection %u: %s",
+			    pipe, why);
+		}
+		conv_error(c, rv, why, true);
+		return;
+	}
+	rv = tasq_wire_decode_req(
+	    c->hdr.method, body, c->hdr.body_len, &c->req, &why);
+	nng_msg_free(m); // the decoded request owns copies of what it needs
+	if (rv != 0) {
+		tasq_broker_count(r->broker,
+		    rv == TASQ_EUNIMPLEMENTED ? TASQ_CTR_UNKNOWN_METHOD
+		                              : TASQ_CTR_BAD_REQUESTS,
+		    1);
+		tasq_debug("bad request (method %u): %s", c->hdr.method, why);
+		conv_error(c, rv, why, true);
+		return;
+	}
+	c->have_req = true;
+	memset(&c->call, 0, sizeof(c->call));
+	c->call.req         = &c->req;
+	c->call.pipe_id     = pipe;
+	c->call.deadline_ms = c->hdr.deadline_ms;
+	nng_mtx_lock(c->mtx);
+	c->wake_pending = false;
+	nng_mtx_unlock(c->mtx);
+	conv_run(c);
+}
+
+static void
+conv_cb(void *arg)
+{
+	struct conv *c  = arg;
+	tasq_rpc    *r  = c->rpc;
+	int          rv = nng_aio_result(c->aio);
+
+	switch (c->state) {
+	case C_RECV:
+		if (rv != 0) {
+			if (rv == NNG_ECLOSED || atomic_load(&r->closing)) {
+				return;
+			}
+			conv_recv(c);
+			return;
+		}
+		conv_request(c, nng_aio_get_msg(c->aio));
+		return;
+	case C_PARKED:
+		nng_mtx_lock(c->mtx);
+		c->sleeping     = false;
+		c->wake_pending = false;
+		nng_mtx_unlock(c->mtx);
+		(void) tasq_broker_unpark(r->broker, &c->waiter);
+		if (atomic_load(&r->closing)) {
+			return;
+		}
+		conv_run(c);
+		return;
+	case C_SEND:
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			nng_aio_set_msg(c->aio, NULL);
+			if (rv == NNG_ECLOSED || atomic_load(&r->closing)) {
+				return;
+			}
+		}
+		conv_recv(c);
+		return;
+	}
+}
+
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	tasq_rpc *r = arg;
+
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		int n = atomic_fetch_add(&r->npipes, 1) + 1;
+		tasq_broker_count(r->broker, TASQ_CTR_CONNECTIONS, 1);
+		if ((uint32_t) n > r->max_conns) {
+			if (warn_ok(r)) {
+				tasq_warn("refusing connection: %d open, "
+				          "max-connections is %u",
+				    n - 1, r->max_conns);
+			}
+			nng_pipe_close(p);
+		}
+		return;
+	}
+	if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_fetch_sub(&r->npipes, 1);
+		tasq_broker_count(r->broker, TASQ_CTR_DISCONNECTIONS, 1);
+		tasq_broker_pipe_gone(
+		    r->broker, (uint32_t) nng_pipe_id(p), tasq_now_ms());
+	}
+}
+
+int
+tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
+    tasq_broker *b, tasq_replay *replay, char *err, size_t errlen)
+{
+	tasq_rpc *r;
+	int       rv;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NNG_ENOMEM);
+	}
+	r->svc       = svc;
+	r->broker    = b;
+	r->replay    = replay;
+	r->keys      = conf->keys;
+	r->server_id = tasq_service_server_id(svc);
+	r->max_conns = conf->max_conns;
+	atomic_init(&r->seq, 0);
+	atomic_init(&r->npipes, 0);
+	atomic_init(&r->closing, false);
+	atomic_init(&r->last_warn_ms, 0);
+	if ((rv = nng_rep0_open(&r->sock)) != 0) {
+		snprintf(err, errlen, "cannot open socket: %s",
+		    nng_strerror(rv));
+		free(r);
+		return (rv);
+	}
+	if ((rv = nng_socket_set_size(
+	         r->sock, NNG_OPT_RECVMAXSZ, conf->max_msg_bytes)) != 0 ||
+	    (rv = nng_pipe_notify(
+	         r->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, r)) != 0 ||
+	    (rv = nng_pipe_notify(
+	         r->sock, NNG_PIPE_EV_REM_POST, pipe_cb, r)) != 0) {
+		snprintf(err, errlen, "cannot configure socket: %s",
+		    nng_strerror(rv));
+		goto fail;
+	}
+	if ((r->convs = calloc(conf->contexts, sizeof(*r->convs))) == NULL) {
+		rv = NNG_ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	r->ncap = conf->contexts;
+	for (uint32_t i = 0; i < conf->contexts; i++) {
+		struct conv *c = &r->convs[i];
+		c->rpc         = r;
+		if ((rv = nng_mtx_alloc(&c->mtx)) != 0 ||
+		    (rv = nng_aio_alloc(&c->aio, conv_cb, c)) != 0 ||
+		    (rv = nng_ctx_open(&c->ctx, r->sock)) != 0) {
+			snprintf(err, errlen, "cannot create context: %s",
+			    nng_strerror(rv));
+			goto fail;
+		}
+		r->nconvs++;
+	}
+	if ((rv = nng_listener_create(&r->listener, r->sock, conf->url)) !=
+	    0) {
+		snprintf(err, errlen, "invalid listen address %s: %s",
+		    conf->url, nng_strerror(rv));
+		goto fail;
+	}
+	if (conf->tls != NULL &&
+	    (rv = nng_listener_set_ptr(
+	         r->listener, NNG_OPT_TLS_CONFIG, conf->tls)) != 0) {
+		snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
+		goto fail;
+	}
+	if ((rv = nng_listener_start(r->listener, 0)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", conf->url,
+		    nng_strerror(rv));
+		goto fail;
+	}
+	for (uint32_t i = 0; i < r->nconvs; i++) {
+		conv_recv(&r->convs[i]);
+	}
+	*rp = r;
+	return (0);
+fail:
+	tasq_rpc_free(r);
+	return (rv);
+}
+
+int
+tasq_rpc_bound_port(tasq_rpc *r)
+{
+	int port = 0;
+
+	if (nng_listener_get_int(r->listener, NNG_OPT_TCP_BOUND_PORT, &port) !=
+	    0) {
+		return (0);
+	}
+	return (port);
+}
+
+void
+tasq_rpc_free(tasq_rpc *r)
+{
+	if (r == NULL) {
+		return;
+	}
+	atomic_store(&r->closing, true);
+	nng_close(r->sock);
+	// The conversation being built when start failed counts too.
+	uint32_t n = r->convs != NULL ? r->nconvs + 1 : 0;
+	if (n > r->ncap) {
+		n = r->ncap;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (r->convs[i].aio != NULL) {
+			nng_aio_stop(r->convs[i].aio);
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct conv *c = &r->convs[i];
+		if (c->mtx != NULL) {
+			(void) tasq_broker_unpark(r->broker, &c->waiter);
+		}
+		if (c->have_req) {
+			tasq_wire_req_fini(&c->req);
+		}
+		if (c->aio != NULL) {
+			nng_aio_free(c->aio);
+		}
+		if (c->mtx != NULL) {
+			nng_mtx_free(c->mtx);
+		}
+	}
+	free(r->convs);
+	free(r);
+}

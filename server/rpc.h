@@ -1,0 +1,53 @@
+// rpc: the server's transport. A REP socket listens on the server's URL;
+// a fixed set of conversations (nng contexts, one aio each) receive
+// requests, verify their envelope (lib/auth.h) and sequence
+// (lib/replay.h), decode them (lib/wire.h), hand them to the service and
+// send the signed reply. A long-poll parks its conversation on the broker
+// without holding a thread: its aio sleeps until the broker wakes it or
+// its wait runs out. Pipe events return the leases of a closed
+// connection at once.
+//
+// Lock order: conversation mutex, then broker mutex (the broker calls the
+// wake callback with its mutex released).
+#ifndef TASQ_RPC_H
+#define TASQ_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
+#include "auth.h"
+#include "broker.h"
+#include "replay.h"
+#include "service.h"
+
+typedef struct tasq_rpc tasq_rpc;
+
+typedef struct tasq_rpc_conf {
+	const char         *url;
+	nng_tls_config     *tls;          // borrowed; NULL unless tls+tcp
+	const tasq_keyring *keys;         // borrowed
+	size_t              max_msg_bytes;
+	uint32_t            contexts;     // conversations in flight
+	uint32_t            max_conns;
+} tasq_rpc_conf;
+
+// tasq_rpc_start listens and starts serving. Borrows everything in conf
+// and the other arguments until tasq_rpc_free. On failure err says why.
+int tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf,
+    tasq_service *svc, tasq_broker *b, tasq_replay *replay, char *err,
+    size_t errlen);
+
+// tasq_rpc_bound_port returns the TCP port listened on (0 for ipc).
+int tasq_rpc_bound_port(tasq_rpc *r);
+
+// tasq_rpc_free stops serving: closes the socket, waits for callbacks and
+// frees. Accepts NULL.
+void tasq_rpc_free(tasq_rpc *r);
+
+// tasq_rpc_wake is the broker's wake callback for parked conversations.
+void tasq_rpc_wake(tasq_waiter *w);
+
+#endif

@@ -1,0 +1,240 @@
+#include "service.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/supplemental/util/platform.h>
+
+#include "chan.h"
+#include "err.h"
+
+struct tasq_service {
+	tasq_broker      *broker;
+	tasq_service_conf conf;
+	uint64_t          server_id;
+	nng_time          started;
+};
+
+int
+tasq_service_alloc(
+    tasq_service **sp, tasq_broker *b, const tasq_service_conf *conf)
+{
+	tasq_service *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	s->broker    = b;
+	s->conf      = *conf;
+	s->server_id = tasq_random64();
+	s->started   = nng_clock();
+	*sp          = s;
+	return (0);
+}
+
+void
+tasq_service_free(tasq_service *s)
+{
+	free(s);
+}
+
+uint64_t
+tasq_service_server_id(const tasq_service *s)
+{
+	return (s->server_id);
+}
+
+// How long a long-poll may wait: what the caller asked for, within the
+// caller's deadline (less a margin for the reply's trip) and our cap.
+static uint64_t
+wait_budget(const tasq_service *s, const tasq_call *call, uint32_t wait_ms)
+{
+	uint64_t w = wait_ms;
+
+	if (w > s->conf.max_wait_ms) {
+		w = s->conf.max_wait_ms;
+	}
+	if (call->deadline_ms != 0) {
+		uint64_t cap = call->deadline_ms - call->deadline_ms / 5;
+		if (cap > 50) {
+			cap -= 20;
+		}
+		if (w > cap) {
+			w = cap;
+		}
+	}
+	return (w);
+}
+
+// Decides whether to park now: only with a waiter, a positive budget, and
+// before the call's park deadline.
+static tasq_waiter *
+maybe_wait(const tasq_service *s, tasq_call *call, tasq_waiter *w,
+    uint32_t wait_ms)
+{
+	nng_time now = nng_clock();
+
+	if (w == NULL) {
+		return (NULL);
+	}
+	if (call->park_until == 0) {
+		uint64_t budget = wait_budget(s, call, wait_ms);
+		if (budget == 0) {
+			return (NULL);
+		}
+		call->park_until = now + budget;
+	}
+	return (now < call->park_until ? w : NULL);
+}
+
+static int
+handle_lease(tasq_service *s, tasq_call *call, tasq_waiter *w,
+    nng_msg **replyp, bool *parked)
+{
+	const tasq_req *req = call->req;
+	tasq_lease_out  out;
+	tasq_rep        rep;
+	uint64_t        now = tasq_now_ms();
+	int             rv;
+
+	if (!call->applied) {
+		call->applied = true;
+		if (req->u.lease.nresults > 0) {
+			tasq_broker_complete(s->broker, req->u.lease.worker_id,
+			    req->u.lease.nresults, req->u.lease.results, now,
+			    &call->completed);
+		}
+	}
+	rv = tasq_broker_lease(s->broker, req->u.lease.queue,
+	    req->u.lease.worker_id, req->u.lease.worker_name, call->pipe_id,
+	    req->u.lease.max_tasks, now, &out,
+	    maybe_wait(s, call, w, req->u.lease.wait_ms), parked);
+	if (rv != 0 || *parked) {
+		return (rv);
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.method              = TASQ_M_LEASE;
+	rep.u.lease.nbatches    = out.nbatches;
+	rep.u.lease.batches     = out.batches;
+	rep.u.lease.lease_ms    = out.lease_ms;
+	rep.u.lease.completed   = call->completed;
+	rv                      = tasq_wire_encode_rep(&rep, replyp);
+	if (rv != 0 && out.nbatches > 0) {
+		// Could not send them: hand the tasks straight back.
+		uint64_t id = out.batches[0].lease_id;
+		(void) tasq_broker_release(s->broker, req->u.lease.worker_id,
+		    1, &id, now);
+	}
+	tasq_broker_lease_fini(&out);
+	return (rv);
+}
+
+static int
+handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
+    nng_msg **replyp, bool *parked)
+{
+	const tasq_req *req = call->req;
+	tasq_fetch_out  out;
+	tasq_rep        rep;
+	int             rv;
+
+	rv = tasq_broker_fetch(s->broker, req->u.fetch.job_id,
+	    req->u.fetch.ack_seq, req->u.fetch.max_results, tasq_now_ms(),
+	    &out, maybe_wait(s, call, w, req->u.fetch.wait_ms), parked);
+	if (rv != 0 || *parked) {
+		return (rv);
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.method            = TASQ_M_FETCH;
+	rep.u.fetch.seq       = out.seq;
+	rep.u.fetch.n         = out.n;
+	rep.u.fetch.ids       = out.ids;
+	rep.u.fetch.values    = out.values;
+	rep.u.fetch.codes     = out.codes;
+	rep.u.fetch.submitted = out.submitted;
+	rep.u.fetch.completed = out.completed;
+	rv                    = tasq_wire_encode_rep(&rep, replyp);
+	// On failure the delivery stays unacknowledged and is sent again.
+	tasq_broker_fetch_fini(&out);
+	return (rv);
+}
+
+int
+tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
+    nng_msg **replyp, bool *parked, const char **why)
+{
+	const tasq_req *req = call->req;
+	tasq_rep        rep;
+	uint64_t        now = tasq_now_ms();
+	int             rv  = 0;
+
+	*parked = false;
+	*why    = NULL;
+	memset(&rep, 0, sizeof(rep));
+	rep.method = req->method;
+	switch (req->method) {
+	case TASQ_M_HEALTH:
+		rep.u.health.serving   = true;
+		rep.u.health.version   = TASQ_VERSION;
+		rep.u.health.server_id = s->server_id;
+		rep.u.health.uptime_ms = nng_clock() - s->started;
+		return (tasq_wire_encode_rep(&rep, replyp));
+	case TASQ_M_SUBMIT:
+		rv = tasq_broker_submit(s->broker, req->u.submit.queue,
+		    req->u.submit.job_id, req->u.submit.first_index,
+		    req->u.submit.n, req->u.submit.values, now,
+		    &rep.u.submit.accepted, &rep.u.submit.duplicate, why);
+		if (rv != 0) {
+			return (rv);
+		}
+		return (tasq_wire_encode_rep(&rep, replyp));
+	case TASQ_M_LEASE:
+		return (handle_lease(s, call, w, replyp, parked));
+	case TASQ_M_COMPLETE:
+		tasq_broker_complete(s->broker, req->u.complete.worker_id,
+		    req->u.complete.nresults, req->u.complete.results, now,
+		    &rep.u.complete);
+		return (tasq_wire_encode_rep(&rep, replyp));
+	case TASQ_M_EXTEND: {
+		uint64_t unknown[TASQ_WIRE_MAX_BATCHES];
+		size_t   nunknown;
+		tasq_broker_extend(s->broker, req->u.extend.worker_id,
+		    req->u.extend.n, req->u.extend.lease_ids, now, unknown,
+		    &nunknown, &rep.u.extend.lease_ms);
+		rep.u.extend.n       = nunknown;
+		rep.u.extend.unknown = unknown;
+		return (tasq_wire_encode_rep(&rep, replyp));
+	}
+	case TASQ_M_RELEASE:
+		rep.u.release.released = tasq_broker_release(s->broker,
+		    req->u.release.worker_id, req->u.release.n,
+		    req->u.release.lease_ids, now);
+		return (tasq_wire_encode_rep(&rep, replyp));
+	case TASQ_M_FETCH:
+		rv = handle_fetch(s, call, w, replyp, parked);
+		if (rv == TASQ_ENOT_FOUND) {
+			*why = "no such job (finished, closed or expired)";
+		}
+		return (rv);
+	case TASQ_M_CLOSE_JOB:
+		rv = tasq_broker_close_job(s->broker, req->u.close_job.job_id,
+		    now, &rep.u.close_job.dropped);
+		if (rv != 0) {
+			*why = "no such job";
+			return (rv);
+		}
+		return (tasq_wire_encode_rep(&rep, replyp));
+	case TASQ_M_STATS:
+		if ((rv = tasq_broker_stats(s->broker, now, &rep)) != 0) {
+			return (rv);
+		}
+		rep.u.stats.version   = TASQ_VERSION;
+		rep.u.stats.uptime_ms = nng_clock() - s->started;
+		rv = tasq_wire_encode_rep(&rep, replyp);
+		tasq_broker_stats_fini(&rep);
+		return (rv);
+	default:
+		*why = "unknown method";
+		return (TASQ_EUNIMPLEMENTED);
+	}
+}

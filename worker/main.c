@@ -1,0 +1,328 @@
+// tasq-worker: a supervisor of N worker processes (the seed's
+// multiprocessing.Pool). It restarts a worker that dies, forwards SIGTERM
+// so that workers drain, and its workers die with it: each asks the
+// kernel for SIGKILL when its parent goes (PR_SET_PDEATHSIG), so even a
+// kill -9 of the supervisor leaves no orphan.
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "log.h"
+#include "opt.h"
+#include "run.h"
+#include "tls.h"
+#include "wire.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static struct {
+	char    *server;
+	char    *key_file;
+	char    *queue;
+	char    *tls_ca;
+	char    *tls_server_name;
+	char    *tls_cert;
+	char    *tls_key;
+	char    *log_level;
+	uint64_t procs;
+	uint64_t batch;
+	uint64_t pipeline;
+	uint64_t wait_ms;
+	uint64_t timeout_ms;
+	uint64_t task_delay_ms;
+	uint64_t max_msg;
+	uint64_t drain_ms;
+} cfg;
+
+static const tasq_opt worker_opts[] = {
+	{ "server", 's', TASQ_OPT_STR, "TASQ_SERVER", "tcp://127.0.0.1:7070",
+	    "URL", "the server's address", &cfg.server, 0, 0, false },
+	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
+	    "shared key file, mode 0600 (or the key in TASQ_KEY)",
+	    &cfg.key_file, 0, 0, false },
+	{ "jobs", 'j', TASQ_OPT_U64, "TASQ_WORKERS", "1", "N",
+	    "worker processes to run", &cfg.procs, 1, 1024, false },
+	{ "queue", 'q', TASQ_OPT_STR, "TASQ_QUEUE", "default", "NAME",
+	    "queue to work on", &cfg.queue, 0, 0, false },
+	{ "batch-size", 'b', TASQ_OPT_U64, NULL, "4096", "N",
+	    "most tasks leased at once", &cfg.batch, 1, 65536, false },
+	{ "pipeline", 0, TASQ_OPT_U64, NULL, "2", "N",
+	    "leases in flight per process", &cfg.pipeline, 1, 64, false },
+	{ "wait", 0, TASQ_OPT_MS, NULL, "1s", "DURATION",
+	    "long-poll for tasks", &cfg.wait_ms, 0, 60000, false },
+	{ "timeout", 0, TASQ_OPT_MS, NULL, "10s", "DURATION",
+	    "deadline of one request", &cfg.timeout_ms, 100, 3600000, false },
+	{ "drain-timeout", 0, TASQ_OPT_MS, NULL, "30s", "DURATION",
+	    "after SIGTERM, how long workers may take before SIGKILL",
+	    &cfg.drain_ms, 100, 3600000, false },
+	{ "tls-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CA", NULL, "FILE",
+	    "CA that signed the server's certificate (tls+tcp://)",
+	    &cfg.tls_ca, 0, 0, false },
+	{ "tls-server-name", 0, TASQ_OPT_STR, NULL, NULL, "NAME",
+	    "name expected in the server certificate (default: URL host)",
+	    &cfg.tls_server_name, 0, 0, false },
+	{ "tls-cert", 0, TASQ_OPT_STR, "TASQ_TLS_CERT", NULL, "FILE",
+	    "client certificate for servers that require one", &cfg.tls_cert,
+	    0, 0, false },
+	{ "tls-key", 0, TASQ_OPT_STR, "TASQ_TLS_KEY", NULL, "FILE",
+	    "private key of --tls-cert", &cfg.tls_key, 0, 0, false },
+	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "16MiB", "SIZE",
+	    "largest reply accepted", &cfg.max_msg, 1024, 1073741824, false },
+	{ "task-delay", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
+	    "extra time per task (testing and demos)", &cfg.task_delay_ms, 0,
+	    60000, false },
+	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "info", "LEVEL",
+	    "error, warn, info or debug", &cfg.log_level, 0, 0, false },
+	TASQ_OPT_END,
+};
+
+static const char usage[] =
+    "Usage: tasq-worker [options]\n"
+    "Runs -j N worker processes that take tasks from a tasq server,\n"
+    "compute them (the built-in function squares an integer) and return\n"
+    "the results. SIGTERM drains: tasks in hand are finished or handed\n"
+    "back, then the workers and the supervisor exit 0.\n";
+
+static pid_t
+spawn(const tasq_worker_conf *wc, uint32_t slot, pid_t parent)
+{
+	pid_t pid = fork();
+
+	if (pid != 0) {
+		return (pid); // parent, or -1
+	}
+	// Child. The parent may already be gone between fork and prctl;
+	// checking getppid afterwards closes that window.
+	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent) {
+		_exit(1);
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	tasq_worker_conf c = *wc;
+	c.slot             = slot;
+	_exit(tasq_worker_run(&c, &stop_signal));
+}
+
+int
+main(int argc, char **argv)
+{
+	const tasq_opt *const tables[] = { worker_opts, NULL };
+	tasq_opt_ctx          oc       = { 0 };
+	tasq_keyring         *keys     = NULL;
+	char                  err[512];
+	char                **args;
+	pid_t                *pids     = NULL;
+	uint64_t             *started  = NULL;
+	uint32_t             *fails    = NULL;
+	int                   level, rv, status = 2;
+	struct sigaction      sa;
+	pid_t                 self = getpid();
+
+	tasq_log_init("tasq-worker");
+	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
+		return (1);
+	}
+	oc.prog         = "tasq-worker";
+	oc.usage        = usage;
+	oc.version      = TASQ_VERSION;
+	oc.tables       = tables;
+	oc.args         = args;
+	oc.allow_config = true;
+	if ((rv = tasq_opt_parse(&oc, argc - 1, argv + 1)) != TASQ_OPT_OK) {
+		status = rv == TASQ_OPT_EXIT_OK ? 0 : 2;
+		goto out;
+	}
+	if (oc.nargs > 0) {
+		fprintf(stderr, "tasq-worker: unexpected argument '%s'\n",
+		    args[0]);
+		goto out;
+	}
+	if ((level = tasq_log_level_parse(cfg.log_level)) < 0) {
+		fprintf(stderr, "tasq-worker: --log-level: '%s' is not error, "
+		                "warn, info or debug\n",
+		    cfg.log_level);
+		goto out;
+	}
+	tasq_log_set_level(level);
+	if (!tasq_wire_valid_name(cfg.queue)) {
+		fprintf(stderr, "tasq-worker: --queue must be 1-64 characters "
+		                "of [A-Za-z0-9._-]\n");
+		goto out;
+	}
+	if (tasq_keyring_setup(cfg.key_file, &keys, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tasq-worker: %s\n", err);
+		goto out;
+	}
+	if (tasq_url_is_tls(cfg.server) && cfg.tls_ca == NULL) {
+		fprintf(stderr, "tasq-worker: a tls+tcp:// server needs "
+		                "--tls-ca to verify it\n");
+		goto out;
+	}
+	if (oc.check_config) {
+		printf("configuration ok\n");
+		status = 0;
+		goto out;
+	}
+	tasq_worker_conf wc = {
+		.server          = cfg.server,
+		.queue           = cfg.queue,
+		.keys            = keys,
+		.tls_ca          = cfg.tls_ca,
+		.tls_server_name = cfg.tls_server_name,
+		.tls_cert        = cfg.tls_cert,
+		.tls_key         = cfg.tls_key,
+		.batch           = (uint32_t) cfg.batch,
+		.pipeline        = (uint32_t) cfg.pipeline,
+		.wait_ms         = (uint32_t) cfg.wait_ms,
+		.timeout_ms      = (uint32_t) cfg.timeout_ms,
+		.task_delay_ms   = (uint32_t) cfg.task_delay_ms,
+		.max_msg_bytes   = cfg.max_msg,
+	};
+	uint32_t n = (uint32_t) cfg.procs;
+	pids       = calloc(n, sizeof(*pids));
+	started    = calloc(n, sizeof(*started));
+	fails      = calloc(n, sizeof(*fails));
+	if (pids == NULL || started == NULL || fails == NULL) {
+		status = 1;
+		goto out;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal; // no SA_RESTART: waitpid must return
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (uint32_t i = 0; i < n; i++) {
+		pids[i]    = spawn(&wc, i, self);
+		started[i] = (uint64_t) time(NULL);
+		if (pids[i] < 0) {
+			tasq_log_errno(TASQ_LOG_ERROR, "fork");
+		}
+	}
+	tasq_info("supervising %u worker process(es) for %s", n, cfg.server);
+	status = 0;
+	while (stop_signal == 0) {
+		int   st;
+		pid_t pid = waitpid(-1, &st, 0);
+		if (pid < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			if (errno == ECHILD) {
+				// Every fork failed: try again shortly.
+				sleep(1);
+			}
+		}
+		for (uint32_t i = 0; i < n && stop_signal == 0; i++) {
+			if (pid > 0 && pids[i] != pid) {
+				continue;
+			}
+			if (pid < 0 && pids[i] > 0) {
+				continue;
+			}
+			if (pid > 0) {
+				if (WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+				    fails[i] > 5) {
+					tasq_warn("worker %u keeps failing", i);
+				}
+				tasq_warn("worker %u (pid %d) %s %d; restarting",
+				    i, (int) pid,
+				    WIFSIGNALED(st) ? "killed by signal"
+				                    : "exited with",
+				    WIFSIGNALED(st) ? WTERMSIG(st)
+				                    : WEXITSTATUS(st));
+			}
+			// A worker that dies within a second of starting is
+			// restarted with a growing delay (at most 5 s).
+			if ((uint64_t) time(NULL) - started[i] < 2) {
+				fails[i]++;
+			} else {
+				fails[i] = 0;
+			}
+			if (fails[i] > 0) {
+				unsigned d = fails[i] < 5 ? fails[i] : 5;
+				struct timespec ts = { .tv_sec = d };
+				nanosleep(&ts, NULL);
+				if (stop_signal != 0) {
+					break;
+				}
+			}
+			pids[i]    = spawn(&wc, i, self);
+			started[i] = (uint64_t) time(NULL);
+		}
+	}
+	// Drain: forward the signal, wait for the workers, SIGKILL the late.
+	tasq_info("signal %d: draining %u worker process(es)",
+	    (int) stop_signal, n);
+	for (uint32_t i = 0; i < n; i++) {
+		if (pids[i] > 0) {
+			kill(pids[i], SIGTERM);
+		}
+	}
+	{
+		struct timespec t0, now;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		uint32_t alive = n;
+		while (alive > 0) {
+			int   st;
+			pid_t pid = waitpid(-1, &st, WNOHANG);
+			if (pid > 0) {
+				for (uint32_t i = 0; i < n; i++) {
+					if (pids[i] == pid) {
+						pids[i] = 0;
+						alive--;
+					}
+				}
+				continue;
+			}
+			if (pid < 0 && errno == ECHILD) {
+				break;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			uint64_t ms = (uint64_t) (now.tv_sec - t0.tv_sec) * 1000 +
+			    (uint64_t) ((now.tv_nsec - t0.tv_nsec) / 1000000);
+			if (ms > cfg.drain_ms) {
+				tasq_warn("workers did not drain in time; "
+				          "killing them");
+				for (uint32_t i = 0; i < n; i++) {
+					if (pids[i] > 0) {
+						kill(pids[i], SIGKILL);
+					}
+				}
+				while (waitpid(-1, NULL, 0) > 0) {
+				}
+				status = 1;
+				break;
+			}
+			struct timespec ts = { .tv_nsec = 20000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	tasq_info("stopped");
+out:
+	free(pids);
+	free(started);
+	free(fails);
+	tasq_keyring_free(keys);
+	tasq_opt_free(tables);
+	free(args);
+	return (status);
+}

@@ -1,0 +1,35 @@
+// run: one worker process. It leases batches from the server, computes
+// them and hands the results in with its next lease request (one round
+// trip per batch), on `pipeline` threads so that the network and the
+// computation overlap. A heartbeat thread extends leases of slow batches.
+// When *stop becomes non-zero it drains: results of finished tasks are
+// sent, unfinished ones are released to the server, then it returns.
+#ifndef TASQ_RUN_H
+#define TASQ_RUN_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "auth.h"
+
+typedef struct tasq_worker_conf {
+	const char         *server;
+	const char         *queue;
+	const tasq_keyring *keys;
+	const char         *tls_ca;
+	const char         *tls_server_name;
+	const char         *tls_cert;
+	const char         *tls_key;
+	uint32_t            batch;     // tasks per lease
+	uint32_t            pipeline;  // leases in flight
+	uint32_t            wait_ms;   // long-poll
+	uint32_t            timeout_ms; // per call
+	uint32_t            task_delay_ms; // testing: time per task
+	uint32_t            slot;      // index among the supervisor's workers
+	size_t              max_msg_bytes;
+} tasq_worker_conf;
+
+// tasq_worker_run returns 0 after a drain, 1 on a fatal error.
+int tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop);
+
+#endif
