@@ -33,6 +33,7 @@ static struct {
 	char    *tls_key;
 	char    *tls_client_ca;
 	char    *log_level;
+	char    *ready_file;
 	uint64_t lease_ms;
 	uint64_t max_attempts;
 	uint64_t max_tasks;
@@ -100,8 +101,36 @@ static const tasq_opt server_opts[] = {
 	    &cfg.skew_ms, 1000, 86400000, false },
 	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "info", "LEVEL",
 	    "error, warn, info or debug", &cfg.log_level, 0, 0, false },
+	{ "ready-file", 0, TASQ_OPT_STR, NULL, NULL, "FILE",
+	    "once serving, write the URL (with the real port) to FILE",
+	    &cfg.ready_file, 0, 0, false },
 	TASQ_OPT_END,
 };
+
+// Writes the URL being served, with the bound port in place of port 0,
+// to path (through a rename, so readers never see half a line).
+static int
+write_ready_file(const char *path, const char *url, int port)
+{
+	char  tmp[4096], line[1024];
+	FILE *f;
+	const char *colon = strrchr(url, ':');
+
+	if (port > 0 && colon != NULL && strncmp(url, "ipc", 3) != 0) {
+		snprintf(line, sizeof(line), "%.*s:%d\n",
+		    (int) (colon - url), url, port);
+	} else {
+		snprintf(line, sizeof(line), "%s\n", url);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "we")) == NULL) {
+		return (-1);
+	}
+	if (fputs(line, f) < 0 || fclose(f) != 0) {
+		return (-1);
+	}
+	return (rename(tmp, path));
+}
 
 static const char usage[] =
     "Usage: tasq-server [options]\n"
@@ -208,6 +237,13 @@ main(int argc, char **argv)
 	          "lease %llums",
 	    TASQ_VERSION, cfg.listen, tasq_rpc_bound_port(rpc),
 	    tasq_keyring_count(keys), (unsigned long long) cfg.lease_ms);
+	if (cfg.ready_file != NULL &&
+	    write_ready_file(cfg.ready_file, cfg.listen,
+	        tasq_rpc_bound_port(rpc)) != 0) {
+		tasq_log_errno(TASQ_LOG_ERROR, "cannot write %s",
+		    cfg.ready_file);
+		goto out;
+	}
 	// The one timer: lease expiry, job expiry, replay-table pruning.
 	for (unsigned tick = 0; stop_signal == 0; tick++) {
 		nng_msleep(100);
