@@ -17,7 +17,7 @@ typedef struct tasq_client {
 	char         *tls_cert;
 	char         *tls_key;
 	char         *log_level;
-	uint64_t      timeout_ms;         // one request
+	uint64_t      timeout_ms; // one request
 	uint64_t      connect_timeout_ms;
 	uint64_t      max_msg;
 	tasq_keyring *keys;
@@ -26,10 +26,10 @@ typedef struct tasq_client {
 
 // Exit codes of the tool.
 enum {
-	TASQ_EXIT_OK     = 0,
-	TASQ_EXIT_FAIL   = 1, // runtime failure (server unreachable, ...)
-	TASQ_EXIT_USAGE  = 2, // bad flags, input or configuration
-	TASQ_EXIT_TASKS  = 3, // ran, but some tasks have error results
+	TASQ_EXIT_OK    = 0,
+	TASQ_EXIT_FAIL  = 1, // runtime failure (server unreachable, ...)
+	TASQ_EXIT_USAGE = 2, // bad flags, input or configuration
+	TASQ_EXIT_TASKS = 3, // ran, but some tasks have error results
 };
 
 extern const tasq_opt tasq_client_opts[];

@@ -34,15 +34,15 @@ int
 tasq_cmd_health(tasq_client *c, int argc, char **argv)
 {
 	const tasq_opt *const tables[] = { health_opts, NULL };
-	char                **args = NULL;
+	char                **args     = NULL;
 	int                   nargs, rv;
 	tasq_req              req;
 	tasq_rep              rep;
 	char                  err[512] = "";
 	nng_time              until;
 
-	if ((rv = tasq_client_parse(health_opts, usage, argc, argv, &args,
-	         &nargs)) >= 0) {
+	if ((rv = tasq_client_parse(
+	         health_opts, usage, argc, argv, &args, &nargs)) >= 0) {
 		goto out;
 	}
 	if (nargs > 0) {

@@ -59,14 +59,14 @@ tasq_client_connect(tasq_client *c)
 	int            level;
 
 	if ((level = tasq_log_level_parse(c->log_level)) < 0) {
-		fprintf(stderr, "tasq: --log-level: '%s' is not error, warn, "
-		                "info or debug\n",
+		fprintf(stderr,
+		    "tasq: --log-level: '%s' is not error, warn, "
+		    "info or debug\n",
 		    c->log_level);
 		return (TASQ_EXIT_USAGE);
 	}
 	tasq_log_set_level(level);
-	if (tasq_keyring_setup(c->key_file, &c->keys, err, sizeof(err)) !=
-	    0) {
+	if (tasq_keyring_setup(c->key_file, &c->keys, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tasq: %s\n", err);
 		return (TASQ_EXIT_USAGE);
 	}
@@ -144,7 +144,8 @@ main(int argc, char **argv)
 	}
 	if (i >= argc) {
 		// No command: only --help and --version make sense.
-		if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
+		if ((args = calloc((size_t) argc + 1, sizeof(*args))) ==
+		    NULL) {
 			return (TASQ_EXIT_FAIL);
 		}
 		oc.prog    = "tasq";
@@ -159,8 +160,9 @@ main(int argc, char **argv)
 			return (0);
 		}
 		if (rv == TASQ_OPT_OK) {
-			fprintf(stderr, "tasq: no command given (submit, stats, "
-			                "health; see --help)\n");
+			fprintf(stderr,
+			    "tasq: no command given (submit, stats, "
+			    "health; see --help)\n");
 		}
 		return (TASQ_EXIT_USAGE);
 	}
@@ -184,8 +186,9 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "health") == 0) {
 		rv = tasq_cmd_health(&client, sub_argc, sub_argv);
 	} else {
-		fprintf(stderr, "tasq: unknown command '%.60s' (submit, stats, "
-		                "health)\n",
+		fprintf(stderr,
+		    "tasq: unknown command '%.60s' (submit, stats, "
+		    "health)\n",
 		    cmd);
 		rv = TASQ_EXIT_USAGE;
 	}

@@ -12,8 +12,8 @@ static struct {
 } topt;
 
 static const tasq_opt stats_opts[] = {
-	{ "json", 0, TASQ_OPT_BOOL, NULL, NULL, NULL, "print JSON",
-	    &topt.json, 0, 0, false },
+	{ "json", 0, TASQ_OPT_BOOL, NULL, NULL, NULL, "print JSON", &topt.json,
+	    0, 0, false },
 	TASQ_OPT_END,
 };
 
@@ -44,7 +44,8 @@ print_json(const tasq_rep *rep)
 {
 	printf("{\"version\":");
 	json_str(rep->u.stats.version);
-	printf(",\"uptime_ms\":%" PRIu64 ",\"queues\":[", rep->u.stats.uptime_ms);
+	printf(
+	    ",\"uptime_ms\":%" PRIu64 ",\"queues\":[", rep->u.stats.uptime_ms);
 	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
 		const tasq_queue_stats *q = &rep->u.stats.queues[i];
 		printf("%s{\"name\":", i ? "," : "");
@@ -112,8 +113,8 @@ print_text(const tasq_rep *rep)
 		    rep->u.stats.counters[i].value);
 	}
 	if (rep->u.stats.ndead > 0) {
-		printf("\nDEAD LETTERS (most recent %zu)\n",
-		    rep->u.stats.ndead);
+		printf(
+		    "\nDEAD LETTERS (most recent %zu)\n", rep->u.stats.ndead);
 		for (size_t i = 0; i < rep->u.stats.ndead; i++) {
 			printf("  job %016" PRIx64 " task %" PRIu64 "\n",
 			    rep->u.stats.dead[2 * i],
@@ -126,14 +127,14 @@ int
 tasq_cmd_stats(tasq_client *c, int argc, char **argv)
 {
 	const tasq_opt *const tables[] = { stats_opts, NULL };
-	char                **args = NULL;
+	char                **args     = NULL;
 	int                   nargs, rv;
 	tasq_req              req;
 	tasq_rep              rep;
 	char                  err[512];
 
-	if ((rv = tasq_client_parse(stats_opts, usage, argc, argv, &args,
-	         &nargs)) >= 0) {
+	if ((rv = tasq_client_parse(
+	         stats_opts, usage, argc, argv, &args, &nargs)) >= 0) {
 		goto out;
 	}
 	if (nargs > 0) {

@@ -38,13 +38,13 @@ static const tasq_opt submit_opts[] = {
 	{ "range", 'r', TASQ_OPT_STR, NULL, NULL, "A:B",
 	    "the integers A to B inclusive", &sopt.range, 0, 0, false },
 	{ "file", 'f', TASQ_OPT_STR, NULL, NULL, "FILE",
-	    "read integers from FILE, one per line (- for stdin)",
-	    &sopt.file, 0, 0, false },
+	    "read integers from FILE, one per line (- for stdin)", &sopt.file,
+	    0, 0, false },
 	{ "queue", 'q', TASQ_OPT_STR, "TASQ_QUEUE", "default", "NAME",
 	    "queue to submit to", &sopt.queue, 0, 0, false },
 	{ "summary", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
-	    "print one summary line instead of every result", &sopt.summary,
-	    0, 0, false },
+	    "print one summary line instead of every result", &sopt.summary, 0,
+	    0, false },
 	{ "batch-size", 'b', TASQ_OPT_U64, NULL, "4096", "N",
 	    "tasks per submit request", &sopt.batch, 1, 1048576, false },
 	{ "window", 0, TASQ_OPT_U64, NULL, "1000000", "N",
@@ -71,8 +71,8 @@ struct input {
 static int64_t
 input_at(const struct input *in, size_t i)
 {
-	return (in->is_range ? (int64_t) ((uint64_t) in->first + i)
-	                     : in->vals[i]);
+	return (
+	    in->is_range ? (int64_t) ((uint64_t) in->first + i) : in->vals[i]);
 }
 
 static bool
@@ -121,9 +121,9 @@ input_add(struct input *in, int64_t v)
 static int
 read_lines(struct input *in, FILE *f, const char *name)
 {
-	char  *line = NULL;
-	size_t cap  = 0;
-	size_t lineno = 0;
+	char   *line   = NULL;
+	size_t  cap    = 0;
+	size_t  lineno = 0;
 	ssize_t len;
 
 	while ((len = getline(&line, &cap, f)) >= 0) {
@@ -167,8 +167,9 @@ gather(struct input *in, char **args, int nargs)
 	int sources = (sopt.range != NULL) + (sopt.file != NULL) + (nargs > 0);
 
 	if (sources != 1) {
-		fprintf(stderr, "tasq: submit needs exactly one of --range A:B, "
-		                "--file FILE, - (stdin) or numbers\n");
+		fprintf(stderr,
+		    "tasq: submit needs exactly one of --range A:B, "
+		    "--file FILE, - (stdin) or numbers\n");
 		return (TASQ_EXIT_USAGE);
 	}
 	if (sopt.range != NULL) {
@@ -180,8 +181,8 @@ gather(struct input *in, char **args, int nargs)
 			goto bad_range;
 		}
 		*colon = '\0';
-		if (!parse_i64(buf, &a) || !parse_i64(colon + 1, &b) || b < a ||
-		    (uint64_t) b - (uint64_t) a >= (1ULL << 40)) {
+		if (!parse_i64(buf, &a) || !parse_i64(colon + 1, &b) ||
+		    b < a || (uint64_t) b - (uint64_t) a >= (1ULL << 40)) {
 			goto bad_range;
 		}
 		in->is_range = true;
@@ -189,8 +190,9 @@ gather(struct input *in, char **args, int nargs)
 		in->n        = (size_t) ((uint64_t) b - (uint64_t) a) + 1;
 		return (0);
 	bad_range:
-		fprintf(stderr, "tasq: --range takes A:B with integers A <= B "
-		                "(at most 2^40 tasks), not '%.40s'\n",
+		fprintf(stderr,
+		    "tasq: --range takes A:B with integers A <= B "
+		    "(at most 2^40 tasks), not '%.40s'\n",
 		    sopt.range);
 		return (TASQ_EXIT_USAGE);
 	}
@@ -227,15 +229,15 @@ gather(struct input *in, char **args, int nargs)
 }
 
 struct run {
-	tasq_client        *c;
-	struct input       *in;
-	uint64_t            job_id;
-	nng_time            deadline; // 0: none
-	atomic_size_t       submitted;
-	atomic_size_t       received;
-	atomic_int          failed;   // a fatal error in the submitter
-	atomic_bool         stop;
-	char                err[600];
+	tasq_client  *c;
+	struct input *in;
+	uint64_t      job_id;
+	nng_time      deadline; // 0: none
+	atomic_size_t submitted;
+	atomic_size_t received;
+	atomic_int    failed; // a fatal error in the submitter
+	atomic_bool   stop;
+	char          err[600];
 };
 
 static bool
@@ -267,7 +269,7 @@ submitter(void *arg)
 		return;
 	}
 	for (size_t first = 0; first < in->n && !atomic_load(&r->stop);) {
-		size_t   n = in->n - first < bs ? in->n - first : bs;
+		size_t   n       = in->n - first < bs ? in->n - first : bs;
 		uint32_t backoff = 0;
 		tasq_req req;
 		tasq_rep rep;
@@ -388,8 +390,8 @@ out_line(struct out *o, int64_t in, int64_t res, uint8_t code)
 	if (o->cap - o->len < 256) {
 		out_flush(o);
 	}
-	p = o->buf + o->len;
-	p = fmt_i64(p, in);
+	p    = o->buf + o->len;
+	p    = fmt_i64(p, in);
 	*p++ = ' ';
 	if (code == 0) {
 		p = fmt_i64(p, res);
@@ -405,27 +407,28 @@ int
 tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 {
 	const tasq_opt *const tables[] = { submit_opts, NULL };
-	struct input    in  = { 0 };
-	struct run      r;
-	struct out      o   = { 0 };
-	char          **args = NULL;
-	int             nargs, rv;
-	int64_t        *res  = NULL;
-	uint8_t        *code = NULL;
-	uint64_t       *seen = NULL;
-	nng_thread     *thr  = NULL;
-	size_t          printed = 0, ok = 0, failed = 0;
-	uint64_t        sum = 0, ack = 0;
-	struct timespec t0, t1;
+	struct input          in       = { 0 };
+	struct run            r;
+	struct out            o    = { 0 };
+	char                **args = NULL;
+	int                   nargs, rv;
+	int64_t              *res     = NULL;
+	uint8_t              *code    = NULL;
+	uint64_t             *seen    = NULL;
+	nng_thread           *thr     = NULL;
+	size_t                printed = 0, ok = 0, failed = 0;
+	uint64_t              sum = 0, ack = 0;
+	struct timespec       t0, t1;
 
 	memset(&r, 0, sizeof(r));
-	if ((rv = tasq_client_parse(submit_opts, usage, argc, argv, &args,
-	         &nargs)) >= 0) {
+	if ((rv = tasq_client_parse(
+	         submit_opts, usage, argc, argv, &args, &nargs)) >= 0) {
 		goto out;
 	}
 	if (!tasq_wire_valid_name(sopt.queue)) {
-		fprintf(stderr, "tasq: --queue must be 1-64 characters of "
-		                "[A-Za-z0-9._-]\n");
+		fprintf(stderr,
+		    "tasq: --queue must be 1-64 characters of "
+		    "[A-Za-z0-9._-]\n");
 		rv = TASQ_EXIT_USAGE;
 		goto out;
 	}
@@ -440,9 +443,9 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		rv = 0;
 		goto out;
 	}
-	res  = malloc(in.n * sizeof(*res));
-	code = calloc(in.n, 1);
-	seen = calloc((in.n + 63) / 64, sizeof(*seen));
+	res   = malloc(in.n * sizeof(*res));
+	code  = calloc(in.n, 1);
+	seen  = calloc((in.n + 63) / 64, sizeof(*seen));
 	o.cap = 1 << 20;
 	o.buf = malloc(o.cap);
 	if (res == NULL || code == NULL || seen == NULL || o.buf == NULL) {
@@ -454,9 +457,9 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r.c      = c;
-	r.in     = &in;
-	r.job_id = tasq_random64();
+	r.c        = c;
+	r.in       = &in;
+	r.job_id   = tasq_random64();
 	r.deadline = sopt.timeout_ms ? nng_clock() + sopt.timeout_ms : 0;
 	atomic_init(&r.submitted, 0);
 	atomic_init(&r.received, 0);
@@ -468,7 +471,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
-	rv = 0;
+	rv              = 0;
 	size_t received = 0;
 	while (received < in.n) {
 		tasq_req req;
@@ -482,8 +485,9 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			break;
 		}
 		if (past_deadline(&r)) {
-			fprintf(stderr, "tasq: timed out with %zu of %zu "
-			                "results\n",
+			fprintf(stderr,
+			    "tasq: timed out with %zu of %zu "
+			    "results\n",
 			    received, in.n);
 			rv = TASQ_EXIT_FAIL;
 			break;
@@ -499,8 +503,8 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		req.u.fetch.ack_seq     = ack;
 		req.u.fetch.max_results = 65536;
 		req.u.fetch.wait_ms     = 1000;
-		frv = tasq_chan_call(c->chan, &req,
-		    (uint32_t) c->timeout_ms + 1000, &rep, err, sizeof(err));
+		frv                     = tasq_chan_call(c->chan, &req,
+		                        (uint32_t) c->timeout_ms + 1000, &rep, err, sizeof(err));
 		if (frv != 0) {
 			if (retryable(frv)) {
 				tasq_debug("fetch: %s; retrying", err);

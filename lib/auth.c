@@ -107,8 +107,8 @@ tasq_keyring_add(
 	if ((c = EVP_MAC_CTX_new(kr->mac)) == NULL) {
 		return (NNG_ENOMEM);
 	}
-	params[0] = OSSL_PARAM_construct_utf8_string(
-	    OSSL_MAC_PARAM_DIGEST, digest, 0);
+	params[0] =
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
 	params[1] = OSSL_PARAM_construct_end();
 	if (EVP_MAC_init(c, key, len, params) != 1) {
 		EVP_MAC_CTX_free(c);
@@ -141,8 +141,8 @@ tasq_keyring_load_file(
 		                        : TASQ_EPERMISSION_DENIED);
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "key file %s is not a regular file",
-		    path);
+		snprintf(
+		    err, errlen, "key file %s is not a regular file", path);
 		close(fd);
 		return (TASQ_EINVALID_ARGUMENT);
 	}
@@ -287,8 +287,8 @@ tasq_keyring_setup(
 	if (key_file != NULL && key_file[0] != '\0') {
 		rv = tasq_keyring_load_file(kr, key_file, err, errlen);
 	} else if ((env = getenv("TASQ_KEY")) != NULL && env[0] != '\0') {
-		rv = tasq_keyring_add(kr, (const uint8_t *) env, strlen(env),
-		    NULL);
+		rv = tasq_keyring_add(
+		    kr, (const uint8_t *) env, strlen(env), NULL);
 		if (rv != 0) {
 			snprintf(err, errlen,
 			    "TASQ_KEY must hold %d to %d bytes", TASQ_KEY_MIN,

@@ -48,8 +48,8 @@ int tasq_keyring_count(const tasq_keyring *kr);
 
 // tasq_auth_tag computes HMAC-SHA256 with key key_id over data.
 // Errors: TASQ_EUNAUTHENTICATED (unknown key id), TASQ_EINTERNAL.
-int tasq_auth_tag(const tasq_keyring *kr, uint32_t key_id,
-    const uint8_t *data, size_t len, uint8_t tag[TASQ_ENV_TAG_LEN]);
+int tasq_auth_tag(const tasq_keyring *kr, uint32_t key_id, const uint8_t *data,
+    size_t len, uint8_t tag[TASQ_ENV_TAG_LEN]);
 
 // tasq_auth_seal finishes message m whose body starts at offset
 // TASQ_ENV_HDR_LEN (the first TASQ_ENV_HDR_LEN bytes are reserved): it
@@ -66,11 +66,9 @@ int tasq_auth_seal(const tasq_keyring *kr, tasq_env_hdr *h, nng_msg *m);
 int tasq_auth_open(const tasq_keyring *kr, const uint8_t *buf, size_t len,
     tasq_env_hdr *h, const uint8_t **bodyp);
 
-
-
 // tasq_keyring_setup builds the keyring of a program: from key_file when
 // it is not NULL, else from the TASQ_KEY environment variable (the key
 // itself). Returns new (free with tasq_keyring_free); err says why not.
-int tasq_keyring_setup(const char *key_file, tasq_keyring **krp, char *err,
-    size_t errlen);
+int tasq_keyring_setup(
+    const char *key_file, tasq_keyring **krp, char *err, size_t errlen);
 #endif

@@ -16,10 +16,10 @@
 #include "tls.h"
 
 struct tasq_chan {
-	nng_socket          sock;
-	nng_dialer          dialer;
-	const tasq_keyring *keys;
-	uint64_t            sender_id;
+	nng_socket           sock;
+	nng_dialer           dialer;
+	const tasq_keyring  *keys;
+	uint64_t             sender_id;
 	atomic_uint_fast64_t seq;
 };
 
@@ -65,8 +65,8 @@ tasq_chan_open(
 	c->sender_id = tasq_random64();
 	atomic_init(&c->seq, 0);
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
-		snprintf(err, errlen, "cannot open socket: %s",
-		    nng_strerror(rv));
+		snprintf(
+		    err, errlen, "cannot open socket: %s", nng_strerror(rv));
 		free(c);
 		return (rv);
 	}
@@ -177,8 +177,8 @@ attempt(tasq_chan *c, nng_ctx ctx, nng_aio *aio, const tasq_req *req,
 	h.deadline_ms  = timeout_ms;
 	if ((rv = tasq_auth_seal(c->keys, &h, m)) != 0) {
 		nng_msg_free(m);
-		snprintf(err, errlen, "cannot sign request: %s",
-		    tasq_strerror(rv));
+		snprintf(
+		    err, errlen, "cannot sign request: %s", tasq_strerror(rv));
 		return (rv);
 	}
 	*seqp = h.seq;
@@ -211,14 +211,14 @@ int
 tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
     tasq_rep *rep, char *err, size_t errlen)
 {
-	nng_ctx      ctx;
-	nng_aio     *aio;
-	nng_msg     *m = NULL;
-	tasq_env_hdr h;
+	nng_ctx        ctx;
+	nng_aio       *aio;
+	nng_msg       *m = NULL;
+	tasq_env_hdr   h;
 	const uint8_t *body;
-	const char  *why = NULL;
-	uint64_t     seq = 0;
-	int          rv;
+	const char    *why = NULL;
+	uint64_t       seq = 0;
+	int            rv;
 
 	err[0] = '\0';
 	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
@@ -237,8 +237,8 @@ tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
 			nng_msg_free(m);
 			m = NULL;
 		}
-		rv = attempt(c, ctx, aio, req, timeout_ms, &seq, &m, err,
-		    errlen);
+		rv = attempt(
+		    c, ctx, aio, req, timeout_ms, &seq, &m, err, errlen);
 		if (rv != 0) {
 			break;
 		}
@@ -249,8 +249,9 @@ tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
 			// An unsigned error: the server could not verify us.
 			int  code = 0;
 			char text[200];
-			if (tasq_wire_decode_status(body = (uint8_t *)
-			            nng_msg_body(m) + TASQ_ENV_HDR_LEN,
+			if (tasq_wire_decode_status(
+			        body = (uint8_t *) nng_msg_body(m) +
+			            TASQ_ENV_HDR_LEN,
 			        h.body_len, &code, text, sizeof(text)) == 0 &&
 			    code != 0) {
 				snprintf(err, errlen,
@@ -275,7 +276,7 @@ tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
 			break;
 		}
 		if (h.status != 0) {
-			int  code = 0;
+			int  code      = 0;
 			char text[200] = "";
 			(void) tasq_wire_decode_status(
 			    body, h.body_len, &code, text, sizeof(text));
@@ -288,8 +289,8 @@ tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
 			}
 			break;
 		}
-		rv = tasq_wire_decode_rep(req->method, body, h.body_len, rep,
-		    &why);
+		rv = tasq_wire_decode_rep(
+		    req->method, body, h.body_len, rep, &why);
 		if (rv != 0) {
 			snprintf(err, errlen, "malformed reply: %s", why);
 		}

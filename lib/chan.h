@@ -29,8 +29,8 @@ typedef struct tasq_chan_opts {
 // tasq_chan_open dials the server, waiting up to connect_timeout_ms for a
 // first connection (TLS verification failures are reported at once), then
 // keeps reconnecting in the background. On failure err says why.
-int tasq_chan_open(tasq_chan **cp, const tasq_chan_opts *o, char *err,
-    size_t errlen);
+int tasq_chan_open(
+    tasq_chan **cp, const tasq_chan_opts *o, char *err, size_t errlen);
 
 void tasq_chan_close(tasq_chan *c);
 

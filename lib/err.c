@@ -2,15 +2,13 @@
 
 #include <nng/nng.h>
 
-static const char *const names[TASQ_CODE_MAX + 1] = {
-	[0] = "OK",
+static const char *const names[TASQ_CODE_MAX + 1] = { [0] = "OK",
 #define TASQ_ERR_NAME(name, code, msg) [code] = #name,
 	TASQ_ERR_MAP(TASQ_ERR_NAME)
 #undef TASQ_ERR_NAME
 };
 
-static const char *const messages[TASQ_CODE_MAX + 1] = {
-	[0] = "ok",
+static const char *const messages[TASQ_CODE_MAX + 1] = { [0] = "ok",
 #define TASQ_ERR_MSG(name, code, msg) [code] = msg,
 	TASQ_ERR_MAP(TASQ_ERR_MSG)
 #undef TASQ_ERR_MSG

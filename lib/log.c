@@ -8,11 +8,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *prog = "tasq";
+static const char *prog      = "tasq";
 static atomic_int  cur_level = TASQ_LOG_INFO;
 
-static const char *const level_names[] = { "error", "warn", "info",
-	"debug" };
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void
 tasq_log_init(const char *name)
@@ -55,17 +54,17 @@ vlog(int level, int errnum, const char *fmt, va_list ap)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	k = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%d] %s: ",
-	    (long) tv.tv_usec / 1000, prog, (int) getpid(),
-	    level_names[level]);
+	k = snprintf(line + n, sizeof(line) - n,
+	    ".%03ldZ %s[%d] %s: ", (long) tv.tv_usec / 1000, prog,
+	    (int) getpid(), level_names[level]);
 	n += (k > 0) ? (size_t) k : 0;
 	if (n < sizeof(line)) {
 		k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 		n += (k > 0) ? (size_t) k : 0;
 	}
 	if (errnum != 0 && n < sizeof(line)) {
-		k = snprintf(line + n, sizeof(line) - n, ": %s",
-		    strerror(errnum));
+		k = snprintf(
+		    line + n, sizeof(line) - n, ": %s", strerror(errnum));
 		n += (k > 0) ? (size_t) k : 0;
 	}
 	if (n >= sizeof(line) - 1) {

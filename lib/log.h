@@ -36,11 +36,11 @@ void tasq_log_errno(int level, const char *fmt, ...)
 #define tasq_err(...) tasq_log(TASQ_LOG_ERROR, __VA_ARGS__)
 #define tasq_warn(...) tasq_log(TASQ_LOG_WARN, __VA_ARGS__)
 #define tasq_info(...) tasq_log(TASQ_LOG_INFO, __VA_ARGS__)
-#define tasq_debug(...)                                                      \
-	do {                                                                 \
-		if (tasq_log_enabled(TASQ_LOG_DEBUG)) {                      \
-			tasq_log(TASQ_LOG_DEBUG, __VA_ARGS__);               \
-		}                                                            \
+#define tasq_debug(...)                                                       \
+	do {                                                                  \
+		if (tasq_log_enabled(TASQ_LOG_DEBUG)) {                       \
+			tasq_log(TASQ_LOG_DEBUG, __VA_ARGS__);                \
+		}                                                             \
 	} while (0)
 
 #endif

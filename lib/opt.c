@@ -18,11 +18,11 @@ parse_suffix(const char *suf, tasq_opt_type type, uint64_t *mul)
 		uint64_t    m;
 	} ms[] = { { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
 		{ "h", 3600000 } },
-	  sz[]  = { { "", 1 }, { "b", 1 }, { "k", 1024 }, { "kb", 1000 },
-		 { "kib", 1024 }, { "m", 1048576 }, { "mb", 1000000 },
-		 { "mib", 1048576 }, { "g", 1073741824 },
-		 { "gb", 1000000000 }, { "gib", 1073741824 } };
-	char low[8];
+	  sz[] = { { "", 1 }, { "b", 1 }, { "k", 1024 }, { "kb", 1000 },
+		  { "kib", 1024 }, { "m", 1048576 }, { "mb", 1000000 },
+		  { "mib", 1048576 }, { "g", 1073741824 },
+		  { "gb", 1000000000 }, { "gib", 1073741824 } };
+	char   low[8];
 	size_t i;
 
 	for (i = 0; suf[i] != '\0'; i++) {
@@ -197,8 +197,8 @@ tasq_opt_conf_text(const tasq_opt *const *tables, const char *name,
 			continue;
 		}
 		v = k;
-		while (*v != '\0' && !isspace((unsigned char) *v) &&
-		    *v != '=') {
+		while (
+		    *v != '\0' && !isspace((unsigned char) *v) && *v != '=') {
 			v++;
 		}
 		size_t klen = (size_t) (v - k);
@@ -235,8 +235,8 @@ tasq_opt_conf_text(const tasq_opt *const *tables, const char *name,
 }
 
 int
-tasq_opt_conf_file(const tasq_opt *const *tables, const char *path,
-    char *err, size_t errlen)
+tasq_opt_conf_file(
+    const tasq_opt *const *tables, const char *path, char *err, size_t errlen)
 {
 	FILE  *f;
 	char  *buf;
@@ -289,13 +289,15 @@ tasq_opt_help(const tasq_opt_ctx *c)
 				snprintf(lhs, sizeof(lhs), "-%c, --%s%s%s",
 				    o->shortopt, o->name,
 				    o->type == TASQ_OPT_BOOL ? "" : " ",
-				    o->type == TASQ_OPT_BOOL ? ""
+				    o->type == TASQ_OPT_BOOL
+				        ? ""
 				        : (o->metavar ? o->metavar : "V"));
 			} else {
 				snprintf(lhs, sizeof(lhs), "    --%s%s%s",
 				    o->name,
 				    o->type == TASQ_OPT_BOOL ? "" : " ",
-				    o->type == TASQ_OPT_BOOL ? ""
+				    o->type == TASQ_OPT_BOOL
+				        ? ""
 				        : (o->metavar ? o->metavar : "V"));
 			}
 			printf("  %-28s %s", lhs, o->help);
@@ -387,7 +389,7 @@ tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv)
 		}
 	}
 	for (i = 0; i < argc; i++) {
-		const char     *a = argv[i];
+		const char     *a   = argv[i];
 		const char     *val = NULL;
 		const tasq_opt *o;
 
@@ -422,8 +424,8 @@ tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv)
 		}
 		if (a[1] == '-') {
 			const char *eq = strchr(a + 2, '=');
-			size_t      n  = eq ? (size_t) (eq - a - 2) : strlen(a + 2);
-			o              = find_long(c->tables, a + 2, n);
+			size_t n = eq ? (size_t) (eq - a - 2) : strlen(a + 2);
+			o        = find_long(c->tables, a + 2, n);
 			if (eq != NULL) {
 				val = eq + 1;
 			}

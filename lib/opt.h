@@ -24,17 +24,20 @@ typedef struct tasq_opt {
 	const char   *name;     // long name, also the config file key
 	int           shortopt; // 0 for none
 	tasq_opt_type type;
-	const char   *env;      // environment variable or NULL
-	const char   *def;      // default as text or NULL
+	const char   *env; // environment variable or NULL
+	const char   *def; // default as text or NULL
 	const char   *metavar;
 	const char   *help;
 	void         *ptr;
 	uint64_t      min, max;
-	bool          no_file;  // not settable from a configuration file
+	bool          no_file; // not settable from a configuration file
 } tasq_opt;
 
-#define TASQ_OPT_END { NULL, 0, TASQ_OPT_STR, NULL, NULL, NULL, NULL, \
-	NULL, 0, 0, false }
+#define TASQ_OPT_END                                                          \
+	{                                                                     \
+		NULL, 0, TASQ_OPT_STR, NULL, NULL, NULL, NULL, NULL, 0, 0,    \
+		    false                                                     \
+	}
 
 enum {
 	TASQ_OPT_OK       = 0, // parsed; carry on
@@ -44,7 +47,7 @@ enum {
 
 typedef struct tasq_opt_ctx {
 	const char *prog;
-	const char *usage;   // first line(s) of --help
+	const char *usage; // first line(s) of --help
 	const char *version;
 	// tables: a NULL-terminated list of TASQ_OPT_END-terminated tables
 	const tasq_opt *const *tables;
@@ -62,15 +65,15 @@ typedef struct tasq_opt_ctx {
 int tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv);
 
 // tasq_opt_set parses text as the value of o. err gets the reason.
-int tasq_opt_set(const tasq_opt *o, const char *text, char *err,
-    size_t errlen);
+int tasq_opt_set(
+    const tasq_opt *o, const char *text, char *err, size_t errlen);
 
 // tasq_opt_parse_u64 parses an unsigned number with the suffixes of type.
 int tasq_opt_parse_u64(tasq_opt_type type, const char *s, uint64_t *v);
 
 // tasq_opt_conf_file applies a configuration file to the tables.
-int tasq_opt_conf_file(const tasq_opt *const *tables, const char *path,
-    char *err, size_t errlen);
+int tasq_opt_conf_file(
+    const tasq_opt *const *tables, const char *path, char *err, size_t errlen);
 
 // tasq_opt_conf_text applies configuration text (buf, len); name is used in
 // messages. Exposed for the fuzz target.

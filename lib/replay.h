@@ -23,8 +23,8 @@ typedef struct tasq_replay tasq_replay;
 // tasq_replay_alloc: max_senders bounds the memory; skew_ms is the
 // accepted clock difference. Returns new (free with tasq_replay_free).
 // Errors: NNG_ENOMEM.
-int  tasq_replay_alloc(tasq_replay **rp, uint32_t max_senders,
-     uint64_t skew_ms);
+int tasq_replay_alloc(
+    tasq_replay **rp, uint32_t max_senders, uint64_t skew_ms);
 void tasq_replay_free(tasq_replay *r);
 
 // tasq_replay_check returns 0 and records (sender, seq) if fresh;

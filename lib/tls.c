@@ -17,8 +17,8 @@ read_pem(const char *path, char *err, size_t errlen)
 	size_t n;
 
 	if ((f = fopen(path, "re")) == NULL) {
-		snprintf(err, errlen, "cannot open %s: %s", path,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return (NULL);
 	}
 	if ((buf = malloc(PEM_MAX + 1)) == NULL) {
@@ -44,7 +44,7 @@ own_cert(nng_tls_config *cfg, const char *cert_file, const char *key_file,
     char *err, size_t errlen)
 {
 	char *cert = NULL, *key = NULL;
-	int   rv   = TASQ_EINVALID_ARGUMENT;
+	int   rv = TASQ_EINVALID_ARGUMENT;
 
 	if ((cert = read_pem(cert_file, err, errlen)) == NULL ||
 	    (key = read_pem(key_file, err, errlen)) == NULL) {
@@ -127,8 +127,8 @@ tasq_tls_client_config(const char *ca_file, const char *server_name,
 		    nng_strerror(rv));
 		goto fail;
 	}
-	if ((rv = nng_tls_config_auth_mode(
-	         cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0 ||
+	if ((rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) !=
+	        0 ||
 	    (server_name != NULL &&
 	        (rv = nng_tls_config_server_name(cfg, server_name)) != 0)) {
 		snprintf(err, errlen, "TLS: %s", nng_strerror(rv));

@@ -131,8 +131,8 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		*why = "unknown method";
 		return (TASQ_EUNIMPLEMENTED);
 	}
-	pb = protobuf_c_message_unpack(SVC.methods[method].input, NULL, len,
-	    body);
+	pb = protobuf_c_message_unpack(
+	    SVC.methods[method].input, NULL, len, body);
 	if (pb == NULL) {
 		*why = "request body is not a valid protobuf message";
 		return (TASQ_EINVALID_ARGUMENT);
@@ -201,8 +201,8 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 	}
 	case TASQ_M_COMPLETE: {
 		Tasq__V1__CompleteRequest *m = (void *) pb;
-		req->u.complete.worker_id = m->worker_id;
-		req->u.complete.nresults  = m->n_results;
+		req->u.complete.worker_id    = m->worker_id;
+		req->u.complete.nresults     = m->n_results;
 		rv = result_batches_in(m->n_results, m->results,
 		    &req->u.complete.results, &req->mem_, why);
 		break;
@@ -247,8 +247,8 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 	}
 	case TASQ_M_CLOSE_JOB: {
 		Tasq__V1__CloseJobRequest *m = (void *) pb;
-		req->u.close_job.job_id  = m->job_id;
-		req->u.close_job.ack_seq = m->ack_seq;
+		req->u.close_job.job_id      = m->job_id;
+		req->u.close_job.ack_seq     = m->ack_seq;
 		break;
 	}
 	default:
@@ -297,8 +297,8 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		*why = "unknown method";
 		return (TASQ_EUNIMPLEMENTED);
 	}
-	pb = protobuf_c_message_unpack(SVC.methods[method].output, NULL, len,
-	    body);
+	pb = protobuf_c_message_unpack(
+	    SVC.methods[method].output, NULL, len, body);
 	if (pb == NULL) {
 		*why = "reply body is not a valid protobuf message";
 		return (TASQ_EINVALID_ARGUMENT);
@@ -306,17 +306,17 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 	rep->pb_ = pb;
 	switch (method) {
 	case TASQ_M_HEALTH: {
-		Tasq__V1__HealthReply *m   = (void *) pb;
-		rep->u.health.serving      = m->serving;
-		rep->u.health.version      = m->version;
-		rep->u.health.server_id    = m->server_id;
-		rep->u.health.uptime_ms    = m->uptime_ms;
+		Tasq__V1__HealthReply *m = (void *) pb;
+		rep->u.health.serving    = m->serving;
+		rep->u.health.version    = m->version;
+		rep->u.health.server_id  = m->server_id;
+		rep->u.health.uptime_ms  = m->uptime_ms;
 		break;
 	}
 	case TASQ_M_SUBMIT: {
-		Tasq__V1__SubmitReply *m  = (void *) pb;
-		rep->u.submit.accepted    = m->accepted;
-		rep->u.submit.duplicate   = m->duplicate;
+		Tasq__V1__SubmitReply *m = (void *) pb;
+		rep->u.submit.accepted   = m->accepted;
+		rep->u.submit.duplicate  = m->duplicate;
 		break;
 	}
 	case TASQ_M_LEASE: {
@@ -352,20 +352,22 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		rep->u.lease.batches  = b;
 		rep->u.lease.lease_ms = m->lease_ms;
 		if (m->completed != NULL) {
-			rep->u.lease.completed.accepted = m->completed->accepted;
+			rep->u.lease.completed.accepted =
+			    m->completed->accepted;
 			rep->u.lease.completed.duplicates =
 			    m->completed->duplicates;
-			rep->u.lease.completed.late     = m->completed->late;
-			rep->u.lease.completed.rejected = m->completed->rejected;
+			rep->u.lease.completed.late = m->completed->late;
+			rep->u.lease.completed.rejected =
+			    m->completed->rejected;
 		}
 		break;
 	}
 	case TASQ_M_COMPLETE: {
-		Tasq__V1__CompleteReply *m    = (void *) pb;
-		rep->u.complete.accepted      = m->accepted;
-		rep->u.complete.duplicates    = m->duplicates;
-		rep->u.complete.late          = m->late;
-		rep->u.complete.rejected      = m->rejected;
+		Tasq__V1__CompleteReply *m = (void *) pb;
+		rep->u.complete.accepted   = m->accepted;
+		rep->u.complete.duplicates = m->duplicates;
+		rep->u.complete.late       = m->late;
+		rep->u.complete.rejected   = m->rejected;
 		break;
 	}
 	case TASQ_M_EXTEND: {
@@ -414,33 +416,38 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 			rv   = TASQ_ERESOURCE_EXHAUSTED;
 			break;
 		}
-		rep->mem_                = mem;
-		rep->u.stats.version     = m->version;
-		rep->u.stats.uptime_ms   = m->uptime_ms;
-		rep->u.stats.nqueues     = m->n_queues;
-		rep->u.stats.queues      = (void *) mem;
+		rep->mem_              = mem;
+		rep->u.stats.version   = m->version;
+		rep->u.stats.uptime_ms = m->uptime_ms;
+		rep->u.stats.nqueues   = m->n_queues;
+		rep->u.stats.queues    = (void *) mem;
 		mem += m->n_queues * sizeof(tasq_queue_stats);
-		rep->u.stats.nworkers    = m->n_workers;
-		rep->u.stats.workers     = (void *) mem;
+		rep->u.stats.nworkers = m->n_workers;
+		rep->u.stats.workers  = (void *) mem;
 		mem += m->n_workers * sizeof(tasq_worker_stats);
-		rep->u.stats.ncounters   = m->n_counters;
-		rep->u.stats.counters    = (void *) mem;
+		rep->u.stats.ncounters = m->n_counters;
+		rep->u.stats.counters  = (void *) mem;
 		for (size_t i = 0; i < m->n_queues; i++) {
 			Tasq__V1__QueueStats *q = m->queues[i];
-			rep->u.stats.queues[i] = (tasq_queue_stats) {
-				.name = q->name, .ready = q->ready,
-				.leased = q->leased, .results = q->results,
-				.jobs = q->jobs, .dead = q->dead };
+			rep->u.stats.queues[i] =
+			    (tasq_queue_stats) { .name = q->name,
+				    .ready             = q->ready,
+				    .leased            = q->leased,
+				    .results           = q->results,
+				    .jobs              = q->jobs,
+				    .dead              = q->dead };
 		}
 		for (size_t i = 0; i < m->n_workers; i++) {
 			Tasq__V1__WorkerStats *w = m->workers[i];
-			rep->u.stats.workers[i] = (tasq_worker_stats) {
-				.worker_id = w->worker_id, .name = w->name,
-				.queue = w->queue, .leases = w->leases,
-				.tasks_in_hand = w->tasks_in_hand,
-				.completed = w->completed,
-				.idle_ms = w->idle_ms,
-				.connected = w->connected };
+			rep->u.stats.workers[i] =
+			    (tasq_worker_stats) { .worker_id = w->worker_id,
+				    .name                    = w->name,
+				    .queue                   = w->queue,
+				    .leases                  = w->leases,
+				    .tasks_in_hand = w->tasks_in_hand,
+				    .completed     = w->completed,
+				    .idle_ms       = w->idle_ms,
+				    .connected     = w->connected };
 		}
 		for (size_t i = 0; i < m->n_counters; i++) {
 			rep->u.stats.counters[i].name  = m->counters[i]->name;
@@ -493,8 +500,8 @@ pack(const ProtobufCMessage *pb, nng_msg **msgp)
 	}
 	(void) nng_msg_chop(m, TASQ_ENV_TAG_LEN);
 	memset(nng_msg_body(m), 0, TASQ_ENV_HDR_LEN);
-	if (protobuf_c_message_pack(pb,
-	        (uint8_t *) nng_msg_body(m) + TASQ_ENV_HDR_LEN) != sz) {
+	if (protobuf_c_message_pack(
+	        pb, (uint8_t *) nng_msg_body(m) + TASQ_ENV_HDR_LEN) != sz) {
 		nng_msg_free(m);
 		return (TASQ_EINTERNAL);
 	}
@@ -561,50 +568,49 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 	}
 	case TASQ_M_SUBMIT: {
 		Tasq__V1__SubmitRequest m = TASQ__V1__SUBMIT_REQUEST__INIT;
-		m.queue       = (char *) req->u.submit.queue;
-		m.job_id      = req->u.submit.job_id;
-		m.first_index = req->u.submit.first_index;
-		m.n_values    = req->u.submit.n;
-		m.values      = req->u.submit.values;
+		m.queue                   = (char *) req->u.submit.queue;
+		m.job_id                  = req->u.submit.job_id;
+		m.first_index             = req->u.submit.first_index;
+		m.n_values                = req->u.submit.n;
+		m.values                  = req->u.submit.values;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_LEASE: {
 		Tasq__V1__LeaseRequest m = TASQ__V1__LEASE_REQUEST__INIT;
-		m.queue       = (char *) req->u.lease.queue;
-		m.worker_id   = req->u.lease.worker_id;
-		m.worker_name = (char *) req->u.lease.worker_name;
-		m.max_tasks   = req->u.lease.max_tasks;
-		m.wait_ms     = req->u.lease.wait_ms;
+		m.queue                  = (char *) req->u.lease.queue;
+		m.worker_id              = req->u.lease.worker_id;
+		m.worker_name            = (char *) req->u.lease.worker_name;
+		m.max_tasks              = req->u.lease.max_tasks;
+		m.wait_ms                = req->u.lease.wait_ms;
 		return (pack_with_results(&m.base, &m.n_results, &m.results,
 		    req->u.lease.nresults, req->u.lease.results, msgp));
 	}
 	case TASQ_M_COMPLETE: {
-		Tasq__V1__CompleteRequest m =
-		    TASQ__V1__COMPLETE_REQUEST__INIT;
-		m.worker_id = req->u.complete.worker_id;
+		Tasq__V1__CompleteRequest m = TASQ__V1__COMPLETE_REQUEST__INIT;
+		m.worker_id                 = req->u.complete.worker_id;
 		return (pack_with_results(&m.base, &m.n_results, &m.results,
 		    req->u.complete.nresults, req->u.complete.results, msgp));
 	}
 	case TASQ_M_EXTEND: {
 		Tasq__V1__ExtendRequest m = TASQ__V1__EXTEND_REQUEST__INIT;
-		m.worker_id   = req->u.extend.worker_id;
-		m.n_lease_ids = req->u.extend.n;
-		m.lease_ids   = req->u.extend.lease_ids;
+		m.worker_id               = req->u.extend.worker_id;
+		m.n_lease_ids             = req->u.extend.n;
+		m.lease_ids               = req->u.extend.lease_ids;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_RELEASE: {
 		Tasq__V1__ReleaseRequest m = TASQ__V1__RELEASE_REQUEST__INIT;
-		m.worker_id   = req->u.release.worker_id;
-		m.n_lease_ids = req->u.release.n;
-		m.lease_ids   = req->u.release.lease_ids;
+		m.worker_id                = req->u.release.worker_id;
+		m.n_lease_ids              = req->u.release.n;
+		m.lease_ids                = req->u.release.lease_ids;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_FETCH: {
 		Tasq__V1__FetchRequest m = TASQ__V1__FETCH_REQUEST__INIT;
-		m.job_id      = req->u.fetch.job_id;
-		m.ack_seq     = req->u.fetch.ack_seq;
-		m.max_results = req->u.fetch.max_results;
-		m.wait_ms     = req->u.fetch.wait_ms;
+		m.job_id                 = req->u.fetch.job_id;
+		m.ack_seq                = req->u.fetch.ack_seq;
+		m.max_results            = req->u.fetch.max_results;
+		m.wait_ms                = req->u.fetch.wait_ms;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_CLOSE_JOB: {
@@ -632,15 +638,15 @@ complete_out(const tasq_complete_rep *in, Tasq__V1__CompleteReply *out)
 static int
 encode_stats(const tasq_rep *rep, nng_msg **msgp)
 {
-	Tasq__V1__StatsReply   m = TASQ__V1__STATS_REPLY__INIT;
-	size_t                 nq = rep->u.stats.nqueues;
-	size_t                 nw = rep->u.stats.nworkers;
-	size_t                 nc = rep->u.stats.ncounters;
-	Tasq__V1__QueueStats  *q  = calloc(nq + 1, sizeof(*q));
-	Tasq__V1__WorkerStats *w  = calloc(nw + 1, sizeof(*w));
-	Tasq__V1__Counter     *c  = calloc(nc + 1, sizeof(*c));
-	void **ptrs = calloc(nq + nw + nc + 1, sizeof(void *));
-	int    rv   = NNG_ENOMEM;
+	Tasq__V1__StatsReply   m    = TASQ__V1__STATS_REPLY__INIT;
+	size_t                 nq   = rep->u.stats.nqueues;
+	size_t                 nw   = rep->u.stats.nworkers;
+	size_t                 nc   = rep->u.stats.ncounters;
+	Tasq__V1__QueueStats  *q    = calloc(nq + 1, sizeof(*q));
+	Tasq__V1__WorkerStats *w    = calloc(nw + 1, sizeof(*w));
+	Tasq__V1__Counter     *c    = calloc(nc + 1, sizeof(*c));
+	void                 **ptrs = calloc(nq + nw + nc + 1, sizeof(void *));
+	int                    rv   = NNG_ENOMEM;
 
 	if (q == NULL || w == NULL || c == NULL || ptrs == NULL) {
 		goto out;
@@ -700,25 +706,25 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 	switch (rep->method) {
 	case TASQ_M_HEALTH: {
 		Tasq__V1__HealthReply m = TASQ__V1__HEALTH_REPLY__INIT;
-		m.serving   = rep->u.health.serving;
-		m.version   = (char *) rep->u.health.version;
-		m.server_id = rep->u.health.server_id;
-		m.uptime_ms = rep->u.health.uptime_ms;
+		m.serving               = rep->u.health.serving;
+		m.version               = (char *) rep->u.health.version;
+		m.server_id             = rep->u.health.server_id;
+		m.uptime_ms             = rep->u.health.uptime_ms;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_SUBMIT: {
 		Tasq__V1__SubmitReply m = TASQ__V1__SUBMIT_REPLY__INIT;
-		m.accepted  = rep->u.submit.accepted;
-		m.duplicate = rep->u.submit.duplicate;
+		m.accepted              = rep->u.submit.accepted;
+		m.duplicate             = rep->u.submit.duplicate;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_LEASE: {
-		Tasq__V1__LeaseReply     m = TASQ__V1__LEASE_REPLY__INIT;
-		Tasq__V1__CompleteReply  c;
-		size_t                   n = rep->u.lease.nbatches;
-		Tasq__V1__TaskBatch     *arr;
-		Tasq__V1__TaskBatch    **ptrs;
-		int                      rv;
+		Tasq__V1__LeaseReply    m = TASQ__V1__LEASE_REPLY__INIT;
+		Tasq__V1__CompleteReply c;
+		size_t                  n = rep->u.lease.nbatches;
+		Tasq__V1__TaskBatch    *arr;
+		Tasq__V1__TaskBatch   **ptrs;
+		int                     rv;
 
 		arr  = calloc(n + 1, sizeof(*arr));
 		ptrs = calloc(n + 1, sizeof(*ptrs));
@@ -756,23 +762,23 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 	}
 	case TASQ_M_EXTEND: {
 		Tasq__V1__ExtendReply m = TASQ__V1__EXTEND_REPLY__INIT;
-		m.lease_ms  = rep->u.extend.lease_ms;
-		m.n_unknown = rep->u.extend.n;
-		m.unknown   = rep->u.extend.unknown;
+		m.lease_ms              = rep->u.extend.lease_ms;
+		m.n_unknown             = rep->u.extend.n;
+		m.unknown               = rep->u.extend.unknown;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_RELEASE: {
 		Tasq__V1__ReleaseReply m = TASQ__V1__RELEASE_REPLY__INIT;
-		m.released = rep->u.release.released;
+		m.released               = rep->u.release.released;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_FETCH: {
 		Tasq__V1__FetchReply m = TASQ__V1__FETCH_REPLY__INIT;
-		m.seq       = rep->u.fetch.seq;
-		m.n_ids     = rep->u.fetch.n;
-		m.ids       = rep->u.fetch.ids;
-		m.n_values  = rep->u.fetch.n;
-		m.values    = rep->u.fetch.values;
+		m.seq                  = rep->u.fetch.seq;
+		m.n_ids                = rep->u.fetch.n;
+		m.ids                  = rep->u.fetch.ids;
+		m.n_values             = rep->u.fetch.n;
+		m.values               = rep->u.fetch.values;
 		m.n_codes   = rep->u.fetch.codes ? rep->u.fetch.n : 0;
 		m.codes     = rep->u.fetch.codes;
 		m.submitted = rep->u.fetch.submitted;
@@ -781,7 +787,7 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 	}
 	case TASQ_M_CLOSE_JOB: {
 		Tasq__V1__CloseJobReply m = TASQ__V1__CLOSE_JOB_REPLY__INIT;
-		m.dropped = rep->u.close_job.dropped;
+		m.dropped                 = rep->u.close_job.dropped;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_STATS:

@@ -33,9 +33,9 @@ enum tasq_method {
 	TASQ_M_COUNT     = 9,
 };
 
-#define TASQ_WIRE_MAX_NAME 64        // queue and worker names, bytes
-#define TASQ_WIRE_MAX_BATCHES 1024   // result batches in one request
-#define TASQ_WIRE_MAX_IDS 1048576    // ids in one request (all batches)
+#define TASQ_WIRE_MAX_NAME 64      // queue and worker names, bytes
+#define TASQ_WIRE_MAX_BATCHES 1024 // result batches in one request
+#define TASQ_WIRE_MAX_IDS 1048576  // ids in one request (all batches)
 
 typedef struct tasq_task_batch {
 	uint64_t  lease_id;
@@ -83,7 +83,7 @@ typedef struct tasq_counter {
 
 typedef struct tasq_req {
 	int   method;
-	void *pb_; // private: the decoded protobuf message
+	void *pb_;  // private: the decoded protobuf message
 	void *mem_; // private: arrays allocated by the decoder
 	union {
 		struct {
@@ -141,10 +141,10 @@ typedef struct tasq_rep {
 			bool     duplicate;
 		} submit;
 		struct {
-			size_t             nbatches;
-			tasq_task_batch   *batches;
-			uint32_t           lease_ms;
-			tasq_complete_rep  completed;
+			size_t            nbatches;
+			tasq_task_batch  *batches;
+			uint32_t          lease_ms;
+			tasq_complete_rep completed;
 		} lease;
 		tasq_complete_rep complete;
 		struct {

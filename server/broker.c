@@ -26,7 +26,7 @@ struct chunk {
 	uint32_t    remaining; // tasks without a result
 	uint32_t    refs;      // ranges pointing here
 	int64_t    *values;
-	uint64_t   *done;      // one bit per task
+	uint64_t   *done; // one bit per task
 };
 
 struct ival {
@@ -45,21 +45,21 @@ struct job {
 	struct ival   *ivals; // submitted id intervals, merged, sorted
 	size_t         nivals, capivals;
 	// Results not yet delivered: columns with a head offset.
-	uint64_t      *r_ids;
-	int64_t       *r_vals;
-	uint32_t      *r_codes;
-	size_t         r_head, r_len, r_cap;
+	uint64_t *r_ids;
+	int64_t  *r_vals;
+	uint32_t *r_codes;
+	size_t    r_head, r_len, r_cap;
 	// The last delivery, kept until acknowledged.
-	uint64_t       d_seq;
-	uint64_t      *d_ids;
-	int64_t       *d_vals;
-	uint32_t      *d_codes;
-	size_t         d_n;
-	uint64_t       seq_next;
-	uint64_t       submitted, completed;
-	uint64_t       last_ms;
-	bool           closed;
-	struct wlist   waiters;
+	uint64_t     d_seq;
+	uint64_t    *d_ids;
+	int64_t     *d_vals;
+	uint32_t    *d_codes;
+	size_t       d_n;
+	uint64_t     seq_next;
+	uint64_t     submitted, completed;
+	uint64_t     last_ms;
+	bool         closed;
+	struct wlist waiters;
 };
 
 struct queue {
@@ -359,7 +359,8 @@ chunk_index(const struct job *j, uint64_t id, bool *found)
 		}
 	}
 	// lo is the first chunk with first > id
-	*found = lo > 0 && id - j->chunks[lo - 1]->first < j->chunks[lo - 1]->n;
+	*found =
+	    lo > 0 && id - j->chunks[lo - 1]->first < j->chunks[lo - 1]->n;
 	return (lo);
 }
 
@@ -483,8 +484,8 @@ dead_letter(tasq_broker *b, struct range *r, tasq_waiter **wake)
 		if (task_done(c, i)) {
 			continue;
 		}
-		if (!task_finish(b, c, i, 0, TASQ_EABORTED - TASQ_ERR_BASE,
-		        wake)) {
+		if (!task_finish(
+		        b, c, i, 0, TASQ_EABORTED - TASQ_ERR_BASE, wake)) {
 			continue;
 		}
 		b->dead[b->dead_n % DEAD_RING][0] = c->job->id;
@@ -498,11 +499,10 @@ dead_letter(tasq_broker *b, struct range *r, tasq_waiter **wake)
 // Puts a leased range back: ready again (at the head, it has waited
 // longest), dead-lettered past max_attempts, or dropped with its job.
 static void
-range_return(tasq_broker *b, struct range *r, bool counts,
-    tasq_waiter **wake)
+range_return(tasq_broker *b, struct range *r, bool counts, tasq_waiter **wake)
 {
-	struct chunk *c = r->chunk;
-	struct queue *q = c->job->q;
+	struct chunk *c      = r->chunk;
+	struct queue *q      = c->job->q;
 	uint32_t      undone = 0;
 
 	if (!c->job->closed) {
@@ -552,8 +552,8 @@ lease_end(tasq_broker *b, struct lease *l, bool counts, tasq_waiter **wake)
 }
 
 static struct worker *
-worker_touch(tasq_broker *b, uint64_t id, const char *name,
-    const char *queue, uint32_t pipe, uint64_t now_ms)
+worker_touch(tasq_broker *b, uint64_t id, const char *name, const char *queue,
+    uint32_t pipe, uint64_t now_ms)
 {
 	struct worker *w = tasq_idmap_get(&b->workers, id);
 
@@ -637,8 +637,8 @@ merge:
 	for (size_t k = 0; k < j->nivals; k++) {
 		struct ival *v = &j->ivals[i], *w = &j->ivals[k];
 		if (k != i && (w->lo == v->hi || w->hi == v->lo)) {
-			v->lo = v->lo < w->lo ? v->lo : w->lo;
-			v->hi = v->hi > w->hi ? v->hi : w->hi;
+			v->lo       = v->lo < w->lo ? v->lo : w->lo;
+			v->hi       = v->hi > w->hi ? v->hi : w->hi;
 			j->ivals[k] = j->ivals[--j->nivals];
 			break;
 		}
@@ -675,8 +675,8 @@ tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
 {
 	struct queue *q;
 	struct job   *j;
-	struct chunk *c = NULL;
-	struct range *r = NULL;
+	struct chunk *c    = NULL;
+	struct range *r    = NULL;
 	tasq_waiter  *wake = NULL;
 	bool          found;
 	size_t        at;
@@ -701,7 +701,7 @@ tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
 		goto out;
 	}
 	if (j != NULL) {
-		int k = ivals_check(j, first, first + n);
+		int k      = ivals_check(j, first, first + n);
 		j->last_ms = now_ms;
 		if (k > 0) {
 			*dup = true;
@@ -733,7 +733,7 @@ tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
 		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
 		goto out;
 	}
-	rv = NNG_ENOMEM;
+	rv   = NNG_ENOMEM;
 	*why = "out of memory";
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->values = malloc(n * sizeof(*values))) == NULL ||
@@ -810,8 +810,8 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		max = b->conf.max_lease;
 	}
 	nng_mtx_lock(b->mtx);
-	if ((wk = worker_touch(b, worker_id, worker_name, queue, pipe_id,
-	         now_ms)) == NULL) {
+	if ((wk = worker_touch(
+	         b, worker_id, worker_name, queue, pipe_id, now_ms)) == NULL) {
 		rv = TASQ_ERESOURCE_EXHAUSTED;
 		goto out;
 	}
@@ -858,7 +858,7 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 	// Take ranges (splitting the last) until max tasks are covered.
 	while (ntasks < max && q->ready.next != &q->ready &&
 	    nb < TASQ_WIRE_MAX_BATCHES) {
-		struct range *r = q->ready.next;
+		struct range *r    = q->ready.next;
 		uint32_t      take = 0, undone = 0;
 		while (take < r->len && ntasks + undone < max) {
 			undone += !task_done(r->chunk, r->off + take);
@@ -887,8 +887,8 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 	}
 	l->ntasks = (uint32_t) ntasks;
 	cap_tasks = ntasks;
-	mem = malloc(nb * sizeof(tasq_task_batch) +
-	    cap_tasks * (sizeof(uint64_t) + sizeof(int64_t)) + 1);
+	mem       = malloc(nb * sizeof(tasq_task_batch) +
+	          cap_tasks * (sizeof(uint64_t) + sizeof(int64_t)) + 1);
 	if (mem == NULL || tasq_idmap_put(&b->leases, l->id, l) != 0) {
 		// Put everything back as it was, attempts included.
 		free(mem);
@@ -946,7 +946,8 @@ tasq_broker_lease_fini(tasq_lease_out *out)
 	out->mem_ = NULL;
 }
 
-// ---- complete ----------------------------------------------------------------
+// ---- complete
+// ----------------------------------------------------------------
 
 static bool
 lease_finished(const struct lease *l)
@@ -1014,9 +1015,8 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
 				continue;
 			}
-			if (!task_finish(
-			        b, c, off, code ? 0 : rb->values[i], code,
-			        &wake)) {
+			if (!task_finish(b, c, off, code ? 0 : rb->values[i],
+			        code, &wake)) {
 				continue;
 			}
 			if (wk != NULL) {
@@ -1038,12 +1038,13 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	wake_all(b, wake);
 }
 
-// ---- extend, release -----------------------------------------------------------
+// ---- extend, release
+// -----------------------------------------------------------
 
 void
 tasq_broker_extend(tasq_broker *b, uint64_t worker_id, size_t n,
-    const uint64_t *ids, uint64_t now_ms, uint64_t *unknown,
-    size_t *nunknown, uint32_t *lease_ms)
+    const uint64_t *ids, uint64_t now_ms, uint64_t *unknown, size_t *nunknown,
+    uint32_t *lease_ms)
 {
 	nng_mtx_lock(b->mtx);
 	*nunknown = 0;
@@ -1054,7 +1055,7 @@ tasq_broker_extend(tasq_broker *b, uint64_t worker_id, size_t n,
 			unknown[(*nunknown)++] = ids[i];
 			continue;
 		}
-		l->deadline = now_ms + b->conf.lease_ms;
+		l->deadline   = now_ms + b->conf.lease_ms;
 		l->w->last_ms = now_ms;
 	}
 	nng_mtx_unlock(b->mtx);
@@ -1064,7 +1065,7 @@ uint32_t
 tasq_broker_release(tasq_broker *b, uint64_t worker_id, size_t n,
     const uint64_t *ids, uint64_t now_ms)
 {
-	tasq_waiter *wake = NULL;
+	tasq_waiter *wake     = NULL;
 	uint32_t     released = 0;
 
 	(void) now_ms;
@@ -1082,7 +1083,8 @@ tasq_broker_release(tasq_broker *b, uint64_t worker_id, size_t n,
 	return (released);
 }
 
-// ---- fetch, close ----------------------------------------------------------------
+// ---- fetch, close
+// ----------------------------------------------------------------
 
 static void
 delivery_drop(tasq_broker *b, struct job *j)
@@ -1126,7 +1128,7 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 	}
 	if (j->d_seq == 0 && j->r_len > 0) {
 		// Make a new delivery from the head of the result list.
-		n = j->r_len < max ? j->r_len : max;
+		n          = j->r_len < max ? j->r_len : max;
 		j->d_ids   = malloc(n * sizeof(*j->d_ids));
 		j->d_vals  = malloc(n * sizeof(*j->d_vals));
 		j->d_codes = malloc(n * sizeof(*j->d_codes));
@@ -1141,8 +1143,8 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 		}
 		memcpy(j->d_ids, j->r_ids + j->r_head, n * sizeof(uint64_t));
 		memcpy(j->d_vals, j->r_vals + j->r_head, n * sizeof(int64_t));
-		memcpy(j->d_codes, j->r_codes + j->r_head,
-		    n * sizeof(uint32_t));
+		memcpy(
+		    j->d_codes, j->r_codes + j->r_head, n * sizeof(uint32_t));
 		j->r_head += n;
 		j->r_len -= n;
 		if (j->r_len == 0) {
@@ -1164,8 +1166,10 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 	for (size_t i = 0; i < n && !errs; i++) {
 		errs = j->d_codes[i] != 0;
 	}
-	mem = malloc(n * (sizeof(uint64_t) + sizeof(int64_t) +
-	                     (errs ? sizeof(uint32_t) : 0)) + 1);
+	mem = malloc(n *
+	        (sizeof(uint64_t) + sizeof(int64_t) +
+	            (errs ? sizeof(uint32_t) : 0)) +
+	    1);
 	if (mem == NULL) {
 		rv = NNG_ENOMEM;
 		goto out;
@@ -1256,13 +1260,14 @@ tasq_broker_close_job(
 	return (rv);
 }
 
-// ---- connections and time ------------------------------------------------------
+// ---- connections and time
+// ------------------------------------------------------
 
 void
 tasq_broker_pipe_gone(tasq_broker *b, uint32_t pipe_id, uint64_t now_ms)
 {
-	tasq_waiter   *wake = NULL;
-	struct lease **gone = NULL;
+	tasq_waiter   *wake  = NULL;
+	struct lease **gone  = NULL;
 	size_t         ngone = 0, pos = 0;
 	void          *v;
 
@@ -1357,7 +1362,8 @@ tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
 	wake_all(b, wake);
 }
 
-// ---- stats -------------------------------------------------------------------
+// ---- stats
+// -------------------------------------------------------------------
 
 int
 tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
@@ -1392,7 +1398,7 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 		struct queue     *q = b->queues[i];
 		tasq_queue_stats *s = &rep->u.stats.queues[i];
 		memcpy(mem, q->name, sizeof(q->name));
-		s->name    = mem;
+		s->name = mem;
 		mem += TASQ_WIRE_MAX_NAME + 1;
 		s->ready   = q->nready;
 		s->leased  = q->nleased;
@@ -1420,8 +1426,8 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 	}
 	rep->u.stats.nworkers = nw;
 	for (size_t i = 0; i < nd; i++) {
-		size_t k = (b->dead_n - nd + i) % DEAD_RING;
-		rep->u.stats.dead[2 * i]     = b->dead[k][0];
+		size_t k                 = (b->dead_n - nd + i) % DEAD_RING;
+		rep->u.stats.dead[2 * i] = b->dead[k][0];
 		rep->u.stats.dead[2 * i + 1] = b->dead[k][1];
 	}
 	rep->u.stats.ndead = nd;

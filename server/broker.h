@@ -30,8 +30,8 @@
 typedef struct tasq_broker tasq_broker;
 
 typedef struct tasq_broker_conf {
-	uint64_t max_tasks;    // tasks held: ready + leased + unfetched results
-	uint32_t max_batch;    // tasks in one submit
+	uint64_t max_tasks; // tasks held: ready + leased + unfetched results
+	uint32_t max_batch; // tasks in one submit
 	uint32_t max_queues;
 	uint32_t max_jobs;
 	uint32_t max_workers;
@@ -54,45 +54,45 @@ typedef struct tasq_waiter {
 typedef void (*tasq_wake_cb)(tasq_waiter *w);
 
 // Counters kept by the broker and by the RPC layer (tasq_broker_count).
-#define TASQ_COUNTER_MAP(X)                                                  \
-	X(SUBMITTED, "tasks_submitted")                                      \
-	X(LEASED, "tasks_leased")                                            \
-	X(COMPLETED, "tasks_completed")                                      \
-	X(FAILED, "tasks_failed")                                            \
-	X(REDELIVERED, "tasks_redelivered")                                  \
-	X(DEAD_LETTERED, "tasks_dead_lettered")                              \
-	X(DUPLICATE_RESULTS, "results_duplicate")                            \
-	X(LATE_RESULTS, "results_late")                                      \
-	X(REJECTED_RESULTS, "results_rejected")                              \
-	X(DUPLICATE_SUBMITS, "submits_duplicate")                            \
-	X(LEASES_EXPIRED, "leases_expired")                                  \
-	X(LEASES_DISCONNECTED, "leases_disconnected")                        \
-	X(JOBS_EXPIRED, "jobs_expired")                                      \
-	X(RESOURCE_EXHAUSTED, "requests_resource_exhausted")                 \
-	X(REQUESTS, "requests_total")                                        \
-	X(BAD_REQUESTS, "requests_invalid")                                  \
-	X(UNKNOWN_METHOD, "requests_unknown_method")                         \
-	X(AUTH_FAILURES, "auth_failures")                                    \
-	X(REPLAYS, "auth_replays")                                           \
-	X(MALFORMED, "messages_malformed")                                   \
-	X(CONNECTIONS, "connections_accepted")                               \
+#define TASQ_COUNTER_MAP(X)                                                   \
+	X(SUBMITTED, "tasks_submitted")                                       \
+	X(LEASED, "tasks_leased")                                             \
+	X(COMPLETED, "tasks_completed")                                       \
+	X(FAILED, "tasks_failed")                                             \
+	X(REDELIVERED, "tasks_redelivered")                                   \
+	X(DEAD_LETTERED, "tasks_dead_lettered")                               \
+	X(DUPLICATE_RESULTS, "results_duplicate")                             \
+	X(LATE_RESULTS, "results_late")                                       \
+	X(REJECTED_RESULTS, "results_rejected")                               \
+	X(DUPLICATE_SUBMITS, "submits_duplicate")                             \
+	X(LEASES_EXPIRED, "leases_expired")                                   \
+	X(LEASES_DISCONNECTED, "leases_disconnected")                         \
+	X(JOBS_EXPIRED, "jobs_expired")                                       \
+	X(RESOURCE_EXHAUSTED, "requests_resource_exhausted")                  \
+	X(REQUESTS, "requests_total")                                         \
+	X(BAD_REQUESTS, "requests_invalid")                                   \
+	X(UNKNOWN_METHOD, "requests_unknown_method")                          \
+	X(AUTH_FAILURES, "auth_failures")                                     \
+	X(REPLAYS, "auth_replays")                                            \
+	X(MALFORMED, "messages_malformed")                                    \
+	X(CONNECTIONS, "connections_accepted")                                \
 	X(DISCONNECTIONS, "connections_closed")
 
 enum tasq_counter_id {
 #define TASQ_CTR_ENUM(id, name) TASQ_CTR_##id,
 	TASQ_COUNTER_MAP(TASQ_CTR_ENUM)
 #undef TASQ_CTR_ENUM
-	TASQ_CTR_COUNT
+	    TASQ_CTR_COUNT
 };
 
 // tasq_broker_alloc returns a new broker (free with tasq_broker_free).
 // wake is called on the thread that made work available. Errors:
 // NNG_ENOMEM.
-int  tasq_broker_alloc(tasq_broker **bp, const tasq_broker_conf *conf,
-     tasq_wake_cb wake);
+int tasq_broker_alloc(
+    tasq_broker **bp, const tasq_broker_conf *conf, tasq_wake_cb wake);
 void tasq_broker_free(tasq_broker *b);
 
-void tasq_broker_count(tasq_broker *b, int counter, uint64_t n);
+void     tasq_broker_count(tasq_broker *b, int counter, uint64_t n);
 uint64_t tasq_broker_counter(tasq_broker *b, int counter);
 
 // tasq_broker_submit enqueues n tasks (ids first..first+n-1 of job_id in
@@ -119,8 +119,8 @@ typedef struct tasq_lease_out {
 // and *parked set. Errors: TASQ_ERESOURCE_EXHAUSTED (too many workers or
 // queues), NNG_ENOMEM.
 int  tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
-     const char *worker_name, uint32_t pipe_id, uint32_t max,
-     uint64_t now_ms, tasq_lease_out *out, tasq_waiter *w, bool *parked);
+     const char *worker_name, uint32_t pipe_id, uint32_t max, uint64_t now_ms,
+     tasq_lease_out *out, tasq_waiter *w, bool *parked);
 void tasq_broker_lease_fini(tasq_lease_out *out);
 
 // tasq_broker_complete records results; out counts what happened to them.
@@ -130,8 +130,8 @@ void tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 // tasq_broker_extend renews leases of worker_id; ids that are not live
 // leases of it are copied to unknown (room for n) and counted in *nunknown.
 void tasq_broker_extend(tasq_broker *b, uint64_t worker_id, size_t n,
-    const uint64_t *ids, uint64_t now_ms, uint64_t *unknown,
-    size_t *nunknown, uint32_t *lease_ms);
+    const uint64_t *ids, uint64_t now_ms, uint64_t *unknown, size_t *nunknown,
+    uint32_t *lease_ms);
 
 // tasq_broker_release hands leases back without results; the tasks are
 // ready again at once and the attempt does not count.
@@ -160,8 +160,8 @@ void tasq_broker_fetch_fini(tasq_fetch_out *out);
 
 // tasq_broker_close_job ends a job: its tasks and results are dropped.
 // Errors: TASQ_ENOT_FOUND.
-int tasq_broker_close_job(tasq_broker *b, uint64_t job_id, uint64_t now_ms,
-    uint64_t *dropped);
+int tasq_broker_close_job(
+    tasq_broker *b, uint64_t job_id, uint64_t now_ms, uint64_t *dropped);
 
 // tasq_broker_unpark unlinks w if it is still parked; returns whether it
 // had been woken.

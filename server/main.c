@@ -61,9 +61,9 @@ static const tasq_opt server_opts[] = {
 	    false },
 	{ "tls-key", 0, TASQ_OPT_STR, "TASQ_TLS_KEY", NULL, "FILE",
 	    "private key of --tls-cert (PEM)", &cfg.tls_key, 0, 0, false },
-	{ "tls-client-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CLIENT_CA", NULL,
-	    "FILE", "require peer certificates signed by this CA",
-	    &cfg.tls_client_ca, 0, 0, false },
+	{ "tls-client-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CLIENT_CA", NULL, "FILE",
+	    "require peer certificates signed by this CA", &cfg.tls_client_ca,
+	    0, 0, false },
 	{ "lease", 0, TASQ_OPT_MS, "TASQ_LEASE", "30s", "DURATION",
 	    "how long a worker holds tasks before they are redelivered",
 	    &cfg.lease_ms, 100, 86400000, false },
@@ -92,8 +92,8 @@ static const tasq_opt server_opts[] = {
 	    "a job whose client stays away this long is dropped",
 	    &cfg.job_ttl_ms, 1000, 30 * 86400000ULL, false },
 	{ "contexts", 0, TASQ_OPT_U64, NULL, "256", "N",
-	    "requests served at once (long-polls included)", &cfg.contexts,
-	    4, 65536, false },
+	    "requests served at once (long-polls included)", &cfg.contexts, 4,
+	    65536, false },
 	{ "max-wait", 0, TASQ_OPT_MS, NULL, "30s", "DURATION",
 	    "longest long-poll", &cfg.max_wait_ms, 0, 3600000, false },
 	{ "clock-skew", 0, TASQ_OPT_MS, NULL, "5m", "DURATION",
@@ -112,13 +112,13 @@ static const tasq_opt server_opts[] = {
 static int
 write_ready_file(const char *path, const char *url, int port)
 {
-	char  tmp[4096], line[1024];
-	FILE *f;
+	char        tmp[4096], line[1024];
+	FILE       *f;
 	const char *colon = strrchr(url, ':');
 
 	if (port > 0 && colon != NULL && strncmp(url, "ipc", 3) != 0) {
-		snprintf(line, sizeof(line), "%.*s:%d\n",
-		    (int) (colon - url), url, port);
+		snprintf(line, sizeof(line), "%.*s:%d\n", (int) (colon - url),
+		    url, port);
 	} else {
 		snprintf(line, sizeof(line), "%s\n", url);
 	}
@@ -173,8 +173,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if ((level = tasq_log_level_parse(cfg.log_level)) < 0) {
-		fprintf(stderr, "tasq-server: --log-level: '%s' is not error, "
-		                "warn, info or debug\n",
+		fprintf(stderr,
+		    "tasq-server: --log-level: '%s' is not error, "
+		    "warn, info or debug\n",
 		    cfg.log_level);
 		goto out;
 	}
@@ -194,7 +195,7 @@ main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
-	status = 1;
+	status              = 1;
 	tasq_broker_conf bc = {
 		.max_tasks    = cfg.max_tasks,
 		.max_batch    = (uint32_t) cfg.max_batch,
@@ -238,10 +239,10 @@ main(int argc, char **argv)
 	    TASQ_VERSION, cfg.listen, tasq_rpc_bound_port(rpc),
 	    tasq_keyring_count(keys), (unsigned long long) cfg.lease_ms);
 	if (cfg.ready_file != NULL &&
-	    write_ready_file(cfg.ready_file, cfg.listen,
-	        tasq_rpc_bound_port(rpc)) != 0) {
-		tasq_log_errno(TASQ_LOG_ERROR, "cannot write %s",
-		    cfg.ready_file);
+	    write_ready_file(
+	        cfg.ready_file, cfg.listen, tasq_rpc_bound_port(rpc)) != 0) {
+		tasq_log_errno(
+		    TASQ_LOG_ERROR, "cannot write %s", cfg.ready_file);
 		goto out;
 	}
 	// The one timer: lease expiry, job expiry, replay-table pruning.

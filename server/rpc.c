@@ -19,7 +19,7 @@ struct conv {
 	tasq_rpc       *rpc;
 	nng_ctx         ctx;
 	nng_aio        *aio;
-	nng_mtx        *mtx;       // guards sleeping and wake_pending
+	nng_mtx        *mtx; // guards sleeping and wake_pending
 	enum conv_state state;
 	bool            sleeping;
 	bool            wake_pending;
@@ -31,20 +31,20 @@ struct conv {
 };
 
 struct tasq_rpc {
-	nng_socket          sock;
-	nng_listener        listener;
-	tasq_service       *svc;
-	tasq_broker        *broker;
-	tasq_replay        *replay;
-	const tasq_keyring *keys;
-	uint64_t            server_id;
-	struct conv        *convs;
-	uint32_t            nconvs;
-	uint32_t            ncap;
-	uint32_t            max_conns;
+	nng_socket           sock;
+	nng_listener         listener;
+	tasq_service        *svc;
+	tasq_broker         *broker;
+	tasq_replay         *replay;
+	const tasq_keyring  *keys;
+	uint64_t             server_id;
+	struct conv         *convs;
+	uint32_t             nconvs;
+	uint32_t             ncap;
+	uint32_t             max_conns;
 	atomic_uint_fast64_t seq;
-	atomic_int          npipes;
-	atomic_bool         closing;
+	atomic_int           npipes;
+	atomic_bool          closing;
 	atomic_uint_fast64_t last_warn_ms;
 };
 
@@ -118,7 +118,7 @@ conv_error(struct conv *c, int rv, const char *why, bool sign)
 static void
 conv_run(struct conv *c)
 {
-	tasq_rpc   *r = c->rpc;
+	tasq_rpc   *r     = c->rpc;
 	nng_msg    *reply = NULL;
 	const char *why;
 	bool        parked;
@@ -145,8 +145,8 @@ conv_run(struct conv *c)
 			(void) tasq_broker_unpark(r->broker, &c->waiter);
 			continue;
 		}
-		c->state    = C_PARKED;
-		c->sleeping = true;
+		c->state     = C_PARKED;
+		c->sleeping  = true;
 		nng_time now = nng_clock();
 		nng_sleep_aio(c->call.park_until > now
 		        ? (nng_duration) (c->call.park_until - now)
@@ -177,18 +177,19 @@ conv_request(struct conv *c, nng_msg *m)
 {
 	tasq_rpc      *r = c->rpc;
 	const uint8_t *body;
-	const char    *why = NULL;
+	const char    *why  = NULL;
 	uint32_t       pipe = (uint32_t) nng_pipe_id(nng_msg_get_pipe(m));
 	int            rv;
 
 	tasq_broker_count(r->broker, TASQ_CTR_REQUESTS, 1);
 	memset(&c->hdr, 0, sizeof(c->hdr));
-	rv = tasq_auth_open(r->keys, nng_msg_body(m), nng_msg_len(m), &c->hdr,
-	    &body);
+	rv = tasq_auth_open(
+	    r->keys, nng_msg_body(m), nng_msg_len(m), &c->hdr, &body);
 	if (rv != 0) {
 		bool malformed = rv == TASQ_EINVALID_ARGUMENT;
 		tasq_broker_count(r->broker,
-		    malformed ? TASQ_CTR_MALFORMED : TASQ_CTR_AUTH_FAILURES, 1);
+		    malformed ? TASQ_CTR_MALFORMED : TASQ_CTR_AUTH_FAILURES,
+		    1);
 		if (warn_ok(r)) {
 			tasq_warn("rejected a message on connection %u: %s",
 			    pipe,
@@ -200,8 +201,8 @@ conv_request(struct conv *c, nng_msg *m)
 			// Nothing in it can be trusted to echo.
 			memset(&c->hdr, 0, sizeof(c->hdr));
 		}
-		conv_error(c, malformed ? TASQ_EINVALID_ARGUMENT
-		                        : TASQ_EUNAUTHENTICATED,
+		conv_error(c,
+		    malformed ? TASQ_EINVALID_ARGUMENT : TASQ_EUNAUTHENTICATED,
 		    malformed ? "malformed envelope"
 		              : "message authentication failed",
 		    false);
@@ -338,8 +339,8 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	atomic_init(&r->closing, false);
 	atomic_init(&r->last_warn_ms, 0);
 	if ((rv = nng_rep0_open(&r->sock)) != 0) {
-		snprintf(err, errlen, "cannot open socket: %s",
-		    nng_strerror(rv));
+		snprintf(
+		    err, errlen, "cannot open socket: %s", nng_strerror(rv));
 		free(r);
 		return (rv);
 	}

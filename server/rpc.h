@@ -27,18 +27,17 @@ typedef struct tasq_rpc tasq_rpc;
 
 typedef struct tasq_rpc_conf {
 	const char         *url;
-	nng_tls_config     *tls;          // borrowed; NULL unless tls+tcp
-	const tasq_keyring *keys;         // borrowed
+	nng_tls_config     *tls;  // borrowed; NULL unless tls+tcp
+	const tasq_keyring *keys; // borrowed
 	size_t              max_msg_bytes;
-	uint32_t            contexts;     // conversations in flight
+	uint32_t            contexts; // conversations in flight
 	uint32_t            max_conns;
 } tasq_rpc_conf;
 
 // tasq_rpc_start listens and starts serving. Borrows everything in conf
 // and the other arguments until tasq_rpc_free. On failure err says why.
-int tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf,
-    tasq_service *svc, tasq_broker *b, tasq_replay *replay, char *err,
-    size_t errlen);
+int tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
+    tasq_broker *b, tasq_replay *replay, char *err, size_t errlen);
 
 // tasq_rpc_bound_port returns the TCP port listened on (0 for ipc).
 int tasq_rpc_bound_port(tasq_rpc *r);

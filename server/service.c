@@ -69,8 +69,8 @@ wait_budget(const tasq_service *s, const tasq_call *call, uint32_t wait_ms)
 // Decides whether to park now: only with a waiter, a positive budget, and
 // before the call's park deadline.
 static tasq_waiter *
-maybe_wait(const tasq_service *s, tasq_call *call, tasq_waiter *w,
-    uint32_t wait_ms)
+maybe_wait(
+    const tasq_service *s, tasq_call *call, tasq_waiter *w, uint32_t wait_ms)
 {
 	nng_time now = nng_clock();
 
@@ -113,17 +113,17 @@ handle_lease(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		return (rv);
 	}
 	memset(&rep, 0, sizeof(rep));
-	rep.method              = TASQ_M_LEASE;
-	rep.u.lease.nbatches    = out.nbatches;
-	rep.u.lease.batches     = out.batches;
-	rep.u.lease.lease_ms    = out.lease_ms;
-	rep.u.lease.completed   = call->completed;
-	rv                      = tasq_wire_encode_rep(&rep, replyp);
+	rep.method            = TASQ_M_LEASE;
+	rep.u.lease.nbatches  = out.nbatches;
+	rep.u.lease.batches   = out.batches;
+	rep.u.lease.lease_ms  = out.lease_ms;
+	rep.u.lease.completed = call->completed;
+	rv                    = tasq_wire_encode_rep(&rep, replyp);
 	if (rv != 0 && out.nbatches > 0) {
 		// Could not send them: hand the tasks straight back.
 		uint64_t id = out.batches[0].lease_id;
-		(void) tasq_broker_release(s->broker, req->u.lease.worker_id,
-		    1, &id, now);
+		(void) tasq_broker_release(
+		    s->broker, req->u.lease.worker_id, 1, &id, now);
 	}
 	tasq_broker_lease_fini(&out);
 	return (rv);
@@ -206,9 +206,9 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		return (tasq_wire_encode_rep(&rep, replyp));
 	}
 	case TASQ_M_RELEASE:
-		rep.u.release.released = tasq_broker_release(s->broker,
-		    req->u.release.worker_id, req->u.release.n,
-		    req->u.release.lease_ids, now);
+		rep.u.release.released =
+		    tasq_broker_release(s->broker, req->u.release.worker_id,
+		        req->u.release.n, req->u.release.lease_ids, now);
 		return (tasq_wire_encode_rep(&rep, replyp));
 	case TASQ_M_FETCH:
 		rv = handle_fetch(s, call, w, replyp, parked);
@@ -230,7 +230,7 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		}
 		rep.u.stats.version   = TASQ_VERSION;
 		rep.u.stats.uptime_ms = nng_clock() - s->started;
-		rv = tasq_wire_encode_rep(&rep, replyp);
+		rv                    = tasq_wire_encode_rep(&rep, replyp);
 		tasq_broker_stats_fini(&rep);
 		return (rv);
 	default:

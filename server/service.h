@@ -30,8 +30,8 @@ typedef struct tasq_call {
 	uint64_t          park_until; // nng_clock() ms; set on first park
 } tasq_call;
 
-int  tasq_service_alloc(tasq_service **sp, tasq_broker *b,
-     const tasq_service_conf *conf);
+int tasq_service_alloc(
+    tasq_service **sp, tasq_broker *b, const tasq_service_conf *conf);
 void tasq_service_free(tasq_service *s);
 
 uint64_t tasq_service_server_id(const tasq_service *s);

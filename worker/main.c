@@ -130,9 +130,9 @@ main(int argc, char **argv)
 	tasq_keyring         *keys     = NULL;
 	char                  err[512];
 	char                **args;
-	pid_t                *pids     = NULL;
-	uint64_t             *started  = NULL;
-	uint32_t             *fails    = NULL;
+	pid_t                *pids    = NULL;
+	uint64_t             *started = NULL;
+	uint32_t             *fails   = NULL;
 	int                   level, rv, status = 2;
 	struct sigaction      sa;
 	pid_t                 self = getpid();
@@ -157,15 +157,17 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if ((level = tasq_log_level_parse(cfg.log_level)) < 0) {
-		fprintf(stderr, "tasq-worker: --log-level: '%s' is not error, "
-		                "warn, info or debug\n",
+		fprintf(stderr,
+		    "tasq-worker: --log-level: '%s' is not error, "
+		    "warn, info or debug\n",
 		    cfg.log_level);
 		goto out;
 	}
 	tasq_log_set_level(level);
 	if (!tasq_wire_valid_name(cfg.queue)) {
-		fprintf(stderr, "tasq-worker: --queue must be 1-64 characters "
-		                "of [A-Za-z0-9._-]\n");
+		fprintf(stderr,
+		    "tasq-worker: --queue must be 1-64 characters "
+		    "of [A-Za-z0-9._-]\n");
 		goto out;
 	}
 	if (tasq_keyring_setup(cfg.key_file, &keys, err, sizeof(err)) != 0) {
@@ -173,8 +175,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (tasq_url_is_tls(cfg.server) && cfg.tls_ca == NULL) {
-		fprintf(stderr, "tasq-worker: a tls+tcp:// server needs "
-		                "--tls-ca to verify it\n");
+		fprintf(stderr,
+		    "tasq-worker: a tls+tcp:// server needs "
+		    "--tls-ca to verify it\n");
 		goto out;
 	}
 	if (oc.check_config) {
@@ -241,10 +244,12 @@ main(int argc, char **argv)
 			if (pid > 0) {
 				if (WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
 				    fails[i] > 5) {
-					tasq_warn("worker %u keeps failing", i);
+					tasq_warn(
+					    "worker %u keeps failing", i);
 				}
-				tasq_warn("worker %u (pid %d) %s %d; restarting",
-				    i, (int) pid,
+				tasq_warn(
+				    "worker %u (pid %d) %s %d; restarting", i,
+				    (int) pid,
 				    WIFSIGNALED(st) ? "killed by signal"
 				                    : "exited with",
 				    WIFSIGNALED(st) ? WTERMSIG(st)
@@ -270,8 +275,8 @@ main(int argc, char **argv)
 		}
 	}
 	// Drain: forward the signal, wait for the workers, SIGKILL the late.
-	tasq_info("signal %d: draining %u worker process(es)",
-	    (int) stop_signal, n);
+	tasq_info(
+	    "signal %d: draining %u worker process(es)", (int) stop_signal, n);
 	for (uint32_t i = 0; i < n; i++) {
 		if (pids[i] > 0) {
 			kill(pids[i], SIGTERM);
@@ -297,7 +302,8 @@ main(int argc, char **argv)
 				break;
 			}
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			uint64_t ms = (uint64_t) (now.tv_sec - t0.tv_sec) * 1000 +
+			uint64_t ms =
+			    (uint64_t) (now.tv_sec - t0.tv_sec) * 1000 +
 			    (uint64_t) ((now.tv_nsec - t0.tv_nsec) / 1000000);
 			if (ms > cfg.drain_ms) {
 				tasq_warn("workers did not drain in time; "

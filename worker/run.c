@@ -21,8 +21,8 @@ struct worker {
 	tasq_chan              *chan;
 	uint64_t                id;
 	char                    name[TASQ_WIRE_MAX_NAME + 1];
-	nng_mtx                *mtx;   // guards held[]
-	uint64_t               *held;  // lease ids in hand, per thread
+	nng_mtx                *mtx;  // guards held[]
+	uint64_t               *held; // lease ids in hand, per thread
 	uint32_t                lease_ms;
 };
 
@@ -65,8 +65,8 @@ results_reserve(struct results *r, size_t nb, size_t ntasks)
 		r->ids     = calloc(cap, sizeof(*r->ids));
 		r->values  = calloc(cap, sizeof(*r->values));
 		r->codes   = calloc(cap, sizeof(*r->codes));
-		if (r->batches == NULL || r->ids == NULL || r->values == NULL ||
-		    r->codes == NULL) {
+		if (r->batches == NULL || r->ids == NULL ||
+		    r->values == NULL || r->codes == NULL) {
 			results_free(r);
 			return (NNG_ENOMEM);
 		}
@@ -79,7 +79,7 @@ static void
 sleep_ms(uint32_t ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000,
-		.tv_nsec = (long) (ms % 1000) * 1000000L };
+		.tv_nsec               = (long) (ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL); // a signal cuts it short, which is what we want
 }
 
@@ -98,8 +98,8 @@ compute(struct worker *w, const tasq_rep *rep, struct results *r)
 	}
 	r->nbatches = rep->u.lease.nbatches;
 	for (size_t i = 0; i < rep->u.lease.nbatches; i++) {
-		const tasq_task_batch *tb = &rep->u.lease.batches[i];
-		tasq_result_batch     *rb = &r->batches[i];
+		const tasq_task_batch *tb   = &rep->u.lease.batches[i];
+		tasq_result_batch     *rb   = &r->batches[i];
 		bool                   errs = false;
 
 		rb->lease_id = tb->lease_id;
@@ -109,7 +109,7 @@ compute(struct worker *w, const tasq_rep *rep, struct results *r)
 		rb->codes    = r->codes + k;
 		rb->n        = 0;
 		for (size_t j = 0; j < tb->n; j++) {
-			int64_t v  = 0;
+			int64_t v = 0;
 			int     rv;
 			if (*w->stop != 0 && w->conf->task_delay_ms > 0) {
 				left += tb->n - j;
@@ -118,10 +118,10 @@ compute(struct worker *w, const tasq_rep *rep, struct results *r)
 			if (w->conf->task_delay_ms > 0) {
 				sleep_ms(w->conf->task_delay_ms);
 			}
-			rv               = tasq_compute_square(tb->values[j], &v);
-			rb->ids[rb->n]   = tb->ids[j];
+			rv = tasq_compute_square(tb->values[j], &v);
+			rb->ids[rb->n]    = tb->ids[j];
 			rb->values[rb->n] = v;
-			rb->codes[rb->n] = (uint32_t) tasq_err_code(rv);
+			rb->codes[rb->n]  = (uint32_t) tasq_err_code(rv);
 			errs |= rv != 0;
 			rb->n++;
 		}
@@ -152,10 +152,10 @@ flush(struct worker *w, struct results *r, const uint64_t *release,
 	nng_time until = nng_clock() + 10000;
 
 	memset(&req, 0, sizeof(req));
-	req.method                = TASQ_M_COMPLETE;
-	req.u.complete.worker_id  = w->id;
-	req.u.complete.nresults   = r->nbatches;
-	req.u.complete.results    = r->batches;
+	req.method               = TASQ_M_COMPLETE;
+	req.u.complete.worker_id = w->id;
+	req.u.complete.nresults  = r->nbatches;
+	req.u.complete.results   = r->batches;
 	while (r->nbatches > 0 && nng_clock() < until) {
 		if (tasq_chan_call(w->chan, &req, w->conf->timeout_ms, &rep,
 		        err, sizeof(err)) == 0) {
@@ -176,7 +176,8 @@ flush(struct worker *w, struct results *r, const uint64_t *release,
 		        err, sizeof(err)) == 0) {
 			tasq_wire_rep_fini(&rep);
 		} else {
-			tasq_warn("cannot release leases (they will expire): %s",
+			tasq_warn(
+			    "cannot release leases (they will expire): %s",
 			    err);
 		}
 	}
@@ -191,8 +192,8 @@ struct thr {
 static void
 lease_loop(void *arg)
 {
-	struct thr    *t = arg;
-	struct worker *w = t->w;
+	struct thr    *t   = arg;
+	struct worker *w   = t->w;
 	struct results res = { 0 };
 	tasq_req       req;
 	tasq_rep       rep;
@@ -211,9 +212,9 @@ lease_loop(void *arg)
 		req.u.lease.wait_ms     = w->conf->wait_ms;
 		req.u.lease.nresults    = res.nbatches;
 		req.u.lease.results     = res.batches;
-		int rv = tasq_chan_call(w->chan, &req,
-		    w->conf->wait_ms + w->conf->timeout_ms, &rep, err,
-		    sizeof(err));
+		int rv                  = tasq_chan_call(w->chan, &req,
+		                     w->conf->wait_ms + w->conf->timeout_ms, &rep, err,
+		                     sizeof(err));
 		if (rv != 0) {
 			// Results stay in res and go again with the next
 			// request: the server drops any it already has.
@@ -224,7 +225,8 @@ lease_loop(void *arg)
 			if (rv == TASQ_EUNAUTHENTICATED ||
 			    rv == TASQ_EPERMISSION_DENIED ||
 			    rv == TASQ_EINVALID_ARGUMENT) {
-				tasq_err("server refused this worker: %s", err);
+				tasq_err(
+				    "server refused this worker: %s", err);
 				backoff = 2000;
 			} else {
 				tasq_debug("lease failed: %s", err);
@@ -330,8 +332,8 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 		sleep_ms(backoff);
 		backoff = backoff < 2000 ? backoff * 2 : 2000;
 	}
-	tasq_info("worker %s connected to %s (queue %s)", w.name,
-	    conf->server, conf->queue);
+	tasq_info("worker %s connected to %s (queue %s)", w.name, conf->server,
+	    conf->queue);
 	if (nng_mtx_alloc(&w.mtx) != 0 ||
 	    (w.held = calloc(conf->pipeline, sizeof(*w.held))) == NULL ||
 	    (thr = calloc(conf->pipeline, sizeof(*thr))) == NULL) {
@@ -341,8 +343,8 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	for (uint32_t i = 0; i < conf->pipeline; i++) {
 		thr[i].w    = &w;
 		thr[i].slot = i;
-		if ((rv = nng_thread_create(&thr[i].thread, lease_loop,
-		         &thr[i])) != 0) {
+		if ((rv = nng_thread_create(
+		         &thr[i].thread, lease_loop, &thr[i])) != 0) {
 			tasq_err("cannot start thread: %s", nng_strerror(rv));
 			*stop = 1;
 			break;

@@ -20,12 +20,12 @@ typedef struct tasq_worker_conf {
 	const char         *tls_server_name;
 	const char         *tls_cert;
 	const char         *tls_key;
-	uint32_t            batch;     // tasks per lease
-	uint32_t            pipeline;  // leases in flight
-	uint32_t            wait_ms;   // long-poll
-	uint32_t            timeout_ms; // per call
+	uint32_t            batch;         // tasks per lease
+	uint32_t            pipeline;      // leases in flight
+	uint32_t            wait_ms;       // long-poll
+	uint32_t            timeout_ms;    // per call
 	uint32_t            task_delay_ms; // testing: time per task
-	uint32_t            slot;      // index among the supervisor's workers
+	uint32_t            slot; // index among the supervisor's workers
 	size_t              max_msg_bytes;
 } tasq_worker_conf;
 
