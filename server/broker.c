@@ -413,7 +413,16 @@ chunk_unref(tasq_broker *b, struct chunk *c)
 static int
 results_reserve(struct job *j, size_t more)
 {
-	if (j->r_head > 0 && j->r_len + more > j->r_cap) {
+	size_t    ncap;
+	uint64_t *ids;
+	int64_t  *vals;
+	uint32_t *codes;
+
+	if (j->r_head + j->r_len + more <= j->r_cap) {
+		return (0);
+	}
+	// Slide the undelivered results to the front before growing.
+	if (j->r_head > 0) {
 		memmove(j->r_ids, j->r_ids + j->r_head,
 		    j->r_len * sizeof(*j->r_ids));
 		memmove(j->r_vals, j->r_vals + j->r_head,
@@ -421,26 +430,26 @@ results_reserve(struct job *j, size_t more)
 		memmove(j->r_codes, j->r_codes + j->r_head,
 		    j->r_len * sizeof(*j->r_codes));
 		j->r_head = 0;
+		// Keep room for half as many again, so that sliding costs
+		// amortised O(1) per result.
+		if (j->r_len + more + j->r_len / 2 <= j->r_cap) {
+			return (0);
+		}
 	}
-	if (j->r_head + j->r_len + more > j->r_cap) {
-		size_t    ncap = (j->r_len + more) * 2;
-		uint64_t *ids  = realloc(j->r_ids, ncap * sizeof(*ids));
-		if (ids == NULL) {
-			return (NNG_ENOMEM);
-		}
-		j->r_ids      = ids;
-		int64_t *vals = realloc(j->r_vals, ncap * sizeof(*vals));
-		if (vals == NULL) {
-			return (NNG_ENOMEM);
-		}
-		j->r_vals       = vals;
-		uint32_t *codes = realloc(j->r_codes, ncap * sizeof(*codes));
-		if (codes == NULL) {
-			return (NNG_ENOMEM);
-		}
-		j->r_codes = codes;
-		j->r_cap   = ncap;
+	ncap = (j->r_len + more) * 2;
+	if ((ids = realloc(j->r_ids, ncap * sizeof(*ids))) == NULL) {
+		return (NNG_ENOMEM);
 	}
+	j->r_ids = ids;
+	if ((vals = realloc(j->r_vals, ncap * sizeof(*vals))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	j->r_vals = vals;
+	if ((codes = realloc(j->r_codes, ncap * sizeof(*codes))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	j->r_codes = codes;
+	j->r_cap   = ncap;
 	return (0);
 }
 

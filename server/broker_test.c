@@ -1,1 +1,935 @@
-int main(void){return 0;}
+// Unit tests of server/broker, driven with a fake clock: every time is an
+// explicit now_ms, so expiry is tested without sleeping.
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "err.h"
+#include "tasq_test.h"
+
+#define T0 UINT64_C(1000000) // the fake clock's start
+#define LEASE_MS 1000
+#define TTL_MS 60000
+#define ABORTED_CODE (TASQ_EABORTED - TASQ_ERR_BASE)
+#define COUNTER(b, id) tasq_broker_counter(b, TASQ_CTR_##id)
+
+static int          wakes;
+static tasq_waiter *last_woken;
+
+static void
+wake_cb(tasq_waiter *w)
+{
+	wakes++;
+	last_woken = w;
+}
+
+// A broker with small limits; ttl_ms 0 keeps the default job ttl.
+static tasq_broker *
+broker_new(uint64_t ttl_ms)
+{
+	tasq_broker_conf c = { .max_tasks = 1000,
+		.max_batch                = 100,
+		.max_queues               = 3,
+		.max_jobs                 = 8,
+		.max_workers              = 4,
+		.lease_ms                 = LEASE_MS,
+		.max_attempts             = 3,
+		.job_ttl_ms               = ttl_ms ? ttl_ms : TTL_MS,
+		.max_fetch                = 50,
+		.max_lease                = 20 };
+	tasq_broker     *b = NULL;
+
+	wakes      = 0;
+	last_woken = NULL;
+	ASSERT_OK(tasq_broker_alloc(&b, &c, wake_cb));
+	ASSERT_NOT_NULL(b);
+	return (b);
+}
+
+// Each task's value names its job and id, so a misplaced one shows.
+static int64_t
+value_of(uint64_t job, uint64_t id)
+{
+	int64_t v = (int64_t) (job * 1000 + id);
+	return (id % 2 ? -v : v);
+}
+
+// Submits; *dup (if not NULL) gets the duplicate flag. Returns the rv, or
+// on success the number of tasks accepted.
+static int
+submit(tasq_broker *b, const char *q, uint64_t job, uint64_t first, size_t n,
+    uint64_t now, bool *dupp)
+{
+	int64_t    *v   = malloc(n * sizeof(*v) + 1);
+	const char *why = NULL;
+	uint32_t    acc = 99;
+	bool        dup;
+	int         rv;
+
+	ASSERT_NOT_NULL(v);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = value_of(job, first + i);
+	}
+	rv = tasq_broker_submit(b, q, job, first, n, v, now, &acc, &dup, &why);
+	free(v);
+	if (rv != 0) {
+		ASSERT_NOT_NULL(why);
+		ASSERT_EQ(acc, 0);
+		return (rv);
+	}
+	ASSERT_EQ(acc, dup ? 0 : n);
+	if (dupp != NULL) {
+		*dupp = dup;
+	}
+	return ((int) acc);
+}
+
+static void
+submit_ok(tasq_broker *b, const char *q, uint64_t job, uint64_t first,
+    size_t n, uint64_t now)
+{
+	bool dup = true;
+
+	ASSERT_EQ(submit(b, q, job, first, n, now, &dup), n);
+	ASSERT_FALSE(dup);
+}
+
+// Leases without parking; every task must carry its own value.
+static tasq_lease_out
+lease(tasq_broker *b, const char *q, uint64_t worker, uint32_t pipe,
+    uint32_t max, uint64_t now)
+{
+	tasq_lease_out o;
+	bool           parked = true;
+
+	ASSERT_OK(tasq_broker_lease(
+	    b, q, worker, "w", pipe, max, now, &o, NULL, &parked));
+	ASSERT_FALSE(parked);
+	ASSERT_EQ(o.lease_ms, LEASE_MS);
+	for (size_t i = 0; i < o.nbatches; i++) {
+		const tasq_task_batch *t = &o.batches[i];
+		ASSERT_NE(t->lease_id, 0);
+		ASSERT_EQ(t->lease_id, o.batches[0].lease_id);
+		for (size_t k = 0; k < t->n; k++) {
+			ASSERT_EQ(
+			    t->values[k], value_of(t->job_id, t->ids[k]));
+		}
+	}
+	return (o);
+}
+
+// Checks that batch i of o holds ids first..first+n-1 of job.
+static void
+expect_batch(const tasq_lease_out *o, size_t i, uint64_t job, uint64_t first,
+    size_t n, uint32_t attempt)
+{
+	ASSERT_LT(i, o->nbatches);
+	ASSERT_EQ(o->batches[i].job_id, job);
+	ASSERT_EQ(o->batches[i].attempt, attempt);
+	ASSERT_EQ(o->batches[i].n, n);
+	for (size_t k = 0; k < n; k++) {
+		ASSERT_EQ(o->batches[i].ids[k], first + k);
+	}
+}
+
+// Leases exactly the one batch expected, lets go of the output and
+// returns the lease id.
+static uint64_t
+lease_one(tasq_broker *b, const char *q, uint64_t worker, uint32_t pipe,
+    uint32_t max, uint64_t now, uint64_t job, uint64_t first, size_t n,
+    uint32_t attempt)
+{
+	tasq_lease_out o = lease(b, q, worker, pipe, max, now);
+	uint64_t       id;
+
+	ASSERT_EQ(o.nbatches, 1);
+	expect_batch(&o, 0, job, first, n, attempt);
+	id = o.batches[0].lease_id;
+	tasq_broker_lease_fini(&o);
+	return (id);
+}
+
+// A lease on an empty queue: no tasks, and w parked (when not NULL).
+static void
+lease_none(tasq_broker *b, const char *q, uint64_t worker, tasq_waiter *w,
+    uint64_t now)
+{
+	tasq_lease_out o;
+	bool           parked = false;
+
+	ASSERT_OK(
+	    tasq_broker_lease(b, q, worker, "w", 1, 10, now, &o, w, &parked));
+	ASSERT_EQ(parked, w != NULL);
+	ASSERT_EQ(o.nbatches, 0);
+	tasq_broker_lease_fini(&o);
+}
+
+// Hands in results for every task of o: the square of its value, or
+// code (then value 0) when code is not 0. Checks the outcome counts.
+static void
+complete(tasq_broker *b, uint64_t worker, const tasq_lease_out *o,
+    uint32_t code, uint64_t now, uint32_t accepted, uint32_t dups,
+    uint32_t late, uint32_t rejected)
+{
+	tasq_result_batch rb[4];
+	int64_t           vals[4][64];
+	uint32_t          codes[64];
+	tasq_complete_rep r;
+
+	ASSERT_LE(o->nbatches, 4);
+	for (size_t i = 0; i < o->nbatches; i++) {
+		const tasq_task_batch *t = &o->batches[i];
+		ASSERT_LE(t->n, 64);
+		for (size_t k = 0; k < t->n; k++) {
+			vals[i][k] = code ? 0 : t->values[k] * t->values[k];
+			codes[k]   = code;
+		}
+		rb[i] = (tasq_result_batch) { t->lease_id, t->job_id, t->n,
+			t->ids, vals[i], code ? codes : NULL };
+	}
+	tasq_broker_complete(b, worker, o->nbatches, rb, now, &r);
+	ASSERT_EQ(r.accepted, accepted);
+	ASSERT_EQ(r.duplicates, dups);
+	ASSERT_EQ(r.late, late);
+	ASSERT_EQ(r.rejected, rejected);
+}
+
+// Worker 11 leases up to max tasks and completes them on time.
+static void
+lease_and_complete(tasq_broker *b, const char *q, uint32_t max, uint64_t now)
+{
+	tasq_lease_out o = lease(b, q, 11, 1, max, now);
+	uint32_t       n = 0;
+
+	for (size_t i = 0; i < o.nbatches; i++) {
+		n += (uint32_t) o.batches[i].n;
+	}
+	complete(b, 11, &o, 0, now, n, 0, 0, 0);
+	tasq_broker_lease_fini(&o);
+}
+
+static tasq_fetch_out
+fetch(tasq_broker *b, uint64_t job, uint64_t ack, uint32_t max, uint64_t now)
+{
+	tasq_fetch_out o;
+	bool           parked = true;
+
+	ASSERT_OK(tasq_broker_fetch(b, job, ack, max, now, &o, NULL, &parked));
+	ASSERT_FALSE(parked);
+	return (o);
+}
+
+// The error of a fetch that must fail.
+static int
+fetch_rv(tasq_broker *b, uint64_t job)
+{
+	tasq_fetch_out o;
+	bool           parked;
+	int            rv;
+
+	rv = tasq_broker_fetch(b, job, 0, 0, T0, &o, NULL, &parked);
+	if (rv == 0) {
+		tasq_broker_fetch_fini(&o);
+	}
+	return (rv);
+}
+
+// Fetches and expects delivery seq of ids first.. with squared values.
+static void
+fetch_squares(tasq_broker *b, uint64_t job, uint64_t ack, uint32_t max,
+    uint64_t now, uint64_t seq, uint64_t first, size_t n)
+{
+	tasq_fetch_out o = fetch(b, job, ack, max, now);
+
+	ASSERT_EQ(o.seq, seq);
+	ASSERT_EQ(o.n, n);
+	ASSERT_NULL(o.codes);
+	for (size_t k = 0; k < n; k++) {
+		int64_t v = value_of(job, first + k);
+		ASSERT_EQ(o.ids[k], first + k);
+		ASSERT_EQ(o.values[k], v * v);
+	}
+	tasq_broker_fetch_fini(&o);
+}
+
+static void
+expect_queue(tasq_broker *b, const char *q, uint64_t ready, uint64_t leased,
+    uint64_t results, uint64_t jobs, uint64_t dead)
+{
+	tasq_rep                rep;
+	const tasq_queue_stats *s = NULL;
+
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	for (size_t i = 0; i < rep.u.stats.nqueues; i++) {
+		if (strcmp(rep.u.stats.queues[i].name, q) == 0) {
+			s = &rep.u.stats.queues[i];
+		}
+	}
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(s->ready, ready);
+	ASSERT_EQ(s->leased, leased);
+	ASSERT_EQ(s->results, results);
+	ASSERT_EQ(s->jobs, jobs);
+	ASSERT_EQ(s->dead, dead);
+	tasq_broker_stats_fini(&rep);
+}
+
+// ---- the happy path and submit ---------------------------------------------
+
+TEST(submit_lease_complete_fetch_ack)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out lo;
+	tasq_fetch_out fo;
+
+	submit_ok(b, "q", 7, 100, 5, T0);
+	expect_queue(b, "q", 5, 0, 0, 1, 0);
+	lo = lease(b, "q", 11, 1, 10, T0 + 1);
+	ASSERT_EQ(lo.nbatches, 1);
+	expect_batch(&lo, 0, 7, 100, 5, 1);
+	expect_queue(b, "q", 0, 5, 0, 1, 0);
+	complete(b, 11, &lo, 0, T0 + 2, 5, 0, 0, 0);
+	tasq_broker_lease_fini(&lo);
+	expect_queue(b, "q", 0, 0, 5, 1, 0);
+	fo = fetch(b, 7, 0, 0, T0 + 3);
+	ASSERT_EQ(fo.submitted, 5);
+	ASSERT_EQ(fo.completed, 5);
+	tasq_broker_fetch_fini(&fo);
+	fetch_squares(b, 7, 0, 0, T0 + 3, 1, 100, 5);
+	fetch_squares(b, 7, 1, 0, T0 + 4, 0, 0, 0);
+	expect_queue(b, "q", 0, 0, 0, 1, 0);
+	ASSERT_EQ(COUNTER(b, SUBMITTED), 5);
+	ASSERT_EQ(COUNTER(b, LEASED), 5);
+	ASSERT_EQ(COUNTER(b, COMPLETED), 5);
+	ASSERT_EQ(COUNTER(b, FAILED), 0);
+	ASSERT_EQ(COUNTER(b, REDELIVERED), 0);
+	tasq_broker_free(b);
+	tasq_broker_free(NULL);
+}
+
+TEST(duplicate_submit_and_overlaps)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out lo;
+	bool           dup = false;
+
+	submit_ok(b, "q", 7, 0, 5, T0);
+	ASSERT_EQ(submit(b, "q", 7, 0, 5, T0, &dup), 0);
+	ASSERT_TRUE(dup);
+	ASSERT_EQ(COUNTER(b, DUPLICATE_SUBMITS), 1);
+	submit_ok(b, "q", 7, 5, 5, T0); // touches, does not overlap
+	ASSERT_RV(submit(b, "q", 7, 9, 3, T0, NULL), TASQ_EINVALID_ARGUMENT);
+	ASSERT_EQ(submit(b, "q", 7, 20, 5, T0 + 1, NULL), 5);
+	ASSERT_RV(submit(b, "q", 7, 0, 30, T0, NULL), TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(
+	    submit(b, "other", 7, 40, 5, T0, NULL), TASQ_EINVALID_ARGUMENT);
+	expect_queue(b, "q", 15, 0, 0, 1, 0);
+	// Each batch once: one task batch per submitted range.
+	lo = lease(b, "q", 11, 1, 20, T0);
+	ASSERT_EQ(lo.nbatches, 3);
+	expect_batch(&lo, 0, 7, 0, 5, 1);
+	expect_batch(&lo, 1, 7, 5, 5, 1);
+	expect_batch(&lo, 2, 7, 20, 5, 1);
+	tasq_broker_lease_fini(&lo);
+	lease_none(b, "q", 11, NULL, T0);
+	ASSERT_EQ(COUNTER(b, SUBMITTED), 15);
+	tasq_broker_free(b);
+}
+
+// Only the same (first, n) is a duplicate (proto/tasq.proto, Submit); a
+// batch across two earlier ones overlaps part of each.
+TEST(batch_across_two_batches_is_not_a_duplicate)
+{
+	tasq_broker *b   = broker_new(0);
+	bool         dup = false;
+
+	submit_ok(b, "q", 7, 0, 5, T0);
+	submit_ok(b, "q", 7, 5, 5, T0);
+	ASSERT_RV(submit(b, "q", 7, 3, 5, T0, &dup), TASQ_EINVALID_ARGUMENT);
+	ASSERT_FALSE(dup);
+	tasq_broker_free(b);
+}
+
+TEST(batch_size_and_task_limits)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_fetch_out fo;
+	bool           dup;
+
+	ASSERT_RV(submit(b, "q", 7, 0, 0, T0, NULL), TASQ_EINVALID_ARGUMENT);
+	// Too large a batch can never succeed: not a retry-later error.
+	ASSERT_RV(submit(b, "q", 7, 0, 101, T0, NULL), TASQ_EINVALID_ARGUMENT);
+	for (uint64_t i = 0; i < 10; i++) {
+		submit_ok(b, "q", 7, i * 100, 100, T0);
+	}
+	ASSERT_EQ(COUNTER(b, RESOURCE_EXHAUSTED), 0);
+	ASSERT_RV(submit(b, "q", 8, 0, 1, T0, NULL), TASQ_ERESOURCE_EXHAUSTED);
+	ASSERT_EQ(COUNTER(b, RESOURCE_EXHAUSTED), 1);
+	// A duplicate is still answered when full.
+	ASSERT_EQ(submit(b, "q", 7, 0, 100, T0, &dup), 0);
+	ASSERT_TRUE(dup);
+	// Results count until their client acknowledges them.
+	lease_and_complete(b, "q", 20, T0);
+	ASSERT_RV(submit(b, "q", 8, 0, 1, T0, NULL), TASQ_ERESOURCE_EXHAUSTED);
+	fo = fetch(b, 7, 0, 0, T0);
+	ASSERT_EQ(fo.n, 20);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_RV(submit(b, "q", 8, 0, 1, T0, NULL), TASQ_ERESOURCE_EXHAUSTED);
+	fetch_squares(b, 7, 1, 0, T0, 0, 0, 0);
+	submit_ok(b, "q", 8, 0, 20, T0);
+	ASSERT_RV(
+	    submit(b, "q", 8, 20, 1, T0, NULL), TASQ_ERESOURCE_EXHAUSTED);
+	ASSERT_EQ(COUNTER(b, RESOURCE_EXHAUSTED), 4);
+	tasq_broker_free(b);
+}
+
+TEST(queue_job_and_worker_limits)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out lo;
+	bool           parked;
+
+	submit_ok(b, "a", 1, 0, 1, T0);
+	submit_ok(b, "b", 2, 0, 1, T0);
+	submit_ok(b, "c", 3, 0, 1, T0);
+	ASSERT_RV(submit(b, "d", 4, 0, 1, T0, NULL), TASQ_ERESOURCE_EXHAUSTED);
+	for (uint64_t j = 4; j <= 8; j++) {
+		submit_ok(b, "a", j, 0, 1, T0);
+	}
+	ASSERT_RV(submit(b, "a", 9, 0, 1, T0, NULL), TASQ_ERESOURCE_EXHAUSTED);
+	ASSERT_EQ(COUNTER(b, RESOURCE_EXHAUSTED), 2);
+	for (uint64_t w = 1; w <= 4; w++) {
+		lease_one(b, "a", w, 1, 1, T0, w == 1 ? 1 : w + 2, 0, 1, 1);
+	}
+	ASSERT_RV(
+	    tasq_broker_lease(b, "a", 5, "w5", 1, 1, T0, &lo, NULL, &parked),
+	    TASQ_ERESOURCE_EXHAUSTED);
+	tasq_broker_free(b);
+}
+
+// ---- lease -----------------------------------------------------------------
+
+TEST(lease_respects_max_and_order)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out lo;
+	bool           parked = true;
+
+	submit_ok(b, "q", 7, 0, 50, T0);
+	submit_ok(b, "q", 8, 0, 3, T0);
+	lease_one(b, "q", 11, 1, 7, T0, 7, 0, 7, 1);
+	lease_one(b, "q", 11, 1, 1000, T0, 7, 7, 20, 1); // max_lease is 20
+	expect_queue(b, "q", 26, 27, 0, 2, 0);
+	lease_one(b, "q", 12, 2, 20, T0, 7, 27, 20, 1);
+	// Across jobs: one batch per range, in submission order.
+	lo = lease(b, "q", 12, 2, 20, T0);
+	ASSERT_EQ(lo.nbatches, 2);
+	expect_batch(&lo, 0, 7, 47, 3, 1);
+	expect_batch(&lo, 1, 8, 0, 3, 1);
+	tasq_broker_lease_fini(&lo);
+	// max 0 asks for nothing and does not park.
+	ASSERT_OK(
+	    tasq_broker_lease(b, "q", 11, "w", 1, 0, T0, &lo, NULL, &parked));
+	ASSERT_FALSE(parked);
+	ASSERT_EQ(lo.nbatches, 0);
+	tasq_broker_lease_fini(&lo);
+	ASSERT_EQ(COUNTER(b, LEASED), 53);
+	tasq_broker_free(b);
+}
+
+TEST(lease_expiry_requeues_with_next_attempt)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out lo;
+	tasq_waiter    w = { 0 };
+
+	submit_ok(b, "q", 7, 0, 4, T0);
+	lease_one(b, "q", 11, 1, 3, T0, 7, 0, 3, 1);
+	lease_one(b, "q", 11, 1, 3, T0 + 10, 7, 3, 1, 1);
+	lease_none(b, "q", 12, &w, T0 + 10);
+	tasq_broker_tick(b, T0 + LEASE_MS - 1);
+	expect_queue(b, "q", 0, 4, 0, 1, 0);
+	ASSERT_EQ(COUNTER(b, LEASES_EXPIRED), 0);
+	ASSERT_EQ(wakes, 0);
+	tasq_broker_tick(b, T0 + LEASE_MS);
+	expect_queue(b, "q", 3, 1, 0, 1, 0);
+	ASSERT_EQ(COUNTER(b, LEASES_EXPIRED), 1);
+	ASSERT_EQ(COUNTER(b, REDELIVERED), 3);
+	// A parked worker learns of the returned tasks.
+	ASSERT_EQ(wakes, 1);
+	ASSERT_PTR_EQ(last_woken, &w);
+	ASSERT_TRUE(tasq_broker_unpark(b, &w));
+	// Back at the head of the queue, one attempt further.
+	tasq_broker_tick(b, T0 + LEASE_MS + 10);
+	lo = lease(b, "q", 12, 2, 5, T0 + LEASE_MS + 10);
+	ASSERT_EQ(lo.nbatches, 2);
+	expect_batch(&lo, 0, 7, 3, 1, 2);
+	expect_batch(&lo, 1, 7, 0, 3, 2);
+	tasq_broker_lease_fini(&lo);
+	tasq_broker_free(b);
+}
+
+TEST(pipe_gone_requeues_at_once)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out other;
+	tasq_rep       rep;
+
+	submit_ok(b, "q", 7, 0, 4, T0);
+	lease_one(b, "q", 11, 5, 2, T0, 7, 0, 2, 1);
+	other = lease(b, "q", 12, 6, 2, T0);
+	tasq_broker_pipe_gone(b, 5, T0 + 1);
+	ASSERT_EQ(COUNTER(b, LEASES_DISCONNECTED), 1);
+	ASSERT_EQ(COUNTER(b, REDELIVERED), 2);
+	expect_queue(b, "q", 2, 2, 0, 1, 0);
+	ASSERT_OK(tasq_broker_stats(b, T0 + 1, &rep));
+	ASSERT_EQ(rep.u.stats.nworkers, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const tasq_worker_stats *w = &rep.u.stats.workers[i];
+		ASSERT_EQ(w->connected, w->worker_id == 12);
+		ASSERT_EQ(w->tasks_in_hand, w->worker_id == 12 ? 2 : 0);
+	}
+	tasq_broker_stats_fini(&rep);
+	lease_one(b, "q", 13, 7, 10, T0 + 2, 7, 0, 2, 2);
+	// The other worker's lease is untouched and still completes.
+	complete(b, 12, &other, 0, T0 + 3, 2, 0, 0, 0);
+	tasq_broker_lease_fini(&other);
+	tasq_broker_free(b);
+}
+
+// ---- dead letters, late, duplicate and failed results
+// ------------------------
+
+TEST(dead_letter_after_max_attempts)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_fetch_out fo;
+	tasq_rep       rep;
+	uint64_t       t = T0;
+	tasq_waiter    w = { 0 };
+
+	submit_ok(b, "q", 7, 40, 3, t);
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		lease_one(b, "q", 11, 1, 10, t, 7, 40, 3, attempt);
+		t += LEASE_MS;
+		tasq_broker_tick(b, t);
+	}
+	ASSERT_EQ(COUNTER(b, LEASES_EXPIRED), 3);
+	ASSERT_EQ(COUNTER(b, REDELIVERED), 6);
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 3);
+	expect_queue(b, "q", 0, 0, 3, 1, 3);
+	lease_none(b, "q", 11, &w, t);
+	ASSERT_FALSE(tasq_broker_unpark(b, &w));
+
+	fo = fetch(b, 7, 0, 0, t);
+	ASSERT_EQ(fo.n, 3);
+	ASSERT_NOT_NULL(fo.codes);
+	for (size_t k = 0; k < 3; k++) {
+		ASSERT_EQ(fo.ids[k], 40 + k);
+		ASSERT_EQ(fo.codes[k], ABORTED_CODE);
+		ASSERT_EQ(fo.values[k], 0);
+	}
+	ASSERT_EQ(fo.completed, 3);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_stats(b, t, &rep));
+	ASSERT_EQ(rep.u.stats.ndead, 3);
+	for (size_t k = 0; k < 3; k++) {
+		ASSERT_EQ(rep.u.stats.dead[2 * k], 7);
+		ASSERT_EQ(rep.u.stats.dead[2 * k + 1], 40 + k);
+	}
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+TEST(late_result_accepted_redelivery_is_duplicate)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out first, second;
+	uint64_t       unknown[1];
+	size_t         nunknown;
+	uint32_t       lease_ms;
+	tasq_waiter    w = { 0 };
+
+	submit_ok(b, "q", 7, 0, 3, T0);
+	first = lease(b, "q", 11, 1, 10, T0);
+	tasq_broker_tick(b, T0 + LEASE_MS);
+	second = lease(b, "q", 12, 2, 10, T0 + LEASE_MS);
+	expect_batch(&second, 0, 7, 0, 3, 2);
+	// The slow first worker finishes after all: late, but kept.
+	complete(b, 11, &first, 0, T0 + 1001, 0, 0, 3, 0);
+	tasq_broker_lease_fini(&first);
+	ASSERT_EQ(COUNTER(b, LATE_RESULTS), 3);
+	// The redelivery's results are duplicates and end its lease.
+	complete(b, 12, &second, 0, T0 + 1002, 0, 3, 0, 0);
+	ASSERT_EQ(COUNTER(b, DUPLICATE_RESULTS), 3);
+	tasq_broker_extend(b, 12, 1, &second.batches[0].lease_id, T0 + 1003,
+	    unknown, &nunknown, &lease_ms);
+	ASSERT_EQ(nunknown, 1);
+	tasq_broker_lease_fini(&second);
+	expect_queue(b, "q", 0, 0, 3, 1, 0);
+	fetch_squares(b, 7, 0, 0, T0 + 1004, 1, 0, 3);
+
+	// Late results that come before the redelivery: the requeued tasks
+	// are done and are not handed out again.
+	submit_ok(b, "q", 8, 0, 2, T0 + 2000);
+	first = lease(b, "q", 11, 1, 10, T0 + 2000);
+	tasq_broker_tick(b, T0 + 3000);
+	complete(b, 11, &first, 0, T0 + 3000, 0, 0, 2, 0);
+	tasq_broker_lease_fini(&first);
+	lease_none(b, "q", 12, &w, T0 + 3000);
+	ASSERT_FALSE(tasq_broker_unpark(b, &w));
+	expect_queue(b, "q", 0, 0, 5, 2, 0);
+	tasq_broker_free(b);
+}
+
+TEST(second_result_is_duplicate_and_delivered_once)
+{
+	tasq_broker      *b = broker_new(0);
+	tasq_lease_out    lo;
+	tasq_fetch_out    fo;
+	tasq_result_batch rb;
+	tasq_complete_rep rep;
+	int64_t           vals[3] = { 1, 2, 3 };
+
+	submit_ok(b, "q", 7, 0, 3, T0);
+	lo = lease(b, "q", 11, 1, 10, T0);
+	// Two of three: the lease stays; repeating them is a duplicate.
+	rb = (tasq_result_batch) { lo.batches[0].lease_id, 7, 2,
+		lo.batches[0].ids, vals, NULL };
+	tasq_broker_complete(b, 11, 1, &rb, T0, &rep);
+	ASSERT_EQ(rep.accepted, 2);
+	vals[0] = 100;
+	tasq_broker_complete(b, 11, 1, &rb, T0, &rep);
+	ASSERT_EQ(rep.accepted, 0);
+	ASSERT_EQ(rep.duplicates, 2);
+	complete(b, 11, &lo, 0, T0, 1, 2, 0, 0);
+	expect_queue(b, "q", 0, 0, 3, 1, 0);
+	// Once the chunk is finished and gone, still a duplicate.
+	complete(b, 11, &lo, 0, T0, 0, 3, 0, 0);
+	tasq_broker_lease_fini(&lo);
+	ASSERT_EQ(COUNTER(b, DUPLICATE_RESULTS), 7);
+	fo = fetch(b, 7, 0, 0, T0);
+	ASSERT_EQ(fo.n, 3);
+	ASSERT_EQ(fo.values[0], 1); // the first result wins
+	ASSERT_EQ(fo.values[1], 2);
+	ASSERT_EQ(fo.values[2], value_of(7, 2) * value_of(7, 2));
+	tasq_broker_fetch_fini(&fo);
+	tasq_broker_free(b);
+}
+
+TEST(failed_and_rejected_results)
+{
+	tasq_broker      *b = broker_new(0);
+	tasq_lease_out    lo;
+	tasq_fetch_out    fo;
+	tasq_complete_rep rep;
+	uint64_t          ids[2]  = { 5, 6 };
+	int64_t           vals[2] = { 0, 0 };
+	tasq_result_batch rb[2]   = { { 1, 99, 2, ids, vals, NULL },
+		  { 1, 7, 2, ids, vals, NULL } };
+
+	submit_ok(b, "q", 7, 0, 2, T0);
+	// Job 99 does not exist; ids 5 and 6 are outside job 7.
+	tasq_broker_complete(b, 11, 2, rb, T0, &rep);
+	ASSERT_EQ(rep.rejected, 4);
+	ASSERT_EQ(COUNTER(b, REJECTED_RESULTS), 4);
+	expect_queue(b, "q", 2, 0, 0, 1, 0);
+	// A task that failed (OUT_OF_RANGE) reaches its client as such.
+	lo = lease(b, "q", 11, 1, 10, T0);
+	complete(b, 11, &lo, 11, T0, 2, 0, 0, 0);
+	tasq_broker_lease_fini(&lo);
+	fo = fetch(b, 7, 0, 0, T0);
+	ASSERT_EQ(fo.n, 2);
+	ASSERT_NOT_NULL(fo.codes);
+	ASSERT_EQ(fo.codes[0], 11);
+	ASSERT_EQ(fo.codes[1], 11);
+	ASSERT_EQ(fo.values[1], 0);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_EQ(COUNTER(b, FAILED), 2);
+	tasq_broker_free(b);
+}
+
+// ---- fetch, close, ttl
+// -------------------------------------------------------
+
+TEST(fetch_resends_until_acknowledged)
+{
+	tasq_broker *b = broker_new(0);
+
+	submit_ok(b, "q", 7, 0, 5, T0);
+	lease_and_complete(b, "q", 10, T0);
+	fetch_squares(b, 7, 0, 3, T0, 1, 0, 3);
+	// Lost reply: the same delivery again, and for a wrong ack too.
+	fetch_squares(b, 7, 0, 3, T0, 1, 0, 3);
+	fetch_squares(b, 7, 5, 3, T0, 1, 0, 3);
+	expect_queue(b, "q", 0, 0, 5, 1, 0);
+	fetch_squares(b, 7, 1, 3, T0, 2, 3, 2);
+	expect_queue(b, "q", 0, 0, 2, 1, 0);
+	fetch_squares(b, 7, 2, 3, T0, 0, 0, 0);
+	// A repeated ack of a forgotten delivery changes nothing.
+	fetch_squares(b, 7, 2, 3, T0, 0, 0, 0);
+	expect_queue(b, "q", 0, 0, 0, 1, 0);
+	tasq_broker_free(b);
+}
+
+TEST(close_job_after_results_then_not_found)
+{
+	tasq_broker *b       = broker_new(0);
+	uint64_t     dropped = 99;
+
+	submit_ok(b, "q", 7, 0, 5, T0);
+	lease_and_complete(b, "q", 10, T0);
+	fetch_squares(b, 7, 0, 3, T0, 1, 0, 3); // 3 delivered, 2 waiting
+	ASSERT_OK(tasq_broker_close_job(b, 7, T0, &dropped));
+	ASSERT_EQ(dropped, 5);
+	expect_queue(b, "q", 0, 0, 0, 0, 0);
+	ASSERT_RV(fetch_rv(b, 7), TASQ_ENOT_FOUND);
+	ASSERT_RV(tasq_broker_close_job(b, 7, T0, &dropped), TASQ_ENOT_FOUND);
+	ASSERT_EQ(dropped, 0);
+	ASSERT_RV(
+	    tasq_broker_close_job(b, 12345, T0, &dropped), TASQ_ENOT_FOUND);
+	// Its room is free again.
+	for (uint64_t i = 0; i < 10; i++) {
+		submit_ok(b, "q", 8, i * 100, 100, T0);
+	}
+	tasq_broker_free(b);
+}
+
+TEST(close_job_with_leased_tasks)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out lo;
+	tasq_fetch_out fo;
+	tasq_waiter    w       = { 0 };
+	uint64_t       dropped = 0;
+	bool           parked;
+
+	submit_ok(b, "q", 7, 0, 3, T0);
+	lo = lease(b, "q", 11, 1, 10, T0);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, &w, &parked));
+	ASSERT_TRUE(parked);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_close_job(b, 7, T0, &dropped));
+	ASSERT_EQ(dropped, 3);
+	ASSERT_EQ(wakes, 1); // the client's long poll ends
+	ASSERT_TRUE(tasq_broker_unpark(b, &w));
+	ASSERT_RV(fetch_rv(b, 7), TASQ_ENOT_FOUND);
+	// The worker's results have nowhere to go.
+	complete(b, 11, &lo, 0, T0, 0, 0, 0, 3);
+	tasq_broker_lease_fini(&lo);
+	tasq_broker_tick(b, T0 + LEASE_MS);
+	expect_queue(b, "q", 0, 0, 0, 0, 0);
+	tasq_broker_free(b);
+}
+
+// The plain case: a client gives up before any worker started.
+TEST(close_job_with_ready_tasks)
+{
+	tasq_broker *b       = broker_new(0);
+	uint64_t     dropped = 0;
+
+	submit_ok(b, "q", 7, 0, 5, T0);
+	submit_ok(b, "q", 8, 0, 2, T0);
+	ASSERT_OK(tasq_broker_close_job(b, 7, T0, &dropped));
+	ASSERT_EQ(dropped, 5);
+	expect_queue(b, "q", 2, 0, 0, 1, 0);
+	ASSERT_RV(fetch_rv(b, 7), TASQ_ENOT_FOUND);
+	lease_one(b, "q", 11, 1, 10, T0, 8, 0, 2, 1);
+	tasq_broker_free(b);
+}
+
+TEST(job_ttl_expiry_via_tick)
+{
+	tasq_broker *b = broker_new(0);
+	uint64_t     t = T0 + TTL_MS;
+
+	submit_ok(b, "q", 7, 0, 3, T0);
+	lease_and_complete(b, "q", 10, T0 + 10);
+	// A fetch is client activity: it restarts the job's clock.
+	fetch_squares(b, 7, 0, 1, t, 1, 0, 1);
+	tasq_broker_tick(b, t + TTL_MS);
+	ASSERT_EQ(COUNTER(b, JOBS_EXPIRED), 0);
+	expect_queue(b, "q", 0, 0, 3, 1, 0);
+	tasq_broker_tick(b, t + TTL_MS + 1);
+	ASSERT_EQ(COUNTER(b, JOBS_EXPIRED), 1);
+	expect_queue(b, "q", 0, 0, 0, 0, 0);
+	ASSERT_RV(fetch_rv(b, 7), TASQ_ENOT_FOUND);
+	tasq_broker_free(b);
+}
+
+TEST(job_ttl_expiry_with_ready_tasks)
+{
+	tasq_broker *b = broker_new(0);
+
+	submit_ok(b, "q", 7, 0, 3, T0);
+	tasq_broker_tick(b, T0 + TTL_MS + 1);
+	ASSERT_EQ(COUNTER(b, JOBS_EXPIRED), 1);
+	expect_queue(b, "q", 0, 0, 0, 0, 0);
+	tasq_broker_free(b);
+}
+
+// ---- extend, release
+// ---------------------------------------------------------
+
+TEST(extend_keeps_lease_alive)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out lo;
+	uint64_t       ids[3], unknown[3];
+	size_t         nunknown = 99;
+	uint32_t       lease_ms = 0;
+
+	submit_ok(b, "q", 7, 0, 3, T0);
+	lo     = lease(b, "q", 11, 1, 10, T0);
+	ids[0] = lo.batches[0].lease_id;
+	ids[1] = 424242;
+	ids[2] = ids[0];
+	tasq_broker_extend(
+	    b, 11, 3, ids, T0 + 900, unknown, &nunknown, &lease_ms);
+	ASSERT_EQ(lease_ms, LEASE_MS);
+	ASSERT_EQ(nunknown, 1);
+	ASSERT_EQ(unknown[0], 424242);
+	// Another worker cannot extend it.
+	tasq_broker_extend(
+	    b, 12, 1, ids, T0 + 900, unknown, &nunknown, &lease_ms);
+	ASSERT_EQ(nunknown, 1);
+	ASSERT_EQ(unknown[0], ids[0]);
+	tasq_broker_tick(b, T0 + LEASE_MS);
+	tasq_broker_tick(b, T0 + 900 + LEASE_MS - 1);
+	ASSERT_EQ(COUNTER(b, LEASES_EXPIRED), 0);
+	complete(b, 11, &lo, 0, T0 + 1500, 3, 0, 0, 0);
+	tasq_broker_lease_fini(&lo);
+	tasq_broker_free(b);
+}
+
+TEST(release_does_not_raise_attempt)
+{
+	tasq_broker *b = broker_new(0);
+	uint64_t     id;
+
+	submit_ok(b, "q", 7, 0, 4, T0);
+	// More releases than max_attempts: never dead-lettered.
+	for (int i = 0; i < 5; i++) {
+		id = lease_one(b, "q", 11, 1, 10, T0, 7, 0, 4, 1);
+		ASSERT_EQ(tasq_broker_release(b, 12, 1, &id, T0), 0);
+		ASSERT_EQ(tasq_broker_release(b, 11, 1, &id, T0), 4);
+		ASSERT_EQ(tasq_broker_release(b, 11, 1, &id, T0), 0);
+		expect_queue(b, "q", 4, 0, 0, 1, 0);
+	}
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 0);
+	// An expiry after releases still counts from the first attempt.
+	lease_one(b, "q", 11, 1, 10, T0, 7, 0, 4, 1);
+	tasq_broker_tick(b, T0 + LEASE_MS);
+	lease_one(b, "q", 11, 1, 10, T0 + LEASE_MS, 7, 0, 4, 2);
+	tasq_broker_free(b);
+}
+
+// ---- waiters
+// -----------------------------------------------------------------
+
+TEST(parked_lease_woken_by_submit)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out lo;
+	tasq_waiter    w = { 0 };
+
+	// Unparked before anything arrives: never woken.
+	lease_none(b, "q", 11, &w, T0);
+	ASSERT_FALSE(tasq_broker_unpark(b, &w));
+	ASSERT_NULL(w.list);
+	submit_ok(b, "q", 6, 0, 1, T0);
+	ASSERT_EQ(wakes, 0);
+	lease_one(b, "q", 11, 1, 10, T0, 6, 0, 1, 1);
+
+	lease_none(b, "q", 11, &w, T0);
+	submit_ok(b, "other", 7, 0, 1, T0); // another queue: no wake
+	ASSERT_EQ(wakes, 0);
+	submit_ok(b, "q", 8, 0, 2, T0);
+	ASSERT_EQ(wakes, 1);
+	ASSERT_PTR_EQ(last_woken, &w);
+	ASSERT_TRUE(w.woken);
+	submit_ok(b, "q", 8, 2, 2, T0); // woken once only
+	ASSERT_EQ(wakes, 1);
+	ASSERT_TRUE(tasq_broker_unpark(b, &w));
+	ASSERT_FALSE(tasq_broker_unpark(b, &w));
+	lo = lease(b, "q", 11, 1, 10, T0);
+	ASSERT_EQ(lo.nbatches, 2);
+	expect_batch(&lo, 1, 8, 2, 2, 1);
+	tasq_broker_lease_fini(&lo);
+	tasq_broker_free(b);
+}
+
+TEST(parked_fetch_woken_by_complete)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out lo;
+	tasq_fetch_out fo;
+	tasq_waiter    w      = { 0 };
+	bool           parked = false;
+
+	submit_ok(b, "q", 7, 0, 2, T0);
+	lo = lease(b, "q", 11, 1, 10, T0);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, &w, &parked));
+	ASSERT_TRUE(parked);
+	ASSERT_EQ(fo.n, 0);
+	ASSERT_EQ(fo.submitted, 2);
+	ASSERT_EQ(fo.completed, 0);
+	tasq_broker_fetch_fini(&fo);
+	// Unparked in time, a waiter is not woken; parked, it is.
+	ASSERT_FALSE(tasq_broker_unpark(b, &w));
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, &w, &parked));
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_EQ(wakes, 0);
+	complete(b, 11, &lo, 0, T0, 2, 0, 0, 0);
+	tasq_broker_lease_fini(&lo);
+	ASSERT_EQ(wakes, 1);
+	ASSERT_PTR_EQ(last_woken, &w);
+	ASSERT_TRUE(tasq_broker_unpark(b, &w));
+	fetch_squares(b, 7, 0, 0, T0, 1, 0, 2);
+	tasq_broker_free(b);
+}
+
+// ---- stats, workers
+// ----------------------------------------------------------
+
+TEST(stats_snapshot)
+{
+	tasq_broker             *b = broker_new(0);
+	tasq_lease_out           lo;
+	tasq_rep                 rep;
+	const tasq_worker_stats *w;
+	bool                     parked;
+
+	submit_ok(b, "alpha", 7, 0, 5, T0);
+	submit_ok(b, "beta", 8, 0, 1, T0);
+	ASSERT_OK(tasq_broker_lease(
+	    b, "alpha", 11, "host:1", 3, 2, T0 + 10, &lo, NULL, &parked));
+	tasq_broker_lease_fini(&lo);
+	tasq_broker_count(b, TASQ_CTR_REQUESTS, 41);
+	tasq_broker_count(b, TASQ_CTR_REQUESTS, 1);
+	expect_queue(b, "alpha", 3, 2, 0, 1, 0);
+	expect_queue(b, "beta", 1, 0, 0, 1, 0);
+	ASSERT_OK(tasq_broker_stats(b, T0 + 110, &rep));
+	ASSERT_EQ(rep.method, TASQ_M_STATS);
+	ASSERT_EQ(rep.u.stats.nworkers, 1);
+	w = &rep.u.stats.workers[0];
+	ASSERT_EQ(w->worker_id, 11);
+	ASSERT_STR_EQ(w->name, "host:1");
+	ASSERT_STR_EQ(w->queue, "alpha");
+	ASSERT_EQ(w->leases, 1);
+	ASSERT_EQ(w->tasks_in_hand, 2);
+	ASSERT_EQ(w->completed, 0);
+	ASSERT_EQ(w->idle_ms, 100);
+	ASSERT_TRUE(w->connected);
+	// Counters are listed in enum order, by name.
+	ASSERT_EQ(rep.u.stats.ncounters, TASQ_CTR_COUNT);
+	ASSERT_STR_EQ(
+	    rep.u.stats.counters[TASQ_CTR_REQUESTS].name, "requests_total");
+	ASSERT_EQ(rep.u.stats.counters[TASQ_CTR_REQUESTS].value, 42);
+	ASSERT_EQ(rep.u.stats.counters[TASQ_CTR_SUBMITTED].value, 6);
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+TASQ_TEST_MAIN()
