@@ -216,6 +216,20 @@ TEST(config_file_missing_or_bad)
 	free(path);
 }
 
+// "--config" with nothing after it is a usage error like any other
+// option without its value, not a silent run on defaults.
+TEST(config_flag_without_file)
+{
+	tasq_opt_ctx c      = ctx();
+	char        *argv[] = { "--jobs", "2", "--config" };
+	char         out[4096];
+
+	ASSERT_EQ(parse_capture(&c, ARGC(argv), argv, out, sizeof(out)),
+	    TASQ_OPT_EXIT_BAD);
+	ASSERT_STR_CONTAINS(out, "--config");
+	tasq_opt_free(tables);
+}
+
 TEST(conf_text_errors_name_file_and_line)
 {
 	static const struct {

@@ -9,8 +9,7 @@
 #include "tasq_test.h"
 #include "wire.h"
 
-// ---- helpers
-// ----------------------------------------------------------------
+// ---- helpers -------------------------------------------------------------
 
 // Encoders leave TASQ_ENV_HDR_LEN bytes for the envelope in front of the
 // protobuf body; decoders take the body alone.
@@ -126,8 +125,7 @@ result_batch(size_t nids, size_t nvalues, size_t ncodes)
 	return (p);
 }
 
-// ---- method table
-// -------------------------------------------------------------
+// ---- method table --------------------------------------------------------
 
 TEST(method_names_and_count)
 {
@@ -143,8 +141,7 @@ TEST(method_names_and_count)
 	ASSERT_NULL(tasq_wire_method_name(TASQ_M_COUNT));
 }
 
-// ---- requests
-// -------------------------------------------------------------------
+// ---- requests ------------------------------------------------------------
 
 TEST(request_round_trip_empty_methods)
 {
@@ -280,8 +277,7 @@ TEST(request_round_trip_fetch_close_job)
 	tasq_wire_req_fini(&out);
 }
 
-// ---- replies
-// --------------------------------------------------------------------
+// ---- replies -------------------------------------------------------------
 
 TEST(reply_round_trip_health_submit_complete_release_close)
 {
@@ -491,8 +487,7 @@ TEST(status_round_trip_sanitises_text)
 	    TASQ_EINVALID_ARGUMENT);
 }
 
-// ---- decoding errors
-// ----------------------------------------------------------------
+// ---- decoding errors -----------------------------------------------------
 
 TEST(unknown_method)
 {

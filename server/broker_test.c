@@ -275,7 +275,7 @@ expect_queue(tasq_broker *b, const char *q, uint64_t ready, uint64_t leased,
 	tasq_broker_stats_fini(&rep);
 }
 
-// ---- the happy path and submit ---------------------------------------------
+// ---- the happy path and submit -------------------------------------------
 
 TEST(submit_lease_complete_fetch_ack)
 {
@@ -408,7 +408,7 @@ TEST(queue_job_and_worker_limits)
 	tasq_broker_free(b);
 }
 
-// ---- lease -----------------------------------------------------------------
+// ---- lease ---------------------------------------------------------------
 
 TEST(lease_respects_max_and_order)
 {
@@ -498,8 +498,7 @@ TEST(pipe_gone_requeues_at_once)
 	tasq_broker_free(b);
 }
 
-// ---- dead letters, late, duplicate and failed results
-// ------------------------
+// ---- dead letters, late, duplicate and failed results --------------------
 
 TEST(dead_letter_after_max_attempts)
 {
@@ -650,8 +649,7 @@ TEST(failed_and_rejected_results)
 	tasq_broker_free(b);
 }
 
-// ---- fetch, close, ttl
-// -------------------------------------------------------
+// ---- fetch, close, ttl ---------------------------------------------------
 
 TEST(fetch_resends_until_acknowledged)
 {
@@ -769,8 +767,7 @@ TEST(job_ttl_expiry_with_ready_tasks)
 	tasq_broker_free(b);
 }
 
-// ---- extend, release
-// ---------------------------------------------------------
+// ---- extend, release -----------------------------------------------------
 
 TEST(extend_keeps_lease_alive)
 {
@@ -825,8 +822,7 @@ TEST(release_does_not_raise_attempt)
 	tasq_broker_free(b);
 }
 
-// ---- waiters
-// -----------------------------------------------------------------
+// ---- waiters -------------------------------------------------------------
 
 TEST(parked_lease_woken_by_submit)
 {
@@ -890,8 +886,7 @@ TEST(parked_fetch_woken_by_complete)
 	tasq_broker_free(b);
 }
 
-// ---- stats, workers
-// ----------------------------------------------------------
+// ---- stats, workers ------------------------------------------------------
 
 TEST(stats_snapshot)
 {

@@ -1,4 +1,5 @@
 // tasq-server: hosts the task and result queues.
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,13 @@ main(int argc, char **argv)
 		goto out;
 	}
 	tasq_log_set_level(level);
+	// nng's threads (made at its first use) start with SIGTERM and
+	// SIGINT blocked, so that the handler always runs on this thread.
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (tasq_keyring_setup(cfg.key_file, &keys, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tasq-server: %s\n", err);
 		goto out;
@@ -229,8 +237,9 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (tasq_rpc_start(&rpc, &rc, svc, broker, replay, err, sizeof(err)) !=
-	    0) {
+	rv = tasq_rpc_start(&rpc, &rc, svc, broker, replay, err, sizeof(err));
+	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+	if (rv != 0) {
 		tasq_err("%s", err);
 		goto out;
 	}

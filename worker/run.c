@@ -1,5 +1,7 @@
 #include "run.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +19,14 @@
 
 struct worker {
 	const tasq_worker_conf *conf;
-	volatile sig_atomic_t  *stop;
+	volatile sig_atomic_t  *stop;     // read by the main thread only
+	atomic_bool             draining; // set from *stop for the others
 	tasq_chan              *chan;
 	uint64_t                id;
 	char                    name[TASQ_WIRE_MAX_NAME + 1];
 	nng_mtx                *mtx;  // guards held[]
 	uint64_t               *held; // lease ids in hand, per thread
-	uint32_t                lease_ms;
+	atomic_uint             lease_ms;
 };
 
 // Result columns for the batches of one lease reply.
@@ -111,7 +114,8 @@ compute(struct worker *w, const tasq_rep *rep, struct results *r)
 		for (size_t j = 0; j < tb->n; j++) {
 			int64_t v = 0;
 			int     rv;
-			if (*w->stop != 0 && w->conf->task_delay_ms > 0) {
+			if (atomic_load(&w->draining) &&
+			    w->conf->task_delay_ms > 0) {
 				left += tb->n - j;
 				break;
 			}
@@ -131,6 +135,17 @@ compute(struct worker *w, const tasq_rep *rep, struct results *r)
 		k += tb->n;
 	}
 	return (left);
+}
+
+static void
+signals_block(bool block)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
 static void
@@ -202,7 +217,7 @@ lease_loop(void *arg)
 	uint64_t       release[TASQ_WIRE_MAX_BATCHES];
 	size_t         nrelease = 0;
 
-	while (*w->stop == 0) {
+	while (!atomic_load(&w->draining)) {
 		memset(&req, 0, sizeof(req));
 		req.method              = TASQ_M_LEASE;
 		req.u.lease.queue       = w->conf->queue;
@@ -237,7 +252,7 @@ lease_loop(void *arg)
 		backoff = 0;
 		results_clear(&res);
 		if (rep.u.lease.lease_ms != 0) {
-			w->lease_ms = rep.u.lease.lease_ms;
+			atomic_store(&w->lease_ms, rep.u.lease.lease_ms);
 		}
 		if (rep.u.lease.nbatches > 0) {
 			hold(w, t->slot, rep.u.lease.batches[0].lease_id);
@@ -296,16 +311,27 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	int            rv;
 
 	memset(&w, 0, sizeof(w));
-	w.conf     = conf;
-	w.stop     = stop;
-	w.id       = tasq_random64();
-	w.lease_ms = 30000;
+	w.conf = conf;
+	w.stop = stop;
+	w.id   = tasq_random64();
+	atomic_init(&w.lease_ms, 30000);
+	atomic_init(&w.draining, false);
 	if (gethostname(host, sizeof(host)) != 0) {
 		strcpy(host, "unknown");
 	}
 	host[sizeof(host) - 1] = '\0';
 	snprintf(w.name, sizeof(w.name), "%s/%d/%u", host, (int) getpid(),
 	    (unsigned) conf->slot);
+	// Signals are handled on this thread only: nng's threads (made at
+	// its first use) and ours start with them blocked.
+	signals_block(true);
+	{
+		nng_aio *init;
+		if (nng_aio_alloc(&init, NULL, NULL) == 0) {
+			nng_aio_free(init);
+		}
+	}
+	signals_block(false);
 	memset(&co, 0, sizeof(co));
 	co.url                = conf->server;
 	co.keys               = conf->keys;
@@ -340,20 +366,22 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 		tasq_err("out of memory");
 		return (1);
 	}
+	signals_block(true);
 	for (uint32_t i = 0; i < conf->pipeline; i++) {
 		thr[i].w    = &w;
 		thr[i].slot = i;
 		if ((rv = nng_thread_create(
 		         &thr[i].thread, lease_loop, &thr[i])) != 0) {
 			tasq_err("cannot start thread: %s", nng_strerror(rv));
-			*stop = 1;
+			atomic_store(&w.draining, true);
 			break;
 		}
 	}
+	signals_block(false);
 	// This thread beats the heart: leases of slow batches are extended
 	// at a third of their length so that one lost beat does no harm.
-	while (*stop == 0) {
-		uint32_t period = w.lease_ms / 3;
+	while (*stop == 0 && !atomic_load(&w.draining)) {
+		uint32_t period = atomic_load(&w.lease_ms) / 3;
 		for (uint32_t t = 0; t < period && *stop == 0; t += 100) {
 			sleep_ms(100);
 		}
@@ -361,6 +389,7 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 			heartbeat(&w, conf->pipeline);
 		}
 	}
+	atomic_store(&w.draining, true);
 	for (uint32_t i = 0; i < conf->pipeline; i++) {
 		if (thr[i].thread != NULL) {
 			nng_thread_destroy(thr[i].thread); // joins
