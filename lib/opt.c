@@ -416,7 +416,12 @@ tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv)
 			continue;
 		}
 		if (c->allow_config && strcmp(a, "--config") == 0) {
-			i++; // handled above
+			if (i + 1 >= argc) {
+				fprintf(stderr, "%s: --config needs a value\n",
+				    c->prog);
+				return (TASQ_OPT_EXIT_BAD);
+			}
+			i++; // read above
 			continue;
 		}
 		if (c->allow_config && strncmp(a, "--config=", 9) == 0) {

@@ -42,7 +42,7 @@ struct job {
 	struct queue  *q;
 	struct chunk **chunks; // sorted by first
 	size_t         nchunks, capchunks;
-	struct ival   *ivals; // submitted id intervals, merged, sorted
+	struct ival   *ivals; // submitted batches, sorted by lo
 	size_t         nivals, capivals;
 	// Results not yet delivered: columns with a head offset.
 	uint64_t *r_ids;
@@ -593,41 +593,59 @@ worker_touch(tasq_broker *b, uint64_t id, const char *name, const char *queue,
 
 // ---- submit ----------------------------------------------------------------
 
-// Interval bookkeeping: returns 1 if [lo,hi) is inside a submitted
-// interval, -1 if it overlaps one partly, 0 if it is new.
+// The batches a job was given, sorted by first id and never merged: a
+// batch is a duplicate only if the very same [lo, hi) came before.
+static size_t
+ivals_find(const struct job *j, uint64_t id)
+{
+	size_t lo = 0, hi = j->nivals;
+
+	while (lo < hi) { // first interval with lo > id
+		size_t mid = (lo + hi) / 2;
+		if (j->ivals[mid].lo <= id) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return (lo);
+}
+
+// Returns 1 if [lo,hi) is exactly an earlier batch, -1 if it overlaps
+// one, 0 if it is new.
 static int
 ivals_check(const struct job *j, uint64_t lo, uint64_t hi)
 {
-	for (size_t i = 0; i < j->nivals; i++) {
-		const struct ival *v = &j->ivals[i];
-		if (lo >= v->lo && hi <= v->hi) {
+	size_t i = ivals_find(j, lo);
+
+	if (i > 0) {
+		const struct ival *v = &j->ivals[i - 1];
+		if (v->lo == lo && v->hi == hi) {
 			return (1);
 		}
-		if (lo < v->hi && hi > v->lo) {
+		if (v->hi > lo) {
 			return (-1);
 		}
 	}
+	if (i < j->nivals && j->ivals[i].lo < hi) {
+		return (-1);
+	}
 	return (0);
+}
+
+// Whether id belongs to a batch of the job.
+static bool
+ivals_contains(const struct job *j, uint64_t id)
+{
+	size_t i = ivals_find(j, id);
+	return (i > 0 && id < j->ivals[i - 1].hi);
 }
 
 static int
 ivals_add(struct job *j, uint64_t lo, uint64_t hi)
 {
-	size_t i;
+	size_t i = ivals_find(j, lo);
 
-	// Merge with a neighbour when it touches (the common case: the
-	// client submits consecutive batches).
-	for (i = 0; i < j->nivals; i++) {
-		struct ival *v = &j->ivals[i];
-		if (v->hi == lo) {
-			v->hi = hi;
-			goto merge;
-		}
-		if (v->lo == hi) {
-			v->lo = lo;
-			goto merge;
-		}
-	}
 	if (j->nivals == j->capivals) {
 		size_t       ncap = j->capivals ? j->capivals * 2 : 4;
 		struct ival *nv   = realloc(j->ivals, ncap * sizeof(*nv));
@@ -637,21 +655,11 @@ ivals_add(struct job *j, uint64_t lo, uint64_t hi)
 		j->ivals    = nv;
 		j->capivals = ncap;
 	}
-	j->ivals[j->nivals].lo = lo;
-	j->ivals[j->nivals].hi = hi;
+	memmove(&j->ivals[i + 1], &j->ivals[i],
+	    (j->nivals - i) * sizeof(*j->ivals));
+	j->ivals[i].lo = lo;
+	j->ivals[i].hi = hi;
 	j->nivals++;
-	return (0);
-merge:
-	// One extension can close the gap to one other interval.
-	for (size_t k = 0; k < j->nivals; k++) {
-		struct ival *v = &j->ivals[i], *w = &j->ivals[k];
-		if (k != i && (w->lo == v->hi || w->hi == v->lo)) {
-			v->lo       = v->lo < w->lo ? v->lo : w->lo;
-			v->hi       = v->hi > w->hi ? v->hi : w->hi;
-			j->ivals[k] = j->ivals[--j->nivals];
-			break;
-		}
-	}
 	return (0);
 }
 
@@ -1006,7 +1014,7 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 
 			if (c == NULL) {
 				// Finished and freed, or never submitted.
-				if (ivals_check(j, id, id + 1) > 0) {
+				if (ivals_contains(j, id)) {
 					out->duplicates++;
 					tasq_broker_count(
 					    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
@@ -1214,7 +1222,8 @@ job_close(tasq_broker *b, struct job *j, tasq_waiter **wake)
 	struct queue *q       = j->q;
 	uint64_t      dropped = 0;
 
-	j->closed = true;
+	// Drop the ready ranges first, while the job is still open, so that
+	// freeing their chunks cannot free the job under our feet.
 	for (struct range *r = q->ready.next, *nr; r != &q->ready; r = nr) {
 		nr = r->next;
 		if (r->chunk->job == j) {
@@ -1223,6 +1232,7 @@ job_close(tasq_broker *b, struct job *j, tasq_waiter **wake)
 			free(r);
 		}
 	}
+	j->closed = true;
 	dropped += j->r_len + j->d_n;
 	b->held -= j->r_len;
 	q->nresults -= j->r_len;

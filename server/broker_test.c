@@ -671,6 +671,35 @@ TEST(fetch_resends_until_acknowledged)
 	tasq_broker_free(b);
 }
 
+// Results keep arriving while earlier ones are fetched in uneven slices:
+// the result list must grow and slide with part of it consumed.
+TEST(results_interleaved_with_fetches)
+{
+	tasq_broker *b    = broker_new(0);
+	uint64_t     next = 0, seq = 0;
+	unsigned     r = 1;
+
+	submit_ok(b, "q", 7, 0, 100, T0);
+	submit_ok(b, "q", 7, 100, 100, T0);
+	for (int round = 0; next < 200; round++) {
+		tasq_fetch_out fo;
+		ASSERT_LT(round, 1000);
+		r = r * 1103515245u + 12345u;
+		lease_and_complete(b, "q", 1 + (r >> 16) % 12, T0);
+		fo = fetch(b, 7, seq, 1 + (r >> 8) % 13, T0);
+		for (size_t k = 0; k < fo.n; k++, next++) {
+			ASSERT_EQ(fo.ids[k], next);
+			ASSERT_EQ(fo.values[k],
+			    value_of(7, next) * value_of(7, next));
+		}
+		seq = fo.seq;
+		tasq_broker_fetch_fini(&fo);
+	}
+	fetch_squares(b, 7, seq, 0, T0, 0, 0, 0); // the last ack
+	expect_queue(b, "q", 0, 0, 0, 1, 0);
+	tasq_broker_free(b);
+}
+
 TEST(close_job_after_results_then_not_found)
 {
 	tasq_broker *b       = broker_new(0);
