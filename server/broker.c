@@ -7,103 +7,8 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "broker_int.h"
 #include "err.h"
-#include "idmap.h"
-
-#define DEAD_RING 1024 // dead letters remembered for stats
-
-struct range {
-	struct range *next, *prev;
-	struct chunk *chunk;
-	uint32_t      off, len;
-	uint32_t      attempt; // deliveries so far
-};
-
-struct chunk {
-	struct job *job;
-	uint64_t    first;
-	uint32_t    n;
-	uint32_t    remaining; // tasks without a result
-	uint32_t    refs;      // ranges pointing here
-	int64_t    *values;
-	uint64_t   *done; // one bit per task
-};
-
-struct ival {
-	uint64_t lo, hi; // [lo, hi)
-};
-
-struct wlist {
-	tasq_waiter head; // sentinel
-};
-
-struct job {
-	uint64_t       id;
-	struct queue  *q;
-	struct chunk **chunks; // sorted by first
-	size_t         nchunks, capchunks;
-	struct ival   *ivals; // submitted batches, sorted by lo
-	size_t         nivals, capivals;
-	// Results not yet delivered: columns with a head offset.
-	uint64_t *r_ids;
-	int64_t  *r_vals;
-	uint32_t *r_codes;
-	size_t    r_head, r_len, r_cap;
-	// The last delivery, kept until acknowledged.
-	uint64_t     d_seq;
-	uint64_t    *d_ids;
-	int64_t     *d_vals;
-	uint32_t    *d_codes;
-	size_t       d_n;
-	uint64_t     seq_next;
-	uint64_t     submitted, completed;
-	uint64_t     last_ms;
-	bool         closed;
-	struct wlist waiters;
-};
-
-struct queue {
-	char         name[TASQ_WIRE_MAX_NAME + 1];
-	struct range ready; // sentinel of the ready list
-	uint64_t     nready, nleased, nresults, njobs, ndead;
-	struct wlist waiters;
-};
-
-struct lease {
-	uint64_t       id;
-	struct worker *w;
-	uint32_t       pipe;
-	uint64_t       deadline;
-	struct queue  *q;
-	struct range  *ranges; // singly linked through next
-	uint32_t       ntasks;
-};
-
-struct worker {
-	uint64_t id;
-	char     name[TASQ_WIRE_MAX_NAME + 1];
-	char     queue[TASQ_WIRE_MAX_NAME + 1];
-	uint32_t pipe;
-	bool     connected;
-	uint64_t last_ms;
-	uint64_t leases, in_hand, completed;
-};
-
-struct tasq_broker {
-	nng_mtx         *mtx;
-	tasq_broker_conf conf;
-	tasq_wake_cb     wake;
-	struct queue   **queues;
-	size_t           nqueues;
-	tasq_idmap       jobs;
-	tasq_idmap       leases;
-	tasq_idmap       workers;
-	uint64_t         lease_next;
-	uint64_t         held; // tasks in chunks + undelivered/unacked results
-	uint64_t         dead[DEAD_RING][2];
-	size_t           dead_n;
-	atomic_uint_fast64_t counters[TASQ_CTR_COUNT];
-};
 
 static const char *const counter_names[] = {
 #define TASQ_CTR_NAME(id, name) name,
@@ -144,6 +49,9 @@ waiter_unlink(tasq_waiter *w)
 static void
 wlist_take(struct wlist *l, tasq_waiter **wake)
 {
+	if (wake == NULL) {
+		return; // recovering: nobody waits yet
+	}
 	while (l->head.next != &l->head) {
 		tasq_waiter *w = l->head.next;
 		waiter_unlink(w);
@@ -299,8 +207,8 @@ tasq_broker_free(tasq_broker *b)
 
 // ---- queues, jobs, chunks --------------------------------------------------
 
-static struct queue *
-queue_find(tasq_broker *b, const char *name, bool create)
+struct queue *
+tasq_broker_queue_find(tasq_broker *b, const char *name, bool create)
 {
 	struct queue *q;
 
@@ -320,8 +228,8 @@ queue_find(tasq_broker *b, const char *name, bool create)
 	return (q);
 }
 
-static bool
-task_done(const struct chunk *c, uint32_t off)
+bool
+tasq_broker_task_done(const struct chunk *c, uint32_t off)
 {
 	return (c->job->closed || (c->done[off / 64] >> (off % 64)) & 1);
 }
@@ -364,8 +272,8 @@ chunk_index(const struct job *j, uint64_t id, bool *found)
 	return (lo);
 }
 
-static struct chunk *
-chunk_of(const struct job *j, uint64_t id)
+struct chunk *
+tasq_broker_chunk_of(const struct job *j, uint64_t id)
 {
 	bool   found;
 	size_t i = chunk_index(j, id, &found);
@@ -410,8 +318,8 @@ chunk_unref(tasq_broker *b, struct chunk *c)
 	}
 }
 
-static int
-results_reserve(struct job *j, size_t more)
+int
+tasq_broker_results_reserve(struct job *j, size_t more)
 {
 	size_t    ncap;
 	uint64_t *ids;
@@ -456,14 +364,14 @@ results_reserve(struct job *j, size_t more)
 // Records the first result of task off in c. Returns false if the result
 // could not be stored (out of memory): the task then stays undone and
 // will be redelivered.
-static bool
-task_finish(tasq_broker *b, struct chunk *c, uint32_t off, int64_t value,
-    uint32_t code, tasq_waiter **wake)
+bool
+tasq_broker_task_finish(tasq_broker *b, struct chunk *c, uint32_t off,
+    int64_t value, uint32_t code, tasq_waiter **wake)
 {
 	struct job *j = c->job;
 	size_t      at;
 
-	if (results_reserve(j, 1) != 0) {
+	if (tasq_broker_results_reserve(j, 1) != 0) {
 		return (false);
 	}
 	c->done[off / 64] |= 1ULL << (off % 64);
@@ -484,25 +392,48 @@ task_finish(tasq_broker *b, struct chunk *c, uint32_t off, int64_t value,
 	return (true);
 }
 
-static void
+// Gives the unfinished tasks of r an ABORTED result. Returns false when
+// that cannot be journaled (the range then goes back to the queue).
+static bool
 dead_letter(tasq_broker *b, struct range *r, tasq_waiter **wake)
 {
-	struct chunk *c = r->chunk;
+	struct chunk *c     = r->chunk;
+	uint32_t      code  = TASQ_EABORTED - TASQ_ERR_BASE;
+	uint64_t     *ids   = malloc(r->len * sizeof(*ids));
+	int64_t      *vals  = calloc(r->len, sizeof(*vals));
+	uint32_t     *codes = malloc(r->len * sizeof(*codes));
+	size_t        n     = 0;
+	bool          ok    = false;
 
+	if (ids == NULL || vals == NULL || codes == NULL) {
+		goto out;
+	}
 	for (uint32_t i = r->off; i < r->off + r->len; i++) {
-		if (task_done(c, i)) {
-			continue;
+		if (!tasq_broker_task_done(c, i)) {
+			ids[n]     = c->first + i;
+			codes[n++] = code;
 		}
-		if (!task_finish(
-		        b, c, i, 0, TASQ_EABORTED - TASQ_ERR_BASE, wake)) {
+	}
+	if (tasq_persist_results(b, c->job->id, n, ids, vals, codes) != 0) {
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = (uint32_t) (ids[k] - c->first);
+		if (!tasq_broker_task_finish(b, c, i, 0, code, wake)) {
 			continue;
 		}
 		b->dead[b->dead_n % DEAD_RING][0] = c->job->id;
-		b->dead[b->dead_n % DEAD_RING][1] = c->first + i;
+		b->dead[b->dead_n % DEAD_RING][1] = ids[k];
 		b->dead_n++;
 		c->job->q->ndead++;
 		tasq_broker_count(b, TASQ_CTR_DEAD_LETTERED, 1);
 	}
+	ok = true;
+out:
+	free(ids);
+	free(vals);
+	free(codes);
+	return (ok);
 }
 
 // Puts a leased range back: ready again (at the head, it has waited
@@ -516,7 +447,7 @@ range_return(tasq_broker *b, struct range *r, bool counts, tasq_waiter **wake)
 
 	if (!c->job->closed) {
 		for (uint32_t i = r->off; i < r->off + r->len; i++) {
-			undone += !task_done(c, i);
+			undone += !tasq_broker_task_done(c, i);
 		}
 	}
 	if (undone == 0) {
@@ -524,8 +455,8 @@ range_return(tasq_broker *b, struct range *r, bool counts, tasq_waiter **wake)
 		free(r);
 		return;
 	}
-	if (counts && r->attempt >= b->conf.max_attempts) {
-		dead_letter(b, r, wake);
+	if (counts && r->attempt >= b->conf.max_attempts &&
+	    dead_letter(b, r, wake)) {
 		chunk_unref(b, c);
 		free(r);
 		return;
@@ -641,8 +572,8 @@ ivals_contains(const struct job *j, uint64_t id)
 	return (i > 0 && id < j->ivals[i - 1].hi);
 }
 
-static int
-ivals_add(struct job *j, uint64_t lo, uint64_t hi)
+int
+tasq_broker_ivals_add(struct job *j, uint64_t lo, uint64_t hi)
 {
 	size_t i = ivals_find(j, lo);
 
@@ -663,8 +594,9 @@ ivals_add(struct job *j, uint64_t lo, uint64_t hi)
 	return (0);
 }
 
-static struct job *
-job_create(tasq_broker *b, uint64_t id, struct queue *q, uint64_t now_ms)
+struct job *
+tasq_broker_job_create(
+    tasq_broker *b, uint64_t id, struct queue *q, uint64_t now_ms)
 {
 	struct job *j;
 
@@ -674,7 +606,7 @@ job_create(tasq_broker *b, uint64_t id, struct queue *q, uint64_t now_ms)
 	}
 	j->id       = id;
 	j->q        = q;
-	j->seq_next = 1;
+	j->seq_next = b->conf.seq_base + 1;
 	j->last_ms  = now_ms;
 	wlist_init(&j->waiters);
 	if (tasq_idmap_put(&b->jobs, id, j) != 0) {
@@ -686,26 +618,82 @@ job_create(tasq_broker *b, uint64_t id, struct queue *q, uint64_t now_ms)
 }
 
 int
-tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
+tasq_broker_chunk_add(tasq_broker *b, struct job *j, uint64_t first, size_t n,
+    const int64_t *values, const uint64_t *done)
+{
+	struct chunk *c = NULL;
+	struct range *r = NULL;
+	bool          found;
+	size_t        at, words = (n + 63) / 64;
+	uint32_t      undone = (uint32_t) n;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->values = malloc(n * sizeof(*values))) == NULL ||
+	    (c->done = calloc(words, sizeof(uint64_t))) == NULL ||
+	    (r = calloc(1, sizeof(*r))) == NULL) {
+		goto fail;
+	}
+	if (j->nchunks == j->capchunks) {
+		size_t         ncap = j->capchunks ? j->capchunks * 2 : 8;
+		struct chunk **nc   = realloc(j->chunks, ncap * sizeof(*nc));
+		if (nc == NULL) {
+			goto fail;
+		}
+		j->chunks    = nc;
+		j->capchunks = ncap;
+	}
+	memcpy(c->values, values, n * sizeof(*values));
+	if (done != NULL) {
+		memcpy(c->done, done, words * sizeof(uint64_t));
+		if (n % 64 != 0) {
+			c->done[words - 1] &= (1ULL << (n % 64)) - 1;
+		}
+		for (size_t i = 0; i < words; i++) {
+			undone -= (uint32_t) __builtin_popcountll(c->done[i]);
+		}
+	}
+	c->job       = j;
+	c->first     = first;
+	c->n         = (uint32_t) n;
+	c->remaining = undone;
+	c->refs      = 1;
+	at           = chunk_index(j, first, &found);
+	memmove(&j->chunks[at + 1], &j->chunks[at],
+	    (j->nchunks - at) * sizeof(*j->chunks));
+	j->chunks[at] = c;
+	j->nchunks++;
+	r->chunk = c;
+	r->off   = 0;
+	r->len   = (uint32_t) n;
+	ready_push(j->q, r, false);
+	b->held += undone;
+	return (0);
+fail:
+	if (c != NULL) {
+		free(c->values);
+		free(c->done);
+	}
+	free(c);
+	free(r);
+	return (NNG_ENOMEM);
+}
+
+// The body of a submit, with the lock held; also replays SUBMIT records.
+int
+tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
     uint64_t first, size_t n, const int64_t *values, uint64_t now_ms,
-    uint32_t *accepted, bool *dup, const char **why)
+    uint32_t *accepted, bool *dup, const char **why, tasq_waiter **wake)
 {
 	struct queue *q;
 	struct job   *j;
-	struct chunk *c    = NULL;
-	struct range *r    = NULL;
-	tasq_waiter  *wake = NULL;
-	bool          found;
-	size_t        at;
 	int           rv;
 
 	*accepted = 0;
 	*dup      = false;
-	if (n == 0 || n > b->conf.max_batch) {
+	if (n == 0 || (n > b->conf.max_batch && !b->recovering)) {
 		*why = "batch is empty or larger than the server's max-batch";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
-	nng_mtx_lock(b->mtx);
 	j = tasq_idmap_get(&b->jobs, job_id);
 	if (j != NULL && j->closed) {
 		*why = "job was closed";
@@ -732,77 +720,73 @@ tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
 			goto out;
 		}
 	}
-	if (b->held + n > b->conf.max_tasks) {
+	if (b->held + n > b->conf.max_tasks && !b->recovering) {
 		*why = "server holds max-tasks tasks; retry later";
 		rv   = TASQ_ERESOURCE_EXHAUSTED;
 		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
 		goto out;
 	}
-	if ((q = (j != NULL) ? j->q : queue_find(b, queue, true)) == NULL) {
+	if ((q = (j != NULL)
+	            ? j->q
+	            : tasq_broker_queue_find(b, queue, true)) == NULL) {
 		*why = "too many queues";
 		rv   = TASQ_ERESOURCE_EXHAUSTED;
 		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
 		goto out;
 	}
-	if (j == NULL && (j = job_create(b, job_id, q, now_ms)) == NULL) {
+	if (j == NULL &&
+	    (j = tasq_broker_job_create(b, job_id, q, now_ms)) == NULL) {
 		*why = "too many jobs";
 		rv   = TASQ_ERESOURCE_EXHAUSTED;
 		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
 		goto out;
 	}
-	rv   = NNG_ENOMEM;
+	if ((rv = tasq_persist_submit(b, q->name, job_id, first, n, values)) !=
+	    0) {
+		*why = "the journal cannot be written (disk full or I/O "
+		       "error); retry later";
+		goto out;
+	}
 	*why = "out of memory";
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->values = malloc(n * sizeof(*values))) == NULL ||
-	    (c->done = calloc((n + 63) / 64, sizeof(uint64_t))) == NULL ||
-	    (r = calloc(1, sizeof(*r))) == NULL) {
-		goto fail;
+	if ((rv = tasq_broker_ivals_add(j, first, first + n)) != 0 ||
+	    (rv = tasq_broker_chunk_add(b, j, first, n, values, NULL)) != 0) {
+		goto out;
 	}
-	if (j->nchunks == j->capchunks) {
-		size_t         ncap = j->capchunks ? j->capchunks * 2 : 8;
-		struct chunk **nc   = realloc(j->chunks, ncap * sizeof(*nc));
-		if (nc == NULL) {
-			goto fail;
-		}
-		j->chunks    = nc;
-		j->capchunks = ncap;
-	}
-	if (ivals_add(j, first, first + n) != 0) {
-		goto fail;
-	}
-	memcpy(c->values, values, n * sizeof(*values));
-	c->job       = j;
-	c->first     = first;
-	c->n         = (uint32_t) n;
-	c->remaining = (uint32_t) n;
-	c->refs      = 1;
-	at           = chunk_index(j, first, &found);
-	memmove(&j->chunks[at + 1], &j->chunks[at],
-	    (j->nchunks - at) * sizeof(*j->chunks));
-	j->chunks[at] = c;
-	j->nchunks++;
-	r->chunk = c;
-	r->off   = 0;
-	r->len   = (uint32_t) n;
-	ready_push(q, r, false);
 	j->submitted += n;
-	b->held += n;
 	*accepted = (uint32_t) n;
 	tasq_broker_count(b, TASQ_CTR_SUBMITTED, n);
-	wlist_take(&q->waiters, &wake);
+	wlist_take(&q->waiters, wake);
 	rv = 0;
-	goto out;
-fail:
-	if (c != NULL) {
-		free(c->values);
-		free(c->done);
-	}
-	free(c);
-	free(r);
 out:
+	return (rv);
+}
+
+int
+tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
+    uint64_t first, size_t n, const int64_t *values, uint64_t now_ms,
+    uint32_t *accepted, bool *dup, const char **why)
+{
+	tasq_waiter *wake = NULL;
+	int          rv;
+
+	nng_mtx_lock(b->mtx);
+	rv = tasq_broker_submit_locked(b, queue, job_id, first, n, values,
+	    now_ms, accepted, dup, why, &wake);
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);
 	return (rv);
+}
+
+void
+tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n)
+{
+	j->r_head += n;
+	j->r_len -= n;
+	if (j->r_len == 0) {
+		j->r_head = 0;
+	}
+	b->held -= n;
+	j->q->nresults -= n;
 }
 
 // ---- lease -----------------------------------------------------------------
@@ -835,7 +819,7 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 	if (max == 0) {
 		goto out;
 	}
-	q = queue_find(b, queue, true);
+	q = tasq_broker_queue_find(b, queue, true);
 	if (q == NULL) {
 		rv = TASQ_ERESOURCE_EXHAUSTED;
 		goto out;
@@ -846,7 +830,7 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		struct range *r   = q->ready.next;
 		bool          any = false;
 		for (uint32_t i = r->off; i < r->off + r->len && !any; i++) {
-			any = !task_done(r->chunk, i);
+			any = !tasq_broker_task_done(r->chunk, i);
 		}
 		if (any) {
 			break;
@@ -878,7 +862,8 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		struct range *r    = q->ready.next;
 		uint32_t      take = 0, undone = 0;
 		while (take < r->len && ntasks + undone < max) {
-			undone += !task_done(r->chunk, r->off + take);
+			undone +=
+			    !tasq_broker_task_done(r->chunk, r->off + take);
 			take++;
 		}
 		ready_unlink(q, r);
@@ -937,7 +922,7 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 			tb->values          = vals + k;
 			tb->n               = 0;
 			for (uint32_t i = r->off; i < r->off + r->len; i++) {
-				if (task_done(c, i)) {
+				if (tasq_broker_task_done(c, i)) {
 					continue;
 				}
 				ids[k]  = c->first + i;
@@ -971,7 +956,7 @@ lease_finished(const struct lease *l)
 {
 	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
 		for (uint32_t i = r->off; i < r->off + r->len; i++) {
-			if (!task_done(r->chunk, i)) {
+			if (!tasq_broker_task_done(r->chunk, i)) {
 				return (false);
 			}
 		}
@@ -979,12 +964,17 @@ lease_finished(const struct lease *l)
 	return (true);
 }
 
-void
+int
 tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
     const tasq_result_batch *res, uint64_t now_ms, tasq_complete_rep *out)
 {
 	tasq_waiter   *wake = NULL;
 	struct worker *wk;
+	uint64_t      *ids   = NULL;
+	int64_t       *vals  = NULL;
+	uint32_t      *codes = NULL;
+	size_t         cap   = 0;
+	int            rv    = 0;
 
 	memset(out, 0, sizeof(*out));
 	nng_mtx_lock(b->mtx);
@@ -992,10 +982,11 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	if (wk != NULL) {
 		wk->last_ms = now_ms;
 	}
-	for (size_t bi = 0; bi < nres; bi++) {
+	for (size_t bi = 0; bi < nres && rv == 0; bi++) {
 		const tasq_result_batch *rb = &res[bi];
-		struct job   *j = tasq_idmap_get(&b->jobs, rb->job_id);
-		struct lease *l = tasq_idmap_get(&b->leases, rb->lease_id);
+		struct job   *j    = tasq_idmap_get(&b->jobs, rb->job_id);
+		struct lease *l    = tasq_idmap_get(&b->leases, rb->lease_id);
+		size_t        nnew = 0;
 		bool          live;
 
 		// A result counts as on time only if it comes from the
@@ -1006,10 +997,25 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 			tasq_broker_count(b, TASQ_CTR_REJECTED_RESULTS, rb->n);
 			continue;
 		}
+		if (rb->n > cap) {
+			free(ids);
+			free(vals);
+			free(codes);
+			cap   = rb->n;
+			ids   = malloc(cap * sizeof(*ids));
+			vals  = malloc(cap * sizeof(*vals));
+			codes = malloc(cap * sizeof(*codes));
+			if (ids == NULL || vals == NULL || codes == NULL) {
+				rv  = NNG_ENOMEM;
+				cap = 0;
+				break;
+			}
+		}
+		// First the results that are news, which are journaled
+		// before they change anything.
 		for (size_t i = 0; i < rb->n; i++) {
-			uint64_t      id = rb->ids[i];
-			struct chunk *c  = chunk_of(j, id);
-			uint32_t      off;
+			uint64_t      id   = rb->ids[i];
+			struct chunk *c    = tasq_broker_chunk_of(j, id);
 			uint32_t      code = rb->codes ? rb->codes[i] : 0;
 
 			if (c == NULL) {
@@ -1025,15 +1031,35 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 				}
 				continue;
 			}
-			off = (uint32_t) (id - c->first);
-			if (task_done(c, off)) {
+			if (tasq_broker_task_done(
+			        c, (uint32_t) (id - c->first))) {
 				out->duplicates++;
 				tasq_broker_count(
 				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
 				continue;
 			}
-			if (!task_finish(b, c, off, code ? 0 : rb->values[i],
-			        code, &wake)) {
+			ids[nnew]   = id;
+			vals[nnew]  = code ? 0 : rb->values[i];
+			codes[nnew] = code;
+			nnew++;
+		}
+		if (nnew > 0 &&
+		    (rv = tasq_persist_results(
+		         b, j->id, nnew, ids, vals, codes)) != 0) {
+			break;
+		}
+		for (size_t i = 0; i < nnew; i++) {
+			struct chunk *c   = tasq_broker_chunk_of(j, ids[i]);
+			uint32_t      off = (uint32_t) (ids[i] - c->first);
+			if (tasq_broker_task_done(c, off)) {
+				// The same id twice in one batch.
+				out->duplicates++;
+				tasq_broker_count(
+				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
+				continue;
+			}
+			if (!tasq_broker_task_finish(
+			        b, c, off, vals[i], codes[i], &wake)) {
 				continue;
 			}
 			if (wk != NULL) {
@@ -1053,6 +1079,10 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	}
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);
+	free(ids);
+	free(vals);
+	free(codes);
+	return (rv);
 }
 
 // ---- extend, release
@@ -1140,7 +1170,8 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 		goto out;
 	}
 	j->last_ms = now_ms;
-	if (j->d_seq != 0 && ack_seq == j->d_seq) {
+	if (j->d_seq != 0 && ack_seq == j->d_seq &&
+	    tasq_persist_ack(b, j->id, j->d_n) == 0) {
 		delivery_drop(b, j);
 	}
 	if (j->d_seq == 0 && j->r_len > 0) {
@@ -1216,8 +1247,8 @@ tasq_broker_fetch_fini(tasq_fetch_out *out)
 
 // Ends a job (locked): drops its ready ranges, results and delivery; its
 // chunks go when their leases end.
-static uint64_t
-job_close(tasq_broker *b, struct job *j, tasq_waiter **wake)
+uint64_t
+tasq_broker_job_close(tasq_broker *b, struct job *j, tasq_waiter **wake)
 {
 	struct queue *q       = j->q;
 	uint64_t      dropped = 0;
@@ -1271,8 +1302,8 @@ tasq_broker_close_job(
 	nng_mtx_lock(b->mtx);
 	if ((j = tasq_idmap_get(&b->jobs, job_id)) == NULL || j->closed) {
 		rv = TASQ_ENOT_FOUND;
-	} else {
-		*dropped = job_close(b, j, &wake);
+	} else if ((rv = tasq_persist_close(b, job_id)) == 0) {
+		*dropped = tasq_broker_job_close(b, j, &wake);
 	}
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);
@@ -1359,8 +1390,12 @@ tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
 			}
 		}
 		for (size_t i = 0; i < k; i++) {
+			struct job *j = list[i];
+			if (tasq_persist_close(b, j->id) != 0) {
+				continue; // journal failing: next tick
+			}
 			tasq_broker_count(b, TASQ_CTR_JOBS_EXPIRED, 1);
-			(void) job_close(b, list[i], &wake);
+			(void) tasq_broker_job_close(b, j, &wake);
 		}
 		k   = 0;
 		pos = 0;

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "journal.h"
 #include "wire.h"
 
 typedef struct tasq_broker tasq_broker;
@@ -40,6 +41,9 @@ typedef struct tasq_broker_conf {
 	uint64_t job_ttl_ms;   // a job untouched by its client this long ends
 	uint32_t max_fetch;    // results in one fetch reply
 	uint32_t max_lease;    // tasks in one lease
+	uint64_t seq_base;     // high bits of fetch delivery numbers: random
+	                       // per server start, so that an acknowledgement
+	                       // from before a restart matches nothing
 } tasq_broker_conf;
 
 // A waiter is embedded in the caller's long-poll state. The broker links
@@ -124,7 +128,9 @@ int  tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 void tasq_broker_lease_fini(tasq_lease_out *out);
 
 // tasq_broker_complete records results; out counts what happened to them.
-void tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
+// Errors: the journal's (results not recorded: send them again later),
+// NNG_ENOMEM.
+int tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
     const tasq_result_batch *res, uint64_t now_ms, tasq_complete_rep *out);
 
 // tasq_broker_extend renews leases of worker_id; ids that are not live
@@ -173,6 +179,17 @@ void tasq_broker_pipe_gone(tasq_broker *b, uint32_t pipe_id, uint64_t now_ms);
 
 // tasq_broker_tick expires leases and idle jobs and forgets old workers.
 void tasq_broker_tick(tasq_broker *b, uint64_t now_ms);
+
+// tasq_broker_recover replays the journal's snapshot and records into
+// an empty broker, then attaches the journal: from then on every state
+// change is recorded before it is made. On failure err says which file
+// and offset, and how to proceed.
+int tasq_broker_recover(tasq_broker *b, tasq_journal *j, char *err,
+    size_t errlen, uint64_t *records, uint64_t *bytes);
+
+// tasq_broker_compact writes a snapshot and starts a new journal
+// generation when the journal asks for it (see journal.h).
+int tasq_broker_compact(tasq_broker *b);
 
 // tasq_broker_stats fills rep (method TASQ_M_STATS) with a snapshot;
 // release with tasq_broker_stats_fini.

@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "chan.h"
 #include "err.h"
+#include "journal.h"
 #include "log.h"
 #include "opt.h"
 #include "replay.h"
@@ -35,6 +36,11 @@ static struct {
 	char    *tls_client_ca;
 	char    *log_level;
 	char    *ready_file;
+	char    *data_dir;
+	char    *fsync;
+	uint64_t fsync_interval_ms;
+	uint64_t compact_bytes;
+	bool     recover_truncate;
 	uint64_t lease_ms;
 	uint64_t max_attempts;
 	uint64_t max_tasks;
@@ -102,6 +108,25 @@ static const tasq_opt server_opts[] = {
 	    &cfg.skew_ms, 1000, 86400000, false },
 	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "info", "LEVEL",
 	    "error, warn, info or debug", &cfg.log_level, 0, 0, false },
+	{ "data-dir", 'd', TASQ_OPT_STR, "TASQ_DATA_DIR", NULL, "DIR",
+	    "keep a crash-safe journal here (nothing survives a restart "
+	    "without it)",
+	    &cfg.data_dir, 0, 0, false },
+	{ "fsync", 0, TASQ_OPT_STR, NULL, "always", "MODE",
+	    "always: reply only once on disk (group commit); batch: sync "
+	    "every --fsync-interval; never: leave it to the OS",
+	    &cfg.fsync, 0, 0, false },
+	{ "fsync-interval", 0, TASQ_OPT_MS, NULL, "50ms", "DURATION",
+	    "sync interval of --fsync batch (the most it can lose)",
+	    &cfg.fsync_interval_ms, 1, 60000, false },
+	{ "compact-bytes", 0, TASQ_OPT_SIZE, NULL, "64MiB", "SIZE",
+	    "compact the journal once it grows past this (and past twice "
+	    "the live state)",
+	    &cfg.compact_bytes, 65536, 1ULL << 40, false },
+	{ "recover-truncate", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "on a corrupt journal, keep the records before the damage and "
+	    "drop the rest (loses data: read the error first)",
+	    &cfg.recover_truncate, 0, 0, false },
 	{ "ready-file", 0, TASQ_OPT_STR, NULL, NULL, "FILE",
 	    "once serving, write the URL (with the real port) to FILE",
 	    &cfg.ready_file, 0, 0, false },
@@ -147,6 +172,8 @@ main(int argc, char **argv)
 	tasq_service         *svc      = NULL;
 	tasq_replay          *replay   = NULL;
 	tasq_rpc             *rpc      = NULL;
+	tasq_journal         *journal  = NULL;
+	tasq_fsync_mode       fmode    = TASQ_FSYNC_ALWAYS;
 	nng_tls_config       *tls      = NULL;
 	char                  err[512];
 	char                **args;
@@ -198,6 +225,19 @@ main(int argc, char **argv)
 		fprintf(stderr, "tasq-server: %s\n", err);
 		goto out;
 	}
+	if (strcmp(cfg.fsync, "always") == 0) {
+		fmode = TASQ_FSYNC_ALWAYS;
+	} else if (strcmp(cfg.fsync, "batch") == 0) {
+		fmode = TASQ_FSYNC_BATCH;
+	} else if (strcmp(cfg.fsync, "never") == 0) {
+		fmode = TASQ_FSYNC_NEVER;
+	} else {
+		fprintf(stderr,
+		    "tasq-server: --fsync: '%s' is not always, "
+		    "batch or never\n",
+		    cfg.fsync);
+		goto out;
+	}
 	if (oc.check_config) {
 		printf("configuration ok\n");
 		status = 0;
@@ -215,6 +255,7 @@ main(int argc, char **argv)
 		.job_ttl_ms   = cfg.job_ttl_ms,
 		.max_fetch    = 65536,
 		.max_lease    = 65536,
+		.seq_base     = tasq_random64() & 0xffffffff00000000ULL,
 	};
 	tasq_service_conf sc = { .max_wait_ms = (uint32_t) cfg.max_wait_ms };
 	tasq_rpc_conf     rc = {
@@ -231,6 +272,37 @@ main(int argc, char **argv)
 		tasq_err("cannot start: %s", tasq_strerror(rv));
 		goto out;
 	}
+	if (cfg.data_dir != NULL) {
+		tasq_journal_conf jc = {
+			.dir              = cfg.data_dir,
+			.mode             = fmode,
+			.batch_ms         = (uint32_t) cfg.fsync_interval_ms,
+			.compact_bytes    = cfg.compact_bytes,
+			.truncate_corrupt = cfg.recover_truncate,
+		};
+		uint64_t recs, bytes;
+		nng_time t0 = nng_clock();
+		if (tasq_journal_open(&journal, &jc, err, sizeof(err)) != 0) {
+			tasq_err("%s", err);
+			goto out;
+		}
+		if (tasq_broker_recover(broker, journal, err, sizeof(err),
+		        &recs, &bytes) != 0) {
+			tasq_err("recovery failed: %s", err);
+			goto out;
+		}
+		if (tasq_journal_start(journal, err, sizeof(err)) != 0) {
+			tasq_err("%s", err);
+			goto out;
+		}
+		tasq_info(
+		    "recovered %llu records (%llu journal bytes) from %s "
+		    "in %llu ms; fsync %s",
+		    (unsigned long long) recs, (unsigned long long) bytes,
+		    cfg.data_dir, (unsigned long long) (nng_clock() - t0),
+		    cfg.fsync);
+	}
+	rc.journal = journal;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -258,6 +330,9 @@ main(int argc, char **argv)
 	for (unsigned tick = 0; stop_signal == 0; tick++) {
 		nng_msleep(100);
 		tasq_broker_tick(broker, tasq_now_ms());
+		if (journal != NULL && tick % 10 == 0) {
+			(void) tasq_broker_compact(broker);
+		}
 		if (tick % 100 == 0) {
 			tasq_replay_gc(replay, tasq_now_ms());
 		}
@@ -265,6 +340,8 @@ main(int argc, char **argv)
 	tasq_info("signal %d: shutting down", (int) stop_signal);
 	status = 0;
 out:
+	tasq_rpc_close(rpc);
+	tasq_journal_close(journal); // flushes and syncs what is left
 	tasq_rpc_free(rpc);
 	tasq_replay_free(replay);
 	tasq_service_free(svc);

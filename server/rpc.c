@@ -13,7 +13,7 @@
 #include "err.h"
 #include "log.h"
 
-enum conv_state { C_RECV, C_SEND, C_PARKED };
+enum conv_state { C_RECV, C_SEND, C_PARKED, C_SYNC };
 
 struct conv {
 	tasq_rpc       *rpc;
@@ -28,6 +28,7 @@ struct conv {
 	tasq_req        req;
 	bool            have_req;
 	tasq_call       call;
+	nng_msg        *synced; // reply held until the journal is durable
 };
 
 struct tasq_rpc {
@@ -37,6 +38,7 @@ struct tasq_rpc {
 	tasq_broker         *broker;
 	tasq_replay         *replay;
 	const tasq_keyring  *keys;
+	tasq_journal        *journal;
 	uint64_t             server_id;
 	struct conv         *convs;
 	uint32_t             nconvs;
@@ -115,6 +117,75 @@ conv_error(struct conv *c, int rv, const char *why, bool sign)
 	conv_send(c, m, code, sign);
 }
 
+// The journal's callback: the records behind c's reply are on disk.
+static void
+conv_synced(void *arg, int rv)
+{
+	struct conv *c = arg;
+	nng_msg     *m;
+
+	nng_mtx_lock(c->mtx);
+	m         = c->synced;
+	c->synced = NULL;
+	if (atomic_load(&c->rpc->closing)) {
+		nng_mtx_unlock(c->mtx);
+		nng_msg_free(m);
+		return;
+	}
+	if (rv != 0) {
+		nng_mtx_unlock(c->mtx);
+		nng_msg_free(m);
+		conv_error(c, rv, "the journal could not be written", true);
+		return;
+	}
+	conv_send(c, m, 0, true);
+	nng_mtx_unlock(c->mtx);
+}
+
+// Whether the reply to this call acknowledges state that must be durable
+// first (--fsync always).
+static bool
+needs_sync(const tasq_call *call)
+{
+	switch (call->req->method) {
+	case TASQ_M_SUBMIT:
+	case TASQ_M_COMPLETE:
+	case TASQ_M_CLOSE_JOB:
+		return (true);
+	case TASQ_M_LEASE:
+		return (call->req->u.lease.nresults > 0);
+	default:
+		return (false);
+	}
+}
+
+static void
+conv_reply(struct conv *c, nng_msg *reply)
+{
+	tasq_journal *j = c->rpc->journal;
+	int           rv;
+
+	if (j != NULL && needs_sync(&c->call)) {
+		nng_mtx_lock(c->mtx);
+		c->state  = C_SYNC;
+		c->synced = reply;
+		rv = tasq_journal_wait(j, tasq_journal_lsn(j), conv_synced, c);
+		if (rv == 0) {
+			nng_mtx_unlock(c->mtx);
+			return;
+		}
+		c->synced = NULL;
+		nng_mtx_unlock(c->mtx);
+		if (rv != 1) {
+			nng_msg_free(reply);
+			conv_error(
+			    c, rv, "the journal could not be written", true);
+			return;
+		}
+	}
+	conv_send(c, reply, 0, true);
+}
+
 static void
 conv_run(struct conv *c)
 {
@@ -135,7 +206,7 @@ conv_run(struct conv *c)
 			return;
 		}
 		if (!parked) {
-			conv_send(c, reply, 0, true);
+			conv_reply(c, reply);
 			return;
 		}
 		nng_mtx_lock(c->mtx);
@@ -278,6 +349,8 @@ conv_cb(void *arg)
 		}
 		conv_run(c);
 		return;
+	case C_SYNC: // not an aio state: conv_synced moves on
+		return;
 	case C_SEND:
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(c->aio));
@@ -332,6 +405,7 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	r->broker    = b;
 	r->replay    = replay;
 	r->keys      = conf->keys;
+	r->journal   = conf->journal;
 	r->server_id = tasq_service_server_id(svc);
 	r->max_conns = conf->max_conns;
 	atomic_init(&r->seq, 0);
@@ -412,13 +486,28 @@ tasq_rpc_bound_port(tasq_rpc *r)
 }
 
 void
+tasq_rpc_close(tasq_rpc *r)
+{
+	if (r == NULL || atomic_exchange(&r->closing, true)) {
+		return;
+	}
+	nng_close(r->sock);
+	// A barrier with conv_synced, which checks closing under the lock.
+	for (uint32_t i = 0; i < r->ncap; i++) {
+		if (r->convs[i].mtx != NULL) {
+			nng_mtx_lock(r->convs[i].mtx);
+			nng_mtx_unlock(r->convs[i].mtx);
+		}
+	}
+}
+
+void
 tasq_rpc_free(tasq_rpc *r)
 {
 	if (r == NULL) {
 		return;
 	}
-	atomic_store(&r->closing, true);
-	nng_close(r->sock);
+	tasq_rpc_close(r);
 	// The conversation being built when start failed counts too.
 	uint32_t n = r->convs != NULL ? r->nconvs + 1 : 0;
 	if (n > r->ncap) {
@@ -439,6 +528,9 @@ tasq_rpc_free(tasq_rpc *r)
 		}
 		if (c->aio != NULL) {
 			nng_aio_free(c->aio);
+		}
+		if (c->synced != NULL) {
+			nng_msg_free(c->synced);
 		}
 		if (c->mtx != NULL) {
 			nng_mtx_free(c->mtx);

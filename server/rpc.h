@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "broker.h"
+#include "journal.h"
 #include "replay.h"
 #include "service.h"
 
@@ -30,6 +31,7 @@ typedef struct tasq_rpc_conf {
 	nng_tls_config     *tls;  // borrowed; NULL unless tls+tcp
 	const tasq_keyring *keys; // borrowed
 	size_t              max_msg_bytes;
+	tasq_journal       *journal;  // NULL without --data-dir
 	uint32_t            contexts; // conversations in flight
 	uint32_t            max_conns;
 } tasq_rpc_conf;
@@ -41,6 +43,11 @@ int tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 
 // tasq_rpc_bound_port returns the TCP port listened on (0 for ipc).
 int tasq_rpc_bound_port(tasq_rpc *r);
+
+// tasq_rpc_close stops serving: no more requests, no more replies (a
+// reply still waiting for the journal is dropped; the journal's callback
+// is harmless from then on). Close the journal after it, then free.
+void tasq_rpc_close(tasq_rpc *r);
 
 // tasq_rpc_free stops serving: closes the socket, waits for callbacks and
 // frees. Accepts NULL.

@@ -98,12 +98,14 @@ handle_lease(tasq_service *s, tasq_call *call, tasq_waiter *w,
 	int             rv;
 
 	if (!call->applied) {
-		call->applied = true;
-		if (req->u.lease.nresults > 0) {
-			tasq_broker_complete(s->broker, req->u.lease.worker_id,
-			    req->u.lease.nresults, req->u.lease.results, now,
-			    &call->completed);
+		if (req->u.lease.nresults > 0 &&
+		    (rv = tasq_broker_complete(s->broker,
+		         req->u.lease.worker_id, req->u.lease.nresults,
+		         req->u.lease.results, now, &call->completed)) != 0) {
+			// Not recorded: the worker keeps them and retries.
+			return (rv);
 		}
+		call->applied = true;
 	}
 	rv = tasq_broker_lease(s->broker, req->u.lease.queue,
 	    req->u.lease.worker_id, req->u.lease.worker_name, call->pipe_id,
@@ -191,9 +193,14 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 	case TASQ_M_LEASE:
 		return (handle_lease(s, call, w, replyp, parked));
 	case TASQ_M_COMPLETE:
-		tasq_broker_complete(s->broker, req->u.complete.worker_id,
+		rv = tasq_broker_complete(s->broker, req->u.complete.worker_id,
 		    req->u.complete.nresults, req->u.complete.results, now,
 		    &rep.u.complete);
+		if (rv != 0) {
+			*why = "results not recorded (journal failing); send "
+			       "them again later";
+			return (rv);
+		}
 		return (tasq_wire_encode_rep(&rep, replyp));
 	case TASQ_M_EXTEND: {
 		uint64_t unknown[TASQ_WIRE_MAX_BATCHES];
@@ -220,7 +227,9 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		rv = tasq_broker_close_job(s->broker, req->u.close_job.job_id,
 		    now, &rep.u.close_job.dropped);
 		if (rv != 0) {
-			*why = "no such job";
+			*why = rv == TASQ_ENOT_FOUND
+			    ? "no such job"
+			    : "the journal cannot be written; retry later";
 			return (rv);
 		}
 		return (tasq_wire_encode_rep(&rep, replyp));

@@ -1,0 +1,470 @@
+// persist: the broker's side of the journal: one record per state change,
+// the replay of those records at start-up, and snapshots for compaction.
+//
+// Payloads (integers little-endian, the hosts' order, so that value and
+// id columns are copied as they are; journal.h frames each record):
+//   SUBMIT  u8 qlen, queue, u64 job, u64 first, u32 n, i64 values[n]
+//   RESULTS u64 job, u32 n, u64 ids[n], i64 values[n], u8 codes[n]
+//   ACK     u64 job, u32 n           (results dropped from the list head)
+//   CLOSE   u64 job
+//   IVALS   u8 qlen, queue, u64 job, u64 submitted, u64 completed, u32 n,
+//           n x (u64 lo, u64 hi)     (snapshot: a job and its batches)
+//   CHUNK   u64 job, u64 first, u32 n, i64 values[n], u64 done[(n+63)/64]
+//   PENDING as RESULTS               (snapshot: results not yet dropped)
+// Leases are not recorded: after a restart every unfinished task is ready.
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker_int.h"
+#include "err.h"
+#include "log.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the journal format assumes a little-endian host"
+#endif
+
+static int
+append(tasq_broker *b, int type, struct iovec *iov, int n)
+{
+	uint64_t lsn;
+
+	if (b->journal == NULL || b->recovering) {
+		return (0);
+	}
+	return (tasq_journal_append(b->journal, type, iov, n, &lsn));
+}
+
+int
+tasq_persist_submit(tasq_broker *b, const char *queue, uint64_t job,
+    uint64_t first, size_t n, const int64_t *values)
+{
+	uint8_t      qlen  = (uint8_t) strlen(queue);
+	uint32_t     n32   = (uint32_t) n;
+	struct iovec iov[] = {
+		{ &qlen, 1 },
+		{ (void *) queue, qlen },
+		{ &job, 8 },
+		{ &first, 8 },
+		{ &n32, 4 },
+		{ (void *) values, n * 8 },
+	};
+	return (append(b, TASQ_REC_SUBMIT, iov, 6));
+}
+
+static int
+results_iov(tasq_broker *b, int type, uint64_t job, size_t n,
+    const uint64_t *ids, const int64_t *values, const uint32_t *codes,
+    uint8_t **framebuf, size_t *len, size_t *cap)
+{
+	uint32_t n32 = (uint32_t) n;
+	uint8_t *c8  = malloc(n + 1);
+	int      rv;
+
+	if (c8 == NULL) {
+		return (NNG_ENOMEM);
+	}
+	for (size_t i = 0; i < n; i++) {
+		c8[i] = (uint8_t) codes[i];
+	}
+	struct iovec iov[] = {
+		{ &job, 8 },
+		{ &n32, 4 },
+		{ (void *) ids, n * 8 },
+		{ (void *) values, n * 8 },
+		{ c8, n },
+	};
+	if (framebuf != NULL) {
+		rv = tasq_journal_frame(framebuf, len, cap, type, iov, 5);
+	} else {
+		rv = append(b, type, iov, 5);
+	}
+	free(c8);
+	return (rv);
+}
+
+int
+tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
+    const uint64_t *ids, const int64_t *values, const uint32_t *codes)
+{
+	if (b->journal == NULL || b->recovering || n == 0) {
+		return (0);
+	}
+	return (results_iov(b, TASQ_REC_RESULTS, job, n, ids, values, codes,
+	    NULL, NULL, NULL));
+}
+
+int
+tasq_persist_ack(tasq_broker *b, uint64_t job, size_t n)
+{
+	uint32_t     n32   = (uint32_t) n;
+	struct iovec iov[] = { { &job, 8 }, { &n32, 4 } };
+	return (append(b, TASQ_REC_ACK, iov, 2));
+}
+
+int
+tasq_persist_close(tasq_broker *b, uint64_t job)
+{
+	struct iovec iov[] = { { &job, 8 } };
+	return (append(b, TASQ_REC_CLOSE, iov, 1));
+}
+
+// ---- replay -----------------------------------------------------------
+
+// A cursor over a payload; every read is bounds-checked, since a record
+// can have a valid checksum and still be nonsense (a bug, or a hand).
+struct cur {
+	const uint8_t *p;
+	size_t         left;
+	bool           bad;
+};
+
+static const void *
+take(struct cur *c, size_t n)
+{
+	const void *p = c->p;
+	if (c->bad || n > c->left) {
+		c->bad = true;
+		return (NULL);
+	}
+	c->p += n;
+	c->left -= n;
+	return (p);
+}
+
+static uint64_t
+take64(struct cur *c)
+{
+	uint64_t    v = 0;
+	const void *p = take(c, 8);
+	if (p != NULL) {
+		memcpy(&v, p, 8);
+	}
+	return (v);
+}
+
+static uint32_t
+take32(struct cur *c)
+{
+	uint32_t    v = 0;
+	const void *p = take(c, 4);
+	if (p != NULL) {
+		memcpy(&v, p, 4);
+	}
+	return (v);
+}
+
+static bool
+take_queue(struct cur *c, char *name)
+{
+	const uint8_t *qlen = take(c, 1);
+	const char    *q;
+
+	if (qlen == NULL || *qlen == 0 || *qlen > TASQ_WIRE_MAX_NAME ||
+	    (q = take(c, *qlen)) == NULL) {
+		c->bad = true;
+		return (false);
+	}
+	memcpy(name, q, *qlen);
+	name[*qlen] = '\0';
+	return (tasq_wire_valid_name(name));
+}
+
+static struct job *
+job_for(tasq_broker *b, uint64_t id, const char *queue)
+{
+	struct job   *j = tasq_idmap_get(&b->jobs, id);
+	struct queue *q;
+
+	if (j != NULL) {
+		return (j->closed ? NULL : j);
+	}
+	if (queue == NULL || id == 0 ||
+	    (q = tasq_broker_queue_find(b, queue, true)) == NULL) {
+		return (NULL);
+	}
+	return (tasq_broker_job_create(b, id, q, nng_clock()));
+}
+
+// Copies n u64/i64 from an unaligned payload.
+static void *
+copy_col(struct cur *c, size_t n, size_t size)
+{
+	const void *p;
+	void       *out;
+
+	if (n > c->left / size || (p = take(c, n * size)) == NULL) {
+		c->bad = true;
+		return (NULL);
+	}
+	if ((out = malloc(n * size + 1)) != NULL) {
+		memcpy(out, p, n * size);
+	}
+	return (out);
+}
+
+static int
+apply_results(tasq_broker *b, struct cur *c, bool pending)
+{
+	uint64_t       job = take64(c);
+	uint32_t       n   = take32(c);
+	uint64_t      *ids;
+	int64_t       *vals;
+	const uint8_t *codes;
+	struct job    *j;
+	int            rv = 0;
+
+	if (c->bad || n > c->left / 17) {
+		return (TASQ_EDATA_LOSS);
+	}
+	ids   = copy_col(c, n, 8);
+	vals  = copy_col(c, n, 8);
+	codes = take(c, n);
+	if (ids == NULL || vals == NULL || codes == NULL || c->left != 0) {
+		rv = c->bad || c->left != 0 ? TASQ_EDATA_LOSS : NNG_ENOMEM;
+		goto out;
+	}
+	if ((j = job_for(b, job, NULL)) == NULL) {
+		goto out; // closed later in the log, or its snapshot had none
+	}
+	for (uint32_t i = 0; i < n && rv == 0; i++) {
+		if (codes[i] > TASQ_CODE_MAX) {
+			rv = TASQ_EDATA_LOSS;
+			break;
+		}
+		if (pending) {
+			// Snapshot: the result exists; its chunk says done.
+			if (tasq_broker_results_reserve(j, 1) != 0) {
+				rv = NNG_ENOMEM;
+				break;
+			}
+			size_t at      = j->r_head + j->r_len++;
+			j->r_ids[at]   = ids[i];
+			j->r_vals[at]  = vals[i];
+			j->r_codes[at] = codes[i];
+			j->q->nresults++;
+			b->held++;
+			continue;
+		}
+		struct chunk *ch = tasq_broker_chunk_of(j, ids[i]);
+		if (ch == NULL) {
+			continue; // finished before, chunk gone
+		}
+		uint32_t off = (uint32_t) (ids[i] - ch->first);
+		if (!tasq_broker_task_done(ch, off) &&
+		    !tasq_broker_task_finish(
+		        b, ch, off, vals[i], codes[i], NULL)) {
+			rv = NNG_ENOMEM;
+		}
+	}
+out:
+	free(ids);
+	free(vals);
+	return (rv);
+}
+
+static int
+apply(void *arg, int type, const uint8_t *p, size_t len)
+{
+	tasq_broker *b = arg;
+	struct cur   c = { p, len, false };
+	char         queue[TASQ_WIRE_MAX_NAME + 1];
+	struct job  *j;
+
+	switch (type) {
+	case TASQ_REC_SUBMIT: {
+		if (!take_queue(&c, queue)) {
+			return (TASQ_EDATA_LOSS);
+		}
+		uint64_t job   = take64(&c);
+		uint64_t first = take64(&c);
+		uint32_t n     = take32(&c);
+		if (c.bad || n == 0 || c.left != (size_t) n * 8 ||
+		    first > UINT64_MAX - n) {
+			return (TASQ_EDATA_LOSS);
+		}
+		int64_t    *vals = copy_col(&c, n, 8);
+		uint32_t    acc;
+		bool        dup;
+		const char *why;
+		int         rv;
+		if (vals == NULL) {
+			return (NNG_ENOMEM);
+		}
+		rv = tasq_broker_submit_locked(b, queue, job, first, n, vals,
+		    nng_clock(), &acc, &dup, &why, NULL);
+		free(vals);
+		return (rv);
+	}
+	case TASQ_REC_RESULTS:
+	case TASQ_REC_PENDING:
+		return (apply_results(b, &c, type == TASQ_REC_PENDING));
+	case TASQ_REC_ACK: {
+		uint64_t job = take64(&c);
+		uint32_t n   = take32(&c);
+		if (c.bad || c.left != 0) {
+			return (TASQ_EDATA_LOSS);
+		}
+		if ((j = job_for(b, job, NULL)) == NULL) {
+			return (0);
+		}
+		if (n > j->r_len) {
+			return (TASQ_EDATA_LOSS);
+		}
+		tasq_broker_results_drop(b, j, n);
+		return (0);
+	}
+	case TASQ_REC_CLOSE: {
+		uint64_t job = take64(&c);
+		if (c.bad || c.left != 0) {
+			return (TASQ_EDATA_LOSS);
+		}
+		if ((j = job_for(b, job, NULL)) != NULL) {
+			(void) tasq_broker_job_close(b, j, NULL);
+		}
+		return (0);
+	}
+	case TASQ_REC_IVALS: {
+		if (!take_queue(&c, queue)) {
+			return (TASQ_EDATA_LOSS);
+		}
+		uint64_t job       = take64(&c);
+		uint64_t submitted = take64(&c);
+		uint64_t completed = take64(&c);
+		uint32_t n         = take32(&c);
+		if (c.bad || c.left != (size_t) n * 16 ||
+		    (j = job_for(b, job, queue)) == NULL) {
+			return (TASQ_EDATA_LOSS);
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t lo = take64(&c), hi = take64(&c);
+			if (hi <= lo ||
+			    tasq_broker_ivals_add(j, lo, hi) != 0) {
+				return (TASQ_EDATA_LOSS);
+			}
+		}
+		j->submitted = submitted;
+		j->completed = completed;
+		return (0);
+	}
+	case TASQ_REC_CHUNK: {
+		uint64_t job   = take64(&c);
+		uint64_t first = take64(&c);
+		uint32_t n     = take32(&c);
+		size_t   words = ((size_t) n + 63) / 64;
+		if (c.bad || n == 0 || c.left != (size_t) n * 8 + words * 8 ||
+		    (j = job_for(b, job, NULL)) == NULL) {
+			return (TASQ_EDATA_LOSS);
+		}
+		int64_t  *vals = copy_col(&c, n, 8);
+		uint64_t *done = copy_col(&c, words, 8);
+		int       rv   = (vals && done)
+		            ? tasq_broker_chunk_add(b, j, first, n, vals, done)
+		            : NNG_ENOMEM;
+		free(vals);
+		free(done);
+		return (rv);
+	}
+	default:
+		return (TASQ_EDATA_LOSS);
+	}
+}
+
+int
+tasq_broker_recover(tasq_broker *b, tasq_journal *j, char *err, size_t errlen,
+    uint64_t *records, uint64_t *bytes)
+{
+	int rv;
+
+	nng_mtx_lock(b->mtx);
+	b->recovering = true;
+	rv = tasq_journal_recover(j, apply, b, records, bytes, err, errlen);
+	b->recovering = false;
+	b->journal    = j;
+	nng_mtx_unlock(b->mtx);
+	return (rv);
+}
+
+// ---- snapshot -----------------------------------------------------------
+
+static int
+snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
+{
+	uint8_t   qlen = (uint8_t) strlen(j->q->name);
+	uint32_t  n32  = (uint32_t) j->nivals;
+	int       rv;
+	uint64_t *iv = malloc(j->nivals * 16 + 1);
+
+	if (iv == NULL) {
+		return (NNG_ENOMEM);
+	}
+	for (size_t i = 0; i < j->nivals; i++) {
+		iv[2 * i]     = j->ivals[i].lo;
+		iv[2 * i + 1] = j->ivals[i].hi;
+	}
+	struct iovec iov[] = {
+		{ &qlen, 1 },
+		{ j->q->name, qlen },
+		{ &j->id, 8 },
+		{ &j->submitted, 8 },
+		{ &j->completed, 8 },
+		{ &n32, 4 },
+		{ iv, j->nivals * 16 },
+	};
+	rv = tasq_journal_frame(buf, len, cap, TASQ_REC_IVALS, iov, 7);
+	free(iv);
+	for (size_t i = 0; i < j->nchunks && rv == 0; i++) {
+		struct chunk *c    = j->chunks[i];
+		uint32_t      n    = c->n;
+		struct iovec  ci[] = {
+			 { &j->id, 8 },
+			 { &c->first, 8 },
+			 { &n, 4 },
+			 { c->values, (size_t) n * 8 },
+			 { c->done, ((size_t) n + 63) / 64 * 8 },
+		};
+		rv = tasq_journal_frame(buf, len, cap, TASQ_REC_CHUNK, ci, 5);
+	}
+	// The unacknowledged delivery comes first: it was the list's head.
+	if (rv == 0 && j->d_n > 0) {
+		rv = results_iov(NULL, TASQ_REC_PENDING, j->id, j->d_n,
+		    j->d_ids, j->d_vals, j->d_codes, buf, len, cap);
+	}
+	if (rv == 0 && j->r_len > 0) {
+		rv = results_iov(NULL, TASQ_REC_PENDING, j->id, j->r_len,
+		    j->r_ids + j->r_head, j->r_vals + j->r_head,
+		    j->r_codes + j->r_head, buf, len, cap);
+	}
+	return (rv);
+}
+
+int
+tasq_broker_compact(tasq_broker *b)
+{
+	uint8_t *buf = NULL;
+	size_t   len = 0, cap = 0, pos = 0;
+	void    *v;
+	int      rv = 0;
+
+	if (b->journal == NULL || !tasq_journal_needs_compact(b->journal)) {
+		return (0);
+	}
+	// Built and handed over under the lock, so that the snapshot and
+	// the records after it meet exactly.
+	nng_mtx_lock(b->mtx);
+	while (rv == 0 && (v = tasq_idmap_next(&b->jobs, &pos)) != NULL) {
+		struct job *j = v;
+		if (!j->closed) {
+			rv = snap_job(j, &buf, &len, &cap);
+		}
+	}
+	if (rv == 0) {
+		rv  = tasq_journal_rotate(b->journal, buf, len);
+		buf = NULL;
+	}
+	nng_mtx_unlock(b->mtx);
+	free(buf);
+	if (rv != 0) {
+		tasq_warn("compaction skipped: %s", tasq_strerror(rv));
+	}
+	return (rv);
+}
