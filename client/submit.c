@@ -270,7 +270,7 @@ submitter(void *arg)
 	}
 	for (size_t first = 0; first < in->n && !atomic_load(&r->stop);) {
 		size_t   n       = in->n - first < bs ? in->n - first : bs;
-		uint32_t backoff = 0;
+		uint32_t backoff = 0, fails = 0;
 		tasq_req req;
 		tasq_rep rep;
 		char     err[512];
@@ -313,6 +313,10 @@ submitter(void *arg)
 			// Full server or lost connection: the same batch
 			// again, after a pause that grows to half a second.
 			tasq_debug("submit: %s; retrying", err);
+			if (rv != TASQ_ERESOURCE_EXHAUSTED &&
+			    ++fails % 3 == 0) {
+				(void) tasq_chan_redial(r->c->chan);
+			}
 			backoff = backoff ? backoff * 2 : 5;
 			if (backoff > 500) {
 				backoff = 500;
@@ -508,6 +512,9 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		if (frv != 0) {
 			if (retryable(frv)) {
 				tasq_debug("fetch: %s; retrying", err);
+				if (++fetch_fails % 3 == 0) {
+					(void) tasq_chan_redial(c->chan);
+				}
 				nng_msleep(20);
 				continue;
 			}
@@ -527,6 +534,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			    : 0;
 			received++;
 		}
+		fetch_fails = 0;
 		if (rep.u.fetch.seq != 0) {
 			ack = rep.u.fetch.seq;
 		}

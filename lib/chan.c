@@ -19,6 +19,10 @@ struct tasq_chan {
 	nng_socket           sock;
 	nng_dialer           dialer;
 	const tasq_keyring  *keys;
+	char                *url;
+	nng_tls_config      *tls; // held for redials
+	nng_mtx             *mtx; // guards dialer and last_redial
+	nng_time             last_redial;
 	uint64_t             sender_id;
 	atomic_uint_fast64_t seq;
 };
@@ -63,6 +67,12 @@ tasq_chan_open(
 	}
 	c->keys      = o->keys;
 	c->sender_id = tasq_random64();
+	if ((c->url = strdup(o->url)) == NULL || nng_mtx_alloc(&c->mtx) != 0) {
+		free(c->url);
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return (NNG_ENOMEM);
+	}
 	atomic_init(&c->seq, 0);
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		snprintf(
@@ -91,8 +101,10 @@ tasq_chan_open(
 		if (name == NULL && nng_url_parse(&u, o->url) == 0) {
 			name = u->u_hostname;
 		}
-		rv = tasq_tls_client_config(o->tls_ca, name, o->tls_cert,
-		    o->tls_key, &tls, err, errlen);
+		rv = o->tls_insecure
+		    ? tasq_tls_insecure_config(&tls, err, errlen)
+		    : tasq_tls_client_config(o->tls_ca, name, o->tls_cert,
+		          o->tls_key, &tls, err, errlen);
 		if (u != NULL) {
 			nng_url_free(u);
 		}
@@ -100,7 +112,7 @@ tasq_chan_open(
 			goto fail;
 		}
 		rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, tls);
-		nng_tls_config_free(tls);
+		c->tls = tls;
 		if (rv != 0) {
 			snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
 			goto fail;
@@ -133,6 +145,11 @@ tasq_chan_open(
 	return (0);
 fail:
 	nng_close(c->sock);
+	if (c->tls != NULL) {
+		nng_tls_config_free(c->tls);
+	}
+	nng_mtx_free(c->mtx);
+	free(c->url);
 	free(c);
 	return (rv != 0 ? rv : TASQ_EINVALID_ARGUMENT);
 }
@@ -144,7 +161,38 @@ tasq_chan_close(tasq_chan *c)
 		return;
 	}
 	nng_close(c->sock);
+	if (c->tls != NULL) {
+		nng_tls_config_free(c->tls);
+	}
+	nng_mtx_free(c->mtx);
+	free(c->url);
 	free(c);
+}
+
+bool
+tasq_chan_redial(tasq_chan *c)
+{
+	nng_dialer d;
+	nng_time   now = nng_clock();
+
+	nng_mtx_lock(c->mtx);
+	if (now < c->last_redial + 2000) {
+		nng_mtx_unlock(c->mtx);
+		return (false);
+	}
+	c->last_redial = now;
+	if (nng_dialer_create(&d, c->sock, c->url) != 0 ||
+	    (c->tls != NULL &&
+	        nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls) != 0) ||
+	    nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0) {
+		nng_mtx_unlock(c->mtx);
+		return (false);
+	}
+	// The new dialer is running; only now let the old one go.
+	(void) nng_dialer_close(c->dialer);
+	c->dialer = d;
+	nng_mtx_unlock(c->mtx);
+	return (true);
 }
 
 uint64_t

@@ -7,6 +7,7 @@
 #ifndef TASQ_CHAN_H
 #define TASQ_CHAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@ typedef struct tasq_chan_opts {
 	const char         *tls_key;
 	uint32_t            connect_timeout_ms; // 0: one attempt
 	size_t              max_msg_bytes;
+	bool                tls_insecure; // no verification (self-probe)
 } tasq_chan_opts;
 
 // tasq_chan_open dials the server, waiting up to connect_timeout_ms for a
@@ -33,6 +35,14 @@ int tasq_chan_open(
     tasq_chan **cp, const tasq_chan_opts *o, char *err, size_t errlen);
 
 void tasq_chan_close(tasq_chan *c);
+
+// tasq_chan_redial replaces the dialer with a new one (at most once every
+// two seconds; returns whether it did). nng 1.5.2 has a bug (upstream
+// issue 1518) that can leave a dialer no longer retrying after a peer
+// dropped a connection during the handshake; callers that see their
+// requests keep failing call this. Thread-safe; calls in flight carry on
+// over the new connection.
+bool tasq_chan_redial(tasq_chan *c);
 
 // tasq_chan_call sends req and waits up to timeout_ms for the reply,
 // which it decodes into rep (release with tasq_wire_rep_fini; untouched on

@@ -146,6 +146,22 @@ fail:
 }
 
 int
+tasq_tls_insecure_config(nng_tls_config **cfgp, char *err, size_t errlen)
+{
+	nng_tls_config *cfg;
+	int             rv;
+
+	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) != 0 ||
+	    (rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE)) !=
+	        0) {
+		snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
+		return (rv);
+	}
+	*cfgp = cfg;
+	return (0);
+}
+
+int
 tasq_url_is_tls(const char *url)
 {
 	return (strncmp(url, "tls+tcp", 7) == 0);

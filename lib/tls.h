@@ -22,6 +22,10 @@ int tasq_tls_client_config(const char *ca_file, const char *server_name,
     const char *cert_file, const char *key_file, nng_tls_config **cfgp,
     char *err, size_t errlen);
 
+// tasq_tls_insecure_config: a client configuration that verifies
+// nothing; only for a server probing its own listener.
+int tasq_tls_insecure_config(nng_tls_config **cfgp, char *err, size_t errlen);
+
 // tasq_url_is_tls says whether url uses the tls+tcp scheme.
 int tasq_url_is_tls(const char *url);
 

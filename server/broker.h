@@ -80,7 +80,8 @@ typedef void (*tasq_wake_cb)(tasq_waiter *w);
 	X(REPLAYS, "auth_replays")                                            \
 	X(MALFORMED, "messages_malformed")                                    \
 	X(CONNECTIONS, "connections_accepted")                                \
-	X(DISCONNECTIONS, "connections_closed")
+	X(DISCONNECTIONS, "connections_closed")                               \
+	X(LISTENER_RESTARTS, "listener_restarts")
 
 enum tasq_counter_id {
 #define TASQ_CTR_ENUM(id, name) TASQ_CTR_##id,

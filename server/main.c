@@ -19,6 +19,7 @@
 #include "rpc.h"
 #include "service.h"
 #include "tls.h"
+#include "watchdog.h"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -41,6 +42,7 @@ static struct {
 	uint64_t fsync_interval_ms;
 	uint64_t compact_bytes;
 	bool     recover_truncate;
+	uint64_t watchdog_ms;
 	uint64_t lease_ms;
 	uint64_t max_attempts;
 	uint64_t max_tasks;
@@ -127,6 +129,10 @@ static const tasq_opt server_opts[] = {
 	    "on a corrupt journal, keep the records before the damage and "
 	    "drop the rest (loses data: read the error first)",
 	    &cfg.recover_truncate, 0, 0, false },
+	{ "watchdog-interval", 0, TASQ_OPT_MS, NULL, "5s", "DURATION",
+	    "probe our own listener this often and replace it if it stops "
+	    "accepting (0: off)",
+	    &cfg.watchdog_ms, 0, 3600000, false },
 	{ "ready-file", 0, TASQ_OPT_STR, NULL, NULL, "FILE",
 	    "once serving, write the URL (with the real port) to FILE",
 	    &cfg.ready_file, 0, 0, false },
@@ -173,6 +179,7 @@ main(int argc, char **argv)
 	tasq_replay          *replay   = NULL;
 	tasq_rpc             *rpc      = NULL;
 	tasq_journal         *journal  = NULL;
+	tasq_watchdog        *watchdog = NULL;
 	tasq_fsync_mode       fmode    = TASQ_FSYNC_ALWAYS;
 	nng_tls_config       *tls      = NULL;
 	char                  err[512];
@@ -326,6 +333,15 @@ main(int argc, char **argv)
 		    TASQ_LOG_ERROR, "cannot write %s", cfg.ready_file);
 		goto out;
 	}
+	if (cfg.watchdog_ms > 0) {
+		char local[1024];
+		if (tasq_rpc_local_url(rpc, local, sizeof(local)) != 0 ||
+		    (rv = tasq_watchdog_start(&watchdog, local, keys, rpc,
+		         broker, (uint32_t) cfg.watchdog_ms)) != 0) {
+			tasq_err("cannot start the watchdog");
+			goto out;
+		}
+	}
 	// The one timer: lease expiry, job expiry, replay-table pruning.
 	for (unsigned tick = 0; stop_signal == 0; tick++) {
 		nng_msleep(100);
@@ -340,6 +356,7 @@ main(int argc, char **argv)
 	tasq_info("signal %d: shutting down", (int) stop_signal);
 	status = 0;
 out:
+	tasq_watchdog_stop(watchdog);
 	tasq_rpc_close(rpc);
 	tasq_journal_close(journal); // flushes and syncs what is left
 	tasq_rpc_free(rpc);

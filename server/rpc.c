@@ -39,6 +39,9 @@ struct tasq_rpc {
 	tasq_replay         *replay;
 	const tasq_keyring  *keys;
 	tasq_journal        *journal;
+	char                *url;
+	nng_tls_config      *tls;
+	nng_mtx             *lmtx; // guards listener (the watchdog swaps it)
 	uint64_t             server_id;
 	struct conv         *convs;
 	uint32_t             nconvs;
@@ -446,6 +449,13 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 		}
 		r->nconvs++;
 	}
+	if ((r->url = strdup(conf->url)) == NULL ||
+	    (rv = nng_mtx_alloc(&r->lmtx)) != 0) {
+		rv = NNG_ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	r->tls = conf->tls;
 	if ((rv = nng_listener_create(&r->listener, r->sock, conf->url)) !=
 	    0) {
 		snprintf(err, errlen, "invalid listen address %s: %s",
@@ -463,6 +473,19 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 		    nng_strerror(rv));
 		goto fail;
 	}
+	// Pin the port chosen for port 0, so that a new listener (the
+	// watchdog's) takes the same one.
+	int    port = tasq_rpc_bound_port(r);
+	size_t ulen = strlen(r->url);
+	if (port > 0 && ulen > 2 && strcmp(r->url + ulen - 2, ":0") == 0) {
+		char *u = malloc(ulen + 8);
+		if (u != NULL) {
+			snprintf(u, ulen + 8, "%.*s:%d", (int) (ulen - 2),
+			    r->url, port);
+			free(r->url);
+			r->url = u;
+		}
+	}
 	for (uint32_t i = 0; i < r->nconvs; i++) {
 		conv_recv(&r->convs[i]);
 	}
@@ -471,6 +494,48 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 fail:
 	tasq_rpc_free(r);
 	return (rv);
+}
+
+int
+tasq_rpc_relisten(tasq_rpc *r)
+{
+	nng_listener l;
+	int          rv;
+
+	nng_mtx_lock(r->lmtx);
+	// The old listener must go first: the new one takes its address.
+	(void) nng_listener_close(r->listener);
+	if ((rv = nng_listener_create(&l, r->sock, r->url)) == 0 &&
+	    (r->tls == NULL ||
+	        (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, r->tls)) ==
+	            0) &&
+	    (rv = nng_listener_start(l, 0)) == 0) {
+		r->listener = l;
+	}
+	nng_mtx_unlock(r->lmtx);
+	return (rv);
+}
+
+int
+tasq_rpc_local_url(tasq_rpc *r, char *buf, size_t len)
+{
+	static const struct {
+		const char *any, *local;
+	} map[]       = { { "://0.0.0.0:", "://127.0.0.1:" },
+		      { "://*:", "://127.0.0.1:" }, { "://:", "://127.0.0.1:" },
+		      { "://[::]:", "://[::1]:" } };
+	const char *u = r->url;
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		const char *at = strstr(u, map[i].any);
+		if (at != NULL) {
+			int n = snprintf(buf, len, "%.*s%s%s", (int) (at - u),
+			    u, map[i].local, at + strlen(map[i].any));
+			return (n < 0 || (size_t) n >= len ? NNG_EINVAL : 0);
+		}
+	}
+	int n = snprintf(buf, len, "%s", u);
+	return (n < 0 || (size_t) n >= len ? NNG_EINVAL : 0);
 }
 
 int
@@ -537,5 +602,9 @@ tasq_rpc_free(tasq_rpc *r)
 		}
 	}
 	free(r->convs);
+	free(r->url);
+	if (r->lmtx != NULL) {
+		nng_mtx_free(r->lmtx);
+	}
 	free(r);
 }

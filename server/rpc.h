@@ -44,6 +44,14 @@ int tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 // tasq_rpc_bound_port returns the TCP port listened on (0 for ipc).
 int tasq_rpc_bound_port(tasq_rpc *r);
 
+// tasq_rpc_local_url writes an address at which this machine reaches
+// the server (the bound port, loopback for a wildcard host) into buf.
+int tasq_rpc_local_url(tasq_rpc *r, char *buf, size_t len);
+
+// tasq_rpc_relisten replaces the listener with a new one on the same
+// address (the watchdog's remedy; see watchdog.h).
+int tasq_rpc_relisten(tasq_rpc *r);
+
 // tasq_rpc_close stops serving: no more requests, no more replies (a
 // reply still waiting for the journal is dropped; the journal's callback
 // is harmless from then on). Close the journal after it, then free.

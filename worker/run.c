@@ -213,7 +213,7 @@ lease_loop(void *arg)
 	tasq_req       req;
 	tasq_rep       rep;
 	char           err[256];
-	uint32_t       backoff = 0;
+	uint32_t       backoff = 0, fails = 0;
 	uint64_t       release[TASQ_WIRE_MAX_BATCHES];
 	size_t         nrelease = 0;
 
@@ -237,6 +237,12 @@ lease_loop(void *arg)
 			if (backoff > 2000) {
 				backoff = 2000;
 			}
+			// A dialer can stop retrying after a handshake cut
+			// short (nng issue 1518): start a fresh one.
+			if (++fails % 4 == 0 && tasq_chan_redial(w->chan)) {
+				tasq_info(
+				    "no answer from the server; redialing");
+			}
 			if (rv == TASQ_EUNAUTHENTICATED ||
 			    rv == TASQ_EPERMISSION_DENIED ||
 			    rv == TASQ_EINVALID_ARGUMENT) {
@@ -250,6 +256,7 @@ lease_loop(void *arg)
 			continue;
 		}
 		backoff = 0;
+		fails   = 0;
 		results_clear(&res);
 		if (rep.u.lease.lease_ms != 0) {
 			atomic_store(&w->lease_ms, rep.u.lease.lease_ms);

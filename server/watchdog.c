@@ -1,0 +1,137 @@
+#include "watchdog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "chan.h"
+#include "err.h"
+#include "log.h"
+#include "tls.h"
+
+struct tasq_watchdog {
+	char               *url;
+	const tasq_keyring *keys;
+	tasq_rpc           *rpc;
+	tasq_broker        *broker;
+	uint32_t            interval_ms;
+	nng_mtx            *mtx;
+	nng_cv             *cv;
+	bool                stop;
+	nng_thread         *thread;
+};
+
+static int
+probe(tasq_watchdog *w, char *err, size_t errlen)
+{
+	tasq_chan_opts co;
+	tasq_chan     *c;
+	tasq_req       req;
+	tasq_rep       rep;
+	int            rv;
+
+	memset(&co, 0, sizeof(co));
+	co.url                = w->url;
+	co.keys               = w->keys;
+	co.connect_timeout_ms = 1000;
+	co.max_msg_bytes      = 65536;
+	co.tls_insecure       = true; // our own listener: liveness only
+	if ((rv = tasq_chan_open(&c, &co, err, errlen)) != 0) {
+		return (rv);
+	}
+	memset(&req, 0, sizeof(req));
+	req.method = TASQ_M_HEALTH;
+	if ((rv = tasq_chan_call(c, &req, 2000, &rep, err, errlen)) == 0) {
+		tasq_wire_rep_fini(&rep);
+	}
+	tasq_chan_close(c);
+	return (rv);
+}
+
+static void
+run(void *arg)
+{
+	tasq_watchdog *w     = arg;
+	int            fails = 0;
+	char           err[512];
+
+	nng_mtx_lock(w->mtx);
+	while (!w->stop) {
+		(void) nng_cv_until(w->cv, nng_clock() + w->interval_ms);
+		if (w->stop) {
+			break;
+		}
+		nng_mtx_unlock(w->mtx);
+		if (probe(w, err, sizeof(err)) == 0) {
+			fails = 0;
+		} else if (++fails >= 2) {
+			int rv;
+			tasq_warn(
+			    "watchdog: the listener does not answer (%s); "
+			    "replacing it",
+			    err);
+			tasq_broker_count(
+			    w->broker, TASQ_CTR_LISTENER_RESTARTS, 1);
+			if ((rv = tasq_rpc_relisten(w->rpc)) != 0) {
+				tasq_err("watchdog: cannot listen again: %s",
+				    tasq_strerror(rv));
+			}
+			fails = 0;
+		}
+		nng_mtx_lock(w->mtx);
+	}
+	nng_mtx_unlock(w->mtx);
+}
+
+int
+tasq_watchdog_start(tasq_watchdog **wp, const char *url,
+    const tasq_keyring *keys, tasq_rpc *rpc, tasq_broker *b,
+    uint32_t interval_ms)
+{
+	tasq_watchdog *w;
+	int            rv;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (w->url = strdup(url)) == NULL) {
+		free(w);
+		return (NNG_ENOMEM);
+	}
+	w->keys        = keys;
+	w->rpc         = rpc;
+	w->broker      = b;
+	w->interval_ms = interval_ms;
+	if ((rv = nng_mtx_alloc(&w->mtx)) != 0 ||
+	    (rv = nng_cv_alloc(&w->cv, w->mtx)) != 0 ||
+	    (rv = nng_thread_create(&w->thread, run, w)) != 0) {
+		tasq_watchdog_stop(w);
+		return (rv);
+	}
+	*wp = w;
+	return (0);
+}
+
+void
+tasq_watchdog_stop(tasq_watchdog *w)
+{
+	if (w == NULL) {
+		return;
+	}
+	if (w->thread != NULL) {
+		nng_mtx_lock(w->mtx);
+		w->stop = true;
+		nng_cv_wake(w->cv);
+		nng_mtx_unlock(w->mtx);
+		nng_thread_destroy(w->thread);
+	}
+	if (w->cv != NULL) {
+		nng_cv_free(w->cv);
+	}
+	if (w->mtx != NULL) {
+		nng_mtx_free(w->mtx);
+	}
+	free(w->url);
+	free(w);
+}
