@@ -421,6 +421,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	uint64_t             *seen    = NULL;
 	nng_thread           *thr     = NULL;
 	size_t                printed = 0, ok = 0, failed = 0;
+	unsigned              fetch_fails = 0;
 	uint64_t              sum = 0, ack = 0;
 	struct timespec       t0, t1;
 
