@@ -17,6 +17,9 @@ typedef struct tasq_client {
 	char         *tls_cert;
 	char         *tls_key;
 	char         *log_level;
+	char         *tls_engine;
+	char         *tls_min;
+	char         *tls_max;
 	uint64_t      timeout_ms; // one request
 	uint64_t      connect_timeout_ms;
 	uint64_t      max_msg;

@@ -7,6 +7,7 @@
 #include "client.h"
 #include "err.h"
 #include "log.h"
+#include "tls.h"
 
 static tasq_client client;
 
@@ -27,6 +28,13 @@ const tasq_opt tasq_client_opts[] = {
 	    &client.tls_cert, 0, 0, false },
 	{ "tls-key", 0, TASQ_OPT_STR, "TASQ_TLS_KEY", NULL, "FILE",
 	    "private key of --tls-cert", &client.tls_key, 0, 0, false },
+	{ "tls-engine", 0, TASQ_OPT_STR, "TASQ_TLS_ENGINE", "openssl", "NAME",
+	    "TLS engine: openssl (TLS 1.3) or builtin (nng's mbedTLS)",
+	    &client.tls_engine, 0, 0, false },
+	{ "tls-min-version", 0, TASQ_OPT_STR, NULL, "1.2", "V",
+	    "lowest TLS version: 1.2 or 1.3", &client.tls_min, 0, 0, false },
+	{ "tls-max-version", 0, TASQ_OPT_STR, NULL, "1.3", "V",
+	    "highest TLS version: 1.2 or 1.3", &client.tls_max, 0, 0, false },
 	{ "request-timeout", 0, TASQ_OPT_MS, NULL, "10s", "DURATION",
 	    "deadline of one request", &client.timeout_ms, 10, 3600000,
 	    false },
@@ -67,6 +75,11 @@ tasq_client_connect(tasq_client *c)
 	}
 	tasq_log_set_level(level);
 	if (tasq_keyring_setup(c->key_file, &c->keys, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tasq: %s\n", err);
+		return (TASQ_EXIT_USAGE);
+	}
+	if (tasq_tls_setup(c->tls_engine, c->tls_min, c->tls_max, err,
+	        sizeof(err)) != 0) {
 		fprintf(stderr, "tasq: %s\n", err);
 		return (TASQ_EXIT_USAGE);
 	}

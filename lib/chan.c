@@ -14,6 +14,7 @@
 
 #include "err.h"
 #include "tls.h"
+#include "tls_ossl.h"
 
 struct tasq_chan {
 	nng_socket           sock;
@@ -127,10 +128,12 @@ tasq_chan_open(
 			break;
 		}
 		if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH) {
+			char why[256];
+			tasq_tls_last_error(why, sizeof(why));
 			snprintf(err, errlen,
-			    "TLS handshake with %s failed: %s (check --tls-ca "
-			    "and the server certificate's names)",
-			    o->url, nng_strerror(rv));
+			    "TLS handshake with %s failed: %s%s%s (check "
+			    "--tls-ca and the server certificate's names)",
+			    o->url, nng_strerror(rv), why[0] ? ": " : "", why);
 			goto fail;
 		}
 		if (rv == NNG_EADDRINVAL || rv == NNG_EINVAL ||

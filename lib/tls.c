@@ -6,8 +6,63 @@
 #include <string.h>
 
 #include "err.h"
+#include "tls_ossl.h"
 
 #define PEM_MAX (1024 * 1024)
+
+static nng_tls_version min_version = NNG_TLS_1_2;
+static nng_tls_version max_version = NNG_TLS_1_3;
+
+static int
+parse_version(const char *s, nng_tls_version *v)
+{
+	if (strcmp(s, "1.2") == 0) {
+		*v = NNG_TLS_1_2;
+	} else if (strcmp(s, "1.3") == 0) {
+		*v = NNG_TLS_1_3;
+	} else {
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	return (0);
+}
+
+int
+tasq_tls_setup(const char *engine, const char *min, const char *max,
+    char *err, size_t errlen)
+{
+	int rv;
+
+	if (parse_version(min, &min_version) != 0 ||
+	    parse_version(max, &max_version) != 0 ||
+	    min_version > max_version) {
+		snprintf(err, errlen,
+		    "TLS versions must be 1.2 or 1.3 with min <= max (got %s "
+		    "and %s)",
+		    min, max);
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if ((rv = tasq_tls_engine_select(engine)) != 0) {
+		snprintf(err, errlen,
+		    "--tls-engine: '%s' is not openssl or builtin (%s)",
+		    engine, tasq_strerror(rv));
+		return (rv);
+	}
+	return (0);
+}
+
+// Applies the versions; the built-in mbedTLS engine has no 1.3, so a
+// range it cannot meet falls back to what it can do.
+static int
+apply_versions(nng_tls_config *cfg)
+{
+	int rv = nng_tls_config_version(cfg, min_version, max_version);
+
+	if (rv == NNG_ENOTSUP && max_version == NNG_TLS_1_3 &&
+	    min_version <= NNG_TLS_1_2) {
+		rv = nng_tls_config_version(cfg, min_version, NNG_TLS_1_2);
+	}
+	return (rv);
+}
 
 static char *
 read_pem(const char *path, char *err, size_t errlen)
@@ -81,6 +136,12 @@ tasq_tls_server_config(const char *cert_file, const char *key_file,
 		snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
 		return (rv);
 	}
+	if ((rv = apply_versions(cfg)) != 0) {
+		snprintf(err, errlen, "the TLS engine cannot do TLS %s: %s",
+		    max_version == NNG_TLS_1_3 ? "1.3" : "1.2",
+		    nng_strerror(rv));
+		goto fail;
+	}
 	if ((rv = own_cert(cfg, cert_file, key_file, err, errlen)) != 0) {
 		goto fail;
 	}
@@ -121,6 +182,12 @@ tasq_tls_client_config(const char *ca_file, const char *server_name,
 	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) != 0) {
 		snprintf(err, errlen, "TLS: %s", nng_strerror(rv));
 		return (rv);
+	}
+	if ((rv = apply_versions(cfg)) != 0) {
+		snprintf(err, errlen, "the TLS engine cannot do TLS %s: %s",
+		    max_version == NNG_TLS_1_3 ? "1.3" : "1.2",
+		    nng_strerror(rv));
+		goto fail;
 	}
 	if ((rv = nng_tls_config_ca_file(cfg, ca_file)) != 0) {
 		snprintf(err, errlen, "cannot use CA file %s: %s", ca_file,

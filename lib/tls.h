@@ -26,6 +26,14 @@ int tasq_tls_client_config(const char *ca_file, const char *server_name,
 // nothing; only for a server probing its own listener.
 int tasq_tls_insecure_config(nng_tls_config **cfgp, char *err, size_t errlen);
 
+// tasq_tls_setup selects the TLS engine ("openssl" or "builtin") and the
+// protocol versions every later configuration allows ("1.2" or "1.3" for
+// min and max). Call once, before any configuration is made and after
+// the process's signal mask for nng's threads is in place (it starts
+// nng). err says what is wrong.
+int tasq_tls_setup(const char *engine, const char *min_version,
+    const char *max_version, char *err, size_t errlen);
+
 // tasq_url_is_tls says whether url uses the tls+tcp scheme.
 int tasq_url_is_tls(const char *url);
 

@@ -35,6 +35,9 @@ static struct {
 	char    *tls_cert;
 	char    *tls_key;
 	char    *tls_client_ca;
+	char    *tls_engine;
+	char    *tls_min;
+	char    *tls_max;
 	char    *log_level;
 	char    *ready_file;
 	char    *data_dir;
@@ -73,6 +76,13 @@ static const tasq_opt server_opts[] = {
 	{ "tls-client-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CLIENT_CA", NULL, "FILE",
 	    "require peer certificates signed by this CA", &cfg.tls_client_ca,
 	    0, 0, false },
+	{ "tls-engine", 0, TASQ_OPT_STR, "TASQ_TLS_ENGINE", "openssl", "NAME",
+	    "TLS engine: openssl (TLS 1.3) or builtin (nng's mbedTLS)",
+	    &cfg.tls_engine, 0, 0, false },
+	{ "tls-min-version", 0, TASQ_OPT_STR, NULL, "1.2", "V",
+	    "lowest TLS version: 1.2 or 1.3", &cfg.tls_min, 0, 0, false },
+	{ "tls-max-version", 0, TASQ_OPT_STR, NULL, "1.3", "V",
+	    "highest TLS version: 1.2 or 1.3", &cfg.tls_max, 0, 0, false },
 	{ "lease", 0, TASQ_OPT_MS, "TASQ_LEASE", "30s", "DURATION",
 	    "how long a worker holds tasks before they are redelivered",
 	    &cfg.lease_ms, 100, 86400000, false },
@@ -223,6 +233,11 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (tasq_keyring_setup(cfg.key_file, &keys, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tasq-server: %s\n", err);
+		goto out;
+	}
+	if (tasq_tls_setup(cfg.tls_engine, cfg.tls_min, cfg.tls_max, err,
+	        sizeof(err)) != 0) {
 		fprintf(stderr, "tasq-server: %s\n", err);
 		goto out;
 	}

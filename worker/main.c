@@ -37,6 +37,9 @@ static struct {
 	char    *tls_cert;
 	char    *tls_key;
 	char    *log_level;
+	char    *tls_engine;
+	char    *tls_min;
+	char    *tls_max;
 	uint64_t procs;
 	uint64_t batch;
 	uint64_t pipeline;
@@ -79,6 +82,13 @@ static const tasq_opt worker_opts[] = {
 	    0, 0, false },
 	{ "tls-key", 0, TASQ_OPT_STR, "TASQ_TLS_KEY", NULL, "FILE",
 	    "private key of --tls-cert", &cfg.tls_key, 0, 0, false },
+	{ "tls-engine", 0, TASQ_OPT_STR, "TASQ_TLS_ENGINE", "openssl", "NAME",
+	    "TLS engine: openssl (TLS 1.3) or builtin (nng's mbedTLS)",
+	    &cfg.tls_engine, 0, 0, false },
+	{ "tls-min-version", 0, TASQ_OPT_STR, NULL, "1.2", "V",
+	    "lowest TLS version: 1.2 or 1.3", &cfg.tls_min, 0, 0, false },
+	{ "tls-max-version", 0, TASQ_OPT_STR, NULL, "1.3", "V",
+	    "highest TLS version: 1.2 or 1.3", &cfg.tls_max, 0, 0, false },
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "16MiB", "SIZE",
 	    "largest reply accepted", &cfg.max_msg, 1024, 1073741824, false },
 	{ "task-delay", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
@@ -180,6 +190,21 @@ main(int argc, char **argv)
 		    "--tls-ca to verify it\n");
 		goto out;
 	}
+	// The engine is set up in each worker process: nng must not start
+	// before the fork.
+	if ((strcmp(cfg.tls_engine, "openssl") != 0 &&
+	        strcmp(cfg.tls_engine, "builtin") != 0) ||
+	    (strcmp(cfg.tls_min, "1.2") != 0 &&
+	        strcmp(cfg.tls_min, "1.3") != 0) ||
+	    (strcmp(cfg.tls_max, "1.2") != 0 &&
+	        strcmp(cfg.tls_max, "1.3") != 0) ||
+	    strcmp(cfg.tls_min, cfg.tls_max) > 0) {
+		fprintf(stderr,
+		    "tasq-worker: --tls-engine is openssl or "
+		    "builtin; TLS versions 1.2 or 1.3 with min <= "
+		    "max\n");
+		goto out;
+	}
 	if (oc.check_config) {
 		printf("configuration ok\n");
 		status = 0;
@@ -199,6 +224,9 @@ main(int argc, char **argv)
 		.timeout_ms      = (uint32_t) cfg.timeout_ms,
 		.task_delay_ms   = (uint32_t) cfg.task_delay_ms,
 		.max_msg_bytes   = cfg.max_msg,
+		.tls_engine      = cfg.tls_engine,
+		.tls_min         = cfg.tls_min,
+		.tls_max         = cfg.tls_max,
 	};
 	uint32_t n = (uint32_t) cfg.procs;
 	pids       = calloc(n, sizeof(*pids));

@@ -15,6 +15,7 @@
 #include "compute.h"
 #include "err.h"
 #include "log.h"
+#include "tls.h"
 #include "wire.h"
 
 struct worker {
@@ -332,13 +333,13 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	// Signals are handled on this thread only: nng's threads (made at
 	// its first use) and ours start with them blocked.
 	signals_block(true);
-	{
-		nng_aio *init;
-		if (nng_aio_alloc(&init, NULL, NULL) == 0) {
-			nng_aio_free(init);
-		}
-	}
+	rv = tasq_tls_setup(
+	    conf->tls_engine, conf->tls_min, conf->tls_max, err, sizeof(err));
 	signals_block(false);
+	if (rv != 0) {
+		tasq_err("%s", err);
+		return (1);
+	}
 	memset(&co, 0, sizeof(co));
 	co.url                = conf->server;
 	co.keys               = conf->keys;

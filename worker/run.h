@@ -27,6 +27,9 @@ typedef struct tasq_worker_conf {
 	uint32_t            task_delay_ms; // testing: time per task
 	uint32_t            slot; // index among the supervisor's workers
 	size_t              max_msg_bytes;
+	const char         *tls_engine;
+	const char         *tls_min;
+	const char         *tls_max;
 } tasq_worker_conf;
 
 // tasq_worker_run returns 0 after a drain, 1 on a fatal error.
