@@ -285,7 +285,20 @@ tasq_keyring_setup(
 		return (rv);
 	}
 	if (key_file != NULL && key_file[0] != '\0') {
-		rv = tasq_keyring_load_file(kr, key_file, err, errlen);
+		// A comma-separated list rotates keys without downtime: the
+		// first signs, every one verifies.
+		char *list = strdup(key_file), *save = NULL, *f;
+		if (list == NULL) {
+			snprintf(err, errlen, "out of memory");
+			tasq_keyring_free(kr);
+			return (NNG_ENOMEM);
+		}
+		rv = 0;
+		for (f = strtok_r(list, ",", &save); f != NULL && rv == 0;
+		     f = strtok_r(NULL, ",", &save)) {
+			rv = tasq_keyring_load_file(kr, f, err, errlen);
+		}
+		free(list);
 	} else if ((env = getenv("TASQ_KEY")) != NULL && env[0] != '\0') {
 		rv = tasq_keyring_add(
 		    kr, (const uint8_t *) env, strlen(env), NULL);

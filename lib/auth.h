@@ -67,8 +67,10 @@ int tasq_auth_open(const tasq_keyring *kr, const uint8_t *buf, size_t len,
     tasq_env_hdr *h, const uint8_t **bodyp);
 
 // tasq_keyring_setup builds the keyring of a program: from key_file when
-// it is not NULL, else from the TASQ_KEY environment variable (the key
-// itself). Returns new (free with tasq_keyring_free); err says why not.
+// it is not NULL (a comma-separated list of files: the first key signs,
+// all of them verify, which is how keys are rotated), else from the TASQ_KEY
+// environment variable (the key itself). Returns new (free with
+// tasq_keyring_free); err says why not.
 int tasq_keyring_setup(
     const char *key_file, tasq_keyring **krp, char *err, size_t errlen);
 #endif

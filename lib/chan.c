@@ -74,7 +74,10 @@ tasq_chan_open(
 		snprintf(err, errlen, "out of memory");
 		return (NNG_ENOMEM);
 	}
-	atomic_init(&c->seq, 0);
+	// Sequence numbers start at a random point so that a reply captured
+	// from an earlier process can never match one of ours (replies are
+	// bound to the request's seq).
+	atomic_init(&c->seq, tasq_random64() >> 2);
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		snprintf(
 		    err, errlen, "cannot open socket: %s", nng_strerror(rv));

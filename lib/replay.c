@@ -24,11 +24,13 @@ struct tasq_replay {
 	uint32_t       max_senders;
 	uint32_t       count;
 	uint64_t       skew_ms;
+	uint64_t       floor_ms; // oldest timestamp of a sender not seen
 	struct sender *buckets[NBUCKETS];
 };
 
 int
-tasq_replay_alloc(tasq_replay **rp, uint32_t max_senders, uint64_t skew_ms)
+tasq_replay_alloc(tasq_replay **rp, uint32_t max_senders, uint64_t skew_ms,
+    uint64_t since_ms, uint64_t slack_ms)
 {
 	tasq_replay *r;
 	int          rv;
@@ -42,6 +44,7 @@ tasq_replay_alloc(tasq_replay **rp, uint32_t max_senders, uint64_t skew_ms)
 	}
 	r->max_senders = max_senders;
 	r->skew_ms     = skew_ms;
+	r->floor_ms    = since_ms > slack_ms ? since_ms - slack_ms : 0;
 	*rp            = r;
 	return (0);
 }
@@ -134,6 +137,12 @@ tasq_replay_check(tasq_replay *r, uint64_t sender, uint64_t seq,
 		if (s->id == sender) {
 			break;
 		}
+	}
+	if (s == NULL && ts_ms < r->floor_ms) {
+		*why = "message older than this server's start (a replay, or "
+		       "a clock far behind)";
+		rv   = TASQ_EUNAUTHENTICATED;
+		goto out;
 	}
 	if (s == NULL) {
 		if (r->count >= r->max_senders) {

@@ -16,7 +16,7 @@ replay_new(uint32_t max_senders)
 {
 	tasq_replay *r = NULL;
 
-	ASSERT_OK(tasq_replay_alloc(&r, max_senders, SKEW));
+	ASSERT_OK(tasq_replay_alloc(&r, max_senders, SKEW, 0, 0));
 	ASSERT_NOT_NULL(r);
 	return (r);
 }
@@ -240,6 +240,23 @@ TEST(many_senders_hash_buckets)
 		ASSERT_RV(check(r, i << 40, 1, NULL), TASQ_EUNAUTHENTICATED);
 		ASSERT_OK(check(r, i << 40, 2, NULL));
 	}
+	tasq_replay_free(r);
+}
+
+TEST(unknown_sender_older_than_start_refused)
+{
+	tasq_replay *r;
+	const char  *why;
+	uint64_t     start = 10000000;
+
+	// The table began at start; 2 s of slack for clocks a little behind.
+	ASSERT_OK(tasq_replay_alloc(&r, 16, 300000, start, 2000));
+	ASSERT_RV(tasq_replay_check(r, 7, 1, start - 60000, start, &why),
+	    TASQ_EUNAUTHENTICATED);
+	ASSERT_TRUE(strstr(why, "start") != NULL);
+	ASSERT_OK(tasq_replay_check(r, 8, 1, start - 1000, start, &why));
+	// Once known, a sender is judged by its window, not the floor.
+	ASSERT_OK(tasq_replay_check(r, 8, 2, start - 1500, start, &why));
 	tasq_replay_free(r);
 }
 

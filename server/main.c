@@ -290,7 +290,8 @@ main(int argc, char **argv)
 	};
 	if ((rv = tasq_broker_alloc(&broker, &bc, tasq_rpc_wake)) != 0 ||
 	    (rv = tasq_service_alloc(&svc, broker, &sc)) != 0 ||
-	    (rv = tasq_replay_alloc(&replay, 65536, cfg.skew_ms)) != 0) {
+	    (rv = tasq_replay_alloc(
+	         &replay, 65536, cfg.skew_ms, tasq_now_ms(), 2000)) != 0) {
 		tasq_err("cannot start: %s", tasq_strerror(rv));
 		goto out;
 	}
