@@ -46,6 +46,8 @@ static struct {
 	uint64_t compact_bytes;
 	bool     recover_truncate;
 	uint64_t watchdog_ms;
+	uint64_t idle_ms;
+	uint64_t max_inflight;
 	uint64_t lease_ms;
 	uint64_t max_attempts;
 	uint64_t max_tasks;
@@ -94,7 +96,7 @@ static const tasq_opt server_opts[] = {
 	    &cfg.max_tasks, 1, 1000000000, false },
 	{ "max-batch", 0, TASQ_OPT_U64, NULL, "65536", "N",
 	    "tasks in one submit", &cfg.max_batch, 1, 1048576, false },
-	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "16MiB", "SIZE",
+	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "4MiB", "SIZE",
 	    "largest message accepted", &cfg.max_msg, 1024, 1073741824,
 	    false },
 	{ "max-queues", 0, TASQ_OPT_U64, NULL, "64", "N", "named queues",
@@ -107,6 +109,12 @@ static const tasq_opt server_opts[] = {
 	    false },
 	{ "max-connections", 0, TASQ_OPT_U64, NULL, "1024", "N",
 	    "open connections", &cfg.max_conns, 1, 1000000, false },
+	{ "idle-timeout", 0, TASQ_OPT_MS, NULL, "2m", "DURATION",
+	    "close connections that complete no request for this long",
+	    &cfg.idle_ms, 1000, 86400000, false },
+	{ "max-inflight", 0, TASQ_OPT_U64, NULL, "64", "N",
+	    "requests in flight on one connection", &cfg.max_inflight, 1,
+	    65536, false },
 	{ "job-ttl", 0, TASQ_OPT_MS, NULL, "10m", "DURATION",
 	    "a job whose client stays away this long is dropped",
 	    &cfg.job_ttl_ms, 1000, 30 * 86400000ULL, false },
@@ -287,6 +295,7 @@ main(int argc, char **argv)
 		    .max_msg_bytes = cfg.max_msg,
 		    .contexts      = (uint32_t) cfg.contexts,
 		    .max_conns     = (uint32_t) cfg.max_conns,
+		    .max_inflight  = (uint32_t) cfg.max_inflight,
 	};
 	if ((rv = tasq_broker_alloc(&broker, &bc, tasq_rpc_wake)) != 0 ||
 	    (rv = tasq_service_alloc(&svc, broker, &sc)) != 0 ||
@@ -362,6 +371,9 @@ main(int argc, char **argv)
 	for (unsigned tick = 0; stop_signal == 0; tick++) {
 		nng_msleep(100);
 		tasq_broker_tick(broker, tasq_now_ms());
+		if (tick % 10 == 0) {
+			(void) tasq_rpc_reap(rpc, cfg.idle_ms);
+		}
 		if (journal != NULL && tick % 10 == 0) {
 			(void) tasq_broker_compact(broker);
 		}

@@ -10,6 +10,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "chan.h"
+#include "idmap.h"
 #include "err.h"
 #include "log.h"
 
@@ -29,6 +30,7 @@ struct conv {
 	bool            have_req;
 	tasq_call       call;
 	nng_msg        *synced; // reply held until the journal is durable
+	uint32_t        pipe;   // counted in flight on this connection
 };
 
 struct tasq_rpc {
@@ -51,6 +53,18 @@ struct tasq_rpc {
 	atomic_int           npipes;
 	atomic_bool          closing;
 	atomic_uint_fast64_t last_warn_ms;
+	// Connections: last time each made progress and its requests in
+	// flight, so that stalled ones can be closed and none can take
+	// every conversation.
+	nng_mtx   *pmtx;
+	tasq_idmap pipes;
+	uint32_t   max_inflight;
+};
+
+struct pipe_info {
+	nng_pipe p;
+	uint64_t last_ms;
+	uint32_t inflight;
 };
 
 static void conv_cb(void *arg);
@@ -67,9 +81,53 @@ warn_ok(tasq_rpc *r)
 	    atomic_compare_exchange_strong(&r->last_warn_ms, &last, now));
 }
 
+// Ends the in-flight count of c's request on its connection.
+static void
+pipe_done(struct conv *c)
+{
+	tasq_rpc         *r = c->rpc;
+	struct pipe_info *pi;
+
+	if (c->pipe == 0) {
+		return;
+	}
+	nng_mtx_lock(r->pmtx);
+	if ((pi = tasq_idmap_get(&r->pipes, c->pipe)) != NULL &&
+	    pi->inflight > 0) {
+		pi->inflight--;
+		pi->last_ms = nng_clock();
+	}
+	nng_mtx_unlock(r->pmtx);
+	c->pipe = 0;
+}
+
+// Counts a request on its connection; false when the connection has
+// max_inflight already.
+static bool
+pipe_start(struct conv *c, uint32_t pipe)
+{
+	tasq_rpc         *r  = c->rpc;
+	bool              ok = true;
+	struct pipe_info *pi;
+
+	nng_mtx_lock(r->pmtx);
+	if ((pi = tasq_idmap_get(&r->pipes, pipe)) != NULL) {
+		pi->last_ms = nng_clock();
+		if (pi->inflight >= r->max_inflight) {
+			ok = false;
+		} else {
+			pi->inflight++;
+			c->pipe = pipe;
+		}
+	}
+	nng_mtx_unlock(r->pmtx);
+	return (ok);
+}
+
 static void
 conv_recv(struct conv *c)
 {
+	pipe_done(c);
 	if (c->have_req) {
 		tasq_wire_req_fini(&c->req);
 		c->have_req = false;
@@ -257,6 +315,13 @@ conv_request(struct conv *c, nng_msg *m)
 
 	tasq_broker_count(r->broker, TASQ_CTR_REQUESTS, 1);
 	memset(&c->hdr, 0, sizeof(c->hdr));
+	if (!pipe_start(c, pipe)) {
+		nng_msg_free(m);
+		tasq_broker_count(r->broker, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
+		conv_error(c, TASQ_ERESOURCE_EXHAUSTED,
+		    "too many requests in flight on this connection", false);
+		return;
+	}
 	rv = tasq_auth_open(
 	    r->keys, nng_msg_body(m), nng_msg_len(m), &c->hdr, &body);
 	if (rv != 0) {
@@ -373,6 +438,17 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	tasq_rpc *r = arg;
 
 	if (ev == NNG_PIPE_EV_ADD_POST) {
+		struct pipe_info *pi = calloc(1, sizeof(*pi));
+		if (pi != NULL) {
+			pi->p       = p;
+			pi->last_ms = nng_clock();
+			nng_mtx_lock(r->pmtx);
+			if (tasq_idmap_put(&r->pipes,
+			        (uint64_t) nng_pipe_id(p), pi) != 0) {
+				free(pi);
+			}
+			nng_mtx_unlock(r->pmtx);
+		}
 		int n = atomic_fetch_add(&r->npipes, 1) + 1;
 		tasq_broker_count(r->broker, TASQ_CTR_CONNECTIONS, 1);
 		if ((uint32_t) n > r->max_conns) {
@@ -386,6 +462,10 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return;
 	}
 	if (ev == NNG_PIPE_EV_REM_POST) {
+		nng_mtx_lock(r->pmtx);
+		free(tasq_idmap_get(&r->pipes, (uint64_t) nng_pipe_id(p)));
+		tasq_idmap_del(&r->pipes, (uint64_t) nng_pipe_id(p));
+		nng_mtx_unlock(r->pmtx);
 		atomic_fetch_sub(&r->npipes, 1);
 		tasq_broker_count(r->broker, TASQ_CTR_DISCONNECTIONS, 1);
 		tasq_broker_pipe_gone(
@@ -404,13 +484,20 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 		snprintf(err, errlen, "out of memory");
 		return (NNG_ENOMEM);
 	}
-	r->svc       = svc;
-	r->broker    = b;
-	r->replay    = replay;
-	r->keys      = conf->keys;
-	r->journal   = conf->journal;
-	r->server_id = tasq_service_server_id(svc);
-	r->max_conns = conf->max_conns;
+	r->svc          = svc;
+	r->broker       = b;
+	r->replay       = replay;
+	r->keys         = conf->keys;
+	r->journal      = conf->journal;
+	r->server_id    = tasq_service_server_id(svc);
+	r->max_conns    = conf->max_conns;
+	r->max_inflight = conf->max_inflight;
+	tasq_idmap_init(&r->pipes);
+	if ((rv = nng_mtx_alloc(&r->pmtx)) != 0) {
+		free(r);
+		snprintf(err, errlen, "out of memory");
+		return (rv);
+	}
 	atomic_init(&r->seq, 0);
 	atomic_init(&r->npipes, 0);
 	atomic_init(&r->closing, false);
@@ -517,6 +604,38 @@ tasq_rpc_relisten(tasq_rpc *r)
 }
 
 int
+tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms)
+{
+	nng_pipe *victims = NULL;
+	size_t    n = 0, pos = 0;
+	void     *v;
+	uint64_t  now = nng_clock();
+
+	nng_mtx_lock(r->pmtx);
+	if (r->pipes.count > 0 &&
+	    (victims = malloc(r->pipes.count * sizeof(*victims))) != NULL) {
+		while ((v = tasq_idmap_next(&r->pipes, &pos)) != NULL) {
+			struct pipe_info *pi = v;
+			if (pi->inflight == 0 && now > pi->last_ms + idle_ms) {
+				victims[n++] = pi->p;
+			}
+		}
+	}
+	nng_mtx_unlock(r->pmtx);
+	// Closed outside the lock: the pipe callback takes it.
+	for (size_t i = 0; i < n; i++) {
+		(void) nng_pipe_close(victims[i]);
+	}
+	free(victims);
+	if (n > 0) {
+		tasq_broker_count(r->broker, TASQ_CTR_IDLE_CLOSED, n);
+		tasq_info("closed %zu connection(s) idle for over %llu ms", n,
+		    (unsigned long long) idle_ms);
+	}
+	return ((int) n);
+}
+
+int
 tasq_rpc_local_url(tasq_rpc *r, char *buf, size_t len)
 {
 	static const struct {
@@ -606,5 +725,14 @@ tasq_rpc_free(tasq_rpc *r)
 	if (r->lmtx != NULL) {
 		nng_mtx_free(r->lmtx);
 	}
+	{
+		size_t pos = 0;
+		void  *v;
+		while ((v = tasq_idmap_next(&r->pipes, &pos)) != NULL) {
+			free(v);
+		}
+		tasq_idmap_fini(&r->pipes);
+	}
+	nng_mtx_free(r->pmtx);
 	free(r);
 }

@@ -34,6 +34,7 @@ typedef struct tasq_rpc_conf {
 	tasq_journal       *journal;  // NULL without --data-dir
 	uint32_t            contexts; // conversations in flight
 	uint32_t            max_conns;
+	uint32_t            max_inflight; // requests per connection
 } tasq_rpc_conf;
 
 // tasq_rpc_start listens and starts serving. Borrows everything in conf
@@ -43,6 +44,12 @@ int tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 
 // tasq_rpc_bound_port returns the TCP port listened on (0 for ipc).
 int tasq_rpc_bound_port(tasq_rpc *r);
+
+// tasq_rpc_reap closes connections that made no progress (no complete
+// request) for idle_ms and have no request in flight: nng never times
+// out an idle connection or one stalled in the middle of a frame, whose
+// buffer it may already have reserved. Returns how many it closed.
+int tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms);
 
 // tasq_rpc_local_url writes an address at which this machine reaches
 // the server (the bound port, loopback for a wildcard host) into buf.
