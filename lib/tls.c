@@ -27,8 +27,8 @@ parse_version(const char *s, nng_tls_version *v)
 }
 
 int
-tasq_tls_setup(const char *engine, const char *min, const char *max,
-    char *err, size_t errlen)
+tasq_tls_setup(const char *engine, const char *min, const char *max, char *err,
+    size_t errlen)
 {
 	int rv;
 
