@@ -6,6 +6,7 @@
 
 #include "client.h"
 #include "err.h"
+#include "statsfmt.h"
 
 static struct {
 	bool json;
@@ -20,69 +21,6 @@ static const tasq_opt stats_opts[] = {
 static const char usage[] = "Usage: tasq [options] stats [--json]\n"
                             "Shows the server's queues, workers and "
                             "counters.\n";
-
-// Names come from the server: escape them for JSON.
-static void
-json_str(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char) *s;
-		if (ch == '"' || ch == '\\') {
-			printf("\\%c", ch);
-		} else if (ch < 0x20) {
-			printf("\\u%04x", ch);
-		} else {
-			putchar(ch);
-		}
-	}
-	putchar('"');
-}
-
-static void
-print_json(const tasq_rep *rep)
-{
-	printf("{\"version\":");
-	json_str(rep->u.stats.version);
-	printf(
-	    ",\"uptime_ms\":%" PRIu64 ",\"queues\":[", rep->u.stats.uptime_ms);
-	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
-		const tasq_queue_stats *q = &rep->u.stats.queues[i];
-		printf("%s{\"name\":", i ? "," : "");
-		json_str(q->name);
-		printf(",\"ready\":%" PRIu64 ",\"leased\":%" PRIu64
-		       ",\"results\":%" PRIu64 ",\"jobs\":%" PRIu64
-		       ",\"dead\":%" PRIu64 "}",
-		    q->ready, q->leased, q->results, q->jobs, q->dead);
-	}
-	printf("],\"workers\":[");
-	for (size_t i = 0; i < rep->u.stats.nworkers; i++) {
-		const tasq_worker_stats *w = &rep->u.stats.workers[i];
-		printf("%s{\"id\":\"%016" PRIx64 "\",\"name\":", i ? "," : "",
-		    w->worker_id);
-		json_str(w->name);
-		printf(",\"queue\":");
-		json_str(w->queue);
-		printf(",\"leases\":%" PRIu64 ",\"tasks_in_hand\":%" PRIu64
-		       ",\"completed\":%" PRIu64 ",\"idle_ms\":%" PRIu64
-		       ",\"connected\":%s}",
-		    w->leases, w->tasks_in_hand, w->completed, w->idle_ms,
-		    w->connected ? "true" : "false");
-	}
-	printf("],\"counters\":{");
-	for (size_t i = 0; i < rep->u.stats.ncounters; i++) {
-		printf("%s", i ? "," : "");
-		json_str(rep->u.stats.counters[i].name);
-		printf(":%" PRIu64, rep->u.stats.counters[i].value);
-	}
-	printf("},\"dead_letters\":[");
-	for (size_t i = 0; i < rep->u.stats.ndead; i++) {
-		printf("%s{\"job\":\"%016" PRIx64 "\",\"task\":%" PRIu64 "}",
-		    i ? "," : "", rep->u.stats.dead[2 * i],
-		    rep->u.stats.dead[2 * i + 1]);
-	}
-	printf("]}\n");
-}
 
 static void
 print_text(const tasq_rep *rep)
@@ -154,7 +92,7 @@ tasq_cmd_stats(tasq_client *c, int argc, char **argv)
 		goto out;
 	}
 	if (topt.json) {
-		print_json(&rep);
+		tasq_stats_json(&rep, stdout);
 	} else {
 		print_text(&rep);
 	}

@@ -14,6 +14,7 @@
 #include "err.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "opt.h"
 #include "replay.h"
 #include "rpc.h"
@@ -47,6 +48,7 @@ static struct {
 	bool     recover_truncate;
 	uint64_t watchdog_ms;
 	uint64_t idle_ms;
+	char    *metrics_listen;
 	uint64_t max_inflight;
 	uint64_t lease_ms;
 	uint64_t max_attempts;
@@ -151,6 +153,11 @@ static const tasq_opt server_opts[] = {
 	    "probe our own listener this often and replace it if it stops "
 	    "accepting (0: off)",
 	    &cfg.watchdog_ms, 0, 3600000, false },
+	{ "metrics-listen", 0, TASQ_OPT_STR, "TASQ_METRICS_LISTEN", NULL,
+	    "URL",
+	    "serve /metrics (Prometheus), /healthz, /api/stats and a "
+	    "dashboard at http://HOST:PORT",
+	    &cfg.metrics_listen, 0, 0, false },
 	{ "ready-file", 0, TASQ_OPT_STR, NULL, NULL, "FILE",
 	    "once serving, write the URL (with the real port) to FILE",
 	    &cfg.ready_file, 0, 0, false },
@@ -198,6 +205,7 @@ main(int argc, char **argv)
 	tasq_rpc             *rpc      = NULL;
 	tasq_journal         *journal  = NULL;
 	tasq_watchdog        *watchdog = NULL;
+	tasq_metrics         *metrics  = NULL;
 	tasq_fsync_mode       fmode    = TASQ_FSYNC_ALWAYS;
 	nng_tls_config       *tls      = NULL;
 	char                  err[512];
@@ -358,6 +366,12 @@ main(int argc, char **argv)
 		    TASQ_LOG_ERROR, "cannot write %s", cfg.ready_file);
 		goto out;
 	}
+	if (cfg.metrics_listen != NULL &&
+	    tasq_metrics_start(&metrics, cfg.metrics_listen, broker, rpc,
+	        journal, err, sizeof(err)) != 0) {
+		tasq_err("%s", err);
+		goto out;
+	}
 	if (cfg.watchdog_ms > 0) {
 		char local[1024];
 		if (tasq_rpc_local_url(rpc, local, sizeof(local)) != 0 ||
@@ -384,6 +398,7 @@ main(int argc, char **argv)
 	tasq_info("signal %d: shutting down", (int) stop_signal);
 	status = 0;
 out:
+	tasq_metrics_stop(metrics);
 	tasq_watchdog_stop(watchdog);
 	tasq_rpc_close(rpc);
 	tasq_journal_close(journal); // flushes and syncs what is left

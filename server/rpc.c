@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/util/platform.h>
@@ -13,6 +14,10 @@
 #include "idmap.h"
 #include "err.h"
 #include "log.h"
+
+#define NBUCKETS 14
+static const double bucket_le[NBUCKETS] = { 0.0001, 0.00025, 0.0005, 0.001,
+	0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 };
 
 enum conv_state { C_RECV, C_SEND, C_PARKED, C_SYNC };
 
@@ -31,6 +36,7 @@ struct conv {
 	tasq_call       call;
 	nng_msg        *synced; // reply held until the journal is durable
 	uint32_t        pipe;   // counted in flight on this connection
+	uint64_t        t0_us;  // when the request arrived
 };
 
 struct tasq_rpc {
@@ -59,6 +65,11 @@ struct tasq_rpc {
 	nng_mtx   *pmtx;
 	tasq_idmap pipes;
 	uint32_t   max_inflight;
+	// Reply latency (receive to send, long-polls included) per method,
+	// and replies per status code.
+	atomic_uint_fast64_t hist[TASQ_M_COUNT][NBUCKETS + 1];
+	atomic_uint_fast64_t hist_sum_us[TASQ_M_COUNT];
+	atomic_uint_fast64_t by_status[TASQ_CODE_MAX + 1];
 };
 
 struct pipe_info {
@@ -66,6 +77,34 @@ struct pipe_info {
 	uint64_t last_ms;
 	uint32_t inflight;
 };
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000);
+}
+
+static void
+observe(tasq_rpc *r, unsigned method, int code, uint64_t t0_us)
+{
+	uint64_t us = t0_us ? mono_us() - t0_us : 0;
+	double   s  = (double) us / 1e6;
+	int      b  = 0;
+
+	if (code >= 0 && code <= TASQ_CODE_MAX) {
+		atomic_fetch_add(&r->by_status[code], 1);
+	}
+	if (method >= TASQ_M_COUNT) {
+		return;
+	}
+	while (b < NBUCKETS && s > bucket_le[b]) {
+		b++;
+	}
+	atomic_fetch_add(&r->hist[method][b], 1);
+	atomic_fetch_add(&r->hist_sum_us[method], us);
+}
 
 static void conv_cb(void *arg);
 
@@ -152,6 +191,7 @@ conv_send(struct conv *c, nng_msg *m, int code, bool sign)
 	h.reply_to     = c->hdr.seq;
 	h.method       = c->hdr.method;
 	h.status       = (uint16_t) code;
+	observe(r, c->hdr.method, code, c->t0_us);
 	if ((rv = tasq_auth_seal(sign ? r->keys : NULL, &h, m)) != 0) {
 		nng_msg_free(m);
 		tasq_warn("cannot sign reply: %s", tasq_strerror(rv));
@@ -314,6 +354,7 @@ conv_request(struct conv *c, nng_msg *m)
 	int            rv;
 
 	tasq_broker_count(r->broker, TASQ_CTR_REQUESTS, 1);
+	c->t0_us = mono_us();
 	memset(&c->hdr, 0, sizeof(c->hdr));
 	if (!pipe_start(c, pipe)) {
 		nng_msg_free(m);
@@ -601,6 +642,54 @@ tasq_rpc_relisten(tasq_rpc *r)
 	}
 	nng_mtx_unlock(r->lmtx);
 	return (rv);
+}
+
+void
+tasq_rpc_metrics(tasq_rpc *r, FILE *f)
+{
+	fprintf(f,
+	    "# HELP tasq_rpc_duration_seconds Time from a request's "
+	    "arrival to its reply (long-polls included).\n"
+	    "# TYPE tasq_rpc_duration_seconds histogram\n");
+	for (int m = 0; m < TASQ_M_COUNT; m++) {
+		const char *name = tasq_wire_method_name(m);
+		uint64_t    cum  = 0;
+		for (int b = 0; b <= NBUCKETS; b++) {
+			cum += atomic_load(&r->hist[m][b]);
+			if (b < NBUCKETS) {
+				fprintf(f,
+				    "tasq_rpc_duration_seconds_bucket{method="
+				    "\"%s\","
+				    "le=\"%g\"} %llu\n",
+				    name, bucket_le[b],
+				    (unsigned long long) cum);
+			} else {
+				fprintf(f,
+				    "tasq_rpc_duration_seconds_bucket{method="
+				    "\"%s\","
+				    "le=\"+Inf\"} %llu\n",
+				    name, (unsigned long long) cum);
+			}
+		}
+		fprintf(f,
+		    "tasq_rpc_duration_seconds_sum{method=\"%s\"} %.6f\n",
+		    name, (double) atomic_load(&r->hist_sum_us[m]) / 1e6);
+		fprintf(f,
+		    "tasq_rpc_duration_seconds_count{method=\"%s\"} %llu\n",
+		    name, (unsigned long long) cum);
+	}
+	fprintf(f,
+	    "# HELP tasq_rpc_replies_total Replies sent, by status.\n"
+	    "# TYPE tasq_rpc_replies_total counter\n");
+	for (int c = 0; c <= TASQ_CODE_MAX; c++) {
+		fprintf(f, "tasq_rpc_replies_total{code=\"%s\"} %llu\n",
+		    tasq_err_name(c),
+		    (unsigned long long) atomic_load(&r->by_status[c]));
+	}
+	fprintf(f,
+	    "# HELP tasq_connections Open connections.\n"
+	    "# TYPE tasq_connections gauge\ntasq_connections %d\n",
+	    atomic_load(&r->npipes));
 }
 
 int

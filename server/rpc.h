@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
@@ -44,6 +45,10 @@ int tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 
 // tasq_rpc_bound_port returns the TCP port listened on (0 for ipc).
 int tasq_rpc_bound_port(tasq_rpc *r);
+
+// tasq_rpc_metrics writes the RPC layer's metrics (latency histograms per
+// method, replies per status, open connections) in Prometheus text format.
+void tasq_rpc_metrics(tasq_rpc *r, FILE *f);
 
 // tasq_rpc_reap closes connections that made no progress (no complete
 // request) for idle_ms and have no request in flight: nng never times

@@ -1,0 +1,27 @@
+// metrics: the server's HTTP side (--metrics-listen): Prometheus metrics
+// at /metrics, a health check at /healthz, the stats as JSON at
+// /api/stats, and a live dashboard at / (static files compiled in, no
+// external resources). Served by nng's HTTP server on its own threads;
+// it only reads the broker, RPC layer and journal.
+#ifndef TASQ_METRICS_H
+#define TASQ_METRICS_H
+
+#include "broker.h"
+#include "journal.h"
+#include "rpc.h"
+
+typedef struct tasq_metrics tasq_metrics;
+
+// tasq_metrics_start serves on url (http://host:port). Borrows b, rpc and
+// j (may be NULL) until tasq_metrics_stop. err says why not.
+int tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
+    tasq_rpc *rpc, tasq_journal *j, char *err, size_t errlen);
+
+// tasq_metrics_stop stops serving and frees. Accepts NULL.
+void tasq_metrics_stop(tasq_metrics *m);
+
+// tasq_metrics_text writes every metric in Prometheus text format into a
+// new buffer (free with free()); *len gets its length.
+char *tasq_metrics_text(tasq_metrics *m, size_t *len);
+
+#endif
