@@ -29,6 +29,8 @@ static struct {
 	char    *file;
 	char    *queue;
 	bool     summary;
+	bool     no_progress;
+	char    *format;
 	uint64_t batch;
 	uint64_t window;
 	uint64_t timeout_ms;
@@ -45,6 +47,11 @@ static const tasq_opt submit_opts[] = {
 	{ "summary", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
 	    "print one summary line instead of every result", &sopt.summary, 0,
 	    0, false },
+	{ "format", 0, TASQ_OPT_STR, NULL, "text", "FMT",
+	    "text ('input result'), csv or jsonl", &sopt.format, 0, 0, false },
+	{ "no-progress", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "no progress bar (shown only when stderr is a terminal)",
+	    &sopt.no_progress, 0, 0, false },
 	{ "batch-size", 'b', TASQ_OPT_U64, NULL, "4096", "N",
 	    "tasks per submit request", &sopt.batch, 1, 1048576, false },
 	{ "window", 0, TASQ_OPT_U64, NULL, "1000000", "N",
@@ -386,25 +393,90 @@ code_text(int code)
 	}
 }
 
+enum { FMT_TEXT, FMT_CSV, FMT_JSONL };
+static int out_format = FMT_TEXT;
+
 static void
 out_line(struct out *o, int64_t in, int64_t res, uint8_t code)
 {
 	char *p;
 
-	if (o->cap - o->len < 256) {
+	if (o->cap - o->len < 512) {
 		out_flush(o);
 	}
-	p    = o->buf + o->len;
-	p    = fmt_i64(p, in);
-	*p++ = ' ';
-	if (code == 0) {
-		p = fmt_i64(p, res);
-	} else {
-		p += snprintf(p, 200, "error: %s %s", tasq_err_name(code),
-		    code_text(code));
+	p = o->buf + o->len;
+	switch (out_format) {
+	case FMT_TEXT:
+		p    = fmt_i64(p, in);
+		*p++ = ' ';
+		if (code == 0) {
+			p = fmt_i64(p, res);
+		} else {
+			p += snprintf(p, 200, "error: %s %s",
+			    tasq_err_name(code), code_text(code));
+		}
+		break;
+	case FMT_CSV:
+		p    = fmt_i64(p, in);
+		*p++ = ',';
+		if (code == 0) {
+			p    = fmt_i64(p, res);
+			*p++ = ',';
+		} else {
+			p += snprintf(p, 200, ",%s", tasq_err_name(code));
+		}
+		break;
+	default:
+		memcpy(p, "{\"input\":", 9);
+		p = fmt_i64(p + 9, in);
+		if (code == 0) {
+			memcpy(p, ",\"result\":", 10);
+			p = fmt_i64(p + 10, res);
+		} else {
+			p += snprintf(p, 300,
+			    ",\"error\":\"%s\",\"message\":\"%s\"",
+			    tasq_err_name(code), code_text(code));
+		}
+		*p++ = '}';
+		break;
 	}
 	*p++   = '\n';
 	o->len = (size_t) (p - o->buf);
+}
+
+// A progress line on stderr, redrawn in place, at most five times a
+// second; only on a terminal.
+static void
+progress(size_t done, size_t total, const struct timespec *t0, bool final)
+{
+	static uint64_t last_ms;
+	struct timespec now;
+	uint64_t        ms;
+	double          secs, rate;
+	char            bar[31];
+	int             fill;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+	if (!final && ms < last_ms + 200) {
+		return;
+	}
+	last_ms = ms;
+	secs    = (double) (now.tv_sec - t0->tv_sec) +
+	    (double) (now.tv_nsec - t0->tv_nsec) / 1e9;
+	rate = secs > 0 ? (double) done / secs : 0;
+	fill = total ? (int) (30.0 * (double) done / (double) total) : 30;
+	memset(bar, '#', (size_t) fill);
+	memset(bar + fill, '.', (size_t) (30 - fill));
+	bar[30] = '\0';
+	if (final) {
+		fprintf(stderr, "\r\033[K");
+		return;
+	}
+	double eta = rate > 0 ? (double) (total - done) / rate : 0;
+	fprintf(stderr, "\r[%s] %3d%% %zu/%zu %.0f tasks/s ETA %d:%02d\033[K",
+	    bar, total ? (int) (100.0 * (double) done / (double) total) : 100,
+	    done, total, rate, (int) eta / 60, (int) eta % 60);
 }
 
 int
@@ -437,6 +509,18 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		rv = TASQ_EXIT_USAGE;
 		goto out;
 	}
+	if (strcmp(sopt.format, "text") == 0) {
+		out_format = FMT_TEXT;
+	} else if (strcmp(sopt.format, "csv") == 0) {
+		out_format = FMT_CSV;
+	} else if (strcmp(sopt.format, "jsonl") == 0) {
+		out_format = FMT_JSONL;
+	} else {
+		fprintf(stderr, "tasq: --format is text, csv or jsonl\n");
+		rv = TASQ_EXIT_USAGE;
+		goto out;
+	}
+	bool show = !sopt.no_progress && isatty(STDERR_FILENO);
 	if ((rv = gather(&in, args, nargs)) != 0) {
 		goto out;
 	}
@@ -475,6 +559,10 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		    nng_strerror(rv));
 		rv = TASQ_EXIT_FAIL;
 		goto out;
+	}
+	if (out_format == FMT_CSV && !sopt.summary) {
+		memcpy(o.buf, "input,result,error\n", 19);
+		o.len = 19;
 	}
 	rv              = 0;
 	size_t received = 0;
@@ -541,6 +629,9 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		}
 		tasq_wire_rep_fini(&rep);
 		atomic_store(&r.received, received);
+		if (show) {
+			progress(received, in.n, &t0, false);
+		}
 		// Print the prefix that is complete.
 		while (printed < in.n &&
 		    ((seen[printed / 64] >> (printed % 64)) & 1)) {
@@ -560,6 +651,9 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	atomic_store(&r.stop, true);
 	nng_thread_destroy(thr);
 	thr = NULL;
+	if (show) {
+		progress(received, in.n, &t0, true);
+	}
 	out_flush(&o);
 	if (rv == 0) {
 		tasq_req req;

@@ -20,6 +20,15 @@ void tasq_log_init(const char *name);
 // tasq_log_set_level sets the most verbose level printed.
 void tasq_log_set_level(int level);
 
+// tasq_log_set_json switches to one JSON object per line
+// ({"ts":..., "prog":..., "pid":..., "level":..., "msg":...}) for log
+// collectors.
+void tasq_log_set_json(int on);
+
+// tasq_log_format_parse sets the format from "text" or "json"; returns -1
+// for anything else.
+int tasq_log_format_parse(const char *s);
+
 // tasq_log_level_parse turns "error", "warn", "info", "debug" into a level;
 // returns -1 for anything else.
 int tasq_log_level_parse(const char *s);

@@ -40,6 +40,7 @@ static struct {
 	char    *tls_min;
 	char    *tls_max;
 	char    *log_level;
+	char    *log_format;
 	char    *ready_file;
 	char    *data_dir;
 	char    *fsync;
@@ -128,6 +129,8 @@ static const tasq_opt server_opts[] = {
 	{ "clock-skew", 0, TASQ_OPT_MS, NULL, "5m", "DURATION",
 	    "accepted clock difference to peers (replay protection)",
 	    &cfg.skew_ms, 1000, 86400000, false },
+	{ "log-format", 0, TASQ_OPT_STR, "TASQ_LOG_FORMAT", "text", "FMT",
+	    "log lines as text or json", &cfg.log_format, 0, 0, false },
 	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "info", "LEVEL",
 	    "error, warn, info or debug", &cfg.log_level, 0, 0, false },
 	{ "data-dir", 'd', TASQ_OPT_STR, "TASQ_DATA_DIR", NULL, "DIR",
@@ -241,6 +244,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	tasq_log_set_level(level);
+	if (tasq_log_format_parse(cfg.log_format) != 0) {
+		fprintf(stderr, "%s: --log-format is text or json\n", argv[0]);
+		goto out;
+	}
 	// nng's threads (made at its first use) start with SIGTERM and
 	// SIGINT blocked, so that the handler always runs on this thread.
 	sigset_t sigs;

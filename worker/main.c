@@ -37,6 +37,7 @@ static struct {
 	char    *tls_cert;
 	char    *tls_key;
 	char    *log_level;
+	char    *log_format;
 	char    *tls_engine;
 	char    *tls_min;
 	char    *tls_max;
@@ -94,6 +95,8 @@ static const tasq_opt worker_opts[] = {
 	{ "task-delay", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
 	    "extra time per task (testing and demos)", &cfg.task_delay_ms, 0,
 	    60000, false },
+	{ "log-format", 0, TASQ_OPT_STR, "TASQ_LOG_FORMAT", "text", "FMT",
+	    "log lines as text or json", &cfg.log_format, 0, 0, false },
 	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "info", "LEVEL",
 	    "error, warn, info or debug", &cfg.log_level, 0, 0, false },
 	TASQ_OPT_END,
@@ -174,6 +177,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	tasq_log_set_level(level);
+	if (tasq_log_format_parse(cfg.log_format) != 0) {
+		fprintf(stderr, "%s: --log-format is text or json\n", argv[0]);
+		goto out;
+	}
 	if (!tasq_wire_valid_name(cfg.queue)) {
 		fprintf(stderr,
 		    "tasq-worker: --queue must be 1-64 characters "
