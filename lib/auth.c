@@ -1,6 +1,7 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,14 @@ tasq_keyring_load_file(
 		close(fd);
 		return (TASQ_EINVALID_ARGUMENT);
 	}
+	if (st.st_size > TASQ_KEY_MAX + 64) {
+		snprintf(err, errlen,
+		    "key file %s is too large for a key (%lld bytes; at most "
+		    "%d)",
+		    path, (long long) st.st_size, TASQ_KEY_MAX);
+		close(fd);
+		return (TASQ_EINVALID_ARGUMENT);
+	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
 		snprintf(err, errlen,
 		    "key file %s is accessible by group or others (mode %03o);"
@@ -238,8 +247,16 @@ tasq_auth_seal(const tasq_keyring *kr, tasq_env_hdr *h, nng_msg *m)
 	if (len < TASQ_ENV_HDR_LEN) {
 		return (TASQ_EINTERNAL);
 	}
-	h->version  = TASQ_ENV_VERSION;
-	h->key_id   = (kr != NULL && kr->nkeys > 0) ? kr->keys[0].id : 0;
+	h->version = TASQ_ENV_VERSION;
+	// A key id asked for (the one a request came with) is kept if we
+	// hold it, so that a peer that has only that key can verify us.
+	bool have = false;
+	for (int i = 0; kr != NULL && h->key_id != 0 && i < kr->nkeys; i++) {
+		have = have || kr->keys[i].id == h->key_id;
+	}
+	if (!have) {
+		h->key_id = (kr != NULL && kr->nkeys > 0) ? kr->keys[0].id : 0;
+	}
 	h->body_len = (uint32_t) (len - TASQ_ENV_HDR_LEN);
 	tasq_env_put(h, buf);
 	if (h->key_id == 0) {

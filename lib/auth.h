@@ -54,7 +54,10 @@ int tasq_auth_tag(const tasq_keyring *kr, uint32_t key_id, const uint8_t *data,
 // tasq_auth_seal finishes message m whose body starts at offset
 // TASQ_ENV_HDR_LEN (the first TASQ_ENV_HDR_LEN bytes are reserved): it
 // sets h->key_id to the signing key (or 0 when kr is NULL, an unsigned
-// message with an all-zero tag), h->body_len, writes the header and
+// message with an all-zero tag; a non-zero h->key_id that the ring holds
+// is kept: a reply is signed with its request's key, which is what
+// lets peers with only one of the server's keys verify it during a
+// rotation), h->body_len, writes the header and
 // appends the tag. Borrows m. Errors: NNG_ENOMEM, TASQ_EINTERNAL.
 int tasq_auth_seal(const tasq_keyring *kr, tasq_env_hdr *h, nng_msg *m);
 

@@ -57,6 +57,7 @@ struct tasq_rpc {
 	uint32_t             max_conns;
 	atomic_uint_fast64_t seq;
 	atomic_int           npipes;
+	atomic_int           nrecv; // conversations waiting for a request
 	atomic_bool          closing;
 	atomic_uint_fast64_t last_warn_ms;
 	// Connections: last time each made progress and its requests in
@@ -163,6 +164,17 @@ pipe_start(struct conv *c, uint32_t pipe)
 	return (ok);
 }
 
+static bool
+pipe_alive(tasq_rpc *r, uint32_t pipe)
+{
+	bool alive;
+
+	nng_mtx_lock(r->pmtx);
+	alive = tasq_idmap_get(&r->pipes, pipe) != NULL;
+	nng_mtx_unlock(r->pmtx);
+	return (alive);
+}
+
 static void
 conv_recv(struct conv *c)
 {
@@ -172,6 +184,7 @@ conv_recv(struct conv *c)
 		c->have_req = false;
 	}
 	c->state = C_RECV;
+	atomic_fetch_add(&c->rpc->nrecv, 1);
 	nng_ctx_recv(c->ctx, c->aio);
 }
 
@@ -185,6 +198,7 @@ conv_send(struct conv *c, nng_msg *m, int code, bool sign)
 
 	memset(&h, 0, sizeof(h));
 	h.kind         = TASQ_ENV_REPLY;
+	h.key_id       = c->hdr.key_id; // answer with the request's key
 	h.sender_id    = r->server_id;
 	h.seq          = atomic_fetch_add(&r->seq, 1) + 1;
 	h.timestamp_ms = tasq_now_ms();
@@ -356,13 +370,7 @@ conv_request(struct conv *c, nng_msg *m)
 	tasq_broker_count(r->broker, TASQ_CTR_REQUESTS, 1);
 	c->t0_us = mono_us();
 	memset(&c->hdr, 0, sizeof(c->hdr));
-	if (!pipe_start(c, pipe)) {
-		nng_msg_free(m);
-		tasq_broker_count(r->broker, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
-		conv_error(c, TASQ_ERESOURCE_EXHAUSTED,
-		    "too many requests in flight on this connection", false);
-		return;
-	}
+
 	rv = tasq_auth_open(
 	    r->keys, nng_msg_body(m), nng_msg_len(m), &c->hdr, &body);
 	if (rv != 0) {
@@ -406,6 +414,15 @@ conv_request(struct conv *c, nng_msg *m)
 		conv_error(c, rv, why, true);
 		return;
 	}
+	// Counted only once authenticated, so that the refusal can be a
+	// signed reply the caller recognises (and retries).
+	if (!pipe_start(c, pipe)) {
+		nng_msg_free(m);
+		tasq_broker_count(r->broker, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
+		conv_error(c, TASQ_ERESOURCE_EXHAUSTED,
+		    "too many requests in flight on this connection", true);
+		return;
+	}
 	rv = tasq_wire_decode_req(
 	    c->hdr.method, body, c->hdr.body_len, &c->req, &why);
 	nng_msg_free(m); // the decoded request owns copies of what it needs
@@ -438,6 +455,7 @@ conv_cb(void *arg)
 
 	switch (c->state) {
 	case C_RECV:
+		atomic_fetch_sub(&r->nrecv, 1);
 		if (rv != 0) {
 			if (rv == NNG_ECLOSED || atomic_load(&r->closing)) {
 				return;
@@ -454,6 +472,12 @@ conv_cb(void *arg)
 		nng_mtx_unlock(c->mtx);
 		(void) tasq_broker_unpark(r->broker, &c->waiter);
 		if (atomic_load(&r->closing)) {
+			return;
+		}
+		// Whoever asked is gone: leasing to a closed connection would
+		// only strand tasks until their lease ran out.
+		if (!pipe_alive(r, c->call.pipe_id)) {
+			conv_recv(c);
 			return;
 		}
 		conv_run(c);
@@ -541,6 +565,7 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	}
 	atomic_init(&r->seq, 0);
 	atomic_init(&r->npipes, 0);
+	atomic_init(&r->nrecv, 0);
 	atomic_init(&r->closing, false);
 	atomic_init(&r->last_warn_ms, 0);
 	if ((rv = nng_rep0_open(&r->sock)) != 0) {
@@ -622,6 +647,12 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 fail:
 	tasq_rpc_free(r);
 	return (rv);
+}
+
+int
+tasq_rpc_receiving(tasq_rpc *r)
+{
+	return (atomic_load(&r->nrecv));
 }
 
 int

@@ -60,6 +60,10 @@ int tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms);
 // the server (the bound port, loopback for a wildcard host) into buf.
 int tasq_rpc_local_url(tasq_rpc *r, char *buf, size_t len);
 
+// tasq_rpc_receiving returns how many conversations wait for a request
+// (none: every one is busy or parked, and a new request must queue).
+int tasq_rpc_receiving(tasq_rpc *r);
+
 // tasq_rpc_relisten replaces the listener with a new one on the same
 // address (the watchdog's remedy; see watchdog.h).
 int tasq_rpc_relisten(tasq_rpc *r);

@@ -67,6 +67,12 @@ run(void *arg)
 		nng_mtx_unlock(w->mtx);
 		if (probe(w, err, sizeof(err)) == 0) {
 			fails = 0;
+		} else if (tasq_rpc_receiving(w->rpc) == 0) {
+			// Every conversation is busy or parked: the probe
+			// queued behind them, which says nothing about the
+			// listener.
+			fails = 0;
+			tasq_debug("watchdog: no free conversation to probe");
 		} else if (++fails >= 2) {
 			int rv;
 			tasq_warn(

@@ -69,7 +69,7 @@ static const tasq_opt worker_opts[] = {
 	    "long-poll for tasks", &cfg.wait_ms, 0, 60000, false },
 	{ "timeout", 0, TASQ_OPT_MS, NULL, "10s", "DURATION",
 	    "deadline of one request", &cfg.timeout_ms, 100, 3600000, false },
-	{ "drain-timeout", 0, TASQ_OPT_MS, NULL, "30s", "DURATION",
+	{ "drain-timeout", 0, TASQ_OPT_MS, NULL, "60s", "DURATION",
 	    "after SIGTERM, how long workers may take before SIGKILL",
 	    &cfg.drain_ms, 100, 3600000, false },
 	{ "tls-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CA", NULL, "FILE",
@@ -290,7 +290,7 @@ main(int argc, char **argv)
 				    WIFSIGNALED(st) ? WTERMSIG(st)
 				                    : WEXITSTATUS(st));
 			}
-			// A worker that dies within a second of starting is
+			// A worker that dies within two seconds of starting is
 			// restarted with a growing delay (at most 5 s).
 			if ((uint64_t) time(NULL) - started[i] < 2) {
 				fails[i]++;
