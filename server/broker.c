@@ -778,6 +778,69 @@ tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
 }
 
 void
+tasq_broker_ready_normalize(tasq_broker *b)
+{
+	for (size_t qi = 0; qi < b->nqueues; qi++) {
+		struct queue *q   = b->queues[qi];
+		struct range  old = q->ready;
+		struct range *r, *nr;
+
+		if (q->ready.next == &q->ready) {
+			continue;
+		}
+		// Detach the list, then put back one range per run of
+		// unfinished tasks.
+		old.next->prev = &old;
+		old.prev->next = &old;
+		q->ready.next = q->ready.prev = &q->ready;
+		q->nready                     = 0;
+		for (r = old.next; r != &old; r = nr) {
+			struct chunk *c = r->chunk;
+			uint32_t      i = r->off, end = r->off + r->len;
+			nr = r->next;
+			while (i < end) {
+				while (
+				    i < end && tasq_broker_task_done(c, i)) {
+					i++;
+				}
+				uint32_t start = i;
+				while (
+				    i < end && !tasq_broker_task_done(c, i)) {
+					i++;
+				}
+				if (i > start) {
+					struct range *run =
+					    calloc(1, sizeof(*run));
+					if (run == NULL) {
+						// Keep the whole range
+						// instead.
+						start      = r->off;
+						i          = end;
+						run        = r;
+						r          = NULL;
+						run->chunk = c;
+						run->off   = start;
+						run->len   = end - start;
+						ready_push(q, run, false);
+						break;
+					}
+					run->chunk   = c;
+					run->off     = start;
+					run->len     = i - start;
+					run->attempt = r->attempt;
+					c->refs++;
+					ready_push(q, run, false);
+				}
+			}
+			if (r != NULL) {
+				chunk_unref(b, c);
+				free(r);
+			}
+		}
+	}
+}
+
+void
 tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n)
 {
 	j->r_head += n;

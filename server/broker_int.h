@@ -131,6 +131,9 @@ int  tasq_broker_submit_locked(tasq_broker *b, const char *queue,
      uint64_t job_id, uint64_t first, size_t n, const int64_t *values,
      uint64_t now_ms, uint32_t *accepted, bool *dup, const char **why,
      tasq_waiter **wake);
+// Rebuilds every ready list to cover unfinished tasks only (after
+// recovery, whose replayed results finish tasks in place).
+void tasq_broker_ready_normalize(tasq_broker *b);
 void tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n);
 
 // persist.c: journal records of state changes (no-ops without a journal

@@ -94,15 +94,23 @@ get64(const uint8_t *p)
 	return ((uint64_t) get32(p) << 32 | get32(p + 4));
 }
 
+// Whether a whole, checksummed record starts anywhere in buf[from, len).
+// Only used on damage, so a byte-by-byte scan is fine.
 static bool
-all_zero(const uint8_t *p, size_t n)
+valid_record_after(const uint8_t *buf, size_t len, size_t from)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != 0) {
-			return (false);
+	for (size_t o = from; o + REC_HDR <= len; o++) {
+		uint32_t rlen = get32(buf + o);
+		uint8_t  type = buf[o + 8];
+		if (rlen == 0 || rlen > len - o - 8 || type == 0 ||
+		    type > TASQ_REC_IVALS) {
+			continue;
+		}
+		if (tasq_crc32c(0, buf + o + 8, rlen) == get32(buf + o + 4)) {
+			return (true);
 		}
 	}
-	return (true);
+	return (false);
 }
 
 int
@@ -122,14 +130,12 @@ tasq_journal_parse(const uint8_t *buf, size_t len, size_t *off, int *type,
 	}
 	rlen = get32(buf + o);
 	crc  = get32(buf + o + 4);
-	if (rlen == 0 || rlen > REC_MAX || rlen > len - o - 8) {
-		// A length that runs past the end is what a torn write
-		// leaves; so is a zero-filled tail.
-		*torn = rlen > len - o - 8 || all_zero(buf + o, len - o);
-		return (TASQ_EDATA_LOSS);
-	}
-	if (tasq_crc32c(0, buf + o + 8, rlen) != crc) {
-		*torn = o + 8 + rlen == len;
+	if (rlen == 0 || rlen > REC_MAX || rlen > len - o - 8 ||
+	    tasq_crc32c(0, buf + o + 8, rlen) != crc) {
+		// A torn write damages only the end: it is torn if no valid
+		// record follows (a zero-filled tail included). A valid
+		// record after the damage means corruption in the middle.
+		*torn = !valid_record_after(buf, len, o + 1);
 		return (TASQ_EDATA_LOSS);
 	}
 	*type    = buf[o + 8];
@@ -617,6 +623,14 @@ writer(void *arg)
 		}
 		if (j->pend.len == 0 && !j->rotate_req && !dirty) {
 			break; // closing, all written
+		}
+		if (j->closing && j->error != 0) {
+			// Still failing at close: give up; waiters are told.
+			tasq_err(
+			    "journal: %zu bytes could not be written before "
+			    "shutdown; they were never acknowledged",
+			    j->pend.len);
+			break;
 		}
 		if (j->error != 0 ||
 		    (j->conf.mode == TASQ_FSYNC_BATCH && j->pend.len == 0 &&

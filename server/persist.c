@@ -378,6 +378,7 @@ tasq_broker_recover(tasq_broker *b, tasq_journal *j, char *err, size_t errlen,
 	nng_mtx_lock(b->mtx);
 	b->recovering = true;
 	rv = tasq_journal_recover(j, apply, b, records, bytes, err, errlen);
+	tasq_broker_ready_normalize(b);
 	b->recovering = false;
 	b->journal    = j;
 	nng_mtx_unlock(b->mtx);

@@ -1,0 +1,1496 @@
+// Unit tests of server/journal (framing, parsing, recovery, compaction,
+// write failures) and of the broker's use of it (server/persist.c): state
+// built through the broker, the journal closed as by a crash after the
+// last durable record, recovered into a new broker, and compared.
+// Every test works in a fresh temporary directory of its own.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "broker.h"
+#include "chan.h"
+#include "crc32c.h"
+#include "err.h"
+#include "journal.h"
+#include "tasq_test.h"
+
+#define HDR_LEN 16 // file header: magic, generation
+#define JOURNAL0 "journal-0000000000000000.log"
+#define JOURNAL1 "journal-0000000000000001.log"
+#define JOURNAL2 "journal-0000000000000002.log"
+#define SNAP1 "snapshot-0000000000000001.snap"
+#define SNAP2 "snapshot-0000000000000002.snap"
+
+// ---- helpers: files ----------------------------------------------------
+
+// Each test makes its directory under one root per run of this program;
+// the root goes when the program ends, so that the directories of failed
+// tests (whose child processes end with _exit) go too, unless
+// TASQ_TEST_KEEP=1.
+static char  root[200];
+static pid_t root_pid;
+static char  tmpdir[256];
+
+__attribute__((constructor)) static void
+root_init(void)
+{
+	const char *base = getenv("TMPDIR");
+
+	root_pid = getpid();
+	snprintf(root, sizeof(root), "%s/tasq-journal-test.%d",
+	    base != NULL && base[0] != '\0' ? base : "/tmp", (int) root_pid);
+}
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void) st;
+	(void) flag;
+	(void) ftw;
+	return (remove(path));
+}
+
+__attribute__((destructor)) static void
+root_fini(void)
+{
+	const char *keep = getenv("TASQ_TEST_KEEP");
+
+	if (getpid() == root_pid && (keep == NULL || strcmp(keep, "1") != 0)) {
+		(void) nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	}
+}
+
+static const char *
+make_tmpdir(void)
+{
+	if (mkdir(root, 0700) != 0) {
+		ASSERT_EQ(errno, EEXIST);
+	}
+	snprintf(tmpdir, sizeof(tmpdir), "%s/XXXXXX", root);
+	ASSERT_NOT_NULL(mkdtemp(tmpdir));
+	return (tmpdir);
+}
+
+// Removes the test's directory at once when it passed.
+static void
+rm_tmpdir(void)
+{
+	(void) nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *
+path_of(const char *name)
+{
+	static char p[4][512];
+	static int  k;
+
+	k = (k + 1) % 4;
+	snprintf(p[k], sizeof(p[k]), "%s/%s", tmpdir, name);
+	return (p[k]);
+}
+
+static bool
+exists(const char *name)
+{
+	struct stat st;
+	return (stat(path_of(name), &st) == 0);
+}
+
+static long long
+file_size(const char *name)
+{
+	struct stat st;
+
+	ASSERT_OK(stat(path_of(name), &st));
+	return ((long long) st.st_size);
+}
+
+static void
+cut_file(const char *name, long long size)
+{
+	ASSERT_OK(truncate(path_of(name), (off_t) size));
+}
+
+static void
+flip_byte(const char *name, long long off)
+{
+	int     fd = open(path_of(name), O_RDWR);
+	uint8_t b;
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(pread(fd, &b, 1, (off_t) off), 1);
+	b ^= 0xff;
+	ASSERT_EQ(pwrite(fd, &b, 1, (off_t) off), 1);
+	close(fd);
+}
+
+static void
+write_bytes(const char *name, const void *p, size_t n)
+{
+	int fd = open(path_of(name), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(write(fd, p, n), (ssize_t) n);
+	close(fd);
+}
+
+// ---- helpers: records ----------------------------------------------------
+
+// Frames a record whose payload is the string s into *buf.
+static void
+frame_str(uint8_t **buf, size_t *len, size_t *cap, int type, const char *s)
+{
+	struct iovec iov = { (void *) s, strlen(s) };
+	ASSERT_OK(tasq_journal_frame(buf, len, cap, type, &iov, 1));
+}
+
+static void
+put32be(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t) (v >> 24);
+	p[1] = (uint8_t) (v >> 16);
+	p[2] = (uint8_t) (v >> 8);
+	p[3] = (uint8_t) v;
+}
+
+// A file: the 16-byte header and then records.
+static void
+write_file(const char *name, const char *magic, uint64_t gen,
+    const uint8_t *recs, size_t len)
+{
+	uint8_t *buf = calloc(1, HDR_LEN + len + 1);
+
+	ASSERT_NOT_NULL(buf);
+	memcpy(buf, magic, 8);
+	put32be(buf + 8, (uint32_t) (gen >> 32));
+	put32be(buf + 12, (uint32_t) gen);
+	memcpy(buf + HDR_LEN, recs, len);
+	write_bytes(name, buf, HDR_LEN + len);
+	free(buf);
+}
+
+#define MAX_RECS 64
+
+// What recovery handed to apply, in order.
+struct seen {
+	int    n;
+	int    type[MAX_RECS];
+	char   payload[MAX_RECS][128];
+	size_t len[MAX_RECS];
+};
+
+static int
+collect_cb(void *arg, int type, const uint8_t *p, size_t len)
+{
+	struct seen *s = arg;
+
+	if (s->n == MAX_RECS || len >= sizeof(s->payload[0])) {
+		return (TASQ_EINTERNAL);
+	}
+	s->type[s->n] = type;
+	s->len[s->n]  = len;
+	memcpy(s->payload[s->n], p, len);
+	s->payload[s->n][len] = '\0';
+	s->n++;
+	return (0);
+}
+
+static tasq_journal_conf
+conf_of(bool truncate_corrupt)
+{
+	tasq_journal_conf c = {
+		.dir              = tmpdir,
+		.mode             = TASQ_FSYNC_ALWAYS,
+		.batch_ms         = 10,
+		.compact_bytes    = 1ULL << 30,
+		.truncate_corrupt = truncate_corrupt,
+	};
+	return (c);
+}
+
+// Opens the journal of tmpdir and recovers it into *s; returns
+// recover's result (the journal is open either way; err gets the
+// message).
+static int
+open_recover(tasq_journal **jp, const tasq_journal_conf *c, struct seen *s,
+    char *err, size_t errlen)
+{
+	uint64_t recs = 99, bytes = 99;
+	int      rv;
+
+	memset(s, 0, sizeof(*s));
+	err[0] = '\0';
+	ASSERT_OK(tasq_journal_open(jp, c, err, errlen));
+	rv = tasq_journal_recover(
+	    *jp, collect_cb, s, &recs, &bytes, err, errlen);
+	if (rv == 0) {
+		ASSERT_EQ(recs, (uint64_t) s->n);
+	}
+	return (rv);
+}
+
+// Opens, recovers (must succeed) and starts.
+static tasq_journal *
+open_start(const tasq_journal_conf *c, struct seen *s)
+{
+	tasq_journal *j = NULL;
+	char          err[512];
+
+	ASSERT_OK(open_recover(&j, c, s, err, sizeof(err)));
+	ASSERT_OK(tasq_journal_start(j, err, sizeof(err)));
+	return (j);
+}
+
+static uint64_t
+append_str(tasq_journal *j, int type, const char *s)
+{
+	struct iovec iov = { (void *) s, strlen(s) };
+	uint64_t     lsn = 0;
+
+	ASSERT_OK(tasq_journal_append(j, type, &iov, 1, &lsn));
+	return (lsn);
+}
+
+static void
+expect_rec(const struct seen *s, int i, int type, const char *payload)
+{
+	ASSERT_LT(i, s->n);
+	ASSERT_EQ(s->type[i], type);
+	ASSERT_STR_EQ(s->payload[i], payload);
+}
+
+// The offset of each record of a journal file (up to max), from the
+// lengths in it; returns how many.
+static int
+record_offsets(const char *name, long long *offs, int max)
+{
+	FILE     *f   = fopen(path_of(name), "rb");
+	long long off = HDR_LEN, size = file_size(name);
+	int       n = 0;
+
+	ASSERT_NOT_NULL(f);
+	while (off + 8 <= size && n < max) {
+		uint8_t b[4];
+		ASSERT_OK(fseek(f, (long) off, SEEK_SET));
+		ASSERT_EQ(fread(b, 1, 4, f), 4);
+		offs[n++] = off;
+		off += 8 +
+		    (((long long) b[0] << 24) | (b[1] << 16) | (b[2] << 8) |
+		        b[3]);
+	}
+	fclose(f);
+	return (n);
+}
+
+// ---- tasq_journal_parse -------------------------------------------------
+
+TEST(parse_good_records)
+{
+	uint8_t       *buf = NULL;
+	size_t         len = 0, cap = 0, off = 0, plen;
+	const uint8_t *p;
+	int            type;
+	bool           torn = true;
+
+	frame_str(&buf, &len, &cap, TASQ_REC_SUBMIT, "first");
+	frame_str(&buf, &len, &cap, TASQ_REC_RESULTS, "");
+	frame_str(&buf, &len, &cap, TASQ_REC_CLOSE, "third record");
+	ASSERT_EQ(len, (8 + 1 + 5) + (8 + 1) + (8 + 1 + 12));
+	// The length field counts type and payload; the CRC covers them.
+	ASSERT_EQ(buf[3], 6);
+	ASSERT_EQ(((uint32_t) buf[4] << 24 | (uint32_t) buf[5] << 16 |
+	              (uint32_t) buf[6] << 8 | buf[7]),
+	    tasq_crc32c(0, buf + 8, 6));
+
+	ASSERT_OK(tasq_journal_parse(buf, len, &off, &type, &p, &plen, &torn));
+	ASSERT_EQ(type, TASQ_REC_SUBMIT);
+	ASSERT_EQ(plen, 5);
+	ASSERT_MEM_EQ(p, "first", 5);
+	ASSERT_EQ(off, 14);
+	ASSERT_FALSE(torn);
+	ASSERT_OK(tasq_journal_parse(buf, len, &off, &type, &p, &plen, &torn));
+	ASSERT_EQ(type, TASQ_REC_RESULTS);
+	ASSERT_EQ(plen, 0);
+	ASSERT_OK(tasq_journal_parse(buf, len, &off, &type, &p, &plen, &torn));
+	ASSERT_EQ(type, TASQ_REC_CLOSE);
+	ASSERT_MEM_EQ(p, "third record", 12);
+	ASSERT_EQ(off, len);
+	// The clean end, again and again.
+	ASSERT_EQ(
+	    tasq_journal_parse(buf, len, &off, &type, &p, &plen, &torn), 1);
+	ASSERT_EQ(
+	    tasq_journal_parse(buf, len, &off, &type, &p, &plen, &torn), 1);
+	ASSERT_FALSE(torn);
+	free(buf);
+}
+
+TEST(parse_truncated_header_is_torn)
+{
+	uint8_t       *buf = NULL;
+	size_t         len = 0, cap = 0, off = 0, plen;
+	const uint8_t *p;
+	int            type;
+	bool           torn;
+
+	frame_str(&buf, &len, &cap, TASQ_REC_ACK, "one");
+	frame_str(&buf, &len, &cap, TASQ_REC_ACK, "two");
+	for (size_t cut = 1; cut < 9; cut++) {
+		// The second record's header is only cut bytes long.
+		off = 0;
+		ASSERT_OK(tasq_journal_parse(
+		    buf, 12 + cut, &off, &type, &p, &plen, &torn));
+		ASSERT_RV(tasq_journal_parse(
+		              buf, 12 + cut, &off, &type, &p, &plen, &torn),
+		    TASQ_EDATA_LOSS);
+		ASSERT_TRUE(torn);
+		ASSERT_EQ(off, 12); // not advanced
+	}
+	free(buf);
+}
+
+TEST(parse_length_past_end_is_torn)
+{
+	uint8_t       *buf = NULL;
+	size_t         len = 0, cap = 0, off, plen;
+	const uint8_t *p;
+	int            type;
+	bool           torn;
+
+	frame_str(&buf, &len, &cap, TASQ_REC_SUBMIT, "complete");
+	frame_str(&buf, &len, &cap, TASQ_REC_SUBMIT, "cut short by a crash");
+	// Every cut inside the second record's body.
+	for (size_t end = 17 + 9; end < len; end++) {
+		off = 17;
+		ASSERT_RV(tasq_journal_parse(
+		              buf, end, &off, &type, &p, &plen, &torn),
+		    TASQ_EDATA_LOSS);
+		ASSERT_TRUE(torn);
+		ASSERT_EQ(off, 17);
+	}
+	free(buf);
+}
+
+TEST(parse_crc_mismatch_at_end_is_torn)
+{
+	uint8_t       *buf = NULL;
+	size_t         len = 0, cap = 0, off = 0, plen;
+	const uint8_t *p;
+	int            type;
+	bool           torn;
+
+	frame_str(&buf, &len, &cap, TASQ_REC_SUBMIT, "good");
+	frame_str(&buf, &len, &cap, TASQ_REC_SUBMIT, "last, half written");
+	buf[len - 3] ^= 0x40; // the payload, not the length
+	ASSERT_OK(tasq_journal_parse(buf, len, &off, &type, &p, &plen, &torn));
+	ASSERT_RV(tasq_journal_parse(buf, len, &off, &type, &p, &plen, &torn),
+	    TASQ_EDATA_LOSS);
+	ASSERT_TRUE(torn);
+	free(buf);
+}
+
+TEST(parse_crc_mismatch_in_middle_is_corrupt)
+{
+	uint8_t       *buf = NULL;
+	size_t         len = 0, cap = 0, off = 0, plen;
+	const uint8_t *p;
+	int            type;
+	bool           torn = true;
+
+	frame_str(&buf, &len, &cap, TASQ_REC_SUBMIT, "good");
+	frame_str(&buf, &len, &cap, TASQ_REC_SUBMIT, "damaged");
+	frame_str(&buf, &len, &cap, TASQ_REC_SUBMIT, "after it");
+	buf[13 + 9 + 3] ^= 0x01; // a bit of "damaged"
+	ASSERT_OK(tasq_journal_parse(buf, len, &off, &type, &p, &plen, &torn));
+	ASSERT_RV(tasq_journal_parse(buf, len, &off, &type, &p, &plen, &torn),
+	    TASQ_EDATA_LOSS);
+	ASSERT_FALSE(torn);
+	ASSERT_EQ(off, 13);
+	// A CRC field damaged in the middle: corrupt as well.
+	buf[13 + 9 + 3] ^= 0x01;
+	buf[13 + 5] ^= 0x80;
+	torn = true;
+	ASSERT_RV(tasq_journal_parse(buf, len, &off, &type, &p, &plen, &torn),
+	    TASQ_EDATA_LOSS);
+	ASSERT_FALSE(torn);
+	free(buf);
+}
+
+TEST(parse_zero_filled_tail_is_torn)
+{
+	uint8_t       *buf = NULL;
+	size_t         len = 0, cap = 0, off = 0, plen;
+	const uint8_t *p;
+	int            type;
+	bool           torn;
+
+	frame_str(&buf, &len, &cap, TASQ_REC_SUBMIT, "written");
+	buf = realloc(buf, len + 4096);
+	ASSERT_NOT_NULL(buf);
+	memset(buf + len, 0, 4096);
+	ASSERT_OK(tasq_journal_parse(
+	    buf, len + 4096, &off, &type, &p, &plen, &torn));
+	ASSERT_RV(
+	    tasq_journal_parse(buf, len + 4096, &off, &type, &p, &plen, &torn),
+	    TASQ_EDATA_LOSS);
+	ASSERT_TRUE(torn);
+	ASSERT_EQ(off, len);
+	// Garbage in the tail is still a torn write: nothing valid follows.
+	buf[len + 100] = 1;
+	ASSERT_RV(
+	    tasq_journal_parse(buf, len + 4096, &off, &type, &p, &plen, &torn),
+	    TASQ_EDATA_LOSS);
+	ASSERT_TRUE(torn);
+	// A whole record after the damage means the middle is corrupt.
+	memcpy(buf + len + 200, buf, len);
+	ASSERT_RV(
+	    tasq_journal_parse(buf, len + 4096, &off, &type, &p, &plen, &torn),
+	    TASQ_EDATA_LOSS);
+	ASSERT_FALSE(torn);
+	free(buf);
+}
+
+// ---- a journal in a directory ---------------------------------------------
+
+TEST(cycle_append_close_recover_in_order)
+{
+	tasq_journal_conf  c = conf_of(false);
+	tasq_journal      *j;
+	struct seen        s;
+	tasq_journal_stats st;
+	char               p[32];
+	uint64_t           lsn = 0, last;
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	ASSERT_EQ(s.n, 0); // empty directory
+	ASSERT_TRUE(exists(JOURNAL0));
+	for (int i = 0; i < 20; i++) {
+		snprintf(p, sizeof(p), "record %d", i);
+		last = append_str(j, 1 + i % 7, p);
+		ASSERT_GT(last, lsn);
+		lsn = last;
+	}
+	ASSERT_EQ(tasq_journal_lsn(j), lsn);
+	tasq_journal_close(j);
+	// Everything was written, after the header, and nothing else.
+	ASSERT_EQ(file_size(JOURNAL0), HDR_LEN + (long long) lsn);
+
+	j = open_start(&c, &s);
+	ASSERT_EQ(s.n, 20);
+	for (int i = 0; i < 20; i++) {
+		snprintf(p, sizeof(p), "record %d", i);
+		expect_rec(&s, i, 1 + i % 7, p);
+	}
+	tasq_journal_get_stats(j, &st);
+	ASSERT_EQ(st.generation, 0);
+	ASSERT_EQ(st.bytes, lsn);
+	// More records go after the recovered ones.
+	append_str(j, TASQ_REC_CLOSE, "after a restart");
+	tasq_journal_close(j);
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 21);
+	expect_rec(&s, 20, TASQ_REC_CLOSE, "after a restart");
+	rm_tmpdir();
+}
+
+static atomic_int synced_rv = -1;
+
+static void
+synced_cb(void *arg, int rv)
+{
+	(void) arg;
+	atomic_store(&synced_rv, rv);
+}
+
+// Polls cond for up to ms milliseconds.
+static bool
+eventually(bool (*cond)(void *), void *arg, int ms)
+{
+	for (int i = 0; i < ms / 5; i++) {
+		if (cond(arg)) {
+			return (true);
+		}
+		nng_msleep(5);
+	}
+	return (cond(arg));
+}
+
+static bool
+synced(void *arg)
+{
+	(void) arg;
+	return (atomic_load(&synced_rv) != -1);
+}
+
+TEST(wait_reports_durability_once)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	uint64_t          lsn;
+	int               rv;
+
+	make_tmpdir();
+	j   = open_start(&c, &s);
+	lsn = append_str(j, TASQ_REC_SUBMIT, "wait for me");
+	atomic_store(&synced_rv, -1);
+	rv = tasq_journal_wait(j, lsn, synced_cb, NULL);
+	ASSERT_TRUE(rv == 0 || rv == 1);
+	if (rv == 0) {
+		ASSERT_TRUE(eventually(synced, NULL, 5000));
+		ASSERT_EQ(atomic_load(&synced_rv), 0);
+	}
+	// Durable now: no callback, 1.
+	atomic_store(&synced_rv, -1);
+	ASSERT_EQ(tasq_journal_wait(j, lsn, synced_cb, NULL), 1);
+	ASSERT_EQ(atomic_load(&synced_rv), -1);
+	tasq_journal_close(j);
+	rm_tmpdir();
+}
+
+TEST(torn_tail_is_truncated_on_recover)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	long long         offs[8], full;
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	append_str(j, TASQ_REC_SUBMIT, "one");
+	append_str(j, TASQ_REC_SUBMIT, "two");
+	append_str(j, TASQ_REC_SUBMIT, "three, torn by the crash");
+	tasq_journal_close(j);
+	ASSERT_EQ(record_offsets(JOURNAL0, offs, 8), 3);
+	full = file_size(JOURNAL0);
+	cut_file(JOURNAL0, offs[2] + (full - offs[2]) / 2);
+
+	j = open_start(&c, &s);
+	ASSERT_EQ(s.n, 2);
+	expect_rec(&s, 0, TASQ_REC_SUBMIT, "one");
+	expect_rec(&s, 1, TASQ_REC_SUBMIT, "two");
+	// Cut where the torn record began, so that new records follow the
+	// last good one directly.
+	ASSERT_EQ(file_size(JOURNAL0), offs[2]);
+	append_str(j, TASQ_REC_ACK, "after the cut");
+	tasq_journal_close(j);
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 3);
+	expect_rec(&s, 2, TASQ_REC_ACK, "after the cut");
+	rm_tmpdir();
+}
+
+TEST(torn_header_of_last_record_is_truncated)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	long long         offs[8];
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	append_str(j, TASQ_REC_SUBMIT, "kept");
+	append_str(j, TASQ_REC_SUBMIT, "lost");
+	tasq_journal_close(j);
+	ASSERT_EQ(record_offsets(JOURNAL0, offs, 8), 2);
+	cut_file(JOURNAL0, offs[1] + 5); // inside the record's header
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 1);
+	ASSERT_EQ(file_size(JOURNAL0), offs[1]);
+	rm_tmpdir();
+}
+
+static void
+write_three(long long *offs)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+
+	j = open_start(&c, &s);
+	append_str(j, TASQ_REC_SUBMIT, "before the damage");
+	append_str(j, TASQ_REC_SUBMIT, "damaged in the middle");
+	append_str(j, TASQ_REC_SUBMIT, "after the damage");
+	tasq_journal_close(j);
+	ASSERT_EQ(record_offsets(JOURNAL0, offs, 8), 3);
+}
+
+TEST(corrupt_middle_record_stops_recovery)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	long long         offs[8], size;
+	char              err[1024], want[64];
+
+	make_tmpdir();
+	write_three(offs);
+	size = file_size(JOURNAL0);
+	flip_byte(JOURNAL0, offs[1] + 12);
+	ASSERT_RV(open_recover(&j, &c, &s, err, sizeof(err)), TASQ_EDATA_LOSS);
+	tasq_journal_close(j);
+	// The message names the file and the offset, and the way out.
+	ASSERT_STR_CONTAINS(err, path_of(JOURNAL0));
+	snprintf(want, sizeof(want), "offset %lld", offs[1]);
+	ASSERT_STR_CONTAINS(err, want);
+	ASSERT_STR_CONTAINS(err, "--recover-truncate");
+	// Nothing was changed on disk.
+	ASSERT_EQ(file_size(JOURNAL0), size);
+	rm_tmpdir();
+}
+
+TEST(corrupt_length_in_middle_stops_recovery)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	long long         offs[8];
+	char              err[1024], want[64];
+
+	make_tmpdir();
+	write_three(offs);
+	// A length that points past the end, with records after it: not a
+	// torn write.
+	flip_byte(JOURNAL0, offs[1]);
+	ASSERT_RV(open_recover(&j, &c, &s, err, sizeof(err)), TASQ_EDATA_LOSS);
+	tasq_journal_close(j);
+	snprintf(want, sizeof(want), "offset %lld", offs[1]);
+	ASSERT_STR_CONTAINS(err, want);
+	rm_tmpdir();
+}
+
+TEST(corrupt_middle_with_truncate_keeps_records_before)
+{
+	tasq_journal_conf c = conf_of(true);
+	tasq_journal     *j;
+	struct seen       s;
+	long long         offs[8];
+
+	make_tmpdir();
+	write_three(offs);
+	flip_byte(JOURNAL0, offs[1] + 12);
+	j = open_start(&c, &s);
+	ASSERT_EQ(s.n, 1);
+	expect_rec(&s, 0, TASQ_REC_SUBMIT, "before the damage");
+	ASSERT_EQ(file_size(JOURNAL0), offs[1]);
+	append_str(j, TASQ_REC_CLOSE, "new");
+	tasq_journal_close(j);
+	// The next start needs no flag.
+	c = conf_of(false);
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 2);
+	expect_rec(&s, 1, TASQ_REC_CLOSE, "new");
+	rm_tmpdir();
+}
+
+TEST(empty_journal_file_is_an_empty_journal)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+
+	make_tmpdir();
+	write_bytes(JOURNAL0, "", 0);
+	j = open_start(&c, &s);
+	ASSERT_EQ(s.n, 0);
+	append_str(j, TASQ_REC_SUBMIT, "first");
+	tasq_journal_close(j);
+	ASSERT_GT(file_size(JOURNAL0), HDR_LEN);
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 1);
+	// A half-written header (a crash right after creating the file).
+	write_bytes(JOURNAL0, "TQJOUR", 6);
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 0);
+	// A header and no records.
+	write_file(JOURNAL0, "TQJOURN1", 0, NULL, 0);
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 0);
+	rm_tmpdir();
+}
+
+TEST(bad_header_is_refused)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	char              err[1024];
+
+	make_tmpdir();
+	// journal-0 claiming to be generation 5.
+	write_file(JOURNAL0, "TQJOURN1", 5, NULL, 0);
+	ASSERT_RV(open_recover(&j, &c, &s, err, sizeof(err)), TASQ_EDATA_LOSS);
+	tasq_journal_close(j);
+	ASSERT_STR_CONTAINS(err, path_of(JOURNAL0));
+	rm_tmpdir();
+}
+
+// ---- compaction -----------------------------------------------------------
+
+TEST(rotate_replays_snapshot_then_later_records)
+{
+	tasq_journal_conf  c = conf_of(false);
+	tasq_journal      *j;
+	struct seen        s;
+	tasq_journal_stats st;
+	uint8_t           *snap = NULL;
+	size_t             len = 0, cap = 0;
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	append_str(j, TASQ_REC_SUBMIT, "old 1");
+	append_str(j, TASQ_REC_RESULTS, "old 2");
+	frame_str(&snap, &len, &cap, TASQ_REC_IVALS, "state a");
+	frame_str(&snap, &len, &cap, TASQ_REC_CHUNK, "state b");
+	ASSERT_OK(tasq_journal_rotate(j, snap, len)); // takes snap
+	append_str(j, TASQ_REC_ACK, "new 1");
+	append_str(j, TASQ_REC_CLOSE, "new 2");
+	tasq_journal_close(j);
+
+	ASSERT_TRUE(exists(SNAP1));
+	ASSERT_TRUE(exists(JOURNAL1));
+	ASSERT_FALSE(exists(JOURNAL0));
+	j = open_start(&c, &s);
+	ASSERT_EQ(s.n, 4);
+	expect_rec(&s, 0, TASQ_REC_IVALS, "state a");
+	expect_rec(&s, 1, TASQ_REC_CHUNK, "state b");
+	expect_rec(&s, 2, TASQ_REC_ACK, "new 1");
+	expect_rec(&s, 3, TASQ_REC_CLOSE, "new 2");
+	tasq_journal_get_stats(j, &st);
+	ASSERT_EQ(st.generation, 1);
+
+	// Once more: generation 2, and generation 1 goes.
+	snap = NULL, len = 0, cap = 0;
+	frame_str(&snap, &len, &cap, TASQ_REC_IVALS, "state c");
+	ASSERT_OK(tasq_journal_rotate(j, snap, len));
+	append_str(j, TASQ_REC_SUBMIT, "newer");
+	tasq_journal_close(j);
+	ASSERT_FALSE(exists(SNAP1));
+	ASSERT_FALSE(exists(JOURNAL1));
+	ASSERT_TRUE(exists(SNAP2));
+	ASSERT_TRUE(exists(JOURNAL2));
+	j = open_start(&c, &s);
+	ASSERT_EQ(s.n, 2);
+	expect_rec(&s, 0, TASQ_REC_IVALS, "state c");
+	expect_rec(&s, 1, TASQ_REC_SUBMIT, "newer");
+	tasq_journal_get_stats(j, &st);
+	ASSERT_EQ(st.generation, 2);
+	tasq_journal_close(j);
+	rm_tmpdir();
+}
+
+TEST(rotate_with_nothing_pending)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	uint8_t          *snap = NULL;
+	size_t            len = 0, cap = 0;
+	uint64_t          lsn;
+
+	make_tmpdir();
+	j   = open_start(&c, &s);
+	lsn = append_str(j, TASQ_REC_SUBMIT, "written before");
+	atomic_store(&synced_rv, -1);
+	if (tasq_journal_wait(j, lsn, synced_cb, NULL) == 0) {
+		ASSERT_TRUE(eventually(synced, NULL, 5000));
+	}
+	frame_str(&snap, &len, &cap, TASQ_REC_IVALS, "the state");
+	ASSERT_OK(tasq_journal_rotate(j, snap, len));
+	tasq_journal_close(j);
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 1);
+	expect_rec(&s, 0, TASQ_REC_IVALS, "the state");
+	rm_tmpdir();
+}
+
+TEST(leftovers_of_a_crash_during_compaction)
+{
+	tasq_journal_conf c = conf_of(false);
+	struct seen       s;
+	uint8_t          *r0 = NULL, *r1 = NULL, *rs = NULL;
+	size_t            l0 = 0, c0 = 0, l1 = 0, c1 = 0, ls = 0, cs = 0;
+
+	make_tmpdir();
+	// The crash came after snapshot 1 was renamed into place but
+	// before journal 0 was removed; snapshot 2 was being written.
+	frame_str(&r0, &l0, &c0, TASQ_REC_SUBMIT, "compacted away");
+	frame_str(&rs, &ls, &cs, TASQ_REC_IVALS, "snapshot 1");
+	frame_str(&r1, &l1, &c1, TASQ_REC_ACK, "journal 1");
+	write_file(JOURNAL0, "TQJOURN1", 0, r0, l0);
+	write_file(SNAP1, "TQSNAPS1", 1, rs, ls);
+	write_file(JOURNAL1, "TQJOURN1", 1, r1, l1);
+	write_file(SNAP2 ".tmp", "TQSNAPS1", 2, r0, l0 / 2);
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 2);
+	expect_rec(&s, 0, TASQ_REC_IVALS, "snapshot 1");
+	expect_rec(&s, 1, TASQ_REC_ACK, "journal 1");
+	ASSERT_FALSE(exists(JOURNAL0));
+	ASSERT_FALSE(exists(SNAP2 ".tmp"));
+	free(r0);
+	free(r1);
+	free(rs);
+	rm_tmpdir();
+}
+
+TEST(second_open_of_a_directory_fails)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j, *j2 = NULL;
+	struct seen       s;
+	char              err[512];
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	ASSERT_RV(tasq_journal_open(&j2, &c, err, sizeof(err)),
+	    TASQ_EFAILED_PRECONDITION);
+	ASSERT_NULL(j2);
+	ASSERT_STR_CONTAINS(err, tmpdir);
+	ASSERT_STR_CONTAINS(err, "in use");
+	tasq_journal_close(j);
+	// Free again once the first is closed.
+	ASSERT_OK(tasq_journal_open(&j2, &c, err, sizeof(err)));
+	tasq_journal_close(j2);
+	rm_tmpdir();
+}
+
+// ---- write failures
+// ---------------------------------------------------------
+
+static bool
+failing(void *arg)
+{
+	return (tasq_journal_error(arg) != 0);
+}
+
+static bool
+healthy(void *arg)
+{
+	return (tasq_journal_error(arg) == 0 && synced(NULL));
+}
+
+// Limits the size of files this process writes to bytes (writes past it
+// fail with EFBIG, and SIGXFSZ is ignored); returns the old limit.
+static struct rlimit
+limit_file_size(rlim_t bytes)
+{
+	struct rlimit old, lim;
+
+	signal(SIGXFSZ, SIG_IGN);
+	ASSERT_OK(getrlimit(RLIMIT_FSIZE, &old));
+	lim          = old;
+	lim.rlim_cur = bytes;
+	ASSERT_OK(setrlimit(RLIMIT_FSIZE, &lim));
+	return (old);
+}
+
+TEST(write_failure_refuses_work_then_recovers)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	struct rlimit     old;
+	struct iovec      iov = { "refused", 7 };
+	char              big[100];
+	uint64_t          lsn;
+
+	make_tmpdir();
+	j   = open_start(&c, &s);
+	lsn = append_str(j, TASQ_REC_SUBMIT, "durable");
+	atomic_store(&synced_rv, -1);
+	if (tasq_journal_wait(j, lsn, synced_cb, NULL) == 0) {
+		ASSERT_TRUE(eventually(synced, NULL, 5000));
+	}
+	// The next record can only be written in part.
+	old = limit_file_size((rlim_t) file_size(JOURNAL0) + 30);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	lsn                  = append_str(j, TASQ_REC_SUBMIT, big);
+	ASSERT_TRUE(eventually(failing, j, 5000));
+	ASSERT_EQ(tasq_journal_error(j), TASQ_EUNAVAILABLE);
+	ASSERT_RV(tasq_journal_append(j, TASQ_REC_SUBMIT, &iov, 1, &lsn),
+	    TASQ_EUNAVAILABLE);
+	ASSERT_FALSE(tasq_journal_needs_compact(j));
+	// A caller waiting for the record hears nothing until it is durable.
+	atomic_store(&synced_rv, -1);
+	ASSERT_EQ(tasq_journal_wait(j, lsn, synced_cb, NULL), 0);
+	nng_msleep(50);
+	ASSERT_EQ(atomic_load(&synced_rv), -1);
+	// Room again: the writer retries by itself (about once a second).
+	ASSERT_OK(setrlimit(RLIMIT_FSIZE, &old));
+	ASSERT_TRUE(eventually(healthy, j, 10000));
+	ASSERT_EQ(atomic_load(&synced_rv), 0);
+	append_str(j, TASQ_REC_CLOSE, "after");
+	tasq_journal_close(j);
+	// Every record once: the part written before the failure was not
+	// written again.
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 3);
+	expect_rec(&s, 0, TASQ_REC_SUBMIT, "durable");
+	expect_rec(&s, 1, TASQ_REC_SUBMIT, big);
+	expect_rec(&s, 2, TASQ_REC_CLOSE, "after");
+	rm_tmpdir();
+}
+
+struct closer {
+	tasq_journal *j;
+	atomic_bool   done;
+};
+
+static void *
+close_thread(void *arg)
+{
+	struct closer *cl = arg;
+	tasq_journal_close(cl->j);
+	atomic_store(&cl->done, true);
+	return (NULL);
+}
+
+static bool
+closed(void *arg)
+{
+	return (atomic_load(&((struct closer *) arg)->done));
+}
+
+// tasq_journal_close says it stops the writer and tells anyone still
+// waiting; a server must be able to stop (SIGTERM) while its disk is full.
+TEST(close_returns_while_writes_fail)
+{
+	tasq_journal_conf c = conf_of(false);
+	struct seen       s;
+	struct closer     cl;
+	pthread_t         t;
+	uint64_t          lsn;
+
+	make_tmpdir();
+	cl.j = open_start(&c, &s);
+	atomic_init(&cl.done, false);
+	limit_file_size((rlim_t) file_size(JOURNAL0));
+	lsn = append_str(cl.j, TASQ_REC_SUBMIT, "cannot be written");
+	ASSERT_TRUE(eventually(failing, cl.j, 5000));
+	atomic_store(&synced_rv, -1);
+	ASSERT_EQ(tasq_journal_wait(cl.j, lsn, synced_cb, NULL), 0);
+	ASSERT_OK(pthread_create(&t, NULL, close_thread, &cl));
+	if (!eventually(closed, &cl, 3000)) {
+		FAIL("tasq_journal_close has not returned after 3 s: the "
+		     "writer retries its failed write for ever while closing");
+	}
+	pthread_join(t, NULL);
+	ASSERT_EQ(atomic_load(&synced_rv), TASQ_EUNAVAILABLE);
+	rm_tmpdir();
+}
+
+// ---- the broker on a journal ----------------------------------------------
+
+#define QA "alpha"
+#define QB "beta"
+#define JOB_A 101 // 100 tasks on QA, in batches of 40, 40, 20
+#define JOB_B 202 // 30 tasks on QA
+#define JOB_C 303 // 10 tasks on QB, closed
+#define WORKER 7
+
+static uint64_t now0;
+
+static void
+wake_cb(tasq_waiter *w)
+{
+	(void) w;
+}
+
+static tasq_broker *
+broker_new(void)
+{
+	tasq_broker_conf bc = {
+		.max_tasks    = 100000,
+		.max_batch    = 100,
+		.max_queues   = 4,
+		.max_jobs     = 16,
+		.max_workers  = 4,
+		.lease_ms     = 60000,
+		.max_attempts = 5,
+		.job_ttl_ms   = 600000,
+		.max_fetch    = 50,
+		.max_lease    = 50,
+		.seq_base     = tasq_random64() & 0xffffffff00000000ULL,
+	};
+	tasq_broker *b = NULL;
+
+	ASSERT_OK(tasq_broker_alloc(&b, &bc, wake_cb));
+	return (b);
+}
+
+// A broker recovered from tmpdir's journal, which it keeps.
+static tasq_broker *
+broker_recovered(tasq_journal **jp, uint64_t compact_bytes, uint64_t *recs)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_broker      *b = broker_new();
+	uint64_t          bytes;
+	char              err[512];
+
+	c.compact_bytes = compact_bytes;
+	ASSERT_OK(tasq_journal_open(jp, &c, err, sizeof(err)));
+	ASSERT_OK(tasq_broker_recover(b, *jp, err, sizeof(err), recs, &bytes));
+	ASSERT_OK(tasq_journal_start(*jp, err, sizeof(err)));
+	return (b);
+}
+
+static int64_t
+value_of(uint64_t job, uint64_t id)
+{
+	return ((int64_t) (job * 1000 + id) * (id % 2 ? -1 : 1));
+}
+
+static void
+submit(tasq_broker *b, const char *q, uint64_t job, uint64_t first, size_t n)
+{
+	int64_t     v[100];
+	uint32_t    acc;
+	bool        dup;
+	const char *why;
+
+	ASSERT_LE(n, 100);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = value_of(job, first + i);
+	}
+	ASSERT_OK(tasq_broker_submit(
+	    b, q, job, first, n, v, now0, &acc, &dup, &why));
+	ASSERT_EQ(acc, n);
+	ASSERT_FALSE(dup);
+}
+
+struct task {
+	uint64_t lease, job, id;
+};
+
+// Leases up to max tasks of q for WORKER into t; returns how many.
+static size_t
+lease(tasq_broker *b, const char *q, uint32_t max, struct task *t)
+{
+	tasq_lease_out o;
+	bool           parked;
+	size_t         n = 0;
+
+	ASSERT_OK(tasq_broker_lease(
+	    b, q, WORKER, "w", 1, max, now0, &o, NULL, &parked));
+	for (size_t i = 0; i < o.nbatches; i++) {
+		for (size_t k = 0; k < o.batches[i].n; k++) {
+			ASSERT_EQ(o.batches[i].values[k],
+			    value_of(
+			        o.batches[i].job_id, o.batches[i].ids[k]));
+			t[n].lease = o.batches[i].lease_id;
+			t[n].job   = o.batches[i].job_id;
+			t[n].id    = o.batches[i].ids[k];
+			n++;
+		}
+	}
+	tasq_broker_lease_fini(&o);
+	return (n);
+}
+
+// Completes t[0..n) (one lease, one job) with the squares.
+static void
+complete(tasq_broker *b, const struct task *t, size_t n)
+{
+	uint64_t          ids[64];
+	int64_t           vals[64];
+	tasq_result_batch rb;
+	tasq_complete_rep r;
+
+	ASSERT_LE(n, 64);
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_EQ(t[i].lease, t[0].lease);
+		ASSERT_EQ(t[i].job, t[0].job);
+		ids[i] = t[i].id;
+		vals[i] =
+		    value_of(t[i].job, t[i].id) * value_of(t[i].job, t[i].id);
+	}
+	rb = (tasq_result_batch) { t[0].lease, t[0].job, n, ids, vals, NULL };
+	ASSERT_OK(tasq_broker_complete(b, WORKER, 1, &rb, now0, &r));
+	ASSERT_EQ(r.accepted, n);
+}
+
+// Fetches job (acknowledging ack) and marks what came in got[]; a result
+// seen before fails the test unless redelivery is allowed (an
+// unacknowledged delivery comes again). Returns the delivery's seq.
+static uint64_t
+fetch(tasq_broker *b, uint64_t job, uint64_t ack, int *got, size_t ngot,
+    size_t *n, bool again_ok)
+{
+	tasq_fetch_out o;
+	bool           parked;
+	uint64_t       seq;
+
+	ASSERT_OK(tasq_broker_fetch(b, job, ack, 50, now0, &o, NULL, &parked));
+	for (size_t i = 0; i < o.n; i++) {
+		int64_t v = value_of(job, o.ids[i]);
+		ASSERT_LT(o.ids[i], ngot);
+		ASSERT_EQ(o.values[i], v * v);
+		if (!again_ok) {
+			ASSERT_EQ(got[o.ids[i]], 0);
+		}
+		got[o.ids[i]]++;
+	}
+	*n  = o.n;
+	seq = o.seq;
+	tasq_broker_fetch_fini(&o);
+	return (seq);
+}
+
+struct qstat {
+	uint64_t ready, leased, results, jobs;
+};
+
+static struct qstat
+qstat(tasq_broker *b, const char *q)
+{
+	tasq_rep     rep;
+	struct qstat s = { 0, 0, 0, 0 };
+
+	ASSERT_OK(tasq_broker_stats(b, now0, &rep));
+	for (size_t i = 0; i < rep.u.stats.nqueues; i++) {
+		const tasq_queue_stats *x = &rep.u.stats.queues[i];
+		if (strcmp(x->name, q) == 0) {
+			s.ready   = x->ready;
+			s.leased  = x->leased;
+			s.results = x->results;
+			s.jobs    = x->jobs;
+		}
+	}
+	tasq_broker_stats_fini(&rep);
+	return (s);
+}
+
+// Where the scenario leaves things, as the client of job A saw them.
+struct before {
+	int      acked[100];    // results of A delivered and acknowledged
+	uint64_t undone_leased; // leased tasks without a result at the crash
+	struct qstat qa, qb;
+};
+
+// Compaction points of the scenario (a mask): a snapshot taken there
+// holds the state so far, and the records after it go to the next
+// generation.
+#define AT_START 1u // after the first submissions
+#define AT_ACK 2u   // after a delivery was acknowledged
+#define AT_MID 4u   // with results waiting
+#define AT_END 8u   // with an unacknowledged delivery and a closed job
+
+static tasq_journal *cur_j; // the scenario's journal
+static uint64_t      want_compactions;
+
+static bool
+compacted(void *arg)
+{
+	tasq_journal_stats st;
+
+	(void) arg;
+	tasq_journal_get_stats(cur_j, &st);
+	return (st.compactions >= want_compactions);
+}
+
+// Compacts at this point if the mask says so, and waits until the
+// snapshot is written (compaction runs on the journal's writer).
+static void
+compact_if(tasq_broker *b, unsigned mask, unsigned at)
+{
+	tasq_journal_stats st;
+
+	if ((mask & at) == 0) {
+		return;
+	}
+	tasq_journal_get_stats(cur_j, &st);
+	want_compactions = st.compactions + 1;
+	ASSERT_TRUE(tasq_journal_needs_compact(cur_j));
+	ASSERT_OK(tasq_broker_compact(b));
+	ASSERT_TRUE(eventually(compacted, NULL, 5000));
+}
+
+// Builds the state: submissions, leases, completions, one delivery
+// acknowledged and one not, a closed job; compacting at the points in
+// compact.
+static void
+scenario(tasq_broker *b, unsigned compact, struct before *bf)
+{
+	struct task t[64];
+	size_t      n;
+	uint64_t    seq;
+	uint64_t    dropped;
+
+	memset(bf, 0, sizeof(*bf));
+	submit(b, QA, JOB_A, 0, 40);
+	submit(b, QA, JOB_A, 40, 40);
+	submit(b, QB, JOB_C, 0, 10);
+	compact_if(b, compact, AT_START);
+	submit(b, QA, JOB_A, 80, 20);
+	submit(b, QA, JOB_B, 0, 30);
+	// A lease of 50 of A: 30 done, acknowledged; 20 done later.
+	ASSERT_EQ(lease(b, QA, 50, t), 50);
+	ASSERT_EQ(t[0].id, 0);
+	complete(b, t, 30);
+	seq = fetch(b, JOB_A, 0, bf->acked, 100, &n, false);
+	ASSERT_EQ(n, 30);
+	ASSERT_NE(seq, 0);
+	{
+		int    again[100] = { 0 };
+		size_t n2;
+		// The acknowledgement; nothing new to deliver yet.
+		ASSERT_EQ(fetch(b, JOB_A, seq, again, 100, &n2, false), 0);
+		ASSERT_EQ(n2, 0);
+	}
+	compact_if(b, compact, AT_ACK);
+	complete(b, t + 30, 20);
+	compact_if(b, compact, AT_MID);
+	// Another lease of 30: 10 done; 20 still leased at the crash.
+	ASSERT_EQ(lease(b, QA, 30, t), 30);
+	ASSERT_EQ(t[0].id, 50);
+	complete(b, t, 10);
+	// A delivery of those 30 results that is never acknowledged.
+	{
+		int    pending[100] = { 0 };
+		size_t n3;
+		ASSERT_NE(fetch(b, JOB_A, 0, pending, 100, &n3, false), 0);
+		ASSERT_EQ(n3, 30);
+		for (int i = 30; i < 60; i++) {
+			ASSERT_EQ(pending[i], 1);
+		}
+	}
+	ASSERT_OK(tasq_broker_close_job(b, JOB_C, now0, &dropped));
+	ASSERT_EQ(dropped, 10);
+	compact_if(b, compact, AT_END);
+	bf->undone_leased = 20;
+	bf->qa            = qstat(b, QA);
+	bf->qb            = qstat(b, QB);
+	// What the broker said before the crash ("leased" counts a lease's
+	// tasks until the lease ends, done or not).
+	ASSERT_EQ(bf->qa.ready, 20 + 30);
+	ASSERT_EQ(bf->qa.leased, 30);
+	ASSERT_EQ(bf->qa.results, 30);
+	ASSERT_EQ(bf->qa.jobs, 2);
+	ASSERT_EQ(bf->qb.jobs, 0);
+}
+
+// After recovery: the unacknowledged delivery comes again, acknowledged
+// results never do, every unfinished task is leased and done once, and
+// each job's results add up to all of its tasks exactly once.
+static void
+check_after(tasq_broker *b, const struct before *bf)
+{
+	int         a[100] = { 0 }, bres[30] = { 0 };
+	struct task t[64];
+	size_t      n, k;
+	uint64_t    seq;
+
+	ASSERT_EQ(qstat(b, QA).results, 30);
+	ASSERT_EQ(qstat(b, QA).leased, 0);
+	ASSERT_EQ(qstat(b, QA).jobs, 2);
+	ASSERT_EQ(qstat(b, QB).jobs, 0);
+	{
+		tasq_fetch_out o;
+		bool           parked;
+		ASSERT_RV(tasq_broker_fetch(
+		              b, JOB_C, 0, 10, now0, &o, NULL, &parked),
+		    TASQ_ENOT_FOUND);
+	}
+	// The delivery that was not acknowledged: 30..59, and no more.
+	seq = fetch(b, JOB_A, 0, a, 100, &n, false);
+	ASSERT_EQ(n, 30);
+	for (int i = 0; i < 100; i++) {
+		ASSERT_EQ(a[i], i >= 30 && i < 60);
+	}
+	ASSERT_EQ(fetch(b, JOB_A, seq, a, 100, &n, false), 0);
+	// Lease and complete what is left of both jobs.
+	while ((n = lease(b, QA, 50, t)) > 0) {
+		for (size_t i = 0; i < n; i = k) {
+			for (k = i; k < n && t[k].job == t[i].job &&
+			     t[k].lease == t[i].lease;
+			     k++) {
+			}
+			complete(b, t + i, k - i);
+		}
+	}
+	seq = 0;
+	do {
+		seq = fetch(b, JOB_A, seq, a, 100, &n, false);
+	} while (n > 0);
+	seq = 0;
+	do {
+		seq = fetch(b, JOB_B, seq, bres, 30, &n, false);
+	} while (n > 0);
+	// Exactly once over the crash: what was acknowledged before plus
+	// what came after.
+	for (int i = 0; i < 100; i++) {
+		ASSERT_EQ(bf->acked[i] + a[i], 1);
+	}
+	for (int i = 0; i < 30; i++) {
+		ASSERT_EQ(bres[i], 1);
+	}
+	ASSERT_EQ(qstat(b, QA).ready, 0);
+	ASSERT_EQ(qstat(b, QA).results, 0);
+}
+
+static void
+crash_and_recover(unsigned compact)
+{
+	tasq_journal *j;
+	tasq_broker  *b;
+	struct before bf;
+	uint64_t      recs;
+
+	now0 = tasq_now_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, compact ? 1 : 1ULL << 30, &recs);
+	cur_j = j;
+	ASSERT_EQ(recs, 0);
+	scenario(b, compact, &bf);
+	// The "crash": every record written so far is on disk (close
+	// flushes), the broker's memory is gone.
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	if (compact) {
+		ASSERT_FALSE(exists(JOURNAL0));
+		ASSERT_TRUE(exists(SNAP1));
+		ASSERT_TRUE(exists(JOURNAL1));
+	}
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	ASSERT_GT(recs, 0);
+	check_after(b, &bf);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
+TEST(broker_state_survives_a_restart_exactly_once)
+{
+	crash_and_recover(0);
+}
+
+TEST(broker_state_survives_compaction_at_start)
+{
+	crash_and_recover(AT_START);
+}
+
+TEST(broker_state_survives_compaction_after_an_ack)
+{
+	crash_and_recover(AT_ACK);
+}
+
+TEST(broker_state_survives_compaction_with_results_waiting)
+{
+	crash_and_recover(AT_MID);
+}
+
+TEST(broker_state_survives_compaction_at_end)
+{
+	crash_and_recover(AT_END);
+}
+
+// A second recovery of the same directory (no work in between) gives the
+// same state again: recovery itself writes nothing that changes it.
+TEST(broker_recovery_is_repeatable)
+{
+	tasq_journal *j;
+	tasq_broker  *b;
+	struct before bf;
+	uint64_t      recs, recs2;
+
+	now0 = tasq_now_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, 1ULL << 30, &recs);
+	cur_j = j;
+	scenario(b, 0, &bf);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs2);
+	ASSERT_EQ(recs2, recs);
+	check_after(b, &bf);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
+// Recovered jobs belong to clients that are still waiting: the first
+// timer tick after a restart, at the current Unix time as the server
+// passes it, must not expire them.
+TEST(broker_recovered_jobs_survive_the_first_tick)
+{
+	tasq_journal *j;
+	tasq_broker  *b;
+	struct before bf;
+	uint64_t      recs;
+
+	now0 = tasq_now_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, 1ULL << 30, &recs);
+	cur_j = j;
+	scenario(b, 0, &bf);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	tasq_broker_tick(b, tasq_now_ms() + 1000);
+	ASSERT_EQ(tasq_broker_counter(b, TASQ_CTR_JOBS_EXPIRED), 0);
+	ASSERT_EQ(qstat(b, QA).jobs, 2);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
+// Stats after a restart: the leases are gone, so every unfinished task
+// is ready, and only those (ready + leased + results is what the broker
+// holds). Done tasks must not count as ready.
+static void
+ready_after_restart(unsigned compact)
+{
+	tasq_journal *j;
+	tasq_broker  *b;
+	struct before bf;
+	uint64_t      recs;
+	struct qstat  qa;
+
+	now0 = tasq_now_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, compact ? 1 : 1ULL << 30, &recs);
+	cur_j = j;
+	scenario(b, compact, &bf);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b  = broker_recovered(&j, 1ULL << 30, &recs);
+	qa = qstat(b, QA);
+	// Before: ready 50, and 20 of the 30 leased tasks without a result
+	// -> after: ready 70 (A 60..99 and B 0..29).
+	ASSERT_EQ(qa.ready, bf.qa.ready + bf.undone_leased);
+	ASSERT_EQ(qa.leased, 0);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
+TEST(broker_ready_count_after_restart)
+{
+	ready_after_restart(0);
+}
+
+TEST(broker_ready_count_after_compaction_and_restart)
+{
+	ready_after_restart(AT_END);
+}
+
+TASQ_TEST_MAIN()
