@@ -1027,6 +1027,20 @@ lease_finished(const struct lease *l)
 	return (true);
 }
 
+// Results of a batch come from one chunk, or a few in a row: try the
+// chunk of the previous id before searching.
+static struct chunk *
+chunk_of_hint(const struct job *j, uint64_t id, struct chunk **hint)
+{
+	struct chunk *c = *hint;
+
+	if (c == NULL || id < c->first || id - c->first >= c->n) {
+		c     = tasq_broker_chunk_of(j, id);
+		*hint = c;
+	}
+	return (c);
+}
+
 int
 tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
     const tasq_result_batch *res, uint64_t now_ms, tasq_complete_rep *out)
@@ -1076,9 +1090,10 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		}
 		// First the results that are news, which are journaled
 		// before they change anything.
+		struct chunk *hint = NULL;
 		for (size_t i = 0; i < rb->n; i++) {
 			uint64_t      id   = rb->ids[i];
-			struct chunk *c    = tasq_broker_chunk_of(j, id);
+			struct chunk *c    = chunk_of_hint(j, id, &hint);
 			uint32_t      code = rb->codes ? rb->codes[i] : 0;
 
 			if (c == NULL) {
@@ -1111,8 +1126,9 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		         b, j->id, nnew, ids, vals, codes)) != 0) {
 			break;
 		}
+		hint = NULL;
 		for (size_t i = 0; i < nnew; i++) {
-			struct chunk *c   = tasq_broker_chunk_of(j, ids[i]);
+			struct chunk *c   = chunk_of_hint(j, ids[i], &hint);
 			uint32_t      off = (uint32_t) (ids[i] - c->first);
 			if (tasq_broker_task_done(c, off)) {
 				// The same id twice in one batch.
