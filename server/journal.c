@@ -659,6 +659,8 @@ writer(void *arg)
 		size_t     slen = j->snap_len;
 		j->pend         = spare;
 		j->pend.len     = 0;
+		// New records go after these, whatever happens to the write.
+		j->pend_base = base + w.len;
 		j->rotate_req   = false;
 		j->snap         = NULL;
 		pthread_mutex_unlock(&j->mtx);

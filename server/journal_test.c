@@ -1,10 +1,14 @@
-// Unit tests of server/journal (framing, parsing, recovery, compaction,
-// write failures) and of the broker's use of it (server/persist.c): state
-// built through the broker, the journal closed as by a crash after the
-// last durable record, recovered into a new broker, and compared.
+// Unit tests of server/journal: record framing and parsing (torn tail
+// versus corruption), recovery from a directory (torn tails cut, damage
+// in the middle refused with file and offset, --recover-truncate), empty
+// files, compaction and its leftovers, the directory lock, positions
+// (lsn) and durability waits, and write failures (a file size limit
+// stands in for a full disk). Then the broker's use of it
+// (server/persist.c): state built through the broker, the journal closed
+// as by a crash after the last durable record, recovered into a new
+// broker, and compared, with and without compaction.
 // Every test works in a fresh temporary directory of its own.
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -16,7 +20,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -560,6 +563,124 @@ TEST(wait_reports_durability_once)
 	ASSERT_EQ(tasq_journal_wait(j, lsn, synced_cb, NULL), 1);
 	ASSERT_EQ(atomic_load(&synced_rv), -1);
 	tasq_journal_close(j);
+	rm_tmpdir();
+}
+
+// Appends a record of n bytes (its payload all c); returns its lsn.
+static uint64_t
+append_n(tasq_journal *j, size_t n, char c)
+{
+	static char  *buf;
+	static size_t cap;
+	struct iovec  iov;
+	uint64_t      lsn = 0;
+
+	if (n > cap) {
+		free(buf);
+		ASSERT_NOT_NULL(buf = malloc(n));
+		cap = n;
+	}
+	memset(buf, c, n);
+	iov.iov_base = buf;
+	iov.iov_len  = n;
+	ASSERT_OK(tasq_journal_append(j, TASQ_REC_SUBMIT, &iov, 1, &lsn));
+	return (lsn);
+}
+
+#define BIG (4u << 20)
+#define SMALL 100u
+#define FRAMED(n) (8u + 1u + (n)) // length, CRC, type, payload
+
+// The lsn of a record is the journal position after it, also when it is
+// appended while the writer is busy writing earlier records (the server
+// holds a reply until tasq_journal_wait says that lsn is durable).
+TEST(lsn_is_the_position_after_the_record)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	uint64_t          want = 0;
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	for (int round = 0; round < 10; round++) {
+		// A big record keeps the writer busy for a while; small ones
+		// arrive meanwhile.
+		want += FRAMED(BIG);
+		ASSERT_EQ(append_n(j, BIG, 'b'), want);
+		for (int k = 0; k < 200; k++) {
+			want += FRAMED(SMALL);
+			ASSERT_EQ(append_n(j, SMALL, 's'), want);
+			if (k % 20 == 0) {
+				nng_msleep(1);
+			}
+		}
+	}
+	tasq_journal_close(j);
+	ASSERT_EQ(file_size(JOURNAL0), HDR_LEN + (long long) want);
+	rm_tmpdir();
+}
+
+// What a wait callback saw: the record's real end and the file's size.
+struct durable_check {
+	uint64_t  end;  // journal position after the record
+	long long size; // the file's size when the callback ran
+	int       rv;
+};
+
+static void
+durable_check_cb(void *arg, int rv)
+{
+	struct durable_check *d = arg;
+	struct stat           st;
+
+	d->size =
+	    stat(path_of(JOURNAL0), &st) == 0 ? (long long) st.st_size : -1;
+	d->rv = rv;
+}
+
+// tasq_journal_wait's callback (the server's reply to a Submit or a
+// Complete under --fsync always) runs only once the record is in the
+// file (and synced), never while it still waits in memory.
+TEST(wait_callback_only_after_the_record_is_written)
+{
+	tasq_journal_conf           c = conf_of(false);
+	tasq_journal               *j;
+	struct seen                 s;
+	static struct durable_check d[2000];
+	int                         nd  = 0;
+	uint64_t                    end = 0, lsn;
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	for (int round = 0; round < 10; round++) {
+		end += FRAMED(BIG);
+		(void) append_n(j, BIG, 'b');
+		for (int k = 0; k < 200; k++) {
+			end += FRAMED(SMALL);
+			lsn        = append_n(j, SMALL, 's');
+			d[nd].end  = end;
+			d[nd].size = -2;
+			d[nd].rv   = -1;
+			if (tasq_journal_wait(
+			        j, lsn, durable_check_cb, &d[nd]) == 1) {
+				// Said durable already: it must be in the
+				// file.
+				d[nd].size = file_size(JOURNAL0);
+				d[nd].rv   = 0;
+			}
+			nd++;
+			if (k % 20 == 0) {
+				nng_msleep(1);
+			}
+		}
+	}
+	tasq_journal_close(j); // every callback has run
+	for (int i = 0; i < nd; i++) {
+		ASSERT_EQ(d[i].rv, 0);
+		// The record was in the file when its wait was answered.
+		ASSERT_GE(d[i].size, HDR_LEN + (long long) d[i].end);
+	}
 	rm_tmpdir();
 }
 
