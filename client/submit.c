@@ -245,6 +245,9 @@ struct run {
 	atomic_int    failed; // a fatal error in the submitter
 	atomic_bool   stop;
 	char          err[600];
+	nng_mtx      *emtx; // guards last_err and warned_ms
+	char          last_err[600];
+	nng_time      warned_ms;
 };
 
 static bool
@@ -254,6 +257,26 @@ retryable(int rv)
 	    rv == TASQ_EDEADLINE_EXCEEDED || rv == TASQ_EUNAVAILABLE ||
 	    rv == NNG_ECLOSED || rv == NNG_ECONNREFUSED ||
 	    rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET || rv == NNG_EAGAIN);
+}
+
+// Remembers why a request is being retried, and says so on stderr at
+// most every five seconds: a client that waits must say what for.
+static void
+note_retry(struct run *r, const char *what, const char *err)
+{
+	nng_time now = nng_clock();
+	bool     say;
+
+	nng_mtx_lock(r->emtx);
+	snprintf(r->last_err, sizeof(r->last_err), "%s: %s", what, err);
+	say = r->warned_ms == 0 || now >= r->warned_ms + 5000;
+	if (say) {
+		r->warned_ms = now;
+	}
+	nng_mtx_unlock(r->emtx);
+	if (say) {
+		tasq_warn("%s: %s; retrying", what, err);
+	}
 }
 
 static bool
@@ -319,7 +342,7 @@ submitter(void *arg)
 			}
 			// Full server or lost connection: the same batch
 			// again, after a pause that grows to half a second.
-			tasq_debug("submit: %s; retrying", err);
+			note_retry(r, "submit", err);
 			if (rv != TASQ_ERESOURCE_EXHAUSTED &&
 			    ++fails % 3 == 0) {
 				(void) tasq_chan_redial(r->c->chan);
@@ -554,6 +577,10 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	atomic_init(&r.received, 0);
 	atomic_init(&r.failed, 0);
 	atomic_init(&r.stop, false);
+	if (nng_mtx_alloc(&r.emtx) != 0) {
+		rv = TASQ_EXIT_FAIL;
+		goto out;
+	}
 	if ((rv = nng_thread_create(&thr, submitter, &r)) != 0) {
 		fprintf(stderr, "tasq: cannot start thread: %s\n",
 		    nng_strerror(rv));
@@ -578,10 +605,13 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			break;
 		}
 		if (past_deadline(&r)) {
+			nng_mtx_lock(r.emtx);
 			fprintf(stderr,
 			    "tasq: timed out with %zu of %zu "
-			    "results\n",
-			    received, in.n);
+			    "results%s%.600s\n",
+			    received, in.n,
+			    r.last_err[0] ? "; last error: " : "", r.last_err);
+			nng_mtx_unlock(r.emtx);
 			rv = TASQ_EXIT_FAIL;
 			break;
 		}
@@ -600,7 +630,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		                        (uint32_t) c->timeout_ms + 1000, &rep, err, sizeof(err));
 		if (frv != 0) {
 			if (retryable(frv)) {
-				tasq_debug("fetch: %s; retrying", err);
+				note_retry(&r, "fetch", err);
 				if (++fetch_fails % 3 == 0) {
 					(void) tasq_chan_redial(c->chan);
 				}
@@ -687,6 +717,9 @@ out:
 		nng_thread_destroy(thr);
 	}
 	fflush(stdout);
+	if (r.emtx != NULL) {
+		nng_mtx_free(r.emtx);
+	}
 	free(o.buf);
 	free(res);
 	free(code);

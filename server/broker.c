@@ -720,6 +720,12 @@ tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
 			goto out;
 		}
 	}
+	if (n > b->conf.max_tasks && !b->recovering) {
+		*why = "batch is larger than the server's max-tasks; use a "
+		       "smaller --batch-size";
+		rv   = TASQ_EINVALID_ARGUMENT;
+		goto out;
+	}
 	if (b->held + n > b->conf.max_tasks && !b->recovering) {
 		*why = "server holds max-tasks tasks; retry later";
 		rv   = TASQ_ERESOURCE_EXHAUSTED;

@@ -660,9 +660,9 @@ writer(void *arg)
 		j->pend         = spare;
 		j->pend.len     = 0;
 		// New records go after these, whatever happens to the write.
-		j->pend_base = base + w.len;
-		j->rotate_req   = false;
-		j->snap         = NULL;
+		j->pend_base  = base + w.len;
+		j->rotate_req = false;
+		j->snap       = NULL;
 		pthread_mutex_unlock(&j->mtx);
 
 		size_t done = 0, done2 = 0;
@@ -713,6 +713,21 @@ writer(void *arg)
 			spare        = w;
 			spare.len    = 0;
 			dirty        = true;
+			// Whoever waits is told now rather than at its
+			// deadline: not acknowledged, try again. Their records
+			// stay queued and are written when space returns,
+			// which a retry (a duplicate) then finds.
+			struct waiter *failed = j->waiters;
+			int            err    = j->error;
+			j->waiters            = NULL;
+			pthread_mutex_unlock(&j->mtx);
+			while (failed != NULL) {
+				struct waiter *x = failed;
+				failed           = x->next;
+				x->cb(x->arg, err);
+				free(x);
+			}
+			pthread_mutex_lock(&j->mtx);
 			continue;
 		}
 		if (j->error != 0) {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "broker_int.h"
+#include "chan.h"
 #include "err.h"
 #include "log.h"
 
@@ -182,7 +183,7 @@ job_for(tasq_broker *b, uint64_t id, const char *queue)
 	    (q = tasq_broker_queue_find(b, queue, true)) == NULL) {
 		return (NULL);
 	}
-	return (tasq_broker_job_create(b, id, q, nng_clock()));
+	return (tasq_broker_job_create(b, id, q, tasq_now_ms()));
 }
 
 // Copies n u64/i64 from an unaligned payload.
@@ -291,7 +292,7 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 			return (NNG_ENOMEM);
 		}
 		rv = tasq_broker_submit_locked(b, queue, job, first, n, vals,
-		    nng_clock(), &acc, &dup, &why, NULL);
+		    tasq_now_ms(), &acc, &dup, &why, NULL);
 		free(vals);
 		return (rv);
 	}
