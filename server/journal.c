@@ -473,7 +473,9 @@ tasq_journal_recover(tasq_journal *j,
 		}
 	}
 	closedir(d);
-	qsort(jgens, nj, sizeof(*jgens), cmp_u64);
+	if (nj > 1) {
+		qsort(jgens, nj, sizeof(*jgens), cmp_u64);
+	}
 	if (have_snap) {
 		file_name(j, path, sizeof(path), true, snapgen, "");
 		if ((rv = replay_file(j, path, true, snapgen, false, apply,

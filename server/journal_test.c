@@ -182,7 +182,9 @@ write_file(const char *name, const char *magic, uint64_t gen,
 	memcpy(buf, magic, 8);
 	put32be(buf + 8, (uint32_t) (gen >> 32));
 	put32be(buf + 12, (uint32_t) gen);
-	memcpy(buf + HDR_LEN, recs, len);
+	if (len > 0) {
+		memcpy(buf + HDR_LEN, recs, len);
+	}
 	write_bytes(name, buf, HDR_LEN + len);
 	free(buf);
 }
