@@ -11,9 +11,9 @@ jobs=$(nproc)
 suites=${TASQ_SUITES:-"plain asan tsan"}
 failed=""
 
-# run_suite NAME "CMAKE ARGS" [launcher]
+# run_suite NAME "CMAKE ARGS" "LABELS TO EXCLUDE" [launcher]
 run_suite() {
-	local name=$1 cmake_args=$2 launcher=${3:-}
+	local name=$1 cmake_args=$2 exclude=$3 launcher=${4:-}
 	local dir=$root/$name
 	echo "=== suite $name: configure and build"
 	# shellcheck disable=SC2086
@@ -21,8 +21,8 @@ run_suite() {
 	cmake --build "$dir" -j"$jobs" >/dev/null
 	echo "=== suite $name: ctest"
 	# shellcheck disable=SC2086
-	if ! $launcher ctest --test-dir "$dir" --output-on-failure -LE slow \
-	    ${TASQ_CTEST_ARGS:-}; then
+	if ! $launcher ctest --test-dir "$dir" --output-on-failure \
+	    -LE "$exclude" ${TASQ_CTEST_ARGS:-}; then
 		failed="$failed $name"
 	fi
 }
@@ -30,14 +30,17 @@ run_suite() {
 for s in $suites; do
 	case $s in
 	plain)
-		run_suite plain "-DCMAKE_BUILD_TYPE=RelWithDebInfo"
+		run_suite plain "-DCMAKE_BUILD_TYPE=RelWithDebInfo" \
+		    "slow|valgrind"
 		;;
 	asan)
 		(
 			export TASQ_TEST_TIMEOUT_FACTOR=3 TASQ_TEST_SCALE=4
 			export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 			export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-			run_suite asan "-DCMAKE_BUILD_TYPE=Debug -DTASQ_SANITIZE=address,undefined"
+			run_suite asan \
+			    "-DCMAKE_BUILD_TYPE=Debug -DTASQ_SANITIZE=address,undefined" \
+			    "slow|valgrind|deploy|bench|style"
 			[ -z "$failed" ]
 		) || failed="$failed asan"
 		;;
@@ -47,7 +50,8 @@ for s in $suites; do
 		(
 			export TASQ_TEST_TIMEOUT_FACTOR=6 TASQ_TEST_SCALE=10
 			export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-			run_suite tsan "-DCMAKE_BUILD_TYPE=Debug -DTASQ_SANITIZE=thread" "setarch $(uname -m) -R"
+			run_suite tsan "-DCMAKE_BUILD_TYPE=Debug -DTASQ_SANITIZE=thread" \
+			    "slow|valgrind|deploy|bench|style" "setarch $(uname -m) -R"
 			[ -z "$failed" ]
 		) || failed="$failed tsan"
 		;;
