@@ -1,0 +1,70 @@
+// fuzz: what the fuzz targets, the replay runner and the seed generator
+// share. Each target is one .c file defining LLVMFuzzerTestOneInput; it is
+// linked either with libFuzzer (-DTASQ_FUZZ=ON, clang) or with
+// replay_main.c, which feeds it the committed corpus in every build.
+//
+// Targets must never leak and never abort on any input: peer input is
+// answered with an error, so an abort (assert, sanitizer report) is a bug
+// in tasq, not in the input.
+#ifndef TASQ_FUZZ_H
+#define TASQ_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+// Checks of tasq's own invariants (a failure is a bug, reported as a
+// crash). Unlike assert they stay on in release builds.
+#define FUZZ_CHECK(c)                                                         \
+	do {                                                                  \
+		if (!(c)) {                                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n",          \
+			    __FILE__, __LINE__, #c);                          \
+			abort();                                              \
+		}                                                             \
+	} while (0)
+
+#define FUZZ_CHECK_EQ(a, b)                                                   \
+	do {                                                                  \
+		unsigned long long a_ = (unsigned long long) (a);             \
+		unsigned long long b_ = (unsigned long long) (b);             \
+		if (a_ != b_) {                                               \
+			fprintf(stderr,                                       \
+			    "%s:%d: check failed: %s == %s (%llu != %llu)\n", \
+			    __FILE__, __LINE__, #a, #b, a_, b_);              \
+			abort();                                              \
+		}                                                             \
+	} while (0)
+
+// The shared key of fuzz_envelope's keyring: seeds produced by
+// gen_corpus.c are signed with it so that the fuzzer starts from
+// envelopes that pass authentication.
+#define TASQ_FUZZ_KEY "tasq fuzz key: 32 bytes, fixed!!"
+#define TASQ_FUZZ_KEY_LEN 32
+
+// A fuzz_service input is a sequence of records: op (1 byte), body length
+// (2 bytes, big-endian), body. The low four bits of op select what to do,
+// the high four bits the connection (pipe id 1 + (op >> 4) % 8).
+enum tasq_fuzz_op {
+	// 0 .. 8: a request of method op (enum tasq_method), body as is
+	TASQ_FUZZ_OP_BADMETHOD = 9, // decode with an unknown method number
+	TASQ_FUZZ_OP_TICK = 10,     // advance the clock by body[0..3] ms, tick
+	TASQ_FUZZ_OP_PIPE_GONE = 11, // the op's connection closes
+	TASQ_FUZZ_OP_CHECK     = 12, // check the broker's counters (stats)
+	// Helpers that build a well-formed request from earlier replies, so
+	// that the fuzzer reaches deep states without guessing ids:
+	// results for the tasks of the last Lease reply. body[0]: how many
+	// (0 = all), body[1]: bit i set = task i fails, body[2]: worker id
+	// offset (another worker's results are late), body[3] bit 0: hand
+	// them in with a Lease (of body[4] tasks) instead of a Complete.
+	TASQ_FUZZ_OP_COMPLETE_LAST = 13,
+	// Fetch of the last job submitted or leased, acknowledging its last
+	// delivery. body[0]: max_results, body[1] bit 0: do not acknowledge.
+	TASQ_FUZZ_OP_FETCH_ACK = 14,
+	// 15: ignored (the record is skipped)
+};
+
+#endif
