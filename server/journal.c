@@ -228,8 +228,11 @@ open_journal(tasq_journal *j, uint64_t gen, bool create)
 			return (rv);
 		}
 	}
+	// The writer thread swaps files while stats read the generation.
+	pthread_mutex_lock(&j->mtx);
 	j->fd  = fd;
 	j->gen = gen;
+	pthread_mutex_unlock(&j->mtx);
 	return (0);
 }
 
