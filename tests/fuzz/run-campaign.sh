@@ -22,7 +22,8 @@
 # (TASQ_FUZZ_AVOID, TASQ_FUZZ_RESET_EVERY: see fuzz_service.c) pass through.
 set -euo pipefail
 
-all_targets=(fuzz_envelope fuzz_wire_req fuzz_wire_rep fuzz_conf fuzz_service)
+all_targets=(fuzz_envelope fuzz_wire_req fuzz_wire_rep fuzz_conf fuzz_service
+	fuzz_journal)
 
 usage() {
 	echo "usage: $0 SECONDS [TARGET...]  (targets: ${all_targets[*]})" >&2
