@@ -26,8 +26,8 @@ typedef struct tasq_replay tasq_replay;
 // older than since_ms - slack_ms, so that a restart of the server does
 // not reopen the skew window to messages captured before it. Returns new
 // (free with tasq_replay_free). Errors: NNG_ENOMEM.
-int tasq_replay_alloc(tasq_replay **rp, uint32_t max_senders,
-    uint64_t skew_ms, uint64_t since_ms, uint64_t slack_ms);
+int tasq_replay_alloc(tasq_replay **rp, uint32_t max_senders, uint64_t skew_ms,
+    uint64_t since_ms, uint64_t slack_ms);
 void tasq_replay_free(tasq_replay *r);
 
 // tasq_replay_check returns 0 and records (sender, seq) if fresh;

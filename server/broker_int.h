@@ -127,10 +127,10 @@ int      tasq_broker_chunk_add(tasq_broker *b, struct job *j, uint64_t first,
          size_t n, const int64_t *values, const uint64_t *done);
 uint64_t tasq_broker_job_close(
     tasq_broker *b, struct job *j, tasq_waiter **wake);
-int  tasq_broker_submit_locked(tasq_broker *b, const char *queue,
-     uint64_t job_id, uint64_t first, size_t n, const int64_t *values,
-     uint64_t now_ms, uint32_t *accepted, bool *dup, const char **why,
-     tasq_waiter **wake);
+int tasq_broker_submit_locked(tasq_broker *b, const char *queue,
+    uint64_t job_id, uint64_t first, size_t n, const int64_t *values,
+    uint64_t now_ms, uint32_t *accepted, bool *dup, const char **why,
+    tasq_waiter **wake);
 // Rebuilds every ready list to cover unfinished tasks only (after
 // recovery, whose replayed results finish tasks in place).
 void tasq_broker_ready_normalize(tasq_broker *b);

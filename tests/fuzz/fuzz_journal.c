@@ -42,12 +42,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tasq_journal     *j;
 	tasq_broker      *b;
 	uint64_t          recs, bytes;
-	tasq_broker_conf  bc = { .max_tasks = 100000, .max_batch = 4096,
-		 .max_queues = 4, .max_jobs = 64, .max_workers = 8,
-		 .lease_ms = 1000, .max_attempts = 3, .job_ttl_ms = 60000,
-		 .max_fetch = 1024, .max_lease = 1024 };
-	tasq_journal_conf jc = { .mode = TASQ_FSYNC_NEVER, .batch_ms = 50,
-		.compact_bytes = 1 << 20 };
+	tasq_broker_conf  bc = { .max_tasks = 100000,
+		 .max_batch                 = 4096,
+		 .max_queues                = 4,
+		 .max_jobs                  = 64,
+		 .max_workers               = 8,
+		 .lease_ms                  = 1000,
+		 .max_attempts              = 3,
+		 .job_ttl_ms                = 60000,
+		 .max_fetch                 = 1024,
+		 .max_lease                 = 1024 };
+	tasq_journal_conf jc = { .mode = TASQ_FSYNC_NEVER,
+		.batch_ms              = 50,
+		.compact_bytes         = 1 << 20 };
 
 	// The pure parser first: it must stop at the end or at damage.
 	while ((rv = tasq_journal_parse(

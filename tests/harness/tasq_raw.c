@@ -17,7 +17,9 @@
 // garbage sends N messages of several kinds, from a seeded generator so a
 // failure can be replayed with --seed: random bytes, a valid header over
 // a body of the wrong length, a well-formed envelope with a random tag,
-// and (with a key) a correctly signed envelope around a random body.
+// and (with a key) a correctly signed envelope around a random body (of
+// any method but Submit and Lease, whose random bodies could decode into
+// real work). Replies may be anything but a crash or silence.
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,7 +36,7 @@
 #include "err.h"
 #include "wire.h"
 
-static int          timeout_ms = 5000;
+static int           timeout_ms = 5000;
 static tasq_keyring *keys;
 static uint64_t      sender_id;
 static uint64_t      next_seq;
@@ -305,6 +307,37 @@ cmd_bigsubmit(nng_socket s, long n)
 	return (send_msg(s, m) ? 0 : 1);
 }
 
+// Sends one empty-bodied request of method signed with kr, its timestamp
+// age_ms in the past. Returns the exit status.
+static int
+send_one(
+    nng_socket s, uint16_t method, const tasq_keyring *kr, uint64_t age_ms)
+{
+	nng_msg *m = empty_request(method, kr, tasq_now_ms() - age_ms);
+
+	return (send_msg(s, m) ? 0 : 1);
+}
+
+// A Health request signed with a random key the server cannot know.
+static int
+cmd_wrongkey(nng_socket s)
+{
+	tasq_keyring *other;
+	uint8_t       k[32];
+	int           rv;
+
+	if ((rv = tasq_keyring_alloc(&other)) != 0) {
+		die("keyring", rv);
+	}
+	rng_fill(k, sizeof(k));
+	if ((rv = tasq_keyring_add(other, k, sizeof(k), NULL)) != 0) {
+		die("keyring", rv);
+	}
+	rv = send_one(s, TASQ_M_HEALTH, other, 0);
+	tasq_keyring_free(other);
+	return (rv);
+}
+
 static void
 load_key(const char *path)
 {
@@ -374,7 +407,8 @@ main(int argc, char **argv)
 	}
 	rng_state = seed;
 	sender_id = tasq_random64();
-	fprintf(stderr, "tasq_raw: %s %s (seed %" PRIu64 ")\n", url, cmd, seed);
+	fprintf(
+	    stderr, "tasq_raw: %s %s (seed %" PRIu64 ")\n", url, cmd, seed);
 	open_socket(url, &s);
 
 	if (strcmp(cmd, "garbage") == 0) {
@@ -383,39 +417,16 @@ main(int argc, char **argv)
 		if (arg > 65535) {
 			usage();
 		}
-		rv = send_msg(s, empty_request((uint16_t) arg, keys,
-		                     tasq_now_ms()))
-		    ? 0
-		    : 1;
+		rv = send_one(s, (uint16_t) arg, keys, 0);
 	} else if (strcmp(cmd, "health") == 0) {
-		rv = send_msg(s, empty_request(TASQ_M_HEALTH, keys,
-		                     tasq_now_ms()))
-		    ? 0
-		    : 1;
+		rv = send_one(s, TASQ_M_HEALTH, keys, 0);
 	} else if (strcmp(cmd, "replay") == 0) {
 		rv = cmd_replay(s);
 	} else if (strcmp(cmd, "stale") == 0) {
 		// A day old: outside any sane clock-skew window.
-		rv = send_msg(s, empty_request(TASQ_M_HEALTH, keys,
-		                     tasq_now_ms() - 86400000ULL))
-		    ? 0
-		    : 1;
+		rv = send_one(s, TASQ_M_HEALTH, keys, 86400000);
 	} else if (strcmp(cmd, "wrongkey") == 0) {
-		tasq_keyring *other;
-		uint8_t       k[32];
-		if ((rv = tasq_keyring_alloc(&other)) != 0) {
-			die("keyring", rv);
-		}
-		rng_fill(k, sizeof(k));
-		k[0] ^= 0x5a; // never the seed's all-zero pattern
-		if ((rv = tasq_keyring_add(other, k, sizeof(k), NULL)) != 0) {
-			die("keyring", rv);
-		}
-		rv = send_msg(s, empty_request(TASQ_M_HEALTH, other,
-		                     tasq_now_ms()))
-		    ? 0
-		    : 1;
-		tasq_keyring_free(other);
+		rv = cmd_wrongkey(s);
 	} else if (strcmp(cmd, "bigsubmit") == 0) {
 		rv = cmd_bigsubmit(s, arg);
 	} else {
