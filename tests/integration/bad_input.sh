@@ -136,6 +136,18 @@ assert_serving "half-open connections"
 exec 5>&- 6>&- 7>&-
 assert_serving "closing half-open connections"
 
+# --- garbage while a real job runs ----------------------------------------------------
+n=$((50000 / SCALE))
+raw garbage 1000 --key-file "$KEY" >"$T/garbage3.out" 2>"$T/garbage3.err" &
+pgarbage=$!
+for i in 1 2 3; do send_bytes head -c 20000 /dev/urandom; done
+CLIENT_TIMEOUT=60 client submit --range "1:$n" --batch-size 1000 \
+    >"$T/during.out" 2>"$T/during.err" ||
+    fail "a job during a garbage flood exited $?: $(cat "$T/during.err")"
+check_squares "$T/during.out" 1 "$n"
+wait "$pgarbage" || fail "garbage flood: $(tail -n 2 "$T/garbage3.out")"
+assert_serving "a garbage flood"
+
 # --- unknown methods ---------------------------------------------------------------
 before=$(counter requests_unknown_method)
 for m in 9 99 65535; do
@@ -190,6 +202,19 @@ printf '%s\n' '2 4' '3037000500 error: OUT_OF_RANGE' \
 sed -E 's/^(-?[0-9]+ error: [A-Z_]+) .*/\1/' "$T/overflow.out" |
     cmp -s - "$T/overflow.want" ||
     fail "overflow: got $(cat "$T/overflow.out")"
+# The ends of the 64-bit range, negatives, and no input at all.
+expect_rc 3 extremes client submit --range \
+    9223372036854775806:9223372036854775807
+[ "$(grep -c '^922337203685477580[67] error: OUT_OF_RANGE ' \
+    "$T/extremes.out")" = 2 ] || fail "extremes: $(cat "$T/extremes.out")"
+expect_rc 3 minimum client submit -- -9223372036854775808
+grep -qx -- '-9223372036854775808 error: OUT_OF_RANGE .*' "$T/minimum.out" ||
+    fail "INT64_MIN: $(cat "$T/minimum.out")"
+expect_rc 0 negatives client submit --range -3:3
+printf '%s\n' '-3 9' '-2 4' '-1 1' '0 0' '1 1' '2 4' '3 9' |
+    cmp -s - "$T/negatives.out" || fail "--range -3:3: $(cat "$T/negatives.out")"
+expect_rc 0 empty client submit - </dev/null
+[ ! -s "$T/empty.out" ] || fail "empty input printed: $(cat "$T/empty.out")"
 assert_serving "bad input"
 
 # --- bad flags -------------------------------------------------------------------------

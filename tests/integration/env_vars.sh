@@ -34,7 +34,7 @@ assert len(s["workers"]) >= 1 and all(w["connected"] for w in s["workers"]), s["
 PY
 else
 	log "python3 missing: only a shallow JSON check"
-	grep -q "\"tasks_completed\":$n[,}]" "$T/stats.json" ||
+	grep -q "\"tasks_completed\":${n}[,}]" "$T/stats.json" ||
 	    fail "stats --json: no tasks_completed $n"
 fi
 

@@ -38,7 +38,7 @@ kill -0 "$pclient" 2>/dev/null ||
     fail "the job ended before the supervisor was killed (make it longer)"
 
 kids=$(worker_children "$sup")
-log "kill -9 supervisor $sup (workers: $(echo $kids))"
+log "kill -9 supervisor $sup (workers: ${kids//$'\n'/ })"
 kill -9 "$sup"
 all_gone() {
 	local k

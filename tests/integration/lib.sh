@@ -1,6 +1,6 @@
 # lib.sh: the harness of tasq's integration tests; every test sources it.
 #
-#	. "$(dirname "$0")/lib.sh"
+#	. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 #	test_begin 60                 # budget in seconds (scaled, see below)
 #	start_server --lease 1s       # port 0, ready file, then a health RPC
 #	start_workers -j 2
@@ -22,7 +22,9 @@
 # Every process a test starts goes through spawn, which gives it a process
 # group of its own (setsid) and records it; the EXIT trap kills every
 # recorded group (TERM, then KILL after a bounded wait), prints the tail of
-# every log on failure and removes $T. A watchdog ends the test when its
+# every log on failure and removes $T. It only signals processes whose
+# command line names $T (all of ours do: --key-file $T/key), so a pid
+# reused by someone else's process is never hit. A watchdog ends the test when its
 # budget runs out, so a hang fails with logs instead of a CTest kill that
 # would leave processes behind. No fixed ports, loopback only, and no
 # sleep used as synchronisation: wait_until polls a condition under a
@@ -42,9 +44,9 @@ if [ "${TASQ_TEST_TRACE:-0}" = 1 ]; then
 fi
 
 TEST_NAME=$(basename "$0" .sh)
-FACTOR=${TASQ_TEST_TIMEOUT_FACTOR:-1}
+FACTOR=${TASQ_TEST_TIMEOUT_FACTOR:-${TASQ_TEST_CONFIGURED_FACTOR:-1}}
 SCALE=${TASQ_TEST_SCALE:-1}
-case $FACTOR in '' | *[!0-9]*) FACTOR=1 ;; esac
+case $FACTOR in '' | *[!0-9]* | 0) FACTOR=1 ;; esac
 case $SCALE in '' | *[!0-9]* | 0) SCALE=1 ;; esac
 
 if [ -n "${TASQ_BIN_DIR:-}" ]; then
@@ -111,14 +113,18 @@ _failed=0
 # pid_alive PID: the process exists and is not a zombie.
 pid_alive() {
 	local st
-	[ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	read -r st 2>/dev/null <"/proc/$1/stat" || return 1
+	st=${st##*) }
 	[ -n "$st" ] && [ "${st%% *}" != Z ] && [ "${st%% *}" != X ]
 }
 
 now_ms() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo $((t / 1000))
+	if [ -n "${EPOCHREALTIME:-}" ]; then
+		local t=${EPOCHREALTIME/[.,]/}
+		echo $((t / 1000))
+	else
+		date +%s%3N
+	fi
 }
 
 # wait_until SECONDS CMD [ARGS...]: polls CMD every 50 ms until it
@@ -158,19 +164,35 @@ spawn() {
 	echo "$SPAWNED_PID" >>"$T/pids"
 }
 
-# _kill_group SIG PID: the group and the process itself.
+# _ours PID: a live process of this test (its command line names $T).
+_ours() {
+	local cmd
+	pid_alive "$1" || return 1
+	cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+	[[ $cmd == *"$T"* ]]
+}
+
+# _members PGID: the group leader and every process of its group.
+_members() {
+	echo "$1"
+	pgrep -g "$1" 2>/dev/null
+}
+
+# _kill_group SIG PGID: signals the group's processes that are ours.
 _kill_group() {
-	kill "-$1" -- "-$2" 2>/dev/null
-	kill "-$1" "$2" 2>/dev/null
+	local p
+	for p in $(_members "$2" | sort -u); do
+		_ours "$p" && kill "-$1" "$p" 2>/dev/null
+	done
 	return 0
 }
 
 _any_alive() {
-	local p
-	for p in "$@"; do
-		if pid_alive "$p" || [ -n "$(pgrep -g "$p" 2>/dev/null)" ]; then
-			return 0
-		fi
+	local g p
+	for g in "$@"; do
+		for p in $(_members "$g" | sort -u); do
+			_ours "$p" && return 0
+		done
 	done
 	return 1
 }
@@ -178,11 +200,12 @@ _any_alive() {
 _cleanup() {
 	local rc=$? p
 	trap - EXIT INT TERM
-	if [ -n "$WATCHDOG_PID" ]; then
-		_kill_group KILL "$WATCHDOG_PID"
+	# The watchdog and its sleep (which does not name $T).
+	if [ -n "$WATCHDOG_PID" ] && _ours "$WATCHDOG_PID"; then
+		kill -KILL -- "-$WATCHDOG_PID" 2>/dev/null
 	fi
 	if [ "$rc" -ne 0 ] || [ "$_failed" -ne 0 ]; then
-		[ -s "$T/watchdog.log" ] && cat "$T/watchdog.log" >&2
+		[ -s "$T/watchdog.msg" ] && cat "$T/watchdog.msg" >&2
 		dump_logs
 	fi
 	# Clients run in the background by the test (each under timeout,
@@ -225,10 +248,11 @@ test_begin() {
 	chmod 600 "$KEY"
 	# The watchdog: on expiry, TERM this shell and its foreground
 	# child (whose end lets the trap run), then the trap cleans up.
+	# shellcheck disable=SC2016 # expanded by the watchdog's shell
 	setsid bash -c 'sleep "$1" || exit 0
 		echo "WATCHDOG: budget of $1 s exceeded" >"$3"
 		kill -TERM "$2"; pkill -TERM -P "$2"' \
-	    watchdog "$budget" "$$" "$T/watchdog.log" \
+	    watchdog "$budget" "$$" "$T/watchdog.msg" \
 	    </dev/null >/dev/null 2>&1 &
 	WATCHDOG_PID=$!
 	disown "$WATCHDOG_PID" # no "Killed" notice when the trap ends it
@@ -266,6 +290,7 @@ _ready_file_written() { [ -s "$1" ]; }
 # tcp://127.0.0.1:0) with $KEY; waits for the ready file (the real URL)
 # and then for a health RPC. Sets SERVER_PID, SERVER_URL and URL
 # (SERVER_URL with 127.0.0.1 replaced by $CLIENT_HOST when that is set).
+# shellcheck disable=SC2120 # arguments are optional
 start_server() {
 	local ready=$T/server.ready
 	rm -f "$ready"
