@@ -317,8 +317,14 @@ tasq_keyring_setup(
 		}
 		free(list);
 	} else if ((env = getenv("TASQ_KEY")) != NULL && env[0] != '\0') {
-		rv = tasq_keyring_add(
-		    kr, (const uint8_t *) env, strlen(env), NULL);
+		// Trimmed like a key file, so both give the same key.
+		size_t len = strlen(env);
+		while (len > 0 &&
+		    (env[len - 1] == '\n' || env[len - 1] == '\r' ||
+		        env[len - 1] == ' ' || env[len - 1] == '\t')) {
+			len--;
+		}
+		rv = tasq_keyring_add(kr, (const uint8_t *) env, len, NULL);
 		if (rv != 0) {
 			snprintf(err, errlen,
 			    "TASQ_KEY must hold %d to %d bytes", TASQ_KEY_MIN,

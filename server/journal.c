@@ -333,8 +333,8 @@ replay_file(tasq_journal *j, const char *path, bool snap, uint64_t gen,
     bool last, int (*apply)(void *, int, const uint8_t *, size_t), void *arg,
     uint64_t *records, uint64_t *bytes, char *err, size_t errlen)
 {
-	uint8_t       *buf;
-	size_t         len, off = HDR_LEN;
+	uint8_t       *buf = NULL;
+	size_t         len = 0, off = HDR_LEN;
 	int            rv;
 	const uint8_t *p;
 	size_t         plen;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the deployment recipes and their tests (ctest -L deploy)
+# need on Debian bookworm, beyond deploy/install-deps.sh: podman with the
+# runc runtime, catatonit (the pause process of pods), iptables, debootstrap
+# (to make a base image when no registry is reachable), podman-compose, the
+# dnsname CNI plugin (containers on a podman network find each other by
+# name) and iproute2 (network namespaces as LAN hosts). Run as root (or
+# through sudo). Safe to run again.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+	podman runc catatonit iptables debootstrap \
+	podman-compose golang-github-containernetworking-plugin-dnsname \
+	iproute2 openssl ca-certificates >/dev/null
+echo "tasq: deployment dependencies installed"
+echo "      use CONTAINERS_CONF=$(cd "$(dirname "$0")" && pwd)/containers.conf" \
+	"where crun or podman's default rlimits fail (see deploy/README.md)"
