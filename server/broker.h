@@ -82,7 +82,8 @@ typedef void (*tasq_wake_cb)(tasq_waiter *w);
 	X(CONNECTIONS, "connections_accepted")                                \
 	X(DISCONNECTIONS, "connections_closed")                               \
 	X(LISTENER_RESTARTS, "listener_restarts")                             \
-	X(IDLE_CLOSED, "connections_idle_closed")
+	X(IDLE_CLOSED, "connections_idle_closed")                             \
+	X(REFUSED, "connections_refused")
 
 enum tasq_counter_id {
 #define TASQ_CTR_ENUM(id, name) TASQ_CTR_##id,

@@ -152,7 +152,7 @@ static const tasq_opt server_opts[] = {
 	    "on a corrupt journal, keep the records before the damage and "
 	    "drop the rest (loses data: read the error first)",
 	    &cfg.recover_truncate, 0, 0, false },
-	{ "watchdog-interval", 0, TASQ_OPT_MS, NULL, "5s", "DURATION",
+	{ "watchdog-interval", 0, TASQ_OPT_MS, NULL, "2s", "DURATION",
 	    "probe our own listener this often and replace it if it stops "
 	    "accepting (0: off)",
 	    &cfg.watchdog_ms, 0, 3600000, false },

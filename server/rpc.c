@@ -502,36 +502,58 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	tasq_rpc *r = arg;
 
+	// Only pipes that were added (and are in the table) are counted and
+	// uncounted: nng reports removals of pipes it never fully added.
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		int n = atomic_load(&r->npipes);
+		if ((uint32_t) n >= r->max_conns) {
+			tasq_broker_count(r->broker, TASQ_CTR_REFUSED, 1);
+			if (warn_ok(r)) {
+				tasq_warn("refusing connection: %d open, "
+				          "max-connections is %u",
+				    n, r->max_conns);
+			}
+			nng_pipe_close(p); // rejected before it is added
+		}
+		return;
+	}
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		struct pipe_info *pi = calloc(1, sizeof(*pi));
+		bool              in = false;
 		if (pi != NULL) {
 			pi->p       = p;
 			pi->last_ms = nng_clock();
 			nng_mtx_lock(r->pmtx);
-			if (tasq_idmap_put(&r->pipes,
-			        (uint64_t) nng_pipe_id(p), pi) != 0) {
-				free(pi);
+			in = tasq_idmap_put(&r->pipes,
+			         (uint64_t) nng_pipe_id(p), pi) == 0;
+			if (in) {
+				atomic_fetch_add(&r->npipes, 1);
 			}
 			nng_mtx_unlock(r->pmtx);
-		}
-		int n = atomic_fetch_add(&r->npipes, 1) + 1;
-		tasq_broker_count(r->broker, TASQ_CTR_CONNECTIONS, 1);
-		if ((uint32_t) n > r->max_conns) {
-			if (warn_ok(r)) {
-				tasq_warn("refusing connection: %d open, "
-				          "max-connections is %u",
-				    n - 1, r->max_conns);
+			if (!in) {
+				free(pi);
 			}
-			nng_pipe_close(p);
 		}
+		if (!in) {
+			nng_pipe_close(p); // cannot track it: refuse it
+			return;
+		}
+		tasq_broker_count(r->broker, TASQ_CTR_CONNECTIONS, 1);
 		return;
 	}
 	if (ev == NNG_PIPE_EV_REM_POST) {
+		struct pipe_info *pi;
 		nng_mtx_lock(r->pmtx);
-		free(tasq_idmap_get(&r->pipes, (uint64_t) nng_pipe_id(p)));
-		tasq_idmap_del(&r->pipes, (uint64_t) nng_pipe_id(p));
+		pi = tasq_idmap_get(&r->pipes, (uint64_t) nng_pipe_id(p));
+		if (pi != NULL) {
+			tasq_idmap_del(&r->pipes, (uint64_t) nng_pipe_id(p));
+			atomic_fetch_sub(&r->npipes, 1);
+		}
 		nng_mtx_unlock(r->pmtx);
-		atomic_fetch_sub(&r->npipes, 1);
+		if (pi == NULL) {
+			return;
+		}
+		free(pi);
 		tasq_broker_count(r->broker, TASQ_CTR_DISCONNECTIONS, 1);
 		tasq_broker_pipe_gone(
 		    r->broker, (uint32_t) nng_pipe_id(p), tasq_now_ms());
@@ -576,6 +598,8 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	}
 	if ((rv = nng_socket_set_size(
 	         r->sock, NNG_OPT_RECVMAXSZ, conf->max_msg_bytes)) != 0 ||
+	    (rv = nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, r)) !=
+	        0 ||
 	    (rv = nng_pipe_notify(
 	         r->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, r)) != 0 ||
 	    (rv = nng_pipe_notify(

@@ -54,8 +54,7 @@ probe(tasq_watchdog *w, char *err, size_t errlen)
 static void
 run(void *arg)
 {
-	tasq_watchdog *w     = arg;
-	int            fails = 0;
+	tasq_watchdog *w = arg;
 	char           err[512];
 
 	nng_mtx_lock(w->mtx);
@@ -65,15 +64,19 @@ run(void *arg)
 			break;
 		}
 		nng_mtx_unlock(w->mtx);
-		if (probe(w, err, sizeof(err)) == 0) {
-			fails = 0;
+		// A failed probe is tried again at once: two in a row is
+		// the signal, and waiting a whole interval between them would
+		// only leave the listener deaf for longer.
+		bool ok = probe(w, err, sizeof(err)) == 0 ||
+		    probe(w, err, sizeof(err)) == 0;
+		if (ok) {
+			// serving
 		} else if (tasq_rpc_receiving(w->rpc) == 0) {
 			// Every conversation is busy or parked: the probe
 			// queued behind them, which says nothing about the
 			// listener.
-			fails = 0;
 			tasq_debug("watchdog: no free conversation to probe");
-		} else if (++fails >= 2) {
+		} else {
 			int rv;
 			tasq_warn(
 			    "watchdog: the listener does not answer (%s); "
@@ -85,7 +88,6 @@ run(void *arg)
 				tasq_err("watchdog: cannot listen again: %s",
 				    tasq_strerror(rv));
 			}
-			fails = 0;
 		}
 		nng_mtx_lock(w->mtx);
 	}

@@ -1,0 +1,72 @@
+# metrics: --metrics-listen http://127.0.0.1:PORT. /healthz answers 200
+# "ok"; after 1,000 tasks /metrics has tasq_tasks_completed_total >= 1000
+# and tasq_rpc_duration_seconds_bucket lines, and
+# tasq_rpc_replies_total{code="UNAUTHENTICATED"} grows when a client with
+# a wrong key is refused; /api/stats is valid JSON whose counters agree
+# (auth_failures); an unknown path is 404; no key shows in any page.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
+test_begin 60
+command -v curl >/dev/null || fail "curl is needed"
+
+# --metrics-listen cannot report port 0: a port the kernel just handed out.
+mport=$(free_port)
+start_server main --metrics-listen "http://127.0.0.1:$mport"
+M=http://127.0.0.1:$mport
+wait_until 10 curl -sf -o /dev/null "$M/healthz" ||
+    fail "no /healthz on port $mport: $(tail -n 5 "$SERVER_LOG")"
+start_worker -j 1
+
+code=$(curl -s -o "$T/healthz" -w '%{http_code}' "$M/healthz")
+if [ "$code" != 200 ] || [ "$(cat "$T/healthz")" != ok ]; then
+	fail "/healthz: HTTP $code, body '$(cat "$T/healthz")'"
+fi
+log "/healthz: $code $(cat "$T/healthz")"
+
+client submit --range 1:1000 >"$T/run.out" 2>"$T/run.err" ||
+    fail "submit: $(cat "$T/run.err")"
+check_squares "$T/run.out" 1 1000
+
+# metric NAME: the value of the sample NAME (with its labels) in /metrics.
+metric() {
+	curl -sf "$M/metrics" | awk -v n="$1" '$1 == n { print $2; f = 1 }
+	    END { exit !f }'
+}
+curl -sf "$M/metrics" >"$T/metrics.txt" || fail "GET /metrics failed"
+done_n=$(metric tasq_tasks_completed_total) ||
+    fail "no tasq_tasks_completed_total in /metrics"
+((done_n >= 1000)) || fail "tasq_tasks_completed_total is $done_n, want >= 1000"
+grep -q '^tasq_rpc_duration_seconds_bucket{method="Submit",le="+Inf"} [1-9]' \
+    "$T/metrics.txt" || fail "no Submit latency histogram in /metrics"
+log "/metrics: tasq_tasks_completed_total $done_n," \
+    "$(grep -c '^tasq_rpc_duration_seconds_bucket' "$T/metrics.txt") histogram buckets"
+
+U='tasq_rpc_replies_total{code="UNAUTHENTICATED"}'
+un0=$(metric "$U") || fail "no $U in /metrics"
+new_key "$T/wrong.key"
+refused 1 wrong_key 'authenticat' timeout $((30 * FACTOR)) \
+    "$TASQ_CLIENT_BIN" --server "$URL" --key-file "$T/wrong.key" health
+un1=$(metric "$U")
+log "$U $un0 -> $un1"
+((un1 > un0)) || fail "$U did not grow after a wrong key ($un0 -> $un1)"
+assert_serving "a wrong-key client"
+
+curl -sf "$M/api/stats" >"$T/stats.json" || fail "GET /api/stats failed"
+"$PYTHON" - "$T/stats.json" <<'EOF' || fail "/api/stats is not the JSON we want"
+import json, sys
+s = json.load(open(sys.argv[1]))
+c = s["counters"]
+assert c["auth_failures"] >= 1, c
+assert c["tasks_completed"] >= 1000, c
+print("api/stats: valid JSON, %d counters, auth_failures=%d"
+      % (len(c), c["auth_failures"]), file=sys.stderr)
+EOF
+
+code=$(curl -s -o /dev/null -w '%{http_code}' "$M/no/such/page")
+[ "$code" = 404 ] || fail "an unknown path answered HTTP $code, want 404"
+for page in / /metrics /api/stats /healthz; do
+	curl -sf "$M$page" | grep -qF "$(cat "$KEY")" &&
+	    fail "$page shows the key"
+done
+assert_serving "the metrics checks"
+
+test_end
