@@ -706,9 +706,14 @@ writer(void *arg)
 			                        : TASQ_EUNAVAILABLE;
 			if (buf_reserve(&rest, w.len - wrote + j->pend.len) ==
 			    0) {
-				memcpy(rest.p, w.p + wrote, w.len - wrote);
-				memcpy(rest.p + w.len - wrote, j->pend.p,
-				    j->pend.len);
+				if (w.len > wrote) {
+					memcpy(rest.p, w.p + wrote,
+					    w.len - wrote);
+				}
+				if (j->pend.len > 0) {
+					memcpy(rest.p + w.len - wrote,
+					    j->pend.p, j->pend.len);
+				}
 				rest.len = w.len - wrote + j->pend.len;
 				free(j->pend.p);
 				j->pend = rest;
