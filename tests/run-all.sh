@@ -47,6 +47,7 @@ for s in $suites; do
 		;;
 	asan)
 		(
+			failed=""
 			export TASQ_TEST_TIMEOUT_FACTOR=3 TASQ_TEST_SCALE=4
 			export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 			export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -60,6 +61,7 @@ for s in $suites; do
 		# TSan wants a fixed address layout on kernels with large
 		# mmap randomisation; setarch -R gives it one.
 		(
+			failed=""
 			export TASQ_TEST_TIMEOUT_FACTOR=6 TASQ_TEST_SCALE=10
 			export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 			run_suite tsan \
