@@ -387,7 +387,9 @@ map_error(nng_tls_engine_conn *ec, int ret)
 	case SSL_ERROR_WANT_WRITE:
 		return (NNG_EAGAIN);
 	case SSL_ERROR_ZERO_RETURN:
-		return (NNG_ECLOSED);
+		// The peer closed the session. Not NNG_ECLOSED: nng's
+		// listener takes that for its own closing and stops accepting.
+		return (NNG_ECONNSHUT);
 	case SSL_ERROR_SYSCALL:
 		ERR_clear_error();
 		return (NNG_ECONNSHUT);

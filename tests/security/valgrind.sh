@@ -35,9 +35,12 @@ bad=0
 n=0
 for f in "$T"/vg-*.vg; do
 	n=$((n + 1))
-	prog=$(sed -n 's/^==[0-9]*== Command: \([^ ]*\).*/\1/p' "$f" | head -n 1)
-	errs=$(sed -n 's/^==[0-9]*== ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$f" | tail -n 1)
-	def=$(sed -n 's/^==[0-9]*==    definitely lost: \([0-9,]*\) bytes.*/\1/p' "$f" | tail -n 1)
+	prog=$(sed -n 's/^==[0-9]*== Command: \([^ ]*\).*/\1/p' "$f" |
+	    head -n 1)
+	errs=$(sed -n 's/^==[0-9]*== ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' \
+	    "$f" | tail -n 1)
+	def=$(sed -n 's/^==[0-9]*==    definitely lost: \([0-9,]*\) bytes.*/\1/p' \
+	    "$f" | tail -n 1)
 	log "${prog##*/} (${f##*/}): ${errs:-?} errors, definitely lost ${def:-0} bytes"
 	if [ -z "$errs" ]; then
 		log "${f##*/}: no ERROR SUMMARY (the process did not end normally)"
