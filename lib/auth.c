@@ -32,6 +32,10 @@ tasq_keyring_alloc(tasq_keyring **krp)
 {
 	tasq_keyring *kr;
 
+	// No cleanup of OpenSSL at exit: nng's threads may still be inside
+	// TLS code then (TSan saw its locks destroyed under them), and the
+	// process is going away anyway.
+	(void) OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 	if ((kr = calloc(1, sizeof(*kr))) == NULL) {
 		return (NNG_ENOMEM);
 	}

@@ -52,8 +52,9 @@ struct tasq_journal {
 	uint64_t          pend_base; // lsn of pend.p[0]
 	uint64_t          appended;  // lsn after the last record
 	uint64_t          durable;
-	struct waiter    *waiters;
-	int               error;
+	size_t         writing; // bytes taken by the writer, not counted yet
+	struct waiter *waiters;
+	int            error;
 	// A compaction asked for by tasq_journal_rotate.
 	bool               rotate_req;
 	bool               rotating;
@@ -666,6 +667,7 @@ writer(void *arg)
 		j->pend.len     = 0;
 		// New records go after these, whatever happens to the write.
 		j->pend_base  = base + w.len;
+		j->writing    = w.len;
 		j->rotate_req = false;
 		j->snap       = NULL;
 		pthread_mutex_unlock(&j->mtx);
@@ -720,6 +722,7 @@ writer(void *arg)
 			}
 			j->pend_base = base + wrote;
 			j->rotating  = false;
+			j->writing   = 0;
 			spare        = w;
 			spare.len    = 0;
 			dirty        = true;
@@ -746,6 +749,7 @@ writer(void *arg)
 		}
 		j->pend_base = base + w.len;
 		j->st.bytes += w.len;
+		j->writing = 0;
 		if (rot) {
 			j->rotating = false;
 			j->st.bytes = w.len - at;
@@ -908,8 +912,8 @@ tasq_journal_needs_compact(tasq_journal *j)
 
 	pthread_mutex_lock(&j->mtx);
 	yes = !j->rotating && j->error == 0 &&
-	    j->st.bytes + j->pend.len > j->conf.compact_bytes &&
-	    j->st.bytes + j->pend.len > 2 * j->st.snapshot_bytes;
+	    j->st.bytes + j->writing + j->pend.len > j->conf.compact_bytes &&
+	    j->st.bytes + j->writing + j->pend.len > 2 * j->st.snapshot_bytes;
 	pthread_mutex_unlock(&j->mtx);
 	return (yes);
 }
