@@ -8,7 +8,7 @@
 # The exit status is 1 only when a program failed or printed something
 # that does not parse.
 #
-#   bench/run.sh            full run (about 5-10 minutes)
+#   bench/run.sh            full run (about 3-5 minutes on 2 CPUs)
 #   bench/run.sh --short    smaller sizes, one repetition (under 2 minutes)
 #   bench/run.sh --smoke    tiny sizes: checks that everything runs and
 #                           parses (the bench.smoke CTest test)
@@ -57,19 +57,19 @@ case $mode in
 full)
 	T=5000000 REPS=5 W2_REPS=3 RTT_N=2000 RTT_WARM=200
 	MEM_N="1000 100000 1000000 10000000"
-	SWEEP_T=2000000 SWEEP_J="1 2 4 8" SWEEP_C="1 2 4 8 16"
+	SWEEP_T=2000000 SWEEP_J="1 2 4 8" SWEEP_C="1 2 4 8 16" SWEEP_CT=1000000
 	BM_TASKS=20000
 	;;
 short)
 	T=1000000 REPS=1 W2_REPS=1 RTT_N=1000 RTT_WARM=100
 	MEM_N="1000 100000 1000000"
-	SWEEP_T=500000 SWEEP_J="1 2 4 8" SWEEP_C="1 2 4 8 16"
+	SWEEP_T=500000 SWEEP_J="1 2 4 8" SWEEP_C="1 2 4 8 16" SWEEP_CT=250000
 	BM_TASKS=5000
 	;;
 smoke)
 	T=20000 REPS=1 W2_REPS=1 RTT_N=50 RTT_WARM=10
 	MEM_N="1000 10000"
-	SWEEP_T=20000 SWEEP_J="1 2" SWEEP_C="1 2"
+	SWEEP_T=20000 SWEEP_J="1 2" SWEEP_C="1 2" SWEEP_CT=10000
 	BM_TASKS=200
 	;;
 esac
@@ -291,7 +291,9 @@ sum() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a + b }'; }
 # repetitions (the median is reported), cpu[NAME.part] the CPU time per
 # task summed over repetitions, ncpu[NAME] how many repetitions.
 declare -A vals cpu ncpu
-add_val() { vals[$1]="${vals[$1]:-} $2"; }
+# A failed run adds "x", so that the runs of two figures taken in turns
+# stay paired.
+add_val() { vals[$1]="${vals[$1]:-} ${2:-x}"; }
 add_cpu() { # NAME part us-per-task
 	isnum "$3" || return 0
 	cpu[$1.$2]=$(sum "${cpu[$1.$2]:-0}" "$3")
@@ -336,11 +338,11 @@ relay_rtt() {
 	add_val "$1.p99" "$(kv "$out" p99_us)"
 }
 
-# tasq_warm: an untimed run once per server, as the relay warms up too
-# (the first tasks of a fresh server pay for growing its memory).
+# tasq_warm: an untimed run of T tasks once per server, as the relay
+# warms up too: a fresh server faults in some 35 MB over its first few
+# million tasks and runs up to a third slower meanwhile.
 tasq_warm() {
-	local n=$((T / 10 < 100000 ? T / 10 : 100000))
-	w1 "$n" "$@" >/dev/null
+	w1 "$T" "$@" >/dev/null
 }
 
 # tasq_w1 NAME [submit options]: one W1 run against the server and
@@ -436,6 +438,7 @@ fi
 if start_server tcp && start_workers 2 --batch-size 1000 &&
     tasq_warm --batch-size 1000; then
 	for ((r = 0; r < REPS; r++)); do
+		relay_tput relay.w1b.tcp tcp
 		tasq_w1 tasq.w1b1000.tcp --batch-size 1000
 	done
 else
@@ -453,6 +456,7 @@ if "$server" --help 2>/dev/null | grep -q -- '--data-dir'; then
 	if start_server tcp --data-dir "$work/journal" && start_workers 2 &&
 	    tasq_warm; then
 		for ((r = 0; r < REPS; r++)); do
+			relay_tput relay.w1j.tcp tcp
 			tasq_w1 tasq.w1journal.tcp
 		done
 	else
@@ -516,14 +520,15 @@ for j in $SWEEP_J; do
 	stop_server
 done
 
-# Scaling with concurrent clients: 2 worker processes, C clients sharing
-# SWEEP_T tasks. Total = all tasks / wall time (process start included,
-# the same for every C); per client: each one's own rate; fairness:
-# Jain's index of the per-client rates (1 = equal shares).
+# Scaling with concurrent clients: 2 worker processes, C clients of
+# SWEEP_CT tasks each (enough that starting a client process, some 30 ms,
+# hardly counts). Total = all tasks / the wall time from starting the
+# first client to the end of the last; per client: each one's own rate;
+# fairness: Jain's index of the per-client rates (1 = equal shares).
 if start_server tcp && start_workers 2 && tasq_warm; then
 	for c in $SWEEP_C; do
 		totals="" jains="" mins="" maxs="" shares=""
-		each=$((SWEEP_T / c))
+		each=$SWEEP_CT
 		for ((r = 0; r < REPS; r++)); do
 			cp=()
 			t0=$(date +%s%N)
@@ -575,6 +580,20 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 t_end=$(date +%s)
 
 # ---- the table -------------------------------------------------------------
+# paired A B: the median over runs of A's value / B's value in the same
+# turn (A and B measured alternately): a change of load during the run
+# then shifts both sides of each ratio alike.
+paired() {
+	local -a pa pb
+	local i
+	read -r -a pa <<<"${vals[$1]:-}"
+	read -r -a pb <<<"${vals[$2]:-}"
+	for ((i = 0; i < ${#pa[@]} && i < ${#pb[@]}; i++)); do
+		isnum "${pa[i]}" && isnum "${pb[i]}" &&
+		    awk -v x="${pa[i]}" -v y="${pb[i]}" 'BEGIN { if (y > 0) print x / y }'
+	done | median | awk '{ printf "%.2f", $1 }'
+}
+
 # ratio A B: A / B with 2 decimals, or "-" when either is missing.
 ratio() {
 	local a=${fig[$1]:-} b=${fig[$2]:-}
@@ -653,7 +672,7 @@ for j in $SWEEP_J; do
 	row "tasq W1 tcp, tasq-worker -j $j" "sweep.j$j" "tasks/s ($SWEEP_T tasks)"
 done
 for c in $SWEEP_C; do
-	row "tasq W1 tcp, $c concurrent clients, total" "sweep.c$c" \
+	row "tasq W1 tcp, $c clients x $SWEEP_CT tasks, total" "sweep.c$c" \
 	    "tasks/s; per client ${fig[sweep.c$c.min]:-?}..${fig[sweep.c$c.max]:-?}, Jain ${fig[sweep.c$c.jain]:-?}"
 done
 if [ $have_python -eq 1 ]; then
@@ -668,16 +687,16 @@ fi
 maxn=${MEM_N##* }
 first_j=${SWEEP_J%% *} last_j=${SWEEP_J##* }
 first_c=${SWEEP_C%% *} last_c=${SWEEP_C##* }
-fig[r.tcp]=$(ratio tasq.w1.tcp relay.w1.tcp)
-fig[r.tcp1000]=$(ratio tasq.w1b1000.tcp relay.w1.tcp)
-fig[r.tls]=$(ratio tasq.w1.tls relay.w1.tls)
-fig[r.journal]=$(ratio tasq.w1journal.tcp relay.w1.tcp)
+fig[r.tcp]=$(paired tasq.w1.tcp relay.w1.tcp)
+fig[r.tls]=$(paired tasq.w1.tls relay.w1.tls)
+fig[r.w2]=$(paired tasq.w2.tcp.p50 relay.w2.tcp.p50)
+fig[r.w2req]=$(paired tasq.w2.tcp.p50 relay.w2req.tcp.p50)
+fig[r.w2tls]=$(paired tasq.w2.tls.p50 relay.w2.tls.p50)
+fig[r.w2bm]=$(paired tasq.w2.tcp.p50 bm.w2.p50)
+fig[r.tcp1000]=$(paired tasq.w1b1000.tcp relay.w1b.tcp)
+fig[r.journal]=$(paired tasq.w1journal.tcp relay.w1j.tcp)
 fig[r.cputcp]=$(ratio tasq.w1.tcp.cpu relay.w1.tcp.cpu)
 fig[r.cputls]=$(ratio tasq.w1.tls.cpu relay.w1.tls.cpu)
-fig[r.w2]=$(ratio tasq.w2.tcp.p50 relay.w2.tcp.p50)
-fig[r.w2req]=$(ratio tasq.w2.tcp.p50 relay.w2req.tcp.p50)
-fig[r.w2tls]=$(ratio tasq.w2.tls.p50 relay.w2.tls.p50)
-fig[r.w2bm]=$(ratio tasq.w2.tcp.p50 bm.w2.p50)
 fig[r.w1bm]=$(ratio tasq.w1.tcp bm.w1)
 fig[r.j]=$(ratio "sweep.j$last_j" "sweep.j$first_j")
 fig[r.c]=$(ratio "sweep.c$last_c" "sweep.c$first_c")
@@ -715,6 +734,8 @@ info() { printf '  %-46s %8s\n' "$1" "${fig[$2]:--}"; }
 
 echo
 printf '%-48s %8s  %-16s %s\n' "RATIOS (to the baseline of this run)" value goal verdict
+echo "  (W1, W2: the median of the ratios of runs taken in turns, tasq and"
+echo "  baseline alternating; CPU: of the means)"
 goal "tasq W1 tcp / relay W1 tcp" r.tcp ">=" 0.5 ">= 0.50"
 info "  same, tasq at --batch-size 1000" r.tcp1000
 goal "tasq W1 tls / relay W1 tls" r.tls ">=" 0.5 ">= 0.50"
