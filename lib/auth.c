@@ -128,6 +128,19 @@ tasq_keyring_add(
 	return (0);
 }
 
+// A key is its bytes without trailing white space (a newline from an
+// editor or echo), the same from a file and from TASQ_KEY.
+static size_t
+key_trim(const uint8_t *k, size_t len)
+{
+	while (len > 0 &&
+	    (k[len - 1] == '\n' || k[len - 1] == '\r' || k[len - 1] == ' ' ||
+	        k[len - 1] == '\t')) {
+		len--;
+	}
+	return (len);
+}
+
 int
 tasq_keyring_load_file(
     tasq_keyring *kr, const char *path, char *err, size_t errlen)
@@ -182,11 +195,7 @@ tasq_keyring_load_file(
 		len += (size_t) n;
 	}
 	close(fd);
-	while (len > 0 &&
-	    (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-	        buf[len - 1] == ' ' || buf[len - 1] == '\t')) {
-		len--;
-	}
+	len = key_trim(buf, len);
 	if (len < TASQ_KEY_MIN || len > TASQ_KEY_MAX) {
 		snprintf(err, errlen,
 		    "key file %s: a key must be %d to %d bytes (found %s)",
@@ -322,12 +331,7 @@ tasq_keyring_setup(
 		free(list);
 	} else if ((env = getenv("TASQ_KEY")) != NULL && env[0] != '\0') {
 		// Trimmed like a key file, so both give the same key.
-		size_t len = strlen(env);
-		while (len > 0 &&
-		    (env[len - 1] == '\n' || env[len - 1] == '\r' ||
-		        env[len - 1] == ' ' || env[len - 1] == '\t')) {
-			len--;
-		}
+		size_t len = key_trim((const uint8_t *) env, strlen(env));
 		rv = tasq_keyring_add(kr, (const uint8_t *) env, len, NULL);
 		if (rv != 0) {
 			snprintf(err, errlen,
