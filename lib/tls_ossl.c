@@ -26,10 +26,15 @@ struct nng_tls_engine_config {
 	char             *server_name;
 };
 
+// Plaintext written before the handshake finishes: SP's 8-byte header.
+#define EARLY_MAX 64
+
 struct nng_tls_engine_conn {
 	void                  *tls; // nng's handle for engine send/recv
 	SSL                   *ssl;
 	nng_tls_engine_config *cfg;
+	size_t                 early_len;
+	uint8_t                early[EARLY_MAX];
 };
 
 static BIO_METHOD     *bio_method;
@@ -399,6 +404,26 @@ map_error(nng_tls_engine_conn *ec, int ret)
 	}
 }
 
+// Writes the plaintext held back during the handshake. 0 when there
+// is none left, NNG_EAGAIN when the transport is full, else an error.
+static int
+flush_early(nng_tls_engine_conn *ec)
+{
+	size_t put = 0;
+	int    ret;
+
+	if (ec->early_len == 0) {
+		return (0);
+	}
+	// No partial writes: all of it goes, or a retry with the same buffer.
+	if ((ret = SSL_write_ex(ec->ssl, ec->early, ec->early_len, &put)) !=
+	    1) {
+		return (map_error(ec, ret));
+	}
+	ec->early_len = 0;
+	return (0);
+}
+
 static int
 conn_handshake(nng_tls_engine_conn *ec)
 {
@@ -406,7 +431,8 @@ conn_handshake(nng_tls_engine_conn *ec)
 	int rv;
 
 	if (ret == 1) {
-		return (0);
+		rv = flush_early(ec);
+		return (rv == NNG_EAGAIN ? 0 : rv);
 	}
 	if ((rv = map_error(ec, ret)) == NNG_EAGAIN) {
 		return (rv);
@@ -423,22 +449,50 @@ static int
 conn_recv(nng_tls_engine_conn *ec, uint8_t *buf, size_t *szp)
 {
 	size_t got = 0;
-	int    ret = SSL_read_ex(ec->ssl, buf, *szp, &got);
+	int    ret;
 
-	if (ret == 1) {
+	if (ec->early_len != 0 && SSL_is_init_finished(ec->ssl)) {
+		if ((ret = flush_early(ec)) != 0 && ret != NNG_EAGAIN) {
+			return (ret);
+		}
+	}
+	if ((ret = SSL_read_ex(ec->ssl, buf, *szp, &got)) == 1) {
 		*szp = got;
 		return (0);
 	}
 	return (map_error(ec, ret));
 }
 
+// A short write before the handshake has finished is taken at once and
+// sent when it does. nng 1.5.2 times out a stream operation by aborting
+// the transport operation of its direction; a send held back here would
+// wait on a transport send that was never started, so the 10 s deadline
+// of SP's header exchange could not close a peer that stalls in the
+// handshake. Taken at once, the exchange moves on to its receive, whose
+// transport receive is pending and is aborted at the deadline.
 static int
 conn_send(nng_tls_engine_conn *ec, const uint8_t *buf, size_t *szp)
 {
 	size_t put = 0;
-	int    ret = SSL_write_ex(ec->ssl, buf, *szp, &put);
+	int    ret;
 
-	if (ret == 1) {
+	if (!SSL_is_init_finished(ec->ssl)) {
+		if ((ret = conn_handshake(ec)) == NNG_EAGAIN) {
+			if (*szp > EARLY_MAX - ec->early_len) {
+				return (NNG_EAGAIN);
+			}
+			memcpy(ec->early + ec->early_len, buf, *szp);
+			ec->early_len += *szp;
+			return (0);
+		}
+		if (ret != 0) {
+			return (ret);
+		}
+	}
+	if ((ret = flush_early(ec)) != 0) {
+		return (ret);
+	}
+	if ((ret = SSL_write_ex(ec->ssl, buf, *szp, &put)) == 1) {
 		*szp = put;
 		return (0);
 	}
