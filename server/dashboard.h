@@ -7,7 +7,7 @@
 static const char tasq_dashboard_html[] =
     "<!doctype html>\n"
     "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-    "<title>tasq dashboard</title>\n"
+    "<title>tasq dashboard</title><link rel=\"icon\" href=\"data:,\">\n"
     "<style>\n"
     "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}\n"
     "h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.2em 0 "

@@ -8,6 +8,7 @@
 #include <nng/supplemental/http/http.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "chan.h"
 #include "dashboard.h"
 #include "err.h"
 #include "statsfmt.h"
@@ -39,7 +40,7 @@ tasq_metrics_text(tasq_metrics *m, size_t *len)
 	if ((f = open_memstream(&buf, len)) == NULL) {
 		return (NULL);
 	}
-	if (tasq_broker_stats(m->broker, 0, &st) == 0) {
+	if (tasq_broker_stats(m->broker, tasq_now_ms(), &st) == 0) {
 		for (size_t i = 0; i < st.u.stats.ncounters; i++) {
 			const tasq_counter *c = &st.u.stats.counters[i];
 			fprintf(f,
@@ -173,7 +174,7 @@ stats_cb(nng_aio *aio)
 	size_t        len = 0;
 	FILE         *f;
 
-	if (tasq_broker_stats(m->broker, 0, &st) != 0 ||
+	if (tasq_broker_stats(m->broker, tasq_now_ms(), &st) != 0 ||
 	    (f = open_memstream(&buf, &len)) == NULL) {
 		reply(aio, 500, "text/plain", "out of memory\n", 14);
 		return;

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# deploy.dashboard: the dashboard that tasq-server serves at / of
+# --metrics-listen (server/dashboard.h), in headless Chromium driven by
+# playwright-core (dashboard.mjs): the page loads, shows live numbers
+# while a batch runs on 2 workers, and ends at the batch's total.
+# usage: dashboard.sh TASQ-SERVER TASQ-WORKER TASQ
+#
+# Screenshots go to $TASQ_ARTIFACT_DIR, else ./artifacts (CTest runs it
+# in the build directory): dashboard.png while the batch runs,
+# dashboard-done.png after it (dashboard-failed.png on a failure).
+# Exits 77 (skipped) without /usr/bin/chromium, node or node_modules
+# (1 with TASQ_TESTS_REQUIRED=1): deploy/install-dashboard-test-deps.sh
+# installs them.
+# TASQ_DASHBOARD_TASKS: the batch (default 30000 tasks; the workers sleep
+# 1 ms a task, which makes it last about 10 s). TASQ_TEST_KEEP=1 keeps the
+# scratch directory; TASQ_TEST_TIMEOUT_FACTOR scales the deadlines.
+set -euo pipefail
+export LC_ALL=C
+if [ $# -ne 3 ]; then
+	echo "usage: $0 TASQ-SERVER TASQ-WORKER TASQ" >&2
+	exit 2
+fi
+server=$1 worker=$2 client=$3
+here=$(cd "$(dirname "$0")" && pwd)
+tasks=${TASQ_DASHBOARD_TASKS:-30000}
+factor=${TASQ_TEST_TIMEOUT_FACTOR:-1}
+case $factor in '' | *[!0-9]* | 0) factor=1 ;; esac
+out=${TASQ_ARTIFACT_DIR:-$PWD/artifacts}
+
+for b in "$server" "$worker" "$client"; do
+	if [ ! -x "$b" ]; then
+		echo "dashboard: $b is not an executable" >&2
+		exit 2
+	fi
+done
+# With TASQ_TESTS_REQUIRED=1 (CI) a missing tool fails instead.
+skip() {
+	echo "SKIP: $* (deploy/install-dashboard-test-deps.sh installs it)"
+	[ "${TASQ_TESTS_REQUIRED:-}" = 1 ] && exit 1
+	exit 77
+}
+[ -x /usr/bin/chromium ] || skip "no /usr/bin/chromium"
+command -v node >/dev/null || skip "no node"
+[ -f "$here/node_modules/playwright-core/package.json" ] ||
+	skip "no playwright-core in $here/node_modules"
+
+# Only the TASQ_* settings meant for this test reach the programs.
+for v in $(compgen -e); do
+	case $v in
+	TASQ_ARTIFACT_DIR | TASQ_DASHBOARD_* | TASQ_TEST_*) ;;
+	TASQ_*) unset "$v" ;;
+	esac
+done
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/tasq-dashboard.XXXXXX")
+pids=()
+failed=0
+
+log() {
+	printf '%s dashboard: %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2
+}
+
+fail() {
+	log "FAIL: $*"
+	failed=1
+	exit 1
+}
+
+now_ms() {
+	local t=${EPOCHREALTIME/[.,]/}
+	echo $((t / 1000))
+}
+
+# wait_until SECONDS CMD...: polls CMD every 50 ms for SECONDS x factor.
+wait_until() {
+	local deadline=$(($(now_ms) + $1 * factor * 1000))
+	shift
+	while :; do
+		"$@" && return 0
+		[ "$(now_ms)" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+# pid_alive PID: exists and is not a zombie.
+pid_alive() {
+	local st
+	read -r st 2>/dev/null <"/proc/$1/stat" || return 1
+	st=${st##*) }
+	[ "${st%% *}" != Z ] && [ "${st%% *}" != X ]
+}
+
+# group_alive PGID...: some process of these groups is alive.
+group_alive() {
+	local g p
+	for g in "$@"; do
+		for p in "$g" $(pgrep -g "$g" 2>/dev/null || true); do
+			pid_alive "$p" && return 0
+		done
+	done
+	return 1
+}
+groups_gone() { ! group_alive "${pids[@]}"; }
+
+# spawn LOG CMD...: CMD in a process group of its own, output to $T/LOG;
+# $spawned is its pid (= its pgid).
+spawned=
+spawn() {
+	local logf=$T/$1
+	shift
+	setsid "$@" </dev/null >>"$logf" 2>&1 &
+	spawned=$!
+	pids+=("$spawned")
+}
+
+# Only the groups we started: TERM, a bounded wait, then KILL.
+cleanup() {
+	local rc=$? p f
+	trap - EXIT INT TERM HUP
+	if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "----- ${f##*/} (last 40 lines) -----" >&2
+			tail -n 40 "$f" >&2
+		done
+	fi
+	for p in "${pids[@]}"; do
+		kill -TERM -- "-$p" 2>/dev/null || true
+	done
+	wait_until 5 groups_gone || true
+	for p in "${pids[@]}"; do
+		kill -KILL -- "-$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	if [ "${TASQ_TEST_KEEP:-0}" = 1 ]; then
+		log "kept $T"
+	else
+		rm -rf "$T"
+	fi
+	[ "$rc" -eq 0 ] && [ "$failed" -eq 0 ] && log "PASS (${SECONDS}s)"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'fail "interrupted by a signal"' INT TERM HUP
+
+mkdir -p "$out"
+rm -f "$out"/dashboard*.png
+(umask 077 && head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key")
+
+# --metrics-listen cannot report port 0: a port the kernel just handed out.
+mport=$(node -e 'const s = require("net").createServer();
+s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+spawn server.log "$server" --listen tcp://127.0.0.1:0 --key-file "$T/key" \
+	--ready-file "$T/ready" --metrics-listen "http://127.0.0.1:$mport" \
+	--log-level info
+server_pid=$spawned
+server_up() { [ -s "$T/ready" ] || ! pid_alive "$server_pid"; }
+wait_until 15 server_up || fail "no ready file in $((15 * factor)) s"
+pid_alive "$server_pid" || fail "the server exited at start"
+url=$(cat "$T/ready")
+timeout -k 5 $((30 * factor)) "$client" --server "$url" --key-file "$T/key" \
+	health --wait "$((10 * factor))s" --quiet || fail "no server at $url"
+log "server $server_pid on $url, dashboard on http://127.0.0.1:$mport/"
+
+# 1 ms a task and small leases: a batch that takes seconds, results
+# flowing all along.
+spawn worker.log "$worker" --server "$url" --key-file "$T/key" -j 2 \
+	-b 100 --task-delay 1ms
+worker_pid=$spawned
+
+# Its lines go straight to our stderr, in order with ours.
+setsid node "$here/dashboard.mjs" "http://127.0.0.1:$mport" "$tasks" 2 \
+	"$out" "$T" </dev/null >&2 &
+node_pid=$!
+pids+=("$node_pid")
+page_up() { [ -e "$T/loaded" ] || ! pid_alive "$node_pid"; }
+wait_until 60 page_up || fail "the page did not load in $((60 * factor)) s"
+[ -e "$T/loaded" ] || fail "dashboard.mjs ended before the page loaded"
+
+log "page loaded; submitting 1:$tasks in the background"
+timeout -k 5 $((120 * factor)) "$client" --server "$url" \
+	--key-file "$T/key" submit --summary --range "1:$tasks" \
+	>"$T/submit.out" 2>"$T/submit.log" &
+submit_pid=$!
+rc=0
+wait "$submit_pid" || rc=$?
+[ "$rc" -eq 0 ] || fail "submit exited $rc: $(cat "$T/submit.log")"
+log "submit: $(cat "$T/submit.out")"
+grep -q "^tasks=$tasks ok=$tasks failed=0 " "$T/submit.out" ||
+	fail "submit's summary is not $tasks ok"
+: >"$T/done"
+
+rc=0
+wait "$node_pid" || rc=$?
+[ "$rc" -eq 0 ] || fail "dashboard.mjs exited $rc (above)"
+
+# Workers drain first, then the server must exit 0.
+stopped() { ! pid_alive "$1"; }
+kill -TERM "$worker_pid"
+wait_until 30 stopped "$worker_pid" || fail "the workers ignored SIGTERM"
+kill -TERM "$server_pid"
+wait_until 30 stopped "$server_pid" || fail "the server ignored SIGTERM"
+rc=0
+wait "$server_pid" || rc=$?
+[ "$rc" -eq 0 ] || fail "the server exited $rc on SIGTERM"
+
+echo "screenshot: $out/dashboard.png"
+echo "screenshot: $out/dashboard-done.png"
