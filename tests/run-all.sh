@@ -2,7 +2,12 @@
 # The whole test suite, as CI runs it (about 20 minutes on 2 cores):
 #   plain  warnings as errors, every CTest label but slow and valgrind:
 #          unit, integration (with the fault-injection and security
-#          suites), fuzz corpus replay, deploy checks, bench smoke, style;
+#          suites), fuzz corpus replay, deploy checks, the dashboard in
+#          headless Chromium, bench smoke, style;
+#   deploy the container tests, in the plain build: the project's image
+#          built from deploy/Containerfile, a server and workers on
+#          simulated LAN hosts, compose and Kubernetes manifests (they
+#          skip without root or podman: deploy/install-deps.sh --tests);
 #   asan   ASan+UBSan: unit, fuzz replay, integration and compat tests;
 #   tsan   TSan: unit, fuzz replay and the integration tests that exercise
 #          concurrency (TASQ_TSAN_FULL=1 runs all of them, ~10 minutes).
@@ -14,14 +19,15 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 root=${TASQ_BUILD_ROOT:-$top/build-ci}
 jobs=$(nproc)
-suites=${TASQ_SUITES:-"plain asan tsan"}
+suites=${TASQ_SUITES:-"plain deploy asan tsan"}
 failed=""
 
 # run_suite NAME "CMAKE ARGS" LAUNCHER CTEST-SELECTION...
+# (in $root/NAME, or $root/$SUITE_DIR)
 run_suite() {
 	local name=$1 cmake_args=$2 launcher=$3
 	shift 3
-	local dir=$root/$name
+	local dir=$root/${SUITE_DIR:-$name}
 	local t0=$SECONDS
 	echo "=== suite $name: configure and build"
 	# shellcheck disable=SC2086
@@ -44,6 +50,12 @@ for s in $suites; do
 	plain)
 		run_suite plain "-DCMAKE_BUILD_TYPE=RelWithDebInfo" "" \
 		    -LE 'slow|valgrind|open-bug'
+		;;
+	deploy)
+		# Reuses the plain build (configured again if it is missing).
+		SUITE_DIR=plain run_suite deploy \
+		    "-DCMAKE_BUILD_TYPE=RelWithDebInfo" "" \
+		    -R '^deploy\.(container_lan|compose_kube)$'
 		;;
 	asan)
 		(

@@ -21,14 +21,18 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 deploy_require podman-compose openssl python3
-python3 -c 'import yaml' 2>/dev/null || {
+# Debian's python3 has python3-yaml (a dependency of podman-compose); one
+# earlier on PATH may not.
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+"$py" -c 'import yaml' 2>/dev/null || {
 	echo "SKIP: python3-yaml not found"
-	exit 77
+	exit "$deploy_skip"
 }
 if [ ! -x /usr/lib/cni/dnsname ]; then
 	echo "SKIP: the dnsname CNI plugin is missing" \
 		"(golang-github-containernetworking-plugin-dnsname)"
-	exit 77
+	exit "$deploy_skip"
 fi
 PROJECT=$RUN_ID # compose project: containers ${PROJECT}_SERVICE_N
 compose_file=$deploy_top/deploy/compose.yaml
@@ -97,7 +101,7 @@ csec=$WORK/compose-secrets
 make_secrets "$csec" server localhost 127.0.0.1
 chown 10001:10001 "$csec/key" "$csec/server.key"
 stat -c '  %A %u %n' "$csec"/* | sed "s|$csec/||"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$WORK/compose.env" <<EOF
 TASQ_IMAGE=$IMAGE
 TASQ_SECRETS_DIR=$csec
@@ -183,7 +187,7 @@ chmod 0440 "$ksec/tasq-tls"/*
 # the key, as podman 4.3.1's secretKeyRef wants it: JSON of base64 values
 printf '{"key":"%s"}' "$(base64 -w0 <"$WORK/kube-certs/key")" |
 	podman secret create "$RUN_ID-tasq-key" - >/dev/null
-python3 "$(dirname "$0")/kube_for_podman.py" --prefix "$RUN_ID" \
+"$py" "$(dirname "$0")/kube_for_podman.py" --prefix "$RUN_ID" \
 	--image "$IMAGE" --label "tasq-test=$RUN_ID" --secret-dir "$ksec" \
 	"$kube_dir/server.yaml" "$kube_dir/workers.yaml" >"$WORK/kube.yaml"
 

@@ -19,6 +19,8 @@
 #                           reuses their layers; older untagged images with the
 #                           label tasq-test-image=1 are pruned)
 #   TASQ_DEPLOY_KEEP=1      keep the scratch directory
+#   TASQ_TESTS_REQUIRED=1   fail instead of skipping when root, podman or
+#                           a tool is missing (set by .ci/run)
 # shellcheck shell=bash
 
 deploy_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -46,15 +48,18 @@ fail() {
 }
 
 # deploy_require CMD...: skip (77) unless root and every command is there.
+deploy_skip=77
+[ "${TASQ_TESTS_REQUIRED:-}" = 1 ] && deploy_skip=1
+
 deploy_require() {
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "SKIP: needs root (podman as root, network namespaces)"
-		exit 77
+		exit $deploy_skip
 	fi
 	for c in podman "$@"; do
 		if ! command -v "$c" >/dev/null 2>&1; then
 			echo "SKIP: $c not found (deploy/install-deploy-deps.sh installs it)"
-			exit 77
+			exit $deploy_skip
 		fi
 	done
 	WORK=$(mktemp -d "/tmp/$RUN_ID.XXXXXX")
