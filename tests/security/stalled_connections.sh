@@ -6,6 +6,10 @@
 # (connections_idle_closed >= 100). Then a frame announcing one byte
 # more than --max-message makes the server close that connection without
 # a reply, and the next client is served.
+# The memory bound holds because nng's buffer for an announced frame is
+# allocated but not touched until bytes arrive. Sanitizer runtimes fill
+# what they allocate (TSan's calloc: +246 MiB here), so in a sanitizer
+# build (TASQ_SANITIZE set) the growth is printed, not checked.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 test_begin 90
 MAX=$((4 * 1024 * 1024))
@@ -26,8 +30,13 @@ rss1=$(rss_kb "$SERVER_PID")
 log "VmRSS before ${rss0} KiB, with $STALLS stalled frames ${rss1} KiB" \
     "(+$(((rss1 - rss0) / 1024)) MiB)"
 echo "VmRSS: before $rss0 kB, after $STALLS stalled frames $rss1 kB"
-((rss1 - rss0 < 64 * 1024)) ||
-    fail "VmRSS grew by $(((rss1 - rss0) / 1024)) MiB for $STALLS stalled frames"
+if [ -n "${TASQ_SANITIZE:-}" ]; then
+	log "sanitizer build ($TASQ_SANITIZE): memory growth not checked"
+else
+	((rss1 - rss0 < 64 * 1024)) ||
+	    fail "VmRSS grew by $(((rss1 - rss0) / 1024)) MiB for" \
+	    "$STALLS stalled frames"
+fi
 
 # Served while the stalled frames are held (unless the idle timeout has
 # already cut them, which the log says).
