@@ -104,7 +104,7 @@ valid_record_after(const uint8_t *buf, size_t len, size_t from)
 		uint32_t rlen = get32(buf + o);
 		uint8_t  type = buf[o + 8];
 		if (rlen == 0 || rlen > len - o - 8 || type == 0 ||
-		    type > TASQ_REC_IVALS) {
+		    type > TASQ_REC_MAX) {
 			continue;
 		}
 		if (tasq_crc32c(0, buf + o + 8, rlen) == get32(buf + o + 4)) {

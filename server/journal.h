@@ -35,6 +35,8 @@ enum tasq_rec_type {
 	TASQ_REC_CHUNK   = 5, // snapshot: queue, job, first, n, values, done
 	TASQ_REC_PENDING = 6, // snapshot: job, n, ids, values, codes
 	TASQ_REC_IVALS   = 7, // snapshot: queue, job, n, [lo, hi)...
+	TASQ_REC_RUN     = 8, // job, first, n, values: tasks first.. done, OK
+	TASQ_REC_MAX     = TASQ_REC_RUN,
 };
 
 typedef enum tasq_fsync_mode {

@@ -1606,6 +1606,92 @@ ready_after_restart(unsigned compact)
 	rm_tmpdir();
 }
 
+// Results of consecutive tasks, all OK, are journaled as one RUN record;
+// others (gaps, error codes) as RESULTS records. Both replay: results
+// come back with their values and codes, the rest is leased again.
+TEST(broker_results_journaled_as_runs_and_lists)
+{
+	tasq_journal     *j;
+	tasq_broker      *b;
+	struct task       t[64];
+	uint64_t          recs, ids[2];
+	int64_t           vals[2];
+	uint32_t          codes[1] = { TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE };
+	tasq_result_batch rb;
+	tasq_complete_rep r;
+	struct seen       s;
+	char              err[512];
+	int               got[10] = { 0 };
+	size_t            n;
+	tasq_journal_conf c = conf_of(false);
+
+	now0 = tasq_now_ms();
+	make_tmpdir();
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	submit(b, QA, JOB_A, 0, 10);
+	ASSERT_EQ(lease(b, QA, 10, t), 10);
+	complete(b, t, 4); // 0..3: a run
+	ids[0] = t[5].id, ids[1] = t[7].id;
+	vals[0] = value_of(JOB_A, 5) * value_of(JOB_A, 5);
+	vals[1] = value_of(JOB_A, 7) * value_of(JOB_A, 7);
+	rb = (tasq_result_batch) { t[0].lease, JOB_A, 2, ids, vals, NULL };
+	ASSERT_OK(tasq_broker_complete(b, WORKER, 1, &rb, now0, &r));
+	ASSERT_EQ(r.accepted, 2); // 5 and 7: a list
+	ids[0] = t[8].id, vals[0] = 0;
+	rb = (tasq_result_batch) { t[0].lease, JOB_A, 1, ids, vals, codes };
+	ASSERT_OK(tasq_broker_complete(b, WORKER, 1, &rb, now0, &r));
+	ASSERT_EQ(r.accepted, 1); // 8, failed: a list
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+
+	ASSERT_OK(open_recover(&j, &c, &s, err, sizeof(err)));
+	tasq_journal_close(j);
+	ASSERT_EQ(s.n, 4);
+	ASSERT_EQ(s.type[0], TASQ_REC_SUBMIT);
+	ASSERT_EQ(s.type[1], TASQ_REC_RUN);
+	ASSERT_EQ(s.len[1], 8 + 8 + 4 + 4 * 8);
+	ASSERT_EQ(s.type[2], TASQ_REC_RESULTS);
+	ASSERT_EQ(s.len[2], 8 + 4 + 2 * 17);
+	ASSERT_EQ(s.type[3], TASQ_REC_RESULTS);
+
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	ASSERT_EQ(recs, 4);
+	{
+		tasq_fetch_out o;
+		bool           parked;
+		ASSERT_OK(tasq_broker_fetch(
+		    b, JOB_A, 0, 50, now0, &o, NULL, &parked));
+		ASSERT_EQ(o.n, 7);
+		for (size_t i = 0; i < o.n; i++) {
+			uint64_t id = o.ids[i];
+			int64_t  v  = value_of(JOB_A, id);
+			ASSERT_LT(id, 10);
+			got[id]++;
+			if (id == 8) {
+				ASSERT_NOT_NULL(o.codes);
+				ASSERT_EQ(o.codes[i], codes[0]);
+			} else {
+				ASSERT_EQ(o.values[i], v * v);
+				ASSERT_TRUE(
+				    o.codes == NULL || o.codes[i] == 0);
+			}
+		}
+		tasq_broker_fetch_fini(&o);
+	}
+	// What had no result is leased again: 4, 6 and 9.
+	n = lease(b, QA, 10, t);
+	ASSERT_EQ(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		got[t[i].id]++;
+	}
+	for (int i = 0; i < 10; i++) {
+		ASSERT_EQ(got[i], 1);
+	}
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
 TEST(broker_ready_count_after_restart)
 {
 	ready_after_restart(0);

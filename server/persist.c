@@ -83,12 +83,29 @@ results_iov(tasq_broker *b, int type, uint64_t job, size_t n,
 	return (rv);
 }
 
+// Results of consecutive tasks, all OK (a worker's whole lease, the
+// common case), go as a RUN record: 8 bytes per task instead of 17.
 int
 tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
     const uint64_t *ids, const int64_t *values, const uint32_t *codes)
 {
+	bool run = true;
+
 	if (b->journal == NULL || b->recovering || n == 0) {
 		return (0);
+	}
+	for (size_t i = 0; i < n && run; i++) {
+		run = codes[i] == 0 && ids[i] - ids[0] == i;
+	}
+	if (run) {
+		uint32_t     n32   = (uint32_t) n;
+		struct iovec iov[] = {
+			{ &job, 8 },
+			{ (void *) &ids[0], 8 },
+			{ &n32, 4 },
+			{ (void *) values, n * 8 },
+		};
+		return (append(b, TASQ_REC_RUN, iov, 4));
 	}
 	return (results_iov(b, TASQ_REC_RESULTS, job, n, ids, values, codes,
 	    NULL, NULL, NULL));
@@ -203,6 +220,10 @@ copy_col(struct cur *c, size_t n, size_t size)
 	return (out);
 }
 
+static int apply_cols(tasq_broker *b, uint64_t job, uint32_t n,
+    const uint64_t *ids, const int64_t *vals, const uint8_t *codes,
+    bool pending);
+
 static int
 apply_results(tasq_broker *b, struct cur *c, bool pending)
 {
@@ -211,7 +232,6 @@ apply_results(tasq_broker *b, struct cur *c, bool pending)
 	uint64_t      *ids;
 	int64_t       *vals;
 	const uint8_t *codes;
-	struct job    *j;
 	int            rv = 0;
 
 	if (c->bad || n > c->left / 17) {
@@ -222,10 +242,57 @@ apply_results(tasq_broker *b, struct cur *c, bool pending)
 	codes = take(c, n);
 	if (ids == NULL || vals == NULL || codes == NULL || c->left != 0) {
 		rv = c->bad || c->left != 0 ? TASQ_EDATA_LOSS : NNG_ENOMEM;
-		goto out;
+	} else {
+		rv = apply_cols(b, job, n, ids, vals, codes, pending);
 	}
+	free(ids);
+	free(vals);
+	return (rv);
+}
+
+// A RUN record: n results, OK, of the tasks first, first + 1, ...
+static int
+apply_run(tasq_broker *b, struct cur *c)
+{
+	uint64_t  job   = take64(c);
+	uint64_t  first = take64(c);
+	uint32_t  n     = take32(c);
+	uint64_t *ids;
+	int64_t  *vals;
+	uint8_t  *codes;
+	int       rv;
+
+	if (c->bad || n == 0 || c->left != (size_t) n * 8 ||
+	    first > UINT64_MAX - n) {
+		return (TASQ_EDATA_LOSS);
+	}
+	vals  = copy_col(c, n, 8);
+	ids   = malloc((size_t) n * sizeof(*ids));
+	codes = calloc(n, 1);
+	if (vals == NULL || ids == NULL || codes == NULL) {
+		rv = NNG_ENOMEM;
+	} else {
+		for (uint32_t i = 0; i < n; i++) {
+			ids[i] = first + i;
+		}
+		rv = apply_cols(b, job, n, ids, vals, codes, false);
+	}
+	free(ids);
+	free(vals);
+	free(codes);
+	return (rv);
+}
+
+static int
+apply_cols(tasq_broker *b, uint64_t job, uint32_t n, const uint64_t *ids,
+    const int64_t *vals, const uint8_t *codes, bool pending)
+{
+	struct job *j;
+	int         rv = 0;
+
 	if ((j = job_for(b, job, NULL)) == NULL) {
-		goto out; // closed later in the log, or its snapshot had none
+		return (
+		    0); // closed later in the log, or its snapshot had none
 	}
 	for (uint32_t i = 0; i < n && rv == 0; i++) {
 		if (codes[i] > TASQ_CODE_MAX) {
@@ -257,9 +324,6 @@ apply_results(tasq_broker *b, struct cur *c, bool pending)
 			rv = NNG_ENOMEM;
 		}
 	}
-out:
-	free(ids);
-	free(vals);
 	return (rv);
 }
 
@@ -299,6 +363,8 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 	case TASQ_REC_RESULTS:
 	case TASQ_REC_PENDING:
 		return (apply_results(b, &c, type == TASQ_REC_PENDING));
+	case TASQ_REC_RUN:
+		return (apply_run(b, &c));
 	case TASQ_REC_ACK: {
 		uint64_t job = take64(&c);
 		uint32_t n   = take32(&c);
