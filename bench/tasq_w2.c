@@ -2,13 +2,16 @@
 // tasq-server and its workers: submit one task, wait for its result,
 // repeat; prints round-trip percentiles.
 //
-// One round is what a client that wants one answer at a time must do
-// with tasq's protocol (client/submit.c does the same for many tasks):
-// a Submit of one task into a job, then Fetch long-polls on that job
-// until the result is there. The client keeps one job for all rounds and
-// numbers the tasks 0, 1, 2, ...; each Fetch acknowledges the previous
-// delivery, so the server holds nothing between rounds. The job is
-// closed at the end.
+// One round is what a client that wants one answer at a time does with
+// tasq's protocol, shaped like client/submit.c: a Submit of one task into
+// a job while a Fetch long-poll on that job is already waiting at the
+// server (sent first, with tasq_chan_call_start), so the result comes
+// back on the Fetch's reply as soon as a worker hands it in. The client keeps
+// one job for all rounds and numbers the tasks 0, 1, 2, ...; each Fetch
+// acknowledges the previous delivery, so the server holds nothing between
+// rounds. The job is closed at the end. --sequential submits, then
+// fetches (two more hops per round: the Fetch is sent only when the
+// Submit's reply is back), for comparison.
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +35,7 @@ static struct {
 	uint64_t rounds;
 	uint64_t warmup;
 	uint64_t timeout_ms;
+	bool     sequential;
 } cfg;
 
 static const tasq_opt w2_opts[] = {
@@ -55,6 +59,9 @@ static const tasq_opt w2_opts[] = {
 	{ "timeout", 't', TASQ_OPT_MS, NULL, "10s", "DURATION",
 	    "give up on a round after this long", &cfg.timeout_ms, 100,
 	    3600000, false },
+	{ "sequential", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "fetch only after the submit's reply (no parked fetch)",
+	    &cfg.sequential, 0, 0, false },
 	TASQ_OPT_END,
 };
 
@@ -85,14 +92,12 @@ struct round {
 	uint64_t   ack; // the last delivery, acknowledged by the next fetch
 };
 
-// One task: submit value as task id, then fetch until its result.
 static int
-one(struct round *r, uint64_t id, int64_t value, int64_t *result)
+submit_one(struct round *r, uint64_t id, int64_t value)
 {
 	tasq_req req;
 	tasq_rep rep;
 	char     err[512];
-	uint64_t until = now_ns() + cfg.timeout_ms * 1000000ULL;
 	int      rv;
 
 	memset(&req, 0, sizeof(req));
@@ -108,8 +113,34 @@ one(struct round *r, uint64_t id, int64_t value, int64_t *result)
 		return (rv);
 	}
 	tasq_wire_rep_fini(&rep);
+	return (0);
+}
+
+// One task. Parked (as client/submit.c does): a Fetch long-poll is sent
+// first and waits at the server while the Submit goes; its reply brings
+// the result as soon as a worker hands it in. Otherwise (--sequential,
+// and round 0, which makes the job) the Submit's reply comes first. A
+// Fetch that comes back empty is sent again.
+static int
+one(struct round *r, uint64_t id, int64_t value, bool parked, int64_t *result)
+{
+	uint64_t until     = now_ns() + cfg.timeout_ms * 1000000ULL;
+	bool     submitted = false;
+	char     err[512];
+	int      rv;
+
+	if (!parked) {
+		if ((rv = submit_one(r, id, value)) != 0) {
+			return (rv);
+		}
+		submitted = true;
+	}
+
 	while (now_ns() < until) {
-		bool found = false;
+		tasq_req   req;
+		tasq_rep   rep;
+		tasq_call *call;
+		bool       found = false;
 
 		memset(&req, 0, sizeof(req));
 		req.method              = TASQ_M_FETCH;
@@ -117,9 +148,21 @@ one(struct round *r, uint64_t id, int64_t value, int64_t *result)
 		req.u.fetch.ack_seq     = r->ack;
 		req.u.fetch.max_results = 64;
 		req.u.fetch.wait_ms     = 1000;
-		if ((rv = tasq_chan_call(r->chan, &req,
-		         (uint32_t) cfg.timeout_ms + 1000, &rep, err,
-		         sizeof(err))) != 0) {
+		if ((rv = tasq_chan_call_start(
+		         r->chan, &req, 2000, &call, err, sizeof(err))) != 0) {
+			fprintf(stderr, "tasq-bench-w2: fetch: %s\n", err);
+			return (rv);
+		}
+		if (!submitted) {
+			if ((rv = submit_one(r, id, value)) != 0) {
+				(void) tasq_chan_call_finish(
+				    call, &rep, err, sizeof(err));
+				return (rv);
+			}
+			submitted = true;
+		}
+		if ((rv = tasq_chan_call_finish(
+		         call, &rep, err, sizeof(err))) != 0) {
 			fprintf(stderr, "tasq-bench-w2: fetch: %s\n", err);
 			return (rv);
 		}
@@ -196,7 +239,9 @@ main(int argc, char **argv)
 	for (uint64_t i = 0; i < cfg.warmup + cfg.rounds; i++) {
 		int64_t  v = (int64_t) i + 1, res = 0;
 		uint64_t t0 = now_ns(), t1;
-		if (one(&r, i, v, &res) != 0) {
+		// Round 0 makes the job that later rounds' fetches wait on.
+		if ((rv = one(&r, i, v, !cfg.sequential && i > 0, &res)) !=
+		    0) {
 			goto out;
 		}
 		t1 = now_ns();
@@ -222,8 +267,9 @@ main(int argc, char **argv)
 		}
 	}
 	qsort(lat, cfg.rounds, sizeof(*lat), cmp_u64);
-	printf("tasq mode=rtt transport=%s n=%" PRIu64 " p50_us=%.1f "
+	printf("tasq mode=%s transport=%s n=%" PRIu64 " p50_us=%.1f "
 	       "p99_us=%.1f mean_us=%.1f min_us=%.1f max_us=%.1f\n",
+	    cfg.sequential ? "rtt-sequential" : "rtt",
 	    strncmp(cfg.server, "tls+tcp", 7) == 0 ? "tls" : "tcp", cfg.rounds,
 	    (double) lat[(cfg.rounds - 1) / 2] / 1e3,
 	    (double) lat[(cfg.rounds - 1) * 99 / 100] / 1e3,

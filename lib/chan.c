@@ -207,51 +207,21 @@ tasq_chan_sender_id(const tasq_chan *c)
 	return (c->sender_id);
 }
 
-// One attempt: returns 0 with *replyp set, or an error.
-static int
-attempt(tasq_chan *c, nng_ctx ctx, nng_aio *aio, const tasq_req *req,
-    uint32_t timeout_ms, uint64_t *seqp, nng_msg **replyp, char *err,
-    size_t errlen)
-{
-	tasq_env_hdr h;
-	nng_msg     *m;
-	int          rv;
+// A call in flight: its request is sent, its reply not yet read.
+struct tasq_call {
+	tasq_chan      *c;
+	const tasq_req *req;
+	uint32_t        timeout_ms;
+	nng_ctx         ctx;
+	nng_aio        *aio;
+	uint64_t        seq;
+	int             rv; // of the send, reported by finish
+	char            err[256];
+};
 
-	if ((rv = tasq_wire_encode_req(req, &m)) != 0) {
-		snprintf(err, errlen, "cannot encode request: %s",
-		    tasq_strerror(rv));
-		return (rv);
-	}
-	memset(&h, 0, sizeof(h));
-	h.kind         = TASQ_ENV_REQUEST;
-	h.sender_id    = c->sender_id;
-	h.seq          = atomic_fetch_add(&c->seq, 1) + 1;
-	h.timestamp_ms = tasq_now_ms();
-	h.method       = (uint16_t) req->method;
-	h.deadline_ms  = timeout_ms;
-	if ((rv = tasq_auth_seal(c->keys, &h, m)) != 0) {
-		nng_msg_free(m);
-		snprintf(
-		    err, errlen, "cannot sign request: %s", tasq_strerror(rv));
-		return (rv);
-	}
-	*seqp = h.seq;
-	nng_aio_set_timeout(aio, (nng_duration) timeout_ms);
-	nng_aio_set_msg(aio, m);
-	nng_ctx_send(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
-		nng_msg_free(m); // a failed send leaves the message with us
-		goto neterr;
-	}
-	nng_ctx_recv(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
-		goto neterr;
-	}
-	*replyp = nng_aio_get_msg(aio);
-	return (0);
-neterr:
+static int
+neterr(int rv, uint32_t timeout_ms, char *err, size_t errlen)
+{
 	if (rv == NNG_ETIMEDOUT) {
 		snprintf(err, errlen, "no reply from server within %u ms",
 		    (unsigned) timeout_ms);
@@ -261,45 +231,121 @@ neterr:
 	return (rv);
 }
 
-int
-tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
-    tasq_rep *rep, char *err, size_t errlen)
+// Signs and sends the request, then starts receiving its reply.
+static int
+send_req(tasq_call *call, char *err, size_t errlen)
 {
-	nng_ctx        ctx;
-	nng_aio       *aio;
-	nng_msg       *m = NULL;
-	tasq_env_hdr   h;
-	const uint8_t *body;
-	const char    *why = NULL;
-	uint64_t       seq = 0;
-	int            rv;
+	tasq_chan   *c = call->c;
+	tasq_env_hdr h;
+	nng_msg     *m;
+	int          rv;
+
+	if ((rv = tasq_wire_encode_req(call->req, &m)) != 0) {
+		snprintf(err, errlen, "cannot encode request: %s",
+		    tasq_strerror(rv));
+		return (rv);
+	}
+	memset(&h, 0, sizeof(h));
+	h.kind         = TASQ_ENV_REQUEST;
+	h.sender_id    = c->sender_id;
+	h.seq          = atomic_fetch_add(&c->seq, 1) + 1;
+	h.timestamp_ms = tasq_now_ms();
+	h.method       = (uint16_t) call->req->method;
+	h.deadline_ms  = call->timeout_ms;
+	if ((rv = tasq_auth_seal(c->keys, &h, m)) != 0) {
+		nng_msg_free(m);
+		snprintf(
+		    err, errlen, "cannot sign request: %s", tasq_strerror(rv));
+		return (rv);
+	}
+	call->seq = h.seq;
+	nng_aio_set_timeout(call->aio, (nng_duration) call->timeout_ms);
+	nng_aio_set_msg(call->aio, m);
+	nng_ctx_send(call->ctx, call->aio);
+	nng_aio_wait(call->aio);
+	if ((rv = nng_aio_result(call->aio)) != 0) {
+		nng_msg_free(m); // a failed send leaves the message with us
+		return (neterr(rv, call->timeout_ms, err, errlen));
+	}
+	nng_ctx_recv(call->ctx, call->aio);
+	return (0);
+}
+
+// Waits for the reply of the request sent last.
+static int
+recv_rep(tasq_call *call, nng_msg **replyp, char *err, size_t errlen)
+{
+	int rv;
+
+	nng_aio_wait(call->aio);
+	if ((rv = nng_aio_result(call->aio)) != 0) {
+		return (neterr(rv, call->timeout_ms, err, errlen));
+	}
+	*replyp = nng_aio_get_msg(call->aio);
+	return (0);
+}
+
+int
+tasq_chan_call_start(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
+    tasq_call **callp, char *err, size_t errlen)
+{
+	tasq_call *call;
+	int        rv;
 
 	err[0] = '\0';
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+	if ((call = calloc(1, sizeof(*call))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NNG_ENOMEM);
+	}
+	call->c          = c;
+	call->req        = req;
+	call->timeout_ms = timeout_ms;
+	if ((rv = nng_aio_alloc(&call->aio, NULL, NULL)) != 0) {
+		free(call);
 		snprintf(err, errlen, "%s", nng_strerror(rv));
 		return (rv);
 	}
-	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
-		nng_aio_free(aio);
+	if ((rv = nng_ctx_open(&call->ctx, c->sock)) != 0) {
+		nng_aio_free(call->aio);
+		free(call);
 		snprintf(err, errlen, "%s", nng_strerror(rv));
 		return (rv);
 	}
+	// An error of the send is reported by finish, like any other.
+	call->rv = send_req(call, call->err, sizeof(call->err));
+	*callp   = call;
+	return (0);
+}
+
+int
+tasq_chan_call_finish(tasq_call *call, tasq_rep *rep, char *err, size_t errlen)
+{
+	tasq_chan      *c   = call->c;
+	const tasq_req *req = call->req;
+	nng_msg        *m   = NULL;
+	tasq_env_hdr    h;
+	const uint8_t  *body;
+	const char     *why = NULL;
+	int             rv  = call->rv;
+
+	snprintf(err, errlen, "%s", call->err);
 	// A request that the server saw as a replay (nng re-sent it over a
 	// new connection, say) is retried once with a fresh sequence number.
-	for (int tries = 0; tries < 3; tries++) {
+	for (int tries = 0; tries < 3 && call->rv == 0; tries++) {
 		if (m != NULL) {
 			nng_msg_free(m);
 			m = NULL;
 		}
-		rv = attempt(
-		    c, ctx, aio, req, timeout_ms, &seq, &m, err, errlen);
-		if (rv != 0) {
+		if (tries > 0 && (rv = send_req(call, err, errlen)) != 0) {
+			break;
+		}
+		if ((rv = recv_rep(call, &m, err, errlen)) != 0) {
 			break;
 		}
 		rv = tasq_auth_open(
 		    c->keys, nng_msg_body(m), nng_msg_len(m), &h, &body);
 		if (rv == TASQ_EUNAUTHENTICATED && h.key_id == 0 &&
-		    h.kind == TASQ_ENV_REPLY && h.reply_to == seq) {
+		    h.kind == TASQ_ENV_REPLY && h.reply_to == call->seq) {
 			// An unsigned error: the server could not verify us.
 			int  code = 0;
 			char text[200];
@@ -323,7 +369,7 @@ tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
 			    "reply failed authentication (wrong key?)");
 			break;
 		}
-		if (h.kind != TASQ_ENV_REPLY || h.reply_to != seq ||
+		if (h.kind != TASQ_ENV_REPLY || h.reply_to != call->seq ||
 		    h.method != req->method) {
 			snprintf(err, errlen, "reply does not match request");
 			rv = TASQ_EUNAUTHENTICATED;
@@ -339,7 +385,8 @@ tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
 			    tasq_err_name(h.status), text);
 			if (rv == TASQ_EUNAUTHENTICATED &&
 			    strstr(text, "replay") != NULL) {
-				continue;
+				continue; // rv stays, should it be the last
+				          // try
 			}
 			break;
 		}
@@ -353,7 +400,22 @@ tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
 	if (m != NULL) {
 		nng_msg_free(m);
 	}
-	nng_ctx_close(ctx);
-	nng_aio_free(aio);
+	nng_ctx_close(call->ctx);
+	nng_aio_free(call->aio);
+	free(call);
 	return (rv);
+}
+
+int
+tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
+    tasq_rep *rep, char *err, size_t errlen)
+{
+	tasq_call *call;
+	int        rv;
+
+	if ((rv = tasq_chan_call_start(
+	         c, req, timeout_ms, &call, err, errlen)) != 0) {
+		return (rv);
+	}
+	return (tasq_chan_call_finish(call, rep, err, errlen));
 }

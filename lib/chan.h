@@ -52,6 +52,17 @@ bool tasq_chan_redial(tasq_chan *c);
 int tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
     tasq_rep *rep, char *err, size_t errlen);
 
+// tasq_chan_call_start sends req and returns at once with *callp, whose
+// reply tasq_chan_call_finish waits for (the two make tasq_chan_call, with
+// the same results, reported by finish). req must stay valid until then.
+// A caller can so have a long-poll waiting at the server while it sends
+// other requests. Every started call must be finished.
+typedef struct tasq_call tasq_call;
+int tasq_chan_call_start(tasq_chan *c, const tasq_req *req,
+    uint32_t timeout_ms, tasq_call **callp, char *err, size_t errlen);
+int tasq_chan_call_finish(
+    tasq_call *call, tasq_rep *rep, char *err, size_t errlen);
+
 // tasq_chan_sender_id returns this channel's random sender id.
 uint64_t tasq_chan_sender_id(const tasq_chan *c);
 
