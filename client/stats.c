@@ -27,14 +27,16 @@ print_text(const tasq_rep *rep)
 {
 	printf("server %s, up %" PRIu64 " s\n", rep->u.stats.version,
 	    rep->u.stats.uptime_ms / 1000);
-	printf("\n%-20s %12s %12s %12s %6s %8s\n", "QUEUE", "READY", "LEASED",
-	    "RESULTS", "JOBS", "DEAD");
+	// Depth first, then the cumulative counts (since the server started).
+	printf("\n%-20s %10s %10s %10s %6s %8s %12s %12s\n", "QUEUE", "READY",
+	    "LEASED", "RESULTS", "JOBS", "DEAD", "SUBMITTED", "COMPLETED");
 	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
 		const tasq_queue_stats *q = &rep->u.stats.queues[i];
-		printf("%-20s %12" PRIu64 " %12" PRIu64 " %12" PRIu64
-		       " %6" PRIu64 " %8" PRIu64 "\n",
-		    q->name, q->ready, q->leased, q->results, q->jobs,
-		    q->dead);
+		printf("%-20s %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+		       " %6" PRIu64 " %8" PRIu64 " %12" PRIu64 " %12" PRIu64
+		       "\n",
+		    q->name, q->ready, q->leased, q->results, q->jobs, q->dead,
+		    q->submitted, q->completed);
 	}
 	printf("\n%-32s %-12s %6s %8s %12s %9s %s\n", "WORKER", "QUEUE",
 	    "LEASES", "IN-HAND", "COMPLETED", "IDLE-MS", "CONNECTED");

@@ -34,8 +34,10 @@ tasq_stats_json(const tasq_rep *rep, FILE *f)
 		fprintf(f,
 		    ",\"ready\":%" PRIu64 ",\"leased\":%" PRIu64
 		    ",\"results\":%" PRIu64 ",\"jobs\":%" PRIu64
-		    ",\"dead\":%" PRIu64 "}",
-		    q->ready, q->leased, q->results, q->jobs, q->dead);
+		    ",\"dead\":%" PRIu64 ",\"submitted\":%" PRIu64
+		    ",\"completed\":%" PRIu64 "}",
+		    q->ready, q->leased, q->results, q->jobs, q->dead,
+		    q->submitted, q->completed);
 	}
 	fprintf(f, "],\"workers\":[");
 	for (size_t i = 0; i < rep->u.stats.nworkers; i++) {

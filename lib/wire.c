@@ -435,7 +435,9 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 				    .leased            = q->leased,
 				    .results           = q->results,
 				    .jobs              = q->jobs,
-				    .dead              = q->dead };
+				    .dead              = q->dead,
+				    .submitted         = q->submitted,
+				    .completed         = q->completed };
 		}
 		for (size_t i = 0; i < m->n_workers; i++) {
 			Tasq__V1__WorkerStats *w = m->workers[i];
@@ -658,13 +660,15 @@ encode_stats(const tasq_rep *rep, nng_msg **msgp)
 	for (size_t i = 0; i < nq; i++) {
 		const tasq_queue_stats *s = &rep->u.stats.queues[i];
 		tasq__v1__queue_stats__init(&q[i]);
-		q[i].name    = (char *) s->name;
-		q[i].ready   = s->ready;
-		q[i].leased  = s->leased;
-		q[i].results = s->results;
-		q[i].jobs    = s->jobs;
-		q[i].dead    = s->dead;
-		m.queues[i]  = &q[i];
+		q[i].name      = (char *) s->name;
+		q[i].ready     = s->ready;
+		q[i].leased    = s->leased;
+		q[i].results   = s->results;
+		q[i].jobs      = s->jobs;
+		q[i].dead      = s->dead;
+		q[i].submitted = s->submitted;
+		q[i].completed = s->completed;
+		m.queues[i]    = &q[i];
 	}
 	m.n_workers = nw;
 	m.workers   = (Tasq__V1__WorkerStats **) (ptrs + nq);

@@ -66,6 +66,7 @@ typedef struct tasq_complete_rep {
 typedef struct tasq_queue_stats {
 	const char *name;
 	uint64_t    ready, leased, results, jobs, dead;
+	uint64_t    submitted, completed; // cumulative (QueueStats 7, 8)
 } tasq_queue_stats;
 
 typedef struct tasq_worker_stats {

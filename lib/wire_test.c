@@ -404,8 +404,8 @@ TEST(reply_round_trip_extend_fetch)
 
 TEST(reply_round_trip_stats)
 {
-	tasq_queue_stats  qs[2] = { { "default", 1, 2, 3, 4, 5 },
-		 { "other", UINT64_MAX, 0, 0, 0, 1 } };
+	tasq_queue_stats  qs[2] = { { "default", 1, 2, 3, 4, 5, 60, 50 },
+		 { "other", UINT64_MAX, 0, 0, 0, 1, UINT64_MAX, 0 } };
 	tasq_worker_stats ws[2] = {
 		{ 77, "w1", "default", 1, 100, 5000, 12, true },
 		{ 78, "w 2", "other", 0, 0, 0, UINT64_MAX, false },
@@ -430,6 +430,8 @@ TEST(reply_round_trip_stats)
 		ASSERT_EQ(q->results, qs[i].results);
 		ASSERT_EQ(q->jobs, qs[i].jobs);
 		ASSERT_EQ(q->dead, qs[i].dead);
+		ASSERT_EQ(q->submitted, qs[i].submitted);
+		ASSERT_EQ(q->completed, qs[i].completed);
 	}
 	ASSERT_EQ(out.u.stats.nworkers, 2);
 	for (size_t i = 0; i < 2; i++) {
@@ -461,6 +463,41 @@ TEST(reply_round_trip_stats)
 	ASSERT_EQ(out.u.stats.nworkers, 0);
 	ASSERT_EQ(out.u.stats.ncounters, 0);
 	ASSERT_EQ(out.u.stats.ndead, 0);
+	tasq_wire_rep_fini(&out);
+}
+
+// QueueStats from a server older than submitted (7) and completed (8)
+// decodes with both 0; fields newer than ours are skipped.
+TEST(stats_queue_fields_old_and_new)
+{
+	pbuf        body = { .n = 0 }, q = { .n = 0 };
+	tasq_rep    out;
+	const char *why;
+
+	q.b[q.n++] = 1 << 3 | 2; // name = "old"
+	q.b[q.n++] = 3;
+	memcpy(q.b + q.n, "old", 3);
+	q.n += 3;
+	pb_uint(&q, 2, 4); // ready
+	pb_uint(&q, 6, 1); // dead
+	pb_sub(&body, 3, &q);
+	q.n = 5; // name = "old" again, then the new fields and a newer one
+	pb_uint(&q, 7, 1000);
+	pb_uint(&q, 8, 999);
+	pb_uint(&q, 9, 12345);
+	pb_sub(&body, 3, &q);
+	ASSERT_OK(
+	    tasq_wire_decode_rep(TASQ_M_STATS, body.b, body.n, &out, &why));
+	ASSERT_EQ(out.u.stats.nqueues, 2);
+	ASSERT_STR_EQ(out.u.stats.queues[0].name, "old");
+	ASSERT_EQ(out.u.stats.queues[0].ready, 4);
+	ASSERT_EQ(out.u.stats.queues[0].dead, 1);
+	ASSERT_EQ(out.u.stats.queues[0].submitted, 0);
+	ASSERT_EQ(out.u.stats.queues[0].completed, 0);
+	ASSERT_STR_EQ(out.u.stats.queues[1].name, "old");
+	ASSERT_EQ(out.u.stats.queues[1].ready, 0);
+	ASSERT_EQ(out.u.stats.queues[1].submitted, 1000);
+	ASSERT_EQ(out.u.stats.queues[1].completed, 999);
 	tasq_wire_rep_fini(&out);
 }
 

@@ -384,6 +384,7 @@ tasq_broker_task_finish(tasq_broker *b, struct chunk *c, uint32_t off,
 	// The task moves from the chunk to the result list: held is
 	// unchanged until the client acknowledges the result.
 	j->q->nresults++;
+	j->q->completed++;
 	tasq_broker_count(b, TASQ_CTR_COMPLETED, 1);
 	if (code != 0) {
 		tasq_broker_count(b, TASQ_CTR_FAILED, 1);
@@ -759,6 +760,7 @@ tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
 		goto out;
 	}
 	j->submitted += n;
+	q->submitted += n;
 	*accepted = (uint32_t) n;
 	tasq_broker_count(b, TASQ_CTR_SUBMITTED, n);
 	wlist_take(&q->waiters, wake);
@@ -1539,11 +1541,13 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 		memcpy(mem, q->name, sizeof(q->name));
 		s->name = mem;
 		mem += TASQ_WIRE_MAX_NAME + 1;
-		s->ready   = q->nready;
-		s->leased  = q->nleased;
-		s->results = q->nresults;
-		s->jobs    = q->njobs;
-		s->dead    = q->ndead;
+		s->ready     = q->nready;
+		s->leased    = q->nleased;
+		s->results   = q->nresults;
+		s->jobs      = q->njobs;
+		s->dead      = q->ndead;
+		s->submitted = q->submitted;
+		s->completed = q->completed;
 	}
 	rep->u.stats.nqueues = nq;
 	for (size_t i = 0; (v = tasq_idmap_next(&b->workers, &pos)) != NULL;
@@ -1570,12 +1574,14 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 		rep->u.stats.dead[2 * i + 1] = b->dead[k][1];
 	}
 	rep->u.stats.ndead = nd;
-	nng_mtx_unlock(b->mtx);
+	// Read with the lock held, so that the broker's own counters agree
+	// with the queues' (tasks_completed is the sum of their completed).
 	for (int i = 0; i < TASQ_CTR_COUNT; i++) {
 		rep->u.stats.counters[i].name  = counter_names[i];
 		rep->u.stats.counters[i].value = tasq_broker_counter(b, i);
 	}
 	rep->u.stats.ncounters = TASQ_CTR_COUNT;
+	nng_mtx_unlock(b->mtx);
 	return (0);
 }
 

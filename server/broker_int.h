@@ -72,6 +72,10 @@ struct queue {
 	char         name[TASQ_WIRE_MAX_NAME + 1];
 	struct range ready; // sentinel of the ready list
 	uint64_t     nready, nleased, nresults, njobs, ndead;
+	// Cumulative, counted where tasks_submitted and tasks_completed are
+	// (so also for records replayed at start-up): tasks newly enqueued,
+	// and tasks given their first result (errors and dead letters too).
+	uint64_t     submitted, completed;
 	struct wlist waiters;
 };
 

@@ -956,4 +956,82 @@ TEST(stats_snapshot)
 	tasq_broker_free(b);
 }
 
+// Per-queue submitted and completed: only newly enqueued tasks, and first
+// results of any kind; over all queues they add up to the global counters.
+static void
+expect_counts(tasq_broker *b, uint64_t a_sub, uint64_t a_done, uint64_t b_sub,
+    uint64_t b_done)
+{
+	tasq_rep rep;
+	uint64_t want[2][2] = { { a_sub, a_done }, { b_sub, b_done } };
+
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	ASSERT_EQ(rep.u.stats.nqueues, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const tasq_queue_stats *q = &rep.u.stats.queues[i];
+		ASSERT_STR_EQ(q->name, i ? "beta" : "alpha");
+		ASSERT_EQ(q->submitted, want[i][0]);
+		ASSERT_EQ(q->completed, want[i][1]);
+	}
+	ASSERT_EQ(
+	    rep.u.stats.counters[TASQ_CTR_SUBMITTED].value, a_sub + b_sub);
+	ASSERT_EQ(
+	    rep.u.stats.counters[TASQ_CTR_COMPLETED].value, a_done + b_done);
+	tasq_broker_stats_fini(&rep);
+}
+
+TEST(queue_submitted_and_completed)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_lease_out lo;
+	bool           dup = false;
+	uint64_t       t   = T0, dropped;
+
+	submit_ok(b, "alpha", 7, 0, 5, t);
+	ASSERT_EQ(submit(b, "alpha", 7, 0, 5, t, &dup), 0); // a retry
+	ASSERT_TRUE(dup);
+	submit_ok(b, "alpha", 9, 0, 3, t);
+	submit_ok(b, "beta", 8, 0, 4, t);
+	// Refused batches count nowhere.
+	ASSERT_RV(
+	    submit(b, "alpha", 7, 3, 4, t, NULL), TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(submit(b, "beta", 7, 9, 1, t, NULL), TASQ_EINVALID_ARGUMENT);
+	expect_counts(b, 8, 0, 4, 0);
+
+	// OK results, then the same results again (duplicates).
+	lo = lease(b, "alpha", 11, 1, 5, t);
+	expect_batch(&lo, 0, 7, 0, 5, 1);
+	complete(b, 11, &lo, 0, t, 5, 0, 0, 0);
+	complete(b, 11, &lo, 0, t, 0, 5, 0, 0);
+	tasq_broker_lease_fini(&lo);
+	expect_counts(b, 8, 5, 4, 0);
+	// Error results count as completed (and failed).
+	lo = lease(b, "alpha", 11, 1, 5, t);
+	expect_batch(&lo, 0, 9, 0, 3, 1);
+	complete(b, 11, &lo, 11, t, 3, 0, 0, 0);
+	tasq_broker_lease_fini(&lo);
+	expect_counts(b, 8, 8, 4, 0);
+	// So do dead letters, given their ABORTED result on the last expiry.
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		lease_one(b, "beta", 12, 2, 10, t, 8, 0, 4, attempt);
+		expect_counts(b, 8, 8, 4, 0);
+		t += LEASE_MS;
+		tasq_broker_tick(b, t);
+	}
+	expect_queue(b, "beta", 0, 0, 4, 1, 4);
+	expect_counts(b, 8, 8, 4, 4);
+	ASSERT_EQ(COUNTER(b, FAILED), 7);
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 4);
+
+	// A retry after the fact, fetching and closing change nothing.
+	ASSERT_EQ(submit(b, "alpha", 7, 0, 5, t, &dup), 0);
+	ASSERT_TRUE(dup);
+	fetch_squares(b, 7, 0, 0, t, 1, 0, 5);
+	ASSERT_OK(tasq_broker_close_job(b, 7, t, &dropped));
+	ASSERT_OK(tasq_broker_close_job(b, 8, t, &dropped));
+	expect_counts(b, 8, 8, 4, 4);
+	ASSERT_EQ(COUNTER(b, DUPLICATE_SUBMITS), 2);
+	tasq_broker_free(b);
+}
+
 TASQ_TEST_MAIN()

@@ -1,6 +1,11 @@
 // dashboard: the page served at / by metrics.c. One file, no external
 // resources: it polls /api/stats every second and draws queues, workers,
-// throughput over time and dead letters.
+// throughput over time and dead letters. Rates are differences between
+// two polls: the server's tasks_completed for the chart and #rate, and
+// each queue's completed for its tasks/s cell (0 on the queue's first
+// poll, and when its count went down: the server restarted).
+// tests/dashboard reads cells by index; new columns go after the
+// existing ones.
 #ifndef TASQ_DASHBOARD_H
 #define TASQ_DASHBOARD_H
 
@@ -25,7 +30,8 @@ static const char tasq_dashboard_html[] =
     "id=\"completed\">0</b></div>\n"
     "<h2>Queues</h2><table id=\"queues\"><thead><tr><th>queue</th>"
     "<th>ready</th><th>leased</th><th>results</th><th>jobs</th>"
-    "<th>dead</th></tr></thead><tbody></tbody></table>\n"
+    "<th>dead</th><th>submitted</th><th>completed</th><th>tasks/s</th>"
+    "</tr></thead><tbody></tbody></table>\n"
     "<h2>Workers</h2><table id=\"workers\"><thead><tr><th>worker</th>"
     "<th>queue</th><th>leases</th><th>tasks in hand</th><th>completed</th>"
     "<th>idle ms</th><th>connected</th></tr></thead><tbody></tbody>"
@@ -52,14 +58,20 @@ static const char tasq_dashboard_html[] =
     "{cache:'no-store'});const s=await r.json();const now=Date.now();"
     "const done=s.counters.tasks_completed||0;let rate=0;"
     "if(last){rate=(done-last.done)*1000/Math.max(1,now-last.t)}"
-    "last={done:done,t:now};hist.push(rate);if(hist.length>120)hist.shift();"
+    "const qrate=q=>{const p=last?last.q.get(q.name):undefined,"
+    "c=q.completed||0;"
+    "return p===undefined||c<p?0:Math.round((c-p)*1000/"
+    "Math.max(1,now-last.t))};"
+    "const qrows=s.queues.map(q=>[q.name,q.ready,q.leased,q.results,"
+    "q.jobs,q.dead,q.submitted||0,q.completed||0,qrate(q)]);"
+    "last={done:done,t:now,q:new Map(s.queues.map(q=>[q.name,"
+    "q.completed||0]))};hist.push(rate);if(hist.length>120)hist.shift();"
     "document.getElementById('meta').textContent='server '+s.version+"
     "', up '+Math.round(s.uptime_ms/1000)+' s, '+s.workers.filter("
     "w=>w.connected).length+' worker(s) connected';"
     "document.getElementById('rate').textContent=Math.round(rate);"
     "document.getElementById('completed').textContent=done;"
-    "fill('queues',s.queues.map(q=>[q.name,q.ready,q.leased,q.results,"
-    "q.jobs,q.dead]));"
+    "fill('queues',qrows);"
     "fill('workers',s.workers.map(w=>[w.name,w.queue,w.leases,"
     "w.tasks_in_hand,w.completed,w.idle_ms,w.connected?'yes':'no']));"
     "fill('dead',s.dead_letters.slice(-50).map(d=>[d.job,d.task]));"

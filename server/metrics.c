@@ -29,6 +29,33 @@ put_metric(FILE *f, const char *name, const char *type, const char *help,
 	    type, name, v);
 }
 
+// tasq_queue_tasks_{submitted,completed}_total{queue="..."}: per-queue
+// counterparts of tasq_tasks_{submitted,completed}_total, their sums over
+// the queues. Like those, they start again when the server restarts.
+static void
+put_queue_counter(FILE *f, const tasq_rep *st, bool completed)
+{
+	const char *what = completed ? "completed" : "submitted";
+
+	fprintf(f,
+	    "# HELP tasq_queue_tasks_%s_total %s From 0 at each server "
+	    "start; with --data-dir the journal records replayed then count "
+	    "again.\n# TYPE tasq_queue_tasks_%s_total counter\n",
+	    what,
+	    completed ? "Tasks of the queue given their first result, errors "
+	                "and dead letters included."
+	              : "Tasks newly enqueued in the queue; a batch "
+	                "submitted again is not counted twice.",
+	    what);
+	for (size_t i = 0; i < st->u.stats.nqueues; i++) {
+		const tasq_queue_stats *q = &st->u.stats.queues[i];
+		fprintf(f, "tasq_queue_tasks_%s_total{queue=\"%s\"} %llu\n",
+		    what, q->name,
+		    (unsigned long long) (completed ? q->completed
+		                                    : q->submitted));
+	}
+}
+
 char *
 tasq_metrics_text(tasq_metrics *m, size_t *len)
 {
@@ -65,6 +92,8 @@ tasq_metrics_text(tasq_metrics *m, size_t *len)
 				    qm[k], q->name, (unsigned long long) v);
 			}
 		}
+		put_queue_counter(f, &st, false);
+		put_queue_counter(f, &st, true);
 		for (size_t i = 0; i < st.u.stats.nworkers; i++) {
 			connected += st.u.stats.workers[i].connected;
 		}

@@ -14,7 +14,10 @@ method, then its fields):
      batch again: the server must call it a duplicate.
   3. Fetch (method 6) until every result has arrived, acknowledging each
      delivery with ack_seq; checks every result (the worker squares the
-     input; squares that overflow int64 come back as OUT_OF_RANGE).
+     input; squares that overflow int64 come back as OUT_OF_RANGE). Then
+     Stats (method 8): the queue's submitted and completed grew by the
+     job's tasks, the duplicate batch not counted, and the queues add up
+     to the counters tasks_submitted and tasks_completed.
   4. Two requests in flight on one connection, answered out of order.
   5. CloseJob (method 7); a Fetch of the closed job is NOT_FOUND.
   6. The failure replies of PROTOCOL.md section 6: a request signed with an
@@ -450,6 +453,24 @@ class Client:
                     codes=codes or [0] * len(ids), submitted=pb_int(f, 5),
                     completed=pb_int(f, 6))
 
+    def stats(self):
+        """StatsReply: queues by name (QueueStats fields as a dict; the
+        fields this client does not know are skipped) and counters."""
+        f = self.call(M_STATS, b"")
+        queues = {}
+        for raw in f.get(3, []):
+            q = pb_fields(raw)
+            queues[pb_str(q, 1)] = dict(
+                ready=pb_int(q, 2), leased=pb_int(q, 3),
+                results=pb_int(q, 4), jobs=pb_int(q, 5), dead=pb_int(q, 6),
+                submitted=pb_int(q, 7), completed=pb_int(q, 8))
+        counters = {}
+        for raw in f.get(5, []):
+            c = pb_fields(raw)
+            counters[pb_str(c, 1)] = pb_int(c, 2)
+        return dict(version=pb_str(f, 1), uptime_ms=pb_int(f, 2),
+                    queues=queues, counters=counters)
+
     def close_job(self, job_id, ack_seq):
         f = self.call(M_CLOSE_JOB, f_varint(1, job_id) + f_varint(2, ack_seq))
         return dict(dropped=pb_int(f, 1))
@@ -493,6 +514,10 @@ def run(args, key):
           (h["version"], h["server_id"]))
     health_env = c.last_request
 
+    # The queue's counts before this run (the server may have served it).
+    zero = dict(submitted=0, completed=0)
+    q0 = c.stats()["queues"].get(args.queue, zero)
+
     # 2. Submit, in two batches, then the first again (idempotent)
     values = [0, 1, -2, 3, 12345, -3037000499, 3037000500,
               -(1 << 63), (1 << 63) - 1, 7]
@@ -533,6 +558,21 @@ def run(args, key):
             continue
         check(got == want, "result of %d: %s %d (want %s %d)" %
               (v, code_name(got[0]), got[1], code_name(want[0]), want[1]))
+    # Stats: every task counted once in its queue, and the queues add up.
+    s = c.stats()
+    q1 = s["queues"].get(args.queue, zero)
+    grew = (q1["submitted"] - q0["submitted"],
+            q1["completed"] - q0["completed"])
+    check(grew == (len(values), len(values)),
+          "Stats: queue %s submitted +%d, completed +%d (want +%d each)" %
+          ((args.queue,) + grew + (len(values),)))
+    sums = tuple(sum(q[k] for q in s["queues"].values())
+                 for k in ("submitted", "completed"))
+    want = (s["counters"].get("tasks_submitted"),
+            s["counters"].get("tasks_completed"))
+    check(sums == want, "Stats: queues' submitted, completed %r = "
+          "counters tasks_submitted, tasks_completed %r" % (sums, want))
+
     # The last delivery is re-sent until acknowledged: a Fetch with a stale
     # ack_seq must return it again, unchanged.
     if ack:

@@ -106,8 +106,10 @@ try {
 	fs.writeFileSync(path.join(syncDir, 'loaded'), '');
 
 	// Live: two different non-zero rates, three completed counts, the
-	// default queue with work in it, every worker connected, a chart
-	// line off the baseline, and the batch not over yet.
+	// default queue with work in it and a non-zero tasks/s of its own,
+	// every worker connected, a chart line off the baseline, and the
+	// batch not over yet. Queue cells: 0 name, 1 ready, 2 leased,
+	// 3 results, 4 jobs, 5 dead, 6 submitted, 7 completed, 8 tasks/s.
 	const live = await page.waitForFunction((want) => {
 		const t = window.tasqTicks.filter((x) => x.completed > 0 && x.rate > 0);
 		const rates = new Set(t.map((x) => x.rate));
@@ -122,8 +124,9 @@ try {
 		const workers = cells('workers');
 		const q = queues.find((r) => r[0] === 'default');
 		const busy = q && (Number(q[1]) > 0 || Number(q[2]) > 0);
+		const qrate = q ? Number(q[8]) : 0;
 		const connected = workers.filter((r) => r[6] === 'yes').length;
-		if (rates.size < 2 || done.size < 3 || !busy ||
+		if (rates.size < 2 || done.size < 3 || !busy || !(qrate > 0) ||
 		    connected < want.workers) {
 			return false;
 		}
@@ -140,7 +143,11 @@ try {
 		if (blue === 0) {
 			return false;
 		}
-		return { over: false, ticks: t, queues, workers, blue, now };
+		// One queue: its counts and rate are the server's, from the
+		// same poll (read together, since one tick() wrote them all).
+		const same = Number(q[7]) === now && qrate ===
+			Number(document.getElementById('rate').textContent);
+		return { over: false, ticks: t, queues, workers, blue, now, q, same };
 	}, { tasks, workers }, { timeout: sec(30), polling: 200 });
 	const v = await live.jsonValue();
 	if (v.over) {
@@ -151,6 +158,17 @@ try {
 	log('live: completed ' + v.ticks.map((x) => x.completed).join(' -> ') +
 		', tasks/s ' + v.ticks.map((x) => x.rate).join(', '));
 	log(`queues ${JSON.stringify(v.queues)}`);
+	log(`default queue: submitted ${v.q[6]}, completed ${v.q[7]}, ` +
+		`tasks/s ${v.q[8]}`);
+	if (!v.same) {
+		throw new Error('the default queue (completed, tasks/s) ' +
+			`${v.q[7]}, ${v.q[8]} disagrees with the page's completed ` +
+			`${v.now} and tasks/s (the only queue: they must be equal)`);
+	}
+	if (!(Number(v.q[6]) >= Number(v.q[7]))) {
+		throw new Error(`the default queue shows submitted ${v.q[6]} ` +
+			`below completed ${v.q[7]}`);
+	}
 	log(`workers ${JSON.stringify(v.workers)}`);
 	log(`chart: ${v.blue} line pixels above the baseline`);
 
@@ -166,6 +184,17 @@ try {
 		throw new Error('the page shows completed ' +
 			`${await page.textContent('#completed')}, want ${tasks}`);
 	});
+	// The same tick filled the queues: submitted and completed are the
+	// batch's, each task counted once.
+	const qrow = await page.$$eval('#queues tbody tr', (rows) => rows
+		.map((r) => [...r.cells].map((c) => c.textContent))
+		.find((r) => r[0] === 'default'));
+	if (!qrow || Number(qrow[6]) !== tasks || Number(qrow[7]) !== tasks) {
+		throw new Error(`the default queue after the batch: ` +
+			`${JSON.stringify(qrow)}, want submitted and completed ${tasks}`);
+	}
+	log(`default queue after the batch: submitted ${qrow[6]}, ` +
+		`completed ${qrow[7]}, tasks/s ${qrow[8]}`);
 	// Idle workers: the "idle ms" column (the server's clock minus the
 	// worker's last request) is above zero for every worker.
 	await page.waitForFunction((n) => {

@@ -117,6 +117,7 @@ static void
 check_broker(uint64_t now)
 {
 	tasq_rep rep;
+	uint64_t submitted = 0, completed = 0;
 
 	if (tasq_broker_stats(broker, now, &rep) != 0) {
 		return; // out of memory
@@ -134,7 +135,17 @@ check_broker(uint64_t now)
 		FUZZ_CHECK(q->results <= bconf.max_tasks);
 		FUZZ_CHECK(q->jobs <= bconf.max_jobs);
 		FUZZ_CHECK(q->dead < SANE);
+		// Without a journal every task came in by a Submit, and has
+		// at most one first result.
+		FUZZ_CHECK(q->completed <= q->submitted);
+		submitted += q->submitted;
+		completed += q->completed;
 	}
+	// The queues' counts add up to the broker's (one snapshot, one lock).
+	FUZZ_CHECK_EQ(
+	    submitted, rep.u.stats.counters[TASQ_CTR_SUBMITTED].value);
+	FUZZ_CHECK_EQ(
+	    completed, rep.u.stats.counters[TASQ_CTR_COMPLETED].value);
 	for (size_t i = 0; i < rep.u.stats.nworkers; i++) {
 		const tasq_worker_stats *w = &rep.u.stats.workers[i];
 		FUZZ_CHECK(w->worker_id != 0);

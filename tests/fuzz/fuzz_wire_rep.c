@@ -59,6 +59,8 @@ same_stats(const tasq_rep *a, const tasq_rep *b)
 		FUZZ_CHECK_EQ(x->results, y->results);
 		FUZZ_CHECK_EQ(x->jobs, y->jobs);
 		FUZZ_CHECK_EQ(x->dead, y->dead);
+		FUZZ_CHECK_EQ(x->submitted, y->submitted);
+		FUZZ_CHECK_EQ(x->completed, y->completed);
 	}
 	FUZZ_CHECK_EQ(a->u.stats.nworkers, b->u.stats.nworkers);
 	for (size_t i = 0; i < a->u.stats.nworkers; i++) {

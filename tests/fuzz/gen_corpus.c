@@ -292,8 +292,8 @@ static tasq_task_batch tbatches[] = {
 	    .values  = vals4 + 2 },
 };
 static tasq_queue_stats qstats[] = {
-	{ "default", 5, 2, 1, 1, 0 },
-	{ "other.q-1", 0, 0, 0, 0, 9 },
+	{ "default", 5, 2, 1, 1, 0, 20, 12 },
+	{ "other.q-1", 0, 0, 0, 0, 9, 9, 9 },
 };
 static tasq_worker_stats wstats[] = {
 	{ 100, "host-1/pid 42", "default", 1, 2, 30, 5, true },

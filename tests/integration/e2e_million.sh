@@ -1,7 +1,8 @@
 # e2e_million: a million tasks (--range 1:1000000, divided by
 # TASQ_TEST_SCALE) through a server and two worker processes: every
 # result is right, in input order, exactly once; the server's counters
-# agree; server and workers exit 0 on SIGTERM.
+# agree, and so do the default queue's submitted and completed in tasq
+# stats; server and workers exit 0 on SIGTERM.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 test_begin 120
 
@@ -21,6 +22,10 @@ check_squares "$T/out" 1 "$n"
 [ "$(counter tasks_completed)" = "$n" ] || fail "tasks_completed != $n"
 [ "$(counter results_rejected)" = 0 ] || fail "results were rejected"
 [ "$(counter tasks_failed)" = 0 ] || fail "tasks failed"
+[ "$(queue_field default 7)" = "$n" ] ||
+    fail "queue default: SUBMITTED $(queue_field default 7), want $n"
+[ "$(queue_field default 8)" = "$n" ] ||
+    fail "queue default: COMPLETED $(queue_field default 8), want $n"
 # Both worker processes took part.
 [ "$(worker_children "$sup" | wc -l)" = 2 ] || fail "want 2 worker processes"
 

@@ -1,9 +1,13 @@
 # metrics: --metrics-listen http://127.0.0.1:PORT. /healthz answers 200
-# "ok"; after 1,000 tasks /metrics has tasq_tasks_completed_total >= 1000
-# and tasq_rpc_duration_seconds_bucket lines, and
-# tasq_rpc_replies_total{code="UNAUTHENTICATED"} grows when a client with
-# a wrong key is refused; /api/stats is valid JSON whose counters agree
-# (auth_failures); an unknown path is 404; no key shows in any page.
+# "ok"; after 1,000 tasks /metrics has tasq_tasks_completed_total >= 1000,
+# tasq_queue_tasks_{submitted,completed}_total{queue="default"} exactly
+# 1000 (counters, with HELP), and tasq_rpc_duration_seconds_bucket lines;
+# 25 tasks on a queue no worker serves count as submitted there, not
+# completed; tasq_rpc_replies_total{code="UNAUTHENTICATED"} grows when a
+# client with a wrong key is refused; /api/stats is valid JSON whose
+# counters agree (auth_failures) and whose queues' submitted and completed
+# add up to tasks_submitted and tasks_completed; an unknown path is 404;
+# no key shows in any page.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 test_begin 60
 command -v curl >/dev/null || fail "curl is needed"
@@ -40,6 +44,25 @@ grep -q '^tasq_rpc_duration_seconds_bucket{method="Submit",le="+Inf"} [1-9]' \
 log "/metrics: tasq_tasks_completed_total $done_n," \
     "$(grep -c '^tasq_rpc_duration_seconds_bucket' "$T/metrics.txt") histogram buckets"
 
+# Per queue: nothing but the batch above ran on the default queue yet.
+for what in submitted completed; do
+	name=tasq_queue_tasks_${what}_total
+	grep -qx "# TYPE $name counter" "$T/metrics.txt" ||
+	    fail "no '# TYPE $name counter' in /metrics"
+	grep -q "^# HELP $name ." "$T/metrics.txt" || fail "no HELP for $name"
+	v=$(metric "$name{queue=\"default\"}") || fail "no $name for default"
+	[ "$v" = 1000 ] || fail "$name{queue=\"default\"} is $v, want 1000"
+done
+# A queue without workers: submitted, never completed.
+CLIENT_TIMEOUT=30 client submit --queue parked --timeout 2s --range 1:25 \
+    >/dev/null 2>"$T/parked.err" && fail "a submit to no worker succeeded"
+Q='{queue="parked"}'
+v=$(metric "tasq_queue_tasks_submitted_total$Q") && [ "$v" = 25 ] ||
+    fail "tasq_queue_tasks_submitted_total$Q is '$v', want 25"
+v=$(metric "tasq_queue_tasks_completed_total$Q") && [ "$v" = 0 ] ||
+    fail "tasq_queue_tasks_completed_total$Q is '$v', want 0"
+log "/metrics: per queue submitted/completed default 1000/1000, parked 25/0"
+
 U='tasq_rpc_replies_total{code="UNAUTHENTICATED"}'
 un0=$(metric "$U") || fail "no $U in /metrics"
 new_key "$T/wrong.key"
@@ -57,8 +80,16 @@ s = json.load(open(sys.argv[1]))
 c = s["counters"]
 assert c["auth_failures"] >= 1, c
 assert c["tasks_completed"] >= 1000, c
-print("api/stats: valid JSON, %d counters, auth_failures=%d"
-      % (len(c), c["auth_failures"]), file=sys.stderr)
+q = {x["name"]: x for x in s["queues"]}
+assert q["parked"]["submitted"] == 25 and q["parked"]["completed"] == 0, q
+d = q["default"]  # the batch, and assert_serving's since
+assert d["submitted"] >= 1000 and d["completed"] == d["submitted"], q
+assert sum(x["submitted"] for x in q.values()) == c["tasks_submitted"], s
+assert sum(x["completed"] for x in q.values()) == c["tasks_completed"], s
+print("api/stats: valid JSON, %d counters, auth_failures=%d, queues %s"
+      % (len(c), c["auth_failures"], ", ".join(
+          "%s %d/%d" % (n, x["submitted"], x["completed"])
+          for n, x in sorted(q.items()))), file=sys.stderr)
 EOF
 
 code=$(curl -s -o /dev/null -w '%{http_code}' "$M/no/such/page")
