@@ -52,7 +52,7 @@ static const tasq_opt submit_opts[] = {
 	{ "no-progress", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
 	    "no progress bar (shown only when stderr is a terminal)",
 	    &sopt.no_progress, 0, 0, false },
-	{ "batch-size", 'b', TASQ_OPT_U64, NULL, "4096", "N",
+	{ "batch-size", 'b', TASQ_OPT_U64, NULL, "16384", "N",
 	    "tasks per submit request", &sopt.batch, 1, 1048576, false },
 	{ "window", 0, TASQ_OPT_U64, NULL, "1000000", "N",
 	    "most tasks submitted but not yet answered", &sopt.window, 1,

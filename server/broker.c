@@ -862,6 +862,37 @@ tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n)
 
 // ---- lease -----------------------------------------------------------------
 
+// Adaptive batching (locked): a worker asks for up to max tasks, which
+// under load is what it gets (large batches: fewer messages per task).
+// When idle workers of the same queue are waiting too, a queue shorter
+// than that is shared: the asking worker gets its part of the ready tasks
+// (never fewer than LEASE_MIN_SHARE), so that a small job is spread over
+// the workers instead of going whole to the first that asks.
+#define LEASE_MIN_SHARE 128
+
+static uint32_t
+lease_share(tasq_broker *b, const struct queue *q, const struct worker *self,
+    uint32_t max)
+{
+	uint64_t       nw  = 1, share;
+	size_t         pos = 0;
+	struct worker *w;
+
+	// Only a short queue can give a share below max: skip the scan.
+	if (q->nready >= (uint64_t) max * b->workers.count) {
+		return (max);
+	}
+	while ((w = tasq_idmap_next(&b->workers, &pos)) != NULL) {
+		nw += w != self && w->connected && w->in_hand == 0 &&
+		    strcmp(w->queue, q->name) == 0;
+	}
+	share = (q->nready + nw - 1) / nw;
+	if (share < LEASE_MIN_SHARE) {
+		share = LEASE_MIN_SHARE;
+	}
+	return (share < max ? (uint32_t) share : max);
+}
+
 int
 tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
     const char *worker_name, uint32_t pipe_id, uint32_t max, uint64_t now_ms,
@@ -917,6 +948,7 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		}
 		goto out;
 	}
+	max = lease_share(b, q, wk, max);
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		rv = NNG_ENOMEM;
 		goto out;

@@ -438,6 +438,88 @@ TEST(lease_respects_max_and_order)
 	tasq_broker_free(b);
 }
 
+// Adaptive batching: idle workers of a queue share a short queue; a
+// worker alone (or with the others busy) gets what it asks for.
+TEST(lease_shares_a_short_queue_among_idle_workers)
+{
+	tasq_broker_conf c = { .max_tasks = 100000,
+		.max_batch                = 10000,
+		.max_queues               = 3,
+		.max_jobs                 = 8,
+		.max_workers              = 8,
+		.lease_ms                 = LEASE_MS,
+		.max_attempts             = 3,
+		.job_ttl_ms               = TTL_MS,
+		.max_fetch                = 50,
+		.max_lease                = 5000 };
+	tasq_broker     *b = NULL;
+	tasq_lease_out   lo[3], o;
+	bool             parked;
+
+	ASSERT_OK(tasq_broker_alloc(&b, &c, wake_cb));
+	// Workers 11, 12, 13 on q, 14 on another queue (max 0: only seen).
+	for (uint64_t w = 11; w <= 14; w++) {
+		ASSERT_OK(tasq_broker_lease(b, w == 14 ? "other" : "q", w, "w",
+		    (uint32_t) w, 0, T0, &o, NULL, &parked));
+		tasq_broker_lease_fini(&o);
+	}
+	// 900 tasks, three idle workers: 300 each, in order.
+	submit_ok(b, "q", 7, 0, 900, T0);
+	for (uint64_t w = 11; w <= 13; w++) {
+		lo[w - 11] = lease(b, "q", w, (uint32_t) w, 5000, T0);
+		ASSERT_EQ(lo[w - 11].nbatches, 1);
+		expect_batch(&lo[w - 11], 0, 7, (w - 11) * 300, 300, 1);
+	}
+	// Everyone busy: the one who asks gets all it asks for.
+	submit_ok(b, "q", 8, 0, 900, T0);
+	o = lease(b, "q", 11, 11, 5000, T0);
+	expect_batch(&o, 0, 8, 0, 900, 1);
+	tasq_broker_lease_fini(&o);
+	// 13 done (idle again), 12 gone (its 300 tasks ready again).
+	{
+		const tasq_task_batch *t = &lo[2].batches[0];
+		int64_t                v[300];
+		tasq_result_batch rb = { t->lease_id, t->job_id, t->n, t->ids,
+			v, NULL };
+		tasq_complete_rep r;
+		for (size_t i = 0; i < t->n; i++) {
+			v[i] = t->values[i] * t->values[i];
+		}
+		ASSERT_OK(tasq_broker_complete(b, 13, 1, &rb, T0, &r));
+		ASSERT_EQ(r.accepted, 300);
+	}
+	tasq_broker_pipe_gone(b, 12, T0);
+	submit_ok(b, "q", 9, 0, 100, T0);
+	// 400 ready; 11 (busy, but asking) and 13 (idle): 200.
+	o = lease(b, "q", 11, 11, 5000, T0);
+	ASSERT_EQ(o.nbatches, 1);
+	expect_batch(&o, 0, 7, 300, 200, 2);
+	tasq_broker_lease_fini(&o);
+	// 11 busy: 13 gets the 200 left.
+	o = lease(b, "q", 13, 13, 5000, T0);
+	ASSERT_EQ(o.nbatches, 2);
+	expect_batch(&o, 0, 7, 500, 100, 2);
+	expect_batch(&o, 1, 9, 0, 100, 1);
+	tasq_broker_lease_fini(&o);
+	// Three idle workers of r, 200 tasks: a share is never below 128.
+	for (uint64_t w = 21; w <= 23; w++) {
+		ASSERT_OK(tasq_broker_lease(
+		    b, "r", w, "w", (uint32_t) w, 0, T0, &o, NULL, &parked));
+		tasq_broker_lease_fini(&o);
+	}
+	submit_ok(b, "r", 10, 0, 200, T0);
+	o = lease(b, "r", 21, 21, 5000, T0);
+	expect_batch(&o, 0, 10, 0, 128, 1);
+	tasq_broker_lease_fini(&o);
+	o = lease(b, "r", 22, 22, 5000, T0);
+	expect_batch(&o, 0, 10, 128, 72, 1);
+	tasq_broker_lease_fini(&o);
+	for (size_t i = 0; i < 3; i++) {
+		tasq_broker_lease_fini(&lo[i]);
+	}
+	tasq_broker_free(b);
+}
+
 TEST(lease_expiry_requeues_with_next_attempt)
 {
 	tasq_broker   *b = broker_new(0);

@@ -61,7 +61,7 @@ static const tasq_opt worker_opts[] = {
 	    "worker processes to run", &cfg.procs, 1, 1024, false },
 	{ "queue", 'q', TASQ_OPT_STR, "TASQ_QUEUE", "default", "NAME",
 	    "queue to work on", &cfg.queue, 0, 0, false },
-	{ "batch-size", 'b', TASQ_OPT_U64, NULL, "4096", "N",
+	{ "batch-size", 'b', TASQ_OPT_U64, NULL, "16384", "N",
 	    "most tasks leased at once", &cfg.batch, 1, 65536, false },
 	{ "pipeline", 0, TASQ_OPT_U64, NULL, "2", "N",
 	    "leases in flight per process", &cfg.pipeline, 1, 64, false },
