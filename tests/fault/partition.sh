@@ -53,7 +53,9 @@ fi
 # shellcheck disable=SC2034 # used by lib.sh
 SERVER_NETNS=$NS-1 CLIENT_NETNS=$NS-4
 LISTEN=tcp://10.200.0.1:0 start_server --lease 2s
-WORKER_NETNS=$NS-2 start_workers hostA -j 2 --batch-size 50 --task-delay 1ms
+# Host A is slow (a lease of 50 takes it 1 s), so that the tasks it holds
+# when it is cut off are still unfinished then, however late the cut.
+WORKER_NETNS=$NS-2 start_workers hostA -j 2 --batch-size 50 --task-delay 20ms
 SUPA=$SPAWNED_PID
 WORKER_NETNS=$NS-3 start_workers hostB -j 2 --batch-size 50 --task-delay 1ms
 
