@@ -43,4 +43,4 @@ measure() {
 }
 
 measure journal --compact-bytes 1GiB
-measure snapshot --compact-bytes 1MiB
+measure snapshot --compact-bytes $((N * 4)) # half the journal SUBMITs make
