@@ -74,7 +74,10 @@ a_holds_tasks() {
 	n=$(a_sum tasks_in_hand) && ((n > 0))
 }
 
+# At least 10,000 tasks, however scaled: the run must outlast the first
+# stats poll of a_holds_tasks, which a sanitizer build makes slow.
 N=$(scaled 20000)
+((N >= 10000)) || N=10000
 start_submit squares --range "1:$N" --batch-size 1000
 CLIENT=$SPAWNED_PID
 poll_until 30 "host A to hold leased tasks" a_holds_tasks

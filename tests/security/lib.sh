@@ -64,7 +64,7 @@ unset _b _p
 # Only the TASQ_* settings a test sets on purpose reach the programs.
 for _v in $(compgen -e); do
 	case $_v in
-	TASQ_*_BIN | TASQ_BIN_DIR | TASQ_TEST_*) ;;
+	TASQ_*_BIN | TASQ_BIN_DIR | TASQ_TEST_* | TASQ_SANITIZE) ;;
 	TASQ_*) unset "$_v" ;;
 	esac
 done
