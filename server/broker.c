@@ -878,8 +878,9 @@ lease_share(tasq_broker *b, const struct queue *q, const struct worker *self,
 	size_t         pos = 0;
 	struct worker *w;
 
-	// Only a short queue can give a share below max: skip the scan.
-	if (q->nready >= (uint64_t) max * b->workers.count) {
+	// A queue of a batch or more goes in whole batches: splitting it
+	// would only make more messages.
+	if (q->nready >= max) {
 		return (max);
 	}
 	while ((w = tasq_idmap_next(&b->workers, &pos)) != NULL) {
