@@ -634,7 +634,7 @@ echo
 echo "FIGURES"
 row "relay W1 tcp, 1000/msg" relay.w1.tcp "tasks/s"
 row "relay W1 tls, 1000/msg" relay.w1.tls "tasks/s"
-row "tasq W1 tcp (defaults: 4096/batch)" tasq.w1.tcp "tasks/s"
+row "tasq W1 tcp (defaults: 16384/batch)" tasq.w1.tcp "tasks/s"
 row "tasq W1 tcp (1000/batch, client and workers)" tasq.w1b1000.tcp "tasks/s"
 row "tasq W1 tls" tasq.w1.tls "tasks/s"
 if [ $journal -eq 1 ]; then
