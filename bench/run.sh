@@ -503,21 +503,35 @@ for n in $MEM_N; do
 	fi
 done
 
-# Scaling with worker processes: one server, tasq-worker -j J.
+# Scaling with worker processes: a server with tasq-worker -j J for each
+# J, all started first (idle ones cost next to nothing), then measured in
+# turns, so that load that comes and goes hits every J alike.
+declare -A sw_url sw_spid sw_wpid sw_rates
 for j in $SWEEP_J; do
 	if start_server tcp && start_workers "$j" && tasq_warm; then
-		rates=""
-		for ((r = 0; r < REPS; r++)); do
-			out=$(w1 "$SWEEP_T") || out=""
-			note "workers -j $j: $out"
-			rates="$rates $(kv "$out" rate)"
-		done
-		set_fig "sweep.j$j" "$(median <<<"$rates")"
+		sw_url[$j]=${CARGS[3]}
+		sw_spid[$j]=$SERVER_PID
+		sw_wpid[$j]=$WORKER_PID
 	else
 		failures=$((failures + 1))
+		stop_workers
+		stop_server
 	fi
-	stop_workers
-	stop_server
+done
+for ((r = 0; r < REPS; r++)); do
+	for j in $SWEEP_J; do
+		[ -n "${sw_url[$j]:-}" ] || continue
+		CARGS=(--key-file "$key" --server "${sw_url[$j]}")
+		out=$(w1 "$SWEEP_T") || out=""
+		note "workers -j $j: $out"
+		sw_rates[$j]="${sw_rates[$j]:-} $(kv "$out" rate)"
+	done
+done
+for j in $SWEEP_J; do
+	[ -n "${sw_url[$j]:-}" ] || continue
+	set_fig "sweep.j$j" "$(median <<<"${sw_rates[$j]}")"
+	WORKER_PID=${sw_wpid[$j]} && stop_workers
+	SERVER_PID=${sw_spid[$j]} && stop_server
 done
 
 # Scaling with concurrent clients: 2 worker processes, C clients of
