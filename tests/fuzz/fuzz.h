@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -66,5 +67,22 @@ enum tasq_fuzz_op {
 	TASQ_FUZZ_OP_FETCH_ACK = 14,
 	// 15: ignored (the record is skipped)
 };
+
+// The method a decoder target tries, from one input byte: every method,
+// and as part of the input space unknown ones, 9 (one past the last) and
+// a few negative numbers.
+static inline int
+fuzz_pick_method(uint8_t b)
+{
+	return (b < 250 ? b % 10 : 249 - (int) b);
+}
+
+// Checks that a decoded string came back equal to the one encoded.
+static inline void
+fuzz_same_str(const char *a, const char *b)
+{
+	FUZZ_CHECK(a != NULL && b != NULL);
+	FUZZ_CHECK(strcmp(a, b) == 0);
+}
 
 #endif

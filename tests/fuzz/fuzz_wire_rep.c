@@ -14,19 +14,6 @@
 #include "fuzz.h"
 #include "wire.h"
 
-static int
-pick_method(uint8_t b)
-{
-	return (b < 250 ? b % 10 : 249 - (int) b);
-}
-
-static void
-same_str(const char *a, const char *b)
-{
-	FUZZ_CHECK(a != NULL && b != NULL);
-	FUZZ_CHECK(strcmp(a, b) == 0);
-}
-
 static void
 same_mem(const void *a, const void *b, size_t n)
 {
@@ -47,13 +34,13 @@ same_complete(const tasq_complete_rep *a, const tasq_complete_rep *b)
 static void
 same_stats(const tasq_rep *a, const tasq_rep *b)
 {
-	same_str(a->u.stats.version, b->u.stats.version);
+	fuzz_same_str(a->u.stats.version, b->u.stats.version);
 	FUZZ_CHECK_EQ(a->u.stats.uptime_ms, b->u.stats.uptime_ms);
 	FUZZ_CHECK_EQ(a->u.stats.nqueues, b->u.stats.nqueues);
 	for (size_t i = 0; i < a->u.stats.nqueues; i++) {
 		const tasq_queue_stats *x = &a->u.stats.queues[i];
 		const tasq_queue_stats *y = &b->u.stats.queues[i];
-		same_str(x->name, y->name);
+		fuzz_same_str(x->name, y->name);
 		FUZZ_CHECK_EQ(x->ready, y->ready);
 		FUZZ_CHECK_EQ(x->leased, y->leased);
 		FUZZ_CHECK_EQ(x->results, y->results);
@@ -67,8 +54,8 @@ same_stats(const tasq_rep *a, const tasq_rep *b)
 		const tasq_worker_stats *x = &a->u.stats.workers[i];
 		const tasq_worker_stats *y = &b->u.stats.workers[i];
 		FUZZ_CHECK_EQ(x->worker_id, y->worker_id);
-		same_str(x->name, y->name);
-		same_str(x->queue, y->queue);
+		fuzz_same_str(x->name, y->name);
+		fuzz_same_str(x->queue, y->queue);
 		FUZZ_CHECK_EQ(x->leases, y->leases);
 		FUZZ_CHECK_EQ(x->tasks_in_hand, y->tasks_in_hand);
 		FUZZ_CHECK_EQ(x->completed, y->completed);
@@ -77,7 +64,7 @@ same_stats(const tasq_rep *a, const tasq_rep *b)
 	}
 	FUZZ_CHECK_EQ(a->u.stats.ncounters, b->u.stats.ncounters);
 	for (size_t i = 0; i < a->u.stats.ncounters; i++) {
-		same_str(
+		fuzz_same_str(
 		    a->u.stats.counters[i].name, b->u.stats.counters[i].name);
 		FUZZ_CHECK_EQ(a->u.stats.counters[i].value,
 		    b->u.stats.counters[i].value);
@@ -94,7 +81,7 @@ same_rep(const tasq_rep *a, const tasq_rep *b)
 	switch (a->method) {
 	case TASQ_M_HEALTH:
 		FUZZ_CHECK_EQ(a->u.health.serving, b->u.health.serving);
-		same_str(a->u.health.version, b->u.health.version);
+		fuzz_same_str(a->u.health.version, b->u.health.version);
 		FUZZ_CHECK_EQ(a->u.health.server_id, b->u.health.server_id);
 		FUZZ_CHECK_EQ(a->u.health.uptime_ms, b->u.health.uptime_ms);
 		break;
@@ -253,7 +240,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1) {
 		return (0);
 	}
-	fuzz_rep(pick_method(data[0]), data + 1, size - 1);
+	fuzz_rep(fuzz_pick_method(data[0]), data + 1, size - 1);
 	fuzz_status(data + 1, size - 1, textlens[(data[0] / 10) % 6]);
 	return (0);
 }

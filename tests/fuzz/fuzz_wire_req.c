@@ -11,21 +11,6 @@
 #include "fuzz.h"
 #include "wire.h"
 
-// Unknown method numbers are part of the input space: 9 (one past the
-// last) and a few negative ones.
-static int
-pick_method(uint8_t b)
-{
-	return (b < 250 ? b % 10 : 249 - (int) b);
-}
-
-static void
-same_str(const char *a, const char *b)
-{
-	FUZZ_CHECK(a != NULL && b != NULL);
-	FUZZ_CHECK(strcmp(a, b) == 0);
-}
-
 static void
 same_u64s(const uint64_t *a, const uint64_t *b, size_t n)
 {
@@ -71,7 +56,7 @@ same_req(const tasq_req *a, const tasq_req *b)
 	case TASQ_M_STATS:
 		break;
 	case TASQ_M_SUBMIT:
-		same_str(a->u.submit.queue, b->u.submit.queue);
+		fuzz_same_str(a->u.submit.queue, b->u.submit.queue);
 		FUZZ_CHECK(tasq_wire_valid_name(a->u.submit.queue));
 		FUZZ_CHECK(a->u.submit.job_id != 0);
 		FUZZ_CHECK_EQ(a->u.submit.job_id, b->u.submit.job_id);
@@ -86,11 +71,11 @@ same_req(const tasq_req *a, const tasq_req *b)
 		    a->u.submit.values, b->u.submit.values, a->u.submit.n);
 		break;
 	case TASQ_M_LEASE:
-		same_str(a->u.lease.queue, b->u.lease.queue);
+		fuzz_same_str(a->u.lease.queue, b->u.lease.queue);
 		FUZZ_CHECK(tasq_wire_valid_name(a->u.lease.queue));
 		FUZZ_CHECK(a->u.lease.worker_id != 0);
 		FUZZ_CHECK_EQ(a->u.lease.worker_id, b->u.lease.worker_id);
-		same_str(a->u.lease.worker_name, b->u.lease.worker_name);
+		fuzz_same_str(a->u.lease.worker_name, b->u.lease.worker_name);
 		FUZZ_CHECK(
 		    strlen(a->u.lease.worker_name) <= TASQ_WIRE_MAX_NAME);
 		FUZZ_CHECK_EQ(a->u.lease.max_tasks, b->u.lease.max_tasks);
@@ -143,7 +128,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1) {
 		return (0);
 	}
-	method = pick_method(data[0]);
+	method = fuzz_pick_method(data[0]);
 	rv     = tasq_wire_decode_req(method, data + 1, size - 1, &req, &why);
 	if (rv != 0) {
 		FUZZ_CHECK(rv == TASQ_EINVALID_ARGUMENT ||
