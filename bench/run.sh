@@ -189,6 +189,7 @@ median() {
 SERVER_PID=
 WORKER_PID=
 CARGS=()
+SERVER_URL= # the URL the last start_server listens on (127.0.0.1)
 
 # start_server tcp|tls [server options...]
 start_server() {
@@ -215,6 +216,7 @@ start_server() {
 	fi
 	local url
 	url=$(cat "$rf")
+	SERVER_URL=$url
 	CARGS=(--key-file "$key")
 	if [ "$kind" = tls ]; then
 		CARGS+=(--server "${url/127.0.0.1/localhost}" --tls-ca "$tls/ca.pem")
@@ -509,7 +511,7 @@ done
 declare -A sw_url sw_spid sw_wpid sw_rates
 for j in $SWEEP_J; do
 	if start_server tcp && start_workers "$j" && tasq_warm; then
-		sw_url[$j]=${CARGS[3]}
+		sw_url[$j]=$SERVER_URL
 		sw_spid[$j]=$SERVER_PID
 		sw_wpid[$j]=$WORKER_PID
 	else
