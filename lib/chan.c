@@ -215,8 +215,6 @@ struct tasq_call {
 	nng_ctx         ctx;
 	nng_aio        *aio;
 	uint64_t        seq;
-	int             rv; // of the send, reported by finish
-	char            err[256];
 };
 
 static int
@@ -229,6 +227,14 @@ neterr(int rv, uint32_t timeout_ms, char *err, size_t errlen)
 	}
 	snprintf(err, errlen, "%s", nng_strerror(rv));
 	return (rv);
+}
+
+static void
+call_free(tasq_call *call)
+{
+	nng_ctx_close(call->ctx);
+	nng_aio_free(call->aio);
+	free(call);
 }
 
 // Signs and sends the request, then starts receiving its reply.
@@ -311,9 +317,11 @@ tasq_chan_call_start(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
 		snprintf(err, errlen, "%s", nng_strerror(rv));
 		return (rv);
 	}
-	// An error of the send is reported by finish, like any other.
-	call->rv = send_req(call, call->err, sizeof(call->err));
-	*callp   = call;
+	if ((rv = send_req(call, err, errlen)) != 0) {
+		call_free(call);
+		return (rv);
+	}
+	*callp = call;
 	return (0);
 }
 
@@ -326,12 +334,11 @@ tasq_chan_call_finish(tasq_call *call, tasq_rep *rep, char *err, size_t errlen)
 	tasq_env_hdr    h;
 	const uint8_t  *body;
 	const char     *why = NULL;
-	int             rv  = call->rv;
+	int             rv  = 0;
 
-	snprintf(err, errlen, "%s", call->err);
 	// A request that the server saw as a replay (nng re-sent it over a
 	// new connection, say) is retried once with a fresh sequence number.
-	for (int tries = 0; tries < 3 && call->rv == 0; tries++) {
+	for (int tries = 0; tries < 3; tries++) {
 		if (m != NULL) {
 			nng_msg_free(m);
 			m = NULL;
@@ -385,8 +392,7 @@ tasq_chan_call_finish(tasq_call *call, tasq_rep *rep, char *err, size_t errlen)
 			    tasq_err_name(h.status), text);
 			if (rv == TASQ_EUNAUTHENTICATED &&
 			    strstr(text, "replay") != NULL) {
-				continue; // rv stays, should it be the last
-				          // try
+				continue; // rv stays if this was the last try
 			}
 			break;
 		}
@@ -400,9 +406,7 @@ tasq_chan_call_finish(tasq_call *call, tasq_rep *rep, char *err, size_t errlen)
 	if (m != NULL) {
 		nng_msg_free(m);
 	}
-	nng_ctx_close(call->ctx);
-	nng_aio_free(call->aio);
-	free(call);
+	call_free(call);
 	return (rv);
 }
 

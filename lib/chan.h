@@ -54,7 +54,8 @@ int tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
 
 // tasq_chan_call_start sends req and returns at once with *callp, whose
 // reply tasq_chan_call_finish waits for (the two make tasq_chan_call, with
-// the same results, reported by finish). req must stay valid until then.
+// the same results). A failed send is reported by start, with no call to
+// finish. req must stay valid until finish.
 // A caller can so have a long-poll waiting at the server while it sends
 // other requests. Every started call must be finished.
 typedef struct tasq_call tasq_call;
