@@ -2,16 +2,19 @@
 // tasq-server and its workers: submit one task, wait for its result,
 // repeat; prints round-trip percentiles.
 //
-// One round is what a client that wants one answer at a time does with
-// tasq's protocol, shaped like client/submit.c: a Submit of one task into
-// a job while a Fetch long-poll on that job is already waiting at the
-// server (sent first, with tasq_chan_call_start), so the result comes
-// back on the Fetch's reply as soon as a worker hands it in. The client keeps
-// one job for all rounds and numbers the tasks 0, 1, 2, ...; each Fetch
-// acknowledges the previous delivery, so the server holds nothing between
-// rounds. The job is closed at the end. --sequential submits, then
-// fetches (two more hops per round: the Fetch is sent only when the
-// Submit's reply is back), for comparison.
+// One round is what client/submit.c does for a job that fits in one
+// batch: a Fetch long-poll that carries the Submit of the task
+// (FetchRequest.submit), so the task goes and its result comes back in
+// one round trip, the reply leaving as soon as a worker hands the result
+// in. The client keeps one job for all rounds and numbers the tasks 0, 1,
+// 2, ...; each Fetch acknowledges the previous delivery, so the server
+// holds nothing between rounds. The job is closed at the end.
+//
+// For comparison, --mode parked sends a plain Fetch long-poll first
+// (tasq_chan_call_start) and the Submit while it waits (two requests and
+// two replies a round, as client/submit.c does for larger jobs), and
+// --mode sequential submits, then fetches once the Submit's reply is
+// back (two more hops on the round's path).
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +38,12 @@ static struct {
 	uint64_t rounds;
 	uint64_t warmup;
 	uint64_t timeout_ms;
-	bool     sequential;
+	char    *mode;
 } cfg;
+
+enum { M_ONE, M_PARKED, M_SEQUENTIAL };
+static const char *const mode_names[] = { "one", "parked", "sequential" };
+static int               mode;
 
 static const tasq_opt w2_opts[] = {
 	{ "server", 's', TASQ_OPT_STR, "TASQ_SERVER", "tcp://127.0.0.1:7070",
@@ -59,9 +66,10 @@ static const tasq_opt w2_opts[] = {
 	{ "timeout", 't', TASQ_OPT_MS, NULL, "10s", "DURATION",
 	    "give up on a round after this long", &cfg.timeout_ms, 100,
 	    3600000, false },
-	{ "sequential", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
-	    "fetch only after the submit's reply (no parked fetch)",
-	    &cfg.sequential, 0, 0, false },
+	{ "mode", 0, TASQ_OPT_STR, NULL, "one", "MODE",
+	    "one (a Fetch carrying the Submit), parked (a Fetch waiting "
+	    "while a Submit goes) or sequential (Submit, then Fetch)",
+	    &cfg.mode, 0, 0, false },
 	TASQ_OPT_END,
 };
 
@@ -116,20 +124,20 @@ submit_one(struct round *r, uint64_t id, int64_t value)
 	return (0);
 }
 
-// One task. Parked (as client/submit.c does): a Fetch long-poll is sent
-// first and waits at the server while the Submit goes; its reply brings
-// the result as soon as a worker hands it in. Otherwise (--sequential,
-// and round 0, which makes the job) the Submit's reply comes first. A
-// Fetch that comes back empty is sent again.
+// One task. M_ONE: the first Fetch carries the Submit. M_PARKED: a Fetch
+// long-poll is sent first and waits at the server while the Submit goes.
+// M_SEQUENTIAL (and round 0 of M_PARKED, which makes the job): the
+// Submit's reply comes first. A Fetch that comes back without the result
+// is sent again, plain.
 static int
-one(struct round *r, uint64_t id, int64_t value, bool parked, int64_t *result)
+one(struct round *r, uint64_t id, int64_t value, int how, int64_t *result)
 {
 	uint64_t until     = now_ns() + cfg.timeout_ms * 1000000ULL;
 	bool     submitted = false;
 	char     err[512];
 	int      rv;
 
-	if (!parked) {
+	if (how == M_SEQUENTIAL) {
 		if ((rv = submit_one(r, id, value)) != 0) {
 			return (rv);
 		}
@@ -148,24 +156,41 @@ one(struct round *r, uint64_t id, int64_t value, bool parked, int64_t *result)
 		req.u.fetch.ack_seq     = r->ack;
 		req.u.fetch.max_results = 64;
 		req.u.fetch.wait_ms     = 1000;
+		if (how == M_ONE && !submitted) {
+			req.u.fetch.has_submit         = true;
+			req.u.fetch.submit.queue       = cfg.queue;
+			req.u.fetch.submit.job_id      = r->job_id;
+			req.u.fetch.submit.first_index = id;
+			req.u.fetch.submit.n           = 1;
+			req.u.fetch.submit.values      = &value;
+		}
 		if ((rv = tasq_chan_call_start(
 		         r->chan, &req, 2000, &call, err, sizeof(err))) != 0) {
 			fprintf(stderr, "tasq-bench-w2: fetch: %s\n", err);
 			return (rv);
 		}
-		if (!submitted) {
+		if (!submitted && how == M_PARKED) {
 			if ((rv = submit_one(r, id, value)) != 0) {
 				(void) tasq_chan_call_finish(
 				    call, &rep, err, sizeof(err));
 				return (rv);
 			}
-			submitted = true;
 		}
 		if ((rv = tasq_chan_call_finish(
 		         call, &rep, err, sizeof(err))) != 0) {
+			// A Fetch carrying the Submit may be sent again as
+			// it is: the server takes the same batch only once.
 			fprintf(stderr, "tasq-bench-w2: fetch: %s\n", err);
 			return (rv);
 		}
+		if (how == M_ONE && !submitted && !rep.u.fetch.has_submit) {
+			fprintf(stderr,
+			    "tasq-bench-w2: the server ignored "
+			    "the submit in a fetch (too old?)\n");
+			tasq_wire_rep_fini(&rep);
+			return (TASQ_EUNIMPLEMENTED);
+		}
+		submitted = true;
 		if (rep.u.fetch.seq != 0) {
 			r->ack = rep.u.fetch.seq;
 		}
@@ -210,7 +235,10 @@ main(int argc, char **argv)
 		status = rv == TASQ_OPT_EXIT_OK ? 0 : 2;
 		goto out;
 	}
-	if (oc.nargs != 0 || !tasq_wire_valid_name(cfg.queue)) {
+	for (mode = 0; mode < 3 && strcmp(cfg.mode, mode_names[mode]) != 0;
+	     mode++) {
+	}
+	if (oc.nargs != 0 || !tasq_wire_valid_name(cfg.queue) || mode == 3) {
 		fputs(usage, stderr);
 		status = 2;
 		goto out;
@@ -240,8 +268,9 @@ main(int argc, char **argv)
 		int64_t  v = (int64_t) i + 1, res = 0;
 		uint64_t t0 = now_ns(), t1;
 		// Round 0 makes the job that later rounds' fetches wait on.
-		if ((rv = one(&r, i, v, !cfg.sequential && i > 0, &res)) !=
-		    0) {
+		if ((rv = one(&r, i, v,
+		         mode == M_PARKED && i == 0 ? M_SEQUENTIAL : mode,
+		         &res)) != 0) {
 			goto out;
 		}
 		t1 = now_ns();
@@ -267,9 +296,10 @@ main(int argc, char **argv)
 		}
 	}
 	qsort(lat, cfg.rounds, sizeof(*lat), cmp_u64);
-	printf("tasq mode=%s transport=%s n=%" PRIu64 " p50_us=%.1f "
-	       "p99_us=%.1f mean_us=%.1f min_us=%.1f max_us=%.1f\n",
-	    cfg.sequential ? "rtt-sequential" : "rtt",
+	printf("tasq mode=rtt round=%s transport=%s n=%" PRIu64
+	       " p50_us=%.1f p99_us=%.1f mean_us=%.1f min_us=%.1f "
+	       "max_us=%.1f\n",
+	    mode_names[mode],
 	    strncmp(cfg.server, "tls+tcp", 7) == 0 ? "tls" : "tcp", cfg.rounds,
 	    (double) lat[(cfg.rounds - 1) / 2] / 1e3,
 	    (double) lat[(cfg.rounds - 1) * 99 / 100] / 1e3,

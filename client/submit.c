@@ -1,12 +1,14 @@
 // tasq submit: send tasks as one job, collect every result exactly once,
 // print them in input order.
 //
-// A submitter thread sends batches (each identified by its first task id,
-// so a retried batch is never enqueued twice) while the main thread
-// long-polls for results. The client keeps at most --window tasks
-// outstanding. Results are acknowledged to the server one delivery at a
-// time (see FetchRequest in proto/tasq.proto), and a bitmap drops any
-// result seen before, so none is printed twice.
+// A job that fits in one batch goes in the first Fetch long-poll
+// (FetchRequest.submit): its tasks and, once they are done, its results
+// travel in one round trip. A larger job has a submitter thread send
+// batches (each identified by its first task id, so a retried batch is
+// never enqueued twice) while the main thread long-polls for results. The
+// client keeps at most --window tasks outstanding. Results are acknowledged to
+// the server one delivery at a time (see FetchRequest in proto/tasq.proto),
+// and a bitmap drops any result seen before, so none is printed twice.
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -359,6 +361,19 @@ submitter(void *arg)
 	free(buf);
 }
 
+static int
+submit_by_thread(struct run *r, nng_thread **thr)
+{
+	int rv;
+
+	if ((rv = nng_thread_create(thr, submitter, r)) != 0) {
+		fprintf(stderr, "tasq: cannot start thread: %s\n",
+		    nng_strerror(rv));
+		return (TASQ_EXIT_FAIL);
+	}
+	return (0);
+}
+
 // Output is formatted by hand into one big buffer: printf per line is
 // the bottleneck at millions of lines.
 struct out {
@@ -581,10 +596,22 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
-	if ((rv = nng_thread_create(&thr, submitter, &r)) != 0) {
-		fprintf(stderr, "tasq: cannot start thread: %s\n",
-		    nng_strerror(rv));
-		rv = TASQ_EXIT_FAIL;
+	// One batch: it travels in the first Fetch (sent again as it is
+	// until one is answered), and no thread is needed.
+	bool     one_trip = in.n <= sopt.batch;
+	bool     carried  = false;
+	int64_t *tasks    = NULL;
+	if (one_trip) {
+		if ((tasks = in.is_range ? malloc(in.n * sizeof(*tasks))
+		                         : in.vals) == NULL) {
+			fprintf(stderr, "tasq: out of memory\n");
+			rv = TASQ_EXIT_FAIL;
+			goto out;
+		}
+		for (size_t i = 0; in.is_range && i < in.n; i++) {
+			tasks[i] = input_at(&in, i);
+		}
+	} else if ((rv = submit_by_thread(&r, &thr)) != 0) {
 		goto out;
 	}
 	if (out_format == FMT_CSV && !sopt.summary) {
@@ -615,7 +642,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			rv = TASQ_EXIT_FAIL;
 			break;
 		}
-		if (atomic_load(&r.submitted) == 0) {
+		if (!one_trip && atomic_load(&r.submitted) == 0) {
 			// The job does not exist before its first batch.
 			nng_msleep(1);
 			continue;
@@ -626,20 +653,50 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		req.u.fetch.ack_seq     = ack;
 		req.u.fetch.max_results = 65536;
 		req.u.fetch.wait_ms     = 1000;
-		frv                     = tasq_chan_call(c->chan, &req,
-		                        (uint32_t) c->timeout_ms + 1000, &rep, err, sizeof(err));
+		if (one_trip && !carried) {
+			req.u.fetch.has_submit         = true;
+			req.u.fetch.submit.queue       = sopt.queue;
+			req.u.fetch.submit.job_id      = r.job_id;
+			req.u.fetch.submit.first_index = 0;
+			req.u.fetch.submit.n           = in.n;
+			req.u.fetch.submit.values      = tasks;
+		}
+		frv              = tasq_chan_call(c->chan, &req,
+		                 (uint32_t) c->timeout_ms + 1000, &rep, err, sizeof(err));
+		const char *what = req.u.fetch.has_submit ? "submit" : "fetch";
 		if (frv != 0) {
 			if (retryable(frv)) {
-				note_retry(&r, "fetch", err);
+				note_retry(&r, what, err);
 				if (++fetch_fails % 3 == 0) {
 					(void) tasq_chan_redial(c->chan);
 				}
 				nng_msleep(20);
 				continue;
 			}
-			fprintf(stderr, "tasq: fetch failed: %s\n", err);
-			rv = TASQ_EXIT_FAIL;
+			if (frv == TASQ_ENOT_FOUND && req.u.fetch.has_submit &&
+			    (rv = submit_by_thread(&r, &thr)) == 0) {
+				one_trip = false; // an older server
+				continue;
+			}
+			fprintf(stderr, "tasq: %s failed: %s\n", what, err);
+			rv = frv == TASQ_EINVALID_ARGUMENT &&
+			        req.u.fetch.has_submit
+			    ? TASQ_EXIT_USAGE
+			    : TASQ_EXIT_FAIL;
 			break;
+		}
+		if (req.u.fetch.has_submit) {
+			if (!rep.u.fetch.has_submit) {
+				// An older server ignored them: Submit.
+				tasq_wire_rep_fini(&rep);
+				if ((rv = submit_by_thread(&r, &thr)) != 0) {
+					break;
+				}
+				one_trip = false;
+				continue;
+			}
+			carried = true;
+			atomic_store(&r.submitted, in.n);
 		}
 		for (size_t i = 0; i < rep.u.fetch.n; i++) {
 			uint64_t id = rep.u.fetch.ids[i];
@@ -679,8 +736,14 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		}
 	}
 	atomic_store(&r.stop, true);
-	nng_thread_destroy(thr);
-	thr = NULL;
+	if (thr != NULL) {
+		nng_thread_destroy(thr);
+		thr = NULL;
+	}
+	if (tasks != in.vals) {
+		free(tasks);
+	}
+	tasks = NULL;
 	if (show) {
 		progress(received, in.n, &t0, true);
 	}

@@ -118,6 +118,40 @@ check_ids(size_t n, const char **why)
 	return (0);
 }
 
+// Checks a SubmitRequest (a Submit's, or one carried by a Fetch) and
+// points out at its fields.
+static int
+submit_in(Tasq__V1__SubmitRequest *m, tasq_submit_req *out, const char **why)
+{
+	int rv;
+
+	if (!tasq_wire_valid_name(m->queue)) {
+		*why = "queue name must be 1-64 characters of [A-Za-z0-9._-]";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (m->job_id == 0) {
+		*why = "job_id must not be 0";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (m->n_values == 0) {
+		*why = "a submit must carry at least one task";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (m->first_index > UINT64_MAX - m->n_values) {
+		*why = "task ids overflow";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if ((rv = check_ids(m->n_values, why)) != 0) {
+		return (rv);
+	}
+	out->queue       = m->queue;
+	out->job_id      = m->job_id;
+	out->first_index = m->first_index;
+	out->n           = m->n_values;
+	out->values      = m->values;
+	return (0);
+}
+
 int
 tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
     tasq_req *req, const char **why)
@@ -142,39 +176,9 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 	case TASQ_M_HEALTH:
 	case TASQ_M_STATS:
 		break;
-	case TASQ_M_SUBMIT: {
-		Tasq__V1__SubmitRequest *m = (void *) pb;
-		if (!tasq_wire_valid_name(m->queue)) {
-			*why = "queue name must be 1-64 characters of "
-			       "[A-Za-z0-9._-]";
-			rv   = TASQ_EINVALID_ARGUMENT;
-			break;
-		}
-		if (m->job_id == 0) {
-			*why = "job_id must not be 0";
-			rv   = TASQ_EINVALID_ARGUMENT;
-			break;
-		}
-		if (m->n_values == 0) {
-			*why = "a submit must carry at least one task";
-			rv   = TASQ_EINVALID_ARGUMENT;
-			break;
-		}
-		if (m->first_index > UINT64_MAX - m->n_values) {
-			*why = "task ids overflow";
-			rv   = TASQ_EINVALID_ARGUMENT;
-			break;
-		}
-		if ((rv = check_ids(m->n_values, why)) != 0) {
-			break;
-		}
-		req->u.submit.queue       = m->queue;
-		req->u.submit.job_id      = m->job_id;
-		req->u.submit.first_index = m->first_index;
-		req->u.submit.n           = m->n_values;
-		req->u.submit.values      = m->values;
+	case TASQ_M_SUBMIT:
+		rv = submit_in((void *) pb, &req->u.submit, why);
 		break;
-	}
 	case TASQ_M_LEASE: {
 		Tasq__V1__LeaseRequest *m = (void *) pb;
 		if (!tasq_wire_valid_name(m->queue)) {
@@ -243,6 +247,19 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.fetch.ack_seq     = m->ack_seq;
 		req->u.fetch.max_results = m->max_results;
 		req->u.fetch.wait_ms     = m->wait_ms;
+		if (m->submit == NULL) {
+			break;
+		}
+		if ((rv = submit_in(m->submit, &req->u.fetch.submit, why)) !=
+		    0) {
+			break;
+		}
+		if (m->submit->job_id != m->job_id) {
+			*why = "a fetch's submit must be for the same job";
+			rv   = TASQ_EINVALID_ARGUMENT;
+			break;
+		}
+		req->u.fetch.has_submit = true;
 		break;
 	}
 	case TASQ_M_CLOSE_JOB: {
@@ -398,6 +415,11 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		rep->u.fetch.codes     = m->n_codes ? m->codes : NULL;
 		rep->u.fetch.submitted = m->submitted;
 		rep->u.fetch.completed = m->completed;
+		if (m->submit != NULL) {
+			rep->u.fetch.has_submit       = true;
+			rep->u.fetch.submit.accepted  = m->submit->accepted;
+			rep->u.fetch.submit.duplicate = m->submit->duplicate;
+		}
 		break;
 	}
 	case TASQ_M_CLOSE_JOB: {
@@ -556,6 +578,17 @@ pack_with_results(ProtobufCMessage *pb, size_t *np,
 	return (rv);
 }
 
+static void
+submit_out(const tasq_submit_req *in, Tasq__V1__SubmitRequest *m)
+{
+	tasq__v1__submit_request__init(m);
+	m->queue       = (char *) in->queue;
+	m->job_id      = in->job_id;
+	m->first_index = in->first_index;
+	m->n_values    = in->n;
+	m->values      = in->values;
+}
+
 int
 tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 {
@@ -569,12 +602,8 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_SUBMIT: {
-		Tasq__V1__SubmitRequest m = TASQ__V1__SUBMIT_REQUEST__INIT;
-		m.queue                   = (char *) req->u.submit.queue;
-		m.job_id                  = req->u.submit.job_id;
-		m.first_index             = req->u.submit.first_index;
-		m.n_values                = req->u.submit.n;
-		m.values                  = req->u.submit.values;
+		Tasq__V1__SubmitRequest m;
+		submit_out(&req->u.submit, &m);
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_LEASE: {
@@ -608,11 +637,16 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_FETCH: {
-		Tasq__V1__FetchRequest m = TASQ__V1__FETCH_REQUEST__INIT;
-		m.job_id                 = req->u.fetch.job_id;
-		m.ack_seq                = req->u.fetch.ack_seq;
-		m.max_results            = req->u.fetch.max_results;
-		m.wait_ms                = req->u.fetch.wait_ms;
+		Tasq__V1__FetchRequest  m = TASQ__V1__FETCH_REQUEST__INIT;
+		Tasq__V1__SubmitRequest sm;
+		m.job_id      = req->u.fetch.job_id;
+		m.ack_seq     = req->u.fetch.ack_seq;
+		m.max_results = req->u.fetch.max_results;
+		m.wait_ms     = req->u.fetch.wait_ms;
+		if (req->u.fetch.has_submit) {
+			submit_out(&req->u.fetch.submit, &sm);
+			m.submit = &sm;
+		}
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_CLOSE_JOB: {
@@ -787,6 +821,12 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 		m.codes     = rep->u.fetch.codes;
 		m.submitted = rep->u.fetch.submitted;
 		m.completed = rep->u.fetch.completed;
+		Tasq__V1__SubmitReply sr = TASQ__V1__SUBMIT_REPLY__INIT;
+		if (rep->u.fetch.has_submit) {
+			sr.accepted  = rep->u.fetch.submit.accepted;
+			sr.duplicate = rep->u.fetch.submit.duplicate;
+			m.submit     = &sr;
+		}
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_CLOSE_JOB: {

@@ -82,18 +82,25 @@ typedef struct tasq_counter {
 	uint64_t    value;
 } tasq_counter;
 
+typedef struct tasq_submit_req {
+	const char *queue;
+	uint64_t    job_id;
+	uint64_t    first_index;
+	size_t      n;
+	int64_t    *values;
+} tasq_submit_req;
+
+typedef struct tasq_submit_rep {
+	uint32_t accepted;
+	bool     duplicate;
+} tasq_submit_rep;
+
 typedef struct tasq_req {
 	int   method;
 	void *pb_;  // private: the decoded protobuf message
 	void *mem_; // private: arrays allocated by the decoder
 	union {
-		struct {
-			const char *queue;
-			uint64_t    job_id;
-			uint64_t    first_index;
-			size_t      n;
-			int64_t    *values;
-		} submit;
+		tasq_submit_req submit;
 		struct {
 			const char        *queue;
 			uint64_t           worker_id;
@@ -114,10 +121,12 @@ typedef struct tasq_req {
 			uint64_t *lease_ids;
 		} extend, release;
 		struct {
-			uint64_t job_id;
-			uint64_t ack_seq;
-			uint32_t max_results;
-			uint32_t wait_ms;
+			uint64_t        job_id;
+			uint64_t        ack_seq;
+			uint32_t        max_results;
+			uint32_t        wait_ms;
+			bool            has_submit; // submit is set
+			tasq_submit_req submit;     // same job_id
 		} fetch;
 		struct {
 			uint64_t job_id;
@@ -137,10 +146,7 @@ typedef struct tasq_rep {
 			uint64_t    server_id;
 			uint64_t    uptime_ms;
 		} health;
-		struct {
-			uint32_t accepted;
-			bool     duplicate;
-		} submit;
+		tasq_submit_rep submit;
 		struct {
 			size_t            nbatches;
 			tasq_task_batch  *batches;
@@ -157,13 +163,15 @@ typedef struct tasq_rep {
 			uint32_t released;
 		} release;
 		struct {
-			uint64_t  seq;
-			size_t    n;
-			uint64_t *ids;
-			int64_t  *values;
-			uint32_t *codes; // NULL: all OK
-			uint64_t  submitted;
-			uint64_t  completed;
+			uint64_t        seq;
+			size_t          n;
+			uint64_t       *ids;
+			int64_t        *values;
+			uint32_t       *codes; // NULL: all OK
+			uint64_t        submitted;
+			uint64_t        completed;
+			bool            has_submit; // submit is set
+			tasq_submit_rep submit;
 		} fetch;
 		struct {
 			uint64_t dropped;

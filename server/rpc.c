@@ -269,6 +269,8 @@ needs_sync(const tasq_call *call)
 		return (true);
 	case TASQ_M_LEASE:
 		return (call->req->u.lease.nresults > 0);
+	case TASQ_M_FETCH:
+		return (call->req->u.fetch.has_submit);
 	default:
 		return (false);
 	}

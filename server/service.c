@@ -133,13 +133,24 @@ handle_lease(tasq_service *s, tasq_call *call, tasq_waiter *w,
 
 static int
 handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
-    nng_msg **replyp, bool *parked)
+    nng_msg **replyp, bool *parked, const char **why)
 {
-	const tasq_req *req = call->req;
-	tasq_fetch_out  out;
-	tasq_rep        rep;
-	int             rv;
+	const tasq_req        *req = call->req;
+	const tasq_submit_req *sub = &req->u.fetch.submit;
+	tasq_fetch_out         out;
+	tasq_rep               rep;
+	int                    rv;
 
+	if (req->u.fetch.has_submit && !call->applied) {
+		rv = tasq_broker_submit(s->broker, sub->queue, sub->job_id,
+		    sub->first_index, sub->n, sub->values, tasq_now_ms(),
+		    &call->submitted.accepted, &call->submitted.duplicate,
+		    why);
+		if (rv != 0) {
+			return (rv); // nothing submitted, nothing fetched
+		}
+		call->applied = true;
+	}
 	rv = tasq_broker_fetch(s->broker, req->u.fetch.job_id,
 	    req->u.fetch.ack_seq, req->u.fetch.max_results, tasq_now_ms(),
 	    &out, maybe_wait(s, call, w, req->u.fetch.wait_ms), parked);
@@ -147,15 +158,17 @@ handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		return (rv);
 	}
 	memset(&rep, 0, sizeof(rep));
-	rep.method            = TASQ_M_FETCH;
-	rep.u.fetch.seq       = out.seq;
-	rep.u.fetch.n         = out.n;
-	rep.u.fetch.ids       = out.ids;
-	rep.u.fetch.values    = out.values;
-	rep.u.fetch.codes     = out.codes;
-	rep.u.fetch.submitted = out.submitted;
-	rep.u.fetch.completed = out.completed;
-	rv                    = tasq_wire_encode_rep(&rep, replyp);
+	rep.method             = TASQ_M_FETCH;
+	rep.u.fetch.seq        = out.seq;
+	rep.u.fetch.n          = out.n;
+	rep.u.fetch.ids        = out.ids;
+	rep.u.fetch.values     = out.values;
+	rep.u.fetch.codes      = out.codes;
+	rep.u.fetch.submitted  = out.submitted;
+	rep.u.fetch.completed  = out.completed;
+	rep.u.fetch.has_submit = req->u.fetch.has_submit;
+	rep.u.fetch.submit     = call->submitted;
+	rv                     = tasq_wire_encode_rep(&rep, replyp);
 	// On failure the delivery stays unacknowledged and is sent again.
 	tasq_broker_fetch_fini(&out);
 	return (rv);
@@ -218,8 +231,8 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		        req->u.release.n, req->u.release.lease_ids, now);
 		return (tasq_wire_encode_rep(&rep, replyp));
 	case TASQ_M_FETCH:
-		rv = handle_fetch(s, call, w, replyp, parked);
-		if (rv == TASQ_ENOT_FOUND) {
+		rv = handle_fetch(s, call, w, replyp, parked, why);
+		if (rv == TASQ_ENOT_FOUND && *why == NULL) {
 			*why = "no such job (finished, closed or expired)";
 		}
 		return (rv);

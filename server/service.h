@@ -20,13 +20,14 @@ typedef struct tasq_service_conf {
 } tasq_service_conf;
 
 // Per-call state that survives a long-poll: results piggy-backed on a
-// Lease are applied once, before the first attempt.
+// Lease, or tasks on a Fetch, are applied once, before the first attempt.
 typedef struct tasq_call {
 	const tasq_req   *req;
 	uint32_t          pipe_id;
 	uint32_t          deadline_ms; // from the envelope, 0 = none
 	bool              applied;
-	tasq_complete_rep completed;
+	tasq_complete_rep completed;  // of a Lease's results
+	tasq_submit_rep   submitted;  // of a Fetch's submit
 	uint64_t          park_until; // nng_clock() ms; set on first park
 } tasq_call;
 

@@ -26,7 +26,9 @@ if [ "$code" != 200 ] || [ "$(cat "$T/healthz")" != ok ]; then
 fi
 log "/healthz: $code $(cat "$T/healthz")"
 
-client submit --range 1:1000 >"$T/run.out" 2>"$T/run.err" ||
+# In batches of 250, so that it goes by Submit (a job of one batch goes
+# in its first Fetch).
+client submit --batch-size 250 --range 1:1000 >"$T/run.out" 2>"$T/run.err" ||
     fail "submit: $(cat "$T/run.err")"
 check_squares "$T/run.out" 1 1000
 
@@ -39,8 +41,12 @@ curl -sf "$M/metrics" >"$T/metrics.txt" || fail "GET /metrics failed"
 done_n=$(metric tasq_tasks_completed_total) ||
     fail "no tasq_tasks_completed_total in /metrics"
 ((done_n >= 1000)) || fail "tasq_tasks_completed_total is $done_n, want >= 1000"
-grep -q '^tasq_rpc_duration_seconds_bucket{method="Submit",le="+Inf"} [1-9]' \
-    "$T/metrics.txt" || fail "no Submit latency histogram in /metrics"
+for m in Submit Fetch Lease; do
+	grep -q "^tasq_rpc_duration_seconds_bucket{method=\"$m\",le=\"+Inf\"} [1-9]" \
+	    "$T/metrics.txt" || fail "no $m latency histogram in /metrics"
+done
+grep -q '^tasq_rpc_duration_seconds_bucket{method="Submit",le="+Inf"} 4$' \
+    "$T/metrics.txt" || fail "want 4 Submit requests (1000 tasks in 250s)"
 log "/metrics: tasq_tasks_completed_total $done_n," \
     "$(grep -c '^tasq_rpc_duration_seconds_bucket' "$T/metrics.txt") histogram buckets"
 
