@@ -838,4 +838,71 @@ TEST(fetch_job_zero_and_list_limits)
 	free(rb);
 }
 
+TEST(fetch_carries_a_submit)
+{
+	int64_t     vals[] = { 3, -4, INT64_MAX };
+	tasq_req    in     = { .method = TASQ_M_FETCH }, out;
+	tasq_rep    rin, rout;
+	const char *why;
+
+	in.u.fetch.job_id             = 77;
+	in.u.fetch.ack_seq            = 5;
+	in.u.fetch.wait_ms            = 1000;
+	in.u.fetch.has_submit         = true;
+	in.u.fetch.submit.queue       = "q1";
+	in.u.fetch.submit.job_id      = 77;
+	in.u.fetch.submit.first_index = 10;
+	in.u.fetch.submit.n           = 3;
+	in.u.fetch.submit.values      = vals;
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.fetch.job_id, 77);
+	ASSERT_EQ(out.u.fetch.ack_seq, 5);
+	ASSERT_TRUE(out.u.fetch.has_submit);
+	ASSERT_STR_EQ(out.u.fetch.submit.queue, "q1");
+	ASSERT_EQ(out.u.fetch.submit.job_id, 77);
+	ASSERT_EQ(out.u.fetch.submit.first_index, 10);
+	ASSERT_EQ(out.u.fetch.submit.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ASSERT_EQ(out.u.fetch.submit.values[i], vals[i]);
+	}
+	tasq_wire_req_fini(&out);
+
+	// The batch is checked as a Submit's is, and must be for the job.
+	in.u.fetch.submit.job_id = 78;
+	ASSERT_RV(req_round_trip(&in, &out, &why), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_EQ(why, "a fetch's submit must be for the same job");
+	in.u.fetch.submit.job_id = 77;
+	in.u.fetch.submit.queue  = "no spaces";
+	ASSERT_RV(req_round_trip(&in, &out, &why), TASQ_EINVALID_ARGUMENT);
+	in.u.fetch.submit.queue = "q1";
+	in.u.fetch.submit.n     = 0;
+	ASSERT_RV(req_round_trip(&in, &out, &why), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_EQ(why, "a submit must carry at least one task");
+	in.u.fetch.submit.n           = 3;
+	in.u.fetch.submit.first_index = UINT64_MAX - 1;
+	ASSERT_RV(req_round_trip(&in, &out, &why), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_EQ(why, "task ids overflow");
+
+	// Without one, nothing is set.
+	in.u.fetch.has_submit = false;
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_FALSE(out.u.fetch.has_submit);
+	tasq_wire_req_fini(&out);
+
+	// The reply's outcome (field 7) only when set.
+	rin                          = (tasq_rep) { .method = TASQ_M_FETCH };
+	rin.u.fetch.has_submit       = true;
+	rin.u.fetch.submit.accepted  = 0;
+	rin.u.fetch.submit.duplicate = true;
+	ASSERT_OK(rep_round_trip(&rin, &rout, &why));
+	ASSERT_TRUE(rout.u.fetch.has_submit);
+	ASSERT_EQ(rout.u.fetch.submit.accepted, 0);
+	ASSERT_TRUE(rout.u.fetch.submit.duplicate);
+	tasq_wire_rep_fini(&rout);
+	rin.u.fetch.has_submit = false;
+	ASSERT_OK(rep_round_trip(&rin, &rout, &why));
+	ASSERT_FALSE(rout.u.fetch.has_submit);
+	tasq_wire_rep_fini(&rout);
+}
+
 TASQ_TEST_MAIN()

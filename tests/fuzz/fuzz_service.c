@@ -244,6 +244,16 @@ check_reply(const tasq_req *req, nng_msg *m, uint32_t pipe)
 		// delivery is sent again as it was made.
 		FUZZ_CHECK(rep.u.fetch.n <= bconf.max_fetch);
 		FUZZ_CHECK(rep.u.fetch.completed <= rep.u.fetch.submitted);
+		// A carried batch is answered for, and only then; it
+		// is in the job.
+		FUZZ_CHECK(rep.u.fetch.has_submit == req->u.fetch.has_submit);
+		FUZZ_CHECK(!rep.u.fetch.has_submit ||
+		    rep.u.fetch.submit.accepted <= req->u.fetch.submit.n);
+		FUZZ_CHECK(!rep.u.fetch.has_submit ||
+		    (rep.u.fetch.submit.accepted > 0) !=
+		        rep.u.fetch.submit.duplicate);
+		FUZZ_CHECK(!rep.u.fetch.has_submit ||
+		    rep.u.fetch.submitted >= req->u.fetch.submit.n);
 		break;
 	default:
 		break;

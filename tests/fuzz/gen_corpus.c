@@ -570,6 +570,22 @@ gen_wire_req(void)
 	reset(&b);
 	pb_u64(&b, 2, 1);
 	write_wire(T, "fetch-job-0", TASQ_M_FETCH, &b);
+	// A Fetch carrying a Submit, for its job and for another one.
+	{
+		int64_t v[3] = { 1, -2, 3 };
+		sample_req(TASQ_M_FETCH, &req);
+		req.u.fetch.has_submit         = true;
+		req.u.fetch.submit.queue       = "default";
+		req.u.fetch.submit.job_id      = req.u.fetch.job_id;
+		req.u.fetch.submit.first_index = 4;
+		req.u.fetch.submit.n           = 3;
+		req.u.fetch.submit.values      = v;
+		req_body(&req, &b);
+		write_wire(T, "fetch-with-submit", TASQ_M_FETCH, &b);
+		req.u.fetch.submit.job_id++;
+		req_body(&req, &b);
+		write_wire(T, "fetch-submit-other-job", TASQ_M_FETCH, &b);
+	}
 	free(b.p);
 }
 
@@ -960,6 +976,33 @@ rec_fetch(buf *s, uint64_t job, uint64_t ack, uint32_t max)
 	rec_req(s, 0, &req);
 }
 
+// A Fetch carrying a Submit of n tasks (FetchRequest.submit); sub_job
+// other than job makes it one the decoder refuses.
+static void
+rec_fetch_submit(buf *s, const char *queue, uint64_t job, uint64_t sub_job,
+    uint64_t first, size_t n)
+{
+	tasq_req req;
+	int64_t  v[64];
+
+	if (n > 64) {
+		die("rec_fetch_submit: at most 64 tasks");
+	}
+	for (size_t i = 0; i < n; i++) {
+		v[i] = (int64_t) ((first + i) % 50) - 25;
+	}
+	sample_req(TASQ_M_FETCH, &req);
+	req.u.fetch.job_id             = job;
+	req.u.fetch.ack_seq            = 0;
+	req.u.fetch.has_submit         = true;
+	req.u.fetch.submit.queue       = queue;
+	req.u.fetch.submit.job_id      = sub_job;
+	req.u.fetch.submit.first_index = first;
+	req.u.fetch.submit.n           = n;
+	req.u.fetch.submit.values      = v;
+	rec_req(s, 0, &req);
+}
+
 static void
 rec_close(buf *s, uint64_t job)
 {
@@ -1069,6 +1112,21 @@ gen_service(void)
 	rec_fetch(&s, 8, 1, 100);
 	rec_op(&s, 0, TASQ_FUZZ_OP_CHECK);
 	write_seed(T, "worker-loop", s.p, s.len);
+
+	// A job of one batch in its first Fetch: carried again (a
+	// duplicate), done by a worker, fetched; one for another job and one
+	// with a refused batch (over max-batch).
+	reset(&s);
+	rec_fetch_submit(&s, "default", 21, 21, 0, 6);
+	rec_fetch_submit(&s, "default", 21, 21, 0, 6);
+	rec_fetch_submit(&s, "default", 22, 21, 6, 2);
+	rec_lease(&s, 1, "default", 100, 6, 0, NULL);
+	results_for(&rb[0], 1, 21, ids[0], vals[0], codes[0], 0, 6, false);
+	rec_complete(&s, 100, 1, rb);
+	rec_fetch_submit(&s, "default", 21, 21, 0, 6);
+	rec_fetch(&s, 21, 1, 0);
+	rec_op(&s, 0, TASQ_FUZZ_OP_CHECK);
+	write_seed(T, "fetch-carries-submit", s.p, s.len);
 
 	// Leases that expire until the tasks are dead-lettered, then late
 	// and duplicate results.

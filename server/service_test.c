@@ -1,0 +1,246 @@
+// Unit tests of server/service: the handlers on a real broker, with the
+// requests built in memory (as the RPC layer hands them over after
+// decoding) and the replies decoded as a client would.
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "chan.h"
+#include "envelope.h"
+#include "err.h"
+#include "service.h"
+#include "tasq_test.h"
+#include "wire.h"
+
+static int wakes;
+
+static void
+wake_cb(tasq_waiter *w)
+{
+	(void) w;
+	wakes++;
+}
+
+static tasq_broker  *broker;
+static tasq_service *svc;
+
+static void
+setup(void)
+{
+	tasq_broker_conf  bc = { .max_tasks = 1000,
+		 .max_batch                 = 100,
+		 .max_queues                = 4,
+		 .max_jobs                  = 8,
+		 .max_workers               = 4,
+		 .lease_ms                  = 30000,
+		 .max_attempts              = 3,
+		 .job_ttl_ms                = 600000,
+		 .max_fetch                 = 50,
+		 .max_lease                 = 20 };
+	tasq_service_conf sc = { .max_wait_ms = 60000 };
+
+	wakes = 0;
+	ASSERT_OK(tasq_broker_alloc(&broker, &bc, wake_cb));
+	ASSERT_OK(tasq_service_alloc(&svc, broker, &sc));
+}
+
+static void
+teardown(void)
+{
+	tasq_service_free(svc);
+	tasq_broker_free(broker);
+}
+
+// Runs call; on a reply, decodes it into *rep (release with
+// tasq_wire_rep_fini).
+static int
+run(tasq_call *call, tasq_waiter *w, bool *parked, tasq_rep *rep,
+    const char **why)
+{
+	nng_msg *m = NULL;
+	int      rv;
+
+	rv = tasq_service_handle(svc, call, w, &m, parked, why);
+	if (rv != 0 || *parked) {
+		ASSERT_NULL(m);
+		return (rv);
+	}
+	ASSERT_NOT_NULL(m);
+	rv = tasq_wire_decode_rep(call->req->method,
+	    (uint8_t *) nng_msg_body(m) + TASQ_ENV_HDR_LEN,
+	    nng_msg_len(m) - TASQ_ENV_HDR_LEN, rep, why);
+	nng_msg_free(m);
+	ASSERT_OK(rv);
+	return (0);
+}
+
+// A worker leases what queue has and hands in every square.
+static size_t
+work_queue(const char *queue)
+{
+	tasq_lease_out    out;
+	tasq_complete_rep done;
+	bool              parked;
+	size_t            n = 0;
+
+	ASSERT_OK(tasq_broker_lease(broker, queue, 1, "w", 1, 100,
+	    tasq_now_ms(), &out, NULL, &parked));
+	for (size_t i = 0; i < out.nbatches; i++) {
+		tasq_task_batch  *t = &out.batches[i];
+		tasq_result_batch r = { .lease_id = t->lease_id,
+			.job_id                   = t->job_id,
+			.n                        = t->n,
+			.ids                      = t->ids,
+			.values = malloc(t->n * sizeof(int64_t)) };
+		ASSERT_NOT_NULL(r.values);
+		for (size_t k = 0; k < t->n; k++) {
+			r.values[k] = t->values[k] * t->values[k];
+		}
+		ASSERT_OK(tasq_broker_complete(
+		    broker, 1, 1, &r, tasq_now_ms(), &done));
+		ASSERT_EQ(done.accepted, t->n);
+		n += t->n;
+		free(r.values);
+	}
+	tasq_broker_lease_fini(&out);
+	return (n);
+}
+
+static tasq_req
+fetch_with(
+    uint64_t job, const char *queue, uint64_t first, size_t n, int64_t *vals)
+{
+	tasq_req req = { .method = TASQ_M_FETCH };
+
+	req.u.fetch.job_id      = job;
+	req.u.fetch.max_results = 100;
+	req.u.fetch.wait_ms     = 30000;
+	if (n > 0) {
+		req.u.fetch.has_submit         = true;
+		req.u.fetch.submit.queue       = queue;
+		req.u.fetch.submit.job_id      = job;
+		req.u.fetch.submit.first_index = first;
+		req.u.fetch.submit.n           = n;
+		req.u.fetch.submit.values      = vals;
+	}
+	return (req);
+}
+
+TEST(fetch_carrying_a_submit_applies_it_once_and_waits_for_results)
+{
+	int64_t     vals[] = { 3, 4, 5 };
+	tasq_req    req    = fetch_with(9, "q", 0, 3, vals);
+	tasq_call   call   = { .req = &req, .pipe_id = 1 };
+	tasq_waiter w;
+	tasq_rep    rep;
+	const char *why;
+	bool        parked;
+
+	setup();
+	memset(&w, 0, sizeof(w));
+	// No results yet: the batch is queued and the call waits.
+	ASSERT_OK(run(&call, &w, &parked, &rep, &why));
+	ASSERT_TRUE(parked);
+	ASSERT_TRUE(call.applied);
+	ASSERT_EQ(call.submitted.accepted, 3);
+	// Its wait ran out (as the RPC layer sees a park deadline): run
+	// again, which must not submit again.
+	ASSERT_FALSE(tasq_broker_unpark(broker, &w));
+	ASSERT_OK(run(&call, &w, &parked, &rep, &why));
+	ASSERT_TRUE(parked);
+	ASSERT_EQ(call.submitted.accepted, 3);
+	ASSERT_FALSE(call.submitted.duplicate);
+
+	// A worker does the three: the parked call is woken.
+	ASSERT_EQ(work_queue("q"), 3);
+	ASSERT_EQ(wakes, 1);
+	ASSERT_EQ(work_queue("q"), 0); // the batch was queued once
+	ASSERT_OK(run(&call, &w, &parked, &rep, &why));
+	ASSERT_FALSE(parked);
+	ASSERT_TRUE(rep.u.fetch.has_submit);
+	ASSERT_EQ(rep.u.fetch.submit.accepted, 3);
+	ASSERT_FALSE(rep.u.fetch.submit.duplicate);
+	ASSERT_EQ(rep.u.fetch.n, 3);
+	ASSERT_EQ(rep.u.fetch.submitted, 3);
+	ASSERT_EQ(rep.u.fetch.completed, 3);
+	uint64_t seq = rep.u.fetch.seq;
+	ASSERT_NE(seq, 0);
+	for (size_t i = 0; i < 3; i++) {
+		uint64_t id = rep.u.fetch.ids[i];
+		ASSERT_LT(id, 3);
+		ASSERT_EQ(rep.u.fetch.values[i], vals[id] * vals[id]);
+	}
+	tasq_wire_rep_fini(&rep);
+
+	// The same request again (its reply was lost): a duplicate batch,
+	// and the same delivery.
+	tasq_call again = { .req = &req, .pipe_id = 1 };
+	ASSERT_OK(run(&again, &w, &parked, &rep, &why));
+	ASSERT_FALSE(parked);
+	ASSERT_TRUE(rep.u.fetch.has_submit);
+	ASSERT_EQ(rep.u.fetch.submit.accepted, 0);
+	ASSERT_TRUE(rep.u.fetch.submit.duplicate);
+	ASSERT_EQ(rep.u.fetch.seq, seq);
+	ASSERT_EQ(rep.u.fetch.n, 3);
+	ASSERT_EQ(rep.u.fetch.submitted, 3);
+	tasq_wire_rep_fini(&rep);
+
+	// A plain Fetch acknowledging it: nothing left, no field 7.
+	tasq_req  plain       = fetch_with(9, NULL, 0, 0, NULL);
+	tasq_call pc          = { .req = &plain, .pipe_id = 1 };
+	plain.u.fetch.ack_seq = seq;
+	ASSERT_OK(run(&pc, NULL, &parked, &rep, &why));
+	ASSERT_FALSE(parked);
+	ASSERT_FALSE(rep.u.fetch.has_submit);
+	ASSERT_EQ(rep.u.fetch.n, 0);
+	tasq_wire_rep_fini(&rep);
+	teardown();
+}
+
+TEST(fetch_carrying_a_refused_submit_fetches_nothing)
+{
+	int64_t     vals[200] = { 0 };
+	tasq_req    req;
+	tasq_call   call;
+	tasq_waiter w;
+	tasq_rep    rep;
+	const char *why;
+	bool        parked;
+
+	setup();
+	memset(&w, 0, sizeof(w));
+	// Over --max-batch (100 here): refused, and no job is made.
+	req  = fetch_with(11, "q", 0, 101, vals);
+	call = (tasq_call) { .req = &req, .pipe_id = 1 };
+	why  = NULL;
+	ASSERT_RV(run(&call, &w, &parked, &rep, &why), TASQ_EINVALID_ARGUMENT);
+	ASSERT_NOT_NULL(why);
+	ASSERT_FALSE(parked);
+	ASSERT_FALSE(call.applied);
+	req  = fetch_with(11, NULL, 0, 0, NULL);
+	call = (tasq_call) { .req = &req, .pipe_id = 1 };
+	ASSERT_RV(run(&call, NULL, &parked, &rep, &why), TASQ_ENOT_FOUND);
+
+	// A job of queue q, then a batch of it for queue r: refused; the
+	// job keeps what it had.
+	req  = fetch_with(12, "q", 0, 2, vals);
+	call = (tasq_call) { .req = &req, .pipe_id = 1 };
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	ASSERT_EQ(rep.u.fetch.submit.accepted, 2);
+	tasq_wire_rep_fini(&rep);
+	req  = fetch_with(12, "r", 2, 2, vals);
+	call = (tasq_call) { .req = &req, .pipe_id = 1 };
+	why  = NULL;
+	ASSERT_RV(run(&call, &w, &parked, &rep, &why), TASQ_EINVALID_ARGUMENT);
+	ASSERT_NOT_NULL(why);
+	ASSERT_FALSE(parked);
+	req  = fetch_with(12, NULL, 0, 0, NULL);
+	call = (tasq_call) { .req = &req, .pipe_id = 1 };
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	ASSERT_EQ(rep.u.fetch.submitted, 2);
+	tasq_wire_rep_fini(&rep);
+	teardown();
+}
+
+TASQ_TEST_MAIN()
