@@ -375,11 +375,15 @@ tasq_w1() {
 	ncpu[$name]=$((${ncpu[$name]:-0} + 1))
 }
 
-# tasq_rtt NAME: one W2 run against the server and workers running now.
+# tasq_rtt NAME [MODE]: one W2 run against the server and workers running
+# now; MODE (tasq-bench-w2 --mode) one (default: the Fetch carries the
+# Submit, as tasq submit sends a one-batch job) or parked (a Fetch waits
+# while a Submit goes: two requests a round).
 tasq_rtt() {
 	local out
 	out=$(timeout 300 "$w2" "${CARGS[@]}" --rounds "$RTT_N" \
-	    --warmup "$RTT_WARM" 2>>"$work/client.log") || out=""
+	    --warmup "$RTT_WARM" --mode "${2:-one}" 2>>"$work/client.log") ||
+	    out=""
 	note "tasq W2: $out"
 	add_val "$1.p50" "$(kv "$out" p50_us)"
 	add_val "$1.p99" "$(kv "$out" p99_us)"
@@ -414,6 +418,7 @@ for kind in tcp tls; do
 			tasq_rtt tasq.w2.$kind
 			if [ $kind = tcp ]; then
 				relay_rtt relay.w2req.tcp tcp reqrep
+				tasq_rtt tasq.w2parked.tcp parked
 				[ $have_python -eq 1 ] && bm_rtt
 			fi
 		done
@@ -431,6 +436,7 @@ for kind in tcp tls; do
 done
 finish relay.w2req.tcp.p50
 finish relay.w2req.tcp.p99
+finish tasq.w2parked.tcp.p50
 if [ $have_python -eq 1 ]; then
 	finish bm.w2.p50
 	finish bm.w2.p99
@@ -678,6 +684,7 @@ row "relay W2 tcp req/rep p99" relay.w2req.tcp.p99 "us"
 row "relay W2 tls push/pull p50" relay.w2.tls.p50 "us"
 row "tasq W2 tcp p50" tasq.w2.tcp.p50 "us"
 row "tasq W2 tcp p99" tasq.w2.tcp.p99 "us"
+row "tasq W2 tcp p50, --mode parked" tasq.w2parked.tcp.p50 "us"
 row "tasq W2 tls p50" tasq.w2.tls.p50 "us"
 row "tasq W2 tls p99" tasq.w2.tls.p99 "us"
 for n in $MEM_N; do
@@ -707,6 +714,7 @@ fig[r.tcp]=$(paired tasq.w1.tcp relay.w1.tcp)
 fig[r.tls]=$(paired tasq.w1.tls relay.w1.tls)
 fig[r.w2]=$(paired tasq.w2.tcp.p50 relay.w2.tcp.p50)
 fig[r.w2req]=$(paired tasq.w2.tcp.p50 relay.w2req.tcp.p50)
+fig[r.w2park]=$(paired tasq.w2parked.tcp.p50 relay.w2.tcp.p50)
 fig[r.w2tls]=$(paired tasq.w2.tls.p50 relay.w2.tls.p50)
 fig[r.w2bm]=$(paired tasq.w2.tcp.p50 bm.w2.p50)
 fig[r.tcp1000]=$(paired tasq.w1b1000.tcp relay.w1b.tcp)
@@ -765,6 +773,7 @@ fi
 goal "tasq W2 p50 / relay W2 p50 (push/pull)" r.w2 "<=" 1.25 "<= 1.25"
 info "  same, against the req/rep relay" r.w2req
 info "  same, over tls" r.w2tls
+info "  same, tasq-bench-w2 --mode parked" r.w2park
 if [ $have_python -eq 1 ]; then
 	goal "tasq W2 p50 / BaseManager W2 p50" r.w2bm "<" 1 "< 1"
 	info "tasq W1 tcp / BaseManager W1" r.w1bm
