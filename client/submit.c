@@ -673,9 +673,12 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 				nng_msleep(20);
 				continue;
 			}
-			if (frv == TASQ_ENOT_FOUND && req.u.fetch.has_submit &&
-			    (rv = submit_by_thread(&r, &thr)) == 0) {
-				one_trip = false; // an older server
+			if (frv == TASQ_ENOT_FOUND && req.u.fetch.has_submit) {
+				// An older server: it ignored the batch.
+				if ((rv = submit_by_thread(&r, &thr)) != 0) {
+					break;
+				}
+				one_trip = false;
 				continue;
 			}
 			fprintf(stderr, "tasq: %s failed: %s\n", what, err);

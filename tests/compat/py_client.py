@@ -20,7 +20,14 @@ method, then its fields):
      to the counters tasks_submitted and tasks_completed.
   4. Two requests in flight on one connection, answered out of order.
   5. CloseJob (method 7); a Fetch of the closed job is NOT_FOUND.
-  6. The failure replies of PROTOCOL.md section 6: a request signed with an
+  6. A Fetch that carries its job's Submit (FetchRequest.submit, field 5):
+     a new job of one batch goes in the first Fetch, whose reply says in
+     field 7 that it was accepted; every result comes back right. The same
+     batch in a Fetch again is a duplicate (Stats counts it once). A
+     carried Submit for another job, or with a bad queue name, fails the
+     whole request (INVALID_ARGUMENT) and creates no job. Replies to plain
+     Fetches (here and in step 3) have no field 7.
+  7. The failure replies of PROTOCOL.md section 6: a request signed with an
      unknown key and bytes that are no envelope (unsigned replies), a
      replayed request, a stale timestamp, an unknown method and an invalid
      queue name (signed replies).
@@ -360,6 +367,17 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+def submit_request(queue, job_id, first_index, values):
+    """A SubmitRequest body: the body of Submit, or FetchRequest.submit."""
+    return (f_bytes(1, queue.encode()) + f_varint(2, job_id) +
+            f_varint(3, first_index) + f_packed(4, values, signed=True))
+
+
+def submit_reply(f):
+    """A decoded SubmitReply (Submit's reply, or FetchReply.submit)."""
+    return dict(accepted=pb_int(f, 1), duplicate=bool(pb_int(f, 2)))
+
+
 class Client:
     def __init__(self, sp, key):
         self.sp = sp
@@ -433,14 +451,20 @@ class Client:
                     server_id=pb_int(f, 3), uptime_ms=pb_int(f, 4))
 
     def submit(self, queue, job_id, first_index, values):
-        body = (f_bytes(1, queue.encode()) + f_varint(2, job_id) +
-                f_varint(3, first_index) + f_packed(4, values, signed=True))
-        f = self.call(M_SUBMIT, body)
-        return dict(accepted=pb_int(f, 1), duplicate=bool(pb_int(f, 2)))
+        f = self.call(M_SUBMIT, submit_request(queue, job_id, first_index,
+                                               values))
+        return submit_reply(f)
 
-    def fetch(self, job_id, ack_seq, max_results=0, wait_ms=1000):
+    def fetch(self, job_id, ack_seq, max_results=0, wait_ms=1000,
+              submit=None):
+        """A Fetch; submit, if given, is an encoded SubmitRequest carried
+        in field 5. The reply's field 7 comes back as "submit": None when
+        the reply has no field 7, else a SubmitReply dict."""
         body = (f_varint(1, job_id) + f_varint(2, ack_seq) +
                 f_varint(3, max_results) + f_varint(4, wait_ms))
+        if submit is not None:
+            # Not f_bytes: a present field 5 is sent even if it were empty.
+            body += enc_varint(5 << 3 | 2) + enc_varint(len(submit)) + submit
         # The deadline must exceed the wait: the server caps its long-poll
         # at 80% of deadline_ms, less 20 ms.
         f = self.call(M_FETCH, body, timeout_ms=wait_ms + 5000)
@@ -449,9 +473,12 @@ class Client:
         codes = pb_repeated(f, 4)
         if len(values) != len(ids) or (codes and len(codes) != len(ids)):
             raise ProtocolError("fetch reply columns differ in length")
+        carried = None
+        if 7 in f:
+            carried = submit_reply(pb_fields(f[7][-1]))
         return dict(seq=pb_int(f, 1), ids=ids, values=values,
                     codes=codes or [0] * len(ids), submitted=pb_int(f, 5),
-                    completed=pb_int(f, 6))
+                    completed=pb_int(f, 6), submit=carried)
 
     def stats(self):
         """StatsReply: queues by name (QueueStats fields as a dict; the
@@ -502,6 +529,36 @@ def raw_exchange(sp, env, timeout=5.0):
     return parse_envelope(sp.request(env, timeout))
 
 
+def record(check, results, f, n):
+    """Keeps the first result of each id in a Fetch reply (a redelivery is
+    ignored); an id outside the job's n tasks fails a check."""
+    for i, v, code in zip(f["ids"], f["values"], f["codes"]):
+        if i >= n:
+            check(False, "Fetch returned id %d outside the job" % i)
+            continue
+        results.setdefault(i, (code, v))
+
+
+def check_results(check, values, results):
+    for i, v in enumerate(values):
+        want = expected(v)
+        got = results.get(i)
+        if got is None:
+            continue
+        check(got == want, "result of %d: %s %d (want %s %d)" %
+              (v, code_name(got[0]), got[1], code_name(want[0]), want[1]))
+
+
+def expect_error(check, what, fn, want_code, want_text):
+    """fn() must fail with a signed want_code whose text has want_text."""
+    try:
+        fn()
+        check(False, "%s was accepted" % what)
+    except RpcError as e:
+        check(e.signed and e.code == want_code and want_text in e.text,
+              "%s: signed %s: %r" % (what, code_name(e.code), e.text))
+
+
 def run(args, key):
     check = Check()
     sp = SPReq(args.url, args.timeout, args.tls_ca, args.tls_server_name)
@@ -536,28 +593,22 @@ def run(args, key):
     # 3. Fetch until every result is in, acknowledging each delivery
     results = {}
     ack = 0
-    deliveries = 0
+    deliveries = fetches = with_field7 = 0
     until = time.monotonic() + args.results_timeout
     while len(results) < len(values) and time.monotonic() < until:
         f = c.fetch(job_id, ack, wait_ms=1000)
+        fetches += 1
+        with_field7 += f["submit"] is not None
         if f["seq"] != 0:
             deliveries += 1
             ack = f["seq"]
-        for i, v, code in zip(f["ids"], f["values"], f["codes"]):
-            if i >= len(values):
-                check(False, "Fetch returned id %d outside the job" % i)
-                continue
-            results.setdefault(i, (code, v))  # a redelivery is ignored
+        record(check, results, f, len(values))
     check(len(results) == len(values),
           "Fetch: %d of %d results in %d deliveries" %
           (len(results), len(values), deliveries))
-    for i, v in enumerate(values):
-        want = expected(v)
-        got = results.get(i)
-        if got is None:
-            continue
-        check(got == want, "result of %d: %s %d (want %s %d)" %
-              (v, code_name(got[0]), got[1], code_name(want[0]), want[1]))
+    check_results(check, values, results)
+    check(with_field7 == 0, "replies to plain Fetches have no field 7 "
+          "(%d of %d had one)" % (with_field7, fetches))
     # Stats: every task counted once in its queue, and the queues add up.
     s = c.stats()
     q1 = s["queues"].get(args.queue, zero)
@@ -618,7 +669,79 @@ def run(args, key):
         check(e.code == NOT_FOUND and e.signed,
               "Fetch after CloseJob: signed %s" % code_name(e.code))
 
-    # 6. Failure replies
+    # 6. A Fetch that carries its job's Submit (PROTOCOL.md 9.6).
+    # (a) A new job of one batch, sent in its first Fetch; the reply's
+    # field 7 is the Submit's outcome. Later Fetches of the job are plain.
+    q0 = c.stats()["queues"].get(args.queue, zero)
+    until = time.monotonic() + args.results_timeout
+    values2 = [5, -6, 1 << 31, -3037000500, 0]
+    job2 = secrets.randbits(64) or 1
+    batch2 = submit_request(args.queue, job2, 0, values2)
+    results = {}
+    ack = 0
+    fetches = with_field7 = 0
+    f = c.fetch(job2, ack, wait_ms=1000, submit=batch2)
+    check(f["submit"] == dict(accepted=len(values2), duplicate=False),
+          "Fetch carrying the Submit of a new job of %d tasks: field 7 %r"
+          % (len(values2), f["submit"]))
+    trips = 1
+    while True:
+        if f["seq"] != 0:
+            ack = f["seq"]
+        record(check, results, f, len(values2))
+        if len(results) == len(values2) or time.monotonic() >= until:
+            break
+        f = c.fetch(job2, ack, wait_ms=1000)
+        trips += 1
+        fetches += 1
+        with_field7 += f["submit"] is not None
+    check(len(results) == len(values2),
+          "Fetch with Submit: %d of %d results in %d round trip(s)" %
+          (len(results), len(values2), trips))
+    check_results(check, values2, results)
+    check(with_field7 == 0, "replies to the plain Fetches that followed "
+          "have no field 7 (%d of %d had one)" % (with_field7, fetches))
+
+    # (b) The same Fetch, the same batch, as a new request (a retry whose
+    # reply was lost): a duplicate, nothing new to fetch.
+    f = c.fetch(job2, ack, wait_ms=0, submit=batch2)
+    check(f["submit"] == dict(accepted=0, duplicate=True) and
+          f["seq"] == 0 and not f["ids"],
+          "the same Fetch with Submit again: field 7 %r, seq %d, %d "
+          "result(s)" % (f["submit"], f["seq"], len(f["ids"])))
+    q1 = c.stats()["queues"].get(args.queue, zero)
+    grew = (q1["submitted"] - q0["submitted"],
+            q1["completed"] - q0["completed"])
+    check(grew == (len(values2), len(values2)),
+          "Stats: the carried batch counted once: submitted +%d, "
+          "completed +%d (want +%d each)" % (grew + (len(values2),)))
+    c.close_job(job2, ack)
+
+    # (c) A carried Submit for another job fails the whole request, and
+    # neither job comes to exist.
+    job3 = secrets.randbits(64) or 1
+    other = (job3 + 1) & U64 or 1
+    expect_error(check, "Fetch carrying a Submit for another job",
+                 lambda: c.fetch(job3, 0, wait_ms=0,
+                                 submit=submit_request(args.queue, other, 0,
+                                                       [1, 2])),
+                 INVALID_ARGUMENT, "same job")
+    for j in (job3, other):
+        expect_error(check, "plain Fetch of job %016x afterwards" % j,
+                     lambda j=j: c.fetch(j, 0, wait_ms=0), NOT_FOUND, "")
+
+    # (d) A carried Submit with an invalid queue name: refused as a Submit
+    # would be, and the job does not exist afterwards.
+    job4 = secrets.randbits(64) or 1
+    expect_error(check, "Fetch carrying a Submit to queue 'no spaces'",
+                 lambda: c.fetch(job4, 0, wait_ms=0,
+                                 submit=submit_request("no spaces", job4, 0,
+                                                       [1, 2])),
+                 INVALID_ARGUMENT, "queue name")
+    expect_error(check, "plain Fetch of that job afterwards",
+                 lambda: c.fetch(job4, 0, wait_ms=0), NOT_FOUND, "")
+
+    # 7. Failure replies
     wrong = b"not-the-server-key-" + secrets.token_hex(8).encode()
     seq, env = c.envelope(M_HEALTH, b"", 5000, key=wrong)
     h = raw_exchange(sp, env)
