@@ -11,10 +11,24 @@
 #include "err.h"
 
 static const char *const counter_names[] = {
-#define TASQ_CTR_NAME(id, name) name,
+#define TASQ_CTR_NAME(id, name, help) name,
 	TASQ_COUNTER_MAP(TASQ_CTR_NAME)
 #undef TASQ_CTR_NAME
 };
+
+static const char *const counter_helps[] = {
+#define TASQ_CTR_HELP(id, name, help) help,
+	TASQ_COUNTER_MAP(TASQ_CTR_HELP)
+#undef TASQ_CTR_HELP
+};
+
+const char *
+tasq_broker_counter_help(int counter)
+{
+	return (counter >= 0 && counter < TASQ_CTR_COUNT
+	        ? counter_helps[counter]
+	        : NULL);
+}
 
 // ---- waiters -------------------------------------------------------------
 

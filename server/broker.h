@@ -58,35 +58,63 @@ typedef struct tasq_waiter {
 typedef void (*tasq_wake_cb)(tasq_waiter *w);
 
 // Counters kept by the broker and by the RPC layer (tasq_broker_count).
+// Counters: id, name (Stats RPC; Prometheus tasq_<name>, with _total
+// added unless the name has it), and what they count.
 #define TASQ_COUNTER_MAP(X)                                                   \
-	X(SUBMITTED, "tasks_submitted")                                       \
-	X(LEASED, "tasks_leased")                                             \
-	X(COMPLETED, "tasks_completed")                                       \
-	X(FAILED, "tasks_failed")                                             \
-	X(REDELIVERED, "tasks_redelivered")                                   \
-	X(DEAD_LETTERED, "tasks_dead_lettered")                               \
-	X(DUPLICATE_RESULTS, "results_duplicate")                             \
-	X(LATE_RESULTS, "results_late")                                       \
-	X(REJECTED_RESULTS, "results_rejected")                               \
-	X(DUPLICATE_SUBMITS, "submits_duplicate")                             \
-	X(LEASES_EXPIRED, "leases_expired")                                   \
-	X(LEASES_DISCONNECTED, "leases_disconnected")                         \
-	X(JOBS_EXPIRED, "jobs_expired")                                       \
-	X(RESOURCE_EXHAUSTED, "requests_resource_exhausted")                  \
-	X(REQUESTS, "requests_total")                                         \
-	X(BAD_REQUESTS, "requests_invalid")                                   \
-	X(UNKNOWN_METHOD, "requests_unknown_method")                          \
-	X(AUTH_FAILURES, "auth_failures")                                     \
-	X(REPLAYS, "auth_replays")                                            \
-	X(MALFORMED, "messages_malformed")                                    \
-	X(CONNECTIONS, "connections_accepted")                                \
-	X(DISCONNECTIONS, "connections_closed")                               \
-	X(LISTENER_RESTARTS, "listener_restarts")                             \
-	X(IDLE_CLOSED, "connections_idle_closed")                             \
-	X(REFUSED, "connections_refused")
+	X(SUBMITTED, "tasks_submitted", "Tasks newly enqueued.")              \
+	X(LEASED, "tasks_leased",                                             \
+	    "Tasks handed to workers, redeliveries "                          \
+	    "included.")                                                      \
+	X(COMPLETED, "tasks_completed",                                       \
+	    "Tasks given their first result, errors and dead letters "        \
+	    "included.")                                                      \
+	X(FAILED, "tasks_failed",                                             \
+	    "Tasks completed with an error code, dead letters included.")     \
+	X(REDELIVERED, "tasks_redelivered",                                   \
+	    "Tasks made ready again after a lease expired, was released or "  \
+	    "lost its connection.")                                           \
+	X(DEAD_LETTERED, "tasks_dead_lettered",                               \
+	    "Tasks given up after --max-attempts deliveries.")                \
+	X(DUPLICATE_RESULTS, "results_duplicate",                             \
+	    "Results for tasks that already had one (dropped).")              \
+	X(LATE_RESULTS, "results_late",                                       \
+	    "Results accepted from an expired or released lease.")            \
+	X(REJECTED_RESULTS, "results_rejected",                               \
+	    "Results for unknown jobs or ids outside them.")                  \
+	X(DUPLICATE_SUBMITS, "submits_duplicate",                             \
+	    "Batches submitted again (a retry), accepted as no-ops.")         \
+	X(LEASES_EXPIRED, "leases_expired",                                   \
+	    "Leases that ran out before their results came.")                 \
+	X(LEASES_DISCONNECTED, "leases_disconnected",                         \
+	    "Leases returned because their connection closed.")               \
+	X(JOBS_EXPIRED, "jobs_expired",                                       \
+	    "Jobs dropped after --job-ttl without activity.")                 \
+	X(RESOURCE_EXHAUSTED, "requests_resource_exhausted",                  \
+	    "Requests refused for a server limit (RESOURCE_EXHAUSTED).")      \
+	X(REQUESTS, "requests_total", "Requests received.")                   \
+	X(BAD_REQUESTS, "requests_invalid",                                   \
+	    "Requests refused as INVALID_ARGUMENT after decoding.")           \
+	X(UNKNOWN_METHOD, "requests_unknown_method",                          \
+	    "Requests for a method the server does not know.")                \
+	X(AUTH_FAILURES, "auth_failures",                                     \
+	    "Messages whose tag did not verify (wrong key?).")                \
+	X(REPLAYS, "auth_replays",                                            \
+	    "Messages refused as replayed, too old or out of the clock "      \
+	    "window.")                                                        \
+	X(MALFORMED, "messages_malformed",                                    \
+	    "Messages that are not a tasq "                                   \
+	    "envelope.")                                                      \
+	X(CONNECTIONS, "connections_accepted", "Connections accepted.")       \
+	X(DISCONNECTIONS, "connections_closed", "Connections closed.")        \
+	X(LISTENER_RESTARTS, "listener_restarts",                             \
+	    "Listeners replaced by the watchdog.")                            \
+	X(IDLE_CLOSED, "connections_idle_closed",                             \
+	    "Connections closed after --idle-timeout without progress.")      \
+	X(REFUSED, "connections_refused",                                     \
+	    "Connections refused at --max-connections.")
 
 enum tasq_counter_id {
-#define TASQ_CTR_ENUM(id, name) TASQ_CTR_##id,
+#define TASQ_CTR_ENUM(id, name, help) TASQ_CTR_##id,
 	TASQ_COUNTER_MAP(TASQ_CTR_ENUM)
 #undef TASQ_CTR_ENUM
 	    TASQ_CTR_COUNT
@@ -101,6 +129,9 @@ void tasq_broker_free(tasq_broker *b);
 
 void     tasq_broker_count(tasq_broker *b, int counter, uint64_t n);
 uint64_t tasq_broker_counter(tasq_broker *b, int counter);
+
+// tasq_broker_counter_help returns what counter counts (one sentence).
+const char *tasq_broker_counter_help(int counter);
 
 // tasq_broker_submit enqueues n tasks (ids first..first+n-1 of job_id in
 // queue). Borrows values. A batch already submitted is accepted again as

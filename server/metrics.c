@@ -68,16 +68,36 @@ tasq_metrics_text(tasq_metrics *m, size_t *len)
 		return (NULL);
 	}
 	if (tasq_broker_stats(m->broker, tasq_now_ms(), &st) == 0) {
+		// The Stats counters in their order (broker.h); a name that
+		// ends in _total already keeps it.
 		for (size_t i = 0; i < st.u.stats.ncounters; i++) {
 			const tasq_counter *c = &st.u.stats.counters[i];
+			const char *help = tasq_broker_counter_help((int) i);
+			size_t      n    = strlen(c->name);
+			const char *sfx =
+			    n >= 6 && strcmp(c->name + n - 6, "_total") == 0
+			    ? ""
+			    : "_total";
 			fprintf(f,
-			    "# TYPE tasq_%s_total counter\ntasq_%s_total "
-			    "%llu\n",
-			    c->name, c->name, (unsigned long long) c->value);
+			    "# HELP tasq_%s%s %s\n# TYPE tasq_%s%s counter\n"
+			    "tasq_%s%s %llu\n",
+			    c->name, sfx, help != NULL ? help : "A counter.",
+			    c->name, sfx, c->name, sfx,
+			    (unsigned long long) c->value);
 		}
 		static const char *const qm[] = { "ready", "leased", "results",
 			"jobs", "dead_letters" };
+		static const char *const qh[] = {
+			"Tasks waiting for a worker.",
+			"Tasks leased to workers, not yet answered.",
+			"Results produced, not yet acknowledged by their "
+			"client.",
+			"Open jobs.",
+			"Tasks of the queue dead-lettered (given up after "
+			"--max-attempts deliveries) since the server started.",
+		};
 		for (int k = 0; k < 5; k++) {
+			fprintf(f, "# HELP tasq_queue_%s %s\n", qm[k], qh[k]);
 			fprintf(f, "# TYPE tasq_queue_%s gauge\n", qm[k]);
 			for (size_t i = 0; i < st.u.stats.nqueues; i++) {
 				const tasq_queue_stats *q =
@@ -120,6 +140,8 @@ tasq_metrics_text(tasq_metrics *m, size_t *len)
 		    "# TYPE tasq_journal_fsync_seconds summary\n"
 		    "tasq_journal_fsync_seconds_sum %.6f\n"
 		    "tasq_journal_fsync_seconds_count %llu\n"
+		    "# HELP tasq_journal_fsync_max_seconds Longest "
+		    "fdatasync.\n"
 		    "# TYPE tasq_journal_fsync_max_seconds gauge\n"
 		    "tasq_journal_fsync_max_seconds %.6f\n",
 		    (double) js.sync_us_total / 1e6,

@@ -50,6 +50,25 @@ grep -q '^tasq_rpc_duration_seconds_bucket{method="Submit",le="+Inf"} 4$' \
 log "/metrics: tasq_tasks_completed_total $done_n," \
     "$(grep -c '^tasq_rpc_duration_seconds_bucket' "$T/metrics.txt") histogram buckets"
 
+# Every metric family has its # HELP and # TYPE lines before its samples,
+# and no name says _total twice.
+bad=$(awk '
+	/^# HELP / { help[$3] = 1; next }
+	/^# TYPE / { type[$3] = 1; next }
+	/^#/ { next }
+	{
+		n = $1; sub(/\{.*/, "", n)
+		f = n
+		if (!(f in type)) sub(/_(bucket|sum|count)$/, "", f)
+		if (!(f in help) || !(f in type)) print "no HELP/TYPE: " n
+		if (n ~ /_total_total/) print "double _total: " n
+	}' "$T/metrics.txt" | sort -u)
+[ -z "$bad" ] || fail "metric families without HELP or TYPE, or misnamed:
+$bad"
+grep -q '^tasq_requests_total [1-9]' "$T/metrics.txt" ||
+    fail "no tasq_requests_total in /metrics"
+log "/metrics: every family has HELP and TYPE"
+
 # Per queue: nothing but the batch above ran on the default queue yet.
 for what in submitted completed; do
 	name=tasq_queue_tasks_${what}_total
