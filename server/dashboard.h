@@ -2,8 +2,8 @@
 // resources: it polls /api/stats every second and draws queues, workers,
 // throughput over time and dead letters. Rates are differences between
 // two polls: the server's tasks_completed for the chart and #rate, and
-// each queue's completed for its tasks/s cell (0 on the queue's first
-// poll, and when its count went down: the server restarted).
+// each queue's completed for its tasks/s cell; 0 on the first poll, and
+// when the count went down (the server restarted).
 // tests/dashboard reads cells by index; new columns go after the
 // existing ones.
 #ifndef TASQ_DASHBOARD_H
@@ -57,7 +57,8 @@ static const char tasq_dashboard_html[] =
     "async function tick(){try{const r=await fetch('/api/stats',"
     "{cache:'no-store'});const s=await r.json();const now=Date.now();"
     "const done=s.counters.tasks_completed||0;let rate=0;"
-    "if(last){rate=(done-last.done)*1000/Math.max(1,now-last.t)}"
+    "if(last&&done>=last.done){rate=(done-last.done)*1000/"
+    "Math.max(1,now-last.t)}"
     "const qrate=q=>{const p=last?last.q.get(q.name):undefined,"
     "c=q.completed||0;"
     "return p===undefined||c<p?0:Math.round((c-p)*1000/"

@@ -6,9 +6,12 @@
 // URL is the --metrics-listen base (http://127.0.0.1:PORT), TASKS the
 // size of the batch dashboard.sh submits, WORKERS the worker processes
 // it started. Screenshots go to OUTDIR. The handshake with dashboard.sh
-// is two files in SYNCDIR: we write "loaded" once the page shows the
-// server, it writes "done" once its batch has ended. Every wait polls a
-// condition under a deadline; nothing sleeps to synchronise.
+// is files in SYNCDIR: we write "loaded" once the page shows the server,
+// it writes "done" once its batch has ended; we write "restart" once the
+// page has shown the end, it kills the server and starts a new one on the
+// same ports and writes "restarted"; the page must then follow the new
+// server (its counts start again) without showing a negative rate. Every
+// wait polls a condition under a deadline; nothing sleeps to synchronise.
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -59,12 +62,16 @@ const browser = await chromium.launch({
 });
 const problems = [];
 let page = null;
+// While the server is down for its restart, the page's polls fail: that
+// is expected then, and only then.
+let restarting = false;
+const downError = /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|Failed to fetch/;
 try {
 	log(`chromium ${browser.version()}`);
 	page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
 	page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 	page.on('console', (m) => {
-		if (m.type() === 'error') {
+		if (m.type() === 'error' && !(restarting && downError.test(m.text()))) {
 			problems.push(`console error: ${m.text()} (${m.location().url})`);
 		}
 	});
@@ -73,8 +80,12 @@ try {
 			problems.push(`HTTP ${r.status()}: ${r.url()}`);
 		}
 	});
-	page.on('requestfailed', (r) =>
-		problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+	page.on('requestfailed', (r) => {
+		const why = r.failure()?.errorText ?? '';
+		if (!(restarting && downError.test(why))) {
+			problems.push(`request failed: ${r.url()} ${why}`);
+		}
+	});
 
 	const resp = await page.goto(url + '/', { timeout: sec(15) });
 	if (!resp || resp.status() !== 200) {
@@ -211,6 +222,42 @@ try {
 	const end = path.join(outDir, 'dashboard-done.png');
 	await page.screenshot({ path: end, fullPage: true });
 	log(`completed ${tasks} on the page; screenshot after the batch: ${end}`);
+
+	// A server restart: its counters start again from 0 (no --data-dir),
+	// so the page's next difference is negative, and must show as 0.
+	restarting = true;
+	fs.writeFileSync(path.join(syncDir, 'restart'), '');
+	await until('dashboard.sh to restart the server', sec(60),
+		async () => fs.existsSync(path.join(syncDir, 'restarted')));
+	await page.waitForFunction(
+		(n) => Number(document.getElementById('completed').textContent) < n &&
+			/worker\(s\) connected/.test(document.getElementById('meta')
+				.textContent),
+		tasks, { timeout: sec(30), polling: 200 }).catch(async () => {
+		throw new Error('the page did not follow the restarted server: ' +
+			`completed ${await page.textContent('#completed')}`);
+	});
+	// Two more polls of the new server, then every rate the page drew
+	// (the chart's history) and shows must be 0 or more.
+	const ticks0 = await page.evaluate(() => hist.length);
+	await page.waitForFunction((t) => hist.length >= t + 2, ticks0,
+		{ timeout: sec(10), polling: 200 });
+	restarting = false;
+	const after = await page.evaluate(() => ({
+		min: Math.min(...hist),
+		rate: Number(document.getElementById('rate').textContent),
+		completed: Number(document.getElementById('completed').textContent),
+		queue: [...document.querySelectorAll('#queues tbody tr')]
+			.map((r) => [...r.cells].map((c) => c.textContent)),
+	}));
+	log(`after the restart: completed ${after.completed}, tasks/s ` +
+		`${after.rate}, lowest rate in the chart ${after.min}, queues ` +
+		JSON.stringify(after.queue));
+	if (!(after.min >= 0) || !(after.rate >= 0) ||
+		after.queue.some((r) => !(Number(r[8]) >= 0))) {
+		throw new Error('a negative rate after the restart: ' +
+			JSON.stringify(after));
+	}
 
 	if (problems.length > 0) {
 		throw new Error(`the page had problems:\n  ${problems.join('\n  ')}`);

@@ -2,7 +2,9 @@
 # deploy.dashboard: the dashboard that tasq-server serves at / of
 # --metrics-listen (server/dashboard.h), in headless Chromium driven by
 # playwright-core (dashboard.mjs): the page loads, shows live numbers
-# while a batch runs on 2 workers, and ends at the batch's total.
+# while a batch runs on 2 workers, and ends at the batch's total; after a
+# server restart (SIGKILL, a new one on the same ports) it follows the new
+# server and never shows a negative rate.
 # usage: dashboard.sh TASQ-SERVER TASQ-WORKER TASQ
 #
 # Screenshots go to $TASQ_ARTIFACT_DIR, else ./artifacts (CTest runs it
@@ -189,6 +191,24 @@ log "submit: $(cat "$T/submit.out")"
 grep -q "^tasks=$tasks ok=$tasks failed=0 " "$T/submit.out" ||
 	fail "submit's summary is not $tasks ok"
 : >"$T/done"
+
+# The page asks for a server restart (its counters start again): a new
+# server on the same ports, which the workers reconnect to.
+restart_asked() { [ -e "$T/restart" ] || ! pid_alive "$node_pid"; }
+wait_until 60 restart_asked || fail "the page did not ask for the restart"
+if [ -e "$T/restart" ]; then
+	kill -KILL "$server_pid"
+	wait "$server_pid" 2>/dev/null || true
+	rm -f "$T/ready"
+	spawn server2.log "$server" --listen "$url" --key-file "$T/key" \
+		--ready-file "$T/ready" --metrics-listen "http://127.0.0.1:$mport" \
+		--log-level info
+	server_pid=$spawned
+	wait_until 15 server_up || fail "no ready file from the new server"
+	pid_alive "$server_pid" || fail "the new server exited at start"
+	log "server killed and started again as $server_pid on $url"
+	: >"$T/restarted"
+fi
 
 rc=0
 wait "$node_pid" || rc=$?
