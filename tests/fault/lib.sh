@@ -244,6 +244,24 @@ _on_budget() {
 	fail "budget exhausted: the test hung"
 }
 
+# _stop_groups PID...: TERM to each group, then KILL to those still
+# there after 5 s.
+_stop_groups() {
+	local pid deadline
+	(($# > 0)) || return 0
+	for pid in "$@"; do
+		kill_group "$pid" TERM
+	done
+	deadline=$(($(now_ms) + 5000))
+	for pid in "$@"; do
+		while kill -0 -- -"$pid" 2>/dev/null &&
+		    (($(now_ms) < deadline)); do
+			sleep 0.05
+		done
+		kill_group "$pid" KILL
+	done
+}
+
 _cleanup() {
 	local st=$? pid deadline
 	trap - EXIT INT TERM USR1
@@ -264,18 +282,20 @@ _cleanup() {
 		fi
 	done
 	# Redirected: bash reports children killed by a signal on stderr.
+	# The server goes last, so that draining workers can still hand in
+	# and release what they hold (a worker whose server is gone waits
+	# for its requests' deadlines instead).
+	local first=() last=()
+	for pid in "${ours[@]}"; do
+		if [ "$pid" = "$SERVER_PID" ]; then
+			last+=("$pid")
+		else
+			first+=("$pid")
+		fi
+	done
 	{
-		for pid in "${ours[@]}"; do
-			kill_group "$pid" TERM
-		done
-		deadline=$(($(now_ms) + 5000))
-		for pid in "${ours[@]}"; do
-			while kill -0 -- -"$pid" 2>/dev/null &&
-			    (($(now_ms) < deadline)); do
-				sleep 0.05
-			done
-			kill_group "$pid" KILL
-		done
+		_stop_groups "${first[@]}"
+		_stop_groups "${last[@]}"
 		for pid in "${ours[@]}"; do
 			wait "$pid"
 		done
