@@ -90,8 +90,11 @@ before=$(counter messages_malformed)
 raw garbage 300 --key-file "$KEY" >"$T/garbage.out" 2>"$T/garbage.err" ||
     fail "garbage: not every message got a reply: $(tail -n 3 "$T/garbage.out") $(cat "$T/garbage.err")"
 grep -qx 'replies=300/300' "$T/garbage.out" || fail "garbage: lost replies"
+# A signed random body can decode into a valid request: OK, or NOT_FOUND
+# for a Fetch or CloseJob of a job that does not exist (a body of a few
+# bytes does so often enough: about one run in twenty saw it).
 unexpected=$(grep '^status=' "$T/garbage.out" |
-    grep -v -x -E 'status=(INVALID_ARGUMENT|UNAUTHENTICATED|UNIMPLEMENTED|OK)')
+    grep -v -x -E 'status=(INVALID_ARGUMENT|UNAUTHENTICATED|UNIMPLEMENTED|NOT_FOUND|OK)')
 [ -z "$unexpected" ] || fail "garbage: unexpected replies: $unexpected"
 raw garbage 100 >"$T/garbage2.out" 2>"$T/garbage2.err" ||
     fail "unsigned garbage: not every message got a reply"
