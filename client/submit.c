@@ -531,7 +531,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	uint64_t             *seen    = NULL;
 	nng_thread           *thr     = NULL;
 	size_t                printed = 0, ok = 0, failed = 0;
-	unsigned              fetch_fails = 0;
+	unsigned              fetch_fails = 0, full_backoff = 0;
 	uint64_t              sum = 0, ack = 0;
 	struct timespec       t0, t1;
 
@@ -665,6 +665,20 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		                 (uint32_t) c->timeout_ms + 1000, &rep, err, sizeof(err));
 		const char *what = req.u.fetch.has_submit ? "submit" : "fetch";
 		if (frv != 0) {
+			if (retryable(frv) &&
+			    frv == TASQ_ERESOURCE_EXHAUSTED) {
+				// A full server: wait for room as the
+				// submitter does (5 ms doubling to 500 ms), no
+				// redial.
+				note_retry(&r, what, err);
+				full_backoff =
+				    full_backoff ? full_backoff * 2 : 5;
+				if (full_backoff > 500) {
+					full_backoff = 500;
+				}
+				nng_msleep(full_backoff);
+				continue;
+			}
 			if (retryable(frv)) {
 				note_retry(&r, what, err);
 				if (++fetch_fails % 3 == 0) {
@@ -713,7 +727,8 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			    : 0;
 			received++;
 		}
-		fetch_fails = 0;
+		fetch_fails  = 0;
+		full_backoff = 0;
 		if (rep.u.fetch.seq != 0) {
 			ack = rep.u.fetch.seq;
 		}
