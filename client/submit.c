@@ -35,6 +35,7 @@ static struct {
 	char    *format;
 	uint64_t batch;
 	uint64_t window;
+	uint64_t poll_wait_ms;
 	uint64_t timeout_ms;
 } sopt;
 
@@ -59,6 +60,9 @@ static const tasq_opt submit_opts[] = {
 	{ "window", 0, TASQ_OPT_U64, NULL, "1000000", "N",
 	    "most tasks submitted but not yet answered", &sopt.window, 1,
 	    1000000000, false },
+	{ "poll-wait", 0, TASQ_OPT_MS, NULL, "1s", "DURATION",
+	    "how long each fetch may wait at the server for results",
+	    &sopt.poll_wait_ms, 10, 60000, false },
 	{ "timeout", 't', TASQ_OPT_MS, NULL, "0", "DURATION",
 	    "give up after this long (0: never)", &sopt.timeout_ms, 0,
 	    30 * 86400000ULL, false },
@@ -652,7 +656,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		req.u.fetch.job_id      = r.job_id;
 		req.u.fetch.ack_seq     = ack;
 		req.u.fetch.max_results = 65536;
-		req.u.fetch.wait_ms     = 1000;
+		req.u.fetch.wait_ms     = (uint32_t) sopt.poll_wait_ms;
 		if (one_trip && !carried) {
 			req.u.fetch.has_submit         = true;
 			req.u.fetch.submit.queue       = sopt.queue;
@@ -662,7 +666,8 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			req.u.fetch.submit.values      = tasks;
 		}
 		frv              = tasq_chan_call(c->chan, &req,
-		                 (uint32_t) c->timeout_ms + 1000, &rep, err, sizeof(err));
+		                 (uint32_t) (c->timeout_ms + sopt.poll_wait_ms), &rep, err,
+		                 sizeof(err));
 		const char *what = req.u.fetch.has_submit ? "submit" : "fetch";
 		if (frv != 0) {
 			if (retryable(frv) &&

@@ -36,12 +36,13 @@ retry_line() {
 
 # ---- kill 1: the carrying Fetch is parked, no worker serves the queue ---
 
-start_submit job1 --range "1:$N"
-CLIENT=$SPAWNED_PID
 # The server applies the carried batch, then parks the Fetch for the
-# client's wait_ms (1 s) before it answers and the client goes on with
-# plain Fetches: the kill must come inside that second, so it follows
-# the readiness poll at once.
+# client's --poll-wait before it answers and the client goes on with
+# plain Fetches: the kill must come inside that wait. 20 s (the server's
+# --max-wait is 30 s) leaves room for slow stats calls (a sanitizer
+# build); the kill follows the readiness poll at once.
+start_submit job1 --range "1:$N" --poll-wait 20s
+CLIENT=$SPAWNED_PID
 poll_until 20 "job 1's $N tasks ready" stat_is ready "$N"
 alive "$CLIENT" || fail "job 1's client exited before the kill"
 kill_server KILL
