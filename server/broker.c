@@ -768,9 +768,9 @@ tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
 		       "error); retry later";
 		goto out;
 	}
-	*why = "out of memory";
 	if ((rv = tasq_broker_ivals_add(j, first, first + n)) != 0 ||
 	    (rv = tasq_broker_chunk_add(b, j, first, n, values, NULL)) != 0) {
+		*why = "out of memory";
 		goto out;
 	}
 	j->submitted += n;

@@ -149,7 +149,6 @@ handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		if (rv != 0) {
 			return (rv); // nothing submitted, nothing fetched
 		}
-		*why          = NULL; // (the broker sets it ahead of failures)
 		call->applied = true;
 	}
 	rv = tasq_broker_fetch(s->broker, req->u.fetch.job_id,
