@@ -285,6 +285,18 @@ note_retry(struct run *r, const char *what, const char *err)
 	}
 }
 
+// The pause before retrying for a full server or a lost connection:
+// 5 ms, doubling to half a second.
+static uint32_t
+backoff_next(uint32_t *backoff)
+{
+	*backoff = *backoff ? *backoff * 2 : 5;
+	if (*backoff > 500) {
+		*backoff = 500;
+	}
+	return (*backoff);
+}
+
 static bool
 past_deadline(const struct run *r)
 {
@@ -353,11 +365,7 @@ submitter(void *arg)
 			    ++fails % 3 == 0) {
 				(void) tasq_chan_redial(r->c->chan);
 			}
-			backoff = backoff ? backoff * 2 : 5;
-			if (backoff > 500) {
-				backoff = 500;
-			}
-			nng_msleep(backoff);
+			nng_msleep(backoff_next(&backoff));
 		}
 		first += n;
 		atomic_store(&r->submitted, first);
@@ -535,7 +543,8 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	uint64_t             *seen    = NULL;
 	nng_thread           *thr     = NULL;
 	size_t                printed = 0, ok = 0, failed = 0;
-	unsigned              fetch_fails = 0, full_backoff = 0;
+	unsigned              fetch_fails  = 0;
+	uint32_t              full_backoff = 0;
 	uint64_t              sum = 0, ack = 0;
 	struct timespec       t0, t1;
 
@@ -669,37 +678,35 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		                 (uint32_t) (c->timeout_ms + sopt.poll_wait_ms), &rep, err,
 		                 sizeof(err));
 		const char *what = req.u.fetch.has_submit ? "submit" : "fetch";
+		if (req.u.fetch.has_submit &&
+		    (frv == TASQ_ENOT_FOUND ||
+		        (frv == 0 && !rep.u.fetch.has_submit))) {
+			// An older server ignored the batch: Submit it.
+			if (frv == 0) {
+				tasq_wire_rep_fini(&rep);
+			}
+			if ((rv = submit_by_thread(&r, &thr)) != 0) {
+				break;
+			}
+			one_trip = false;
+			continue;
+		}
+		if (frv == TASQ_ERESOURCE_EXHAUSTED) {
+			// A full server: wait for room as the submitter
+			// does, without redialing.
+			note_retry(&r, what, err);
+			nng_msleep(backoff_next(&full_backoff));
+			continue;
+		}
+		if (frv != 0 && retryable(frv)) {
+			note_retry(&r, what, err);
+			if (++fetch_fails % 3 == 0) {
+				(void) tasq_chan_redial(c->chan);
+			}
+			nng_msleep(20);
+			continue;
+		}
 		if (frv != 0) {
-			if (retryable(frv) &&
-			    frv == TASQ_ERESOURCE_EXHAUSTED) {
-				// A full server: wait for room as the
-				// submitter does (5 ms doubling to 500 ms), no
-				// redial.
-				note_retry(&r, what, err);
-				full_backoff =
-				    full_backoff ? full_backoff * 2 : 5;
-				if (full_backoff > 500) {
-					full_backoff = 500;
-				}
-				nng_msleep(full_backoff);
-				continue;
-			}
-			if (retryable(frv)) {
-				note_retry(&r, what, err);
-				if (++fetch_fails % 3 == 0) {
-					(void) tasq_chan_redial(c->chan);
-				}
-				nng_msleep(20);
-				continue;
-			}
-			if (frv == TASQ_ENOT_FOUND && req.u.fetch.has_submit) {
-				// An older server: it ignored the batch.
-				if ((rv = submit_by_thread(&r, &thr)) != 0) {
-					break;
-				}
-				one_trip = false;
-				continue;
-			}
 			fprintf(stderr, "tasq: %s failed: %s\n", what, err);
 			rv = frv == TASQ_EINVALID_ARGUMENT &&
 			        req.u.fetch.has_submit
@@ -707,19 +714,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			    : TASQ_EXIT_FAIL;
 			break;
 		}
-		if (req.u.fetch.has_submit) {
-			if (!rep.u.fetch.has_submit) {
-				// An older server ignored them: Submit.
-				tasq_wire_rep_fini(&rep);
-				if ((rv = submit_by_thread(&r, &thr)) != 0) {
-					break;
-				}
-				one_trip = false;
-				continue;
-			}
-			carried = true;
-			atomic_store(&r.submitted, in.n);
-		}
+		carried = carried || req.u.fetch.has_submit;
 		for (size_t i = 0; i < rep.u.fetch.n; i++) {
 			uint64_t id = rep.u.fetch.ids[i];
 			if (id >= in.n || (seen[id / 64] >> (id % 64)) & 1) {
