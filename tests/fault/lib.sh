@@ -263,7 +263,7 @@ _stop_groups() {
 }
 
 _cleanup() {
-	local st=$? pid deadline
+	local st=$? pid
 	trap - EXIT INT TERM USR1
 	if ((st != 0 && st != 77)); then
 		_failed=1

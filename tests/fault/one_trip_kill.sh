@@ -34,6 +34,17 @@ retry_line() {
 	grep -m 1 -E 'warn: [a-z]+: .*; retrying' "$T/$1.err"
 }
 
+# read_counts: S_READY, S_SUB, S_DONE (the queue's ready, submitted and
+# completed) and S_DUP (submits_duplicate), from one stats snapshot.
+read_counts() {
+	local s
+	s=$(stats_json)
+	S_READY=$(json_num "$s" ready)
+	S_SUB=$(json_num "$s" submitted)
+	S_DONE=$(json_num "$s" completed)
+	S_DUP=$(json_num "$s" submits_duplicate)
+}
+
 # ---- kill 1: the carrying Fetch is parked, no worker serves the queue ---
 
 # The server applies the carried batch, then parks the Fetch for the
@@ -73,11 +84,7 @@ fi
 # least one duplicate: a resend whose reply were lost would add another,
 # harmlessly.)
 resend_seen() {
-	local s
-	s=$(stats_json)
-	S_DUP=$(json_num "$s" submits_duplicate)
-	S_SUB=$(json_num "$s" submitted)
-	S_READY=$(json_num "$s" ready)
+	read_counts
 	[ -n "$S_DUP" ] && [ -n "$S_SUB" ] && ((S_DUP > 0 || S_SUB != N))
 }
 poll_until 20 "job 1's resent batch to reach the server" resend_seen
@@ -88,7 +95,6 @@ log "kill 1: resent batch answered as a duplicate; ready $S_READY," \
     "submitted $S_SUB"
 
 start_workers workers -j 2 --batch-size 50 --task-delay "$DELAY"
-WORKERS=$SPAWNED_PID
 wait_pid "$CLIENT" 60 || fail "job 1's client did not finish in $(secs 60) s"
 ((WAIT_STATUS == 0)) || fail "job 1's client exited with $WAIT_STATUS"
 check_squares "$T/job1.out" "$N" ||
@@ -101,16 +107,13 @@ check_squares "$T/job1.out" "$N" ||
 # taken anew would also give N: the recovery line and submits_duplicate
 # above rule that out.) `completed` is N too: no result existed before
 # the kill, every one was recorded by this server, once.
-s=$(stats_json)
-sub=$(json_num "$s" submitted)
-done1=$(json_num "$s" completed)
-dup=$(json_num "$s" submits_duplicate)
-if [ "$sub" != "$N" ] || [ "$done1" != "$N" ]; then
-	fail "job 1: the queue counts submitted ${sub:-?}, completed" \
-	    "${done1:-?}; want $N each"
+read_counts
+if [ "$S_SUB" != "$N" ] || [ "$S_DONE" != "$N" ]; then
+	fail "job 1: the queue counts submitted ${S_SUB:-?}, completed" \
+	    "${S_DONE:-?}; want $N each"
 fi
-log "job 1: $N results exactly once; queue submitted $sub, completed" \
-    "$done1, submits_duplicate $dup"
+log "job 1: $N results exactly once; queue submitted $S_SUB, completed" \
+    "$S_DONE, submits_duplicate $S_DUP"
 
 # ---- kill 2: workers running, the client's plain Fetch parked -----------
 
@@ -151,24 +154,13 @@ check_squares "$T/job2.out" "$M" ||
 # counted on its first result only. So submitted N + M and completed
 # N + M exactly, and no duplicate submit: job 2's client sent no batch
 # after its first Fetch was answered.
-s=$(stats_json)
-sub=$(json_num "$s" submitted)
-done2=$(json_num "$s" completed)
-dup=$(json_num "$s" submits_duplicate)
-if [ "$sub" != $((N + M)) ] || [ "$done2" != $((N + M)) ] ||
-    [ "$dup" != 0 ]; then
-	fail "job 2: the queue counts submitted ${sub:-?}, completed" \
-	    "${done2:-?}, submits_duplicate ${dup:-?}; want $((N + M))," \
+read_counts
+if [ "$S_SUB" != $((N + M)) ] || [ "$S_DONE" != $((N + M)) ] ||
+    [ "$S_DUP" != 0 ]; then
+	fail "job 2: the queue counts submitted ${S_SUB:-?}, completed" \
+	    "${S_DONE:-?}, submits_duplicate ${S_DUP:-?}; want $((N + M))," \
 	    "$((N + M)), 0"
 fi
-# Drain the workers while the server still answers. The exit trap would
-# TERM the server with them, and a worker whose Lease long-poll loses the
-# server mid-drain waits for that request's deadline (over the trap's
-# 5 s) and is killed instead.
-kill_group "$WORKERS" TERM
-if wait_pid "$WORKERS" 20; then
-	log "workers drained, exit $WAIT_STATUS"
-fi
 log "ok: both jobs' results exactly once over two kills; queue submitted" \
-    "$sub, completed $done2 (results_duplicate since the last restart:" \
+    "$S_SUB, completed $S_DONE (results_duplicate since the last restart:" \
     "$(stat_num results_duplicate))"
