@@ -43,7 +43,8 @@ static struct {
 
 enum { M_ONE, M_PARKED, M_SEQUENTIAL };
 static const char *const mode_names[] = { "one", "parked", "sequential" };
-static int               mode;
+#define NMODES ((int) (sizeof(mode_names) / sizeof(mode_names[0])))
+static int mode;
 
 static const tasq_opt w2_opts[] = {
 	{ "server", 's', TASQ_OPT_STR, "TASQ_SERVER", "tcp://127.0.0.1:7070",
@@ -235,10 +236,12 @@ main(int argc, char **argv)
 		status = rv == TASQ_OPT_EXIT_OK ? 0 : 2;
 		goto out;
 	}
-	for (mode = 0; mode < 3 && strcmp(cfg.mode, mode_names[mode]) != 0;
+	for (mode = 0;
+	     mode < NMODES && strcmp(cfg.mode, mode_names[mode]) != 0;
 	     mode++) {
 	}
-	if (oc.nargs != 0 || !tasq_wire_valid_name(cfg.queue) || mode == 3) {
+	if (oc.nargs != 0 || !tasq_wire_valid_name(cfg.queue) ||
+	    mode == NMODES) {
 		fputs(usage, stderr);
 		status = 2;
 		goto out;

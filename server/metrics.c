@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,31 +86,43 @@ tasq_metrics_text(tasq_metrics *m, size_t *len)
 			    c->name, sfx, c->name, sfx,
 			    (unsigned long long) c->value);
 		}
-		static const char *const qm[] = { "ready", "leased", "results",
-			"jobs", "dead_letters" };
-		static const char *const qh[] = {
-			"Tasks waiting for a worker.",
-			"Tasks leased to workers, not yet answered.",
-			"Results produced, not yet acknowledged by their "
-			"client.",
-			"Open jobs.",
-			"Tasks of the queue dead-lettered (given up after "
-			"--max-attempts deliveries) since the server started.",
+		// The gauges of each queue: name, help, and where the value
+		// is.
+		static const struct {
+			const char *name, *help;
+			size_t      off;
+		} qg[] = {
+			{ "ready", "Tasks waiting for a worker.",
+			    offsetof(tasq_queue_stats, ready) },
+			{ "leased",
+			    "Tasks leased to workers, not yet answered.",
+			    offsetof(tasq_queue_stats, leased) },
+			{ "results",
+			    "Results produced, not yet acknowledged by their "
+			    "client.",
+			    offsetof(tasq_queue_stats, results) },
+			{ "jobs", "Open jobs.",
+			    offsetof(tasq_queue_stats, jobs) },
+			{ "dead_letters",
+			    "Tasks of the queue dead-lettered (given up after "
+			    "--max-attempts deliveries) since the server "
+			    "started.",
+			    offsetof(tasq_queue_stats, dead) },
 		};
-		for (int k = 0; k < 5; k++) {
-			fprintf(f, "# HELP tasq_queue_%s %s\n", qm[k], qh[k]);
-			fprintf(f, "# TYPE tasq_queue_%s gauge\n", qm[k]);
+		for (size_t k = 0; k < sizeof(qg) / sizeof(qg[0]); k++) {
+			fprintf(f, "# HELP tasq_queue_%s %s\n", qg[k].name,
+			    qg[k].help);
+			fprintf(f, "# TYPE tasq_queue_%s gauge\n", qg[k].name);
 			for (size_t i = 0; i < st.u.stats.nqueues; i++) {
 				const tasq_queue_stats *q =
 				    &st.u.stats.queues[i];
-				uint64_t v = k == 0 ? q->ready
-				    : k == 1        ? q->leased
-				    : k == 2        ? q->results
-				    : k == 3        ? q->jobs
-				                    : q->dead;
+				uint64_t v;
+				memcpy(&v, (const char *) q + qg[k].off,
+				    sizeof(v));
 				fprintf(f,
 				    "tasq_queue_%s{queue=\"%s\"} %llu\n",
-				    qm[k], q->name, (unsigned long long) v);
+				    qg[k].name, q->name,
+				    (unsigned long long) v);
 			}
 		}
 		put_queue_counter(f, &st, false);
