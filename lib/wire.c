@@ -1,5 +1,8 @@
 #include "wire.h"
 
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +11,533 @@
 #include "tasq.pb-c.h"
 
 #define SVC tasq__v1__queue__descriptor
+
+// ---- decoding memory -----------------------------------------------------
+//
+// Every block the decoder allocates (protobuf-c's and our own arrays)
+// carries its size in front, so that it can be counted against the
+// decode's budget while it is made and against the process-wide total
+// until the _fini that frees it.
+
+#define BLK_HDR alignof(max_align_t)
+
+static atomic_size_t        decode_held;
+static atomic_size_t        decode_total = TASQ_WIRE_DECODE_TOTAL;
+static _Thread_local size_t decode_peak;
+
+enum budget_fail {
+	BUDGET_OK,
+	BUDGET_NOMEM, // malloc failed
+	BUDGET_OVER,  // this decode's budget
+	BUDGET_TOTAL, // the process-wide total
+};
+
+struct budget {
+	size_t           max, used, peak;
+	enum budget_fail fail;
+};
+
+static void *
+budget_alloc(void *arg, size_t size)
+{
+	struct budget *b = arg;
+	size_t         n, total;
+	char          *p;
+
+	if (size > b->max || b->max - size < BLK_HDR ||
+	    b->used > b->max - size - BLK_HDR) {
+		b->fail = BUDGET_OVER;
+		return (NULL);
+	}
+	n     = size + BLK_HDR;
+	total = atomic_load(&decode_total);
+	if (n > total || atomic_fetch_add(&decode_held, n) > total - n) {
+		atomic_fetch_sub(&decode_held, n);
+		b->fail = BUDGET_TOTAL;
+		return (NULL);
+	}
+	if ((p = malloc(n)) == NULL) {
+		atomic_fetch_sub(&decode_held, n);
+		b->fail = BUDGET_NOMEM;
+		return (NULL);
+	}
+	memcpy(p, &n, sizeof(n));
+	b->used += n;
+	if (b->used > b->peak) {
+		b->peak = b->used;
+	}
+	return (p + BLK_HDR);
+}
+
+// arg is the decode's budget while it runs, NULL from the _fini calls.
+static void
+budget_free(void *arg, void *ptr)
+{
+	struct budget *b = arg;
+	char          *p;
+	size_t         n;
+
+	if (ptr == NULL) {
+		return;
+	}
+	p = (char *) ptr - BLK_HDR;
+	memcpy(&n, p, sizeof(n));
+	atomic_fetch_sub(&decode_held, n);
+	if (b != NULL) {
+		b->used -= n;
+	}
+	free(p);
+}
+
+static void *
+budget_calloc(struct budget *b, size_t n, size_t size)
+{
+	void *p;
+
+	if (size != 0 && n > SIZE_MAX / size) {
+		b->fail = BUDGET_OVER;
+		return (NULL);
+	}
+	if ((p = budget_alloc(b, n * size)) != NULL) {
+		memset(p, 0, n * size);
+	}
+	return (p);
+}
+
+static ProtobufCAllocator fini_allocator = {
+	.alloc = budget_alloc, .free = budget_free, .allocator_data = NULL
+};
+
+size_t
+tasq_wire_decode_budget(size_t len, size_t nmsg)
+{
+	size_t b = TASQ_WIRE_DECODE_BASE;
+
+	if (len > (SIZE_MAX - b) / TASQ_WIRE_DECODE_PER_BYTE) {
+		return (SIZE_MAX);
+	}
+	b += len * TASQ_WIRE_DECODE_PER_BYTE;
+	if (nmsg > (SIZE_MAX - b) / TASQ_WIRE_DECODE_PER_MSG) {
+		return (SIZE_MAX);
+	}
+	return (b + nmsg * TASQ_WIRE_DECODE_PER_MSG);
+}
+
+size_t
+tasq_wire_decode_bound(size_t len, bool reply)
+{
+	size_t most = reply ? TASQ_WIRE_MAX_REP_MSGS : TASQ_WIRE_MAX_REQ_MSGS;
+
+	return (tasq_wire_decode_budget(len, len / 2 < most ? len / 2 : most));
+}
+
+size_t
+tasq_wire_decode_peak(void)
+{
+	return (decode_peak);
+}
+
+size_t
+tasq_wire_decode_held(void)
+{
+	return (atomic_load(&decode_held));
+}
+
+size_t
+tasq_wire_set_decode_total(size_t bytes)
+{
+	return (atomic_exchange(&decode_total, bytes));
+}
+
+// Unpacks body as a message of d within a budget (b, which the decoder
+// keeps using for its own arrays).
+static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *body,
+    size_t len, struct budget *b, ProtobufCMessage **pbp, const char *what,
+    const char **why);
+// ---- the scan before the unpack ------------------------------------------
+//
+// protobuf-c allocates as it parses: a 2-byte empty message in a repeated
+// field costs it some 170 bytes, every occurrence of any field a 32-byte
+// record until the message ends, and string fields come out as C strings
+// that end at their first NUL byte. So a body is first walked as it is on
+// the wire, allocating nothing: each repeated field's elements are counted
+// over all its instances together against the limits below, a singular
+// field may occur only a few times, unknown fields a few per message, and
+// every string is checked on its full length. What passes is unpacked
+// within a budget proportional to its size (unpack, budget_alloc).
+
+// Limits of repeated fields (elements, over the whole body) and strings
+// (bytes). A repeated field without an entry may hold 0 elements; a
+// string without one TASQ_WIRE_MAX_TEXT bytes of text.
+enum rule_kind {
+	R_COUNT,
+	R_TEXT,  // UTF-8 without NUL
+	R_LABEL, // and without control characters (C0, DEL, C1)
+};
+
+struct rule {
+	const ProtobufCMessageDescriptor *msg;
+	unsigned                          id;
+	enum rule_kind                    kind;
+	size_t                            max;
+	const char                       *why;
+};
+
+#define COUNT(m, f, n, w)                                                     \
+	{                                                                     \
+		&tasq__v1__##m##__descriptor, f, R_COUNT, n, w                \
+	}
+#define TEXT(m, f, kind, n)                                                   \
+	{                                                                     \
+		&tasq__v1__##m##__descriptor, f, kind, n,                     \
+		    "a string is too long, holds a NUL byte or is not UTF-8"  \
+	}
+
+static const struct rule rules[] = {
+	COUNT(submit_request, 4, TASQ_WIRE_MAX_IDS,
+	    "too many ids in one request"),
+	COUNT(lease_request, 6, TASQ_WIRE_MAX_BATCHES,
+	    "too many result batches"),
+	COUNT(complete_request, 2, TASQ_WIRE_MAX_BATCHES,
+	    "too many result batches"),
+	COUNT(result_batch, 3, TASQ_WIRE_MAX_IDS,
+	    "too many results in one request"),
+	COUNT(result_batch, 4, TASQ_WIRE_MAX_IDS,
+	    "too many results in one request"),
+	COUNT(result_batch, 5, TASQ_WIRE_MAX_IDS,
+	    "too many results in one request"),
+	COUNT(extend_request, 2, TASQ_WIRE_MAX_BATCHES, "too many lease ids"),
+	COUNT(release_request, 2, TASQ_WIRE_MAX_BATCHES, "too many lease ids"),
+	COUNT(lease_reply, 1, TASQ_WIRE_MAX_BATCHES, "too many task batches"),
+	COUNT(task_batch, 4, TASQ_WIRE_MAX_IDS, "too many tasks in one reply"),
+	COUNT(task_batch, 5, TASQ_WIRE_MAX_IDS, "too many tasks in one reply"),
+	COUNT(extend_reply, 2, TASQ_WIRE_MAX_BATCHES, "too many lease ids"),
+	COUNT(fetch_reply, 2, TASQ_WIRE_MAX_IDS,
+	    "too many results in one reply"),
+	COUNT(fetch_reply, 3, TASQ_WIRE_MAX_IDS,
+	    "too many results in one reply"),
+	COUNT(fetch_reply, 4, TASQ_WIRE_MAX_IDS,
+	    "too many results in one reply"),
+	COUNT(stats_reply, 3, TASQ_WIRE_MAX_ROWS, "too many queues"),
+	COUNT(stats_reply, 4, TASQ_WIRE_MAX_ROWS, "too many workers"),
+	COUNT(stats_reply, 5, TASQ_WIRE_MAX_COUNTERS, "too many counters"),
+	COUNT(stats_reply, 6, 2 * TASQ_WIRE_MAX_DEAD, "too many dead letters"),
+	TEXT(submit_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(lease_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(lease_request, 3, R_LABEL, TASQ_WIRE_MAX_NAME),
+	TEXT(health_reply, 2, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(stats_reply, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(queue_stats, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(worker_stats, 2, R_LABEL, TASQ_WIRE_MAX_NAME),
+	TEXT(worker_stats, 3, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(counter, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(status, 2, R_TEXT, TASQ_WIRE_MAX_TEXT),
+};
+
+#define NRULES (sizeof(rules) / sizeof(rules[0]))
+#define SCAN_MAX_DEPTH 4    // the schema nests 3 deep
+#define SCAN_MAX_FIELDS 16  // fields of one message type (at most 8 now)
+#define SCAN_MAX_REPEATS 4  // occurrences of a singular field
+#define SCAN_MAX_UNKNOWN 16 // unknown fields in one message
+
+struct scan {
+	size_t      count[NRULES]; // elements of each counted field
+	size_t      nmsg;          // embedded messages
+	const char *why;
+};
+
+static const struct rule *
+rule_of(const ProtobufCMessageDescriptor *d, unsigned id)
+{
+	for (size_t i = 0; i < NRULES; i++) {
+		if (rules[i].msg == d && rules[i].id == id) {
+			return (&rules[i]);
+		}
+	}
+	return (NULL);
+}
+
+// Whether s (n bytes) is UTF-8 as RFC 3629 has it (no overlong forms, no
+// surrogates, nothing past U+10FFFF), without NUL, and for a label
+// without control characters.
+static bool
+text_ok(const uint8_t *s, size_t n, bool label)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t c = s[i], min;
+		size_t   k;
+
+		if (c < 0x80) {
+			if (c == 0 || (label && (c < 0x20 || c == 0x7f))) {
+				return (false);
+			}
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			k = 1, c &= 0x1f, min = 0x80;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2, c &= 0x0f, min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3, c &= 0x07, min = 0x10000;
+		} else {
+			return (false);
+		}
+		if (n - i - 1 < k) {
+			return (false);
+		}
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80) {
+				return (false);
+			}
+			c = c << 6 | (s[i + j] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) ||
+		    (label && c <= 0x9f)) {
+			return (false);
+		}
+		i += k + 1;
+	}
+	return (true);
+}
+
+static bool
+scan_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
+{
+	uint64_t r = 0;
+
+	for (unsigned i = 0; i < 10 && *pos < len; i++) {
+		uint8_t b = p[(*pos)++];
+		r |= (uint64_t) (b & 0x7f) << (7 * i);
+		if ((b & 0x80) == 0) {
+			*v = r;
+			return (true);
+		}
+	}
+	return (false);
+}
+
+// The wire type of a field of type t when not packed.
+static unsigned
+wire_type(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return (5);
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return (1);
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return (2);
+	default:
+		return (0);
+	}
+}
+
+// Elements in a packed field of wire type wt, or false if malformed.
+static bool
+packed_count(unsigned wt, const uint8_t *p, size_t len, size_t *np)
+{
+	size_t n = 0, run = 0;
+
+	switch (wt) {
+	case 0:
+		for (size_t i = 0; i < len; i++) {
+			if ((p[i] & 0x80) == 0) {
+				n++, run = 0;
+			} else if (++run >= 10) {
+				return (false);
+			}
+		}
+		if (run != 0) {
+			return (false);
+		}
+		break;
+	case 1:
+	case 5:
+		if (len % (wt == 1 ? 8 : 4) != 0) {
+			return (false);
+		}
+		n = len / (wt == 1 ? 8 : 4);
+		break;
+	default:
+		return (false);
+	}
+	*np = n;
+	return (true);
+}
+
+static int
+scan_fail(struct scan *s, const char *why)
+{
+	s->why = why;
+	return (TASQ_EINVALID_ARGUMENT);
+}
+
+static int
+scan_msg(struct scan *s, const ProtobufCMessageDescriptor *d, const uint8_t *p,
+    size_t len, unsigned depth)
+{
+	uint8_t  seen[SCAN_MAX_FIELDS] = { 0 };
+	unsigned unknown               = 0;
+	size_t   pos                   = 0;
+
+	if (depth > SCAN_MAX_DEPTH || d->n_fields > SCAN_MAX_FIELDS) {
+		return (scan_fail(s, "messages nested too deeply"));
+	}
+	while (pos < len) {
+		const ProtobufCFieldDescriptor *f;
+		const struct rule              *r;
+		const uint8_t                  *data = NULL;
+		uint64_t                        tag, v;
+		size_t                          dlen = 0, n = 1;
+		unsigned                        wt, want;
+		int                             rv;
+
+		if (!scan_varint(p, len, &pos, &tag) || tag > UINT32_MAX ||
+		    (tag >> 3) == 0) {
+			return (scan_fail(s, "malformed field tag"));
+		}
+		wt = (unsigned) (tag & 7);
+		switch (wt) {
+		case 0:
+			if (!scan_varint(p, len, &pos, &v)) {
+				return (scan_fail(s, "malformed varint"));
+			}
+			break;
+		case 1:
+		case 5:
+			if (len - pos < (wt == 1 ? 8u : 4u)) {
+				return (scan_fail(s, "truncated field"));
+			}
+			pos += wt == 1 ? 8 : 4;
+			break;
+		case 2:
+			if (!scan_varint(p, len, &pos, &v) || v > len - pos) {
+				return (scan_fail(s, "truncated field"));
+			}
+			data = p + pos, dlen = (size_t) v;
+			pos += dlen;
+			break;
+		default:
+			return (scan_fail(s, "unsupported wire type"));
+		}
+		f = protobuf_c_message_descriptor_get_field(
+		    d, (unsigned) (tag >> 3));
+		if (f == NULL) {
+			if (++unknown > SCAN_MAX_UNKNOWN) {
+				return (
+				    scan_fail(s, "too many unknown fields"));
+			}
+			continue;
+		}
+		want = wire_type(f->type);
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			if (wt != want &&
+			    (wt != 2 || want == 2 ||
+			        !packed_count(want, data, dlen, &n))) {
+				return (
+				    scan_fail(s, "malformed repeated field"));
+			}
+			r = rule_of(d, f->id);
+			if (r == NULL || r->kind != R_COUNT) {
+				return (
+				    scan_fail(s, "unexpected repeated field"));
+			}
+			s->count[r - rules] += n;
+			if (s->count[r - rules] > r->max) {
+				return (scan_fail(s, r->why));
+			}
+		} else {
+			if (wt != want) {
+				return (
+				    scan_fail(s, "field of the wrong type"));
+			}
+			if (++seen[f - d->fields] > SCAN_MAX_REPEATS) {
+				return (
+				    scan_fail(s, "a field occurs too often"));
+			}
+		}
+		if (f->type == PROTOBUF_C_TYPE_STRING) {
+			r = rule_of(d, f->id);
+			if (r != NULL && r->kind == R_COUNT) {
+				r = NULL;
+			}
+			if (dlen > (r ? r->max : TASQ_WIRE_MAX_TEXT) ||
+			    !text_ok(data, dlen, r && r->kind == R_LABEL)) {
+				return (scan_fail(s,
+				    r ? r->why
+				      : "a string is too "
+				        "long, holds a NUL "
+				        "byte or is not UTF-8"));
+			}
+		} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			s->nmsg++;
+			if ((rv = scan_msg(s, f->descriptor, data, dlen,
+			         depth + 1)) != 0) {
+				return (rv);
+			}
+		}
+	}
+	return (0);
+}
+
+// Why an unpack that returned NULL failed.
+static int
+unpack_failed(const struct budget *b, const char *what, const char **why)
+{
+	switch (b->fail) {
+	case BUDGET_NOMEM:
+		*why = "out of memory";
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	case BUDGET_TOTAL:
+		*why = "too many large messages being decoded; retry later";
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	case BUDGET_OVER:
+		*why = "message needs more memory to decode than its size "
+		       "allows (send repeated numbers packed)";
+		return (TASQ_EINVALID_ARGUMENT);
+	default:
+		*why = what;
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+}
+
+static int
+unpack(const ProtobufCMessageDescriptor *d, const uint8_t *body, size_t len,
+    struct budget *b, ProtobufCMessage **pbp, const char *what,
+    const char **why)
+{
+	ProtobufCAllocator a = {
+		.alloc = budget_alloc, .free = budget_free, .allocator_data = b
+	};
+
+	struct scan sc;
+	int         rv;
+
+	memset(b, 0, sizeof(*b));
+	memset(&sc, 0, sizeof(sc));
+	decode_peak = 0;
+	*pbp        = NULL;
+	if ((rv = scan_msg(&sc, d, body, len, 0)) != 0) {
+		*why = sc.why;
+		return (rv);
+	}
+	b->max      = tasq_wire_decode_budget(len, sc.nmsg);
+	*pbp        = protobuf_c_message_unpack(d, &a, len, body);
+	decode_peak = b->peak;
+	if (*pbp == NULL) {
+		return (unpack_failed(b, what, why));
+	}
+	return (0);
+}
 
 const char *
 tasq_wire_method_name(int method)
@@ -59,7 +589,8 @@ valid_label(const char *s)
 
 static int
 result_batches_in(size_t n, Tasq__V1__ResultBatch **in,
-    tasq_result_batch **outp, void **memp, const char **why)
+    tasq_result_batch **outp, void **memp, struct budget *bud,
+    const char **why)
 {
 	tasq_result_batch *out;
 	size_t             total = 0;
@@ -91,9 +622,8 @@ result_batches_in(size_t n, Tasq__V1__ResultBatch **in,
 		*why = "too many results in one request";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
-	if ((out = calloc(n, sizeof(*out))) == NULL) {
-		*why = "out of memory";
-		return (TASQ_ERESOURCE_EXHAUSTED);
+	if ((out = budget_calloc(bud, n, sizeof(*out))) == NULL) {
+		return (unpack_failed(bud, "out of memory", why));
 	}
 	for (size_t i = 0; i < n; i++) {
 		out[i].lease_id = in[i]->lease_id;
@@ -157,19 +687,19 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
     tasq_req *req, const char **why)
 {
 	ProtobufCMessage *pb;
+	struct budget     bud;
 	int               rv = 0;
 
 	memset(req, 0, sizeof(*req));
 	req->method = method;
+	decode_peak = 0;
 	if (method < 0 || (unsigned) method >= SVC.n_methods) {
 		*why = "unknown method";
 		return (TASQ_EUNIMPLEMENTED);
 	}
-	pb = protobuf_c_message_unpack(
-	    SVC.methods[method].input, NULL, len, body);
-	if (pb == NULL) {
-		*why = "request body is not a valid protobuf message";
-		return (TASQ_EINVALID_ARGUMENT);
+	if ((rv = unpack(SVC.methods[method].input, body, len, &bud, &pb,
+	         "request body is not a valid protobuf message", why)) != 0) {
+		return (rv);
 	}
 	req->pb_ = pb;
 	switch (method) {
@@ -200,7 +730,7 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.lease.wait_ms     = m->wait_ms;
 		req->u.lease.nresults    = m->n_results;
 		rv = result_batches_in(m->n_results, m->results,
-		    &req->u.lease.results, &req->mem_, why);
+		    &req->u.lease.results, &req->mem_, &bud, why);
 		break;
 	}
 	case TASQ_M_COMPLETE: {
@@ -208,7 +738,7 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.complete.worker_id    = m->worker_id;
 		req->u.complete.nresults     = m->n_results;
 		rv = result_batches_in(m->n_results, m->results,
-		    &req->u.complete.results, &req->mem_, why);
+		    &req->u.complete.results, &req->mem_, &bud, why);
 		break;
 	}
 	case TASQ_M_EXTEND:
@@ -273,21 +803,32 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		rv   = TASQ_EUNIMPLEMENTED;
 		break;
 	}
+	decode_peak = bud.peak;
 	if (rv != 0) {
 		tasq_wire_req_fini(req);
 	}
 	return (rv);
 }
 
+// Blocks of a decoded message (pb_ set) are counted; mem_ alone may be a
+// plain malloc of a reply the broker built.
+static void
+decoded_free(void **pb, void **mem)
+{
+	if (*pb != NULL) {
+		protobuf_c_message_free_unpacked(*pb, &fini_allocator);
+		budget_free(NULL, *mem);
+	} else {
+		free(*mem);
+	}
+	*pb  = NULL;
+	*mem = NULL;
+}
+
 void
 tasq_wire_req_fini(tasq_req *req)
 {
-	if (req->pb_ != NULL) {
-		protobuf_c_message_free_unpacked(req->pb_, NULL);
-	}
-	free(req->mem_);
-	req->pb_  = NULL;
-	req->mem_ = NULL;
+	decoded_free(&req->pb_, &req->mem_);
 }
 
 static bool
@@ -306,19 +847,19 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
     tasq_rep *rep, const char **why)
 {
 	ProtobufCMessage *pb;
+	struct budget     bud;
 	int               rv = 0;
 
 	memset(rep, 0, sizeof(*rep));
 	rep->method = method;
+	decode_peak = 0;
 	if (method < 0 || (unsigned) method >= SVC.n_methods) {
 		*why = "unknown method";
 		return (TASQ_EUNIMPLEMENTED);
 	}
-	pb = protobuf_c_message_unpack(
-	    SVC.methods[method].output, NULL, len, body);
-	if (pb == NULL) {
-		*why = "reply body is not a valid protobuf message";
-		return (TASQ_EINVALID_ARGUMENT);
+	if ((rv = unpack(SVC.methods[method].output, body, len, &bud, &pb,
+	         "reply body is not a valid protobuf message", why)) != 0) {
+		return (rv);
 	}
 	rep->pb_ = pb;
 	switch (method) {
@@ -345,9 +886,9 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 			break;
 		}
 		if (m->n_batches > 0 &&
-		    (b = calloc(m->n_batches, sizeof(*b))) == NULL) {
-			*why = "out of memory";
-			rv   = TASQ_ERESOURCE_EXHAUSTED;
+		    (b = budget_calloc(&bud, m->n_batches, sizeof(*b))) ==
+		        NULL) {
+			rv = unpack_failed(&bud, "out of memory", why);
 			break;
 		}
 		rep->mem_ = b;
@@ -433,9 +974,8 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		    m->n_workers * sizeof(tasq_worker_stats) +
 		    m->n_counters * sizeof(tasq_counter);
 		char *mem;
-		if ((mem = calloc(1, sz + 1)) == NULL) {
-			*why = "out of memory";
-			rv   = TASQ_ERESOURCE_EXHAUSTED;
+		if ((mem = budget_calloc(&bud, 1, sz + 1)) == NULL) {
+			rv = unpack_failed(&bud, "out of memory", why);
 			break;
 		}
 		rep->mem_              = mem;
@@ -486,6 +1026,7 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		rv   = TASQ_EUNIMPLEMENTED;
 		break;
 	}
+	decode_peak = bud.peak;
 	if (rv != 0) {
 		tasq_wire_rep_fini(rep);
 	}
@@ -495,12 +1036,7 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 void
 tasq_wire_rep_fini(tasq_rep *rep)
 {
-	if (rep->pb_ != NULL) {
-		protobuf_c_message_free_unpacked(rep->pb_, NULL);
-	}
-	free(rep->mem_);
-	rep->pb_  = NULL;
-	rep->mem_ = NULL;
+	decoded_free(&rep->pb_, &rep->mem_);
 }
 
 static int
@@ -856,21 +1392,43 @@ tasq_wire_decode_status(
     const uint8_t *body, size_t len, int *code, char *text, size_t textlen)
 {
 	Tasq__V1__Status *m;
-	size_t            i;
+	ProtobufCMessage *pb;
+	struct budget     bud;
+	const char       *why;
+	size_t            i, o;
+	int               rv;
 
-	m = tasq__v1__status__unpack(NULL, len, body);
-	if (m == NULL) {
-		return (TASQ_EINVALID_ARGUMENT);
+	if ((rv = unpack(&tasq__v1__status__descriptor, body, len, &bud, &pb,
+	         "not a Status message", &why)) != 0) {
+		return (rv);
 	}
+	m     = (Tasq__V1__Status *) pb;
 	*code = (int) m->code;
-	for (i = 0; textlen > 0 && i < textlen - 1 && m->message[i] != '\0';
-	     i++) {
-		char c  = m->message[i];
-		text[i] = ((unsigned char) c < 0x20 || c == 0x7f) ? '?' : c;
+	// The scan let through UTF-8 only: copy whole characters, each
+	// control character (C0, DEL, C1) as one '?'.
+	o = 0;
+	for (i = 0; textlen > 0 && m->message[i] != '\0';) {
+		const uint8_t *u   = (const uint8_t *) m->message + i;
+		size_t         k   = u[0] < 0x80 ? 1
+		              : u[0] < 0xe0      ? 2
+		              : u[0] < 0xf0      ? 3
+		                                 : 4;
+		bool           ctl = u[0] < 0x20 || u[0] == 0x7f ||
+		    (u[0] == 0xc2 && u[1] <= 0x9f);
+		if (o + (ctl ? 1 : k) > textlen - 1) {
+			break;
+		}
+		if (ctl) {
+			text[o++] = '?';
+		} else {
+			memcpy(text + o, u, k);
+			o += k;
+		}
+		i += k;
 	}
 	if (textlen > 0) {
-		text[i] = '\0';
+		text[o] = '\0';
 	}
-	tasq__v1__status__free_unpacked(m, NULL);
+	protobuf_c_message_free_unpacked(pb, &fini_allocator);
 	return (0);
 }

@@ -33,9 +33,29 @@ enum tasq_method {
 	TASQ_M_COUNT     = 9,
 };
 
-#define TASQ_WIRE_MAX_NAME 64      // queue and worker names, bytes
-#define TASQ_WIRE_MAX_BATCHES 1024 // result batches in one request
-#define TASQ_WIRE_MAX_IDS 1048576  // ids in one request (all batches)
+#define TASQ_WIRE_MAX_NAME 64       // queue and worker names, bytes
+#define TASQ_WIRE_MAX_BATCHES 1024  // result batches in one request
+#define TASQ_WIRE_MAX_IDS 1048576   // ids in one request (all batches)
+#define TASQ_WIRE_MAX_TEXT 1024     // a Status message, bytes
+#define TASQ_WIRE_MAX_ROWS 65536    // queues, workers in one StatsReply
+#define TASQ_WIRE_MAX_COUNTERS 1024 // counters in one StatsReply
+#define TASQ_WIRE_MAX_DEAD 65536    // dead letters in one StatsReply
+
+// Decoding memory (docs/PROTOCOL.md section 8.1). Decoding a body of len
+// bytes holding nmsg embedded messages allocates at most
+// tasq_wire_decode_budget(len, nmsg) bytes, counted per block with its
+// bookkeeping; a body that would need more is refused. Every embedded
+// message takes at least 2 bytes, and the limits above bound how many a
+// body may hold: TASQ_WIRE_MAX_REQ_MSGS in a request,
+// TASQ_WIRE_MAX_REP_MSGS in a reply.
+#define TASQ_WIRE_DECODE_PER_BYTE 8
+#define TASQ_WIRE_DECODE_PER_MSG 384
+#define TASQ_WIRE_DECODE_BASE 65536
+#define TASQ_WIRE_MAX_REQ_MSGS (TASQ_WIRE_MAX_BATCHES + 1)
+#define TASQ_WIRE_MAX_REP_MSGS                                                \
+	(2 * TASQ_WIRE_MAX_ROWS + TASQ_WIRE_MAX_COUNTERS)
+// What all decoded messages of the process may hold at once, by default.
+#define TASQ_WIRE_DECODE_TOTAL ((size_t) 256 << 20)
 
 typedef struct tasq_task_batch {
 	uint64_t  lease_id;
@@ -98,7 +118,7 @@ typedef struct tasq_submit_rep {
 typedef struct tasq_req {
 	int   method;
 	void *pb_;  // private: the decoded protobuf message
-	void *mem_; // private: arrays allocated by the decoder
+	void *mem_; // private: arrays allocated by the decoder (counted)
 	union {
 		tasq_submit_req submit;
 		struct {
@@ -199,8 +219,14 @@ const char *tasq_wire_method_name(int method);
 int tasq_wire_method_count(void);
 
 // tasq_wire_decode_req decodes body (len bytes) as the request of method.
-// Borrows body. On failure *why gets a static reason. Errors:
-// TASQ_EUNIMPLEMENTED (unknown method), TASQ_EINVALID_ARGUMENT.
+// Borrows body. Before anything is allocated the body is scanned: counts
+// of repeated fields (all instances together) against TASQ_WIRE_MAX_*,
+// every string for length, NUL bytes and valid UTF-8. Then it is
+// unpacked within tasq_wire_decode_budget and the process-wide total
+// (tasq_wire_set_decode_total). On failure *why gets a static reason.
+// Errors: TASQ_EUNIMPLEMENTED (unknown method), TASQ_EINVALID_ARGUMENT
+// (malformed, over a limit or over its budget), TASQ_ERESOURCE_EXHAUSTED
+// (out of memory, or the process-wide total reached: retry later).
 int  tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
      tasq_req *req, const char **why);
 void tasq_wire_req_fini(tasq_req *req);
@@ -218,10 +244,36 @@ int tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp);
 // tasq_wire_encode_status packs a tasq.v1.Status (code, text).
 int tasq_wire_encode_status(int code, const char *text, nng_msg **msgp);
 
-// tasq_wire_decode_status unpacks a Status body; text (textlen bytes) gets
-// its message, truncated and with control characters replaced.
+// tasq_wire_decode_status unpacks a Status body (scanned and budgeted as
+// replies are; a message over TASQ_WIRE_MAX_TEXT bytes, with NUL bytes or
+// not UTF-8 is refused); text (textlen bytes) gets its message, truncated
+// at a character boundary and with control characters replaced.
 int tasq_wire_decode_status(
     const uint8_t *body, size_t len, int *code, char *text, size_t textlen);
+
+// tasq_wire_decode_budget is the most that decoding a body of len bytes
+// with nmsg embedded messages may allocate: PER_BYTE * len + PER_MSG *
+// nmsg + BASE (saturating).
+size_t tasq_wire_decode_budget(size_t len, size_t nmsg);
+
+// tasq_wire_decode_bound is the budget of the worst body of len bytes:
+// nmsg at its limit (TASQ_WIRE_MAX_REQ_MSGS or _REP_MSGS) or len / 2.
+size_t tasq_wire_decode_bound(size_t len, bool reply);
+
+// tasq_wire_decode_peak returns the most bytes the calling thread's last
+// decode (of a request, reply or Status) held at once, 0 when it was
+// refused before allocating anything. For tests and the fuzz targets.
+size_t tasq_wire_decode_peak(void);
+
+// tasq_wire_decode_held returns the bytes that decoded messages hold now,
+// in the whole process (released by the _fini calls).
+size_t tasq_wire_decode_held(void);
+
+// tasq_wire_set_decode_total sets what all decoded messages may hold at
+// once (default TASQ_WIRE_DECODE_TOTAL); a decode that would go past it
+// fails with TASQ_ERESOURCE_EXHAUSTED, which is worth retrying. Returns
+// the previous value. Thread-safe.
+size_t tasq_wire_set_decode_total(size_t bytes);
 
 // tasq_wire_valid_name checks a queue name: 1..TASQ_WIRE_MAX_NAME bytes of
 // [A-Za-z0-9._-].

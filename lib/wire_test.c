@@ -905,4 +905,580 @@ TEST(fetch_carries_a_submit)
 	tasq_wire_rep_fini(&rout);
 }
 
+// ---- decoding limits: memory (issue 11 item 3) ----------------------------
+
+// A growable protobuf writer for bodies of megabytes.
+typedef struct dbuf {
+	uint8_t *b;
+	size_t   n, cap;
+} dbuf;
+
+static void
+db_bytes(dbuf *d, const void *p, size_t n)
+{
+	if (d->n + n > d->cap) {
+		size_t cap = d->cap ? d->cap : 256;
+		while (cap < d->n + n) {
+			cap *= 2;
+		}
+		d->b = realloc(d->b, cap);
+		ASSERT_NOT_NULL(d->b);
+		d->cap = cap;
+	}
+	memcpy(d->b + d->n, p, n);
+	d->n += n;
+}
+
+static void
+db_varint(dbuf *d, uint64_t v)
+{
+	uint8_t b[10];
+	size_t  n = 0;
+
+	while (v >= 0x80) {
+		b[n++] = (uint8_t) (v | 0x80);
+		v >>= 7;
+	}
+	b[n++] = (uint8_t) v;
+	db_bytes(d, b, n);
+}
+
+static void
+db_uint(dbuf *d, unsigned field, uint64_t v)
+{
+	db_varint(d, (uint64_t) field << 3);
+	db_varint(d, v);
+}
+
+static void
+db_str(dbuf *d, unsigned field, const char *s, size_t n)
+{
+	db_varint(d, (uint64_t) field << 3 | 2);
+	db_varint(d, n);
+	db_bytes(d, s, n);
+}
+
+static void
+db_sub(dbuf *d, unsigned field, const dbuf *sub)
+{
+	db_str(d, field, (const char *) sub->b, sub->n);
+}
+
+// Decodes body as the request (reply) of method, or as a Status when
+// method is -1; returns the error and checks the decode's peak allocation
+// against the documented bound, and that nothing stays held.
+static int
+decode_bounded(bool reply, int method, const dbuf *body)
+{
+	size_t      before = tasq_wire_decode_held(), peak, bound;
+	const char *why    = NULL;
+	int         rv;
+
+	if (method < 0) {
+		int  code;
+		char text[64];
+		rv = tasq_wire_decode_status(
+		    body->b, body->n, &code, text, sizeof(text));
+	} else if (reply) {
+		tasq_rep rep;
+		rv =
+		    tasq_wire_decode_rep(method, body->b, body->n, &rep, &why);
+		if (rv == 0) {
+			tasq_wire_rep_fini(&rep);
+		}
+	} else {
+		tasq_req req;
+		rv =
+		    tasq_wire_decode_req(method, body->b, body->n, &req, &why);
+		if (rv == 0) {
+			tasq_wire_req_fini(&req);
+		}
+	}
+	peak  = tasq_wire_decode_peak();
+	bound = tasq_wire_decode_bound(body->n, reply || method < 0);
+	if (peak > bound) {
+		fprintf(stderr,
+		    "  %s of method %d, %zu bytes: peak %zu > bound %zu "
+		    "(%.1fx "
+		    "the body)\n",
+		    reply ? "reply" : "request", method, body->n, peak, bound,
+		    (double) peak / (double) body->n);
+	}
+	ASSERT_LE(peak, bound);
+	ASSERT_EQ(tasq_wire_decode_held(), before);
+	return (rv);
+}
+
+// The attack of the issue, generalised: 2,000,000 occurrences of one field
+// (empty messages, or the varint 1), either at the top of the body or in
+// one occurrence of an embedded message field. Each must be refused before
+// it costs more than the bound.
+static const struct attack {
+	bool     reply;
+	int      method; // -1: a Status
+	unsigned outer;  // 0: none
+	unsigned field;
+	bool     msg; // the field holds messages
+} attacks[] = {
+	// requests: every repeated field, embedded or not
+	{ false, TASQ_M_SUBMIT, 0, 4, false },
+	{ false, TASQ_M_LEASE, 0, 6, true },
+	{ false, TASQ_M_LEASE, 6, 3, false },
+	{ false, TASQ_M_LEASE, 6, 4, false },
+	{ false, TASQ_M_LEASE, 6, 5, false },
+	{ false, TASQ_M_COMPLETE, 0, 2, true },
+	{ false, TASQ_M_COMPLETE, 2, 3, false },
+	{ false, TASQ_M_COMPLETE, 2, 4, false },
+	{ false, TASQ_M_COMPLETE, 2, 5, false },
+	{ false, TASQ_M_EXTEND, 0, 2, false },
+	{ false, TASQ_M_RELEASE, 0, 2, false },
+	{ false, TASQ_M_FETCH, 5, 4, false },
+	// singular fields sent again and again (protobuf-c keeps each
+	// occurrence until the end of the message), embedded messages too
+	{ false, TASQ_M_LEASE, 0, 2, false },
+	{ false, TASQ_M_LEASE, 6, 1, false },
+	{ false, TASQ_M_FETCH, 0, 5, true },
+	{ false, TASQ_M_CLOSE_JOB, 0, 1, false },
+	{ false, TASQ_M_HEALTH, 0, 1, false }, // unknown fields
+	// replies
+	{ true, TASQ_M_LEASE, 0, 1, true },
+	{ true, TASQ_M_LEASE, 1, 4, false },
+	{ true, TASQ_M_LEASE, 1, 5, false },
+	{ true, TASQ_M_LEASE, 0, 3, true },
+	{ true, TASQ_M_EXTEND, 0, 2, false },
+	{ true, TASQ_M_FETCH, 0, 2, false },
+	{ true, TASQ_M_FETCH, 0, 3, false },
+	{ true, TASQ_M_FETCH, 0, 4, false },
+	{ true, TASQ_M_FETCH, 0, 7, true },
+	{ true, TASQ_M_STATS, 0, 3, true },
+	{ true, TASQ_M_STATS, 0, 4, true },
+	{ true, TASQ_M_STATS, 0, 5, true },
+	{ true, TASQ_M_STATS, 0, 6, false },
+	{ true, TASQ_M_STATS, 3, 2, false },
+	{ true, TASQ_M_HEALTH, 0, 3, false },
+	{ true, TASQ_M_SUBMIT, 0, 1, false },
+	{ true, -1, 0, 1, false },
+};
+
+// The issue's case: a signed 4 MB Lease of 2,000,000 empty ResultBatch
+// entries was refused ("too many result batches") only once protobuf-c had
+// unpacked it, at some 35 times its size.
+TEST(decode_lease_of_2m_empty_result_batches)
+{
+	dbuf body = { 0 };
+
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	for (size_t k = 0; k < 2000000; k++) {
+		db_bytes(&body, "\x32\x00", 2);
+	}
+	ASSERT_RV(decode_bounded(false, TASQ_M_LEASE, &body),
+	    TASQ_EINVALID_ARGUMENT);
+	free(body.b);
+}
+
+TEST(decode_refuses_2m_entries_within_bound)
+{
+	enum { N = 2000000 };
+
+	for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+		const struct attack *a     = &attacks[i];
+		dbuf                 inner = { 0 }, body = { 0 };
+		uint8_t              two[2];
+
+		if (a->method == TASQ_M_LEASE && !a->reply) {
+			db_str(&body, 1, "q", 1);
+			db_uint(&body, 2, 1);
+		}
+		two[0] = (uint8_t) (a->field << 3 | (a->msg ? 2 : 0));
+		two[1] = a->msg ? 0 : 1;
+		for (size_t k = 0; k < N; k++) {
+			db_bytes(a->outer ? &inner : &body, two, 2);
+		}
+		if (a->outer) {
+			db_sub(&body, a->outer, &inner);
+		}
+		ASSERT_RV(decode_bounded(a->reply, a->method, &body),
+		    TASQ_EINVALID_ARGUMENT);
+		free(inner.b);
+		free(body.b);
+	}
+}
+
+// The same fields packed: 4,000,000 one-byte varints in 4 MB.
+TEST(decode_refuses_4m_packed_numbers)
+{
+	static const struct attack packed[] = {
+		{ false, TASQ_M_SUBMIT, 0, 4, false },
+		{ false, TASQ_M_COMPLETE, 2, 3, false },
+		{ false, TASQ_M_EXTEND, 0, 2, false },
+		{ true, TASQ_M_LEASE, 1, 4, false },
+		{ true, TASQ_M_FETCH, 0, 4, false },
+		{ true, TASQ_M_EXTEND, 0, 2, false },
+		{ true, TASQ_M_STATS, 0, 6, false },
+	};
+	dbuf ones = { 0 };
+
+	for (size_t k = 0; k < 4000000; k++) {
+		db_bytes(&ones, "\x01", 1);
+	}
+	for (size_t i = 0; i < sizeof(packed) / sizeof(packed[0]); i++) {
+		const struct attack *a     = &packed[i];
+		dbuf                 inner = { 0 }, body = { 0 };
+
+		db_sub(a->outer ? &inner : &body, a->field, &ones);
+		if (a->outer) {
+			db_sub(&body, a->outer, &inner);
+		}
+		ASSERT_RV(decode_bounded(a->reply, a->method, &body),
+		    TASQ_EINVALID_ARGUMENT);
+		free(inner.b);
+		free(body.b);
+	}
+	free(ones.b);
+}
+
+// Numbers sent unpacked are legal protobuf, but cost protobuf-c some 40
+// bytes each: within the count limit, they are refused by the budget.
+TEST(decode_refuses_unpacked_numbers_over_budget)
+{
+	dbuf body = { 0 };
+
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	for (size_t k = 0; k < 500000; k++) {
+		db_uint(&body, 4, 1);
+	}
+	ASSERT_RV(decode_bounded(false, TASQ_M_SUBMIT, &body),
+	    TASQ_EINVALID_ARGUMENT);
+	free(body.b);
+	// A few thousand are fine.
+	body = (dbuf) { 0 };
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	for (size_t k = 0; k < 2000; k++) {
+		db_uint(&body, 4, 1);
+	}
+	ASSERT_OK(decode_bounded(false, TASQ_M_SUBMIT, &body));
+	free(body.b);
+}
+
+// The largest honest messages decode within the bound.
+TEST(decode_largest_messages_within_bound)
+{
+	dbuf body = { 0 }, col = { 0 }, batch = { 0 }, row = { 0 };
+
+	// Submit: 1,048,576 values.
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	for (size_t k = 0; k < TASQ_WIRE_MAX_IDS; k++) {
+		db_bytes(&col, "\x02", 1);
+	}
+	db_sub(&body, 4, &col);
+	ASSERT_OK(decode_bounded(false, TASQ_M_SUBMIT, &body));
+	free(body.b);
+	free(col.b);
+
+	// Lease: 1,024 batches of 1,024 results with codes.
+	body = (dbuf) { 0 }, col = (dbuf) { 0 };
+	for (size_t k = 0; k < 1024; k++) {
+		db_bytes(&col, "\x00", 1);
+	}
+	db_uint(&batch, 1, 1);
+	db_uint(&batch, 2, 1);
+	db_sub(&batch, 3, &col);
+	db_sub(&batch, 4, &col);
+	db_sub(&batch, 5, &col);
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	for (size_t k = 0; k < TASQ_WIRE_MAX_BATCHES; k++) {
+		db_sub(&body, 6, &batch);
+	}
+	ASSERT_OK(decode_bounded(false, TASQ_M_LEASE, &body));
+	// And as many empty ones.
+	body.n = 0;
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	for (size_t k = 0; k < TASQ_WIRE_MAX_BATCHES; k++) {
+		db_str(&body, 6, "", 0);
+	}
+	ASSERT_OK(decode_bounded(false, TASQ_M_LEASE, &body));
+	free(body.b);
+	free(col.b);
+	free(batch.b);
+
+	// Stats: 65,536 queues, 65,536 workers, 1,024 counters, all small.
+	body = (dbuf) { 0 };
+	db_str(&row, 1, "q", 1);
+	for (size_t k = 0; k < TASQ_WIRE_MAX_ROWS; k++) {
+		db_sub(&body, 3, &row);
+	}
+	row.n = 0;
+	db_uint(&row, 1, 1);
+	db_str(&row, 3, "q", 1);
+	for (size_t k = 0; k < TASQ_WIRE_MAX_ROWS; k++) {
+		db_sub(&body, 4, &row);
+	}
+	row.n = 0;
+	db_str(&row, 1, "c", 1);
+	for (size_t k = 0; k < TASQ_WIRE_MAX_COUNTERS; k++) {
+		db_sub(&body, 5, &row);
+	}
+	ASSERT_OK(decode_bounded(true, TASQ_M_STATS, &body));
+	free(body.b);
+	free(row.b);
+}
+
+// What all decoded messages hold at once is bounded: past the total, a
+// decode fails with RESOURCE_EXHAUSTED (retryable) until others finish.
+TEST(decode_total_is_bounded)
+{
+	dbuf        body = { 0 }, col = { 0 };
+	tasq_req    a, b;
+	const char *why;
+
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	for (size_t k = 0; k < 65536; k++) {
+		db_bytes(&col, "\x02", 1);
+	}
+	db_sub(&body, 4, &col);
+	ASSERT_EQ(tasq_wire_decode_held(), 0);
+	tasq_wire_set_decode_total(800 * 1024);
+	ASSERT_OK(
+	    tasq_wire_decode_req(TASQ_M_SUBMIT, body.b, body.n, &a, &why));
+	ASSERT_GE(tasq_wire_decode_held(), 65536 * 8);
+	why = NULL;
+	ASSERT_RV(
+	    tasq_wire_decode_req(TASQ_M_SUBMIT, body.b, body.n, &b, &why),
+	    TASQ_ERESOURCE_EXHAUSTED);
+	ASSERT_STR_CONTAINS(why, "retry");
+	tasq_wire_req_fini(&a);
+	ASSERT_EQ(tasq_wire_decode_held(), 0);
+	ASSERT_OK(
+	    tasq_wire_decode_req(TASQ_M_SUBMIT, body.b, body.n, &b, &why));
+	tasq_wire_req_fini(&b);
+	ASSERT_EQ(
+	    tasq_wire_set_decode_total(TASQ_WIRE_DECODE_TOTAL), 800 * 1024);
+	ASSERT_EQ(tasq_wire_decode_held(), 0);
+	free(body.b);
+	free(col.b);
+}
+
+// ---- decoding limits: strings (issue 11 item 4) ----------------------------
+
+// Where a string goes: the body of a request or reply (method, or -1 for
+// a Status) with the string s in field (of the embedded message in field
+// outer), other fields filled so that only the string can be wrong.
+enum str_where {
+	S_SUBMIT_QUEUE,
+	S_LEASE_QUEUE,
+	S_LEASE_WORKER,
+	S_FETCH_SUBMIT_QUEUE,
+	S_HEALTH_VERSION,
+	S_STATS_VERSION,
+	S_STATS_QUEUE_NAME,
+	S_STATS_WORKER_NAME,
+	S_STATS_WORKER_QUEUE,
+	S_STATS_COUNTER_NAME,
+	S_STATUS_MESSAGE,
+	S_COUNT
+};
+
+static int
+decode_with_str(enum str_where w, const char *s, size_t n)
+{
+	dbuf body = { 0 }, sub = { 0 };
+	int  rv;
+	bool reply  = w >= S_HEALTH_VERSION;
+	int  method = -1;
+
+	switch (w) {
+	case S_SUBMIT_QUEUE:
+	case S_FETCH_SUBMIT_QUEUE:
+		db_str(&sub, 1, s, n);
+		db_uint(&sub, 2, 1);
+		db_str(&sub, 4, "\x02", 1);
+		if (w == S_SUBMIT_QUEUE) {
+			method = TASQ_M_SUBMIT;
+			body   = sub;
+			sub    = (dbuf) { 0 };
+		} else {
+			method = TASQ_M_FETCH;
+			db_uint(&body, 1, 1);
+			db_sub(&body, 5, &sub);
+		}
+		break;
+	case S_LEASE_QUEUE:
+	case S_LEASE_WORKER:
+		method = TASQ_M_LEASE;
+		if (w == S_LEASE_QUEUE) {
+			db_str(&body, 1, s, n);
+		} else {
+			db_str(&body, 1, "q", 1);
+			db_str(&body, 3, s, n);
+		}
+		db_uint(&body, 2, 1);
+		break;
+	case S_HEALTH_VERSION:
+		method = TASQ_M_HEALTH;
+		db_str(&body, 2, s, n);
+		break;
+	case S_STATS_VERSION:
+		method = TASQ_M_STATS;
+		db_str(&body, 1, s, n);
+		break;
+	case S_STATS_QUEUE_NAME:
+		method = TASQ_M_STATS;
+		db_str(&sub, 1, s, n);
+		db_sub(&body, 3, &sub);
+		break;
+	case S_STATS_WORKER_NAME:
+	case S_STATS_WORKER_QUEUE:
+		method = TASQ_M_STATS;
+		db_uint(&sub, 1, 1);
+		db_str(&sub, 2, w == S_STATS_WORKER_NAME ? s : "w",
+		    w == S_STATS_WORKER_NAME ? n : 1);
+		db_str(&sub, 3, w == S_STATS_WORKER_QUEUE ? s : "q",
+		    w == S_STATS_WORKER_QUEUE ? n : 1);
+		db_sub(&body, 4, &sub);
+		break;
+	case S_STATS_COUNTER_NAME:
+		method = TASQ_M_STATS;
+		db_str(&sub, 1, s, n);
+		db_uint(&sub, 2, 7);
+		db_sub(&body, 5, &sub);
+		break;
+	case S_STATUS_MESSAGE:
+		db_uint(&body, 1, 3);
+		db_str(&body, 2, s, n);
+		break;
+	default:
+		FAIL("no such place");
+	}
+	if (body.b == NULL) {
+		db_bytes(&body, "", 0);
+	}
+	rv = decode_bounded(reply, method, &body);
+	free(body.b);
+	free(sub.b);
+	return (rv);
+}
+
+#define STR(lit) lit, sizeof(lit) - 1
+
+TEST(strings_refused_on_their_full_length)
+{
+	static const struct {
+		const char *s;
+		size_t      n;
+	} bad[] = {
+		{ STR("a\0zzz") },               // NUL inside: was read as "a"
+		{ STR("w\0\x01\x02") },          // was read as "w"
+		{ STR("a\0") },                  // NUL at the end
+		{ STR("w\xc3\x28\xff") },        // not UTF-8
+		{ STR("\xc0\x80") },             // overlong NUL
+		{ STR("\xc1\xbf") },             // overlong
+		{ STR("\xe0\x80\xaf") },         // overlong '/'
+		{ STR("\xf0\x80\x80\xaf") },     // overlong, 4 bytes
+		{ STR("\xed\xa0\x80") },         // surrogate U+D800
+		{ STR("\xed\xbf\xbf") },         // surrogate U+DFFF
+		{ STR("\xf4\x90\x80\x80") },     // U+110000
+		{ STR("\xf5\x80\x80\x80") },     // past U+10FFFF
+		{ STR("\xf8\x88\x80\x80\x80") }, // 5 bytes
+		{ STR("a\xe2\x82") },            // cut short
+		{ STR("\x80") },                 // lone continuation byte
+		{ STR("\xe2\x82\xac\x80") },     // one continuation too many
+		{ STR("\xff") },
+	};
+
+	for (int w = 0; w < S_COUNT; w++) {
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			if (decode_with_str(w, bad[i].s, bad[i].n) !=
+			    TASQ_EINVALID_ARGUMENT) {
+				fprintf(stderr,
+				    "  place %d accepted bad %zu\n", w, i);
+				FAIL("a bad string was accepted");
+			}
+		}
+		// A plain name is fine everywhere.
+		ASSERT_OK(decode_with_str(w, STR("q")));
+	}
+}
+
+TEST(string_lengths)
+{
+	char long_[TASQ_WIRE_MAX_TEXT + 2];
+
+	memset(long_, 'a', sizeof(long_));
+	for (int w = 0; w < S_COUNT; w++) {
+		size_t max = w == S_STATUS_MESSAGE ? TASQ_WIRE_MAX_TEXT
+		                                   : TASQ_WIRE_MAX_NAME;
+		ASSERT_OK(decode_with_str(w, long_, max));
+		ASSERT_RV(decode_with_str(w, long_, max + 1),
+		    TASQ_EINVALID_ARGUMENT);
+	}
+}
+
+// Worker names and the names a StatsReply carries are free text: any
+// UTF-8 (2, 3 and 4 byte characters, up to U+10FFFF) without control
+// characters, C1 included.
+TEST(worker_names_utf8)
+{
+	static const enum str_where free_text[] = { S_LEASE_WORKER,
+		S_STATS_WORKER_NAME, S_HEALTH_VERSION, S_STATUS_MESSAGE };
+
+	for (size_t i = 0; i < sizeof(free_text) / sizeof(free_text[0]); i++) {
+		ASSERT_OK(decode_with_str(free_text[i],
+		    STR("caf\xc3\xa9 \xe2\x98\x83 \xf0\x9d\x84\x9e "
+		        "\xf4\x8f\xbf\xbf")));
+	}
+	ASSERT_RV(decode_with_str(S_LEASE_WORKER, STR("bell\a")),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(decode_with_str(S_LEASE_WORKER, STR("del\x7f")),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(decode_with_str(S_LEASE_WORKER, STR("csi\xc2\x9b")),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(decode_with_str(S_STATS_WORKER_NAME, STR("csi\xc2\x9b")),
+	    TASQ_EINVALID_ARGUMENT);
+	// Queue names stay [A-Za-z0-9._-].
+	ASSERT_RV(decode_with_str(S_LEASE_QUEUE, STR("caf\xc3\xa9")),
+	    TASQ_EINVALID_ARGUMENT);
+}
+
+// A worker name the server accepted goes back in every StatsReply: the
+// reply must decode, at the longest name too.
+TEST(accepted_worker_name_survives_stats_reply)
+{
+	char              name[TASQ_WIRE_MAX_NAME + 1];
+	dbuf              body = { 0 };
+	tasq_req          req;
+	tasq_rep          in, out;
+	tasq_worker_stats ws;
+	tasq_queue_stats  qs = { .name = "q" };
+	const char       *why;
+
+	// 21 euro signs (63 bytes) and one more byte.
+	for (size_t i = 0; i < 21; i++) {
+		memcpy(name + 3 * i, "\xe2\x82\xac", 3);
+	}
+	name[63] = 'x';
+	name[64] = '\0';
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 9);
+	db_str(&body, 3, name, 64);
+	ASSERT_OK(
+	    tasq_wire_decode_req(TASQ_M_LEASE, body.b, body.n, &req, &why));
+	ws = (tasq_worker_stats) { .worker_id = 9,
+		.name                         = req.u.lease.worker_name,
+		.queue                        = req.u.lease.queue };
+	in = (tasq_rep) { .method = TASQ_M_STATS,
+		.u.stats = { "0.1.0", 1, 1, &qs, 1, &ws, 0, NULL, 0, NULL } };
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_STR_EQ(out.u.stats.workers[0].name, name);
+	tasq_wire_rep_fini(&out);
+	tasq_wire_req_fini(&req);
+	free(body.b);
+}
+
 TASQ_TEST_MAIN()

@@ -429,10 +429,12 @@ conv_request(struct conv *c, nng_msg *m)
 	    c->hdr.method, body, c->hdr.body_len, &c->req, &why);
 	nng_msg_free(m); // the decoded request owns copies of what it needs
 	if (rv != 0) {
-		tasq_broker_count(r->broker,
-		    rv == TASQ_EUNIMPLEMENTED ? TASQ_CTR_UNKNOWN_METHOD
-		                              : TASQ_CTR_BAD_REQUESTS,
-		    1);
+		int ctr = rv == TASQ_EUNIMPLEMENTED ? TASQ_CTR_UNKNOWN_METHOD
+		                                    : TASQ_CTR_BAD_REQUESTS;
+		if (rv == TASQ_ERESOURCE_EXHAUSTED) { // wire.h's decode total
+			ctr = TASQ_CTR_RESOURCE_EXHAUSTED;
+		}
+		tasq_broker_count(r->broker, ctr, 1);
 		tasq_debug("bad request (method %u): %s", c->hdr.method, why);
 		conv_error(c, rv, why, true);
 		return;

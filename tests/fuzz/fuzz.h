@@ -9,6 +9,7 @@
 #ifndef TASQ_FUZZ_H
 #define TASQ_FUZZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,6 +84,38 @@ fuzz_same_str(const char *a, const char *b)
 {
 	FUZZ_CHECK(a != NULL && b != NULL);
 	FUZZ_CHECK(strcmp(a, b) == 0);
+}
+
+// Checks that a decoded string is UTF-8 (RFC 3629: no overlong forms,
+// surrogates or code points past U+10FFFF), at most TASQ_WIRE_MAX_TEXT
+// bytes, and for a label free of control characters (C0, DEL, C1). An
+// independent implementation of what the decoders promise.
+static inline void
+fuzz_check_text(const char *str, bool label)
+{
+	const unsigned char *s = (const unsigned char *) str;
+	size_t               n = strlen(str), i = 0;
+
+	FUZZ_CHECK(n <= 1024);
+	while (i < n) {
+		unsigned long c = s[i];
+		size_t k = c < 0x80 ? 0 : c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
+		FUZZ_CHECK(c < 0x80 || (c >= 0xc2 && c <= 0xf4));
+		FUZZ_CHECK(i + k < n);
+		c &= k == 0 ? 0x7f : k == 1 ? 0x1f : k == 2 ? 0x0f : 0x07;
+		for (size_t j = 1; j <= k; j++) {
+			FUZZ_CHECK((s[i + j] & 0xc0) == 0x80);
+			c = c << 6 | (s[i + j] & 0x3f);
+		}
+		FUZZ_CHECK(k != 1 || c >= 0x80);
+		FUZZ_CHECK(k != 2 || c >= 0x800);
+		FUZZ_CHECK(k != 3 || (c >= 0x10000 && c <= 0x10ffff));
+		FUZZ_CHECK(c < 0xd800 || c > 0xdfff);
+		if (label) {
+			FUZZ_CHECK(c >= 0x20 && (c < 0x7f || c > 0x9f));
+		}
+		i += k + 1;
+	}
 }
 
 #endif

@@ -41,6 +41,7 @@ same_stats(const tasq_rep *a, const tasq_rep *b)
 		const tasq_queue_stats *x = &a->u.stats.queues[i];
 		const tasq_queue_stats *y = &b->u.stats.queues[i];
 		fuzz_same_str(x->name, y->name);
+		fuzz_check_text(x->name, false);
 		FUZZ_CHECK_EQ(x->ready, y->ready);
 		FUZZ_CHECK_EQ(x->leased, y->leased);
 		FUZZ_CHECK_EQ(x->results, y->results);
@@ -56,6 +57,8 @@ same_stats(const tasq_rep *a, const tasq_rep *b)
 		FUZZ_CHECK_EQ(x->worker_id, y->worker_id);
 		fuzz_same_str(x->name, y->name);
 		fuzz_same_str(x->queue, y->queue);
+		fuzz_check_text(x->name, true);
+		fuzz_check_text(x->queue, false);
 		FUZZ_CHECK_EQ(x->leases, y->leases);
 		FUZZ_CHECK_EQ(x->tasks_in_hand, y->tasks_in_hand);
 		FUZZ_CHECK_EQ(x->completed, y->completed);
@@ -156,8 +159,12 @@ fuzz_rep(int method, const uint8_t *body, size_t len)
 	const char *why = NULL;
 	int         rv;
 
+	FUZZ_CHECK_EQ(tasq_wire_decode_held(), 0);
 	rv = tasq_wire_decode_rep(method, body, len, &rep, &why);
+	FUZZ_CHECK(
+	    tasq_wire_decode_peak() <= tasq_wire_decode_bound(len, true));
 	if (rv != 0) {
+		FUZZ_CHECK_EQ(tasq_wire_decode_held(), 0);
 		FUZZ_CHECK(rv == TASQ_EINVALID_ARGUMENT ||
 		    rv == TASQ_EUNIMPLEMENTED ||
 		    rv == TASQ_ERESOURCE_EXHAUSTED);
@@ -180,9 +187,12 @@ fuzz_rep(int method, const uint8_t *body, size_t len)
 	    (const uint8_t *) nng_msg_body(m) + TASQ_ENV_HDR_LEN,
 	    nng_msg_len(m) - TASQ_ENV_HDR_LEN, &again, &why);
 	FUZZ_CHECK_EQ(rv, 0);
+	FUZZ_CHECK(tasq_wire_decode_peak() <=
+	    tasq_wire_decode_bound(nng_msg_len(m) - TASQ_ENV_HDR_LEN, true));
 	same_rep(&rep, &again);
 	tasq_wire_rep_fini(&again);
 	tasq_wire_rep_fini(&rep);
+	FUZZ_CHECK_EQ(tasq_wire_decode_held(), 0);
 	nng_msg_free(m);
 }
 
@@ -205,9 +215,16 @@ fuzz_status(const uint8_t *body, size_t len, size_t textlen)
 		return;
 	}
 	rv = tasq_wire_decode_status(body, len, &code, text, textlen);
+	FUZZ_CHECK(
+	    tasq_wire_decode_peak() <= tasq_wire_decode_bound(len, true));
+	FUZZ_CHECK_EQ(tasq_wire_decode_held(), 0);
 	if (rv != 0) {
-		FUZZ_CHECK_EQ(rv, TASQ_EINVALID_ARGUMENT);
+		FUZZ_CHECK(rv == TASQ_EINVALID_ARGUMENT ||
+		    rv == TASQ_ERESOURCE_EXHAUSTED);
 		goto out;
+	}
+	if (textlen > 0) {
+		fuzz_check_text(text, true);
 	}
 	if (textlen == 0) {
 		goto out;

@@ -1,7 +1,10 @@
 // fuzz_wire_req: request bodies as a peer sends them. data[0] picks the
 // method (0..8, or an unknown number), the rest is the body. A body that
 // decodes has been validated, so it must encode again, and decoding that
-// must give the same request: a difference is a bug in wire.c.
+// must give the same request: a difference is a bug in wire.c. Every
+// decode, refused or not, must stay within the documented memory bound
+// (tasq_wire_decode_bound: 8 bytes per body byte, plus a constant for a
+// request), and give back all it held once finished.
 #include <string.h>
 
 #include <nng/nng.h>
@@ -78,6 +81,7 @@ same_req(const tasq_req *a, const tasq_req *b)
 		fuzz_same_str(a->u.lease.worker_name, b->u.lease.worker_name);
 		FUZZ_CHECK(
 		    strlen(a->u.lease.worker_name) <= TASQ_WIRE_MAX_NAME);
+		fuzz_check_text(a->u.lease.worker_name, true);
 		FUZZ_CHECK_EQ(a->u.lease.max_tasks, b->u.lease.max_tasks);
 		FUZZ_CHECK_EQ(a->u.lease.wait_ms, b->u.lease.wait_ms);
 		FUZZ_CHECK_EQ(a->u.lease.nresults, b->u.lease.nresults);
@@ -129,8 +133,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return (0);
 	}
 	method = fuzz_pick_method(data[0]);
-	rv     = tasq_wire_decode_req(method, data + 1, size - 1, &req, &why);
+	FUZZ_CHECK_EQ(tasq_wire_decode_held(), 0);
+	rv = tasq_wire_decode_req(method, data + 1, size - 1, &req, &why);
+	FUZZ_CHECK(tasq_wire_decode_peak() <=
+	    tasq_wire_decode_bound(size - 1, false));
 	if (rv != 0) {
+		FUZZ_CHECK_EQ(tasq_wire_decode_held(), 0);
 		FUZZ_CHECK(rv == TASQ_EINVALID_ARGUMENT ||
 		    rv == TASQ_EUNIMPLEMENTED ||
 		    rv == TASQ_ERESOURCE_EXHAUSTED);
@@ -155,9 +163,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (const uint8_t *) nng_msg_body(m) + TASQ_ENV_HDR_LEN,
 	    nng_msg_len(m) - TASQ_ENV_HDR_LEN, &again, &why);
 	FUZZ_CHECK_EQ(rv, 0);
+	FUZZ_CHECK(tasq_wire_decode_peak() <=
+	    tasq_wire_decode_bound(nng_msg_len(m) - TASQ_ENV_HDR_LEN, false));
 	same_req(&req, &again);
 	tasq_wire_req_fini(&again);
 	tasq_wire_req_fini(&req);
+	FUZZ_CHECK_EQ(tasq_wire_decode_held(), 0);
 	nng_msg_free(m);
 	return (0);
 }

@@ -550,6 +550,59 @@ gen_wire_req(void)
 		pb_bytes(&b, 2, "", 0);
 	}
 	write_wire(T, "complete-1025-batches", TASQ_M_COMPLETE, &b);
+	// The attack of issue 11 (item 3): a 4 MB Lease of 2,000,000 empty
+	// result batches, which protobuf-c once unpacked at 35 times its
+	// size before the count was checked. And its cousins: numbers sent
+	// unpacked, a singular field sent again and again.
+	reset(&b);
+	pb_str(&b, 1, "q");
+	pb_u64(&b, 2, 1);
+	for (int i = 0; i < 2000000; i++) {
+		pb_bytes(&b, 6, "", 0);
+	}
+	write_wire(T, "lease-2m-empty-results", TASQ_M_LEASE, &b);
+	reset(&b);
+	pb_str(&b, 1, "q");
+	pb_u64(&b, 2, 1);
+	for (int i = 0; i < 100000; i++) {
+		pb_u64(&b, 4, 2);
+	}
+	write_wire(T, "submit-100k-unpacked", TASQ_M_SUBMIT, &b);
+	reset(&b);
+	pb_str(&b, 1, "q");
+	for (int i = 0; i < 100000; i++) {
+		pb_u64(&b, 2, 1);
+	}
+	write_wire(T, "lease-worker-id-100k-times", TASQ_M_LEASE, &b);
+	// Strings checked on their full length (item 4): a NUL inside made
+	// queue "a\0zzz" queue "a"; bytes that are not UTF-8 went back out
+	// in every StatsReply.
+	reset(&b);
+	pb_bytes(&b, 1, "a\0zzz", 5);
+	pb_u64(&b, 2, 7);
+	pb_packed(&b, 4, ids4, 4, true);
+	write_wire(T, "submit-queue-nul", TASQ_M_SUBMIT, &b);
+	{
+		static const struct {
+			const char *name, *s;
+			size_t      n;
+		} names[] = {
+			{ "lease-worker-nul", "w\0\x01\x02", 4 },
+			{ "lease-worker-not-utf8", "w\xc3\x28\xff", 4 },
+			{ "lease-worker-surrogate", "w\xed\xa0\x80", 4 },
+			{ "lease-worker-overlong", "w\xc0\xaf", 3 },
+			{ "lease-worker-c1-control", "w\xc2\x9b", 3 },
+			{ "lease-worker-utf8", "caf\xc3\xa9 \xf0\x9d\x84\x9e",
+			    10 },
+		};
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			reset(&b);
+			pb_str(&b, 1, "q");
+			pb_u64(&b, 2, 100);
+			pb_bytes(&b, 3, names[i].s, names[i].n);
+			write_wire(T, names[i].name, TASQ_M_LEASE, &b);
+		}
+	}
 	reset(&b);
 	pb_u64(&b, 1, 100);
 	pb_key(&b, 2, 2);
@@ -653,6 +706,35 @@ gen_wire_rep(void)
 		pb_bytes(&b, 1, "", 0);
 	}
 	write_wire(T, "lease-1025-batches", TASQ_M_LEASE, &b);
+	// A server that would blow its clients up (issue 11 item 3).
+	reset(&b);
+	for (int i = 0; i < 70000; i++) {
+		pb_bytes(&b, 3, "", 0);
+	}
+	write_wire(T, "stats-70000-empty-queues", TASQ_M_STATS, &b);
+	reset(&b);
+	for (int i = 0; i < 100000; i++) {
+		pb_u64(&b, 2, 1);
+	}
+	write_wire(T, "fetch-100k-unpacked-ids", TASQ_M_FETCH, &b);
+	// Strings a client must refuse (item 4).
+	{
+		buf w = { 0 };
+		pb_u64(&w, 1, 5);
+		pb_bytes(&w, 2, "w\xc3\x28\xff", 4);
+		pb_str(&w, 3, "q");
+		reset(&b);
+		pb_bytes(&b, 4, w.p, w.len);
+		write_wire(T, "stats-worker-not-utf8", TASQ_M_STATS, &b);
+		free(w.p);
+	}
+	reset(&b);
+	pb_bytes(&b, 2, "0.1\0.0", 6);
+	write_wire(T, "health-version-nul", TASQ_M_HEALTH, &b);
+	reset(&b);
+	pb_u64(&b, 1, 3);
+	pb_bytes(&b, 2, "bad \xed\xbf\xbf", 7);
+	write_wire(T, "status-surrogate", rep_byte(TASQ_M_HEALTH, 0), &b);
 	reset(&b);
 	pb_str(&b, 1, "0.1.0");
 	pb_packed(&b, 6, dead2, 3, false); // odd: half a pair
