@@ -7,6 +7,8 @@
 //	tasq_raw URL stale --key-file K
 //	tasq_raw URL wrongkey --key-file K
 //	tasq_raw URL bigsubmit N --key-file K
+//	tasq_raw URL badstring N --key-file K
+//	tasq_raw URL leaseflood N --key-file K
 //
 // Each request goes out on a REQ socket (nng never re-sends it by itself)
 // and each reply is printed as one "status=NAME" line, where NAME is the
@@ -20,6 +22,12 @@
 // and (with a key) a correctly signed envelope around a random body (of
 // any method but Submit and Lease, whose random bodies could decode into
 // real work). Replies may be anything but a crash or silence.
+//
+// badstring sends one signed request with a string the server must refuse
+// on its full length (docs/PROTOCOL.md section 8): N = 0 a Submit to queue
+// "a\0zzz", 1 a Lease of worker "w\0\x01\x02", 2 of worker "w\xc3\x28\xff"
+// (not UTF-8), 3 of worker "\xc0\x80" (an overlong NUL). leaseflood sends
+// one signed Lease carrying N empty result batches (2,000,000: 4 MB).
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,7 +57,8 @@ usage(void)
 	    "usage: tasq_raw URL garbage N [--key-file K] [--seed S]\n"
 	    "       tasq_raw URL method M --key-file K\n"
 	    "       tasq_raw URL health|replay|stale|wrongkey --key-file K\n"
-	    "       tasq_raw URL bigsubmit N --key-file K\n"
+	    "       tasq_raw URL bigsubmit|badstring|leaseflood N "
+	    "--key-file K\n"
 	    "options: --timeout MS (default 5000)\n");
 	exit(2);
 }
@@ -307,6 +316,67 @@ cmd_bigsubmit(nng_socket s, long n)
 	return (send_msg(s, m) ? 0 : 1);
 }
 
+// Sends one request of method with the protobuf body (len bytes), signed
+// with the key. Returns the exit status.
+static int
+send_body(nng_socket s, uint16_t method, const uint8_t *body, size_t len)
+{
+	nng_msg *m;
+	int      rv;
+
+	if ((rv = nng_msg_alloc(&m, TASQ_ENV_HDR_LEN)) != 0 ||
+	    (rv = nng_msg_append(m, body, len)) != 0) {
+		die("nng_msg_alloc", rv);
+	}
+	memset(nng_msg_body(m), 0, TASQ_ENV_HDR_LEN);
+	seal(keys, m, method, tasq_now_ms());
+	return (send_msg(s, m) ? 0 : 1);
+}
+
+static int
+cmd_badstring(nng_socket s, long n)
+{
+	// Submit { queue = 1: "a\0zzz", job_id = 2: 7, values = 4: [1] }
+	static const uint8_t submit[] = { 0x0a, 5, 'a', 0, 'z', 'z', 'z', 0x10,
+		7, 0x22, 1, 2 };
+	// Lease { queue = 1: "q", worker_id = 2: 1, worker_name = 3: ... }
+	static const uint8_t lease[][11] = {
+		{ 0x0a, 1, 'q', 0x10, 1, 0x1a, 4, 'w', 0, 1, 2 },
+		{ 0x0a, 1, 'q', 0x10, 1, 0x1a, 4, 'w', 0xc3, 0x28, 0xff },
+		{ 0x0a, 1, 'q', 0x10, 1, 0x1a, 2, 0xc0, 0x80 },
+	};
+	static const size_t lease_len[] = { 11, 11, 9 };
+
+	if (n == 0) {
+		return (send_body(s, TASQ_M_SUBMIT, submit, sizeof(submit)));
+	}
+	if (n > 3) {
+		usage();
+	}
+	return (send_body(s, TASQ_M_LEASE, lease[n - 1], lease_len[n - 1]));
+}
+
+static int
+cmd_leaseflood(nng_socket s, long n)
+{
+	uint8_t *body;
+	size_t   len = 5 + 2 * (size_t) n;
+	int      rv;
+
+	if ((body = malloc(len)) == NULL) {
+		die("malloc", NNG_ENOMEM);
+	}
+	memcpy(body, "\x0a\x01q\x10\x01", 5); // queue "q", worker_id 1
+	for (long i = 0; i < n; i++) {
+		body[5 + 2 * i]     = 0x32; // results = 6, empty
+		body[5 + 2 * i + 1] = 0;
+	}
+	fprintf(stderr, "tasq_raw: lease of %ld empty result batches\n", n);
+	rv = send_body(s, TASQ_M_LEASE, body, len);
+	free(body);
+	return (rv);
+}
+
 // Sends one empty-bodied request of method signed with kr, its timestamp
 // age_ms in the past. Returns the exit status.
 static int
@@ -378,7 +448,8 @@ main(int argc, char **argv)
 	cmd = argv[2];
 	i   = 3;
 	if (strcmp(cmd, "garbage") == 0 || strcmp(cmd, "method") == 0 ||
-	    strcmp(cmd, "bigsubmit") == 0) {
+	    strcmp(cmd, "bigsubmit") == 0 || strcmp(cmd, "badstring") == 0 ||
+	    strcmp(cmd, "leaseflood") == 0) {
 		if (argc < 4) {
 			usage();
 		}
@@ -429,6 +500,10 @@ main(int argc, char **argv)
 		rv = cmd_wrongkey(s);
 	} else if (strcmp(cmd, "bigsubmit") == 0) {
 		rv = cmd_bigsubmit(s, arg);
+	} else if (strcmp(cmd, "badstring") == 0) {
+		rv = cmd_badstring(s, arg);
+	} else if (strcmp(cmd, "leaseflood") == 0) {
+		rv = cmd_leaseflood(s, arg);
 	} else {
 		nng_close(s);
 		usage();
