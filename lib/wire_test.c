@@ -1,5 +1,6 @@
 // Unit tests of lib/wire: every request and reply survives encode and
 // decode field by field, and the decoders refuse inconsistent input.
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1261,6 +1262,67 @@ TEST(decode_total_is_bounded)
 	ASSERT_EQ(
 	    tasq_wire_set_decode_total(TASQ_WIRE_DECODE_TOTAL), 800 * 1024);
 	ASSERT_EQ(tasq_wire_decode_held(), 0);
+	free(body.b);
+	free(col.b);
+}
+
+// Threads decoding at once share the total: each decode either fits or is
+// refused with RESOURCE_EXHAUSTED, and everything comes back.
+struct decoder_arg {
+	const dbuf *body;
+	int         ok, busy, other;
+};
+
+static void *
+decoder_thread(void *arg)
+{
+	struct decoder_arg *a = arg;
+
+	for (int i = 0; i < 200; i++) {
+		tasq_req    req;
+		const char *why;
+		int         rv = tasq_wire_decode_req(
+		            TASQ_M_SUBMIT, a->body->b, a->body->n, &req, &why);
+		if (rv == 0) {
+			a->ok++;
+			tasq_wire_req_fini(&req);
+		} else if (rv == TASQ_ERESOURCE_EXHAUSTED) {
+			a->busy++;
+		} else {
+			a->other++;
+		}
+	}
+	return (NULL);
+}
+
+TEST(decode_total_shared_by_threads)
+{
+	dbuf               body = { 0 }, col = { 0 };
+	pthread_t          t[4];
+	struct decoder_arg a[4];
+	int                ok = 0;
+
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	for (size_t k = 0; k < 65536; k++) {
+		db_bytes(&col, "\x02", 1);
+	}
+	db_sub(&body, 4, &col);
+	tasq_wire_set_decode_total(1200 * 1024); // two at once, not three
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct decoder_arg) { .body = &body };
+		ASSERT_EQ(
+		    pthread_create(&t[i], NULL, decoder_thread, &a[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ(pthread_join(t[i], NULL), 0);
+		ASSERT_EQ(a[i].other, 0);
+		ASSERT_EQ(a[i].ok + a[i].busy, 200);
+		ok += a[i].ok;
+	}
+	ASSERT_GT(ok, 0);
+	ASSERT_EQ(tasq_wire_decode_held(), 0);
+	tasq_wire_set_decode_total(TASQ_WIRE_DECODE_TOTAL);
 	free(body.b);
 	free(col.b);
 }
