@@ -7,6 +7,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "alloc.h"
 #include "broker_int.h"
 #include "err.h"
 
@@ -124,14 +125,14 @@ tasq_broker_alloc(
 	tasq_broker *b;
 	int          rv;
 
-	if ((b = calloc(1, sizeof(*b))) == NULL) {
+	if ((b = tasq_calloc(1, sizeof(*b))) == NULL) {
 		return (NNG_ENOMEM);
 	}
 	if ((rv = nng_mtx_alloc(&b->mtx)) != 0) {
 		free(b);
 		return (rv);
 	}
-	if ((b->queues = calloc(conf->max_queues, sizeof(*b->queues))) ==
+	if ((b->queues = tasq_calloc(conf->max_queues, sizeof(*b->queues))) ==
 	    NULL) {
 		nng_mtx_free(b->mtx);
 		free(b);
@@ -232,7 +233,7 @@ tasq_broker_queue_find(tasq_broker *b, const char *name, bool create)
 		}
 	}
 	if (!create || b->nqueues == b->conf.max_queues ||
-	    (q = calloc(1, sizeof(*q))) == NULL) {
+	    (q = tasq_calloc(1, sizeof(*q))) == NULL) {
 		return (NULL);
 	}
 	strncpy(q->name, name, TASQ_WIRE_MAX_NAME);
@@ -359,15 +360,16 @@ tasq_broker_results_reserve(struct job *j, size_t more)
 		}
 	}
 	ncap = (j->r_len + more) * 2;
-	if ((ids = realloc(j->r_ids, ncap * sizeof(*ids))) == NULL) {
+	if ((ids = tasq_realloc(j->r_ids, ncap * sizeof(*ids))) == NULL) {
 		return (NNG_ENOMEM);
 	}
 	j->r_ids = ids;
-	if ((vals = realloc(j->r_vals, ncap * sizeof(*vals))) == NULL) {
+	if ((vals = tasq_realloc(j->r_vals, ncap * sizeof(*vals))) == NULL) {
 		return (NNG_ENOMEM);
 	}
 	j->r_vals = vals;
-	if ((codes = realloc(j->r_codes, ncap * sizeof(*codes))) == NULL) {
+	if ((codes = tasq_realloc(j->r_codes, ncap * sizeof(*codes))) ==
+	    NULL) {
 		return (NNG_ENOMEM);
 	}
 	j->r_codes = codes;
@@ -414,9 +416,9 @@ dead_letter(tasq_broker *b, struct range *r, tasq_waiter **wake)
 {
 	struct chunk *c     = r->chunk;
 	uint32_t      code  = TASQ_EABORTED - TASQ_ERR_BASE;
-	uint64_t     *ids   = malloc(r->len * sizeof(*ids));
-	int64_t      *vals  = calloc(r->len, sizeof(*vals));
-	uint32_t     *codes = malloc(r->len * sizeof(*codes));
+	uint64_t     *ids   = tasq_alloc(r->len * sizeof(*ids));
+	int64_t      *vals  = tasq_calloc(r->len, sizeof(*vals));
+	uint32_t     *codes = tasq_alloc(r->len * sizeof(*codes));
 	size_t        n     = 0;
 	bool          ok    = false;
 
@@ -514,7 +516,7 @@ worker_touch(tasq_broker *b, uint64_t id, const char *name, const char *queue,
 
 	if (w == NULL) {
 		if (b->workers.count >= b->conf.max_workers ||
-		    (w = calloc(1, sizeof(*w))) == NULL) {
+		    (w = tasq_calloc(1, sizeof(*w))) == NULL) {
 			return (NULL);
 		}
 		w->id = id;
@@ -594,7 +596,7 @@ tasq_broker_ivals_add(struct job *j, uint64_t lo, uint64_t hi)
 
 	if (j->nivals == j->capivals) {
 		size_t       ncap = j->capivals ? j->capivals * 2 : 4;
-		struct ival *nv   = realloc(j->ivals, ncap * sizeof(*nv));
+		struct ival *nv   = tasq_realloc(j->ivals, ncap * sizeof(*nv));
 		if (nv == NULL) {
 			return (NNG_ENOMEM);
 		}
@@ -616,7 +618,7 @@ tasq_broker_job_create(
 	struct job *j;
 
 	if (b->jobs.count >= b->conf.max_jobs ||
-	    (j = calloc(1, sizeof(*j))) == NULL) {
+	    (j = tasq_calloc(1, sizeof(*j))) == NULL) {
 		return (NULL);
 	}
 	j->id       = id;
@@ -642,15 +644,16 @@ tasq_broker_chunk_add(tasq_broker *b, struct job *j, uint64_t first, size_t n,
 	size_t        at, words = (n + 63) / 64;
 	uint32_t      undone = (uint32_t) n;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->values = malloc(n * sizeof(*values))) == NULL ||
-	    (c->done = calloc(words, sizeof(uint64_t))) == NULL ||
-	    (r = calloc(1, sizeof(*r))) == NULL) {
+	if ((c = tasq_calloc(1, sizeof(*c))) == NULL ||
+	    (c->values = tasq_alloc(n * sizeof(*values))) == NULL ||
+	    (c->done = tasq_calloc(words, sizeof(uint64_t))) == NULL ||
+	    (r = tasq_calloc(1, sizeof(*r))) == NULL) {
 		goto fail;
 	}
 	if (j->nchunks == j->capchunks) {
 		size_t         ncap = j->capchunks ? j->capchunks * 2 : 8;
-		struct chunk **nc   = realloc(j->chunks, ncap * sizeof(*nc));
+		struct chunk **nc =
+		    tasq_realloc(j->chunks, ncap * sizeof(*nc));
 		if (nc == NULL) {
 			goto fail;
 		}
@@ -832,7 +835,7 @@ tasq_broker_ready_normalize(tasq_broker *b)
 				}
 				if (i > start) {
 					struct range *run =
-					    calloc(1, sizeof(*run));
+					    tasq_calloc(1, sizeof(*run));
 					if (run == NULL) {
 						// Keep the whole range
 						// instead.
@@ -964,7 +967,7 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		goto out;
 	}
 	max = lease_share(b, q, wk, max);
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
+	if ((l = tasq_calloc(1, sizeof(*l))) == NULL) {
 		rv = NNG_ENOMEM;
 		goto out;
 	}
@@ -986,7 +989,7 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		}
 		ready_unlink(q, r);
 		if (take < r->len) {
-			struct range *rest = calloc(1, sizeof(*rest));
+			struct range *rest = tasq_calloc(1, sizeof(*rest));
 			if (rest == NULL) {
 				ready_push(q, r, true);
 				break;
@@ -1007,7 +1010,7 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 	}
 	l->ntasks = (uint32_t) ntasks;
 	cap_tasks = ntasks;
-	mem       = malloc(nb * sizeof(tasq_task_batch) +
+	mem       = tasq_alloc(nb * sizeof(tasq_task_batch) +
 	          cap_tasks * (sizeof(uint64_t) + sizeof(int64_t)) + 1);
 	if (mem == NULL || tasq_idmap_put(&b->leases, l->id, l) != 0) {
 		// Put everything back as it was, attempts included.
@@ -1134,9 +1137,9 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 			free(vals);
 			free(codes);
 			cap   = rb->n;
-			ids   = malloc(cap * sizeof(*ids));
-			vals  = malloc(cap * sizeof(*vals));
-			codes = malloc(cap * sizeof(*codes));
+			ids   = tasq_alloc(cap * sizeof(*ids));
+			vals  = tasq_alloc(cap * sizeof(*vals));
+			codes = tasq_alloc(cap * sizeof(*codes));
 			if (ids == NULL || vals == NULL || codes == NULL) {
 				rv  = NNG_ENOMEM;
 				cap = 0;
@@ -1311,9 +1314,9 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 	if (j->d_seq == 0 && j->r_len > 0) {
 		// Make a new delivery from the head of the result list.
 		n          = j->r_len < max ? j->r_len : max;
-		j->d_ids   = malloc(n * sizeof(*j->d_ids));
-		j->d_vals  = malloc(n * sizeof(*j->d_vals));
-		j->d_codes = malloc(n * sizeof(*j->d_codes));
+		j->d_ids   = tasq_alloc(n * sizeof(*j->d_ids));
+		j->d_vals  = tasq_alloc(n * sizeof(*j->d_vals));
+		j->d_codes = tasq_alloc(n * sizeof(*j->d_codes));
 		if (j->d_ids == NULL || j->d_vals == NULL ||
 		    j->d_codes == NULL) {
 			free(j->d_ids);
@@ -1348,7 +1351,7 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 	for (size_t i = 0; i < n && !errs; i++) {
 		errs = j->d_codes[i] != 0;
 	}
-	mem = malloc(n *
+	mem = tasq_alloc(n *
 	        (sizeof(uint64_t) + sizeof(int64_t) +
 	            (errs ? sizeof(uint32_t) : 0)) +
 	    1);
@@ -1464,7 +1467,7 @@ tasq_broker_pipe_gone(tasq_broker *b, uint32_t pipe_id, uint64_t now_ms)
 		}
 	}
 	if (b->leases.count > 0 &&
-	    (gone = malloc(b->leases.count * sizeof(*gone))) != NULL) {
+	    (gone = tasq_alloc(b->leases.count * sizeof(*gone))) != NULL) {
 		pos = 0;
 		while ((v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
 			struct lease *l = v;
@@ -1500,7 +1503,7 @@ tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
 
 	nng_mtx_lock(b->mtx);
 	n    = b->leases.count + b->jobs.count + b->workers.count;
-	list = n ? malloc(n * sizeof(*list)) : NULL;
+	list = n ? tasq_alloc(n * sizeof(*list)) : NULL;
 	if (list != NULL) {
 		size_t k = 0;
 		pos      = 0;
@@ -1569,7 +1572,7 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 	sz = nq * (sizeof(tasq_queue_stats) + TASQ_WIRE_MAX_NAME + 1) +
 	    nw * (sizeof(tasq_worker_stats) + 2 * (TASQ_WIRE_MAX_NAME + 1)) +
 	    TASQ_CTR_COUNT * sizeof(tasq_counter) + nd * 16 + 1;
-	if ((mem = calloc(1, sz)) == NULL) {
+	if ((mem = tasq_calloc(1, sz)) == NULL) {
 		nng_mtx_unlock(b->mtx);
 		return (NNG_ENOMEM);
 	}

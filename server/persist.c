@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "broker_int.h"
 #include "chan.h"
 #include "err.h"
@@ -58,7 +59,7 @@ results_iov(tasq_broker *b, int type, uint64_t job, size_t n,
     uint8_t **framebuf, size_t *len, size_t *cap)
 {
 	uint32_t n32 = (uint32_t) n;
-	uint8_t *c8  = malloc(n + 1);
+	uint8_t *c8  = tasq_alloc(n + 1);
 	int      rv;
 
 	if (c8 == NULL) {
@@ -214,7 +215,7 @@ copy_col(struct cur *c, size_t n, size_t size)
 		c->bad = true;
 		return (NULL);
 	}
-	if ((out = malloc(n * size + 1)) != NULL) {
+	if ((out = tasq_alloc(n * size + 1)) != NULL) {
 		memcpy(out, p, n * size);
 	}
 	return (out);
@@ -267,8 +268,8 @@ apply_run(tasq_broker *b, struct cur *c)
 		return (TASQ_EDATA_LOSS);
 	}
 	vals  = copy_col(c, n, 8);
-	ids   = malloc((size_t) n * sizeof(*ids));
-	codes = calloc(n, 1);
+	ids   = tasq_alloc((size_t) n * sizeof(*ids));
+	codes = tasq_calloc(n, 1);
 	if (vals == NULL || ids == NULL || codes == NULL) {
 		rv = NNG_ENOMEM;
 	} else {
@@ -460,7 +461,7 @@ snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
 	uint8_t   qlen = (uint8_t) strlen(j->q->name);
 	uint32_t  n32  = (uint32_t) j->nivals;
 	int       rv;
-	uint64_t *iv = malloc(j->nivals * 16 + 1);
+	uint64_t *iv = tasq_alloc(j->nivals * 16 + 1);
 
 	if (iv == NULL) {
 		return (NNG_ENOMEM);
