@@ -11,6 +11,7 @@
 #define T0 UINT64_C(1000000) // the fake clock's start
 #define LEASE_MS 1000
 #define TTL_MS 60000
+#define QUEUE_IDLE_MS (10 * TTL_MS)
 #define ABORTED_CODE (TASQ_EABORTED - TASQ_ERR_BASE)
 #define COUNTER(b, id) tasq_broker_counter(b, TASQ_CTR_##id)
 
@@ -37,7 +38,8 @@ broker_new(uint64_t ttl_ms)
 		.max_attempts             = 3,
 		.job_ttl_ms               = ttl_ms ? ttl_ms : TTL_MS,
 		.max_fetch                = 50,
-		.max_lease                = 20 };
+		.max_lease                = 20,
+		.queue_idle_ms            = QUEUE_IDLE_MS };
 	tasq_broker     *b = NULL;
 
 	wakes      = 0;
@@ -393,7 +395,10 @@ TEST(queue_job_and_worker_limits)
 	submit_ok(b, "a", 1, 0, 1, T0);
 	submit_ok(b, "b", 2, 0, 1, T0);
 	submit_ok(b, "c", 3, 0, 1, T0);
-	ASSERT_RV(submit(b, "d", 4, 0, 1, T0, NULL), TASQ_ERESOURCE_EXHAUSTED);
+	// Permanent for the client (it cannot pick another queue): not
+	// RESOURCE_EXHAUSTED, which clients retry.
+	ASSERT_RV(
+	    submit(b, "d", 4, 0, 1, T0, NULL), TASQ_EFAILED_PRECONDITION);
 	for (uint64_t j = 4; j <= 8; j++) {
 		submit_ok(b, "a", j, 0, 1, T0);
 	}

@@ -82,6 +82,19 @@ grow(tasq_idmap *m)
 }
 
 int
+tasq_idmap_reserve(tasq_idmap *m, size_t n)
+{
+	int rv;
+
+	while ((m->count + n) * 4 > m->cap * 3) {
+		if ((rv = grow(m)) != 0) {
+			return (rv);
+		}
+	}
+	return (0);
+}
+
+int
 tasq_idmap_put(tasq_idmap *m, uint64_t id, void *val)
 {
 	size_t i;
