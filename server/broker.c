@@ -1725,6 +1725,13 @@ int
 tasq_broker_close_job(
     tasq_broker *b, uint64_t job_id, uint64_t now_ms, uint64_t *dropped)
 {
+	return (tasq_broker_close_job_ack(b, job_id, 0, now_ms, dropped));
+}
+
+int
+tasq_broker_close_job_ack(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
+    uint64_t now_ms, uint64_t *dropped)
+{
 	struct job  *j;
 	tasq_waiter *wake = NULL;
 	int          rv   = 0;
@@ -1735,7 +1742,12 @@ tasq_broker_close_job(
 	if ((j = tasq_idmap_get(&b->jobs, job_id)) == NULL || j->closed) {
 		rv = TASQ_ENOT_FOUND;
 	} else if ((rv = tasq_persist_close(b, job_id)) == 0) {
-		*dropped = tasq_broker_job_close(b, j, &wake);
+		// The close acknowledges the current delivery when it names
+		// it: the client has those results, so they are not lost.
+		// (The CLOSE record drops them on replay either way.)
+		uint64_t acked =
+		    j->d_seq != 0 && ack_seq == j->d_seq ? j->d_n : 0;
+		*dropped = tasq_broker_job_close(b, j, &wake) - acked;
 	}
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);

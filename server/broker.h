@@ -210,8 +210,15 @@ int  tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
      bool *parked);
 void tasq_broker_fetch_fini(tasq_fetch_out *out);
 
-// tasq_broker_close_job ends a job: its tasks and results are dropped.
-// Errors: TASQ_ENOT_FOUND.
+// tasq_broker_close_job_ack ends a job: its tasks and results are
+// dropped. ack_seq, when it is the job's current delivery, acknowledges
+// it first (CloseJob.ack_seq, docs/PROTOCOL.md 9.7), so that *dropped
+// counts only what the client never had. Errors: TASQ_ENOT_FOUND, the
+// journal's.
+int tasq_broker_close_job_ack(tasq_broker *b, uint64_t job_id,
+    uint64_t ack_seq, uint64_t now_ms, uint64_t *dropped);
+
+// tasq_broker_close_job is tasq_broker_close_job_ack with no ack_seq.
 int tasq_broker_close_job(
     tasq_broker *b, uint64_t job_id, uint64_t now_ms, uint64_t *dropped);
 
