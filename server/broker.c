@@ -1791,7 +1791,9 @@ tasq_broker_pipe_gone(tasq_broker *b, uint32_t pipe_id, uint64_t now_ms)
 			tasq_broker_count(b, TASQ_CTR_LEASES_DISCONNECTED, 1);
 		}
 	} else if (b->leases.count > 0) {
-		// Out of memory: expiry will return these leases instead.
+		// Out of memory: expiry will return these leases instead
+		// (a walk of its own: pos is where the workers' ended).
+		pos = 0;
 		while ((v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
 			struct lease *l = v;
 			if (l->pipe == pipe_id) {

@@ -637,4 +637,44 @@ TEST(removed_queues_replay_within_max_queues)
 	(void) nftw(r.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+// A closed connection's leases go back at once; when that cannot be
+// done for want of memory, they must go back at the next tick, not only
+// when they would have expired. (The fallback walked the lease map from
+// where the walk of the worker map had stopped, and so marked nothing.)
+TEST(leases_of_a_closed_connection_return_at_the_next_tick_under_oom)
+{
+	static struct run r;
+	tasq_broker      *b;
+	tasq_lease_out    o;
+	tasq_rep          rep;
+	int64_t           v[10] = { 0 };
+	uint32_t          acc;
+	bool              dup, parked;
+	const char       *why;
+	int               rv;
+
+	memset(&r, 0, sizeof(r));
+	ASSERT_NOT_NULL(b = broker_new(&r, &rv));
+	ASSERT_OK(
+	    tasq_broker_submit(b, "q", JOB, 0, 10, v, T0, &acc, &dup, &why));
+	ASSERT_OK(tasq_broker_lease(
+	    b, "q", WORKER, "w", 5, 10, T0, &o, NULL, &parked));
+	ASSERT_EQ(o.nbatches, 1);
+	tasq_broker_lease_fini(&o);
+	tasq_alloc_fail_at(1);
+	tasq_broker_pipe_gone(b, 5, T0 + 1);
+	ASSERT_TRUE(tasq_alloc_failed());
+	tasq_alloc_fail_at(0);
+	ASSERT_EQ(tasq_broker_counter(b, TASQ_CTR_LEASES_DISCONNECTED), 0);
+	tasq_broker_tick(b, T0 + 2); // long before the lease's deadline
+	ASSERT_OK(tasq_broker_stats(b, T0 + 2, &rep));
+	ASSERT_EQ(rep.u.stats.nqueues, 1);
+	ASSERT_EQ(rep.u.stats.queues[0].leased, 0);
+	// max_attempts is 1 here: back, and dead-lettered at once.
+	ASSERT_EQ(rep.u.stats.queues[0].dead, 10);
+	ASSERT_EQ(tasq_broker_counter(b, TASQ_CTR_LEASES_EXPIRED), 1);
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
 TASQ_TEST_MAIN()
