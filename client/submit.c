@@ -256,11 +256,23 @@ struct run {
 	nng_time      warned_ms;
 };
 
+// Whether a refusal is transient, so that the same request may succeed
+// later (docs/PROTOCOL.md 12): the server is full now (RESOURCE_EXHAUSTED:
+// max-tasks, too many jobs, in flight or senders, out of memory, disk
+// full), its journal failed (UNAVAILABLE), or no answer came. Every other
+// status is permanent for this job (INVALID_ARGUMENT, FAILED_PRECONDITION
+// such as too many queues, NOT_FOUND, UNIMPLEMENTED, ...): retrying
+// cannot help, so the client stops at once with the server's message.
+// err is the server's message.
 static bool
-retryable(int rv)
+retryable(int rv, const char *err)
 {
-	return (rv == TASQ_ERESOURCE_EXHAUSTED ||
-	    rv == TASQ_EDEADLINE_EXCEEDED || rv == TASQ_EUNAVAILABLE ||
+	if (rv == TASQ_ERESOURCE_EXHAUSTED) {
+		// Servers before the FAILED_PRECONDITION refusal sent this
+		// permanent one as RESOURCE_EXHAUSTED.
+		return (strstr(err, "too many queues") == NULL);
+	}
+	return (rv == TASQ_EDEADLINE_EXCEEDED || rv == TASQ_EUNAVAILABLE ||
 	    rv == NNG_ECLOSED || rv == NNG_ECONNREFUSED ||
 	    rv == NNG_ECONNSHUT || rv == NNG_ECONNRESET || rv == NNG_EAGAIN);
 }
@@ -347,7 +359,7 @@ submitter(void *arg)
 				tasq_wire_rep_fini(&rep);
 				break;
 			}
-			if (!retryable(rv) || past_deadline(r) ||
+			if (!retryable(rv, err) || past_deadline(r) ||
 			    atomic_load(&r->stop)) {
 				snprintf(r->err, sizeof(r->err),
 				    "submit failed: %s", err);
@@ -691,14 +703,14 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			one_trip = false;
 			continue;
 		}
-		if (frv == TASQ_ERESOURCE_EXHAUSTED) {
+		if (frv == TASQ_ERESOURCE_EXHAUSTED && retryable(frv, err)) {
 			// A full server: wait for room as the submitter
 			// does, without redialing.
 			note_retry(&r, what, err);
 			nng_msleep(backoff_next(&full_backoff));
 			continue;
 		}
-		if (frv != 0 && retryable(frv)) {
+		if (frv != 0 && retryable(frv, err)) {
 			note_retry(&r, what, err);
 			if (++fetch_fails % 3 == 0) {
 				(void) tasq_chan_redial(c->chan);

@@ -1,5 +1,6 @@
 #include "broker.h"
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "alloc.h"
 #include "broker_int.h"
 #include "err.h"
 
@@ -124,20 +126,17 @@ tasq_broker_alloc(
 	tasq_broker *b;
 	int          rv;
 
-	if ((b = calloc(1, sizeof(*b))) == NULL) {
+	if ((b = tasq_calloc(1, sizeof(*b))) == NULL) {
 		return (NNG_ENOMEM);
 	}
 	if ((rv = nng_mtx_alloc(&b->mtx)) != 0) {
 		free(b);
 		return (rv);
 	}
-	if ((b->queues = calloc(conf->max_queues, sizeof(*b->queues))) ==
-	    NULL) {
-		nng_mtx_free(b->mtx);
-		free(b);
-		return (NNG_ENOMEM);
-	}
 	b->conf = *conf;
+	if (b->conf.queue_idle_ms == 0) {
+		b->conf.queue_idle_ms = 60000;
+	}
 	b->wake = wake;
 	tasq_idmap_init(&b->jobs);
 	tasq_idmap_init(&b->leases);
@@ -221,25 +220,92 @@ tasq_broker_free(tasq_broker *b)
 
 // ---- queues, jobs, chunks --------------------------------------------------
 
-struct queue *
-tasq_broker_queue_find(tasq_broker *b, const char *name, bool create)
+static struct queue *
+queue_find(tasq_broker *b, const char *name)
 {
-	struct queue *q;
-
 	for (size_t i = 0; i < b->nqueues; i++) {
 		if (strcmp(b->queues[i]->name, name) == 0) {
 			return (b->queues[i]);
 		}
 	}
-	if (!create || b->nqueues == b->conf.max_queues ||
-	    (q = calloc(1, sizeof(*q))) == NULL) {
-		return (NULL);
+	return (NULL);
+}
+
+int
+tasq_broker_queue_get(
+    tasq_broker *b, const char *name, struct queue **qp, bool *created)
+{
+	struct queue *q;
+
+	*created = false;
+	if ((*qp = queue_find(b, name)) != NULL) {
+		return (0);
+	}
+	// Replaying a journal may meet more queues than the limit: queues
+	// that were removed since. The excess goes at the end of recovery.
+	if (b->nqueues >= b->conf.max_queues && !b->recovering) {
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	if (b->nqueues == b->capqueues) {
+		size_t         ncap = b->capqueues ? b->capqueues * 2 : 8;
+		struct queue **nq =
+		    tasq_realloc(b->queues, ncap * sizeof(*nq));
+		if (nq == NULL) {
+			return (NNG_ENOMEM);
+		}
+		b->queues    = nq;
+		b->capqueues = ncap;
+	}
+	if ((q = tasq_calloc(1, sizeof(*q))) == NULL) {
+		return (NNG_ENOMEM);
 	}
 	strncpy(q->name, name, TASQ_WIRE_MAX_NAME);
 	q->ready.next = q->ready.prev = &q->ready;
 	wlist_init(&q->waiters);
 	b->queues[b->nqueues++] = q;
-	return (q);
+	*qp                     = q;
+	*created                = true;
+	return (0);
+}
+
+static bool
+queue_unused(const struct queue *q)
+{
+	return (q->njobs == 0 && q->nready == 0 && q->nleased == 0 &&
+	    q->nresults == 0 && q->ready.next == &q->ready &&
+	    q->waiters.head.next == &q->waiters.head);
+}
+
+// Removes q, which must be unused (nothing points to it then: jobs,
+// ranges, leases and waiters all count in queue_unused).
+static void
+queue_remove(tasq_broker *b, struct queue *q)
+{
+	for (size_t i = 0; i < b->nqueues; i++) {
+		if (b->queues[i] == q) {
+			memmove(&b->queues[i], &b->queues[i + 1],
+			    (b->nqueues - i - 1) * sizeof(*b->queues));
+			b->nqueues--;
+			break;
+		}
+	}
+	free(q);
+}
+
+// Queues are not journaled: each exists because a job, a worker or a
+// result refers to it, and recovery makes it again from those. So one
+// that nothing uses can go at any time, in memory only, and comes back
+// when a submit or a lease names it.
+void
+tasq_broker_queue_gc(tasq_broker *b, uint64_t now_ms, bool force)
+{
+	for (size_t i = b->nqueues; i > 0; i--) {
+		struct queue *q = b->queues[i - 1];
+		if (queue_unused(q) &&
+		    (force || now_ms >= q->last_ms + b->conf.queue_idle_ms)) {
+			queue_remove(b, q);
+		}
+	}
 }
 
 bool
@@ -359,15 +425,16 @@ tasq_broker_results_reserve(struct job *j, size_t more)
 		}
 	}
 	ncap = (j->r_len + more) * 2;
-	if ((ids = realloc(j->r_ids, ncap * sizeof(*ids))) == NULL) {
+	if ((ids = tasq_realloc(j->r_ids, ncap * sizeof(*ids))) == NULL) {
 		return (NNG_ENOMEM);
 	}
 	j->r_ids = ids;
-	if ((vals = realloc(j->r_vals, ncap * sizeof(*vals))) == NULL) {
+	if ((vals = tasq_realloc(j->r_vals, ncap * sizeof(*vals))) == NULL) {
 		return (NNG_ENOMEM);
 	}
 	j->r_vals = vals;
-	if ((codes = realloc(j->r_codes, ncap * sizeof(*codes))) == NULL) {
+	if ((codes = tasq_realloc(j->r_codes, ncap * sizeof(*codes))) ==
+	    NULL) {
 		return (NNG_ENOMEM);
 	}
 	j->r_codes = codes;
@@ -407,71 +474,132 @@ tasq_broker_task_finish(tasq_broker *b, struct chunk *c, uint32_t off,
 	return (true);
 }
 
-// Gives the unfinished tasks of r an ABORTED result. Returns false when
-// that cannot be journaled (the range then goes back to the queue).
-static bool
-dead_letter(tasq_broker *b, struct range *r, tasq_waiter **wake)
-{
-	struct chunk *c     = r->chunk;
-	uint32_t      code  = TASQ_EABORTED - TASQ_ERR_BASE;
-	uint64_t     *ids   = malloc(r->len * sizeof(*ids));
-	int64_t      *vals  = calloc(r->len, sizeof(*vals));
-	uint32_t     *codes = malloc(r->len * sizeof(*codes));
-	size_t        n     = 0;
-	bool          ok    = false;
+// What dead-lettering the ranges of a lease needs, allocated before
+// anything changes so that, once a dead letter is journaled, recording
+// it cannot fail (dl_prepare; release with dl_fini).
+struct dl_scratch {
+	uint64_t *ids;
+	int64_t  *vals; // zeros
+	uint8_t  *codes;
+};
 
-	if (ids == NULL || vals == NULL || codes == NULL) {
-		goto out;
+static void
+dl_fini(struct dl_scratch *s)
+{
+	free(s->ids);
+	free(s->vals);
+	free(s->codes);
+	memset(s, 0, sizeof(*s));
+}
+
+static uint32_t
+range_undone(const struct range *r)
+{
+	uint32_t undone = 0;
+
+	if (!r->chunk->job->closed) {
+		for (uint32_t i = r->off; i < r->off + r->len; i++) {
+			undone += !tasq_broker_task_done(r->chunk, i);
+		}
 	}
+	return (undone);
+}
+
+static bool
+range_dies(const tasq_broker *b, const struct range *r)
+{
+	return (r->attempt >= b->conf.max_attempts && range_undone(r) > 0);
+}
+
+// Prepares the dead letters that ending l (counting the attempt) makes:
+// scratch columns for its longest range and room for all of them in the
+// result lists of their jobs. Errors: NNG_ENOMEM (nothing changed).
+static int
+dl_prepare(tasq_broker *b, const struct lease *l, struct dl_scratch *s)
+{
+	size_t len = 0, total = 0;
+
+	memset(s, 0, sizeof(*s));
+	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
+		if (range_dies(b, r)) {
+			len = r->len > len ? r->len : len;
+			total += range_undone(r);
+		}
+	}
+	if (len == 0) {
+		return (0);
+	}
+	s->ids   = tasq_alloc(len * sizeof(*s->ids));
+	s->vals  = tasq_calloc(len, sizeof(*s->vals));
+	s->codes = tasq_alloc(len);
+	if (s->ids == NULL || s->vals == NULL || s->codes == NULL) {
+		dl_fini(s);
+		return (NNG_ENOMEM);
+	}
+	// More room than each job needs (total counts all jobs): harmless.
+	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
+		if (range_dies(b, r) &&
+		    tasq_broker_results_reserve(r->chunk->job, total) != 0) {
+			dl_fini(s);
+			return (NNG_ENOMEM);
+		}
+	}
+	return (0);
+}
+
+// Gives the unfinished tasks of r an ABORTED result, with s prepared by
+// dl_prepare. Returns false when that cannot be journaled (the range then
+// goes back to the queue).
+static bool
+dead_letter(
+    tasq_broker *b, struct range *r, struct dl_scratch *s, tasq_waiter **wake)
+{
+	struct chunk *c    = r->chunk;
+	uint32_t      code = TASQ_EABORTED - TASQ_ERR_BASE;
+	size_t        n    = 0;
+
 	for (uint32_t i = r->off; i < r->off + r->len; i++) {
 		if (!tasq_broker_task_done(c, i)) {
-			ids[n]     = c->first + i;
-			codes[n++] = code;
+			s->ids[n]     = c->first + i;
+			s->codes[n++] = (uint8_t) code;
 		}
 	}
-	if (tasq_persist_results(b, c->job->id, n, ids, vals, codes) != 0) {
-		goto out;
+	if (tasq_persist_results(
+	        b, c->job->id, n, s->ids, s->vals, s->codes) != 0) {
+		return (false);
 	}
 	for (size_t k = 0; k < n; k++) {
-		uint32_t i = (uint32_t) (ids[k] - c->first);
-		if (!tasq_broker_task_finish(b, c, i, 0, code, wake)) {
-			continue;
-		}
+		uint32_t i  = (uint32_t) (s->ids[k] - c->first);
+		bool     ok = tasq_broker_task_finish(b, c, i, 0, code, wake);
+		// dl_prepare made the room.
+		assert(ok);
+		(void) ok;
 		b->dead[b->dead_n % DEAD_RING][0] = c->job->id;
-		b->dead[b->dead_n % DEAD_RING][1] = ids[k];
+		b->dead[b->dead_n % DEAD_RING][1] = s->ids[k];
 		b->dead_n++;
 		c->job->q->ndead++;
 		tasq_broker_count(b, TASQ_CTR_DEAD_LETTERED, 1);
 	}
-	ok = true;
-out:
-	free(ids);
-	free(vals);
-	free(codes);
-	return (ok);
+	return (true);
 }
 
 // Puts a leased range back: ready again (at the head, it has waited
 // longest), dead-lettered past max_attempts, or dropped with its job.
 static void
-range_return(tasq_broker *b, struct range *r, bool counts, tasq_waiter **wake)
+range_return(tasq_broker *b, struct range *r, bool counts,
+    struct dl_scratch *s, tasq_waiter **wake)
 {
 	struct chunk *c      = r->chunk;
 	struct queue *q      = c->job->q;
-	uint32_t      undone = 0;
+	uint32_t      undone = range_undone(r);
 
-	if (!c->job->closed) {
-		for (uint32_t i = r->off; i < r->off + r->len; i++) {
-			undone += !tasq_broker_task_done(c, i);
-		}
-	}
 	if (undone == 0) {
 		chunk_unref(b, c);
 		free(r);
 		return;
 	}
 	if (counts && r->attempt >= b->conf.max_attempts &&
-	    dead_letter(b, r, wake)) {
+	    dead_letter(b, r, s, wake)) {
 		chunk_unref(b, c);
 		free(r);
 		return;
@@ -484,9 +612,19 @@ range_return(tasq_broker *b, struct range *r, bool counts, tasq_waiter **wake)
 	wlist_take(&q->waiters, wake);
 }
 
-static void
+// Ends l. With counts (expiry, lost connection), the attempt counts and
+// ranges past max_attempts are dead-lettered: that needs memory, so it
+// may fail (NNG_ENOMEM) and then l is left as it was. Without counts, it
+// cannot fail.
+static int
 lease_end(tasq_broker *b, struct lease *l, bool counts, tasq_waiter **wake)
 {
+	struct dl_scratch s;
+
+	memset(&s, 0, sizeof(s));
+	if (counts && wake != NULL && dl_prepare(b, l, &s) != 0) {
+		return (NNG_ENOMEM);
+	}
 	tasq_idmap_del(&b->leases, l->id);
 	l->q->nleased -= l->ntasks;
 	if (l->w != NULL) {
@@ -497,31 +635,39 @@ lease_end(tasq_broker *b, struct lease *l, bool counts, tasq_waiter **wake)
 		struct range *r = l->ranges;
 		l->ranges       = r->next;
 		if (wake != NULL) {
-			range_return(b, r, counts, wake);
+			range_return(b, r, counts, &s, wake);
 		} else {
 			chunk_unref(b, r->chunk);
 			free(r);
 		}
 	}
 	free(l);
+	dl_fini(&s);
+	return (0);
 }
 
-static struct worker *
+// Finds or registers worker id (*created) and notes that it was seen.
+// Errors: TASQ_ERESOURCE_EXHAUSTED (max_workers), NNG_ENOMEM.
+static int
 worker_touch(tasq_broker *b, uint64_t id, const char *name, const char *queue,
-    uint32_t pipe, uint64_t now_ms)
+    uint32_t pipe, uint64_t now_ms, struct worker **wp, bool *created)
 {
 	struct worker *w = tasq_idmap_get(&b->workers, id);
 
+	*created = false;
 	if (w == NULL) {
-		if (b->workers.count >= b->conf.max_workers ||
-		    (w = calloc(1, sizeof(*w))) == NULL) {
-			return (NULL);
+		if (b->workers.count >= b->conf.max_workers) {
+			return (TASQ_ERESOURCE_EXHAUSTED);
+		}
+		if ((w = tasq_calloc(1, sizeof(*w))) == NULL) {
+			return (NNG_ENOMEM);
 		}
 		w->id = id;
 		if (tasq_idmap_put(&b->workers, id, w) != 0) {
 			free(w);
-			return (NULL);
+			return (NNG_ENOMEM);
 		}
+		*created = true;
 	}
 	if (name != NULL) {
 		strncpy(w->name, name, TASQ_WIRE_MAX_NAME);
@@ -534,7 +680,15 @@ worker_touch(tasq_broker *b, uint64_t id, const char *name, const char *queue,
 		w->connected = true;
 	}
 	w->last_ms = now_ms;
-	return (w);
+	*wp        = w;
+	return (0);
+}
+
+static void
+worker_forget(tasq_broker *b, struct worker *w)
+{
+	tasq_idmap_del(&b->workers, w->id);
+	free(w);
 }
 
 // ---- submit ----------------------------------------------------------------
@@ -587,37 +741,57 @@ ivals_contains(const struct job *j, uint64_t id)
 	return (i > 0 && id < j->ivals[i - 1].hi);
 }
 
-int
-tasq_broker_ivals_add(struct job *j, uint64_t lo, uint64_t hi)
+static int
+ivals_reserve(struct job *j)
 {
-	size_t i = ivals_find(j, lo);
-
 	if (j->nivals == j->capivals) {
 		size_t       ncap = j->capivals ? j->capivals * 2 : 4;
-		struct ival *nv   = realloc(j->ivals, ncap * sizeof(*nv));
+		struct ival *nv   = tasq_realloc(j->ivals, ncap * sizeof(*nv));
 		if (nv == NULL) {
 			return (NNG_ENOMEM);
 		}
 		j->ivals    = nv;
 		j->capivals = ncap;
 	}
+	return (0);
+}
+
+// With room reserved: cannot fail.
+static void
+ivals_insert(struct job *j, uint64_t lo, uint64_t hi)
+{
+	size_t i = ivals_find(j, lo);
+
 	memmove(&j->ivals[i + 1], &j->ivals[i],
 	    (j->nivals - i) * sizeof(*j->ivals));
 	j->ivals[i].lo = lo;
 	j->ivals[i].hi = hi;
 	j->nivals++;
+}
+
+int
+tasq_broker_ivals_add(struct job *j, uint64_t lo, uint64_t hi)
+{
+	int rv;
+
+	if ((rv = ivals_reserve(j)) != 0) {
+		return (rv);
+	}
+	ivals_insert(j, lo, hi);
 	return (0);
 }
 
-struct job *
-tasq_broker_job_create(
-    tasq_broker *b, uint64_t id, struct queue *q, uint64_t now_ms)
+int
+tasq_broker_job_create(tasq_broker *b, uint64_t id, struct queue *q,
+    uint64_t now_ms, struct job **jp)
 {
 	struct job *j;
 
-	if (b->jobs.count >= b->conf.max_jobs ||
-	    (j = calloc(1, sizeof(*j))) == NULL) {
-		return (NULL);
+	if (b->jobs.count >= b->conf.max_jobs && !b->recovering) {
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	if ((j = tasq_calloc(1, sizeof(*j))) == NULL) {
+		return (NNG_ENOMEM);
 	}
 	j->id       = id;
 	j->q        = q;
@@ -626,37 +800,82 @@ tasq_broker_job_create(
 	wlist_init(&j->waiters);
 	if (tasq_idmap_put(&b->jobs, id, j) != 0) {
 		free(j);
-		return (NULL);
+		return (NNG_ENOMEM);
 	}
 	q->njobs++;
-	return (j);
+	*jp = j;
+	return (0);
 }
 
-int
-tasq_broker_chunk_add(tasq_broker *b, struct job *j, uint64_t first, size_t n,
-    const int64_t *values, const uint64_t *done)
+// Undoes tasq_broker_job_create of a job still without chunks.
+static void
+job_unmake(tasq_broker *b, struct job *j)
 {
-	struct chunk *c = NULL;
-	struct range *r = NULL;
-	bool          found;
-	size_t        at, words = (n + 63) / 64;
-	uint32_t      undone = (uint32_t) n;
+	j->q->njobs--;
+	tasq_idmap_del(&b->jobs, j->id);
+	job_free(j);
+}
 
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->values = malloc(n * sizeof(*values))) == NULL ||
-	    (c->done = calloc(words, sizeof(uint64_t))) == NULL ||
-	    (r = calloc(1, sizeof(*r))) == NULL) {
+// A chunk and its first range, allocated before a submit is journaled
+// (chunk_prepare), so that adding them afterwards (chunk_commit) cannot
+// fail. chunk_prep_fini frees what was not committed.
+struct chunk_prep {
+	struct chunk *c;
+	struct range *r;
+};
+
+static void
+chunk_prep_fini(struct chunk_prep *p)
+{
+	if (p->c != NULL) {
+		free(p->c->values);
+		free(p->c->done);
+		free(p->c);
+	}
+	free(p->r);
+	p->c = NULL;
+	p->r = NULL;
+}
+
+static int
+chunk_prepare(struct job *j, size_t n, struct chunk_prep *p)
+{
+	size_t words = (n + 63) / 64;
+
+	p->c = NULL;
+	p->r = NULL;
+	if ((p->c = tasq_calloc(1, sizeof(*p->c))) == NULL ||
+	    (p->c->values = tasq_alloc(n * sizeof(int64_t))) == NULL ||
+	    (p->c->done = tasq_calloc(words, sizeof(uint64_t))) == NULL ||
+	    (p->r = tasq_calloc(1, sizeof(*p->r))) == NULL) {
 		goto fail;
 	}
 	if (j->nchunks == j->capchunks) {
 		size_t         ncap = j->capchunks ? j->capchunks * 2 : 8;
-		struct chunk **nc   = realloc(j->chunks, ncap * sizeof(*nc));
+		struct chunk **nc =
+		    tasq_realloc(j->chunks, ncap * sizeof(*nc));
 		if (nc == NULL) {
 			goto fail;
 		}
 		j->chunks    = nc;
 		j->capchunks = ncap;
 	}
+	return (0);
+fail:
+	chunk_prep_fini(p);
+	return (NNG_ENOMEM);
+}
+
+static void
+chunk_commit(tasq_broker *b, struct job *j, struct chunk_prep *p,
+    uint64_t first, size_t n, const int64_t *values, const uint64_t *done)
+{
+	struct chunk *c = p->c;
+	struct range *r = p->r;
+	bool          found;
+	size_t        at, words = (n + 63) / 64;
+	uint32_t      undone = (uint32_t) n;
+
 	memcpy(c->values, values, n * sizeof(*values));
 	if (done != NULL) {
 		memcpy(c->done, done, words * sizeof(uint64_t));
@@ -682,26 +901,38 @@ tasq_broker_chunk_add(tasq_broker *b, struct job *j, uint64_t first, size_t n,
 	r->len   = (uint32_t) n;
 	ready_push(j->q, r, false);
 	b->held += undone;
-	return (0);
-fail:
-	if (c != NULL) {
-		free(c->values);
-		free(c->done);
+	p->c = NULL;
+	p->r = NULL;
+}
+
+int
+tasq_broker_chunk_add(tasq_broker *b, struct job *j, uint64_t first, size_t n,
+    const int64_t *values, const uint64_t *done)
+{
+	struct chunk_prep p;
+	int               rv;
+
+	if ((rv = chunk_prepare(j, n, &p)) != 0) {
+		return (rv);
 	}
-	free(c);
-	free(r);
-	return (NNG_ENOMEM);
+	chunk_commit(b, j, &p, first, n, values, done);
+	return (0);
 }
 
 // The body of a submit, with the lock held; also replays SUBMIT records.
+// All or nothing: everything it needs is allocated before the batch is
+// journaled, and a refusal undoes the queue and job it made for it, so
+// that the retry of a refused batch is not taken for a duplicate.
 int
 tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
     uint64_t first, size_t n, const int64_t *values, uint64_t now_ms,
     uint32_t *accepted, bool *dup, const char **why, tasq_waiter **wake)
 {
-	struct queue *q;
-	struct job   *j;
-	int           rv;
+	struct queue     *q     = NULL;
+	struct job       *j     = NULL;
+	bool              new_q = false, new_j = false;
+	struct chunk_prep cp = { NULL, NULL };
+	int               rv;
 
 	*accepted = 0;
 	*dup      = false;
@@ -712,13 +943,11 @@ tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
 	j = tasq_idmap_get(&b->jobs, job_id);
 	if (j != NULL && j->closed) {
 		*why = "job was closed";
-		rv   = TASQ_EFAILED_PRECONDITION;
-		goto out;
+		return (TASQ_EFAILED_PRECONDITION);
 	}
 	if (j != NULL && strcmp(j->q->name, queue) != 0) {
 		*why = "job belongs to another queue";
-		rv   = TASQ_EINVALID_ARGUMENT;
-		goto out;
+		return (TASQ_EINVALID_ARGUMENT);
 	}
 	if (j != NULL) {
 		int k      = ivals_check(j, first, first + n);
@@ -726,60 +955,80 @@ tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
 		if (k > 0) {
 			*dup = true;
 			tasq_broker_count(b, TASQ_CTR_DUPLICATE_SUBMITS, 1);
-			rv = 0;
-			goto out;
+			return (0);
 		}
 		if (k < 0) {
 			*why = "batch overlaps part of an earlier batch";
-			rv   = TASQ_EINVALID_ARGUMENT;
-			goto out;
+			return (TASQ_EINVALID_ARGUMENT);
 		}
 	}
 	if (n > b->conf.max_tasks && !b->recovering) {
 		*why = "batch is larger than the server's max-tasks; use a "
 		       "smaller --batch-size";
-		rv   = TASQ_EINVALID_ARGUMENT;
-		goto out;
+		return (TASQ_EINVALID_ARGUMENT);
 	}
 	if (b->held + n > b->conf.max_tasks && !b->recovering) {
 		*why = "server holds max-tasks tasks; retry later";
-		rv   = TASQ_ERESOURCE_EXHAUSTED;
 		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
-		goto out;
+		return (TASQ_ERESOURCE_EXHAUSTED);
 	}
-	if ((q = (j != NULL)
-	            ? j->q
-	            : tasq_broker_queue_find(b, queue, true)) == NULL) {
-		*why = "too many queues";
-		rv   = TASQ_ERESOURCE_EXHAUSTED;
-		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
-		goto out;
+	if (j != NULL) {
+		q = j->q;
+	} else if ((rv = tasq_broker_queue_get(b, queue, &q, &new_q)) != 0) {
+		if (rv == TASQ_ERESOURCE_EXHAUSTED) {
+			// Permanent for this client: it cannot choose
+			// another queue, and waiting helps only if another
+			// queue happens to go idle (docs/PROTOCOL.md 12).
+			*why = "too many queues (the server's --max-queues); "
+			       "use an existing queue";
+			tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
+			return (TASQ_EFAILED_PRECONDITION);
+		}
+		goto nomem;
 	}
-	if (j == NULL &&
-	    (j = tasq_broker_job_create(b, job_id, q, now_ms)) == NULL) {
-		*why = "too many jobs";
-		rv   = TASQ_ERESOURCE_EXHAUSTED;
-		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
-		goto out;
+	if (j == NULL) {
+		if ((rv = tasq_broker_job_create(b, job_id, q, now_ms, &j)) ==
+		    TASQ_ERESOURCE_EXHAUSTED) {
+			*why = "too many jobs; retry later";
+			tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
+			goto fail;
+		}
+		if (rv != 0) {
+			goto nomem;
+		}
+		new_j = true;
+	}
+	if ((rv = ivals_reserve(j)) != 0 ||
+	    (rv = chunk_prepare(j, n, &cp)) != 0) {
+		goto nomem;
 	}
 	if ((rv = tasq_persist_submit(b, q->name, job_id, first, n, values)) !=
 	    0) {
 		*why = "the journal cannot be written (disk full or I/O "
 		       "error); retry later";
-		goto out;
+		goto fail;
 	}
-	if ((rv = tasq_broker_ivals_add(j, first, first + n)) != 0 ||
-	    (rv = tasq_broker_chunk_add(b, j, first, n, values, NULL)) != 0) {
-		*why = "out of memory";
-		goto out;
-	}
+	// Nothing below can fail.
+	ivals_insert(j, first, first + n);
+	chunk_commit(b, j, &cp, first, n, values, NULL);
 	j->submitted += n;
 	q->submitted += n;
-	*accepted = (uint32_t) n;
+	q->last_ms = now_ms;
+	*accepted  = (uint32_t) n;
 	tasq_broker_count(b, TASQ_CTR_SUBMITTED, n);
 	wlist_take(&q->waiters, wake);
-	rv = 0;
-out:
+	return (0);
+nomem:
+	*why = "out of memory; retry later";
+	rv   = NNG_ENOMEM;
+fail:
+	chunk_prep_fini(&cp);
+	if (new_j) {
+		job_unmake(b, j);
+	}
+	if (new_q) {
+		queue_remove(b, q);
+	}
 	return (rv);
 }
 
@@ -832,7 +1081,7 @@ tasq_broker_ready_normalize(tasq_broker *b)
 				}
 				if (i > start) {
 					struct range *run =
-					    calloc(1, sizeof(*run));
+					    tasq_calloc(1, sizeof(*run));
 					if (run == NULL) {
 						// Keep the whole range
 						// instead.
@@ -915,11 +1164,13 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 {
 	struct queue  *q;
 	struct worker *wk;
-	struct lease  *l = NULL;
+	struct lease  *l    = NULL;
+	struct range  *rest = NULL, *r;
 	struct range **tail;
-	size_t         nb = 0, ntasks = 0, cap_tasks;
-	char          *mem;
-	int            rv = 0;
+	size_t         nb = 0, ntasks = 0;
+	bool           new_w = false, new_q = false, split = false;
+	char          *mem = NULL;
+	int            rv  = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->lease_ms = b->conf.lease_ms;
@@ -928,28 +1179,22 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		max = b->conf.max_lease;
 	}
 	nng_mtx_lock(b->mtx);
-	if ((wk = worker_touch(
-	         b, worker_id, worker_name, queue, pipe_id, now_ms)) == NULL) {
-		rv = TASQ_ERESOURCE_EXHAUSTED;
+	if ((rv = worker_touch(b, worker_id, worker_name, queue, pipe_id,
+	         now_ms, &wk, &new_w)) != 0) {
 		goto out;
 	}
 	if (max == 0) {
 		goto out;
 	}
-	q = tasq_broker_queue_find(b, queue, true);
-	if (q == NULL) {
-		rv = TASQ_ERESOURCE_EXHAUSTED;
-		goto out;
+	if ((rv = tasq_broker_queue_get(b, queue, &q, &new_q)) != 0) {
+		goto fail;
 	}
+	q->last_ms = now_ms;
 	// Drop leading ranges whose tasks are all done (results that came
 	// in late for requeued tasks) so that an empty lease is never made.
 	while (q->ready.next != &q->ready) {
-		struct range *r   = q->ready.next;
-		bool          any = false;
-		for (uint32_t i = r->off; i < r->off + r->len && !any; i++) {
-			any = !tasq_broker_task_done(r->chunk, i);
-		}
-		if (any) {
+		r = q->ready.next;
+		if (range_undone(r) > 0) {
 			break;
 		}
 		ready_unlink(q, r);
@@ -964,73 +1209,73 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		goto out;
 	}
 	max = lease_share(b, q, wk, max);
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
-		rv = NNG_ENOMEM;
-		goto out;
-	}
-	l->id       = b->lease_next++;
-	l->w        = wk;
-	l->pipe     = pipe_id;
-	l->q        = q;
-	l->deadline = now_ms + b->conf.lease_ms;
-	tail        = &l->ranges;
-	// Take ranges (splitting the last) until max tasks are covered.
-	while (ntasks < max && q->ready.next != &q->ready &&
-	    nb < TASQ_WIRE_MAX_BATCHES) {
-		struct range *r    = q->ready.next;
-		uint32_t      take = 0, undone = 0;
+	// First count what the lease takes (ranges, tasks, whether the last
+	// range splits) and allocate for it; only then change anything, so
+	// that running out of memory leaves the queue as it was.
+	r = q->ready.next;
+	while (ntasks < max && r != &q->ready && nb < TASQ_WIRE_MAX_BATCHES) {
+		uint32_t take = 0, undone = 0;
 		while (take < r->len && ntasks + undone < max) {
 			undone +=
 			    !tasq_broker_task_done(r->chunk, r->off + take);
 			take++;
 		}
+		split = take < r->len;
+		ntasks += undone;
+		nb++;
+		r = r->next;
+	}
+	if ((l = tasq_calloc(1, sizeof(*l))) == NULL ||
+	    (split && (rest = tasq_calloc(1, sizeof(*rest))) == NULL) ||
+	    (mem = tasq_alloc(nb * sizeof(tasq_task_batch) +
+	         ntasks * (sizeof(uint64_t) + sizeof(int64_t)) + 1)) == NULL ||
+	    tasq_idmap_reserve(&b->leases, 1) != 0) {
+		rv = NNG_ENOMEM;
+		goto fail;
+	}
+	// Nothing below can fail.
+	l->id       = b->lease_next++;
+	l->w        = wk;
+	l->pipe     = pipe_id;
+	l->q        = q;
+	l->deadline = now_ms + b->conf.lease_ms;
+	l->ntasks   = (uint32_t) ntasks;
+	tail        = &l->ranges;
+	// The same walk again (the ready list is as it was), taking now.
+	for (size_t i = 0, got = 0; i < nb; i++) {
+		uint32_t take = 0, undone = 0;
+		r = q->ready.next;
+		while (take < r->len && got + undone < max) {
+			undone +=
+			    !tasq_broker_task_done(r->chunk, r->off + take);
+			take++;
+		}
+		got += undone;
 		ready_unlink(q, r);
 		if (take < r->len) {
-			struct range *rest = calloc(1, sizeof(*rest));
-			if (rest == NULL) {
-				ready_push(q, r, true);
-				break;
-			}
 			*rest = *r;
 			rest->off += take;
 			rest->len -= take;
 			r->len = take;
 			r->chunk->refs++;
 			ready_push(q, rest, true);
+			rest = NULL;
 		}
 		r->attempt++;
 		r->next = NULL;
 		*tail   = r;
 		tail    = &r->next;
-		ntasks += undone;
-		nb++;
 	}
-	l->ntasks = (uint32_t) ntasks;
-	cap_tasks = ntasks;
-	mem       = malloc(nb * sizeof(tasq_task_batch) +
-	          cap_tasks * (sizeof(uint64_t) + sizeof(int64_t)) + 1);
-	if (mem == NULL || tasq_idmap_put(&b->leases, l->id, l) != 0) {
-		// Put everything back as it was, attempts included.
-		free(mem);
-		while (l->ranges != NULL) {
-			struct range *r = l->ranges;
-			l->ranges       = r->next;
-			r->attempt--;
-			ready_push(q, r, true);
-		}
-		free(l);
-		rv = NNG_ENOMEM;
-		goto out;
-	}
+	(void) tasq_idmap_put(&b->leases, l->id, l);
 	out->mem_     = mem;
 	out->batches  = (void *) mem;
 	out->nbatches = nb;
 	{
 		uint64_t *ids  = (void *) (mem + nb * sizeof(tasq_task_batch));
-		int64_t  *vals = (void *) (ids + cap_tasks);
+		int64_t  *vals = (void *) (ids + ntasks);
 		size_t    k    = 0;
 		size_t    bi   = 0;
-		for (struct range *r = l->ranges; r != NULL; r = r->next) {
+		for (r = l->ranges; r != NULL; r = r->next) {
 			tasq_task_batch *tb = &out->batches[bi++];
 			struct chunk    *c  = r->chunk;
 			tb->lease_id        = l->id;
@@ -1054,6 +1299,17 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 	wk->leases++;
 	wk->in_hand += ntasks;
 	tasq_broker_count(b, TASQ_CTR_LEASED, ntasks);
+	goto out;
+fail:
+	free(l);
+	free(rest);
+	free(mem);
+	if (new_q) {
+		queue_remove(b, q);
+	}
+	if (new_w) {
+		worker_forget(b, wk);
+	}
 out:
 	nng_mtx_unlock(b->mtx);
 	return (rv);
@@ -1096,6 +1352,52 @@ chunk_of_hint(const struct job *j, uint64_t id, struct chunk **hint)
 	return (c);
 }
 
+// Sorts the results of one batch (locked, changing nothing): those that
+// are news go to ids/vals/codes (*nnew of them), the rest are counted in
+// out as duplicates or rejected.
+static void
+complete_sort(tasq_broker *b, struct job *j, const tasq_result_batch *rb,
+    uint64_t *ids, int64_t *vals, uint8_t *codes, size_t *nnew,
+    tasq_complete_rep *out)
+{
+	struct chunk *hint = NULL;
+
+	*nnew = 0;
+	for (size_t i = 0; i < rb->n; i++) {
+		uint64_t      id   = rb->ids[i];
+		struct chunk *c    = chunk_of_hint(j, id, &hint);
+		uint32_t      code = rb->codes ? rb->codes[i] : 0;
+
+		if (c == NULL) {
+			// Finished and freed, or never submitted.
+			if (ivals_contains(j, id)) {
+				out->duplicates++;
+				tasq_broker_count(
+				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
+			} else {
+				out->rejected++;
+				tasq_broker_count(
+				    b, TASQ_CTR_REJECTED_RESULTS, 1);
+			}
+			continue;
+		}
+		if (tasq_broker_task_done(c, (uint32_t) (id - c->first))) {
+			out->duplicates++;
+			tasq_broker_count(b, TASQ_CTR_DUPLICATE_RESULTS, 1);
+			continue;
+		}
+		ids[*nnew]   = id;
+		vals[*nnew]  = code ? 0 : rb->values[i];
+		codes[*nnew] = (uint8_t) code;
+		(*nnew)++;
+	}
+}
+
+// All or nothing as far as memory goes: the scratch columns and room in
+// every job's result list are allocated before the first batch is
+// journaled, so that a journaled result is always recorded. (If the
+// journal fails at a later batch, the earlier ones stand, in memory as
+// in the journal, and the retry finds them duplicates.)
 int
 tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
     const tasq_result_batch *res, uint64_t now_ms, tasq_complete_rep *out)
@@ -1104,12 +1406,33 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	struct worker *wk;
 	uint64_t      *ids   = NULL;
 	int64_t       *vals  = NULL;
-	uint32_t      *codes = NULL;
-	size_t         cap   = 0;
-	int            rv    = 0;
+	uint8_t       *codes = NULL;
+	size_t         cap = 0, total = 0;
+	int            rv = 0;
 
 	memset(out, 0, sizeof(*out));
+	for (size_t bi = 0; bi < nres; bi++) {
+		cap = res[bi].n > cap ? res[bi].n : cap;
+		total += res[bi].n;
+	}
 	nng_mtx_lock(b->mtx);
+	if (cap > 0 &&
+	    ((ids = tasq_alloc(cap * sizeof(*ids))) == NULL ||
+	        (vals = tasq_alloc(cap * sizeof(*vals))) == NULL ||
+	        (codes = tasq_alloc(cap)) == NULL)) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	// Room for every result of the request in each job it names (more
+	// than each needs when it names several: harmless).
+	for (size_t bi = 0; bi < nres; bi++) {
+		struct job *j = tasq_idmap_get(&b->jobs, res[bi].job_id);
+		if (j != NULL && !j->closed &&
+		    (rv = tasq_broker_results_reserve(j, total)) != 0) {
+			goto out;
+		}
+	}
+	// Nothing below runs out of memory.
 	wk = tasq_idmap_get(&b->workers, worker_id);
 	if (wk != NULL) {
 		wk->last_ms = now_ms;
@@ -1118,6 +1441,7 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		const tasq_result_batch *rb = &res[bi];
 		struct job   *j    = tasq_idmap_get(&b->jobs, rb->job_id);
 		struct lease *l    = tasq_idmap_get(&b->leases, rb->lease_id);
+		struct chunk *hint = NULL;
 		size_t        nnew = 0;
 		bool          live;
 
@@ -1129,62 +1453,18 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 			tasq_broker_count(b, TASQ_CTR_REJECTED_RESULTS, rb->n);
 			continue;
 		}
-		if (rb->n > cap) {
-			free(ids);
-			free(vals);
-			free(codes);
-			cap   = rb->n;
-			ids   = malloc(cap * sizeof(*ids));
-			vals  = malloc(cap * sizeof(*vals));
-			codes = malloc(cap * sizeof(*codes));
-			if (ids == NULL || vals == NULL || codes == NULL) {
-				rv  = NNG_ENOMEM;
-				cap = 0;
-				break;
-			}
-		}
 		// First the results that are news, which are journaled
 		// before they change anything.
-		struct chunk *hint = NULL;
-		for (size_t i = 0; i < rb->n; i++) {
-			uint64_t      id   = rb->ids[i];
-			struct chunk *c    = chunk_of_hint(j, id, &hint);
-			uint32_t      code = rb->codes ? rb->codes[i] : 0;
-
-			if (c == NULL) {
-				// Finished and freed, or never submitted.
-				if (ivals_contains(j, id)) {
-					out->duplicates++;
-					tasq_broker_count(
-					    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
-				} else {
-					out->rejected++;
-					tasq_broker_count(
-					    b, TASQ_CTR_REJECTED_RESULTS, 1);
-				}
-				continue;
-			}
-			if (tasq_broker_task_done(
-			        c, (uint32_t) (id - c->first))) {
-				out->duplicates++;
-				tasq_broker_count(
-				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
-				continue;
-			}
-			ids[nnew]   = id;
-			vals[nnew]  = code ? 0 : rb->values[i];
-			codes[nnew] = code;
-			nnew++;
-		}
+		complete_sort(b, j, rb, ids, vals, codes, &nnew, out);
 		if (nnew > 0 &&
 		    (rv = tasq_persist_results(
 		         b, j->id, nnew, ids, vals, codes)) != 0) {
 			break;
 		}
-		hint = NULL;
 		for (size_t i = 0; i < nnew; i++) {
 			struct chunk *c   = chunk_of_hint(j, ids[i], &hint);
 			uint32_t      off = (uint32_t) (ids[i] - c->first);
+			bool          ok;
 			if (tasq_broker_task_done(c, off)) {
 				// The same id twice in one batch.
 				out->duplicates++;
@@ -1192,10 +1472,10 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
 				continue;
 			}
-			if (!tasq_broker_task_finish(
-			        b, c, off, vals[i], codes[i], &wake)) {
-				continue;
-			}
+			ok = tasq_broker_task_finish(
+			    b, c, off, vals[i], codes[i], &wake);
+			assert(ok); // room reserved above
+			(void) ok;
 			if (wk != NULL) {
 				wk->completed++;
 			}
@@ -1206,11 +1486,13 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 				tasq_broker_count(b, TASQ_CTR_LATE_RESULTS, 1);
 			}
 		}
-		j->last_ms = now_ms;
+		j->last_ms    = now_ms;
+		j->q->last_ms = now_ms;
 		if (l != NULL && lease_finished(l)) {
-			lease_end(b, l, false, &wake);
+			(void) lease_end(b, l, false, &wake);
 		}
 	}
+out:
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);
 	free(ids);
@@ -1257,7 +1539,7 @@ tasq_broker_release(tasq_broker *b, uint64_t worker_id, size_t n,
 			continue;
 		}
 		released += l->ntasks;
-		lease_end(b, l, false, &wake);
+		(void) lease_end(b, l, false, &wake);
 	}
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);
@@ -1282,16 +1564,21 @@ delivery_drop(tasq_broker *b, struct job *j)
 	j->d_seq   = 0;
 }
 
+// All or nothing: the next delivery and the reply's copy are allocated
+// before the acknowledgement is journaled.
 int
 tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
     uint32_t max, uint64_t now_ms, tasq_fetch_out *out, tasq_waiter *w,
     bool *parked)
 {
 	struct job *j;
-	char       *mem;
-	size_t      n;
-	bool        errs = false;
-	int         rv   = 0;
+	char       *mem      = NULL;
+	uint64_t   *nd_ids   = NULL;
+	int64_t    *nd_vals  = NULL;
+	uint32_t   *nd_codes = NULL;
+	size_t      n        = 0, shown;
+	bool        ack, errs = false;
+	int         rv = 0;
 
 	memset(out, 0, sizeof(*out));
 	*parked = false;
@@ -1304,29 +1591,43 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 		goto out;
 	}
 	j->last_ms = now_ms;
-	if (j->d_seq != 0 && ack_seq == j->d_seq &&
-	    tasq_persist_ack(b, j->id, j->d_n) == 0) {
+	ack        = j->d_seq != 0 && ack_seq == j->d_seq;
+	if ((ack || j->d_seq == 0) && j->r_len > 0) {
+		// A new delivery from the head of the result list.
+		n        = j->r_len < max ? j->r_len : max;
+		nd_ids   = tasq_alloc(n * sizeof(*nd_ids));
+		nd_vals  = tasq_alloc(n * sizeof(*nd_vals));
+		nd_codes = tasq_alloc(n * sizeof(*nd_codes));
+	}
+	// The reply shows the new delivery, or the old one when the ack
+	// cannot be journaled: room for either, codes included.
+	shown = n > j->d_n ? n : j->d_n;
+	if (shown > 0) {
+		mem = tasq_alloc(shown *
+		        (sizeof(uint64_t) + sizeof(int64_t) +
+		            sizeof(uint32_t)) +
+		    1);
+	}
+	if ((n > 0 &&
+	        (nd_ids == NULL || nd_vals == NULL || nd_codes == NULL)) ||
+	    (shown > 0 && mem == NULL)) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	// Nothing below runs out of memory.
+	if (ack && tasq_persist_ack(b, j->id, j->d_n) == 0) {
 		delivery_drop(b, j);
 	}
-	if (j->d_seq == 0 && j->r_len > 0) {
-		// Make a new delivery from the head of the result list.
-		n          = j->r_len < max ? j->r_len : max;
-		j->d_ids   = malloc(n * sizeof(*j->d_ids));
-		j->d_vals  = malloc(n * sizeof(*j->d_vals));
-		j->d_codes = malloc(n * sizeof(*j->d_codes));
-		if (j->d_ids == NULL || j->d_vals == NULL ||
-		    j->d_codes == NULL) {
-			free(j->d_ids);
-			free(j->d_vals);
-			free(j->d_codes);
-			j->d_ids = NULL, j->d_vals = NULL, j->d_codes = NULL;
-			rv = NNG_ENOMEM;
-			goto out;
-		}
-		memcpy(j->d_ids, j->r_ids + j->r_head, n * sizeof(uint64_t));
-		memcpy(j->d_vals, j->r_vals + j->r_head, n * sizeof(int64_t));
-		memcpy(
-		    j->d_codes, j->r_codes + j->r_head, n * sizeof(uint32_t));
+	if (j->d_seq == 0 && n > 0) {
+		memcpy(nd_ids, j->r_ids + j->r_head, n * sizeof(uint64_t));
+		memcpy(nd_vals, j->r_vals + j->r_head, n * sizeof(int64_t));
+		memcpy(nd_codes, j->r_codes + j->r_head, n * sizeof(uint32_t));
+		j->d_ids   = nd_ids;
+		j->d_vals  = nd_vals;
+		j->d_codes = nd_codes;
+		nd_ids     = NULL;
+		nd_vals    = NULL;
+		nd_codes   = NULL;
 		j->r_head += n;
 		j->r_len -= n;
 		if (j->r_len == 0) {
@@ -1348,27 +1649,24 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 	for (size_t i = 0; i < n && !errs; i++) {
 		errs = j->d_codes[i] != 0;
 	}
-	mem = malloc(n *
-	        (sizeof(uint64_t) + sizeof(int64_t) +
-	            (errs ? sizeof(uint32_t) : 0)) +
-	    1);
-	if (mem == NULL) {
-		rv = NNG_ENOMEM;
-		goto out;
-	}
 	out->mem_   = mem;
+	mem         = NULL;
 	out->seq    = j->d_seq;
 	out->n      = n;
-	out->ids    = (void *) mem;
-	out->values = (void *) (mem + n * sizeof(uint64_t));
+	out->ids    = (void *) out->mem_;
+	out->values = (void *) ((char *) out->mem_ + n * sizeof(uint64_t));
 	memcpy(out->ids, j->d_ids, n * sizeof(uint64_t));
 	memcpy(out->values, j->d_vals, n * sizeof(int64_t));
 	if (errs) {
-		out->codes = (void *) (mem + n * 16);
+		out->codes = (void *) ((char *) out->mem_ + n * 16);
 		memcpy(out->codes, j->d_codes, n * sizeof(uint32_t));
 	}
 out:
 	nng_mtx_unlock(b->mtx);
+	free(mem);
+	free(nd_ids);
+	free(nd_vals);
+	free(nd_codes);
 	return (rv);
 }
 
@@ -1427,6 +1725,13 @@ int
 tasq_broker_close_job(
     tasq_broker *b, uint64_t job_id, uint64_t now_ms, uint64_t *dropped)
 {
+	return (tasq_broker_close_job_ack(b, job_id, 0, now_ms, dropped));
+}
+
+int
+tasq_broker_close_job_ack(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
+    uint64_t now_ms, uint64_t *dropped)
+{
 	struct job  *j;
 	tasq_waiter *wake = NULL;
 	int          rv   = 0;
@@ -1437,7 +1742,12 @@ tasq_broker_close_job(
 	if ((j = tasq_idmap_get(&b->jobs, job_id)) == NULL || j->closed) {
 		rv = TASQ_ENOT_FOUND;
 	} else if ((rv = tasq_persist_close(b, job_id)) == 0) {
-		*dropped = tasq_broker_job_close(b, j, &wake);
+		// The close acknowledges the current delivery when it names
+		// it: the client has those results, so they are not lost.
+		// (The CLOSE record drops them on replay either way.)
+		uint64_t acked =
+		    j->d_seq != 0 && ack_seq == j->d_seq ? j->d_n : 0;
+		*dropped = tasq_broker_job_close(b, j, &wake) - acked;
 	}
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);
@@ -1464,7 +1774,7 @@ tasq_broker_pipe_gone(tasq_broker *b, uint32_t pipe_id, uint64_t now_ms)
 		}
 	}
 	if (b->leases.count > 0 &&
-	    (gone = malloc(b->leases.count * sizeof(*gone))) != NULL) {
+	    (gone = tasq_alloc(b->leases.count * sizeof(*gone))) != NULL) {
 		pos = 0;
 		while ((v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
 			struct lease *l = v;
@@ -1473,11 +1783,17 @@ tasq_broker_pipe_gone(tasq_broker *b, uint32_t pipe_id, uint64_t now_ms)
 			}
 		}
 		for (size_t i = 0; i < ngone; i++) {
+			if (lease_end(b, gone[i], true, &wake) != 0) {
+				// Out of memory: expiry returns it.
+				gone[i]->deadline = 0;
+				continue;
+			}
 			tasq_broker_count(b, TASQ_CTR_LEASES_DISCONNECTED, 1);
-			lease_end(b, gone[i], true, &wake);
 		}
 	} else if (b->leases.count > 0) {
-		// Out of memory: expiry will return these leases instead.
+		// Out of memory: expiry will return these leases instead
+		// (a walk of its own: pos is where the workers' ended).
+		pos = 0;
 		while ((v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
 			struct lease *l = v;
 			if (l->pipe == pipe_id) {
@@ -1500,7 +1816,7 @@ tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
 
 	nng_mtx_lock(b->mtx);
 	n    = b->leases.count + b->jobs.count + b->workers.count;
-	list = n ? malloc(n * sizeof(*list)) : NULL;
+	list = n ? tasq_alloc(n * sizeof(*list)) : NULL;
 	if (list != NULL) {
 		size_t k = 0;
 		pos      = 0;
@@ -1511,8 +1827,10 @@ tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
 			}
 		}
 		for (size_t i = 0; i < k; i++) {
+			if (lease_end(b, list[i], true, &wake) != 0) {
+				continue; // out of memory: next tick
+			}
 			tasq_broker_count(b, TASQ_CTR_LEASES_EXPIRED, 1);
-			lease_end(b, list[i], true, &wake);
 		}
 		k   = 0;
 		pos = 0;
@@ -1540,12 +1858,11 @@ tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
 			}
 		}
 		for (size_t i = 0; i < k; i++) {
-			struct worker *w = list[i];
-			tasq_idmap_del(&b->workers, w->id);
-			free(w);
+			worker_forget(b, list[i]);
 		}
 		free(list);
 	}
+	tasq_broker_queue_gc(b, now_ms, false);
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);
 }
@@ -1569,7 +1886,7 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 	sz = nq * (sizeof(tasq_queue_stats) + TASQ_WIRE_MAX_NAME + 1) +
 	    nw * (sizeof(tasq_worker_stats) + 2 * (TASQ_WIRE_MAX_NAME + 1)) +
 	    TASQ_CTR_COUNT * sizeof(tasq_counter) + nd * 16 + 1;
-	if ((mem = calloc(1, sz)) == NULL) {
+	if ((mem = tasq_calloc(1, sz)) == NULL) {
 		nng_mtx_unlock(b->mtx);
 		return (NNG_ENOMEM);
 	}

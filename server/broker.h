@@ -16,6 +16,12 @@
 // lettered: they get an ABORTED result so that their client is not left
 // waiting, and stats lists them.
 //
+// Failure: every operation is all or nothing, in memory and in the
+// journal. It allocates what it needs first, then journals, then changes
+// state in steps that cannot fail; an operation refused (out of memory
+// included) leaves no trace, so that its retry is not taken for a
+// duplicate. broker_oom_test.c fails each allocation in turn.
+//
 // Threads: every function is thread-safe (one mutex per broker, held only
 // while state changes; never across a call out). Waiters are woken by
 // calling the wake callback after the mutex is released.
@@ -44,6 +50,10 @@ typedef struct tasq_broker_conf {
 	uint64_t seq_base;     // high bits of fetch delivery numbers: random
 	                       // per server start, so that an acknowledgement
 	                       // from before a restart matches nothing
+
+	// A queue that no job, task, result, lease or waiting worker has
+	// used for this long is removed (0: 60 s); see docs/PROTOCOL.md 12.
+	uint64_t queue_idle_ms;
 } tasq_broker_conf;
 
 // A waiter is embedded in the caller's long-poll state. The broker links
@@ -135,10 +145,12 @@ const char *tasq_broker_counter_help(int counter);
 
 // tasq_broker_submit enqueues n tasks (ids first..first+n-1 of job_id in
 // queue). Borrows values. A batch already submitted is accepted again as
-// a duplicate (*dup = true) and not enqueued twice. Errors:
+// a duplicate (*dup = true) and not enqueued twice. Errors, with *why:
 // TASQ_EINVALID_ARGUMENT (batch too large, overlaps part of an earlier
-// one, job of another queue), TASQ_ERESOURCE_EXHAUSTED (limits; retry
-// later).
+// one, job of another queue), TASQ_EFAILED_PRECONDITION (job closed; too
+// many queues: permanent for the caller), TASQ_ERESOURCE_EXHAUSTED
+// (max-tasks, too many jobs: retry later), NNG_ENOMEM (retry later), the
+// journal's error.
 int tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
     uint64_t first, size_t n, const int64_t *values, uint64_t now_ms,
     uint32_t *accepted, bool *dup, const char **why);
@@ -198,8 +210,15 @@ int  tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
      bool *parked);
 void tasq_broker_fetch_fini(tasq_fetch_out *out);
 
-// tasq_broker_close_job ends a job: its tasks and results are dropped.
-// Errors: TASQ_ENOT_FOUND.
+// tasq_broker_close_job_ack ends a job: its tasks and results are
+// dropped. ack_seq, when it is the job's current delivery, acknowledges
+// it first (CloseJob.ack_seq, docs/PROTOCOL.md 9.7), so that *dropped
+// counts only what the client never had. Errors: TASQ_ENOT_FOUND, the
+// journal's.
+int tasq_broker_close_job_ack(tasq_broker *b, uint64_t job_id,
+    uint64_t ack_seq, uint64_t now_ms, uint64_t *dropped);
+
+// tasq_broker_close_job is tasq_broker_close_job_ack with no ack_seq.
 int tasq_broker_close_job(
     tasq_broker *b, uint64_t job_id, uint64_t now_ms, uint64_t *dropped);
 

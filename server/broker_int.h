@@ -76,6 +76,7 @@ struct queue {
 	// (so also for records replayed at start-up): tasks newly enqueued,
 	// and tasks given their first result (errors and dead letters too).
 	uint64_t     submitted, completed;
+	uint64_t     last_ms; // last submit, lease or result: see queue_gc
 	struct wlist waiters;
 };
 
@@ -103,8 +104,8 @@ struct tasq_broker {
 	nng_mtx         *mtx;
 	tasq_broker_conf conf;
 	tasq_wake_cb     wake;
-	struct queue   **queues;
-	size_t           nqueues;
+	struct queue   **queues; // in order of creation
+	size_t           nqueues, capqueues;
 	tasq_idmap       jobs;
 	tasq_idmap       leases;
 	tasq_idmap       workers;
@@ -117,14 +118,21 @@ struct tasq_broker {
 	bool                 recovering; // replaying: limits off, no records
 };
 
-struct queue *tasq_broker_queue_find(
-    tasq_broker *b, const char *name, bool create);
-struct job *tasq_broker_job_create(
-    tasq_broker *b, uint64_t id, struct queue *q, uint64_t now_ms);
+// tasq_broker_queue_get finds the queue name or creates it (*created).
+// Errors: TASQ_ERESOURCE_EXHAUSTED (max_queues, except while
+// recovering), NNG_ENOMEM.
+int tasq_broker_queue_get(
+    tasq_broker *b, const char *name, struct queue **qp, bool *created);
+// tasq_broker_job_create makes job id of q. Errors:
+// TASQ_ERESOURCE_EXHAUSTED (max_jobs), NNG_ENOMEM.
+int tasq_broker_job_create(tasq_broker *b, uint64_t id, struct queue *q,
+    uint64_t now_ms, struct job **jp);
 struct chunk *tasq_broker_chunk_of(const struct job *j, uint64_t id);
 bool          tasq_broker_task_done(const struct chunk *c, uint32_t off);
-bool     tasq_broker_task_finish(tasq_broker *b, struct chunk *c, uint32_t off,
-        int64_t value, uint32_t code, tasq_waiter **wake);
+bool tasq_broker_task_finish(tasq_broker *b, struct chunk *c, uint32_t off,
+    int64_t value, uint32_t code, tasq_waiter **wake);
+// Makes room for more results in j, so that as many task_finish calls
+// cannot fail. Errors: NNG_ENOMEM (j unchanged but for its capacity).
 int      tasq_broker_results_reserve(struct job *j, size_t more);
 int      tasq_broker_ivals_add(struct job *j, uint64_t lo, uint64_t hi);
 int      tasq_broker_chunk_add(tasq_broker *b, struct job *j, uint64_t first,
@@ -135,6 +143,9 @@ int tasq_broker_submit_locked(tasq_broker *b, const char *queue,
     uint64_t job_id, uint64_t first, size_t n, const int64_t *values,
     uint64_t now_ms, uint32_t *accepted, bool *dup, const char **why,
     tasq_waiter **wake);
+// Removes queues that nothing has used for conf.queue_idle_ms (with
+// force, at once): no job, task, result, lease or parked worker.
+void tasq_broker_queue_gc(tasq_broker *b, uint64_t now_ms, bool force);
 // Rebuilds every ready list to cover unfinished tasks only (after
 // recovery, whose replayed results finish tasks in place).
 void tasq_broker_ready_normalize(tasq_broker *b);
@@ -144,8 +155,10 @@ void tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n);
 // or while recovering). They return 0 or the journal's error.
 int tasq_persist_submit(tasq_broker *b, const char *queue, uint64_t job,
     uint64_t first, size_t n, const int64_t *values);
+// Allocates nothing: what a caller has prepared before it journals cannot
+// then fail for want of memory.
 int tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
-    const uint64_t *ids, const int64_t *values, const uint32_t *codes);
+    const uint64_t *ids, const int64_t *values, const uint8_t *codes);
 int tasq_persist_ack(tasq_broker *b, uint64_t job, size_t n);
 int tasq_persist_close(tasq_broker *b, uint64_t job);
 

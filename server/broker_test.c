@@ -11,6 +11,7 @@
 #define T0 UINT64_C(1000000) // the fake clock's start
 #define LEASE_MS 1000
 #define TTL_MS 60000
+#define QUEUE_IDLE_MS (10 * TTL_MS)
 #define ABORTED_CODE (TASQ_EABORTED - TASQ_ERR_BASE)
 #define COUNTER(b, id) tasq_broker_counter(b, TASQ_CTR_##id)
 
@@ -37,7 +38,8 @@ broker_new(uint64_t ttl_ms)
 		.max_attempts             = 3,
 		.job_ttl_ms               = ttl_ms ? ttl_ms : TTL_MS,
 		.max_fetch                = 50,
-		.max_lease                = 20 };
+		.max_lease                = 20,
+		.queue_idle_ms            = QUEUE_IDLE_MS };
 	tasq_broker     *b = NULL;
 
 	wakes      = 0;
@@ -393,7 +395,10 @@ TEST(queue_job_and_worker_limits)
 	submit_ok(b, "a", 1, 0, 1, T0);
 	submit_ok(b, "b", 2, 0, 1, T0);
 	submit_ok(b, "c", 3, 0, 1, T0);
-	ASSERT_RV(submit(b, "d", 4, 0, 1, T0, NULL), TASQ_ERESOURCE_EXHAUSTED);
+	// Permanent for the client (it cannot pick another queue): not
+	// RESOURCE_EXHAUSTED, which clients retry.
+	ASSERT_RV(
+	    submit(b, "d", 4, 0, 1, T0, NULL), TASQ_EFAILED_PRECONDITION);
 	for (uint64_t j = 4; j <= 8; j++) {
 		submit_ok(b, "a", j, 0, 1, T0);
 	}
@@ -1113,6 +1118,99 @@ TEST(queue_submitted_and_completed)
 	ASSERT_OK(tasq_broker_close_job(b, 8, t, &dropped));
 	expect_counts(b, 8, 8, 4, 4);
 	ASSERT_EQ(COUNTER(b, DUPLICATE_SUBMITS), 2);
+	tasq_broker_free(b);
+}
+
+// ---- idle queues -----------------------------------------------------------
+
+static size_t
+nqueues(tasq_broker *b)
+{
+	tasq_rep rep;
+	size_t   n;
+
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	n = rep.u.stats.nqueues;
+	tasq_broker_stats_fini(&rep);
+	return (n);
+}
+
+// A job's whole life in queue q at time t: submit, work, fetch, close.
+static void
+job_life(tasq_broker *b, const char *q, uint64_t job, uint64_t t)
+{
+	uint64_t dropped = 99;
+
+	submit_ok(b, q, job, 0, 2, t);
+	lease_and_complete(b, q, 10, t);
+	fetch_squares(b, job, 0, 0, t, 1, 0, 2);
+	ASSERT_OK(tasq_broker_close_job_ack(b, job, 1, t, &dropped));
+	ASSERT_EQ(dropped, 0);
+}
+
+TEST(idle_queue_goes_after_the_grace_period_and_comes_back)
+{
+	tasq_broker *b = broker_new(10 * QUEUE_IDLE_MS); // jobs stay
+	uint64_t     t = T0 + 10;
+
+	job_life(b, "a", 1, t);
+	expect_queue(b, "a", 0, 0, 0, 0, 0);
+	tasq_broker_tick(b, t + QUEUE_IDLE_MS - 1);
+	ASSERT_EQ(nqueues(b), 1); // within the grace period
+	tasq_broker_tick(b, t + QUEUE_IDLE_MS);
+	ASSERT_EQ(nqueues(b), 0);
+	// Its place is free: three other queues fit under max_queues 3.
+	t += QUEUE_IDLE_MS;
+	submit_ok(b, "b", 2, 0, 1, t);
+	submit_ok(b, "c", 3, 0, 1, t);
+	submit_ok(b, "d", 4, 0, 1, t);
+	ASSERT_RV(submit(b, "a", 5, 0, 1, t, NULL), TASQ_EFAILED_PRECONDITION);
+	// And a removed queue is made again by the next submit that names
+	// it (here once d is gone).
+	uint64_t dropped;
+	ASSERT_OK(tasq_broker_close_job(b, 4, t, &dropped));
+	tasq_broker_tick(b, t + QUEUE_IDLE_MS);
+	ASSERT_EQ(nqueues(b), 2); // b and c hold jobs
+	job_life(b, "a", 5, t + QUEUE_IDLE_MS);
+	ASSERT_EQ(nqueues(b), 3);
+	tasq_broker_free(b);
+}
+
+TEST(queue_in_use_stays)
+{
+	tasq_broker   *b = broker_new(10 * QUEUE_IDLE_MS);
+	tasq_waiter    w;
+	tasq_lease_out o;
+	uint64_t       t = T0 + 3 * QUEUE_IDLE_MS;
+
+	memset(&w, 0, sizeof(w));
+	// A worker waits on w: its queue stays however long it waits.
+	lease_none(b, "w", 1, &w, T0);
+	// A job with a task ready, and one with a task leased.
+	submit_ok(b, "r", 2, 0, 1, T0);
+	submit_ok(b, "l", 3, 0, 1, T0);
+	o = lease(b, "l", 4, 2, 1, T0);
+	ASSERT_EQ(o.nbatches, 1);
+	// The lease keeps being extended; nothing else happens for long.
+	for (uint64_t now = T0; now <= t; now += LEASE_MS / 2) {
+		uint64_t unknown[1];
+		size_t   nunknown;
+		uint32_t lease_ms;
+		tasq_broker_extend(b, 4, 1, &o.batches[0].lease_id, now,
+		    unknown, &nunknown, &lease_ms);
+		ASSERT_EQ(nunknown, 0);
+		tasq_broker_tick(b, now);
+	}
+	ASSERT_EQ(nqueues(b), 3);
+	expect_queue(b, "w", 0, 0, 0, 0, 0);
+	expect_queue(b, "r", 1, 0, 0, 1, 0);
+	expect_queue(b, "l", 0, 1, 0, 1, 0);
+	// Once the worker stops waiting, its queue goes after the grace
+	// period, counted from its last lease.
+	ASSERT_FALSE(tasq_broker_unpark(b, &w));
+	tasq_broker_tick(b, t);
+	ASSERT_EQ(nqueues(b), 2);
+	tasq_broker_lease_fini(&o);
 	tasq_broker_free(b);
 }
 

@@ -4,6 +4,8 @@
 
 #include <nng/nng.h>
 
+#include "alloc.h"
+
 static size_t
 slot_of(uint64_t id, size_t cap)
 {
@@ -54,8 +56,8 @@ grow(tasq_idmap *m)
 	void    **ov   = m->vals;
 	size_t    ocap = m->cap;
 
-	m->keys = calloc(ncap, sizeof(*m->keys));
-	m->vals = calloc(ncap, sizeof(*m->vals));
+	m->keys = tasq_calloc(ncap, sizeof(*m->keys));
+	m->vals = tasq_calloc(ncap, sizeof(*m->vals));
 	if (m->keys == NULL || m->vals == NULL) {
 		free(m->keys);
 		free(m->vals);
@@ -76,6 +78,19 @@ grow(tasq_idmap *m)
 	}
 	free(ok);
 	free(ov);
+	return (0);
+}
+
+int
+tasq_idmap_reserve(tasq_idmap *m, size_t n)
+{
+	int rv;
+
+	while ((m->count + n) * 4 > m->cap * 3) {
+		if ((rv = grow(m)) != 0) {
+			return (rv);
+		}
+	}
 	return (0);
 }
 

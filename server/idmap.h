@@ -23,6 +23,10 @@ void *tasq_idmap_get(const tasq_idmap *m, uint64_t id);
 // tasq_idmap_put inserts or replaces; borrows val. Errors: NNG_ENOMEM.
 int tasq_idmap_put(tasq_idmap *m, uint64_t id, void *val);
 
+// tasq_idmap_reserve makes room for n more ids: until then, a put of a
+// new id cannot fail. Errors: NNG_ENOMEM (the map is unchanged).
+int tasq_idmap_reserve(tasq_idmap *m, size_t n);
+
 // tasq_idmap_del removes id if present.
 void tasq_idmap_del(tasq_idmap *m, uint64_t id);
 

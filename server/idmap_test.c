@@ -5,6 +5,7 @@
 
 #include <nng/nng.h>
 
+#include "alloc.h"
 #include "idmap.h"
 #include "tasq_test.h"
 
@@ -223,6 +224,37 @@ TEST(iteration_visits_each_value_once)
 	for (size_t i = 0; i < N; i++) {
 		ASSERT_EQ(hits[i], 1);
 	}
+	tasq_idmap_fini(&m);
+}
+
+// After reserve(n), n puts of new ids cannot fail: not even when every
+// allocation would.
+TEST(reserve_makes_puts_that_cannot_fail)
+{
+	tasq_idmap m;
+
+	tasq_idmap_init(&m);
+	for (uint64_t id = 1; id <= 5; id++) {
+		ASSERT_OK(tasq_idmap_put(&m, id, val_of(id, 0)));
+	}
+	ASSERT_OK(tasq_idmap_reserve(&m, 100));
+	tasq_alloc_fail_at(1);
+	for (uint64_t id = 6; id <= 105; id++) {
+		ASSERT_OK(tasq_idmap_put(&m, id, val_of(id, 0)));
+	}
+	ASSERT_FALSE(tasq_alloc_failed());
+	ASSERT_EQ(tasq_alloc_calls(), 0);
+	tasq_alloc_fail_at(0);
+	ASSERT_EQ(m.count, 105);
+	for (uint64_t id = 1; id <= 105; id++) {
+		ASSERT_PTR_EQ(tasq_idmap_get(&m, id), val_of(id, 0));
+	}
+	// A failed reserve leaves the map as it was.
+	tasq_alloc_fail_at(1);
+	ASSERT_RV(tasq_idmap_reserve(&m, 1000), NNG_ENOMEM);
+	tasq_alloc_fail_at(0);
+	ASSERT_EQ(m.count, 105);
+	ASSERT_PTR_EQ(tasq_idmap_get(&m, 77), val_of(77, 0));
 	tasq_idmap_fini(&m);
 }
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "broker_int.h"
 #include "chan.h"
 #include "err.h"
@@ -58,7 +59,7 @@ results_iov(tasq_broker *b, int type, uint64_t job, size_t n,
     uint8_t **framebuf, size_t *len, size_t *cap)
 {
 	uint32_t n32 = (uint32_t) n;
-	uint8_t *c8  = malloc(n + 1);
+	uint8_t *c8  = tasq_alloc(n + 1);
 	int      rv;
 
 	if (c8 == NULL) {
@@ -87,7 +88,7 @@ results_iov(tasq_broker *b, int type, uint64_t job, size_t n,
 // common case), go as a RUN record: 8 bytes per task instead of 17.
 int
 tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
-    const uint64_t *ids, const int64_t *values, const uint32_t *codes)
+    const uint64_t *ids, const int64_t *values, const uint8_t *codes)
 {
 	bool run = true;
 
@@ -107,8 +108,15 @@ tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
 		};
 		return (append(b, TASQ_REC_RUN, iov, 4));
 	}
-	return (results_iov(b, TASQ_REC_RESULTS, job, n, ids, values, codes,
-	    NULL, NULL, NULL));
+	uint32_t     n32   = (uint32_t) n;
+	struct iovec iov[] = {
+		{ &job, 8 },
+		{ &n32, 4 },
+		{ (void *) ids, n * 8 },
+		{ (void *) values, n * 8 },
+		{ (void *) codes, n },
+	};
+	return (append(b, TASQ_REC_RESULTS, iov, 5));
 }
 
 int
@@ -187,20 +195,29 @@ take_queue(struct cur *c, char *name)
 	return (tasq_wire_valid_name(name));
 }
 
-static struct job *
-job_for(tasq_broker *b, uint64_t id, const char *queue)
+// The open job id, made (with its queue) when queue is not NULL and it
+// does not exist. *jp is NULL for a closed job, or an unknown one without
+// queue. Errors: NNG_ENOMEM.
+static int
+job_for(tasq_broker *b, uint64_t id, const char *queue, struct job **jp)
 {
 	struct job   *j = tasq_idmap_get(&b->jobs, id);
 	struct queue *q;
+	bool          created;
+	int           rv;
 
+	*jp = NULL;
 	if (j != NULL) {
-		return (j->closed ? NULL : j);
+		*jp = j->closed ? NULL : j;
+		return (0);
 	}
-	if (queue == NULL || id == 0 ||
-	    (q = tasq_broker_queue_find(b, queue, true)) == NULL) {
-		return (NULL);
+	if (queue == NULL || id == 0) {
+		return (0);
 	}
-	return (tasq_broker_job_create(b, id, q, tasq_now_ms()));
+	if ((rv = tasq_broker_queue_get(b, queue, &q, &created)) != 0) {
+		return (rv);
+	}
+	return (tasq_broker_job_create(b, id, q, tasq_now_ms(), jp));
 }
 
 // Copies n u64/i64 from an unaligned payload.
@@ -214,7 +231,7 @@ copy_col(struct cur *c, size_t n, size_t size)
 		c->bad = true;
 		return (NULL);
 	}
-	if ((out = malloc(n * size + 1)) != NULL) {
+	if ((out = tasq_alloc(n * size + 1)) != NULL) {
 		memcpy(out, p, n * size);
 	}
 	return (out);
@@ -267,8 +284,8 @@ apply_run(tasq_broker *b, struct cur *c)
 		return (TASQ_EDATA_LOSS);
 	}
 	vals  = copy_col(c, n, 8);
-	ids   = malloc((size_t) n * sizeof(*ids));
-	codes = calloc(n, 1);
+	ids   = tasq_alloc((size_t) n * sizeof(*ids));
+	codes = tasq_calloc(n, 1);
 	if (vals == NULL || ids == NULL || codes == NULL) {
 		rv = NNG_ENOMEM;
 	} else {
@@ -290,7 +307,8 @@ apply_cols(tasq_broker *b, uint64_t job, uint32_t n, const uint64_t *ids,
 	struct job *j;
 	int         rv = 0;
 
-	if ((j = job_for(b, job, NULL)) == NULL) {
+	(void) job_for(b, job, NULL, &j); // cannot fail without a queue
+	if (j == NULL) {
 		return (
 		    0); // closed later in the log, or its snapshot had none
 	}
@@ -371,7 +389,8 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		if (c.bad || c.left != 0) {
 			return (TASQ_EDATA_LOSS);
 		}
-		if ((j = job_for(b, job, NULL)) == NULL) {
+		(void) job_for(b, job, NULL, &j);
+		if (j == NULL) {
 			return (0);
 		}
 		if (n > j->r_len) {
@@ -385,7 +404,8 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		if (c.bad || c.left != 0) {
 			return (TASQ_EDATA_LOSS);
 		}
-		if ((j = job_for(b, job, NULL)) != NULL) {
+		(void) job_for(b, job, NULL, &j);
+		if (j != NULL) {
 			(void) tasq_broker_job_close(b, j, NULL);
 		}
 		return (0);
@@ -398,15 +418,23 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		uint64_t submitted = take64(&c);
 		uint64_t completed = take64(&c);
 		uint32_t n         = take32(&c);
-		if (c.bad || c.left != (size_t) n * 16 ||
-		    (j = job_for(b, job, queue)) == NULL) {
+		int      rv;
+		if (c.bad || c.left != (size_t) n * 16) {
+			return (TASQ_EDATA_LOSS);
+		}
+		if ((rv = job_for(b, job, queue, &j)) != 0) {
+			return (rv);
+		}
+		if (j == NULL) {
 			return (TASQ_EDATA_LOSS);
 		}
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t lo = take64(&c), hi = take64(&c);
-			if (hi <= lo ||
-			    tasq_broker_ivals_add(j, lo, hi) != 0) {
+			if (hi <= lo) {
 				return (TASQ_EDATA_LOSS);
+			}
+			if ((rv = tasq_broker_ivals_add(j, lo, hi)) != 0) {
+				return (rv);
 			}
 		}
 		j->submitted = submitted;
@@ -418,8 +446,11 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		uint64_t first = take64(&c);
 		uint32_t n     = take32(&c);
 		size_t   words = ((size_t) n + 63) / 64;
-		if (c.bad || n == 0 || c.left != (size_t) n * 8 + words * 8 ||
-		    (j = job_for(b, job, NULL)) == NULL) {
+		if (c.bad || n == 0 || c.left != (size_t) n * 8 + words * 8) {
+			return (TASQ_EDATA_LOSS);
+		}
+		(void) job_for(b, job, NULL, &j);
+		if (j == NULL) {
 			return (TASQ_EDATA_LOSS);
 		}
 		int64_t  *vals = copy_col(&c, n, 8);
@@ -446,6 +477,8 @@ tasq_broker_recover(tasq_broker *b, tasq_journal *j, char *err, size_t errlen,
 	b->recovering = true;
 	rv = tasq_journal_recover(j, apply, b, records, bytes, err, errlen);
 	tasq_broker_ready_normalize(b);
+	// Queues of closed jobs only: gone, and within --max-queues again.
+	tasq_broker_queue_gc(b, 0, true);
 	b->recovering = false;
 	b->journal    = j;
 	nng_mtx_unlock(b->mtx);
@@ -460,7 +493,7 @@ snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
 	uint8_t   qlen = (uint8_t) strlen(j->q->name);
 	uint32_t  n32  = (uint32_t) j->nivals;
 	int       rv;
-	uint64_t *iv = malloc(j->nivals * 16 + 1);
+	uint64_t *iv = tasq_alloc(j->nivals * 16 + 1);
 
 	if (iv == NULL) {
 		return (NNG_ENOMEM);

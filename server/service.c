@@ -237,8 +237,9 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		}
 		return (rv);
 	case TASQ_M_CLOSE_JOB:
-		rv = tasq_broker_close_job(s->broker, req->u.close_job.job_id,
-		    now, &rep.u.close_job.dropped);
+		rv = tasq_broker_close_job_ack(s->broker,
+		    req->u.close_job.job_id, req->u.close_job.ack_seq, now,
+		    &rep.u.close_job.dropped);
 		if (rv != 0) {
 			*why = rv == TASQ_ENOT_FOUND
 			    ? "no such job"

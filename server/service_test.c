@@ -243,4 +243,99 @@ TEST(fetch_carrying_a_refused_submit_fetches_nothing)
 	teardown();
 }
 
+// Runs the client loop of docs/PROTOCOL.md 9.6 on job (every id below n
+// once at least), then its CloseJob with close_ack; returns dropped.
+static uint64_t
+documented_loop_then_close(uint64_t job, size_t n, bool close_with_ack)
+{
+	uint8_t    *seen = calloc(n, 1);
+	size_t      have = 0;
+	uint64_t    ack  = 0;
+	tasq_rep    rep;
+	const char *why;
+	bool        parked;
+
+	ASSERT_NOT_NULL(seen);
+	for (int round = 0; have < n; round++) {
+		tasq_req  req  = fetch_with(job, NULL, 0, 0, NULL);
+		tasq_call call = { .req = &req, .pipe_id = 1 };
+		ASSERT_LT(round, 1000);
+		req.u.fetch.ack_seq     = ack;
+		req.u.fetch.max_results = 65536;
+		req.u.fetch.wait_ms     = 1000;
+		ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+		for (size_t i = 0; i < rep.u.fetch.n; i++) {
+			ASSERT_LT(rep.u.fetch.ids[i], n);
+			have += !seen[rep.u.fetch.ids[i]];
+			seen[rep.u.fetch.ids[i]] = 1;
+		}
+		if (rep.u.fetch.seq != 0) {
+			ack = rep.u.fetch.seq;
+		}
+		tasq_wire_rep_fini(&rep);
+	}
+	free(seen);
+
+	tasq_req  close           = { .method = TASQ_M_CLOSE_JOB };
+	tasq_call call            = { .req = &close, .pipe_id = 1 };
+	close.u.close_job.job_id  = job;
+	close.u.close_job.ack_seq = close_with_ack ? ack : 0;
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	uint64_t dropped = rep.u.close_job.dropped;
+	tasq_wire_rep_fini(&rep);
+	return (dropped);
+}
+
+static void
+submit_range(uint64_t job, const char *queue, size_t n)
+{
+	int64_t     vals[100];
+	tasq_rep    rep;
+	const char *why;
+	bool        parked;
+
+	for (size_t first = 0; first < n; first += 100) {
+		tasq_req  req  = { .method = TASQ_M_SUBMIT };
+		tasq_call call = { .req = &req, .pipe_id = 1 };
+		for (size_t i = 0; i < 100; i++) {
+			vals[i] = (int64_t) (first + i);
+		}
+		req.u.submit.queue       = queue;
+		req.u.submit.job_id      = job;
+		req.u.submit.first_index = first;
+		req.u.submit.n           = 100;
+		req.u.submit.values      = vals;
+		ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+		ASSERT_EQ(rep.u.submit.accepted, 100);
+		tasq_wire_rep_fini(&rep);
+	}
+}
+
+// docs/PROTOCOL.md 9.6/9.7: a client that follows the documented loop
+// and closes with the ack of its last delivery sees dropped = 0 for a
+// job whose every result it collected. A client that closes with
+// ack_seq 0 (as the document once said it could) still works: its last
+// delivery counts as dropped, as before.
+TEST(close_after_the_documented_fetch_loop_drops_nothing)
+{
+	size_t done = 0;
+
+	setup();
+	submit_range(21, "q", 1000);
+	for (int i = 0; i < 200 && done < 1000; i++) {
+		done += work_queue("q");
+	}
+	ASSERT_EQ(done, 1000);
+	ASSERT_EQ(documented_loop_then_close(21, 1000, true), 0);
+
+	submit_range(22, "q", 100);
+	for (int i = 0; i < 200 && done < 1100; i++) {
+		done += work_queue("q");
+	}
+	ASSERT_EQ(done, 1100);
+	// max_fetch is 50: the last delivery held 50 results.
+	ASSERT_EQ(documented_loop_then_close(22, 100, false), 50);
+	teardown();
+}
+
 TASQ_TEST_MAIN()

@@ -660,8 +660,29 @@ def run(args, key):
           "%.2f s" % (order, waited))
 
     # 5. CloseJob
+    # Every result is in and ack names the last delivery: CloseJob
+    # acknowledges it, so nothing was dropped (PROTOCOL.md 9.7).
     r = c.close_job(job_id, ack)
-    check(True, "CloseJob: dropped %d" % r["dropped"])
+    check(r["dropped"] == 0,
+          "CloseJob with the last delivery's ack_seq: dropped %d (want 0)"
+          % r["dropped"])
+    # The same with nothing between the documented loop and CloseJob: the
+    # last delivery is acknowledged by the CloseJob alone.
+    values4 = list(range(1, 8))
+    job4 = secrets.randbits(64) or 1
+    c.submit(args.queue, job4, 0, values4)
+    results4, ack4 = {}, 0
+    until = time.monotonic() + args.results_timeout
+    while len(results4) < len(values4) and time.monotonic() < until:
+        f = c.fetch(job4, ack4, max_results=65536, wait_ms=1000)
+        record(check, results4, f, len(values4))
+        if f["seq"] != 0:
+            ack4 = f["seq"]
+    r = c.close_job(job4, ack4)
+    check(len(results4) == len(values4) and r["dropped"] == 0,
+          "the loop of PROTOCOL.md 9.6, then CloseJob(ack_seq = last seq): "
+          "%d of %d results, dropped %d (want 0)"
+          % (len(results4), len(values4), r["dropped"]))
     try:
         c.fetch(job_id, 0, wait_ms=0)
         check(False, "Fetch after CloseJob should be NOT_FOUND")
