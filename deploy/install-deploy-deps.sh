@@ -6,15 +6,24 @@
 # dnsname CNI plugin (containers on a podman network find each other by
 # name) and iproute2 (network namespaces as LAN hosts). Run as root (or
 # through sudo). Safe to run again.
+#
+# usage: install-deploy-deps.sh [--list]   (--list: print the packages,
+#                                           one a line; install nothing)
 set -euo pipefail
+pkgs=(
+	podman runc catatonit iptables debootstrap
+	podman-compose golang-github-containernetworking-plugin-dnsname
+	iproute2 openssl ca-certificates python3-yaml
+)
+if [ "${1:-}" = --list ]; then
+	printf '%s\n' "${pkgs[@]}"
+	exit 0
+fi
 export DEBIAN_FRONTEND=noninteractive
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
-	podman runc catatonit iptables debootstrap \
-	podman-compose golang-github-containernetworking-plugin-dnsname \
-	iproute2 openssl ca-certificates >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 echo "tasq: deployment dependencies installed"
 echo "      use CONTAINERS_CONF=$(cd "$(dirname "$0")" && pwd)/containers.conf" \
 	"where crun or podman's default rlimits fail (see deploy/README.md)"
