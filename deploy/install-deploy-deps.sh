@@ -4,7 +4,9 @@
 # runc runtime, catatonit (the pause process of pods), iptables, debootstrap
 # (to make a base image when no registry is reachable), podman-compose, the
 # dnsname CNI plugin (containers on a podman network find each other by
-# name) and iproute2 (network namespaces as LAN hosts). Run as root (or
+# name), iproute2 (network namespaces as LAN hosts) and fuse-overlayfs
+# (podman's storage where /var/lib/containers is itself on overlayfs, as
+# inside a container; tests/deploy/lib.sh picks it). Run as root (or
 # through sudo). Safe to run again.
 #
 # usage: install-deploy-deps.sh [--list]   (--list: print the packages,
@@ -14,6 +16,7 @@ pkgs=(
 	podman runc catatonit iptables debootstrap
 	podman-compose golang-github-containernetworking-plugin-dnsname
 	iproute2 openssl ca-certificates python3-yaml
+	fuse-overlayfs # storage where /var/lib/containers is on overlayfs
 )
 if [ "${1:-}" = --list ]; then
 	printf '%s\n' "${pkgs[@]}"
