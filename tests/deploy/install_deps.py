@@ -18,13 +18,16 @@ tasq's own programs, or come from a Debian package that
 `deploy/install-deps.sh --tests --list` names or that every Debian has
 (Priority: required, which is what debootstrap --variant=minbase
 installs). The package is found with dpkg -S on the program this machine
-runs; a program that is not installed here cannot be looked up and fails
-the test (the tests would not find it either), except for the few that
-OPTIONAL below names with the reason.
+runs, and its dependencies with dpkg-query; OPTIONAL below names the
+programs that are deliberately not installed, with the reason.
 
 usage: install_deps.py [TOP]     (default: the tree this file is in)
-Exits 0 when every program is covered, 1 otherwise (with the list), 77
-where there is no dpkg (not Debian: nothing to check against).
+Exits 0 when every program is covered; 1 when one comes from a package
+that is not installed; 77 (skipped) where there is no dpkg (not Debian),
+or where some programs are not installed here, so that their packages
+cannot be looked up (deploy/install-deps.sh --tests has not been run): 1
+then with TASQ_TESTS_REQUIRED=1, as in CI. TASQ_DEPS_DUMP=1 lists every
+program found, with where.
 """
 
 import glob
@@ -37,9 +40,7 @@ import sys
 # Programs the tests use when present and that deploy/install-deps.sh
 # deliberately does not install, with the reason.
 OPTIONAL = {
-    "kubectl": "compose_kube.sh adds a client-side dry run when it is "
-               "there; Debian bookworm has no kubectl package",
-    "docker": "named only in a message of tests/deploy/lib.sh",
+    # "name": "why it is not installed",
 }
 
 # tasq's own programs and the test helpers the build makes.

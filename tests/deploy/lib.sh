@@ -96,7 +96,7 @@ deploy_storage() {
 	fs=$(stat -f -c %T "$d")
 	[ "$fs" = overlayfs ] || return 0
 	local why="$graphroot is on overlayfs, where the kernel refuses podman's overlay driver" nofuse=
-	if ! command -v fuse-overlayfs >/dev/null; then
+	if [ ! -x /usr/bin/fuse-overlayfs ]; then # storage-fuse-overlayfs.conf's
 		nofuse="fuse-overlayfs is not installed"
 	elif [ ! -c /dev/fuse ]; then
 		nofuse="there is no /dev/fuse"
