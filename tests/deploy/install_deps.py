@@ -76,7 +76,7 @@ OPTARG = {
     "xargs": {"-I", "-n", "-P", "-d", "-L", "-s", "-a", "-E"},
     "env": {"-u", "-C", "-S"}, "sudo": {"-u", "-g"}, "ionice": {"-c", "-n"},
     "stdbuf": {"-i", "-o", "-e"}, "flock": {"-w", "-E"},
-    "setarch": set(), "unshare": set(), "taskset": set(),
+    "setarch": set(), "unshare": {"--propagation"}, "taskset": set(),
     "valgrind": set(), "strace": {"-o", "-e", "-p"},
 }
 # Their arguments run elsewhere (in a container or another root).
