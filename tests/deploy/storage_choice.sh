@@ -53,8 +53,12 @@ choose() {
 }
 
 # overlay over the graphroot's parent, as in a container
-overlay='mkdir -p "$work/l" "$work/u" "$work/w" "$parent"
-	mount -t overlay overlay -o "lowerdir=$work/l,upperdir=$work/u,workdir=$work/w" "$parent"'
+# (its layers on a tmpfs: $work may be on overlayfs itself, which cannot be
+# an upper layer)
+overlay='mkdir -p "$work/t" "$parent"
+	mount -t tmpfs tmpfs "$work/t"
+	mkdir "$work/t/l" "$work/t/u" "$work/t/w"
+	mount -t overlay overlay -o "lowerdir=$work/t/l,upperdir=$work/t/u,workdir=$work/t/w" "$parent"'
 : >"$work/plain"
 no_fuse_overlayfs='[ ! -e /usr/bin/fuse-overlayfs ] ||
 	mount --bind "$work/plain" /usr/bin/fuse-overlayfs'
