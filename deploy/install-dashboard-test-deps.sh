@@ -4,7 +4,15 @@
 # chromium, node and npm (only those missing), then playwright-core as
 # pinned by tests/dashboard/package-lock.json (npm ci; it downloads no
 # browser). Run as root (or through sudo). Safe to run again.
+#
+# usage: install-dashboard-test-deps.sh [--list]   (--list: print the
+#                                   Debian packages, one a line; install
+#                                   nothing)
 set -euo pipefail
+if [ "${1:-}" = --list ]; then
+	printf '%s\n' chromium nodejs npm
+	exit 0
+fi
 export DEBIAN_FRONTEND=noninteractive
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo

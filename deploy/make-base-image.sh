@@ -31,6 +31,7 @@ if [ -z "$work" ]; then
 	work=$(mktemp -d /tmp/tasq-base.XXXXXX)
 	own_work=1
 fi
+mkdir -p "$work"
 rootfs=$work/rootfs
 cleanup() {
 	rm -rf "$rootfs"

@@ -13,6 +13,14 @@ fail() {
 	echo "FAIL: $*"
 	exit 1
 }
+# man and systemd-analyze are optional; in CI (TASQ_TESTS_REQUIRED=1),
+# where deploy/install-deps.sh has installed them, they must be there.
+if [ "${TASQ_TESTS_REQUIRED:-}" = 1 ]; then
+	for c in gzip man systemd-analyze; do
+		command -v "$c" >/dev/null ||
+			fail "$c not found (deploy/install-deps.sh installs it)"
+	done
+fi
 expected="bin/tasq
 bin/tasq-server
 bin/tasq-worker

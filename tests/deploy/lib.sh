@@ -21,6 +21,11 @@
 #   TASQ_DEPLOY_KEEP=1      keep the scratch directory
 #   TASQ_TESTS_REQUIRED=1   fail instead of skipping when root, podman or
 #                           a tool is missing (set by .ci/run)
+#   CONTAINERS_STORAGE_CONF podman's storage (default: podman's own, except
+#                           where its graphroot is on overlayfs, as inside
+#                           a container: then storage-fuse-overlayfs.conf
+#                           or storage-vfs.conf beside this file, see
+#                           deploy_storage)
 # shellcheck shell=bash
 
 deploy_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -62,8 +67,50 @@ deploy_require() {
 			exit $deploy_skip
 		fi
 	done
+	deploy_storage
 	WORK=$(mktemp -d "/tmp/$RUN_ID.XXXXXX")
 	chmod 755 "$WORK"
+}
+
+# deploy_storage: where podman's graphroot is on overlayfs (these tests
+# running inside a container whose root is overlayfs), the kernel refuses
+# podman's overlay driver ("'overlay' is not supported over overlayfs").
+# Then use fuse-overlayfs (the same in user space) where it and /dev/fuse
+# work, else vfs (any file system; a full copy of every layer). Each has a
+# graphroot of its own. A CONTAINERS_STORAGE_CONF already set is kept.
+deploy_storage() {
+	local conf graphroot driver d fs
+	[ -n "${CONTAINERS_STORAGE_CONF:-}" ] && return 0
+	for conf in /etc/containers/storage.conf \
+		/usr/share/containers/storage.conf ""; do
+		[ -r "$conf" ] && break
+	done
+	if [ -n "$conf" ]; then
+		graphroot=$(sed -n 's/^[[:space:]]*graphroot[[:space:]]*=[[:space:]]*"\(.*\)".*/\1/p' "$conf" | head -1)
+		driver=$(sed -n 's/^[[:space:]]*driver[[:space:]]*=[[:space:]]*"\(.*\)".*/\1/p' "$conf" | head -1)
+	fi
+	graphroot=${graphroot:-/var/lib/containers/storage}
+	case ${driver:-overlay} in overlay) ;; *) return 0 ;; esac
+	d=$graphroot
+	while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+	fs=$(stat -f -c %T "$d")
+	[ "$fs" = overlayfs ] || return 0
+	local why="$graphroot is on overlayfs, where the kernel refuses podman's overlay driver" nofuse=
+	if [ ! -x /usr/bin/fuse-overlayfs ]; then # storage-fuse-overlayfs.conf's
+		nofuse="fuse-overlayfs is not installed"
+	elif [ ! -c /dev/fuse ]; then
+		nofuse="there is no /dev/fuse"
+	elif ! (: <>/dev/fuse) 2>/dev/null; then
+		nofuse="/dev/fuse cannot be opened"
+	fi
+	if [ -z "$nofuse" ]; then
+		export CONTAINERS_STORAGE_CONF=$deploy_top/tests/deploy/storage-fuse-overlayfs.conf
+		echo "storage: $why; using fuse-overlayfs ($CONTAINERS_STORAGE_CONF)"
+	else
+		export CONTAINERS_STORAGE_CONF=$deploy_top/tests/deploy/storage-vfs.conf
+		echo "storage: $why, and $nofuse; using vfs" \
+			"($CONTAINERS_STORAGE_CONF: slower, a full copy of every layer)"
+	fi
 }
 
 # podman_q ARGS...: podman with the harmless noise of this machine removed

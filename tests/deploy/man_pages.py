@@ -111,6 +111,9 @@ def main():
                                capture_output=True, text=True)
             if r.returncode != 0 or r.stderr.strip():
                 errors.append("%s: groff: %s" % (p, r.stderr.strip()))
+    elif os.environ.get("TASQ_TESTS_REQUIRED") == "1":
+        errors.append("groff not found (deploy/install-deps.sh installs "
+                      "groff-base)")
     else:
         print("groff not found: formatting not checked")
     for e in errors:
