@@ -25,18 +25,23 @@ struct conv {
 	tasq_rpc       *rpc;
 	nng_ctx         ctx;
 	nng_aio        *aio;
-	nng_mtx        *mtx; // guards sleeping and wake_pending
+	nng_mtx        *mtx; // guards the park flags and synced
 	enum conv_state state;
-	bool            sleeping;
-	bool            wake_pending;
-	tasq_waiter     waiter;
-	tasq_env_hdr    hdr;
-	tasq_req        req;
-	bool            have_req;
-	tasq_call       call;
-	nng_msg        *synced; // reply held until the journal is durable
-	uint32_t        pipe;   // counted in flight on this connection
-	uint64_t        t0_us;  // when the request arrived
+	// Park flags (C_PARKED; see conv_armed). No nng call is made with
+	// mtx held: whoever flips a flag under it makes the call after.
+	bool         arming;   // the parker is starting the sleep
+	bool         sleeping; // the sleep runs and nobody is cancelling it
+	bool         waking;   // someone is in nng_aio_cancel for this park
+	bool         fired;    // the sleep ended while arming or waking
+	bool         wake_pending; // a wake the parker must act on
+	tasq_waiter  waiter;
+	tasq_env_hdr hdr;
+	tasq_req     req;
+	bool         have_req;
+	tasq_call    call;
+	nng_msg     *synced; // reply held until the journal is durable
+	uint32_t     pipe;   // counted in flight on this connection
+	uint64_t     t0_us;  // when the request arrived
 };
 
 struct tasq_rpc {
@@ -232,29 +237,31 @@ conv_error(struct conv *c, int rv, const char *why, bool sign)
 	conv_send(c, m, code, sign);
 }
 
-// The journal's callback: the records behind c's reply are on disk.
+// The journal's callback: the records behind c's reply are on disk. The
+// lock publishes c->synced (set by conv_reply) and orders this with
+// tasq_rpc_close's barrier; the reply is signed and sent after it.
 static void
 conv_synced(void *arg, int rv)
 {
 	struct conv *c = arg;
 	nng_msg     *m;
+	bool         closing;
 
 	nng_mtx_lock(c->mtx);
 	m         = c->synced;
 	c->synced = NULL;
-	if (atomic_load(&c->rpc->closing)) {
-		nng_mtx_unlock(c->mtx);
+	closing   = atomic_load(&c->rpc->closing);
+	nng_mtx_unlock(c->mtx);
+	if (closing) {
 		nng_msg_free(m);
 		return;
 	}
 	if (rv != 0) {
-		nng_mtx_unlock(c->mtx);
 		nng_msg_free(m);
 		conv_error(c, rv, "the journal could not be written", true);
 		return;
 	}
 	conv_send(c, m, 0, true);
-	nng_mtx_unlock(c->mtx);
 }
 
 // Whether the reply to this call acknowledges state that must be durable
@@ -303,6 +310,80 @@ conv_reply(struct conv *c, nng_msg *reply)
 	conv_send(c, reply, 0, true);
 }
 
+static void conv_run(struct conv *c);
+
+// A park ends (its sleep ran out or was cancelled by a wake): take the
+// waiter off the broker and run the call again, unless whoever asked is
+// gone: leasing to a closed connection would only strand tasks until
+// their lease ran out.
+static void
+conv_unparked(struct conv *c)
+{
+	tasq_rpc *r = c->rpc;
+
+	nng_mtx_lock(c->mtx);
+	c->wake_pending = false;
+	nng_mtx_unlock(c->mtx);
+	(void) tasq_broker_unpark(r->broker, &c->waiter);
+	if (atomic_load(&r->closing)) {
+		return;
+	}
+	if (!pipe_alive(r, c->call.pipe_id)) {
+		conv_recv(c);
+		return;
+	}
+	conv_run(c);
+}
+
+// Cancels c's sleep; the caller has set c->waking under the lock. The
+// sleep's callback, if it comes while we are inside nng_aio_cancel, only
+// sets fired; then we end the park here. Without waking, a cancel made
+// after the lock is dropped could hit the conversation's next operation
+// (its reply) instead of the sleep.
+static void
+conv_cancel(struct conv *c)
+{
+	bool fired;
+
+	nng_aio_cancel(c->aio);
+	nng_mtx_lock(c->mtx);
+	c->waking = false;
+	fired     = c->fired;
+	c->fired  = false;
+	nng_mtx_unlock(c->mtx);
+	if (fired) {
+		conv_unparked(c);
+	}
+}
+
+// The parker has started the sleep (nng_sleep_aio, with no lock held): if
+// it already ended, end the park; if a wake came meanwhile (it found no
+// sleep to cancel), cancel it now; otherwise a wake may cancel it from
+// now on.
+static void
+conv_armed(struct conv *c)
+{
+	bool fired, cancel;
+
+	nng_mtx_lock(c->mtx);
+	c->arming = false;
+	fired     = c->fired;
+	c->fired  = false;
+	cancel    = !fired && c->wake_pending;
+	if (cancel) {
+		c->wake_pending = false;
+		c->waking       = true;
+	} else if (!fired) {
+		c->sleeping = true;
+	}
+	nng_mtx_unlock(c->mtx);
+	if (fired) {
+		conv_unparked(c);
+	} else if (cancel) {
+		conv_cancel(c);
+	}
+}
+
 static void
 conv_run(struct conv *c)
 {
@@ -323,6 +404,17 @@ conv_run(struct conv *c)
 			return;
 		}
 		if (!parked) {
+			// The connection may have closed while the lease was
+			// made, and its removal (pipe_cb) may have returned
+			// the connection's leases just before this one: the
+			// record goes before tasq_broker_pipe_gone runs, so a
+			// lease made after that call is seen here, and
+			// returned.
+			if (c->call.req->method == TASQ_M_LEASE &&
+			    !pipe_alive(r, c->call.pipe_id)) {
+				tasq_broker_pipe_gone(
+				    r->broker, c->call.pipe_id, tasq_now_ms());
+			}
 			conv_reply(c, reply);
 			return;
 		}
@@ -333,14 +425,16 @@ conv_run(struct conv *c)
 			(void) tasq_broker_unpark(r->broker, &c->waiter);
 			continue;
 		}
-		c->state     = C_PARKED;
-		c->sleeping  = true;
+		c->state  = C_PARKED;
+		c->arming = true;
+		c->fired  = false;
+		nng_mtx_unlock(c->mtx);
 		nng_time now = nng_clock();
 		nng_sleep_aio(c->call.park_until > now
 		        ? (nng_duration) (c->call.park_until - now)
 		        : 0,
 		    c->aio);
-		nng_mtx_unlock(c->mtx);
+		conv_armed(c);
 		return;
 	}
 }
@@ -350,14 +444,21 @@ tasq_rpc_wake(tasq_waiter *w)
 {
 	struct conv *c =
 	    (struct conv *) ((char *) w - offsetof(struct conv, waiter));
+	bool cancel;
 
 	nng_mtx_lock(c->mtx);
-	if (c->sleeping) {
-		nng_aio_cancel(c->aio);
+	cancel = c->sleeping;
+	if (cancel) {
+		c->sleeping = false;
+		c->waking   = true;
 	} else {
+		// Not asleep (yet): the parker, or the next park, acts on it.
 		c->wake_pending = true;
 	}
 	nng_mtx_unlock(c->mtx);
+	if (cancel) {
+		conv_cancel(c);
+	}
 }
 
 static void
@@ -469,20 +570,17 @@ conv_cb(void *arg)
 		return;
 	case C_PARKED:
 		nng_mtx_lock(c->mtx);
-		c->sleeping     = false;
-		c->wake_pending = false;
+		if (c->arming || c->waking) {
+			// The parker or a waker is inside its nng call: it
+			// ends the park when it comes out (conv_armed,
+			// conv_cancel).
+			c->fired = true;
+			nng_mtx_unlock(c->mtx);
+			return;
+		}
+		c->sleeping = false;
 		nng_mtx_unlock(c->mtx);
-		(void) tasq_broker_unpark(r->broker, &c->waiter);
-		if (atomic_load(&r->closing)) {
-			return;
-		}
-		// Whoever asked is gone: leasing to a closed connection would
-		// only strand tasks until their lease ran out.
-		if (!pipe_alive(r, c->call.pipe_id)) {
-			conv_recv(c);
-			return;
-		}
-		conv_run(c);
+		conv_unparked(c);
 		return;
 	case C_SYNC: // not an aio state: conv_synced moves on
 		return;
