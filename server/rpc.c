@@ -60,6 +60,10 @@ struct tasq_rpc {
 	uint32_t             nconvs;
 	uint32_t             ncap;
 	uint32_t             max_conns;
+	uint32_t             max_unauth; // connections not yet authenticated
+	uint64_t             auth_ms;    // deadline of their first request
+	atomic_uint_fast64_t accepts; // connections the listener handed over
+	atomic_int           nunauth; // changed under pmtx
 	atomic_uint_fast64_t seq;
 	atomic_int           npipes;
 	atomic_int           nrecv; // conversations waiting for a request
@@ -80,8 +84,10 @@ struct tasq_rpc {
 
 struct pipe_info {
 	nng_pipe p;
+	uint64_t since_ms; // when it was admitted
 	uint64_t last_ms;
 	uint32_t inflight;
+	bool     authed; // a request of it passed tasq_auth_open and replay
 };
 
 static uint64_t
@@ -146,8 +152,8 @@ pipe_done(struct conv *c)
 	c->pipe = 0;
 }
 
-// Counts a request on its connection; false when the connection has
-// max_inflight already.
+// Counts an authenticated request on its connection (which is from then
+// on authenticated); false when the connection has max_inflight already.
 static bool
 pipe_start(struct conv *c, uint32_t pipe)
 {
@@ -158,6 +164,10 @@ pipe_start(struct conv *c, uint32_t pipe)
 	nng_mtx_lock(r->pmtx);
 	if ((pi = tasq_idmap_get(&r->pipes, pipe)) != NULL) {
 		pi->last_ms = nng_clock();
+		if (!pi->authed) {
+			pi->authed = true;
+			atomic_fetch_sub(&r->nunauth, 1);
+		}
 		if (pi->inflight >= r->max_inflight) {
 			ok = false;
 		} else {
@@ -597,48 +607,66 @@ conv_cb(void *arg)
 	}
 }
 
+// Admission happens at NNG_PIPE_EV_ADD_PRE, under pmtx, so that the
+// limits hold however many connections arrive at once, and the record is
+// made before the peer can send a byte (nng starts reading a pipe after
+// this event): every admitted pipe has a record from its first request
+// to its NNG_PIPE_EV_REM_POST, which nng delivers for every pipe it
+// reported at ADD_PRE (refused ones included; those have no record).
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	tasq_rpc *r = arg;
 
-	// Only pipes that were added (and are in the table) are counted and
-	// uncounted: nng reports removals of pipes it never fully added.
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
-		int n = atomic_load(&r->npipes);
+		struct pipe_info    *pi = calloc(1, sizeof(*pi));
+		int                  n, u;
+		enum tasq_counter_id why = TASQ_CTR_REFUSED;
+		bool                 in  = false;
+
+		// Proof for the watchdog that the listener accepts.
+		atomic_fetch_add(&r->accepts, 1);
+		nng_mtx_lock(r->pmtx);
+		n = atomic_load(&r->npipes);
+		u = atomic_load(&r->nunauth);
 		if ((uint32_t) n >= r->max_conns) {
+			why = TASQ_CTR_REFUSED;
+		} else if ((uint32_t) u >= r->max_unauth) {
+			why = TASQ_CTR_UNAUTH_REFUSED;
+		} else if (pi != NULL) {
+			pi->p        = p;
+			pi->since_ms = nng_clock();
+			pi->last_ms  = pi->since_ms;
+			in           = tasq_idmap_put(&r->pipes,
+			                   (uint64_t) nng_pipe_id(p), pi) == 0;
+			if (in) {
+				atomic_fetch_add(&r->npipes, 1);
+				atomic_fetch_add(&r->nunauth, 1);
+			}
+		}
+		nng_mtx_unlock(r->pmtx);
+		if (in) {
+			tasq_broker_count(r->broker, TASQ_CTR_CONNECTIONS, 1);
+			return;
+		}
+		free(pi);
+		if (why == TASQ_CTR_UNAUTH_REFUSED) {
+			tasq_broker_count(r->broker, why, 1);
+			if (warn_ok(r)) {
+				tasq_warn("refusing connection: %d not yet "
+				          "authenticated, max-unauthenticated "
+				          "is %u",
+				    u, r->max_unauth);
+			}
+		} else {
 			tasq_broker_count(r->broker, TASQ_CTR_REFUSED, 1);
 			if (warn_ok(r)) {
 				tasq_warn("refusing connection: %d open, "
 				          "max-connections is %u",
 				    n, r->max_conns);
 			}
-			nng_pipe_close(p); // rejected before it is added
 		}
-		return;
-	}
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		struct pipe_info *pi = calloc(1, sizeof(*pi));
-		bool              in = false;
-		if (pi != NULL) {
-			pi->p       = p;
-			pi->last_ms = nng_clock();
-			nng_mtx_lock(r->pmtx);
-			in = tasq_idmap_put(&r->pipes,
-			         (uint64_t) nng_pipe_id(p), pi) == 0;
-			if (in) {
-				atomic_fetch_add(&r->npipes, 1);
-			}
-			nng_mtx_unlock(r->pmtx);
-			if (!in) {
-				free(pi);
-			}
-		}
-		if (!in) {
-			nng_pipe_close(p); // cannot track it: refuse it
-			return;
-		}
-		tasq_broker_count(r->broker, TASQ_CTR_CONNECTIONS, 1);
+		nng_pipe_close(p); // refused (or untracked) before it is added
 		return;
 	}
 	if (ev == NNG_PIPE_EV_REM_POST) {
@@ -648,6 +676,9 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		if (pi != NULL) {
 			tasq_idmap_del(&r->pipes, (uint64_t) nng_pipe_id(p));
 			atomic_fetch_sub(&r->npipes, 1);
+			if (!pi->authed) {
+				atomic_fetch_sub(&r->nunauth, 1);
+			}
 		}
 		nng_mtx_unlock(r->pmtx);
 		if (pi == NULL) {
@@ -655,6 +686,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		}
 		free(pi);
 		tasq_broker_count(r->broker, TASQ_CTR_DISCONNECTIONS, 1);
+		// After the record is gone (see conv_run).
 		tasq_broker_pipe_gone(
 		    r->broker, (uint32_t) nng_pipe_id(p), tasq_now_ms());
 	}
@@ -671,13 +703,16 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 		snprintf(err, errlen, "out of memory");
 		return (NNG_ENOMEM);
 	}
-	r->svc          = svc;
-	r->broker       = b;
-	r->replay       = replay;
-	r->keys         = conf->keys;
-	r->journal      = conf->journal;
-	r->server_id    = tasq_service_server_id(svc);
-	r->max_conns    = conf->max_conns;
+	r->svc       = svc;
+	r->broker    = b;
+	r->replay    = replay;
+	r->keys      = conf->keys;
+	r->journal   = conf->journal;
+	r->server_id = tasq_service_server_id(svc);
+	r->max_conns = conf->max_conns;
+	r->max_unauth =
+	    conf->max_unauth > 0 ? conf->max_unauth : conf->max_conns;
+	r->auth_ms      = conf->auth_ms;
 	r->max_inflight = conf->max_inflight;
 	tasq_idmap_init(&r->pipes);
 	if ((rv = nng_mtx_alloc(&r->pmtx)) != 0) {
@@ -687,6 +722,8 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	}
 	atomic_init(&r->seq, 0);
 	atomic_init(&r->npipes, 0);
+	atomic_init(&r->nunauth, 0);
+	atomic_init(&r->accepts, 0);
 	atomic_init(&r->nrecv, 0);
 	atomic_init(&r->closing, false);
 	atomic_init(&r->last_warn_ms, 0);
@@ -700,8 +737,6 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	         r->sock, NNG_OPT_RECVMAXSZ, conf->max_msg_bytes)) != 0 ||
 	    (rv = nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, r)) !=
 	        0 ||
-	    (rv = nng_pipe_notify(
-	         r->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, r)) != 0 ||
 	    (rv = nng_pipe_notify(
 	         r->sock, NNG_PIPE_EV_REM_POST, pipe_cb, r)) != 0) {
 		snprintf(err, errlen, "cannot configure socket: %s",
@@ -779,6 +814,12 @@ tasq_rpc_receiving(tasq_rpc *r)
 	return (atomic_load(&r->nrecv));
 }
 
+uint64_t
+tasq_rpc_accepts(tasq_rpc *r)
+{
+	return (atomic_load(&r->accepts));
+}
+
 int
 tasq_rpc_relisten(tasq_rpc *r)
 {
@@ -845,22 +886,41 @@ tasq_rpc_metrics(tasq_rpc *r, FILE *f)
 	    "# HELP tasq_connections Open connections.\n"
 	    "# TYPE tasq_connections gauge\ntasq_connections %d\n",
 	    atomic_load(&r->npipes));
+	fprintf(f,
+	    "# HELP tasq_connections_unauthenticated Open connections that "
+	    "have not yet sent an authenticated request.\n"
+	    "# TYPE tasq_connections_unauthenticated gauge\n"
+	    "tasq_connections_unauthenticated %d\n",
+	    atomic_load(&r->nunauth));
 }
 
 int
 tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms)
 {
 	nng_pipe *victims = NULL;
-	size_t    n = 0, pos = 0;
+	size_t    n = 0, nauth = 0, pos = 0;
 	void     *v;
 	uint64_t  now = nng_clock();
 
 	nng_mtx_lock(r->pmtx);
 	if (r->pipes.count > 0 &&
 	    (victims = malloc(r->pipes.count * sizeof(*victims))) != NULL) {
+		// Those past the authentication deadline first (victims
+		// [0, nauth)), then the idle ones.
 		while ((v = tasq_idmap_next(&r->pipes, &pos)) != NULL) {
 			struct pipe_info *pi = v;
-			if (pi->inflight == 0 && now > pi->last_ms + idle_ms) {
+			if (!pi->authed && r->auth_ms > 0 &&
+			    now >= pi->since_ms + r->auth_ms) {
+				victims[n++] = pi->p;
+			}
+		}
+		nauth = n;
+		pos   = 0;
+		while ((v = tasq_idmap_next(&r->pipes, &pos)) != NULL) {
+			struct pipe_info *pi = v;
+			if ((pi->authed || r->auth_ms == 0 ||
+			        now < pi->since_ms + r->auth_ms) &&
+			    pi->inflight == 0 && now > pi->last_ms + idle_ms) {
 				victims[n++] = pi->p;
 			}
 		}
@@ -871,10 +931,17 @@ tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms)
 		(void) nng_pipe_close(victims[i]);
 	}
 	free(victims);
-	if (n > 0) {
-		tasq_broker_count(r->broker, TASQ_CTR_IDLE_CLOSED, n);
-		tasq_info("closed %zu connection(s) idle for over %llu ms", n,
-		    (unsigned long long) idle_ms);
+	if (nauth > 0) {
+		tasq_broker_count(r->broker, TASQ_CTR_AUTH_TIMEOUT, nauth);
+		tasq_info(
+		    "closed %zu connection(s) that sent no authenticated "
+		    "request in %llu ms",
+		    nauth, (unsigned long long) r->auth_ms);
+	}
+	if (n > nauth) {
+		tasq_broker_count(r->broker, TASQ_CTR_IDLE_CLOSED, n - nauth);
+		tasq_info("closed %zu connection(s) idle for over %llu ms",
+		    n - nauth, (unsigned long long) idle_ms);
 	}
 	return ((int) n);
 }
