@@ -75,6 +75,7 @@ struct tasq_rpc {
 	nng_mtx   *pmtx;
 	tasq_idmap pipes;
 	uint32_t   max_inflight;
+	uint32_t   test_unpark_delay_ms; // see conv_unparked
 	// Reply latency (receive to send, long-polls included) per method,
 	// and replies per status code.
 	atomic_uint_fast64_t hist[TASQ_M_COUNT][NBUCKETS + 1];
@@ -341,6 +342,15 @@ conv_unparked(struct conv *c)
 	if (!pipe_alive(r, c->call.pipe_id)) {
 		conv_recv(c);
 		return;
+	}
+	if (r->test_unpark_delay_ms > 0) {
+		// Test hook (tests/security/lease_pipe_race.sh): widen the
+		// window between the check above and the call, in which the
+		// connection can go. Never set outside tests.
+		tasq_info("test hook: holding a woken call of connection %u "
+		          "for %u ms",
+		    c->call.pipe_id, r->test_unpark_delay_ms);
+		nng_msleep(r->test_unpark_delay_ms);
 	}
 	conv_run(c);
 }
@@ -714,6 +724,10 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	    conf->max_unauth > 0 ? conf->max_unauth : conf->max_conns;
 	r->auth_ms      = conf->auth_ms;
 	r->max_inflight = conf->max_inflight;
+	if (getenv("TASQ_TEST_UNPARK_DELAY_MS") != NULL) {
+		r->test_unpark_delay_ms = (uint32_t) strtoul(
+		    getenv("TASQ_TEST_UNPARK_DELAY_MS"), NULL, 10);
+	}
 	tasq_idmap_init(&r->pipes);
 	if ((rv = nng_mtx_alloc(&r->pmtx)) != 0) {
 		free(r);
