@@ -660,6 +660,11 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			return;
 		}
 		free(pi);
+		if ((uint32_t) n < r->max_conns &&
+		    (uint32_t) u < r->max_unauth) {
+			nng_pipe_close(p); // out of memory: cannot track it
+			return;
+		}
 		if (why == TASQ_CTR_UNAUTH_REFUSED) {
 			tasq_broker_count(r->broker, why, 1);
 			if (warn_ok(r)) {
@@ -676,7 +681,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 				    n, r->max_conns);
 			}
 		}
-		nng_pipe_close(p); // refused (or untracked) before it is added
+		nng_pipe_close(p); // refused before it is added
 		return;
 	}
 	if (ev == NNG_PIPE_EV_REM_POST) {
