@@ -686,6 +686,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 	if (ev == NNG_PIPE_EV_REM_POST) {
 		struct pipe_info *pi;
+		bool              authed;
 		nng_mtx_lock(r->pmtx);
 		pi = tasq_idmap_get(&r->pipes, (uint64_t) nng_pipe_id(p));
 		if (pi != NULL) {
@@ -699,8 +700,14 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		if (pi == NULL) {
 			return;
 		}
+		authed = pi->authed;
 		free(pi);
 		tasq_broker_count(r->broker, TASQ_CTR_DISCONNECTIONS, 1);
+		if (!authed) {
+			// Nothing can be tied to it: the broker only sees
+			// requests that passed pipe_start, which marks it.
+			return;
+		}
 		// After the record is gone (see conv_run).
 		tasq_broker_pipe_gone(
 		    r->broker, (uint32_t) nng_pipe_id(p), tasq_now_ms());
@@ -952,7 +959,9 @@ tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms)
 	free(victims);
 	if (nauth > 0) {
 		tasq_broker_count(r->broker, TASQ_CTR_AUTH_TIMEOUT, nauth);
-		tasq_info(
+		// Debug only: an idle peer's REQ socket redials after
+		// --idle-timeout and, sending nothing, is closed again here.
+		tasq_debug(
 		    "closed %zu connection(s) that sent no authenticated "
 		    "request in %llu ms",
 		    nauth, (unsigned long long) r->auth_ms);
