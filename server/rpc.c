@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <nng/protocol/reqrep0/rep.h>
@@ -714,6 +715,35 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
+// Raises the soft limit on file descriptors to what max_conns needs
+// (plus room for the journal, TLS files and the watchdog), within the
+// hard limit: out of descriptors, the listener can neither accept nor
+// refuse, and --max-connections would never be the limit that binds.
+static void
+raise_nofile(uint32_t max_conns)
+{
+	struct rlimit rl;
+	rlim_t        want = (rlim_t) max_conns + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) {
+		return;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		want = rl.rlim_max;
+	}
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t) max_conns + 256) {
+		tasq_warn(
+		    "only %llu file descriptors (hard limit): fewer than "
+		    "--max-connections %u needs",
+		    (unsigned long long) rl.rlim_cur, max_conns);
+	}
+}
+
 int
 tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
     tasq_broker *b, tasq_replay *replay, char *err, size_t errlen)
@@ -741,6 +771,7 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 		    getenv("TASQ_TEST_UNPARK_DELAY_MS"), NULL, 10);
 	}
 	tasq_idmap_init(&r->pipes);
+	raise_nofile(r->max_conns);
 	if ((rv = nng_mtx_alloc(&r->pmtx)) != 0) {
 		free(r);
 		snprintf(err, errlen, "out of memory");
