@@ -877,6 +877,13 @@ tasq_rpc_accepts(tasq_rpc *r)
 	return (atomic_load(&r->accepts));
 }
 
+bool
+tasq_rpc_full(tasq_rpc *r)
+{
+	return ((uint32_t) atomic_load(&r->npipes) >= r->max_conns ||
+	    (uint32_t) atomic_load(&r->nunauth) >= r->max_unauth);
+}
+
 int
 tasq_rpc_relisten(tasq_rpc *r)
 {

@@ -12,6 +12,7 @@
 #ifndef TASQ_RPC_H
 #define TASQ_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,6 +79,10 @@ int tasq_rpc_receiving(tasq_rpc *r);
 // to the socket so far, refused ones included: while it grows, the
 // listener is accepting (the watchdog's proof of life).
 uint64_t tasq_rpc_accepts(tasq_rpc *r);
+
+// tasq_rpc_full returns whether a new connection would be refused now
+// (--max-connections or --max-unauthenticated reached).
+bool tasq_rpc_full(tasq_rpc *r);
 
 // tasq_rpc_relisten replaces the listener with a new one on the same
 // address (the watchdog's remedy; see watchdog.h). nng 1.5.2 closes every

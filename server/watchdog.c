@@ -91,6 +91,13 @@ run(void *arg)
 			break;
 		}
 		nng_mtx_unlock(w->mtx);
+		if (tasq_rpc_full(w->rpc)) {
+			// The probe would only be refused, and take a refusal
+			// from a peer: a full server is not a dead one.
+			tasq_debug("watchdog: the server is full; no probe");
+			nng_mtx_lock(w->mtx);
+			continue;
+		}
 		// A failed probe is tried again at once: two in a row is
 		// the signal, and waiting a whole interval between them would
 		// only leave the listener deaf for longer.

@@ -4,7 +4,11 @@
 // connection to the server's own address and makes an authenticated
 // Health call; after two failures in a row it has the RPC layer replace
 // its listener and counts it (listener_restarts), but only when the
-// listener is really dead:
+// listener is really dead. It does not probe at all while the server is
+// full (tasq_rpc_full: the probe would only be refused, taking a slot a
+// peer could use); a listener that dies then is found at the first probe
+// after the server has room again. Otherwise it replaces the listener
+// only when:
 // - no connection at all was handed to the socket during the two probes
 //   (tasq_rpc_accepts did not move). A listener that accepts and then
 //   refuses (--max-connections, --max-unauthenticated: the probe
