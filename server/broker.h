@@ -121,7 +121,12 @@ typedef void (*tasq_wake_cb)(tasq_waiter *w);
 	X(IDLE_CLOSED, "connections_idle_closed",                             \
 	    "Connections closed after --idle-timeout without progress.")      \
 	X(REFUSED, "connections_refused",                                     \
-	    "Connections refused at --max-connections.")
+	    "Connections refused at --max-connections.")                      \
+	X(UNAUTH_REFUSED, "connections_refused_unauthenticated",              \
+	    "Connections refused at --max-unauthenticated.")                  \
+	X(AUTH_TIMEOUT, "connections_auth_timeout",                           \
+	    "Connections closed for sending no authenticated request within " \
+	    "--auth-timeout.")
 
 enum tasq_counter_id {
 #define TASQ_CTR_ENUM(id, name, help) TASQ_CTR_##id,

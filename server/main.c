@@ -60,6 +60,8 @@ static struct {
 	uint64_t max_jobs;
 	uint64_t max_workers;
 	uint64_t max_conns;
+	uint64_t max_unauth;
+	uint64_t auth_ms;
 	uint64_t job_ttl_ms;
 	uint64_t contexts;
 	uint64_t max_wait_ms;
@@ -112,6 +114,14 @@ static const tasq_opt server_opts[] = {
 	    false },
 	{ "max-connections", 0, TASQ_OPT_U64, NULL, "1024", "N",
 	    "open connections", &cfg.max_conns, 1, 1000000, false },
+	{ "max-unauthenticated", 0, TASQ_OPT_U64, NULL, "32", "N",
+	    "open connections that have not yet sent an authenticated "
+	    "request (each may hold a --max-message frame)",
+	    &cfg.max_unauth, 1, 1000000, false },
+	{ "auth-timeout", 0, TASQ_OPT_MS, NULL, "10s", "DURATION",
+	    "close a connection that sends no authenticated request this "
+	    "long after it was accepted",
+	    &cfg.auth_ms, 1000, 3600000, false },
 	{ "idle-timeout", 0, TASQ_OPT_MS, NULL, "2m", "DURATION",
 	    "close connections that complete no request for this long",
 	    &cfg.idle_ms, 1000, 86400000, false },
@@ -311,6 +321,8 @@ main(int argc, char **argv)
 		    .contexts      = (uint32_t) cfg.contexts,
 		    .max_conns     = (uint32_t) cfg.max_conns,
 		    .max_inflight  = (uint32_t) cfg.max_inflight,
+		    .max_unauth    = (uint32_t) cfg.max_unauth,
+		    .auth_ms       = cfg.auth_ms,
 	};
 	if ((rv = tasq_broker_alloc(&broker, &bc, tasq_rpc_wake)) != 0 ||
 	    (rv = tasq_service_alloc(&svc, broker, &sc)) != 0 ||

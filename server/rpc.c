@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <nng/protocol/reqrep0/rep.h>
@@ -25,18 +26,23 @@ struct conv {
 	tasq_rpc       *rpc;
 	nng_ctx         ctx;
 	nng_aio        *aio;
-	nng_mtx        *mtx; // guards sleeping and wake_pending
+	nng_mtx        *mtx; // guards the park flags and synced
 	enum conv_state state;
-	bool            sleeping;
-	bool            wake_pending;
-	tasq_waiter     waiter;
-	tasq_env_hdr    hdr;
-	tasq_req        req;
-	bool            have_req;
-	tasq_call       call;
-	nng_msg        *synced; // reply held until the journal is durable
-	uint32_t        pipe;   // counted in flight on this connection
-	uint64_t        t0_us;  // when the request arrived
+	// Park flags (C_PARKED; see conv_armed). No nng call is made with
+	// mtx held: whoever flips a flag under it makes the call after.
+	bool         arming;   // the parker is starting the sleep
+	bool         sleeping; // the sleep runs and nobody is cancelling it
+	bool         waking;   // someone is in nng_aio_cancel for this park
+	bool         fired;    // the sleep ended while arming or waking
+	bool         wake_pending; // a wake the parker must act on
+	tasq_waiter  waiter;
+	tasq_env_hdr hdr;
+	tasq_req     req;
+	bool         have_req;
+	tasq_call    call;
+	nng_msg     *synced; // reply held until the journal is durable
+	uint32_t     pipe;   // counted in flight on this connection
+	uint64_t     t0_us;  // when the request arrived
 };
 
 struct tasq_rpc {
@@ -55,6 +61,10 @@ struct tasq_rpc {
 	uint32_t             nconvs;
 	uint32_t             ncap;
 	uint32_t             max_conns;
+	uint32_t             max_unauth; // connections not yet authenticated
+	uint64_t             auth_ms;    // deadline of their first request
+	atomic_uint_fast64_t accepts; // connections the listener handed over
+	atomic_int           nunauth; // changed under pmtx
 	atomic_uint_fast64_t seq;
 	atomic_int           npipes;
 	atomic_int           nrecv; // conversations waiting for a request
@@ -66,6 +76,7 @@ struct tasq_rpc {
 	nng_mtx   *pmtx;
 	tasq_idmap pipes;
 	uint32_t   max_inflight;
+	uint32_t   test_unpark_delay_ms; // see conv_unparked
 	// Reply latency (receive to send, long-polls included) per method,
 	// and replies per status code.
 	atomic_uint_fast64_t hist[TASQ_M_COUNT][NBUCKETS + 1];
@@ -75,8 +86,10 @@ struct tasq_rpc {
 
 struct pipe_info {
 	nng_pipe p;
+	uint64_t since_ms; // when it was admitted
 	uint64_t last_ms;
 	uint32_t inflight;
+	bool     authed; // a request of it passed tasq_auth_open and replay
 };
 
 static uint64_t
@@ -141,8 +154,8 @@ pipe_done(struct conv *c)
 	c->pipe = 0;
 }
 
-// Counts a request on its connection; false when the connection has
-// max_inflight already.
+// Counts an authenticated request on its connection (which is from then
+// on authenticated); false when the connection has max_inflight already.
 static bool
 pipe_start(struct conv *c, uint32_t pipe)
 {
@@ -153,6 +166,10 @@ pipe_start(struct conv *c, uint32_t pipe)
 	nng_mtx_lock(r->pmtx);
 	if ((pi = tasq_idmap_get(&r->pipes, pipe)) != NULL) {
 		pi->last_ms = nng_clock();
+		if (!pi->authed) {
+			pi->authed = true;
+			atomic_fetch_sub(&r->nunauth, 1);
+		}
 		if (pi->inflight >= r->max_inflight) {
 			ok = false;
 		} else {
@@ -232,29 +249,31 @@ conv_error(struct conv *c, int rv, const char *why, bool sign)
 	conv_send(c, m, code, sign);
 }
 
-// The journal's callback: the records behind c's reply are on disk.
+// The journal's callback: the records behind c's reply are on disk. The
+// lock publishes c->synced (set by conv_reply) and orders this with
+// tasq_rpc_close's barrier; the reply is signed and sent after it.
 static void
 conv_synced(void *arg, int rv)
 {
 	struct conv *c = arg;
 	nng_msg     *m;
+	bool         closing;
 
 	nng_mtx_lock(c->mtx);
 	m         = c->synced;
 	c->synced = NULL;
-	if (atomic_load(&c->rpc->closing)) {
-		nng_mtx_unlock(c->mtx);
+	closing   = atomic_load(&c->rpc->closing);
+	nng_mtx_unlock(c->mtx);
+	if (closing) {
 		nng_msg_free(m);
 		return;
 	}
 	if (rv != 0) {
-		nng_mtx_unlock(c->mtx);
 		nng_msg_free(m);
 		conv_error(c, rv, "the journal could not be written", true);
 		return;
 	}
 	conv_send(c, m, 0, true);
-	nng_mtx_unlock(c->mtx);
 }
 
 // Whether the reply to this call acknowledges state that must be durable
@@ -303,6 +322,89 @@ conv_reply(struct conv *c, nng_msg *reply)
 	conv_send(c, reply, 0, true);
 }
 
+static void conv_run(struct conv *c);
+
+// A park ends (its sleep ran out or was cancelled by a wake): take the
+// waiter off the broker and run the call again, unless whoever asked is
+// gone: leasing to a closed connection would only strand tasks until
+// their lease ran out.
+static void
+conv_unparked(struct conv *c)
+{
+	tasq_rpc *r = c->rpc;
+
+	nng_mtx_lock(c->mtx);
+	c->wake_pending = false;
+	nng_mtx_unlock(c->mtx);
+	(void) tasq_broker_unpark(r->broker, &c->waiter);
+	if (atomic_load(&r->closing)) {
+		return;
+	}
+	if (!pipe_alive(r, c->call.pipe_id)) {
+		conv_recv(c);
+		return;
+	}
+	if (r->test_unpark_delay_ms > 0) {
+		// Test hook (tests/security/lease_pipe_race.sh): widen the
+		// window between the check above and the call, in which the
+		// connection can go. Never set outside tests.
+		tasq_info("test hook: holding a woken call of connection %u "
+		          "for %u ms",
+		    c->call.pipe_id, r->test_unpark_delay_ms);
+		nng_msleep(r->test_unpark_delay_ms);
+	}
+	conv_run(c);
+}
+
+// Cancels c's sleep; the caller has set c->waking under the lock. The
+// sleep's callback, if it comes while we are inside nng_aio_cancel, only
+// sets fired; then we end the park here. Without waking, a cancel made
+// after the lock is dropped could hit the conversation's next operation
+// (its reply) instead of the sleep.
+static void
+conv_cancel(struct conv *c)
+{
+	bool fired;
+
+	nng_aio_cancel(c->aio);
+	nng_mtx_lock(c->mtx);
+	c->waking = false;
+	fired     = c->fired;
+	c->fired  = false;
+	nng_mtx_unlock(c->mtx);
+	if (fired) {
+		conv_unparked(c);
+	}
+}
+
+// The parker has started the sleep (nng_sleep_aio, with no lock held): if
+// it already ended, end the park; if a wake came meanwhile (it found no
+// sleep to cancel), cancel it now; otherwise a wake may cancel it from
+// now on.
+static void
+conv_armed(struct conv *c)
+{
+	bool fired, cancel;
+
+	nng_mtx_lock(c->mtx);
+	c->arming = false;
+	fired     = c->fired;
+	c->fired  = false;
+	cancel    = !fired && c->wake_pending;
+	if (cancel) {
+		c->wake_pending = false;
+		c->waking       = true;
+	} else if (!fired) {
+		c->sleeping = true;
+	}
+	nng_mtx_unlock(c->mtx);
+	if (fired) {
+		conv_unparked(c);
+	} else if (cancel) {
+		conv_cancel(c);
+	}
+}
+
 static void
 conv_run(struct conv *c)
 {
@@ -323,6 +425,17 @@ conv_run(struct conv *c)
 			return;
 		}
 		if (!parked) {
+			// The connection may have closed while the lease was
+			// made, and its removal (pipe_cb) may have returned
+			// the connection's leases just before this one: the
+			// record goes before tasq_broker_pipe_gone runs, so a
+			// lease made after that call is seen here, and
+			// returned.
+			if (c->call.req->method == TASQ_M_LEASE &&
+			    !pipe_alive(r, c->call.pipe_id)) {
+				tasq_broker_pipe_gone(
+				    r->broker, c->call.pipe_id, tasq_now_ms());
+			}
 			conv_reply(c, reply);
 			return;
 		}
@@ -333,14 +446,16 @@ conv_run(struct conv *c)
 			(void) tasq_broker_unpark(r->broker, &c->waiter);
 			continue;
 		}
-		c->state     = C_PARKED;
-		c->sleeping  = true;
+		c->state  = C_PARKED;
+		c->arming = true;
+		c->fired  = false;
+		nng_mtx_unlock(c->mtx);
 		nng_time now = nng_clock();
 		nng_sleep_aio(c->call.park_until > now
 		        ? (nng_duration) (c->call.park_until - now)
 		        : 0,
 		    c->aio);
-		nng_mtx_unlock(c->mtx);
+		conv_armed(c);
 		return;
 	}
 }
@@ -350,14 +465,21 @@ tasq_rpc_wake(tasq_waiter *w)
 {
 	struct conv *c =
 	    (struct conv *) ((char *) w - offsetof(struct conv, waiter));
+	bool cancel;
 
 	nng_mtx_lock(c->mtx);
-	if (c->sleeping) {
-		nng_aio_cancel(c->aio);
+	cancel = c->sleeping;
+	if (cancel) {
+		c->sleeping = false;
+		c->waking   = true;
 	} else {
+		// Not asleep (yet): the parker, or the next park, acts on it.
 		c->wake_pending = true;
 	}
 	nng_mtx_unlock(c->mtx);
+	if (cancel) {
+		conv_cancel(c);
+	}
 }
 
 static void
@@ -471,20 +593,17 @@ conv_cb(void *arg)
 		return;
 	case C_PARKED:
 		nng_mtx_lock(c->mtx);
-		c->sleeping     = false;
-		c->wake_pending = false;
+		if (c->arming || c->waking) {
+			// The parker or a waker is inside its nng call: it
+			// ends the park when it comes out (conv_armed,
+			// conv_cancel).
+			c->fired = true;
+			nng_mtx_unlock(c->mtx);
+			return;
+		}
+		c->sleeping = false;
 		nng_mtx_unlock(c->mtx);
-		(void) tasq_broker_unpark(r->broker, &c->waiter);
-		if (atomic_load(&r->closing)) {
-			return;
-		}
-		// Whoever asked is gone: leasing to a closed connection would
-		// only strand tasks until their lease ran out.
-		if (!pipe_alive(r, c->call.pipe_id)) {
-			conv_recv(c);
-			return;
-		}
-		conv_run(c);
+		conv_unparked(c);
 		return;
 	case C_SYNC: // not an aio state: conv_synced moves on
 		return;
@@ -501,66 +620,129 @@ conv_cb(void *arg)
 	}
 }
 
+// Admission happens at NNG_PIPE_EV_ADD_PRE, under pmtx, so that the
+// limits hold however many connections arrive at once, and the record is
+// made before the peer can send a byte (nng starts reading a pipe after
+// this event): every admitted pipe has a record from its first request
+// to its NNG_PIPE_EV_REM_POST, which nng delivers for every pipe it
+// reported at ADD_PRE (refused ones included; those have no record).
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	tasq_rpc *r = arg;
 
-	// Only pipes that were added (and are in the table) are counted and
-	// uncounted: nng reports removals of pipes it never fully added.
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
-		int n = atomic_load(&r->npipes);
+		struct pipe_info    *pi = calloc(1, sizeof(*pi));
+		int                  n, u;
+		enum tasq_counter_id why = TASQ_CTR_REFUSED;
+		bool                 in  = false;
+
+		// Proof for the watchdog that the listener accepts.
+		atomic_fetch_add(&r->accepts, 1);
+		nng_mtx_lock(r->pmtx);
+		n = atomic_load(&r->npipes);
+		u = atomic_load(&r->nunauth);
 		if ((uint32_t) n >= r->max_conns) {
+			why = TASQ_CTR_REFUSED;
+		} else if ((uint32_t) u >= r->max_unauth) {
+			why = TASQ_CTR_UNAUTH_REFUSED;
+		} else if (pi != NULL) {
+			pi->p        = p;
+			pi->since_ms = nng_clock();
+			pi->last_ms  = pi->since_ms;
+			in           = tasq_idmap_put(&r->pipes,
+			                   (uint64_t) nng_pipe_id(p), pi) == 0;
+			if (in) {
+				atomic_fetch_add(&r->npipes, 1);
+				atomic_fetch_add(&r->nunauth, 1);
+			}
+		}
+		nng_mtx_unlock(r->pmtx);
+		if (in) {
+			tasq_broker_count(r->broker, TASQ_CTR_CONNECTIONS, 1);
+			return;
+		}
+		free(pi);
+		if ((uint32_t) n < r->max_conns &&
+		    (uint32_t) u < r->max_unauth) {
+			nng_pipe_close(p); // out of memory: cannot track it
+			return;
+		}
+		if (why == TASQ_CTR_UNAUTH_REFUSED) {
+			tasq_broker_count(r->broker, why, 1);
+			if (warn_ok(r)) {
+				tasq_warn("refusing connection: %d not yet "
+				          "authenticated, max-unauthenticated "
+				          "is %u",
+				    u, r->max_unauth);
+			}
+		} else {
 			tasq_broker_count(r->broker, TASQ_CTR_REFUSED, 1);
 			if (warn_ok(r)) {
 				tasq_warn("refusing connection: %d open, "
 				          "max-connections is %u",
 				    n, r->max_conns);
 			}
-			nng_pipe_close(p); // rejected before it is added
 		}
-		return;
-	}
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		struct pipe_info *pi = calloc(1, sizeof(*pi));
-		bool              in = false;
-		if (pi != NULL) {
-			pi->p       = p;
-			pi->last_ms = nng_clock();
-			nng_mtx_lock(r->pmtx);
-			in = tasq_idmap_put(&r->pipes,
-			         (uint64_t) nng_pipe_id(p), pi) == 0;
-			if (in) {
-				atomic_fetch_add(&r->npipes, 1);
-			}
-			nng_mtx_unlock(r->pmtx);
-			if (!in) {
-				free(pi);
-			}
-		}
-		if (!in) {
-			nng_pipe_close(p); // cannot track it: refuse it
-			return;
-		}
-		tasq_broker_count(r->broker, TASQ_CTR_CONNECTIONS, 1);
+		nng_pipe_close(p); // refused before it is added
 		return;
 	}
 	if (ev == NNG_PIPE_EV_REM_POST) {
 		struct pipe_info *pi;
+		bool              authed;
 		nng_mtx_lock(r->pmtx);
 		pi = tasq_idmap_get(&r->pipes, (uint64_t) nng_pipe_id(p));
 		if (pi != NULL) {
 			tasq_idmap_del(&r->pipes, (uint64_t) nng_pipe_id(p));
 			atomic_fetch_sub(&r->npipes, 1);
+			if (!pi->authed) {
+				atomic_fetch_sub(&r->nunauth, 1);
+			}
 		}
 		nng_mtx_unlock(r->pmtx);
 		if (pi == NULL) {
 			return;
 		}
+		authed = pi->authed;
 		free(pi);
 		tasq_broker_count(r->broker, TASQ_CTR_DISCONNECTIONS, 1);
+		if (!authed) {
+			// Nothing can be tied to it: the broker only sees
+			// requests that passed pipe_start, which marks it.
+			return;
+		}
+		// After the record is gone (see conv_run).
 		tasq_broker_pipe_gone(
 		    r->broker, (uint32_t) nng_pipe_id(p), tasq_now_ms());
+	}
+}
+
+// Raises the soft limit on file descriptors to what max_conns needs
+// (plus room for the journal, TLS files and the watchdog), within the
+// hard limit: out of descriptors, the listener can neither accept nor
+// refuse, and --max-connections would never be the limit that binds.
+static void
+raise_nofile(uint32_t max_conns)
+{
+	struct rlimit rl;
+	rlim_t        want = (rlim_t) max_conns + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) {
+		return;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		want = rl.rlim_max;
+	}
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t) max_conns + 256) {
+		tasq_warn(
+		    "only %llu file descriptors (hard limit): fewer than "
+		    "--max-connections %u needs",
+		    (unsigned long long) rl.rlim_cur, max_conns);
 	}
 }
 
@@ -575,15 +757,23 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 		snprintf(err, errlen, "out of memory");
 		return (NNG_ENOMEM);
 	}
-	r->svc          = svc;
-	r->broker       = b;
-	r->replay       = replay;
-	r->keys         = conf->keys;
-	r->journal      = conf->journal;
-	r->server_id    = tasq_service_server_id(svc);
-	r->max_conns    = conf->max_conns;
+	r->svc       = svc;
+	r->broker    = b;
+	r->replay    = replay;
+	r->keys      = conf->keys;
+	r->journal   = conf->journal;
+	r->server_id = tasq_service_server_id(svc);
+	r->max_conns = conf->max_conns;
+	r->max_unauth =
+	    conf->max_unauth > 0 ? conf->max_unauth : conf->max_conns;
+	r->auth_ms      = conf->auth_ms;
 	r->max_inflight = conf->max_inflight;
+	if (getenv("TASQ_TEST_UNPARK_DELAY_MS") != NULL) {
+		r->test_unpark_delay_ms = (uint32_t) strtoul(
+		    getenv("TASQ_TEST_UNPARK_DELAY_MS"), NULL, 10);
+	}
 	tasq_idmap_init(&r->pipes);
+	raise_nofile(r->max_conns);
 	if ((rv = nng_mtx_alloc(&r->pmtx)) != 0) {
 		free(r);
 		snprintf(err, errlen, "out of memory");
@@ -591,6 +781,8 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	}
 	atomic_init(&r->seq, 0);
 	atomic_init(&r->npipes, 0);
+	atomic_init(&r->nunauth, 0);
+	atomic_init(&r->accepts, 0);
 	atomic_init(&r->nrecv, 0);
 	atomic_init(&r->closing, false);
 	atomic_init(&r->last_warn_ms, 0);
@@ -604,8 +796,6 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	         r->sock, NNG_OPT_RECVMAXSZ, conf->max_msg_bytes)) != 0 ||
 	    (rv = nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, r)) !=
 	        0 ||
-	    (rv = nng_pipe_notify(
-	         r->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, r)) != 0 ||
 	    (rv = nng_pipe_notify(
 	         r->sock, NNG_PIPE_EV_REM_POST, pipe_cb, r)) != 0) {
 		snprintf(err, errlen, "cannot configure socket: %s",
@@ -683,6 +873,19 @@ tasq_rpc_receiving(tasq_rpc *r)
 	return (atomic_load(&r->nrecv));
 }
 
+uint64_t
+tasq_rpc_accepts(tasq_rpc *r)
+{
+	return (atomic_load(&r->accepts));
+}
+
+bool
+tasq_rpc_full(tasq_rpc *r)
+{
+	return ((uint32_t) atomic_load(&r->npipes) >= r->max_conns ||
+	    (uint32_t) atomic_load(&r->nunauth) >= r->max_unauth);
+}
+
 int
 tasq_rpc_relisten(tasq_rpc *r)
 {
@@ -749,22 +952,41 @@ tasq_rpc_metrics(tasq_rpc *r, FILE *f)
 	    "# HELP tasq_connections Open connections.\n"
 	    "# TYPE tasq_connections gauge\ntasq_connections %d\n",
 	    atomic_load(&r->npipes));
+	fprintf(f,
+	    "# HELP tasq_connections_unauthenticated Open connections that "
+	    "have not yet sent an authenticated request.\n"
+	    "# TYPE tasq_connections_unauthenticated gauge\n"
+	    "tasq_connections_unauthenticated %d\n",
+	    atomic_load(&r->nunauth));
 }
 
 int
 tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms)
 {
 	nng_pipe *victims = NULL;
-	size_t    n = 0, pos = 0;
+	size_t    n = 0, nauth = 0, pos = 0;
 	void     *v;
 	uint64_t  now = nng_clock();
 
 	nng_mtx_lock(r->pmtx);
 	if (r->pipes.count > 0 &&
 	    (victims = malloc(r->pipes.count * sizeof(*victims))) != NULL) {
+		// Those past the authentication deadline first (victims
+		// [0, nauth)), then the idle ones.
 		while ((v = tasq_idmap_next(&r->pipes, &pos)) != NULL) {
 			struct pipe_info *pi = v;
-			if (pi->inflight == 0 && now > pi->last_ms + idle_ms) {
+			if (!pi->authed && r->auth_ms > 0 &&
+			    now >= pi->since_ms + r->auth_ms) {
+				victims[n++] = pi->p;
+			}
+		}
+		nauth = n;
+		pos   = 0;
+		while ((v = tasq_idmap_next(&r->pipes, &pos)) != NULL) {
+			struct pipe_info *pi = v;
+			if ((pi->authed || r->auth_ms == 0 ||
+			        now < pi->since_ms + r->auth_ms) &&
+			    pi->inflight == 0 && now > pi->last_ms + idle_ms) {
 				victims[n++] = pi->p;
 			}
 		}
@@ -775,10 +997,19 @@ tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms)
 		(void) nng_pipe_close(victims[i]);
 	}
 	free(victims);
-	if (n > 0) {
-		tasq_broker_count(r->broker, TASQ_CTR_IDLE_CLOSED, n);
-		tasq_info("closed %zu connection(s) idle for over %llu ms", n,
-		    (unsigned long long) idle_ms);
+	if (nauth > 0) {
+		tasq_broker_count(r->broker, TASQ_CTR_AUTH_TIMEOUT, nauth);
+		// Debug only: an idle peer's REQ socket redials after
+		// --idle-timeout and, sending nothing, is closed again here.
+		tasq_debug(
+		    "closed %zu connection(s) that sent no authenticated "
+		    "request in %llu ms",
+		    nauth, (unsigned long long) r->auth_ms);
+	}
+	if (n > nauth) {
+		tasq_broker_count(r->broker, TASQ_CTR_IDLE_CLOSED, n - nauth);
+		tasq_info("closed %zu connection(s) idle for over %llu ms",
+		    n - nauth, (unsigned long long) idle_ms);
 	}
 	return ((int) n);
 }

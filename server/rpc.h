@@ -12,6 +12,7 @@
 #ifndef TASQ_RPC_H
 #define TASQ_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +37,14 @@ typedef struct tasq_rpc_conf {
 	uint32_t            contexts; // conversations in flight
 	uint32_t            max_conns;
 	uint32_t            max_inflight; // requests per connection
+	// Connections that have not yet sent an authenticated request: at
+	// most max_unauth at once (0: max_conns), each closed auth_ms
+	// after it was accepted (0: never) unless it has sent one by then.
+	// nng buffers a frame whole as soon as its 8-byte length arrives
+	// (up to max_msg_bytes), so such peers hold at most max_unauth x
+	// max_msg_bytes of frames between them.
+	uint32_t max_unauth;
+	uint64_t auth_ms;
 } tasq_rpc_conf;
 
 // tasq_rpc_start listens and starts serving. Borrows everything in conf
@@ -51,9 +60,11 @@ int tasq_rpc_bound_port(tasq_rpc *r);
 void tasq_rpc_metrics(tasq_rpc *r, FILE *f);
 
 // tasq_rpc_reap closes connections that made no progress (no complete
-// request) for idle_ms and have no request in flight: nng never times
-// out an idle connection or one stalled in the middle of a frame, whose
-// buffer it may already have reserved. Returns how many it closed.
+// request) for idle_ms and have no request in flight, and those that
+// sent no authenticated request within the conf's auth_ms: nng
+// never times out an idle connection or one stalled in the middle of a
+// frame, whose buffer it may already have reserved. Returns how many it
+// closed.
 int tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms);
 
 // tasq_rpc_local_url writes an address at which this machine reaches
@@ -64,8 +75,20 @@ int tasq_rpc_local_url(tasq_rpc *r, char *buf, size_t len);
 // (none: every one is busy or parked, and a new request must queue).
 int tasq_rpc_receiving(tasq_rpc *r);
 
+// tasq_rpc_accepts returns how many connections the listener has handed
+// to the socket so far, refused ones included: while it grows, the
+// listener is accepting (the watchdog's proof of life).
+uint64_t tasq_rpc_accepts(tasq_rpc *r);
+
+// tasq_rpc_full returns whether a new connection would be refused now
+// (--max-connections or --max-unauthenticated reached).
+bool tasq_rpc_full(tasq_rpc *r);
+
 // tasq_rpc_relisten replaces the listener with a new one on the same
-// address (the watchdog's remedy; see watchdog.h).
+// address (the watchdog's remedy; see watchdog.h). nng 1.5.2 closes every
+// connection a listener accepted when it closes the listener
+// (listener_shutdown_impl in src/core/socket.c), so this drops them all:
+// call it only for a listener that is really dead.
 int tasq_rpc_relisten(tasq_rpc *r);
 
 // tasq_rpc_close stops serving: no more requests, no more replies (a

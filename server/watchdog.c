@@ -1,8 +1,11 @@
 #include "watchdog.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
@@ -51,6 +54,30 @@ probe(tasq_watchdog *w, char *err, size_t errlen)
 	return (rv);
 }
 
+// Whether this process has (nearly) run out of file descriptors: then the
+// listener cannot accept, however healthy, and a new one would not help.
+static bool
+fds_exhausted(void)
+{
+	struct rlimit  rl;
+	DIR           *d;
+	struct dirent *e;
+	rlim_t         n = 0;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+	    rl.rlim_cur == RLIM_INFINITY) {
+		return (false);
+	}
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		return (errno == EMFILE || errno == ENFILE);
+	}
+	while ((e = readdir(d)) != NULL) {
+		n += e->d_name[0] != '.';
+	}
+	closedir(d);
+	return (n + 16 >= rl.rlim_cur);
+}
+
 static void
 run(void *arg)
 {
@@ -64,18 +91,42 @@ run(void *arg)
 			break;
 		}
 		nng_mtx_unlock(w->mtx);
+		if (tasq_rpc_full(w->rpc)) {
+			// The probe would only be refused, and take a refusal
+			// from a peer: a full server is not a dead one.
+			tasq_debug("watchdog: the server is full; no probe");
+			nng_mtx_lock(w->mtx);
+			continue;
+		}
 		// A failed probe is tried again at once: two in a row is
 		// the signal, and waiting a whole interval between them would
 		// only leave the listener deaf for longer.
-		bool ok = probe(w, err, sizeof(err)) == 0 ||
+		uint64_t accepts = tasq_rpc_accepts(w->rpc);
+		bool     ok      = probe(w, err, sizeof(err)) == 0 ||
 		    probe(w, err, sizeof(err)) == 0;
 		if (ok) {
 			// serving
+		} else if (tasq_rpc_accepts(w->rpc) != accepts) {
+			// The listener handed connections over meanwhile
+			// (ours, refused at --max-connections or
+			// --max-unauthenticated, or anyone's): it is alive,
+			// and the server is full or busy. Replacing it would
+			// close every connection (see watchdog.h).
+			tasq_debug(
+			    "watchdog: no answer (%s), but the listener "
+			    "accepts: full or busy",
+			    err);
 		} else if (tasq_rpc_receiving(w->rpc) == 0) {
 			// Every conversation is busy or parked: the probe
 			// queued behind them, which says nothing about the
 			// listener.
 			tasq_debug("watchdog: no free conversation to probe");
+		} else if (fds_exhausted()) {
+			tasq_warn(
+			    "watchdog: the listener does not answer (%s): "
+			    "out of file descriptors (raise the limit "
+			    "above --max-connections); not replacing it",
+			    err);
 		} else {
 			int rv;
 			tasq_warn(

@@ -3,7 +3,27 @@
 // listener that no longer accepts). Every interval it opens a new
 // connection to the server's own address and makes an authenticated
 // Health call; after two failures in a row it has the RPC layer replace
-// its listener (established connections are not touched) and counts it.
+// its listener and counts it (listener_restarts), but only when the
+// listener is really dead. It does not probe at all while the server is
+// full (tasq_rpc_full: the probe would only be refused, taking a slot a
+// peer could use); a listener that dies then is found at the first probe
+// after the server has room again. Otherwise it replaces the listener
+// only when:
+// - no connection at all was handed to the socket during the two probes
+//   (tasq_rpc_accepts did not move). A listener that accepts and then
+//   refuses (--max-connections, --max-unauthenticated: the probe
+//   competes with everyone else for those) is alive, and so is one whose
+//   connections wait for a free conversation;
+// - some conversation was free to answer;
+// - the process is not out of file descriptors (then no listener could
+//   accept).
+// The trade-off: nng 1.5.2 closes every connection a listener accepted
+// when it closes that listener (listener_shutdown_impl), and the new
+// listener cannot be opened before the old one is closed (it takes the
+// same address). So a replacement drops the established connections too:
+// their peers reconnect at once and their leases go back to the queue
+// (leases_disconnected). That is the price of recovering from a dead
+// listener, paid only when it is dead: never for a full or busy server.
 #ifndef TASQ_WATCHDOG_H
 #define TASQ_WATCHDOG_H
 
