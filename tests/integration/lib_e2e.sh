@@ -77,8 +77,10 @@ rs_field() {
 
 # rs_ok CMD [ARGS...]: rs, and the reply's status must be OK.
 rs_ok() {
+	local c="$*"
 	rs "$@"
-	[ "$(rs_field status)" = OK ] || fail "'$*' answered: $RS_LAST"
+	[ "${#c}" -le 60 ] || c="${c:0:60}..."
+	[ "$(rs_field status)" = OK ] || fail "'$c' answered: $RS_LAST"
 }
 
 # rs_want KEY VALUE [WHAT]: a field of the last summary line.
