@@ -23,9 +23,11 @@ rs_start
 delivered() {
 	local t
 	t=$(rs_tasks)
-	[ "$(rs_field tasks)" = 1 ] && [ "$(rs_field value "$t")" = "$1" ] &&
-	    [ "$(rs_field attempt "$t")" = "$2" ] ||
-	    fail "$3: want value $1 as attempt $2, got: ${t:-no task}"
+	if [ "$(rs_field tasks)" != 1 ] ||
+	    [ "$(rs_field value "$t")" != "$1" ] ||
+	    [ "$(rs_field attempt "$t")" != "$2" ]; then
+		fail "$3: want value $1 as attempt $2, got: ${t:-no task}"
+	fi
 }
 
 spawn_client "$T/out" "$T/client.log" submit 10 20 30 40 50
