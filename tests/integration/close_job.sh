@@ -71,8 +71,6 @@ rs_want rejected 30 "results for a closed job"
 rs_want accepted 0
 rs_want late 0
 want_queue cq leased 0 "the closed job's lease was completed"
-rs_ok extend # the lease is over
-rs_want unknown 0 "nothing in hand after complete"
 
 # The server holds nothing for the closed job: a full max-tasks job fits.
 rs_ok submit cq 200 0 $(seq 1 "$max")

@@ -109,6 +109,8 @@ stats_json() {
 # queue.
 queue_json() {
 	local s=${3:-$(stats_json)} q
+	s=${s#*\"queues\":}
+	s=${s%%\"workers\":*}
 	q=$(grep -o "{\"name\":\"$1\",[^}]*}" <<<"$s" | head -n 1)
 	q=$(grep -o "\"$2\":[0-9]*" <<<"$q" | head -n 1)
 	echo "${q#*:}"
