@@ -1451,6 +1451,11 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		if (j == NULL || j->closed) {
 			out->rejected += (uint32_t) rb->n;
 			tasq_broker_count(b, TASQ_CTR_REJECTED_RESULTS, rb->n);
+			// Tasks of a closed job count as done: a lease left
+			// with nothing else ends now, not when it expires.
+			if (l != NULL && lease_finished(l)) {
+				lease_end(b, l, false, &wake);
+			}
 			continue;
 		}
 		// First the results that are news, which are journaled

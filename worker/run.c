@@ -389,8 +389,12 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	// This thread beats the heart: leases of slow batches are extended
 	// at a third of their length so that one lost beat does no harm.
 	while (*stop == 0 && !atomic_load(&w.draining)) {
-		uint32_t period = atomic_load(&w.lease_ms) / 3;
-		for (uint32_t t = 0; t < period && *stop == 0; t += 100) {
+		// The period is read again at every step: a fresh worker
+		// learns the lease length from its first Lease reply, and a
+		// lease shorter than the default must not wait that long.
+		for (uint32_t t = 0;
+		     t < atomic_load(&w.lease_ms) / 3 && *stop == 0;
+		     t += 100) {
 			sleep_ms(100);
 		}
 		if (*stop == 0) {

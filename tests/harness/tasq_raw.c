@@ -9,6 +9,7 @@
 //	tasq_raw URL bigsubmit N --key-file K
 //	tasq_raw URL badstring N --key-file K
 //	tasq_raw URL leaseflood N --key-file K
+//	tasq_raw URL session --key-file K (commands on stdin: cmd_session)
 //
 // Each request goes out on a REQ socket (nng never re-sends it by itself)
 // and each reply is printed as one "status=NAME" line, where NAME is the
@@ -59,6 +60,7 @@ usage(void)
 	    "       tasq_raw URL health|replay|stale|wrongkey --key-file K\n"
 	    "       tasq_raw URL bigsubmit|badstring|leaseflood N "
 	    "--key-file K\n"
+	    "       tasq_raw URL session --key-file K\n"
 	    "options: --timeout MS (default 5000)\n");
 	exit(2);
 }
@@ -408,6 +410,485 @@ cmd_wrongkey(nng_socket s)
 	return (rv);
 }
 
+// ---- session: a scripted worker and client on one connection ------------
+//
+// tasq_raw URL session --key-file K reads one command a line on stdin and
+// answers each with zero or more detail lines and a summary line that
+// starts with the command's name and carries status=NAME (the reply's
+// status) and the reply's fields as key=value, then a line ".". It plays
+// a worker that misbehaves on purpose (or a client) over one connection
+// held open between commands, so that a test can hold a lease as long as
+// it likes, let it expire, or close the connection under it:
+//
+//	submit QUEUE JOB FIRST V...  Submit values V... as ids FIRST.. of JOB
+//	lease QUEUE MAX WAIT_MS      Lease; each task leased prints a line
+//	                             "task lease= job= id= value= attempt=";
+//	                             the tasks join the hand
+//	complete [dup] [skip=V]      Complete every task in hand with its
+//	                             square (one ResultBatch per leased batch);
+//	                             dup names every id twice in its batch
+//	                             ([x, x, y, y]); skip=V leaves out tasks of
+//	                             value V (their lease stays live). Empties
+//	                             the hand
+//	extend                       Extend the leases in hand
+//	release                      Release the leases in hand; empties it
+//	forget                       Empties the hand, telling the server
+//	                             nothing
+//	fetch JOB MAX WAIT_MS        Fetch results of JOB (acknowledging this
+//	                             session's previous delivery of JOB); each
+//	                             prints "result id= value= code="
+//	close JOB                    CloseJob
+//	reconnect                    Closes the connection (the server ends
+//	                             its leases) and dials a new one; empties
+//	                             the hand
+//
+// It exits 0 at the end of its input, 1 if the connection cannot be made,
+// 2 on a command it does not understand.
+struct session_batch {
+	uint64_t  lease_id, job_id;
+	size_t    n;
+	uint64_t *ids;
+	int64_t  *values;
+};
+
+struct session {
+	const char           *url;
+	tasq_chan            *chan;
+	struct session_batch *hand;
+	size_t                nhand, caphand;
+	uint64_t              fetch_job, fetch_seq;
+};
+
+static void
+session_forget(struct session *ss)
+{
+	for (size_t i = 0; i < ss->nhand; i++) {
+		free(ss->hand[i].ids);
+		free(ss->hand[i].values);
+	}
+	ss->nhand = 0;
+}
+
+static int
+session_connect(struct session *ss)
+{
+	tasq_chan_opts co;
+	char           err[512];
+	int            rv;
+
+	memset(&co, 0, sizeof(co));
+	co.url                = ss->url;
+	co.keys               = keys;
+	co.connect_timeout_ms = (uint32_t) timeout_ms;
+	co.max_msg_bytes      = 64u << 20;
+	if ((rv = tasq_chan_open(&ss->chan, &co, err, sizeof(err))) != 0) {
+		fprintf(stderr, "tasq_raw: session: %s\n", err);
+		ss->chan = NULL;
+	}
+	return (rv);
+}
+
+// Sends req; on failure prints the summary line of cmd with its status.
+static int
+session_call(struct session *ss, const char *cmd, const tasq_req *req,
+    uint32_t wait_ms, tasq_rep *rep)
+{
+	char err[512];
+	int  rv;
+
+	rv = tasq_chan_call(ss->chan, req, (uint32_t) timeout_ms + wait_ms,
+	    rep, err, sizeof(err));
+	if (rv != 0) {
+		printf("%s status=%s error=\"%s\"\n", cmd,
+		    tasq_err_name(tasq_err_code(rv)), err);
+	}
+	return (rv);
+}
+
+static bool
+session_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (s == NULL || *s == '\0' || *s == '-') {
+		return (false);
+	}
+	*v = strtoull(s, &end, 10);
+	return (*end == '\0');
+}
+
+static bool
+session_i64(const char *s, int64_t *v)
+{
+	char *end;
+
+	if (s == NULL || *s == '\0') {
+		return (false);
+	}
+	*v = strtoll(s, &end, 10);
+	return (*end == '\0');
+}
+
+static int
+session_submit(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req req;
+	tasq_rep rep;
+	int64_t *vals;
+	uint64_t job, first;
+
+	if (narg < 4 || !session_u64(arg[1], &job) ||
+	    !session_u64(arg[2], &first)) {
+		return (2);
+	}
+	if ((vals = calloc(narg - 3, sizeof(*vals))) == NULL) {
+		die("calloc", NNG_ENOMEM);
+	}
+	for (size_t i = 3; i < narg; i++) {
+		if (!session_i64(arg[i], &vals[i - 3])) {
+			free(vals);
+			return (2);
+		}
+	}
+	memset(&req, 0, sizeof(req));
+	req.method               = TASQ_M_SUBMIT;
+	req.u.submit.queue       = arg[0];
+	req.u.submit.job_id      = job;
+	req.u.submit.first_index = first;
+	req.u.submit.n           = narg - 3;
+	req.u.submit.values      = vals;
+	if (session_call(ss, "submit", &req, 0, &rep) == 0) {
+		printf("submit status=OK accepted=%" PRIu32 " duplicate=%d\n",
+		    rep.u.submit.accepted, rep.u.submit.duplicate ? 1 : 0);
+		tasq_wire_rep_fini(&rep);
+	}
+	free(vals);
+	return (0);
+}
+
+static int
+session_lease(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req req;
+	tasq_rep rep;
+	uint64_t max, wait;
+	size_t   ntasks = 0;
+
+	if (narg != 3 || !session_u64(arg[1], &max) ||
+	    !session_u64(arg[2], &wait) || max > UINT32_MAX ||
+	    wait > UINT32_MAX / 2) {
+		return (2);
+	}
+	memset(&req, 0, sizeof(req));
+	req.method              = TASQ_M_LEASE;
+	req.u.lease.queue       = arg[0];
+	req.u.lease.worker_id   = sender_id;
+	req.u.lease.worker_name = "tasq_raw";
+	req.u.lease.max_tasks   = (uint32_t) max;
+	req.u.lease.wait_ms     = (uint32_t) wait;
+	if (session_call(ss, "lease", &req, (uint32_t) wait, &rep) != 0) {
+		return (0);
+	}
+	for (size_t i = 0; i < rep.u.lease.nbatches; i++) {
+		const tasq_task_batch *tb = &rep.u.lease.batches[i];
+		struct session_batch  *sb;
+
+		if (ss->nhand == ss->caphand) {
+			size_t ncap = ss->caphand ? ss->caphand * 2 : 8;
+			void  *p    = realloc(ss->hand, ncap * sizeof(*sb));
+			if (p == NULL) {
+				die("realloc", NNG_ENOMEM);
+			}
+			ss->hand    = p;
+			ss->caphand = ncap;
+		}
+		sb           = &ss->hand[ss->nhand++];
+		sb->lease_id = tb->lease_id;
+		sb->job_id   = tb->job_id;
+		sb->n        = tb->n;
+		sb->ids      = malloc((tb->n + 1) * sizeof(*sb->ids));
+		sb->values   = malloc((tb->n + 1) * sizeof(*sb->values));
+		if (sb->ids == NULL || sb->values == NULL) {
+			die("malloc", NNG_ENOMEM);
+		}
+		for (size_t k = 0; k < tb->n; k++) {
+			sb->ids[k]    = tb->ids[k];
+			sb->values[k] = tb->values[k];
+			printf("task lease=%" PRIu64 " job=%" PRIu64
+			       " id=%" PRIu64 " value=%" PRId64
+			       " attempt=%" PRIu32 "\n",
+			    tb->lease_id, tb->job_id, tb->ids[k],
+			    tb->values[k], tb->attempt);
+		}
+		ntasks += tb->n;
+	}
+	printf("lease status=OK tasks=%zu batches=%zu lease_ms=%" PRIu32 "\n",
+	    ntasks, rep.u.lease.nbatches, rep.u.lease.lease_ms);
+	tasq_wire_rep_fini(&rep);
+	return (0);
+}
+
+static int
+session_complete(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req           req;
+	tasq_rep           rep;
+	tasq_result_batch *rb;
+	bool               dup = false, skip = false;
+	int64_t            skip_value = 0;
+
+	for (size_t i = 0; i < narg; i++) {
+		if (strcmp(arg[i], "dup") == 0) {
+			dup = true;
+		} else if (strncmp(arg[i], "skip=", 5) == 0 &&
+		    session_i64(arg[i] + 5, &skip_value)) {
+			skip = true;
+		} else {
+			return (2);
+		}
+	}
+	if ((rb = calloc(ss->nhand + 1, sizeof(*rb))) == NULL) {
+		die("calloc", NNG_ENOMEM);
+	}
+	for (size_t i = 0; i < ss->nhand; i++) {
+		const struct session_batch *sb = &ss->hand[i];
+		size_t                      k  = 0;
+
+		rb[i].lease_id = sb->lease_id;
+		rb[i].job_id   = sb->job_id;
+		rb[i].ids      = malloc((2 * sb->n + 1) * sizeof(uint64_t));
+		rb[i].values   = malloc((2 * sb->n + 1) * sizeof(int64_t));
+		rb[i].codes    = malloc((2 * sb->n + 1) * sizeof(uint32_t));
+		if (rb[i].ids == NULL || rb[i].values == NULL ||
+		    rb[i].codes == NULL) {
+			die("malloc", NNG_ENOMEM);
+		}
+		for (size_t t = 0; t < sb->n; t++) {
+			int64_t v = sb->values[t], sq = 0;
+			bool    ovf;
+
+			if (skip && v == skip_value) {
+				continue;
+			}
+			ovf = __builtin_mul_overflow(v, v, &sq);
+			for (int copy = 0; copy < (dup ? 2 : 1); copy++) {
+				rb[i].ids[k]    = sb->ids[t];
+				rb[i].values[k] = ovf ? 0 : sq;
+				rb[i].codes[k]  = ovf
+				     ? (uint32_t) tasq_err_code(
+				           TASQ_EOUT_OF_RANGE)
+				     : 0;
+				k++;
+			}
+		}
+		rb[i].n = k;
+	}
+	memset(&req, 0, sizeof(req));
+	req.method               = TASQ_M_COMPLETE;
+	req.u.complete.worker_id = sender_id;
+	req.u.complete.nresults  = ss->nhand;
+	req.u.complete.results   = rb;
+	if (session_call(ss, "complete", &req, 0, &rep) == 0) {
+		printf("complete status=OK accepted=%" PRIu32
+		       " duplicates=%" PRIu32 " late=%" PRIu32
+		       " rejected=%" PRIu32 "\n",
+		    rep.u.complete.accepted, rep.u.complete.duplicates,
+		    rep.u.complete.late, rep.u.complete.rejected);
+		tasq_wire_rep_fini(&rep);
+	}
+	for (size_t i = 0; i < ss->nhand; i++) {
+		free(rb[i].ids);
+		free(rb[i].values);
+		free(rb[i].codes);
+	}
+	free(rb);
+	session_forget(ss);
+	return (0);
+}
+
+// Extend (release false) or Release (true) the leases in hand.
+static int
+session_leases(struct session *ss, bool release)
+{
+	tasq_req  req;
+	tasq_rep  rep;
+	uint64_t *ids;
+	size_t    n = 0;
+
+	if ((ids = calloc(ss->nhand + 1, sizeof(*ids))) == NULL) {
+		die("calloc", NNG_ENOMEM);
+	}
+	for (size_t i = 0; i < ss->nhand; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < n && !seen; k++) {
+			seen = ids[k] == ss->hand[i].lease_id;
+		}
+		if (!seen) {
+			ids[n++] = ss->hand[i].lease_id;
+		}
+	}
+	memset(&req, 0, sizeof(req));
+	req.method = release ? TASQ_M_RELEASE : TASQ_M_EXTEND;
+	if (release) {
+		req.u.release.worker_id = sender_id;
+		req.u.release.n         = n;
+		req.u.release.lease_ids = ids;
+	} else {
+		req.u.extend.worker_id = sender_id;
+		req.u.extend.n         = n;
+		req.u.extend.lease_ids = ids;
+	}
+	if (session_call(ss, release ? "release" : "extend", &req, 0, &rep) ==
+	    0) {
+		if (release) {
+			printf("release status=OK leases=%zu released=%" PRIu32
+			       "\n",
+			    n, rep.u.release.released);
+		} else {
+			printf("extend status=OK leases=%zu lease_ms=%" PRIu32
+			       " unknown=%zu\n",
+			    n, rep.u.extend.lease_ms, rep.u.extend.n);
+		}
+		tasq_wire_rep_fini(&rep);
+	}
+	free(ids);
+	if (release) {
+		session_forget(ss);
+	}
+	return (0);
+}
+
+static int
+session_fetch(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req req;
+	tasq_rep rep;
+	uint64_t job, max, wait;
+
+	if (narg != 3 || !session_u64(arg[0], &job) ||
+	    !session_u64(arg[1], &max) || !session_u64(arg[2], &wait) ||
+	    max > UINT32_MAX || wait > UINT32_MAX / 2) {
+		return (2);
+	}
+	if (job != ss->fetch_job) {
+		ss->fetch_job = job;
+		ss->fetch_seq = 0;
+	}
+	memset(&req, 0, sizeof(req));
+	req.method              = TASQ_M_FETCH;
+	req.u.fetch.job_id      = job;
+	req.u.fetch.ack_seq     = ss->fetch_seq;
+	req.u.fetch.max_results = (uint32_t) max;
+	req.u.fetch.wait_ms     = (uint32_t) wait;
+	if (session_call(ss, "fetch", &req, (uint32_t) wait, &rep) != 0) {
+		return (0);
+	}
+	for (size_t i = 0; i < rep.u.fetch.n; i++) {
+		uint32_t code = rep.u.fetch.codes ? rep.u.fetch.codes[i] : 0;
+		printf("result id=%" PRIu64 " value=%" PRId64 " code=%s\n",
+		    rep.u.fetch.ids[i], rep.u.fetch.values[i],
+		    tasq_err_name((int) code));
+	}
+	if (rep.u.fetch.seq != 0) {
+		ss->fetch_seq = rep.u.fetch.seq;
+	}
+	printf("fetch status=OK seq=%" PRIu64 " n=%zu submitted=%" PRIu64
+	       " completed=%" PRIu64 "\n",
+	    rep.u.fetch.seq, rep.u.fetch.n, rep.u.fetch.submitted,
+	    rep.u.fetch.completed);
+	tasq_wire_rep_fini(&rep);
+	return (0);
+}
+
+static int
+session_close(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req req;
+	tasq_rep rep;
+	uint64_t job;
+
+	if (narg != 1 || !session_u64(arg[0], &job)) {
+		return (2);
+	}
+	memset(&req, 0, sizeof(req));
+	req.method              = TASQ_M_CLOSE_JOB;
+	req.u.close_job.job_id  = job;
+	req.u.close_job.ack_seq = job == ss->fetch_job ? ss->fetch_seq : 0;
+	if (session_call(ss, "close", &req, 0, &rep) == 0) {
+		printf("close status=OK dropped=%" PRIu64 "\n",
+		    rep.u.close_job.dropped);
+		tasq_wire_rep_fini(&rep);
+	}
+	return (0);
+}
+
+static int
+cmd_session(const char *url)
+{
+	struct session ss;
+	char           line[65536];
+	int            rv = 0;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.url = url;
+	if (session_connect(&ss) != 0) {
+		return (1);
+	}
+	while (rv == 0 && fgets(line, sizeof(line), stdin) != NULL) {
+		char  *arg[4096], *save = NULL, *tok;
+		size_t narg = 0;
+
+		for (tok = strtok_r(line, " \t\r\n", &save);
+		     tok != NULL && narg < sizeof(arg) / sizeof(arg[0]);
+		     tok = strtok_r(NULL, " \t\r\n", &save)) {
+			arg[narg++] = tok;
+		}
+		if (narg == 0) {
+			continue;
+		}
+		if (strcmp(arg[0], "submit") == 0) {
+			rv = session_submit(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "lease") == 0) {
+			rv = session_lease(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "complete") == 0) {
+			rv = session_complete(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "extend") == 0 && narg == 1) {
+			rv = session_leases(&ss, false);
+		} else if (strcmp(arg[0], "release") == 0 && narg == 1) {
+			rv = session_leases(&ss, true);
+		} else if (strcmp(arg[0], "forget") == 0 && narg == 1) {
+			session_forget(&ss);
+			printf("forget status=OK\n");
+		} else if (strcmp(arg[0], "fetch") == 0) {
+			rv = session_fetch(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "close") == 0) {
+			rv = session_close(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "reconnect") == 0 && narg == 1) {
+			session_forget(&ss);
+			tasq_chan_close(ss.chan);
+			ss.chan = NULL;
+			if ((rv = session_connect(&ss)) != 0) {
+				rv = 1;
+				break;
+			}
+			printf("reconnect status=OK\n");
+		} else {
+			rv = 2;
+		}
+		if (rv == 2) {
+			fprintf(stderr, "tasq_raw: session: bad command: %s\n",
+			    arg[0]);
+			break;
+		}
+		printf(".\n");
+		fflush(stdout);
+	}
+	session_forget(&ss);
+	free(ss.hand);
+	tasq_chan_close(ss.chan);
+	return (rv);
+}
+
 static void
 load_key(const char *path)
 {
@@ -480,6 +961,12 @@ main(int argc, char **argv)
 	sender_id = tasq_random64();
 	fprintf(
 	    stderr, "tasq_raw: %s %s (seed %" PRIu64 ")\n", url, cmd, seed);
+	if (strcmp(cmd, "session") == 0) {
+		// One connection of its own, held across commands.
+		rv = cmd_session(url);
+		tasq_keyring_free(keys);
+		return (rv);
+	}
 	open_socket(url, &s);
 
 	if (strcmp(cmd, "garbage") == 0) {
