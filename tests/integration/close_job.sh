@@ -7,8 +7,9 @@
 #    one batch carried by the first Fetch, and batches from the submitter
 #    thread.
 # 2. CloseJob of a job that has tasks queued, leased, completed but not
-#    fetched, and in an unacknowledged delivery (a tasq_raw session plays
-#    worker and client): `dropped` counts them all; nothing stays queued;
+#    fetched, and in a delivery (a tasq_raw session plays worker and
+#    client): `dropped` counts all but the delivery, which the close's
+#    ack_seq acknowledges (PROTOCOL.md 9.7); nothing stays queued;
 #    the worker that hands in the leased tasks afterwards is told they are
 #    rejected, and that ends its lease; the server then holds nothing for
 #    the job, which --max-tasks shows: a job of exactly max-tasks tasks
@@ -57,7 +58,7 @@ want_queue cq ready 120 "before CloseJob" "$s"
 want_queue cq leased 30 "before CloseJob" "$s"
 want_queue cq results 50 "before CloseJob" "$s"
 rs_ok close 100
-rs_want dropped 200 "120 queued + 30 leased + 30 results + 20 delivered"
+rs_want dropped 180 "120 queued + 30 leased + 30 results (the delivery of 20 is acknowledged by the close)"
 s=$(stats_json)
 want_queue cq ready 0 "after CloseJob" "$s"
 want_queue cq results 0 "after CloseJob" "$s"
