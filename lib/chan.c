@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -12,6 +11,7 @@
 
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "err.h"
 #include "tls.h"
 #include "tls_ossl.h"
@@ -29,15 +29,6 @@ struct tasq_chan {
 };
 
 uint64_t
-tasq_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
-}
-
-uint64_t
 tasq_random64(void)
 {
 	uint64_t v = 0;
@@ -47,7 +38,7 @@ tasq_random64(void)
 			// The CSPRNG failing is not recoverable; mix in
 			// what we have rather than return a fixed value.
 			v = ((uint64_t) nng_random() << 32) ^ nng_random() ^
-			    tasq_now_ms();
+			    tasq_clock_wall_ms();
 		}
 	}
 	return (v);
@@ -255,7 +246,7 @@ send_req(tasq_call *call, char *err, size_t errlen)
 	h.kind         = TASQ_ENV_REQUEST;
 	h.sender_id    = c->sender_id;
 	h.seq          = atomic_fetch_add(&c->seq, 1) + 1;
-	h.timestamp_ms = tasq_now_ms();
+	h.timestamp_ms = tasq_clock_wall_ms();
 	h.method       = (uint16_t) call->req->method;
 	h.deadline_ms  = call->timeout_ms;
 	if ((rv = tasq_auth_seal(c->keys, &h, m)) != 0) {

@@ -67,9 +67,6 @@ int tasq_chan_call_finish(
 // tasq_chan_sender_id returns this channel's random sender id.
 uint64_t tasq_chan_sender_id(const tasq_chan *c);
 
-// tasq_now_ms returns the Unix time in milliseconds.
-uint64_t tasq_now_ms(void);
-
 // tasq_random64 returns 64 random bits from OpenSSL's CSPRNG (never 0).
 uint64_t tasq_random64(void);
 

@@ -27,7 +27,7 @@
 #include <nng/nng.h>
 
 #include "broker.h"
-#include "chan.h"
+#include "clock.h"
 #include "envelope.h"
 #include "err.h"
 #include "fuzz.h"
@@ -399,7 +399,7 @@ fetch_ack(const uint8_t *body, size_t len, uint32_t pipe)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint64_t base = tasq_now_ms(), offset = 0;
+	uint64_t base = tasq_clock_wall_ms(), offset = 0;
 	size_t   pos = 0;
 
 	if (!env_read) {

@@ -32,6 +32,7 @@
 
 #include "auth.h"
 #include "chan.h"
+#include "clock.h"
 #include "envelope.h"
 #include "err.h"
 #include "wire.h"
@@ -227,7 +228,7 @@ cmd_garbage(nng_socket s, long n)
 		h.kind         = TASQ_ENV_REQUEST;
 		h.sender_id    = rng();
 		h.seq          = rng();
-		h.timestamp_ms = tasq_now_ms();
+		h.timestamp_ms = tasq_clock_wall_ms();
 		h.method       = (uint16_t) (rng() % 12);
 		if (h.method == TASQ_M_SUBMIT || h.method == TASQ_M_LEASE) {
 			// A random body that decodes would queue or lease
@@ -253,7 +254,7 @@ cmd_garbage(nng_socket s, long n)
 			    (rv = nng_msg_append(m, buf, blen)) != 0) {
 				die("alloc", rv);
 			}
-			seal(keys, m, h.method, tasq_now_ms());
+			seal(keys, m, h.method, tasq_clock_wall_ms());
 			replies += send_msg(s, m);
 			continue;
 		}
@@ -266,7 +267,7 @@ cmd_garbage(nng_socket s, long n)
 static int
 cmd_replay(nng_socket s)
 {
-	nng_msg *m  = empty_request(TASQ_M_HEALTH, keys, tasq_now_ms());
+	nng_msg *m  = empty_request(TASQ_M_HEALTH, keys, tasq_clock_wall_ms());
 	bool     ok = true;
 
 	// The same bytes twice, each on a context of its own.
@@ -301,7 +302,7 @@ cmd_bigsubmit(nng_socket s, long n)
 		die("tasq_wire_encode_req", rv);
 	}
 	free(vals);
-	seal(keys, m, TASQ_M_SUBMIT, tasq_now_ms());
+	seal(keys, m, TASQ_M_SUBMIT, tasq_clock_wall_ms());
 	fprintf(stderr, "tasq_raw: submit of %ld tasks, %zu bytes\n", n,
 	    nng_msg_len(m));
 	return (send_msg(s, m) ? 0 : 1);
@@ -313,7 +314,7 @@ static int
 send_one(
     nng_socket s, uint16_t method, const tasq_keyring *kr, uint64_t age_ms)
 {
-	nng_msg *m = empty_request(method, kr, tasq_now_ms() - age_ms);
+	nng_msg *m = empty_request(method, kr, tasq_clock_wall_ms() - age_ms);
 
 	return (send_msg(s, m) ? 0 : 1);
 }
