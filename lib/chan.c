@@ -246,7 +246,7 @@ send_req(tasq_call *call, char *err, size_t errlen)
 	h.kind         = TASQ_ENV_REQUEST;
 	h.sender_id    = c->sender_id;
 	h.seq          = atomic_fetch_add(&c->seq, 1) + 1;
-	h.timestamp_ms = tasq_clock_wall_ms();
+	h.timestamp_ms = tasq_clock_stamp_ms();
 	h.method       = (uint16_t) call->req->method;
 	h.deadline_ms  = call->timeout_ms;
 	if ((rv = tasq_auth_seal(c->keys, &h, m)) != 0) {

@@ -21,6 +21,13 @@ static const char          *offset_file;
 static atomic_int_fast64_t  file_offset_ms;
 static atomic_uint_fast64_t next_read_ms;
 
+// The stamp clock: its last value, the monotonic time it was taken at,
+// and the lead over the wall clock last logged.
+static pthread_mutex_t stamp_mtx = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t        stamp_last_ms;
+static uint64_t        stamp_mono_ms;
+static uint64_t        stamp_logged_lead_ms;
+
 uint64_t
 tasq_clock_mono_ms(void)
 {
@@ -131,4 +138,33 @@ tasq_clock_wall_ms(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ms = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 	return (ms + (uint64_t) test_offset_ms());
+}
+
+uint64_t
+tasq_clock_stamp_ms(void)
+{
+	uint64_t wall = tasq_clock_wall_ms();
+	uint64_t mono = tasq_clock_mono_ms();
+	uint64_t s, lead = 0;
+	bool     say = false;
+
+	pthread_mutex_lock(&stamp_mtx);
+	s = stamp_last_ms == 0 ? wall : stamp_last_ms + (mono - stamp_mono_ms);
+	if (wall >= s) {
+		s                    = wall;
+		stamp_logged_lead_ms = 0;
+	} else if ((lead = s - wall) > stamp_logged_lead_ms + 1000) {
+		stamp_logged_lead_ms = lead;
+		say                  = true;
+	}
+	stamp_last_ms = s;
+	stamp_mono_ms = mono;
+	pthread_mutex_unlock(&stamp_mtx);
+	if (say) {
+		tasq_warn(
+		    "clock: the system clock went back by %llu ms; message "
+		    "stamps carry on from where they were",
+		    (unsigned long long) lead);
+	}
+	return (s);
 }

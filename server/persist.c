@@ -200,7 +200,7 @@ job_for(tasq_broker *b, uint64_t id, const char *queue)
 	    (q = tasq_broker_queue_find(b, queue, true)) == NULL) {
 		return (NULL);
 	}
-	return (tasq_broker_job_create(b, id, q, tasq_clock_wall_ms()));
+	return (tasq_broker_job_create(b, id, q, tasq_clock_mono_ms()));
 }
 
 // Copies n u64/i64 from an unaligned payload.
@@ -356,7 +356,7 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 			return (NNG_ENOMEM);
 		}
 		rv = tasq_broker_submit_locked(b, queue, job, first, n, vals,
-		    tasq_clock_wall_ms(), &acc, &dup, &why, NULL);
+		    tasq_clock_mono_ms(), &acc, &dup, &why, NULL);
 		free(vals);
 		return (rv);
 	}

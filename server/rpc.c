@@ -201,7 +201,7 @@ conv_send(struct conv *c, nng_msg *m, int code, bool sign)
 	h.key_id       = c->hdr.key_id; // answer with the request's key
 	h.sender_id    = r->server_id;
 	h.seq          = atomic_fetch_add(&r->seq, 1) + 1;
-	h.timestamp_ms = tasq_clock_wall_ms();
+	h.timestamp_ms = tasq_clock_stamp_ms();
 	h.reply_to     = c->hdr.seq;
 	h.method       = c->hdr.method;
 	h.status       = (uint16_t) code;
@@ -405,7 +405,7 @@ conv_request(struct conv *c, nng_msg *m)
 		return;
 	}
 	rv = tasq_replay_check(r->replay, c->hdr.sender_id, c->hdr.seq,
-	    c->hdr.timestamp_ms, tasq_clock_wall_ms(), &why);
+	    c->hdr.timestamp_ms, tasq_clock_stamp_ms(), &why);
 	if (rv != 0) {
 		nng_msg_free(m);
 		tasq_broker_count(r->broker, TASQ_CTR_REPLAYS, 1);
@@ -558,7 +558,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		free(pi);
 		tasq_broker_count(r->broker, TASQ_CTR_DISCONNECTIONS, 1);
 		tasq_broker_pipe_gone(r->broker, (uint32_t) nng_pipe_id(p),
-		    tasq_clock_wall_ms());
+		    tasq_clock_mono_ms());
 	}
 }
 

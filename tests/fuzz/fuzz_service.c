@@ -399,7 +399,7 @@ fetch_ack(const uint8_t *body, size_t len, uint32_t pipe)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint64_t base = tasq_clock_wall_ms(), offset = 0;
+	uint64_t base = tasq_clock_mono_ms(), offset = 0;
 	size_t   pos = 0;
 
 	if (!env_read) {
