@@ -115,4 +115,43 @@ TEST(file_offset_steps_a_running_clock)
 	ASSERT_GE(offset_after_change(1000), 500);
 }
 
+TEST(stamp_follows_forward_steps_and_never_goes_back)
+{
+	char     path[] = "/tmp/tasq-clock-test.XXXXXX";
+	int      fd     = mkstemp(path);
+	FILE    *f;
+	uint64_t s0, s1, s2, mono0;
+
+	ASSERT_GE(fd, 0);
+	close(fd);
+	ASSERT_EQ(setenv("TASQ_TEST_WALL_OFFSET_FILE", path, 1), 0);
+	unsetenv("TASQ_TEST_WALL_OFFSET_MS");
+	s0 = tasq_clock_stamp_ms();
+	ASSERT_LT(s0 - gtod_ms() + 1000, 2000); // within 1 s of the time
+	// Forwards by an hour: followed.
+	ASSERT_NOT_NULL(f = fopen(path, "w"));
+	fprintf(f, "3600000\n");
+	fclose(f);
+	ASSERT_GE(offset_after_change(3600000), 3599500);
+	s1 = tasq_clock_stamp_ms();
+	ASSERT_GE(s1, s0 + 3600000);
+	// Back by two hours: the stamp clock carries on from s1 at the
+	// monotonic rate, an hour ahead of the real time.
+	ASSERT_NOT_NULL(f = fopen(path, "w"));
+	fprintf(f, "-3600000\n");
+	fclose(f);
+	ASSERT_LE(offset_after_change(-3600000), -3599500);
+	mono0 = tasq_clock_mono_ms();
+	s2    = tasq_clock_stamp_ms();
+	ASSERT_GE(s2, s1);
+	ASSERT_GE(s2, gtod_ms() + 3600000 - 1000);
+	for (int i = 0; i < 1000; i++) {
+		uint64_t s = tasq_clock_stamp_ms();
+		ASSERT_GE(s, s2);
+		s2 = s;
+	}
+	ASSERT_LE(s2 - s1, tasq_clock_mono_ms() - mono0 + 1000);
+	unlink(path);
+}
+
 TASQ_TEST_MAIN()
