@@ -79,6 +79,8 @@ tasq_chan_open(
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		snprintf(
 		    err, errlen, "cannot open socket: %s", nng_strerror(rv));
+		nng_mtx_free(c->mtx);
+		free(c->url);
 		free(c);
 		return (rv);
 	}
