@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -12,6 +11,7 @@
 
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "err.h"
 #include "tls.h"
 #include "tls_ossl.h"
@@ -26,16 +26,11 @@ struct tasq_chan {
 	nng_time             last_redial;
 	uint64_t             sender_id;
 	atomic_uint_fast64_t seq;
+	// The server's stamp clock minus our monotonic clock, learned from
+	// every authenticated reply: requests are stamped with the server's
+	// time, whatever our own clock says (docs/PROTOCOL.md section 5).
+	atomic_int_fast64_t offset_ms;
 };
-
-uint64_t
-tasq_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
-}
 
 uint64_t
 tasq_random64(void)
@@ -47,7 +42,7 @@ tasq_random64(void)
 			// The CSPRNG failing is not recoverable; mix in
 			// what we have rather than return a fixed value.
 			v = ((uint64_t) nng_random() << 32) ^ nng_random() ^
-			    tasq_now_ms();
+			    tasq_clock_wall_ms();
 		}
 	}
 	return (v);
@@ -78,9 +73,14 @@ tasq_chan_open(
 	// from an earlier process can never match one of ours (replies are
 	// bound to the request's seq).
 	atomic_init(&c->seq, tasq_random64() >> 2);
+	// Until the server's first reply, our own clock is our best guess.
+	atomic_init(&c->offset_ms,
+	    (int64_t) (tasq_clock_stamp_ms() - tasq_clock_mono_ms()));
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		snprintf(
 		    err, errlen, "cannot open socket: %s", nng_strerror(rv));
+		nng_mtx_free(c->mtx);
+		free(c->url);
 		free(c);
 		return (rv);
 	}
@@ -237,6 +237,13 @@ call_free(tasq_call *call)
 	free(call);
 }
 
+// The server's stamp clock as far as we know it (see offset_ms).
+static uint64_t
+server_now_ms(tasq_chan *c)
+{
+	return (tasq_clock_mono_ms() + (uint64_t) atomic_load(&c->offset_ms));
+}
+
 // Signs and sends the request, then starts receiving its reply.
 static int
 send_req(tasq_call *call, char *err, size_t errlen)
@@ -255,7 +262,7 @@ send_req(tasq_call *call, char *err, size_t errlen)
 	h.kind         = TASQ_ENV_REQUEST;
 	h.sender_id    = c->sender_id;
 	h.seq          = atomic_fetch_add(&c->seq, 1) + 1;
-	h.timestamp_ms = tasq_now_ms();
+	h.timestamp_ms = server_now_ms(c);
 	h.method       = (uint16_t) call->req->method;
 	h.deadline_ms  = call->timeout_ms;
 	if ((rv = tasq_auth_seal(c->keys, &h, m)) != 0) {
@@ -336,8 +343,8 @@ tasq_chan_call_finish(tasq_call *call, tasq_rep *rep, char *err, size_t errlen)
 	const char     *why = NULL;
 	int             rv  = 0;
 
-	// A request that the server saw as a replay (nng re-sent it over a
-	// new connection, say) is retried once with a fresh sequence number.
+	// A request whose stamp or seq the server refused (signed) is sent
+	// again as a new one: new seq, stamped with the server's time.
 	for (int tries = 0; tries < 3; tries++) {
 		if (m != NULL) {
 			nng_msg_free(m);
@@ -382,6 +389,12 @@ tasq_chan_call_finish(tasq_call *call, tasq_rep *rep, char *err, size_t errlen)
 			rv = TASQ_EUNAUTHENTICATED;
 			break;
 		}
+		// Signed by the server and bound to our request: its stamp is
+		// the server's time now, or a little earlier (the reply took a
+		// while to reach us), so that our stamps never run ahead of
+		// it.
+		atomic_store(&c->offset_ms,
+		    (int64_t) (h.timestamp_ms - tasq_clock_mono_ms()));
 		if (h.status != 0) {
 			int  code      = 0;
 			char text[200] = "";
@@ -390,9 +403,13 @@ tasq_chan_call_finish(tasq_call *call, tasq_rep *rep, char *err, size_t errlen)
 			rv = tasq_err_from_code(h.status);
 			snprintf(err, errlen, "%s: %s",
 			    tasq_err_name(h.status), text);
-			if (rv == TASQ_EUNAUTHENTICATED &&
-			    strstr(text, "replay") != NULL) {
-				continue; // rv stays if this was the last try
+			if (rv == TASQ_EUNAUTHENTICATED) {
+				// A signed refusal of our stamp or seq: stale
+				// (the server restarted, or our clock is far
+				// off) or replayed (nng re-sent the bytes). A
+				// new request with the time just learned cures
+				// all of these; rv stays if this was the last.
+				continue;
 			}
 			break;
 		}

@@ -49,6 +49,11 @@ bool tasq_chan_redial(tasq_chan *c);
 // error). Returns 0; the server's status as TASQ_E* with its text in err;
 // TASQ_EDEADLINE_EXCEEDED when no reply came in time; TASQ_EUNAUTHENTICATED
 // when the reply fails verification; or an NNG error.
+// Requests are stamped with the server's time, learned from every reply
+// that verifies and answers the request (never from an unsigned one); a
+// signed UNAUTHENTICATED refusal (a stamp off the server's clock, say
+// after a restart, or a seq seen) is retried as a new request with the
+// time it taught, up to three attempts in all (docs/PROTOCOL.md sec. 5).
 int tasq_chan_call(tasq_chan *c, const tasq_req *req, uint32_t timeout_ms,
     tasq_rep *rep, char *err, size_t errlen);
 
@@ -66,9 +71,6 @@ int tasq_chan_call_finish(
 
 // tasq_chan_sender_id returns this channel's random sender id.
 uint64_t tasq_chan_sender_id(const tasq_chan *c);
-
-// tasq_now_ms returns the Unix time in milliseconds.
-uint64_t tasq_now_ms(void);
 
 // tasq_random64 returns 64 random bits from OpenSSL's CSPRNG (never 0).
 uint64_t tasq_random64(void);

@@ -5,6 +5,8 @@
 // a message if its timestamp is within skew_ms of the server's clock and
 // its seq was not seen before: it remembers, per sender, the highest seq
 // and a window of TASQ_REPLAY_WINDOW seqs below it (as IPsec does).
+// Every time given here is on the server's stamp clock
+// (tasq_clock_stamp_ms, lib/clock.h), which never goes back.
 // A sender idle for more than 2 * skew_ms is forgotten; any message of
 // it old enough to be forgotten fails the timestamp test instead.
 //
@@ -21,8 +23,8 @@
 typedef struct tasq_replay tasq_replay;
 
 // tasq_replay_alloc: max_senders bounds the memory; skew_ms is the
-// accepted clock difference. since_ms (Unix ms; 0 for none) is when the
-// table began: a sender the table has not seen must send a timestamp no
+// accepted clock difference. since_ms (0 for none) is when the table
+// began: a sender the table has not seen must send a timestamp no
 // older than since_ms - slack_ms, so that a restart of the server does
 // not reopen the skew window to messages captured before it. Returns new
 // (free with tasq_replay_free). Errors: NNG_ENOMEM.

@@ -27,6 +27,7 @@
 
 #include "broker.h"
 #include "chan.h"
+#include "clock.h"
 #include "crc32c.h"
 #include "err.h"
 #include "journal.h"
@@ -1475,7 +1476,7 @@ crash_and_recover(unsigned compact)
 	struct before bf;
 	uint64_t      recs;
 
-	now0 = tasq_now_ms();
+	now0 = tasq_clock_mono_ms();
 	make_tmpdir();
 	b     = broker_recovered(&j, compact ? 1 : 1ULL << 30, &recs);
 	cur_j = j;
@@ -1532,7 +1533,7 @@ TEST(broker_recovery_is_repeatable)
 	struct before bf;
 	uint64_t      recs, recs2;
 
-	now0 = tasq_now_ms();
+	now0 = tasq_clock_mono_ms();
 	make_tmpdir();
 	b     = broker_recovered(&j, 1ULL << 30, &recs);
 	cur_j = j;
@@ -1560,7 +1561,7 @@ TEST(broker_recovered_jobs_survive_the_first_tick)
 	struct before bf;
 	uint64_t      recs;
 
-	now0 = tasq_now_ms();
+	now0 = tasq_clock_mono_ms();
 	make_tmpdir();
 	b     = broker_recovered(&j, 1ULL << 30, &recs);
 	cur_j = j;
@@ -1568,7 +1569,7 @@ TEST(broker_recovered_jobs_survive_the_first_tick)
 	tasq_journal_close(j);
 	tasq_broker_free(b);
 	b = broker_recovered(&j, 1ULL << 30, &recs);
-	tasq_broker_tick(b, tasq_now_ms() + 1000);
+	tasq_broker_tick(b, tasq_clock_mono_ms() + 1000);
 	ASSERT_EQ(tasq_broker_counter(b, TASQ_CTR_JOBS_EXPIRED), 0);
 	ASSERT_EQ(qstat(b, QA).jobs, 2);
 	tasq_journal_close(j);
@@ -1588,7 +1589,7 @@ ready_after_restart(unsigned compact)
 	uint64_t      recs;
 	struct qstat  qa;
 
-	now0 = tasq_now_ms();
+	now0 = tasq_clock_mono_ms();
 	make_tmpdir();
 	b     = broker_recovered(&j, compact ? 1 : 1ULL << 30, &recs);
 	cur_j = j;
@@ -1625,7 +1626,7 @@ TEST(broker_results_journaled_as_runs_and_lists)
 	size_t            n;
 	tasq_journal_conf c = conf_of(false);
 
-	now0 = tasq_now_ms();
+	now0 = tasq_clock_mono_ms();
 	make_tmpdir();
 	b = broker_recovered(&j, 1ULL << 30, &recs);
 	submit(b, QA, JOB_A, 0, 10);

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "broker.h"
 #include "chan.h"
+#include "clock.h"
 #include "err.h"
 #include "journal.h"
 #include "log.h"
@@ -326,8 +327,8 @@ main(int argc, char **argv)
 	};
 	if ((rv = tasq_broker_alloc(&broker, &bc, tasq_rpc_wake)) != 0 ||
 	    (rv = tasq_service_alloc(&svc, broker, &sc)) != 0 ||
-	    (rv = tasq_replay_alloc(
-	         &replay, 65536, cfg.skew_ms, tasq_now_ms(), 2000)) != 0) {
+	    (rv = tasq_replay_alloc(&replay, 65536, cfg.skew_ms,
+	         tasq_clock_stamp_ms(), 2000)) != 0) {
 		tasq_err("cannot start: %s", tasq_strerror(rv));
 		goto out;
 	}
@@ -403,7 +404,7 @@ main(int argc, char **argv)
 	// The one timer: lease expiry, job expiry, replay-table pruning.
 	for (unsigned tick = 0; stop_signal == 0; tick++) {
 		nng_msleep(100);
-		tasq_broker_tick(broker, tasq_now_ms());
+		tasq_broker_tick(broker, tasq_clock_mono_ms());
 		if (tick % 10 == 0) {
 			(void) tasq_rpc_reap(rpc, cfg.idle_ms);
 		}
@@ -411,7 +412,7 @@ main(int argc, char **argv)
 			(void) tasq_broker_compact(broker);
 		}
 		if (tick % 100 == 0) {
-			tasq_replay_gc(replay, tasq_now_ms());
+			tasq_replay_gc(replay, tasq_clock_stamp_ms());
 		}
 	}
 	tasq_info("signal %d: shutting down", (int) stop_signal);

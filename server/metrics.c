@@ -9,7 +9,7 @@
 #include <nng/supplemental/http/http.h>
 #include <nng/supplemental/util/platform.h>
 
-#include "chan.h"
+#include "clock.h"
 #include "dashboard.h"
 #include "err.h"
 #include "statsfmt.h"
@@ -68,7 +68,7 @@ tasq_metrics_text(tasq_metrics *m, size_t *len)
 	if ((f = open_memstream(&buf, len)) == NULL) {
 		return (NULL);
 	}
-	if (tasq_broker_stats(m->broker, tasq_now_ms(), &st) == 0) {
+	if (tasq_broker_stats(m->broker, tasq_clock_mono_ms(), &st) == 0) {
 		// The Stats counters in their order (broker.h); a name that
 		// ends in _total already keeps it.
 		for (size_t i = 0; i < st.u.stats.ncounters; i++) {
@@ -238,7 +238,7 @@ stats_cb(nng_aio *aio)
 	size_t        len = 0;
 	FILE         *f;
 
-	if (tasq_broker_stats(m->broker, tasq_now_ms(), &st) != 0 ||
+	if (tasq_broker_stats(m->broker, tasq_clock_mono_ms(), &st) != 0 ||
 	    (f = open_memstream(&buf, &len)) == NULL) {
 		reply(aio, 500, "text/plain", "out of memory\n", 14);
 		return;

@@ -17,7 +17,7 @@
 
 #include "alloc.h"
 #include "broker_int.h"
-#include "chan.h"
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -217,7 +217,7 @@ job_for(tasq_broker *b, uint64_t id, const char *queue, struct job **jp)
 	if ((rv = tasq_broker_queue_get(b, queue, &q, &created)) != 0) {
 		return (rv);
 	}
-	return (tasq_broker_job_create(b, id, q, tasq_now_ms(), jp));
+	return (tasq_broker_job_create(b, id, q, tasq_clock_mono_ms(), jp));
 }
 
 // Copies n u64/i64 from an unaligned payload.
@@ -374,7 +374,7 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 			return (NNG_ENOMEM);
 		}
 		rv = tasq_broker_submit_locked(b, queue, job, first, n, vals,
-		    tasq_now_ms(), &acc, &dup, &why, NULL);
+		    tasq_clock_mono_ms(), &acc, &dup, &why, NULL);
 		free(vals);
 		return (rv);
 	}

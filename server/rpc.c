@@ -11,7 +11,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/util/platform.h>
 
-#include "chan.h"
+#include "clock.h"
 #include "idmap.h"
 #include "err.h"
 #include "log.h"
@@ -218,7 +218,7 @@ conv_send(struct conv *c, nng_msg *m, int code, bool sign)
 	h.key_id       = c->hdr.key_id; // answer with the request's key
 	h.sender_id    = r->server_id;
 	h.seq          = atomic_fetch_add(&r->seq, 1) + 1;
-	h.timestamp_ms = tasq_now_ms();
+	h.timestamp_ms = tasq_clock_stamp_ms();
 	h.reply_to     = c->hdr.seq;
 	h.method       = c->hdr.method;
 	h.status       = (uint16_t) code;
@@ -433,8 +433,8 @@ conv_run(struct conv *c)
 			// returned.
 			if (c->call.req->method == TASQ_M_LEASE &&
 			    !pipe_alive(r, c->call.pipe_id)) {
-				tasq_broker_pipe_gone(
-				    r->broker, c->call.pipe_id, tasq_now_ms());
+				tasq_broker_pipe_gone(r->broker,
+				    c->call.pipe_id, tasq_clock_mono_ms());
 			}
 			conv_reply(c, reply);
 			return;
@@ -527,7 +527,7 @@ conv_request(struct conv *c, nng_msg *m)
 		return;
 	}
 	rv = tasq_replay_check(r->replay, c->hdr.sender_id, c->hdr.seq,
-	    c->hdr.timestamp_ms, tasq_now_ms(), &why);
+	    c->hdr.timestamp_ms, tasq_clock_stamp_ms(), &why);
 	if (rv != 0) {
 		nng_msg_free(m);
 		tasq_broker_count(r->broker, TASQ_CTR_REPLAYS, 1);
@@ -712,8 +712,8 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			return;
 		}
 		// After the record is gone (see conv_run).
-		tasq_broker_pipe_gone(
-		    r->broker, (uint32_t) nng_pipe_id(p), tasq_now_ms());
+		tasq_broker_pipe_gone(r->broker, (uint32_t) nng_pipe_id(p),
+		    tasq_clock_mono_ms());
 	}
 }
 

@@ -6,6 +6,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "chan.h"
+#include "clock.h"
 #include "err.h"
 
 struct tasq_service {
@@ -94,7 +95,7 @@ handle_lease(tasq_service *s, tasq_call *call, tasq_waiter *w,
 	const tasq_req *req = call->req;
 	tasq_lease_out  out;
 	tasq_rep        rep;
-	uint64_t        now = tasq_now_ms();
+	uint64_t        now = tasq_clock_mono_ms();
 	int             rv;
 
 	if (!call->applied) {
@@ -143,17 +144,18 @@ handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
 
 	if (req->u.fetch.has_submit && !call->applied) {
 		rv = tasq_broker_submit(s->broker, sub->queue, sub->job_id,
-		    sub->first_index, sub->n, sub->values, tasq_now_ms(),
-		    &call->submitted.accepted, &call->submitted.duplicate,
-		    why);
+		    sub->first_index, sub->n, sub->values,
+		    tasq_clock_mono_ms(), &call->submitted.accepted,
+		    &call->submitted.duplicate, why);
 		if (rv != 0) {
 			return (rv); // nothing submitted, nothing fetched
 		}
 		call->applied = true;
 	}
 	rv = tasq_broker_fetch(s->broker, req->u.fetch.job_id,
-	    req->u.fetch.ack_seq, req->u.fetch.max_results, tasq_now_ms(),
-	    &out, maybe_wait(s, call, w, req->u.fetch.wait_ms), parked);
+	    req->u.fetch.ack_seq, req->u.fetch.max_results,
+	    tasq_clock_mono_ms(), &out,
+	    maybe_wait(s, call, w, req->u.fetch.wait_ms), parked);
 	if (rv != 0 || *parked) {
 		return (rv);
 	}
@@ -180,7 +182,7 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 {
 	const tasq_req *req = call->req;
 	tasq_rep        rep;
-	uint64_t        now = tasq_now_ms();
+	uint64_t        now = tasq_clock_mono_ms();
 	int             rv  = 0;
 
 	*parked = false;

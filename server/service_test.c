@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
-#include "chan.h"
+#include "clock.h"
 #include "envelope.h"
 #include "err.h"
 #include "service.h"
@@ -85,7 +85,7 @@ work_queue(const char *queue)
 	size_t            n = 0;
 
 	ASSERT_OK(tasq_broker_lease(broker, queue, 1, "w", 1, 100,
-	    tasq_now_ms(), &out, NULL, &parked));
+	    tasq_clock_mono_ms(), &out, NULL, &parked));
 	for (size_t i = 0; i < out.nbatches; i++) {
 		tasq_task_batch  *t = &out.batches[i];
 		tasq_result_batch r = { .lease_id = t->lease_id,
@@ -98,7 +98,7 @@ work_queue(const char *queue)
 			r.values[k] = t->values[k] * t->values[k];
 		}
 		ASSERT_OK(tasq_broker_complete(
-		    broker, 1, 1, &r, tasq_now_ms(), &done));
+		    broker, 1, 1, &r, tasq_clock_mono_ms(), &done));
 		ASSERT_EQ(done.accepted, t->n);
 		n += t->n;
 		free(r.values);

@@ -27,7 +27,7 @@
 #include <nng/nng.h>
 
 #include "broker.h"
-#include "chan.h"
+#include "clock.h"
 #include "envelope.h"
 #include "err.h"
 #include "fuzz.h"
@@ -110,7 +110,7 @@ reset(void)
 	svc    = NULL;
 	broker = NULL;
 	memset(&memo, 0, sizeof(memo));
-	reset_ms       = tasq_now_ms();
+	reset_ms       = tasq_clock_mono_ms();
 	queues_removed = false;
 	if ((rv = tasq_broker_alloc(&broker, &bconf, wake_cb)) != 0 ||
 	    (rv = tasq_service_alloc(&svc, broker, &sconf)) != 0) {
@@ -413,7 +413,7 @@ fetch_ack(const uint8_t *body, size_t len, uint32_t pipe)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint64_t base = tasq_now_ms(), offset = 0;
+	uint64_t base = tasq_clock_mono_ms(), offset = 0;
 	size_t   pos = 0;
 
 	if (!env_read) {

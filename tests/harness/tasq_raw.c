@@ -41,6 +41,7 @@
 
 #include "auth.h"
 #include "chan.h"
+#include "clock.h"
 #include "envelope.h"
 #include "err.h"
 #include "wire.h"
@@ -238,7 +239,7 @@ cmd_garbage(nng_socket s, long n)
 		h.kind         = TASQ_ENV_REQUEST;
 		h.sender_id    = rng();
 		h.seq          = rng();
-		h.timestamp_ms = tasq_now_ms();
+		h.timestamp_ms = tasq_clock_wall_ms();
 		h.method       = (uint16_t) (rng() % 12);
 		if (h.method == TASQ_M_SUBMIT || h.method == TASQ_M_LEASE) {
 			// A random body that decodes would queue or lease
@@ -264,7 +265,7 @@ cmd_garbage(nng_socket s, long n)
 			    (rv = nng_msg_append(m, buf, blen)) != 0) {
 				die("alloc", rv);
 			}
-			seal(keys, m, h.method, tasq_now_ms());
+			seal(keys, m, h.method, tasq_clock_wall_ms());
 			replies += send_msg(s, m);
 			continue;
 		}
@@ -277,7 +278,7 @@ cmd_garbage(nng_socket s, long n)
 static int
 cmd_replay(nng_socket s)
 {
-	nng_msg *m  = empty_request(TASQ_M_HEALTH, keys, tasq_now_ms());
+	nng_msg *m  = empty_request(TASQ_M_HEALTH, keys, tasq_clock_wall_ms());
 	bool     ok = true;
 
 	// The same bytes twice, each on a context of its own.
@@ -312,7 +313,7 @@ cmd_bigsubmit(nng_socket s, long n)
 		die("tasq_wire_encode_req", rv);
 	}
 	free(vals);
-	seal(keys, m, TASQ_M_SUBMIT, tasq_now_ms());
+	seal(keys, m, TASQ_M_SUBMIT, tasq_clock_wall_ms());
 	fprintf(stderr, "tasq_raw: submit of %ld tasks, %zu bytes\n", n,
 	    nng_msg_len(m));
 	return (send_msg(s, m) ? 0 : 1);
@@ -331,7 +332,7 @@ send_body(nng_socket s, uint16_t method, const uint8_t *body, size_t len)
 		die("nng_msg_alloc", rv);
 	}
 	memset(nng_msg_body(m), 0, TASQ_ENV_HDR_LEN);
-	seal(keys, m, method, tasq_now_ms());
+	seal(keys, m, method, tasq_clock_wall_ms());
 	return (send_msg(s, m) ? 0 : 1);
 }
 
@@ -385,7 +386,7 @@ static int
 send_one(
     nng_socket s, uint16_t method, const tasq_keyring *kr, uint64_t age_ms)
 {
-	nng_msg *m = empty_request(method, kr, tasq_now_ms() - age_ms);
+	nng_msg *m = empty_request(method, kr, tasq_clock_wall_ms() - age_ms);
 
 	return (send_msg(s, m) ? 0 : 1);
 }
