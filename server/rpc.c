@@ -1,10 +1,15 @@
 #include "rpc.h"
 
+#include <dirent.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include <nng/protocol/reqrep0/rep.h>
@@ -59,6 +64,9 @@ struct tasq_rpc {
 	atomic_int           npipes;
 	atomic_int           nrecv; // conversations waiting for a request
 	atomic_bool          closing;
+	bool                 stopped; // tasq_rpc_stop has run
+	nng_mtx             *cmtx;    // with ccv: tasq_rpc_stop waits for the
+	nng_cv              *ccv;     // connections to end
 	atomic_uint_fast64_t last_warn_ms;
 	// Connections: last time each made progress and its requests in
 	// flight, so that stalled ones can be closed and none can take
@@ -243,8 +251,10 @@ conv_synced(void *arg, int rv)
 	m         = c->synced;
 	c->synced = NULL;
 	if (atomic_load(&c->rpc->closing)) {
+		// Shutting down: no replies; back to draining requests.
 		nng_mtx_unlock(c->mtx);
 		nng_msg_free(m);
+		conv_recv(c);
 		return;
 	}
 	if (rv != 0) {
@@ -332,6 +342,13 @@ conv_run(struct conv *c)
 			nng_mtx_unlock(c->mtx);
 			(void) tasq_broker_unpark(r->broker, &c->waiter);
 			continue;
+		}
+		if (atomic_load(&r->closing)) {
+			// Shutting down: no long-poll outlives the close.
+			nng_mtx_unlock(c->mtx);
+			(void) tasq_broker_unpark(r->broker, &c->waiter);
+			conv_recv(c);
+			return;
 		}
 		c->state     = C_PARKED;
 		c->sleeping  = true;
@@ -459,9 +476,17 @@ conv_cb(void *arg)
 	case C_RECV:
 		atomic_fetch_sub(&r->nrecv, 1);
 		if (rv != 0) {
-			if (rv == NNG_ECLOSED || atomic_load(&r->closing)) {
+			if (rv == NNG_ECLOSED) {
 				return;
 			}
+			conv_recv(c);
+			return;
+		}
+		if (atomic_load(&r->closing)) {
+			// Draining (see tasq_rpc_close): keep every connection
+			// read, so that each sees its end, but serve nothing.
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			nng_aio_set_msg(c->aio, NULL);
 			conv_recv(c);
 			return;
 		}
@@ -474,6 +499,7 @@ conv_cb(void *arg)
 		nng_mtx_unlock(c->mtx);
 		(void) tasq_broker_unpark(r->broker, &c->waiter);
 		if (atomic_load(&r->closing)) {
+			conv_recv(c);
 			return;
 		}
 		// Whoever asked is gone: leasing to a closed connection would
@@ -490,7 +516,7 @@ conv_cb(void *arg)
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(c->aio));
 			nng_aio_set_msg(c->aio, NULL);
-			if (rv == NNG_ECLOSED || atomic_load(&r->closing)) {
+			if (rv == NNG_ECLOSED) {
 				return;
 			}
 		}
@@ -587,6 +613,16 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 		snprintf(err, errlen, "out of memory");
 		return (rv);
 	}
+	if ((rv = nng_mtx_alloc(&r->cmtx)) != 0 ||
+	    (rv = nng_cv_alloc(&r->ccv, r->cmtx)) != 0) {
+		if (r->cmtx != NULL) {
+			nng_mtx_free(r->cmtx);
+		}
+		nng_mtx_free(r->pmtx);
+		free(r);
+		snprintf(err, errlen, "out of memory");
+		return (rv);
+	}
 	atomic_init(&r->seq, 0);
 	atomic_init(&r->npipes, 0);
 	atomic_init(&r->nrecv, 0);
@@ -595,7 +631,7 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	if ((rv = nng_rep0_open(&r->sock)) != 0) {
 		snprintf(
 		    err, errlen, "cannot open socket: %s", nng_strerror(rv));
-		free(r);
+		tasq_rpc_free(r);
 		return (rv);
 	}
 	if ((rv = nng_socket_set_size(
@@ -815,20 +851,204 @@ tasq_rpc_bound_port(tasq_rpc *r)
 	return (port);
 }
 
+// Shutdown (tasq_rpc_close, tasq_rpc_stop, tasq_rpc_free).
+//
+// nng 1.5.2 must never close a connection itself while bytes of a
+// message are arriving on it: if the close lands between the transport's
+// read of a frame header and its callback, the callback's next read is
+// refused without a completion, the REP pipe's receive never finishes,
+// and nng's single reaper thread, and with it nng_close, waits for it
+// forever (upstream issue 1813, fixed in nng 1.8.0 by aborting such
+// operations in nni_aio_stop). Under load every connection is in that
+// state often, so closing the socket hung the server on SIGTERM.
+//
+// So connections are ended from below instead: shutdown(2) on their
+// sockets makes every read fail, and nng closes each pipe from its own
+// receive callback, the path that has no such window. Meanwhile the
+// conversations keep receiving (and drop what they receive), so that
+// every connection has a read outstanding to see its end. Only once the
+// connections are gone are the conversations stopped and the socket
+// closed.
+
+// The scan below reads descriptors that nng's threads may close at the
+// same moment (a connection that ends on its own). That is harmless: a
+// number reused meanwhile is acted on only if it is again a connection
+// accepted on our address, which is what we mean to end anyway. Thread
+// Sanitizer tracks descriptors as memory and would report it, so the scan
+// is hidden from it.
+#if defined(__SANITIZE_THREAD__)
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+void AnnotateIgnoreWritesBegin(const char *file, int line);
+void AnnotateIgnoreWritesEnd(const char *file, int line);
+#define FD_SCAN_BEGIN()                                                       \
+	do {                                                                  \
+		AnnotateIgnoreReadsBegin(__FILE__, __LINE__);                 \
+		AnnotateIgnoreWritesBegin(__FILE__, __LINE__);                \
+	} while (0)
+#define FD_SCAN_END()                                                         \
+	do {                                                                  \
+		AnnotateIgnoreWritesEnd(__FILE__, __LINE__);                  \
+		AnnotateIgnoreReadsEnd(__FILE__, __LINE__);                   \
+	} while (0)
+#else
+#define FD_SCAN_BEGIN()
+#define FD_SCAN_END()
+#endif
+
+// Matches a socket accepted on our listening address: a connected
+// socket whose local address is ours (the TCP port, or the IPC path).
+static bool
+rpc_conn_fd(int fd, int port, const char *path)
+{
+	struct sockaddr_storage ss;
+	socklen_t               len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *) &ss, &len) != 0) {
+		return (false);
+	}
+	if (port > 0 && ss.ss_family == AF_INET) {
+		if (ntohs(((struct sockaddr_in *) &ss)->sin_port) != port) {
+			return (false);
+		}
+	} else if (port > 0 && ss.ss_family == AF_INET6) {
+		if (ntohs(((struct sockaddr_in6 *) &ss)->sin6_port) != port) {
+			return (false);
+		}
+	} else if (path != NULL && ss.ss_family == AF_UNIX) {
+		struct sockaddr_un *un = (struct sockaddr_un *) &ss;
+		if (len <= offsetof(struct sockaddr_un, sun_path) ||
+		    strncmp(un->sun_path, path, sizeof(un->sun_path)) != 0) {
+			return (false);
+		}
+	} else {
+		return (false);
+	}
+	len = sizeof(ss);
+	return (getpeername(fd, (struct sockaddr *) &ss, &len) == 0);
+}
+
+// Shuts down, at the socket level, every connection accepted on our
+// address (file descriptors are not closed: nng still owns them).
+// Returns how many.
+static int
+rpc_end_connections(tasq_rpc *r)
+{
+	int            port = tasq_rpc_bound_port(r);
+	const char    *path = NULL;
+	DIR           *d;
+	struct dirent *e;
+	int            n = 0;
+
+	if (strncmp(r->url, "ipc://", 6) == 0) {
+		path = r->url + 6;
+	}
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		tasq_log_errno(TASQ_LOG_WARN, "shutdown: /proc/self/fd");
+		return (0);
+	}
+	FD_SCAN_BEGIN();
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		char       *end;
+		long        fd = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || end == e->d_name || fd == dirfd(d) ||
+		    fstat((int) fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+			continue;
+		}
+		if (rpc_conn_fd((int) fd, port, path) &&
+		    shutdown((int) fd, SHUT_RDWR) == 0) {
+			n++;
+		}
+	}
+	FD_SCAN_END();
+	closedir(d);
+	return (n);
+}
+
+// While closing, a new connection is refused before it starts.
+static void
+rpc_closing_add_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void) ev;
+	(void) arg;
+	nng_pipe_close(p);
+}
+
+// While closing, a connection's end also wakes tasq_rpc_stop.
+static void
+rpc_closing_rem_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	tasq_rpc *r = arg;
+
+	pipe_cb(p, ev, r);
+	nng_mtx_lock(r->cmtx);
+	nng_cv_wake(r->ccv);
+	nng_mtx_unlock(r->cmtx);
+}
+
 void
 tasq_rpc_close(tasq_rpc *r)
 {
 	if (r == NULL || atomic_exchange(&r->closing, true)) {
 		return;
 	}
-	nng_close(r->sock);
-	// A barrier with conv_synced, which checks closing under the lock.
-	for (uint32_t i = 0; i < r->ncap; i++) {
-		if (r->convs[i].mtx != NULL) {
-			nng_mtx_lock(r->convs[i].mtx);
-			nng_mtx_unlock(r->convs[i].mtx);
+	if (r->cmtx == NULL) {
+		return; // start failed before the socket was set up
+	}
+	// New connections are refused before they start: closing the
+	// listener now would close the established ones (see above).
+	(void) nng_pipe_notify(
+	    r->sock, NNG_PIPE_EV_ADD_PRE, rpc_closing_add_cb, r);
+	(void) nng_pipe_notify(
+	    r->sock, NNG_PIPE_EV_REM_POST, rpc_closing_rem_cb, r);
+	// Long-polls end now; their conversations go back to receiving.
+	for (uint32_t i = 0; i < r->nconvs; i++) {
+		tasq_rpc_wake(&r->convs[i].waiter);
+	}
+	if (r->url != NULL) {
+		int n = rpc_end_connections(r);
+		tasq_debug("shutdown: ended %d connection(s)", n);
+	}
+}
+
+int
+tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms)
+{
+	int rv = 0;
+
+	if (r == NULL || r->stopped) {
+		return (0);
+	}
+	tasq_rpc_close(r);
+	r->stopped = true;
+	if (r->cmtx != NULL) {
+		nng_time until = nng_clock() + drain_ms;
+		nng_mtx_lock(r->cmtx);
+		while (atomic_load(&r->npipes) > 0 &&
+		    nng_cv_until(r->ccv, until) != NNG_ETIMEDOUT) {
+		}
+		nng_mtx_unlock(r->cmtx);
+		if (atomic_load(&r->npipes) > 0) {
+			tasq_warn(
+			    "shutdown: %d connection(s) still open after "
+			    "%u ms; closing them",
+			    atomic_load(&r->npipes), drain_ms);
+			rv = TASQ_EDEADLINE_EXCEEDED;
 		}
 	}
+	// Every aio is stopped before any context closes: a callback may
+	// start another operation, which a stopped aio refuses.
+	for (uint32_t i = 0; i < r->ncap; i++) {
+		if (r->convs != NULL && r->convs[i].aio != NULL) {
+			nng_aio_stop(r->convs[i].aio);
+		}
+	}
+	for (uint32_t i = 0; i < r->nconvs; i++) {
+		(void) nng_ctx_close(r->convs[i].ctx);
+	}
+	nng_close(r->sock); // last: it waits for the pipe callbacks
+	return (rv);
 }
 
 void
@@ -837,16 +1057,11 @@ tasq_rpc_free(tasq_rpc *r)
 	if (r == NULL) {
 		return;
 	}
-	tasq_rpc_close(r);
+	(void) tasq_rpc_stop(r, 0);
 	// The conversation being built when start failed counts too.
 	uint32_t n = r->convs != NULL ? r->nconvs + 1 : 0;
 	if (n > r->ncap) {
 		n = r->ncap;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		if (r->convs[i].aio != NULL) {
-			nng_aio_stop(r->convs[i].aio);
-		}
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct conv *c = &r->convs[i];
@@ -878,6 +1093,12 @@ tasq_rpc_free(tasq_rpc *r)
 			free(v);
 		}
 		tasq_idmap_fini(&r->pipes);
+	}
+	if (r->ccv != NULL) {
+		nng_cv_free(r->ccv);
+	}
+	if (r->cmtx != NULL) {
+		nng_mtx_free(r->cmtx);
 	}
 	nng_mtx_free(r->pmtx);
 	free(r);
