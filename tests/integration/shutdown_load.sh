@@ -62,6 +62,10 @@ for ((r = 1; r <= rounds; r++)); do
 	# nng 1.5.2's hang (server/rpc.c): the drain must not time out.
 	grep -q 'still open after' "$T/server.log" &&
 	    fail "round $r: connections did not end before the socket closed"
+	# test_end checks only the logs still named *.log.
+	grep -E 'ERROR: AddressSanitizer|runtime error:|WARNING: ThreadSanitizer|ERROR: LeakSanitizer' \
+	    "$T/server.log" >/dev/null &&
+	    fail "round $r: a sanitizer reported an error (server.log)"
 	log "round $r: server exited 0 in $ms ms"
 	# The load is not under test: end it at once.
 	for p in "$sup" "${clients[@]}"; do
