@@ -64,9 +64,14 @@ struct tasq_rpc {
 	atomic_int           npipes;
 	atomic_int           nrecv; // conversations waiting for a request
 	atomic_bool          closing;
-	bool                 stopped; // tasq_rpc_stop has run
-	nng_mtx             *cmtx;    // with ccv: tasq_rpc_stop waits for the
-	nng_cv              *ccv;     // connections to end
+	bool                 stopped;  // tasq_rpc_stop has run
+	nng_mtx             *cmtx;     // with ccv: tasq_rpc_stop waits for the
+	nng_cv              *ccv;      // connections to end; guards these:
+	bool                 quiesced; // pipe events no longer reach us
+	int                  in_pipe_cb;  // pipe events being handled
+	bool                 sock_closed; // nng_close has returned
+	bool                 sock_stuck;  // ... and may never (r leaks)
+	nng_thread          *closer;
 	atomic_uint_fast64_t last_warn_ms;
 	// Connections: last time each made progress and its requests in
 	// flight, so that stalled ones can be closed and none can take
@@ -896,6 +901,10 @@ void AnnotateIgnoreWritesEnd(const char *file, int line);
 #define FD_SCAN_END()
 #endif
 
+// How long the drain waits for the next connection to end before it
+// takes the rest for quiet (see tasq_rpc_stop).
+#define QUIET_MS 500
+
 // Matches a socket accepted on our listening address: a connected
 // socket whose local address is ours (the TCP port, or the IPC path).
 static bool
@@ -966,6 +975,53 @@ rpc_end_connections(tasq_rpc *r)
 	return (n);
 }
 
+// nng 1.5.2 can report a pipe's removal before its addition: pipe
+// teardown runs the REM_POST callback first and only then waits for the
+// holder that has yet to run ADD_POST. pipe_cb then keeps an entry (and a
+// count) for a connection that is gone, which the drain would wait for in
+// vain: it forgets such entries. Returns how many.
+static int
+rpc_forget_gone_pipes(tasq_rpc *r)
+{
+	uint32_t *ids = NULL;
+	size_t    n = 0, pos = 0, gone = 0;
+	void     *v;
+
+	nng_mtx_lock(r->pmtx);
+	if (r->pipes.count > 0 &&
+	    (ids = malloc(r->pipes.count * sizeof(*ids))) != NULL) {
+		while ((v = tasq_idmap_next(&r->pipes, &pos)) != NULL) {
+			ids[n++] = (uint32_t) nng_pipe_id(
+			    ((struct pipe_info *) v)->p);
+		}
+	}
+	nng_mtx_unlock(r->pmtx);
+	// Outside the lock: nng takes its own.
+	for (size_t i = 0; i < n; i++) {
+		nng_pipe p = NNG_PIPE_INITIALIZER;
+		p.id       = ids[i];
+		if (nng_socket_id(nng_pipe_socket(p)) < 0) {
+			ids[gone++] = ids[i];
+		}
+	}
+	for (size_t i = 0; i < gone; i++) {
+		struct pipe_info *pi;
+		nng_mtx_lock(r->pmtx);
+		if ((pi = tasq_idmap_get(&r->pipes, ids[i])) != NULL) {
+			tasq_idmap_del(&r->pipes, ids[i]);
+			atomic_fetch_sub(&r->npipes, 1);
+		}
+		nng_mtx_unlock(r->pmtx);
+		if (pi != NULL) {
+			free(pi);
+			tasq_broker_pipe_gone(
+			    r->broker, ids[i], tasq_now_ms());
+		}
+	}
+	free(ids);
+	return ((int) gone);
+}
+
 // While closing, a new connection is refused before it starts.
 static void
 rpc_closing_add_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -975,14 +1031,37 @@ rpc_closing_add_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	nng_pipe_close(p);
 }
 
-// While closing, a connection's end also wakes tasq_rpc_stop.
+// While closing, a connection's end also wakes tasq_rpc_stop; once it is
+// quiesced, pipe events are ignored (the broker, and the journal behind
+// it, are no longer to be touched from here).
 static void
-rpc_closing_rem_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+rpc_closing_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	tasq_rpc *r = arg;
 
+	nng_mtx_lock(r->cmtx);
+	if (r->quiesced) {
+		nng_mtx_unlock(r->cmtx);
+		return;
+	}
+	r->in_pipe_cb++;
+	nng_mtx_unlock(r->cmtx);
 	pipe_cb(p, ev, r);
 	nng_mtx_lock(r->cmtx);
+	r->in_pipe_cb--;
+	nng_cv_wake(r->ccv);
+	nng_mtx_unlock(r->cmtx);
+}
+
+// nng_close, on a thread of its own so that tasq_rpc_stop can bound it.
+static void
+rpc_closer(void *arg)
+{
+	tasq_rpc *r = arg;
+
+	nng_close(r->sock);
+	nng_mtx_lock(r->cmtx);
+	r->sock_closed = true;
 	nng_cv_wake(r->ccv);
 	nng_mtx_unlock(r->cmtx);
 }
@@ -1001,7 +1080,9 @@ tasq_rpc_close(tasq_rpc *r)
 	(void) nng_pipe_notify(
 	    r->sock, NNG_PIPE_EV_ADD_PRE, rpc_closing_add_cb, r);
 	(void) nng_pipe_notify(
-	    r->sock, NNG_PIPE_EV_REM_POST, rpc_closing_rem_cb, r);
+	    r->sock, NNG_PIPE_EV_ADD_POST, rpc_closing_pipe_cb, r);
+	(void) nng_pipe_notify(
+	    r->sock, NNG_PIPE_EV_REM_POST, rpc_closing_pipe_cb, r);
 	// Long-polls end now; their conversations go back to receiving.
 	for (uint32_t i = 0; i < r->nconvs; i++) {
 		tasq_rpc_wake(&r->convs[i].waiter);
@@ -1023,18 +1104,47 @@ tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms)
 	tasq_rpc_close(r);
 	r->stopped = true;
 	if (r->cmtx != NULL) {
+		// Woken by each connection's end; every 100 ms it also
+		// forgets connections whose end nng reported too early. It
+		// stops waiting once no connection has ended for QUIET_MS:
+		// nng 1.5.2's TLS layer does not always pass its socket's
+		// end up (a read started after a failed write waits
+		// forever), and such a connection is quiet for good. Closing
+		// it is then safe: nothing can arrive on its socket any more,
+		// so no read completes in the window described above.
 		nng_time until = nng_clock() + drain_ms;
-		nng_mtx_lock(r->cmtx);
-		while (atomic_load(&r->npipes) > 0 &&
-		    nng_cv_until(r->ccv, until) != NNG_ETIMEDOUT) {
+		nng_time quiet = nng_clock() + QUIET_MS;
+		int      left  = atomic_load(&r->npipes);
+		while (
+		    left > 0 && nng_clock() < until && nng_clock() < quiet) {
+			nng_time slice = nng_clock() + 100;
+			nng_mtx_lock(r->cmtx);
+			if (atomic_load(&r->npipes) > 0) {
+				(void) nng_cv_until(
+				    r->ccv, slice < until ? slice : until);
+			}
+			nng_mtx_unlock(r->cmtx);
+			if (atomic_load(&r->npipes) > 0 &&
+			    rpc_forget_gone_pipes(r) > 0) {
+				tasq_debug(
+				    "shutdown: forgot connection(s) "
+				    "that ended before they were added");
+			}
+			if (atomic_load(&r->npipes) != left) {
+				left  = atomic_load(&r->npipes);
+				quiet = nng_clock() + QUIET_MS;
+			}
 		}
-		nng_mtx_unlock(r->cmtx);
-		if (atomic_load(&r->npipes) > 0) {
+		if (left > 0 && nng_clock() >= until) {
 			tasq_warn(
 			    "shutdown: %d connection(s) still open after "
 			    "%u ms; closing them",
-			    atomic_load(&r->npipes), drain_ms);
+			    left, drain_ms);
 			rv = TASQ_EDEADLINE_EXCEEDED;
+		} else if (left > 0) {
+			tasq_info("shutdown: %d connection(s) did not end "
+			          "(quiet for %d ms); closing them",
+			    left, QUIET_MS);
 		}
 	}
 	// Every aio is stopped before any context closes: a callback may
@@ -1047,7 +1157,45 @@ tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms)
 	for (uint32_t i = 0; i < r->nconvs; i++) {
 		(void) nng_ctx_close(r->convs[i].ctx);
 	}
-	nng_close(r->sock); // last: it waits for the pipe callbacks
+	if (r->cmtx == NULL) {
+		nng_close(r->sock);
+		return (rv);
+	}
+	// From here pipe events do not reach the broker: a connection's end
+	// would return its leases, which can dead-letter, which appends to
+	// the journal. Nothing is lost by it: the process is ending, and the
+	// leased tasks are in the journal, not done, so they are delivered
+	// again after a restart.
+	nng_mtx_lock(r->cmtx);
+	r->quiesced = true;
+	while (r->in_pipe_cb > 0) {
+		nng_cv_wait(r->ccv);
+	}
+	nng_mtx_unlock(r->cmtx);
+	// The socket last, bounded: nng 1.5.2 can still hang in it, over
+	// TLS (its TLS layer drops a connection's end in ways the drain
+	// above cannot always make up for). Then r is left allocated, for
+	// the stuck thread, and the process ends without it.
+	if (nng_thread_create(&r->closer, rpc_closer, r) != 0) {
+		r->closer = NULL;
+		rpc_closer(r);
+		return (rv);
+	}
+	nng_time until = nng_clock() + TASQ_RPC_CLOSE_MS;
+	nng_mtx_lock(r->cmtx);
+	while (
+	    !r->sock_closed && nng_cv_until(r->ccv, until) != NNG_ETIMEDOUT) {
+	}
+	r->sock_stuck = !r->sock_closed;
+	nng_mtx_unlock(r->cmtx);
+	if (r->sock_stuck) {
+		tasq_warn("shutdown: the socket did not close in %d ms "
+		          "(nng 1.5.2); leaving it",
+		    TASQ_RPC_CLOSE_MS);
+		return (TASQ_EDEADLINE_EXCEEDED);
+	}
+	nng_thread_destroy(r->closer); // joins it
+	r->closer = NULL;
 	return (rv);
 }
 
@@ -1058,6 +1206,9 @@ tasq_rpc_free(tasq_rpc *r)
 		return;
 	}
 	(void) tasq_rpc_stop(r, 0);
+	if (r->sock_stuck) {
+		return; // nng may still call into r
+	}
 	// The conversation being built when start failed counts too.
 	uint32_t n = r->convs != NULL ? r->nconvs + 1 : 0;
 	if (n > r->ncap) {

@@ -1,6 +1,8 @@
 # shutdown_load: SIGTERM to the server under load, many times. Each round
 # starts a server with --data-dir (the fsync mode rotates through always,
-# batch and never), a supervisor of 4 worker processes and 8 clients
+# batch and never; the transport through tcp://, ipc:// and tls+tcp://,
+# the last when openssl is there), a supervisor of 4 worker processes and
+# 8 clients
 # submitting, waits until tasks are flowing (a different amount each
 # round, so the signal lands at different moments), then sends SIGTERM:
 # the server must exit 0 within its documented shutdown bound (10 s, see
@@ -18,7 +20,36 @@ case $rounds in '' | *[!0-9]* | 0) rounds=16 ;; esac
 # process to be reaped, scaled for slow builds.
 bound=11
 modes=(always batch never)
+transports=(tcp ipc tcp tls)
 n=$((400000 / SCALE))
+
+# A CA and a server certificate for localhost (as tls.sh makes them).
+tls=0
+if command -v openssl >/dev/null; then
+	tls=1
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 -subj "/CN=tasq test" \
+	    -addext basicConstraints=critical,CA:TRUE \
+	    -addext keyUsage=critical,keyCertSign,cRLSign \
+	    >"$T/openssl.log" 2>&1 &&
+	    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	        -keyout "$T/server.key" -out "$T/server.csr" \
+	        -subj "/CN=localhost" >>"$T/openssl.log" 2>&1 &&
+	    printf '%s\n' 'subjectAltName=DNS:localhost' \
+	        'basicConstraints=CA:FALSE' \
+	        'keyUsage=critical,digitalSignature' \
+	        'extendedKeyUsage=serverAuth' >"$T/server.ext" &&
+	    openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" \
+	        -CAkey "$T/ca.key" -CAcreateserial -out "$T/server.pem" \
+	        -days 2 -extfile "$T/server.ext" >>"$T/openssl.log" 2>&1 ||
+	    fail "openssl: $(cat "$T/openssl.log")"
+	chmod 600 "$T"/*.key
+fi
+# nng dials the first address of a name; where localhost is ::1 first,
+# tls+tcp4:// keeps to the IPv4 loopback the server listens on.
+scheme=tls+tcp
+first=$(getent ahosts localhost 2>/dev/null | awk '{ print $1; exit }')
+[ "$first" = 127.0.0.1 ] || scheme=tls+tcp4
 
 # backtrace PID: every thread's stack of a hung process, into the log.
 backtrace() {
@@ -29,8 +60,27 @@ backtrace() {
 
 for ((r = 1; r <= rounds; r++)); do
 	mode=${modes[r % 3]}
+	tr=${transports[r % 4]}
+	[ "$tr" = tls ] && [ "$tls" = 0 ] && tr=tcp
 	data=$T/data-$r
-	start_server --data-dir "$data" --fsync "$mode" --lease 5s
+	LISTEN=tcp://127.0.0.1:0
+	CLIENT_OPTS=()
+	WORKER_OPTS=()
+	extra=()
+	CLIENT_HOST=
+	case $tr in
+	ipc) LISTEN=ipc://$T/tasq-$r.sock ;;
+	tls)
+		LISTEN=tls+tcp://127.0.0.1:0
+		CLIENT_HOST=localhost
+		CLIENT_OPTS=(--tls-ca "$T/ca.pem")
+		WORKER_OPTS=(--tls-ca "$T/ca.pem")
+		extra=(--tls-cert "$T/server.pem" --tls-key "$T/server.key")
+		;;
+	esac
+	start_server --data-dir "$data" --fsync "$mode" --lease 5s \
+	    "${extra[@]}"
+	[ "$tr" = tls ] && URL=$scheme://localhost:${SERVER_URL##*:}
 	srv=$SERVER_PID
 	start_workers -j 4 --batch-size 256
 	sup=$SPAWNED_PID
@@ -44,7 +94,7 @@ for ((r = 1; r <= rounds; r++)); do
 	want=$((1000 * (r % 4 + 1)))
 	wait_until 30 counter_ge tasks_completed "$want" ||
 	    fail "round $r: no load: $(counter tasks_completed) tasks completed"
-	log "round $r ($mode): SIGTERM to server $srv" \
+	log "round $r ($tr, $mode): SIGTERM to server $srv" \
 	    "($(counter tasks_completed) completed)"
 	t0=$(now_ms)
 	kill -TERM "$srv"
@@ -62,6 +112,13 @@ for ((r = 1; r <= rounds; r++)); do
 	# nng 1.5.2's hang (server/rpc.c): the drain must not time out.
 	grep -q 'still open after' "$T/server.log" &&
 	    fail "round $r: connections did not end before the socket closed"
+	# Over TLS, nng 1.5.2 can still hang in nng_close (server/rpc.c):
+	# the server then leaves the socket, bounded, after the journal.
+	if grep -q 'socket did not close' "$T/server.log"; then
+		[ "$tr" = tls ] ||
+		    fail "round $r ($tr): the socket did not close (nng hung)"
+		log "round $r: nng_close hung over TLS; left behind (bounded)"
+	fi
 	# test_end checks only the logs still named *.log.
 	grep -E 'ERROR: AddressSanitizer|runtime error:|WARNING: ThreadSanitizer|ERROR: LeakSanitizer' \
 	    "$T/server.log" >/dev/null &&
@@ -78,6 +135,9 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 # The journal of the last round was flushed and closed, not torn.
+LISTEN=tcp://127.0.0.1:0
+CLIENT_HOST=
+CLIENT_OPTS=()
 start_server --data-dir "$data"
 grep -E 'torn|truncating|without a complete header' "$T/server.log" &&
     fail "the journal was not closed cleanly at the last SIGTERM"
