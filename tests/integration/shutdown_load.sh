@@ -2,13 +2,13 @@
 # starts a server with --data-dir (the fsync mode rotates through always,
 # batch and never; the transport through tcp://, ipc:// and tls+tcp://,
 # the last when openssl is there), a supervisor of 4 worker processes and
-# 8 clients
-# submitting, waits until tasks are flowing (a different amount each
-# round, so the signal lands at different moments), then sends SIGTERM:
+# 8 clients submitting, waits until tasks are flowing (a different amount
+# each round, so the signal lands at different moments), then sends SIGTERM:
 # the server must exit 0 within its documented shutdown bound (10 s, see
-# tasq-server(8), SIGNALS) and say so in its log. The last round's data
-# directory must then open again without a torn record (the journal was
-# flushed and closed, not cut off).
+# tasq-server(8), SIGNALS) and say so in its log. Then SIGTERM and SIGINT
+# back to back must cut a shutdown short (exit 1 at once). The last
+# round's data directory must then open again without a torn record (the
+# journal was flushed and closed, not cut off).
 #
 # TASQ_TEST_SHUTDOWN_ROUNDS overrides the number of rounds (default 16).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
@@ -59,6 +59,22 @@ backtrace() {
 	    >"$T/hung-$1.log" 2>&1
 }
 
+# load_up ROUND WANT: 4 worker processes ($sup) and 8 clients ($clients)
+# on $URL, until WANT tasks are completed.
+load_up() {
+	start_workers -j 4 --batch-size 256
+	sup=$SPAWNED_PID
+	clients=()
+	for ((c = 1; c <= 8; c++)); do
+		spawn_client "$T/out-$1-$c" "$T/client-$1-$c.log" \
+		    submit --summary --batch-size 4096 \
+		    --range "$((c * n + 1)):$((c * n + n))"
+		clients+=("$SPAWNED_PID")
+	done
+	wait_until 30 counter_ge tasks_completed "$2" ||
+	    fail "round $1: no load: $(counter tasks_completed) tasks completed"
+}
+
 for ((r = 1; r <= rounds; r++)); do
 	mode=${modes[r % 3]}
 	tr=${transports[r % 4]}
@@ -83,18 +99,7 @@ for ((r = 1; r <= rounds; r++)); do
 	    "${extra[@]}"
 	[ "$tr" = tls ] && URL=$scheme://localhost:${SERVER_URL##*:}
 	srv=$SERVER_PID
-	start_workers -j 4 --batch-size 256
-	sup=$SPAWNED_PID
-	clients=()
-	for ((c = 1; c <= 8; c++)); do
-		spawn_client "$T/out-$r-$c" "$T/client-$r-$c.log" \
-		    submit --summary --batch-size 4096 \
-		    --range "$((c * n + 1)):$((c * n + n))"
-		clients+=("$SPAWNED_PID")
-	done
-	want=$((1000 * (r % 4 + 1)))
-	wait_until 30 counter_ge tasks_completed "$want" ||
-	    fail "round $r: no load: $(counter tasks_completed) tasks completed"
+	load_up "$r" $((1000 * (r % 4 + 1)))
 	log "round $r ($tr, $mode): SIGTERM to server $srv" \
 	    "($(counter tasks_completed) completed)"
 	t0=$(now_ms)
@@ -144,10 +149,38 @@ for ((r = 1; r <= rounds; r++)); do
 	done
 done
 
-# The journal of the last round was flushed and closed, not torn.
 LISTEN=tcp://127.0.0.1:0
 CLIENT_HOST=
 CLIENT_OPTS=()
+WORKER_OPTS=()
+
+# A second signal ends the shutdown at once, with status 1. SIGTERM and
+# SIGINT back to back: two different signals do not merge, so the server
+# finds the second waiting as soon as it has begun to stop.
+start_server --data-dir "$T/data-twice"
+srv=$SERVER_PID
+load_up twice 1000
+kill -TERM "$srv"
+kill -INT "$srv"
+wait_exit "$srv" 5 ||
+    fail "the server did not exit within $((5 * FACTOR)) s of a second signal"
+[ "$EXIT_STATUS" = 1 ] ||
+    fail "the server exited $EXIT_STATUS after two signals, want 1"
+grep -q 'again: exiting now' "$T/server.log" ||
+    fail "the server did not say it cut its shutdown short"
+log "a second signal: exit 1 at once"
+for p in "$sup" "${clients[@]}"; do
+	_kill_group KILL "$p"
+done
+for p in "$sup" "${clients[@]}"; do
+	wait "$p" 2>/dev/null
+done
+mv "$T/server.log" "$T/server-twice.log.old"
+for f in "$T"/client-twice-*.log "$T/worker-$((rounds + 1)).log"; do
+	[ -f "$f" ] && mv "$f" "$f.old"
+done
+
+# The journal of the last round was flushed and closed, not torn.
 start_server --data-dir "$data"
 grep -E 'torn|truncating|without a complete header' "$T/server.log" &&
     fail "the journal was not closed cleanly at the last SIGTERM"
