@@ -882,6 +882,13 @@ tasq_rpc_bound_port(tasq_rpc *r)
 // Sanitizer tracks descriptors as memory and would report it, so the scan
 // is hidden from it.
 #if defined(__SANITIZE_THREAD__)
+#define RPC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RPC_TSAN 1
+#endif
+#endif
+#ifdef RPC_TSAN
 void AnnotateIgnoreReadsBegin(const char *file, int line);
 void AnnotateIgnoreReadsEnd(const char *file, int line);
 void AnnotateIgnoreWritesBegin(const char *file, int line);
