@@ -1,35 +1,35 @@
-// tasq-server: hosts the task and result queues.
+// tasq-server: hosts the task and result queues. main() is the table of
+// contents: options, then the server object (server/server.h) from start
+// to a bounded shutdown. Signals are taken synchronously with signalfd:
+// they are blocked before any thread starts, so no thread is ever
+// interrupted by one and no flag is polled.
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
 #include "auth.h"
-#include "broker.h"
 #include "chan.h"
 #include "clock.h"
 #include "err.h"
-#include "journal.h"
 #include "log.h"
-#include "metrics.h"
 #include "opt.h"
-#include "replay.h"
-#include "rpc.h"
-#include "service.h"
+#include "server.h"
 #include "tls.h"
-#include "watchdog.h"
 
-static volatile sig_atomic_t stop_signal;
-
-static void
-on_signal(int sig)
-{
-	stop_signal = sig;
-}
+// The longest a shutdown may take from the first SIGTERM or SIGINT to the
+// exit (tasq-server(8), SIGNALS). Past it, or at a second signal, the
+// server exits 1 at once without closing the journal.
+#define SHUTDOWN_MS 10000
 
 static struct {
 	char    *listen;
@@ -178,108 +178,49 @@ static const tasq_opt server_opts[] = {
 	TASQ_OPT_END,
 };
 
-// Writes the URL being served, with the bound port in place of port 0,
-// to path (through a rename, so readers never see half a line).
-static int
-write_ready_file(const char *path, const char *url, int port)
-{
-	char        tmp[4096], line[1024];
-	FILE       *f;
-	const char *colon = strrchr(url, ':');
-
-	if (port > 0 && colon != NULL && strncmp(url, "ipc", 3) != 0) {
-		snprintf(line, sizeof(line), "%.*s:%d\n", (int) (colon - url),
-		    url, port);
-	} else {
-		snprintf(line, sizeof(line), "%s\n", url);
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "we")) == NULL) {
-		return (-1);
-	}
-	if (fputs(line, f) < 0 || fclose(f) != 0) {
-		return (-1);
-	}
-	return (rename(tmp, path));
-}
-
 static const char usage[] =
     "Usage: tasq-server [options]\n"
     "Hosts tasq's task and result queues for workers and clients.\n";
 
-int
-main(int argc, char **argv)
+// Checks the options and turns them into the server's configuration.
+// Returns -1 to go on, else the exit status (0 for --help, --version and
+// --check-config).
+static int
+configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
+    tasq_keyring **keys, nng_tls_config **tls)
 {
-	const tasq_opt *const tables[] = { server_opts, NULL };
-	tasq_opt_ctx          oc       = { 0 };
-	tasq_keyring         *keys     = NULL;
-	tasq_broker          *broker   = NULL;
-	tasq_service         *svc      = NULL;
-	tasq_replay          *replay   = NULL;
-	tasq_rpc             *rpc      = NULL;
-	tasq_journal         *journal  = NULL;
-	tasq_watchdog        *watchdog = NULL;
-	tasq_metrics         *metrics  = NULL;
-	tasq_fsync_mode       fmode    = TASQ_FSYNC_ALWAYS;
-	nng_tls_config       *tls      = NULL;
-	char                  err[512];
-	char                **args;
-	int                   level, rv, status = 1;
-	struct sigaction      sa;
+	tasq_fsync_mode fmode;
+	char            err[512];
+	int             level, rv;
 
-	tasq_log_init("tasq-server");
-	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
-		return (1);
+	if ((rv = tasq_opt_parse(oc, argc - 1, argv + 1)) != TASQ_OPT_OK) {
+		return (rv == TASQ_OPT_EXIT_OK ? 0 : 2);
 	}
-	oc.prog         = "tasq-server";
-	oc.usage        = usage;
-	oc.version      = TASQ_VERSION;
-	oc.tables       = tables;
-	oc.args         = args;
-	oc.allow_config = true;
-	if ((rv = tasq_opt_parse(&oc, argc - 1, argv + 1)) != TASQ_OPT_OK) {
-		status = rv == TASQ_OPT_EXIT_OK ? 0 : 2;
-		goto out;
-	}
-	status = 2;
-	if (oc.nargs > 0) {
+	if (oc->nargs > 0) {
 		fprintf(stderr, "tasq-server: unexpected argument '%s'\n",
-		    args[0]);
-		goto out;
+		    oc->args[0]);
+		return (2);
 	}
 	if ((level = tasq_log_level_parse(cfg.log_level)) < 0) {
 		fprintf(stderr,
 		    "tasq-server: --log-level: '%s' is not error, "
 		    "warn, info or debug\n",
 		    cfg.log_level);
-		goto out;
+		return (2);
 	}
 	tasq_log_set_level(level);
 	if (tasq_log_format_parse(cfg.log_format) != 0) {
 		fprintf(stderr, "%s: --log-format is text or json\n", argv[0]);
-		goto out;
+		return (2);
 	}
-	// nng's threads (made at its first use) start with SIGTERM and
-	// SIGINT blocked, so that the handler always runs on this thread.
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (tasq_keyring_setup(cfg.key_file, &keys, err, sizeof(err)) != 0) {
+	if (tasq_keyring_setup(cfg.key_file, keys, err, sizeof(err)) != 0 ||
+	    tasq_tls_setup(cfg.tls_engine, cfg.tls_min, cfg.tls_max, err,
+	        sizeof(err)) != 0 ||
+	    (tasq_url_is_tls(cfg.listen) &&
+	        tasq_tls_server_config(cfg.tls_cert, cfg.tls_key,
+	            cfg.tls_client_ca, tls, err, sizeof(err)) != 0)) {
 		fprintf(stderr, "tasq-server: %s\n", err);
-		goto out;
-	}
-	if (tasq_tls_setup(cfg.tls_engine, cfg.tls_min, cfg.tls_max, err,
-	        sizeof(err)) != 0) {
-		fprintf(stderr, "tasq-server: %s\n", err);
-		goto out;
-	}
-	if (tasq_url_is_tls(cfg.listen) &&
-	    tasq_tls_server_config(cfg.tls_cert, cfg.tls_key,
-	        cfg.tls_client_ca, &tls, err, sizeof(err)) != 0) {
-		fprintf(stderr, "tasq-server: %s\n", err);
-		goto out;
+		return (2);
 	}
 	if (strcmp(cfg.fsync, "always") == 0) {
 		fmode = TASQ_FSYNC_ALWAYS;
@@ -292,140 +233,190 @@ main(int argc, char **argv)
 		    "tasq-server: --fsync: '%s' is not always, "
 		    "batch or never\n",
 		    cfg.fsync);
-		goto out;
+		return (2);
 	}
-	if (oc.check_config) {
+	if (oc->check_config) {
 		printf("configuration ok\n");
-		status = 0;
-		goto out;
+		return (0);
 	}
-	status              = 1;
-	tasq_broker_conf bc = {
-		.max_tasks    = cfg.max_tasks,
-		.max_batch    = (uint32_t) cfg.max_batch,
-		.max_queues   = (uint32_t) cfg.max_queues,
-		.max_jobs     = (uint32_t) cfg.max_jobs,
-		.max_workers  = (uint32_t) cfg.max_workers,
-		.lease_ms     = (uint32_t) cfg.lease_ms,
-		.max_attempts = (uint32_t) cfg.max_attempts,
-		.job_ttl_ms   = cfg.job_ttl_ms,
-		.max_fetch    = 65536,
-		.max_lease    = 65536,
-		.seq_base     = tasq_random64() & 0xffffffff00000000ULL,
+	*sc = (tasq_server_conf) {
+		.broker = {
+			.max_tasks    = cfg.max_tasks,
+			.max_batch    = (uint32_t) cfg.max_batch,
+			.max_queues   = (uint32_t) cfg.max_queues,
+			.max_jobs     = (uint32_t) cfg.max_jobs,
+			.max_workers  = (uint32_t) cfg.max_workers,
+			.lease_ms     = (uint32_t) cfg.lease_ms,
+			.max_attempts = (uint32_t) cfg.max_attempts,
+			.job_ttl_ms   = cfg.job_ttl_ms,
+			.max_fetch    = 65536,
+			.max_lease    = 65536,
+			.seq_base = tasq_random64() & 0xffffffff00000000ULL,
+		},
+		.service = { .max_wait_ms = (uint32_t) cfg.max_wait_ms },
+		.rpc = {
+			.url           = cfg.listen,
+			.tls           = *tls,
+			.keys          = *keys,
+			.max_msg_bytes = cfg.max_msg,
+			.contexts      = (uint32_t) cfg.contexts,
+			.max_conns     = (uint32_t) cfg.max_conns,
+			.max_inflight  = (uint32_t) cfg.max_inflight,
+			.max_unauth    = (uint32_t) cfg.max_unauth,
+			.auth_ms       = cfg.auth_ms,
+		},
+		.skew_ms           = cfg.skew_ms,
+		.data_dir          = cfg.data_dir,
+		.fsync             = fmode,
+		.fsync_name        = cfg.fsync,
+		.fsync_interval_ms = (uint32_t) cfg.fsync_interval_ms,
+		.compact_bytes     = cfg.compact_bytes,
+		.recover_truncate  = cfg.recover_truncate,
+		.watchdog_ms       = (uint32_t) cfg.watchdog_ms,
+		.idle_ms           = cfg.idle_ms,
+		.metrics_listen    = cfg.metrics_listen,
+		.ready_file        = cfg.ready_file,
 	};
-	tasq_service_conf sc = { .max_wait_ms = (uint32_t) cfg.max_wait_ms };
-	tasq_rpc_conf     rc = {
-		    .url           = cfg.listen,
-		    .tls           = tls,
-		    .keys          = keys,
-		    .max_msg_bytes = cfg.max_msg,
-		    .contexts      = (uint32_t) cfg.contexts,
-		    .max_conns     = (uint32_t) cfg.max_conns,
-		    .max_inflight  = (uint32_t) cfg.max_inflight,
-		    .max_unauth    = (uint32_t) cfg.max_unauth,
-		    .auth_ms       = cfg.auth_ms,
-	};
-	if ((rv = tasq_broker_alloc(&broker, &bc, tasq_rpc_wake)) != 0 ||
-	    (rv = tasq_service_alloc(&svc, broker, &sc)) != 0 ||
-	    (rv = tasq_replay_alloc(&replay, 65536, cfg.skew_ms,
-	         tasq_clock_stamp_ms(), 2000)) != 0) {
-		tasq_err("cannot start: %s", tasq_strerror(rv));
-		goto out;
+	return (-1);
+}
+
+// Waits for a signal on sfd for at most ms (-1: forever). Returns it, 0
+// when the time ran out, or -1 when done_fd (if >= 0) became readable.
+static int
+next_signal(int sfd, int done_fd, int ms)
+{
+	nng_time until = ms < 0 ? 0 : nng_clock() + (nng_time) ms;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
+			{ .fd = done_fd, .events = POLLIN } };
+		int           left = -1;
+		if (ms >= 0) {
+			nng_time now = nng_clock();
+			left         = now >= until ? 0 : (int) (until - now);
+		}
+		int n = poll(p, done_fd >= 0 ? 2 : 1, left);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n > 0 && done_fd >= 0 && p[1].revents != 0) {
+			return (-1);
+		}
+		if (n <= 0) {
+			return (0);
+		}
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
+			return ((int) si.ssi_signo);
+		}
 	}
-	if (cfg.data_dir != NULL) {
-		tasq_journal_conf jc = {
-			.dir              = cfg.data_dir,
-			.mode             = fmode,
-			.batch_ms         = (uint32_t) cfg.fsync_interval_ms,
-			.compact_bytes    = cfg.compact_bytes,
-			.truncate_corrupt = cfg.recover_truncate,
-		};
-		uint64_t recs, bytes;
-		nng_time t0 = nng_clock();
-		if (tasq_journal_open(&journal, &jc, err, sizeof(err)) != 0) {
-			tasq_err("%s", err);
-			goto out;
-		}
-		if (tasq_broker_recover(broker, journal, err, sizeof(err),
-		        &recs, &bytes) != 0) {
-			tasq_err("recovery failed: %s", err);
-			goto out;
-		}
-		if (tasq_journal_start(journal, err, sizeof(err)) != 0) {
-			tasq_err("%s", err);
-			goto out;
-		}
-		tasq_info(
-		    "recovered %llu records (%llu journal bytes) from %s "
-		    "in %llu ms; fsync %s",
-		    (unsigned long long) recs, (unsigned long long) bytes,
-		    cfg.data_dir, (unsigned long long) (nng_clock() - t0),
-		    cfg.fsync);
+}
+
+struct stopper {
+	tasq_server *srv;
+	int          done_fd; // eventfd: written once stopped
+	int          rv;
+};
+
+static void *
+stopper_main(void *arg)
+{
+	struct stopper *st  = arg;
+	uint64_t        one = 1;
+
+	st->rv = tasq_server_stop(st->srv);
+	(void) !write(st->done_fd, &one, sizeof(one));
+	return (NULL);
+}
+
+// Stops the server on a thread of its own, so that this one can watch
+// the deadline and a second signal. Returns the exit status; does not
+// return when the shutdown is cut short.
+static int
+shutdown_within(tasq_server *srv, int sfd, int ms)
+{
+	struct stopper st = { .srv = srv, .done_fd = -1 };
+	pthread_t      t;
+	int            sig;
+
+	tasq_server_close(srv);
+	if ((st.done_fd = eventfd(0, EFD_CLOEXEC)) < 0 ||
+	    pthread_create(&t, NULL, stopper_main, &st) != 0) {
+		tasq_log_errno(TASQ_LOG_WARN, "shutdown without a deadline");
+		(void) tasq_server_stop(srv);
+		return (0);
 	}
-	rc.journal = journal;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	if ((sig = next_signal(sfd, st.done_fd, ms)) > 0) {
+		tasq_err("signal %d again: exiting now, without closing the "
+		         "journal",
+		    sig);
+		_exit(1);
+	}
+	if (sig == 0) {
+		tasq_err("shutdown did not finish in %d s: exiting now, "
+		         "without closing the journal",
+		    ms / 1000);
+		_exit(1);
+	}
+	pthread_join(t, NULL);
+	close(st.done_fd);
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	const tasq_opt *const tables[] = { server_opts, NULL };
+	tasq_opt_ctx          oc       = { 0 };
+	tasq_server_conf      sc;
+	tasq_keyring         *keys = NULL;
+	nng_tls_config       *tls  = NULL;
+	tasq_server          *srv  = NULL;
+	char                  err[512];
+	char                **args;
+	sigset_t              sigs;
+	int                   sfd = -1, sig, status;
+
+	tasq_log_init("tasq-server");
+	// Before any thread starts (nng's included): every thread inherits
+	// the mask, and the signals are read from sfd only.
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	rv = tasq_rpc_start(&rpc, &rc, svc, broker, replay, err, sizeof(err));
-	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
-	if (rv != 0) {
+	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
+		return (1);
+	}
+	oc = (tasq_opt_ctx) { .prog = "tasq-server",
+		.usage              = usage,
+		.version            = TASQ_VERSION,
+		.tables             = tables,
+		.args               = args,
+		.allow_config       = true };
+	if ((status = configure(&oc, argc, argv, &sc, &keys, &tls)) >= 0) {
+		goto out;
+	}
+	status = 1;
+	if ((sfd = signalfd(-1, &sigs, SFD_CLOEXEC)) < 0) {
+		tasq_log_errno(TASQ_LOG_ERROR, "signalfd");
+		goto out;
+	}
+	if (tasq_server_alloc(&srv, &sc, err, sizeof(err)) != 0 ||
+	    tasq_server_start(srv, err, sizeof(err)) != 0) {
 		tasq_err("%s", err);
 		goto out;
 	}
-	tasq_info("tasq-server %s serving on %s (port %d), %d key(s), "
-	          "lease %llums",
-	    TASQ_VERSION, cfg.listen, tasq_rpc_bound_port(rpc),
-	    tasq_keyring_count(keys), (unsigned long long) cfg.lease_ms);
-	if (cfg.ready_file != NULL &&
-	    write_ready_file(
-	        cfg.ready_file, cfg.listen, tasq_rpc_bound_port(rpc)) != 0) {
-		tasq_log_errno(
-		    TASQ_LOG_ERROR, "cannot write %s", cfg.ready_file);
-		goto out;
-	}
-	if (cfg.metrics_listen != NULL &&
-	    tasq_metrics_start(&metrics, cfg.metrics_listen, broker, rpc,
-	        journal, err, sizeof(err)) != 0) {
-		tasq_err("%s", err);
-		goto out;
-	}
-	if (cfg.watchdog_ms > 0) {
-		char local[1024];
-		if (tasq_rpc_local_url(rpc, local, sizeof(local)) != 0 ||
-		    (rv = tasq_watchdog_start(&watchdog, local, keys, rpc,
-		         broker, (uint32_t) cfg.watchdog_ms)) != 0) {
-			tasq_err("cannot start the watchdog");
-			goto out;
-		}
-	}
-	// The one timer: lease expiry, job expiry, replay-table pruning.
-	for (unsigned tick = 0; stop_signal == 0; tick++) {
-		nng_msleep(100);
-		tasq_broker_tick(broker, tasq_clock_mono_ms());
-		if (tick % 10 == 0) {
-			(void) tasq_rpc_reap(rpc, cfg.idle_ms);
-		}
-		if (journal != NULL && tick % 10 == 0) {
-			(void) tasq_broker_compact(broker);
-		}
-		if (tick % 100 == 0) {
-			tasq_replay_gc(replay, tasq_clock_stamp_ms());
-		}
-	}
-	tasq_info("signal %d: shutting down", (int) stop_signal);
-	status = 0;
+	sig = next_signal(sfd, -1, -1);
+	tasq_info("signal %d: shutting down (at most %d s)", sig,
+	    SHUTDOWN_MS / 1000);
+	status = shutdown_within(srv, sfd, SHUTDOWN_MS);
+	tasq_info("stopped");
 out:
-	tasq_metrics_stop(metrics);
-	tasq_watchdog_stop(watchdog);
-	tasq_rpc_close(rpc);
-	tasq_journal_close(journal); // flushes and syncs what is left
-	tasq_rpc_free(rpc);
-	tasq_replay_free(replay);
-	tasq_service_free(svc);
-	tasq_broker_free(broker);
+	tasq_server_free(srv);
+	if (sfd >= 0) {
+		close(sfd);
+	}
 	if (tls != NULL) {
 		nng_tls_config_free(tls);
 	}

@@ -1,11 +1,16 @@
 #include "rpc.h"
 
+#include <dirent.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include <nng/protocol/reqrep0/rep.h>
@@ -69,6 +74,14 @@ struct tasq_rpc {
 	atomic_int           npipes;
 	atomic_int           nrecv; // conversations waiting for a request
 	atomic_bool          closing;
+	bool                 stopped;  // tasq_rpc_stop has run
+	nng_mtx             *cmtx;     // with ccv: tasq_rpc_stop waits for the
+	nng_cv              *ccv;      // connections to end; guards these:
+	bool                 quiesced; // pipe events no longer reach us
+	int                  in_pipe_cb;  // pipe events being handled
+	bool                 sock_closed; // nng_close has returned
+	bool                 sock_stuck;  // ... and may never (r leaks)
+	nng_thread          *closer;
 	atomic_uint_fast64_t last_warn_ms;
 	// Connections: last time each made progress and its requests in
 	// flight, so that stalled ones can be closed and none can take
@@ -265,7 +278,9 @@ conv_synced(void *arg, int rv)
 	closing   = atomic_load(&c->rpc->closing);
 	nng_mtx_unlock(c->mtx);
 	if (closing) {
+		// Shutting down: no replies; back to draining requests.
 		nng_msg_free(m);
+		conv_recv(c);
 		return;
 	}
 	if (rv != 0) {
@@ -337,10 +352,9 @@ conv_unparked(struct conv *c)
 	c->wake_pending = false;
 	nng_mtx_unlock(c->mtx);
 	(void) tasq_broker_unpark(r->broker, &c->waiter);
-	if (atomic_load(&r->closing)) {
-		return;
-	}
-	if (!pipe_alive(r, c->call.pipe_id)) {
+	// Shutting down, or whoever asked is gone: back to draining
+	// requests (no reply while closing).
+	if (atomic_load(&r->closing) || !pipe_alive(r, c->call.pipe_id)) {
 		conv_recv(c);
 		return;
 	}
@@ -445,6 +459,13 @@ conv_run(struct conv *c)
 			nng_mtx_unlock(c->mtx);
 			(void) tasq_broker_unpark(r->broker, &c->waiter);
 			continue;
+		}
+		if (atomic_load(&r->closing)) {
+			// Shutting down: no long-poll outlives the close.
+			nng_mtx_unlock(c->mtx);
+			(void) tasq_broker_unpark(r->broker, &c->waiter);
+			conv_recv(c);
+			return;
 		}
 		c->state  = C_PARKED;
 		c->arming = true;
@@ -583,9 +604,17 @@ conv_cb(void *arg)
 	case C_RECV:
 		atomic_fetch_sub(&r->nrecv, 1);
 		if (rv != 0) {
-			if (rv == NNG_ECLOSED || atomic_load(&r->closing)) {
+			if (rv == NNG_ECLOSED) {
 				return;
 			}
+			conv_recv(c);
+			return;
+		}
+		if (atomic_load(&r->closing)) {
+			// Draining (see tasq_rpc_close): keep every connection
+			// read, so that each sees its end, but serve nothing.
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			nng_aio_set_msg(c->aio, NULL);
 			conv_recv(c);
 			return;
 		}
@@ -611,7 +640,7 @@ conv_cb(void *arg)
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(c->aio));
 			nng_aio_set_msg(c->aio, NULL);
-			if (rv == NNG_ECLOSED || atomic_load(&r->closing)) {
+			if (rv == NNG_ECLOSED) {
 				return;
 			}
 		}
@@ -779,6 +808,16 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 		snprintf(err, errlen, "out of memory");
 		return (rv);
 	}
+	if ((rv = nng_mtx_alloc(&r->cmtx)) != 0 ||
+	    (rv = nng_cv_alloc(&r->ccv, r->cmtx)) != 0) {
+		if (r->cmtx != NULL) {
+			nng_mtx_free(r->cmtx);
+		}
+		nng_mtx_free(r->pmtx);
+		free(r);
+		snprintf(err, errlen, "out of memory");
+		return (rv);
+	}
 	atomic_init(&r->seq, 0);
 	atomic_init(&r->npipes, 0);
 	atomic_init(&r->nunauth, 0);
@@ -789,7 +828,7 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	if ((rv = nng_rep0_open(&r->sock)) != 0) {
 		snprintf(
 		    err, errlen, "cannot open socket: %s", nng_strerror(rv));
-		free(r);
+		tasq_rpc_free(r);
 		return (rv);
 	}
 	if ((rv = nng_socket_set_size(
@@ -1048,20 +1087,358 @@ tasq_rpc_bound_port(tasq_rpc *r)
 	return (port);
 }
 
+// Shutdown (tasq_rpc_close, tasq_rpc_stop, tasq_rpc_free).
+//
+// nng 1.5.2 must never close a connection itself while bytes of a
+// message are arriving on it: if the close lands between the transport's
+// read of a frame header and its callback, the callback's next read is
+// refused without a completion, the REP pipe's receive never finishes,
+// and nng's single reaper thread, and with it nng_close, waits for it
+// forever (upstream issue 1813, fixed in nng 1.8.0 by aborting such
+// operations in nni_aio_stop). Under load every connection is in that
+// state often, so closing the socket hung the server on SIGTERM.
+//
+// So connections are ended from below instead: shutdown(2) on their
+// sockets makes every read fail, and nng closes each pipe from its own
+// receive callback, the path that has no such window. Meanwhile the
+// conversations keep receiving (and drop what they receive), so that
+// every connection has a read outstanding to see its end. Only once the
+// connections are gone are the conversations stopped and the socket
+// closed.
+
+// The scan below reads descriptors that nng's threads may close at the
+// same moment (a connection that ends on its own). That is harmless: a
+// number reused meanwhile is acted on only if it is again a connection
+// accepted on our address, which is what we mean to end anyway. Thread
+// Sanitizer tracks descriptors as memory and would report it, so the scan
+// is hidden from it.
+#if defined(__SANITIZE_THREAD__)
+#define RPC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RPC_TSAN 1
+#endif
+#endif
+#ifdef RPC_TSAN
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+void AnnotateIgnoreWritesBegin(const char *file, int line);
+void AnnotateIgnoreWritesEnd(const char *file, int line);
+#define FD_SCAN_BEGIN()                                                       \
+	do {                                                                  \
+		AnnotateIgnoreReadsBegin(__FILE__, __LINE__);                 \
+		AnnotateIgnoreWritesBegin(__FILE__, __LINE__);                \
+	} while (0)
+#define FD_SCAN_END()                                                         \
+	do {                                                                  \
+		AnnotateIgnoreWritesEnd(__FILE__, __LINE__);                  \
+		AnnotateIgnoreReadsEnd(__FILE__, __LINE__);                   \
+	} while (0)
+#else
+#define FD_SCAN_BEGIN()
+#define FD_SCAN_END()
+#endif
+
+// How long the drain waits for the next connection to end before it
+// takes the rest for quiet (see tasq_rpc_stop).
+#define QUIET_MS 500
+
+// Matches a socket accepted on our listening address: a connected
+// socket whose local address is ours (the TCP port, or the IPC path).
+static bool
+rpc_conn_fd(int fd, int port, const char *path)
+{
+	struct sockaddr_storage ss;
+	socklen_t               len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *) &ss, &len) != 0) {
+		return (false);
+	}
+	if (port > 0 && ss.ss_family == AF_INET) {
+		if (ntohs(((struct sockaddr_in *) &ss)->sin_port) != port) {
+			return (false);
+		}
+	} else if (port > 0 && ss.ss_family == AF_INET6) {
+		if (ntohs(((struct sockaddr_in6 *) &ss)->sin6_port) != port) {
+			return (false);
+		}
+	} else if (path != NULL && ss.ss_family == AF_UNIX) {
+		struct sockaddr_un *un = (struct sockaddr_un *) &ss;
+		if (len <= offsetof(struct sockaddr_un, sun_path) ||
+		    strncmp(un->sun_path, path, sizeof(un->sun_path)) != 0) {
+			return (false);
+		}
+	} else {
+		return (false);
+	}
+	len = sizeof(ss);
+	return (getpeername(fd, (struct sockaddr *) &ss, &len) == 0);
+}
+
+// Shuts down, at the socket level, every connection accepted on our
+// address (file descriptors are not closed: nng still owns them).
+// Returns how many.
+static int
+rpc_end_connections(tasq_rpc *r)
+{
+	int            port = tasq_rpc_bound_port(r);
+	const char    *path = NULL;
+	DIR           *d;
+	struct dirent *e;
+	int            n = 0;
+
+	if (strncmp(r->url, "ipc://", 6) == 0) {
+		path = r->url + 6;
+	}
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		tasq_log_errno(TASQ_LOG_WARN, "shutdown: /proc/self/fd");
+		return (0);
+	}
+	FD_SCAN_BEGIN();
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		char       *end;
+		long        fd = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || end == e->d_name || fd == dirfd(d) ||
+		    fstat((int) fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+			continue;
+		}
+		if (rpc_conn_fd((int) fd, port, path) &&
+		    shutdown((int) fd, SHUT_RDWR) == 0) {
+			n++;
+		}
+	}
+	FD_SCAN_END();
+	closedir(d);
+	return (n);
+}
+
+// nng 1.5.2 can report a pipe's removal before its addition: pipe
+// teardown runs the REM_POST callback first and only then waits for the
+// holder that has yet to run ADD_POST. pipe_cb then keeps an entry (and a
+// count) for a connection that is gone, which the drain would wait for in
+// vain: it forgets such entries. Returns how many.
+static int
+rpc_forget_gone_pipes(tasq_rpc *r)
+{
+	uint32_t *ids = NULL;
+	size_t    n = 0, pos = 0, gone = 0;
+	void     *v;
+
+	nng_mtx_lock(r->pmtx);
+	if (r->pipes.count > 0 &&
+	    (ids = malloc(r->pipes.count * sizeof(*ids))) != NULL) {
+		while ((v = tasq_idmap_next(&r->pipes, &pos)) != NULL) {
+			ids[n++] = (uint32_t) nng_pipe_id(
+			    ((struct pipe_info *) v)->p);
+		}
+	}
+	nng_mtx_unlock(r->pmtx);
+	// Outside the lock: nng takes its own.
+	for (size_t i = 0; i < n; i++) {
+		nng_pipe p = NNG_PIPE_INITIALIZER;
+		p.id       = ids[i];
+		if (nng_socket_id(nng_pipe_socket(p)) < 0) {
+			ids[gone++] = ids[i];
+		}
+	}
+	for (size_t i = 0; i < gone; i++) {
+		struct pipe_info *pi;
+		bool              authed = false;
+		nng_mtx_lock(r->pmtx);
+		if ((pi = tasq_idmap_get(&r->pipes, ids[i])) != NULL) {
+			tasq_idmap_del(&r->pipes, ids[i]);
+			atomic_fetch_sub(&r->npipes, 1);
+			if (!(authed = pi->authed)) {
+				atomic_fetch_sub(&r->nunauth, 1);
+			}
+		}
+		nng_mtx_unlock(r->pmtx);
+		free(pi);
+		if (authed) {
+			tasq_broker_pipe_gone(
+			    r->broker, ids[i], tasq_clock_mono_ms());
+		}
+	}
+	free(ids);
+	return ((int) gone);
+}
+
+// While closing, a new connection is refused before it starts.
+static void
+rpc_closing_add_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void) ev;
+	(void) arg;
+	nng_pipe_close(p);
+}
+
+// While closing, a connection's end also wakes tasq_rpc_stop; once it is
+// quiesced, pipe events are ignored (the broker, and the journal behind
+// it, are no longer to be touched from here).
+static void
+rpc_closing_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	tasq_rpc *r = arg;
+
+	nng_mtx_lock(r->cmtx);
+	if (r->quiesced) {
+		nng_mtx_unlock(r->cmtx);
+		return;
+	}
+	r->in_pipe_cb++;
+	nng_mtx_unlock(r->cmtx);
+	pipe_cb(p, ev, r);
+	nng_mtx_lock(r->cmtx);
+	r->in_pipe_cb--;
+	nng_cv_wake(r->ccv);
+	nng_mtx_unlock(r->cmtx);
+}
+
+// nng_close, on a thread of its own so that tasq_rpc_stop can bound it.
+static void
+rpc_closer(void *arg)
+{
+	tasq_rpc *r = arg;
+
+	nng_close(r->sock);
+	nng_mtx_lock(r->cmtx);
+	r->sock_closed = true;
+	nng_cv_wake(r->ccv);
+	nng_mtx_unlock(r->cmtx);
+}
+
 void
 tasq_rpc_close(tasq_rpc *r)
 {
 	if (r == NULL || atomic_exchange(&r->closing, true)) {
 		return;
 	}
-	nng_close(r->sock);
-	// A barrier with conv_synced, which checks closing under the lock.
-	for (uint32_t i = 0; i < r->ncap; i++) {
-		if (r->convs[i].mtx != NULL) {
-			nng_mtx_lock(r->convs[i].mtx);
-			nng_mtx_unlock(r->convs[i].mtx);
+	if (r->cmtx == NULL) {
+		return; // start failed before the socket was set up
+	}
+	// New connections are refused before they start: closing the
+	// listener now would close the established ones (see above).
+	(void) nng_pipe_notify(
+	    r->sock, NNG_PIPE_EV_ADD_PRE, rpc_closing_add_cb, r);
+	(void) nng_pipe_notify(
+	    r->sock, NNG_PIPE_EV_ADD_POST, rpc_closing_pipe_cb, r);
+	(void) nng_pipe_notify(
+	    r->sock, NNG_PIPE_EV_REM_POST, rpc_closing_pipe_cb, r);
+	// Long-polls end now; their conversations go back to receiving.
+	for (uint32_t i = 0; i < r->nconvs; i++) {
+		tasq_rpc_wake(&r->convs[i].waiter);
+	}
+	if (r->url != NULL) {
+		int n = rpc_end_connections(r);
+		tasq_debug("shutdown: ended %d connection(s)", n);
+	}
+}
+
+int
+tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms)
+{
+	int rv = 0;
+
+	if (r == NULL || r->stopped) {
+		return (0);
+	}
+	tasq_rpc_close(r);
+	r->stopped = true;
+	if (r->cmtx != NULL) {
+		// Woken by each connection's end; every 100 ms it also
+		// forgets connections whose end nng reported too early. It
+		// stops waiting once no connection has ended for QUIET_MS:
+		// nng 1.5.2's TLS layer does not always pass its socket's
+		// end up (a read started after a failed write waits
+		// forever), and such a connection is quiet for good. Closing
+		// it is then safe: nothing can arrive on its socket any more,
+		// so no read completes in the window described above.
+		nng_time until = nng_clock() + drain_ms;
+		nng_time quiet = nng_clock() + QUIET_MS;
+		int      left  = atomic_load(&r->npipes);
+		while (
+		    left > 0 && nng_clock() < until && nng_clock() < quiet) {
+			nng_time slice = nng_clock() + 100;
+			nng_mtx_lock(r->cmtx);
+			if (atomic_load(&r->npipes) > 0) {
+				(void) nng_cv_until(
+				    r->ccv, slice < until ? slice : until);
+			}
+			nng_mtx_unlock(r->cmtx);
+			if (atomic_load(&r->npipes) > 0 &&
+			    rpc_forget_gone_pipes(r) > 0) {
+				tasq_debug(
+				    "shutdown: forgot connection(s) "
+				    "that ended before they were added");
+			}
+			if (atomic_load(&r->npipes) != left) {
+				left  = atomic_load(&r->npipes);
+				quiet = nng_clock() + QUIET_MS;
+			}
+		}
+		if (left > 0 && nng_clock() >= until) {
+			tasq_warn(
+			    "shutdown: %d connection(s) still open after "
+			    "%u ms; closing them",
+			    left, drain_ms);
+			rv = TASQ_EDEADLINE_EXCEEDED;
+		} else if (left > 0) {
+			tasq_info("shutdown: %d connection(s) did not end "
+			          "(quiet for %d ms); closing them",
+			    left, QUIET_MS);
 		}
 	}
+	// Every aio is stopped before any context closes: a callback may
+	// start another operation, which a stopped aio refuses.
+	for (uint32_t i = 0; i < r->ncap; i++) {
+		if (r->convs != NULL && r->convs[i].aio != NULL) {
+			nng_aio_stop(r->convs[i].aio);
+		}
+	}
+	for (uint32_t i = 0; i < r->nconvs; i++) {
+		(void) nng_ctx_close(r->convs[i].ctx);
+	}
+	if (r->cmtx == NULL) {
+		nng_close(r->sock);
+		return (rv);
+	}
+	// From here pipe events do not reach the broker: a connection's end
+	// would return its leases, which can dead-letter, which appends to
+	// the journal. Nothing is lost by it: the process is ending, and the
+	// leased tasks are in the journal, not done, so they are delivered
+	// again after a restart.
+	nng_mtx_lock(r->cmtx);
+	r->quiesced = true;
+	while (r->in_pipe_cb > 0) {
+		nng_cv_wait(r->ccv);
+	}
+	nng_mtx_unlock(r->cmtx);
+	// The socket last, bounded: nng 1.5.2 can still hang in it, over
+	// TLS (its TLS layer drops a connection's end in ways the drain
+	// above cannot always make up for). Then r is left allocated, for
+	// the stuck thread, and the process ends without it.
+	if (nng_thread_create(&r->closer, rpc_closer, r) != 0) {
+		r->closer = NULL;
+		rpc_closer(r);
+		return (rv);
+	}
+	nng_time until = nng_clock() + TASQ_RPC_CLOSE_MS;
+	nng_mtx_lock(r->cmtx);
+	while (
+	    !r->sock_closed && nng_cv_until(r->ccv, until) != NNG_ETIMEDOUT) {
+	}
+	r->sock_stuck = !r->sock_closed;
+	nng_mtx_unlock(r->cmtx);
+	if (r->sock_stuck) {
+		tasq_warn("shutdown: the socket did not close in %d ms "
+		          "(nng 1.5.2); leaving it",
+		    TASQ_RPC_CLOSE_MS);
+		return (TASQ_EDEADLINE_EXCEEDED);
+	}
+	nng_thread_destroy(r->closer); // joins it
+	r->closer = NULL;
+	return (rv);
 }
 
 void
@@ -1070,16 +1447,14 @@ tasq_rpc_free(tasq_rpc *r)
 	if (r == NULL) {
 		return;
 	}
-	tasq_rpc_close(r);
+	(void) tasq_rpc_stop(r, 0);
+	if (r->sock_stuck) {
+		return; // nng may still call into r
+	}
 	// The conversation being built when start failed counts too.
 	uint32_t n = r->convs != NULL ? r->nconvs + 1 : 0;
 	if (n > r->ncap) {
 		n = r->ncap;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		if (r->convs[i].aio != NULL) {
-			nng_aio_stop(r->convs[i].aio);
-		}
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct conv *c = &r->convs[i];
@@ -1111,6 +1486,12 @@ tasq_rpc_free(tasq_rpc *r)
 			free(v);
 		}
 		tasq_idmap_fini(&r->pipes);
+	}
+	if (r->ccv != NULL) {
+		nng_cv_free(r->ccv);
+	}
+	if (r->cmtx != NULL) {
+		nng_mtx_free(r->cmtx);
 	}
 	nng_mtx_free(r->pmtx);
 	free(r);

@@ -91,13 +91,32 @@ bool tasq_rpc_full(tasq_rpc *r);
 // call it only for a listener that is really dead.
 int tasq_rpc_relisten(tasq_rpc *r);
 
-// tasq_rpc_close stops serving: no more requests, no more replies (a
-// reply still waiting for the journal is dropped; the journal's callback
-// is harmless from then on). Close the journal after it, then free.
+// tasq_rpc_close begins the shutdown and returns at once: new
+// connections are refused, long-polls end, established connections are
+// shut down at the socket level (nng then closes each from its own
+// receive callback; see rpc.c for the nng 1.5.2 defect this avoids), and
+// the conversations drain: what arrives from now on is read and dropped
+// unanswered, as are replies still waiting for the journal (their
+// callbacks stay harmless until tasq_rpc_free). Idempotent; any thread
+// but an nng callback's.
 void tasq_rpc_close(tasq_rpc *r);
 
-// tasq_rpc_free stops serving: closes the socket, waits for callbacks and
-// frees. Accepts NULL.
+// tasq_rpc_stop closes (if not yet done), waits up to drain_ms for the
+// connections to end (or until none has ended for half a second), then
+// stops every conversation's aio (waiting for its callback), closes the
+// contexts, stops taking pipe events (so nothing reaches the broker or
+// the journal from here any more), and last closes the socket, waiting
+// for that at most TASQ_RPC_CLOSE_MS. From then on only the journal's
+// callbacks can touch r: close the journal after this and before
+// tasq_rpc_free. Returns 0, or TASQ_EDEADLINE_EXCEEDED when connections
+// were still open at drain_ms (closing them then risks nng's hang) or
+// the socket did not close in time (then r is never freed: nng may still
+// use it). Idempotent.
+#define TASQ_RPC_CLOSE_MS 2000
+int tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms);
+
+// tasq_rpc_free stops (without waiting for connections) if that was not
+// done, and frees (unless the socket is stuck, see above). Accepts NULL.
 void tasq_rpc_free(tasq_rpc *r);
 
 // tasq_rpc_wake is the broker's wake callback for parked conversations.

@@ -3,12 +3,20 @@
 // so that workers drain, and its workers die with it: each asks the
 // kernel for SIGKILL when its parent goes (PR_SET_PDEATHSIG), so even a
 // kill -9 of the supervisor leaves no orphan.
+//
+// The supervisor takes SIGTERM, SIGINT and SIGCHLD from a signalfd,
+// blocked from the start: a signal that arrives while it is busy waits in
+// the descriptor instead of being lost before a blocking wait (it once
+// checked a flag and then blocked in waitpid(2), and a SIGTERM between
+// the two went unseen until some child died).
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,8 +117,19 @@ static const char usage[] =
     "the results. SIGTERM drains: tasks in hand are finished or handed\n"
     "back, then the workers and the supervisor exit 0.\n";
 
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
+}
+
+// The supervisor's signals (blocked in it, read from its signalfd).
+static sigset_t sup_sigs;
+
 static pid_t
-spawn(const tasq_worker_conf *wc, uint32_t slot, pid_t parent)
+spawn(const tasq_worker_conf *wc, uint32_t slot, pid_t parent, int sfd)
 {
 	pid_t pid = fork();
 
@@ -130,9 +149,147 @@ spawn(const tasq_worker_conf *wc, uint32_t slot, pid_t parent)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	// A signal sent since the fork is delivered now, to the handler.
+	close(sfd);
+	sigprocmask(SIG_UNBLOCK, &sup_sigs, NULL);
 	tasq_worker_conf c = *wc;
 	c.slot             = slot;
 	_exit(tasq_worker_run(&c, &stop_signal));
+}
+
+// Per slot: the worker's pid (0: none, -1: its fork failed), when it
+// started, its quick failures in a row, and when to start it (0: not
+// due). Statics: forked workers inherit them still reachable, not leaked.
+static pid_t    *pids;
+static uint64_t *started;
+static uint32_t *fails;
+static uint64_t *due;
+
+// Reaps every worker that ended and schedules its restart: at once, or
+// after 1, 2, ... 5 s for one that keeps dying within 2 s of starting.
+static void
+reap(uint32_t n)
+{
+	int   st;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (uint32_t i = 0; i < n; i++) {
+			if (pids[i] != pid) {
+				continue;
+			}
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+			    fails[i] > 5) {
+				tasq_warn("worker %u keeps failing", i);
+			}
+			tasq_warn("worker %u (pid %d) %s %d; restarting", i,
+			    (int) pid,
+			    WIFSIGNALED(st) ? "killed by signal"
+			                    : "exited with",
+			    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+			uint64_t now = mono_ms();
+			fails[i] = now - started[i] < 2000 ? fails[i] + 1 : 0;
+			due[i]   = now + 1000 * (fails[i] < 5 ? fails[i] : 5);
+			pids[i]  = 0;
+		}
+	}
+}
+
+// Test-only (TASQ_TEST_SUPERVISOR_DELAY_US, tests/integration/
+// supervisor_signal.sh): a pause just before the supervisor blocks, where
+// a flag-checking loop would lose a signal.
+static void
+test_delay(void)
+{
+	const char *us = getenv("TASQ_TEST_SUPERVISOR_DELAY_US");
+
+	if (us != NULL && atol(us) > 0) {
+		struct timespec ts = { .tv_sec = atol(us) / 1000000,
+			.tv_nsec               = (atol(us) % 1000000) * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+// One turn of the supervisor: reap, start what is due, then wait for the
+// next signal (SIGCHLD included) or restart. Returns the signal, or
+// SIGCHLD when only a restart came due.
+static int
+supervise(const tasq_worker_conf *wc, uint32_t n, int sfd, pid_t self)
+{
+	uint64_t now  = mono_ms();
+	int      wait = -1;
+
+	reap(n);
+	for (uint32_t i = 0; i < n; i++) {
+		if (pids[i] > 0 || due[i] == 0) {
+			continue;
+		}
+		if (due[i] > now) {
+			uint64_t d = due[i] - now;
+			wait =
+			    wait < 0 || d < (uint64_t) wait ? (int) d : wait;
+			continue;
+		}
+		started[i] = now;
+		due[i]     = 0;
+		if ((pids[i] = spawn(wc, i, self, sfd)) < 0) {
+			tasq_log_errno(TASQ_LOG_ERROR, "fork");
+			due[i] = now + 1000; // try again shortly
+			wait   = wait < 0 || wait > 1000 ? 1000 : wait;
+		}
+	}
+	test_delay();
+	struct pollfd p = { .fd = sfd, .events = POLLIN };
+	if (poll(&p, 1, wait) <= 0) {
+		return (SIGCHLD); // a restart is due (or EINTR)
+	}
+	struct signalfd_siginfo si;
+	if (read(sfd, &si, sizeof(si)) != (ssize_t) sizeof(si)) {
+		return (SIGCHLD);
+	}
+	return ((int) si.ssi_signo);
+}
+
+// Forwards SIGTERM to every worker and waits up to --drain-timeout for
+// them; SIGKILLs the late ones. Returns 0, or -1 when it had to.
+static int
+drain(uint32_t n, int sfd)
+{
+	uint64_t until = mono_ms() + cfg.drain_ms;
+	int      st;
+	pid_t    pid;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (pids[i] > 0) {
+			kill(pids[i], SIGTERM);
+		}
+	}
+	for (;;) {
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		}
+		if (pid < 0 && errno == ECHILD) {
+			return (0);
+		}
+		uint64_t now = mono_ms();
+		if (now >= until) {
+			break;
+		}
+		// Woken by the next SIGCHLD; further SIGTERMs change nothing.
+		struct pollfd p = { .fd = sfd, .events = POLLIN };
+		if (poll(&p, 1, (int) (until - now)) > 0) {
+			struct signalfd_siginfo si;
+			(void) !read(sfd, &si, sizeof(si));
+		}
+	}
+	tasq_warn("workers did not drain in time; killing them");
+	for (uint32_t i = 0; i < n; i++) {
+		if (pids[i] > 0) {
+			kill(pids[i], SIGKILL);
+		}
+	}
+	while (waitpid(-1, NULL, 0) > 0) {
+	}
+	return (-1);
 }
 
 int
@@ -143,13 +300,8 @@ main(int argc, char **argv)
 	tasq_keyring         *keys     = NULL;
 	char                  err[512];
 	char                **args;
-	// Statics: forked workers inherit them still reachable, not leaked.
-	static pid_t    *pids    = NULL;
-	static uint64_t *started = NULL;
-	static uint32_t *fails   = NULL;
-	int              level, rv, status = 2;
-	struct sigaction sa;
-	pid_t            self = getpid();
+	int                   level, rv, status = 2, sfd = -1, sig;
+	pid_t                 self = getpid();
 
 	tasq_log_init("tasq-worker");
 	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
@@ -240,129 +392,44 @@ main(int argc, char **argv)
 	pids       = calloc(n, sizeof(*pids));
 	started    = calloc(n, sizeof(*started));
 	fails      = calloc(n, sizeof(*fails));
-	if (pids == NULL || started == NULL || fails == NULL) {
+	due        = calloc(n, sizeof(*due));
+	if (pids == NULL || started == NULL || fails == NULL || due == NULL) {
 		status = 1;
 		goto out;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal; // no SA_RESTART: waitpid must return
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	// Blocked before the first fork: from here on the signals wait in
+	// sfd (the children unblock them for themselves).
+	sigemptyset(&sup_sigs);
+	sigaddset(&sup_sigs, SIGTERM);
+	sigaddset(&sup_sigs, SIGINT);
+	sigaddset(&sup_sigs, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &sup_sigs, NULL);
+	if ((sfd = signalfd(-1, &sup_sigs, SFD_CLOEXEC)) < 0) {
+		tasq_log_errno(TASQ_LOG_ERROR, "signalfd");
+		status = 1;
+		goto out;
+	}
 	for (uint32_t i = 0; i < n; i++) {
-		pids[i]    = spawn(&wc, i, self);
-		started[i] = (uint64_t) time(NULL);
-		if (pids[i] < 0) {
-			tasq_log_errno(TASQ_LOG_ERROR, "fork");
-		}
+		due[i] = mono_ms(); // start now
 	}
 	tasq_info("supervising %u worker process(es) for %s", n, cfg.server);
 	status = 0;
-	while (stop_signal == 0) {
-		int   st;
-		pid_t pid = waitpid(-1, &st, 0);
-		if (pid < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			if (errno == ECHILD) {
-				// Every fork failed: try again shortly.
-				sleep(1);
-			}
-		}
-		for (uint32_t i = 0; i < n && stop_signal == 0; i++) {
-			if (pid > 0 && pids[i] != pid) {
-				continue;
-			}
-			if (pid < 0 && pids[i] > 0) {
-				continue;
-			}
-			if (pid > 0) {
-				if (WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
-				    fails[i] > 5) {
-					tasq_warn(
-					    "worker %u keeps failing", i);
-				}
-				tasq_warn(
-				    "worker %u (pid %d) %s %d; restarting", i,
-				    (int) pid,
-				    WIFSIGNALED(st) ? "killed by signal"
-				                    : "exited with",
-				    WIFSIGNALED(st) ? WTERMSIG(st)
-				                    : WEXITSTATUS(st));
-			}
-			// A worker that dies within two seconds of starting is
-			// restarted with a growing delay (at most 5 s).
-			if ((uint64_t) time(NULL) - started[i] < 2) {
-				fails[i]++;
-			} else {
-				fails[i] = 0;
-			}
-			if (fails[i] > 0) {
-				unsigned d = fails[i] < 5 ? fails[i] : 5;
-				struct timespec ts = { .tv_sec = d };
-				nanosleep(&ts, NULL);
-				if (stop_signal != 0) {
-					break;
-				}
-			}
-			pids[i]    = spawn(&wc, i, self);
-			started[i] = (uint64_t) time(NULL);
-		}
+	while ((sig = supervise(&wc, n, sfd, self)) == SIGCHLD) {
 	}
 	// Drain: forward the signal, wait for the workers, SIGKILL the late.
-	tasq_info(
-	    "signal %d: draining %u worker process(es)", (int) stop_signal, n);
-	for (uint32_t i = 0; i < n; i++) {
-		if (pids[i] > 0) {
-			kill(pids[i], SIGTERM);
-		}
-	}
-	{
-		struct timespec t0, now;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		uint32_t alive = n;
-		while (alive > 0) {
-			int   st;
-			pid_t pid = waitpid(-1, &st, WNOHANG);
-			if (pid > 0) {
-				for (uint32_t i = 0; i < n; i++) {
-					if (pids[i] == pid) {
-						pids[i] = 0;
-						alive--;
-					}
-				}
-				continue;
-			}
-			if (pid < 0 && errno == ECHILD) {
-				break;
-			}
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			uint64_t ms =
-			    (uint64_t) (now.tv_sec - t0.tv_sec) * 1000 +
-			    (uint64_t) ((now.tv_nsec - t0.tv_nsec) / 1000000);
-			if (ms > cfg.drain_ms) {
-				tasq_warn("workers did not drain in time; "
-				          "killing them");
-				for (uint32_t i = 0; i < n; i++) {
-					if (pids[i] > 0) {
-						kill(pids[i], SIGKILL);
-					}
-				}
-				while (waitpid(-1, NULL, 0) > 0) {
-				}
-				status = 1;
-				break;
-			}
-			struct timespec ts = { .tv_nsec = 20000000 };
-			nanosleep(&ts, NULL);
-		}
+	tasq_info("signal %d: draining %u worker process(es)", sig, n);
+	if (drain(n, sfd) != 0) {
+		status = 1;
 	}
 	tasq_info("stopped");
 out:
+	if (sfd >= 0) {
+		close(sfd);
+	}
 	free(pids);
 	free(started);
 	free(fails);
+	free(due);
 	tasq_keyring_free(keys);
 	tasq_opt_free(tables);
 	free(args);
