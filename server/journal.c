@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,9 @@ struct tasq_journal {
 	tasq_journal_conf conf;
 	char             *dir;
 	int               lockfd;
-	int               fd;  // current journal, append
-	uint64_t          gen; // its generation
+	int               fd;          // current journal, append
+	char              jpath[4096]; // its path
+	uint64_t          gen;         // its generation
 	pthread_mutex_t   mtx;
 	pthread_cond_t    cv;
 	pthread_t         thread;
@@ -163,6 +165,71 @@ buf_reserve(struct buf *b, size_t more)
 
 // ---- files ------------------------------------------------------------
 
+static _Atomic(tasq_journal_fault_fn) fault_fn;
+
+void
+tasq_journal_set_fault(tasq_journal_fault_fn fn)
+{
+	atomic_store(&fault_fn, fn);
+}
+
+// The injected failure of op on path, if a test asked for one (an errno).
+static int
+fault(tasq_journal_op op, const char *path)
+{
+	tasq_journal_fault_fn fn = atomic_load(&fault_fn);
+
+	return (fn != NULL ? fn(op, path) : 0);
+}
+
+static int
+j_unlink(const char *path)
+{
+	int e;
+
+	if ((e = fault(TASQ_JOURNAL_OP_UNLINK, path)) != 0) {
+		errno = e;
+		return (-1);
+	}
+	return (unlink(path));
+}
+
+static int
+j_rename(const char *from, const char *to)
+{
+	int e;
+
+	if ((e = fault(TASQ_JOURNAL_OP_RENAME, to)) != 0) {
+		errno = e;
+		return (-1);
+	}
+	return (rename(from, to));
+}
+
+static int
+j_open(const char *path, int flags, mode_t mode)
+{
+	int e;
+
+	if ((e = fault(TASQ_JOURNAL_OP_OPEN, path)) != 0) {
+		errno = e;
+		return (-1);
+	}
+	return (open(path, flags, mode));
+}
+
+// fdatasync (or fsync for a directory) of fd, the file path: an errno.
+static int
+j_sync(int fd, const char *path, bool dir)
+{
+	int e;
+
+	if ((e = fault(TASQ_JOURNAL_OP_SYNC, path)) != 0) {
+		return (e);
+	}
+	return ((dir ? fsync(fd) : fdatasync(fd)) != 0 ? errno : 0);
+}
+
 static void
 file_name(const tasq_journal *j, char *out, size_t n, bool snap, uint64_t gen,
     const char *suffix)
@@ -173,10 +240,14 @@ file_name(const tasq_journal *j, char *out, size_t n, bool snap, uint64_t gen,
 }
 
 static int
-write_all(int fd, const uint8_t *p, size_t n, size_t *done)
+write_all(int fd, const char *path, const uint8_t *p, size_t n, size_t *done)
 {
 	*done = 0;
 	while (*done < n) {
+		int e = fault(TASQ_JOURNAL_OP_WRITE, path);
+		if (e != 0) {
+			return (e);
+		}
 		ssize_t k = write(fd, p + *done, n - *done);
 		if (k < 0) {
 			if (errno == EINTR) {
@@ -198,9 +269,7 @@ sync_dir(const tasq_journal *j)
 	if (fd < 0) {
 		return (errno);
 	}
-	if (fsync(fd) != 0) {
-		rv = errno;
-	}
+	rv = j_sync(fd, j->dir, true);
 	close(fd);
 	return (rv);
 }
@@ -214,7 +283,7 @@ open_journal(tasq_journal *j, uint64_t gen, bool create)
 	int     fd, rv;
 
 	file_name(j, path, sizeof(path), false, gen, "");
-	fd = open(path,
+	fd = j_open(path,
 	    O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
 	if (fd < 0) {
 		return (errno);
@@ -222,8 +291,8 @@ open_journal(tasq_journal *j, uint64_t gen, bool create)
 	if (lseek(fd, 0, SEEK_END) == 0) {
 		memcpy(hdr, journal_magic, 8);
 		put64(hdr + 8, gen);
-		if ((rv = write_all(fd, hdr, HDR_LEN, &done)) != 0 ||
-		    (rv = fdatasync(fd) != 0 ? errno : 0) != 0 ||
+		if ((rv = write_all(fd, path, hdr, HDR_LEN, &done)) != 0 ||
+		    (rv = j_sync(fd, path, false)) != 0 ||
 		    (rv = sync_dir(j)) != 0) {
 			close(fd);
 			return (rv);
@@ -233,6 +302,7 @@ open_journal(tasq_journal *j, uint64_t gen, bool create)
 	pthread_mutex_lock(&j->mtx);
 	j->fd  = fd;
 	j->gen = gen;
+	snprintf(j->jpath, sizeof(j->jpath), "%s", path);
 	pthread_mutex_unlock(&j->mtx);
 	return (0);
 }
@@ -523,7 +593,7 @@ static int
 do_sync(tasq_journal *j, int fd)
 {
 	uint64_t t0 = now_us(), dt;
-	int      rv = fdatasync(fd) != 0 ? errno : 0;
+	int      rv = j_sync(fd, j->jpath, false);
 
 	dt = now_us() - t0;
 	pthread_mutex_lock(&j->mtx);
@@ -547,25 +617,25 @@ write_snapshot(tasq_journal *j, uint64_t gen, const uint8_t *snap, size_t len)
 
 	file_name(j, tmp, sizeof(tmp), true, gen, ".tmp");
 	file_name(j, path, sizeof(path), true, gen, "");
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) <
-	    0) {
+	if ((fd = j_open(
+	         tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
 		return (errno);
 	}
 	memcpy(hdr, snapshot_magic, 8);
 	put64(hdr + 8, gen);
-	if ((rv = write_all(fd, hdr, HDR_LEN, &done)) == 0 &&
-	    (rv = write_all(fd, snap, len, &done)) == 0) {
-		rv = fdatasync(fd) != 0 ? errno : 0;
+	if ((rv = write_all(fd, tmp, hdr, HDR_LEN, &done)) == 0 &&
+	    (rv = write_all(fd, tmp, snap, len, &done)) == 0) {
+		rv = j_sync(fd, tmp, false);
 	}
 	close(fd);
-	if (rv == 0 && rename(tmp, path) != 0) {
+	if (rv == 0 && j_rename(tmp, path) != 0) {
 		rv = errno;
 	}
 	if (rv == 0) {
 		rv = sync_dir(j);
 	}
 	if (rv != 0) {
-		(void) unlink(tmp);
+		(void) j_unlink(tmp);
 	}
 	return (rv);
 }
@@ -594,15 +664,15 @@ rotate_files(tasq_journal *j, uint8_t *snap, size_t snap_len)
 		          "the old one",
 		    strerror(rv));
 		file_name(j, path, sizeof(path), true, ng, "");
-		(void) unlink(path);
+		(void) j_unlink(path);
 		(void) sync_dir(j);
 		return;
 	}
 	close(old_fd);
 	file_name(j, path, sizeof(path), false, old_gen, "");
-	(void) unlink(path);
+	(void) j_unlink(path);
 	file_name(j, path, sizeof(path), true, old_gen, "");
-	(void) unlink(path);
+	(void) j_unlink(path);
 	(void) sync_dir(j);
 	pthread_mutex_lock(&j->mtx);
 	j->st.compactions++;
@@ -673,7 +743,7 @@ writer(void *arg)
 		pthread_mutex_unlock(&j->mtx);
 
 		size_t done = 0, done2 = 0;
-		int    rv   = write_all(j->fd, w.p, at, &done);
+		int    rv   = write_all(j->fd, j->jpath, w.p, at, &done);
 		bool   sync = j->conf.mode == TASQ_FSYNC_ALWAYS || rot ||
 		    j->closing ||
 		    (j->conf.mode == TASQ_FSYNC_BATCH &&
@@ -685,7 +755,8 @@ writer(void *arg)
 			rotate_files(j, snap, slen);
 		}
 		if (rv == 0 && at < w.len) {
-			rv = write_all(j->fd, w.p + at, w.len - at, &done2);
+			rv = write_all(
+			    j->fd, j->jpath, w.p + at, w.len - at, &done2);
 			if (rv == 0 && sync) {
 				rv = do_sync(j, j->fd);
 			}

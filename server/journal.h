@@ -128,6 +128,24 @@ typedef struct tasq_journal_stats {
 
 void tasq_journal_get_stats(tasq_journal *j, tasq_journal_stats *s);
 
+// Fault injection, for tests: when a hook is set, the journal asks it
+// before each of these system calls, with the file's path (the data
+// directory's for a directory sync); a nonzero answer is an errno that the
+// call then fails with instead of running. Thread-safe.
+typedef enum tasq_journal_op {
+	TASQ_JOURNAL_OP_WRITE,  // write(2) to a journal or snapshot
+	TASQ_JOURNAL_OP_SYNC,   // fdatasync of a file, fsync of the directory
+	TASQ_JOURNAL_OP_UNLINK, // unlink(2)
+	TASQ_JOURNAL_OP_RENAME, // rename(2); the path is the new name
+	TASQ_JOURNAL_OP_OPEN,   // open(2) of a file to write
+	TASQ_JOURNAL_OP_ALLOC,  // growing the reserve file
+} tasq_journal_op;
+
+typedef int (*tasq_journal_fault_fn)(tasq_journal_op op, const char *path);
+
+// tasq_journal_set_fault sets the hook (NULL: none).
+void tasq_journal_set_fault(tasq_journal_fault_fn fn);
+
 // tasq_journal_close flushes, syncs and stops the writer; pending waits
 // get their callback. Accepts NULL.
 void tasq_journal_close(tasq_journal *j);
