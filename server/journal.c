@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,10 +54,14 @@ struct tasq_journal {
 	struct buf        pend;      // appended, not yet written
 	uint64_t          pend_base; // lsn of pend.p[0]
 	uint64_t          appended;  // lsn after the last record
-	uint64_t          durable;
+	uint64_t          written;   // lsn up to which write(2) succeeded
+	uint64_t          durable;   // lsn up to which it is synced
 	size_t         writing; // bytes taken by the writer, not counted yet
 	struct waiter *waiters;
-	int            error;
+	// 0; TASQ_ERESOURCE_EXHAUSTED or TASQ_EUNAVAILABLE while a write
+	// finds no room (retried); TASQ_EUNAVAILABLE for good once failed.
+	int  error;
+	bool failed; // an I/O error: fail closed (see tasq_journal_error)
 	// A compaction asked for by tasq_journal_rotate.
 	bool               rotate_req;
 	bool               rotating;
@@ -64,6 +69,16 @@ struct tasq_journal {
 	uint8_t           *snap;
 	size_t             snap_len;
 	tasq_journal_stats st;
+	// The reserve file: fd and bytes are the writer thread's; the rest
+	// is under mtx.
+	int      reserve_fd;
+	uint64_t reserve_bytes;
+	uint64_t covered;    // the state the reserve has room for
+	uint64_t reserved;   // reserve_bytes, for appends
+	uint64_t avail;      // bytes free at the last check
+	uint64_t want_state; // a refused SUBMIT's state, for the writer
+	uint64_t reserve_want;
+	bool     low_space; // the reserve could not grow
 };
 
 // ---- record framing ---------------------------------------------------
@@ -274,37 +289,71 @@ sync_dir(const tasq_journal *j)
 	return (rv);
 }
 
-static int
-open_journal(tasq_journal *j, uint64_t gen, bool create)
+static void
+reserve_path(const tasq_journal *j, char *out, size_t n)
 {
-	char    path[4096];
+	snprintf(out, n, "%s/reserve", j->dir);
+}
+
+// Opens journal gen for appending, making it if it does not exist: a new
+// journal is written whole (header, synced) under a .tmp name and renamed
+// into place, because its name appearing is what commits a generation
+// (see tasq_journal_recover). Returns 0 with *fdp, or an errno; *doubt
+// then says whether the rename happened but the directory could not be
+// synced (a crash may or may not keep the new name).
+static int
+open_journal(tasq_journal *j, uint64_t gen, int *fdp, bool *doubt)
+{
+	char    path[4096], tmp[4096];
 	uint8_t hdr[HDR_LEN];
 	size_t  done;
 	int     fd, rv;
 
+	*doubt = false;
 	file_name(j, path, sizeof(path), false, gen, "");
-	fd = j_open(path,
-	    O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	file_name(j, tmp, sizeof(tmp), false, gen, ".tmp");
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) >= 0) {
+		*fdp = fd;
+		return (0);
+	}
+	if (errno != ENOENT) {
+		return (errno);
+	}
+	fd = j_open(
+	    tmp, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		return (errno);
 	}
-	if (lseek(fd, 0, SEEK_END) == 0) {
-		memcpy(hdr, journal_magic, 8);
-		put64(hdr + 8, gen);
-		if ((rv = write_all(fd, path, hdr, HDR_LEN, &done)) != 0 ||
-		    (rv = j_sync(fd, path, false)) != 0 ||
-		    (rv = sync_dir(j)) != 0) {
-			close(fd);
-			return (rv);
-		}
+	memcpy(hdr, journal_magic, 8);
+	put64(hdr + 8, gen);
+	if ((rv = write_all(fd, tmp, hdr, HDR_LEN, &done)) == 0 &&
+	    (rv = j_sync(fd, tmp, false)) == 0 && j_rename(tmp, path) != 0) {
+		rv = errno;
 	}
+	if (rv != 0) {
+		close(fd);
+		(void) j_unlink(tmp);
+		return (rv);
+	}
+	if ((rv = sync_dir(j)) != 0) {
+		*doubt = true;
+		close(fd);
+		return (rv);
+	}
+	*fdp = fd;
+	return (0);
+}
+
+// Makes fd (journal gen, at path) the one appended to.
+static void
+use_journal(tasq_journal *j, int fd, uint64_t gen)
+{
 	// The writer thread swaps files while stats read the generation.
 	pthread_mutex_lock(&j->mtx);
 	j->fd  = fd;
 	j->gen = gen;
-	snprintf(j->jpath, sizeof(j->jpath), "%s", path);
+	file_name(j, j->jpath, sizeof(j->jpath), false, gen, "");
 	pthread_mutex_unlock(&j->mtx);
-	return (0);
 }
 
 int
@@ -320,10 +369,11 @@ tasq_journal_open(
 		snprintf(err, errlen, "out of memory");
 		return (NNG_ENOMEM);
 	}
-	j->conf     = *conf;
-	j->conf.dir = j->dir;
-	j->fd       = -1;
-	j->lockfd   = -1;
+	j->conf       = *conf;
+	j->conf.dir   = j->dir;
+	j->fd         = -1;
+	j->lockfd     = -1;
+	j->reserve_fd = -1;
 	pthread_mutex_init(&j->mtx, NULL);
 	pthread_cond_init(&j->cv, NULL);
 	if (mkdir(j->dir, 0700) != 0 && errno != EEXIST) {
@@ -389,13 +439,6 @@ read_file(const char *path, uint8_t **bufp, size_t *lenp)
 	*bufp = buf;
 	*lenp = done;
 	return (0);
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-	return (x < y ? -1 : x > y);
 }
 
 // Replays one file. last: the newest journal, whose torn tail is cut.
@@ -493,18 +536,41 @@ replay_file(tasq_journal *j, const char *path, bool snap, uint64_t gen,
 	return (0);
 }
 
+struct gen_file {
+	uint64_t gen;
+	bool     snap;
+	bool     whole; // a journal with at least its header
+};
+
+static int
+cmp_gen(const void *a, const void *b)
+{
+	const struct gen_file *x = a, *y = b;
+	return (x->gen < y->gen ? -1 : x->gen > y->gen);
+}
+
+// Which files make the state: a generation G is committed once its
+// journal exists with a whole header (compaction renames it into place
+// after snapshot G is durable). So the newest such journal, J, names the
+// generation; the newest snapshot up to J is the base, and the journals
+// from it to J follow. A snapshot newer than J belongs to a compaction
+// that never committed (a crash, or a failure whose cleanup failed too);
+// it is ignored and removed, as is a newer journal without a whole header
+// (a crash while it was made). Older files are leftovers of a compaction
+// whose cleanup did not finish.
 int
 tasq_journal_recover(tasq_journal *j,
     int (*apply)(void *arg, int type, const uint8_t *p, size_t len), void *arg,
     uint64_t *records, uint64_t *bytes, char *err, size_t errlen)
 {
-	DIR           *d;
-	struct dirent *e;
-	uint64_t      *jgens = NULL, snapgen = 0;
-	size_t         nj = 0, capj = 0;
-	bool           have_snap = false;
-	char           path[4096];
-	int            rv = 0;
+	DIR             *d;
+	struct dirent   *e;
+	struct gen_file *files = NULL;
+	size_t           nf = 0, capf = 0;
+	uint64_t         snapgen = 0, last = 0;
+	bool             have_snap = false, have_journal = false;
+	char             path[4096];
+	int              rv = 0;
 
 	*records = 0;
 	*bytes   = 0;
@@ -516,39 +582,71 @@ tasq_journal_recover(tasq_journal *j,
 	while ((e = readdir(d)) != NULL) {
 		unsigned long long g;
 		char               tail[16];
+		struct gen_file    f = { 0 };
 		if (sscanf(e->d_name, "snapshot-%16llx.sna%1s", &g, tail) ==
 		        2 &&
 		    strlen(e->d_name) == 9 + 16 + 5) {
-			if (!have_snap || g > snapgen) {
-				snapgen = g;
-			}
-			have_snap = true;
+			f.snap = true;
 		} else if (sscanf(e->d_name, "journal-%16llx.lo%1s", &g,
 		               tail) == 2 &&
 		    strlen(e->d_name) == 8 + 16 + 4) {
-			if (nj == capj) {
-				capj = capj ? capj * 2 : 8;
-				uint64_t *n =
-				    realloc(jgens, capj * sizeof(*n));
-				if (n == NULL) {
-					closedir(d);
-					free(jgens);
-					snprintf(err, errlen, "out of memory");
-					return (TASQ_EDATA_LOSS);
-				}
-				jgens = n;
-			}
-			jgens[nj++] = g;
-		} else if (strstr(e->d_name, ".tmp") != NULL) {
-			// An unfinished snapshot: never renamed, never used.
+			struct stat st;
 			snprintf(
 			    path, sizeof(path), "%s/%s", j->dir, e->d_name);
-			(void) unlink(path);
+			f.whole =
+			    stat(path, &st) == 0 && st.st_size >= HDR_LEN;
+		} else {
+			if (strstr(e->d_name, ".tmp") != NULL) {
+				// Unfinished, never renamed, never used.
+				snprintf(path, sizeof(path), "%s/%s", j->dir,
+				    e->d_name);
+				(void) unlink(path);
+			}
+			continue;
 		}
+		f.gen = g;
+		if (nf == capf) {
+			capf               = capf ? capf * 2 : 8;
+			struct gen_file *n = realloc(files, capf * sizeof(*n));
+			if (n == NULL) {
+				closedir(d);
+				free(files);
+				snprintf(err, errlen, "out of memory");
+				return (TASQ_EDATA_LOSS);
+			}
+			files = n;
+		}
+		files[nf++] = f;
 	}
 	closedir(d);
-	if (nj > 1) {
-		qsort(jgens, nj, sizeof(*jgens), cmp_u64);
+	qsort(files, nf, sizeof(*files), cmp_gen);
+	for (size_t i = 0; i < nf; i++) {
+		if (!files[i].snap && files[i].whole) {
+			have_journal = true;
+			last         = files[i].gen;
+		}
+	}
+	for (size_t i = 0; i < nf; i++) {
+		if (files[i].snap && (!have_journal || files[i].gen <= last)) {
+			have_snap = true;
+			snapgen   = files[i].gen;
+		}
+	}
+	for (size_t i = 0; i < nf; i++) {
+		struct gen_file *f = &files[i];
+		file_name(j, path, sizeof(path), f->snap, f->gen, "");
+		if ((have_journal && f->gen > last) ||
+		    (!f->snap && !f->whole && !have_journal)) {
+			tasq_warn("%s: never committed (left by a crash or "
+			          "a failed compaction); removing it",
+			    path);
+			(void) unlink(path);
+			f->gen = UINT64_MAX; // skipped below
+		} else if (have_snap && f->gen < snapgen) {
+			// Compacted into the snapshot; left by a crash.
+			(void) unlink(path);
+			f->gen = UINT64_MAX;
+		}
 	}
 	if (have_snap) {
 		file_name(j, path, sizeof(path), true, snapgen, "");
@@ -560,22 +658,21 @@ tasq_journal_recover(tasq_journal *j,
 	}
 	j->gen = have_snap ? snapgen : 0;
 	*bytes = 0;
-	for (size_t i = 0; i < nj; i++) {
-		file_name(j, path, sizeof(path), false, jgens[i], "");
-		if (have_snap && jgens[i] < snapgen) {
-			// Compacted into the snapshot; left by a crash.
-			(void) unlink(path);
+	for (size_t i = 0; i < nf; i++) {
+		if (files[i].snap || files[i].gen == UINT64_MAX) {
 			continue;
 		}
-		if ((rv = replay_file(j, path, false, jgens[i], i == nj - 1,
-		         apply, arg, records, bytes, err, errlen)) != 0) {
+		file_name(j, path, sizeof(path), false, files[i].gen, "");
+		if ((rv = replay_file(j, path, false, files[i].gen,
+		         files[i].gen == last, apply, arg, records, bytes, err,
+		         errlen)) != 0) {
 			goto out;
 		}
-		j->gen = jgens[i];
+		j->gen = files[i].gen;
 	}
 	j->st.bytes = *bytes;
 out:
-	free(jgens);
+	free(files);
 	return (rv);
 }
 
@@ -606,33 +703,207 @@ do_sync(tasq_journal *j, int fd)
 	return (rv);
 }
 
-// Writes snap as snapshot gen (through a .tmp file and a rename).
+// A write that found no room (the disk or a quota is full, or a file size
+// limit): nothing in doubt, it can be retried. Any other error of a write,
+// and every failed sync, may have lost data the kernel already had.
+static bool
+no_room(int e)
+{
+	return (e == ENOSPC || e == EDQUOT || e == EFBIG);
+}
+
+// ---- the reserve ---------------------------------------------------------
+//
+// The data directory keeps a file, "reserve", as large as a snapshot of
+// the state may be. A compaction writes its snapshot into the reserve's
+// blocks (the file is renamed to the snapshot's .tmp name), so that a disk
+// the journal (or anyone else) filled can always be compacted; once the
+// old generation is deleted, a new reserve is made. While the reserve
+// cannot grow as the state grows, SUBMIT records are refused (new tasks
+// are the only records that only add to the state) and a compaction is
+// asked for.
+
+// The room a snapshot of this much state (the last snapshot and the
+// journal since) may need: an eighth more (a result waiting to be fetched
+// takes more room in a snapshot than in a RUN record), two pages (the
+// snapshot's last, freed only by the page, and the new journal's first,
+// which the snapshot's room must leave free), and never less than
+// TASQ_JOURNAL_RESERVE_MIN.
+static uint64_t
+reserve_target(uint64_t state)
+{
+	uint64_t t = state + state / 8 + 8192;
+	return (t > TASQ_JOURNAL_RESERVE_MIN ? t : TASQ_JOURNAL_RESERVE_MIN);
+}
+
+// The state the reserve has room for (the inverse of reserve_target).
+static uint64_t
+reserve_covers(uint64_t bytes)
+{
+	return (bytes > 8192 ? (bytes - 8192) / 9 * 8 : 0);
+}
+
+static int
+reserve_open(tasq_journal *j)
+{
+	char        path[4096];
+	struct stat st;
+
+	if (j->reserve_fd >= 0) {
+		return (0);
+	}
+	reserve_path(j, path, sizeof(path));
+	if ((j->reserve_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) <
+	    0) {
+		return (errno);
+	}
+	j->reserve_bytes =
+	    fstat(j->reserve_fd, &st) == 0 ? (uint64_t) st.st_size : 0;
+	return (0);
+}
+
+// Grows the reserve to at least want bytes, to ahead if there is room
+// (so that it is not grown at every write). Returns 0 or an errno.
+static int
+reserve_grow(tasq_journal *j, uint64_t want, uint64_t ahead)
+{
+	char path[4096];
+	int  e;
+
+	if ((e = reserve_open(j)) != 0 || j->reserve_bytes >= want) {
+		return (e);
+	}
+	reserve_path(j, path, sizeof(path));
+	if ((e = fault(TASQ_JOURNAL_OP_ALLOC, path)) != 0) {
+		return (e);
+	}
+	if (ahead > want &&
+	    posix_fallocate(j->reserve_fd, 0, (off_t) ahead) == 0) {
+		j->reserve_bytes = ahead;
+		return (0);
+	}
+	if ((e = posix_fallocate(j->reserve_fd, 0, (off_t) want)) == 0) {
+		j->reserve_bytes = want;
+	}
+	return (e);
+}
+
+// The bytes free for the journal to grow into, or UINT64_MAX if unknown.
+static uint64_t
+free_bytes(const tasq_journal *j)
+{
+	struct statvfs vfs;
+
+	if (statvfs(j->dir, &vfs) != 0) {
+		return (UINT64_MAX);
+	}
+	return ((uint64_t) vfs.f_bavail * vfs.f_frsize);
+}
+
+// The room the journal needs to grow into with this much state: enough
+// for the records that finish the state's tasks, up to the point where
+// a compaction gives room back.
+static uint64_t
+journal_room(uint64_t state)
+{
+	return (state / 4 > TASQ_JOURNAL_ROOM_MIN ? state / 4
+	                                          : TASQ_JOURNAL_ROOM_MIN);
+}
+
+// Keeps the reserve as large as a snapshot of state bytes may need, and
+// new tasks (SUBMIT) refused while it cannot grow or the journal has not
+// room enough left to finish the tasks it has; says when that starts and
+// ends, and how many bytes are missing.
+static void
+reserve_check(tasq_journal *j, uint64_t state)
+{
+	uint64_t want, room, avail = UINT64_MAX, missing = 0;
+	int      e;
+	bool     was, low;
+
+	pthread_mutex_lock(&j->mtx);
+	if (j->want_state > state) {
+		state = j->want_state;
+	}
+	j->want_state = 0;
+	pthread_mutex_unlock(&j->mtx);
+	want = reserve_target(state);
+	// Grown ahead of the state, so that new tasks seldom wait for it.
+	e    = reserve_grow(j, want, reserve_target(state + state / 4));
+	room = journal_room(state);
+	if (e != 0) {
+		missing = want - j->reserve_bytes;
+	} else if ((avail = free_bytes(j)) < room) {
+		missing = room - avail;
+	}
+	low = e != 0 || avail < room;
+	pthread_mutex_lock(&j->mtx);
+	was             = j->low_space;
+	j->low_space    = low;
+	j->reserve_want = want;
+	j->covered      = low ? 0 : reserve_covers(j->reserve_bytes);
+	j->reserved     = j->reserve_bytes;
+	j->avail        = avail == UINT64_MAX ? free_bytes(j) : avail;
+	pthread_mutex_unlock(&j->mtx);
+	if (low && !was) {
+		tasq_warn("journal: %s is nearly full: the state (%" PRIu64
+		          " bytes) needs a reserve of %" PRIu64
+		          " bytes for its snapshot (%" PRIu64
+		          " reserved) and %" PRIu64
+		          " bytes free for the journal (%" PRIu64
+		          " free); refusing new tasks until %" PRIu64
+		          " more bytes are free or compaction makes room",
+		    j->dir, state, want, j->reserve_bytes, room,
+		    avail == UINT64_MAX ? 0 : avail, missing);
+	} else if (!low && was) {
+		tasq_info("journal: room for a snapshot again (%" PRIu64
+		          " bytes reserved); accepting new tasks",
+		    j->reserve_bytes);
+	}
+}
+
+// Writes snap as snapshot gen: into the reserve's blocks when there is a
+// reserve, through a .tmp name, synced, renamed into place, the directory
+// synced. Returns 0 or an errno; nothing of a failed attempt is used.
 static int
 write_snapshot(tasq_journal *j, uint64_t gen, const uint8_t *snap, size_t len)
 {
-	char    tmp[4096], path[4096];
+	char    tmp[4096], path[4096], rpath[4096];
 	uint8_t hdr[HDR_LEN];
 	size_t  done;
-	int     fd, rv;
+	int     fd = -1, rv;
 
 	file_name(j, tmp, sizeof(tmp), true, gen, ".tmp");
 	file_name(j, path, sizeof(path), true, gen, "");
-	if ((fd = j_open(
-	         tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+	reserve_path(j, rpath, sizeof(rpath));
+	if (j->reserve_fd >= 0 && j_rename(rpath, tmp) == 0) {
+		fd               = j->reserve_fd;
+		j->reserve_fd    = -1;
+		j->reserve_bytes = 0;
+	} else if ((fd = j_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	                0600)) < 0) {
 		return (errno);
 	}
 	memcpy(hdr, snapshot_magic, 8);
 	put64(hdr + 8, gen);
-	if ((rv = write_all(fd, tmp, hdr, HDR_LEN, &done)) == 0 &&
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		rv = errno;
+	} else if ((rv = write_all(fd, tmp, hdr, HDR_LEN, &done)) == 0 &&
 	    (rv = write_all(fd, tmp, snap, len, &done)) == 0) {
-		rv = j_sync(fd, tmp, false);
+		if (ftruncate(fd, (off_t) (HDR_LEN + len)) != 0) {
+			rv = errno;
+		} else {
+			rv = j_sync(fd, tmp, false);
+		}
 	}
 	close(fd);
 	if (rv == 0 && j_rename(tmp, path) != 0) {
 		rv = errno;
 	}
-	if (rv == 0) {
-		rv = sync_dir(j);
+	if (rv == 0 && (rv = sync_dir(j)) != 0) {
+		// Not known to be durable: it must not be committed. Without
+		// its journal it is ignored, removed or not.
+		(void) j_unlink(path);
 	}
 	if (rv != 0) {
 		(void) j_unlink(tmp);
@@ -640,39 +911,60 @@ write_snapshot(tasq_journal *j, uint64_t gen, const uint8_t *snap, size_t len)
 	return (rv);
 }
 
-// Runs a compaction's file work: the old generation's last records are in
-// w[0, at); the rest belongs to the new one. Returns the fd to write the
-// rest to. On any failure it keeps the old generation (appending the rest
-// there is equally correct) and says so.
-static void
-rotate_files(tasq_journal *j, uint8_t *snap, size_t snap_len)
+enum { ROT_DONE, ROT_KEPT, ROT_FATAL };
+
+// Runs a compaction's file work: snapshot G+1, then journal G+1 (the
+// commit), then the old generation goes. Returns ROT_DONE with the new
+// journal in use; ROT_KEPT when it did not commit (the old generation
+// goes on: appending there is equally correct, and what is left of the
+// attempt is ignored by recovery); ROT_FATAL with *errp when the commit
+// itself is in doubt.
+static int
+rotate_files(tasq_journal *j, const uint8_t *snap, size_t snap_len, int *errp)
 {
 	uint64_t ng      = j->gen + 1;
 	int      old_fd  = j->fd;
 	uint64_t old_gen = j->gen;
 	char     path[4096];
-	int      rv;
+	bool     doubt;
+	int      rv, fd;
 
 	if ((rv = write_snapshot(j, ng, snap, snap_len)) != 0) {
-		tasq_warn("compaction: cannot write snapshot: %s; keeping "
-		          "the journal",
-		    strerror(rv));
-		return;
+		tasq_warn("compaction: cannot write snapshot %016" PRIx64
+		          " (%zu bytes): %s; keeping journal %016" PRIx64,
+		    ng, snap_len + HDR_LEN, strerror(rv), old_gen);
+		return (ROT_KEPT);
 	}
-	if ((rv = open_journal(j, ng, true)) != 0) {
-		tasq_warn("compaction: cannot start journal: %s; keeping "
-		          "the old one",
-		    strerror(rv));
+	if ((rv = open_journal(j, ng, &fd, &doubt)) != 0) {
+		if (doubt) {
+			*errp = rv;
+			return (ROT_FATAL);
+		}
+		tasq_warn("compaction: cannot start journal %016" PRIx64
+		          ": %s; keeping journal %016" PRIx64,
+		    ng, strerror(rv), old_gen);
 		file_name(j, path, sizeof(path), true, ng, "");
-		(void) j_unlink(path);
-		(void) sync_dir(j);
-		return;
+		if (j_unlink(path) != 0) {
+			tasq_warn("compaction: cannot remove %s (%s); "
+			          "recovery ignores it without its journal",
+			    path, strerror(errno));
+		}
+		return (ROT_KEPT);
 	}
+	use_journal(j, fd, ng);
 	close(old_fd);
+	// Committed. What follows only saves room: recovery removes what is
+	// left of an older generation.
 	file_name(j, path, sizeof(path), false, old_gen, "");
-	(void) j_unlink(path);
+	if (j_unlink(path) != 0 && errno != ENOENT) {
+		tasq_warn(
+		    "compaction: cannot remove %s: %s", path, strerror(errno));
+	}
 	file_name(j, path, sizeof(path), true, old_gen, "");
-	(void) j_unlink(path);
+	if (j_unlink(path) != 0 && errno != ENOENT) {
+		tasq_warn(
+		    "compaction: cannot remove %s: %s", path, strerror(errno));
+	}
 	(void) sync_dir(j);
 	pthread_mutex_lock(&j->mtx);
 	j->st.compactions++;
@@ -681,6 +973,85 @@ rotate_files(tasq_journal *j, uint8_t *snap, size_t snap_len)
 	pthread_mutex_unlock(&j->mtx);
 	tasq_info("journal compacted: snapshot %016" PRIx64 " of %zu bytes",
 	    ng, snap_len);
+	return (ROT_DONE);
+}
+
+// Takes the waiters done at lsn off the list (under the lock).
+static struct waiter *
+take_waiters(tasq_journal *j, uint64_t lsn, bool all)
+{
+	struct waiter *ready = NULL, **pp = &j->waiters;
+
+	while (*pp != NULL) {
+		struct waiter *x = *pp;
+		if (all || x->lsn <= lsn) {
+			*pp     = x->next;
+			x->next = ready;
+			ready   = x;
+		} else {
+			pp = &x->next;
+		}
+	}
+	return (ready);
+}
+
+// Runs the callbacks of list with rv (without the lock).
+static void
+run_waiters(struct waiter *list, int rv)
+{
+	while (list != NULL) {
+		struct waiter *x = list;
+		list             = x->next;
+		x->cb(x->arg, rv);
+		free(x);
+	}
+}
+
+// The position a wait completes at: synced (always) or written.
+static uint64_t
+done_lsn(const tasq_journal *j)
+{
+	return (j->conf.mode == TASQ_FSYNC_ALWAYS ? j->durable : j->written);
+}
+
+// Fails the journal closed (under the lock): after an I/O error nothing
+// that was not yet acknowledged ever is, and nothing new is taken. A
+// restart recovers what is on disk; clients send again what was not
+// acknowledged.
+static struct waiter *
+fail_closed(tasq_journal *j, const char *what, int e)
+{
+	if (!j->failed) {
+		tasq_err("journal: %s failed: %s. The journal fails closed: "
+		         "no request is acknowledged and new work is refused "
+		         "(UNAVAILABLE) until tasq-server is restarted, which "
+		         "recovers what is on disk. Check the disk (dmesg) "
+		         "first",
+		    what, strerror(e));
+	}
+	j->failed   = true;
+	j->error    = TASQ_EUNAVAILABLE;
+	j->pend.len = 0;
+	j->rotating = false;
+	j->writing  = 0;
+	return (take_waiters(j, 0, true));
+}
+
+static void
+wait_until(tasq_journal *j, uint64_t us)
+{
+	struct timespec ts;
+	uint64_t        now = now_us();
+	uint64_t        d   = us > now ? us - now : 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t) (d / 1000000);
+	ts.tv_nsec += (long) (d % 1000000) * 1000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	(void) pthread_cond_timedwait(&j->cv, &j->mtx, &ts);
 }
 
 static void *
@@ -688,91 +1059,147 @@ writer(void *arg)
 {
 	tasq_journal *j         = arg;
 	struct buf    spare     = { 0 };
-	uint64_t      last_sync = now_us();
-	bool          dirty     = false;
+	uint64_t      last_sync = now_us(), retry_at = 0;
+	bool          dirty = false; // written, not synced
 
 	pthread_mutex_lock(&j->mtx);
 	for (;;) {
-		while (j->pend.len == 0 && !j->rotate_req && !j->closing &&
-		    !(dirty && j->conf.mode == TASQ_FSYNC_BATCH)) {
-			pthread_cond_wait(&j->cv, &j->mtx);
-		}
-		if (j->pend.len == 0 && !j->rotate_req && !dirty) {
-			break; // closing, all written
-		}
-		if (j->closing && j->error != 0) {
-			// Still failing at close: give up; waiters are told.
-			tasq_err(
-			    "journal: %zu bytes could not be written before "
-			    "shutdown; they were never acknowledged",
-			    j->pend.len);
-			break;
-		}
-		if (j->error != 0 ||
-		    (j->conf.mode == TASQ_FSYNC_BATCH && j->pend.len == 0 &&
-		        !j->closing && !j->rotate_req)) {
-			// Failing (retry every second) or a batch window.
-			struct timespec ts;
-			uint32_t ms = j->error ? 1000 : j->conf.batch_ms;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += ms / 1000;
-			ts.tv_nsec += (long) (ms % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
+		// Wait for work: records, a compaction, the close, a batch
+		// sync due, or the retry of a write that found no room.
+		if (j->failed) {
+			if (j->closing) {
+				break;
 			}
-			if (pthread_cond_timedwait(&j->cv, &j->mtx, &ts) ==
-			        0 &&
-			    j->error == 0 && !j->closing) {
+			pthread_cond_wait(&j->cv, &j->mtx);
+			continue;
+		}
+		if (j->error != 0) {
+			if (j->closing) {
+				// Still failing at close: give up; waiters are
+				// told.
+				tasq_err("journal: %zu bytes could not be "
+				         "written before shutdown; they were "
+				         "never acknowledged",
+				    j->pend.len);
+				break;
+			}
+			if (!j->rotate_req && now_us() < retry_at) {
+				wait_until(j, retry_at);
+				continue;
+			}
+		} else if (j->pend.len == 0 && !j->rotate_req) {
+			uint64_t now = now_us();
+			uint64_t sync_at =
+			    dirty && j->conf.mode == TASQ_FSYNC_BATCH
+			    ? last_sync + j->conf.batch_ms * 1000ULL
+			    : UINT64_MAX;
+			// Short of room, the reserve is tried again every
+			// second even with nothing to write: appends of new
+			// tasks wait for it.
+			uint64_t room_at = j->low_space ? retry_at
+			    : j->want_state > 0         ? now
+			                                : UINT64_MAX;
+			uint64_t next = sync_at < room_at ? sync_at : room_at;
+			if (j->closing && !dirty) {
+				break; // all written and synced
+			}
+			if (!j->closing && now < next) {
+				if (next != UINT64_MAX) {
+					wait_until(j, next);
+				} else {
+					pthread_cond_wait(&j->cv, &j->mtx);
+				}
 				continue;
 			}
 		}
-		struct buf w    = j->pend;
-		uint64_t   base = j->pend_base;
-		bool       rot  = j->rotate_req;
-		size_t     at   = rot ? j->rotate_at : w.len;
-		uint8_t   *snap = j->snap;
-		size_t     slen = j->snap_len;
-		j->pend         = spare;
-		j->pend.len     = 0;
+		struct buf w     = j->pend;
+		uint64_t   base  = j->pend_base;
+		bool       rot   = j->rotate_req;
+		size_t     at    = rot ? j->rotate_at : w.len;
+		uint8_t   *snap  = j->snap;
+		size_t     slen  = j->snap_len;
+		uint64_t   state = j->st.snapshot_bytes + j->st.bytes + w.len;
+		j->pend          = spare;
+		j->pend.len      = 0;
 		// New records go after these, whatever happens to the write.
 		j->pend_base  = base + w.len;
 		j->writing    = w.len;
 		j->rotate_req = false;
 		j->snap       = NULL;
-		pthread_mutex_unlock(&j->mtx);
-
-		size_t done = 0, done2 = 0;
-		int    rv   = write_all(j->fd, j->jpath, w.p, at, &done);
-		bool   sync = j->conf.mode == TASQ_FSYNC_ALWAYS || rot ||
+		bool sync     = j->conf.mode == TASQ_FSYNC_ALWAYS || rot ||
 		    j->closing ||
 		    (j->conf.mode == TASQ_FSYNC_BATCH &&
 		        now_us() - last_sync >= j->conf.batch_ms * 1000ULL);
-		if (rv == 0 && (sync || rot)) {
-			rv = do_sync(j, j->fd);
+		pthread_mutex_unlock(&j->mtx);
+
+		size_t      done = 0, done2 = 0;
+		int         rv, ferr = 0, rs = ROT_KEPT;
+		const char *what = NULL; // set: an I/O error, fail closed
+
+		reserve_check(j, state);
+		if (j->low_space) {
+			retry_at = now_us() + 1000000;
 		}
-		if (rv == 0 && rot) {
-			rotate_files(j, snap, slen);
+		rv = write_all(j->fd, j->jpath, w.p, at, &done);
+		if (rv != 0 && !no_room(rv)) {
+			what = "a write";
+			ferr = rv;
+		} else if (rv == 0 && sync && (dirty || at > 0) &&
+		    (ferr = do_sync(j, j->fd)) != 0) {
+			what = "a sync (fdatasync)";
 		}
-		if (rv == 0 && at < w.len) {
+		if (rot && what == NULL) {
+			// Also when the write found no room: the snapshot
+			// holds what could not be written, and its room is
+			// the reserve's.
+			rs = rotate_files(j, snap, slen, &ferr);
+			// Its snapshot took the reserve's room.
+			reserve_check(j, j->st.snapshot_bytes + w.len - at);
+			if (rs == ROT_FATAL) {
+				what =
+				    "syncing the directory of a new journal";
+			} else if (rs == ROT_DONE) {
+				rv    = 0;
+				done  = at;
+				dirty = false;
+			}
+		}
+		if (what == NULL && rv == 0 && at < w.len) {
 			rv = write_all(
 			    j->fd, j->jpath, w.p + at, w.len - at, &done2);
-			if (rv == 0 && sync) {
-				rv = do_sync(j, j->fd);
+			if (rv != 0 && !no_room(rv)) {
+				what = "a write";
+				ferr = rv;
+			} else if (rv == 0 && sync &&
+			    (ferr = do_sync(j, j->fd)) != 0) {
+				what = "a sync (fdatasync)";
 			}
 		}
 		free(snap);
 		pthread_mutex_lock(&j->mtx);
+		if (what != NULL) {
+			struct waiter *failed = fail_closed(j, what, ferr);
+			spare                 = w;
+			spare.len             = 0;
+			pthread_mutex_unlock(&j->mtx);
+			run_waiters(failed, TASQ_EUNAVAILABLE);
+			pthread_mutex_lock(&j->mtx);
+			continue;
+		}
 		if (rv != 0) {
-			// Keep what was not written, ahead of newer records,
-			// and try again; a rotation is abandoned (the old
-			// generation takes every record).
+			// No room. Keep what was not written, ahead of newer
+			// records, and try again (at once when a compaction
+			// asks). Records written whole are acknowledged in
+			// batch and never; the rest of the waiters hear now
+			// rather than at their deadline: not acknowledged,
+			// try again. Their records stay queued and are
+			// written when there is room, which a retry (a
+			// duplicate) then finds.
 			size_t     wrote = done + done2;
 			struct buf rest  = { 0 };
 			if (j->error == 0) {
-				tasq_err(
-				    "journal write failed: %s; refusing new "
-				    "work until it succeeds",
+				tasq_err("journal write failed: %s; refusing "
+				         "new work until it succeeds",
 				    strerror(rv));
 			}
 			j->error = rv == ENOSPC ? TASQ_ERESOURCE_EXHAUSTED
@@ -792,25 +1219,22 @@ writer(void *arg)
 				j->pend = rest;
 			}
 			j->pend_base = base + wrote;
-			j->rotating  = false;
-			j->writing   = 0;
-			spare        = w;
-			spare.len    = 0;
-			dirty        = true;
-			// Whoever waits is told now rather than at its
-			// deadline: not acknowledged, try again. Their records
-			// stay queued and are written when space returns,
-			// which a retry (a duplicate) then finds.
-			struct waiter *failed = j->waiters;
+			j->written   = base + wrote;
+			j->st.bytes += wrote;
+			j->rotating       = false;
+			j->writing        = 0;
+			spare             = w;
+			spare.len         = 0;
+			dirty             = dirty || wrote > 0;
+			retry_at          = now_us() + 1000000;
+			struct waiter *ok = j->conf.mode == TASQ_FSYNC_ALWAYS
+			    ? NULL
+			    : take_waiters(j, j->written, false);
+			struct waiter *failed = take_waiters(j, 0, true);
 			int            err    = j->error;
-			j->waiters            = NULL;
 			pthread_mutex_unlock(&j->mtx);
-			while (failed != NULL) {
-				struct waiter *x = failed;
-				failed           = x->next;
-				x->cb(x->arg, err);
-				free(x);
-			}
+			run_waiters(ok, 0);
+			run_waiters(failed, err);
 			pthread_mutex_lock(&j->mtx);
 			continue;
 		}
@@ -819,38 +1243,27 @@ writer(void *arg)
 			j->error = 0;
 		}
 		j->pend_base = base + w.len;
+		j->written   = base + w.len;
 		j->st.bytes += w.len;
 		j->writing = 0;
 		if (rot) {
 			j->rotating = false;
-			j->st.bytes = w.len - at;
-		}
-		dirty = !sync;
-		if (sync) {
-			last_sync  = now_us();
-			j->durable = base + w.len;
-		}
-		// Wake the callers whose records are now durable.
-		struct waiter *ready = NULL, **pp = &j->waiters;
-		while (*pp != NULL) {
-			struct waiter *x = *pp;
-			if (x->lsn <= j->durable) {
-				*pp     = x->next;
-				x->next = ready;
-				ready   = x;
-			} else {
-				pp = &x->next;
+			if (rs == ROT_DONE) {
+				j->st.bytes = w.len - at;
 			}
 		}
-		spare     = w;
-		spare.len = 0;
-		pthread_mutex_unlock(&j->mtx);
-		while (ready != NULL) {
-			struct waiter *x = ready;
-			ready            = x->next;
-			x->cb(x->arg, 0);
-			free(x);
+		if (sync) {
+			last_sync  = now_us();
+			j->durable = j->written;
+			dirty      = false;
+		} else {
+			dirty = dirty || w.len > 0;
 		}
+		struct waiter *ready = take_waiters(j, done_lsn(j), false);
+		spare                = w;
+		spare.len            = 0;
+		pthread_mutex_unlock(&j->mtx);
+		run_waiters(ready, 0);
 		pthread_mutex_lock(&j->mtx);
 	}
 	pthread_mutex_unlock(&j->mtx);
@@ -861,13 +1274,37 @@ writer(void *arg)
 int
 tasq_journal_start(tasq_journal *j, char *err, size_t errlen)
 {
-	int rv;
+	uint64_t state = j->st.snapshot_bytes + j->st.bytes;
+	bool     doubt;
+	int      rv, fd;
 
-	if ((rv = open_journal(j, j->gen, true)) != 0) {
+	if ((rv = open_journal(j, j->gen, &fd, &doubt)) != 0) {
 		snprintf(err, errlen, "cannot open journal in %s: %s", j->dir,
 		    strerror(rv));
 		return (TASQ_EUNAVAILABLE);
 	}
+	use_journal(j, fd, j->gen);
+	// A new data directory must have room for the smallest reserve and
+	// journal, or it could never compact its way out of a full disk:
+	// say how much is missing. A directory with state starts anyway (a
+	// compaction may make room; new tasks wait for it).
+	if (state == 0 &&
+	    ((rv = reserve_grow(j, TASQ_JOURNAL_RESERVE_MIN, 0)) != 0 ||
+	        free_bytes(j) < TASQ_JOURNAL_ROOM_MIN)) {
+		uint64_t avail = free_bytes(j);
+		uint64_t need  = TASQ_JOURNAL_RESERVE_MIN +
+		    TASQ_JOURNAL_ROOM_MIN - j->reserve_bytes;
+		snprintf(err, errlen,
+		    "%s is too small: the data directory needs %" PRIu64
+		    " bytes free (a reserve of %u bytes for compaction and "
+		    "%u for the journal), %" PRIu64 " are (%" PRIu64
+		    " more bytes needed)",
+		    j->dir, need, TASQ_JOURNAL_RESERVE_MIN,
+		    TASQ_JOURNAL_ROOM_MIN, avail == UINT64_MAX ? 0 : avail,
+		    avail < need ? need - avail : 0);
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	reserve_check(j, state);
 	if ((rv = pthread_create(&j->thread, NULL, writer, j)) != 0) {
 		snprintf(err, errlen, "cannot start journal writer: %s",
 		    strerror(rv));
@@ -915,7 +1352,30 @@ tasq_journal_append(tasq_journal *j, int type, const struct iovec *iov,
 	int rv;
 
 	pthread_mutex_lock(&j->mtx);
-	if ((rv = j->error) == 0) {
+	if ((rv = j->error) == 0 && type == TASQ_REC_SUBMIT) {
+		// New tasks only while the reserve has room for a snapshot
+		// with them; else the writer is asked to make it.
+		uint64_t state = j->st.snapshot_bytes + j->st.bytes +
+		    j->writing + j->pend.len;
+		for (int i = 0; i < iovcnt; i++) {
+			state += iov[i].iov_len;
+		}
+		// Beyond what the reserve covers, it is taken if there was
+		// room to grow the reserve at the last look (the writer grows
+		// it before it writes the record).
+		uint64_t grow = reserve_target(state) > j->reserved
+		    ? reserve_target(state) - j->reserved
+		    : 0;
+		if (state > j->covered &&
+		    (j->low_space || grow + journal_room(state) > j->avail)) {
+			rv = TASQ_ERESOURCE_EXHAUSTED;
+			if (state > j->want_state) {
+				j->want_state = state;
+			}
+			pthread_cond_signal(&j->cv);
+		}
+	}
+	if (rv == 0) {
 		rv = tasq_journal_frame(
 		    &j->pend.p, &j->pend.len, &j->pend.cap, type, iov, iovcnt);
 	}
@@ -944,13 +1404,14 @@ tasq_journal_wait(tasq_journal *j, uint64_t lsn, tasq_journal_cb cb, void *arg)
 {
 	struct waiter *w;
 
-	if (j->conf.mode != TASQ_FSYNC_ALWAYS) {
-		return (1);
-	}
 	pthread_mutex_lock(&j->mtx);
-	if (lsn <= j->durable) {
+	if (lsn <= done_lsn(j)) {
 		pthread_mutex_unlock(&j->mtx);
 		return (1);
+	}
+	if (j->failed) {
+		pthread_mutex_unlock(&j->mtx);
+		return (TASQ_EUNAVAILABLE);
 	}
 	if ((w = malloc(sizeof(*w))) == NULL) {
 		pthread_mutex_unlock(&j->mtx);
@@ -977,14 +1438,33 @@ tasq_journal_error(tasq_journal *j)
 }
 
 bool
-tasq_journal_needs_compact(tasq_journal *j)
+tasq_journal_failed(tasq_journal *j)
 {
 	bool yes;
 
 	pthread_mutex_lock(&j->mtx);
-	yes = !j->rotating && j->error == 0 &&
-	    j->st.bytes + j->writing + j->pend.len > j->conf.compact_bytes &&
-	    j->st.bytes + j->writing + j->pend.len > 2 * j->st.snapshot_bytes;
+	yes = j->failed;
+	pthread_mutex_unlock(&j->mtx);
+	return (yes);
+}
+
+bool
+tasq_journal_needs_compact(tasq_journal *j)
+{
+	bool     yes;
+	uint64_t jb;
+
+	pthread_mutex_lock(&j->mtx);
+	jb  = j->st.bytes + j->writing + j->pend.len;
+	yes = !j->rotating && !j->failed &&
+	    ((j->error == 0 && jb > j->conf.compact_bytes &&
+	         jb > 2 * j->st.snapshot_bytes) ||
+	        // Short of room: compacting may give some back, once the
+	        // journal holds enough that it can.
+	        // A full journal: a compaction is the only way out.
+	        (j->error != 0 && jb >= 4096) ||
+	        (j->low_space && jb >= 4096 &&
+	            jb >= j->st.snapshot_bytes / 4));
 	pthread_mutex_unlock(&j->mtx);
 	return (yes);
 }
@@ -993,7 +1473,7 @@ int
 tasq_journal_rotate(tasq_journal *j, uint8_t *snap, size_t len)
 {
 	pthread_mutex_lock(&j->mtx);
-	if (j->rotating || j->error != 0) {
+	if (j->rotating || j->failed) {
 		pthread_mutex_unlock(&j->mtx);
 		free(snap);
 		return (TASQ_EFAILED_PRECONDITION);
@@ -1012,8 +1492,11 @@ void
 tasq_journal_get_stats(tasq_journal *j, tasq_journal_stats *s)
 {
 	pthread_mutex_lock(&j->mtx);
-	*s            = j->st;
-	s->generation = j->gen;
+	*s               = j->st;
+	s->generation    = j->gen;
+	s->failed        = j->failed;
+	s->low_space     = j->low_space;
+	s->reserve_bytes = j->reserve_want;
 	pthread_mutex_unlock(&j->mtx);
 }
 
@@ -1031,14 +1514,12 @@ tasq_journal_close(tasq_journal *j)
 		pthread_join(j->thread, NULL);
 	}
 	// Anyone still waiting (the writer failed) is told.
-	while (j->waiters != NULL) {
-		struct waiter *w = j->waiters;
-		j->waiters       = w->next;
-		w->cb(w->arg, TASQ_EUNAVAILABLE);
-		free(w);
-	}
+	run_waiters(take_waiters(j, 0, true), TASQ_EUNAVAILABLE);
 	if (j->fd >= 0) {
 		close(j->fd);
+	}
+	if (j->reserve_fd >= 0) {
+		close(j->reserve_fd);
 	}
 	if (j->lockfd >= 0) {
 		close(j->lockfd);
