@@ -26,6 +26,7 @@ struct tasq_chan {
 	nng_time             last_redial;
 	uint64_t             sender_id;
 	atomic_uint_fast64_t seq;
+	atomic_uint_fast64_t server_id; // of the last verified reply
 };
 
 uint64_t
@@ -78,6 +79,7 @@ tasq_chan_open(
 	// from an earlier process can never match one of ours (replies are
 	// bound to the request's seq).
 	atomic_init(&c->seq, tasq_random64() >> 2);
+	atomic_init(&c->server_id, 0);
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		snprintf(
 		    err, errlen, "cannot open socket: %s", nng_strerror(rv));
@@ -205,6 +207,12 @@ uint64_t
 tasq_chan_sender_id(const tasq_chan *c)
 {
 	return (c->sender_id);
+}
+
+uint64_t
+tasq_chan_server_id(tasq_chan *c)
+{
+	return (atomic_load(&c->server_id));
 }
 
 // A call in flight: its request is sent, its reply not yet read.
@@ -382,6 +390,7 @@ tasq_chan_call_finish(tasq_call *call, tasq_rep *rep, char *err, size_t errlen)
 			rv = TASQ_EUNAUTHENTICATED;
 			break;
 		}
+		atomic_store(&c->server_id, h.sender_id);
 		if (h.status != 0) {
 			int  code      = 0;
 			char text[200] = "";
