@@ -78,7 +78,8 @@ struct tasq_journal {
 	uint64_t avail;      // bytes free at the last check
 	uint64_t want_state; // a refused SUBMIT's state, for the writer
 	uint64_t reserve_want;
-	bool     low_space; // the reserve could not grow
+	bool     low_space;    // the reserve could not grow
+	uint64_t compacted_us; // when the last compaction began
 };
 
 // ---- record framing ---------------------------------------------------
@@ -619,7 +620,9 @@ tasq_journal_recover(tasq_journal *j,
 		files[nf++] = f;
 	}
 	closedir(d);
-	qsort(files, nf, sizeof(*files), cmp_gen);
+	if (nf > 1) {
+		qsort(files, nf, sizeof(*files), cmp_gen);
+	}
 	for (size_t i = 0; i < nf; i++) {
 		if (!files[i].snap && files[i].whole) {
 			have_journal = true;
@@ -1220,7 +1223,7 @@ writer(void *arg)
 			}
 			j->pend_base = base + wrote;
 			j->written   = base + wrote;
-			j->st.bytes += wrote;
+			j->st.bytes += rs == ROT_DONE ? done2 : wrote;
 			j->rotating       = false;
 			j->writing        = 0;
 			spare             = w;
@@ -1290,15 +1293,15 @@ tasq_journal_start(tasq_journal *j, char *err, size_t errlen)
 	// compaction may make room; new tasks wait for it).
 	if (state == 0 &&
 	    ((rv = reserve_grow(j, TASQ_JOURNAL_RESERVE_MIN, 0)) != 0 ||
-	        free_bytes(j) < TASQ_JOURNAL_ROOM_MIN)) {
+	        free_bytes(j) < TASQ_JOURNAL_ROOM_MIN + 8192)) {
 		uint64_t avail = free_bytes(j);
 		uint64_t need  = TASQ_JOURNAL_RESERVE_MIN +
-		    TASQ_JOURNAL_ROOM_MIN - j->reserve_bytes;
+		    TASQ_JOURNAL_ROOM_MIN + 8192 - j->reserve_bytes;
 		snprintf(err, errlen,
 		    "%s is too small: the data directory needs %" PRIu64
-		    " bytes free (a reserve of %u bytes for compaction and "
-		    "%u for the journal), %" PRIu64 " are (%" PRIu64
-		    " more bytes needed)",
+		    " bytes free (a reserve of %u bytes for compaction, %u "
+		    "for the journal and two pages for a snapshot), %" PRIu64
+		    " are (%" PRIu64 " more bytes needed)",
 		    j->dir, need, TASQ_JOURNAL_RESERVE_MIN,
 		    TASQ_JOURNAL_ROOM_MIN, avail == UINT64_MAX ? 0 : avail,
 		    avail < need ? need - avail : 0);
@@ -1462,9 +1465,14 @@ tasq_journal_needs_compact(tasq_journal *j)
 	        // Short of room: compacting may give some back, once the
 	        // journal holds enough that it can.
 	        // A full journal: a compaction is the only way out.
-	        (j->error != 0 && jb >= 4096) ||
-	        (j->low_space && jb >= 4096 &&
-	            jb >= j->st.snapshot_bytes / 4));
+	        (j->error != 0 && jb > 0 &&
+	            (jb >= 4096 || now_us() >= j->compacted_us + 10000000)) ||
+	        // Short of room: once the journal holds a quarter of the
+	        // state, or anything at all ten seconds after the last
+	        // compaction (a closed job may have shrunk the state).
+	        (j->low_space && jb > 0 &&
+	            (jb >= j->st.snapshot_bytes / 4 ||
+	                now_us() >= j->compacted_us + 10000000)));
 	pthread_mutex_unlock(&j->mtx);
 	return (yes);
 }
@@ -1478,11 +1486,12 @@ tasq_journal_rotate(tasq_journal *j, uint8_t *snap, size_t len)
 		free(snap);
 		return (TASQ_EFAILED_PRECONDITION);
 	}
-	j->rotating   = true;
-	j->rotate_req = true;
-	j->rotate_at  = j->pend.len;
-	j->snap       = snap;
-	j->snap_len   = len;
+	j->rotating     = true;
+	j->rotate_req   = true;
+	j->compacted_us = now_us();
+	j->rotate_at    = j->pend.len;
+	j->snap         = snap;
+	j->snap_len     = len;
 	pthread_cond_signal(&j->cv);
 	pthread_mutex_unlock(&j->mtx);
 	return (0);
