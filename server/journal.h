@@ -77,7 +77,8 @@ typedef enum tasq_fsync_mode {
 typedef struct tasq_journal tasq_journal;
 
 // The smallest reserve, and the least room kept free for the journal to
-// grow into: a new data directory needs both free to start.
+// grow into: a new data directory needs both free, and two pages more
+// (8 KiB) for a snapshot, to start.
 #define TASQ_JOURNAL_RESERVE_MIN (64u << 10)
 #define TASQ_JOURNAL_ROOM_MIN (32u << 10)
 
