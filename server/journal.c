@@ -442,6 +442,29 @@ read_file(const char *path, uint8_t **bufp, size_t *lenp)
 	return (0);
 }
 
+// Cuts path to len bytes, durably: new records are appended after the
+// cut, and a torn record that came back after a crash would then sit in
+// the middle of the journal (corruption, not a torn tail).
+static int
+truncate_synced(const char *path, off_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int rv = 0;
+
+	if (fd < 0) {
+		return (-1);
+	}
+	if (ftruncate(fd, len) != 0 || (rv = j_sync(fd, path, false)) != 0) {
+		rv = rv != 0 ? rv : errno;
+	}
+	close(fd);
+	if (rv != 0) {
+		errno = rv;
+		return (-1);
+	}
+	return (0);
+}
+
 // Replays one file. last: the newest journal, whose torn tail is cut.
 static int
 replay_file(tasq_journal *j, const char *path, bool snap, uint64_t gen,
@@ -469,7 +492,7 @@ replay_file(tasq_journal *j, const char *path, bool snap, uint64_t gen,
 			    "journal %s: %zu-byte file without a complete "
 			    "header; starting it again",
 			    path, len);
-			if (truncate(path, 0) != 0) {
+			if (truncate_synced(path, 0) != 0) {
 				snprintf(err, errlen, "cannot truncate %s: %s",
 				    path, strerror(errno));
 				return (TASQ_EDATA_LOSS);
@@ -515,7 +538,7 @@ replay_file(tasq_journal *j, const char *path, bool snap, uint64_t gen,
 			    "%s: %s record at offset %zu (%zu bytes lost); "
 			    "truncating there",
 			    path, torn ? "torn" : "corrupt", at, len - at);
-			if (truncate(path, (off_t) at) != 0) {
+			if (truncate_synced(path, (off_t) at) != 0) {
 				snprintf(err, errlen, "cannot truncate %s: %s",
 				    path, strerror(errno));
 				free(buf);

@@ -1383,6 +1383,36 @@ TEST(compaction_journal_rename_fails)
 	compaction_cleanup_fails(arm_journal_rename);
 }
 
+// Recovery cuts a torn tail durably: if the cut could not be synced, a
+// crash could bring the torn bytes back in front of newer records.
+TEST(torn_tail_cut_is_synced)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	long long         offs[8];
+	char              err[1024];
+	int               one = 1;
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	append_str(j, TASQ_REC_SUBMIT, "kept");
+	append_str(j, TASQ_REC_SUBMIT, "torn");
+	tasq_journal_close(j);
+	ASSERT_EQ(record_offsets(JOURNAL0, offs, 8), 2);
+	cut_file(JOURNAL0, offs[1] + 12);
+	fault_add(TASQ_JOURNAL_OP_SYNC, "journal-", EIO, 1);
+	ASSERT_RV(open_recover(&j, &c, &s, err, sizeof(err)), TASQ_EDATA_LOSS);
+	tasq_journal_close(j);
+	ASSERT_TRUE(faults_were_hit(&one));
+	fault_clear();
+	ASSERT_STR_CONTAINS(err, "cannot truncate");
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 1);
+	ASSERT_EQ(file_size(JOURNAL0), offs[1]);
+	rm_tmpdir();
+}
+
 // ---- the reserve
 // -------------------------------------------------------------
 
