@@ -254,6 +254,12 @@ struct run {
 	nng_mtx      *emtx; // guards last_err and warned_ms
 	char          last_err[600];
 	nng_time      warned_ms;
+	// A restarted server may have lost batches the old one acknowledged
+	// (--fsync batch or never, and a machine crash): see server_changed.
+	atomic_uint_fast64_t server_id; // of the replies seen so far
+	atomic_uint          resend;    // restarts seen
+	atomic_uint          resent;    // restarts the submitter caught up
+	atomic_uint         *got;       // results received, per batch
 };
 
 // Whether a refusal is transient, so that the same request may succeed
@@ -315,6 +321,40 @@ past_deadline(const struct run *r)
 	return (r->deadline != 0 && nng_clock() >= r->deadline);
 }
 
+// Whether the replies now come from another server than before: a
+// restart. A server that was killed, or whose machine crashed, under
+// --fsync batch or never may have lost batches it acknowledged; so every
+// batch whose results are not all in is sent again (Submit is
+// idempotent: a batch the server has is a duplicate), and while the
+// client lives nothing is lost.
+static bool
+server_changed(struct run *r)
+{
+	uint64_t now  = tasq_chan_server_id(r->c->chan);
+	uint64_t seen = atomic_load(&r->server_id);
+
+	if (now == 0 || now == seen ||
+	    !atomic_compare_exchange_strong(&r->server_id, &seen, now) ||
+	    seen == 0) {
+		return (false);
+	}
+	atomic_fetch_add(&r->resend, 1);
+	tasq_info("the server restarted (id %016" PRIx64 " after %016" PRIx64
+	          "); sending again every batch whose results are not all "
+	          "in",
+	    now, seen);
+	return (true);
+}
+
+// Whether every result of the batch that starts at first is in.
+static bool
+batch_done(struct run *r, size_t first, size_t bs)
+{
+	size_t n = r->in->n - first < bs ? r->in->n - first : bs;
+
+	return (atomic_load(&r->got[first / bs]) >= n);
+}
+
 static void
 submitter(void *arg)
 {
@@ -328,18 +368,41 @@ submitter(void *arg)
 		atomic_store(&r->failed, TASQ_EXIT_FAIL);
 		return;
 	}
-	for (size_t first = 0; first < in->n && !atomic_load(&r->stop);) {
-		size_t   n       = in->n - first < bs ? in->n - first : bs;
+	// first: the next batch to send; sent: where new batches begin. The
+	// thread lives until the job is done, to send again after a restart.
+	size_t   first = 0, sent = 0;
+	unsigned restarts = 0;
+	while (!atomic_load(&r->stop)) {
+		size_t   n;
 		uint32_t backoff = 0, fails = 0;
 		tasq_req req;
 		tasq_rep rep;
 		char     err[512];
 
+		if (atomic_load(&r->resend) != restarts) {
+			restarts = atomic_load(&r->resend);
+			first    = 0;
+		}
+		while (first < sent && batch_done(r, first, bs)) {
+			first += bs;
+		}
+		if (first >= sent) {
+			atomic_store(&r->resent, restarts);
+		}
+		if (first >= in->n) {
+			nng_msleep(5);
+			continue;
+		}
+		n = in->n - first < bs ? in->n - first : bs;
 		// Flow control: wait for results before going further ahead.
-		while (first > atomic_load(&r->received) &&
+		while (first >= sent && first > atomic_load(&r->received) &&
 		    first + n - atomic_load(&r->received) > sopt.window &&
-		    !atomic_load(&r->stop)) {
+		    !atomic_load(&r->stop) &&
+		    atomic_load(&r->resend) == restarts) {
 			nng_msleep(2);
+		}
+		if (atomic_load(&r->resend) != restarts) {
+			continue;
 		}
 		for (size_t i = 0; i < n; i++) {
 			buf[i] = input_at(in, first + i);
@@ -355,6 +418,7 @@ submitter(void *arg)
 			int rv = tasq_chan_call(r->c->chan, &req,
 			    (uint32_t) r->c->timeout_ms, &rep, err,
 			    sizeof(err));
+			(void) server_changed(r);
 			if (rv == 0) {
 				tasq_wire_rep_fini(&rep);
 				break;
@@ -380,7 +444,10 @@ submitter(void *arg)
 			nng_msleep(backoff_next(&backoff));
 		}
 		first += n;
-		atomic_store(&r->submitted, first);
+		if (first > sent) {
+			sent = first;
+			atomic_store(&r->submitted, sent);
+		}
 	}
 	free(buf);
 }
@@ -598,9 +665,11 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	res   = malloc(in.n * sizeof(*res));
 	code  = calloc(in.n, 1);
 	seen  = calloc((in.n + 63) / 64, sizeof(*seen));
+	r.got = calloc(in.n / sopt.batch + 1, sizeof(*r.got));
 	o.cap = 1 << 20;
 	o.buf = malloc(o.cap);
-	if (res == NULL || code == NULL || seen == NULL || o.buf == NULL) {
+	if (res == NULL || code == NULL || seen == NULL || o.buf == NULL ||
+	    r.got == NULL) {
 		fprintf(stderr, "tasq: out of memory for %zu tasks\n", in.n);
 		rv = TASQ_EXIT_FAIL;
 		goto out;
@@ -617,6 +686,9 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	atomic_init(&r.received, 0);
 	atomic_init(&r.failed, 0);
 	atomic_init(&r.stop, false);
+	atomic_init(&r.server_id, 0);
+	atomic_init(&r.resend, 0);
+	atomic_init(&r.resent, 0);
 	if (nng_mtx_alloc(&r.emtx) != 0) {
 		rv = TASQ_EXIT_FAIL;
 		goto out;
@@ -690,6 +762,20 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		                 (uint32_t) (c->timeout_ms + sopt.poll_wait_ms), &rep, err,
 		                 sizeof(err));
 		const char *what = req.u.fetch.has_submit ? "submit" : "fetch";
+		(void) server_changed(&r);
+		if (frv == TASQ_ENOT_FOUND && !req.u.fetch.has_submit &&
+		    (one_trip ? atomic_load(&r.resend) > 0
+		              : atomic_load(&r.resent) !=
+		                atomic_load(&r.resend))) {
+			// A restarted server without the job: it comes back
+			// with the batches sent again (a job of one batch
+			// has it or nothing, so that one is carried again
+			// only now).
+			note_retry(&r, what, err);
+			carried = false;
+			nng_msleep(20);
+			continue;
+		}
 		if (req.u.fetch.has_submit &&
 		    (frv == TASQ_ENOT_FOUND ||
 		        (frv == 0 && !rep.u.fetch.has_submit))) {
@@ -733,6 +819,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 				continue; // not ours, or seen already
 			}
 			seen[id / 64] |= 1ULL << (id % 64);
+			atomic_fetch_add(&r.got[id / sopt.batch], 1);
 			res[id]  = rep.u.fetch.values[i];
 			code[id] = rep.u.fetch.codes
 			    ? (uint8_t) rep.u.fetch.codes[i]
@@ -817,6 +904,7 @@ out:
 	free(res);
 	free(code);
 	free(seen);
+	free(r.got);
 	free(in.vals);
 	free(args);
 	tasq_opt_free(tables);

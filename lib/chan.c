@@ -29,7 +29,8 @@ struct tasq_chan {
 	// The server's stamp clock minus our monotonic clock, learned from
 	// every authenticated reply: requests are stamped with the server's
 	// time, whatever our own clock says (docs/PROTOCOL.md section 5).
-	atomic_int_fast64_t offset_ms;
+	atomic_int_fast64_t  offset_ms;
+	atomic_uint_fast64_t server_id; // of the last verified reply
 };
 
 uint64_t
@@ -76,6 +77,7 @@ tasq_chan_open(
 	// Until the server's first reply, our own clock is our best guess.
 	atomic_init(&c->offset_ms,
 	    (int64_t) (tasq_clock_stamp_ms() - tasq_clock_mono_ms()));
+	atomic_init(&c->server_id, 0);
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		snprintf(
 		    err, errlen, "cannot open socket: %s", nng_strerror(rv));
@@ -205,6 +207,12 @@ uint64_t
 tasq_chan_sender_id(const tasq_chan *c)
 {
 	return (c->sender_id);
+}
+
+uint64_t
+tasq_chan_server_id(tasq_chan *c)
+{
+	return (atomic_load(&c->server_id));
 }
 
 // A call in flight: its request is sent, its reply not yet read.
@@ -395,6 +403,7 @@ tasq_chan_call_finish(tasq_call *call, tasq_rep *rep, char *err, size_t errlen)
 		// it.
 		atomic_store(&c->offset_ms,
 		    (int64_t) (h.timestamp_ms - tasq_clock_mono_ms()));
+		atomic_store(&c->server_id, h.sender_id);
 		if (h.status != 0) {
 			int  code      = 0;
 			char text[200] = "";

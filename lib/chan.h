@@ -72,6 +72,12 @@ int tasq_chan_call_finish(
 // tasq_chan_sender_id returns this channel's random sender id.
 uint64_t tasq_chan_sender_id(const tasq_chan *c);
 
+// tasq_chan_server_id returns the server id (the envelope's sender_id)
+// of the last verified reply, 0 before the first: a new value means a
+// restarted server, which may have lost what an older one acknowledged
+// without syncing it (--fsync batch or never, and a machine crash).
+uint64_t tasq_chan_server_id(tasq_chan *c);
+
 // tasq_random64 returns 64 random bits from OpenSSL's CSPRNG (never 0).
 uint64_t tasq_random64(void);
 

@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,83 +19,8 @@
 
 #include "crc32c.h"
 #include "err.h"
+#include "journal_int.h"
 #include "log.h"
-
-#define HDR_LEN 16
-#define REC_HDR 9 // len, crc, type
-#define REC_MAX (1u << 30)
-static const char journal_magic[8]  = "TQJOURN1";
-static const char snapshot_magic[8] = "TQSNAPS1";
-
-struct waiter {
-	struct waiter  *next;
-	uint64_t        lsn;
-	tasq_journal_cb cb;
-	void           *arg;
-};
-
-struct buf {
-	uint8_t *p;
-	size_t   len, cap;
-};
-
-struct tasq_journal {
-	tasq_journal_conf conf;
-	char             *dir;
-	int               lockfd;
-	int               fd;  // current journal, append
-	uint64_t          gen; // its generation
-	pthread_mutex_t   mtx;
-	pthread_cond_t    cv;
-	pthread_t         thread;
-	bool              running;
-	bool              closing;
-	struct buf        pend;      // appended, not yet written
-	uint64_t          pend_base; // lsn of pend.p[0]
-	uint64_t          appended;  // lsn after the last record
-	uint64_t          durable;
-	size_t         writing; // bytes taken by the writer, not counted yet
-	struct waiter *waiters;
-	int            error;
-	// A compaction asked for by tasq_journal_rotate.
-	bool               rotate_req;
-	bool               rotating;
-	size_t             rotate_at; // offset in pend where G+1 begins
-	uint8_t           *snap;
-	size_t             snap_len;
-	tasq_journal_stats st;
-};
-
-// ---- record framing ---------------------------------------------------
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t) (v >> 24);
-	p[1] = (uint8_t) (v >> 16);
-	p[2] = (uint8_t) (v >> 8);
-	p[3] = (uint8_t) v;
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return ((uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 |
-	    (uint32_t) p[2] << 8 | p[3]);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t) (v >> 32));
-	put32(p + 4, (uint32_t) v);
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return ((uint64_t) get32(p) << 32 | get32(p + 4));
-}
 
 // Whether a whole, checksummed record starts anywhere in buf[from, len).
 // Only used on damage, so a byte-by-byte scan is fine.
@@ -161,82 +88,6 @@ buf_reserve(struct buf *b, size_t more)
 	return (0);
 }
 
-// ---- files ------------------------------------------------------------
-
-static void
-file_name(const tasq_journal *j, char *out, size_t n, bool snap, uint64_t gen,
-    const char *suffix)
-{
-	snprintf(out, n, "%s/%s-%016" PRIx64 "%s%s", j->dir,
-	    snap ? "snapshot" : "journal", gen, snap ? ".snap" : ".log",
-	    suffix);
-}
-
-static int
-write_all(int fd, const uint8_t *p, size_t n, size_t *done)
-{
-	*done = 0;
-	while (*done < n) {
-		ssize_t k = write(fd, p + *done, n - *done);
-		if (k < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return (errno);
-		}
-		*done += (size_t) k;
-	}
-	return (0);
-}
-
-static int
-sync_dir(const tasq_journal *j)
-{
-	int fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rv = 0;
-
-	if (fd < 0) {
-		return (errno);
-	}
-	if (fsync(fd) != 0) {
-		rv = errno;
-	}
-	close(fd);
-	return (rv);
-}
-
-static int
-open_journal(tasq_journal *j, uint64_t gen, bool create)
-{
-	char    path[4096];
-	uint8_t hdr[HDR_LEN];
-	size_t  done;
-	int     fd, rv;
-
-	file_name(j, path, sizeof(path), false, gen, "");
-	fd = open(path,
-	    O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
-	if (fd < 0) {
-		return (errno);
-	}
-	if (lseek(fd, 0, SEEK_END) == 0) {
-		memcpy(hdr, journal_magic, 8);
-		put64(hdr + 8, gen);
-		if ((rv = write_all(fd, hdr, HDR_LEN, &done)) != 0 ||
-		    (rv = fdatasync(fd) != 0 ? errno : 0) != 0 ||
-		    (rv = sync_dir(j)) != 0) {
-			close(fd);
-			return (rv);
-		}
-	}
-	// The writer thread swaps files while stats read the generation.
-	pthread_mutex_lock(&j->mtx);
-	j->fd  = fd;
-	j->gen = gen;
-	pthread_mutex_unlock(&j->mtx);
-	return (0);
-}
-
 int
 tasq_journal_open(
     tasq_journal **jp, const tasq_journal_conf *conf, char *err, size_t errlen)
@@ -250,10 +101,11 @@ tasq_journal_open(
 		snprintf(err, errlen, "out of memory");
 		return (NNG_ENOMEM);
 	}
-	j->conf     = *conf;
-	j->conf.dir = j->dir;
-	j->fd       = -1;
-	j->lockfd   = -1;
+	j->conf       = *conf;
+	j->conf.dir   = j->dir;
+	j->fd         = -1;
+	j->lockfd     = -1;
+	j->reserve_fd = -1;
 	pthread_mutex_init(&j->mtx, NULL);
 	pthread_cond_init(&j->cv, NULL);
 	if (mkdir(j->dir, 0700) != 0 && errno != EEXIST) {
@@ -280,235 +132,6 @@ fail:
 	return (TASQ_EFAILED_PRECONDITION);
 }
 
-// ---- recovery ----------------------------------------------------------
-
-static int
-read_file(const char *path, uint8_t **bufp, size_t *lenp)
-{
-	struct stat st;
-	uint8_t    *buf;
-	size_t      done = 0;
-	int         fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		return (errno);
-	}
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		return (e);
-	}
-	if ((buf = malloc((size_t) st.st_size + 1)) == NULL) {
-		close(fd);
-		return (ENOMEM);
-	}
-	while (done < (size_t) st.st_size) {
-		ssize_t k = read(fd, buf + done, (size_t) st.st_size - done);
-		if (k <= 0) {
-			if (k < 0 && errno == EINTR) {
-				continue;
-			}
-			int e = k < 0 ? errno : EIO;
-			free(buf);
-			close(fd);
-			return (e);
-		}
-		done += (size_t) k;
-	}
-	close(fd);
-	*bufp = buf;
-	*lenp = done;
-	return (0);
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-	return (x < y ? -1 : x > y);
-}
-
-// Replays one file. last: the newest journal, whose torn tail is cut.
-static int
-replay_file(tasq_journal *j, const char *path, bool snap, uint64_t gen,
-    bool last, int (*apply)(void *, int, const uint8_t *, size_t), void *arg,
-    uint64_t *records, uint64_t *bytes, char *err, size_t errlen)
-{
-	uint8_t       *buf = NULL;
-	size_t         len = 0, off = HDR_LEN;
-	int            rv;
-	const uint8_t *p;
-	size_t         plen;
-	int            type;
-	bool           torn;
-
-	if ((rv = read_file(path, &buf, &len)) != 0) {
-		snprintf(
-		    err, errlen, "cannot read %s: %s", path, strerror(rv));
-		return (TASQ_EDATA_LOSS);
-	}
-	if (len < HDR_LEN) {
-		free(buf);
-		if (last && !snap) {
-			// A crash right after the file was created.
-			tasq_warn(
-			    "journal %s: %zu-byte file without a complete "
-			    "header; starting it again",
-			    path, len);
-			if (truncate(path, 0) != 0) {
-				snprintf(err, errlen, "cannot truncate %s: %s",
-				    path, strerror(errno));
-				return (TASQ_EDATA_LOSS);
-			}
-			return (0);
-		}
-		snprintf(
-		    err, errlen, "%s: file too short for its header", path);
-		return (TASQ_EDATA_LOSS);
-	}
-	if (memcmp(buf, snap ? snapshot_magic : journal_magic, 8) != 0 ||
-	    get64(buf + 8) != gen) {
-		free(buf);
-		snprintf(err, errlen,
-		    "%s: not a tasq %s of generation %016" PRIx64
-		    " (bad header)",
-		    path, snap ? "snapshot" : "journal", gen);
-		return (TASQ_EDATA_LOSS);
-	}
-	for (;;) {
-		size_t at = off;
-		rv        = tasq_journal_parse(
-		           buf, len, &off, &type, &p, &plen, &torn);
-		if (rv == 1) {
-			break;
-		}
-		if (rv == 0) {
-			if ((rv = apply(arg, type, p, plen)) != 0) {
-				snprintf(err, errlen,
-				    "%s: record at offset %zu (type %d) is "
-				    "invalid: %s; the file is damaged. Move "
-				    "it aside to start without it",
-				    path, at, type, tasq_strerror(rv));
-				free(buf);
-				return (TASQ_EDATA_LOSS);
-			}
-			(*records)++;
-			*bytes += off - at;
-			continue;
-		}
-		if ((torn && last && !snap) || j->conf.truncate_corrupt) {
-			tasq_warn(
-			    "%s: %s record at offset %zu (%zu bytes lost); "
-			    "truncating there",
-			    path, torn ? "torn" : "corrupt", at, len - at);
-			if (truncate(path, (off_t) at) != 0) {
-				snprintf(err, errlen, "cannot truncate %s: %s",
-				    path, strerror(errno));
-				free(buf);
-				return (TASQ_EDATA_LOSS);
-			}
-			break;
-		}
-		snprintf(err, errlen,
-		    "%s is corrupt at offset %zu (checksum or length "
-		    "mismatch, %zu bytes follow). Records after it cannot be "
-		    "trusted. To keep the %zu bytes before it and drop the "
-		    "rest, restart with --recover-truncate; or move the data "
-		    "directory aside",
-		    path, at, len - at, at);
-		free(buf);
-		return (TASQ_EDATA_LOSS);
-	}
-	free(buf);
-	return (0);
-}
-
-int
-tasq_journal_recover(tasq_journal *j,
-    int (*apply)(void *arg, int type, const uint8_t *p, size_t len), void *arg,
-    uint64_t *records, uint64_t *bytes, char *err, size_t errlen)
-{
-	DIR           *d;
-	struct dirent *e;
-	uint64_t      *jgens = NULL, snapgen = 0;
-	size_t         nj = 0, capj = 0;
-	bool           have_snap = false;
-	char           path[4096];
-	int            rv = 0;
-
-	*records = 0;
-	*bytes   = 0;
-	if ((d = opendir(j->dir)) == NULL) {
-		snprintf(err, errlen, "cannot read %s: %s", j->dir,
-		    strerror(errno));
-		return (TASQ_EDATA_LOSS);
-	}
-	while ((e = readdir(d)) != NULL) {
-		unsigned long long g;
-		char               tail[16];
-		if (sscanf(e->d_name, "snapshot-%16llx.sna%1s", &g, tail) ==
-		        2 &&
-		    strlen(e->d_name) == 9 + 16 + 5) {
-			if (!have_snap || g > snapgen) {
-				snapgen = g;
-			}
-			have_snap = true;
-		} else if (sscanf(e->d_name, "journal-%16llx.lo%1s", &g,
-		               tail) == 2 &&
-		    strlen(e->d_name) == 8 + 16 + 4) {
-			if (nj == capj) {
-				capj = capj ? capj * 2 : 8;
-				uint64_t *n =
-				    realloc(jgens, capj * sizeof(*n));
-				if (n == NULL) {
-					closedir(d);
-					free(jgens);
-					snprintf(err, errlen, "out of memory");
-					return (TASQ_EDATA_LOSS);
-				}
-				jgens = n;
-			}
-			jgens[nj++] = g;
-		} else if (strstr(e->d_name, ".tmp") != NULL) {
-			// An unfinished snapshot: never renamed, never used.
-			snprintf(
-			    path, sizeof(path), "%s/%s", j->dir, e->d_name);
-			(void) unlink(path);
-		}
-	}
-	closedir(d);
-	if (nj > 1) {
-		qsort(jgens, nj, sizeof(*jgens), cmp_u64);
-	}
-	if (have_snap) {
-		file_name(j, path, sizeof(path), true, snapgen, "");
-		if ((rv = replay_file(j, path, true, snapgen, false, apply,
-		         arg, records, bytes, err, errlen)) != 0) {
-			goto out;
-		}
-		j->st.snapshot_bytes = *bytes;
-	}
-	j->gen = have_snap ? snapgen : 0;
-	*bytes = 0;
-	for (size_t i = 0; i < nj; i++) {
-		file_name(j, path, sizeof(path), false, jgens[i], "");
-		if (have_snap && jgens[i] < snapgen) {
-			// Compacted into the snapshot; left by a crash.
-			(void) unlink(path);
-			continue;
-		}
-		if ((rv = replay_file(j, path, false, jgens[i], i == nj - 1,
-		         apply, arg, records, bytes, err, errlen)) != 0) {
-			goto out;
-		}
-		j->gen = jgens[i];
-	}
-	j->st.bytes = *bytes;
-out:
-	free(jgens);
-	return (rv);
-}
-
 // ---- writer -------------------------------------------------------------
 
 static uint64_t
@@ -523,7 +146,7 @@ static int
 do_sync(tasq_journal *j, int fd)
 {
 	uint64_t t0 = now_us(), dt;
-	int      rv = fdatasync(fd) != 0 ? errno : 0;
+	int      rv = tasq_jfile_sync(fd, j->jpath, false);
 
 	dt = now_us() - t0;
 	pthread_mutex_lock(&j->mtx);
@@ -536,81 +159,82 @@ do_sync(tasq_journal *j, int fd)
 	return (rv);
 }
 
-// Writes snap as snapshot gen (through a .tmp file and a rename).
-static int
-write_snapshot(tasq_journal *j, uint64_t gen, const uint8_t *snap, size_t len)
+// Takes the waiters done at lsn off the list (under the lock).
+static struct waiter *
+take_waiters(tasq_journal *j, uint64_t lsn, bool all)
 {
-	char    tmp[4096], path[4096];
-	uint8_t hdr[HDR_LEN];
-	size_t  done;
-	int     fd, rv;
+	struct waiter *ready = NULL, **pp = &j->waiters;
 
-	file_name(j, tmp, sizeof(tmp), true, gen, ".tmp");
-	file_name(j, path, sizeof(path), true, gen, "");
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) <
-	    0) {
-		return (errno);
+	while (*pp != NULL) {
+		struct waiter *x = *pp;
+		if (all || x->lsn <= lsn) {
+			*pp     = x->next;
+			x->next = ready;
+			ready   = x;
+		} else {
+			pp = &x->next;
+		}
 	}
-	memcpy(hdr, snapshot_magic, 8);
-	put64(hdr + 8, gen);
-	if ((rv = write_all(fd, hdr, HDR_LEN, &done)) == 0 &&
-	    (rv = write_all(fd, snap, len, &done)) == 0) {
-		rv = fdatasync(fd) != 0 ? errno : 0;
-	}
-	close(fd);
-	if (rv == 0 && rename(tmp, path) != 0) {
-		rv = errno;
-	}
-	if (rv == 0) {
-		rv = sync_dir(j);
-	}
-	if (rv != 0) {
-		(void) unlink(tmp);
-	}
-	return (rv);
+	return (ready);
 }
 
-// Runs a compaction's file work: the old generation's last records are in
-// w[0, at); the rest belongs to the new one. Returns the fd to write the
-// rest to. On any failure it keeps the old generation (appending the rest
-// there is equally correct) and says so.
+// Runs the callbacks of list with rv (without the lock).
 static void
-rotate_files(tasq_journal *j, uint8_t *snap, size_t snap_len)
+run_waiters(struct waiter *list, int rv)
 {
-	uint64_t ng      = j->gen + 1;
-	int      old_fd  = j->fd;
-	uint64_t old_gen = j->gen;
-	char     path[4096];
-	int      rv;
+	while (list != NULL) {
+		struct waiter *x = list;
+		list             = x->next;
+		x->cb(x->arg, rv);
+		free(x);
+	}
+}
 
-	if ((rv = write_snapshot(j, ng, snap, snap_len)) != 0) {
-		tasq_warn("compaction: cannot write snapshot: %s; keeping "
-		          "the journal",
-		    strerror(rv));
-		return;
+// The position a wait completes at: synced (always) or written.
+static uint64_t
+done_lsn(const tasq_journal *j)
+{
+	return (j->conf.mode == TASQ_FSYNC_ALWAYS ? j->durable : j->written);
+}
+
+// Fails the journal closed (under the lock): after an I/O error nothing
+// that was not yet acknowledged ever is, and nothing new is taken. A
+// restart recovers what is on disk; clients send again what was not
+// acknowledged.
+static struct waiter *
+fail_closed(tasq_journal *j, const char *what, int e)
+{
+	if (!j->failed) {
+		tasq_err("journal: %s failed: %s. The journal fails closed: "
+		         "no request is acknowledged and new work is refused "
+		         "(UNAVAILABLE) until tasq-server is restarted, which "
+		         "recovers what is on disk. Check the disk (dmesg) "
+		         "first",
+		    what, strerror(e));
 	}
-	if ((rv = open_journal(j, ng, true)) != 0) {
-		tasq_warn("compaction: cannot start journal: %s; keeping "
-		          "the old one",
-		    strerror(rv));
-		file_name(j, path, sizeof(path), true, ng, "");
-		(void) unlink(path);
-		(void) sync_dir(j);
-		return;
+	j->failed   = true;
+	j->error    = TASQ_EUNAVAILABLE;
+	j->pend.len = 0;
+	j->rotating = false;
+	j->writing  = 0;
+	return (take_waiters(j, 0, true));
+}
+
+static void
+wait_until(tasq_journal *j, uint64_t us)
+{
+	struct timespec ts;
+	uint64_t        now = now_us();
+	uint64_t        d   = us > now ? us - now : 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t) (d / 1000000);
+	ts.tv_nsec += (long) (d % 1000000) * 1000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
 	}
-	close(old_fd);
-	file_name(j, path, sizeof(path), false, old_gen, "");
-	(void) unlink(path);
-	file_name(j, path, sizeof(path), true, old_gen, "");
-	(void) unlink(path);
-	(void) sync_dir(j);
-	pthread_mutex_lock(&j->mtx);
-	j->st.compactions++;
-	j->st.snapshot_bytes = snap_len;
-	j->st.bytes          = 0;
-	pthread_mutex_unlock(&j->mtx);
-	tasq_info("journal compacted: snapshot %016" PRIx64 " of %zu bytes",
-	    ng, snap_len);
+	(void) pthread_cond_timedwait(&j->cv, &j->mtx, &ts);
 }
 
 static void *
@@ -618,90 +242,148 @@ writer(void *arg)
 {
 	tasq_journal *j         = arg;
 	struct buf    spare     = { 0 };
-	uint64_t      last_sync = now_us();
-	bool          dirty     = false;
+	uint64_t      last_sync = now_us(), retry_at = 0;
+	bool          dirty = false; // written, not synced
 
 	pthread_mutex_lock(&j->mtx);
 	for (;;) {
-		while (j->pend.len == 0 && !j->rotate_req && !j->closing &&
-		    !(dirty && j->conf.mode == TASQ_FSYNC_BATCH)) {
-			pthread_cond_wait(&j->cv, &j->mtx);
-		}
-		if (j->pend.len == 0 && !j->rotate_req && !dirty) {
-			break; // closing, all written
-		}
-		if (j->closing && j->error != 0) {
-			// Still failing at close: give up; waiters are told.
-			tasq_err(
-			    "journal: %zu bytes could not be written before "
-			    "shutdown; they were never acknowledged",
-			    j->pend.len);
-			break;
-		}
-		if (j->error != 0 ||
-		    (j->conf.mode == TASQ_FSYNC_BATCH && j->pend.len == 0 &&
-		        !j->closing && !j->rotate_req)) {
-			// Failing (retry every second) or a batch window.
-			struct timespec ts;
-			uint32_t ms = j->error ? 1000 : j->conf.batch_ms;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += ms / 1000;
-			ts.tv_nsec += (long) (ms % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
+		// Wait for work: records, a compaction, the close, a batch
+		// sync due, or the retry of a write that found no room.
+		if (j->failed) {
+			if (j->closing) {
+				break;
 			}
-			if (pthread_cond_timedwait(&j->cv, &j->mtx, &ts) ==
-			        0 &&
-			    j->error == 0 && !j->closing) {
+			pthread_cond_wait(&j->cv, &j->mtx);
+			continue;
+		}
+		if (j->error != 0) {
+			if (j->closing) {
+				// Still failing at close: give up; waiters are
+				// told.
+				tasq_err("journal: %zu bytes could not be "
+				         "written before shutdown; they were "
+				         "never acknowledged",
+				    j->pend.len);
+				break;
+			}
+			if (!j->rotate_req && now_us() < retry_at) {
+				wait_until(j, retry_at);
+				continue;
+			}
+		} else if (j->pend.len == 0 && !j->rotate_req) {
+			uint64_t now = now_us();
+			uint64_t sync_at =
+			    dirty && j->conf.mode == TASQ_FSYNC_BATCH
+			    ? last_sync + j->conf.batch_ms * 1000ULL
+			    : UINT64_MAX;
+			// Short of room, the reserve is tried again every
+			// second even with nothing to write: appends of new
+			// tasks wait for it.
+			uint64_t room_at = j->low_space ? retry_at
+			    : j->want_state > 0         ? now
+			                                : UINT64_MAX;
+			uint64_t next = sync_at < room_at ? sync_at : room_at;
+			if (j->closing && !dirty) {
+				break; // all written and synced
+			}
+			if (!j->closing && now < next) {
+				if (next != UINT64_MAX) {
+					wait_until(j, next);
+				} else {
+					pthread_cond_wait(&j->cv, &j->mtx);
+				}
 				continue;
 			}
 		}
-		struct buf w    = j->pend;
-		uint64_t   base = j->pend_base;
-		bool       rot  = j->rotate_req;
-		size_t     at   = rot ? j->rotate_at : w.len;
-		uint8_t   *snap = j->snap;
-		size_t     slen = j->snap_len;
-		j->pend         = spare;
-		j->pend.len     = 0;
+		struct buf w     = j->pend;
+		uint64_t   base  = j->pend_base;
+		bool       rot   = j->rotate_req;
+		size_t     at    = rot ? j->rotate_at : w.len;
+		uint8_t   *snap  = j->snap;
+		size_t     slen  = j->snap_len;
+		uint64_t   state = j->st.snapshot_bytes + j->st.bytes + w.len;
+		j->pend          = spare;
+		j->pend.len      = 0;
 		// New records go after these, whatever happens to the write.
 		j->pend_base  = base + w.len;
 		j->writing    = w.len;
 		j->rotate_req = false;
 		j->snap       = NULL;
-		pthread_mutex_unlock(&j->mtx);
-
-		size_t done = 0, done2 = 0;
-		int    rv   = write_all(j->fd, w.p, at, &done);
-		bool   sync = j->conf.mode == TASQ_FSYNC_ALWAYS || rot ||
+		bool sync     = j->conf.mode == TASQ_FSYNC_ALWAYS || rot ||
 		    j->closing ||
 		    (j->conf.mode == TASQ_FSYNC_BATCH &&
 		        now_us() - last_sync >= j->conf.batch_ms * 1000ULL);
-		if (rv == 0 && (sync || rot)) {
-			rv = do_sync(j, j->fd);
+		pthread_mutex_unlock(&j->mtx);
+
+		size_t      done = 0, done2 = 0;
+		int         rv, ferr = 0, rs = ROT_KEPT;
+		const char *what = NULL; // set: an I/O error, fail closed
+
+		tasq_jfile_reserve_check(j, state);
+		if (j->low_space) {
+			retry_at = now_us() + 1000000;
 		}
-		if (rv == 0 && rot) {
-			rotate_files(j, snap, slen);
+		rv = tasq_jfile_write_all(j->fd, j->jpath, w.p, at, &done);
+		if (rv != 0 && !no_room(rv)) {
+			what = "a write";
+			ferr = rv;
+		} else if (rv == 0 && sync && (dirty || at > 0) &&
+		    (ferr = do_sync(j, j->fd)) != 0) {
+			what = "a sync (fdatasync)";
 		}
-		if (rv == 0 && at < w.len) {
-			rv = write_all(j->fd, w.p + at, w.len - at, &done2);
-			if (rv == 0 && sync) {
-				rv = do_sync(j, j->fd);
+		if (rot && what == NULL) {
+			// Also when the write found no room: the snapshot
+			// holds what could not be written, and its room is
+			// the reserve's.
+			rs = tasq_jfile_rotate(j, snap, slen, &ferr);
+			// Its snapshot took the reserve's room.
+			tasq_jfile_reserve_check(
+			    j, j->st.snapshot_bytes + w.len - at);
+			if (rs == ROT_FATAL) {
+				what =
+				    "syncing the directory of a new journal";
+			} else if (rs == ROT_DONE) {
+				rv    = 0;
+				done  = at;
+				dirty = false;
+			}
+		}
+		if (what == NULL && rv == 0 && at < w.len) {
+			rv = tasq_jfile_write_all(
+			    j->fd, j->jpath, w.p + at, w.len - at, &done2);
+			if (rv != 0 && !no_room(rv)) {
+				what = "a write";
+				ferr = rv;
+			} else if (rv == 0 && sync &&
+			    (ferr = do_sync(j, j->fd)) != 0) {
+				what = "a sync (fdatasync)";
 			}
 		}
 		free(snap);
 		pthread_mutex_lock(&j->mtx);
+		if (what != NULL) {
+			struct waiter *failed = fail_closed(j, what, ferr);
+			spare                 = w;
+			spare.len             = 0;
+			pthread_mutex_unlock(&j->mtx);
+			run_waiters(failed, TASQ_EUNAVAILABLE);
+			pthread_mutex_lock(&j->mtx);
+			continue;
+		}
 		if (rv != 0) {
-			// Keep what was not written, ahead of newer records,
-			// and try again; a rotation is abandoned (the old
-			// generation takes every record).
+			// No room. Keep what was not written, ahead of newer
+			// records, and try again (at once when a compaction
+			// asks). Records written whole are acknowledged in
+			// batch and never; the rest of the waiters hear now
+			// rather than at their deadline: not acknowledged,
+			// try again. Their records stay queued and are
+			// written when there is room, which a retry (a
+			// duplicate) then finds.
 			size_t     wrote = done + done2;
 			struct buf rest  = { 0 };
 			if (j->error == 0) {
-				tasq_err(
-				    "journal write failed: %s; refusing new "
-				    "work until it succeeds",
+				tasq_err("journal write failed: %s; refusing "
+				         "new work until it succeeds",
 				    strerror(rv));
 			}
 			j->error = rv == ENOSPC ? TASQ_ERESOURCE_EXHAUSTED
@@ -721,25 +403,22 @@ writer(void *arg)
 				j->pend = rest;
 			}
 			j->pend_base = base + wrote;
-			j->rotating  = false;
-			j->writing   = 0;
-			spare        = w;
-			spare.len    = 0;
-			dirty        = true;
-			// Whoever waits is told now rather than at its
-			// deadline: not acknowledged, try again. Their records
-			// stay queued and are written when space returns,
-			// which a retry (a duplicate) then finds.
-			struct waiter *failed = j->waiters;
+			j->written   = base + wrote;
+			j->st.bytes += rs == ROT_DONE ? done2 : wrote;
+			j->rotating       = false;
+			j->writing        = 0;
+			spare             = w;
+			spare.len         = 0;
+			dirty             = dirty || wrote > 0;
+			retry_at          = now_us() + 1000000;
+			struct waiter *ok = j->conf.mode == TASQ_FSYNC_ALWAYS
+			    ? NULL
+			    : take_waiters(j, j->written, false);
+			struct waiter *failed = take_waiters(j, 0, true);
 			int            err    = j->error;
-			j->waiters            = NULL;
 			pthread_mutex_unlock(&j->mtx);
-			while (failed != NULL) {
-				struct waiter *x = failed;
-				failed           = x->next;
-				x->cb(x->arg, err);
-				free(x);
-			}
+			run_waiters(ok, 0);
+			run_waiters(failed, err);
 			pthread_mutex_lock(&j->mtx);
 			continue;
 		}
@@ -748,38 +427,27 @@ writer(void *arg)
 			j->error = 0;
 		}
 		j->pend_base = base + w.len;
+		j->written   = base + w.len;
 		j->st.bytes += w.len;
 		j->writing = 0;
 		if (rot) {
 			j->rotating = false;
-			j->st.bytes = w.len - at;
-		}
-		dirty = !sync;
-		if (sync) {
-			last_sync  = now_us();
-			j->durable = base + w.len;
-		}
-		// Wake the callers whose records are now durable.
-		struct waiter *ready = NULL, **pp = &j->waiters;
-		while (*pp != NULL) {
-			struct waiter *x = *pp;
-			if (x->lsn <= j->durable) {
-				*pp     = x->next;
-				x->next = ready;
-				ready   = x;
-			} else {
-				pp = &x->next;
+			if (rs == ROT_DONE) {
+				j->st.bytes = w.len - at;
 			}
 		}
-		spare     = w;
-		spare.len = 0;
-		pthread_mutex_unlock(&j->mtx);
-		while (ready != NULL) {
-			struct waiter *x = ready;
-			ready            = x->next;
-			x->cb(x->arg, 0);
-			free(x);
+		if (sync) {
+			last_sync  = now_us();
+			j->durable = j->written;
+			dirty      = false;
+		} else {
+			dirty = dirty || w.len > 0;
 		}
+		struct waiter *ready = take_waiters(j, done_lsn(j), false);
+		spare                = w;
+		spare.len            = 0;
+		pthread_mutex_unlock(&j->mtx);
+		run_waiters(ready, 0);
 		pthread_mutex_lock(&j->mtx);
 	}
 	pthread_mutex_unlock(&j->mtx);
@@ -790,13 +458,38 @@ writer(void *arg)
 int
 tasq_journal_start(tasq_journal *j, char *err, size_t errlen)
 {
-	int rv;
+	uint64_t state = j->st.snapshot_bytes + j->st.bytes;
+	bool     doubt;
+	int      rv, fd;
 
-	if ((rv = open_journal(j, j->gen, true)) != 0) {
+	if ((rv = tasq_jfile_open_journal(j, j->gen, &fd, &doubt)) != 0) {
 		snprintf(err, errlen, "cannot open journal in %s: %s", j->dir,
 		    strerror(rv));
 		return (TASQ_EUNAVAILABLE);
 	}
+	tasq_jfile_use(j, fd, j->gen);
+	// A new data directory must have room for the smallest reserve and
+	// journal, or it could never compact its way out of a full disk:
+	// say how much is missing. A directory with state starts anyway (a
+	// compaction may make room; new tasks wait for it).
+	if (state == 0 &&
+	    ((rv = tasq_jfile_reserve_grow(j, TASQ_JOURNAL_RESERVE_MIN, 0)) !=
+	            0 ||
+	        tasq_jfile_free_bytes(j) < TASQ_JOURNAL_ROOM_MIN + 8192)) {
+		uint64_t avail = tasq_jfile_free_bytes(j);
+		uint64_t need  = TASQ_JOURNAL_RESERVE_MIN +
+		    TASQ_JOURNAL_ROOM_MIN + 8192 - j->reserve_bytes;
+		snprintf(err, errlen,
+		    "%s is too small: the data directory needs %" PRIu64
+		    " bytes free (a reserve of %u bytes for compaction, %u "
+		    "for the journal and two pages for a snapshot), %" PRIu64
+		    " are (%" PRIu64 " more bytes needed)",
+		    j->dir, need, TASQ_JOURNAL_RESERVE_MIN,
+		    TASQ_JOURNAL_ROOM_MIN, avail == UINT64_MAX ? 0 : avail,
+		    avail < need ? need - avail : 0);
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	tasq_jfile_reserve_check(j, state);
 	if ((rv = pthread_create(&j->thread, NULL, writer, j)) != 0) {
 		snprintf(err, errlen, "cannot start journal writer: %s",
 		    strerror(rv));
@@ -844,7 +537,31 @@ tasq_journal_append(tasq_journal *j, int type, const struct iovec *iov,
 	int rv;
 
 	pthread_mutex_lock(&j->mtx);
-	if ((rv = j->error) == 0) {
+	if ((rv = j->error) == 0 && type == TASQ_REC_SUBMIT) {
+		// New tasks only while the reserve has room for a snapshot
+		// with them; else the writer is asked to make it.
+		uint64_t state = j->st.snapshot_bytes + j->st.bytes +
+		    j->writing + j->pend.len;
+		for (int i = 0; i < iovcnt; i++) {
+			state += iov[i].iov_len;
+		}
+		// Beyond what the reserve covers, it is taken if there was
+		// room to grow the reserve at the last look (the writer grows
+		// it before it writes the record).
+		uint64_t grow = tasq_jfile_reserve_target(state) > j->reserved
+		    ? tasq_jfile_reserve_target(state) - j->reserved
+		    : 0;
+		if (state > j->covered &&
+		    (j->low_space ||
+		        grow + tasq_jfile_journal_room(state) > j->avail)) {
+			rv = TASQ_ERESOURCE_EXHAUSTED;
+			if (state > j->want_state) {
+				j->want_state = state;
+			}
+			pthread_cond_signal(&j->cv);
+		}
+	}
+	if (rv == 0) {
 		rv = tasq_journal_frame(
 		    &j->pend.p, &j->pend.len, &j->pend.cap, type, iov, iovcnt);
 	}
@@ -873,13 +590,14 @@ tasq_journal_wait(tasq_journal *j, uint64_t lsn, tasq_journal_cb cb, void *arg)
 {
 	struct waiter *w;
 
-	if (j->conf.mode != TASQ_FSYNC_ALWAYS) {
-		return (1);
-	}
 	pthread_mutex_lock(&j->mtx);
-	if (lsn <= j->durable) {
+	if (lsn <= done_lsn(j)) {
 		pthread_mutex_unlock(&j->mtx);
 		return (1);
+	}
+	if (j->failed) {
+		pthread_mutex_unlock(&j->mtx);
+		return (TASQ_EUNAVAILABLE);
 	}
 	if ((w = malloc(sizeof(*w))) == NULL) {
 		pthread_mutex_unlock(&j->mtx);
@@ -906,14 +624,38 @@ tasq_journal_error(tasq_journal *j)
 }
 
 bool
-tasq_journal_needs_compact(tasq_journal *j)
+tasq_journal_failed(tasq_journal *j)
 {
 	bool yes;
 
 	pthread_mutex_lock(&j->mtx);
-	yes = !j->rotating && j->error == 0 &&
-	    j->st.bytes + j->writing + j->pend.len > j->conf.compact_bytes &&
-	    j->st.bytes + j->writing + j->pend.len > 2 * j->st.snapshot_bytes;
+	yes = j->failed;
+	pthread_mutex_unlock(&j->mtx);
+	return (yes);
+}
+
+bool
+tasq_journal_needs_compact(tasq_journal *j)
+{
+	bool     yes;
+	uint64_t jb;
+
+	pthread_mutex_lock(&j->mtx);
+	jb  = j->st.bytes + j->writing + j->pend.len;
+	yes = !j->rotating && !j->failed &&
+	    ((j->error == 0 && jb > j->conf.compact_bytes &&
+	         jb > 2 * j->st.snapshot_bytes) ||
+	        // Short of room: compacting may give some back, once the
+	        // journal holds enough that it can.
+	        // A full journal: a compaction is the only way out.
+	        (j->error != 0 && jb > 0 &&
+	            (jb >= 4096 || now_us() >= j->compacted_us + 10000000)) ||
+	        // Short of room: once the journal holds a quarter of the
+	        // state, or anything at all ten seconds after the last
+	        // compaction (a closed job may have shrunk the state).
+	        (j->low_space && jb > 0 &&
+	            (jb >= j->st.snapshot_bytes / 4 ||
+	                now_us() >= j->compacted_us + 10000000)));
 	pthread_mutex_unlock(&j->mtx);
 	return (yes);
 }
@@ -922,16 +664,17 @@ int
 tasq_journal_rotate(tasq_journal *j, uint8_t *snap, size_t len)
 {
 	pthread_mutex_lock(&j->mtx);
-	if (j->rotating || j->error != 0) {
+	if (j->rotating || j->failed) {
 		pthread_mutex_unlock(&j->mtx);
 		free(snap);
 		return (TASQ_EFAILED_PRECONDITION);
 	}
-	j->rotating   = true;
-	j->rotate_req = true;
-	j->rotate_at  = j->pend.len;
-	j->snap       = snap;
-	j->snap_len   = len;
+	j->rotating     = true;
+	j->rotate_req   = true;
+	j->compacted_us = now_us();
+	j->rotate_at    = j->pend.len;
+	j->snap         = snap;
+	j->snap_len     = len;
 	pthread_cond_signal(&j->cv);
 	pthread_mutex_unlock(&j->mtx);
 	return (0);
@@ -941,8 +684,11 @@ void
 tasq_journal_get_stats(tasq_journal *j, tasq_journal_stats *s)
 {
 	pthread_mutex_lock(&j->mtx);
-	*s            = j->st;
-	s->generation = j->gen;
+	*s               = j->st;
+	s->generation    = j->gen;
+	s->failed        = j->failed;
+	s->low_space     = j->low_space;
+	s->reserve_bytes = j->reserve_want;
 	pthread_mutex_unlock(&j->mtx);
 }
 
@@ -960,14 +706,12 @@ tasq_journal_close(tasq_journal *j)
 		pthread_join(j->thread, NULL);
 	}
 	// Anyone still waiting (the writer failed) is told.
-	while (j->waiters != NULL) {
-		struct waiter *w = j->waiters;
-		j->waiters       = w->next;
-		w->cb(w->arg, TASQ_EUNAVAILABLE);
-		free(w);
-	}
+	run_waiters(take_waiters(j, 0, true), TASQ_EUNAVAILABLE);
 	if (j->fd >= 0) {
 		close(j->fd);
+	}
+	if (j->reserve_fd >= 0) {
+		close(j->reserve_fd);
 	}
 	if (j->lockfd >= 0) {
 		close(j->lockfd);

@@ -3,19 +3,48 @@
 // Files in the data directory:
 //   journal-G.log   records appended since snapshot G (G: 16 hex digits)
 //   snapshot-G.snap the live state when journal G began (no G = 0 file)
+//   reserve         room kept free for the next snapshot (see below)
+//   lock            held (flock) by the server using the directory
 // Each file starts with an 16-byte header: 8-byte magic ("TQJOURN1" or
 // "TQSNAPS1") and the generation (u64, big-endian). Then records:
 //   u32 len (of type + payload), u32 CRC-32C of type + payload, u8 type,
 //   payload. All integers big-endian.
-// Recovery replays the newest snapshot G and every journal >= G in order.
-// Compaction (rotate) writes the state as snapshot G+1 while new records
-// go to journal G+1; the older files are deleted only once the snapshot
-// is durable, so a crash at any point leaves a replayable set.
+// Compaction (rotate) writes the state as snapshot G+1 (synced, renamed
+// into place), then creates journal G+1 (header synced, renamed into
+// place: this commits G+1), then deletes generation G. Recovery replays
+// the newest snapshot up to the newest journal N with a whole header,
+// then the journals up to N; files of an uncommitted generation are
+// ignored and removed. So a crash or a failed step at any point, and any
+// cleanup that fails, leaves a replayable set that holds every record.
 //
-// Durability: in mode ALWAYS a record is durable once the writer thread
-// has written and fdatasync'ed it (many records share one sync: group
-// commit); BATCH syncs every batch_ms; NEVER leaves it to the OS. Callers
-// wait with tasq_journal_wait, whose callback runs on the writer thread.
+// Durability: a wait (tasq_journal_wait) completes in mode ALWAYS once
+// the writer thread has written and fdatasync'ed the record (many records
+// share one sync: group commit); in BATCH and NEVER once write(2) has
+// returned, so that killing the process loses nothing acknowledged (the
+// page cache survives it); BATCH then syncs every batch_ms, NEVER leaves
+// it to the OS. A machine crash can so lose the last batch_ms (BATCH) or
+// whatever the kernel had not written back (NEVER; about 30 s by default).
+//
+// Errors: a write that finds no room (ENOSPC, EDQUOT, EFBIG) is retried
+// about once a second and refuses new records meanwhile. Any other failed
+// write, and any failed fdatasync, fails the journal closed: after a
+// failed sync the kernel may have dropped the pages, so syncing again and
+// succeeding would prove nothing. Nothing not yet acknowledged ever is;
+// every append and wait fails with TASQ_EUNAVAILABLE until a restart,
+// which recovers what is on disk.
+//
+// Room: the reserve file is kept as large as a snapshot of the state may
+// be (last snapshot + journal since, an eighth more, two pages; at least
+// TASQ_JOURNAL_RESERVE_MIN). A compaction writes its snapshot into the
+// reserve's blocks, so a full disk can always be compacted, and the old
+// generation it deletes gives back at least the room of the next reserve.
+// SUBMIT records (new tasks: the only records that only add to the state)
+// are refused with TASQ_ERESOURCE_EXHAUSTED while the reserve has no room
+// for them (the writer grows it; the client retries) or cannot grow, or
+// while less than a quarter of the state (at least TASQ_JOURNAL_ROOM_MIN)
+// is free for the journal to finish the tasks it has; the log then says
+// how many bytes are missing, and tasq_journal_needs_compact asks for a
+// compaction.
 //
 // Thread-safe. Lock order: broker mutex, then the journal's mutex (records
 // are appended under the broker's mutex, so their order is the state's).
@@ -46,6 +75,12 @@ typedef enum tasq_fsync_mode {
 } tasq_fsync_mode;
 
 typedef struct tasq_journal tasq_journal;
+
+// The smallest reserve, and the least room kept free for the journal to
+// grow into: a new data directory needs both free, and two pages more
+// (8 KiB) for a snapshot, to start.
+#define TASQ_JOURNAL_RESERVE_MIN (64u << 10)
+#define TASQ_JOURNAL_ROOM_MIN (32u << 10)
 
 typedef struct tasq_journal_conf {
 	const char     *dir;
@@ -84,30 +119,43 @@ int tasq_journal_recover(tasq_journal *j,
     int (*apply)(void *arg, int type, const uint8_t *p, size_t len), void *arg,
     uint64_t *records, uint64_t *bytes, char *err, size_t errlen);
 
-// tasq_journal_start opens the current journal for appending and starts
-// the writer thread.
+// tasq_journal_start opens the current journal for appending, makes the
+// reserve file and starts the writer thread. TASQ_ERESOURCE_EXHAUSTED
+// (err says how many bytes are missing) when not even
+// TASQ_JOURNAL_RESERVE_MIN can be reserved.
 int tasq_journal_start(tasq_journal *j, char *err, size_t errlen);
 
 // tasq_journal_append copies a record (the iov parts make its payload).
-// *lsnp gets the position after it. Errors: the writer's last error when
-// the journal is failing (no space, I/O error), NNG_ENOMEM.
+// *lsnp gets the position after it. Errors: the writer's error while
+// writes find no room (TASQ_ERESOURCE_EXHAUSTED for ENOSPC), or for good
+// once failed (TASQ_EUNAVAILABLE); TASQ_ERESOURCE_EXHAUSTED for a SUBMIT
+// while the reserve cannot grow; NNG_ENOMEM.
 int tasq_journal_append(tasq_journal *j, int type, const struct iovec *iov,
     int iovcnt, uint64_t *lsnp);
 
 // tasq_journal_lsn returns the position after the last appended record.
 uint64_t tasq_journal_lsn(tasq_journal *j);
 
-// tasq_journal_wait: when lsn is durable (per the mode), cb(arg, 0) runs
-// on the writer thread; if it is already durable, returns 1 and cb is not
-// called. Returns 0 when cb will be called exactly once.
+// tasq_journal_wait: once lsn is done (ALWAYS: written and synced; BATCH
+// and NEVER: written), cb(arg, 0) runs on the writer thread; if it is
+// done already, returns 1 and cb is not called. Returns 0 when cb will be
+// called exactly once: with 0, or with the error that kept the record
+// from being written (then it was not acknowledged). Returns
+// TASQ_EUNAVAILABLE at once when the journal has failed, NNG_ENOMEM.
 int tasq_journal_wait(
     tasq_journal *j, uint64_t lsn, tasq_journal_cb cb, void *arg);
 
 // tasq_journal_error returns 0 or the error that stops writes now.
 int tasq_journal_error(tasq_journal *j);
 
-// tasq_journal_needs_compact says whether the journal has grown past
-// compact_bytes and no compaction is running.
+// tasq_journal_failed says whether the journal failed closed (an I/O
+// error: only a restart helps).
+bool tasq_journal_failed(tasq_journal *j);
+
+// tasq_journal_needs_compact says whether no compaction is running and
+// the journal has grown past compact_bytes (and twice the snapshot), or
+// room is short (the reserve cannot grow, or a write found no room) and
+// the journal holds enough that compacting may give some back.
 bool tasq_journal_needs_compact(tasq_journal *j);
 
 // tasq_journal_rotate begins a compaction: snap (len bytes of records,
@@ -124,9 +172,30 @@ typedef struct tasq_journal_stats {
 	uint64_t sync_us_max;
 	uint64_t compactions;
 	uint64_t generation;
+	uint64_t reserve_bytes; // what the reserve should hold now
+	bool     failed;        // failed closed (see tasq_journal_failed)
+	bool     low_space;     // the reserve cannot grow: SUBMIT refused
 } tasq_journal_stats;
 
 void tasq_journal_get_stats(tasq_journal *j, tasq_journal_stats *s);
+
+// Fault injection, for tests: when a hook is set, the journal asks it
+// before each of these system calls, with the file's path (the data
+// directory's for a directory sync); a nonzero answer is an errno that the
+// call then fails with instead of running. Thread-safe.
+typedef enum tasq_journal_op {
+	TASQ_JOURNAL_OP_WRITE,  // write(2) to a journal or snapshot
+	TASQ_JOURNAL_OP_SYNC,   // fdatasync of a file, fsync of the directory
+	TASQ_JOURNAL_OP_UNLINK, // unlink(2)
+	TASQ_JOURNAL_OP_RENAME, // rename(2); the path is the new name
+	TASQ_JOURNAL_OP_OPEN,   // open(2) of a file to write
+	TASQ_JOURNAL_OP_ALLOC,  // growing the reserve file
+} tasq_journal_op;
+
+typedef int (*tasq_journal_fault_fn)(tasq_journal_op op, const char *path);
+
+// tasq_journal_set_fault sets the hook (NULL: none).
+void tasq_journal_set_fault(tasq_journal_fault_fn fn);
 
 // tasq_journal_close flushes, syncs and stops the writer; pending waits
 // get their callback. Accepts NULL.

@@ -586,7 +586,8 @@ append_n(tasq_journal *j, size_t n, char c)
 	memset(buf, c, n);
 	iov.iov_base = buf;
 	iov.iov_len  = n;
-	ASSERT_OK(tasq_journal_append(j, TASQ_REC_SUBMIT, &iov, 1, &lsn));
+	// Not SUBMIT: those wait for the reserve (see the reserve tests).
+	ASSERT_OK(tasq_journal_append(j, TASQ_REC_RESULTS, &iov, 1, &lsn));
 	return (lsn);
 }
 
@@ -1049,7 +1050,8 @@ TEST(write_failure_refuses_work_then_recovers)
 	ASSERT_EQ(tasq_journal_error(j), TASQ_EUNAVAILABLE);
 	ASSERT_RV(tasq_journal_append(j, TASQ_REC_SUBMIT, &iov, 1, &lsn),
 	    TASQ_EUNAVAILABLE);
-	ASSERT_FALSE(tasq_journal_needs_compact(j));
+	// A compaction is a way out (its snapshot goes to the reserve).
+	ASSERT_TRUE(tasq_journal_needs_compact(j));
 	// A caller waiting for the record hears nothing until it is durable.
 	atomic_store(&synced_rv, -1);
 	ASSERT_EQ(tasq_journal_wait(j, lsn, synced_cb, NULL), 0);
@@ -1116,6 +1118,405 @@ TEST(close_returns_while_writes_fail)
 	}
 	pthread_join(t, NULL);
 	ASSERT_EQ(atomic_load(&synced_rv), TASQ_EUNAVAILABLE);
+	rm_tmpdir();
+}
+
+// ---- injected I/O errors ---------------------------------------------------
+
+// A rule of the fault hook: the next `times` calls of op on a path that
+// contains `part` fail with err.
+struct fault_rule {
+	tasq_journal_op op;
+	const char     *part;
+	int             err;
+	atomic_int      times;
+};
+
+static struct fault_rule rules[4];
+static atomic_int        nrules;
+static atomic_int        faults_hit;
+static atomic_bool       hold_writes; // journal writes wait while set
+static atomic_int        writes_held;
+
+static int
+fault_cb(tasq_journal_op op, const char *path)
+{
+	if (op == TASQ_JOURNAL_OP_WRITE && strstr(path, "journal-") != NULL) {
+		// Bounded: a test that forgets to let go fails, not hangs.
+		for (int i = 0; i < 2000 && atomic_load(&hold_writes); i++) {
+			atomic_store(&writes_held, 1);
+			nng_msleep(5);
+		}
+	}
+	for (int i = 0; i < atomic_load(&nrules); i++) {
+		struct fault_rule *r = &rules[i];
+		// The directory (tmpdir) by its whole name, files by a part.
+		bool match = r->part == tmpdir ? strcmp(path, tmpdir) == 0
+		                               : strstr(path, r->part) != NULL;
+		if (r->op == op && match &&
+		    atomic_fetch_sub(&r->times, 1) > 0) {
+			atomic_fetch_add(&faults_hit, 1);
+			return (r->err);
+		}
+	}
+	return (0);
+}
+
+static void
+fault_add(tasq_journal_op op, const char *part, int err, int times)
+{
+	int i = atomic_load(&nrules);
+
+	ASSERT_LT(i, 4);
+	rules[i].op   = op;
+	rules[i].part = part;
+	rules[i].err  = err;
+	atomic_store(&rules[i].times, times);
+	atomic_store(&nrules, i + 1);
+	tasq_journal_set_fault(fault_cb);
+}
+
+static void
+fault_clear(void)
+{
+	atomic_store(&nrules, 0);
+	atomic_store(&faults_hit, 0);
+	atomic_store(&hold_writes, false);
+	atomic_store(&writes_held, 0);
+	tasq_journal_set_fault(NULL);
+}
+
+static bool
+faults_were_hit(void *arg)
+{
+	return (atomic_load(&faults_hit) >= *(int *) arg);
+}
+
+// After a failed fsync the kernel may have dropped the dirty pages
+// ("fsyncgate"): syncing again and succeeding proves nothing. The journal
+// fails closed: the waiter is told, nothing appended before or after is
+// ever acknowledged, new records are refused, and no compaction starts,
+// even once the disk works again.
+static void
+io_error_fails_closed(tasq_journal_op op, int err)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	struct iovec      iov = { "refused", 7 };
+	uint64_t          lsn, lsn2;
+	uint8_t          *snap = NULL;
+	size_t            len = 0, cap = 0;
+	int               one = 1, rv;
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	fault_add(op, "journal-", err, 1);
+	lsn = append_str(j, TASQ_REC_SUBMIT, "never acknowledged");
+	atomic_store(&synced_rv, -1);
+	// The wait fails at once if the writer failed first, else later.
+	if ((rv = tasq_journal_wait(j, lsn, synced_cb, NULL)) == 0) {
+		ASSERT_TRUE(eventually(synced, NULL, 5000));
+		rv = atomic_load(&synced_rv);
+	}
+	ASSERT_TRUE(faults_were_hit(&one));
+	ASSERT_NE(rv, 0);
+	ASSERT_NE(rv, 1);
+	fault_clear(); // the disk works again: it must not matter
+	ASSERT_EQ(tasq_journal_error(j), TASQ_EUNAVAILABLE);
+	// Not acknowledged later either: a wait fails at once.
+	atomic_store(&synced_rv, -1);
+	ASSERT_RV(
+	    tasq_journal_wait(j, lsn, synced_cb, NULL), TASQ_EUNAVAILABLE);
+	ASSERT_RV(tasq_journal_append(j, TASQ_REC_SUBMIT, &iov, 1, &lsn2),
+	    TASQ_EUNAVAILABLE);
+	ASSERT_FALSE(tasq_journal_needs_compact(j));
+	frame_str(&snap, &len, &cap, TASQ_REC_IVALS, "state");
+	ASSERT_RV(
+	    tasq_journal_rotate(j, snap, len), TASQ_EFAILED_PRECONDITION);
+	nng_msleep(1200); // longer than the writer's retry interval
+	ASSERT_EQ(tasq_journal_error(j), TASQ_EUNAVAILABLE);
+	ASSERT_EQ(atomic_load(&synced_rv), -1);
+	tasq_journal_close(j);
+	ASSERT_EQ(atomic_load(&synced_rv), -1);
+	rm_tmpdir();
+}
+
+TEST(fsync_eio_fails_closed)
+{
+	io_error_fails_closed(TASQ_JOURNAL_OP_SYNC, EIO);
+}
+
+TEST(fsync_enospc_fails_closed)
+{
+	io_error_fails_closed(TASQ_JOURNAL_OP_SYNC, ENOSPC);
+}
+
+TEST(write_eio_fails_closed)
+{
+	io_error_fails_closed(TASQ_JOURNAL_OP_WRITE, EIO);
+}
+
+// --fsync batch and never: a wait completes once the record is written
+// (a killed process leaves the page cache, so nothing acknowledged is
+// lost to a process crash), never while it is only in memory.
+static void
+wait_until_written(tasq_fsync_mode mode)
+{
+	tasq_journal_conf    c = conf_of(false);
+	tasq_journal        *j;
+	struct seen          s;
+	struct durable_check d = { .size = -2, .rv = -1 };
+	uint64_t             lsn;
+	int                  rv;
+
+	make_tmpdir();
+	c.mode     = mode;
+	c.batch_ms = 60000; // no sync during the test
+	j          = open_start(&c, &s);
+	atomic_store(&hold_writes, true);
+	tasq_journal_set_fault(fault_cb);
+	lsn   = append_str(j, TASQ_REC_SUBMIT, "written before the reply");
+	d.end = lsn;
+	rv    = tasq_journal_wait(j, lsn, durable_check_cb, &d);
+	if (rv == 1) {
+		FAIL("tasq_journal_wait said a record that is only in memory "
+		     "is done (its reply would go out before write(2))");
+	}
+	ASSERT_EQ(rv, 0);
+	nng_msleep(20);
+	ASSERT_EQ(d.rv, -1); // still held
+	atomic_store(&hold_writes, false);
+	tasq_journal_close(j);
+	fault_clear();
+	ASSERT_EQ(d.rv, 0);
+	ASSERT_GE(d.size, HDR_LEN + (long long) d.end);
+	rm_tmpdir();
+}
+
+TEST(batch_wait_completes_once_written)
+{
+	wait_until_written(TASQ_FSYNC_BATCH);
+}
+
+TEST(never_wait_completes_once_written)
+{
+	wait_until_written(TASQ_FSYNC_NEVER);
+}
+
+// A compaction whose new journal cannot be started and whose snapshot
+// cannot then be removed goes on in the old journal; recovery must not
+// prefer the orphaned snapshot and delete the journal that holds the
+// records after it.
+static void
+compaction_cleanup_fails(void (*arm)(void))
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	uint8_t          *snap = NULL;
+	size_t            len = 0, cap = 0;
+	uint64_t          lsn;
+	int               rv;
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	append_str(j, TASQ_REC_SUBMIT, "old");
+	arm();
+	frame_str(&snap, &len, &cap, TASQ_REC_IVALS, "state");
+	ASSERT_OK(tasq_journal_rotate(j, snap, len));
+	append_str(j, TASQ_REC_ACK, "after 1");
+	lsn = append_str(j, TASQ_REC_CLOSE, "after 2");
+	atomic_store(&synced_rv, -1);
+	// 1: acknowledged (at once, or by the callback).
+	if ((rv = tasq_journal_wait(j, lsn, synced_cb, NULL)) == 0) {
+		ASSERT_TRUE(eventually(synced, NULL, 5000));
+		rv =
+		    atomic_load(&synced_rv) == 0 ? 1 : atomic_load(&synced_rv);
+	}
+	tasq_journal_close(j);
+	fault_clear();
+	if (rv != 1) {
+		rm_tmpdir();
+		return; // failed closed: nothing after was acknowledged
+	}
+	// Acknowledged: it must come back.
+	j = open_start(&c, &s);
+	tasq_journal_close(j);
+	ASSERT_GE(s.n, 2);
+	expect_rec(&s, s.n - 2, TASQ_REC_ACK, "after 1");
+	expect_rec(&s, s.n - 1, TASQ_REC_CLOSE, "after 2");
+	rm_tmpdir();
+}
+
+static void
+arm_open_and_unlink(void)
+{
+	fault_add(
+	    TASQ_JOURNAL_OP_OPEN, "journal-0000000000000001", ENOSPC, 100);
+	fault_add(
+	    TASQ_JOURNAL_OP_UNLINK, "snapshot-0000000000000001", EIO, 100);
+}
+
+static void
+arm_dir_sync(void)
+{
+	fault_add(TASQ_JOURNAL_OP_SYNC, tmpdir, EIO, 1);
+}
+
+static void
+arm_journal_rename(void)
+{
+	fault_add(
+	    TASQ_JOURNAL_OP_RENAME, "journal-0000000000000001", EIO, 100);
+	fault_add(
+	    TASQ_JOURNAL_OP_OPEN, "journal-0000000000000001", ENOSPC, 100);
+	fault_add(
+	    TASQ_JOURNAL_OP_UNLINK, "snapshot-0000000000000001", EIO, 100);
+}
+
+TEST(compaction_new_journal_and_unlink_fail)
+{
+	compaction_cleanup_fails(arm_open_and_unlink);
+}
+
+TEST(compaction_directory_sync_fails)
+{
+	compaction_cleanup_fails(arm_dir_sync);
+}
+
+TEST(compaction_journal_rename_fails)
+{
+	compaction_cleanup_fails(arm_journal_rename);
+}
+
+// Recovery cuts a torn tail durably: if the cut could not be synced, a
+// crash could bring the torn bytes back in front of newer records.
+TEST(torn_tail_cut_is_synced)
+{
+	tasq_journal_conf c = conf_of(false);
+	tasq_journal     *j;
+	struct seen       s;
+	long long         offs[8];
+	char              err[1024];
+	int               one = 1;
+
+	make_tmpdir();
+	j = open_start(&c, &s);
+	append_str(j, TASQ_REC_SUBMIT, "kept");
+	append_str(j, TASQ_REC_SUBMIT, "torn");
+	tasq_journal_close(j);
+	ASSERT_EQ(record_offsets(JOURNAL0, offs, 8), 2);
+	cut_file(JOURNAL0, offs[1] + 12);
+	fault_add(TASQ_JOURNAL_OP_SYNC, "journal-", EIO, 1);
+	ASSERT_RV(open_recover(&j, &c, &s, err, sizeof(err)), TASQ_EDATA_LOSS);
+	tasq_journal_close(j);
+	ASSERT_TRUE(faults_were_hit(&one));
+	fault_clear();
+	ASSERT_STR_CONTAINS(err, "cannot truncate");
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 1);
+	ASSERT_EQ(file_size(JOURNAL0), offs[1]);
+	rm_tmpdir();
+}
+
+// ---- the reserve
+// -------------------------------------------------------------
+
+static tasq_journal *res_j;
+static struct iovec  res_iov;
+
+static bool
+submit_taken(void *arg)
+{
+	uint64_t lsn;
+
+	(void) arg;
+	return (tasq_journal_append(
+	            res_j, TASQ_REC_SUBMIT, &res_iov, 1, &lsn) == 0);
+}
+
+// New tasks (SUBMIT) are taken only while the reserve file has room for
+// a snapshot with them, or there was room to grow it (the writer grows it
+// before it writes them). While the reserve cannot grow (no room), only
+// SUBMIT is refused (RESOURCE_EXHAUSTED, the client retries), and a
+// compaction is asked for; once it can, SUBMIT is taken again.
+TEST(reserve_grows_before_new_tasks_are_taken)
+{
+	tasq_journal_conf  c = conf_of(false);
+	struct seen        s;
+	tasq_journal_stats st = { 0 };
+	static char        big[1 << 20];
+	struct stat        sb;
+	int                one = 1;
+	uint64_t           lsn;
+
+	make_tmpdir();
+	res_j = open_start(&c, &s);
+	ASSERT_OK(stat(path_of("reserve"), &sb));
+	ASSERT_GE(sb.st_size, TASQ_JOURNAL_RESERVE_MIN);
+	memset(big, 'v', sizeof(big));
+	res_iov.iov_base = big;
+	res_iov.iov_len  = sizeof(big);
+	ASSERT_OK(tasq_journal_append(res_j, TASQ_REC_SUBMIT, &res_iov, 1,
+	    &lsn)); // more than the reserve covers, but there is room
+	atomic_store(&synced_rv, -1);
+	if (tasq_journal_wait(res_j, lsn, synced_cb, NULL) == 0) {
+		ASSERT_TRUE(eventually(synced, NULL, 5000));
+	}
+	ASSERT_OK(stat(path_of("reserve"), &sb));
+	ASSERT_GE(sb.st_size, (long long) (sizeof(big) + sizeof(big) / 8));
+	// No room to grow any more: SUBMIT refused, other records taken.
+	fault_add(TASQ_JOURNAL_OP_ALLOC, "reserve", ENOSPC, 1000000);
+	for (int i = 0; i < 4 && !st.low_space; i++) {
+		(void) submit_taken(NULL);
+		(void) eventually(faults_were_hit, &one, 1000);
+		nng_msleep(20);
+		tasq_journal_get_stats(res_j, &st);
+	}
+	ASSERT_TRUE(st.low_space);
+	ASSERT_FALSE(submit_taken(NULL));
+	(void) append_n(res_j, 1 << 20, 'r'); // results: taken
+	ASSERT_TRUE(tasq_journal_needs_compact(res_j));
+	// Room again: taken again.
+	fault_clear();
+	ASSERT_TRUE(eventually(submit_taken, NULL, 5000));
+	tasq_journal_get_stats(res_j, &st);
+	ASSERT_FALSE(st.low_space);
+	tasq_journal_close(res_j);
+	rm_tmpdir();
+}
+
+// A compaction writes its snapshot into the reserve's blocks, and makes a
+// new reserve once the old generation is gone.
+TEST(compaction_uses_the_reserve)
+{
+	tasq_journal_conf c = conf_of(false);
+	struct seen       s;
+	uint8_t          *snap = NULL;
+	size_t            len = 0, cap = 0;
+	struct stat       sb;
+	ino_t             ino;
+
+	make_tmpdir();
+	res_j = open_start(&c, &s);
+	append_str(res_j, TASQ_REC_SUBMIT, "old");
+	ASSERT_OK(stat(path_of("reserve"), &sb));
+	ino = sb.st_ino;
+	frame_str(&snap, &len, &cap, TASQ_REC_IVALS, "state");
+	ASSERT_OK(tasq_journal_rotate(res_j, snap, len));
+	append_str(res_j, TASQ_REC_ACK, "new");
+	tasq_journal_close(res_j);
+	ASSERT_OK(stat(path_of(SNAP1), &sb));
+	ASSERT_EQ(sb.st_ino, ino); // the reserve's file, renamed
+	ASSERT_EQ(sb.st_size, HDR_LEN + (long long) len);
+	ASSERT_OK(stat(path_of("reserve"), &sb));
+	ASSERT_NE(sb.st_ino, ino);
+	ASSERT_GE(sb.st_size, TASQ_JOURNAL_RESERVE_MIN);
+	tasq_journal_close(open_start(&c, &s));
+	ASSERT_EQ(s.n, 2);
+	expect_rec(&s, 0, TASQ_REC_IVALS, "state");
+	expect_rec(&s, 1, TASQ_REC_ACK, "new");
 	rm_tmpdir();
 }
 
