@@ -107,7 +107,16 @@ tasq_journal_open(
 	j->lockfd     = -1;
 	j->reserve_fd = -1;
 	pthread_mutex_init(&j->mtx, NULL);
-	pthread_cond_init(&j->cv, NULL);
+	{
+		// Timed waits (the batch sync, the retry of a write) run on
+		// the monotonic clock: a step of the wall clock must neither
+		// stretch nor skip them.
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&j->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (mkdir(j->dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create data directory %s: %s",
 		    j->dir, strerror(errno));
@@ -227,7 +236,7 @@ wait_until(tasq_journal *j, uint64_t us)
 	uint64_t        now = now_us();
 	uint64_t        d   = us > now ? us - now : 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += (time_t) (d / 1000000);
 	ts.tv_nsec += (long) (d % 1000000) * 1000L;
 	if (ts.tv_nsec >= 1000000000L) {
