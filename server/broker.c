@@ -105,6 +105,13 @@ tasq_broker_unpark(tasq_broker *b, tasq_waiter *w)
 
 // ---- counters ------------------------------------------------------------
 
+bool
+tasq_broker_journal_failed(tasq_broker *b)
+{
+	// b->journal is set once, by recovery, before serving starts.
+	return (b->journal != NULL && tasq_journal_failed(b->journal));
+}
+
 void
 tasq_broker_count(tasq_broker *b, int counter, uint64_t n)
 {

@@ -142,7 +142,12 @@ int tasq_broker_alloc(
     tasq_broker **bp, const tasq_broker_conf *conf, tasq_wake_cb wake);
 void tasq_broker_free(tasq_broker *b);
 
-void     tasq_broker_count(tasq_broker *b, int counter, uint64_t n);
+void tasq_broker_count(tasq_broker *b, int counter, uint64_t n);
+
+// tasq_broker_journal_failed says whether the journal failed closed (see
+// tasq_journal_failed): the server then takes no new work until it is
+// restarted. False without a journal.
+bool     tasq_broker_journal_failed(tasq_broker *b);
 uint64_t tasq_broker_counter(tasq_broker *b, int counter);
 
 // tasq_broker_counter_help returns what counter counts (one sentence).

@@ -291,8 +291,9 @@ conv_synced(void *arg, int rv)
 	conv_send(c, m, 0, true);
 }
 
-// Whether the reply to this call acknowledges state that must be durable
-// first (--fsync always).
+// Whether the reply to this call acknowledges state that the journal must
+// hold first: written (--fsync batch, never) or on disk (--fsync always),
+// as tasq_journal_wait decides.
 static bool
 needs_sync(const tasq_call *call)
 {

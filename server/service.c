@@ -191,8 +191,8 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 	rep.method = req->method;
 	switch (req->method) {
 	case TASQ_M_HEALTH:
-		rep.u.health.serving   = true;
-		rep.u.health.version   = TASQ_VERSION;
+		rep.u.health.serving = !tasq_broker_journal_failed(s->broker);
+		rep.u.health.version = TASQ_VERSION;
 		rep.u.health.server_id = s->server_id;
 		rep.u.health.uptime_ms = nng_clock() - s->started;
 		return (tasq_wire_encode_rep(&rep, replyp));

@@ -1,14 +1,20 @@
 // Unit tests of server/service: the handlers on a real broker, with the
 // requests built in memory (as the RPC layer hands them over after
 // decoding) and the replies decoded as a client would.
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "broker.h"
 #include "clock.h"
 #include "envelope.h"
 #include "err.h"
+#include "journal.h"
 #include "service.h"
 #include "tasq_test.h"
 #include "wire.h"
@@ -336,6 +342,67 @@ TEST(close_after_the_documented_fetch_loop_drops_nothing)
 	// max_fetch is 50: the last delivery held 50 results.
 	ASSERT_EQ(documented_loop_then_close(22, 100, false), 50);
 	teardown();
+}
+
+static int
+fail_syncs(tasq_journal_op op, const char *path)
+{
+	(void) path;
+	return (op == TASQ_JOURNAL_OP_SYNC ? EIO : 0);
+}
+
+static bool
+health_serving(void)
+{
+	tasq_req    req  = { .method = TASQ_M_HEALTH };
+	tasq_call   call = { .req = &req };
+	tasq_rep    rep;
+	const char *why;
+	bool        parked, serving;
+
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	serving = rep.u.health.serving;
+	tasq_wire_rep_fini(&rep);
+	return (serving);
+}
+
+// Health tells whether the server takes work: not once its journal has
+// failed closed (a failed write or sync, which only a restart clears).
+TEST(health_is_not_serving_once_the_journal_failed_closed)
+{
+	char              dir[] = "/tmp/tasq-service-test.XXXXXX";
+	char              err[256], cmd[64];
+	tasq_journal     *j;
+	uint64_t          recs, bytes;
+	uint32_t          acc;
+	bool              dup;
+	const char       *why;
+	int64_t           v  = 7;
+	tasq_journal_conf jc = { .dir = dir,
+		.mode                 = TASQ_FSYNC_ALWAYS,
+		.batch_ms             = 50,
+		.compact_bytes        = 1 << 20 };
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	setup();
+	ASSERT_OK(tasq_journal_open(&j, &jc, err, sizeof(err)));
+	ASSERT_OK(
+	    tasq_broker_recover(broker, j, err, sizeof(err), &recs, &bytes));
+	ASSERT_OK(tasq_journal_start(j, err, sizeof(err)));
+	ASSERT_TRUE(health_serving());
+	tasq_journal_set_fault(fail_syncs);
+	ASSERT_OK(tasq_broker_submit(
+	    broker, "q", 5, 0, 1, &v, tasq_clock_mono_ms(), &acc, &dup, &why));
+	for (int i = 0; i < 500 && !tasq_journal_failed(j); i++) {
+		nng_msleep(10); // bounded: the writer fails at its first sync
+	}
+	ASSERT_TRUE(tasq_journal_failed(j));
+	ASSERT_FALSE(health_serving());
+	tasq_journal_set_fault(NULL);
+	tasq_journal_close(j);
+	teardown();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
 }
 
 TASQ_TEST_MAIN()
