@@ -51,6 +51,7 @@ suite=(
 	curl                  # /metrics and /healthz of --metrics-listen
 	man-db groff-base     # man, groff: the man pages render
 	systemd               # systemd-analyze verify of the units
+	gdb                   # stacks of a hung server (shutdown_load)
 )
 # With --tests, for the slow tests (ctest -L 'slow|valgrind'), beyond
 # install-deploy-deps.sh and install-dashboard-test-deps.sh.

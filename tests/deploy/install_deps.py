@@ -275,8 +275,10 @@ def lex(s, line0=1):
                 text.append(c)
                 i += 1
         line += s.count("\n", start, i)
-        if plain and s[start:i].isdigit() and i < n and s[i] in "<>":
-            continue    # 2>&1: a file descriptor, not a word
+        if plain and (s[start:i].isdigit() or
+                      re.fullmatch(r"\{[A-Za-z_]\w*\}", s[start:i])) \
+                and i < n and s[i] in "<>":
+            continue    # 2>&1, {fd}<>file: a file descriptor, not a word
         toks.append(Word("".join(text), plain, line))
     return toks, subs
 
