@@ -138,7 +138,8 @@ static const tasq_opt server_opts[] = {
 	{ "max-wait", 0, TASQ_OPT_MS, NULL, "30s", "DURATION",
 	    "longest long-poll", &cfg.max_wait_ms, 0, 3600000, false },
 	{ "clock-skew", 0, TASQ_OPT_MS, NULL, "5m", "DURATION",
-	    "accepted clock difference to peers (replay protection)",
+	    "how far a request's stamp (the server's time as the peer "
+	    "learned it) may be from our clock (replay protection)",
 	    &cfg.skew_ms, 1000, 86400000, false },
 	{ "log-format", 0, TASQ_OPT_STR, "TASQ_LOG_FORMAT", "text", "FMT",
 	    "log lines as text or json", &cfg.log_format, 0, 0, false },
