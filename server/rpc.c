@@ -552,7 +552,12 @@ conv_request(struct conv *c, nng_msg *m)
 	    c->hdr.timestamp_ms, tasq_clock_stamp_ms(), &why);
 	if (rv != 0) {
 		nng_msg_free(m);
-		tasq_broker_count(r->broker, TASQ_CTR_REPLAYS, 1);
+		// A full sender table is a limit, not a replay.
+		tasq_broker_count(r->broker,
+		    rv == TASQ_ERESOURCE_EXHAUSTED
+		        ? TASQ_CTR_RESOURCE_EXHAUSTED
+		        : TASQ_CTR_REPLAYS,
+		    1);
 		if (warn_ok(r)) {
 			tasq_warn("rejected a message on connection %u: %s",
 			    pipe, why);
