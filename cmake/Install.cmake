@@ -10,6 +10,8 @@
 #                             (gzip -9n'ed when gzip is there, as Debian wants)
 #   lib/systemd/system/       tasq-server.service tasq-worker@.service, whose
 #                             ExecStart names the installed programs
+#   share/doc/tasq/           copyright (Debian machine-readable format, MIT
+#                             "Expat"), changelog.Debian.gz
 #   share/doc/tasq/examples/  tasq-server.conf.example
 #   share/tasq/               gen-certs.sh
 
@@ -56,6 +58,24 @@ install(CODE "
   endforeach()
 ")
 
+# --- license and changelog, where Debian puts them ----------------------------
+install(FILES ${PROJECT_SOURCE_DIR}/deploy/debian/copyright
+  DESTINATION ${CMAKE_INSTALL_DOCDIR})
+if(TASQ_GZIP)
+  set(tasq_changelog_gz ${PROJECT_BINARY_DIR}/changelog.Debian.gz)
+  add_custom_command(OUTPUT ${tasq_changelog_gz}
+    COMMAND sh -c "\"$0\" -9nc \"$1\" > \"$2\"" ${TASQ_GZIP}
+      ${PROJECT_SOURCE_DIR}/deploy/debian/changelog ${tasq_changelog_gz}
+    DEPENDS ${PROJECT_SOURCE_DIR}/deploy/debian/changelog
+    COMMENT "gzip changelog"
+    VERBATIM)
+  add_custom_target(tasq_changelog ALL DEPENDS ${tasq_changelog_gz})
+  install(FILES ${tasq_changelog_gz} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+else()
+  install(FILES ${PROJECT_SOURCE_DIR}/deploy/debian/changelog
+    DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME changelog.Debian)
+endif()
+
 # --- examples and tools -----------------------------------------------------
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/tasq-server.conf.example
   DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
@@ -86,4 +106,5 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "libnng1, libprotobuf-c1, libssl3")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "openssl")
+set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
 include(CPack)

@@ -26,6 +26,8 @@ bin/tasq-server
 bin/tasq-worker
 lib/systemd/system/tasq-server.service
 lib/systemd/system/tasq-worker@.service
+share/doc/tasq/changelog.Debian.gz
+share/doc/tasq/copyright
 share/doc/tasq/examples/tasq-server.conf.example
 share/man/man1/tasq-worker.1.gz
 share/man/man1/tasq.1.gz
@@ -44,6 +46,26 @@ fi
 	fail "installed files differ (< expected, > installed)"
 }
 echo "$got" | sed 's/^/  /'
+# The license, in Debian's machine-readable copyright format, says the
+# same as LICENSE; the changelog parses.
+cr=$work/p/share/doc/tasq/copyright
+head -1 "$cr" | grep -qx \
+	'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' ||
+	fail "copyright is not in Debian's machine-readable format"
+grep -qx 'License: Expat' "$cr" || fail "copyright names no Expat (MIT) license"
+top=$(cd "$(dirname "$0")/../.." && pwd)
+grep -qx 'MIT License' "$top/LICENSE" || fail "LICENSE is not the MIT license"
+lic() { tr -s ' \n' '  ' | sed 's/ *$//'; }
+[ "$(sed -n '/^Permission is hereby granted/,$p' "$top/LICENSE" | lic)" = \
+	"$(awk '/^License: Expat$/ { t = ""; next } { t = t $0 "\n" } END { printf "%s", t }' "$cr" |
+		sed 's/^ //; s/^\.$//' | lic)" ] ||
+	fail "copyright's license text differs from LICENSE"
+if command -v dpkg-parsechangelog >/dev/null && command -v gzip >/dev/null; then
+	gzip -dc "$work/p/share/doc/tasq/changelog.Debian.gz" >"$work/changelog"
+	v=$(dpkg-parsechangelog -l "$work/changelog" -S Version)
+	want=$(sed -n 's/^project(tasq VERSION \([0-9.]*\).*/\1/p' "$top/CMakeLists.txt")
+	[ "$v" = "$want" ] || fail "changelog's version $v is not the project's $want"
+fi
 grep -h '^ExecStart=' "$work/p/lib/systemd/system/"* | sed 's/^/  /'
 grep -q "^ExecStart=$work/p/bin/tasq-server " \
 	"$work/p/lib/systemd/system/tasq-server.service" ||
