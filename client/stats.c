@@ -49,7 +49,7 @@ print_text(const tasq_rep *rep)
 	}
 	printf("\nCOUNTERS\n");
 	for (size_t i = 0; i < rep->u.stats.ncounters; i++) {
-		printf("  %-32s %" PRIu64 "\n", rep->u.stats.counters[i].name,
+		printf("  %-36s %" PRIu64 "\n", rep->u.stats.counters[i].name,
 		    rep->u.stats.counters[i].value);
 	}
 	if (rep->u.stats.ndead > 0) {
