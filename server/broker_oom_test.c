@@ -24,6 +24,7 @@
 #include "err.h"
 #include "journal.h"
 #include "tasq_test.h"
+#include "tasq_scratch.h"
 
 #define T0 UINT64_C(1000000)
 #define LEASE_MS 1000
@@ -31,36 +32,6 @@
 #define ABORTED_CODE (TASQ_EABORTED - TASQ_ERR_BASE)
 #define JOB 7
 #define WORKER 3
-
-static char  root[200];
-static pid_t root_pid;
-
-__attribute__((constructor)) static void
-root_init(void)
-{
-	const char *base = getenv("TMPDIR");
-
-	root_pid = getpid();
-	snprintf(root, sizeof(root), "%s/tasq-broker-oom-test.%d",
-	    base != NULL && base[0] != '\0' ? base : "/tmp", (int) root_pid);
-}
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	return (remove(path));
-}
-
-__attribute__((destructor)) static void
-root_fini(void)
-{
-	if (getpid() == root_pid) {
-		(void) nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-	}
-}
 
 static void
 wake_cb(tasq_waiter *w)
@@ -442,11 +413,7 @@ run_once(struct run *r, int fail_op, uint64_t fail_n)
 	int  rv;
 
 	memset(r, 0, sizeof(*r));
-	if (mkdir(root, 0700) != 0) {
-		ASSERT_EQ(errno, EEXIST);
-	}
-	snprintf(r->dir, sizeof(r->dir), "%s/XXXXXX", root);
-	ASSERT_NOT_NULL(mkdtemp(r->dir));
+	tasq_scratch_dir(r->dir, sizeof(r->dir));
 	r->now = T0;
 	ASSERT_OK(start(r));
 	for (int op = 0; op < OP_COUNT; op++) {
@@ -487,7 +454,7 @@ run_once(struct run *r, int fail_op, uint64_t fail_n)
 	for (int k = 0; k < 4; k++) {
 		free(r->ids[k]);
 	}
-	(void) nftw(r->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tasq_scratch_rm(r->dir);
 	return (reached);
 }
 
@@ -643,11 +610,7 @@ TEST(removed_queues_replay_within_max_queues)
 
 	memset(&r, 0, sizeof(r));
 	r.max_queues = 1;
-	if (mkdir(root, 0700) != 0) {
-		ASSERT_EQ(errno, EEXIST);
-	}
-	snprintf(r.dir, sizeof(r.dir), "%s/XXXXXX", root);
-	ASSERT_NOT_NULL(mkdtemp(r.dir));
+	tasq_scratch_dir(r.dir, sizeof(r.dir));
 	r.now = T0;
 	ASSERT_OK(start(&r));
 	// Queues a and b each hold a job that ends; c keeps one.
@@ -672,7 +635,7 @@ TEST(removed_queues_replay_within_max_queues)
 	              r.b, "a", 20, 0, 10, v, r.now, &acc, &dup, &why),
 	    TASQ_EFAILED_PRECONDITION);
 	stop(&r);
-	(void) nftw(r.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tasq_scratch_rm(r.dir);
 }
 
 // A closed connection's leases go back at once; when that cannot be

@@ -32,6 +32,7 @@
 #include "err.h"
 #include "journal.h"
 #include "tasq_test.h"
+#include "tasq_scratch.h"
 
 #define HDR_LEN 16 // file header: magic, generation
 #define JOURNAL0 "journal-0000000000000000.log"
@@ -42,51 +43,12 @@
 
 // ---- helpers: files ----------------------------------------------------
 
-// Each test makes its directory under one root per run of this program;
-// the root goes when the program ends, so that the directories of failed
-// tests (whose child processes end with _exit) go too, unless
-// TASQ_TEST_KEEP=1.
-static char  root[200];
-static pid_t root_pid;
-static char  tmpdir[256];
-
-__attribute__((constructor)) static void
-root_init(void)
-{
-	const char *base = getenv("TMPDIR");
-
-	root_pid = getpid();
-	snprintf(root, sizeof(root), "%s/tasq-journal-test.%d",
-	    base != NULL && base[0] != '\0' ? base : "/tmp", (int) root_pid);
-}
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void) st;
-	(void) flag;
-	(void) ftw;
-	return (remove(path));
-}
-
-__attribute__((destructor)) static void
-root_fini(void)
-{
-	const char *keep = getenv("TASQ_TEST_KEEP");
-
-	if (getpid() == root_pid && (keep == NULL || strcmp(keep, "1") != 0)) {
-		(void) nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-	}
-}
+static char tmpdir[256];
 
 static const char *
 make_tmpdir(void)
 {
-	if (mkdir(root, 0700) != 0) {
-		ASSERT_EQ(errno, EEXIST);
-	}
-	snprintf(tmpdir, sizeof(tmpdir), "%s/XXXXXX", root);
-	ASSERT_NOT_NULL(mkdtemp(tmpdir));
+	tasq_scratch_dir(tmpdir, sizeof(tmpdir));
 	return (tmpdir);
 }
 
@@ -94,7 +56,7 @@ make_tmpdir(void)
 static void
 rm_tmpdir(void)
 {
-	(void) nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tasq_scratch_rm(tmpdir);
 }
 
 static char *

@@ -1,6 +1,7 @@
 // Unit tests of server/service: the handlers on a real broker, with the
 // requests built in memory (as the RPC layer hands them over after
 // decoding) and the replies decoded as a client would.
+#define _GNU_SOURCE // nftw, mkdtemp (tasq_scratch.h)
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "journal.h"
 #include "service.h"
 #include "tasq_test.h"
+#include "tasq_scratch.h"
 #include "wire.h"
 
 static int wakes;
@@ -370,8 +372,8 @@ health_serving(void)
 // failed closed (a failed write or sync, which only a restart clears).
 TEST(health_is_not_serving_once_the_journal_failed_closed)
 {
-	char              dir[] = "/tmp/tasq-service-test.XXXXXX";
-	char              err[256], cmd[64];
+	char              dir[256];
+	char              err[256];
 	tasq_journal     *j;
 	uint64_t          recs, bytes;
 	uint32_t          acc;
@@ -383,7 +385,7 @@ TEST(health_is_not_serving_once_the_journal_failed_closed)
 		.batch_ms             = 50,
 		.compact_bytes        = 1 << 20 };
 
-	ASSERT_NOT_NULL(mkdtemp(dir));
+	tasq_scratch_dir(dir, sizeof(dir));
 	setup();
 	ASSERT_OK(tasq_journal_open(&j, &jc, err, sizeof(err)));
 	ASSERT_OK(
@@ -401,8 +403,7 @@ TEST(health_is_not_serving_once_the_journal_failed_closed)
 	tasq_journal_set_fault(NULL);
 	tasq_journal_close(j);
 	teardown();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ASSERT_EQ(system(cmd), 0);
+	tasq_scratch_rm(dir);
 }
 
 TASQ_TEST_MAIN()
