@@ -1219,57 +1219,6 @@ rpc_end_connections(tasq_rpc *r)
 	return (n);
 }
 
-// nng 1.5.2 can report a pipe's removal before its addition: pipe
-// teardown runs the REM_POST callback first and only then waits for the
-// holder that has yet to run ADD_POST. pipe_cb then keeps an entry (and a
-// count) for a connection that is gone, which the drain would wait for in
-// vain: it forgets such entries. Returns how many.
-static int
-rpc_forget_gone_pipes(tasq_rpc *r)
-{
-	uint32_t *ids = NULL;
-	size_t    n = 0, pos = 0, gone = 0;
-	void     *v;
-
-	nng_mtx_lock(r->pmtx);
-	if (r->pipes.count > 0 &&
-	    (ids = malloc(r->pipes.count * sizeof(*ids))) != NULL) {
-		while ((v = tasq_idmap_next(&r->pipes, &pos)) != NULL) {
-			ids[n++] = (uint32_t) nng_pipe_id(
-			    ((struct pipe_info *) v)->p);
-		}
-	}
-	nng_mtx_unlock(r->pmtx);
-	// Outside the lock: nng takes its own.
-	for (size_t i = 0; i < n; i++) {
-		nng_pipe p = NNG_PIPE_INITIALIZER;
-		p.id       = ids[i];
-		if (nng_socket_id(nng_pipe_socket(p)) < 0) {
-			ids[gone++] = ids[i];
-		}
-	}
-	for (size_t i = 0; i < gone; i++) {
-		struct pipe_info *pi;
-		bool              authed = false;
-		nng_mtx_lock(r->pmtx);
-		if ((pi = tasq_idmap_get(&r->pipes, ids[i])) != NULL) {
-			tasq_idmap_del(&r->pipes, ids[i]);
-			atomic_fetch_sub(&r->npipes, 1);
-			if (!(authed = pi->authed)) {
-				atomic_fetch_sub(&r->nunauth, 1);
-			}
-		}
-		nng_mtx_unlock(r->pmtx);
-		free(pi);
-		if (authed) {
-			tasq_broker_pipe_gone(
-			    r->broker, ids[i], tasq_clock_mono_ms());
-		}
-	}
-	free(ids);
-	return ((int) gone);
-}
-
 // While closing, a new connection is refused before it starts.
 static void
 rpc_closing_add_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -1352,14 +1301,15 @@ tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms)
 	tasq_rpc_close(r);
 	r->stopped = true;
 	if (r->cmtx != NULL) {
-		// Woken by each connection's end; every 100 ms it also
-		// forgets connections whose end nng reported too early. It
-		// stops waiting once no connection has ended for QUIET_MS:
-		// nng 1.5.2's TLS layer does not always pass its socket's
-		// end up (a read started after a failed write waits
-		// forever), and such a connection is quiet for good. Closing
-		// it is then safe: nothing can arrive on its socket any more,
-		// so no read completes in the window described above.
+		// Woken by each connection's end (pipe_cb's record, made at
+		// ADD_PRE, goes at REM_POST, which nng reports for every pipe
+		// it reported at ADD_PRE). It stops waiting once no connection
+		// has ended for QUIET_MS: nng 1.5.2's TLS layer does not
+		// always pass its socket's end up (a read started after a
+		// failed write waits forever), and such a connection is quiet
+		// for good. Closing it is then safe: nothing can arrive on its
+		// socket any more, so no read completes in the window
+		// described above.
 		nng_time until = nng_clock() + drain_ms;
 		nng_time quiet = nng_clock() + QUIET_MS;
 		int      left  = atomic_load(&r->npipes);
@@ -1372,12 +1322,6 @@ tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms)
 				    r->ccv, slice < until ? slice : until);
 			}
 			nng_mtx_unlock(r->cmtx);
-			if (atomic_load(&r->npipes) > 0 &&
-			    rpc_forget_gone_pipes(r) > 0) {
-				tasq_debug(
-				    "shutdown: forgot connection(s) "
-				    "that ended before they were added");
-			}
 			if (atomic_load(&r->npipes) != left) {
 				left  = atomic_load(&r->npipes);
 				quiet = nng_clock() + QUIET_MS;
