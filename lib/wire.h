@@ -21,16 +21,18 @@
 
 // Method numbers: the position of each rpc in service tasq.v1.Queue.
 enum tasq_method {
-	TASQ_M_HEALTH    = 0,
-	TASQ_M_SUBMIT    = 1,
-	TASQ_M_LEASE     = 2,
-	TASQ_M_COMPLETE  = 3,
-	TASQ_M_EXTEND    = 4,
-	TASQ_M_RELEASE   = 5,
-	TASQ_M_FETCH     = 6,
-	TASQ_M_CLOSE_JOB = 7,
-	TASQ_M_STATS     = 8,
-	TASQ_M_COUNT     = 9,
+	TASQ_M_HEALTH     = 0,
+	TASQ_M_SUBMIT     = 1,
+	TASQ_M_LEASE      = 2,
+	TASQ_M_COMPLETE   = 3,
+	TASQ_M_EXTEND     = 4,
+	TASQ_M_RELEASE    = 5,
+	TASQ_M_FETCH      = 6,
+	TASQ_M_CLOSE_JOB  = 7,
+	TASQ_M_STATS      = 8,
+	TASQ_M_DEAD_LIST  = 9,
+	TASQ_M_DEAD_PURGE = 10,
+	TASQ_M_COUNT      = 11,
 };
 
 #define TASQ_WIRE_MAX_NAME 64       // queue and worker names, bytes
@@ -57,24 +59,61 @@ enum tasq_method {
 // What all decoded messages of the process may hold at once, by default.
 #define TASQ_WIRE_DECODE_TOTAL ((size_t) 256 << 20)
 
+#define TASQ_WIRE_MAX_PAYLOAD ((size_t) 1 << 20) // one task's payload/result
+#define TASQ_TYPE_SQUARE "square" // the built-in type; "" on the wire
+
+// A column of n byte strings (Blobs on the wire), n given by its batch.
+// width > 0: every item is width bytes, item i at data + i * width, lens
+// NULL. width == 0: item i is lens[i] bytes, after the items before it.
+// size is the bytes in data (n * width, or the sum of lens). Decoders
+// check all of this, and items against TASQ_WIRE_MAX_PAYLOAD.
+//
+// The type "square" travels as width 8: int64 little-endian, payloads and
+// results alike. Legacy peers' sint64 values columns (SubmitRequest 4,
+// TaskBatch 5, ResultBatch 4, FetchReply 3) are converted by the decoder
+// into such a column, with legacy set on the struct, and encoded back
+// into values when legacy is set on what is encoded (PROTOCOL.md 6.3).
+typedef struct tasq_blobs {
+	uint32_t  width;
+	uint32_t *lens;
+	uint8_t  *data;
+	size_t    size;
+} tasq_blobs;
+
 typedef struct tasq_task_batch {
-	uint64_t  lease_id;
-	uint64_t  job_id;
-	uint32_t  attempt;
-	size_t    n;
-	uint64_t *ids;
-	int64_t  *values;
+	uint64_t    lease_id;
+	uint64_t    job_id;
+	uint32_t    attempt;
+	size_t      n;
+	uint64_t   *ids;
+	int64_t    *values;   // TRANSITIONAL (issue 12): legacy column
+	const char *type;     // never NULL after decode ("square")
+	tasq_blobs  payloads; // n items
+	bool        legacy;   // values column on the wire (type square)
 } tasq_task_batch;
 
 // codes is NULL when every result is OK, else n entries (wire codes).
+// errors is NULL when there are no messages, else n entries (NULL or ""
+// for none; at most TASQ_WIRE_MAX_TEXT bytes each). A failed task's
+// result item may be empty.
 typedef struct tasq_result_batch {
-	uint64_t  lease_id;
-	uint64_t  job_id;
-	size_t    n;
-	uint64_t *ids;
-	int64_t  *values;
-	uint32_t *codes;
+	uint64_t     lease_id;
+	uint64_t     job_id;
+	size_t       n;
+	uint64_t    *ids;
+	int64_t     *values; // TRANSITIONAL (issue 12): legacy column
+	uint32_t    *codes;
+	tasq_blobs   results; // n items
+	const char **errors;
+	bool         legacy; // values column on the wire (type square)
 } tasq_result_batch;
+
+// Retry policy of a job (RetryPolicy): zero fields take the defaults.
+typedef struct tasq_retry {
+	uint32_t max_attempts;
+	uint32_t backoff_ms;
+	uint32_t backoff_max_ms;
+} tasq_retry;
 
 typedef struct tasq_complete_rep {
 	uint32_t accepted;
@@ -97,6 +136,26 @@ typedef struct tasq_worker_stats {
 	bool        connected;
 } tasq_worker_stats;
 
+typedef struct tasq_type_stats {
+	const char *queue;
+	const char *type;
+	uint64_t    ready, leased;
+	uint32_t    workers;
+} tasq_type_stats;
+
+typedef struct tasq_dead_letter {
+	uint64_t       id, job_id, task_id;
+	const char    *queue;
+	const char    *type;
+	const uint8_t *payload; // payload_size bytes (0 unless asked for)
+	size_t         payload_size;
+	uint32_t       payload_len; // the full payload's length
+	uint32_t       attempts;
+	uint32_t       code;
+	const char    *error;
+	uint64_t       time_ms;
+} tasq_dead_letter;
+
 typedef struct tasq_counter {
 	const char *name;
 	uint64_t    value;
@@ -107,7 +166,12 @@ typedef struct tasq_submit_req {
 	uint64_t    job_id;
 	uint64_t    first_index;
 	size_t      n;
-	int64_t    *values;
+	int64_t    *values;   // TRANSITIONAL (issue 12): legacy column
+	const char *type;     // never NULL after decode ("square")
+	tasq_blobs  payloads; // n items
+	bool        legacy;   // values column on the wire (type square)
+	bool        has_retry;
+	tasq_retry  retry;
 } tasq_submit_req;
 
 typedef struct tasq_submit_rep {
@@ -129,6 +193,8 @@ typedef struct tasq_req {
 			uint32_t           wait_ms;
 			size_t             nresults;
 			tasq_result_batch *results;
+			size_t             ntypes; // 0: legacy worker (square)
+			const char       **types;
 		} lease;
 		struct {
 			uint64_t           worker_id;
@@ -152,6 +218,18 @@ typedef struct tasq_req {
 			uint64_t job_id;
 			uint64_t ack_seq;
 		} close_job;
+		struct {
+			const char *queue;
+			uint64_t    after_id;
+			uint32_t    max;
+			bool        payloads;
+		} dead_list;
+		struct {
+			size_t      n;
+			uint64_t   *ids;
+			bool        all;
+			const char *queue;
+		} dead_purge;
 	} u;
 } tasq_req;
 
@@ -165,6 +243,7 @@ typedef struct tasq_rep {
 			const char *version;
 			uint64_t    server_id;
 			uint64_t    uptime_ms;
+			uint32_t    heartbeat_port;
 		} health;
 		tasq_submit_rep submit;
 		struct {
@@ -186,12 +265,16 @@ typedef struct tasq_rep {
 			uint64_t        seq;
 			size_t          n;
 			uint64_t       *ids;
-			int64_t        *values;
-			uint32_t       *codes; // NULL: all OK
+			int64_t        *values; // TRANSITIONAL (issue 12)
+			uint32_t       *codes;  // NULL: all OK
 			uint64_t        submitted;
 			uint64_t        completed;
 			bool            has_submit; // submit is set
 			tasq_submit_rep submit;
+			tasq_blobs      results; // n items
+			const char    **errors;  // NULL: no messages
+			bool            legacy;  // values column (type square)
+			bool            no_worker;
 		} fetch;
 		struct {
 			uint64_t dropped;
@@ -207,7 +290,18 @@ typedef struct tasq_rep {
 			tasq_counter      *counters;
 			size_t             ndead; // pairs: job id, task id
 			uint64_t          *dead;
+			size_t             ntypes;
+			tasq_type_stats   *types;
+			uint64_t           dead_total;
 		} stats;
+		struct {
+			size_t            n;
+			tasq_dead_letter *letters;
+			uint64_t          total;
+		} dead_list;
+		struct {
+			uint64_t purged;
+		} dead_purge;
 	} u;
 } tasq_rep;
 
