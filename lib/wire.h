@@ -380,7 +380,16 @@ size_t tasq_wire_decode_held(void);
 size_t tasq_wire_set_decode_total(size_t bytes);
 
 // tasq_wire_valid_name checks a queue name: 1..TASQ_WIRE_MAX_NAME bytes of
-// [A-Za-z0-9._-].
+// [A-Za-z0-9._-]. Task types are names too.
 bool tasq_wire_valid_name(const char *s);
+
+// tasq_wire_code_final says whether a task's result code ends the task:
+// OK, or a failure that another attempt cannot fix (INVALID_ARGUMENT,
+// NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION,
+// OUT_OF_RANGE, UNIMPLEMENTED, UNAUTHENTICATED). Any other code (and one
+// above TASQ_CODE_MAX) is retried under the job's retry policy
+// (docs/PROTOCOL.md 8.2). Workers choose their codes by it; the broker
+// applies it.
+bool tasq_wire_code_final(uint32_t code);
 
 #endif

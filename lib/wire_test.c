@@ -2520,4 +2520,18 @@ TEST(decode_refuses_2m_new_entries_within_bound)
 	}
 }
 
+TEST(result_codes_final_or_retried)
+{
+	static const uint32_t final[] = { 0, 3, 5, 6, 7, 9, 11, 12, 16 };
+	static const uint32_t again[] = { 1, 2, 4, 8, 10, 13, 14, 15, 17,
+		UINT32_MAX };
+
+	for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++) {
+		ASSERT_TRUE(tasq_wire_code_final(final[i]));
+	}
+	for (size_t i = 0; i < sizeof(again) / sizeof(again[0]); i++) {
+		ASSERT_FALSE(tasq_wire_code_final(again[i]));
+	}
+}
+
 TASQ_TEST_MAIN()
