@@ -80,7 +80,7 @@ enum tasq_method {
 // results alike. Legacy peers' sint64 values columns (SubmitRequest 4,
 // TaskBatch 5, ResultBatch 4, FetchReply 3) are converted by the decoder
 // into such a column, with legacy set on the struct, and encoded back
-// into values when legacy is set on what is encoded (PROTOCOL.md 6.3).
+// into values when legacy is set on what is encoded (PROTOCOL.md 8.3).
 typedef struct tasq_blobs {
 	uint32_t  width;
 	uint32_t *lens;
