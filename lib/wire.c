@@ -763,6 +763,9 @@ column_in(size_t n, size_t n_values, int64_t *values, const Tasq__V1__Blobs *b,
 		*why = "a batch has no values and no payloads/results";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
+	if (square) {
+		out->width = TASQ_I64_WIDTH; // square's form, even empty
+	}
 	return (0);
 }
 

@@ -2534,4 +2534,23 @@ TEST(result_codes_final_or_retried)
 	}
 }
 
+// A square batch without tasks (a lease whose tasks got results while it
+// waited) still has the square column's form: width 8.
+TEST(empty_square_batch_is_width_8)
+{
+	dbuf        body = { 0 };
+	tasq_rep    out;
+	const char *why;
+
+	db_str(&body, 1, "", 0); // one TaskBatch, every field absent
+	ASSERT_OK(decode_rep_body(TASQ_M_LEASE, &body, &out, &why));
+	ASSERT_EQ(out.u.lease.nbatches, 1);
+	ASSERT_STR_EQ(out.u.lease.batches[0].type, TASQ_TYPE_SQUARE);
+	ASSERT_EQ(out.u.lease.batches[0].n, 0);
+	ASSERT_EQ(out.u.lease.batches[0].payloads.width, 8);
+	ASSERT_EQ(out.u.lease.batches[0].payloads.size, 0);
+	tasq_wire_rep_fini(&out);
+	free(body.b);
+}
+
 TASQ_TEST_MAIN()
