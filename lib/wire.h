@@ -81,6 +81,12 @@ enum tasq_method {
 // TaskBatch 5, ResultBatch 4, FetchReply 3) are converted by the decoder
 // into such a column, with legacy set on the struct, and encoded back
 // into values when legacy is set on what is encoded (PROTOCOL.md 8.3).
+//
+// What decoders guarantee: a batch's type is a valid name ("" on the wire
+// becomes TASQ_TYPE_SQUARE); a square batch's payloads are width 8, even
+// an empty batch's; values is non-NULL only when legacy is set, and then
+// the column points at the same bytes; errors, when not NULL, has n
+// non-NULL entries. Helpers for columns are in blobs.h.
 typedef struct tasq_blobs {
 	uint32_t  width;
 	uint32_t *lens;
@@ -339,7 +345,15 @@ int  tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 void tasq_wire_rep_fini(tasq_rep *rep);
 
 // tasq_wire_encode_req/rep pack req/rep (req->method / rep->method) into a
-// new message. Borrows req/rep. Errors: NNG_ENOMEM, TASQ_EINVALID_ARGUMENT.
+// new message. Borrows req/rep. A batch (submit, task or result batch,
+// fetch reply) goes out as values when values is non-NULL (code not yet
+// converted) or legacy is set (made from its column, which must be width
+// 8 or hold empty items, sent as 0), else as type and Blobs (none for an
+// empty batch). errors go out only when one is non-empty; NULL entries
+// as "". Errors: NNG_ENOMEM, TASQ_EINVALID_ARGUMENT (among others a
+// column tasq_blobs_check refuses with TASQ_WIRE_MAX_PAYLOAD, or an error
+// message over TASQ_WIRE_MAX_TEXT bytes or not UTF-8 without NUL, which
+// the peer would refuse).
 int tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp);
 int tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp);
 
