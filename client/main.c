@@ -12,7 +12,7 @@
 static tasq_client client;
 
 const tasq_opt tasq_client_opts[] = {
-	{ "server", 's', TASQ_OPT_STR, "TASQ_SERVER", "tcp://127.0.0.1:7070",
+	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
 	    "URL", "the server's address", &client.server, 0, 0, false },
 	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
 	    "shared key file, mode 0600 (or the key in TASQ_KEY)",
