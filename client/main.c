@@ -103,6 +103,31 @@ tasq_client_connect(tasq_client *c)
 }
 
 int
+tasq_client_format(const char *format, bool json, bool *jsonp)
+{
+	if (format == NULL) {
+		*jsonp = json;
+		return (0);
+	}
+	if (strcmp(format, "json") == 0 || strcmp(format, "jsonl") == 0) {
+		*jsonp = true;
+		return (0);
+	}
+	if (strcmp(format, "text") == 0 && !json) {
+		*jsonp = false;
+		return (0);
+	}
+	if (strcmp(format, "text") == 0) {
+		fprintf(stderr, "tasq: --json and --format text disagree\n");
+	} else {
+		fprintf(stderr,
+		    "tasq: --format: '%.40s' is not text, json or jsonl\n",
+		    format);
+	}
+	return (TASQ_EXIT_USAGE);
+}
+
+int
 tasq_client_parse(const tasq_opt *sub, const char *usage, int argc,
     char **argv, char ***argsp, int *nargsp)
 {
