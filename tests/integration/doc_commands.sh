@@ -5,7 +5,7 @@
 # the blocks; the blocks of each file run in order, with bash -e, in a
 # scratch environment of their own (doc_env.sh): private mount, network
 # and PID namespaces with only a loopback interface that also carries
-# 10.0.0.5 (tasq.lan), and an overlay over /etc. The fixed ports the docs
+# 10.0.0.5 (tasq.lan), and a scratch /etc. The fixed ports the docs
 # use are free there by construction. Skipped (77) where namespaces
 # cannot be made.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2

@@ -4,8 +4,8 @@
 # bash -e -o pipefail, in the small LAN the docs talk about:
 #   - the loopback interface up, with 10.0.0.5 on it too (the server's
 #     address in the docs) and tasq.lan naming it in /etc/hosts;
-#   - /etc is an overlay whose changes land in SCRATCH (the docs write
-#     /etc/tasq), so the machine's own /etc is never touched;
+#   - /etc is a tmpfs with the machine's entries bound back in (the docs
+#     write /etc/tasq), so the machine's own /etc is never touched;
 #   - BIN (tasq, tasq-server, tasq-worker of this build) first in PATH,
 #     HOME in SCRATCH, the working directory CLONE (the docs run from a
 #     clone: deploy/gen-certs.sh).
@@ -23,13 +23,32 @@ if ! ip link set lo up || ! ip addr add 10.0.0.5/32 dev lo; then
 	say "cannot set up the loopback interface"
 	exit 77
 fi
-mkdir -p "$scratch/etc" "$scratch/home" || exit 1
-if ! mount -t tmpfs tmpfs "$scratch/etc" ||
-    ! mkdir "$scratch/etc/up" "$scratch/etc/work" ||
-    ! mount -t overlay overlay -o \
-        "lowerdir=/etc,upperdir=$scratch/etc/up,workdir=$scratch/etc/work" /etc ||
-    ! printf '10.0.0.5 tasq.lan\n' >>/etc/hosts; then
-	say "cannot lay an overlay over /etc"
+mkdir -p "$scratch/etc.orig" "$scratch/home" || exit 1
+# A tmpfs on /etc with the machine's entries bound back in, one by one:
+# the docs can then create /etc/tasq (in the tmpfs), and /etc/hosts is a
+# copy that names tasq.lan. (An overlay would do as root, but not in a
+# user namespace, where the machine's /etc belongs to nobody.)
+etc_setup() {
+	local e n
+	mount --bind /etc "$scratch/etc.orig" || return 1
+	mount -t tmpfs tmpfs /etc || return 1
+	for e in "$scratch/etc.orig"/* "$scratch/etc.orig"/.[!.]*; do
+		[ -e "$e" ] || [ -L "$e" ] || continue
+		n=/etc/${e##*/}
+		if [ "$n" = /etc/hosts ]; then
+			cp "$e" "$n" || return 1
+		elif [ -L "$e" ]; then
+			cp -P "$e" "$n" || return 1
+		elif [ -d "$e" ]; then
+			mkdir "$n" && mount --bind "$e" "$n" || return 1
+		else
+			: >"$n" && mount --bind "$e" "$n" || return 1
+		fi
+	done
+	printf '10.0.0.5 tasq.lan\n' >>/etc/hosts
+}
+if ! etc_setup; then
+	say "cannot lay a scratch /etc over the machine's"
 	exit 77
 fi
 export PATH=$bin:$PATH HOME=$scratch/home
