@@ -4,7 +4,8 @@
 # "Commands in the docs", explains the markers). doc_blocks.py extracts
 # the blocks; the blocks of each file run in order, with bash -e, in a
 # scratch environment of their own (doc_env.sh): private mount, network
-# and PID namespaces with only a loopback interface that also carries
+# and PID namespaces (with a /proc of their own, which LeakSanitizer
+# reads in sanitizer builds) with only a loopback interface that also carries
 # 10.0.0.5 (tasq.lan), and a scratch /etc. The fixed ports the docs
 # use are free there by construction. Skipped (77) where namespaces
 # cannot be made.
@@ -17,9 +18,9 @@ docs=(README.md deploy/README.md)
 
 command -v python3 >/dev/null || fail "python3 is needed"
 command -v unshare >/dev/null || { log "SKIP: no unshare"; exit 77; }
-ns=(unshare --mount --net --pid --fork --kill-child)
+ns=(unshare --mount --net --pid --fork --kill-child --mount-proc)
 [ "$(id -u)" = 0 ] || ns=(unshare --user --map-root-user --mount --net --pid
-	--fork --kill-child)
+	--fork --kill-child --mount-proc)
 if ! "${ns[@]}" true 2>"$T/unshare.log"; then
 	log "SKIP: cannot make namespaces: $(cat "$T/unshare.log")"
 	exit 77
