@@ -3,6 +3,7 @@
 #ifndef TASQ_CLIENT_H
 #define TASQ_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "auth.h"
@@ -47,6 +48,12 @@ int tasq_client_connect(tasq_client *c);
 // an error printed).
 int tasq_client_parse(const tasq_opt *sub, const char *usage, int argc,
     char **argv, char ***argsp, int *nargsp);
+
+// tasq_client_format decides between text and JSON for a command that
+// takes --json and --format FMT (NULL: not given): text, or json and
+// jsonl (one object a line: the same for a command that prints one).
+// Returns 0, or prints why not and returns TASQ_EXIT_USAGE.
+int tasq_client_format(const char *format, bool json, bool *jsonp);
 
 // Subcommands: argv[0] is the subcommand's first argument.
 int tasq_cmd_submit(tasq_client *c, int argc, char **argv);

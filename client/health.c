@@ -11,10 +11,13 @@
 
 #include "client.h"
 #include "err.h"
+#include "statsfmt.h"
 
 static struct {
 	uint64_t wait_ms;
 	bool     quiet;
+	bool     json;
+	char    *format;
 } hopt;
 
 static const tasq_opt health_opts[] = {
@@ -23,12 +26,55 @@ static const tasq_opt health_opts[] = {
 	    &hopt.wait_ms, 0, 3600000, false },
 	{ "quiet", 0, TASQ_OPT_BOOL, NULL, NULL, NULL, "print nothing",
 	    &hopt.quiet, 0, 0, false },
+	{ "json", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "print JSON (--format json)", &hopt.json, 0, 0, false },
+	{ "format", 0, TASQ_OPT_STR, NULL, NULL, "FMT",
+	    "text, json or jsonl (one JSON object a line: the same here)",
+	    &hopt.format, 0, 0, false },
 	TASQ_OPT_END,
 };
 
 static const char usage[] =
-    "Usage: tasq [options] health [--wait DURATION] [--quiet]\n"
-    "Exits 0 when the server is serving, 1 when not.\n";
+    "Usage: tasq [options] health [--wait DURATION] [--quiet] "
+    "[--json | --format FMT]\n"
+    "Exits 0 when the server is serving, 1 when not; prints\n"
+    "'serving: server VERSION, up 8m 34s' or one JSON object (uptime_ms),\n"
+    "also when the server cannot be reached.\n";
+
+// Prints the outcome once: the last reply (if any) and why not serving.
+static void
+print_health(bool json, const tasq_rep *rep, const char *why)
+{
+	char up[32];
+
+	if (hopt.quiet) {
+		return;
+	}
+	if (json) {
+		printf("{\"serving\":%s",
+		    rep != NULL && rep->u.health.serving ? "true" : "false");
+		if (rep != NULL) {
+			printf(",\"version\":");
+			tasq_json_str(stdout, rep->u.health.version);
+			printf(",\"uptime_ms\":%" PRIu64,
+			    rep->u.health.uptime_ms);
+		}
+		if (why != NULL) {
+			printf(",\"error\":");
+			tasq_json_str(stdout, why);
+		}
+		printf("}\n");
+	} else if (rep != NULL) {
+		printf("%s: server %s, up %s\n",
+		    rep->u.health.serving ? "serving" : "not serving",
+		    rep->u.health.version,
+		    tasq_fmt_duration(
+		        up, sizeof(up), rep->u.health.uptime_ms));
+	}
+	if (why != NULL) {
+		fprintf(stderr, "tasq: not serving: %s\n", why);
+	}
+}
 
 int
 tasq_cmd_health(tasq_client *c, int argc, char **argv)
@@ -40,6 +86,7 @@ tasq_cmd_health(tasq_client *c, int argc, char **argv)
 	tasq_rep              rep;
 	char                  err[512] = "";
 	nng_time              until;
+	bool                  json, have = false;
 
 	if ((rv = tasq_client_parse(
 	         health_opts, usage, argc, argv, &args, &nargs)) >= 0) {
@@ -50,11 +97,19 @@ tasq_cmd_health(tasq_client *c, int argc, char **argv)
 		rv = TASQ_EXIT_USAGE;
 		goto out;
 	}
+	if ((rv = tasq_client_format(hopt.format, hopt.json, &json)) != 0) {
+		goto out;
+	}
 	until = nng_clock() + hopt.wait_ms;
 	if (hopt.wait_ms > c->connect_timeout_ms) {
 		c->connect_timeout_ms = hopt.wait_ms;
 	}
 	if ((rv = tasq_client_connect(c)) != 0) {
+		if (rv == TASQ_EXIT_FAIL && json && !hopt.quiet) {
+			// tasq_client_connect said why on stderr.
+			printf("{\"serving\":false,\"error\":"
+			       "\"cannot reach the server\"}\n");
+		}
 		goto out;
 	}
 	memset(&req, 0, sizeof(req));
@@ -64,18 +119,16 @@ tasq_cmd_health(tasq_client *c, int argc, char **argv)
 		if (hopt.wait_ms > 0 && t > 1000) {
 			t = 1000;
 		}
+		if (have) {
+			tasq_wire_rep_fini(&rep);
+			have = false;
+		}
 		rv = tasq_chan_call(c->chan, &req, t, &rep, err, sizeof(err));
 		if (rv == 0) {
-			bool serving = rep.u.health.serving;
-			if (!hopt.quiet) {
-				printf("%s: server %s, up %" PRIu64 " ms\n",
-				    serving ? "serving" : "not serving",
-				    rep.u.health.version,
-				    rep.u.health.uptime_ms);
-			}
-			tasq_wire_rep_fini(&rep);
-			if (serving) {
-				rv = 0;
+			have = true;
+			if (rep.u.health.serving) {
+				print_health(json, &rep, NULL);
+				tasq_wire_rep_fini(&rep);
 				goto out;
 			}
 		}
@@ -85,9 +138,12 @@ tasq_cmd_health(tasq_client *c, int argc, char **argv)
 		}
 		nng_msleep(50);
 	}
-	if (!hopt.quiet) {
-		fprintf(stderr, "tasq: not serving: %s\n",
-		    err[0] ? err : "server says it is not serving");
+	print_health(json, have ? &rep : NULL,
+	    have         ? "server says it is not serving"
+	        : err[0] ? err
+	                 : "no answer");
+	if (have) {
+		tasq_wire_rep_fini(&rep);
 	}
 	rv = TASQ_EXIT_FAIL;
 out:

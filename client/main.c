@@ -12,7 +12,7 @@
 static tasq_client client;
 
 const tasq_opt tasq_client_opts[] = {
-	{ "server", 's', TASQ_OPT_STR, "TASQ_SERVER", "tcp://127.0.0.1:7070",
+	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
 	    "URL", "the server's address", &client.server, 0, 0, false },
 	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
 	    "shared key file, mode 0600 (or the key in TASQ_KEY)",
@@ -100,6 +100,31 @@ tasq_client_connect(tasq_client *c)
 		        : TASQ_EXIT_FAIL);
 	}
 	return (0);
+}
+
+int
+tasq_client_format(const char *format, bool json, bool *jsonp)
+{
+	if (format == NULL) {
+		*jsonp = json;
+		return (0);
+	}
+	if (strcmp(format, "json") == 0 || strcmp(format, "jsonl") == 0) {
+		*jsonp = true;
+		return (0);
+	}
+	if (strcmp(format, "text") == 0 && !json) {
+		*jsonp = false;
+		return (0);
+	}
+	if (strcmp(format, "text") == 0) {
+		fprintf(stderr, "tasq: --json and --format text disagree\n");
+	} else {
+		fprintf(stderr,
+		    "tasq: --format: '%.40s' is not text, json or jsonl\n",
+		    format);
+	}
+	return (TASQ_EXIT_USAGE);
 }
 
 int

@@ -9,24 +9,32 @@
 #include "statsfmt.h"
 
 static struct {
-	bool json;
+	bool  json;
+	char *format;
 } topt;
 
 static const tasq_opt stats_opts[] = {
-	{ "json", 0, TASQ_OPT_BOOL, NULL, NULL, NULL, "print JSON", &topt.json,
-	    0, 0, false },
+	{ "json", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "print JSON (--format json)", &topt.json, 0, 0, false },
+	{ "format", 0, TASQ_OPT_STR, NULL, NULL, "FMT",
+	    "text, json or jsonl (one JSON object a line: the same here)",
+	    &topt.format, 0, 0, false },
 	TASQ_OPT_END,
 };
 
-static const char usage[] = "Usage: tasq [options] stats [--json]\n"
-                            "Shows the server's queues, workers and "
-                            "counters.\n";
+static const char usage[] =
+    "Usage: tasq [options] stats [--json | --format FMT]\n"
+    "Shows the server's queues, workers, counters and how many dead\n"
+    "letters it holds (tasq dead lists them). JSON has durations in\n"
+    "milliseconds (uptime_ms, idle_ms).\n";
 
 static void
 print_text(const tasq_rep *rep)
 {
-	printf("server %s, up %" PRIu64 " s\n", rep->u.stats.version,
-	    rep->u.stats.uptime_ms / 1000);
+	char d[32];
+
+	printf("server %s, up %s\n", rep->u.stats.version,
+	    tasq_fmt_duration(d, sizeof(d), rep->u.stats.uptime_ms));
 	// Depth first, then the cumulative counts (since the server started).
 	printf("\n%-20s %10s %10s %10s %6s %8s %12s %12s\n", "QUEUE", "READY",
 	    "LEASED", "RESULTS", "JOBS", "DEAD", "SUBMITTED", "COMPLETED");
@@ -39,28 +47,23 @@ print_text(const tasq_rep *rep)
 		    q->submitted, q->completed);
 	}
 	printf("\n%-32s %-12s %6s %8s %12s %9s %s\n", "WORKER", "QUEUE",
-	    "LEASES", "IN-HAND", "COMPLETED", "IDLE-MS", "CONNECTED");
+	    "LEASES", "IN-HAND", "COMPLETED", "IDLE", "CONNECTED");
 	for (size_t i = 0; i < rep->u.stats.nworkers; i++) {
 		const tasq_worker_stats *w = &rep->u.stats.workers[i];
 		printf("%-32s %-12s %6" PRIu64 " %8" PRIu64 " %12" PRIu64
-		       " %9" PRIu64 " %s\n",
+		       " %9s %s\n",
 		    w->name, w->queue, w->leases, w->tasks_in_hand,
-		    w->completed, w->idle_ms, w->connected ? "yes" : "no");
+		    w->completed, tasq_fmt_duration(d, sizeof(d), w->idle_ms),
+		    w->connected ? "yes" : "no");
 	}
 	printf("\nCOUNTERS\n");
 	for (size_t i = 0; i < rep->u.stats.ncounters; i++) {
 		printf("  %-36s %" PRIu64 "\n", rep->u.stats.counters[i].name,
 		    rep->u.stats.counters[i].value);
 	}
-	if (rep->u.stats.ndead > 0) {
-		printf(
-		    "\nDEAD LETTERS (most recent %zu)\n", rep->u.stats.ndead);
-		for (size_t i = 0; i < rep->u.stats.ndead; i++) {
-			printf("  job %016" PRIx64 " task %" PRIu64 "\n",
-			    rep->u.stats.dead[2 * i],
-			    rep->u.stats.dead[2 * i + 1]);
-		}
-	}
+	// A count: the letters themselves are tasq dead's to list.
+	printf("\ndead letters: %" PRIu64 "%s\n", tasq_stats_dead_total(rep),
+	    tasq_stats_dead_total(rep) > 0 ? " (tasq dead lists them)" : "");
 }
 
 int
@@ -72,6 +75,7 @@ tasq_cmd_stats(tasq_client *c, int argc, char **argv)
 	tasq_req              req;
 	tasq_rep              rep;
 	char                  err[512];
+	bool                  json;
 
 	if ((rv = tasq_client_parse(
 	         stats_opts, usage, argc, argv, &args, &nargs)) >= 0) {
@@ -80,6 +84,9 @@ tasq_cmd_stats(tasq_client *c, int argc, char **argv)
 	if (nargs > 0) {
 		fprintf(stderr, "tasq: stats takes no arguments\n");
 		rv = TASQ_EXIT_USAGE;
+		goto out;
+	}
+	if ((rv = tasq_client_format(topt.format, topt.json, &json)) != 0) {
 		goto out;
 	}
 	if ((rv = tasq_client_connect(c)) != 0) {
@@ -93,8 +100,8 @@ tasq_cmd_stats(tasq_client *c, int argc, char **argv)
 		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
-	if (topt.json) {
-		tasq_stats_json(&rep, stdout);
+	if (json) {
+		tasq_stats_json_write(&rep, 0, stdout);
 	} else {
 		print_text(&rep);
 	}

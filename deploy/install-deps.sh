@@ -52,6 +52,7 @@ suite=(
 	man-db groff-base     # man, groff: the man pages render
 	systemd               # systemd-analyze verify of the units
 	gdb                   # stacks of a hung server (shutdown_load)
+	zsh                   # the zsh completions complete (completions)
 )
 # With --tests, for the slow tests (ctest -L 'slow|valgrind'), beyond
 # install-deploy-deps.sh and install-dashboard-test-deps.sh.

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "url.h"
 
 #define CONF_MAX (1024 * 1024)
 
@@ -81,6 +82,15 @@ tasq_opt_set(const tasq_opt *o, const char *text, char *err, size_t errlen)
 	uint64_t v;
 
 	switch (o->type) {
+	case TASQ_OPT_URL:
+		if (tasq_url_check(text, (tasq_url_use) o->min, err, errlen) !=
+		    0) {
+			char why[400];
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errlen, "--%s: %s", o->name, why);
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		// fall through
 	case TASQ_OPT_STR: {
 		char *s;
 		if ((s = strdup(text)) == NULL) {
@@ -321,7 +331,8 @@ tasq_opt_free(const tasq_opt *const *tables)
 {
 	for (int t = 0; tables[t] != NULL; t++) {
 		for (const tasq_opt *o = tables[t]; o->name != NULL; o++) {
-			if (o->type == TASQ_OPT_STR) {
+			if (o->type == TASQ_OPT_STR ||
+			    o->type == TASQ_OPT_URL) {
 				free(*(char **) o->ptr);
 				*(char **) o->ptr = NULL;
 			}

@@ -12,12 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "url.h"
+
 typedef enum tasq_opt_type {
 	TASQ_OPT_STR,  // char *: strdup'ed, may stay NULL
 	TASQ_OPT_U64,  // uint64_t, within [min, max]
 	TASQ_OPT_BOOL, // bool: a flag; "yes/no/true/false/1/0" in files
 	TASQ_OPT_MS,   // uint64_t milliseconds: 250ms, 30s, 5m, 1h (bare=ms)
 	TASQ_OPT_SIZE, // uint64_t bytes: 512, 64KiB, 16MiB, 1GiB (or K/M/G)
+	TASQ_OPT_URL,  // char * as TASQ_OPT_STR, checked by tasq_url_check
+	               // (lib/url.h) for the use in min (a tasq_url_use)
 } tasq_opt_type;
 
 typedef struct tasq_opt {

@@ -487,4 +487,55 @@ TEST(help_version_check_config)
 	tasq_opt_free(tables);
 }
 
+// A URL option is checked by tasq_url_check for its use, from flags, the
+// environment and files alike, and freed like a string.
+TEST(url_options)
+{
+	static char          *u_server, *u_listen;
+	static const tasq_opt utable[] = {
+		{ "server", 's', TASQ_OPT_URL, "TASQ_T_SERVER",
+		    "tcp://127.0.0.1:7070", "URL", "dial", &u_server,
+		    TASQ_URL_DIAL, 0, false },
+		{ "listen", 0, TASQ_OPT_URL, NULL, NULL, "URL", "listen",
+		    &u_listen, TASQ_URL_LISTEN, 0, false },
+		TASQ_OPT_END,
+	};
+	static const tasq_opt *const utables[] = { utable, NULL };
+	tasq_opt_ctx                 c         = ctx();
+	char *good[]  = { "--server", "ipc:///x", "--listen", "tcp://:0" };
+	char *bad[]   = { "-s", "127.0.0.1:22001" };
+	char *port0[] = { "--listen", "tcp://127.0.0.1:0", "-s",
+		"tcp://127.0.0.1:0" };
+	char  out[4096];
+	char  err[512];
+
+	c.tables = utables;
+	ASSERT_OK(unsetenv("TASQ_T_SERVER"));
+	ASSERT_EQ(parse(&c, 4, good), TASQ_OPT_OK);
+	ASSERT_STR_EQ(u_server, "ipc:///x");
+	ASSERT_STR_EQ(u_listen, "tcp://:0");
+	ASSERT_EQ(
+	    parse_capture(&c, 2, bad, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
+	ASSERT_STR_CONTAINS(
+	    out, "opt_test: --server: '127.0.0.1:22001' is not a URL");
+	ASSERT_STR_CONTAINS(out, "did you mean tcp://127.0.0.1:22001?");
+	ASSERT_EQ(
+	    parse_capture(&c, 4, port0, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
+	ASSERT_STR_CONTAINS(out, "--server: 'tcp://127.0.0.1:0' has port 0");
+	ASSERT_OK(setenv("TASQ_T_SERVER", "http://h:1", 1));
+	ASSERT_EQ(
+	    parse_capture(&c, 0, NULL, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
+	ASSERT_STR_CONTAINS(out, "TASQ_T_SERVER: --server:");
+	ASSERT_STR_CONTAINS(out, "did you mean tcp://h:1?");
+	ASSERT_OK(unsetenv("TASQ_T_SERVER"));
+	ASSERT_RV(tasq_opt_conf_text(utables, "f.conf", "listen 7070\n", 12,
+	              err, sizeof(err)),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(err, "f.conf:1: --listen: '7070'");
+	ASSERT_STR_CONTAINS(err, "did you mean tcp://0.0.0.0:7070?");
+	tasq_opt_free(utables);
+	ASSERT_NULL(u_server);
+	ASSERT_NULL(u_listen);
+}
+
 TASQ_TEST_MAIN()

@@ -3,8 +3,8 @@
 #include <inttypes.h>
 
 // Names come from the server: escape them for JSON.
-static void
-json_str(FILE *f, const char *s)
+void
+tasq_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s != '\0'; s++) {
@@ -20,17 +20,63 @@ json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+char *
+tasq_fmt_duration(char *buf, size_t len, uint64_t ms)
+{
+	static const struct {
+		const char *name;
+		uint64_t    ms;
+	} unit[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 },
+		{ "s", 1000 } };
+	size_t i;
+
+	if (ms < 1000) {
+		snprintf(buf, len, "%" PRIu64 "ms", ms);
+		return (buf);
+	}
+	for (i = 0; ms < unit[i].ms; i++) {
+	}
+	if (i == 3) {
+		snprintf(buf, len, "%" PRIu64 "s", ms / 1000);
+	} else {
+		snprintf(buf, len, "%" PRIu64 "%s %" PRIu64 "%s",
+		    ms / unit[i].ms, unit[i].name,
+		    ms % unit[i].ms / unit[i + 1].ms, unit[i + 1].name);
+	}
+	return (buf);
+}
+
+uint64_t
+tasq_stats_dead_total(const tasq_rep *rep)
+{
+	uint64_t n = 0;
+
+	if (rep->u.stats.dead_total != 0) {
+		return (rep->u.stats.dead_total);
+	}
+	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
+		n += rep->u.stats.queues[i].dead;
+	}
+	return (n);
+}
+
 void
 tasq_stats_json(const tasq_rep *rep, FILE *f)
 {
+	tasq_stats_json_write(rep, TASQ_STATS_JSON_DEAD_PAIRS, f);
+}
+
+void
+tasq_stats_json_write(const tasq_rep *rep, int flags, FILE *f)
+{
 	fprintf(f, "{\"version\":");
-	json_str(f, rep->u.stats.version);
+	tasq_json_str(f, rep->u.stats.version);
 	fprintf(f, ",\"uptime_ms\":%" PRIu64 ",\"queues\":[",
 	    rep->u.stats.uptime_ms);
 	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
 		const tasq_queue_stats *q = &rep->u.stats.queues[i];
 		fprintf(f, "%s{\"name\":", i ? "," : "");
-		json_str(f, q->name);
+		tasq_json_str(f, q->name);
 		fprintf(f,
 		    ",\"ready\":%" PRIu64 ",\"leased\":%" PRIu64
 		    ",\"results\":%" PRIu64 ",\"jobs\":%" PRIu64
@@ -45,9 +91,9 @@ tasq_stats_json(const tasq_rep *rep, FILE *f)
 		fprintf(f,
 		    "%s{\"id\":\"%016" PRIx64 "\",\"name\":", i ? "," : "",
 		    w->worker_id);
-		json_str(f, w->name);
+		tasq_json_str(f, w->name);
 		fprintf(f, ",\"queue\":");
-		json_str(f, w->queue);
+		tasq_json_str(f, w->queue);
 		fprintf(f,
 		    ",\"leases\":%" PRIu64 ",\"tasks_in_hand\":%" PRIu64
 		    ",\"completed\":%" PRIu64 ",\"idle_ms\":%" PRIu64
@@ -58,10 +104,15 @@ tasq_stats_json(const tasq_rep *rep, FILE *f)
 	fprintf(f, "],\"counters\":{");
 	for (size_t i = 0; i < rep->u.stats.ncounters; i++) {
 		fprintf(f, "%s", i ? "," : "");
-		json_str(f, rep->u.stats.counters[i].name);
+		tasq_json_str(f, rep->u.stats.counters[i].name);
 		fprintf(f, ":%" PRIu64, rep->u.stats.counters[i].value);
 	}
-	fprintf(f, "},\"dead_letters\":[");
+	fprintf(f, "},\"dead_total\":%" PRIu64, tasq_stats_dead_total(rep));
+	if ((flags & TASQ_STATS_JSON_DEAD_PAIRS) == 0) {
+		fprintf(f, "}\n");
+		return;
+	}
+	fprintf(f, ",\"dead_letters\":[");
 	for (size_t i = 0; i < rep->u.stats.ndead; i++) {
 		fprintf(f,
 		    "%s{\"job\":\"%016" PRIx64 "\",\"task\":%" PRIu64 "}",

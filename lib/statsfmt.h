@@ -1,14 +1,42 @@
 // statsfmt: a Stats reply as JSON, for `tasq stats --json` and the
-// server's /api/stats. Thread-safe (no shared state).
+// server's /api/stats, and the one human form of a duration that every
+// program prints. Thread-safe (no shared state).
 #ifndef TASQ_STATSFMT_H
 #define TASQ_STATSFMT_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "wire.h"
 
-// tasq_stats_json writes rep (method TASQ_M_STATS) to f as one JSON
-// object and a newline. Names from the server are escaped.
+// Flags of tasq_stats_json_write.
+enum {
+	// Also list the (job, task) pairs of the most recent dead letters
+	// ("dead_letters"); without it only their count ("dead_total").
+	TASQ_STATS_JSON_DEAD_PAIRS = 1,
+};
+
+// tasq_stats_json_write writes rep (method TASQ_M_STATS) to f as one JSON
+// object and a newline; durations are in raw milliseconds (uptime_ms,
+// idle_ms). Names from the server are escaped.
+void tasq_stats_json_write(const tasq_rep *rep, int flags, FILE *f);
+
+// tasq_stats_json is tasq_stats_json_write with TASQ_STATS_JSON_DEAD_PAIRS
+// (the server's /api/stats).
 void tasq_stats_json(const tasq_rep *rep, FILE *f);
+
+// tasq_stats_dead_total returns the dead letters the server holds: its
+// dead_total, or (from a server that does not send it) the sum of the
+// queues' counts.
+uint64_t tasq_stats_dead_total(const tasq_rep *rep);
+
+// tasq_json_str writes s (borrowed, NUL-terminated) to f as a JSON string.
+void tasq_json_str(FILE *f, const char *s);
+
+// tasq_fmt_duration writes ms as people read it, in at most two units:
+// "850ms", "34s", "8m 34s", "2h 5m", "3d 4h" (truncated, never rounded
+// up). Returns buf (len bytes; 16 always suffice).
+char *tasq_fmt_duration(char *buf, size_t len, uint64_t ms);
 
 #endif

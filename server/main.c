@@ -70,9 +70,9 @@ static struct {
 } cfg;
 
 static const tasq_opt server_opts[] = {
-	{ "listen", 'l', TASQ_OPT_STR, "TASQ_LISTEN", "tcp://0.0.0.0:7070",
+	{ "listen", 'l', TASQ_OPT_URL, "TASQ_LISTEN", "tcp://0.0.0.0:7070",
 	    "URL", "address to serve on (tcp://, tls+tcp://, ipc://)",
-	    &cfg.listen, 0, 0, false },
+	    &cfg.listen, TASQ_URL_LISTEN, 0, false },
 	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
 	    "shared key file, mode 0600 (or the key in TASQ_KEY)",
 	    &cfg.key_file, 0, 0, false },
@@ -168,11 +168,11 @@ static const tasq_opt server_opts[] = {
 	    "probe our own listener this often and replace it if it stops "
 	    "accepting (0: off)",
 	    &cfg.watchdog_ms, 0, 3600000, false },
-	{ "metrics-listen", 0, TASQ_OPT_STR, "TASQ_METRICS_LISTEN", NULL,
+	{ "metrics-listen", 0, TASQ_OPT_URL, "TASQ_METRICS_LISTEN", NULL,
 	    "URL",
 	    "serve /metrics (Prometheus), /healthz, /api/stats and a "
 	    "dashboard at http://HOST:PORT",
-	    &cfg.metrics_listen, 0, 0, false },
+	    &cfg.metrics_listen, TASQ_URL_HTTP, 0, false },
 	{ "ready-file", 0, TASQ_OPT_STR, NULL, NULL, "FILE",
 	    "once serving, write the URL (with the real port) to FILE",
 	    &cfg.ready_file, 0, 0, false },

@@ -60,7 +60,7 @@ static struct {
 } cfg;
 
 static const tasq_opt worker_opts[] = {
-	{ "server", 's', TASQ_OPT_STR, "TASQ_SERVER", "tcp://127.0.0.1:7070",
+	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
 	    "URL", "the server's address", &cfg.server, 0, 0, false },
 	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
 	    "shared key file, mode 0600 (or the key in TASQ_KEY)",

@@ -18,6 +18,9 @@
 # scratch directory; TASQ_TEST_TIMEOUT_FACTOR scales the deadlines.
 set -euo pipefail
 export LC_ALL=C
+# shellcheck source-path=SCRIPTDIR source=../harness/lib.sh
+. "$(dirname "$0")/../harness/lib.sh" || exit 2
+TEST_NAME=dashboard
 if [ $# -ne 3 ]; then
 	echo "usage: $0 TASQ-SERVER TASQ-WORKER TASQ" >&2
 	exit 2
@@ -25,8 +28,8 @@ fi
 server=$1 worker=$2 client=$3
 here=$(cd "$(dirname "$0")" && pwd)
 tasks=${TASQ_DASHBOARD_TASKS:-30000}
-factor=${TASQ_TEST_TIMEOUT_FACTOR:-1}
-case $factor in '' | *[!0-9]* | 0) factor=1 ;; esac
+harness_factor
+factor=$FACTOR
 out=${TASQ_ARTIFACT_DIR:-$PWD/artifacts}
 
 for b in "$server" "$worker" "$client"; do
@@ -47,99 +50,48 @@ command -v node >/dev/null || skip "no node"
 	skip "no playwright-core in $here/node_modules"
 
 # Only the TASQ_* settings meant for this test reach the programs.
-for v in $(compgen -e); do
-	case $v in
-	TASQ_ARTIFACT_DIR | TASQ_DASHBOARD_* | TASQ_TEST_*) ;;
-	TASQ_*) unset "$v" ;;
-	esac
-done
+harness_scrub_env TASQ_ARTIFACT_DIR 'TASQ_DASHBOARD_*' 'TASQ_TEST_*'
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/tasq-dashboard.XXXXXX")
 pids=()
-failed=0
 
-log() {
-	printf '%s dashboard: %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2
-}
-
-fail() {
-	log "FAIL: $*"
-	failed=1
-	exit 1
-}
-
-now_ms() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo $((t / 1000))
-}
+# log, fail, now_ms, pid_alive: tests/harness/lib.sh.
 
 # wait_until SECONDS CMD...: polls CMD every 50 ms for SECONDS x factor.
 wait_until() {
-	local deadline=$(($(now_ms) + $1 * factor * 1000))
+	local secs=$1
 	shift
-	while :; do
-		"$@" && return 0
-		[ "$(now_ms)" -ge "$deadline" ] && return 1
-		sleep 0.05
-	done
+	harness_poll $((secs * factor)) "$@"
 }
-
-# pid_alive PID: exists and is not a zombie.
-pid_alive() {
-	local st
-	read -r st 2>/dev/null <"/proc/$1/stat" || return 1
-	st=${st##*) }
-	[ "${st%% *}" != Z ] && [ "${st%% *}" != X ]
-}
-
-# group_alive PGID...: some process of these groups is alive.
-group_alive() {
-	local g p
-	for g in "$@"; do
-		for p in "$g" $(pgrep -g "$g" 2>/dev/null || true); do
-			pid_alive "$p" && return 0
-		done
-	done
-	return 1
-}
-groups_gone() { ! group_alive "${pids[@]}"; }
 
 # spawn LOG CMD...: CMD in a process group of its own, output to $T/LOG;
 # $spawned is its pid (= its pgid).
 spawned=
 spawn() {
-	local logf=$T/$1
-	shift
-	setsid "$@" </dev/null >>"$logf" 2>&1 &
-	spawned=$!
+	harness_spawn "$T/$1" "$T/$1" "${@:2}"
+	spawned=$HARNESS_SPAWNED
 	pids+=("$spawned")
 }
 
 # Only the groups we started: TERM, a bounded wait, then KILL.
 cleanup() {
-	local rc=$? p f
+	local rc=$? f
 	trap - EXIT INT TERM HUP
-	if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
+	if [ "$rc" -ne 0 ] || [ "$_failed" -ne 0 ]; then
 		for f in "$T"/*.log; do
 			[ -f "$f" ] || continue
 			echo "----- ${f##*/} (last 40 lines) -----" >&2
 			tail -n 40 "$f" >&2
 		done
 	fi
-	for p in "${pids[@]}"; do
-		kill -TERM -- "-$p" 2>/dev/null || true
-	done
-	wait_until 5 groups_gone || true
-	for p in "${pids[@]}"; do
-		kill -KILL -- "-$p" 2>/dev/null || true
-	done
+	HARNESS_STOP_SECS=$((5 * factor)) harness_stop_groups "${pids[@]}"
 	wait 2>/dev/null || true
 	if [ "${TASQ_TEST_KEEP:-0}" = 1 ]; then
 		log "kept $T"
 	else
 		rm -rf "$T"
 	fi
-	[ "$rc" -eq 0 ] && [ "$failed" -eq 0 ] && log "PASS (${SECONDS}s)"
+	[ "$rc" -eq 0 ] && [ "$_failed" -eq 0 ] && log "PASS (${SECONDS}s)"
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -147,7 +99,7 @@ trap 'fail "interrupted by a signal"' INT TERM HUP
 
 mkdir -p "$out"
 rm -f "$out"/dashboard*.png
-(umask 077 && head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key")
+harness_new_key "$T/key"
 
 # --metrics-listen cannot report port 0: a port the kernel just handed out.
 mport=$(node -e 'const s = require("net").createServer();

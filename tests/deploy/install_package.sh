@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # deploy.install_package: cmake --install puts the programs, man pages,
-# systemd units (naming the installed programs), the example configuration
-# and gen-certs.sh in place; systemd-analyze accepts the units (when it is
-# there); cpack makes a .deb that depends on libnng1, libprotobuf-c1 and
-# libssl3 and holds the same files under /usr.
+# systemd units (naming the installed programs), the example configuration,
+# gen-certs.sh and the shell completions in place; systemd-analyze accepts
+# the units (when it is there); cpack makes a .deb that depends on
+# libnng1, libprotobuf-c1 and libssl3 and holds the same files under /usr.
 # usage: install_package.sh BUILD-DIR
 set -euo pipefail
 build=$1
@@ -26,6 +26,9 @@ bin/tasq-server
 bin/tasq-worker
 lib/systemd/system/tasq-server.service
 lib/systemd/system/tasq-worker@.service
+share/bash-completion/completions/tasq
+share/bash-completion/completions/tasq-server
+share/bash-completion/completions/tasq-worker
 share/doc/tasq/changelog.Debian.gz
 share/doc/tasq/copyright
 share/doc/tasq/examples/tasq-server.conf.example
@@ -33,7 +36,10 @@ share/man/man1/tasq-worker.1.gz
 share/man/man1/tasq.1.gz
 share/man/man5/tasq.conf.5.gz
 share/man/man8/tasq-server.8.gz
-share/tasq/gen-certs.sh"
+share/tasq/gen-certs.sh
+share/zsh/vendor-completions/_tasq
+share/zsh/vendor-completions/_tasq-server
+share/zsh/vendor-completions/_tasq-worker"
 
 echo "== cmake --install --prefix $work/p"
 cmake --install "$build" --prefix "$work/p" >"$work/install.log"

@@ -26,8 +26,14 @@
 #                           a container: then storage-fuse-overlayfs.conf
 #                           or storage-vfs.conf beside this file, see
 #                           deploy_storage)
+#
+# What every suite shares (tests/harness/lib.sh: check_squares, polling,
+# process groups) comes first; this file keeps what is the container
+# tests' own, its fail included (plain "FAIL: ..." lines).
 # shellcheck shell=bash
 
+# shellcheck source-path=SCRIPTDIR source=../harness/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../harness/lib.sh" || exit 2
 deploy_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RUN_ID=tqd$$
 IMAGE=${TASQ_DEPLOY_IMAGE:-localhost/tasq:test}
@@ -238,11 +244,5 @@ check_summary() {
 	esac
 }
 
-# check_squares FILE A B: FILE holds "i i*i" for i = A..B, in order.
-check_squares() {
-	awk -v a="$2" -v b="$3" '
-		{ i = a + NR - 1
-		  if ($1 != i || $2 != i * i || NF != 2) { print "bad line " NR ": " $0; bad = 1; exit 1 } }
-		END { if (!bad && NR != b - a + 1) { print NR " lines, want " b - a + 1; exit 1 } }' "$1" ||
-		fail "results in $1 are wrong"
-}
+# check_squares FILE A B: FILE holds "i i*i" for i = A..B, in order
+# (tests/harness/lib.sh).

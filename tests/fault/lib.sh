@@ -35,43 +35,26 @@
 # Binaries: TASQ_SERVER_BIN, TASQ_WORKER_BIN, TASQ_CLIENT_BIN (CMake sets
 # them), or TASQ_BIN_DIR, a build directory to find them in:
 #	TASQ_BIN_DIR=build-fault bash tests/fault/server_kill.sh
+#
+# What every suite shares (binaries, environment, process groups, bounded
+# polling) is tests/harness/lib.sh; this file keeps what is the fault
+# tests' own. Its check_squares takes FILE N (1..N), unlike the shared one.
 
 set -u -o pipefail
 export LC_ALL=C
+# shellcheck source-path=SCRIPTDIR source=../harness/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../harness/lib.sh" || exit 2
 
 TEST_NAME=$(basename "$0" .sh)
-FACTOR=${TASQ_TEST_TIMEOUT_FACTOR:-1}
-SCALE=${TASQ_TEST_SCALE:-1}
-case $FACTOR in '' | *[!0-9]* | 0) FACTOR=1 ;; esac
-case $SCALE in '' | *[!0-9]* | 0) SCALE=1 ;; esac
-
-if [ -n "${TASQ_BIN_DIR:-}" ]; then
-	: "${TASQ_SERVER_BIN:=$TASQ_BIN_DIR/server/tasq-server}"
-	: "${TASQ_WORKER_BIN:=$TASQ_BIN_DIR/worker/tasq-worker}"
-	: "${TASQ_CLIENT_BIN:=$TASQ_BIN_DIR/client/tasq}"
-fi
-for _b in TASQ_SERVER_BIN TASQ_WORKER_BIN TASQ_CLIENT_BIN; do
-	if [ -z "${!_b:-}" ] || [ ! -x "${!_b}" ]; then
-		echo "$TEST_NAME: $_b is not set to an executable" \
-		    "(set it or TASQ_BIN_DIR)" >&2
-		exit 2
-	fi
-done
-unset _b
+harness_factor
+harness_bins TASQ_SERVER_BIN TASQ_WORKER_BIN TASQ_CLIENT_BIN
 # Settings meant for a user's own server must not leak into the tests.
-for _v in $(compgen -e); do
-	case $_v in
-	TASQ_*_BIN | TASQ_BIN_DIR | TASQ_TEST_*) ;;
-	TASQ_*) unset "$_v" ;;
-	esac
-done
-unset _v
+harness_scrub_env 'TASQ_*_BIN' TASQ_BIN_DIR 'TASQ_TEST_*'
 
 umask 077
-T=$(mktemp -d "${TMPDIR:-/tmp}/tasq-fault-$TEST_NAME.XXXXXX") || exit 2
+harness_scratch tasq-fault
 KEY=$T/key
-head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
-chmod 600 "$KEY"
+harness_new_key "$KEY"
 
 URL=
 SERVER_PID=
@@ -88,16 +71,7 @@ _nserver=0
 _failed=0
 
 # ---- messages -------------------------------------------------------------
-
-log() {
-	printf '%s %s: %s\n' "$(date +%H:%M:%S.%3N)" "$TEST_NAME" "$*" >&2
-}
-
-fail() {
-	log "FAIL: $*"
-	_failed=1
-	exit 1
-}
+# log and fail: tests/harness/lib.sh.
 
 skip() {
 	log "SKIP: $*"
@@ -105,10 +79,6 @@ skip() {
 }
 
 # ---- time and scale -------------------------------------------------------
-
-now_ms() {
-	date +%s%3N
-}
 
 # secs S: S seconds scaled by FACTOR.
 secs() {
@@ -129,15 +99,10 @@ rand_ms() {
 # poll_until S WHAT CMD...: runs CMD every 50 ms until it succeeds; fails
 # the test naming WHAT after S seconds (scaled).
 poll_until() {
-	local s=$1 what=$2 deadline
+	local s=$1 what=$2
 	shift 2
-	deadline=$(($(now_ms) + $(secs "$s") * 1000))
-	until "$@"; do
-		if (($(now_ms) > deadline)); then
-			fail "timed out after $(secs "$s") s waiting for $what"
-		fi
-		sleep 0.05
-	done
+	harness_poll "$(secs "$s")" "$@" ||
+	    fail "timed out after $(secs "$s") s waiting for $what"
 }
 
 # pause_ms MS: lets MS milliseconds pass while the processes under test
@@ -150,11 +115,9 @@ pause_ms() {
 
 # alive PID: the process exists and is not a zombie.
 alive() {
-	local st
-	kill -0 "$1" 2>/dev/null || return 1
-	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ "$st" != Z ]
+	pid_alive "$1"
 }
+_dead() { ! pid_alive "$1"; }
 
 # spawn NAME CMD...: starts CMD in the background in a process group of
 # its own, stdout to $T/NAME.out and stderr to $T/NAME.err; sets
@@ -162,23 +125,17 @@ alive() {
 spawn() {
 	local name=$1
 	shift
-	# Without job control a background child is not a group leader, so
-	# setsid(1) makes it one without forking: $! is the command itself.
-	setsid "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
-	SPAWNED_PID=$!
-	PIDS+=("$SPAWNED_PID")
+	: >"$T/$name.out"
+	: >"$T/$name.err"
+	harness_spawn "$T/$name.out" "$T/$name.err" "$@"
+	SPAWNED_PID=$HARNESS_SPAWNED
 }
 
 # wait_pid PID S: waits at most S seconds (scaled) for our child PID to
 # exit and sets WAIT_STATUS; returns 1 if it still runs.
 wait_pid() {
-	local pid=$1 deadline=$(($(now_ms) + $(secs "$2") * 1000))
-	while alive "$pid"; do
-		if (($(now_ms) > deadline)); then
-			return 1
-		fi
-		sleep 0.05
-	done
+	local pid=$1
+	harness_poll "$(secs "$2")" _dead "$pid" || return 1
 	wait "$pid" 2>/dev/null
 	WAIT_STATUS=$?
 	_forget "$pid"
@@ -232,10 +189,8 @@ at_exit() {
 # running after S seconds (scaled; TASQ_TEST_BUDGET from CMake wins).
 test_begin() {
 	local s=${TASQ_TEST_BUDGET:-$(secs "$1")}
-	# shellcheck disable=SC2016 # expanded by the inner bash
-	setsid bash -c 'sleep "$1"; kill -USR1 "$2"' budget "$s" $$ \
-	    </dev/null >/dev/null 2>&1 &
-	_timer_pid=$!
+	harness_watchdog "$s" USR1
+	_timer_pid=$HARNESS_WATCHDOG_PID
 	log "budget ${s} s, factor $FACTOR, scale $SCALE, dir $T"
 }
 
@@ -247,19 +202,7 @@ _on_budget() {
 # _stop_groups PID...: TERM to each group, then KILL to those still
 # there after 5 s.
 _stop_groups() {
-	local pid deadline
-	(($# > 0)) || return 0
-	for pid in "$@"; do
-		kill_group "$pid" TERM
-	done
-	deadline=$(($(now_ms) + 5000))
-	for pid in "$@"; do
-		while kill -0 -- -"$pid" 2>/dev/null &&
-		    (($(now_ms) < deadline)); do
-			sleep 0.05
-		done
-		kill_group "$pid" KILL
-	done
+	harness_stop_groups "$@"
 }
 
 _cleanup() {

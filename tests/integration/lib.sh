@@ -34,47 +34,22 @@
 # (CMake sets them), or TASQ_BIN_DIR, a build directory to find them in:
 #	TASQ_BIN_DIR=build bash tests/integration/e2e_million.sh
 # TASQ_TEST_KEEP=1 keeps $T; TASQ_TEST_TRACE=1 traces with timestamps.
+#
+# What every suite shares (binaries, environment, process groups, bounded
+# polling, check_squares) is tests/harness/lib.sh; this file keeps what is
+# the integration tests' own.
 
 set -u -o pipefail
 export LC_ALL=C
-if [ "${TASQ_TEST_TRACE:-0}" = 1 ]; then
-	# Every command with a timestamp, to see where the time goes.
-	PS4='+ $(date +%H:%M:%S.%3N) '
-	set -x
-fi
+# shellcheck source-path=SCRIPTDIR source=../harness/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../harness/lib.sh" || exit 2
+harness_trace
 
 TEST_NAME=$(basename "$0" .sh)
-FACTOR=${TASQ_TEST_TIMEOUT_FACTOR:-${TASQ_TEST_CONFIGURED_FACTOR:-1}}
-SCALE=${TASQ_TEST_SCALE:-1}
-case $FACTOR in '' | *[!0-9]* | 0) FACTOR=1 ;; esac
-case $SCALE in '' | *[!0-9]* | 0) SCALE=1 ;; esac
-
-if [ -n "${TASQ_BIN_DIR:-}" ]; then
-	: "${TASQ_SERVER_BIN:=$TASQ_BIN_DIR/server/tasq-server}"
-	: "${TASQ_WORKER_BIN:=$TASQ_BIN_DIR/worker/tasq-worker}"
-	: "${TASQ_CLIENT_BIN:=$TASQ_BIN_DIR/client/tasq}"
-	: "${TASQ_RAW_BIN:=$TASQ_BIN_DIR/tests/harness/tasq_raw}"
-fi
-for _b in TASQ_SERVER_BIN TASQ_WORKER_BIN TASQ_CLIENT_BIN TASQ_RAW_BIN; do
-	if [ -z "${!_b:-}" ] || [ ! -x "${!_b}" ]; then
-		echo "$TEST_NAME: $_b is not set to an executable" \
-		    "(set it or TASQ_BIN_DIR)" >&2
-		exit 2
-	fi
-done
-unset _b
-
-# The programs read TASQ_* settings from the environment: only what a
-# test sets on purpose may reach them.
-for _v in $(compgen -e); do
-	case $_v in
-	TASQ_*_BIN | TASQ_BIN_DIR | TASQ_TEST_*) ;;
-	TASQ_*) unset "$_v" ;;
-	esac
-done
-unset _v
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/tasq-it-$TEST_NAME.XXXXXX") || exit 2
+harness_factor
+harness_bins TASQ_SERVER_BIN TASQ_WORKER_BIN TASQ_CLIENT_BIN TASQ_RAW_BIN
+harness_scrub_env 'TASQ_*_BIN' TASQ_BIN_DIR 'TASQ_TEST_*'
+harness_scratch tasq-it
 KEY=$T/key
 URL=
 SERVER_PID=
@@ -86,10 +61,8 @@ CLIENT_OPTS=()   # extra global options of every client call (TLS)
 WORKER_OPTS=()   # extra options of every worker (TLS)
 WATCHDOG_PID=
 _nworkers=0
-
-log() {
-	printf '%s %s: %s\n' "$(date +%H:%M:%S.%3N)" "$TEST_NAME" "$*" >&2
-}
+# Signal only processes whose command line names $T (_ours).
+HARNESS_STRICT=1
 
 # dump_logs: the tail of every log, for a failure report.
 dump_logs() {
@@ -101,43 +74,12 @@ dump_logs() {
 	done
 }
 
-# fail MSG: the test fails; the EXIT trap cleans up. Call it from the
-# test's own shell, not from inside $(...).
-fail() {
-	log "FAIL: $*"
-	_failed=1
-	exit 1
-}
-_failed=0
-
-# pid_alive PID: the process exists and is not a zombie.
-pid_alive() {
-	local st
-	read -r st 2>/dev/null <"/proc/$1/stat" || return 1
-	st=${st##*) }
-	[ -n "$st" ] && [ "${st%% *}" != Z ] && [ "${st%% *}" != X ]
-}
-
-now_ms() {
-	if [ -n "${EPOCHREALTIME:-}" ]; then
-		local t=${EPOCHREALTIME/[.,]/}
-		echo $((t / 1000))
-	else
-		date +%s%3N
-	fi
-}
-
 # wait_until SECONDS CMD [ARGS...]: polls CMD every 50 ms until it
 # succeeds (0) or SECONDS x FACTOR have passed (1).
 wait_until() {
 	local secs=$1
 	shift
-	local deadline=$(($(now_ms) + secs * FACTOR * 1000))
-	while :; do
-		"$@" && return 0
-		[ "$(now_ms)" -ge "$deadline" ] && return 1
-		sleep 0.05
-	done
+	harness_poll $((secs * FACTOR)) "$@"
 }
 
 # wait_exit PID SECONDS: waits for a child of this shell to exit within
@@ -156,11 +98,8 @@ _not_running() { ! kill -0 "$1" 2>/dev/null; }
 # spawn LOG CMD [ARGS...]: starts CMD in a process group of its own with
 # stdout and stderr to $T/LOG; $SPAWNED_PID is its pid (= its pgid).
 spawn() {
-	local logf=$T/$1
-	shift
-	setsid "$@" </dev/null >>"$logf" 2>&1 &
-	SPAWNED_PID=$!
-	PIDS+=("$SPAWNED_PID")
+	harness_spawn "$T/$1" "$T/$1" "${@:2}"
+	SPAWNED_PID=$HARNESS_SPAWNED
 	echo "$SPAWNED_PID" >>"$T/pids"
 }
 
@@ -171,31 +110,15 @@ _ours() {
 	cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
 	[[ $cmd == *"$T"* ]]
 }
+harness_ours() { _ours "$1"; }
 
-# _members PGID: the group leader and every process of its group.
-_members() {
-	echo "$1"
-	pgrep -g "$1" 2>/dev/null
-}
+# _members PGID: the leader and every process of its group.
+_members() { harness_members "$1"; }
 
 # _kill_group SIG PGID: signals the group's processes that are ours.
-_kill_group() {
-	local p
-	for p in $(_members "$2" | sort -u); do
-		_ours "$p" && kill "-$1" "$p" 2>/dev/null
-	done
-	return 0
-}
+_kill_group() { harness_signal_group "$1" "$2"; }
 
-_any_alive() {
-	local g p
-	for g in "$@"; do
-		for p in $(_members "$g" | sort -u); do
-			_ours "$p" && return 0
-		done
-	done
-	return 1
-}
+_any_alive() { harness_group_alive "$@"; }
 
 _cleanup() {
 	local rc=$? p
@@ -209,19 +132,10 @@ _cleanup() {
 		dump_logs
 	fi
 	# Clients run in the background by the test (each under timeout,
-	# which passes the signal on), then every recorded group.
+	# which passes the signal on), then every recorded group: TERM,
+	# at most 5 s (polled), KILL.
 	pkill -TERM -P "$$" 2>/dev/null
-	for p in "${PIDS[@]}"; do
-		_kill_group TERM "$p"
-	done
-	# Polled, bounded: whatever has not gone in 5 s is killed.
-	local deadline=$(($(now_ms) + 5000))
-	while _any_alive "${PIDS[@]}" && [ "$(now_ms)" -lt "$deadline" ]; do
-		sleep 0.05
-	done
-	for p in "${PIDS[@]}"; do
-		_kill_group KILL "$p"
-	done
+	harness_stop_groups "${PIDS[@]}"
 	wait 2>/dev/null
 	if [ "${TASQ_TEST_KEEP:-0}" = 1 ]; then
 		log "kept $T"
@@ -244,18 +158,11 @@ test_begin() {
 	if [ -n "${TASQ_TEST_BUDGET:-}" ]; then
 		budget=$TASQ_TEST_BUDGET
 	fi
-	head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
-	chmod 600 "$KEY"
+	harness_new_key "$KEY"
 	# The watchdog: on expiry, TERM this shell and its foreground
 	# child (whose end lets the trap run), then the trap cleans up.
-	# shellcheck disable=SC2016 # expanded by the watchdog's shell
-	setsid bash -c 'sleep "$1" || exit 0
-		echo "WATCHDOG: budget of $1 s exceeded" >"$3"
-		kill -TERM "$2"; pkill -TERM -P "$2"' \
-	    watchdog "$budget" "$$" "$T/watchdog.msg" \
-	    </dev/null >/dev/null 2>&1 &
-	WATCHDOG_PID=$!
-	disown "$WATCHDOG_PID" # no "Killed" notice when the trap ends it
+	harness_watchdog "$budget" TERM "$T/watchdog.msg"
+	WATCHDOG_PID=$HARNESS_WATCHDOG_PID
 	log "start (budget ${budget}s, factor $FACTOR, scale $SCALE, dir $T)"
 }
 
@@ -364,31 +271,7 @@ queue_field() {
 	    inq && $1 == q { print $c; exit }'
 }
 
-# check_squares FILE FIRST LAST: FILE has exactly LAST-FIRST+1 lines and
-# line i is "n n*n" for n = FIRST+i-1: every result, once, in order.
-# (awk's doubles are exact below 2^53: |n| up to 9.4e7.)
-check_squares() {
-	local file=$1 first=$2 last=$3
-	[ -f "$file" ] || fail "check_squares: no file $file"
-	awk -v first="$first" -v last="$last" '
-	    {
-		n = first + NR - 1
-		if ($0 !~ /^-?[0-9]+ -?[0-9]+$/ || $1 != n || $2 != n * n) {
-			if (bad++ < 5)
-				printf("line %d: want \"%.0f %.0f\", got \"%s\"\n",
-				    NR, n, n * n, $0)
-		}
-	    }
-	    END {
-		want = last - first + 1
-		if (NR != want) {
-			printf("%d lines, want %d\n", NR, want)
-			bad++
-		}
-		exit(bad > 0)
-	    }' "$file" >&2 ||
-	    fail "check_squares $file $first:$last: wrong results (above)"
-}
+# check_squares FILE FIRST LAST: from tests/harness/lib.sh.
 
 # expect_squares INPUT: the output tasq submit must print for INPUT (one
 # integer a line), errors reduced to "n error: CODE". Exact in 64 bits:

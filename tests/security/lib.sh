@@ -28,47 +28,31 @@
 # Binaries: TASQ_SERVER_BIN, TASQ_WORKER_BIN, TASQ_CLIENT_BIN (CMake sets
 # them) or TASQ_BIN_DIR, a build directory:
 #	TASQ_BIN_DIR=build bash tests/security/tls13.sh
+#
+# What every suite shares (binaries, environment, process groups, bounded
+# polling, check_squares) is tests/harness/lib.sh; this file keeps what is
+# the security tests' own.
 
 set -u -o pipefail
 export LC_ALL=C
-if [ "${TASQ_TEST_TRACE:-0}" = 1 ]; then
-	PS4='+ $(date +%H:%M:%S.%3N) '
-	set -x
-fi
+# shellcheck source-path=SCRIPTDIR source=../harness/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../harness/lib.sh" || exit 2
+harness_trace
 
 TEST_NAME=$(basename "$0" .sh)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-FACTOR=${TASQ_TEST_TIMEOUT_FACTOR:-1}
-case $FACTOR in '' | *[!0-9]* | 0) FACTOR=1 ;; esac
-
-if [ -n "${TASQ_BIN_DIR:-}" ]; then
-	: "${TASQ_SERVER_BIN:=$TASQ_BIN_DIR/server/tasq-server}"
-	: "${TASQ_WORKER_BIN:=$TASQ_BIN_DIR/worker/tasq-worker}"
-	: "${TASQ_CLIENT_BIN:=$TASQ_BIN_DIR/client/tasq}"
-fi
-for _b in TASQ_SERVER_BIN TASQ_WORKER_BIN TASQ_CLIENT_BIN; do
-	if [ -z "${!_b:-}" ] || [ ! -x "${!_b}" ]; then
-		echo "$TEST_NAME: $_b is not set to an executable" \
-		    "(set it or TASQ_BIN_DIR)" >&2
-		exit 2
-	fi
-done
+harness_factor
+harness_bins TASQ_SERVER_BIN TASQ_WORKER_BIN TASQ_CLIENT_BIN
 for _p in python3 openssl; do
 	command -v "$_p" >/dev/null || {
 		echo "$TEST_NAME: $_p is needed" >&2
 		exit 2
 	}
 done
-unset _b _p
+unset _p
 
 # Only the TASQ_* settings a test sets on purpose reach the programs.
-for _v in $(compgen -e); do
-	case $_v in
-	TASQ_*_BIN | TASQ_BIN_DIR | TASQ_TEST_* | TASQ_SANITIZE) ;;
-	TASQ_*) unset "$_v" ;;
-	esac
-done
-unset _v
+harness_scrub_env 'TASQ_*_BIN' TASQ_BIN_DIR 'TASQ_TEST_*' TASQ_SANITIZE
 
 # The interpreter itself, once: a version-manager shim in PATH can cost a
 # second per start. The standard library is all peer.py needs.
@@ -78,7 +62,7 @@ else
 	PYTHON=$(python3 -c 'import sys; print(sys.executable)') || exit 2
 fi
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/tasq-sec-$TEST_NAME.XXXXXX") || exit 2
+harness_scratch tasq-sec
 KEY=$T/key
 # "${PEER[@]}" ARGS...: peer.py, hand-made and hostile peers (its usage
 # says what they do). A command, not a function: "${PEER[@]}" ... & gives
@@ -98,75 +82,31 @@ CLIENT_KEY=      # key file of client calls (default $KEY)
 LAUNCHER=()      # a command that runs every server, worker and client
                  # call (valgrind.sh: valgrind and its options)
 WATCHDOG_PID=
-_failed=0
 _nworkers=0
-
-log() {
-	printf '%s %s: %s\n' "$(date +%H:%M:%S.%3N)" "$TEST_NAME" "$*" >&2
-}
-
-# fail MSG: the test fails (from the test's own shell, not inside $(...)).
-fail() {
-	log "FAIL: $*"
-	_failed=1
-	exit 1
-}
-
-now_ms() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo $((t / 1000))
-}
 
 # wait_until SECONDS CMD [ARGS...]: polls CMD every 50 ms until it
 # succeeds (0) or SECONDS x FACTOR have passed (1).
 wait_until() {
-	local deadline=$(($(now_ms) + $1 * FACTOR * 1000))
+	local secs=$1
 	shift
-	while :; do
-		"$@" && return 0
-		[ "$(now_ms)" -ge "$deadline" ] && return 1
-		sleep 0.05
-	done
+	harness_poll $((secs * FACTOR)) "$@"
 }
 
-# pid_alive PID: exists and is not a zombie.
-pid_alive() {
-	local st
-	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$st" ] && [ "${st%% *}" != Z ] && [ "${st%% *}" != X ]
-}
 _gone() { ! pid_alive "$1"; }
 
 # spawn LOG CMD [ARGS...]: CMD in a process group of its own, output to
 # $T/LOG; $SPAWNED_PID is its pid (= its pgid).
 spawn() {
-	local logf=$T/$1
-	shift
-	setsid "$@" </dev/null >>"$logf" 2>&1 &
-	SPAWNED_PID=$!
-	PIDS+=("$SPAWNED_PID")
+	harness_spawn "$T/$1" "$T/$1" "${@:2}"
+	SPAWNED_PID=$HARNESS_SPAWNED
 }
 
 _none_alive() { ! _any_alive "$@"; }
-
-_kill_group() {
-	kill "-$1" -- "-$2" 2>/dev/null
-	kill "-$1" "$2" 2>/dev/null
-	return 0
-}
-
-_any_alive() {
-	local p
-	for p in "$@"; do
-		if pid_alive "$p" || [ -n "$(pgrep -g "$p" 2>/dev/null)" ]; then
-			return 0
-		fi
-	done
-	return 1
-}
+_kill_group() { harness_signal_group "$1" "$2"; }
+_any_alive() { harness_group_alive "$@"; }
 
 _cleanup() {
-	local rc=$? p f
+	local rc=$? f
 	trap - EXIT INT TERM HUP
 	[ -n "$WATCHDOG_PID" ] && _kill_group KILL "$WATCHDOG_PID"
 	if [ "$rc" -ne 0 ] || [ "$_failed" -ne 0 ]; then
@@ -179,16 +119,7 @@ _cleanup() {
 	fi
 	# Our own background children (clients, peers), then every group.
 	pkill -TERM -P "$$" 2>/dev/null
-	for p in "${PIDS[@]}"; do
-		_kill_group TERM "$p"
-	done
-	local deadline=$(($(now_ms) + 5000))
-	while _any_alive "${PIDS[@]}" && [ "$(now_ms)" -lt "$deadline" ]; do
-		sleep 0.05
-	done
-	for p in "${PIDS[@]}"; do
-		_kill_group KILL "$p"
-	done
+	harness_stop_groups "${PIDS[@]}"
 	wait 2>/dev/null
 	if [ "${TASQ_TEST_KEEP:-0}" = 1 ]; then
 		log "kept $T"
@@ -206,21 +137,13 @@ trap 'fail "interrupted by a signal"' INT TERM HUP
 test_begin() {
 	local budget=${TASQ_TEST_BUDGET:-$(($1 * FACTOR))}
 	new_key "$KEY"
-	setsid bash -c 'sleep "$1" || exit 0
-		echo "WATCHDOG: budget of $1 s exceeded" >"$3"
-		kill -TERM "$2"; pkill -TERM -P "$2"' \
-	    watchdog "$budget" "$$" "$T/watchdog.log" \
-	    </dev/null >/dev/null 2>&1 &
-	WATCHDOG_PID=$!
-	disown "$WATCHDOG_PID"
+	harness_watchdog "$budget" TERM "$T/watchdog.log"
+	WATCHDOG_PID=$HARNESS_WATCHDOG_PID
 	log "start (budget ${budget}s, factor $FACTOR, dir $T)"
 }
 
 # new_key FILE: 48 random bytes, hex, mode 0600.
-new_key() {
-	(umask 077 && head -c 48 /dev/urandom | od -An -tx1 |
-	    tr -d ' \n' >"$1")
-}
+new_key() { harness_new_key "$1"; }
 
 # free_port: a loopback port the kernel hands out now (for listeners
 # that cannot report port 0, such as --metrics-listen).
@@ -292,16 +215,7 @@ assert_serving() {
 	    fail "a small submit gave wrong results$what: $(cat "$out")"
 }
 
-# check_squares FILE FIRST LAST: line i of FILE is "n n*n" for
-# n = FIRST+i-1, and nothing else.
-check_squares() {
-	awk -v first="$2" -v last="$3" '
-	    { n = first + NR - 1
-	      if ($1 != n || $2 != n * n) { if (bad++ < 5) print "line " NR ": " $0 } }
-	    END { if (NR != last - first + 1) { print NR " lines"; bad++ }
-		  exit(bad > 0) }' "$1" >&2 ||
-	    fail "$1: wrong results for $2..$3 (above)"
-}
+# check_squares FILE FIRST LAST: from tests/harness/lib.sh.
 
 # counter NAME: a server counter from tasq stats --json.
 counter() {
