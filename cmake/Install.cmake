@@ -96,7 +96,8 @@ install(FILES ${PROJECT_SOURCE_DIR}/deploy/tasq-server.conf.example
 # /etc/tasq/worker-main.conf. Like the units' paths, the directory is
 # chosen at install time, when the prefix is known (cpack installs with
 # /usr): GNU's rule, /etc for the prefix /usr and PREFIX/etc otherwise, so
-# that cmake --install --prefix DIR writes nothing outside DIR.
+# that cmake --install --prefix DIR writes nothing outside DIR. (The units
+# read /etc/tasq whatever the prefix.)
 install(CODE "
   if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
     set(tasq_etc /etc/tasq)

@@ -26,8 +26,8 @@
 #     the enabled unit's link gone; the user and group kept (see
 #     deploy/debian/postrm);
 #   install again: the existing user is reused.
-# lintian (when there) reports no error for V2 either (deploy.install_package
-# checks V1).
+# lintian (when there) reports no error or warning for V2 either
+# (deploy.install_package checks V1).
 #
 # Needs root and podman (skips, 77, without them: see lib.sh), apt access to
 # Debian's mirror from a container (podman's default network), and a few
@@ -210,6 +210,8 @@ expect "left over by dpkg" "$(ctr find /etc/tasq -name '*.dpkg-*')" ""
 expect "user tasq" "$(ctr getent passwd tasq)" "$pw"
 expect "/etc/tasq" "$(ctr stat -c '%a %U %G' /etc/tasq)" "750 root tasq"
 ctr test -s /etc/tasq/key || fail "the key is gone"
+expect "/var/lib/tasq" "$(ctr stat -c '%a %U %G' /var/lib/tasq)" "700 tasq tasq"
+ctr sh -c 'ls /var/lib/tasq | grep -q "^journal-"' || fail "the upgrade lost the journal"
 calls=$(ctr cat /run/systemctl.log)
 echo "$calls" | sed 's/^/  /'
 echo "$calls" | grep -q 'daemon-reload' || fail "no systemctl daemon-reload on upgrade"
