@@ -26,6 +26,11 @@
 #     the enabled unit's link gone; the user and group kept (see
 #     deploy/debian/postrm);
 #   install again: the existing user is reused.
+# Then in a second container, with systemd as process 1 (the units' key
+# comes from a drop-in there: see below): V1's units started, the server
+# as tasq, a worker as a dynamic user with the group tasq, a batch
+# computed; the upgrade to V2 leaves both processes alone and names them;
+# remove stops them; purge takes an enabled unit's link.
 # lintian (when there) reports no error or warning for V2 either
 # (deploy.install_package checks V1).
 #
@@ -259,6 +264,93 @@ apt install "$d2"
 expect "user tasq" "$(ctr getent passwd tasq)" "$pw"
 expect "/etc/tasq" "$(ctr stat -c '%a %U %G' /etc/tasq)" "750 root tasq"
 expect "/var/lib/tasq" "$(ctr stat -c '%a %U %G' /var/lib/tasq)" "700 tasq tasq"
+
+podman rm -f -t 0 "$CTR" >/dev/null
+
+step "with systemd as process 1: a container of its own, systemd installed"
+# --systemd=always sets up /run, /tmp and the cgroups for it; SYS_ADMIN
+# lets systemd set up the units' namespaces (DynamicUser= and the
+# sandboxing fail with 226/NAMESPACE without it).
+SD=$RUN_ID-sd
+podman_q run -d --name "$SD" --label "tasq-test=$RUN_ID" --systemd=always \
+	--cap-add SYS_ADMIN -v "$WORK/debs:/debs:ro" localhost/debian:bookworm \
+	sh -c 'export DEBIAN_FRONTEND=noninteractive
+		{ apt-get update -q || apt-get update -q; } >/apt-sd.log 2>&1 &&
+		apt-get install -y -q --no-install-recommends systemd systemd-sysv \
+			>>/apt-sd.log 2>&1 && exec /lib/systemd/systemd
+		cat /apt-sd.log; exit 1' >/dev/null
+sd() {
+	podman exec -e DEBIAN_FRONTEND=noninteractive "$SD" "$@"
+}
+t=$(date +%s%N)
+state=
+for _ in $(seq 600); do
+	state=$(sd systemctl is-system-running 2>/dev/null) || true
+	case $state in running | degraded) break ;; esac
+	[ "$(podman inspect -f '{{.State.Running}}' "$SD")" = true ] ||
+		{ podman logs --tail 20 "$SD"; fail "the systemd container stopped"; }
+	sleep 0.5
+done
+case $state in running | degraded) ;; *) fail "systemd is not up after 300 s: '$state'" ;; esac
+echo "  systemd $state after $(elapsed_since "$t") s"
+
+step "with systemd: install V1, start tasq-server and tasq-worker@main"
+echo "+ apt-get install $d1 (systemd)" >>"$WORK/apt.log"
+sd apt-get install -y -q "$d1" >>"$WORK/apt.log" 2>&1 || fail "apt-get install (systemd)"
+# The units take the key as a systemd credential (LoadCredential=). In
+# this container systemd cannot deliver it: with SYS_ADMIN the credential
+# directory stays empty and closed to the service (even to root), without
+# it the file comes with an ACL (mode 0440), which tasq refuses. So here
+# a drop-in hands the key over as TASQ_KEY instead (--key-file "" makes the
+# programs use it); the rest of each unit is as installed.
+sd sh -c 'umask 077 && head -c 32 /dev/urandom | base64 | tr -d "\n" >/etc/tasq/key &&
+	printf "TASQ_KEY=%s\n" "$(cat /etc/tasq/key)" >/etc/tasq/key.env &&
+	for u in tasq-server tasq-worker@; do
+		mkdir -p /etc/systemd/system/$u.service.d
+		{ printf "[Service]\nLoadCredential=\nEnvironmentFile=/etc/tasq/key.env\n"
+		  printf "ExecStartPre=\nExecStart=\n"
+		  sed -n "/^ExecStart/s|--key-file %d/key|--key-file \"\"|p" \
+			/usr/lib/systemd/system/$u.service
+		} >/etc/systemd/system/$u.service.d/test-key.conf
+	done &&
+	umask 022 && sed -i "s|^listen .*|listen tcp://127.0.0.1:7070|" /etc/tasq/tasq-server.conf &&
+	systemctl daemon-reload'
+sd systemctl start tasq-server tasq-worker@main ||
+	{ sd journalctl -u tasq-server -u tasq-worker@main --no-pager | tail -20; fail "the units do not start"; }
+pids=$(sd systemctl show -p MainPID --value tasq-server tasq-worker@main | tr '\n' ' ')
+read -r spid wpid <<<"$pids"
+expect "tasq-server runs as" "$(sd stat -c %U "/proc/$spid")" "tasq"
+tgid=$(sd getent group tasq | cut -d: -f3)
+wst=$(sd grep -E '^(Uid|Groups):' "/proc/$wpid/status" | awk '{ print $2, $3 }' | tr '\n' ' ')
+wuid=${wst%% *}
+[ "$wuid" -ge 61184 ] && [ "$wuid" -le 65519 ] ||
+	fail "tasq-worker@main is not a dynamic user: $wst"
+case " $wst " in *" $tgid "*) ;; *) fail "tasq-worker@main lacks the group tasq: $wst" ;; esac
+echo "  tasq-worker@main runs as the dynamic user $wuid with the group tasq ($tgid)"
+got=$(sd env TASQ_SERVER=tcp://127.0.0.1:7070 TASQ_KEY_FILE=/etc/tasq/key \
+	tasq submit --timeout 60s 3 4 5) || fail "tasq submit (systemd) failed"
+expect "tasq submit 3 4 5" "$(echo "$got" | tr '\n' ' ')" "3 9 4 16 5 25 "
+sd systemctl enable tasq-server 2>/dev/null
+
+step "with systemd: upgrade to V2, the running units left alone"
+echo "+ apt-get install $d2 (systemd)" >>"$WORK/apt.log"
+sd apt-get install -y -q "$d2" >"$WORK/apt-sd-upgrade.log" 2>&1 ||
+	{ cat "$WORK/apt-sd-upgrade.log"; fail "apt-get install (systemd) V2"; }
+grep '^tasq: ' "$WORK/apt-sd-upgrade.log" | sed 's/^/  /'
+grep -q '^tasq: tasq-worker@main.service still runs' "$WORK/apt-sd-upgrade.log" ||
+	fail "the upgrade does not name the running worker"
+expect "main processes (server, worker)" \
+	"$(sd systemctl show -p MainPID --value tasq-server tasq-worker@main | tr '\n' ' ')" "$pids"
+
+step "with systemd: remove stops the units, purge takes the enabled link"
+echo "+ apt-get remove (systemd)" >>"$WORK/apt.log"
+sd apt-get remove -y -q tasq >>"$WORK/apt.log" 2>&1 || fail "apt-get remove (systemd)"
+expect "units" "$(sd systemctl is-active tasq-server tasq-worker@main | tr '\n' ' ')" "inactive inactive "
+sd apt-get purge -y -q tasq >>"$WORK/apt.log" 2>&1 || fail "apt-get purge (systemd)"
+for p in /etc/tasq /var/lib/tasq /etc/systemd/system/multi-user.target.wants/tasq-server.service; do
+	! sd test -e "$p" -o -L "$p" || fail "purge left $p"
+done
+echo "  purged"
 
 step "done"
 echo "deploy.debian_package passed"
