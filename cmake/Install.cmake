@@ -11,9 +11,18 @@
 #   lib/systemd/system/       tasq-server.service tasq-worker@.service, whose
 #                             ExecStart names the installed programs
 #   share/doc/tasq/           copyright (Debian machine-readable format, MIT
-#                             "Expat"), changelog.Debian.gz
-#   share/doc/tasq/examples/  tasq-server.conf.example
+#                             "Expat"), changelog.gz (the name of a native
+#                             package's changelog: the version has no
+#                             Debian revision)
+#   share/doc/tasq/examples/  tasq-server.conf.example tasq-worker.conf.example
 #   share/tasq/               gen-certs.sh
+#   /etc/tasq/                tasq-server.conf, worker-main.conf (the
+#                             examples; conffiles of the .deb). /etc for the
+#                             prefix /usr, PREFIX/etc otherwise
+#
+# The .deb also carries the maintainer scripts and conffiles list of
+# deploy/debian/ (see there and deploy/README.md): a "tasq" system user,
+# /etc/tasq 0750 root:tasq, /var/lib/tasq, purge.
 
 # --- man pages ---------------------------------------------------------------
 set(tasq_man_pages tasq.1 tasq-worker.1 tasq.conf.5 tasq-server.8)
@@ -62,7 +71,7 @@ install(CODE "
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/debian/copyright
   DESTINATION ${CMAKE_INSTALL_DOCDIR})
 if(TASQ_GZIP)
-  set(tasq_changelog_gz ${PROJECT_BINARY_DIR}/changelog.Debian.gz)
+  set(tasq_changelog_gz ${PROJECT_BINARY_DIR}/changelog.gz)
   add_custom_command(OUTPUT ${tasq_changelog_gz}
     COMMAND sh -c "\"$0\" -9nc \"$1\" > \"$2\"" ${TASQ_GZIP}
       ${PROJECT_SOURCE_DIR}/deploy/debian/changelog ${tasq_changelog_gz}
@@ -73,21 +82,66 @@ if(TASQ_GZIP)
   install(FILES ${tasq_changelog_gz} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 else()
   install(FILES ${PROJECT_SOURCE_DIR}/deploy/debian/changelog
-    DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME changelog.Debian)
+    DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME changelog)
 endif()
 
 # --- examples and tools -----------------------------------------------------
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/tasq-server.conf.example
+  ${PROJECT_SOURCE_DIR}/deploy/tasq-worker.conf.example
   DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
+# --- configuration: /etc/tasq ---------------------------------------------------
+# The examples as the configurations the units read: tasq-server.service's
+# /etc/tasq/tasq-server.conf, tasq-worker@main.service's
+# /etc/tasq/worker-main.conf. Like the units' paths, the directory is
+# chosen at install time, when the prefix is known (cpack installs with
+# /usr): GNU's rule, /etc for the prefix /usr and PREFIX/etc otherwise, so
+# that cmake --install --prefix DIR writes nothing outside DIR. (The units
+# read /etc/tasq whatever the prefix.)
+install(CODE "
+  if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
+    set(tasq_etc /etc/tasq)
+  else()
+    set(tasq_etc \"\${CMAKE_INSTALL_PREFIX}/etc/tasq\")
+  endif()
+  foreach(f tasq-server.conf:tasq-server worker-main.conf:tasq-worker)
+    string(REPLACE \":\" \";\" f \"\${f}\")
+    list(GET f 0 name)
+    list(GET f 1 example)
+    file(INSTALL DESTINATION \"\${tasq_etc}\" TYPE FILE
+      PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
+      FILES \"${PROJECT_SOURCE_DIR}/deploy/\${example}.conf.example\"
+      RENAME \${name})
+  endforeach()
+")
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/deploy/gen-certs.sh
   DESTINATION ${CMAKE_INSTALL_DATADIR}/tasq)
 
 # --- packaging: a Debian package with cpack ----------------------------------
-set(TASQ_PACKAGE_CONTACT "tasq maintainers <tasq@localhost>" CACHE STRING
+# Set your own (lintian refuses an address without a domain, such as
+# tasq@localhost; example.org is reserved for examples, RFC 2606).
+set(TASQ_PACKAGE_CONTACT "tasq maintainers <tasq@example.org>" CACHE STRING
   "Maintainer field of the packages")
+# (build directories made before keep the old default in their cache)
+if(TASQ_PACKAGE_CONTACT STREQUAL "tasq maintainers <tasq@localhost>")
+  set_property(CACHE TASQ_PACKAGE_CONTACT PROPERTY VALUE
+    "tasq maintainers <tasq@example.org>")
+endif()
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME tasq)
-set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+# The Debian version is the project's, plus TASQ_PACKAGE_VERSION_SUFFIX:
+# e.g. -DTASQ_PACKAGE_VERSION_SUFFIX=+local1 makes 0.1.0+local1, which
+# dpkg orders after 0.1.0 and before 0.1.1 (a rebuild with local changes;
+# deploy.debian_package upgrades to one). "~rc1" orders before 0.1.0.
+set(TASQ_PACKAGE_VERSION_SUFFIX "" CACHE STRING
+  "Appended to the project version in the package's version")
+if(NOT TASQ_PACKAGE_VERSION_SUFFIX MATCHES "^([+~][A-Za-z0-9.+~]*)?$")
+  message(FATAL_ERROR "TASQ_PACKAGE_VERSION_SUFFIX '${TASQ_PACKAGE_VERSION_SUFFIX}': "
+    "start it with + (later than ${PROJECT_VERSION}) or ~ (earlier), then "
+    "letters, digits, '.', '+', '~'")
+endif()
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION}${TASQ_PACKAGE_VERSION_SUFFIX})
+set(CPACK_DEBIAN_PACKAGE_VERSION ${CPACK_PACKAGE_VERSION})
 set(CPACK_PACKAGE_CONTACT ${TASQ_PACKAGE_CONTACT})
 set(CPACK_PACKAGE_VENDOR "tasq")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
@@ -104,7 +158,19 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libnng1, libprotobuf-c1, libssl3")
+# The shared libraries' packages (libc6, libnng1, libprotobuf-c1, libssl3
+# on bookworm, with their minimum versions) come from dpkg-shlibdeps
+# (package dpkg-dev); passwd is for the maintainer scripts' useradd.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "openssl")
+# Maintainer scripts and the conffiles list (deploy/debian/), installed
+# with the modes dpkg expects whatever their modes in the source tree.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+  ${PROJECT_SOURCE_DIR}/deploy/debian/conffiles
+  ${PROJECT_SOURCE_DIR}/deploy/debian/postinst
+  ${PROJECT_SOURCE_DIR}/deploy/debian/prerm
+  ${PROJECT_SOURCE_DIR}/deploy/debian/postrm)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
 include(CPack)

@@ -10,7 +10,7 @@
 #                             tests need: podman and friends
 #                             (install-deploy-deps.sh), Chromium and
 #                             playwright-core (install-dashboard-test-deps.sh),
-#                             valgrind and testssl.sh
+#                             valgrind, testssl.sh and lintian
 #   install-deps.sh [--tests] --list
 #                             prints the Debian packages, one a line, and
 #                             installs nothing
@@ -39,6 +39,7 @@ build=(
 	build-essential cmake pkg-config ca-certificates
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev openssl
 	clang libclang-rt-14-dev
+	dpkg-dev  # dpkg-shlibdeps: cpack computes the .deb's dependencies
 )
 # The programs the ordinary test suite (tests/run-all.sh) runs, beyond
 # those of every Debian system.
@@ -59,6 +60,7 @@ suite=(
 slow=(
 	valgrind    # security.valgrind
 	testssl.sh  # security.testssl
+	lintian     # deploy.install_package checks the .deb (skipped without)
 )
 
 if [ -n "$list" ]; then

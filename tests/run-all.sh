@@ -6,7 +6,8 @@
 #          headless Chromium, bench smoke, style;
 #   deploy the container tests, in the plain build: the project's image
 #          built from deploy/Containerfile, a server and workers on
-#          simulated LAN hosts, compose and Kubernetes manifests (they
+#          simulated LAN hosts, compose and Kubernetes manifests, the .deb
+#          installed, upgraded and purged in a minimal container (they
 #          skip without root or podman: deploy/install-deps.sh --tests);
 #   asan   ASan+UBSan: unit, fuzz replay, integration and compat tests;
 #   tsan   TSan: unit, fuzz replay and the integration tests that exercise
@@ -55,7 +56,7 @@ for s in $suites; do
 		# Reuses the plain build (configured again if it is missing).
 		SUITE_DIR=plain run_suite deploy \
 		    "-DCMAKE_BUILD_TYPE=RelWithDebInfo" "" \
-		    -R '^deploy\.(container_lan|compose_kube)$'
+		    -R '^deploy\.(container_lan|compose_kube|debian_package)$'
 		;;
 	asan)
 		(

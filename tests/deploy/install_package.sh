@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # deploy.install_package: cmake --install puts the programs, man pages,
-# systemd units (naming the installed programs), the example configuration,
-# gen-certs.sh and the shell completions in place; systemd-analyze accepts
-# the units (when it is there); cpack makes a .deb that depends on
-# libnng1, libprotobuf-c1 and libssl3 and holds the same files under /usr.
+# systemd units (naming the installed programs), the example
+# configurations, the configurations of /etc/tasq (PREFIX/etc/tasq, and
+# /etc/tasq for the prefix /usr), gen-certs.sh and the shell completions in
+# place; systemd-analyze accepts the units (when it is there); cpack makes
+# a .deb whose dependencies dpkg-shlibdeps computed, with the same files
+# under /usr and /etc, its /etc files as conffiles, the maintainer scripts
+# of deploy/debian, and no error from lintian (when it is there; its
+# warnings are printed). deploy.debian_package installs, upgrades and
+# purges it.
 # usage: install_package.sh BUILD-DIR
 set -euo pipefail
 build=$1
@@ -16,7 +21,7 @@ fail() {
 # man and systemd-analyze are optional; in CI (TASQ_TESTS_REQUIRED=1),
 # where deploy/install-deps.sh has installed them, they must be there.
 if [ "${TASQ_TESTS_REQUIRED:-}" = 1 ]; then
-	for c in gzip man systemd-analyze; do
+	for c in gzip man systemd-analyze lintian; do
 		command -v "$c" >/dev/null ||
 			fail "$c not found (deploy/install-deps.sh installs it)"
 	done
@@ -24,14 +29,17 @@ fi
 expected="bin/tasq
 bin/tasq-server
 bin/tasq-worker
+etc/tasq/tasq-server.conf
+etc/tasq/worker-main.conf
 lib/systemd/system/tasq-server.service
 lib/systemd/system/tasq-worker@.service
 share/bash-completion/completions/tasq
 share/bash-completion/completions/tasq-server
 share/bash-completion/completions/tasq-worker
-share/doc/tasq/changelog.Debian.gz
+share/doc/tasq/changelog.gz
 share/doc/tasq/copyright
 share/doc/tasq/examples/tasq-server.conf.example
+share/doc/tasq/examples/tasq-worker.conf.example
 share/man/man1/tasq-worker.1.gz
 share/man/man1/tasq.1.gz
 share/man/man5/tasq.conf.5.gz
@@ -66,16 +74,26 @@ lic() { tr -s ' \n' '  ' | sed 's/ *$//'; }
 	"$(awk '/^License: Expat$/ { t = ""; next } { t = t $0 "\n" } END { printf "%s", t }' "$cr" |
 		sed 's/^ //; s/^\.$//' | lic)" ] ||
 	fail "copyright's license text differs from LICENSE"
+want=$(sed -n 's/^project(tasq VERSION \([0-9.]*\).*/\1/p' "$top/CMakeLists.txt")
 if command -v dpkg-parsechangelog >/dev/null && command -v gzip >/dev/null; then
-	gzip -dc "$work/p/share/doc/tasq/changelog.Debian.gz" >"$work/changelog"
+	gzip -dc "$work/p/share/doc/tasq/changelog.gz" >"$work/changelog"
 	v=$(dpkg-parsechangelog -l "$work/changelog" -S Version)
-	want=$(sed -n 's/^project(tasq VERSION \([0-9.]*\).*/\1/p' "$top/CMakeLists.txt")
 	[ "$v" = "$want" ] || fail "changelog's version $v is not the project's $want"
 fi
 grep -h '^ExecStart=' "$work/p/lib/systemd/system/"* | sed 's/^/  /'
 grep -q "^ExecStart=$work/p/bin/tasq-server " \
 	"$work/p/lib/systemd/system/tasq-server.service" ||
 	fail "the server unit does not start the installed program"
+for f in tasq-server.conf:tasq-server worker-main.conf:tasq-worker; do
+	cmp "$work/p/etc/tasq/${f%%:*}" "$top/deploy/${f#*:}.conf.example" ||
+		fail "etc/tasq/${f%%:*} is not deploy/${f#*:}.conf.example"
+done
+echo "== DESTDIR=$work/d cmake --install --prefix /usr: the configurations in /etc"
+DESTDIR=$work/d cmake --install "$build" --prefix /usr >"$work/install-usr.log"
+for f in tasq-server.conf worker-main.conf; do
+	[ -f "$work/d/etc/tasq/$f" ] || fail "with the prefix /usr, $f is not in /etc/tasq"
+done
+[ ! -e "$work/d/usr/etc" ] || fail "with the prefix /usr, something went to /usr/etc"
 if command -v man >/dev/null; then
 	man -l "$work/p/share/man/man8/tasq-server.8.gz" 2>/dev/null | head -2 | sed 's/^/  /'
 fi
@@ -101,13 +119,42 @@ echo "== cpack -G DEB"
 deb=$(ls "$work"/pkg/*.deb)
 echo "  $(basename "$deb")"
 dpkg-deb -f "$deb" Package Version Architecture Depends | sed 's/^/  /'
-dpkg-deb -f "$deb" Depends | grep -q 'libnng1, libprotobuf-c1, libssl3' ||
-	fail "Depends is wrong"
-files=$(dpkg-deb -c "$deb" | awk '{print $NF}' | grep -v '/$' | sed 's|^\./usr/||' | sort)
+# Computed by dpkg-shlibdeps: each with the minimum version its symbols
+# need (a hand-written "libssl3" would be wrong on the next Debian).
+depends=$(dpkg-deb -f "$deb" Depends)
+for p in libc6 libnng1 libprotobuf-c1 libssl3; do
+	echo "$depends" | grep -Eq "(^|, )$p \(>= [0-9][^)]*\)(,|$)" ||
+		fail "Depends has no '$p (>= VERSION)': not computed by dpkg-shlibdeps?"
+done
+echo "$depends" | grep -Eq '(^|, )passwd(,|$)' || fail "Depends lacks passwd (useradd)"
+[ "$(dpkg-deb -f "$deb" Version)" = "$want" ] ||
+	fail "the package's version is not the project's $want"
+files=$(dpkg-deb -c "$deb" | awk '{print $NF}' | grep -v '/$' |
+	sed 's|^\./usr/||; s|^\./etc/|etc/|' | sort)
 [ "$files" = "$expected" ] || {
 	diff <(echo "$expected") <(echo "$files") || true
 	fail "the package's files differ (< expected, > in the .deb)"
 }
 dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/tasq-server.service |
 	grep -q '^ExecStart=/usr/bin/tasq-server ' || fail "the packaged unit does not start /usr/bin/tasq-server"
+echo "== control: conffiles and maintainer scripts"
+dpkg-deb -e "$deb" "$work/control"
+[ "$(cat "$work/control/conffiles")" = "/etc/tasq/tasq-server.conf
+/etc/tasq/worker-main.conf" ] || fail "conffiles: $(cat "$work/control/conffiles")"
+for s in postinst prerm postrm; do
+	[ -x "$work/control/$s" ] || fail "no executable $s in the package"
+	cmp "$work/control/$s" "$top/deploy/debian/$s" || fail "$s is not deploy/debian/$s"
+	sh -n "$work/control/$s" || fail "$s: syntax error"
+done
+(cd "$work/control" && stat -c '  %A %n' -- *)
+if command -v lintian >/dev/null; then
+	echo "== lintian"
+	# (exit status: 0, or 1 on an error, E:, or a failure of its own)
+	rc=0
+	lintian --tag-display-limit 0 "$deb" >"$work/lintian.log" 2>&1 || rc=$?
+	sed -n '/^[EW]: /s/^/  /p' "$work/lintian.log"
+	! grep -q '^E: ' "$work/lintian.log" || fail "lintian reports errors"
+	[ "$rc" = 0 ] || { cat "$work/lintian.log"; fail "lintian failed ($rc)"; }
+	echo "  no errors ($(grep -c '^W: ' "$work/lintian.log" || true) warnings)"
+fi
 echo "deploy.install_package passed"
