@@ -28,12 +28,13 @@
 static int
 append(tasq_broker *b, int type, struct iovec *iov, int n)
 {
-	uint64_t lsn;
+	tasq_journal *j = tasq_broker_journal_rec(b);
+	uint64_t      lsn;
 
-	if (b->journal == NULL || b->recovering) {
+	if (j == NULL) {
 		return (0);
 	}
-	return (tasq_journal_append(b->journal, type, iov, n, &lsn));
+	return (tasq_journal_append(j, type, iov, n, &lsn));
 }
 
 int
@@ -92,7 +93,7 @@ tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
 {
 	bool run = true;
 
-	if (b->journal == NULL || b->recovering || n == 0) {
+	if (tasq_broker_journal_rec(b) == NULL || n == 0) {
 		return (0);
 	}
 	for (size_t i = 0; i < n && run; i++) {
@@ -196,19 +197,17 @@ take_queue(struct cur *c, char *name)
 }
 
 // The open job id, made (with its queue) when queue is not NULL and it
-// does not exist. *jp is NULL for a closed job, or an unknown one without
-// queue. Errors: NNG_ENOMEM.
+// does not exist. *jp is NULL for an unknown job without queue (closed
+// jobs are gone by then: in replay no lease holds their chunks). Errors:
+// NNG_ENOMEM.
 static int
 job_for(tasq_broker *b, uint64_t id, const char *queue, struct job **jp)
 {
-	struct job   *j = tasq_idmap_get(&b->jobs, id);
 	struct queue *q;
 	bool          created;
 	int           rv;
 
-	*jp = NULL;
-	if (j != NULL) {
-		*jp = j->closed ? NULL : j;
+	if ((*jp = tasq_broker_job_find(b, id)) != NULL) {
 		return (0);
 	}
 	if (queue == NULL || id == 0) {
@@ -317,30 +316,12 @@ apply_cols(tasq_broker *b, uint64_t job, uint32_t n, const uint64_t *ids,
 			rv = TASQ_EDATA_LOSS;
 			break;
 		}
-		if (pending) {
-			// Snapshot: the result exists; its chunk says done.
-			if (tasq_broker_results_reserve(j, 1) != 0) {
-				rv = NNG_ENOMEM;
-				break;
-			}
-			size_t at      = j->r_head + j->r_len++;
-			j->r_ids[at]   = ids[i];
-			j->r_vals[at]  = vals[i];
-			j->r_codes[at] = codes[i];
-			j->q->nresults++;
-			b->held++;
-			continue;
-		}
-		struct chunk *ch = tasq_broker_chunk_of(j, ids[i]);
-		if (ch == NULL) {
-			continue; // finished before, chunk gone
-		}
-		uint32_t off = (uint32_t) (ids[i] - ch->first);
-		if (!tasq_broker_task_done(ch, off) &&
-		    !tasq_broker_task_finish(
-		        b, ch, off, vals[i], codes[i], NULL)) {
-			rv = NNG_ENOMEM;
-		}
+		// A snapshot's result exists (its chunk says done); a
+		// record's finishes its task unless it has a result.
+		rv = pending ? tasq_broker_result_restore(
+		                   b, j, ids[i], vals[i], codes[i])
+		             : tasq_broker_result_apply(
+		                   b, j, ids[i], vals[i], codes[i]);
 	}
 	return (rv);
 }
@@ -393,11 +374,7 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		if (j == NULL) {
 			return (0);
 		}
-		if (n > j->r_len) {
-			return (TASQ_EDATA_LOSS);
-		}
-		tasq_broker_results_drop(b, j, n);
-		return (0);
+		return (tasq_broker_results_drop(b, j, n));
 	}
 	case TASQ_REC_CLOSE: {
 		uint64_t job = take64(&c);
@@ -437,8 +414,7 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 				return (rv);
 			}
 		}
-		j->submitted = submitted;
-		j->completed = completed;
+		tasq_broker_job_counts_set(j, submitted, completed);
 		return (0);
 	}
 	case TASQ_REC_CHUNK: {
@@ -468,104 +444,65 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 }
 
 int
-tasq_broker_recover(tasq_broker *b, tasq_journal *j, char *err, size_t errlen,
-    uint64_t *records, uint64_t *bytes)
+tasq_persist_replay(tasq_broker *b, tasq_journal *j, uint64_t *records,
+    uint64_t *bytes, char *err, size_t errlen)
 {
-	int rv;
-
-	nng_mtx_lock(b->mtx);
-	b->recovering = true;
-	rv = tasq_journal_recover(j, apply, b, records, bytes, err, errlen);
-	tasq_broker_ready_normalize(b);
-	// Queues of closed jobs only: gone, and within --max-queues again.
-	tasq_broker_queue_gc(b, 0, true);
-	b->recovering = false;
-	b->journal    = j;
-	nng_mtx_unlock(b->mtx);
-	return (rv);
+	return (
+	    tasq_journal_recover(j, apply, b, records, bytes, err, errlen));
 }
 
 // ---- snapshot -----------------------------------------------------------
 
-static int
-snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
+int
+tasq_persist_snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
 {
-	uint8_t   qlen = (uint8_t) strlen(j->q->name);
-	uint32_t  n32  = (uint32_t) j->nivals;
-	int       rv;
-	uint64_t *iv = tasq_alloc(j->nivals * 16 + 1);
+	tasq_job_view     v;
+	tasq_results_view res;
+	uint8_t           qlen;
+	uint32_t          n32;
+	uint64_t         *iv;
+	int               rv;
 
-	if (iv == NULL) {
+	tasq_broker_job_view(j, &v);
+	qlen = (uint8_t) strlen(v.queue);
+	n32  = (uint32_t) v.nivals;
+	if ((iv = tasq_alloc(v.nivals * 16 + 1)) == NULL) {
 		return (NNG_ENOMEM);
 	}
-	for (size_t i = 0; i < j->nivals; i++) {
-		iv[2 * i]     = j->ivals[i].lo;
-		iv[2 * i + 1] = j->ivals[i].hi;
+	for (size_t i = 0; i < v.nivals; i++) {
+		tasq_broker_job_ival(j, i, &iv[2 * i], &iv[2 * i + 1]);
 	}
 	struct iovec iov[] = {
 		{ &qlen, 1 },
-		{ j->q->name, qlen },
-		{ &j->id, 8 },
-		{ &j->submitted, 8 },
-		{ &j->completed, 8 },
+		{ (void *) v.queue, qlen },
+		{ &v.id, 8 },
+		{ &v.submitted, 8 },
+		{ &v.completed, 8 },
 		{ &n32, 4 },
-		{ iv, j->nivals * 16 },
+		{ iv, v.nivals * 16 },
 	};
 	rv = tasq_journal_frame(buf, len, cap, TASQ_REC_IVALS, iov, 7);
 	free(iv);
-	for (size_t i = 0; i < j->nchunks && rv == 0; i++) {
-		struct chunk *c    = j->chunks[i];
-		uint32_t      n    = c->n;
-		struct iovec  ci[] = {
-			 { &j->id, 8 },
-			 { &c->first, 8 },
-			 { &n, 4 },
-			 { c->values, (size_t) n * 8 },
-			 { c->done, ((size_t) n + 63) / 64 * 8 },
+	for (size_t i = 0; i < v.nchunks && rv == 0; i++) {
+		tasq_chunk_view c;
+		tasq_broker_job_chunk(j, i, &c);
+		uint32_t     n    = c.n;
+		struct iovec ci[] = {
+			{ &v.id, 8 },
+			{ &c.first, 8 },
+			{ &n, 4 },
+			{ (void *) c.values, (size_t) n * 8 },
+			{ (void *) c.done, ((size_t) n + 63) / 64 * 8 },
 		};
 		rv = tasq_journal_frame(buf, len, cap, TASQ_REC_CHUNK, ci, 5);
 	}
 	// The unacknowledged delivery comes first: it was the list's head.
-	if (rv == 0 && j->d_n > 0) {
-		rv = results_iov(NULL, TASQ_REC_PENDING, j->id, j->d_n,
-		    j->d_ids, j->d_vals, j->d_codes, buf, len, cap);
-	}
-	if (rv == 0 && j->r_len > 0) {
-		rv = results_iov(NULL, TASQ_REC_PENDING, j->id, j->r_len,
-		    j->r_ids + j->r_head, j->r_vals + j->r_head,
-		    j->r_codes + j->r_head, buf, len, cap);
-	}
-	return (rv);
-}
-
-int
-tasq_broker_compact(tasq_broker *b)
-{
-	uint8_t *buf = NULL;
-	size_t   len = 0, cap = 0, pos = 0;
-	void    *v;
-	int      rv = 0;
-
-	if (b->journal == NULL || !tasq_journal_needs_compact(b->journal)) {
-		return (0);
-	}
-	// Built and handed over under the lock, so that the snapshot and
-	// the records after it meet exactly.
-	nng_mtx_lock(b->mtx);
-	while (rv == 0 && (v = tasq_idmap_next(&b->jobs, &pos)) != NULL) {
-		struct job *j = v;
-		if (!j->closed) {
-			rv = snap_job(j, &buf, &len, &cap);
+	for (int d = 1; d >= 0 && rv == 0; d--) {
+		tasq_broker_job_results(j, d == 1, &res);
+		if (res.n > 0) {
+			rv = results_iov(NULL, TASQ_REC_PENDING, v.id, res.n,
+			    res.ids, res.values, res.codes, buf, len, cap);
 		}
-	}
-	if (rv == 0) {
-		rv  = tasq_journal_rotate(b->journal, buf, len);
-		buf = NULL;
-	}
-	nng_mtx_unlock(b->mtx);
-	free(buf);
-	if (rv != 0) {
-		tasq_warn("compaction skipped: %s", tasq_strerror(rv));
 	}
 	return (rv);
 }
