@@ -12,6 +12,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "alloc.h"
+#include "blobs.h"
 #include "broker_state.h"
 #include "err.h"
 #include "log.h"
@@ -89,6 +90,9 @@ tasq_broker_alloc(
 	if (b->conf.queue_idle_ms == 0) {
 		b->conf.queue_idle_ms = 60000;
 	}
+	if (b->conf.max_payload_bytes == 0) {
+		b->conf.max_payload_bytes = (uint64_t) 1 << 30;
+	}
 	b->wake = wake;
 	tasq_idmap_init(&b->jobs);
 	tasq_idmap_init(&b->leases);
@@ -121,13 +125,7 @@ tasq_broker_free(tasq_broker *b)
 		free(l);
 	}
 	for (size_t i = 0; i < b->nqueues; i++) {
-		struct queue *q = b->queues[i];
-		while (q->ready.next != &q->ready) {
-			struct range *r = q->ready.next;
-			q->ready.next   = r->next;
-			free(r);
-		}
-		free(q);
+		tasq_broker_queue_free(b->queues[i]);
 	}
 	// Chunks are reachable from their jobs; closed jobs still alive
 	// hold their chunks too, but only until their leases end, and all
@@ -136,9 +134,7 @@ tasq_broker_free(tasq_broker *b)
 	while ((v = tasq_idmap_next(&b->jobs, &pos)) != NULL) {
 		struct job *j = v;
 		for (size_t i = 0; i < j->nchunks; i++) {
-			free(j->chunks[i]->values);
-			free(j->chunks[i]->done);
-			free(j->chunks[i]);
+			tasq_broker_chunk_free_mem(j->chunks[i]);
 		}
 		tasq_broker_job_free(j);
 	}
@@ -156,15 +152,15 @@ tasq_broker_free(tasq_broker *b)
 
 // ---- submit ----------------------------------------------------------------
 
-// The body of a submit, with the lock held; also replays SUBMIT records.
-// All or nothing: everything it needs is allocated before the batch is
-// journaled, and a refusal undoes the queue and job it made for it, so
-// that the retry of a refused batch is not taken for a duplicate.
 int
-tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
-    uint64_t first, size_t n, const int64_t *values, uint64_t now_ms,
-    uint32_t *accepted, bool *dup, const char **why, tasq_waiter **wake)
+tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
+    uint64_t now_ms, uint32_t *accepted, bool *dup, const char **why,
+    tasq_waiter **wake)
 {
+	const char       *queue = req->queue;
+	const char       *type  = req->type;
+	uint64_t          first = req->first_index;
+	size_t            n     = req->n;
 	struct queue     *q     = NULL;
 	struct job       *j     = NULL;
 	bool              new_q = false, new_j = false;
@@ -173,17 +169,24 @@ tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
 
 	*accepted = 0;
 	*dup      = false;
+	if (type == NULL || type[0] == '\0') {
+		type = TASQ_TYPE_SQUARE;
+	}
 	if (n == 0 || (n > b->conf.max_batch && !b->recovering)) {
 		*why = "batch is empty or larger than the server's max-batch";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
-	j = tasq_idmap_get(&b->jobs, job_id);
+	j = tasq_idmap_get(&b->jobs, req->job_id);
 	if (j != NULL && j->closed) {
 		*why = "job was closed";
 		return (TASQ_EFAILED_PRECONDITION);
 	}
 	if (j != NULL && strcmp(j->q->name, queue) != 0) {
 		*why = "job belongs to another queue";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (j != NULL && strcmp(j->lane->type, type) != 0) {
+		*why = "job has another type (one type per job)";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
 	if (j != NULL) {
@@ -204,8 +207,20 @@ tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
 		       "smaller --batch-size";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
+	if (req->payloads.size > b->conf.max_payload_bytes && !b->recovering) {
+		*why = "batch is larger than the server's max-payload-bytes; "
+		       "use a smaller --batch-size";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
 	if (b->held + n > b->conf.max_tasks && !b->recovering) {
 		*why = "server holds max-tasks tasks; retry later";
+		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	if (b->held_bytes + req->payloads.size > b->conf.max_payload_bytes &&
+	    !b->recovering) {
+		*why = "server holds max-payload-bytes of payloads and "
+		       "results; retry later";
 		tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
 		return (TASQ_ERESOURCE_EXHAUSTED);
 	}
@@ -224,8 +239,9 @@ tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
 		goto nomem;
 	}
 	if (j == NULL) {
-		if ((rv = tasq_broker_job_create(b, job_id, q, now_ms, &j)) ==
-		    TASQ_ERESOURCE_EXHAUSTED) {
+		if ((rv = tasq_broker_job_create(b, req->job_id, q, type,
+		         req->legacy, req->has_retry ? &req->retry : NULL,
+		         now_ms, &j)) == TASQ_ERESOURCE_EXHAUSTED) {
 			*why = "too many jobs; retry later";
 			tasq_broker_count(b, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
 			goto fail;
@@ -236,18 +252,17 @@ tasq_broker_submit_locked(tasq_broker *b, const char *queue, uint64_t job_id,
 		new_j = true;
 	}
 	if ((rv = tasq_broker_ivals_reserve(j)) != 0 ||
-	    (rv = tasq_broker_chunk_prepare(j, n, &cp)) != 0) {
+	    (rv = tasq_broker_chunk_prepare(j, n, &req->payloads, &cp)) != 0) {
 		goto nomem;
 	}
-	if ((rv = tasq_persist_submit(b, q->name, job_id, first, n, values)) !=
-	    0) {
+	if ((rv = tasq_persist_submit(b, req)) != 0) {
 		*why = "the journal cannot be written (disk full or I/O "
 		       "error); retry later";
 		goto fail;
 	}
 	// Nothing below can fail.
 	tasq_broker_ivals_insert(j, first, first + n);
-	tasq_broker_chunk_commit(b, j, &cp, first, n, values, NULL);
+	tasq_broker_chunk_commit(b, j, &cp, first, n, &req->payloads, NULL);
 	j->submitted += n;
 	q->submitted += n;
 	q->last_ms = now_ms;
@@ -270,16 +285,15 @@ fail:
 }
 
 int
-tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
-    uint64_t first, size_t n, const int64_t *values, uint64_t now_ms,
+tasq_broker_submit(tasq_broker *b, const tasq_submit_req *req, uint64_t now_ms,
     uint32_t *accepted, bool *dup, const char **why)
 {
 	tasq_waiter *wake = NULL;
 	int          rv;
 
 	nng_mtx_lock(b->mtx);
-	rv = tasq_broker_submit_locked(b, queue, job_id, first, n, values,
-	    now_ms, accepted, dup, why, &wake);
+	rv = tasq_broker_submit_locked(
+	    b, req, now_ms, accepted, dup, why, &wake);
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);
 	return (rv);
@@ -289,17 +303,25 @@ tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
 
 int
 tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
-    const char *worker_name, uint32_t pipe_id, uint32_t max, uint64_t now_ms,
-    tasq_lease_out *out, tasq_waiter *w, bool *parked)
+    const char *worker_name, const char *const *types, size_t ntypes,
+    uint32_t pipe_id, uint32_t max, uint64_t now_ms, tasq_lease_out *out,
+    tasq_waiter *w, bool *parked)
 {
-	struct queue  *q;
-	struct worker *wk;
-	bool           new_w = false, new_q = false;
-	int            rv = 0;
+	static const char *const legacy_types[] = { TASQ_TYPE_SQUARE };
+	struct queue            *q;
+	struct worker           *wk;
+	struct lane             *ln    = NULL;
+	bool                     new_w = false, new_q = false;
+	bool                     legacy = ntypes == 0;
+	int                      rv     = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->lease_ms = b->conf.lease_ms;
 	*parked       = false;
+	if (legacy) {
+		types  = legacy_types;
+		ntypes = 1;
+	}
 	if (max > b->conf.max_lease) {
 		max = b->conf.max_lease;
 	}
@@ -315,7 +337,18 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		goto fail;
 	}
 	q->last_ms = now_ms;
-	if (!tasq_broker_ready_trim(b, q)) {
+	// The first lane, in the queue's order, of a type the worker
+	// serves with an unfinished task.
+	for (size_t i = 0; i < q->nlanes && ln == NULL; i++) {
+		for (size_t k = 0; k < ntypes; k++) {
+			if (strcmp(q->lanes[i]->type, types[k]) == 0 &&
+			    tasq_broker_ready_trim(b, q->lanes[i])) {
+				ln = q->lanes[i];
+				break;
+			}
+		}
+	}
+	if (ln == NULL) {
 		if (w != NULL) {
 			wlist_park(&q->waiters, w);
 			*parked = true;
@@ -323,7 +356,7 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		goto out;
 	}
 	if ((rv = tasq_broker_lease_take(
-	         b, q, wk, pipe_id, max, now_ms, out)) == 0) {
+	         b, ln, wk, pipe_id, max, legacy, now_ms, out)) == 0) {
 		goto out;
 	}
 fail:
@@ -341,22 +374,44 @@ out:
 // ---- complete
 // ----------------------------------------------------------------
 
+// Scratch columns of the results of one batch that are news (complete).
+struct rscratch {
+	uint64_t      *ids;
+	uint8_t       *codes;
+	uint32_t      *lens;
+	const char   **errs; // borrowed from the request
+	char         **owned;
+	uint8_t       *ebuf; // a record's messages (tasq_persist_errs_size)
+	uint8_t       *data;
+	const uint8_t *bytes; // data, or the batch's own column
+	size_t         n;
+	bool           anyerr;
+};
+
 // Sorts the results of one batch (locked, changing nothing): those that
-// are news go to ids/vals/codes (*nnew of them), the rest are counted in
-// out as duplicates or rejected.
+// are news go to s (s->n of them), the rest are counted in out as
+// duplicates or rejected.
 static void
 complete_sort(tasq_broker *b, struct job *j, const tasq_result_batch *rb,
-    uint64_t *ids, int64_t *vals, uint8_t *codes, size_t *nnew,
-    tasq_complete_rep *out)
+    char **owned, struct rscratch *s, tasq_complete_rep *out)
 {
-	struct chunk *hint = NULL;
+	struct chunk   *hint = NULL;
+	tasq_blobs_iter it;
+	size_t          size    = 0;
+	bool            compact = false;
 
-	*nnew = 0;
+	s->n      = 0;
+	s->anyerr = false;
+	tasq_blobs_iter_init(&it, &rb->results);
 	for (size_t i = 0; i < rb->n; i++) {
-		uint64_t      id   = rb->ids[i];
-		struct chunk *c    = tasq_broker_chunk_of_hint(j, id, &hint);
-		uint32_t      code = rb->codes ? rb->codes[i] : 0;
+		uint64_t       id   = rb->ids[i];
+		struct chunk  *c    = tasq_broker_chunk_of_hint(j, id, &hint);
+		uint32_t       code = rb->codes ? rb->codes[i] : 0;
+		const char    *err  = rb->errors ? rb->errors[i] : NULL;
+		const uint8_t *p;
+		size_t         len;
 
+		tasq_blobs_next(&it, &p, &len);
 		if (c == NULL) {
 			// Finished and freed, or never submitted.
 			if (tasq_broker_ivals_contains(j, id)) {
@@ -375,40 +430,102 @@ complete_sort(tasq_broker *b, struct job *j, const tasq_result_batch *rb,
 			tasq_broker_count(b, TASQ_CTR_DUPLICATE_RESULTS, 1);
 			continue;
 		}
-		ids[*nnew]   = id;
-		vals[*nnew]  = code ? 0 : rb->values[i];
-		codes[*nnew] = (uint8_t) code;
-		(*nnew)++;
+		if (s->n < i && !compact) {
+			// Not every result is news: compact their bytes,
+			// starting with those before (all news).
+			if (size > 0) {
+				memcpy(s->data, rb->results.data, size);
+			}
+			compact = true;
+		}
+		if (compact && len > 0) {
+			memcpy(s->data + size, p, len);
+		}
+		s->ids[s->n]   = id;
+		s->codes[s->n] = (uint8_t) code;
+		s->lens[s->n]  = (uint32_t) len;
+		s->errs[s->n]  = err != NULL && err[0] != '\0' ? err : NULL;
+		// The message's copy goes with the result (NULL: none).
+		s->owned[s->n] = owned != NULL ? owned[i] : NULL;
+		if (owned != NULL) {
+			owned[i] = NULL;
+		}
+		s->anyerr |= s->errs[s->n] != NULL;
+		size += len;
+		s->n++;
 	}
+	s->bytes = compact ? s->data : rb->results.data;
 }
 
 // All or nothing as far as memory goes: the scratch columns and room in
 // every job's result list are allocated before the first batch is
 // journaled, so that a journaled result is always recorded. (If the
-// journal fails at a later batch, the earlier ones stand, in memory as
-// in the journal, and the retry finds them duplicates.)
+// journal fails at a later batch, or there is no memory for a batch's
+// error messages, the earlier batches stand, in memory as in the
+// journal, and the retry finds them duplicates.)
 int
 tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
     const tasq_result_batch *res, uint64_t now_ms, tasq_complete_rep *out)
 {
-	tasq_waiter   *wake = NULL;
-	struct worker *wk;
-	uint64_t      *ids   = NULL;
-	int64_t       *vals  = NULL;
-	uint8_t       *codes = NULL;
-	size_t         cap = 0, total = 0;
-	int            rv = 0;
+	tasq_waiter    *wake = NULL;
+	struct worker  *wk;
+	struct rscratch s;
+	char          **copies = NULL; // of every message, in request order
+	size_t          cap = 0, total = 0, bytes = 0, maxbytes = 0, at0;
+	size_t          esz, emax = 0;
+	bool            errs = false;
+	int             rv   = 0;
 
 	memset(out, 0, sizeof(*out));
+	memset(&s, 0, sizeof(s));
 	for (size_t bi = 0; bi < nres; bi++) {
 		cap = res[bi].n > cap ? res[bi].n : cap;
 		total += res[bi].n;
+		bytes += res[bi].results.size;
+		maxbytes = res[bi].results.size > maxbytes
+		    ? res[bi].results.size
+		    : maxbytes;
+		errs |= res[bi].errors != NULL;
 	}
 	nng_mtx_lock(b->mtx);
 	if (cap > 0 &&
-	    ((ids = tasq_alloc(cap * sizeof(*ids))) == NULL ||
-	        (vals = tasq_alloc(cap * sizeof(*vals))) == NULL ||
-	        (codes = tasq_alloc(cap)) == NULL)) {
+	    ((s.ids = tasq_alloc(cap * sizeof(*s.ids))) == NULL ||
+	        (s.codes = tasq_alloc(cap)) == NULL ||
+	        (s.lens = tasq_alloc(cap * sizeof(*s.lens))) == NULL ||
+	        (s.errs = tasq_alloc(cap * sizeof(*s.errs))) == NULL ||
+	        (s.owned = tasq_alloc(cap * sizeof(*s.owned))) == NULL ||
+	        (s.data = tasq_alloc(maxbytes + 1)) == NULL)) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	// Every message is copied before anything is journaled, so that a
+	// request is all or nothing.
+	if (errs && (copies = tasq_calloc(total, sizeof(*copies))) == NULL) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	at0 = 0;
+	for (size_t bi = 0; bi < nres && errs; bi++) {
+		for (size_t i = 0; res[bi].errors != NULL && i < res[bi].n;
+		     i++) {
+			const char *e  = res[bi].errors[i];
+			size_t      el = e != NULL ? strlen(e) + 1 : 0;
+			if (el > 1 &&
+			    (copies[at0 + i] = tasq_alloc(el)) == NULL) {
+				rv = NNG_ENOMEM;
+				goto out;
+			}
+			if (el > 1) {
+				memcpy(copies[at0 + i], e, el);
+			}
+		}
+		// Room for the messages of the batch's record.
+		esz = tasq_persist_errs_size(
+		    res[bi].n, (const char *const *) res[bi].errors);
+		emax = esz > emax ? esz : emax;
+		at0 += res[bi].n;
+	}
+	if (errs && (s.ebuf = tasq_alloc(emax + 1)) == NULL) {
 		rv = NNG_ENOMEM;
 		goto out;
 	}
@@ -417,7 +534,8 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	for (size_t bi = 0; bi < nres; bi++) {
 		struct job *j = tasq_idmap_get(&b->jobs, res[bi].job_id);
 		if (j != NULL && !j->closed &&
-		    (rv = tasq_broker_results_reserve(j, total)) != 0) {
+		    (rv = tasq_broker_results_reserve(
+		         j, total, bytes, errs)) != 0) {
 			goto out;
 		}
 	}
@@ -426,17 +544,20 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	if (wk != NULL) {
 		wk->last_ms = now_ms;
 	}
+	at0 = 0;
 	for (size_t bi = 0; bi < nres && rv == 0; bi++) {
 		const tasq_result_batch *rb = &res[bi];
 		struct job   *j    = tasq_idmap_get(&b->jobs, rb->job_id);
 		struct lease *l    = tasq_idmap_get(&b->leases, rb->lease_id);
 		struct chunk *hint = NULL;
-		size_t        nnew = 0;
+		size_t        at   = 0;
+		char        **own  = copies != NULL ? copies + at0 : NULL;
 		bool          live;
 
 		// A result counts as on time only if it comes from the
 		// worker that holds the lease now.
 		live = l != NULL && l->w != NULL && l->w->id == worker_id;
+		at0 += rb->n;
 		if (j == NULL || j->closed) {
 			out->rejected += (uint32_t) rb->n;
 			tasq_broker_count(b, TASQ_CTR_REJECTED_RESULTS, rb->n);
@@ -449,26 +570,35 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		}
 		// First the results that are news, which are journaled
 		// before they change anything.
-		complete_sort(b, j, rb, ids, vals, codes, &nnew, out);
-		if (nnew > 0 &&
-		    (rv = tasq_persist_results(
-		         b, j->id, nnew, ids, vals, codes)) != 0) {
+		complete_sort(b, j, rb, own, &s, out);
+		if (s.n > 0) {
+			rv = tasq_persist_results(b, j->id, s.n, s.ids,
+			    s.codes, s.lens, s.bytes, s.anyerr ? s.errs : NULL,
+			    s.ebuf);
+		}
+		if (rv != 0) {
+			for (size_t i = 0; i < s.n; i++) {
+				free(s.owned[i]);
+			}
 			break;
 		}
-		for (size_t i = 0; i < nnew; i++) {
+		for (size_t i = 0; i < s.n; i++) {
 			struct chunk *c =
-			    tasq_broker_chunk_of_hint(j, ids[i], &hint);
-			uint32_t off = (uint32_t) (ids[i] - c->first);
-			bool     ok;
+			    tasq_broker_chunk_of_hint(j, s.ids[i], &hint);
+			uint32_t       off = (uint32_t) (s.ids[i] - c->first);
+			const uint8_t *p   = s.bytes + at;
+			bool           ok;
+			at += s.lens[i];
 			if (tasq_broker_task_done(c, off)) {
 				// The same id twice in one batch.
+				free(s.owned[i]);
 				out->duplicates++;
 				tasq_broker_count(
 				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
 				continue;
 			}
-			ok = tasq_broker_task_finish(
-			    b, c, off, vals[i], codes[i], &wake);
+			ok = tasq_broker_task_finish(b, c, off, p, s.lens[i],
+			    s.codes[i], s.owned[i], &wake);
 			assert(ok); // room reserved above
 			(void) ok;
 			if (wk != NULL) {
@@ -490,9 +620,17 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 out:
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);
-	free(ids);
-	free(vals);
-	free(codes);
+	free(s.ids);
+	free(s.codes);
+	free(s.lens);
+	free(s.errs);
+	free(s.owned);
+	free(s.ebuf);
+	free(s.data);
+	for (size_t i = 0; copies != NULL && i < total; i++) {
+		free(copies[i]);
+	}
+	free(copies);
 	return (rv);
 }
 

@@ -26,6 +26,7 @@
 #include "journal.h"
 
 struct queue;
+struct lane;
 struct job;
 struct chunk;
 struct range;
@@ -40,8 +41,7 @@ tasq_journal *tasq_broker_journal_rec(tasq_broker *b);
 
 // tasq_broker_submit_locked is the body of a submit; it also replays
 // SUBMIT records (wake NULL). Errors as tasq_broker_submit.
-int tasq_broker_submit_locked(tasq_broker *b, const char *queue,
-    uint64_t job_id, uint64_t first, size_t n, const int64_t *values,
+int tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
     uint64_t now_ms, uint32_t *accepted, bool *dup, const char **why,
     tasq_waiter **wake);
 
@@ -54,21 +54,28 @@ int tasq_broker_queue_get(
     tasq_broker *b, const char *name, struct queue **qp, bool *created);
 // tasq_broker_queue_remove frees q, which must be unused (just created).
 void tasq_broker_queue_remove(tasq_broker *b, struct queue *q);
+// tasq_broker_queue_free frees q, its lanes and their ranges (not the
+// ranges' chunks): tasq_broker_free.
+void tasq_broker_queue_free(struct queue *q);
 // Removes queues that nothing has used for conf.queue_idle_ms (with
 // force, at once): no job, task, result, lease or parked worker.
 void tasq_broker_queue_gc(tasq_broker *b, uint64_t now_ms, bool force);
 // Rebuilds every ready list to cover unfinished tasks only (after
 // recovery, whose replayed results finish tasks in place).
 void tasq_broker_ready_normalize(tasq_broker *b);
-// Links r into q's ready list, at the head (front) or the tail.
-void tasq_broker_ready_push(struct queue *q, struct range *r, bool front);
-void tasq_broker_ready_unlink(struct queue *q, struct range *r);
-// Drops the head ranges of q whose tasks are all done; returns whether
+// tasq_broker_lane_get finds q's lane of type or makes it (it lives as
+// long as q). Errors: NNG_ENOMEM.
+int tasq_broker_lane_get(struct queue *q, const char *type, struct lane **lp);
+// tasq_broker_lane_find returns q's lane of type, or NULL.
+struct lane *tasq_broker_lane_find(const struct queue *q, const char *type);
+// Links r into lane's ready list, at the head (front) or the tail.
+void tasq_broker_ready_push(struct lane *ln, struct range *r, bool front);
+void tasq_broker_ready_unlink(struct lane *ln, struct range *r);
+// Drops the head ranges of ln whose tasks are all done; returns whether
 // a range with an unfinished task remains.
-bool tasq_broker_ready_trim(tasq_broker *b, struct queue *q);
-// Drops every ready range of job j from q.
-void tasq_broker_ready_drop_job(
-    tasq_broker *b, struct queue *q, const struct job *j);
+bool tasq_broker_ready_trim(tasq_broker *b, struct lane *ln);
+// Drops every ready range of job j from its lane.
+void tasq_broker_ready_drop_job(tasq_broker *b, const struct job *j);
 // The tasks of r without a result (0 when its job is closed).
 uint32_t tasq_broker_range_undone(const struct range *r);
 void     tasq_broker_range_free(tasq_broker *b, struct range *r);
@@ -79,8 +86,11 @@ void     tasq_broker_range_free(tasq_broker *b, struct range *r);
 struct job *tasq_broker_job_find(tasq_broker *b, uint64_t id);
 // tasq_broker_job_create makes job id of q. Errors:
 // TASQ_ERESOURCE_EXHAUSTED (max_jobs), NNG_ENOMEM.
+// type (never NULL), legacy and retry (NULL: defaults) are the job's for
+// its life.
 int tasq_broker_job_create(tasq_broker *b, uint64_t id, struct queue *q,
-    uint64_t now_ms, struct job **jp);
+    const char *type, bool legacy, const tasq_retry *retry, uint64_t now_ms,
+    struct job **jp);
 // Undoes tasq_broker_job_create of a job still without chunks.
 void tasq_broker_job_unmake(tasq_broker *b, struct job *j);
 // Frees j and its columns, not its chunks (tasq_broker_free).
@@ -112,13 +122,15 @@ struct chunk_prep {
 	struct chunk *c;
 	struct range *r;
 };
-int  tasq_broker_chunk_prepare(struct job *j, size_t n, struct chunk_prep *p);
+int tasq_broker_chunk_prepare(
+    struct job *j, size_t n, const tasq_blobs *payloads, struct chunk_prep *p);
 void tasq_broker_chunk_commit(tasq_broker *b, struct job *j,
-    struct chunk_prep *p, uint64_t first, size_t n, const int64_t *values,
+    struct chunk_prep *p, uint64_t first, size_t n, const tasq_blobs *payloads,
     const uint64_t *done);
 void tasq_broker_chunk_prep_fini(struct chunk_prep *p);
+void tasq_broker_chunk_free_mem(struct chunk *c);
 int  tasq_broker_chunk_add(tasq_broker *b, struct job *j, uint64_t first,
-     size_t n, const int64_t *values, const uint64_t *done);
+     size_t n, const tasq_blobs *payloads, const uint64_t *done);
 
 struct chunk *tasq_broker_chunk_of(const struct job *j, uint64_t id);
 // As tasq_broker_chunk_of, trying *hint (then updated) first.
@@ -127,21 +139,30 @@ struct chunk *tasq_broker_chunk_of_hint(
 bool tasq_broker_task_done(const struct chunk *c, uint32_t off);
 void tasq_broker_chunk_unref(tasq_broker *b, struct chunk *c);
 
-// Makes room for more results in j, so that as many task_finish calls
-// cannot fail. Errors: NNG_ENOMEM (j unchanged but for its capacity).
-int tasq_broker_results_reserve(struct job *j, size_t more);
-// Records the first result of task off in c. Returns false if the result
-// could not be stored (out of memory): the task then stays undone.
+// Makes room for more results of bytes bytes in all (and for error
+// messages, with errs) in j, so that as many task_finish calls cannot
+// fail. Errors: NNG_ENOMEM (j unchanged but for its capacity).
+int tasq_broker_results_reserve(
+    struct job *j, size_t more, size_t bytes, bool errs);
+// Records the first result of task off in c: len bytes at res, code, and
+// err (taken: allocated with tasq_alloc, NULL for none). Returns false if
+// it could not be stored (out of memory; err freed): the task then stays
+// undone.
 bool tasq_broker_task_finish(tasq_broker *b, struct chunk *c, uint32_t off,
-    int64_t value, uint32_t code, tasq_waiter **wake);
+    const uint8_t *res, uint32_t len, uint32_t code, char *err,
+    tasq_waiter **wake);
+// The payload of task off of c (borrowed).
+void tasq_broker_task_payload(
+    const struct chunk *c, uint32_t off, const uint8_t **p, uint32_t *len);
 // tasq_broker_result_apply records the result of task id of j unless it
-// has one (or its chunk is gone): a replayed RESULTS record. NNG_ENOMEM.
-int tasq_broker_result_apply(
-    tasq_broker *b, struct job *j, uint64_t id, int64_t value, uint32_t code);
+// has one (or its chunk is gone): a replayed RESULTS record. Borrows res
+// and err (NULL or "": none). NNG_ENOMEM.
+int tasq_broker_result_apply(tasq_broker *b, struct job *j, uint64_t id,
+    const uint8_t *res, uint32_t len, uint32_t code, const char *err);
 // tasq_broker_result_restore appends a result that exists (its chunk
 // says done) to j's list: a snapshot's PENDING record. NNG_ENOMEM.
-int tasq_broker_result_restore(
-    tasq_broker *b, struct job *j, uint64_t id, int64_t value, uint32_t code);
+int tasq_broker_result_restore(tasq_broker *b, struct job *j, uint64_t id,
+    const uint8_t *res, uint32_t len, uint32_t code, const char *err);
 // tasq_broker_results_drop forgets the first n undelivered results of j
 // (a replayed ACK). Errors: TASQ_EDATA_LOSS (fewer than n).
 int tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n);
@@ -157,6 +178,9 @@ uint64_t tasq_broker_job_acked(const struct job *j, uint64_t ack_seq);
 // Read-only views of a job for snapshots (valid until the state changes).
 typedef struct tasq_job_view {
 	const char *queue;
+	const char *type;
+	bool        legacy;
+	tasq_retry  retry;
 	uint64_t    id;
 	uint64_t    submitted, completed;
 	size_t      nivals;
@@ -166,15 +190,21 @@ typedef struct tasq_job_view {
 typedef struct tasq_chunk_view {
 	uint64_t        first;
 	uint32_t        n;
-	const int64_t  *values;
+	uint32_t        width; // > 0: fixed; 0: offs has n + 1 offsets
+	const uint32_t *offs;
+	const uint8_t  *data;
+	size_t          size;
 	const uint64_t *done; // (n + 63) / 64 words
 } tasq_chunk_view;
 
 typedef struct tasq_results_view {
-	size_t          n;
-	const uint64_t *ids;
-	const int64_t  *values;
-	const uint32_t *codes;
+	size_t             n;
+	const uint64_t    *ids;
+	const uint32_t    *codes;
+	const uint32_t    *lens;
+	const char *const *errs; // NULL: none
+	const uint8_t     *data; // size bytes, the results in order
+	size_t             size;
 } tasq_results_view;
 
 void tasq_broker_job_view(const struct job *j, tasq_job_view *v);
@@ -198,8 +228,9 @@ void tasq_broker_worker_forget(tasq_broker *b, struct worker *w);
 // tasq_broker_lease_take leases up to max ready tasks of q (whose head
 // range has an unfinished task) to wk over pipe and fills out. Errors:
 // NNG_ENOMEM (nothing changed).
-int tasq_broker_lease_take(tasq_broker *b, struct queue *q, struct worker *wk,
-    uint32_t pipe, uint32_t max, uint64_t now_ms, tasq_lease_out *out);
+int tasq_broker_lease_take(tasq_broker *b, struct lane *ln, struct worker *wk,
+    uint32_t pipe, uint32_t max, bool legacy, uint64_t now_ms,
+    tasq_lease_out *out);
 // Ends l. With counts (expiry, lost connection), the attempt counts and
 // ranges past max_attempts are dead-lettered: that needs memory, so it
 // may fail (NNG_ENOMEM) and then l is left as it was. Without counts, it
@@ -211,14 +242,18 @@ bool tasq_broker_lease_finished(const struct lease *l);
 // ---- persist.c: journal records of state changes ---------------------------
 // No-ops without a journal or while recovering. They return 0 or the
 // journal's error.
-int tasq_persist_submit(tasq_broker *b, const char *queue, uint64_t job,
-    uint64_t first, size_t n, const int64_t *values);
-// Allocates nothing: what a caller has prepared before it journals cannot
-// then fail for want of memory.
-int tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
-    const uint64_t *ids, const int64_t *values, const uint8_t *codes);
-int tasq_persist_ack(tasq_broker *b, uint64_t job, size_t n);
-int tasq_persist_close(tasq_broker *b, uint64_t job);
+int tasq_persist_submit(tasq_broker *b, const tasq_submit_req *req);
+// Results of job: n ids, u8 codes, lens and their bytes in data, errs
+// (NULL: none; entries NULL or "" for none) with ebuf, room for
+// tasq_persist_errs_size(n, errs) bytes. Allocates nothing: what a
+// caller has prepared before it journals cannot then fail for want of
+// memory.
+int    tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
+       const uint64_t *ids, const uint8_t *codes, const uint32_t *lens,
+       const uint8_t *data, const char *const *errs, uint8_t *ebuf);
+size_t tasq_persist_errs_size(size_t n, const char *const *errs);
+int    tasq_persist_ack(tasq_broker *b, uint64_t job, size_t n);
+int    tasq_persist_close(tasq_broker *b, uint64_t job);
 // tasq_persist_replay applies the journal's snapshot and records
 // (tasq_journal_recover) to the broker, which is recovering.
 int tasq_persist_replay(tasq_broker *b, tasq_journal *j, uint64_t *records,

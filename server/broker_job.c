@@ -8,18 +8,45 @@
 #include "broker_state.h"
 #include "err.h"
 
+static void
+errs_free(char **errs, size_t from, size_t n)
+{
+	if (errs != NULL) {
+		for (size_t i = from; i < from + n; i++) {
+			free(errs[i]);
+		}
+	}
+}
+
 void
 tasq_broker_job_free(struct job *j)
 {
+	errs_free(j->r_errs, j->r_head, j->r_len);
+	errs_free(j->d_errs, 0, j->d_n);
 	free(j->chunks);
 	free(j->ivals);
 	free(j->r_ids);
-	free(j->r_vals);
 	free(j->r_codes);
+	free(j->r_lens);
+	free(j->r_errs);
+	free(j->r_data);
 	free(j->d_ids);
-	free(j->d_vals);
 	free(j->d_codes);
+	free(j->d_lens);
+	free(j->d_errs);
+	free(j->d_data);
 	free(j);
+}
+
+void
+tasq_broker_chunk_free_mem(struct chunk *c)
+{
+	if (c != NULL) {
+		free(c->offs);
+		free(c->data);
+		free(c->done);
+		free(c);
+	}
 }
 
 static void
@@ -71,9 +98,8 @@ chunk_free(tasq_broker *b, struct chunk *c)
 		j->nchunks--;
 	}
 	b->held -= c->remaining;
-	free(c->values);
-	free(c->done);
-	free(c);
+	b->held_bytes -= c->size;
+	tasq_broker_chunk_free_mem(c);
 	if (j->closed && j->nchunks == 0) {
 		job_forget(b, j);
 	}
@@ -93,69 +119,113 @@ tasq_broker_task_done(const struct chunk *c, uint32_t off)
 	return (c->job->closed || (c->done[off / 64] >> (off % 64)) & 1);
 }
 
-int
-tasq_broker_results_reserve(struct job *j, size_t more)
+// Grows one column of the result list to ncap entries of size bytes.
+static int
+col_grow(void *colp, size_t ncap, size_t size)
 {
-	size_t    ncap;
-	uint64_t *ids;
-	int64_t  *vals;
-	uint32_t *codes;
+	void **col = colp;
+	void  *p   = tasq_realloc(*col, ncap * size);
 
-	if (j->r_head + j->r_len + more <= j->r_cap) {
-		return (0);
-	}
-	// Slide the undelivered results to the front before growing.
-	if (j->r_head > 0) {
-		memmove(j->r_ids, j->r_ids + j->r_head,
-		    j->r_len * sizeof(*j->r_ids));
-		memmove(j->r_vals, j->r_vals + j->r_head,
-		    j->r_len * sizeof(*j->r_vals));
-		memmove(j->r_codes, j->r_codes + j->r_head,
-		    j->r_len * sizeof(*j->r_codes));
-		j->r_head = 0;
-		// Keep room for half as many again, so that sliding costs
-		// amortised O(1) per result.
-		if (j->r_len + more + j->r_len / 2 <= j->r_cap) {
-			return (0);
-		}
-	}
-	ncap = (j->r_len + more) * 2;
-	if ((ids = tasq_realloc(j->r_ids, ncap * sizeof(*ids))) == NULL) {
+	if (p == NULL) {
 		return (NNG_ENOMEM);
 	}
-	j->r_ids = ids;
-	if ((vals = tasq_realloc(j->r_vals, ncap * sizeof(*vals))) == NULL) {
-		return (NNG_ENOMEM);
-	}
-	j->r_vals = vals;
-	if ((codes = tasq_realloc(j->r_codes, ncap * sizeof(*codes))) ==
-	    NULL) {
-		return (NNG_ENOMEM);
-	}
-	j->r_codes = codes;
-	j->r_cap   = ncap;
+	*col = p;
 	return (0);
 }
 
-// Records the first result of task off in c. Returns false if the result
-// could not be stored (out of memory): the task then stays undone and
-// will be redelivered.
+int
+tasq_broker_results_reserve(
+    struct job *j, size_t more, size_t bytes, bool errs)
+{
+	size_t ncap;
+
+	bool need = j->r_head + j->r_len + more > j->r_cap;
+
+	// Slide the undelivered results to the front before growing, and
+	// keep room for half as many again, so that sliding costs
+	// amortised O(1) per result.
+	if (need && j->r_head > 0) {
+		memmove(j->r_ids, j->r_ids + j->r_head,
+		    j->r_len * sizeof(*j->r_ids));
+		memmove(j->r_codes, j->r_codes + j->r_head,
+		    j->r_len * sizeof(*j->r_codes));
+		memmove(j->r_lens, j->r_lens + j->r_head,
+		    j->r_len * sizeof(*j->r_lens));
+		if (j->r_errs != NULL) {
+			memmove(j->r_errs, j->r_errs + j->r_head,
+			    j->r_len * sizeof(*j->r_errs));
+		}
+		j->r_head = 0;
+		need      = j->r_len + more + j->r_len / 2 > j->r_cap;
+	}
+	if (need || (errs && j->r_errs == NULL)) {
+		ncap = need ? (j->r_len + more) * 2 : j->r_cap;
+		if (col_grow(&j->r_ids, ncap, sizeof(*j->r_ids)) != 0 ||
+		    col_grow(&j->r_codes, ncap, sizeof(*j->r_codes)) != 0 ||
+		    col_grow(&j->r_lens, ncap, sizeof(*j->r_lens)) != 0) {
+			return (NNG_ENOMEM);
+		}
+		if (errs || j->r_errs != NULL) {
+			// Entries are set by every task_finish; the ones
+			// before (when the column is new) have none.
+			bool fresh = j->r_errs == NULL;
+			if (col_grow(&j->r_errs, ncap, sizeof(char *)) != 0) {
+				return (NNG_ENOMEM);
+			}
+			if (fresh) {
+				memset(j->r_errs, 0, ncap * sizeof(char *));
+			}
+		}
+		j->r_cap = ncap;
+	}
+	// The bytes, the same way.
+	need = j->r_dhead + j->r_dlen + bytes > j->r_dcap;
+	if (need && j->r_dhead > 0) {
+		memmove(j->r_data, j->r_data + j->r_dhead, j->r_dlen);
+		j->r_dhead = 0;
+		need       = j->r_dlen + bytes + j->r_dlen / 2 > j->r_dcap;
+	}
+	if (need) {
+		ncap = (j->r_dlen + bytes) * 2 + 64;
+		if (col_grow(&j->r_data, ncap, 1) != 0) {
+			return (NNG_ENOMEM);
+		}
+		j->r_dcap = ncap;
+	}
+	return (0);
+}
+
+// Records the first result of task off in c (len bytes at res, code, and
+// err: taken, NULL for none). Returns false if the result could not be
+// stored (out of memory; err is then freed): the task stays undone.
 bool
 tasq_broker_task_finish(tasq_broker *b, struct chunk *c, uint32_t off,
-    int64_t value, uint32_t code, tasq_waiter **wake)
+    const uint8_t *res, uint32_t len, uint32_t code, char *err,
+    tasq_waiter **wake)
 {
 	struct job *j = c->job;
 	size_t      at;
 
-	if (tasq_broker_results_reserve(j, 1) != 0) {
+	if (tasq_broker_results_reserve(j, 1, len, err != NULL) != 0) {
+		free(err);
 		return (false);
 	}
 	c->done[off / 64] |= 1ULL << (off % 64);
 	c->remaining--;
 	at             = j->r_head + j->r_len++;
 	j->r_ids[at]   = c->first + off;
-	j->r_vals[at]  = value;
 	j->r_codes[at] = code;
+	j->r_lens[at]  = len;
+	if (j->r_errs != NULL) {
+		j->r_errs[at] = err;
+	}
+	if (len == 8) {
+		memcpy(j->r_data + j->r_dhead + j->r_dlen, res, 8);
+	} else if (len > 0) {
+		memcpy(j->r_data + j->r_dhead + j->r_dlen, res, len);
+	}
+	j->r_dlen += len;
+	b->held_bytes += len;
 	j->completed++;
 	// The task moves from the chunk to the result list: held is
 	// unchanged until the client acknowledges the result.
@@ -167,6 +237,20 @@ tasq_broker_task_finish(tasq_broker *b, struct chunk *c, uint32_t off,
 	}
 	wlist_take(&j->waiters, wake);
 	return (true);
+}
+
+// The payload of task off of c.
+void
+tasq_broker_task_payload(
+    const struct chunk *c, uint32_t off, const uint8_t **p, uint32_t *len)
+{
+	if (c->width > 0) {
+		*p   = c->data + (size_t) off * c->width;
+		*len = c->width;
+	} else {
+		*p   = c->data + c->offs[off];
+		*len = c->offs[off + 1] - c->offs[off];
+	}
 }
 
 // The batches a job was given, sorted by first id and never merged: a
@@ -259,20 +343,32 @@ tasq_broker_ivals_add(struct job *j, uint64_t lo, uint64_t hi)
 
 int
 tasq_broker_job_create(tasq_broker *b, uint64_t id, struct queue *q,
-    uint64_t now_ms, struct job **jp)
+    const char *type, bool legacy, const tasq_retry *retry, uint64_t now_ms,
+    struct job **jp)
 {
-	struct job *j;
+	struct job  *j;
+	struct lane *ln;
+	int          rv;
 
 	if (b->jobs.count >= b->conf.max_jobs && !b->recovering) {
 		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	// A lane made here stays with the queue (freed with it).
+	if ((rv = tasq_broker_lane_get(q, type, &ln)) != 0) {
+		return (rv);
 	}
 	if ((j = tasq_calloc(1, sizeof(*j))) == NULL) {
 		return (NNG_ENOMEM);
 	}
 	j->id       = id;
 	j->q        = q;
+	j->lane     = ln;
+	j->legacy   = legacy;
 	j->seq_next = b->conf.seq_base + 1;
 	j->last_ms  = now_ms;
+	if (retry != NULL) {
+		j->retry = *retry;
+	}
 	wlist_init(&j->waiters);
 	if (tasq_idmap_put(&b->jobs, id, j) != 0) {
 		free(j);
@@ -295,25 +391,25 @@ tasq_broker_job_unmake(tasq_broker *b, struct job *j)
 void
 tasq_broker_chunk_prep_fini(struct chunk_prep *p)
 {
-	if (p->c != NULL) {
-		free(p->c->values);
-		free(p->c->done);
-		free(p->c);
-	}
+	tasq_broker_chunk_free_mem(p->c);
 	free(p->r);
 	p->c = NULL;
 	p->r = NULL;
 }
 
 int
-tasq_broker_chunk_prepare(struct job *j, size_t n, struct chunk_prep *p)
+tasq_broker_chunk_prepare(
+    struct job *j, size_t n, const tasq_blobs *payloads, struct chunk_prep *p)
 {
 	size_t words = (n + 63) / 64;
 
 	p->c = NULL;
 	p->r = NULL;
 	if ((p->c = tasq_calloc(1, sizeof(*p->c))) == NULL ||
-	    (p->c->values = tasq_alloc(n * sizeof(int64_t))) == NULL ||
+	    (p->c->data = tasq_alloc(payloads->size + 1)) == NULL ||
+	    (payloads->width == 0 &&
+	        (p->c->offs = tasq_alloc((n + 1) * sizeof(uint32_t))) ==
+	            NULL) ||
 	    (p->c->done = tasq_calloc(words, sizeof(uint64_t))) == NULL ||
 	    (p->r = tasq_calloc(1, sizeof(*p->r))) == NULL) {
 		goto fail;
@@ -336,7 +432,7 @@ fail:
 
 void
 tasq_broker_chunk_commit(tasq_broker *b, struct job *j, struct chunk_prep *p,
-    uint64_t first, size_t n, const int64_t *values, const uint64_t *done)
+    uint64_t first, size_t n, const tasq_blobs *payloads, const uint64_t *done)
 {
 	struct chunk *c = p->c;
 	struct range *r = p->r;
@@ -344,7 +440,18 @@ tasq_broker_chunk_commit(tasq_broker *b, struct job *j, struct chunk_prep *p,
 	size_t        at, words = (n + 63) / 64;
 	uint32_t      undone = (uint32_t) n;
 
-	memcpy(c->values, values, n * sizeof(*values));
+	// The fixed-width column (square: width 8) is one memcpy.
+	memcpy(c->data, payloads->data, payloads->size);
+	c->width = payloads->width;
+	c->size  = payloads->size;
+	if (c->width == 0) {
+		uint32_t off = 0;
+		for (size_t i = 0; i < n; i++) {
+			c->offs[i] = off;
+			off += payloads->lens[i];
+		}
+		c->offs[n] = off;
+	}
 	if (done != NULL) {
 		memcpy(c->done, done, words * sizeof(uint64_t));
 		if (n % 64 != 0) {
@@ -367,23 +474,24 @@ tasq_broker_chunk_commit(tasq_broker *b, struct job *j, struct chunk_prep *p,
 	r->chunk = c;
 	r->off   = 0;
 	r->len   = (uint32_t) n;
-	tasq_broker_ready_push(j->q, r, false);
+	tasq_broker_ready_push(j->lane, r, false);
 	b->held += undone;
+	b->held_bytes += c->size;
 	p->c = NULL;
 	p->r = NULL;
 }
 
 int
 tasq_broker_chunk_add(tasq_broker *b, struct job *j, uint64_t first, size_t n,
-    const int64_t *values, const uint64_t *done)
+    const tasq_blobs *payloads, const uint64_t *done)
 {
 	struct chunk_prep p;
 	int               rv;
 
-	if ((rv = tasq_broker_chunk_prepare(j, n, &p)) != 0) {
+	if ((rv = tasq_broker_chunk_prepare(j, n, payloads, &p)) != 0) {
 		return (rv);
 	}
-	tasq_broker_chunk_commit(b, j, &p, first, n, values, done);
+	tasq_broker_chunk_commit(b, j, &p, first, n, payloads, done);
 	return (0);
 }
 
@@ -406,13 +514,20 @@ static void
 delivery_drop(tasq_broker *b, struct job *j)
 {
 	b->held -= j->d_n;
+	b->held_bytes -= j->d_size;
 	j->q->nresults -= j->d_n;
+	errs_free(j->d_errs, 0, j->d_n);
 	free(j->d_ids);
-	free(j->d_vals);
 	free(j->d_codes);
+	free(j->d_lens);
+	free(j->d_errs);
+	free(j->d_data);
 	j->d_ids   = NULL;
-	j->d_vals  = NULL;
 	j->d_codes = NULL;
+	j->d_lens  = NULL;
+	j->d_errs  = NULL;
+	j->d_data  = NULL;
+	j->d_size  = 0;
 	j->d_n     = 0;
 	j->d_seq   = 0;
 }
@@ -427,12 +542,16 @@ tasq_broker_job_close(tasq_broker *b, struct job *j, tasq_waiter **wake)
 
 	// Drop the ready ranges first, while the job is still open, so that
 	// freeing their chunks cannot free the job under our feet.
-	tasq_broker_ready_drop_job(b, q, j);
+	tasq_broker_ready_drop_job(b, j);
 	j->closed = true;
 	dropped += j->r_len + j->d_n;
 	b->held -= j->r_len;
+	b->held_bytes -= j->r_dlen;
 	q->nresults -= j->r_len;
-	j->r_len = 0;
+	errs_free(j->r_errs, j->r_head, j->r_len);
+	j->r_len  = 0;
+	j->r_head = 0;
+	j->r_dlen = 0;
 	delivery_drop(b, j);
 	q->njobs--;
 	wlist_take(&j->waiters, wake);
@@ -460,6 +579,80 @@ tasq_broker_job_acked(const struct job *j, uint64_t ack_seq)
 	return (j->d_seq != 0 && ack_seq == j->d_seq ? j->d_n : 0);
 }
 
+static size_t
+sum_lens(const uint32_t *lens, size_t n)
+{
+	size_t s = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		s += lens[i];
+	}
+	return (s);
+}
+
+// Bytes of the n messages (with their NULs) of errs, 0 without.
+static size_t
+sum_errs(char *const *errs, size_t n)
+{
+	size_t s = 0;
+
+	for (size_t i = 0; errs != NULL && i < n; i++) {
+		s += errs[i] != NULL ? strlen(errs[i]) + 1 : 0;
+	}
+	return (s);
+}
+
+// Copies the current delivery of j into out (mem: room for it).
+static void
+delivery_show(const struct job *j, char *mem, tasq_fetch_out *out)
+{
+	size_t n     = j->d_n;
+	bool   codes = false, same = true;
+	char  *s;
+
+	out->mem_    = mem;
+	out->seq     = j->d_seq;
+	out->n       = n;
+	out->ids     = (void *) mem;
+	out->codes   = (void *) (mem + n * 8);
+	uint32_t *ln = (void *) (mem + n * 12);
+	out->errors  = (void *) (mem + n * 16);
+	s            = mem + n * 24 + j->d_size;
+	memcpy(out->ids, j->d_ids, n * sizeof(uint64_t));
+	memcpy(out->codes, j->d_codes, n * sizeof(uint32_t));
+	memcpy(ln, j->d_lens, n * sizeof(uint32_t));
+	memcpy(mem + n * 24, j->d_data, j->d_size);
+	for (size_t i = 0; i < n; i++) {
+		codes |= j->d_codes[i] != 0;
+		same &= j->d_lens[i] == j->d_lens[0];
+	}
+	if (!codes) {
+		out->codes = NULL;
+	}
+	if (j->d_errs == NULL) {
+		out->errors = NULL;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			out->errors[i] = NULL;
+			if (j->d_errs[i] != NULL) {
+				size_t l = strlen(j->d_errs[i]) + 1;
+				memcpy(s, j->d_errs[i], l);
+				out->errors[i] = s;
+				s += l;
+			}
+		}
+	}
+	out->results.data = (uint8_t *) mem + n * 24;
+	out->results.size = j->d_size;
+	if (n > 0 && same && j->d_lens[0] > 0) {
+		out->results.width = j->d_lens[0];
+		out->results.lens  = NULL;
+	} else {
+		out->results.width = 0;
+		out->results.lens  = ln;
+	}
+}
+
 // All or nothing: the next delivery and the reply's copy are allocated
 // before the acknowledgement is journaled.
 int
@@ -468,31 +661,43 @@ tasq_broker_job_fetch(tasq_broker *b, struct job *j, uint64_t ack_seq,
 {
 	char     *mem      = NULL;
 	uint64_t *nd_ids   = NULL;
-	int64_t  *nd_vals  = NULL;
 	uint32_t *nd_codes = NULL;
-	size_t    n        = 0, shown;
-	bool      ack, errs = false;
+	uint32_t *nd_lens  = NULL;
+	char    **nd_errs  = NULL;
+	uint8_t  *nd_data  = NULL;
+	size_t    n = 0, shown, bytes = 0, ebytes = 0, sz;
+	bool      ack;
 	int       rv = 0;
 
 	ack = j->d_seq != 0 && ack_seq == j->d_seq;
 	if ((ack || j->d_seq == 0) && j->r_len > 0) {
 		// A new delivery from the head of the result list.
 		n        = j->r_len < max ? j->r_len : max;
+		bytes    = sum_lens(j->r_lens + j->r_head, n);
+		ebytes   = j->r_errs ? sum_errs(j->r_errs + j->r_head, n) : 0;
 		nd_ids   = tasq_alloc(n * sizeof(*nd_ids));
-		nd_vals  = tasq_alloc(n * sizeof(*nd_vals));
 		nd_codes = tasq_alloc(n * sizeof(*nd_codes));
+		nd_lens  = tasq_alloc(n * sizeof(*nd_lens));
+		nd_data  = tasq_alloc(bytes + 1);
+		if (j->r_errs != NULL) {
+			nd_errs = tasq_alloc(n * sizeof(*nd_errs));
+		}
 	}
 	// The reply shows the new delivery, or the old one when the ack
-	// cannot be journaled: room for either, codes included.
+	// cannot be journaled: room for either.
 	shown = n > j->d_n ? n : j->d_n;
+	sz    = bytes > j->d_size ? bytes : j->d_size;
+	{
+		size_t e = sum_errs(j->d_errs, j->d_n);
+		sz += ebytes > e ? ebytes : e;
+	}
 	if (shown > 0) {
-		mem = tasq_alloc(shown *
-		        (sizeof(uint64_t) + sizeof(int64_t) +
-		            sizeof(uint32_t)) +
-		    1);
+		mem = tasq_alloc(shown * 24 + sz + 1);
 	}
 	if ((n > 0 &&
-	        (nd_ids == NULL || nd_vals == NULL || nd_codes == NULL)) ||
+	        (nd_ids == NULL || nd_codes == NULL || nd_lens == NULL ||
+	            nd_data == NULL ||
+	            (j->r_errs != NULL && nd_errs == NULL))) ||
 	    (shown > 0 && mem == NULL)) {
 		rv = NNG_ENOMEM;
 		goto out;
@@ -502,49 +707,51 @@ tasq_broker_job_fetch(tasq_broker *b, struct job *j, uint64_t ack_seq,
 		delivery_drop(b, j);
 	}
 	if (j->d_seq == 0 && n > 0) {
-		memcpy(nd_ids, j->r_ids + j->r_head, n * sizeof(uint64_t));
-		memcpy(nd_vals, j->r_vals + j->r_head, n * sizeof(int64_t));
-		memcpy(nd_codes, j->r_codes + j->r_head, n * sizeof(uint32_t));
+		size_t h = j->r_head;
+		memcpy(nd_ids, j->r_ids + h, n * sizeof(uint64_t));
+		memcpy(nd_codes, j->r_codes + h, n * sizeof(uint32_t));
+		memcpy(nd_lens, j->r_lens + h, n * sizeof(uint32_t));
+		memcpy(nd_data, j->r_data + j->r_dhead, bytes);
+		if (nd_errs != NULL) {
+			// The messages move to the delivery.
+			memcpy(nd_errs, j->r_errs + h, n * sizeof(char *));
+		}
 		j->d_ids   = nd_ids;
-		j->d_vals  = nd_vals;
 		j->d_codes = nd_codes;
+		j->d_lens  = nd_lens;
+		j->d_errs  = nd_errs;
+		j->d_data  = nd_data;
+		j->d_size  = bytes;
 		nd_ids     = NULL;
-		nd_vals    = NULL;
 		nd_codes   = NULL;
+		nd_lens    = NULL;
+		nd_errs    = NULL;
+		nd_data    = NULL;
 		j->r_head += n;
 		j->r_len -= n;
+		j->r_dhead += bytes;
+		j->r_dlen -= bytes;
 		if (j->r_len == 0) {
-			j->r_head = 0;
+			j->r_head  = 0;
+			j->r_dhead = 0;
 		}
 		j->d_n   = n;
 		j->d_seq = j->seq_next++;
 	}
 	out->submitted = j->submitted;
 	out->completed = j->completed;
-	if (j->d_seq == 0) {
-		goto out;
-	}
-	n = j->d_n;
-	for (size_t i = 0; i < n && !errs; i++) {
-		errs = j->d_codes[i] != 0;
-	}
-	out->mem_   = mem;
-	mem         = NULL;
-	out->seq    = j->d_seq;
-	out->n      = n;
-	out->ids    = (void *) out->mem_;
-	out->values = (void *) ((char *) out->mem_ + n * sizeof(uint64_t));
-	memcpy(out->ids, j->d_ids, n * sizeof(uint64_t));
-	memcpy(out->values, j->d_vals, n * sizeof(int64_t));
-	if (errs) {
-		out->codes = (void *) ((char *) out->mem_ + n * 16);
-		memcpy(out->codes, j->d_codes, n * sizeof(uint32_t));
+	out->legacy    = j->legacy;
+	if (j->d_seq != 0) {
+		delivery_show(j, mem, out);
+		mem = NULL;
 	}
 out:
 	free(mem);
 	free(nd_ids);
-	free(nd_vals);
 	free(nd_codes);
+	free(nd_lens);
+	free(nd_errs);
+	free(nd_data);
 	return (rv);
 }
 
@@ -586,6 +793,9 @@ void
 tasq_broker_job_view(const struct job *j, tasq_job_view *v)
 {
 	v->queue     = j->q->name;
+	v->type      = j->lane->type;
+	v->legacy    = j->legacy;
+	v->retry     = j->retry;
 	v->id        = j->id;
 	v->submitted = j->submitted;
 	v->completed = j->completed;
@@ -605,10 +815,15 @@ tasq_broker_job_chunk(const struct job *j, size_t i, tasq_chunk_view *v)
 {
 	const struct chunk *c = j->chunks[i];
 
-	v->first  = c->first;
-	v->n      = c->n;
-	v->values = c->values;
-	v->done   = c->done;
+	v->first = c->first;
+	v->n     = c->n;
+	v->done  = c->done;
+	// The column as it came: fixed width, or lengths from the offsets
+	// (which the caller turns into lens itself: see persist.c).
+	v->width = c->width;
+	v->offs  = c->offs;
+	v->data  = c->data;
+	v->size  = c->size;
 }
 
 void
@@ -616,49 +831,88 @@ tasq_broker_job_results(
     const struct job *j, bool delivered, tasq_results_view *v)
 {
 	if (delivered) {
-		v->n      = j->d_n;
-		v->ids    = j->d_ids;
-		v->values = j->d_vals;
-		v->codes  = j->d_codes;
+		v->n     = j->d_n;
+		v->ids   = j->d_ids;
+		v->codes = j->d_codes;
+		v->lens  = j->d_lens;
+		v->errs  = (const char *const *) j->d_errs;
+		v->data  = j->d_data;
+		v->size  = j->d_size;
 	} else {
-		v->n      = j->r_len;
-		v->ids    = j->r_ids + j->r_head;
-		v->values = j->r_vals + j->r_head;
-		v->codes  = j->r_codes + j->r_head;
+		v->n     = j->r_len;
+		v->ids   = j->r_ids + j->r_head;
+		v->codes = j->r_codes + j->r_head;
+		v->lens  = j->r_lens + j->r_head;
+		v->errs  = j->r_errs != NULL
+		     ? (const char *const *) j->r_errs + j->r_head
+		     : NULL;
+		v->data  = j->r_data + j->r_dhead;
+		v->size  = j->r_dlen;
 	}
 }
 
+static int
+err_dup(const char *err, char **out)
+{
+	*out = NULL;
+	if (err != NULL && err[0] != '\0') {
+		size_t l = strlen(err) + 1;
+		if ((*out = tasq_alloc(l)) == NULL) {
+			return (NNG_ENOMEM);
+		}
+		memcpy(*out, err, l);
+	}
+	return (0);
+}
+
 int
-tasq_broker_result_apply(
-    tasq_broker *b, struct job *j, uint64_t id, int64_t value, uint32_t code)
+tasq_broker_result_apply(tasq_broker *b, struct job *j, uint64_t id,
+    const uint8_t *res, uint32_t len, uint32_t code, const char *err)
 {
 	struct chunk *c = tasq_broker_chunk_of(j, id);
 	uint32_t      off;
+	char         *e;
 
 	if (c == NULL) {
 		return (0); // finished before, chunk gone
 	}
 	off = (uint32_t) (id - c->first);
-	if (!tasq_broker_task_done(c, off) &&
-	    !tasq_broker_task_finish(b, c, off, value, code, NULL)) {
+	if (tasq_broker_task_done(c, off)) {
+		return (0);
+	}
+	if (err_dup(err, &e) != 0 ||
+	    !tasq_broker_task_finish(b, c, off, res, len, code, e, NULL)) {
 		return (NNG_ENOMEM);
 	}
 	return (0);
 }
 
 int
-tasq_broker_result_restore(
-    tasq_broker *b, struct job *j, uint64_t id, int64_t value, uint32_t code)
+tasq_broker_result_restore(tasq_broker *b, struct job *j, uint64_t id,
+    const uint8_t *res, uint32_t len, uint32_t code, const char *err)
 {
 	size_t at;
+	char  *e;
 
-	if (tasq_broker_results_reserve(j, 1) != 0) {
+	if (err_dup(err, &e) != 0) {
+		return (NNG_ENOMEM);
+	}
+	if (tasq_broker_results_reserve(j, 1, len, e != NULL) != 0) {
+		free(e);
 		return (NNG_ENOMEM);
 	}
 	at             = j->r_head + j->r_len++;
 	j->r_ids[at]   = id;
-	j->r_vals[at]  = value;
 	j->r_codes[at] = code;
+	j->r_lens[at]  = len;
+	if (j->r_errs != NULL) {
+		j->r_errs[at] = e;
+	}
+	if (len > 0) {
+		memcpy(j->r_data + j->r_dhead + j->r_dlen, res, len);
+	}
+	j->r_dlen += len;
+	b->held_bytes += len;
 	j->q->nresults++;
 	b->held++;
 	return (0);
@@ -667,15 +921,23 @@ tasq_broker_result_restore(
 int
 tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n)
 {
+	size_t bytes;
+
 	if (n > j->r_len) {
 		return (TASQ_EDATA_LOSS);
 	}
+	bytes = sum_lens(j->r_lens + j->r_head, n);
+	errs_free(j->r_errs, j->r_head, n);
 	j->r_head += n;
 	j->r_len -= n;
+	j->r_dhead += bytes;
+	j->r_dlen -= bytes;
 	if (j->r_len == 0) {
-		j->r_head = 0;
+		j->r_head  = 0;
+		j->r_dhead = 0;
 	}
 	b->held -= n;
+	b->held_bytes -= bytes;
 	j->q->nresults -= n;
 	return (0);
 }

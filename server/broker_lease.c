@@ -13,7 +13,7 @@
 // it cannot fail (dl_prepare; release with dl_fini).
 struct dl_scratch {
 	uint64_t *ids;
-	int64_t  *vals; // zeros
+	uint32_t *lens; // zeros: a dead letter's result is empty
 	uint8_t  *codes;
 };
 
@@ -21,7 +21,7 @@ static void
 dl_fini(struct dl_scratch *s)
 {
 	free(s->ids);
-	free(s->vals);
+	free(s->lens);
 	free(s->codes);
 	memset(s, 0, sizeof(*s));
 }
@@ -52,16 +52,17 @@ dl_prepare(tasq_broker *b, const struct lease *l, struct dl_scratch *s)
 		return (0);
 	}
 	s->ids   = tasq_alloc(len * sizeof(*s->ids));
-	s->vals  = tasq_calloc(len, sizeof(*s->vals));
+	s->lens  = tasq_calloc(len, sizeof(*s->lens));
 	s->codes = tasq_alloc(len);
-	if (s->ids == NULL || s->vals == NULL || s->codes == NULL) {
+	if (s->ids == NULL || s->lens == NULL || s->codes == NULL) {
 		dl_fini(s);
 		return (NNG_ENOMEM);
 	}
 	// More room than each job needs (total counts all jobs): harmless.
 	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
 		if (range_dies(b, r) &&
-		    tasq_broker_results_reserve(r->chunk->job, total) != 0) {
+		    tasq_broker_results_reserve(
+		        r->chunk->job, total, 0, false) != 0) {
 			dl_fini(s);
 			return (NNG_ENOMEM);
 		}
@@ -86,13 +87,14 @@ dead_letter(
 			s->codes[n++] = (uint8_t) code;
 		}
 	}
-	if (tasq_persist_results(
-	        b, c->job->id, n, s->ids, s->vals, s->codes) != 0) {
+	if (tasq_persist_results(b, c->job->id, n, s->ids, s->codes, s->lens,
+	        NULL, NULL, NULL) != 0) {
 		return (false);
 	}
 	for (size_t k = 0; k < n; k++) {
 		uint32_t i  = (uint32_t) (s->ids[k] - c->first);
-		bool     ok = tasq_broker_task_finish(b, c, i, 0, code, wake);
+		bool     ok = tasq_broker_task_finish(
+		        b, c, i, NULL, 0, code, NULL, wake);
 		// dl_prepare made the room.
 		assert(ok);
 		(void) ok;
@@ -130,7 +132,7 @@ range_return(tasq_broker *b, struct range *r, bool counts,
 		r->attempt--;
 	}
 	tasq_broker_count(b, TASQ_CTR_REDELIVERED, undone);
-	tasq_broker_ready_push(q, r, true);
+	tasq_broker_ready_push(c->job->lane, r, true);
 	wlist_take(&q->waiters, wake);
 }
 
@@ -150,6 +152,7 @@ tasq_broker_lease_end(
 	}
 	tasq_idmap_del(&b->leases, l->id);
 	l->q->nleased -= l->ntasks;
+	l->lane->nleased -= l->ntasks;
 	if (l->w != NULL) {
 		l->w->leases--;
 		l->w->in_hand -= l->ntasks;
@@ -224,46 +227,109 @@ tasq_broker_worker_forget(tasq_broker *b, struct worker *w)
 #define LEASE_MIN_SHARE 128
 
 static uint32_t
-lease_share(tasq_broker *b, const struct queue *q, const struct worker *self,
+lease_share(tasq_broker *b, const struct lane *ln, const struct worker *self,
     uint32_t max)
 {
 	uint64_t       nw  = 1, share;
 	size_t         pos = 0;
 	struct worker *w;
 
-	// A queue of a batch or more goes in whole batches: splitting it
+	// A lane of a batch or more goes in whole batches: splitting it
 	// would only make more messages.
-	if (q->nready >= max) {
+	if (ln->nready >= max) {
 		return (max);
 	}
 	while ((w = tasq_idmap_next(&b->workers, &pos)) != NULL) {
 		nw += w != self && w->connected && w->in_hand == 0 &&
-		    strcmp(w->queue, q->name) == 0;
+		    strcmp(w->queue, ln->q->name) == 0;
 	}
-	share = (q->nready + nw - 1) / nw;
+	share = (ln->nready + nw - 1) / nw;
 	if (share < LEASE_MIN_SHARE) {
 		share = LEASE_MIN_SHARE;
 	}
 	return (share < max ? (uint32_t) share : max);
 }
 
+// Copies the payloads of the unfinished tasks of r into tb (ids at ids,
+// bytes at data, lengths at lens for a variable-width chunk); returns the
+// bytes copied. A fixed-width run of unfinished tasks is one memcpy.
+static size_t
+batch_fill(const struct range *r, tasq_task_batch *tb, uint64_t *ids,
+    uint8_t *data, uint32_t *lens)
+{
+	const struct chunk *c = r->chunk;
+	size_t              k = 0, size = 0;
+	uint32_t            i = r->off, end = r->off + r->len;
+
+	tb->ids            = ids;
+	tb->payloads.data  = data;
+	tb->payloads.width = c->width;
+	tb->payloads.lens  = c->width > 0 ? NULL : lens;
+	while (i < end) {
+		uint32_t start;
+		while (i < end && tasq_broker_task_done(c, i)) {
+			i++;
+		}
+		for (start = i; i < end && !tasq_broker_task_done(c, i); i++) {
+			ids[k++] = c->first + i;
+		}
+		if (i == start) {
+			continue;
+		}
+		if (c->width > 0) {
+			size_t len = (size_t) (i - start) * c->width;
+			memcpy(data + size,
+			    c->data + (size_t) start * c->width, len);
+			size += len;
+		} else {
+			size_t len = c->offs[i] - c->offs[start];
+			memcpy(data + size, c->data + c->offs[start], len);
+			for (uint32_t t = start; t < i; t++) {
+				lens[k - (i - t)] =
+				    c->offs[t + 1] - c->offs[t];
+			}
+			size += len;
+		}
+	}
+	tb->n             = k;
+	tb->payloads.size = size;
+	return (size);
+}
+
+// The payload bytes of the unfinished tasks of r[off, off + take).
+static size_t
+range_bytes(const struct range *r, uint32_t take)
+{
+	const struct chunk *c    = r->chunk;
+	size_t              size = 0;
+
+	for (uint32_t i = r->off; i < r->off + take; i++) {
+		if (!tasq_broker_task_done(c, i)) {
+			size += c->width > 0 ? c->width
+			                     : c->offs[i + 1] - c->offs[i];
+		}
+	}
+	return (size);
+}
+
 int
-tasq_broker_lease_take(tasq_broker *b, struct queue *q, struct worker *wk,
-    uint32_t pipe, uint32_t max, uint64_t now_ms, tasq_lease_out *out)
+tasq_broker_lease_take(tasq_broker *b, struct lane *ln, struct worker *wk,
+    uint32_t pipe, uint32_t max, bool legacy, uint64_t now_ms,
+    tasq_lease_out *out)
 {
 	struct lease  *l    = NULL;
 	struct range  *rest = NULL, *r;
 	struct range **tail;
-	size_t         nb = 0, ntasks = 0;
+	size_t         nb = 0, ntasks = 0, bytes = 0, nvar = 0;
 	bool           split = false;
 	char          *mem   = NULL;
 
-	max = lease_share(b, q, wk, max);
-	// First count what the lease takes (ranges, tasks, whether the last
-	// range splits) and allocate for it; only then change anything, so
-	// that running out of memory leaves the queue as it was.
-	r = q->ready.next;
-	while (ntasks < max && r != &q->ready && nb < TASQ_WIRE_MAX_BATCHES) {
+	max = lease_share(b, ln, wk, max);
+	// First count what the lease takes (ranges, tasks, bytes, whether
+	// the last range splits) and allocate for it; only then change
+	// anything, so that running out of memory leaves the lane as it was.
+	r = ln->ready.next;
+	while (ntasks < max && r != &ln->ready && nb < TASQ_WIRE_MAX_BATCHES) {
 		uint32_t take = 0, undone = 0;
 		while (take < r->len && ntasks + undone < max) {
 			undone +=
@@ -272,13 +338,16 @@ tasq_broker_lease_take(tasq_broker *b, struct queue *q, struct worker *wk,
 		}
 		split = take < r->len;
 		ntasks += undone;
+		bytes += range_bytes(r, take);
+		nvar += r->chunk->width == 0 ? undone : 0;
 		nb++;
 		r = r->next;
 	}
 	if ((l = tasq_calloc(1, sizeof(*l))) == NULL ||
 	    (split && (rest = tasq_calloc(1, sizeof(*rest))) == NULL) ||
 	    (mem = tasq_alloc(nb * sizeof(tasq_task_batch) +
-	         ntasks * (sizeof(uint64_t) + sizeof(int64_t)) + 1)) == NULL ||
+	         ntasks * sizeof(uint64_t) + nvar * sizeof(uint32_t) + bytes +
+	         1)) == NULL ||
 	    tasq_idmap_reserve(&b->leases, 1) != 0) {
 		free(l);
 		free(rest);
@@ -289,28 +358,29 @@ tasq_broker_lease_take(tasq_broker *b, struct queue *q, struct worker *wk,
 	l->id       = b->lease_next++;
 	l->w        = wk;
 	l->pipe     = pipe;
-	l->q        = q;
+	l->q        = ln->q;
+	l->lane     = ln;
 	l->deadline = now_ms + b->conf.lease_ms;
 	l->ntasks   = (uint32_t) ntasks;
 	tail        = &l->ranges;
 	// The same walk again (the ready list is as it was), taking now.
 	for (size_t i = 0, got = 0; i < nb; i++) {
 		uint32_t take = 0, undone = 0;
-		r = q->ready.next;
+		r = ln->ready.next;
 		while (take < r->len && got + undone < max) {
 			undone +=
 			    !tasq_broker_task_done(r->chunk, r->off + take);
 			take++;
 		}
 		got += undone;
-		tasq_broker_ready_unlink(q, r);
+		tasq_broker_ready_unlink(ln, r);
 		if (take < r->len) {
 			*rest = *r;
 			rest->off += take;
 			rest->len -= take;
 			r->len = take;
 			r->chunk->refs++;
-			tasq_broker_ready_push(q, rest, true);
+			tasq_broker_ready_push(ln, rest, true);
 			rest = NULL;
 		}
 		r->attempt++;
@@ -324,30 +394,26 @@ tasq_broker_lease_take(tasq_broker *b, struct queue *q, struct worker *wk,
 	out->nbatches = nb;
 	{
 		uint64_t *ids  = (void *) (mem + nb * sizeof(tasq_task_batch));
-		int64_t  *vals = (void *) (ids + ntasks);
-		size_t    k    = 0;
+		uint32_t *lens = (void *) (ids + ntasks);
+		uint8_t  *data = (uint8_t *) (lens + nvar);
 		size_t    bi   = 0;
 		for (r = l->ranges; r != NULL; r = r->next) {
 			tasq_task_batch *tb = &out->batches[bi++];
-			struct chunk    *c  = r->chunk;
-			tb->lease_id        = l->id;
-			tb->job_id          = c->job->id;
-			tb->attempt         = r->attempt;
-			tb->ids             = ids + k;
-			tb->values          = vals + k;
-			tb->n               = 0;
-			for (uint32_t i = r->off; i < r->off + r->len; i++) {
-				if (tasq_broker_task_done(c, i)) {
-					continue;
-				}
-				ids[k]  = c->first + i;
-				vals[k] = c->values[i];
-				k++;
-				tb->n++;
+			memset(tb, 0, sizeof(*tb));
+			tb->lease_id = l->id;
+			tb->job_id   = r->chunk->job->id;
+			tb->attempt  = r->attempt;
+			tb->type     = ln->type;
+			tb->legacy   = legacy;
+			data += batch_fill(r, tb, ids, data, lens);
+			ids += tb->n;
+			if (r->chunk->width == 0) {
+				lens += tb->n;
 			}
 		}
 	}
-	q->nleased += ntasks;
+	ln->q->nleased += ntasks;
+	ln->nleased += ntasks;
 	wk->leases++;
 	wk->in_hand += ntasks;
 	tasq_broker_count(b, TASQ_CTR_LEASED, ntasks);

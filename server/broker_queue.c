@@ -47,7 +47,6 @@ tasq_broker_queue_get(
 		return (NNG_ENOMEM);
 	}
 	strncpy(q->name, name, TASQ_WIRE_MAX_NAME);
-	q->ready.next = q->ready.prev = &q->ready;
 	wlist_init(&q->waiters);
 	b->queues[b->nqueues++] = q;
 	*qp                     = q;
@@ -58,13 +57,15 @@ tasq_broker_queue_get(
 static bool
 queue_unused(const struct queue *q)
 {
+	for (size_t i = 0; i < q->nlanes; i++) {
+		if (q->lanes[i]->ready.next != &q->lanes[i]->ready) {
+			return (false);
+		}
+	}
 	return (q->njobs == 0 && q->nready == 0 && q->nleased == 0 &&
-	    q->nresults == 0 && q->ready.next == &q->ready &&
-	    q->waiters.head.next == &q->waiters.head);
+	    q->nresults == 0 && q->waiters.head.next == &q->waiters.head);
 }
 
-// Removes q, which must be unused (nothing points to it then: jobs,
-// ranges, leases and waiters all count in queue_unused).
 void
 tasq_broker_queue_remove(tasq_broker *b, struct queue *q)
 {
@@ -76,7 +77,62 @@ tasq_broker_queue_remove(tasq_broker *b, struct queue *q)
 			break;
 		}
 	}
+	tasq_broker_queue_free(q);
+}
+
+void
+tasq_broker_queue_free(struct queue *q)
+{
+	for (size_t i = 0; i < q->nlanes; i++) {
+		struct lane *ln = q->lanes[i];
+		while (ln->ready.next != &ln->ready) {
+			struct range *r = ln->ready.next;
+			ln->ready.next  = r->next;
+			free(r);
+		}
+		free(ln);
+	}
+	free(q->lanes);
 	free(q);
+}
+
+struct lane *
+tasq_broker_lane_find(const struct queue *q, const char *type)
+{
+	for (size_t i = 0; i < q->nlanes; i++) {
+		if (strcmp(q->lanes[i]->type, type) == 0) {
+			return (q->lanes[i]);
+		}
+	}
+	return (NULL);
+}
+
+int
+tasq_broker_lane_get(struct queue *q, const char *type, struct lane **lp)
+{
+	struct lane *ln;
+
+	if ((*lp = tasq_broker_lane_find(q, type)) != NULL) {
+		return (0);
+	}
+	if (q->nlanes == q->caplanes) {
+		size_t        ncap = q->caplanes ? q->caplanes * 2 : 2;
+		struct lane **nl = tasq_realloc(q->lanes, ncap * sizeof(*nl));
+		if (nl == NULL) {
+			return (NNG_ENOMEM);
+		}
+		q->lanes    = nl;
+		q->caplanes = ncap;
+	}
+	if ((ln = tasq_calloc(1, sizeof(*ln))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	ln->q = q;
+	strncpy(ln->type, type, TASQ_WIRE_MAX_NAME);
+	ln->ready.next = ln->ready.prev = &ln->ready;
+	q->lanes[q->nlanes++]           = ln;
+	*lp                             = ln;
+	return (0);
 }
 
 // Queues are not journaled: each exists because a job, a worker or a
@@ -96,22 +152,24 @@ tasq_broker_queue_gc(tasq_broker *b, uint64_t now_ms, bool force)
 }
 
 void
-tasq_broker_ready_push(struct queue *q, struct range *r, bool front)
+tasq_broker_ready_push(struct lane *ln, struct range *r, bool front)
 {
-	struct range *at = front ? &q->ready : q->ready.prev;
+	struct range *at = front ? &ln->ready : ln->ready.prev;
 	r->prev          = at;
 	r->next          = at->next;
 	at->next->prev   = r;
 	at->next         = r;
-	q->nready += r->len;
+	ln->nready += r->len;
+	ln->q->nready += r->len;
 }
 
 void
-tasq_broker_ready_unlink(struct queue *q, struct range *r)
+tasq_broker_ready_unlink(struct lane *ln, struct range *r)
 {
 	r->prev->next = r->next;
 	r->next->prev = r->prev;
-	q->nready -= r->len;
+	ln->nready -= r->len;
+	ln->q->nready -= r->len;
 }
 
 uint32_t
@@ -130,20 +188,30 @@ tasq_broker_range_undone(const struct range *r)
 void
 tasq_broker_ready_normalize(tasq_broker *b)
 {
-	for (size_t qi = 0; qi < b->nqueues; qi++) {
-		struct queue *q   = b->queues[qi];
-		struct range  old = q->ready;
+	for (size_t qi = 0, li = 0; qi < b->nqueues;) {
+		struct queue *q = b->queues[qi];
+		struct lane  *ln;
+		struct range  old;
 		struct range *r, *nr;
 
-		if (q->ready.next == &q->ready) {
+		// Every lane of every queue, in turn.
+		if (li >= q->nlanes) {
+			qi++;
+			li = 0;
+			continue;
+		}
+		ln  = q->lanes[li++];
+		old = ln->ready;
+		if (ln->ready.next == &ln->ready) {
 			continue;
 		}
 		// Detach the list, then put back one range per run of
 		// unfinished tasks.
 		old.next->prev = &old;
 		old.prev->next = &old;
-		q->ready.next = q->ready.prev = &q->ready;
-		q->nready                     = 0;
+		ln->ready.next = ln->ready.prev = &ln->ready;
+		q->nready -= ln->nready;
+		ln->nready = 0;
 		for (r = old.next; r != &old; r = nr) {
 			struct chunk *c = r->chunk;
 			uint32_t      i = r->off, end = r->off + r->len;
@@ -172,7 +240,7 @@ tasq_broker_ready_normalize(tasq_broker *b)
 						run->off   = start;
 						run->len   = end - start;
 						tasq_broker_ready_push(
-						    q, run, false);
+						    ln, run, false);
 						break;
 					}
 					run->chunk   = c;
@@ -180,7 +248,7 @@ tasq_broker_ready_normalize(tasq_broker *b)
 					run->len     = i - start;
 					run->attempt = r->attempt;
 					c->refs++;
-					tasq_broker_ready_push(q, run, false);
+					tasq_broker_ready_push(ln, run, false);
 				}
 			}
 			if (r != NULL) {
@@ -198,30 +266,29 @@ tasq_broker_range_free(tasq_broker *b, struct range *r)
 	free(r);
 }
 
-// Drops leading ranges whose tasks are all done (results that came in
-// late for requeued tasks) so that an empty lease is never made.
 bool
-tasq_broker_ready_trim(tasq_broker *b, struct queue *q)
+tasq_broker_ready_trim(tasq_broker *b, struct lane *ln)
 {
-	while (q->ready.next != &q->ready) {
-		struct range *r = q->ready.next;
+	while (ln->ready.next != &ln->ready) {
+		struct range *r = ln->ready.next;
 		if (tasq_broker_range_undone(r) > 0) {
 			return (true);
 		}
-		tasq_broker_ready_unlink(q, r);
+		tasq_broker_ready_unlink(ln, r);
 		tasq_broker_range_free(b, r);
 	}
 	return (false);
 }
 
 void
-tasq_broker_ready_drop_job(
-    tasq_broker *b, struct queue *q, const struct job *j)
+tasq_broker_ready_drop_job(tasq_broker *b, const struct job *j)
 {
-	for (struct range *r = q->ready.next, *nr; r != &q->ready; r = nr) {
+	struct lane *ln = j->lane;
+
+	for (struct range *r = ln->ready.next, *nr; r != &ln->ready; r = nr) {
 		nr = r->next;
 		if (r->chunk->job == j) {
-			tasq_broker_ready_unlink(q, r);
+			tasq_broker_ready_unlink(ln, r);
 			tasq_broker_range_free(b, r);
 		}
 	}

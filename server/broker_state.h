@@ -31,8 +31,23 @@ struct chunk {
 	uint32_t    n;
 	uint32_t    remaining; // tasks without a result
 	uint32_t    refs;      // ranges pointing here
-	int64_t    *values;
-	uint64_t   *done; // one bit per task
+	// The payloads, a column: width > 0, task i at data + i * width
+	// (square: the int64s as they came); width 0, task i is
+	// data[offs[i], offs[i + 1]).
+	uint32_t  width;
+	uint32_t *offs; // width 0: n + 1 entries
+	uint8_t  *data;
+	size_t    size; // bytes in data
+	uint64_t *done; // one bit per task
+};
+
+// A type's ready tasks in a queue: the queue's ready list is one lane per
+// type, so that a worker is leased only tasks of types it serves.
+struct lane {
+	struct queue *q;
+	char          type[TASQ_WIRE_MAX_NAME + 1];
+	struct range  ready; // sentinel of the ready list
+	uint64_t      nready, nleased;
 };
 
 struct ival {
@@ -46,20 +61,31 @@ struct wlist {
 struct job {
 	uint64_t       id;
 	struct queue  *q;
+	struct lane   *lane;   // the job's type in q
+	bool           legacy; // submitted legacy: results go as values
+	tasq_retry     retry;  // from the first batch
 	struct chunk **chunks; // sorted by first
 	size_t         nchunks, capchunks;
 	struct ival   *ivals; // submitted batches, sorted by lo
 	size_t         nivals, capivals;
-	// Results not yet delivered: columns with a head offset.
+	// Results not yet delivered: columns with a head offset, their
+	// bytes in r_data from r_dhead (r_dlen bytes, r_dcap room), and
+	// error messages (r_errs: NULL until a result has one).
 	uint64_t *r_ids;
-	int64_t  *r_vals;
 	uint32_t *r_codes;
+	uint32_t *r_lens;
+	char    **r_errs;
 	size_t    r_head, r_len, r_cap;
+	uint8_t  *r_data;
+	size_t    r_dhead, r_dlen, r_dcap;
 	// The last delivery, kept until acknowledged.
 	uint64_t     d_seq;
 	uint64_t    *d_ids;
-	int64_t     *d_vals;
 	uint32_t    *d_codes;
+	uint32_t    *d_lens;
+	char       **d_errs; // NULL: none
+	uint8_t     *d_data;
+	size_t       d_size;
 	size_t       d_n;
 	uint64_t     seq_next;
 	uint64_t     submitted, completed;
@@ -69,9 +95,10 @@ struct job {
 };
 
 struct queue {
-	char         name[TASQ_WIRE_MAX_NAME + 1];
-	struct range ready; // sentinel of the ready list
-	uint64_t     nready, nleased, nresults, njobs, ndead;
+	char          name[TASQ_WIRE_MAX_NAME + 1];
+	struct lane **lanes; // in order of creation, freed with the queue
+	size_t        nlanes, caplanes;
+	uint64_t      nready, nleased, nresults, njobs, ndead;
 	// Cumulative, counted where tasks_submitted and tasks_completed are
 	// (so also for records replayed at start-up): tasks newly enqueued,
 	// and tasks given their first result (errors and dead letters too).
@@ -86,6 +113,7 @@ struct lease {
 	uint32_t       pipe;
 	uint64_t       deadline;
 	struct queue  *q;
+	struct lane   *lane;
 	struct range  *ranges; // singly linked through next
 	uint32_t       ntasks;
 };
@@ -111,6 +139,7 @@ struct tasq_broker {
 	tasq_idmap       workers;
 	uint64_t         lease_next;
 	uint64_t         held; // tasks in chunks + undelivered/unacked results
+	uint64_t         held_bytes; // their payload and result bytes
 	uint64_t         dead[DEAD_RING][2];
 	size_t           dead_n;
 	atomic_uint_fast64_t counters[TASQ_CTR_COUNT];
