@@ -101,6 +101,7 @@ tasq_broker_alloc(
 		atomic_init(&b->counters[i], 0);
 	}
 	b->lease_next = 1;
+	b->dl_next    = 1;
 	*bp           = b;
 	return (0);
 }
@@ -142,6 +143,7 @@ tasq_broker_free(tasq_broker *b)
 	while ((v = tasq_idmap_next(&b->workers, &pos)) != NULL) {
 		free(v);
 	}
+	tasq_broker_dead_fini(b);
 	tasq_idmap_fini(&b->jobs);
 	tasq_idmap_fini(&b->leases);
 	tasq_idmap_fini(&b->workers);
@@ -903,6 +905,9 @@ tasq_broker_compact(tasq_broker *b)
 		rv = tasq_persist_snap_job(j, &buf, &len, &cap);
 	}
 	if (rv == 0) {
+		rv = tasq_persist_snap_dead(b, &buf, &len, &cap);
+	}
+	if (rv == 0) {
 		rv  = tasq_journal_rotate(b->journal, buf, len);
 		buf = NULL;
 	}
@@ -911,5 +916,35 @@ tasq_broker_compact(tasq_broker *b)
 	if (rv != 0) {
 		tasq_warn("compaction skipped: %s", tasq_strerror(rv));
 	}
+	return (rv);
+}
+
+// ---- dead letters ----------------------------------------------------------
+
+int
+tasq_broker_dead_list(tasq_broker *b, const char *queue, uint64_t after_id,
+    uint32_t max, bool payloads, tasq_rep *rep)
+{
+	int rv;
+
+	nng_mtx_lock(b->mtx);
+	rv = tasq_broker_dead_list_locked(
+	    b, queue, after_id, max, payloads, rep);
+	nng_mtx_unlock(b->mtx);
+	return (rv);
+}
+
+int
+tasq_broker_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n, bool all,
+    const char *queue, uint64_t *purged)
+{
+	int rv;
+
+	*purged = 0;
+	nng_mtx_lock(b->mtx);
+	if ((rv = tasq_persist_dead_purge(b, ids, n, all, queue)) == 0) {
+		*purged = tasq_broker_dead_remove(b, ids, n, all, queue);
+	}
+	nng_mtx_unlock(b->mtx);
 	return (rv);
 }

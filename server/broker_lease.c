@@ -1,45 +1,137 @@
 // broker_lease: leases (taking ready tasks, ending leases: redelivery
 // and dead letters) and the worker registry.
 #include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "broker_state.h"
+#include "clock.h"
 #include "err.h"
 
 // What dead-lettering the ranges of a lease needs, allocated before
 // anything changes so that, once a dead letter is journaled, recording
 // it cannot fail (dl_prepare; release with dl_fini).
 struct dl_scratch {
-	uint64_t *ids;
-	uint32_t *lens; // zeros: a dead letter's result is empty
-	uint8_t  *codes;
+	uint64_t     *ids;
+	uint32_t     *lens; // zeros: a dead letter's result is empty
+	uint8_t      *codes;
+	const char  **errs;
+	uint8_t      *ebuf;
+	char        **owned; // the messages, one per dying task (total)
+	struct dead **dead;  // the letters, one per dying task (total)
+	size_t        next, total;
 };
 
 static void
 dl_fini(struct dl_scratch *s)
 {
+	for (size_t i = s->next; i < s->total; i++) {
+		if (s->owned != NULL) {
+			free(s->owned[i]);
+		}
+		if (s->dead != NULL) {
+			tasq_broker_dead_free(s->dead[i]);
+		}
+	}
 	free(s->ids);
 	free(s->lens);
 	free(s->codes);
+	free(s->errs);
+	free(s->ebuf);
+	free(s->owned);
+	free(s->dead);
 	memset(s, 0, sizeof(*s));
+}
+
+uint32_t
+tasq_broker_max_attempts(const tasq_broker *b, const struct job *j)
+{
+	return (j->retry.max_attempts != 0 ? j->retry.max_attempts
+	                                   : b->conf.max_attempts);
 }
 
 static bool
 range_dies(const tasq_broker *b, const struct range *r)
 {
-	return (r->attempt >= b->conf.max_attempts &&
+	return (r->attempt >= tasq_broker_max_attempts(b, r->chunk->job) &&
 	    tasq_broker_range_undone(r) > 0);
 }
 
+static char *
+str_dup(const char *s)
+{
+	size_t l = strlen(s) + 1;
+	char  *p = tasq_alloc(l);
+
+	if (p != NULL) {
+		memcpy(p, s, l);
+	}
+	return (p);
+}
+
+struct dead *
+tasq_broker_dead_of(tasq_broker *b, const struct chunk *c, uint32_t off,
+    uint32_t attempts, uint32_t code, const char *err, const uint8_t *res,
+    uint32_t reslen)
+{
+	tasq_dead_view v;
+	struct dead   *d;
+
+	(void) res;
+	(void) reslen;
+	memset(&v, 0, sizeof(v));
+	v.job   = c->job->id;
+	v.task  = c->first + off;
+	v.queue = c->job->q->name;
+	v.type  = c->job->lane->type;
+	tasq_broker_task_payload(c, off, &v.payload, &v.len);
+	v.attempts = attempts;
+	v.code     = code;
+	v.error    = err;
+	v.time_ms =
+	    b->conf.wall_ms != NULL ? b->conf.wall_ms() : tasq_clock_wall_ms();
+	d = tasq_broker_dead_new(&v);
+	return (d);
+}
+
+void
+tasq_broker_task_bury(tasq_broker *b, struct chunk *c, uint32_t off,
+    const uint8_t *res, uint32_t len, uint32_t code, char *err, struct dead *d,
+    tasq_waiter **wake)
+{
+	tasq_dead_view v;
+	bool           ok;
+
+	// Its id is taken now, when nothing can fail any more.
+	d->id      = tasq_broker_dead_next_id(b);
+	b->dl_next = d->id + 1;
+	tasq_broker_dead_view(d, &v);
+	// Recorded after the result: a journal failing now loses the
+	// letter, never the result.
+	(void) tasq_persist_dead(b, &v);
+	ok = tasq_broker_task_finish(b, c, off, res, len, code, err, wake);
+	assert(ok); // the caller made the room
+	(void) ok;
+	tasq_broker_dead_add(b, d);
+	b->dead[b->dead_n % DEAD_RING][0] = c->job->id;
+	b->dead[b->dead_n % DEAD_RING][1] = c->first + off;
+	b->dead_n++;
+	c->job->q->ndead++;
+	tasq_broker_count(b, TASQ_CTR_DEAD_LETTERED, 1);
+}
+
 // Prepares the dead letters that ending l (counting the attempt) makes:
-// scratch columns for its longest range and room for all of them in the
-// result lists of their jobs. Errors: NNG_ENOMEM (nothing changed).
+// scratch columns for its longest range, the letters and their messages,
+// and room for all of them in the result lists of their jobs. Errors:
+// NNG_ENOMEM (nothing changed).
 static int
 dl_prepare(tasq_broker *b, const struct lease *l, struct dl_scratch *s)
 {
-	size_t len = 0, total = 0;
+	size_t len = 0, total = 0, k = 0;
+	char   msg[128];
 
 	memset(s, 0, sizeof(*s));
 	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
@@ -54,25 +146,60 @@ dl_prepare(tasq_broker *b, const struct lease *l, struct dl_scratch *s)
 	s->ids   = tasq_alloc(len * sizeof(*s->ids));
 	s->lens  = tasq_calloc(len, sizeof(*s->lens));
 	s->codes = tasq_alloc(len);
-	if (s->ids == NULL || s->lens == NULL || s->codes == NULL) {
-		dl_fini(s);
-		return (NNG_ENOMEM);
+	s->errs  = tasq_alloc(len * sizeof(*s->errs));
+	s->owned = tasq_calloc(total, sizeof(*s->owned));
+	s->dead  = tasq_calloc(total, sizeof(*s->dead));
+	s->total = total;
+	if (s->ids == NULL || s->lens == NULL || s->codes == NULL ||
+	    s->errs == NULL || s->owned == NULL || s->dead == NULL ||
+	    tasq_broker_dead_reserve(b, total) != 0) {
+		goto fail;
+	}
+	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
+		if (!range_dies(b, r)) {
+			continue;
+		}
+		snprintf(msg, sizeof(msg),
+		    "no result in %" PRIu32 " attempts (lease expired)",
+		    r->attempt);
+		for (uint32_t i = r->off; i < r->off + r->len; i++) {
+			if (tasq_broker_task_done(r->chunk, i)) {
+				continue;
+			}
+			if ((s->owned[k] = str_dup(msg)) == NULL ||
+			    (s->dead[k] = tasq_broker_dead_of(b, r->chunk, i,
+			         r->attempt, TASQ_EABORTED - TASQ_ERR_BASE,
+			         msg, NULL, 0)) == NULL) {
+				goto fail;
+			}
+			k++;
+		}
+		// Every message of a range is the same.
+		if (s->ebuf == NULL) {
+			// (2 + a message of msg's size, at most) each
+			if ((s->ebuf = tasq_alloc(len * (2 + sizeof(msg)))) ==
+			    NULL) {
+				goto fail;
+			}
+		}
 	}
 	// More room than each job needs (total counts all jobs): harmless.
 	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
 		if (range_dies(b, r) &&
 		    tasq_broker_results_reserve(
-		        r->chunk->job, total, 0, false) != 0) {
-			dl_fini(s);
-			return (NNG_ENOMEM);
+		        r->chunk->job, total, 0, true) != 0) {
+			goto fail;
 		}
 	}
 	return (0);
+fail:
+	dl_fini(s);
+	return (NNG_ENOMEM);
 }
 
-// Gives the unfinished tasks of r an ABORTED result, with s prepared by
-// dl_prepare. Returns false when that cannot be journaled (the range then
-// goes back to the queue).
+// Gives the unfinished tasks of r an ABORTED result and a dead letter,
+// with s prepared by dl_prepare. Returns false when that cannot be
+// journaled (the range then goes back to the queue).
 static bool
 dead_letter(
     tasq_broker *b, struct range *r, struct dl_scratch *s, tasq_waiter **wake)
@@ -83,26 +210,29 @@ dead_letter(
 
 	for (uint32_t i = r->off; i < r->off + r->len; i++) {
 		if (!tasq_broker_task_done(c, i)) {
+			s->errs[n]    = s->owned[s->next + n];
 			s->ids[n]     = c->first + i;
 			s->codes[n++] = (uint8_t) code;
 		}
 	}
 	if (tasq_persist_results(b, c->job->id, n, s->ids, s->codes, s->lens,
-	        NULL, NULL, NULL) != 0) {
+	        NULL, s->errs, s->ebuf) != 0) {
+		// Not journaled: the range's letters are not needed.
+		for (size_t k = 0; k < n; k++, s->next++) {
+			free(s->owned[s->next]);
+			tasq_broker_dead_free(s->dead[s->next]);
+			s->owned[s->next] = NULL;
+			s->dead[s->next]  = NULL;
+		}
 		return (false);
 	}
 	for (size_t k = 0; k < n; k++) {
-		uint32_t i  = (uint32_t) (s->ids[k] - c->first);
-		bool     ok = tasq_broker_task_finish(
-		        b, c, i, NULL, 0, code, NULL, wake);
-		// dl_prepare made the room.
-		assert(ok);
-		(void) ok;
-		b->dead[b->dead_n % DEAD_RING][0] = c->job->id;
-		b->dead[b->dead_n % DEAD_RING][1] = s->ids[k];
-		b->dead_n++;
-		c->job->q->ndead++;
-		tasq_broker_count(b, TASQ_CTR_DEAD_LETTERED, 1);
+		uint32_t i = (uint32_t) (s->ids[k] - c->first);
+		tasq_broker_task_bury(b, c, i, NULL, 0, code,
+		    s->owned[s->next], s->dead[s->next], wake);
+		s->owned[s->next] = NULL;
+		s->dead[s->next]  = NULL;
+		s->next++;
 	}
 	return (true);
 }
@@ -122,7 +252,7 @@ range_return(tasq_broker *b, struct range *r, bool counts,
 		free(r);
 		return;
 	}
-	if (counts && r->attempt >= b->conf.max_attempts &&
+	if (counts && r->attempt >= tasq_broker_max_attempts(b, c->job) &&
 	    dead_letter(b, r, s, wake)) {
 		tasq_broker_chunk_unref(b, c);
 		free(r);

@@ -40,6 +40,13 @@
 // offsets, of RESULTS2 records and of messages.
 static bool varcols;
 
+// Dead letters are stamped with this, so that runs journal the same.
+static uint64_t
+fixed_wall_ms(void)
+{
+	return (UINT64_C(1700000000000));
+}
+
 static void
 wake_cb(tasq_waiter *w)
 {
@@ -89,6 +96,7 @@ broker_new(struct run *r, int *rvp)
 		.max_jobs                 = 4,
 		.max_workers              = 4,
 		.lease_ms                 = LEASE_MS,
+		.wall_ms                  = fixed_wall_ms,
 		.max_attempts             = 1,
 		.job_ttl_ms               = 3600000,
 		.max_fetch                = 1000,

@@ -23,6 +23,19 @@ struct range {
 	struct chunk *chunk;
 	uint32_t      off, len;
 	uint32_t      attempt; // deliveries so far
+	uint64_t      due;     // delayed (a retry's backoff): ready then
+};
+
+// A dead letter: a task given up after its job's last attempt.
+struct dead {
+	uint64_t id, job, task;
+	char     queue[TASQ_WIRE_MAX_NAME + 1];
+	char     type[TASQ_WIRE_MAX_NAME + 1];
+	uint8_t *payload;
+	uint32_t len;
+	uint32_t attempts, code;
+	char    *error; // NULL: none
+	uint64_t time_ms;
 };
 
 struct chunk {
@@ -48,6 +61,7 @@ struct lane {
 	char          type[TASQ_WIRE_MAX_NAME + 1];
 	struct range  ready; // sentinel of the ready list
 	uint64_t      nready, nleased;
+	uint64_t      ndelayed; // tasks waiting out a retry's backoff
 };
 
 struct ival {
@@ -142,6 +156,13 @@ struct tasq_broker {
 	uint64_t         held_bytes; // their payload and result bytes
 	uint64_t         dead[DEAD_RING][2];
 	size_t           dead_n;
+	// Dead letters (DeadList), oldest first: a ring of dl_cap.
+	struct dead **dl;
+	size_t        dl_head, dl_count, dl_cap;
+	uint64_t      dl_next; // the next one's id
+	// Ranges of failed tasks waiting out their backoff, by due time
+	// (singly linked through next).
+	struct range        *delayed;
 	atomic_uint_fast64_t counters[TASQ_CTR_COUNT];
 	tasq_journal        *journal;    // NULL without --data-dir
 	bool                 recovering; // replaying: limits off, no records

@@ -94,7 +94,8 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 		rep->u.stats.dead[2 * i] = b->dead[k][0];
 		rep->u.stats.dead[2 * i + 1] = b->dead[k][1];
 	}
-	rep->u.stats.ndead = nd;
+	rep->u.stats.ndead      = nd;
+	rep->u.stats.dead_total = tasq_broker_dead_count(b);
 	// Read with the lock held, so that the broker's own counters agree
 	// with the queues' (tasks_completed is the sum of their completed).
 	for (int i = 0; i < TASQ_CTR_COUNT; i++) {

@@ -1447,4 +1447,107 @@ TEST(payload_bytes_bound_refuses_then_admits_after_ack)
 	tasq_broker_free(b);
 }
 
+// Runs job of n tasks on queue q through max_attempts expiries.
+static uint64_t
+expire_all(tasq_broker *b, const char *q, uint64_t job, size_t n, uint64_t t)
+{
+	submit_ok(b, q, job, 0, n, t);
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		tasq_lease_out o = lease(b, q, 11, 1, 10, t);
+		ASSERT_EQ(o.nbatches, 1);
+		tasq_broker_lease_fini(&o);
+		t += LEASE_MS;
+		tasq_broker_tick(b, t);
+	}
+	return (t);
+}
+
+TEST(dead_letters_listed_with_payload_attempts_error_and_time)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_fetch_out fo;
+	tasq_rep       rep;
+	uint64_t       t = expire_all(b, "q", 7, 2, T0), purged;
+
+	// The client gets the code and the message.
+	fo = fetch(b, 7, 0, 0, t);
+	ASSERT_EQ(fo.n, 2);
+	ASSERT_NOT_NULL(fo.errors);
+	ASSERT_STR_CONTAINS(fo.errors[0], "3 attempts");
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, true, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 2);
+	ASSERT_EQ(rep.u.dead_list.total, 2);
+	for (size_t k = 0; k < 2; k++) {
+		const tasq_dead_letter *d = &rep.u.dead_list.letters[k];
+		ASSERT_EQ(d->id, k + 1);
+		ASSERT_EQ(d->job_id, 7);
+		ASSERT_EQ(d->task_id, k);
+		ASSERT_STR_EQ(d->queue, "q");
+		ASSERT_STR_EQ(d->type, "square");
+		ASSERT_EQ(d->payload_len, 8);
+		ASSERT_EQ(d->payload_size, 8);
+		ASSERT_EQ(tasq_i64_le_get(d->payload), value_of(7, k));
+		ASSERT_EQ(d->attempts, 3);
+		ASSERT_EQ(d->code, ABORTED_CODE);
+		ASSERT_STR_CONTAINS(d->error, "lease expired");
+		ASSERT_GT(d->time_ms, UINT64_C(1600000000000));
+	}
+	tasq_broker_stats_fini(&rep);
+	// Without payloads, after an id, of another queue.
+	ASSERT_OK(tasq_broker_dead_list(b, "q", 1, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[0].id, 2);
+	ASSERT_EQ(rep.u.dead_list.letters[0].payload_size, 0);
+	ASSERT_EQ(rep.u.dead_list.letters[0].payload_len, 8);
+	tasq_broker_stats_fini(&rep);
+	ASSERT_OK(tasq_broker_dead_list(b, "other", 0, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 0);
+	ASSERT_EQ(rep.u.dead_list.total, 0);
+	tasq_broker_stats_fini(&rep);
+	// Purge one by id, then the rest of the queue.
+	ASSERT_OK(tasq_broker_dead_purge(
+	    b, (uint64_t[]) { 1, 99 }, 2, false, NULL, &purged));
+	ASSERT_EQ(purged, 1);
+	ASSERT_OK(tasq_broker_stats(b, t, &rep));
+	ASSERT_EQ(rep.u.stats.dead_total, 1);
+	tasq_broker_stats_fini(&rep);
+	ASSERT_OK(tasq_broker_dead_purge(b, NULL, 0, true, "other", &purged));
+	ASSERT_EQ(purged, 0);
+	ASSERT_OK(tasq_broker_dead_purge(b, NULL, 0, true, "q", &purged));
+	ASSERT_EQ(purged, 1);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.total, 0);
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+TEST(max_dead_drops_the_oldest_and_counts_them)
+{
+	tasq_broker_conf c = { .max_tasks = 1000,
+		.max_batch                = 100,
+		.max_queues               = 3,
+		.max_jobs                 = 8,
+		.max_workers              = 4,
+		.lease_ms                 = LEASE_MS,
+		.max_attempts             = 3,
+		.max_dead                 = 3,
+		.job_ttl_ms               = TTL_MS,
+		.max_fetch                = 50,
+		.max_lease                = 20 };
+	tasq_broker     *b = NULL;
+	tasq_rep         rep;
+
+	ASSERT_OK(tasq_broker_alloc(&b, &c, wake_cb));
+	(void) expire_all(b, "q", 7, 5, T0);
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 5);
+	ASSERT_EQ(COUNTER(b, DEAD_DROPPED), 2);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 3);
+	ASSERT_EQ(rep.u.dead_list.letters[0].task_id, 2);
+	ASSERT_EQ(rep.u.dead_list.letters[2].task_id, 4);
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
 TASQ_TEST_MAIN()

@@ -2230,6 +2230,71 @@ TEST(broker_recovers_records_of_the_old_format)
 	rm_tmpdir();
 }
 
+// Dead letters: made by expiries, purged, and kept across restarts and
+// compactions (their records, then their snapshot).
+static void
+expect_dead(tasq_broker *b, size_t n, uint64_t first_id)
+{
+	tasq_rep rep;
+
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, true, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, n);
+	for (size_t k = 0; k < n; k++) {
+		const tasq_dead_letter *d = &rep.u.dead_list.letters[k];
+		ASSERT_EQ(d->id, first_id + k);
+		ASSERT_EQ(d->job_id, JOB_A);
+		ASSERT_EQ(d->task_id, first_id + k - 1);
+		ASSERT_STR_EQ(d->queue, QA);
+		ASSERT_EQ(d->attempts, 5);
+		ASSERT_EQ(d->payload_size, 8);
+		ASSERT_EQ(
+		    tasq_i64_le_get(d->payload), value_of(JOB_A, d->task_id));
+		ASSERT_STR_CONTAINS(d->error, "lease expired");
+	}
+	tasq_broker_stats_fini(&rep);
+}
+
+TEST(broker_dead_letters_survive_restarts_purges_and_compaction)
+{
+	tasq_journal *j;
+	tasq_broker  *b;
+	uint64_t      recs, purged, t;
+	struct task   tk[64];
+
+	now0 = tasq_clock_mono_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, 1ULL << 30, &recs);
+	cur_j = j;
+	submit(b, QA, JOB_A, 0, 3);
+	t = now0;
+	for (int a = 0; a < 5; a++) {
+		ASSERT_EQ(lease(b, QA, 10, tk), 3);
+		t += 60001;
+		tasq_broker_tick(b, t);
+	}
+	expect_dead(b, 3, 1);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	expect_dead(b, 3, 1);
+	ASSERT_OK(tasq_broker_dead_purge(
+	    b, (uint64_t[]) { 1 }, 1, false, NULL, &purged));
+	ASSERT_EQ(purged, 1);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b     = broker_recovered(&j, 1, &recs);
+	cur_j = j;
+	expect_dead(b, 2, 2);
+	compact_if(b, 1, 1);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	expect_dead(b, 2, 2);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
 TEST(broker_ready_count_after_restart)
 {
 	ready_after_restart(0);
