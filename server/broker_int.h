@@ -273,6 +273,17 @@ int tasq_broker_lease_take(tasq_broker *b, struct lane *ln, struct worker *wk,
 int tasq_broker_lease_end(
     tasq_broker *b, struct lease *l, bool counts, tasq_waiter **wake);
 bool tasq_broker_lease_finished(const struct lease *l);
+// tasq_broker_lease_retry takes task off of c out of lease l into a range
+// of its own (*r1, and *r2 for the rest when it was in the middle: each
+// set NULL when used), ready after the job's backoff for the attempt.
+void tasq_broker_lease_retry(tasq_broker *b, struct lease *l, struct chunk *c,
+    uint32_t off, uint64_t now_ms, struct range **r1, struct range **r2,
+    tasq_waiter **wake);
+// Makes the retries due by now_ms ready.
+void tasq_broker_delayed_due(
+    tasq_broker *b, uint64_t now_ms, tasq_waiter **wake);
+// Drops the retries of job j (closing it).
+void tasq_broker_delayed_drop_job(tasq_broker *b, const struct job *j);
 // The deliveries after which a task of j is given up.
 uint32_t tasq_broker_max_attempts(const tasq_broker *b, const struct job *j);
 // tasq_broker_dead_of makes the dead letter of task off of c (its id

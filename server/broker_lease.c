@@ -569,3 +569,120 @@ tasq_broker_lease_fini(tasq_lease_out *out)
 	free(out->mem_);
 	out->mem_ = NULL;
 }
+
+// The backoff of a task's n-th retry: backoff_ms * 2^(n - 1), at most
+// backoff_max_ms (0: 60000).
+static uint64_t
+backoff_ms(const struct job *j, uint32_t n)
+{
+	uint64_t cap =
+	    j->retry.backoff_max_ms ? j->retry.backoff_max_ms : 60000;
+	uint64_t ms = j->retry.backoff_ms;
+
+	for (uint32_t i = 1; i < n && ms < cap; i++) {
+		ms *= 2;
+	}
+	return (ms < cap ? ms : cap);
+}
+
+// Puts d (a task of its own) in its lane at due: at once, or in the
+// broker's delayed list, by due time.
+static void
+delay(tasq_broker *b, struct range *d, uint64_t now_ms, tasq_waiter **wake)
+{
+	struct lane   *ln = d->chunk->job->lane;
+	struct range **pp = &b->delayed;
+
+	if (d->due <= now_ms) {
+		tasq_broker_ready_push(ln, d, true);
+		wlist_take(&ln->q->waiters, wake);
+		return;
+	}
+	while (*pp != NULL && (*pp)->due <= d->due) {
+		pp = &(*pp)->next;
+	}
+	d->next = *pp;
+	*pp     = d;
+	ln->ndelayed += d->len;
+}
+
+void
+tasq_broker_lease_retry(tasq_broker *b, struct lease *l, struct chunk *c,
+    uint32_t off, uint64_t now_ms, struct range **r1, struct range **r2,
+    tasq_waiter **wake)
+{
+	struct range **pp = &l->ranges, *r, *d;
+
+	for (; (r = *pp) != NULL; pp = &r->next) {
+		if (r->chunk == c && off >= r->off && off < r->off + r->len) {
+			break;
+		}
+	}
+	if (r == NULL) {
+		return; // the same task twice in one batch
+	}
+	d   = *r1;
+	*r1 = NULL;
+	memset(d, 0, sizeof(*d));
+	d->chunk   = c;
+	d->off     = off;
+	d->len     = 1;
+	d->attempt = r->attempt;
+	d->due     = now_ms + backoff_ms(c->job, r->attempt);
+	c->refs++;
+	if (r->len == 1) {
+		*pp = r->next;
+		tasq_broker_range_free(b, r); // d holds the chunk
+	} else if (off == r->off) {
+		r->off++;
+		r->len--;
+	} else if (off == r->off + r->len - 1) {
+		r->len--;
+	} else {
+		struct range *t = *r2;
+		*r2             = NULL;
+		memset(t, 0, sizeof(*t));
+		t->chunk   = c;
+		t->off     = off + 1;
+		t->len     = r->off + r->len - off - 1;
+		t->attempt = r->attempt;
+		t->next    = r->next;
+		c->refs++;
+		r->len  = off - r->off;
+		r->next = t;
+	}
+	l->ntasks--;
+	l->q->nleased--;
+	l->lane->nleased--;
+	if (l->w != NULL) {
+		l->w->in_hand--;
+	}
+	delay(b, d, now_ms, wake);
+}
+
+void
+tasq_broker_delayed_due(tasq_broker *b, uint64_t now_ms, tasq_waiter **wake)
+{
+	while (b->delayed != NULL && b->delayed->due <= now_ms) {
+		struct range *d  = b->delayed;
+		struct lane  *ln = d->chunk->job->lane;
+		b->delayed       = d->next;
+		ln->ndelayed -= d->len;
+		tasq_broker_ready_push(ln, d, true);
+		wlist_take(&ln->q->waiters, wake);
+	}
+}
+
+void
+tasq_broker_delayed_drop_job(tasq_broker *b, const struct job *j)
+{
+	for (struct range **pp = &b->delayed, *d; (d = *pp) != NULL;) {
+		if (d->chunk->job == j) {
+			*pp = d->next;
+			j->lane->ndelayed -= d->len;
+			tasq_broker_range_free(b, d);
+		} else {
+			pp = &d->next;
+		}
+	}
+}
