@@ -141,7 +141,9 @@ tasq_broker_free(tasq_broker *b)
 	}
 	pos = 0;
 	while ((v = tasq_idmap_next(&b->workers, &pos)) != NULL) {
-		free(v);
+		struct worker *w = v;
+		free(w->types);
+		free(w);
 	}
 	while (b->delayed != NULL) {
 		struct range *d = b->delayed;
@@ -334,7 +336,8 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 	}
 	nng_mtx_lock(b->mtx);
 	if ((rv = tasq_broker_worker_touch(b, worker_id, worker_name, queue,
-	         pipe_id, now_ms, &wk, &new_w)) != 0) {
+	         legacy ? NULL : types, legacy ? 0 : ntypes, pipe_id, now_ms,
+	         &wk, &new_w)) != 0) {
 		goto out;
 	}
 	if (max == 0) {
@@ -877,6 +880,10 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 		goto out;
 	}
 	j->last_ms = now_ms;
+	// Unfinished tasks that no worker would take: the client is told.
+	out->no_worker = tasq_broker_job_waiting(j) &&
+	    tasq_broker_type_workers(b, tasq_broker_job_queue(j),
+	        tasq_broker_job_type(j), now_ms) == 0;
 	if ((rv = tasq_broker_job_fetch(b, j, ack_seq, max, out)) == 0 &&
 	    out->seq == 0 && w != NULL) {
 		wlist_park(&j->waiters, w);

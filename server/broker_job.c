@@ -942,3 +942,21 @@ tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n)
 	j->q->nresults -= n;
 	return (0);
 }
+
+bool
+tasq_broker_job_waiting(const struct job *j)
+{
+	return (j->completed < j->submitted);
+}
+
+const char *
+tasq_broker_job_queue(const struct job *j)
+{
+	return (j->q->name);
+}
+
+const char *
+tasq_broker_job_type(const struct job *j)
+{
+	return (j->lane->type);
+}

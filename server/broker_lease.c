@@ -302,29 +302,81 @@ tasq_broker_lease_end(
 	return (0);
 }
 
-// Finds or registers worker id (*created) and notes that it was seen.
-// Errors: TASQ_ERESOURCE_EXHAUSTED (max_workers), NNG_ENOMEM.
+// The types as one string: each name and its NUL, then a NUL (legacy:
+// "square").
+static size_t
+types_len(const char *const *types, size_t ntypes)
+{
+	size_t len = 1;
+
+	for (size_t i = 0; i < ntypes; i++) {
+		len += strlen(types[i]) + 1;
+	}
+	return (ntypes == 0 ? sizeof(TASQ_TYPE_SQUARE) + 1 : len);
+}
+
+static bool
+types_same(const char *have, const char *const *types, size_t ntypes)
+{
+	if (have == NULL) {
+		return (false);
+	}
+	if (ntypes == 0) {
+		return (strcmp(have, TASQ_TYPE_SQUARE) == 0 &&
+		    have[sizeof(TASQ_TYPE_SQUARE)] == '\0');
+	}
+	for (size_t i = 0; i < ntypes; i++) {
+		if (strcmp(have, types[i]) != 0) {
+			return (false);
+		}
+		have += strlen(have) + 1;
+	}
+	return (*have == '\0');
+}
+
 int
 tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
-    const char *queue, uint32_t pipe, uint64_t now_ms, struct worker **wp,
-    bool *created)
+    const char *queue, const char *const *types, size_t ntypes, uint32_t pipe,
+    uint64_t now_ms, struct worker **wp, bool *created)
 {
-	struct worker *w = tasq_idmap_get(&b->workers, id);
+	struct worker *w  = tasq_idmap_get(&b->workers, id);
+	char          *ts = NULL;
 
 	*created = false;
-	if (w == NULL) {
-		if (b->workers.count >= b->conf.max_workers) {
-			return (TASQ_ERESOURCE_EXHAUSTED);
+	if (w == NULL && b->workers.count >= b->conf.max_workers) {
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	if (w == NULL || !types_same(w->types, types, ntypes)) {
+		char *p;
+		if ((ts = p = tasq_alloc(types_len(types, ntypes))) == NULL) {
+			return (NNG_ENOMEM);
 		}
+		for (size_t i = 0; i < ntypes; i++) {
+			strcpy(p, types[i]);
+			p += strlen(types[i]) + 1;
+		}
+		if (ntypes == 0) {
+			strcpy(p, TASQ_TYPE_SQUARE);
+			p += sizeof(TASQ_TYPE_SQUARE);
+		}
+		*p = '\0';
+	}
+	if (w == NULL) {
 		if ((w = tasq_calloc(1, sizeof(*w))) == NULL) {
+			free(ts);
 			return (NNG_ENOMEM);
 		}
 		w->id = id;
 		if (tasq_idmap_put(&b->workers, id, w) != 0) {
+			free(ts);
 			free(w);
 			return (NNG_ENOMEM);
 		}
 		*created = true;
+	}
+	if (ts != NULL) {
+		free(w->types);
+		w->types = ts;
 	}
 	if (name != NULL) {
 		strncpy(w->name, name, TASQ_WIRE_MAX_NAME);
@@ -341,10 +393,36 @@ tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
 	return (0);
 }
 
+uint32_t
+tasq_broker_type_workers(
+    const tasq_broker *b, const char *queue, const char *type, uint64_t now_ms)
+{
+	size_t         pos = 0;
+	struct worker *w;
+	uint32_t       n = 0;
+
+	while (
+	    (w = tasq_idmap_next((tasq_idmap *) &b->workers, &pos)) != NULL) {
+		bool serves = false;
+		if (!w->connected || strcmp(w->queue, queue) != 0 ||
+		    now_ms > w->last_ms + b->conf.lease_ms ||
+		    w->types == NULL) {
+			continue;
+		}
+		for (const char *t = w->types; *t != '\0' && !serves;
+		     t += strlen(t) + 1) {
+			serves = strcmp(t, type) == 0;
+		}
+		n += serves;
+	}
+	return (n);
+}
+
 void
 tasq_broker_worker_forget(tasq_broker *b, struct worker *w)
 {
 	tasq_idmap_del(&b->workers, w->id);
+	free(w->types);
 	free(w);
 }
 

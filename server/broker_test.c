@@ -1665,4 +1665,72 @@ TEST(failed_task_retried_with_backoff_then_dead_lettered)
 	tasq_broker_free(b);
 }
 
+static const tasq_type_stats *
+type_row(const tasq_rep *rep, const char *queue, const char *type)
+{
+	for (size_t i = 0; i < rep->u.stats.ntypes; i++) {
+		const tasq_type_stats *s = &rep->u.stats.types[i];
+		if (strcmp(s->queue, queue) == 0 &&
+		    strcmp(s->type, type) == 0) {
+			return (s);
+		}
+	}
+	return (NULL);
+}
+
+TEST(type_stats_and_no_worker)
+{
+	tasq_broker             *b     = broker_new(0);
+	static const char *const sha[] = { "sha256" };
+	const char              *why   = NULL;
+	const tasq_type_stats   *s;
+	tasq_fetch_out           fo;
+	tasq_lease_out           o;
+	tasq_rep                 rep;
+	bool                     parked;
+
+	ASSERT_OK(submit_typed(b, "q", "sha256", 7, 0, 5, T0, &why));
+	submit_ok(b, "q", 8, 0, 2, T0);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	// A legacy worker serves square only.
+	o = lease(b, "q", 11, 1, 1, T0);
+	tasq_broker_lease_fini(&o);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_fetch(b, 8, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_FALSE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	ASSERT_EQ(rep.u.stats.ntypes, 2);
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "sha256"));
+	ASSERT_EQ(s->ready, 5);
+	ASSERT_EQ(s->workers, 0);
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "square"));
+	ASSERT_EQ(s->ready, 1);
+	ASSERT_EQ(s->leased, 1);
+	ASSERT_EQ(s->workers, 1);
+	tasq_broker_stats_fini(&rep);
+	// A worker of sha256 comes: served while it is seen.
+	o = lease_types(b, "q", 12, sha, 1, 2, T0);
+	tasq_broker_lease_fini(&o);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_FALSE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "sha256"));
+	ASSERT_EQ(s->ready, 3);
+	ASSERT_EQ(s->leased, 2);
+	ASSERT_EQ(s->workers, 1);
+	tasq_broker_stats_fini(&rep);
+	// Not seen for a lease time: gone as far as the client knows.
+	ASSERT_OK(tasq_broker_fetch(
+	    b, 7, 0, 0, T0 + LEASE_MS + 1, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	tasq_broker_free(b);
+}
+
 TASQ_TEST_MAIN()
