@@ -416,21 +416,6 @@ struct rscratch {
 // Sorts the results of one batch (locked, changing nothing): those that
 // are news go to s (s->n of them), the rest are counted in out as
 // duplicates or rejected.
-// Whether a failure with code is final (the task's input is at fault:
-// trying again cannot help) rather than retried.
-static bool
-code_final(uint32_t code)
-{
-	switch (code + TASQ_ERR_BASE) {
-	case TASQ_EINVALID_ARGUMENT:
-	case TASQ_EFAILED_PRECONDITION:
-	case TASQ_EOUT_OF_RANGE:
-	case TASQ_EUNIMPLEMENTED:
-		return (true);
-	default:
-		return (false);
-	}
-}
 
 // The range of lease l that holds task off of c, or NULL.
 static struct range *
@@ -486,7 +471,7 @@ complete_sort(tasq_broker *b, struct job *j, const tasq_result_batch *rb,
 			continue;
 		}
 		s->bury[s->n] = false;
-		if (code != 0 && !code_final(code)) {
+		if (!tasq_wire_code_final(code)) {
 			// A failure to try again, unless it was the last
 			// attempt. Only the lease's holder can say: a late
 			// failure is dropped (the task is out again).
@@ -562,7 +547,7 @@ spare_prepare(tasq_broker *b, size_t nres, const tasq_result_batch *res,
 			uint32_t      code = rb->codes ? rb->codes[i] : 0;
 			struct chunk *c;
 			uint32_t      off;
-			if (code == 0 || code_final(code) || j == NULL ||
+			if (tasq_wire_code_final(code) || j == NULL ||
 			    (c = tasq_broker_chunk_of_hint(
 			         j, rb->ids[i], &hint)) == NULL ||
 			    tasq_broker_task_done(
