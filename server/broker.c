@@ -347,13 +347,16 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		goto fail;
 	}
 	q->last_ms = now_ms;
-	// The first lane, in the queue's order, of a type the worker
-	// serves with an unfinished task.
+	// The first lane of a type the worker serves with an unfinished
+	// task, from the one after the lane of the queue's last lease, so
+	// that a worker of several types takes them in turn.
 	for (size_t i = 0; i < q->nlanes && ln == NULL; i++) {
+		size_t at = (q->lane_next + i) % q->nlanes;
 		for (size_t k = 0; k < ntypes; k++) {
-			if (strcmp(q->lanes[i]->type, types[k]) == 0 &&
-			    tasq_broker_ready_trim(b, q->lanes[i])) {
-				ln = q->lanes[i];
+			if (strcmp(q->lanes[at]->type, types[k]) == 0 &&
+			    tasq_broker_ready_trim(b, q->lanes[at])) {
+				ln           = q->lanes[at];
+				q->lane_next = at + 1;
 				break;
 			}
 		}

@@ -193,10 +193,10 @@ typedef struct tasq_lease_out {
 // tasq_broker_lease leases up to max tasks of queue to worker_id over
 // pipe_id, of one of the ntypes types (borrowed); ntypes 0 is a legacy
 // worker: square tasks only, in batches marked legacy. The tasks of one
-// lease are of one type (the first of types, in the queue's order, with
-// ready tasks). When none are ready and w is not NULL, w is parked on
-// the queue and *parked set. Errors: TASQ_ERESOURCE_EXHAUSTED (too many
-// workers or queues), NNG_ENOMEM.
+// lease are of one type: of the queue's types the worker serves with
+// ready tasks, the first after the type of the queue's last lease. When none
+// are ready and w is not NULL, w is parked on the queue and *parked set.
+// Errors: TASQ_ERESOURCE_EXHAUSTED (too many workers or queues), NNG_ENOMEM.
 int  tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
      const char *worker_name, const char *const *types, size_t ntypes,
      uint32_t pipe_id, uint32_t max, uint64_t now_ms, tasq_lease_out *out,

@@ -112,6 +112,7 @@ struct queue {
 	char          name[TASQ_WIRE_MAX_NAME + 1];
 	struct lane **lanes; // in order of creation, freed with the queue
 	size_t        nlanes, caplanes;
+	size_t        lane_next; // where the next Lease starts looking
 	uint64_t      nready, nleased, nresults, njobs, ndead;
 	// Cumulative, counted where tasks_submitted and tasks_completed are
 	// (so also for records replayed at start-up): tasks newly enqueued,

@@ -1759,4 +1759,26 @@ TEST(result_of_a_legacy_job_must_be_8_bytes)
 	tasq_broker_free(b);
 }
 
+// A worker of two types is not kept on the first while it has tasks:
+// successive leases take the queue's types in turn.
+TEST(lease_takes_a_workers_types_in_turn)
+{
+	tasq_broker             *b       = broker_new(0);
+	static const char *const both[]  = { "a.t", "b.t" };
+	const char              *why     = NULL;
+	int                      seen[2] = { 0, 0 };
+
+	ASSERT_OK(submit_typed(b, "q", "a.t", 7, 0, 20, T0, &why));
+	ASSERT_OK(submit_typed(b, "q", "b.t", 8, 0, 20, T0, &why));
+	for (int i = 0; i < 4; i++) {
+		tasq_lease_out o = lease_types(b, "q", 12, both, 2, 2, T0);
+		ASSERT_EQ(o.nbatches, 1);
+		seen[o.batches[0].job_id == 8]++;
+		tasq_broker_lease_fini(&o);
+	}
+	ASSERT_EQ(seen[0], 2);
+	ASSERT_EQ(seen[1], 2);
+	tasq_broker_free(b);
+}
+
 TASQ_TEST_MAIN()
