@@ -443,7 +443,7 @@ struct watchdog {
 
 static void
 watchdog_fire(struct worker *w, uint64_t job_id, uint64_t lease_id,
-    uint64_t task_id, size_t k)
+    uint64_t task_id, size_t k, bool known)
 {
 	char        msg[200], err[256];
 	uint32_t    code = (uint32_t) tasq_err_code(TASQ_EDEADLINE_EXCEEDED);
@@ -466,6 +466,9 @@ watchdog_fire(struct worker *w, uint64_t job_id, uint64_t lease_id,
 	    (unsigned) w->conf->task_timeout_ms);
 	tasq_err(
 	    "task %zu of job %llu: %s", k, (unsigned long long) job_id, msg);
+	if (!known) {
+		_exit(TASQ_WORKER_EXIT_TIMEOUT); // which task is not known
+	}
 	memset(&req, 0, sizeof(req));
 	req.method               = TASQ_M_COMPLETE;
 	req.u.complete.worker_id = w->id;
@@ -492,7 +495,7 @@ watchdog_loop(void *arg)
 			struct thr *t   = &d->thr[i];
 			uint64_t    job = 0, lease = 0, task = 0;
 			size_t      k    = 0;
-			bool        fire = false;
+			bool        fire = false, known = false;
 			nng_mtx_lock(t->mtx);
 			if (t->busy != NULL && t->in_process) {
 				size_t done = atomic_load_explicit(
@@ -503,16 +506,20 @@ watchdog_loop(void *arg)
 					t->since_ms = now;
 				} else if (now - t->since_ms >=
 				    w->conf->task_timeout_ms) {
+					// With put_fixed every result is
+					// there from the start: which task
+					// hangs is not known (done == n).
 					fire  = true;
-					k     = done < t->batch->n ? done : 0;
+					k     = done;
 					job   = t->batch->job_id;
 					lease = t->batch->lease_id;
-					task  = t->batch->ids[k];
+					known = done < t->batch->n;
+					task = known ? t->batch->ids[done] : 0;
 				}
 			}
 			nng_mtx_unlock(t->mtx);
 			if (fire) {
-				watchdog_fire(w, job, lease, task, k);
+				watchdog_fire(w, job, lease, task, k, known);
 			}
 		}
 	}
