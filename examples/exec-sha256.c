@@ -31,19 +31,20 @@ int
 main(void)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char     head[16], item[8 + 64], d[32], *buf = NULL;
+	unsigned char     head[24], item[8 + 64], d[32], *buf = NULL;
 	size_t            cap = 0;
 	EVP_MD_CTX       *ctx = EVP_MD_CTX_new();
 
 	// Full buffers: a batch's answer leaves in a few large writes.
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-	while (fread(head, 1, 16, stdin) == 16) {
+	// A batch header is 24 bytes: "TQB1", n, seq, attempt, flags.
+	while (fread(head, 1, 24, stdin) == 24) {
 		uint32_t n = u32(head + 4);
 		if (memcmp(head, "TQB1", 4) != 0) {
 			fprintf(stderr, "exec-sha256: not a batch header\n");
 			return (1);
 		}
-		memcpy(head, "TQR1", 4); // n and seq are echoed
+		memcpy(head, "TQR1", 4); // n and seq are echoed: 16 bytes
 		fwrite(head, 1, 16, stdout);
 		for (uint32_t i = 0; i < n; i++) {
 			unsigned char lenb[4];

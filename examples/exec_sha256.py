@@ -5,7 +5,8 @@ library only). Every task's result is the hex SHA-256 of its payload.
     tasq-worker --type sha256=exec:'python3 /path/to/exec_sha256.py'
 
 The framing (docs/HANDLERS.md): the worker writes a batch,
-"TQB1" u32 n u64 seq, then n times u32 len + payload; the handler answers
+"TQB1" u32 n u64 seq u32 attempt u32 flags, then n times u32 len +
+payload; the handler answers
 "TQR1" u32 n u64 seq, then n times u32 status, u32 len, bytes (the result
 for status 0, else an error message). Little-endian throughout.
 """
@@ -25,10 +26,10 @@ def main():
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            head = read_exact(inp, 16)
+            head = read_exact(inp, 24)
         except EOFError:
             return 0  # the worker closed our stdin: exit
-        magic, n, seq = struct.unpack("<4sIQ", head)
+        magic, n, seq, _attempt, _flags = struct.unpack("<4sIQII", head)
         if magic != b"TQB1":
             sys.stderr.write("exec_sha256.py: not a batch header\n")
             return 1

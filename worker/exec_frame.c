@@ -37,21 +37,23 @@ u64_get(const uint8_t *p)
 size_t
 tasq_frame_in_size(const tasq_handler_batch *in)
 {
-	if (in->n > (SIZE_MAX - TASQ_FRAME_HDR - in->size) / 4) {
+	if (in->n > (SIZE_MAX - TASQ_FRAME_IN_HDR - in->size) / 4) {
 		return (0);
 	}
-	return (TASQ_FRAME_HDR + 4 * in->n + in->size);
+	return (TASQ_FRAME_IN_HDR + 4 * in->n + in->size);
 }
 
 void
 tasq_frame_in_encode(uint8_t *buf, uint64_t seq, const tasq_handler_batch *in)
 {
 	const uint8_t *src = in->data;
-	uint8_t       *o   = buf + TASQ_FRAME_HDR;
+	uint8_t       *o   = buf + TASQ_FRAME_IN_HDR;
 
 	memcpy(buf, TASQ_FRAME_IN_MAGIC, 4);
 	u32_put(buf + 4, (uint32_t) in->n);
 	u64_put(buf + 8, seq);
+	u32_put(buf + 16, in->attempt);
+	u32_put(buf + 20, 0); // flags: none defined
 	for (size_t i = 0; i < in->n; i++) {
 		uint32_t len = in->width != 0 ? in->width : in->lens[i];
 		u32_put(o, len);

@@ -2,7 +2,7 @@
 // (docs/HANDLERS.md section 2, byte by byte). All integers little-endian.
 //
 // Worker -> child, one batch:
-//   "TQB1"  u32 n  u64 seq            (16 bytes)
+//   "TQB1"  u32 n  u64 seq  u32 attempt  u32 flags (0)   (24 bytes)
 //   n times: u32 len, len payload bytes
 // Child -> worker, its answer:
 //   "TQR1"  u32 n  u64 seq            (16 bytes; n and seq echoed)
@@ -20,7 +20,8 @@
 
 #include "handler.h"
 
-#define TASQ_FRAME_HDR 16
+#define TASQ_FRAME_IN_HDR 24 // batch header
+#define TASQ_FRAME_HDR 16    // answer header
 #define TASQ_FRAME_IN_MAGIC "TQB1"
 #define TASQ_FRAME_OUT_MAGIC "TQR1"
 
@@ -28,7 +29,8 @@
 // in, or 0 when that does not fit in a size_t.
 size_t tasq_frame_in_size(const tasq_handler_batch *in);
 
-// tasq_frame_in_encode writes the batch frame of in (with seq) into buf,
+// tasq_frame_in_encode writes the batch frame of in (with seq and
+// in->attempt) into buf,
 // which holds tasq_frame_in_size(in) bytes.
 void tasq_frame_in_encode(
     uint8_t *buf, uint64_t seq, const tasq_handler_batch *in);

@@ -250,6 +250,34 @@ TEST(exec_echo_per_task_failures)
 	tasq_hres_fini(&out);
 }
 
+TEST(exec_batch_header_carries_the_attempt)
+{
+	char               path[] = "/tmp/tasq-ht-log-XXXXXX", spec[512];
+	char               line[64];
+	uint8_t            d[3] = { 'a', 'b', 'c' };
+	tasq_handler_batch b    = {
+		   .n = 1, .width = 3, .data = d, .size = 3, .attempt = 7
+	};
+	tasq_hres out;
+	int       fd = mkstemp(path);
+	FILE     *f;
+
+	ASSERT_GE(fd, 0);
+	close(fd);
+	snprintf(spec, sizeof(spec), "exec:%s echo-log %s", HT_CHILD, path);
+	tasq_handler *h = open_ok(spec, NULL);
+	tasq_hres_init(&out);
+	ASSERT_OK(tasq_handler_run(h, &b, &out));
+	ASSERT_EQ(out.k, 1);
+	tasq_handler_free(h);
+	tasq_hres_fini(&out);
+	ASSERT_NOT_NULL(f = fopen(path, "r"));
+	ASSERT_NOT_NULL(fgets(line, sizeof(line), f));
+	fclose(f);
+	unlink(path);
+	ASSERT_STR_EQ(line, "7\tabc\n");
+}
+
 struct killer {
 	char path[256];
 	int  killed;

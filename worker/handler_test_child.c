@@ -1,6 +1,7 @@
 // handler_test_child: an exec: child for handler_test and the bench, with
 // ways to misbehave. Usage: handler_test_child MODE [ARG]
 //   echo            every result is its payload
+//   echo-log FILE   echo, and append "attempt<TAB>payload" lines to FILE
 //   fail-odd        odd tasks fail (status 3, message "odd task N")
 //   die-after K     answers K results of its first batch, writes to
 //                   stderr, then exits 3
@@ -37,7 +38,7 @@ int
 main(int argc, char **argv)
 {
 	const char    *mode = argc > 1 ? argv[1] : "echo";
-	unsigned char  head[16], lb[4];
+	unsigned char  head[24], lb[4];
 	unsigned char *buf   = NULL;
 	size_t         cap   = 0;
 	long           k     = argc > 2 ? atol(argv[2]) : 0;
@@ -49,8 +50,14 @@ main(int argc, char **argv)
 		fprintf(f, "%d\n", (int) getpid());
 		fclose(f);
 	}
-	while (fread(head, 1, 16, stdin) == 16) {
-		uint32_t n = u32(head + 4);
+	FILE *log = NULL;
+	if (strcmp(mode, "echo-log") == 0 &&
+	    (log = fopen(argv[2], "a")) == NULL) {
+		return (1);
+	}
+	while (fread(head, 1, 24, stdin) == 24) {
+		uint32_t n       = u32(head + 4);
+		uint32_t attempt = u32(head + 16);
 		batch++;
 		if (strcmp(mode, "hang") == 0) {
 			for (;;) {
@@ -90,6 +97,11 @@ main(int argc, char **argv)
 				fflush(stdout);
 				return (0);
 			}
+			if (log != NULL) {
+				// attempt, then the payload (a text line)
+				fprintf(log, "%u\t%.*s\n", (unsigned) attempt,
+				    (int) len, (const char *) buf);
+			}
 			if (strcmp(mode, "bad-status") == 0) {
 				put32(99);
 				put32(0);
@@ -112,6 +124,9 @@ main(int argc, char **argv)
 		}
 		if (strcmp(mode, "extra") == 0) {
 			fputc('!', stdout);
+		}
+		if (log != NULL) {
+			fflush(log);
 		}
 		fflush(stdout);
 	}
