@@ -637,15 +637,14 @@ refusal(struct feed *f, uint64_t itemno, const char *msg, const char *s,
 	return (out);
 }
 
-// Reads the next item into the slot at position nread. Returns 1 when a
+// Reads the next item into the slot at position pos. Returns 1 when a
 // slot was filled, 0 when nothing came within timeout_ms, -1 at the end
 // of the input, -2 on a read error.
 static int
-read_item(struct feed *f, int timeout_ms)
+read_item(struct feed *f, uint64_t pos, int timeout_ms)
 {
-	struct run  *r   = f->r;
-	uint64_t     pos = atomic_load(&r->nread);
-	struct slot *s   = slot_at(r, pos);
+	struct run  *r = f->r;
+	struct slot *s = slot_at(r, pos);
 	const char  *item;
 	size_t       len;
 	uint64_t     itemno;
@@ -784,39 +783,51 @@ submitter(void *arg)
 			wait = f->bdeadline > now ? (int) (f->bdeadline - now)
 			                          : 0;
 		}
-		rv = read_item(f, wait);
-		if (rv == 0) {
-			continue;
+		// Read a burst: as much as the batch and the window take
+		// and the input has ready, published at once.
+		uint64_t pos   = atomic_load(&r->nread);
+		uint64_t limit = f->retired + r->cap;
+		uint64_t nids  = f->bid + f->bn;
+		uint64_t held  = atomic_load(&r->held_bytes);
+		int      got   = 0;
+		rv             = 1;
+		while (pos < limit && f->bn < sopt.batch &&
+		    f->bbytes < sopt.batch_bytes && got < 65536 &&
+		    (held == 0 || held < sopt.window_bytes)) {
+			if ((rv = read_item(f, pos, got == 0 ? wait : 0)) !=
+			    1) {
+				break;
+			}
+			struct slot *s = slot_at(r, pos);
+			if (s->refused) {
+				r->refused++;
+			} else {
+				r->idpos[nids % r->cap] = pos;
+				nids++;
+				if (f->bn == 0) {
+					f->bdeadline = now + sopt.linger_ms;
+				}
+				f->bn++;
+				f->bbytes += r->square ? 8 : s->plen;
+				held += r->square ? 0 : s->plen;
+			}
+			pos++;
+			got++;
 		}
-		if (rv == -1) {
+		if (got > 0) {
+			atomic_store(&r->nids, nids);
+			atomic_store(&r->nread, pos);
+		}
+		if (rv == -1 || (f->is_range && f->range_left == 0) ||
+		    (f->args != NULL && f->argi >= f->nargs)) {
+			// The end (known at once for a range or arguments,
+			// so that a job of one batch makes one trip).
 			atomic_store(&r->eof, true);
-			continue;
-		}
-		if (rv < 0) {
+		} else if (rv < -1) {
 			snprintf(r->err, sizeof(r->err), "%s: %s", f->name,
 			    rv == -2 ? strerror(errno) : "out of memory");
 			atomic_store(&r->failed, TASQ_EXIT_FAIL);
 			return;
-		}
-		uint64_t     pos = atomic_load(&r->nread);
-		struct slot *s   = slot_at(r, pos);
-		if (s->refused) {
-			r->refused++;
-		} else {
-			uint64_t id           = f->bid + f->bn;
-			r->idpos[id % r->cap] = pos;
-			if (f->bn == 0) {
-				f->bdeadline = nng_clock() + sopt.linger_ms;
-			}
-			f->bn++;
-			f->bbytes += r->square ? 8 : s->plen;
-			atomic_store(&r->nids, id + 1);
-		}
-		atomic_store(&r->nread, pos + 1);
-		if ((f->is_range && f->range_left == 0) ||
-		    (f->args != NULL && f->argi >= f->nargs)) {
-			// Known at once: so a job of one batch makes one trip.
-			atomic_store(&r->eof, true);
 		}
 	}
 }
