@@ -62,7 +62,7 @@ static struct {
 } sopt;
 
 static const tasq_opt submit_opts[] = {
-	{ "type", 'T', TASQ_OPT_STR, "TASQ_TYPE", TASQ_TYPE_SQUARE, "NAME",
+	{ "type", 'T', TASQ_OPT_STR, NULL, TASQ_TYPE_SQUARE, "NAME",
 	    "task type (square: integer payloads)", &sopt.type, 0, 0, false },
 	{ "range", 'r', TASQ_OPT_STR, NULL, NULL, "A:B",
 	    "the integers A to B inclusive (type square)", &sopt.range, 0, 0,
