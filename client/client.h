@@ -52,5 +52,6 @@ int tasq_client_parse(const tasq_opt *sub, const char *usage, int argc,
 int tasq_cmd_submit(tasq_client *c, int argc, char **argv);
 int tasq_cmd_stats(tasq_client *c, int argc, char **argv);
 int tasq_cmd_health(tasq_client *c, int argc, char **argv);
+int tasq_cmd_dead(tasq_client *c, int argc, char **argv);
 
 #endif
