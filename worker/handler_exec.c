@@ -129,11 +129,22 @@ exec_run(void *impl, const tasq_handler_batch *in, tasq_hres *out)
 	if (x->child.pid != 0 && stray_output(x)) {
 		// Bytes after its last answer: the child is out of step
 		// (the batch they belonged to is done and cannot be failed
-		// any more). A new child gets this batch.
-		tasq_warn("exec handler '%s': child wrote after its last "
-		          "result (framing broken); restarting it",
-		    x->cmd);
-		tasq_child_kill(&x->child, NULL);
+		// any more); or end of file: it is gone. A new child gets
+		// this batch.
+		char    how[64], tail[TASQ_CHILD_TAIL + 1];
+		uint8_t b;
+		int     st  = 0;
+		bool    eof = read(x->child.out, &b, 1) == 0;
+		tasq_child_kill(&x->child, &st);
+		tasq_child_describe(st, how, sizeof(how));
+		tasq_child_tail(&x->child, tail, sizeof(tail));
+		tasq_warn("exec handler '%s': exec child %s (%s); stderr: %s; "
+		          "restarting it",
+		    x->cmd,
+		    eof ? "exited between batches"
+		        : "wrote after its last result (framing broken)",
+		    how, tail);
+		x->fails++;
 	}
 	if (x->child.pid == 0) {
 		sleep_until(x->not_before_ms);

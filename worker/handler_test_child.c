@@ -1,7 +1,8 @@
 // handler_test_child: an exec: child for handler_test and the bench, with
 // ways to misbehave. Usage: handler_test_child MODE [ARG]
 //   echo            every result is its payload
-//   echo-log FILE   echo, and append "attempt<TAB>payload" lines to FILE
+//   echo-log FILE [US]  echo, and append "attempt<TAB>payload" lines to
+//                   FILE; with US, sleep US microseconds per task
 //   fail-odd        odd tasks fail (status 3, message "odd task N")
 //   die-after K     answers K results of its first batch, writes to
 //                   stderr, then exits 3
@@ -96,6 +97,9 @@ main(int argc, char **argv)
 			if (strcmp(mode, "short") == 0 && i == n - 1) {
 				fflush(stdout);
 				return (0);
+			}
+			if (log != NULL && argc > 3) {
+				usleep((useconds_t) atol(argv[3]));
 			}
 			if (log != NULL) {
 				// attempt, then the payload (a text line)
