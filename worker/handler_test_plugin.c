@@ -10,6 +10,7 @@
 //                     first batch to see it crashes (SIGSEGV) after
 //                     logging, leaving ARG/crashed (which holds the
 //                     batch's first value)
+//   -DTEST_SQUARE_HANG   square, but the task 7 never ends
 //   (none)            echo: every result is its payload
 #include <fcntl.h>
 #include <signal.h>
@@ -80,6 +81,28 @@ square_crash(
 }
 #endif
 
+#ifdef TEST_SQUARE_HANG
+static int
+square_hang(const tasq_handler_batch *in, tasq_handler_results *out)
+{
+	for (size_t i = 0; i < in->n; i++) {
+		long long v, r;
+		memcpy(&v, in->data + 8 * i, 8);
+		while (v == 7) {
+			pause(); // until the worker's watchdog ends the
+			         // process
+		}
+		if (in->width != 8 || __builtin_mul_overflow(v, v, &r)) {
+			out->fail(
+			    out, i, TASQ_HANDLER_OUT_OF_RANGE, "too big");
+		} else if (out->put(out, &r, 8) != 0) {
+			return (-1);
+		}
+	}
+	return (0);
+}
+#endif
+
 static int
 init(const char *arg, void **state, char *err, size_t errlen)
 {
@@ -105,6 +128,9 @@ process(void *state, const tasq_handler_batch *in, tasq_handler_results *out)
 
 #ifdef TEST_SQUARE_CRASH
 	return (square_crash(state, in, out));
+#endif
+#ifdef TEST_SQUARE_HANG
+	return (square_hang(in, out));
 #endif
 	(void) state;
 #ifdef TEST_SEGV
