@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "handler.h"
@@ -177,6 +178,22 @@ tasq_child_kill(tasq_child *c, int *status)
 	(void) tasq_child_drain_err(c);
 	close_fd(&c->out);
 	close_fd(&c->err);
+}
+
+void
+tasq_child_stop(tasq_child *c, unsigned grace_ms)
+{
+	int st;
+
+	close_fd(&c->in);
+	for (unsigned t = 0; c->pid > 0 && t < grace_ms; t += 10) {
+		if (tasq_child_try_wait(c, &st)) {
+			break;
+		}
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	tasq_child_kill(c, NULL);
 }
 
 void

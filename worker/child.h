@@ -44,6 +44,10 @@ bool tasq_child_try_wait(tasq_child *c, int *status);
 // child (pid 0) is fine.
 void tasq_child_kill(tasq_child *c, int *status);
 
+// tasq_child_stop closes the child's stdin, gives it grace_ms to exit
+// (reaped), then kills what is left as tasq_child_kill does.
+void tasq_child_stop(tasq_child *c, unsigned grace_ms);
+
 // tasq_child_describe writes "exit status N" or "killed by signal N".
 void tasq_child_describe(int status, char *buf, size_t len);
 

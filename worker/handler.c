@@ -96,6 +96,7 @@ tasq_hres_begin(tasq_hres *h, size_t n)
 		memset(errs + h->ncap, 0, (n - h->ncap) * sizeof(*errs));
 		h->ncap = n;
 	}
+	h->pub.host = h; // h may have moved since _init (an array realloc)
 	h->n        = n;
 	h->k        = 0;
 	h->size     = 0;

@@ -266,7 +266,8 @@ exec_free(void *impl)
 	if (x == NULL) {
 		return;
 	}
-	tasq_child_kill(&x->child, NULL);
+	// End of input asks it to exit; SIGKILL after a grace period.
+	tasq_child_stop(&x->child, 1000);
 	free(x->inbuf);
 	free(x->rbuf);
 	free(x->cmd);

@@ -579,6 +579,29 @@ TEST(plugin_segfault_kills_only_its_process)
 	ASSERT_EQ(WTERMSIG(st), SIGSEGV);
 }
 
+// run.c keeps its results in an array that grows with realloc: a
+// tasq_hres may move between _init and _begin, and a plugin's put must
+// still reach it.
+TEST(results_builder_moved_after_init)
+{
+	tasq_hres    *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	tasq_blobs    col;
+	uint32_t     *codes;
+	const char  **errs;
+	tasq_handler *h = open_ok("plugin:" HT_PLUGIN_ECHO, NULL);
+
+	tasq_hres_init(a);
+	memcpy(b, a, sizeof(*a)); // what realloc does
+	memset(a, 0x5a, sizeof(*a));
+	free(a);
+	run_batch(h, 3, b, &col, &codes, &errs);
+	ASSERT_NULL(codes);
+	ASSERT_EQ(col.size, 48);
+	tasq_handler_free(h);
+	tasq_hres_fini(b);
+	free(b);
+}
+
 TEST(results_builder_rules)
 {
 	tasq_hres    h;
