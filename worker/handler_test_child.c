@@ -85,6 +85,7 @@ main(int argc, char **argv)
 				fflush(stdout);
 				fprintf(
 				    stderr, "dying on purpose after %ld\n", k);
+				free(buf);
 				return (3);
 			}
 			if (strcmp(mode, "pid-hang") == 0 && batch == 1 &&
@@ -96,6 +97,7 @@ main(int argc, char **argv)
 			}
 			if (strcmp(mode, "short") == 0 && i == n - 1) {
 				fflush(stdout);
+				free(buf);
 				return (0);
 			}
 			if (log != NULL && argc > 3) {

@@ -21,6 +21,12 @@
 
 #include <tasq/handler.h>
 
+// A real invalid store. The default action for SIGSEGV first, so that
+// in a sanitizer build the process dies of the signal as in any other
+// build (not of the sanitizer's report), and not NULL, which UBSan would
+// catch before the store.
+#define CRASH_ADDR (signal(SIGSEGV, SIG_DFL), (volatile int *) 16)
+
 #ifndef TEST_ABI
 #define TEST_ABI TASQ_HANDLER_ABI_VERSION
 #endif
@@ -63,7 +69,7 @@ square_crash(
 			(void) !write(fd, b,
 			    (size_t) snprintf(b, sizeof(b), "%lld\n", v0));
 			close(fd);
-			volatile int *volatile nowhere = NULL;
+			volatile int *volatile nowhere = CRASH_ADDR;
 			*nowhere                       = 1;
 		}
 	}
@@ -135,7 +141,7 @@ process(void *state, const tasq_handler_batch *in, tasq_handler_results *out)
 	(void) state;
 #ifdef TEST_SEGV
 	if (in->n > 0) {
-		volatile int *volatile nowhere = NULL;
+		volatile int *volatile nowhere = CRASH_ADDR;
 		*nowhere                       = 1;
 	}
 #endif
