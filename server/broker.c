@@ -101,6 +101,7 @@ tasq_broker_alloc(
 		atomic_init(&b->counters[i], 0);
 	}
 	b->lease_next = 1;
+	b->dl_next    = 1;
 	*bp           = b;
 	return (0);
 }
@@ -140,8 +141,16 @@ tasq_broker_free(tasq_broker *b)
 	}
 	pos = 0;
 	while ((v = tasq_idmap_next(&b->workers, &pos)) != NULL) {
-		free(v);
+		struct worker *w = v;
+		free(w->types);
+		free(w);
 	}
+	while (b->delayed != NULL) {
+		struct range *d = b->delayed;
+		b->delayed      = d->next;
+		free(d);
+	}
+	tasq_broker_dead_fini(b);
 	tasq_idmap_fini(&b->jobs);
 	tasq_idmap_fini(&b->leases);
 	tasq_idmap_fini(&b->workers);
@@ -327,7 +336,8 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 	}
 	nng_mtx_lock(b->mtx);
 	if ((rv = tasq_broker_worker_touch(b, worker_id, worker_name, queue,
-	         pipe_id, now_ms, &wk, &new_w)) != 0) {
+	         legacy ? NULL : types, legacy ? 0 : ntypes, pipe_id, now_ms,
+	         &wk, &new_w)) != 0) {
 		goto out;
 	}
 	if (max == 0) {
@@ -374,89 +384,6 @@ out:
 // ---- complete
 // ----------------------------------------------------------------
 
-// Scratch columns of the results of one batch that are news (complete).
-struct rscratch {
-	uint64_t      *ids;
-	uint8_t       *codes;
-	uint32_t      *lens;
-	const char   **errs; // borrowed from the request
-	char         **owned;
-	uint8_t       *ebuf; // a record's messages (tasq_persist_errs_size)
-	uint8_t       *data;
-	const uint8_t *bytes; // data, or the batch's own column
-	size_t         n;
-	bool           anyerr;
-};
-
-// Sorts the results of one batch (locked, changing nothing): those that
-// are news go to s (s->n of them), the rest are counted in out as
-// duplicates or rejected.
-static void
-complete_sort(tasq_broker *b, struct job *j, const tasq_result_batch *rb,
-    char **owned, struct rscratch *s, tasq_complete_rep *out)
-{
-	struct chunk   *hint = NULL;
-	tasq_blobs_iter it;
-	size_t          size    = 0;
-	bool            compact = false;
-
-	s->n      = 0;
-	s->anyerr = false;
-	tasq_blobs_iter_init(&it, &rb->results);
-	for (size_t i = 0; i < rb->n; i++) {
-		uint64_t       id   = rb->ids[i];
-		struct chunk  *c    = tasq_broker_chunk_of_hint(j, id, &hint);
-		uint32_t       code = rb->codes ? rb->codes[i] : 0;
-		const char    *err  = rb->errors ? rb->errors[i] : NULL;
-		const uint8_t *p;
-		size_t         len;
-
-		tasq_blobs_next(&it, &p, &len);
-		if (c == NULL) {
-			// Finished and freed, or never submitted.
-			if (tasq_broker_ivals_contains(j, id)) {
-				out->duplicates++;
-				tasq_broker_count(
-				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
-			} else {
-				out->rejected++;
-				tasq_broker_count(
-				    b, TASQ_CTR_REJECTED_RESULTS, 1);
-			}
-			continue;
-		}
-		if (tasq_broker_task_done(c, (uint32_t) (id - c->first))) {
-			out->duplicates++;
-			tasq_broker_count(b, TASQ_CTR_DUPLICATE_RESULTS, 1);
-			continue;
-		}
-		if (s->n < i && !compact) {
-			// Not every result is news: compact their bytes,
-			// starting with those before (all news).
-			if (size > 0) {
-				memcpy(s->data, rb->results.data, size);
-			}
-			compact = true;
-		}
-		if (compact && len > 0) {
-			memcpy(s->data + size, p, len);
-		}
-		s->ids[s->n]   = id;
-		s->codes[s->n] = (uint8_t) code;
-		s->lens[s->n]  = (uint32_t) len;
-		s->errs[s->n]  = err != NULL && err[0] != '\0' ? err : NULL;
-		// The message's copy goes with the result (NULL: none).
-		s->owned[s->n] = owned != NULL ? owned[i] : NULL;
-		if (owned != NULL) {
-			owned[i] = NULL;
-		}
-		s->anyerr |= s->errs[s->n] != NULL;
-		size += len;
-		s->n++;
-	}
-	s->bytes = compact ? s->data : rb->results.data;
-}
-
 // All or nothing as far as memory goes: the scratch columns and room in
 // every job's result list are allocated before the first batch is
 // journaled, so that a journaled result is always recorded. (If the
@@ -473,8 +400,9 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	char          **copies = NULL; // of every message, in request order
 	size_t          cap = 0, total = 0, bytes = 0, maxbytes = 0, at0;
 	size_t          esz, emax = 0;
-	bool            errs = false;
-	int             rv   = 0;
+	bool            errs = false, fails = false;
+	struct spare   *spares = NULL;
+	int             rv     = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&s, 0, sizeof(s));
@@ -486,6 +414,7 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		    ? res[bi].results.size
 		    : maxbytes;
 		errs |= res[bi].errors != NULL;
+		fails |= res[bi].codes != NULL;
 	}
 	nng_mtx_lock(b->mtx);
 	if (cap > 0 &&
@@ -494,6 +423,11 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	        (s.lens = tasq_alloc(cap * sizeof(*s.lens))) == NULL ||
 	        (s.errs = tasq_alloc(cap * sizeof(*s.errs))) == NULL ||
 	        (s.owned = tasq_alloc(cap * sizeof(*s.owned))) == NULL ||
+	        (s.sp = tasq_alloc(cap * sizeof(*s.sp))) == NULL ||
+	        (s.tries = tasq_alloc(cap * sizeof(*s.tries))) == NULL ||
+	        (s.bury = tasq_alloc(cap * sizeof(*s.bury))) == NULL ||
+	        (s.rids = tasq_alloc(cap * sizeof(*s.rids))) == NULL ||
+	        (s.rsp = tasq_alloc(cap * sizeof(*s.rsp))) == NULL ||
 	        (s.data = tasq_alloc(maxbytes + 1)) == NULL)) {
 		rv = NNG_ENOMEM;
 		goto out;
@@ -526,6 +460,13 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		at0 += res[bi].n;
 	}
 	if (errs && (s.ebuf = tasq_alloc(emax + 1)) == NULL) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	// Failures that may be retried or buried: their ranges and letters.
+	if (fails &&
+	    ((spares = tasq_calloc(total, sizeof(*spares))) == NULL ||
+	        (rv = tasq_broker_spare_prepare(b, nres, res, spares)) != 0)) {
 		rv = NNG_ENOMEM;
 		goto out;
 	}
@@ -570,7 +511,8 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		}
 		// First the results that are news, which are journaled
 		// before they change anything.
-		complete_sort(b, j, rb, own, &s, out);
+		tasq_broker_result_sort(b, j, rb, live ? l : NULL, own,
+		    spares != NULL ? spares + at0 - rb->n : NULL, &s, out);
 		if (s.n > 0) {
 			rv = tasq_persist_results(b, j->id, s.n, s.ids,
 			    s.codes, s.lens, s.bytes, s.anyerr ? s.errs : NULL,
@@ -597,10 +539,19 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
 				continue;
 			}
-			ok = tasq_broker_task_finish(b, c, off, p, s.lens[i],
-			    s.codes[i], s.owned[i], &wake);
-			assert(ok); // room reserved above
-			(void) ok;
+			if (s.bury[i]) {
+				// The last attempt failed: a dead letter.
+				struct dead *d = s.sp[i]->d;
+				s.sp[i]->d     = NULL;
+				d->attempts    = s.tries[i];
+				tasq_broker_task_bury(b, c, off, p, s.lens[i],
+				    s.codes[i], s.owned[i], d, &wake);
+			} else {
+				ok = tasq_broker_task_finish(b, c, off, p,
+				    s.lens[i], s.codes[i], s.owned[i], &wake);
+				assert(ok); // room reserved above
+				(void) ok;
+			}
 			if (wk != NULL) {
 				wk->completed++;
 			}
@@ -610,6 +561,17 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 				out->late++;
 				tasq_broker_count(b, TASQ_CTR_LATE_RESULTS, 1);
 			}
+		}
+		// Failures to try again: out of the lease, back after their
+		// backoff (not journaled: a restart makes them ready).
+		for (size_t i = 0; i < s.nretry; i++) {
+			struct chunk *c =
+			    tasq_broker_chunk_of_hint(j, s.rids[i], &hint);
+			tasq_broker_lease_retry(b, l, c,
+			    (uint32_t) (s.rids[i] - c->first), now_ms,
+			    &s.rsp[i]->r1, &s.rsp[i]->r2, &wake);
+			out->accepted++;
+			tasq_broker_count(b, TASQ_CTR_RETRIED, 1);
 		}
 		j->last_ms    = now_ms;
 		j->q->last_ms = now_ms;
@@ -625,6 +587,12 @@ out:
 	free(s.lens);
 	free(s.errs);
 	free(s.owned);
+	free(s.sp);
+	free(s.tries);
+	free(s.bury);
+	free(s.rids);
+	free(s.rsp);
+	tasq_broker_spare_fini(spares, total);
 	free(s.ebuf);
 	free(s.data);
 	for (size_t i = 0; copies != NULL && i < total; i++) {
@@ -701,6 +669,10 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 		goto out;
 	}
 	j->last_ms = now_ms;
+	// Unfinished tasks that no worker would take: the client is told.
+	out->no_worker = tasq_broker_job_waiting(j) &&
+	    tasq_broker_type_workers(b, tasq_broker_job_queue(j),
+	        tasq_broker_job_type(j), now_ms) == 0;
 	if ((rv = tasq_broker_job_fetch(b, j, ack_seq, max, out)) == 0 &&
 	    out->seq == 0 && w != NULL) {
 		wlist_park(&j->waiters, w);
@@ -860,6 +832,7 @@ tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
 		}
 		free(list);
 	}
+	tasq_broker_delayed_due(b, now_ms, &wake);
 	tasq_broker_queue_gc(b, now_ms, false);
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);
@@ -903,6 +876,9 @@ tasq_broker_compact(tasq_broker *b)
 		rv = tasq_persist_snap_job(j, &buf, &len, &cap);
 	}
 	if (rv == 0) {
+		rv = tasq_persist_snap_dead(b, &buf, &len, &cap);
+	}
+	if (rv == 0) {
 		rv  = tasq_journal_rotate(b->journal, buf, len);
 		buf = NULL;
 	}
@@ -911,5 +887,35 @@ tasq_broker_compact(tasq_broker *b)
 	if (rv != 0) {
 		tasq_warn("compaction skipped: %s", tasq_strerror(rv));
 	}
+	return (rv);
+}
+
+// ---- dead letters ----------------------------------------------------------
+
+int
+tasq_broker_dead_list(tasq_broker *b, const char *queue, uint64_t after_id,
+    uint32_t max, bool payloads, tasq_rep *rep)
+{
+	int rv;
+
+	nng_mtx_lock(b->mtx);
+	rv = tasq_broker_dead_list_locked(
+	    b, queue, after_id, max, payloads, rep);
+	nng_mtx_unlock(b->mtx);
+	return (rv);
+}
+
+int
+tasq_broker_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n, bool all,
+    const char *queue, uint64_t *purged)
+{
+	int rv;
+
+	*purged = 0;
+	nng_mtx_lock(b->mtx);
+	if ((rv = tasq_persist_dead_purge(b, ids, n, all, queue)) == 0) {
+		*purged = tasq_broker_dead_remove(b, ids, n, all, queue);
+	}
+	nng_mtx_unlock(b->mtx);
 	return (rv);
 }

@@ -45,13 +45,15 @@ typedef struct tasq_broker_conf {
 	uint32_t max_jobs;
 	uint32_t max_workers;
 	uint32_t lease_ms;
-	uint32_t max_attempts; // deliveries before a task is dead-lettered
-	uint64_t job_ttl_ms;   // a job untouched by its client this long ends
-	uint32_t max_fetch;    // results in one fetch reply
-	uint32_t max_lease;    // tasks in one lease
-	uint64_t seq_base;     // high bits of fetch delivery numbers: random
-	                       // per server start, so that an acknowledgement
-	                       // from before a restart matches nothing
+	uint32_t max_attempts;     // deliveries before a task is dead-lettered
+	uint64_t max_dead;         // dead letters kept (0: 100000)
+	uint64_t (*wall_ms)(void); // a dead letter's time (NULL: the clock)
+	uint64_t job_ttl_ms; // a job untouched by its client this long ends
+	uint32_t max_fetch;  // results in one fetch reply
+	uint32_t max_lease;  // tasks in one lease
+	uint64_t seq_base;   // high bits of fetch delivery numbers: random
+	                     // per server start, so that an acknowledgement
+	                     // from before a restart matches nothing
 
 	// A queue that no job, task, result, lease or waiting worker has
 	// used for this long is removed (0: 60 s); see docs/PROTOCOL.md 12.
@@ -87,6 +89,10 @@ typedef void (*tasq_wake_cb)(tasq_waiter *w);
 	    "lost its connection.")                                           \
 	X(DEAD_LETTERED, "tasks_dead_lettered",                               \
 	    "Tasks given up after --max-attempts deliveries.")                \
+	X(DEAD_DROPPED, "dead_letters_dropped",                               \
+	    "Dead letters forgotten past --max-dead (the oldest first).")     \
+	X(RETRIED, "tasks_retried",                                           \
+	    "Failed results set aside for a retry of their task.")            \
 	X(DUPLICATE_RESULTS, "results_duplicate",                             \
 	    "Results for tasks that already had one (dropped).")              \
 	X(LATE_RESULTS, "results_late",                                       \
@@ -219,7 +225,8 @@ typedef struct tasq_fetch_out {
 	const char **errors;  // NULL when none has a message
 	uint64_t     submitted;
 	uint64_t     completed;
-	bool         legacy; // the job was submitted legacy
+	bool         legacy;    // the job was submitted legacy
+	bool         no_worker; // tasks wait, no worker serves their type
 	void        *mem_;
 } tasq_fetch_out;
 
@@ -265,6 +272,21 @@ int tasq_broker_recover(tasq_broker *b, tasq_journal *j, char *err,
 // tasq_broker_compact writes a snapshot and starts a new journal
 // generation when the journal asks for it (see journal.h).
 int tasq_broker_compact(tasq_broker *b);
+
+// tasq_broker_dead_list fills rep (method TASQ_M_DEAD_LIST) with the dead
+// letters of queue (NULL or "": all) with id > after_id, oldest first, at
+// most max (0: 1000), with their payloads when payloads is set (within
+// the reply's room: a payload that does not fit is left out, its
+// payload_len says how long it is). Release with tasq_broker_stats_fini.
+// Errors: NNG_ENOMEM.
+int tasq_broker_dead_list(tasq_broker *b, const char *queue, uint64_t after_id,
+    uint32_t max, bool payloads, tasq_rep *rep);
+
+// tasq_broker_dead_purge forgets the dead letters listed in ids (n), or
+// with all, every one of queue (NULL or "": all queues); *purged counts
+// them. Errors: the journal's.
+int tasq_broker_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n,
+    bool all, const char *queue, uint64_t *purged);
 
 // tasq_broker_stats fills rep (method TASQ_M_STATS) with a snapshot;
 // release with tasq_broker_stats_fini.

@@ -99,7 +99,11 @@ void tasq_broker_job_free(struct job *j);
 // go when their leases end. Returns the tasks and results dropped.
 uint64_t tasq_broker_job_close(
     tasq_broker *b, struct job *j, tasq_waiter **wake);
-uint64_t tasq_broker_job_id(const struct job *j);
+uint64_t    tasq_broker_job_id(const struct job *j);
+const char *tasq_broker_job_queue(const struct job *j);
+const char *tasq_broker_job_type(const struct job *j);
+// Whether j has tasks without a result.
+bool tasq_broker_job_waiting(const struct job *j);
 // tasq_broker_job_counts_set restores the job's counters (snapshot).
 void tasq_broker_job_counts_set(
     struct job *j, uint64_t submitted, uint64_t completed);
@@ -217,14 +221,53 @@ void tasq_broker_job_results(
 // tasq_broker_job_next walks the open jobs (*pos starts at 0).
 struct job *tasq_broker_job_next(tasq_broker *b, size_t *pos);
 
+// ---- broker_dead.c: dead letters -------------------------------------------
+
+typedef struct tasq_dead_view {
+	uint64_t       id; // 0: the next (tasq_broker_dead_add)
+	uint64_t       job, task;
+	const char    *queue, *type;
+	const uint8_t *payload;
+	uint32_t       len;
+	uint32_t       attempts, code;
+	const char    *error; // NULL or "": none
+	uint64_t       time_ms;
+} tasq_dead_view;
+
+struct dead;
+// tasq_broker_dead_new copies v into a new dead letter (NULL: out of
+// memory); tasq_broker_dead_free frees one not added.
+struct dead *tasq_broker_dead_new(const tasq_dead_view *v);
+void         tasq_broker_dead_free(struct dead *d);
+void         tasq_broker_dead_view(const struct dead *d, tasq_dead_view *v);
+// Makes room for more letters, so that as many _adds cannot fail.
+int      tasq_broker_dead_reserve(tasq_broker *b, size_t more);
+uint64_t tasq_broker_dead_next_id(tasq_broker *b);
+// Adds d (taken; its id set, or the next), dropping the oldest at
+// --max-dead.
+void tasq_broker_dead_add(tasq_broker *b, struct dead *d);
+// Forgets the letters listed in ids, or with all those of queue (NULL or
+// "": all); returns how many.
+uint64_t tasq_broker_dead_remove(tasq_broker *b, const uint64_t *ids, size_t n,
+    bool all, const char *queue);
+size_t   tasq_broker_dead_count(const tasq_broker *b);
+const struct dead *tasq_broker_dead_get(const tasq_broker *b, size_t i);
+int  tasq_broker_dead_list_locked(tasq_broker *b, const char *queue,
+     uint64_t after_id, uint32_t max, bool payloads, tasq_rep *rep);
+void tasq_broker_dead_fini(tasq_broker *b);
+
 // ---- broker_lease.c: leases and workers ----------------------------------
 
 // Finds or registers worker id (*created) and notes that it was seen.
 // Errors: TASQ_ERESOURCE_EXHAUSTED (max_workers), NNG_ENOMEM.
-int  tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
-     const char *queue, uint32_t pipe, uint64_t now_ms, struct worker **wp,
-     bool *created);
-void tasq_broker_worker_forget(tasq_broker *b, struct worker *w);
+int tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
+    const char *queue, const char *const *types, size_t ntypes, uint32_t pipe,
+    uint64_t now_ms, struct worker **wp, bool *created);
+// The connected workers of queue that serve type and leased, parked or
+// handed in results within the last lease time.
+uint32_t tasq_broker_type_workers(const tasq_broker *b, const char *queue,
+    const char *type, uint64_t now_ms);
+void     tasq_broker_worker_forget(tasq_broker *b, struct worker *w);
 // tasq_broker_lease_take leases up to max ready tasks of q (whose head
 // range has an unfinished task) to wk over pipe and fills out. Errors:
 // NNG_ENOMEM (nothing changed).
@@ -238,6 +281,30 @@ int tasq_broker_lease_take(tasq_broker *b, struct lane *ln, struct worker *wk,
 int tasq_broker_lease_end(
     tasq_broker *b, struct lease *l, bool counts, tasq_waiter **wake);
 bool tasq_broker_lease_finished(const struct lease *l);
+// tasq_broker_lease_retry takes task off of c out of lease l into a range
+// of its own (*r1, and *r2 for the rest when it was in the middle: each
+// set NULL when used), ready after the job's backoff for the attempt.
+void tasq_broker_lease_retry(tasq_broker *b, struct lease *l, struct chunk *c,
+    uint32_t off, uint64_t now_ms, struct range **r1, struct range **r2,
+    tasq_waiter **wake);
+// Makes the retries due by now_ms ready.
+void tasq_broker_delayed_due(
+    tasq_broker *b, uint64_t now_ms, tasq_waiter **wake);
+// Drops the retries of job j (closing it).
+void tasq_broker_delayed_drop_job(tasq_broker *b, const struct job *j);
+// The deliveries after which a task of j is given up.
+uint32_t tasq_broker_max_attempts(const tasq_broker *b, const struct job *j);
+// tasq_broker_dead_of makes the dead letter of task off of c (its id
+// taken now). NULL: out of memory.
+struct dead *tasq_broker_dead_of(tasq_broker *b, const struct chunk *c,
+    uint32_t off, uint32_t attempts, uint32_t code, const char *err,
+    const uint8_t *res, uint32_t reslen);
+// tasq_broker_task_bury finishes task off of c with its last result
+// (err taken) and adds its dead letter d (taken), recording the letter;
+// room made by the caller (results_reserve, dead_reserve).
+void tasq_broker_task_bury(tasq_broker *b, struct chunk *c, uint32_t off,
+    const uint8_t *res, uint32_t len, uint32_t code, char *err, struct dead *d,
+    tasq_waiter **wake);
 
 // ---- persist.c: journal records of state changes ---------------------------
 // No-ops without a journal or while recovering. They return 0 or the
@@ -253,7 +320,14 @@ int    tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
        const uint8_t *data, const char *const *errs, uint8_t *ebuf);
 size_t tasq_persist_errs_size(size_t n, const char *const *errs);
 int    tasq_persist_ack(tasq_broker *b, uint64_t job, size_t n);
-int    tasq_persist_close(tasq_broker *b, uint64_t job);
+// A dead letter (v->id set).
+int tasq_persist_dead(tasq_broker *b, const tasq_dead_view *v);
+int tasq_persist_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n,
+    bool all, const char *queue);
+// tasq_persist_snap_dead appends the dead letters' records to buf.
+int tasq_persist_snap_dead(
+    tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap);
+int tasq_persist_close(tasq_broker *b, uint64_t job);
 // tasq_persist_replay applies the journal's snapshot and records
 // (tasq_journal_recover) to the broker, which is recovering.
 int tasq_persist_replay(tasq_broker *b, tasq_journal *j, uint64_t *records,

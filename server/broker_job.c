@@ -543,6 +543,7 @@ tasq_broker_job_close(tasq_broker *b, struct job *j, tasq_waiter **wake)
 	// Drop the ready ranges first, while the job is still open, so that
 	// freeing their chunks cannot free the job under our feet.
 	tasq_broker_ready_drop_job(b, j);
+	tasq_broker_delayed_drop_job(b, j);
 	j->closed = true;
 	dropped += j->r_len + j->d_n;
 	b->held -= j->r_len;
@@ -711,7 +712,9 @@ tasq_broker_job_fetch(tasq_broker *b, struct job *j, uint64_t ack_seq,
 		memcpy(nd_ids, j->r_ids + h, n * sizeof(uint64_t));
 		memcpy(nd_codes, j->r_codes + h, n * sizeof(uint32_t));
 		memcpy(nd_lens, j->r_lens + h, n * sizeof(uint32_t));
-		memcpy(nd_data, j->r_data + j->r_dhead, bytes);
+		if (bytes > 0) { // r_data is NULL while every result is empty
+			memcpy(nd_data, j->r_data + j->r_dhead, bytes);
+		}
 		if (nd_errs != NULL) {
 			// The messages move to the delivery.
 			memcpy(nd_errs, j->r_errs + h, n * sizeof(char *));
@@ -846,7 +849,7 @@ tasq_broker_job_results(
 		v->errs  = j->r_errs != NULL
 		     ? (const char *const *) j->r_errs + j->r_head
 		     : NULL;
-		v->data  = j->r_data + j->r_dhead;
+		v->data  = j->r_data != NULL ? j->r_data + j->r_dhead : NULL;
 		v->size  = j->r_dlen;
 	}
 }
@@ -940,4 +943,22 @@ tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n)
 	b->held_bytes -= bytes;
 	j->q->nresults -= n;
 	return (0);
+}
+
+bool
+tasq_broker_job_waiting(const struct job *j)
+{
+	return (j->completed < j->submitted);
+}
+
+const char *
+tasq_broker_job_queue(const struct job *j)
+{
+	return (j->q->name);
+}
+
+const char *
+tasq_broker_job_type(const struct job *j)
+{
+	return (j->lane->type);
 }

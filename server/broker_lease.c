@@ -1,45 +1,137 @@
 // broker_lease: leases (taking ready tasks, ending leases: redelivery
 // and dead letters) and the worker registry.
 #include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "broker_state.h"
+#include "clock.h"
 #include "err.h"
 
 // What dead-lettering the ranges of a lease needs, allocated before
 // anything changes so that, once a dead letter is journaled, recording
 // it cannot fail (dl_prepare; release with dl_fini).
 struct dl_scratch {
-	uint64_t *ids;
-	uint32_t *lens; // zeros: a dead letter's result is empty
-	uint8_t  *codes;
+	uint64_t     *ids;
+	uint32_t     *lens; // zeros: a dead letter's result is empty
+	uint8_t      *codes;
+	const char  **errs;
+	uint8_t      *ebuf;
+	char        **owned; // the messages, one per dying task (total)
+	struct dead **dead;  // the letters, one per dying task (total)
+	size_t        next, total;
 };
 
 static void
 dl_fini(struct dl_scratch *s)
 {
+	for (size_t i = s->next; i < s->total; i++) {
+		if (s->owned != NULL) {
+			free(s->owned[i]);
+		}
+		if (s->dead != NULL) {
+			tasq_broker_dead_free(s->dead[i]);
+		}
+	}
 	free(s->ids);
 	free(s->lens);
 	free(s->codes);
+	free(s->errs);
+	free(s->ebuf);
+	free(s->owned);
+	free(s->dead);
 	memset(s, 0, sizeof(*s));
+}
+
+uint32_t
+tasq_broker_max_attempts(const tasq_broker *b, const struct job *j)
+{
+	return (j->retry.max_attempts != 0 ? j->retry.max_attempts
+	                                   : b->conf.max_attempts);
 }
 
 static bool
 range_dies(const tasq_broker *b, const struct range *r)
 {
-	return (r->attempt >= b->conf.max_attempts &&
+	return (r->attempt >= tasq_broker_max_attempts(b, r->chunk->job) &&
 	    tasq_broker_range_undone(r) > 0);
 }
 
+static char *
+str_dup(const char *s)
+{
+	size_t l = strlen(s) + 1;
+	char  *p = tasq_alloc(l);
+
+	if (p != NULL) {
+		memcpy(p, s, l);
+	}
+	return (p);
+}
+
+struct dead *
+tasq_broker_dead_of(tasq_broker *b, const struct chunk *c, uint32_t off,
+    uint32_t attempts, uint32_t code, const char *err, const uint8_t *res,
+    uint32_t reslen)
+{
+	tasq_dead_view v;
+	struct dead   *d;
+
+	(void) res;
+	(void) reslen;
+	memset(&v, 0, sizeof(v));
+	v.job   = c->job->id;
+	v.task  = c->first + off;
+	v.queue = c->job->q->name;
+	v.type  = c->job->lane->type;
+	tasq_broker_task_payload(c, off, &v.payload, &v.len);
+	v.attempts = attempts;
+	v.code     = code;
+	v.error    = err;
+	v.time_ms =
+	    b->conf.wall_ms != NULL ? b->conf.wall_ms() : tasq_clock_wall_ms();
+	d = tasq_broker_dead_new(&v);
+	return (d);
+}
+
+void
+tasq_broker_task_bury(tasq_broker *b, struct chunk *c, uint32_t off,
+    const uint8_t *res, uint32_t len, uint32_t code, char *err, struct dead *d,
+    tasq_waiter **wake)
+{
+	tasq_dead_view v;
+	bool           ok;
+
+	// Its id is taken now, when nothing can fail any more.
+	d->id      = tasq_broker_dead_next_id(b);
+	b->dl_next = d->id + 1;
+	tasq_broker_dead_view(d, &v);
+	// Recorded after the result: a journal failing now loses the
+	// letter, never the result.
+	(void) tasq_persist_dead(b, &v);
+	ok = tasq_broker_task_finish(b, c, off, res, len, code, err, wake);
+	assert(ok); // the caller made the room
+	(void) ok;
+	tasq_broker_dead_add(b, d);
+	b->dead[b->dead_n % DEAD_RING][0] = c->job->id;
+	b->dead[b->dead_n % DEAD_RING][1] = c->first + off;
+	b->dead_n++;
+	c->job->q->ndead++;
+	tasq_broker_count(b, TASQ_CTR_DEAD_LETTERED, 1);
+}
+
 // Prepares the dead letters that ending l (counting the attempt) makes:
-// scratch columns for its longest range and room for all of them in the
-// result lists of their jobs. Errors: NNG_ENOMEM (nothing changed).
+// scratch columns for its longest range, the letters and their messages,
+// and room for all of them in the result lists of their jobs. Errors:
+// NNG_ENOMEM (nothing changed).
 static int
 dl_prepare(tasq_broker *b, const struct lease *l, struct dl_scratch *s)
 {
-	size_t len = 0, total = 0;
+	size_t len = 0, total = 0, k = 0;
+	char   msg[128];
 
 	memset(s, 0, sizeof(*s));
 	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
@@ -54,25 +146,60 @@ dl_prepare(tasq_broker *b, const struct lease *l, struct dl_scratch *s)
 	s->ids   = tasq_alloc(len * sizeof(*s->ids));
 	s->lens  = tasq_calloc(len, sizeof(*s->lens));
 	s->codes = tasq_alloc(len);
-	if (s->ids == NULL || s->lens == NULL || s->codes == NULL) {
-		dl_fini(s);
-		return (NNG_ENOMEM);
+	s->errs  = tasq_alloc(len * sizeof(*s->errs));
+	s->owned = tasq_calloc(total, sizeof(*s->owned));
+	s->dead  = tasq_calloc(total, sizeof(*s->dead));
+	s->total = total;
+	if (s->ids == NULL || s->lens == NULL || s->codes == NULL ||
+	    s->errs == NULL || s->owned == NULL || s->dead == NULL ||
+	    tasq_broker_dead_reserve(b, total) != 0) {
+		goto fail;
+	}
+	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
+		if (!range_dies(b, r)) {
+			continue;
+		}
+		snprintf(msg, sizeof(msg),
+		    "no result in %" PRIu32 " attempts (lease expired)",
+		    r->attempt);
+		for (uint32_t i = r->off; i < r->off + r->len; i++) {
+			if (tasq_broker_task_done(r->chunk, i)) {
+				continue;
+			}
+			if ((s->owned[k] = str_dup(msg)) == NULL ||
+			    (s->dead[k] = tasq_broker_dead_of(b, r->chunk, i,
+			         r->attempt, TASQ_EABORTED - TASQ_ERR_BASE,
+			         msg, NULL, 0)) == NULL) {
+				goto fail;
+			}
+			k++;
+		}
+		// Every message of a range is the same.
+		if (s->ebuf == NULL) {
+			// (2 + a message of msg's size, at most) each
+			if ((s->ebuf = tasq_alloc(len * (2 + sizeof(msg)))) ==
+			    NULL) {
+				goto fail;
+			}
+		}
 	}
 	// More room than each job needs (total counts all jobs): harmless.
 	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
 		if (range_dies(b, r) &&
 		    tasq_broker_results_reserve(
-		        r->chunk->job, total, 0, false) != 0) {
-			dl_fini(s);
-			return (NNG_ENOMEM);
+		        r->chunk->job, total, 0, true) != 0) {
+			goto fail;
 		}
 	}
 	return (0);
+fail:
+	dl_fini(s);
+	return (NNG_ENOMEM);
 }
 
-// Gives the unfinished tasks of r an ABORTED result, with s prepared by
-// dl_prepare. Returns false when that cannot be journaled (the range then
-// goes back to the queue).
+// Gives the unfinished tasks of r an ABORTED result and a dead letter,
+// with s prepared by dl_prepare. Returns false when that cannot be
+// journaled (the range then goes back to the queue).
 static bool
 dead_letter(
     tasq_broker *b, struct range *r, struct dl_scratch *s, tasq_waiter **wake)
@@ -83,26 +210,29 @@ dead_letter(
 
 	for (uint32_t i = r->off; i < r->off + r->len; i++) {
 		if (!tasq_broker_task_done(c, i)) {
+			s->errs[n]    = s->owned[s->next + n];
 			s->ids[n]     = c->first + i;
 			s->codes[n++] = (uint8_t) code;
 		}
 	}
 	if (tasq_persist_results(b, c->job->id, n, s->ids, s->codes, s->lens,
-	        NULL, NULL, NULL) != 0) {
+	        NULL, s->errs, s->ebuf) != 0) {
+		// Not journaled: the range's letters are not needed.
+		for (size_t k = 0; k < n; k++, s->next++) {
+			free(s->owned[s->next]);
+			tasq_broker_dead_free(s->dead[s->next]);
+			s->owned[s->next] = NULL;
+			s->dead[s->next]  = NULL;
+		}
 		return (false);
 	}
 	for (size_t k = 0; k < n; k++) {
-		uint32_t i  = (uint32_t) (s->ids[k] - c->first);
-		bool     ok = tasq_broker_task_finish(
-		        b, c, i, NULL, 0, code, NULL, wake);
-		// dl_prepare made the room.
-		assert(ok);
-		(void) ok;
-		b->dead[b->dead_n % DEAD_RING][0] = c->job->id;
-		b->dead[b->dead_n % DEAD_RING][1] = s->ids[k];
-		b->dead_n++;
-		c->job->q->ndead++;
-		tasq_broker_count(b, TASQ_CTR_DEAD_LETTERED, 1);
+		uint32_t i = (uint32_t) (s->ids[k] - c->first);
+		tasq_broker_task_bury(b, c, i, NULL, 0, code,
+		    s->owned[s->next], s->dead[s->next], wake);
+		s->owned[s->next] = NULL;
+		s->dead[s->next]  = NULL;
+		s->next++;
 	}
 	return (true);
 }
@@ -122,7 +252,7 @@ range_return(tasq_broker *b, struct range *r, bool counts,
 		free(r);
 		return;
 	}
-	if (counts && r->attempt >= b->conf.max_attempts &&
+	if (counts && r->attempt >= tasq_broker_max_attempts(b, c->job) &&
 	    dead_letter(b, r, s, wake)) {
 		tasq_broker_chunk_unref(b, c);
 		free(r);
@@ -172,29 +302,81 @@ tasq_broker_lease_end(
 	return (0);
 }
 
-// Finds or registers worker id (*created) and notes that it was seen.
-// Errors: TASQ_ERESOURCE_EXHAUSTED (max_workers), NNG_ENOMEM.
+// The types as one string: each name and its NUL, then a NUL (legacy:
+// "square").
+static size_t
+types_len(const char *const *types, size_t ntypes)
+{
+	size_t len = 1;
+
+	for (size_t i = 0; i < ntypes; i++) {
+		len += strlen(types[i]) + 1;
+	}
+	return (ntypes == 0 ? sizeof(TASQ_TYPE_SQUARE) + 1 : len);
+}
+
+static bool
+types_same(const char *have, const char *const *types, size_t ntypes)
+{
+	if (have == NULL) {
+		return (false);
+	}
+	if (ntypes == 0) {
+		return (strcmp(have, TASQ_TYPE_SQUARE) == 0 &&
+		    have[sizeof(TASQ_TYPE_SQUARE)] == '\0');
+	}
+	for (size_t i = 0; i < ntypes; i++) {
+		if (strcmp(have, types[i]) != 0) {
+			return (false);
+		}
+		have += strlen(have) + 1;
+	}
+	return (*have == '\0');
+}
+
 int
 tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
-    const char *queue, uint32_t pipe, uint64_t now_ms, struct worker **wp,
-    bool *created)
+    const char *queue, const char *const *types, size_t ntypes, uint32_t pipe,
+    uint64_t now_ms, struct worker **wp, bool *created)
 {
-	struct worker *w = tasq_idmap_get(&b->workers, id);
+	struct worker *w  = tasq_idmap_get(&b->workers, id);
+	char          *ts = NULL;
 
 	*created = false;
-	if (w == NULL) {
-		if (b->workers.count >= b->conf.max_workers) {
-			return (TASQ_ERESOURCE_EXHAUSTED);
+	if (w == NULL && b->workers.count >= b->conf.max_workers) {
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	if (w == NULL || !types_same(w->types, types, ntypes)) {
+		char *p;
+		if ((ts = p = tasq_alloc(types_len(types, ntypes))) == NULL) {
+			return (NNG_ENOMEM);
 		}
+		for (size_t i = 0; i < ntypes; i++) {
+			strcpy(p, types[i]);
+			p += strlen(types[i]) + 1;
+		}
+		if (ntypes == 0) {
+			strcpy(p, TASQ_TYPE_SQUARE);
+			p += sizeof(TASQ_TYPE_SQUARE);
+		}
+		*p = '\0';
+	}
+	if (w == NULL) {
 		if ((w = tasq_calloc(1, sizeof(*w))) == NULL) {
+			free(ts);
 			return (NNG_ENOMEM);
 		}
 		w->id = id;
 		if (tasq_idmap_put(&b->workers, id, w) != 0) {
+			free(ts);
 			free(w);
 			return (NNG_ENOMEM);
 		}
 		*created = true;
+	}
+	if (ts != NULL) {
+		free(w->types);
+		w->types = ts;
 	}
 	if (name != NULL) {
 		strncpy(w->name, name, TASQ_WIRE_MAX_NAME);
@@ -211,10 +393,36 @@ tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
 	return (0);
 }
 
+uint32_t
+tasq_broker_type_workers(
+    const tasq_broker *b, const char *queue, const char *type, uint64_t now_ms)
+{
+	size_t         pos = 0;
+	struct worker *w;
+	uint32_t       n = 0;
+
+	while (
+	    (w = tasq_idmap_next((tasq_idmap *) &b->workers, &pos)) != NULL) {
+		bool serves = false;
+		if (!w->connected || strcmp(w->queue, queue) != 0 ||
+		    now_ms > w->last_ms + b->conf.lease_ms ||
+		    w->types == NULL) {
+			continue;
+		}
+		for (const char *t = w->types; *t != '\0' && !serves;
+		     t += strlen(t) + 1) {
+			serves = strcmp(t, type) == 0;
+		}
+		n += serves;
+	}
+	return (n);
+}
+
 void
 tasq_broker_worker_forget(tasq_broker *b, struct worker *w)
 {
 	tasq_idmap_del(&b->workers, w->id);
+	free(w->types);
 	free(w);
 }
 
@@ -438,4 +646,121 @@ tasq_broker_lease_fini(tasq_lease_out *out)
 {
 	free(out->mem_);
 	out->mem_ = NULL;
+}
+
+// The backoff of a task's n-th retry: backoff_ms * 2^(n - 1), at most
+// backoff_max_ms (0: 60000).
+static uint64_t
+backoff_ms(const struct job *j, uint32_t n)
+{
+	uint64_t cap =
+	    j->retry.backoff_max_ms ? j->retry.backoff_max_ms : 60000;
+	uint64_t ms = j->retry.backoff_ms;
+
+	for (uint32_t i = 1; i < n && ms < cap; i++) {
+		ms *= 2;
+	}
+	return (ms < cap ? ms : cap);
+}
+
+// Puts d (a task of its own) in its lane at due: at once, or in the
+// broker's delayed list, by due time.
+static void
+delay(tasq_broker *b, struct range *d, uint64_t now_ms, tasq_waiter **wake)
+{
+	struct lane   *ln = d->chunk->job->lane;
+	struct range **pp = &b->delayed;
+
+	if (d->due <= now_ms) {
+		tasq_broker_ready_push(ln, d, true);
+		wlist_take(&ln->q->waiters, wake);
+		return;
+	}
+	while (*pp != NULL && (*pp)->due <= d->due) {
+		pp = &(*pp)->next;
+	}
+	d->next = *pp;
+	*pp     = d;
+	ln->ndelayed += d->len;
+}
+
+void
+tasq_broker_lease_retry(tasq_broker *b, struct lease *l, struct chunk *c,
+    uint32_t off, uint64_t now_ms, struct range **r1, struct range **r2,
+    tasq_waiter **wake)
+{
+	struct range **pp = &l->ranges, *r, *d;
+
+	for (; (r = *pp) != NULL; pp = &r->next) {
+		if (r->chunk == c && off >= r->off && off < r->off + r->len) {
+			break;
+		}
+	}
+	if (r == NULL) {
+		return; // the same task twice in one batch
+	}
+	d   = *r1;
+	*r1 = NULL;
+	memset(d, 0, sizeof(*d));
+	d->chunk   = c;
+	d->off     = off;
+	d->len     = 1;
+	d->attempt = r->attempt;
+	d->due     = now_ms + backoff_ms(c->job, r->attempt);
+	c->refs++;
+	if (r->len == 1) {
+		*pp = r->next;
+		tasq_broker_range_free(b, r); // d holds the chunk
+	} else if (off == r->off) {
+		r->off++;
+		r->len--;
+	} else if (off == r->off + r->len - 1) {
+		r->len--;
+	} else {
+		struct range *t = *r2;
+		*r2             = NULL;
+		memset(t, 0, sizeof(*t));
+		t->chunk   = c;
+		t->off     = off + 1;
+		t->len     = r->off + r->len - off - 1;
+		t->attempt = r->attempt;
+		t->next    = r->next;
+		c->refs++;
+		r->len  = off - r->off;
+		r->next = t;
+	}
+	l->ntasks--;
+	l->q->nleased--;
+	l->lane->nleased--;
+	if (l->w != NULL) {
+		l->w->in_hand--;
+	}
+	delay(b, d, now_ms, wake);
+}
+
+void
+tasq_broker_delayed_due(tasq_broker *b, uint64_t now_ms, tasq_waiter **wake)
+{
+	while (b->delayed != NULL && b->delayed->due <= now_ms) {
+		struct range *d  = b->delayed;
+		struct lane  *ln = d->chunk->job->lane;
+		b->delayed       = d->next;
+		ln->ndelayed -= d->len;
+		tasq_broker_ready_push(ln, d, true);
+		wlist_take(&ln->q->waiters, wake);
+	}
+}
+
+void
+tasq_broker_delayed_drop_job(tasq_broker *b, const struct job *j)
+{
+	for (struct range **pp = &b->delayed, *d; (d = *pp) != NULL;) {
+		if (d->chunk->job == j) {
+			*pp = d->next;
+			j->lane->ndelayed -= d->len;
+			tasq_broker_range_free(b, d);
+		} else {
+			pp = &d->next;
+		}
+	}
 }

@@ -23,6 +23,19 @@ struct range {
 	struct chunk *chunk;
 	uint32_t      off, len;
 	uint32_t      attempt; // deliveries so far
+	uint64_t      due;     // delayed (a retry's backoff): ready then
+};
+
+// A dead letter: a task given up after its job's last attempt.
+struct dead {
+	uint64_t id, job, task;
+	char     queue[TASQ_WIRE_MAX_NAME + 1];
+	char     type[TASQ_WIRE_MAX_NAME + 1];
+	uint8_t *payload;
+	uint32_t len;
+	uint32_t attempts, code;
+	char    *error; // NULL: none
+	uint64_t time_ms;
 };
 
 struct chunk {
@@ -48,6 +61,7 @@ struct lane {
 	char          type[TASQ_WIRE_MAX_NAME + 1];
 	struct range  ready; // sentinel of the ready list
 	uint64_t      nready, nleased;
+	uint64_t      ndelayed; // tasks waiting out a retry's backoff
 };
 
 struct ival {
@@ -126,6 +140,7 @@ struct worker {
 	bool     connected;
 	uint64_t last_ms;
 	uint64_t leases, in_hand, completed;
+	char    *types; // served: names and their NULs, then a NUL
 };
 
 struct tasq_broker {
@@ -142,10 +157,58 @@ struct tasq_broker {
 	uint64_t         held_bytes; // their payload and result bytes
 	uint64_t         dead[DEAD_RING][2];
 	size_t           dead_n;
+	// Dead letters (DeadList), oldest first: a ring of dl_cap.
+	struct dead **dl;
+	size_t        dl_head, dl_count, dl_cap;
+	uint64_t      dl_next; // the next one's id
+	// Ranges of failed tasks waiting out their backoff, by due time
+	// (singly linked through next).
+	struct range        *delayed;
 	atomic_uint_fast64_t counters[TASQ_CTR_COUNT];
 	tasq_journal        *journal;    // NULL without --data-dir
 	bool                 recovering; // replaying: limits off, no records
 };
+
+// What a failed result may need, allocated for each (spare_prepare)
+// before anything is journaled: the dead letter of its last attempt, or
+// the two ranges of a retry (the task's own, and the rest of its range
+// when it was in the middle).
+struct spare {
+	struct dead  *d;
+	struct range *r1, *r2;
+};
+
+// Scratch columns of the results of one batch that are news (complete).
+struct rscratch {
+	struct spare **sp;    // of each news (bury: its letter)
+	uint32_t      *tries; // of each news: its attempts (bury)
+	bool          *bury;
+	uint64_t      *rids; // retries: task ids, their spares
+	struct spare **rsp;
+	size_t         nretry;
+	uint64_t      *ids;
+	uint8_t       *codes;
+	uint32_t      *lens;
+	const char   **errs; // borrowed from the request
+	char         **owned;
+	uint8_t       *ebuf; // a record's messages (tasq_persist_errs_size)
+	uint8_t       *data;
+	const uint8_t *bytes; // data, or the batch's own column
+	size_t         n;
+	bool           anyerr;
+};
+
+// Sorts the results of one batch rb of job j (live: the lease, if the
+// sender holds it; owned: the batch's message copies; spares: its spares,
+// NULL without failures) into s, counting the rest in out.
+void tasq_broker_result_sort(tasq_broker *b, struct job *j,
+    const tasq_result_batch *rb, const struct lease *live, char **owned,
+    struct spare *spares, struct rscratch *s, tasq_complete_rep *out);
+// Prepares spares[k] for result k of res that may be retried or buried.
+// Errors: NNG_ENOMEM.
+int  tasq_broker_spare_prepare(tasq_broker *b, size_t nres,
+     const tasq_result_batch *res, struct spare *spares);
+void tasq_broker_spare_fini(struct spare *spares, size_t n);
 
 // ---- waiters (broker.c, broker_queue.c, broker_job.c) ----------------------
 

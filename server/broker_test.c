@@ -1350,17 +1350,18 @@ TEST(typed_lease_takes_a_partly_done_range_around_its_holes)
 
 TEST(results_with_bytes_codes_and_errors_are_fetched_as_given)
 {
-	tasq_broker             *b        = broker_new(0);
-	static const char *const sha[]    = { "sha256" };
-	const char              *why      = NULL;
-	const char              *errs[3]  = { NULL, "boom: it failed", "" };
-	uint32_t                 codes[3] = { 0, 13, 0 };
-	uint32_t                 lens[3]  = { 3, 0, 5 };
-	tasq_lease_out           o;
-	tasq_complete_rep        r;
-	tasq_result_batch        rb;
-	tasq_fetch_out           fo;
-	bool                     parked;
+	tasq_broker             *b       = broker_new(0);
+	static const char *const sha[]   = { "sha256" };
+	const char              *why     = NULL;
+	const char              *errs[3] = { NULL, "boom: it failed", "" };
+	// OUT_OF_RANGE: final (not retried)
+	uint32_t       codes[3] = { 0, TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE, 0 };
+	uint32_t       lens[3]  = { 3, 0, 5 };
+	tasq_lease_out o;
+	tasq_complete_rep r;
+	tasq_result_batch rb;
+	tasq_fetch_out    fo;
+	bool              parked;
 
 	ASSERT_OK(submit_typed(b, "q", "sha256", 7, 0, 3, T0, &why));
 	o = lease_types(b, "q", 12, sha, 1, 20, T0);
@@ -1384,7 +1385,7 @@ TEST(results_with_bytes_codes_and_errors_are_fetched_as_given)
 	ASSERT_EQ(fo.results.size, 8);
 	ASSERT_EQ(memcmp(fo.results.data, "abcvwxyz", 8), 0);
 	ASSERT_NOT_NULL(fo.codes);
-	ASSERT_EQ(fo.codes[1], 13);
+	ASSERT_EQ(fo.codes[1], TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE);
 	ASSERT_NOT_NULL(fo.errors);
 	ASSERT_NULL(fo.errors[0]);
 	ASSERT_STR_EQ(fo.errors[1], "boom: it failed");
@@ -1444,6 +1445,317 @@ TEST(payload_bytes_bound_refuses_then_admits_after_ack)
 		tasq_broker_fetch_fini(&fo);
 	}
 	ASSERT_OK(test_submit_i64(b, "q", 2, 0, 3, v, T0, &acc, &dup, &why));
+	tasq_broker_free(b);
+}
+
+// Runs job of n tasks on queue q through max_attempts expiries.
+static uint64_t
+expire_all(tasq_broker *b, const char *q, uint64_t job, size_t n, uint64_t t)
+{
+	submit_ok(b, q, job, 0, n, t);
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		tasq_lease_out o = lease(b, q, 11, 1, 10, t);
+		ASSERT_EQ(o.nbatches, 1);
+		tasq_broker_lease_fini(&o);
+		t += LEASE_MS;
+		tasq_broker_tick(b, t);
+	}
+	return (t);
+}
+
+TEST(dead_letters_listed_with_payload_attempts_error_and_time)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_fetch_out fo;
+	tasq_rep       rep;
+	uint64_t       t = expire_all(b, "q", 7, 2, T0), purged;
+
+	// The client gets the code and the message.
+	fo = fetch(b, 7, 0, 0, t);
+	ASSERT_EQ(fo.n, 2);
+	ASSERT_NOT_NULL(fo.errors);
+	ASSERT_STR_CONTAINS(fo.errors[0], "3 attempts");
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, true, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 2);
+	ASSERT_EQ(rep.u.dead_list.total, 2);
+	for (size_t k = 0; k < 2; k++) {
+		const tasq_dead_letter *d = &rep.u.dead_list.letters[k];
+		ASSERT_EQ(d->id, k + 1);
+		ASSERT_EQ(d->job_id, 7);
+		ASSERT_EQ(d->task_id, k);
+		ASSERT_STR_EQ(d->queue, "q");
+		ASSERT_STR_EQ(d->type, "square");
+		ASSERT_EQ(d->payload_len, 8);
+		ASSERT_EQ(d->payload_size, 8);
+		ASSERT_EQ(tasq_i64_le_get(d->payload), value_of(7, k));
+		ASSERT_EQ(d->attempts, 3);
+		ASSERT_EQ(d->code, ABORTED_CODE);
+		ASSERT_STR_CONTAINS(d->error, "lease expired");
+		ASSERT_GT(d->time_ms, UINT64_C(1600000000000));
+	}
+	tasq_broker_stats_fini(&rep);
+	// Without payloads, after an id, of another queue.
+	ASSERT_OK(tasq_broker_dead_list(b, "q", 1, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[0].id, 2);
+	ASSERT_EQ(rep.u.dead_list.letters[0].payload_size, 0);
+	ASSERT_EQ(rep.u.dead_list.letters[0].payload_len, 8);
+	tasq_broker_stats_fini(&rep);
+	ASSERT_OK(tasq_broker_dead_list(b, "other", 0, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 0);
+	ASSERT_EQ(rep.u.dead_list.total, 0);
+	tasq_broker_stats_fini(&rep);
+	// Purge one by id, then the rest of the queue.
+	ASSERT_OK(tasq_broker_dead_purge(
+	    b, (uint64_t[]) { 1, 99 }, 2, false, NULL, &purged));
+	ASSERT_EQ(purged, 1);
+	ASSERT_OK(tasq_broker_stats(b, t, &rep));
+	ASSERT_EQ(rep.u.stats.dead_total, 1);
+	tasq_broker_stats_fini(&rep);
+	ASSERT_OK(tasq_broker_dead_purge(b, NULL, 0, true, "other", &purged));
+	ASSERT_EQ(purged, 0);
+	ASSERT_OK(tasq_broker_dead_purge(b, NULL, 0, true, "q", &purged));
+	ASSERT_EQ(purged, 1);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.total, 0);
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+TEST(max_dead_drops_the_oldest_and_counts_them)
+{
+	tasq_broker_conf c = { .max_tasks = 1000,
+		.max_batch                = 100,
+		.max_queues               = 3,
+		.max_jobs                 = 8,
+		.max_workers              = 4,
+		.lease_ms                 = LEASE_MS,
+		.max_attempts             = 3,
+		.max_dead                 = 3,
+		.job_ttl_ms               = TTL_MS,
+		.max_fetch                = 50,
+		.max_lease                = 20 };
+	tasq_broker     *b = NULL;
+	tasq_rep         rep;
+
+	ASSERT_OK(tasq_broker_alloc(&b, &c, wake_cb));
+	(void) expire_all(b, "q", 7, 5, T0);
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 5);
+	ASSERT_EQ(COUNTER(b, DEAD_DROPPED), 2);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 3);
+	ASSERT_EQ(rep.u.dead_list.letters[0].task_id, 2);
+	ASSERT_EQ(rep.u.dead_list.letters[2].task_id, 4);
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+// Hands in the results of o's one batch: task fail fails with INTERNAL
+// and "flaky", the others succeed with "ok".
+static tasq_complete_rep
+complete_failing(
+    tasq_broker *b, const tasq_lease_out *o, uint64_t fail, uint64_t now)
+{
+	static uint32_t    codes[8], lens[8];
+	static const char *errs[8];
+	tasq_result_batch  rb;
+	tasq_complete_rep  r;
+	static uint8_t     data[16];
+	size_t             size = 0;
+
+	ASSERT_EQ(o->nbatches, 1);
+	ASSERT_LE(o->batches[0].n, 8);
+	memset(&rb, 0, sizeof(rb));
+	for (size_t i = 0; i < o->batches[0].n; i++) {
+		bool bad = o->batches[0].ids[i] == fail;
+		codes[i] = bad ? TASQ_EINTERNAL - TASQ_ERR_BASE : 0;
+		errs[i]  = bad ? "flaky" : NULL;
+		lens[i]  = bad ? 0 : 2;
+		if (!bad) {
+			memcpy(data + size, "ok", 2);
+			size += 2;
+		}
+	}
+	rb.lease_id = o->batches[0].lease_id;
+	rb.job_id   = o->batches[0].job_id;
+	rb.n        = o->batches[0].n;
+	rb.ids      = o->batches[0].ids;
+	rb.codes    = codes;
+	rb.errors   = errs;
+	rb.results  = (tasq_blobs) { 0, lens, data, size };
+	ASSERT_OK(tasq_broker_complete(b, 12, 1, &rb, now, &r));
+	return (r);
+}
+
+TEST(failed_task_retried_with_backoff_then_dead_lettered)
+{
+	tasq_broker             *b       = broker_new(0);
+	static const char *const sha[]   = { "sha256" };
+	static uint32_t          lens[3] = { 1, 1, 1 };
+	tasq_submit_req          req;
+	tasq_lease_out           o;
+	tasq_complete_rep        r;
+	tasq_fetch_out           fo;
+	tasq_rep                 rep;
+	uint32_t                 acc;
+	bool                     dup;
+	const char              *why;
+	uint64_t                 t = T0;
+
+	memset(&req, 0, sizeof(req));
+	req.queue     = "q";
+	req.type      = "sha256";
+	req.job_id    = 7;
+	req.n         = 3;
+	req.payloads  = (tasq_blobs) { 0, lens, (uint8_t *) "abc", 3 };
+	req.has_retry = true;
+	req.retry     = (tasq_retry) { 3, 100, 150 };
+	ASSERT_OK(tasq_broker_submit(b, &req, t, &acc, &dup, &why));
+	o = lease_types(b, "q", 12, sha, 1, 20, t);
+	ASSERT_EQ(o.batches[0].n, 3);
+	r = complete_failing(b, &o, 1, t); // the middle one: a split
+	tasq_broker_lease_fini(&o);
+	ASSERT_EQ(r.accepted, 3);
+	ASSERT_EQ(COUNTER(b, RETRIED), 1);
+	// Waits out 100 ms, then comes back as attempt 2.
+	tasq_broker_tick(b, t + 99);
+	o = lease_types(b, "q", 12, sha, 1, 20, t + 99);
+	ASSERT_EQ(o.nbatches, 0);
+	tasq_broker_lease_fini(&o);
+	t += 100;
+	tasq_broker_tick(b, t);
+	o = lease_types(b, "q", 12, sha, 1, 20, t);
+	ASSERT_EQ(o.nbatches, 1);
+	ASSERT_EQ(o.batches[0].n, 1);
+	ASSERT_EQ(o.batches[0].ids[0], 1);
+	ASSERT_EQ(o.batches[0].attempt, 2);
+	ASSERT_EQ(o.batches[0].payloads.data[0], 'b');
+	r = complete_failing(b, &o, 1, t);
+	tasq_broker_lease_fini(&o);
+	// 200 ms, at most 150.
+	tasq_broker_tick(b, t + 149);
+	o = lease_types(b, "q", 12, sha, 1, 20, t + 149);
+	ASSERT_EQ(o.nbatches, 0);
+	tasq_broker_lease_fini(&o);
+	t += 150;
+	tasq_broker_tick(b, t);
+	o = lease_types(b, "q", 12, sha, 1, 20, t);
+	ASSERT_EQ(o.batches[0].attempt, 3);
+	r = complete_failing(b, &o, 1, t); // the last attempt
+	tasq_broker_lease_fini(&o);
+	ASSERT_EQ(COUNTER(b, RETRIED), 2);
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 1);
+	// The client has exactly one result per task, the last failure's.
+	fo = fetch(b, 7, 0, 0, t);
+	ASSERT_EQ(fo.n, 3);
+	ASSERT_EQ(fo.ids[2], 1);
+	ASSERT_EQ(fo.codes[2], TASQ_EINTERNAL - TASQ_ERR_BASE);
+	ASSERT_STR_EQ(fo.errors[2], "flaky");
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, true, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[0].task_id, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[0].attempts, 3);
+	ASSERT_EQ(
+	    rep.u.dead_list.letters[0].code, TASQ_EINTERNAL - TASQ_ERR_BASE);
+	ASSERT_STR_EQ(rep.u.dead_list.letters[0].error, "flaky");
+	ASSERT_EQ(rep.u.dead_list.letters[0].payload[0], 'b');
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+static const tasq_type_stats *
+type_row(const tasq_rep *rep, const char *queue, const char *type)
+{
+	for (size_t i = 0; i < rep->u.stats.ntypes; i++) {
+		const tasq_type_stats *s = &rep->u.stats.types[i];
+		if (strcmp(s->queue, queue) == 0 &&
+		    strcmp(s->type, type) == 0) {
+			return (s);
+		}
+	}
+	return (NULL);
+}
+
+TEST(type_stats_and_no_worker)
+{
+	tasq_broker             *b     = broker_new(0);
+	static const char *const sha[] = { "sha256" };
+	const char              *why   = NULL;
+	const tasq_type_stats   *s;
+	tasq_fetch_out           fo;
+	tasq_lease_out           o;
+	tasq_rep                 rep;
+	bool                     parked;
+
+	ASSERT_OK(submit_typed(b, "q", "sha256", 7, 0, 5, T0, &why));
+	submit_ok(b, "q", 8, 0, 2, T0);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	// A legacy worker serves square only.
+	o = lease(b, "q", 11, 1, 1, T0);
+	tasq_broker_lease_fini(&o);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_fetch(b, 8, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_FALSE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	ASSERT_EQ(rep.u.stats.ntypes, 2);
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "sha256"));
+	ASSERT_EQ(s->ready, 5);
+	ASSERT_EQ(s->workers, 0);
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "square"));
+	ASSERT_EQ(s->ready, 1);
+	ASSERT_EQ(s->leased, 1);
+	ASSERT_EQ(s->workers, 1);
+	tasq_broker_stats_fini(&rep);
+	// A worker of sha256 comes: served while it is seen.
+	o = lease_types(b, "q", 12, sha, 1, 2, T0);
+	tasq_broker_lease_fini(&o);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_FALSE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "sha256"));
+	ASSERT_EQ(s->ready, 3);
+	ASSERT_EQ(s->leased, 2);
+	ASSERT_EQ(s->workers, 1);
+	tasq_broker_stats_fini(&rep);
+	// Not seen for a lease time: gone as far as the client knows.
+	ASSERT_OK(tasq_broker_fetch(
+	    b, 7, 0, 0, T0 + LEASE_MS + 1, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	tasq_broker_free(b);
+}
+
+// A legacy client takes its results as values: an OK result of another
+// length could not be sent to it, and is refused (the task stays out).
+TEST(result_of_a_legacy_job_must_be_8_bytes)
+{
+	tasq_broker      *b = broker_new(0);
+	tasq_lease_out    o;
+	tasq_result_batch rb;
+	tasq_complete_rep r;
+	uint32_t          len = 3;
+
+	submit_ok(b, "q", 7, 0, 1, T0);
+	o = lease(b, "q", 11, 1, 10, T0);
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = o.batches[0].lease_id;
+	rb.job_id   = 7;
+	rb.n        = 1;
+	rb.ids      = o.batches[0].ids;
+	rb.results  = (tasq_blobs) { 0, &len, (uint8_t *) "abc", 3 };
+	ASSERT_OK(tasq_broker_complete(b, 11, 1, &rb, T0, &r));
+	ASSERT_EQ(r.rejected, 1);
+	ASSERT_EQ(r.accepted, 0);
+	ASSERT_EQ(COUNTER(b, COMPLETED), 0);
+	tasq_broker_lease_fini(&o);
 	tasq_broker_free(b);
 }
 

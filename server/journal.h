@@ -72,7 +72,9 @@ enum tasq_rec_type {
 	TASQ_REC_PENDING2 = 11, // snapshot: as RESULTS2
 	TASQ_REC_CHUNK2   = 12, // snapshot: job, first, n, column, done
 	TASQ_REC_IVALS2   = 13, // snapshot: IVALS + type, legacy, retry
-	TASQ_REC_MAX      = TASQ_REC_IVALS2,
+	TASQ_REC_DEAD     = 14, // a dead letter (also in snapshots)
+	TASQ_REC_DPURGE   = 15, // dead letters purged
+	TASQ_REC_MAX      = TASQ_REC_DPURGE,
 };
 
 typedef enum tasq_fsync_mode {

@@ -2061,7 +2061,7 @@ TEST(broker_results_journaled_as_runs_and_lists)
 // ---- typed tasks (issue 12) ----------------------------------------------
 
 // Job JOB_T: 4 sha256 tasks with payloads of 1..4 bytes, a retry policy;
-// results of tasks 0 ("ok", OK) and 2 ("", code 13, "it broke"), so that
+// results of tasks 0 ("ok", OK) and 2 ("", OUT_OF_RANGE, "it broke"), so that
 // 1 and 3 are left. With compact, a snapshot holds it all.
 #define JOB_T 404
 
@@ -2076,11 +2076,11 @@ typed_scenario(tasq_broker *b, bool compact)
 	tasq_complete_rep        r;
 	uint64_t                 ids[2]   = { 0, 2 };
 	uint32_t                 rlens[2] = { 2, 0 };
-	uint32_t                 codes[2] = { 0, 13 };
-	const char              *errs[2]  = { NULL, "it broke" };
-	uint32_t                 acc;
-	bool                     dup, parked;
-	const char              *why;
+	uint32_t    codes[2] = { 0, TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE };
+	const char *errs[2]  = { NULL, "it broke" };
+	uint32_t    acc;
+	bool        dup, parked;
+	const char *why;
 
 	memset(&req, 0, sizeof(req));
 	req.queue     = QA;
@@ -2127,7 +2127,7 @@ typed_expect(tasq_broker *b)
 	ASSERT_EQ(fo.results.size, 2);
 	ASSERT_EQ(memcmp(fo.results.data, "ok", 2), 0);
 	ASSERT_NOT_NULL(fo.codes);
-	ASSERT_EQ(fo.codes[1], 13);
+	ASSERT_EQ(fo.codes[1], TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE);
 	ASSERT_NOT_NULL(fo.errors);
 	ASSERT_NULL(fo.errors[0]);
 	ASSERT_STR_EQ(fo.errors[1], "it broke");
@@ -2225,6 +2225,71 @@ TEST(broker_recovers_records_of_the_old_format)
 	ASSERT_EQ(o.batches[1].ids[0], 2);
 	ASSERT_EQ(test_i64(&o.batches[1].payloads, 0), 7);
 	tasq_broker_lease_fini(&o);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
+// Dead letters: made by expiries, purged, and kept across restarts and
+// compactions (their records, then their snapshot).
+static void
+expect_dead(tasq_broker *b, size_t n, uint64_t first_id)
+{
+	tasq_rep rep;
+
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, true, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, n);
+	for (size_t k = 0; k < n; k++) {
+		const tasq_dead_letter *d = &rep.u.dead_list.letters[k];
+		ASSERT_EQ(d->id, first_id + k);
+		ASSERT_EQ(d->job_id, JOB_A);
+		ASSERT_EQ(d->task_id, first_id + k - 1);
+		ASSERT_STR_EQ(d->queue, QA);
+		ASSERT_EQ(d->attempts, 5);
+		ASSERT_EQ(d->payload_size, 8);
+		ASSERT_EQ(
+		    tasq_i64_le_get(d->payload), value_of(JOB_A, d->task_id));
+		ASSERT_STR_CONTAINS(d->error, "lease expired");
+	}
+	tasq_broker_stats_fini(&rep);
+}
+
+TEST(broker_dead_letters_survive_restarts_purges_and_compaction)
+{
+	tasq_journal *j;
+	tasq_broker  *b;
+	uint64_t      recs, purged, t;
+	struct task   tk[64];
+
+	now0 = tasq_clock_mono_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, 1ULL << 30, &recs);
+	cur_j = j;
+	submit(b, QA, JOB_A, 0, 3);
+	t = now0;
+	for (int a = 0; a < 5; a++) {
+		ASSERT_EQ(lease(b, QA, 10, tk), 3);
+		t += 60001;
+		tasq_broker_tick(b, t);
+	}
+	expect_dead(b, 3, 1);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	expect_dead(b, 3, 1);
+	ASSERT_OK(tasq_broker_dead_purge(
+	    b, (uint64_t[]) { 1 }, 1, false, NULL, &purged));
+	ASSERT_EQ(purged, 1);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b     = broker_recovered(&j, 1, &recs);
+	cur_j = j;
+	expect_dead(b, 2, 2);
+	compact_if(b, 1, 1);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	expect_dead(b, 2, 2);
 	tasq_journal_close(j);
 	tasq_broker_free(b);
 	rm_tmpdir();

@@ -23,7 +23,13 @@
 // i64 values[n]), RESULTS and PENDING (u64 job, u32 n, u64 ids[n], i64
 // values[n], u8 codes[n]), IVALS (as IVALS2 without type, flags and
 // retry) and CHUNK (u64 job, u64 first, u32 n, i64 values[n], done).
-// Leases are not recorded: after a restart every unfinished task is ready.
+//   DEAD     u64 id, u64 job, u64 task, u8 qlen, queue, u8 tlen, type,
+//            u32 attempts, u32 code, u64 time_ms, u32 len, payload,
+//            u16 elen, error        (a dead letter; snapshots too)
+//   DPURGE   u8 all, u8 qlen, queue (qlen 0: all queues), u32 n,
+//            u64 ids[n]
+// Leases and retries are not recorded: after a restart every unfinished
+// task is ready, its attempts counted from 0.
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,6 +204,75 @@ tasq_persist_ack(tasq_broker *b, uint64_t job, size_t n)
 	uint32_t     n32   = (uint32_t) n;
 	struct iovec iov[] = { { &job, 8 }, { &n32, 4 } };
 	return (append(b, TASQ_REC_ACK, iov, 2));
+}
+
+// Frames (framebuf) or appends a DEAD record.
+static int
+dead_rec(tasq_broker *b, const tasq_dead_view *v, uint8_t **framebuf,
+    size_t *len, size_t *cap)
+{
+	uint8_t  qlen = (uint8_t) strlen(v->queue);
+	uint8_t  tlen = (uint8_t) strlen(v->type);
+	size_t   el   = v->error ? strlen(v->error) : 0;
+	uint16_t el16 =
+	    (uint16_t) (el > TASQ_WIRE_MAX_TEXT ? TASQ_WIRE_MAX_TEXT : el);
+	struct iovec iov[] = {
+		{ (void *) &v->id, 8 },
+		{ (void *) &v->job, 8 },
+		{ (void *) &v->task, 8 },
+		{ &qlen, 1 },
+		{ (void *) v->queue, qlen },
+		{ &tlen, 1 },
+		{ (void *) v->type, tlen },
+		{ (void *) &v->attempts, 4 },
+		{ (void *) &v->code, 4 },
+		{ (void *) &v->time_ms, 8 },
+		{ (void *) &v->len, 4 },
+		{ (void *) v->payload, v->len },
+		{ &el16, 2 },
+		{ (void *) v->error, el16 },
+	};
+	if (framebuf != NULL) {
+		return (tasq_journal_frame(
+		    framebuf, len, cap, TASQ_REC_DEAD, iov, 14));
+	}
+	return (append(b, TASQ_REC_DEAD, iov, 14));
+}
+
+int
+tasq_persist_dead(tasq_broker *b, const tasq_dead_view *v)
+{
+	return (dead_rec(b, v, NULL, NULL, NULL));
+}
+
+int
+tasq_persist_dead_purge(
+    tasq_broker *b, const uint64_t *ids, size_t n, bool all, const char *queue)
+{
+	uint8_t      a     = all;
+	uint8_t      qlen  = queue ? (uint8_t) strlen(queue) : 0;
+	uint32_t     n32   = (uint32_t) n;
+	struct iovec iov[] = {
+		{ &a, 1 },
+		{ &qlen, 1 },
+		{ (void *) queue, qlen },
+		{ &n32, 4 },
+		{ (void *) ids, n * 8 },
+	};
+	return (append(b, TASQ_REC_DPURGE, iov, 5));
+}
+
+int
+tasq_persist_snap_dead(tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap)
+{
+	int rv = 0;
+
+	for (size_t i = 0; i < tasq_broker_dead_count(b) && rv == 0; i++) {
+		tasq_dead_view v;
+		tasq_broker_dead_view(tasq_broker_dead_get(b, i), &v);
+		rv = dead_rec(NULL, &v, buf, len, cap);
+	}
+	return (rv);
 }
 
 int
@@ -659,6 +734,82 @@ apply_chunk(tasq_broker *b, struct cur *c, bool typed)
 }
 
 static int
+apply_dead(tasq_broker *b, struct cur *c)
+{
+	tasq_dead_view v;
+	char           queue[TASQ_WIRE_MAX_NAME + 1];
+	char           type[TASQ_WIRE_MAX_NAME + 1];
+	char           err[TASQ_WIRE_MAX_TEXT + 1];
+	const void    *p;
+	uint16_t       el = 0;
+	struct dead   *d;
+
+	memset(&v, 0, sizeof(v));
+	v.id   = take64(c);
+	v.job  = take64(c);
+	v.task = take64(c);
+	if (!take_name(c, queue) || !take_name(c, type)) {
+		return (TASQ_EDATA_LOSS);
+	}
+	v.queue    = queue;
+	v.type     = type;
+	v.attempts = take32(c);
+	v.code     = take32(c);
+	v.time_ms  = take64(c);
+	v.len      = take32(c);
+	if (c->bad || v.id == 0 || v.code > TASQ_CODE_MAX ||
+	    (v.payload = take(c, v.len)) == NULL || (p = take(c, 2)) == NULL) {
+		return (TASQ_EDATA_LOSS);
+	}
+	memcpy(&el, p, 2);
+	if (el > TASQ_WIRE_MAX_TEXT || (p = take(c, el)) == NULL ||
+	    c->left != 0) {
+		return (TASQ_EDATA_LOSS);
+	}
+	memcpy(err, p, el);
+	err[el] = '\0';
+	v.error = err;
+	if (tasq_broker_dead_reserve(b, 1) != 0 ||
+	    (d = tasq_broker_dead_new(&v)) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	tasq_broker_dead_add(b, d);
+	return (0);
+}
+
+static int
+apply_dead_purge(tasq_broker *b, struct cur *c)
+{
+	char           queue[TASQ_WIRE_MAX_NAME + 1] = "";
+	const uint8_t *all                           = take(c, 1);
+	const uint8_t *qlen                          = take(c, 1);
+	uint32_t       n;
+	uint64_t      *ids;
+
+	if (all == NULL || qlen == NULL) {
+		return (TASQ_EDATA_LOSS);
+	}
+	if (*qlen > 0) {
+		// take_name reads the length again.
+		c->p--;
+		c->left++;
+		if (!take_name(c, queue)) {
+			return (TASQ_EDATA_LOSS);
+		}
+	}
+	n = take32(c);
+	if (c->bad || c->left != (size_t) n * 8) {
+		return (TASQ_EDATA_LOSS);
+	}
+	if ((ids = copy_col(c, n, 8)) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	(void) tasq_broker_dead_remove(b, ids, n, *all != 0, queue);
+	free(ids);
+	return (0);
+}
+
+static int
 apply(void *arg, int type, const uint8_t *p, size_t len)
 {
 	tasq_broker *b = arg;
@@ -706,6 +857,10 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 	case TASQ_REC_CHUNK:
 	case TASQ_REC_CHUNK2:
 		return (apply_chunk(b, &c, type == TASQ_REC_CHUNK2));
+	case TASQ_REC_DEAD:
+		return (apply_dead(b, &c));
+	case TASQ_REC_DPURGE:
+		return (apply_dead_purge(b, &c));
 	default:
 		return (TASQ_EDATA_LOSS);
 	}

@@ -168,6 +168,7 @@ handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
 	rep.u.fetch.codes      = out.codes;
 	rep.u.fetch.errors     = out.errors;
 	rep.u.fetch.legacy     = out.legacy;
+	rep.u.fetch.no_worker  = out.no_worker;
 	rep.u.fetch.submitted  = out.submitted;
 	rep.u.fetch.completed  = out.completed;
 	rep.u.fetch.has_submit = req->u.fetch.has_submit;
@@ -258,6 +259,25 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		rv                    = tasq_wire_encode_rep(&rep, replyp);
 		tasq_broker_stats_fini(&rep);
 		return (rv);
+	case TASQ_M_DEAD_LIST:
+		if ((rv = tasq_broker_dead_list(s->broker,
+		         req->u.dead_list.queue, req->u.dead_list.after_id,
+		         req->u.dead_list.max, req->u.dead_list.payloads,
+		         &rep)) != 0) {
+			return (rv);
+		}
+		rv = tasq_wire_encode_rep(&rep, replyp);
+		tasq_broker_stats_fini(&rep);
+		return (rv);
+	case TASQ_M_DEAD_PURGE:
+		rv = tasq_broker_dead_purge(s->broker, req->u.dead_purge.ids,
+		    req->u.dead_purge.n, req->u.dead_purge.all,
+		    req->u.dead_purge.queue, &rep.u.dead_purge.purged);
+		if (rv != 0) {
+			*why = "the journal cannot be written; retry later";
+			return (rv);
+		}
+		return (tasq_wire_encode_rep(&rep, replyp));
 	default:
 		*why = "unknown method";
 		return (TASQ_EUNIMPLEMENTED);

@@ -409,4 +409,53 @@ TEST(health_is_not_serving_once_the_journal_failed_closed)
 	tasq_scratch_rm(dir);
 }
 
+// DeadList and DeadPurge (methods 9 and 10) through the handler and the
+// wire: the letters of expired tasks, with payloads, then purged.
+TEST(dead_list_and_purge_methods)
+{
+	tasq_req       req;
+	tasq_rep       rep;
+	tasq_call      call = { .req = &req, .pipe_id = 1 };
+	tasq_lease_out o;
+	int64_t        v[2] = { 11, 12 };
+	uint32_t       acc;
+	bool           dup, parked;
+	const char    *why;
+	uint64_t       t = tasq_clock_mono_ms();
+
+	setup();
+	ASSERT_OK(
+	    test_submit_i64(broker, "dq", 9, 0, 2, v, t, &acc, &dup, &why));
+	for (int a = 0; a < 3; a++) {
+		ASSERT_OK(tasq_broker_lease(broker, "dq", 1, "w", NULL, 0, 1,
+		    10, t, &o, NULL, &parked));
+		ASSERT_EQ(o.nbatches, 1);
+		tasq_broker_lease_fini(&o);
+		t += 30001;
+		tasq_broker_tick(broker, t);
+	}
+	memset(&req, 0, sizeof(req));
+	req.method               = TASQ_M_DEAD_LIST;
+	req.u.dead_list.queue    = "dq";
+	req.u.dead_list.payloads = true;
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	ASSERT_EQ(rep.u.dead_list.n, 2);
+	ASSERT_EQ(rep.u.dead_list.total, 2);
+	ASSERT_EQ(rep.u.dead_list.letters[1].task_id, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[1].attempts, 3);
+	ASSERT_EQ(rep.u.dead_list.letters[1].payload_size, 8);
+	ASSERT_EQ(tasq_i64_le_get(rep.u.dead_list.letters[1].payload), 12);
+	ASSERT_STR_EQ(rep.u.dead_list.letters[1].type, "square");
+	ASSERT_STR_CONTAINS(rep.u.dead_list.letters[1].error, "expired");
+	tasq_wire_rep_fini(&rep);
+	memset(&req, 0, sizeof(req));
+	req.method             = TASQ_M_DEAD_PURGE;
+	req.u.dead_purge.all   = true;
+	req.u.dead_purge.queue = "dq";
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	ASSERT_EQ(rep.u.dead_purge.purged, 2);
+	tasq_wire_rep_fini(&rep);
+	teardown();
+}
+
 TASQ_TEST_MAIN()
