@@ -21,6 +21,7 @@
 
 #include "alloc.h"
 #include "broker.h"
+#include "broker_test_util.h"
 #include "err.h"
 #include "journal.h"
 #include "tasq_test.h"
@@ -32,6 +33,19 @@
 #define ABORTED_CODE (TASQ_EABORTED - TASQ_ERR_BASE)
 #define JOB 7
 #define WORKER 3
+
+// The typed variant (issue 12): payloads and results as variable-width
+// columns (lengths given, though all 8), and the results of leases 2 and
+// 3 with an error message on every tenth: the paths of columns with
+// offsets, of RESULTS2 records and of messages.
+static bool varcols;
+
+// Dead letters are stamped with this, so that runs journal the same.
+static uint64_t
+fixed_wall_ms(void)
+{
+	return (UINT64_C(1700000000000));
+}
 
 static void
 wake_cb(tasq_waiter *w)
@@ -82,6 +96,7 @@ broker_new(struct run *r, int *rvp)
 		.max_jobs                 = 4,
 		.max_workers              = 4,
 		.lease_ms                 = LEASE_MS,
+		.wall_ms                  = fixed_wall_ms,
 		.max_attempts             = 1,
 		.job_ttl_ms               = 3600000,
 		.max_fetch                = 1000,
@@ -193,8 +208,26 @@ op_submit(struct run *r, uint64_t first)
 	for (size_t i = 0; i < 100; i++) {
 		v[i] = (int64_t) (first + i) * 3 - 250;
 	}
-	rv = tasq_broker_submit(
-	    r->b, "q", JOB, first, 100, v, r->now, &acc, &dup, &why);
+	if (varcols) {
+		static uint32_t lens[100];
+		tasq_submit_req req;
+		for (size_t i = 0; i < 100; i++) {
+			lens[i] = 8;
+		}
+		memset(&req, 0, sizeof(req));
+		req.queue          = "q";
+		req.type           = "sq8";
+		req.job_id         = JOB;
+		req.first_index    = first;
+		req.n              = 100;
+		req.payloads       = test_col_i64(v, 100);
+		req.payloads.width = 0;
+		req.payloads.lens  = lens;
+		rv = tasq_broker_submit(r->b, &req, r->now, &acc, &dup, &why);
+	} else {
+		rv = test_submit_i64(
+		    r->b, "q", JOB, first, 100, v, r->now, &acc, &dup, &why);
+	}
 	// A retry after a refusal must not be taken for a duplicate: the
 	// refused batch was never there.
 	r->d.odd += rv == 0 && (dup || acc != 100);
@@ -208,8 +241,10 @@ op_lease(struct run *r, int k)
 	bool           parked;
 	int            rv;
 
-	rv = tasq_broker_lease(
-	    r->b, "q", WORKER, "w", 1, 50, r->now, &o, NULL, &parked);
+	static const char *const types[] = { "sq8" };
+
+	rv = tasq_broker_lease(r->b, "q", WORKER, "w", varcols ? types : NULL,
+	    varcols ? 1 : 0, 1, 50, r->now, &o, NULL, &parked);
 	if (rv != 0) {
 		return (rv);
 	}
@@ -235,21 +270,37 @@ op_lease(struct run *r, int k)
 static int
 op_complete(struct run *r, int k0, int k1)
 {
-	tasq_result_batch rb[4];
-	tasq_complete_rep rep;
-	int64_t           vals[4][50];
-	int               rv;
+	tasq_result_batch  rb[4];
+	tasq_complete_rep  rep;
+	int64_t            vals[4][50];
+	static uint32_t    lens[50];
+	static uint32_t    codes[4][50];
+	static const char *errs[4][50];
+	int                rv;
 
 	for (int k = k0; k <= k1; k++) {
 		for (size_t i = 0; i < r->nids[k]; i++) {
 			int64_t x  = (int64_t) r->ids[k][i] * 3 - 250;
 			vals[k][i] = x * x;
 		}
-		rb[k - k0] = (tasq_result_batch) { .lease_id = r->lease_ids[k],
-			.job_id                              = JOB,
-			.n                                   = r->nids[k],
-			.ids                                 = r->ids[k],
-			.values                              = vals[k] };
+		rb[k - k0] = test_rb(r->lease_ids[k], JOB, r->nids[k],
+		    r->ids[k], vals[k], NULL);
+		if (varcols) {
+			for (size_t i = 0; i < 50; i++) {
+				lens[i] = 8;
+			}
+			rb[k - k0].results.width = 0;
+			rb[k - k0].results.lens  = lens;
+		}
+		if (varcols && k >= 2) {
+			for (size_t i = 0; i < r->nids[k]; i++) {
+				bool bad    = r->ids[k][i] % 10 == 0;
+				codes[k][i] = bad ? 13 : 0;
+				errs[k][i]  = bad ? "a tenth fails" : NULL;
+			}
+			rb[k - k0].codes  = codes[k];
+			rb[k - k0].errors = errs[k];
+		}
 	}
 	rv = tasq_broker_complete(
 	    r->b, WORKER, (size_t) (k1 - k0 + 1), rb, r->now, &rep);
@@ -278,7 +329,7 @@ op_fetch(struct run *r)
 			continue;
 		}
 		r->d.seen[id]++;
-		r->d.value[id] = o.values[i];
+		r->d.value[id] = test_i64(&o.results, i);
 		r->d.code[id]  = o.codes != NULL ? o.codes[i] : 0;
 	}
 	if (o.seq != 0) {
@@ -534,7 +585,34 @@ TEST(reference_run_collects_every_result)
 	free(r.d.journal);
 }
 
+static void every_allocation(void);
+
 TEST(every_allocation_of_every_operation_fails_in_turn)
+{
+	varcols = false;
+	every_allocation();
+}
+
+TEST(every_allocation_fails_in_turn_with_variable_columns_and_errors)
+{
+	struct run r;
+
+	varcols = true;
+	ASSERT_FALSE(run_once(&r, -1, 0));
+	for (uint64_t id = 0; id < NTASKS; id++) {
+		bool late = id >= 100 && id % 10 == 0;
+		ASSERT_EQ(r.d.code[id],
+		    id >= 50 && id < 100 ? ABORTED_CODE
+		        : late           ? 13u
+		                         : 0u);
+	}
+	free(r.d.journal);
+	every_allocation();
+	varcols = false;
+}
+
+static void
+every_allocation(void)
 {
 	static struct run ref, r;
 	int               bad = 0, trials = 0;
@@ -615,7 +693,7 @@ TEST(removed_queues_replay_within_max_queues)
 	ASSERT_OK(start(&r));
 	// Queues a and b each hold a job that ends; c keeps one.
 	for (uint64_t i = 0; i < 3; i++) {
-		ASSERT_OK(tasq_broker_submit(
+		ASSERT_OK(test_submit_i64(
 		    r.b, names[i], 10 + i, 0, 10, v, r.now, &acc, &dup, &why));
 		ASSERT_EQ(acc, 10);
 		if (i < 2) {
@@ -631,8 +709,8 @@ TEST(removed_queues_replay_within_max_queues)
 	ASSERT_EQ(queue_count(r.b, "c", &ready), 1);
 	ASSERT_EQ(ready, 10);
 	// And the recovered server keeps its limit.
-	ASSERT_RV(tasq_broker_submit(
-	              r.b, "a", 20, 0, 10, v, r.now, &acc, &dup, &why),
+	ASSERT_RV(
+	    test_submit_i64(r.b, "a", 20, 0, 10, v, r.now, &acc, &dup, &why),
 	    TASQ_EFAILED_PRECONDITION);
 	stop(&r);
 	tasq_scratch_rm(r.dir);
@@ -657,9 +735,9 @@ TEST(leases_of_a_closed_connection_return_at_the_next_tick_under_oom)
 	memset(&r, 0, sizeof(r));
 	ASSERT_NOT_NULL(b = broker_new(&r, &rv));
 	ASSERT_OK(
-	    tasq_broker_submit(b, "q", JOB, 0, 10, v, T0, &acc, &dup, &why));
+	    test_submit_i64(b, "q", JOB, 0, 10, v, T0, &acc, &dup, &why));
 	ASSERT_OK(tasq_broker_lease(
-	    b, "q", WORKER, "w", 5, 10, T0, &o, NULL, &parked));
+	    b, "q", WORKER, "w", NULL, 0, 5, 10, T0, &o, NULL, &parked));
 	ASSERT_EQ(o.nbatches, 1);
 	tasq_broker_lease_fini(&o);
 	tasq_alloc_fail_at(1);
