@@ -1,30 +1,45 @@
-# dead_retry: tasq dead end to end. Tasks of a type whose handler always
-# fails (exec-each:false) land in the dead-letter queue after the job's
-# --max-attempts with their payload, type, attempts and error; tasq dead
-# list / show / --json show them; after the handler is replaced by one
-# that works (a worker with exec-each:cat for the same type), tasq dead
-# retry runs them again as a new job, prints their results and purges
-# them; purge ID and purge --all forget letters.
+# dead_retry: tasq dead end to end. Two tasks of type "flaky" are
+# leased by a worker that is then stopped (SIGSTOP), so their leases
+# expire; with --max-attempts 1 that was their last attempt and they land
+# in the dead-letter queue with their payload, type and attempts, and the
+# client gets an error for each (exit 3). tasq dead list / show / --json
+# show them; then a worker whose handler for "flaky" works (exec-each:cat)
+# comes, and tasq dead retry --all runs them again as a new job, prints
+# "ID result" for each and purges them; purge ID and purge --all forget
+# letters made the same way.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 test_begin 120
 
-start_server --max-attempts 5
-start_workers -j 1 --type flaky=exec-each:false --type square=builtin:square
-bad=$SPAWNED_PID
-assert_serving "start"
+lease_ms=$((1000 * FACTOR))
+start_server --max-attempts 1 --lease "${lease_ms}ms"
 
-client submit --timeout "$((30 * FACTOR))s" --type flaky --max-attempts 2 alpha 'be ta' >"$T/sub.out" \
-    2>"$T/sub.err"
-rc=$?
-[ "$rc" = 3 ] || fail "failing tasks: exit $rc, want 3: $(cat "$T/sub.err")"
-[ "$(grep -c '^error: ' "$T/sub.out")" = 2 ] ||
-    fail "failing tasks: $(cat "$T/sub.out")"
+# dead_letters PAYLOADS...: submits them as type flaky to a worker that
+# takes them and stops, so that they die; the client reports each as an
+# error. The worker is killed afterwards.
+dead_letters() {
+	local n=$# w c
+	start_workers -j 1 --type flaky=exec-each:'sleep 60'
+	w=$SPAWNED_PID
+	spawn_client "$T/sub.out" "$T/sub.err" submit --type flaky "$@"
+	c=$SPAWNED_PID
+	leased() { [ "$(queue_field default 3)" = "$n" ]; }
+	wait_until 20 leased || fail "the tasks were not leased"
+	kill -STOP -- "-$w"
+	wait_exit "$c" 30 || fail "the client did not finish once its tasks died"
+	[ "$EXIT_STATUS" = 3 ] ||
+	    fail "dead tasks: client exit $EXIT_STATUS, want 3: $(cat "$T/sub.err")"
+	[ "$(grep -c '^error: ' "$T/sub.out")" = "$n" ] ||
+	    fail "dead tasks: client printed $(cat "$T/sub.out")"
+	kill -KILL -- "-$w"
+	wait "$w" 2>/dev/null
+}
 
+dead_letters alpha 'be ta'
 client dead list >"$T/list.out" || fail "dead list failed"
 log "dead list: $(cat "$T/list.out")"
 [ "$(awk 'NR > 1' "$T/list.out" | wc -l)" = 2 ] ||
     fail "want 2 dead letters: $(cat "$T/list.out")"
-awk 'NR > 1 && !($3 == "default" && $4 == "flaky" && $5 == 2) { bad = 1 }
+awk 'NR > 1 && !($3 == "default" && $4 == "flaky" && $5 == 1) { bad = 1 }
     END { exit bad }' "$T/list.out" ||
     fail "dead list: queue, type or attempts wrong: $(cat "$T/list.out")"
 id1=$(awk 'NR == 2 { print $1 }' "$T/list.out")
@@ -35,15 +50,15 @@ grep -q '^type: *flaky$' "$T/show.out" && grep -qx 'be ta' "$T/show.out" ||
 client dead list --json >"$T/list.json" || fail "dead list --json failed"
 python3 -c 'import json, sys
 ls = [json.loads(l) for l in open(sys.argv[1])]
-assert len(ls) == 2 and all(l["type"] == "flaky" and l["attempts"] == 2
+assert len(ls) == 2 and all(l["type"] == "flaky" and l["attempts"] == 1
     for l in ls), ls' "$T/list.json" || fail "dead list --json: $(cat "$T/list.json")"
 client dead show --json "$id1" | grep -q '"payload":"alpha"' ||
     fail "dead show --json: no payload"
 client dead show 999999 2>/dev/null && fail "show of no letter succeeded"
 
-# Replace the failing handler, then retry: results printed, letters gone.
-stop "$bad"
+# A handler that works, then retry: results printed, letters gone.
 start_workers -j 1 --type flaky=exec-each:cat
+good=$SPAWNED_PID
 client dead retry --all >"$T/retry.out" 2>"$T/retry.err" ||
     fail "dead retry: $(cat "$T/retry.err")"
 printf '%s\n' "$id1 alpha" "$id2 be ta" | cmp -s - "$T/retry.out" ||
@@ -53,9 +68,8 @@ client dead list >"$T/list2.out" || fail "dead list failed"
     fail "retried letters not purged: $(cat "$T/list2.out")"
 
 # Purge by id and --all.
-stop "$SPAWNED_PID"
-start_workers -j 1 --type flaky=exec-each:false
-client submit --timeout "$((30 * FACTOR))s" --type flaky --max-attempts 1 x y z >/dev/null 2>&1
+stop "$good"
+dead_letters x y z
 ids=$(client dead list | awk 'NR > 1 { print $1 }')
 [ "$(echo "$ids" | wc -l)" = 3 ] || fail "want 3 new dead letters: $ids"
 client dead purge "$(echo "$ids" | head -n 1)" | grep -qx 'purged 1' ||
