@@ -141,7 +141,14 @@ tasq_broker_free(tasq_broker *b)
 	}
 	pos = 0;
 	while ((v = tasq_idmap_next(&b->workers, &pos)) != NULL) {
-		free(v);
+		struct worker *w = v;
+		free(w->types);
+		free(w);
+	}
+	while (b->delayed != NULL) {
+		struct range *d = b->delayed;
+		b->delayed      = d->next;
+		free(d);
 	}
 	tasq_broker_dead_fini(b);
 	tasq_idmap_fini(&b->jobs);
@@ -329,7 +336,8 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 	}
 	nng_mtx_lock(b->mtx);
 	if ((rv = tasq_broker_worker_touch(b, worker_id, worker_name, queue,
-	         pipe_id, now_ms, &wk, &new_w)) != 0) {
+	         legacy ? NULL : types, legacy ? 0 : ntypes, pipe_id, now_ms,
+	         &wk, &new_w)) != 0) {
 		goto out;
 	}
 	if (max == 0) {
@@ -376,8 +384,23 @@ out:
 // ---- complete
 // ----------------------------------------------------------------
 
+// What a failed result may need, allocated for each (spare_prepare)
+// before anything is journaled: the dead letter of its last attempt, or
+// the two ranges of a retry (the task's own, and the rest of its range
+// when it was in the middle).
+struct spare {
+	struct dead  *d;
+	struct range *r1, *r2;
+};
+
 // Scratch columns of the results of one batch that are news (complete).
 struct rscratch {
+	struct spare **sp;    // of each news (bury: its letter)
+	uint32_t      *tries; // of each news: its attempts (bury)
+	bool          *bury;
+	uint64_t      *rids; // retries: task ids, their spares
+	struct spare **rsp;
+	size_t         nretry;
 	uint64_t      *ids;
 	uint8_t       *codes;
 	uint32_t      *lens;
@@ -393,9 +416,23 @@ struct rscratch {
 // Sorts the results of one batch (locked, changing nothing): those that
 // are news go to s (s->n of them), the rest are counted in out as
 // duplicates or rejected.
+
+// The range of lease l that holds task off of c, or NULL.
+static struct range *
+lease_range_of(const struct lease *l, const struct chunk *c, uint32_t off)
+{
+	for (struct range *r = l->ranges; r != NULL; r = r->next) {
+		if (r->chunk == c && off >= r->off && off < r->off + r->len) {
+			return (r);
+		}
+	}
+	return (NULL);
+}
+
 static void
 complete_sort(tasq_broker *b, struct job *j, const tasq_result_batch *rb,
-    char **owned, struct rscratch *s, tasq_complete_rep *out)
+    const struct lease *live, char **owned, struct spare *spares,
+    struct rscratch *s, tasq_complete_rep *out)
 {
 	struct chunk   *hint = NULL;
 	tasq_blobs_iter it;
@@ -403,6 +440,7 @@ complete_sort(tasq_broker *b, struct job *j, const tasq_result_batch *rb,
 	bool            compact = false;
 
 	s->n      = 0;
+	s->nretry = 0;
 	s->anyerr = false;
 	tasq_blobs_iter_init(&it, &rb->results);
 	for (size_t i = 0; i < rb->n; i++) {
@@ -432,6 +470,30 @@ complete_sort(tasq_broker *b, struct job *j, const tasq_result_batch *rb,
 			tasq_broker_count(b, TASQ_CTR_DUPLICATE_RESULTS, 1);
 			continue;
 		}
+		s->bury[s->n] = false;
+		if (!tasq_wire_code_final(code)) {
+			// A failure to try again, unless it was the last
+			// attempt. Only the lease's holder can say: a late
+			// failure is dropped (the task is out again).
+			const struct range *r = live == NULL
+			    ? NULL
+			    : lease_range_of(
+			          live, c, (uint32_t) (id - c->first));
+			if (r == NULL || spares == NULL ||
+			    spares[i].r1 == NULL) {
+				out->late++;
+				tasq_broker_count(b, TASQ_CTR_LATE_RESULTS, 1);
+				goto skip;
+			}
+			if (r->attempt < tasq_broker_max_attempts(b, j)) {
+				s->rids[s->nretry]  = id;
+				s->rsp[s->nretry++] = &spares[i];
+				goto skip;
+			}
+			s->bury[s->n]  = true;
+			s->tries[s->n] = r->attempt;
+			s->sp[s->n]    = &spares[i];
+		}
 		if (s->n < i && !compact) {
 			// Not every result is news: compact their bytes,
 			// starting with those before (all news).
@@ -455,8 +517,67 @@ complete_sort(tasq_broker *b, struct job *j, const tasq_result_batch *rb,
 		s->anyerr |= s->errs[s->n] != NULL;
 		size += len;
 		s->n++;
+		continue;
+	skip:
+		// Not news: its bytes are left out.
+		if (!compact) {
+			if (size > 0) {
+				memcpy(s->data, rb->results.data, size);
+			}
+			compact = true;
+		}
 	}
 	s->bytes = compact ? s->data : rb->results.data;
+}
+
+// Prepares the spares of the failures in res that may be retried or
+// buried (their tasks unfinished): spares[k] for result k of the
+// request. Errors: NNG_ENOMEM.
+static int
+spare_prepare(tasq_broker *b, size_t nres, const tasq_result_batch *res,
+    struct spare *spares)
+{
+	size_t k = 0, nd = 0;
+
+	for (size_t bi = 0; bi < nres; bi++) {
+		const tasq_result_batch *rb = &res[bi];
+		struct job   *j    = tasq_broker_job_find(b, rb->job_id);
+		struct chunk *hint = NULL;
+		for (size_t i = 0; i < rb->n; i++, k++) {
+			uint32_t      code = rb->codes ? rb->codes[i] : 0;
+			struct chunk *c;
+			uint32_t      off;
+			if (tasq_wire_code_final(code) || j == NULL ||
+			    (c = tasq_broker_chunk_of_hint(
+			         j, rb->ids[i], &hint)) == NULL ||
+			    tasq_broker_task_done(
+			        c, off = (uint32_t) (rb->ids[i] - c->first))) {
+				continue;
+			}
+			if ((spares[k].r1 = tasq_calloc(
+			         1, sizeof(struct range))) == NULL ||
+			    (spares[k].r2 = tasq_calloc(
+			         1, sizeof(struct range))) == NULL ||
+			    (spares[k].d = tasq_broker_dead_of(b, c, off, 0,
+			         code, rb->errors ? rb->errors[i] : NULL, NULL,
+			         0)) == NULL) {
+				return (NNG_ENOMEM);
+			}
+			nd++;
+		}
+	}
+	return (tasq_broker_dead_reserve(b, nd));
+}
+
+static void
+spare_fini(struct spare *spares, size_t n)
+{
+	for (size_t i = 0; spares != NULL && i < n; i++) {
+		free(spares[i].r1);
+		free(spares[i].r2);
+		tasq_broker_dead_free(spares[i].d);
+	}
+	free(spares);
 }
 
 // All or nothing as far as memory goes: the scratch columns and room in
@@ -475,8 +596,9 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	char          **copies = NULL; // of every message, in request order
 	size_t          cap = 0, total = 0, bytes = 0, maxbytes = 0, at0;
 	size_t          esz, emax = 0;
-	bool            errs = false;
-	int             rv   = 0;
+	bool            errs = false, fails = false;
+	struct spare   *spares = NULL;
+	int             rv     = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&s, 0, sizeof(s));
@@ -488,6 +610,7 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		    ? res[bi].results.size
 		    : maxbytes;
 		errs |= res[bi].errors != NULL;
+		fails |= res[bi].codes != NULL;
 	}
 	nng_mtx_lock(b->mtx);
 	if (cap > 0 &&
@@ -496,6 +619,11 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	        (s.lens = tasq_alloc(cap * sizeof(*s.lens))) == NULL ||
 	        (s.errs = tasq_alloc(cap * sizeof(*s.errs))) == NULL ||
 	        (s.owned = tasq_alloc(cap * sizeof(*s.owned))) == NULL ||
+	        (s.sp = tasq_alloc(cap * sizeof(*s.sp))) == NULL ||
+	        (s.tries = tasq_alloc(cap * sizeof(*s.tries))) == NULL ||
+	        (s.bury = tasq_alloc(cap * sizeof(*s.bury))) == NULL ||
+	        (s.rids = tasq_alloc(cap * sizeof(*s.rids))) == NULL ||
+	        (s.rsp = tasq_alloc(cap * sizeof(*s.rsp))) == NULL ||
 	        (s.data = tasq_alloc(maxbytes + 1)) == NULL)) {
 		rv = NNG_ENOMEM;
 		goto out;
@@ -528,6 +656,13 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		at0 += res[bi].n;
 	}
 	if (errs && (s.ebuf = tasq_alloc(emax + 1)) == NULL) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	// Failures that may be retried or buried: their ranges and letters.
+	if (fails &&
+	    ((spares = tasq_calloc(total, sizeof(*spares))) == NULL ||
+	        (rv = spare_prepare(b, nres, res, spares)) != 0)) {
 		rv = NNG_ENOMEM;
 		goto out;
 	}
@@ -572,7 +707,8 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		}
 		// First the results that are news, which are journaled
 		// before they change anything.
-		complete_sort(b, j, rb, own, &s, out);
+		complete_sort(b, j, rb, live ? l : NULL, own,
+		    spares != NULL ? spares + at0 - rb->n : NULL, &s, out);
 		if (s.n > 0) {
 			rv = tasq_persist_results(b, j->id, s.n, s.ids,
 			    s.codes, s.lens, s.bytes, s.anyerr ? s.errs : NULL,
@@ -599,10 +735,19 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
 				continue;
 			}
-			ok = tasq_broker_task_finish(b, c, off, p, s.lens[i],
-			    s.codes[i], s.owned[i], &wake);
-			assert(ok); // room reserved above
-			(void) ok;
+			if (s.bury[i]) {
+				// The last attempt failed: a dead letter.
+				struct dead *d = s.sp[i]->d;
+				s.sp[i]->d     = NULL;
+				d->attempts    = s.tries[i];
+				tasq_broker_task_bury(b, c, off, p, s.lens[i],
+				    s.codes[i], s.owned[i], d, &wake);
+			} else {
+				ok = tasq_broker_task_finish(b, c, off, p,
+				    s.lens[i], s.codes[i], s.owned[i], &wake);
+				assert(ok); // room reserved above
+				(void) ok;
+			}
 			if (wk != NULL) {
 				wk->completed++;
 			}
@@ -612,6 +757,17 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 				out->late++;
 				tasq_broker_count(b, TASQ_CTR_LATE_RESULTS, 1);
 			}
+		}
+		// Failures to try again: out of the lease, back after their
+		// backoff (not journaled: a restart makes them ready).
+		for (size_t i = 0; i < s.nretry; i++) {
+			struct chunk *c =
+			    tasq_broker_chunk_of_hint(j, s.rids[i], &hint);
+			tasq_broker_lease_retry(b, l, c,
+			    (uint32_t) (s.rids[i] - c->first), now_ms,
+			    &s.rsp[i]->r1, &s.rsp[i]->r2, &wake);
+			out->accepted++;
+			tasq_broker_count(b, TASQ_CTR_RETRIED, 1);
 		}
 		j->last_ms    = now_ms;
 		j->q->last_ms = now_ms;
@@ -627,6 +783,12 @@ out:
 	free(s.lens);
 	free(s.errs);
 	free(s.owned);
+	free(s.sp);
+	free(s.tries);
+	free(s.bury);
+	free(s.rids);
+	free(s.rsp);
+	spare_fini(spares, total);
 	free(s.ebuf);
 	free(s.data);
 	for (size_t i = 0; copies != NULL && i < total; i++) {
@@ -703,6 +865,10 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 		goto out;
 	}
 	j->last_ms = now_ms;
+	// Unfinished tasks that no worker would take: the client is told.
+	out->no_worker = tasq_broker_job_waiting(j) &&
+	    tasq_broker_type_workers(b, tasq_broker_job_queue(j),
+	        tasq_broker_job_type(j), now_ms) == 0;
 	if ((rv = tasq_broker_job_fetch(b, j, ack_seq, max, out)) == 0 &&
 	    out->seq == 0 && w != NULL) {
 		wlist_park(&j->waiters, w);
@@ -862,6 +1028,7 @@ tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
 		}
 		free(list);
 	}
+	tasq_broker_delayed_due(b, now_ms, &wake);
 	tasq_broker_queue_gc(b, now_ms, false);
 	nng_mtx_unlock(b->mtx);
 	wake_all(b, wake);

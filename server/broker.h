@@ -225,7 +225,8 @@ typedef struct tasq_fetch_out {
 	const char **errors;  // NULL when none has a message
 	uint64_t     submitted;
 	uint64_t     completed;
-	bool         legacy; // the job was submitted legacy
+	bool         legacy;    // the job was submitted legacy
+	bool         no_worker; // tasks wait, no worker serves their type
 	void        *mem_;
 } tasq_fetch_out;
 

@@ -99,7 +99,11 @@ void tasq_broker_job_free(struct job *j);
 // go when their leases end. Returns the tasks and results dropped.
 uint64_t tasq_broker_job_close(
     tasq_broker *b, struct job *j, tasq_waiter **wake);
-uint64_t tasq_broker_job_id(const struct job *j);
+uint64_t    tasq_broker_job_id(const struct job *j);
+const char *tasq_broker_job_queue(const struct job *j);
+const char *tasq_broker_job_type(const struct job *j);
+// Whether j has tasks without a result.
+bool tasq_broker_job_waiting(const struct job *j);
 // tasq_broker_job_counts_set restores the job's counters (snapshot).
 void tasq_broker_job_counts_set(
     struct job *j, uint64_t submitted, uint64_t completed);
@@ -256,10 +260,14 @@ void tasq_broker_dead_fini(tasq_broker *b);
 
 // Finds or registers worker id (*created) and notes that it was seen.
 // Errors: TASQ_ERESOURCE_EXHAUSTED (max_workers), NNG_ENOMEM.
-int  tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
-     const char *queue, uint32_t pipe, uint64_t now_ms, struct worker **wp,
-     bool *created);
-void tasq_broker_worker_forget(tasq_broker *b, struct worker *w);
+int tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
+    const char *queue, const char *const *types, size_t ntypes, uint32_t pipe,
+    uint64_t now_ms, struct worker **wp, bool *created);
+// The connected workers of queue that serve type and leased, parked or
+// handed in results within the last lease time.
+uint32_t tasq_broker_type_workers(const tasq_broker *b, const char *queue,
+    const char *type, uint64_t now_ms);
+void     tasq_broker_worker_forget(tasq_broker *b, struct worker *w);
 // tasq_broker_lease_take leases up to max ready tasks of q (whose head
 // range has an unfinished task) to wk over pipe and fills out. Errors:
 // NNG_ENOMEM (nothing changed).
@@ -273,6 +281,17 @@ int tasq_broker_lease_take(tasq_broker *b, struct lane *ln, struct worker *wk,
 int tasq_broker_lease_end(
     tasq_broker *b, struct lease *l, bool counts, tasq_waiter **wake);
 bool tasq_broker_lease_finished(const struct lease *l);
+// tasq_broker_lease_retry takes task off of c out of lease l into a range
+// of its own (*r1, and *r2 for the rest when it was in the middle: each
+// set NULL when used), ready after the job's backoff for the attempt.
+void tasq_broker_lease_retry(tasq_broker *b, struct lease *l, struct chunk *c,
+    uint32_t off, uint64_t now_ms, struct range **r1, struct range **r2,
+    tasq_waiter **wake);
+// Makes the retries due by now_ms ready.
+void tasq_broker_delayed_due(
+    tasq_broker *b, uint64_t now_ms, tasq_waiter **wake);
+// Drops the retries of job j (closing it).
+void tasq_broker_delayed_drop_job(tasq_broker *b, const struct job *j);
 // The deliveries after which a task of j is given up.
 uint32_t tasq_broker_max_attempts(const tasq_broker *b, const struct job *j);
 // tasq_broker_dead_of makes the dead letter of task off of c (its id

@@ -543,6 +543,7 @@ tasq_broker_job_close(tasq_broker *b, struct job *j, tasq_waiter **wake)
 	// Drop the ready ranges first, while the job is still open, so that
 	// freeing their chunks cannot free the job under our feet.
 	tasq_broker_ready_drop_job(b, j);
+	tasq_broker_delayed_drop_job(b, j);
 	j->closed = true;
 	dropped += j->r_len + j->d_n;
 	b->held -= j->r_len;
@@ -940,4 +941,22 @@ tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n)
 	b->held_bytes -= bytes;
 	j->q->nresults -= n;
 	return (0);
+}
+
+bool
+tasq_broker_job_waiting(const struct job *j)
+{
+	return (j->completed < j->submitted);
+}
+
+const char *
+tasq_broker_job_queue(const struct job *j)
+{
+	return (j->q->name);
+}
+
+const char *
+tasq_broker_job_type(const struct job *j)
+{
+	return (j->lane->type);
 }

@@ -302,29 +302,81 @@ tasq_broker_lease_end(
 	return (0);
 }
 
-// Finds or registers worker id (*created) and notes that it was seen.
-// Errors: TASQ_ERESOURCE_EXHAUSTED (max_workers), NNG_ENOMEM.
+// The types as one string: each name and its NUL, then a NUL (legacy:
+// "square").
+static size_t
+types_len(const char *const *types, size_t ntypes)
+{
+	size_t len = 1;
+
+	for (size_t i = 0; i < ntypes; i++) {
+		len += strlen(types[i]) + 1;
+	}
+	return (ntypes == 0 ? sizeof(TASQ_TYPE_SQUARE) + 1 : len);
+}
+
+static bool
+types_same(const char *have, const char *const *types, size_t ntypes)
+{
+	if (have == NULL) {
+		return (false);
+	}
+	if (ntypes == 0) {
+		return (strcmp(have, TASQ_TYPE_SQUARE) == 0 &&
+		    have[sizeof(TASQ_TYPE_SQUARE)] == '\0');
+	}
+	for (size_t i = 0; i < ntypes; i++) {
+		if (strcmp(have, types[i]) != 0) {
+			return (false);
+		}
+		have += strlen(have) + 1;
+	}
+	return (*have == '\0');
+}
+
 int
 tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
-    const char *queue, uint32_t pipe, uint64_t now_ms, struct worker **wp,
-    bool *created)
+    const char *queue, const char *const *types, size_t ntypes, uint32_t pipe,
+    uint64_t now_ms, struct worker **wp, bool *created)
 {
-	struct worker *w = tasq_idmap_get(&b->workers, id);
+	struct worker *w  = tasq_idmap_get(&b->workers, id);
+	char          *ts = NULL;
 
 	*created = false;
-	if (w == NULL) {
-		if (b->workers.count >= b->conf.max_workers) {
-			return (TASQ_ERESOURCE_EXHAUSTED);
+	if (w == NULL && b->workers.count >= b->conf.max_workers) {
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	if (w == NULL || !types_same(w->types, types, ntypes)) {
+		char *p;
+		if ((ts = p = tasq_alloc(types_len(types, ntypes))) == NULL) {
+			return (NNG_ENOMEM);
 		}
+		for (size_t i = 0; i < ntypes; i++) {
+			strcpy(p, types[i]);
+			p += strlen(types[i]) + 1;
+		}
+		if (ntypes == 0) {
+			strcpy(p, TASQ_TYPE_SQUARE);
+			p += sizeof(TASQ_TYPE_SQUARE);
+		}
+		*p = '\0';
+	}
+	if (w == NULL) {
 		if ((w = tasq_calloc(1, sizeof(*w))) == NULL) {
+			free(ts);
 			return (NNG_ENOMEM);
 		}
 		w->id = id;
 		if (tasq_idmap_put(&b->workers, id, w) != 0) {
+			free(ts);
 			free(w);
 			return (NNG_ENOMEM);
 		}
 		*created = true;
+	}
+	if (ts != NULL) {
+		free(w->types);
+		w->types = ts;
 	}
 	if (name != NULL) {
 		strncpy(w->name, name, TASQ_WIRE_MAX_NAME);
@@ -341,10 +393,36 @@ tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
 	return (0);
 }
 
+uint32_t
+tasq_broker_type_workers(
+    const tasq_broker *b, const char *queue, const char *type, uint64_t now_ms)
+{
+	size_t         pos = 0;
+	struct worker *w;
+	uint32_t       n = 0;
+
+	while (
+	    (w = tasq_idmap_next((tasq_idmap *) &b->workers, &pos)) != NULL) {
+		bool serves = false;
+		if (!w->connected || strcmp(w->queue, queue) != 0 ||
+		    now_ms > w->last_ms + b->conf.lease_ms ||
+		    w->types == NULL) {
+			continue;
+		}
+		for (const char *t = w->types; *t != '\0' && !serves;
+		     t += strlen(t) + 1) {
+			serves = strcmp(t, type) == 0;
+		}
+		n += serves;
+	}
+	return (n);
+}
+
 void
 tasq_broker_worker_forget(tasq_broker *b, struct worker *w)
 {
 	tasq_idmap_del(&b->workers, w->id);
+	free(w->types);
 	free(w);
 }
 
@@ -568,4 +646,121 @@ tasq_broker_lease_fini(tasq_lease_out *out)
 {
 	free(out->mem_);
 	out->mem_ = NULL;
+}
+
+// The backoff of a task's n-th retry: backoff_ms * 2^(n - 1), at most
+// backoff_max_ms (0: 60000).
+static uint64_t
+backoff_ms(const struct job *j, uint32_t n)
+{
+	uint64_t cap =
+	    j->retry.backoff_max_ms ? j->retry.backoff_max_ms : 60000;
+	uint64_t ms = j->retry.backoff_ms;
+
+	for (uint32_t i = 1; i < n && ms < cap; i++) {
+		ms *= 2;
+	}
+	return (ms < cap ? ms : cap);
+}
+
+// Puts d (a task of its own) in its lane at due: at once, or in the
+// broker's delayed list, by due time.
+static void
+delay(tasq_broker *b, struct range *d, uint64_t now_ms, tasq_waiter **wake)
+{
+	struct lane   *ln = d->chunk->job->lane;
+	struct range **pp = &b->delayed;
+
+	if (d->due <= now_ms) {
+		tasq_broker_ready_push(ln, d, true);
+		wlist_take(&ln->q->waiters, wake);
+		return;
+	}
+	while (*pp != NULL && (*pp)->due <= d->due) {
+		pp = &(*pp)->next;
+	}
+	d->next = *pp;
+	*pp     = d;
+	ln->ndelayed += d->len;
+}
+
+void
+tasq_broker_lease_retry(tasq_broker *b, struct lease *l, struct chunk *c,
+    uint32_t off, uint64_t now_ms, struct range **r1, struct range **r2,
+    tasq_waiter **wake)
+{
+	struct range **pp = &l->ranges, *r, *d;
+
+	for (; (r = *pp) != NULL; pp = &r->next) {
+		if (r->chunk == c && off >= r->off && off < r->off + r->len) {
+			break;
+		}
+	}
+	if (r == NULL) {
+		return; // the same task twice in one batch
+	}
+	d   = *r1;
+	*r1 = NULL;
+	memset(d, 0, sizeof(*d));
+	d->chunk   = c;
+	d->off     = off;
+	d->len     = 1;
+	d->attempt = r->attempt;
+	d->due     = now_ms + backoff_ms(c->job, r->attempt);
+	c->refs++;
+	if (r->len == 1) {
+		*pp = r->next;
+		tasq_broker_range_free(b, r); // d holds the chunk
+	} else if (off == r->off) {
+		r->off++;
+		r->len--;
+	} else if (off == r->off + r->len - 1) {
+		r->len--;
+	} else {
+		struct range *t = *r2;
+		*r2             = NULL;
+		memset(t, 0, sizeof(*t));
+		t->chunk   = c;
+		t->off     = off + 1;
+		t->len     = r->off + r->len - off - 1;
+		t->attempt = r->attempt;
+		t->next    = r->next;
+		c->refs++;
+		r->len  = off - r->off;
+		r->next = t;
+	}
+	l->ntasks--;
+	l->q->nleased--;
+	l->lane->nleased--;
+	if (l->w != NULL) {
+		l->w->in_hand--;
+	}
+	delay(b, d, now_ms, wake);
+}
+
+void
+tasq_broker_delayed_due(tasq_broker *b, uint64_t now_ms, tasq_waiter **wake)
+{
+	while (b->delayed != NULL && b->delayed->due <= now_ms) {
+		struct range *d  = b->delayed;
+		struct lane  *ln = d->chunk->job->lane;
+		b->delayed       = d->next;
+		ln->ndelayed -= d->len;
+		tasq_broker_ready_push(ln, d, true);
+		wlist_take(&ln->q->waiters, wake);
+	}
+}
+
+void
+tasq_broker_delayed_drop_job(tasq_broker *b, const struct job *j)
+{
+	for (struct range **pp = &b->delayed, *d; (d = *pp) != NULL;) {
+		if (d->chunk->job == j) {
+			*pp = d->next;
+			j->lane->ndelayed -= d->len;
+			tasq_broker_range_free(b, d);
+		} else {
+			pp = &d->next;
+		}
+	}
 }

@@ -31,6 +31,7 @@
 #define LEASE_MS 1000
 #define NTASKS 200
 #define ABORTED_CODE (TASQ_EABORTED - TASQ_ERR_BASE)
+#define OOR_CODE (TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE) // final: not retried
 #define JOB 7
 #define WORKER 3
 
@@ -295,7 +296,7 @@ op_complete(struct run *r, int k0, int k1)
 		if (varcols && k >= 2) {
 			for (size_t i = 0; i < r->nids[k]; i++) {
 				bool bad    = r->ids[k][i] % 10 == 0;
-				codes[k][i] = bad ? 13 : 0;
+				codes[k][i] = bad ? OOR_CODE : 0;
 				errs[k][i]  = bad ? "a tenth fails" : NULL;
 			}
 			rb[k - k0].codes  = codes[k];
@@ -603,7 +604,7 @@ TEST(every_allocation_fails_in_turn_with_variable_columns_and_errors)
 		bool late = id >= 100 && id % 10 == 0;
 		ASSERT_EQ(r.d.code[id],
 		    id >= 50 && id < 100 ? ABORTED_CODE
-		        : late           ? 13u
+		        : late           ? OOR_CODE
 		                         : 0u);
 	}
 	free(r.d.journal);

@@ -58,7 +58,8 @@ static bool
 queue_unused(const struct queue *q)
 {
 	for (size_t i = 0; i < q->nlanes; i++) {
-		if (q->lanes[i]->ready.next != &q->lanes[i]->ready) {
+		if (q->lanes[i]->ready.next != &q->lanes[i]->ready ||
+		    q->lanes[i]->ndelayed > 0) {
 			return (false);
 		}
 	}

@@ -140,6 +140,7 @@ struct worker {
 	bool     connected;
 	uint64_t last_ms;
 	uint64_t leases, in_hand, completed;
+	char    *types; // served: names and their NULs, then a NUL
 };
 
 struct tasq_broker {

@@ -30,7 +30,7 @@ tasq_broker_counter_help(int counter)
 int
 tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 {
-	size_t nq, nw, nd, sz, pos = 0;
+	size_t nq, nw, nd, nt = 0, sz, pos = 0;
 	char  *mem;
 	void  *v;
 
@@ -40,9 +40,13 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 	nq = b->nqueues;
 	nw = b->workers.count;
 	nd = b->dead_n < DEAD_RING ? b->dead_n : DEAD_RING;
+	for (size_t i = 0; i < nq; i++) {
+		nt += b->queues[i]->nlanes;
+	}
 	sz = nq * (sizeof(tasq_queue_stats) + TASQ_WIRE_MAX_NAME + 1) +
 	    nw * (sizeof(tasq_worker_stats) + 2 * (TASQ_WIRE_MAX_NAME + 1)) +
-	    TASQ_CTR_COUNT * sizeof(tasq_counter) + nd * 16 + 1;
+	    TASQ_CTR_COUNT * sizeof(tasq_counter) + nd * 16 +
+	    nt * (sizeof(tasq_type_stats) + TASQ_WIRE_MAX_NAME + 1) + 1;
 	if ((mem = tasq_calloc(1, sz)) == NULL) {
 		nng_mtx_unlock(b->mtx);
 		return (NNG_ENOMEM);
@@ -56,6 +60,8 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 	mem += TASQ_CTR_COUNT * sizeof(tasq_counter);
 	rep->u.stats.dead = (void *) mem;
 	mem += nd * 16;
+	rep->u.stats.types = (void *) mem;
+	mem += nt * sizeof(tasq_type_stats);
 	for (size_t i = 0; i < nq; i++) {
 		struct queue     *q = b->queues[i];
 		tasq_queue_stats *s = &rep->u.stats.queues[i];
@@ -71,6 +77,23 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 		s->completed = q->completed;
 	}
 	rep->u.stats.nqueues = nq;
+	// One row per type of each queue: what waits, and who serves it.
+	for (size_t i = 0, k = 0; i < nq; i++) {
+		struct queue *q = b->queues[i];
+		for (size_t l = 0; l < q->nlanes; l++, k++) {
+			struct lane     *ln = q->lanes[l];
+			tasq_type_stats *s  = &rep->u.stats.types[k];
+			memcpy(mem, ln->type, sizeof(ln->type));
+			s->type = mem;
+			mem += TASQ_WIRE_MAX_NAME + 1;
+			s->queue   = rep->u.stats.queues[i].name;
+			s->ready   = ln->nready + ln->ndelayed;
+			s->leased  = ln->nleased;
+			s->workers = tasq_broker_type_workers(
+			    b, q->name, ln->type, now_ms);
+		}
+	}
+	rep->u.stats.ntypes = nt;
 	for (size_t i = 0; (v = tasq_idmap_next(&b->workers, &pos)) != NULL;
 	     i++) {
 		struct worker     *w = v;

@@ -1350,17 +1350,18 @@ TEST(typed_lease_takes_a_partly_done_range_around_its_holes)
 
 TEST(results_with_bytes_codes_and_errors_are_fetched_as_given)
 {
-	tasq_broker             *b        = broker_new(0);
-	static const char *const sha[]    = { "sha256" };
-	const char              *why      = NULL;
-	const char              *errs[3]  = { NULL, "boom: it failed", "" };
-	uint32_t                 codes[3] = { 0, 13, 0 };
-	uint32_t                 lens[3]  = { 3, 0, 5 };
-	tasq_lease_out           o;
-	tasq_complete_rep        r;
-	tasq_result_batch        rb;
-	tasq_fetch_out           fo;
-	bool                     parked;
+	tasq_broker             *b       = broker_new(0);
+	static const char *const sha[]   = { "sha256" };
+	const char              *why     = NULL;
+	const char              *errs[3] = { NULL, "boom: it failed", "" };
+	// OUT_OF_RANGE: final (not retried)
+	uint32_t       codes[3] = { 0, TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE, 0 };
+	uint32_t       lens[3]  = { 3, 0, 5 };
+	tasq_lease_out o;
+	tasq_complete_rep r;
+	tasq_result_batch rb;
+	tasq_fetch_out    fo;
+	bool              parked;
 
 	ASSERT_OK(submit_typed(b, "q", "sha256", 7, 0, 3, T0, &why));
 	o = lease_types(b, "q", 12, sha, 1, 20, T0);
@@ -1384,7 +1385,7 @@ TEST(results_with_bytes_codes_and_errors_are_fetched_as_given)
 	ASSERT_EQ(fo.results.size, 8);
 	ASSERT_EQ(memcmp(fo.results.data, "abcvwxyz", 8), 0);
 	ASSERT_NOT_NULL(fo.codes);
-	ASSERT_EQ(fo.codes[1], 13);
+	ASSERT_EQ(fo.codes[1], TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE);
 	ASSERT_NOT_NULL(fo.errors);
 	ASSERT_NULL(fo.errors[0]);
 	ASSERT_STR_EQ(fo.errors[1], "boom: it failed");
@@ -1547,6 +1548,188 @@ TEST(max_dead_drops_the_oldest_and_counts_them)
 	ASSERT_EQ(rep.u.dead_list.letters[0].task_id, 2);
 	ASSERT_EQ(rep.u.dead_list.letters[2].task_id, 4);
 	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+// Hands in the results of o's one batch: task fail fails with INTERNAL
+// and "flaky", the others succeed with "ok".
+static tasq_complete_rep
+complete_failing(
+    tasq_broker *b, const tasq_lease_out *o, uint64_t fail, uint64_t now)
+{
+	static uint32_t    codes[8], lens[8];
+	static const char *errs[8];
+	tasq_result_batch  rb;
+	tasq_complete_rep  r;
+	static uint8_t     data[16];
+	size_t             size = 0;
+
+	ASSERT_EQ(o->nbatches, 1);
+	ASSERT_LE(o->batches[0].n, 8);
+	memset(&rb, 0, sizeof(rb));
+	for (size_t i = 0; i < o->batches[0].n; i++) {
+		bool bad = o->batches[0].ids[i] == fail;
+		codes[i] = bad ? TASQ_EINTERNAL - TASQ_ERR_BASE : 0;
+		errs[i]  = bad ? "flaky" : NULL;
+		lens[i]  = bad ? 0 : 2;
+		if (!bad) {
+			memcpy(data + size, "ok", 2);
+			size += 2;
+		}
+	}
+	rb.lease_id = o->batches[0].lease_id;
+	rb.job_id   = o->batches[0].job_id;
+	rb.n        = o->batches[0].n;
+	rb.ids      = o->batches[0].ids;
+	rb.codes    = codes;
+	rb.errors   = errs;
+	rb.results  = (tasq_blobs) { 0, lens, data, size };
+	ASSERT_OK(tasq_broker_complete(b, 12, 1, &rb, now, &r));
+	return (r);
+}
+
+TEST(failed_task_retried_with_backoff_then_dead_lettered)
+{
+	tasq_broker             *b       = broker_new(0);
+	static const char *const sha[]   = { "sha256" };
+	static uint32_t          lens[3] = { 1, 1, 1 };
+	tasq_submit_req          req;
+	tasq_lease_out           o;
+	tasq_complete_rep        r;
+	tasq_fetch_out           fo;
+	tasq_rep                 rep;
+	uint32_t                 acc;
+	bool                     dup;
+	const char              *why;
+	uint64_t                 t = T0;
+
+	memset(&req, 0, sizeof(req));
+	req.queue     = "q";
+	req.type      = "sha256";
+	req.job_id    = 7;
+	req.n         = 3;
+	req.payloads  = (tasq_blobs) { 0, lens, (uint8_t *) "abc", 3 };
+	req.has_retry = true;
+	req.retry     = (tasq_retry) { 3, 100, 150 };
+	ASSERT_OK(tasq_broker_submit(b, &req, t, &acc, &dup, &why));
+	o = lease_types(b, "q", 12, sha, 1, 20, t);
+	ASSERT_EQ(o.batches[0].n, 3);
+	r = complete_failing(b, &o, 1, t); // the middle one: a split
+	tasq_broker_lease_fini(&o);
+	ASSERT_EQ(r.accepted, 3);
+	ASSERT_EQ(COUNTER(b, RETRIED), 1);
+	// Waits out 100 ms, then comes back as attempt 2.
+	tasq_broker_tick(b, t + 99);
+	o = lease_types(b, "q", 12, sha, 1, 20, t + 99);
+	ASSERT_EQ(o.nbatches, 0);
+	tasq_broker_lease_fini(&o);
+	t += 100;
+	tasq_broker_tick(b, t);
+	o = lease_types(b, "q", 12, sha, 1, 20, t);
+	ASSERT_EQ(o.nbatches, 1);
+	ASSERT_EQ(o.batches[0].n, 1);
+	ASSERT_EQ(o.batches[0].ids[0], 1);
+	ASSERT_EQ(o.batches[0].attempt, 2);
+	ASSERT_EQ(o.batches[0].payloads.data[0], 'b');
+	r = complete_failing(b, &o, 1, t);
+	tasq_broker_lease_fini(&o);
+	// 200 ms, at most 150.
+	tasq_broker_tick(b, t + 149);
+	o = lease_types(b, "q", 12, sha, 1, 20, t + 149);
+	ASSERT_EQ(o.nbatches, 0);
+	tasq_broker_lease_fini(&o);
+	t += 150;
+	tasq_broker_tick(b, t);
+	o = lease_types(b, "q", 12, sha, 1, 20, t);
+	ASSERT_EQ(o.batches[0].attempt, 3);
+	r = complete_failing(b, &o, 1, t); // the last attempt
+	tasq_broker_lease_fini(&o);
+	ASSERT_EQ(COUNTER(b, RETRIED), 2);
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 1);
+	// The client has exactly one result per task, the last failure's.
+	fo = fetch(b, 7, 0, 0, t);
+	ASSERT_EQ(fo.n, 3);
+	ASSERT_EQ(fo.ids[2], 1);
+	ASSERT_EQ(fo.codes[2], TASQ_EINTERNAL - TASQ_ERR_BASE);
+	ASSERT_STR_EQ(fo.errors[2], "flaky");
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, true, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[0].task_id, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[0].attempts, 3);
+	ASSERT_EQ(
+	    rep.u.dead_list.letters[0].code, TASQ_EINTERNAL - TASQ_ERR_BASE);
+	ASSERT_STR_EQ(rep.u.dead_list.letters[0].error, "flaky");
+	ASSERT_EQ(rep.u.dead_list.letters[0].payload[0], 'b');
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+static const tasq_type_stats *
+type_row(const tasq_rep *rep, const char *queue, const char *type)
+{
+	for (size_t i = 0; i < rep->u.stats.ntypes; i++) {
+		const tasq_type_stats *s = &rep->u.stats.types[i];
+		if (strcmp(s->queue, queue) == 0 &&
+		    strcmp(s->type, type) == 0) {
+			return (s);
+		}
+	}
+	return (NULL);
+}
+
+TEST(type_stats_and_no_worker)
+{
+	tasq_broker             *b     = broker_new(0);
+	static const char *const sha[] = { "sha256" };
+	const char              *why   = NULL;
+	const tasq_type_stats   *s;
+	tasq_fetch_out           fo;
+	tasq_lease_out           o;
+	tasq_rep                 rep;
+	bool                     parked;
+
+	ASSERT_OK(submit_typed(b, "q", "sha256", 7, 0, 5, T0, &why));
+	submit_ok(b, "q", 8, 0, 2, T0);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	// A legacy worker serves square only.
+	o = lease(b, "q", 11, 1, 1, T0);
+	tasq_broker_lease_fini(&o);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_fetch(b, 8, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_FALSE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	ASSERT_EQ(rep.u.stats.ntypes, 2);
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "sha256"));
+	ASSERT_EQ(s->ready, 5);
+	ASSERT_EQ(s->workers, 0);
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "square"));
+	ASSERT_EQ(s->ready, 1);
+	ASSERT_EQ(s->leased, 1);
+	ASSERT_EQ(s->workers, 1);
+	tasq_broker_stats_fini(&rep);
+	// A worker of sha256 comes: served while it is seen.
+	o = lease_types(b, "q", 12, sha, 1, 2, T0);
+	tasq_broker_lease_fini(&o);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_FALSE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "sha256"));
+	ASSERT_EQ(s->ready, 3);
+	ASSERT_EQ(s->leased, 2);
+	ASSERT_EQ(s->workers, 1);
+	tasq_broker_stats_fini(&rep);
+	// Not seen for a lease time: gone as far as the client knows.
+	ASSERT_OK(tasq_broker_fetch(
+	    b, 7, 0, 0, T0 + LEASE_MS + 1, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
 	tasq_broker_free(b);
 }
 

@@ -2061,7 +2061,7 @@ TEST(broker_results_journaled_as_runs_and_lists)
 // ---- typed tasks (issue 12) ----------------------------------------------
 
 // Job JOB_T: 4 sha256 tasks with payloads of 1..4 bytes, a retry policy;
-// results of tasks 0 ("ok", OK) and 2 ("", code 13, "it broke"), so that
+// results of tasks 0 ("ok", OK) and 2 ("", OUT_OF_RANGE, "it broke"), so that
 // 1 and 3 are left. With compact, a snapshot holds it all.
 #define JOB_T 404
 
@@ -2076,11 +2076,11 @@ typed_scenario(tasq_broker *b, bool compact)
 	tasq_complete_rep        r;
 	uint64_t                 ids[2]   = { 0, 2 };
 	uint32_t                 rlens[2] = { 2, 0 };
-	uint32_t                 codes[2] = { 0, 13 };
-	const char              *errs[2]  = { NULL, "it broke" };
-	uint32_t                 acc;
-	bool                     dup, parked;
-	const char              *why;
+	uint32_t    codes[2] = { 0, TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE };
+	const char *errs[2]  = { NULL, "it broke" };
+	uint32_t    acc;
+	bool        dup, parked;
+	const char *why;
 
 	memset(&req, 0, sizeof(req));
 	req.queue     = QA;
@@ -2127,7 +2127,7 @@ typed_expect(tasq_broker *b)
 	ASSERT_EQ(fo.results.size, 2);
 	ASSERT_EQ(memcmp(fo.results.data, "ok", 2), 0);
 	ASSERT_NOT_NULL(fo.codes);
-	ASSERT_EQ(fo.codes[1], 13);
+	ASSERT_EQ(fo.codes[1], TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE);
 	ASSERT_NOT_NULL(fo.errors);
 	ASSERT_NULL(fo.errors[0]);
 	ASSERT_STR_EQ(fo.errors[1], "it broke");
