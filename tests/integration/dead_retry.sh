@@ -6,7 +6,9 @@
 # show them; then a worker whose handler for "flaky" works (exec-each:cat)
 # comes, and tasq dead retry --all runs them again as a new job, prints
 # "ID result" for each and purges them; purge ID and purge --all forget
-# letters made the same way.
+# letters made the same way. Then a handler that fails every attempt
+# (exec-each printing to stderr and exiting 1) under the job's retry
+# policy (--max-attempts 2): its letter holds attempts 2 and the error.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 test_begin 120
 
@@ -76,4 +78,27 @@ client dead purge "$(echo "$ids" | head -n 1)" | grep -qx 'purged 1' ||
     fail "purge of one id"
 client dead purge --all | grep -qx 'purged 2' || fail "purge --all"
 [ "$(client dead list | wc -l)" = 1 ] || fail "letters left after purge --all"
+
+# A handler that fails every attempt (the job's retry policy: 2): the
+# task is dead-lettered with its payload and the handler's error, and
+# retried once the type's handler works.
+start_workers -j 1 --type bad=exec-each:'echo boom >&2; false'
+badw=$SPAWNED_PID
+client submit --type bad --max-attempts 2 --timeout "$((30 * FACTOR))s" \
+    payload-1 >"$T/bad.out" 2>"$T/bad.err"
+rc=$?
+[ "$rc" = 3 ] || fail "a failing handler: exit $rc, want 3: $(cat "$T/bad.err")"
+grep -q '^error: .*boom' "$T/bad.out" ||
+    fail "a failing handler: printed $(cat "$T/bad.out")"
+client dead list --json >"$T/bad.json" || fail "dead list --json failed"
+python3 -c 'import json, sys
+ls = [json.loads(l) for l in open(sys.argv[1])]
+assert len(ls) == 1 and ls[0]["type"] == "bad" and ls[0]["attempts"] == 2 \
+    and "boom" in ls[0]["error"], ls' "$T/bad.json" ||
+    fail "the failed task's letter: $(cat "$T/bad.json")"
+stop "$badw"
+start_workers -j 1 --type bad=exec-each:'tr a-z A-Z'
+id=$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["id"])' "$T/bad.json")
+[ "$(client dead retry "$id")" = "$id PAYLOAD-1" ] || fail "retry of $id"
+[ "$(client dead list | wc -l)" = 1 ] || fail "letter $id not purged"
 test_end
