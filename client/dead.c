@@ -487,14 +487,12 @@ run_group(tasq_client *c, struct group *g, nng_time deadline, bool *failed)
 			s->queue               = d0->queue;
 			s->job_id              = job;
 			s->n                   = g->n;
+			s->type                = d0->type;
 			if (square) {
-				// Legacy column until payloads travel.
-				s->values         = vals;
 				s->payloads.width = 8;
 				s->payloads.data  = (uint8_t *) vals;
 				s->payloads.size  = g->n * 8;
 			} else {
-				s->type          = d0->type;
 				s->payloads.lens = lens;
 				s->payloads.data = data;
 				s->payloads.size = size;

@@ -113,6 +113,11 @@ static const tasq_opt submit_opts[] = {
 	TASQ_OPT_END,
 };
 
+// Square payloads and results are int64 arrays sent as they are: the
+// wire's width-8 column is little-endian.
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+    "tasq submit sends int64 arrays as little-endian payloads");
+
 static const char usage[] =
     "Usage: tasq [options] submit [--type NAME] [-0]\n"
     "                   [--range A:B | --file FILE | - | PAYLOAD...]\n"
@@ -329,10 +334,9 @@ build_req(struct feed *f, const struct batch *b, tasq_submit_req *req)
 				f->vals[k++] = s->in;
 			}
 		}
-		// The legacy column until the wire carries payloads; the
-		// same bytes as a width-8 column (int64 little-endian).
-		req->values         = f->vals;
-		req->type           = NULL;
+		// The fixed-width fast path: int64 little-endian, width 8
+		// (a little-endian host's int64 array as it is).
+		req->type           = TASQ_TYPE_SQUARE;
 		req->payloads.width = 8;
 		req->payloads.data  = (uint8_t *) f->vals;
 		req->payloads.size  = (size_t) b->n * 8;
@@ -505,7 +509,6 @@ hand_one_trip(struct feed *f, const struct batch *b)
 			return (NNG_ENOMEM);
 		}
 		memcpy(r->one_vals, f->vals, (size_t) b->n * 8);
-		r->onereq.values        = r->one_vals;
 		r->onereq.payloads.data = (uint8_t *) r->one_vals;
 	} else {
 		r->one_lens = malloc((size_t) b->n * sizeof(uint32_t));
@@ -1141,8 +1144,11 @@ out_refused(struct out *o, uint64_t index, const struct slot *s, bool square)
 			out_bytes(o, line, (size_t) k);
 		}
 		out_json_str(o, msg, strlen(msg));
-		out_bytes(o, square ? "}\n" : ",\"result\":\"\"}\n",
-		    square ? 2 : 15);
+		{
+			const char *end =
+			    square ? "}\n" : ",\"result\":\"\"}\n";
+			out_bytes(o, end, strlen(end));
+		}
 		return;
 	}
 	if (out_format == FMT_CSV) {
