@@ -5,6 +5,9 @@
 //       exec:CHILD (a trivial child: handler_test_child echo) on batches
 //       of BATCH 8-byte payloads, then builtin:square on the same batches
 //       (the baseline: no pipe, no child)
+//       and the worker's loop before handlers (tasq_compute_square per
+//       task into values and codes columns, as run.c did), for square's
+//       "no slower than before"
 //   tasq-bench-handlers each CMD TASKS JOBS
 //       exec-each:CMD with JOBS at once, TASKS tasks of 8 bytes
 //
@@ -14,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "compute.h"
+#include "err.h"
 #include "handler.h"
 
 static double
@@ -69,6 +74,43 @@ rate(const char *spec, const tasq_handler_opts *o, size_t tasks, size_t batch)
 	return (done == tasks ? (double) tasks / (t1 - t0) : -1);
 }
 
+// The computation of run.c before handlers: per task, the checked square
+// into a values column and its code into a codes column.
+static double
+old_loop_rate(size_t tasks, size_t batch)
+{
+	int64_t *v  = malloc(batch * sizeof(*v)),
+	        *r  = malloc(batch * sizeof(*r));
+	uint32_t *c = malloc(batch * sizeof(*c));
+	double    t0, t1;
+	size_t    done = 0;
+	uint64_t  sink = 0;
+
+	if (v == NULL || r == NULL || c == NULL) {
+		return (-1);
+	}
+	for (size_t i = 0; i < batch; i++) {
+		v[i] = (int64_t) i + 1;
+	}
+	t0 = now_s();
+	while (done < tasks) {
+		size_t n = tasks - done < batch ? tasks - done : batch;
+		for (size_t i = 0; i < n; i++) {
+			int64_t x  = 0;
+			int     rv = tasq_compute_square(v[i], &x);
+			r[i]       = x;
+			c[i]       = (uint32_t) tasq_err_code(rv);
+		}
+		sink += (uint64_t) r[n - 1] + c[0];
+		done += n;
+	}
+	t1 = now_s();
+	free(v);
+	free(r);
+	free(c);
+	return (sink == 0 ? -1 : (double) tasks / (t1 - t0));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -80,11 +122,15 @@ main(int argc, char **argv)
 		snprintf(spec, sizeof(spec), "exec:%s echo", argv[2]);
 		double e = rate(spec, &o, n, batch);
 		double s = rate("builtin:square", &o, n, batch);
+		double l = old_loop_rate(n, batch);
 		printf("name=exec.trivial tasks=%zu batch=%zu rate=%.0f\n", n,
 		    batch, e);
 		printf("name=builtin.square tasks=%zu batch=%zu rate=%.0f\n",
 		    n, batch, s);
-		return (e < 0 || s < 0);
+		printf("name=square.before_handlers tasks=%zu batch=%zu "
+		       "rate=%.0f\n",
+		    n, batch, l);
+		return (e < 0 || s < 0 || l < 0);
 	}
 	if (argc == 5 && strcmp(argv[1], "each") == 0) {
 		char              spec[4096];

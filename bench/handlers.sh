@@ -7,7 +7,8 @@
 #   exec:       a trivial child (echo) on batches of 16384 8-byte tasks,
 #               through the handler alone (tasq-bench-handlers); goal
 #               >= 1 M tasks/s. Beside it: builtin:square on the same
-#               batches (no pipe, no child).
+#               batches (no pipe, no child), itself beside the per-task
+#               loop run.c had before handlers (goal: ratio >= 1).
 #   exec-each:  `exec-each:true` with 2 at once against
 #               `xargs -P 2 -n 1 sh -c true` over the same number of tasks
 #               (both start /bin/sh -c true per task); goal: ratio >= 1.
@@ -73,6 +74,7 @@ row() { printf '%-44s %14s   baseline %-34s %14s   ratio %s\n' "$1" "$2" "$3" "$
 out=$("$bh" exec "$child" "$EXEC_T" 16384) || status=1
 exec_rate=$(echo "$out" | awk '/name=exec.trivial/ { print }' | tr ' ' '\n' | sed -n 's/^rate=//p')
 sq_rate=$(echo "$out" | awk '/name=builtin.square/ { print }' | tr ' ' '\n' | sed -n 's/^rate=//p')
+old_rate=$(echo "$out" | awk '/name=square.before_handlers/ { print }' | tr ' ' '\n' | sed -n 's/^rate=//p')
 
 # --- exec-each vs xargs -P 2 --------------------------------------------------
 out=$("$bh" each true "$EACH_T" 2) || status=1
@@ -108,6 +110,7 @@ relay_rate=$(kv "$out" rate)
 
 echo "# handlers (tasks/s; ratio = figure / baseline, same run)"
 row "exec: trivial child, 16384/batch" "$exec_rate" "builtin:square, same batches" "$sq_rate"
+row "builtin:square, 16384/batch" "$sq_rate" "the loop before handlers" "$old_rate"
 row "exec-each:true, 2 at once" "$each_rate" "xargs -P 2 -n 1 sh -c true" "$xargs_rate"
 row "plugin echo, 64-byte payloads, end to end" "$plugin_rate" "relay, 64-byte items" "$relay_rate"
 exit $status

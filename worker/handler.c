@@ -50,7 +50,9 @@ static char no_error[1];
 static void
 errors_clear(tasq_hres *h, size_t upto)
 {
-	if (h->errors == NULL) {
+	// Messages exist only once a task failed (any_code): a batch
+	// without failures costs nothing here.
+	if (h->errors == NULL || !h->any_code) {
 		return;
 	}
 	for (size_t i = 0; i < upto; i++) {
@@ -197,7 +199,8 @@ tasq_hres_fixed(tasq_hres *h, size_t width)
 	h->width = (uint32_t) width;
 	h->size  = h->n * width;
 	h->k     = h->n;
-	memset(h->codes, 0, h->n * sizeof(*h->codes));
+	// codes are zeroed at the first failure (tasq_hres_fail), not here:
+	// the fast path of a batch without failures does not touch them.
 	atomic_store_explicit(&h->done, h->k, memory_order_relaxed);
 	return (h->data);
 }
@@ -282,6 +285,9 @@ tasq_hres_fail(tasq_hres *h, size_t i, uint32_t code, const char *msg)
 		free(copy);
 		return (h->err);
 	}
+	if (!h->any_code && h->width != 0) {
+		memset(h->codes, 0, h->n * sizeof(*h->codes)); // see _fixed
+	}
 	if (h->errors[i] != no_error) {
 		free(h->errors[i]);
 	}
@@ -298,6 +304,9 @@ tasq_hres_fail_rest(tasq_hres *h, uint32_t code, const char *msg)
 	if (h->width != 0 && h->k < h->n) {
 		for (size_t i = 0; i < h->k; i++) {
 			h->lens[i] = h->width;
+		}
+		if (!h->any_code) {
+			memset(h->codes, 0, h->n * sizeof(*h->codes));
 		}
 		h->width = 0;
 	}

@@ -138,6 +138,39 @@ TEST(square_fast_path_and_overflow)
 	tasq_hres_fini(&out);
 }
 
+// A fixed-width batch zeroes its codes only at its first failure: codes
+// left by an earlier batch must not show through.
+TEST(square_codes_of_an_earlier_batch_do_not_leak)
+{
+	uint8_t            d[16]   = { 0 };
+	uint32_t           lens[3] = { 8, 0, 8 };
+	int64_t            in[3]   = { 2, 3, INT64_MAX };
+	tasq_handler_batch b1      = {
+		     .n = 3, .lens = lens, .data = d, .size = 16
+	};
+	tasq_handler_batch b2 = {
+		.n = 3, .width = 8, .data = (const uint8_t *) in, .size = 24
+	};
+	tasq_hres     out;
+	tasq_blobs    col;
+	uint32_t     *codes;
+	const char  **errs;
+	tasq_handler *h = open_ok("builtin:square", NULL);
+
+	tasq_hres_init(&out);
+	ASSERT_OK(tasq_handler_run(h, &b1, &out)); // task 1 fails
+	tasq_hres_view(&out, &col, &codes, &errs);
+	ASSERT_EQ(codes[1], tasq_err_code(TASQ_EINVALID_ARGUMENT));
+	ASSERT_OK(tasq_handler_run(h, &b2, &out)); // task 2 fails
+	tasq_hres_view(&out, &col, &codes, &errs);
+	ASSERT_EQ(codes[0], 0);
+	ASSERT_EQ(codes[1], 0);
+	ASSERT_EQ(codes[2], tasq_err_code(TASQ_EOUT_OF_RANGE));
+	ASSERT_STR_EQ(errs[1], "");
+	tasq_handler_free(h);
+	tasq_hres_fini(&out);
+}
+
 TEST(square_variable_width_input)
 {
 	uint8_t            d[19]   = { 5, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 7 };
