@@ -8,7 +8,9 @@
 //   client PUSH -> relay PULL=device=PUSH -> worker PULL
 //   worker PUSH -> relay PULL=device=PUSH -> client PULL
 //
-// Workers square every int64 of a message and send it back. There is no
+// Workers square every int64 of a message and send it back (with
+// --item-bytes N > 8, tasks of N bytes each travel back as they came:
+// the baseline of handlers on byte payloads). There is no
 // authentication, no leasing, no bookkeeping: what is left is the cost of
 // moving the same bytes over the same hops with the same transport.
 //
@@ -55,12 +57,14 @@ static struct {
 	const char *tls_dir;
 	uint64_t    tasks;
 	uint32_t    batch;
+	uint32_t    item; // bytes per task (--item-bytes): 8 = int64
 	uint32_t    workers;
 	uint32_t    rounds;
 	uint32_t    warmup;
 } opt = {
 	.tasks   = 1000000,
 	.batch   = 1000,
+	.item    = 8,
 	.workers = 2,
 	.rounds  = 2000,
 	.warmup  = 200,
@@ -72,6 +76,8 @@ static const char usage[] =
     "  --tls-dir DIR         holds ca.pem, server.pem, server.key\n"
     "  --tasks N             tput: tasks to send (default 1000000)\n"
     "  --batch N             tput: int64 per message (default 1000)\n"
+    "  --item-bytes N        tput: bytes per task (default 8, an int64\n"
+    "                        squared; larger items are echoed)\n"
     "  --workers N           worker processes (default 2)\n"
     "  --rounds N            rtt: timed round trips (default 2000)\n"
     "  --warmup N            rtt: untimed round trips first (default 200)\n"
@@ -323,6 +329,9 @@ worker_main(const int *port, int ready_fd, int life_fd)
 		}
 		body = nng_msg_body(m);
 		len  = nng_msg_len(m) / sizeof(int64_t);
+		if (opt.item != sizeof(int64_t)) {
+			len = 0; // other sizes travel back as they came
+		}
 		for (size_t i = 0; i < len; i++) {
 			int64_t v;
 			memcpy(&v, body + i * sizeof(v), sizeof(v));
@@ -342,13 +351,14 @@ batch_msg(uint64_t first, uint32_t n)
 	nng_msg *m;
 	int      rv;
 
-	if ((rv = nng_msg_alloc(&m, (size_t) n * sizeof(int64_t))) != 0) {
+	if ((rv = nng_msg_alloc(&m, (size_t) n * opt.item)) != 0) {
 		die("message", rv);
 	}
+	memset(nng_msg_body(m), 'x', (size_t) n * opt.item);
 	for (uint32_t i = 0; i < n; i++) {
 		int64_t v = (int64_t) (first + i);
-		memcpy((uint8_t *) nng_msg_body(m) + i * sizeof(v), &v,
-		    sizeof(v));
+		memcpy(
+		    (uint8_t *) nng_msg_body(m) + i * opt.item, &v, sizeof(v));
 	}
 	return (m);
 }
@@ -357,12 +367,12 @@ batch_msg(uint64_t first, uint32_t n)
 static uint64_t
 batch_sum(nng_msg *m, uint64_t *sum)
 {
-	size_t n = nng_msg_len(m) / sizeof(int64_t);
+	size_t n = nng_msg_len(m) / opt.item;
 
 	for (size_t i = 0; i < n; i++) {
 		int64_t v;
-		memcpy(&v, (uint8_t *) nng_msg_body(m) + i * sizeof(v),
-		    sizeof(v));
+		memcpy(
+		    &v, (uint8_t *) nng_msg_body(m) + i * opt.item, sizeof(v));
 		*sum += (uint64_t) v;
 	}
 	return (n);
@@ -488,7 +498,7 @@ run_tput(nng_socket out, nng_socket in, const pid_t *kids, int nkids)
 	t1  = now_ns();
 	cpu_sample(kids, nkids, c1);
 	for (uint64_t i = 1; i <= opt.tasks; i++) {
-		want += i * i;
+		want += opt.item == sizeof(int64_t) ? i * i : i; // echo
 	}
 	secs = (double) (t1 - t0) / 1e9;
 	per  = 1e6 / (double) opt.tasks;
@@ -583,6 +593,7 @@ parse_args(int argc, char **argv)
 		{ "tls-dir", required_argument, NULL, 'd' },
 		{ "tasks", required_argument, NULL, 'n' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "item-bytes", required_argument, NULL, 'i' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "warmup", required_argument, NULL, 'u' },
@@ -610,6 +621,10 @@ parse_args(int argc, char **argv)
 		case 'b':
 			opt.batch =
 			    (uint32_t) parse_num("batch", optarg, 1, 1 << 20);
+			break;
+		case 'i':
+			opt.item = (uint32_t) parse_num(
+			    "item-bytes", optarg, 8, 1 << 20);
 			break;
 		case 'w':
 			opt.workers = (uint32_t) parse_num(

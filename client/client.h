@@ -59,5 +59,6 @@ int tasq_client_format(const char *format, bool json, bool *jsonp);
 int tasq_cmd_submit(tasq_client *c, int argc, char **argv);
 int tasq_cmd_stats(tasq_client *c, int argc, char **argv);
 int tasq_cmd_health(tasq_client *c, int argc, char **argv);
+int tasq_cmd_dead(tasq_client *c, int argc, char **argv);
 
 #endif

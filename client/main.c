@@ -56,6 +56,8 @@ static const char main_usage[] =
     "          (tasq submit --help for its options)\n"
     "  stats   show queues, workers and counters (--json)\n"
     "  health  exit 0 when the server is serving (--wait DURATION)\n"
+    "  dead    list, show, retry or purge dead letters\n"
+    "          (tasq dead --help)\n"
     "Exit status: 0 ok, 1 failure, 2 usage or input error,\n"
     "3 some tasks have error results.\n";
 
@@ -200,7 +202,7 @@ main(int argc, char **argv)
 		if (rv == TASQ_OPT_OK) {
 			fprintf(stderr,
 			    "tasq: no command given (submit, stats, "
-			    "health; see --help)\n");
+			    "health, dead; see --help)\n");
 		}
 		return (TASQ_EXIT_USAGE);
 	}
@@ -223,10 +225,12 @@ main(int argc, char **argv)
 		rv = tasq_cmd_stats(&client, sub_argc, sub_argv);
 	} else if (strcmp(cmd, "health") == 0) {
 		rv = tasq_cmd_health(&client, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "dead") == 0) {
+		rv = tasq_cmd_dead(&client, sub_argc, sub_argv);
 	} else {
 		fprintf(stderr,
 		    "tasq: unknown command '%.60s' (submit, stats, "
-		    "health)\n",
+		    "health, dead)\n",
 		    cmd);
 		rv = TASQ_EXIT_USAGE;
 	}

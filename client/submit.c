@@ -1,16 +1,30 @@
 // tasq submit: send tasks as one job, collect every result exactly once,
 // print them in input order.
 //
-// A job that fits in one batch goes in the first Fetch long-poll
-// (FetchRequest.submit): its tasks and, once they are done, its results
-// travel in one round trip. A larger job has a submitter thread send
-// batches (each identified by its first task id, so a retried batch is
-// never enqueued twice) while the main thread long-polls for results. The
-// client keeps at most --window tasks outstanding. Results are acknowledged to
-// the server one delivery at a time (see FetchRequest in proto/tasq.proto),
-// and a bitmap drops any result seen before, so none is printed twice.
-#include <ctype.h>
+// The input is a stream. A submitter thread reads it (arguments, --range,
+// --file or stdin, one item per line or NUL-separated), puts each item in
+// a slot of a ring of --window slots and sends batches as they fill (by
+// count, --batch-size, and by bytes, --batch-bytes) or when the oldest
+// item of a partial batch has waited --linger. Each batch is identified
+// by its first task id, so a batch sent again is never enqueued twice.
+// The main thread long-polls for results and prints, in input order, the
+// prefix that is complete; a slot is reused once it is printed and its
+// whole batch is answered (a batch is sent again, as it was, after a
+// server restart). So memory is bounded by the window, however long the
+// input: --window slots and --window-bytes of payloads and results.
+//
+// A job that fits in one batch and whose input has ended before that
+// batch went out goes in the first Fetch long-poll (FetchRequest.submit):
+// its tasks and, once they are done, its results travel in one round
+// trip. Results are acknowledged to the server one delivery at a time
+// (see FetchRequest in proto/tasq.proto), and a per-slot flag drops any
+// result seen before, so none is printed twice.
+//
+// An item that cannot be a task (not an integer for type square, over
+// TASQ_WIRE_MAX_PAYLOAD bytes) is not sent: it is printed in its place as
+// an INVALID_ARGUMENT error naming its line, and tasq exits 2 at the end.
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,243 +38,159 @@
 
 #include "client.h"
 #include "err.h"
+#include "input.h"
 #include "log.h"
 
 static struct {
 	char    *range;
 	char    *file;
 	char    *queue;
+	char    *type;
+	bool     null;
 	bool     summary;
 	bool     no_progress;
 	char    *format;
 	uint64_t batch;
+	uint64_t batch_bytes;
 	uint64_t window;
+	uint64_t window_bytes;
+	uint64_t linger_ms;
 	uint64_t poll_wait_ms;
 	uint64_t timeout_ms;
+	uint64_t max_attempts;
+	uint64_t no_worker_ms;
 } sopt;
 
 static const tasq_opt submit_opts[] = {
+	{ "type", 'T', TASQ_OPT_STR, NULL, TASQ_TYPE_SQUARE, "NAME",
+	    "task type (square: integer payloads)", &sopt.type, 0, 0, false },
 	{ "range", 'r', TASQ_OPT_STR, NULL, NULL, "A:B",
-	    "the integers A to B inclusive", &sopt.range, 0, 0, false },
+	    "the integers A to B inclusive (type square)", &sopt.range, 0, 0,
+	    false },
 	{ "file", 'f', TASQ_OPT_STR, NULL, NULL, "FILE",
-	    "read integers from FILE, one per line (- for stdin)", &sopt.file,
+	    "read payloads from FILE, one per line (- for stdin)", &sopt.file,
 	    0, 0, false },
+	{ "null", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "-0: input items end with NUL, not newline (like xargs -0)",
+	    &sopt.null, 0, 0, false },
 	{ "queue", 'q', TASQ_OPT_STR, "TASQ_QUEUE", "default", "NAME",
 	    "queue to submit to", &sopt.queue, 0, 0, false },
 	{ "summary", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
 	    "print one summary line instead of every result", &sopt.summary, 0,
 	    0, false },
 	{ "format", 0, TASQ_OPT_STR, NULL, "text", "FMT",
-	    "text ('input result'), csv or jsonl", &sopt.format, 0, 0, false },
+	    "text, csv (square only) or jsonl", &sopt.format, 0, 0, false },
 	{ "no-progress", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
 	    "no progress bar (shown only when stderr is a terminal)",
 	    &sopt.no_progress, 0, 0, false },
 	{ "batch-size", 'b', TASQ_OPT_U64, NULL, "16384", "N",
-	    "tasks per submit request", &sopt.batch, 1, 1048576, false },
+	    "most tasks per submit request", &sopt.batch, 1, 1048576, false },
+	{ "batch-bytes", 0, TASQ_OPT_SIZE, NULL, "1MiB", "SIZE",
+	    "a batch goes out once its payloads reach SIZE", &sopt.batch_bytes,
+	    1, 64 << 20, false },
+	{ "linger", 0, TASQ_OPT_MS, NULL, "20ms", "DURATION",
+	    "longest a partial batch waits for more input", &sopt.linger_ms, 0,
+	    60000, false },
 	{ "window", 0, TASQ_OPT_U64, NULL, "1000000", "N",
-	    "most tasks submitted but not yet answered", &sopt.window, 1,
-	    1000000000, false },
+	    "most tasks read but not yet printed", &sopt.window, 1, 16777216,
+	    false },
+	{ "window-bytes", 0, TASQ_OPT_SIZE, NULL, "64MiB", "SIZE",
+	    "most payload and result bytes held", &sopt.window_bytes, 1,
+	    (uint64_t) 1 << 40, false },
+	{ "max-attempts", 0, TASQ_OPT_U64, NULL, "0", "N",
+	    "deliveries of a failing task before it is dead-lettered "
+	    "(0: the server's --max-attempts)",
+	    &sopt.max_attempts, 0, 1000000, false },
 	{ "poll-wait", 0, TASQ_OPT_MS, NULL, "1s", "DURATION",
 	    "how long each fetch may wait at the server for results",
 	    &sopt.poll_wait_ms, 10, 60000, false },
+	{ "no-worker-warn", 0, TASQ_OPT_MS, NULL, "2s", "DURATION",
+	    "say so on stderr when no worker serves the job's type this long",
+	    &sopt.no_worker_ms, 0, 3600000, false },
 	{ "timeout", 't', TASQ_OPT_MS, NULL, "0", "DURATION",
 	    "give up after this long (0: never)", &sopt.timeout_ms, 0,
 	    30 * 86400000ULL, false },
 	TASQ_OPT_END,
 };
 
-static const char usage[] =
-    "Usage: tasq [options] submit [--range A:B | --file FILE | - | N...]\n"
-    "Submits integers as tasks; prints 'input result' per task in input\n"
-    "order (or 'input error: CODE text'), or one summary line.\n";
+// Square payloads and results are int64 arrays sent as they are: the
+// wire's width-8 column is little-endian.
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+    "tasq submit sends int64 arrays as little-endian payloads");
 
-struct input {
-	bool     is_range;
-	int64_t  first; // range
-	int64_t *vals;  // list
-	size_t   n, cap;
+static const char usage[] =
+    "Usage: tasq [options] submit [--type NAME] [-0]\n"
+    "                   [--range A:B | --file FILE | - | PAYLOAD...]\n"
+    "Submits tasks (for type square: integers) read as a stream; prints\n"
+    "one result per task in input order ('input result' or 'input error:\n"
+    "CODE text' for square, the result for other types), or one summary\n"
+    "line. -0 (--null): items end with NUL instead of newline.\n";
+
+// A task (or an input item refused before it became one) in the window.
+// The submitter writes a slot before it publishes its position (nread);
+// the main thread writes its result and then done; the submitter frees
+// the payload once the slot is printed and its batch answered.
+struct slot {
+	int64_t     in;      // square: the integer
+	int64_t     res;     // square: the result
+	uint8_t    *payload; // other types (or NULL when plen is 0)
+	uint8_t    *result;  // other types: result bytes (main thread)
+	char       *why;     // refused: "where\0why" (submitter)
+	char       *error;   // failed: the worker's message (main thread)
+	uint32_t    plen, rlen;
+	uint8_t     code; // wire code of the result
+	bool        refused;
+	atomic_bool done; // result received
 };
 
-static int64_t
-input_at(const struct input *in, size_t i)
-{
-	return (
-	    in->is_range ? (int64_t) ((uint64_t) in->first + i) : in->vals[i]);
-}
-
-static bool
-parse_i64(const char *s, int64_t *v)
-{
-	char     *end;
-	long long x;
-
-	while (isspace((unsigned char) *s)) {
-		s++;
-	}
-	if (*s == '\0') {
-		return (false);
-	}
-	errno = 0;
-	x     = strtoll(s, &end, 10);
-	if (errno != 0 || end == s) {
-		return (false);
-	}
-	while (isspace((unsigned char) *end)) {
-		end++;
-	}
-	if (*end != '\0') {
-		return (false);
-	}
-	*v = (int64_t) x;
-	return (true);
-}
-
-static int
-input_add(struct input *in, int64_t v)
-{
-	if (in->n == in->cap) {
-		size_t   ncap = in->cap ? in->cap * 2 : 4096;
-		int64_t *nv   = realloc(in->vals, ncap * sizeof(*nv));
-		if (nv == NULL) {
-			return (-1);
-		}
-		in->vals = nv;
-		in->cap  = ncap;
-	}
-	in->vals[in->n++] = v;
-	return (0);
-}
-
-static int
-read_lines(struct input *in, FILE *f, const char *name)
-{
-	char   *line   = NULL;
-	size_t  cap    = 0;
-	size_t  lineno = 0;
-	ssize_t len;
-
-	while ((len = getline(&line, &cap, f)) >= 0) {
-		int64_t v;
-		lineno++;
-		if (len > 0 && line[len - 1] == '\n') {
-			line[--len] = '\0';
-		}
-		const char *p = line;
-		while (isspace((unsigned char) *p)) {
-			p++;
-		}
-		if (*p == '\0' || *p == '#') {
-			continue;
-		}
-		if (!parse_i64(line, &v)) {
-			fprintf(stderr,
-			    "tasq: %s:%zu: '%.40s' is not a 64-bit integer\n",
-			    name, lineno, line);
-			free(line);
-			return (TASQ_EXIT_USAGE);
-		}
-		if (input_add(in, v) != 0) {
-			fprintf(stderr, "tasq: out of memory\n");
-			free(line);
-			return (TASQ_EXIT_FAIL);
-		}
-	}
-	free(line);
-	if (ferror(f)) {
-		fprintf(stderr, "tasq: cannot read %s: %s\n", name,
-		    strerror(errno));
-		return (TASQ_EXIT_FAIL);
-	}
-	return (0);
-}
-
-static int
-gather(struct input *in, char **args, int nargs)
-{
-	int sources = (sopt.range != NULL) + (sopt.file != NULL) + (nargs > 0);
-
-	if (sources != 1) {
-		fprintf(stderr,
-		    "tasq: submit needs exactly one of --range A:B, "
-		    "--file FILE, - (stdin) or numbers\n");
-		return (TASQ_EXIT_USAGE);
-	}
-	if (sopt.range != NULL) {
-		char    buf[64];
-		char   *colon;
-		int64_t a, b;
-		snprintf(buf, sizeof(buf), "%s", sopt.range);
-		if ((colon = strchr(buf + 1, ':')) == NULL) {
-			goto bad_range;
-		}
-		*colon = '\0';
-		if (!parse_i64(buf, &a) || !parse_i64(colon + 1, &b) ||
-		    b < a || (uint64_t) b - (uint64_t) a >= (1ULL << 40)) {
-			goto bad_range;
-		}
-		in->is_range = true;
-		in->first    = a;
-		in->n        = (size_t) ((uint64_t) b - (uint64_t) a) + 1;
-		return (0);
-	bad_range:
-		fprintf(stderr,
-		    "tasq: --range takes A:B with integers A <= B "
-		    "(at most 2^40 tasks), not '%.40s'\n",
-		    sopt.range);
-		return (TASQ_EXIT_USAGE);
-	}
-	if (sopt.file != NULL || (nargs == 1 && strcmp(args[0], "-") == 0)) {
-		const char *name = sopt.file ? sopt.file : "-";
-		if (strcmp(name, "-") == 0) {
-			return (read_lines(in, stdin, "stdin"));
-		}
-		FILE *f = fopen(name, "re");
-		if (f == NULL) {
-			fprintf(stderr, "tasq: cannot open %s: %s\n", name,
-			    strerror(errno));
-			return (TASQ_EXIT_USAGE);
-		}
-		int rv = read_lines(in, f, name);
-		fclose(f);
-		return (rv);
-	}
-	for (int i = 0; i < nargs; i++) {
-		int64_t v;
-		if (!parse_i64(args[i], &v)) {
-			fprintf(stderr,
-			    "tasq: argument %d: '%.40s' is not a 64-bit "
-			    "integer\n",
-			    i + 1, args[i]);
-			return (TASQ_EXIT_USAGE);
-		}
-		if (input_add(in, v) != 0) {
-			fprintf(stderr, "tasq: out of memory\n");
-			return (TASQ_EXIT_FAIL);
-		}
-	}
-	return (0);
-}
+// A batch sent (or to send again after a restart): tasks first_id ..
+// first_id + n - 1, in positions first_pos .. end_pos - 1.
+struct batch {
+	uint64_t first_id, first_pos, end_pos;
+	uint32_t n;
+	bool     carried; // the one-trip batch: the main thread sends it
+};
 
 struct run {
-	tasq_client  *c;
-	struct input *in;
-	uint64_t      job_id;
-	nng_time      deadline; // 0: none
-	atomic_size_t submitted;
-	atomic_size_t received;
-	atomic_int    failed; // a fatal error in the submitter
-	atomic_bool   stop;
-	char          err[600];
-	nng_mtx      *emtx; // guards last_err and warned_ms
-	char          last_err[600];
-	nng_time      warned_ms;
+	tasq_client *c;
+	uint64_t     job_id;
+	nng_time     deadline; // 0: none
+	bool         square;
+	struct slot *ring; // cap slots: position p in ring[p % cap]
+	uint64_t *idpos;   // cap entries: task id i at position idpos[i % cap]
+	size_t    cap;
+	// Written by the submitter.
+	atomic_uint_fast64_t nread;     // positions published
+	atomic_uint_fast64_t nids;      // task ids published
+	atomic_uint_fast64_t submitted; // task ids the server accepted
+	atomic_bool          eof;       // nread is final
+	atomic_int           onetrip;   // 1: onereq ready; 2: main gave up
+	tasq_submit_req      onereq;
+	int64_t             *one_vals;
+	uint32_t            *one_lens;
+	uint8_t             *one_data;
+	// Written by the main thread.
+	atomic_uint_fast64_t printed;    // positions printed
+	atomic_uint_fast64_t held_bytes; // payload and result bytes held
+	atomic_int           failed;     // a fatal error in the submitter
+	atomic_bool          stop;
+	char                 err[600];
+	nng_mtx             *emtx; // guards last_err and warned_ms
+	char                 last_err[600];
+	nng_time             warned_ms;
+	uint64_t             refused; // items refused (submitter)
 	// A restarted server may have lost batches the old one acknowledged
 	// (--fsync batch or never, and a machine crash): see server_changed.
 	atomic_uint_fast64_t server_id; // of the replies seen so far
 	atomic_uint          resend;    // restarts seen
 	atomic_uint          resent;    // restarts the submitter caught up
-	atomic_uint         *got;       // results received, per batch
 };
+
+static struct slot *
+slot_at(struct run *r, uint64_t pos)
+{
+	return (&r->ring[pos % r->cap]);
+}
 
 // Whether a refusal is transient, so that the same request may succeed
 // later (docs/PROTOCOL.md 12): the server is full now (RESOURCE_EXHAUSTED:
@@ -346,123 +276,563 @@ server_changed(struct run *r)
 	return (true);
 }
 
-// Whether every result of the batch that starts at first is in.
-static bool
-batch_done(struct run *r, size_t first, size_t bs)
-{
-	size_t n = r->in->n - first < bs ? r->in->n - first : bs;
+// The submitter's own state: the input, the batches not yet answered and
+// the request being built.
+struct feed {
+	struct run   *r;
+	tasq_input   *in;   // --file or stdin; NULL for range and arguments
+	const char   *name; // of the input, for messages
+	char        **args; // PAYLOAD arguments
+	int           nargs, argi;
+	bool          is_range;
+	int64_t       range_next;
+	uint64_t      range_left;
+	uint64_t      retired; // positions whose slots may be reused
+	struct batch *q;       // q[qhead .. qlen-1]: sent, not all answered
+	size_t        qhead, qlen, qcap;
+	// The batch being filled: tasks of positions bpos .. nread - 1.
+	uint64_t bpos, bid;
+	uint32_t bn;
+	uint64_t bbytes;
+	nng_time bdeadline;
+	// Buffers of the request.
+	int64_t  *vals;
+	uint32_t *lens;
+	uint8_t  *data;
+	size_t    data_cap;
+	unsigned  restarts;
+	int       warned; // refused items reported on stderr
+};
 
-	return (atomic_load(&r->got[first / bs]) >= n);
+static bool
+add_held(struct run *r, int64_t delta)
+{
+	atomic_fetch_add(&r->held_bytes, (uint64_t) delta);
+	return (true);
+}
+
+// Fills req with the batch b from the slots (into f's buffers).
+static int
+build_req(struct feed *f, const struct batch *b, tasq_submit_req *req)
+{
+	struct run *r = f->r;
+	size_t      k = 0, size = 0;
+
+	memset(req, 0, sizeof(*req));
+	req->queue       = sopt.queue;
+	req->job_id      = r->job_id;
+	req->first_index = b->first_id;
+	req->n           = b->n;
+	if (sopt.max_attempts != 0) {
+		req->has_retry          = true;
+		req->retry.max_attempts = (uint32_t) sopt.max_attempts;
+	}
+	if (r->square) {
+		for (uint64_t p = b->first_pos; p < b->end_pos; p++) {
+			struct slot *s = slot_at(r, p);
+			if (!s->refused) {
+				f->vals[k++] = s->in;
+			}
+		}
+		// The fixed-width fast path: int64 little-endian, width 8
+		// (a little-endian host's int64 array as it is).
+		req->type           = TASQ_TYPE_SQUARE;
+		req->payloads.width = 8;
+		req->payloads.data  = (uint8_t *) f->vals;
+		req->payloads.size  = (size_t) b->n * 8;
+		return (0);
+	}
+	for (uint64_t p = b->first_pos; p < b->end_pos; p++) {
+		struct slot *s = slot_at(r, p);
+		if (!s->refused) {
+			size += s->plen;
+		}
+	}
+	if (size > f->data_cap) {
+		uint8_t *nd = realloc(f->data, size);
+		if (nd == NULL) {
+			return (NNG_ENOMEM);
+		}
+		f->data     = nd;
+		f->data_cap = size;
+	}
+	size = 0;
+	for (uint64_t p = b->first_pos; p < b->end_pos; p++) {
+		struct slot *s = slot_at(r, p);
+		if (s->refused) {
+			continue;
+		}
+		f->lens[k++] = s->plen;
+		if (s->plen > 0) {
+			memcpy(f->data + size, s->payload, s->plen);
+		}
+		size += s->plen;
+	}
+	req->type           = sopt.type;
+	req->payloads.width = 0;
+	req->payloads.lens  = f->lens;
+	req->payloads.data  = f->data;
+	req->payloads.size  = size;
+	return (0);
+}
+
+// Sends batch b until the server takes it. Returns 0, or -1 after
+// recording a fatal error (r->failed), or 1 when a restart was seen
+// meanwhile (the caller starts over).
+static int
+send_batch(struct feed *f, const struct batch *b)
+{
+	struct run *r       = f->r;
+	uint32_t    backoff = 0, fails = 0;
+	tasq_req    req;
+	tasq_rep    rep;
+	char        err[512];
+	int         rv;
+
+	memset(&req, 0, sizeof(req));
+	req.method = TASQ_M_SUBMIT;
+	if ((rv = build_req(f, b, &req.u.submit)) != 0) {
+		snprintf(r->err, sizeof(r->err), "out of memory");
+		atomic_store(&r->failed, TASQ_EXIT_FAIL);
+		return (-1);
+	}
+	for (;;) {
+		rv = tasq_chan_call(r->c->chan, &req,
+		    (uint32_t) r->c->timeout_ms, &rep, err, sizeof(err));
+		(void) server_changed(r);
+		if (rv == 0) {
+			tasq_wire_rep_fini(&rep);
+			return (0);
+		}
+		if (!retryable(rv, err) || past_deadline(r) ||
+		    atomic_load(&r->stop)) {
+			snprintf(
+			    r->err, sizeof(r->err), "submit failed: %s", err);
+			atomic_store(&r->failed,
+			    rv == TASQ_EINVALID_ARGUMENT ? TASQ_EXIT_USAGE
+			                                 : TASQ_EXIT_FAIL);
+			return (-1);
+		}
+		// Full server or lost connection: the same batch again,
+		// after a pause that grows to half a second.
+		note_retry(r, "submit", err);
+		if (rv != TASQ_ERESOURCE_EXHAUSTED && ++fails % 3 == 0) {
+			(void) tasq_chan_redial(r->c->chan);
+		}
+		nng_msleep(backoff_next(&backoff));
+		if (atomic_load(&r->resend) != f->restarts) {
+			return (1);
+		}
+	}
+}
+
+// Whether every task of batch b has its result.
+static bool
+batch_answered(struct run *r, const struct batch *b)
+{
+	for (uint64_t p = b->first_pos; p < b->end_pos; p++) {
+		struct slot *s = slot_at(r, p);
+		if (!s->refused && !atomic_load(&s->done)) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+// Frees the slots that are printed and whose batch is answered, so that
+// the reader may reuse them.
+static void
+retire(struct feed *f)
+{
+	struct run *r       = f->r;
+	uint64_t    printed = atomic_load(&r->printed);
+	uint64_t    upto;
+
+	while (f->qhead < f->qlen && f->q[f->qhead].end_pos <= printed) {
+		f->qhead++;
+	}
+	if (f->qhead == f->qlen) {
+		f->qhead = f->qlen = 0;
+	}
+	upto = printed;
+	if (f->qhead < f->qlen && f->q[f->qhead].first_pos < upto) {
+		upto = f->q[f->qhead].first_pos;
+	}
+	for (; f->retired < upto; f->retired++) {
+		struct slot *s = slot_at(r, f->retired);
+		if (s->payload != NULL) {
+			add_held(r, -(int64_t) s->plen);
+			free(s->payload);
+			s->payload = NULL;
+		}
+		free(s->why);
+		s->why = NULL;
+	}
+}
+
+static int
+queue_batch(struct feed *f, const struct batch *b)
+{
+	if (f->qhead > 0 && f->qlen == f->qcap) {
+		memmove(f->q, f->q + f->qhead,
+		    (f->qlen - f->qhead) * sizeof(*f->q));
+		f->qlen -= f->qhead;
+		f->qhead = 0;
+	}
+	if (f->qlen == f->qcap) {
+		size_t        ncap = f->qcap ? f->qcap * 2 : 64;
+		struct batch *nq   = realloc(f->q, ncap * sizeof(*nq));
+		if (nq == NULL) {
+			return (NNG_ENOMEM);
+		}
+		f->q    = nq;
+		f->qcap = ncap;
+	}
+	f->q[f->qlen++] = *b;
+	return (0);
+}
+
+// Hands the first and only batch to the main thread, which sends it in
+// its first Fetch (copies, so that the submitter's buffers stay its own).
+static int
+hand_one_trip(struct feed *f, const struct batch *b)
+{
+	struct run *r = f->r;
+	int         rv;
+
+	if ((rv = build_req(f, b, &r->onereq)) != 0) {
+		return (rv);
+	}
+	if (r->square) {
+		r->one_vals = malloc((size_t) b->n * 8);
+		if (r->one_vals == NULL) {
+			return (NNG_ENOMEM);
+		}
+		memcpy(r->one_vals, f->vals, (size_t) b->n * 8);
+		r->onereq.payloads.data = (uint8_t *) r->one_vals;
+	} else {
+		r->one_lens = malloc((size_t) b->n * sizeof(uint32_t));
+		r->one_data = malloc(r->onereq.payloads.size + 1);
+		if (r->one_lens == NULL || r->one_data == NULL) {
+			return (NNG_ENOMEM);
+		}
+		memcpy(r->one_lens, f->lens, (size_t) b->n * sizeof(uint32_t));
+		memcpy(r->one_data, f->data, r->onereq.payloads.size);
+		r->onereq.payloads.lens = r->one_lens;
+		r->onereq.payloads.data = r->one_data;
+	}
+	atomic_store(&r->onetrip, 1);
+	return (0);
+}
+
+// Sends the batch being filled (or hands it over as the one trip).
+static int
+flush_batch(struct feed *f)
+{
+	struct run  *r = f->r;
+	struct batch b = { f->bid, f->bpos, atomic_load(&r->nread), f->bn,
+		false };
+	int          rv;
+
+	if (f->bn == 0) {
+		return (0);
+	}
+	if (b.first_id == 0 && atomic_load(&r->eof)) {
+		b.carried = true;
+		if (queue_batch(f, &b) != 0 || hand_one_trip(f, &b) != 0) {
+			goto nomem;
+		}
+	} else {
+		if (queue_batch(f, &b) != 0) {
+			goto nomem;
+		}
+		while ((rv = send_batch(f, &b)) == 1) {
+			// A restart: this batch goes out with the others.
+			return (0);
+		}
+		if (rv < 0) {
+			return (-1);
+		}
+		atomic_store(&r->submitted, b.first_id + b.n);
+	}
+	f->bid += f->bn;
+	f->bpos   = b.end_pos;
+	f->bn     = 0;
+	f->bbytes = 0;
+	return (0);
+nomem:
+	snprintf(r->err, sizeof(r->err), "out of memory");
+	atomic_store(&r->failed, TASQ_EXIT_FAIL);
+	return (-1);
+}
+
+// After a restart: every batch whose results are not all in, again.
+static int
+resend_all(struct feed *f)
+{
+	struct run *r = f->r;
+
+again:
+	f->restarts = atomic_load(&r->resend);
+	retire(f);
+	for (size_t i = f->qhead; i < f->qlen; i++) {
+		struct batch *b = &f->q[i];
+		int           rv;
+		if (b->carried || batch_answered(r, b)) {
+			continue;
+		}
+		if ((rv = send_batch(f, b)) == 1) {
+			goto again;
+		}
+		if (rv < 0) {
+			return (-1);
+		}
+	}
+	// The batch being filled when the restart came (flush_batch gave up
+	// on it) goes out as the last one.
+	if (f->bn > 0 && f->qlen > 0 && f->q[f->qlen - 1].first_id == f->bid) {
+		struct batch *b = &f->q[f->qlen - 1];
+		f->bid += b->n;
+		f->bpos   = b->end_pos;
+		f->bn     = 0;
+		f->bbytes = 0;
+		atomic_store(&r->submitted, f->bid);
+	}
+	atomic_store(&r->resent, f->restarts);
+	return (0);
+}
+
+// Describes a refused item: "where\0why", why being msg, and s (len
+// bytes, shown up to 40 characters) in quotes when s is not NULL.
+static char *
+refusal(struct feed *f, uint64_t itemno, const char *msg, const char *s,
+    size_t len)
+{
+	char   where[300], why[300], shown[44];
+	size_t k = 0;
+	char  *out;
+
+	for (size_t i = 0; s != NULL && i < len && k < 40; i++) {
+		unsigned char ch = (unsigned char) s[i];
+		shown[k++]       = ch < 0x20 || ch == 0x7f ? '?' : (char) ch;
+	}
+	shown[k] = '\0';
+	if (f->args != NULL) {
+		snprintf(where, sizeof(where), "argument %" PRIu64, itemno);
+	} else {
+		snprintf(where, sizeof(where), "%s:%" PRIu64, f->name, itemno);
+	}
+	if (s != NULL) {
+		snprintf(why, sizeof(why), "'%s' %s", shown, msg);
+	} else {
+		snprintf(why, sizeof(why), "%s", msg);
+	}
+	if (f->warned++ < 20) {
+		fprintf(stderr, "tasq: %s: %s\n", where, why);
+	} else if (f->warned == 21) {
+		fprintf(stderr, "tasq: more input refused: see the output\n");
+	}
+	k = strlen(where);
+	if ((out = malloc(k + strlen(why) + 2)) != NULL) {
+		memcpy(out, where, k + 1);
+		memcpy(out + k + 1, why, strlen(why) + 1);
+	}
+	return (out);
+}
+
+// Reads the next item into the slot at position pos. Returns 1 when a
+// slot was filled, 0 when nothing came within timeout_ms, -1 at the end
+// of the input, -2 on a read error.
+static int
+read_item(struct feed *f, uint64_t pos, int timeout_ms)
+{
+	struct run  *r = f->r;
+	struct slot *s = slot_at(r, pos);
+	const char  *item;
+	size_t       len;
+	uint64_t     itemno;
+	int          kind;
+
+	if (f->is_range) {
+		if (f->range_left == 0) {
+			return (-1);
+		}
+		memset(s, 0, sizeof(*s));
+		s->in         = f->range_next;
+		f->range_next = (int64_t) ((uint64_t) f->range_next + 1);
+		f->range_left--;
+		return (1);
+	}
+	for (;;) {
+		if (f->args != NULL) {
+			if (f->argi >= f->nargs) {
+				return (-1);
+			}
+			item   = f->args[f->argi++];
+			len    = strlen(item);
+			itemno = (uint64_t) f->argi;
+			kind = len > TASQ_WIRE_MAX_PAYLOAD ? TASQ_INPUT_TOOLONG
+			                                   : TASQ_INPUT_ITEM;
+		} else {
+			kind = tasq_input_next(
+			    f->in, timeout_ms, &item, &len, &itemno);
+		}
+		if (kind == TASQ_INPUT_WAIT) {
+			return (0);
+		}
+		if (kind == TASQ_INPUT_EOF) {
+			return (-1);
+		}
+		if (kind == TASQ_INPUT_ERROR) {
+			return (-2);
+		}
+		memset(s, 0, sizeof(*s));
+		if (kind == TASQ_INPUT_TOOLONG) {
+			s->refused = true;
+			s->why     = refusal(f, itemno,
+                            r->square ? "is longer than any 64-bit integer"
+			                  : "is longer than 1 MiB",
+			        NULL, 0);
+			return (1);
+		}
+		if (!r->square) {
+			if (len > 0 && (s->payload = malloc(len)) == NULL) {
+				return (-3);
+			}
+			if (len > 0) {
+				memcpy(s->payload, item, len);
+			}
+			s->plen = (uint32_t) len;
+			add_held(r, (int64_t) len);
+			return (1);
+		}
+		// Square skips blank lines and comments (not arguments).
+		if (f->args == NULL) {
+			size_t i = 0;
+			while (i < len &&
+			    (item[i] == ' ' || item[i] == '\t' ||
+			        item[i] == '\r' || item[i] == '\n')) {
+				i++;
+			}
+			if (i == len || item[i] == '#') {
+				continue;
+			}
+		}
+		if (!tasq_input_parse_i64(item, len, &s->in)) {
+			s->refused = true;
+			s->why     = refusal(
+			        f, itemno, "is not a 64-bit integer", item, len);
+		}
+		return (1);
+	}
+}
+
+static bool
+window_full(struct feed *f)
+{
+	struct run *r    = f->r;
+	uint64_t    held = atomic_load(&r->held_bytes);
+
+	return (atomic_load(&r->nread) >= f->retired + r->cap ||
+	    (held > 0 && held >= sopt.window_bytes));
 }
 
 static void
 submitter(void *arg)
 {
-	struct run   *r  = arg;
-	struct input *in = r->in;
-	size_t        bs = (size_t) sopt.batch;
-	int64_t      *buf;
+	struct feed *f = arg;
+	struct run  *r = f->r;
 
-	if ((buf = malloc(bs * sizeof(*buf))) == NULL) {
-		snprintf(r->err, sizeof(r->err), "out of memory");
-		atomic_store(&r->failed, TASQ_EXIT_FAIL);
-		return;
-	}
-	// first: the next batch to send; sent: where new batches begin. The
-	// thread lives until the job is done, to send again after a restart.
-	size_t   first = 0, sent = 0;
-	unsigned restarts = 0;
 	while (!atomic_load(&r->stop)) {
-		size_t   n;
-		uint32_t backoff = 0, fails = 0;
-		tasq_req req;
-		tasq_rep rep;
-		char     err[512];
+		nng_time now = nng_clock();
+		int      rv;
 
-		if (atomic_load(&r->resend) != restarts) {
-			restarts = atomic_load(&r->resend);
-			first    = 0;
-		}
-		while (first < sent && batch_done(r, first, bs)) {
-			first += bs;
-		}
-		if (first >= sent) {
-			atomic_store(&r->resent, restarts);
-		}
-		if (first >= in->n) {
-			nng_msleep(5);
-			continue;
-		}
-		n = in->n - first < bs ? in->n - first : bs;
-		// Flow control: wait for results before going further ahead.
-		while (first >= sent && first > atomic_load(&r->received) &&
-		    first + n - atomic_load(&r->received) > sopt.window &&
-		    !atomic_load(&r->stop) &&
-		    atomic_load(&r->resend) == restarts) {
-			nng_msleep(2);
-		}
-		if (atomic_load(&r->resend) != restarts) {
-			continue;
-		}
-		for (size_t i = 0; i < n; i++) {
-			buf[i] = input_at(in, first + i);
-		}
-		memset(&req, 0, sizeof(req));
-		req.method               = TASQ_M_SUBMIT;
-		req.u.submit.queue       = sopt.queue;
-		req.u.submit.job_id      = r->job_id;
-		req.u.submit.first_index = first;
-		req.u.submit.n           = n;
-		req.u.submit.values      = buf;
-		for (;;) {
-			int rv = tasq_chan_call(r->c->chan, &req,
-			    (uint32_t) r->c->timeout_ms, &rep, err,
-			    sizeof(err));
-			(void) server_changed(r);
-			if (rv == 0) {
-				tasq_wire_rep_fini(&rep);
-				break;
-			}
-			if (!retryable(rv, err) || past_deadline(r) ||
-			    atomic_load(&r->stop)) {
-				snprintf(r->err, sizeof(r->err),
-				    "submit failed: %s", err);
-				atomic_store(&r->failed,
-				    rv == TASQ_EINVALID_ARGUMENT
-				        ? TASQ_EXIT_USAGE
-				        : TASQ_EXIT_FAIL);
-				free(buf);
+		if (atomic_load(&r->resend) != f->restarts) {
+			if (resend_all(f) != 0) {
 				return;
 			}
-			// Full server or lost connection: the same batch
-			// again, after a pause that grows to half a second.
-			note_retry(r, "submit", err);
-			if (rv != TASQ_ERESOURCE_EXHAUSTED &&
-			    ++fails % 3 == 0) {
-				(void) tasq_chan_redial(r->c->chan);
+			continue;
+		}
+		if (atomic_load(&r->onetrip) == 2 && f->qlen > f->qhead &&
+		    f->q[f->qhead].carried) {
+			// An older server ignored the batch carried by Fetch.
+			struct batch *b = &f->q[f->qhead];
+			b->carried      = false;
+			if ((rv = send_batch(f, b)) < 0) {
+				return;
 			}
-			nng_msleep(backoff_next(&backoff));
+			if (rv == 0) {
+				atomic_store(&r->submitted, b->n);
+			}
+			continue;
 		}
-		first += n;
-		if (first > sent) {
-			sent = first;
-			atomic_store(&r->submitted, sent);
+		retire(f);
+		if (f->bn > 0 &&
+		    (f->bn >= sopt.batch || f->bbytes >= sopt.batch_bytes ||
+		        atomic_load(&r->eof) || now >= f->bdeadline ||
+		        window_full(f))) {
+			if (flush_batch(f) != 0) {
+				return;
+			}
+			continue;
+		}
+		if (atomic_load(&r->eof) || window_full(f)) {
+			// Wait for results (or a restart to catch up with).
+			nng_msleep(atomic_load(&r->eof) ? 5 : 1);
+			continue;
+		}
+		int wait = 100;
+		if (f->bn > 0) {
+			wait = f->bdeadline > now ? (int) (f->bdeadline - now)
+			                          : 0;
+		}
+		// Read a burst: as much as the batch and the window take
+		// and the input has ready, published at once.
+		uint64_t pos   = atomic_load(&r->nread);
+		uint64_t limit = f->retired + r->cap;
+		uint64_t nids  = f->bid + f->bn;
+		uint64_t held  = atomic_load(&r->held_bytes);
+		int      got   = 0;
+		rv             = 1;
+		while (pos < limit && f->bn < sopt.batch &&
+		    f->bbytes < sopt.batch_bytes && got < 65536 &&
+		    (held == 0 || held < sopt.window_bytes)) {
+			if ((rv = read_item(f, pos, got == 0 ? wait : 0)) !=
+			    1) {
+				break;
+			}
+			struct slot *s = slot_at(r, pos);
+			if (s->refused) {
+				r->refused++;
+			} else {
+				r->idpos[nids % r->cap] = pos;
+				nids++;
+				if (f->bn == 0) {
+					f->bdeadline = now + sopt.linger_ms;
+				}
+				f->bn++;
+				f->bbytes += r->square ? 8 : s->plen;
+				held += r->square ? 0 : s->plen;
+			}
+			pos++;
+			got++;
+		}
+		if (got > 0) {
+			atomic_store(&r->nids, nids);
+			atomic_store(&r->nread, pos);
+		}
+		if (rv == -1 || (f->is_range && f->range_left == 0) ||
+		    (f->args != NULL && f->argi >= f->nargs)) {
+			// The end (known at once for a range or arguments,
+			// so that a job of one batch makes one trip).
+			atomic_store(&r->eof, true);
+		} else if (rv < -1) {
+			snprintf(r->err, sizeof(r->err), "%s: %s", f->name,
+			    rv == -2 ? strerror(errno) : "out of memory");
+			atomic_store(&r->failed, TASQ_EXIT_FAIL);
+			return;
 		}
 	}
-	free(buf);
-}
-
-static int
-submit_by_thread(struct run *r, nng_thread **thr)
-{
-	int rv;
-
-	if ((rv = nng_thread_create(thr, submitter, r)) != 0) {
-		fprintf(stderr, "tasq: cannot start thread: %s\n",
-		    nng_strerror(rv));
-		return (TASQ_EXIT_FAIL);
-	}
-	return (0);
 }
 
 // Output is formatted by hand into one big buffer: printf per line is
@@ -525,12 +895,15 @@ code_text(int code)
 enum { FMT_TEXT, FMT_CSV, FMT_JSONL };
 static int out_format = FMT_TEXT;
 
+static void out_json_str(struct out *o, const char *s, size_t n);
+
 static void
-out_line(struct out *o, int64_t in, int64_t res, uint8_t code)
+out_line(struct out *o, int64_t in, int64_t res, uint8_t code, const char *msg)
 {
 	char *p;
+	int   k;
 
-	if (o->cap - o->len < 512) {
+	if (o->cap - o->len < 2048) {
 		out_flush(o);
 	}
 	p = o->buf + o->len;
@@ -541,8 +914,9 @@ out_line(struct out *o, int64_t in, int64_t res, uint8_t code)
 		if (code == 0) {
 			p = fmt_i64(p, res);
 		} else {
-			p += snprintf(p, 200, "error: %s %s",
-			    tasq_err_name(code), code_text(code));
+			k = snprintf(p, 1200, "error: %s %.1024s",
+			    tasq_err_name(code), msg);
+			p += k < 1200 ? k : 1199;
 		}
 		break;
 	case FMT_CSV:
@@ -562,9 +936,14 @@ out_line(struct out *o, int64_t in, int64_t res, uint8_t code)
 			memcpy(p, ",\"result\":", 10);
 			p = fmt_i64(p + 10, res);
 		} else {
-			p += snprintf(p, 300,
-			    ",\"error\":\"%s\",\"message\":\"%s\"",
-			    tasq_err_name(code), code_text(code));
+			k = snprintf(p, 200, ",\"error\":\"%s\",\"message\":",
+			    tasq_err_name(code));
+			o->len = (size_t) (p + k - o->buf);
+			out_json_str(o, msg, strlen(msg));
+			if (o->cap - o->len < 4) {
+				out_flush(o);
+			}
+			p = o->buf + o->len;
 		}
 		*p++ = '}';
 		break;
@@ -608,26 +987,509 @@ progress(size_t done, size_t total, const struct timespec *t0, bool final)
 	    done, total, rate, (int) eta / 60, (int) eta % 60);
 }
 
+// out_bytes appends n bytes, writing through when they exceed the buffer.
+static void
+out_bytes(struct out *o, const void *p, size_t n)
+{
+	if (o->cap - o->len < n) {
+		out_flush(o);
+	}
+	if (n > o->cap) {
+		struct out big = { (char *) p, n, n };
+		out_flush(&big);
+		return;
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+}
+
+// Whether p (n bytes) is valid UTF-8 (no overlongs, surrogates or code
+// points past U+10FFFF).
+static bool
+utf8_valid(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t  c = p[i];
+		size_t   k;
+		uint32_t cp, min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			k = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			k = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			k = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return (false);
+		}
+		if (n - i <= k) {
+			return (false);
+		}
+		for (size_t j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80) {
+				return (false);
+			}
+			cp = (cp << 6) | (p[i + j] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff)) {
+			return (false);
+		}
+		i += k + 1;
+	}
+	return (true);
+}
+
+// A JSON string of valid UTF-8 text.
+static void
+out_json_str(struct out *o, const char *s, size_t n)
+{
+	char   chunk[256];
+	size_t k = 0;
+
+	chunk[k++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char) s[i];
+		if (k > sizeof(chunk) - 8) {
+			out_bytes(o, chunk, k);
+			k = 0;
+		}
+		if (c == '"' || c == '\\') {
+			chunk[k++] = '\\';
+			chunk[k++] = (char) c;
+		} else if (c == '\n') {
+			chunk[k++] = '\\';
+			chunk[k++] = 'n';
+		} else if (c == '\t') {
+			chunk[k++] = '\\';
+			chunk[k++] = 't';
+		} else if (c < 0x20 || c == 0x7f) {
+			k += (size_t) snprintf(chunk + k, 8, "\\u%04x", c);
+		} else {
+			chunk[k++] = (char) c;
+		}
+	}
+	chunk[k++] = '"';
+	out_bytes(o, chunk, k);
+}
+
+static void
+out_base64(struct out *o, const uint8_t *p, size_t n)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                          "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	char              chunk[256];
+	size_t            k = 0;
+
+	chunk[k++] = '"';
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t) p[i] << 16;
+		if (i + 1 < n) {
+			v |= (uint32_t) p[i + 1] << 8;
+		}
+		if (i + 2 < n) {
+			v |= p[i + 2];
+		}
+		chunk[k++] = b64[(v >> 18) & 63];
+		chunk[k++] = b64[(v >> 12) & 63];
+		chunk[k++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+		chunk[k++] = i + 2 < n ? b64[v & 63] : '=';
+		if (k > sizeof(chunk) - 8) {
+			out_bytes(o, chunk, k);
+			k = 0;
+		}
+	}
+	chunk[k++] = '"';
+	out_bytes(o, chunk, k);
+}
+
+static const char *
+slot_error(const struct slot *s)
+{
+	return (s->error != NULL && s->error[0] != '\0' ? s->error
+	                                                : code_text(s->code));
+}
+
+// An item refused before submission, in its place in the output.
+static void
+out_refused(struct out *o, uint64_t index, const struct slot *s, bool square)
+{
+	const char *where = s->why != NULL ? s->why : "input";
+	const char *why =
+	    s->why != NULL ? s->why + strlen(s->why) + 1 : "out of memory";
+	char line[800];
+	int  k;
+	int  code = TASQ_EINVALID_ARGUMENT - TASQ_ERR_BASE;
+
+	if (out_format == FMT_JSONL) {
+		char msg[700];
+		k = snprintf(line, sizeof(line),
+		    square ? "{\"input\":" : "{\"index\":%" PRIu64 ",", index);
+		if (!square) {
+			k += snprintf(line + k, sizeof(line) - (size_t) k,
+			    "\"code\":\"%s\",\"error\":", tasq_err_name(code));
+		}
+		out_bytes(o, line, (size_t) k);
+		snprintf(msg, sizeof(msg), "%s: %s", where, why);
+		if (square) {
+			out_json_str(o, where, strlen(where));
+			k = snprintf(line, sizeof(line),
+			    ",\"error\":\"%s\",\"message\":",
+			    tasq_err_name(code));
+			out_bytes(o, line, (size_t) k);
+		}
+		out_json_str(o, msg, strlen(msg));
+		{
+			const char *end =
+			    square ? "}\n" : ",\"result\":\"\"}\n";
+			out_bytes(o, end, strlen(end));
+		}
+		return;
+	}
+	if (out_format == FMT_CSV) {
+		k = snprintf(line, sizeof(line), "%s,,%s\n", where,
+		    tasq_err_name(code));
+	} else if (square) {
+		k = snprintf(line, sizeof(line), "%s error: %s %s\n", where,
+		    tasq_err_name(code), why);
+	} else {
+		k = snprintf(line, sizeof(line), "error: %s %s: %s\n",
+		    tasq_err_name(code), where, why);
+	}
+	out_bytes(o, line,
+	    (size_t) k < sizeof(line) ? (size_t) k : sizeof(line) - 1);
+}
+
+// The result of a task of another type than square.
+static void
+out_result(struct out *o, uint64_t index, const struct slot *s)
+{
+	char line[1200];
+	int  k;
+
+	if (out_format == FMT_JSONL) {
+		bool text = utf8_valid(s->result, s->rlen);
+		k         = snprintf(line, sizeof(line),
+		            "{\"index\":%" PRIu64 ",\"code\":\"%s\",\"error\":", index,
+		            tasq_err_name(s->code));
+		out_bytes(o, line, (size_t) k);
+		if (s->code == 0) {
+			out_bytes(o, "\"\"", 2);
+		} else {
+			const char *e = slot_error(s);
+			out_json_str(o, e, strlen(e));
+		}
+		out_bytes(o, ",\"result\":", 10);
+		if (text) {
+			out_json_str(o, (const char *) s->result, s->rlen);
+			out_bytes(o, "}\n", 2);
+		} else {
+			out_base64(o, s->result, s->rlen);
+			out_bytes(o, ",\"base64\":true}\n", 16);
+		}
+		return;
+	}
+	if (s->code != 0) {
+		k = snprintf(line, sizeof(line), "error: %s %s\n",
+		    tasq_err_name(s->code), slot_error(s));
+		out_bytes(o, line,
+		    (size_t) k < sizeof(line) ? (size_t) k : sizeof(line) - 1);
+		return;
+	}
+	// One line: the result without a final newline of its own.
+	size_t n = s->rlen;
+	if (n > 0 && s->result[n - 1] == '\n') {
+		n--;
+	}
+	if (n > 0) {
+		out_bytes(o, s->result, n);
+	}
+	out_bytes(o, "\n", 1);
+}
+
+// Takes "-0" out of argv (before "--", and not as an option's value): the
+// option parser reads "-0" as a negative number.
+static int
+take_null_flag(int argc, char **argv)
+{
+	int k = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < argc) {
+				argv[k++] = argv[i++];
+			}
+			break;
+		}
+		if (strcmp(argv[i], "-0") == 0) {
+			sopt.null = true;
+			continue;
+		}
+		argv[k++] = argv[i];
+		// An option with a separate value keeps it, even "-0".
+		if (argv[i][0] == '-' && strchr(argv[i], '=') == NULL &&
+		    i + 1 < argc) {
+			const tasq_opt *const tables[] = { submit_opts,
+				tasq_client_opts, NULL };
+			for (int t = 0; tables[t] != NULL; t++) {
+				for (const tasq_opt *o = tables[t]; o->name;
+				     o++) {
+					if (o->type != TASQ_OPT_BOOL &&
+					    ((argv[i][1] == '-' &&
+					         strcmp(argv[i] + 2,
+					             o->name) == 0) ||
+					        (o->shortopt &&
+					            argv[i][1] ==
+					                o->shortopt &&
+					            argv[i][2] == '\0'))) {
+						argv[k++] = argv[++i];
+						t         = 1;
+						break;
+					}
+				}
+			}
+		}
+	}
+	return (k);
+}
+
+// Sets up the feed's input source; prints why not and returns an exit
+// code.
+static int
+open_input(struct feed *f, char **args, int nargs, int *fdp)
+{
+	int sources = (sopt.range != NULL) + (sopt.file != NULL) + (nargs > 0);
+
+	if (sources != 1) {
+		fprintf(stderr,
+		    "tasq: submit needs exactly one of --range A:B, "
+		    "--file FILE, - (stdin) or payloads\n");
+		return (TASQ_EXIT_USAGE);
+	}
+	if (sopt.range != NULL) {
+		char    buf[64];
+		char   *colon;
+		int64_t a, b;
+		snprintf(buf, sizeof(buf), "%s", sopt.range);
+		if (!f->r->square) {
+			fprintf(stderr, "tasq: --range is for type square\n");
+			return (TASQ_EXIT_USAGE);
+		}
+		if ((colon = strchr(buf + 1, ':')) == NULL) {
+			goto bad_range;
+		}
+		*colon = '\0';
+		if (!tasq_input_parse_i64(buf, strlen(buf), &a) ||
+		    !tasq_input_parse_i64(colon + 1, strlen(colon + 1), &b) ||
+		    b < a || (uint64_t) b - (uint64_t) a >= (1ULL << 40)) {
+			goto bad_range;
+		}
+		f->is_range   = true;
+		f->range_next = a;
+		f->range_left = (uint64_t) b - (uint64_t) a + 1;
+		f->name       = "--range";
+		return (0);
+	bad_range:
+		fprintf(stderr,
+		    "tasq: --range takes A:B with integers A <= B "
+		    "(at most 2^40 tasks), not '%.40s'\n",
+		    sopt.range);
+		return (TASQ_EXIT_USAGE);
+	}
+	if (sopt.file != NULL || (nargs == 1 && strcmp(args[0], "-") == 0)) {
+		const char *name = sopt.file ? sopt.file : "-";
+		int         fd   = STDIN_FILENO;
+		f->name          = "stdin";
+		if (strcmp(name, "-") != 0) {
+			if ((fd = open(name, O_RDONLY | O_CLOEXEC)) < 0) {
+				fprintf(stderr, "tasq: cannot open %s: %s\n",
+				    name, strerror(errno));
+				return (TASQ_EXIT_USAGE);
+			}
+			f->name = name;
+			*fdp    = fd;
+		}
+		f->in = tasq_input_alloc(fd, sopt.null ? '\0' : '\n',
+		    f->r->square ? 4096 : TASQ_WIRE_MAX_PAYLOAD);
+		if (f->in == NULL) {
+			fprintf(stderr, "tasq: out of memory\n");
+			return (TASQ_EXIT_FAIL);
+		}
+		return (0);
+	}
+	f->args  = args;
+	f->nargs = nargs;
+	f->name  = "arguments";
+	return (0);
+}
+
+// The result for task id of a Fetch reply's entry i; false when the id is
+// not one of ours in flight, or was seen already.
+static struct slot *
+slot_of_id(struct run *r, uint64_t id, uint64_t printed_ids)
+{
+	struct slot *s;
+
+	if (id < printed_ids || id >= atomic_load(&r->nids)) {
+		return (NULL);
+	}
+	s = slot_at(r, r->idpos[id % r->cap]);
+	if (s->refused || atomic_load(&s->done)) {
+		return (NULL);
+	}
+	return (s);
+}
+
+// Takes a Fetch reply's results into their slots. Returns how many were
+// new.
+static size_t
+take_results(struct run *r, const tasq_rep *rep, uint64_t printed_ids)
+{
+	const tasq_blobs *b    = &rep->u.fetch.results;
+	size_t            off  = 0;
+	size_t            news = 0;
+
+	for (size_t i = 0; i < rep->u.fetch.n; i++) {
+		const uint8_t *item = NULL;
+		size_t         len  = 0;
+		if (rep->u.fetch.values == NULL) {
+			len = b->width ? b->width : (b->lens ? b->lens[i] : 0);
+			item = b->data != NULL ? b->data + off : NULL;
+			off += len;
+		}
+		struct slot *s =
+		    slot_of_id(r, rep->u.fetch.ids[i], printed_ids);
+		if (s == NULL) {
+			continue; // not ours, or seen already
+		}
+		s->code =
+		    rep->u.fetch.codes ? (uint8_t) rep->u.fetch.codes[i] : 0;
+		if (rep->u.fetch.errors != NULL && rep->u.fetch.errors[i] &&
+		    rep->u.fetch.errors[i][0] != '\0') {
+			s->error = strdup(rep->u.fetch.errors[i]);
+		}
+		if (rep->u.fetch.values != NULL) {
+			s->res = rep->u.fetch.values[i];
+		} else if (r->square) {
+			uint64_t u = 0;
+			for (size_t k = 0; k < 8 && k < len; k++) {
+				u |= (uint64_t) item[k] << (8 * k);
+			}
+			s->res = (int64_t) u;
+		} else if (len > 0 && (s->result = malloc(len)) != NULL) {
+			memcpy(s->result, item, len);
+			s->rlen = (uint32_t) len;
+			add_held(r, (int64_t) len);
+		}
+		atomic_store(&s->done, true);
+		news++;
+	}
+	return (news);
+}
+
+struct tally {
+	uint64_t printed, printed_ids, ok, failed, sum;
+};
+
+// Prints the complete prefix of the window.
+static void
+print_ready(struct run *r, struct out *o, struct tally *t)
+{
+	uint64_t nread = atomic_load(&r->nread);
+
+	while (t->printed < nread) {
+		struct slot *s = slot_at(r, t->printed);
+		if (s->refused) {
+			if (!sopt.summary) {
+				out_refused(o, t->printed, s, r->square);
+			}
+		} else if (!atomic_load(&s->done)) {
+			break;
+		} else {
+			if (s->code == 0) {
+				t->ok++;
+				t->sum += (uint64_t) s->res;
+			} else {
+				t->failed++;
+			}
+			if (sopt.summary) {
+				// counted only
+			} else if (r->square) {
+				out_line(
+				    o, s->in, s->res, s->code, slot_error(s));
+			} else {
+				out_result(o, t->printed, s);
+			}
+			if (s->result != NULL) {
+				add_held(r, -(int64_t) s->rlen);
+				free(s->result);
+				s->result = NULL;
+			}
+			free(s->error);
+			s->error = NULL;
+			t->printed_ids++;
+		}
+		t->printed++;
+	}
+	atomic_store(&r->printed, t->printed);
+}
+
+// Says once on stderr that no worker serves the job's queue and type,
+// when the server has said so for --no-worker-warn.
+static void
+no_worker_note(bool no_worker, nng_time *since, bool *said)
+{
+	nng_time now = nng_clock();
+
+	if (!no_worker) {
+		*since = 0;
+		if (*said) {
+			tasq_info("a worker for queue %s, type %s has come",
+			    sopt.queue, sopt.type);
+		}
+		*said = false;
+		return;
+	}
+	if (*since == 0) {
+		*since = now;
+	}
+	if (!*said && now - *since >= sopt.no_worker_ms) {
+		fprintf(stderr,
+		    "tasq: no worker serves queue %s, type %s; waiting "
+		    "for one%s\n",
+		    sopt.queue, sopt.type,
+		    sopt.timeout_ms ? "" : " (--timeout to give up)");
+		*said = true;
+	}
+}
+
 int
 tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 {
 	const tasq_opt *const tables[] = { submit_opts, NULL };
-	struct input          in       = { 0 };
 	struct run            r;
+	struct feed           f;
 	struct out            o    = { 0 };
+	struct tally          t    = { 0 };
 	char                **args = NULL;
-	int                   nargs, rv;
-	int64_t              *res     = NULL;
-	uint8_t              *code    = NULL;
-	uint64_t             *seen    = NULL;
-	nng_thread           *thr     = NULL;
-	size_t                printed = 0, ok = 0, failed = 0;
+	int                   nargs, rv, fd = -1;
+	nng_thread           *thr          = NULL;
 	unsigned              fetch_fails  = 0;
 	uint32_t              full_backoff = 0;
-	uint64_t              sum = 0, ack = 0;
+	uint64_t              ack          = 0;
+	nng_time              nw_since     = 0;
+	bool                  nw_said      = false;
+	bool                  carried      = false;
 	struct timespec       t0, t1;
 
 	memset(&r, 0, sizeof(r));
+	memset(&f, 0, sizeof(f));
+	argc = take_null_flag(argc, argv);
 	if ((rv = tasq_client_parse(
 	         submit_opts, usage, argc, argv, &args, &nargs)) >= 0) {
 		goto out;
@@ -639,38 +1501,49 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		rv = TASQ_EXIT_USAGE;
 		goto out;
 	}
+	if (!tasq_wire_valid_name(sopt.type)) {
+		fprintf(stderr,
+		    "tasq: --type must be 1-64 characters of "
+		    "[A-Za-z0-9._-]\n");
+		rv = TASQ_EXIT_USAGE;
+		goto out;
+	}
+	r.square = strcmp(sopt.type, TASQ_TYPE_SQUARE) == 0;
 	if (strcmp(sopt.format, "text") == 0) {
 		out_format = FMT_TEXT;
-	} else if (strcmp(sopt.format, "csv") == 0) {
+	} else if (strcmp(sopt.format, "csv") == 0 && r.square) {
 		out_format = FMT_CSV;
 	} else if (strcmp(sopt.format, "jsonl") == 0) {
 		out_format = FMT_JSONL;
 	} else {
-		fprintf(stderr, "tasq: --format is text, csv or jsonl\n");
+		fprintf(stderr,
+		    "tasq: --format is text, jsonl or (type square) csv\n");
 		rv = TASQ_EXIT_USAGE;
 		goto out;
 	}
 	bool show = !sopt.no_progress && isatty(STDERR_FILENO);
-	if ((rv = gather(&in, args, nargs)) != 0) {
+	f.r       = &r;
+	if ((rv = open_input(&f, args, nargs, &fd)) != 0) {
 		goto out;
 	}
-	if (in.n == 0) {
-		if (sopt.summary) {
-			printf("tasks=0 ok=0 failed=0 sum=0 seconds=0.000 "
-			       "rate=0\n");
-		}
-		rv = 0;
-		goto out;
+	// The window: no bigger than the input when its size is known.
+	r.cap = (size_t) sopt.window;
+	if (f.is_range && f.range_left < r.cap) {
+		r.cap = (size_t) f.range_left;
 	}
-	res   = malloc(in.n * sizeof(*res));
-	code  = calloc(in.n, 1);
-	seen  = calloc((in.n + 63) / 64, sizeof(*seen));
-	r.got = calloc(in.n / sopt.batch + 1, sizeof(*r.got));
-	o.cap = 1 << 20;
-	o.buf = malloc(o.cap);
-	if (res == NULL || code == NULL || seen == NULL || o.buf == NULL ||
-	    r.got == NULL) {
-		fprintf(stderr, "tasq: out of memory for %zu tasks\n", in.n);
+	if (f.args != NULL && (size_t) nargs < r.cap) {
+		r.cap = (size_t) nargs;
+	}
+	r.ring  = calloc(r.cap, sizeof(*r.ring));
+	r.idpos = calloc(r.cap, sizeof(*r.idpos));
+	f.vals  = malloc(sopt.batch * sizeof(*f.vals));
+	f.lens  = malloc(sopt.batch * sizeof(*f.lens));
+	o.cap   = 1 << 20;
+	o.buf   = malloc(o.cap);
+	if (r.ring == NULL || r.idpos == NULL || f.vals == NULL ||
+	    f.lens == NULL || o.buf == NULL) {
+		fprintf(stderr, "tasq: out of memory for a window of %zu\n",
+		    r.cap);
 		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
@@ -679,50 +1552,38 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r.c        = c;
-	r.in       = &in;
 	r.job_id   = tasq_random64();
 	r.deadline = sopt.timeout_ms ? nng_clock() + sopt.timeout_ms : 0;
-	atomic_init(&r.submitted, 0);
-	atomic_init(&r.received, 0);
-	atomic_init(&r.failed, 0);
-	atomic_init(&r.stop, false);
-	atomic_init(&r.server_id, 0);
-	atomic_init(&r.resend, 0);
-	atomic_init(&r.resent, 0);
 	if (nng_mtx_alloc(&r.emtx) != 0) {
 		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
-	// One batch: it travels in the first Fetch (sent again as it is
-	// until one is answered), and no thread is needed.
-	bool     one_trip = in.n <= sopt.batch;
-	bool     carried  = false;
-	int64_t *tasks    = NULL;
-	if (one_trip) {
-		if ((tasks = in.is_range ? malloc(in.n * sizeof(*tasks))
-		                         : in.vals) == NULL) {
-			fprintf(stderr, "tasq: out of memory\n");
-			rv = TASQ_EXIT_FAIL;
-			goto out;
-		}
-		for (size_t i = 0; in.is_range && i < in.n; i++) {
-			tasks[i] = input_at(&in, i);
-		}
-	} else if ((rv = submit_by_thread(&r, &thr)) != 0) {
+	if ((rv = nng_thread_create(&thr, submitter, &f)) != 0) {
+		fprintf(stderr, "tasq: cannot start thread: %s\n",
+		    nng_strerror(rv));
+		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
 	if (out_format == FMT_CSV && !sopt.summary) {
 		memcpy(o.buf, "input,result,error\n", 19);
 		o.len = 19;
 	}
-	rv              = 0;
-	size_t received = 0;
-	while (received < in.n) {
+	rv = 0;
+	for (;;) {
 		tasq_req req;
 		tasq_rep rep;
 		char     err[512];
 		int      frv;
+		int      one = atomic_load(&r.onetrip);
 
+		print_ready(&r, &o, &t);
+		if (o.len > 0) {
+			out_flush(&o);
+		}
+		if (atomic_load(&r.eof) &&
+		    t.printed == atomic_load(&r.nread)) {
+			break;
+		}
 		if (atomic_load(&r.failed) != 0) {
 			fprintf(stderr, "tasq: %s\n", r.err);
 			rv = atomic_load(&r.failed);
@@ -731,16 +1592,17 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		if (past_deadline(&r)) {
 			nng_mtx_lock(r.emtx);
 			fprintf(stderr,
-			    "tasq: timed out with %zu of %zu "
-			    "results%s%.600s\n",
-			    received, in.n,
+			    "tasq: timed out with %" PRIu64
+			    " results printed%s%.600s\n",
+			    t.printed_ids,
 			    r.last_err[0] ? "; last error: " : "", r.last_err);
 			nng_mtx_unlock(r.emtx);
 			rv = TASQ_EXIT_FAIL;
 			break;
 		}
-		if (!one_trip && atomic_load(&r.submitted) == 0) {
-			// The job does not exist before its first batch.
+		if (one != 1 && atomic_load(&r.submitted) <= t.printed_ids) {
+			// Nothing in flight yet (the job does not exist
+			// before its first batch), or all of it printed.
 			nng_msleep(1);
 			continue;
 		}
@@ -750,13 +1612,9 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		req.u.fetch.ack_seq     = ack;
 		req.u.fetch.max_results = 65536;
 		req.u.fetch.wait_ms     = (uint32_t) sopt.poll_wait_ms;
-		if (one_trip && !carried) {
-			req.u.fetch.has_submit         = true;
-			req.u.fetch.submit.queue       = sopt.queue;
-			req.u.fetch.submit.job_id      = r.job_id;
-			req.u.fetch.submit.first_index = 0;
-			req.u.fetch.submit.n           = in.n;
-			req.u.fetch.submit.values      = tasks;
+		if (one == 1 && !carried) {
+			req.u.fetch.has_submit = true;
+			req.u.fetch.submit     = r.onereq;
 		}
 		frv              = tasq_chan_call(c->chan, &req,
 		                 (uint32_t) (c->timeout_ms + sopt.poll_wait_ms), &rep, err,
@@ -764,7 +1622,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		const char *what = req.u.fetch.has_submit ? "submit" : "fetch";
 		(void) server_changed(&r);
 		if (frv == TASQ_ENOT_FOUND && !req.u.fetch.has_submit &&
-		    (one_trip ? atomic_load(&r.resend) > 0
+		    (one == 1 ? atomic_load(&r.resend) > 0
 		              : atomic_load(&r.resent) !=
 		                atomic_load(&r.resend))) {
 			// A restarted server without the job: it comes back
@@ -779,14 +1637,12 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		if (req.u.fetch.has_submit &&
 		    (frv == TASQ_ENOT_FOUND ||
 		        (frv == 0 && !rep.u.fetch.has_submit))) {
-			// An older server ignored the batch: Submit it.
+			// An older server ignored the batch: the submitter
+			// sends it with Submit.
 			if (frv == 0) {
 				tasq_wire_rep_fini(&rep);
 			}
-			if ((rv = submit_by_thread(&r, &thr)) != 0) {
-				break;
-			}
-			one_trip = false;
+			atomic_store(&r.onetrip, 2);
 			continue;
 		}
 		if (frv == TASQ_ERESOURCE_EXHAUSTED && retryable(frv, err)) {
@@ -813,83 +1669,61 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			break;
 		}
 		carried = carried || req.u.fetch.has_submit;
-		for (size_t i = 0; i < rep.u.fetch.n; i++) {
-			uint64_t id = rep.u.fetch.ids[i];
-			if (id >= in.n || (seen[id / 64] >> (id % 64)) & 1) {
-				continue; // not ours, or seen already
-			}
-			seen[id / 64] |= 1ULL << (id % 64);
-			atomic_fetch_add(&r.got[id / sopt.batch], 1);
-			res[id]  = rep.u.fetch.values[i];
-			code[id] = rep.u.fetch.codes
-			    ? (uint8_t) rep.u.fetch.codes[i]
-			    : 0;
-			received++;
-		}
+		(void) take_results(&r, &rep, t.printed_ids);
+		no_worker_note(rep.u.fetch.no_worker, &nw_since, &nw_said);
 		fetch_fails  = 0;
 		full_backoff = 0;
 		if (rep.u.fetch.seq != 0) {
 			ack = rep.u.fetch.seq;
 		}
 		tasq_wire_rep_fini(&rep);
-		atomic_store(&r.received, received);
 		if (show) {
-			progress(received, in.n, &t0, false);
-		}
-		// Print the prefix that is complete.
-		while (printed < in.n &&
-		    ((seen[printed / 64] >> (printed % 64)) & 1)) {
-			if (code[printed] == 0) {
-				ok++;
-				sum += (uint64_t) res[printed];
-			} else {
-				failed++;
-			}
-			if (!sopt.summary) {
-				out_line(&o, input_at(&in, printed),
-				    res[printed], code[printed]);
-			}
-			printed++;
+			progress((size_t) t.printed_ids,
+			    (size_t) atomic_load(&r.nids), &t0, false);
 		}
 	}
 	atomic_store(&r.stop, true);
-	if (thr != NULL) {
-		nng_thread_destroy(thr);
-		thr = NULL;
-	}
-	if (tasks != in.vals) {
-		free(tasks);
-	}
-	tasks = NULL;
+	nng_thread_destroy(thr);
+	thr = NULL;
 	if (show) {
-		progress(received, in.n, &t0, true);
+		progress(0, 0, &t0, true);
 	}
 	out_flush(&o);
 	if (rv == 0) {
 		tasq_req req;
 		tasq_rep rep;
 		char     err[512];
-		memset(&req, 0, sizeof(req));
-		req.method              = TASQ_M_CLOSE_JOB;
-		req.u.close_job.job_id  = r.job_id;
-		req.u.close_job.ack_seq = ack;
-		if (tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms,
-		        &rep, err, sizeof(err)) == 0) {
-			tasq_wire_rep_fini(&rep);
-		} else {
-			// The server drops it after --job-ttl anyway.
-			tasq_debug("close job: %s", err);
+		if (atomic_load(&r.nids) > 0) {
+			memset(&req, 0, sizeof(req));
+			req.method              = TASQ_M_CLOSE_JOB;
+			req.u.close_job.job_id  = r.job_id;
+			req.u.close_job.ack_seq = ack;
+			if (tasq_chan_call(c->chan, &req,
+			        (uint32_t) c->timeout_ms, &rep, err,
+			        sizeof(err)) == 0) {
+				tasq_wire_rep_fini(&rep);
+			} else {
+				// The server drops it after --job-ttl anyway.
+				tasq_debug("close job: %s", err);
+			}
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		double secs = (double) (t1.tv_sec - t0.tv_sec) +
 		    (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
 		if (sopt.summary) {
-			printf("tasks=%zu ok=%zu failed=%zu sum=%" PRIu64
-			       " seconds=%.3f rate=%.0f\n",
-			    in.n, ok, failed, sum, secs,
-			    secs > 0 ? (double) in.n / secs : 0.0);
+			printf("tasks=%" PRIu64 " ok=%" PRIu64
+			       " failed=%" PRIu64 " sum=%" PRIu64
+			       " seconds=%.3f rate=%.0f",
+			    t.printed_ids, t.ok, t.failed, t.sum, secs,
+			    secs > 0 ? (double) t.printed_ids / secs : 0.0);
+			if (r.refused > 0) {
+				printf(" refused=%" PRIu64, r.refused);
+			}
+			printf("\n");
 		}
-		rv = failed > 0 ? TASQ_EXIT_TASKS : TASQ_EXIT_OK;
+		rv = r.refused > 0 ? TASQ_EXIT_USAGE
+		    : t.failed > 0 ? TASQ_EXIT_TASKS
+		                   : TASQ_EXIT_OK;
 	}
 out:
 	if (thr != NULL) {
@@ -900,12 +1734,26 @@ out:
 	if (r.emtx != NULL) {
 		nng_mtx_free(r.emtx);
 	}
+	for (size_t i = 0; r.ring != NULL && i < r.cap; i++) {
+		free(r.ring[i].payload);
+		free(r.ring[i].result);
+		free(r.ring[i].why);
+		free(r.ring[i].error);
+	}
+	free(r.ring);
+	free(r.idpos);
+	free(r.one_vals);
+	free(r.one_lens);
+	free(r.one_data);
+	free(f.q);
+	free(f.vals);
+	free(f.lens);
+	free(f.data);
+	tasq_input_free(f.in);
+	if (fd >= 0) {
+		close(fd);
+	}
 	free(o.buf);
-	free(res);
-	free(code);
-	free(seen);
-	free(r.got);
-	free(in.vals);
 	free(args);
 	tasq_opt_free(tables);
 	return (rv);

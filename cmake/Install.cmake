@@ -16,6 +16,8 @@
 #                             Debian revision)
 #   share/doc/tasq/examples/  tasq-server.conf.example tasq-worker.conf.example
 #   share/tasq/               gen-certs.sh
+#   include/tasq/             handler.h (the plugin ABI, docs/HANDLERS.md);
+#                             example handlers in share/doc/tasq/examples
 #   /etc/tasq/                tasq-server.conf, worker-main.conf (the
 #                             examples; conffiles of the .deb). /etc for the
 #                             prefix /usr, PREFIX/etc otherwise
@@ -116,6 +118,10 @@ install(CODE "
 ")
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/deploy/gen-certs.sh
   DESTINATION ${CMAKE_INSTALL_DATADIR}/tasq)
+
+# --- the handler plugin ABI ---------------------------------------------------
+install(FILES ${PROJECT_SOURCE_DIR}/include/tasq/handler.h
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tasq)
 
 # --- packaging: a Debian package with cpack ----------------------------------
 # Set your own (lintian refuses an address without a domain, such as

@@ -99,7 +99,7 @@ def main():
     n += check(os.path.join(mandir, "tasq-worker.1"), help_options([worker]),
                errors)
     copts = help_options([client])
-    for cmd in ("submit", "stats", "health"):
+    for cmd in ("submit", "stats", "health", "dead"):
         copts.update(help_options([client, cmd]))
     n += check(os.path.join(mandir, "tasq.1"), copts, errors)
     groff = shutil.which("groff")

@@ -1,0 +1,33 @@
+# no_worker: a job whose (queue, type) no connected worker serves says so
+# on its client's stderr (FetchReply.no_worker, after --no-worker-warn),
+# naming the queue and the type, and keeps waiting: with --timeout it
+# gives up (exit 1); without, it completes once a worker for the type
+# comes, with the right result.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
+test_begin 90
+
+start_server
+start_workers -j 1 # square only
+assert_serving "start"
+
+# With --timeout: the note, then exit 1.
+client submit --type sha256 --no-worker-warn 200ms --timeout "$((3 * FACTOR))s" \
+    abc >"$T/t.out" 2>"$T/t.err"
+rc=$?
+[ "$rc" = 1 ] || fail "no worker, --timeout: exit $rc, want 1: $(cat "$T/t.err")"
+grep -q 'no worker serves queue default, type sha256; waiting' "$T/t.err" ||
+    fail "no worker: stderr does not say so: $(cat "$T/t.err")"
+
+# Without: it waits, and finishes once a worker serves the type.
+spawn_client "$T/w.out" "$T/w.err" submit --type sha256 --queue q2 \
+    --no-worker-warn 200ms abc
+pclient=$SPAWNED_PID
+said() { grep -q 'no worker serves queue q2, type sha256' "$T/w.err"; }
+wait_until 20 said || fail "the waiting client did not say so: $(cat "$T/w.err")"
+pid_alive "$pclient" || fail "the client did not keep waiting"
+start_workers -j 1 --queue q2 --type sha256=builtin:sha256
+wait_exit "$pclient" 30 || fail "the client did not finish once a worker came"
+[ "$EXIT_STATUS" = 0 ] || fail "client exit $EXIT_STATUS: $(cat "$T/w.err")"
+want=$(printf abc | sha256sum | cut -d' ' -f1)
+[ "$(cat "$T/w.out")" = "$want" ] || fail "sha256 of abc: $(cat "$T/w.out")"
+test_end
