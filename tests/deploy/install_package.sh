@@ -31,6 +31,7 @@ bin/tasq-server
 bin/tasq-worker
 etc/tasq/tasq-server.conf
 etc/tasq/worker-main.conf
+include/tasq/handler.h
 lib/systemd/system/tasq-server.service
 lib/systemd/system/tasq-worker@.service
 share/bash-completion/completions/tasq
@@ -38,6 +39,9 @@ share/bash-completion/completions/tasq-server
 share/bash-completion/completions/tasq-worker
 share/doc/tasq/changelog.gz
 share/doc/tasq/copyright
+share/doc/tasq/examples/exec-sha256.c
+share/doc/tasq/examples/exec_sha256.py
+share/doc/tasq/examples/plugin-sha256.c
 share/doc/tasq/examples/tasq-server.conf.example
 share/doc/tasq/examples/tasq-worker.conf.example
 share/man/man1/tasq-worker.1.gz
