@@ -38,11 +38,12 @@ struct tasq_metrics {
 	tasq_history    *history;
 	// Written by tasq_metrics_sample (the server's timer), read by the
 	// HTTP handlers: guarded by mtx.
-	nng_mtx     *mtx;
-	uint64_t     last_mono; // 0: no sample yet
-	uint64_t     last_ctr[TASQ_CTR_COUNT];
-	struct rate *queues, *workers;
-	size_t       nqueues, nworkers;
+	nng_mtx            *mtx;
+	uint64_t            last_mono; // 0: no sample yet
+	uint64_t            last_ctr[TASQ_CTR_COUNT];
+	struct rate        *queues, *workers;
+	size_t              nqueues, nworkers;
+	tasq_history_sample now; // the last sample
 };
 
 static void
@@ -329,6 +330,7 @@ tasq_metrics_sample(tasq_metrics *m, uint64_t now_ms)
 	m->nworkers = wn;
 	memcpy(m->last_ctr, ctr, sizeof(ctr));
 	m->last_mono = now_ms;
+	m->now       = hs;
 	nng_mtx_unlock(m->mtx);
 	free(oq);
 	free(ow);
@@ -473,8 +475,16 @@ rates_fill(tasq_metrics *m, FILE *f)
 		    i ? "," : "", (unsigned long long) m->workers[i].id,
 		    m->workers[i].rate);
 	}
+	// The totals of the same sample, so that a page shows them with
+	// the rows above.
+	fputs("],\"now\":{", f);
+	for (int k = 0; k < TASQ_HISTORY_NFIELDS; k++) {
+		fprintf(f, "%s\"%s\":%.1f", k ? "," : "",
+		    tasq_history_field_name(k), m->now.v[k]);
+	}
+	fputc('}', f);
 	nng_mtx_unlock(m->mtx);
-	fputs("],\"types\":[", f);
+	fputs(",\"types\":[", f);
 	if (tasq_broker_stats(m->broker, tasq_clock_mono_ms(), &st) == 0) {
 		for (size_t i = 0; i < st.u.stats.ntypes; i++) {
 			const tasq_type_stats *t = &st.u.stats.types[i];
@@ -545,32 +555,54 @@ preview_json(FILE *f, const tasq_dead_letter *d)
 	fprintf(f, "%s\"", d->payload_len > n ? "\\u2026" : "");
 }
 
-// /api/dead: the newest DEAD_SHOWN dead letters (of the oldest
-// DEAD_SCAN the broker lists), newest first, with reason and preview.
-#define DEAD_SCAN 1000
+// /api/dead: the newest DEAD_SHOWN dead letters, newest first, with
+// reason, age and payload preview.
+#define DEAD_PAGE 4096
 #define DEAD_SHOWN 50
 
 static int
 dead_fill(tasq_metrics *m, FILE *f)
 {
 	tasq_rep rep;
-	uint64_t now = tasq_clock_wall_ms();
+	uint64_t now = tasq_clock_wall_ms(), after = 0, total = 0;
 	int      rv;
-	size_t   from;
 
+	// The list runs oldest first: page through it without payloads
+	// (bounded: each page moves past DEAD_PAGE letters), keeping the
+	// last DEAD_SHOWN + 1 ids in a ring; the oldest of those is the one
+	// before the newest DEAD_SHOWN, which are then listed with payloads.
+	uint64_t ring[DEAD_SHOWN + 1];
+	size_t   nring = 0;
+	for (uint64_t seen = 0;;) {
+		size_t n;
+		if ((rv = tasq_broker_dead_list(m->broker, NULL, after,
+		         DEAD_PAGE, false, &rep)) != 0) {
+			return (rv);
+		}
+		n     = rep.u.dead_list.n;
+		total = rep.u.dead_list.total;
+		seen += n;
+		for (size_t i = 0; i < n; i++) {
+			ring[nring++ % (DEAD_SHOWN + 1)] =
+			    rep.u.dead_list.letters[i].id;
+		}
+		if (n > 0) {
+			after = rep.u.dead_list.letters[n - 1].id;
+		}
+		tasq_broker_stats_fini(&rep);
+		if (n < DEAD_PAGE || seen >= total) {
+			break;
+		}
+	}
+	after = nring > DEAD_SHOWN ? ring[nring % (DEAD_SHOWN + 1)] : 0;
 	if ((rv = tasq_broker_dead_list(
-	         m->broker, NULL, 0, DEAD_SCAN, true, &rep)) != 0) {
+	         m->broker, NULL, after, DEAD_SHOWN, true, &rep)) != 0) {
 		return (rv);
 	}
-	from = rep.u.dead_list.n > DEAD_SHOWN ? rep.u.dead_list.n - DEAD_SHOWN
-	                                      : 0;
 	fprintf(f, "{\"total\":%llu,\"now_ms\":%llu,\"letters\":[",
-	    (unsigned long long) rep.u.dead_list.total,
-	    (unsigned long long) now);
-	for (size_t i = rep.u.dead_list.n; i > from; i--) {
+	    (unsigned long long) total, (unsigned long long) now);
+	for (size_t i = rep.u.dead_list.n; i > 0; i--) {
 		const tasq_dead_letter *d = &rep.u.dead_list.letters[i - 1];
-		const char             *code =
-		    tasq_strerror(tasq_err_from_code((int) d->code));
 		fprintf(f,
 		    "%s{\"id\":%llu,\"job\":\"%016llx\",\"task\":%llu,"
 		    "\"queue\":",
@@ -586,7 +618,10 @@ dead_fill(tasq_metrics *m, FILE *f)
 		    d->code);
 		tasq_json_str(f, tasq_err_name((int) d->code));
 		fputs(",\"error\":", f);
-		tasq_json_str(f, d->error != NULL ? d->error : code);
+		tasq_json_str(f,
+		    d->error != NULL && d->error[0] != '\0'
+		        ? d->error
+		        : tasq_strerror(tasq_err_from_code((int) d->code)));
 		fprintf(f,
 		    ",\"time_ms\":%llu,\"age_ms\":%llu,\"payload_len\":%u,"
 		    "\"payload\":",
