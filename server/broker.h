@@ -293,6 +293,14 @@ int tasq_broker_dead_list(tasq_broker *b, const char *queue, uint64_t after_id,
 int tasq_broker_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n,
     bool all, const char *queue, uint64_t *purged);
 
+// tasq_broker_queue_age_ms returns the latency of queue: the age, at
+// now_ms, of the oldest task at the head of its ready lanes (the next to
+// be leased; a task waiting out a retry's backoff is not ready), 0 when
+// none is ready or there is no such queue. A task's age counts from its
+// submit (from the server's start for tasks replayed from the journal).
+uint64_t tasq_broker_queue_age_ms(
+    tasq_broker *b, const char *queue, uint64_t now_ms);
+
 // tasq_broker_stats fills rep (method TASQ_M_STATS) with a snapshot;
 // release with tasq_broker_stats_fini.
 int  tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep);

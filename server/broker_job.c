@@ -463,6 +463,7 @@ tasq_broker_chunk_commit(tasq_broker *b, struct job *j, struct chunk_prep *p,
 	}
 	c->job       = j;
 	c->first     = first;
+	c->enq_ms    = j->last_ms; // the submit's time
 	c->n         = (uint32_t) n;
 	c->remaining = undone;
 	c->refs      = 1;

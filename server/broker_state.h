@@ -41,6 +41,7 @@ struct dead {
 struct chunk {
 	struct job *job;
 	uint64_t    first;
+	uint64_t    enq_ms; // submitted then: the age of its ready tasks
 	uint32_t    n;
 	uint32_t    remaining; // tasks without a result
 	uint32_t    refs;      // ranges pointing here

@@ -143,3 +143,28 @@ tasq_broker_stats_fini(tasq_rep *rep)
 	free(rep->mem_);
 	rep->mem_ = NULL;
 }
+
+uint64_t
+tasq_broker_queue_age_ms(tasq_broker *b, const char *queue, uint64_t now_ms)
+{
+	uint64_t oldest = UINT64_MAX;
+
+	nng_mtx_lock(b->mtx);
+	for (size_t i = 0; i < b->nqueues; i++) {
+		struct queue *q = b->queues[i];
+		if (strcmp(q->name, queue) != 0) {
+			continue;
+		}
+		// Only the head of each lane: what is leased next.
+		for (size_t l = 0; l < q->nlanes; l++) {
+			const struct range *r = q->lanes[l]->ready.next;
+			if (r != &q->lanes[l]->ready &&
+			    r->chunk->enq_ms < oldest) {
+				oldest = r->chunk->enq_ms;
+			}
+		}
+		break;
+	}
+	nng_mtx_unlock(b->mtx);
+	return (oldest == UINT64_MAX || oldest > now_ms ? 0 : now_ms - oldest);
+}

@@ -12,7 +12,22 @@
 #include "clock.h"
 #include "dashboard.h"
 #include "err.h"
+#include "history.h"
 #include "statsfmt.h"
+
+// The history: one sample a second for 10 minutes.
+#define SAMPLE_MS 1000
+#define HISTORY_SAMPLES 600
+
+// What one sample remembers of a queue or a worker until the next: its
+// cumulative count, and the rate and latency derived from the last two.
+struct rate {
+	char     name[TASQ_WIRE_MAX_NAME + 1]; // queue
+	uint64_t id;                           // worker
+	uint64_t completed, submitted;
+	double   rate, submit_rate;
+	uint64_t age_ms;
+};
 
 struct tasq_metrics {
 	nng_http_server *srv;
@@ -20,6 +35,15 @@ struct tasq_metrics {
 	tasq_rpc        *rpc;
 	tasq_journal    *journal;
 	nng_time         started;
+	tasq_history    *history;
+	// Written by tasq_metrics_sample (the server's timer), read by the
+	// HTTP handlers: guarded by mtx.
+	nng_mtx            *mtx;
+	uint64_t            last_mono; // 0: no sample yet
+	uint64_t            last_ctr[TASQ_CTR_COUNT];
+	struct rate        *queues, *workers;
+	size_t              nqueues, nworkers;
+	tasq_history_sample now; // the last sample
 };
 
 static void
@@ -125,6 +149,22 @@ tasq_metrics_text(tasq_metrics *m, size_t *len)
 				    (unsigned long long) v);
 			}
 		}
+		// Asked of the broker now, not from the last sample: a
+		// scrape sees the latency of this moment.
+		fputs("# HELP tasq_queue_latency_seconds Age of the task "
+		      "leased next in the queue (the oldest ready one), 0 "
+		      "when none is ready.\n"
+		      "# TYPE tasq_queue_latency_seconds gauge\n",
+		    f);
+		for (size_t i = 0; i < st.u.stats.nqueues; i++) {
+			const char *qn = st.u.stats.queues[i].name;
+			fprintf(f,
+			    "tasq_queue_latency_seconds{queue=\"%s\"} %.3f\n",
+			    qn,
+			    (double) tasq_broker_queue_age_ms(
+			        m->broker, qn, tasq_clock_mono_ms()) /
+			        1000);
+		}
 		put_queue_counter(f, &st, false);
 		put_queue_counter(f, &st, true);
 		for (size_t i = 0; i < st.u.stats.nworkers; i++) {
@@ -171,6 +211,133 @@ tasq_metrics_text(tasq_metrics *m, size_t *len)
 		return (NULL);
 	}
 	return (buf);
+}
+
+static int
+rate_by_name(const void *a, const void *b)
+{
+	return (strcmp(
+	    ((const struct rate *) a)->name, ((const struct rate *) b)->name));
+}
+
+static int
+rate_by_id(const void *a, const void *b)
+{
+	uint64_t x = ((const struct rate *) a)->id;
+	uint64_t y = ((const struct rate *) b)->id;
+	return (x < y ? -1 : x > y);
+}
+
+// The rate of a count that went from was to now in secs (a count that
+// went down, after a restart, gives 0).
+static double
+per_sec(uint64_t was, uint64_t now, double secs)
+{
+	return (secs > 0 && now > was ? (double) (now - was) / secs : 0.0);
+}
+
+void
+tasq_metrics_sample(tasq_metrics *m, uint64_t now_ms)
+{
+	tasq_rep            st;
+	tasq_history_sample hs;
+	struct rate        *nq = NULL, *nw = NULL, *oq, *ow;
+	size_t              qn, wn;
+	uint64_t            ctr[TASQ_CTR_COUNT] = { 0 };
+	double              secs;
+
+	if (m == NULL || tasq_broker_stats(m->broker, now_ms, &st) != 0) {
+		return;
+	}
+	qn = st.u.stats.nqueues;
+	wn = st.u.stats.nworkers;
+	if ((nq = calloc(qn + 1, sizeof(*nq))) == NULL ||
+	    (nw = calloc(wn + 1, sizeof(*nw))) == NULL) {
+		free(nq);
+		tasq_broker_stats_fini(&st);
+		return; // out of memory: this second is missing
+	}
+	memset(&hs, 0, sizeof(hs));
+	hs.wall_ms = tasq_clock_stamp_ms();
+	for (size_t i = 0; i < st.u.stats.ncounters && i < TASQ_CTR_COUNT;
+	     i++) {
+		ctr[i] = st.u.stats.counters[i].value;
+	}
+	for (size_t i = 0; i < qn; i++) {
+		const tasq_queue_stats *q = &st.u.stats.queues[i];
+		snprintf(nq[i].name, sizeof(nq[i].name), "%s", q->name);
+		nq[i].completed = q->completed;
+		nq[i].submitted = q->submitted;
+		// The broker's lock, not ours: taken before mtx.
+		nq[i].age_ms =
+		    tasq_broker_queue_age_ms(m->broker, q->name, now_ms);
+		hs.v[TASQ_HIST_READY] += (double) q->ready;
+		hs.v[TASQ_HIST_LEASED] += (double) q->leased;
+		if ((double) nq[i].age_ms > hs.v[TASQ_HIST_LATENCY]) {
+			hs.v[TASQ_HIST_LATENCY] = (double) nq[i].age_ms;
+		}
+	}
+	for (size_t i = 0; i < wn; i++) {
+		nw[i].id        = st.u.stats.workers[i].worker_id;
+		nw[i].completed = st.u.stats.workers[i].completed;
+		hs.v[TASQ_HIST_WORKERS] += st.u.stats.workers[i].connected;
+	}
+	tasq_broker_stats_fini(&st);
+	qsort(nq, qn, sizeof(*nq), rate_by_name);
+	qsort(nw, wn, sizeof(*nw), rate_by_id);
+
+	nng_mtx_lock(m->mtx);
+	secs                      = m->last_mono != 0 && now_ms > m->last_mono
+	                         ? (double) (now_ms - m->last_mono) / 1000
+	                         : 0;
+	hs.v[TASQ_HIST_COMPLETED] = per_sec(
+	    m->last_ctr[TASQ_CTR_COMPLETED], ctr[TASQ_CTR_COMPLETED], secs);
+	hs.v[TASQ_HIST_FAILED] =
+	    per_sec(m->last_ctr[TASQ_CTR_FAILED], ctr[TASQ_CTR_FAILED], secs);
+	hs.v[TASQ_HIST_RETRIED] = per_sec(
+	    m->last_ctr[TASQ_CTR_RETRIED], ctr[TASQ_CTR_RETRIED], secs);
+	hs.v[TASQ_HIST_DEAD] = per_sec(m->last_ctr[TASQ_CTR_DEAD_LETTERED],
+	    ctr[TASQ_CTR_DEAD_LETTERED], secs);
+	hs.v[TASQ_HIST_SUBMITTED] = per_sec(
+	    m->last_ctr[TASQ_CTR_SUBMITTED], ctr[TASQ_CTR_SUBMITTED], secs);
+	for (size_t i = 0; i < qn; i++) {
+		struct rate *o = m->queues == NULL
+		    ? NULL
+		    : bsearch(&nq[i], m->queues, m->nqueues, sizeof(nq[i]),
+		          rate_by_name);
+		if (o != NULL) {
+			nq[i].rate =
+			    per_sec(o->completed, nq[i].completed, secs);
+			nq[i].submit_rate =
+			    per_sec(o->submitted, nq[i].submitted, secs);
+		}
+	}
+	for (size_t i = 0; i < wn; i++) {
+		struct rate *o = m->workers == NULL
+		    ? NULL
+		    : bsearch(&nw[i], m->workers, m->nworkers, sizeof(nw[i]),
+		          rate_by_id);
+		if (o != NULL) {
+			nw[i].rate =
+			    per_sec(o->completed, nw[i].completed, secs);
+		}
+	}
+	oq          = m->queues;
+	ow          = m->workers;
+	m->queues   = nq;
+	m->workers  = nw;
+	m->nqueues  = qn;
+	m->nworkers = wn;
+	memcpy(m->last_ctr, ctr, sizeof(ctr));
+	m->last_mono = now_ms;
+	m->now       = hs;
+	nng_mtx_unlock(m->mtx);
+	free(oq);
+	free(ow);
+	// The first sample is only the base of the next one's rates.
+	if (secs > 0) {
+		tasq_history_add(m->history, &hs);
+	}
 }
 
 static void
@@ -256,6 +423,238 @@ stats_cb(nng_aio *aio)
 	free(buf);
 }
 
+// Replies with what fill wrote to a memory stream, as JSON.
+static void
+reply_json(nng_aio *aio, tasq_metrics *m, int (*fill)(tasq_metrics *, FILE *))
+{
+	char  *buf = NULL;
+	size_t len = 0;
+	FILE  *f;
+	int    rv;
+
+	if ((f = open_memstream(&buf, &len)) == NULL) {
+		reply(aio, 500, "text/plain", "out of memory\n", 14);
+		return;
+	}
+	rv = fill(m, f);
+	if (fclose(f) != 0 || rv != 0) {
+		free(buf);
+		reply(aio, 500, "text/plain", "out of memory\n", 14);
+		return;
+	}
+	reply(aio, 200, "application/json", buf, len);
+	free(buf);
+}
+
+static int
+history_fill(tasq_metrics *m, FILE *f)
+{
+	return (tasq_history_json(m->history, SAMPLE_MS, f));
+}
+
+// /api/rates: per queue and per worker rates over the last sample
+// (tasks/s), the queues' latency, and the types of each queue.
+static int
+rates_fill(tasq_metrics *m, FILE *f)
+{
+	tasq_rep st;
+
+	fputs("{\"queues\":[", f);
+	nng_mtx_lock(m->mtx);
+	for (size_t i = 0; i < m->nqueues; i++) {
+		const struct rate *r = &m->queues[i];
+		fprintf(f, "%s{\"name\":", i ? "," : "");
+		tasq_json_str(f, r->name);
+		fprintf(f,
+		    ",\"rate\":%.1f,\"submit_rate\":%.1f,\"latency_ms\":%llu}",
+		    r->rate, r->submit_rate, (unsigned long long) r->age_ms);
+	}
+	fputs("],\"workers\":[", f);
+	for (size_t i = 0; i < m->nworkers; i++) {
+		fprintf(f, "%s{\"id\":\"%016llx\",\"rate\":%.1f}",
+		    i ? "," : "", (unsigned long long) m->workers[i].id,
+		    m->workers[i].rate);
+	}
+	// The totals of the same sample, so that a page shows them with
+	// the rows above.
+	fputs("],\"now\":{", f);
+	for (int k = 0; k < TASQ_HISTORY_NFIELDS; k++) {
+		fprintf(f, "%s\"%s\":%.1f", k ? "," : "",
+		    tasq_history_field_name(k), m->now.v[k]);
+	}
+	fputc('}', f);
+	nng_mtx_unlock(m->mtx);
+	fputs(",\"types\":[", f);
+	if (tasq_broker_stats(m->broker, tasq_clock_mono_ms(), &st) == 0) {
+		for (size_t i = 0; i < st.u.stats.ntypes; i++) {
+			const tasq_type_stats *t = &st.u.stats.types[i];
+			fprintf(f, "%s{\"queue\":", i ? "," : "");
+			tasq_json_str(f, t->queue);
+			fputs(",\"type\":", f);
+			tasq_json_str(f, t->type);
+			fprintf(f,
+			    ",\"ready\":%llu,\"leased\":%llu,\"workers\":%u}",
+			    (unsigned long long) t->ready,
+			    (unsigned long long) t->leased, t->workers);
+		}
+		tasq_broker_stats_fini(&st);
+	}
+	fputs("]}\n", f);
+	return (0);
+}
+
+// A payload as the page shows it: a square's int64, printable text as
+// text, anything else as hex; at most PREVIEW bytes of it.
+#define PREVIEW 48
+
+static void
+preview_json(FILE *f, const tasq_dead_letter *d)
+{
+	char   buf[2 * PREVIEW + 8];
+	size_t n    = d->payload_size < PREVIEW ? d->payload_size : PREVIEW;
+	bool   text = n > 0;
+
+	if (d->payload == NULL || d->payload_size == 0) {
+		fputs("\"\"", f);
+		return;
+	}
+	if ((d->type == NULL || d->type[0] == '\0' ||
+	        strcmp(d->type, "square") == 0) &&
+	    d->payload_size == 8) {
+		uint64_t u = 0;
+		for (int i = 7; i >= 0; i--) {
+			u = (u << 8) | d->payload[i];
+		}
+		fprintf(f, "\"%lld\"", (long long) u);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		text = text && d->payload[i] >= 0x20 && d->payload[i] < 0x7f;
+	}
+	if (text) {
+		memcpy(buf, d->payload, n);
+		buf[n] = '\0';
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			snprintf(buf + 2 * i, 3, "%02x", d->payload[i]);
+		}
+		buf[2 * n] = '\0';
+	}
+	fputc('"', f);
+	if (!text) {
+		fputs("0x", f);
+	}
+	// Text holds only printable ASCII: quote and backslash are all
+	// that JSON needs escaped.
+	for (const char *p = buf; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\') {
+			fputc('\\', f);
+		}
+		fputc(*p, f);
+	}
+	fprintf(f, "%s\"", d->payload_len > n ? "\\u2026" : "");
+}
+
+// /api/dead: the newest DEAD_SHOWN dead letters, newest first, with
+// reason, age and payload preview.
+#define DEAD_PAGE 4096
+#define DEAD_SHOWN 50
+
+static int
+dead_fill(tasq_metrics *m, FILE *f)
+{
+	tasq_rep rep;
+	uint64_t now = tasq_clock_wall_ms(), after = 0, total = 0;
+	int      rv;
+
+	// The list runs oldest first: page through it without payloads
+	// (bounded: each page moves past DEAD_PAGE letters), keeping the
+	// last DEAD_SHOWN + 1 ids in a ring; the oldest of those is the one
+	// before the newest DEAD_SHOWN, which are then listed with payloads.
+	uint64_t ring[DEAD_SHOWN + 1];
+	size_t   nring = 0;
+	for (uint64_t seen = 0;;) {
+		size_t n;
+		if ((rv = tasq_broker_dead_list(m->broker, NULL, after,
+		         DEAD_PAGE, false, &rep)) != 0) {
+			return (rv);
+		}
+		n     = rep.u.dead_list.n;
+		total = rep.u.dead_list.total;
+		seen += n;
+		for (size_t i = 0; i < n; i++) {
+			ring[nring++ % (DEAD_SHOWN + 1)] =
+			    rep.u.dead_list.letters[i].id;
+		}
+		if (n > 0) {
+			after = rep.u.dead_list.letters[n - 1].id;
+		}
+		tasq_broker_stats_fini(&rep);
+		if (n < DEAD_PAGE || seen >= total) {
+			break;
+		}
+	}
+	after = nring > DEAD_SHOWN ? ring[nring % (DEAD_SHOWN + 1)] : 0;
+	if ((rv = tasq_broker_dead_list(
+	         m->broker, NULL, after, DEAD_SHOWN, true, &rep)) != 0) {
+		return (rv);
+	}
+	fprintf(f, "{\"total\":%llu,\"now_ms\":%llu,\"letters\":[",
+	    (unsigned long long) total, (unsigned long long) now);
+	for (size_t i = rep.u.dead_list.n; i > 0; i--) {
+		const tasq_dead_letter *d = &rep.u.dead_list.letters[i - 1];
+		fprintf(f,
+		    "%s{\"id\":%llu,\"job\":\"%016llx\",\"task\":%llu,"
+		    "\"queue\":",
+		    i < rep.u.dead_list.n ? "," : "",
+		    (unsigned long long) d->id, (unsigned long long) d->job_id,
+		    (unsigned long long) d->task_id);
+		tasq_json_str(f, d->queue != NULL ? d->queue : "");
+		fputs(",\"type\":", f);
+		tasq_json_str(
+		    f, d->type != NULL && d->type[0] ? d->type : "square");
+		fprintf(f,
+		    ",\"attempts\":%u,\"code\":%u,\"code_name\":", d->attempts,
+		    d->code);
+		tasq_json_str(f, tasq_err_name((int) d->code));
+		fputs(",\"error\":", f);
+		tasq_json_str(f,
+		    d->error != NULL && d->error[0] != '\0'
+		        ? d->error
+		        : tasq_strerror(tasq_err_from_code((int) d->code)));
+		fprintf(f,
+		    ",\"time_ms\":%llu,\"age_ms\":%llu,\"payload_len\":%u,"
+		    "\"payload\":",
+		    (unsigned long long) d->time_ms,
+		    (unsigned long long) (now > d->time_ms ? now - d->time_ms
+		                                           : 0),
+		    d->payload_len);
+		preview_json(f, d);
+		fputc('}', f);
+	}
+	fputs("]}\n", f);
+	tasq_broker_stats_fini(&rep);
+	return (0);
+}
+
+static void
+history_cb(nng_aio *aio)
+{
+	reply_json(aio, metrics_of(aio), history_fill);
+}
+
+static void
+rates_cb(nng_aio *aio)
+{
+	reply_json(aio, metrics_of(aio), rates_fill);
+}
+
+static void
+dead_cb(nng_aio *aio)
+{
+	reply_json(aio, metrics_of(aio), dead_fill);
+}
+
 static int
 add(tasq_metrics *m, const char *path, void (*cb)(nng_aio *))
 {
@@ -271,6 +670,18 @@ add(tasq_metrics *m, const char *path, void (*cb)(nng_aio *))
 		nng_http_handler_free(h);
 	}
 	return (rv);
+}
+
+static void
+metrics_free(tasq_metrics *m)
+{
+	if (m->mtx != NULL) {
+		nng_mtx_free(m->mtx);
+	}
+	tasq_history_free(m->history);
+	free(m->queues);
+	free(m->workers);
+	free(m);
 }
 
 int
@@ -290,6 +701,11 @@ tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
 	m->rpc     = rpc;
 	m->journal = j;
 	m->started = nng_clock();
+	if ((rv = nng_mtx_alloc(&m->mtx)) != 0 ||
+	    (rv = tasq_history_alloc(&m->history, HISTORY_SAMPLES)) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if ((rv = nng_url_parse(&u, url)) != 0 ||
 	    strcmp(u->u_scheme, "http") != 0) {
 		snprintf(err, errlen,
@@ -307,6 +723,9 @@ tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
 	if ((rv = add(m, "/metrics", metrics_cb)) != 0 ||
 	    (rv = add(m, "/healthz", health_cb)) != 0 ||
 	    (rv = add(m, "/api/stats", stats_cb)) != 0 ||
+	    (rv = add(m, "/api/history", history_cb)) != 0 ||
+	    (rv = add(m, "/api/rates", rates_cb)) != 0 ||
+	    (rv = add(m, "/api/dead", dead_cb)) != 0 ||
 	    (rv = nng_http_handler_alloc_static(&h, "/", tasq_dashboard_html,
 	         sizeof(tasq_dashboard_html) - 1,
 	         "text/html; charset=utf-8")) != 0 ||
@@ -329,7 +748,7 @@ fail:
 	if (m->srv != NULL) {
 		nng_http_server_release(m->srv);
 	}
-	free(m);
+	metrics_free(m);
 	return (rv);
 }
 
@@ -341,5 +760,5 @@ tasq_metrics_stop(tasq_metrics *m)
 	}
 	nng_http_server_stop(m->srv);
 	nng_http_server_release(m->srv);
-	free(m);
+	metrics_free(m);
 }

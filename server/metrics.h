@@ -1,8 +1,11 @@
 // metrics: the server's HTTP side (--metrics-listen): Prometheus metrics
 // at /metrics, a health check at /healthz, the stats as JSON at
-// /api/stats, and a live dashboard at / (static files compiled in, no
-// external resources). Served by nng's HTTP server on its own threads;
-// it only reads the broker, RPC layer and journal.
+// /api/stats, the recent history at /api/history (a ring of samples, one
+// a second for 10 minutes, see history.h), rates per queue and worker and
+// queue latency at /api/rates, the newest dead letters with reason and
+// payload preview at /api/dead, and a live dashboard at / (static files
+// compiled in, no external resources). Served by nng's HTTP server on its own
+// threads; it only reads the broker, RPC layer and journal.
 #ifndef TASQ_METRICS_H
 #define TASQ_METRICS_H
 
@@ -19,6 +22,14 @@ int tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
 
 // tasq_metrics_stop stops serving and frees. Accepts NULL.
 void tasq_metrics_stop(tasq_metrics *m);
+
+// tasq_metrics_sample records one sample of the history (the rates since
+// the previous sample, gauges, each queue's latency) that /api/history
+// and /api/rates serve. Called by the server's timer once a second
+// (SAMPLE_MS); now_ms is the monotonic clock. Accepts NULL (no
+// --metrics-listen). Thread-safe: it takes the broker's lock, then the
+// metrics' own, never both at once.
+void tasq_metrics_sample(tasq_metrics *m, uint64_t now_ms);
 
 // tasq_metrics_text writes every metric in Prometheus text format into a
 // new buffer (free with free()); *len gets its length.

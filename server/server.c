@@ -84,6 +84,7 @@ timer_main(void *arg)
 		tasq_broker_tick(s->broker, tasq_clock_mono_ms());
 		if (tick % 10 == 0) {
 			(void) tasq_rpc_reap(s->rpc, s->conf.idle_ms);
+			tasq_metrics_sample(s->metrics, tasq_clock_mono_ms());
 		}
 		if (s->journal != NULL && tick % 10 == 0) {
 			(void) tasq_broker_compact(s->broker);

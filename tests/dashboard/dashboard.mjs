@@ -12,6 +12,11 @@
 // same ports and writes "restarted"; the page must then follow the new
 // server (its counts start again) without showing a negative rate. Every
 // wait polls a condition under a deadline; nothing sleeps to synchronise.
+// Before the page loads dashboard.sh has run a job with 2 overflowing
+// squares (failed), a job of queue "mail" whose 2 tasks failed twice
+// (retried, then dead letters with the reason "connection-refused") and
+// a task of queue "idle" that no worker serves (its latency grows). The
+// page shows numbers with thousands separators (n() reads them back).
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -25,6 +30,8 @@ const tasks = Number(tasksArg);
 const workers = Number(workersArg);
 const factor = Math.max(1, Number(process.env.TASQ_TEST_TIMEOUT_FACTOR) || 1);
 const sec = (n) => n * 1000 * factor;
+// A number as the page prints it ("30,000", "12.5").
+const n = (t) => Number(String(t).replace(/,/g, ''));
 
 function log(msg) {
 	const t = new Date().toISOString().slice(11, 23);
@@ -68,7 +75,7 @@ let restarting = false;
 const downError = /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|Failed to fetch/;
 try {
 	log(`chromium ${browser.version()}`);
-	page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+	page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 	page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 	page.on('console', (m) => {
 		if (m.type() === 'error' && !(restarting && downError.test(m.text()))) {
@@ -95,23 +102,115 @@ try {
 	if (title !== 'tasq dashboard') {
 		throw new Error(`title is "${title}", want "tasq dashboard"`);
 	}
-	// #meta says "connecting…" until the first /api/stats reply.
+	// #meta says "connecting…" until the first /api/stats reply; the
+	// uptime is a human duration ("up 5 s", "up 2 m 5 s").
 	await page.waitForFunction(
-		(n) => /^server \S+, up \d+ s, (\d+) worker\(s\) connected$/
+		(n) => /^server \S+, up \d+ (ms|s|m|h|d)( \d+ [smhd])?, (\d+) worker\(s\) connected$/
 			.test(document.getElementById('meta').textContent) &&
 			document.getElementById('meta').textContent
 				.endsWith(`, ${n} worker(s) connected`),
 		workers, { timeout: sec(20) });
 	log(`page loaded: "${title}", meta "${await page.textContent('#meta')}"`);
 
+	// The JSON endpoints the page reads, and /metrics, with the jobs
+	// dashboard.sh ran before: failures, retries, dead letters with
+	// their reason and payload, the idle queue's latency.
+	const api = async (p) => {
+		const r = await fetch(url + p);
+		if (!r.ok) {
+			throw new Error(`GET ${p}: HTTP ${r.status}`);
+		}
+		return p === '/metrics' ? r.text() : r.json();
+	};
+	const st0 = await api('/api/stats');
+	const base = st0.counters.tasks_completed;
+	const baseDefault = (st0.queues.find((q) => q.name === 'default') || {})
+		.submitted || 0;
+	if (st0.counters.tasks_failed !== 4 || st0.counters.tasks_retried !== 2 ||
+		st0.dead_total !== 2) {
+		throw new Error('/api/stats before the batch: failed ' +
+			`${st0.counters.tasks_failed} (want 4), retried ` +
+			`${st0.counters.tasks_retried} (want 2), dead ${st0.dead_total} ` +
+			'(want 2)');
+	}
+	const dead = await api('/api/dead');
+	const reasons = dead.letters.map((d) =>
+		`${d.queue}/${d.type} ${d.code_name} ${d.error} ${d.payload} ${d.attempts}`);
+	if (dead.total !== 2 || dead.letters.length !== 2 ||
+		!dead.letters.every((d) => d.queue === 'mail' && d.type === 'send' &&
+			d.attempts === 2 && d.code_name === 'UNAVAILABLE' &&
+			d.error === 'connection-refused' && d.age_ms >= 0) ||
+		JSON.stringify(dead.letters.map((d) => d.payload).sort()) !==
+			'["alice@example.com","bob@example.com"]') {
+		throw new Error(`/api/dead: ${JSON.stringify(dead)}`);
+	}
+	log(`/api/dead: ${reasons.join('; ')}`);
+	// The idle queue's task waits: its latency grows past 1 s.
+	const idle = await until('the idle queue\'s latency to pass 1 s', sec(10),
+		async () => {
+			const r = await api('/api/rates');
+			const q = r.queues.find((x) => x.name === 'idle');
+			return q && q.latency_ms >= 1000 ? { r, q } : false;
+		});
+	const idleType = idle.r.types.find((t) => t.queue === 'idle');
+	if (!idleType || idleType.type !== 'report' || idleType.ready !== 1 ||
+		idleType.workers !== 0) {
+		throw new Error(`/api/rates types: ${JSON.stringify(idle.r.types)}`);
+	}
+	if (!(idle.r.now.latency_ms >= idle.q.latency_ms - 1000)) {
+		throw new Error(`/api/rates now: ${JSON.stringify(idle.r.now)}`);
+	}
+	const metrics = await api('/metrics');
+	const lat = /^tasq_queue_latency_seconds\{queue="idle"\} ([0-9.]+)$/m
+		.exec(metrics);
+	if (!lat || !(Number(lat[1]) >= 1)) {
+		throw new Error('/metrics: no tasq_queue_latency_seconds of the ' +
+			`idle queue at 1 s or more (${lat ? lat[0] : 'none'})`);
+	}
+	log(`latency of the idle queue: ${idle.q.latency_ms} ms; ${lat[0]}`);
+
+	// The page shows them: counts in the cards, the dead letters'
+	// reason, payload and age, the idle queue's latency and its type
+	// nobody serves. Dead cells: 0 age, 1 queue, 2 type, 3 job, 4 task,
+	// 5 attempts, 6 code, 7 reason, 8 payload.
+	await page.waitForFunction(() => {
+		const t = (id) => document.getElementById(id).textContent;
+		const rows = [...document.querySelectorAll('#dead tbody tr')]
+			.map((tr) => [...tr.cells].map((c) => c.textContent));
+		const q = [...document.querySelectorAll('#queues tbody tr')]
+			.map((tr) => [...tr.cells].map((c) => c.textContent))
+			.find((r) => r[0] === 'idle');
+		const ty = [...document.querySelectorAll('#types tbody tr')]
+			.map((tr) => [...tr.cells].map((c) => c.textContent))
+			.find((r) => r[0] === 'idle');
+		return t('failed') === '4' && t('retried') === '2' &&
+			t('deadtotal') === '2' && rows.length === 2 &&
+			rows.every((r) => r[1] === 'mail' && r[2] === 'send' &&
+				r[5] === '2' && r[6] === 'UNAVAILABLE' &&
+				r[7] === 'connection-refused' &&
+				/^(now|\d+ (ms|s|m)( \d+ s)? ago)$/.test(r[0])) &&
+			rows.some((r) => r[8].startsWith('alice@example.com')) &&
+			q && /^\d+ (s|m)( \d+ s)?$/.test(q[9]) &&
+			ty && ty[1] === 'report' && ty[4] === '0';
+	}, null, { timeout: sec(10), polling: 200 }).catch(async () => {
+		throw new Error('the page does not show the failures, dead ' +
+			'letters and latency: cards ' +
+			await page.textContent('#cards') + '; dead ' +
+			await page.textContent('#dead tbody') + '; queues ' +
+			await page.textContent('#queues tbody') + '; types ' +
+			await page.textContent('#types tbody'));
+	});
+	log('page: ' + (await page.textContent('#cards')).replace(/\s+/g, ' '));
+
 	// Every refresh (tick() sets #rate, then #completed) as seen by the
 	// page, so that no value in between two polls is missed.
 	await page.evaluate(() => {
 		window.tasqTicks = [];
 		const c = document.getElementById('completed');
+		const n = (t) => Number(String(t).replace(/,/g, ''));
 		new MutationObserver(() => window.tasqTicks.push({
-			completed: Number(c.textContent),
-			rate: Number(document.getElementById('rate').textContent),
+			completed: n(c.textContent),
+			rate: n(document.getElementById('rate').textContent),
 		})).observe(c, { childList: true, characterData: true, subtree: true });
 	});
 	fs.writeFileSync(path.join(syncDir, 'loaded'), '');
@@ -119,14 +218,19 @@ try {
 	// Live: two different non-zero rates, three completed counts, the
 	// default queue with work in it and a non-zero tasks/s of its own,
 	// every worker connected, a chart line off the baseline, and the
-	// batch not over yet. Queue cells: 0 name, 1 ready, 2 leased,
-	// 3 results, 4 jobs, 5 dead, 6 submitted, 7 completed, 8 tasks/s.
+	// batch not over yet, a rate on each worker. Queue cells: 0 name,
+	// 1 ready, 2 leased, 3 results, 4 jobs, 5 dead, 6 submitted,
+	// 7 completed, 8 tasks/s, 9 latency. Worker cells: 0 name, 1 queue,
+	// 2 leases, 3 tasks in hand, 4 completed, 5 last seen, 6 connected,
+	// 7 tasks/s.
 	const live = await page.waitForFunction((want) => {
-		const t = window.tasqTicks.filter((x) => x.completed > 0 && x.rate > 0);
+		const n = (t) => Number(String(t).replace(/,/g, ''));
+		const t = window.tasqTicks.filter((x) => x.completed > want.base &&
+			x.rate > 0);
 		const rates = new Set(t.map((x) => x.rate));
 		const done = new Set(t.map((x) => x.completed));
-		const now = Number(document.getElementById('completed').textContent);
-		if (now >= want.tasks) {
+		const now = n(document.getElementById('completed').textContent);
+		if (now >= want.base + want.tasks) {
 			return { over: true, ticks: window.tasqTicks };
 		}
 		const cells = (id) => [...document.querySelectorAll(`#${id} tbody tr`)]
@@ -134,11 +238,12 @@ try {
 		const queues = cells('queues');
 		const workers = cells('workers');
 		const q = queues.find((r) => r[0] === 'default');
-		const busy = q && (Number(q[1]) > 0 || Number(q[2]) > 0);
-		const qrate = q ? Number(q[8]) : 0;
+		const busy = q && (n(q[1]) > 0 || n(q[2]) > 0);
+		const qrate = q ? n(q[8]) : 0;
 		const connected = workers.filter((r) => r[6] === 'yes').length;
+		const wrates = workers.filter((r) => r[6] === 'yes' && n(r[7]) > 0);
 		if (rates.size < 2 || done.size < 3 || !busy || !(qrate > 0) ||
-		    connected < want.workers) {
+		    connected < want.workers || wrates.length < want.workers) {
 			return false;
 		}
 		// The line is #36c; a rate of 0 is drawn 4 px above the bottom.
@@ -154,12 +259,15 @@ try {
 		if (blue === 0) {
 			return false;
 		}
-		// One queue: its counts and rate are the server's, from the
-		// same poll (read together, since one tick() wrote them all).
-		const same = Number(q[7]) === now && qrate ===
-			Number(document.getElementById('rate').textContent);
+		// The queues' counts and rates are the server's, from the same
+		// poll (read together, since one tick() wrote them all): only
+		// the default queue moves, so its rate is the server's, and the
+		// queues' completed add up to the server's.
+		const sum = queues.reduce((a, r) => a + n(r[7]), 0);
+		const same = sum === now && qrate ===
+			n(document.getElementById('rate').textContent);
 		return { over: false, ticks: t, queues, workers, blue, now, q, same };
-	}, { tasks, workers }, { timeout: sec(30), polling: 200 });
+	}, { tasks, workers, base }, { timeout: sec(30), polling: 200 });
 	const v = await live.jsonValue();
 	if (v.over) {
 		throw new Error(`the batch of ${tasks} ended before the page had ` +
@@ -172,11 +280,12 @@ try {
 	log(`default queue: submitted ${v.q[6]}, completed ${v.q[7]}, ` +
 		`tasks/s ${v.q[8]}`);
 	if (!v.same) {
-		throw new Error('the default queue (completed, tasks/s) ' +
-			`${v.q[7]}, ${v.q[8]} disagrees with the page's completed ` +
-			`${v.now} and tasks/s (the only queue: they must be equal)`);
+		throw new Error('the queues (completed, tasks/s) ' +
+			`${JSON.stringify(v.queues)} disagree with the page's ` +
+			`completed ${v.now} and tasks/s (the only busy queue: they ` +
+			'must be equal)');
 	}
-	if (!(Number(v.q[6]) >= Number(v.q[7]))) {
+	if (!(n(v.q[6]) >= n(v.q[7]))) {
 		throw new Error(`the default queue shows submitted ${v.q[6]} ` +
 			`below completed ${v.q[7]}`);
 	}
@@ -190,38 +299,78 @@ try {
 	await until('dashboard.sh to report the batch done', sec(120),
 		async () => fs.existsSync(path.join(syncDir, 'done')));
 	await page.waitForFunction(
-		(n) => Number(document.getElementById('completed').textContent) === n,
-		tasks, { timeout: sec(10) }).catch(async () => {
+		(want) => Number(document.getElementById('completed').textContent
+			.replace(/,/g, '')) === want,
+		base + tasks, { timeout: sec(10) }).catch(async () => {
 		throw new Error('the page shows completed ' +
-			`${await page.textContent('#completed')}, want ${tasks}`);
+			`${await page.textContent('#completed')}, want ${base + tasks}`);
 	});
 	// The same tick filled the queues: submitted and completed are the
 	// batch's, each task counted once.
 	const qrow = await page.$$eval('#queues tbody tr', (rows) => rows
 		.map((r) => [...r.cells].map((c) => c.textContent))
 		.find((r) => r[0] === 'default'));
-	if (!qrow || Number(qrow[6]) !== tasks || Number(qrow[7]) !== tasks) {
+	const want = baseDefault + tasks;
+	if (!qrow || n(qrow[6]) !== want || n(qrow[7]) !== want ||
+		qrow[6] !== want.toLocaleString('en-US')) {
 		throw new Error(`the default queue after the batch: ` +
-			`${JSON.stringify(qrow)}, want submitted and completed ${tasks}`);
+			`${JSON.stringify(qrow)}, want submitted and completed ` +
+			`${want.toLocaleString('en-US')}`);
 	}
 	log(`default queue after the batch: submitted ${qrow[6]}, ` +
 		`completed ${qrow[7]}, tasks/s ${qrow[8]}`);
-	// Idle workers: the "idle ms" column (the server's clock minus the
-	// worker's last request) is above zero for every worker.
-	await page.waitForFunction((n) => {
-		const rows = [...document.querySelectorAll('#workers tbody tr')];
-		return rows.length === n && rows.every((r) =>
-			Number(r.cells[5].textContent) > 0);
+	// "last seen": a human time ("now", "3 s ago"), never a raw count
+	// of milliseconds; every connected worker (the tasq_raw session's
+	// row is a worker gone).
+	await page.waitForFunction((want) => {
+		const rows = [...document.querySelectorAll('#workers tbody tr')]
+			.filter((r) => r.cells[6].textContent === 'yes');
+		return rows.length === want && rows.every((r) =>
+			/^(now|\d+ (ms|s|m)( \d+ s)? ago)$/.test(r.cells[5].textContent));
 	}, workers, { timeout: sec(10), polling: 200 }).catch(async () => {
-		throw new Error('workers not shown idle after the batch: ' +
+		throw new Error('workers\' last seen after the batch: ' +
 			await page.textContent('#workers tbody'));
 	});
-	log('idle ms after the batch: ' + (await page.$$eval(
+	log('last seen after the batch: ' + (await page.$$eval(
 		'#workers tbody tr', (rows) => rows.map((r) => r.cells[5].textContent)))
 		.join(', '));
+
+	// A reload: the chart is drawn at once from the server's history,
+	// which holds the batch (one sample a second, completed/s above 0).
+	await page.reload({ timeout: sec(15) });
+	const reloaded = await page.waitForFunction(() => {
+		if (typeof hist === 'undefined' || hist.length < 3) {
+			return false;
+		}
+		const c = document.getElementById('chart');
+		const img = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+		let blue = 0;
+		for (let i = 0; i < img.data.length; i += 4) {
+			const [r, g, b] = img.data.slice(i, i + 3);
+			if (b > 150 && r < 120 && g < 160 && img.data[i + 3] > 0) {
+				blue++;
+			}
+		}
+		return hist.some((v) => v > 0) && blue > 0 ?
+			{ n: hist.length, max: Math.max(...hist), blue } : false;
+	}, null, { timeout: sec(10), polling: 100 }).catch(async () => {
+		throw new Error('after a reload the chart has no history: ' +
+			await page.evaluate(() => JSON.stringify(hist)));
+	});
+	const rv = await reloaded.jsonValue();
+	log(`after a reload: ${rv.n} samples of history, peak ${rv.max} ` +
+		`tasks/s, ${rv.blue} line pixels`);
+	const hs = await api('/api/history');
+	const ts = hs.samples.map((x) => x[0]);
+	if (hs.interval_ms !== 1000 || hs.fields[0] !== 'completed' ||
+		hs.samples.length < 3 || ts.some((t, i) => i > 0 && !(t > ts[i - 1])) ||
+		hs.samples.some((x) => x.length !== hs.fields.length + 1) ||
+		hs.samples.reduce((a, x) => a + x[1], 0) < tasks / 2) {
+		throw new Error(`/api/history: ${JSON.stringify(hs).slice(0, 600)}`);
+	}
 	const end = path.join(outDir, 'dashboard-done.png');
 	await page.screenshot({ path: end, fullPage: true });
-	log(`completed ${tasks} on the page; screenshot after the batch: ${end}`);
+	log(`completed ${base + tasks} on the page; screenshot after the batch: ${end}`);
 
 	// A server restart: its counters start again from 0 (no --data-dir),
 	// so the page's next difference is negative, and must show as 0.
@@ -230,10 +379,11 @@ try {
 	await until('dashboard.sh to restart the server', sec(60),
 		async () => fs.existsSync(path.join(syncDir, 'restarted')));
 	await page.waitForFunction(
-		(n) => Number(document.getElementById('completed').textContent) < n &&
+		(n) => Number(document.getElementById('completed').textContent
+			.replace(/,/g, '')) < n &&
 			/worker\(s\) connected/.test(document.getElementById('meta')
 				.textContent),
-		tasks, { timeout: sec(30), polling: 200 }).catch(async () => {
+		base + tasks, { timeout: sec(30), polling: 200 }).catch(async () => {
 		throw new Error('the page did not follow the restarted server: ' +
 			`completed ${await page.textContent('#completed')}`);
 	});
@@ -245,8 +395,10 @@ try {
 	restarting = false;
 	const after = await page.evaluate(() => ({
 		min: Math.min(...hist),
-		rate: Number(document.getElementById('rate').textContent),
-		completed: Number(document.getElementById('completed').textContent),
+		rate: Number(document.getElementById('rate').textContent
+			.replace(/,/g, '')),
+		completed: Number(document.getElementById('completed').textContent
+			.replace(/,/g, '')),
 		queue: [...document.querySelectorAll('#queues tbody tr')]
 			.map((r) => [...r.cells].map((c) => c.textContent)),
 	}));
@@ -254,7 +406,7 @@ try {
 		`${after.rate}, lowest rate in the chart ${after.min}, queues ` +
 		JSON.stringify(after.queue));
 	if (!(after.min >= 0) || !(after.rate >= 0) ||
-		after.queue.some((r) => !(Number(r[8]) >= 0))) {
+		after.queue.some((r) => !(n(r[8]) >= 0))) {
 		throw new Error('a negative rate after the restart: ' +
 			JSON.stringify(after));
 	}

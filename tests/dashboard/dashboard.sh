@@ -2,10 +2,20 @@
 # deploy.dashboard: the dashboard that tasq-server serves at / of
 # --metrics-listen (server/dashboard.h), in headless Chromium driven by
 # playwright-core (dashboard.mjs): the page loads, shows live numbers
-# while a batch runs on 2 workers, and ends at the batch's total; after a
-# server restart (SIGKILL, a new one on the same ports) it follows the new
-# server and never shows a negative rate.
-# usage: dashboard.sh TASQ-SERVER TASQ-WORKER TASQ
+# while a batch runs on 2 workers, and ends at the batch's total; it shows
+# failures, retries and dead letters (reason, payload) of real jobs, a
+# queue's latency, per-queue and per-worker rates, and after a reload the
+# server's history in the chart; after a server restart (SIGKILL, a new
+# one on the same ports) it follows the new server and never shows a
+# negative rate.
+# usage: dashboard.sh TASQ-SERVER TASQ-WORKER TASQ TASQ-RAW
+#
+# Before the page loads: a job of 3 squares of which 2 overflow
+# (OUT_OF_RANGE: 2 failed tasks); a tasq_raw session (tests/harness) that
+# fails a job of 2 tasks of type "send" in queue "mail" twice (2 retries,
+# then 2 dead letters with the reason "connection-refused"), and submits
+# a task of type "report" to queue "idle", which no worker serves (its
+# latency grows).
 #
 # Screenshots go to $TASQ_ARTIFACT_DIR, else ./artifacts (CTest runs it
 # in the build directory): dashboard.png while the batch runs,
@@ -21,18 +31,18 @@ export LC_ALL=C
 # shellcheck source-path=SCRIPTDIR source=../harness/lib.sh
 . "$(dirname "$0")/../harness/lib.sh" || exit 2
 TEST_NAME=dashboard
-if [ $# -ne 3 ]; then
-	echo "usage: $0 TASQ-SERVER TASQ-WORKER TASQ" >&2
+if [ $# -ne 4 ]; then
+	echo "usage: $0 TASQ-SERVER TASQ-WORKER TASQ TASQ-RAW" >&2
 	exit 2
 fi
-server=$1 worker=$2 client=$3
+server=$1 worker=$2 client=$3 raw=$4
 here=$(cd "$(dirname "$0")" && pwd)
 tasks=${TASQ_DASHBOARD_TASKS:-30000}
 harness_factor
 factor=$FACTOR
 out=${TASQ_ARTIFACT_DIR:-$PWD/artifacts}
 
-for b in "$server" "$worker" "$client"; do
+for b in "$server" "$worker" "$client" "$raw"; do
 	if [ ! -x "$b" ]; then
 		echo "dashboard: $b is not an executable" >&2
 		exit 2
@@ -121,6 +131,28 @@ log "server $server_pid on $url, dashboard on http://127.0.0.1:$mport/"
 spawn worker.log "$worker" --server "$url" --key-file "$T/key" -j 2 \
 	-b 100 --task-delay 1ms
 worker_pid=$spawned
+
+# Failures: 2 of 3 squares overflow (a final error, no retry).
+rc=0
+timeout -k 5 $((30 * factor)) "$client" --server "$url" --key-file "$T/key" \
+	submit --summary 5000000000 6000000000 3 >"$T/fail.out" \
+	2>"$T/fail.log" || rc=$?
+grep -q "^tasks=3 ok=1 failed=2 " "$T/fail.out" ||
+	fail "the overflow job (exit $rc): $(cat "$T/fail.out" "$T/fail.log")"
+# Retries and dead letters: a session that fails its tasks twice (max 2
+# attempts, no backoff), and a task nobody serves. Each command is
+# answered before the next is read; the session ends at the end of its
+# input.
+printf '%s\n' 'tsubmit mail 78 0 send 2 0 alice@example.com bob@example.com' \
+	'tlease mail 100 0 send' 'tcomplete fail 13 smtp-451-try-later' \
+	'tlease mail 100 0 send' 'tcomplete fail 14 connection-refused' \
+	'tsubmit idle 79 0 report 1 0 monthly' |
+	timeout -k 5 $((30 * factor)) "$raw" "$url" session \
+		--key-file "$T/key" --timeout $((10000 * factor)) \
+		>"$T/session.out" 2>"$T/session.log" ||
+	fail "tasq_raw session: $(cat "$T/session.out" "$T/session.log")"
+[ "$(grep -c '^tcomplete status=OK accepted=2 ' "$T/session.out")" = 2 ] ||
+	fail "the session's failures were not accepted: $(cat "$T/session.out")"
 
 # Its lines go straight to our stderr, in order with ours.
 setsid node "$here/dashboard.mjs" "http://127.0.0.1:$mport" "$tasks" 2 \

@@ -1,0 +1,52 @@
+# monitoring: deploy/prometheus/tasq-alerts.yml and deploy/grafana/tasq.json
+# name only metrics that a live server has: a server with --data-dir (the
+# journal's metrics) and --metrics-listen runs a small job on a worker,
+# then monitoring_check.py reads /metrics, the rule file (YAML, the rule
+# file's structure, the alerts deploy/README.md lists) and the dashboard
+# (JSON, panels with targets), and finds every tasq_* name of their
+# expressions among the samples. The checker must fail on a /metrics
+# without one of those names (the check can fail).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
+test_begin 60
+command -v curl >/dev/null || fail "curl is needed"
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+check=$top/tests/integration/monitoring_check.py
+rules=$top/deploy/prometheus/tasq-alerts.yml
+dash=$top/deploy/grafana/tasq.json
+
+# --metrics-listen cannot report port 0: a port the kernel just handed out.
+mport=$(python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_server --data-dir "$T/data" --metrics-listen "http://127.0.0.1:$mport"
+M=http://127.0.0.1:$mport
+wait_until 10 curl -sf -o /dev/null "$M/healthz" ||
+    fail "no /healthz on port $mport"
+start_workers -j 1
+client submit --range 1:100 >"$T/run.out" 2>"$T/run.err" ||
+    fail "submit: $(cat "$T/run.err")"
+check_squares "$T/run.out" 1 100
+curl -sf "$M/metrics" >"$T/metrics.txt" || fail "GET /metrics failed"
+grep -q '^tasq_queue_latency_seconds{queue="default"} ' "$T/metrics.txt" ||
+    fail "no tasq_queue_latency_seconds of the default queue in /metrics"
+
+python3 "$check" "$T/metrics.txt" "$rules" "$dash" >"$T/check.out" \
+    2>"$T/check.err" || fail "$(cat "$T/check.out" "$T/check.err")"
+log "$(cat "$T/check.out")"
+
+# The check can fail: without the latency gauge, or with a rule file
+# that is not a rule file.
+grep -v '^tasq_queue_latency_seconds' "$T/metrics.txt" >"$T/less.txt"
+if python3 "$check" "$T/less.txt" "$rules" "$dash" >/dev/null \
+    2>"$T/less.err"; then
+	fail "monitoring_check passed without tasq_queue_latency_seconds"
+fi
+grep -q 'tasq_queue_latency_seconds is not in /metrics' "$T/less.err" ||
+    fail "monitoring_check did not name the missing metric: $(cat "$T/less.err")"
+printf 'groups:\n  - name: x\n    rules:\n      - alert: A\n' >"$T/bad.yml"
+if python3 "$check" "$T/metrics.txt" "$T/bad.yml" "$dash" >/dev/null \
+    2>"$T/bad.err"; then
+	fail "monitoring_check passed a rule without expr"
+fi
+grep -q 'A: no expr' "$T/bad.err" || fail "bad.yml: $(cat "$T/bad.err")"
+log "the checker refuses a /metrics without the latency gauge and a rule without expr"
+test_end
