@@ -347,13 +347,16 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 		goto fail;
 	}
 	q->last_ms = now_ms;
-	// The first lane, in the queue's order, of a type the worker
-	// serves with an unfinished task.
+	// The first lane of a type the worker serves with an unfinished
+	// task, from the one after the lane of the queue's last lease, so
+	// that a worker of several types takes them in turn.
 	for (size_t i = 0; i < q->nlanes && ln == NULL; i++) {
+		size_t at = (q->lane_next + i) % q->nlanes;
 		for (size_t k = 0; k < ntypes; k++) {
-			if (strcmp(q->lanes[i]->type, types[k]) == 0 &&
-			    tasq_broker_ready_trim(b, q->lanes[i])) {
-				ln = q->lanes[i];
+			if (strcmp(q->lanes[at]->type, types[k]) == 0 &&
+			    tasq_broker_ready_trim(b, q->lanes[at])) {
+				ln           = q->lanes[at];
+				q->lane_next = at + 1;
 				break;
 			}
 		}
@@ -383,202 +386,6 @@ out:
 
 // ---- complete
 // ----------------------------------------------------------------
-
-// What a failed result may need, allocated for each (spare_prepare)
-// before anything is journaled: the dead letter of its last attempt, or
-// the two ranges of a retry (the task's own, and the rest of its range
-// when it was in the middle).
-struct spare {
-	struct dead  *d;
-	struct range *r1, *r2;
-};
-
-// Scratch columns of the results of one batch that are news (complete).
-struct rscratch {
-	struct spare **sp;    // of each news (bury: its letter)
-	uint32_t      *tries; // of each news: its attempts (bury)
-	bool          *bury;
-	uint64_t      *rids; // retries: task ids, their spares
-	struct spare **rsp;
-	size_t         nretry;
-	uint64_t      *ids;
-	uint8_t       *codes;
-	uint32_t      *lens;
-	const char   **errs; // borrowed from the request
-	char         **owned;
-	uint8_t       *ebuf; // a record's messages (tasq_persist_errs_size)
-	uint8_t       *data;
-	const uint8_t *bytes; // data, or the batch's own column
-	size_t         n;
-	bool           anyerr;
-};
-
-// Sorts the results of one batch (locked, changing nothing): those that
-// are news go to s (s->n of them), the rest are counted in out as
-// duplicates or rejected.
-
-// The range of lease l that holds task off of c, or NULL.
-static struct range *
-lease_range_of(const struct lease *l, const struct chunk *c, uint32_t off)
-{
-	for (struct range *r = l->ranges; r != NULL; r = r->next) {
-		if (r->chunk == c && off >= r->off && off < r->off + r->len) {
-			return (r);
-		}
-	}
-	return (NULL);
-}
-
-static void
-complete_sort(tasq_broker *b, struct job *j, const tasq_result_batch *rb,
-    const struct lease *live, char **owned, struct spare *spares,
-    struct rscratch *s, tasq_complete_rep *out)
-{
-	struct chunk   *hint = NULL;
-	tasq_blobs_iter it;
-	size_t          size    = 0;
-	bool            compact = false;
-
-	s->n      = 0;
-	s->nretry = 0;
-	s->anyerr = false;
-	tasq_blobs_iter_init(&it, &rb->results);
-	for (size_t i = 0; i < rb->n; i++) {
-		uint64_t       id   = rb->ids[i];
-		struct chunk  *c    = tasq_broker_chunk_of_hint(j, id, &hint);
-		uint32_t       code = rb->codes ? rb->codes[i] : 0;
-		const char    *err  = rb->errors ? rb->errors[i] : NULL;
-		const uint8_t *p;
-		size_t         len;
-
-		tasq_blobs_next(&it, &p, &len);
-		if (c == NULL) {
-			// Finished and freed, or never submitted.
-			if (tasq_broker_ivals_contains(j, id)) {
-				out->duplicates++;
-				tasq_broker_count(
-				    b, TASQ_CTR_DUPLICATE_RESULTS, 1);
-			} else {
-				out->rejected++;
-				tasq_broker_count(
-				    b, TASQ_CTR_REJECTED_RESULTS, 1);
-			}
-			continue;
-		}
-		if (tasq_broker_task_done(c, (uint32_t) (id - c->first))) {
-			out->duplicates++;
-			tasq_broker_count(b, TASQ_CTR_DUPLICATE_RESULTS, 1);
-			continue;
-		}
-		s->bury[s->n] = false;
-		if (!tasq_wire_code_final(code)) {
-			// A failure to try again, unless it was the last
-			// attempt. Only the lease's holder can say: a late
-			// failure is dropped (the task is out again).
-			const struct range *r = live == NULL
-			    ? NULL
-			    : lease_range_of(
-			          live, c, (uint32_t) (id - c->first));
-			if (r == NULL || spares == NULL ||
-			    spares[i].r1 == NULL) {
-				out->late++;
-				tasq_broker_count(b, TASQ_CTR_LATE_RESULTS, 1);
-				goto skip;
-			}
-			if (r->attempt < tasq_broker_max_attempts(b, j)) {
-				s->rids[s->nretry]  = id;
-				s->rsp[s->nretry++] = &spares[i];
-				goto skip;
-			}
-			s->bury[s->n]  = true;
-			s->tries[s->n] = r->attempt;
-			s->sp[s->n]    = &spares[i];
-		}
-		if (s->n < i && !compact) {
-			// Not every result is news: compact their bytes,
-			// starting with those before (all news).
-			if (size > 0) {
-				memcpy(s->data, rb->results.data, size);
-			}
-			compact = true;
-		}
-		if (compact && len > 0) {
-			memcpy(s->data + size, p, len);
-		}
-		s->ids[s->n]   = id;
-		s->codes[s->n] = (uint8_t) code;
-		s->lens[s->n]  = (uint32_t) len;
-		s->errs[s->n]  = err != NULL && err[0] != '\0' ? err : NULL;
-		// The message's copy goes with the result (NULL: none).
-		s->owned[s->n] = owned != NULL ? owned[i] : NULL;
-		if (owned != NULL) {
-			owned[i] = NULL;
-		}
-		s->anyerr |= s->errs[s->n] != NULL;
-		size += len;
-		s->n++;
-		continue;
-	skip:
-		// Not news: its bytes are left out.
-		if (!compact) {
-			if (size > 0) {
-				memcpy(s->data, rb->results.data, size);
-			}
-			compact = true;
-		}
-	}
-	s->bytes = compact ? s->data : rb->results.data;
-}
-
-// Prepares the spares of the failures in res that may be retried or
-// buried (their tasks unfinished): spares[k] for result k of the
-// request. Errors: NNG_ENOMEM.
-static int
-spare_prepare(tasq_broker *b, size_t nres, const tasq_result_batch *res,
-    struct spare *spares)
-{
-	size_t k = 0, nd = 0;
-
-	for (size_t bi = 0; bi < nres; bi++) {
-		const tasq_result_batch *rb = &res[bi];
-		struct job   *j    = tasq_broker_job_find(b, rb->job_id);
-		struct chunk *hint = NULL;
-		for (size_t i = 0; i < rb->n; i++, k++) {
-			uint32_t      code = rb->codes ? rb->codes[i] : 0;
-			struct chunk *c;
-			uint32_t      off;
-			if (tasq_wire_code_final(code) || j == NULL ||
-			    (c = tasq_broker_chunk_of_hint(
-			         j, rb->ids[i], &hint)) == NULL ||
-			    tasq_broker_task_done(
-			        c, off = (uint32_t) (rb->ids[i] - c->first))) {
-				continue;
-			}
-			if ((spares[k].r1 = tasq_calloc(
-			         1, sizeof(struct range))) == NULL ||
-			    (spares[k].r2 = tasq_calloc(
-			         1, sizeof(struct range))) == NULL ||
-			    (spares[k].d = tasq_broker_dead_of(b, c, off, 0,
-			         code, rb->errors ? rb->errors[i] : NULL, NULL,
-			         0)) == NULL) {
-				return (NNG_ENOMEM);
-			}
-			nd++;
-		}
-	}
-	return (tasq_broker_dead_reserve(b, nd));
-}
-
-static void
-spare_fini(struct spare *spares, size_t n)
-{
-	for (size_t i = 0; spares != NULL && i < n; i++) {
-		free(spares[i].r1);
-		free(spares[i].r2);
-		tasq_broker_dead_free(spares[i].d);
-	}
-	free(spares);
-}
 
 // All or nothing as far as memory goes: the scratch columns and room in
 // every job's result list are allocated before the first batch is
@@ -662,7 +469,7 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	// Failures that may be retried or buried: their ranges and letters.
 	if (fails &&
 	    ((spares = tasq_calloc(total, sizeof(*spares))) == NULL ||
-	        (rv = spare_prepare(b, nres, res, spares)) != 0)) {
+	        (rv = tasq_broker_spare_prepare(b, nres, res, spares)) != 0)) {
 		rv = NNG_ENOMEM;
 		goto out;
 	}
@@ -707,7 +514,7 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		}
 		// First the results that are news, which are journaled
 		// before they change anything.
-		complete_sort(b, j, rb, live ? l : NULL, own,
+		tasq_broker_result_sort(b, j, rb, live ? l : NULL, own,
 		    spares != NULL ? spares + at0 - rb->n : NULL, &s, out);
 		if (s.n > 0) {
 			rv = tasq_persist_results(b, j->id, s.n, s.ids,
@@ -788,7 +595,7 @@ out:
 	free(s.bury);
 	free(s.rids);
 	free(s.rsp);
-	spare_fini(spares, total);
+	tasq_broker_spare_fini(spares, total);
 	free(s.ebuf);
 	free(s.data);
 	for (size_t i = 0; copies != NULL && i < total; i++) {

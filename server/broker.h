@@ -4,17 +4,22 @@
 // it with decoded requests and the current time, which keeps it testable
 // (broker_test.c drives it with a fake clock).
 //
-// Model. A Submit adds a chunk (the tasks of one request) to its job and a
-// range covering it to the tail of the job's queue. Lease takes tasks from
-// the head ranges into a lease owned by a worker and its connection
-// (pipe). A task is done when its first result arrives: one bit per task
+// Model. A task is (type, payload bytes); a job has one type, fixed by
+// its first batch, with its retry policy. A Submit adds a chunk (the
+// tasks of one request: their payloads as one column) to its job and a
+// range covering it to the tail of its type's lane in the job's queue.
+// Lease takes tasks from the head ranges of a lane the worker serves into
+// a lease owned by the worker and its connection (pipe). A task is done
+// when its first result (bytes, code, message) arrives: one bit per task
 // in its chunk, so later results for it (a redelivery, a late worker) are
-// counted as duplicates and dropped. Results wait in their job until the
+// counted as duplicates and dropped; a failure that is not final
+// (tasq_wire_code_final) sends the task back after the job's backoff
+// instead, until its last attempt. Results wait in their job until the
 // job's client fetches and then acknowledges them. A lease that expires,
-// or whose pipe closes, puts its unfinished tasks back at the head of the
-// queue with the attempt count raised; past max_attempts they are dead-
-// lettered: they get an ABORTED result so that their client is not left
-// waiting, and stats lists them.
+// or whose pipe closes, puts its unfinished tasks back at the head of
+// their lane with the attempt count raised; past the job's max attempts
+// they are dead-lettered: they get an ABORTED result so that their client
+// is not left waiting, and a dead letter (DeadList) keeps their payload.
 //
 // Failure: every operation is all or nothing, in memory and in the
 // journal. It allocates what it needs first, then journals, then changes
@@ -88,7 +93,7 @@ typedef void (*tasq_wake_cb)(tasq_waiter *w);
 	    "Tasks made ready again after a lease expired, was released or "  \
 	    "lost its connection.")                                           \
 	X(DEAD_LETTERED, "tasks_dead_lettered",                               \
-	    "Tasks given up after --max-attempts deliveries.")                \
+	    "Tasks given up after their job's last attempt.")                 \
 	X(DEAD_DROPPED, "dead_letters_dropped",                               \
 	    "Dead letters forgotten past --max-dead (the oldest first).")     \
 	X(RETRIED, "tasks_retried",                                           \
@@ -188,10 +193,10 @@ typedef struct tasq_lease_out {
 // tasq_broker_lease leases up to max tasks of queue to worker_id over
 // pipe_id, of one of the ntypes types (borrowed); ntypes 0 is a legacy
 // worker: square tasks only, in batches marked legacy. The tasks of one
-// lease are of one type (the first of types, in the queue's order, with
-// ready tasks). When none are ready and w is not NULL, w is parked on
-// the queue and *parked set. Errors: TASQ_ERESOURCE_EXHAUSTED (too many
-// workers or queues), NNG_ENOMEM.
+// lease are of one type: of the queue's types the worker serves with
+// ready tasks, the first after the type of the queue's last lease. When none
+// are ready and w is not NULL, w is parked on the queue and *parked set.
+// Errors: TASQ_ERESOURCE_EXHAUSTED (too many workers or queues), NNG_ENOMEM.
 int  tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
      const char *worker_name, const char *const *types, size_t ntypes,
      uint32_t pipe_id, uint32_t max, uint64_t now_ms, tasq_lease_out *out,

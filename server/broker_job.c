@@ -712,7 +712,9 @@ tasq_broker_job_fetch(tasq_broker *b, struct job *j, uint64_t ack_seq,
 		memcpy(nd_ids, j->r_ids + h, n * sizeof(uint64_t));
 		memcpy(nd_codes, j->r_codes + h, n * sizeof(uint32_t));
 		memcpy(nd_lens, j->r_lens + h, n * sizeof(uint32_t));
-		memcpy(nd_data, j->r_data + j->r_dhead, bytes);
+		if (bytes > 0) { // r_data is NULL while every result is empty
+			memcpy(nd_data, j->r_data + j->r_dhead, bytes);
+		}
 		if (nd_errs != NULL) {
 			// The messages move to the delivery.
 			memcpy(nd_errs, j->r_errs + h, n * sizeof(char *));
@@ -847,7 +849,7 @@ tasq_broker_job_results(
 		v->errs  = j->r_errs != NULL
 		     ? (const char *const *) j->r_errs + j->r_head
 		     : NULL;
-		v->data  = j->r_data + j->r_dhead;
+		v->data  = j->r_data != NULL ? j->r_data + j->r_dhead : NULL;
 		v->size  = j->r_dlen;
 	}
 }

@@ -112,6 +112,7 @@ struct queue {
 	char          name[TASQ_WIRE_MAX_NAME + 1];
 	struct lane **lanes; // in order of creation, freed with the queue
 	size_t        nlanes, caplanes;
+	size_t        lane_next; // where the next Lease starts looking
 	uint64_t      nready, nleased, nresults, njobs, ndead;
 	// Cumulative, counted where tasks_submitted and tasks_completed are
 	// (so also for records replayed at start-up): tasks newly enqueued,
@@ -168,6 +169,47 @@ struct tasq_broker {
 	tasq_journal        *journal;    // NULL without --data-dir
 	bool                 recovering; // replaying: limits off, no records
 };
+
+// What a failed result may need, allocated for each (spare_prepare)
+// before anything is journaled: the dead letter of its last attempt, or
+// the two ranges of a retry (the task's own, and the rest of its range
+// when it was in the middle).
+struct spare {
+	struct dead  *d;
+	struct range *r1, *r2;
+};
+
+// Scratch columns of the results of one batch that are news (complete).
+struct rscratch {
+	struct spare **sp;    // of each news (bury: its letter)
+	uint32_t      *tries; // of each news: its attempts (bury)
+	bool          *bury;
+	uint64_t      *rids; // retries: task ids, their spares
+	struct spare **rsp;
+	size_t         nretry;
+	uint64_t      *ids;
+	uint8_t       *codes;
+	uint32_t      *lens;
+	const char   **errs; // borrowed from the request
+	char         **owned;
+	uint8_t       *ebuf; // a record's messages (tasq_persist_errs_size)
+	uint8_t       *data;
+	const uint8_t *bytes; // data, or the batch's own column
+	size_t         n;
+	bool           anyerr;
+};
+
+// Sorts the results of one batch rb of job j (live: the lease, if the
+// sender holds it; owned: the batch's message copies; spares: its spares,
+// NULL without failures) into s, counting the rest in out.
+void tasq_broker_result_sort(tasq_broker *b, struct job *j,
+    const tasq_result_batch *rb, const struct lease *live, char **owned,
+    struct spare *spares, struct rscratch *s, tasq_complete_rep *out);
+// Prepares spares[k] for result k of res that may be retried or buried.
+// Errors: NNG_ENOMEM.
+int  tasq_broker_spare_prepare(tasq_broker *b, size_t nres,
+     const tasq_result_batch *res, struct spare *spares);
+void tasq_broker_spare_fini(struct spare *spares, size_t n);
 
 // ---- waiters (broker.c, broker_queue.c, broker_job.c) ----------------------
 

@@ -77,20 +77,27 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 		s->completed = q->completed;
 	}
 	rep->u.stats.nqueues = nq;
-	// One row per type of each queue: what waits, and who serves it.
-	for (size_t i = 0, k = 0; i < nq; i++) {
+	// One row per type of each queue with tasks or serving workers:
+	// what waits, and who serves it.
+	nt = 0;
+	for (size_t i = 0; i < nq; i++) {
 		struct queue *q = b->queues[i];
-		for (size_t l = 0; l < q->nlanes; l++, k++) {
+		for (size_t l = 0; l < q->nlanes; l++) {
 			struct lane     *ln = q->lanes[l];
-			tasq_type_stats *s  = &rep->u.stats.types[k];
+			tasq_type_stats *s  = &rep->u.stats.types[nt];
+			s->ready            = ln->nready + ln->ndelayed;
+			s->leased           = ln->nleased;
+			s->workers          = tasq_broker_type_workers(
+			             b, q->name, ln->type, now_ms);
+			if (s->ready == 0 && s->leased == 0 &&
+			    s->workers == 0) {
+				continue;
+			}
 			memcpy(mem, ln->type, sizeof(ln->type));
 			s->type = mem;
 			mem += TASQ_WIRE_MAX_NAME + 1;
-			s->queue   = rep->u.stats.queues[i].name;
-			s->ready   = ln->nready + ln->ndelayed;
-			s->leased  = ln->nleased;
-			s->workers = tasq_broker_type_workers(
-			    b, q->name, ln->type, now_ms);
+			s->queue = rep->u.stats.queues[i].name;
+			nt++;
 		}
 	}
 	rep->u.stats.ntypes = nt;

@@ -1733,4 +1733,52 @@ TEST(type_stats_and_no_worker)
 	tasq_broker_free(b);
 }
 
+// A legacy client takes its results as values: an OK result of another
+// length could not be sent to it, and is refused (the task stays out).
+TEST(result_of_a_legacy_job_must_be_8_bytes)
+{
+	tasq_broker      *b = broker_new(0);
+	tasq_lease_out    o;
+	tasq_result_batch rb;
+	tasq_complete_rep r;
+	uint32_t          len = 3;
+
+	submit_ok(b, "q", 7, 0, 1, T0);
+	o = lease(b, "q", 11, 1, 10, T0);
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = o.batches[0].lease_id;
+	rb.job_id   = 7;
+	rb.n        = 1;
+	rb.ids      = o.batches[0].ids;
+	rb.results  = (tasq_blobs) { 0, &len, (uint8_t *) "abc", 3 };
+	ASSERT_OK(tasq_broker_complete(b, 11, 1, &rb, T0, &r));
+	ASSERT_EQ(r.rejected, 1);
+	ASSERT_EQ(r.accepted, 0);
+	ASSERT_EQ(COUNTER(b, COMPLETED), 0);
+	tasq_broker_lease_fini(&o);
+	tasq_broker_free(b);
+}
+
+// A worker of two types is not kept on the first while it has tasks:
+// successive leases take the queue's types in turn.
+TEST(lease_takes_a_workers_types_in_turn)
+{
+	tasq_broker             *b       = broker_new(0);
+	static const char *const both[]  = { "a.t", "b.t" };
+	const char              *why     = NULL;
+	int                      seen[2] = { 0, 0 };
+
+	ASSERT_OK(submit_typed(b, "q", "a.t", 7, 0, 20, T0, &why));
+	ASSERT_OK(submit_typed(b, "q", "b.t", 8, 0, 20, T0, &why));
+	for (int i = 0; i < 4; i++) {
+		tasq_lease_out o = lease_types(b, "q", 12, both, 2, 2, T0);
+		ASSERT_EQ(o.nbatches, 1);
+		seen[o.batches[0].job_id == 8]++;
+		tasq_broker_lease_fini(&o);
+	}
+	ASSERT_EQ(seen[0], 2);
+	ASSERT_EQ(seen[1], 2);
+	tasq_broker_free(b);
+}
+
 TASQ_TEST_MAIN()

@@ -478,8 +478,20 @@ apply_cols(tasq_broker *b, uint64_t job, uint32_t n, const uint64_t *ids,
 
 	(void) job_for(b, job, NULL, &j); // cannot fail without a header
 	if (j == NULL) {
-		return (
-		    0); // closed later in the log, or its snapshot had none
+		// Closed before, or its snapshot had none: the record is
+		// read to its end all the same (its messages).
+		for (uint32_t i = 0; errc != NULL && i < n; i++) {
+			uint16_t    l16 = 0;
+			const void *q   = take(errc, 2);
+			if (q == NULL) {
+				return (TASQ_EDATA_LOSS);
+			}
+			memcpy(&l16, q, 2);
+			if (take(errc, l16) == NULL) {
+				return (TASQ_EDATA_LOSS);
+			}
+		}
+		return (0);
 	}
 	tasq_blobs_iter_init(&it, res);
 	for (uint32_t i = 0; i < n && rv == 0; i++) {

@@ -458,4 +458,111 @@ TEST(dead_list_and_purge_methods)
 	teardown();
 }
 
+// Typed tasks through the handlers and the wire: a Fetch carrying a
+// typed Submit says no worker serves the type; a worker of the type
+// (Lease with types) gets the payloads and hands in results with a
+// message; the Fetch reply has them as a Blobs column (not values:
+// legacy is false), with codes and errors. A legacy job's reply is
+// marked legacy.
+TEST(typed_submit_lease_complete_fetch_through_the_wire)
+{
+	static uint32_t   lens[2]  = { 2, 3 };
+	const char       *types[]  = { "rev" };
+	const char       *errs[2]  = { NULL, "no good" };
+	uint32_t          rlens[2] = { 2, 0 };
+	uint32_t          codes[2] = { 0, TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE };
+	tasq_req          req      = fetch_with(21, "tq", 0, 0, NULL), lreq;
+	tasq_call         call     = { .req = &req, .pipe_id = 1 };
+	tasq_call         lcall    = { .req = &lreq, .pipe_id = 2 };
+	tasq_result_batch rb;
+	tasq_rep          rep, lrep;
+	const char       *why;
+	bool              parked;
+
+	setup();
+	req.u.fetch.has_submit    = true;
+	req.u.fetch.wait_ms       = 0;
+	req.u.fetch.submit.queue  = "tq";
+	req.u.fetch.submit.job_id = 21;
+	req.u.fetch.submit.n      = 2;
+	req.u.fetch.submit.type   = "rev";
+	req.u.fetch.submit.payloads =
+	    (tasq_blobs) { 0, lens, (uint8_t *) "abxyz", 5 };
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	ASSERT_FALSE(parked);
+	ASSERT_EQ(rep.u.fetch.submit.accepted, 2);
+	ASSERT_EQ(rep.u.fetch.n, 0);
+	ASSERT_TRUE(rep.u.fetch.no_worker);
+	tasq_wire_rep_fini(&rep);
+
+	memset(&lreq, 0, sizeof(lreq));
+	lreq.method              = TASQ_M_LEASE;
+	lreq.u.lease.queue       = "tq";
+	lreq.u.lease.worker_id   = 5;
+	lreq.u.lease.worker_name = "w";
+	lreq.u.lease.max_tasks   = 10;
+	lreq.u.lease.ntypes      = 1;
+	lreq.u.lease.types       = types;
+	ASSERT_OK(run(&lcall, NULL, &parked, &lrep, &why));
+	ASSERT_EQ(lrep.u.lease.nbatches, 1);
+	ASSERT_STR_EQ(lrep.u.lease.batches[0].type, "rev");
+	ASSERT_FALSE(lrep.u.lease.batches[0].legacy);
+	ASSERT_EQ(lrep.u.lease.batches[0].payloads.size, 5);
+	ASSERT_MEM_EQ(lrep.u.lease.batches[0].payloads.data, "abxyz", 5);
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = lrep.u.lease.batches[0].lease_id;
+	rb.job_id   = 21;
+	rb.n        = 2;
+	rb.ids      = lrep.u.lease.batches[0].ids;
+	rb.codes    = codes;
+	rb.errors   = errs;
+	rb.results  = (tasq_blobs) { 0, rlens, (uint8_t *) "ba", 2 };
+	memset(&lreq, 0, sizeof(lreq));
+	lreq.method               = TASQ_M_COMPLETE;
+	lreq.u.complete.worker_id = 5;
+	lreq.u.complete.nresults  = 1;
+	lreq.u.complete.results   = &rb;
+	lcall                     = (tasq_call) { .req = &lreq, .pipe_id = 2 };
+	ASSERT_OK(run(&lcall, NULL, &parked, &rep, &why));
+	ASSERT_EQ(rep.u.complete.accepted, 2);
+	tasq_wire_rep_fini(&rep);
+	tasq_wire_rep_fini(&lrep);
+
+	req                 = fetch_with(21, NULL, 0, 0, NULL);
+	req.u.fetch.wait_ms = 0;
+	call                = (tasq_call) { .req = &req, .pipe_id = 1 };
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	ASSERT_EQ(rep.u.fetch.n, 2);
+	ASSERT_FALSE(rep.u.fetch.legacy);
+	ASSERT_NULL(rep.u.fetch.values);
+	ASSERT_FALSE(rep.u.fetch.no_worker);
+	ASSERT_EQ(rep.u.fetch.results.size, 2);
+	ASSERT_MEM_EQ(rep.u.fetch.results.data, "ba", 2);
+	ASSERT_NOT_NULL(rep.u.fetch.codes);
+	ASSERT_EQ(rep.u.fetch.codes[1], TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE);
+	ASSERT_NOT_NULL(rep.u.fetch.errors);
+	ASSERT_STR_EQ(rep.u.fetch.errors[1], "no good");
+	tasq_wire_rep_fini(&rep);
+
+	// A legacy job's reply is marked legacy (values on the wire).
+	{
+		int64_t v[1]        = { 6 };
+		req                 = fetch_with(22, "tq", 0, 1, v);
+		req.u.fetch.wait_ms = 0;
+		call = (tasq_call) { .req = &req, .pipe_id = 1 };
+		ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+		tasq_wire_rep_fini(&rep);
+		ASSERT_EQ(work_queue("tq"), 1);
+		req                 = fetch_with(22, NULL, 0, 0, NULL);
+		req.u.fetch.wait_ms = 0;
+		call = (tasq_call) { .req = &req, .pipe_id = 1 };
+		ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+		ASSERT_EQ(rep.u.fetch.n, 1);
+		ASSERT_TRUE(rep.u.fetch.legacy);
+		ASSERT_EQ(test_i64(&rep.u.fetch.results, 0), 36);
+		tasq_wire_rep_fini(&rep);
+	}
+	teardown();
+}
+
 TASQ_TEST_MAIN()
