@@ -1435,6 +1435,7 @@ take_results(struct run *r, const tasq_rep *rep, uint64_t printed_ids)
 
 struct tally {
 	uint64_t printed, printed_ids, ok, failed, sum;
+	uint64_t received; // results taken (each task's first)
 };
 
 // Prints the complete prefix of the window.
@@ -1526,6 +1527,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	nng_time              nw_since     = 0;
 	bool                  nw_said      = false;
 	bool                  carried      = false;
+	uint64_t              gone_at      = 0; // see NOT_FOUND below
 	struct timespec       t0, t1;
 
 	memset(&r, 0, sizeof(r));
@@ -1641,8 +1643,9 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			rv = TASQ_EXIT_FAIL;
 			break;
 		}
-		if (one != 1 && atomic_load(&r.submitted) == 0) {
-			// The job does not exist before its first batch.
+		if (one != 1 && atomic_load(&r.submitted) <= gone_at) {
+			// The job does not exist before its first batch (or,
+			// on a restarted server that lost it, its next one).
 			nng_msleep(1);
 			continue;
 		}
@@ -1668,6 +1671,22 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		                 sizeof(err));
 		const char *what = req.u.fetch.has_submit ? "submit" : "fetch";
 		(void) server_changed(&r);
+		if (frv == TASQ_ENOT_FOUND && !req.u.fetch.has_submit &&
+		    one != 1 && atomic_load(&r.resend) > 0 &&
+		    t.received >= atomic_load(&r.submitted)) {
+			// A restarted server without the job, and every result
+			// of what was sent is in: nothing is to be sent again,
+			// and the job comes back with the next batch.
+			if (gone_at != atomic_load(&r.submitted)) {
+				tasq_info("the restarted server does not have "
+				          "the job; none of its results is "
+				          "missing: the next batch makes it "
+				          "again");
+			}
+			gone_at = atomic_load(&r.submitted);
+			ack     = 0;
+			continue;
+		}
 		if (frv == TASQ_ENOT_FOUND && !req.u.fetch.has_submit &&
 		    (one == 1 ? atomic_load(&r.resend) > 0
 		              : atomic_load(&r.resent) !=
@@ -1719,7 +1738,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			break;
 		}
 		carried = carried || req.u.fetch.has_submit;
-		(void) take_results(&r, &rep, t.printed_ids);
+		t.received += take_results(&r, &rep, t.printed_ids);
 		no_worker_note(rep.u.fetch.no_worker, &nw_since, &nw_said);
 		fetch_fails  = 0;
 		full_backoff = 0;
