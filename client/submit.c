@@ -126,22 +126,30 @@ static const char usage[] =
     "CODE text' for square, the result for other types), or one summary\n"
     "line. -0 (--null): items end with NUL instead of newline.\n";
 
-// A task (or an input item refused before it became one) in the window.
-// The submitter writes a slot before it publishes its position (nread);
-// the main thread writes its result and then done; the submitter frees
-// the payload once the slot is printed and its batch answered.
+// A task (or an input item refused before it became one) in the window:
+// 40 bytes, the client's memory per task in flight. The submitter writes
+// a slot before it publishes its position (nread); the main thread writes
+// its result and then done; the submitter frees the payload once the slot
+// is printed and its batch answered.
 struct slot {
-	int64_t     in;      // square: the integer
-	int64_t     res;     // square: the result
-	uint8_t    *payload; // other types (or NULL when plen is 0)
-	uint8_t    *result;  // other types: result bytes (main thread)
-	char       *why;     // refused: "where\0why" (submitter)
-	char       *error;   // failed: the worker's message (main thread)
+	union {
+		int64_t  in;      // square: the integer
+		uint8_t *payload; // other types (NULL when plen is 0)
+	};
+	union {
+		int64_t  res;    // square: the result
+		uint8_t *result; // other types: result bytes (main thread)
+	};
+	// Refused: "where\0why" (the submitter's, freed when retired); else
+	// the failure's message, if any (the main thread's, freed when
+	// printed).
+	char       *msg;
 	uint32_t    plen, rlen;
 	uint8_t     code; // wire code of the result
 	bool        refused;
 	atomic_bool done; // result received
 };
+_Static_assert(sizeof(struct slot) <= 40, "a slot is the memory per task");
 
 // A batch sent (or to send again after a restart): tasks first_id ..
 // first_id + n - 1, in positions first_pos .. end_pos - 1.
@@ -165,10 +173,14 @@ struct run {
 	atomic_uint_fast64_t submitted; // task ids the server accepted
 	atomic_bool          eof;       // nread is final
 	atomic_int           onetrip;   // 1: onereq ready; 2: main gave up
-	tasq_submit_req      onereq;
-	int64_t             *one_vals;
-	uint32_t            *one_lens;
-	uint8_t             *one_data;
+	// A server older than typed tasks refuses square batches without
+	// the legacy values column (INVALID_ARGUMENT): from then on, square
+	// goes as values (see legacy_fallback).
+	atomic_bool     legacy;
+	tasq_submit_req onereq;
+	int64_t        *one_vals;
+	uint32_t       *one_lens;
+	uint8_t        *one_data;
 	// Written by the main thread.
 	atomic_uint_fast64_t printed;    // positions printed
 	atomic_uint_fast64_t held_bytes; // payload and result bytes held
@@ -335,7 +347,9 @@ build_req(struct feed *f, const struct batch *b, tasq_submit_req *req)
 			}
 		}
 		// The fixed-width fast path: int64 little-endian, width 8
-		// (a little-endian host's int64 array as it is).
+		// (a little-endian host's int64 array as it is); the same
+		// array as the legacy values column for an old server.
+		req->values         = atomic_load(&r->legacy) ? f->vals : NULL;
 		req->type           = TASQ_TYPE_SQUARE;
 		req->payloads.width = 8;
 		req->payloads.data  = (uint8_t *) f->vals;
@@ -376,6 +390,28 @@ build_req(struct feed *f, const struct batch *b, tasq_submit_req *req)
 	return (0);
 }
 
+// Whether a refusal of a square batch sent as payloads is an old
+// server's (one that knows only the legacy values column: it refuses a
+// batch without values as INVALID_ARGUMENT): then square goes as values
+// from now on, and the batch is sent again so. A new server never
+// refuses a valid width-8 column, so this cannot hide a real error: the
+// batch sent again as values gets the same answer.
+static bool
+legacy_fallback(struct run *r, int rv)
+{
+	bool no = false;
+
+	if (rv != TASQ_EINVALID_ARGUMENT || !r->square) {
+		return (false);
+	}
+	if (!atomic_compare_exchange_strong(&r->legacy, &no, true)) {
+		return (false);
+	}
+	tasq_info("the server refused square tasks as payloads: an old "
+	          "server; sending them as values");
+	return (true);
+}
+
 // Sends batch b until the server takes it. Returns 0, or -1 after
 // recording a fatal error (r->failed), or 1 when a restart was seen
 // meanwhile (the caller starts over).
@@ -403,6 +439,10 @@ send_batch(struct feed *f, const struct batch *b)
 		if (rv == 0) {
 			tasq_wire_rep_fini(&rep);
 			return (0);
+		}
+		if (legacy_fallback(r, rv)) {
+			req.u.submit.values = f->vals;
+			continue;
 		}
 		if (!retryable(rv, err) || past_deadline(r) ||
 		    atomic_load(&r->stop)) {
@@ -460,13 +500,14 @@ retire(struct feed *f)
 	}
 	for (; f->retired < upto; f->retired++) {
 		struct slot *s = slot_at(r, f->retired);
-		if (s->payload != NULL) {
+		if (s->refused) {
+			free(s->msg);
+			s->msg = NULL;
+		} else if (!r->square && s->payload != NULL) {
 			add_held(r, -(int64_t) s->plen);
 			free(s->payload);
 			s->payload = NULL;
 		}
-		free(s->why);
-		s->why = NULL;
 	}
 }
 
@@ -689,7 +730,7 @@ read_item(struct feed *f, uint64_t pos, int timeout_ms)
 		memset(s, 0, sizeof(*s));
 		if (kind == TASQ_INPUT_TOOLONG) {
 			s->refused = true;
-			s->why     = refusal(f, itemno,
+			s->msg     = refusal(f, itemno,
                             r->square ? "is longer than any 64-bit integer"
 			                  : "is longer than 1 MiB",
 			        NULL, 0);
@@ -720,7 +761,7 @@ read_item(struct feed *f, uint64_t pos, int timeout_ms)
 		}
 		if (!tasq_input_parse_i64(item, len, &s->in)) {
 			s->refused = true;
-			s->why     = refusal(
+			s->msg     = refusal(
 			        f, itemno, "is not a 64-bit integer", item, len);
 		}
 		return (1);
@@ -1111,17 +1152,17 @@ out_base64(struct out *o, const uint8_t *p, size_t n)
 static const char *
 slot_error(const struct slot *s)
 {
-	return (s->error != NULL && s->error[0] != '\0' ? s->error
-	                                                : code_text(s->code));
+	return (
+	    s->msg != NULL && s->msg[0] != '\0' ? s->msg : code_text(s->code));
 }
 
 // An item refused before submission, in its place in the output.
 static void
 out_refused(struct out *o, uint64_t index, const struct slot *s, bool square)
 {
-	const char *where = s->why != NULL ? s->why : "input";
+	const char *where = s->msg != NULL ? s->msg : "input";
 	const char *why =
-	    s->why != NULL ? s->why + strlen(s->why) + 1 : "out of memory";
+	    s->msg != NULL ? s->msg + strlen(s->msg) + 1 : "out of memory";
 	char line[800];
 	int  k;
 	int  code = TASQ_EINVALID_ARGUMENT - TASQ_ERR_BASE;
@@ -1371,7 +1412,7 @@ take_results(struct run *r, const tasq_rep *rep, uint64_t printed_ids)
 		    rep->u.fetch.codes ? (uint8_t) rep->u.fetch.codes[i] : 0;
 		if (rep->u.fetch.errors != NULL && rep->u.fetch.errors[i] &&
 		    rep->u.fetch.errors[i][0] != '\0') {
-			s->error = strdup(rep->u.fetch.errors[i]);
+			s->msg = strdup(rep->u.fetch.errors[i]);
 		}
 		if (rep->u.fetch.values != NULL) {
 			s->res = rep->u.fetch.values[i];
@@ -1394,6 +1435,7 @@ take_results(struct run *r, const tasq_rep *rep, uint64_t printed_ids)
 
 struct tally {
 	uint64_t printed, printed_ids, ok, failed, sum;
+	uint64_t received; // results taken (each task's first)
 };
 
 // Prints the complete prefix of the window.
@@ -1425,13 +1467,13 @@ print_ready(struct run *r, struct out *o, struct tally *t)
 			} else {
 				out_result(o, t->printed, s);
 			}
-			if (s->result != NULL) {
+			if (!r->square && s->result != NULL) {
 				add_held(r, -(int64_t) s->rlen);
 				free(s->result);
 				s->result = NULL;
 			}
-			free(s->error);
-			s->error = NULL;
+			free(s->msg);
+			s->msg = NULL;
 			t->printed_ids++;
 		}
 		t->printed++;
@@ -1485,6 +1527,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	nng_time              nw_since     = 0;
 	bool                  nw_said      = false;
 	bool                  carried      = false;
+	uint64_t              gone_at      = 0; // see NOT_FOUND below
 	struct timespec       t0, t1;
 
 	memset(&r, 0, sizeof(r));
@@ -1600,12 +1643,16 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			rv = TASQ_EXIT_FAIL;
 			break;
 		}
-		if (one != 1 && atomic_load(&r.submitted) <= t.printed_ids) {
-			// Nothing in flight yet (the job does not exist
-			// before its first batch), or all of it printed.
+		if (one != 1 && atomic_load(&r.submitted) <= gone_at) {
+			// The job does not exist before its first batch (or,
+			// on a restarted server that lost it, its next one).
 			nng_msleep(1);
 			continue;
 		}
+		// Even with every result sent so far printed, the long-poll
+		// goes on: it acknowledges the last delivery (whose results
+		// the server holds, against its --max-tasks, until then) and
+		// waits for the next batch's results.
 		memset(&req, 0, sizeof(req));
 		req.method              = TASQ_M_FETCH;
 		req.u.fetch.job_id      = r.job_id;
@@ -1615,12 +1662,31 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		if (one == 1 && !carried) {
 			req.u.fetch.has_submit = true;
 			req.u.fetch.submit     = r.onereq;
+			if (r.square && atomic_load(&r.legacy)) {
+				req.u.fetch.submit.values = r.one_vals;
+			}
 		}
 		frv              = tasq_chan_call(c->chan, &req,
 		                 (uint32_t) (c->timeout_ms + sopt.poll_wait_ms), &rep, err,
 		                 sizeof(err));
 		const char *what = req.u.fetch.has_submit ? "submit" : "fetch";
 		(void) server_changed(&r);
+		if (frv == TASQ_ENOT_FOUND && !req.u.fetch.has_submit &&
+		    one != 1 && atomic_load(&r.resend) > 0 &&
+		    t.received >= atomic_load(&r.submitted)) {
+			// A restarted server without the job, and every result
+			// of what was sent is in: nothing is to be sent again,
+			// and the job comes back with the next batch.
+			if (gone_at != atomic_load(&r.submitted)) {
+				tasq_info("the restarted server does not have "
+				          "the job; none of its results is "
+				          "missing: the next batch makes it "
+				          "again");
+			}
+			gone_at = atomic_load(&r.submitted);
+			ack     = 0;
+			continue;
+		}
 		if (frv == TASQ_ENOT_FOUND && !req.u.fetch.has_submit &&
 		    (one == 1 ? atomic_load(&r.resend) > 0
 		              : atomic_load(&r.resent) !=
@@ -1644,6 +1710,9 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			}
 			atomic_store(&r.onetrip, 2);
 			continue;
+		}
+		if (req.u.fetch.has_submit && legacy_fallback(&r, frv)) {
+			continue; // carried again as values
 		}
 		if (frv == TASQ_ERESOURCE_EXHAUSTED && retryable(frv, err)) {
 			// A full server: wait for room as the submitter
@@ -1669,7 +1738,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			break;
 		}
 		carried = carried || req.u.fetch.has_submit;
-		(void) take_results(&r, &rep, t.printed_ids);
+		t.received += take_results(&r, &rep, t.printed_ids);
 		no_worker_note(rep.u.fetch.no_worker, &nw_since, &nw_said);
 		fetch_fails  = 0;
 		full_backoff = 0;
@@ -1735,10 +1804,11 @@ out:
 		nng_mtx_free(r.emtx);
 	}
 	for (size_t i = 0; r.ring != NULL && i < r.cap; i++) {
-		free(r.ring[i].payload);
-		free(r.ring[i].result);
-		free(r.ring[i].why);
-		free(r.ring[i].error);
+		if (!r.square) {
+			free(r.ring[i].payload);
+			free(r.ring[i].result);
+		}
+		free(r.ring[i].msg);
 	}
 	free(r.ring);
 	free(r.idpos);

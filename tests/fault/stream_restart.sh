@@ -4,9 +4,11 @@
 # gate between them; the server (--data-dir) is killed with SIGKILL while the first
 # half is in flight and again while the client waits at the gate with
 # input still open, restarted on the same port and data directory each
-# time (the first time without its journal, as after a machine crash at
-# its worst: the client must send again every batch whose results it
-# lacks); then the rest of the input flows. Every result must be printed
+# time without its journal, as after a machine crash at its worst: the
+# first time the client must send again every batch whose results it
+# lacks; the second time it has every result of what it sent, and the
+# job, unknown to the new server (NOT_FOUND), comes back with its next
+# batch. Then the rest of the input flows. Every result must be printed
 # once, right and in input order.
 . "$(dirname "$0")/lib.sh"
 test_begin 150
@@ -23,7 +25,8 @@ mkfifo "$T/in" "$T/gate" "$T/gate.end"
 spawn holder bash -c 'exec 3>"$1"; read -r _ <"$2"' holder "$T/in" \
     "$T/gate.end"
 spawn stream bash -c 'exec "$1" --server "$2" --key-file "$3" \
-    --request-timeout 2s submit --batch-size 500 --linger 5ms - <"$4"' \
+    --request-timeout 2s --log-level info submit --batch-size 500 \
+    --linger 5ms - <"$4"' \
     stream "$TASQ_CLIENT_BIN" "$URL" "$KEY" "$T/in"
 CLIENT=$SPAWNED_PID
 spawn producer bash -c 'seq 1 "$1" >"$3"; read -r _ <"$4"; seq $(($1 + 1)) "$2" >"$3"' \
@@ -41,8 +44,17 @@ restart_server
 # Kill 2: the first half is done; the client waits for more input.
 poll_until 60 "the first half's results" lines_ge "$HALF"
 kill_server KILL
-log "kill 2 at $(lines) results, input still open; restarting"
+rm -rf "$T/data"
+log "kill 2 at $(lines) results, input still open, journal lost; restarting"
 restart_server
+# The client finds the job gone with nothing of it missing (or dies of
+# it: then the check below fails) before the rest of the input comes.
+gone() {
+	grep -q 'does not have the job' "$T/stream.err" || ! alive "$CLIENT"
+}
+poll_until 60 "the client to find the job gone" gone
+alive "$CLIENT" || fail "the client died after the restart:" \
+    "$(grep -v retrying "$T/stream.err" | tail -c 300)"
 echo go >"$T/gate"
 wait_pid "$PRODUCER" 60 || fail "the producer did not finish"
 echo end >"$T/gate.end"

@@ -14,9 +14,9 @@
 #    server (VmHWM) stay under bounds that do not depend on the length of
 #    the input: the client holds at most --window tasks, the server what
 #    the window lets in flight (docs/man/tasq.1, submit, "Memory").
-#    Measured (plain build): client 80 MiB, server 27-34 MiB for 20
-#    million lines; client 81 MiB, server 44 MiB for 100 million (the
-#    manual run: TASQ_TEST_STREAM_LINES=100000000 TASQ_TEST_BUDGET=900).
+#    Measured (plain build): client 57 MiB, server 30 MiB for 20
+#    million lines; client 58 MiB, server 41 MiB for 100 million (the manual run:
+#    TASQ_TEST_STREAM_LINES=100000000 TASQ_TEST_BUDGET=900).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 test_begin 240
 
@@ -117,7 +117,7 @@ esac
 client_kb=$(sed -n 's/^maxrss_kb=//p' "$T/long-stream.err")
 server_kb=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$SERVER_PID/status")
 log "peak memory: client ${client_kb} KiB, server ${server_kb} KiB"
-# Bounds (docs/man/tasq.1): the client's window (1,000,000 slots of 64
+# Bounds (docs/man/tasq.1): the client's window (1,000,000 slots of 40
 # bytes, untouched pages not counted) plus buffers; the server's tasks in
 # flight. Neither grows with the input: 20 or 100 million lines alike.
 # Sanitizers multiply memory (shadow, quarantine) as they do time: the
