@@ -26,6 +26,7 @@ struct tasq_server {
 	tasq_replay     *replay;
 	tasq_journal    *journal;
 	tasq_rpc        *rpc;
+	tasq_heartbeat  *heartbeat;
 	tasq_metrics    *metrics;
 	tasq_watchdog   *watchdog;
 	nng_thread      *timer;
@@ -161,6 +162,23 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 {
 	int rv;
 
+	// Before the RPC port: Health tells workers the heartbeat port.
+	if (s->conf.heartbeat_listen != NULL) {
+		tasq_heartbeat_conf hc = { .url = s->conf.heartbeat_listen,
+			.tls                    = s->conf.rpc.tls,
+			.keys                   = s->conf.rpc.keys,
+			.max_conns              = s->conf.rpc.max_conns };
+		if ((rv = tasq_heartbeat_start(&s->heartbeat, &hc, s->broker,
+		         s->replay, err, errlen)) != 0) {
+			s->heartbeat = NULL;
+			return (rv);
+		}
+		tasq_service_set_heartbeat_port(
+		    s->svc, tasq_heartbeat_bound_port(s->heartbeat));
+		tasq_info("heartbeats on %s (port %u)",
+		    tasq_heartbeat_url(s->heartbeat),
+		    tasq_heartbeat_bound_port(s->heartbeat));
+	}
 	if ((rv = tasq_rpc_start(&s->rpc, &s->conf.rpc, s->svc, s->broker,
 	         s->replay, err, errlen)) != 0) {
 		s->rpc = NULL;
@@ -225,6 +243,7 @@ tasq_server_close(tasq_server *s)
 	// nng 1.5.2 closes every connection (see rpc.c).
 	tasq_watchdog_stop(s->watchdog);
 	s->watchdog = NULL;
+	tasq_heartbeat_close(s->heartbeat);
 	tasq_rpc_close(s->rpc);
 }
 
@@ -246,6 +265,9 @@ tasq_server_stop(tasq_server *s)
 	// the journal's callbacks can still reach the RPC layer, and nothing
 	// appends to the journal any more.
 	s->stop_rv = tasq_rpc_stop(s->rpc, TASQ_SERVER_DRAIN_MS);
+	if (tasq_heartbeat_stop(s->heartbeat) != 0 && s->stop_rv == 0) {
+		s->stop_rv = TASQ_EDEADLINE_EXCEEDED;
+	}
 	tasq_journal_close(s->journal); // flushes and syncs what is left
 	s->journal = NULL;
 	return (s->stop_rv);
@@ -261,6 +283,7 @@ tasq_server_free(tasq_server *s)
 		(void) tasq_server_stop(s);
 	}
 	tasq_rpc_free(s->rpc);
+	tasq_heartbeat_free(s->heartbeat);
 	tasq_replay_free(s->replay);
 	tasq_service_free(s->svc);
 	tasq_broker_free(s->broker);
