@@ -57,6 +57,7 @@ static struct {
 	uint64_t task_delay_ms;
 	uint64_t max_msg;
 	uint64_t drain_ms;
+	char    *heartbeat;
 } cfg;
 
 static const tasq_opt worker_opts[] = {
@@ -100,6 +101,10 @@ static const tasq_opt worker_opts[] = {
 	    "highest TLS version: 1.2 or 1.3", &cfg.tls_max, 0, 0, false },
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "16MiB", "SIZE",
 	    "largest reply accepted", &cfg.max_msg, 1024, 1073741824, false },
+	{ "heartbeat", 0, TASQ_OPT_STR, "TASQ_HEARTBEAT", NULL, "URL",
+	    "push lease heartbeats here (default: the port the server's "
+	    "health reply names, on --server's host; none: Extend RPC only)",
+	    &cfg.heartbeat, 0, 0, false },
 	{ "task-delay", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
 	    "extra time per task (testing and demos)", &cfg.task_delay_ms, 0,
 	    60000, false },
@@ -387,6 +392,7 @@ main(int argc, char **argv)
 		.tls_engine      = cfg.tls_engine,
 		.tls_min         = cfg.tls_min,
 		.tls_max         = cfg.tls_max,
+		.heartbeat       = cfg.heartbeat,
 	};
 	uint32_t n = (uint32_t) cfg.procs;
 	pids       = calloc(n, sizeof(*pids));

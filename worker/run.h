@@ -30,6 +30,7 @@ typedef struct tasq_worker_conf {
 	const char         *tls_engine;
 	const char         *tls_min;
 	const char         *tls_max;
+	const char         *heartbeat; // --heartbeat (worker/keepalive.h)
 } tasq_worker_conf;
 
 // tasq_worker_run returns 0 after a drain, 1 on a fatal error.
