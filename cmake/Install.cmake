@@ -14,6 +14,8 @@
 #                             "Expat"), changelog.Debian.gz
 #   share/doc/tasq/examples/  tasq-server.conf.example
 #   share/tasq/               gen-certs.sh
+#   include/tasq/             handler.h (the plugin ABI, docs/HANDLERS.md);
+#                             example handlers in share/doc/tasq/examples
 
 # --- man pages ---------------------------------------------------------------
 set(tasq_man_pages tasq.1 tasq-worker.1 tasq.conf.5 tasq-server.8)
@@ -81,6 +83,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/deploy/tasq-server.conf.example
   DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/deploy/gen-certs.sh
   DESTINATION ${CMAKE_INSTALL_DATADIR}/tasq)
+
+# --- the handler plugin ABI ---------------------------------------------------
+install(FILES ${PROJECT_SOURCE_DIR}/include/tasq/handler.h
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tasq)
 
 # --- packaging: a Debian package with cpack ----------------------------------
 set(TASQ_PACKAGE_CONTACT "tasq maintainers <tasq@localhost>" CACHE STRING

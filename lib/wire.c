@@ -6,9 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blobs.h"
 #include "envelope.h"
 #include "err.h"
 #include "tasq.pb-c.h"
+
+// A legacy sint64 values column, once protobuf-c has unpacked it into an
+// int64_t array, is handed on as a width-8 column of the same bytes
+// (PROTOCOL.md 8.3), and a width-8 column is packed as values without a
+// copy: both read int64s as their little-endian bytes.
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+    "wire.c views int64 arrays as little-endian byte columns");
 
 #define SVC tasq__v1__queue__descriptor
 
@@ -109,7 +117,7 @@ static ProtobufCAllocator fini_allocator = {
 };
 
 size_t
-tasq_wire_decode_budget(size_t len, size_t nmsg)
+tasq_wire_decode_budget(size_t len, size_t nmsg, size_t nstr)
 {
 	size_t b = TASQ_WIRE_DECODE_BASE;
 
@@ -120,15 +128,27 @@ tasq_wire_decode_budget(size_t len, size_t nmsg)
 	if (nmsg > (SIZE_MAX - b) / TASQ_WIRE_DECODE_PER_MSG) {
 		return (SIZE_MAX);
 	}
-	return (b + nmsg * TASQ_WIRE_DECODE_PER_MSG);
+	b += nmsg * TASQ_WIRE_DECODE_PER_MSG;
+	if (nstr > (SIZE_MAX - b) / TASQ_WIRE_DECODE_PER_STR) {
+		return (SIZE_MAX);
+	}
+	return (b + nstr * TASQ_WIRE_DECODE_PER_STR);
 }
 
 size_t
 tasq_wire_decode_bound(size_t len, bool reply)
 {
 	size_t most = reply ? TASQ_WIRE_MAX_REP_MSGS : TASQ_WIRE_MAX_REQ_MSGS;
+	size_t nmsg = len / 2 < most ? len / 2 : most;
+	size_t nstr = len / 2 - nmsg;
 
-	return (tasq_wire_decode_budget(len, len / 2 < most ? len / 2 : most));
+	// Messages and strings take 2 bytes each at least, and a message
+	// costs more than a string: the worst body has as many messages
+	// as it may, then strings.
+	if (nstr > TASQ_WIRE_MAX_STRS) {
+		nstr = TASQ_WIRE_MAX_STRS;
+	}
+	return (tasq_wire_decode_budget(len, nmsg, nstr));
 }
 
 size_t
@@ -152,8 +172,8 @@ tasq_wire_set_decode_total(size_t bytes)
 // Unpacks body as a message of d within a budget (b, which the decoder
 // keeps using for its own arrays).
 static int unpack(const ProtobufCMessageDescriptor *d, const uint8_t *body,
-    size_t len, struct budget *b, ProtobufCMessage **pbp, const char *what,
-    const char **why);
+    size_t len, bool reply, struct budget *b, ProtobufCMessage **pbp,
+    const char *what, const char **why);
 // ---- the scan before the unpack ------------------------------------------
 //
 // protobuf-c allocates as it parses: a 2-byte empty message in a repeated
@@ -222,6 +242,17 @@ static const struct rule rules[] = {
 	COUNT(stats_reply, 4, TASQ_WIRE_MAX_ROWS, "too many workers"),
 	COUNT(stats_reply, 5, TASQ_WIRE_MAX_COUNTERS, "too many counters"),
 	COUNT(stats_reply, 6, 2 * TASQ_WIRE_MAX_DEAD, "too many dead letters"),
+	COUNT(stats_reply, 7, TASQ_WIRE_MAX_ROWS, "too many type rows"),
+	COUNT(blobs, 2, TASQ_WIRE_MAX_IDS,
+	    "too many payloads or results in one message"),
+	COUNT(result_batch, 7, TASQ_WIRE_MAX_IDS,
+	    "too many error messages in one request"),
+	COUNT(fetch_reply, 9, TASQ_WIRE_MAX_IDS,
+	    "too many error messages in one reply"),
+	COUNT(lease_request, 7, TASQ_WIRE_MAX_TYPES, "too many task types"),
+	COUNT(dead_list_reply, 1, TASQ_WIRE_MAX_DEAD, "too many dead letters"),
+	COUNT(dead_purge_request, 1, TASQ_WIRE_MAX_DEAD,
+	    "too many dead letter ids"),
 	TEXT(submit_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(lease_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(lease_request, 3, R_LABEL, TASQ_WIRE_MAX_NAME),
@@ -232,17 +263,27 @@ static const struct rule rules[] = {
 	TEXT(worker_stats, 3, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(counter, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(status, 2, R_TEXT, TASQ_WIRE_MAX_TEXT),
+	TEXT(submit_request, 5, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(task_batch, 6, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(type_stats, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(type_stats, 2, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(dead_letter, 4, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(dead_letter, 5, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(dead_letter, 10, R_TEXT, TASQ_WIRE_MAX_TEXT),
+	TEXT(dead_list_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(dead_purge_request, 3, R_TEXT, TASQ_WIRE_MAX_NAME),
 };
 
 #define NRULES (sizeof(rules) / sizeof(rules[0]))
 #define SCAN_MAX_DEPTH 4    // the schema nests 3 deep
-#define SCAN_MAX_FIELDS 16  // fields of one message type (at most 8 now)
+#define SCAN_MAX_FIELDS 16  // fields of one message type (at most 11 now)
 #define SCAN_MAX_REPEATS 4  // occurrences of a singular field
 #define SCAN_MAX_UNKNOWN 16 // unknown fields in one message
 
 struct scan {
 	size_t      count[NRULES]; // elements of each counted field
 	size_t      nmsg;          // embedded messages
+	size_t      nstr;          // elements of repeated string fields
 	const char *why;
 };
 
@@ -462,6 +503,9 @@ scan_msg(struct scan *s, const ProtobufCMessageDescriptor *d, const uint8_t *p,
 			if (s->count[r - rules] > r->max) {
 				return (scan_fail(s, r->why));
 			}
+			if (f->type == PROTOBUF_C_TYPE_STRING) {
+				s->nstr++;
+			}
 		} else {
 			if (wt != want) {
 				return (
@@ -519,7 +563,7 @@ unpack_failed(const struct budget *b, const char *what, const char **why)
 
 static int
 unpack(const ProtobufCMessageDescriptor *d, const uint8_t *body, size_t len,
-    struct budget *b, ProtobufCMessage **pbp, const char *what,
+    bool reply, struct budget *b, ProtobufCMessage **pbp, const char *what,
     const char **why)
 {
 	ProtobufCAllocator a = {
@@ -537,7 +581,14 @@ unpack(const ProtobufCMessageDescriptor *d, const uint8_t *body, size_t len,
 		*why = sc.why;
 		return (rv);
 	}
-	b->max      = tasq_wire_decode_budget(len, sc.nmsg);
+	// The singular fields' repeats let a body hold more messages than
+	// the limits above suggest; it may hold no more than its bound says.
+	if (sc.nmsg >
+	    (reply ? TASQ_WIRE_MAX_REP_MSGS : TASQ_WIRE_MAX_REQ_MSGS)) {
+		*why = "too many embedded messages";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	b->max      = tasq_wire_decode_budget(len, sc.nmsg, sc.nstr);
 	*pbp        = protobuf_c_message_unpack(d, &a, len, body);
 	decode_peak = b->peak;
 	if (*pbp == NULL) {
@@ -594,6 +645,141 @@ valid_label(const char *s)
 	return (true);
 }
 
+// ---- task columns ----------------------------------------------------------
+
+#define WHY_TYPE "a task type must be 1-64 characters of [A-Za-z0-9._-]"
+#define WHY_RB "result batch columns differ in length"
+#define WHY_FR "fetch reply columns are inconsistent"
+
+// A task type from the wire: "" is the built-in "square".
+static int
+type_in(const char *t, const char **out, const char **why)
+{
+	if (t == NULL || t[0] == '\0') {
+		*out = TASQ_TYPE_SQUARE;
+		return (0);
+	}
+	if (!tasq_wire_valid_name(t)) {
+		*why = WHY_TYPE;
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	*out = t;
+	return (0);
+}
+
+static bool
+is_square(const char *t)
+{
+	return (strcmp(t, TASQ_TYPE_SQUARE) == 0);
+}
+
+// Points out at a Blobs column of n items after checking it. For the
+// type square every item is 8 bytes: a column of lengths all 8 is handed
+// on as width 8, so that square's users need only the fixed-width form.
+static int
+blobs_in(const Tasq__V1__Blobs *b, size_t n, bool square, tasq_blobs *out,
+    const char **why)
+{
+	out->width = b->width;
+	out->lens  = b->n_lengths > 0 ? b->lengths : NULL;
+	out->data  = b->data.data;
+	out->size  = b->data.len;
+	if ((b->width == 0 && b->n_lengths != n) ||
+	    (b->width != 0 && b->n_lengths != 0)) {
+		*why = "a Blobs column needs a width or one length per item";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (tasq_blobs_check(out, n, TASQ_WIRE_MAX_PAYLOAD) != 0) {
+		*why =
+		    "a Blobs column's lengths do not add up to its data, or "
+		    "an item is over 1 MiB";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (square) {
+		for (size_t i = 0; out->width == 0 && i < n; i++) {
+			if (out->lens[i] != TASQ_I64_WIDTH) {
+				*why = "a square payload is 8 bytes";
+				return (TASQ_EINVALID_ARGUMENT);
+			}
+		}
+		if (out->width != 0 && out->width != TASQ_I64_WIDTH) {
+			*why = "a square payload is 8 bytes";
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		out->width = TASQ_I64_WIDTH;
+		out->lens  = NULL;
+	}
+	return (0);
+}
+
+// The column of a batch of n tasks or results: the legacy values (viewed
+// as width 8, legacy set) or a Blobs, never both; none only when n is 0.
+// differ is the reason given when its values and ids differ in length.
+static int
+column_in(size_t n, size_t n_values, int64_t *values, const Tasq__V1__Blobs *b,
+    bool square, tasq_blobs *out, bool *legacy, const char *differ,
+    const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	*legacy = false;
+	if (n_values > 0 && b != NULL) {
+		*why = "a batch carries values or payloads/results, not both";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (n_values > 0) {
+		if (n_values != n) {
+			*why = differ;
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		out->width = TASQ_I64_WIDTH;
+		out->data  = (uint8_t *) values;
+		out->size  = n * TASQ_I64_WIDTH;
+		*legacy    = true;
+		return (0);
+	}
+	if (b != NULL) {
+		return (blobs_in(b, n, square, out, why));
+	}
+	if (n > 0) {
+		*why = "a batch has no values and no payloads/results";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	return (0);
+}
+
+static bool
+codes_ok(size_t n, const uint32_t *codes)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (codes[i] > TASQ_CODE_MAX) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+// The results of n tasks: a column (checked by column_in), codes (none,
+// or n of them) and errors (none, or n of them: the scan has checked
+// each one's length and encoding).
+static int
+results_in(size_t n, size_t n_codes, const uint32_t *codes, size_t n_errors,
+    const char *differ, const char **why)
+{
+	if (n_codes != 0 && n_codes != n) {
+		*why = differ;
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (!codes_ok(n_codes, codes)) {
+		*why = "result code out of range";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (n_errors != 0 && n_errors != n) {
+		*why = "result errors must be none or one per id";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	return (0);
+}
+
 static int
 result_batches_in(size_t n, Tasq__V1__ResultBatch **in,
     tasq_result_batch **outp, void **memp, struct budget *bud,
@@ -601,6 +787,7 @@ result_batches_in(size_t n, Tasq__V1__ResultBatch **in,
 {
 	tasq_result_batch *out;
 	size_t             total = 0;
+	int                rv;
 
 	*outp = NULL;
 	if (n == 0) {
@@ -611,19 +798,7 @@ result_batches_in(size_t n, Tasq__V1__ResultBatch **in,
 		return (TASQ_EINVALID_ARGUMENT);
 	}
 	for (size_t i = 0; i < n; i++) {
-		Tasq__V1__ResultBatch *b = in[i];
-		if (b->n_values != b->n_ids ||
-		    (b->n_codes != 0 && b->n_codes != b->n_ids)) {
-			*why = "result batch columns differ in length";
-			return (TASQ_EINVALID_ARGUMENT);
-		}
-		for (size_t j = 0; j < b->n_codes; j++) {
-			if (b->codes[j] > TASQ_CODE_MAX) {
-				*why = "result code out of range";
-				return (TASQ_EINVALID_ARGUMENT);
-			}
-		}
-		total += b->n_ids;
+		total += in[i]->n_ids;
 	}
 	if (total > TASQ_WIRE_MAX_IDS) {
 		*why = "too many results in one request";
@@ -632,16 +807,25 @@ result_batches_in(size_t n, Tasq__V1__ResultBatch **in,
 	if ((out = budget_calloc(bud, n, sizeof(*out))) == NULL) {
 		return (unpack_failed(bud, "out of memory", why));
 	}
-	for (size_t i = 0; i < n; i++) {
-		out[i].lease_id = in[i]->lease_id;
-		out[i].job_id   = in[i]->job_id;
-		out[i].n        = in[i]->n_ids;
-		out[i].ids      = in[i]->ids;
-		out[i].values   = in[i]->values;
-		out[i].codes    = in[i]->n_codes ? in[i]->codes : NULL;
-	}
 	*outp = out;
 	*memp = out;
+	for (size_t i = 0; i < n; i++) {
+		Tasq__V1__ResultBatch *b = in[i];
+		if ((rv = results_in(b->n_ids, b->n_codes, b->codes,
+		         b->n_errors, WHY_RB, why)) != 0 ||
+		    (rv = column_in(b->n_ids, b->n_values, b->values,
+		         b->results, false, &out[i].results, &out[i].legacy,
+		         WHY_RB, why)) != 0) {
+			return (rv);
+		}
+		out[i].lease_id = b->lease_id;
+		out[i].job_id   = b->job_id;
+		out[i].n        = b->n_ids;
+		out[i].ids      = b->ids;
+		out[i].values   = out[i].legacy ? b->values : NULL;
+		out[i].codes    = b->n_codes ? b->codes : NULL;
+		out[i].errors = b->n_errors ? (const char **) b->errors : NULL;
+	}
 	return (0);
 }
 
@@ -656,11 +840,14 @@ check_ids(size_t n, const char **why)
 }
 
 // Checks a SubmitRequest (a Submit's, or one carried by a Fetch) and
-// points out at its fields.
+// points out at its fields. Its tasks are the legacy values (type
+// square) or the payloads, never both.
 static int
 submit_in(Tasq__V1__SubmitRequest *m, tasq_submit_req *out, const char **why)
 {
-	int rv;
+	const Tasq__V1__Blobs *p = m->payloads;
+	size_t                 n = m->n_values;
+	int                    rv;
 
 	if (!tasq_wire_valid_name(m->queue)) {
 		*why = "queue name must be 1-64 characters of [A-Za-z0-9._-]";
@@ -670,23 +857,53 @@ submit_in(Tasq__V1__SubmitRequest *m, tasq_submit_req *out, const char **why)
 		*why = "job_id must not be 0";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
-	if (m->n_values == 0) {
+	if ((rv = type_in(m->type, &out->type, why)) != 0) {
+		return (rv);
+	}
+	if (n > 0 && p != NULL) {
+		*why = "a submit carries values or payloads, not both";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (n > 0 && !is_square(out->type)) {
+		*why = "values are tasks of type square only";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	// A submit has no ids: its payloads say how many tasks it holds.
+	if (p != NULL) {
+		n = p->width > 0 ? p->data.len / p->width : p->n_lengths;
+	}
+	if (n == 0) {
 		*why = "a submit must carry at least one task";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
-	if (m->first_index > UINT64_MAX - m->n_values) {
+	if (m->first_index > UINT64_MAX - n) {
 		*why = "task ids overflow";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
-	if ((rv = check_ids(m->n_values, why)) != 0) {
+	if ((rv = check_ids(n, why)) != 0 ||
+	    (rv = column_in(n, m->n_values, m->values, p, is_square(out->type),
+	         &out->payloads, &out->legacy, "", why)) != 0) {
 		return (rv);
 	}
 	out->queue       = m->queue;
 	out->job_id      = m->job_id;
 	out->first_index = m->first_index;
-	out->n           = m->n_values;
-	out->values      = m->values;
+	out->n           = n;
+	out->values      = out->legacy ? m->values : NULL;
+	if (m->retry != NULL) {
+		out->has_retry            = true;
+		out->retry.max_attempts   = m->retry->max_attempts;
+		out->retry.backoff_ms     = m->retry->backoff_ms;
+		out->retry.backoff_max_ms = m->retry->backoff_max_ms;
+	}
 	return (0);
+}
+
+// A queue name or "" (all queues), as DeadList and DeadPurge take it.
+static bool
+queue_or_all(const char *q)
+{
+	return (q[0] == '\0' || tasq_wire_valid_name(q));
 }
 
 int
@@ -704,8 +921,9 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		*why = "unknown method";
 		return (TASQ_EUNIMPLEMENTED);
 	}
-	if ((rv = unpack(SVC.methods[method].input, body, len, &bud, &pb,
-	         "request body is not a valid protobuf message", why)) != 0) {
+	if ((rv = unpack(SVC.methods[method].input, body, len, false, &bud,
+	         &pb, "request body is not a valid protobuf message", why)) !=
+	    0) {
 		return (rv);
 	}
 	req->pb_ = pb;
@@ -736,6 +954,19 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.lease.max_tasks   = m->max_tasks;
 		req->u.lease.wait_ms     = m->wait_ms;
 		req->u.lease.nresults    = m->n_results;
+		for (size_t i = 0; i < m->n_types; i++) {
+			if (!tasq_wire_valid_name(m->types[i])) {
+				*why = WHY_TYPE;
+				rv   = TASQ_EINVALID_ARGUMENT;
+				break;
+			}
+		}
+		if (rv != 0) {
+			break;
+		}
+		req->u.lease.ntypes = m->n_types;
+		req->u.lease.types =
+		    m->n_types ? (const char **) m->types : NULL;
 		rv = result_batches_in(m->n_results, m->results,
 		    &req->u.lease.results, &req->mem_, &bud, why);
 		break;
@@ -805,6 +1036,39 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.close_job.ack_seq     = m->ack_seq;
 		break;
 	}
+	case TASQ_M_DEAD_LIST: {
+		Tasq__V1__DeadListRequest *m = (void *) pb;
+		if (!queue_or_all(m->queue)) {
+			*why = "queue name must be empty (all queues) or 1-64 "
+			       "characters of [A-Za-z0-9._-]";
+			rv   = TASQ_EINVALID_ARGUMENT;
+			break;
+		}
+		req->u.dead_list.queue    = m->queue;
+		req->u.dead_list.after_id = m->after_id;
+		req->u.dead_list.max      = m->max;
+		req->u.dead_list.payloads = m->payloads;
+		break;
+	}
+	case TASQ_M_DEAD_PURGE: {
+		Tasq__V1__DeadPurgeRequest *m = (void *) pb;
+		if (!queue_or_all(m->queue)) {
+			*why = "queue name must be empty (all queues) or 1-64 "
+			       "characters of [A-Za-z0-9._-]";
+			rv   = TASQ_EINVALID_ARGUMENT;
+			break;
+		}
+		if (m->n_ids > TASQ_WIRE_MAX_DEAD) {
+			*why = "too many dead letter ids";
+			rv   = TASQ_EINVALID_ARGUMENT;
+			break;
+		}
+		req->u.dead_purge.n     = m->n_ids;
+		req->u.dead_purge.ids   = m->ids;
+		req->u.dead_purge.all   = m->all;
+		req->u.dead_purge.queue = m->queue;
+		break;
+	}
 	default:
 		*why = "unknown method";
 		rv   = TASQ_EUNIMPLEMENTED;
@@ -838,17 +1102,6 @@ tasq_wire_req_fini(tasq_req *req)
 	decoded_free(&req->pb_, &req->mem_);
 }
 
-static bool
-codes_ok(size_t n, const uint32_t *codes)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (codes[i] > TASQ_CODE_MAX) {
-			return (false);
-		}
-	}
-	return (true);
-}
-
 int
 tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
     tasq_rep *rep, const char **why)
@@ -864,18 +1117,20 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		*why = "unknown method";
 		return (TASQ_EUNIMPLEMENTED);
 	}
-	if ((rv = unpack(SVC.methods[method].output, body, len, &bud, &pb,
-	         "reply body is not a valid protobuf message", why)) != 0) {
+	if ((rv = unpack(SVC.methods[method].output, body, len, true, &bud,
+	         &pb, "reply body is not a valid protobuf message", why)) !=
+	    0) {
 		return (rv);
 	}
 	rep->pb_ = pb;
 	switch (method) {
 	case TASQ_M_HEALTH: {
-		Tasq__V1__HealthReply *m = (void *) pb;
-		rep->u.health.serving    = m->serving;
-		rep->u.health.version    = m->version;
-		rep->u.health.server_id  = m->server_id;
-		rep->u.health.uptime_ms  = m->uptime_ms;
+		Tasq__V1__HealthReply *m     = (void *) pb;
+		rep->u.health.serving        = m->serving;
+		rep->u.health.version        = m->version;
+		rep->u.health.server_id      = m->server_id;
+		rep->u.health.uptime_ms      = m->uptime_ms;
+		rep->u.health.heartbeat_port = m->heartbeat_port;
 		break;
 	}
 	case TASQ_M_SUBMIT: {
@@ -901,9 +1156,19 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		rep->mem_ = b;
 		for (size_t i = 0; i < m->n_batches; i++) {
 			Tasq__V1__TaskBatch *t = m->batches[i];
-			if (t->n_ids != t->n_values) {
-				*why = "task batch columns differ in length";
+			if ((rv = type_in(t->type, &b[i].type, why)) != 0) {
+				break;
+			}
+			if (t->n_values > 0 && !is_square(b[i].type)) {
+				*why = "values are tasks of type square only";
 				rv   = TASQ_EINVALID_ARGUMENT;
+				break;
+			}
+			if ((rv = column_in(t->n_ids, t->n_values, t->values,
+			         t->payloads, is_square(b[i].type),
+			         &b[i].payloads, &b[i].legacy,
+			         "task batch columns differ in length",
+			         why)) != 0) {
 				break;
 			}
 			b[i].lease_id = t->lease_id;
@@ -911,7 +1176,10 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 			b[i].attempt  = t->attempt;
 			b[i].n        = t->n_ids;
 			b[i].ids      = t->ids;
-			b[i].values   = t->values;
+			b[i].values   = b[i].legacy ? t->values : NULL;
+		}
+		if (rv != 0) {
+			break;
 		}
 		rep->u.lease.nbatches = m->n_batches;
 		rep->u.lease.batches  = b;
@@ -949,18 +1217,21 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 	}
 	case TASQ_M_FETCH: {
 		Tasq__V1__FetchReply *m = (void *) pb;
-		if (m->n_values != m->n_ids ||
-		    (m->n_codes != 0 && m->n_codes != m->n_ids) ||
-		    !codes_ok(m->n_codes, m->codes)) {
-			*why = "fetch reply columns are inconsistent";
-			rv   = TASQ_EINVALID_ARGUMENT;
+		if ((rv = results_in(m->n_ids, m->n_codes, m->codes,
+		         m->n_errors, WHY_FR, why)) != 0 ||
+		    (rv = column_in(m->n_ids, m->n_values, m->values,
+		         m->results, false, &rep->u.fetch.results,
+		         &rep->u.fetch.legacy, WHY_FR, why)) != 0) {
 			break;
 		}
-		rep->u.fetch.seq       = m->seq;
-		rep->u.fetch.n         = m->n_ids;
-		rep->u.fetch.ids       = m->ids;
-		rep->u.fetch.values    = m->values;
-		rep->u.fetch.codes     = m->n_codes ? m->codes : NULL;
+		rep->u.fetch.seq    = m->seq;
+		rep->u.fetch.n      = m->n_ids;
+		rep->u.fetch.ids    = m->ids;
+		rep->u.fetch.values = rep->u.fetch.legacy ? m->values : NULL;
+		rep->u.fetch.codes  = m->n_codes ? m->codes : NULL;
+		rep->u.fetch.errors =
+		    m->n_errors ? (const char **) m->errors : NULL;
+		rep->u.fetch.no_worker = m->no_worker;
 		rep->u.fetch.submitted = m->submitted;
 		rep->u.fetch.completed = m->completed;
 		if (m->submit != NULL) {
@@ -979,7 +1250,8 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		Tasq__V1__StatsReply *m = (void *) pb;
 		size_t sz = m->n_queues * sizeof(tasq_queue_stats) +
 		    m->n_workers * sizeof(tasq_worker_stats) +
-		    m->n_counters * sizeof(tasq_counter);
+		    m->n_counters * sizeof(tasq_counter) +
+		    m->n_types * sizeof(tasq_type_stats);
 		char *mem;
 		if ((mem = budget_calloc(&bud, 1, sz + 1)) == NULL) {
 			rv = unpack_failed(&bud, "out of memory", why);
@@ -996,6 +1268,19 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		mem += m->n_workers * sizeof(tasq_worker_stats);
 		rep->u.stats.ncounters = m->n_counters;
 		rep->u.stats.counters  = (void *) mem;
+		mem += m->n_counters * sizeof(tasq_counter);
+		rep->u.stats.ntypes = m->n_types;
+		rep->u.stats.types  = (void *) mem;
+		for (size_t i = 0; i < m->n_types; i++) {
+			Tasq__V1__TypeStats *t = m->types[i];
+			rep->u.stats.types[i] =
+			    (tasq_type_stats) { .queue = t->queue,
+				    .type              = t->type,
+				    .ready             = t->ready,
+				    .leased            = t->leased,
+				    .workers           = t->workers };
+		}
+		rep->u.stats.dead_total = m->dead_total;
 		for (size_t i = 0; i < m->n_queues; i++) {
 			Tasq__V1__QueueStats *q = m->queues[i];
 			rep->u.stats.queues[i] =
@@ -1026,6 +1311,50 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		}
 		rep->u.stats.ndead = m->n_dead_letters / 2;
 		rep->u.stats.dead  = m->dead_letters;
+		break;
+	}
+	case TASQ_M_DEAD_LIST: {
+		Tasq__V1__DeadListReply *m = (void *) pb;
+		tasq_dead_letter        *d = NULL;
+		if (m->n_letters > 0 &&
+		    (d = budget_calloc(&bud, m->n_letters, sizeof(*d))) ==
+		        NULL) {
+			rv = unpack_failed(&bud, "out of memory", why);
+			break;
+		}
+		rep->mem_ = d;
+		for (size_t i = 0; i < m->n_letters; i++) {
+			Tasq__V1__DeadLetter *l = m->letters[i];
+			if ((uint32_t) l->code > TASQ_CODE_MAX ||
+			    l->payload.len > TASQ_WIRE_MAX_PAYLOAD ||
+			    (l->payload.len != 0 &&
+			        l->payload.len != l->payload_len)) {
+				*why = "a dead letter's code or payload is "
+				       "invalid";
+				rv   = TASQ_EINVALID_ARGUMENT;
+				break;
+			}
+			d[i] = (tasq_dead_letter) { .id = l->id,
+				.job_id                 = l->job_id,
+				.task_id                = l->task_id,
+				.queue                  = l->queue,
+				.type                   = l->type,
+				.payload                = l->payload.data,
+				.payload_size           = l->payload.len,
+				.payload_len            = l->payload_len,
+				.attempts               = l->attempts,
+				.code                   = (uint32_t) l->code,
+				.error                  = l->error,
+				.time_ms                = l->time_ms };
+		}
+		rep->u.dead_list.n       = m->n_letters;
+		rep->u.dead_list.letters = d;
+		rep->u.dead_list.total   = m->total;
+		break;
+	}
+	case TASQ_M_DEAD_PURGE: {
+		Tasq__V1__DeadPurgeReply *m = (void *) pb;
+		rep->u.dead_purge.purged    = m->purged;
 		break;
 	}
 	default:
@@ -1076,60 +1405,267 @@ pack(const ProtobufCMessage *pb, nng_msg **msgp)
 	return (0);
 }
 
-static void
-result_batch_out(const tasq_result_batch *in, Tasq__V1__ResultBatch *out)
+// ---- encoding
+// ---------------------------------------------------------------
+//
+// Encoders point the generated structs at the caller's arrays; what has
+// to be made for one message (legacy values out of a width-8 column, the
+// generated structs of repeated messages) is scratch memory, freed once
+// the message is packed.
+
+struct scratch {
+	struct scratch *next;
+	alignas(max_align_t) unsigned char mem[];
+};
+
+static void *
+scratch_alloc(struct scratch **list, size_t n, size_t size)
 {
-	tasq__v1__result_batch__init(out);
-	out->lease_id = in->lease_id;
-	out->job_id   = in->job_id;
-	out->n_ids    = in->n;
-	out->ids      = in->ids;
-	out->n_values = in->n;
-	out->values   = in->values;
-	out->n_codes  = in->codes ? in->n : 0;
-	out->codes    = in->codes;
+	struct scratch *s;
+
+	if (size != 0 && n > (SIZE_MAX - sizeof(*s)) / size) {
+		return (NULL);
+	}
+	if ((s = calloc(1, sizeof(*s) + n * size)) == NULL) {
+		return (NULL);
+	}
+	s->next = *list;
+	*list   = s;
+	return (s->mem);
 }
 
-// Packs a request or reply that carries an array of result batches.
+static void
+scratch_free(struct scratch **list)
+{
+	while (*list != NULL) {
+		struct scratch *s = *list;
+		*list             = s->next;
+		free(s);
+	}
+}
+
+static void
+blobs_out(const tasq_blobs *in, size_t n, Tasq__V1__Blobs *out)
+{
+	tasq__v1__blobs__init(out);
+	out->width     = in->width;
+	out->n_lengths = in->width == 0 ? n : 0;
+	out->lengths   = in->lens;
+	out->data.len  = in->size;
+	out->data.data = in->data;
+}
+
+// The legacy values column of n tasks or results: values when the caller
+// still fills it (TRANSITIONAL), else the int64s of col, which must be
+// width 8 (an empty item, a failed task's result, is sent as 0). A
+// width-8 column at an aligned address is sent as it is.
+static int
+values_out(size_t n, int64_t *values, const tasq_blobs *col,
+    struct scratch **sc, int64_t **out)
+{
+	tasq_blobs_iter it;
+	int64_t        *v;
+
+	*out = values;
+	if (values != NULL || n == 0) {
+		return (0);
+	}
+	if (tasq_blobs_check(col, n, TASQ_WIRE_MAX_PAYLOAD) != 0 ||
+	    (col->width != 0 && col->width != TASQ_I64_WIDTH)) {
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (col->width == TASQ_I64_WIDTH &&
+	    (uintptr_t) col->data % alignof(int64_t) == 0) {
+		*out = (int64_t *) (void *) col->data;
+		return (0);
+	}
+	if ((v = scratch_alloc(sc, n, sizeof(*v))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	tasq_blobs_iter_init(&it, col);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p;
+		size_t         len;
+		tasq_blobs_next(&it, &p, &len);
+		if (len != 0 && len != TASQ_I64_WIDTH) {
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		v[i] = len != 0 ? tasq_i64_le_get(p) : 0;
+	}
+	*out = v;
+	return (0);
+}
+
+// A batch's column on the wire: values for a legacy peer (legacy set, or
+// values filled by code not yet converted), else type and Blobs (left
+// out for an empty batch). *blobs is the caller's storage for the Blobs.
+static int
+column_out(size_t n, int64_t *values, bool legacy, const tasq_blobs *col,
+    struct scratch **sc, size_t *n_values, int64_t **vout,
+    Tasq__V1__Blobs *blobs, Tasq__V1__Blobs **bout)
+{
+	int rv;
+
+	*n_values = 0;
+	*vout     = NULL;
+	*bout     = NULL;
+	if (values != NULL || legacy) {
+		if ((rv = values_out(n, values, col, sc, vout)) != 0) {
+			return (rv);
+		}
+		*n_values = n;
+		return (0);
+	}
+	if (n == 0) {
+		return (0);
+	}
+	if (tasq_blobs_check(col, n, TASQ_WIRE_MAX_PAYLOAD) != 0) {
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	blobs_out(col, n, blobs);
+	*bout = blobs;
+	return (0);
+}
+
+// Errors of n results: left out when none has a message; NULL entries
+// sent as "". Each must be what a decoder accepts (TASQ_WIRE_MAX_TEXT
+// bytes of UTF-8 without NUL).
+static int
+errors_out(size_t n, const char **errors, struct scratch **sc, size_t *np,
+    char ***out)
+{
+	bool any = false, nulls = false;
+
+	*np  = 0;
+	*out = NULL;
+	for (size_t i = 0; errors != NULL && i < n; i++) {
+		size_t len;
+		if (errors[i] == NULL) {
+			nulls = true;
+			continue;
+		}
+		len = strlen(errors[i]);
+		if (len > TASQ_WIRE_MAX_TEXT ||
+		    !text_ok((const uint8_t *) errors[i], len, false)) {
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		any = any || len > 0;
+	}
+	if (!any) {
+		return (0);
+	}
+	*out = (char **) errors;
+	if (nulls) {
+		if ((*out = scratch_alloc(sc, n, sizeof(char *))) == NULL) {
+			return (NNG_ENOMEM);
+		}
+		for (size_t i = 0; i < n; i++) {
+			(*out)[i] =
+			    (char *) (errors[i] != NULL ? errors[i] : "");
+		}
+	}
+	*np = n;
+	return (0);
+}
+
+static char *
+type_out(const char *t)
+{
+	return ((char *) (t != NULL ? t : ""));
+}
+
+// A result batch and its results column.
+struct result_out {
+	Tasq__V1__ResultBatch rb;
+	Tasq__V1__Blobs       blobs;
+};
+
+static int
+result_batch_out(
+    const tasq_result_batch *in, struct result_out *out, struct scratch **sc)
+{
+	Tasq__V1__ResultBatch *rb = &out->rb;
+	int                    rv;
+
+	tasq__v1__result_batch__init(rb);
+	rb->lease_id = in->lease_id;
+	rb->job_id   = in->job_id;
+	rb->n_ids    = in->n;
+	rb->ids      = in->ids;
+	rb->n_codes  = in->codes ? in->n : 0;
+	rb->codes    = in->codes;
+	if ((rv = column_out(in->n, in->values, in->legacy, &in->results, sc,
+	         &rb->n_values, &rb->values, &out->blobs, &rb->results)) !=
+	        0 ||
+	    (rv = errors_out(
+	         in->n, in->errors, sc, &rb->n_errors, &rb->errors)) != 0) {
+		return (rv);
+	}
+	return (0);
+}
+
+// Packs a request that carries an array of result batches.
 static int
 pack_with_results(ProtobufCMessage *pb, size_t *np,
     Tasq__V1__ResultBatch ***pp, size_t n, const tasq_result_batch *rb,
     nng_msg **msgp)
 {
-	Tasq__V1__ResultBatch  *arr  = NULL;
-	Tasq__V1__ResultBatch **ptrs = NULL;
-	int                     rv;
+	struct scratch         *sc = NULL;
+	struct result_out      *arr;
+	Tasq__V1__ResultBatch **ptrs;
+	int                     rv = NNG_ENOMEM;
 
-	if (n > 0) {
-		arr  = calloc(n, sizeof(*arr));
-		ptrs = calloc(n, sizeof(*ptrs));
-		if (arr == NULL || ptrs == NULL) {
-			free(arr);
-			free(ptrs);
-			return (NNG_ENOMEM);
+	if ((arr = scratch_alloc(&sc, n, sizeof(*arr))) == NULL ||
+	    (ptrs = scratch_alloc(&sc, n, sizeof(*ptrs))) == NULL) {
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((rv = result_batch_out(&rb[i], &arr[i], &sc)) != 0) {
+			goto out;
 		}
-		for (size_t i = 0; i < n; i++) {
-			result_batch_out(&rb[i], &arr[i]);
-			ptrs[i] = &arr[i];
-		}
+		ptrs[i] = &arr[i].rb;
 	}
 	*np = n;
 	*pp = ptrs;
 	rv  = pack(pb, msgp);
-	free(arr);
-	free(ptrs);
+out:
+	scratch_free(&sc);
 	return (rv);
 }
 
-static void
-submit_out(const tasq_submit_req *in, Tasq__V1__SubmitRequest *m)
+// A SubmitRequest and what it points to.
+struct submit_out {
+	Tasq__V1__SubmitRequest m;
+	Tasq__V1__Blobs         blobs;
+	Tasq__V1__RetryPolicy   retry;
+};
+
+static int
+submit_out(
+    const tasq_submit_req *in, struct submit_out *o, struct scratch **sc)
 {
+	Tasq__V1__SubmitRequest *m = &o->m;
+	int                      rv;
+
 	tasq__v1__submit_request__init(m);
 	m->queue       = (char *) in->queue;
 	m->job_id      = in->job_id;
 	m->first_index = in->first_index;
-	m->n_values    = in->n;
-	m->values      = in->values;
+	if ((rv = column_out(in->n, in->values, in->legacy, &in->payloads, sc,
+	         &m->n_values, &m->values, &o->blobs, &m->payloads)) != 0) {
+		return (rv);
+	}
+	if (m->n_values == 0) {
+		m->type = type_out(in->type);
+	}
+	if (in->has_retry) {
+		tasq__v1__retry_policy__init(&o->retry);
+		o->retry.max_attempts   = in->retry.max_attempts;
+		o->retry.backoff_ms     = in->retry.backoff_ms;
+		o->retry.backoff_max_ms = in->retry.backoff_max_ms;
+		m->retry                = &o->retry;
+	}
+	return (0);
 }
 
 int
@@ -1144,10 +1680,34 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 		Tasq__V1__StatsRequest m = TASQ__V1__STATS_REQUEST__INIT;
 		return (pack(&m.base, msgp));
 	}
-	case TASQ_M_SUBMIT: {
-		Tasq__V1__SubmitRequest m;
-		submit_out(&req->u.submit, &m);
-		return (pack(&m.base, msgp));
+	case TASQ_M_SUBMIT:
+	case TASQ_M_FETCH: {
+		Tasq__V1__FetchRequest m  = TASQ__V1__FETCH_REQUEST__INIT;
+		struct scratch        *sc = NULL;
+		struct submit_out      so;
+		int                    rv;
+		if (req->method == TASQ_M_SUBMIT) {
+			rv = submit_out(&req->u.submit, &so, &sc);
+			if (rv == 0) {
+				rv = pack(&so.m.base, msgp);
+			}
+			scratch_free(&sc);
+			return (rv);
+		}
+		m.job_id      = req->u.fetch.job_id;
+		m.ack_seq     = req->u.fetch.ack_seq;
+		m.max_results = req->u.fetch.max_results;
+		m.wait_ms     = req->u.fetch.wait_ms;
+		rv            = 0;
+		if (req->u.fetch.has_submit) {
+			rv       = submit_out(&req->u.fetch.submit, &so, &sc);
+			m.submit = &so.m;
+		}
+		if (rv == 0) {
+			rv = pack(&m.base, msgp);
+		}
+		scratch_free(&sc);
+		return (rv);
 	}
 	case TASQ_M_LEASE: {
 		Tasq__V1__LeaseRequest m = TASQ__V1__LEASE_REQUEST__INIT;
@@ -1156,6 +1716,8 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 		m.worker_name            = (char *) req->u.lease.worker_name;
 		m.max_tasks              = req->u.lease.max_tasks;
 		m.wait_ms                = req->u.lease.wait_ms;
+		m.n_types                = req->u.lease.ntypes;
+		m.types                  = (char **) req->u.lease.types;
 		return (pack_with_results(&m.base, &m.n_results, &m.results,
 		    req->u.lease.nresults, req->u.lease.results, msgp));
 	}
@@ -1179,24 +1741,29 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 		m.lease_ids                = req->u.release.lease_ids;
 		return (pack(&m.base, msgp));
 	}
-	case TASQ_M_FETCH: {
-		Tasq__V1__FetchRequest  m = TASQ__V1__FETCH_REQUEST__INIT;
-		Tasq__V1__SubmitRequest sm;
-		m.job_id      = req->u.fetch.job_id;
-		m.ack_seq     = req->u.fetch.ack_seq;
-		m.max_results = req->u.fetch.max_results;
-		m.wait_ms     = req->u.fetch.wait_ms;
-		if (req->u.fetch.has_submit) {
-			submit_out(&req->u.fetch.submit, &sm);
-			m.submit = &sm;
-		}
-		return (pack(&m.base, msgp));
-	}
 	case TASQ_M_CLOSE_JOB: {
 		Tasq__V1__CloseJobRequest m =
 		    TASQ__V1__CLOSE_JOB_REQUEST__INIT;
 		m.job_id  = req->u.close_job.job_id;
 		m.ack_seq = req->u.close_job.ack_seq;
+		return (pack(&m.base, msgp));
+	}
+	case TASQ_M_DEAD_LIST: {
+		Tasq__V1__DeadListRequest m =
+		    TASQ__V1__DEAD_LIST_REQUEST__INIT;
+		m.queue    = type_out(req->u.dead_list.queue);
+		m.after_id = req->u.dead_list.after_id;
+		m.max      = req->u.dead_list.max;
+		m.payloads = req->u.dead_list.payloads;
+		return (pack(&m.base, msgp));
+	}
+	case TASQ_M_DEAD_PURGE: {
+		Tasq__V1__DeadPurgeRequest m =
+		    TASQ__V1__DEAD_PURGE_REQUEST__INIT;
+		m.n_ids = req->u.dead_purge.n;
+		m.ids   = req->u.dead_purge.ids;
+		m.all   = req->u.dead_purge.all;
+		m.queue = type_out(req->u.dead_purge.queue);
 		return (pack(&m.base, msgp));
 	}
 	default:
@@ -1217,17 +1784,20 @@ complete_out(const tasq_complete_rep *in, Tasq__V1__CompleteReply *out)
 static int
 encode_stats(const tasq_rep *rep, nng_msg **msgp)
 {
-	Tasq__V1__StatsReply   m    = TASQ__V1__STATS_REPLY__INIT;
-	size_t                 nq   = rep->u.stats.nqueues;
-	size_t                 nw   = rep->u.stats.nworkers;
-	size_t                 nc   = rep->u.stats.ncounters;
-	Tasq__V1__QueueStats  *q    = calloc(nq + 1, sizeof(*q));
-	Tasq__V1__WorkerStats *w    = calloc(nw + 1, sizeof(*w));
-	Tasq__V1__Counter     *c    = calloc(nc + 1, sizeof(*c));
-	void                 **ptrs = calloc(nq + nw + nc + 1, sizeof(void *));
-	int                    rv   = NNG_ENOMEM;
+	Tasq__V1__StatsReply   m  = TASQ__V1__STATS_REPLY__INIT;
+	size_t                 nq = rep->u.stats.nqueues;
+	size_t                 nw = rep->u.stats.nworkers;
+	size_t                 nc = rep->u.stats.ncounters;
+	size_t                 nt = rep->u.stats.ntypes;
+	struct scratch        *sc = NULL;
+	Tasq__V1__QueueStats  *q  = scratch_alloc(&sc, nq, sizeof(*q));
+	Tasq__V1__WorkerStats *w  = scratch_alloc(&sc, nw, sizeof(*w));
+	Tasq__V1__Counter     *c  = scratch_alloc(&sc, nc, sizeof(*c));
+	Tasq__V1__TypeStats   *t  = scratch_alloc(&sc, nt, sizeof(*t));
+	void **ptrs = scratch_alloc(&sc, nq + nw + nc + nt, sizeof(void *));
+	int    rv   = NNG_ENOMEM;
 
-	if (q == NULL || w == NULL || c == NULL || ptrs == NULL) {
+	if (q == NULL || w == NULL || c == NULL || t == NULL || ptrs == NULL) {
 		goto out;
 	}
 	m.version   = (char *) rep->u.stats.version;
@@ -1270,14 +1840,148 @@ encode_stats(const tasq_rep *rep, nng_msg **msgp)
 		c[i].value    = rep->u.stats.counters[i].value;
 		m.counters[i] = &c[i];
 	}
+	m.n_types = nt;
+	m.types   = (Tasq__V1__TypeStats **) (ptrs + nq + nw + nc);
+	for (size_t i = 0; i < nt; i++) {
+		const tasq_type_stats *s = &rep->u.stats.types[i];
+		tasq__v1__type_stats__init(&t[i]);
+		t[i].queue   = type_out(s->queue);
+		t[i].type    = type_out(s->type);
+		t[i].ready   = s->ready;
+		t[i].leased  = s->leased;
+		t[i].workers = s->workers;
+		m.types[i]   = &t[i];
+	}
 	m.n_dead_letters = rep->u.stats.ndead * 2;
 	m.dead_letters   = rep->u.stats.dead;
+	m.dead_total     = rep->u.stats.dead_total;
 	rv               = pack(&m.base, msgp);
 out:
-	free(q);
-	free(w);
-	free(c);
-	free(ptrs);
+	scratch_free(&sc);
+	return (rv);
+}
+
+static int
+encode_dead_list(const tasq_rep *rep, nng_msg **msgp)
+{
+	Tasq__V1__DeadListReply m    = TASQ__V1__DEAD_LIST_REPLY__INIT;
+	size_t                  n    = rep->u.dead_list.n;
+	struct scratch         *sc   = NULL;
+	Tasq__V1__DeadLetter   *l    = scratch_alloc(&sc, n, sizeof(*l));
+	Tasq__V1__DeadLetter  **ptrs = scratch_alloc(&sc, n, sizeof(*ptrs));
+	int                     rv   = NNG_ENOMEM;
+
+	if (l == NULL || ptrs == NULL) {
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const tasq_dead_letter *d = &rep->u.dead_list.letters[i];
+		tasq__v1__dead_letter__init(&l[i]);
+		l[i].id           = d->id;
+		l[i].job_id       = d->job_id;
+		l[i].task_id      = d->task_id;
+		l[i].queue        = type_out(d->queue);
+		l[i].type         = type_out(d->type);
+		l[i].payload.len  = d->payload_size;
+		l[i].payload.data = (uint8_t *) d->payload;
+		l[i].payload_len  = d->payload_len;
+		l[i].attempts     = d->attempts;
+		l[i].code         = (Tasq__V1__Code) d->code;
+		l[i].error        = type_out(d->error);
+		l[i].time_ms      = d->time_ms;
+		ptrs[i]           = &l[i];
+	}
+	m.n_letters = n;
+	m.letters   = ptrs;
+	m.total     = rep->u.dead_list.total;
+	rv          = pack(&m.base, msgp);
+out:
+	scratch_free(&sc);
+	return (rv);
+}
+
+// A task batch and its payloads column.
+struct task_out {
+	Tasq__V1__TaskBatch tb;
+	Tasq__V1__Blobs     blobs;
+};
+
+static int
+encode_lease(const tasq_rep *rep, nng_msg **msgp)
+{
+	Tasq__V1__LeaseReply    m = TASQ__V1__LEASE_REPLY__INIT;
+	Tasq__V1__CompleteReply c;
+	size_t                  n  = rep->u.lease.nbatches;
+	struct scratch         *sc = NULL;
+	struct task_out        *arr;
+	Tasq__V1__TaskBatch   **ptrs;
+	int                     rv = NNG_ENOMEM;
+
+	if ((arr = scratch_alloc(&sc, n, sizeof(*arr))) == NULL ||
+	    (ptrs = scratch_alloc(&sc, n, sizeof(*ptrs))) == NULL) {
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const tasq_task_batch *b = &rep->u.lease.batches[i];
+		Tasq__V1__TaskBatch   *t = &arr[i].tb;
+		tasq__v1__task_batch__init(t);
+		t->lease_id = b->lease_id;
+		t->job_id   = b->job_id;
+		t->attempt  = b->attempt;
+		t->n_ids    = b->n;
+		t->ids      = b->ids;
+		if ((rv = column_out(b->n, b->values, b->legacy, &b->payloads,
+		         &sc, &t->n_values, &t->values, &arr[i].blobs,
+		         &t->payloads)) != 0) {
+			goto out;
+		}
+		if (t->n_values == 0) {
+			t->type = type_out(b->type);
+		}
+		ptrs[i] = t;
+	}
+	complete_out(&rep->u.lease.completed, &c);
+	m.n_batches = n;
+	m.batches   = ptrs;
+	m.lease_ms  = rep->u.lease.lease_ms;
+	m.completed = &c;
+	rv          = pack(&m.base, msgp);
+out:
+	scratch_free(&sc);
+	return (rv);
+}
+
+static int
+encode_fetch(const tasq_rep *rep, nng_msg **msgp)
+{
+	Tasq__V1__FetchReply  m  = TASQ__V1__FETCH_REPLY__INIT;
+	Tasq__V1__SubmitReply sr = TASQ__V1__SUBMIT_REPLY__INIT;
+	Tasq__V1__Blobs       blobs;
+	struct scratch       *sc = NULL;
+	size_t                n  = rep->u.fetch.n;
+	int                   rv;
+
+	m.seq       = rep->u.fetch.seq;
+	m.n_ids     = n;
+	m.ids       = rep->u.fetch.ids;
+	m.n_codes   = rep->u.fetch.codes ? n : 0;
+	m.codes     = rep->u.fetch.codes;
+	m.submitted = rep->u.fetch.submitted;
+	m.completed = rep->u.fetch.completed;
+	m.no_worker = rep->u.fetch.no_worker;
+	if (rep->u.fetch.has_submit) {
+		sr.accepted  = rep->u.fetch.submit.accepted;
+		sr.duplicate = rep->u.fetch.submit.duplicate;
+		m.submit     = &sr;
+	}
+	if ((rv = column_out(n, rep->u.fetch.values, rep->u.fetch.legacy,
+	         &rep->u.fetch.results, &sc, &m.n_values, &m.values, &blobs,
+	         &m.results)) == 0 &&
+	    (rv = errors_out(
+	         n, rep->u.fetch.errors, &sc, &m.n_errors, &m.errors)) == 0) {
+		rv = pack(&m.base, msgp);
+	}
+	scratch_free(&sc);
 	return (rv);
 }
 
@@ -1291,6 +1995,7 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 		m.version               = (char *) rep->u.health.version;
 		m.server_id             = rep->u.health.server_id;
 		m.uptime_ms             = rep->u.health.uptime_ms;
+		m.heartbeat_port        = rep->u.health.heartbeat_port;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_SUBMIT: {
@@ -1299,43 +2004,8 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 		m.duplicate             = rep->u.submit.duplicate;
 		return (pack(&m.base, msgp));
 	}
-	case TASQ_M_LEASE: {
-		Tasq__V1__LeaseReply    m = TASQ__V1__LEASE_REPLY__INIT;
-		Tasq__V1__CompleteReply c;
-		size_t                  n = rep->u.lease.nbatches;
-		Tasq__V1__TaskBatch    *arr;
-		Tasq__V1__TaskBatch   **ptrs;
-		int                     rv;
-
-		arr  = calloc(n + 1, sizeof(*arr));
-		ptrs = calloc(n + 1, sizeof(*ptrs));
-		if (arr == NULL || ptrs == NULL) {
-			free(arr);
-			free(ptrs);
-			return (NNG_ENOMEM);
-		}
-		for (size_t i = 0; i < n; i++) {
-			const tasq_task_batch *b = &rep->u.lease.batches[i];
-			tasq__v1__task_batch__init(&arr[i]);
-			arr[i].lease_id = b->lease_id;
-			arr[i].job_id   = b->job_id;
-			arr[i].attempt  = b->attempt;
-			arr[i].n_ids    = b->n;
-			arr[i].ids      = b->ids;
-			arr[i].n_values = b->n;
-			arr[i].values   = b->values;
-			ptrs[i]         = &arr[i];
-		}
-		complete_out(&rep->u.lease.completed, &c);
-		m.n_batches = n;
-		m.batches   = ptrs;
-		m.lease_ms  = rep->u.lease.lease_ms;
-		m.completed = &c;
-		rv          = pack(&m.base, msgp);
-		free(arr);
-		free(ptrs);
-		return (rv);
-	}
+	case TASQ_M_LEASE:
+		return (encode_lease(rep, msgp));
 	case TASQ_M_COMPLETE: {
 		Tasq__V1__CompleteReply m;
 		complete_out(&rep->u.complete, &m);
@@ -1353,25 +2023,8 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 		m.released               = rep->u.release.released;
 		return (pack(&m.base, msgp));
 	}
-	case TASQ_M_FETCH: {
-		Tasq__V1__FetchReply m = TASQ__V1__FETCH_REPLY__INIT;
-		m.seq                  = rep->u.fetch.seq;
-		m.n_ids                = rep->u.fetch.n;
-		m.ids                  = rep->u.fetch.ids;
-		m.n_values             = rep->u.fetch.n;
-		m.values               = rep->u.fetch.values;
-		m.n_codes   = rep->u.fetch.codes ? rep->u.fetch.n : 0;
-		m.codes     = rep->u.fetch.codes;
-		m.submitted = rep->u.fetch.submitted;
-		m.completed = rep->u.fetch.completed;
-		Tasq__V1__SubmitReply sr = TASQ__V1__SUBMIT_REPLY__INIT;
-		if (rep->u.fetch.has_submit) {
-			sr.accepted  = rep->u.fetch.submit.accepted;
-			sr.duplicate = rep->u.fetch.submit.duplicate;
-			m.submit     = &sr;
-		}
-		return (pack(&m.base, msgp));
-	}
+	case TASQ_M_FETCH:
+		return (encode_fetch(rep, msgp));
 	case TASQ_M_CLOSE_JOB: {
 		Tasq__V1__CloseJobReply m = TASQ__V1__CLOSE_JOB_REPLY__INIT;
 		m.dropped                 = rep->u.close_job.dropped;
@@ -1379,6 +2032,13 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 	}
 	case TASQ_M_STATS:
 		return (encode_stats(rep, msgp));
+	case TASQ_M_DEAD_LIST:
+		return (encode_dead_list(rep, msgp));
+	case TASQ_M_DEAD_PURGE: {
+		Tasq__V1__DeadPurgeReply m = TASQ__V1__DEAD_PURGE_REPLY__INIT;
+		m.purged                   = rep->u.dead_purge.purged;
+		return (pack(&m.base, msgp));
+	}
 	default:
 		return (TASQ_EINVALID_ARGUMENT);
 	}
@@ -1405,8 +2065,8 @@ tasq_wire_decode_status(
 	size_t            i, o;
 	int               rv;
 
-	if ((rv = unpack(&tasq__v1__status__descriptor, body, len, &bud, &pb,
-	         "not a Status message", &why)) != 0) {
+	if ((rv = unpack(&tasq__v1__status__descriptor, body, len, true, &bud,
+	         &pb, "not a Status message", &why)) != 0) {
 		return (rv);
 	}
 	m     = (Tasq__V1__Status *) pb;

@@ -35,27 +35,35 @@ enum tasq_method {
 	TASQ_M_COUNT      = 11,
 };
 
-#define TASQ_WIRE_MAX_NAME 64       // queue and worker names, bytes
+#define TASQ_WIRE_MAX_NAME 64       // queue, worker and type names, bytes
 #define TASQ_WIRE_MAX_BATCHES 1024  // result batches in one request
 #define TASQ_WIRE_MAX_IDS 1048576   // ids in one request (all batches)
-#define TASQ_WIRE_MAX_TEXT 1024     // a Status message, bytes
-#define TASQ_WIRE_MAX_ROWS 65536    // queues, workers in one StatsReply
+#define TASQ_WIRE_MAX_TEXT 1024     // a Status message or task error, bytes
+#define TASQ_WIRE_MAX_ROWS 65536    // queues, workers, types in a StatsReply
 #define TASQ_WIRE_MAX_COUNTERS 1024 // counters in one StatsReply
-#define TASQ_WIRE_MAX_DEAD 65536    // dead letters in one StatsReply
+#define TASQ_WIRE_MAX_DEAD 65536    // dead letters in a Stats or DeadList
+#define TASQ_WIRE_MAX_TYPES 64      // task types in one LeaseRequest
 
 // Decoding memory (docs/PROTOCOL.md section 8.1). Decoding a body of len
-// bytes holding nmsg embedded messages allocates at most
-// tasq_wire_decode_budget(len, nmsg) bytes, counted per block with its
-// bookkeeping; a body that would need more is refused. Every embedded
-// message takes at least 2 bytes, and the limits above bound how many a
-// body may hold: TASQ_WIRE_MAX_REQ_MSGS in a request,
-// TASQ_WIRE_MAX_REP_MSGS in a reply.
+// bytes holding nmsg embedded messages and nstr elements of repeated
+// string fields (errors, types) allocates at most
+// tasq_wire_decode_budget(len, nmsg, nstr) bytes, counted per block with
+// its bookkeeping; a body that would need more is refused. Every embedded
+// message and every string element takes at least 2 bytes, and the
+// limits above bound how many a body may hold: TASQ_WIRE_MAX_REQ_MSGS
+// messages in a request, TASQ_WIRE_MAX_REP_MSGS in a reply,
+// TASQ_WIRE_MAX_STRS strings in either.
 #define TASQ_WIRE_DECODE_PER_BYTE 8
 #define TASQ_WIRE_DECODE_PER_MSG 384
+#define TASQ_WIRE_DECODE_PER_STR 96
 #define TASQ_WIRE_DECODE_BASE 65536
-#define TASQ_WIRE_MAX_REQ_MSGS (TASQ_WIRE_MAX_BATCHES + 1)
+// A LeaseRequest: its result batches, each with a results column that
+// may occur up to 4 times (section 8: a singular field's repeats).
+#define TASQ_WIRE_MAX_REQ_MSGS (5 * TASQ_WIRE_MAX_BATCHES)
+// A StatsReply: queue, worker and type rows and counters.
 #define TASQ_WIRE_MAX_REP_MSGS                                                \
-	(2 * TASQ_WIRE_MAX_ROWS + TASQ_WIRE_MAX_COUNTERS)
+	(3 * TASQ_WIRE_MAX_ROWS + TASQ_WIRE_MAX_COUNTERS)
+#define TASQ_WIRE_MAX_STRS (TASQ_WIRE_MAX_IDS + TASQ_WIRE_MAX_TYPES)
 // What all decoded messages of the process may hold at once, by default.
 #define TASQ_WIRE_DECODE_TOTAL ((size_t) 256 << 20)
 
@@ -346,12 +354,14 @@ int tasq_wire_decode_status(
     const uint8_t *body, size_t len, int *code, char *text, size_t textlen);
 
 // tasq_wire_decode_budget is the most that decoding a body of len bytes
-// with nmsg embedded messages may allocate: PER_BYTE * len + PER_MSG *
-// nmsg + BASE (saturating).
-size_t tasq_wire_decode_budget(size_t len, size_t nmsg);
+// with nmsg embedded messages and nstr repeated string elements may
+// allocate: PER_BYTE * len + PER_MSG * nmsg + PER_STR * nstr + BASE
+// (saturating).
+size_t tasq_wire_decode_budget(size_t len, size_t nmsg, size_t nstr);
 
 // tasq_wire_decode_bound is the budget of the worst body of len bytes:
-// nmsg at its limit (TASQ_WIRE_MAX_REQ_MSGS or _REP_MSGS) or len / 2.
+// nmsg at its limit (TASQ_WIRE_MAX_REQ_MSGS or _REP_MSGS) or len / 2,
+// and nstr at TASQ_WIRE_MAX_STRS or what is left of len / 2.
 size_t tasq_wire_decode_bound(size_t len, bool reply);
 
 // tasq_wire_decode_peak returns the most bytes the calling thread's last

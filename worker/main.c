@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "handler.h"
 #include "log.h"
 #include "opt.h"
 #include "run.h"
@@ -49,6 +50,9 @@ static struct {
 	char    *tls_engine;
 	char    *tls_min;
 	char    *tls_max;
+	char    *type; // the last --type, from a file or TASQ_TYPE
+	uint64_t task_timeout_ms;
+	uint64_t each_parallel;
 	uint64_t procs;
 	uint64_t batch;
 	uint64_t pipeline;
@@ -101,6 +105,18 @@ static const tasq_opt worker_opts[] = {
 	    "highest TLS version: 1.2 or 1.3", &cfg.tls_max, 0, 0, false },
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "16MiB", "SIZE",
 	    "largest reply accepted", &cfg.max_msg, 1024, 1073741824, false },
+	{ "type", 't', TASQ_OPT_STR, "TASQ_TYPE", NULL, "NAME=HANDLER",
+	    "serve task type NAME with HANDLER: builtin:square, "
+	    "builtin:sha256, exec:CMD, exec-each:CMD or plugin:LIB.so "
+	    "(repeatable; default square=builtin:square)",
+	    &cfg.type, 0, 0, false },
+	{ "task-timeout", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
+	    "fail a task its handler runs longer than this with "
+	    "DEADLINE_EXCEEDED (0: no limit)",
+	    &cfg.task_timeout_ms, 0, 86400000, false },
+	{ "exec-each-jobs", 0, TASQ_OPT_U64, NULL, "4", "N",
+	    "exec-each: commands run at once per lease in flight",
+	    &cfg.each_parallel, 1, 1024, false },
 	{ "heartbeat", 0, TASQ_OPT_STR, "TASQ_HEARTBEAT", NULL, "URL",
 	    "push lease heartbeats here (default: the port the server's "
 	    "health reply names, on --server's host; none: Extend RPC only)",
@@ -117,10 +133,113 @@ static const tasq_opt worker_opts[] = {
 
 static const char usage[] =
     "Usage: tasq-worker [options]\n"
-    "Runs -j N worker processes that take tasks from a tasq server,\n"
-    "compute them (the built-in function squares an integer) and return\n"
-    "the results. SIGTERM drains: tasks in hand are finished or handed\n"
-    "back, then the workers and the supervisor exit 0.\n";
+    "Runs -j N worker processes that take tasks of the types given with\n"
+    "--type from a tasq server, run each batch through the type's handler\n"
+    "(docs/HANDLERS.md) and return the results. SIGTERM drains: tasks in\n"
+    "hand are finished or handed back, then the workers and the\n"
+    "supervisor exit 0.\n";
+
+// --type NAME=HANDLER, repeatable: the option table keeps one value
+// (the last, also from a configuration file or TASQ_TYPE), so the
+// command line's occurrences are taken out of argv before it is parsed.
+#define MAX_TYPES 64
+static const char *type_arg[MAX_TYPES];
+static size_t      ntype_arg;
+static const char *type_names[MAX_TYPES];
+static const char *type_handlers[MAX_TYPES];
+static char       *type_mem[MAX_TYPES];
+
+// Moves every --type/-t value out of argv (argc-1 entries from argv[1])
+// into type_arg; returns the new argc, or -1 (message printed).
+static int
+take_types(int argc, char **argv)
+{
+	int o = 1;
+
+	for (int i = 1; i < argc; i++) {
+		const char *v = NULL;
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < argc) {
+				argv[o++] = argv[i++];
+			}
+			break;
+		}
+		if (strncmp(argv[i], "--type=", 7) == 0) {
+			v = argv[i] + 7;
+		} else if (strcmp(argv[i], "--type") == 0 ||
+		    strcmp(argv[i], "-t") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr,
+				    "tasq-worker: %s needs NAME=HANDLER\n",
+				    argv[i]);
+				return (-1);
+			}
+			v = argv[++i];
+		} else {
+			argv[o++] = argv[i];
+			continue;
+		}
+		if (ntype_arg == MAX_TYPES) {
+			fprintf(stderr, "tasq-worker: at most %d --type\n",
+			    MAX_TYPES);
+			return (-1);
+		}
+		type_arg[ntype_arg++] = v;
+	}
+	argv[o] = NULL;
+	return (o);
+}
+
+// Splits and checks the types (exit status 2 on error).
+static int
+types_setup(size_t *np)
+{
+	char   err[512];
+	size_t n = 0;
+
+	if (ntype_arg == 0) {
+		type_arg[ntype_arg++] =
+		    cfg.type != NULL ? cfg.type : "square=builtin:square";
+	}
+	for (size_t i = 0; i < ntype_arg; i++) {
+		char *eq, *t = strdup(type_arg[i]);
+		if (t == NULL) {
+			return (-1);
+		}
+		type_mem[i] = t;
+		if ((eq = strchr(t, '=')) == NULL) {
+			fprintf(stderr,
+			    "tasq-worker: --type '%s' is not NAME=HANDLER\n",
+			    type_arg[i]);
+			return (-1);
+		}
+		*eq = '\0';
+		if (!tasq_wire_valid_name(t)) {
+			fprintf(stderr,
+			    "tasq-worker: --type: the name '%s' must be 1-64 "
+			    "characters of [A-Za-z0-9._-]\n",
+			    t);
+			return (-1);
+		}
+		if (!tasq_handler_spec_check(eq + 1, err, sizeof(err))) {
+			fprintf(
+			    stderr, "tasq-worker: --type %s: %s\n", t, err);
+			return (-1);
+		}
+		for (size_t j = 0; j < n; j++) {
+			if (strcmp(type_names[j], t) == 0) {
+				fprintf(stderr,
+				    "tasq-worker: --type %s given twice\n", t);
+				return (-1);
+			}
+		}
+		type_names[n]    = t;
+		type_handlers[n] = eq + 1;
+		n++;
+	}
+	*np = n;
+	return (0);
+}
 
 static uint64_t
 mono_ms(void)
@@ -166,6 +285,7 @@ spawn(const tasq_worker_conf *wc, uint32_t slot, pid_t parent, int sfd)
 // started, its quick failures in a row, and when to start it (0: not
 // due). Statics: forked workers inherit them still reachable, not leaked.
 static pid_t    *pids;
+static bool      config_error; // a worker exited TASQ_WORKER_EXIT_CONFIG
 static uint64_t *started;
 static uint32_t *fails;
 static uint64_t *due;
@@ -186,6 +306,17 @@ reap(uint32_t n)
 			if (WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
 			    fails[i] > 5) {
 				tasq_warn("worker %u keeps failing", i);
+			}
+			if (WIFEXITED(st) &&
+			    WEXITSTATUS(st) == TASQ_WORKER_EXIT_CONFIG) {
+				// Its handlers cannot be set up (a bad
+				// plugin, ...): no restart will help.
+				tasq_err("worker %u cannot run its handlers; "
+				         "stopping",
+				    i);
+				pids[i]      = 0;
+				config_error = true;
+				continue;
 			}
 			tasq_warn("worker %u (pid %d) %s %d; restarting", i,
 			    (int) pid,
@@ -225,6 +356,9 @@ supervise(const tasq_worker_conf *wc, uint32_t n, int sfd, pid_t self)
 	int      wait = -1;
 
 	reap(n);
+	if (config_error) {
+		return (SIGTERM); // stop the others too
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (pids[i] > 0 || due[i] == 0) {
 			continue;
@@ -306,7 +440,8 @@ main(int argc, char **argv)
 	char                  err[512];
 	char                **args;
 	int                   level, rv, status = 2, sfd = -1, sig;
-	pid_t                 self = getpid();
+	size_t                ntypes = 0;
+	pid_t                 self   = getpid();
 
 	tasq_log_init("tasq-worker");
 	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
@@ -318,6 +453,9 @@ main(int argc, char **argv)
 	oc.tables       = tables;
 	oc.args         = args;
 	oc.allow_config = true;
+	if ((argc = take_types(argc, argv)) < 0) {
+		goto out;
+	}
 	if ((rv = tasq_opt_parse(&oc, argc - 1, argv + 1)) != TASQ_OPT_OK) {
 		status = rv == TASQ_OPT_EXIT_OK ? 0 : 2;
 		goto out;
@@ -343,6 +481,9 @@ main(int argc, char **argv)
 		fprintf(stderr,
 		    "tasq-worker: --queue must be 1-64 characters "
 		    "of [A-Za-z0-9._-]\n");
+		goto out;
+	}
+	if (types_setup(&ntypes) != 0) {
 		goto out;
 	}
 	if (tasq_keyring_setup(cfg.key_file, &keys, err, sizeof(err)) != 0) {
@@ -392,6 +533,11 @@ main(int argc, char **argv)
 		.tls_engine      = cfg.tls_engine,
 		.tls_min         = cfg.tls_min,
 		.tls_max         = cfg.tls_max,
+		.ntypes          = ntypes,
+		.types           = type_names,
+		.handlers        = type_handlers,
+		.task_timeout_ms = (uint32_t) cfg.task_timeout_ms,
+		.each_parallel   = (uint32_t) cfg.each_parallel,
 		.heartbeat       = cfg.heartbeat,
 	};
 	uint32_t n = (uint32_t) cfg.procs;
@@ -420,12 +566,16 @@ main(int argc, char **argv)
 	}
 	tasq_info("supervising %u worker process(es) for %s", n, cfg.server);
 	status = 0;
-	while ((sig = supervise(&wc, n, sfd, self)) == SIGCHLD) {
+	while (
+	    (sig = supervise(&wc, n, sfd, self)) == SIGCHLD && !config_error) {
 	}
 	// Drain: forward the signal, wait for the workers, SIGKILL the late.
 	tasq_info("signal %d: draining %u worker process(es)", sig, n);
 	if (drain(n, sfd) != 0) {
 		status = 1;
+	}
+	if (config_error) {
+		status = 2;
 	}
 	tasq_info("stopped");
 out:
@@ -436,6 +586,9 @@ out:
 	free(started);
 	free(fails);
 	free(due);
+	for (size_t i = 0; i < MAX_TYPES; i++) {
+		free(type_mem[i]);
+	}
 	tasq_keyring_free(keys);
 	tasq_opt_free(tables);
 	free(args);

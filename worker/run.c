@@ -11,9 +11,10 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "blobs.h"
 #include "chan.h"
-#include "compute.h"
 #include "err.h"
+#include "handler.h"
 #include "keepalive.h"
 #include "log.h"
 #include "tls.h"
@@ -32,14 +33,15 @@ struct worker {
 	tasq_keepalive         *ka; // heartbeats (worker/keepalive.h)
 };
 
-// Result columns for the batches of one lease reply.
+// Result columns for the batches of one lease reply: ids, and per batch
+// the handler's results (hres[i], kept until the next request is sent).
 struct results {
 	size_t             nbatches;
 	tasq_result_batch *batches;
 	uint64_t          *ids;
-	int64_t           *values;
-	uint32_t          *codes;
 	size_t             cap;
+	tasq_hres         *hres;
+	size_t             nhres;
 };
 
 static void
@@ -53,27 +55,39 @@ results_free(struct results *r)
 {
 	free(r->batches);
 	free(r->ids);
-	free(r->values);
-	free(r->codes);
+	for (size_t i = 0; i < r->nhres; i++) {
+		tasq_hres_fini(&r->hres[i]);
+	}
+	free(r->hres);
 	memset(r, 0, sizeof(*r));
 }
 
 static int
 results_reserve(struct results *r, size_t nb, size_t ntasks)
 {
+	if (nb > r->nhres) {
+		tasq_hres *h = realloc(r->hres, nb * sizeof(*h));
+		if (h == NULL) {
+			return (NNG_ENOMEM);
+		}
+		for (size_t i = r->nhres; i < nb; i++) {
+			tasq_hres_init(&h[i]);
+		}
+		r->hres  = h;
+		r->nhres = nb;
+	}
 	if (ntasks > r->cap || nb > r->cap) {
 		size_t cap = ntasks > nb ? ntasks : nb;
 		free(r->batches);
 		free(r->ids);
-		free(r->values);
-		free(r->codes);
 		r->batches = calloc(cap, sizeof(*r->batches));
 		r->ids     = calloc(cap, sizeof(*r->ids));
-		r->values  = calloc(cap, sizeof(*r->values));
-		r->codes   = calloc(cap, sizeof(*r->codes));
-		if (r->batches == NULL || r->ids == NULL ||
-		    r->values == NULL || r->codes == NULL) {
-			results_free(r);
+		if (r->batches == NULL || r->ids == NULL) {
+			free(r->batches);
+			free(r->ids);
+			r->batches = NULL;
+			r->ids     = NULL;
+			r->cap     = 0;
 			return (NNG_ENOMEM);
 		}
 		r->cap = cap;
@@ -89,10 +103,136 @@ sleep_ms(uint32_t ms)
 	nanosleep(&ts, NULL); // a signal cuts it short, which is what we want
 }
 
+// What a lease thread runs: its handlers (one per type of the
+// configuration) and, for the watchdog, the task it is on.
+struct thr {
+	struct worker *w;
+	uint32_t       slot;
+	nng_thread    *thread;
+	tasq_handler **handlers;
+	nng_mtx       *mtx;           // guards the fields below (watchdog)
+	tasq_hres     *busy;          // results being made, NULL when idle
+	bool           in_process;    // the busy handler is builtin or plugin
+	const tasq_task_batch *batch; // the batch being computed
+	uint64_t               since_ms; // when busy last made progress
+	size_t                 seen;     // busy->done at since_ms
+};
+
+static void
+thr_busy(struct thr *t, tasq_hres *h, const tasq_task_batch *tb, bool inproc)
+{
+	nng_mtx_lock(t->mtx);
+	t->busy       = h;
+	t->batch      = tb;
+	t->in_process = inproc;
+	t->since_ms   = nng_clock();
+	t->seen       = 0;
+	nng_mtx_unlock(t->mtx);
+}
+
+// Runs one batch through its handler into h. With --task-delay (testing)
+// it goes one task at a time, and stops when a drain begins: returns the
+// number of tasks left unfinished.
+static size_t
+run_batch(struct thr *t, const tasq_task_batch *tb, tasq_hres *h)
+{
+	struct worker     *w  = t->w;
+	tasq_handler      *hd = NULL;
+	tasq_handler_batch in = {
+		.n       = tb->n,
+		.width   = tb->payloads.width,
+		.lens    = tb->payloads.lens,
+		.data    = tb->payloads.data,
+		.size    = tb->payloads.size,
+		.type    = tb->type,
+		.attempt = tb->attempt,
+	};
+
+	for (size_t i = 0; i < w->conf->ntypes; i++) {
+		if (strcmp(w->conf->types[i], tb->type) == 0) {
+			hd = t->handlers[i];
+		}
+	}
+	if (tasq_hres_begin(h, tb->n) != 0) {
+		return (tb->n); // no memory: released, to be retried
+	}
+	if (hd == NULL) {
+		// Never asked for (a broker bug): failed, to be retried.
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+		    "this worker has no handler for type '%.64s'", tb->type);
+		tasq_hres_fail_rest(
+		    h, (uint32_t) tasq_err_code(TASQ_EUNIMPLEMENTED), msg);
+		return (0);
+	}
+	thr_busy(t, h, tb, tasq_handler_in_process(hd));
+	if (w->conf->task_delay_ms == 0) {
+		if (tasq_handler_run(hd, &in, h) != 0) {
+			tasq_hres_fail_rest(h,
+			    (uint32_t) tasq_err_code(TASQ_ERESOURCE_EXHAUSTED),
+			    "out of memory");
+		}
+		thr_busy(t, NULL, NULL, false);
+		return (0);
+	}
+	// One task at a time (--task-delay): a drain stops between tasks.
+	tasq_hres       one;
+	tasq_blobs_iter it;
+	tasq_hres_init(&one);
+	tasq_blobs_iter_init(&it, &tb->payloads);
+	for (size_t j = 0; j < tb->n; j++) {
+		const uint8_t *p;
+		size_t         len;
+		uint32_t       len32;
+		tasq_blobs     col;
+		uint32_t      *codes;
+		const char   **errs;
+		if (atomic_load(&w->draining)) {
+			break;
+		}
+		sleep_ms(w->conf->task_delay_ms);
+		tasq_blobs_next(&it, &p, &len);
+		len32   = (uint32_t) len;
+		in.n    = 1;
+		in.data = p;
+		in.size = len;
+		in.lens = in.width != 0 ? NULL : &len32;
+		if (tasq_handler_run(hd, &in, &one) != 0) {
+			break;
+		}
+		tasq_hres_view(&one, &col, &codes, &errs);
+		if (codes != NULL) {
+			(void) tasq_hres_fail(h, h->k, codes[0], errs[0]);
+		} else {
+			(void) tasq_hres_put(h, col.data, col.size);
+		}
+	}
+	tasq_hres_fini(&one);
+	thr_busy(t, NULL, NULL, false);
+	h->n = h->k; // a drain may have cut the batch short
+	return (tb->n - h->k);
+}
+
+// Whether results can go back as legacy values: 8 bytes each (or none,
+// for a failed task).
+static bool
+legacy_fits(const tasq_blobs *col, size_t n)
+{
+	if (col->width != 0) {
+		return (col->width == 8);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (col->lens[i] != 0 && col->lens[i] != 8) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
 // Computes every batch of rep into r. Returns the number of tasks left
 // unfinished because a drain began (their leases are then released).
 static size_t
-compute(struct worker *w, const tasq_rep *rep, struct results *r)
+compute(struct thr *t, const tasq_rep *rep, struct results *r)
 {
 	size_t total = 0, k = 0, left = 0;
 
@@ -104,37 +244,21 @@ compute(struct worker *w, const tasq_rep *rep, struct results *r)
 	}
 	r->nbatches = rep->u.lease.nbatches;
 	for (size_t i = 0; i < rep->u.lease.nbatches; i++) {
-		const tasq_task_batch *tb   = &rep->u.lease.batches[i];
-		tasq_result_batch     *rb   = &r->batches[i];
-		bool                   errs = false;
+		const tasq_task_batch *tb = &rep->u.lease.batches[i];
+		tasq_result_batch     *rb = &r->batches[i];
+		tasq_hres             *h  = &r->hres[i];
 
+		memset(rb, 0, sizeof(*rb));
 		rb->lease_id = tb->lease_id;
 		rb->job_id   = tb->job_id;
 		rb->ids      = r->ids + k;
-		rb->values   = r->values + k;
-		rb->codes    = r->codes + k;
-		rb->n        = 0;
-		for (size_t j = 0; j < tb->n; j++) {
-			int64_t v = 0;
-			int     rv;
-			if (atomic_load(&w->draining) &&
-			    w->conf->task_delay_ms > 0) {
-				left += tb->n - j;
-				break;
-			}
-			if (w->conf->task_delay_ms > 0) {
-				sleep_ms(w->conf->task_delay_ms);
-			}
-			rv = tasq_compute_square(tb->values[j], &v);
-			rb->ids[rb->n]    = tb->ids[j];
-			rb->values[rb->n] = v;
-			rb->codes[rb->n]  = (uint32_t) tasq_err_code(rv);
-			errs |= rv != 0;
-			rb->n++;
-		}
-		if (!errs) {
-			rb->codes = NULL;
-		}
+		left += run_batch(t, tb, h);
+		rb->n = h->k;
+		memcpy(rb->ids, tb->ids, rb->n * sizeof(*rb->ids));
+		tasq_hres_view(h, &rb->results, &rb->codes, &rb->errors);
+		// A batch that came as legacy values (a server that sends
+		// square tasks so) goes back the same way.
+		rb->legacy = tb->legacy && legacy_fits(&rb->results, rb->n);
 		k += tb->n;
 	}
 	return (left);
@@ -201,12 +325,6 @@ flush(struct worker *w, struct results *r, const uint64_t *release,
 	}
 }
 
-struct thr {
-	struct worker *w;
-	uint32_t       slot;
-	nng_thread    *thread;
-};
-
 static void
 lease_loop(void *arg)
 {
@@ -230,6 +348,8 @@ lease_loop(void *arg)
 		req.u.lease.wait_ms     = w->conf->wait_ms;
 		req.u.lease.nresults    = res.nbatches;
 		req.u.lease.results     = res.batches;
+		req.u.lease.ntypes      = w->conf->ntypes;
+		req.u.lease.types       = (const char **) w->conf->types;
 		int rv                  = tasq_chan_call(w->chan, &req,
 		                     w->conf->wait_ms + w->conf->timeout_ms, &rep, err,
 		                     sizeof(err));
@@ -266,7 +386,7 @@ lease_loop(void *arg)
 		}
 		if (rep.u.lease.nbatches > 0) {
 			hold(w, t->slot, rep.u.lease.batches[0].lease_id);
-			if (compute(w, &rep, &res) > 0) {
+			if (compute(t, &rep, &res) > 0) {
 				release[0] = rep.u.lease.batches[0].lease_id;
 				nrelease   = 1;
 			}
@@ -294,15 +414,161 @@ heartbeat(struct worker *w, uint32_t nthreads)
 	(void) tasq_keepalive_beat(w->ka, ids, n);
 }
 
+// The watchdog of --task-timeout for handlers that run on the lease
+// threads (builtin, plugin): a task that makes no progress for that long
+// cannot be stopped from outside, so the process ends. First it fails
+// that one task with DEADLINE_EXCEEDED (best effort, one Complete); the
+// supervisor starts a new process and the rest of the batch comes back
+// when its lease expires. exec and exec-each handlers time their
+// children out themselves.
+struct watchdog {
+	struct worker *w;
+	struct thr    *thr;
+	nng_thread    *thread;
+};
+
+static void
+watchdog_fire(struct worker *w, uint64_t job_id, uint64_t lease_id,
+    uint64_t task_id, size_t k, bool known)
+{
+	char        msg[200], err[256];
+	uint32_t    code = (uint32_t) tasq_err_code(TASQ_EDEADLINE_EXCEEDED);
+	const char *errs[1]    = { msg };
+	tasq_result_batch rb   = { .lease_id = lease_id,
+		  .job_id                    = job_id,
+		  .n                         = 1,
+		  .ids                       = &task_id,
+		  .codes                     = &code,
+		  .errors                    = errs };
+	uint8_t           none = 0;
+	tasq_req          req;
+	tasq_rep          rep;
+
+	rb.results.data = &none;
+	rb.results.lens = (uint32_t[]) { 0 };
+	snprintf(msg, sizeof(msg),
+	    "ran over --task-timeout (%u ms) in an in-process handler: "
+	    "worker process restarted",
+	    (unsigned) w->conf->task_timeout_ms);
+	tasq_err(
+	    "task %zu of job %llu: %s", k, (unsigned long long) job_id, msg);
+	if (!known) {
+		_exit(TASQ_WORKER_EXIT_TIMEOUT); // which task is not known
+	}
+	memset(&req, 0, sizeof(req));
+	req.method               = TASQ_M_COMPLETE;
+	req.u.complete.worker_id = w->id;
+	req.u.complete.nresults  = 1;
+	req.u.complete.results   = &rb;
+	if (tasq_chan_call(w->chan, &req, w->conf->timeout_ms, &rep, err,
+	        sizeof(err)) == 0) {
+		tasq_wire_rep_fini(&rep);
+	}
+	_exit(TASQ_WORKER_EXIT_TIMEOUT);
+}
+
+static void
+watchdog_loop(void *arg)
+{
+	struct watchdog *d      = arg;
+	struct worker   *w      = d->w;
+	uint32_t         period = w->conf->task_timeout_ms / 4;
+
+	period = period < 10 ? 10 : period > 250 ? 250 : period;
+	while (!atomic_load(&w->draining)) {
+		nng_msleep(period);
+		for (uint32_t i = 0; i < w->conf->pipeline; i++) {
+			struct thr *t   = &d->thr[i];
+			uint64_t    job = 0, lease = 0, task = 0;
+			size_t      k    = 0;
+			bool        fire = false, known = false;
+			nng_mtx_lock(t->mtx);
+			if (t->busy != NULL && t->in_process) {
+				size_t done = atomic_load_explicit(
+				    &t->busy->done, memory_order_relaxed);
+				nng_time now = nng_clock();
+				if (done != t->seen) {
+					t->seen     = done;
+					t->since_ms = now;
+				} else if (now - t->since_ms >=
+				    w->conf->task_timeout_ms) {
+					// With put_fixed every result is
+					// there from the start: which task
+					// hangs is not known (done == n).
+					fire  = true;
+					k     = done;
+					job   = t->batch->job_id;
+					lease = t->batch->lease_id;
+					known = done < t->batch->n;
+					task = known ? t->batch->ids[done] : 0;
+				}
+			}
+			nng_mtx_unlock(t->mtx);
+			if (fire) {
+				watchdog_fire(w, job, lease, task, k, known);
+			}
+		}
+	}
+}
+
+// Opens the handlers of every type for one lease thread.
+static int
+thr_open(struct thr *t, const tasq_worker_conf *conf)
+{
+	tasq_handler_opts o = {
+		.task_timeout_ms = conf->task_timeout_ms,
+		.each_parallel   = conf->each_parallel,
+	};
+	char err[512];
+
+	if (nng_mtx_alloc(&t->mtx) != 0 ||
+	    (t->handlers = calloc(conf->ntypes, sizeof(*t->handlers))) ==
+	        NULL) {
+		tasq_err("out of memory");
+		return (1);
+	}
+	for (size_t i = 0; i < conf->ntypes; i++) {
+		if (tasq_handler_open(&t->handlers[i], conf->types[i],
+		        conf->handlers[i], &o, err, sizeof(err)) != 0) {
+			tasq_err("--type %s=%s: %s", conf->types[i],
+			    conf->handlers[i], err);
+			return (TASQ_WORKER_EXIT_CONFIG);
+		}
+	}
+	return (0);
+}
+
+static void
+thr_close(struct thr *t, const tasq_worker_conf *conf)
+{
+	for (size_t i = 0; t->handlers != NULL && i < conf->ntypes; i++) {
+		tasq_handler_free(t->handlers[i]);
+	}
+	free(t->handlers);
+	if (t->mtx != NULL) {
+		nng_mtx_free(t->mtx);
+	}
+}
+
+static void
+thr_close_all(struct thr *thr, const tasq_worker_conf *conf)
+{
+	for (uint32_t i = 0; i < conf->pipeline; i++) {
+		thr_close(&thr[i], conf);
+	}
+	free(thr);
+}
+
 int
 tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 {
-	struct worker  w;
-	struct thr    *thr;
-	tasq_chan_opts co;
-	char           err[512], host[48];
-	uint32_t       backoff = 100;
-	int            rv;
+	struct watchdog dog = { 0 };
+	struct worker   w;
+	struct thr     *thr;
+	tasq_chan_opts  co;
+	char            err[512], host[48];
+	uint32_t        backoff = 100;
+	int             rv;
 
 	memset(&w, 0, sizeof(w));
 	w.conf = conf;
@@ -326,6 +592,18 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 		tasq_err("%s", err);
 		return (1);
 	}
+	// Handlers first: a plugin that cannot load is a configuration
+	// error, told before any connection is made.
+	if ((thr = calloc(conf->pipeline, sizeof(*thr))) == NULL) {
+		tasq_err("out of memory");
+		return (1);
+	}
+	for (uint32_t i = 0; i < conf->pipeline; i++) {
+		if ((rv = thr_open(&thr[i], conf)) != 0) {
+			thr_close_all(thr, conf); // calloc'ed: closes unopened
+			return (rv);
+		}
+	}
 	memset(&co, 0, sizeof(co));
 	co.url                = conf->server;
 	co.keys               = conf->keys;
@@ -338,12 +616,14 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	// Workers outlive server restarts: keep dialing, with backoff.
 	while ((rv = tasq_chan_open(&w.chan, &co, err, sizeof(err))) != 0) {
 		if (*stop != 0) {
+			thr_close_all(thr, conf);
 			return (0);
 		}
 		if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH ||
 		    rv == TASQ_EINVALID_ARGUMENT || rv == NNG_EADDRINVAL) {
 			tasq_err("%s", err);
 			if (rv != NNG_ECRYPTO && rv != NNG_EPEERAUTH) {
+				thr_close_all(thr, conf);
 				return (1);
 			}
 		} else {
@@ -366,11 +646,11 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 		.timeout_ms                = conf->timeout_ms };
 	if (tasq_keepalive_open(&w.ka, &kc, err, sizeof(err)) != 0) {
 		tasq_err("%s", err);
+		thr_close_all(thr, conf);
 		return (1);
 	}
 	if (nng_mtx_alloc(&w.mtx) != 0 ||
-	    (w.held = calloc(conf->pipeline, sizeof(*w.held))) == NULL ||
-	    (thr = calloc(conf->pipeline, sizeof(*thr))) == NULL) {
+	    (w.held = calloc(conf->pipeline, sizeof(*w.held))) == NULL) {
 		tasq_err("out of memory");
 		return (1);
 	}
@@ -385,9 +665,18 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 			break;
 		}
 	}
+	if (conf->task_timeout_ms > 0) {
+		dog.w   = &w;
+		dog.thr = thr;
+		if (nng_thread_create(&dog.thread, watchdog_loop, &dog) != 0) {
+			tasq_err("cannot start the --task-timeout watchdog");
+			atomic_store(&w.draining, true);
+		}
+	}
 	signals_block(false);
 	// This thread beats the heart: leases of slow batches are extended
-	// at a third of their length so that one lost beat does no harm.
+	// several times per lease (tasq_keepalive_period_ms) so that a lost
+	// beat or two do no harm.
 	while (*stop == 0 && !atomic_load(&w.draining)) {
 		// The period is read again at every step: a fresh worker
 		// learns the lease length from its first Lease reply, and a
@@ -408,10 +697,14 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 			nng_thread_destroy(thr[i].thread); // joins
 		}
 	}
+	if (dog.thread != NULL) {
+		nng_thread_destroy(dog.thread);
+	}
+	thr_close_all(thr, conf);
+	thr = NULL;
 	tasq_info("worker %s drained", w.name);
 	tasq_keepalive_close(w.ka);
 	tasq_chan_close(w.chan);
-	free(thr);
 	free(w.held);
 	nng_mtx_free(w.mtx);
 	return (0);

@@ -1,5 +1,6 @@
-// run: one worker process. It leases batches from the server, computes
-// them and hands the results in with its next lease request (one round
+// run: one worker process. It leases batches of the types it serves from
+// the server, runs each through the handler of its type (handler.h) and
+// hands the results in with its next lease request (one round
 // trip per batch), on `pipeline` threads so that the network and the
 // computation overlap. A heartbeat thread extends leases of slow batches.
 // When *stop becomes non-zero it drains: results of finished tasks are
@@ -30,10 +31,24 @@ typedef struct tasq_worker_conf {
 	const char         *tls_engine;
 	const char         *tls_min;
 	const char         *tls_max;
-	const char         *heartbeat; // --heartbeat (worker/keepalive.h)
+	// Task types served and their handlers (handler.h): ntypes pairs.
+	size_t             ntypes;
+	const char *const *types;
+	const char *const *handlers;
+	uint32_t           task_timeout_ms; // 0: none (--task-timeout)
+	uint32_t           each_parallel;   // exec-each children at once
+	const char        *heartbeat;       // --heartbeat (worker/keepalive.h)
 } tasq_worker_conf;
 
-// tasq_worker_run returns 0 after a drain, 1 on a fatal error.
+// The exit status of a worker process whose handlers cannot be set up
+// (bad plugin, ...): the supervisor stops instead of restarting it.
+#define TASQ_WORKER_EXIT_CONFIG 2
+// The exit status of a worker process that ended itself because a
+// builtin or plugin handler ran past --task-timeout: restarted.
+#define TASQ_WORKER_EXIT_TIMEOUT 3
+
+// tasq_worker_run returns 0 after a drain, 1 on a fatal error,
+// TASQ_WORKER_EXIT_CONFIG when a handler cannot be opened.
 int tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop);
 
 #endif

@@ -1,6 +1,6 @@
 // fuzz_wire_rep: reply bodies as a client or worker receives them from a
 // server (which may be an impostor with a stolen key, or simply buggy).
-// data[0] picks the method (0..8, or an unknown number) and the text
+// data[0] picks the method (0..10, or an unknown number) and the text
 // buffer size for the Status decoder; the rest is the body. It is decoded
 // both as the method's reply and as a Status (the body of an error reply).
 // What decodes must encode and decode again to the same reply.
@@ -12,6 +12,7 @@
 #include "envelope.h"
 #include "err.h"
 #include "fuzz.h"
+#include "fuzz_wire.h"
 #include "wire.h"
 
 static void
@@ -75,6 +76,48 @@ same_stats(const tasq_rep *a, const tasq_rep *b)
 	FUZZ_CHECK_EQ(a->u.stats.ndead, b->u.stats.ndead);
 	same_mem(a->u.stats.dead, b->u.stats.dead,
 	    a->u.stats.ndead * 2 * sizeof(uint64_t));
+	FUZZ_CHECK_EQ(a->u.stats.ntypes, b->u.stats.ntypes);
+	for (size_t i = 0; i < a->u.stats.ntypes; i++) {
+		const tasq_type_stats *x = &a->u.stats.types[i];
+		const tasq_type_stats *y = &b->u.stats.types[i];
+		fuzz_same_str(x->queue, y->queue);
+		fuzz_same_str(x->type, y->type);
+		fuzz_check_text(x->queue, false);
+		fuzz_check_text(x->type, false);
+		FUZZ_CHECK_EQ(x->ready, y->ready);
+		FUZZ_CHECK_EQ(x->leased, y->leased);
+		FUZZ_CHECK_EQ(x->workers, y->workers);
+	}
+	FUZZ_CHECK_EQ(a->u.stats.dead_total, b->u.stats.dead_total);
+}
+
+static void
+same_dead_list(const tasq_rep *a, const tasq_rep *b)
+{
+	FUZZ_CHECK_EQ(a->u.dead_list.n, b->u.dead_list.n);
+	FUZZ_CHECK(a->u.dead_list.n <= TASQ_WIRE_MAX_DEAD);
+	FUZZ_CHECK_EQ(a->u.dead_list.total, b->u.dead_list.total);
+	for (size_t i = 0; i < a->u.dead_list.n; i++) {
+		const tasq_dead_letter *x = &a->u.dead_list.letters[i];
+		const tasq_dead_letter *y = &b->u.dead_list.letters[i];
+		FUZZ_CHECK_EQ(x->id, y->id);
+		FUZZ_CHECK_EQ(x->job_id, y->job_id);
+		FUZZ_CHECK_EQ(x->task_id, y->task_id);
+		fuzz_same_str(x->queue, y->queue);
+		fuzz_same_str(x->type, y->type);
+		fuzz_same_str(x->error, y->error);
+		fuzz_check_text(x->error, false);
+		FUZZ_CHECK_EQ(x->payload_size, y->payload_size);
+		FUZZ_CHECK(x->payload_size <= TASQ_WIRE_MAX_PAYLOAD);
+		FUZZ_CHECK(
+		    x->payload_size == 0 || x->payload_size == x->payload_len);
+		same_mem(x->payload, y->payload, x->payload_size);
+		FUZZ_CHECK_EQ(x->payload_len, y->payload_len);
+		FUZZ_CHECK_EQ(x->attempts, y->attempts);
+		FUZZ_CHECK_EQ(x->code, y->code);
+		FUZZ_CHECK(x->code <= TASQ_CODE_MAX);
+		FUZZ_CHECK_EQ(x->time_ms, y->time_ms);
+	}
 }
 
 static void
@@ -87,6 +130,8 @@ same_rep(const tasq_rep *a, const tasq_rep *b)
 		fuzz_same_str(a->u.health.version, b->u.health.version);
 		FUZZ_CHECK_EQ(a->u.health.server_id, b->u.health.server_id);
 		FUZZ_CHECK_EQ(a->u.health.uptime_ms, b->u.health.uptime_ms);
+		FUZZ_CHECK_EQ(
+		    a->u.health.heartbeat_port, b->u.health.heartbeat_port);
 		break;
 	case TASQ_M_SUBMIT:
 		FUZZ_CHECK_EQ(a->u.submit.accepted, b->u.submit.accepted);
@@ -103,7 +148,20 @@ same_rep(const tasq_rep *a, const tasq_rep *b)
 			FUZZ_CHECK_EQ(x->attempt, y->attempt);
 			FUZZ_CHECK_EQ(x->n, y->n);
 			same_mem(x->ids, y->ids, x->n * sizeof(uint64_t));
-			same_mem(x->values, y->values, x->n * sizeof(int64_t));
+			FUZZ_CHECK_EQ(x->legacy, y->legacy);
+			FUZZ_CHECK((x->values != NULL) == x->legacy);
+			same_mem(x->values, y->values,
+			    x->legacy ? x->n * sizeof(int64_t) : 0);
+			fuzz_same_str(x->type, y->type);
+			FUZZ_CHECK(tasq_wire_valid_name(x->type));
+			if (x->legacy ||
+			    strcmp(x->type, TASQ_TYPE_SQUARE) == 0) {
+				FUZZ_CHECK(
+				    strcmp(x->type, TASQ_TYPE_SQUARE) == 0);
+				FUZZ_CHECK_EQ(
+				    x->payloads.width, TASQ_I64_WIDTH);
+			}
+			fuzz_same_blobs(&x->payloads, &y->payloads, x->n);
 		}
 		FUZZ_CHECK_EQ(a->u.lease.lease_ms, b->u.lease.lease_ms);
 		same_complete(&a->u.lease.completed, &b->u.lease.completed);
@@ -125,8 +183,20 @@ same_rep(const tasq_rep *a, const tasq_rep *b)
 		FUZZ_CHECK_EQ(a->u.fetch.n, b->u.fetch.n);
 		same_mem(a->u.fetch.ids, b->u.fetch.ids,
 		    a->u.fetch.n * sizeof(uint64_t));
+		FUZZ_CHECK_EQ(a->u.fetch.legacy, b->u.fetch.legacy);
+		FUZZ_CHECK((a->u.fetch.values != NULL) == a->u.fetch.legacy);
 		same_mem(a->u.fetch.values, b->u.fetch.values,
-		    a->u.fetch.n * sizeof(int64_t));
+		    a->u.fetch.legacy ? a->u.fetch.n * sizeof(int64_t) : 0);
+		fuzz_same_blobs(
+		    &a->u.fetch.results, &b->u.fetch.results, a->u.fetch.n);
+		fuzz_same_errors(
+		    a->u.fetch.errors, b->u.fetch.errors, a->u.fetch.n);
+		FUZZ_CHECK_EQ(a->u.fetch.no_worker, b->u.fetch.no_worker);
+		FUZZ_CHECK_EQ(a->u.fetch.has_submit, b->u.fetch.has_submit);
+		FUZZ_CHECK_EQ(
+		    a->u.fetch.submit.accepted, b->u.fetch.submit.accepted);
+		FUZZ_CHECK_EQ(
+		    a->u.fetch.submit.duplicate, b->u.fetch.submit.duplicate);
 		FUZZ_CHECK(
 		    (a->u.fetch.codes == NULL) == (b->u.fetch.codes == NULL));
 		if (a->u.fetch.codes != NULL) {
@@ -145,6 +215,12 @@ same_rep(const tasq_rep *a, const tasq_rep *b)
 		break;
 	case TASQ_M_STATS:
 		same_stats(a, b);
+		break;
+	case TASQ_M_DEAD_LIST:
+		same_dead_list(a, b);
+		break;
+	case TASQ_M_DEAD_PURGE:
+		FUZZ_CHECK_EQ(a->u.dead_purge.purged, b->u.dead_purge.purged);
 		break;
 	default:
 		FUZZ_CHECK(!"decoded a reply of an unknown method");
@@ -258,6 +334,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return (0);
 	}
 	fuzz_rep(fuzz_pick_method(data[0]), data + 1, size - 1);
-	fuzz_status(data + 1, size - 1, textlens[(data[0] / 10) % 6]);
+	fuzz_status(
+	    data + 1, size - 1, textlens[(data[0] / TASQ_FUZZ_METHODS) % 6]);
 	return (0);
 }

@@ -1,5 +1,5 @@
 // fuzz_wire_req: request bodies as a peer sends them. data[0] picks the
-// method (0..8, or an unknown number), the rest is the body. A body that
+// method (0..10, or an unknown number), the rest is the body. A body that
 // decodes has been validated, so it must encode again, and decoding that
 // must give the same request: a difference is a bug in wire.c. Every
 // decode, refused or not, must stay within the documented memory bound
@@ -12,6 +12,7 @@
 #include "envelope.h"
 #include "err.h"
 #include "fuzz.h"
+#include "fuzz_wire.h"
 #include "wire.h"
 
 static void
@@ -47,7 +48,39 @@ same_results(size_t n, const tasq_result_batch *a, const tasq_result_batch *b)
 		for (size_t k = 0; a[i].codes != NULL && k < a[i].n; k++) {
 			FUZZ_CHECK(a[i].codes[k] <= TASQ_CODE_MAX);
 		}
+		FUZZ_CHECK_EQ(a[i].legacy, b[i].legacy);
+		FUZZ_CHECK((a[i].values != NULL) == a[i].legacy);
+		fuzz_same_blobs(&a[i].results, &b[i].results, a[i].n);
+		fuzz_same_errors(a[i].errors, b[i].errors, a[i].n);
 	}
+}
+
+// A decoded submit (a Submit's or a Fetch's) and its round trip.
+static void
+same_submit(const tasq_submit_req *a, const tasq_submit_req *b)
+{
+	fuzz_same_str(a->queue, b->queue);
+	FUZZ_CHECK(tasq_wire_valid_name(a->queue));
+	FUZZ_CHECK(a->job_id != 0);
+	FUZZ_CHECK_EQ(a->job_id, b->job_id);
+	FUZZ_CHECK_EQ(a->first_index, b->first_index);
+	FUZZ_CHECK_EQ(a->n, b->n);
+	FUZZ_CHECK(a->n > 0 && a->n <= TASQ_WIRE_MAX_IDS);
+	FUZZ_CHECK(a->first_index <= UINT64_MAX - a->n);
+	fuzz_same_str(a->type, b->type);
+	FUZZ_CHECK(tasq_wire_valid_name(a->type));
+	FUZZ_CHECK_EQ(a->legacy, b->legacy);
+	FUZZ_CHECK((a->values != NULL) == a->legacy);
+	if (a->legacy || strcmp(a->type, TASQ_TYPE_SQUARE) == 0) {
+		FUZZ_CHECK(strcmp(a->type, TASQ_TYPE_SQUARE) == 0);
+		FUZZ_CHECK_EQ(a->payloads.width, TASQ_I64_WIDTH);
+	}
+	same_i64s(a->values, b->values, a->legacy ? a->n : 0);
+	fuzz_same_blobs(&a->payloads, &b->payloads, a->n);
+	FUZZ_CHECK_EQ(a->has_retry, b->has_retry);
+	FUZZ_CHECK_EQ(a->retry.max_attempts, b->retry.max_attempts);
+	FUZZ_CHECK_EQ(a->retry.backoff_ms, b->retry.backoff_ms);
+	FUZZ_CHECK_EQ(a->retry.backoff_max_ms, b->retry.backoff_max_ms);
 }
 
 static void
@@ -59,19 +92,7 @@ same_req(const tasq_req *a, const tasq_req *b)
 	case TASQ_M_STATS:
 		break;
 	case TASQ_M_SUBMIT:
-		fuzz_same_str(a->u.submit.queue, b->u.submit.queue);
-		FUZZ_CHECK(tasq_wire_valid_name(a->u.submit.queue));
-		FUZZ_CHECK(a->u.submit.job_id != 0);
-		FUZZ_CHECK_EQ(a->u.submit.job_id, b->u.submit.job_id);
-		FUZZ_CHECK_EQ(
-		    a->u.submit.first_index, b->u.submit.first_index);
-		FUZZ_CHECK_EQ(a->u.submit.n, b->u.submit.n);
-		FUZZ_CHECK(
-		    a->u.submit.n > 0 && a->u.submit.n <= TASQ_WIRE_MAX_IDS);
-		FUZZ_CHECK(
-		    a->u.submit.first_index <= UINT64_MAX - a->u.submit.n);
-		same_i64s(
-		    a->u.submit.values, b->u.submit.values, a->u.submit.n);
+		same_submit(&a->u.submit, &b->u.submit);
 		break;
 	case TASQ_M_LEASE:
 		fuzz_same_str(a->u.lease.queue, b->u.lease.queue);
@@ -88,6 +109,13 @@ same_req(const tasq_req *a, const tasq_req *b)
 		FUZZ_CHECK(a->u.lease.nresults <= TASQ_WIRE_MAX_BATCHES);
 		same_results(a->u.lease.nresults, a->u.lease.results,
 		    b->u.lease.results);
+		FUZZ_CHECK_EQ(a->u.lease.ntypes, b->u.lease.ntypes);
+		FUZZ_CHECK(a->u.lease.ntypes <= TASQ_WIRE_MAX_TYPES);
+		for (size_t i = 0; i < a->u.lease.ntypes; i++) {
+			fuzz_same_str(
+			    a->u.lease.types[i], b->u.lease.types[i]);
+			FUZZ_CHECK(tasq_wire_valid_name(a->u.lease.types[i]));
+		}
 		break;
 	case TASQ_M_COMPLETE:
 		FUZZ_CHECK_EQ(
@@ -111,10 +139,36 @@ same_req(const tasq_req *a, const tasq_req *b)
 		FUZZ_CHECK_EQ(a->u.fetch.ack_seq, b->u.fetch.ack_seq);
 		FUZZ_CHECK_EQ(a->u.fetch.max_results, b->u.fetch.max_results);
 		FUZZ_CHECK_EQ(a->u.fetch.wait_ms, b->u.fetch.wait_ms);
+		FUZZ_CHECK_EQ(a->u.fetch.has_submit, b->u.fetch.has_submit);
+		if (a->u.fetch.has_submit) {
+			same_submit(&a->u.fetch.submit, &b->u.fetch.submit);
+			FUZZ_CHECK_EQ(
+			    a->u.fetch.submit.job_id, a->u.fetch.job_id);
+		}
 		break;
 	case TASQ_M_CLOSE_JOB:
 		FUZZ_CHECK_EQ(a->u.close_job.job_id, b->u.close_job.job_id);
 		FUZZ_CHECK_EQ(a->u.close_job.ack_seq, b->u.close_job.ack_seq);
+		break;
+	case TASQ_M_DEAD_LIST:
+		fuzz_same_str(a->u.dead_list.queue, b->u.dead_list.queue);
+		FUZZ_CHECK(a->u.dead_list.queue[0] == '\0' ||
+		    tasq_wire_valid_name(a->u.dead_list.queue));
+		FUZZ_CHECK_EQ(
+		    a->u.dead_list.after_id, b->u.dead_list.after_id);
+		FUZZ_CHECK_EQ(a->u.dead_list.max, b->u.dead_list.max);
+		FUZZ_CHECK_EQ(
+		    a->u.dead_list.payloads, b->u.dead_list.payloads);
+		break;
+	case TASQ_M_DEAD_PURGE:
+		fuzz_same_str(a->u.dead_purge.queue, b->u.dead_purge.queue);
+		FUZZ_CHECK(a->u.dead_purge.queue[0] == '\0' ||
+		    tasq_wire_valid_name(a->u.dead_purge.queue));
+		FUZZ_CHECK_EQ(a->u.dead_purge.all, b->u.dead_purge.all);
+		FUZZ_CHECK_EQ(a->u.dead_purge.n, b->u.dead_purge.n);
+		FUZZ_CHECK(a->u.dead_purge.n <= TASQ_WIRE_MAX_DEAD);
+		same_u64s(a->u.dead_purge.ids, b->u.dead_purge.ids,
+		    a->u.dead_purge.n);
 		break;
 	default:
 		FUZZ_CHECK(!"decoded a request of an unknown method");

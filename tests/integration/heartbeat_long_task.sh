@@ -5,6 +5,8 @@
 # the server counted heartbeats received and none refused.
 #
 # The slow handler is --task-delay: a batch of 3 tasks of one lease each.
+# The worker finds the heartbeat port by itself (HealthReply's
+# heartbeat_port, dialled on --server's host).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 . "$(dirname "${BASH_SOURCE[0]}")/lib_e2e.sh" || exit 2
 . "$(dirname "${BASH_SOURCE[0]}")/lib_hb.sh" || exit 2
@@ -16,8 +18,11 @@ HB=$(hb_url)
 [ -n "$HB" ] || fail "the server logged no heartbeat address"
 log "heartbeat port: $HB"
 start_workers -j 1 --pipeline 1 --batch-size 3 \
-    --task-delay "${lease_ms}ms" --heartbeat "$HB"
+    --task-delay "${lease_ms}ms"
 expect_exit "$SPAWNED_PID" 0
+found() { grep -q "heartbeats to $HB\$" "$T/worker-1.log"; }
+wait_until 10 found ||
+    fail "the worker did not find the heartbeat port $HB by itself"
 
 t0=$(now_ms)
 client submit --range 1:3 >"$T/out" 2>"$T/client.log" ||
