@@ -227,12 +227,12 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 	if (cfg.heartbeat_listen == NULL) {
 		if (tasq_heartbeat_default_url(
 		        cfg.listen, hb_url, sizeof(hb_url)) != 0) {
-			fprintf(stderr,
-			    "tasq-server: no heartbeat address derives from "
-			    "--listen %s: give --heartbeat-listen URL or "
-			    "none\n",
+			// The default only: serve without it (RPC extends).
+			tasq_warn("no heartbeat address derives from --listen "
+			          "%s (give --heartbeat-listen URL); serving "
+			          "without a heartbeat port",
 			    cfg.listen);
-			return (2);
+			hb_url[0] = '\0';
 		}
 	} else if (strcmp(cfg.heartbeat_listen, "none") != 0) {
 		snprintf(hb_url, sizeof(hb_url), "%s", cfg.heartbeat_listen);
@@ -300,6 +300,7 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 		.idle_ms           = cfg.idle_ms,
 		.metrics_listen    = cfg.metrics_listen,
 		.heartbeat_listen  = hb_url[0] != '\0' ? hb_url : NULL,
+		.heartbeat_derived = cfg.heartbeat_listen == NULL,
 		.ready_file        = cfg.ready_file,
 	};
 	return (-1);

@@ -162,23 +162,6 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 {
 	int rv;
 
-	// Before the RPC port: Health tells workers the heartbeat port.
-	if (s->conf.heartbeat_listen != NULL) {
-		tasq_heartbeat_conf hc = { .url = s->conf.heartbeat_listen,
-			.tls                    = s->conf.rpc.tls,
-			.keys                   = s->conf.rpc.keys,
-			.max_conns              = s->conf.rpc.max_conns };
-		if ((rv = tasq_heartbeat_start(&s->heartbeat, &hc, s->broker,
-		         s->replay, err, errlen)) != 0) {
-			s->heartbeat = NULL;
-			return (rv);
-		}
-		tasq_service_set_heartbeat_port(
-		    s->svc, tasq_heartbeat_bound_port(s->heartbeat));
-		tasq_info("heartbeats on %s (port %u)",
-		    tasq_heartbeat_url(s->heartbeat),
-		    tasq_heartbeat_bound_port(s->heartbeat));
-	}
 	if ((rv = tasq_rpc_start(&s->rpc, &s->conf.rpc, s->svc, s->broker,
 	         s->replay, err, errlen)) != 0) {
 		s->rpc = NULL;
@@ -189,6 +172,33 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 	    TASQ_VERSION, s->conf.rpc.url, tasq_rpc_bound_port(s->rpc),
 	    tasq_keyring_count(s->conf.rpc.keys),
 	    (unsigned long long) s->conf.broker.lease_ms);
+	// After the RPC port: a second server on the same address fails on
+	// that first (tests/fault/ipc_relisten.sh). Health says 0 until the
+	// port is set; a worker asking meanwhile asks again later.
+	if (s->conf.heartbeat_listen != NULL) {
+		tasq_heartbeat_conf hc = { .url = s->conf.heartbeat_listen,
+			.tls                    = s->conf.rpc.tls,
+			.keys                   = s->conf.rpc.keys,
+			.max_conns              = s->conf.rpc.max_conns };
+		if ((rv = tasq_heartbeat_start(&s->heartbeat, &hc, s->broker,
+		         s->replay, err, errlen)) != 0) {
+			s->heartbeat = NULL;
+			if (!s->conf.heartbeat_derived) {
+				return (rv);
+			}
+			// Only the default address: serve without it (workers
+			// extend leases by RPC) rather than not at all.
+			tasq_warn("%s; serving without a heartbeat port", err);
+			err[0] = '\0';
+		}
+	}
+	if (s->heartbeat != NULL) {
+		tasq_service_set_heartbeat_port(
+		    s->svc, tasq_heartbeat_bound_port(s->heartbeat));
+		tasq_info("heartbeats on %s (port %u)",
+		    tasq_heartbeat_url(s->heartbeat),
+		    tasq_heartbeat_bound_port(s->heartbeat));
+	}
 	if (s->conf.metrics_listen != NULL &&
 	    (rv = tasq_metrics_start(&s->metrics, s->conf.metrics_listen,
 	         s->broker, s->rpc, s->journal, err, errlen)) != 0) {

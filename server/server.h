@@ -45,7 +45,8 @@ typedef struct tasq_server_conf {
 	uint64_t        idle_ms;
 	const char     *metrics_listen;   // NULL: no metrics endpoint
 	const char     *heartbeat_listen; // NULL: no heartbeat port
-	const char     *ready_file;       // NULL: none
+	bool heartbeat_derived; // the default: warn, not fail, if it is taken
+	const char *ready_file; // NULL: none
 } tasq_server_conf;
 
 // How long tasq_server_stop gives established connections to end before

@@ -1,5 +1,6 @@
 #include "service.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@ struct tasq_service {
 	tasq_service_conf conf;
 	uint64_t          server_id;
 	nng_time          started;
-	uint32_t          heartbeat_port;
+	atomic_uint       heartbeat_port; // set while serving (server.c)
 };
 
 int
@@ -49,7 +50,7 @@ tasq_service_server_id(const tasq_service *s)
 void
 tasq_service_set_heartbeat_port(tasq_service *s, uint32_t port)
 {
-	s->heartbeat_port = port;
+	atomic_store(&s->heartbeat_port, port);
 }
 
 // How long a long-poll may wait: what the caller asked for, within the
@@ -202,7 +203,7 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		rep.u.health.version = TASQ_VERSION;
 		rep.u.health.server_id      = s->server_id;
 		rep.u.health.uptime_ms      = nng_clock() - s->started;
-		rep.u.health.heartbeat_port = s->heartbeat_port;
+		rep.u.health.heartbeat_port = atomic_load(&s->heartbeat_port);
 		return (tasq_wire_encode_rep(&rep, replyp));
 	case TASQ_M_SUBMIT:
 		rv = tasq_broker_submit(s->broker, req->u.submit.queue,

@@ -38,7 +38,7 @@ void tasq_service_free(tasq_service *s);
 uint64_t tasq_service_server_id(const tasq_service *s);
 
 // tasq_service_set_heartbeat_port sets HealthReply.heartbeat_port (0:
-// none). Call before requests are served (server/server.c, h-hb).
+// none). Thread-safe (server/server.c sets it once the port listens).
 void tasq_service_set_heartbeat_port(tasq_service *s, uint32_t port);
 
 // tasq_service_handle runs call. On 0 either *replyp is a new reply body

@@ -14,8 +14,11 @@
 #include "tls.h"
 #include "wire.h"
 
-// How long a failed Health call waits before the next one.
+// How long a failed Health call waits before the next one, and one that
+// named no heartbeat port (the server may be starting: it sets the port
+// once its RPC port serves; or it runs without one).
 #define DISCOVER_RETRY_MS 5000
+#define DISCOVER_NONE_MS 30000
 
 struct tasq_keepalive {
 	tasq_keepalive_conf conf;
@@ -28,6 +31,7 @@ struct tasq_keepalive {
 	nng_socket          sock;
 	nng_tls_config     *tls;
 	atomic_int          npipes; // connections of sock (pipe callbacks)
+	atomic_bool         lost;   // a connection of sock ended
 	uint64_t            sender_id;
 	uint64_t            seq;
 	uint32_t            drop_every; // test hook (TASQ_TEST_HB_DROP)
@@ -71,6 +75,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		atomic_fetch_add(&k->npipes, 1);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_fetch_sub(&k->npipes, 1);
+		atomic_store(&k->lost, true);
 	}
 }
 
@@ -78,9 +83,11 @@ static void
 sock_close(tasq_keepalive *k)
 {
 	if (k->url[0] != '\0') {
+		// Returns once every pipe callback of sock has run.
 		nng_close(k->sock);
 		k->url[0] = '\0';
 		atomic_store(&k->npipes, 0);
+		atomic_store(&k->lost, false);
 	}
 	if (k->tls != NULL) {
 		nng_tls_config_free(k->tls);
@@ -178,10 +185,14 @@ discover(tasq_keepalive *k)
 	k->server_id = tasq_chan_server_id(k->conf.chan);
 	if (port == 0 ||
 	    tasq_keepalive_url(k->conf.server, port, url, sizeof(url)) != 0) {
+		if (k->url[0] != '\0' || k->next_discover == 0) {
+			tasq_info("heartbeats: the server has no heartbeat "
+			          "port%s; leases are extended by RPC",
+			    port != 0 ? " reachable from this URL" : "");
+		}
 		sock_close(k);
-		tasq_info("heartbeats: the server has no heartbeat port%s; "
-		          "leases are extended by RPC",
-		    port != 0 ? " reachable from this URL" : "");
+		k->known         = false;
+		k->next_discover = nng_clock() + DISCOVER_NONE_MS;
 		return;
 	}
 	if (strcmp(url, k->url) == 0) {
@@ -208,6 +219,7 @@ tasq_keepalive_open(tasq_keepalive **kp, const tasq_keepalive_conf *conf,
 	}
 	k->conf = *conf;
 	atomic_init(&k->npipes, 0);
+	atomic_init(&k->lost, false);
 	k->sender_id = tasq_random64();
 	// A random start, as the RPC channel's: a heartbeat captured from an
 	// earlier process can never be fresh.
@@ -247,7 +259,25 @@ push(tasq_keepalive *k, const uint64_t *ids, size_t n)
 	nng_msg *m;
 	int      rv;
 
-	if (k->url[0] == '\0' || atomic_load(&k->npipes) <= 0) {
+	if (k->url[0] == '\0') {
+		return (false);
+	}
+	if (atomic_load(&k->lost)) {
+		// nng 1.5.2's PUSH can keep a connection that ended in its
+		// list of ready ones, if the end raced with a send completing,
+		// and the next send then uses it after it was freed (upstream
+		// issue 1653, fixed in 1.6.0). A socket that lost a connection
+		// is replaced before anything is sent on it again; this beat
+		// goes by RPC.
+		char url[sizeof(k->url)], err[256];
+		snprintf(url, sizeof(url), "%s", k->url);
+		if (sock_open(k, url, err, sizeof(err)) != 0) {
+			tasq_warn(
+			    "heartbeats: %s; leases are extended by RPC", err);
+		}
+		return (false);
+	}
+	if (atomic_load(&k->npipes) <= 0) {
 		return (false);
 	}
 	memset(&req, 0, sizeof(req));

@@ -11,8 +11,9 @@
 //
 // The port is learned from the Health reply (heartbeat_port) and dialled
 // on the host of the server's URL; it is learned again when the server's
-// id changes (a restarted server may listen elsewhere). --heartbeat URL
-// overrides it.
+// id changes (a restarted server may listen elsewhere), and every 30 s
+// while the server names none (it sets the port just after its RPC port
+// starts serving). --heartbeat URL overrides it.
 //
 // Test hook: the environment variable TASQ_TEST_HB_DROP=N (N >= 2) drops
 // one heartbeat in N after it is signed, as a lossy network would
