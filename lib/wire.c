@@ -631,6 +631,25 @@ tasq_wire_valid_name(const char *s)
 	return (n > 0);
 }
 
+bool
+tasq_wire_code_final(uint32_t code)
+{
+	switch (code) {
+	case 0:
+	case TASQ_EINVALID_ARGUMENT - TASQ_ERR_BASE:
+	case TASQ_ENOT_FOUND - TASQ_ERR_BASE:
+	case TASQ_EALREADY_EXISTS - TASQ_ERR_BASE:
+	case TASQ_EPERMISSION_DENIED - TASQ_ERR_BASE:
+	case TASQ_EFAILED_PRECONDITION - TASQ_ERR_BASE:
+	case TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE:
+	case TASQ_EUNIMPLEMENTED - TASQ_ERR_BASE:
+	case TASQ_EUNAUTHENTICATED - TASQ_ERR_BASE:
+		return (true);
+	default:
+		return (false);
+	}
+}
+
 // A worker name is free text for humans: bounded and printable.
 static bool
 valid_label(const char *s)
@@ -743,6 +762,9 @@ column_in(size_t n, size_t n_values, int64_t *values, const Tasq__V1__Blobs *b,
 	if (n > 0) {
 		*why = "a batch has no values and no payloads/results";
 		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (square) {
+		out->width = TASQ_I64_WIDTH; // square's form, even empty
 	}
 	return (0);
 }

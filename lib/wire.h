@@ -80,7 +80,13 @@ enum tasq_method {
 // results alike. Legacy peers' sint64 values columns (SubmitRequest 4,
 // TaskBatch 5, ResultBatch 4, FetchReply 3) are converted by the decoder
 // into such a column, with legacy set on the struct, and encoded back
-// into values when legacy is set on what is encoded (PROTOCOL.md 6.3).
+// into values when legacy is set on what is encoded (PROTOCOL.md 8.3).
+//
+// What decoders guarantee: a batch's type is a valid name ("" on the wire
+// becomes TASQ_TYPE_SQUARE); a square batch's payloads are width 8, even
+// an empty batch's; values is non-NULL only when legacy is set, and then
+// the column points at the same bytes; errors, when not NULL, has n
+// non-NULL entries. Helpers for columns are in blobs.h.
 typedef struct tasq_blobs {
 	uint32_t  width;
 	uint32_t *lens;
@@ -339,7 +345,15 @@ int  tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 void tasq_wire_rep_fini(tasq_rep *rep);
 
 // tasq_wire_encode_req/rep pack req/rep (req->method / rep->method) into a
-// new message. Borrows req/rep. Errors: NNG_ENOMEM, TASQ_EINVALID_ARGUMENT.
+// new message. Borrows req/rep. A batch (submit, task or result batch,
+// fetch reply) goes out as values when values is non-NULL (code not yet
+// converted) or legacy is set (made from its column, which must be width
+// 8 or hold empty items, sent as 0), else as type and Blobs (none for an
+// empty batch). errors go out only when one is non-empty; NULL entries
+// as "". Errors: NNG_ENOMEM, TASQ_EINVALID_ARGUMENT (among others a
+// column tasq_blobs_check refuses with TASQ_WIRE_MAX_PAYLOAD, or an error
+// message over TASQ_WIRE_MAX_TEXT bytes or not UTF-8 without NUL, which
+// the peer would refuse).
 int tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp);
 int tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp);
 
@@ -380,7 +394,16 @@ size_t tasq_wire_decode_held(void);
 size_t tasq_wire_set_decode_total(size_t bytes);
 
 // tasq_wire_valid_name checks a queue name: 1..TASQ_WIRE_MAX_NAME bytes of
-// [A-Za-z0-9._-].
+// [A-Za-z0-9._-]. Task types are names too.
 bool tasq_wire_valid_name(const char *s);
+
+// tasq_wire_code_final says whether a task's result code ends the task:
+// OK, or a failure that another attempt cannot fix (INVALID_ARGUMENT,
+// NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION,
+// OUT_OF_RANGE, UNIMPLEMENTED, UNAUTHENTICATED). Any other code (and one
+// above TASQ_CODE_MAX) is retried under the job's retry policy
+// (docs/PROTOCOL.md 8.2). Workers choose their codes by it; the broker
+// applies it.
+bool tasq_wire_code_final(uint32_t code);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blobs.h"
 #include "envelope.h"
 #include "err.h"
 #include "tasq_test.h"
@@ -131,11 +132,11 @@ result_batch(size_t nids, size_t nvalues, size_t ncodes)
 TEST(method_names_and_count)
 {
 	static const char *const names[] = { "Health", "Submit", "Lease",
-		"Complete", "Extend", "Release", "Fetch", "CloseJob",
-		"Stats" };
+		"Complete", "Extend", "Release", "Fetch", "CloseJob", "Stats",
+		"DeadList", "DeadPurge" };
 
 	ASSERT_EQ(tasq_wire_method_count(), TASQ_M_COUNT);
-	for (int m = TASQ_M_HEALTH; m <= TASQ_M_STATS; m++) {
+	for (int m = TASQ_M_HEALTH; m <= TASQ_M_DEAD_PURGE; m++) {
 		ASSERT_STR_EQ(tasq_wire_method_name(m), names[m]);
 	}
 	ASSERT_NULL(tasq_wire_method_name(-1));
@@ -1540,6 +1541,1015 @@ TEST(accepted_worker_name_survives_stats_reply)
 	ASSERT_STR_EQ(out.u.stats.workers[0].name, name);
 	tasq_wire_rep_fini(&out);
 	tasq_wire_req_fini(&req);
+	free(body.b);
+}
+
+// ---- typed tasks (issue 12) ------------------------------------------------
+
+static int
+decode_req_body(int method, const dbuf *d, tasq_req *req, const char **why)
+{
+	return (tasq_wire_decode_req(method, d->b, d->n, req, why));
+}
+
+static int
+decode_rep_body(int method, const dbuf *d, tasq_rep *rep, const char **why)
+{
+	return (tasq_wire_decode_rep(method, d->b, d->n, rep, why));
+}
+
+// A packed column of 32-bit or 64-bit varints.
+static void
+db_packed(dbuf *d, unsigned field, const uint64_t *v, size_t n)
+{
+	dbuf s = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		db_varint(&s, v[i]);
+	}
+	db_sub(d, field, &s);
+	free(s.b);
+}
+
+// A Blobs message: width, lengths (nlens of them), data.
+static void
+db_blobs(dbuf *d, unsigned field, uint32_t width, const uint64_t *lens,
+    size_t nlens, const void *data, size_t size)
+{
+	dbuf b = { 0 };
+
+	if (width != 0) {
+		db_uint(&b, 1, width);
+	}
+	if (nlens > 0) {
+		db_packed(&b, 2, lens, nlens);
+	}
+	if (size > 0) {
+		db_str(&b, 3, data, size);
+	}
+	db_sub(d, field, &b);
+	free(b.b);
+}
+
+static void
+same_blobs(const tasq_blobs *a, const tasq_blobs *b, size_t n)
+{
+	ASSERT_OK(tasq_blobs_check(b, n, TASQ_WIRE_MAX_PAYLOAD));
+	ASSERT_EQ(a->width, b->width);
+	ASSERT_EQ(a->size, b->size);
+	ASSERT_MEM_EQ(a->data, b->data, a->size);
+	ASSERT_EQ(a->lens == NULL, b->lens == NULL);
+	for (size_t i = 0; a->lens != NULL && i < n; i++) {
+		ASSERT_EQ(a->lens[i], b->lens[i]);
+	}
+}
+
+TEST(submit_typed_payloads_and_retry_round_trip)
+{
+	uint32_t    lens[] = { 3, 0, 5 };
+	tasq_req    in     = { .method = TASQ_M_SUBMIT }, out;
+	const char *why;
+
+	in.u.submit = (tasq_submit_req) { .queue = "q",
+		.job_id                          = 9,
+		.first_index                     = 100,
+		.n                               = 3,
+		.type                            = "sha256",
+		.payloads  = { 0, lens, (uint8_t *) "abcdefgh", 8 },
+		.has_retry = true,
+		.retry     = { 5, 250, 8000 } };
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_STR_EQ(out.u.submit.type, "sha256");
+	ASSERT_EQ(out.u.submit.n, 3);
+	ASSERT_EQ(out.u.submit.first_index, 100);
+	ASSERT_FALSE(out.u.submit.legacy);
+	ASSERT_NULL(out.u.submit.values);
+	same_blobs(&in.u.submit.payloads, &out.u.submit.payloads, 3);
+	ASSERT_TRUE(out.u.submit.has_retry);
+	ASSERT_EQ(out.u.submit.retry.max_attempts, 5);
+	ASSERT_EQ(out.u.submit.retry.backoff_ms, 250);
+	ASSERT_EQ(out.u.submit.retry.backoff_max_ms, 8000);
+	tasq_wire_req_fini(&out);
+
+	// Fixed width, no retry policy; and the same carried by a Fetch.
+	in.u.submit.payloads =
+	    (tasq_blobs) { 4, NULL, (uint8_t *) "abcdefgh", 8 };
+	in.u.submit.n         = 2;
+	in.u.submit.has_retry = false;
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.submit.n, 2);
+	same_blobs(&in.u.submit.payloads, &out.u.submit.payloads, 2);
+	ASSERT_FALSE(out.u.submit.has_retry);
+	tasq_wire_req_fini(&out);
+
+	tasq_req f           = { .method = TASQ_M_FETCH };
+	f.u.fetch.job_id     = 9;
+	f.u.fetch.has_submit = true;
+	f.u.fetch.submit     = in.u.submit;
+	ASSERT_OK(req_round_trip(&f, &out, &why));
+	ASSERT_TRUE(out.u.fetch.has_submit);
+	ASSERT_STR_EQ(out.u.fetch.submit.type, "sha256");
+	same_blobs(&in.u.submit.payloads, &out.u.fetch.submit.payloads, 2);
+	tasq_wire_req_fini(&out);
+}
+
+// Legacy -> new: a Submit of values is type square, its payloads the
+// values' own bytes (little-endian int64s, no copy), values still set.
+TEST(submit_legacy_values_are_a_width_8_column)
+{
+	int64_t     v[] = { 3, -1, INT64_MIN, INT64_MAX };
+	tasq_req    in  = { .method = TASQ_M_SUBMIT }, out;
+	const char *why;
+
+	in.u.submit = (tasq_submit_req) {
+		.queue = "q", .job_id = 1, .n = 4, .values = v
+	};
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_TRUE(out.u.submit.legacy);
+	ASSERT_STR_EQ(out.u.submit.type, TASQ_TYPE_SQUARE);
+	ASSERT_NOT_NULL(out.u.submit.values);
+	ASSERT_EQ(out.u.submit.payloads.width, 8);
+	ASSERT_NULL(out.u.submit.payloads.lens);
+	ASSERT_EQ(out.u.submit.payloads.size, 32);
+	ASSERT_PTR_EQ(
+	    out.u.submit.payloads.data, (uint8_t *) out.u.submit.values);
+	for (size_t i = 0; i < 4; i++) {
+		ASSERT_EQ(out.u.submit.values[i], v[i]);
+		ASSERT_EQ(tasq_blobs_i64(&out.u.submit.payloads, i), v[i]);
+	}
+	tasq_wire_req_fini(&out);
+}
+
+// New -> legacy: with legacy set and values NULL, the encoder writes the
+// width-8 column as values (a converted client talking to an old
+// server); without legacy it writes type and payloads.
+TEST(submit_encoder_writes_values_from_a_legacy_column)
+{
+	tasq_blobs_buf b;
+	tasq_blobs     col;
+	tasq_req       in = { .method = TASQ_M_SUBMIT }, out;
+	const char    *why;
+
+	tasq_blobs_buf_init(&b);
+	for (int64_t i = -2; i < 3; i++) {
+		ASSERT_OK(tasq_blobs_buf_add_i64(&b, i * 1000000007));
+	}
+	tasq_blobs_buf_view(&b, &col);
+	in.u.submit = (tasq_submit_req) { .queue = "q",
+		.job_id                          = 1,
+		.n                               = 5,
+		.type                            = TASQ_TYPE_SQUARE,
+		.payloads                        = col,
+		.legacy                          = true };
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_TRUE(out.u.submit.legacy);
+	for (size_t i = 0; i < 5; i++) {
+		ASSERT_EQ(
+		    out.u.submit.values[i], ((int64_t) i - 2) * 1000000007);
+	}
+	tasq_wire_req_fini(&out);
+
+	in.u.submit.legacy = false;
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_FALSE(out.u.submit.legacy);
+	ASSERT_NULL(out.u.submit.values);
+	ASSERT_STR_EQ(out.u.submit.type, TASQ_TYPE_SQUARE);
+	same_blobs(&col, &out.u.submit.payloads, 5);
+	tasq_wire_req_fini(&out);
+	tasq_blobs_buf_fini(&b);
+}
+
+// Square payloads are 8 bytes: "" on the wire is square, and lengths of
+// all 8 come out as width 8.
+TEST(submit_square_payloads_are_8_bytes)
+{
+	uint64_t    eights[] = { 8, 8 }, mixed[] = { 8, 7 };
+	uint8_t     d[16] = { 5 };
+	dbuf        body  = { 0 };
+	tasq_req    out;
+	const char *why;
+
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	db_blobs(&body, 6, 0, eights, 2, d, 16);
+	ASSERT_OK(decode_req_body(TASQ_M_SUBMIT, &body, &out, &why));
+	ASSERT_STR_EQ(out.u.submit.type, TASQ_TYPE_SQUARE);
+	ASSERT_FALSE(out.u.submit.legacy);
+	ASSERT_EQ(out.u.submit.n, 2);
+	ASSERT_EQ(out.u.submit.payloads.width, 8);
+	ASSERT_NULL(out.u.submit.payloads.lens);
+	ASSERT_EQ(tasq_blobs_i64(&out.u.submit.payloads, 0), 5);
+	tasq_wire_req_fini(&out);
+
+	body.n = 0;
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	db_blobs(&body, 6, 0, mixed, 2, d, 15);
+	ASSERT_RV(decode_req_body(TASQ_M_SUBMIT, &body, &out, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_EQ(why, "a square payload is 8 bytes");
+
+	body.n = 0;
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	db_str(&body, 5, "square", 6);
+	db_blobs(&body, 6, 4, NULL, 0, d, 16);
+	ASSERT_RV(decode_req_body(TASQ_M_SUBMIT, &body, &out, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_EQ(why, "a square payload is 8 bytes");
+	free(body.b);
+}
+
+static void
+submit_head(dbuf *body, const char *type)
+{
+	body->n = 0;
+	db_str(body, 1, "q", 1);
+	db_uint(body, 2, 1);
+	if (type != NULL) {
+		db_str(body, 5, type, strlen(type));
+	}
+}
+
+TEST(submit_refusals)
+{
+	uint64_t    one[] = { 1 }, two[] = { 2, 3 };
+	uint8_t     d[8] = { 0 };
+	dbuf        body = { 0 };
+	tasq_req    out;
+	const char *why;
+
+#define SUBMIT_HEAD(t) submit_head(&body, (t))
+#define SUBMIT_REFUSED(w)                                                     \
+	do {                                                                  \
+		why = NULL;                                                   \
+		ASSERT_RV(decode_req_body(TASQ_M_SUBMIT, &body, &out, &why),  \
+		    TASQ_EINVALID_ARGUMENT);                                  \
+		ASSERT_STR_CONTAINS(why, (w));                                \
+	} while (0)
+
+	// values and payloads at once
+	SUBMIT_HEAD(NULL);
+	db_packed(&body, 4, one, 1);
+	db_blobs(&body, 6, 8, NULL, 0, d, 8);
+	SUBMIT_REFUSED("not both");
+	// values of a type other than square
+	SUBMIT_HEAD("sha256");
+	db_packed(&body, 4, one, 1);
+	SUBMIT_REFUSED("square only");
+	// type names
+	SUBMIT_HEAD("a b");
+	db_blobs(&body, 6, 1, NULL, 0, d, 1);
+	SUBMIT_REFUSED("task type");
+	SUBMIT_HEAD("x123456789x123456789x123456789x123456789x123456789"
+	            "x123456789x12345");
+	db_blobs(&body, 6, 1, NULL, 0, d, 1);
+	SUBMIT_REFUSED("");
+	// no tasks: empty payloads, or none at all
+	SUBMIT_HEAD("t");
+	db_blobs(&body, 6, 4, NULL, 0, NULL, 0);
+	SUBMIT_REFUSED("at least one task");
+	SUBMIT_HEAD("t");
+	SUBMIT_REFUSED("at least one task");
+	// width and lengths at once; data not a multiple of the width
+	SUBMIT_HEAD("t");
+	db_blobs(&body, 6, 4, two, 2, d, 8);
+	SUBMIT_REFUSED("a width or one length per item");
+	SUBMIT_HEAD("t");
+	db_blobs(&body, 6, 3, NULL, 0, d, 8);
+	SUBMIT_REFUSED("do not add up");
+	// lengths that do not add up to the data, either way
+	SUBMIT_HEAD("t");
+	db_blobs(&body, 6, 0, two, 2, d, 4);
+	SUBMIT_REFUSED("do not add up");
+	SUBMIT_HEAD("t");
+	db_blobs(&body, 6, 0, two, 2, d, 6);
+	SUBMIT_REFUSED("do not add up");
+	// task ids past 2^64 - 1
+	body.n = 0;
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	db_uint(&body, 3, UINT64_MAX - 1);
+	db_str(&body, 5, "t", 1);
+	db_blobs(&body, 6, 1, NULL, 0, d, 2);
+	SUBMIT_REFUSED("overflow");
+#undef SUBMIT_HEAD
+#undef SUBMIT_REFUSED
+	free(body.b);
+}
+
+// One payload over TASQ_WIRE_MAX_PAYLOAD (1 MiB) refuses the message,
+// fixed width or not; exactly 1 MiB is fine.
+TEST(payload_over_1_mib_refused)
+{
+	size_t      big  = TASQ_WIRE_MAX_PAYLOAD + 1;
+	uint8_t    *d    = calloc(1, big);
+	uint64_t    l[1] = { big };
+	dbuf        body = { 0 };
+	tasq_req    out;
+	const char *why;
+
+	ASSERT_NOT_NULL(d);
+	for (int fixed = 0; fixed < 2; fixed++) {
+		body.n = 0;
+		db_str(&body, 1, "q", 1);
+		db_uint(&body, 2, 1);
+		db_str(&body, 5, "t", 1);
+		db_blobs(&body, 6, fixed ? (uint32_t) big : 0, l,
+		    fixed ? 0 : 1, d, big);
+		ASSERT_RV(decode_req_body(TASQ_M_SUBMIT, &body, &out, &why),
+		    TASQ_EINVALID_ARGUMENT);
+		ASSERT_STR_CONTAINS(why, "1 MiB");
+	}
+	l[0]   = big - 1;
+	body.n = 0;
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	db_str(&body, 5, "t", 1);
+	db_blobs(&body, 6, 0, l, 1, d, big - 1);
+	ASSERT_OK(decode_req_body(TASQ_M_SUBMIT, &body, &out, &why));
+	ASSERT_EQ(out.u.submit.n, 1);
+	ASSERT_EQ(out.u.submit.payloads.size, TASQ_WIRE_MAX_PAYLOAD);
+	tasq_wire_req_fini(&out);
+	free(body.b);
+	free(d);
+}
+
+TEST(result_batches_typed_round_trip)
+{
+	uint64_t          ids[]  = { 1, 2, 3 };
+	uint32_t          lens[] = { 2, 0, 64 }, codes[] = { 0, 13, 0 };
+	uint8_t           data[66];
+	const char       *errs[] = { NULL, "handler exited 1: boom", "" };
+	tasq_result_batch rb[2]  = { { .lease_id  = 1,
+		                         .job_id  = 2,
+		                         .n       = 3,
+		                         .ids     = ids,
+		                         .codes   = codes,
+		                         .results = { 0, lens, data, 66 },
+		                         .errors  = errs },
+		 { .lease_id = 3, .job_id = 4 } }; // an empty batch
+	tasq_req          in     = { .method = TASQ_M_COMPLETE }, out;
+	const char       *why;
+
+	for (size_t i = 0; i < sizeof(data); i++) {
+		data[i] = (uint8_t) (i * 7);
+	}
+	in.u.complete = (typeof(in.u.complete)) { 5, 2, rb };
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.complete.nresults, 2);
+	const tasq_result_batch *o = &out.u.complete.results[0];
+	ASSERT_FALSE(o->legacy);
+	ASSERT_NULL(o->values);
+	ASSERT_EQ(o->n, 3);
+	same_blobs(&rb[0].results, &o->results, 3);
+	ASSERT_NOT_NULL(o->codes);
+	ASSERT_EQ(o->codes[1], 13);
+	ASSERT_NOT_NULL(o->errors);
+	ASSERT_STR_EQ(o->errors[0], ""); // NULL travels as ""
+	ASSERT_STR_EQ(o->errors[1], "handler exited 1: boom");
+	ASSERT_STR_EQ(o->errors[2], "");
+	ASSERT_EQ(out.u.complete.results[1].n, 0);
+	ASSERT_NULL(out.u.complete.results[1].errors);
+	tasq_wire_req_fini(&out);
+
+	// Errors that are all empty are not sent at all.
+	errs[1] = NULL;
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_NULL(out.u.complete.results[0].errors);
+	tasq_wire_req_fini(&out);
+}
+
+// New -> legacy for a worker's results: a width-8 column with legacy set
+// goes out as values; a failed task's empty result is 0. Legacy -> new:
+// values come back as a width-8 column.
+TEST(result_batch_legacy_both_ways)
+{
+	uint64_t          ids[]  = { 1, 2, 3 };
+	uint32_t          lens[] = { 8, 0, 8 }, codes[] = { 0, 11, 0 };
+	uint8_t           data[16];
+	tasq_result_batch rb = { .lease_id = 1,
+		.job_id                    = 2,
+		.n                         = 3,
+		.ids                       = ids,
+		.codes                     = codes,
+		.results                   = { 0, lens, data, 16 },
+		.legacy                    = true };
+	tasq_req          in = { .method = TASQ_M_COMPLETE }, out;
+	const char       *why;
+
+	tasq_i64_le_put(data, 49);
+	tasq_i64_le_put(data + 8, -64);
+	in.u.complete = (typeof(in.u.complete)) { 5, 1, &rb };
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	const tasq_result_batch *o = &out.u.complete.results[0];
+	ASSERT_TRUE(o->legacy);
+	ASSERT_EQ(o->values[0], 49);
+	ASSERT_EQ(o->values[1], 0);
+	ASSERT_EQ(o->values[2], -64);
+	ASSERT_EQ(o->results.width, 8);
+	ASSERT_EQ(tasq_blobs_i64(&o->results, 2), -64);
+	ASSERT_PTR_EQ(o->results.data, (uint8_t *) o->values);
+	tasq_wire_req_fini(&out);
+
+	// A legacy column must be width 8 (or empty items).
+	lens[1]         = 4;
+	rb.results      = (tasq_blobs) { 0, lens, data, 20 };
+	uint8_t d2[20]  = { 0 };
+	rb.results.data = d2;
+	nng_msg *m;
+	ASSERT_RV(tasq_wire_encode_req(&in, &m), TASQ_EINVALID_ARGUMENT);
+}
+
+TEST(result_batch_refusals)
+{
+	uint64_t    ids[] = { 1, 2 }, lens[] = { 1, 1 }, vals[] = { 2, 4 };
+	dbuf        body = { 0 }, rb = { 0 };
+	tasq_req    out;
+	const char *why;
+
+#define RB_REFUSED(w)                                                         \
+	do {                                                                  \
+		body.n = 0;                                                   \
+		db_uint(&body, 1, 7);                                         \
+		db_sub(&body, 2, &rb);                                        \
+		why = NULL;                                                   \
+		ASSERT_RV(                                                    \
+		    decode_req_body(TASQ_M_COMPLETE, &body, &out, &why),      \
+		    TASQ_EINVALID_ARGUMENT);                                  \
+		ASSERT_STR_CONTAINS(why, (w));                                \
+		rb.n = 0;                                                     \
+	} while (0)
+
+	// values and results at once
+	db_packed(&rb, 3, ids, 2);
+	db_packed(&rb, 4, vals, 2);
+	db_blobs(&rb, 6, 1, NULL, 0, "ab", 2);
+	RB_REFUSED("not both");
+	// ids without any results column
+	db_packed(&rb, 3, ids, 2);
+	RB_REFUSED("no values");
+	// lengths count differs from the ids
+	db_packed(&rb, 3, ids, 2);
+	db_blobs(&rb, 6, 0, lens, 1, "a", 1);
+	RB_REFUSED("one length per item");
+	// width * ids differs from the data
+	db_packed(&rb, 3, ids, 2);
+	db_blobs(&rb, 6, 2, NULL, 0, "abc", 3);
+	RB_REFUSED("do not add up");
+	// errors: not one per id
+	db_packed(&rb, 3, ids, 2);
+	db_blobs(&rb, 6, 1, NULL, 0, "ab", 2);
+	db_str(&rb, 7, "x", 1);
+	RB_REFUSED("errors must be none or one per id");
+	// an error that is too long, not UTF-8, or holds a NUL byte
+	static char long_err[TASQ_WIRE_MAX_TEXT + 1];
+	memset(long_err, 'e', sizeof(long_err));
+	const struct {
+		const char *s;
+		size_t      n;
+	} bad[] = { { long_err, sizeof(long_err) }, { "\xc3\x28", 2 },
+		{ "a\0b", 3 } };
+	for (size_t i = 0; i < 3; i++) {
+		db_packed(&rb, 3, ids, 2);
+		db_blobs(&rb, 6, 1, NULL, 0, "ab", 2);
+		db_str(&rb, 7, "", 0);
+		db_str(&rb, 7, bad[i].s, bad[i].n);
+		RB_REFUSED("a string is too long");
+	}
+	// ...and exactly TASQ_WIRE_MAX_TEXT bytes is fine.
+	db_packed(&rb, 3, ids, 2);
+	db_blobs(&rb, 6, 1, NULL, 0, "ab", 2);
+	db_str(&rb, 7, long_err, TASQ_WIRE_MAX_TEXT);
+	db_str(&rb, 7, "", 0);
+	body.n = 0;
+	db_uint(&body, 1, 7);
+	db_sub(&body, 2, &rb);
+	ASSERT_OK(decode_req_body(TASQ_M_COMPLETE, &body, &out, &why));
+	ASSERT_EQ(
+	    strlen(out.u.complete.results[0].errors[0]), TASQ_WIRE_MAX_TEXT);
+	tasq_wire_req_fini(&out);
+#undef RB_REFUSED
+	free(rb.b);
+	free(body.b);
+}
+
+TEST(result_encoder_refusals)
+{
+	uint64_t          ids[]  = { 1 };
+	uint32_t          lens[] = { 3 };
+	static char       long_err[TASQ_WIRE_MAX_TEXT + 2];
+	const char       *errs[1];
+	tasq_result_batch rb = {
+		.n = 1, .ids = ids, .results = { 0, lens, (uint8_t *) "ab", 2 }
+	};
+	tasq_req in = { .method = TASQ_M_COMPLETE };
+	nng_msg *m;
+
+	in.u.complete = (typeof(in.u.complete)) { 5, 1, &rb };
+	// lengths that do not add up
+	ASSERT_RV(tasq_wire_encode_req(&in, &m), TASQ_EINVALID_ARGUMENT);
+	lens[0] = 2;
+	ASSERT_OK(tasq_wire_encode_req(&in, &m));
+	nng_msg_free(m);
+	// errors a decoder would refuse
+	memset(long_err, 'e', TASQ_WIRE_MAX_TEXT + 1);
+	errs[0]   = long_err;
+	rb.errors = errs;
+	ASSERT_RV(tasq_wire_encode_req(&in, &m), TASQ_EINVALID_ARGUMENT);
+	errs[0] = "\xff";
+	ASSERT_RV(tasq_wire_encode_req(&in, &m), TASQ_EINVALID_ARGUMENT);
+}
+
+TEST(lease_request_types)
+{
+	const char *types[] = { "square", "sha256", "my.type-1_x" };
+	tasq_req    in      = { .method = TASQ_M_LEASE }, out;
+	const char *why;
+	dbuf        body = { 0 };
+
+	in.u.lease.queue       = "q";
+	in.u.lease.worker_id   = 1;
+	in.u.lease.worker_name = "w";
+	in.u.lease.ntypes      = 3;
+	in.u.lease.types       = types;
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.lease.ntypes, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ASSERT_STR_EQ(out.u.lease.types[i], types[i]);
+	}
+	tasq_wire_req_fini(&out);
+	// None: a legacy worker.
+	in.u.lease.ntypes = 0;
+	in.u.lease.types  = NULL;
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.lease.ntypes, 0);
+	ASSERT_NULL(out.u.lease.types);
+	tasq_wire_req_fini(&out);
+
+	// An invalid name, an empty one, or more than TASQ_WIRE_MAX_TYPES.
+	const char *bad[] = { "a/b", "" };
+	for (size_t i = 0; i < 2; i++) {
+		body.n = 0;
+		db_str(&body, 1, "q", 1);
+		db_uint(&body, 2, 1);
+		db_str(&body, 7, "ok", 2);
+		db_str(&body, 7, bad[i], strlen(bad[i]));
+		ASSERT_RV(decode_req_body(TASQ_M_LEASE, &body, &out, &why),
+		    TASQ_EINVALID_ARGUMENT);
+		ASSERT_STR_CONTAINS(why, "task type");
+	}
+	body.n = 0;
+	db_str(&body, 1, "q", 1);
+	db_uint(&body, 2, 1);
+	for (int i = 0; i < TASQ_WIRE_MAX_TYPES; i++) {
+		db_str(&body, 7, "t", 1);
+	}
+	ASSERT_OK(decode_req_body(TASQ_M_LEASE, &body, &out, &why));
+	ASSERT_EQ(out.u.lease.ntypes, TASQ_WIRE_MAX_TYPES);
+	tasq_wire_req_fini(&out);
+	db_str(&body, 7, "t", 1);
+	ASSERT_RV(decode_req_body(TASQ_M_LEASE, &body, &out, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_EQ(why, "too many task types");
+	free(body.b);
+}
+
+TEST(task_batches_typed_and_legacy)
+{
+	uint64_t        ids[] = { 4, 5 };
+	int64_t         v[]   = { 6, -7 };
+	uint8_t         d8[16];
+	uint32_t        lens[] = { 1, 3 };
+	tasq_task_batch tb[3]  = {
+		 // typed
+                { .lease_id   = 1,
+		     .job_id   = 2,
+		     .attempt  = 1,
+		     .n        = 2,
+		     .ids      = ids,
+		     .type     = "sha256",
+		     .payloads = { 0, lens, (uint8_t *) "abcd", 4 } },
+                // for a legacy worker, from the width-8 column
+                { .lease_id   = 3,
+		     .job_id   = 4,
+		     .attempt  = 2,
+		     .n        = 2,
+		     .ids      = ids,
+		     .type     = TASQ_TYPE_SQUARE,
+		     .payloads = { 8, NULL, d8, 16 },
+		     .legacy   = true },
+                // as code not yet converted builds it: values alone
+                { .lease_id = 5,
+		     .job_id = 6,
+		     .n      = 2,
+		     .ids    = ids,
+		     .values = v },
+	};
+	tasq_rep    in = { .method = TASQ_M_LEASE }, out;
+	const char *why;
+
+	tasq_i64_le_put(d8, 6);
+	tasq_i64_le_put(d8 + 8, -7);
+	in.u.lease.nbatches = 3;
+	in.u.lease.batches  = tb;
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	const tasq_task_batch *o = out.u.lease.batches;
+	ASSERT_STR_EQ(o[0].type, "sha256");
+	ASSERT_FALSE(o[0].legacy);
+	ASSERT_NULL(o[0].values);
+	same_blobs(&tb[0].payloads, &o[0].payloads, 2);
+	for (size_t i = 1; i < 3; i++) {
+		ASSERT_STR_EQ(o[i].type, TASQ_TYPE_SQUARE);
+		ASSERT_TRUE(o[i].legacy);
+		ASSERT_EQ(o[i].values[0], 6);
+		ASSERT_EQ(o[i].values[1], -7);
+		ASSERT_EQ(o[i].payloads.width, 8);
+		ASSERT_EQ(tasq_blobs_i64(&o[i].payloads, 1), -7);
+	}
+	ASSERT_EQ(o[1].attempt, 2);
+	tasq_wire_rep_fini(&out);
+}
+
+TEST(task_batch_refusals)
+{
+	uint64_t    ids[] = { 1, 2 }, vals[] = { 2, 4 };
+	dbuf        body = { 0 }, tb = { 0 };
+	tasq_rep    out;
+	const char *why;
+
+#define TB_REFUSED(w)                                                         \
+	do {                                                                  \
+		body.n = 0;                                                   \
+		db_sub(&body, 1, &tb);                                        \
+		why = NULL;                                                   \
+		ASSERT_RV(decode_rep_body(TASQ_M_LEASE, &body, &out, &why),   \
+		    TASQ_EINVALID_ARGUMENT);                                  \
+		ASSERT_STR_CONTAINS(why, (w));                                \
+		tb.n = 0;                                                     \
+	} while (0)
+
+	db_packed(&tb, 4, ids, 2);
+	db_packed(&tb, 5, vals, 2);
+	db_str(&tb, 6, "sha256", 6);
+	TB_REFUSED("square only");
+	db_packed(&tb, 4, ids, 2);
+	db_str(&tb, 6, "no way", 6);
+	db_blobs(&tb, 7, 1, NULL, 0, "ab", 2);
+	TB_REFUSED("task type");
+	db_packed(&tb, 4, ids, 2);
+	db_packed(&tb, 5, vals, 2);
+	db_blobs(&tb, 7, 8, NULL, 0, "abcdefghabcdefgh", 16);
+	TB_REFUSED("not both");
+	db_packed(&tb, 4, ids, 2);
+	db_str(&tb, 6, "t", 1);
+	db_blobs(&tb, 7, 1, NULL, 0, "abc", 3);
+	TB_REFUSED("do not add up");
+	db_packed(&tb, 4, ids, 2);
+	db_blobs(&tb, 7, 4, NULL, 0, "abcdefgh", 8); // square, width 4
+	TB_REFUSED("8 bytes");
+#undef TB_REFUSED
+	free(tb.b);
+	free(body.b);
+}
+
+TEST(fetch_reply_typed_and_legacy)
+{
+	uint64_t    ids[]   = { 0, 1, 2 };
+	uint32_t    codes[] = { 0, 11, 0 };
+	uint8_t     d[16];
+	uint32_t    lens[] = { 8, 0, 8 };
+	const char *errs[] = { "", "square overflows int64", NULL };
+	tasq_rep    in     = { .method = TASQ_M_FETCH }, out;
+	const char *why;
+
+	tasq_i64_le_put(d, 9);
+	tasq_i64_le_put(d + 8, 16);
+	in.u.fetch = (typeof(in.u.fetch)) { .seq = 4,
+		.n                               = 3,
+		.ids                             = ids,
+		.codes                           = codes,
+		.submitted                       = 3,
+		.completed                       = 3,
+		.results                         = { 0, lens, d, 16 },
+		.errors                          = errs,
+		.no_worker                       = true };
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_FALSE(out.u.fetch.legacy);
+	ASSERT_NULL(out.u.fetch.values);
+	same_blobs(&in.u.fetch.results, &out.u.fetch.results, 3);
+	ASSERT_STR_EQ(out.u.fetch.errors[1], "square overflows int64");
+	ASSERT_STR_EQ(out.u.fetch.errors[2], "");
+	ASSERT_TRUE(out.u.fetch.no_worker);
+	tasq_wire_rep_fini(&out);
+
+	// The same results to a job submitted legacy: values, 0 for the
+	// failed task; the errors travel too (old clients ignore them).
+	in.u.fetch.legacy = true;
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_TRUE(out.u.fetch.legacy);
+	ASSERT_EQ(out.u.fetch.values[0], 9);
+	ASSERT_EQ(out.u.fetch.values[1], 0);
+	ASSERT_EQ(out.u.fetch.values[2], 16);
+	ASSERT_EQ(out.u.fetch.codes[1], 11);
+	ASSERT_STR_EQ(out.u.fetch.errors[1], "square overflows int64");
+	tasq_wire_rep_fini(&out);
+
+	// A reply with no results at all (seq 0), either way.
+	in.u.fetch =
+	    (typeof(in.u.fetch)) { .submitted = 3, .no_worker = true };
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.fetch.n, 0);
+	ASSERT_FALSE(out.u.fetch.legacy);
+	ASSERT_TRUE(out.u.fetch.no_worker);
+	tasq_wire_rep_fini(&out);
+
+	// errors not one per id
+	dbuf body = { 0 };
+	db_packed(&body, 2, ids, 2);
+	db_blobs(&body, 8, 1, NULL, 0, "ab", 2);
+	db_str(&body, 9, "e", 1);
+	ASSERT_RV(decode_rep_body(TASQ_M_FETCH, &body, &out, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(why, "errors");
+	free(body.b);
+}
+
+TEST(health_stats_new_fields)
+{
+	tasq_type_stats ts[2] = { { "default", "square", 10, 2, 3 },
+		{ "q2", "sha256", 0, 0, 0 } };
+	tasq_rep        in, out;
+	const char     *why;
+
+	in = (tasq_rep) { .method = TASQ_M_HEALTH,
+		.u.health         = { true, "0.2.0", 1, 2, 65535 } };
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.health.heartbeat_port, 65535);
+	tasq_wire_rep_fini(&out);
+
+	in                    = (tasq_rep) { .method = TASQ_M_STATS };
+	in.u.stats.version    = "v";
+	in.u.stats.ntypes     = 2;
+	in.u.stats.types      = ts;
+	in.u.stats.dead_total = UINT64_MAX;
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.stats.ntypes, 2);
+	for (size_t i = 0; i < 2; i++) {
+		ASSERT_STR_EQ(out.u.stats.types[i].queue, ts[i].queue);
+		ASSERT_STR_EQ(out.u.stats.types[i].type, ts[i].type);
+		ASSERT_EQ(out.u.stats.types[i].ready, ts[i].ready);
+		ASSERT_EQ(out.u.stats.types[i].leased, ts[i].leased);
+		ASSERT_EQ(out.u.stats.types[i].workers, ts[i].workers);
+	}
+	ASSERT_EQ(out.u.stats.dead_total, UINT64_MAX);
+	tasq_wire_rep_fini(&out);
+}
+
+TEST(dead_list_and_purge_round_trip)
+{
+	uint64_t         ids[] = { 3, UINT64_MAX };
+	tasq_dead_letter dl[2] = {
+		{ .id             = 1,
+		    .job_id       = 2,
+		    .task_id      = 3,
+		    .queue        = "default",
+		    .type         = "sha256",
+		    .payload      = (const uint8_t *) "pay\0load",
+		    .payload_size = 8,
+		    .payload_len  = 8,
+		    .attempts     = 5,
+		    .code         = 13,
+		    .error        = "exit status 1: \xe2\x9c\x97",
+		    .time_ms      = 1700000000000 },
+		{ .id = 2, .queue = "q", .type = "t", .payload_len = 1 << 20 },
+	};
+	tasq_req    rq = { .method = TASQ_M_DEAD_LIST }, ro;
+	tasq_rep    in = { .method = TASQ_M_DEAD_LIST }, out;
+	const char *why;
+
+	rq.u.dead_list = (typeof(rq.u.dead_list)) { "default", 7, 100, true };
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	ASSERT_STR_EQ(ro.u.dead_list.queue, "default");
+	ASSERT_EQ(ro.u.dead_list.after_id, 7);
+	ASSERT_EQ(ro.u.dead_list.max, 100);
+	ASSERT_TRUE(ro.u.dead_list.payloads);
+	tasq_wire_req_fini(&ro);
+	rq.u.dead_list = (typeof(rq.u.dead_list)) { NULL, 0, 0, false };
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	ASSERT_STR_EQ(ro.u.dead_list.queue, ""); // all queues
+	tasq_wire_req_fini(&ro);
+
+	in.u.dead_list = (typeof(in.u.dead_list)) { 2, dl, 12345 };
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.dead_list.n, 2);
+	ASSERT_EQ(out.u.dead_list.total, 12345);
+	for (size_t i = 0; i < 2; i++) {
+		const tasq_dead_letter *x = &dl[i],
+		                       *y = &out.u.dead_list.letters[i];
+		ASSERT_EQ(x->id, y->id);
+		ASSERT_EQ(x->job_id, y->job_id);
+		ASSERT_EQ(x->task_id, y->task_id);
+		ASSERT_STR_EQ(x->queue, y->queue);
+		ASSERT_STR_EQ(x->type, y->type);
+		ASSERT_EQ(x->payload_size, y->payload_size);
+		ASSERT_MEM_EQ(x->payload, y->payload, x->payload_size);
+		ASSERT_EQ(x->payload_len, y->payload_len);
+		ASSERT_EQ(x->attempts, y->attempts);
+		ASSERT_EQ(x->code, y->code);
+		ASSERT_STR_EQ(x->error ? x->error : "", y->error);
+		ASSERT_EQ(x->time_ms, y->time_ms);
+	}
+	tasq_wire_rep_fini(&out);
+
+	rq              = (tasq_req) { .method = TASQ_M_DEAD_PURGE };
+	rq.u.dead_purge = (typeof(rq.u.dead_purge)) { 2, ids, false, "q" };
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	ASSERT_EQ(ro.u.dead_purge.n, 2);
+	ASSERT_EQ(ro.u.dead_purge.ids[1], UINT64_MAX);
+	ASSERT_FALSE(ro.u.dead_purge.all);
+	ASSERT_STR_EQ(ro.u.dead_purge.queue, "q");
+	tasq_wire_req_fini(&ro);
+	rq.u.dead_purge = (typeof(rq.u.dead_purge)) { 0, NULL, true, "" };
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	ASSERT_TRUE(ro.u.dead_purge.all);
+	ASSERT_EQ(ro.u.dead_purge.n, 0);
+	tasq_wire_req_fini(&ro);
+
+	in =
+	    (tasq_rep) { .method = TASQ_M_DEAD_PURGE, .u.dead_purge = { 42 } };
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.dead_purge.purged, 42);
+	tasq_wire_rep_fini(&out);
+}
+
+TEST(dead_letter_refusals)
+{
+	dbuf        body = { 0 }, l = { 0 }, ids = { 0 };
+	tasq_req    rq;
+	tasq_rep    out;
+	const char *why;
+
+	// A queue that is neither "" nor a valid name.
+	db_str(&body, 1, "a b", 3);
+	ASSERT_RV(decode_req_body(TASQ_M_DEAD_LIST, &body, &rq, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(
+	    decode_req_body(TASQ_M_DEAD_PURGE, &(dbuf) { 0 }, &rq, &why), 0);
+	tasq_wire_req_fini(&rq);
+	body.n = 0;
+	db_str(&body, 3, "a b", 3);
+	ASSERT_RV(decode_req_body(TASQ_M_DEAD_PURGE, &body, &rq, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	// More ids than TASQ_WIRE_MAX_DEAD.
+	for (size_t i = 0; i <= TASQ_WIRE_MAX_DEAD; i++) {
+		db_varint(&ids, 1);
+	}
+	body.n = 0;
+	db_sub(&body, 1, &ids);
+	ASSERT_RV(decode_req_body(TASQ_M_DEAD_PURGE, &body, &rq, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_EQ(why, "too many dead letter ids");
+	// A letter with code 17, or a payload shorter than payload_len.
+	db_uint(&l, 9, 17);
+	body.n = 0;
+	db_sub(&body, 1, &l);
+	ASSERT_RV(decode_rep_body(TASQ_M_DEAD_LIST, &body, &out, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	l.n = 0;
+	db_str(&l, 6, "abc", 3);
+	db_uint(&l, 7, 4);
+	body.n = 0;
+	db_sub(&body, 1, &l);
+	ASSERT_RV(decode_rep_body(TASQ_M_DEAD_LIST, &body, &out, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(why, "dead letter");
+	free(body.b);
+	free(l.b);
+	free(ids.b);
+}
+
+// Repeated strings cost protobuf-c some 90 bytes each whatever their
+// size: the budget charges them (TASQ_WIRE_DECODE_PER_STR), so that the
+// largest honest messages with errors decode, and floods of empty ones
+// are refused within the bound.
+TEST(decode_errors_and_types_within_bound)
+{
+	dbuf col = { 0 }, ids = { 0 }, rb = { 0 }, body = { 0 };
+
+	// Complete: 1,024 batches of 1,024 results, every one with an
+	// empty error but one: 1,048,576 strings.
+	for (size_t k = 0; k < 1024; k++) {
+		db_varint(&ids, k);
+	}
+	for (size_t k = 0; k < 1024 * 8; k++) {
+		db_bytes(&col, "\x01", 1);
+	}
+	db_sub(&rb, 3, &ids);
+	db_blobs(&rb, 6, 8, NULL, 0, col.b, col.n);
+	db_str(&rb, 7, "boom", 4);
+	for (size_t k = 1; k < 1024; k++) {
+		db_str(&rb, 7, "", 0);
+	}
+	db_uint(&body, 1, 1);
+	for (size_t k = 0; k < TASQ_WIRE_MAX_BATCHES; k++) {
+		db_sub(&body, 2, &rb);
+	}
+	ASSERT_OK(decode_bounded(false, TASQ_M_COMPLETE, &body));
+	// FetchReply: 1,048,576 results with errors.
+	free(ids.b);
+	ids    = (dbuf) { 0 };
+	body.n = 0;
+	for (size_t k = 0; k < TASQ_WIRE_MAX_IDS; k++) {
+		db_varint(&ids, 1);
+	}
+	db_sub(&body, 2, &ids);
+	col.n = 0;
+	db_blobs(&body, 8, 1, NULL, 0, ids.b, TASQ_WIRE_MAX_IDS);
+	for (size_t k = 0; k < TASQ_WIRE_MAX_IDS; k++) {
+		db_str(&body, 9, "", 0);
+	}
+	ASSERT_OK(decode_bounded(true, TASQ_M_FETCH, &body));
+	// One more error string is over the limit.
+	db_str(&body, 9, "", 0);
+	ASSERT_RV(
+	    decode_bounded(true, TASQ_M_FETCH, &body), TASQ_EINVALID_ARGUMENT);
+	free(col.b);
+	free(ids.b);
+	free(rb.b);
+	free(body.b);
+}
+
+// The attacks of decode_refuses_2m_entries_within_bound on the new
+// repeated fields: 2,000,000 empty strings or messages, or varints.
+TEST(decode_refuses_2m_new_entries_within_bound)
+{
+	static const struct attack more[] = {
+		{ false, TASQ_M_LEASE, 0, 7, true },    // types
+		{ false, TASQ_M_LEASE, 6, 7, true },    // errors
+		{ false, TASQ_M_COMPLETE, 2, 7, true }, // errors
+		{ false, TASQ_M_SUBMIT, 6, 2, false },  // Blobs lengths
+		{ false, TASQ_M_DEAD_PURGE, 0, 1, false },
+		{ false, TASQ_M_SUBMIT, 0, 6, true }, // Blobs repeated
+		{ false, TASQ_M_SUBMIT, 0, 7, true }, // RetryPolicy repeated
+		{ true, TASQ_M_FETCH, 0, 9, true },   // errors
+		{ true, TASQ_M_FETCH, 8, 2, false },
+		{ true, TASQ_M_LEASE, 1, 7, true },
+		{ true, TASQ_M_STATS, 0, 7, true },
+		{ true, TASQ_M_DEAD_LIST, 0, 1, true },
+		{ true, TASQ_M_DEAD_LIST, 1, 10, true },
+	};
+
+	for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+		const struct attack *a     = &more[i];
+		dbuf                 inner = { 0 }, body = { 0 };
+		uint8_t              two[2];
+
+		two[0] = (uint8_t) (a->field << 3 | (a->msg ? 2 : 0));
+		two[1] = a->msg ? 0 : 1;
+		for (size_t k = 0; k < 2000000; k++) {
+			db_bytes(a->outer ? &inner : &body, two, 2);
+		}
+		if (a->outer) {
+			db_sub(&body, a->outer, &inner);
+		}
+		ASSERT_RV(decode_bounded(a->reply, a->method, &body),
+		    TASQ_EINVALID_ARGUMENT);
+		free(inner.b);
+		free(body.b);
+	}
+}
+
+TEST(result_codes_final_or_retried)
+{
+	static const uint32_t final[] = { 0, 3, 5, 6, 7, 9, 11, 12, 16 };
+	static const uint32_t again[] = { 1, 2, 4, 8, 10, 13, 14, 15, 17,
+		UINT32_MAX };
+
+	for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++) {
+		ASSERT_TRUE(tasq_wire_code_final(final[i]));
+	}
+	for (size_t i = 0; i < sizeof(again) / sizeof(again[0]); i++) {
+		ASSERT_FALSE(tasq_wire_code_final(again[i]));
+	}
+}
+
+// A square batch without tasks (a lease whose tasks got results while it
+// waited) still has the square column's form: width 8.
+TEST(empty_square_batch_is_width_8)
+{
+	dbuf        body = { 0 };
+	tasq_rep    out;
+	const char *why;
+
+	db_str(&body, 1, "", 0); // one TaskBatch, every field absent
+	ASSERT_OK(decode_rep_body(TASQ_M_LEASE, &body, &out, &why));
+	ASSERT_EQ(out.u.lease.nbatches, 1);
+	ASSERT_STR_EQ(out.u.lease.batches[0].type, TASQ_TYPE_SQUARE);
+	ASSERT_EQ(out.u.lease.batches[0].n, 0);
+	ASSERT_EQ(out.u.lease.batches[0].payloads.width, 8);
+	ASSERT_EQ(out.u.lease.batches[0].payloads.size, 0);
+	tasq_wire_rep_fini(&out);
 	free(body.b);
 }
 

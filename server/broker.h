@@ -4,17 +4,22 @@
 // it with decoded requests and the current time, which keeps it testable
 // (broker_test.c drives it with a fake clock).
 //
-// Model. A Submit adds a chunk (the tasks of one request) to its job and a
-// range covering it to the tail of the job's queue. Lease takes tasks from
-// the head ranges into a lease owned by a worker and its connection
-// (pipe). A task is done when its first result arrives: one bit per task
+// Model. A task is (type, payload bytes); a job has one type, fixed by
+// its first batch, with its retry policy. A Submit adds a chunk (the
+// tasks of one request: their payloads as one column) to its job and a
+// range covering it to the tail of its type's lane in the job's queue.
+// Lease takes tasks from the head ranges of a lane the worker serves into
+// a lease owned by the worker and its connection (pipe). A task is done
+// when its first result (bytes, code, message) arrives: one bit per task
 // in its chunk, so later results for it (a redelivery, a late worker) are
-// counted as duplicates and dropped. Results wait in their job until the
+// counted as duplicates and dropped; a failure that is not final
+// (tasq_wire_code_final) sends the task back after the job's backoff
+// instead, until its last attempt. Results wait in their job until the
 // job's client fetches and then acknowledges them. A lease that expires,
-// or whose pipe closes, puts its unfinished tasks back at the head of the
-// queue with the attempt count raised; past max_attempts they are dead-
-// lettered: they get an ABORTED result so that their client is not left
-// waiting, and stats lists them.
+// or whose pipe closes, puts its unfinished tasks back at the head of
+// their lane with the attempt count raised; past the job's max attempts
+// they are dead-lettered: they get an ABORTED result so that their client
+// is not left waiting, and a dead letter (DeadList) keeps their payload.
 //
 // Failure: every operation is all or nothing, in memory and in the
 // journal. It allocates what it needs first, then journals, then changes
@@ -38,18 +43,22 @@ typedef struct tasq_broker tasq_broker;
 
 typedef struct tasq_broker_conf {
 	uint64_t max_tasks; // tasks held: ready + leased + unfetched results
+	// Payload and result bytes held by those tasks (0: 1 GiB).
+	uint64_t max_payload_bytes;
 	uint32_t max_batch; // tasks in one submit
 	uint32_t max_queues;
 	uint32_t max_jobs;
 	uint32_t max_workers;
 	uint32_t lease_ms;
-	uint32_t max_attempts; // deliveries before a task is dead-lettered
-	uint64_t job_ttl_ms;   // a job untouched by its client this long ends
-	uint32_t max_fetch;    // results in one fetch reply
-	uint32_t max_lease;    // tasks in one lease
-	uint64_t seq_base;     // high bits of fetch delivery numbers: random
-	                       // per server start, so that an acknowledgement
-	                       // from before a restart matches nothing
+	uint32_t max_attempts;     // deliveries before a task is dead-lettered
+	uint64_t max_dead;         // dead letters kept (0: 100000)
+	uint64_t (*wall_ms)(void); // a dead letter's time (NULL: the clock)
+	uint64_t job_ttl_ms; // a job untouched by its client this long ends
+	uint32_t max_fetch;  // results in one fetch reply
+	uint32_t max_lease;  // tasks in one lease
+	uint64_t seq_base;   // high bits of fetch delivery numbers: random
+	                     // per server start, so that an acknowledgement
+	                     // from before a restart matches nothing
 
 	// A queue that no job, task, result, lease or waiting worker has
 	// used for this long is removed (0: 60 s); see docs/PROTOCOL.md 12.
@@ -84,7 +93,11 @@ typedef void (*tasq_wake_cb)(tasq_waiter *w);
 	    "Tasks made ready again after a lease expired, was released or "  \
 	    "lost its connection.")                                           \
 	X(DEAD_LETTERED, "tasks_dead_lettered",                               \
-	    "Tasks given up after --max-attempts deliveries.")                \
+	    "Tasks given up after their job's last attempt.")                 \
+	X(DEAD_DROPPED, "dead_letters_dropped",                               \
+	    "Dead letters forgotten past --max-dead (the oldest first).")     \
+	X(RETRIED, "tasks_retried",                                           \
+	    "Failed results set aside for a retry of their task.")            \
 	X(DUPLICATE_RESULTS, "results_duplicate",                             \
 	    "Results for tasks that already had one (dropped).")              \
 	X(LATE_RESULTS, "results_late",                                       \
@@ -158,17 +171,20 @@ uint64_t tasq_broker_counter(tasq_broker *b, int counter);
 // tasq_broker_counter_help returns what counter counts (one sentence).
 const char *tasq_broker_counter_help(int counter);
 
-// tasq_broker_submit enqueues n tasks (ids first..first+n-1 of job_id in
-// queue). Borrows values. A batch already submitted is accepted again as
-// a duplicate (*dup = true) and not enqueued twice. Errors, with *why:
-// TASQ_EINVALID_ARGUMENT (batch too large, overlaps part of an earlier
-// one, job of another queue), TASQ_EFAILED_PRECONDITION (job closed; too
-// many queues: permanent for the caller), TASQ_ERESOURCE_EXHAUSTED
-// (max-tasks, too many jobs: retry later), NNG_ENOMEM (retry later), the
-// journal's error.
-int tasq_broker_submit(tasq_broker *b, const char *queue, uint64_t job_id,
-    uint64_t first, size_t n, const int64_t *values, uint64_t now_ms,
-    uint32_t *accepted, bool *dup, const char **why);
+// tasq_broker_submit enqueues the req->n tasks of req (ids first_index..
+// of job_id in queue), of req->type (NULL or "": square) with
+// req->payloads (a column of n items, checked by the caller: the wire
+// decoder). The job's first batch fixes its type, its retry policy and
+// whether it is legacy (results fetched as values). Borrows req. A batch
+// already submitted is accepted again as a duplicate (*dup = true) and
+// not enqueued twice. Errors, with *why: TASQ_EINVALID_ARGUMENT (batch
+// too large, overlaps part of an earlier one, job of another queue or
+// type), TASQ_EFAILED_PRECONDITION (job closed; too many queues:
+// permanent for the caller), TASQ_ERESOURCE_EXHAUSTED (max-tasks,
+// max-payload-bytes, too many jobs: retry later), NNG_ENOMEM (retry
+// later), the journal's error.
+int tasq_broker_submit(tasq_broker *b, const tasq_submit_req *req,
+    uint64_t now_ms, uint32_t *accepted, bool *dup, const char **why);
 
 // The result of a lease: batches and the arrays they point into, owned by
 // the struct (release with tasq_broker_lease_fini).
@@ -180,17 +196,22 @@ typedef struct tasq_lease_out {
 } tasq_lease_out;
 
 // tasq_broker_lease leases up to max tasks of queue to worker_id over
-// pipe_id. When none are ready and w is not NULL, w is parked on the queue
-// and *parked set. Errors: TASQ_ERESOURCE_EXHAUSTED (too many workers or
-// queues), NNG_ENOMEM.
+// pipe_id, of one of the ntypes types (borrowed); ntypes 0 is a legacy
+// worker: square tasks only, in batches marked legacy. The tasks of one
+// lease are of one type (the first of types, in the queue's order, with
+// ready tasks). When none are ready and w is not NULL, w is parked on
+// the queue and *parked set. Errors: TASQ_ERESOURCE_EXHAUSTED (too many
+// workers or queues), NNG_ENOMEM.
 int  tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
-     const char *worker_name, uint32_t pipe_id, uint32_t max, uint64_t now_ms,
-     tasq_lease_out *out, tasq_waiter *w, bool *parked);
+     const char *worker_name, const char *const *types, size_t ntypes,
+     uint32_t pipe_id, uint32_t max, uint64_t now_ms, tasq_lease_out *out,
+     tasq_waiter *w, bool *parked);
 void tasq_broker_lease_fini(tasq_lease_out *out);
 
-// tasq_broker_complete records results; out counts what happened to them.
-// Errors: the journal's (results not recorded: send them again later),
-// NNG_ENOMEM.
+// tasq_broker_complete records results (each batch's results column,
+// codes and errors; checked by the caller); out counts what happened to
+// them. Errors: the journal's (results not recorded: send them again
+// later), NNG_ENOMEM.
 int tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
     const tasq_result_batch *res, uint64_t now_ms, tasq_complete_rep *out);
 
@@ -206,14 +227,17 @@ uint32_t tasq_broker_release(tasq_broker *b, uint64_t worker_id, size_t n,
     const uint64_t *ids, uint64_t now_ms);
 
 typedef struct tasq_fetch_out {
-	uint64_t  seq;
-	size_t    n;
-	uint64_t *ids;
-	int64_t  *values;
-	uint32_t *codes; // NULL when all OK
-	uint64_t  submitted;
-	uint64_t  completed;
-	void     *mem_;
+	uint64_t     seq;
+	size_t       n;
+	uint64_t    *ids;
+	tasq_blobs   results; // n items
+	uint32_t    *codes;   // NULL when all OK
+	const char **errors;  // NULL when none has a message
+	uint64_t     submitted;
+	uint64_t     completed;
+	bool         legacy;    // the job was submitted legacy
+	bool         no_worker; // tasks wait, no worker serves their type
+	void        *mem_;
 } tasq_fetch_out;
 
 // tasq_broker_fetch returns results of job_id. ack_seq acknowledges the
@@ -258,6 +282,21 @@ int tasq_broker_recover(tasq_broker *b, tasq_journal *j, char *err,
 // tasq_broker_compact writes a snapshot and starts a new journal
 // generation when the journal asks for it (see journal.h).
 int tasq_broker_compact(tasq_broker *b);
+
+// tasq_broker_dead_list fills rep (method TASQ_M_DEAD_LIST) with the dead
+// letters of queue (NULL or "": all) with id > after_id, oldest first, at
+// most max (0: 1000), with their payloads when payloads is set (within
+// the reply's room: a payload that does not fit is left out, its
+// payload_len says how long it is). Release with tasq_broker_stats_fini.
+// Errors: NNG_ENOMEM.
+int tasq_broker_dead_list(tasq_broker *b, const char *queue, uint64_t after_id,
+    uint32_t max, bool payloads, tasq_rep *rep);
+
+// tasq_broker_dead_purge forgets the dead letters listed in ids (n), or
+// with all, every one of queue (NULL or "": all queues); *purged counts
+// them. Errors: the journal's.
+int tasq_broker_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n,
+    bool all, const char *queue, uint64_t *purged);
 
 // tasq_broker_stats fills rep (method TASQ_M_STATS) with a snapshot;
 // release with tasq_broker_stats_fini.

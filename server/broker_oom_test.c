@@ -21,6 +21,7 @@
 
 #include "alloc.h"
 #include "broker.h"
+#include "broker_test_util.h"
 #include "err.h"
 #include "journal.h"
 #include "tasq_test.h"
@@ -30,8 +31,23 @@
 #define LEASE_MS 1000
 #define NTASKS 200
 #define ABORTED_CODE (TASQ_EABORTED - TASQ_ERR_BASE)
+#define OOR_CODE (TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE)  // final: not retried
+#define INTERNAL_CODE (TASQ_EINTERNAL - TASQ_ERR_BASE) // retried
 #define JOB 7
 #define WORKER 3
+
+// The typed variant (issue 12): payloads and results as variable-width
+// columns (lengths given, though all 8), and the results of leases 2 and
+// 3 with an error message on every tenth: the paths of columns with
+// offsets, of RESULTS2 records and of messages.
+static bool varcols;
+
+// Dead letters are stamped with this, so that runs journal the same.
+static uint64_t
+fixed_wall_ms(void)
+{
+	return (UINT64_C(1700000000000));
+}
 
 static void
 wake_cb(tasq_waiter *w)
@@ -82,6 +98,7 @@ broker_new(struct run *r, int *rvp)
 		.max_jobs                 = 4,
 		.max_workers              = 4,
 		.lease_ms                 = LEASE_MS,
+		.wall_ms                  = fixed_wall_ms,
 		.max_attempts             = 1,
 		.job_ttl_ms               = 3600000,
 		.max_fetch                = 1000,
@@ -193,8 +210,26 @@ op_submit(struct run *r, uint64_t first)
 	for (size_t i = 0; i < 100; i++) {
 		v[i] = (int64_t) (first + i) * 3 - 250;
 	}
-	rv = tasq_broker_submit(
-	    r->b, "q", JOB, first, 100, v, r->now, &acc, &dup, &why);
+	if (varcols) {
+		static uint32_t lens[100];
+		tasq_submit_req req;
+		for (size_t i = 0; i < 100; i++) {
+			lens[i] = 8;
+		}
+		memset(&req, 0, sizeof(req));
+		req.queue          = "q";
+		req.type           = "sq8";
+		req.job_id         = JOB;
+		req.first_index    = first;
+		req.n              = 100;
+		req.payloads       = test_col_i64(v, 100);
+		req.payloads.width = 0;
+		req.payloads.lens  = lens;
+		rv = tasq_broker_submit(r->b, &req, r->now, &acc, &dup, &why);
+	} else {
+		rv = test_submit_i64(
+		    r->b, "q", JOB, first, 100, v, r->now, &acc, &dup, &why);
+	}
 	// A retry after a refusal must not be taken for a duplicate: the
 	// refused batch was never there.
 	r->d.odd += rv == 0 && (dup || acc != 100);
@@ -208,8 +243,10 @@ op_lease(struct run *r, int k)
 	bool           parked;
 	int            rv;
 
-	rv = tasq_broker_lease(
-	    r->b, "q", WORKER, "w", 1, 50, r->now, &o, NULL, &parked);
+	static const char *const types[] = { "sq8" };
+
+	rv = tasq_broker_lease(r->b, "q", WORKER, "w", varcols ? types : NULL,
+	    varcols ? 1 : 0, 1, 50, r->now, &o, NULL, &parked);
 	if (rv != 0) {
 		return (rv);
 	}
@@ -235,27 +272,88 @@ op_lease(struct run *r, int k)
 static int
 op_complete(struct run *r, int k0, int k1)
 {
-	tasq_result_batch rb[4];
-	tasq_complete_rep rep;
-	int64_t           vals[4][50];
-	int               rv;
+	tasq_result_batch  rb[4];
+	tasq_complete_rep  rep;
+	int64_t            vals[4][50];
+	static uint32_t    lens[50];
+	static uint32_t    codes[4][50];
+	static const char *errs[4][50];
+	int                rv;
 
 	for (int k = k0; k <= k1; k++) {
 		for (size_t i = 0; i < r->nids[k]; i++) {
 			int64_t x  = (int64_t) r->ids[k][i] * 3 - 250;
 			vals[k][i] = x * x;
 		}
-		rb[k - k0] = (tasq_result_batch) { .lease_id = r->lease_ids[k],
-			.job_id                              = JOB,
-			.n                                   = r->nids[k],
-			.ids                                 = r->ids[k],
-			.values                              = vals[k] };
+		rb[k - k0] = test_rb(r->lease_ids[k], JOB, r->nids[k],
+		    r->ids[k], vals[k], NULL);
+		if (varcols) {
+			for (size_t i = 0; i < 50; i++) {
+				lens[i] = 8;
+			}
+			rb[k - k0].results.width = 0;
+			rb[k - k0].results.lens  = lens;
+		}
+		if (varcols && k >= 2) {
+			for (size_t i = 0; i < r->nids[k]; i++) {
+				// A tenth fail for good (OUT_OF_RANGE), a
+				// tenth with a code that is retried, but
+				// max_attempts is 1 here: dead letters.
+				uint64_t m   = r->ids[k][i] % 10;
+				bool     bad = m == 0 || m == 5;
+				codes[k][i]  = m == 5 ? OOR_CODE
+				     : m == 0         ? INTERNAL_CODE
+				                      : 0;
+				errs[k][i]   = bad ? "a tenth fails" : NULL;
+			}
+			rb[k - k0].codes  = codes[k];
+			rb[k - k0].errors = errs[k];
+		}
 	}
 	rv = tasq_broker_complete(
 	    r->b, WORKER, (size_t) (k1 - k0 + 1), rb, r->now, &rep);
 	r->d.odd += rv == 0 &&
 	    (rep.accepted != 50 * (uint32_t) (k1 - k0 + 1) ||
 	        rep.duplicates != 0 || rep.rejected != 0);
+	return (rv);
+}
+
+// Leases what failed for now in complete 2+3 (none without varcols) and
+// completes it.
+static int
+op_retries(struct run *r)
+{
+	static const char *const types[] = { "sq8" };
+	tasq_lease_out           o;
+	tasq_complete_rep        rep;
+	tasq_result_batch        rb[50]; // a batch has a task at least
+	int64_t                  vals[50];
+	bool                     parked;
+	int                      rv;
+	size_t                   at = 0;
+
+	rv = tasq_broker_lease(r->b, "q", WORKER, "w", varcols ? types : NULL,
+	    varcols ? 1 : 0, 1, 50, r->now, &o, NULL, &parked);
+	if (rv != 0) {
+		return (rv);
+	}
+	r->d.odd += o.nbatches > 0 && !varcols;
+	for (size_t i = 0; i < o.nbatches; i++) {
+		const tasq_task_batch *tb = &o.batches[i];
+		rb[i]                     = test_rb(
+		                        tb->lease_id, JOB, tb->n, tb->ids, vals + at, NULL);
+		for (size_t k = 0; k < tb->n; k++, at++) {
+			int64_t x = (int64_t) tb->ids[k] * 3 - 250;
+			r->d.odd += tb->attempt != 2;
+			vals[at] = x * x;
+		}
+	}
+	if (o.nbatches > 0) {
+		rv = tasq_broker_complete(
+		    r->b, WORKER, o.nbatches, rb, r->now, &rep);
+		r->d.odd += rv == 0 && rep.accepted != at;
+	}
+	tasq_broker_lease_fini(&o);
 	return (rv);
 }
 
@@ -278,7 +376,7 @@ op_fetch(struct run *r)
 			continue;
 		}
 		r->d.seen[id]++;
-		r->d.value[id] = o.values[i];
+		r->d.value[id] = test_i64(&o.results, i);
 		r->d.code[id]  = o.codes != NULL ? o.codes[i] : 0;
 	}
 	if (o.seq != 0) {
@@ -305,6 +403,7 @@ enum op {
 	OP_LEASE_2,
 	OP_LEASE_3,
 	OP_COMPLETE_23,
+	OP_RETRIES, // what was retried leased again (none: max_attempts 1)
 	OP_FETCH_2,
 	OP_RESTART,
 	OP_FETCH_3,
@@ -315,8 +414,8 @@ enum op {
 
 static const char *const op_names[] = { "submit [0,100)", "submit [100,200)",
 	"lease 0", "complete 0", "fetch 1", "lease 1", "expire lease 1",
-	"lease 2", "lease 3", "complete 2+3", "fetch 2", "restart (recovery)",
-	"fetch 3", "fetch 4", "close" };
+	"lease 2", "lease 3", "complete 2+3", "retries", "fetch 2",
+	"restart (recovery)", "fetch 3", "fetch 4", "close" };
 
 static int
 op_run(struct run *r, int op)
@@ -340,6 +439,8 @@ op_run(struct run *r, int op)
 		return (op_lease(r, 2));
 	case OP_LEASE_3:
 		return (op_lease(r, 3));
+	case OP_RETRIES:
+		return (op_retries(r));
 	case OP_COMPLETE_23:
 		return (op_complete(r, 2, 3));
 	case OP_FETCH_1:
@@ -534,7 +635,36 @@ TEST(reference_run_collects_every_result)
 	free(r.d.journal);
 }
 
+static void every_allocation(void);
+
 TEST(every_allocation_of_every_operation_fails_in_turn)
+{
+	varcols = false;
+	every_allocation();
+}
+
+TEST(every_allocation_fails_in_turn_with_variable_columns_and_errors)
+{
+	struct run r;
+
+	varcols = true;
+	ASSERT_FALSE(run_once(&r, -1, 0));
+	for (uint64_t id = 0; id < NTASKS; id++) {
+		bool oor = id >= 100 && id % 10 == 5;
+		bool dl  = id >= 100 && id % 10 == 0;
+		ASSERT_EQ(r.d.code[id],
+		    id >= 50 && id < 100 ? ABORTED_CODE
+		        : oor            ? OOR_CODE
+		        : dl             ? INTERNAL_CODE
+		                         : 0u);
+	}
+	free(r.d.journal);
+	every_allocation();
+	varcols = false;
+}
+
+static void
+every_allocation(void)
 {
 	static struct run ref, r;
 	int               bad = 0, trials = 0;
@@ -615,7 +745,7 @@ TEST(removed_queues_replay_within_max_queues)
 	ASSERT_OK(start(&r));
 	// Queues a and b each hold a job that ends; c keeps one.
 	for (uint64_t i = 0; i < 3; i++) {
-		ASSERT_OK(tasq_broker_submit(
+		ASSERT_OK(test_submit_i64(
 		    r.b, names[i], 10 + i, 0, 10, v, r.now, &acc, &dup, &why));
 		ASSERT_EQ(acc, 10);
 		if (i < 2) {
@@ -631,8 +761,8 @@ TEST(removed_queues_replay_within_max_queues)
 	ASSERT_EQ(queue_count(r.b, "c", &ready), 1);
 	ASSERT_EQ(ready, 10);
 	// And the recovered server keeps its limit.
-	ASSERT_RV(tasq_broker_submit(
-	              r.b, "a", 20, 0, 10, v, r.now, &acc, &dup, &why),
+	ASSERT_RV(
+	    test_submit_i64(r.b, "a", 20, 0, 10, v, r.now, &acc, &dup, &why),
 	    TASQ_EFAILED_PRECONDITION);
 	stop(&r);
 	tasq_scratch_rm(r.dir);
@@ -657,9 +787,9 @@ TEST(leases_of_a_closed_connection_return_at_the_next_tick_under_oom)
 	memset(&r, 0, sizeof(r));
 	ASSERT_NOT_NULL(b = broker_new(&r, &rv));
 	ASSERT_OK(
-	    tasq_broker_submit(b, "q", JOB, 0, 10, v, T0, &acc, &dup, &why));
+	    test_submit_i64(b, "q", JOB, 0, 10, v, T0, &acc, &dup, &why));
 	ASSERT_OK(tasq_broker_lease(
-	    b, "q", WORKER, "w", 5, 10, T0, &o, NULL, &parked));
+	    b, "q", WORKER, "w", NULL, 0, 5, 10, T0, &o, NULL, &parked));
 	ASSERT_EQ(o.nbatches, 1);
 	tasq_broker_lease_fini(&o);
 	tasq_alloc_fail_at(1);
@@ -676,6 +806,95 @@ TEST(leases_of_a_closed_connection_return_at_the_next_tick_under_oom)
 	ASSERT_EQ(tasq_broker_counter(b, TASQ_CTR_LEASES_EXPIRED), 1);
 	tasq_broker_stats_fini(&rep);
 	tasq_broker_free(b);
+}
+
+// ---- a retry under allocation failure
+// --------------------------------------- A Complete whose middle result fails
+// with a retried code: the task is split out of its lease into a range of its
+// own. Every allocation of it fails in turn; after each failure nothing has
+// changed (the same Complete then succeeds), and the task comes back as
+// attempt 2.
+TEST(retry_split_is_all_or_nothing)
+{
+	for (uint64_t n = 1; n < 200; n++) {
+		tasq_broker_conf         c        = { .max_tasks = 100,
+			               .max_batch                = 10,
+			               .max_queues               = 2,
+			               .max_jobs                 = 2,
+			               .max_workers              = 2,
+			               .lease_ms                 = LEASE_MS,
+			               .max_attempts             = 3,
+			               .job_ttl_ms               = 60000,
+			               .max_fetch                = 10,
+			               .max_lease                = 10 };
+		static const char *const types[]  = { "t" };
+		static uint32_t          lens[3]  = { 1, 1, 1 };
+		uint32_t                 codes[3] = { 0, INTERNAL_CODE, 0 };
+		const char              *errs[3]  = { NULL, "again", NULL };
+		tasq_broker             *b        = NULL;
+		tasq_submit_req          req;
+		tasq_lease_out           o;
+		tasq_result_batch        rb;
+		tasq_complete_rep        rep;
+		tasq_fetch_out           fo;
+		uint32_t                 acc;
+		bool                     dup, parked, reached;
+		const char              *why;
+		int                      rv;
+
+		ASSERT_OK(tasq_broker_alloc(&b, &c, wake_cb));
+		memset(&req, 0, sizeof(req));
+		req.queue    = "q";
+		req.type     = "t";
+		req.job_id   = JOB;
+		req.n        = 3;
+		req.payloads = (tasq_blobs) { 0, lens, (uint8_t *) "abc", 3 };
+		ASSERT_OK(tasq_broker_submit(b, &req, T0, &acc, &dup, &why));
+		ASSERT_OK(tasq_broker_lease(b, "q", WORKER, "w", types, 1, 1,
+		    10, T0, &o, NULL, &parked));
+		ASSERT_EQ(o.nbatches, 1);
+		memset(&rb, 0, sizeof(rb));
+		rb.lease_id = o.batches[0].lease_id;
+		rb.job_id   = JOB;
+		rb.n        = 3;
+		rb.ids      = o.batches[0].ids;
+		rb.codes    = codes;
+		rb.errors   = errs;
+		rb.results  = (tasq_blobs) { 0, (uint32_t[]) { 1, 0, 1 },
+			 (uint8_t *) "AC", 2 };
+		tasq_alloc_fail_at(n);
+		rv      = tasq_broker_complete(b, WORKER, 1, &rb, T0, &rep);
+		reached = tasq_alloc_failed();
+		tasq_alloc_fail_at(0);
+		if (rv != 0) {
+			// Nothing happened: the same request now works.
+			ASSERT_TRUE(reached);
+			ASSERT_EQ(tasq_broker_counter(b, TASQ_CTR_RETRIED), 0);
+			ASSERT_OK(
+			    tasq_broker_complete(b, WORKER, 1, &rb, T0, &rep));
+		}
+		ASSERT_EQ(rep.accepted, 3);
+		ASSERT_EQ(tasq_broker_counter(b, TASQ_CTR_RETRIED), 1);
+		tasq_broker_lease_fini(&o);
+		ASSERT_OK(tasq_broker_lease(b, "q", WORKER, "w", types, 1, 1,
+		    10, T0, &o, NULL, &parked));
+		ASSERT_EQ(o.nbatches, 1);
+		ASSERT_EQ(o.batches[0].n, 1);
+		ASSERT_EQ(o.batches[0].ids[0], 1);
+		ASSERT_EQ(o.batches[0].attempt, 2);
+		tasq_broker_lease_fini(&o);
+		ASSERT_OK(
+		    tasq_broker_fetch(b, JOB, 0, 0, T0, &fo, NULL, &parked));
+		ASSERT_EQ(fo.n, 2);
+		tasq_broker_fetch_fini(&fo);
+		tasq_broker_free(b);
+		if (!reached) {
+			fprintf(stderr,
+			    "complete with a retry: %llu allocations\n",
+			    (unsigned long long) n - 1);
+			break;
+		}
+	}
 }
 
 TASQ_TEST_MAIN()

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "broker_test_util.h"
 #include "err.h"
 #include "tasq_test.h"
 
@@ -73,7 +74,7 @@ submit(tasq_broker *b, const char *q, uint64_t job, uint64_t first, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		v[i] = value_of(job, first + i);
 	}
-	rv = tasq_broker_submit(b, q, job, first, n, v, now, &acc, &dup, &why);
+	rv = test_submit_i64(b, q, job, first, n, v, now, &acc, &dup, &why);
 	free(v);
 	if (rv != 0) {
 		ASSERT_NOT_NULL(why);
@@ -106,7 +107,7 @@ lease(tasq_broker *b, const char *q, uint64_t worker, uint32_t pipe,
 	bool           parked = true;
 
 	ASSERT_OK(tasq_broker_lease(
-	    b, q, worker, "w", pipe, max, now, &o, NULL, &parked));
+	    b, q, worker, "w", NULL, 0, pipe, max, now, &o, NULL, &parked));
 	ASSERT_FALSE(parked);
 	ASSERT_EQ(o.lease_ms, LEASE_MS);
 	for (size_t i = 0; i < o.nbatches; i++) {
@@ -114,8 +115,8 @@ lease(tasq_broker *b, const char *q, uint64_t worker, uint32_t pipe,
 		ASSERT_NE(t->lease_id, 0);
 		ASSERT_EQ(t->lease_id, o.batches[0].lease_id);
 		for (size_t k = 0; k < t->n; k++) {
-			ASSERT_EQ(
-			    t->values[k], value_of(t->job_id, t->ids[k]));
+			ASSERT_EQ(test_i64(&t->payloads, k),
+			    value_of(t->job_id, t->ids[k]));
 		}
 	}
 	return (o);
@@ -160,8 +161,8 @@ lease_none(tasq_broker *b, const char *q, uint64_t worker, tasq_waiter *w,
 	tasq_lease_out o;
 	bool           parked = false;
 
-	ASSERT_OK(
-	    tasq_broker_lease(b, q, worker, "w", 1, 10, now, &o, w, &parked));
+	ASSERT_OK(tasq_broker_lease(
+	    b, q, worker, "w", NULL, 0, 1, 10, now, &o, w, &parked));
 	ASSERT_EQ(parked, w != NULL);
 	ASSERT_EQ(o.nbatches, 0);
 	tasq_broker_lease_fini(&o);
@@ -184,11 +185,13 @@ complete(tasq_broker *b, uint64_t worker, const tasq_lease_out *o,
 		const tasq_task_batch *t = &o->batches[i];
 		ASSERT_LE(t->n, 64);
 		for (size_t k = 0; k < t->n; k++) {
-			vals[i][k] = code ? 0 : t->values[k] * t->values[k];
+			vals[i][k] = code ? 0
+			                  : test_i64(&t->payloads, k) *
+			        test_i64(&t->payloads, k);
 			codes[k]   = code;
 		}
-		rb[i] = (tasq_result_batch) { t->lease_id, t->job_id, t->n,
-			t->ids, vals[i], code ? codes : NULL };
+		rb[i] = test_rb(t->lease_id, t->job_id, t->n, t->ids, vals[i],
+		    code ? codes : NULL);
 	}
 	tasq_broker_complete(b, worker, o->nbatches, rb, now, &r);
 	ASSERT_EQ(r.accepted, accepted);
@@ -250,7 +253,7 @@ fetch_squares(tasq_broker *b, uint64_t job, uint64_t ack, uint32_t max,
 	for (size_t k = 0; k < n; k++) {
 		int64_t v = value_of(job, first + k);
 		ASSERT_EQ(o.ids[k], first + k);
-		ASSERT_EQ(o.values[k], v * v);
+		ASSERT_EQ(test_i64(&o.results, k), v * v);
 	}
 	tasq_broker_fetch_fini(&o);
 }
@@ -407,8 +410,8 @@ TEST(queue_job_and_worker_limits)
 	for (uint64_t w = 1; w <= 4; w++) {
 		lease_one(b, "a", w, 1, 1, T0, w == 1 ? 1 : w + 2, 0, 1, 1);
 	}
-	ASSERT_RV(
-	    tasq_broker_lease(b, "a", 5, "w5", 1, 1, T0, &lo, NULL, &parked),
+	ASSERT_RV(tasq_broker_lease(
+	              b, "a", 5, "w5", NULL, 0, 1, 1, T0, &lo, NULL, &parked),
 	    TASQ_ERESOURCE_EXHAUSTED);
 	tasq_broker_free(b);
 }
@@ -434,8 +437,8 @@ TEST(lease_respects_max_and_order)
 	expect_batch(&lo, 1, 8, 0, 3, 1);
 	tasq_broker_lease_fini(&lo);
 	// max 0 asks for nothing and does not park.
-	ASSERT_OK(
-	    tasq_broker_lease(b, "q", 11, "w", 1, 0, T0, &lo, NULL, &parked));
+	ASSERT_OK(tasq_broker_lease(
+	    b, "q", 11, "w", NULL, 0, 1, 0, T0, &lo, NULL, &parked));
 	ASSERT_FALSE(parked);
 	ASSERT_EQ(lo.nbatches, 0);
 	tasq_broker_lease_fini(&lo);
@@ -465,7 +468,7 @@ TEST(lease_shares_a_short_queue_among_idle_workers)
 	// Workers 11, 12, 13 on q, 14 on another queue (max 0: only seen).
 	for (uint64_t w = 11; w <= 14; w++) {
 		ASSERT_OK(tasq_broker_lease(b, w == 14 ? "other" : "q", w, "w",
-		    (uint32_t) w, 0, T0, &o, NULL, &parked));
+		    NULL, 0, (uint32_t) w, 0, T0, &o, NULL, &parked));
 		tasq_broker_lease_fini(&o);
 	}
 	// 900 tasks, three idle workers: 300 each, in order.
@@ -484,11 +487,12 @@ TEST(lease_shares_a_short_queue_among_idle_workers)
 	{
 		const tasq_task_batch *t = &lo[2].batches[0];
 		int64_t                v[300];
-		tasq_result_batch rb = { t->lease_id, t->job_id, t->n, t->ids,
-			v, NULL };
+		tasq_result_batch      rb =
+		    test_rb(t->lease_id, t->job_id, t->n, t->ids, v, NULL);
 		tasq_complete_rep r;
 		for (size_t i = 0; i < t->n; i++) {
-			v[i] = t->values[i] * t->values[i];
+			v[i] = test_i64(&t->payloads, i) *
+			    test_i64(&t->payloads, i);
 		}
 		ASSERT_OK(tasq_broker_complete(b, 13, 1, &rb, T0, &r));
 		ASSERT_EQ(r.accepted, 300);
@@ -508,8 +512,8 @@ TEST(lease_shares_a_short_queue_among_idle_workers)
 	tasq_broker_lease_fini(&o);
 	// Three idle workers of r, 200 tasks: a share is never below 128.
 	for (uint64_t w = 21; w <= 23; w++) {
-		ASSERT_OK(tasq_broker_lease(
-		    b, "r", w, "w", (uint32_t) w, 0, T0, &o, NULL, &parked));
+		ASSERT_OK(tasq_broker_lease(b, "r", w, "w", NULL, 0,
+		    (uint32_t) w, 0, T0, &o, NULL, &parked));
 		tasq_broker_lease_fini(&o);
 	}
 	submit_ok(b, "r", 10, 0, 200, T0);
@@ -614,7 +618,7 @@ TEST(dead_letter_after_max_attempts)
 	for (size_t k = 0; k < 3; k++) {
 		ASSERT_EQ(fo.ids[k], 40 + k);
 		ASSERT_EQ(fo.codes[k], ABORTED_CODE);
-		ASSERT_EQ(fo.values[k], 0);
+		ASSERT_EQ(test_i64(&fo.results, k), 0);
 	}
 	ASSERT_EQ(fo.completed, 3);
 	tasq_broker_fetch_fini(&fo);
@@ -681,8 +685,8 @@ TEST(second_result_is_duplicate_and_delivered_once)
 	submit_ok(b, "q", 7, 0, 3, T0);
 	lo = lease(b, "q", 11, 1, 10, T0);
 	// Two of three: the lease stays; repeating them is a duplicate.
-	rb = (tasq_result_batch) { lo.batches[0].lease_id, 7, 2,
-		lo.batches[0].ids, vals, NULL };
+	rb = test_rb(
+	    lo.batches[0].lease_id, 7, 2, lo.batches[0].ids, vals, NULL);
 	tasq_broker_complete(b, 11, 1, &rb, T0, &rep);
 	ASSERT_EQ(rep.accepted, 2);
 	vals[0] = 100;
@@ -697,9 +701,9 @@ TEST(second_result_is_duplicate_and_delivered_once)
 	ASSERT_EQ(COUNTER(b, DUPLICATE_RESULTS), 7);
 	fo = fetch(b, 7, 0, 0, T0);
 	ASSERT_EQ(fo.n, 3);
-	ASSERT_EQ(fo.values[0], 1); // the first result wins
-	ASSERT_EQ(fo.values[1], 2);
-	ASSERT_EQ(fo.values[2], value_of(7, 2) * value_of(7, 2));
+	ASSERT_EQ(test_i64(&fo.results, 0), 1); // the first result wins
+	ASSERT_EQ(test_i64(&fo.results, 1), 2);
+	ASSERT_EQ(test_i64(&fo.results, 2), value_of(7, 2) * value_of(7, 2));
 	tasq_broker_fetch_fini(&fo);
 	tasq_broker_free(b);
 }
@@ -712,8 +716,8 @@ TEST(failed_and_rejected_results)
 	tasq_complete_rep rep;
 	uint64_t          ids[2]  = { 5, 6 };
 	int64_t           vals[2] = { 0, 0 };
-	tasq_result_batch rb[2]   = { { 1, 99, 2, ids, vals, NULL },
-		  { 1, 7, 2, ids, vals, NULL } };
+	tasq_result_batch rb[2]   = { test_rb(1, 99, 2, ids, vals, NULL),
+		  test_rb(1, 7, 2, ids, vals, NULL) };
 
 	submit_ok(b, "q", 7, 0, 2, T0);
 	// Job 99 does not exist; ids 5 and 6 are outside job 7.
@@ -730,7 +734,7 @@ TEST(failed_and_rejected_results)
 	ASSERT_NOT_NULL(fo.codes);
 	ASSERT_EQ(fo.codes[0], 11);
 	ASSERT_EQ(fo.codes[1], 11);
-	ASSERT_EQ(fo.values[1], 0);
+	ASSERT_EQ(test_i64(&fo.results, 1), 0);
 	tasq_broker_fetch_fini(&fo);
 	ASSERT_EQ(COUNTER(b, FAILED), 2);
 	tasq_broker_free(b);
@@ -776,7 +780,7 @@ TEST(results_interleaved_with_fetches)
 		fo = fetch(b, 7, seq, 1 + (r >> 8) % 13, T0);
 		for (size_t k = 0; k < fo.n; k++, next++) {
 			ASSERT_EQ(fo.ids[k], next);
-			ASSERT_EQ(fo.values[k],
+			ASSERT_EQ(test_i64(&fo.results, k),
 			    value_of(7, next) * value_of(7, next));
 		}
 		seq = fo.seq;
@@ -1014,8 +1018,8 @@ TEST(stats_snapshot)
 
 	submit_ok(b, "alpha", 7, 0, 5, T0);
 	submit_ok(b, "beta", 8, 0, 1, T0);
-	ASSERT_OK(tasq_broker_lease(
-	    b, "alpha", 11, "host:1", 3, 2, T0 + 10, &lo, NULL, &parked));
+	ASSERT_OK(tasq_broker_lease(b, "alpha", 11, "host:1", NULL, 0, 3, 2,
+	    T0 + 10, &lo, NULL, &parked));
 	tasq_broker_lease_fini(&lo);
 	tasq_broker_count(b, TASQ_CTR_REQUESTS, 41);
 	tasq_broker_count(b, TASQ_CTR_REQUESTS, 1);
@@ -1210,6 +1214,547 @@ TEST(queue_in_use_stays)
 	ASSERT_FALSE(tasq_broker_unpark(b, &w));
 	tasq_broker_tick(b, t);
 	ASSERT_EQ(nqueues(b), 2);
+	tasq_broker_lease_fini(&o);
+	tasq_broker_free(b);
+}
+
+// ---- typed tasks (issue 12) --------------------------------------------
+
+// Submits n tasks of type to job (payload i: "p<first + i>" repeated
+// i % 3 + 1 times, so that lengths differ). Returns the rv.
+static int
+submit_typed(tasq_broker *b, const char *q, const char *type, uint64_t job,
+    uint64_t first, size_t n, uint64_t now, const char **why)
+{
+	static uint8_t  data[4096];
+	static uint32_t lens[100];
+	tasq_submit_req req;
+	size_t          size = 0;
+	uint32_t        acc;
+	bool            dup;
+
+	ASSERT_LE(n, 100);
+	for (size_t i = 0; i < n; i++) {
+		char one[32];
+		int l = snprintf(one, sizeof(one), "p%zu", (size_t) first + i);
+		lens[i] = 0;
+		for (size_t k = 0; k < i % 3 + 1; k++) {
+			memcpy(data + size, one, (size_t) l);
+			size += (size_t) l;
+			lens[i] += (uint32_t) l;
+		}
+	}
+	memset(&req, 0, sizeof(req));
+	req.queue       = q;
+	req.type        = type;
+	req.job_id      = job;
+	req.first_index = first;
+	req.n           = n;
+	req.payloads    = (tasq_blobs) { 0, lens, data, size };
+	return (tasq_broker_submit(b, &req, now, &acc, &dup, why));
+}
+
+static tasq_lease_out
+lease_types(tasq_broker *b, const char *q, uint64_t worker,
+    const char *const *types, size_t ntypes, uint32_t max, uint64_t now)
+{
+	tasq_lease_out o;
+	bool           parked;
+
+	ASSERT_OK(tasq_broker_lease(
+	    b, q, worker, "w", types, ntypes, 1, max, now, &o, NULL, &parked));
+	return (o);
+}
+
+TEST(typed_tasks_go_only_to_workers_of_their_type)
+{
+	tasq_broker             *b      = broker_new(0);
+	static const char *const sha[]  = { "sha256" };
+	static const char *const both[] = { "other", "sha256" };
+	const char              *why    = NULL;
+	tasq_lease_out           o;
+
+	ASSERT_OK(submit_typed(b, "q", "sha256", 7, 0, 5, T0, &why));
+	submit_ok(b, "q", 8, 0, 3, T0); // square, legacy
+	// A legacy worker (no types) gets the square tasks only.
+	o = lease(b, "q", 11, 1, 20, T0);
+	ASSERT_EQ(o.nbatches, 1);
+	ASSERT_EQ(o.batches[0].job_id, 8);
+	ASSERT_EQ(o.batches[0].n, 3);
+	ASSERT_TRUE(o.batches[0].legacy);
+	ASSERT_STR_EQ(o.batches[0].type, "square");
+	ASSERT_EQ(o.batches[0].payloads.width, 8);
+	ASSERT_EQ(test_i64(&o.batches[0].payloads, 2), value_of(8, 2));
+	tasq_broker_lease_fini(&o);
+	o = lease(b, "q", 11, 1, 20, T0);
+	ASSERT_EQ(o.nbatches, 0); // sha256 is not for it
+	tasq_broker_lease_fini(&o);
+	// A worker of sha256 gets them, payloads as they came.
+	o = lease_types(b, "q", 12, sha, 1, 20, T0);
+	ASSERT_EQ(o.nbatches, 1);
+	ASSERT_FALSE(o.batches[0].legacy);
+	ASSERT_STR_EQ(o.batches[0].type, "sha256");
+	ASSERT_EQ(o.batches[0].n, 5);
+	ASSERT_EQ(o.batches[0].payloads.width, 0);
+	ASSERT_EQ(o.batches[0].payloads.lens[0], 2);
+	ASSERT_EQ(o.batches[0].payloads.lens[2], 6);
+	ASSERT_EQ(o.batches[0].payloads.size, 2 + 4 + 6 + 2 + 4);
+	ASSERT_EQ(
+	    memcmp(o.batches[0].payloads.data, "p0p1p1p2p2p2p3p4p4", 18), 0);
+	tasq_broker_lease_fini(&o);
+	// Nothing left for a worker of both types.
+	o = lease_types(b, "q", 13, both, 2, 20, T0);
+	ASSERT_EQ(o.nbatches, 0);
+	tasq_broker_lease_fini(&o);
+	// A later batch of another type is refused.
+	ASSERT_RV(submit_typed(b, "q", "other", 7, 5, 1, T0, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_NOT_NULL(strstr(why, "type"));
+	tasq_broker_free(b);
+}
+
+TEST(typed_lease_takes_a_partly_done_range_around_its_holes)
+{
+	tasq_broker             *b     = broker_new(0);
+	static const char *const sha[] = { "sha256" };
+	const char              *why   = NULL;
+	tasq_lease_out           o;
+	tasq_complete_rep        r;
+	uint64_t                 ids[1] = { 1 };
+	uint32_t                 len1   = 1;
+	tasq_result_batch        rb;
+
+	ASSERT_OK(submit_typed(b, "q", "sha256", 7, 0, 4, T0, &why));
+	o = lease_types(b, "q", 12, sha, 1, 20, T0);
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = o.batches[0].lease_id;
+	rb.job_id   = 7;
+	rb.n        = 1;
+	rb.ids      = ids;
+	rb.results  = (tasq_blobs) { 0, &len1, (uint8_t *) "x", 1 };
+	ASSERT_OK(tasq_broker_complete(b, 12, 1, &rb, T0, &r));
+	ASSERT_EQ(r.accepted, 1);
+	tasq_broker_lease_fini(&o);
+	// The lease expires: tasks 0, 2, 3 come back without task 1.
+	tasq_broker_tick(b, T0 + LEASE_MS + 1);
+	o = lease_types(b, "q", 12, sha, 1, 20, T0 + LEASE_MS + 1);
+	ASSERT_EQ(o.nbatches, 1);
+	ASSERT_EQ(o.batches[0].n, 3);
+	ASSERT_EQ(o.batches[0].ids[1], 2);
+	ASSERT_EQ(o.batches[0].payloads.lens[1], 6);
+	ASSERT_EQ(o.batches[0].payloads.size, 2 + 6 + 2);
+	ASSERT_EQ(memcmp(o.batches[0].payloads.data, "p0p2p2p2p3", 10), 0);
+	tasq_broker_lease_fini(&o);
+	tasq_broker_free(b);
+}
+
+TEST(results_with_bytes_codes_and_errors_are_fetched_as_given)
+{
+	tasq_broker             *b       = broker_new(0);
+	static const char *const sha[]   = { "sha256" };
+	const char              *why     = NULL;
+	const char              *errs[3] = { NULL, "boom: it failed", "" };
+	// OUT_OF_RANGE: final (not retried)
+	uint32_t       codes[3] = { 0, TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE, 0 };
+	uint32_t       lens[3]  = { 3, 0, 5 };
+	tasq_lease_out o;
+	tasq_complete_rep r;
+	tasq_result_batch rb;
+	tasq_fetch_out    fo;
+	bool              parked;
+
+	ASSERT_OK(submit_typed(b, "q", "sha256", 7, 0, 3, T0, &why));
+	o = lease_types(b, "q", 12, sha, 1, 20, T0);
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = o.batches[0].lease_id;
+	rb.job_id   = 7;
+	rb.n        = 3;
+	rb.ids      = o.batches[0].ids;
+	rb.codes    = codes;
+	rb.errors   = errs;
+	rb.results  = (tasq_blobs) { 0, lens, (uint8_t *) "abcvwxyz", 8 };
+	ASSERT_OK(tasq_broker_complete(b, 12, 1, &rb, T0, &r));
+	ASSERT_EQ(r.accepted, 3);
+	tasq_broker_lease_fini(&o);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_EQ(fo.n, 3);
+	ASSERT_FALSE(fo.legacy);
+	ASSERT_EQ(fo.results.width, 0);
+	ASSERT_EQ(fo.results.lens[0], 3);
+	ASSERT_EQ(fo.results.lens[1], 0);
+	ASSERT_EQ(fo.results.size, 8);
+	ASSERT_EQ(memcmp(fo.results.data, "abcvwxyz", 8), 0);
+	ASSERT_NOT_NULL(fo.codes);
+	ASSERT_EQ(fo.codes[1], TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE);
+	ASSERT_NOT_NULL(fo.errors);
+	ASSERT_NULL(fo.errors[0]);
+	ASSERT_STR_EQ(fo.errors[1], "boom: it failed");
+	ASSERT_NULL(fo.errors[2]);
+	ASSERT_EQ(COUNTER(b, FAILED), 1);
+	tasq_broker_fetch_fini(&fo);
+	// Acknowledged: gone, nothing more to fetch.
+	ASSERT_OK(tasq_broker_fetch(b, 7, fo.seq, 0, T0, &fo, NULL, &parked));
+	ASSERT_EQ(fo.n, 0);
+	tasq_broker_fetch_fini(&fo);
+	tasq_broker_free(b);
+}
+
+TEST(payload_bytes_bound_refuses_then_admits_after_ack)
+{
+	tasq_broker_conf c   = { .max_tasks = 1000,
+		  .max_payload_bytes        = 100,
+		  .max_batch                = 100,
+		  .max_queues               = 3,
+		  .max_jobs                 = 8,
+		  .max_workers              = 4,
+		  .lease_ms                 = LEASE_MS,
+		  .max_attempts             = 3,
+		  .job_ttl_ms               = TTL_MS,
+		  .max_fetch                = 50,
+		  .max_lease                = 20 };
+	tasq_broker     *b   = NULL;
+	const char      *why = NULL;
+	int64_t          v[13];
+	uint32_t         acc;
+	bool             dup;
+
+	ASSERT_OK(tasq_broker_alloc(&b, &c, wake_cb));
+	for (size_t i = 0; i < 13; i++) {
+		v[i] = value_of(1, i);
+	}
+	// 13 x 8 bytes is more than the whole bound: never admissible.
+	ASSERT_RV(test_submit_i64(b, "q", 1, 0, 13, v, T0, &acc, &dup, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_OK(test_submit_i64(b, "q", 1, 0, 10, v, T0, &acc, &dup, &why));
+	ASSERT_RV(test_submit_i64(b, "q", 2, 0, 3, v, T0, &acc, &dup, &why),
+	    TASQ_ERESOURCE_EXHAUSTED);
+	ASSERT_NOT_NULL(strstr(why, "max-payload-bytes"));
+	// Done and acknowledged: the bytes are free again.
+	{
+		tasq_lease_out o = lease(b, "q", 11, 1, 20, T0);
+		tasq_fetch_out fo;
+		bool           parked;
+		complete(b, 11, &o, 0, T0, 10, 0, 0, 0);
+		tasq_broker_lease_fini(&o);
+		ASSERT_OK(
+		    tasq_broker_fetch(b, 1, 0, 0, T0, &fo, NULL, &parked));
+		ASSERT_EQ(fo.n, 10);
+		tasq_broker_fetch_fini(&fo);
+		ASSERT_OK(tasq_broker_fetch(
+		    b, 1, fo.seq, 0, T0, &fo, NULL, &parked));
+		tasq_broker_fetch_fini(&fo);
+	}
+	ASSERT_OK(test_submit_i64(b, "q", 2, 0, 3, v, T0, &acc, &dup, &why));
+	tasq_broker_free(b);
+}
+
+// Runs job of n tasks on queue q through max_attempts expiries.
+static uint64_t
+expire_all(tasq_broker *b, const char *q, uint64_t job, size_t n, uint64_t t)
+{
+	submit_ok(b, q, job, 0, n, t);
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		tasq_lease_out o = lease(b, q, 11, 1, 10, t);
+		ASSERT_EQ(o.nbatches, 1);
+		tasq_broker_lease_fini(&o);
+		t += LEASE_MS;
+		tasq_broker_tick(b, t);
+	}
+	return (t);
+}
+
+TEST(dead_letters_listed_with_payload_attempts_error_and_time)
+{
+	tasq_broker   *b = broker_new(0);
+	tasq_fetch_out fo;
+	tasq_rep       rep;
+	uint64_t       t = expire_all(b, "q", 7, 2, T0), purged;
+
+	// The client gets the code and the message.
+	fo = fetch(b, 7, 0, 0, t);
+	ASSERT_EQ(fo.n, 2);
+	ASSERT_NOT_NULL(fo.errors);
+	ASSERT_STR_CONTAINS(fo.errors[0], "3 attempts");
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, true, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 2);
+	ASSERT_EQ(rep.u.dead_list.total, 2);
+	for (size_t k = 0; k < 2; k++) {
+		const tasq_dead_letter *d = &rep.u.dead_list.letters[k];
+		ASSERT_EQ(d->id, k + 1);
+		ASSERT_EQ(d->job_id, 7);
+		ASSERT_EQ(d->task_id, k);
+		ASSERT_STR_EQ(d->queue, "q");
+		ASSERT_STR_EQ(d->type, "square");
+		ASSERT_EQ(d->payload_len, 8);
+		ASSERT_EQ(d->payload_size, 8);
+		ASSERT_EQ(tasq_i64_le_get(d->payload), value_of(7, k));
+		ASSERT_EQ(d->attempts, 3);
+		ASSERT_EQ(d->code, ABORTED_CODE);
+		ASSERT_STR_CONTAINS(d->error, "lease expired");
+		ASSERT_GT(d->time_ms, UINT64_C(1600000000000));
+	}
+	tasq_broker_stats_fini(&rep);
+	// Without payloads, after an id, of another queue.
+	ASSERT_OK(tasq_broker_dead_list(b, "q", 1, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[0].id, 2);
+	ASSERT_EQ(rep.u.dead_list.letters[0].payload_size, 0);
+	ASSERT_EQ(rep.u.dead_list.letters[0].payload_len, 8);
+	tasq_broker_stats_fini(&rep);
+	ASSERT_OK(tasq_broker_dead_list(b, "other", 0, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 0);
+	ASSERT_EQ(rep.u.dead_list.total, 0);
+	tasq_broker_stats_fini(&rep);
+	// Purge one by id, then the rest of the queue.
+	ASSERT_OK(tasq_broker_dead_purge(
+	    b, (uint64_t[]) { 1, 99 }, 2, false, NULL, &purged));
+	ASSERT_EQ(purged, 1);
+	ASSERT_OK(tasq_broker_stats(b, t, &rep));
+	ASSERT_EQ(rep.u.stats.dead_total, 1);
+	tasq_broker_stats_fini(&rep);
+	ASSERT_OK(tasq_broker_dead_purge(b, NULL, 0, true, "other", &purged));
+	ASSERT_EQ(purged, 0);
+	ASSERT_OK(tasq_broker_dead_purge(b, NULL, 0, true, "q", &purged));
+	ASSERT_EQ(purged, 1);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.total, 0);
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+TEST(max_dead_drops_the_oldest_and_counts_them)
+{
+	tasq_broker_conf c = { .max_tasks = 1000,
+		.max_batch                = 100,
+		.max_queues               = 3,
+		.max_jobs                 = 8,
+		.max_workers              = 4,
+		.lease_ms                 = LEASE_MS,
+		.max_attempts             = 3,
+		.max_dead                 = 3,
+		.job_ttl_ms               = TTL_MS,
+		.max_fetch                = 50,
+		.max_lease                = 20 };
+	tasq_broker     *b = NULL;
+	tasq_rep         rep;
+
+	ASSERT_OK(tasq_broker_alloc(&b, &c, wake_cb));
+	(void) expire_all(b, "q", 7, 5, T0);
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 5);
+	ASSERT_EQ(COUNTER(b, DEAD_DROPPED), 2);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 3);
+	ASSERT_EQ(rep.u.dead_list.letters[0].task_id, 2);
+	ASSERT_EQ(rep.u.dead_list.letters[2].task_id, 4);
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+// Hands in the results of o's one batch: task fail fails with INTERNAL
+// and "flaky", the others succeed with "ok".
+static tasq_complete_rep
+complete_failing(
+    tasq_broker *b, const tasq_lease_out *o, uint64_t fail, uint64_t now)
+{
+	static uint32_t    codes[8], lens[8];
+	static const char *errs[8];
+	tasq_result_batch  rb;
+	tasq_complete_rep  r;
+	static uint8_t     data[16];
+	size_t             size = 0;
+
+	ASSERT_EQ(o->nbatches, 1);
+	ASSERT_LE(o->batches[0].n, 8);
+	memset(&rb, 0, sizeof(rb));
+	for (size_t i = 0; i < o->batches[0].n; i++) {
+		bool bad = o->batches[0].ids[i] == fail;
+		codes[i] = bad ? TASQ_EINTERNAL - TASQ_ERR_BASE : 0;
+		errs[i]  = bad ? "flaky" : NULL;
+		lens[i]  = bad ? 0 : 2;
+		if (!bad) {
+			memcpy(data + size, "ok", 2);
+			size += 2;
+		}
+	}
+	rb.lease_id = o->batches[0].lease_id;
+	rb.job_id   = o->batches[0].job_id;
+	rb.n        = o->batches[0].n;
+	rb.ids      = o->batches[0].ids;
+	rb.codes    = codes;
+	rb.errors   = errs;
+	rb.results  = (tasq_blobs) { 0, lens, data, size };
+	ASSERT_OK(tasq_broker_complete(b, 12, 1, &rb, now, &r));
+	return (r);
+}
+
+TEST(failed_task_retried_with_backoff_then_dead_lettered)
+{
+	tasq_broker             *b       = broker_new(0);
+	static const char *const sha[]   = { "sha256" };
+	static uint32_t          lens[3] = { 1, 1, 1 };
+	tasq_submit_req          req;
+	tasq_lease_out           o;
+	tasq_complete_rep        r;
+	tasq_fetch_out           fo;
+	tasq_rep                 rep;
+	uint32_t                 acc;
+	bool                     dup;
+	const char              *why;
+	uint64_t                 t = T0;
+
+	memset(&req, 0, sizeof(req));
+	req.queue     = "q";
+	req.type      = "sha256";
+	req.job_id    = 7;
+	req.n         = 3;
+	req.payloads  = (tasq_blobs) { 0, lens, (uint8_t *) "abc", 3 };
+	req.has_retry = true;
+	req.retry     = (tasq_retry) { 3, 100, 150 };
+	ASSERT_OK(tasq_broker_submit(b, &req, t, &acc, &dup, &why));
+	o = lease_types(b, "q", 12, sha, 1, 20, t);
+	ASSERT_EQ(o.batches[0].n, 3);
+	r = complete_failing(b, &o, 1, t); // the middle one: a split
+	tasq_broker_lease_fini(&o);
+	ASSERT_EQ(r.accepted, 3);
+	ASSERT_EQ(COUNTER(b, RETRIED), 1);
+	// Waits out 100 ms, then comes back as attempt 2.
+	tasq_broker_tick(b, t + 99);
+	o = lease_types(b, "q", 12, sha, 1, 20, t + 99);
+	ASSERT_EQ(o.nbatches, 0);
+	tasq_broker_lease_fini(&o);
+	t += 100;
+	tasq_broker_tick(b, t);
+	o = lease_types(b, "q", 12, sha, 1, 20, t);
+	ASSERT_EQ(o.nbatches, 1);
+	ASSERT_EQ(o.batches[0].n, 1);
+	ASSERT_EQ(o.batches[0].ids[0], 1);
+	ASSERT_EQ(o.batches[0].attempt, 2);
+	ASSERT_EQ(o.batches[0].payloads.data[0], 'b');
+	r = complete_failing(b, &o, 1, t);
+	tasq_broker_lease_fini(&o);
+	// 200 ms, at most 150.
+	tasq_broker_tick(b, t + 149);
+	o = lease_types(b, "q", 12, sha, 1, 20, t + 149);
+	ASSERT_EQ(o.nbatches, 0);
+	tasq_broker_lease_fini(&o);
+	t += 150;
+	tasq_broker_tick(b, t);
+	o = lease_types(b, "q", 12, sha, 1, 20, t);
+	ASSERT_EQ(o.batches[0].attempt, 3);
+	r = complete_failing(b, &o, 1, t); // the last attempt
+	tasq_broker_lease_fini(&o);
+	ASSERT_EQ(COUNTER(b, RETRIED), 2);
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 1);
+	// The client has exactly one result per task, the last failure's.
+	fo = fetch(b, 7, 0, 0, t);
+	ASSERT_EQ(fo.n, 3);
+	ASSERT_EQ(fo.ids[2], 1);
+	ASSERT_EQ(fo.codes[2], TASQ_EINTERNAL - TASQ_ERR_BASE);
+	ASSERT_STR_EQ(fo.errors[2], "flaky");
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, true, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[0].task_id, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[0].attempts, 3);
+	ASSERT_EQ(
+	    rep.u.dead_list.letters[0].code, TASQ_EINTERNAL - TASQ_ERR_BASE);
+	ASSERT_STR_EQ(rep.u.dead_list.letters[0].error, "flaky");
+	ASSERT_EQ(rep.u.dead_list.letters[0].payload[0], 'b');
+	tasq_broker_stats_fini(&rep);
+	tasq_broker_free(b);
+}
+
+static const tasq_type_stats *
+type_row(const tasq_rep *rep, const char *queue, const char *type)
+{
+	for (size_t i = 0; i < rep->u.stats.ntypes; i++) {
+		const tasq_type_stats *s = &rep->u.stats.types[i];
+		if (strcmp(s->queue, queue) == 0 &&
+		    strcmp(s->type, type) == 0) {
+			return (s);
+		}
+	}
+	return (NULL);
+}
+
+TEST(type_stats_and_no_worker)
+{
+	tasq_broker             *b     = broker_new(0);
+	static const char *const sha[] = { "sha256" };
+	const char              *why   = NULL;
+	const tasq_type_stats   *s;
+	tasq_fetch_out           fo;
+	tasq_lease_out           o;
+	tasq_rep                 rep;
+	bool                     parked;
+
+	ASSERT_OK(submit_typed(b, "q", "sha256", 7, 0, 5, T0, &why));
+	submit_ok(b, "q", 8, 0, 2, T0);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	// A legacy worker serves square only.
+	o = lease(b, "q", 11, 1, 1, T0);
+	tasq_broker_lease_fini(&o);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_fetch(b, 8, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_FALSE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	ASSERT_EQ(rep.u.stats.ntypes, 2);
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "sha256"));
+	ASSERT_EQ(s->ready, 5);
+	ASSERT_EQ(s->workers, 0);
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "square"));
+	ASSERT_EQ(s->ready, 1);
+	ASSERT_EQ(s->leased, 1);
+	ASSERT_EQ(s->workers, 1);
+	tasq_broker_stats_fini(&rep);
+	// A worker of sha256 comes: served while it is seen.
+	o = lease_types(b, "q", 12, sha, 1, 2, T0);
+	tasq_broker_lease_fini(&o);
+	ASSERT_OK(tasq_broker_fetch(b, 7, 0, 0, T0, &fo, NULL, &parked));
+	ASSERT_FALSE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	ASSERT_NOT_NULL(s = type_row(&rep, "q", "sha256"));
+	ASSERT_EQ(s->ready, 3);
+	ASSERT_EQ(s->leased, 2);
+	ASSERT_EQ(s->workers, 1);
+	tasq_broker_stats_fini(&rep);
+	// Not seen for a lease time: gone as far as the client knows.
+	ASSERT_OK(tasq_broker_fetch(
+	    b, 7, 0, 0, T0 + LEASE_MS + 1, &fo, NULL, &parked));
+	ASSERT_TRUE(fo.no_worker);
+	tasq_broker_fetch_fini(&fo);
+	tasq_broker_free(b);
+}
+
+// A legacy client takes its results as values: an OK result of another
+// length could not be sent to it, and is refused (the task stays out).
+TEST(result_of_a_legacy_job_must_be_8_bytes)
+{
+	tasq_broker      *b = broker_new(0);
+	tasq_lease_out    o;
+	tasq_result_batch rb;
+	tasq_complete_rep r;
+	uint32_t          len = 3;
+
+	submit_ok(b, "q", 7, 0, 1, T0);
+	o = lease(b, "q", 11, 1, 10, T0);
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = o.batches[0].lease_id;
+	rb.job_id   = 7;
+	rb.n        = 1;
+	rb.ids      = o.batches[0].ids;
+	rb.results  = (tasq_blobs) { 0, &len, (uint8_t *) "abc", 3 };
+	ASSERT_OK(tasq_broker_complete(b, 11, 1, &rb, T0, &r));
+	ASSERT_EQ(r.rejected, 1);
+	ASSERT_EQ(r.accepted, 0);
+	ASSERT_EQ(COUNTER(b, COMPLETED), 0);
 	tasq_broker_lease_fini(&o);
 	tasq_broker_free(b);
 }

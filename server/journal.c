@@ -528,7 +528,9 @@ tasq_journal_frame(uint8_t **bufp, size_t *lenp, size_t *capp, int type,
 	p    = b.p + b.len;
 	p[8] = (uint8_t) type;
 	for (int i = 0; i < iovcnt; i++) {
-		memcpy(p + o, iov[i].iov_base, iov[i].iov_len);
+		if (iov[i].iov_len > 0) { // an empty column may be NULL
+			memcpy(p + o, iov[i].iov_base, iov[i].iov_len);
+		}
 		o += iov[i].iov_len;
 	}
 	put32(p, (uint32_t) plen);
@@ -546,7 +548,8 @@ tasq_journal_append(tasq_journal *j, int type, const struct iovec *iov,
 	int rv;
 
 	pthread_mutex_lock(&j->mtx);
-	if ((rv = j->error) == 0 && type == TASQ_REC_SUBMIT) {
+	if ((rv = j->error) == 0 &&
+	    (type == TASQ_REC_SUBMIT || type == TASQ_REC_SUBMIT2)) {
 		// New tasks only while the reserve has room for a snapshot
 		// with them; else the writer is asked to make it.
 		uint64_t state = j->st.snapshot_bytes + j->st.bytes +

@@ -64,8 +64,17 @@ enum tasq_rec_type {
 	TASQ_REC_CHUNK   = 5, // snapshot: queue, job, first, n, values, done
 	TASQ_REC_PENDING = 6, // snapshot: job, n, ids, values, codes
 	TASQ_REC_IVALS   = 7, // snapshot: queue, job, n, [lo, hi)...
-	TASQ_REC_RUN     = 8, // job, first, n, values: tasks first.. done, OK
-	TASQ_REC_MAX     = TASQ_REC_RUN,
+	TASQ_REC_RUN     = 8, // job, first, n, 8-byte results: first.. OK
+	// Typed tasks (issue 12): records 1, 2, 5, 6 and 7 are still
+	// replayed (as type square, legacy), never written.
+	TASQ_REC_SUBMIT2  = 9,  // + type, legacy, retry; payload column
+	TASQ_REC_RESULTS2 = 10, // job, n, ids, codes, result column, errors
+	TASQ_REC_PENDING2 = 11, // snapshot: as RESULTS2
+	TASQ_REC_CHUNK2   = 12, // snapshot: job, first, n, column, done
+	TASQ_REC_IVALS2   = 13, // snapshot: IVALS + type, legacy, retry
+	TASQ_REC_DEAD     = 14, // a dead letter (also in snapshots)
+	TASQ_REC_DPURGE   = 15, // dead letters purged
+	TASQ_REC_MAX      = TASQ_REC_DPURGE,
 };
 
 typedef enum tasq_fsync_mode {

@@ -26,6 +26,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "broker.h"
+#include "broker_test_util.h"
 #include "chan.h"
 #include "clock.h"
 #include "crc32c.h"
@@ -158,7 +159,7 @@ write_file(const char *name, const char *magic, uint64_t gen,
 struct seen {
 	int    n;
 	int    type[MAX_RECS];
-	char   payload[MAX_RECS][128];
+	char   payload[MAX_RECS][256];
 	size_t len[MAX_RECS];
 };
 
@@ -1555,8 +1556,8 @@ submit(tasq_broker *b, const char *q, uint64_t job, uint64_t first, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		v[i] = value_of(job, first + i);
 	}
-	ASSERT_OK(tasq_broker_submit(
-	    b, q, job, first, n, v, now0, &acc, &dup, &why));
+	ASSERT_OK(
+	    test_submit_i64(b, q, job, first, n, v, now0, &acc, &dup, &why));
 	ASSERT_EQ(acc, n);
 	ASSERT_FALSE(dup);
 }
@@ -1574,10 +1575,10 @@ lease(tasq_broker *b, const char *q, uint32_t max, struct task *t)
 	size_t         n = 0;
 
 	ASSERT_OK(tasq_broker_lease(
-	    b, q, WORKER, "w", 1, max, now0, &o, NULL, &parked));
+	    b, q, WORKER, "w", NULL, 0, 1, max, now0, &o, NULL, &parked));
 	for (size_t i = 0; i < o.nbatches; i++) {
 		for (size_t k = 0; k < o.batches[i].n; k++) {
-			ASSERT_EQ(o.batches[i].values[k],
+			ASSERT_EQ(test_i64(&o.batches[i].payloads, k),
 			    value_of(
 			        o.batches[i].job_id, o.batches[i].ids[k]));
 			t[n].lease = o.batches[i].lease_id;
@@ -1607,7 +1608,7 @@ complete(tasq_broker *b, const struct task *t, size_t n)
 		vals[i] =
 		    value_of(t[i].job, t[i].id) * value_of(t[i].job, t[i].id);
 	}
-	rb = (tasq_result_batch) { t[0].lease, t[0].job, n, ids, vals, NULL };
+	rb = test_rb(t[0].lease, t[0].job, n, ids, vals, NULL);
 	ASSERT_OK(tasq_broker_complete(b, WORKER, 1, &rb, now0, &r));
 	ASSERT_EQ(r.accepted, n);
 }
@@ -1627,7 +1628,7 @@ fetch(tasq_broker *b, uint64_t job, uint64_t ack, int *got, size_t ngot,
 	for (size_t i = 0; i < o.n; i++) {
 		int64_t v = value_of(job, o.ids[i]);
 		ASSERT_LT(o.ids[i], ngot);
-		ASSERT_EQ(o.values[i], v * v);
+		ASSERT_EQ(test_i64(&o.results, i), v * v);
 		if (!again_ok) {
 			ASSERT_EQ(got[o.ids[i]], 0);
 		}
@@ -1998,11 +1999,11 @@ TEST(broker_results_journaled_as_runs_and_lists)
 	ids[0] = t[5].id, ids[1] = t[7].id;
 	vals[0] = value_of(JOB_A, 5) * value_of(JOB_A, 5);
 	vals[1] = value_of(JOB_A, 7) * value_of(JOB_A, 7);
-	rb = (tasq_result_batch) { t[0].lease, JOB_A, 2, ids, vals, NULL };
+	rb      = test_rb(t[0].lease, JOB_A, 2, ids, vals, NULL);
 	ASSERT_OK(tasq_broker_complete(b, WORKER, 1, &rb, now0, &r));
 	ASSERT_EQ(r.accepted, 2); // 5 and 7: a list
 	ids[0] = t[8].id, vals[0] = 0;
-	rb = (tasq_result_batch) { t[0].lease, JOB_A, 1, ids, vals, codes };
+	rb = test_rb(t[0].lease, JOB_A, 1, ids, vals, codes);
 	ASSERT_OK(tasq_broker_complete(b, WORKER, 1, &rb, now0, &r));
 	ASSERT_EQ(r.accepted, 1); // 8, failed: a list
 	tasq_journal_close(j);
@@ -2011,12 +2012,13 @@ TEST(broker_results_journaled_as_runs_and_lists)
 	ASSERT_OK(open_recover(&j, &c, &s, err, sizeof(err)));
 	tasq_journal_close(j);
 	ASSERT_EQ(s.n, 4);
-	ASSERT_EQ(s.type[0], TASQ_REC_SUBMIT);
+	ASSERT_EQ(s.type[0], TASQ_REC_SUBMIT2);
 	ASSERT_EQ(s.type[1], TASQ_REC_RUN);
 	ASSERT_EQ(s.len[1], 8 + 8 + 4 + 4 * 8);
-	ASSERT_EQ(s.type[2], TASQ_REC_RESULTS);
-	ASSERT_EQ(s.len[2], 8 + 4 + 2 * 17);
-	ASSERT_EQ(s.type[3], TASQ_REC_RESULTS);
+	// job, n, ids, codes, width 8, the bytes, no errors
+	ASSERT_EQ(s.type[2], TASQ_REC_RESULTS2);
+	ASSERT_EQ(s.len[2], 8 + 4 + 2 * 9 + 4 + 2 * 8 + 1);
+	ASSERT_EQ(s.type[3], TASQ_REC_RESULTS2);
 
 	b = broker_recovered(&j, 1ULL << 30, &recs);
 	ASSERT_EQ(recs, 4);
@@ -2035,7 +2037,7 @@ TEST(broker_results_journaled_as_runs_and_lists)
 				ASSERT_NOT_NULL(o.codes);
 				ASSERT_EQ(o.codes[i], codes[0]);
 			} else {
-				ASSERT_EQ(o.values[i], v * v);
+				ASSERT_EQ(test_i64(&o.results, i), v * v);
 				ASSERT_TRUE(
 				    o.codes == NULL || o.codes[i] == 0);
 			}
@@ -2051,6 +2053,243 @@ TEST(broker_results_journaled_as_runs_and_lists)
 	for (int i = 0; i < 10; i++) {
 		ASSERT_EQ(got[i], 1);
 	}
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
+// ---- typed tasks (issue 12) ----------------------------------------------
+
+// Job JOB_T: 4 sha256 tasks with payloads of 1..4 bytes, a retry policy;
+// results of tasks 0 ("ok", OK) and 2 ("", OUT_OF_RANGE, "it broke"), so that
+// 1 and 3 are left. With compact, a snapshot holds it all.
+#define JOB_T 404
+
+static void
+typed_scenario(tasq_broker *b, bool compact)
+{
+	static const char *const types[] = { "sha256" };
+	uint32_t                 lens[4] = { 1, 2, 3, 4 };
+	tasq_submit_req          req;
+	tasq_lease_out           o;
+	tasq_result_batch        rb;
+	tasq_complete_rep        r;
+	uint64_t                 ids[2]   = { 0, 2 };
+	uint32_t                 rlens[2] = { 2, 0 };
+	uint32_t    codes[2] = { 0, TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE };
+	const char *errs[2]  = { NULL, "it broke" };
+	uint32_t    acc;
+	bool        dup, parked;
+	const char *why;
+
+	memset(&req, 0, sizeof(req));
+	req.queue     = QA;
+	req.type      = "sha256";
+	req.job_id    = JOB_T;
+	req.n         = 4;
+	req.payloads  = (tasq_blobs) { 0, lens, (uint8_t *) "abbcccdddd", 10 };
+	req.has_retry = true;
+	req.retry     = (tasq_retry) { 7, 100, 1000 };
+	ASSERT_OK(tasq_broker_submit(b, &req, now0, &acc, &dup, &why));
+	ASSERT_OK(tasq_broker_lease(
+	    b, QA, WORKER, "w", types, 1, 1, 10, now0, &o, NULL, &parked));
+	ASSERT_EQ(o.nbatches, 1);
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = o.batches[0].lease_id;
+	rb.job_id   = JOB_T;
+	rb.n        = 2;
+	rb.ids      = ids;
+	rb.codes    = codes;
+	rb.errors   = errs;
+	rb.results  = (tasq_blobs) { 0, rlens, (uint8_t *) "ok", 2 };
+	ASSERT_OK(tasq_broker_complete(b, WORKER, 1, &rb, now0, &r));
+	ASSERT_EQ(r.accepted, 2);
+	tasq_broker_lease_fini(&o);
+	if (compact) {
+		compact_if(b, 1, 1);
+	}
+}
+
+// What a restart must give back of typed_scenario.
+static void
+typed_expect(tasq_broker *b)
+{
+	static const char *const types[] = { "sha256" };
+	tasq_fetch_out           fo;
+	tasq_lease_out           o;
+	bool                     parked;
+
+	ASSERT_OK(tasq_broker_fetch(b, JOB_T, 0, 0, now0, &fo, NULL, &parked));
+	ASSERT_EQ(fo.n, 2);
+	ASSERT_FALSE(fo.legacy);
+	ASSERT_EQ(fo.ids[0], 0);
+	ASSERT_EQ(fo.ids[1], 2);
+	ASSERT_EQ(fo.results.size, 2);
+	ASSERT_EQ(memcmp(fo.results.data, "ok", 2), 0);
+	ASSERT_NOT_NULL(fo.codes);
+	ASSERT_EQ(fo.codes[1], TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE);
+	ASSERT_NOT_NULL(fo.errors);
+	ASSERT_NULL(fo.errors[0]);
+	ASSERT_STR_EQ(fo.errors[1], "it broke");
+	tasq_broker_fetch_fini(&fo);
+	// The unfinished tasks, with their payloads, for sha256 only.
+	ASSERT_OK(tasq_broker_lease(
+	    b, QA, WORKER, "w", NULL, 0, 1, 10, now0, &o, NULL, &parked));
+	ASSERT_EQ(o.nbatches, 0);
+	tasq_broker_lease_fini(&o);
+	ASSERT_OK(tasq_broker_lease(
+	    b, QA, WORKER, "w", types, 1, 1, 10, now0, &o, NULL, &parked));
+	// After a restart a range is a run of unfinished tasks: 1, then 3.
+	ASSERT_EQ(o.nbatches, 2);
+	for (size_t i = 0; i < 2; i++) {
+		ASSERT_STR_EQ(o.batches[i].type, "sha256");
+		ASSERT_FALSE(o.batches[i].legacy);
+		ASSERT_EQ(o.batches[i].n, 1);
+		ASSERT_EQ(o.batches[i].ids[0], 1 + 2 * i);
+		ASSERT_EQ(o.batches[i].payloads.size, 2 + 2 * i);
+	}
+	ASSERT_EQ(memcmp(o.batches[0].payloads.data, "bb", 2), 0);
+	ASSERT_EQ(memcmp(o.batches[1].payloads.data, "dddd", 4), 0);
+	tasq_broker_lease_fini(&o);
+}
+
+static void
+typed_restart(bool compact)
+{
+	tasq_journal *j;
+	tasq_broker  *b;
+	uint64_t      recs;
+
+	now0 = tasq_clock_mono_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, compact ? 1 : 1ULL << 30, &recs);
+	cur_j = j;
+	typed_scenario(b, compact);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	typed_expect(b);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
+TEST(broker_typed_payloads_results_and_errors_survive_a_restart)
+{
+	typed_restart(false);
+}
+
+TEST(broker_typed_state_survives_compaction)
+{
+	typed_restart(true);
+}
+
+// A data directory written before typed tasks: its SUBMIT and RESULTS
+// records replay as a legacy square job.
+TEST(broker_recovers_records_of_the_old_format)
+{
+	tasq_journal  *j;
+	tasq_broker   *b;
+	uint64_t       recs, lsn, job = JOB_A, first = 0, ids[1] = { 1 };
+	uint32_t       n = 3, n1 = 1;
+	int64_t        vals[3] = { 5, 6, 7 }, res[1] = { 36 };
+	uint8_t        qlen = 5, code = 0;
+	tasq_fetch_out fo;
+	tasq_lease_out o;
+	bool           parked;
+	struct iovec   sub[] = { { &qlen, 1 }, { (void *) QA, 5 }, { &job, 8 },
+		  { &first, 8 }, { &n, 4 }, { vals, 24 } };
+	struct iovec rec[] = { { &job, 8 }, { &n1, 4 }, { ids, 8 }, { res, 8 },
+		{ &code, 1 } };
+
+	ASSERT_EQ(strlen(QA), 5);
+	now0 = tasq_clock_mono_ms();
+	make_tmpdir();
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	ASSERT_OK(tasq_journal_append(j, TASQ_REC_SUBMIT, sub, 6, &lsn));
+	ASSERT_OK(tasq_journal_append(j, TASQ_REC_RESULTS, rec, 5, &lsn));
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	ASSERT_EQ(recs, 2);
+	ASSERT_OK(tasq_broker_fetch(b, JOB_A, 0, 0, now0, &fo, NULL, &parked));
+	ASSERT_EQ(fo.n, 1);
+	ASSERT_TRUE(fo.legacy);
+	ASSERT_EQ(test_i64(&fo.results, 0), 36);
+	tasq_broker_fetch_fini(&fo);
+	ASSERT_OK(tasq_broker_lease(
+	    b, QA, WORKER, "w", NULL, 0, 1, 10, now0, &o, NULL, &parked));
+	ASSERT_EQ(o.nbatches, 2); // tasks 0 and 2
+	ASSERT_TRUE(o.batches[0].legacy);
+	ASSERT_STR_EQ(o.batches[1].type, "square");
+	ASSERT_EQ(o.batches[1].ids[0], 2);
+	ASSERT_EQ(test_i64(&o.batches[1].payloads, 0), 7);
+	tasq_broker_lease_fini(&o);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
+// Dead letters: made by expiries, purged, and kept across restarts and
+// compactions (their records, then their snapshot).
+static void
+expect_dead(tasq_broker *b, size_t n, uint64_t first_id)
+{
+	tasq_rep rep;
+
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, true, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, n);
+	for (size_t k = 0; k < n; k++) {
+		const tasq_dead_letter *d = &rep.u.dead_list.letters[k];
+		ASSERT_EQ(d->id, first_id + k);
+		ASSERT_EQ(d->job_id, JOB_A);
+		ASSERT_EQ(d->task_id, first_id + k - 1);
+		ASSERT_STR_EQ(d->queue, QA);
+		ASSERT_EQ(d->attempts, 5);
+		ASSERT_EQ(d->payload_size, 8);
+		ASSERT_EQ(
+		    tasq_i64_le_get(d->payload), value_of(JOB_A, d->task_id));
+		ASSERT_STR_CONTAINS(d->error, "lease expired");
+	}
+	tasq_broker_stats_fini(&rep);
+}
+
+TEST(broker_dead_letters_survive_restarts_purges_and_compaction)
+{
+	tasq_journal *j;
+	tasq_broker  *b;
+	uint64_t      recs, purged, t;
+	struct task   tk[64];
+
+	now0 = tasq_clock_mono_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, 1ULL << 30, &recs);
+	cur_j = j;
+	submit(b, QA, JOB_A, 0, 3);
+	t = now0;
+	for (int a = 0; a < 5; a++) {
+		ASSERT_EQ(lease(b, QA, 10, tk), 3);
+		t += 60001;
+		tasq_broker_tick(b, t);
+	}
+	expect_dead(b, 3, 1);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	expect_dead(b, 3, 1);
+	ASSERT_OK(tasq_broker_dead_purge(
+	    b, (uint64_t[]) { 1 }, 1, false, NULL, &purged));
+	ASSERT_EQ(purged, 1);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b     = broker_recovered(&j, 1, &recs);
+	cur_j = j;
+	expect_dead(b, 2, 2);
+	compact_if(b, 1, 1);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	expect_dead(b, 2, 2);
 	tasq_journal_close(j);
 	tasq_broker_free(b);
 	rm_tmpdir();

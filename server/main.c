@@ -57,6 +57,8 @@ static struct {
 	uint64_t lease_ms;
 	uint64_t max_attempts;
 	uint64_t max_tasks;
+	uint64_t max_payload_bytes;
+	uint64_t max_dead;
 	uint64_t max_batch;
 	uint64_t max_msg;
 	uint64_t max_queues;
@@ -102,6 +104,12 @@ static const tasq_opt server_opts[] = {
 	{ "max-tasks", 0, TASQ_OPT_U64, NULL, "20000000", "N",
 	    "tasks held at once (queued, leased, results not fetched)",
 	    &cfg.max_tasks, 1, 1000000000, false },
+	{ "max-payload-bytes", 0, TASQ_OPT_SIZE, NULL, "1GiB", "SIZE",
+	    "payload and result bytes held at once (with max-tasks)",
+	    &cfg.max_payload_bytes, 1024, (uint64_t) 1 << 40, false },
+	{ "max-dead", 0, TASQ_OPT_U64, NULL, "100000", "N",
+	    "dead letters kept (the oldest go first)", &cfg.max_dead, 1,
+	    100000000, false },
 	{ "max-batch", 0, TASQ_OPT_U64, NULL, "65536", "N",
 	    "tasks in one submit", &cfg.max_batch, 1, 1048576, false },
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "4MiB", "SIZE",
@@ -266,6 +274,8 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 	*sc = (tasq_server_conf) {
 		.broker = {
 			.max_tasks    = cfg.max_tasks,
+			.max_payload_bytes = cfg.max_payload_bytes,
+			.max_dead = cfg.max_dead,
 			.max_batch    = (uint32_t) cfg.max_batch,
 			.max_queues   = (uint32_t) cfg.max_queues,
 			.max_jobs     = (uint32_t) cfg.max_jobs,

@@ -1,21 +1,40 @@
 // persist: the broker's side of the journal: one record per state change,
 // the replay of those records at start-up, and snapshots for compaction.
+// It works through the module APIs of broker_int.h only.
 //
-// Payloads (integers little-endian, the hosts' order, so that value and
-// id columns are copied as they are; journal.h frames each record):
-//   SUBMIT  u8 qlen, queue, u64 job, u64 first, u32 n, i64 values[n]
-//   RESULTS u64 job, u32 n, u64 ids[n], i64 values[n], u8 codes[n]
-//   ACK     u64 job, u32 n           (results dropped from the list head)
-//   CLOSE   u64 job
-//   IVALS   u8 qlen, queue, u64 job, u64 submitted, u64 completed, u32 n,
-//           n x (u64 lo, u64 hi)     (snapshot: a job and its batches)
-//   CHUNK   u64 job, u64 first, u32 n, i64 values[n], u64 done[(n+63)/64]
-//   PENDING as RESULTS               (snapshot: results not yet dropped)
-// Leases are not recorded: after a restart every unfinished task is ready.
+// Payloads (integers little-endian, the hosts' order, so that id and
+// fixed-width columns are copied as they are; journal.h frames each
+// record). A column is: u32 width; width 0: u32 lens[n]; then the bytes.
+// A job header is: u8 qlen, queue, u8 tlen, type, u8 flags (1: legacy,
+// 2: has retry), u32 max_attempts, u32 backoff_ms, u32 backoff_max_ms.
+//   SUBMIT2  job header, u64 job, u64 first, u32 n, column (payloads)
+//   RESULTS2 u64 job, u32 n, u64 ids[n], u8 codes[n], column (results),
+//            u8 has_errors; with errors n x (u16 len, bytes)
+//   RUN      u64 job, u64 first, u32 n, n x 8 bytes: results of the tasks
+//            first, first + 1, ..., all OK and 8 bytes long (square)
+//   ACK      u64 job, u32 n           (results dropped from the list head)
+//   CLOSE    u64 job
+//   IVALS2   job header, u64 job, u64 submitted, u64 completed, u32 n,
+//            n x (u64 lo, u64 hi)     (snapshot: a job and its batches)
+//   CHUNK2   u64 job, u64 first, u32 n, column, u64 done[(n+63)/64]
+//   PENDING2 as RESULTS2              (snapshot: results not yet dropped)
+// The records of before typed tasks are replayed as jobs of type square
+// submitted legacy: SUBMIT (u8 qlen, queue, u64 job, u64 first, u32 n,
+// i64 values[n]), RESULTS and PENDING (u64 job, u32 n, u64 ids[n], i64
+// values[n], u8 codes[n]), IVALS (as IVALS2 without type, flags and
+// retry) and CHUNK (u64 job, u64 first, u32 n, i64 values[n], done).
+//   DEAD     u64 id, u64 job, u64 task, u8 qlen, queue, u8 tlen, type,
+//            u32 attempts, u32 code, u64 time_ms, u32 len, payload,
+//            u16 elen, error        (a dead letter; snapshots too)
+//   DPURGE   u8 all, u8 qlen, queue (qlen 0: all queues), u32 n,
+//            u64 ids[n]
+// Leases and retries are not recorded: after a restart every unfinished
+// task is ready, its attempts counted from 0.
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "blobs.h"
 #include "broker_int.h"
 #include "clock.h"
 #include "err.h"
@@ -25,78 +44,145 @@
 #error "the journal format assumes a little-endian host"
 #endif
 
+#define FLAG_LEGACY 1
+#define FLAG_RETRY 2
+
 static int
 append(tasq_broker *b, int type, struct iovec *iov, int n)
 {
-	uint64_t lsn;
+	tasq_journal *j = tasq_broker_journal_rec(b);
+	uint64_t      lsn;
 
-	if (b->journal == NULL || b->recovering) {
+	if (j == NULL) {
 		return (0);
 	}
-	return (tasq_journal_append(b->journal, type, iov, n, &lsn));
+	return (tasq_journal_append(j, type, iov, n, &lsn));
+}
+
+// The fixed part of a job header, after queue and type.
+struct jhdr {
+	uint8_t  flags;
+	uint32_t retry[3];
+} __attribute__((packed));
+
+static void
+jhdr_make(struct jhdr *h, bool legacy, const tasq_retry *r)
+{
+	memset(h, 0, sizeof(*h));
+	h->flags = legacy ? FLAG_LEGACY : 0;
+	if (r != NULL) {
+		h->flags |= FLAG_RETRY;
+		h->retry[0] = r->max_attempts;
+		h->retry[1] = r->backoff_ms;
+		h->retry[2] = r->backoff_max_ms;
+	}
 }
 
 int
-tasq_persist_submit(tasq_broker *b, const char *queue, uint64_t job,
-    uint64_t first, size_t n, const int64_t *values)
+tasq_persist_submit(tasq_broker *b, const tasq_submit_req *req)
 {
-	uint8_t      qlen  = (uint8_t) strlen(queue);
-	uint32_t     n32   = (uint32_t) n;
+	const char  *type  = req->type && req->type[0] ? req->type : "square";
+	uint8_t      qlen  = (uint8_t) strlen(req->queue);
+	uint8_t      tlen  = (uint8_t) strlen(type);
+	uint32_t     n32   = (uint32_t) req->n;
+	uint32_t     width = req->payloads.width;
+	struct jhdr  h;
 	struct iovec iov[] = {
 		{ &qlen, 1 },
-		{ (void *) queue, qlen },
-		{ &job, 8 },
-		{ &first, 8 },
+		{ (void *) req->queue, qlen },
+		{ &tlen, 1 },
+		{ (void *) type, tlen },
+		{ &h, sizeof(h) },
+		{ (void *) &req->job_id, 8 },
+		{ (void *) &req->first_index, 8 },
 		{ &n32, 4 },
-		{ (void *) values, n * 8 },
+		{ &width, 4 },
+		{ req->payloads.lens, width == 0 ? req->n * 4 : 0 },
+		{ req->payloads.data, req->payloads.size },
 	};
-	return (append(b, TASQ_REC_SUBMIT, iov, 6));
+
+	jhdr_make(&h, req->legacy, req->has_retry ? &req->retry : NULL);
+	return (append(b, TASQ_REC_SUBMIT2, iov, 11));
 }
 
+size_t
+tasq_persist_errs_size(size_t n, const char *const *errs)
+{
+	size_t esize = 0;
+
+	for (size_t i = 0; errs != NULL && i < n; i++) {
+		size_t l = errs[i] ? strlen(errs[i]) : 0;
+		esize += 2 + (l > UINT16_MAX ? UINT16_MAX : l);
+	}
+	return (esize);
+}
+
+// Frames (framebuf) or appends a RESULTS2/PENDING2 record. With errs,
+// ebuf has room for their tasq_persist_errs_size bytes; NULL: it is
+// allocated here (NNG_ENOMEM).
 static int
-results_iov(tasq_broker *b, int type, uint64_t job, size_t n,
-    const uint64_t *ids, const int64_t *values, const uint32_t *codes,
+results_rec(tasq_broker *b, int type, uint64_t job, size_t n,
+    const uint64_t *ids, const uint8_t *codes, const uint32_t *lens,
+    const uint8_t *data, const char *const *errs, uint8_t *ebuf,
     uint8_t **framebuf, size_t *len, size_t *cap)
 {
-	uint32_t n32 = (uint32_t) n;
-	uint8_t *c8  = tasq_alloc(n + 1);
+	uint32_t n32 = (uint32_t) n, width = n > 0 ? lens[0] : 0;
+	size_t   size = 0, esize = tasq_persist_errs_size(n, errs);
+	uint8_t  has = errs != NULL, *mine = NULL;
 	int      rv;
 
-	if (c8 == NULL) {
+	for (size_t i = 0; i < n; i++) {
+		size += lens[i];
+		width = lens[i] == width ? width : 0;
+	}
+	if (has && ebuf == NULL &&
+	    (ebuf = mine = tasq_alloc(esize + 1)) == NULL) {
 		return (NNG_ENOMEM);
 	}
-	for (size_t i = 0; i < n; i++) {
-		c8[i] = (uint8_t) codes[i];
+	for (size_t i = 0, at = 0; has && i < n; i++) {
+		size_t   l   = errs[i] ? strlen(errs[i]) : 0;
+		uint16_t l16 = (uint16_t) (l > UINT16_MAX ? UINT16_MAX : l);
+		memcpy(ebuf + at, &l16, 2);
+		if (l16 > 0) {
+			memcpy(ebuf + at + 2, errs[i], l16);
+		}
+		at += 2 + l16;
 	}
 	struct iovec iov[] = {
 		{ &job, 8 },
 		{ &n32, 4 },
 		{ (void *) ids, n * 8 },
-		{ (void *) values, n * 8 },
-		{ c8, n },
+		{ (void *) codes, n },
+		{ &width, 4 },
+		{ (void *) lens, width == 0 ? n * 4 : 0 },
+		{ (void *) data, size },
+		{ &has, 1 },
+		{ ebuf, esize },
 	};
 	if (framebuf != NULL) {
-		rv = tasq_journal_frame(framebuf, len, cap, type, iov, 5);
+		rv = tasq_journal_frame(framebuf, len, cap, type, iov, 9);
 	} else {
-		rv = append(b, type, iov, 5);
+		rv = append(b, type, iov, 9);
 	}
-	free(c8);
+	free(mine);
 	return (rv);
 }
 
-// Results of consecutive tasks, all OK (a worker's whole lease, the
-// common case), go as a RUN record: 8 bytes per task instead of 17.
+// Results of consecutive tasks, all OK and 8 bytes (a worker's whole
+// lease of square tasks, the common case), go as a RUN record: 8 bytes
+// per task instead of 21.
 int
 tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
-    const uint64_t *ids, const int64_t *values, const uint8_t *codes)
+    const uint64_t *ids, const uint8_t *codes, const uint32_t *lens,
+    const uint8_t *data, const char *const *errs, uint8_t *ebuf)
 {
-	bool run = true;
+	bool run = errs == NULL;
 
-	if (b->journal == NULL || b->recovering || n == 0) {
+	if (tasq_broker_journal_rec(b) == NULL || n == 0) {
 		return (0);
 	}
 	for (size_t i = 0; i < n && run; i++) {
-		run = codes[i] == 0 && ids[i] - ids[0] == i;
+		run = codes[i] == 0 && lens[i] == 8 && ids[i] - ids[0] == i;
 	}
 	if (run) {
 		uint32_t     n32   = (uint32_t) n;
@@ -104,19 +190,12 @@ tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
 			{ &job, 8 },
 			{ (void *) &ids[0], 8 },
 			{ &n32, 4 },
-			{ (void *) values, n * 8 },
+			{ (void *) data, n * 8 },
 		};
 		return (append(b, TASQ_REC_RUN, iov, 4));
 	}
-	uint32_t     n32   = (uint32_t) n;
-	struct iovec iov[] = {
-		{ &job, 8 },
-		{ &n32, 4 },
-		{ (void *) ids, n * 8 },
-		{ (void *) values, n * 8 },
-		{ (void *) codes, n },
-	};
-	return (append(b, TASQ_REC_RESULTS, iov, 5));
+	return (results_rec(b, TASQ_REC_RESULTS2, job, n, ids, codes, lens,
+	    data, errs, ebuf, NULL, NULL, NULL));
 }
 
 int
@@ -125,6 +204,75 @@ tasq_persist_ack(tasq_broker *b, uint64_t job, size_t n)
 	uint32_t     n32   = (uint32_t) n;
 	struct iovec iov[] = { { &job, 8 }, { &n32, 4 } };
 	return (append(b, TASQ_REC_ACK, iov, 2));
+}
+
+// Frames (framebuf) or appends a DEAD record.
+static int
+dead_rec(tasq_broker *b, const tasq_dead_view *v, uint8_t **framebuf,
+    size_t *len, size_t *cap)
+{
+	uint8_t  qlen = (uint8_t) strlen(v->queue);
+	uint8_t  tlen = (uint8_t) strlen(v->type);
+	size_t   el   = v->error ? strlen(v->error) : 0;
+	uint16_t el16 =
+	    (uint16_t) (el > TASQ_WIRE_MAX_TEXT ? TASQ_WIRE_MAX_TEXT : el);
+	struct iovec iov[] = {
+		{ (void *) &v->id, 8 },
+		{ (void *) &v->job, 8 },
+		{ (void *) &v->task, 8 },
+		{ &qlen, 1 },
+		{ (void *) v->queue, qlen },
+		{ &tlen, 1 },
+		{ (void *) v->type, tlen },
+		{ (void *) &v->attempts, 4 },
+		{ (void *) &v->code, 4 },
+		{ (void *) &v->time_ms, 8 },
+		{ (void *) &v->len, 4 },
+		{ (void *) v->payload, v->len },
+		{ &el16, 2 },
+		{ (void *) v->error, el16 },
+	};
+	if (framebuf != NULL) {
+		return (tasq_journal_frame(
+		    framebuf, len, cap, TASQ_REC_DEAD, iov, 14));
+	}
+	return (append(b, TASQ_REC_DEAD, iov, 14));
+}
+
+int
+tasq_persist_dead(tasq_broker *b, const tasq_dead_view *v)
+{
+	return (dead_rec(b, v, NULL, NULL, NULL));
+}
+
+int
+tasq_persist_dead_purge(
+    tasq_broker *b, const uint64_t *ids, size_t n, bool all, const char *queue)
+{
+	uint8_t      a     = all;
+	uint8_t      qlen  = queue ? (uint8_t) strlen(queue) : 0;
+	uint32_t     n32   = (uint32_t) n;
+	struct iovec iov[] = {
+		{ &a, 1 },
+		{ &qlen, 1 },
+		{ (void *) queue, qlen },
+		{ &n32, 4 },
+		{ (void *) ids, n * 8 },
+	};
+	return (append(b, TASQ_REC_DPURGE, iov, 5));
+}
+
+int
+tasq_persist_snap_dead(tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap)
+{
+	int rv = 0;
+
+	for (size_t i = 0; i < tasq_broker_dead_count(b) && rv == 0; i++) {
+		tasq_dead_view v;
+		tasq_broker_dead_view(tasq_broker_dead_get(b, i), &v);
+		rv = dead_rec(NULL, &v, buf, len, cap);
+	}
+	return (rv);
 }
 
 int
@@ -180,44 +328,123 @@ take32(struct cur *c)
 }
 
 static bool
-take_queue(struct cur *c, char *name)
+take_name(struct cur *c, char *name)
 {
-	const uint8_t *qlen = take(c, 1);
+	const uint8_t *nlen = take(c, 1);
 	const char    *q;
 
-	if (qlen == NULL || *qlen == 0 || *qlen > TASQ_WIRE_MAX_NAME ||
-	    (q = take(c, *qlen)) == NULL) {
+	if (nlen == NULL || *nlen == 0 || *nlen > TASQ_WIRE_MAX_NAME ||
+	    (q = take(c, *nlen)) == NULL) {
 		c->bad = true;
 		return (false);
 	}
-	memcpy(name, q, *qlen);
-	name[*qlen] = '\0';
+	memcpy(name, q, *nlen);
+	name[*nlen] = '\0';
 	return (tasq_wire_valid_name(name));
 }
 
-// The open job id, made (with its queue) when queue is not NULL and it
-// does not exist. *jp is NULL for a closed job, or an unknown one without
-// queue. Errors: NNG_ENOMEM.
-static int
-job_for(tasq_broker *b, uint64_t id, const char *queue, struct job **jp)
+// A job header (queue, type, flags, retry) of a typed record.
+struct jinfo {
+	char       queue[TASQ_WIRE_MAX_NAME + 1];
+	char       type[TASQ_WIRE_MAX_NAME + 1];
+	bool       legacy;
+	bool       has_retry;
+	tasq_retry retry;
+};
+
+static bool
+take_jhdr(struct cur *c, struct jinfo *ji)
 {
-	struct job   *j = tasq_idmap_get(&b->jobs, id);
+	struct jhdr h;
+	const void *p;
+
+	if (!take_name(c, ji->queue) || !take_name(c, ji->type) ||
+	    (p = take(c, sizeof(h))) == NULL) {
+		return (false);
+	}
+	memcpy(&h, p, sizeof(h));
+	ji->legacy               = (h.flags & FLAG_LEGACY) != 0;
+	ji->has_retry            = (h.flags & FLAG_RETRY) != 0;
+	ji->retry.max_attempts   = h.retry[0];
+	ji->retry.backoff_ms     = h.retry[1];
+	ji->retry.backoff_max_ms = h.retry[2];
+	return (true);
+}
+
+// The header of a record from before typed tasks: square, legacy.
+static bool
+take_jhdr_old(struct cur *c, struct jinfo *ji)
+{
+	memset(ji, 0, sizeof(*ji));
+	strcpy(ji->type, TASQ_TYPE_SQUARE);
+	ji->legacy = true;
+	return (take_name(c, ji->queue));
+}
+
+// A column of n items (a view into the record: lens copied, since the
+// record is unaligned). *lens is allocated for width 0 (free it).
+static bool
+take_col(struct cur *c, size_t n, tasq_blobs *col, uint32_t **lens)
+{
+	const void *p;
+	size_t      size = 0;
+
+	*lens      = NULL;
+	col->width = take32(c);
+	col->lens  = NULL;
+	if (c->bad) {
+		return (false);
+	}
+	if (col->width == 0) {
+		if (n > c->left / 4 || (p = take(c, n * 4)) == NULL) {
+			c->bad = true;
+			return (false);
+		}
+		if ((*lens = tasq_alloc(n * 4 + 1)) == NULL) {
+			return (false); // out of memory, not bad
+		}
+		memcpy(*lens, p, n * 4);
+		for (size_t i = 0; i < n; i++) {
+			size += (*lens)[i];
+		}
+		col->lens = *lens;
+	} else {
+		if (n > c->left / col->width) {
+			c->bad = true;
+			return (false);
+		}
+		size = n * col->width;
+	}
+	if ((p = take(c, size)) == NULL) {
+		return (false);
+	}
+	col->data = (uint8_t *) p;
+	col->size = size;
+	return (true);
+}
+
+// The open job id, made (with its queue) when ji is not NULL and it
+// does not exist. *jp is NULL for an unknown job without ji (closed jobs
+// are gone by then: in replay no lease holds their chunks).
+// Errors: NNG_ENOMEM.
+static int
+job_for(tasq_broker *b, uint64_t id, const struct jinfo *ji, struct job **jp)
+{
 	struct queue *q;
 	bool          created;
 	int           rv;
 
-	*jp = NULL;
-	if (j != NULL) {
-		*jp = j->closed ? NULL : j;
+	if ((*jp = tasq_broker_job_find(b, id)) != NULL) {
 		return (0);
 	}
-	if (queue == NULL || id == 0) {
+	if (ji == NULL || id == 0) {
 		return (0);
 	}
-	if ((rv = tasq_broker_queue_get(b, queue, &q, &created)) != 0) {
+	if ((rv = tasq_broker_queue_get(b, ji->queue, &q, &created)) != 0) {
 		return (rv);
 	}
-	return (tasq_broker_job_create(b, id, q, tasq_clock_mono_ms(), jp));
+	return (tasq_broker_job_create(b, id, q, ji->type, ji->legacy,
+	    ji->has_retry ? &ji->retry : NULL, tasq_clock_mono_ms(), jp));
 }
 
 // Copies n u64/i64 from an unaligned payload.
@@ -237,9 +464,81 @@ copy_col(struct cur *c, size_t n, size_t size)
 	return (out);
 }
 
-static int apply_cols(tasq_broker *b, uint64_t job, uint32_t n,
-    const uint64_t *ids, const int64_t *vals, const uint8_t *codes,
-    bool pending);
+// Applies n results (ids, codes, the results column res, errors in the
+// record's form at errp: NULL for none) to job.
+static int
+apply_cols(tasq_broker *b, uint64_t job, uint32_t n, const uint64_t *ids,
+    const uint8_t *codes, const tasq_blobs *res, struct cur *errc,
+    bool pending)
+{
+	struct job     *j;
+	tasq_blobs_iter it;
+	char            err[TASQ_WIRE_MAX_TEXT + 1];
+	int             rv = 0;
+
+	(void) job_for(b, job, NULL, &j); // cannot fail without a header
+	if (j == NULL) {
+		return (
+		    0); // closed later in the log, or its snapshot had none
+	}
+	tasq_blobs_iter_init(&it, res);
+	for (uint32_t i = 0; i < n && rv == 0; i++) {
+		const uint8_t *p;
+		size_t         len;
+
+		tasq_blobs_next(&it, &p, &len);
+		err[0] = '\0';
+		if (errc != NULL) {
+			uint16_t    l16 = 0;
+			const void *q   = take(errc, 2);
+			if (q != NULL) {
+				memcpy(&l16, q, 2);
+			}
+			if (l16 > TASQ_WIRE_MAX_TEXT ||
+			    (q = take(errc, l16)) == NULL) {
+				return (TASQ_EDATA_LOSS);
+			}
+			memcpy(err, q, l16);
+			err[l16] = '\0';
+		}
+		if (codes[i] > TASQ_CODE_MAX || len > UINT32_MAX) {
+			return (TASQ_EDATA_LOSS);
+		}
+		// A snapshot's result exists (its chunk says done); a
+		// record's finishes its task unless it has a result.
+		rv = pending ? tasq_broker_result_restore(b, j, ids[i], p,
+		                   (uint32_t) len, codes[i], err)
+		             : tasq_broker_result_apply(b, j, ids[i], p,
+		                   (uint32_t) len, codes[i], err);
+	}
+	return (rv);
+}
+
+// RESULTS and PENDING from before typed tasks: 8-byte results.
+static int
+apply_results_old(tasq_broker *b, struct cur *c, bool pending)
+{
+	uint64_t       job = take64(c);
+	uint32_t       n   = take32(c);
+	uint64_t      *ids;
+	const uint8_t *vals, *codes;
+	int            rv = 0;
+
+	if (c->bad || n > c->left / 17) {
+		return (TASQ_EDATA_LOSS);
+	}
+	ids   = copy_col(c, n, 8);
+	vals  = take(c, (size_t) n * 8);
+	codes = take(c, n);
+	if (ids == NULL || vals == NULL || codes == NULL || c->left != 0) {
+		rv = c->bad || c->left != 0 ? TASQ_EDATA_LOSS : NNG_ENOMEM;
+	} else {
+		tasq_blobs res = { 8, NULL, (uint8_t *) vals, (size_t) n * 8 };
+		rv = apply_cols(b, job, n, ids, codes, &res, NULL, pending);
+	}
+	free(ids);
+	return (rv);
+}
 
 static int
 apply_results(tasq_broker *b, struct cur *c, bool pending)
@@ -247,102 +546,267 @@ apply_results(tasq_broker *b, struct cur *c, bool pending)
 	uint64_t       job = take64(c);
 	uint32_t       n   = take32(c);
 	uint64_t      *ids;
-	int64_t       *vals;
-	const uint8_t *codes;
-	int            rv = 0;
+	uint32_t      *lens = NULL;
+	const uint8_t *codes, *has;
+	tasq_blobs     res;
+	int            rv;
 
-	if (c->bad || n > c->left / 17) {
+	if (c->bad || n > c->left / 9) {
 		return (TASQ_EDATA_LOSS);
 	}
-	ids   = copy_col(c, n, 8);
-	vals  = copy_col(c, n, 8);
+	if ((ids = copy_col(c, n, 8)) == NULL) {
+		return (c->bad ? TASQ_EDATA_LOSS : NNG_ENOMEM);
+	}
 	codes = take(c, n);
-	if (ids == NULL || vals == NULL || codes == NULL || c->left != 0) {
-		rv = c->bad || c->left != 0 ? TASQ_EDATA_LOSS : NNG_ENOMEM;
+	if (codes == NULL || !take_col(c, n, &res, &lens) ||
+	    (has = take(c, 1)) == NULL) {
+		rv = c->bad ? TASQ_EDATA_LOSS : NNG_ENOMEM;
 	} else {
-		rv = apply_cols(b, job, n, ids, vals, codes, pending);
+		rv = apply_cols(
+		    b, job, n, ids, codes, &res, *has ? c : NULL, pending);
+		if (rv == 0 && c->left != 0) {
+			rv = TASQ_EDATA_LOSS;
+		}
 	}
 	free(ids);
-	free(vals);
+	free(lens);
 	return (rv);
 }
 
-// A RUN record: n results, OK, of the tasks first, first + 1, ...
+// A RUN record: n results, OK, 8 bytes each, of the tasks first, first
+// + 1, ...
 static int
 apply_run(tasq_broker *b, struct cur *c)
 {
-	uint64_t  job   = take64(c);
-	uint64_t  first = take64(c);
-	uint32_t  n     = take32(c);
-	uint64_t *ids;
-	int64_t  *vals;
-	uint8_t  *codes;
-	int       rv;
+	uint64_t       job   = take64(c);
+	uint64_t       first = take64(c);
+	uint32_t       n     = take32(c);
+	uint64_t      *ids;
+	uint8_t       *codes;
+	const uint8_t *vals;
+	int            rv;
 
 	if (c->bad || n == 0 || c->left != (size_t) n * 8 ||
 	    first > UINT64_MAX - n) {
 		return (TASQ_EDATA_LOSS);
 	}
-	vals  = copy_col(c, n, 8);
+	vals  = take(c, (size_t) n * 8);
 	ids   = tasq_alloc((size_t) n * sizeof(*ids));
 	codes = tasq_calloc(n, 1);
-	if (vals == NULL || ids == NULL || codes == NULL) {
+	if (ids == NULL || codes == NULL) {
 		rv = NNG_ENOMEM;
 	} else {
+		tasq_blobs res = { 8, NULL, (uint8_t *) vals, (size_t) n * 8 };
 		for (uint32_t i = 0; i < n; i++) {
 			ids[i] = first + i;
 		}
-		rv = apply_cols(b, job, n, ids, vals, codes, false);
+		rv = apply_cols(b, job, n, ids, codes, &res, NULL, false);
 	}
 	free(ids);
-	free(vals);
 	free(codes);
 	return (rv);
 }
 
 static int
-apply_cols(tasq_broker *b, uint64_t job, uint32_t n, const uint64_t *ids,
-    const int64_t *vals, const uint8_t *codes, bool pending)
+apply_submit(tasq_broker *b, struct cur *c, bool typed)
 {
-	struct job *j;
-	int         rv = 0;
+	struct jinfo    ji;
+	tasq_submit_req req;
+	uint32_t       *lens = NULL;
+	uint32_t        acc;
+	bool            dup;
+	const char     *why;
+	int             rv;
 
-	(void) job_for(b, job, NULL, &j); // cannot fail without a queue
-	if (j == NULL) {
-		return (
-		    0); // closed later in the log, or its snapshot had none
+	memset(&req, 0, sizeof(req));
+	if (!(typed ? take_jhdr(c, &ji) : take_jhdr_old(c, &ji))) {
+		return (TASQ_EDATA_LOSS);
 	}
-	for (uint32_t i = 0; i < n && rv == 0; i++) {
-		if (codes[i] > TASQ_CODE_MAX) {
-			rv = TASQ_EDATA_LOSS;
-			break;
-		}
-		if (pending) {
-			// Snapshot: the result exists; its chunk says done.
-			if (tasq_broker_results_reserve(j, 1) != 0) {
-				rv = NNG_ENOMEM;
-				break;
-			}
-			size_t at      = j->r_head + j->r_len++;
-			j->r_ids[at]   = ids[i];
-			j->r_vals[at]  = vals[i];
-			j->r_codes[at] = codes[i];
-			j->q->nresults++;
-			b->held++;
-			continue;
-		}
-		struct chunk *ch = tasq_broker_chunk_of(j, ids[i]);
-		if (ch == NULL) {
-			continue; // finished before, chunk gone
-		}
-		uint32_t off = (uint32_t) (ids[i] - ch->first);
-		if (!tasq_broker_task_done(ch, off) &&
-		    !tasq_broker_task_finish(
-		        b, ch, off, vals[i], codes[i], NULL)) {
-			rv = NNG_ENOMEM;
-		}
+	req.queue       = ji.queue;
+	req.type        = ji.type;
+	req.legacy      = ji.legacy;
+	req.has_retry   = ji.has_retry;
+	req.retry       = ji.retry;
+	req.job_id      = take64(c);
+	req.first_index = take64(c);
+	req.n           = take32(c);
+	if (c->bad || req.n == 0 || req.first_index > UINT64_MAX - req.n) {
+		return (TASQ_EDATA_LOSS);
 	}
+	if (typed) {
+		if (!take_col(c, req.n, &req.payloads, &lens)) {
+			return (c->bad ? TASQ_EDATA_LOSS : NNG_ENOMEM);
+		}
+	} else {
+		req.payloads.width = 8;
+		req.payloads.size  = req.n * 8;
+		if (c->left != req.payloads.size) {
+			return (TASQ_EDATA_LOSS);
+		}
+		req.payloads.data = (uint8_t *) take(c, req.payloads.size);
+	}
+	if (c->left != 0) {
+		free(lens);
+		return (TASQ_EDATA_LOSS);
+	}
+	rv = tasq_broker_submit_locked(
+	    b, &req, tasq_clock_mono_ms(), &acc, &dup, &why, NULL);
+	free(lens);
 	return (rv);
+}
+
+static int
+apply_ivals(tasq_broker *b, struct cur *c, bool typed)
+{
+	struct jinfo ji;
+	struct job  *j;
+	int          rv;
+
+	if (!(typed ? take_jhdr(c, &ji) : take_jhdr_old(c, &ji))) {
+		return (TASQ_EDATA_LOSS);
+	}
+	uint64_t job       = take64(c);
+	uint64_t submitted = take64(c);
+	uint64_t completed = take64(c);
+	uint32_t n         = take32(c);
+	if (c->bad || c->left != (size_t) n * 16) {
+		return (TASQ_EDATA_LOSS);
+	}
+	if ((rv = job_for(b, job, &ji, &j)) != 0) {
+		return (rv);
+	}
+	if (j == NULL) {
+		return (TASQ_EDATA_LOSS);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t lo = take64(c), hi = take64(c);
+		if (hi <= lo) {
+			return (TASQ_EDATA_LOSS);
+		}
+		if ((rv = tasq_broker_ivals_add(j, lo, hi)) != 0) {
+			return (rv);
+		}
+	}
+	tasq_broker_job_counts_set(j, submitted, completed);
+	return (0);
+}
+
+static int
+apply_chunk(tasq_broker *b, struct cur *c, bool typed)
+{
+	uint64_t    job   = take64(c);
+	uint64_t    first = take64(c);
+	uint32_t    n     = take32(c);
+	size_t      words = ((size_t) n + 63) / 64;
+	uint32_t   *lens  = NULL;
+	uint64_t   *done;
+	tasq_blobs  col;
+	struct job *j;
+	int         rv;
+
+	if (c->bad || n == 0) {
+		return (TASQ_EDATA_LOSS);
+	}
+	(void) job_for(b, job, NULL, &j);
+	if (j == NULL) {
+		return (TASQ_EDATA_LOSS);
+	}
+	if (typed) {
+		if (!take_col(c, n, &col, &lens)) {
+			return (c->bad ? TASQ_EDATA_LOSS : NNG_ENOMEM);
+		}
+	} else {
+		col = (tasq_blobs) { 8, NULL, NULL, (size_t) n * 8 };
+		if ((col.data = (uint8_t *) take(c, col.size)) == NULL) {
+			return (TASQ_EDATA_LOSS);
+		}
+	}
+	if (c->left != words * 8) {
+		free(lens);
+		return (TASQ_EDATA_LOSS);
+	}
+	done = copy_col(c, words, 8);
+	rv   = done ? tasq_broker_chunk_add(b, j, first, n, &col, done)
+	            : NNG_ENOMEM;
+	free(done);
+	free(lens);
+	return (rv);
+}
+
+static int
+apply_dead(tasq_broker *b, struct cur *c)
+{
+	tasq_dead_view v;
+	char           queue[TASQ_WIRE_MAX_NAME + 1];
+	char           type[TASQ_WIRE_MAX_NAME + 1];
+	char           err[TASQ_WIRE_MAX_TEXT + 1];
+	const void    *p;
+	uint16_t       el = 0;
+	struct dead   *d;
+
+	memset(&v, 0, sizeof(v));
+	v.id   = take64(c);
+	v.job  = take64(c);
+	v.task = take64(c);
+	if (!take_name(c, queue) || !take_name(c, type)) {
+		return (TASQ_EDATA_LOSS);
+	}
+	v.queue    = queue;
+	v.type     = type;
+	v.attempts = take32(c);
+	v.code     = take32(c);
+	v.time_ms  = take64(c);
+	v.len      = take32(c);
+	if (c->bad || v.id == 0 || v.code > TASQ_CODE_MAX ||
+	    (v.payload = take(c, v.len)) == NULL || (p = take(c, 2)) == NULL) {
+		return (TASQ_EDATA_LOSS);
+	}
+	memcpy(&el, p, 2);
+	if (el > TASQ_WIRE_MAX_TEXT || (p = take(c, el)) == NULL ||
+	    c->left != 0) {
+		return (TASQ_EDATA_LOSS);
+	}
+	memcpy(err, p, el);
+	err[el] = '\0';
+	v.error = err;
+	if (tasq_broker_dead_reserve(b, 1) != 0 ||
+	    (d = tasq_broker_dead_new(&v)) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	tasq_broker_dead_add(b, d);
+	return (0);
+}
+
+static int
+apply_dead_purge(tasq_broker *b, struct cur *c)
+{
+	char           queue[TASQ_WIRE_MAX_NAME + 1] = "";
+	const uint8_t *all                           = take(c, 1);
+	const uint8_t *qlen                          = take(c, 1);
+	uint32_t       n;
+	uint64_t      *ids;
+
+	if (all == NULL || qlen == NULL) {
+		return (TASQ_EDATA_LOSS);
+	}
+	if (*qlen > 0) {
+		// take_name reads the length again.
+		c->p--;
+		c->left++;
+		if (!take_name(c, queue)) {
+			return (TASQ_EDATA_LOSS);
+		}
+	}
+	n = take32(c);
+	if (c->bad || c->left != (size_t) n * 8) {
+		return (TASQ_EDATA_LOSS);
+	}
+	if ((ids = copy_col(c, n, 8)) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	(void) tasq_broker_dead_remove(b, ids, n, *all != 0, queue);
+	free(ids);
+	return (0);
 }
 
 static int
@@ -350,37 +814,18 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 {
 	tasq_broker *b = arg;
 	struct cur   c = { p, len, false };
-	char         queue[TASQ_WIRE_MAX_NAME + 1];
 	struct job  *j;
 
 	switch (type) {
-	case TASQ_REC_SUBMIT: {
-		if (!take_queue(&c, queue)) {
-			return (TASQ_EDATA_LOSS);
-		}
-		uint64_t job   = take64(&c);
-		uint64_t first = take64(&c);
-		uint32_t n     = take32(&c);
-		if (c.bad || n == 0 || c.left != (size_t) n * 8 ||
-		    first > UINT64_MAX - n) {
-			return (TASQ_EDATA_LOSS);
-		}
-		int64_t    *vals = copy_col(&c, n, 8);
-		uint32_t    acc;
-		bool        dup;
-		const char *why;
-		int         rv;
-		if (vals == NULL) {
-			return (NNG_ENOMEM);
-		}
-		rv = tasq_broker_submit_locked(b, queue, job, first, n, vals,
-		    tasq_clock_mono_ms(), &acc, &dup, &why, NULL);
-		free(vals);
-		return (rv);
-	}
+	case TASQ_REC_SUBMIT:
+	case TASQ_REC_SUBMIT2:
+		return (apply_submit(b, &c, type == TASQ_REC_SUBMIT2));
 	case TASQ_REC_RESULTS:
 	case TASQ_REC_PENDING:
-		return (apply_results(b, &c, type == TASQ_REC_PENDING));
+		return (apply_results_old(b, &c, type == TASQ_REC_PENDING));
+	case TASQ_REC_RESULTS2:
+	case TASQ_REC_PENDING2:
+		return (apply_results(b, &c, type == TASQ_REC_PENDING2));
 	case TASQ_REC_RUN:
 		return (apply_run(b, &c));
 	case TASQ_REC_ACK: {
@@ -393,11 +838,7 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		if (j == NULL) {
 			return (0);
 		}
-		if (n > j->r_len) {
-			return (TASQ_EDATA_LOSS);
-		}
-		tasq_broker_results_drop(b, j, n);
-		return (0);
+		return (tasq_broker_results_drop(b, j, n));
 	}
 	case TASQ_REC_CLOSE: {
 		uint64_t job = take64(&c);
@@ -410,162 +851,111 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		}
 		return (0);
 	}
-	case TASQ_REC_IVALS: {
-		if (!take_queue(&c, queue)) {
-			return (TASQ_EDATA_LOSS);
-		}
-		uint64_t job       = take64(&c);
-		uint64_t submitted = take64(&c);
-		uint64_t completed = take64(&c);
-		uint32_t n         = take32(&c);
-		int      rv;
-		if (c.bad || c.left != (size_t) n * 16) {
-			return (TASQ_EDATA_LOSS);
-		}
-		if ((rv = job_for(b, job, queue, &j)) != 0) {
-			return (rv);
-		}
-		if (j == NULL) {
-			return (TASQ_EDATA_LOSS);
-		}
-		for (uint32_t i = 0; i < n; i++) {
-			uint64_t lo = take64(&c), hi = take64(&c);
-			if (hi <= lo) {
-				return (TASQ_EDATA_LOSS);
-			}
-			if ((rv = tasq_broker_ivals_add(j, lo, hi)) != 0) {
-				return (rv);
-			}
-		}
-		j->submitted = submitted;
-		j->completed = completed;
-		return (0);
-	}
-	case TASQ_REC_CHUNK: {
-		uint64_t job   = take64(&c);
-		uint64_t first = take64(&c);
-		uint32_t n     = take32(&c);
-		size_t   words = ((size_t) n + 63) / 64;
-		if (c.bad || n == 0 || c.left != (size_t) n * 8 + words * 8) {
-			return (TASQ_EDATA_LOSS);
-		}
-		(void) job_for(b, job, NULL, &j);
-		if (j == NULL) {
-			return (TASQ_EDATA_LOSS);
-		}
-		int64_t  *vals = copy_col(&c, n, 8);
-		uint64_t *done = copy_col(&c, words, 8);
-		int       rv   = (vals && done)
-		            ? tasq_broker_chunk_add(b, j, first, n, vals, done)
-		            : NNG_ENOMEM;
-		free(vals);
-		free(done);
-		return (rv);
-	}
+	case TASQ_REC_IVALS:
+	case TASQ_REC_IVALS2:
+		return (apply_ivals(b, &c, type == TASQ_REC_IVALS2));
+	case TASQ_REC_CHUNK:
+	case TASQ_REC_CHUNK2:
+		return (apply_chunk(b, &c, type == TASQ_REC_CHUNK2));
+	case TASQ_REC_DEAD:
+		return (apply_dead(b, &c));
+	case TASQ_REC_DPURGE:
+		return (apply_dead_purge(b, &c));
 	default:
 		return (TASQ_EDATA_LOSS);
 	}
 }
 
 int
-tasq_broker_recover(tasq_broker *b, tasq_journal *j, char *err, size_t errlen,
-    uint64_t *records, uint64_t *bytes)
+tasq_persist_replay(tasq_broker *b, tasq_journal *j, uint64_t *records,
+    uint64_t *bytes, char *err, size_t errlen)
 {
-	int rv;
-
-	nng_mtx_lock(b->mtx);
-	b->recovering = true;
-	rv = tasq_journal_recover(j, apply, b, records, bytes, err, errlen);
-	tasq_broker_ready_normalize(b);
-	// Queues of closed jobs only: gone, and within --max-queues again.
-	tasq_broker_queue_gc(b, 0, true);
-	b->recovering = false;
-	b->journal    = j;
-	nng_mtx_unlock(b->mtx);
-	return (rv);
+	return (
+	    tasq_journal_recover(j, apply, b, records, bytes, err, errlen));
 }
 
 // ---- snapshot -----------------------------------------------------------
 
-static int
-snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
+int
+tasq_persist_snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
 {
-	uint8_t   qlen = (uint8_t) strlen(j->q->name);
-	uint32_t  n32  = (uint32_t) j->nivals;
-	int       rv;
-	uint64_t *iv = tasq_alloc(j->nivals * 16 + 1);
+	tasq_job_view     v;
+	tasq_results_view res;
+	uint8_t           qlen, tlen;
+	uint32_t          n32;
+	uint64_t         *iv;
+	struct jhdr       h;
+	int               rv;
 
-	if (iv == NULL) {
+	tasq_broker_job_view(j, &v);
+	qlen = (uint8_t) strlen(v.queue);
+	tlen = (uint8_t) strlen(v.type);
+	n32  = (uint32_t) v.nivals;
+	jhdr_make(&h, v.legacy, &v.retry);
+	if ((iv = tasq_alloc(v.nivals * 16 + 1)) == NULL) {
 		return (NNG_ENOMEM);
 	}
-	for (size_t i = 0; i < j->nivals; i++) {
-		iv[2 * i]     = j->ivals[i].lo;
-		iv[2 * i + 1] = j->ivals[i].hi;
+	for (size_t i = 0; i < v.nivals; i++) {
+		tasq_broker_job_ival(j, i, &iv[2 * i], &iv[2 * i + 1]);
 	}
 	struct iovec iov[] = {
 		{ &qlen, 1 },
-		{ j->q->name, qlen },
-		{ &j->id, 8 },
-		{ &j->submitted, 8 },
-		{ &j->completed, 8 },
+		{ (void *) v.queue, qlen },
+		{ &tlen, 1 },
+		{ (void *) v.type, tlen },
+		{ &h, sizeof(h) },
+		{ &v.id, 8 },
+		{ &v.submitted, 8 },
+		{ &v.completed, 8 },
 		{ &n32, 4 },
-		{ iv, j->nivals * 16 },
+		{ iv, v.nivals * 16 },
 	};
-	rv = tasq_journal_frame(buf, len, cap, TASQ_REC_IVALS, iov, 7);
+	rv = tasq_journal_frame(buf, len, cap, TASQ_REC_IVALS2, iov, 10);
 	free(iv);
-	for (size_t i = 0; i < j->nchunks && rv == 0; i++) {
-		struct chunk *c    = j->chunks[i];
-		uint32_t      n    = c->n;
-		struct iovec  ci[] = {
-			 { &j->id, 8 },
-			 { &c->first, 8 },
-			 { &n, 4 },
-			 { c->values, (size_t) n * 8 },
-			 { c->done, ((size_t) n + 63) / 64 * 8 },
+	for (size_t i = 0; i < v.nchunks && rv == 0; i++) {
+		tasq_chunk_view c;
+		uint32_t       *lens = NULL;
+		tasq_broker_job_chunk(j, i, &c);
+		if (c.width == 0) {
+			if ((lens = tasq_alloc((size_t) c.n * 4 + 1)) ==
+			    NULL) {
+				rv = NNG_ENOMEM;
+				break;
+			}
+			for (uint32_t k = 0; k < c.n; k++) {
+				lens[k] = c.offs[k + 1] - c.offs[k];
+			}
+		}
+		uint32_t     n    = c.n;
+		struct iovec ci[] = {
+			{ &v.id, 8 },
+			{ &c.first, 8 },
+			{ &n, 4 },
+			{ &c.width, 4 },
+			{ lens, c.width == 0 ? (size_t) n * 4 : 0 },
+			{ (void *) c.data, c.size },
+			{ (void *) c.done, ((size_t) n + 63) / 64 * 8 },
 		};
-		rv = tasq_journal_frame(buf, len, cap, TASQ_REC_CHUNK, ci, 5);
+		rv = tasq_journal_frame(buf, len, cap, TASQ_REC_CHUNK2, ci, 7);
+		free(lens);
 	}
 	// The unacknowledged delivery comes first: it was the list's head.
-	if (rv == 0 && j->d_n > 0) {
-		rv = results_iov(NULL, TASQ_REC_PENDING, j->id, j->d_n,
-		    j->d_ids, j->d_vals, j->d_codes, buf, len, cap);
-	}
-	if (rv == 0 && j->r_len > 0) {
-		rv = results_iov(NULL, TASQ_REC_PENDING, j->id, j->r_len,
-		    j->r_ids + j->r_head, j->r_vals + j->r_head,
-		    j->r_codes + j->r_head, buf, len, cap);
-	}
-	return (rv);
-}
-
-int
-tasq_broker_compact(tasq_broker *b)
-{
-	uint8_t *buf = NULL;
-	size_t   len = 0, cap = 0, pos = 0;
-	void    *v;
-	int      rv = 0;
-
-	if (b->journal == NULL || !tasq_journal_needs_compact(b->journal)) {
-		return (0);
-	}
-	// Built and handed over under the lock, so that the snapshot and
-	// the records after it meet exactly.
-	nng_mtx_lock(b->mtx);
-	while (rv == 0 && (v = tasq_idmap_next(&b->jobs, &pos)) != NULL) {
-		struct job *j = v;
-		if (!j->closed) {
-			rv = snap_job(j, &buf, &len, &cap);
+	for (int d = 1; d >= 0 && rv == 0; d--) {
+		uint8_t *c8;
+		tasq_broker_job_results(j, d == 1, &res);
+		if (res.n == 0) {
+			continue;
 		}
-	}
-	if (rv == 0) {
-		rv  = tasq_journal_rotate(b->journal, buf, len);
-		buf = NULL;
-	}
-	nng_mtx_unlock(b->mtx);
-	free(buf);
-	if (rv != 0) {
-		tasq_warn("compaction skipped: %s", tasq_strerror(rv));
+		if ((c8 = tasq_alloc(res.n + 1)) == NULL) {
+			rv = NNG_ENOMEM;
+			break;
+		}
+		for (size_t i = 0; i < res.n; i++) {
+			c8[i] = (uint8_t) res.codes[i];
+		}
+		rv = results_rec(NULL, TASQ_REC_PENDING2, v.id, res.n, res.ids,
+		    c8, res.lens, res.data, res.errs, NULL, buf, len, cap);
+		free(c8);
 	}
 	return (rv);
 }

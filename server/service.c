@@ -117,8 +117,9 @@ handle_lease(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		call->applied = true;
 	}
 	rv = tasq_broker_lease(s->broker, req->u.lease.queue,
-	    req->u.lease.worker_id, req->u.lease.worker_name, call->pipe_id,
-	    req->u.lease.max_tasks, now, &out,
+	    req->u.lease.worker_id, req->u.lease.worker_name,
+	    (const char *const *) req->u.lease.types, req->u.lease.ntypes,
+	    call->pipe_id, req->u.lease.max_tasks, now, &out,
 	    maybe_wait(s, call, w, req->u.lease.wait_ms), parked);
 	if (rv != 0 || *parked) {
 		return (rv);
@@ -151,10 +152,9 @@ handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
 	int                    rv;
 
 	if (req->u.fetch.has_submit && !call->applied) {
-		rv = tasq_broker_submit(s->broker, sub->queue, sub->job_id,
-		    sub->first_index, sub->n, sub->values,
-		    tasq_clock_mono_ms(), &call->submitted.accepted,
-		    &call->submitted.duplicate, why);
+		rv = tasq_broker_submit(s->broker, sub, tasq_clock_mono_ms(),
+		    &call->submitted.accepted, &call->submitted.duplicate,
+		    why);
 		if (rv != 0) {
 			return (rv); // nothing submitted, nothing fetched
 		}
@@ -172,8 +172,11 @@ handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
 	rep.u.fetch.seq        = out.seq;
 	rep.u.fetch.n          = out.n;
 	rep.u.fetch.ids        = out.ids;
-	rep.u.fetch.values     = out.values;
+	rep.u.fetch.results    = out.results;
 	rep.u.fetch.codes      = out.codes;
+	rep.u.fetch.errors     = out.errors;
+	rep.u.fetch.legacy     = out.legacy;
+	rep.u.fetch.no_worker  = out.no_worker;
 	rep.u.fetch.submitted  = out.submitted;
 	rep.u.fetch.completed  = out.completed;
 	rep.u.fetch.has_submit = req->u.fetch.has_submit;
@@ -206,9 +209,7 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		rep.u.health.heartbeat_port = atomic_load(&s->heartbeat_port);
 		return (tasq_wire_encode_rep(&rep, replyp));
 	case TASQ_M_SUBMIT:
-		rv = tasq_broker_submit(s->broker, req->u.submit.queue,
-		    req->u.submit.job_id, req->u.submit.first_index,
-		    req->u.submit.n, req->u.submit.values, now,
+		rv = tasq_broker_submit(s->broker, &req->u.submit, now,
 		    &rep.u.submit.accepted, &rep.u.submit.duplicate, why);
 		if (rv != 0) {
 			return (rv);
@@ -267,6 +268,25 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		rv                    = tasq_wire_encode_rep(&rep, replyp);
 		tasq_broker_stats_fini(&rep);
 		return (rv);
+	case TASQ_M_DEAD_LIST:
+		if ((rv = tasq_broker_dead_list(s->broker,
+		         req->u.dead_list.queue, req->u.dead_list.after_id,
+		         req->u.dead_list.max, req->u.dead_list.payloads,
+		         &rep)) != 0) {
+			return (rv);
+		}
+		rv = tasq_wire_encode_rep(&rep, replyp);
+		tasq_broker_stats_fini(&rep);
+		return (rv);
+	case TASQ_M_DEAD_PURGE:
+		rv = tasq_broker_dead_purge(s->broker, req->u.dead_purge.ids,
+		    req->u.dead_purge.n, req->u.dead_purge.all,
+		    req->u.dead_purge.queue, &rep.u.dead_purge.purged);
+		if (rv != 0) {
+			*why = "the journal cannot be written; retry later";
+			return (rv);
+		}
+		return (tasq_wire_encode_rep(&rep, replyp));
 	default:
 		*why = "unknown method";
 		return (TASQ_EUNIMPLEMENTED);

@@ -17,6 +17,7 @@
 #include "err.h"
 #include "journal.h"
 #include "service.h"
+#include "broker_test_util.h"
 #include "tasq_test.h"
 #include "tasq_scratch.h"
 #include "wire.h"
@@ -92,24 +93,23 @@ work_queue(const char *queue)
 	bool              parked;
 	size_t            n = 0;
 
-	ASSERT_OK(tasq_broker_lease(broker, queue, 1, "w", 1, 100,
+	ASSERT_OK(tasq_broker_lease(broker, queue, 1, "w", NULL, 0, 1, 100,
 	    tasq_clock_mono_ms(), &out, NULL, &parked));
 	for (size_t i = 0; i < out.nbatches; i++) {
-		tasq_task_batch  *t = &out.batches[i];
-		tasq_result_batch r = { .lease_id = t->lease_id,
-			.job_id                   = t->job_id,
-			.n                        = t->n,
-			.ids                      = t->ids,
-			.values = malloc(t->n * sizeof(int64_t)) };
-		ASSERT_NOT_NULL(r.values);
+		tasq_task_batch  *t  = &out.batches[i];
+		int64_t          *sq = malloc(t->n * sizeof(int64_t) + 1);
+		tasq_result_batch r;
+		ASSERT_NOT_NULL(sq);
 		for (size_t k = 0; k < t->n; k++) {
-			r.values[k] = t->values[k] * t->values[k];
+			int64_t v = test_i64(&t->payloads, k);
+			sq[k]     = v * v;
 		}
+		r = test_rb(t->lease_id, t->job_id, t->n, t->ids, sq, NULL);
 		ASSERT_OK(tasq_broker_complete(
 		    broker, 1, 1, &r, tasq_clock_mono_ms(), &done));
 		ASSERT_EQ(done.accepted, t->n);
 		n += t->n;
-		free(r.values);
+		free(sq);
 	}
 	tasq_broker_lease_fini(&out);
 	return (n);
@@ -130,7 +130,8 @@ fetch_with(
 		req.u.fetch.submit.job_id      = job;
 		req.u.fetch.submit.first_index = first;
 		req.u.fetch.submit.n           = n;
-		req.u.fetch.submit.values      = vals;
+		req.u.fetch.submit.payloads    = test_col_i64(vals, n);
+		req.u.fetch.submit.legacy      = true;
 	}
 	return (req);
 }
@@ -177,7 +178,8 @@ TEST(fetch_carrying_a_submit_applies_it_once_and_waits_for_results)
 	for (size_t i = 0; i < 3; i++) {
 		uint64_t id = rep.u.fetch.ids[i];
 		ASSERT_LT(id, 3);
-		ASSERT_EQ(rep.u.fetch.values[i], vals[id] * vals[id]);
+		ASSERT_EQ(
+		    test_i64(&rep.u.fetch.results, i), vals[id] * vals[id]);
 	}
 	tasq_wire_rep_fini(&rep);
 
@@ -312,7 +314,8 @@ submit_range(uint64_t job, const char *queue, size_t n)
 		req.u.submit.job_id      = job;
 		req.u.submit.first_index = first;
 		req.u.submit.n           = 100;
-		req.u.submit.values      = vals;
+		req.u.submit.payloads    = test_col_i64(vals, 100);
+		req.u.submit.legacy      = true;
 		ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
 		ASSERT_EQ(rep.u.submit.accepted, 100);
 		tasq_wire_rep_fini(&rep);
@@ -393,7 +396,7 @@ TEST(health_is_not_serving_once_the_journal_failed_closed)
 	ASSERT_OK(tasq_journal_start(j, err, sizeof(err)));
 	ASSERT_TRUE(health_serving());
 	tasq_journal_set_fault(fail_syncs);
-	ASSERT_OK(tasq_broker_submit(
+	ASSERT_OK(test_submit_i64(
 	    broker, "q", 5, 0, 1, &v, tasq_clock_mono_ms(), &acc, &dup, &why));
 	for (int i = 0; i < 500 && !tasq_journal_failed(j); i++) {
 		nng_msleep(10); // bounded: the writer fails at its first sync
@@ -404,6 +407,162 @@ TEST(health_is_not_serving_once_the_journal_failed_closed)
 	tasq_journal_close(j);
 	teardown();
 	tasq_scratch_rm(dir);
+}
+
+// DeadList and DeadPurge (methods 9 and 10) through the handler and the
+// wire: the letters of expired tasks, with payloads, then purged.
+TEST(dead_list_and_purge_methods)
+{
+	tasq_req       req;
+	tasq_rep       rep;
+	tasq_call      call = { .req = &req, .pipe_id = 1 };
+	tasq_lease_out o;
+	int64_t        v[2] = { 11, 12 };
+	uint32_t       acc;
+	bool           dup, parked;
+	const char    *why;
+	uint64_t       t = tasq_clock_mono_ms();
+
+	setup();
+	ASSERT_OK(
+	    test_submit_i64(broker, "dq", 9, 0, 2, v, t, &acc, &dup, &why));
+	for (int a = 0; a < 3; a++) {
+		ASSERT_OK(tasq_broker_lease(broker, "dq", 1, "w", NULL, 0, 1,
+		    10, t, &o, NULL, &parked));
+		ASSERT_EQ(o.nbatches, 1);
+		tasq_broker_lease_fini(&o);
+		t += 30001;
+		tasq_broker_tick(broker, t);
+	}
+	memset(&req, 0, sizeof(req));
+	req.method               = TASQ_M_DEAD_LIST;
+	req.u.dead_list.queue    = "dq";
+	req.u.dead_list.payloads = true;
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	ASSERT_EQ(rep.u.dead_list.n, 2);
+	ASSERT_EQ(rep.u.dead_list.total, 2);
+	ASSERT_EQ(rep.u.dead_list.letters[1].task_id, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[1].attempts, 3);
+	ASSERT_EQ(rep.u.dead_list.letters[1].payload_size, 8);
+	ASSERT_EQ(tasq_i64_le_get(rep.u.dead_list.letters[1].payload), 12);
+	ASSERT_STR_EQ(rep.u.dead_list.letters[1].type, "square");
+	ASSERT_STR_CONTAINS(rep.u.dead_list.letters[1].error, "expired");
+	tasq_wire_rep_fini(&rep);
+	memset(&req, 0, sizeof(req));
+	req.method             = TASQ_M_DEAD_PURGE;
+	req.u.dead_purge.all   = true;
+	req.u.dead_purge.queue = "dq";
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	ASSERT_EQ(rep.u.dead_purge.purged, 2);
+	tasq_wire_rep_fini(&rep);
+	teardown();
+}
+
+// Typed tasks through the handlers and the wire: a Fetch carrying a
+// typed Submit says no worker serves the type; a worker of the type
+// (Lease with types) gets the payloads and hands in results with a
+// message; the Fetch reply has them as a Blobs column (not values:
+// legacy is false), with codes and errors. A legacy job's reply is
+// marked legacy.
+TEST(typed_submit_lease_complete_fetch_through_the_wire)
+{
+	static uint32_t   lens[2]  = { 2, 3 };
+	const char       *types[]  = { "rev" };
+	const char       *errs[2]  = { NULL, "no good" };
+	uint32_t          rlens[2] = { 2, 0 };
+	uint32_t          codes[2] = { 0, TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE };
+	tasq_req          req      = fetch_with(21, "tq", 0, 0, NULL), lreq;
+	tasq_call         call     = { .req = &req, .pipe_id = 1 };
+	tasq_call         lcall    = { .req = &lreq, .pipe_id = 2 };
+	tasq_result_batch rb;
+	tasq_rep          rep, lrep;
+	const char       *why;
+	bool              parked;
+
+	setup();
+	req.u.fetch.has_submit    = true;
+	req.u.fetch.wait_ms       = 0;
+	req.u.fetch.submit.queue  = "tq";
+	req.u.fetch.submit.job_id = 21;
+	req.u.fetch.submit.n      = 2;
+	req.u.fetch.submit.type   = "rev";
+	req.u.fetch.submit.payloads =
+	    (tasq_blobs) { 0, lens, (uint8_t *) "abxyz", 5 };
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	ASSERT_FALSE(parked);
+	ASSERT_EQ(rep.u.fetch.submit.accepted, 2);
+	ASSERT_EQ(rep.u.fetch.n, 0);
+	ASSERT_TRUE(rep.u.fetch.no_worker);
+	tasq_wire_rep_fini(&rep);
+
+	memset(&lreq, 0, sizeof(lreq));
+	lreq.method              = TASQ_M_LEASE;
+	lreq.u.lease.queue       = "tq";
+	lreq.u.lease.worker_id   = 5;
+	lreq.u.lease.worker_name = "w";
+	lreq.u.lease.max_tasks   = 10;
+	lreq.u.lease.ntypes      = 1;
+	lreq.u.lease.types       = types;
+	ASSERT_OK(run(&lcall, NULL, &parked, &lrep, &why));
+	ASSERT_EQ(lrep.u.lease.nbatches, 1);
+	ASSERT_STR_EQ(lrep.u.lease.batches[0].type, "rev");
+	ASSERT_FALSE(lrep.u.lease.batches[0].legacy);
+	ASSERT_EQ(lrep.u.lease.batches[0].payloads.size, 5);
+	ASSERT_MEM_EQ(lrep.u.lease.batches[0].payloads.data, "abxyz", 5);
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = lrep.u.lease.batches[0].lease_id;
+	rb.job_id   = 21;
+	rb.n        = 2;
+	rb.ids      = lrep.u.lease.batches[0].ids;
+	rb.codes    = codes;
+	rb.errors   = errs;
+	rb.results  = (tasq_blobs) { 0, rlens, (uint8_t *) "ba", 2 };
+	memset(&lreq, 0, sizeof(lreq));
+	lreq.method               = TASQ_M_COMPLETE;
+	lreq.u.complete.worker_id = 5;
+	lreq.u.complete.nresults  = 1;
+	lreq.u.complete.results   = &rb;
+	lcall                     = (tasq_call) { .req = &lreq, .pipe_id = 2 };
+	ASSERT_OK(run(&lcall, NULL, &parked, &rep, &why));
+	ASSERT_EQ(rep.u.complete.accepted, 2);
+	tasq_wire_rep_fini(&rep);
+	tasq_wire_rep_fini(&lrep);
+
+	req                 = fetch_with(21, NULL, 0, 0, NULL);
+	req.u.fetch.wait_ms = 0;
+	call                = (tasq_call) { .req = &req, .pipe_id = 1 };
+	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+	ASSERT_EQ(rep.u.fetch.n, 2);
+	ASSERT_FALSE(rep.u.fetch.legacy);
+	ASSERT_NULL(rep.u.fetch.values);
+	ASSERT_FALSE(rep.u.fetch.no_worker);
+	ASSERT_EQ(rep.u.fetch.results.size, 2);
+	ASSERT_MEM_EQ(rep.u.fetch.results.data, "ba", 2);
+	ASSERT_NOT_NULL(rep.u.fetch.codes);
+	ASSERT_EQ(rep.u.fetch.codes[1], TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE);
+	ASSERT_NOT_NULL(rep.u.fetch.errors);
+	ASSERT_STR_EQ(rep.u.fetch.errors[1], "no good");
+	tasq_wire_rep_fini(&rep);
+
+	// A legacy job's reply is marked legacy (values on the wire).
+	{
+		int64_t v[1]        = { 6 };
+		req                 = fetch_with(22, "tq", 0, 1, v);
+		req.u.fetch.wait_ms = 0;
+		call = (tasq_call) { .req = &req, .pipe_id = 1 };
+		ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+		tasq_wire_rep_fini(&rep);
+		ASSERT_EQ(work_queue("tq"), 1);
+		req                 = fetch_with(22, NULL, 0, 0, NULL);
+		req.u.fetch.wait_ms = 0;
+		call = (tasq_call) { .req = &req, .pipe_id = 1 };
+		ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
+		ASSERT_EQ(rep.u.fetch.n, 1);
+		ASSERT_TRUE(rep.u.fetch.legacy);
+		ASSERT_EQ(test_i64(&rep.u.fetch.results, 0), 36);
+		tasq_wire_rep_fini(&rep);
+	}
+	teardown();
 }
 
 TASQ_TEST_MAIN()

@@ -31,9 +31,16 @@ method, then its fields):
      unknown key and bytes that are no envelope (unsigned replies), a
      replayed request, a stale timestamp, an unknown method and an invalid
      queue name (signed replies).
+  8. With --typed (a server and worker that run typed tasks, PROTOCOL.md
+     8.2): a job of type sha256 whose payloads travel as a Blobs column of
+     lengths, and a square job of 8-byte little-endian payloads (width 8);
+     every result is checked (the hex digest; the square, or OUT_OF_RANGE
+     with an error message), and a Submit with both values and payloads
+     is refused.
 
 Usage:
   py_client.py --url tcp://127.0.0.1:7070 --key-file KEY [--queue NAME]
+               [--typed]
   py_client.py --check-doc docs/PROTOCOL.md   (verify the worked example)
 
 The key comes from --key-file (the whole file, trailing whitespace removed)
@@ -373,6 +380,52 @@ def submit_request(queue, job_id, first_index, values):
             f_varint(3, first_index) + f_packed(4, values, signed=True))
 
 
+def blobs(items):
+    """A Blobs column (PROTOCOL.md 8.2): fixed width when every item has
+    the same length above 0, else one length per item."""
+    data = b"".join(items)
+    if items and len(items[0]) > 0 and \
+            all(len(x) == len(items[0]) for x in items):
+        return f_varint(1, len(items[0])) + f_bytes(3, data)
+    return f_packed(2, [len(x) for x in items]) + f_bytes(3, data)
+
+
+def dec_blobs(raw, n):
+    """The n items of an encoded Blobs column, checked as 8.2 says."""
+    f = pb_fields(raw)
+    width, lengths = pb_int(f, 1), pb_repeated(f, 2)
+    data = f[3][-1] if 3 in f else b""
+    if width > 0:
+        if lengths or len(data) != n * width:
+            raise ProtocolError("Blobs: width does not match the data")
+        return [data[i * width:(i + 1) * width] for i in range(n)]
+    if len(lengths) != n or sum(lengths) != len(data):
+        raise ProtocolError("Blobs: lengths do not match the data")
+    out, pos = [], 0
+    for ln in lengths:
+        out.append(data[pos:pos + ln])
+        pos += ln
+    return out
+
+
+def i64le(v):
+    return struct.pack("<q", v)
+
+
+def typed_submit_request(queue, job_id, first_index, task_type, payloads,
+                         retry=None):
+    """A SubmitRequest of typed tasks: type (5), payloads (6), and the
+    job's RetryPolicy (7: max_attempts, backoff_ms, backoff_max_ms)."""
+    body = (f_bytes(1, queue.encode()) + f_varint(2, job_id) +
+            f_varint(3, first_index) + f_bytes(5, task_type.encode()))
+    b = blobs(payloads)
+    body += enc_varint(6 << 3 | 2) + enc_varint(len(b)) + b
+    if retry is not None:
+        r = b"".join(f_varint(i + 1, v) for i, v in enumerate(retry))
+        body += enc_varint(7 << 3 | 2) + enc_varint(len(r)) + r
+    return body
+
+
 def submit_reply(f):
     """A decoded SubmitReply (Submit's reply, or FetchReply.submit)."""
     return dict(accepted=pb_int(f, 1), duplicate=bool(pb_int(f, 2)))
@@ -455,6 +508,12 @@ class Client:
                                                values))
         return submit_reply(f)
 
+    def submit_typed(self, queue, job_id, first_index, task_type, payloads,
+                     retry=None):
+        f = self.call(M_SUBMIT, typed_submit_request(
+            queue, job_id, first_index, task_type, payloads, retry))
+        return submit_reply(f)
+
     def fetch(self, job_id, ack_seq, max_results=0, wait_ms=1000,
               submit=None):
         """A Fetch; submit, if given, is an encoded SubmitRequest carried
@@ -471,12 +530,20 @@ class Client:
         ids = pb_repeated(f, 2)
         values = pb_repeated(f, 3, signed=True)
         codes = pb_repeated(f, 4)
-        if len(values) != len(ids) or (codes and len(codes) != len(ids)):
+        # Typed jobs' results (8.2): a Blobs column and error messages.
+        results = dec_blobs(f[8][-1], len(ids)) if 8 in f else None
+        errors = [e.decode() for e in f.get(9, [])]
+        if (results is None and len(values) != len(ids)) or \
+                (results is not None and values) or \
+                (codes and len(codes) != len(ids)) or \
+                (errors and len(errors) != len(ids)):
             raise ProtocolError("fetch reply columns differ in length")
         carried = None
         if 7 in f:
             carried = submit_reply(pb_fields(f[7][-1]))
         return dict(seq=pb_int(f, 1), ids=ids, values=values,
+                    results=results, errors=errors or [""] * len(ids),
+                    no_worker=bool(pb_int(f, 10)),
                     codes=codes or [0] * len(ids), submitted=pb_int(f, 5),
                     completed=pb_int(f, 6), submit=carried)
 
@@ -800,10 +867,72 @@ def run(args, key):
             check(e.signed and e.code == want_code and want_text in e.text,
                   "%s: signed %s: %r" % (what, code_name(e.code), e.text))
 
+    if args.typed:
+        run_typed(args, c, check)
+
     sp.close()
     print("%s: %d check(s) failed" % ("FAIL" if check.failed else "PASS",
                                        check.failed), flush=True)
     return 1 if check.failed else 0
+
+
+def fetch_typed(args, c, check, job_id, n):
+    """Fetches a typed job's n results: {id: (code, result, error)}."""
+    results, ack = {}, 0
+    until = time.monotonic() + args.results_timeout
+    while len(results) < n and time.monotonic() < until:
+        f = c.fetch(job_id, ack, wait_ms=1000)
+        if f["seq"] != 0:
+            ack = f["seq"]
+        if f["ids"] and f["results"] is None:
+            check(False, "typed job %x: results came as values" % job_id)
+            break
+        for i, code, r, e in zip(f["ids"], f["codes"], f["results"] or [],
+                                 f["errors"]):
+            results.setdefault(i, (code, r, e))
+    c.close_job(job_id, ack)
+    return results
+
+
+def run_typed(args, c, check):
+    """Step 8: typed jobs (PROTOCOL.md 8.2)."""
+    # sha256 of payloads of different lengths (a column of lengths).
+    payloads = [b"", b"abc", bytes(range(256)) * 5, b"\x00nul\x00"]
+    job_id = secrets.randbits(64) or 1
+    r = c.submit_typed(args.queue, job_id, 0, "sha256", payloads,
+                       retry=(3, 10, 100))
+    check(r == dict(accepted=len(payloads), duplicate=False),
+          "Submit of %d sha256 payloads: %r" % (len(payloads), r))
+    got = fetch_typed(args, c, check, job_id, len(payloads))
+    check(len(got) == len(payloads), "sha256 job: %d of %d results" %
+          (len(got), len(payloads)))
+    for i, p in enumerate(payloads):
+        want = (OK, hashlib.sha256(p).hexdigest().encode(), "")
+        check(got.get(i) == want, "sha256 of payload %d: %r" %
+              (i, got.get(i)))
+
+    # square: 8-byte little-endian payloads (width 8); an overflow is
+    # OUT_OF_RANGE with a message and an empty result.
+    values = [3, -4, 3037000500, 0]
+    job_id = secrets.randbits(64) or 1
+    r = c.submit_typed(args.queue, job_id, 0, "square",
+                       [i64le(v) for v in values])
+    check(r == dict(accepted=len(values), duplicate=False),
+          "Submit of %d square payloads: %r" % (len(values), r))
+    got = fetch_typed(args, c, check, job_id, len(values))
+    for i, v in enumerate(values):
+        code, want = expected(v)
+        g = got.get(i)
+        ok = g is not None and g[0] == code and (
+            g[1] == i64le(want) if code == OK else g[1] == b"" and g[2])
+        check(ok, "square of %d: %r" % (v, g))
+
+    # values and payloads in one Submit: INVALID_ARGUMENT.
+    body = typed_submit_request(args.queue, secrets.randbits(64) or 1, 0,
+                                "square", [i64le(1)])
+    expect_error(check, "a Submit with values and payloads",
+                 lambda: c.call(M_SUBMIT, body + f_packed(4, [1], True)),
+                 INVALID_ARGUMENT, "not both")
 
 
 # ---------------------------------------------------------------------------
@@ -877,6 +1006,9 @@ def main():
     p.add_argument("--tls-ca")
     p.add_argument("--tls-server-name")
     p.add_argument("--check-doc", metavar="PROTOCOL_MD")
+    p.add_argument("--typed", action="store_true",
+                   help="also run typed jobs (step 8: needs a server and "
+                   "worker with typed tasks)")
     args = p.parse_args()
     if args.check_doc:
         return check_doc(args.check_doc)

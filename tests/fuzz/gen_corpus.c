@@ -230,6 +230,33 @@ static tasq_result_batch results2[] = {
 
 static uint64_t lease_ids3[] = { 1, 2, 99 };
 
+// Typed tasks (issue 12): payloads of mixed lengths, square's 8-byte
+// little-endian ints, results with codes and error messages.
+static uint32_t    plens3[] = { 3, 0, 5 };
+static uint8_t     sq16[16] = { 9, 0, 0, 0, 0, 0, 0, 0, 0xfd, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0xff, 0xff };
+static uint32_t    rlens4[] = { 64, 0, 2, 1 };
+static uint8_t     rdata[67] = { 'a', 'b', 'c' };
+static const char *errs4[]   = { "", "exit status 1: no such file", NULL,
+	  "\xe2\x9c\x97 failed" };
+static uint32_t    codes4b[] = { 0, 13, 0, 4 };
+static const char *types3[]  = { "square", "sha256", "my.type-1_x" };
+
+static tasq_result_batch results_typed[] = {
+	{ .lease_id  = 3,
+	    .job_id  = 9,
+	    .n       = 4,
+	    .ids     = ids4,
+	    .codes   = codes4b,
+	    .results = { 0, rlens4, rdata, 67 },
+	    .errors  = errs4 },
+	{ .lease_id  = 4,
+	    .job_id  = 10,
+	    .n       = 2,
+	    .ids     = ids4,
+	    .results = { 8, NULL, sq16, 16 } },
+};
+
 // Fills req with a valid request of method.
 static void
 sample_req(int method, tasq_req *req)
@@ -272,6 +299,17 @@ sample_req(int method, tasq_req *req)
 		req->u.close_job.job_id  = 7;
 		req->u.close_job.ack_seq = 2;
 		break;
+	case TASQ_M_DEAD_LIST:
+		req->u.dead_list.queue    = "default";
+		req->u.dead_list.after_id = 3;
+		req->u.dead_list.max      = 10;
+		req->u.dead_list.payloads = true;
+		break;
+	case TASQ_M_DEAD_PURGE:
+		req->u.dead_purge.n     = 3;
+		req->u.dead_purge.ids   = lease_ids3;
+		req->u.dead_purge.queue = "";
+		break;
 	default:
 		break;
 	}
@@ -304,7 +342,26 @@ static tasq_counter counters[] = {
 	{ "requests_total", 99 },
 	{ "auth_failures", 0 },
 };
-static uint64_t dead2[] = { 7, 3, 8, 0 };
+static uint64_t        dead2[]  = { 7, 3, 8, 0 };
+static tasq_type_stats tstats[] = {
+	{ "default", "square", 5, 2, 1 },
+	{ "default", "sha256", 7, 0, 0 },
+};
+static tasq_dead_letter dletters[] = {
+	{ .id             = 1,
+	    .job_id       = 7,
+	    .task_id      = 3,
+	    .queue        = "default",
+	    .type         = "sha256",
+	    .payload      = (const uint8_t *) "abc",
+	    .payload_size = 3,
+	    .payload_len  = 3,
+	    .attempts     = 3,
+	    .code         = 13,
+	    .error        = "exit status 2",
+	    .time_ms      = 1700000000000ULL },
+	{ .id = 2, .queue = "q", .type = "t", .payload_len = 70000 },
+};
 
 static void
 sample_rep(int method, tasq_rep *rep)
@@ -313,10 +370,11 @@ sample_rep(int method, tasq_rep *rep)
 	rep->method = method;
 	switch (method) {
 	case TASQ_M_HEALTH:
-		rep->u.health.serving   = true;
-		rep->u.health.version   = "0.1.0";
-		rep->u.health.server_id = 0x1234567890abcdefULL;
-		rep->u.health.uptime_ms = 12345;
+		rep->u.health.serving        = true;
+		rep->u.health.version        = "0.1.0";
+		rep->u.health.server_id      = 0x1234567890abcdefULL;
+		rep->u.health.uptime_ms      = 12345;
+		rep->u.health.heartbeat_port = 7001;
 		break;
 	case TASQ_M_SUBMIT:
 		rep->u.submit.accepted  = 4;
@@ -356,16 +414,27 @@ sample_rep(int method, tasq_rep *rep)
 		rep->u.close_job.dropped = 6;
 		break;
 	case TASQ_M_STATS:
-		rep->u.stats.version   = "0.1.0";
-		rep->u.stats.uptime_ms = 1000;
-		rep->u.stats.nqueues   = 2;
-		rep->u.stats.queues    = qstats;
-		rep->u.stats.nworkers  = 2;
-		rep->u.stats.workers   = wstats;
-		rep->u.stats.ncounters = 3;
-		rep->u.stats.counters  = counters;
-		rep->u.stats.ndead     = 2;
-		rep->u.stats.dead      = dead2;
+		rep->u.stats.version    = "0.1.0";
+		rep->u.stats.uptime_ms  = 1000;
+		rep->u.stats.nqueues    = 2;
+		rep->u.stats.queues     = qstats;
+		rep->u.stats.nworkers   = 2;
+		rep->u.stats.workers    = wstats;
+		rep->u.stats.ncounters  = 3;
+		rep->u.stats.counters   = counters;
+		rep->u.stats.ndead      = 2;
+		rep->u.stats.dead       = dead2;
+		rep->u.stats.ntypes     = 2;
+		rep->u.stats.types      = tstats;
+		rep->u.stats.dead_total = 2;
+		break;
+	case TASQ_M_DEAD_LIST:
+		rep->u.dead_list.n       = 2;
+		rep->u.dead_list.letters = dletters;
+		rep->u.dead_list.total   = 5;
+		break;
+	case TASQ_M_DEAD_PURGE:
+		rep->u.dead_purge.purged = 2;
 		break;
 	default:
 		break;
@@ -373,7 +442,8 @@ sample_rep(int method, tasq_rep *rep)
 }
 
 static const char *const mnames[] = { "health", "submit", "lease", "complete",
-	"extend", "release", "fetch", "close_job", "stats" };
+	"extend", "release", "fetch", "close_job", "stats", "dead_list",
+	"dead_purge" };
 
 // ---- fuzz_wire_req
 // ---------------------------------------------------------------------
@@ -434,10 +504,97 @@ gen_wire_req(void)
 	    "q234567890123456789012345678901234567890123456789012345678901234";
 	req_body(&req, &b);
 	write_wire(T, "submit-max-index-max-name", TASQ_M_SUBMIT, &b);
-	// Unknown methods: 9 is one past the last, 255 picks a negative one.
+	// Typed tasks: payloads, retry, types, results with errors.
+	sample_req(TASQ_M_SUBMIT, &req);
+	req.u.submit.values    = NULL;
+	req.u.submit.n         = 3;
+	req.u.submit.type      = "sha256";
+	req.u.submit.payloads  = (tasq_blobs) { 0, plens3, rdata, 8 };
+	req.u.submit.has_retry = true;
+	req.u.submit.retry     = (tasq_retry) { 3, 100, 5000 };
+	req_body(&req, &b);
+	write_wire(T, "submit-typed", TASQ_M_SUBMIT, &b);
+	req.u.submit.n         = 2;
+	req.u.submit.type      = "square";
+	req.u.submit.payloads  = (tasq_blobs) { 8, NULL, sq16, 16 };
+	req.u.submit.has_retry = false;
+	req_body(&req, &b);
+	write_wire(T, "submit-square-payloads", TASQ_M_SUBMIT, &b);
+	{
+		tasq_submit_req s = req.u.submit;
+		sample_req(TASQ_M_FETCH, &req);
+		req.u.fetch.job_id     = s.job_id;
+		req.u.fetch.has_submit = true;
+		req.u.fetch.submit     = s;
+		req_body(&req, &b);
+		write_wire(T, "fetch-with-typed-submit", TASQ_M_FETCH, &b);
+	}
+	sample_req(TASQ_M_LEASE, &req);
+	req.u.lease.ntypes   = 3;
+	req.u.lease.types    = types3;
+	req.u.lease.nresults = 2;
+	req.u.lease.results  = results_typed;
+	req_body(&req, &b);
+	write_wire(T, "lease-typed-results", TASQ_M_LEASE, &b);
+	sample_req(TASQ_M_COMPLETE, &req);
+	req.u.complete.results = results_typed;
+	req_body(&req, &b);
+	write_wire(T, "complete-typed-results", TASQ_M_COMPLETE, &b);
+	// ... and what the decoder must refuse of them.
+	{
+		uint64_t l8[] = { 8, 7 }, l2[] = { 2, 2 };
+		buf      bl = { 0 };
+		reset(&b);
+		pb_str(&b, 1, "default");
+		pb_u64(&b, 2, 7);
+		pb_packed(&b, 4, ids4, 2, true);
+		pb_u64(&bl, 1, 8);
+		pb_bytes(&bl, 3, sq16, 16);
+		pb_bytes(&b, 6, bl.p, bl.len);
+		write_wire(T, "submit-values-and-payloads", TASQ_M_SUBMIT, &b);
+		reset(&b);
+		pb_str(&b, 1, "default");
+		pb_u64(&b, 2, 7);
+		pb_str(&b, 5, "no such/type");
+		pb_bytes(&b, 6, bl.p, bl.len);
+		write_wire(T, "submit-bad-type", TASQ_M_SUBMIT, &b);
+		reset(&bl);
+		pb_packed(&bl, 2, l8, 2, false);
+		pb_bytes(&bl, 3, sq16, 15);
+		reset(&b);
+		pb_str(&b, 1, "default");
+		pb_u64(&b, 2, 7);
+		pb_bytes(&b, 6, bl.p, bl.len);
+		write_wire(T, "submit-square-7-bytes", TASQ_M_SUBMIT, &b);
+		reset(&bl);
+		pb_packed(&bl, 2, l2, 2, false);
+		pb_bytes(&bl, 3, sq16, 5);
+		reset(&b);
+		pb_str(&b, 1, "default");
+		pb_u64(&b, 2, 7);
+		pb_str(&b, 5, "t");
+		pb_bytes(&b, 6, bl.p, bl.len);
+		write_wire(T, "submit-lengths-differ", TASQ_M_SUBMIT, &b);
+		reset(&b);
+		pb_str(&b, 1, "default");
+		pb_u64(&b, 2, 1);
+		for (int i = 0; i < 65; i++) {
+			pb_str(&b, 7, "t");
+		}
+		write_wire(T, "lease-65-types", TASQ_M_LEASE, &b);
+		reset(&bl);
+		pb_packed(&bl, 3, ids4, 2, false);
+		pb_str(&bl, 7, "only one error");
+		reset(&b);
+		pb_bytes(&b, 2, bl.p, bl.len);
+		write_wire(T, "complete-errors-short", TASQ_M_COMPLETE, &b);
+		free(bl.p);
+	}
+	// Unknown methods: 11 is one past the last, 255 picks a negative
+	// one.
 	sample_req(TASQ_M_SUBMIT, &req);
 	req_body(&req, &b);
-	write_wire(T, "method-9", 9, &b);
+	write_wire(T, "method-11", TASQ_M_COUNT, &b);
 	write_wire(T, "method-negative", 255, &b);
 	reset(&b);
 	write_wire(T, "health-only-byte", TASQ_M_HEALTH, &b);
@@ -646,11 +803,12 @@ gen_wire_req(void)
 // ---------------------------------------------------------------------
 
 // The first byte of a fuzz_wire_rep input also picks the Status text
-// buffer: textlens[(byte / 10) % 6] = 256, 0, 1, 2, 17, 4096.
+// buffer: textlens[(byte / TASQ_FUZZ_METHODS) % 6] = 256, 0, 1, 2, 17,
+// 4096.
 static uint8_t
 rep_byte(int method, int textlen_index)
 {
-	return ((uint8_t) (textlen_index * 10 + method));
+	return ((uint8_t) (textlen_index * TASQ_FUZZ_METHODS + method));
 }
 
 static void
@@ -676,6 +834,71 @@ gen_wire_rep(void)
 	rep.u.lease.nbatches = 0;
 	rep_body(&rep, &b);
 	write_wire(T, "lease-empty", TASQ_M_LEASE, &b);
+	// Typed tasks: batches with payloads, one for a legacy worker made
+	// from a width-8 column; results with errors; no_worker.
+	{
+		tasq_task_batch tb[2] = {
+			{ .lease_id   = 5,
+			    .job_id   = 9,
+			    .attempt  = 2,
+			    .n        = 3,
+			    .ids      = ids4,
+			    .type     = "sha256",
+			    .payloads = { 0, plens3, rdata, 8 } },
+			{ .lease_id   = 6,
+			    .job_id   = 10,
+			    .attempt  = 1,
+			    .n        = 2,
+			    .ids      = ids4,
+			    .type     = "square",
+			    .payloads = { 8, NULL, sq16, 16 },
+			    .legacy   = true },
+		};
+		sample_rep(TASQ_M_LEASE, &rep);
+		rep.u.lease.batches = tb;
+		rep_body(&rep, &b);
+		write_wire(T, "lease-typed", TASQ_M_LEASE, &b);
+		tb[1].legacy = false;
+		rep_body(&rep, &b);
+		write_wire(T, "lease-square-payloads", TASQ_M_LEASE, &b);
+	}
+	sample_rep(TASQ_M_FETCH, &rep);
+	rep.u.fetch.values    = NULL;
+	rep.u.fetch.codes     = codes4b;
+	rep.u.fetch.results   = (tasq_blobs) { 0, rlens4, rdata, 67 };
+	rep.u.fetch.errors    = errs4;
+	rep.u.fetch.no_worker = true;
+	rep_body(&rep, &b);
+	write_wire(T, "fetch-typed", TASQ_M_FETCH, &b);
+	rep.u.fetch.n       = 2;
+	rep.u.fetch.codes   = NULL;
+	rep.u.fetch.errors  = NULL;
+	rep.u.fetch.results = (tasq_blobs) { 8, NULL, sq16, 16 };
+	rep.u.fetch.legacy  = true;
+	rep_body(&rep, &b);
+	write_wire(T, "fetch-legacy-from-column", TASQ_M_FETCH, &b);
+	{
+		buf l = { 0 };
+		reset(&b);
+		pb_u64(&l, 9, 17);
+		pb_bytes(&b, 1, l.p, l.len);
+		write_wire(T, "dead-list-code-17", TASQ_M_DEAD_LIST, &b);
+		reset(&l);
+		pb_bytes(&l, 6, "abc", 3);
+		pb_u64(&l, 7, 4);
+		reset(&b);
+		pb_bytes(&b, 1, l.p, l.len);
+		write_wire(T, "dead-list-short-payload", TASQ_M_DEAD_LIST, &b);
+		reset(&b);
+		pb_packed(&b, 2, ids4, 2, false);
+		reset(&l);
+		pb_u64(&l, 1, 1);
+		pb_bytes(&l, 3, "ab", 2);
+		pb_bytes(&b, 8, l.p, l.len);
+		pb_str(&b, 9, "one error for two ids");
+		write_wire(T, "fetch-errors-short", TASQ_M_FETCH, &b);
+		free(l.p);
+	}
 	// Replies a client must refuse.
 	reset(&b);
 	pb_u64(&b, 1, 1);

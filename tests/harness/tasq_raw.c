@@ -44,6 +44,7 @@
 #include "clock.h"
 #include "envelope.h"
 #include "err.h"
+#include "blobs.h"
 #include "wire.h"
 
 static int           timeout_ms = 5000;
@@ -439,6 +440,25 @@ cmd_wrongkey(nng_socket s)
 //	                             session's previous delivery of JOB); each
 //	                             prints "result id= value= code="
 //	close JOB                    CloseJob
+//
+// Typed tasks (issue 12), payloads and results as text:
+//	tsubmit QUEUE JOB FIRST TYPE MAX_ATTEMPTS BACKOFF_MS P...
+//	                             Submit payloads P... of TYPE with that
+//	                             retry policy (backoff at most 60 s)
+//	tlease QUEUE MAX WAIT_MS TYPE...
+//	                             Lease tasks of the TYPEs; prints "task
+//	                             lease= job= id= type= payload= attempt="
+//	                             per task; the tasks join the hand
+//	tcomplete [fail CODE MSG]    Complete every task in hand: result
+//	                             "did:PAYLOAD", or every one failing with
+//	                             CODE (a number) and message MSG
+//	tfetch JOB MAX WAIT_MS       Fetch; prints "result id= code= result=
+//	                             error=" and no_worker= on its summary
+//	dead QUEUE                   DeadList of QUEUE ("-": all) with
+//	                             payloads: "dead id= job= task= type=
+//	                             payload= attempts= code= error="
+//	purge all QUEUE | purge ID...
+//	                             DeadPurge
 //	reconnect                    Closes the connection (the server ends
 //	                             its leases) and dials a new one; empties
 //	                             the hand
@@ -823,6 +843,321 @@ session_close(struct session *ss, char **arg, size_t narg)
 	return (0);
 }
 
+// ---- typed tasks --------------------------------------------------------
+
+static int
+session_tsubmit(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req  req;
+	tasq_rep  rep;
+	uint64_t  job, first, att, backoff;
+	uint32_t *lens;
+	uint8_t  *data;
+	size_t    n = narg > 6 ? narg - 6 : 0, size = 0;
+
+	if (narg < 7 || !session_u64(arg[1], &job) ||
+	    !session_u64(arg[2], &first) || !session_u64(arg[4], &att) ||
+	    !session_u64(arg[5], &backoff)) {
+		return (2);
+	}
+	for (size_t i = 0; i < n; i++) {
+		size += strlen(arg[6 + i]);
+	}
+	if ((lens = calloc(n + 1, sizeof(*lens))) == NULL ||
+	    (data = malloc(size + 1)) == NULL) {
+		die("malloc", NNG_ENOMEM);
+	}
+	size = 0;
+	for (size_t i = 0; i < n; i++) {
+		lens[i] = (uint32_t) strlen(arg[6 + i]);
+		memcpy(data + size, arg[6 + i], lens[i]);
+		size += lens[i];
+	}
+	memset(&req, 0, sizeof(req));
+	req.method                      = TASQ_M_SUBMIT;
+	req.u.submit.queue              = arg[0];
+	req.u.submit.job_id             = job;
+	req.u.submit.first_index        = first;
+	req.u.submit.n                  = n;
+	req.u.submit.type               = arg[3];
+	req.u.submit.payloads           = (tasq_blobs) { 0, lens, data, size };
+	req.u.submit.has_retry          = true;
+	req.u.submit.retry.max_attempts = (uint32_t) att;
+	req.u.submit.retry.backoff_ms   = (uint32_t) backoff;
+	req.u.submit.retry.backoff_max_ms = 60000;
+	if (session_call(ss, "tsubmit", &req, 0, &rep) == 0) {
+		printf("tsubmit status=OK accepted=%" PRIu32 " duplicate=%d\n",
+		    rep.u.submit.accepted, rep.u.submit.duplicate ? 1 : 0);
+		tasq_wire_rep_fini(&rep);
+	}
+	free(lens);
+	free(data);
+	return (0);
+}
+
+// Prints a column item as text (the tests' payloads are text).
+static void
+print_item(const char *key, const uint8_t *p, size_t len)
+{
+	printf(" %s=%.*s", key, (int) len, (const char *) p);
+}
+
+static int
+session_tlease(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req req;
+	tasq_rep rep;
+	uint64_t max, wait;
+	size_t   ntasks = 0;
+
+	if (narg < 4 || !session_u64(arg[1], &max) ||
+	    !session_u64(arg[2], &wait) || max > UINT32_MAX ||
+	    wait > UINT32_MAX / 2) {
+		return (2);
+	}
+	memset(&req, 0, sizeof(req));
+	req.method              = TASQ_M_LEASE;
+	req.u.lease.queue       = arg[0];
+	req.u.lease.worker_id   = sender_id;
+	req.u.lease.worker_name = "tasq_raw";
+	req.u.lease.max_tasks   = (uint32_t) max;
+	req.u.lease.wait_ms     = (uint32_t) wait;
+	req.u.lease.ntypes      = narg - 3;
+	req.u.lease.types       = (const char **) arg + 3;
+	if (session_call(ss, "tlease", &req, (uint32_t) wait, &rep) != 0) {
+		return (0);
+	}
+	for (size_t i = 0; i < rep.u.lease.nbatches; i++) {
+		const tasq_task_batch *tb = &rep.u.lease.batches[i];
+		struct session_batch  *sb;
+		tasq_blobs_iter        it;
+
+		if (ss->nhand == ss->caphand) {
+			size_t ncap = ss->caphand ? ss->caphand * 2 : 8;
+			void  *p    = realloc(ss->hand, ncap * sizeof(*sb));
+			if (p == NULL) {
+				die("realloc", NNG_ENOMEM);
+			}
+			ss->hand    = p;
+			ss->caphand = ncap;
+		}
+		sb           = &ss->hand[ss->nhand++];
+		sb->lease_id = tb->lease_id;
+		sb->job_id   = tb->job_id;
+		sb->n        = tb->n;
+		sb->ids      = malloc((tb->n + 1) * sizeof(*sb->ids));
+		// The payloads, NUL-terminated, one after the other.
+		sb->values = malloc(tb->payloads.size + tb->n + 1);
+		if (sb->ids == NULL || sb->values == NULL) {
+			die("malloc", NNG_ENOMEM);
+		}
+		tasq_blobs_iter_init(&it, &tb->payloads);
+		for (size_t k = 0, at = 0; k < tb->n; k++) {
+			const uint8_t *p;
+			size_t         len;
+			tasq_blobs_next(&it, &p, &len);
+			sb->ids[k] = tb->ids[k];
+			memcpy((char *) sb->values + at, p, len);
+			((char *) sb->values)[at + len] = '\0';
+			at += len + 1;
+			printf("task lease=%" PRIu64 " job=%" PRIu64
+			       " id=%" PRIu64 " type=%s",
+			    tb->lease_id, tb->job_id, tb->ids[k], tb->type);
+			print_item("payload", p, len);
+			printf(" attempt=%" PRIu32 "\n", tb->attempt);
+		}
+		ntasks += tb->n;
+	}
+	printf("tlease status=OK tasks=%zu batches=%zu\n", ntasks,
+	    rep.u.lease.nbatches);
+	tasq_wire_rep_fini(&rep);
+	return (0);
+}
+
+static int
+session_tcomplete(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req           req;
+	tasq_rep           rep;
+	tasq_result_batch *rb;
+	uint64_t           code = 0;
+	const char        *msg  = NULL;
+
+	if (narg == 3 && strcmp(arg[0], "fail") == 0 &&
+	    session_u64(arg[1], &code)) {
+		msg = arg[2];
+	} else if (narg != 0) {
+		return (2);
+	}
+	if ((rb = calloc(ss->nhand + 1, sizeof(*rb))) == NULL) {
+		die("calloc", NNG_ENOMEM);
+	}
+	for (size_t i = 0; i < ss->nhand; i++) {
+		const struct session_batch *sb = &ss->hand[i];
+		const char                 *p  = (const char *) sb->values;
+		uint32_t                   *lens;
+		uint8_t                    *data;
+		size_t                      size = 0;
+
+		rb[i].lease_id = sb->lease_id;
+		rb[i].job_id   = sb->job_id;
+		rb[i].n        = sb->n;
+		rb[i].ids      = sb->ids;
+		lens           = calloc(sb->n + 1, sizeof(*lens));
+		data           = malloc(sb->n * 4 + 65536);
+		rb[i].codes    = calloc(sb->n + 1, sizeof(uint32_t));
+		rb[i].errors   = calloc(sb->n + 1, sizeof(char *));
+		if (lens == NULL || data == NULL || rb[i].codes == NULL ||
+		    rb[i].errors == NULL) {
+			die("malloc", NNG_ENOMEM);
+		}
+		for (size_t k = 0; k < sb->n; k++, p += strlen(p) + 1) {
+			if (msg != NULL) {
+				rb[i].codes[k]  = (uint32_t) code;
+				rb[i].errors[k] = msg;
+				continue;
+			}
+			lens[k] = (uint32_t) snprintf(
+			    (char *) data + size, 65536, "did:%s", p);
+			size += lens[k];
+		}
+		rb[i].results = (tasq_blobs) { 0, lens, data, size };
+	}
+	memset(&req, 0, sizeof(req));
+	req.method               = TASQ_M_COMPLETE;
+	req.u.complete.worker_id = sender_id;
+	req.u.complete.nresults  = ss->nhand;
+	req.u.complete.results   = rb;
+	if (session_call(ss, "tcomplete", &req, 0, &rep) == 0) {
+		printf("tcomplete status=OK accepted=%" PRIu32
+		       " duplicates=%" PRIu32 " late=%" PRIu32 "\n",
+		    rep.u.complete.accepted, rep.u.complete.duplicates,
+		    rep.u.complete.late);
+		tasq_wire_rep_fini(&rep);
+	}
+	for (size_t i = 0; i < ss->nhand; i++) {
+		free(rb[i].results.lens);
+		free(rb[i].results.data);
+		free(rb[i].codes);
+		free(rb[i].errors);
+	}
+	free(rb);
+	session_forget(ss);
+	return (0);
+}
+
+static int
+session_tfetch(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req        req;
+	tasq_rep        rep;
+	uint64_t        job, max, wait;
+	tasq_blobs_iter it;
+
+	if (narg != 3 || !session_u64(arg[0], &job) ||
+	    !session_u64(arg[1], &max) || !session_u64(arg[2], &wait) ||
+	    max > UINT32_MAX || wait > UINT32_MAX / 2) {
+		return (2);
+	}
+	if (job != ss->fetch_job) {
+		ss->fetch_job = job;
+		ss->fetch_seq = 0;
+	}
+	memset(&req, 0, sizeof(req));
+	req.method              = TASQ_M_FETCH;
+	req.u.fetch.job_id      = job;
+	req.u.fetch.ack_seq     = ss->fetch_seq;
+	req.u.fetch.max_results = (uint32_t) max;
+	req.u.fetch.wait_ms     = (uint32_t) wait;
+	if (session_call(ss, "tfetch", &req, (uint32_t) wait, &rep) != 0) {
+		return (0);
+	}
+	tasq_blobs_iter_init(&it, &rep.u.fetch.results);
+	for (size_t i = 0; i < rep.u.fetch.n; i++) {
+		uint32_t code = rep.u.fetch.codes ? rep.u.fetch.codes[i] : 0;
+		const char *e =
+		    rep.u.fetch.errors ? rep.u.fetch.errors[i] : NULL;
+		const uint8_t *p;
+		size_t         len;
+		tasq_blobs_next(&it, &p, &len);
+		printf("result id=%" PRIu64 " code=%s", rep.u.fetch.ids[i],
+		    tasq_err_name((int) code));
+		print_item("result", p, len);
+		printf(" error=%s\n", e != NULL ? e : "");
+	}
+	if (rep.u.fetch.seq != 0) {
+		ss->fetch_seq = rep.u.fetch.seq;
+	}
+	printf("tfetch status=OK n=%zu submitted=%" PRIu64
+	       " completed=%" PRIu64 " no_worker=%d\n",
+	    rep.u.fetch.n, rep.u.fetch.submitted, rep.u.fetch.completed,
+	    rep.u.fetch.no_worker ? 1 : 0);
+	tasq_wire_rep_fini(&rep);
+	return (0);
+}
+
+static int
+session_dead(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req req;
+	tasq_rep rep;
+
+	if (narg != 1) {
+		return (2);
+	}
+	memset(&req, 0, sizeof(req));
+	req.method               = TASQ_M_DEAD_LIST;
+	req.u.dead_list.queue    = strcmp(arg[0], "-") == 0 ? "" : arg[0];
+	req.u.dead_list.payloads = true;
+	if (session_call(ss, "dead", &req, 0, &rep) != 0) {
+		return (0);
+	}
+	for (size_t i = 0; i < rep.u.dead_list.n; i++) {
+		const tasq_dead_letter *d = &rep.u.dead_list.letters[i];
+		printf("dead id=%" PRIu64 " job=%" PRIu64 " task=%" PRIu64
+		       " type=%s",
+		    d->id, d->job_id, d->task_id, d->type);
+		print_item("payload", d->payload, d->payload_size);
+		printf(" attempts=%" PRIu32 " code=%s error=%s\n", d->attempts,
+		    tasq_err_name((int) d->code), d->error ? d->error : "");
+	}
+	printf("dead status=OK n=%zu total=%" PRIu64 "\n", rep.u.dead_list.n,
+	    rep.u.dead_list.total);
+	tasq_wire_rep_fini(&rep);
+	return (0);
+}
+
+static int
+session_purge(struct session *ss, char **arg, size_t narg)
+{
+	tasq_req req;
+	tasq_rep rep;
+	uint64_t ids[256];
+	size_t   n = 0;
+
+	memset(&req, 0, sizeof(req));
+	req.method = TASQ_M_DEAD_PURGE;
+	if (narg == 2 && strcmp(arg[0], "all") == 0) {
+		req.u.dead_purge.all = true;
+		req.u.dead_purge.queue =
+		    strcmp(arg[1], "-") == 0 ? "" : arg[1];
+	} else {
+		for (; n < narg && n < 256; n++) {
+			if (!session_u64(arg[n], &ids[n])) {
+				return (2);
+			}
+		}
+		req.u.dead_purge.n   = n;
+		req.u.dead_purge.ids = ids;
+	}
+	if (session_call(ss, "purge", &req, 0, &rep) == 0) {
+		printf("purge status=OK purged=%" PRIu64 "\n",
+		    rep.u.dead_purge.purged);
+		tasq_wire_rep_fini(&rep);
+	}
+	return (0);
+}
+
 static int
 cmd_session(const char *url)
 {
@@ -849,6 +1184,18 @@ cmd_session(const char *url)
 		}
 		if (strcmp(arg[0], "submit") == 0) {
 			rv = session_submit(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "tsubmit") == 0) {
+			rv = session_tsubmit(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "tlease") == 0) {
+			rv = session_tlease(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "tcomplete") == 0) {
+			rv = session_tcomplete(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "tfetch") == 0) {
+			rv = session_tfetch(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "dead") == 0) {
+			rv = session_dead(&ss, arg + 1, narg - 1);
+		} else if (strcmp(arg[0], "purge") == 0) {
+			rv = session_purge(&ss, arg + 1, narg - 1);
 		} else if (strcmp(arg[0], "lease") == 0) {
 			rv = session_lease(&ss, arg + 1, narg - 1);
 		} else if (strcmp(arg[0], "complete") == 0) {
