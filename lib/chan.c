@@ -252,34 +252,48 @@ server_now_ms(tasq_chan *c)
 	return (tasq_clock_mono_ms() + (uint64_t) atomic_load(&c->offset_ms));
 }
 
-// Signs and sends the request, then starts receiving its reply.
-static int
-send_req(tasq_call *call, char *err, size_t errlen)
+int
+tasq_chan_seal(tasq_chan *c, const tasq_req *req, uint64_t sender_id,
+    uint64_t seq, uint32_t deadline_ms, nng_msg **msgp)
 {
-	tasq_chan   *c = call->c;
 	tasq_env_hdr h;
 	nng_msg     *m;
 	int          rv;
 
-	if ((rv = tasq_wire_encode_req(call->req, &m)) != 0) {
-		snprintf(err, errlen, "cannot encode request: %s",
-		    tasq_strerror(rv));
+	if ((rv = tasq_wire_encode_req(req, &m)) != 0) {
 		return (rv);
 	}
 	memset(&h, 0, sizeof(h));
 	h.kind         = TASQ_ENV_REQUEST;
-	h.sender_id    = c->sender_id;
-	h.seq          = atomic_fetch_add(&c->seq, 1) + 1;
+	h.sender_id    = sender_id;
+	h.seq          = seq;
 	h.timestamp_ms = server_now_ms(c);
-	h.method       = (uint16_t) call->req->method;
-	h.deadline_ms  = call->timeout_ms;
+	h.method       = (uint16_t) req->method;
+	h.deadline_ms  = deadline_ms;
 	if ((rv = tasq_auth_seal(c->keys, &h, m)) != 0) {
 		nng_msg_free(m);
-		snprintf(
-		    err, errlen, "cannot sign request: %s", tasq_strerror(rv));
 		return (rv);
 	}
-	call->seq = h.seq;
+	*msgp = m;
+	return (0);
+}
+
+// Signs and sends the request, then starts receiving its reply.
+static int
+send_req(tasq_call *call, char *err, size_t errlen)
+{
+	tasq_chan *c   = call->c;
+	uint64_t   seq = atomic_fetch_add(&c->seq, 1) + 1;
+	nng_msg   *m;
+	int        rv;
+
+	if ((rv = tasq_chan_seal(c, call->req, c->sender_id, seq,
+	         call->timeout_ms, &m)) != 0) {
+		snprintf(err, errlen, "cannot encode or sign request: %s",
+		    tasq_strerror(rv));
+		return (rv);
+	}
+	call->seq = seq;
 	nng_aio_set_timeout(call->aio, (nng_duration) call->timeout_ms);
 	nng_aio_set_msg(call->aio, m);
 	nng_ctx_send(call->ctx, call->aio);

@@ -69,6 +69,15 @@ int tasq_chan_call_start(tasq_chan *c, const tasq_req *req,
 int tasq_chan_call_finish(
     tasq_call *call, tasq_rep *rep, char *err, size_t errlen);
 
+// tasq_chan_seal encodes req into a new message *msgp (send or free with
+// nng_msg_free): a request envelope from sender_id with seq, stamped with
+// the server's time as c knows it (see tasq_chan_call) and signed with
+// c's key. The worker's heartbeats (worker/keepalive.c) use it with a
+// sender id of their own. Thread-safe. Errors: as tasq_wire_encode_req
+// and tasq_auth_seal.
+int tasq_chan_seal(tasq_chan *c, const tasq_req *req, uint64_t sender_id,
+    uint64_t seq, uint32_t deadline_ms, nng_msg **msgp);
+
 // tasq_chan_sender_id returns this channel's random sender id.
 uint64_t tasq_chan_sender_id(const tasq_chan *c);
 

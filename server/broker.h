@@ -139,7 +139,12 @@ typedef void (*tasq_wake_cb)(tasq_waiter *w);
 	    "Connections refused at --max-unauthenticated.")                  \
 	X(AUTH_TIMEOUT, "connections_auth_timeout",                           \
 	    "Connections closed for sending no authenticated request within " \
-	    "--auth-timeout.")
+	    "--auth-timeout.")                                                \
+	X(HEARTBEATS_RECEIVED, "heartbeats_received",                         \
+	    "Heartbeats (Extend on the heartbeat port) accepted.")            \
+	X(HEARTBEATS_REFUSED, "heartbeats_refused",                           \
+	    "Messages on the heartbeat port refused (also counted by "        \
+	    "cause).")
 
 enum tasq_counter_id {
 #define TASQ_CTR_ENUM(id, name, help) TASQ_CTR_##id,

@@ -21,6 +21,7 @@
 #include "chan.h"
 #include "clock.h"
 #include "err.h"
+#include "heartbeat.h"
 #include "log.h"
 #include "opt.h"
 #include "server.h"
@@ -51,6 +52,7 @@ static struct {
 	uint64_t watchdog_ms;
 	uint64_t idle_ms;
 	char    *metrics_listen;
+	char    *heartbeat_listen;
 	uint64_t max_inflight;
 	uint64_t lease_ms;
 	uint64_t max_attempts;
@@ -181,11 +183,19 @@ static const tasq_opt server_opts[] = {
 	    "serve /metrics (Prometheus), /healthz, /api/stats and a "
 	    "dashboard at http://HOST:PORT",
 	    &cfg.metrics_listen, TASQ_URL_HTTP, 0, false },
+	{ "heartbeat-listen", 0, TASQ_OPT_STR, "TASQ_HEARTBEAT_LISTEN", NULL,
+	    "URL",
+	    "take workers' lease heartbeats (push/pull) here (default: "
+	    "--listen with port + 1, or path.hb for ipc://; none: off)",
+	    &cfg.heartbeat_listen, 0, 0, false },
 	{ "ready-file", 0, TASQ_OPT_STR, NULL, NULL, "FILE",
 	    "once serving, write the URL (with the real port) to FILE",
 	    &cfg.ready_file, 0, 0, false },
 	TASQ_OPT_END,
 };
+
+// The heartbeat address in use ("": none).
+static char hb_url[1024];
 
 static const char usage[] =
     "Usage: tasq-server [options]\n"
@@ -222,10 +232,23 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 		fprintf(stderr, "%s: --log-format is text or json\n", argv[0]);
 		return (2);
 	}
+	if (cfg.heartbeat_listen == NULL) {
+		if (tasq_heartbeat_default_url(
+		        cfg.listen, hb_url, sizeof(hb_url)) != 0) {
+			// The default only: serve without it (RPC extends).
+			tasq_warn("no heartbeat address derives from --listen "
+			          "%s (give --heartbeat-listen URL); serving "
+			          "without a heartbeat port",
+			    cfg.listen);
+			hb_url[0] = '\0';
+		}
+	} else if (strcmp(cfg.heartbeat_listen, "none") != 0) {
+		snprintf(hb_url, sizeof(hb_url), "%s", cfg.heartbeat_listen);
+	}
 	if (tasq_keyring_setup(cfg.key_file, keys, err, sizeof(err)) != 0 ||
 	    tasq_tls_setup(cfg.tls_engine, cfg.tls_min, cfg.tls_max, err,
 	        sizeof(err)) != 0 ||
-	    (tasq_url_is_tls(cfg.listen) &&
+	    ((tasq_url_is_tls(cfg.listen) || tasq_url_is_tls(hb_url)) &&
 	        tasq_tls_server_config(cfg.tls_cert, cfg.tls_key,
 	            cfg.tls_client_ca, tls, err, sizeof(err)) != 0)) {
 		fprintf(stderr, "tasq-server: %s\n", err);
@@ -286,6 +309,8 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 		.watchdog_ms       = (uint32_t) cfg.watchdog_ms,
 		.idle_ms           = cfg.idle_ms,
 		.metrics_listen    = cfg.metrics_listen,
+		.heartbeat_listen  = hb_url[0] != '\0' ? hb_url : NULL,
+		.heartbeat_derived = cfg.heartbeat_listen == NULL,
 		.ready_file        = cfg.ready_file,
 	};
 	return (-1);

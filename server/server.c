@@ -26,6 +26,7 @@ struct tasq_server {
 	tasq_replay     *replay;
 	tasq_journal    *journal;
 	tasq_rpc        *rpc;
+	tasq_heartbeat  *heartbeat;
 	tasq_metrics    *metrics;
 	tasq_watchdog   *watchdog;
 	nng_thread      *timer;
@@ -172,6 +173,33 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 	    TASQ_VERSION, s->conf.rpc.url, tasq_rpc_bound_port(s->rpc),
 	    tasq_keyring_count(s->conf.rpc.keys),
 	    (unsigned long long) s->conf.broker.lease_ms);
+	// After the RPC port: a second server on the same address fails on
+	// that first (tests/fault/ipc_relisten.sh). Health says 0 until the
+	// port is set; a worker asking meanwhile asks again later.
+	if (s->conf.heartbeat_listen != NULL) {
+		tasq_heartbeat_conf hc = { .url = s->conf.heartbeat_listen,
+			.tls                    = s->conf.rpc.tls,
+			.keys                   = s->conf.rpc.keys,
+			.max_conns              = s->conf.rpc.max_conns };
+		if ((rv = tasq_heartbeat_start(&s->heartbeat, &hc, s->broker,
+		         s->replay, err, errlen)) != 0) {
+			s->heartbeat = NULL;
+			if (!s->conf.heartbeat_derived) {
+				return (rv);
+			}
+			// Only the default address: serve without it (workers
+			// extend leases by RPC) rather than not at all.
+			tasq_warn("%s; serving without a heartbeat port", err);
+			err[0] = '\0';
+		}
+	}
+	if (s->heartbeat != NULL) {
+		tasq_service_set_heartbeat_port(
+		    s->svc, tasq_heartbeat_bound_port(s->heartbeat));
+		tasq_info("heartbeats on %s (port %u)",
+		    tasq_heartbeat_url(s->heartbeat),
+		    tasq_heartbeat_bound_port(s->heartbeat));
+	}
 	if (s->conf.metrics_listen != NULL &&
 	    (rv = tasq_metrics_start(&s->metrics, s->conf.metrics_listen,
 	         s->broker, s->rpc, s->journal, err, errlen)) != 0) {
@@ -226,6 +254,7 @@ tasq_server_close(tasq_server *s)
 	// nng 1.5.2 closes every connection (see rpc.c).
 	tasq_watchdog_stop(s->watchdog);
 	s->watchdog = NULL;
+	tasq_heartbeat_close(s->heartbeat);
 	tasq_rpc_close(s->rpc);
 }
 
@@ -247,6 +276,9 @@ tasq_server_stop(tasq_server *s)
 	// the journal's callbacks can still reach the RPC layer, and nothing
 	// appends to the journal any more.
 	s->stop_rv = tasq_rpc_stop(s->rpc, TASQ_SERVER_DRAIN_MS);
+	if (tasq_heartbeat_stop(s->heartbeat) != 0 && s->stop_rv == 0) {
+		s->stop_rv = TASQ_EDEADLINE_EXCEEDED;
+	}
 	tasq_journal_close(s->journal); // flushes and syncs what is left
 	s->journal = NULL;
 	return (s->stop_rv);
@@ -262,6 +294,7 @@ tasq_server_free(tasq_server *s)
 		(void) tasq_server_stop(s);
 	}
 	tasq_rpc_free(s->rpc);
+	tasq_heartbeat_free(s->heartbeat);
 	tasq_replay_free(s->replay);
 	tasq_service_free(s->svc);
 	tasq_broker_free(s->broker);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "broker.h"
+#include "heartbeat.h"
 #include "journal.h"
 #include "rpc.h"
 #include "service.h"
@@ -42,8 +43,10 @@ typedef struct tasq_server_conf {
 	bool            recover_truncate;
 	uint32_t        watchdog_ms; // 0: no watchdog
 	uint64_t        idle_ms;
-	const char     *metrics_listen; // NULL: no metrics endpoint
-	const char     *ready_file;     // NULL: none
+	const char     *metrics_listen;   // NULL: no metrics endpoint
+	const char     *heartbeat_listen; // NULL: no heartbeat port
+	bool heartbeat_derived; // the default: warn, not fail, if it is taken
+	const char *ready_file; // NULL: none
 } tasq_server_conf;
 
 // How long tasq_server_stop gives established connections to end before

@@ -1,5 +1,6 @@
 #include "service.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ struct tasq_service {
 	tasq_service_conf conf;
 	uint64_t          server_id;
 	nng_time          started;
+	atomic_uint       heartbeat_port; // set while serving (server.c)
 };
 
 int
@@ -43,6 +45,12 @@ uint64_t
 tasq_service_server_id(const tasq_service *s)
 {
 	return (s->server_id);
+}
+
+void
+tasq_service_set_heartbeat_port(tasq_service *s, uint32_t port)
+{
+	atomic_store(&s->heartbeat_port, port);
 }
 
 // How long a long-poll may wait: what the caller asked for, within the
@@ -196,8 +204,9 @@ tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
 	case TASQ_M_HEALTH:
 		rep.u.health.serving = !tasq_broker_journal_failed(s->broker);
 		rep.u.health.version = TASQ_VERSION;
-		rep.u.health.server_id = s->server_id;
-		rep.u.health.uptime_ms = nng_clock() - s->started;
+		rep.u.health.server_id      = s->server_id;
+		rep.u.health.uptime_ms      = nng_clock() - s->started;
+		rep.u.health.heartbeat_port = atomic_load(&s->heartbeat_port);
 		return (tasq_wire_encode_rep(&rep, replyp));
 	case TASQ_M_SUBMIT:
 		rv = tasq_broker_submit(s->broker, &req->u.submit, now,

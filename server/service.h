@@ -37,6 +37,10 @@ void tasq_service_free(tasq_service *s);
 
 uint64_t tasq_service_server_id(const tasq_service *s);
 
+// tasq_service_set_heartbeat_port sets HealthReply.heartbeat_port (0:
+// none). Thread-safe (server/server.c sets it once the port listens).
+void tasq_service_set_heartbeat_port(tasq_service *s, uint32_t port);
+
 // tasq_service_handle runs call. On 0 either *replyp is a new reply body
 // message (see wire.h) or, when w was not NULL and there is nothing to
 // return yet, *parked is true and w is parked until call->park_until.

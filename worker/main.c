@@ -61,6 +61,7 @@ static struct {
 	uint64_t task_delay_ms;
 	uint64_t max_msg;
 	uint64_t drain_ms;
+	char    *heartbeat;
 } cfg;
 
 static const tasq_opt worker_opts[] = {
@@ -116,6 +117,10 @@ static const tasq_opt worker_opts[] = {
 	{ "exec-each-jobs", 0, TASQ_OPT_U64, NULL, "4", "N",
 	    "exec-each: commands run at once per lease in flight",
 	    &cfg.each_parallel, 1, 1024, false },
+	{ "heartbeat", 0, TASQ_OPT_STR, "TASQ_HEARTBEAT", NULL, "URL",
+	    "push lease heartbeats here (default: the port the server's "
+	    "health reply names, on --server's host; none: Extend RPC only)",
+	    &cfg.heartbeat, 0, 0, false },
 	{ "task-delay", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
 	    "extra time per task (testing and demos)", &cfg.task_delay_ms, 0,
 	    60000, false },
@@ -533,6 +538,7 @@ main(int argc, char **argv)
 		.handlers        = type_handlers,
 		.task_timeout_ms = (uint32_t) cfg.task_timeout_ms,
 		.each_parallel   = (uint32_t) cfg.each_parallel,
+		.heartbeat       = cfg.heartbeat,
 	};
 	uint32_t n = (uint32_t) cfg.procs;
 	pids       = calloc(n, sizeof(*pids));

@@ -15,6 +15,7 @@
 #include "chan.h"
 #include "err.h"
 #include "handler.h"
+#include "keepalive.h"
 #include "log.h"
 #include "tls.h"
 #include "wire.h"
@@ -29,6 +30,7 @@ struct worker {
 	nng_mtx                *mtx;  // guards held[]
 	uint64_t               *held; // lease ids in hand, per thread
 	atomic_uint             lease_ms;
+	tasq_keepalive         *ka; // heartbeats (worker/keepalive.h)
 };
 
 // Result columns for the batches of one lease reply: ids, and per batch
@@ -401,9 +403,6 @@ heartbeat(struct worker *w, uint32_t nthreads)
 {
 	uint64_t ids[64];
 	size_t   n = 0;
-	tasq_req req;
-	tasq_rep rep;
-	char     err[256];
 
 	nng_mtx_lock(w->mtx);
 	for (uint32_t i = 0; i < nthreads && n < 64; i++) {
@@ -412,20 +411,7 @@ heartbeat(struct worker *w, uint32_t nthreads)
 		}
 	}
 	nng_mtx_unlock(w->mtx);
-	if (n == 0) {
-		return;
-	}
-	memset(&req, 0, sizeof(req));
-	req.method             = TASQ_M_EXTEND;
-	req.u.extend.worker_id = w->id;
-	req.u.extend.n         = n;
-	req.u.extend.lease_ids = ids;
-	if (tasq_chan_call(w->chan, &req, w->conf->timeout_ms, &rep, err,
-	        sizeof(err)) == 0) {
-		tasq_wire_rep_fini(&rep);
-	} else {
-		tasq_debug("cannot extend leases: %s", err);
-	}
+	(void) tasq_keepalive_beat(w->ka, ids, n);
 }
 
 // The watchdog of --task-timeout for handlers that run on the lease
@@ -648,6 +634,21 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	}
 	tasq_info("worker %s connected to %s (queue %s)", w.name, conf->server,
 	    conf->queue);
+	tasq_keepalive_conf kc = { .server = conf->server,
+		.heartbeat                 = conf->heartbeat,
+		.keys                      = conf->keys,
+		.tls_ca                    = conf->tls_ca,
+		.tls_server_name           = conf->tls_server_name,
+		.tls_cert                  = conf->tls_cert,
+		.tls_key                   = conf->tls_key,
+		.chan                      = w.chan,
+		.worker_id                 = w.id,
+		.timeout_ms                = conf->timeout_ms };
+	if (tasq_keepalive_open(&w.ka, &kc, err, sizeof(err)) != 0) {
+		tasq_err("%s", err);
+		thr_close_all(thr, conf);
+		return (1);
+	}
 	if (nng_mtx_alloc(&w.mtx) != 0 ||
 	    (w.held = calloc(conf->pipeline, sizeof(*w.held))) == NULL) {
 		tasq_err("out of memory");
@@ -674,13 +675,15 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	}
 	signals_block(false);
 	// This thread beats the heart: leases of slow batches are extended
-	// at a third of their length so that one lost beat does no harm.
+	// several times per lease (tasq_keepalive_period_ms) so that a lost
+	// beat or two do no harm.
 	while (*stop == 0 && !atomic_load(&w.draining)) {
 		// The period is read again at every step: a fresh worker
 		// learns the lease length from its first Lease reply, and a
 		// lease shorter than the default must not wait that long.
-		for (uint32_t t = 0;
-		     t < atomic_load(&w.lease_ms) / 3 && *stop == 0;
+		for (uint32_t t = 0; t < tasq_keepalive_period_ms(
+		                             w.ka, atomic_load(&w.lease_ms)) &&
+		     *stop == 0;
 		     t += 100) {
 			sleep_ms(100);
 		}
@@ -700,6 +703,7 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	thr_close_all(thr, conf);
 	thr = NULL;
 	tasq_info("worker %s drained", w.name);
+	tasq_keepalive_close(w.ka);
 	tasq_chan_close(w.chan);
 	free(w.held);
 	nng_mtx_free(w.mtx);

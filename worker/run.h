@@ -37,6 +37,7 @@ typedef struct tasq_worker_conf {
 	const char *const *handlers;
 	uint32_t           task_timeout_ms; // 0: none (--task-timeout)
 	uint32_t           each_parallel;   // exec-each children at once
+	const char        *heartbeat;       // --heartbeat (worker/keepalive.h)
 } tasq_worker_conf;
 
 // The exit status of a worker process whose handlers cannot be set up

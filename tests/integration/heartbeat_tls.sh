@@ -1,0 +1,61 @@
+# heartbeat_tls: the heartbeat port uses --listen's TLS configuration. The
+# server serves tls+tcp:// with a certificate from a CA made here; a
+# worker that dials tls+tcp://localhost:PORT with --tls-ca finds the
+# heartbeat port from Health and dials it over TLS on the same host (so
+# the certificate's name matches): a handler of two leases keeps its
+# lease with heartbeats, none refused, nothing expired.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
+. "$(dirname "${BASH_SOURCE[0]}")/lib_e2e.sh" || exit 2
+. "$(dirname "${BASH_SOURCE[0]}")/lib_hb.sh" || exit 2
+test_begin 60
+
+command -v openssl >/dev/null || fail "openssl is needed"
+ossl() { "$@" >"$T/openssl.log" 2>&1 || fail "openssl: $(cat "$T/openssl.log")"; }
+ossl openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 -subj "/CN=tasq test ca" \
+    -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign
+ossl openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/server.key" -out "$T/server.csr" -subj "/CN=localhost"
+printf '%s\n' 'subjectAltName=DNS:localhost' 'basicConstraints=CA:FALSE' \
+    'keyUsage=critical,digitalSignature' 'extendedKeyUsage=serverAuth' \
+    >"$T/server.ext"
+ossl openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" \
+    -CAkey "$T/ca.key" -CAcreateserial -out "$T/server.pem" -days 2 \
+    -extfile "$T/server.ext"
+chmod 600 "$T"/*.key
+
+# nng dials the first address of a name; where localhost is ::1 first,
+# tls+tcp4:// keeps to the IPv4 loopback the server listens on.
+scheme=tls+tcp
+first=$(getent ahosts localhost 2>/dev/null | awk '{ print $1; exit }')
+[ "$first" = 127.0.0.1 ] || scheme=tls+tcp4
+
+lease_ms=$((1500 * FACTOR))
+LISTEN=tls+tcp://127.0.0.1:0
+CLIENT_HOST=localhost
+CLIENT_OPTS=(--tls-ca "$T/ca.pem")
+WORKER_OPTS=(--tls-ca "$T/ca.pem")
+start_server --tls-cert "$T/server.pem" --tls-key "$T/server.key" \
+    --lease "${lease_ms}ms"
+URL=$scheme://localhost:${SERVER_URL##*:}
+hb=$(hb_url)
+case $hb in tls+tcp://127.0.0.1:[1-9]*) ;; *) fail "heartbeat port: '$hb'" ;; esac
+want=$scheme://localhost:${hb##*:}
+start_workers -j 1 --pipeline 1 --batch-size 2 --task-delay "${lease_ms}ms"
+expect_exit "$SPAWNED_PID" 0
+found() { grep -q "heartbeats to $want\$" "$T/worker-1.log"; }
+wait_until 10 found || fail "the worker did not dial $want"
+
+client submit --range 1:2 >"$T/out" 2>"$T/client.log" ||
+    fail "client failed: $(cat "$T/client.log")"
+check_squares "$T/out" 1 2
+s=$(stats_json)
+got=$(counter_json heartbeats_received "$s")
+log "heartbeats_received $got over TLS"
+[ "${got:-0}" -ge 3 ] || fail "heartbeats_received ${got:-none}, want >= 3"
+for c in leases_expired heartbeats_refused auth_failures; do
+	[ "$(counter_json "$c" "$s")" = 0 ] ||
+	    fail "$c is $(counter_json "$c" "$s"), want 0"
+done
+test_end
