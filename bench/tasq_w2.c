@@ -24,6 +24,7 @@
 #include <nng/nng.h>
 
 #include "auth.h"
+#include "blobs.h"
 #include "chan.h"
 #include "err.h"
 #include "opt.h"
@@ -74,6 +75,16 @@ static const tasq_opt w2_opts[] = {
 	TASQ_OPT_END,
 };
 
+// square_col makes buf (8 bytes) the one-item square column of v.
+static tasq_blobs
+square_col(uint8_t *buf, int64_t v)
+{
+	tasq_blobs col = { .width = 8, .data = buf, .size = 8 };
+
+	tasq_i64_le_put(buf, v);
+	return (col);
+}
+
 static const char usage[] =
     "Usage: tasq-bench-w2 [options]\n"
     "Submits one task at a time and waits for its result; prints\n"
@@ -106,6 +117,7 @@ submit_one(struct round *r, uint64_t id, int64_t value)
 {
 	tasq_req req;
 	tasq_rep rep;
+	uint8_t  vbuf[8];
 	char     err[512];
 	int      rv;
 
@@ -115,7 +127,8 @@ submit_one(struct round *r, uint64_t id, int64_t value)
 	req.u.submit.job_id      = r->job_id;
 	req.u.submit.first_index = id;
 	req.u.submit.n           = 1;
-	req.u.submit.values      = &value;
+	req.u.submit.type        = TASQ_TYPE_SQUARE;
+	req.u.submit.payloads    = square_col(vbuf, value);
 	if ((rv = tasq_chan_call(r->chan, &req, (uint32_t) cfg.timeout_ms,
 	         &rep, err, sizeof(err))) != 0) {
 		fprintf(stderr, "tasq-bench-w2: submit: %s\n", err);
@@ -135,6 +148,7 @@ one(struct round *r, uint64_t id, int64_t value, int how, int64_t *result)
 {
 	uint64_t until     = now_ns() + cfg.timeout_ms * 1000000ULL;
 	bool     submitted = false;
+	uint8_t  vbuf[8];
 	char     err[512];
 	int      rv;
 
@@ -163,7 +177,8 @@ one(struct round *r, uint64_t id, int64_t value, int how, int64_t *result)
 			req.u.fetch.submit.job_id      = r->job_id;
 			req.u.fetch.submit.first_index = id;
 			req.u.fetch.submit.n           = 1;
-			req.u.fetch.submit.values      = &value;
+			req.u.fetch.submit.type        = TASQ_TYPE_SQUARE;
+			req.u.fetch.submit.payloads = square_col(vbuf, value);
 		}
 		if ((rv = tasq_chan_call_start(
 		         r->chan, &req, 2000, &call, err, sizeof(err))) != 0) {
@@ -197,8 +212,11 @@ one(struct round *r, uint64_t id, int64_t value, int how, int64_t *result)
 		}
 		for (size_t i = 0; i < rep.u.fetch.n; i++) {
 			if (rep.u.fetch.ids[i] == id) {
-				*result = rep.u.fetch.values[i];
-				found   = true;
+				*result =
+				    rep.u.fetch.results.size >= 8 * (i + 1)
+				    ? tasq_blobs_i64(&rep.u.fetch.results, i)
+				    : 0;
+				found = true;
 			}
 		}
 		tasq_wire_rep_fini(&rep);

@@ -1478,8 +1478,8 @@ blobs_out(const tasq_blobs *in, size_t n, Tasq__V1__Blobs *out)
 }
 
 // The legacy values column of n tasks or results: values when the caller
-// still fills it (TRANSITIONAL), else the int64s of col, which must be
-// width 8 (an empty item, a failed task's result, is sent as 0). A
+// fills it (a client talking to an old server), else the int64s of col, which
+// must be width 8 (an empty item, a failed task's result, is sent as 0). A
 // width-8 column at an aligned address is sent as it is.
 static int
 values_out(size_t n, int64_t *values, const tasq_blobs *col,

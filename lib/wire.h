@@ -82,6 +82,12 @@ enum tasq_method {
 // into such a column, with legacy set on the struct, and encoded back
 // into values when legacy is set on what is encoded (PROTOCOL.md 8.3).
 //
+// The values members are that legacy column as int64s: decoders set them
+// (for legacy traffic only, the column then a view of the same bytes);
+// encoders send values when they are non-NULL (a client talking to a
+// server older than typed tasks), else the column (converted when legacy
+// is set). Everything else reads and writes the columns.
+//
 // What decoders guarantee: a batch's type is a valid name ("" on the wire
 // becomes TASQ_TYPE_SQUARE); a square batch's payloads are width 8, even
 // an empty batch's; values is non-NULL only when legacy is set, and then
@@ -100,7 +106,7 @@ typedef struct tasq_task_batch {
 	uint32_t    attempt;
 	size_t      n;
 	uint64_t   *ids;
-	int64_t    *values;   // TRANSITIONAL (issue 12): legacy column
+	int64_t    *values;   // legacy int64 column (see above)
 	const char *type;     // never NULL after decode ("square")
 	tasq_blobs  payloads; // n items
 	bool        legacy;   // values column on the wire (type square)
@@ -115,7 +121,7 @@ typedef struct tasq_result_batch {
 	uint64_t     job_id;
 	size_t       n;
 	uint64_t    *ids;
-	int64_t     *values; // TRANSITIONAL (issue 12): legacy column
+	int64_t     *values; // legacy int64 column (see above)
 	uint32_t    *codes;
 	tasq_blobs   results; // n items
 	const char **errors;
@@ -180,7 +186,7 @@ typedef struct tasq_submit_req {
 	uint64_t    job_id;
 	uint64_t    first_index;
 	size_t      n;
-	int64_t    *values;   // TRANSITIONAL (issue 12): legacy column
+	int64_t    *values;   // legacy int64 column (see above)
 	const char *type;     // never NULL after decode ("square")
 	tasq_blobs  payloads; // n items
 	bool        legacy;   // values column on the wire (type square)
@@ -276,14 +282,14 @@ typedef struct tasq_rep {
 			uint32_t released;
 		} release;
 		struct {
-			uint64_t        seq;
-			size_t          n;
-			uint64_t       *ids;
-			int64_t        *values; // TRANSITIONAL (issue 12)
-			uint32_t       *codes;  // NULL: all OK
-			uint64_t        submitted;
-			uint64_t        completed;
-			bool            has_submit; // submit is set
+			uint64_t  seq;
+			size_t    n;
+			uint64_t *ids;
+			int64_t  *values; // legacy int64 column (see above)
+			uint32_t *codes;  // NULL: all OK
+			uint64_t  submitted;
+			uint64_t  completed;
+			bool      has_submit; // submit is set
 			tasq_submit_rep submit;
 			tasq_blobs      results; // n items
 			const char    **errors;  // NULL: no messages
