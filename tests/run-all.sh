@@ -43,7 +43,7 @@ run_suite() {
 	echo "=== suite $name: $((SECONDS - t0)) s"
 }
 
-tsan_tests='^(unit\.|fuzz\.|integration\.(e2e_million|three_clients|kill_worker|drain|lease_expiry|queue_full|shutdown_load|supervisor_signal)$)'
+tsan_tests='^(unit\.|fuzz\.|integration\.(e2e_million|three_clients|kill_worker|drain|lease_expiry|queue_full|shutdown_load|supervisor_signal|typed_submit|handler_exec_kill|dead_retry|heartbeat_drop|heartbeat_sigstop)$)'
 [ -n "${TASQ_TSAN_FULL:-}" ] && tsan_tests='^(unit|fuzz|integration|compat)\.'
 
 for s in $suites; do
