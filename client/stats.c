@@ -24,8 +24,9 @@ static const tasq_opt stats_opts[] = {
 
 static const char usage[] =
     "Usage: tasq [options] stats [--json | --format FMT]\n"
-    "Shows the server's queues, workers, counters and how many dead\n"
-    "letters it holds (tasq dead lists them). JSON has durations in\n"
+    "Shows the server's queues, workers, task types (and the workers\n"
+    "serving each), counters and how many dead letters it holds (tasq\n"
+    "dead lists them). JSON has durations in\n"
     "milliseconds (uptime_ms, idle_ms).\n";
 
 static void
@@ -55,6 +56,17 @@ print_text(const tasq_rep *rep)
 		    w->name, w->queue, w->leases, w->tasks_in_hand,
 		    w->completed, tasq_fmt_duration(d, sizeof(d), w->idle_ms),
 		    w->connected ? "yes" : "no");
+	}
+	// Task types: a type with tasks and no worker waits for one.
+	printf("\n%-20s %-24s %10s %10s %8s\n", "QUEUE", "TYPE", "READY",
+	    "LEASED", "WORKERS");
+	for (size_t i = 0; i < rep->u.stats.ntypes; i++) {
+		const tasq_type_stats *t = &rep->u.stats.types[i];
+		printf("%-20s %-24s %10" PRIu64 " %10" PRIu64 " %8" PRIu32
+		       "%s\n",
+		    t->queue, t->type, t->ready, t->leased, t->workers,
+		    t->workers == 0 && t->ready > 0 ? "  no worker serves it"
+		                                    : "");
 	}
 	printf("\nCOUNTERS\n");
 	for (size_t i = 0; i < rep->u.stats.ncounters; i++) {

@@ -101,6 +101,18 @@ tasq_stats_json_write(const tasq_rep *rep, int flags, FILE *f)
 		    w->leases, w->tasks_in_hand, w->completed, w->idle_ms,
 		    w->connected ? "true" : "false");
 	}
+	fprintf(f, "],\"types\":[");
+	for (size_t i = 0; i < rep->u.stats.ntypes; i++) {
+		const tasq_type_stats *t = &rep->u.stats.types[i];
+		fprintf(f, "%s{\"queue\":", i ? "," : "");
+		tasq_json_str(f, t->queue);
+		fprintf(f, ",\"type\":");
+		tasq_json_str(f, t->type);
+		fprintf(f,
+		    ",\"ready\":%" PRIu64 ",\"leased\":%" PRIu64
+		    ",\"workers\":%" PRIu32 "}",
+		    t->ready, t->leased, t->workers);
+	}
 	fprintf(f, "],\"counters\":{");
 	for (size_t i = 0; i < rep->u.stats.ncounters; i++) {
 		fprintf(f, "%s", i ? "," : "");

@@ -25,6 +25,17 @@ pclient=$SPAWNED_PID
 said() { grep -q 'no worker serves queue q2, type sha256' "$T/w.err"; }
 wait_until 20 said || fail "the waiting client did not say so: $(cat "$T/w.err")"
 pid_alive "$pclient" || fail "the client did not keep waiting"
+# tasq stats names the type that no worker serves, as text and as JSON.
+client stats >"$T/stats.out" 2>&1 || fail "stats: $(cat "$T/stats.out")"
+grep -qE '^q2 +sha256 +1 +0 +0  no worker serves it$' "$T/stats.out" ||
+    fail "stats does not show q2/sha256 without a worker: $(cat "$T/stats.out")"
+client stats --json >"$T/stats.json" 2>&1 || fail "stats --json failed"
+python3 - "$T/stats.json" <<'PY' || fail "stats --json: no q2/sha256 row with 0 workers"
+import json, sys
+s = json.load(open(sys.argv[1]))
+rows = [t for t in s["types"] if t["queue"] == "q2" and t["type"] == "sha256"]
+sys.exit(0 if rows and rows[0]["workers"] == 0 and rows[0]["ready"] == 1 else 1)
+PY
 start_workers -j 1 --queue q2 --type sha256=builtin:sha256
 wait_exit "$pclient" 30 || fail "the client did not finish once a worker came"
 [ "$EXIT_STATUS" = 0 ] || fail "client exit $EXIT_STATUS: $(cat "$T/w.err")"
