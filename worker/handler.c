@@ -411,8 +411,8 @@ tasq_handler_open(tasq_handler **hp, const char *type, const char *spec,
     const tasq_handler_opts *opts, char *err, size_t errlen)
 {
 	tasq_handler     *h;
-	tasq_handler_opts o = { 0 };
-	const char       *rest;
+	tasq_handler_opts o    = { 0 };
+	const char       *rest = NULL;
 	int               rv;
 
 	(void) type;
