@@ -48,6 +48,7 @@ static struct {
 	char    *type;
 	bool     null;
 	bool     summary;
+	bool     json;
 	bool     no_progress;
 	char    *format;
 	uint64_t batch;
@@ -79,7 +80,10 @@ static const tasq_opt submit_opts[] = {
 	    "print one summary line instead of every result", &sopt.summary, 0,
 	    0, false },
 	{ "format", 0, TASQ_OPT_STR, NULL, "text", "FMT",
-	    "text, csv (square only) or jsonl", &sopt.format, 0, 0, false },
+	    "text, csv (square only) or jsonl (the summary too)", &sopt.format,
+	    0, 0, false },
+	{ "json", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "the same as --format jsonl", &sopt.json, 0, 0, false },
 	{ "no-progress", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
 	    "no progress bar (shown only when stderr is a terminal)",
 	    &sopt.no_progress, 0, 0, false },
@@ -1438,6 +1442,40 @@ struct tally {
 	uint64_t received; // results taken (each task's first)
 };
 
+// print_summary prints --summary's one line in the output format: text
+// (key=value pairs), csv (a header line and a row) or jsonl (an object).
+static void
+print_summary(const struct tally *t, uint64_t refused, double secs)
+{
+	double rate = secs > 0 ? (double) t->printed_ids / secs : 0.0;
+
+	switch (out_format) {
+	case FMT_JSONL:
+		printf("{\"tasks\":%" PRIu64 ",\"ok\":%" PRIu64
+		       ",\"failed\":%" PRIu64 ",\"refused\":%" PRIu64
+		       ",\"sum\":%" PRIu64
+		       ",\"seconds\":%.3f,\"rate\":%.0f}\n",
+		    t->printed_ids, t->ok, t->failed, refused, t->sum, secs,
+		    rate);
+		return;
+	case FMT_CSV:
+		printf("tasks,ok,failed,refused,sum,seconds,rate\n%" PRIu64
+		       ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+		       ",%.3f,%.0f\n",
+		    t->printed_ids, t->ok, t->failed, refused, t->sum, secs,
+		    rate);
+		return;
+	default:
+		printf("tasks=%" PRIu64 " ok=%" PRIu64 " failed=%" PRIu64
+		       " sum=%" PRIu64 " seconds=%.3f rate=%.0f",
+		    t->printed_ids, t->ok, t->failed, t->sum, secs, rate);
+		if (refused > 0) {
+			printf(" refused=%" PRIu64, refused);
+		}
+		printf("\n");
+	}
+}
+
 // Prints the complete prefix of the window.
 static void
 print_ready(struct run *r, struct out *o, struct tally *t)
@@ -1552,7 +1590,16 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		goto out;
 	}
 	r.square = strcmp(sopt.type, TASQ_TYPE_SQUARE) == 0;
-	if (strcmp(sopt.format, "text") == 0) {
+	if (sopt.json && strcmp(sopt.format, "text") != 0 &&
+	    strcmp(sopt.format, "jsonl") != 0) {
+		fprintf(stderr, "tasq: --json and --format %s disagree\n",
+		    sopt.format);
+		rv = TASQ_EXIT_USAGE;
+		goto out;
+	}
+	if (sopt.json) {
+		out_format = FMT_JSONL;
+	} else if (strcmp(sopt.format, "text") == 0) {
 		out_format = FMT_TEXT;
 	} else if (strcmp(sopt.format, "csv") == 0 && r.square) {
 		out_format = FMT_CSV;
@@ -1780,15 +1827,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		double secs = (double) (t1.tv_sec - t0.tv_sec) +
 		    (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
 		if (sopt.summary) {
-			printf("tasks=%" PRIu64 " ok=%" PRIu64
-			       " failed=%" PRIu64 " sum=%" PRIu64
-			       " seconds=%.3f rate=%.0f",
-			    t.printed_ids, t.ok, t.failed, t.sum, secs,
-			    secs > 0 ? (double) t.printed_ids / secs : 0.0);
-			if (r.refused > 0) {
-				printf(" refused=%" PRIu64, r.refused);
-			}
-			printf("\n");
+			print_summary(&t, r.refused, secs);
 		}
 		rv = r.refused > 0 ? TASQ_EXIT_USAGE
 		    : t.failed > 0 ? TASQ_EXIT_TASKS

@@ -95,6 +95,30 @@ for f in --json "--format json" "--format jsonl"; do
 	    j['counters']['tasks_dead_lettered'] == $ndead"
 done
 
+# submit --summary in every format: key=value text, a csv header and row,
+# one JSON object for jsonl (and --json); results too with --json.
+start_workers -j 1
+client submit --summary 1 2 3 >"$T/sum.txt" || fail "submit --summary"
+grep -qE '^tasks=3 ok=3 failed=0 sum=14 seconds=' "$T/sum.txt" ||
+    fail "submit --summary (text): $(cat "$T/sum.txt")"
+client submit --summary --format csv 1 2 3 >"$T/sum.csv" ||
+    fail "submit --summary --format csv"
+[ "$(head -n 1 "$T/sum.csv")" = "tasks,ok,failed,refused,sum,seconds,rate" ] &&
+    sed -n 2p "$T/sum.csv" | grep -qE '^3,3,0,0,14,' ||
+    fail "submit --summary --format csv: $(cat "$T/sum.csv")"
+for f in --json "--format jsonl"; do
+	# shellcheck disable=SC2086 # two words on purpose
+	client submit --summary $f 1 2 3 >"$T/sum.json" 2>"$T/sum.err" ||
+	    fail "submit --summary $f: $(cat "$T/sum.err")"
+	json_check "$T/sum.json" "j['tasks'] == 3 and j['ok'] == 3 and
+	    j['failed'] == 0 and j['sum'] == 14 and j['refused'] == 0"
+done
+client submit --json 5 >"$T/one.json" 2>"$T/one.err" ||
+    fail "submit --json: $(cat "$T/one.err")"
+json_check "$T/one.json" "j['input'] == 5 and j['result'] == 25"
+client submit --json --format csv 5 >"$T/bad.out" 2>"$T/bad.err"
+[ $? = 2 ] || fail "submit --json --format csv: not refused"
+
 # A format a command does not have is refused, not ignored.
 for cmd in health stats; do
 	for f in "--format csv" "--format yaml" "--json --format text"; do
