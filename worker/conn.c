@@ -155,7 +155,8 @@ tasq_conn_dial_failed(tasq_conn *c, int rv, const char *err, uint32_t *wait_ms)
 		break;
 	case DIAL_ADDRESS:
 		tasq_log(lvl(c, TASQ_LOG_ERROR),
-		    "server %s unreachable: %s: check the host name and "
+		    "server %s unreachable: %s (a host name that does not "
+		    "resolve?): check the host name and "
 		    "port; retrying with backoff up to 60 s",
 		    c->cc.url, nng_strerror(rv));
 		break;

@@ -123,7 +123,7 @@ static const tasq_opt worker_opts[] = {
 	{ "exit-on-auth-failure", 0, TASQ_OPT_BOOL,
 	    "TASQ_EXIT_ON_AUTH_FAILURE", NULL, NULL,
 	    "exit with status 4 when the server refuses the key or its TLS "
-	    "certificate is not trusted (default: retry, backing off)",
+	    "certificate is not trusted, instead of retrying with backoff",
 	    &cfg.exit_on_auth_failure, 0, 0, false },
 	{ "log-format", 0, TASQ_OPT_STR, "TASQ_LOG_FORMAT", "text", "FMT",
 	    "log lines as text or json", &cfg.log_format, 0, 0, false },
