@@ -44,6 +44,7 @@ struct tasq_conn {
 	uint64_t        retry_at_ms; // while refused: the next attempt
 	bool            probing;     // a thread is making that attempt
 	int             pipes;       // connections up
+	int             answered;    // the last error status told, or 0
 	bool            closing;
 };
 
@@ -94,6 +95,16 @@ static bool
 is_auth(int rv)
 {
 	return (rv == TASQ_EUNAUTHENTICATED || rv == TASQ_EPERMISSION_DENIED);
+}
+
+// Whether the server answered with an error status (the server is
+// there): a TASQ_E* code other than the deadline, which chan also
+// returns when no reply came in time.
+static bool
+is_answer(int rv)
+{
+	return (rv > TASQ_ERR_BASE && rv <= TASQ_EUNAUTHENTICATED &&
+	    rv != TASQ_EDEADLINE_EXCEEDED);
 }
 
 bool
@@ -213,6 +224,7 @@ tasq_conn_call_ok(tasq_conn *c, uint64_t server_id)
 	c->state     = CONN_CONNECTED;
 	c->server_id = server_id;
 	c->auth_wait = 0;
+	c->answered  = 0;
 	c->probing   = false;
 	c->dial_kind = DIAL_NONE;
 	nng_mtx_unlock(c->mtx);
@@ -278,6 +290,10 @@ tasq_conn_call_failed(tasq_conn *c, int rv, const char *err)
 			c->retry_at_ms = now + wait;
 			c->probing     = false;
 		}
+	} else if (is_answer(rv)) {
+		// Not a link problem: told once per status, at warn level.
+		tell        = rv != c->answered;
+		c->answered = rv;
 	} else if (c->state == CONN_REFUSED && c->probing) {
 		// The attempt ended otherwise: the next one as planned.
 		c->retry_at_ms = now + c->auth_wait;
@@ -288,6 +304,12 @@ tasq_conn_call_failed(tasq_conn *c, int rv, const char *err)
 		lost        = true;
 	}
 	nng_mtx_unlock(c->mtx);
+	if (tell && !is_auth(rv)) {
+		tasq_log(lvl(c, TASQ_LOG_WARN),
+		    "server %s refused a lease request: %s; retrying",
+		    c->cc.url, err);
+		return (false);
+	}
 	if (tell) {
 		char key[300];
 		if (c->cc.key_file != NULL) {

@@ -196,6 +196,26 @@ TEST(exit_on_auth_failure_and_tls)
 	tasq_conn_free(c);
 }
 
+TEST(an_error_status_is_told_once_and_is_not_a_lost_server)
+{
+	tasq_conn  *c = conn_new(false, false);
+	const char *log;
+
+	capture_begin();
+	tasq_conn_call_ok(c, 0x11);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_FALSE(tasq_conn_call_failed(
+		    c, TASQ_EINVALID_ARGUMENT, "INVALID_ARGUMENT: bad"));
+	}
+	log = capture_end();
+	ASSERT_EQ(count(log,
+	              "warn: server tcp://127.0.0.1:1 refused a lease "
+	              "request: INVALID_ARGUMENT: bad"),
+	    1);
+	ASSERT_STR_NOT_CONTAINS(log, "lost the server");
+	tasq_conn_free(c);
+}
+
 TEST(other_processes_log_at_debug_level)
 {
 	tasq_conn  *c = conn_new(true, false);
