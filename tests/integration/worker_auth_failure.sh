@@ -26,8 +26,12 @@ wait_until 15 grep -q -E "error: .*refused.*$T/wrong.key" "$w" ||
     fail "no error line naming the key file"
 grep -q -E "error: .*refused.*UNAUTHENTICATED" "$w" ||
     fail "the error line does not give the server's answer"
-c0=$(counter auth_failures) || fail "tasq stats failed"
+# t0 before c0 is read, so that a slow tasq stats can only lengthen dt;
+# the first call of each of the two lease threads is refused at once.
 t0=$(now_ms)
+wait_until 15 counter_ge auth_failures 2 ||
+    fail "auth_failures did not reach 2 (one per lease thread)"
+c0=$(counter auth_failures) || fail "tasq stats failed"
 # Backed off 1 s, 2 s, 4 s: 3 more refusals take 7 s (every 2 s from two
 # lease threads: 3 s).
 wait_until 60 counter_ge auth_failures $((c0 + 3)) ||
