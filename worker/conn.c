@@ -28,7 +28,8 @@ enum conn_state {
 enum dial_kind {
 	DIAL_NONE,
 	DIAL_NETWORK, // refused, timed out, reset: the server is down
-	DIAL_ADDRESS, // a host that does not resolve, an unusable address
+	DIAL_ADDRESS, // a host that does not resolve, an unusable address,
+	              // a file of the TLS settings that cannot be used
 	DIAL_TLS,     // the handshake failed: CA, server name, certificate
 };
 
@@ -116,11 +117,13 @@ tasq_conn_dial_failed(tasq_conn *c, int rv, const char *err, uint32_t *wait_ms)
 
 	if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH) {
 		kind = DIAL_TLS;
-	} else if (rv == NNG_EADDRINVAL || rv == NNG_EINVAL ||
-	    rv == NNG_ENOTSUP || rv == TASQ_EINVALID_ARGUMENT) {
-		kind = DIAL_ADDRESS;
-	} else {
+	} else if (rv == NNG_ECONNREFUSED || rv == NNG_ETIMEDOUT ||
+	    rv == NNG_ECONNRESET || rv == NNG_ECONNSHUT ||
+	    rv == NNG_ECONNABORTED || rv == NNG_EUNREACHABLE ||
+	    rv == NNG_ECLOSED || rv == NNG_EAGAIN) {
 		kind = DIAL_NETWORK;
+	} else {
+		kind = DIAL_ADDRESS; // or a TLS file that cannot be read
 	}
 	nng_mtx_lock(c->mtx);
 	if (kind == DIAL_NETWORK && c->dial_kind == DIAL_TLS) {
@@ -165,11 +168,13 @@ tasq_conn_dial_failed(tasq_conn *c, int rv, const char *err, uint32_t *wait_ms)
 		        : "retrying with backoff up to 60 s");
 		break;
 	case DIAL_ADDRESS:
+		// Also what the TLS settings' files make fail (err says).
 		tasq_log(lvl(c, TASQ_LOG_ERROR),
-		    "server %s unreachable: %s (a host name that does not "
-		    "resolve?): check the host name and "
-		    "port; retrying with backoff up to 60 s",
-		    c->cc.url, nng_strerror(rv));
+		    "%s%s; retrying with backoff up to 60 s", err,
+		    rv == NNG_EADDRINVAL ? " (a host name that does not "
+		                           "resolve?): check the host name "
+		                           "and port"
+		                         : "");
 		break;
 	default:
 		tasq_log(lvl(c, TASQ_LOG_INFO),
