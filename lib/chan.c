@@ -31,6 +31,8 @@ struct tasq_chan {
 	// time, whatever our own clock says (docs/PROTOCOL.md section 5).
 	atomic_int_fast64_t  offset_ms;
 	atomic_uint_fast64_t server_id; // of the last verified reply
+	void (*conn_cb)(void *, bool);  // tasq_chan_opts.conn_cb
+	void *conn_arg;
 };
 
 uint64_t
@@ -47,6 +49,15 @@ tasq_random64(void)
 		}
 	}
 	return (v);
+}
+
+static void
+chan_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	tasq_chan *c = arg;
+
+	(void) p;
+	c->conn_cb(c->conn_arg, ev == NNG_PIPE_EV_ADD_POST);
 }
 
 int
@@ -96,6 +107,14 @@ tasq_chan_open(
 	    c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	(void) nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	(void) nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 2000);
+	if (o->conn_cb != NULL) {
+		c->conn_cb  = o->conn_cb;
+		c->conn_arg = o->conn_arg;
+		(void) nng_pipe_notify(
+		    c->sock, NNG_PIPE_EV_ADD_POST, chan_pipe_cb, c);
+		(void) nng_pipe_notify(
+		    c->sock, NNG_PIPE_EV_REM_POST, chan_pipe_cb, c);
+	}
 	if ((rv = nng_dialer_create(&c->dialer, c->sock, o->url)) != 0) {
 		snprintf(err, errlen, "invalid server address %s: %s", o->url,
 		    nng_strerror(rv));

@@ -26,6 +26,11 @@ typedef struct tasq_chan_opts {
 	uint32_t            connect_timeout_ms; // 0: one attempt
 	size_t              max_msg_bytes;
 	bool                tls_insecure; // no verification (self-probe)
+	// Optional: called on an nng thread when a connection to the server
+	// comes up (up true) or goes down, including during
+	// tasq_chan_close. It must not block or call into the chan.
+	void (*conn_cb)(void *arg, bool up);
+	void *conn_arg;
 } tasq_chan_opts;
 
 // tasq_chan_open dials the server, waiting up to connect_timeout_ms for a

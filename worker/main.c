@@ -62,6 +62,7 @@ static struct {
 	uint64_t max_msg;
 	uint64_t drain_ms;
 	char    *heartbeat;
+	bool     exit_on_auth_failure;
 } cfg;
 
 static const tasq_opt worker_opts[] = {
@@ -124,6 +125,11 @@ static const tasq_opt worker_opts[] = {
 	{ "task-delay", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
 	    "extra time per task (testing and demos)", &cfg.task_delay_ms, 0,
 	    60000, false },
+	{ "exit-on-auth-failure", 0, TASQ_OPT_BOOL,
+	    "TASQ_EXIT_ON_AUTH_FAILURE", NULL, NULL,
+	    "exit with status 4 when the server refuses the key or its TLS "
+	    "certificate is not trusted, instead of retrying with backoff",
+	    &cfg.exit_on_auth_failure, 0, 0, false },
 	{ "log-format", 0, TASQ_OPT_STR, "TASQ_LOG_FORMAT", "text", "FMT",
 	    "log lines as text or json", &cfg.log_format, 0, 0, false },
 	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "info", "LEVEL",
@@ -286,6 +292,7 @@ spawn(const tasq_worker_conf *wc, uint32_t slot, pid_t parent, int sfd)
 // due). Statics: forked workers inherit them still reachable, not leaked.
 static pid_t    *pids;
 static bool      config_error; // a worker exited TASQ_WORKER_EXIT_CONFIG
+static bool      auth_error;   // a worker exited TASQ_WORKER_EXIT_AUTH
 static uint64_t *started;
 static uint32_t *fails;
 static uint64_t *due;
@@ -316,6 +323,20 @@ reap(uint32_t n)
 				    i);
 				pids[i]      = 0;
 				config_error = true;
+				continue;
+			}
+			if (WIFEXITED(st) &&
+			    WEXITSTATUS(st) == TASQ_WORKER_EXIT_AUTH) {
+				// Refused by the server, which the worker
+				// told: an orchestrator is to see it.
+				tasq_log(auth_error ? TASQ_LOG_DEBUG
+				                    : TASQ_LOG_ERROR,
+				    "worker %u was refused by the server "
+				    "(--exit-on-auth-failure); stopping with "
+				    "status %d",
+				    i, TASQ_WORKER_EXIT_AUTH);
+				pids[i]    = 0;
+				auth_error = true;
 				continue;
 			}
 			tasq_warn("worker %u (pid %d) %s %d; restarting", i,
@@ -356,7 +377,7 @@ supervise(const tasq_worker_conf *wc, uint32_t n, int sfd, pid_t self)
 	int      wait = -1;
 
 	reap(n);
-	if (config_error) {
+	if (config_error || auth_error) {
 		return (SIGTERM); // stop the others too
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -540,11 +561,14 @@ main(int argc, char **argv)
 		.each_parallel   = (uint32_t) cfg.each_parallel,
 		.heartbeat       = cfg.heartbeat,
 	};
-	uint32_t n = (uint32_t) cfg.procs;
-	pids       = calloc(n, sizeof(*pids));
-	started    = calloc(n, sizeof(*started));
-	fails      = calloc(n, sizeof(*fails));
-	due        = calloc(n, sizeof(*due));
+	// Only in messages: which key file to check when refused.
+	wc.key_file             = cfg.key_file;
+	wc.exit_on_auth_failure = cfg.exit_on_auth_failure;
+	uint32_t n              = (uint32_t) cfg.procs;
+	pids                    = calloc(n, sizeof(*pids));
+	started                 = calloc(n, sizeof(*started));
+	fails                   = calloc(n, sizeof(*fails));
+	due                     = calloc(n, sizeof(*due));
 	if (pids == NULL || started == NULL || fails == NULL || due == NULL) {
 		status = 1;
 		goto out;
@@ -566,8 +590,8 @@ main(int argc, char **argv)
 	}
 	tasq_info("supervising %u worker process(es) for %s", n, cfg.server);
 	status = 0;
-	while (
-	    (sig = supervise(&wc, n, sfd, self)) == SIGCHLD && !config_error) {
+	while ((sig = supervise(&wc, n, sfd, self)) == SIGCHLD &&
+	    !config_error && !auth_error) {
 	}
 	// Drain: forward the signal, wait for the workers, SIGKILL the late.
 	tasq_info("signal %d: draining %u worker process(es)", sig, n);
@@ -576,6 +600,8 @@ main(int argc, char **argv)
 	}
 	if (config_error) {
 		status = 2;
+	} else if (auth_error) {
+		status = TASQ_WORKER_EXIT_AUTH;
 	}
 	tasq_info("stopped");
 out:

@@ -13,6 +13,7 @@
 
 #include "blobs.h"
 #include "chan.h"
+#include "conn.h"
 #include "err.h"
 #include "handler.h"
 #include "keepalive.h"
@@ -25,6 +26,7 @@ struct worker {
 	volatile sig_atomic_t  *stop;     // read by the main thread only
 	atomic_bool             draining; // set from *stop for the others
 	tasq_chan              *chan;
+	tasq_conn              *conn; // the link's state and its log lines
 	uint64_t                id;
 	char                    name[TASQ_WIRE_MAX_NAME + 1];
 	nng_mtx                *mtx;  // guards held[]
@@ -339,6 +341,12 @@ lease_loop(void *arg)
 	size_t         nrelease = 0;
 
 	while (!atomic_load(&w->draining)) {
+		uint32_t pause = tasq_conn_wait_ms(w->conn);
+		if (pause > 0) {
+			// Refused: one thread tries at a time, backing off.
+			sleep_ms(pause < 200 ? pause : 200);
+			continue;
+		}
 		memset(&req, 0, sizeof(req));
 		req.method              = TASQ_M_LEASE;
 		req.u.lease.queue       = w->conf->queue;
@@ -363,21 +371,19 @@ lease_loop(void *arg)
 			// A dialer can stop retrying after a handshake cut
 			// short (nng issue 1518): start a fresh one.
 			if (++fails % 4 == 0 && tasq_chan_redial(w->chan)) {
-				tasq_info(
+				tasq_debug(
 				    "no answer from the server; redialing");
 			}
-			if (rv == TASQ_EUNAUTHENTICATED ||
-			    rv == TASQ_EPERMISSION_DENIED ||
-			    rv == TASQ_EINVALID_ARGUMENT) {
-				tasq_err(
-				    "server refused this worker: %s", err);
-				backoff = 2000;
-			} else {
-				tasq_debug("lease failed: %s", err);
+			// Told once per change (conn.h); with
+			// --exit-on-auth-failure a refusal ends the process
+			// here: there is nothing it could hand in.
+			if (tasq_conn_call_failed(w->conn, rv, err)) {
+				_exit(TASQ_WORKER_EXIT_AUTH);
 			}
 			sleep_ms(backoff);
 			continue;
 		}
+		tasq_conn_call_ok(w->conn, tasq_chan_server_id(w->chan));
 		backoff = 0;
 		fails   = 0;
 		results_clear(&res);
@@ -567,7 +573,6 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	struct thr     *thr;
 	tasq_chan_opts  co;
 	char            err[512], host[48];
-	uint32_t        backoff = 100;
 	int             rv;
 
 	memset(&w, 0, sizeof(w));
@@ -604,6 +609,19 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 			return (rv);
 		}
 	}
+	tasq_conn_conf cc = {
+		.url                  = conf->server,
+		.key_file             = conf->key_file,
+		.tls_ca               = conf->tls_ca,
+		.tls_server_name      = conf->tls_server_name,
+		.quiet                = conf->slot != 0,
+		.exit_on_auth_failure = conf->exit_on_auth_failure,
+	};
+	if (tasq_conn_alloc(&w.conn, &cc) != 0) {
+		tasq_err("out of memory");
+		thr_close_all(thr, conf);
+		return (1);
+	}
 	memset(&co, 0, sizeof(co));
 	co.url                = conf->server;
 	co.keys               = conf->keys;
@@ -613,26 +631,26 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	co.tls_key            = conf->tls_key;
 	co.connect_timeout_ms = 0;
 	co.max_msg_bytes      = conf->max_msg_bytes;
-	// Workers outlive server restarts: keep dialing, with backoff.
+	co.conn_cb            = tasq_conn_pipe_cb;
+	co.conn_arg           = w.conn;
+	// Workers outlive server restarts, an unreachable server and a
+	// name that does not resolve yet: keep dialing, with backoff (a
+	// long one for what an operator must fix); conn tells each kind of
+	// failure once.
 	while ((rv = tasq_chan_open(&w.chan, &co, err, sizeof(err))) != 0) {
-		if (*stop != 0) {
+		uint32_t pause = 0;
+		bool     quit = tasq_conn_dial_failed(w.conn, rv, err, &pause);
+		for (uint32_t t = 0; t < pause && *stop == 0 && !quit;
+		     t += 100) {
+			sleep_ms(100);
+		}
+		if (*stop != 0 || quit) {
 			thr_close_all(thr, conf);
-			return (0);
+			tasq_conn_free(w.conn);
+			return (quit ? TASQ_WORKER_EXIT_AUTH : 0);
 		}
-		if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH ||
-		    rv == TASQ_EINVALID_ARGUMENT || rv == NNG_EADDRINVAL) {
-			tasq_err("%s", err);
-			if (rv != NNG_ECRYPTO && rv != NNG_EPEERAUTH) {
-				thr_close_all(thr, conf);
-				return (1);
-			}
-		} else {
-			tasq_debug("%s; retrying", err);
-		}
-		sleep_ms(backoff);
-		backoff = backoff < 2000 ? backoff * 2 : 2000;
 	}
-	tasq_info("worker %s connected to %s (queue %s)", w.name, conf->server,
+	tasq_debug("worker %s dialed %s (queue %s)", w.name, conf->server,
 	    conf->queue);
 	tasq_keepalive_conf kc = { .server = conf->server,
 		.heartbeat                 = conf->heartbeat,
@@ -704,7 +722,9 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	thr = NULL;
 	tasq_info("worker %s drained", w.name);
 	tasq_keepalive_close(w.ka);
+	tasq_conn_close(w.conn);
 	tasq_chan_close(w.chan);
+	tasq_conn_free(w.conn);
 	free(w.held);
 	nng_mtx_free(w.mtx);
 	return (0);

@@ -9,6 +9,7 @@
 #define TASQ_RUN_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "auth.h"
@@ -38,6 +39,8 @@ typedef struct tasq_worker_conf {
 	uint32_t           task_timeout_ms; // 0: none (--task-timeout)
 	uint32_t           each_parallel;   // exec-each children at once
 	const char        *heartbeat;       // --heartbeat (worker/keepalive.h)
+	const char        *key_file;        // for messages; NULL: TASQ_KEY
+	bool exit_on_auth_failure; // exit TASQ_WORKER_EXIT_AUTH if refused
 } tasq_worker_conf;
 
 // The exit status of a worker process whose handlers cannot be set up
@@ -46,9 +49,15 @@ typedef struct tasq_worker_conf {
 // The exit status of a worker process that ended itself because a
 // builtin or plugin handler ran past --task-timeout: restarted.
 #define TASQ_WORKER_EXIT_TIMEOUT 3
+// The exit status of a worker process that the server refused (a wrong
+// key, a TLS certificate not trusted) with --exit-on-auth-failure: the
+// supervisor stops the others and exits with it too.
+#define TASQ_WORKER_EXIT_AUTH 4
 
 // tasq_worker_run returns 0 after a drain, 1 on a fatal error,
-// TASQ_WORKER_EXIT_CONFIG when a handler cannot be opened.
+// TASQ_WORKER_EXIT_CONFIG when a handler cannot be opened,
+// TASQ_WORKER_EXIT_AUTH (conf->exit_on_auth_failure) when the server
+// refuses the worker (a lease thread then ends the process with it).
 int tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop);
 
 #endif

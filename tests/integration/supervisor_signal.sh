@@ -24,12 +24,14 @@ bound=8
 start_server
 
 _supervising() { grep -q 'supervising' "$1"; }
+# Worker process 0 says it connected at info level, the others at debug.
 _connected() { [ "$(grep -c 'connected to' "$1")" -ge 2 ]; }
 
 for ((r = 1; r <= rounds; r++)); do
 	delay=${delays[r % ${#delays[@]}]}
 	log_n=$((_nworkers + 1))
-	TASQ_TEST_SUPERVISOR_DELAY_US=$delay start_workers -j 2 --wait 200ms
+	TASQ_TEST_SUPERVISOR_DELAY_US=$delay start_workers -j 2 --wait 200ms \
+	    --log-level debug
 	sup=$SPAWNED_PID
 	wlog=$T/worker-$log_n.log
 	if ((r % 2)); then
