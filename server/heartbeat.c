@@ -361,6 +361,12 @@ closer_main(void *arg)
 // stuck thread (and so that LeakSanitizer does not report it).
 static tasq_heartbeat *hb_abandoned;
 
+bool
+tasq_heartbeat_abandoned(void)
+{
+	return (hb_abandoned != NULL);
+}
+
 int
 tasq_heartbeat_stop(tasq_heartbeat *h)
 {

@@ -100,4 +100,8 @@ int tasq_heartbeat_stop(tasq_heartbeat *h);
 // tasq_heartbeat_free stops if needed and frees. Accepts NULL.
 void tasq_heartbeat_free(tasq_heartbeat *h);
 
+// tasq_heartbeat_abandoned says whether a stop left a socket nng could
+// not close (as tasq_rpc_abandoned).
+bool tasq_heartbeat_abandoned(void);
+
 #endif

@@ -1253,6 +1253,12 @@ rpc_closing_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 // An RPC layer whose socket would not close (see tasq_rpc_stop).
 static tasq_rpc *rpc_abandoned;
 
+bool
+tasq_rpc_abandoned(void)
+{
+	return (rpc_abandoned != NULL);
+}
+
 // nng_close, on a thread of its own so that tasq_rpc_stop can bound it.
 static void
 rpc_closer(void *arg)

@@ -119,6 +119,11 @@ int tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms);
 // done, and frees (unless the socket is stuck, see above). Accepts NULL.
 void tasq_rpc_free(tasq_rpc *r);
 
+// tasq_rpc_abandoned says whether a stop left a socket nng could not
+// close (tasq_rpc_stop's TASQ_EDEADLINE_EXCEEDED): its threads may still
+// run, so the process should end with _exit (see server/main.c).
+bool tasq_rpc_abandoned(void);
+
 // tasq_rpc_wake is the broker's wake callback for parked conversations.
 void tasq_rpc_wake(tasq_waiter *w);
 

@@ -11,7 +11,13 @@
 # journal was flushed and closed, not cut off).
 #
 # TASQ_TEST_SHUTDOWN_ROUNDS overrides the number of rounds (default 16).
+#
+# Under ASan, LeakSanitizer ignores what nng 1.5.2 leaves of a TLS
+# listener closed under load (shutdown_load.lsan says why): about one
+# run in three exited 134 at a TLS round with nng's and OpenSSL's
+# allocations only.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
+export LSAN_OPTIONS="suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/shutdown_load.lsan${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 test_begin 240
 
 rounds=${TASQ_TEST_SHUTDOWN_ROUNDS:-16}
