@@ -43,7 +43,7 @@ run_suite() {
 	echo "=== suite $name: $((SECONDS - t0)) s"
 }
 
-tsan_tests='^(unit\.|fuzz\.|integration\.(e2e_million|three_clients|kill_worker|drain|lease_expiry|queue_full|shutdown_load|supervisor_signal|typed_submit|handler_exec_kill|dead_retry|heartbeat_drop|heartbeat_sigstop)$)'
+tsan_tests='^(unit\.|fuzz\.|integration\.(e2e_million|three_clients|kill_worker|drain|lease_expiry|queue_full|shutdown_load|supervisor_signal|typed_submit|handler_exec_kill|heartbeat_sigstop)$)'
 [ -n "${TASQ_TSAN_FULL:-}" ] && tsan_tests='^(unit|fuzz|integration|compat)\.'
 
 for s in $suites; do
@@ -66,7 +66,8 @@ for s in $suites; do
 			export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 			run_suite asan \
 			    "-DCMAKE_BUILD_TYPE=Debug -DTASQ_SANITIZE=address,undefined" \
-			    "" -R '^(unit|fuzz|integration|compat)\.'
+			    "" -R '^(unit|fuzz|integration|compat)\.' \
+			    -LE 'slow|valgrind|open-bug'
 			[ -z "$failed" ]
 		) || failed="$failed asan"
 		;;
@@ -79,7 +80,8 @@ for s in $suites; do
 			export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 			run_suite tsan \
 			    "-DCMAKE_BUILD_TYPE=Debug -DTASQ_SANITIZE=thread" \
-			    "setarch $(uname -m) -R" -R "$tsan_tests"
+			    "setarch $(uname -m) -R" -R "$tsan_tests" \
+			    -LE 'slow|valgrind|open-bug'
 			[ -z "$failed" ]
 		) || failed="$failed tsan"
 		;;
