@@ -168,9 +168,12 @@ struct run {
 	uint64_t     job_id;
 	nng_time     deadline; // 0: none
 	bool         square;
-	struct slot *ring; // cap slots: position p in ring[p % cap]
-	uint64_t *idpos;   // cap entries: task id i at position idpos[i % cap]
-	size_t    cap;
+	// The ring has a power of two of slots, mask + 1 >= win, so that a
+	// position's slot is a mask, not a division (five per task).
+	struct slot *ring;  // position p in ring[p & mask]
+	uint64_t    *idpos; // task id i at position idpos[i & mask]
+	size_t       mask;
+	size_t       win; // --window, or the input's length if smaller
 	// Written by the submitter.
 	atomic_uint_fast64_t nread;     // positions published
 	atomic_uint_fast64_t nids;      // task ids published
@@ -205,7 +208,7 @@ struct run {
 static struct slot *
 slot_at(struct run *r, uint64_t pos)
 {
-	return (&r->ring[pos % r->cap]);
+	return (&r->ring[pos & r->mask]);
 }
 
 // Whether a refusal is transient, so that the same request may succeed
@@ -502,6 +505,10 @@ retire(struct feed *f)
 	if (f->qhead < f->qlen && f->q[f->qhead].first_pos < upto) {
 		upto = f->q[f->qhead].first_pos;
 	}
+	if (r->square && r->refused == 0) {
+		f->retired = upto; // square slots hold nothing to free
+		return;
+	}
 	for (; f->retired < upto; f->retired++) {
 		struct slot *s = slot_at(r, f->retired);
 		if (s->refused) {
@@ -778,7 +785,7 @@ window_full(struct feed *f)
 	struct run *r    = f->r;
 	uint64_t    held = atomic_load(&r->held_bytes);
 
-	return (atomic_load(&r->nread) >= f->retired + r->cap ||
+	return (atomic_load(&r->nread) >= f->retired + r->win ||
 	    (held > 0 && held >= sopt.window_bytes));
 }
 
@@ -834,11 +841,35 @@ submitter(void *arg)
 		// Read a burst: as much as the batch and the window take
 		// and the input has ready, published at once.
 		uint64_t pos   = atomic_load(&r->nread);
-		uint64_t limit = f->retired + r->cap;
+		uint64_t limit = f->retired + r->win;
 		uint64_t nids  = f->bid + f->bn;
 		uint64_t held  = atomic_load(&r->held_bytes);
 		int      got   = 0;
 		rv             = 1;
+		if (f->is_range && f->range_left > 0 && pos < limit &&
+		    f->bn < sopt.batch) {
+			// A range fills its slots in a tight loop: no item to
+			// parse, none refused.
+			uint64_t k = limit - pos;
+			k = k < sopt.batch - f->bn ? k : sopt.batch - f->bn;
+			k = k < f->range_left ? k : f->range_left;
+			k = k < 65536 ? k : 65536;
+			if (f->bn == 0) {
+				f->bdeadline = now + sopt.linger_ms;
+			}
+			for (uint64_t e = pos + k; pos < e; pos++, nids++) {
+				struct slot *s = slot_at(r, pos);
+				memset(s, 0, sizeof(*s));
+				s->in = f->range_next;
+				f->range_next =
+				    (int64_t) ((uint64_t) f->range_next + 1);
+				r->idpos[nids & r->mask] = pos;
+			}
+			f->range_left -= k;
+			f->bn += (uint32_t) k;
+			f->bbytes += 8 * k;
+			got = (int) k;
+		}
 		while (pos < limit && f->bn < sopt.batch &&
 		    f->bbytes < sopt.batch_bytes && got < 65536 &&
 		    (held == 0 || held < sopt.window_bytes)) {
@@ -850,7 +881,7 @@ submitter(void *arg)
 			if (s->refused) {
 				r->refused++;
 			} else {
-				r->idpos[nids % r->cap] = pos;
+				r->idpos[nids & r->mask] = pos;
 				nids++;
 				if (f->bn == 0) {
 					f->bdeadline = now + sopt.linger_ms;
@@ -1383,9 +1414,10 @@ slot_of_id(struct run *r, uint64_t id, uint64_t printed_ids)
 	if (id < printed_ids || id >= atomic_load(&r->nids)) {
 		return (NULL);
 	}
-	s = slot_at(r, r->idpos[id % r->cap]);
-	if (s->refused || atomic_load(&s->done)) {
-		return (NULL);
+	s = slot_at(r, r->idpos[id & r->mask]);
+	if (s->refused ||
+	    atomic_load_explicit(&s->done, memory_order_relaxed)) {
+		return (NULL); // done is this thread's own write
 	}
 	return (s);
 }
@@ -1421,17 +1453,21 @@ take_results(struct run *r, const tasq_rep *rep, uint64_t printed_ids)
 		if (rep->u.fetch.values != NULL) {
 			s->res = rep->u.fetch.values[i];
 		} else if (r->square) {
-			uint64_t u = 0;
-			for (size_t k = 0; k < 8 && k < len; k++) {
-				u |= (uint64_t) item[k] << (8 * k);
+			int64_t v = 0; // little-endian, as the host
+			if (len == 8) {
+				memcpy(&v, item, 8); // the width-8 column
+			} else if (item != NULL) {
+				memcpy(&v, item, len < 8 ? len : 8);
 			}
-			s->res = (int64_t) u;
+			s->res = v;
 		} else if (len > 0 && (s->result = malloc(len)) != NULL) {
 			memcpy(s->result, item, len);
 			s->rlen = (uint32_t) len;
 			add_held(r, (int64_t) len);
 		}
-		atomic_store(&s->done, true);
+		// Release: the submitter reads done (batch_answered) and
+		// then the slot; this thread is the only writer.
+		atomic_store_explicit(&s->done, true, memory_order_release);
 		news++;
 	}
 	return (news);
@@ -1488,8 +1524,9 @@ print_ready(struct run *r, struct out *o, struct tally *t)
 			if (!sopt.summary) {
 				out_refused(o, t->printed, s, r->square);
 			}
-		} else if (!atomic_load(&s->done)) {
-			break;
+		} else if (!atomic_load_explicit(
+		               &s->done, memory_order_relaxed)) {
+			break; // done is this thread's own write
 		} else {
 			if (s->code == 0) {
 				t->ok++;
@@ -1510,8 +1547,10 @@ print_ready(struct run *r, struct out *o, struct tally *t)
 				free(s->result);
 				s->result = NULL;
 			}
-			free(s->msg);
-			s->msg = NULL;
+			if (s->msg != NULL) {
+				free(s->msg);
+				s->msg = NULL;
+			}
 			t->printed_ids++;
 		}
 		t->printed++;
@@ -1617,23 +1656,28 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		goto out;
 	}
 	// The window: no bigger than the input when its size is known.
-	r.cap = (size_t) sopt.window;
-	if (f.is_range && f.range_left < r.cap) {
-		r.cap = (size_t) f.range_left;
+	r.win = (size_t) sopt.window;
+	if (f.is_range && f.range_left < r.win) {
+		r.win = (size_t) f.range_left;
 	}
-	if (f.args != NULL && (size_t) nargs < r.cap) {
-		r.cap = (size_t) nargs;
+	if (f.args != NULL && (size_t) nargs < r.win) {
+		r.win = (size_t) nargs;
 	}
-	r.ring  = calloc(r.cap, sizeof(*r.ring));
-	r.idpos = calloc(r.cap, sizeof(*r.idpos));
-	f.vals  = malloc(sopt.batch * sizeof(*f.vals));
-	f.lens  = malloc(sopt.batch * sizeof(*f.lens));
-	o.cap   = 1 << 20;
-	o.buf   = malloc(o.cap);
+	r.mask = 1;
+	while (r.mask < r.win) {
+		r.mask <<= 1;
+	}
+	r.ring  = calloc(r.mask, sizeof(*r.ring));
+	r.idpos = calloc(r.mask, sizeof(*r.idpos));
+	r.mask--;
+	f.vals = malloc(sopt.batch * sizeof(*f.vals));
+	f.lens = malloc(sopt.batch * sizeof(*f.lens));
+	o.cap  = 1 << 20;
+	o.buf  = malloc(o.cap);
 	if (r.ring == NULL || r.idpos == NULL || f.vals == NULL ||
 	    f.lens == NULL || o.buf == NULL) {
 		fprintf(stderr, "tasq: out of memory for a window of %zu\n",
-		    r.cap);
+		    r.win);
 		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
@@ -1842,7 +1886,7 @@ out:
 	if (r.emtx != NULL) {
 		nng_mtx_free(r.emtx);
 	}
-	for (size_t i = 0; r.ring != NULL && i < r.cap; i++) {
+	for (size_t i = 0; r.ring != NULL && i <= r.mask; i++) {
 		if (!r.square) {
 			free(r.ring[i].payload);
 			free(r.ring[i].result);
