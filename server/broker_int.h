@@ -140,7 +140,6 @@ struct chunk *tasq_broker_chunk_of(const struct job *j, uint64_t id);
 // As tasq_broker_chunk_of, trying *hint (then updated) first.
 struct chunk *tasq_broker_chunk_of_hint(
     const struct job *j, uint64_t id, struct chunk **hint);
-bool tasq_broker_task_done(const struct chunk *c, uint32_t off);
 void tasq_broker_chunk_unref(tasq_broker *b, struct chunk *c);
 
 // Makes room for more results of bytes bytes in all (and for error

@@ -113,12 +113,6 @@ tasq_broker_chunk_unref(tasq_broker *b, struct chunk *c)
 	}
 }
 
-bool
-tasq_broker_task_done(const struct chunk *c, uint32_t off)
-{
-	return (c->job->closed || (c->done[off / 64] >> (off % 64)) & 1);
-}
-
 // Grows one column of the result list to ncap entries of size bytes.
 static int
 col_grow(void *colp, size_t ncap, size_t size)

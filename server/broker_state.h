@@ -257,4 +257,12 @@ wlist_take(struct wlist *l, tasq_waiter **wake)
 	}
 }
 
+// Whether task off of c has its result (or its job is closed). Inline:
+// the lease and ready-list scans call it several times a task.
+static inline bool
+tasq_broker_task_done(const struct chunk *c, uint32_t off)
+{
+	return (c->job->closed || (c->done[off / 64] >> (off % 64)) & 1);
+}
+
 #endif
