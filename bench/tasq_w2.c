@@ -33,13 +33,14 @@
 #include "wire.h"
 
 static struct {
-	char           *server;
+	char    *server;
+	char    *queue;
+	uint64_t rounds;
+	uint64_t warmup;
+	uint64_t timeout_ms;
+	char    *mode;
+
 	tasq_common_cfg common; // key and TLS verification (lib/commonopt.h)
-	char           *queue;
-	uint64_t        rounds;
-	uint64_t        warmup;
-	uint64_t        timeout_ms;
-	char           *mode;
 } cfg;
 
 enum { M_ONE, M_PARKED, M_SEQUENTIAL };

@@ -12,13 +12,14 @@
 #include "opt.h"
 
 typedef struct tasq_client {
-	char           *server;
-	tasq_common_cfg common;     // key, TLS, log (lib/commonopt.h)
-	uint64_t        timeout_ms; // one request
-	uint64_t        connect_timeout_ms;
-	uint64_t        max_msg;
-	tasq_keyring   *keys;
-	tasq_chan      *chan;
+	char         *server;
+	uint64_t      timeout_ms; // one request
+	uint64_t      connect_timeout_ms;
+	uint64_t      max_msg;
+	tasq_keyring *keys;
+	tasq_chan    *chan;
+
+	tasq_common_cfg common; // key, TLS, log (lib/commonopt.h)
 } tasq_client;
 
 // Exit codes of the tool.

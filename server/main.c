@@ -35,36 +35,37 @@
 #define SHUTDOWN_MS 10000
 
 static struct {
-	char           *listen;
+	char    *listen;
+	char    *ready_file;
+	char    *data_dir;
+	char    *fsync;
+	uint64_t fsync_interval_ms;
+	uint64_t compact_bytes;
+	bool     recover_truncate;
+	uint64_t watchdog_ms;
+	uint64_t idle_ms;
+	char    *metrics_listen;
+	char    *heartbeat_listen;
+	uint64_t max_inflight;
+	uint64_t lease_ms;
+	uint64_t max_attempts;
+	uint64_t max_tasks;
+	uint64_t max_payload_bytes;
+	uint64_t max_dead;
+	uint64_t max_batch;
+	uint64_t max_msg;
+	uint64_t max_queues;
+	uint64_t max_jobs;
+	uint64_t max_workers;
+	uint64_t max_conns;
+	uint64_t max_unauth;
+	uint64_t auth_ms;
+	uint64_t job_ttl_ms;
+	uint64_t contexts;
+	uint64_t max_wait_ms;
+	uint64_t skew_ms;
+
 	tasq_common_cfg common; // key, TLS, log (lib/commonopt.h)
-	char           *ready_file;
-	char           *data_dir;
-	char           *fsync;
-	uint64_t        fsync_interval_ms;
-	uint64_t        compact_bytes;
-	bool            recover_truncate;
-	uint64_t        watchdog_ms;
-	uint64_t        idle_ms;
-	char           *metrics_listen;
-	char           *heartbeat_listen;
-	uint64_t        max_inflight;
-	uint64_t        lease_ms;
-	uint64_t        max_attempts;
-	uint64_t        max_tasks;
-	uint64_t        max_payload_bytes;
-	uint64_t        max_dead;
-	uint64_t        max_batch;
-	uint64_t        max_msg;
-	uint64_t        max_queues;
-	uint64_t        max_jobs;
-	uint64_t        max_workers;
-	uint64_t        max_conns;
-	uint64_t        max_unauth;
-	uint64_t        auth_ms;
-	uint64_t        job_ttl_ms;
-	uint64_t        contexts;
-	uint64_t        max_wait_ms;
-	uint64_t        skew_ms;
 } cfg;
 
 static const tasq_opt server_opts[] = {

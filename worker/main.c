@@ -39,22 +39,23 @@ on_signal(int sig)
 }
 
 static struct {
-	char           *server;
+	char    *server;
+	char    *queue;
+	char    *type; // the last --type, from a file or TASQ_TYPE
+	uint64_t task_timeout_ms;
+	uint64_t each_parallel;
+	uint64_t procs;
+	uint64_t batch;
+	uint64_t pipeline;
+	uint64_t wait_ms;
+	uint64_t timeout_ms;
+	uint64_t task_delay_ms;
+	uint64_t max_msg;
+	uint64_t drain_ms;
+	char    *heartbeat;
+	bool     exit_on_auth_failure;
+
 	tasq_common_cfg common; // key, TLS, log (lib/commonopt.h)
-	char           *queue;
-	char           *type; // the last --type, from a file or TASQ_TYPE
-	uint64_t        task_timeout_ms;
-	uint64_t        each_parallel;
-	uint64_t        procs;
-	uint64_t        batch;
-	uint64_t        pipeline;
-	uint64_t        wait_ms;
-	uint64_t        timeout_ms;
-	uint64_t        task_delay_ms;
-	uint64_t        max_msg;
-	uint64_t        drain_ms;
-	char           *heartbeat;
-	bool            exit_on_auth_failure;
 } cfg;
 
 static const tasq_opt worker_opts[] = {
