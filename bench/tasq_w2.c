@@ -29,7 +29,6 @@
 #include "commonopt.h"
 #include "err.h"
 #include "opt.h"
-#include "tls.h"
 #include "wire.h"
 
 static struct {
@@ -260,8 +259,9 @@ main(int argc, char **argv)
 	}
 	// No --tls-engine here: nng's own, as the relay baseline uses.
 	if (tasq_commonopt_setup(&cfg.common, TASQ_COMMONOPT_DIALER,
-	        tasq_url_is_tls(cfg.server) ? TASQ_COMMONOPT_TLS : 0, &keys,
-	        NULL, err, sizeof(err)) != 0) {
+	        strncmp(cfg.server, "tls+tcp", 7) == 0 ? TASQ_COMMONOPT_TLS
+	                                               : 0,
+	        &keys, NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tasq-bench-w2: %s\n", err);
 		status = 2;
 		goto out;
