@@ -26,20 +26,20 @@
 #include "auth.h"
 #include "blobs.h"
 #include "chan.h"
+#include "commonopt.h"
 #include "err.h"
 #include "opt.h"
 #include "wire.h"
 
 static struct {
 	char    *server;
-	char    *key_file;
-	char    *tls_ca;
-	char    *tls_server_name;
 	char    *queue;
 	uint64_t rounds;
 	uint64_t warmup;
 	uint64_t timeout_ms;
 	char    *mode;
+
+	tasq_common_cfg common; // key and TLS verification (lib/commonopt.h)
 } cfg;
 
 enum { M_ONE, M_PARKED, M_SEQUENTIAL };
@@ -50,15 +50,8 @@ static int mode;
 static const tasq_opt w2_opts[] = {
 	{ "server", 's', TASQ_OPT_STR, "TASQ_SERVER", "tcp://127.0.0.1:7070",
 	    "URL", "the server's address", &cfg.server, 0, 0, false },
-	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
-	    "shared key file, mode 0600 (or the key in TASQ_KEY)",
-	    &cfg.key_file, 0, 0, false },
-	{ "tls-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CA", NULL, "FILE",
-	    "CA that signed the server's certificate (tls+tcp://)",
-	    &cfg.tls_ca, 0, 0, false },
-	{ "tls-server-name", 0, TASQ_OPT_STR, NULL, NULL, "NAME",
-	    "name expected in the server certificate (default: URL host)",
-	    &cfg.tls_server_name, 0, 0, false },
+	TASQ_COMMONOPT_KEY(&cfg.common),
+	TASQ_COMMONOPT_TLS_VERIFY(&cfg.common),
 	{ "queue", 'q', TASQ_OPT_STR, "TASQ_QUEUE", "default", "NAME",
 	    "queue to submit to", &cfg.queue, 0, 0, false },
 	{ "rounds", 'n', TASQ_OPT_U64, NULL, "2000", "N", "timed round trips",
@@ -264,7 +257,11 @@ main(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	if (tasq_keyring_setup(cfg.key_file, &keys, err, sizeof(err)) != 0) {
+	// No --tls-engine here: nng's own, as the relay baseline uses.
+	if (tasq_commonopt_setup(&cfg.common, TASQ_COMMONOPT_DIALER,
+	        strncmp(cfg.server, "tls+tcp", 7) == 0 ? TASQ_COMMONOPT_TLS
+	                                               : 0,
+	        &keys, NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tasq-bench-w2: %s\n", err);
 		status = 2;
 		goto out;
@@ -272,8 +269,8 @@ main(int argc, char **argv)
 	memset(&co, 0, sizeof(co));
 	co.url                = cfg.server;
 	co.keys               = keys;
-	co.tls_ca             = cfg.tls_ca;
-	co.tls_server_name    = cfg.tls_server_name;
+	co.tls_ca             = cfg.common.tls_ca;
+	co.tls_server_name    = cfg.common.tls_server_name;
 	co.connect_timeout_ms = 5000;
 	co.max_msg_bytes      = 1 << 20;
 	if (tasq_chan_open(&r.chan, &co, err, sizeof(err)) != 0) {

@@ -8,24 +8,18 @@
 
 #include "auth.h"
 #include "chan.h"
+#include "commonopt.h"
 #include "opt.h"
 
 typedef struct tasq_client {
 	char         *server;
-	char         *key_file;
-	char         *tls_ca;
-	char         *tls_server_name;
-	char         *tls_cert;
-	char         *tls_key;
-	char         *log_level;
-	char         *tls_engine;
-	char         *tls_min;
-	char         *tls_max;
 	uint64_t      timeout_ms; // one request
 	uint64_t      connect_timeout_ms;
 	uint64_t      max_msg;
 	tasq_keyring *keys;
 	tasq_chan    *chan;
+
+	tasq_common_cfg common; // key, TLS, log (lib/commonopt.h)
 } tasq_client;
 
 // Exit codes of the tool.

@@ -14,27 +14,8 @@ static tasq_client client;
 const tasq_opt tasq_client_opts[] = {
 	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
 	    "URL", "the server's address", &client.server, 0, 0, false },
-	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
-	    "shared key file, mode 0600 (or the key in TASQ_KEY)",
-	    &client.key_file, 0, 0, false },
-	{ "tls-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CA", NULL, "FILE",
-	    "CA that signed the server's certificate (tls+tcp://)",
-	    &client.tls_ca, 0, 0, false },
-	{ "tls-server-name", 0, TASQ_OPT_STR, NULL, NULL, "NAME",
-	    "name expected in the server certificate (default: URL host)",
-	    &client.tls_server_name, 0, 0, false },
-	{ "tls-cert", 0, TASQ_OPT_STR, "TASQ_TLS_CERT", NULL, "FILE",
-	    "client certificate for servers that require one",
-	    &client.tls_cert, 0, 0, false },
-	{ "tls-key", 0, TASQ_OPT_STR, "TASQ_TLS_KEY", NULL, "FILE",
-	    "private key of --tls-cert", &client.tls_key, 0, 0, false },
-	{ "tls-engine", 0, TASQ_OPT_STR, "TASQ_TLS_ENGINE", "openssl", "NAME",
-	    "TLS engine: openssl (TLS 1.3) or builtin (nng's mbedTLS)",
-	    &client.tls_engine, 0, 0, false },
-	{ "tls-min-version", 0, TASQ_OPT_STR, NULL, "1.2", "V",
-	    "lowest TLS version: 1.2 or 1.3", &client.tls_min, 0, 0, false },
-	{ "tls-max-version", 0, TASQ_OPT_STR, NULL, "1.3", "V",
-	    "highest TLS version: 1.2 or 1.3", &client.tls_max, 0, 0, false },
+	TASQ_COMMONOPT_KEY(&client.common),
+	TASQ_COMMONOPT_TLS_DIALER(&client.common),
 	{ "request-timeout", 0, TASQ_OPT_MS, NULL, "10s", "DURATION",
 	    "deadline of one request", &client.timeout_ms, 10, 3600000,
 	    false },
@@ -44,8 +25,7 @@ const tasq_opt tasq_client_opts[] = {
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "64MiB", "SIZE",
 	    "largest reply accepted", &client.max_msg, 1024, 1073741824,
 	    false },
-	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "warn", "LEVEL",
-	    "error, warn, info or debug", &client.log_level, 0, 0, false },
+	TASQ_COMMONOPT_LOG_LEVEL(&client.common, "warn"),
 	TASQ_OPT_END,
 };
 
@@ -66,32 +46,20 @@ tasq_client_connect(tasq_client *c)
 {
 	tasq_chan_opts co;
 	char           err[512];
-	int            level;
 
-	if ((level = tasq_log_level_parse(c->log_level)) < 0) {
-		fprintf(stderr,
-		    "tasq: --log-level: '%s' is not error, warn, "
-		    "info or debug\n",
-		    c->log_level);
-		return (TASQ_EXIT_USAGE);
-	}
-	tasq_log_set_level(level);
-	if (tasq_keyring_setup(c->key_file, &c->keys, err, sizeof(err)) != 0) {
-		fprintf(stderr, "tasq: %s\n", err);
-		return (TASQ_EXIT_USAGE);
-	}
-	if (tasq_tls_setup(c->tls_engine, c->tls_min, c->tls_max, err,
-	        sizeof(err)) != 0) {
+	if (tasq_commonopt_setup(&c->common, TASQ_COMMONOPT_DIALER,
+	        tasq_url_is_tls(c->server) ? TASQ_COMMONOPT_TLS : 0, &c->keys,
+	        NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tasq: %s\n", err);
 		return (TASQ_EXIT_USAGE);
 	}
 	memset(&co, 0, sizeof(co));
 	co.url                = c->server;
 	co.keys               = c->keys;
-	co.tls_ca             = c->tls_ca;
-	co.tls_server_name    = c->tls_server_name;
-	co.tls_cert           = c->tls_cert;
-	co.tls_key            = c->tls_key;
+	co.tls_ca             = c->common.tls_ca;
+	co.tls_server_name    = c->common.tls_server_name;
+	co.tls_cert           = c->common.tls_cert;
+	co.tls_key            = c->common.tls_key;
 	co.connect_timeout_ms = (uint32_t) c->connect_timeout_ms;
 	co.max_msg_bytes      = c->max_msg;
 	int rv = tasq_chan_open(&c->chan, &co, err, sizeof(err));

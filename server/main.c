@@ -20,6 +20,7 @@
 #include "auth.h"
 #include "chan.h"
 #include "clock.h"
+#include "commonopt.h"
 #include "err.h"
 #include "heartbeat.h"
 #include "log.h"
@@ -35,15 +36,6 @@
 
 static struct {
 	char    *listen;
-	char    *key_file;
-	char    *tls_cert;
-	char    *tls_key;
-	char    *tls_client_ca;
-	char    *tls_engine;
-	char    *tls_min;
-	char    *tls_max;
-	char    *log_level;
-	char    *log_format;
 	char    *ready_file;
 	char    *data_dir;
 	char    *fsync;
@@ -72,30 +64,16 @@ static struct {
 	uint64_t contexts;
 	uint64_t max_wait_ms;
 	uint64_t skew_ms;
+
+	tasq_common_cfg common; // key, TLS, log (lib/commonopt.h)
 } cfg;
 
 static const tasq_opt server_opts[] = {
 	{ "listen", 'l', TASQ_OPT_URL, "TASQ_LISTEN", "tcp://0.0.0.0:7070",
 	    "URL", "address to serve on (tcp://, tls+tcp://, ipc://)",
 	    &cfg.listen, TASQ_URL_LISTEN, 0, false },
-	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
-	    "shared key file, mode 0600 (or the key in TASQ_KEY)",
-	    &cfg.key_file, 0, 0, false },
-	{ "tls-cert", 0, TASQ_OPT_STR, "TASQ_TLS_CERT", NULL, "FILE",
-	    "server certificate (PEM) for tls+tcp://", &cfg.tls_cert, 0, 0,
-	    false },
-	{ "tls-key", 0, TASQ_OPT_STR, "TASQ_TLS_KEY", NULL, "FILE",
-	    "private key of --tls-cert (PEM)", &cfg.tls_key, 0, 0, false },
-	{ "tls-client-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CLIENT_CA", NULL, "FILE",
-	    "require peer certificates signed by this CA", &cfg.tls_client_ca,
-	    0, 0, false },
-	{ "tls-engine", 0, TASQ_OPT_STR, "TASQ_TLS_ENGINE", "openssl", "NAME",
-	    "TLS engine: openssl (TLS 1.3) or builtin (nng's mbedTLS)",
-	    &cfg.tls_engine, 0, 0, false },
-	{ "tls-min-version", 0, TASQ_OPT_STR, NULL, "1.2", "V",
-	    "lowest TLS version: 1.2 or 1.3", &cfg.tls_min, 0, 0, false },
-	{ "tls-max-version", 0, TASQ_OPT_STR, NULL, "1.3", "V",
-	    "highest TLS version: 1.2 or 1.3", &cfg.tls_max, 0, 0, false },
+	TASQ_COMMONOPT_KEY(&cfg.common),
+	TASQ_COMMONOPT_TLS_LISTENER(&cfg.common),
 	{ "lease", 0, TASQ_OPT_MS, "TASQ_LEASE", "30s", "DURATION",
 	    "how long a worker holds tasks before they are redelivered",
 	    &cfg.lease_ms, 100, 86400000, false },
@@ -152,10 +130,7 @@ static const tasq_opt server_opts[] = {
 	    "how far a request's stamp (the server's time as the peer "
 	    "learned it) may be from our clock (replay protection)",
 	    &cfg.skew_ms, 1000, 86400000, false },
-	{ "log-format", 0, TASQ_OPT_STR, "TASQ_LOG_FORMAT", "text", "FMT",
-	    "log lines as text or json", &cfg.log_format, 0, 0, false },
-	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "info", "LEVEL",
-	    "error, warn, info or debug", &cfg.log_level, 0, 0, false },
+	TASQ_COMMONOPT_LOG(&cfg.common, "info"),
 	{ "data-dir", 'd', TASQ_OPT_STR, "TASQ_DATA_DIR", NULL, "DIR",
 	    "keep a crash-safe journal here (nothing survives a restart "
 	    "without it)",
@@ -211,7 +186,8 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 {
 	tasq_fsync_mode fmode;
 	char            err[512];
-	int             level, rv;
+	bool            hb_fallback;
+	int             flags = 0, rv;
 
 	if ((rv = tasq_opt_parse(oc, argc - 1, argv + 1)) != TASQ_OPT_OK) {
 		return (rv == TASQ_OPT_EXIT_OK ? 0 : 2);
@@ -221,39 +197,32 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 		    oc->args[0]);
 		return (2);
 	}
-	if ((level = tasq_log_level_parse(cfg.log_level)) < 0) {
-		fprintf(stderr,
-		    "tasq-server: --log-level: '%s' is not error, "
-		    "warn, info or debug\n",
-		    cfg.log_level);
-		return (2);
-	}
-	tasq_log_set_level(level);
-	if (tasq_log_format_parse(cfg.log_format) != 0) {
-		fprintf(stderr, "%s: --log-format is text or json\n", argv[0]);
-		return (2);
-	}
+	// The heartbeat address first: whether TLS is in use depends on it.
+	// Its warning waits for the log level.
+	hb_fallback = false;
 	if (cfg.heartbeat_listen == NULL) {
 		if (tasq_heartbeat_default_url(
 		        cfg.listen, hb_url, sizeof(hb_url)) != 0) {
-			// The default only: serve without it (RPC extends).
-			tasq_warn("no heartbeat address derives from --listen "
-			          "%s (give --heartbeat-listen URL); serving "
-			          "without a heartbeat port",
-			    cfg.listen);
-			hb_url[0] = '\0';
+			hb_url[0]   = '\0';
+			hb_fallback = true;
 		}
 	} else if (strcmp(cfg.heartbeat_listen, "none") != 0) {
 		snprintf(hb_url, sizeof(hb_url), "%s", cfg.heartbeat_listen);
 	}
-	if (tasq_keyring_setup(cfg.key_file, keys, err, sizeof(err)) != 0 ||
-	    tasq_tls_setup(cfg.tls_engine, cfg.tls_min, cfg.tls_max, err,
-	        sizeof(err)) != 0 ||
-	    ((tasq_url_is_tls(cfg.listen) || tasq_url_is_tls(hb_url)) &&
-	        tasq_tls_server_config(cfg.tls_cert, cfg.tls_key,
-	            cfg.tls_client_ca, tls, err, sizeof(err)) != 0)) {
+	if (tasq_url_is_tls(cfg.listen) || tasq_url_is_tls(hb_url)) {
+		flags |= TASQ_COMMONOPT_TLS;
+	}
+	if (tasq_commonopt_setup(&cfg.common, TASQ_COMMONOPT_LISTENER, flags,
+	        keys, tls, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tasq-server: %s\n", err);
 		return (2);
+	}
+	if (hb_fallback) {
+		// The default only: serve without it (RPC extends).
+		tasq_warn("no heartbeat address derives from --listen "
+		          "%s (give --heartbeat-listen URL); serving "
+		          "without a heartbeat port",
+		    cfg.listen);
 	}
 	if (strcmp(cfg.fsync, "always") == 0) {
 		fmode = TASQ_FSYNC_ALWAYS;

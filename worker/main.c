@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "commonopt.h"
 #include "handler.h"
 #include "log.h"
 #include "opt.h"
@@ -39,17 +40,7 @@ on_signal(int sig)
 
 static struct {
 	char    *server;
-	char    *key_file;
 	char    *queue;
-	char    *tls_ca;
-	char    *tls_server_name;
-	char    *tls_cert;
-	char    *tls_key;
-	char    *log_level;
-	char    *log_format;
-	char    *tls_engine;
-	char    *tls_min;
-	char    *tls_max;
 	char    *type; // the last --type, from a file or TASQ_TYPE
 	uint64_t task_timeout_ms;
 	uint64_t each_parallel;
@@ -63,14 +54,14 @@ static struct {
 	uint64_t drain_ms;
 	char    *heartbeat;
 	bool     exit_on_auth_failure;
+
+	tasq_common_cfg common; // key, TLS, log (lib/commonopt.h)
 } cfg;
 
 static const tasq_opt worker_opts[] = {
 	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
 	    "URL", "the server's address", &cfg.server, 0, 0, false },
-	{ "key-file", 'k', TASQ_OPT_STR, "TASQ_KEY_FILE", NULL, "FILE",
-	    "shared key file, mode 0600 (or the key in TASQ_KEY)",
-	    &cfg.key_file, 0, 0, false },
+	TASQ_COMMONOPT_KEY(&cfg.common),
 	{ "jobs", 'j', TASQ_OPT_U64, "TASQ_WORKERS", "1", "N",
 	    "worker processes to run", &cfg.procs, 1, 1024, false },
 	{ "queue", 'q', TASQ_OPT_STR, "TASQ_QUEUE", "default", "NAME",
@@ -86,24 +77,7 @@ static const tasq_opt worker_opts[] = {
 	{ "drain-timeout", 0, TASQ_OPT_MS, NULL, "60s", "DURATION",
 	    "after SIGTERM, how long workers may take before SIGKILL",
 	    &cfg.drain_ms, 100, 3600000, false },
-	{ "tls-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CA", NULL, "FILE",
-	    "CA that signed the server's certificate (tls+tcp://)",
-	    &cfg.tls_ca, 0, 0, false },
-	{ "tls-server-name", 0, TASQ_OPT_STR, NULL, NULL, "NAME",
-	    "name expected in the server certificate (default: URL host)",
-	    &cfg.tls_server_name, 0, 0, false },
-	{ "tls-cert", 0, TASQ_OPT_STR, "TASQ_TLS_CERT", NULL, "FILE",
-	    "client certificate for servers that require one", &cfg.tls_cert,
-	    0, 0, false },
-	{ "tls-key", 0, TASQ_OPT_STR, "TASQ_TLS_KEY", NULL, "FILE",
-	    "private key of --tls-cert", &cfg.tls_key, 0, 0, false },
-	{ "tls-engine", 0, TASQ_OPT_STR, "TASQ_TLS_ENGINE", "openssl", "NAME",
-	    "TLS engine: openssl (TLS 1.3) or builtin (nng's mbedTLS)",
-	    &cfg.tls_engine, 0, 0, false },
-	{ "tls-min-version", 0, TASQ_OPT_STR, NULL, "1.2", "V",
-	    "lowest TLS version: 1.2 or 1.3", &cfg.tls_min, 0, 0, false },
-	{ "tls-max-version", 0, TASQ_OPT_STR, NULL, "1.3", "V",
-	    "highest TLS version: 1.2 or 1.3", &cfg.tls_max, 0, 0, false },
+	TASQ_COMMONOPT_TLS_DIALER(&cfg.common),
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "16MiB", "SIZE",
 	    "largest reply accepted", &cfg.max_msg, 1024, 1073741824, false },
 	{ "type", 't', TASQ_OPT_STR, "TASQ_TYPE", NULL, "NAME=HANDLER",
@@ -130,10 +104,7 @@ static const tasq_opt worker_opts[] = {
 	    "exit with status 4 when the server refuses the key or its TLS "
 	    "certificate is not trusted, instead of retrying with backoff",
 	    &cfg.exit_on_auth_failure, 0, 0, false },
-	{ "log-format", 0, TASQ_OPT_STR, "TASQ_LOG_FORMAT", "text", "FMT",
-	    "log lines as text or json", &cfg.log_format, 0, 0, false },
-	{ "log-level", 0, TASQ_OPT_STR, "TASQ_LOG_LEVEL", "info", "LEVEL",
-	    "error, warn, info or debug", &cfg.log_level, 0, 0, false },
+	TASQ_COMMONOPT_LOG(&cfg.common, "info"),
 	TASQ_OPT_END,
 };
 
@@ -460,7 +431,7 @@ main(int argc, char **argv)
 	tasq_keyring         *keys     = NULL;
 	char                  err[512];
 	char                **args;
-	int                   level, rv, status = 2, sfd = -1, sig;
+	int                   flags, rv, status = 2, sfd = -1, sig;
 	size_t                ntypes = 0;
 	pid_t                 self   = getpid();
 
@@ -486,18 +457,6 @@ main(int argc, char **argv)
 		    args[0]);
 		goto out;
 	}
-	if ((level = tasq_log_level_parse(cfg.log_level)) < 0) {
-		fprintf(stderr,
-		    "tasq-worker: --log-level: '%s' is not error, "
-		    "warn, info or debug\n",
-		    cfg.log_level);
-		goto out;
-	}
-	tasq_log_set_level(level);
-	if (tasq_log_format_parse(cfg.log_format) != 0) {
-		fprintf(stderr, "%s: --log-format is text or json\n", argv[0]);
-		goto out;
-	}
 	if (!tasq_wire_valid_name(cfg.queue)) {
 		fprintf(stderr,
 		    "tasq-worker: --queue must be 1-64 characters "
@@ -507,29 +466,16 @@ main(int argc, char **argv)
 	if (types_setup(&ntypes) != 0) {
 		goto out;
 	}
-	if (tasq_keyring_setup(cfg.key_file, &keys, err, sizeof(err)) != 0) {
+	// The engine is only checked here: each worker process selects it
+	// (tasq_worker_run), since nng must not start before the fork.
+	flags = TASQ_COMMONOPT_NO_ENGINE;
+	if (tasq_url_is_tls(cfg.server) ||
+	    (cfg.heartbeat != NULL && tasq_url_is_tls(cfg.heartbeat))) {
+		flags |= TASQ_COMMONOPT_TLS;
+	}
+	if (tasq_commonopt_setup(&cfg.common, TASQ_COMMONOPT_DIALER, flags,
+	        &keys, NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tasq-worker: %s\n", err);
-		goto out;
-	}
-	if (tasq_url_is_tls(cfg.server) && cfg.tls_ca == NULL) {
-		fprintf(stderr,
-		    "tasq-worker: a tls+tcp:// server needs "
-		    "--tls-ca to verify it\n");
-		goto out;
-	}
-	// The engine is set up in each worker process: nng must not start
-	// before the fork.
-	if ((strcmp(cfg.tls_engine, "openssl") != 0 &&
-	        strcmp(cfg.tls_engine, "builtin") != 0) ||
-	    (strcmp(cfg.tls_min, "1.2") != 0 &&
-	        strcmp(cfg.tls_min, "1.3") != 0) ||
-	    (strcmp(cfg.tls_max, "1.2") != 0 &&
-	        strcmp(cfg.tls_max, "1.3") != 0) ||
-	    strcmp(cfg.tls_min, cfg.tls_max) > 0) {
-		fprintf(stderr,
-		    "tasq-worker: --tls-engine is openssl or "
-		    "builtin; TLS versions 1.2 or 1.3 with min <= "
-		    "max\n");
 		goto out;
 	}
 	if (oc.check_config) {
@@ -541,19 +487,19 @@ main(int argc, char **argv)
 		.server          = cfg.server,
 		.queue           = cfg.queue,
 		.keys            = keys,
-		.tls_ca          = cfg.tls_ca,
-		.tls_server_name = cfg.tls_server_name,
-		.tls_cert        = cfg.tls_cert,
-		.tls_key         = cfg.tls_key,
+		.tls_ca          = cfg.common.tls_ca,
+		.tls_server_name = cfg.common.tls_server_name,
+		.tls_cert        = cfg.common.tls_cert,
+		.tls_key         = cfg.common.tls_key,
 		.batch           = (uint32_t) cfg.batch,
 		.pipeline        = (uint32_t) cfg.pipeline,
 		.wait_ms         = (uint32_t) cfg.wait_ms,
 		.timeout_ms      = (uint32_t) cfg.timeout_ms,
 		.task_delay_ms   = (uint32_t) cfg.task_delay_ms,
 		.max_msg_bytes   = cfg.max_msg,
-		.tls_engine      = cfg.tls_engine,
-		.tls_min         = cfg.tls_min,
-		.tls_max         = cfg.tls_max,
+		.tls_engine      = cfg.common.tls_engine,
+		.tls_min         = cfg.common.tls_min,
+		.tls_max         = cfg.common.tls_max,
 		.ntypes          = ntypes,
 		.types           = type_names,
 		.handlers        = type_handlers,
@@ -562,7 +508,7 @@ main(int argc, char **argv)
 		.heartbeat       = cfg.heartbeat,
 	};
 	// Only in messages: which key file to check when refused.
-	wc.key_file             = cfg.key_file;
+	wc.key_file             = cfg.common.key_file;
 	wc.exit_on_auth_failure = cfg.exit_on_auth_failure;
 	uint32_t n              = (uint32_t) cfg.procs;
 	pids                    = calloc(n, sizeof(*pids));

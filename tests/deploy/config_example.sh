@@ -54,7 +54,7 @@ echo "== worker: as it stands (its key-file replaced by a flag)"
 "$worker" --config "$wexample" --key-file "$work/key" --check-config
 echo "== worker: every setting on, TLS files from deploy/gen-certs.sh"
 "$top/deploy/gen-certs.sh" -o "$work/tls" -d 2 -c w1 >/dev/null
-# (tasq-worker --check-config does not open the TLS files: see that they exist)
+# (tasq-worker --check-config opens the TLS files: they must exist)
 ls "$work/tls/ca.pem" "$work/tls/client-w1.pem" "$work/tls/client-w1.key" >/dev/null
 sed -E -e 's/^#([a-z][a-z0-9-]* )/\1/' \
 	-e "s|^key-file .*|key-file $work/key|" \

@@ -246,6 +246,29 @@ expect_rc 2 flag12 timeout 30 "$TASQ_WORKER_BIN" --server "$URL" \
 expect_rc 2 flag13 timeout 30 "$TASQ_WORKER_BIN" --server "$URL" \
     --key-file "$KEY" --queue 'no spaces'
 expect_rc 2 flag14 client submit --queue 'a/b' 1
+# The key, TLS and log settings: one check for the three programs
+# (lib/commonopt.h), before anything starts, each message naming the flag.
+# (A worker used to accept an unreadable --tls-ca and retry it for ever.)
+expect_rc 2 flag15 timeout 30 "$TASQ_WORKER_BIN" \
+    --server tls+tcp://127.0.0.1:1 --key-file "$KEY" \
+    --tls-ca "$T/no-such-ca.pem" -j 1
+stderr_has flag15 'tasq-worker: --tls-ca: cannot open .*no-such-ca\.pem'
+expect_rc 2 flag16 timeout 30 "$TASQ_WORKER_BIN" --server "$URL" \
+    --key-file "$KEY" --tls-engine gnutls
+stderr_has flag16 "tasq-worker: --tls-engine: 'gnutls' is not openssl or builtin"
+expect_rc 2 flag17 timeout 30 "$TASQ_SERVER_BIN" \
+    --listen tcp://127.0.0.1:0 --key-file "$KEY" --tls-min-version 1.3 \
+    --tls-max-version 1.2
+stderr_has flag17 'tasq-server: --tls-min-version 1.3 is above --tls-max-version 1.2'
+expect_rc 2 flag18 client --server tls+tcp://127.0.0.1:1 \
+    --tls-ca "$T/no-such-ca.pem" health
+stderr_has flag18 'tasq: --tls-ca: cannot open'
+expect_rc 2 flag19 client --server tls+tcp://127.0.0.1:1 --tls-ca "$KEY" \
+    --tls-cert "$KEY" health
+stderr_has flag19 'tasq: --tls-cert without --tls-key'
+expect_rc 2 flag20 timeout 30 "$TASQ_WORKER_BIN" --server "$URL" \
+    --key-file "$KEY" --log-format xml
+stderr_has flag20 '^tasq-worker: --log-format is text or json'
 assert_serving "bad flags"
 
 test_end
