@@ -39,7 +39,8 @@ static struct {
 	uint64_t timeout_ms;
 	char    *mode;
 
-	tasq_common_cfg common; // key and TLS verification (lib/commonopt.h)
+	tasq_commonopt_cfg
+	    common; // key and TLS verification (lib/commonopt.h)
 } cfg;
 
 enum { M_ONE, M_PARKED, M_SEQUENTIAL };

@@ -19,7 +19,7 @@ typedef struct tasq_client {
 	tasq_keyring *keys;
 	tasq_chan    *chan;
 
-	tasq_common_cfg common; // key, TLS, log (lib/commonopt.h)
+	tasq_commonopt_cfg common; // key, TLS, log (lib/commonopt.h)
 } tasq_client;
 
 // Exit codes of the tool.

@@ -34,8 +34,8 @@ readable(const char *flag, const char *path, char *err, size_t errlen)
 }
 
 static int
-check_tls_files(const tasq_common_cfg *c, tasq_commonopt_role role, char *err,
-    size_t errlen)
+check_tls_files(const tasq_commonopt_cfg *c, tasq_commonopt_role role,
+    char *err, size_t errlen)
 {
 	int rv;
 
@@ -76,7 +76,7 @@ check_tls_files(const tasq_common_cfg *c, tasq_commonopt_role role, char *err,
 }
 
 int
-tasq_commonopt_check(const tasq_common_cfg *c, tasq_commonopt_role role,
+tasq_commonopt_check(const tasq_commonopt_cfg *c, tasq_commonopt_role role,
     bool tls, char *err, size_t errlen)
 {
 	if (c->log_level != NULL && tasq_log_level_parse(c->log_level) < 0) {
@@ -119,7 +119,7 @@ tasq_commonopt_check(const tasq_common_cfg *c, tasq_commonopt_role role,
 }
 
 int
-tasq_commonopt_setup(const tasq_common_cfg *c, tasq_commonopt_role role,
+tasq_commonopt_setup(const tasq_commonopt_cfg *c, tasq_commonopt_role role,
     int flags, tasq_keyring **krp, nng_tls_config **tlsp, char *err,
     size_t errlen)
 {

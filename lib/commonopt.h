@@ -2,12 +2,12 @@
 // logging), declared once, and the one function that checks them and
 // puts them to use.
 //
-// Each program embeds a tasq_common_cfg in its own configuration and
+// Each program embeds a tasq_commonopt_cfg in its own configuration and
 // splices the entries it has into its option table (lib/opt.h) with the
 // TASQ_COMMONOPT_* macros below, each a list of table entries that point
 // into that struct:
 //
-//     static struct { char *listen; tasq_common_cfg common; ... } cfg;
+//     static struct { char *listen; tasq_commonopt_cfg common; ... } cfg;
 //     static const tasq_opt opts[] = {
 //             { "listen", ... },
 //             TASQ_COMMONOPT_KEY(&cfg.common),
@@ -36,7 +36,7 @@
 // The shared settings. Strings are owned by the option table
 // (tasq_opt_free); NULL is a setting not given, or one the program does
 // not have (then tasq_commonopt_check skips it).
-typedef struct tasq_common_cfg {
+typedef struct tasq_commonopt_cfg {
 	char *key_file;        // --key-file (else TASQ_KEY)
 	char *tls_cert;        // --tls-cert: own certificate (PEM)
 	char *tls_key;         // --tls-key: its private key (PEM)
@@ -48,7 +48,7 @@ typedef struct tasq_common_cfg {
 	char *tls_max;         // --tls-max-version: 1.2 or 1.3
 	char *log_level;       // --log-level: error, warn, info or debug
 	char *log_format;      // --log-format: text or json
-} tasq_common_cfg;
+} tasq_commonopt_cfg;
 
 // --key-file FILE.
 #define TASQ_COMMONOPT_KEY(c)                                                 \
@@ -151,7 +151,7 @@ enum {
 // --tls-cert and --tls-key together) and that every TLS file given can
 // be opened. Fields that are NULL are skipped. Returns 0 or
 // TASQ_EINVALID_ARGUMENT, with err (errlen bytes) naming the flag.
-int tasq_commonopt_check(const tasq_common_cfg *c, tasq_commonopt_role role,
+int tasq_commonopt_check(const tasq_commonopt_cfg *c, tasq_commonopt_role role,
     bool tls, char *err, size_t errlen);
 
 // tasq_commonopt_setup checks c (tasq_commonopt_check, TLS as flags say),
@@ -162,7 +162,7 @@ int tasq_commonopt_check(const tasq_common_cfg *c, tasq_commonopt_role role,
 // TLS configuration (*tlsp: new, free with nng_tls_config_free; tlsp may
 // be NULL otherwise). On failure nothing is returned and err (errlen
 // bytes) says why; the program exits 2 (a configuration error).
-int tasq_commonopt_setup(const tasq_common_cfg *c, tasq_commonopt_role role,
+int tasq_commonopt_setup(const tasq_commonopt_cfg *c, tasq_commonopt_role role,
     int flags, tasq_keyring **krp, nng_tls_config **tlsp, char *err,
     size_t errlen);
 

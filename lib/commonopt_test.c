@@ -20,13 +20,13 @@
 #include "tasq_test.h"
 
 static struct {
-	char           *listen;
-	tasq_common_cfg common;
+	char              *listen;
+	tasq_commonopt_cfg common;
 } srv;
 
 static struct {
-	char           *server;
-	tasq_common_cfg common;
+	char              *server;
+	tasq_commonopt_cfg common;
 } cli;
 
 static const tasq_opt srv_opts[] = {
@@ -267,7 +267,7 @@ TEST(flags_env_and_file)
 // Expects tasq_commonopt_check to refuse c with a message containing
 // want.
 static void
-refused(const tasq_common_cfg *c, tasq_commonopt_role role, bool tls,
+refused(const tasq_commonopt_cfg *c, tasq_commonopt_role role, bool tls,
     const char *want)
 {
 	char err[512] = "";
@@ -277,25 +277,25 @@ refused(const tasq_common_cfg *c, tasq_commonopt_role role, bool tls,
 	ASSERT_STR_CONTAINS(err, want);
 }
 
-static tasq_common_cfg
+static tasq_commonopt_cfg
 good(void)
 {
-	return ((tasq_common_cfg) { .tls_engine = "openssl",
-	    .tls_min                            = "1.2",
-	    .tls_max                            = "1.3",
-	    .log_level                          = "info",
-	    .log_format                         = "text" });
+	return ((tasq_commonopt_cfg) { .tls_engine = "openssl",
+	    .tls_min                               = "1.2",
+	    .tls_max                               = "1.3",
+	    .log_level                             = "info",
+	    .log_format                            = "text" });
 }
 
 TEST(check_names_and_versions)
 {
-	tasq_common_cfg c = good();
-	char            err[512];
+	tasq_commonopt_cfg c = good();
+	char               err[512];
 
 	ASSERT_OK(tasq_commonopt_check(
 	    &c, TASQ_COMMONOPT_LISTENER, false, err, sizeof(err)));
 	// What a program does not have is not checked.
-	tasq_common_cfg none = { 0 };
+	tasq_commonopt_cfg none = { 0 };
 	ASSERT_OK(tasq_commonopt_check(
 	    &none, TASQ_COMMONOPT_DIALER, false, err, sizeof(err)));
 
@@ -330,10 +330,10 @@ TEST(check_names_and_versions)
 
 TEST(check_tls_files)
 {
-	char           *f    = write_file("not checked for PEM here\n");
-	const char     *gone = "/nonexistent/tasq-commonopt.pem";
-	tasq_common_cfg c    = good();
-	char            err[512];
+	char              *f    = write_file("not checked for PEM here\n");
+	const char        *gone = "/nonexistent/tasq-commonopt.pem";
+	tasq_commonopt_cfg c    = good();
+	char               err[512];
 
 	// Without a tls+tcp:// address no file is needed or opened.
 	c.tls_cert = (char *) gone;
@@ -435,12 +435,12 @@ make_cert(char **cert, char **key)
 
 TEST(setup_builds_keys_tls_and_log)
 {
-	tasq_common_cfg c   = good();
-	tasq_keyring   *kr  = NULL;
-	nng_tls_config *tls = NULL;
-	char           *kf  = write_file("0123456789abcdef0123456789abcdef\n");
-	char           *cert = NULL, *key = NULL;
-	char            err[512];
+	tasq_commonopt_cfg c   = good();
+	tasq_keyring      *kr  = NULL;
+	nng_tls_config    *tls = NULL;
+	char *kf   = write_file("0123456789abcdef0123456789abcdef\n");
+	char *cert = NULL, *key = NULL;
+	char  err[512];
 
 	make_cert(&cert, &key);
 	(void) ctx(srv_tables); // clears TASQ_KEY and the rest

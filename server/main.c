@@ -65,7 +65,7 @@ static struct {
 	uint64_t max_wait_ms;
 	uint64_t skew_ms;
 
-	tasq_common_cfg common; // key, TLS, log (lib/commonopt.h)
+	tasq_commonopt_cfg common; // key, TLS, log (lib/commonopt.h)
 } cfg;
 
 static const tasq_opt server_opts[] = {

@@ -55,7 +55,7 @@ static struct {
 	char    *heartbeat;
 	bool     exit_on_auth_failure;
 
-	tasq_common_cfg common; // key, TLS, log (lib/commonopt.h)
+	tasq_commonopt_cfg common; // key, TLS, log (lib/commonopt.h)
 } cfg;
 
 static const tasq_opt worker_opts[] = {
