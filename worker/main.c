@@ -50,7 +50,6 @@ static struct {
 	char    *tls_engine;
 	char    *tls_min;
 	char    *tls_max;
-	char    *type; // the last --type, from a file or TASQ_TYPE
 	uint64_t task_timeout_ms;
 	uint64_t each_parallel;
 	uint64_t procs;
@@ -64,6 +63,7 @@ static struct {
 	char    *heartbeat;
 	bool     exit_on_auth_failure;
 } cfg;
+static tasq_opt_list cfg_types; // --type, or the file's, or TASQ_TYPE's
 
 static const tasq_opt worker_opts[] = {
 	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
@@ -106,11 +106,11 @@ static const tasq_opt worker_opts[] = {
 	    "highest TLS version: 1.2 or 1.3", &cfg.tls_max, 0, 0, false },
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "16MiB", "SIZE",
 	    "largest reply accepted", &cfg.max_msg, 1024, 1073741824, false },
-	{ "type", 't', TASQ_OPT_STR, "TASQ_TYPE", NULL, "NAME=HANDLER",
+	{ "type", 't', TASQ_OPT_LIST, "TASQ_TYPE", NULL, "NAME=HANDLER",
 	    "serve task type NAME with HANDLER: builtin:square, "
 	    "builtin:sha256, exec:CMD, exec-each:CMD or plugin:LIB.so "
 	    "(repeatable; default square=builtin:square)",
-	    &cfg.type, 0, 0, false },
+	    &cfg_types, 0, 0, false },
 	{ "task-timeout", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
 	    "fail a task its handler runs longer than this with "
 	    "DEADLINE_EXCEEDED (0: no limit)",
@@ -145,67 +145,31 @@ static const char usage[] =
     "hand are finished or handed back, then the workers and the\n"
     "supervisor exit 0.\n";
 
-// --type NAME=HANDLER, repeatable: the option table keeps one value
-// (the last, also from a configuration file or TASQ_TYPE), so the
-// command line's occurrences are taken out of argv before it is parsed.
+// --type NAME=HANDLER, repeatable (a TASQ_OPT_LIST: every --type, or
+// else every type line of the configuration file, or else the lines of
+// TASQ_TYPE; lib/opt.h).
 #define MAX_TYPES 64
-static const char *type_arg[MAX_TYPES];
-static size_t      ntype_arg;
 static const char *type_names[MAX_TYPES];
 static const char *type_handlers[MAX_TYPES];
 static char       *type_mem[MAX_TYPES];
-
-// Moves every --type/-t value out of argv (argc-1 entries from argv[1])
-// into type_arg; returns the new argc, or -1 (message printed).
-static int
-take_types(int argc, char **argv)
-{
-	int o = 1;
-
-	for (int i = 1; i < argc; i++) {
-		const char *v = NULL;
-		if (strcmp(argv[i], "--") == 0) {
-			while (i < argc) {
-				argv[o++] = argv[i++];
-			}
-			break;
-		}
-		if (strncmp(argv[i], "--type=", 7) == 0) {
-			v = argv[i] + 7;
-		} else if (strcmp(argv[i], "--type") == 0 ||
-		    strcmp(argv[i], "-t") == 0) {
-			if (i + 1 >= argc) {
-				fprintf(stderr,
-				    "tasq-worker: %s needs NAME=HANDLER\n",
-				    argv[i]);
-				return (-1);
-			}
-			v = argv[++i];
-		} else {
-			argv[o++] = argv[i];
-			continue;
-		}
-		if (ntype_arg == MAX_TYPES) {
-			fprintf(stderr, "tasq-worker: at most %d --type\n",
-			    MAX_TYPES);
-			return (-1);
-		}
-		type_arg[ntype_arg++] = v;
-	}
-	argv[o] = NULL;
-	return (o);
-}
 
 // Splits and checks the types (exit status 2 on error).
 static int
 types_setup(size_t *np)
 {
-	char   err[512];
-	size_t n = 0;
+	static const char *const def[]     = { "square=builtin:square" };
+	const char *const       *type_arg  = (const char *const *) cfg_types.v;
+	size_t                   ntype_arg = cfg_types.n;
+	char                     err[512];
+	size_t                   n = 0;
 
 	if (ntype_arg == 0) {
-		type_arg[ntype_arg++] =
-		    cfg.type != NULL ? cfg.type : "square=builtin:square";
+		type_arg  = def;
+		ntype_arg = 1;
+	}
+	if (ntype_arg > MAX_TYPES) {
+		fprintf(stderr, "tasq-worker: at most %d --type\n", MAX_TYPES);
+		return (-1);
 	}
 	for (size_t i = 0; i < ntype_arg; i++) {
 		char *eq, *t = strdup(type_arg[i]);
@@ -474,9 +438,6 @@ main(int argc, char **argv)
 	oc.tables       = tables;
 	oc.args         = args;
 	oc.allow_config = true;
-	if ((argc = take_types(argc, argv)) < 0) {
-		goto out;
-	}
 	if ((rv = tasq_opt_parse(&oc, argc - 1, argv + 1)) != TASQ_OPT_OK) {
 		status = rv == TASQ_OPT_EXIT_OK ? 0 : 2;
 		goto out;
