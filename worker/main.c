@@ -59,6 +59,7 @@ static struct {
 	uint64_t timeout_ms;
 	uint64_t task_delay_ms;
 	uint64_t max_msg;
+	uint64_t max_req;
 	uint64_t drain_ms;
 	char    *heartbeat;
 	bool     exit_on_auth_failure;
@@ -106,6 +107,10 @@ static const tasq_opt worker_opts[] = {
 	    "highest TLS version: 1.2 or 1.3", &cfg.tls_max, 0, 0, false },
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "16MiB", "SIZE",
 	    "largest reply accepted", &cfg.max_msg, 1024, 1073741824, false },
+	{ "max-request", 0, TASQ_OPT_SIZE, NULL, "4MiB", "SIZE",
+	    "results go in requests of at most this (the server's "
+	    "--max-message or less); more go in several",
+	    &cfg.max_req, 2097152, 1073741824, false },
 	{ "type", 't', TASQ_OPT_LIST, "TASQ_TYPE", NULL, "NAME=HANDLER",
 	    "serve task type NAME with HANDLER: builtin:square, "
 	    "builtin:sha256, exec:CMD, exec-each:CMD or plugin:LIB.so "
@@ -512,6 +517,7 @@ main(int argc, char **argv)
 		.timeout_ms      = (uint32_t) cfg.timeout_ms,
 		.task_delay_ms   = (uint32_t) cfg.task_delay_ms,
 		.max_msg_bytes   = cfg.max_msg,
+		.max_req_bytes   = cfg.max_req,
 		.tls_engine      = cfg.tls_engine,
 		.tls_min         = cfg.tls_min,
 		.tls_max         = cfg.tls_max,
