@@ -11,6 +11,68 @@
 
 #define CONF_MAX (1024 * 1024)
 
+// Where values come from, by precedence: what tasq_opt_set is applying
+// (a TASQ_OPT_LIST's values from a higher source replace a lower's).
+enum { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG };
+static int opt_src = SRC_FILE;
+
+static void
+list_clear(tasq_opt_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i]);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int
+list_add(
+    tasq_opt_list *l, const char *text, size_t len, char *err, size_t errlen)
+{
+	char **v;
+	char  *s;
+
+	if (l->src_ != opt_src) {
+		list_clear(l);
+		l->src_ = opt_src;
+	}
+	if ((v = realloc(l->v, (l->n + 1) * sizeof(*v))) == NULL ||
+	    (s = strndup(text, len)) == NULL) {
+		if (v != NULL) {
+			l->v = v;
+		}
+		snprintf(err, errlen, "out of memory");
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	l->v         = v;
+	l->v[l->n++] = s;
+	return (0);
+}
+
+// Sets a list from text of one value per line (default, environment).
+static int
+list_set_lines(const tasq_opt *o, const char *text, char *err, size_t errlen)
+{
+	tasq_opt_list *l = o->ptr;
+	int            rv;
+
+	if (l->src_ != opt_src) {
+		list_clear(l);
+		l->src_ = opt_src;
+	}
+	while (*text != '\0') {
+		size_t len = strcspn(text, "\n");
+		if (len > 0 &&
+		    (rv = list_add(l, text, len, err, errlen)) != 0) {
+			return (rv);
+		}
+		text += len + (text[len] == '\n');
+	}
+	return (0);
+}
+
 static int
 parse_suffix(const char *suf, tasq_opt_type type, uint64_t *mul)
 {
@@ -82,6 +144,8 @@ tasq_opt_set(const tasq_opt *o, const char *text, char *err, size_t errlen)
 	uint64_t v;
 
 	switch (o->type) {
+	case TASQ_OPT_LIST:
+		return (list_add(o->ptr, text, strlen(text), err, errlen));
 	case TASQ_OPT_URL:
 		if (tasq_url_check(text, (tasq_url_use) o->min, err, errlen) !=
 		    0) {
@@ -335,6 +399,8 @@ tasq_opt_free(const tasq_opt *const *tables)
 			    o->type == TASQ_OPT_URL) {
 				free(*(char **) o->ptr);
 				*(char **) o->ptr = NULL;
+			} else if (o->type == TASQ_OPT_LIST) {
+				list_clear(o->ptr);
 			}
 		}
 	}
@@ -346,8 +412,8 @@ is_negative_number(const char *s)
 	return (s[0] == '-' && isdigit((unsigned char) s[1]));
 }
 
-int
-tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv)
+static int
+opt_parse(tasq_opt_ctx *c, int argc, char **argv)
 {
 	char        err[512];
 	const char *conf = NULL;
@@ -355,10 +421,19 @@ tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv)
 
 	c->nargs        = 0;
 	c->check_config = false;
+	opt_src         = SRC_DEFAULT;
 	for (int t = 0; c->tables[t] != NULL; t++) {
 		for (const tasq_opt *o = c->tables[t]; o->name != NULL; o++) {
+			if (o->type == TASQ_OPT_LIST) {
+				list_clear(o->ptr);
+				((tasq_opt_list *) o->ptr)->src_ = SRC_DEFAULT;
+			}
 			if (o->def != NULL &&
-			    tasq_opt_set(o, o->def, err, sizeof(err)) != 0) {
+			    (o->type == TASQ_OPT_LIST
+			            ? list_set_lines(
+			                  o, o->def, err, sizeof(err))
+			            : tasq_opt_set(
+			                  o, o->def, err, sizeof(err))) != 0) {
 				fprintf(stderr, "%s: bad default: %s\n",
 				    c->prog, err);
 				return (TASQ_OPT_EXIT_BAD);
@@ -378,6 +453,7 @@ tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv)
 				conf = argv[i] + 9;
 			}
 		}
+		opt_src = SRC_FILE;
 		if (conf != NULL && conf[0] != '\0' &&
 		    tasq_opt_conf_file(c->tables, conf, err, sizeof(err)) !=
 		        0) {
@@ -385,6 +461,7 @@ tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv)
 			return (TASQ_OPT_EXIT_BAD);
 		}
 	}
+	opt_src = SRC_ENV;
 	for (int t = 0; c->tables[t] != NULL; t++) {
 		for (const tasq_opt *o = c->tables[t]; o->name != NULL; o++) {
 			const char *v;
@@ -392,13 +469,17 @@ tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv)
 			    v[0] == '\0') {
 				continue;
 			}
-			if (tasq_opt_set(o, v, err, sizeof(err)) != 0) {
+			if ((o->type == TASQ_OPT_LIST
+			            ? list_set_lines(o, v, err, sizeof(err))
+			            : tasq_opt_set(o, v, err, sizeof(err))) !=
+			    0) {
 				fprintf(stderr, "%s: %s: %s\n", c->prog,
 				    o->env, err);
 				return (TASQ_OPT_EXIT_BAD);
 			}
 		}
 	}
+	opt_src = SRC_FLAG;
 	for (i = 0; i < argc; i++) {
 		const char     *a   = argv[i];
 		const char     *val = NULL;
@@ -480,4 +561,14 @@ tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv)
 		}
 	}
 	return (TASQ_OPT_OK);
+}
+
+int
+tasq_opt_parse(tasq_opt_ctx *c, int argc, char **argv)
+{
+	int rv = opt_parse(c, argc, argv);
+
+	// tasq_opt_conf_text called on its own adds to a list.
+	opt_src = SRC_FILE;
+	return (rv);
 }

@@ -22,7 +22,22 @@ typedef enum tasq_opt_type {
 	TASQ_OPT_SIZE, // uint64_t bytes: 512, 64KiB, 16MiB, 1GiB (or K/M/G)
 	TASQ_OPT_URL,  // char * as TASQ_OPT_STR, checked by tasq_url_check
 	               // (lib/url.h) for the use in min (a tasq_url_use)
+	TASQ_OPT_LIST, // tasq_opt_list: repeatable, see below
 } tasq_opt_type;
+
+// A repeatable option's values (TASQ_OPT_LIST), strdup'ed, in order.
+// Every occurrence within one source (the lines of the file, the flags)
+// is kept; the first value from a source of higher precedence replaces
+// what a lower one gave (file < environment < flags), so that flags
+// replace the file's values rather than add to them. The environment
+// variable holds one value per line (newline-separated; empty lines are
+// skipped), since a value may contain any other character. A parse
+// starts the list from its default (split the same way; NULL: empty).
+typedef struct tasq_opt_list {
+	char **v;
+	size_t n;
+	int    src_; // private: the source that gave the values
+} tasq_opt_list;
 
 typedef struct tasq_opt {
 	const char   *name;     // long name, also the config file key

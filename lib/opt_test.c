@@ -538,4 +538,61 @@ TEST(url_options)
 	ASSERT_NULL(u_listen);
 }
 
+// A repeatable option (tasq-worker --type): every occurrence of one
+// source is kept, in order; a source of higher precedence replaces the
+// lower one's (file < environment < flags); the environment's value is
+// one item per line.
+TEST(list_option_appends_and_sources_replace)
+{
+	static tasq_opt_list  l_types;
+	static const tasq_opt ltable[] = {
+		{ "type", 't', TASQ_OPT_LIST, "TASQ_T_TYPE", NULL, "NAME=H",
+		    "types", &l_types, 0, 0, false },
+		TASQ_OPT_END,
+	};
+	static const tasq_opt *const ltables[] = { ltable, NULL };
+	tasq_opt_ctx                 c         = ctx();
+	char                        *path = conf_file("type a=builtin:square\n"
+	                                                                     "# a comment\n"
+	                                                                     "type = b=exec:echo x; false\n");
+	char                        *argv1[] = { "--config", path };
+	char *argv2[] = { "--config", path, "-t", "e=builtin:square",
+		"--type=f=exec:cat" };
+	char  err[512];
+
+	c.tables = ltables;
+	ASSERT_OK(unsetenv("TASQ_T_TYPE"));
+	// The file's lines, all of them, in order.
+	ASSERT_EQ(parse(&c, ARGC(argv1), argv1), TASQ_OPT_OK);
+	ASSERT_EQ(l_types.n, 2);
+	ASSERT_STR_EQ(l_types.v[0], "a=builtin:square");
+	ASSERT_STR_EQ(l_types.v[1], "b=exec:echo x; false");
+	// The environment replaces them: one per line, empty lines skipped.
+	ASSERT_OK(
+	    setenv("TASQ_T_TYPE", "c=builtin:sha256\n\nd=exec:cat\n", 1));
+	ASSERT_EQ(parse(&c, ARGC(argv1), argv1), TASQ_OPT_OK);
+	ASSERT_EQ(l_types.n, 2);
+	ASSERT_STR_EQ(l_types.v[0], "c=builtin:sha256");
+	ASSERT_STR_EQ(l_types.v[1], "d=exec:cat");
+	// Flags replace both; each one adds.
+	ASSERT_EQ(parse(&c, ARGC(argv2), argv2), TASQ_OPT_OK);
+	ASSERT_EQ(l_types.n, 2);
+	ASSERT_STR_EQ(l_types.v[0], "e=builtin:square");
+	ASSERT_STR_EQ(l_types.v[1], "f=exec:cat");
+	// Nothing given: empty (a parse starts from the default).
+	ASSERT_OK(unsetenv("TASQ_T_TYPE"));
+	ASSERT_EQ(parse(&c, 0, NULL), TASQ_OPT_OK);
+	ASSERT_EQ(l_types.n, 0);
+	// A configuration text adds to what the list holds.
+	ASSERT_OK(tasq_opt_conf_text(
+	    ltables, "f.conf", "type x=a\ntype y=b\n", 18, err, sizeof(err)));
+	ASSERT_EQ(l_types.n, 2);
+	ASSERT_STR_EQ(l_types.v[1], "y=b");
+	tasq_opt_free(ltables);
+	ASSERT_EQ(l_types.n, 0);
+	ASSERT_NULL(l_types.v);
+	unlink(path);
+	free(path);
+}
+
 TASQ_TEST_MAIN()

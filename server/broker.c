@@ -431,6 +431,7 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 	        (s.bury = tasq_alloc(cap * sizeof(*s.bury))) == NULL ||
 	        (s.rids = tasq_alloc(cap * sizeof(*s.rids))) == NULL ||
 	        (s.rsp = tasq_alloc(cap * sizeof(*s.rsp))) == NULL ||
+	        (s.rtries = tasq_alloc(cap * sizeof(*s.rtries))) == NULL ||
 	        (s.data = tasq_alloc(maxbytes + 1)) == NULL)) {
 		rv = NNG_ENOMEM;
 		goto out;
@@ -516,7 +517,12 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		// before they change anything.
 		tasq_broker_result_sort(b, j, rb, live ? l : NULL, own,
 		    spares != NULL ? spares + at0 - rb->n : NULL, &s, out);
-		if (s.n > 0) {
+		// The retries' attempts first: a journal failing after
+		// them leaves attempts that were made, nothing more.
+		if (s.nretry > 0) {
+			rv = tasq_persist_tries(b, j->id, s.nretry, s.rtries);
+		}
+		if (rv == 0 && s.n > 0) {
 			rv = tasq_persist_results(b, j->id, s.n, s.ids,
 			    s.codes, s.lens, s.bytes, s.anyerr ? s.errs : NULL,
 			    s.ebuf);
@@ -566,13 +572,14 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 			}
 		}
 		// Failures to try again: out of the lease, back after their
-		// backoff (not journaled: a restart makes them ready).
+		// backoff (their attempts and backoff journaled above).
 		for (size_t i = 0; i < s.nretry; i++) {
 			struct chunk *c =
 			    tasq_broker_chunk_of_hint(j, s.rids[i], &hint);
 			tasq_broker_lease_retry(b, l, c,
 			    (uint32_t) (s.rids[i] - c->first), now_ms,
-			    &s.rsp[i]->r1, &s.rsp[i]->r2, &wake);
+			    s.rtries[i].not_before_ms, &s.rsp[i]->r1,
+			    &s.rsp[i]->r2, &wake);
 			out->accepted++;
 			tasq_broker_count(b, TASQ_CTR_RETRIED, 1);
 		}
@@ -595,6 +602,7 @@ out:
 	free(s.bury);
 	free(s.rids);
 	free(s.rsp);
+	free(s.rtries);
 	tasq_broker_spare_fini(spares, total);
 	free(s.ebuf);
 	free(s.data);
@@ -877,6 +885,9 @@ tasq_broker_compact(tasq_broker *b)
 	nng_mtx_lock(b->mtx);
 	while (rv == 0 && (j = tasq_broker_job_next(b, &pos)) != NULL) {
 		rv = tasq_persist_snap_job(j, &buf, &len, &cap);
+	}
+	if (rv == 0) {
+		rv = tasq_persist_snap_tries(b, &buf, &len, &cap);
 	}
 	if (rv == 0) {
 		rv = tasq_persist_snap_dead(b, &buf, &len, &cap);

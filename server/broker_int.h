@@ -25,6 +25,22 @@
 #include "broker.h"
 #include "journal.h"
 
+// The attempts of tasks [first, first + len) of a job: what a TRIES
+// journal record holds for each of its ranges (24 bytes, as written).
+typedef struct tasq_tries {
+	uint64_t first;
+	uint32_t len;
+	uint32_t attempts;      // deliveries that ended without a result
+	uint64_t not_before_ms; // wall clock: a retry's backoff; 0: none
+} tasq_tries;
+_Static_assert(sizeof(tasq_tries) == 24, "a TRIES entry is 24 bytes");
+
+// A range's attempts and its job (tasq_broker_tries_list).
+typedef struct tasq_tries_item {
+	uint64_t   job;
+	tasq_tries t;
+} tasq_tries_item;
+
 struct queue;
 struct lane;
 struct job;
@@ -74,6 +90,11 @@ void tasq_broker_ready_unlink(struct lane *ln, struct range *r);
 // Drops the head ranges of ln whose tasks are all done; returns whether
 // a range with an unfinished task remains.
 bool tasq_broker_ready_trim(tasq_broker *b, struct lane *ln);
+// Records the attempts of t's tasks of job j while recovering (a TRIES
+// record; the later of two wins); ready_normalize gives them to the
+// ranges it makes. Errors: TASQ_EDATA_LOSS (not tasks of one chunk of
+// j), NNG_ENOMEM.
+int tasq_broker_tries_restore(struct job *j, const tasq_tries *t);
 // Drops every ready range of job j from its lane.
 void tasq_broker_ready_drop_job(tasq_broker *b, const struct job *j);
 // The tasks of r without a result (0 when its job is closed).
@@ -282,10 +303,25 @@ int tasq_broker_lease_end(
 bool tasq_broker_lease_finished(const struct lease *l);
 // tasq_broker_lease_retry takes task off of c out of lease l into a range
 // of its own (*r1, and *r2 for the rest when it was in the middle: each
-// set NULL when used), ready after the job's backoff for the attempt.
+// set NULL when used), ready after the job's backoff for the attempt;
+// not_before_ms is that time on the wall clock, as journaled
+// (tasq_broker_retry_not_before).
 void tasq_broker_lease_retry(tasq_broker *b, struct lease *l, struct chunk *c,
-    uint32_t off, uint64_t now_ms, struct range **r1, struct range **r2,
-    tasq_waiter **wake);
+    uint32_t off, uint64_t now_ms, uint64_t not_before_ms, struct range **r1,
+    struct range **r2, tasq_waiter **wake);
+// When a retry after attempt of a task of j is due, on the wall clock.
+uint64_t tasq_broker_retry_not_before(
+    const tasq_broker *b, const struct job *j, uint32_t attempt);
+// The wall clock of b (conf.wall_ms, or lib/clock.h).
+uint64_t tasq_broker_wall_ms(const tasq_broker *b);
+// tasq_broker_range_delay puts range d (its nb_ms and attempt set; in no
+// list) in the delayed list until its wall time nb_ms, or makes it ready
+// when that has passed (recovery).
+void tasq_broker_range_delay(tasq_broker *b, struct range *d);
+// tasq_broker_tries_list returns the ranges whose tasks have attempts
+// behind them (ready, delayed, or leased: the deliveries before the
+// lease's), for a snapshot: *items (free it) and *n. Errors: NNG_ENOMEM.
+int tasq_broker_tries_list(tasq_broker *b, tasq_tries_item **items, size_t *n);
 // Makes the retries due by now_ms ready.
 void tasq_broker_delayed_due(
     tasq_broker *b, uint64_t now_ms, tasq_waiter **wake);
@@ -319,6 +355,13 @@ int    tasq_persist_results(tasq_broker *b, uint64_t job, size_t n,
        const uint8_t *data, const char *const *errs, uint8_t *ebuf);
 size_t tasq_persist_errs_size(size_t n, const char *const *errs);
 int    tasq_persist_ack(tasq_broker *b, uint64_t job, size_t n);
+// The attempts of n ranges of job (t: borrowed; allocates nothing).
+int tasq_persist_tries(
+    tasq_broker *b, uint64_t job, size_t n, const tasq_tries *t);
+// tasq_persist_snap_tries appends the TRIES records of every range with
+// attempts to buf (after the jobs' records).
+int tasq_persist_snap_tries(
+    tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap);
 // A dead letter (v->id set).
 int tasq_persist_dead(tasq_broker *b, const tasq_dead_view *v);
 int tasq_persist_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n,

@@ -45,6 +45,8 @@ tasq_broker_chunk_free_mem(struct chunk *c)
 		free(c->offs);
 		free(c->data);
 		free(c->done);
+		free(c->r_tries);
+		free(c->r_nb);
 		free(c);
 	}
 }

@@ -46,6 +46,13 @@ dl_fini(struct dl_scratch *s)
 	memset(s, 0, sizeof(*s));
 }
 
+uint64_t
+tasq_broker_wall_ms(const tasq_broker *b)
+{
+	return (b->conf.wall_ms != NULL ? b->conf.wall_ms()
+	                                : tasq_clock_wall_ms());
+}
+
 uint32_t
 tasq_broker_max_attempts(const tasq_broker *b, const struct job *j)
 {
@@ -91,9 +98,8 @@ tasq_broker_dead_of(tasq_broker *b, const struct chunk *c, uint32_t off,
 	v.attempts = attempts;
 	v.code     = code;
 	v.error    = err;
-	v.time_ms =
-	    b->conf.wall_ms != NULL ? b->conf.wall_ms() : tasq_clock_wall_ms();
-	d = tasq_broker_dead_new(&v);
+	v.time_ms  = tasq_broker_wall_ms(b);
+	d          = tasq_broker_dead_new(&v);
 	return (d);
 }
 
@@ -260,6 +266,13 @@ range_return(tasq_broker *b, struct range *r, bool counts,
 	}
 	if (!counts && r->attempt > 0) {
 		r->attempt--;
+	}
+	r->nb_ms = 0;
+	if (counts && r->attempt > 0) {
+		// The attempt counted survives a restart. A journal failing
+		// now loses the count, never the tasks.
+		tasq_tries t = { c->first + r->off, r->len, r->attempt, 0 };
+		(void) tasq_persist_tries(b, c->job->id, 1, &t);
 	}
 	tasq_broker_count(b, TASQ_CTR_REDELIVERED, undone);
 	tasq_broker_ready_push(c->job->lane, r, true);
@@ -663,6 +676,16 @@ backoff_ms(const struct job *j, uint32_t n)
 	return (ms < cap ? ms : cap);
 }
 
+static void
+tries_item(tasq_tries_item *it, const struct range *r, uint32_t attempts)
+{
+	it->job             = r->chunk->job->id;
+	it->t.first         = r->chunk->first + r->off;
+	it->t.len           = r->len;
+	it->t.attempts      = attempts;
+	it->t.not_before_ms = r->nb_ms;
+}
+
 // Puts d (a task of its own) in its lane at due: at once, or in the
 // broker's delayed list, by due time.
 static void
@@ -684,10 +707,93 @@ delay(tasq_broker *b, struct range *d, uint64_t now_ms, tasq_waiter **wake)
 	ln->ndelayed += d->len;
 }
 
+uint64_t
+tasq_broker_retry_not_before(
+    const tasq_broker *b, const struct job *j, uint32_t attempt)
+{
+	return (tasq_broker_wall_ms(b) + backoff_ms(j, attempt));
+}
+
+void
+tasq_broker_range_delay(tasq_broker *b, struct range *d)
+{
+	uint64_t now  = tasq_clock_mono_ms();
+	uint64_t wall = tasq_broker_wall_ms(b);
+
+	d->due = d->nb_ms > wall ? now + (d->nb_ms - wall) : now;
+	delay(b, d, now, NULL);
+}
+
+int
+tasq_broker_tries_list(tasq_broker *b, tasq_tries_item **items, size_t *n)
+{
+	size_t           cap = 0, k = 0;
+	tasq_tries_item *it;
+	struct lease    *l;
+	size_t           pos;
+
+	*items = NULL;
+	*n     = 0;
+	// Twice the same walk: count, then fill.
+	for (int fill = 0; fill < 2; fill++) {
+		for (size_t qi = 0; qi < b->nqueues; qi++) {
+			struct queue *q = b->queues[qi];
+			for (size_t li = 0; li < q->nlanes; li++) {
+				struct lane *ln = q->lanes[li];
+				for (struct range *r    = ln->ready.next;
+				     r != &ln->ready; r = r->next) {
+					if (r->attempt > 0) {
+						if (fill) {
+							tries_item(&it[k], r,
+							    r->attempt);
+						}
+						k++;
+					}
+				}
+			}
+		}
+		for (struct range *r = b->delayed; r != NULL; r = r->next) {
+			if (r->attempt > 0) {
+				if (fill) {
+					tries_item(&it[k], r, r->attempt);
+				}
+				k++;
+			}
+		}
+		pos = 0;
+		while ((l = tasq_idmap_next(&b->leases, &pos)) != NULL) {
+			for (struct range *r = l->ranges; r != NULL;
+			     r               = r->next) {
+				// The lease's own delivery has not ended.
+				if (r->attempt > 1) {
+					if (fill) {
+						tries_item(
+						    &it[k], r, r->attempt - 1);
+					}
+					k++;
+				}
+			}
+		}
+		if (!fill) {
+			if ((cap = k) == 0) {
+				return (0);
+			}
+			if ((it = tasq_alloc(cap * sizeof(*it))) == NULL) {
+				return (NNG_ENOMEM);
+			}
+			k = 0;
+		}
+	}
+	assert(k == cap);
+	*items = it;
+	*n     = k;
+	return (0);
+}
+
 void
 tasq_broker_lease_retry(tasq_broker *b, struct lease *l, struct chunk *c,
-    uint32_t off, uint64_t now_ms, struct range **r1, struct range **r2,
-    tasq_waiter **wake)
+    uint32_t off, uint64_t now_ms, uint64_t not_before_ms, struct range **r1,
+    struct range **r2, tasq_waiter **wake)
 {
 	struct range **pp = &l->ranges, *r, *d;
 
@@ -707,6 +813,7 @@ tasq_broker_lease_retry(tasq_broker *b, struct lease *l, struct chunk *c,
 	d->len     = 1;
 	d->attempt = r->attempt;
 	d->due     = now_ms + backoff_ms(c->job, r->attempt);
+	d->nb_ms   = not_before_ms;
 	c->refs++;
 	if (r->len == 1) {
 		*pp = r->next;

@@ -186,9 +186,51 @@ tasq_broker_range_undone(const struct range *r)
 	return (undone);
 }
 
+int
+tasq_broker_tries_restore(struct job *j, const tasq_tries *t)
+{
+	struct chunk *c = tasq_broker_chunk_of(j, t->first);
+	uint32_t      off;
+
+	if (t->len == 0) {
+		return (TASQ_EDATA_LOSS);
+	}
+	if (c == NULL) {
+		return (0); // its tasks are finished and gone
+	}
+	off = (uint32_t) (t->first - c->first);
+	if (t->len > c->n - off) {
+		return (TASQ_EDATA_LOSS);
+	}
+	if ((c->r_tries == NULL &&
+	        (c->r_tries = tasq_calloc(c->n, sizeof(*c->r_tries))) ==
+	            NULL) ||
+	    (c->r_nb == NULL &&
+	        (c->r_nb = tasq_calloc(c->n, sizeof(*c->r_nb))) == NULL)) {
+		return (NNG_ENOMEM);
+	}
+	for (uint32_t i = off; i < off + t->len; i++) {
+		c->r_tries[i] = t->attempts;
+		c->r_nb[i]    = t->not_before_ms;
+	}
+	return (0);
+}
+
+// Whether tasks a and b of c have the same recorded attempts.
+static bool
+same_tries(const struct chunk *c, uint32_t a, uint32_t b)
+{
+	return (c->r_tries == NULL ||
+	    (c->r_tries[a] == c->r_tries[b] && c->r_nb[a] == c->r_nb[b]));
+}
+
 void
 tasq_broker_ready_normalize(tasq_broker *b)
 {
+	uint64_t    wall = tasq_broker_wall_ms(b);
+	size_t      pos  = 0;
+	struct job *j;
+
 	for (size_t qi = 0, li = 0; qi < b->nqueues;) {
 		struct queue *q = b->queues[qi];
 		struct lane  *ln;
@@ -223,8 +265,11 @@ tasq_broker_ready_normalize(tasq_broker *b)
 					i++;
 				}
 				uint32_t start = i;
-				while (
-				    i < end && !tasq_broker_task_done(c, i)) {
+				// A run also ends where the attempts
+				// recorded for its tasks change.
+				while (i < end &&
+				    !tasq_broker_task_done(c, i) &&
+				    same_tries(c, start, i)) {
 					i++;
 				}
 				if (i > start) {
@@ -248,14 +293,35 @@ tasq_broker_ready_normalize(tasq_broker *b)
 					run->off     = start;
 					run->len     = i - start;
 					run->attempt = r->attempt;
+					if (c->r_tries != NULL) {
+						run->attempt =
+						    c->r_tries[start];
+						run->nb_ms = c->r_nb[start];
+					}
 					c->refs++;
-					tasq_broker_ready_push(ln, run, false);
+					if (run->nb_ms > wall) {
+						// Its backoff is not over.
+						tasq_broker_range_delay(
+						    b, run);
+					} else {
+						tasq_broker_ready_push(
+						    ln, run, false);
+					}
 				}
 			}
 			if (r != NULL) {
 				tasq_broker_chunk_unref(b, c);
 				free(r);
 			}
+		}
+	}
+	// The recorded attempts are in the ranges now.
+	while ((j = tasq_idmap_next(&b->jobs, &pos)) != NULL) {
+		for (size_t i = 0; i < j->nchunks; i++) {
+			free(j->chunks[i]->r_tries);
+			free(j->chunks[i]->r_nb);
+			j->chunks[i]->r_tries = NULL;
+			j->chunks[i]->r_nb    = NULL;
 		}
 	}
 }

@@ -89,6 +89,10 @@ tasq_broker_result_sort(tasq_broker *b, struct job *j,
 				goto skip;
 			}
 			if (r->attempt < tasq_broker_max_attempts(b, j)) {
+				s->rtries[s->nretry] =
+				    (tasq_tries) { id, 1, r->attempt,
+					    tasq_broker_retry_not_before(
+					        b, j, r->attempt) };
 				s->rids[s->nretry]  = id;
 				s->rsp[s->nretry++] = &spares[i];
 				goto skip;

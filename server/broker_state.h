@@ -24,6 +24,7 @@ struct range {
 	uint32_t      off, len;
 	uint32_t      attempt; // deliveries so far
 	uint64_t      due;     // delayed (a retry's backoff): ready then
+	uint64_t      nb_ms;   // the same as wall time, as journaled (0: none)
 };
 
 // A dead letter: a task given up after its job's last attempt.
@@ -53,6 +54,10 @@ struct chunk {
 	uint8_t  *data;
 	size_t    size; // bytes in data
 	uint64_t *done; // one bit per task
+	// Recovering only (TRIES records, then ready_normalize): each
+	// task's attempts and not-before wall time; NULL: none recorded.
+	uint32_t *r_tries;
+	uint64_t *r_nb;
 };
 
 // A type's ready tasks in a queue: the queue's ready list is one lane per
@@ -182,8 +187,9 @@ struct spare {
 
 // Scratch columns of the results of one batch that are news (complete).
 struct rscratch {
-	struct spare **sp;    // of each news (bury: its letter)
-	uint32_t      *tries; // of each news: its attempts (bury)
+	struct spare **sp;     // of each news (bury: its letter)
+	uint32_t      *tries;  // of each news: its attempts (bury)
+	tasq_tries    *rtries; // of each retry: its attempts (TRIES record)
 	bool          *bury;
 	uint64_t      *rids; // retries: task ids, their spares
 	struct spare **rsp;

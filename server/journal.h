@@ -74,7 +74,8 @@ enum tasq_rec_type {
 	TASQ_REC_IVALS2   = 13, // snapshot: IVALS + type, legacy, retry
 	TASQ_REC_DEAD     = 14, // a dead letter (also in snapshots)
 	TASQ_REC_DPURGE   = 15, // dead letters purged
-	TASQ_REC_MAX      = TASQ_REC_DPURGE,
+	TASQ_REC_TRIES    = 16, // job, ranges' attempts (also in snapshots)
+	TASQ_REC_MAX      = TASQ_REC_TRIES,
 };
 
 typedef enum tasq_fsync_mode {

@@ -2305,4 +2305,155 @@ TEST(broker_ready_count_after_compaction_and_restart)
 	ready_after_restart(AT_END);
 }
 
+// Attempts (issue 12): a task that failed attempts 1 and 2 is delivered
+// as attempt 3 after a restart (and a compaction), and dead-lettered when
+// that one fails too (max_attempts 3); a retry's backoff survives the
+// restart; an attempt counted by an expired lease does too.
+#define JOB_R 505
+#define JOB_E 606
+
+// Leases the tasks of QA for sha256 at t: one batch, whose attempt and
+// first id are returned (0 batches: attempt 0).
+static uint32_t
+lease_attempt(tasq_broker *b, uint64_t t, uint64_t *lease_id, uint64_t *id)
+{
+	static const char *const types[] = { "sha256" };
+	tasq_lease_out           o;
+	bool                     parked;
+	uint32_t                 a = 0;
+
+	ASSERT_OK(tasq_broker_lease(
+	    b, QA, WORKER, "w", types, 1, 1, 10, t, &o, NULL, &parked));
+	ASSERT_LE(o.nbatches, 1);
+	if (o.nbatches == 1) {
+		a         = o.batches[0].attempt;
+		*lease_id = o.batches[0].lease_id;
+		*id       = o.batches[0].ids[0];
+	}
+	tasq_broker_lease_fini(&o);
+	return (a);
+}
+
+// Fails task id of job (a non-final code) at t.
+static void
+fail_task(tasq_broker *b, uint64_t job, uint64_t lease_id, uint64_t id,
+    uint64_t t, const char *msg)
+{
+	tasq_result_batch rb;
+	tasq_complete_rep r;
+	uint32_t          rlens[1] = { 0 };
+	uint32_t          codes[1] = { TASQ_EUNAVAILABLE - TASQ_ERR_BASE };
+	const char       *errs[1]  = { msg };
+
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = lease_id;
+	rb.job_id   = job;
+	rb.n        = 1;
+	rb.ids      = &id;
+	rb.codes    = codes;
+	rb.errors   = errs;
+	rb.results  = (tasq_blobs) { 0, rlens, (uint8_t *) "", 0 };
+	ASSERT_OK(tasq_broker_complete(b, WORKER, 1, &rb, t, &r));
+	ASSERT_EQ(r.accepted, 1);
+}
+
+static void
+submit_r(tasq_broker *b, uint64_t job, uint32_t backoff_ms)
+{
+	tasq_submit_req req;
+	uint32_t        lens[1] = { 1 }, acc;
+	bool            dup;
+	const char     *why;
+
+	memset(&req, 0, sizeof(req));
+	req.queue     = QA;
+	req.type      = "sha256";
+	req.job_id    = job;
+	req.n         = 1;
+	req.payloads  = (tasq_blobs) { 0, lens, (uint8_t *) "x", 1 };
+	req.has_retry = true;
+	req.retry     = (tasq_retry) { 3, backoff_ms, backoff_ms };
+	ASSERT_OK(tasq_broker_submit(b, &req, now0, &acc, &dup, &why));
+	ASSERT_EQ(acc, 1);
+}
+
+static void
+attempts_restart(bool compact, uint32_t backoff_ms)
+{
+	tasq_journal *j;
+	tasq_broker  *b;
+	uint64_t      recs, lid = 0, id = 0, t;
+	tasq_rep      rep;
+
+	now0 = tasq_clock_mono_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, compact ? 1 : 1ULL << 30, &recs);
+	cur_j = j;
+	submit_r(b, JOB_R, backoff_ms);
+	t = now0;
+	for (uint32_t a = 1; a <= 2; a++) {
+		ASSERT_EQ(lease_attempt(b, t, &lid, &id), a);
+		ASSERT_EQ(id, 0);
+		fail_task(b, JOB_R, lid, id, t, "try again");
+		t += backoff_ms + 1;
+		tasq_broker_tick(b, t);
+	}
+	if (compact) {
+		compact_if(b, 1, 1);
+	}
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b     = broker_recovered(&j, 1ULL << 30, &recs);
+	cur_j = j;
+	now0  = tasq_clock_mono_ms();
+	t     = now0;
+	if (backoff_ms > 0) {
+		// Still waiting out its backoff: not leased yet.
+		ASSERT_EQ(lease_attempt(b, t, &lid, &id), 0);
+		t += backoff_ms + 1;
+		tasq_broker_tick(b, t);
+	}
+	ASSERT_EQ(lease_attempt(b, t, &lid, &id), 3);
+	fail_task(b, JOB_R, lid, id, t, "third time");
+	ASSERT_OK(tasq_broker_dead_list(b, NULL, 0, 0, false, &rep));
+	ASSERT_EQ(rep.u.dead_list.n, 1);
+	ASSERT_EQ(rep.u.dead_list.letters[0].task_id, 0);
+	ASSERT_EQ(rep.u.dead_list.letters[0].attempts, 3);
+	ASSERT_STR_EQ(rep.u.dead_list.letters[0].error, "third time");
+	tasq_broker_stats_fini(&rep);
+	// An expired lease counts an attempt, which survives as well.
+	submit_r(b, JOB_E, 0);
+	ASSERT_EQ(lease_attempt(b, t, &lid, &id), 1);
+	t += 60001;
+	tasq_broker_tick(b, t);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b    = broker_recovered(&j, 1ULL << 30, &recs);
+	now0 = tasq_clock_mono_ms();
+	ASSERT_EQ(lease_attempt(b, now0, &lid, &id), 2);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
+TEST(broker_attempts_survive_a_restart)
+{
+	attempts_restart(false, 0);
+}
+
+TEST(broker_attempts_survive_compaction)
+{
+	attempts_restart(true, 0);
+}
+
+TEST(broker_retry_backoff_survives_a_restart)
+{
+	attempts_restart(false, 100000);
+}
+
+TEST(broker_retry_backoff_survives_compaction)
+{
+	attempts_restart(true, 100000);
+}
+
 TASQ_TEST_MAIN()

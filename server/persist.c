@@ -28,8 +28,15 @@
 //            u16 elen, error        (a dead letter; snapshots too)
 //   DPURGE   u8 all, u8 qlen, queue (qlen 0: all queues), u32 n,
 //            u64 ids[n]
-// Leases and retries are not recorded: after a restart every unfinished
-// task is ready, its attempts counted from 0.
+//   TRIES    u64 job, u32 n, n x (u64 first, u32 len, u32 attempts,
+//            u64 not_before_ms): tasks first .. first + len - 1 have had
+//            attempts deliveries that ended without a result (a failure
+//            to retry, an expired lease, a lost connection); a retry's
+//            backoff ends at not_before_ms on the wall clock (0: none).
+//            The later record of a task wins; snapshots have one per
+//            range with attempts (a leased one's less its own delivery).
+// Leases are not recorded: after a restart every unfinished task is
+// ready (or waits out its backoff), with the attempts of its TRIES.
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,6 +211,51 @@ tasq_persist_ack(tasq_broker *b, uint64_t job, size_t n)
 	uint32_t     n32   = (uint32_t) n;
 	struct iovec iov[] = { { &job, 8 }, { &n32, 4 } };
 	return (append(b, TASQ_REC_ACK, iov, 2));
+}
+
+// Frames (framebuf) or appends a TRIES record.
+static int
+tries_rec(tasq_broker *b, uint64_t job, size_t n, const tasq_tries *t,
+    uint8_t **framebuf, size_t *len, size_t *cap)
+{
+	uint32_t     n32   = (uint32_t) n;
+	struct iovec iov[] = {
+		{ &job, 8 },
+		{ &n32, 4 },
+		{ (void *) t, n * sizeof(*t) },
+	};
+	if (framebuf != NULL) {
+		return (tasq_journal_frame(
+		    framebuf, len, cap, TASQ_REC_TRIES, iov, 3));
+	}
+	return (append(b, TASQ_REC_TRIES, iov, 3));
+}
+
+int
+tasq_persist_tries(tasq_broker *b, uint64_t job, size_t n, const tasq_tries *t)
+{
+	if (n == 0) {
+		return (0);
+	}
+	return (tries_rec(b, job, n, t, NULL, NULL, NULL));
+}
+
+int
+tasq_persist_snap_tries(
+    tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap)
+{
+	tasq_tries_item *it;
+	size_t           n;
+	int              rv;
+
+	if ((rv = tasq_broker_tries_list(b, &it, &n)) != 0) {
+		return (rv);
+	}
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		rv = tries_rec(NULL, it[i].job, 1, &it[i].t, buf, len, cap);
+	}
+	free(it);
+	return (rv);
 }
 
 // Frames (framebuf) or appends a DEAD record.
@@ -746,6 +798,29 @@ apply_chunk(tasq_broker *b, struct cur *c, bool typed)
 }
 
 static int
+apply_tries(tasq_broker *b, struct cur *c)
+{
+	uint64_t    job = take64(c);
+	uint32_t    n   = take32(c);
+	struct job *j;
+	int         rv = 0;
+
+	if (c->bad || c->left != (size_t) n * sizeof(tasq_tries)) {
+		return (TASQ_EDATA_LOSS);
+	}
+	(void) job_for(b, job, NULL, &j);
+	for (uint32_t i = 0; i < n && rv == 0 && j != NULL; i++) {
+		tasq_tries t;
+		memcpy(&t, take(c, sizeof(t)), sizeof(t));
+		if (t.first > UINT64_MAX - t.len) {
+			return (TASQ_EDATA_LOSS);
+		}
+		rv = tasq_broker_tries_restore(j, &t);
+	}
+	return (rv);
+}
+
+static int
 apply_dead(tasq_broker *b, struct cur *c)
 {
 	tasq_dead_view v;
@@ -873,6 +948,8 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		return (apply_dead(b, &c));
 	case TASQ_REC_DPURGE:
 		return (apply_dead_purge(b, &c));
+	case TASQ_REC_TRIES:
+		return (apply_tries(b, &c));
 	default:
 		return (TASQ_EDATA_LOSS);
 	}

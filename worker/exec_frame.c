@@ -86,6 +86,8 @@ broken(tasq_frame_parser *p, const char *why)
 static int
 item_start(tasq_frame_parser *p, tasq_hres *out)
 {
+	int rv;
+
 	p->status = u32_get(p->head);
 	p->len    = u32_get(p->head + 4);
 	p->got    = 0;
@@ -98,14 +100,14 @@ item_start(tasq_frame_parser *p, tasq_hres *out)
 		    (unsigned) p->status);
 		return (broken(p, why));
 	}
-	if (p->len > TASQ_WIRE_MAX_PAYLOAD) {
-		char why[96];
-		snprintf(why, sizeof(why),
-		    "result %zu is %u bytes long (at most 1 MiB)", out->k,
-		    (unsigned) p->len);
-		return (broken(p, why));
-	}
-	if (p->status == 0 &&
+	p->discard = p->status == 0 && p->len > TASQ_WIRE_MAX_PAYLOAD;
+	if (p->discard) {
+		// Too big for the wire: the task fails, finally, and its
+		// bytes are read past, so that the child goes on.
+		if ((rv = tasq_hres_fail_too_big(out, p->len)) != 0) {
+			return (rv);
+		}
+	} else if (p->status == 0 &&
 	    (p->dst = tasq_hres_reserve(out, p->len)) == NULL) {
 		return (out->err != 0 ? out->err : NNG_ENOMEM);
 	}
@@ -119,7 +121,7 @@ item_end(tasq_frame_parser *p, tasq_hres *out)
 {
 	int rv;
 
-	if (p->status != 0) {
+	if (p->status != 0 && !p->discard) {
 		p->msg[p->msglen] = '\0';
 		if ((rv = tasq_hres_fail(out, out->k, p->status,
 		         p->msglen > 0 ? p->msg : NULL)) != 0) {
@@ -188,7 +190,8 @@ tasq_frame_feed(
 			take        = take < len - i ? take : len - i;
 			if (p->dst != NULL) {
 				memcpy(p->dst + p->got, buf + i, take);
-			} else if (p->msglen < sizeof(p->msg) - 1) {
+			} else if (!p->discard &&
+			    p->msglen < sizeof(p->msg) - 1) {
 				size_t room = sizeof(p->msg) - 1 - p->msglen;
 				size_t m    = take < room ? take : room;
 				memcpy(p->msg + p->msglen, buf + i, m);

@@ -55,6 +55,7 @@ typedef struct tasq_frame_parser {
 	uint8_t              *dst; // where a result's body goes
 	char                  msg[TASQ_WIRE_MAX_TEXT + 1];
 	size_t                msglen;
+	bool                  discard; // a result too big: its bytes skipped
 	char                  why[160];
 } tasq_frame_parser;
 

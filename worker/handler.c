@@ -168,9 +168,26 @@ tasq_hres_reserve(tasq_hres *h, size_t len)
 }
 
 int
+tasq_hres_fail_too_big(tasq_hres *h, size_t len)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg),
+	    "result is %zu bytes, more than the 1 MiB limit", len);
+	return (tasq_hres_fail(
+	    h, h->k, (uint32_t) tasq_err_code(TASQ_EOUT_OF_RANGE), msg));
+}
+
+int
 tasq_hres_put(tasq_hres *h, const void *data, size_t len)
 {
-	uint8_t *p = tasq_hres_reserve(h, len);
+	uint8_t *p;
+
+	if (len > TASQ_WIRE_MAX_PAYLOAD && h->width == 0 && h->k < h->n) {
+		// Another attempt would give the same: final.
+		return (tasq_hres_fail_too_big(h, len));
+	}
+	p = tasq_hres_reserve(h, len);
 
 	if (p == NULL) {
 		return (h->err);
@@ -186,7 +203,16 @@ tasq_hres_fixed(tasq_hres *h, size_t width)
 {
 	int rv;
 
-	if (h->k != 0 || width == 0 || width > TASQ_WIRE_MAX_PAYLOAD) {
+	if (h->k == 0 && width > TASQ_WIRE_MAX_PAYLOAD) {
+		// Every result too large: each task fails, finally.
+		char msg[96];
+		snprintf(msg, sizeof(msg),
+		    "result is %zu bytes, more than the 1 MiB limit", width);
+		tasq_hres_fail_rest(
+		    h, (uint32_t) tasq_err_code(TASQ_EOUT_OF_RANGE), msg);
+		return (NULL);
+	}
+	if (h->k != 0 || width == 0) {
 		note(h,
 		    h->k != 0 ? TASQ_EFAILED_PRECONDITION
 		              : TASQ_EOUT_OF_RANGE);

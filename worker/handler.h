@@ -53,10 +53,18 @@ void tasq_hres_fini(tasq_hres *h);
 // tasq_hres_begin empties h for a batch of n tasks. Errors: NNG_ENOMEM.
 int tasq_hres_begin(tasq_hres *h, size_t n);
 
-// tasq_hres_put appends the next task's result (len bytes copied).
-// Errors: NNG_ENOMEM, TASQ_EOUT_OF_RANGE (over TASQ_WIRE_MAX_PAYLOAD or
-// more than n results), TASQ_EFAILED_PRECONDITION (after put_fixed).
+// tasq_hres_put appends the next task's result (len bytes copied). A
+// result over TASQ_WIRE_MAX_PAYLOAD fails its task instead
+// (tasq_hres_fail_too_big) and returns 0. Errors: NNG_ENOMEM,
+// TASQ_EOUT_OF_RANGE (more than n results), TASQ_EFAILED_PRECONDITION
+// (after put_fixed).
 int tasq_hres_put(tasq_hres *h, const void *data, size_t len);
+
+// tasq_hres_fail_too_big fails the next task, whose result is len bytes,
+// over TASQ_WIRE_MAX_PAYLOAD: OUT_OF_RANGE, a final code (the result
+// would be as large on every attempt), "result is N bytes, more than the
+// 1 MiB limit". Errors as tasq_hres_fail.
+int tasq_hres_fail_too_big(tasq_hres *h, size_t len);
 
 // tasq_hres_reserve appends the next task's result of len bytes and
 // returns where to write them (valid until the next call on h), or NULL
@@ -64,7 +72,8 @@ int tasq_hres_put(tasq_hres *h, const void *data, size_t len);
 uint8_t *tasq_hres_reserve(tasq_hres *h, size_t len);
 
 // tasq_hres_fixed gives all n results width bytes each at once (before
-// any other result): returns the n * width bytes to fill, or NULL.
+// any other result): returns the n * width bytes to fill, or NULL (a
+// width over TASQ_WIRE_MAX_PAYLOAD: every task failed as too big).
 uint8_t *tasq_hres_fixed(tasq_hres *h, size_t width);
 
 // tasq_hres_fail fails task i (i < k, or i == k: an empty result is

@@ -3,7 +3,7 @@
 // children run at once; results go out in task order. A non-zero exit
 // (or a signal) fails the task with the tail of its stderr; a child
 // running past --task-timeout is killed (DEADLINE_EXCEEDED); a result
-// over 1 MiB fails the task (RESOURCE_EXHAUSTED).
+// over 1 MiB fails the task (OUT_OF_RANGE: final, not retried).
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <poll.h>
@@ -81,7 +81,9 @@ finish(struct slot *s, struct outcome *o, const struct each *x)
 			    (unsigned) x->opts.task_timeout_ms, tail);
 		} else {
 			snprintf(msg, sizeof(msg),
-			    "result over 1 MiB: killed; stderr: %s", tail);
+			    "result is over %zu bytes, more than the 1 MiB "
+			    "limit: killed; stderr: %s",
+			    (size_t) TASQ_WIRE_MAX_PAYLOAD, tail);
 		}
 		o->msg = strdup(msg);
 	} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -266,9 +268,11 @@ each_run(void *impl, const tasq_handler_batch *in, tasq_hres *out)
 					outcome_add(o, buf, (size_t) n);
 					if (o->len > TASQ_WIRE_MAX_PAYLOAD) {
 						s->killed = true;
+						// Final: every attempt
+						// would print as much.
 						s->kill_code =
 						    (uint32_t) tasq_err_code(
-						        TASQ_ERESOURCE_EXHAUSTED);
+						        TASQ_EOUT_OF_RANGE);
 					}
 				} else if (n == 0) {
 					close(s->c.out);

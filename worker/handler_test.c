@@ -415,10 +415,10 @@ TEST(exec_child_exit_reports_stderr_tail)
 
 TEST(exec_framing_errors_fail_the_batch_retryably)
 {
-	static const char *modes[] = { "bad-magic", "bad-status", "too-long",
-		"extra", "short" };
+	static const char *modes[] = { "bad-magic", "bad-status", "extra",
+		"short" };
 	static const char *whys[]  = { "does not begin", "status 99",
-		 "2097152 bytes", "after the batch", "exited" };
+		 "after the batch", "exited" };
 	tasq_hres          out;
 	tasq_blobs         col;
 	uint32_t          *codes;
@@ -448,6 +448,58 @@ TEST(exec_framing_errors_fail_the_batch_retryably)
 		}
 		tasq_handler_free(h);
 	}
+	tasq_hres_fini(&out);
+}
+
+// A result over 1 MiB fails its task at once with a final code (another
+// attempt would give the same); the child and the rest of the batch go on.
+TEST(exec_oversized_result_fails_its_task_finally)
+{
+	tasq_hres    out;
+	tasq_blobs   col;
+	uint32_t    *codes;
+	const char **errs;
+
+	tasq_handler *h = open_ok("exec:" HT_CHILD " too-long", &fast_restart);
+	ASSERT_NOT_NULL(h);
+	tasq_hres_init(&out);
+	for (int round = 0; round < 2; round++) {
+		run_batch(h, 4, &out, &col, &codes, &errs);
+		ASSERT_NOT_NULL(codes);
+		ASSERT_EQ(codes[0], 0);
+		ASSERT_EQ(codes[1], tasq_err_code(TASQ_EOUT_OF_RANGE));
+		ASSERT_TRUE(tasq_wire_code_final(codes[1]));
+		ASSERT_STR_CONTAINS(errs[1],
+		    "result is 2097152 bytes, more than the 1 MiB limit");
+		ASSERT_EQ(codes[2], 0);
+		ASSERT_EQ(codes[3], 0);
+		ASSERT_EQ(col.lens[1], 0);
+		ASSERT_EQ(col.lens[3], 16);
+	}
+	tasq_handler_free(h);
+	tasq_hres_fini(&out);
+}
+
+TEST(exec_each_oversized_result_fails_its_task_finally)
+{
+	tasq_handler *h = open_ok("exec-each:cat >/dev/null; "
+	                          "head -c 2097152 /dev/zero",
+	    NULL);
+	tasq_hres     out;
+	tasq_blobs    col;
+	uint32_t     *codes;
+	const char  **errs;
+
+	tasq_hres_init(&out);
+	run_batch(h, 2, &out, &col, &codes, &errs);
+	ASSERT_NOT_NULL(codes);
+	for (size_t i = 0; i < 2; i++) {
+		ASSERT_EQ(codes[i], tasq_err_code(TASQ_EOUT_OF_RANGE));
+		ASSERT_TRUE(tasq_wire_code_final(codes[i]));
+		ASSERT_STR_CONTAINS(errs[i], "more than the 1 MiB limit");
+		ASSERT_EQ(col.lens[i], 0);
+	}
+	tasq_handler_free(h);
 	tasq_hres_fini(&out);
 }
 
@@ -668,6 +720,31 @@ TEST(results_builder_rules)
 	ASSERT_EQ(col.lens[1], 4);
 	ASSERT_EQ(col.lens[2], 0);
 	ASSERT_STR_EQ(errs[3], "UNAVAILABLE");
+	// A result over 1 MiB (a plugin's put) fails its task, finally,
+	// and the batch goes on; so do fixed results over 1 MiB each.
+	{
+		size_t   big = (size_t) 2 << 20;
+		uint8_t *mem = calloc(1, big);
+		ASSERT_NOT_NULL(mem);
+		ASSERT_OK(tasq_hres_begin(&h, 3));
+		ASSERT_OK(tasq_hres_put(&h, "ab", 2));
+		ASSERT_OK(tasq_hres_put(&h, mem, big));
+		ASSERT_OK(tasq_hres_put(&h, "cd", 2));
+		ASSERT_EQ(h.err, 0);
+		tasq_hres_view(&h, &col, &codes, &errs);
+		ASSERT_EQ(codes[1], tasq_err_code(TASQ_EOUT_OF_RANGE));
+		ASSERT_STR_EQ(errs[1],
+		    "result is 2097152 bytes, more than the 1 MiB limit");
+		ASSERT_EQ(col.size, 4);
+		ASSERT_OK(tasq_hres_begin(&h, 2));
+		ASSERT_NULL(tasq_hres_fixed(&h, big));
+		ASSERT_EQ(h.err, 0);
+		ASSERT_EQ(h.k, 2);
+		tasq_hres_view(&h, &col, &codes, &errs);
+		ASSERT_EQ(codes[0], tasq_err_code(TASQ_EOUT_OF_RANGE));
+		ASSERT_STR_CONTAINS(errs[1], "more than the 1 MiB limit");
+		free(mem);
+	}
 	tasq_hres_fini(&h);
 	// UTF-8 is cut at a character boundary.
 	ASSERT_EQ(tasq_text_clean(buf, 6, "abc\xc3\xa9\xc3\xa9", 7), 5);

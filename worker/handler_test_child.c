@@ -111,9 +111,14 @@ main(int argc, char **argv)
 			if (strcmp(mode, "bad-status") == 0) {
 				put32(99);
 				put32(0);
-			} else if (strcmp(mode, "too-long") == 0) {
+			} else if (strcmp(mode, "too-long") == 0 && i == 1) {
+				// A whole result of 2 MiB, over the limit.
+				static const char zero[4096];
 				put32(0);
 				put32(2u << 20);
+				for (int z = 0; z < 512; z++) {
+					fwrite(zero, 1, sizeof(zero), stdout);
+				}
 			} else if (strcmp(mode, "fail-odd") == 0 &&
 			    i % 2 == 1) {
 				char msg[64];

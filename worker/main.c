@@ -41,7 +41,6 @@ on_signal(int sig)
 static struct {
 	char    *server;
 	char    *queue;
-	char    *type; // the last --type, from a file or TASQ_TYPE
 	uint64_t task_timeout_ms;
 	uint64_t each_parallel;
 	uint64_t procs;
@@ -51,12 +50,14 @@ static struct {
 	uint64_t timeout_ms;
 	uint64_t task_delay_ms;
 	uint64_t max_msg;
+	uint64_t max_req;
 	uint64_t drain_ms;
 	char    *heartbeat;
 	bool     exit_on_auth_failure;
 
 	tasq_commonopt_cfg common; // key, TLS, log (lib/commonopt.h)
 } cfg;
+static tasq_opt_list cfg_types; // --type, or the file's, or TASQ_TYPE's
 
 static const tasq_opt worker_opts[] = {
 	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
@@ -80,11 +81,15 @@ static const tasq_opt worker_opts[] = {
 	TASQ_COMMONOPT_TLS_DIALER(&cfg.common),
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "16MiB", "SIZE",
 	    "largest reply accepted", &cfg.max_msg, 1024, 1073741824, false },
-	{ "type", 't', TASQ_OPT_STR, "TASQ_TYPE", NULL, "NAME=HANDLER",
+	{ "max-request", 0, TASQ_OPT_SIZE, NULL, "4MiB", "SIZE",
+	    "results go in requests of at most this (the server's "
+	    "--max-message or less); more go in several",
+	    &cfg.max_req, 2097152, 1073741824, false },
+	{ "type", 't', TASQ_OPT_LIST, "TASQ_TYPE", NULL, "NAME=HANDLER",
 	    "serve task type NAME with HANDLER: builtin:square, "
 	    "builtin:sha256, exec:CMD, exec-each:CMD or plugin:LIB.so "
 	    "(repeatable; default square=builtin:square)",
-	    &cfg.type, 0, 0, false },
+	    &cfg_types, 0, 0, false },
 	{ "task-timeout", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
 	    "fail a task its handler runs longer than this with "
 	    "DEADLINE_EXCEEDED (0: no limit)",
@@ -116,67 +121,31 @@ static const char usage[] =
     "hand are finished or handed back, then the workers and the\n"
     "supervisor exit 0.\n";
 
-// --type NAME=HANDLER, repeatable: the option table keeps one value
-// (the last, also from a configuration file or TASQ_TYPE), so the
-// command line's occurrences are taken out of argv before it is parsed.
+// --type NAME=HANDLER, repeatable (a TASQ_OPT_LIST: every --type, or
+// else every type line of the configuration file, or else the lines of
+// TASQ_TYPE; lib/opt.h).
 #define MAX_TYPES 64
-static const char *type_arg[MAX_TYPES];
-static size_t      ntype_arg;
 static const char *type_names[MAX_TYPES];
 static const char *type_handlers[MAX_TYPES];
 static char       *type_mem[MAX_TYPES];
-
-// Moves every --type/-t value out of argv (argc-1 entries from argv[1])
-// into type_arg; returns the new argc, or -1 (message printed).
-static int
-take_types(int argc, char **argv)
-{
-	int o = 1;
-
-	for (int i = 1; i < argc; i++) {
-		const char *v = NULL;
-		if (strcmp(argv[i], "--") == 0) {
-			while (i < argc) {
-				argv[o++] = argv[i++];
-			}
-			break;
-		}
-		if (strncmp(argv[i], "--type=", 7) == 0) {
-			v = argv[i] + 7;
-		} else if (strcmp(argv[i], "--type") == 0 ||
-		    strcmp(argv[i], "-t") == 0) {
-			if (i + 1 >= argc) {
-				fprintf(stderr,
-				    "tasq-worker: %s needs NAME=HANDLER\n",
-				    argv[i]);
-				return (-1);
-			}
-			v = argv[++i];
-		} else {
-			argv[o++] = argv[i];
-			continue;
-		}
-		if (ntype_arg == MAX_TYPES) {
-			fprintf(stderr, "tasq-worker: at most %d --type\n",
-			    MAX_TYPES);
-			return (-1);
-		}
-		type_arg[ntype_arg++] = v;
-	}
-	argv[o] = NULL;
-	return (o);
-}
 
 // Splits and checks the types (exit status 2 on error).
 static int
 types_setup(size_t *np)
 {
-	char   err[512];
-	size_t n = 0;
+	static const char *const def[]     = { "square=builtin:square" };
+	const char *const       *type_arg  = (const char *const *) cfg_types.v;
+	size_t                   ntype_arg = cfg_types.n;
+	char                     err[512];
+	size_t                   n = 0;
 
 	if (ntype_arg == 0) {
-		type_arg[ntype_arg++] =
-		    cfg.type != NULL ? cfg.type : "square=builtin:square";
+		type_arg  = def;
+		ntype_arg = 1;
+	}
+	if (ntype_arg > MAX_TYPES) {
+		fprintf(stderr, "tasq-worker: at most %d --type\n", MAX_TYPES);
+		return (-1);
 	}
 	for (size_t i = 0; i < ntype_arg; i++) {
 		char *eq, *t = strdup(type_arg[i]);
@@ -445,9 +414,6 @@ main(int argc, char **argv)
 	oc.tables       = tables;
 	oc.args         = args;
 	oc.allow_config = true;
-	if ((argc = take_types(argc, argv)) < 0) {
-		goto out;
-	}
 	if ((rv = tasq_opt_parse(&oc, argc - 1, argv + 1)) != TASQ_OPT_OK) {
 		status = rv == TASQ_OPT_EXIT_OK ? 0 : 2;
 		goto out;
@@ -497,6 +463,7 @@ main(int argc, char **argv)
 		.timeout_ms      = (uint32_t) cfg.timeout_ms,
 		.task_delay_ms   = (uint32_t) cfg.task_delay_ms,
 		.max_msg_bytes   = cfg.max_msg,
+		.max_req_bytes   = cfg.max_req,
 		.tls_engine      = cfg.common.tls_engine,
 		.tls_min         = cfg.common.tls_min,
 		.tls_max         = cfg.common.tls_max,

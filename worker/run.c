@@ -266,6 +266,125 @@ compute(struct thr *t, const tasq_rep *rep, struct results *r)
 	return (left);
 }
 
+// What result k of rb adds to a request, at most (varints at their
+// longest, the message with its tag and length).
+static size_t
+result_cost(const tasq_result_batch *rb, size_t k)
+{
+	size_t len =
+	    rb->results.width != 0 ? rb->results.width : rb->results.lens[k];
+	size_t el = rb->errors != NULL ? strlen(rb->errors[k]) + 3 : 0;
+
+	return (len + el + 24);
+}
+
+// The bytes r's results take in a request, at most (with the request's
+// own fields and envelope).
+static size_t
+results_cost(const struct results *r)
+{
+	size_t size = 1024;
+
+	for (size_t i = 0; i < r->nbatches; i++) {
+		size += 64;
+		for (size_t k = 0; k < r->batches[i].n; k++) {
+			size += result_cost(&r->batches[i], k);
+		}
+	}
+	return (size);
+}
+
+// Tasks [from, from + n) of rb as a batch of their own (pointing into rb).
+static tasq_result_batch
+sub_batch(const tasq_result_batch *rb, size_t from, size_t n)
+{
+	tasq_result_batch sb  = *rb;
+	size_t            off = 0, size = 0;
+
+	sb.n      = n;
+	sb.ids    = rb->ids + from;
+	sb.codes  = rb->codes != NULL ? rb->codes + from : NULL;
+	sb.errors = rb->errors != NULL ? rb->errors + from : NULL;
+	if (rb->results.width != 0) {
+		off  = from * rb->results.width;
+		size = n * rb->results.width;
+	} else {
+		for (size_t k = 0; k < from; k++) {
+			off += rb->results.lens[k];
+		}
+		for (size_t k = from; k < from + n; k++) {
+			size += rb->results.lens[k];
+		}
+		sb.results.lens = rb->results.lens + from;
+	}
+	sb.results.data = rb->results.data + off;
+	sb.results.size = size;
+	return (sb);
+}
+
+// Hands r's results in with Complete requests of at most max_req_bytes
+// each (at least one result each: the least max_req_bytes, 2 MiB, holds
+// any result, at most 1 MiB, and its message). Returns 0 when all were
+// taken, else the error of the failed call (err): the results then stay
+// in r, to go again (the server drops those it already has).
+static int
+hand_in(struct worker *w, struct results *r, char *err, size_t errlen)
+{
+	tasq_result_batch *part;
+	size_t             bi = 0, k = 0;
+	tasq_req           req;
+	tasq_rep           rep;
+	int                rv = 0;
+
+	if ((part = calloc(r->nbatches + 1, sizeof(*part))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NNG_ENOMEM);
+	}
+	while (bi < r->nbatches && rv == 0) {
+		size_t np = 0, cost = 1024;
+		// One request: as many results as fit, in order.
+		while (bi < r->nbatches) {
+			const tasq_result_batch *rb   = &r->batches[bi];
+			size_t                   from = k;
+			cost += 64;
+			while (k < rb->n) {
+				size_t c = result_cost(rb, k);
+				if (cost + c > w->conf->max_req_bytes &&
+				    (np > 0 || k > from)) {
+					break;
+				}
+				cost += c;
+				k++;
+			}
+			if (k > from) {
+				part[np++] = sub_batch(rb, from, k - from);
+			}
+			if (k < rb->n) {
+				break; // full
+			}
+			bi++;
+			k = 0;
+		}
+		if (np == 0) {
+			break;
+		}
+		memset(&req, 0, sizeof(req));
+		req.method               = TASQ_M_COMPLETE;
+		req.u.complete.worker_id = w->id;
+		req.u.complete.nresults  = np;
+		req.u.complete.results   = part;
+		if ((rv = tasq_chan_call(w->chan, &req, w->conf->timeout_ms,
+		         &rep, err, errlen)) == 0) {
+			tasq_wire_rep_fini(&rep);
+		}
+	}
+	free(part);
+	if (rv == 0) {
+		results_clear(r);
+	}
+	return (rv);
+}
+
 static void
 signals_block(bool block)
 {
@@ -295,16 +414,8 @@ flush(struct worker *w, struct results *r, const uint64_t *release,
 	char     err[256];
 	nng_time until = nng_clock() + 10000;
 
-	memset(&req, 0, sizeof(req));
-	req.method               = TASQ_M_COMPLETE;
-	req.u.complete.worker_id = w->id;
-	req.u.complete.nresults  = r->nbatches;
-	req.u.complete.results   = r->batches;
 	while (r->nbatches > 0 && nng_clock() < until) {
-		if (tasq_chan_call(w->chan, &req, w->conf->timeout_ms, &rep,
-		        err, sizeof(err)) == 0) {
-			tasq_wire_rep_fini(&rep);
-			results_clear(r);
+		if (hand_in(w, r, err, sizeof(err)) == 0) {
 			break;
 		}
 		tasq_warn("cannot hand in results: %s; retrying", err);
@@ -347,6 +458,13 @@ lease_loop(void *arg)
 			sleep_ms(pause < 200 ? pause : 200);
 			continue;
 		}
+		int rv = 0;
+		// Results too large for one request with the lease go
+		// ahead on their own, in as many requests as they need.
+		if (res.nbatches > 0 &&
+		    results_cost(&res) > w->conf->max_req_bytes) {
+			rv = hand_in(w, &res, err, sizeof(err));
+		}
 		memset(&req, 0, sizeof(req));
 		req.method              = TASQ_M_LEASE;
 		req.u.lease.queue       = w->conf->queue;
@@ -358,9 +476,11 @@ lease_loop(void *arg)
 		req.u.lease.results     = res.batches;
 		req.u.lease.ntypes      = w->conf->ntypes;
 		req.u.lease.types       = (const char **) w->conf->types;
-		int rv                  = tasq_chan_call(w->chan, &req,
-		                     w->conf->wait_ms + w->conf->timeout_ms, &rep, err,
-		                     sizeof(err));
+		if (rv == 0) {
+			rv = tasq_chan_call(w->chan, &req,
+			    w->conf->wait_ms + w->conf->timeout_ms, &rep, err,
+			    sizeof(err));
+		}
 		if (rv != 0) {
 			// Results stay in res and go again with the next
 			// request: the server drops any it already has.

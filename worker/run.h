@@ -29,6 +29,7 @@ typedef struct tasq_worker_conf {
 	uint32_t            task_delay_ms; // testing: time per task
 	uint32_t            slot; // index among the supervisor's workers
 	size_t              max_msg_bytes;
+	size_t              max_req_bytes; // results per request: under it
 	const char         *tls_engine;
 	const char         *tls_min;
 	const char         *tls_max;

@@ -75,8 +75,9 @@ extern "C" {
 #define TASQ_HANDLER_INTERNAL 13
 #define TASQ_HANDLER_UNAVAILABLE 14
 
-// The largest result of one task and the longest message (bytes); longer
-// ones fail put (result) or are cut (message).
+// The largest result of one task and the longest message (bytes); a
+// longer result fails its task (OUT_OF_RANGE, final: see put), a longer
+// message is cut.
 #define TASQ_HANDLER_MAX_RESULT ((size_t) 1 << 20)
 #define TASQ_HANDLER_MAX_MESSAGE 1024
 
@@ -101,10 +102,13 @@ typedef struct tasq_handler_batch {
 // fail marks task i failed with code and message (copied, cut at
 // TASQ_HANDLER_MAX_MESSAGE bytes; NULL for none): i is either a task
 // whose result is already there (the result is then ignored) or the next
-// one, which it stands in for (no put for it). put and fail return 0, or
-// -1 when the host is out of memory, the result is too large or a call
-// breaks the rules; the host then fails the whole batch, so process_batch
-// may as well return. put_fixed returns NULL in those cases.
+// one, which it stands in for (no put for it). A put of more than
+// TASQ_HANDLER_MAX_RESULT bytes fails its task with
+// TASQ_HANDLER_OUT_OF_RANGE (final: not retried) and returns 0; a
+// put_fixed of such a width fails every task so and returns NULL. put and
+// fail return 0, or -1 when the host is out of memory or a call breaks
+// the rules; the host then fails the whole batch, so process_batch may as
+// well return. put_fixed returns NULL in those cases.
 typedef struct tasq_handler_results tasq_handler_results;
 struct tasq_handler_results {
 	int (*put)(tasq_handler_results *r, const void *data, size_t len);

@@ -10,9 +10,10 @@
 #include "fuzz.h"
 #include "opt.h"
 
-static char    *listen_url, *log_level, *secret;
-static uint64_t workers, any, lease_ms, max_msg, tiny;
-static bool     verbose, daemonize;
+static char         *listen_url, *log_level, *secret;
+static uint64_t      workers, any, lease_ms, max_msg, tiny;
+static bool          verbose, daemonize;
+static tasq_opt_list types;
 
 static const tasq_opt own[] = {
 	{ "listen", 'l', TASQ_OPT_STR, "TASQ_LISTEN", "tcp://127.0.0.1:0",
@@ -27,6 +28,8 @@ static const tasq_opt own[] = {
 	    &max_msg, 1024, 1073741824, false },
 	{ "tiny", 0, TASQ_OPT_SIZE, NULL, NULL, "SIZE", "exactly 1KiB", &tiny,
 	    1024, 1024, false },
+	{ "type", 't', TASQ_OPT_LIST, "TASQ_TYPE", NULL, "NAME=H",
+	    "repeatable", &types, 0, 0, false },
 	TASQ_OPT_END,
 };
 
@@ -91,7 +94,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (listen_url != NULL) {
 		FUZZ_CHECK(strlen(listen_url) < 1024);
 	}
+	for (size_t i = 0; i < types.n; i++) {
+		FUZZ_CHECK(types.v[i] != NULL && strlen(types.v[i]) < 1024);
+	}
 	tasq_opt_free(tables);
 	FUZZ_CHECK(listen_url == NULL && log_level == NULL);
+	FUZZ_CHECK(types.n == 0 && types.v == NULL);
 	return (0);
 }
