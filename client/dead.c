@@ -481,6 +481,7 @@ run_group(tasq_client *c, struct group *g, nng_time deadline, bool *failed)
 		req.u.fetch.ack_seq     = ack;
 		req.u.fetch.max_results = 65536;
 		req.u.fetch.wait_ms     = (uint32_t) dopt.poll_wait_ms;
+		req.u.fetch.id_runs     = true;
 		if (!carried) {
 			tasq_submit_req *s     = &req.u.fetch.submit;
 			req.u.fetch.has_submit = true;

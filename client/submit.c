@@ -1750,6 +1750,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		req.u.fetch.ack_seq     = ack;
 		req.u.fetch.max_results = 65536;
 		req.u.fetch.wait_ms     = (uint32_t) sopt.poll_wait_ms;
+		req.u.fetch.id_runs     = true;
 		if (one == 1 && !carried) {
 			req.u.fetch.has_submit = true;
 			req.u.fetch.submit     = r.onereq;

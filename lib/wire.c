@@ -28,6 +28,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 // until the _fini that frees it.
 
 #define BLK_HDR alignof(max_align_t)
+_Static_assert(BLK_HDR <= 16, "TASQ_WIRE_DECODE_RUNS counts 16 a block");
 
 static atomic_size_t        decode_held;
 static atomic_size_t        decode_total = TASQ_WIRE_DECODE_TOTAL;
@@ -148,7 +149,10 @@ tasq_wire_decode_bound(size_t len, bool reply)
 	if (nstr > TASQ_WIRE_MAX_STRS) {
 		nstr = TASQ_WIRE_MAX_STRS;
 	}
-	return (tasq_wire_decode_budget(len, nmsg, nstr));
+	size_t b = tasq_wire_decode_budget(len, nmsg, nstr);
+	return (b > SIZE_MAX - TASQ_WIRE_DECODE_RUNS
+	        ? SIZE_MAX
+	        : b + TASQ_WIRE_DECODE_RUNS);
 }
 
 size_t
@@ -251,6 +255,13 @@ static const struct rule rules[] = {
 	    "too many error messages in one reply"),
 	COUNT(lease_request, 7, TASQ_WIRE_MAX_TYPES, "too many task types"),
 	COUNT(dead_list_reply, 1, TASQ_WIRE_MAX_DEAD, "too many dead letters"),
+	// id_runs: a pair per run, a run at least one id (PROTOCOL.md 8.4)
+	COUNT(result_batch, 8, 2 * TASQ_WIRE_MAX_IDS,
+	    "too many id runs in one request"),
+	COUNT(task_batch, 8, 2 * TASQ_WIRE_MAX_IDS,
+	    "too many id runs in one reply"),
+	COUNT(fetch_reply, 13, 2 * TASQ_WIRE_MAX_IDS,
+	    "too many id runs in one reply"),
 	COUNT(dead_purge_request, 1, TASQ_WIRE_MAX_DEAD,
 	    "too many dead letter ids"),
 	TEXT(submit_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
@@ -802,6 +813,76 @@ results_in(size_t n, size_t n_codes, const uint32_t *codes, size_t n_errors,
 	return (0);
 }
 
+// Checks a batch's id_runs ((first, count) pairs, PROTOCOL.md 8.4) and
+// adds the ids they stand for to *total, at most TASQ_WIRE_MAX_IDS in one
+// message. A batch has ids or runs, not both.
+static int
+runs_check(size_t n_ids, size_t n_runs, const uint64_t *runs, size_t *total,
+    const char **why)
+{
+	if (n_runs == 0) {
+		*total += n_ids;
+		return (0);
+	}
+	if (n_ids != 0) {
+		*why = "a batch has ids or id_runs, not both";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (n_runs % 2 != 0) {
+		*why = "id_runs holds (first, count) pairs";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	for (size_t i = 0; i < n_runs; i += 2) {
+		uint64_t first = runs[i], count = runs[i + 1];
+		if (count == 0) {
+			*why = "an id run is empty";
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		if (first > UINT64_MAX - (count - 1)) {
+			*why = "an id run goes past 2^64 - 1";
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		if (*total > TASQ_WIRE_MAX_IDS ||
+		    count > TASQ_WIRE_MAX_IDS - *total) {
+			*why = "too many ids in one message";
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		*total += count;
+	}
+	return (0);
+}
+
+// Turns checked id_runs into the batch's ids column, allocated from the
+// decode's budget (which grows by its size: PROTOCOL.md 8.1) and owned
+// by the message, whose fini frees it with the rest.
+static int
+runs_in(struct budget *bud, size_t *n_ids, uint64_t **ids, size_t n_runs,
+    const uint64_t *runs, const char **why)
+{
+	size_t    n = 0;
+	uint64_t *out;
+
+	if (n_runs == 0) {
+		return (0);
+	}
+	for (size_t i = 0; i < n_runs; i += 2) {
+		n += (size_t) runs[i + 1];
+	}
+	bud->max += n * sizeof(*out) + BLK_HDR;
+	if ((out = budget_alloc(bud, n * sizeof(*out))) == NULL) {
+		return (unpack_failed(bud, "out of memory", why));
+	}
+	n = 0;
+	for (size_t i = 0; i < n_runs; i += 2) {
+		for (uint64_t k = 0; k < runs[i + 1]; k++) {
+			out[n++] = runs[i] + k;
+		}
+	}
+	*ids   = out;
+	*n_ids = n;
+	return (0);
+}
+
 static int
 result_batches_in(size_t n, Tasq__V1__ResultBatch **in,
     tasq_result_batch **outp, void **memp, struct budget *bud,
@@ -820,11 +901,20 @@ result_batches_in(size_t n, Tasq__V1__ResultBatch **in,
 		return (TASQ_EINVALID_ARGUMENT);
 	}
 	for (size_t i = 0; i < n; i++) {
-		total += in[i]->n_ids;
+		if ((rv = runs_check(in[i]->n_ids, in[i]->n_id_runs,
+		         in[i]->id_runs, &total, why)) != 0) {
+			return (rv);
+		}
 	}
 	if (total > TASQ_WIRE_MAX_IDS) {
 		*why = "too many results in one request";
 		return (TASQ_EINVALID_ARGUMENT);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((rv = runs_in(bud, &in[i]->n_ids, &in[i]->ids,
+		         in[i]->n_id_runs, in[i]->id_runs, why)) != 0) {
+			return (rv);
+		}
 	}
 	if ((out = budget_calloc(bud, n, sizeof(*out))) == NULL) {
 		return (unpack_failed(bud, "out of memory", why));
@@ -847,6 +937,7 @@ result_batches_in(size_t n, Tasq__V1__ResultBatch **in,
 		out[i].values   = out[i].legacy ? b->values : NULL;
 		out[i].codes    = b->n_codes ? b->codes : NULL;
 		out[i].errors = b->n_errors ? (const char **) b->errors : NULL;
+		out[i].id_runs = b->n_id_runs > 0;
 	}
 	return (0);
 }
@@ -989,6 +1080,7 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.lease.ntypes = m->n_types;
 		req->u.lease.types =
 		    m->n_types ? (const char **) m->types : NULL;
+		req->u.lease.id_runs = m->id_runs;
 		rv = result_batches_in(m->n_results, m->results,
 		    &req->u.lease.results, &req->mem_, &bud, why);
 		break;
@@ -1037,6 +1129,7 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.fetch.ack_seq     = m->ack_seq;
 		req->u.fetch.max_results = m->max_results;
 		req->u.fetch.wait_ms     = m->wait_ms;
+		req->u.fetch.id_runs     = m->id_runs;
 		if (m->submit == NULL) {
 			break;
 		}
@@ -1175,9 +1268,19 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 			rv = unpack_failed(&bud, "out of memory", why);
 			break;
 		}
-		rep->mem_ = b;
-		for (size_t i = 0; i < m->n_batches; i++) {
+		rep->mem_    = b;
+		size_t total = 0;
+		for (size_t i = 0; i < m->n_batches && rv == 0; i++) {
 			Tasq__V1__TaskBatch *t = m->batches[i];
+			rv                     = runs_check(
+			                        t->n_ids, t->n_id_runs, t->id_runs, &total, why);
+		}
+		for (size_t i = 0; i < m->n_batches && rv == 0; i++) {
+			Tasq__V1__TaskBatch *t = m->batches[i];
+			if ((rv = runs_in(&bud, &t->n_ids, &t->ids,
+			         t->n_id_runs, t->id_runs, why)) != 0) {
+				break;
+			}
 			if ((rv = type_in(t->type, &b[i].type, why)) != 0) {
 				break;
 			}
@@ -1199,6 +1302,7 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 			b[i].n        = t->n_ids;
 			b[i].ids      = t->ids;
 			b[i].values   = b[i].legacy ? t->values : NULL;
+			b[i].id_runs  = t->n_id_runs > 0;
 		}
 		if (rv != 0) {
 			break;
@@ -1238,7 +1342,14 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		break;
 	}
 	case TASQ_M_FETCH: {
-		Tasq__V1__FetchReply *m = (void *) pb;
+		Tasq__V1__FetchReply *m     = (void *) pb;
+		size_t                total = 0;
+		if ((rv = runs_check(m->n_ids, m->n_id_runs, m->id_runs,
+		         &total, why)) != 0 ||
+		    (rv = runs_in(&bud, &m->n_ids, &m->ids, m->n_id_runs,
+		         m->id_runs, why)) != 0) {
+			break;
+		}
 		if ((rv = results_in(m->n_ids, m->n_codes, m->codes,
 		         m->n_errors, WHY_FR, why)) != 0 ||
 		    (rv = column_in(m->n_ids, m->n_values, m->values,
@@ -1596,6 +1707,48 @@ type_out(const char *t)
 	return ((char *) (t != NULL ? t : ""));
 }
 
+// Sets a batch's ids column, or with runs (the peer reads them, and the
+// n ids fall into at most n / 4 runs) its id_runs: (first, count) pairs,
+// PROTOCOL.md 8.4. Errors: NNG_ENOMEM.
+static int
+ids_out(size_t n, uint64_t *ids, bool runs, struct scratch **sc,
+    size_t *n_idsp, uint64_t **idsp, size_t *n_runsp, uint64_t **runsp)
+{
+	size_t    nruns = 0, k = 0;
+	uint64_t *out;
+
+	*n_idsp  = n;
+	*idsp    = ids;
+	*n_runsp = 0;
+	*runsp   = NULL;
+	if (!runs || n < 4 || n > TASQ_WIRE_MAX_IDS) {
+		return (0);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || ids[i] != ids[i - 1] + 1) {
+			if (++nruns > n / 4) {
+				return (0); // not worth it
+			}
+		}
+	}
+	if ((out = scratch_alloc(sc, 2 * nruns, sizeof(*out))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || ids[i] != ids[i - 1] + 1) {
+			out[k]     = ids[i];
+			out[k + 1] = 0;
+			k += 2;
+		}
+		out[k - 1]++;
+	}
+	*n_idsp  = 0;
+	*idsp    = NULL;
+	*n_runsp = 2 * nruns;
+	*runsp   = out;
+	return (0);
+}
+
 // A result batch and its results column.
 struct result_out {
 	Tasq__V1__ResultBatch rb;
@@ -1612,11 +1765,11 @@ result_batch_out(
 	tasq__v1__result_batch__init(rb);
 	rb->lease_id = in->lease_id;
 	rb->job_id   = in->job_id;
-	rb->n_ids    = in->n;
-	rb->ids      = in->ids;
 	rb->n_codes  = in->codes ? in->n : 0;
 	rb->codes    = in->codes;
-	if ((rv = column_out(in->n, in->values, in->legacy, &in->results, sc,
+	if ((rv = ids_out(in->n, in->ids, in->id_runs, sc, &rb->n_ids,
+	         &rb->ids, &rb->n_id_runs, &rb->id_runs)) != 0 ||
+	    (rv = column_out(in->n, in->values, in->legacy, &in->results, sc,
 	         &rb->n_values, &rb->values, &out->blobs, &rb->results)) !=
 	        0 ||
 	    (rv = errors_out(
@@ -1720,6 +1873,7 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 		m.ack_seq     = req->u.fetch.ack_seq;
 		m.max_results = req->u.fetch.max_results;
 		m.wait_ms     = req->u.fetch.wait_ms;
+		m.id_runs     = req->u.fetch.id_runs;
 		rv            = 0;
 		if (req->u.fetch.has_submit) {
 			rv       = submit_out(&req->u.fetch.submit, &so, &sc);
@@ -1740,6 +1894,7 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 		m.wait_ms                = req->u.lease.wait_ms;
 		m.n_types                = req->u.lease.ntypes;
 		m.types                  = (char **) req->u.lease.types;
+		m.id_runs                = req->u.lease.id_runs;
 		return (pack_with_results(&m.base, &m.n_results, &m.results,
 		    req->u.lease.nresults, req->u.lease.results, msgp));
 	}
@@ -1950,9 +2105,9 @@ encode_lease(const tasq_rep *rep, nng_msg **msgp)
 		t->lease_id = b->lease_id;
 		t->job_id   = b->job_id;
 		t->attempt  = b->attempt;
-		t->n_ids    = b->n;
-		t->ids      = b->ids;
-		if ((rv = column_out(b->n, b->values, b->legacy, &b->payloads,
+		if ((rv = ids_out(b->n, b->ids, b->id_runs, &sc, &t->n_ids,
+		         &t->ids, &t->n_id_runs, &t->id_runs)) != 0 ||
+		    (rv = column_out(b->n, b->values, b->legacy, &b->payloads,
 		         &sc, &t->n_values, &t->values, &arr[i].blobs,
 		         &t->payloads)) != 0) {
 			goto out;
@@ -1984,8 +2139,6 @@ encode_fetch(const tasq_rep *rep, nng_msg **msgp)
 	int                   rv;
 
 	m.seq       = rep->u.fetch.seq;
-	m.n_ids     = n;
-	m.ids       = rep->u.fetch.ids;
 	m.n_codes   = rep->u.fetch.codes ? n : 0;
 	m.codes     = rep->u.fetch.codes;
 	m.submitted = rep->u.fetch.submitted;
@@ -1996,7 +2149,9 @@ encode_fetch(const tasq_rep *rep, nng_msg **msgp)
 		sr.duplicate = rep->u.fetch.submit.duplicate;
 		m.submit     = &sr;
 	}
-	if ((rv = column_out(n, rep->u.fetch.values, rep->u.fetch.legacy,
+	if ((rv = ids_out(n, rep->u.fetch.ids, rep->u.fetch.id_runs, &sc,
+	         &m.n_ids, &m.ids, &m.n_id_runs, &m.id_runs)) == 0 &&
+	    (rv = column_out(n, rep->u.fetch.values, rep->u.fetch.legacy,
 	         &rep->u.fetch.results, &sc, &m.n_values, &m.values, &blobs,
 	         &m.results)) == 0 &&
 	    (rv = errors_out(

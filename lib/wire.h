@@ -64,6 +64,11 @@ enum tasq_method {
 #define TASQ_WIRE_MAX_REP_MSGS                                                \
 	(3 * TASQ_WIRE_MAX_ROWS + TASQ_WIRE_MAX_COUNTERS)
 #define TASQ_WIRE_MAX_STRS (TASQ_WIRE_MAX_IDS + TASQ_WIRE_MAX_TYPES)
+// The ids that id_runs stand for (section 8.4) are decoded into columns
+// of 8 bytes an id, at most TASQ_WIRE_MAX_IDS in one body, one block per
+// batch: the budget grows by what they take, at most this much.
+#define TASQ_WIRE_DECODE_RUNS                                                 \
+	(8 * (size_t) TASQ_WIRE_MAX_IDS + 16 * (TASQ_WIRE_MAX_BATCHES + 1))
 // What all decoded messages of the process may hold at once, by default.
 #define TASQ_WIRE_DECODE_TOTAL ((size_t) 256 << 20)
 
@@ -110,6 +115,9 @@ typedef struct tasq_task_batch {
 	const char *type;     // never NULL after decode ("square")
 	tasq_blobs  payloads; // n items
 	bool        legacy;   // values column on the wire (type square)
+	// Encode: ids may go as (first, count) runs (the worker asked for
+	// them); decode: they came so (the server reads them back).
+	bool id_runs;
 } tasq_task_batch;
 
 // codes is NULL when every result is OK, else n entries (wire codes).
@@ -125,7 +133,8 @@ typedef struct tasq_result_batch {
 	uint32_t    *codes;
 	tasq_blobs   results; // n items
 	const char **errors;
-	bool         legacy; // values column on the wire (type square)
+	bool         legacy;  // values column on the wire (type square)
+	bool         id_runs; // as tasq_task_batch.id_runs
 } tasq_result_batch;
 
 // Retry policy of a job (RetryPolicy): zero fields take the defaults.
@@ -215,6 +224,7 @@ typedef struct tasq_req {
 			tasq_result_batch *results;
 			size_t             ntypes; // 0: legacy worker (square)
 			const char       **types;
+			bool               id_runs; // reads TaskBatch.id_runs
 		} lease;
 		struct {
 			uint64_t           worker_id;
@@ -233,6 +243,7 @@ typedef struct tasq_req {
 			uint32_t        wait_ms;
 			bool            has_submit; // submit is set
 			tasq_submit_req submit;     // same job_id
+			bool            id_runs;    // reads FetchReply.id_runs
 		} fetch;
 		struct {
 			uint64_t job_id;
@@ -295,6 +306,7 @@ typedef struct tasq_rep {
 			const char    **errors;  // NULL: no messages
 			bool            legacy;  // values column (type square)
 			bool            no_worker;
+			bool            id_runs; // ids may go as runs
 		} fetch;
 		struct {
 			uint64_t dropped;
@@ -381,7 +393,8 @@ size_t tasq_wire_decode_budget(size_t len, size_t nmsg, size_t nstr);
 
 // tasq_wire_decode_bound is the budget of the worst body of len bytes:
 // nmsg at its limit (TASQ_WIRE_MAX_REQ_MSGS or _REP_MSGS) or len / 2,
-// and nstr at TASQ_WIRE_MAX_STRS or what is left of len / 2.
+// and nstr at TASQ_WIRE_MAX_STRS or what is left of len / 2, plus
+// TASQ_WIRE_DECODE_RUNS.
 size_t tasq_wire_decode_bound(size_t len, bool reply);
 
 // tasq_wire_decode_peak returns the most bytes the calling thread's last

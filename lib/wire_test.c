@@ -2553,4 +2553,189 @@ TEST(empty_square_batch_is_width_8)
 	free(body.b);
 }
 
+// Ids that are contiguous travel as (first, count) runs where the peer
+// asked for them (PROTOCOL.md 8.4), and decode to the same ids column.
+TEST(id_runs_round_trip)
+{
+	enum { N = 200 };
+	uint64_t        ids[N], scattered[N];
+	uint8_t         d[8 * N];
+	tasq_task_batch tb = { 0 };
+	tasq_rep        in = { .method = TASQ_M_LEASE }, out;
+	tasq_req        rin, rout;
+	nng_msg        *plain, *runs;
+	const char     *why;
+
+	for (size_t i = 0; i < N; i++) {
+		ids[i]       = i < N / 2 ? 100 + i : 500 + i; // two runs
+		scattered[i] = 2 * i;
+		tasq_i64_le_put(d + 8 * i, (int64_t) i);
+	}
+	tb                  = (tasq_task_batch) { .lease_id = 1,
+		                 .job_id                    = 2,
+		                 .attempt                   = 1,
+		                 .n                         = N,
+		                 .ids                       = ids,
+		                 .type                      = TASQ_TYPE_SQUARE,
+		                 .payloads                  = { 8, NULL, d, sizeof(d) } };
+	in.u.lease.nbatches = 1;
+	in.u.lease.batches  = &tb;
+	ASSERT_OK(tasq_wire_encode_rep(&in, &plain));
+	tb.id_runs = true;
+	ASSERT_OK(tasq_wire_encode_rep(&in, &runs));
+	// 200 ids of 2 bytes each against two (first, count) pairs
+	ASSERT_GE(nng_msg_len(plain), nng_msg_len(runs) + 300);
+	nng_msg_free(plain);
+	nng_msg_free(runs);
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_TRUE(out.u.lease.batches[0].id_runs);
+	ASSERT_EQ(out.u.lease.batches[0].n, N);
+	for (size_t i = 0; i < N; i++) {
+		ASSERT_EQ(out.u.lease.batches[0].ids[i], ids[i]);
+	}
+	same_blobs(&tb.payloads, &out.u.lease.batches[0].payloads, N);
+	tasq_wire_rep_fini(&out);
+	// Ids in no order worth runs go as they are, even when allowed.
+	tb.ids = scattered;
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_FALSE(out.u.lease.batches[0].id_runs);
+	for (size_t i = 0; i < N; i++) {
+		ASSERT_EQ(out.u.lease.batches[0].ids[i], scattered[i]);
+	}
+	tasq_wire_rep_fini(&out);
+
+	// A worker's results, and the flag of its lease request.
+	tasq_result_batch rb = { .lease_id = 1,
+		.job_id                    = 2,
+		.n                         = N,
+		.ids                       = ids,
+		.results                   = { 8, NULL, d, sizeof(d) },
+		.id_runs                   = true };
+	rin                  = (tasq_req) { .method = TASQ_M_LEASE,
+		                 .u.lease           = { .queue = "q",
+		                               .worker_id      = 9,
+		                               .worker_name    = "w",
+		                               .max_tasks      = 10,
+		                               .nresults       = 1,
+		                               .results        = &rb,
+		                               .id_runs        = true } };
+	ASSERT_OK(req_round_trip(&rin, &rout, &why));
+	ASSERT_TRUE(rout.u.lease.id_runs);
+	ASSERT_TRUE(rout.u.lease.results[0].id_runs);
+	ASSERT_EQ(rout.u.lease.results[0].n, N);
+	for (size_t i = 0; i < N; i++) {
+		ASSERT_EQ(rout.u.lease.results[0].ids[i], ids[i]);
+	}
+	same_blobs(&rb.results, &rout.u.lease.results[0].results, N);
+	tasq_wire_req_fini(&rout);
+
+	// A client's fetch, and the reply.
+	rin = (tasq_req) { .method = TASQ_M_FETCH,
+		.u.fetch           = { .job_id = 3, .id_runs = true } };
+	ASSERT_OK(req_round_trip(&rin, &rout, &why));
+	ASSERT_TRUE(rout.u.fetch.id_runs);
+	tasq_wire_req_fini(&rout);
+	in         = (tasq_rep) { .method = TASQ_M_FETCH };
+	in.u.fetch = (typeof(in.u.fetch)) { .seq = 1,
+		.n                               = N,
+		.ids                             = ids,
+		.results                         = { 8, NULL, d, sizeof(d) },
+		.id_runs                         = true };
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.fetch.n, N);
+	for (size_t i = 0; i < N; i++) {
+		ASSERT_EQ(out.u.fetch.ids[i], ids[i]);
+	}
+	tasq_wire_rep_fini(&out);
+}
+
+TEST(id_runs_refusals)
+{
+	uint64_t    ids[] = { 1, 2 };
+	dbuf        body = { 0 }, rb = { 0 }, rb2 = { 0 };
+	tasq_req    out;
+	tasq_rep    rout;
+	const char *why;
+
+#define RUNS_REFUSED(w)                                                       \
+	do {                                                                  \
+		body.n = 0;                                                   \
+		db_uint(&body, 1, 7);                                         \
+		db_sub(&body, 2, &rb);                                        \
+		why = NULL;                                                   \
+		ASSERT_RV(                                                    \
+		    decode_req_body(TASQ_M_COMPLETE, &body, &out, &why),      \
+		    TASQ_EINVALID_ARGUMENT);                                  \
+		ASSERT_STR_CONTAINS(why, (w));                                \
+		ASSERT_EQ(decode_bounded(false, TASQ_M_COMPLETE, &body),      \
+		    TASQ_EINVALID_ARGUMENT);                                  \
+		rb.n = 0;                                                     \
+	} while (0)
+
+	db_packed(&rb, 8, (uint64_t[]) { 1, 2, 3 }, 3);
+	db_blobs(&rb, 6, 1, NULL, 0, "ab", 2);
+	RUNS_REFUSED("pairs");
+	db_packed(&rb, 8, (uint64_t[]) { 1, 2, 9, 0 }, 4);
+	db_blobs(&rb, 6, 1, NULL, 0, "ab", 2);
+	RUNS_REFUSED("empty");
+	db_packed(&rb, 8, (uint64_t[]) { UINT64_MAX, 2 }, 2);
+	db_blobs(&rb, 6, 1, NULL, 0, "ab", 2);
+	RUNS_REFUSED("2^64");
+	db_packed(&rb, 3, ids, 2);
+	db_packed(&rb, 8, (uint64_t[]) { 1, 2 }, 2);
+	db_blobs(&rb, 6, 1, NULL, 0, "ab", 2);
+	RUNS_REFUSED("not both");
+	db_packed(&rb, 8, (uint64_t[]) { 1, TASQ_WIRE_MAX_IDS + 1 }, 2);
+	db_blobs(&rb, 6, 1, NULL, 0, "ab", 2);
+	RUNS_REFUSED("too many ids");
+	// runs that do not match the results column
+	db_packed(&rb, 8, (uint64_t[]) { 1, 3 }, 2);
+	db_blobs(&rb, 6, 1, NULL, 0, "ab", 2);
+	RUNS_REFUSED("do not add up");
+
+	// Two batches within the limit each, over it together.
+	body.n = 0;
+	db_uint(&body, 1, 7);
+	for (int k = 0; k < 2; k++) {
+		rb2.n = 0;
+		db_packed(&rb2, 8,
+		    (uint64_t[]) { 1 + (uint64_t) k * TASQ_WIRE_MAX_IDS,
+		        TASQ_WIRE_MAX_IDS / 2 + 1 },
+		    2);
+		db_blobs(&rb2, 6, 0, NULL, 0, "", 0);
+		db_sub(&body, 2, &rb2);
+	}
+	ASSERT_RV(decode_req_body(TASQ_M_COMPLETE, &body, &out, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(why, "too many");
+
+	// The most ids one run may stand for decode within the bound (the
+	// payloads of a type of width 1 take one byte each).
+	static uint8_t one[TASQ_WIRE_MAX_IDS];
+	memset(one, 'x', sizeof(one));
+	rb.n = 0;
+	db_packed(&rb, 8, (uint64_t[]) { 1, TASQ_WIRE_MAX_IDS }, 2);
+	db_str(&rb, 6, "t", 1);
+	db_blobs(&rb, 7, 1, NULL, 0, one, sizeof(one));
+	body.n = 0;
+	db_sub(&body, 1, &rb);
+	ASSERT_OK(decode_rep_body(TASQ_M_LEASE, &body, &rout, &why));
+	ASSERT_EQ(rout.u.lease.batches[0].n, TASQ_WIRE_MAX_IDS);
+	ASSERT_EQ(rout.u.lease.batches[0].ids[TASQ_WIRE_MAX_IDS - 1],
+	    TASQ_WIRE_MAX_IDS);
+	tasq_wire_rep_fini(&rout);
+	ASSERT_OK(decode_bounded(true, TASQ_M_LEASE, &body));
+
+	// A fetch reply's runs are checked the same way.
+	body.n = 0;
+	db_packed(&body, 13, (uint64_t[]) { 5 }, 1);
+	ASSERT_RV(decode_rep_body(TASQ_M_FETCH, &body, &rout, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(why, "pairs");
+#undef RUNS_REFUSED
+	free(rb.b);
+	free(rb2.b);
+	free(body.b);
+}
+
 TASQ_TEST_MAIN()

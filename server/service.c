@@ -125,9 +125,12 @@ handle_lease(tasq_service *s, tasq_call *call, tasq_waiter *w,
 		return (rv);
 	}
 	memset(&rep, 0, sizeof(rep));
-	rep.method            = TASQ_M_LEASE;
-	rep.u.lease.nbatches  = out.nbatches;
-	rep.u.lease.batches   = out.batches;
+	rep.method           = TASQ_M_LEASE;
+	rep.u.lease.nbatches = out.nbatches;
+	rep.u.lease.batches  = out.batches;
+	for (size_t i = 0; i < out.nbatches; i++) {
+		out.batches[i].id_runs = req->u.lease.id_runs;
+	}
 	rep.u.lease.lease_ms  = out.lease_ms;
 	rep.u.lease.completed = call->completed;
 	rv                    = tasq_wire_encode_rep(&rep, replyp);
@@ -172,6 +175,7 @@ handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
 	rep.u.fetch.seq        = out.seq;
 	rep.u.fetch.n          = out.n;
 	rep.u.fetch.ids        = out.ids;
+	rep.u.fetch.id_runs    = req->u.fetch.id_runs;
 	rep.u.fetch.results    = out.results;
 	rep.u.fetch.codes      = out.codes;
 	rep.u.fetch.errors     = out.errors;

@@ -261,6 +261,9 @@ compute(struct thr *t, const tasq_rep *rep, struct results *r)
 		// A batch that came as legacy values (a server that sends
 		// square tasks so) goes back the same way.
 		rb->legacy = tb->legacy && legacy_fits(&rb->results, rb->n);
+		// Runs back only to a server that sent them (one that reads
+		// them: PROTOCOL.md 8.4).
+		rb->id_runs = tb->id_runs;
 		k += tb->n;
 	}
 	return (left);
@@ -476,6 +479,7 @@ lease_loop(void *arg)
 		req.u.lease.results     = res.batches;
 		req.u.lease.ntypes      = w->conf->ntypes;
 		req.u.lease.types       = (const char **) w->conf->types;
+		req.u.lease.id_runs     = true;
 		if (rv == 0) {
 			rv = tasq_chan_call(w->chan, &req,
 			    w->conf->wait_ms + w->conf->timeout_ms, &rep, err,
