@@ -277,6 +277,7 @@ sample_req(int method, tasq_req *req)
 		req->u.lease.worker_name = "host-1/pid 42";
 		req->u.lease.max_tasks   = 2;
 		req->u.lease.wait_ms     = 500;
+		req->u.lease.id_runs     = true;
 		break;
 	case TASQ_M_COMPLETE:
 		req->u.complete.worker_id = 100;
@@ -294,6 +295,7 @@ sample_req(int method, tasq_req *req)
 		req->u.fetch.ack_seq     = 1;
 		req->u.fetch.max_results = 3;
 		req->u.fetch.wait_ms     = 100;
+		req->u.fetch.id_runs     = true;
 		break;
 	case TASQ_M_CLOSE_JOB:
 		req->u.close_job.job_id  = 7;
@@ -407,6 +409,7 @@ sample_rep(int method, tasq_rep *rep)
 		rep->u.fetch.ids       = ids4;
 		rep->u.fetch.values    = rvals4;
 		rep->u.fetch.codes     = codes4;
+		rep->u.fetch.id_runs   = true; // ids 0..3: one run (8.4)
 		rep->u.fetch.submitted = 10;
 		rep->u.fetch.completed = 4;
 		break;
