@@ -28,6 +28,7 @@
 #include "chan.h"
 #include "err.h"
 #include "opt.h"
+#include "rand.h"
 #include "wire.h"
 
 static struct {

@@ -8,7 +8,6 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
-#include "chan.h"
 #include "clock.h"
 #include "err.h"
 #include "log.h"

@@ -6,9 +6,9 @@
 
 #include <nng/supplemental/util/platform.h>
 
-#include "chan.h"
 #include "clock.h"
 #include "err.h"
+#include "rand.h"
 
 struct tasq_service {
 	tasq_broker      *broker;
