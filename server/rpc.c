@@ -44,10 +44,10 @@ struct conv {
 	tasq_env_hdr hdr;
 	tasq_req     req;
 	bool         have_req;
-	tasq_call    call;
-	nng_msg     *synced; // reply held until the journal is durable
-	uint32_t     pipe;   // counted in flight on this connection
-	uint64_t     t0_us;  // when the request arrived
+	tasq_service_call call;
+	nng_msg          *synced; // reply held until the journal is durable
+	uint32_t          pipe;   // counted in flight on this connection
+	uint64_t          t0_us;  // when the request arrived
 };
 
 struct tasq_rpc {
@@ -296,7 +296,7 @@ conv_synced(void *arg, int rv)
 // hold first: written (--fsync batch, never) or on disk (--fsync always),
 // as tasq_journal_wait decides.
 static bool
-needs_sync(const tasq_call *call)
+needs_sync(const tasq_service_call *call)
 {
 	switch (call->req->method) {
 	case TASQ_M_SUBMIT:
