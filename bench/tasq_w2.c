@@ -29,6 +29,7 @@
 #include "commonopt.h"
 #include "err.h"
 #include "opt.h"
+#include "rand.h"
 #include "wire.h"
 
 static struct {

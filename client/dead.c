@@ -15,6 +15,7 @@
 #include "client.h"
 #include "clock.h"
 #include "err.h"
+#include "rand.h"
 
 static struct {
 	char    *queue;

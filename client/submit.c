@@ -40,6 +40,7 @@
 #include "err.h"
 #include "input.h"
 #include "log.h"
+#include "rand.h"
 
 static struct {
 	char    *range;

@@ -9,10 +9,9 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 
-#include <openssl/rand.h>
-
 #include "clock.h"
 #include "err.h"
+#include "rand.h"
 #include "tls.h"
 #include "tls_ossl.h"
 
@@ -34,22 +33,6 @@ struct tasq_chan {
 	void (*conn_cb)(void *, bool);  // tasq_chan_opts.conn_cb
 	void *conn_arg;
 };
-
-uint64_t
-tasq_random64(void)
-{
-	uint64_t v = 0;
-
-	while (v == 0) {
-		if (RAND_bytes((unsigned char *) &v, sizeof(v)) != 1) {
-			// The CSPRNG failing is not recoverable; mix in
-			// what we have rather than return a fixed value.
-			v = ((uint64_t) nng_random() << 32) ^ nng_random() ^
-			    tasq_clock_wall_ms();
-		}
-	}
-	return (v);
-}
 
 static void
 chan_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)

@@ -92,7 +92,4 @@ uint64_t tasq_chan_sender_id(const tasq_chan *c);
 // without syncing it (--fsync batch or never, and a machine crash).
 uint64_t tasq_chan_server_id(tasq_chan *c);
 
-// tasq_random64 returns 64 random bits from OpenSSL's CSPRNG (never 0).
-uint64_t tasq_random64(void);
-
 #endif

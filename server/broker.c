@@ -55,13 +55,13 @@ tasq_broker_journal_failed(tasq_broker *b)
 void
 tasq_broker_count(tasq_broker *b, int counter, uint64_t n)
 {
-	atomic_fetch_add(&b->counters[counter], n);
+	tasq_stats_add(b->stats, counter, n);
 }
 
 uint64_t
 tasq_broker_counter(tasq_broker *b, int counter)
 {
-	return (atomic_load(&b->counters[counter]));
+	return (tasq_stats_get(b->stats, counter));
 }
 
 tasq_journal *
@@ -94,12 +94,17 @@ tasq_broker_alloc(
 		b->conf.max_payload_bytes = (uint64_t) 1 << 30;
 	}
 	b->wake = wake;
+	if ((b->stats = conf->stats) == NULL) {
+		if ((rv = tasq_stats_alloc(&b->own_stats)) != 0) {
+			nng_mtx_free(b->mtx);
+			free(b);
+			return (rv);
+		}
+		b->stats = b->own_stats;
+	}
 	tasq_idmap_init(&b->jobs);
 	tasq_idmap_init(&b->leases);
 	tasq_idmap_init(&b->workers);
-	for (int i = 0; i < TASQ_CTR_COUNT; i++) {
-		atomic_init(&b->counters[i], 0);
-	}
 	b->lease_next = 1;
 	b->dl_next    = 1;
 	*bp           = b;
@@ -155,6 +160,7 @@ tasq_broker_free(tasq_broker *b)
 	tasq_idmap_fini(&b->leases);
 	tasq_idmap_fini(&b->workers);
 	free(b->queues);
+	tasq_stats_free(b->own_stats);
 	nng_mtx_free(b->mtx);
 	free(b);
 }

@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "journal.h"
+#include "stats.h"
 #include "wire.h"
 
 typedef struct tasq_broker tasq_broker;
@@ -63,6 +64,10 @@ typedef struct tasq_broker_conf {
 	// A queue that no job, task, result, lease or waiting worker has
 	// used for this long is removed (0: 60 s); see docs/PROTOCOL.md 12.
 	uint64_t queue_idle_ms;
+
+	// Where the broker counts its events (server/stats.h), borrowed
+	// until tasq_broker_free; NULL: a registry of its own (tests).
+	tasq_stats *stats;
 } tasq_broker_conf;
 
 // A waiter is embedded in the caller's long-poll state. The broker links
@@ -76,83 +81,6 @@ typedef struct tasq_waiter {
 
 typedef void (*tasq_wake_cb)(tasq_waiter *w);
 
-// Counters kept by the broker and by the RPC layer (tasq_broker_count).
-// Counters: id, name (Stats RPC; Prometheus tasq_<name>, with _total
-// added unless the name has it), and what they count.
-#define TASQ_COUNTER_MAP(X)                                                   \
-	X(SUBMITTED, "tasks_submitted", "Tasks newly enqueued.")              \
-	X(LEASED, "tasks_leased",                                             \
-	    "Tasks handed to workers, redeliveries "                          \
-	    "included.")                                                      \
-	X(COMPLETED, "tasks_completed",                                       \
-	    "Tasks given their first result, errors and dead letters "        \
-	    "included.")                                                      \
-	X(FAILED, "tasks_failed",                                             \
-	    "Tasks completed with an error code, dead letters included.")     \
-	X(REDELIVERED, "tasks_redelivered",                                   \
-	    "Tasks made ready again after a lease expired, was released or "  \
-	    "lost its connection.")                                           \
-	X(DEAD_LETTERED, "tasks_dead_lettered",                               \
-	    "Tasks given up after their job's last attempt.")                 \
-	X(DEAD_DROPPED, "dead_letters_dropped",                               \
-	    "Dead letters forgotten past --max-dead (the oldest first).")     \
-	X(RETRIED, "tasks_retried",                                           \
-	    "Failed results set aside for a retry of their task.")            \
-	X(DUPLICATE_RESULTS, "results_duplicate",                             \
-	    "Results for tasks that already had one (dropped).")              \
-	X(LATE_RESULTS, "results_late",                                       \
-	    "Results accepted from an expired or released lease.")            \
-	X(REJECTED_RESULTS, "results_rejected",                               \
-	    "Results for unknown jobs or ids outside them.")                  \
-	X(DUPLICATE_SUBMITS, "submits_duplicate",                             \
-	    "Batches submitted again (a retry), accepted as no-ops.")         \
-	X(LEASES_EXPIRED, "leases_expired",                                   \
-	    "Leases that ran out before their results came.")                 \
-	X(LEASES_DISCONNECTED, "leases_disconnected",                         \
-	    "Leases returned because their connection closed.")               \
-	X(JOBS_EXPIRED, "jobs_expired",                                       \
-	    "Jobs dropped after --job-ttl without activity.")                 \
-	X(RESOURCE_EXHAUSTED, "requests_resource_exhausted",                  \
-	    "Requests refused for a server limit (RESOURCE_EXHAUSTED).")      \
-	X(REQUESTS, "requests_total", "Requests received.")                   \
-	X(BAD_REQUESTS, "requests_invalid",                                   \
-	    "Requests refused as INVALID_ARGUMENT after decoding.")           \
-	X(UNKNOWN_METHOD, "requests_unknown_method",                          \
-	    "Requests for a method the server does not know.")                \
-	X(AUTH_FAILURES, "auth_failures",                                     \
-	    "Messages whose tag did not verify (wrong key?).")                \
-	X(REPLAYS, "auth_replays",                                            \
-	    "Messages refused as replayed, too old or out of the clock "      \
-	    "window.")                                                        \
-	X(MALFORMED, "messages_malformed",                                    \
-	    "Messages that are not a tasq "                                   \
-	    "envelope.")                                                      \
-	X(CONNECTIONS, "connections_accepted", "Connections accepted.")       \
-	X(DISCONNECTIONS, "connections_closed", "Connections closed.")        \
-	X(LISTENER_RESTARTS, "listener_restarts",                             \
-	    "Listeners replaced by the watchdog.")                            \
-	X(IDLE_CLOSED, "connections_idle_closed",                             \
-	    "Connections closed after --idle-timeout without progress.")      \
-	X(REFUSED, "connections_refused",                                     \
-	    "Connections refused at --max-connections.")                      \
-	X(UNAUTH_REFUSED, "connections_refused_unauthenticated",              \
-	    "Connections refused at --max-unauthenticated.")                  \
-	X(AUTH_TIMEOUT, "connections_auth_timeout",                           \
-	    "Connections closed for sending no authenticated request within " \
-	    "--auth-timeout.")                                                \
-	X(HEARTBEATS_RECEIVED, "heartbeats_received",                         \
-	    "Heartbeats (Extend on the heartbeat port) accepted.")            \
-	X(HEARTBEATS_REFUSED, "heartbeats_refused",                           \
-	    "Messages on the heartbeat port refused (also counted by "        \
-	    "cause).")
-
-enum tasq_counter_id {
-#define TASQ_CTR_ENUM(id, name, help) TASQ_CTR_##id,
-	TASQ_COUNTER_MAP(TASQ_CTR_ENUM)
-#undef TASQ_CTR_ENUM
-	    TASQ_CTR_COUNT
-};
-
 // tasq_broker_alloc returns a new broker (free with tasq_broker_free).
 // wake is called on the thread that made work available. Errors:
 // NNG_ENOMEM.
@@ -160,16 +88,14 @@ int tasq_broker_alloc(
     tasq_broker **bp, const tasq_broker_conf *conf, tasq_wake_cb wake);
 void tasq_broker_free(tasq_broker *b);
 
-void tasq_broker_count(tasq_broker *b, int counter, uint64_t n);
-
 // tasq_broker_journal_failed says whether the journal failed closed (see
 // tasq_journal_failed): the server then takes no new work until it is
 // restarted. False without a journal.
-bool     tasq_broker_journal_failed(tasq_broker *b);
-uint64_t tasq_broker_counter(tasq_broker *b, int counter);
+bool tasq_broker_journal_failed(tasq_broker *b);
 
-// tasq_broker_counter_help returns what counter counts (one sentence).
-const char *tasq_broker_counter_help(int counter);
+// tasq_broker_counter returns counter's value in the broker's registry
+// (conf.stats, or its own).
+uint64_t tasq_broker_counter(tasq_broker *b, int counter);
 
 // tasq_broker_submit enqueues the req->n tasks of req (ids first_index..
 // of job_id in queue), of req->type (NULL or "": square) with
@@ -306,8 +232,11 @@ int tasq_broker_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n,
 uint64_t tasq_broker_queue_age_ms(
     tasq_broker *b, const char *queue, uint64_t now_ms);
 
-// tasq_broker_stats fills rep (method TASQ_M_STATS) with a snapshot;
-// release with tasq_broker_stats_fini.
+// tasq_broker_stats fills rep (method TASQ_M_STATS) with a snapshot of
+// the queues, workers and dead letters, and of every counter of the
+// broker's registry (tasq_stats_snapshot), taken with the broker's lock
+// held so that the counters the broker increments agree with its queues'
+// totals; release with tasq_broker_stats_fini. Errors: NNG_ENOMEM.
 int  tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep);
 void tasq_broker_stats_fini(tasq_rep *rep);
 

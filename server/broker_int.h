@@ -8,7 +8,8 @@
 //                   deliveries (fetch/ack), close
 //   broker_lease.c  leases and workers: taking tasks, ending leases
 //                   (redelivery, dead letters)
-//   broker_stats.c  counters' names and the Stats snapshot
+//   broker_stats.c  the Stats snapshot (the counters' names and values
+//                   are server/stats.h's)
 //   persist.c       journal records, replay and snapshots, through the
 //                   functions below only (the layouts are in
 //                   broker_state.h, which it does not include)
@@ -50,6 +51,10 @@ struct lease;
 struct worker;
 
 // ---- broker.c ------------------------------------------------------------
+
+// tasq_broker_count adds n to counter in the broker's registry: the
+// broker's own events only (server/stats.h says whose each counter is).
+void tasq_broker_count(tasq_broker *b, int counter, uint64_t n);
 
 // tasq_broker_journal_rec returns the journal that state changes are
 // recorded in: NULL without --data-dir and while recovering.

@@ -170,10 +170,11 @@ struct tasq_broker {
 	uint64_t      dl_next; // the next one's id
 	// Ranges of failed tasks waiting out their backoff, by due time
 	// (singly linked through next).
-	struct range        *delayed;
-	atomic_uint_fast64_t counters[TASQ_CTR_COUNT];
-	tasq_journal        *journal;    // NULL without --data-dir
-	bool                 recovering; // replaying: limits off, no records
+	struct range *delayed;
+	tasq_stats   *stats;      // conf.stats, or own_stats
+	tasq_stats   *own_stats;  // NULL when conf.stats was given
+	tasq_journal *journal;    // NULL without --data-dir
+	bool          recovering; // replaying: limits off, no records
 };
 
 // What a failed result may need, allocated for each (spare_prepare)

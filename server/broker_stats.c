@@ -1,4 +1,4 @@
-// broker_stats: the counters' names and the Stats snapshot.
+// broker_stats: the Stats snapshot (the counters are server/stats.h's).
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,26 +6,6 @@
 #include "alloc.h"
 #include "broker_state.h"
 #include "err.h"
-
-static const char *const counter_names[] = {
-#define TASQ_CTR_NAME(id, name, help) name,
-	TASQ_COUNTER_MAP(TASQ_CTR_NAME)
-#undef TASQ_CTR_NAME
-};
-
-static const char *const counter_helps[] = {
-#define TASQ_CTR_HELP(id, name, help) help,
-	TASQ_COUNTER_MAP(TASQ_CTR_HELP)
-#undef TASQ_CTR_HELP
-};
-
-const char *
-tasq_broker_counter_help(int counter)
-{
-	return (counter >= 0 && counter < TASQ_CTR_COUNT
-	        ? counter_helps[counter]
-	        : NULL);
-}
 
 int
 tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
@@ -126,13 +106,11 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 	}
 	rep->u.stats.ndead      = nd;
 	rep->u.stats.dead_total = tasq_broker_dead_count(b);
-	// Read with the lock held, so that the broker's own counters agree
-	// with the queues' (tasks_completed is the sum of their completed).
-	for (int i = 0; i < TASQ_CTR_COUNT; i++) {
-		rep->u.stats.counters[i].name  = counter_names[i];
-		rep->u.stats.counters[i].value = tasq_broker_counter(b, i);
-	}
-	rep->u.stats.ncounters = TASQ_CTR_COUNT;
+	// Read with the lock held, so that the counters the broker
+	// increments under it agree with the queues' (tasks_completed is
+	// the sum of their completed).
+	rep->u.stats.ncounters =
+	    tasq_stats_snapshot(b->stats, rep->u.stats.counters);
 	nng_mtx_unlock(b->mtx);
 	return (0);
 }

@@ -1021,8 +1021,6 @@ TEST(stats_snapshot)
 	ASSERT_OK(tasq_broker_lease(b, "alpha", 11, "host:1", NULL, 0, 3, 2,
 	    T0 + 10, &lo, NULL, &parked));
 	tasq_broker_lease_fini(&lo);
-	tasq_broker_count(b, TASQ_CTR_REQUESTS, 41);
-	tasq_broker_count(b, TASQ_CTR_REQUESTS, 1);
 	expect_queue(b, "alpha", 3, 2, 0, 1, 0);
 	expect_queue(b, "beta", 1, 0, 0, 1, 0);
 	ASSERT_OK(tasq_broker_stats(b, T0 + 110, &rep));
@@ -1037,11 +1035,11 @@ TEST(stats_snapshot)
 	ASSERT_EQ(w->completed, 0);
 	ASSERT_EQ(w->idle_ms, 100);
 	ASSERT_TRUE(w->connected);
-	// Counters are listed in enum order, by name.
+	// Counters are listed in enum order, by name (those the RPC layer
+	// counts: stats_test.c, broker_counts_into_registry).
 	ASSERT_EQ(rep.u.stats.ncounters, TASQ_CTR_COUNT);
 	ASSERT_STR_EQ(
 	    rep.u.stats.counters[TASQ_CTR_REQUESTS].name, "requests_total");
-	ASSERT_EQ(rep.u.stats.counters[TASQ_CTR_REQUESTS].value, 42);
 	ASSERT_EQ(rep.u.stats.counters[TASQ_CTR_SUBMITTED].value, 6);
 	tasq_broker_stats_fini(&rep);
 	tasq_broker_free(b);

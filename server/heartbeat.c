@@ -19,6 +19,7 @@ struct tasq_heartbeat {
 	nng_listener         listener;
 	nng_aio             *aio;
 	tasq_broker         *broker;
+	tasq_stats          *stats;
 	tasq_replay         *replay;
 	const tasq_keyring  *keys;
 	char                *url; // with the bound port
@@ -139,8 +140,8 @@ handle(tasq_heartbeat *h, nng_msg *m)
 	rv = tasq_heartbeat_check(h->keys, h->replay, nng_msg_body(m),
 	    nng_msg_len(m), tasq_clock_stamp_ms(), &req, &ctr, &why);
 	if (rv != 0) {
-		tasq_broker_count(h->broker, ctr, 1);
-		tasq_broker_count(h->broker, TASQ_CTR_HEARTBEATS_REFUSED, 1);
+		tasq_stats_add(h->stats, ctr, 1);
+		tasq_stats_add(h->stats, TASQ_CTR_HEARTBEATS_REFUSED, 1);
 		if (warn_ok(h)) {
 			tasq_warn("refused a heartbeat from connection %u: %s",
 			    (unsigned) nng_pipe_id(nng_msg_get_pipe(m)),
@@ -151,7 +152,7 @@ handle(tasq_heartbeat *h, nng_msg *m)
 	tasq_broker_extend(h->broker, req.u.extend.worker_id, req.u.extend.n,
 	    req.u.extend.lease_ids, tasq_clock_mono_ms(), h->unknown,
 	    &nunknown, &lease_ms);
-	tasq_broker_count(h->broker, TASQ_CTR_HEARTBEATS_RECEIVED, 1);
+	tasq_stats_add(h->stats, TASQ_CTR_HEARTBEATS_RECEIVED, 1);
 	if (nunknown > 0) {
 		// Finished or expired meanwhile: normal, the worker learns it
 		// when it hands the results in.
@@ -205,7 +206,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			return;
 		}
 		if (!atomic_load(&h->closing) && n >= h->max_conns) {
-			tasq_broker_count(h->broker, TASQ_CTR_REFUSED, 1);
+			tasq_stats_add(h->stats, TASQ_CTR_REFUSED, 1);
 			if (warn_ok(h)) {
 				tasq_warn("heartbeat port: refusing a "
 				          "connection (%zu open)",
@@ -235,6 +236,7 @@ tasq_heartbeat_start(tasq_heartbeat **hp, const tasq_heartbeat_conf *conf,
 		return (NNG_ENOMEM);
 	}
 	h->broker    = b;
+	h->stats     = conf->stats;
 	h->replay    = replay;
 	h->keys      = conf->keys;
 	h->max_conns = conf->max_conns > 0 ? conf->max_conns : 1024;

@@ -7,8 +7,9 @@
 // names are renewed (tasq_broker_extend). A message that fails a check is
 // counted (heartbeats_refused, plus auth_failures, auth_replays,
 // messages_malformed or requests_invalid) and dropped; a valid one is
-// counted in heartbeats_received. A lost heartbeat is harmless: a worker
-// beats several times per lease (docs/PROTOCOL.md, "Heartbeat channel").
+// counted in heartbeats_received, in the server's registry (conf.stats,
+// server/stats.h). A lost heartbeat is harmless: a worker beats several
+// times per lease (docs/PROTOCOL.md, "Heartbeat channel").
 //
 // One aio receives, one message at a time, and handles each in its
 // callback (the checks and the broker call are short and never block on
@@ -28,6 +29,7 @@
 #include "auth.h"
 #include "broker.h"
 #include "replay.h"
+#include "stats.h"
 #include "wire.h"
 
 // The largest heartbeat accepted (the socket's NNG_OPT_RECVMAXSZ): an
@@ -44,6 +46,7 @@ typedef struct tasq_heartbeat_conf {
 	const char         *url;       // where to listen (not NULL)
 	nng_tls_config     *tls;       // borrowed; NULL unless tls+tcp
 	const tasq_keyring *keys;      // borrowed
+	tasq_stats         *stats;     // borrowed, not NULL: the counters
 	uint32_t            max_conns; // open connections (0: 1024)
 } tasq_heartbeat_conf;
 

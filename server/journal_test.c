@@ -27,11 +27,11 @@
 
 #include "broker.h"
 #include "broker_test_util.h"
-#include "chan.h"
 #include "clock.h"
 #include "crc32c.h"
 #include "err.h"
 #include "journal.h"
+#include "rand.h"
 #include "tasq_test.h"
 #include "tasq_scratch.h"
 

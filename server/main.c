@@ -18,13 +18,13 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "auth.h"
-#include "chan.h"
 #include "clock.h"
 #include "commonopt.h"
 #include "err.h"
 #include "heartbeat.h"
 #include "log.h"
 #include "opt.h"
+#include "rand.h"
 #include "rpc.h"
 #include "server.h"
 #include "tls.h"

@@ -93,14 +93,15 @@ tasq_metrics_text(tasq_metrics *m, size_t *len)
 		return (NULL);
 	}
 	if (tasq_broker_stats(m->broker, tasq_clock_mono_ms(), &st) == 0) {
-		// The Stats counters in their order (broker.h); a name that
-		// ends in _total already keeps it.
+		// The Stats counters in their order (server/stats.h); a name
+		// that ends in _total already keeps it.
 		for (size_t i = 0; i < st.u.stats.ncounters; i++) {
-			const tasq_counter *c = &st.u.stats.counters[i];
-			const char *help = tasq_broker_counter_help((int) i);
-			size_t      n    = strlen(c->name);
-			const char *sfx =
-			    n >= 6 && strcmp(c->name + n - 6, "_total") == 0
+			const tasq_counter *c    = &st.u.stats.counters[i];
+			const char         *help = tasq_stats_help((int) i);
+			size_t              n    = strlen(c->name);
+			const char         *sfx;
+
+			sfx = n >= 6 && strcmp(c->name + n - 6, "_total") == 0
 			    ? ""
 			    : "_total";
 			fprintf(f,

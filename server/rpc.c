@@ -44,10 +44,10 @@ struct conv {
 	tasq_env_hdr hdr;
 	tasq_req     req;
 	bool         have_req;
-	tasq_call    call;
-	nng_msg     *synced; // reply held until the journal is durable
-	uint32_t     pipe;   // counted in flight on this connection
-	uint64_t     t0_us;  // when the request arrived
+	tasq_service_call call;
+	nng_msg          *synced; // reply held until the journal is durable
+	uint32_t          pipe;   // counted in flight on this connection
+	uint64_t          t0_us;  // when the request arrived
 };
 
 struct tasq_rpc {
@@ -55,6 +55,7 @@ struct tasq_rpc {
 	nng_listener         listener;
 	tasq_service        *svc;
 	tasq_broker         *broker;
+	tasq_stats          *stats;
 	tasq_replay         *replay;
 	const tasq_keyring  *keys;
 	tasq_journal        *journal;
@@ -295,7 +296,7 @@ conv_synced(void *arg, int rv)
 // hold first: written (--fsync batch, never) or on disk (--fsync always),
 // as tasq_journal_wait decides.
 static bool
-needs_sync(const tasq_call *call)
+needs_sync(const tasq_service_call *call)
 {
 	switch (call->req->method) {
 	case TASQ_M_SUBMIT:
@@ -513,7 +514,7 @@ conv_request(struct conv *c, nng_msg *m)
 	uint32_t       pipe = (uint32_t) nng_pipe_id(nng_msg_get_pipe(m));
 	int            rv;
 
-	tasq_broker_count(r->broker, TASQ_CTR_REQUESTS, 1);
+	tasq_stats_add(r->stats, TASQ_CTR_REQUESTS, 1);
 	c->t0_us = mono_us();
 	memset(&c->hdr, 0, sizeof(c->hdr));
 
@@ -521,7 +522,7 @@ conv_request(struct conv *c, nng_msg *m)
 	    r->keys, nng_msg_body(m), nng_msg_len(m), &c->hdr, &body);
 	if (rv != 0) {
 		bool malformed = rv == TASQ_EINVALID_ARGUMENT;
-		tasq_broker_count(r->broker,
+		tasq_stats_add(r->stats,
 		    malformed ? TASQ_CTR_MALFORMED : TASQ_CTR_AUTH_FAILURES,
 		    1);
 		if (warn_ok(r)) {
@@ -544,7 +545,7 @@ conv_request(struct conv *c, nng_msg *m)
 	}
 	if (c->hdr.kind != TASQ_ENV_REQUEST) {
 		nng_msg_free(m);
-		tasq_broker_count(r->broker, TASQ_CTR_MALFORMED, 1);
+		tasq_stats_add(r->stats, TASQ_CTR_MALFORMED, 1);
 		conv_error(c, TASQ_EINVALID_ARGUMENT, "not a request", true);
 		return;
 	}
@@ -553,7 +554,7 @@ conv_request(struct conv *c, nng_msg *m)
 	if (rv != 0) {
 		nng_msg_free(m);
 		// A full sender table is a limit, not a replay.
-		tasq_broker_count(r->broker,
+		tasq_stats_add(r->stats,
 		    rv == TASQ_ERESOURCE_EXHAUSTED
 		        ? TASQ_CTR_RESOURCE_EXHAUSTED
 		        : TASQ_CTR_REPLAYS,
@@ -569,7 +570,7 @@ conv_request(struct conv *c, nng_msg *m)
 	// signed reply the caller recognises (and retries).
 	if (!pipe_start(c, pipe)) {
 		nng_msg_free(m);
-		tasq_broker_count(r->broker, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
+		tasq_stats_add(r->stats, TASQ_CTR_RESOURCE_EXHAUSTED, 1);
 		conv_error(c, TASQ_ERESOURCE_EXHAUSTED,
 		    "too many requests in flight on this connection", true);
 		return;
@@ -583,7 +584,7 @@ conv_request(struct conv *c, nng_msg *m)
 		if (rv == TASQ_ERESOURCE_EXHAUSTED) { // wire.h's decode total
 			ctr = TASQ_CTR_RESOURCE_EXHAUSTED;
 		}
-		tasq_broker_count(r->broker, ctr, 1);
+		tasq_stats_add(r->stats, ctr, 1);
 		tasq_debug("bad request (method %u): %s", c->hdr.method, why);
 		conv_error(c, rv, why, true);
 		return;
@@ -694,7 +695,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		}
 		nng_mtx_unlock(r->pmtx);
 		if (in) {
-			tasq_broker_count(r->broker, TASQ_CTR_CONNECTIONS, 1);
+			tasq_stats_add(r->stats, TASQ_CTR_CONNECTIONS, 1);
 			return;
 		}
 		free(pi);
@@ -704,7 +705,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			return;
 		}
 		if (why == TASQ_CTR_UNAUTH_REFUSED) {
-			tasq_broker_count(r->broker, why, 1);
+			tasq_stats_add(r->stats, why, 1);
 			if (warn_ok(r)) {
 				tasq_warn("refusing connection: %d not yet "
 				          "authenticated, max-unauthenticated "
@@ -712,7 +713,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 				    u, r->max_unauth);
 			}
 		} else {
-			tasq_broker_count(r->broker, TASQ_CTR_REFUSED, 1);
+			tasq_stats_add(r->stats, TASQ_CTR_REFUSED, 1);
 			if (warn_ok(r)) {
 				tasq_warn("refusing connection: %d open, "
 				          "max-connections is %u",
@@ -740,7 +741,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		}
 		authed = pi->authed;
 		free(pi);
-		tasq_broker_count(r->broker, TASQ_CTR_DISCONNECTIONS, 1);
+		tasq_stats_add(r->stats, TASQ_CTR_DISCONNECTIONS, 1);
 		if (!authed) {
 			// Nothing can be tied to it: the broker only sees
 			// requests that passed pipe_start, which marks it.
@@ -794,6 +795,7 @@ tasq_rpc_start(tasq_rpc **rp, const tasq_rpc_conf *conf, tasq_service *svc,
 	}
 	r->svc       = svc;
 	r->broker    = b;
+	r->stats     = conf->stats;
 	r->replay    = replay;
 	r->keys      = conf->keys;
 	r->journal   = conf->journal;
@@ -1043,7 +1045,7 @@ tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms)
 	}
 	free(victims);
 	if (nauth > 0) {
-		tasq_broker_count(r->broker, TASQ_CTR_AUTH_TIMEOUT, nauth);
+		tasq_stats_add(r->stats, TASQ_CTR_AUTH_TIMEOUT, nauth);
 		// Debug only: an idle peer's REQ socket redials after
 		// --idle-timeout and, sending nothing, is closed again here.
 		tasq_debug(
@@ -1052,7 +1054,7 @@ tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms)
 		    nauth, (unsigned long long) r->auth_ms);
 	}
 	if (n > nauth) {
-		tasq_broker_count(r->broker, TASQ_CTR_IDLE_CLOSED, n - nauth);
+		tasq_stats_add(r->stats, TASQ_CTR_IDLE_CLOSED, n - nauth);
 		tasq_info("closed %zu connection(s) idle for over %llu ms",
 		    n - nauth, (unsigned long long) idle_ms);
 	}

@@ -25,6 +25,7 @@
 #include "journal.h"
 #include "replay.h"
 #include "service.h"
+#include "stats.h"
 
 typedef struct tasq_rpc tasq_rpc;
 
@@ -45,6 +46,9 @@ typedef struct tasq_rpc_conf {
 	// max_msg_bytes of frames between them.
 	uint32_t max_unauth;
 	uint64_t auth_ms;
+	// Where requests, refusals and connections are counted
+	// (server/stats.h): borrowed, not NULL.
+	tasq_stats *stats;
 } tasq_rpc_conf;
 
 // tasq_rpc_start listens and starts serving. Borrows everything in conf

@@ -8,7 +8,6 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
-#include "chan.h"
 #include "clock.h"
 #include "err.h"
 #include "log.h"
@@ -21,6 +20,7 @@
 
 struct tasq_server {
 	tasq_server_conf conf;
+	tasq_stats      *stats; // the counters of every part below
 	tasq_broker     *broker;
 	tasq_service    *svc;
 	tasq_replay     *replay;
@@ -108,10 +108,19 @@ tasq_server_alloc(
 		return (NNG_ENOMEM);
 	}
 	s->conf = *conf;
+	// One registry for the broker, the RPC layer, the heartbeat port
+	// and the watchdog: each counts its own events in it.
+	if ((rv = tasq_stats_alloc(&s->stats)) != 0) {
+		snprintf(err, errlen, "cannot start: %s", tasq_strerror(rv));
+		free(s);
+		return (rv);
+	}
+	s->conf.broker.stats = s->stats;
+	s->conf.rpc.stats    = s->stats;
 	if ((rv = nng_mtx_alloc(&s->mtx)) != 0 ||
 	    (rv = nng_cv_alloc(&s->cv, s->mtx)) != 0 ||
 	    (rv = tasq_broker_alloc(
-	         &s->broker, &conf->broker, tasq_rpc_wake)) != 0 ||
+	         &s->broker, &s->conf.broker, tasq_rpc_wake)) != 0 ||
 	    (rv = tasq_service_alloc(&s->svc, s->broker, &conf->service)) !=
 	        0 ||
 	    (rv = tasq_replay_alloc(&s->replay, 65536, conf->skew_ms,
@@ -180,6 +189,7 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 		tasq_heartbeat_conf hc = { .url = s->conf.heartbeat_listen,
 			.tls                    = s->conf.rpc.tls,
 			.keys                   = s->conf.rpc.keys,
+			.stats                  = s->stats,
 			.max_conns              = s->conf.rpc.max_conns };
 		if ((rv = tasq_heartbeat_start(&s->heartbeat, &hc, s->broker,
 		         s->replay, err, errlen)) != 0) {
@@ -211,7 +221,7 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 		if ((rv = tasq_rpc_local_url(s->rpc, local, sizeof(local))) !=
 		        0 ||
 		    (rv = tasq_watchdog_start(&s->watchdog, local,
-		         s->conf.rpc.keys, s->rpc, s->broker,
+		         s->conf.rpc.keys, s->rpc, s->stats,
 		         s->conf.watchdog_ms)) != 0) {
 			s->watchdog = NULL;
 			snprintf(err, errlen, "cannot start the watchdog: %s",
@@ -298,6 +308,7 @@ tasq_server_free(tasq_server *s)
 	tasq_replay_free(s->replay);
 	tasq_service_free(s->svc);
 	tasq_broker_free(s->broker);
+	tasq_stats_free(s->stats); // last: everything above counts in it
 	if (s->cv != NULL) {
 		nng_cv_free(s->cv);
 	}

@@ -1,5 +1,7 @@
 // server: tasq-server's parts and their lifecycle, as one object. It
-// owns the broker, the service, the replay table, the journal (with
+// owns the counters' registry (server/stats.h, which it hands to the
+// broker, the RPC layer, the heartbeat port and the watchdog), the
+// broker, the service, the replay table, the journal (with
 // --data-dir), the RPC layer, the metrics endpoint, the watchdog and the
 // timer thread (lease and job expiry, idle connections, compaction,
 // replay-table pruning), and starts and stops them in order:

@@ -6,9 +6,9 @@
 
 #include <nng/supplemental/util/platform.h>
 
-#include "chan.h"
 #include "clock.h"
 #include "err.h"
+#include "rand.h"
 
 struct tasq_service {
 	tasq_broker      *broker;
@@ -56,7 +56,8 @@ tasq_service_set_heartbeat_port(tasq_service *s, uint32_t port)
 // How long a long-poll may wait: what the caller asked for, within the
 // caller's deadline (less a margin for the reply's trip) and our cap.
 static uint64_t
-wait_budget(const tasq_service *s, const tasq_call *call, uint32_t wait_ms)
+wait_budget(
+    const tasq_service *s, const tasq_service_call *call, uint32_t wait_ms)
 {
 	uint64_t w = wait_ms;
 
@@ -78,8 +79,8 @@ wait_budget(const tasq_service *s, const tasq_call *call, uint32_t wait_ms)
 // Decides whether to park now: only with a waiter, a positive budget, and
 // before the call's park deadline.
 static tasq_waiter *
-maybe_wait(
-    const tasq_service *s, tasq_call *call, tasq_waiter *w, uint32_t wait_ms)
+maybe_wait(const tasq_service *s, tasq_service_call *call, tasq_waiter *w,
+    uint32_t wait_ms)
 {
 	nng_time now = nng_clock();
 
@@ -97,7 +98,7 @@ maybe_wait(
 }
 
 static int
-handle_lease(tasq_service *s, tasq_call *call, tasq_waiter *w,
+handle_lease(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
     nng_msg **replyp, bool *parked)
 {
 	const tasq_req *req = call->req;
@@ -145,7 +146,7 @@ handle_lease(tasq_service *s, tasq_call *call, tasq_waiter *w,
 }
 
 static int
-handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
+handle_fetch(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
     nng_msg **replyp, bool *parked, const char **why)
 {
 	const tasq_req        *req = call->req;
@@ -192,7 +193,7 @@ handle_fetch(tasq_service *s, tasq_call *call, tasq_waiter *w,
 }
 
 int
-tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
+tasq_service_handle(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
     nng_msg **replyp, bool *parked, const char **why)
 {
 	const tasq_req *req = call->req;

@@ -21,7 +21,7 @@ typedef struct tasq_service_conf {
 
 // Per-call state that survives a long-poll: results piggy-backed on a
 // Lease, or tasks on a Fetch, are applied once, before the first attempt.
-typedef struct tasq_call {
+typedef struct tasq_service_call {
 	const tasq_req   *req;
 	uint32_t          pipe_id;
 	uint32_t          deadline_ms; // from the envelope, 0 = none
@@ -29,7 +29,7 @@ typedef struct tasq_call {
 	tasq_complete_rep completed;  // of a Lease's results
 	tasq_submit_rep   submitted;  // of a Fetch's submit
 	uint64_t          park_until; // nng_clock() ms; set on first park
-} tasq_call;
+} tasq_service_call;
 
 int tasq_service_alloc(
     tasq_service **sp, tasq_broker *b, const tasq_service_conf *conf);
@@ -45,7 +45,7 @@ void tasq_service_set_heartbeat_port(tasq_service *s, uint32_t port);
 // message (see wire.h) or, when w was not NULL and there is nothing to
 // return yet, *parked is true and w is parked until call->park_until.
 // Otherwise returns a TASQ_E* status with *why.
-int tasq_service_handle(tasq_service *s, tasq_call *call, tasq_waiter *w,
-    nng_msg **replyp, bool *parked, const char **why);
+int tasq_service_handle(tasq_service *s, tasq_service_call *call,
+    tasq_waiter *w, nng_msg **replyp, bool *parked, const char **why);
 
 #endif

@@ -64,7 +64,7 @@ teardown(void)
 // Runs call; on a reply, decodes it into *rep (release with
 // tasq_wire_rep_fini).
 static int
-run(tasq_call *call, tasq_waiter *w, bool *parked, tasq_rep *rep,
+run(tasq_service_call *call, tasq_waiter *w, bool *parked, tasq_rep *rep,
     const char **why)
 {
 	nng_msg *m = NULL;
@@ -138,13 +138,13 @@ fetch_with(
 
 TEST(fetch_carrying_a_submit_applies_it_once_and_waits_for_results)
 {
-	int64_t     vals[] = { 3, 4, 5 };
-	tasq_req    req    = fetch_with(9, "q", 0, 3, vals);
-	tasq_call   call   = { .req = &req, .pipe_id = 1 };
-	tasq_waiter w;
-	tasq_rep    rep;
-	const char *why;
-	bool        parked;
+	int64_t           vals[] = { 3, 4, 5 };
+	tasq_req          req    = fetch_with(9, "q", 0, 3, vals);
+	tasq_service_call call   = { .req = &req, .pipe_id = 1 };
+	tasq_waiter       w;
+	tasq_rep          rep;
+	const char       *why;
+	bool              parked;
 
 	setup();
 	memset(&w, 0, sizeof(w));
@@ -185,7 +185,7 @@ TEST(fetch_carrying_a_submit_applies_it_once_and_waits_for_results)
 
 	// The same request again (its reply was lost): a duplicate batch,
 	// and the same delivery.
-	tasq_call again = { .req = &req, .pipe_id = 1 };
+	tasq_service_call again = { .req = &req, .pipe_id = 1 };
 	ASSERT_OK(run(&again, &w, &parked, &rep, &why));
 	ASSERT_FALSE(parked);
 	ASSERT_TRUE(rep.u.fetch.has_submit);
@@ -197,9 +197,9 @@ TEST(fetch_carrying_a_submit_applies_it_once_and_waits_for_results)
 	tasq_wire_rep_fini(&rep);
 
 	// A plain Fetch acknowledging it: nothing left, no field 7.
-	tasq_req  plain       = fetch_with(9, NULL, 0, 0, NULL);
-	tasq_call pc          = { .req = &plain, .pipe_id = 1 };
-	plain.u.fetch.ack_seq = seq;
+	tasq_req          plain = fetch_with(9, NULL, 0, 0, NULL);
+	tasq_service_call pc    = { .req = &plain, .pipe_id = 1 };
+	plain.u.fetch.ack_seq   = seq;
 	ASSERT_OK(run(&pc, NULL, &parked, &rep, &why));
 	ASSERT_FALSE(parked);
 	ASSERT_FALSE(rep.u.fetch.has_submit);
@@ -210,43 +210,43 @@ TEST(fetch_carrying_a_submit_applies_it_once_and_waits_for_results)
 
 TEST(fetch_carrying_a_refused_submit_fetches_nothing)
 {
-	int64_t     vals[200] = { 0 };
-	tasq_req    req;
-	tasq_call   call;
-	tasq_waiter w;
-	tasq_rep    rep;
-	const char *why;
-	bool        parked;
+	int64_t           vals[200] = { 0 };
+	tasq_req          req;
+	tasq_service_call call;
+	tasq_waiter       w;
+	tasq_rep          rep;
+	const char       *why;
+	bool              parked;
 
 	setup();
 	memset(&w, 0, sizeof(w));
 	// Over --max-batch (100 here): refused, and no job is made.
 	req  = fetch_with(11, "q", 0, 101, vals);
-	call = (tasq_call) { .req = &req, .pipe_id = 1 };
+	call = (tasq_service_call) { .req = &req, .pipe_id = 1 };
 	why  = NULL;
 	ASSERT_RV(run(&call, &w, &parked, &rep, &why), TASQ_EINVALID_ARGUMENT);
 	ASSERT_NOT_NULL(why);
 	ASSERT_FALSE(parked);
 	ASSERT_FALSE(call.applied);
 	req  = fetch_with(11, NULL, 0, 0, NULL);
-	call = (tasq_call) { .req = &req, .pipe_id = 1 };
+	call = (tasq_service_call) { .req = &req, .pipe_id = 1 };
 	ASSERT_RV(run(&call, NULL, &parked, &rep, &why), TASQ_ENOT_FOUND);
 
 	// A job of queue q, then a batch of it for queue r: refused; the
 	// job keeps what it had.
 	req  = fetch_with(12, "q", 0, 2, vals);
-	call = (tasq_call) { .req = &req, .pipe_id = 1 };
+	call = (tasq_service_call) { .req = &req, .pipe_id = 1 };
 	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
 	ASSERT_EQ(rep.u.fetch.submit.accepted, 2);
 	tasq_wire_rep_fini(&rep);
 	req  = fetch_with(12, "r", 2, 2, vals);
-	call = (tasq_call) { .req = &req, .pipe_id = 1 };
+	call = (tasq_service_call) { .req = &req, .pipe_id = 1 };
 	why  = NULL;
 	ASSERT_RV(run(&call, &w, &parked, &rep, &why), TASQ_EINVALID_ARGUMENT);
 	ASSERT_NOT_NULL(why);
 	ASSERT_FALSE(parked);
 	req  = fetch_with(12, NULL, 0, 0, NULL);
-	call = (tasq_call) { .req = &req, .pipe_id = 1 };
+	call = (tasq_service_call) { .req = &req, .pipe_id = 1 };
 	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
 	ASSERT_EQ(rep.u.fetch.submitted, 2);
 	tasq_wire_rep_fini(&rep);
@@ -267,8 +267,8 @@ documented_loop_then_close(uint64_t job, size_t n, bool close_with_ack)
 
 	ASSERT_NOT_NULL(seen);
 	for (int round = 0; have < n; round++) {
-		tasq_req  req  = fetch_with(job, NULL, 0, 0, NULL);
-		tasq_call call = { .req = &req, .pipe_id = 1 };
+		tasq_req          req  = fetch_with(job, NULL, 0, 0, NULL);
+		tasq_service_call call = { .req = &req, .pipe_id = 1 };
 		ASSERT_LT(round, 1000);
 		req.u.fetch.ack_seq     = ack;
 		req.u.fetch.max_results = 65536;
@@ -286,8 +286,8 @@ documented_loop_then_close(uint64_t job, size_t n, bool close_with_ack)
 	}
 	free(seen);
 
-	tasq_req  close           = { .method = TASQ_M_CLOSE_JOB };
-	tasq_call call            = { .req = &close, .pipe_id = 1 };
+	tasq_req          close   = { .method = TASQ_M_CLOSE_JOB };
+	tasq_service_call call    = { .req = &close, .pipe_id = 1 };
 	close.u.close_job.job_id  = job;
 	close.u.close_job.ack_seq = close_with_ack ? ack : 0;
 	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
@@ -305,8 +305,8 @@ submit_range(uint64_t job, const char *queue, size_t n)
 	bool        parked;
 
 	for (size_t first = 0; first < n; first += 100) {
-		tasq_req  req  = { .method = TASQ_M_SUBMIT };
-		tasq_call call = { .req = &req, .pipe_id = 1 };
+		tasq_req          req  = { .method = TASQ_M_SUBMIT };
+		tasq_service_call call = { .req = &req, .pipe_id = 1 };
 		for (size_t i = 0; i < 100; i++) {
 			vals[i] = (int64_t) (first + i);
 		}
@@ -359,11 +359,11 @@ fail_syncs(tasq_journal_op op, const char *path)
 static bool
 health_serving(void)
 {
-	tasq_req    req  = { .method = TASQ_M_HEALTH };
-	tasq_call   call = { .req = &req };
-	tasq_rep    rep;
-	const char *why;
-	bool        parked, serving;
+	tasq_req          req  = { .method = TASQ_M_HEALTH };
+	tasq_service_call call = { .req = &req };
+	tasq_rep          rep;
+	const char       *why;
+	bool              parked, serving;
 
 	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
 	serving = rep.u.health.serving;
@@ -413,15 +413,15 @@ TEST(health_is_not_serving_once_the_journal_failed_closed)
 // wire: the letters of expired tasks, with payloads, then purged.
 TEST(dead_list_and_purge_methods)
 {
-	tasq_req       req;
-	tasq_rep       rep;
-	tasq_call      call = { .req = &req, .pipe_id = 1 };
-	tasq_lease_out o;
-	int64_t        v[2] = { 11, 12 };
-	uint32_t       acc;
-	bool           dup, parked;
-	const char    *why;
-	uint64_t       t = tasq_clock_mono_ms();
+	tasq_req          req;
+	tasq_rep          rep;
+	tasq_service_call call = { .req = &req, .pipe_id = 1 };
+	tasq_lease_out    o;
+	int64_t           v[2] = { 11, 12 };
+	uint32_t          acc;
+	bool              dup, parked;
+	const char       *why;
+	uint64_t          t = tasq_clock_mono_ms();
 
 	setup();
 	ASSERT_OK(
@@ -472,8 +472,8 @@ TEST(typed_submit_lease_complete_fetch_through_the_wire)
 	uint32_t          rlens[2] = { 2, 0 };
 	uint32_t          codes[2] = { 0, TASQ_EOUT_OF_RANGE - TASQ_ERR_BASE };
 	tasq_req          req      = fetch_with(21, "tq", 0, 0, NULL), lreq;
-	tasq_call         call     = { .req = &req, .pipe_id = 1 };
-	tasq_call         lcall    = { .req = &lreq, .pipe_id = 2 };
+	tasq_service_call call     = { .req = &req, .pipe_id = 1 };
+	tasq_service_call lcall    = { .req = &lreq, .pipe_id = 2 };
 	tasq_result_batch rb;
 	tasq_rep          rep, lrep;
 	const char       *why;
@@ -522,7 +522,7 @@ TEST(typed_submit_lease_complete_fetch_through_the_wire)
 	lreq.u.complete.worker_id = 5;
 	lreq.u.complete.nresults  = 1;
 	lreq.u.complete.results   = &rb;
-	lcall                     = (tasq_call) { .req = &lreq, .pipe_id = 2 };
+	lcall = (tasq_service_call) { .req = &lreq, .pipe_id = 2 };
 	ASSERT_OK(run(&lcall, NULL, &parked, &rep, &why));
 	ASSERT_EQ(rep.u.complete.accepted, 2);
 	tasq_wire_rep_fini(&rep);
@@ -530,7 +530,7 @@ TEST(typed_submit_lease_complete_fetch_through_the_wire)
 
 	req                 = fetch_with(21, NULL, 0, 0, NULL);
 	req.u.fetch.wait_ms = 0;
-	call                = (tasq_call) { .req = &req, .pipe_id = 1 };
+	call = (tasq_service_call) { .req = &req, .pipe_id = 1 };
 	ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
 	ASSERT_EQ(rep.u.fetch.n, 2);
 	ASSERT_FALSE(rep.u.fetch.legacy);
@@ -549,13 +549,13 @@ TEST(typed_submit_lease_complete_fetch_through_the_wire)
 		int64_t v[1]        = { 6 };
 		req                 = fetch_with(22, "tq", 0, 1, v);
 		req.u.fetch.wait_ms = 0;
-		call = (tasq_call) { .req = &req, .pipe_id = 1 };
+		call = (tasq_service_call) { .req = &req, .pipe_id = 1 };
 		ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
 		tasq_wire_rep_fini(&rep);
 		ASSERT_EQ(work_queue("tq"), 1);
 		req                 = fetch_with(22, NULL, 0, 0, NULL);
 		req.u.fetch.wait_ms = 0;
-		call = (tasq_call) { .req = &req, .pipe_id = 1 };
+		call = (tasq_service_call) { .req = &req, .pipe_id = 1 };
 		ASSERT_OK(run(&call, NULL, &parked, &rep, &why));
 		ASSERT_EQ(rep.u.fetch.n, 1);
 		ASSERT_TRUE(rep.u.fetch.legacy);

@@ -19,7 +19,7 @@ struct tasq_watchdog {
 	char               *url;
 	const tasq_keyring *keys;
 	tasq_rpc           *rpc;
-	tasq_broker        *broker;
+	tasq_stats         *stats;
 	uint32_t            interval_ms;
 	nng_mtx            *mtx;
 	nng_cv             *cv;
@@ -133,8 +133,8 @@ run(void *arg)
 			    "watchdog: the listener does not answer (%s); "
 			    "replacing it",
 			    err);
-			tasq_broker_count(
-			    w->broker, TASQ_CTR_LISTENER_RESTARTS, 1);
+			tasq_stats_add(
+			    w->stats, TASQ_CTR_LISTENER_RESTARTS, 1);
 			if ((rv = tasq_rpc_relisten(w->rpc)) != 0) {
 				tasq_err("watchdog: cannot listen again: %s",
 				    tasq_strerror(rv));
@@ -147,7 +147,7 @@ run(void *arg)
 
 int
 tasq_watchdog_start(tasq_watchdog **wp, const char *url,
-    const tasq_keyring *keys, tasq_rpc *rpc, tasq_broker *b,
+    const tasq_keyring *keys, tasq_rpc *rpc, tasq_stats *stats,
     uint32_t interval_ms)
 {
 	tasq_watchdog *w;
@@ -160,7 +160,7 @@ tasq_watchdog_start(tasq_watchdog **wp, const char *url,
 	}
 	w->keys        = keys;
 	w->rpc         = rpc;
-	w->broker      = b;
+	w->stats       = stats;
 	w->interval_ms = interval_ms;
 	if ((rv = nng_mtx_alloc(&w->mtx)) != 0 ||
 	    (rv = nng_cv_alloc(&w->cv, w->mtx)) != 0 ||

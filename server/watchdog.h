@@ -31,14 +31,16 @@
 
 #include "auth.h"
 #include "rpc.h"
+#include "stats.h"
 
 typedef struct tasq_watchdog tasq_watchdog;
 
 // tasq_watchdog_start probes url (the server's address as a client
-// reaches it, e.g. with the bound port) every interval_ms. Borrows keys,
-// rpc and b until tasq_watchdog_stop.
+// reaches it, e.g. with the bound port) every interval_ms, and counts
+// the listeners it replaces in stats. Borrows keys, rpc and stats until
+// tasq_watchdog_stop.
 int tasq_watchdog_start(tasq_watchdog **wp, const char *url,
-    const tasq_keyring *keys, tasq_rpc *rpc, tasq_broker *b,
+    const tasq_keyring *keys, tasq_rpc *rpc, tasq_stats *stats,
     uint32_t interval_ms);
 
 // tasq_watchdog_stop stops and frees it. Accepts NULL.

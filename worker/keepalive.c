@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "rand.h"
 #include "tls.h"
 #include "wire.h"
 

@@ -18,6 +18,7 @@
 #include "handler.h"
 #include "keepalive.h"
 #include "log.h"
+#include "rand.h"
 #include "tls.h"
 #include "wire.h"
 

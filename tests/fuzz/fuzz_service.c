@@ -279,12 +279,12 @@ check_reply(const tasq_req *req, nng_msg *m, uint32_t pipe)
 static void
 request(int method, uint32_t pipe, const uint8_t *body, size_t len)
 {
-	tasq_req    req;
-	tasq_call   call;
-	nng_msg    *reply = NULL;
-	const char *why   = NULL;
-	bool        parked;
-	int         rv;
+	tasq_req          req;
+	tasq_service_call call;
+	nng_msg          *reply = NULL;
+	const char       *why   = NULL;
+	bool              parked;
+	int               rv;
 
 	rv = tasq_wire_decode_req(method, body, len, &req, &why);
 	if (method < 0 || method >= TASQ_M_COUNT) {

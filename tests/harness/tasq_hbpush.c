@@ -36,6 +36,7 @@
 #include "clock.h"
 #include "envelope.h"
 #include "err.h"
+#include "rand.h"
 #include "wire.h"
 
 static uint64_t rng_state = 1;

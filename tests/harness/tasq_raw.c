@@ -44,6 +44,7 @@
 #include "clock.h"
 #include "envelope.h"
 #include "err.h"
+#include "rand.h"
 #include "blobs.h"
 #include "wire.h"
 
