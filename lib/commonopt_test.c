@@ -18,6 +18,7 @@
 #include "log.h"
 #include "opt.h"
 #include "tasq_test.h"
+#include "tasq_capture.h"
 
 static struct {
 	char              *listen;
@@ -73,47 +74,32 @@ ctx(const tasq_opt *const *tables)
 	return (c);
 }
 
+struct parse_args {
+	tasq_opt_ctx *c;
+	int           argc;
+	char        **argv;
+};
+
+static int
+parse_cb(void *arg)
+{
+	struct parse_args *a = arg;
+	return (tasq_opt_parse(a->c, a->argc, a->argv));
+}
+
 // Runs tasq_opt_parse with stdout and stderr captured into out.
 static int
 parse_capture(tasq_opt_ctx *c, int argc, char **argv, char *out, size_t outlen)
 {
-	FILE  *tmp = tmpfile();
-	int    save1, save2, rv;
-	size_t n;
-
-	ASSERT_NOT_NULL(tmp);
-	fflush(stdout);
-	fflush(stderr);
-	ASSERT_GE(save1 = dup(1), 0);
-	ASSERT_GE(save2 = dup(2), 0);
-	ASSERT_GE(dup2(fileno(tmp), 1), 0);
-	ASSERT_GE(dup2(fileno(tmp), 2), 0);
-	rv = tasq_opt_parse(c, argc, argv);
-	fflush(stdout);
-	fflush(stderr);
-	ASSERT_GE(dup2(save1, 1), 0);
-	ASSERT_GE(dup2(save2, 2), 0);
-	close(save1);
-	close(save2);
-	rewind(tmp);
-	n      = fread(out, 1, outlen - 1, tmp);
-	out[n] = '\0';
-	fclose(tmp);
-	return (rv);
+	struct parse_args a = { c, argc, argv };
+	return (tasq_test_capture(parse_cb, &a, out, outlen));
 }
 
-// Writes text to a new file in dir; returns its path (free, unlink).
+// Writes text to a new file; returns its path (free, unlink).
 static char *
 write_file(const char *text)
 {
-	char *path = strdup("/tmp/tasq_commonopt_test.XXXXXX");
-	int   fd;
-
-	ASSERT_NOT_NULL(path);
-	ASSERT_GE(fd = mkstemp(path), 0);
-	ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t) strlen(text));
-	close(fd);
-	return (path);
+	return (tasq_test_file("tasq_commonopt_test", text));
 }
 
 #define ARGC(a) ((int) (sizeof(a) / sizeof((a)[0])))

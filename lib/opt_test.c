@@ -9,6 +9,7 @@
 #include "err.h"
 #include "opt.h"
 #include "tasq_test.h"
+#include "tasq_capture.h"
 
 static char    *o_name;
 static char    *o_secret;
@@ -56,33 +57,25 @@ ctx(void)
 	return (c);
 }
 
+struct parse_args {
+	tasq_opt_ctx *c;
+	int           argc;
+	char        **argv;
+};
+
+static int
+parse_cb(void *arg)
+{
+	struct parse_args *a = arg;
+	return (tasq_opt_parse(a->c, a->argc, a->argv));
+}
+
 // Runs tasq_opt_parse with stdout and stderr captured into out.
 static int
 parse_capture(tasq_opt_ctx *c, int argc, char **argv, char *out, size_t outlen)
 {
-	FILE  *tmp = tmpfile();
-	int    save1, save2, rv;
-	size_t n;
-
-	ASSERT_NOT_NULL(tmp);
-	fflush(stdout);
-	fflush(stderr);
-	ASSERT_GE(save1 = dup(1), 0);
-	ASSERT_GE(save2 = dup(2), 0);
-	ASSERT_GE(dup2(fileno(tmp), 1), 0);
-	ASSERT_GE(dup2(fileno(tmp), 2), 0);
-	rv = tasq_opt_parse(c, argc, argv);
-	fflush(stdout);
-	fflush(stderr);
-	ASSERT_GE(dup2(save1, 1), 0);
-	ASSERT_GE(dup2(save2, 2), 0);
-	close(save1);
-	close(save2);
-	rewind(tmp);
-	n      = fread(out, 1, outlen - 1, tmp);
-	out[n] = '\0';
-	fclose(tmp);
-	return (rv);
+	struct parse_args a = { c, argc, argv };
+	return (tasq_test_capture(parse_cb, &a, out, outlen));
 }
 
 static int
@@ -97,14 +90,7 @@ parse(tasq_opt_ctx *c, int argc, char **argv)
 static char *
 conf_file(const char *text)
 {
-	char *path = strdup("/tmp/tasq_opt_test.XXXXXX");
-	int   fd;
-
-	ASSERT_NOT_NULL(path);
-	ASSERT_GE(fd = mkstemp(path), 0);
-	ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t) strlen(text));
-	close(fd);
-	return (path);
+	return (tasq_test_file("tasq_opt_test", text));
 }
 
 #define ARGC(a) ((int) (sizeof(a) / sizeof((a)[0])))
