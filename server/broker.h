@@ -54,11 +54,14 @@ typedef struct tasq_broker_conf {
 	uint64_t max_dead;         // dead letters kept (0: 100000)
 	uint64_t (*wall_ms)(void); // a dead letter's time (NULL: the clock)
 	uint64_t job_ttl_ms; // a job untouched by its client this long ends
-	uint32_t max_fetch;  // results in one fetch reply
-	uint32_t max_lease;  // tasks in one lease
-	uint64_t seq_base;   // high bits of fetch delivery numbers: random
-	                     // per server start, so that an acknowledgement
-	                     // from before a restart matches nothing
+	// A detached job's results are kept this long after it is done
+	// when its client does not say (SubmitRequest.result_ttl_ms).
+	uint64_t result_ttl_ms;
+	uint32_t max_fetch; // results in one fetch reply
+	uint32_t max_lease; // tasks in one lease
+	uint64_t seq_base;  // high bits of fetch delivery numbers: random
+	                    // per server start, so that an acknowledgement
+	                    // from before a restart matches nothing
 
 	// A queue that no job, task, result, lease or waiting worker has
 	// used for this long is removed (0: 60 s); see docs/PROTOCOL.md 12.
@@ -305,6 +308,49 @@ int tasq_broker_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n,
 // submit (from the server's start for tasks replayed from the journal).
 uint64_t tasq_broker_queue_age_ms(
     tasq_broker *b, const char *queue, uint64_t now_ms);
+
+// A job's JobInfo with room for its strings.
+typedef struct tasq_job_info_buf {
+	tasq_job_info info;
+	char          queue[TASQ_WIRE_MAX_NAME + 1];
+	char          type[TASQ_WIRE_MAX_NAME + 1];
+	char          host[TASQ_WIRE_MAX_HOST + 1];
+} tasq_job_info_buf;
+
+// tasq_broker_job_status describes job_id in *out. Errors, with *why:
+// TASQ_ENOT_FOUND (unknown, closed or expired: *why says which it can).
+int tasq_broker_job_status(tasq_broker *b, uint64_t job_id, uint64_t now_ms,
+    tasq_job_info_buf *out, const char **why);
+
+// tasq_broker_job_list fills rep (TASQ_M_JOB_LIST) with the open jobs of
+// queue (NULL or "": all), at most max (0: 1000); release with
+// tasq_broker_stats_fini. Errors: NNG_ENOMEM.
+int tasq_broker_job_list(tasq_broker *b, const char *queue, uint32_t max,
+    uint64_t now_ms, tasq_rep *rep);
+
+// Results of a detached job in task id order (PROTOCOL.md 9.14),
+// pointing into mem_ (release with tasq_broker_results_fini).
+typedef struct tasq_results_out {
+	size_t            n;
+	uint64_t         *ids;
+	uint32_t         *codes;  // NULL: all OK
+	const char      **errors; // NULL: none
+	tasq_blobs        results;
+	uint64_t          next_index;
+	tasq_job_info_buf job;
+	void             *mem_;
+} tasq_results_out;
+
+// tasq_broker_results returns the results of detached job job_id with
+// ids from from on, in id order, up to the first task without one, at
+// most max (0 or over max_fetch: max_fetch). When there is none and the
+// job is not done, w (if not NULL) is parked on the job. Errors, with
+// *why: TASQ_ENOT_FOUND (unknown or expired), TASQ_EFAILED_PRECONDITION
+// (not detached), NNG_ENOMEM.
+int  tasq_broker_results(tasq_broker *b, uint64_t job_id, uint64_t from,
+     uint32_t max, uint64_t now_ms, tasq_results_out *out, tasq_waiter *w,
+     bool *parked, const char **why);
+void tasq_broker_results_fini(tasq_results_out *out);
 
 // tasq_broker_stats fills rep (method TASQ_M_STATS) with a snapshot;
 // release with tasq_broker_stats_fini.
