@@ -1,7 +1,7 @@
 // tasq jobs, status, results and wait: the jobs a server holds, one job's
 // state, a detached job's results (from any host, as often as asked until
 // they expire) and waiting for a job to finish (docs/PROTOCOL.md
-// 9.12-9.14).
+// 9.11-9.14).
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,7 +201,8 @@ job_status(tasq_client *c, uint64_t id, tasq_rep *rep, bool quiet_gone)
 	return (TASQ_EXIT_FAIL);
 }
 
-// Parses the command line of a command that takes one JOB argument.
+// Parses the command line of a command that takes one JOB argument:
+// -1 to go on, else the exit code (help shown, or an error printed).
 static int
 parse_one(const tasq_opt *opts, const char *usage, int argc, char **argv,
     const char *name, uint64_t *id, bool *json)
@@ -220,7 +221,10 @@ parse_one(const tasq_opt *opts, const char *usage, int argc, char **argv,
 		return (TASQ_EXIT_USAGE);
 	}
 	free(args);
-	return (tasq_client_format(jopt.format, jopt.json, json));
+	if ((rv = tasq_client_format(jopt.format, jopt.json, json)) != 0) {
+		return (rv);
+	}
+	return (-1);
 }
 
 int
@@ -233,7 +237,7 @@ tasq_cmd_status(tasq_client *c, int argc, char **argv)
 	int                   rv;
 
 	if ((rv = parse_one(status_opts, status_usage, argc, argv, "status",
-	         &id, &json)) != 0 ||
+	         &id, &json)) >= 0 ||
 	    (rv = tasq_client_connect(c)) != 0) {
 		goto out;
 	}
@@ -420,7 +424,7 @@ tasq_cmd_results(tasq_client *c, int argc, char **argv)
 	int                   rv;
 
 	if ((rv = parse_one(results_opts, results_usage, argc, argv, "results",
-	         &id, &json)) != 0 ||
+	         &id, &json)) >= 0 ||
 	    (rv = tasq_client_connect(c)) != 0) {
 		goto out;
 	}
@@ -513,7 +517,7 @@ tasq_cmd_wait(tasq_client *c, int argc, char **argv)
 	int                   rv;
 
 	if ((rv = parse_one(wait_opts, wait_usage, argc, argv, "wait", &id,
-	         &json)) != 0 ||
+	         &json)) >= 0 ||
 	    (rv = tasq_client_connect(c)) != 0) {
 		goto out;
 	}

@@ -196,13 +196,13 @@ typedef struct tasq_submit_req {
 	bool        legacy;   // values column on the wire (type square)
 	bool        has_retry;
 	tasq_retry  retry;
-	bool        detach;        // keep results for Results (9.13)
+	bool        detach;        // keep results for Results (9.11)
 	uint64_t    result_ttl_ms; // 0: the server's --result-ttl
 	const char *host;          // NULL or "": not given
 	bool        last;          // ends the job's input (n may be 0)
 } tasq_submit_req;
 
-// JobState (PROTOCOL.md 9.12).
+// JobState (PROTOCOL.md 9.11).
 enum {
 	TASQ_JOB_OPEN    = 0,
 	TASQ_JOB_RUNNING = 1,

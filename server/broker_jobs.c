@@ -1,4 +1,4 @@
-// broker_jobs: the job registry (docs/PROTOCOL.md 9.12-9.14): what
+// broker_jobs: the job registry (docs/PROTOCOL.md 9.11-9.14): what
 // JobList and JobStatus show of a job, the results a detached job keeps
 // by task index (Results), the end of its input (SubmitRequest.last),
 // and the expiry of its results after their TTL.

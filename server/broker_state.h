@@ -108,7 +108,7 @@ struct job {
 	uint64_t     last_ms;
 	bool         closed;
 	struct wlist waiters;
-	// The job registry (broker_jobs.c, PROTOCOL.md 9.12-9.14). A
+	// The job registry (broker_jobs.c, PROTOCOL.md 9.11-9.14). A
 	// detached (keep) job's results stay in the r_ columns, never
 	// delivered, until result_ttl_ms after it is done (sealed: its
 	// input is complete, and every task has a result); k_pos lists the
