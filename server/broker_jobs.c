@@ -20,6 +20,9 @@
 #include "err.h"
 
 #define RESULT_TTL_MAX (30 * 86400000ULL)
+// Result bytes in one Results reply (at least one result), so that a
+// reply of large results stays well within a client's --max-message.
+#define RESULTS_MAX_BYTES ((size_t) 4 << 20)
 
 uint64_t
 tasq_broker_wall_ms(const tasq_broker *b)
@@ -407,7 +410,8 @@ results_take(struct job *j, uint64_t from, uint32_t max, tasq_results_out *out)
 	}
 	for (size_t i = lo; i < j->k_n && n < max; i++) {
 		size_t p = j->r_head + j->k_pos[i];
-		if (j->r_ids[p] != want) {
+		if (j->r_ids[p] != want ||
+		    (n > 0 && bytes + j->r_lens[p] > RESULTS_MAX_BYTES)) {
 			break;
 		}
 		bytes += j->r_lens[p];

@@ -379,4 +379,47 @@ TEST(kept_results_count_against_max_tasks_until_they_expire)
 	tasq_broker_free(b);
 }
 
+TEST(a_results_reply_holds_at_most_4_mib_of_results)
+{
+	tasq_broker      *b = broker_new(1000);
+	tasq_lease_out    o;
+	tasq_results_out  r;
+	tasq_result_batch rb;
+	tasq_complete_rep cr;
+	uint64_t          ids[6] = { 0, 1, 2, 3, 4, 5 };
+	uint32_t          lens[6];
+	uint8_t          *big = calloc(6, 1 << 20);
+	const char       *why = NULL;
+	bool              parked;
+
+	ASSERT_NOT_NULL(big);
+	ASSERT_OK(submit_detached(b, 2, 0, 6, true, 0));
+	o = lease(b, 100);
+	for (size_t i = 0; i < 6; i++) {
+		lens[i] = i == 0 ? 100 : 1 << 20;
+	}
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = o.batches[0].lease_id;
+	rb.job_id   = 2;
+	rb.n        = 6;
+	rb.ids      = ids;
+	rb.results  = (tasq_blobs) { 0, lens, big, 100 + 5 * (1 << 20) };
+	ASSERT_OK(tasq_broker_complete(b, 7, 1, &rb, T0, &cr));
+	ASSERT_EQ(cr.accepted, 6);
+	tasq_broker_lease_fini(&o);
+	// 100 bytes and three of 1 MiB: a fourth would pass 4 MiB.
+	ASSERT_OK(
+	    tasq_broker_results(b, 2, 0, 0, T0, &r, NULL, &parked, &why));
+	ASSERT_EQ(r.n, 4);
+	ASSERT_EQ(r.next_index, 4);
+	tasq_broker_results_fini(&r);
+	ASSERT_OK(
+	    tasq_broker_results(b, 2, 4, 0, T0, &r, NULL, &parked, &why));
+	ASSERT_EQ(r.n, 2);
+	ASSERT_EQ(r.results.size, 2 << 20);
+	tasq_broker_results_fini(&r);
+	free(big);
+	tasq_broker_free(b);
+}
+
 TASQ_TEST_MAIN()
