@@ -347,7 +347,9 @@ json_bytes(const uint8_t *p, size_t n)
 	if (printable(p, n)) {
 		char *s = malloc(n + 1);
 		if (s != NULL) {
-			memcpy(s, p, n);
+			if (n > 0) {
+				memcpy(s, p, n);
+			}
 			s[n] = '\0';
 			tasq_json_str(stdout, s);
 			free(s);
@@ -374,7 +376,7 @@ print_results(const tasq_rep *rep, bool square, bool json, uint64_t *failed)
 		const char *e =
 		    rep->u.results.errors ? rep->u.results.errors[i] : "";
 		size_t         len = col->width ? col->width : col->lens[i];
-		const uint8_t *p   = col->data + off;
+		const uint8_t *p   = len > 0 ? col->data + off : NULL;
 		off += len;
 		if (code != 0) {
 			(*failed)++;
@@ -406,7 +408,9 @@ print_results(const tasq_rep *rep, bool square, bool json, uint64_t *failed)
 			if (n > 0 && p[n - 1] == '\n') {
 				n--;
 			}
-			fwrite(p, 1, n, stdout);
+			if (n > 0) {
+				fwrite(p, 1, n, stdout);
+			}
 			putchar('\n');
 		}
 	}
