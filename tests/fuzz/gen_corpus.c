@@ -1387,6 +1387,18 @@ rec_close(buf *s, uint64_t job)
 	rec_req(s, 0, &req);
 }
 
+// A request of a method numbered 9 or more: the op byte's low nibble is
+// TASQ_FUZZ_OP_BADMETHOD, its high nibble the method less 9.
+static void
+rec_high(buf *s, const tasq_req *req)
+{
+	buf b = { 0 };
+	req_body(req, &b);
+	rec(s, (uint8_t) (((req->method - 9) << 4) | TASQ_FUZZ_OP_BADMETHOD),
+	    &b);
+	free(b.p);
+}
+
 static void
 rec_simple(buf *s, int method)
 {
@@ -1501,6 +1513,54 @@ gen_service(void)
 	rec_fetch(&s, 21, 1, 0);
 	rec_op(&s, 0, TASQ_FUZZ_OP_CHECK);
 	write_seed(T, "fetch-carries-submit", s.p, s.len);
+
+	// A detached job: its input ended by a request without tasks; its
+	// results read by index (twice), its status, the job list.
+	reset(&s);
+	{
+		tasq_req req;
+		int64_t  v[6] = { 1, 2, 3, 4, 5, 6 };
+		sample_req(TASQ_M_SUBMIT, &req);
+		req.u.submit.job_id        = 31;
+		req.u.submit.n             = 6;
+		req.u.submit.values        = v;
+		req.u.submit.detach        = true;
+		req.u.submit.result_ttl_ms = 60000;
+		req.u.submit.host          = "fuzz-host";
+		rec_req(&s, 0, &req);
+		req.u.submit.first_index = 6;
+		req.u.submit.n           = 0;
+		req.u.submit.values      = NULL;
+		req.u.submit.payloads    = (tasq_blobs) { 8, NULL, NULL, 0 };
+		req.u.submit.last        = true;
+		rec_req(&s, 0, &req);
+		rec_lease(&s, 1, "default", 100, 6, 0, NULL);
+		results_for(
+		    &rb[0], 1, 31, ids[0], vals[0], codes[0], 0, 6, false);
+		rec_complete(&s, 100, 1, rb);
+		sample_req(TASQ_M_RESULTS, &req);
+		req.u.results.job_id     = 31;
+		req.u.results.from_index = 0;
+		req.u.results.wait_ms    = 0;
+		rec_high(&s, &req);
+		rec_high(&s, &req);
+		req.u.results.from_index = 4;
+		req.u.results.max        = 1;
+		rec_high(&s, &req);
+		sample_req(TASQ_M_JOB_STATUS, &req);
+		req.u.job_status.job_id = 31;
+		rec_high(&s, &req);
+		sample_req(TASQ_M_JOB_LIST, &req);
+		req.u.job_list.queue = "";
+		rec_high(&s, &req);
+		rec_fetch(&s, 31, 0, 0);
+		rec_tick(&s, 61000);
+		sample_req(TASQ_M_RESULTS, &req);
+		req.u.results.job_id = 31;
+		rec_high(&s, &req);
+		rec_op(&s, 0, TASQ_FUZZ_OP_CHECK);
+	}
+	write_seed(T, "detached-job", s.p, s.len);
 
 	// Leases that expire until the tasks are dead-lettered, then late
 	// and duplicate results.
