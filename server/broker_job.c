@@ -371,6 +371,8 @@ tasq_broker_job_create(tasq_broker *b, uint64_t id, struct queue *q,
 	j->legacy   = legacy;
 	j->seq_next = b->conf.seq_base + 1;
 	j->last_ms  = now_ms;
+	// Its age (JobInfo); a JOB record replayed later sets the original.
+	j->created_wall_ms = tasq_broker_wall_ms(b);
 	if (retry != NULL) {
 		j->retry = *retry;
 	}
