@@ -54,18 +54,19 @@ typedef struct tasq_broker_conf {
 	uint64_t max_dead;         // dead letters kept (0: 100000)
 	uint64_t (*wall_ms)(void); // a dead letter's time (NULL: the clock)
 	uint64_t job_ttl_ms; // a job untouched by its client this long ends
-	// A detached job's results are kept this long after it is done
-	// when its client does not say (SubmitRequest.result_ttl_ms).
-	uint64_t result_ttl_ms;
-	uint32_t max_fetch; // results in one fetch reply
-	uint32_t max_lease; // tasks in one lease
-	uint64_t seq_base;  // high bits of fetch delivery numbers: random
-	                    // per server start, so that an acknowledgement
-	                    // from before a restart matches nothing
+	uint32_t max_fetch;  // results in one fetch reply
+	uint32_t max_lease;  // tasks in one lease
+	uint64_t seq_base;   // high bits of fetch delivery numbers: random
+	                     // per server start, so that an acknowledgement
+	                     // from before a restart matches nothing
 
 	// A queue that no job, task, result, lease or waiting worker has
 	// used for this long is removed (0: 60 s); see docs/PROTOCOL.md 12.
 	uint64_t queue_idle_ms;
+
+	// A detached job's results are kept this long after it is done
+	// when its client does not say (SubmitRequest.result_ttl_ms).
+	uint64_t result_ttl_ms;
 } tasq_broker_conf;
 
 // A waiter is embedded in the caller's long-poll state. The broker links

@@ -326,7 +326,7 @@ void     tasq_broker_job_meta(const struct job *j, tasq_job_meta *m);
 int tasq_broker_job_meta_set(
     tasq_broker *b, struct job *j, const tasq_job_meta *m);
 // The meta of req's new job (j NULL) or of j after req; returns whether
-// it is worth a JOB record (new: detached, last or host; j: sealed now).
+// it is worth a JOB record (new: detached or last; j: sealed now).
 bool tasq_broker_job_meta_of(tasq_broker *b, const struct job *j,
     const tasq_submit_req *req, tasq_job_meta *m);
 // Marks j done (its done time) when sealed and every task has a result.

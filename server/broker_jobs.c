@@ -109,8 +109,10 @@ tasq_broker_job_meta_of(tasq_broker *b, const struct job *j,
 	}
 	m->created_wall_ms = tasq_broker_wall_ms(b);
 	m->host            = req->host;
-	return (req->detach || req->last ||
-	    (req->host != NULL && req->host[0] != '\0'));
+	// An attached job's host is not worth a record of its own (its
+	// journal stays as it was before the job registry): it is shown
+	// until a restart.
+	return (req->detach || req->last);
 }
 
 // ---- expired ids -----------------------------------------------------------

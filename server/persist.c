@@ -32,7 +32,7 @@
 //            complete), u64 result_ttl_ms, u64 created_ms, u64 done_ms
 //            (wall clock; 0: not done), u64 failed, u8 hlen, host
 //            (written after the SUBMIT2 of a job's first batch when it
-//            is detached, has a host or ends the input, and when a later
+//            is detached or ends the input, and when a later
 //            request ends the input; in snapshots after IVALS2. A JOB of
 //            an unknown job makes it: an empty input)
 //   EXPIRED  u32 n, u64 ids[n]   (detached jobs whose results expired:
