@@ -54,5 +54,9 @@ int tasq_cmd_submit(tasq_client *c, int argc, char **argv);
 int tasq_cmd_stats(tasq_client *c, int argc, char **argv);
 int tasq_cmd_health(tasq_client *c, int argc, char **argv);
 int tasq_cmd_dead(tasq_client *c, int argc, char **argv);
+int tasq_cmd_jobs(tasq_client *c, int argc, char **argv);
+int tasq_cmd_status(tasq_client *c, int argc, char **argv);
+int tasq_cmd_results(tasq_client *c, int argc, char **argv);
+int tasq_cmd_wait(tasq_client *c, int argc, char **argv);
 
 #endif

@@ -32,12 +32,17 @@ const tasq_opt tasq_client_opts[] = {
 static const char main_usage[] =
     "Usage: tasq [options] COMMAND [command options]\n"
     "Commands:\n"
-    "  submit  submit tasks and print their results\n"
-    "          (tasq submit --help for its options)\n"
-    "  stats   show queues, workers and counters (--json)\n"
-    "  health  exit 0 when the server is serving (--wait DURATION)\n"
-    "  dead    list, show, retry or purge dead letters\n"
-    "          (tasq dead --help)\n"
+    "  submit   submit tasks and print their results, or with --detach\n"
+    "           their job id (tasq submit --help for its options)\n"
+    "  stats    show queues, workers and counters (--json)\n"
+    "  health   exit 0 when the server is serving (--wait DURATION)\n"
+    "  dead     list, show, retry or purge dead letters\n"
+    "           (tasq dead --help)\n"
+    "  jobs     list the jobs the server holds (--json)\n"
+    "  status   show one job: tasq status JOB (--json)\n"
+    "  results  print a detached job's results, in input order:\n"
+    "           tasq results JOB [--wait]\n"
+    "  wait     wait until a job is done: tasq wait JOB\n"
     "Exit status: 0 ok, 1 failure, 2 usage or input error,\n"
     "3 some tasks have error results.\n";
 
@@ -170,7 +175,8 @@ main(int argc, char **argv)
 		if (rv == TASQ_OPT_OK) {
 			fprintf(stderr,
 			    "tasq: no command given (submit, stats, "
-			    "health, dead; see --help)\n");
+			    "health, dead, jobs, status, results, wait; "
+			    "see --help)\n");
 		}
 		return (TASQ_EXIT_USAGE);
 	}
@@ -195,10 +201,18 @@ main(int argc, char **argv)
 		rv = tasq_cmd_health(&client, sub_argc, sub_argv);
 	} else if (strcmp(cmd, "dead") == 0) {
 		rv = tasq_cmd_dead(&client, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "jobs") == 0) {
+		rv = tasq_cmd_jobs(&client, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "status") == 0) {
+		rv = tasq_cmd_status(&client, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "results") == 0) {
+		rv = tasq_cmd_results(&client, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "wait") == 0) {
+		rv = tasq_cmd_wait(&client, sub_argc, sub_argv);
 	} else {
 		fprintf(stderr,
 		    "tasq: unknown command '%.60s' (submit, stats, "
-		    "health, dead)\n",
+		    "health, dead, jobs, status, results, wait)\n",
 		    cmd);
 		rv = TASQ_EXIT_USAGE;
 	}

@@ -61,7 +61,12 @@ static struct {
 	uint64_t timeout_ms;
 	uint64_t max_attempts;
 	uint64_t no_worker_ms;
+	bool     detach;
+	uint64_t result_ttl_ms;
 } sopt;
+
+// The submitting host's name, sent with every batch (JobInfo.host).
+static char host_name[TASQ_WIRE_MAX_HOST + 1];
 
 static const tasq_opt submit_opts[] = {
 	{ "type", 'T', TASQ_OPT_STR, NULL, TASQ_TYPE_SQUARE, "NAME",
@@ -115,6 +120,14 @@ static const tasq_opt submit_opts[] = {
 	{ "timeout", 't', TASQ_OPT_MS, NULL, "0", "DURATION",
 	    "give up after this long (0: never)", &sopt.timeout_ms, 0,
 	    30 * 86400000ULL, false },
+	{ "detach", 'd', TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "print the job id and exit once the server has the whole input; "
+	    "tasq results JOB prints the results",
+	    &sopt.detach, 0, 0, false },
+	{ "result-ttl", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
+	    "with --detach: keep the results this long after the job is "
+	    "done (0: the server's --result-ttl)",
+	    &sopt.result_ttl_ms, 0, 30 * 86400000ULL, false },
 	TASQ_OPT_END,
 };
 
@@ -347,6 +360,9 @@ build_req(struct feed *f, const struct batch *b, tasq_submit_req *req)
 		req->has_retry          = true;
 		req->retry.max_attempts = (uint32_t) sopt.max_attempts;
 	}
+	req->host          = host_name;
+	req->detach        = sopt.detach;
+	req->result_ttl_ms = sopt.detach ? sopt.result_ttl_ms : 0;
 	if (r->square) {
 		for (uint64_t p = b->first_pos; p < b->end_pos; p++) {
 			struct slot *s = slot_at(r, p);
@@ -590,7 +606,7 @@ flush_batch(struct feed *f)
 	if (f->bn == 0) {
 		return (0);
 	}
-	if (b.first_id == 0 && atomic_load(&r->eof)) {
+	if (b.first_id == 0 && atomic_load(&r->eof) && !sopt.detach) {
 		b.carried = true;
 		if (queue_batch(f, &b) != 0 || hand_one_trip(f, &b) != 0) {
 			goto nomem;
@@ -1588,6 +1604,96 @@ no_worker_note(bool no_worker, nng_time *since, bool *said)
 	}
 }
 
+// --detach: the submitter sends every batch (with Submit); here, slots
+// are let go as their batches are accepted, and once the input has ended
+// and every batch is in, a request with last ends the job's input
+// (SubmitRequest.last: its reply comes after the journal has it). Then
+// the job id is printed. Returns an exit code.
+static int
+detach_run(struct run *r)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[512];
+	uint32_t backoff = 0;
+	uint64_t nids;
+	int      rv;
+
+	for (;;) {
+		uint64_t sub = atomic_load(&r->submitted);
+		nids         = atomic_load(&r->nids);
+		bool eof     = atomic_load(&r->eof);
+		if (atomic_load(&r->failed) != 0) {
+			fprintf(stderr, "tasq: %s\n", r->err);
+			return (atomic_load(&r->failed));
+		}
+		if (past_deadline(r)) {
+			fprintf(stderr, "tasq: timed out submitting\n");
+			return (TASQ_EXIT_FAIL);
+		}
+		// Positions before the first task not yet accepted are done
+		// with: the submitter may reuse their slots.
+		atomic_store(&r->printed,
+		    sub < nids ? r->idpos[sub & r->mask]
+		               : atomic_load(&r->nread));
+		if (eof && sub == nids) {
+			break;
+		}
+		nng_msleep(2);
+	}
+	memset(&req, 0, sizeof(req));
+	req.method                  = TASQ_M_SUBMIT;
+	req.u.submit.queue          = sopt.queue;
+	req.u.submit.job_id         = r->job_id;
+	req.u.submit.first_index    = nids;
+	req.u.submit.n              = 0;
+	req.u.submit.type           = sopt.type;
+	req.u.submit.payloads.width = r->square ? 8 : 0;
+	req.u.submit.host           = host_name;
+	req.u.submit.detach         = true;
+	req.u.submit.result_ttl_ms  = sopt.result_ttl_ms;
+	req.u.submit.last           = true;
+	if (sopt.max_attempts != 0) {
+		req.u.submit.has_retry          = true;
+		req.u.submit.retry.max_attempts = (uint32_t) sopt.max_attempts;
+	}
+	for (;;) {
+		rv = tasq_chan_call(r->c->chan, &req,
+		    (uint32_t) r->c->timeout_ms, &rep, err, sizeof(err));
+		if (rv == 0) {
+			tasq_wire_rep_fini(&rep);
+			break;
+		}
+		if (!retryable(rv, err) || past_deadline(r)) {
+			fprintf(stderr,
+			    "tasq: ending the job's input failed: %s%s\n", err,
+			    rv == TASQ_EINVALID_ARGUMENT
+			        ? " (a server older than --detach?)"
+			        : "");
+			return (TASQ_EXIT_FAIL);
+		}
+		note_retry(r, "submit", err);
+		(void) tasq_chan_redial(r->c->chan);
+		nng_msleep(backoff_next(&backoff));
+	}
+	if (out_format == FMT_JSONL) {
+		printf("{\"job\":\"%016" PRIx64 "\",\"submitted\":%" PRIu64
+		       "}\n",
+		    r->job_id, nids);
+	} else {
+		printf("%016" PRIx64 "\n", r->job_id);
+	}
+	fflush(stdout);
+	if (r->refused > 0) {
+		fprintf(stderr,
+		    "tasq: %" PRIu64 " input items were refused and not "
+		    "submitted\n",
+		    r->refused);
+		return (TASQ_EXIT_USAGE);
+	}
+	return (TASQ_EXIT_OK);
+}
+
 int
 tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 {
@@ -1630,6 +1736,14 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		goto out;
 	}
 	r.square = strcmp(sopt.type, TASQ_TYPE_SQUARE) == 0;
+	if (gethostname(host_name, sizeof(host_name) - 1) != 0) {
+		host_name[0] = '\0';
+	}
+	for (char *h = host_name; *h != '\0'; h++) {
+		if ((unsigned char) *h < 0x20 || *h == 0x7f) {
+			*h = '?';
+		}
+	}
 	if (sopt.json && strcmp(sopt.format, "text") != 0 &&
 	    strcmp(sopt.format, "jsonl") != 0) {
 		fprintf(stderr, "tasq: --json and --format %s disagree\n",
@@ -1697,6 +1811,10 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		fprintf(stderr, "tasq: cannot start thread: %s\n",
 		    nng_strerror(rv));
 		rv = TASQ_EXIT_FAIL;
+		goto out;
+	}
+	if (sopt.detach) {
+		rv = detach_run(&r);
 		goto out;
 	}
 	if (out_format == FMT_CSV && !sopt.summary) {

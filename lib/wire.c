@@ -283,6 +283,18 @@ static const struct rule rules[] = {
 	TEXT(dead_letter, 10, R_TEXT, TASQ_WIRE_MAX_TEXT),
 	TEXT(dead_list_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(dead_purge_request, 3, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(submit_request, 10, R_LABEL, TASQ_WIRE_MAX_HOST),
+	TEXT(job_info, 2, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(job_info, 3, R_TEXT, TASQ_WIRE_MAX_NAME),
+	TEXT(job_info, 9, R_LABEL, TASQ_WIRE_MAX_HOST),
+	TEXT(job_list_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
+	COUNT(job_list_reply, 1, TASQ_WIRE_MAX_ROWS, "too many jobs"),
+	COUNT(results_reply, 1, TASQ_WIRE_MAX_IDS,
+	    "too many results in one reply"),
+	COUNT(results_reply, 2, TASQ_WIRE_MAX_IDS,
+	    "too many results in one reply"),
+	COUNT(results_reply, 4, TASQ_WIRE_MAX_IDS,
+	    "too many error messages in one reply"),
 };
 
 #define NRULES (sizeof(rules) / sizeof(rules[0]))
@@ -675,6 +687,20 @@ valid_label(const char *s)
 	return (true);
 }
 
+// A host name is free text too (SubmitRequest.host, JobInfo.host).
+static bool
+valid_host(const char *s)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		if (n >= TASQ_WIRE_MAX_HOST || (unsigned char) s[n] < 0x20 ||
+		    s[n] == 0x7f) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
 // ---- task columns ----------------------------------------------------------
 
 #define WHY_TYPE "a task type must be 1-64 characters of [A-Za-z0-9._-]"
@@ -985,8 +1011,12 @@ submit_in(Tasq__V1__SubmitRequest *m, tasq_submit_req *out, const char **why)
 	if (p != NULL) {
 		n = p->width > 0 ? p->data.len / p->width : p->n_lengths;
 	}
-	if (n == 0) {
+	if (n == 0 && !m->last) {
 		*why = "a submit must carry at least one task";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (m->host[0] != '\0' && !valid_host(m->host)) {
+		*why = "host must be at most 255 printable bytes";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
 	if (m->first_index > UINT64_MAX - n) {
@@ -998,11 +1028,15 @@ submit_in(Tasq__V1__SubmitRequest *m, tasq_submit_req *out, const char **why)
 	         &out->payloads, &out->legacy, "", why)) != 0) {
 		return (rv);
 	}
-	out->queue       = m->queue;
-	out->job_id      = m->job_id;
-	out->first_index = m->first_index;
-	out->n           = n;
-	out->values      = out->legacy ? m->values : NULL;
+	out->queue         = m->queue;
+	out->job_id        = m->job_id;
+	out->first_index   = m->first_index;
+	out->n             = n;
+	out->values        = out->legacy ? m->values : NULL;
+	out->detach        = m->detach;
+	out->result_ttl_ms = m->result_ttl_ms;
+	out->host          = m->host;
+	out->last          = m->last;
 	if (m->retry != NULL) {
 		out->has_retry            = true;
 		out->retry.max_attempts   = m->retry->max_attempts;
@@ -1184,6 +1218,31 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.dead_purge.queue = m->queue;
 		break;
 	}
+	case TASQ_M_JOB_LIST: {
+		Tasq__V1__JobListRequest *m = (void *) pb;
+		if (!queue_or_all(m->queue)) {
+			*why = "queue name must be empty (all queues) or 1-64 "
+			       "characters of [A-Za-z0-9._-]";
+			rv   = TASQ_EINVALID_ARGUMENT;
+			break;
+		}
+		req->u.job_list.queue = m->queue;
+		req->u.job_list.max   = m->max;
+		break;
+	}
+	case TASQ_M_JOB_STATUS: {
+		Tasq__V1__JobStatusRequest *m = (void *) pb;
+		req->u.job_status.job_id      = m->job_id;
+		break;
+	}
+	case TASQ_M_RESULTS: {
+		Tasq__V1__ResultsRequest *m = (void *) pb;
+		req->u.results.job_id       = m->job_id;
+		req->u.results.from_index   = m->from_index;
+		req->u.results.max          = m->max;
+		req->u.results.wait_ms      = m->wait_ms;
+		break;
+	}
 	default:
 		*why = "unknown method";
 		rv   = TASQ_EUNIMPLEMENTED;
@@ -1215,6 +1274,50 @@ void
 tasq_wire_req_fini(tasq_req *req)
 {
 	decoded_free(&req->pb_, &req->mem_);
+}
+
+#define WHY_RR "results reply columns are inconsistent"
+
+static int
+job_info_in(const Tasq__V1__JobInfo *m, tasq_job_info *out, const char **why)
+{
+	if ((int) m->state < 0 || (int) m->state > TASQ_JOB_DONE) {
+		*why = "unknown job state";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	*out = (tasq_job_info) { .job_id = m->job_id,
+		.queue                   = m->queue,
+		.type                    = m->type,
+		.host                    = m->host,
+		.state                   = (int) m->state,
+		.submitted               = m->submitted,
+		.completed               = m->completed,
+		.failed                  = m->failed,
+		.age_ms                  = m->age_ms,
+		.result_ttl_ms           = m->result_ttl_ms,
+		.expires_in_ms           = m->expires_in_ms,
+		.detached                = m->detached,
+		.no_worker               = m->no_worker };
+	return (0);
+}
+
+static void
+job_info_out(const tasq_job_info *in, Tasq__V1__JobInfo *m)
+{
+	tasq__v1__job_info__init(m);
+	m->job_id        = in->job_id;
+	m->queue         = (char *) (in->queue ? in->queue : "");
+	m->type          = (char *) (in->type ? in->type : "");
+	m->host          = (char *) (in->host ? in->host : "");
+	m->state         = (Tasq__V1__JobState) in->state;
+	m->submitted     = in->submitted;
+	m->completed     = in->completed;
+	m->failed        = in->failed;
+	m->age_ms        = in->age_ms;
+	m->result_ttl_ms = in->result_ttl_ms;
+	m->expires_in_ms = in->expires_in_ms;
+	m->detached      = in->detached;
+	m->no_worker     = in->no_worker;
 }
 
 int
@@ -1488,6 +1591,56 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 	case TASQ_M_DEAD_PURGE: {
 		Tasq__V1__DeadPurgeReply *m = (void *) pb;
 		rep->u.dead_purge.purged    = m->purged;
+		break;
+	}
+	case TASQ_M_JOB_LIST: {
+		Tasq__V1__JobListReply *m  = (void *) pb;
+		tasq_job_info          *ji = NULL;
+		if (m->n_jobs > 0 &&
+		    (ji = budget_calloc(&bud, m->n_jobs, sizeof(*ji))) ==
+		        NULL) {
+			rv = unpack_failed(&bud, "out of memory", why);
+			break;
+		}
+		rep->mem_ = ji;
+		for (size_t i = 0; i < m->n_jobs && rv == 0; i++) {
+			rv = job_info_in(m->jobs[i], &ji[i], why);
+		}
+		rep->u.job_list.n     = m->n_jobs;
+		rep->u.job_list.jobs  = ji;
+		rep->u.job_list.total = m->total;
+		break;
+	}
+	case TASQ_M_JOB_STATUS: {
+		Tasq__V1__JobStatusReply *m = (void *) pb;
+		if (m->job == NULL) {
+			*why = "a job status reply without its job";
+			rv   = TASQ_EINVALID_ARGUMENT;
+			break;
+		}
+		rv = job_info_in(m->job, &rep->u.job_status.job, why);
+		break;
+	}
+	case TASQ_M_RESULTS: {
+		Tasq__V1__ResultsReply *m = (void *) pb;
+		bool                    legacy;
+		if ((rv = results_in(m->n_ids, m->n_codes, m->codes,
+		         m->n_errors, WHY_RR, why)) != 0 ||
+		    (rv = column_in(m->n_ids, 0, NULL, m->results, false,
+		         &rep->u.results.results, &legacy, WHY_RR, why)) !=
+		        0) {
+			break;
+		}
+		rep->u.results.n     = m->n_ids;
+		rep->u.results.ids   = m->ids;
+		rep->u.results.codes = m->n_codes ? m->codes : NULL;
+		rep->u.results.errors =
+		    m->n_errors ? (const char **) m->errors : NULL;
+		rep->u.results.next_index = m->next_index;
+		if (m->job != NULL) {
+			rep->u.results.has_job = true;
+			rv = job_info_in(m->job, &rep->u.results.job, why);
+		}
 		break;
 	}
 	default:
@@ -1833,6 +1986,10 @@ submit_out(
 	if (m->n_values == 0) {
 		m->type = type_out(in->type);
 	}
+	m->detach        = in->detach;
+	m->result_ttl_ms = in->result_ttl_ms;
+	m->host          = (char *) (in->host != NULL ? in->host : "");
+	m->last          = in->last;
 	if (in->has_retry) {
 		tasq__v1__retry_policy__init(&o->retry);
 		o->retry.max_attempts   = in->retry.max_attempts;
@@ -1941,6 +2098,26 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 		m.ids   = req->u.dead_purge.ids;
 		m.all   = req->u.dead_purge.all;
 		m.queue = type_out(req->u.dead_purge.queue);
+		return (pack(&m.base, msgp));
+	}
+	case TASQ_M_JOB_LIST: {
+		Tasq__V1__JobListRequest m = TASQ__V1__JOB_LIST_REQUEST__INIT;
+		m.queue                    = type_out(req->u.job_list.queue);
+		m.max                      = req->u.job_list.max;
+		return (pack(&m.base, msgp));
+	}
+	case TASQ_M_JOB_STATUS: {
+		Tasq__V1__JobStatusRequest m =
+		    TASQ__V1__JOB_STATUS_REQUEST__INIT;
+		m.job_id = req->u.job_status.job_id;
+		return (pack(&m.base, msgp));
+	}
+	case TASQ_M_RESULTS: {
+		Tasq__V1__ResultsRequest m = TASQ__V1__RESULTS_REQUEST__INIT;
+		m.job_id                   = req->u.results.job_id;
+		m.from_index               = req->u.results.from_index;
+		m.max                      = req->u.results.max;
+		m.wait_ms                  = req->u.results.wait_ms;
 		return (pack(&m.base, msgp));
 	}
 	default:
@@ -2162,6 +2339,65 @@ encode_fetch(const tasq_rep *rep, nng_msg **msgp)
 	return (rv);
 }
 
+static int
+encode_job_list(const tasq_rep *rep, nng_msg **msgp)
+{
+	Tasq__V1__JobListReply m  = TASQ__V1__JOB_LIST_REPLY__INIT;
+	size_t                 n  = rep->u.job_list.n;
+	Tasq__V1__JobInfo     *ji = NULL;
+	Tasq__V1__JobInfo    **pp = NULL;
+	int                    rv;
+
+	if (n > 0 &&
+	    ((ji = calloc(n, sizeof(*ji))) == NULL ||
+	        (pp = calloc(n, sizeof(*pp))) == NULL)) {
+		free(ji);
+		return (NNG_ENOMEM);
+	}
+	for (size_t i = 0; i < n; i++) {
+		job_info_out(&rep->u.job_list.jobs[i], &ji[i]);
+		pp[i] = &ji[i];
+	}
+	m.n_jobs = n;
+	m.jobs   = pp;
+	m.total  = rep->u.job_list.total;
+	rv       = pack(&m.base, msgp);
+	free(pp);
+	free(ji);
+	return (rv);
+}
+
+static int
+encode_results(const tasq_rep *rep, nng_msg **msgp)
+{
+	Tasq__V1__ResultsReply m = TASQ__V1__RESULTS_REPLY__INIT;
+	Tasq__V1__JobInfo      ji;
+	Tasq__V1__Blobs        blobs;
+	struct scratch        *sc = NULL;
+	size_t                 n  = rep->u.results.n;
+	size_t                 nv;
+	int64_t               *vals;
+	int                    rv;
+
+	m.n_ids      = n;
+	m.ids        = rep->u.results.ids;
+	m.n_codes    = rep->u.results.codes ? n : 0;
+	m.codes      = rep->u.results.codes;
+	m.next_index = rep->u.results.next_index;
+	if (rep->u.results.has_job) {
+		job_info_out(&rep->u.results.job, &ji);
+		m.job = &ji;
+	}
+	if ((rv = column_out(n, NULL, false, &rep->u.results.results, &sc, &nv,
+	         &vals, &blobs, &m.results)) == 0 &&
+	    (rv = errors_out(n, rep->u.results.errors, &sc, &m.n_errors,
+	         &m.errors)) == 0) {
+		rv = pack(&m.base, msgp);
+	}
+	scratch_free(&sc);
+	return (rv);
+}
+
 int
 tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 {
@@ -2216,6 +2452,17 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 		m.purged                   = rep->u.dead_purge.purged;
 		return (pack(&m.base, msgp));
 	}
+	case TASQ_M_JOB_LIST:
+		return (encode_job_list(rep, msgp));
+	case TASQ_M_JOB_STATUS: {
+		Tasq__V1__JobStatusReply m = TASQ__V1__JOB_STATUS_REPLY__INIT;
+		Tasq__V1__JobInfo        ji;
+		job_info_out(&rep->u.job_status.job, &ji);
+		m.job = &ji;
+		return (pack(&m.base, msgp));
+	}
+	case TASQ_M_RESULTS:
+		return (encode_results(rep, msgp));
 	default:
 		return (TASQ_EINVALID_ARGUMENT);
 	}

@@ -32,7 +32,10 @@ enum tasq_method {
 	TASQ_M_STATS      = 8,
 	TASQ_M_DEAD_LIST  = 9,
 	TASQ_M_DEAD_PURGE = 10,
-	TASQ_M_COUNT      = 11,
+	TASQ_M_JOB_LIST   = 11,
+	TASQ_M_JOB_STATUS = 12,
+	TASQ_M_RESULTS    = 13,
+	TASQ_M_COUNT      = 14,
 };
 
 #define TASQ_WIRE_MAX_NAME 64       // queue, worker and type names, bytes
@@ -43,6 +46,7 @@ enum tasq_method {
 #define TASQ_WIRE_MAX_COUNTERS 1024 // counters in one StatsReply
 #define TASQ_WIRE_MAX_DEAD 65536    // dead letters in a Stats or DeadList
 #define TASQ_WIRE_MAX_TYPES 64      // task types in one LeaseRequest
+#define TASQ_WIRE_MAX_HOST 255      // SubmitRequest.host, bytes
 
 // Decoding memory (docs/PROTOCOL.md section 8.1). Decoding a body of len
 // bytes holding nmsg embedded messages and nstr elements of repeated
@@ -201,7 +205,30 @@ typedef struct tasq_submit_req {
 	bool        legacy;   // values column on the wire (type square)
 	bool        has_retry;
 	tasq_retry  retry;
+	bool        detach;        // keep results for Results (9.11)
+	uint64_t    result_ttl_ms; // 0: the server's --result-ttl
+	const char *host;          // NULL or "": not given
+	bool        last;          // ends the job's input (n may be 0)
 } tasq_submit_req;
+
+// JobState (PROTOCOL.md 9.11).
+enum {
+	TASQ_JOB_OPEN    = 0,
+	TASQ_JOB_RUNNING = 1,
+	TASQ_JOB_DONE    = 2,
+};
+
+typedef struct tasq_job_info {
+	uint64_t    job_id;
+	const char *queue;
+	const char *type;
+	const char *host; // "" when not given
+	int         state;
+	uint64_t    submitted, completed, failed;
+	uint64_t    age_ms;
+	uint64_t    result_ttl_ms, expires_in_ms;
+	bool        detached, no_worker;
+} tasq_job_info;
 
 typedef struct tasq_submit_rep {
 	uint32_t accepted;
@@ -261,6 +288,19 @@ typedef struct tasq_req {
 			bool        all;
 			const char *queue;
 		} dead_purge;
+		struct {
+			const char *queue; // "": all
+			uint32_t    max;
+		} job_list;
+		struct {
+			uint64_t job_id;
+		} job_status;
+		struct {
+			uint64_t job_id;
+			uint64_t from_index;
+			uint32_t max;
+			uint32_t wait_ms;
+		} results;
 	} u;
 } tasq_req;
 
@@ -334,6 +374,24 @@ typedef struct tasq_rep {
 		struct {
 			uint64_t purged;
 		} dead_purge;
+		struct {
+			size_t         n;
+			tasq_job_info *jobs;
+			uint64_t       total;
+		} job_list;
+		struct {
+			tasq_job_info job;
+		} job_status;
+		struct {
+			size_t        n;
+			uint64_t     *ids;
+			uint32_t     *codes;   // NULL: all OK
+			tasq_blobs    results; // n items
+			const char  **errors;  // NULL: no messages
+			uint64_t      next_index;
+			bool          has_job;
+			tasq_job_info job;
+		} results;
 	} u;
 } tasq_rep;
 

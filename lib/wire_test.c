@@ -2738,4 +2738,162 @@ TEST(id_runs_refusals)
 	free(body.b);
 }
 
+// Issue 13: the job registry's requests and replies, and the new
+// SubmitRequest fields.
+TEST(jobs_round_trip)
+{
+	tasq_job_info ji[2] = {
+		{ .job_id          = UINT64_MAX,
+		    .queue         = "default",
+		    .type          = "square",
+		    .host          = "host-a.example",
+		    .state         = TASQ_JOB_DONE,
+		    .submitted     = 1000000,
+		    .completed     = 1000000,
+		    .failed        = 3,
+		    .age_ms        = 12345,
+		    .result_ttl_ms = 3600000,
+		    .expires_in_ms = 99,
+		    .detached      = true },
+		{ .job_id      = 1,
+		    .queue     = "q",
+		    .type      = "t",
+		    .host      = "",
+		    .state     = TASQ_JOB_OPEN,
+		    .no_worker = true },
+	};
+	uint64_t    ids[]   = { 4, 5, 9 };
+	uint32_t    codes[] = { 0, 3, 0 };
+	const char *errs[]  = { NULL, "bad", NULL };
+	uint32_t    lens[]  = { 1, 0, 2 };
+	tasq_req    rq      = { .method = TASQ_M_JOB_LIST }, ro;
+	tasq_rep    in      = { .method = TASQ_M_JOB_LIST }, out;
+	const char *why;
+
+	rq.u.job_list = (typeof(rq.u.job_list)) { "default", 10 };
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	ASSERT_STR_EQ(ro.u.job_list.queue, "default");
+	ASSERT_EQ(ro.u.job_list.max, 10);
+	tasq_wire_req_fini(&ro);
+	in.u.job_list = (typeof(in.u.job_list)) { 2, ji, 7 };
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.job_list.n, 2);
+	ASSERT_EQ(out.u.job_list.total, 7);
+	for (size_t i = 0; i < 2; i++) {
+		const tasq_job_info *x = &ji[i], *y = &out.u.job_list.jobs[i];
+		ASSERT_EQ(x->job_id, y->job_id);
+		ASSERT_STR_EQ(x->queue, y->queue);
+		ASSERT_STR_EQ(x->type, y->type);
+		ASSERT_STR_EQ(x->host, y->host);
+		ASSERT_EQ(x->state, y->state);
+		ASSERT_EQ(x->submitted, y->submitted);
+		ASSERT_EQ(x->completed, y->completed);
+		ASSERT_EQ(x->failed, y->failed);
+		ASSERT_EQ(x->age_ms, y->age_ms);
+		ASSERT_EQ(x->result_ttl_ms, y->result_ttl_ms);
+		ASSERT_EQ(x->expires_in_ms, y->expires_in_ms);
+		ASSERT_EQ(x->detached, y->detached);
+		ASSERT_EQ(x->no_worker, y->no_worker);
+	}
+	tasq_wire_rep_fini(&out);
+
+	rq                     = (tasq_req) { .method = TASQ_M_JOB_STATUS };
+	rq.u.job_status.job_id = 42;
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	ASSERT_EQ(ro.u.job_status.job_id, 42);
+	tasq_wire_req_fini(&ro);
+	in                  = (tasq_rep) { .method = TASQ_M_JOB_STATUS };
+	in.u.job_status.job = ji[0];
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.job_status.job.job_id, UINT64_MAX);
+	ASSERT_STR_EQ(out.u.job_status.job.host, "host-a.example");
+	tasq_wire_rep_fini(&out);
+
+	rq           = (tasq_req) { .method = TASQ_M_RESULTS };
+	rq.u.results = (typeof(rq.u.results)) { 42, 100, 65536, 1000 };
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	ASSERT_EQ(ro.u.results.job_id, 42);
+	ASSERT_EQ(ro.u.results.from_index, 100);
+	ASSERT_EQ(ro.u.results.max, 65536);
+	ASSERT_EQ(ro.u.results.wait_ms, 1000);
+	tasq_wire_req_fini(&ro);
+	in                   = (tasq_rep) { .method = TASQ_M_RESULTS };
+	in.u.results.n       = 3;
+	in.u.results.ids     = ids;
+	in.u.results.codes   = codes;
+	in.u.results.errors  = errs;
+	in.u.results.results = (tasq_blobs) { 0, lens, (uint8_t *) "abc", 3 };
+	in.u.results.next_index = 10;
+	in.u.results.has_job    = true;
+	in.u.results.job        = ji[1];
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.results.n, 3);
+	ASSERT_EQ(out.u.results.ids[2], 9);
+	ASSERT_EQ(out.u.results.codes[1], 3);
+	ASSERT_STR_EQ(out.u.results.errors[1], "bad");
+	ASSERT_STR_EQ(out.u.results.errors[0], "");
+	ASSERT_EQ(out.u.results.results.width, 0);
+	ASSERT_EQ(out.u.results.results.lens[2], 2);
+	ASSERT_MEM_EQ(out.u.results.results.data, "abc", 3);
+	ASSERT_EQ(out.u.results.next_index, 10);
+	ASSERT_TRUE(out.u.results.has_job);
+	ASSERT_EQ(out.u.results.job.state, TASQ_JOB_OPEN);
+	tasq_wire_rep_fini(&out);
+	// No results: no columns, and no job.
+	in                      = (tasq_rep) { .method = TASQ_M_RESULTS };
+	in.u.results.next_index = 5;
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.results.n, 0);
+	ASSERT_FALSE(out.u.results.has_job);
+	ASSERT_NULL(out.u.results.codes);
+	tasq_wire_rep_fini(&out);
+}
+
+TEST(submit_detach_fields_and_last)
+{
+	int64_t     v[] = { 2 };
+	tasq_req    rq  = { .method = TASQ_M_SUBMIT }, ro;
+	const char *why;
+	char        host[300];
+
+	rq.u.submit = (tasq_submit_req) { .queue = "q",
+		.job_id                          = 9,
+		.first_index                     = 0,
+		.n                               = 1,
+		.type                            = "square",
+		.payloads      = { 8, NULL, (uint8_t *) v, 8 },
+		.detach        = true,
+		.result_ttl_ms = 2000,
+		.host          = "h1",
+		.last          = true };
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	ASSERT_TRUE(ro.u.submit.detach);
+	ASSERT_EQ(ro.u.submit.result_ttl_ms, 2000);
+	ASSERT_STR_EQ(ro.u.submit.host, "h1");
+	ASSERT_TRUE(ro.u.submit.last);
+	tasq_wire_req_fini(&ro);
+	// With last, a submit may carry no task (it ends the input).
+	rq.u.submit.n        = 0;
+	rq.u.submit.payloads = (tasq_blobs) { 8, NULL, NULL, 0 };
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	ASSERT_EQ(ro.u.submit.n, 0);
+	ASSERT_TRUE(ro.u.submit.last);
+	tasq_wire_req_fini(&ro);
+	rq.u.submit.last = false;
+	ASSERT_RV(req_round_trip(&rq, &ro, &why), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(why, "at least one task");
+	// A host of 255 bytes passes; 256, or a control character, not.
+	rq.u.submit.last = true;
+	memset(host, 'h', sizeof(host));
+	host[255]        = '\0';
+	rq.u.submit.host = host;
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	tasq_wire_req_fini(&ro);
+	host[255] = 'h';
+	host[256] = '\0';
+	ASSERT_RV(req_round_trip(&rq, &ro, &why), TASQ_EINVALID_ARGUMENT);
+	rq.u.submit.host = "a\tb";
+	ASSERT_RV(req_round_trip(&rq, &ro, &why), TASQ_EINVALID_ARGUMENT);
+}
+
 TASQ_TEST_MAIN()

@@ -167,6 +167,26 @@ tasq_broker_free(tasq_broker *b)
 
 // ---- submit ----------------------------------------------------------------
 
+// Ends the input of j (with last; else nothing), recorded in a JOB record.
+static int
+job_seal(tasq_broker *b, struct job *j, bool last, const char **why)
+{
+	int rv;
+
+	if (!last || j->sealed) {
+		return (0);
+	}
+	j->sealed = true;
+	if ((rv = tasq_persist_job(b, j)) != 0) {
+		j->sealed = false;
+		*why      = "the journal cannot be written (disk full or I/O "
+		            "error); retry later";
+		return (rv);
+	}
+	tasq_broker_job_check_done(b, j);
+	return (0);
+}
+
 int
 tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
     uint64_t now_ms, uint32_t *accepted, bool *dup, const char **why,
@@ -180,6 +200,8 @@ tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 	struct job       *j     = NULL;
 	bool              new_q = false, new_j = false;
 	struct chunk_prep cp = { NULL, NULL };
+	tasq_job_meta     m;
+	bool              meta = false, seal = false;
 	int               rv;
 
 	*accepted = 0;
@@ -187,7 +209,8 @@ tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 	if (type == NULL || type[0] == '\0') {
 		type = TASQ_TYPE_SQUARE;
 	}
-	if (n == 0 || (n > b->conf.max_batch && !b->recovering)) {
+	if ((n == 0 && !req->last) ||
+	    (n > b->conf.max_batch && !b->recovering)) {
 		*why = "batch is empty or larger than the server's max-batch";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
@@ -207,10 +230,14 @@ tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 	if (j != NULL) {
 		int k      = tasq_broker_ivals_check(j, first, first + n);
 		j->last_ms = now_ms;
-		if (k > 0) {
-			*dup = true;
-			tasq_broker_count(b, TASQ_CTR_DUPLICATE_SUBMITS, 1);
-			return (0);
+		if (k > 0 || n == 0) {
+			if (n > 0) {
+				*dup = true;
+				tasq_broker_count(
+				    b, TASQ_CTR_DUPLICATE_SUBMITS, 1);
+			}
+			// The input may end with a batch sent again.
+			return (job_seal(b, j, req->last, why));
 		}
 		if (k < 0) {
 			*why = "batch overlaps part of an earlier batch";
@@ -265,6 +292,22 @@ tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 			goto nomem;
 		}
 		new_j = true;
+		meta  = tasq_broker_job_meta_of(b, NULL, req, &m);
+		if (tasq_broker_job_meta_set(b, j, &m) != 0) {
+			goto nomem;
+		}
+		if (n == 0) {
+			// An empty input: a job that is done at once.
+			if ((rv = tasq_persist_job(b, j)) != 0) {
+				*why = "the journal cannot be written (disk "
+				       "full or I/O error); retry later";
+				goto fail;
+			}
+			tasq_broker_job_check_done(b, j);
+			return (0);
+		}
+	} else if (req->last && !j->sealed) {
+		seal = true;
 	}
 	if ((rv = tasq_broker_ivals_reserve(j)) != 0 ||
 	    (rv = tasq_broker_chunk_prepare(j, n, &req->payloads, &cp)) != 0) {
@@ -284,6 +327,16 @@ tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 	*accepted  = (uint32_t) n;
 	tasq_broker_count(b, TASQ_CTR_SUBMITTED, n);
 	wlist_take(&q->waiters, wake);
+	if (seal) {
+		return (job_seal(b, j, true, why));
+	}
+	if (meta && (rv = tasq_persist_job(b, j)) != 0) {
+		// The tasks are in: a retry is a duplicate, and records
+		// the job's meta then (job_seal), if it ends the input.
+		*why = "the journal cannot be written (disk full or I/O "
+		       "error); retry later";
+		return (rv);
+	}
 	return (0);
 nomem:
 	*why = "out of memory; retry later";
@@ -823,7 +876,9 @@ tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
 		pos = 0;
 		while ((v = tasq_idmap_next(&b->jobs, &pos)) != NULL) {
 			struct job *j = v;
-			if (!j->closed &&
+			// A detached job with all its input is not
+			// abandoned: it lives until its results expire.
+			if (!j->closed && !(j->keep && j->sealed) &&
 			    now_ms > j->last_ms + b->conf.job_ttl_ms) {
 				list[k++] = j;
 			}
@@ -849,6 +904,7 @@ tasq_broker_tick(tasq_broker *b, uint64_t now_ms)
 		}
 		free(list);
 	}
+	tasq_broker_jobs_expire(b, &wake);
 	tasq_broker_delayed_due(b, now_ms, &wake);
 	tasq_broker_queue_gc(b, now_ms, false);
 	nng_mtx_unlock(b->mtx);
@@ -867,6 +923,15 @@ tasq_broker_recover(tasq_broker *b, tasq_journal *j, char *err, size_t errlen,
 	b->recovering = true;
 	rv            = tasq_persist_replay(b, j, records, bytes, err, errlen);
 	tasq_broker_ready_normalize(b);
+	{
+		// Jobs whose last result came in the journal's tail: done
+		// now (their result TTL counts from the restart).
+		size_t      pos = 0;
+		struct job *jb;
+		while ((jb = tasq_broker_job_next(b, &pos)) != NULL) {
+			tasq_broker_job_check_done(b, jb);
+		}
+	}
 	// Queues of closed jobs only: gone, and within --max-queues again.
 	tasq_broker_queue_gc(b, 0, true);
 	b->recovering = false;
@@ -897,6 +962,9 @@ tasq_broker_compact(tasq_broker *b)
 	}
 	if (rv == 0) {
 		rv = tasq_persist_snap_dead(b, &buf, &len, &cap);
+	}
+	if (rv == 0) {
+		rv = tasq_persist_snap_expired(b, &buf, &len, &cap);
 	}
 	if (rv == 0) {
 		rv  = tasq_journal_rotate(b->journal, buf, len);

@@ -68,6 +68,9 @@ typedef struct tasq_broker_conf {
 	// Where the broker counts its events (server/stats.h), borrowed
 	// until tasq_broker_free; NULL: a registry of its own (tests).
 	tasq_stats *stats;
+	// A detached job's results are kept this long after it is done
+	// when its client does not say (SubmitRequest.result_ttl_ms).
+	uint64_t result_ttl_ms;
 } tasq_broker_conf;
 
 // A waiter is embedded in the caller's long-poll state. The broker links
@@ -231,6 +234,49 @@ int tasq_broker_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n,
 // submit (from the server's start for tasks replayed from the journal).
 uint64_t tasq_broker_queue_age_ms(
     tasq_broker *b, const char *queue, uint64_t now_ms);
+
+// A job's JobInfo with room for its strings.
+typedef struct tasq_job_info_buf {
+	tasq_job_info info;
+	char          queue[TASQ_WIRE_MAX_NAME + 1];
+	char          type[TASQ_WIRE_MAX_NAME + 1];
+	char          host[TASQ_WIRE_MAX_HOST + 1];
+} tasq_job_info_buf;
+
+// tasq_broker_job_status describes job_id in *out. Errors, with *why:
+// TASQ_ENOT_FOUND (unknown, closed or expired: *why says which it can).
+int tasq_broker_job_status(tasq_broker *b, uint64_t job_id, uint64_t now_ms,
+    tasq_job_info_buf *out, const char **why);
+
+// tasq_broker_job_list fills rep (TASQ_M_JOB_LIST) with the open jobs of
+// queue (NULL or "": all), at most max (0: 1000); release with
+// tasq_broker_stats_fini. Errors: NNG_ENOMEM.
+int tasq_broker_job_list(tasq_broker *b, const char *queue, uint32_t max,
+    uint64_t now_ms, tasq_rep *rep);
+
+// Results of a detached job in task id order (PROTOCOL.md 9.14),
+// pointing into mem_ (release with tasq_broker_results_fini).
+typedef struct tasq_results_out {
+	size_t            n;
+	uint64_t         *ids;
+	uint32_t         *codes;  // NULL: all OK
+	const char      **errors; // NULL: none
+	tasq_blobs        results;
+	uint64_t          next_index;
+	tasq_job_info_buf job;
+	void             *mem_;
+} tasq_results_out;
+
+// tasq_broker_results returns the results of detached job job_id with
+// ids from from on, in id order, up to the first task without one, at
+// most max (0 or over max_fetch: max_fetch). When there is none and the
+// job is not done, w (if not NULL) is parked on the job. Errors, with
+// *why: TASQ_ENOT_FOUND (unknown or expired), TASQ_EFAILED_PRECONDITION
+// (not detached), NNG_ENOMEM.
+int  tasq_broker_results(tasq_broker *b, uint64_t job_id, uint64_t from,
+     uint32_t max, uint64_t now_ms, tasq_results_out *out, tasq_waiter *w,
+     bool *parked, const char **why);
+void tasq_broker_results_fini(tasq_results_out *out);
 
 // tasq_broker_stats fills rep (method TASQ_M_STATS) with a snapshot of
 // the queues, workers and dead letters, and of every counter of the

@@ -346,6 +346,37 @@ void tasq_broker_task_bury(tasq_broker *b, struct chunk *c, uint32_t off,
     const uint8_t *res, uint32_t len, uint32_t code, char *err, struct dead *d,
     tasq_waiter **wake);
 
+// ---- broker_jobs.c: the job registry ---------------------------------------
+
+// What a job is beyond its tasks (the JOB record): detached (keep), input
+// complete (sealed), its result TTL, wall-clock times (created, done: 0
+// not yet), failed results (has_failed: set), host (NULL: none).
+typedef struct tasq_job_meta {
+	bool        keep, sealed;
+	uint64_t    result_ttl_ms;
+	uint64_t    created_wall_ms, done_wall_ms;
+	uint64_t    failed;
+	bool        has_failed;
+	const char *host;
+} tasq_job_meta;
+
+void tasq_broker_job_meta(const struct job *j, tasq_job_meta *m);
+// Sets j's meta (host copied). Errors: NNG_ENOMEM (nothing changed).
+int tasq_broker_job_meta_set(
+    tasq_broker *b, struct job *j, const tasq_job_meta *m);
+// The meta of req's new job (j NULL) or of j after req; returns whether
+// it is worth a JOB record (new: detached or last; j: sealed now).
+bool tasq_broker_job_meta_of(tasq_broker *b, const struct job *j,
+    const tasq_submit_req *req, tasq_job_meta *m);
+// Marks j done (its done time) when sealed and every task has a result.
+void tasq_broker_job_check_done(tasq_broker *b, struct job *j);
+// Expired detached jobs, remembered for Results' NOT_FOUND message.
+void   tasq_broker_expired_add(tasq_broker *b, uint64_t id);
+bool   tasq_broker_expired_has(const tasq_broker *b, uint64_t id);
+size_t tasq_broker_expired_list(const tasq_broker *b, const uint64_t **ids);
+// Records, closes and remembers the detached jobs past their result TTL.
+void tasq_broker_jobs_expire(tasq_broker *b, tasq_waiter **wake);
+
 // ---- persist.c: journal records of state changes ---------------------------
 // No-ops without a journal or while recovering. They return 0 or the
 // journal's error.
@@ -375,6 +406,12 @@ int tasq_persist_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n,
 int tasq_persist_snap_dead(
     tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap);
 int tasq_persist_close(tasq_broker *b, uint64_t job);
+// A JOB record of j (its header and meta); EXPIRED of n job ids.
+int tasq_persist_job(tasq_broker *b, const struct job *j);
+int tasq_persist_expired(tasq_broker *b, const uint64_t *ids, size_t n);
+// tasq_persist_snap_expired appends the remembered expired ids to buf.
+int tasq_persist_snap_expired(
+    tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap);
 // tasq_persist_replay applies the journal's snapshot and records
 // (tasq_journal_recover) to the broker, which is recovering.
 int tasq_persist_replay(tasq_broker *b, tasq_journal *j, uint64_t *records,

@@ -35,6 +35,9 @@ tasq_broker_job_free(struct job *j)
 	free(j->d_lens);
 	free(j->d_errs);
 	free(j->d_data);
+	free(j->host);
+	free(j->k_pos);
+	free(j->k_off);
 	free(j);
 }
 
@@ -230,7 +233,9 @@ tasq_broker_task_finish(tasq_broker *b, struct chunk *c, uint32_t off,
 	tasq_broker_count(b, TASQ_CTR_COMPLETED, 1);
 	if (code != 0) {
 		tasq_broker_count(b, TASQ_CTR_FAILED, 1);
+		j->failed++;
 	}
+	tasq_broker_job_check_done(b, j);
 	wlist_take(&j->waiters, wake);
 	return (true);
 }
@@ -362,6 +367,8 @@ tasq_broker_job_create(tasq_broker *b, uint64_t id, struct queue *q,
 	j->legacy   = legacy;
 	j->seq_next = b->conf.seq_base + 1;
 	j->last_ms  = now_ms;
+	// Its age (JobInfo); a JOB record replayed later sets the original.
+	j->created_wall_ms = tasq_broker_wall_ms(b);
 	if (retry != NULL) {
 		j->retry = *retry;
 	}
@@ -668,6 +675,13 @@ tasq_broker_job_fetch(tasq_broker *b, struct job *j, uint64_t ack_seq,
 	int       rv = 0;
 
 	ack = j->d_seq != 0 && ack_seq == j->d_seq;
+	if (j->keep) {
+		// A detached job's results stay for Results (broker_jobs.c).
+		out->submitted = j->submitted;
+		out->completed = j->completed;
+		out->legacy    = j->legacy;
+		return (0);
+	}
 	if ((ack || j->d_seq == 0) && j->r_len > 0) {
 		// A new delivery from the head of the result list.
 		n        = j->r_len < max ? j->r_len : max;

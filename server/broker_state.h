@@ -16,7 +16,8 @@
 #include "idmap.h"
 #include "journal.h"
 
-#define DEAD_RING 1024 // dead letters remembered for stats
+#define DEAD_RING 1024     // dead letters remembered for stats
+#define EXPIRED_RING 16384 // ids of detached jobs whose results expired
 
 struct range {
 	struct range *next, *prev;
@@ -112,6 +113,19 @@ struct job {
 	uint64_t     last_ms;
 	bool         closed;
 	struct wlist waiters;
+	// The job registry (broker_jobs.c, PROTOCOL.md 9.11-9.14). A
+	// detached (keep) job's results stay in the r_ columns, never
+	// delivered, until result_ttl_ms after it is done (sealed: its
+	// input is complete, and every task has a result); k_pos lists the
+	// first k_n of them by task id (k_off: each one's byte offset).
+	bool      keep, sealed;
+	uint64_t  result_ttl_ms;
+	uint64_t  created_wall_ms, done_wall_ms; // wall clock; 0: not done
+	uint64_t  failed;
+	char     *host; // NULL: not given
+	uint32_t *k_pos;
+	uint64_t *k_off;
+	size_t    k_n, k_offn;
 };
 
 struct queue {
@@ -175,6 +189,10 @@ struct tasq_broker {
 	tasq_stats   *own_stats;  // NULL when conf.stats was given
 	tasq_journal *journal;    // NULL without --data-dir
 	bool          recovering; // replaying: limits off, no records
+	// The last EXPIRED_RING detached jobs whose results expired, so
+	// that Results can say so (broker_jobs.c).
+	uint64_t expired[EXPIRED_RING];
+	size_t   exp_next, exp_n;
 };
 
 // What a failed result may need, allocated for each (spare_prepare)

@@ -75,7 +75,10 @@ enum tasq_rec_type {
 	TASQ_REC_DEAD     = 14, // a dead letter (also in snapshots)
 	TASQ_REC_DPURGE   = 15, // dead letters purged
 	TASQ_REC_TRIES    = 16, // job, ranges' attempts (also in snapshots)
-	TASQ_REC_MAX      = TASQ_REC_TRIES,
+	// The job registry (issue 13).
+	TASQ_REC_JOB     = 17, // a job's meta: detached, input complete, ...
+	TASQ_REC_EXPIRED = 18, // detached jobs whose results expired
+	TASQ_REC_MAX     = TASQ_REC_EXPIRED,
 };
 
 typedef enum tasq_fsync_mode {

@@ -2436,6 +2436,133 @@ attempts_restart(bool compact, uint32_t backoff_ms)
 	rm_tmpdir();
 }
 
+// ---- detached jobs (issue 13: JOB and EXPIRED records) --------------------
+
+#define JOB_D 301 // detached, results kept an hour
+#define JOB_X 302 // detached, results kept 1 ms
+#define JOB_F 303 // detached, made after a restart
+
+static void
+submit_detached(tasq_broker *b, uint64_t job, size_t n, uint64_t ttl_ms)
+{
+	int64_t         v[16];
+	tasq_submit_req req;
+	uint32_t        acc;
+	bool            dup;
+	const char     *why;
+
+	ASSERT_LE(n, 16);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = value_of(job, i);
+	}
+	memset(&req, 0, sizeof(req));
+	req.queue         = QA;
+	req.job_id        = job;
+	req.n             = n;
+	req.type          = TASQ_TYPE_SQUARE;
+	req.payloads      = test_col_i64(v, n);
+	req.detach        = true;
+	req.result_ttl_ms = ttl_ms;
+	req.host          = "host-d";
+	req.last          = true;
+	ASSERT_OK(tasq_broker_submit(b, &req, now0, &acc, &dup, &why));
+	ASSERT_EQ(acc, n);
+}
+
+// Job's results are the squares of its n tasks, in order.
+static void
+expect_kept(tasq_broker *b, uint64_t job, size_t n)
+{
+	tasq_results_out  o;
+	tasq_job_info_buf ib;
+	bool              parked;
+	const char       *why;
+
+	ASSERT_OK(
+	    tasq_broker_results(b, job, 0, 0, now0, &o, NULL, &parked, &why));
+	ASSERT_EQ(o.n, n);
+	for (size_t i = 0; i < n; i++) {
+		int64_t v = value_of(job, i);
+		ASSERT_EQ(o.ids[i], i);
+		ASSERT_EQ(test_i64(&o.results, i), v * v);
+	}
+	ASSERT_EQ(o.job.info.state, TASQ_JOB_DONE);
+	tasq_broker_results_fini(&o);
+	ASSERT_OK(tasq_broker_job_status(b, job, now0, &ib, &why));
+	ASSERT_TRUE(ib.info.detached);
+	ASSERT_STR_EQ(ib.info.host, "host-d");
+	ASSERT_EQ(ib.info.completed, n);
+}
+
+static void
+expect_expired(tasq_broker *b, uint64_t job)
+{
+	tasq_results_out o;
+	bool             parked;
+	const char      *why = NULL;
+
+	ASSERT_RV(
+	    tasq_broker_results(b, job, 0, 0, now0, &o, NULL, &parked, &why),
+	    TASQ_ENOT_FOUND);
+	ASSERT_STR_CONTAINS(why, "job expired");
+}
+
+static bool
+expired_after_tick(void *arg)
+{
+	tasq_job_info_buf ib;
+	const char       *why;
+
+	tasq_broker_tick(arg, now0);
+	return (tasq_broker_job_status(arg, JOB_X, now0, &ib, &why) ==
+	    TASQ_ENOT_FOUND);
+}
+
+TEST(broker_detached_results_survive_restarts_compaction_and_expiry)
+{
+	tasq_journal *j;
+	tasq_broker  *b;
+	uint64_t      recs;
+	struct task   tk[64];
+
+	now0 = tasq_clock_mono_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, 1ULL << 30, &recs);
+	cur_j = j;
+	submit_detached(b, JOB_D, 6, 3600000);
+	ASSERT_EQ(lease(b, QA, 10, tk), 6);
+	complete(b, tk, 6);
+	expect_kept(b, JOB_D, 6);
+	// A job whose results expire at once: gone, known as expired.
+	submit_detached(b, JOB_X, 2, 1);
+	ASSERT_EQ(lease(b, QA, 10, tk), 2);
+	complete(b, tk, 2);
+	ASSERT_TRUE(eventually(expired_after_tick, b, 5000));
+	expect_expired(b, JOB_X);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	// Replayed from the records: JOB after SUBMIT2, the results, EXPIRED.
+	b     = broker_recovered(&j, 1, &recs);
+	cur_j = j;
+	expect_kept(b, JOB_D, 6);
+	expect_expired(b, JOB_X);
+	submit_detached(b, JOB_F, 3, 3600000);
+	ASSERT_EQ(lease(b, QA, 10, tk), 3);
+	complete(b, tk, 3);
+	// Through a snapshot: JOB after IVALS2, results as PENDING2, the
+	// expired ids as one EXPIRED.
+	compact_if(b, 1, 1);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	b = broker_recovered(&j, 1ULL << 30, &recs);
+	expect_kept(b, JOB_D, 6);
+	expect_kept(b, JOB_F, 3);
+	expect_expired(b, JOB_X);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	rm_tmpdir();
+}
+
 TEST(broker_attempts_survive_a_restart)
 {
 	attempts_restart(false, 0);

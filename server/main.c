@@ -61,6 +61,7 @@ static struct {
 	uint64_t max_unauth;
 	uint64_t auth_ms;
 	uint64_t job_ttl_ms;
+	uint64_t result_ttl_ms;
 	uint64_t contexts;
 	uint64_t max_wait_ms;
 	uint64_t skew_ms;
@@ -121,6 +122,10 @@ static const tasq_opt server_opts[] = {
 	{ "job-ttl", 0, TASQ_OPT_MS, NULL, "10m", "DURATION",
 	    "a job whose client stays away this long is dropped",
 	    &cfg.job_ttl_ms, 1000, 30 * 86400000ULL, false },
+	{ "result-ttl", 0, TASQ_OPT_MS, NULL, "1h", "DURATION",
+	    "keep a detached job's results this long after it is done, "
+	    "unless its client says (tasq submit --result-ttl)",
+	    &cfg.result_ttl_ms, 1000, 30 * 86400000ULL, false },
 	{ "contexts", 0, TASQ_OPT_U64, NULL, "256", "N",
 	    "requests served at once (long-polls included)", &cfg.contexts, 4,
 	    65536, false },
@@ -253,6 +258,7 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 			.lease_ms     = (uint32_t) cfg.lease_ms,
 			.max_attempts = (uint32_t) cfg.max_attempts,
 			.job_ttl_ms   = cfg.job_ttl_ms,
+			.result_ttl_ms = cfg.result_ttl_ms,
 			.max_fetch    = 65536,
 			.max_lease    = 65536,
 			.seq_base = tasq_random64() & 0xffffffff00000000ULL,

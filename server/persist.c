@@ -35,6 +35,15 @@
 //            backoff ends at not_before_ms on the wall clock (0: none).
 //            The later record of a task wins; snapshots have one per
 //            range with attempts (a leased one's less its own delivery).
+//   JOB      job header, u64 job, u8 flags (1: detached, 2: input
+//            complete), u64 result_ttl_ms, u64 created_ms, u64 done_ms
+//            (wall clock; 0: not done), u64 failed, u8 hlen, host
+//            (written after the SUBMIT2 of a job's first batch when it
+//            is detached or ends the input, and when a later
+//            request ends the input; in snapshots after IVALS2. A JOB of
+//            an unknown job makes it: an empty input)
+//   EXPIRED  u32 n, u64 ids[n]   (detached jobs whose results expired:
+//            closed, and remembered; snapshots hold those remembered)
 // Leases are not recorded: after a restart every unfinished task is
 // ready (or waits out its backoff), with the attempts of its TRIES.
 #include <stdlib.h>
@@ -325,6 +334,78 @@ tasq_persist_snap_dead(tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap)
 		rv = dead_rec(NULL, &v, buf, len, cap);
 	}
 	return (rv);
+}
+
+#define JFLAG_KEEP 1
+#define JFLAG_SEALED 2
+
+// Frames (framebuf) or appends the JOB record of j.
+static int
+job_rec(tasq_broker *b, const struct job *j, uint8_t **framebuf, size_t *len,
+    size_t *cap)
+{
+	tasq_job_view v;
+	tasq_job_meta m;
+	struct jhdr   h;
+	uint8_t       qlen, tlen, hlen, fl;
+
+	tasq_broker_job_view(j, &v);
+	tasq_broker_job_meta(j, &m);
+	qlen = (uint8_t) strlen(v.queue);
+	tlen = (uint8_t) strlen(v.type);
+	hlen = (uint8_t) (m.host != NULL ? strlen(m.host) : 0);
+	fl   = (m.keep ? JFLAG_KEEP : 0) | (m.sealed ? JFLAG_SEALED : 0);
+	jhdr_make(&h, v.legacy, &v.retry);
+	struct iovec iov[] = {
+		{ &qlen, 1 },
+		{ (void *) v.queue, qlen },
+		{ &tlen, 1 },
+		{ (void *) v.type, tlen },
+		{ &h, sizeof(h) },
+		{ &v.id, 8 },
+		{ &fl, 1 },
+		{ &m.result_ttl_ms, 8 },
+		{ &m.created_wall_ms, 8 },
+		{ &m.done_wall_ms, 8 },
+		{ &m.failed, 8 },
+		{ &hlen, 1 },
+		{ (void *) m.host, hlen },
+	};
+	if (framebuf != NULL) {
+		return (tasq_journal_frame(
+		    framebuf, len, cap, TASQ_REC_JOB, iov, 13));
+	}
+	return (append(b, TASQ_REC_JOB, iov, 13));
+}
+
+int
+tasq_persist_job(tasq_broker *b, const struct job *j)
+{
+	return (job_rec(b, j, NULL, NULL, NULL));
+}
+
+int
+tasq_persist_expired(tasq_broker *b, const uint64_t *ids, size_t n)
+{
+	uint32_t     n32   = (uint32_t) n;
+	struct iovec iov[] = { { &n32, 4 }, { (void *) ids, n * 8 } };
+	return (append(b, TASQ_REC_EXPIRED, iov, 2));
+}
+
+int
+tasq_persist_snap_expired(
+    tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap)
+{
+	const uint64_t *ids;
+	size_t          n = tasq_broker_expired_list(b, &ids);
+	uint32_t        n32;
+
+	if (n == 0) {
+		return (0);
+	}
+	n32                = (uint32_t) n;
+	struct iovec iov[] = { { &n32, 4 }, { (void *) ids, n * 8 } };
+	return (tasq_journal_frame(buf, len, cap, TASQ_REC_EXPIRED, iov, 2));
 }
 
 int
@@ -897,6 +978,71 @@ apply_dead_purge(tasq_broker *b, struct cur *c)
 }
 
 static int
+apply_job(tasq_broker *b, struct cur *c)
+{
+	struct jinfo   ji;
+	tasq_job_meta  m;
+	struct job    *j;
+	const uint8_t *fl, *hl;
+	const char    *h = NULL;
+	char           host[TASQ_WIRE_MAX_HOST + 1];
+	uint64_t       id;
+	int            rv;
+
+	memset(&m, 0, sizeof(m));
+	if (!take_jhdr(c, &ji)) {
+		return (c->bad ? TASQ_EDATA_LOSS : NNG_ENOMEM);
+	}
+	id                = take64(c);
+	fl                = take(c, 1);
+	m.result_ttl_ms   = take64(c);
+	m.created_wall_ms = take64(c);
+	m.done_wall_ms    = take64(c);
+	m.failed          = take64(c);
+	m.has_failed      = true;
+	hl                = take(c, 1);
+	if (hl != NULL && *hl > 0) {
+		h = take(c, *hl);
+	}
+	if (c->bad || c->left != 0 || id == 0) {
+		return (TASQ_EDATA_LOSS);
+	}
+	if (h != NULL) {
+		memcpy(host, h, *hl);
+		host[*hl] = '\0';
+		m.host    = host;
+	}
+	m.keep   = (*fl & JFLAG_KEEP) != 0;
+	m.sealed = (*fl & JFLAG_SEALED) != 0;
+	if ((rv = job_for(b, id, &ji, &j)) != 0) {
+		return (rv);
+	}
+	return (tasq_broker_job_meta_set(b, j, &m));
+}
+
+static int
+apply_expired(tasq_broker *b, struct cur *c)
+{
+	uint32_t    n   = take32(c);
+	uint64_t   *ids = copy_col(c, n, 8);
+	struct job *j;
+
+	if (ids == NULL || c->bad || c->left != 0) {
+		free(ids);
+		return (c->bad || c->left != 0 ? TASQ_EDATA_LOSS : NNG_ENOMEM);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		(void) job_for(b, ids[i], NULL, &j);
+		if (j != NULL) {
+			(void) tasq_broker_job_close(b, j, NULL);
+		}
+		tasq_broker_expired_add(b, ids[i]);
+	}
+	free(ids);
+	return (0);
+}
+
+static int
 apply(void *arg, int type, const uint8_t *p, size_t len)
 {
 	tasq_broker *b = arg;
@@ -950,6 +1096,10 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		return (apply_dead_purge(b, &c));
 	case TASQ_REC_TRIES:
 		return (apply_tries(b, &c));
+	case TASQ_REC_JOB:
+		return (apply_job(b, &c));
+	case TASQ_REC_EXPIRED:
+		return (apply_expired(b, &c));
 	default:
 		return (TASQ_EDATA_LOSS);
 	}
@@ -1001,6 +1151,9 @@ tasq_persist_snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
 	};
 	rv = tasq_journal_frame(buf, len, cap, TASQ_REC_IVALS2, iov, 10);
 	free(iv);
+	if (rv == 0) {
+		rv = job_rec(NULL, j, buf, len, cap);
+	}
 	for (size_t i = 0; i < v.nchunks && rv == 0; i++) {
 		tasq_chunk_view c;
 		uint32_t       *lens = NULL;

@@ -192,6 +192,37 @@ handle_fetch(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 	return (rv);
 }
 
+static int
+handle_results(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
+    nng_msg **replyp, bool *parked, const char **why)
+{
+	const tasq_req  *req = call->req;
+	tasq_results_out out;
+	tasq_rep         rep;
+	int              rv;
+
+	rv = tasq_broker_results(s->broker, req->u.results.job_id,
+	    req->u.results.from_index, req->u.results.max,
+	    tasq_clock_mono_ms(), &out,
+	    maybe_wait(s, call, w, req->u.results.wait_ms), parked, why);
+	if (rv != 0 || *parked) {
+		return (rv);
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.method               = TASQ_M_RESULTS;
+	rep.u.results.n          = out.n;
+	rep.u.results.ids        = out.ids;
+	rep.u.results.codes      = out.codes;
+	rep.u.results.errors     = out.errors;
+	rep.u.results.results    = out.results;
+	rep.u.results.next_index = out.next_index;
+	rep.u.results.has_job    = true;
+	rep.u.results.job        = out.job.info;
+	rv                       = tasq_wire_encode_rep(&rep, replyp);
+	tasq_broker_results_fini(&out);
+	return (rv);
+}
+
 int
 tasq_service_handle(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
     nng_msg **replyp, bool *parked, const char **why)
@@ -292,6 +323,26 @@ tasq_service_handle(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 			return (rv);
 		}
 		return (tasq_wire_encode_rep(&rep, replyp));
+	case TASQ_M_JOB_LIST:
+		if ((rv = tasq_broker_job_list(s->broker,
+		         req->u.job_list.queue, req->u.job_list.max, now,
+		         &rep)) != 0) {
+			return (rv);
+		}
+		rv = tasq_wire_encode_rep(&rep, replyp);
+		tasq_broker_stats_fini(&rep);
+		return (rv);
+	case TASQ_M_JOB_STATUS: {
+		tasq_job_info_buf ib;
+		if ((rv = tasq_broker_job_status(s->broker,
+		         req->u.job_status.job_id, now, &ib, why)) != 0) {
+			return (rv);
+		}
+		rep.u.job_status.job = ib.info;
+		return (tasq_wire_encode_rep(&rep, replyp));
+	}
+	case TASQ_M_RESULTS:
+		return (handle_results(s, call, w, replyp, parked, why));
 	default:
 		*why = "unknown method";
 		return (TASQ_EUNIMPLEMENTED);

@@ -76,6 +76,8 @@ assert HDR.size == 52
 
 M_HEALTH, M_SUBMIT, M_LEASE, M_COMPLETE, M_EXTEND = 0, 1, 2, 3, 4
 M_RELEASE, M_FETCH, M_CLOSE_JOB, M_STATS = 5, 6, 7, 8
+M_JOB_LIST, M_JOB_STATUS, M_RESULTS = 11, 12, 13
+JOB_STATE_DONE = 2
 
 CODES = [
     "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
@@ -869,6 +871,8 @@ def run(args, key):
 
     if args.typed:
         run_typed(args, c, check)
+    if args.jobs:
+        run_jobs(args, c, check)
 
     sp.close()
     print("%s: %d check(s) failed" % ("FAIL" if check.failed else "PASS",
@@ -933,6 +937,61 @@ def run_typed(args, c, check):
     expect_error(check, "a Submit with values and payloads",
                  lambda: c.call(M_SUBMIT, body + f_packed(4, [1], True)),
                  INVALID_ARGUMENT, "not both")
+
+
+def job_info(raw):
+    """A decoded JobInfo (PROTOCOL.md 9.12)."""
+    f = pb_fields(raw)
+    return dict(job_id=pb_int(f, 1), queue=pb_str(f, 2), type=pb_str(f, 3),
+                state=pb_int(f, 4), submitted=pb_int(f, 5),
+                completed=pb_int(f, 6), failed=pb_int(f, 7),
+                host=pb_str(f, 9), detached=bool(pb_int(f, 10)))
+
+
+def run_jobs(args, c, check):
+    """Step 9: a detached job (PROTOCOL.md 9.11-9.14): Submit with
+    detach (8), host (10) and last (11); JobStatus until it is done;
+    Results in id order from 0, twice; JobList; NOT_FOUND for an unknown
+    job."""
+    values = [5, -6, 7, 8, 9]
+    job_id = secrets.randbits(64) or 1
+    body = (typed_submit_request(args.queue, job_id, 0, "square",
+                                 [i64le(v) for v in values]) +
+            f_varint(8, 1) + f_varint(9, 60000) + f_bytes(10, b"py-host") +
+            f_varint(11, 1))
+    r = submit_reply(c.call(M_SUBMIT, body))
+    check(r == dict(accepted=len(values), duplicate=False),
+          "detached Submit with last: %r" % r)
+    info, until = None, time.monotonic() + args.results_timeout
+    while time.monotonic() < until:
+        info = job_info(c.call(M_JOB_STATUS, f_varint(1, job_id))[1][-1])
+        if info["state"] == JOB_STATE_DONE:
+            break
+        time.sleep(0.05)
+    check(info is not None and info["state"] == JOB_STATE_DONE and
+          info["completed"] == len(values) and info["detached"] and
+          info["host"] == "py-host" and info["queue"] == args.queue,
+          "JobStatus of the detached job: %r" % info)
+    for attempt in (1, 2):
+        got, frm = [], 0
+        while True:
+            f = c.call(M_RESULTS, f_varint(1, job_id) + f_varint(2, frm) +
+                       f_varint(4, 1000), timeout_ms=6000)
+            ids = pb_repeated(f, 1)
+            res = dec_blobs(f[3][-1], len(ids)) if 3 in f else []
+            got += list(zip(ids, res))
+            frm = pb_int(f, 5)
+            if not ids and job_info(f[6][-1])["state"] == JOB_STATE_DONE:
+                break
+        want = [(i, i64le(v * v)) for i, v in enumerate(values)]
+        check(got == want, "Results, read %d: %r" % (attempt, got))
+    f = c.call(M_JOB_LIST, f_bytes(1, args.queue.encode()))
+    ids = [job_info(raw)["job_id"] for raw in f.get(1, [])]
+    check(job_id in ids, "JobList of queue %s lists the job" % args.queue)
+    expect_error(check, "JobStatus of an unknown job",
+                 lambda: c.call(M_JOB_STATUS,
+                                f_varint(1, secrets.randbits(64) | 1)),
+                 NOT_FOUND, "unknown or expired")
 
 
 # ---------------------------------------------------------------------------
@@ -1009,6 +1068,9 @@ def main():
     p.add_argument("--typed", action="store_true",
                    help="also run typed jobs (step 8: needs a server and "
                    "worker with typed tasks)")
+    p.add_argument("--jobs", action="store_true",
+                   help="also run a detached job (step 9: needs a server "
+                   "with the job registry)")
     args = p.parse_args()
     if args.check_doc:
         return check_doc(args.check_doc)

@@ -136,7 +136,7 @@ def run_python(args, work, key):
             r = subprocess.run(
                 [sys.executable, args.client, "--url", url, "--key-file",
                  key, "--queue", "compat", "--timeout", str(10 * FACTOR),
-                 "--results-timeout", str(60 * FACTOR)],
+                 "--results-timeout", str(60 * FACTOR), "--jobs"],
                 stdin=subprocess.DEVNULL, timeout=180 * FACTOR)
             status = r.returncode
         except subprocess.TimeoutExpired:

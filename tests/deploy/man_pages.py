@@ -99,8 +99,12 @@ def main():
     n += check(os.path.join(mandir, "tasq-worker.1"), help_options([worker]),
                errors)
     copts = help_options([client])
-    for cmd in ("submit", "stats", "health", "dead"):
-        copts.update(help_options([client, cmd]))
+    # Commands in the page's order: an option's first entry in the page
+    # documents the first command that has it.
+    for cmd in ("submit", "jobs", "status", "results", "wait", "stats",
+                "dead", "health"):
+        for k, v in help_options([client, cmd]).items():
+            copts.setdefault(k, v)
     n += check(os.path.join(mandir, "tasq.1"), copts, errors)
     groff = shutil.which("groff")
     pages = sorted(f for f in os.listdir(mandir) if re.search(r"\.\d$", f))

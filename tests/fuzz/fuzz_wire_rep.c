@@ -24,6 +24,26 @@ same_mem(const void *a, const void *b, size_t n)
 }
 
 static void
+same_job(const tasq_job_info *a, const tasq_job_info *b)
+{
+	FUZZ_CHECK_EQ(a->job_id, b->job_id);
+	fuzz_same_str(a->queue, b->queue);
+	fuzz_same_str(a->type, b->type);
+	fuzz_same_str(a->host, b->host);
+	FUZZ_CHECK(strlen(a->host) <= TASQ_WIRE_MAX_HOST);
+	FUZZ_CHECK(a->state >= 0 && a->state <= TASQ_JOB_DONE);
+	FUZZ_CHECK_EQ(a->state, b->state);
+	FUZZ_CHECK_EQ(a->submitted, b->submitted);
+	FUZZ_CHECK_EQ(a->completed, b->completed);
+	FUZZ_CHECK_EQ(a->failed, b->failed);
+	FUZZ_CHECK_EQ(a->age_ms, b->age_ms);
+	FUZZ_CHECK_EQ(a->result_ttl_ms, b->result_ttl_ms);
+	FUZZ_CHECK_EQ(a->expires_in_ms, b->expires_in_ms);
+	FUZZ_CHECK_EQ(a->detached, b->detached);
+	FUZZ_CHECK_EQ(a->no_worker, b->no_worker);
+}
+
+static void
 same_complete(const tasq_complete_rep *a, const tasq_complete_rep *b)
 {
 	FUZZ_CHECK_EQ(a->accepted, b->accepted);
@@ -221,6 +241,42 @@ same_rep(const tasq_rep *a, const tasq_rep *b)
 		break;
 	case TASQ_M_DEAD_PURGE:
 		FUZZ_CHECK_EQ(a->u.dead_purge.purged, b->u.dead_purge.purged);
+		break;
+	case TASQ_M_JOB_LIST:
+		FUZZ_CHECK_EQ(a->u.job_list.n, b->u.job_list.n);
+		FUZZ_CHECK_EQ(a->u.job_list.total, b->u.job_list.total);
+		for (size_t i = 0; i < a->u.job_list.n; i++) {
+			same_job(
+			    &a->u.job_list.jobs[i], &b->u.job_list.jobs[i]);
+		}
+		break;
+	case TASQ_M_JOB_STATUS:
+		same_job(&a->u.job_status.job, &b->u.job_status.job);
+		break;
+	case TASQ_M_RESULTS:
+		FUZZ_CHECK_EQ(a->u.results.n, b->u.results.n);
+		same_mem(a->u.results.ids, b->u.results.ids,
+		    a->u.results.n * sizeof(uint64_t));
+		fuzz_same_blobs(&a->u.results.results, &b->u.results.results,
+		    a->u.results.n);
+		fuzz_same_errors(
+		    a->u.results.errors, b->u.results.errors, a->u.results.n);
+		FUZZ_CHECK((a->u.results.codes == NULL) ==
+		    (b->u.results.codes == NULL));
+		if (a->u.results.codes != NULL) {
+			same_mem(a->u.results.codes, b->u.results.codes,
+			    a->u.results.n * sizeof(uint32_t));
+			for (size_t i = 0; i < a->u.results.n; i++) {
+				FUZZ_CHECK(
+				    a->u.results.codes[i] <= TASQ_CODE_MAX);
+			}
+		}
+		FUZZ_CHECK_EQ(
+		    a->u.results.next_index, b->u.results.next_index);
+		FUZZ_CHECK_EQ(a->u.results.has_job, b->u.results.has_job);
+		if (a->u.results.has_job) {
+			same_job(&a->u.results.job, &b->u.results.job);
+		}
 		break;
 	default:
 		FUZZ_CHECK(!"decoded a reply of an unknown method");

@@ -1,5 +1,5 @@
 // fuzz_wire_req: request bodies as a peer sends them. data[0] picks the
-// method (0..10, or an unknown number), the rest is the body. A body that
+// method (0..13, or an unknown number), the rest is the body. A body that
 // decodes has been validated, so it must encode again, and decoding that
 // must give the same request: a difference is a bug in wire.c. Every
 // decode, refused or not, must stay within the documented memory bound
@@ -65,7 +65,7 @@ same_submit(const tasq_submit_req *a, const tasq_submit_req *b)
 	FUZZ_CHECK_EQ(a->job_id, b->job_id);
 	FUZZ_CHECK_EQ(a->first_index, b->first_index);
 	FUZZ_CHECK_EQ(a->n, b->n);
-	FUZZ_CHECK(a->n > 0 && a->n <= TASQ_WIRE_MAX_IDS);
+	FUZZ_CHECK((a->n > 0 || a->last) && a->n <= TASQ_WIRE_MAX_IDS);
 	FUZZ_CHECK(a->first_index <= UINT64_MAX - a->n);
 	fuzz_same_str(a->type, b->type);
 	FUZZ_CHECK(tasq_wire_valid_name(a->type));
@@ -81,6 +81,12 @@ same_submit(const tasq_submit_req *a, const tasq_submit_req *b)
 	FUZZ_CHECK_EQ(a->retry.max_attempts, b->retry.max_attempts);
 	FUZZ_CHECK_EQ(a->retry.backoff_ms, b->retry.backoff_ms);
 	FUZZ_CHECK_EQ(a->retry.backoff_max_ms, b->retry.backoff_max_ms);
+	FUZZ_CHECK_EQ(a->detach, b->detach);
+	FUZZ_CHECK_EQ(a->result_ttl_ms, b->result_ttl_ms);
+	FUZZ_CHECK_EQ(a->last, b->last);
+	fuzz_same_str(a->host, b->host);
+	FUZZ_CHECK(strlen(a->host) <= TASQ_WIRE_MAX_HOST);
+	fuzz_check_text(a->host, true);
 }
 
 static void
@@ -169,6 +175,22 @@ same_req(const tasq_req *a, const tasq_req *b)
 		FUZZ_CHECK(a->u.dead_purge.n <= TASQ_WIRE_MAX_DEAD);
 		same_u64s(a->u.dead_purge.ids, b->u.dead_purge.ids,
 		    a->u.dead_purge.n);
+		break;
+	case TASQ_M_JOB_LIST:
+		fuzz_same_str(a->u.job_list.queue, b->u.job_list.queue);
+		FUZZ_CHECK(a->u.job_list.queue[0] == '\0' ||
+		    tasq_wire_valid_name(a->u.job_list.queue));
+		FUZZ_CHECK_EQ(a->u.job_list.max, b->u.job_list.max);
+		break;
+	case TASQ_M_JOB_STATUS:
+		FUZZ_CHECK_EQ(a->u.job_status.job_id, b->u.job_status.job_id);
+		break;
+	case TASQ_M_RESULTS:
+		FUZZ_CHECK_EQ(a->u.results.job_id, b->u.results.job_id);
+		FUZZ_CHECK_EQ(
+		    a->u.results.from_index, b->u.results.from_index);
+		FUZZ_CHECK_EQ(a->u.results.max, b->u.results.max);
+		FUZZ_CHECK_EQ(a->u.results.wait_ms, b->u.results.wait_ms);
 		break;
 	default:
 		FUZZ_CHECK(!"decoded a request of an unknown method");

@@ -312,6 +312,19 @@ sample_req(int method, tasq_req *req)
 		req->u.dead_purge.ids   = lease_ids3;
 		req->u.dead_purge.queue = "";
 		break;
+	case TASQ_M_JOB_LIST:
+		req->u.job_list.queue = "default";
+		req->u.job_list.max   = 100;
+		break;
+	case TASQ_M_JOB_STATUS:
+		req->u.job_status.job_id = 7;
+		break;
+	case TASQ_M_RESULTS:
+		req->u.results.job_id     = 7;
+		req->u.results.from_index = 2;
+		req->u.results.max        = 65536;
+		req->u.results.wait_ms    = 1000;
+		break;
 	default:
 		break;
 	}
@@ -348,6 +361,26 @@ static uint64_t        dead2[]  = { 7, 3, 8, 0 };
 static tasq_type_stats tstats[] = {
 	{ "default", "square", 5, 2, 1 },
 	{ "default", "sha256", 7, 0, 0 },
+};
+static tasq_job_info jinfos[] = {
+	{ .job_id          = 7,
+	    .queue         = "default",
+	    .type          = "square",
+	    .host          = "host-1",
+	    .state         = TASQ_JOB_RUNNING,
+	    .submitted     = 1000000,
+	    .completed     = 5,
+	    .failed        = 1,
+	    .age_ms        = 3000,
+	    .result_ttl_ms = 3600000,
+	    .detached      = true },
+	{ .job_id          = 8,
+	    .queue         = "q",
+	    .type          = "sha256",
+	    .host          = "",
+	    .state         = TASQ_JOB_DONE,
+	    .expires_in_ms = 2000,
+	    .no_worker     = true },
 };
 static tasq_dead_letter dletters[] = {
 	{ .id             = 1,
@@ -439,6 +472,24 @@ sample_rep(int method, tasq_rep *rep)
 	case TASQ_M_DEAD_PURGE:
 		rep->u.dead_purge.purged = 2;
 		break;
+	case TASQ_M_JOB_LIST:
+		rep->u.job_list.n     = 2;
+		rep->u.job_list.jobs  = jinfos;
+		rep->u.job_list.total = 3;
+		break;
+	case TASQ_M_JOB_STATUS:
+		rep->u.job_status.job = jinfos[0];
+		break;
+	case TASQ_M_RESULTS:
+		rep->u.results.n       = 4;
+		rep->u.results.ids     = ids4;
+		rep->u.results.codes   = codes4b;
+		rep->u.results.errors  = errs4;
+		rep->u.results.results = (tasq_blobs) { 0, rlens4, rdata, 67 };
+		rep->u.results.next_index = 9;
+		rep->u.results.has_job    = true;
+		rep->u.results.job        = jinfos[1];
+		break;
 	default:
 		break;
 	}
@@ -446,7 +497,7 @@ sample_rep(int method, tasq_rep *rep)
 
 static const char *const mnames[] = { "health", "submit", "lease", "complete",
 	"extend", "release", "fetch", "close_job", "stats", "dead_list",
-	"dead_purge" };
+	"dead_purge", "job_list", "job_status", "results" };
 
 // ---- fuzz_wire_req
 // ---------------------------------------------------------------------
@@ -517,6 +568,24 @@ gen_wire_req(void)
 	req.u.submit.retry     = (tasq_retry) { 3, 100, 5000 };
 	req_body(&req, &b);
 	write_wire(T, "submit-typed", TASQ_M_SUBMIT, &b);
+	// A detached job's batch, and the request that ends its input.
+	req.u.submit.detach        = true;
+	req.u.submit.result_ttl_ms = 2000;
+	req.u.submit.host          = "host-a.example";
+	req.u.submit.last          = true;
+	req_body(&req, &b);
+	write_wire(T, "submit-detach-last", TASQ_M_SUBMIT, &b);
+	req.u.submit.n        = 0;
+	req.u.submit.payloads = (tasq_blobs) { 8, NULL, NULL, 0 };
+	req_body(&req, &b);
+	write_wire(T, "submit-last-no-tasks", TASQ_M_SUBMIT, &b);
+	sample_req(TASQ_M_SUBMIT, &req);
+	req.u.submit.values    = NULL;
+	req.u.submit.n         = 3;
+	req.u.submit.type      = "sha256";
+	req.u.submit.payloads  = (tasq_blobs) { 0, plens3, rdata, 8 };
+	req.u.submit.has_retry = true;
+	req.u.submit.retry     = (tasq_retry) { 3, 100, 5000 };
 	req.u.submit.n         = 2;
 	req.u.submit.type      = "square";
 	req.u.submit.payloads  = (tasq_blobs) { 8, NULL, sq16, 16 };
@@ -1321,6 +1390,18 @@ rec_close(buf *s, uint64_t job)
 	rec_req(s, 0, &req);
 }
 
+// A request of a method numbered 9 or more: the op byte's low nibble is
+// TASQ_FUZZ_OP_BADMETHOD, its high nibble the method less 9.
+static void
+rec_high(buf *s, const tasq_req *req)
+{
+	buf b = { 0 };
+	req_body(req, &b);
+	rec(s, (uint8_t) (((req->method - 9) << 4) | TASQ_FUZZ_OP_BADMETHOD),
+	    &b);
+	free(b.p);
+}
+
 static void
 rec_simple(buf *s, int method)
 {
@@ -1435,6 +1516,54 @@ gen_service(void)
 	rec_fetch(&s, 21, 1, 0);
 	rec_op(&s, 0, TASQ_FUZZ_OP_CHECK);
 	write_seed(T, "fetch-carries-submit", s.p, s.len);
+
+	// A detached job: its input ended by a request without tasks; its
+	// results read by index (twice), its status, the job list.
+	reset(&s);
+	{
+		tasq_req req;
+		int64_t  v[6] = { 1, 2, 3, 4, 5, 6 };
+		sample_req(TASQ_M_SUBMIT, &req);
+		req.u.submit.job_id        = 31;
+		req.u.submit.n             = 6;
+		req.u.submit.values        = v;
+		req.u.submit.detach        = true;
+		req.u.submit.result_ttl_ms = 60000;
+		req.u.submit.host          = "fuzz-host";
+		rec_req(&s, 0, &req);
+		req.u.submit.first_index = 6;
+		req.u.submit.n           = 0;
+		req.u.submit.values      = NULL;
+		req.u.submit.payloads    = (tasq_blobs) { 8, NULL, NULL, 0 };
+		req.u.submit.last        = true;
+		rec_req(&s, 0, &req);
+		rec_lease(&s, 1, "default", 100, 6, 0, NULL);
+		results_for(
+		    &rb[0], 1, 31, ids[0], vals[0], codes[0], 0, 6, false);
+		rec_complete(&s, 100, 1, rb);
+		sample_req(TASQ_M_RESULTS, &req);
+		req.u.results.job_id     = 31;
+		req.u.results.from_index = 0;
+		req.u.results.wait_ms    = 0;
+		rec_high(&s, &req);
+		rec_high(&s, &req);
+		req.u.results.from_index = 4;
+		req.u.results.max        = 1;
+		rec_high(&s, &req);
+		sample_req(TASQ_M_JOB_STATUS, &req);
+		req.u.job_status.job_id = 31;
+		rec_high(&s, &req);
+		sample_req(TASQ_M_JOB_LIST, &req);
+		req.u.job_list.queue = "";
+		rec_high(&s, &req);
+		rec_fetch(&s, 31, 0, 0);
+		rec_tick(&s, 61000);
+		sample_req(TASQ_M_RESULTS, &req);
+		req.u.results.job_id = 31;
+		rec_high(&s, &req);
+		rec_op(&s, 0, TASQ_FUZZ_OP_CHECK);
+	}
+	write_seed(T, "detached-job", s.p, s.len);
 
 	// Leases that expire until the tasks are dead-lettered, then late
 	// and duplicate results.
