@@ -252,6 +252,81 @@ harness_stop_groups() {
 	return 0
 }
 
+# mkca NAME: a self-signed P-256 CA, $T/NAME.pem and $T/NAME.key.
+mkca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+	    -nodes -keyout "$T/$1.key" -out "$T/$1.pem" -days 2 \
+	    -subj "/CN=tasq test $1" \
+	    -addext basicConstraints=critical,CA:TRUE \
+	    -addext keyUsage=critical,keyCertSign,cRLSign \
+	    >"$T/openssl.out" 2>&1 || fail "openssl: $(cat "$T/openssl.out")"
+	chmod 600 "$T/$1.key"
+}
+
+# mkcert NAME CA CN SAN USAGE [START END]: a P-256 certificate signed by
+# CA, $T/NAME.pem and $T/NAME.key. USAGE is serverAuth or clientAuth;
+# SAN like DNS:localhost,IP:127.0.0.1 (or "" for none). With START and
+# END (YYYYMMDDHHMMSSZ) the validity is exactly that (openssl ca), so an
+# expired certificate can be made without faking the clock.
+mkcert() {
+	local name=$1 ca=$2 cn=$3 san=$4 usage=$5 start=${6:-} end=${7:-}
+	{
+		[ -n "$san" ] && echo "subjectAltName=$san"
+		echo "basicConstraints=CA:FALSE"
+		echo "keyUsage=critical,digitalSignature"
+		echo "extendedKeyUsage=$usage"
+	} >"$T/$name.ext"
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T/$name.key" -out "$T/$name.csr" -subj "/CN=$cn" \
+	    >"$T/openssl.out" 2>&1 || fail "openssl: $(cat "$T/openssl.out")"
+	chmod 600 "$T/$name.key"
+	if [ -z "$start" ]; then
+		openssl x509 -req -in "$T/$name.csr" -CA "$T/$ca.pem" \
+		    -CAkey "$T/$ca.key" -CAcreateserial -days 2 \
+		    -extfile "$T/$name.ext" -out "$T/$name.pem" \
+		    >"$T/openssl.out" 2>&1 ||
+		    fail "openssl: $(cat "$T/openssl.out")"
+		return
+	fi
+	local d=$T/ca-$name
+	mkdir -p "$d" && : >"$d/index.txt" && echo 1000 >"$d/serial"
+	{
+		printf '[ca]\ndefault_ca = d\n[d]\ndatabase = %s\n' "$d/index.txt"
+		printf 'serial = %s\nnew_certs_dir = %s\n' "$d/serial" "$d"
+		printf 'default_md = sha256\npolicy = p\nunique_subject = no\n'
+		printf '[p]\ncommonName = supplied\n[ext]\n'
+		cat "$T/$name.ext"
+	} >"$d/ca.cnf"
+	openssl ca -batch -config "$d/ca.cnf" -cert "$T/$ca.pem" \
+	    -keyfile "$T/$ca.key" -in "$T/$name.csr" -out "$T/$name.pem" \
+	    -startdate "$start" -enddate "$end" -extensions ext -notext \
+	    >"$T/openssl.out" 2>&1 || fail "openssl ca: $(cat "$T/openssl.out")"
+}
+
+# tls_scheme: the scheme with which to dial localhost over TLS: nng
+# dials the first address of a name, so where localhost is ::1 first,
+# tls+tcp4:// keeps to the IPv4 loopback the servers listen on.
+tls_scheme() {
+	local first
+	first=$(getent ahosts localhost 2>/dev/null | awk '{ print $1; exit }')
+	if [ "$first" = 127.0.0.1 ]; then
+		echo tls+tcp
+	else
+		echo tls+tcp4
+	fi
+}
+
+# tls_localhost: a CA ($T/ca.pem, .key), another CA that signed nothing
+# ($T/other.pem) and a server certificate for DNS:localhost signed by the
+# first ($T/server.pem, .key); sets scheme (tls_scheme).
+tls_localhost() {
+	command -v openssl >/dev/null || fail "openssl is needed"
+	mkca ca
+	mkca other
+	mkcert server ca localhost DNS:localhost serverAuth
+	scheme=$(tls_scheme)
+}
+
 # check_squares FILE FIRST LAST: FILE has exactly LAST-FIRST+1 lines and
 # line i is "n n*n" for n = FIRST+i-1: every result, once, in order; else
 # the test fails, with the first wrong lines. (awk's doubles are exact

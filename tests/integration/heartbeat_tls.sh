@@ -9,27 +9,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib_hb.sh" || exit 2
 test_begin 60
 
-command -v openssl >/dev/null || fail "openssl is needed"
-ossl() { "$@" >"$T/openssl.log" 2>&1 || fail "openssl: $(cat "$T/openssl.log")"; }
-ossl openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 -subj "/CN=tasq test ca" \
-    -addext basicConstraints=critical,CA:TRUE \
-    -addext keyUsage=critical,keyCertSign,cRLSign
-ossl openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/server.key" -out "$T/server.csr" -subj "/CN=localhost"
-printf '%s\n' 'subjectAltName=DNS:localhost' 'basicConstraints=CA:FALSE' \
-    'keyUsage=critical,digitalSignature' 'extendedKeyUsage=serverAuth' \
-    >"$T/server.ext"
-ossl openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" \
-    -CAkey "$T/ca.key" -CAcreateserial -out "$T/server.pem" -days 2 \
-    -extfile "$T/server.ext"
-chmod 600 "$T"/*.key
-
-# nng dials the first address of a name; where localhost is ::1 first,
-# tls+tcp4:// keeps to the IPv4 loopback the server listens on.
-scheme=tls+tcp
-first=$(getent ahosts localhost 2>/dev/null | awk '{ print $1; exit }')
-[ "$first" = 127.0.0.1 ] || scheme=tls+tcp4
+tls_localhost
 
 lease_ms=$((1500 * FACTOR))
 LISTEN=tls+tcp://127.0.0.1:0

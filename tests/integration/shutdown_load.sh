@@ -30,33 +30,12 @@ sanitizer='ERROR: AddressSanitizer|runtime error:|WARNING: ThreadSanitizer|ERROR
 transports=(tcp ipc tcp tls)
 n=$((400000 / SCALE))
 
-# A CA and a server certificate for localhost (as tls.sh makes them).
+# A CA and a server certificate for localhost (tests/harness/lib.sh).
 tls=0
 if command -v openssl >/dev/null; then
 	tls=1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 -subj "/CN=tasq test" \
-	    -addext basicConstraints=critical,CA:TRUE \
-	    -addext keyUsage=critical,keyCertSign,cRLSign \
-	    >"$T/openssl.log" 2>&1 &&
-	    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	        -keyout "$T/server.key" -out "$T/server.csr" \
-	        -subj "/CN=localhost" >>"$T/openssl.log" 2>&1 &&
-	    printf '%s\n' 'subjectAltName=DNS:localhost' \
-	        'basicConstraints=CA:FALSE' \
-	        'keyUsage=critical,digitalSignature' \
-	        'extendedKeyUsage=serverAuth' >"$T/server.ext" &&
-	    openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" \
-	        -CAkey "$T/ca.key" -CAcreateserial -out "$T/server.pem" \
-	        -days 2 -extfile "$T/server.ext" >>"$T/openssl.log" 2>&1 ||
-	    fail "openssl: $(cat "$T/openssl.log")"
-	chmod 600 "$T"/*.key
+	tls_localhost
 fi
-# nng dials the first address of a name; where localhost is ::1 first,
-# tls+tcp4:// keeps to the IPv4 loopback the server listens on.
-scheme=tls+tcp
-first=$(getent ahosts localhost 2>/dev/null | awk '{ print $1; exit }')
-[ "$first" = 127.0.0.1 ] || scheme=tls+tcp4
 
 # backtrace PID: every thread's stack of a hung process, into the log.
 backtrace() {

@@ -54,30 +54,7 @@ n=$(count 'error: server .* refused this worker' "$T/bad-key-exit.log")
 stop "$SERVER_PID"
 
 # (d) TLS: a CA that did not sign the server's certificate.
-mkca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$T/$1.key" -out "$T/$1.pem" -days 2 \
-	    -subj "/CN=tasq test $1" \
-	    -addext basicConstraints=critical,CA:TRUE \
-	    -addext keyUsage=critical,keyCertSign,cRLSign \
-	    >"$T/openssl.log" 2>&1 || fail "openssl: $(cat "$T/openssl.log")"
-}
-mkca ca
-mkca other
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$T/server.key" -out "$T/server.csr" -subj "/CN=localhost" \
-    >"$T/openssl.log" 2>&1 || fail "openssl: $(cat "$T/openssl.log")"
-printf '%s\n' 'subjectAltName=DNS:localhost' 'basicConstraints=CA:FALSE' \
-    'keyUsage=critical,digitalSignature' 'extendedKeyUsage=serverAuth' \
-    >"$T/server.ext"
-openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
-    -CAcreateserial -out "$T/server.pem" -days 2 -extfile "$T/server.ext" \
-    >"$T/openssl.log" 2>&1 || fail "openssl: $(cat "$T/openssl.log")"
-chmod 600 "$T"/*.key
-# As in tls.sh: tls+tcp4:// where localhost is ::1 first.
-scheme=tls+tcp
-first=$(getent ahosts localhost 2>/dev/null | awk '{ print $1; exit }')
-[ "$first" = 127.0.0.1 ] || scheme=tls+tcp4
+tls_localhost
 LISTEN=tls+tcp://127.0.0.1:0
 CLIENT_HOST=localhost
 CLIENT_OPTS=(--tls-ca "$T/ca.pem")

@@ -242,57 +242,6 @@ rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
-# mkca NAME: a self-signed P-256 CA, $T/NAME.pem and $T/NAME.key.
-mkca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-	    -nodes -keyout "$T/$1.key" -out "$T/$1.pem" -days 2 \
-	    -subj "/CN=tasq security test $1" \
-	    -addext basicConstraints=critical,CA:TRUE \
-	    -addext keyUsage=critical,keyCertSign,cRLSign \
-	    >"$T/openssl.out" 2>&1 || fail "openssl: $(cat "$T/openssl.out")"
-	chmod 600 "$T/$1.key"
-}
-
-# mkcert NAME CA CN SAN USAGE [START END]: a P-256 certificate signed by
-# CA, $T/NAME.pem and $T/NAME.key. USAGE is serverAuth or clientAuth;
-# SAN like DNS:localhost,IP:127.0.0.1 (or "" for none). With START and
-# END (YYYYMMDDHHMMSSZ) the validity is exactly that (openssl ca), so an
-# expired certificate can be made without faking the clock.
-mkcert() {
-	local name=$1 ca=$2 cn=$3 san=$4 usage=$5 start=${6:-} end=${7:-}
-	{
-		[ -n "$san" ] && echo "subjectAltName=$san"
-		echo "basicConstraints=CA:FALSE"
-		echo "keyUsage=critical,digitalSignature"
-		echo "extendedKeyUsage=$usage"
-	} >"$T/$name.ext"
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$T/$name.key" -out "$T/$name.csr" -subj "/CN=$cn" \
-	    >"$T/openssl.out" 2>&1 || fail "openssl: $(cat "$T/openssl.out")"
-	chmod 600 "$T/$name.key"
-	if [ -z "$start" ]; then
-		openssl x509 -req -in "$T/$name.csr" -CA "$T/$ca.pem" \
-		    -CAkey "$T/$ca.key" -CAcreateserial -days 2 \
-		    -extfile "$T/$name.ext" -out "$T/$name.pem" \
-		    >"$T/openssl.out" 2>&1 ||
-		    fail "openssl: $(cat "$T/openssl.out")"
-		return
-	fi
-	local d=$T/ca-$name
-	mkdir -p "$d" && : >"$d/index.txt" && echo 1000 >"$d/serial"
-	{
-		printf '[ca]\ndefault_ca = d\n[d]\ndatabase = %s\n' "$d/index.txt"
-		printf 'serial = %s\nnew_certs_dir = %s\n' "$d/serial" "$d"
-		printf 'default_md = sha256\npolicy = p\nunique_subject = no\n'
-		printf '[p]\ncommonName = supplied\n[ext]\n'
-		cat "$T/$name.ext"
-	} >"$d/ca.cnf"
-	openssl ca -batch -config "$d/ca.cnf" -cert "$T/$ca.pem" \
-	    -keyfile "$T/$ca.key" -in "$T/$name.csr" -out "$T/$name.pem" \
-	    -startdate "$start" -enddate "$end" -extensions ext -notext \
-	    >"$T/openssl.out" 2>&1 || fail "openssl ca: $(cat "$T/openssl.out")"
-}
-
 # s_client ARGS...: openssl s_client to 127.0.0.1:$PORT, bounded. Its
 # stdin is a valid SP handshake (REQ), so that the TLS session it opens
 # and closes is an ordinary, complete one (see tls_close_notify.sh for
