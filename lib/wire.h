@@ -43,6 +43,9 @@ enum tasq_method {
 #define TASQ_WIRE_MAX_COUNTERS 1024 // counters in one StatsReply
 #define TASQ_WIRE_MAX_DEAD 65536    // dead letters in a Stats or DeadList
 #define TASQ_WIRE_MAX_TYPES 64      // task types in one LeaseRequest
+#define TASQ_WIRE_MAX_QUEUES 16     // queues in one LeaseRequest
+#define TASQ_WIRE_MAX_PRIORITY 100  // a job's priority, a queue's weight
+#define TASQ_PRIORITY_DEFAULT 10    // a job's priority when it gives none
 
 // Decoding memory (docs/PROTOCOL.md section 8.1). Decoding a body of len
 // bytes holding nmsg embedded messages and nstr elements of repeated
@@ -58,8 +61,10 @@ enum tasq_method {
 #define TASQ_WIRE_DECODE_PER_STR 96
 #define TASQ_WIRE_DECODE_BASE 65536
 // A LeaseRequest: its result batches, each with a results column that
-// may occur up to 4 times (section 8: a singular field's repeats).
-#define TASQ_WIRE_MAX_REQ_MSGS (5 * TASQ_WIRE_MAX_BATCHES)
+// may occur up to 4 times (section 8: a singular field's repeats), and
+// its queues.
+#define TASQ_WIRE_MAX_REQ_MSGS                                                \
+	(5 * TASQ_WIRE_MAX_BATCHES + TASQ_WIRE_MAX_QUEUES)
 // A StatsReply: queue, worker and type rows and counters.
 #define TASQ_WIRE_MAX_REP_MSGS                                                \
 	(3 * TASQ_WIRE_MAX_ROWS + TASQ_WIRE_MAX_COUNTERS)
@@ -192,7 +197,15 @@ typedef struct tasq_submit_req {
 	bool        legacy;   // values column on the wire (type square)
 	bool        has_retry;
 	tasq_retry  retry;
+	uint32_t    priority; // 0..TASQ_WIRE_MAX_PRIORITY, 0: the default
 } tasq_submit_req;
+
+// A queue a worker serves and its weight (1..TASQ_WIRE_MAX_PRIORITY;
+// decoders turn 0 into 1).
+typedef struct tasq_queue_weight {
+	const char *name;
+	uint32_t    weight;
+} tasq_queue_weight;
 
 typedef struct tasq_submit_rep {
 	uint32_t accepted;
@@ -215,6 +228,10 @@ typedef struct tasq_req {
 			tasq_result_batch *results;
 			size_t             ntypes; // 0: legacy worker (square)
 			const char       **types;
+			// 0: queue alone; else the queues served in turn
+			// (distinct names; decoders check them).
+			size_t            nqueues;
+			tasq_queue_weight queues[TASQ_WIRE_MAX_QUEUES];
 		} lease;
 		struct {
 			uint64_t           worker_id;

@@ -74,7 +74,9 @@ enum tasq_rec_type {
 	TASQ_REC_IVALS2   = 13, // snapshot: IVALS + type, legacy, retry
 	TASQ_REC_DEAD     = 14, // a dead letter (also in snapshots)
 	TASQ_REC_DPURGE   = 15, // dead letters purged
-	TASQ_REC_MAX      = TASQ_REC_DPURGE,
+	// 16 and 17: issue 13's job records (another branch).
+	TASQ_REC_PRIO = 18, // job, priority (after its first SUBMIT2)
+	TASQ_REC_MAX  = TASQ_REC_PRIO,
 };
 
 typedef enum tasq_fsync_mode {

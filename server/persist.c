@@ -28,6 +28,9 @@
 //            u16 elen, error        (a dead letter; snapshots too)
 //   DPURGE   u8 all, u8 qlen, queue (qlen 0: all queues), u32 n,
 //            u64 ids[n]
+//   PRIO     u64 job, u32 priority (1..100: the job's share of its
+//            queue; after the job's first SUBMIT2, and after its IVALS2
+//            in snapshots; a job without one has the default)
 // Leases and retries are not recorded: after a restart every unfinished
 // task is ready, its attempts counted from 0.
 #include <stdlib.h>
@@ -273,6 +276,13 @@ tasq_persist_snap_dead(tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap)
 		rv = dead_rec(NULL, &v, buf, len, cap);
 	}
 	return (rv);
+}
+
+int
+tasq_persist_priority(tasq_broker *b, uint64_t job, uint32_t priority)
+{
+	struct iovec iov[] = { { &job, 8 }, { &priority, 4 } };
+	return (append(b, TASQ_REC_PRIO, iov, 2));
 }
 
 int
@@ -873,6 +883,19 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		return (apply_dead(b, &c));
 	case TASQ_REC_DPURGE:
 		return (apply_dead_purge(b, &c));
+	case TASQ_REC_PRIO: {
+		uint64_t job = take64(&c);
+		uint32_t pr  = take32(&c);
+		if (c.bad || c.left != 0 || pr == 0 ||
+		    pr > TASQ_WIRE_MAX_PRIORITY) {
+			return (TASQ_EDATA_LOSS);
+		}
+		(void) job_for(b, job, NULL, &j);
+		if (j != NULL) {
+			tasq_broker_job_priority_set(j, pr);
+		}
+		return (0);
+	}
 	default:
 		return (TASQ_EDATA_LOSS);
 	}
@@ -924,6 +947,11 @@ tasq_persist_snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
 	};
 	rv = tasq_journal_frame(buf, len, cap, TASQ_REC_IVALS2, iov, 10);
 	free(iv);
+	uint32_t pr = tasq_broker_job_priority(j);
+	if (rv == 0 && pr != TASQ_PRIORITY_DEFAULT) {
+		struct iovec pi[] = { { &v.id, 8 }, { &pr, 4 } };
+		rv = tasq_journal_frame(buf, len, cap, TASQ_REC_PRIO, pi, 2);
+	}
 	for (size_t i = 0; i < v.nchunks && rv == 0; i++) {
 		tasq_chunk_view c;
 		uint32_t       *lens = NULL;
