@@ -358,9 +358,13 @@ lease_loop(void *arg)
 		req.u.lease.results     = res.batches;
 		req.u.lease.ntypes      = w->conf->ntypes;
 		req.u.lease.types       = (const char **) w->conf->types;
-		int rv                  = tasq_chan_call(w->chan, &req,
-		                     w->conf->wait_ms + w->conf->timeout_ms, &rep, err,
-		                     sizeof(err));
+		req.u.lease.nqueues     = w->conf->nqueues;
+		for (size_t i = 0; i < w->conf->nqueues; i++) {
+			req.u.lease.queues[i] = w->conf->queues[i];
+		}
+		int rv = tasq_chan_call(w->chan, &req,
+		    w->conf->wait_ms + w->conf->timeout_ms, &rep, err,
+		    sizeof(err));
 		if (rv != 0) {
 			// Results stay in res and go again with the next
 			// request: the server drops any it already has.
