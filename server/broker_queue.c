@@ -159,8 +159,7 @@ tasq_broker_queue_gc(tasq_broker *b, uint64_t now_ms, bool force)
 	}
 }
 
-// ---- the rotation of a lane's jobs
-// ------------------------------------------
+// ---- the rotation of a lane's jobs ----------------------------------------
 //
 // Stride scheduling: each job with ready tasks is in its lane's ring with
 // a pass; a lease starts with the job of the lowest pass (the first in
