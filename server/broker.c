@@ -356,7 +356,8 @@ lane_of_queues(tasq_broker *b, struct worker *wk, const char *const *types,
 		size_t         at = 0;
 		for (size_t i = 0; i < wk->nqs; i++) {
 			if (!tried[i] &&
-			    (wq == NULL || wk->qs[i].pass < wq->pass)) {
+			    (wq == NULL ||
+			        tasq_pass_before(wk->qs[i].pass, wq->pass))) {
 				wq = &wk->qs[i];
 				at = i;
 			}
@@ -368,7 +369,7 @@ lane_of_queues(tasq_broker *b, struct worker *wk, const char *const *types,
 			*wqp       = wq;
 			return (ln);
 		}
-		if (wq->pass < wk->qvtime) {
+		if (tasq_pass_before(wq->pass, wk->qvtime)) {
 			wq->pass = wk->qvtime;
 		}
 	}

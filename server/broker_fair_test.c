@@ -7,6 +7,7 @@
 
 #include "broker.h"
 #include "broker_int.h"
+#include "broker_state.h"
 #include "broker_test_util.h"
 #include "err.h"
 #include "tasq_test.h"
@@ -152,6 +153,32 @@ TEST(priorities_split_leased_tasks)
 	ASSERT_LE(per[1], 1400 + 10);
 	ASSERT_GE(per[1], 1400 - 10);
 	ASSERT_EQ(per[1] + per[2], 2000);
+	tasq_broker_free(b);
+}
+
+// Passes wrap around after 2^64 (a lane that leased 2^40 tasks at
+// priority 1): the split holds across the wrap.
+TEST(priorities_hold_when_passes_wrap)
+{
+	tasq_broker *b      = broker_new();
+	size_t       per[9] = { 0 };
+	struct job  *j1, *j2;
+
+	submit_prio(b, "q", 1, 0, 5000, 7, 0);
+	submit_prio(b, "q", 2, 0, 5000, 3, 0);
+	j1 = tasq_broker_job_find(b, 1);
+	j2 = tasq_broker_job_find(b, 2);
+	ASSERT_NOT_NULL(j1);
+	ASSERT_NOT_NULL(j2);
+	// 100 tasks of priority 1 before the wrap.
+	j1->pass = j2->pass = j1->lane->vtime =
+	    UINT64_MAX - 100 * TASQ_STRIDE_ONE;
+	for (int i = 0; i < 200; i++) {
+		ASSERT_EQ(
+		    lease_count(b, "q", NULL, 0, 1, 10, T0, per, NULL), 10);
+	}
+	ASSERT_LE(per[1], 1400 + 10);
+	ASSERT_GE(per[1], 1400 - 10);
 	tasq_broker_free(b);
 }
 

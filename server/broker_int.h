@@ -51,6 +51,15 @@ int tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 // broker_state.h): priority p pays TASQ_STRIDE_ONE / p.
 #define TASQ_STRIDE_ONE ((uint64_t) 1 << 24)
 
+// Whether pass a comes before pass b. Passes only grow and wrap around
+// after 2^64 (2^40 tasks at priority 1): compared as a distance, they
+// stay in order as long as the live ones are within 2^63 of each other.
+static inline bool
+tasq_pass_before(uint64_t a, uint64_t b)
+{
+	return ((int64_t) (a - b) < 0);
+}
+
 // tasq_broker_queue_find returns the queue name, or NULL.
 struct queue *tasq_broker_queue_find(tasq_broker *b, const char *name);
 

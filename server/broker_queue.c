@@ -175,7 +175,7 @@ tasq_broker_queue_gc(tasq_broker *b, uint64_t now_ms, bool force)
 static void
 ring_join(struct lane *ln, struct job *j)
 {
-	if (j->pass < ln->vtime) {
+	if (tasq_pass_before(j->pass, ln->vtime)) {
 		j->pass = ln->vtime;
 	}
 	if (ln->rjobs == NULL) {
@@ -220,7 +220,8 @@ tasq_broker_lane_pick(
 		for (size_t i = 0; i < nskip && !skipped; i++) {
 			skipped = skip[i] == j;
 		}
-		if (!skipped && (best == NULL || j->pass < best->pass)) {
+		if (!skipped &&
+		    (best == NULL || tasq_pass_before(j->pass, best->pass))) {
 			best = j;
 		}
 		j = j->rnext;
