@@ -63,6 +63,7 @@ static struct {
 	uint64_t no_worker_ms;
 	bool     detach;
 	uint64_t result_ttl_ms;
+	uint64_t priority;
 } sopt;
 
 // The submitting host's name, sent with every batch (JobInfo.host).
@@ -111,6 +112,10 @@ static const tasq_opt submit_opts[] = {
 	    "deliveries of a failing task before it is dead-lettered "
 	    "(0: the server's --max-attempts)",
 	    &sopt.max_attempts, 0, 1000000, false },
+	{ "priority", 0, TASQ_OPT_U64, "TASQ_PRIORITY", "10", "N",
+	    "the job's share of its queue against other jobs (1-100): "
+	    "priorities 7 and 3 get 70:30 of the workers",
+	    &sopt.priority, 1, TASQ_WIRE_MAX_PRIORITY, false },
 	{ "poll-wait", 0, TASQ_OPT_MS, NULL, "1s", "DURATION",
 	    "how long each fetch may wait at the server for results",
 	    &sopt.poll_wait_ms, 10, 60000, false },
@@ -363,6 +368,10 @@ build_req(struct feed *f, const struct batch *b, tasq_submit_req *req)
 	req->host          = host_name;
 	req->detach        = sopt.detach;
 	req->result_ttl_ms = sopt.detach ? sopt.result_ttl_ms : 0;
+	// The default goes as 0 (absent): the same for every server.
+	if (sopt.priority != TASQ_PRIORITY_DEFAULT) {
+		req->priority = (uint32_t) sopt.priority;
+	}
 	if (r->square) {
 		for (uint64_t p = b->first_pos; p < b->end_pos; p++) {
 			struct slot *s = slot_at(r, p);

@@ -254,6 +254,7 @@ static const struct rule rules[] = {
 	COUNT(fetch_reply, 9, TASQ_WIRE_MAX_IDS,
 	    "too many error messages in one reply"),
 	COUNT(lease_request, 7, TASQ_WIRE_MAX_TYPES, "too many task types"),
+	COUNT(lease_request, 8, TASQ_WIRE_MAX_QUEUES, "too many queues"),
 	COUNT(dead_list_reply, 1, TASQ_WIRE_MAX_DEAD, "too many dead letters"),
 	// id_runs: a pair per run, a run at least one id (PROTOCOL.md 8.4)
 	COUNT(result_batch, 8, 2 * TASQ_WIRE_MAX_IDS,
@@ -267,6 +268,7 @@ static const struct rule rules[] = {
 	TEXT(submit_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(lease_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(lease_request, 3, R_LABEL, TASQ_WIRE_MAX_NAME),
+	TEXT(queue_weight, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(health_reply, 2, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(stats_reply, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(queue_stats, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
@@ -1043,6 +1045,45 @@ submit_in(Tasq__V1__SubmitRequest *m, tasq_submit_req *out, const char **why)
 		out->retry.backoff_ms     = m->retry->backoff_ms;
 		out->retry.backoff_max_ms = m->retry->backoff_max_ms;
 	}
+	if (m->priority > TASQ_WIRE_MAX_PRIORITY) {
+		*why = "priority must be 0 (the default) to 100";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	out->priority = m->priority;
+	return (0);
+}
+
+// LeaseRequest.queues: valid, distinct names, weights up to the limit
+// (0 taken as 1); the scan has counted them.
+static int
+lease_queues_in(const Tasq__V1__LeaseRequest *m, size_t *nq,
+    tasq_queue_weight *qs, const char **why)
+{
+	if (m->n_queues > TASQ_WIRE_MAX_QUEUES) {
+		*why = "too many queues";
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	for (size_t i = 0; i < m->n_queues; i++) {
+		const Tasq__V1__QueueWeight *qw = m->queues[i];
+		if (!tasq_wire_valid_name(qw->name)) {
+			*why = "queue name must be 1-64 characters of "
+			       "[A-Za-z0-9._-]";
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		if (qw->weight > TASQ_WIRE_MAX_PRIORITY) {
+			*why = "a queue's weight must be 0 to 100";
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(qs[k].name, qw->name) == 0) {
+				*why = "a queue is named twice";
+				return (TASQ_EINVALID_ARGUMENT);
+			}
+		}
+		qs[i].name   = qw->name;
+		qs[i].weight = qw->weight ? qw->weight : 1;
+	}
+	*nq = m->n_queues;
 	return (0);
 }
 
@@ -1115,6 +1156,10 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.lease.types =
 		    m->n_types ? (const char **) m->types : NULL;
 		req->u.lease.id_runs = m->id_runs;
+		if ((rv = lease_queues_in(m, &req->u.lease.nqueues,
+		         req->u.lease.queues, why)) != 0) {
+			break;
+		}
 		rv = result_batches_in(m->n_results, m->results,
 		    &req->u.lease.results, &req->mem_, &bud, why);
 		break;
@@ -1997,6 +2042,7 @@ submit_out(
 		o->retry.backoff_max_ms = in->retry.backoff_max_ms;
 		m->retry                = &o->retry;
 	}
+	m->priority = in->priority;
 	return (0);
 }
 
@@ -2052,6 +2098,19 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 		m.n_types                = req->u.lease.ntypes;
 		m.types                  = (char **) req->u.lease.types;
 		m.id_runs                = req->u.lease.id_runs;
+		Tasq__V1__QueueWeight  qw[TASQ_WIRE_MAX_QUEUES];
+		Tasq__V1__QueueWeight *qwp[TASQ_WIRE_MAX_QUEUES];
+		if (req->u.lease.nqueues > TASQ_WIRE_MAX_QUEUES) {
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		for (size_t i = 0; i < req->u.lease.nqueues; i++) {
+			tasq__v1__queue_weight__init(&qw[i]);
+			qw[i].name   = (char *) req->u.lease.queues[i].name;
+			qw[i].weight = req->u.lease.queues[i].weight;
+			qwp[i]       = &qw[i];
+		}
+		m.n_queues = req->u.lease.nqueues;
+		m.queues   = m.n_queues ? qwp : NULL;
 		return (pack_with_results(&m.base, &m.n_results, &m.results,
 		    req->u.lease.nresults, req->u.lease.results, msgp));
 	}

@@ -47,6 +47,9 @@ enum tasq_method {
 #define TASQ_WIRE_MAX_DEAD 65536    // dead letters in a Stats or DeadList
 #define TASQ_WIRE_MAX_TYPES 64      // task types in one LeaseRequest
 #define TASQ_WIRE_MAX_HOST 255      // SubmitRequest.host, bytes
+#define TASQ_WIRE_MAX_QUEUES 16     // queues in one LeaseRequest
+#define TASQ_WIRE_MAX_PRIORITY 100  // a job's priority, a queue's weight
+#define TASQ_PRIORITY_DEFAULT 10    // a job's priority when it gives none
 
 // Decoding memory (docs/PROTOCOL.md section 8.1). Decoding a body of len
 // bytes holding nmsg embedded messages and nstr elements of repeated
@@ -62,8 +65,10 @@ enum tasq_method {
 #define TASQ_WIRE_DECODE_PER_STR 96
 #define TASQ_WIRE_DECODE_BASE 65536
 // A LeaseRequest: its result batches, each with a results column that
-// may occur up to 4 times (section 8: a singular field's repeats).
-#define TASQ_WIRE_MAX_REQ_MSGS (5 * TASQ_WIRE_MAX_BATCHES)
+// may occur up to 4 times (section 8: a singular field's repeats), and
+// its queues.
+#define TASQ_WIRE_MAX_REQ_MSGS                                                \
+	(5 * TASQ_WIRE_MAX_BATCHES + TASQ_WIRE_MAX_QUEUES)
 // A StatsReply: queue, worker and type rows and counters.
 #define TASQ_WIRE_MAX_REP_MSGS                                                \
 	(3 * TASQ_WIRE_MAX_ROWS + TASQ_WIRE_MAX_COUNTERS)
@@ -209,6 +214,7 @@ typedef struct tasq_submit_req {
 	uint64_t    result_ttl_ms; // 0: the server's --result-ttl
 	const char *host;          // NULL or "": not given
 	bool        last;          // ends the job's input (n may be 0)
+	uint32_t    priority;      // 0..TASQ_WIRE_MAX_PRIORITY, 0: the default
 } tasq_submit_req;
 
 // JobState (PROTOCOL.md 9.11).
@@ -229,6 +235,13 @@ typedef struct tasq_job_info {
 	uint64_t    result_ttl_ms, expires_in_ms;
 	bool        detached, no_worker;
 } tasq_job_info;
+
+// A queue a worker serves and its weight (1..TASQ_WIRE_MAX_PRIORITY;
+// decoders turn 0 into 1).
+typedef struct tasq_queue_weight {
+	const char *name;
+	uint32_t    weight;
+} tasq_queue_weight;
 
 typedef struct tasq_submit_rep {
 	uint32_t accepted;
@@ -252,6 +265,10 @@ typedef struct tasq_req {
 			size_t             ntypes; // 0: legacy worker (square)
 			const char       **types;
 			bool               id_runs; // reads TaskBatch.id_runs
+			// 0: queue alone; else the queues served in turn
+			// (distinct names; decoders check them).
+			size_t            nqueues;
+			tasq_queue_weight queues[TASQ_WIRE_MAX_QUEUES];
 		} lease;
 		struct {
 			uint64_t           worker_id;

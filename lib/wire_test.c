@@ -2115,6 +2115,103 @@ TEST(lease_request_types)
 	free(body.b);
 }
 
+// Issue 13 (sharing a queue): LeaseRequest.queues with weights (0 is 1),
+// valid distinct names, at most TASQ_WIRE_MAX_QUEUES, weights up to 100;
+// SubmitRequest.priority up to 100, in a Submit and in a Fetch.
+TEST(lease_request_queues_and_submit_priority)
+{
+	tasq_req    in = { .method = TASQ_M_LEASE }, out;
+	const char *why;
+	dbuf        body = { 0 }, sub = { 0 };
+
+	in.u.lease.queue       = "a";
+	in.u.lease.worker_id   = 1;
+	in.u.lease.worker_name = "w";
+	in.u.lease.nqueues     = 2;
+	in.u.lease.queues[0]   = (tasq_queue_weight) { "a", 3 };
+	in.u.lease.queues[1]   = (tasq_queue_weight) { "b", 0 };
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.lease.nqueues, 2);
+	ASSERT_STR_EQ(out.u.lease.queues[0].name, "a");
+	ASSERT_EQ(out.u.lease.queues[0].weight, 3);
+	ASSERT_STR_EQ(out.u.lease.queues[1].name, "b");
+	ASSERT_EQ(out.u.lease.queues[1].weight, 1);
+	tasq_wire_req_fini(&out);
+	in.u.lease.nqueues = 0;
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.lease.nqueues, 0);
+	tasq_wire_req_fini(&out);
+
+	// Refused: a bad name, a name twice, a weight over 100, too many.
+	struct {
+		const char *names[2];
+		uint64_t    weights[2];
+		const char *why;
+	} bad[] = {
+		{ { "a", "b/c" }, { 1, 1 }, "queue name" },
+		{ { "a", "a" }, { 1, 2 }, "named twice" },
+		{ { "a", "b" }, { 1, 101 }, "weight" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		body.n = 0;
+		db_str(&body, 1, "a", 1);
+		db_uint(&body, 2, 1);
+		for (int k = 0; k < 2; k++) {
+			sub.n = 0;
+			db_str(
+			    &sub, 1, bad[i].names[k], strlen(bad[i].names[k]));
+			db_uint(&sub, 2, bad[i].weights[k]);
+			db_sub(&body, 8, &sub);
+		}
+		ASSERT_RV(decode_req_body(TASQ_M_LEASE, &body, &out, &why),
+		    TASQ_EINVALID_ARGUMENT);
+		ASSERT_STR_CONTAINS(why, bad[i].why);
+	}
+	body.n = 0;
+	db_str(&body, 1, "a", 1);
+	db_uint(&body, 2, 1);
+	for (int k = 0; k <= TASQ_WIRE_MAX_QUEUES; k++) {
+		char name[8];
+		snprintf(name, sizeof(name), "q%d", k);
+		sub.n = 0;
+		db_str(&sub, 1, name, strlen(name));
+		db_sub(&body, 8, &sub);
+	}
+	ASSERT_RV(decode_req_body(TASQ_M_LEASE, &body, &out, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_EQ(why, "too many queues");
+	free(body.b);
+	free(sub.b);
+
+	// Priority: carried in a Submit and a Fetch's Submit; over 100
+	// refused.
+	uint32_t lens[] = { 1 };
+	tasq_req s      = { .method = TASQ_M_SUBMIT };
+	s.u.submit      = (tasq_submit_req) { .queue = "q",
+		     .job_id                         = 9,
+		     .n                              = 1,
+		     .type                           = "t",
+		     .payloads = { 0, lens, (uint8_t *) "x", 1 },
+		     .priority = 7 };
+	ASSERT_OK(req_round_trip(&s, &out, &why));
+	ASSERT_EQ(out.u.submit.priority, 7);
+	tasq_wire_req_fini(&out);
+	tasq_req f           = { .method = TASQ_M_FETCH };
+	f.u.fetch.job_id     = 9;
+	f.u.fetch.has_submit = true;
+	f.u.fetch.submit     = s.u.submit;
+	ASSERT_OK(req_round_trip(&f, &out, &why));
+	ASSERT_EQ(out.u.fetch.submit.priority, 7);
+	tasq_wire_req_fini(&out);
+	s.u.submit.priority = 0;
+	ASSERT_OK(req_round_trip(&s, &out, &why));
+	ASSERT_EQ(out.u.submit.priority, 0);
+	tasq_wire_req_fini(&out);
+	s.u.submit.priority = 101;
+	ASSERT_RV(req_round_trip(&s, &out, &why), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(why, "priority");
+}
+
 TEST(task_batches_typed_and_legacy)
 {
 	uint64_t        ids[] = { 4, 5 };

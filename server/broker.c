@@ -105,6 +105,7 @@ tasq_broker_alloc(
 	tasq_idmap_init(&b->jobs);
 	tasq_idmap_init(&b->leases);
 	tasq_idmap_init(&b->workers);
+	wlist_init(&b->mwaiters);
 	b->lease_next = 1;
 	b->dl_next    = 1;
 	*bp           = b;
@@ -148,6 +149,7 @@ tasq_broker_free(tasq_broker *b)
 	while ((v = tasq_idmap_next(&b->workers, &pos)) != NULL) {
 		struct worker *w = v;
 		free(w->types);
+		free(w->qs);
 		free(w);
 	}
 	while (b->delayed != NULL) {
@@ -292,7 +294,8 @@ tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 			goto nomem;
 		}
 		new_j = true;
-		meta  = tasq_broker_job_meta_of(b, NULL, req, &m);
+		tasq_broker_job_priority_set(j, req->priority);
+		meta = tasq_broker_job_meta_of(b, NULL, req, &m);
 		if (tasq_broker_job_meta_set(b, j, &m) != 0) {
 			goto nomem;
 		}
@@ -318,6 +321,12 @@ tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 		       "error); retry later";
 		goto fail;
 	}
+	// The job's priority after its first SUBMIT (replay makes the job
+	// from that). Should this record be lost, the job keeps its priority
+	// until a restart, and then has the default.
+	if (new_j && req->priority != 0) {
+		(void) tasq_persist_priority(b, req->job_id, j->priority);
+	}
 	// Nothing below can fail.
 	tasq_broker_ivals_insert(j, first, first + n);
 	tasq_broker_chunk_commit(b, j, &cp, first, n, &req->payloads, NULL);
@@ -326,7 +335,7 @@ tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 	q->last_ms = now_ms;
 	*accepted  = (uint32_t) n;
 	tasq_broker_count(b, TASQ_CTR_SUBMITTED, n);
-	wlist_take(&q->waiters, wake);
+	queue_wake(q, wake);
 	if (seal) {
 		return (job_seal(b, j, true, why));
 	}
@@ -369,15 +378,84 @@ tasq_broker_submit(tasq_broker *b, const tasq_submit_req *req, uint64_t now_ms,
 
 // ---- lease -----------------------------------------------------------------
 
+// The first lane of q of a type the worker serves with an unfinished
+// task, from the one after the lane of the queue's last lease, so that a
+// worker of several types takes them in turn; NULL: none.
+static struct lane *
+lane_ready(
+    tasq_broker *b, struct queue *q, const char *const *types, size_t ntypes)
+{
+	for (size_t i = 0; i < q->nlanes; i++) {
+		size_t at = (q->lane_next + i) % q->nlanes;
+		for (size_t k = 0; k < ntypes; k++) {
+			if (strcmp(q->lanes[at]->type, types[k]) == 0 &&
+			    tasq_broker_ready_trim(b, q->lanes[at])) {
+				q->lane_next = at + 1;
+				return (q->lanes[at]);
+			}
+		}
+	}
+	return (NULL);
+}
+
+// A worker of several queues: the lane to lease from, of the queue of the
+// lowest pass with tasks ready for it (*wqp); queues it finds nothing in
+// catch up with its virtual time (no credit for an empty queue). NULL:
+// nothing ready anywhere.
+static struct lane *
+lane_of_queues(tasq_broker *b, struct worker *wk, const char *const *types,
+    size_t ntypes, uint64_t now_ms, struct wqueue **wqp)
+{
+	bool tried[TASQ_WIRE_MAX_QUEUES] = { false };
+
+	for (size_t n = 0; n < wk->nqs; n++) {
+		struct wqueue *wq = NULL;
+		struct queue  *q;
+		struct lane   *ln;
+		size_t         at = 0;
+		for (size_t i = 0; i < wk->nqs; i++) {
+			if (!tried[i] &&
+			    (wq == NULL ||
+			        tasq_pass_before(wk->qs[i].pass, wq->pass))) {
+				wq = &wk->qs[i];
+				at = i;
+			}
+		}
+		tried[at] = true;
+		if ((q = tasq_broker_queue_find(b, wq->name)) != NULL &&
+		    (ln = lane_ready(b, q, types, ntypes)) != NULL) {
+			q->last_ms = now_ms;
+			*wqp       = wq;
+			return (ln);
+		}
+		if (tasq_pass_before(wq->pass, wk->qvtime)) {
+			wq->pass = wk->qvtime;
+		}
+	}
+	return (NULL);
+}
+
 int
 tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
     const char *worker_name, const char *const *types, size_t ntypes,
     uint32_t pipe_id, uint32_t max, uint64_t now_ms, tasq_lease_out *out,
     tasq_waiter *w, bool *parked)
 {
+	return (tasq_broker_lease_queues(b, queue, NULL, 0, worker_id,
+	    worker_name, types, ntypes, pipe_id, max, now_ms, out, w, parked));
+}
+
+int
+tasq_broker_lease_queues(tasq_broker *b, const char *queue,
+    const tasq_queue_weight *queues, size_t nqueues, uint64_t worker_id,
+    const char *worker_name, const char *const *types, size_t ntypes,
+    uint32_t pipe_id, uint32_t max, uint64_t now_ms, tasq_lease_out *out,
+    tasq_waiter *w, bool *parked)
+{
 	static const char *const legacy_types[] = { TASQ_TYPE_SQUARE };
-	struct queue            *q;
+	struct queue            *q              = NULL;
 	struct worker           *wk;
+	struct wqueue           *wq    = NULL;
 	struct lane             *ln    = NULL;
 	bool                     new_w = false, new_q = false;
 	bool                     legacy = ntypes == 0;
@@ -399,36 +477,46 @@ tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
 	         &wk, &new_w)) != 0) {
 		goto out;
 	}
+	if ((rv = tasq_broker_worker_queues(b, wk, queues, nqueues)) != 0) {
+		goto fail;
+	}
 	if (max == 0) {
 		goto out;
 	}
-	if ((rv = tasq_broker_queue_get(b, queue, &q, &new_q)) != 0) {
-		goto fail;
-	}
-	q->last_ms = now_ms;
-	// The first lane of a type the worker serves with an unfinished
-	// task, from the one after the lane of the queue's last lease, so
-	// that a worker of several types takes them in turn.
-	for (size_t i = 0; i < q->nlanes && ln == NULL; i++) {
-		size_t at = (q->lane_next + i) % q->nlanes;
-		for (size_t k = 0; k < ntypes; k++) {
-			if (strcmp(q->lanes[at]->type, types[k]) == 0 &&
-			    tasq_broker_ready_trim(b, q->lanes[at])) {
-				ln           = q->lanes[at];
-				q->lane_next = at + 1;
-				break;
+	if (wk->nqs > 0) {
+		// Several queues: they are not made here (a lease of one
+		// makes its queue to park on; these park on the broker).
+		if ((ln = lane_of_queues(b, wk, types, ntypes, now_ms, &wq)) ==
+		    NULL) {
+			if (w != NULL) {
+				wlist_park(&b->mwaiters, w);
+				*parked = true;
 			}
+			goto out;
 		}
-	}
-	if (ln == NULL) {
-		if (w != NULL) {
-			wlist_park(&q->waiters, w);
-			*parked = true;
+	} else {
+		if ((rv = tasq_broker_queue_get(b, queue, &q, &new_q)) != 0) {
+			goto fail;
 		}
-		goto out;
+		q->last_ms = now_ms;
+		if ((ln = lane_ready(b, q, types, ntypes)) == NULL) {
+			if (w != NULL) {
+				wlist_park(&q->waiters, w);
+				*parked = true;
+			}
+			goto out;
+		}
 	}
 	if ((rv = tasq_broker_lease_take(
 	         b, ln, wk, pipe_id, max, legacy, now_ms, out)) == 0) {
+		if (wq != NULL) {
+			uint64_t n = 0;
+			for (size_t i = 0; i < out->nbatches; i++) {
+				n += out->batches[i].n;
+			}
+			wk->qvtime = wq->pass;
+			wq->pass += n * (TASQ_STRIDE_ONE / wq->weight);
+		}
 		goto out;
 	}
 fail:

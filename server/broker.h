@@ -130,8 +130,24 @@ typedef struct tasq_lease_out {
 // lease are of one type: of the queue's types the worker serves with
 // ready tasks, the first after the type of the queue's last lease. When none
 // are ready and w is not NULL, w is parked on the queue and *parked set.
+// Within a type, the jobs with ready tasks take turns by priority (stride
+// scheduling over the tasks leased, docs/PROTOCOL.md 11.1); one lease may
+// hold batches of several jobs, one per range.
 // Errors: TASQ_ERESOURCE_EXHAUSTED (too many workers or queues), NNG_ENOMEM.
-int  tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
+int tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
+    const char *worker_name, const char *const *types, size_t ntypes,
+    uint32_t pipe_id, uint32_t max, uint64_t now_ms, tasq_lease_out *out,
+    tasq_waiter *w, bool *parked);
+// tasq_broker_lease_queues is tasq_broker_lease for a worker that may
+// serve several queues (nqueues > 0: queues, borrowed, with their
+// weights; queue is then only the name stats show). The queues take turns
+// by weight (stride scheduling over the tasks leased, docs/PROTOCOL.md
+// 11.1): each lease comes from the queue of the lowest pass with ready
+// tasks of the worker's types; a worker that finds none is parked on
+// the broker, woken by news in any queue. nqueues 0 is tasq_broker_lease.
+// Errors as tasq_broker_lease.
+int  tasq_broker_lease_queues(tasq_broker *b, const char *queue,
+     const tasq_queue_weight *queues, size_t nqueues, uint64_t worker_id,
      const char *worker_name, const char *const *types, size_t ntypes,
      uint32_t pipe_id, uint32_t max, uint64_t now_ms, tasq_lease_out *out,
      tasq_waiter *w, bool *parked);

@@ -68,6 +68,22 @@ int tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 
 // ---- broker_queue.c: queues and ready lists --------------------------------
 
+// A task's cost to its job's pass at priority 1 (the lane's rotation,
+// broker_state.h): priority p pays TASQ_STRIDE_ONE / p.
+#define TASQ_STRIDE_ONE ((uint64_t) 1 << 24)
+
+// Whether pass a comes before pass b. Passes only grow and wrap around
+// after 2^64 (2^40 tasks at priority 1): compared as a distance, they
+// stay in order as long as the live ones are within 2^63 of each other.
+static inline bool
+tasq_pass_before(uint64_t a, uint64_t b)
+{
+	return ((int64_t) (a - b) < 0);
+}
+
+// tasq_broker_queue_find returns the queue name, or NULL.
+struct queue *tasq_broker_queue_find(tasq_broker *b, const char *name);
+
 // tasq_broker_queue_get finds the queue name or creates it (*created).
 // Errors: TASQ_ERESOURCE_EXHAUSTED (max_queues, except while
 // recovering), NNG_ENOMEM.
@@ -89,11 +105,13 @@ void tasq_broker_ready_normalize(tasq_broker *b);
 int tasq_broker_lane_get(struct queue *q, const char *type, struct lane **lp);
 // tasq_broker_lane_find returns q's lane of type, or NULL.
 struct lane *tasq_broker_lane_find(const struct queue *q, const char *type);
-// Links r into lane's ready list, at the head (front) or the tail.
+// Links r into its job's ready list in lane ln, at the head (front) or
+// the tail; a job that had none joins ln's rotation. _unlink takes r out
+// (a job left without ready ranges leaves the rotation).
 void tasq_broker_ready_push(struct lane *ln, struct range *r, bool front);
 void tasq_broker_ready_unlink(struct lane *ln, struct range *r);
-// Drops the head ranges of ln whose tasks are all done; returns whether
-// a range with an unfinished task remains.
+// Drops the head ranges of the job ln leases from next while their tasks
+// are all done; returns whether a range with an unfinished task remains.
 bool tasq_broker_ready_trim(tasq_broker *b, struct lane *ln);
 // Records the attempts of t's tasks of job j while recovering (a TRIES
 // record; the later of two wins); ready_normalize gives them to the
@@ -101,7 +119,17 @@ bool tasq_broker_ready_trim(tasq_broker *b, struct lane *ln);
 // j), NNG_ENOMEM.
 int tasq_broker_tries_restore(struct job *j, const tasq_tries *t);
 // Drops every ready range of job j from its lane.
-void tasq_broker_ready_drop_job(tasq_broker *b, const struct job *j);
+void tasq_broker_ready_drop_job(tasq_broker *b, struct job *j);
+// The job of ln's rotation a lease takes from next (the lowest pass, the
+// first in the ring among equals), leaving out the nskip jobs of skip;
+// NULL when none has ready ranges.
+struct job *tasq_broker_lane_pick(
+    const struct lane *ln, struct job *const *skip, size_t nskip);
+// Charges j (just picked) for ntasks leased: ln's virtual time becomes
+// j's pass, which grows by ntasks strides.
+void tasq_broker_lane_charge(struct lane *ln, struct job *j, uint64_t ntasks);
+// The submit time of the oldest head range of ln's jobs (UINT64_MAX: none).
+uint64_t tasq_broker_lane_oldest_ms(const struct lane *ln);
 // The tasks of r without a result (0 when its job is closed).
 uint32_t tasq_broker_range_undone(const struct range *r);
 void     tasq_broker_range_free(tasq_broker *b, struct range *r);
@@ -130,6 +158,13 @@ const char *tasq_broker_job_queue(const struct job *j);
 const char *tasq_broker_job_type(const struct job *j);
 // Whether j has tasks without a result.
 bool tasq_broker_job_waiting(const struct job *j);
+// Sets up a new job's (empty) ready list, out of the rotation, at the
+// default priority.
+void tasq_broker_job_ready_init(struct job *j);
+// A job's priority (1..TASQ_WIRE_MAX_PRIORITY; _set takes 0 as the
+// default) and its share of its lane: set it before the job has tasks.
+uint32_t tasq_broker_job_priority(const struct job *j);
+void     tasq_broker_job_priority_set(struct job *j, uint32_t priority);
 // tasq_broker_job_counts_set restores the job's counters (snapshot).
 void tasq_broker_job_counts_set(
     struct job *j, uint64_t submitted, uint64_t completed);
@@ -288,6 +323,11 @@ void tasq_broker_dead_fini(tasq_broker *b);
 int tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
     const char *queue, const char *const *types, size_t ntypes, uint32_t pipe,
     uint64_t now_ms, struct worker **wp, bool *created);
+// tasq_broker_worker_queues sets the queues w serves in turn (n 0: its
+// one queue); an unchanged list keeps its passes. qs borrowed; weights
+// 0 taken as 1. Errors: NNG_ENOMEM (w unchanged).
+int tasq_broker_worker_queues(
+    tasq_broker *b, struct worker *w, const tasq_queue_weight *qs, size_t n);
 // The connected workers of queue that serve type and leased, parked or
 // handed in results within the last lease time.
 uint32_t tasq_broker_type_workers(const tasq_broker *b, const char *queue,
@@ -412,6 +452,8 @@ int tasq_persist_expired(tasq_broker *b, const uint64_t *ids, size_t n);
 // tasq_persist_snap_expired appends the remembered expired ids to buf.
 int tasq_persist_snap_expired(
     tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap);
+// The priority of job (after its first SUBMIT record).
+int tasq_persist_priority(tasq_broker *b, uint64_t job, uint32_t priority);
 // tasq_persist_replay applies the journal's snapshot and records
 // (tasq_journal_recover) to the broker, which is recovering.
 int tasq_persist_replay(tasq_broker *b, tasq_journal *j, uint64_t *records,

@@ -373,6 +373,7 @@ tasq_broker_job_create(tasq_broker *b, uint64_t id, struct queue *q,
 		j->retry = *retry;
 	}
 	wlist_init(&j->waiters);
+	tasq_broker_job_ready_init(j);
 	if (tasq_idmap_put(&b->jobs, id, j) != 0) {
 		free(j);
 		return (NNG_ENOMEM);

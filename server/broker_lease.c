@@ -276,7 +276,7 @@ range_return(tasq_broker *b, struct range *r, bool counts,
 	}
 	tasq_broker_count(b, TASQ_CTR_REDELIVERED, undone);
 	tasq_broker_ready_push(c->job->lane, r, true);
-	wlist_take(&q->waiters, wake);
+	queue_wake(q, wake);
 }
 
 // Ends l. With counts (expiry, lost connection), the attempt counts and
@@ -406,6 +406,59 @@ tasq_broker_worker_touch(tasq_broker *b, uint64_t id, const char *name,
 	return (0);
 }
 
+// Whether w leases from queue: its one queue or one of its several.
+static bool
+worker_serves(const struct worker *w, const char *queue)
+{
+	if (w->nqs == 0) {
+		return (strcmp(w->queue, queue) == 0);
+	}
+	for (size_t i = 0; i < w->nqs; i++) {
+		if (strcmp(w->qs[i].name, queue) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+int
+tasq_broker_worker_queues(
+    tasq_broker *b, struct worker *w, const tasq_queue_weight *qs, size_t n)
+{
+	struct wqueue *nq;
+	bool           same = n == w->nqs;
+
+	(void) b;
+	for (size_t i = 0; i < n && same; i++) {
+		same = strcmp(w->qs[i].name, qs[i].name) == 0;
+	}
+	if (same) {
+		for (size_t i = 0; i < n; i++) {
+			w->qs[i].weight = qs[i].weight ? qs[i].weight : 1;
+		}
+		return (0);
+	}
+	if (n == 0) {
+		free(w->qs);
+		w->qs  = NULL;
+		w->nqs = 0;
+		return (0);
+	}
+	if ((nq = tasq_calloc(n, sizeof(*nq))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	// A new list starts everyone at the worker's virtual time.
+	for (size_t i = 0; i < n; i++) {
+		strncpy(nq[i].name, qs[i].name, TASQ_WIRE_MAX_NAME);
+		nq[i].weight = qs[i].weight ? qs[i].weight : 1;
+		nq[i].pass   = w->qvtime;
+	}
+	free(w->qs);
+	w->qs  = nq;
+	w->nqs = n;
+	return (0);
+}
+
 uint32_t
 tasq_broker_type_workers(
     const tasq_broker *b, const char *queue, const char *type, uint64_t now_ms)
@@ -417,7 +470,7 @@ tasq_broker_type_workers(
 	while (
 	    (w = tasq_idmap_next((tasq_idmap *) &b->workers, &pos)) != NULL) {
 		bool serves = false;
-		if (!w->connected || strcmp(w->queue, queue) != 0 ||
+		if (!w->connected || !worker_serves(w, queue) ||
 		    now_ms > w->last_ms + b->conf.lease_ms ||
 		    w->types == NULL) {
 			continue;
@@ -436,6 +489,7 @@ tasq_broker_worker_forget(tasq_broker *b, struct worker *w)
 {
 	tasq_idmap_del(&b->workers, w->id);
 	free(w->types);
+	free(w->qs);
 	free(w);
 }
 
@@ -462,7 +516,7 @@ lease_share(tasq_broker *b, const struct lane *ln, const struct worker *self,
 	}
 	while ((w = tasq_idmap_next(&b->workers, &pos)) != NULL) {
 		nw += w != self && w->connected && w->in_hand == 0 &&
-		    strcmp(w->queue, ln->q->name) == 0;
+		    worker_serves(w, ln->q->name);
 	}
 	share = (ln->nready + nw - 1) / nw;
 	if (share < LEASE_MIN_SHARE) {
@@ -533,6 +587,10 @@ range_bytes(const struct range *r, uint32_t take)
 	return (size);
 }
 
+// The jobs one lease may take tasks from: the lane's rotation hands out
+// a lease job by job, in pass order, each job's ready ranges in order.
+#define LEASE_MAX_JOBS 16
+
 int
 tasq_broker_lease_take(tasq_broker *b, struct lane *ln, struct worker *wk,
     uint32_t pipe, uint32_t max, bool legacy, uint64_t now_ms,
@@ -544,25 +602,43 @@ tasq_broker_lease_take(tasq_broker *b, struct lane *ln, struct worker *wk,
 	size_t         nb = 0, ntasks = 0, bytes = 0, nvar = 0;
 	bool           split = false;
 	char          *mem   = NULL;
+	struct job    *pick[LEASE_MAX_JOBS];
+	size_t         pnb[LEASE_MAX_JOBS];
+	size_t         np = 0;
 
 	max = lease_share(b, ln, wk, max);
-	// First count what the lease takes (ranges, tasks, bytes, whether
-	// the last range splits) and allocate for it; only then change
-	// anything, so that running out of memory leaves the lane as it was.
-	r = ln->ready.next;
-	while (ntasks < max && r != &ln->ready && nb < TASQ_WIRE_MAX_BATCHES) {
-		uint32_t take = 0, undone = 0;
-		while (take < r->len && ntasks + undone < max) {
-			undone +=
-			    !tasq_broker_task_done(r->chunk, r->off + take);
-			take++;
+	// First count what the lease takes (jobs, ranges, tasks, bytes,
+	// whether the last range splits) and allocate for it; only then
+	// change anything, so that running out of memory leaves the lane as
+	// it was. Jobs come in the order of their passes: each but the last
+	// gives all its ready ranges, so that order does not change as they
+	// are charged.
+	while (ntasks < max && nb < TASQ_WIRE_MAX_BATCHES &&
+	    np < LEASE_MAX_JOBS) {
+		struct job *j = tasq_broker_lane_pick(ln, pick, np);
+		if (j == NULL) {
+			break;
 		}
-		split = take < r->len;
-		ntasks += undone;
-		bytes += range_bytes(r, take);
-		nvar += r->chunk->width == 0 ? undone : 0;
-		nb++;
-		r = r->next;
+		pick[np] = j;
+		pnb[np]  = 0;
+		r        = j->ready.next;
+		while (ntasks < max && r != &j->ready &&
+		    nb < TASQ_WIRE_MAX_BATCHES) {
+			uint32_t take = 0, undone = 0;
+			while (take < r->len && ntasks + undone < max) {
+				undone += !tasq_broker_task_done(
+				    r->chunk, r->off + take);
+				take++;
+			}
+			split = take < r->len;
+			ntasks += undone;
+			bytes += range_bytes(r, take);
+			nvar += r->chunk->width == 0 ? undone : 0;
+			nb++;
+			pnb[np]++;
+			r = r->next;
+		}
+		np++;
 	}
 	if ((l = tasq_calloc(1, sizeof(*l))) == NULL ||
 	    (split && (rest = tasq_calloc(1, sizeof(*rest))) == NULL) ||
@@ -584,30 +660,36 @@ tasq_broker_lease_take(tasq_broker *b, struct lane *ln, struct worker *wk,
 	l->deadline = now_ms + b->conf.lease_ms;
 	l->ntasks   = (uint32_t) ntasks;
 	tail        = &l->ranges;
-	// The same walk again (the ready list is as it was), taking now.
-	for (size_t i = 0, got = 0; i < nb; i++) {
-		uint32_t take = 0, undone = 0;
-		r = ln->ready.next;
-		while (take < r->len && got + undone < max) {
-			undone +=
-			    !tasq_broker_task_done(r->chunk, r->off + take);
-			take++;
+	// The same walk again (the ready lists are as they were), taking
+	// now, and charging each job for what it gave.
+	for (size_t pi = 0, got = 0; pi < np; pi++) {
+		struct job *j    = pick[pi];
+		size_t      from = got;
+		for (size_t i = 0; i < pnb[pi]; i++) {
+			uint32_t take = 0, undone = 0;
+			r = j->ready.next;
+			while (take < r->len && got + undone < max) {
+				undone += !tasq_broker_task_done(
+				    r->chunk, r->off + take);
+				take++;
+			}
+			got += undone;
+			tasq_broker_ready_unlink(ln, r);
+			if (take < r->len) {
+				*rest = *r;
+				rest->off += take;
+				rest->len -= take;
+				r->len = take;
+				r->chunk->refs++;
+				tasq_broker_ready_push(ln, rest, true);
+				rest = NULL;
+			}
+			r->attempt++;
+			r->next = NULL;
+			*tail   = r;
+			tail    = &r->next;
 		}
-		got += undone;
-		tasq_broker_ready_unlink(ln, r);
-		if (take < r->len) {
-			*rest = *r;
-			rest->off += take;
-			rest->len -= take;
-			r->len = take;
-			r->chunk->refs++;
-			tasq_broker_ready_push(ln, rest, true);
-			rest = NULL;
-		}
-		r->attempt++;
-		r->next = NULL;
-		*tail   = r;
-		tail    = &r->next;
+		tasq_broker_lane_charge(ln, j, got - from);
 	}
 	(void) tasq_idmap_put(&b->leases, l->id, l);
 	out->mem_     = mem;
@@ -696,7 +778,7 @@ delay(tasq_broker *b, struct range *d, uint64_t now_ms, tasq_waiter **wake)
 
 	if (d->due <= now_ms) {
 		tasq_broker_ready_push(ln, d, true);
-		wlist_take(&ln->q->waiters, wake);
+		queue_wake(ln->q, wake);
 		return;
 	}
 	while (*pp != NULL && (*pp)->due <= d->due) {
@@ -736,19 +818,18 @@ tasq_broker_tries_list(tasq_broker *b, tasq_tries_item **items, size_t *n)
 	*n     = 0;
 	// Twice the same walk: count, then fill.
 	for (int fill = 0; fill < 2; fill++) {
-		for (size_t qi = 0; qi < b->nqueues; qi++) {
-			struct queue *q = b->queues[qi];
-			for (size_t li = 0; li < q->nlanes; li++) {
-				struct lane *ln = q->lanes[li];
-				for (struct range *r    = ln->ready.next;
-				     r != &ln->ready; r = r->next) {
-					if (r->attempt > 0) {
-						if (fill) {
-							tries_item(&it[k], r,
-							    r->attempt);
-						}
-						k++;
+		// Ready ranges are kept per job (the lane's rotation).
+		struct job *j;
+		pos = 0;
+		while ((j = tasq_idmap_next(&b->jobs, &pos)) != NULL) {
+			for (struct range *r = j->ready.next; r != &j->ready;
+			     r               = r->next) {
+				if (r->attempt > 0) {
+					if (fill) {
+						tries_item(
+						    &it[k], r, r->attempt);
 					}
+					k++;
 				}
 			}
 		}
@@ -854,7 +935,7 @@ tasq_broker_delayed_due(tasq_broker *b, uint64_t now_ms, tasq_waiter **wake)
 		b->delayed       = d->next;
 		ln->ndelayed -= d->len;
 		tasq_broker_ready_push(ln, d, true);
-		wlist_take(&ln->q->waiters, wake);
+		queue_wake(ln->q, wake);
 	}
 }
 

@@ -7,8 +7,10 @@
 #include "broker_state.h"
 #include "err.h"
 
-static struct queue *
-queue_find(tasq_broker *b, const char *name)
+static void ring_leave(struct lane *ln, struct job *j);
+
+struct queue *
+tasq_broker_queue_find(tasq_broker *b, const char *name)
 {
 	for (size_t i = 0; i < b->nqueues; i++) {
 		if (strcmp(b->queues[i]->name, name) == 0) {
@@ -25,7 +27,7 @@ tasq_broker_queue_get(
 	struct queue *q;
 
 	*created = false;
-	if ((*qp = queue_find(b, name)) != NULL) {
+	if ((*qp = tasq_broker_queue_find(b, name)) != NULL) {
 		return (0);
 	}
 	// Replaying a journal may meet more queues than the limit: queues
@@ -48,6 +50,7 @@ tasq_broker_queue_get(
 	}
 	strncpy(q->name, name, TASQ_WIRE_MAX_NAME);
 	wlist_init(&q->waiters);
+	q->any                  = &b->mwaiters;
 	b->queues[b->nqueues++] = q;
 	*qp                     = q;
 	*created                = true;
@@ -58,8 +61,7 @@ static bool
 queue_unused(const struct queue *q)
 {
 	for (size_t i = 0; i < q->nlanes; i++) {
-		if (q->lanes[i]->ready.next != &q->lanes[i]->ready ||
-		    q->lanes[i]->ndelayed > 0) {
+		if (q->lanes[i]->rjobs != NULL || q->lanes[i]->ndelayed > 0) {
 			return (false);
 		}
 	}
@@ -86,10 +88,16 @@ tasq_broker_queue_free(struct queue *q)
 {
 	for (size_t i = 0; i < q->nlanes; i++) {
 		struct lane *ln = q->lanes[i];
-		while (ln->ready.next != &ln->ready) {
-			struct range *r = ln->ready.next;
-			ln->ready.next  = r->next;
-			free(r);
+		// The jobs outlive their queue here (tasq_broker_free).
+		while (ln->rjobs != NULL) {
+			struct job *j = ln->rjobs;
+			while (j->ready.next != &j->ready) {
+				struct range *r = j->ready.next;
+				j->ready.next   = r->next;
+				free(r);
+			}
+			j->ready.prev = &j->ready;
+			ring_leave(ln, j);
 		}
 		free(ln);
 	}
@@ -130,9 +138,8 @@ tasq_broker_lane_get(struct queue *q, const char *type, struct lane **lp)
 	}
 	ln->q = q;
 	strncpy(ln->type, type, TASQ_WIRE_MAX_NAME);
-	ln->ready.next = ln->ready.prev = &ln->ready;
-	q->lanes[q->nlanes++]           = ln;
-	*lp                             = ln;
+	q->lanes[q->nlanes++] = ln;
+	*lp                   = ln;
 	return (0);
 }
 
@@ -152,14 +159,122 @@ tasq_broker_queue_gc(tasq_broker *b, uint64_t now_ms, bool force)
 	}
 }
 
+// ---- the rotation of a lane's jobs ----------------------------------------
+//
+// Stride scheduling: each job with ready tasks is in its lane's ring with
+// a pass; a lease starts with the job of the lowest pass (the first in
+// ring order among equals) and each task it takes adds
+// TASQ_STRIDE_ONE / priority to that job's pass. Two jobs that both keep
+// tasks ready thus get leased tasks in the ratio of their priorities,
+// and a job that joins (or comes back: a retry, an expired lease) starts
+// at the lane's virtual time, the pass of the job last leased from: it
+// is served next, but earns no credit for the time it had nothing ready.
+// With one job the ring is that job alone, and a lease costs what it
+// did before: one pick of one job.
+
+static void
+ring_join(struct lane *ln, struct job *j)
+{
+	if (tasq_pass_before(j->pass, ln->vtime)) {
+		j->pass = ln->vtime;
+	}
+	if (ln->rjobs == NULL) {
+		j->rnext = j->rprev = j;
+		ln->rjobs           = j;
+		return;
+	}
+	// At the end of the ring: after the jobs already waiting, among
+	// equal passes.
+	j->rnext                = ln->rjobs;
+	j->rprev                = ln->rjobs->rprev;
+	ln->rjobs->rprev->rnext = j;
+	ln->rjobs->rprev        = j;
+}
+
+static void
+ring_leave(struct lane *ln, struct job *j)
+{
+	if (j->rnext == j) {
+		ln->rjobs = NULL;
+	} else {
+		if (ln->rjobs == j) {
+			ln->rjobs = j->rnext;
+		}
+		j->rnext->rprev = j->rprev;
+		j->rprev->rnext = j->rnext;
+	}
+	j->rnext = j->rprev = NULL;
+}
+
+struct job *
+tasq_broker_lane_pick(
+    const struct lane *ln, struct job *const *skip, size_t nskip)
+{
+	struct job *best = NULL, *j = ln->rjobs;
+
+	if (j == NULL) {
+		return (NULL);
+	}
+	do {
+		bool skipped = false;
+		for (size_t i = 0; i < nskip && !skipped; i++) {
+			skipped = skip[i] == j;
+		}
+		if (!skipped &&
+		    (best == NULL || tasq_pass_before(j->pass, best->pass))) {
+			best = j;
+		}
+		j = j->rnext;
+	} while (j != ln->rjobs);
+	return (best);
+}
+
+void
+tasq_broker_lane_charge(struct lane *ln, struct job *j, uint64_t ntasks)
+{
+	ln->vtime = j->pass;
+	j->pass += ntasks * (TASQ_STRIDE_ONE / j->priority);
+}
+
+void
+tasq_broker_job_ready_init(struct job *j)
+{
+	j->ready.next = j->ready.prev = &j->ready;
+	j->priority                   = TASQ_PRIORITY_DEFAULT;
+}
+
+uint32_t
+tasq_broker_job_priority(const struct job *j)
+{
+	return (j->priority);
+}
+
+void
+tasq_broker_job_priority_set(struct job *j, uint32_t priority)
+{
+	if (priority == 0) {
+		priority = TASQ_PRIORITY_DEFAULT;
+	}
+	if (priority > TASQ_WIRE_MAX_PRIORITY) {
+		priority = TASQ_WIRE_MAX_PRIORITY;
+	}
+	j->priority = priority;
+}
+
 void
 tasq_broker_ready_push(struct lane *ln, struct range *r, bool front)
 {
-	struct range *at = front ? &ln->ready : ln->ready.prev;
-	r->prev          = at;
-	r->next          = at->next;
-	at->next->prev   = r;
-	at->next         = r;
+	struct job   *j  = r->chunk->job;
+	struct range *at = front ? &j->ready : j->ready.prev;
+
+	if (j->rnext == NULL) {
+		ring_join(ln, j);
+	}
+	r->prev        = at;
+	r->next        = at->next;
+	at->next->prev = r;
+	at->next       = r;
+	j->nready += r->len;
 	ln->nready += r->len;
 	ln->q->nready += r->len;
 }
@@ -167,10 +282,35 @@ tasq_broker_ready_push(struct lane *ln, struct range *r, bool front)
 void
 tasq_broker_ready_unlink(struct lane *ln, struct range *r)
 {
+	struct job *j = r->chunk->job;
+
 	r->prev->next = r->next;
 	r->next->prev = r->prev;
+	j->nready -= r->len;
 	ln->nready -= r->len;
 	ln->q->nready -= r->len;
+	if (j->ready.next == &j->ready) {
+		ring_leave(ln, j);
+	}
+}
+
+uint64_t
+tasq_broker_lane_oldest_ms(const struct lane *ln)
+{
+	uint64_t          oldest = UINT64_MAX;
+	const struct job *j      = ln->rjobs;
+
+	if (j == NULL) {
+		return (oldest);
+	}
+	do {
+		const struct range *r = j->ready.next;
+		if (r != &j->ready && r->chunk->enq_ms < oldest) {
+			oldest = r->chunk->enq_ms;
+		}
+		j = j->rnext;
+	} while (j != ln->rjobs);
+	return (oldest);
 }
 
 uint32_t
@@ -231,30 +371,24 @@ tasq_broker_ready_normalize(tasq_broker *b)
 	size_t      pos  = 0;
 	struct job *j;
 
-	for (size_t qi = 0, li = 0; qi < b->nqueues;) {
-		struct queue *q = b->queues[qi];
-		struct lane  *ln;
+	while ((j = tasq_broker_job_next(b, &pos)) != NULL) {
+		struct lane  *ln = j->lane;
 		struct range  old;
 		struct range *r, *nr;
 
-		// Every lane of every queue, in turn.
-		if (li >= q->nlanes) {
-			qi++;
-			li = 0;
-			continue;
-		}
-		ln  = q->lanes[li++];
-		old = ln->ready;
-		if (ln->ready.next == &ln->ready) {
+		if (j->ready.next == &j->ready) {
 			continue;
 		}
 		// Detach the list, then put back one range per run of
 		// unfinished tasks.
+		old            = j->ready;
 		old.next->prev = &old;
 		old.prev->next = &old;
-		ln->ready.next = ln->ready.prev = &ln->ready;
-		q->nready -= ln->nready;
-		ln->nready = 0;
+		j->ready.next = j->ready.prev = &j->ready;
+		ln->nready -= j->nready;
+		ln->q->nready -= j->nready;
+		j->nready = 0;
+		ring_leave(ln, j);
 		for (r = old.next; r != &old; r = nr) {
 			struct chunk *c = r->chunk;
 			uint32_t      i = r->off, end = r->off + r->len;
@@ -316,6 +450,7 @@ tasq_broker_ready_normalize(tasq_broker *b)
 		}
 	}
 	// The recorded attempts are in the ranges now.
+	pos = 0;
 	while ((j = tasq_idmap_next(&b->jobs, &pos)) != NULL) {
 		for (size_t i = 0; i < j->nchunks; i++) {
 			free(j->chunks[i]->r_tries);
@@ -336,8 +471,12 @@ tasq_broker_range_free(tasq_broker *b, struct range *r)
 bool
 tasq_broker_ready_trim(tasq_broker *b, struct lane *ln)
 {
-	while (ln->ready.next != &ln->ready) {
-		struct range *r = ln->ready.next;
+	struct job *j;
+
+	// The job a lease would start with, until its head range has an
+	// unfinished task (a job left empty leaves the ring).
+	while ((j = tasq_broker_lane_pick(ln, NULL, 0)) != NULL) {
+		struct range *r = j->ready.next;
 		if (tasq_broker_range_undone(r) > 0) {
 			return (true);
 		}
@@ -348,15 +487,13 @@ tasq_broker_ready_trim(tasq_broker *b, struct lane *ln)
 }
 
 void
-tasq_broker_ready_drop_job(tasq_broker *b, const struct job *j)
+tasq_broker_ready_drop_job(tasq_broker *b, struct job *j)
 {
 	struct lane *ln = j->lane;
 
-	for (struct range *r = ln->ready.next, *nr; r != &ln->ready; r = nr) {
-		nr = r->next;
-		if (r->chunk->job == j) {
-			tasq_broker_ready_unlink(ln, r);
-			tasq_broker_range_free(b, r);
-		}
+	while (j->ready.next != &j->ready) {
+		struct range *r = j->ready.next;
+		tasq_broker_ready_unlink(ln, r);
+		tasq_broker_range_free(b, r);
 	}
 }

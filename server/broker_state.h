@@ -62,11 +62,16 @@ struct chunk {
 };
 
 // A type's ready tasks in a queue: the queue's ready list is one lane per
-// type, so that a worker is leased only tasks of types it serves.
+// type, so that a worker is leased only tasks of types it serves. Each job
+// keeps its own ready ranges; the lane shares its leases among the jobs
+// with ready tasks by stride scheduling (broker_queue.c: the job of the
+// lowest pass goes first, and each task leased adds TASQ_STRIDE_ONE /
+// its priority to its job's pass).
 struct lane {
 	struct queue *q;
 	char          type[TASQ_WIRE_MAX_NAME + 1];
-	struct range  ready; // sentinel of the ready list
+	struct job   *rjobs; // the jobs with ready ranges, a ring (NULL: none)
+	uint64_t      vtime; // the pass of the last job leased from
 	uint64_t      nready, nleased;
 	uint64_t      ndelayed; // tasks waiting out a retry's backoff
 };
@@ -126,6 +131,14 @@ struct job {
 	uint32_t *k_pos;
 	uint64_t *k_off;
 	size_t    k_n, k_offn;
+
+	// Its place in the lane's rotation (broker_queue.c): its ready
+	// ranges (sentinel), its ring links while it has some, its pass.
+	struct range ready;
+	uint64_t     nready;
+	struct job  *rnext, *rprev;
+	uint64_t     pass;
+	uint32_t     priority; // 1..TASQ_WIRE_MAX_PRIORITY
 };
 
 struct queue {
@@ -140,6 +153,8 @@ struct queue {
 	uint64_t     submitted, completed;
 	uint64_t     last_ms; // last submit, lease or result: see queue_gc
 	struct wlist waiters;
+
+	struct wlist *any; // the broker's waiters on several queues
 };
 
 struct lease {
@@ -162,6 +177,17 @@ struct worker {
 	uint64_t last_ms;
 	uint64_t leases, in_hand, completed;
 	char    *types; // served: names and their NULs, then a NUL
+	// Several queues served in weighted turn (NULL: queue alone), each
+	// with its pass (stride scheduling, as jobs in a lane).
+	struct wqueue *qs;
+	size_t         nqs;
+	uint64_t       qvtime;
+};
+
+struct wqueue {
+	char     name[TASQ_WIRE_MAX_NAME + 1];
+	uint32_t weight;
+	uint64_t pass;
 };
 
 struct tasq_broker {
@@ -182,6 +208,8 @@ struct tasq_broker {
 	struct dead **dl;
 	size_t        dl_head, dl_count, dl_cap;
 	uint64_t      dl_next; // the next one's id
+	// Workers parked on several queues: woken by any queue's news.
+	struct wlist mwaiters;
 	// Ranges of failed tasks waiting out their backoff, by due time
 	// (singly linked through next).
 	struct range *delayed;
@@ -288,6 +316,17 @@ static inline bool
 tasq_broker_task_done(const struct chunk *c, uint32_t off)
 {
 	return (c->job->closed || (c->done[off / 64] >> (off % 64)) & 1);
+}
+
+// Wakes the workers waiting for q's tasks: its own and those parked on
+// several queues (they look again and park again when nothing is theirs).
+static inline void
+queue_wake(struct queue *q, tasq_waiter **wake)
+{
+	wlist_take(&q->waiters, wake);
+	if (q->any != NULL) {
+		wlist_take(q->any, wake);
+	}
 }
 
 #endif

@@ -133,12 +133,12 @@ tasq_broker_queue_age_ms(tasq_broker *b, const char *queue, uint64_t now_ms)
 		if (strcmp(q->name, queue) != 0) {
 			continue;
 		}
-		// Only the head of each lane: what is leased next.
+		// Only the head of each job of each lane: what is leased
+		// next.
 		for (size_t l = 0; l < q->nlanes; l++) {
-			const struct range *r = q->lanes[l]->ready.next;
-			if (r != &q->lanes[l]->ready &&
-			    r->chunk->enq_ms < oldest) {
-				oldest = r->chunk->enq_ms;
+			uint64_t o = tasq_broker_lane_oldest_ms(q->lanes[l]);
+			if (o < oldest) {
+				oldest = o;
 			}
 		}
 		break;

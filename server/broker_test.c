@@ -427,15 +427,16 @@ TEST(lease_respects_max_and_order)
 	submit_ok(b, "q", 7, 0, 50, T0);
 	submit_ok(b, "q", 8, 0, 3, T0);
 	lease_one(b, "q", 11, 1, 7, T0, 7, 0, 7, 1);
-	lease_one(b, "q", 11, 1, 1000, T0, 7, 7, 20, 1); // max_lease is 20
-	expect_queue(b, "q", 26, 27, 0, 2, 0);
-	lease_one(b, "q", 12, 2, 20, T0, 7, 27, 20, 1);
-	// Across jobs: one batch per range, in submission order.
-	lo = lease(b, "q", 12, 2, 20, T0);
+	// Across jobs: one batch per range; job 8, not served yet, goes
+	// first (the lane's rotation), then job 7 fills the lease.
+	lo = lease(b, "q", 11, 1, 1000, T0); // max_lease is 20
 	ASSERT_EQ(lo.nbatches, 2);
-	expect_batch(&lo, 0, 7, 47, 3, 1);
-	expect_batch(&lo, 1, 8, 0, 3, 1);
+	expect_batch(&lo, 0, 8, 0, 3, 1);
+	expect_batch(&lo, 1, 7, 7, 17, 1);
 	tasq_broker_lease_fini(&lo);
+	expect_queue(b, "q", 26, 27, 0, 2, 0);
+	lease_one(b, "q", 12, 2, 20, T0, 7, 24, 20, 1);
+	lease_one(b, "q", 12, 2, 20, T0, 7, 44, 6, 1);
 	// max 0 asks for nothing and does not park.
 	ASSERT_OK(tasq_broker_lease(
 	    b, "q", 11, "w", NULL, 0, 1, 0, T0, &lo, NULL, &parked));
@@ -499,16 +500,17 @@ TEST(lease_shares_a_short_queue_among_idle_workers)
 	}
 	tasq_broker_pipe_gone(b, 12, T0);
 	submit_ok(b, "q", 9, 0, 100, T0);
-	// 400 ready; 11 (busy, but asking) and 13 (idle): 200.
+	// 400 ready; 11 (busy, but asking) and 13 (idle): 200. Job 9
+	// joined the rotation last, at its time: it goes first.
 	o = lease(b, "q", 11, 11, 5000, T0);
-	ASSERT_EQ(o.nbatches, 1);
-	expect_batch(&o, 0, 7, 300, 200, 2);
+	ASSERT_EQ(o.nbatches, 2);
+	expect_batch(&o, 0, 9, 0, 100, 1);
+	expect_batch(&o, 1, 7, 300, 100, 2);
 	tasq_broker_lease_fini(&o);
 	// 11 busy: 13 gets the 200 left.
 	o = lease(b, "q", 13, 13, 5000, T0);
-	ASSERT_EQ(o.nbatches, 2);
-	expect_batch(&o, 0, 7, 500, 100, 2);
-	expect_batch(&o, 1, 9, 0, 100, 1);
+	ASSERT_EQ(o.nbatches, 1);
+	expect_batch(&o, 0, 7, 400, 200, 2);
 	tasq_broker_lease_fini(&o);
 	// Three idle workers of r, 200 tasks: a share is never below 128.
 	for (uint64_t w = 21; w <= 23; w++) {

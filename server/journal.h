@@ -78,7 +78,8 @@ enum tasq_rec_type {
 	// The job registry (issue 13).
 	TASQ_REC_JOB     = 17, // a job's meta: detached, input complete, ...
 	TASQ_REC_EXPIRED = 18, // detached jobs whose results expired
-	TASQ_REC_MAX     = TASQ_REC_EXPIRED,
+	TASQ_REC_PRIO    = 19, // job, priority (after its first SUBMIT2)
+	TASQ_REC_MAX     = TASQ_REC_PRIO,
 };
 
 typedef enum tasq_fsync_mode {

@@ -44,6 +44,9 @@
 //            an unknown job makes it: an empty input)
 //   EXPIRED  u32 n, u64 ids[n]   (detached jobs whose results expired:
 //            closed, and remembered; snapshots hold those remembered)
+//   PRIO     u64 job, u32 priority (1..100: the job's share of its
+//            queue; after the job's first SUBMIT2, and after its IVALS2
+//            in snapshots; a job without one has the default)
 // Leases are not recorded: after a restart every unfinished task is
 // ready (or waits out its backoff), with the attempts of its TRIES.
 #include <stdlib.h>
@@ -406,6 +409,13 @@ tasq_persist_snap_expired(
 	n32                = (uint32_t) n;
 	struct iovec iov[] = { { &n32, 4 }, { (void *) ids, n * 8 } };
 	return (tasq_journal_frame(buf, len, cap, TASQ_REC_EXPIRED, iov, 2));
+}
+
+int
+tasq_persist_priority(tasq_broker *b, uint64_t job, uint32_t priority)
+{
+	struct iovec iov[] = { { &job, 8 }, { &priority, 4 } };
+	return (append(b, TASQ_REC_PRIO, iov, 2));
 }
 
 int
@@ -1100,6 +1110,19 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		return (apply_job(b, &c));
 	case TASQ_REC_EXPIRED:
 		return (apply_expired(b, &c));
+	case TASQ_REC_PRIO: {
+		uint64_t job = take64(&c);
+		uint32_t pr  = take32(&c);
+		if (c.bad || c.left != 0 || pr == 0 ||
+		    pr > TASQ_WIRE_MAX_PRIORITY) {
+			return (TASQ_EDATA_LOSS);
+		}
+		(void) job_for(b, job, NULL, &j);
+		if (j != NULL) {
+			tasq_broker_job_priority_set(j, pr);
+		}
+		return (0);
+	}
 	default:
 		return (TASQ_EDATA_LOSS);
 	}
@@ -1153,6 +1176,11 @@ tasq_persist_snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
 	free(iv);
 	if (rv == 0) {
 		rv = job_rec(NULL, j, buf, len, cap);
+	}
+	uint32_t pr = tasq_broker_job_priority(j);
+	if (rv == 0 && pr != TASQ_PRIORITY_DEFAULT) {
+		struct iovec pi[] = { { &v.id, 8 }, { &pr, 4 } };
+		rv = tasq_journal_frame(buf, len, cap, TASQ_REC_PRIO, pi, 2);
 	}
 	for (size_t i = 0; i < v.nchunks && rv == 0; i++) {
 		tasq_chunk_view c;

@@ -117,11 +117,11 @@ handle_lease(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 		}
 		call->applied = true;
 	}
-	rv = tasq_broker_lease(s->broker, req->u.lease.queue,
-	    req->u.lease.worker_id, req->u.lease.worker_name,
-	    (const char *const *) req->u.lease.types, req->u.lease.ntypes,
-	    call->pipe_id, req->u.lease.max_tasks, now, &out,
-	    maybe_wait(s, call, w, req->u.lease.wait_ms), parked);
+	rv = tasq_broker_lease_queues(s->broker, req->u.lease.queue,
+	    req->u.lease.queues, req->u.lease.nqueues, req->u.lease.worker_id,
+	    req->u.lease.worker_name, (const char *const *) req->u.lease.types,
+	    req->u.lease.ntypes, call->pipe_id, req->u.lease.max_tasks, now,
+	    &out, maybe_wait(s, call, w, req->u.lease.wait_ms), parked);
 	if (rv != 0 || *parked) {
 		return (rv);
 	}

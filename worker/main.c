@@ -65,8 +65,10 @@ static const tasq_opt worker_opts[] = {
 	TASQ_COMMONOPT_KEY(&cfg.common),
 	{ "jobs", 'j', TASQ_OPT_U64, "TASQ_WORKERS", "1", "N",
 	    "worker processes to run", &cfg.procs, 1, 1024, false },
-	{ "queue", 'q', TASQ_OPT_STR, "TASQ_QUEUE", "default", "NAME",
-	    "queue to work on", &cfg.queue, 0, 0, false },
+	{ "queue", 'q', TASQ_OPT_STR, "TASQ_QUEUE", "default", "NAME[:W],...",
+	    "queue to work on, or several taken in turn by weight W (1-100, "
+	    "default 1)",
+	    &cfg.queue, 0, 0, false },
 	{ "batch-size", 'b', TASQ_OPT_U64, NULL, "16384", "N",
 	    "most tasks leased at once", &cfg.batch, 1, 65536, false },
 	{ "pipeline", 0, TASQ_OPT_U64, NULL, "2", "N",
@@ -130,6 +132,66 @@ static const char *type_handlers[MAX_TYPES];
 static char       *type_mem[MAX_TYPES];
 
 // Splits and checks the types (exit status 2 on error).
+// --queue: NAME, or NAME[:W],... (at most TASQ_WIRE_MAX_QUEUES, each
+// once). Splits spec in place into queues[] (names point into spec); *n
+// is how many. Returns 0, or -1 with a message on stderr.
+static int
+queues_parse(char *spec, tasq_queue_weight *queues, size_t *n)
+{
+	char *save = NULL, *tok;
+
+	*n = 0;
+	for (tok = strtok_r(spec, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char         *colon = strchr(tok, ':');
+		unsigned long w     = 1;
+		if (colon != NULL) {
+			char *end = NULL;
+			*colon    = '\0';
+			errno     = 0;
+			w         = strtoul(colon + 1, &end, 10);
+			if (colon[1] < '0' || colon[1] > '9' || *end != '\0' ||
+			    errno != 0 || w < 1 ||
+			    w > TASQ_WIRE_MAX_PRIORITY) {
+				fprintf(stderr,
+				    "tasq-worker: --queue: the weight of '%s' "
+				    "must be 1-100\n",
+				    tok);
+				return (-1);
+			}
+		}
+		if (!tasq_wire_valid_name(tok)) {
+			fprintf(stderr,
+			    "tasq-worker: --queue must be 1-64 characters "
+			    "of [A-Za-z0-9._-], or NAME:WEIGHT,... of "
+			    "those\n");
+			return (-1);
+		}
+		for (size_t i = 0; i < *n; i++) {
+			if (strcmp(queues[i].name, tok) == 0) {
+				fprintf(stderr,
+				    "tasq-worker: --queue names '%s' twice\n",
+				    tok);
+				return (-1);
+			}
+		}
+		if (*n == TASQ_WIRE_MAX_QUEUES) {
+			fprintf(stderr,
+			    "tasq-worker: --queue: at most %d queues\n",
+			    TASQ_WIRE_MAX_QUEUES);
+			return (-1);
+		}
+		queues[*n].name   = tok;
+		queues[*n].weight = (uint32_t) w;
+		(*n)++;
+	}
+	if (*n == 0) {
+		fprintf(stderr, "tasq-worker: --queue names no queue\n");
+		return (-1);
+	}
+	return (0);
+}
+
 static int
 types_setup(size_t *np)
 {
@@ -402,7 +464,10 @@ main(int argc, char **argv)
 	char                **args;
 	int                   flags, rv, status = 2, sfd = -1, sig;
 	size_t                ntypes = 0;
-	pid_t                 self   = getpid();
+	tasq_queue_weight     queues[TASQ_WIRE_MAX_QUEUES];
+	size_t                nqueues = 0;
+	char                 *qspec   = NULL;
+	pid_t                 self    = getpid();
 
 	tasq_log_init("tasq-worker");
 	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
@@ -423,10 +488,10 @@ main(int argc, char **argv)
 		    args[0]);
 		goto out;
 	}
-	if (!tasq_wire_valid_name(cfg.queue)) {
-		fprintf(stderr,
-		    "tasq-worker: --queue must be 1-64 characters "
-		    "of [A-Za-z0-9._-]\n");
+	// Split in a copy of its own (the names point into it for the
+	// process's life).
+	if ((qspec = strdup(cfg.queue)) == NULL ||
+	    queues_parse(qspec, queues, &nqueues) != 0) {
 		goto out;
 	}
 	if (types_setup(&ntypes) != 0) {
@@ -451,7 +516,9 @@ main(int argc, char **argv)
 	}
 	tasq_worker_conf wc = {
 		.server          = cfg.server,
-		.queue           = cfg.queue,
+		.queue           = queues[0].name,
+		.nqueues         = nqueues > 1 ? nqueues : 0,
+		.queues          = queues,
 		.keys            = keys,
 		.tls_ca          = cfg.common.tls_ca,
 		.tls_server_name = cfg.common.tls_server_name,
@@ -525,6 +592,7 @@ out:
 	free(started);
 	free(fails);
 	free(due);
+	free(qspec);
 	for (size_t i = 0; i < MAX_TYPES; i++) {
 		free(type_mem[i]);
 	}

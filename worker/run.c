@@ -481,6 +481,10 @@ lease_loop(void *arg)
 		req.u.lease.ntypes      = w->conf->ntypes;
 		req.u.lease.types       = (const char **) w->conf->types;
 		req.u.lease.id_runs     = true;
+		req.u.lease.nqueues     = w->conf->nqueues;
+		for (size_t i = 0; i < w->conf->nqueues; i++) {
+			req.u.lease.queues[i] = w->conf->queues[i];
+		}
 		if (rv == 0) {
 			rv = tasq_chan_call(w->chan, &req,
 			    w->conf->wait_ms + w->conf->timeout_ms, &rep, err,

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "wire.h"
 
 typedef struct tasq_worker_conf {
 	const char         *server;
@@ -42,6 +43,10 @@ typedef struct tasq_worker_conf {
 	const char        *heartbeat;       // --heartbeat (worker/keepalive.h)
 	const char        *key_file;        // for messages; NULL: TASQ_KEY
 	bool exit_on_auth_failure; // exit TASQ_WORKER_EXIT_AUTH if refused
+	// Several queues served by weight (--queue a:3,b:1): nqueues 0,
+	// queue alone; else queue is the first of them.
+	size_t                   nqueues;
+	const tasq_queue_weight *queues;
 } tasq_worker_conf;
 
 // The exit status of a worker process whose handlers cannot be set up
