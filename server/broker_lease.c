@@ -810,7 +810,7 @@ int
 tasq_broker_tries_list(tasq_broker *b, tasq_tries_item **items, size_t *n)
 {
 	size_t           cap = 0, k = 0;
-	tasq_tries_item *it;
+	tasq_tries_item *it = NULL;
 	struct lease    *l;
 	size_t           pos;
 
