@@ -67,7 +67,7 @@ smoke) T=20000 REPS=1 SMALL_REPS=1 ;;
 esac
 SMALL=1000
 
-note() { echo "# $*" >&2; }
+. "$(dirname "$0")/lib.sh" || exit 1
 
 if [ $do_build -eq 1 ]; then
 	note "building in $build_dir"
@@ -88,56 +88,16 @@ for b in "$server" "$worker" "$client" "$relay" $base_server; do
 	[ -x "$b" ] || { echo "bench: $b is missing (build it)" >&2; exit 1; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/tasq-fair.XXXXXX") || exit 1
-pids=()
+bench_begin tasq-fair
 SERVER_PID=
 WORKER_PID=
 CARGS=()
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	if [ $keep -eq 1 ]; then
-		echo "# work directory kept: $work" >&2
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# stop PID: SIGTERM, then wait (bounded: SIGKILL after 10 s).
-stop() {
-	local p=$1 i
-	kill -TERM "$p" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-}
 
 key=$work/key
 (umask 077 && head -c 32 /dev/urandom | base64 >"$key")
 # The relay's tls transport is not measured, but it wants the directory.
 mkdir -p "$work/tls"
 
-kv() {
-	awk -v k="$2" '{ for (i = 1; i <= NF; i++) {
-		n = index($i, "="); if (n && substr($i, 1, n - 1) == k) {
-		print substr($i, n + 1); exit } } }' <<<"$1"
-}
-isnum() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
-median() {
-	tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -g |
-	    awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
-}
 ratio() {
 	if isnum "${1:-}" && isnum "${2:-}" && [ "$2" != 0 ]; then
 		awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'

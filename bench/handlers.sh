@@ -52,21 +52,9 @@ client=$build/client/tasq
 for b in "$bh" "$relay" "$child" "$plugin" "$server" "$worker" "$client"; do
 	[ -e "$b" ] || { echo "handlers.sh: $b missing (build first)" >&2; exit 1; }
 done
-work=$(mktemp -d "${TMPDIR:-/tmp}/tasq-bench-handlers.XXXXXX") || exit 1
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh" || exit 1
+bench_begin tasq-bench-handlers
 status=0
-kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a > 0) printf("%.2f", a / b); else print "-" }'; }
 row() { printf '%-44s %14s   baseline %-34s %14s   ratio %s\n' "$1" "$2" "$3" "$4" "$(ratio "$2" "$4")"; }
 

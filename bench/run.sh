@@ -74,7 +74,7 @@ smoke)
 	;;
 esac
 
-note() { echo "# $*" >&2; }
+. "$(dirname "$0")/lib.sh" || exit 1
 
 if [ $do_build -eq 1 ]; then
 	note "building in $build_dir"
@@ -95,42 +95,7 @@ for b in "$server" "$worker" "$client" "$relay" "$w2"; do
 	[ -x "$b" ] || { echo "bench: $b is missing (build it)" >&2; exit 1; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/tasq-bench.XXXXXX") || exit 1
-pids=()
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	if [ $keep -eq 1 ]; then
-		echo "# work directory kept: $work" >&2
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# stop PID: SIGTERM, then wait (bounded: SIGKILL after 10 s).
-stop() {
-	local p=$1 i
-	kill -TERM "$p" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	local keep_pids=()
-	for i in "${pids[@]}"; do
-		[ "$i" != "$p" ] && keep_pids+=("$i")
-	done
-	pids=("${keep_pids[@]}")
-}
+bench_begin tasq-bench
 
 key=$work/key
 (umask 077 && head -c 32 /dev/urandom | base64 >"$key")
@@ -160,14 +125,6 @@ mkdir -p "$tls"
 declare -A fig   # name -> value ("" when the measurement failed)
 failures=0
 
-# kv LINE KEY: the value of KEY=... in LINE.
-kv() {
-	awk -v k="$2" '{ for (i = 1; i <= NF; i++) {
-		n = index($i, "="); if (n && substr($i, 1, n - 1) == k) {
-		print substr($i, n + 1); exit } } }' <<<"$1"
-}
-
-isnum() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 
 # set_fig NAME VALUE: records a figure; a value that is not a number
 # counts as a failure.
@@ -180,10 +137,6 @@ set_fig() {
 	fi
 }
 
-median() {
-	tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -g |
-	    awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
-}
 
 # ---- tasq servers and workers --------------------------------------------
 SERVER_PID=
