@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1613,6 +1614,47 @@ no_worker_note(bool no_worker, nng_time *since, bool *said)
 	}
 }
 
+// SIGINT or SIGTERM of an attached submit (the main loop looks at it
+// between fetches, at most --poll-wait apart): the job is cancelled.
+static volatile sig_atomic_t interrupted;
+
+static void
+on_interrupt(int sig)
+{
+	interrupted = sig;
+}
+
+// Cancels job_id at the server (CloseJob drops its queued tasks and its
+// results; results of tasks on lease are refused when they come) and
+// says so. Returns the exit code of a signal's death, 128 + sig.
+static int
+cancel_job(tasq_client *c, uint64_t job_id, uint64_t ack, int sig)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[512];
+
+	memset(&req, 0, sizeof(req));
+	req.method              = TASQ_M_CLOSE_JOB;
+	req.u.close_job.job_id  = job_id;
+	req.u.close_job.ack_seq = ack;
+	if (tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms, &rep, err,
+	        sizeof(err)) == 0) {
+		fprintf(stderr,
+		    "tasq: %s: job %016" PRIx64 " cancelled (%" PRIu64
+		    " tasks or results dropped)\n",
+		    sig == SIGINT ? "interrupted" : "terminated", job_id,
+		    rep.u.close_job.dropped);
+		tasq_wire_rep_fini(&rep);
+	} else {
+		fprintf(stderr,
+		    "tasq: %s: job %016" PRIx64 " not cancelled (%s): the "
+		    "server drops it after its --job-ttl\n",
+		    sig == SIGINT ? "interrupted" : "terminated", job_id, err);
+	}
+	return (128 + sig);
+}
+
 // --detach: the submitter sends every batch (with Submit); here, slots
 // are let go as their batches are accepted, and once the input has ended
 // and every batch is in, a request with last ends the job's input
@@ -1830,6 +1872,14 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		memcpy(o.buf, "input,result,error\n", 19);
 		o.len = 19;
 	}
+	// An attached job lives with this command: an interrupt cancels it
+	// (a detached one is left to run: see detach_run).
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	(void) sigaction(SIGINT, &sa, NULL);
+	(void) sigaction(SIGTERM, &sa, NULL);
 	rv = 0;
 	for (;;) {
 		tasq_req req;
@@ -1849,6 +1899,10 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		if (atomic_load(&r.failed) != 0) {
 			fprintf(stderr, "tasq: %s\n", r.err);
 			rv = atomic_load(&r.failed);
+			break;
+		}
+		if (interrupted != 0) {
+			rv = -1; // cancelled below, once the submitter stopped
 			break;
 		}
 		if (past_deadline(&r)) {
@@ -1978,6 +2032,13 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		progress(0, 0, &t0, true);
 	}
 	out_flush(&o);
+	if (rv == -1 && atomic_load(&r.submitted) == 0 &&
+	    atomic_load(&r.onetrip) == 0) {
+		fprintf(stderr, "tasq: interrupted before a task was sent\n");
+		rv = 128 + (int) interrupted;
+	} else if (rv == -1) {
+		rv = cancel_job(c, r.job_id, ack, (int) interrupted);
+	}
 	if (rv == 0) {
 		tasq_req req;
 		tasq_rep rep;
