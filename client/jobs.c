@@ -150,9 +150,10 @@ print_info_json(const tasq_job_info *j)
 	    j->age_ms);
 	tasq_json_str(stdout, j->host);
 	printf(",\"detached\":%s,\"result_ttl_ms\":%" PRIu64
-	       ",\"expires_in_ms\":%" PRIu64 ",\"no_worker\":%s}\n",
+	       ",\"expires_in_ms\":%" PRIu64
+	       ",\"no_worker\":%s,\"workers\":%" PRIu32 "}\n",
 	    j->detached ? "true" : "false", j->result_ttl_ms, j->expires_in_ms,
-	    j->no_worker ? "true" : "false");
+	    j->no_worker ? "true" : "false", j->workers);
 }
 
 static void
@@ -173,8 +174,10 @@ print_info_text(const tasq_job_info *j)
 		    tasq_fmt_duration(exp, sizeof(exp), j->expires_in_ms));
 	}
 	if (j->no_worker) {
-		printf("  no connected worker serves queue %s, type %s\n",
-		    j->queue, j->type);
+		printf(
+		    "  no connected worker serves queue %s, type %s (%" PRIu32
+		    " worker%s connected, none for it)\n",
+		    j->queue, j->type, j->workers, j->workers == 1 ? "" : "s");
 	}
 }
 

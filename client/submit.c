@@ -1588,7 +1588,7 @@ print_ready(struct run *r, struct out *o, struct tally *t)
 // Says once on stderr that no worker serves the job's queue and type,
 // when the server has said so for --no-worker-warn.
 static void
-no_worker_note(bool no_worker, nng_time *since, bool *said)
+no_worker_note(bool no_worker, uint32_t workers, nng_time *since, bool *said)
 {
 	nng_time now = nng_clock();
 
@@ -1606,9 +1606,9 @@ no_worker_note(bool no_worker, nng_time *since, bool *said)
 	}
 	if (!*said && now - *since >= sopt.no_worker_ms) {
 		fprintf(stderr,
-		    "tasq: no worker serves queue %s, type %s; waiting "
-		    "for one%s\n",
-		    sopt.queue, sopt.type,
+		    "tasq: no worker serves queue %s, type %s (%" PRIu32
+		    " worker%s connected, none for it); waiting for one%s\n",
+		    sopt.queue, sopt.type, workers, workers == 1 ? "" : "s",
 		    sopt.timeout_ms ? "" : " (--timeout to give up)");
 		*said = true;
 	}
@@ -2013,7 +2013,8 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		}
 		carried = carried || req.u.fetch.has_submit;
 		t.received += take_results(&r, &rep, t.printed_ids);
-		no_worker_note(rep.u.fetch.no_worker, &nw_since, &nw_said);
+		no_worker_note(rep.u.fetch.no_worker, rep.u.fetch.workers,
+		    &nw_since, &nw_said);
 		fetch_fails  = 0;
 		full_backoff = 0;
 		if (rep.u.fetch.seq != 0) {

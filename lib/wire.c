@@ -1342,7 +1342,8 @@ job_info_in(const Tasq__V1__JobInfo *m, tasq_job_info *out, const char **why)
 		.result_ttl_ms           = m->result_ttl_ms,
 		.expires_in_ms           = m->expires_in_ms,
 		.detached                = m->detached,
-		.no_worker               = m->no_worker };
+		.no_worker               = m->no_worker,
+		.workers                 = m->workers };
 	return (0);
 }
 
@@ -1363,6 +1364,7 @@ job_info_out(const tasq_job_info *in, Tasq__V1__JobInfo *m)
 	m->expires_in_ms = in->expires_in_ms;
 	m->detached      = in->detached;
 	m->no_worker     = in->no_worker;
+	m->workers       = in->workers;
 }
 
 int
@@ -1513,6 +1515,7 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		rep->u.fetch.errors =
 		    m->n_errors ? (const char **) m->errors : NULL;
 		rep->u.fetch.no_worker = m->no_worker;
+		rep->u.fetch.workers   = m->workers;
 		rep->u.fetch.submitted = m->submitted;
 		rep->u.fetch.completed = m->completed;
 		if (m->submit != NULL) {
@@ -2380,6 +2383,7 @@ encode_fetch(const tasq_rep *rep, nng_msg **msgp)
 	m.submitted = rep->u.fetch.submitted;
 	m.completed = rep->u.fetch.completed;
 	m.no_worker = rep->u.fetch.no_worker;
+	m.workers   = rep->u.fetch.workers;
 	if (rep->u.fetch.has_submit) {
 		sr.accepted  = rep->u.fetch.submit.accepted;
 		sr.duplicate = rep->u.fetch.submit.duplicate;

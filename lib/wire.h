@@ -234,6 +234,7 @@ typedef struct tasq_job_info {
 	uint64_t    age_ms;
 	uint64_t    result_ttl_ms, expires_in_ms;
 	bool        detached, no_worker;
+	uint32_t    workers; // with no_worker: workers connected
 } tasq_job_info;
 
 // A queue a worker serves and its weight (1..TASQ_WIRE_MAX_PRIORITY;
@@ -363,6 +364,7 @@ typedef struct tasq_rep {
 			const char    **errors;  // NULL: no messages
 			bool            legacy;  // values column (type square)
 			bool            no_worker;
+			uint32_t        workers; // with no_worker: connected
 			bool            id_runs; // ids may go as runs
 		} fetch;
 		struct {

@@ -831,6 +831,8 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 	out->no_worker = tasq_broker_job_waiting(j) &&
 	    tasq_broker_type_workers(b, tasq_broker_job_queue(j),
 	        tasq_broker_job_type(j), now_ms) == 0;
+	out->workers =
+	    out->no_worker ? tasq_broker_workers_connected(b, now_ms) : 0;
 	if ((rv = tasq_broker_job_fetch(b, j, ack_seq, max, out)) == 0 &&
 	    out->seq == 0 && w != NULL) {
 		wlist_park(&j->waiters, w);

@@ -182,6 +182,7 @@ typedef struct tasq_fetch_out {
 	uint64_t     completed;
 	bool         legacy;    // the job was submitted legacy
 	bool         no_worker; // tasks wait, no worker serves their type
+	uint32_t     workers;   // with no_worker: workers connected
 	void        *mem_;
 } tasq_fetch_out;
 

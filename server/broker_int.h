@@ -332,6 +332,9 @@ int tasq_broker_worker_queues(
 // handed in results within the last lease time.
 uint32_t tasq_broker_type_workers(const tasq_broker *b, const char *queue,
     const char *type, uint64_t now_ms);
+// The connected workers (of any queue) that leased, parked or handed in
+// results within the last lease time.
+uint32_t tasq_broker_workers_connected(const tasq_broker *b, uint64_t now_ms);
 void     tasq_broker_worker_forget(tasq_broker *b, struct worker *w);
 // tasq_broker_lease_take leases up to max ready tasks of q (whose head
 // range has an unfinished task) to wk over pipe and fills out. Errors:

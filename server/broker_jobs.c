@@ -212,6 +212,8 @@ info_fill(tasq_broker *b, const struct job *j, uint64_t now_ms,
 	in->no_worker = tasq_broker_job_waiting(j) &&
 	    tasq_broker_type_workers(b, j->q->name, j->lane->type, now_ms) ==
 	        0;
+	in->workers =
+	    in->no_worker ? tasq_broker_workers_connected(b, now_ms) : 0;
 }
 
 static const char *

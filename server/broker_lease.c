@@ -484,6 +484,20 @@ tasq_broker_type_workers(
 	return (n);
 }
 
+uint32_t
+tasq_broker_workers_connected(const tasq_broker *b, uint64_t now_ms)
+{
+	size_t         pos = 0;
+	struct worker *w;
+	uint32_t       n = 0;
+
+	while (
+	    (w = tasq_idmap_next((tasq_idmap *) &b->workers, &pos)) != NULL) {
+		n += w->connected && now_ms <= w->last_ms + b->conf.lease_ms;
+	}
+	return (n);
+}
+
 void
 tasq_broker_worker_forget(tasq_broker *b, struct worker *w)
 {

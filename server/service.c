@@ -182,6 +182,7 @@ handle_fetch(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 	rep.u.fetch.errors     = out.errors;
 	rep.u.fetch.legacy     = out.legacy;
 	rep.u.fetch.no_worker  = out.no_worker;
+	rep.u.fetch.workers    = out.workers;
 	rep.u.fetch.submitted  = out.submitted;
 	rep.u.fetch.completed  = out.completed;
 	rep.u.fetch.has_submit = req->u.fetch.has_submit;

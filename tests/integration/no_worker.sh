@@ -1,6 +1,7 @@
 # no_worker: a job whose (queue, type) no connected worker serves says so
 # on its client's stderr (FetchReply.no_worker, after --no-worker-warn),
-# naming the queue and the type, and keeps waiting: with --timeout it
+# naming the queue and the type and how many workers are connected (none
+# of them for it), and keeps waiting: with --timeout it
 # gives up (exit 1); without, it completes once a worker for the type
 # comes, with the right result.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
@@ -15,7 +16,7 @@ client submit --type sha256 --no-worker-warn 200ms --timeout "$((3 * FACTOR))s" 
     abc >"$T/t.out" 2>"$T/t.err"
 rc=$?
 [ "$rc" = 1 ] || fail "no worker, --timeout: exit $rc, want 1: $(cat "$T/t.err")"
-grep -q 'no worker serves queue default, type sha256; waiting' "$T/t.err" ||
+grep -q 'no worker serves queue default, type sha256 (1 worker connected, none for it); waiting' "$T/t.err" ||
     fail "no worker: stderr does not say so: $(cat "$T/t.err")"
 
 # Without: it waits, and finishes once a worker serves the type.
@@ -25,6 +26,15 @@ pclient=$SPAWNED_PID
 said() { grep -q 'no worker serves queue q2, type sha256' "$T/w.err"; }
 wait_until 20 said || fail "the waiting client did not say so: $(cat "$T/w.err")"
 pid_alive "$pclient" || fail "the client did not keep waiting"
+# tasq status says the same of the job.
+client jobs >"$T/jobs.out" 2>&1 || fail "jobs: $(cat "$T/jobs.out")"
+JOB=$(awk '$2 == "q2" { print $1 }' "$T/jobs.out")
+[ -n "$JOB" ] || fail "the waiting job is not listed: $(cat "$T/jobs.out")"
+client status "$JOB" >"$T/status.out" 2>&1
+grep -q 'no connected worker serves queue q2, type sha256 (1 worker connected, none for it)' \
+    "$T/status.out" || fail "status: $(cat "$T/status.out")"
+client status --json "$JOB" | grep -q '"no_worker":true,"workers":1' ||
+    fail "status --json: $(client status --json "$JOB")"
 # tasq stats names the type that no worker serves, as text and as JSON.
 client stats >"$T/stats.out" 2>&1 || fail "stats: $(cat "$T/stats.out")"
 grep -qE '^q2 +sha256 +1 +0 +0  no worker serves it$' "$T/stats.out" ||
