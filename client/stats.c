@@ -37,15 +37,18 @@ print_text(const tasq_rep *rep)
 	printf("server %s, up %s\n", rep->u.stats.version,
 	    tasq_fmt_duration(d, sizeof(d), rep->u.stats.uptime_ms));
 	// Depth first, then the cumulative counts (since the server started).
-	printf("\n%-20s %10s %10s %10s %6s %8s %12s %12s\n", "QUEUE", "READY",
-	    "LEASED", "RESULTS", "JOBS", "DEAD", "SUBMITTED", "COMPLETED");
+	// FAILED and RETRIED last: scripts read the columns before them by
+	// position (tests/integration/lib.sh queue_field).
+	printf("\n%-20s %10s %10s %10s %6s %8s %12s %12s %10s %10s\n", "QUEUE",
+	    "READY", "LEASED", "RESULTS", "JOBS", "DEAD", "SUBMITTED",
+	    "COMPLETED", "FAILED", "RETRIED");
 	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
 		const tasq_queue_stats *q = &rep->u.stats.queues[i];
 		printf("%-20s %10" PRIu64 " %10" PRIu64 " %10" PRIu64
 		       " %6" PRIu64 " %8" PRIu64 " %12" PRIu64 " %12" PRIu64
-		       "\n",
+		       " %10" PRIu64 " %10" PRIu64 "\n",
 		    q->name, q->ready, q->leased, q->results, q->jobs, q->dead,
-		    q->submitted, q->completed);
+		    q->submitted, q->completed, q->failed, q->retried);
 	}
 	printf("\n%-32s %-12s %6s %8s %12s %9s %s\n", "WORKER", "QUEUE",
 	    "LEASES", "IN-HAND", "COMPLETED", "IDLE", "CONNECTED");

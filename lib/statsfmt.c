@@ -81,9 +81,10 @@ tasq_stats_json_write(const tasq_rep *rep, int flags, FILE *f)
 		    ",\"ready\":%" PRIu64 ",\"leased\":%" PRIu64
 		    ",\"results\":%" PRIu64 ",\"jobs\":%" PRIu64
 		    ",\"dead\":%" PRIu64 ",\"submitted\":%" PRIu64
-		    ",\"completed\":%" PRIu64 "}",
+		    ",\"completed\":%" PRIu64 ",\"failed\":%" PRIu64
+		    ",\"retried\":%" PRIu64 "}",
 		    q->ready, q->leased, q->results, q->jobs, q->dead,
-		    q->submitted, q->completed);
+		    q->submitted, q->completed, q->failed, q->retried);
 	}
 	fprintf(f, "],\"workers\":[");
 	for (size_t i = 0; i < rep->u.stats.nworkers; i++) {

@@ -73,4 +73,27 @@ TEST(stats_json_dead_letters_counted_or_listed)
 	free(s);
 }
 
+TEST(stats_json_queue_failed_and_retried)
+{
+	tasq_queue_stats q[2] = {
+		{ .name = "a", .completed = 9, .failed = 4, .retried = 2 },
+		{ .name = "b", .failed = UINT64_MAX }
+	};
+	tasq_rep rep;
+	char    *s;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.u.stats.version = "1.0";
+	rep.u.stats.queues  = q;
+	rep.u.stats.nqueues = 2;
+	s                   = json_of(&rep, 0);
+	ASSERT_STR_CONTAINS(s,
+	    "{\"name\":\"a\",\"ready\":0,\"leased\":0,\"results\":0,"
+	    "\"jobs\":0,\"dead\":0,\"submitted\":0,\"completed\":9,"
+	    "\"failed\":4,\"retried\":2}");
+	ASSERT_STR_CONTAINS(
+	    s, "\"failed\":18446744073709551615,\"retried\":0}");
+	free(s);
+}
+
 TASQ_TEST_MAIN()

@@ -1575,7 +1575,9 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 				    .jobs              = q->jobs,
 				    .dead              = q->dead,
 				    .submitted         = q->submitted,
-				    .completed         = q->completed };
+				    .completed         = q->completed,
+				    .failed            = q->failed,
+				    .retried           = q->retried };
 		}
 		for (size_t i = 0; i < m->n_workers; i++) {
 			Tasq__V1__WorkerStats *w = m->workers[i];
@@ -2231,6 +2233,8 @@ encode_stats(const tasq_rep *rep, nng_msg **msgp)
 		q[i].dead      = s->dead;
 		q[i].submitted = s->submitted;
 		q[i].completed = s->completed;
+		q[i].failed    = s->failed;
+		q[i].retried   = s->retried;
 		m.queues[i]    = &q[i];
 	}
 	m.n_workers = nw;

@@ -164,6 +164,7 @@ typedef struct tasq_queue_stats {
 	const char *name;
 	uint64_t    ready, leased, results, jobs, dead;
 	uint64_t    submitted, completed; // cumulative (QueueStats 7, 8)
+	uint64_t    failed, retried;      // cumulative (QueueStats 9, 10)
 } tasq_queue_stats;
 
 typedef struct tasq_worker_stats {

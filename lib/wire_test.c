@@ -406,8 +406,9 @@ TEST(reply_round_trip_extend_fetch)
 
 TEST(reply_round_trip_stats)
 {
-	tasq_queue_stats  qs[2] = { { "default", 1, 2, 3, 4, 5, 60, 50 },
-		 { "other", UINT64_MAX, 0, 0, 0, 1, UINT64_MAX, 0 } };
+	tasq_queue_stats  qs[2] = { { "default", 1, 2, 3, 4, 5, 60, 50, 7, 9 },
+		 { "other", UINT64_MAX, 0, 0, 0, 1, UINT64_MAX, 0, UINT64_MAX,
+		     UINT64_MAX - 1 } };
 	tasq_worker_stats ws[2] = {
 		{ 77, "w1", "default", 1, 100, 5000, 12, true },
 		{ 78, "w 2", "other", 0, 0, 0, UINT64_MAX, false },
@@ -434,6 +435,8 @@ TEST(reply_round_trip_stats)
 		ASSERT_EQ(q->dead, qs[i].dead);
 		ASSERT_EQ(q->submitted, qs[i].submitted);
 		ASSERT_EQ(q->completed, qs[i].completed);
+		ASSERT_EQ(q->failed, qs[i].failed);
+		ASSERT_EQ(q->retried, qs[i].retried);
 	}
 	ASSERT_EQ(out.u.stats.nworkers, 2);
 	for (size_t i = 0; i < 2; i++) {

@@ -729,6 +729,7 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 			    &s.rsp[i]->r2, &wake);
 			out->accepted++;
 			tasq_broker_count(b, TASQ_CTR_RETRIED, 1);
+			j->q->retried++;
 		}
 		j->last_ms    = now_ms;
 		j->q->last_ms = now_ms;

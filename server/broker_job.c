@@ -234,6 +234,7 @@ tasq_broker_task_finish(tasq_broker *b, struct chunk *c, uint32_t off,
 	if (code != 0) {
 		tasq_broker_count(b, TASQ_CTR_FAILED, 1);
 		j->failed++;
+		j->q->failed++;
 	}
 	tasq_broker_job_check_done(b, j);
 	wlist_take(&j->waiters, wake);

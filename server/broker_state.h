@@ -150,7 +150,11 @@ struct queue {
 	// Cumulative, counted where tasks_submitted and tasks_completed are
 	// (so also for records replayed at start-up): tasks newly enqueued,
 	// and tasks given their first result (errors and dead letters too).
-	uint64_t     submitted, completed;
+	uint64_t submitted, completed;
+	// Cumulative, counted where tasks_failed and tasks_retried are:
+	// first results with an error code (dead letters too), and failed
+	// results set aside for a retry (replayed TRIES records add none).
+	uint64_t     failed, retried;
 	uint64_t     last_ms; // last submit, lease or result: see queue_gc
 	struct wlist waiters;
 

@@ -55,6 +55,8 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 		s->dead      = q->ndead;
 		s->submitted = q->submitted;
 		s->completed = q->completed;
+		s->failed    = q->failed;
+		s->retried   = q->retried;
 	}
 	rep->u.stats.nqueues = nq;
 	// One row per type of each queue with tasks or serving workers:

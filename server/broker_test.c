@@ -1665,6 +1665,119 @@ TEST(failed_task_retried_with_backoff_then_dead_lettered)
 	tasq_broker_free(b);
 }
 
+// The queue row of rep named q.
+static const tasq_queue_stats *
+queue_row(const tasq_rep *rep, const char *q)
+{
+	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
+		if (strcmp(rep->u.stats.queues[i].name, q) == 0) {
+			return (&rep->u.stats.queues[i]);
+		}
+	}
+	return (NULL);
+}
+
+static void
+expect_failed_retried(tasq_broker *b, const char *q, uint64_t completed,
+    uint64_t failed, uint64_t retried)
+{
+	tasq_rep                rep;
+	const tasq_queue_stats *s;
+
+	ASSERT_OK(tasq_broker_stats(b, T0, &rep));
+	ASSERT_NOT_NULL(s = queue_row(&rep, q));
+	ASSERT_EQ(s->completed, completed);
+	ASSERT_EQ(s->failed, failed);
+	ASSERT_EQ(s->retried, retried);
+	tasq_broker_stats_fini(&rep);
+}
+
+// Each queue counts its own failures (final error results and dead
+// letters, as tasks_failed) and retries (as tasks_retried); their sums
+// are the counters.
+TEST(queue_failed_and_retried_counted_per_queue)
+{
+	tasq_broker             *b       = broker_new(0);
+	static const char *const sha[]   = { "sha256" };
+	static uint32_t          lens[3] = { 1, 1, 1 };
+	tasq_submit_req          req;
+	tasq_lease_out           o;
+	tasq_complete_rep        r;
+	uint32_t                 acc;
+	bool                     dup;
+	const char              *why;
+	uint32_t                 n;
+	uint32_t codes[3] = { TASQ_EINVALID_ARGUMENT - TASQ_ERR_BASE, 0, 0 };
+	uint32_t rlens[3] = { 0, 2, 2 };
+	tasq_result_batch rb;
+	uint64_t          t = T0;
+
+	// q: a job with a retry policy whose task 1 fails every attempt.
+	memset(&req, 0, sizeof(req));
+	req.queue     = "q";
+	req.type      = "sha256";
+	req.job_id    = 7;
+	req.n         = 3;
+	req.payloads  = (tasq_blobs) { 0, lens, (uint8_t *) "abc", 3 };
+	req.has_retry = true;
+	req.retry     = (tasq_retry) { 3, 100, 100 };
+	ASSERT_OK(tasq_broker_submit(b, &req, t, &acc, &dup, &why));
+	// r: the same without one.
+	req.queue     = "r";
+	req.job_id    = 8;
+	req.has_retry = false;
+	ASSERT_OK(tasq_broker_submit(b, &req, t, &acc, &dup, &why));
+	expect_failed_retried(b, "q", 0, 0, 0);
+	expect_failed_retried(b, "r", 0, 0, 0);
+
+	// r: task 0 fails with a final code (no retry), the others succeed.
+	o = lease_types(b, "r", 12, sha, 1, 20, t);
+	ASSERT_EQ(o.nbatches, 1);
+	ASSERT_EQ(o.batches[0].n, 3);
+	memset(&rb, 0, sizeof(rb));
+	rb.lease_id = o.batches[0].lease_id;
+	rb.job_id   = o.batches[0].job_id;
+	rb.n        = 3;
+	rb.ids      = o.batches[0].ids;
+	rb.codes    = codes;
+	rb.results  = (tasq_blobs) { 0, rlens, (uint8_t *) "okok", 4 };
+	ASSERT_OK(tasq_broker_complete(b, 12, 1, &rb, t, &r));
+	tasq_broker_lease_fini(&o);
+	ASSERT_EQ(r.accepted, 3);
+	expect_failed_retried(b, "r", 3, 1, 0);
+	expect_failed_retried(b, "q", 0, 0, 0);
+
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		tasq_broker_tick(b, t);
+		o = lease_types(b, "q", 12, sha, 1, 20, t);
+		ASSERT_EQ(o.nbatches, 1);
+		ASSERT_EQ(o.batches[0].attempt, attempt);
+		n = (uint32_t) o.batches[0].n;
+		r = complete_failing(b, &o, 1, t);
+		tasq_broker_lease_fini(&o);
+		ASSERT_EQ(r.accepted, n);
+		t += 100;
+	}
+	// Two retries, then the last attempt's dead letter: one failure.
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 1);
+	expect_failed_retried(b, "q", 3, 1, 2);
+	expect_failed_retried(b, "r", 3, 1, 0);
+	ASSERT_EQ(COUNTER(b, FAILED), 2);
+	ASSERT_EQ(COUNTER(b, RETRIED), 2);
+
+	// A dead letter of expired leases (ABORTED) is a failure of r.
+	submit_ok(b, "r", 9, 0, 1, t);
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		lease_one(b, "r", 11, 1, 10, t, 9, 0, 1, attempt);
+		t += LEASE_MS;
+		tasq_broker_tick(b, t);
+	}
+	expect_failed_retried(b, "r", 4, 2, 0);
+	expect_failed_retried(b, "q", 3, 1, 2);
+	ASSERT_EQ(COUNTER(b, FAILED), 3);
+	tasq_broker_free(b);
+}
+
 static const tasq_type_stats *
 type_row(const tasq_rep *rep, const char *queue, const char *type)
 {

@@ -6,7 +6,8 @@
 // shows the last minutes even just after a reload); every 2 s the newest
 // dead letters from /api/dead (reason, age, payload preview). Rates are
 // the server's, never differences between two polls of the page.
-// Numbers have thousands separators, durations one human form.
+// Numbers have thousands separators, durations one human form. The
+// queue table's failed and retried (and their rates) follow latency.
 // tests/dashboard reads cells by index; new columns go after the
 // existing ones.
 #ifndef TASQ_DASHBOARD_H
@@ -76,7 +77,8 @@ static const char tasq_dashboard_html[] =
     "<section class=\"wide\"><h2>Queues</h2><table id=\"queues\"><thead><tr><th"
     ">queue</th><th>ready</th><th>leased</th><th>results</th><th>jobs</th><"
     "th>dead</th><th>submitted</th><th>completed</th><th>tasks/s</th><th>la"
-    "tency</th></tr></thead><tbody></tbody></table>\n"
+    "tency</th><th>failed</th><th>failed/s</th><th>retried</th><th>retried/"
+    "s</th></tr></thead><tbody></tbody></table>\n"
     "</section>\n"
     "<section class=\"wide\"><h2>Workers</h2><table id=\"workers\"><thead><tr><"
     "th>worker</th><th class=\"l\">queue</th><th>leases</th><th>tasks in hand"
@@ -176,7 +178,9 @@ static const char tasq_dashboard_html[] =
     "fill('queues',s.queues.map(q=>{const x=qr.get(q.name)||{};return [q.na"
     "me,num(q.ready),num(q.leased),num(q.results),num(q.jobs),\n"
     "{t:num(q.dead),c:q.dead>0?'bad':''},num(q.submitted),num(q.completed),"
-    "rate(x.rate),dur(x.latency_ms||0)]}));\n"
+    "rate(x.rate),dur(x.latency_ms||0),\n"
+    "{t:num(q.failed),c:q.failed>0?'bad':''},rate(x.fail_rate),num(q.retri"
+    "ed),rate(x.retry_rate)]}));\n"
     "fill('types',r.types.map(t=>[t.queue,{t:t.type,c:'l'},num(t.ready),num"
     "(t.leased),{t:num(t.workers),c:t.workers?'':'bad'}]));\n"
     "fill('workers',s.workers.map(w=>[w.name,{t:w.queue,c:'l'},num(w.leases"

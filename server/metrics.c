@@ -24,8 +24,8 @@
 struct rate {
 	char     name[TASQ_WIRE_MAX_NAME + 1]; // queue
 	uint64_t id;                           // worker
-	uint64_t completed, submitted;
-	double   rate, submit_rate;
+	uint64_t completed, submitted, failed, retried;
+	double   rate, submit_rate, fail_rate, retry_rate;
 	uint64_t age_ms;
 };
 
@@ -54,30 +54,47 @@ put_metric(FILE *f, const char *name, const char *type, const char *help,
 	    type, name, v);
 }
 
-// tasq_queue_tasks_{submitted,completed}_total{queue="..."}: per-queue
-// counterparts of tasq_tasks_{submitted,completed}_total, their sums over
-// the queues. Like those, they start again when the server restarts.
+// tasq_queue_tasks_{submitted,completed,failed,retried}_total{queue=
+// "..."}: per-queue counterparts of tasq_tasks_{...}_total, their sums
+// over the queues. Like those, they start again when the server restarts.
+enum { QC_SUBMITTED, QC_COMPLETED, QC_FAILED, QC_RETRIED };
+
 static void
-put_queue_counter(FILE *f, const tasq_rep *st, bool completed)
+put_queue_counter(FILE *f, const tasq_rep *st, int which)
 {
-	const char *what = completed ? "completed" : "submitted";
+	// What each counts, then how a server start changes it.
+	static const char *const what[] = { "submitted", "completed", "failed",
+		"retried" };
+	static const char *const help[] = {
+		"Tasks newly enqueued in the queue; a batch submitted again "
+		"is not counted twice.",
+		"Tasks of the queue given their first result, errors and dead "
+		"letters included.",
+		"Tasks of the queue completed with an error code, dead "
+		"letters included.",
+		"Failed results of the queue set aside for a retry of their "
+		"task.",
+	};
+	static const char *const replay = "From 0 at each server start; "
+	                                  "with --data-dir the journal "
+	                                  "records replayed then count again.";
 
 	fprintf(f,
-	    "# HELP tasq_queue_tasks_%s_total %s From 0 at each server "
-	    "start; with --data-dir the journal records replayed then count "
-	    "again.\n# TYPE tasq_queue_tasks_%s_total counter\n",
-	    what,
-	    completed ? "Tasks of the queue given their first result, errors "
-	                "and dead letters included."
-	              : "Tasks newly enqueued in the queue; a batch "
-	                "submitted again is not counted twice.",
-	    what);
+	    "# HELP tasq_queue_tasks_%s_total %s %s\n"
+	    "# TYPE tasq_queue_tasks_%s_total counter\n",
+	    what[which], help[which],
+	    which == QC_RETRIED ? "From 0 at each server start (retries are "
+	                          "not replayed from the journal)."
+	                        : replay,
+	    what[which]);
 	for (size_t i = 0; i < st->u.stats.nqueues; i++) {
 		const tasq_queue_stats *q = &st->u.stats.queues[i];
+		uint64_t v = which == QC_SUBMITTED ? q->submitted
+		    : which == QC_COMPLETED        ? q->completed
+		    : which == QC_FAILED           ? q->failed
+		                                   : q->retried;
 		fprintf(f, "tasq_queue_tasks_%s_total{queue=\"%s\"} %llu\n",
-		    what, q->name,
-		    (unsigned long long) (completed ? q->completed
-		                                    : q->submitted));
+		    what[which], q->name, (unsigned long long) v);
 	}
 }
 
@@ -166,8 +183,10 @@ tasq_metrics_text(tasq_metrics *m, size_t *len)
 			        m->broker, qn, tasq_clock_mono_ms()) /
 			        1000);
 		}
-		put_queue_counter(f, &st, false);
-		put_queue_counter(f, &st, true);
+		put_queue_counter(f, &st, QC_SUBMITTED);
+		put_queue_counter(f, &st, QC_COMPLETED);
+		put_queue_counter(f, &st, QC_FAILED);
+		put_queue_counter(f, &st, QC_RETRIED);
 		for (size_t i = 0; i < st.u.stats.nworkers; i++) {
 			connected += st.u.stats.workers[i].connected;
 		}
@@ -269,6 +288,8 @@ tasq_metrics_sample(tasq_metrics *m, uint64_t now_ms)
 		snprintf(nq[i].name, sizeof(nq[i].name), "%s", q->name);
 		nq[i].completed = q->completed;
 		nq[i].submitted = q->submitted;
+		nq[i].failed    = q->failed;
+		nq[i].retried   = q->retried;
 		// The broker's lock, not ours: taken before mtx.
 		nq[i].age_ms =
 		    tasq_broker_queue_age_ms(m->broker, q->name, now_ms);
@@ -311,6 +332,10 @@ tasq_metrics_sample(tasq_metrics *m, uint64_t now_ms)
 			    per_sec(o->completed, nq[i].completed, secs);
 			nq[i].submit_rate =
 			    per_sec(o->submitted, nq[i].submitted, secs);
+			nq[i].fail_rate =
+			    per_sec(o->failed, nq[i].failed, secs);
+			nq[i].retry_rate =
+			    per_sec(o->retried, nq[i].retried, secs);
 		}
 	}
 	for (size_t i = 0; i < wn; i++) {
@@ -467,8 +492,10 @@ rates_fill(tasq_metrics *m, FILE *f)
 		fprintf(f, "%s{\"name\":", i ? "," : "");
 		tasq_json_str(f, r->name);
 		fprintf(f,
-		    ",\"rate\":%.1f,\"submit_rate\":%.1f,\"latency_ms\":%llu}",
-		    r->rate, r->submit_rate, (unsigned long long) r->age_ms);
+		    ",\"rate\":%.1f,\"submit_rate\":%.1f,\"latency_ms\":%llu"
+		    ",\"fail_rate\":%.1f,\"retry_rate\":%.1f}",
+		    r->rate, r->submit_rate, (unsigned long long) r->age_ms,
+		    r->fail_rate, r->retry_rate);
 	}
 	fputs("],\"workers\":[", f);
 	for (size_t i = 0; i < m->nworkers; i++) {

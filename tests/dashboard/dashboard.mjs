@@ -133,6 +133,31 @@ try {
 			`${st0.counters.tasks_retried} (want 2), dead ${st0.dead_total} ` +
 			'(want 2)');
 	}
+	// The same per queue: the 2 squares that overflowed in default, the
+	// 2 dead letters after 2 retries in mail; in /api/stats and /metrics.
+	const qfr = (q) => {
+		const x = st0.queues.find((y) => y.name === q) || {};
+		return `${x.failed}/${x.retried}`;
+	};
+	if (qfr('default') !== '2/0' || qfr('mail') !== '2/2' ||
+		qfr('idle') !== '0/0') {
+		throw new Error('/api/stats before the batch: queues failed/retried ' +
+			`default ${qfr('default')} (want 2/0), mail ${qfr('mail')} ` +
+			`(want 2/2), idle ${qfr('idle')} (want 0/0)`);
+	}
+	const m0 = await api('/metrics');
+	for (const [name, want] of [
+		['tasq_queue_tasks_failed_total{queue="default"}', 2],
+		['tasq_queue_tasks_retried_total{queue="default"}', 0],
+		['tasq_queue_tasks_failed_total{queue="mail"}', 2],
+		['tasq_queue_tasks_retried_total{queue="mail"}', 2]]) {
+		const line = m0.split('\n').find((l) => l.startsWith(name + ' '));
+		if (line !== `${name} ${want}`) {
+			throw new Error(`/metrics: ${line || 'no ' + name}, want ${want}`);
+		}
+	}
+	log(`per queue failed/retried: default ${qfr('default')}, mail ` +
+		`${qfr('mail')}`);
 	const dead = await api('/api/dead');
 	const reasons = dead.letters.map((d) =>
 		`${d.queue}/${d.type} ${d.code_name} ${d.error} ${d.payload} ${d.attempts}`);
@@ -200,6 +225,24 @@ try {
 			await page.textContent('#queues tbody') + '; types ' +
 			await page.textContent('#types tbody'));
 	});
+	// Per queue, after latency: 10 failed, 11 failed/s, 12 retried,
+	// 13 retried/s (the rates 0 once the failures are past).
+	await page.waitForFunction(() => {
+		const rows = [...document.querySelectorAll('#queues tbody tr')]
+			.map((tr) => [...tr.cells].map((c) => c.textContent));
+		const fr = (q) => {
+			const r = rows.find((x) => x[0] === q);
+			return r ? [r[10], r[12]].join('/') : '';
+		};
+		const mail = rows.find((x) => x[0] === 'mail');
+		return fr('default') === '2/0' && fr('mail') === '2/2' &&
+			fr('idle') === '0/0' && mail.length === 14 &&
+			/^\d+(\.\d)?$/.test(mail[11]) && /^\d+(\.\d)?$/.test(mail[13]);
+	}, null, { timeout: sec(10), polling: 200 }).catch(async () => {
+		throw new Error('the queue table does not show failed 2/retried 0 ' +
+			'(default) and 2/2 (mail) with their rates: ' +
+			await page.textContent('#queues tbody'));
+	});
 	log('page: ' + (await page.textContent('#cards')).replace(/\s+/g, ' '));
 
 	// Every refresh (tick() sets #rate, then #completed) as seen by the
@@ -220,7 +263,8 @@ try {
 	// every worker connected, a chart line off the baseline, and the
 	// batch not over yet, a rate on each worker. Queue cells: 0 name,
 	// 1 ready, 2 leased, 3 results, 4 jobs, 5 dead, 6 submitted,
-	// 7 completed, 8 tasks/s, 9 latency. Worker cells: 0 name, 1 queue,
+	// 7 completed, 8 tasks/s, 9 latency (then 10 failed, 11 failed/s,
+	// 12 retried, 13 retried/s). Worker cells: 0 name, 1 queue,
 	// 2 leases, 3 tasks in hand, 4 completed, 5 last seen, 6 connected,
 	// 7 tasks/s.
 	const live = await page.waitForFunction((want) => {

@@ -264,7 +264,8 @@ counter_ge() {
 }
 
 # queue_field NAME COLUMN: a column of a queue's line in tasq stats
-# (READY 2, LEASED 3, RESULTS 4, JOBS 5, DEAD 6, SUBMITTED 7, COMPLETED 8).
+# (READY 2, LEASED 3, RESULTS 4, JOBS 5, DEAD 6, SUBMITTED 7, COMPLETED 8,
+# FAILED 9, RETRIED 10).
 queue_field() {
 	CLIENT_TIMEOUT=30 client stats 2>/dev/null | awk -v q="$1" -v c="$2" '
 	    /^QUEUE/ { inq = 1; next } /^$/ { inq = 0 }

@@ -5,7 +5,9 @@
 # file's structure, the alerts deploy/README.md lists) and the dashboard
 # (JSON, panels with targets), and finds every tasq_* name of their
 # expressions among the samples. The checker must fail on a /metrics
-# without one of those names (the check can fail).
+# without one of those names (the check can fail). Tasks that fail in a
+# second queue show as that queue's failed and retried, in stats --json
+# and /metrics.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 test_begin 60
 command -v curl >/dev/null || fail "curl is needed"
@@ -25,7 +27,34 @@ start_workers -j 1
 client submit --range 1:100 >"$T/run.out" 2>"$T/run.err" ||
     fail "submit: $(cat "$T/run.err")"
 check_squares "$T/run.out" 1 100
+
+# Failures per queue: in queue "other", a handler that fails every
+# attempt (exit 1) under --max-attempts 2: each of 2 tasks is retried
+# once, then dead-lettered (2 failed, 2 retried); "default" has neither.
+start_workers -j 1 --queue other --type bad=exec-each:'echo boom >&2; false'
+client submit --queue other --type bad --max-attempts 2 \
+    --timeout "$((30 * FACTOR))s" p1 p2 >"$T/bad.out" 2>"$T/bad.err"
+rc=$?
+[ "$rc" = 3 ] || fail "failing tasks: exit $rc, want 3: $(cat "$T/bad.err")"
+client stats --json >"$T/stats.json" || fail "tasq stats --json failed"
+python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))
+q = {x["name"]: (x["failed"], x["retried"]) for x in s["queues"]}
+assert q["other"] == (2, 2) and q["default"] == (0, 0), q
+c = s["counters"]
+assert (c["tasks_failed"], c["tasks_retried"]) == (2, 2), c' "$T/stats.json" ||
+    fail "stats --json, queues failed/retried: $(cat "$T/stats.json")"
 curl -sf "$M/metrics" >"$T/metrics.txt" || fail "GET /metrics failed"
+for want in 'tasq_queue_tasks_failed_total{queue="other"} 2' \
+    'tasq_queue_tasks_retried_total{queue="other"} 2' \
+    'tasq_queue_tasks_failed_total{queue="default"} 0' \
+    'tasq_queue_tasks_retried_total{queue="default"} 0' \
+    '# TYPE tasq_queue_tasks_failed_total counter' \
+    '# TYPE tasq_queue_tasks_retried_total counter'; do
+	grep -qxF "$want" "$T/metrics.txt" ||
+	    fail "no '$want' in /metrics: $(grep queue_tasks "$T/metrics.txt")"
+done
+log "per queue: other failed 2, retried 2 (stats --json and /metrics)"
 grep -q '^tasq_queue_latency_seconds{queue="default"} ' "$T/metrics.txt" ||
     fail "no tasq_queue_latency_seconds of the default queue in /metrics"
 
