@@ -767,6 +767,15 @@ blobs_in(const Tasq__V1__Blobs *b, size_t n, bool square, tasq_blobs *out,
 		out->width = TASQ_I64_WIDTH;
 		out->lens  = NULL;
 	}
+	if (n == 0) {
+		// An empty column has no form of its own: the one an encoder
+		// gives it (width 8 for square, else none), so that decoding
+		// what was encoded from it gives it back.
+		out->width = square ? TASQ_I64_WIDTH : 0;
+		out->lens  = NULL;
+		out->data  = NULL;
+		out->size  = 0;
+	}
 	return (0);
 }
 

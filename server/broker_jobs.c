@@ -272,7 +272,7 @@ tasq_broker_job_list(tasq_broker *b, const char *queue, uint32_t max,
 		nng_mtx_unlock(b->mtx);
 		return (NNG_ENOMEM);
 	}
-	bufs = (void *) (info + n);
+	bufs = n > 0 ? (void *) (info + n) : NULL; // no arithmetic on NULL
 	pos  = 0;
 	for (size_t k = 0; k < n && (j = tasq_broker_job_next(b, &pos));) {
 		if (queue == NULL || queue[0] == '\0' ||
