@@ -930,7 +930,9 @@ db_bytes(dbuf *d, const void *p, size_t n)
 		ASSERT_NOT_NULL(d->b);
 		d->cap = cap;
 	}
-	memcpy(d->b + d->n, p, n);
+	if (n > 0) {
+		memcpy(d->b + d->n, p, n); // p may be NULL when n is 0
+	}
 	d->n += n;
 }
 
