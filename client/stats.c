@@ -50,15 +50,17 @@ print_text(const tasq_rep *rep)
 		    q->name, q->ready, q->leased, q->results, q->jobs, q->dead,
 		    q->submitted, q->completed, q->failed, q->retried);
 	}
-	printf("\n%-32s %-12s %6s %8s %12s %9s %s\n", "WORKER", "QUEUE",
-	    "LEASES", "IN-HAND", "COMPLETED", "IDLE", "CONNECTED");
+	// FAILED and RETRIED last, as in the queue table.
+	printf("\n%-32s %-12s %6s %8s %12s %9s %9s %10s %10s\n", "WORKER",
+	    "QUEUE", "LEASES", "IN-HAND", "COMPLETED", "IDLE", "CONNECTED",
+	    "FAILED", "RETRIED");
 	for (size_t i = 0; i < rep->u.stats.nworkers; i++) {
 		const tasq_worker_stats *w = &rep->u.stats.workers[i];
 		printf("%-32s %-12s %6" PRIu64 " %8" PRIu64 " %12" PRIu64
-		       " %9s %s\n",
+		       " %9s %-9s %10" PRIu64 " %10" PRIu64 "\n",
 		    w->name, w->queue, w->leases, w->tasks_in_hand,
 		    w->completed, tasq_fmt_duration(d, sizeof(d), w->idle_ms),
-		    w->connected ? "yes" : "no");
+		    w->connected ? "yes" : "no", w->failed, w->retried);
 	}
 	// Task types: a type with tasks and no worker waits for one.
 	printf("\n%-20s %-24s %10s %10s %8s\n", "QUEUE", "TYPE", "READY",

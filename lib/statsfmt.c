@@ -98,9 +98,10 @@ tasq_stats_json_write(const tasq_rep *rep, int flags, FILE *f)
 		fprintf(f,
 		    ",\"leases\":%" PRIu64 ",\"tasks_in_hand\":%" PRIu64
 		    ",\"completed\":%" PRIu64 ",\"idle_ms\":%" PRIu64
-		    ",\"connected\":%s}",
+		    ",\"connected\":%s,\"failed\":%" PRIu64
+		    ",\"retried\":%" PRIu64 "}",
 		    w->leases, w->tasks_in_hand, w->completed, w->idle_ms,
-		    w->connected ? "true" : "false");
+		    w->connected ? "true" : "false", w->failed, w->retried);
 	}
 	fprintf(f, "],\"types\":[");
 	for (size_t i = 0; i < rep->u.stats.ntypes; i++) {

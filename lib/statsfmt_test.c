@@ -96,4 +96,36 @@ TEST(stats_json_queue_failed_and_retried)
 	free(s);
 }
 
+TEST(stats_json_worker_failed_and_retried)
+{
+	tasq_worker_stats w[2] = { { .worker_id   = 10,
+		                       .name      = "a",
+		                       .queue     = "q",
+		                       .completed = 9,
+		                       .connected = true,
+		                       .failed    = 4,
+		                       .retried   = 2 },
+		{ .worker_id = 11,
+		    .name    = "b",
+		    .queue   = "q",
+		    .failed  = UINT64_MAX } };
+	tasq_rep          rep;
+	char             *s;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.u.stats.version  = "1.0";
+	rep.u.stats.workers  = w;
+	rep.u.stats.nworkers = 2;
+	s                    = json_of(&rep, 0);
+	ASSERT_STR_CONTAINS(s,
+	    "{\"id\":\"000000000000000a\",\"name\":\"a\",\"queue\":\"q\","
+	    "\"leases\":0,\"tasks_in_hand\":0,\"completed\":9,"
+	    "\"idle_ms\":0,\"connected\":true,\"failed\":4,"
+	    "\"retried\":2}");
+	ASSERT_STR_CONTAINS(s,
+	    "\"connected\":false,\"failed\":18446744073709551615,"
+	    "\"retried\":0}");
+	free(s);
+}
+
 TASQ_TEST_MAIN()

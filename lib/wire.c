@@ -1598,7 +1598,9 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 				    .tasks_in_hand = w->tasks_in_hand,
 				    .completed     = w->completed,
 				    .idle_ms       = w->idle_ms,
-				    .connected     = w->connected };
+				    .connected     = w->connected,
+				    .failed        = w->failed,
+				    .retried       = w->retried };
 		}
 		for (size_t i = 0; i < m->n_counters; i++) {
 			rep->u.stats.counters[i].name  = m->counters[i]->name;
@@ -2259,6 +2261,8 @@ encode_stats(const tasq_rep *rep, nng_msg **msgp)
 		w[i].completed     = s->completed;
 		w[i].idle_ms       = s->idle_ms;
 		w[i].connected     = s->connected;
+		w[i].failed        = s->failed;
+		w[i].retried       = s->retried;
 		m.workers[i]       = &w[i];
 	}
 	m.n_counters = nc;

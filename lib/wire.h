@@ -173,6 +173,7 @@ typedef struct tasq_worker_stats {
 	const char *queue;
 	uint64_t    leases, tasks_in_hand, completed, idle_ms;
 	bool        connected;
+	uint64_t    failed, retried; // cumulative (WorkerStats 9, 10)
 } tasq_worker_stats;
 
 typedef struct tasq_type_stats {

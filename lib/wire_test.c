@@ -410,8 +410,9 @@ TEST(reply_round_trip_stats)
 		 { "other", UINT64_MAX, 0, 0, 0, 1, UINT64_MAX, 0, UINT64_MAX,
 		     UINT64_MAX - 1 } };
 	tasq_worker_stats ws[2] = {
-		{ 77, "w1", "default", 1, 100, 5000, 12, true },
-		{ 78, "w 2", "other", 0, 0, 0, UINT64_MAX, false },
+		{ 77, "w1", "default", 1, 100, 5000, 12, true, 3, 4 },
+		{ 78, "w 2", "other", 0, 0, 0, UINT64_MAX, false, UINT64_MAX,
+		    UINT64_MAX - 1 },
 	};
 	tasq_counter cs[3]   = { { "tasks_submitted", 10 },
 		  { "tasks_leased", 0 }, { "auth_failures", UINT64_MAX } };
@@ -449,6 +450,8 @@ TEST(reply_round_trip_stats)
 		ASSERT_EQ(w->completed, ws[i].completed);
 		ASSERT_EQ(w->idle_ms, ws[i].idle_ms);
 		ASSERT_EQ(w->connected, ws[i].connected);
+		ASSERT_EQ(w->failed, ws[i].failed);
+		ASSERT_EQ(w->retried, ws[i].retried);
 	}
 	ASSERT_EQ(out.u.stats.ncounters, 3);
 	for (size_t i = 0; i < 3; i++) {

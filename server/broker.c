@@ -710,6 +710,7 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 			}
 			if (wk != NULL) {
 				wk->completed++;
+				wk->failed += s.codes[i] != 0;
 			}
 			if (live) {
 				out->accepted++;
@@ -730,6 +731,9 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 			out->accepted++;
 			tasq_broker_count(b, TASQ_CTR_RETRIED, 1);
 			j->q->retried++;
+			if (wk != NULL) {
+				wk->retried++;
+			}
 		}
 		j->last_ms    = now_ms;
 		j->q->last_ms = now_ms;

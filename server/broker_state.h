@@ -180,6 +180,10 @@ struct worker {
 	bool     connected;
 	uint64_t last_ms;
 	uint64_t leases, in_hand, completed;
+	// Cumulative, of the results it handed in: first results with an
+	// error code (dead letters of a failed last attempt too) and failures
+	// set aside for a retry; expired leases are not counted here.
+	uint64_t failed, retried;
 	char    *types; // served: names and their NULs, then a NUL
 	// Several queues served in weighted turn (NULL: queue alone), each
 	// with its pass (stride scheduling, as jobs in a lane).

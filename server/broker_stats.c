@@ -97,6 +97,8 @@ tasq_broker_stats(tasq_broker *b, uint64_t now_ms, tasq_rep *rep)
 		s->leases        = w->leases;
 		s->tasks_in_hand = w->in_hand;
 		s->completed     = w->completed;
+		s->failed        = w->failed;
+		s->retried       = w->retried;
 		s->idle_ms   = now_ms > w->last_ms ? now_ms - w->last_ms : 0;
 		s->connected = w->connected;
 	}

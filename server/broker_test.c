@@ -1554,8 +1554,8 @@ TEST(max_dead_drops_the_oldest_and_counts_them)
 // Hands in the results of o's one batch: task fail fails with INTERNAL
 // and "flaky", the others succeed with "ok".
 static tasq_complete_rep
-complete_failing(
-    tasq_broker *b, const tasq_lease_out *o, uint64_t fail, uint64_t now)
+complete_failing_by(tasq_broker *b, uint64_t worker, const tasq_lease_out *o,
+    uint64_t fail, uint64_t now)
 {
 	static uint32_t    codes[8], lens[8];
 	static const char *errs[8];
@@ -1584,8 +1584,16 @@ complete_failing(
 	rb.codes    = codes;
 	rb.errors   = errs;
 	rb.results  = (tasq_blobs) { 0, lens, data, size };
-	ASSERT_OK(tasq_broker_complete(b, 12, 1, &rb, now, &r));
+	ASSERT_OK(tasq_broker_complete(b, worker, 1, &rb, now, &r));
 	return (r);
+}
+
+// The same, handed in by worker 12.
+static tasq_complete_rep
+complete_failing(
+    tasq_broker *b, const tasq_lease_out *o, uint64_t fail, uint64_t now)
+{
+	return (complete_failing_by(b, 12, o, fail, now));
 }
 
 TEST(failed_task_retried_with_backoff_then_dead_lettered)
@@ -1775,6 +1783,102 @@ TEST(queue_failed_and_retried_counted_per_queue)
 	expect_failed_retried(b, "r", 4, 2, 0);
 	expect_failed_retried(b, "q", 3, 1, 2);
 	ASSERT_EQ(COUNTER(b, FAILED), 3);
+	tasq_broker_free(b);
+}
+
+static void
+expect_worker(tasq_broker *b, uint64_t id, uint64_t now, uint64_t completed,
+    uint64_t failed, uint64_t retried)
+{
+	tasq_rep                 rep;
+	const tasq_worker_stats *w = NULL;
+
+	ASSERT_OK(tasq_broker_stats(b, now, &rep));
+	for (size_t i = 0; i < rep.u.stats.nworkers; i++) {
+		if (rep.u.stats.workers[i].worker_id == id) {
+			w = &rep.u.stats.workers[i];
+		}
+	}
+	ASSERT_NOT_NULL(w);
+	ASSERT_EQ(w->completed, completed);
+	ASSERT_EQ(w->failed, failed);
+	ASSERT_EQ(w->retried, retried);
+	tasq_broker_stats_fini(&rep);
+}
+
+// Each worker counts the failures (final ones, a failed last attempt's
+// dead letter too) and the retries of the results it handed in; a dead
+// letter of expired leases is no worker's result.
+TEST(worker_failed_and_retried_counted_per_worker)
+{
+	tasq_broker             *b       = broker_new(0);
+	static const char *const sha[]   = { "sha256" };
+	static uint32_t          lens[3] = { 1, 1, 1 };
+	tasq_submit_req          req;
+	tasq_lease_out           o;
+	tasq_complete_rep        r;
+	uint32_t                 acc;
+	bool                     dup;
+	const char              *why;
+	uint64_t                 t = T0;
+	// Per attempt, worker 12's completed, failed and retried after it.
+	static const uint64_t want[3][3] = { { 2, 0, 1 }, { 2, 0, 2 },
+		{ 3, 1, 2 } };
+
+	// q: a job with a retry policy whose task 1 fails every attempt;
+	// r: the same without one, whose tasks all succeed.
+	memset(&req, 0, sizeof(req));
+	req.queue     = "q";
+	req.type      = "sha256";
+	req.job_id    = 7;
+	req.n         = 3;
+	req.payloads  = (tasq_blobs) { 0, lens, (uint8_t *) "abc", 3 };
+	req.has_retry = true;
+	req.retry     = (tasq_retry) { 3, 100, 100 };
+	ASSERT_OK(tasq_broker_submit(b, &req, t, &acc, &dup, &why));
+	req.queue     = "r";
+	req.job_id    = 8;
+	req.has_retry = false;
+	ASSERT_OK(tasq_broker_submit(b, &req, t, &acc, &dup, &why));
+
+	// Worker 13 hands in OKs only.
+	o = lease_types(b, "r", 13, sha, 1, 20, t);
+	ASSERT_EQ(o.nbatches, 1);
+	ASSERT_EQ(o.batches[0].n, 3);
+	r = complete_failing_by(b, 13, &o, UINT64_MAX, t);
+	tasq_broker_lease_fini(&o);
+	ASSERT_EQ(r.accepted, 3);
+	expect_worker(b, 13, t, 3, 0, 0);
+
+	// Worker 12: two failures retried, then the last attempt's.
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		tasq_broker_tick(b, t);
+		o = lease_types(b, "q", 12, sha, 1, 20, t);
+		ASSERT_EQ(o.nbatches, 1);
+		ASSERT_EQ(o.batches[0].attempt, attempt);
+		r = complete_failing(b, &o, 1, t);
+		tasq_broker_lease_fini(&o);
+		expect_worker(b, 12, t, want[attempt - 1][0],
+		    want[attempt - 1][1], want[attempt - 1][2]);
+		expect_worker(b, 13, t, 3, 0, 0);
+		t += 100;
+	}
+	ASSERT_EQ(COUNTER(b, DEAD_LETTERED), 1);
+	ASSERT_EQ(COUNTER(b, FAILED), 1);
+	ASSERT_EQ(COUNTER(b, RETRIED), 2);
+
+	// Worker 13's leases expire until the task is dead-lettered
+	// (ABORTED): a failure of the queue, not of the worker.
+	submit_ok(b, "r", 9, 0, 1, t);
+	for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+		lease_one(b, "r", 13, 1, 10, t, 9, 0, 1, attempt);
+		t += LEASE_MS;
+		tasq_broker_tick(b, t);
+	}
+	ASSERT_EQ(COUNTER(b, FAILED), 2);
+	expect_failed_retried(b, "r", 4, 1, 0);
+	expect_worker(b, 13, t, 3, 0, 0);
+	expect_worker(b, 12, t, 3, 1, 2);
 	tasq_broker_free(b);
 }
 

@@ -7,7 +7,8 @@
 // dead letters from /api/dead (reason, age, payload preview). Rates are
 // the server's, never differences between two polls of the page.
 // Numbers have thousands separators, durations one human form. The
-// queue table's failed and retried (and their rates) follow latency.
+// queue table's failed and retried (and their rates) follow latency,
+// the worker table's follow tasks/s.
 // tests/dashboard reads cells by index; new columns go after the
 // existing ones.
 #ifndef TASQ_DASHBOARD_H
@@ -83,7 +84,8 @@ static const char tasq_dashboard_html[] =
     "<section class=\"wide\"><h2>Workers</h2><table id=\"workers\"><thead><tr><"
     "th>worker</th><th class=\"l\">queue</th><th>leases</th><th>tasks in hand"
     "</th><th>completed</th><th>last seen</th><th>connected</th><th>tasks/s"
-    "</th></tr></thead><tbody></tbody></table></section>\n"
+    "</th><th>failed</th><th>failed/s</th><th>retried</th><th>retried/s</th"
+    "></tr></thead><tbody></tbody></table></section>\n"
     "<section class=\"wide\"><h2>Task types</h2><table id=\"types\"><thead><tr>"
     "<th>queue</th><th class=\"l\">type</th><th>ready</th><th>leased</th><th>"
     "workers</th></tr></thead><tbody></tbody></table></section>\n"
@@ -183,10 +185,12 @@ static const char tasq_dashboard_html[] =
     "ed),rate(x.retry_rate)]}));\n"
     "fill('types',r.types.map(t=>[t.queue,{t:t.type,c:'l'},num(t.ready),num"
     "(t.leased),{t:num(t.workers),c:t.workers?'':'bad'}]));\n"
-    "fill('workers',s.workers.map(w=>[w.name,{t:w.queue,c:'l'},num(w.leases"
-    "),num(w.tasks_in_hand),num(w.completed),ago(w.idle_ms),\n"
-    "{t:w.connected?'yes':'no',c:w.connected?'ok':'bad'},rate((wr.get(w.id)"
-    "||{}).rate)]));\n"
+    "fill('workers',s.workers.map(w=>{const x=wr.get(w.id)||{};return [w.na"
+    "me,{t:w.queue,c:'l'},num(w.leases),num(w.tasks_in_hand),num(w.complete"
+    "d),ago(w.idle_ms),\n"
+    "{t:w.connected?'yes':'no',c:w.connected?'ok':'bad'},rate(x.rate),\n"
+    "{t:num(w.failed||0),c:w.failed>0?'bad':''},rate(x.fail_rate),num(w.ret"
+    "ried||0),rate(x.retry_rate)]}));\n"
     "draw();\n"
     "if(Date.now()-deadAt>=2000){deadAt=Date.now();const d=await get('/api/"
     "dead');\n"

@@ -302,6 +302,8 @@ tasq_metrics_sample(tasq_metrics *m, uint64_t now_ms)
 	for (size_t i = 0; i < wn; i++) {
 		nw[i].id        = st.u.stats.workers[i].worker_id;
 		nw[i].completed = st.u.stats.workers[i].completed;
+		nw[i].failed    = st.u.stats.workers[i].failed;
+		nw[i].retried   = st.u.stats.workers[i].retried;
 		hs.v[TASQ_HIST_WORKERS] += st.u.stats.workers[i].connected;
 	}
 	tasq_broker_stats_fini(&st);
@@ -346,6 +348,10 @@ tasq_metrics_sample(tasq_metrics *m, uint64_t now_ms)
 		if (o != NULL) {
 			nw[i].rate =
 			    per_sec(o->completed, nw[i].completed, secs);
+			nw[i].fail_rate =
+			    per_sec(o->failed, nw[i].failed, secs);
+			nw[i].retry_rate =
+			    per_sec(o->retried, nw[i].retried, secs);
 		}
 	}
 	oq          = m->queues;
@@ -499,9 +505,12 @@ rates_fill(tasq_metrics *m, FILE *f)
 	}
 	fputs("],\"workers\":[", f);
 	for (size_t i = 0; i < m->nworkers; i++) {
-		fprintf(f, "%s{\"id\":\"%016llx\",\"rate\":%.1f}",
+		fprintf(f,
+		    "%s{\"id\":\"%016llx\",\"rate\":%.1f"
+		    ",\"fail_rate\":%.1f,\"retry_rate\":%.1f}",
 		    i ? "," : "", (unsigned long long) m->workers[i].id,
-		    m->workers[i].rate);
+		    m->workers[i].rate, m->workers[i].fail_rate,
+		    m->workers[i].retry_rate);
 	}
 	// The totals of the same sample, so that a page shows them with
 	// the rows above.

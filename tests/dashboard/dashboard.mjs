@@ -158,6 +158,18 @@ try {
 	}
 	log(`per queue failed/retried: default ${qfr('default')}, mail ` +
 		`${qfr('mail')}`);
+	// Per worker (summed by queue): the default workers handed in the 2
+	// overflows, the session's worker (100, queue mail) both failures.
+	const wfr = (q) => {
+		const ws = st0.workers.filter((y) => y.queue === q);
+		return `${ws.reduce((a, y) => a + y.failed, 0)}/` +
+			`${ws.reduce((a, y) => a + y.retried, 0)}`;
+	};
+	if (wfr('default') !== '2/0' || wfr('mail') !== '2/2') {
+		throw new Error('/api/stats before the batch: workers failed/retried ' +
+			`default ${wfr('default')} (want 2/0), mail ${wfr('mail')} ` +
+			'(want 2/2)');
+	}
 	const dead = await api('/api/dead');
 	const reasons = dead.letters.map((d) =>
 		`${d.queue}/${d.type} ${d.code_name} ${d.error} ${d.payload} ${d.attempts}`);
@@ -243,6 +255,25 @@ try {
 			'(default) and 2/2 (mail) with their rates: ' +
 			await page.textContent('#queues tbody'));
 	});
+	// Per worker, after tasks/s: 8 failed, 9 failed/s, 10 retried,
+	// 11 retried/s; summed over the rows of each queue.
+	await page.waitForFunction(() => {
+		const rows = [...document.querySelectorAll('#workers tbody tr')]
+			.map((tr) => [...tr.cells].map((c) => c.textContent));
+		const n = (s) => Number(s.replace(/,/g, ''));
+		const fr = (q) => {
+			const rs = rows.filter((x) => x[1] === q);
+			return `${rs.reduce((a, x) => a + n(x[8]), 0)}/` +
+				`${rs.reduce((a, x) => a + n(x[10]), 0)}`;
+		};
+		return rows.length > 0 && fr('default') === '2/0' &&
+			fr('mail') === '2/2' && rows.every((x) => x.length === 12 &&
+			/^\d+(\.\d)?$/.test(x[9]) && /^\d+(\.\d)?$/.test(x[11]));
+	}, null, { timeout: sec(10), polling: 200 }).catch(async () => {
+		throw new Error('the worker table does not show failed 2/retried 0 ' +
+			'(default) and 2/2 (mail) with their rates: ' +
+			await page.textContent('#workers tbody'));
+	});
 	log('page: ' + (await page.textContent('#cards')).replace(/\s+/g, ' '));
 
 	// Every refresh (tick() sets #rate, then #completed) as seen by the
@@ -266,7 +297,7 @@ try {
 	// 7 completed, 8 tasks/s, 9 latency (then 10 failed, 11 failed/s,
 	// 12 retried, 13 retried/s). Worker cells: 0 name, 1 queue,
 	// 2 leases, 3 tasks in hand, 4 completed, 5 last seen, 6 connected,
-	// 7 tasks/s.
+	// 7 tasks/s (then 8 failed, 9 failed/s, 10 retried, 11 retried/s).
 	const live = await page.waitForFunction((want) => {
 		const n = (t) => Number(String(t).replace(/,/g, ''));
 		const t = window.tasqTicks.filter((x) => x.completed > want.base &&

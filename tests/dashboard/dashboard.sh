@@ -3,8 +3,8 @@
 # --metrics-listen (server/dashboard.h), in headless Chromium driven by
 # playwright-core (dashboard.mjs): the page loads, shows live numbers
 # while a batch runs on 2 workers, and ends at the batch's total; it shows
-# failures, retries (in total and per queue, with their rates) and dead
-# letters (reason, payload) of real jobs, a
+# failures, retries (in total, per queue and per worker, with their
+# rates) and dead letters (reason, payload) of real jobs, a
 # queue's latency, per-queue and per-worker rates, and after a reload the
 # server's history in the chart; after a server restart (SIGKILL, a new
 # one on the same ports) it follows the new server and never shows a

@@ -85,6 +85,8 @@ same_stats(const tasq_rep *a, const tasq_rep *b)
 		FUZZ_CHECK_EQ(x->completed, y->completed);
 		FUZZ_CHECK_EQ(x->idle_ms, y->idle_ms);
 		FUZZ_CHECK_EQ(x->connected, y->connected);
+		FUZZ_CHECK_EQ(x->failed, y->failed);
+		FUZZ_CHECK_EQ(x->retried, y->retried);
 	}
 	FUZZ_CHECK_EQ(a->u.stats.ncounters, b->u.stats.ncounters);
 	for (size_t i = 0; i < a->u.stats.ncounters; i++) {

@@ -7,7 +7,8 @@
 # expressions among the samples. The checker must fail on a /metrics
 # without one of those names (the check can fail). Tasks that fail in a
 # second queue show as that queue's failed and retried, in stats --json
-# and /metrics.
+# and /metrics, and as its worker's in stats --json (and their rates in
+# /api/rates).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 test_begin 60
 command -v curl >/dev/null || fail "curl is needed"
@@ -44,6 +45,24 @@ assert q["other"] == (2, 2) and q["default"] == (0, 0), q
 c = s["counters"]
 assert (c["tasks_failed"], c["tasks_retried"]) == (2, 2), c' "$T/stats.json" ||
     fail "stats --json, queues failed/retried: $(cat "$T/stats.json")"
+# Per worker: the failing worker handed in all of them, the other none.
+python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))
+w = {}
+for x in s["workers"]:
+    f, r, d = w.get(x["queue"], (0, 0, 0))
+    w[x["queue"]] = (f + x["failed"], r + x["retried"], d + x["completed"])
+assert w["other"] == (2, 2, 2) and w["default"] == (0, 0, 100), w' \
+    "$T/stats.json" ||
+    fail "stats --json, workers failed/retried: $(cat "$T/stats.json")"
+curl -sf "$M/api/rates" >"$T/rates.json" || fail "GET /api/rates failed"
+python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["workers"], r
+for x in r["workers"]:
+    assert x["fail_rate"] >= 0 and x["retry_rate"] >= 0, x' "$T/rates.json" ||
+    fail "/api/rates, workers fail_rate/retry_rate: $(cat "$T/rates.json")"
+log "per worker: other's failed 2, retried 2, default's none (stats --json)"
 curl -sf "$M/metrics" >"$T/metrics.txt" || fail "GET /metrics failed"
 for want in 'tasq_queue_tasks_failed_total{queue="other"} 2' \
     'tasq_queue_tasks_retried_total{queue="other"} 2' \
