@@ -149,7 +149,7 @@ echo "podman-compose exec server tasq stats:"
 (set -a && . "$WORK/compose.env" && cd "$WORK" &&
 	podman-compose -p "$PROJECT" -f "$compose_file" exec server tasq stats) \
 	2>/dev/null | tr -d '\r' | sed -n '/^WORKER/,/^$/p' | tee "$WORK/stats"
-[ "$(grep -c ' yes *$' "$WORK/stats")" = 6 ] ||
+[ "$(grep -Ec ' yes( |$)' "$WORK/stats")" = 6 ] ||
 	fail "expected 6 connected worker processes (3 replicas x 2)"
 
 step "compose: podman-compose stop (SIGTERM), then down -v"
@@ -212,7 +212,7 @@ podman exec "$server" sh -c 'ls -ld /var/lib/tasq; touch /x 2>&1 | head -1'
 step "kube: batches through podman exec $server (kubectl exec tasq-server-0 in a cluster)"
 batch "$server"
 podman exec "$server" tasq stats | sed -n '/^WORKER/,/^$/p' | tee "$WORK/stats"
-[ "$(grep -c ' yes *$' "$WORK/stats")" = 6 ] ||
+[ "$(grep -Ec ' yes( |$)' "$WORK/stats")" = 6 ] ||
 	fail "expected 6 connected worker processes (3 replicas x 2)"
 
 step "kube: SIGTERM drains the workers and stops the server"
