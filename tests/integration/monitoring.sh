@@ -55,7 +55,15 @@ for x in s["workers"]:
 assert w["other"] == (2, 2, 2) and w["default"] == (0, 0, 100), w' \
     "$T/stats.json" ||
     fail "stats --json, workers failed/retried: $(cat "$T/stats.json")"
-curl -sf "$M/api/rates" >"$T/rates.json" || fail "GET /api/rates failed"
+# Rates come from two samples of the server's history (one a second):
+# wait until they cover the workers.
+rates_have_workers() {
+	curl -sf "$M/api/rates" >"$T/rates.json" &&
+	    python3 -c 'import json, sys
+sys.exit(0 if json.load(open(sys.argv[1]))["workers"] else 1)' "$T/rates.json"
+}
+wait_until 20 rates_have_workers ||
+    fail "/api/rates lists no worker: $(cat "$T/rates.json")"
 python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["workers"], r
