@@ -101,11 +101,18 @@ csec=$WORK/compose-secrets
 make_secrets "$csec" server localhost 127.0.0.1
 chown 10001:10001 "$csec/key" "$csec/server.key"
 stat -c '  %A %u %n' "$csec"/* | sed "s|$csec/||"
-port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() {
+	"$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+hbport=$(free_port)
+# Both published ports free ones: the heartbeat port's default (7071) may
+# be taken on this host.
 cat >"$WORK/compose.env" <<EOF
 TASQ_IMAGE=$IMAGE
 TASQ_SECRETS_DIR=$csec
 TASQ_PORT=127.0.0.1:$port
+TASQ_HEARTBEAT_PORT=127.0.0.1:$hbport
 TASQ_WORKER_REPLICAS=3
 TASQ_WORKER_PROCS=2
 EOF
