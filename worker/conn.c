@@ -344,7 +344,10 @@ tasq_conn_call_failed(tasq_conn *c, int rv, const char *err)
 	} else {
 		tasq_debug("call to %s failed: %s", c->cc.url, err);
 	}
-	return (is_auth(rv) && c->cc.exit_on_auth_failure);
+	// With --exit-on-auth-failure only the call that told the refusal
+	// ends the process: another thread's refusal, seen while that one
+	// had not logged yet, must not exit before the error line is out.
+	return (false);
 }
 
 uint32_t
