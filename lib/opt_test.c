@@ -10,6 +10,7 @@
 #include "opt.h"
 #include "tasq_test.h"
 #include "tasq_capture.h"
+#include "opt_test_util.h"
 
 static char    *o_name;
 static char    *o_secret;
@@ -55,27 +56,6 @@ ctx(void)
 	}
 	o_verbose = false;
 	return (c);
-}
-
-struct parse_args {
-	tasq_opt_ctx *c;
-	int           argc;
-	char        **argv;
-};
-
-static int
-parse_cb(void *arg)
-{
-	struct parse_args *a = arg;
-	return (tasq_opt_parse(a->c, a->argc, a->argv));
-}
-
-// Runs tasq_opt_parse with stdout and stderr captured into out.
-static int
-parse_capture(tasq_opt_ctx *c, int argc, char **argv, char *out, size_t outlen)
-{
-	struct parse_args a = { c, argc, argv };
-	return (tasq_test_capture(parse_cb, &a, out, outlen));
 }
 
 static int
