@@ -61,7 +61,7 @@ while [ $# -gt 0 ]; do
 done
 
 case $mode in
-full) T=5000000 REPS=5 SMALL_REPS=3 ;;
+full) T=10000000 REPS=5 SMALL_REPS=3 ;;
 short) T=1000000 REPS=3 SMALL_REPS=2 ;;
 smoke) T=20000 REPS=1 SMALL_REPS=1 ;;
 esac
