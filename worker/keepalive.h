@@ -78,7 +78,7 @@ bool tasq_keepalive_beat(tasq_keepalive *k, const uint64_t *ids, size_t n);
 // they are), and whenever an Extend RPC was made the reply's
 // cancelled lease ids are copied to cancelled (room for n) and counted
 // in *ncancelled (0 without a reply). A worker asks while it has held a
-// lease for longer than one beat period, so that short batches never
+// lease for longer than half a beat period, so that short batches never
 // cost a round trip.
 bool tasq_keepalive_beat_ask(tasq_keepalive *k, const uint64_t *ids, size_t n,
     bool ask, uint64_t *cancelled, size_t *ncancelled);

@@ -713,9 +713,12 @@ lease_loop(void *arg)
 }
 
 // One beat for the leases in hand. While one has been held for longer
-// than a beat period (a long batch), the beat is the Extend RPC, whose
-// reply names the leases a cancel reached: so a running handler hears
-// of a cancel within about two periods, and short batches cost nothing.
+// than half a beat period (a long batch), the beat also makes the Extend
+// RPC, whose reply names the leases a cancel reached: a running handler
+// hears of a cancel within 1.5 periods (a cancel just after its batch
+// began: the next beat, up to a period later, may find it held for less
+// than half a period; the one after that asks), and batches shorter than
+// half a period never cost a round trip.
 static void
 heartbeat(struct worker *w, uint32_t nthreads, uint32_t period_ms)
 {
@@ -728,7 +731,7 @@ heartbeat(struct worker *w, uint32_t nthreads, uint32_t period_ms)
 	for (uint32_t i = 0; i < nthreads && n < 64; i++) {
 		if (w->held[i] != 0) {
 			ids[n++] = w->held[i];
-			ask |= now - w->held_ms[i] >= period_ms;
+			ask |= now - w->held_ms[i] >= period_ms / 2;
 		}
 	}
 	nng_mtx_unlock(w->mtx);
