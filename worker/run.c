@@ -133,9 +133,10 @@ struct thr {
 	const tasq_task_batch *batch; // the batch being computed
 	uint64_t               since_ms; // when busy last made progress
 	size_t                 seen;     // busy->done at since_ms
-	// Cancels: the lease in hand, and of it the jobs cancelled (set by
-	// cancel_leases); whether the running batch was cancelled.
-	uint64_t lease_id;
+	// Cancels (set by cancel_leases): the jobs of lease clease that are
+	// cancelled (a later lease ignores them), and whether the running
+	// batch was cancelled.
+	uint64_t clease;
 	size_t   ncjobs;
 	uint64_t cjobs[CANCEL_JOBS];
 	bool     batch_cancelled;
@@ -161,8 +162,12 @@ thr_busy(struct thr *t, tasq_hres *h, const tasq_task_batch *tb, bool inproc)
 	bool cancelled;
 
 	nng_mtx_lock(t->mtx);
-	cancelled = tb != NULL ? t->ncjobs > 0 && job_cancelled(t, tb->job_id)
-	                       : t->batch_cancelled;
+	if (tb != NULL) {
+		cancelled = t->ncjobs > 0 && t->clease == tb->lease_id &&
+		    job_cancelled(t, tb->job_id);
+	} else {
+		cancelled = t->batch_cancelled;
+	}
 	t->batch_cancelled = false;
 	if (tasq_cancel_is_set(&t->cancel)) {
 		tasq_cancel_clear(&t->cancel); // a flag is one batch's
@@ -474,10 +479,6 @@ hold(struct worker *w, struct thr *t, uint64_t lease_id, const tasq_rep *rep)
 	w->held_rep[t->slot] = rep;
 	w->held_ms[t->slot]  = nng_clock();
 	nng_mtx_unlock(w->mtx);
-	nng_mtx_lock(t->mtx);
-	t->lease_id = lease_id;
-	t->ncjobs   = 0;
-	nng_mtx_unlock(t->mtx);
 }
 
 // Whether job is cancelled, as far as JobStatus says (gone counts too:
@@ -554,20 +555,25 @@ cancel_leases(struct worker *w, const uint64_t *ids, size_t n)
 			    njobs == 1 || job_status_cancelled(w, jobs[k]);
 			ncan += can[k];
 		}
+		// The thread may have moved on to another lease meanwhile:
+		// the jobs noted here then match none of its batches.
 		struct thr *t = &w->thr[slot];
 		nng_mtx_lock(t->mtx);
-		if (t->lease_id == ids[i]) {
-			for (size_t k = 0; k < njobs; k++) {
-				if (can[k] && !job_cancelled(t, jobs[k]) &&
-				    t->ncjobs < CANCEL_JOBS) {
-					t->cjobs[t->ncjobs++] = jobs[k];
-				}
+		if (t->clease != ids[i]) {
+			t->clease = ids[i];
+			t->ncjobs = 0;
+		}
+		for (size_t k = 0; k < njobs; k++) {
+			if (can[k] && !job_cancelled(t, jobs[k]) &&
+			    t->ncjobs < CANCEL_JOBS) {
+				t->cjobs[t->ncjobs++] = jobs[k];
 			}
-			if (t->batch != NULL && !t->batch_cancelled &&
-			    job_cancelled(t, t->batch->job_id)) {
-				t->batch_cancelled = true;
-				tasq_cancel_set(&t->cancel);
-			}
+		}
+		if (t->batch != NULL && t->batch->lease_id == ids[i] &&
+		    !t->batch_cancelled &&
+		    job_cancelled(t, t->batch->job_id)) {
+			t->batch_cancelled = true;
+			tasq_cancel_set(&t->cancel);
 		}
 		nng_mtx_unlock(t->mtx);
 		if (ncan > 0) {
