@@ -376,4 +376,43 @@ TEST(cancel_leaves_the_other_job_of_a_shared_lease_alone)
 	tasq_broker_free(b);
 }
 
+TEST(a_second_job_cancelled_in_the_same_lease_is_news_again)
+{
+	tasq_broker   *b = broker_new();
+	tasq_lease_out o, o2;
+	tasq_waiter    w;
+	uint64_t       dropped, unknown[2], cancelled[2];
+	size_t         nunknown, ncancelled;
+	uint32_t       running, lease_ms;
+	int            state;
+	bool           parked;
+
+	submit(b, 1, 3, false);
+	submit(b, 2, 3, false);
+	o = lease(b, 6);
+	ASSERT_EQ(o.nbatches, 2);
+	ASSERT_OK(cancel(b, 1, &dropped, &running, &state));
+	tasq_broker_extend_cancelled(b, WORKER, 1, &o.batches[0].lease_id, T0,
+	    unknown, &nunknown, cancelled, &ncancelled, &lease_ms);
+	ASSERT_EQ(ncancelled, 1);
+	// Told: a Lease parks as usual.
+	memset(&w, 0, sizeof(w));
+	ASSERT_OK(tasq_broker_lease(
+	    b, "q", WORKER, "w", NULL, 0, 1, 5, T0, &o2, &w, &parked));
+	ASSERT_TRUE(parked);
+	(void) tasq_broker_unpark(b, &w);
+	tasq_broker_lease_fini(&o2);
+	// The lease's other job cancelled too: news, told at once.
+	ASSERT_OK(cancel(b, 2, &dropped, &running, &state));
+	ASSERT_EQ(running, 3);
+	ASSERT_OK(tasq_broker_lease(
+	    b, "q", WORKER, "w", NULL, 0, 1, 5, T0, &o2, &w, &parked));
+	ASSERT_FALSE(parked);
+	ASSERT_EQ(o2.ncancelled, 1);
+	ASSERT_EQ(o2.cancelled[0], o.batches[0].lease_id);
+	tasq_broker_lease_fini(&o2);
+	tasq_broker_lease_fini(&o);
+	tasq_broker_free(b);
+}
+
 TASQ_TEST_MAIN()

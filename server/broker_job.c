@@ -614,12 +614,14 @@ tasq_broker_job_cancel(tasq_broker *b, struct job *j, uint64_t wall_ms,
 			}
 		}
 		*running += n;
-		// A lease whose tasks of j all have results needs no word.
-		if (has && n > 0 && !l->cancelled) {
-			l->cancelled = true;
-			if (l->w != NULL) {
+		// A lease whose tasks of j all have results needs no word;
+		// one cancelled before (another of its jobs) is news again.
+		if (has && n > 0) {
+			if (!l->cancelled && l->w != NULL) {
 				l->w->ncancel++;
 			}
+			l->cancelled = true;
+			l->told      = false;
 		}
 	}
 	j->cancelled = true;
