@@ -522,9 +522,9 @@ cancel_leases(struct worker *w, const uint64_t *ids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint64_t jobs[CANCEL_JOBS];
-		size_t   njobs = 0, ncan = 0;
+		size_t   njobs = 0, nnew = 0;
 		uint32_t slot = UINT32_MAX;
-		bool     can[CANCEL_JOBS];
+		bool     can[CANCEL_JOBS], known[CANCEL_JOBS];
 
 		nng_mtx_lock(w->mtx);
 		for (uint32_t s = 0; s < w->conf->pipeline; s++) {
@@ -550,14 +550,21 @@ cancel_leases(struct worker *w, const uint64_t *ids, size_t n)
 		if (njobs == 0) {
 			continue; // not ours (any more)
 		}
+		// The lease is named again in every reply until it ends:
+		// jobs already noted need no second look.
+		struct thr *t = &w->thr[slot];
+		nng_mtx_lock(t->mtx);
 		for (size_t k = 0; k < njobs; k++) {
-			can[k] =
-			    njobs == 1 || job_status_cancelled(w, jobs[k]);
-			ncan += can[k];
+			known[k] =
+			    t->clease == ids[i] && job_cancelled(t, jobs[k]);
+		}
+		nng_mtx_unlock(t->mtx);
+		for (size_t k = 0; k < njobs; k++) {
+			can[k] = !known[k] &&
+			    (njobs == 1 || job_status_cancelled(w, jobs[k]));
 		}
 		// The thread may have moved on to another lease meanwhile:
 		// the jobs noted here then match none of its batches.
-		struct thr *t = &w->thr[slot];
 		nng_mtx_lock(t->mtx);
 		if (t->clease != ids[i]) {
 			t->clease = ids[i];
@@ -567,6 +574,7 @@ cancel_leases(struct worker *w, const uint64_t *ids, size_t n)
 			if (can[k] && !job_cancelled(t, jobs[k]) &&
 			    t->ncjobs < CANCEL_JOBS) {
 				t->cjobs[t->ncjobs++] = jobs[k];
+				nnew++;
 			}
 		}
 		if (t->batch != NULL && t->batch->lease_id == ids[i] &&
@@ -576,10 +584,10 @@ cancel_leases(struct worker *w, const uint64_t *ids, size_t n)
 			tasq_cancel_set(&t->cancel);
 		}
 		nng_mtx_unlock(t->mtx);
-		if (ncan > 0) {
+		if (nnew > 0) {
 			tasq_info("lease %llx: %zu job(s) cancelled; stopping "
 			          "their tasks",
-			    (unsigned long long) ids[i], ncan);
+			    (unsigned long long) ids[i], nnew);
 		}
 	}
 }
