@@ -2180,6 +2180,22 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			nng_msleep(20);
 			continue;
 		}
+		if (frv == TASQ_ECANCELLED) {
+			// Someone ran tasq cancel: every result it had is
+			// printed (delivered before the status); it goes.
+			uint64_t dropped;
+			print_ready(&r, &o, &t);
+			out_flush(&o);
+			fprintf(stderr,
+			    "tasq: job %016" PRIx64 " was cancelled (tasq "
+			    "cancel): %" PRIu64
+			    " results printed, the rest never come\n",
+			    r.job_id, t.printed_ids);
+			(void) close_job(
+			    c, r.job_id, ack, &dropped, err, sizeof(err));
+			rv = TASQ_EXIT_FAIL;
+			break;
+		}
 		if (frv != 0) {
 			fprintf(stderr, "tasq: %s failed: %s\n", what, err);
 			rv = frv == TASQ_EINVALID_ARGUMENT &&

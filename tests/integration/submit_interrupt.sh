@@ -67,6 +67,24 @@ client results --wait "$CJ" >"$T/c.res" || fail "(c) tasq results failed"
 cmp -s "$T/in" "$T/c.res" || fail "(c) results differ from the input: $(diff "$T/in" "$T/c.res" | head -3)"
 client status --json "$CJ" | grep -q '"state":"done".*"detached":true' ||
     fail "(c) status: $(client status --json "$CJ")"
+# (d) An attached submit whose job someone else cancels: it prints what
+# it had, says so, exits 1 and leaves no job behind.
+spawn_client "$T/d.out" "$T/d.err" submit --type slow --file "$T/in"
+D=$SPAWNED_PID
+some_d() { [ -s "$T/d.out" ]; }
+wait_until 30 some_d || fail "(d) no result printed: $(cat "$T/d.err")"
+DJ=$(client jobs | awk '$4 == "open" { print $1; exit }')
+[ -n "$DJ" ] || fail "(d) the attached job is not listed: $(client jobs)"
+client cancel "$DJ" >/dev/null || fail "(d) tasq cancel failed"
+wait_exit "$D" 20 || fail "(d) the client did not end after the cancel"
+((EXIT_STATUS == 1)) || fail "(d) exit $EXIT_STATUS, want 1: $(cat "$T/d.err")"
+grep -Eq "job $DJ was cancelled \(tasq cancel\): [0-9]+ results printed" "$T/d.err" ||
+    fail "(d) stderr: $(cat "$T/d.err")"
+d_gone() {
+	client jobs >"$T/jobs.out" 2>/dev/null && ! grep -q "^$DJ " "$T/jobs.out"
+}
+wait_until 10 d_gone || fail "(d) the job is left: $(cat "$T/jobs.out")"
+
 # With --detach too: refused.
 client submit --detach --detach-on-interrupt 1 >/dev/null 2>&1
 rc=$?
