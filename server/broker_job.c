@@ -625,6 +625,7 @@ tasq_broker_job_cancel(tasq_broker *b, struct job *j, uint64_t wall_ms,
 		}
 	}
 	j->cancelled = true;
+	j->halted    = true;
 	j->sealed    = true;
 	if (j->done_wall_ms == 0) {
 		j->done_wall_ms = wall_ms;
@@ -654,6 +655,7 @@ tasq_broker_job_close(tasq_broker *b, struct job *j, tasq_waiter **wake)
 	tasq_broker_ready_drop_job(b, j);
 	tasq_broker_delayed_drop_job(b, j);
 	j->closed = true;
+	j->halted = true;
 	dropped += j->r_len + j->d_n;
 	b->held -= j->r_len;
 	b->held_bytes -= j->r_dlen;

@@ -118,6 +118,7 @@ struct job {
 	uint64_t     last_ms;
 	bool         closed;
 	bool         cancelled; // tasq_broker_job_cancel (broker_int.h)
+	bool         halted;    // closed or cancelled: one test a task
 	struct wlist waiters;
 	// The job registry (broker_jobs.c, PROTOCOL.md 9.11-9.14). A
 	// detached (keep) job's results stay in the r_ columns, never
@@ -331,8 +332,7 @@ wlist_take(struct wlist *l, tasq_waiter **wake)
 static inline bool
 tasq_broker_task_done(const struct chunk *c, uint32_t off)
 {
-	return (c->job->closed || c->job->cancelled ||
-	    (c->done[off / 64] >> (off % 64)) & 1);
+	return (c->job->halted || (c->done[off / 64] >> (off % 64)) & 1);
 }
 
 // Wakes the workers waiting for q's tasks: its own and those parked on
