@@ -102,7 +102,8 @@ static const char results_usage[] =
     "(square: the integer; 'error: CODE text' for a failed task; jsonl:\n"
     "{\"index\",\"code\",\"error\",\"result\"}). Without --wait, a job not\n"
     "yet done prints the results so far and exits 1. Exit status: 0 all\n"
-    "OK, 3 some tasks failed, 1 no such job or its results expired.\n";
+    "OK, 3 some tasks failed, 1 no such job, its results expired, or it\n"
+    "was cancelled (the results it had are printed).\n";
 
 static const char wait_usage[] =
     "Usage: tasq [options] wait JOB [--timeout DURATION] [--json]\n"
