@@ -58,5 +58,6 @@ int tasq_cmd_jobs(tasq_client *c, int argc, char **argv);
 int tasq_cmd_status(tasq_client *c, int argc, char **argv);
 int tasq_cmd_results(tasq_client *c, int argc, char **argv);
 int tasq_cmd_wait(tasq_client *c, int argc, char **argv);
+int tasq_cmd_cancel(tasq_client *c, int argc, char **argv);
 
 #endif

@@ -1,7 +1,7 @@
-// tasq jobs, status, results and wait: the jobs a server holds, one job's
-// state, a detached job's results (from any host, as often as asked until
-// they expire) and waiting for a job to finish (docs/PROTOCOL.md
-// 9.11-9.14).
+// tasq jobs, status, results, wait and cancel: the jobs a server holds,
+// one job's state, a detached job's results (from any host, as often as
+// asked until they expire), waiting for a job to finish and cancelling
+// one (docs/PROTOCOL.md 9.11-9.15).
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,11 +75,20 @@ static const tasq_opt wait_opts[] = {
 	TASQ_OPT_END,
 };
 
+static const tasq_opt cancel_opts[] = {
+	{ "json", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "print the outcome as JSON (--format json)", &jopt.json, 0, 0,
+	    false },
+	{ "format", 0, TASQ_OPT_STR, NULL, NULL, "FMT",
+	    "text, json or jsonl (the same here)", &jopt.format, 0, 0, false },
+	TASQ_OPT_END,
+};
+
 static const char jobs_usage[] =
     "Usage: tasq [options] jobs [--queue NAME] [--max N] [--json]\n"
     "Lists the jobs the server holds: id, queue, type, state (open:\n"
-    "input still coming; running; done), tasks submitted, done and\n"
-    "failed, age and the host that submitted it.\n";
+    "input still coming; running; done; cancelled), tasks submitted,\n"
+    "done and failed, age and the host that submitted it.\n";
 
 static const char status_usage[] =
     "Usage: tasq [options] status JOB [--json]\n"
@@ -93,20 +102,32 @@ static const char results_usage[] =
     "(square: the integer; 'error: CODE text' for a failed task; jsonl:\n"
     "{\"index\",\"code\",\"error\",\"result\"}). Without --wait, a job not\n"
     "yet done prints the results so far and exits 1. Exit status: 0 all\n"
-    "OK, 3 some tasks failed, 1 no such job or its results expired.\n";
+    "OK, 3 some tasks failed, 1 no such job, its results expired, or it\n"
+    "was cancelled (the results it had are printed).\n";
 
 static const char wait_usage[] =
     "Usage: tasq [options] wait JOB [--timeout DURATION] [--json]\n"
-    "Waits until the job is done and prints its status. Exit status: 0\n"
-    "every task OK, 3 some tasks failed, 1 no such job, timed out or the\n"
-    "server could not be reached.\n";
+    "Waits until the job is done (or cancelled) and prints its status.\n"
+    "Exit status: 0 every task OK, 3 some tasks failed, 1 no such job,\n"
+    "cancelled, timed out or the server could not be reached.\n";
 
-static const char *const state_names[] = { "open", "running", "done" };
+static const char cancel_usage[] =
+    "Usage: tasq [options] cancel JOB [--json]\n"
+    "Cancels a job: its queued tasks are dropped, the workers running its\n"
+    "tasks are told to stop them (exec children get SIGTERM), none of\n"
+    "them is retried. Results that were in stay readable (tasq results)\n"
+    "until the job's result TTL. Cancelling a cancelled job does nothing.\n"
+    "Exit status: 0 cancelled (or already), 1 no such job, the job is\n"
+    "already done, or the server is older than cancel.\n";
+
+static const char *const state_names[] = { "open", "running", "done",
+	"cancelled" };
 
 static const char *
 state_name(int s)
 {
-	return (s >= 0 && s <= TASQ_JOB_DONE ? state_names[s] : "unknown");
+	return (
+	    s >= 0 && s <= TASQ_JOB_CANCELLED ? state_names[s] : "unknown");
 }
 
 // A job id as users see it: 16 lowercase hex digits (1 to 16 taken).
@@ -136,8 +157,9 @@ parse_job(const char *s, uint64_t *id)
 	return (v != 0);
 }
 
+// A job's JSON object, then end ("\n", or "" inside another object).
 static void
-print_info_json(const tasq_job_info *j)
+print_info_json_end(const tasq_job_info *j, const char *end)
 {
 	printf("{\"job\":\"%016" PRIx64 "\",\"queue\":", j->job_id);
 	tasq_json_str(stdout, j->queue);
@@ -151,9 +173,15 @@ print_info_json(const tasq_job_info *j)
 	tasq_json_str(stdout, j->host);
 	printf(",\"detached\":%s,\"result_ttl_ms\":%" PRIu64
 	       ",\"expires_in_ms\":%" PRIu64
-	       ",\"no_worker\":%s,\"workers\":%" PRIu32 "}\n",
+	       ",\"no_worker\":%s,\"workers\":%" PRIu32 "}%s",
 	    j->detached ? "true" : "false", j->result_ttl_ms, j->expires_in_ms,
-	    j->no_worker ? "true" : "false", j->workers);
+	    j->no_worker ? "true" : "false", j->workers, end);
+}
+
+static void
+print_info_json(const tasq_job_info *j)
+{
+	print_info_json_end(j, "\n");
 }
 
 static void
@@ -169,7 +197,8 @@ print_info_text(const tasq_job_info *j)
 	    j->submitted, j->completed, j->failed);
 	printf("  host %s, age %s\n", j->host[0] ? j->host : "-",
 	    tasq_fmt_duration(age, sizeof(age), j->age_ms));
-	if (j->detached && j->state == TASQ_JOB_DONE) {
+	if (j->detached &&
+	    (j->state == TASQ_JOB_DONE || j->state == TASQ_JOB_CANCELLED)) {
 		printf("  results expire in %s\n",
 		    tasq_fmt_duration(exp, sizeof(exp), j->expires_in_ms));
 	}
@@ -487,6 +516,15 @@ tasq_cmd_results(tasq_client *c, int argc, char **argv)
 		if (st == TASQ_JOB_DONE) {
 			break;
 		}
+		if (st == TASQ_JOB_CANCELLED) {
+			fflush(stdout);
+			fprintf(stderr,
+			    "tasq: job %016" PRIx64 " was cancelled: the "
+			    "results printed are all it has\n",
+			    id);
+			rv = TASQ_EXIT_FAIL;
+			goto out;
+		}
 		if (!jopt.wait) {
 			fflush(stdout);
 			fprintf(stderr,
@@ -536,6 +574,18 @@ tasq_cmd_wait(tasq_client *c, int argc, char **argv)
 		if ((rv = job_status(c, id, &rep, false)) >= 0) {
 			goto out;
 		}
+		if (rep.u.job_status.job.state == TASQ_JOB_CANCELLED) {
+			if (json) {
+				print_info_json(&rep.u.job_status.job);
+			} else {
+				print_info_text(&rep.u.job_status.job);
+			}
+			fprintf(stderr,
+			    "tasq: job %016" PRIx64 " was cancelled\n", id);
+			tasq_wire_rep_fini(&rep);
+			rv = TASQ_EXIT_FAIL;
+			goto out;
+		}
 		if (rep.u.job_status.job.state == TASQ_JOB_DONE) {
 			if (json) {
 				print_info_json(&rep.u.job_status.job);
@@ -559,6 +609,79 @@ tasq_cmd_wait(tasq_client *c, int argc, char **argv)
 		nng_msleep(pause);
 		pause = pause * 2 > 500 ? 500 : pause * 2;
 	}
+out:
+	tasq_opt_free(tables);
+	return (rv);
+}
+
+int
+tasq_cmd_cancel(tasq_client *c, int argc, char **argv)
+{
+	const tasq_opt *const tables[] = { cancel_opts, NULL };
+	tasq_req              req;
+	tasq_rep              rep;
+	uint64_t              id;
+	bool                  json;
+	char                  err[512];
+	int                   rv;
+
+	if ((rv = parse_one(cancel_opts, cancel_usage, argc, argv, "cancel",
+	         &id, &json)) >= 0 ||
+	    (rv = tasq_client_connect(c)) != 0) {
+		goto out;
+	}
+	memset(&req, 0, sizeof(req));
+	req.method          = TASQ_M_CANCEL;
+	req.u.cancel.job_id = id;
+	if ((rv = tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms, &rep,
+	         err, sizeof(err))) != 0) {
+		if (rv == TASQ_EUNIMPLEMENTED) {
+			fprintf(stderr,
+			    "tasq: the server is older than cancel (it "
+			    "answered: %s); job %016" PRIx64
+			    " cannot be cancelled there\n",
+			    err, id);
+		} else {
+			fprintf(stderr, "tasq: cancel %016" PRIx64 ": %s\n",
+			    id, err);
+		}
+		rv = TASQ_EXIT_FAIL;
+		goto out;
+	}
+	if (json) {
+		printf("{\"dropped\":%" PRIu64 ",\"running\":%" PRIu32
+		       ",\"job\":",
+		    rep.u.cancel.dropped, rep.u.cancel.running);
+		if (rep.u.cancel.has_job) {
+			print_info_json_end(&rep.u.cancel.job, "");
+			printf("}\n");
+		} else {
+			printf("null}\n");
+		}
+	} else if (rep.u.cancel.dropped == 0 && rep.u.cancel.running == 0) {
+		printf("job %016" PRIx64 " is cancelled (nothing queued or "
+		       "running was left to stop)\n",
+		    id);
+	} else {
+		printf("job %016" PRIx64 " cancelled: %" PRIu64
+		       " queued task%s dropped, %" PRIu32
+		       " running task%s told to stop\n",
+		    id, rep.u.cancel.dropped,
+		    rep.u.cancel.dropped == 1 ? "" : "s", rep.u.cancel.running,
+		    rep.u.cancel.running == 1 ? "" : "s");
+	}
+	if (!json && rep.u.cancel.has_job && rep.u.cancel.job.detached &&
+	    rep.u.cancel.job.completed > 0) {
+		char ttl[32];
+		printf("  %" PRIu64 " result%s kept: tasq results %016" PRIx64
+		       " (for %s)\n",
+		    rep.u.cancel.job.completed,
+		    rep.u.cancel.job.completed == 1 ? "" : "s", id,
+		    tasq_fmt_duration(
+		        ttl, sizeof(ttl), rep.u.cancel.job.expires_in_ms));
+	}
+	tasq_wire_rep_fini(&rep);
+	rv = TASQ_EXIT_OK;
 out:
 	tasq_opt_free(tables);
 	return (rv);

@@ -43,6 +43,7 @@ static const char main_usage[] =
     "  results  print a detached job's results, in input order:\n"
     "           tasq results JOB [--wait]\n"
     "  wait     wait until a job is done: tasq wait JOB\n"
+    "  cancel   cancel a job, stopping its running tasks: tasq cancel JOB\n"
     "Exit status: 0 ok, 1 failure, 2 usage or input error,\n"
     "3 some tasks have error results.\n";
 
@@ -175,8 +176,8 @@ main(int argc, char **argv)
 		if (rv == TASQ_OPT_OK) {
 			fprintf(stderr,
 			    "tasq: no command given (submit, stats, "
-			    "health, dead, jobs, status, results, wait; "
-			    "see --help)\n");
+			    "health, dead, jobs, status, results, wait, "
+			    "cancel; see --help)\n");
 		}
 		return (TASQ_EXIT_USAGE);
 	}
@@ -209,10 +210,12 @@ main(int argc, char **argv)
 		rv = tasq_cmd_results(&client, sub_argc, sub_argv);
 	} else if (strcmp(cmd, "wait") == 0) {
 		rv = tasq_cmd_wait(&client, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "cancel") == 0) {
+		rv = tasq_cmd_cancel(&client, sub_argc, sub_argv);
 	} else {
 		fprintf(stderr,
 		    "tasq: unknown command '%.60s' (submit, stats, "
-		    "health, dead, jobs, status, results, wait)\n",
+		    "health, dead, jobs, status, results, wait, cancel)\n",
 		    cmd);
 		rv = TASQ_EXIT_USAGE;
 	}

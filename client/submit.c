@@ -63,6 +63,7 @@ static struct {
 	uint64_t max_attempts;
 	uint64_t no_worker_ms;
 	bool     detach;
+	bool     detach_on_int; // --detach-on-interrupt
 	uint64_t result_ttl_ms;
 	uint64_t priority;
 } sopt;
@@ -131,9 +132,13 @@ static const tasq_opt submit_opts[] = {
 	    "tasq results JOB prints the results",
 	    &sopt.detach, 0, 0, false },
 	{ "result-ttl", 0, TASQ_OPT_MS, NULL, "0", "DURATION",
-	    "with --detach: keep the results this long after the job is "
-	    "done (0: the server's --result-ttl)",
+	    "with --detach or --detach-on-interrupt: keep the results this "
+	    "long after the job is done (0: the server's --result-ttl)",
 	    &sopt.result_ttl_ms, 0, 30 * 86400000ULL, false },
+	{ "detach-on-interrupt", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "on SIGINT or SIGTERM leave the job running, detached, and print "
+	    "its id (tasq results JOB), instead of cancelling it",
+	    &sopt.detach_on_int, 0, 0, false },
 	TASQ_OPT_END,
 };
 
@@ -366,9 +371,11 @@ build_req(struct feed *f, const struct batch *b, tasq_submit_req *req)
 		req->has_retry          = true;
 		req->retry.max_attempts = (uint32_t) sopt.max_attempts;
 	}
-	req->host          = host_name;
-	req->detach        = sopt.detach;
-	req->result_ttl_ms = sopt.detach ? sopt.result_ttl_ms : 0;
+	req->host = host_name;
+	// --detach-on-interrupt: detached from the first batch, so that an
+	// interrupt can leave it (its results read with Results meanwhile).
+	req->detach        = sopt.detach || sopt.detach_on_int;
+	req->result_ttl_ms = req->detach ? sopt.result_ttl_ms : 0;
 	// The default goes as 0 (absent): the same for every server.
 	if (sopt.priority != TASQ_PRIORITY_DEFAULT) {
 		req->priority = (uint32_t) sopt.priority;
@@ -616,7 +623,8 @@ flush_batch(struct feed *f)
 	if (f->bn == 0) {
 		return (0);
 	}
-	if (b.first_id == 0 && atomic_load(&r->eof) && !sopt.detach) {
+	if (b.first_id == 0 && atomic_load(&r->eof) && !sopt.detach &&
+	    !sopt.detach_on_int) {
 		b.carried = true;
 		if (queue_batch(f, &b) != 0 || hand_one_trip(f, &b) != 0) {
 			goto nomem;
@@ -1624,36 +1632,86 @@ on_interrupt(int sig)
 	interrupted = sig;
 }
 
-// Cancels job_id at the server (CloseJob drops its queued tasks and its
-// results; results of tasks on lease are refused when they come) and
-// says so. Returns the exit code of a signal's death, 128 + sig.
+// Ends job_id at the server with CloseJob (its queued tasks and results
+// dropped). Returns the call's error (0: closed or already gone), with
+// *dropped.
 static int
-cancel_job(tasq_client *c, uint64_t job_id, uint64_t ack, int sig)
+close_job(tasq_client *c, uint64_t job_id, uint64_t ack, uint64_t *dropped,
+    char *err, size_t errlen)
 {
 	tasq_req req;
 	tasq_rep rep;
-	char     err[512];
+	int      rv;
 
+	*dropped = 0;
 	memset(&req, 0, sizeof(req));
 	req.method              = TASQ_M_CLOSE_JOB;
 	req.u.close_job.job_id  = job_id;
 	req.u.close_job.ack_seq = ack;
-	if (tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms, &rep, err,
-	        sizeof(err)) == 0) {
+	if ((rv = tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms, &rep,
+	         err, errlen)) == 0) {
+		*dropped = rep.u.close_job.dropped;
+		tasq_wire_rep_fini(&rep);
+	}
+	return (rv == TASQ_ENOT_FOUND ? 0 : rv);
+}
+
+// Cancels job_id at the server and says so: Cancel (PROTOCOL.md 9.15)
+// drops its queued tasks and stops the workers running its tasks, then
+// CloseJob drops the job (nothing of it stays behind). A server older
+// than Cancel (UNIMPLEMENTED) gets CloseJob alone: its queued tasks and
+// results go, tasks on lease run to their end (their results are
+// refused). Returns the exit code of a signal's death, 128 + sig.
+static int
+cancel_job(tasq_client *c, uint64_t job_id, uint64_t ack, int sig)
+{
+	const char *how = sig == SIGINT ? "interrupted" : "terminated";
+	tasq_req    req;
+	tasq_rep    rep;
+	char        err[512], err2[512];
+	uint64_t    dropped;
+	int         rv;
+
+	memset(&req, 0, sizeof(req));
+	req.method          = TASQ_M_CANCEL;
+	req.u.cancel.job_id = job_id;
+	rv                  = tasq_chan_call(
+	                     c->chan, &req, (uint32_t) c->timeout_ms, &rep, err, sizeof(err));
+	if (rv == 0) {
 		fprintf(stderr,
 		    "tasq: %s: job %016" PRIx64 " cancelled (%" PRIu64
-		    " tasks or results dropped)\n",
-		    sig == SIGINT ? "interrupted" : "terminated", job_id,
-		    rep.u.close_job.dropped);
+		    " queued tasks dropped, %" PRIu32
+		    " running tasks told to stop)\n",
+		    how, job_id, rep.u.cancel.dropped, rep.u.cancel.running);
 		tasq_wire_rep_fini(&rep);
-	} else {
+	} else if (rv != TASQ_EUNIMPLEMENTED &&
+	    rv != TASQ_EFAILED_PRECONDITION) {
 		fprintf(stderr,
-		    "tasq: %s: job %016" PRIx64 " not cancelled (%s): the "
+		    "tasq: %s: job %016" PRIx64 " not cancelled (%s); "
+		    "closing it\n",
+		    how, job_id, err);
+	}
+	if (close_job(c, job_id, ack, &dropped, err2, sizeof(err2)) != 0) {
+		fprintf(stderr,
+		    "tasq: %s: job %016" PRIx64 " not closed (%s): the "
 		    "server drops it after its --job-ttl\n",
-		    sig == SIGINT ? "interrupted" : "terminated", job_id, err);
+		    how, job_id, err2);
+	} else if (rv == TASQ_EUNIMPLEMENTED) {
+		fprintf(stderr,
+		    "tasq: %s: job %016" PRIx64 " closed (%" PRIu64
+		    " tasks or results dropped); the server is older than "
+		    "cancel: tasks already running finish\n",
+		    how, job_id, dropped);
+	} else if (rv == TASQ_EFAILED_PRECONDITION) {
+		fprintf(stderr,
+		    "tasq: %s: job %016" PRIx64 " was done; closed (%" PRIu64
+		    " results not printed)\n",
+		    how, job_id, dropped);
 	}
 	return (128 + sig);
 }
+
+static int end_input(struct run *r, uint64_t nids);
 
 // --detach: the submitter sends every batch (with Submit); here, slots
 // are let go as their batches are accepted, and once the input has ended
@@ -1663,10 +1721,6 @@ cancel_job(tasq_client *c, uint64_t job_id, uint64_t ack, int sig)
 static int
 detach_run(struct run *r)
 {
-	tasq_req req;
-	tasq_rep rep;
-	char     err[512];
-	uint32_t backoff = 0;
 	uint64_t nids;
 	int      rv;
 
@@ -1692,6 +1746,39 @@ detach_run(struct run *r)
 		}
 		nng_msleep(2);
 	}
+	if ((rv = end_input(r, nids)) != 0) {
+		return (rv);
+	}
+	if (out_format == FMT_JSONL) {
+		printf("{\"job\":\"%016" PRIx64 "\",\"submitted\":%" PRIu64
+		       "}\n",
+		    r->job_id, nids);
+	} else {
+		printf("%016" PRIx64 "\n", r->job_id);
+	}
+	fflush(stdout);
+	if (r->refused > 0) {
+		fprintf(stderr,
+		    "tasq: %" PRIu64 " input items were refused and not "
+		    "submitted\n",
+		    r->refused);
+		return (TASQ_EXIT_USAGE);
+	}
+	return (TASQ_EXIT_OK);
+}
+
+// Ends the input of detached job r->job_id at nids tasks: a request with
+// last and no task (its reply comes after the journal has it). Returns 0
+// or an exit code (the message printed).
+static int
+end_input(struct run *r, uint64_t nids)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[512];
+	uint32_t backoff = 0;
+	int      rv;
+
 	memset(&req, 0, sizeof(req));
 	req.method                  = TASQ_M_SUBMIT;
 	req.u.submit.queue          = sopt.queue;
@@ -1727,22 +1814,34 @@ detach_run(struct run *r)
 		(void) tasq_chan_redial(r->c->chan);
 		nng_msleep(backoff_next(&backoff));
 	}
-	if (out_format == FMT_JSONL) {
-		printf("{\"job\":\"%016" PRIx64 "\",\"submitted\":%" PRIu64
-		       "}\n",
-		    r->job_id, nids);
-	} else {
-		printf("%016" PRIx64 "\n", r->job_id);
-	}
-	fflush(stdout);
-	if (r->refused > 0) {
+	return (0);
+}
+
+// --detach-on-interrupt, after SIGINT or SIGTERM (the submitter stopped):
+// the input ends with what was submitted, the job runs on, detached, and
+// its id and how to read its results are printed. Returns 128 + sig.
+static int
+leave_detached(struct run *r, int sig)
+{
+	uint64_t n = atomic_load(&r->submitted);
+
+	if (end_input(r, n) != 0) {
 		fprintf(stderr,
-		    "tasq: %" PRIu64 " input items were refused and not "
-		    "submitted\n",
-		    r->refused);
-		return (TASQ_EXIT_USAGE);
+		    "tasq: %s: job %016" PRIx64 " left running, but its "
+		    "input could not be closed: the server drops it after "
+		    "its --job-ttl\n",
+		    sig == SIGINT ? "interrupted" : "terminated", r->job_id);
+		return (128 + sig);
 	}
-	return (TASQ_EXIT_OK);
+	fprintf(stderr,
+	    "tasq: %s: job %016" PRIx64
+	    " left running, detached, with %" PRIu64
+	    " task%s; its results (all of them, in input order): tasq "
+	    "results --wait %016" PRIx64
+	    " (kept for the result TTL once it is done)\n",
+	    sig == SIGINT ? "interrupted" : "terminated", r->job_id, n,
+	    n == 1 ? "" : "s", r->job_id);
+	return (128 + sig);
 }
 
 int
@@ -1763,6 +1862,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	bool                  nw_said      = false;
 	bool                  carried      = false;
 	uint64_t              gone_at      = 0; // see NOT_FOUND below
+	uint64_t              rfrom        = 0; // Results: the next id
 	struct timespec       t0, t1;
 
 	memset(&r, 0, sizeof(r));
@@ -1783,6 +1883,13 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		fprintf(stderr,
 		    "tasq: --type must be 1-64 characters of "
 		    "[A-Za-z0-9._-]\n");
+		rv = TASQ_EXIT_USAGE;
+		goto out;
+	}
+	if (sopt.detach && sopt.detach_on_int) {
+		fprintf(stderr,
+		    "tasq: --detach-on-interrupt is for an attached submit; "
+		    "--detach leaves the job at once\n");
 		rv = TASQ_EXIT_USAGE;
 		goto out;
 	}
@@ -1922,6 +2029,76 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			nng_msleep(1);
 			continue;
 		}
+		if (sopt.detach_on_int) {
+			// The job is detached (so that an interrupt can leave
+			// it): its results come by Results, in id order.
+			tasq_rep fr;
+			bool     cancelled;
+			memset(&req, 0, sizeof(req));
+			req.method               = TASQ_M_RESULTS;
+			req.u.results.job_id     = r.job_id;
+			req.u.results.from_index = rfrom;
+			req.u.results.max        = 65536;
+			req.u.results.wait_ms = (uint32_t) sopt.poll_wait_ms;
+			frv                   = tasq_chan_call(c->chan, &req,
+			                      (uint32_t) (c->timeout_ms + sopt.poll_wait_ms),
+			                      &rep, err, sizeof(err));
+			(void) server_changed(&r);
+			if (frv != 0 &&
+			    (retryable(frv, err) ||
+			        (frv == TASQ_ENOT_FOUND &&
+			            atomic_load(&r.resent) !=
+			                atomic_load(&r.resend)))) {
+				// Transient, or a restarted server without the
+				// job while its batches go again.
+				note_retry(&r, "results", err);
+				if (++fetch_fails % 3 == 0) {
+					(void) tasq_chan_redial(c->chan);
+				}
+				nng_msleep(20);
+				continue;
+			}
+			if (frv != 0) {
+				fprintf(
+				    stderr, "tasq: results failed: %s\n", err);
+				rv = TASQ_EXIT_FAIL;
+				break;
+			}
+			memset(&fr, 0, sizeof(fr));
+			fr.method            = TASQ_M_FETCH;
+			fr.u.fetch.n         = rep.u.results.n;
+			fr.u.fetch.ids       = rep.u.results.ids;
+			fr.u.fetch.codes     = rep.u.results.codes;
+			fr.u.fetch.errors    = rep.u.results.errors;
+			fr.u.fetch.results   = rep.u.results.results;
+			fr.u.fetch.no_worker = rep.u.results.job.no_worker;
+			fr.u.fetch.workers   = rep.u.results.job.workers;
+			t.received += take_results(&r, &fr, t.printed_ids);
+			no_worker_note(fr.u.fetch.no_worker,
+			    fr.u.fetch.workers, &nw_since, &nw_said);
+			rfrom     = rep.u.results.next_index;
+			cancelled = rep.u.results.has_job &&
+			    rep.u.results.job.state == TASQ_JOB_CANCELLED &&
+			    rep.u.results.n == 0;
+			tasq_wire_rep_fini(&rep);
+			fetch_fails  = 0;
+			full_backoff = 0;
+			if (show) {
+				progress((size_t) t.printed_ids,
+				    (size_t) atomic_load(&r.nids), &t0, false);
+			}
+			if (cancelled) { // and every result it has taken
+				print_ready(&r, &o, &t);
+				fprintf(stderr,
+				    "tasq: job %016" PRIx64 " was cancelled "
+				    "(tasq cancel): %" PRIu64
+				    " results printed, the rest never come\n",
+				    r.job_id, t.printed_ids);
+				rv = TASQ_EXIT_FAIL;
+				break;
+			}
+			continue;
+		}
 		// Even with every result sent so far printed, the long-poll
 		// goes on: it acknowledges the last delivery (whose results
 		// the server holds, against its --max-tasks, until then) and
@@ -2003,6 +2180,22 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 			nng_msleep(20);
 			continue;
 		}
+		if (frv == TASQ_ECANCELLED) {
+			// Someone ran tasq cancel: every result it had is
+			// printed (delivered before the status); it goes.
+			uint64_t dropped;
+			print_ready(&r, &o, &t);
+			out_flush(&o);
+			fprintf(stderr,
+			    "tasq: job %016" PRIx64 " was cancelled (tasq "
+			    "cancel): %" PRIu64
+			    " results printed, the rest never come\n",
+			    r.job_id, t.printed_ids);
+			(void) close_job(
+			    c, r.job_id, ack, &dropped, err, sizeof(err));
+			rv = TASQ_EXIT_FAIL;
+			break;
+		}
 		if (frv != 0) {
 			fprintf(stderr, "tasq: %s failed: %s\n", what, err);
 			rv = frv == TASQ_EINVALID_ARGUMENT &&
@@ -2037,6 +2230,8 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	    atomic_load(&r.onetrip) == 0) {
 		fprintf(stderr, "tasq: interrupted before a task was sent\n");
 		rv = 128 + (int) interrupted;
+	} else if (rv == -1 && sopt.detach_on_int) {
+		rv = leave_detached(&r, (int) interrupted);
 	} else if (rv == -1) {
 		rv = cancel_job(c, r.job_id, ack, (int) interrupted);
 	}

@@ -101,8 +101,8 @@ def main():
     copts = help_options([client])
     # Commands in the page's order: an option's first entry in the page
     # documents the first command that has it.
-    for cmd in ("submit", "jobs", "status", "results", "wait", "stats",
-                "dead", "health"):
+    for cmd in ("submit", "jobs", "status", "results", "wait", "cancel",
+                "stats", "dead", "health"):
         for k, v in help_options([client, cmd]).items():
             copts.setdefault(k, v)
     n += check(os.path.join(mandir, "tasq.1"), copts, errors)

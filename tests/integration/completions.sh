@@ -70,7 +70,7 @@ cases=(
 	"tasq-server|tasq-server --listen tcp://127.0.0.1:1 --max-att|--max-attempts "
 	"tasq-worker|tasq-worker --key-file $T/file.|$T/file.key "
 	"tasq-worker|tasq-worker --tls-min-version |1.2 1.3 "
-	"tasq|tasq |dead health jobs results stats status submit wait "
+	"tasq|tasq |cancel dead health jobs results stats status submit wait "
 	"tasq|tasq --server tcp://127.0.0.1:7070 -k $T/file.key su|submit "
 	"tasq|tasq --server tcp://127.0.0.1:7070 stats --fo|--format "
 	"tasq|tasq stats --format j|json jsonl "
