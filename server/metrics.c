@@ -700,7 +700,8 @@ dead_cb(nng_aio *aio)
 static int
 jobs_fill(tasq_metrics *m, FILE *f)
 {
-	return (tasq_webapi_jobs_json(m->broker, tasq_clock_stamp_ms(), f));
+	return (tasq_webapi_jobs_json(
+	    m->broker, tasq_clock_mono_ms(), tasq_clock_stamp_ms(), f));
 }
 
 static void

@@ -80,7 +80,8 @@ count_dead(tasq_broker *b, struct jobdead *jd, size_t n)
 }
 
 int
-tasq_webapi_jobs_json(tasq_broker *b, uint64_t now_ms, FILE *f)
+tasq_webapi_jobs_json(
+    tasq_broker *b, uint64_t now_ms, uint64_t stamp_ms, FILE *f)
 {
 	tasq_rep        rep;
 	struct jobdead *jd = NULL;
@@ -106,7 +107,7 @@ tasq_webapi_jobs_json(tasq_broker *b, uint64_t now_ms, FILE *f)
 		return (rv);
 	}
 	fprintf(f, "{\"now_ms\":%" PRIu64 ",\"total\":%" PRIu64 ",\"jobs\":[",
-	    now_ms, (uint64_t) rep.u.job_list.total);
+	    stamp_ms, (uint64_t) rep.u.job_list.total);
 	for (size_t i = 0; i < n; i++) {
 		const tasq_job_info *j   = &rep.u.job_list.jobs[i];
 		struct jobdead       key = { j->job_id, 0 };

@@ -21,9 +21,11 @@
 // jobs --json` (job, queue, type, state, submitted, completed, failed,
 // age_ms, host, detached, result_ttl_ms, expires_in_ms, no_worker,
 // workers) and dead, the dead letters the server holds of it. now_ms is
-// the stamp clock (tasq_clock_stamp_ms): what the page signs its
-// timestamps against. Errors: NNG_ENOMEM.
-int tasq_webapi_jobs_json(tasq_broker *b, uint64_t now_ms, FILE *f);
+// the broker's (monotonic) clock; stamp_ms the stamp clock
+// (tasq_clock_stamp_ms), which the reply shows as now_ms: what the page
+// signs its timestamps against. Errors: NNG_ENOMEM.
+int tasq_webapi_jobs_json(
+    tasq_broker *b, uint64_t now_ms, uint64_t stamp_ms, FILE *f);
 
 // The actions on a job, by the path's last component.
 enum {

@@ -2,7 +2,8 @@
 # /api/jobs/ID/retry and /cancel, docs/PROTOCOL.md 15) are taken only
 # from a request signed with the shared key, once. A detached job of 2
 # tasks of type flaky dies (--max-attempts 1, its worker stopped): GET
-# /api/jobs lists it (done, 2 failed, 2 dead letters). Then each of
+# /api/jobs lists it (running with a worker while leased; then done, 2
+# failed, 2 dead letters). Then each of
 # these is refused with 401 and a body that says why, and changes
 # nothing (the letters stay, no job is added): no Authorization header,
 # a malformed one, a key the server does not have, a flipped bit of the
@@ -53,6 +54,10 @@ leased() {
 	[ "$(stats_py 'sum(q["leased"] for q in s["queues"])')" = 2 ]
 }
 wait_until 20 leased || fail "the tasks were not leased"
+# Its worker serves it: no_worker is false (the broker's clock, not the
+# wall clock, says whether a worker is alive).
+[ "$(jobs_py '(job["state"], job["no_worker"], job["workers"])')" = \
+    "('running', False, 0)" ] || fail "/api/jobs while leased: $(jobs_py job)"
 kill -STOP -- "-$w"
 dead2() { [ "$(jobs_py 'job and (job["state"], job["dead"])')" = "('done', 2)" ]; }
 wait_until 30 dead2 || fail "job $JOB did not die: $(jobs_py job)"
