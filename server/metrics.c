@@ -818,9 +818,27 @@ action_cb(nng_aio *aio)
 			    (unsigned long long) a);
 		}
 		break;
+	case TASQ_WEBAPI_CANCEL: {
+		uint32_t    running = 0;
+		const char *state   = "";
+		rv = tasq_webapi_cancel(m->broker, job, tasq_clock_mono_ms(),
+		    &a, &running, &state, &why);
+		if (rv == 0) {
+			snprintf(out, sizeof(out),
+			    "{\"job\":\"%016llx\",\"dropped\":%llu,"
+			    "\"running\":%u,\"state\":\"%s\"}\n",
+			    (unsigned long long) job, (unsigned long long) a,
+			    running, state);
+			tasq_info("dashboard: cancelled job %016llx (%llu "
+			          "queued task(s) dropped, %u running)",
+			    (unsigned long long) job, (unsigned long long) a,
+			    running);
+		}
+		break;
+	}
 	default:
 		rv  = TASQ_EUNIMPLEMENTED;
-		why = "cancel is not available on this server";
+		why = "no such action";
 		break;
 	}
 	nng_mtx_unlock(m->action_mtx);

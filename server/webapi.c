@@ -27,6 +27,8 @@ state_name(int s)
 		return ("running");
 	case TASQ_JOB_DONE:
 		return ("done");
+	case TASQ_JOB_CANCELLED:
+		return ("cancelled");
 	default:
 		return ("unknown");
 	}
@@ -369,4 +371,21 @@ out:
 	free(vals);
 	letters_fini(&l);
 	return (rv);
+}
+
+int
+tasq_webapi_cancel(tasq_broker *b, uint64_t job_id, uint64_t now_ms,
+    uint64_t *dropped, uint32_t *running, const char **state, const char **why)
+{
+	tasq_job_info_buf ib;
+	int               rv;
+
+	*dropped = 0;
+	*running = 0;
+	if ((rv = tasq_broker_cancel(
+	         b, job_id, now_ms, dropped, running, &ib, why)) != 0) {
+		return (rv);
+	}
+	*state = state_name(ib.info.state);
+	return (0);
 }

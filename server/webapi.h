@@ -50,4 +50,13 @@ bool tasq_webapi_parse_action(
 int tasq_webapi_retry(tasq_broker *b, uint64_t job_id, uint64_t now_ms,
     uint64_t *new_job, uint64_t *retried, const char **why);
 
+// tasq_webapi_cancel cancels job_id as the Cancel RPC does (the same
+// broker call, PROTOCOL.md 9.15): *dropped queued tasks dropped,
+// *running tasks under lease whose workers are told to stop, *state the
+// job's state after it (static). Errors, with *why: TASQ_ENOT_FOUND,
+// TASQ_EFAILED_PRECONDITION (the job is done), the journal's.
+int tasq_webapi_cancel(tasq_broker *b, uint64_t job_id, uint64_t now_ms,
+    uint64_t *dropped, uint32_t *running, const char **state,
+    const char **why);
+
 #endif

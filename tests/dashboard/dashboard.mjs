@@ -409,6 +409,38 @@ try {
 			m && m.cells[8] === '0' && m.buttons.join() === 'cancel';
 	});
 	log(`with the key: "${await t('actmsg')}"`);
+	// Cancel asks first: dismissed, nothing is sent; accepted, the slow
+	// job is cancelled (its 3 queued tasks dropped: the Cancel RPC's
+	// broker call) and shows so, without a cancel button.
+	const posted = posts.length;
+	let asked = '';
+	page.once('dialog', (d) => {
+		asked = d.message();
+		d.dismiss();
+	});
+	await press(slowJob, 'cancel');
+	await until('the cancel button to ask first', sec(5), async () => asked);
+	await page.evaluate(() => 0); // the click's handler has returned
+	if (posts.length !== posted || !asked.includes(slowJob)) {
+		throw new Error(`a dismissed cancel ("${asked}"): POSTs ` +
+			JSON.stringify(posts.slice(posted)));
+	}
+	page.once('dialog', (d) => d.accept());
+	await press(slowJob, 'cancel');
+	await waitMsg(new RegExp(`^job ${slowJob} cancelled: 3 queued task\\(s\\) ` +
+		'dropped, 0 running task\\(s\\) told to stop$'), 'cancel with the key');
+	await until('the cancelled job on the page', sec(10), async () => {
+		const r = await jobRow(slowJob);
+		return r && r.cells[3] === 'cancelled' && r.buttons.length === 0;
+	}).catch(async (e) => {
+		throw new Error(`${e.message}: ${JSON.stringify(await jobRow(slowJob))}`);
+	});
+	const sj2 = (await api('/api/jobs')).jobs.find((j) => j.job === slowJob);
+	if (!sj2 || sj2.state !== 'cancelled' || sj2.completed !== 1) {
+		throw new Error(`/api/jobs after cancel: ${JSON.stringify(sj2)}`);
+	}
+	log(`cancel: "${await t('actmsg')}"; the row: ` +
+		JSON.stringify((await jobRow(slowJob)).cells));
 	// The key is in no storage the page has: not localStorage,
 	// sessionStorage, a cookie, the URL or the document.
 	const kept = await page.evaluate((k) => ({

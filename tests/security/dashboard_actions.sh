@@ -12,8 +12,11 @@
 # A good request retries the letters as a new job (200, retried 2), which
 # a working worker completes ("tasq results" prints alpha, beta); the
 # same request sent again is refused as a replay (401) and adds nothing;
-# auth_failures and auth_replays count the refusals. Unknown actions are
-# 404, GET of an action 405; the listener stays where it was bound.
+# auth_failures and auth_replays count the refusals. Cancel likewise: a
+# signed cancel drops a job's queued tasks (state cancelled), unsigned
+# or replayed it changes nothing, a done job answers 409. Unknown
+# actions and jobs are 404, GET of an action 405; the listener stays
+# where it was bound.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 test_begin 90
 command -v curl >/dev/null || fail "curl is needed"
@@ -134,6 +137,28 @@ client results --wait "$NEW" >"$T/results.out" 2>"$T/results.err" ||
 printf 'alpha\nbeta\n' | cmp -s - "$T/results.out" ||
     fail "results of the retried job: $(cat "$T/results.out")"
 log "retried as job $NEW: $(tr '\n' ' ' <"$T/results.out")"
+
+# Cancel, the same: a job of a type no worker serves, refused unsigned
+# and replayed, cancelled once signed (its 3 queued tasks dropped, as the
+# Cancel RPC does); a done job cannot be cancelled, an unknown one is 404.
+JOB=$(client submit --detach --type nap n1 n2 n3 2>"$T/sub.err") ||
+    fail "submit --detach: $(cat "$T/sub.err")"
+C=/api/jobs/$JOB/cancel
+out=$("${W[@]}" post "$C" --no-auth)
+[[ $out == "401 "* ]] && [ "$(jobs_py 'job["state"]')" = running ] ||
+    fail "an unsigned cancel: $out; $(jobs_py job)"
+out=$("${W[@]}" post "$C" --save "$T/cancel.json")
+log "cancel: $out"
+[[ $out == "200 "*'"dropped":3,"running":0,"state":"cancelled"'* ]] ||
+    fail "a signed cancel: $out"
+[ "$(jobs_py '(job["state"], job["submitted"], job["completed"])')" = \
+    "('cancelled', 3, 0)" ] || fail "/api/jobs after cancel: $(jobs_py job)"
+out=$("${W[@]}" post "$C" --replay "$T/cancel.json")
+[[ $out == "401 "*replayed* ]] || fail "a replayed cancel: $out"
+out=$("${W[@]}" post "/api/jobs/$NEW/cancel")
+[[ $out == "409 "*FAILED_PRECONDITION* ]] || fail "cancel of a done job: $out"
+out=$("${W[@]}" post /api/jobs/00000000000000ff/cancel)
+[[ $out == "404 "*NOT_FOUND* ]] || fail "cancel of no job: $out"
 
 # Where the listener is bound: 127.0.0.1 only, as asked.
 ss -Htln "sport = :$mport" 2>/dev/null | grep -q "127.0.0.1:$mport" ||
