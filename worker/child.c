@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -14,6 +16,15 @@
 #include "handler.h"
 
 extern char **environ;
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000);
+}
 
 static void
 close_fd(int *fd)
@@ -194,6 +205,57 @@ tasq_child_stop(tasq_child *c, unsigned grace_ms)
 		nanosleep(&ts, NULL);
 	}
 	tasq_child_kill(c, NULL);
+}
+
+void
+tasq_child_terminate(tasq_child *c, unsigned grace_ms, int *status)
+{
+	pid_t    pgid = c->pid;
+	int      st   = 0;
+	bool     done = false;
+	uint64_t t0;
+
+	if (pgid <= 0) {
+		tasq_child_kill(c, status);
+		return;
+	}
+	close_fd(&c->in);
+	(void) kill(-pgid, SIGTERM);
+	(void) kill(pgid, SIGTERM);
+	t0 = mono_ms();
+	while (!done && mono_ms() - t0 < grace_ms) {
+		struct pollfd fds[2];
+		nfds_t        n = 0;
+		uint8_t       drop[4096];
+		if (tasq_child_try_wait(c, &st)) {
+			done = true;
+			break;
+		}
+		if (c->out >= 0) {
+			fds[n++] = (struct pollfd) { c->out, POLLIN, 0 };
+		}
+		if (c->err >= 0) {
+			fds[n++] = (struct pollfd) { c->err, POLLIN, 0 };
+		}
+		// A short tick: the exit itself wakes no descriptor.
+		(void) poll(fds, n, 10);
+		if (c->out >= 0 && read(c->out, drop, sizeof(drop)) == 0) {
+			close_fd(&c->out);
+		}
+		if (c->err >= 0) {
+			(void) tasq_child_drain_err(c);
+		}
+	}
+	// What is left of the group (the child too, if it held on).
+	(void) kill(-pgid, SIGKILL);
+	if (done) {
+		tasq_child_kill(c, NULL); // closes the pipes
+		if (status != NULL) {
+			*status = st;
+		}
+	} else {
+		tasq_child_kill(c, status);
+	}
 }
 
 void

@@ -48,6 +48,14 @@ void tasq_child_kill(tasq_child *c, int *status);
 // (reaped), then kills what is left as tasq_child_kill does.
 void tasq_child_stop(tasq_child *c, unsigned grace_ms);
 
+// tasq_child_terminate sends SIGTERM to the child's process group, gives
+// it grace_ms to exit (reading and dropping its stdout, keeping the tail
+// of its stderr, so that a full pipe does not hold it), then sends
+// SIGKILL to the group (also to what is left of it after the child
+// exited), reaps the child and closes every pipe, as tasq_child_kill.
+// *status (if not NULL) gets the child's wait status.
+void tasq_child_terminate(tasq_child *c, unsigned grace_ms, int *status);
+
 // tasq_child_describe writes "exit status N" or "killed by signal N".
 void tasq_child_describe(int status, char *buf, size_t len);
 

@@ -1,9 +1,12 @@
 // handler: the results builder and the dispatch to a handler's kind.
 #include "handler.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "err.h"
 
@@ -515,4 +518,73 @@ tasq_handler_free(tasq_handler *h)
 	}
 	h->ops->free(h->impl);
 	free(h);
+}
+
+// ---- cancel ----------------------------------------------------------------
+
+void
+tasq_cancel_init(tasq_cancel *c)
+{
+	atomic_init(&c->flag, 0);
+	c->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+void
+tasq_cancel_fini(tasq_cancel *c)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+void
+tasq_cancel_set(tasq_cancel *c)
+{
+	uint64_t one = 1;
+
+	atomic_store(&c->flag, 1);
+	if (c->fd >= 0) {
+		(void) !write(c->fd, &one, sizeof(one));
+	}
+}
+
+void
+tasq_cancel_clear(tasq_cancel *c)
+{
+	uint64_t v;
+
+	atomic_store(&c->flag, 0);
+	if (c->fd >= 0) {
+		while (read(c->fd, &v, sizeof(v)) < 0 && errno == EINTR) {
+		}
+	}
+}
+
+bool
+tasq_cancel_is_set(const tasq_cancel *c)
+{
+	return (atomic_load(&((tasq_cancel *) c)->flag) != 0);
+}
+
+// The cancelled function of ABI version 2 (include/tasq/handler.h).
+static int
+batch_cancelled(const tasq_handler_batch *b)
+{
+	const tasq_cancel *c = b->host_;
+
+	return (c != NULL && tasq_cancel_is_set(c));
+}
+
+void
+tasq_cancel_attach(tasq_handler_batch *b, tasq_cancel *c)
+{
+	b->cancelled = batch_cancelled;
+	b->host_     = c;
+}
+
+const tasq_cancel *
+tasq_cancel_of(const tasq_handler_batch *b)
+{
+	return (b->cancelled == batch_cancelled ? b->host_ : NULL);
 }

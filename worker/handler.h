@@ -109,7 +109,43 @@ typedef struct tasq_handler_opts {
 	uint32_t each_parallel;   // exec-each: children at once (0: 4)
 	uint32_t restart_min_ms;  // exec: first restart delay (0: 100)
 	uint32_t restart_max_ms;  // exec: longest restart delay (0: 5000)
+	// exec, exec-each: after SIGTERM on a cancel, how long a child may
+	// take to exit before SIGKILL (0: TASQ_CANCEL_GRACE_MS).
+	uint32_t cancel_grace_ms;
 } tasq_handler_opts;
+
+// ---- cancel --------------------------------------------------------------
+
+// The default of --cancel-grace.
+#define TASQ_CANCEL_GRACE_MS 2000
+
+// tasq_cancel tells a running handler that its batch's job was cancelled
+// (docs/PROTOCOL.md 9.15): a flag, and an eventfd that becomes readable
+// when it is set, so that exec and exec-each handlers wake from poll at
+// once. One per lease thread; set from the heartbeat thread, cleared by
+// the lease thread between batches. _set, _is_set and the batch's
+// cancelled function are thread-safe; _init, _clear and _fini belong to
+// the owner. A batch points at one through tasq_cancel_attach (plugins of
+// ABI version 2 see it as tasq_handler_batch.cancelled).
+typedef struct tasq_cancel {
+	atomic_int flag;
+	int        fd; // eventfd, -1 when it could not be made (flag only)
+} tasq_cancel;
+
+// tasq_cancel_init makes c, not set. Never fails: without an eventfd the
+// handlers notice the flag within their poll tick.
+void tasq_cancel_init(tasq_cancel *c);
+void tasq_cancel_fini(tasq_cancel *c);
+void tasq_cancel_set(tasq_cancel *c);
+void tasq_cancel_clear(tasq_cancel *c);
+bool tasq_cancel_is_set(const tasq_cancel *c);
+// tasq_cancel_attach points b's cancelled function at c (borrowed until
+// the batch is done); tasq_cancel_of returns the cancel of b, or NULL.
+void               tasq_cancel_attach(tasq_handler_batch *b, tasq_cancel *c);
+const tasq_cancel *tasq_cancel_of(const tasq_handler_batch *b);
+// How often exec and exec-each handlers look at a cancel without an
+// eventfd (ms).
+#define TASQ_CANCEL_TICK_MS 50
 
 // tasq_handler_spec_check checks the syntax of a HANDLER text. Returns
 // true when it names a known kind with what that kind needs; else false
@@ -126,7 +162,11 @@ int tasq_handler_open(tasq_handler **hp, const char *type, const char *spec,
 
 // tasq_handler_run computes the results of in into out (begun here). On
 // return out holds exactly in->n results: a task the handler could not
-// run is failed with a code (UNAVAILABLE when a child died: retried).
+// run is failed with a code (UNAVAILABLE when a child died: retried;
+// CANCELLED when in's cancel was set: exec and exec-each children are
+// sent SIGTERM, then SIGKILL after cancel_grace_ms, and an exec child is
+// started again for the next batch; a plugin of ABI version 2 sees the
+// flag; a builtin finishes its batch).
 // Returns 0, or NNG_ENOMEM when out could not even hold the failures.
 int tasq_handler_run(
     tasq_handler *h, const tasq_handler_batch *in, tasq_hres *out);

@@ -3,7 +3,10 @@
 // children run at once; results go out in task order. A non-zero exit
 // (or a signal) fails the task with the tail of its stderr; a child
 // running past --task-timeout is killed (DEADLINE_EXCEEDED); a result
-// over 1 MiB fails the task (OUT_OF_RANGE: final, not retried).
+// over 1 MiB fails the task (OUT_OF_RANGE: final, not retried). A cancel
+// (the batch's tasq_cancel set) sends SIGTERM to every running child's
+// process group, SIGKILL to those left after --cancel-grace, and fails
+// the tasks without a result CANCELLED; no new child starts.
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <poll.h>
@@ -18,6 +21,7 @@
 #include "child.h"
 #include "err.h"
 #include "handler.h"
+#include "log.h"
 
 #define DEFAULT_PARALLEL 4
 
@@ -139,11 +143,43 @@ outcome_add(struct outcome *o, const uint8_t *b, size_t n)
 	o->len += n;
 }
 
+// Stops every running child of a cancelled batch: SIGTERM to all, then
+// within one grace time for all of them, SIGKILL to what is left.
+static void
+stop_all(struct slot *slots, size_t par, const struct each *x)
+{
+	uint32_t grace = x->opts.cancel_grace_ms ? x->opts.cancel_grace_ms
+	                                         : TASQ_CANCEL_GRACE_MS;
+	uint64_t until = now_ms() + grace;
+	size_t   n     = 0;
+
+	for (size_t i = 0; i < par; i++) {
+		if (slots[i].busy && slots[i].c.pid > 0) {
+			(void) kill(-slots[i].c.pid, SIGTERM);
+			n++;
+		}
+	}
+	for (size_t i = 0; i < par; i++) {
+		uint64_t now = now_ms();
+		if (slots[i].busy) {
+			tasq_child_terminate(&slots[i].c,
+			    now < until ? (unsigned) (until - now) : 0, NULL);
+			slots[i].busy = false;
+		}
+	}
+	if (n > 0) {
+		tasq_info("exec-each handler '%s': job cancelled: %zu "
+		          "child(ren) stopped",
+		    x->cmd, n);
+	}
+}
+
 static int
 each_run(void *impl, const tasq_handler_batch *in, tasq_hres *out)
 {
-	struct each *x = impl;
-	size_t       par =
+	struct each       *x  = impl;
+	const tasq_cancel *cx = tasq_cancel_of(in);
+	size_t             par =
             x->opts.each_parallel ? x->opts.each_parallel : DEFAULT_PARALLEL;
 	struct slot    *slots;
 	struct outcome *res;
@@ -156,11 +192,17 @@ each_run(void *impl, const tasq_handler_batch *in, tasq_hres *out)
 	if (in->n == 0) {
 		return (0);
 	}
+	if (cx != NULL && tasq_cancel_is_set(cx)) {
+		tasq_hres_fail_rest(out,
+		    (uint32_t) tasq_err_code(TASQ_ECANCELLED),
+		    "the job was cancelled");
+		return (0);
+	}
 	par   = par < in->n ? par : in->n;
 	slots = calloc(par, sizeof(*slots));
 	res   = calloc(in->n, sizeof(*res));
-	fds   = calloc(3 * par, sizeof(*fds));
-	who   = calloc(3 * par, sizeof(*who));
+	fds   = calloc(3 * par + 1, sizeof(*fds));
+	who   = calloc(3 * par + 1, sizeof(*who));
 	if (slots == NULL || res == NULL || fds == NULL || who == NULL) {
 		free(slots);
 		free(res);
@@ -237,14 +279,32 @@ each_run(void *impl, const tasq_handler_batch *in, tasq_hres *out)
 				wait = w;
 			}
 		}
+		if (cx != NULL && cx->fd >= 0) {
+			fds[nfds]   = (struct pollfd) { cx->fd, POLLIN, 0 };
+			who[nfds++] = -1;
+		} else if (cx != NULL &&
+		    (wait < 0 || wait > TASQ_CANCEL_TICK_MS)) {
+			wait = TASQ_CANCEL_TICK_MS;
+		}
 		if (poll(fds, nfds, wait) < 0 && errno != EINTR) {
 			wait = 5;
 		}
+		if (cx != NULL && tasq_cancel_is_set(cx)) {
+			stop_all(slots, par, x);
+			for (size_t i = emitted; i < in->n; i++) {
+				free(res[i].data);
+				free(res[i].msg);
+			}
+			tasq_hres_fail_rest(out,
+			    (uint32_t) tasq_err_code(TASQ_ECANCELLED),
+			    "the job was cancelled");
+			break;
+		}
 		for (nfds_t f = 0; f < nfds; f++) {
-			struct slot *s = &slots[who[f] / 3];
-			if (fds[f].revents == 0) {
+			if (fds[f].revents == 0 || who[f] < 0) {
 				continue;
 			}
+			struct slot *s = &slots[who[f] / 3];
 			switch (who[f] % 3) {
 			case 0: {
 				ssize_t n = write(s->c.in, s->in, s->inlen);

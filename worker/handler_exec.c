@@ -9,6 +9,12 @@
 // else UNAVAILABLE) and the rest fail UNAVAILABLE with the tail of its
 // stderr, so the server retries them. The next batch starts a new child,
 // after a delay that doubles with each failure in a row.
+//
+// A cancel (the batch's tasq_cancel set: its job was cancelled) wakes the
+// poll through the cancel's eventfd: the child's process group gets
+// SIGTERM, SIGKILL after --cancel-grace, the tasks without a result fail
+// CANCELLED (dropped by the server anyway), and the next batch starts a
+// new child at once (a cancel is no failure of the child).
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <poll.h>
@@ -99,6 +105,27 @@ give_up(struct exec *x, tasq_hres *out, bool timeout, const char *why)
 	x->not_before_ms = now_ms() + delay;
 }
 
+// Stops the child of a cancelled batch and fails its tasks without a
+// result.
+static void
+cancelled(struct exec *x, tasq_hres *out)
+{
+	char     how[64];
+	int      st    = 0;
+	uint32_t grace = x->opts.cancel_grace_ms ? x->opts.cancel_grace_ms
+	                                         : TASQ_CANCEL_GRACE_MS;
+
+	if (x->child.pid != 0) {
+		tasq_child_terminate(&x->child, grace, &st);
+		tasq_child_describe(st, how, sizeof(how));
+		tasq_info("exec handler '%s': job cancelled: child stopped "
+		          "(%s)",
+		    x->cmd, how);
+	}
+	tasq_hres_fail_rest(out, (uint32_t) tasq_err_code(TASQ_ECANCELLED),
+	    "the job was cancelled");
+}
+
 // True when the child's stdout holds bytes between batches (or it is
 // closed: the child is gone).
 static bool
@@ -112,14 +139,22 @@ stray_output(struct exec *x)
 static int
 exec_run(void *impl, const tasq_handler_batch *in, tasq_hres *out)
 {
-	struct exec      *x = impl;
-	tasq_frame_parser p;
-	char              err[256];
-	size_t            need = tasq_frame_in_size(in), off = 0;
-	size_t            seen = 0;
-	uint64_t          last;
-	int               rv;
+	struct exec       *x  = impl;
+	const tasq_cancel *cx = tasq_cancel_of(in);
+	tasq_frame_parser  p;
+	char               err[256];
+	size_t             need = tasq_frame_in_size(in), off = 0;
+	size_t             seen = 0;
+	uint64_t           last;
+	int                rv;
 
+	if (cx != NULL && tasq_cancel_is_set(cx)) {
+		// Before it started: nothing to stop (an idle child stays).
+		tasq_hres_fail_rest(out,
+		    (uint32_t) tasq_err_code(TASQ_ECANCELLED),
+		    "the job was cancelled");
+		return (0);
+	}
 	if (need == 0 || in->n > UINT32_MAX) {
 		tasq_hres_fail_rest(out,
 		    (uint32_t) tasq_err_code(TASQ_EINVALID_ARGUMENT),
@@ -166,7 +201,7 @@ exec_run(void *impl, const tasq_handler_batch *in, tasq_hres *out)
 	tasq_frame_parser_init(&p, in->n, x->seq);
 	last = now_ms();
 	for (;;) {
-		struct pollfd fds[3];
+		struct pollfd fds[4];
 		int nfds = 0, wait = -1, in_i = -1, out_i, err_i = -1;
 
 		if (off < need) {
@@ -190,7 +225,17 @@ exec_run(void *impl, const tasq_handler_batch *in, tasq_hres *out)
 			}
 			wait = (int) (dl - now);
 		}
+		if (cx != NULL && cx->fd >= 0) {
+			fds[nfds++] = (struct pollfd) { cx->fd, POLLIN, 0 };
+		} else if (cx != NULL &&
+		    (wait < 0 || wait > TASQ_CANCEL_TICK_MS)) {
+			wait = TASQ_CANCEL_TICK_MS;
+		}
 		rv = poll(fds, (nfds_t) nfds, wait);
+		if (cx != NULL && tasq_cancel_is_set(cx)) {
+			cancelled(x, out);
+			return (0);
+		}
 		if (rv < 0 && errno == EINTR) {
 			continue;
 		}

@@ -16,10 +16,25 @@ struct plugin {
 };
 
 static int
+never_cancelled(const tasq_handler_batch *b)
+{
+	(void) b;
+	return (0);
+}
+
+static int
 plugin_run(void *impl, const tasq_handler_batch *in, tasq_hres *out)
 {
-	struct plugin *pl = impl;
+	struct plugin     *pl = impl;
+	tasq_handler_batch b;
 
+	// Version 2 promises a cancelled function, even for a batch that
+	// has no cancel (a caller that attached none).
+	if (pl->t->abi_version >= 2 && in->cancelled == NULL) {
+		b           = *in;
+		b.cancelled = never_cancelled;
+		in          = &b;
+	}
 	return (pl->t->process_batch(pl->state, in, &out->pub) == 0
 	        ? 0
 	        : TASQ_EINTERNAL);
@@ -80,11 +95,15 @@ tasq_handler_plugin_open(const char *spec, const tasq_handler_ops **ops,
 		    path, TASQ_HANDLER_SYMBOL);
 		goto fail;
 	}
-	if (pl->t->abi_version != TASQ_HANDLER_ABI_VERSION) {
+	// Versions only append fields to the batch (tasq/handler.h): every
+	// one up to ours is served.
+	if (pl->t->abi_version < TASQ_HANDLER_ABI_MIN ||
+	    pl->t->abi_version > TASQ_HANDLER_ABI_VERSION) {
 		snprintf(err, errlen,
 		    "plugin %s: handler ABI version %u, this worker speaks "
-		    "version %u",
+		    "versions %u to %u",
 		    path, (unsigned) pl->t->abi_version,
+		    (unsigned) TASQ_HANDLER_ABI_MIN,
 		    (unsigned) TASQ_HANDLER_ABI_VERSION);
 		goto fail;
 	}

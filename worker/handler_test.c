@@ -615,9 +615,8 @@ TEST(bad_specs_and_plugins_are_refused_clearly)
 	open_fails("exec:", "names no command");
 	open_fails("python3 x.py", "is not builtin");
 	open_fails("plugin:/nonexistent/lib.so", "cannot load");
-	open_fails("plugin:" HT_PLUGIN_ABI2,
-	    "ABI version 2, this worker "
-	    "speaks version 1");
+	open_fails("plugin:" HT_PLUGIN_ABI_NEXT,
+	    "handler ABI version 3, this worker speaks versions 1 to 2");
 	open_fails("plugin:" HT_PLUGIN_NOSYM, "no symbol tasq_handler_v1");
 	open_fails("plugin:" HT_PLUGIN_INITFAIL " some arg",
 	    "init failed: refusing arg 'some arg'");

@@ -12,12 +12,18 @@
 //                     batch's first value)
 //   -DTEST_SQUARE_HANG   square, but the task 7 never ends on its first
 //                     attempt
+//   -DTEST_CANCEL     a long task (ABI version 2): writes ARG/started,
+//                     then polls in->cancelled every 10 ms for up to 60 s;
+//                     once it is set, writes ARG/seen-cancel (appending
+//                     the batch's first payload byte) and fails every task
+//                     TASQ_HANDLER_CANCELLED; else echoes
 //   (none)            echo: every result is its payload
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tasq/handler.h>
@@ -88,6 +94,51 @@ square_crash(
 }
 #endif
 
+#ifdef TEST_CANCEL
+static void
+touch(const char *dir, const char *name, const tasq_handler_batch *in)
+{
+	char path[4096];
+	int  fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600)) >= 0) {
+		char b = in->n > 0 && in->size > 0 ? (char) in->data[0] : '-';
+		(void) !write(fd, &b, 1);
+		close(fd);
+	}
+}
+
+static int
+long_task(
+    const char *dir, const tasq_handler_batch *in, tasq_handler_results *out)
+{
+	const uint8_t *p = in->data;
+
+	touch(dir, "started", in);
+	for (int t = 0; t < 6000; t++) {
+		if (in->cancelled(in)) {
+			touch(dir, "seen-cancel", in);
+			for (size_t i = 0; i < in->n; i++) {
+				out->fail(out, i, TASQ_HANDLER_CANCELLED,
+				    "cancelled");
+			}
+			return (0);
+		}
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	for (size_t i = 0; i < in->n; i++) {
+		size_t len = in->width ? in->width : in->lens[i];
+		if (out->put(out, p, len) != 0) {
+			return (-1);
+		}
+		p += len;
+	}
+	return (0);
+}
+#endif
+
 #ifdef TEST_SQUARE_HANG
 static int
 square_hang(const tasq_handler_batch *in, tasq_handler_results *out)
@@ -114,7 +165,7 @@ static int
 init(const char *arg, void **state, char *err, size_t errlen)
 {
 	*state = NULL;
-#ifdef TEST_SQUARE_CRASH
+#if defined(TEST_SQUARE_CRASH) || defined(TEST_CANCEL)
 	*state = strdup(arg);
 #endif
 #ifdef TEST_INITFAIL
@@ -138,6 +189,9 @@ process(void *state, const tasq_handler_batch *in, tasq_handler_results *out)
 #endif
 #ifdef TEST_SQUARE_HANG
 	return (square_hang(in, out));
+#endif
+#ifdef TEST_CANCEL
+	return (long_task(state, in, out));
 #endif
 	(void) state;
 #ifdef TEST_SEGV

@@ -312,10 +312,20 @@ push(tasq_keepalive *k, const uint64_t *ids, size_t n)
 bool
 tasq_keepalive_beat(tasq_keepalive *k, const uint64_t *ids, size_t n)
 {
+	return (tasq_keepalive_beat_ask(k, ids, n, false, NULL, NULL));
+}
+
+bool
+tasq_keepalive_beat_ask(tasq_keepalive *k, const uint64_t *ids, size_t n,
+    bool ask, uint64_t *cancelled, size_t *ncancelled)
+{
 	tasq_req req;
 	tasq_rep rep;
 	char     err[256];
 
+	if (ncancelled != NULL) {
+		*ncancelled = 0;
+	}
 	if (n == 0) {
 		return (false);
 	}
@@ -325,7 +335,8 @@ tasq_keepalive_beat(tasq_keepalive *k, const uint64_t *ids, size_t n)
 	if (!k->disabled && !k->fixed) {
 		discover(k);
 	}
-	if (!k->disabled && push(k, ids, n)) {
+	bool pushed = !k->disabled && push(k, ids, n);
+	if (pushed && !ask) {
 		return (true);
 	}
 	memset(&req, 0, sizeof(req));
@@ -335,11 +346,21 @@ tasq_keepalive_beat(tasq_keepalive *k, const uint64_t *ids, size_t n)
 	req.u.extend.lease_ids = (uint64_t *) ids;
 	if (tasq_chan_call(k->conf.chan, &req, k->conf.timeout_ms, &rep, err,
 	        sizeof(err)) == 0) {
+		if (ncancelled != NULL) {
+			size_t m = rep.u.extend.ncancelled < n
+			    ? rep.u.extend.ncancelled
+			    : n;
+			if (m > 0) {
+				memcpy(cancelled, rep.u.extend.cancelled,
+				    m * sizeof(*cancelled));
+			}
+			*ncancelled = m;
+		}
 		tasq_wire_rep_fini(&rep);
 	} else {
 		tasq_debug("cannot extend leases: %s", err);
 	}
-	return (false);
+	return (pushed);
 }
 
 void

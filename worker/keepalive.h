@@ -71,6 +71,18 @@ uint32_t tasq_keepalive_period_ms(tasq_keepalive *k, uint32_t lease_ms);
 #define TASQ_KEEPALIVE_MAX_IDS 256
 bool tasq_keepalive_beat(tasq_keepalive *k, const uint64_t *ids, size_t n);
 
+// tasq_keepalive_beat_ask is tasq_keepalive_beat that can hear of a
+// cancel (docs/PROTOCOL.md 9.15): with ask the Extend RPC is made as
+// well as the heartbeat (it renews the leases too; the heartbeat still
+// goes, so that the channel's counters and the server's view stay what
+// they are), and whenever an Extend RPC was made the reply's
+// cancelled lease ids are copied to cancelled (room for n) and counted
+// in *ncancelled (0 without a reply). A worker asks while it has held a
+// lease for longer than one beat period, so that short batches never
+// cost a round trip.
+bool tasq_keepalive_beat_ask(tasq_keepalive *k, const uint64_t *ids, size_t n,
+    bool ask, uint64_t *cancelled, size_t *ncancelled);
+
 // tasq_keepalive_close closes the socket and frees. Accepts NULL.
 void tasq_keepalive_close(tasq_keepalive *k);
 

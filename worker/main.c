@@ -42,6 +42,7 @@ static struct {
 	char    *server;
 	char    *queue;
 	uint64_t task_timeout_ms;
+	uint64_t cancel_grace_ms;
 	uint64_t each_parallel;
 	uint64_t procs;
 	uint64_t batch;
@@ -96,6 +97,10 @@ static const tasq_opt worker_opts[] = {
 	    "fail a task its handler runs longer than this with "
 	    "DEADLINE_EXCEEDED (0: no limit)",
 	    &cfg.task_timeout_ms, 0, 86400000, false },
+	{ "cancel-grace", 0, TASQ_OPT_MS, NULL, "2s", "DURATION",
+	    "when a job is cancelled, how long its exec and exec-each "
+	    "children have after SIGTERM before SIGKILL",
+	    &cfg.cancel_grace_ms, 1, 3600000, false },
 	{ "exec-each-jobs", 0, TASQ_OPT_U64, NULL, "4", "N",
 	    "exec-each: commands run at once per lease in flight",
 	    &cfg.each_parallel, 1, 1024, false },
@@ -538,6 +543,7 @@ main(int argc, char **argv)
 		.types           = type_names,
 		.handlers        = type_handlers,
 		.task_timeout_ms = (uint32_t) cfg.task_timeout_ms,
+		.cancel_grace_ms = (uint32_t) cfg.cancel_grace_ms,
 		.each_parallel   = (uint32_t) cfg.each_parallel,
 		.heartbeat       = cfg.heartbeat,
 	};

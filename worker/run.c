@@ -22,6 +22,8 @@
 #include "tls.h"
 #include "wire.h"
 
+struct thr;
+
 struct worker {
 	const tasq_worker_conf *conf;
 	volatile sig_atomic_t  *stop;     // read by the main thread only
@@ -30,10 +32,16 @@ struct worker {
 	tasq_conn              *conn; // the link's state and its log lines
 	uint64_t                id;
 	char                    name[TASQ_WIRE_MAX_NAME + 1];
-	nng_mtx                *mtx;  // guards held[]
+	nng_mtx                *mtx;  // guards held[], held_rep[], held_ms[]
 	uint64_t               *held; // lease ids in hand, per thread
-	atomic_uint             lease_ms;
-	tasq_keepalive         *ka; // heartbeats (worker/keepalive.h)
+	// The Lease reply of each held lease (its batches' jobs, for a
+	// cancel) and when it came (nng_clock: a lease held longer than a
+	// beat period makes the heartbeat ask for cancels).
+	const tasq_rep **held_rep;
+	uint64_t        *held_ms;
+	struct thr      *thr; // the lease threads (conf->pipeline)
+	atomic_uint      lease_ms;
+	tasq_keepalive  *ka; // heartbeats (worker/keepalive.h)
 };
 
 // Result columns for the batches of one lease reply: ids, and per batch
@@ -106,6 +114,11 @@ sleep_ms(uint32_t ms)
 	nanosleep(&ts, NULL); // a signal cuts it short, which is what we want
 }
 
+// Jobs of one lease that a cancel reached (docs/PROTOCOL.md 9.15): a
+// lease holds batches of at most this many jobs (the server's limit is
+// lower); a lease of more is only partly stopped.
+#define CANCEL_JOBS 32
+
 // What a lease thread runs: its handlers (one per type of the
 // configuration) and, for the watchdog, the task it is on.
 struct thr {
@@ -113,31 +126,63 @@ struct thr {
 	uint32_t       slot;
 	nng_thread    *thread;
 	tasq_handler **handlers;
+	tasq_cancel    cancel;        // the running batch's (handler.h)
 	nng_mtx       *mtx;           // guards the fields below (watchdog)
 	tasq_hres     *busy;          // results being made, NULL when idle
 	bool           in_process;    // the busy handler is builtin or plugin
 	const tasq_task_batch *batch; // the batch being computed
 	uint64_t               since_ms; // when busy last made progress
 	size_t                 seen;     // busy->done at since_ms
+	// Cancels: the lease in hand, and of it the jobs cancelled (set by
+	// cancel_leases); whether the running batch was cancelled.
+	uint64_t lease_id;
+	size_t   ncjobs;
+	uint64_t cjobs[CANCEL_JOBS];
+	bool     batch_cancelled;
 };
 
-static void
+static bool
+job_cancelled(const struct thr *t, uint64_t job)
+{
+	for (size_t i = 0; i < t->ncjobs; i++) {
+		if (t->cjobs[i] == job) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+// Marks t busy with batch tb (results into h), or idle (h NULL). Starting
+// a batch returns whether its job is cancelled already (it is then not
+// run); ending one, whether it was cancelled while it ran.
+static bool
 thr_busy(struct thr *t, tasq_hres *h, const tasq_task_batch *tb, bool inproc)
 {
+	bool cancelled;
+
 	nng_mtx_lock(t->mtx);
-	t->busy       = h;
-	t->batch      = tb;
+	cancelled = tb != NULL ? t->ncjobs > 0 && job_cancelled(t, tb->job_id)
+	                       : t->batch_cancelled;
+	t->batch_cancelled = false;
+	if (tasq_cancel_is_set(&t->cancel)) {
+		tasq_cancel_clear(&t->cancel); // a flag is one batch's
+	}
+	t->busy       = cancelled ? NULL : h;
+	t->batch      = cancelled ? NULL : tb;
 	t->in_process = inproc;
 	t->since_ms   = nng_clock();
 	t->seen       = 0;
 	nng_mtx_unlock(t->mtx);
+	return (cancelled);
 }
 
 // Runs one batch through its handler into h. With --task-delay (testing)
 // it goes one task at a time, and stops when a drain begins: returns the
-// number of tasks left unfinished.
+// number of tasks left unfinished. *cancelled: the batch's job was
+// cancelled (before or while it ran): its results are not handed in.
 static size_t
-run_batch(struct thr *t, const tasq_task_batch *tb, tasq_hres *h)
+run_batch(
+    struct thr *t, const tasq_task_batch *tb, tasq_hres *h, bool *cancelled)
 {
 	struct worker     *w  = t->w;
 	tasq_handler      *hd = NULL;
@@ -150,6 +195,9 @@ run_batch(struct thr *t, const tasq_task_batch *tb, tasq_hres *h)
 		.type    = tb->type,
 		.attempt = tb->attempt,
 	};
+
+	*cancelled = false;
+	tasq_cancel_attach(&in, &t->cancel);
 
 	for (size_t i = 0; i < w->conf->ntypes; i++) {
 		if (strcmp(w->conf->types[i], tb->type) == 0) {
@@ -168,14 +216,18 @@ run_batch(struct thr *t, const tasq_task_batch *tb, tasq_hres *h)
 		    h, (uint32_t) tasq_err_code(TASQ_EUNIMPLEMENTED), msg);
 		return (0);
 	}
-	thr_busy(t, h, tb, tasq_handler_in_process(hd));
+	if (thr_busy(t, h, tb, tasq_handler_in_process(hd))) {
+		*cancelled = true; // cancelled before it started
+		h->n       = 0;
+		return (0);
+	}
 	if (w->conf->task_delay_ms == 0) {
 		if (tasq_handler_run(hd, &in, h) != 0) {
 			tasq_hres_fail_rest(h,
 			    (uint32_t) tasq_err_code(TASQ_ERESOURCE_EXHAUSTED),
 			    "out of memory");
 		}
-		thr_busy(t, NULL, NULL, false);
+		*cancelled = thr_busy(t, NULL, NULL, false);
 		return (0);
 	}
 	// One task at a time (--task-delay): a drain stops between tasks.
@@ -190,7 +242,8 @@ run_batch(struct thr *t, const tasq_task_batch *tb, tasq_hres *h)
 		tasq_blobs     col;
 		uint32_t      *codes;
 		const char   **errs;
-		if (atomic_load(&w->draining)) {
+		if (atomic_load(&w->draining) ||
+		    tasq_cancel_is_set(&t->cancel)) {
 			break;
 		}
 		sleep_ms(w->conf->task_delay_ms);
@@ -211,7 +264,10 @@ run_batch(struct thr *t, const tasq_task_batch *tb, tasq_hres *h)
 		}
 	}
 	tasq_hres_fini(&one);
-	thr_busy(t, NULL, NULL, false);
+	if ((*cancelled = thr_busy(t, NULL, NULL, false))) {
+		h->n = 0;
+		return (0);
+	}
 	h->n = h->k; // a drain may have cut the batch short
 	return (tb->n - h->k);
 }
@@ -234,11 +290,14 @@ legacy_fits(const tasq_blobs *col, size_t n)
 
 // Computes every batch of rep into r. Returns the number of tasks left
 // unfinished because a drain began (their leases are then released).
+// *ncancelled: batches of cancelled jobs (handed in without results).
 static size_t
-compute(struct thr *t, const tasq_rep *rep, struct results *r)
+compute(
+    struct thr *t, const tasq_rep *rep, struct results *r, size_t *ncancelled)
 {
 	size_t total = 0, k = 0, left = 0;
 
+	*ncancelled = 0;
 	for (size_t i = 0; i < rep->u.lease.nbatches; i++) {
 		total += rep->u.lease.batches[i].n;
 	}
@@ -255,8 +314,13 @@ compute(struct thr *t, const tasq_rep *rep, struct results *r)
 		rb->lease_id = tb->lease_id;
 		rb->job_id   = tb->job_id;
 		rb->ids      = r->ids + k;
-		left += run_batch(t, tb, h);
-		rb->n = h->k;
+		bool gone    = false;
+		left += run_batch(t, tb, h, &gone);
+		*ncancelled += gone;
+		rb->n = gone ? 0 : h->k;
+		if (gone) {
+			tasq_hres_begin(h, 0); // nothing to view
+		}
 		memcpy(rb->ids, tb->ids, rb->n * sizeof(*rb->ids));
 		tasq_hres_view(h, &rb->results, &rb->codes, &rb->errors);
 		// A batch that came as legacy values (a server that sends
@@ -400,12 +464,118 @@ signals_block(bool block)
 	pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
+// Notes the lease in hand of thread t (lease_id 0: none; rep its Lease
+// reply, borrowed until the next call) for the heartbeat and cancels.
 static void
-hold(struct worker *w, uint32_t slot, uint64_t lease_id)
+hold(struct worker *w, struct thr *t, uint64_t lease_id, const tasq_rep *rep)
 {
 	nng_mtx_lock(w->mtx);
-	w->held[slot] = lease_id;
+	w->held[t->slot]     = lease_id;
+	w->held_rep[t->slot] = rep;
+	w->held_ms[t->slot]  = nng_clock();
 	nng_mtx_unlock(w->mtx);
+	nng_mtx_lock(t->mtx);
+	t->lease_id = lease_id;
+	t->ncjobs   = 0;
+	nng_mtx_unlock(t->mtx);
+}
+
+// Whether job is cancelled, as far as JobStatus says (gone counts too:
+// its results would be refused as well). Unknown (no answer): false.
+static bool
+job_status_cancelled(struct worker *w, uint64_t job)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[256];
+	bool     c;
+	int      rv;
+
+	memset(&req, 0, sizeof(req));
+	req.method              = TASQ_M_JOB_STATUS;
+	req.u.job_status.job_id = job;
+	if ((rv = tasq_chan_call(w->chan, &req, w->conf->timeout_ms, &rep, err,
+	         sizeof(err))) != 0) {
+		if (rv == TASQ_ENOT_FOUND) {
+			return (true);
+		}
+		tasq_warn("cancel: cannot ask for the status of job %016llx: "
+		          "%s; it goes on",
+		    (unsigned long long) job, err);
+		return (false);
+	}
+	c = rep.u.job_status.job.state == TASQ_JOB_CANCELLED;
+	tasq_wire_rep_fini(&rep);
+	return (c);
+}
+
+// Stops the work of the leases ids (n) that a cancel reached (a Lease or
+// Extend reply said so; docs/PROTOCOL.md 9.15): for each one a thread
+// holds, the jobs of its batches that are cancelled (all of them when the
+// lease holds one job; else JobStatus tells) are noted for the thread,
+// which skips their batches, and the running batch's cancel is set when
+// it is one of them. Ids no thread holds (any more) are ignored. Called
+// by any thread; may make RPCs.
+static void
+cancel_leases(struct worker *w, const uint64_t *ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t jobs[CANCEL_JOBS];
+		size_t   njobs = 0, ncan = 0;
+		uint32_t slot = UINT32_MAX;
+		bool     can[CANCEL_JOBS];
+
+		nng_mtx_lock(w->mtx);
+		for (uint32_t s = 0; s < w->conf->pipeline; s++) {
+			if (w->held[s] == ids[i] && w->held_rep[s] != NULL) {
+				slot = s;
+				break;
+			}
+		}
+		if (slot != UINT32_MAX) {
+			const tasq_rep *rep = w->held_rep[slot];
+			for (size_t b = 0; b < rep->u.lease.nbatches; b++) {
+				uint64_t j = rep->u.lease.batches[b].job_id;
+				size_t   k = 0;
+				while (k < njobs && jobs[k] != j) {
+					k++;
+				}
+				if (k == njobs && njobs < CANCEL_JOBS) {
+					jobs[njobs++] = j;
+				}
+			}
+		}
+		nng_mtx_unlock(w->mtx);
+		if (njobs == 0) {
+			continue; // not ours (any more)
+		}
+		for (size_t k = 0; k < njobs; k++) {
+			can[k] =
+			    njobs == 1 || job_status_cancelled(w, jobs[k]);
+			ncan += can[k];
+		}
+		struct thr *t = &w->thr[slot];
+		nng_mtx_lock(t->mtx);
+		if (t->lease_id == ids[i]) {
+			for (size_t k = 0; k < njobs; k++) {
+				if (can[k] && !job_cancelled(t, jobs[k]) &&
+				    t->ncjobs < CANCEL_JOBS) {
+					t->cjobs[t->ncjobs++] = jobs[k];
+				}
+			}
+			if (t->batch != NULL && !t->batch_cancelled &&
+			    job_cancelled(t, t->batch->job_id)) {
+				t->batch_cancelled = true;
+				tasq_cancel_set(&t->cancel);
+			}
+		}
+		nng_mtx_unlock(t->mtx);
+		if (ncan > 0) {
+			tasq_info("lease %llx: %zu job(s) cancelled; stopping "
+			          "their tasks",
+			    (unsigned long long) ids[i], ncan);
+		}
+	}
 }
 
 // Sends results that must not be lost to a drain, retrying for a while.
@@ -519,13 +689,22 @@ lease_loop(void *arg)
 		if (rep.u.lease.lease_ms != 0) {
 			atomic_store(&w->lease_ms, rep.u.lease.lease_ms);
 		}
+		if (rep.u.lease.ncancelled > 0) {
+			// Other threads' leases (this one's ended with the
+			// results this request carried).
+			cancel_leases(
+			    w, rep.u.lease.cancelled, rep.u.lease.ncancelled);
+		}
 		if (rep.u.lease.nbatches > 0) {
-			hold(w, t->slot, rep.u.lease.batches[0].lease_id);
-			if (compute(t, &rep, &res) > 0) {
+			size_t ncan;
+			hold(w, t, rep.u.lease.batches[0].lease_id, &rep);
+			// Batches of cancelled jobs go back empty: that ends
+			// the lease on the server once the rest is in.
+			if (compute(t, &rep, &res, &ncan) > 0) {
 				release[0] = rep.u.lease.batches[0].lease_id;
 				nrelease   = 1;
 			}
-			hold(w, t->slot, 0);
+			hold(w, t, 0, NULL);
 		}
 		tasq_wire_rep_fini(&rep);
 	}
@@ -533,20 +712,31 @@ lease_loop(void *arg)
 	results_free(&res);
 }
 
+// One beat for the leases in hand. While one has been held for longer
+// than a beat period (a long batch), the beat is the Extend RPC, whose
+// reply names the leases a cancel reached: so a running handler hears
+// of a cancel within about two periods, and short batches cost nothing.
 static void
-heartbeat(struct worker *w, uint32_t nthreads)
+heartbeat(struct worker *w, uint32_t nthreads, uint32_t period_ms)
 {
-	uint64_t ids[64];
-	size_t   n = 0;
+	uint64_t ids[64], cancelled[64];
+	size_t   n = 0, ncancelled = 0;
+	bool     ask = false;
+	uint64_t now = nng_clock();
 
 	nng_mtx_lock(w->mtx);
 	for (uint32_t i = 0; i < nthreads && n < 64; i++) {
 		if (w->held[i] != 0) {
 			ids[n++] = w->held[i];
+			ask |= now - w->held_ms[i] >= period_ms;
 		}
 	}
 	nng_mtx_unlock(w->mtx);
-	(void) tasq_keepalive_beat(w->ka, ids, n);
+	(void) tasq_keepalive_beat_ask(
+	    w->ka, ids, n, ask, cancelled, &ncancelled);
+	if (ncancelled > 0) {
+		cancel_leases(w, cancelled, ncancelled);
+	}
 }
 
 // The watchdog of --task-timeout for handlers that run on the lease
@@ -653,9 +843,11 @@ thr_open(struct thr *t, const tasq_worker_conf *conf)
 	tasq_handler_opts o = {
 		.task_timeout_ms = conf->task_timeout_ms,
 		.each_parallel   = conf->each_parallel,
+		.cancel_grace_ms = conf->cancel_grace_ms,
 	};
 	char err[512];
 
+	tasq_cancel_init(&t->cancel);
 	if (nng_mtx_alloc(&t->mtx) != 0 ||
 	    (t->handlers = calloc(conf->ntypes, sizeof(*t->handlers))) ==
 	        NULL) {
@@ -682,6 +874,7 @@ thr_close(struct thr *t, const tasq_worker_conf *conf)
 	free(t->handlers);
 	if (t->mtx != NULL) {
 		nng_mtx_free(t->mtx);
+		tasq_cancel_fini(&t->cancel); // made with the mutex
 	}
 }
 
@@ -797,10 +990,14 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 		return (1);
 	}
 	if (nng_mtx_alloc(&w.mtx) != 0 ||
-	    (w.held = calloc(conf->pipeline, sizeof(*w.held))) == NULL) {
+	    (w.held = calloc(conf->pipeline, sizeof(*w.held))) == NULL ||
+	    (w.held_rep = calloc(conf->pipeline, sizeof(*w.held_rep))) ==
+	        NULL ||
+	    (w.held_ms = calloc(conf->pipeline, sizeof(*w.held_ms))) == NULL) {
 		tasq_err("out of memory");
 		return (1);
 	}
+	w.thr = thr;
 	signals_block(true);
 	for (uint32_t i = 0; i < conf->pipeline; i++) {
 		thr[i].w    = &w;
@@ -835,7 +1032,9 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 			sleep_ms(100);
 		}
 		if (*stop == 0) {
-			heartbeat(&w, conf->pipeline);
+			heartbeat(&w, conf->pipeline,
+			    tasq_keepalive_period_ms(
+			        w.ka, atomic_load(&w.lease_ms)));
 		}
 	}
 	atomic_store(&w.draining, true);
@@ -855,6 +1054,8 @@ tasq_worker_run(const tasq_worker_conf *conf, volatile sig_atomic_t *stop)
 	tasq_chan_close(w.chan);
 	tasq_conn_free(w.conn);
 	free(w.held);
+	free(w.held_rep);
+	free(w.held_ms);
 	nng_mtx_free(w.mtx);
 	return (0);
 }

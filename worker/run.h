@@ -39,9 +39,12 @@ typedef struct tasq_worker_conf {
 	const char *const *types;
 	const char *const *handlers;
 	uint32_t           task_timeout_ms; // 0: none (--task-timeout)
-	uint32_t           each_parallel;   // exec-each children at once
-	const char        *heartbeat;       // --heartbeat (worker/keepalive.h)
-	const char        *key_file;        // for messages; NULL: TASQ_KEY
+	// After SIGTERM to the exec children of a cancelled job, how long
+	// before SIGKILL (--cancel-grace; 0: TASQ_CANCEL_GRACE_MS).
+	uint32_t    cancel_grace_ms;
+	uint32_t    each_parallel; // exec-each children at once
+	const char *heartbeat;     // --heartbeat (worker/keepalive.h)
+	const char *key_file;      // for messages; NULL: TASQ_KEY
 	bool exit_on_auth_failure; // exit TASQ_WORKER_EXIT_AUTH if refused
 	// Several queues served by weight (--queue a:3,b:1): nqueues 0,
 	// queue alone; else queue is the first of them.

@@ -34,6 +34,10 @@
 // process_batch is never called concurrently for one state, but the
 // states of one process may be used on different threads at once, so
 // globals need locking. fini (optional) runs at a clean shutdown only.
+// A long batch may be cancelled while it runs (tasq cancel JOB): a
+// plugin of ABI version 2 polls in->cancelled(in) now and then and, when
+// it returns non-zero, stops (the results it gives are dropped; the tasks
+// are never retried); see docs/HANDLERS.md.
 // The worker process is a child of the tasq-worker supervisor: a plugin
 // that crashes takes that process down, the supervisor starts a new one
 // and the server hands the tasks out again (docs/HANDLERS.md).
@@ -49,9 +53,19 @@
 extern "C" {
 #endif
 
-// The version of the structures below. The worker refuses a table whose
-// abi_version differs from its own (a new version gets a new symbol).
-#define TASQ_HANDLER_ABI_VERSION 1
+// The version of the structures below, in tasq_handler_table.abi_version.
+// Versions only append to tasq_handler_batch, so the symbol stays
+// "tasq_handler_v1" and a worker loads every version up to its own:
+//   1  the first;
+//   2  tasq_handler_batch.cancelled and host_ (a worker of version 1 has
+//      neither field: it refuses a table of version 2 with a message that
+//      says so, instead of running a plugin that would read them).
+// A plugin built with this header has version 2. One that must also run
+// on workers of version 1 sets .abi_version = 1 and never reads the
+// fields of version 2 (it is then not told of a cancel). A worker
+// refuses a version newer than its own, and 0.
+#define TASQ_HANDLER_ABI_VERSION 2
+#define TASQ_HANDLER_ABI_MIN 1 // the oldest version a worker loads
 #define TASQ_HANDLER_SYMBOL "tasq_handler_v1"
 
 #if defined(__GNUC__)
@@ -64,6 +78,7 @@ extern "C" {
 // Any non-zero code fails the task; the server retries it under its
 // job's retry policy, then dead-letters it with the message.
 #define TASQ_HANDLER_OK 0
+#define TASQ_HANDLER_CANCELLED 1 // the job was cancelled (dropped anyway)
 #define TASQ_HANDLER_UNKNOWN 2
 #define TASQ_HANDLER_INVALID_ARGUMENT 3
 #define TASQ_HANDLER_DEADLINE_EXCEEDED 4
@@ -93,6 +108,16 @@ typedef struct tasq_handler_batch {
 	size_t          size;
 	const char     *type;    // the task type the batch belongs to
 	uint32_t        attempt; // 1 on the first delivery of these tasks
+	// ABI version 2 (read them only with .abi_version = 2):
+	// cancelled(batch) returns non-zero once the batch's job has been
+	// cancelled (tasq cancel): stop, and return from process_batch
+	// (with or without more results: those of a cancelled job are
+	// dropped, its tasks are never retried). It is cheap (an atomic
+	// load, thread-safe), so a plugin may call it between tasks or
+	// every few milliseconds of a long task; never NULL for a plugin of
+	// version 2. The flag of one batch never carries over to the next.
+	int (*cancelled)(const struct tasq_handler_batch *batch);
+	const void *host_; // the host's, for cancelled; not to be touched
 } tasq_handler_batch;
 
 // Where process_batch writes the n results, through the host's functions.
