@@ -14,7 +14,8 @@
 # same request sent again is refused as a replay (401) and adds nothing;
 # auth_failures and auth_replays count the refusals. Cancel likewise: a
 # signed cancel drops a job's queued tasks (state cancelled), unsigned
-# or replayed it changes nothing, a done job answers 409. Unknown
+# or replayed it changes nothing, a done job answers 409; a task running
+# on a worker stops (h-cancel's worker side) and its lease ends. Unknown
 # actions and jobs are 404, GET of an action 405; the listener stays
 # where it was bound.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
@@ -56,6 +57,8 @@ JOB=$(client submit --detach --type flaky alpha beta 2>"$T/sub.err") ||
 leased() {
 	[ "$(stats_py 'sum(q["leased"] for q in s["queues"])')" = 2 ]
 }
+leased1() { [ "$(stats_py 'sum(q["leased"] for q in s["queues"])')" = 1 ]; }
+leased0() { [ "$(stats_py 'sum(q["leased"] for q in s["queues"])')" = 0 ]; }
 wait_until 20 leased || fail "the tasks were not leased"
 # Its worker serves it: no_worker is false (the broker's clock, not the
 # wall clock, says whether a worker is alive).
@@ -159,6 +162,26 @@ out=$("${W[@]}" post "/api/jobs/$NEW/cancel")
 [[ $out == "409 "*FAILED_PRECONDITION* ]] || fail "cancel of a done job: $out"
 out=$("${W[@]}" post /api/jobs/00000000000000ff/cancel)
 [[ $out == "404 "*NOT_FOUND* ]] || fail "cancel of no job: $out"
+
+# A cancel that reaches running work: a task of type slow running on a
+# worker (sleep 60) is told to stop; its lease ends within seconds, not
+# a minute, and the worker takes other work.
+start_worker -j 1 --type slow=exec-each:'sleep 60' --cancel-grace 1s
+sw=$SPAWNED_PID
+# sleeping: the handler's sleep runs in the worker's process group.
+sleeping() { ps -o comm= -g "$sw" | grep -qx sleep; }
+JOB=$(client submit --detach --type slow s1 2>"$T/sub.err") ||
+    fail "submit --detach: $(cat "$T/sub.err")"
+wait_until 20 leased1 || fail "the slow task was not leased"
+wait_until 20 sleeping || fail "the slow task's handler did not start"
+out=$("${W[@]}" post "/api/jobs/$JOB/cancel")
+log "cancel of a running task: $out"
+[[ $out == "200 "*'"dropped":0,"running":1,"state":"cancelled"'* ]] ||
+    fail "a signed cancel of a running task: $out"
+wait_until 15 leased0 || fail "the cancelled task still holds its lease"
+awake() { ! sleeping; }
+wait_until 15 awake || fail "the cancelled task's handler still runs"
+log "the running task's handler stopped"
 
 # Where the listener is bound: 127.0.0.1 only, as asked.
 ss -Htln "sport = :$mport" 2>/dev/null | grep -q "127.0.0.1:$mport" ||
