@@ -13,7 +13,10 @@
 #include "dashboard.h"
 #include "err.h"
 #include "history.h"
+#include "log.h"
 #include "statsfmt.h"
+#include "webapi.h"
+#include "webauth.h"
 
 // The history: one sample a second for 10 minutes.
 #define SAMPLE_MS 1000
@@ -30,12 +33,14 @@ struct rate {
 };
 
 struct tasq_metrics {
-	nng_http_server *srv;
-	tasq_broker     *broker;
-	tasq_rpc        *rpc;
-	tasq_journal    *journal;
-	nng_time         started;
-	tasq_history    *history;
+	nng_http_server  *srv;
+	tasq_broker      *broker;
+	tasq_rpc         *rpc;
+	tasq_journal     *journal;
+	nng_time          started;
+	tasq_history     *history;
+	tasq_metrics_auth auth;
+	nng_mtx          *action_mtx; // one action on jobs at a time
 	// Written by tasq_metrics_sample (the server's timer), read by the
 	// HTTP handlers: guarded by mtx.
 	nng_mtx            *mtx;
@@ -693,6 +698,159 @@ dead_cb(nng_aio *aio)
 }
 
 static int
+jobs_fill(tasq_metrics *m, FILE *f)
+{
+	return (tasq_webapi_jobs_json(
+	    m->broker, tasq_clock_mono_ms(), tasq_clock_stamp_ms(), f));
+}
+
+static void
+jobs_cb(nng_aio *aio)
+{
+	reply_json(aio, metrics_of(aio), jobs_fill);
+}
+
+// An action's answer: {"error":why,"code":NAME} with status, or the
+// caller's JSON with 200.
+static void
+reply_error(nng_aio *aio, uint16_t status, int rv, const char *why)
+{
+	char  *buf = NULL;
+	size_t len = 0;
+	FILE  *f;
+
+	if ((f = open_memstream(&buf, &len)) == NULL) {
+		reply(aio, 500, "text/plain", "out of memory\n", 14);
+		return;
+	}
+	fputs("{\"error\":", f);
+	tasq_json_str(f, why);
+	fputs(",\"code\":", f);
+	tasq_json_str(f, tasq_err_name(tasq_err_code(rv)));
+	fputs("}\n", f);
+	if (fclose(f) != 0) {
+		free(buf);
+		reply(aio, 500, "text/plain", "out of memory\n", 14);
+		return;
+	}
+	reply(aio, status, "application/json", buf, len);
+	free(buf);
+}
+
+// The HTTP status of an action's refusal by the broker.
+static uint16_t
+action_status(int rv)
+{
+	switch (rv) {
+	case TASQ_ENOT_FOUND:
+		return (404);
+	case TASQ_EINVALID_ARGUMENT:
+	case TASQ_EFAILED_PRECONDITION:
+		return (409);
+	case TASQ_ERESOURCE_EXHAUSTED:
+	case NNG_ENOMEM:
+		return (503);
+	default:
+		return (500);
+	}
+}
+
+// POST /api/jobs/ID/ACTION: checked first (server/webauth.h), then done
+// under action_mtx. A refusal changes nothing and says why in its body.
+static void
+action_cb(nng_aio *aio)
+{
+	tasq_metrics    *m   = metrics_of(aio);
+	nng_http_req    *req = nng_aio_get_input(aio, 0);
+	tasq_webauth_req wr;
+	const char      *why = NULL;
+	bool             replayed;
+	uint64_t         job, a = 0, b = 0;
+	int              action, rv;
+	void            *body;
+	size_t           blen;
+	char             out[160];
+
+	if (m->auth.keys == NULL || tasq_keyring_count(m->auth.keys) == 0) {
+		reply_error(aio, 403, TASQ_EPERMISSION_DENIED,
+		    "actions are off: the server has no shared key");
+		return;
+	}
+	nng_http_req_get_data(req, &body, &blen);
+	wr.method        = nng_http_req_get_method(req);
+	wr.target        = nng_http_req_get_uri(req);
+	wr.body          = body;
+	wr.body_len      = blen;
+	wr.authorization = nng_http_req_get_header(req, "Authorization");
+	rv = tasq_webauth_check(m->auth.keys, m->auth.replay, &wr,
+	    tasq_clock_stamp_ms(), &replayed, &why);
+	if (rv != 0) {
+		if (m->auth.stats != NULL && rv == TASQ_EUNAUTHENTICATED) {
+			tasq_stats_add(m->auth.stats,
+			    replayed ? TASQ_CTR_REPLAYS
+			             : TASQ_CTR_AUTH_FAILURES,
+			    1);
+		}
+		reply_error(aio, rv == TASQ_EUNAUTHENTICATED ? 401 : 503, rv,
+		    why != NULL ? why : tasq_strerror(rv));
+		return;
+	}
+	if (!tasq_webapi_parse_action(wr.target, &job, &action)) {
+		reply_error(aio, 404, TASQ_ENOT_FOUND,
+		    "no such action: POST /api/jobs/ID/retry or "
+		    "/api/jobs/ID/cancel (ID: 16 hex digits)");
+		return;
+	}
+	nng_mtx_lock(m->action_mtx);
+	switch (action) {
+	case TASQ_WEBAPI_RETRY:
+		rv = tasq_webapi_retry(
+		    m->broker, job, tasq_clock_mono_ms(), &a, &b, &why);
+		if (rv == 0) {
+			snprintf(out, sizeof(out),
+			    "{\"job\":\"%016llx\",\"retried\":%llu,"
+			    "\"new_job\":\"%016llx\"}\n",
+			    (unsigned long long) job, (unsigned long long) b,
+			    (unsigned long long) a);
+			tasq_info("dashboard: retried %llu dead letter(s) of "
+			          "job %016llx as job %016llx",
+			    (unsigned long long) b, (unsigned long long) job,
+			    (unsigned long long) a);
+		}
+		break;
+	case TASQ_WEBAPI_CANCEL: {
+		uint32_t    running = 0;
+		const char *state   = "";
+		rv = tasq_webapi_cancel(m->broker, job, tasq_clock_mono_ms(),
+		    &a, &running, &state, &why);
+		if (rv == 0) {
+			snprintf(out, sizeof(out),
+			    "{\"job\":\"%016llx\",\"dropped\":%llu,"
+			    "\"running\":%u,\"state\":\"%s\"}\n",
+			    (unsigned long long) job, (unsigned long long) a,
+			    running, state);
+			tasq_info("dashboard: cancelled job %016llx (%llu "
+			          "queued task(s) dropped, %u running)",
+			    (unsigned long long) job, (unsigned long long) a,
+			    running);
+		}
+		break;
+	}
+	default:
+		rv  = TASQ_EUNIMPLEMENTED;
+		why = "no such action";
+		break;
+	}
+	nng_mtx_unlock(m->action_mtx);
+	if (rv != 0) {
+		reply_error(aio, action_status(rv), rv,
+		    why != NULL ? why : tasq_strerror(rv));
+		return;
+	}
+	reply(aio, 200, "application/json", out, strlen(out));
+}
+
+static int
 add(tasq_metrics *m, const char *path, void (*cb)(nng_aio *))
 {
 	nng_http_handler *h;
@@ -709,11 +867,35 @@ add(tasq_metrics *m, const char *path, void (*cb)(nng_aio *))
 	return (rv);
 }
 
+// POST under /api/jobs/ (a tree): the actions. A body is signed but
+// none is needed: at most 4 KiB is read.
+static int
+add_action(tasq_metrics *m)
+{
+	nng_http_handler *h;
+	int               rv;
+
+	if ((rv = nng_http_handler_alloc(&h, "/api/jobs", action_cb)) != 0) {
+		return (rv);
+	}
+	if ((rv = nng_http_handler_set_data(h, m, NULL)) != 0 ||
+	    (rv = nng_http_handler_set_method(h, "POST")) != 0 ||
+	    (rv = nng_http_handler_set_tree(h)) != 0 ||
+	    (rv = nng_http_handler_collect_body(h, true, 4096)) != 0 ||
+	    (rv = nng_http_server_add_handler(m->srv, h)) != 0) {
+		nng_http_handler_free(h);
+	}
+	return (rv);
+}
+
 static void
 metrics_free(tasq_metrics *m)
 {
 	if (m->mtx != NULL) {
 		nng_mtx_free(m->mtx);
+	}
+	if (m->action_mtx != NULL) {
+		nng_mtx_free(m->action_mtx);
 	}
 	tasq_history_free(m->history);
 	free(m->queues);
@@ -723,7 +905,8 @@ metrics_free(tasq_metrics *m)
 
 int
 tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
-    tasq_rpc *rpc, tasq_journal *j, char *err, size_t errlen)
+    tasq_rpc *rpc, tasq_journal *j, const tasq_metrics_auth *auth, char *err,
+    size_t errlen)
 {
 	tasq_metrics     *m;
 	nng_url          *u = NULL;
@@ -738,7 +921,11 @@ tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
 	m->rpc     = rpc;
 	m->journal = j;
 	m->started = nng_clock();
+	if (auth != NULL) {
+		m->auth = *auth;
+	}
 	if ((rv = nng_mtx_alloc(&m->mtx)) != 0 ||
+	    (rv = nng_mtx_alloc(&m->action_mtx)) != 0 ||
 	    (rv = tasq_history_alloc(&m->history, HISTORY_SAMPLES)) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -763,6 +950,8 @@ tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
 	    (rv = add(m, "/api/history", history_cb)) != 0 ||
 	    (rv = add(m, "/api/rates", rates_cb)) != 0 ||
 	    (rv = add(m, "/api/dead", dead_cb)) != 0 ||
+	    (rv = add(m, "/api/jobs", jobs_cb)) != 0 ||
+	    (rv = add_action(m)) != 0 ||
 	    (rv = nng_http_handler_alloc_static(&h, "/", tasq_dashboard_html,
 	         sizeof(tasq_dashboard_html) - 1,
 	         "text/html; charset=utf-8")) != 0 ||

@@ -11,14 +11,27 @@
 
 #include "broker.h"
 #include "journal.h"
+#include "replay.h"
 #include "rpc.h"
+#include "stats.h"
 
 typedef struct tasq_metrics tasq_metrics;
 
-// tasq_metrics_start serves on url (http://host:port). Borrows b, rpc and
-// j (may be NULL) until tasq_metrics_stop. err says why not.
+// What the job list's actions (POST /api/jobs/ID/retry and /cancel,
+// server/webapi.h) need to check a request (server/webauth.h) and count
+// a refusal: all borrowed until tasq_metrics_stop. keys NULL or empty:
+// every action is refused (403).
+typedef struct tasq_metrics_auth {
+	const tasq_keyring *keys;
+	tasq_replay        *replay; // the RPCs' table
+	tasq_stats         *stats;  // auth_failures, auth_replays
+} tasq_metrics_auth;
+
+// tasq_metrics_start serves on url (http://host:port). Borrows b, rpc,
+// j (may be NULL) and auth until tasq_metrics_stop. err says why not.
 int tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
-    tasq_rpc *rpc, tasq_journal *j, char *err, size_t errlen);
+    tasq_rpc *rpc, tasq_journal *j, const tasq_metrics_auth *auth, char *err,
+    size_t errlen);
 
 // tasq_metrics_stop stops serving and frees. Accepts NULL.
 void tasq_metrics_stop(tasq_metrics *m);

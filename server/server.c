@@ -210,9 +210,12 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 		    tasq_heartbeat_url(s->heartbeat),
 		    tasq_heartbeat_bound_port(s->heartbeat));
 	}
+	tasq_metrics_auth ma = { .keys = s->conf.rpc.keys,
+		.replay                = s->replay,
+		.stats                 = s->stats };
 	if (s->conf.metrics_listen != NULL &&
 	    (rv = tasq_metrics_start(&s->metrics, s->conf.metrics_listen,
-	         s->broker, s->rpc, s->journal, err, errlen)) != 0) {
+	         s->broker, s->rpc, s->journal, &ma, err, errlen)) != 0) {
 		s->metrics = NULL;
 		return (rv);
 	}

@@ -72,19 +72,36 @@ let page = null;
 // While the server is down for its restart, the page's polls fail: that
 // is expected then, and only then.
 let restarting = false;
+// While the page uses a wrong key on purpose, its action is refused with
+// 401: expected then, and only then.
+let expect401 = false;
+let seen401 = 0;
+// Every POST the page sends (its actions).
+const posts = [];
 const downError = /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|Failed to fetch/;
 try {
 	log(`chromium ${browser.version()}`);
 	page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 	page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 	page.on('console', (m) => {
-		if (m.type() === 'error' && !(restarting && downError.test(m.text()))) {
+		// Chromium logs the expected 401 (maybe late, maybe twice).
+		const refused = seen401 > 0 && / 401 \(Unauthorized\)/.test(m.text()) &&
+			/\/api\/jobs\/[0-9a-f]{16}\/retry$/.test(m.location().url);
+		if (m.type() === 'error' && !refused &&
+			!(restarting && downError.test(m.text()))) {
 			problems.push(`console error: ${m.text()} (${m.location().url})`);
 		}
 	});
 	page.on('response', (r) => {
-		if (r.status() >= 400) {
+		if (expect401 && r.status() === 401) {
+			seen401++;
+		} else if (r.status() >= 400) {
 			problems.push(`HTTP ${r.status()}: ${r.url()}`);
+		}
+	});
+	page.on('request', (r) => {
+		if (r.method() === 'POST') {
+			posts.push(r.url());
 		}
 	});
 	page.on('requestfailed', (r) => {
@@ -276,6 +293,166 @@ try {
 	});
 	log('page: ' + (await page.textContent('#cards')).replace(/\s+/g, ' '));
 
+	// The job list. Job cells: 0 job, 1 queue, 2 type, 3 state,
+	// 4 progress, 5 submitted, 6 done, 7 failed, 8 dead, 9 age, 10 host,
+	// 11 actions. dashboard.sh left the slow job 1 of 4 done (running, no
+	// worker for the rest) and the mail job (78) with 2 dead letters.
+	const slowJob = fs.readFileSync(path.join(syncDir, 'slowjob'), 'utf8')
+		.trim();
+	const mailJob = (78).toString(16).padStart(16, '0');
+	const jobRow = (id) => page.$$eval('#jobs tbody tr', (rows, id) => {
+		const r = rows.find((x) => x.cells[0].textContent === id);
+		return r ? {
+			cells: [...r.cells].map((c) => c.textContent),
+			bar: r.querySelector('.bar i')?.style.width,
+			buttons: [...r.querySelectorAll('button')].map((b) => b.textContent),
+		} : null;
+	}, id);
+	const t = (id) => page.textContent(`#${id}`);
+	await until('the job list to show the slow job at 25 % and the mail ' +
+		'job\'s dead letters', sec(10), async () => {
+		const s = await jobRow(slowJob);
+		const m = await jobRow(mailJob);
+		return s && m && s.cells[1] === 'slow' && s.cells[2] === 'nap' &&
+			s.cells[3] === 'running (no worker)' && s.cells[4] === '25%' &&
+			s.bar === '25%' && s.cells[5] === '4' && s.cells[6] === '1' &&
+			s.cells[7] === '0' && s.buttons.join() === 'cancel' &&
+			m.cells[1] === 'mail' && m.cells[7] === '2' &&
+			m.cells[8] === '2' && m.buttons.join() === 'retry,cancel';
+	}).catch(async (e) => {
+		throw new Error(`${e.message}: ${await page.textContent('#jobs tbody')}`);
+	});
+	log(`jobs: slow ${JSON.stringify((await jobRow(slowJob)).cells)}, ` +
+		`mail ${JSON.stringify((await jobRow(mailJob)).cells)}`);
+	const jobs0 = await api('/api/jobs');
+	const sj = jobs0.jobs.find((j) => j.job === slowJob);
+	if (!sj || sj.state !== 'running' || sj.completed !== 1 ||
+		!sj.no_worker || !(Math.abs(jobs0.now_ms - Date.now()) < 60000)) {
+		throw new Error(`/api/jobs: ${JSON.stringify(jobs0)}`);
+	}
+	// A button pressed on the row of a job (the table is redrawn every
+	// second: the click finds the row again).
+	const press = (id, what) =>
+		page.click(`#jobs tbody tr[data-job="${id}"] button[data-act="${what}"]`,
+			{ timeout: sec(5) });
+	const waitMsg = (re, what) => page.waitForFunction(
+		(src) => new RegExp(src).test(document.getElementById('actmsg')
+			.textContent), re.source, { timeout: sec(10), polling: 100 })
+		.catch(async () => {
+			throw new Error(`${what}: the page says "${await t('actmsg')}"`);
+		});
+	// Without the key the buttons refuse: they send nothing and ask for it.
+	for (const [id, what] of [[mailJob, 'retry'], [slowJob, 'cancel']]) {
+		await press(id, what);
+		await waitMsg(new RegExp(`the ${what} button needs the shared key`),
+			`${what} without the key`);
+		if (await page.isHidden('#keyform')) {
+			throw new Error(`${what} without the key: no key form shown`);
+		}
+		await page.click('#keycancel');
+		await page.evaluate(() => say(''));
+	}
+	if (posts.length !== 0 || (await api('/api/dead')).total !== 2) {
+		throw new Error(`without the key: POSTs ${JSON.stringify(posts)}, ` +
+			`dead letters ${(await api('/api/dead')).total} (want 2)`);
+	}
+	log('without the key: the buttons sent nothing and asked for the key');
+	// A wrong key: signed, refused by the server (401), and forgotten.
+	const useKey = async (k) => {
+		await page.click('#unlock');
+		await page.fill('#keyin', k);
+		await page.click('#keyuse');
+		await page.waitForFunction(() => /^actions on \(key [0-9a-f]{8}\)$/
+			.test(document.getElementById('keystate').textContent), null,
+		{ timeout: sec(5) });
+	};
+	expect401 = true;
+	await useKey('not-the-key-but-long-enough');
+	await press(mailJob, 'retry');
+	await waitMsg(/retry of job \S+ refused \(HTTP 401\): unknown key id/,
+		'retry with a wrong key');
+	await page.waitForFunction(() =>
+		document.getElementById('keystate').textContent === 'read-only',
+	null, { timeout: sec(5) });
+	expect401 = false;
+	if (posts.length !== 1 || (await api('/api/dead')).total !== 2) {
+		throw new Error(`with a wrong key: POSTs ${JSON.stringify(posts)}, ` +
+			`dead letters ${(await api('/api/dead')).total} (want 2)`);
+	}
+	log(`a wrong key: "${await t('actmsg')}"; the page forgot it`);
+	// The key: its id as the page computes it is the server's (PROTOCOL
+	// 4.2), and retry re-queues the mail job's 2 dead letters.
+	const key = fs.readFileSync(path.join(syncDir, 'key'), 'utf8')
+		.replace(/[ \t\r\n]+$/, '');
+	await useKey(key);
+	const kid = (await import('node:crypto')).createHash('sha256')
+		.update(Buffer.concat([Buffer.from('tasq-key-id\0'), Buffer.from(key)]))
+		.digest('hex').slice(0, 8);
+	if (await t('keystate') !== `actions on (key ${kid})`) {
+		throw new Error(`the page's key id: ${await t('keystate')}, want ${kid}`);
+	}
+	await press(mailJob, 'retry');
+	await waitMsg(/^job 0+4e: 2 dead letter\(s\) retried as job [0-9a-f]{16}$/,
+		'retry with the key');
+	const retriedAs = (await t('actmsg')).split(' ').pop();
+	const jobs1 = await api('/api/jobs');
+	const nj = jobs1.jobs.find((j) => j.job === retriedAs);
+	if ((await api('/api/dead')).total !== 0 || !nj || nj.queue !== 'mail' ||
+		nj.type !== 'send' || nj.submitted !== 2 || !nj.detached) {
+		throw new Error(`after retry: dead ${(await api('/api/dead')).total}, ` +
+			`jobs ${JSON.stringify(jobs1.jobs)}`);
+	}
+	await until('the retried job on the page', sec(10), async () => {
+		const r = await jobRow(retriedAs);
+		const m = await jobRow(mailJob);
+		return r && r.cells[1] === 'mail' && r.cells[5] === '2' &&
+			m && m.cells[8] === '0' && m.buttons.join() === 'cancel';
+	});
+	log(`with the key: "${await t('actmsg')}"`);
+	// Cancel asks first: dismissed, nothing is sent; accepted, the slow
+	// job is cancelled (its 3 queued tasks dropped: the Cancel RPC's
+	// broker call) and shows so, without a cancel button.
+	const posted = posts.length;
+	let asked = '';
+	page.once('dialog', (d) => {
+		asked = d.message();
+		d.dismiss();
+	});
+	await press(slowJob, 'cancel');
+	await until('the cancel button to ask first', sec(5), async () => asked);
+	await page.evaluate(() => 0); // the click's handler has returned
+	if (posts.length !== posted || !asked.includes(slowJob)) {
+		throw new Error(`a dismissed cancel ("${asked}"): POSTs ` +
+			JSON.stringify(posts.slice(posted)));
+	}
+	page.once('dialog', (d) => d.accept());
+	await press(slowJob, 'cancel');
+	await waitMsg(new RegExp(`^job ${slowJob} cancelled: 3 queued task\\(s\\) ` +
+		'dropped, 0 running task\\(s\\) told to stop$'), 'cancel with the key');
+	await until('the cancelled job on the page', sec(10), async () => {
+		const r = await jobRow(slowJob);
+		return r && r.cells[3] === 'cancelled' && r.buttons.length === 0;
+	}).catch(async (e) => {
+		throw new Error(`${e.message}: ${JSON.stringify(await jobRow(slowJob))}`);
+	});
+	const sj2 = (await api('/api/jobs')).jobs.find((j) => j.job === slowJob);
+	if (!sj2 || sj2.state !== 'cancelled' || sj2.completed !== 1) {
+		throw new Error(`/api/jobs after cancel: ${JSON.stringify(sj2)}`);
+	}
+	log(`cancel: "${await t('actmsg')}"; the row: ` +
+		JSON.stringify((await jobRow(slowJob)).cells));
+	// The key is in no storage the page has: not localStorage,
+	// sessionStorage, a cookie, the URL or the document.
+	const kept = await page.evaluate((k) => ({
+		local: localStorage.length, session: sessionStorage.length,
+		cookie: document.cookie, url: location.href.includes(k),
+		doc: document.documentElement.outerHTML.includes(k),
+		input: document.getElementById('keyin').value,
+	}), key);
+	if (kept.local || kept.session || kept.cookie || kept.url || kept.doc ||
+		kept.input) {
+		throw new Error(`the key was kept: ${JSON.stringify(kept)}`);
+	}
 	// Every refresh (tick() sets #rate, then #completed) as seen by the
 	// page, so that no value in between two polls is missed.
 	await page.evaluate(() => {
@@ -413,8 +590,13 @@ try {
 		.join(', '));
 
 	// A reload: the chart is drawn at once from the server's history,
-	// which holds the batch (one sample a second, completed/s above 0).
+	// which holds the batch (one sample a second, completed/s above 0);
+	// the key is forgotten.
 	await page.reload({ timeout: sec(15) });
+	if (await page.textContent('#keystate') !== 'read-only') {
+		throw new Error('after a reload the page still has the key: ' +
+			await page.textContent('#keystate'));
+	}
 	const reloaded = await page.waitForFunction(() => {
 		if (typeof hist === 'undefined' || hist.length < 3) {
 			return false;

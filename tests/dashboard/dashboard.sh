@@ -16,7 +16,11 @@
 # fails a job of 2 tasks of type "send" in queue "mail" twice (2 retries,
 # then 2 dead letters with the reason "connection-refused"), and submits
 # a task of type "report" to queue "idle", which no worker serves (its
-# latency grows).
+# latency grows); a detached job of queue "slow" left 1 of its 4 tasks
+# done. On the job list, the page's retry and cancel buttons refuse to act
+# without the key (no request sent), a wrong key is refused by the server
+# (401) and forgotten, and with the key retry re-queues the mail job's
+# dead letters and cancel cancels the slow job.
 #
 # Screenshots go to $TASQ_ARTIFACT_DIR, else ./artifacts (CTest runs it
 # in the build directory): dashboard.png while the batch runs,
@@ -154,6 +158,23 @@ printf '%s\n' 'tsubmit mail 78 0 send 2 0 alice@example.com bob@example.com' \
 	fail "tasq_raw session: $(cat "$T/session.out" "$T/session.log")"
 [ "$(grep -c '^tcomplete status=OK accepted=2 ' "$T/session.out")" = 2 ] ||
 	fail "the session's failures were not accepted: $(cat "$T/session.out")"
+
+# The job list: a detached job of 4 tasks of type "nap" in queue
+# "slow", of which a session leases and completes one (1 of 4 done: 25 %,
+# running, no worker left for the rest); dashboard.mjs reads its id from
+# $T/slowjob and the key from $T/key.
+slow=$(timeout -k 5 $((30 * factor)) "$client" --server "$url" \
+	--key-file "$T/key" submit --detach --queue slow --type nap \
+	n1 n2 n3 n4 2>"$T/slow.log") || fail "submit --detach: $(cat "$T/slow.log")"
+[[ $slow =~ ^[0-9a-f]{16}$ ]] || fail "submit --detach printed '$slow'"
+printf '%s\n' 'tlease slow 1 0 nap' 'tcomplete' |
+	timeout -k 5 $((30 * factor)) "$raw" "$url" session \
+		--key-file "$T/key" --timeout $((10000 * factor)) \
+		>"$T/slow.out" 2>>"$T/slow.log" ||
+	fail "the slow session: $(cat "$T/slow.out" "$T/slow.log")"
+grep -q '^tcomplete status=OK accepted=1 ' "$T/slow.out" ||
+	fail "the slow session completed nothing: $(cat "$T/slow.out")"
+echo "$slow" >"$T/slowjob"
 
 # Its lines go straight to our stderr, in order with ours.
 setsid node "$here/dashboard.mjs" "http://127.0.0.1:$mport" "$tasks" 2 \

@@ -3,9 +3,10 @@
 # journal's metrics) and --metrics-listen runs a small job on a worker,
 # then monitoring_check.py reads /metrics, the rule file (YAML, the rule
 # file's structure, the alerts deploy/README.md lists) and the dashboard
-# (JSON, panels with targets), and finds every tasq_* name of their
-# expressions among the samples. The checker must fail on a /metrics
-# without one of those names (the check can fail). Tasks that fail in a
+# (JSON, panels with targets, one charting tasq_queue_latency_seconds by
+# queue), and finds every tasq_* name of their expressions among the
+# samples. The checker must fail on a /metrics without one of those names
+# and on a dashboard without latency per queue (the check can fail). Tasks that fail in a
 # second queue show as that queue's failed and retried, in stats --json
 # and /metrics, and as its worker's in stats --json (and their rates in
 # /api/rates).
@@ -104,5 +105,23 @@ if python3 "$check" "$T/metrics.txt" "$T/bad.yml" "$dash" >/dev/null \
 	fail "monitoring_check passed a rule without expr"
 fi
 grep -q 'A: no expr' "$T/bad.err" || fail "bad.yml: $(cat "$T/bad.err")"
-log "the checker refuses a /metrics without the latency gauge and a rule without expr"
+# Nor a Grafana dashboard without queue latency per queue.
+python3 - "$dash" "$T/nolat.json" <<'EOF' || fail "cannot write nolat.json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for p in d["panels"]:
+    for t in p.get("targets", []):
+        if "tasq_queue_latency_seconds" in t.get("expr", ""):
+            t["expr"] = "max(tasq_queue_latency_seconds)"
+            t["legendFormat"] = "latency"
+json.dump(d, open(sys.argv[2], "w"))
+EOF
+if python3 "$check" "$T/metrics.txt" "$rules" "$T/nolat.json" >/dev/null \
+    2>"$T/nolat.err"; then
+	fail "monitoring_check passed a dashboard without latency per queue"
+fi
+grep -q 'no panel of queue latency per queue' "$T/nolat.err" ||
+    fail "nolat.json: $(cat "$T/nolat.err")"
+log "the checker refuses a /metrics without the latency gauge, a rule" \
+    "without expr and a dashboard without latency per queue"
 test_end

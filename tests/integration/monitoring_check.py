@@ -7,7 +7,8 @@ of deploy/ against a live server's /metrics (integration.monitoring).
 Checks that the rule file is YAML with Prometheus's rule-file structure
 (groups: name, rules: alert or record, expr, for, labels, annotations),
 that the alerts an operator needs are there, that the dashboard is JSON
-with panels and targets, and that every tasq_* metric their expressions
+with panels and targets and charts what an operator needs (queue
+latency per queue), and that every tasq_* metric their expressions
 name is a sample in the metrics text. Prints what it checked; exits 1
 with every problem listed."""
 import json
@@ -25,6 +26,13 @@ WANTED = {
     "queue latency high": "tasq_queue_latency_seconds",
     "workers absent": "tasq_workers_connected",
     "dead letters growing": "tasq_tasks_dead_lettered_total",
+}
+
+# The charts of the Grafana dashboard an operator needs (issue 13: queue
+# latency, per queue): a panel target whose expr names the metric and
+# keeps the label (by (LABEL), or {{LABEL}} in its legend).
+WANTED_PANELS = {
+    "queue latency per queue": ("tasq_queue_latency_seconds", "queue"),
 }
 
 
@@ -119,6 +127,13 @@ def check_dashboard(doc, problems):
             if not e or not balanced(e):
                 problems.append(f"dashboard: panel {title}: bad expr {e!r}")
             exprs.append((f"panel {title}", e))
+    for purpose, (metric, label) in WANTED_PANELS.items():
+        if not any(metric in t.get("expr", "") and
+                   (re.search(r"\bby\s*\(\s*%s\s*\)" % label, t["expr"]) or
+                    "{{%s}}" % label in t.get("legendFormat", ""))
+                   for p in panels for t in p.get("targets") or []):
+            problems.append(f"dashboard: no panel of {purpose} ({metric} "
+                            f"by {label})")
     for v in doc.get("templating", {}).get("list", []):
         exprs.append((f"variable {v.get('name')}", str(v.get("query", ""))))
     return exprs
