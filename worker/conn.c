@@ -108,6 +108,17 @@ is_answer(int rv)
 	    rv != TASQ_EDEADLINE_EXCEEDED);
 }
 
+// With --exit-on-auth-failure, only the first worker process ends the
+// worker on a refusal: the others (quiet) tell theirs at debug level
+// only, and one of them exiting first ended the worker with status 4 and
+// no error line. The first process is refused too (same key, same
+// server), and says why.
+static bool
+exits(const tasq_conn *c)
+{
+	return (c->cc.exit_on_auth_failure && !c->cc.quiet);
+}
+
 bool
 tasq_conn_dial_failed(tasq_conn *c, int rv, const char *err, uint32_t *wait_ms)
 {
@@ -163,9 +174,8 @@ tasq_conn_dial_failed(tasq_conn *c, int rv, const char *err, uint32_t *wait_ms)
 		    c->cc.tls_ca != NULL ? c->cc.tls_ca : "none",
 		    c->cc.tls_server_name != NULL ? c->cc.tls_server_name
 		                                  : "the URL's host",
-		    c->cc.exit_on_auth_failure
-		        ? "exiting (--exit-on-auth-failure)"
-		        : "retrying with backoff up to 60 s");
+		    exits(c) ? "exiting (--exit-on-auth-failure)"
+		             : "retrying with backoff up to 60 s");
 		break;
 	case DIAL_ADDRESS:
 		// Also what the TLS settings' files make fail (err says).
@@ -184,7 +194,7 @@ tasq_conn_dial_failed(tasq_conn *c, int rv, const char *err, uint32_t *wait_ms)
 		break;
 	}
 	tasq_debug("%s; retrying in %u ms", err, (unsigned) wait);
-	return (kind == DIAL_TLS && c->cc.exit_on_auth_failure);
+	return (kind == DIAL_TLS && exits(c));
 }
 
 void
@@ -327,10 +337,9 @@ tasq_conn_call_failed(tasq_conn *c, int rv, const char *err)
 		    "server %s refused this worker: %s; check that %s holds "
 		    "the server's key; %s",
 		    c->cc.url, err, key,
-		    c->cc.exit_on_auth_failure
-		        ? "exiting (--exit-on-auth-failure)"
-		        : "retrying with backoff up to 60 s");
-		return (c->cc.exit_on_auth_failure);
+		    exits(c) ? "exiting (--exit-on-auth-failure)"
+		             : "retrying with backoff up to 60 s");
+		return (exits(c));
 	}
 	if (lost) {
 		tasq_log(lvl(c, TASQ_LOG_WARN),

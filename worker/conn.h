@@ -40,7 +40,7 @@ void tasq_conn_free(tasq_conn *c);
 // tasq_conn_dial_failed records that tasq_chan_open failed (rv, err) and
 // sets *wait_ms, the pause before the next attempt. Returns true when the
 // process should end with TASQ_WORKER_EXIT_AUTH (a TLS refusal with
-// exit_on_auth_failure).
+// exit_on_auth_failure, in the first process only: see conn.c).
 bool tasq_conn_dial_failed(
     tasq_conn *c, int rv, const char *err, uint32_t *wait_ms);
 
@@ -55,7 +55,8 @@ void tasq_conn_call_ok(tasq_conn *c, uint64_t server_id);
 
 // tasq_conn_call_failed records a failed call (rv and err from
 // tasq_chan_call). Returns true when the process should end with
-// TASQ_WORKER_EXIT_AUTH (a refusal with exit_on_auth_failure).
+// TASQ_WORKER_EXIT_AUTH (a refusal with exit_on_auth_failure, in the
+// first process only: the others are quiet and would exit unheard).
 bool tasq_conn_call_failed(tasq_conn *c, int rv, const char *err);
 
 // tasq_conn_wait_ms returns how long a thread should wait before its

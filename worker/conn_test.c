@@ -162,6 +162,24 @@ TEST(a_refusal_is_told_once_and_backs_off_one_thread_at_a_time)
 	tasq_conn_free(c);
 }
 
+// Worker processes other than the first (quiet) log their refusals at
+// debug level; with --exit-on-auth-failure one of them exiting first
+// ended the worker with status 4 and no error line (the supervisor stops
+// the others, the first among them). Only the process that tells the
+// refusal at error level may end the worker: the first, which is refused
+// too, since every process has the same key and server.
+TEST(quiet_process_does_not_exit_on_auth_failure)
+{
+	tasq_conn *c = conn_new(true, true);
+	uint32_t   w;
+
+	capture_begin();
+	ASSERT_FALSE(tasq_conn_call_failed(c, TASQ_EUNAUTHENTICATED, "no"));
+	ASSERT_FALSE(tasq_conn_dial_failed(c, NNG_EPEERAUTH, "TLS bad", &w));
+	(void) capture_end();
+	tasq_conn_free(c);
+}
+
 TEST(exit_on_auth_failure_and_tls)
 {
 	tasq_conn  *c = conn_new(false, true);
