@@ -1506,7 +1506,9 @@ tasq_job_get_status_aio(tasq_job_status *st, tasq_job *j, tasq_aio *aio)
 		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
 		    "tasq_job_get_status: st, job or aio is NULL"));
 	}
-	if (st->size != sizeof(*st)) {
+	// A newer caller's bigger struct gets the fields this version
+	// knows (status_done writes sizeof(*st) bytes, keeping size).
+	if (st->size < sizeof(*st)) {
 		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
 		    "tasq_job_status.size is %zu, not %zu: initialise it "
 		    "with TASQ_JOB_STATUS_INIT",
