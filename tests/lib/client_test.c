@@ -4,6 +4,9 @@
 // workers serve square, sha256 and "fail" (every task fails with a
 // message). A test name as argument runs that test alone.
 //
+// tests/lib/restart.sh runs `client_test --restart-stream N FIFO` (see
+// restart_stream).
+//
 // The detached-job test runs in two processes: `client_test
 // --detach-submit` prints the job id of a detached job and exits,
 // `client_test --detach-attach ID` reads its results (client.sh runs
@@ -601,9 +604,99 @@ detach_attach(const char *idtext)
 	return (0);
 }
 
+// tests/lib/restart.sh's client: streams 1..n as square tasks, the
+// second half only after a line comes through the fifo gate, and prints
+// "i i*i" per result (result_cb, in input order) for check_squares.
+struct printer {
+	uint64_t   next;
+	atomic_int bad;
+};
+
+static void
+print_cb(void *arg, const tasq_result *r)
+{
+	struct printer *p = arg;
+	int64_t         v = 0;
+
+	if (r->code != 0 || r->len != 8 || r->index != p->next) {
+		atomic_store(&p->bad, 1);
+		return;
+	}
+	memcpy(&v, r->data, 8);
+	p->next++;
+	printf("%" PRIu64 " %" PRId64 "\n", r->index + 1, v);
+	if (p->next % 100 == 0) {
+		fflush(stdout); // the test counts lines while it runs
+	}
+}
+
+static int
+restart_stream(uint64_t n, const char *gate)
+{
+	tasq_opts     *o;
+	tasq_session  *s;
+	tasq_job      *job;
+	tasq_job_opts  jo = TASQ_JOB_OPTS_INIT;
+	struct printer p  = { 0 };
+	char           line[16];
+	FILE          *g;
+
+	if (tasq_opts_alloc(&o) != 0 ||
+	    tasq_opts_set(o, "server", getenv("TASQ_TEST_URL")) != 0 ||
+	    tasq_opts_set(o, "key-file", getenv("TASQ_TEST_KEY")) != 0 ||
+	    tasq_opts_set(o, "request-timeout", "2s") != 0 ||
+	    tasq_session_open(&s, o) != 0) {
+		fprintf(stderr, "session: %s\n", tasq_errmsg());
+		return (1);
+	}
+	tasq_opts_free(o);
+	jo.batch_size = 500;
+	jo.linger_ms  = 5;
+	jo.result_cb  = print_cb;
+	jo.result_arg = &p;
+	if (tasq_job_open(&job, s, &jo) != 0) {
+		fprintf(stderr, "open: %s\n", tasq_errmsg());
+		return (1);
+	}
+	for (int64_t i = 1; i <= (int64_t) n; i++) {
+		if (i == (int64_t) n / 2 + 1) {
+			// The gate: a line through the fifo (blocks).
+			if ((g = fopen(gate, "r")) == NULL ||
+			    fgets(line, sizeof(line), g) == NULL) {
+				fprintf(
+				    stderr, "gate %s: cannot read\n", gate);
+				return (1);
+			}
+			fclose(g);
+		}
+		if (tasq_job_add(job, &i, 8) != 0) {
+			fprintf(stderr, "add: %s\n", tasq_errmsg());
+			return (1);
+		}
+	}
+	if (tasq_job_finish(job) != 0 || tasq_job_wait(job) != 0) {
+		fprintf(stderr, "wait: %s: %s\n",
+		    tasq_errname(tasq_job_wait(job)), tasq_errmsg());
+		return (1);
+	}
+	tasq_job_free(job);
+	tasq_session_free(s);
+	fflush(stdout);
+	if (atomic_load(&p.bad) || p.next != n) {
+		fprintf(stderr,
+		    "%" PRIu64 " results in order of %" PRIu64 "\n", p.next,
+		    n);
+		return (1);
+	}
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc >= 4 && strcmp(argv[1], "--restart-stream") == 0) {
+		return (restart_stream(strtoull(argv[2], NULL, 10), argv[3]));
+	}
 	if (argc >= 2 && strcmp(argv[1], "--detach-submit") == 0) {
 		return (detach_submit());
 	}
