@@ -405,6 +405,65 @@ TEST(cancel)
 	tasq_session_free(s);
 }
 
+// Many aios whose callbacks start the next operation with a timeout
+// each: every operation ends with DEADLINE_EXCEEDED, none is lost, and
+// nothing starves (the timeouts are not nng's taskq's to wait for).
+#define TMO_AIOS 16
+#define TMO_ROUNDS 100
+struct tmo {
+	tasq_job   *job;
+	tasq_aio   *aio;
+	tasq_result r;
+	atomic_int  left, bad;
+};
+
+static void
+tmo_cb(void *arg)
+{
+	struct tmo *t = arg;
+
+	if (tasq_aio_result(t->aio) != TASQ_EDEADLINE_EXCEEDED) {
+		atomic_fetch_add(&t->bad, 1);
+	}
+	if (atomic_fetch_sub(&t->left, 1) > 1 &&
+	    tasq_job_next_aio(t->job, &t->r, t->aio) != 0) {
+		atomic_fetch_add(&t->bad, 1);
+	}
+}
+
+TEST(aio_timeouts)
+{
+	tasq_session *s = open_session();
+	tasq_job     *job;
+	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+	struct tmo    t[TMO_AIOS];
+
+	o.type = "nobody";
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_OK(tasq_job_add(job, "x", 1));
+	for (int i = 0; i < TMO_AIOS; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].job = job;
+		atomic_store(&t[i].left, TMO_ROUNDS);
+		ASSERT_OK(tasq_aio_alloc(&t[i].aio, tmo_cb, &t[i]));
+		tasq_aio_set_timeout(t[i].aio, 1);
+		ASSERT_OK(tasq_job_next_aio(job, &t[i].r, t[i].aio));
+	}
+	for (int i = 0; i < TMO_AIOS; i++) {
+		// Each wait ends when the chain does: the last callback
+		// starts nothing.
+		for (int k = 0; k < 100000 && atomic_load(&t[i].left) > 0;
+		     k++) {
+			tasq_aio_wait(t[i].aio);
+		}
+		ASSERT_EQ(atomic_load(&t[i].left), 0);
+		ASSERT_EQ(atomic_load(&t[i].bad), 0);
+		tasq_aio_free(t[i].aio);
+	}
+	tasq_job_free(job);
+	tasq_session_free(s);
+}
+
 // Closing the session ends what waits on it, with codes.
 TEST(session_close)
 {
