@@ -70,7 +70,7 @@ fi
 
 # The example, dynamically and statically linked.
 "$cc" -Wall -Wextra -Werror "${cflags[@]}" "$src/examples/c/submit.c" \
-    -o "$T/submit" $(pkg-config --cflags --libs tasq) ||
+    -o "$T/submit" "${pc_cflags[@]}" "${pc_libs[@]}" ||
     fail "examples/c/submit.c does not build through pkg-config"
 read -r -a static_libs <<<"$(pkg-config --static --libs tasq | sed 's/-ltasq//')"
 "$cc" -Wall "${cflags[@]}" "${pc_cflags[@]}" "$src/examples/c/submit.c" \

@@ -34,11 +34,13 @@ poll_until 60 "results of the first half" lines_ge $((HALF / 10))
 kill_server KILL
 rm -rf "$T/data"
 log "kill 1 at $(lines) results, journal lost; restarting"
+# shellcheck disable=SC2119 # no arguments: the same ones again
 restart_server
 poll_until 60 "the first half's results" lines_ge "$HALF"
 kill_server KILL
 rm -rf "$T/data"
 log "kill 2 at $(lines) results, input still open, journal lost; restarting"
+# shellcheck disable=SC2119 # no arguments: the same ones again
 restart_server
 alive "$CLIENT" || fail "the client died: $(tail -c 300 "$T/stream.err")"
 echo go >"$T/gate"
