@@ -36,6 +36,10 @@ open_session(void)
 	ASSERT_OK(tasq_opts_alloc(&o));
 	ASSERT_OK(tasq_opts_set(o, "server", url));
 	ASSERT_OK(tasq_opts_set(o, "key-file", key));
+	if (getenv("TASQ_TEST_TLS_CA") != NULL) { // tests/lib/tls.sh
+		ASSERT_OK(
+		    tasq_opts_set(o, "tls-ca", getenv("TASQ_TEST_TLS_CA")));
+	}
 	ASSERT_OK(tasq_session_open(&s, o));
 	tasq_opts_free(o);
 	ASSERT_NOT_NULL(s);
@@ -533,6 +537,31 @@ TEST(bad_arguments)
 	tasq_job_free(NULL);
 	tasq_aio_free(NULL);
 	tasq_session_free(s);
+}
+
+// Over TLS (tests/lib/tls.sh sets TASQ_TEST_TLS_OTHER_CA; elsewhere
+// there is nothing to check): a CA that did not sign the server's
+// certificate is refused at once, and the key's code says so.
+TEST(tls_wrong_ca)
+{
+	const char   *other = getenv("TASQ_TEST_TLS_OTHER_CA");
+	tasq_opts    *o;
+	tasq_session *s;
+
+	if (other == NULL) {
+		return;
+	}
+	ASSERT_OK(tasq_opts_alloc(&o));
+	ASSERT_OK(tasq_opts_set(o, "server", getenv("TASQ_TEST_URL")));
+	ASSERT_OK(tasq_opts_set(o, "key-file", getenv("TASQ_TEST_KEY")));
+	ASSERT_OK(tasq_opts_set(o, "tls-ca", other));
+	ASSERT_OK(tasq_opts_set(o, "connect-timeout", "2s"));
+	ASSERT_RV(tasq_session_open(&s, o), TASQ_EUNAUTHENTICATED);
+	ASSERT_TRUE(tasq_errmsg()[0] != '\0');
+	ASSERT_OK(tasq_opts_set(o, "tls-ca", NULL));
+	ASSERT_RV(tasq_session_open(&s, o), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "--tls-ca");
+	tasq_opts_free(o);
 }
 
 // A job that is not detached cannot be attached.
