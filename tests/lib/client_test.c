@@ -210,6 +210,87 @@ TEST(stream_window)
 	tasq_session_free(s);
 }
 
+// Several writers and several readers on one job: every index is
+// handed out once, each reader sees its indices in increasing order
+// (the job's rules: adds serialised, results to whoever asks first).
+#define CC_N 60000
+#define CC_WRITERS 3
+#define CC_READERS 4
+struct cc {
+	tasq_job  *job;
+	atomic_int seen[CC_N];
+	atomic_int bad;
+};
+
+static void *
+cc_writer(void *arg)
+{
+	struct cc *c = arg;
+	int64_t    v = 2;
+
+	for (int i = 0; i < CC_N / CC_WRITERS; i++) {
+		if (tasq_job_add(c->job, &v, 8) != 0) {
+			atomic_fetch_add(&c->bad, 1);
+		}
+	}
+	return (NULL);
+}
+
+static void *
+cc_reader(void *arg)
+{
+	struct cc  *c = arg;
+	tasq_result r;
+	int64_t     last = -1;
+	int         rv;
+
+	while ((rv = tasq_job_next(c->job, &r)) == 0) {
+		// Only the index: another reader's next call may release
+		// the data.
+		if ((int64_t) r.index <= last || r.index >= CC_N ||
+		    atomic_fetch_add(&c->seen[r.index], 1) != 0 ||
+		    r.code != 0) {
+			atomic_fetch_add(&c->bad, 1);
+		}
+		last = (int64_t) r.index;
+	}
+	if (rv != TASQ_EOUT_OF_RANGE) {
+		atomic_fetch_add(&c->bad, 1);
+	}
+	return (NULL);
+}
+
+TEST(concurrent_callers)
+{
+	tasq_session    *s = open_session();
+	tasq_job_opts    o = TASQ_JOB_OPTS_INIT;
+	static struct cc c;
+	pthread_t        w[CC_WRITERS], rd[CC_READERS];
+
+	memset(&c, 0, sizeof(c));
+	o.window = 5000;
+	ASSERT_OK(tasq_job_open(&c.job, s, &o));
+	for (int i = 0; i < CC_READERS; i++) {
+		ASSERT_EQ(pthread_create(&rd[i], NULL, cc_reader, &c), 0);
+	}
+	for (int i = 0; i < CC_WRITERS; i++) {
+		ASSERT_EQ(pthread_create(&w[i], NULL, cc_writer, &c), 0);
+	}
+	for (int i = 0; i < CC_WRITERS; i++) {
+		ASSERT_EQ(pthread_join(w[i], NULL), 0);
+	}
+	ASSERT_OK(tasq_job_finish(c.job));
+	for (int i = 0; i < CC_READERS; i++) {
+		ASSERT_EQ(pthread_join(rd[i], NULL), 0);
+	}
+	ASSERT_EQ(atomic_load(&c.bad), 0);
+	for (int i = 0; i < CC_N; i++) {
+		ASSERT_EQ(atomic_load(&c.seen[i]), 1);
+	}
+	tasq_job_free(c.job);
+	tasq_session_free(s);
+}
+
 // result_cb: every result on the job's thread, in order.
 struct cbstate {
 	uint64_t   got;
