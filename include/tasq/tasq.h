@@ -1,0 +1,561 @@
+// tasq/tasq.h: libtasq, the public C library of tasq.
+//
+//	#include <tasq/tasq.h>
+//	cc prog.c $(pkg-config --cflags --libs tasq)
+//
+// A program connects to a tasq-server with a session, submits payloads
+// of a task type to a queue as a job and reads the job's results in
+// input order (the client side, tasq_job_*), or serves tasks of some
+// types as a worker (the worker side, <tasq/worker.h>, included at the
+// end). docs/LIBRARY.md is the tour; every function has a man page in
+// section 3 (tasq_session_open(3), ...).
+//
+// This header includes only standard headers and may be used from C++.
+//
+// Conventions (the same for every function of the library):
+// - Handles are opaque. What the library hands out is freed with its own
+//   _free function; a _close refuses new work and aborts what is in
+//   flight, but does not free. Every _free accepts NULL.
+// - A call that can fail returns int: 0, or one of the TASQ_E* codes
+//   below (never another number). The output parameter comes first. A
+//   failed call returns nothing through its output parameters and takes
+//   ownership of nothing. tasq_errmsg() then says why in a sentence.
+// - Strings and buffers passed in are borrowed for the duration of the
+//   call (the library copies what it keeps) unless the function says
+//   otherwise. Strings returned as const char * belong to the library.
+// - Asynchronous operations take a tasq_aio (below); the blocking form
+//   of each behaves as the asynchronous one plus tasq_aio_wait on an aio
+//   of the library's own.
+//
+// Threads (the rules; each type repeats its own in one sentence):
+// - tasq_version, tasq_errstr, tasq_errname and tasq_errmsg may be called
+//   from any thread at any time. tasq_errmsg is per thread.
+// - A tasq_opts is not thread-safe: build it in one thread, then hand it
+//   to tasq_session_open, which copies it; it may be freed at once.
+// - A tasq_session is thread-safe: any number of threads may use one
+//   session at once. tasq_session_close may be called from any thread,
+//   also while other calls are in flight (they fail with
+//   TASQ_ECANCELLED or TASQ_EUNAVAILABLE); tasq_session_free must be the
+//   last call on the session and must not race with any other.
+// - A tasq_aio carries one operation at a time; its functions
+//   (wait, result, cancel, stop) may be called from any thread. Its
+//   callback runs on a library thread, concurrently with other
+//   callbacks: it must not block (no tasq_aio_wait, no blocking library
+//   call), it may read the result and start the next operation on the
+//   same aio, and it must not free its own aio.
+// - Handles made from a session (jobs, the worker side's) are
+//   thread-safe as each section below says; all of them must be freed
+//   before their session is freed.
+// - The library starts its own threads (nng's, one per live job, up to
+//   eight per session for one-request operations, one for aio
+//   timeouts); it never installs signal handlers or changes signal
+//   dispositions.
+#ifndef TASQ_TASQ_H
+#define TASQ_TASQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// TASQ_API marks the exported functions; the library is built with
+// hidden visibility, so nothing else is exported (nm -D libtasq.so
+// shows only tasq_* symbols).
+#if defined(__GNUC__) || defined(__clang__)
+#define TASQ_API __attribute__((visibility("default")))
+#else
+#define TASQ_API
+#endif
+
+// ---- Versions -----------------------------------------------------------
+//
+// The version of tasq this header belongs to. The ABI is versioned by the
+// shared library's SONAME (libtasq.so.1): within one SONAME, functions
+// and constants are only ever added, never changed or removed, and
+// handles stay opaque; structures the caller allocates (tasq_job_status)
+// grow only at the end, behind a size field the caller sets. See
+// docs/LIBRARY.md, "ABI and versions".
+#define TASQ_VERSION_MAJOR 0
+#define TASQ_VERSION_MINOR 1
+#define TASQ_VERSION_PATCH 0
+// One number that compares: 10000 * major + 100 * minor + patch.
+#define TASQ_VERSION_NUMBER                                                   \
+	(TASQ_VERSION_MAJOR * 10000 + TASQ_VERSION_MINOR * 100 +              \
+	    TASQ_VERSION_PATCH)
+
+// tasq_version returns the version of the library loaded at run time,
+// "MAJOR.MINOR.PATCH" (a static string), which may be newer than the
+// header a program was built with.
+TASQ_API const char *tasq_version(void);
+
+// ---- Errors -------------------------------------------------------------
+//
+// Every error is TASQ_ERR_BASE plus the gRPC-style status code that
+// travels on the wire (docs/PROTOCOL.md), so a task's error code as a
+// worker set it and a failed call's return value are the same numbers.
+// The tasq tools print the same names (tasq submit: "error: NOT_FOUND").
+#define TASQ_ERR_BASE 0x4000
+#define TASQ_CODE_MAX 16
+
+// Inside the library, lib/err.h declares the same enum (from one table);
+// whichever header comes first defines it.
+#ifndef TASQ_ERR_ENUM_DEFINED
+#define TASQ_ERR_ENUM_DEFINED
+enum tasq_err {
+	TASQ_ECANCELLED           = TASQ_ERR_BASE + 1,
+	TASQ_EUNKNOWN             = TASQ_ERR_BASE + 2,
+	TASQ_EINVALID_ARGUMENT    = TASQ_ERR_BASE + 3,
+	TASQ_EDEADLINE_EXCEEDED   = TASQ_ERR_BASE + 4,
+	TASQ_ENOT_FOUND           = TASQ_ERR_BASE + 5,
+	TASQ_EALREADY_EXISTS      = TASQ_ERR_BASE + 6,
+	TASQ_EPERMISSION_DENIED   = TASQ_ERR_BASE + 7,
+	TASQ_ERESOURCE_EXHAUSTED  = TASQ_ERR_BASE + 8,
+	TASQ_EFAILED_PRECONDITION = TASQ_ERR_BASE + 9,
+	TASQ_EABORTED             = TASQ_ERR_BASE + 10,
+	TASQ_EOUT_OF_RANGE        = TASQ_ERR_BASE + 11,
+	TASQ_EUNIMPLEMENTED       = TASQ_ERR_BASE + 12,
+	TASQ_EINTERNAL            = TASQ_ERR_BASE + 13,
+	TASQ_EUNAVAILABLE         = TASQ_ERR_BASE + 14,
+	TASQ_EDATA_LOSS           = TASQ_ERR_BASE + 15,
+	TASQ_EUNAUTHENTICATED     = TASQ_ERR_BASE + 16,
+};
+#endif
+
+// What the library's calls return, in short:
+// - TASQ_EINVALID_ARGUMENT: a bad argument or option (NULL handle, bad
+//   name, a payload over 1 MiB, an unreadable key or TLS file, a busy
+//   aio), or the server refused the request as such.
+// - TASQ_EUNAVAILABLE: the server cannot be reached, or the session was
+//   closed under the call.
+// - TASQ_EUNAUTHENTICATED: the server and this program do not share a key
+//   (or the server's certificate does not verify).
+// - TASQ_EDEADLINE_EXCEEDED: an aio's timeout, or a request's, expired.
+// - TASQ_ECANCELLED: tasq_aio_cancel, or the job was cancelled.
+// - TASQ_ENOT_FOUND: no such job (never submitted, or its results
+//   expired).
+// - TASQ_ERESOURCE_EXHAUSTED: out of memory here, or the server is full
+//   for longer than the call was allowed to retry.
+
+// tasq_errstr returns a static message for any value the library returns
+// ("ok" for 0, "invalid argument" for TASQ_EINVALID_ARGUMENT, ...), or for
+// a task's error code plus TASQ_ERR_BASE. Thread-safe.
+TASQ_API const char *tasq_errstr(int rv);
+
+// tasq_errname returns the code's name ("OK", "INVALID_ARGUMENT", ...),
+// the one the tools print, for a value the library returns; "UNKNOWN"
+// for anything else. Thread-safe.
+TASQ_API const char *tasq_errname(int rv);
+
+// tasq_errmsg returns the calling thread's detail of the last call of the
+// library that failed on this thread ("connecting to tcp://...: connection
+// refused", "/etc/tasq/key: group or others can read it", ...), "" when
+// there is none. The string stays valid until the next call of the
+// library on this thread. Thread-safe (one message per thread).
+TASQ_API const char *tasq_errmsg(void);
+
+// ---- Connection options (tasq_opts) --------------------------------------
+//
+// The settings a session connects with, by the tools' option names:
+//
+//   name              environment          default
+//   server            TASQ_SERVER          tcp://127.0.0.1:7070
+//   key-file          TASQ_KEY_FILE        (none) comma-separated files
+//   key               TASQ_KEY             (none) the key itself
+//   tls-ca            TASQ_TLS_CA          (none) needed for tls+tcp://
+//   tls-cert          TASQ_TLS_CERT        (none) client certificate
+//   tls-key           TASQ_TLS_KEY         (none) its private key
+//   tls-server-name   -                    the server URL's host
+//   tls-engine        TASQ_TLS_ENGINE      openssl (or builtin)
+//   tls-min-version   -                    1.2
+//   tls-max-version   -                    1.3
+//   request-timeout   -                    10s   one request's deadline
+//   connect-timeout   -                    5s    reaching the server
+//   max-message       -                    64MiB largest reply
+//
+// Values are text as on the tools' command line ("30s", "16MiB"). A key
+// must come from key-file or key: a session without one is refused.
+// Precedence, whatever the order of the calls, is the tools':
+// default < configuration file < environment < tasq_opts_set.
+//
+// The TLS engine and versions are process-wide (nng's): the first
+// session opened in the process chooses them, and a later session that
+// asks for others is refused with TASQ_EINVALID_ARGUMENT.
+//
+// Not thread-safe: one thread builds an options object, then sessions
+// copy it.
+typedef struct tasq_opts tasq_opts;
+
+// tasq_opts_alloc returns new options holding the defaults (*optsp: free
+// with tasq_opts_free). It reads neither the environment nor a file.
+// Errors: TASQ_EINVALID_ARGUMENT (optsp NULL), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int  tasq_opts_alloc(tasq_opts **optsp);
+TASQ_API void tasq_opts_free(tasq_opts *opts);
+
+// tasq_opts_set sets the option name (the table above) to value (text,
+// copied); value NULL resets it to its default. Errors:
+// TASQ_EINVALID_ARGUMENT (unknown name, or a value the tools would refuse:
+// a bad URL, duration or size; tasq_errmsg says which),
+// TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_opts_set(
+    tasq_opts *opts, const char *name, const char *value);
+
+// tasq_opts_get returns the option's current value as text in *valuep
+// (NULL for an option not set and without a default; owned by opts, valid
+// until it changes). The key is never returned: for "key" *valuep is
+// "(set)" or NULL. Errors: TASQ_EINVALID_ARGUMENT (unknown name).
+TASQ_API int tasq_opts_get(
+    const tasq_opts *opts, const char *name, const char **valuep);
+
+// tasq_opts_load_env reads the environment variables of the table, and
+// first the configuration file that TASQ_CONFIG names, if it is set (as
+// the tools do). Errors: those of tasq_opts_load_file, and
+// TASQ_EINVALID_ARGUMENT for a bad value in a variable (tasq_errmsg names
+// it).
+TASQ_API int tasq_opts_load_env(tasq_opts *opts);
+
+// tasq_opts_load_file reads a configuration file in the tools' format
+// ("name value" or "name = value" lines with the option names above, '#'
+// comments; tasq.conf(5)). Settings the library does not use (a
+// tasq-worker's "jobs", a server's "listen", ...) are skipped, so a
+// program can read the file its worker or server reads. Errors:
+// TASQ_EINVALID_ARGUMENT (cannot be read, or a bad value: tasq_errmsg
+// gives file:line), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_opts_load_file(tasq_opts *opts, const char *path);
+
+// ---- Sessions ------------------------------------------------------------
+//
+// A session is a connection to one tasq-server (it reconnects by itself
+// when the connection drops), authenticated with the shared key. Many
+// jobs and operations share one session. Thread-safe: see the rules at
+// the top.
+typedef struct tasq_session tasq_session;
+
+// tasq_session_open connects with opts (copied; NULL: the defaults and
+// the environment, as tasq_opts_load_env), waiting up to connect-timeout
+// for the server (0: one attempt). Returns new (*sp: close and free with
+// tasq_session_free). Errors: TASQ_EINVALID_ARGUMENT (options: no key, a
+// key or TLS file that cannot be read, a bad URL), TASQ_EUNAVAILABLE (the
+// server cannot be reached in time), TASQ_EUNAUTHENTICATED (the TLS
+// handshake failed verification), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_session_open(tasq_session **sp, const tasq_opts *opts);
+
+// tasq_session_close refuses new operations on the session
+// (TASQ_EUNAVAILABLE) and ends its jobs, and aborts the operations in
+// flight: each completes with TASQ_ECANCELLED, and so does every later
+// call on its jobs (but tasq_job_free). It does not wait for their
+// callbacks and does not free. Idempotent; any thread; may be called
+// from a callback.
+TASQ_API void tasq_session_close(tasq_session *s);
+
+// tasq_session_free closes the session, waits until nothing of it runs
+// any more and frees it. Jobs and worker handles of the session must be
+// freed before. Not from a callback of the library.
+TASQ_API void tasq_session_free(tasq_session *s);
+
+// tasq_session_ping asks the server whether it is serving (the Health
+// RPC), as a readiness check: 0 when it is. Errors: TASQ_EUNAVAILABLE
+// (not serving or not reached within request-timeout),
+// TASQ_EUNAUTHENTICATED.
+TASQ_API int tasq_session_ping(tasq_session *s);
+
+// ---- Asynchronous operations (tasq_aio) ----------------------------------
+//
+// As nng's aio: an asynchronous operation is started with an aio and
+// later completes it, which runs the aio's callback once, on a library
+// thread; tasq_aio_wait waits for that instead.
+//
+//	tasq_aio *aio;
+//	tasq_aio_alloc(&aio, NULL, NULL);        // no callback: wait
+//	if (tasq_job_wait_aio(job, aio) == 0) {   // started
+//		tasq_aio_wait(aio);
+//		rv = tasq_aio_result(aio);
+//	}
+//	tasq_aio_free(aio);
+//
+// A function that starts an operation (the *_aio functions) returns 0
+// when it started it: the aio then completes exactly once, with the
+// operation's result (which may be an error found later). It returns an
+// error (TASQ_EINVALID_ARGUMENT for a bad argument or a busy aio,
+// TASQ_EUNAVAILABLE for a closed session) when it did not: the callback
+// then does not run, and the aio keeps its previous result.
+//
+// Output parameters of an operation are written before it completes and
+// must stay valid until then.
+//
+// Threads: one operation at a time per aio; the functions below may be
+// called from any thread; the callback must not block or free its aio
+// (it may start another operation on it).
+typedef struct tasq_aio tasq_aio;
+
+// tasq_aio_alloc returns a new aio (*aiop: free with tasq_aio_free) whose
+// completion calls cb(arg) (cb may be NULL). Errors:
+// TASQ_EINVALID_ARGUMENT (aiop NULL), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_aio_alloc(tasq_aio **aiop, void (*cb)(void *), void *arg);
+
+// tasq_aio_free stops the aio (tasq_aio_stop) and frees it. Not from its
+// own callback.
+TASQ_API void tasq_aio_free(tasq_aio *aio);
+
+// tasq_aio_stop cancels the operation in flight, if any, and waits until
+// its callback has returned; further operations can still be started.
+// Not from its own callback.
+TASQ_API void tasq_aio_stop(tasq_aio *aio);
+
+// tasq_aio_wait waits until the operation in flight, if any, has
+// completed (and its callback, if any, has returned).
+TASQ_API void tasq_aio_wait(tasq_aio *aio);
+
+// tasq_aio_busy says whether an operation is in flight (not yet
+// completed).
+TASQ_API bool tasq_aio_busy(tasq_aio *aio);
+
+// tasq_aio_cancel asks the operation in flight to stop: it completes
+// soon with TASQ_ECANCELLED, unless it completed already. Returns at
+// once. What a cancelled operation leaves behind is said by each
+// operation (a cancelled tasq_job_next_aio loses no result).
+TASQ_API void tasq_aio_cancel(tasq_aio *aio);
+
+// tasq_aio_set_timeout sets how long each later operation on the aio may
+// take before it completes with TASQ_EDEADLINE_EXCEEDED (as a cancel);
+// timeout_ms < 0 (the default) waits for ever.
+TASQ_API void tasq_aio_set_timeout(tasq_aio *aio, int32_t timeout_ms);
+
+// tasq_aio_result returns the result of the last completed operation:
+// 0 or a TASQ_E* code.
+TASQ_API int tasq_aio_result(tasq_aio *aio);
+
+// tasq_aio_errmsg returns the detail of the last completed operation's
+// error ("" when it succeeded or has none): owned by the aio, valid
+// until its next operation starts.
+TASQ_API const char *tasq_aio_errmsg(tasq_aio *aio);
+
+// ---- Client side: jobs (tasq_job_*) ---------------------------------------
+//
+// A job is payloads of one task type submitted to a queue; workers
+// serving that type compute one result per payload. The library sends
+// the payloads in batches, collects every result exactly once (it
+// acknowledges each delivery and drops repeats; a batch whose reply was
+// lost is sent again with the same boundaries, and after a server
+// restart every batch not yet answered is sent again) and hands the
+// results to the program in input order.
+//
+//	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+//	o.type = "sha256";
+//	tasq_job_submit(&job, s, &o, payloads, lens, n);   // a batch
+//	while ((rv = tasq_job_next(job, &r)) == 0) {       // input order
+//		use(r.index, r.code, r.data, r.len, r.error);
+//	}                          // rv == TASQ_EOUT_OF_RANGE: all taken
+//	tasq_job_free(job);
+//
+// or a stream: tasq_job_open, tasq_job_add for each payload (blocks
+// while the window is full of results not yet taken), tasq_job_finish,
+// reading results meanwhile from another thread or through result_cb.
+//
+// A detached job (opts.detach) lives at the server after this process:
+// its results are kept there (result_ttl_ms) and any process can read
+// them with tasq_job_attach and its id (tasq_job_id). Jobs that are not
+// detached end with tasq_job_free: if their results are not all in, the
+// job is abandoned at the server (its tasks dropped).
+//
+// Threads: a job is thread-safe; results go to whoever asks first, so
+// one consumer (or result_cb) is the usual shape, and tasq_job_add calls
+// from several threads are serialised (in the order they take the job's
+// lock). tasq_job_free must not race with other calls on the job.
+typedef struct tasq_job tasq_job;
+
+// A result, in input order. data and error belong to the job and stay
+// valid until the next tasq_job_next(_aio) on the job, by any thread (so
+// several readers must copy them under a lock of their own before the
+// next call), or until result_cb returns, or tasq_job_free.
+typedef struct tasq_result {
+	uint64_t    index; // the task's position in the job's input, from 0
+	int         code;  // 0, or TASQ_ERR_BASE + the task's error code
+	const void *data;  // the result (len bytes; may be empty on error)
+	size_t      len;
+	const char *error; // the worker's message, "" when none
+} tasq_result;
+
+// A job's settings. Initialise with TASQ_JOB_OPTS_INIT (size is what
+// lets later versions add fields at the end); zero fields take defaults.
+typedef struct tasq_job_opts {
+	size_t      size;       // sizeof(tasq_job_opts)
+	const char *queue;      // NULL: "default"
+	const char *type;       // NULL: "square" (8-byte int64 LE)
+	uint32_t    priority;   // 1..100 (0: 10), the job's share of
+	                        // its queue against other jobs
+	uint32_t max_attempts;  // deliveries of a failing task before it
+	                        // is dead-lettered (0: the server's)
+	bool     detach;        // results kept at the server (attach)
+	uint64_t result_ttl_ms; // detached: kept so long after done
+	                        // (0: the server's --result-ttl)
+	uint32_t batch_size;    // most tasks per request (0: 16384)
+	uint32_t linger_ms;     // a partial batch waits at most (0: 20)
+	uint64_t window;        // most tasks added whose results are not
+	                        // yet taken (0: 262144)
+	// Optional: every result, in input order, on the job's thread,
+	// instead of tasq_job_next. It must not block for long, and must
+	// not call tasq_job_add (the window it waits for is freed only when
+	// result_cb returns).
+	void (*result_cb)(void *arg, const tasq_result *r);
+	void *result_arg;
+} tasq_job_opts;
+
+#ifdef __cplusplus
+#define TASQ_JOB_OPTS_INIT                                                    \
+	{                                                                     \
+		sizeof(tasq_job_opts)                                         \
+	}
+#else
+#define TASQ_JOB_OPTS_INIT                                                    \
+	{                                                                     \
+		.size = sizeof(tasq_job_opts)                                 \
+	}
+#endif
+
+// tasq_job_open starts a job whose payloads come with tasq_job_add, on
+// session s (which must outlive it), with settings o (copied; NULL: the
+// defaults). Returns new (*jobp: free with tasq_job_free). Errors:
+// TASQ_EINVALID_ARGUMENT (a NULL argument, a bad queue or type name:
+// 1-64 characters of [A-Za-z0-9._-], a priority over 100),
+// TASQ_EUNAVAILABLE (the session is closed), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_job_open(
+    tasq_job **jobp, tasq_session *s, const tasq_job_opts *o);
+
+// tasq_job_add appends one payload (len bytes, copied; at most 1 MiB;
+// exactly 8 for type square) to the job's input, waiting while the
+// window is full. Errors: TASQ_EINVALID_ARGUMENT (the payload, or the
+// input was finished), TASQ_ECANCELLED (the job was cancelled or the
+// session closed), or the error that ended the job (as tasq_job_wait).
+TASQ_API int tasq_job_add(tasq_job *job, const void *payload, size_t len);
+
+// tasq_job_finish ends the job's input: no tasq_job_add after it. The
+// rest is sent in the background (tasq_job_flush waits for it).
+// Errors: TASQ_EINVALID_ARGUMENT (job NULL).
+TASQ_API int tasq_job_finish(tasq_job *job);
+
+// tasq_job_submit is tasq_job_open, tasq_job_add of the n payloads
+// (payloads[i], lens[i] bytes) and tasq_job_finish, with a window of at
+// least n (so that it never waits for a reader). Errors: theirs.
+TASQ_API int tasq_job_submit(tasq_job **jobp, tasq_session *s,
+    const tasq_job_opts *o, const void *const *payloads, const size_t *lens,
+    size_t n);
+
+// tasq_job_id returns the job's id (random, non-zero; shown by the tools
+// as 16 hex digits), 0 for NULL.
+TASQ_API uint64_t tasq_job_id(const tasq_job *job);
+
+// tasq_job_flush waits until the server has every payload added so far
+// and, after tasq_job_finish, knows that the input is complete (for a
+// detached job this is when the program may exit). Errors: as
+// tasq_job_wait.
+TASQ_API int tasq_job_flush(tasq_job *job);
+TASQ_API int tasq_job_flush_aio(tasq_job *job, tasq_aio *aio);
+
+// tasq_job_next takes the next result in input order into *r, waiting
+// for it. Returns 0; TASQ_EOUT_OF_RANGE once every result was taken
+// (the input finished); TASQ_EINVALID_ARGUMENT with result_cb set;
+// TASQ_ECANCELLED (the job was cancelled, or the session closed); or the
+// error that ended the job (as tasq_job_wait). The asynchronous form
+// writes *r before it completes; a cancelled tasq_job_next_aio takes
+// nothing (the result stays the next one).
+TASQ_API int tasq_job_next(tasq_job *job, tasq_result *r);
+TASQ_API int tasq_job_next_aio(tasq_job *job, tasq_result *r, tasq_aio *aio);
+
+// tasq_job_wait waits until the job is done: its input finished and
+// every task has a result (held by the library for a job of this
+// process; at the server for a detached or attached one). Errors:
+// TASQ_ECANCELLED; TASQ_ENOT_FOUND (the server lost or expired the
+// job), TASQ_EINVALID_ARGUMENT or TASQ_EFAILED_PRECONDITION (the server
+// refused the job's input), TASQ_EUNAUTHENTICATED (the server refused
+// the key); the message is in tasq_errmsg (tasq_aio_errmsg). A server
+// that cannot be reached or is full is retried for ever, as the tools
+// do: bound the wait with tasq_aio_set_timeout.
+TASQ_API int tasq_job_wait(tasq_job *job);
+TASQ_API int tasq_job_wait_aio(tasq_job *job, tasq_aio *aio);
+
+// A job's state (JobState on the wire, docs/PROTOCOL.md 9.11).
+enum tasq_job_state {
+	TASQ_JOB_STATE_OPEN      = 0, // input may still come
+	TASQ_JOB_STATE_RUNNING   = 1, // input complete, results missing
+	TASQ_JOB_STATE_DONE      = 2, // every task has a result
+	TASQ_JOB_STATE_CANCELLED = 3,
+};
+
+// What the server says about a job (JobInfo). Set size (or use
+// TASQ_JOB_STATUS_INIT) before the call.
+typedef struct tasq_job_status {
+	size_t   size; // sizeof(tasq_job_status)
+	uint64_t job_id;
+	int      state;     // enum tasq_job_state
+	uint64_t submitted; // tasks accepted
+	uint64_t completed; // tasks with a result (failed ones included)
+	uint64_t failed;    // tasks whose result is an error
+	uint64_t age_ms;
+	bool     detached;
+	uint64_t result_ttl_ms, expires_in_ms;
+	bool     no_worker; // no connected worker serves its queue and type
+	uint32_t workers;   // with no_worker: workers connected at all
+	char     queue[65], type[65], host[256];
+} tasq_job_status;
+
+#ifdef __cplusplus
+#define TASQ_JOB_STATUS_INIT                                                  \
+	{                                                                     \
+		sizeof(tasq_job_status)                                       \
+	}
+#else
+#define TASQ_JOB_STATUS_INIT                                                  \
+	{                                                                     \
+		.size = sizeof(tasq_job_status)                               \
+	}
+#endif
+
+// tasq_job_get_status asks the server about the job (JobStatus). Errors:
+// TASQ_EINVALID_ARGUMENT (NULL, or st->size too small), TASQ_ENOT_FOUND
+// (unknown or expired job: tasq_errmsg says which), TASQ_EUNAVAILABLE,
+// TASQ_EDEADLINE_EXCEEDED (no reply within request-timeout).
+TASQ_API int tasq_job_get_status(tasq_job_status *st, tasq_job *job);
+TASQ_API int tasq_job_get_status_aio(
+    tasq_job_status *st, tasq_job *job, tasq_aio *aio);
+
+// tasq_job_attach makes a handle for the detached job job_id, submitted
+// by this or any other process: tasq_job_next reads its results in
+// input order from the server (Results), as often as asked until they
+// expire; tasq_job_wait waits until it is done; tasq_job_free leaves it
+// at the server. Returns new (*jobp: free with tasq_job_free); o (may be
+// NULL) gives window and result_cb only. Errors: TASQ_ENOT_FOUND (no
+// such job, or its results expired), TASQ_EFAILED_PRECONDITION (the job
+// is not detached: its results go to its own submitter),
+// TASQ_EUNAVAILABLE, TASQ_EINVALID_ARGUMENT.
+TASQ_API int tasq_job_attach(
+    tasq_job **jobp, tasq_session *s, uint64_t job_id, const tasq_job_opts *o);
+
+// tasq_job_cancel cancels the job at the server: queued tasks are
+// dropped and workers are told to stop the running ones; calls waiting
+// on the job end with TASQ_ECANCELLED; results already in are still
+// handed out first. A second cancel is a no-op. A server older than
+// Cancel gets CloseJob instead (which cannot stop running work).
+// Errors: TASQ_EFAILED_PRECONDITION (the job is done: nothing to
+// cancel; returned at once, without starting, when this process holds
+// all its results), TASQ_ENOT_FOUND (the server has no such job any
+// more), TASQ_EUNAVAILABLE, TASQ_EDEADLINE_EXCEEDED.
+TASQ_API int tasq_job_cancel(tasq_job *job);
+TASQ_API int tasq_job_cancel_aio(tasq_job *job, tasq_aio *aio);
+
+// tasq_job_free stops the job's thread and frees it: operations still
+// waiting on it complete with TASQ_ECANCELLED. A job of this process
+// that is not detached and whose results are not all in is abandoned at
+// the server (CloseJob: its remaining tasks are dropped); a detached or
+// attached job is left there. Not from a callback of the library.
+TASQ_API void tasq_job_free(tasq_job *job);
+
+#ifdef __cplusplus
+}
+#endif
+
+// The worker side: include/tasq/worker.h is included here.
+
+#endif // TASQ_TASQ_H
