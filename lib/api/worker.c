@@ -490,11 +490,13 @@ bg_loop(void *arg)
 			}
 			continue;
 		}
-		if (w->nheld == 0) {
+		if (w->nheld == 0 || next_beat > now + beat_period(w)) {
 			// The first beat of a new lease comes within a
-			// period of its arrival.
+			// period of its arrival, and a lease time learned
+			// shorter (the first lease's) takes effect at once.
 			next_beat = now + beat_period(w);
-		} else if (now >= next_beat) {
+		}
+		if (w->nheld > 0 && now >= next_beat) {
 			bg_beat(w);
 			next_beat = nng_clock() + beat_period(w);
 			continue;
