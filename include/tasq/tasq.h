@@ -24,8 +24,8 @@
 //   call (the library copies what it keeps) unless the function says
 //   otherwise. Strings returned as const char * belong to the library.
 // - Asynchronous operations take a tasq_aio (below); the blocking form
-//   of each is the asynchronous one plus tasq_aio_wait on an aio of the
-//   library's own.
+//   of each behaves as the asynchronous one plus tasq_aio_wait on an aio
+//   of the library's own.
 //
 // Threads (the rules; each type repeats its own in one sentence):
 // - tasq_version, tasq_errstr, tasq_errname and tasq_errmsg may be called
@@ -46,10 +46,10 @@
 // - Handles made from a session (jobs, the worker side's) are
 //   thread-safe as each section below says; all of them must be freed
 //   before their session is freed.
-// - The library starts its own threads (nng's, and one per live job);
-//   it never installs signal handlers. It ignores nothing: a program
-//   that writes to sockets should ignore SIGPIPE itself (nng does not
-//   raise it).
+// - The library starts its own threads (nng's, one per live job, up to
+//   eight per session for one-request operations, one for aio
+//   timeouts); it never installs signal handlers or changes signal
+//   dispositions.
 #ifndef TASQ_TASQ_H
 #define TASQ_TASQ_H
 
@@ -242,10 +242,12 @@ typedef struct tasq_session tasq_session;
 // handshake failed verification), TASQ_ERESOURCE_EXHAUSTED.
 TASQ_API int tasq_session_open(tasq_session **sp, const tasq_opts *opts);
 
-// tasq_session_close refuses new operations on the session and on its
-// jobs (TASQ_EUNAVAILABLE) and aborts those in flight: each completes
-// with TASQ_ECANCELLED. It does not wait for their callbacks and does
-// not free. Idempotent; any thread; may be called from a callback.
+// tasq_session_close refuses new operations on the session
+// (TASQ_EUNAVAILABLE) and ends its jobs, and aborts the operations in
+// flight: each completes with TASQ_ECANCELLED, and so does every later
+// call on its jobs (but tasq_job_free). It does not wait for their
+// callbacks and does not free. Idempotent; any thread; may be called
+// from a callback.
 TASQ_API void tasq_session_close(tasq_session *s);
 
 // tasq_session_free closes the session, waits until nothing of it runs
@@ -400,10 +402,17 @@ typedef struct tasq_job_opts {
 	void *result_arg;
 } tasq_job_opts;
 
+#ifdef __cplusplus
 #define TASQ_JOB_OPTS_INIT                                                    \
 	{                                                                     \
 		sizeof(tasq_job_opts)                                         \
 	}
+#else
+#define TASQ_JOB_OPTS_INIT                                                    \
+	{                                                                     \
+		.size = sizeof(tasq_job_opts)                                 \
+	}
+#endif
 
 // tasq_job_open starts a job whose payloads come with tasq_job_add, on
 // session s (which must outlive it), with settings o (copied; NULL: the
@@ -491,10 +500,17 @@ typedef struct tasq_job_status {
 	char     queue[65], type[65], host[256];
 } tasq_job_status;
 
+#ifdef __cplusplus
 #define TASQ_JOB_STATUS_INIT                                                  \
 	{                                                                     \
 		sizeof(tasq_job_status)                                       \
 	}
+#else
+#define TASQ_JOB_STATUS_INIT                                                  \
+	{                                                                     \
+		.size = sizeof(tasq_job_status)                               \
+	}
+#endif
 
 // tasq_job_get_status asks the server about the job (JobStatus). Errors:
 // TASQ_EINVALID_ARGUMENT (NULL, or st->size too small), TASQ_ENOT_FOUND
@@ -518,9 +534,13 @@ TASQ_API int tasq_job_attach(
 
 // tasq_job_cancel cancels the job at the server: queued tasks are
 // dropped and workers are told to stop the running ones; calls waiting
-// on the job end with TASQ_ECANCELLED. Errors: TASQ_ENOT_FOUND (the
-// server has no such job any more), TASQ_EUNAVAILABLE,
-// TASQ_EDEADLINE_EXCEEDED.
+// on the job end with TASQ_ECANCELLED; results already in are still
+// handed out first. A second cancel is a no-op. A server older than
+// Cancel gets CloseJob instead (which cannot stop running work).
+// Errors: TASQ_EFAILED_PRECONDITION (the job is done: nothing to
+// cancel; returned at once, without starting, when this process holds
+// all its results), TASQ_ENOT_FOUND (the server has no such job any
+// more), TASQ_EUNAVAILABLE, TASQ_EDEADLINE_EXCEEDED.
 TASQ_API int tasq_job_cancel(tasq_job *job);
 TASQ_API int tasq_job_cancel_aio(tasq_job *job, tasq_aio *aio);
 
