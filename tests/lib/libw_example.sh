@@ -19,7 +19,7 @@ export PKG_CONFIG_PATH=${pc%/*}
 libdir=$(pkg-config --variable=libdir tasq) || fail "pkg-config tasq failed"
 [ "${libdir#"$prefix"}" != "$libdir" ] || fail "tasq.pc's libdir $libdir is not under $prefix"
 # shellcheck disable=SC2046,SC2086 # flags are words
-"${CC:-cc}" -std=c11 -Wall ${TASQ_TEST_CFLAGS:-} -o "$T/worker" \
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror ${TASQ_TEST_CFLAGS:-} -o "$T/worker" \
     "$TASQ_TEST_SOURCE_DIR/examples/c/worker.c" \
     $(pkg-config --cflags --libs tasq) -Wl,-rpath,"$libdir" \
     >"$T/cc.log" 2>&1 || fail "the example does not build: $(cat "$T/cc.log")"
