@@ -24,8 +24,10 @@ libdir=$(pkg-config --variable=libdir tasq) || fail "pkg-config tasq failed"
     $(pkg-config --cflags --libs tasq) -Wl,-rpath,"$libdir" \
     >"$T/cc.log" 2>&1 || fail "the example does not build: $(cat "$T/cc.log")"
 [ ! -s "$T/cc.log" ] || fail "the example builds with warnings: $(cat "$T/cc.log")"
-ldd "$T/worker" | grep -q "$libdir/libtasq.so.1" ||
-    fail "the example does not use the installed libtasq: $(ldd "$T/worker")"
+# (Not ldd | grep -q: grep's early exit fails the pipe under pipefail.)
+deps=$(ldd "$T/worker") || fail "ldd $T/worker failed"
+grep -q "$libdir/libtasq.so.1" <<<"$deps" ||
+    fail "the example does not use the installed libtasq: $deps"
 
 n=$((1000000 / SCALE))
 start_server
