@@ -11,10 +11,12 @@
 //	                              no heartbeat channel, Extend only)
 //	libw_worker async             as hold 0, with the aio forms
 //	libw_worker api JOB           checks the calls' errors and a lease's
-//	                              accessors on JOB (hex): tasks 0..2 of
-//	                              type square, payloads 1 2 3; puts
+//	                              accessors on JOB (hex): tasks 0..4 of
+//	                              type square, payloads 1 to 5; puts
 //	                              1 and 4, fails the third
-//	                              (INVALID_ARGUMENT "three: no"), exits
+//	                              (INVALID_ARGUMENT "three: no"), releases
+//	                              the last two twice, puts 16 and 25,
+//	                              exits
 //
 // Options: TASQ_TEST_BATCH (tasks per lease). It prints "serving" once
 // its serve handle exists; SIGTERM or SIGINT stop it (exit 0).
@@ -140,6 +142,7 @@ api(uint64_t job)
 	CHECK(tasq_serve_set_wait(w, 60001) == TASQ_EINVALID_ARGUMENT);
 	CHECK(tasq_serve_set_name(w, "a\tb") == TASQ_EINVALID_ARGUMENT);
 	CHECK(tasq_serve_set_name(w, "libw api") == 0);
+	CHECK(tasq_serve_set_batch(w, 3) == 0);
 	CHECK(tasq_lease_code_final(TASQ_EINVALID_ARGUMENT));
 	CHECK(tasq_lease_code_final(11)); // OUT_OF_RANGE, as a wire code
 	CHECK(!tasq_lease_code_final(TASQ_EUNAVAILABLE));
@@ -186,6 +189,32 @@ api(uint64_t job)
 	CHECK(tasq_lease_fail(l, 2, TASQ_EINVALID_ARGUMENT, "three: no\xff") ==
 	    0);
 	CHECK(tasq_lease_complete(l) == 0);
+	// Tasks 3 and 4: released (now, then by the thread), each time
+	// back at once and not counted as an attempt; then done and
+	// flushed.
+	for (int round = 0; round < 3; round++) {
+		l = NULL;
+		for (int k = 0; k < 100 && l == NULL; k++) {
+			CHECK(tasq_serve_lease(&l, w) == 0);
+		}
+		CHECK(l != NULL && tasq_lease_count(l) == 2);
+		for (size_t i = 0; i < 2; i++) {
+			CHECK(tasq_lease_task(l, i) == 3 + i);
+			CHECK(tasq_lease_attempt(l, i) == 1);
+		}
+		if (round == 0) {
+			CHECK(tasq_lease_release(l) == 0);
+		} else if (round == 1) {
+			tasq_lease_free(l);
+		} else {
+			for (size_t i = 0; i < 2; i++) {
+				v = (int64_t) ((4 + i) * (4 + i));
+				CHECK(tasq_lease_put(l, i, &v, 8) == 0);
+			}
+			tasq_lease_done(l);
+			CHECK(tasq_serve_flush(w) == 0);
+		}
+	}
 	return (0);
 }
 
