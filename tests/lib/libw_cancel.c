@@ -3,7 +3,7 @@
 // its own. Prints "dropped=D running=R state=S".
 //
 //	libw_cancel URL KEY_FILE JOB_ID (hex, as tasq submit --detach prints
-//it)
+// it)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
