@@ -29,17 +29,17 @@ for f in $funcs; do
 		continue
 	fi
 	target=$page
-	if head -n 1 "$page" | grep -q '^\.so '; then
+	if grep -q '^\.so ' <<<"$(head -n 1 "$page")"; then
 		target=$man/$(head -n 1 "$page" | sed 's/^\.so man3\///')
 		[ -f "$target" ] || { say "$f: $page links to a missing page"; continue; }
 	fi
-	names_of "$target" | tr ' ' '\n' | grep -qx "$f" ||
+	grep -qx "$f" <<<"$(names_of "$target" | tr ' ' '\n')" ||
 	    say "$f: not named in the NAME section of ${target##*/}"
 done
 for page in "$man"/tasq_serve_*.3 "$man"/tasq_lease_*.3; do
-	head -n 1 "$page" | grep -q '^\.so ' && continue
+	grep -q '^\.so ' <<<"$(head -n 1 "$page")" && continue
 	for n in $(names_of "$page"); do
-		echo "$funcs" | grep -qx "$n" ||
+		grep -qx "$n" <<<"$funcs" ||
 		    say "${page##*/} names $n, which worker.h does not declare"
 	done
 	if command -v groff >/dev/null; then
