@@ -29,11 +29,17 @@
 	X(DATA_LOSS, 15, "data loss")                                         \
 	X(UNAUTHENTICATED, 16, "unauthenticated")
 
+// The public header (include/tasq/tasq.h) declares the same enum for
+// programs using libtasq; whichever of the two comes first defines it
+// (tests/lib/errors_test.c checks that they agree).
+#ifndef TASQ_ERR_ENUM_DEFINED
+#define TASQ_ERR_ENUM_DEFINED
 enum tasq_err {
 #define TASQ_ERR_ENUM(name, code, msg) TASQ_E##name = TASQ_ERR_BASE + code,
 	TASQ_ERR_MAP(TASQ_ERR_ENUM)
 #undef TASQ_ERR_ENUM
 };
+#endif
 
 #define TASQ_CODE_MAX 16
 

@@ -1,0 +1,343 @@
+// tasq/tasq.h: libtasq, the public C library of tasq.
+//
+//	#include <tasq/tasq.h>
+//	cc prog.c $(pkg-config --cflags --libs tasq)
+//
+// A program connects to a tasq-server with a session, submits payloads
+// of a task type to a queue as a job and reads the job's results in
+// input order (the client side, tasq_job_*), or serves tasks of some
+// types as a worker (the worker side, <tasq/worker.h>, included at the
+// end). docs/LIBRARY.md is the tour; every function has a man page in
+// section 3 (tasq_session_open(3), ...).
+//
+// This header includes only standard headers and may be used from C++.
+//
+// Conventions (the same for every function of the library):
+// - Handles are opaque. What the library hands out is freed with its own
+//   _free function; a _close refuses new work and aborts what is in
+//   flight, but does not free. Every _free accepts NULL.
+// - A call that can fail returns int: 0, or one of the TASQ_E* codes
+//   below (never another number). The output parameter comes first. A
+//   failed call returns nothing through its output parameters and takes
+//   ownership of nothing. tasq_errmsg() then says why in a sentence.
+// - Strings and buffers passed in are borrowed for the duration of the
+//   call (the library copies what it keeps) unless the function says
+//   otherwise. Strings returned as const char * belong to the library.
+// - Asynchronous operations take a tasq_aio (below); the blocking form
+//   of each is the asynchronous one plus tasq_aio_wait on an aio of the
+//   library's own.
+//
+// Threads (the rules; each type repeats its own in one sentence):
+// - tasq_version, tasq_errstr, tasq_errname and tasq_errmsg may be called
+//   from any thread at any time. tasq_errmsg is per thread.
+// - A tasq_opts is not thread-safe: build it in one thread, then hand it
+//   to tasq_session_open, which copies it; it may be freed at once.
+// - A tasq_session is thread-safe: any number of threads may use one
+//   session at once. tasq_session_close may be called from any thread,
+//   also while other calls are in flight (they fail with
+//   TASQ_ECANCELLED or TASQ_EUNAVAILABLE); tasq_session_free must be the
+//   last call on the session and must not race with any other.
+// - A tasq_aio carries one operation at a time; its functions
+//   (wait, result, cancel, stop) may be called from any thread. Its
+//   callback runs on a library thread, concurrently with other
+//   callbacks: it must not block (no tasq_aio_wait, no blocking library
+//   call), it may read the result and start the next operation on the
+//   same aio, and it must not free its own aio.
+// - Handles made from a session (jobs, the worker side's) are
+//   thread-safe as each section below says; all of them must be freed
+//   before their session is freed.
+// - The library starts its own threads (nng's, and one per live job);
+//   it never installs signal handlers. It ignores nothing: a program
+//   that writes to sockets should ignore SIGPIPE itself (nng does not
+//   raise it).
+#ifndef TASQ_TASQ_H
+#define TASQ_TASQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// TASQ_API marks the exported functions; the library is built with
+// hidden visibility, so nothing else is exported (nm -D libtasq.so
+// shows only tasq_* symbols).
+#if defined(__GNUC__) || defined(__clang__)
+#define TASQ_API __attribute__((visibility("default")))
+#else
+#define TASQ_API
+#endif
+
+// ---- Versions -----------------------------------------------------------
+//
+// The version of tasq this header belongs to. The ABI is versioned by the
+// shared library's SONAME (libtasq.so.1): within one SONAME, functions
+// and constants are only ever added, never changed or removed, and
+// handles stay opaque; structures the caller allocates (tasq_job_status)
+// grow only at the end, behind a size field the caller sets. See
+// docs/LIBRARY.md, "ABI and versions".
+#define TASQ_VERSION_MAJOR 0
+#define TASQ_VERSION_MINOR 1
+#define TASQ_VERSION_PATCH 0
+// One number that compares: 10000 * major + 100 * minor + patch.
+#define TASQ_VERSION_NUMBER                                                   \
+	(TASQ_VERSION_MAJOR * 10000 + TASQ_VERSION_MINOR * 100 +              \
+	    TASQ_VERSION_PATCH)
+
+// tasq_version returns the version of the library loaded at run time,
+// "MAJOR.MINOR.PATCH" (a static string), which may be newer than the
+// header a program was built with.
+TASQ_API const char *tasq_version(void);
+
+// ---- Errors -------------------------------------------------------------
+//
+// Every error is TASQ_ERR_BASE plus the gRPC-style status code that
+// travels on the wire (docs/PROTOCOL.md), so a task's error code as a
+// worker set it and a failed call's return value are the same numbers.
+// The tasq tools print the same names (tasq submit: "error: NOT_FOUND").
+#define TASQ_ERR_BASE 0x4000
+#define TASQ_CODE_MAX 16
+
+// Inside the library, lib/err.h declares the same enum (from one table);
+// whichever header comes first defines it.
+#ifndef TASQ_ERR_ENUM_DEFINED
+#define TASQ_ERR_ENUM_DEFINED
+enum tasq_err {
+	TASQ_ECANCELLED           = TASQ_ERR_BASE + 1,
+	TASQ_EUNKNOWN             = TASQ_ERR_BASE + 2,
+	TASQ_EINVALID_ARGUMENT    = TASQ_ERR_BASE + 3,
+	TASQ_EDEADLINE_EXCEEDED   = TASQ_ERR_BASE + 4,
+	TASQ_ENOT_FOUND           = TASQ_ERR_BASE + 5,
+	TASQ_EALREADY_EXISTS      = TASQ_ERR_BASE + 6,
+	TASQ_EPERMISSION_DENIED   = TASQ_ERR_BASE + 7,
+	TASQ_ERESOURCE_EXHAUSTED  = TASQ_ERR_BASE + 8,
+	TASQ_EFAILED_PRECONDITION = TASQ_ERR_BASE + 9,
+	TASQ_EABORTED             = TASQ_ERR_BASE + 10,
+	TASQ_EOUT_OF_RANGE        = TASQ_ERR_BASE + 11,
+	TASQ_EUNIMPLEMENTED       = TASQ_ERR_BASE + 12,
+	TASQ_EINTERNAL            = TASQ_ERR_BASE + 13,
+	TASQ_EUNAVAILABLE         = TASQ_ERR_BASE + 14,
+	TASQ_EDATA_LOSS           = TASQ_ERR_BASE + 15,
+	TASQ_EUNAUTHENTICATED     = TASQ_ERR_BASE + 16,
+};
+#endif
+
+// What the library's calls return, in short:
+// - TASQ_EINVALID_ARGUMENT: a bad argument or option (NULL handle, bad
+//   name, a payload over 1 MiB, an unreadable key or TLS file, a busy
+//   aio), or the server refused the request as such.
+// - TASQ_EUNAVAILABLE: the server cannot be reached, or the session was
+//   closed under the call.
+// - TASQ_EUNAUTHENTICATED: the server and this program do not share a key
+//   (or the server's certificate does not verify).
+// - TASQ_EDEADLINE_EXCEEDED: an aio's timeout, or a request's, expired.
+// - TASQ_ECANCELLED: tasq_aio_cancel, or the job was cancelled.
+// - TASQ_ENOT_FOUND: no such job (never submitted, or its results
+//   expired).
+// - TASQ_ERESOURCE_EXHAUSTED: out of memory here, or the server is full
+//   for longer than the call was allowed to retry.
+
+// tasq_errstr returns a static message for any value the library returns
+// ("ok" for 0, "invalid argument" for TASQ_EINVALID_ARGUMENT, ...), or for
+// a task's error code plus TASQ_ERR_BASE. Thread-safe.
+TASQ_API const char *tasq_errstr(int rv);
+
+// tasq_errname returns the code's name ("OK", "INVALID_ARGUMENT", ...),
+// the one the tools print, for a value the library returns; "UNKNOWN"
+// for anything else. Thread-safe.
+TASQ_API const char *tasq_errname(int rv);
+
+// tasq_errmsg returns the calling thread's detail of the last call of the
+// library that failed on this thread ("connecting to tcp://...: connection
+// refused", "/etc/tasq/key: group or others can read it", ...), "" when
+// there is none. The string stays valid until the next call of the
+// library on this thread. Thread-safe (one message per thread).
+TASQ_API const char *tasq_errmsg(void);
+
+// ---- Connection options (tasq_opts) --------------------------------------
+//
+// The settings a session connects with, by the tools' option names:
+//
+//   name              environment          default
+//   server            TASQ_SERVER          tcp://127.0.0.1:7070
+//   key-file          TASQ_KEY_FILE        (none) comma-separated files
+//   key               TASQ_KEY             (none) the key itself
+//   tls-ca            TASQ_TLS_CA          (none) needed for tls+tcp://
+//   tls-cert          TASQ_TLS_CERT        (none) client certificate
+//   tls-key           TASQ_TLS_KEY         (none) its private key
+//   tls-server-name   -                    the server URL's host
+//   tls-engine        TASQ_TLS_ENGINE      openssl (or builtin)
+//   tls-min-version   -                    1.2
+//   tls-max-version   -                    1.3
+//   request-timeout   -                    10s   one request's deadline
+//   connect-timeout   -                    5s    reaching the server
+//   max-message       -                    64MiB largest reply
+//
+// Values are text as on the tools' command line ("30s", "16MiB"). A key
+// must come from key-file or key: a session without one is refused.
+// Precedence, whatever the order of the calls, is the tools':
+// default < configuration file < environment < tasq_opts_set.
+//
+// The TLS engine and versions are process-wide (nng's): the first
+// session opened in the process chooses them, and a later session that
+// asks for others is refused with TASQ_EINVALID_ARGUMENT.
+//
+// Not thread-safe: one thread builds an options object, then sessions
+// copy it.
+typedef struct tasq_opts tasq_opts;
+
+// tasq_opts_alloc returns new options holding the defaults (*optsp: free
+// with tasq_opts_free). It reads neither the environment nor a file.
+// Errors: TASQ_EINVALID_ARGUMENT (optsp NULL), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int  tasq_opts_alloc(tasq_opts **optsp);
+TASQ_API void tasq_opts_free(tasq_opts *opts);
+
+// tasq_opts_set sets the option name (the table above) to value (text,
+// copied); value NULL resets it to its default. Errors:
+// TASQ_EINVALID_ARGUMENT (unknown name, or a value the tools would refuse:
+// a bad URL, duration or size; tasq_errmsg says which),
+// TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_opts_set(
+    tasq_opts *opts, const char *name, const char *value);
+
+// tasq_opts_get returns the option's current value as text in *valuep
+// (NULL for an option not set and without a default; owned by opts, valid
+// until it changes). The key is never returned: for "key" *valuep is
+// "(set)" or NULL. Errors: TASQ_EINVALID_ARGUMENT (unknown name).
+TASQ_API int tasq_opts_get(
+    const tasq_opts *opts, const char *name, const char **valuep);
+
+// tasq_opts_load_env reads the environment variables of the table, and
+// first the configuration file that TASQ_CONFIG names, if it is set (as
+// the tools do). Errors: those of tasq_opts_load_file, and
+// TASQ_EINVALID_ARGUMENT for a bad value in a variable (tasq_errmsg names
+// it).
+TASQ_API int tasq_opts_load_env(tasq_opts *opts);
+
+// tasq_opts_load_file reads a configuration file in the tools' format
+// ("name value" or "name = value" lines with the option names above, '#'
+// comments; tasq.conf(5)). Settings the library does not use (a
+// tasq-worker's "jobs", a server's "listen", ...) are skipped, so a
+// program can read the file its worker or server reads. Errors:
+// TASQ_EINVALID_ARGUMENT (cannot be read, or a bad value: tasq_errmsg
+// gives file:line), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_opts_load_file(tasq_opts *opts, const char *path);
+
+// ---- Sessions ------------------------------------------------------------
+//
+// A session is a connection to one tasq-server (it reconnects by itself
+// when the connection drops), authenticated with the shared key. Many
+// jobs and operations share one session. Thread-safe: see the rules at
+// the top.
+typedef struct tasq_session tasq_session;
+
+// tasq_session_open connects with opts (copied; NULL: the defaults and
+// the environment, as tasq_opts_load_env), waiting up to connect-timeout
+// for the server (0: one attempt). Returns new (*sp: close and free with
+// tasq_session_free). Errors: TASQ_EINVALID_ARGUMENT (options: no key, a
+// key or TLS file that cannot be read, a bad URL), TASQ_EUNAVAILABLE (the
+// server cannot be reached in time), TASQ_EUNAUTHENTICATED (the TLS
+// handshake failed verification), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_session_open(tasq_session **sp, const tasq_opts *opts);
+
+// tasq_session_close refuses new operations on the session and on its
+// jobs (TASQ_EUNAVAILABLE) and aborts those in flight: each completes
+// with TASQ_ECANCELLED. It does not wait for their callbacks and does
+// not free. Idempotent; any thread; may be called from a callback.
+TASQ_API void tasq_session_close(tasq_session *s);
+
+// tasq_session_free closes the session, waits until nothing of it runs
+// any more and frees it. Jobs and worker handles of the session must be
+// freed before. Not from a callback of the library.
+TASQ_API void tasq_session_free(tasq_session *s);
+
+// tasq_session_ping asks the server whether it is serving (the Health
+// RPC), as a readiness check: 0 when it is. Errors: TASQ_EUNAVAILABLE
+// (not serving or not reached within request-timeout),
+// TASQ_EUNAUTHENTICATED.
+TASQ_API int tasq_session_ping(tasq_session *s);
+
+// ---- Asynchronous operations (tasq_aio) ----------------------------------
+//
+// As nng's aio: an asynchronous operation is started with an aio and
+// later completes it, which runs the aio's callback once, on a library
+// thread; tasq_aio_wait waits for that instead.
+//
+//	tasq_aio *aio;
+//	tasq_aio_alloc(&aio, NULL, NULL);        // no callback: wait
+//	if (tasq_job_wait_aio(job, aio) == 0) {   // started
+//		tasq_aio_wait(aio);
+//		rv = tasq_aio_result(aio);
+//	}
+//	tasq_aio_free(aio);
+//
+// A function that starts an operation (the *_aio functions) returns 0
+// when it started it: the aio then completes exactly once, with the
+// operation's result (which may be an error found later). It returns an
+// error (TASQ_EINVALID_ARGUMENT for a bad argument or a busy aio,
+// TASQ_EUNAVAILABLE for a closed session) when it did not: the callback
+// then does not run, and the aio keeps its previous result.
+//
+// Output parameters of an operation are written before it completes and
+// must stay valid until then.
+//
+// Threads: one operation at a time per aio; the functions below may be
+// called from any thread; the callback must not block or free its aio
+// (it may start another operation on it).
+typedef struct tasq_aio tasq_aio;
+
+// tasq_aio_alloc returns a new aio (*aiop: free with tasq_aio_free) whose
+// completion calls cb(arg) (cb may be NULL). Errors:
+// TASQ_EINVALID_ARGUMENT (aiop NULL), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_aio_alloc(tasq_aio **aiop, void (*cb)(void *), void *arg);
+
+// tasq_aio_free stops the aio (tasq_aio_stop) and frees it. Not from its
+// own callback.
+TASQ_API void tasq_aio_free(tasq_aio *aio);
+
+// tasq_aio_stop cancels the operation in flight, if any, and waits until
+// its callback has returned; further operations can still be started.
+// Not from its own callback.
+TASQ_API void tasq_aio_stop(tasq_aio *aio);
+
+// tasq_aio_wait waits until the operation in flight, if any, has
+// completed (and its callback, if any, has returned).
+TASQ_API void tasq_aio_wait(tasq_aio *aio);
+
+// tasq_aio_busy says whether an operation is in flight (not yet
+// completed).
+TASQ_API bool tasq_aio_busy(tasq_aio *aio);
+
+// tasq_aio_cancel asks the operation in flight to stop: it completes
+// soon with TASQ_ECANCELLED, unless it completed already. Returns at
+// once. What a cancelled operation leaves behind is said by each
+// operation (a cancelled tasq_job_next_aio loses no result).
+TASQ_API void tasq_aio_cancel(tasq_aio *aio);
+
+// tasq_aio_set_timeout sets how long each later operation on the aio may
+// take before it completes with TASQ_EDEADLINE_EXCEEDED (as a cancel);
+// timeout_ms < 0 (the default) waits for ever.
+TASQ_API void tasq_aio_set_timeout(tasq_aio *aio, int32_t timeout_ms);
+
+// tasq_aio_result returns the result of the last completed operation:
+// 0 or a TASQ_E* code.
+TASQ_API int tasq_aio_result(tasq_aio *aio);
+
+// tasq_aio_errmsg returns the detail of the last completed operation's
+// error ("" when it succeeded or has none): owned by the aio, valid
+// until its next operation starts.
+TASQ_API const char *tasq_aio_errmsg(tasq_aio *aio);
+
+// ---- Client side (tasq_job_*) --------------------------------------------
+//
+// Declared in the next section of this header (h-lib).
+
+#ifdef __cplusplus
+}
+#endif
+
+// The worker side: include/tasq/worker.h is included here.
+
+#endif // TASQ_TASQ_H
