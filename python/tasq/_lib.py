@@ -119,7 +119,32 @@ def _declare_client(lib):
 
 
 def _declare_worker(lib):
-    """The worker side (<tasq/worker.h>): declared once it exists."""
+    """The worker side (<tasq/worker.h>)."""
+    vp, cp, ci, sz = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
+                      ctypes.c_size_t)
+    u32 = ctypes.c_uint32
+    _fn(lib, "tasq_serve_alloc", ci, c_void_pp, vp)
+    _fn(lib, "tasq_serve_free", None, vp)
+    _fn(lib, "tasq_serve_add_type", ci, vp, cp)
+    _fn(lib, "tasq_serve_add_queue", ci, vp, cp, u32)
+    _fn(lib, "tasq_serve_set_batch", ci, vp, u32)
+    _fn(lib, "tasq_serve_set_wait", ci, vp, u32)
+    _fn(lib, "tasq_serve_set_name", ci, vp, cp)
+    _fn(lib, "tasq_serve_lease", ci, c_void_pp, vp)
+    _fn(lib, "tasq_serve_flush", ci, vp)
+    _fn(lib, "tasq_serve_stop", None, vp)
+    _fn(lib, "tasq_lease_count", sz, vp)
+    _fn(lib, "tasq_lease_type", cp, vp)
+    _fn(lib, "tasq_lease_width", u32, vp)
+    _fn(lib, "tasq_lease_payload", vp, vp, sz, ctypes.POINTER(sz))
+    _fn(lib, "tasq_lease_payloads", ci, c_void_pp, ctypes.POINTER(sz),
+        c_void_pp, vp)
+    _fn(lib, "tasq_lease_cancelled", ctypes.c_bool, vp)
+    _fn(lib, "tasq_lease_put", ci, vp, sz, cp, sz)
+    _fn(lib, "tasq_lease_put_all", ci, vp, cp, sz, u32, vp)
+    _fn(lib, "tasq_lease_fail", ci, vp, sz, ci, cp)
+    _fn(lib, "tasq_lease_done", None, vp)
+    _fn(lib, "tasq_lease_free", None, vp)
 
 
 def check(rv, what=None):
@@ -198,5 +223,138 @@ class Session:
             pass
 
 
+# Refusals a worker waits out (the tasq-worker tool's backoff: 50 ms
+# doubling to 2 s): the server is away, full, or slow to answer.
+_TRANSIENT = {ERR_BASE + 14, ERR_BASE + 4, ERR_BASE + 8}
+
+
+class Serve:
+    """A tasq_serve: leases batches of some task types (one thread)."""
+
+    def __init__(self, session, types, queue=None, batch_size=None,
+                 name=None):
+        lib = load()
+        self._lib = lib
+        self.handle = None
+        w = ctypes.c_void_p()
+        check(lib.tasq_serve_alloc(ctypes.byref(w), session.handle))
+        self.handle = w
+        try:
+            for t in types:
+                check(lib.tasq_serve_add_type(w, t.encode()), t)
+            if queue:
+                for q in queue.split(","):
+                    qn, _, weight = q.partition(":")
+                    check(lib.tasq_serve_add_queue(
+                        w, qn.encode(), int(weight or 1)), q)
+            self.batch = batch_size or 16384
+            check(lib.tasq_serve_set_batch(w, self.batch))
+            if name:
+                check(lib.tasq_serve_set_name(w, name.encode()))
+        except BaseException:
+            self.free()
+            raise
+        self._backoff = 0.0
+        self._stopped = threading.Event()
+        self._set = self.batch
+
+    def lease(self, limit=None):
+        """A Lease of at most limit tasks, or None when none came within
+        the wait (about 1 s) or the server is away (after a backoff)."""
+        want = self.batch if limit is None else max(1, min(limit,
+                                                           self.batch))
+        if want != self._set:
+            check(self._lib.tasq_serve_set_batch(self.handle, want))
+            self._set = want
+        lp = ctypes.c_void_p()
+        rv = self._lib.tasq_serve_lease(ctypes.byref(lp), self.handle)
+        if rv in _TRANSIENT:
+            self._backoff = min(2.0, max(0.05, self._backoff * 2))
+            self._stopped.wait(self._backoff)
+            return None
+        check(rv)
+        self._backoff = 0.0
+        if not lp.value:
+            return None
+        return Lease(self._lib, lp)
+
+    def stop(self):
+        """Ends a backoff early (any thread)."""
+        self._stopped.set()
+
+    def free(self):
+        """Sends the results handed back, releases what is held, frees."""
+        h, self.handle = self.handle, None
+        if h is not None:
+            self._lib.tasq_serve_free(h)
+
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:
+            pass
+
+
+class Lease:
+    """A tasq_lease: one batch of tasks of one type (one thread)."""
+
+    def __init__(self, lib, handle):
+        self._lib = lib
+        self.handle = handle
+        self.n = lib.tasq_lease_count(handle)
+        self.type = lib.tasq_lease_type(handle).decode()
+
+    def payload(self, i):
+        ln = ctypes.c_size_t()
+        p = self._lib.tasq_lease_payload(self.handle, i, ctypes.byref(ln))
+        return ctypes.string_at(p, ln.value) if ln.value else b""
+
+    def column(self):
+        """(width, data, lengths): every payload as one column."""
+        data = ctypes.c_void_p()
+        size = ctypes.c_size_t()
+        lens = ctypes.c_void_p()
+        check(self._lib.tasq_lease_payloads(
+            ctypes.byref(data), ctypes.byref(size), ctypes.byref(lens),
+            self.handle))
+        width = self._lib.tasq_lease_width(self.handle)
+        raw = ctypes.string_at(data.value, size.value) if size.value else b""
+        lengths = None
+        if not width and lens.value:
+            lengths = list((ctypes.c_uint32 * self.n).from_address(
+                lens.value))
+        return width, raw, lengths
+
+    def cancelled(self):
+        return bool(self._lib.tasq_lease_cancelled(self.handle))
+
+    def put_all(self, width, data, lengths):
+        arr = None
+        if not width:
+            arr = (ctypes.c_uint32 * len(lengths))(*lengths)
+        check(self._lib.tasq_lease_put_all(self.handle, data, len(data),
+                                           width, arr))
+
+    def put(self, i, data):
+        check(self._lib.tasq_lease_put(self.handle, i, data, len(data)))
+
+    def fail(self, i, code, msg):
+        check(self._lib.tasq_lease_fail(self.handle, i, code, msg))
+
+    def done(self):
+        """Hands the lease back with its results (they go with the next
+        lease request, or within 100 ms); tasks without one are released.
+        """
+        h, self.handle = self.handle, None
+        if h is not None:
+            self._lib.tasq_lease_done(h)
+
+    def free(self):
+        """Frees a lease not handed back: its tasks are released."""
+        h, self.handle = self.handle, None
+        if h is not None:
+            self._lib.tasq_lease_free(h)
+
+
 __all__ = ["load", "library_path", "version", "check", "Session",
-           "LibraryNotFound", "Error"]
+           "Serve", "Lease", "LibraryNotFound", "Error"]

@@ -34,7 +34,7 @@ import signal
 import threading
 
 from . import _lib
-from ._codec import codec_for
+from ._codec import codec_for, _column
 from ._errors import (TaskError, INVALID_ARGUMENT, OUT_OF_RANGE, UNKNOWN)
 
 __all__ = ["Worker"]
@@ -131,32 +131,41 @@ class Worker:
                     if limit <= 0:
                         break
                 lease = serve.lease(limit)
-                if lease is None:  # nothing within the wait, or stopped
+                if lease is None:  # nothing within the wait, or backoff
                     continue
                 try:
                     self._run(lease, handlers[lease.type],
                               codecs[lease.type])
                 finally:
-                    lease.free()
+                    lease.free()  # only if not handed back: released
         finally:
             self._serve = None
-            serve.free()
+            serve.free()  # sends the results handed back
             for sig, h in old.items():
                 signal.signal(sig, h)
 
     def _run(self, lease, fn, codec):
+        """Runs fn over the lease's tasks and hands the lease back."""
+        width, data, lengths = lease.column()
         try:
-            values = lease.payloads(codec)
+            values = codec.decode_column(width, data, lengths, lease.n)
         except Exception:
-            values = None
+            values = None  # decoded one by one below, failing the bad ones
         out = [None] * lease.n
-        ok = True
+        failed = False
+        off = 0
         for i in range(lease.n):
+            if i % 64 == 63 and lease.cancelled():
+                # The job was cancelled: give the rest back unstarted.
+                out = out[:i]
+                break
             try:
-                if values is None:
-                    v = codec.decode(lease.payload(i))
-                else:
+                if values is not None:
                     v = values[i]
+                else:
+                    ln = width or lengths[i]
+                    v = codec.decode(data[off:off + ln])
+                    off += ln
                 r = fn(v)
                 if r is None:
                     r = b""
@@ -164,9 +173,16 @@ class Worker:
                     r = codec.encode(r)
                 out[i] = r
             except Exception as e:
-                ok = False
+                failed = True
                 code, msg = _outcome_of(e)
                 out[i] = (code, _error_text(msg))
-        lease.complete(out, ok)
-        self.tasks_done += lease.n
-
+        if not failed and len(out) == lease.n:
+            lease.put_all(*_column(out))
+        else:
+            for i, r in enumerate(out):
+                if isinstance(r, bytes):
+                    lease.put(i, r)
+                else:
+                    lease.fail(i, r[0], r[1])
+        lease.done()
+        self.tasks_done += len(out)
