@@ -88,8 +88,25 @@ def library_path():
     return _path
 
 
+class _Missing:
+    """Stands in for a function this libtasq lacks (an older library):
+    calling it raises tasq.Error UNIMPLEMENTED naming it."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, *args):
+        raise Error(12, "%s: not in this libtasq (%s); upgrade it"
+                    % (self.name, _path))
+
+
 def _fn(lib, name, restype, *argtypes):
-    f = getattr(lib, name)
+    try:
+        f = getattr(lib, name)
+    except AttributeError:
+        # Not cached on the CDLL: set it, so that lib.name finds it.
+        setattr(lib, name, _Missing(name))
+        return None
     f.restype = restype
     f.argtypes = list(argtypes)
     return f
