@@ -330,9 +330,205 @@ TASQ_API int tasq_aio_result(tasq_aio *aio);
 // until its next operation starts.
 TASQ_API const char *tasq_aio_errmsg(tasq_aio *aio);
 
-// ---- Client side (tasq_job_*) --------------------------------------------
+// ---- Client side: jobs (tasq_job_*) ---------------------------------------
 //
-// Declared in the next section of this header (h-lib).
+// A job is payloads of one task type submitted to a queue; workers
+// serving that type compute one result per payload. The library sends
+// the payloads in batches, collects every result exactly once (it
+// acknowledges each delivery and drops repeats; a batch whose reply was
+// lost is sent again with the same boundaries, and after a server
+// restart every batch not yet answered is sent again) and hands the
+// results to the program in input order.
+//
+//	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+//	o.type = "sha256";
+//	tasq_job_submit(&job, s, &o, payloads, lens, n);   // a batch
+//	while ((rv = tasq_job_next(job, &r)) == 0) {       // input order
+//		use(r.index, r.code, r.data, r.len, r.error);
+//	}                          // rv == TASQ_EOUT_OF_RANGE: all taken
+//	tasq_job_free(job);
+//
+// or a stream: tasq_job_open, tasq_job_add for each payload (blocks
+// while the window is full of results not yet taken), tasq_job_finish,
+// reading results meanwhile from another thread or through result_cb.
+//
+// A detached job (opts.detach) lives at the server after this process:
+// its results are kept there (result_ttl_ms) and any process can read
+// them with tasq_job_attach and its id (tasq_job_id). Jobs that are not
+// detached end with tasq_job_free: if their results are not all in, the
+// job is abandoned at the server (its tasks dropped).
+//
+// Threads: a job is thread-safe; results go to whoever asks first, so
+// one consumer (or result_cb) is the usual shape, and tasq_job_add calls
+// from several threads are serialised (in the order they take the job's
+// lock). tasq_job_free must not race with other calls on the job.
+typedef struct tasq_job tasq_job;
+
+// A result, in input order. data, len and error belong to the job and
+// stay valid until the next tasq_job_next(_aio) on the job, or until
+// result_cb returns, or tasq_job_free.
+typedef struct tasq_result {
+	uint64_t    index; // the task's position in the job's input, from 0
+	int         code;  // 0, or TASQ_ERR_BASE + the task's error code
+	const void *data;  // the result (len bytes; may be empty on error)
+	size_t      len;
+	const char *error; // the worker's message, "" when none
+} tasq_result;
+
+// A job's settings. Initialise with TASQ_JOB_OPTS_INIT (size is what
+// lets later versions add fields at the end); zero fields take defaults.
+typedef struct tasq_job_opts {
+	size_t      size;       // sizeof(tasq_job_opts)
+	const char *queue;      // NULL: "default"
+	const char *type;       // NULL: "square" (8-byte int64 LE)
+	uint32_t    priority;   // 1..100 (0: 10), the job's share of
+	                        // its queue against other jobs
+	uint32_t max_attempts;  // deliveries of a failing task before it
+	                        // is dead-lettered (0: the server's)
+	bool     detach;        // results kept at the server (attach)
+	uint64_t result_ttl_ms; // detached: kept so long after done
+	                        // (0: the server's --result-ttl)
+	uint32_t batch_size;    // most tasks per request (0: 16384)
+	uint32_t linger_ms;     // a partial batch waits at most (0: 20)
+	uint64_t window;        // most tasks added whose results are not
+	                        // yet taken (0: 262144)
+	// Optional: every result, in input order, on the job's thread,
+	// instead of tasq_job_next. It must not block for long, and must
+	// not call tasq_job_add (the window it waits for is freed only when
+	// result_cb returns).
+	void (*result_cb)(void *arg, const tasq_result *r);
+	void *result_arg;
+} tasq_job_opts;
+
+#define TASQ_JOB_OPTS_INIT                                                    \
+	{                                                                     \
+		sizeof(tasq_job_opts)                                         \
+	}
+
+// tasq_job_open starts a job whose payloads come with tasq_job_add, on
+// session s (which must outlive it), with settings o (copied; NULL: the
+// defaults). Returns new (*jobp: free with tasq_job_free). Errors:
+// TASQ_EINVALID_ARGUMENT (a NULL argument, a bad queue or type name:
+// 1-64 characters of [A-Za-z0-9._-], a priority over 100),
+// TASQ_EUNAVAILABLE (the session is closed), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_job_open(
+    tasq_job **jobp, tasq_session *s, const tasq_job_opts *o);
+
+// tasq_job_add appends one payload (len bytes, copied; at most 1 MiB;
+// exactly 8 for type square) to the job's input, waiting while the
+// window is full. Errors: TASQ_EINVALID_ARGUMENT (the payload, or the
+// input was finished), TASQ_ECANCELLED (the job was cancelled or the
+// session closed), or the error that ended the job (as tasq_job_wait).
+TASQ_API int tasq_job_add(tasq_job *job, const void *payload, size_t len);
+
+// tasq_job_finish ends the job's input: no tasq_job_add after it. The
+// rest is sent in the background (tasq_job_flush waits for it).
+// Errors: TASQ_EINVALID_ARGUMENT (job NULL).
+TASQ_API int tasq_job_finish(tasq_job *job);
+
+// tasq_job_submit is tasq_job_open, tasq_job_add of the n payloads
+// (payloads[i], lens[i] bytes) and tasq_job_finish. Errors: theirs.
+TASQ_API int tasq_job_submit(tasq_job **jobp, tasq_session *s,
+    const tasq_job_opts *o, const void *const *payloads, const size_t *lens,
+    size_t n);
+
+// tasq_job_id returns the job's id (random, non-zero; shown by the tools
+// as 16 hex digits), 0 for NULL.
+TASQ_API uint64_t tasq_job_id(const tasq_job *job);
+
+// tasq_job_flush waits until the server has every payload added so far
+// and, after tasq_job_finish, knows that the input is complete (for a
+// detached job this is when the program may exit). Errors: as
+// tasq_job_wait.
+TASQ_API int tasq_job_flush(tasq_job *job);
+TASQ_API int tasq_job_flush_aio(tasq_job *job, tasq_aio *aio);
+
+// tasq_job_next takes the next result in input order into *r, waiting
+// for it. Returns 0; TASQ_EOUT_OF_RANGE once every result was taken
+// (the input finished); TASQ_EINVALID_ARGUMENT with result_cb set;
+// TASQ_ECANCELLED (the job was cancelled, or the session closed); or the
+// error that ended the job (as tasq_job_wait). The asynchronous form
+// writes *r before it completes; a cancelled tasq_job_next_aio takes
+// nothing (the result stays the next one).
+TASQ_API int tasq_job_next(tasq_job *job, tasq_result *r);
+TASQ_API int tasq_job_next_aio(tasq_job *job, tasq_result *r, tasq_aio *aio);
+
+// tasq_job_wait waits until the job is done: its input finished and
+// every task has a result (held by the library for a job of this
+// process; at the server for a detached or attached one). Errors:
+// TASQ_ECANCELLED; TASQ_ENOT_FOUND (the server lost or expired the
+// job), TASQ_EINVALID_ARGUMENT or TASQ_EFAILED_PRECONDITION (the server
+// refused the job's input), TASQ_EUNAUTHENTICATED (the server refused
+// the key); the message is in tasq_errmsg (tasq_aio_errmsg). A server
+// that cannot be reached or is full is retried for ever, as the tools
+// do: bound the wait with tasq_aio_set_timeout.
+TASQ_API int tasq_job_wait(tasq_job *job);
+TASQ_API int tasq_job_wait_aio(tasq_job *job, tasq_aio *aio);
+
+// A job's state (JobState on the wire, docs/PROTOCOL.md 9.11).
+enum tasq_job_state {
+	TASQ_JOB_STATE_OPEN      = 0, // input may still come
+	TASQ_JOB_STATE_RUNNING   = 1, // input complete, results missing
+	TASQ_JOB_STATE_DONE      = 2, // every task has a result
+	TASQ_JOB_STATE_CANCELLED = 3,
+};
+
+// What the server says about a job (JobInfo). Set size (or use
+// TASQ_JOB_STATUS_INIT) before the call.
+typedef struct tasq_job_status {
+	size_t   size; // sizeof(tasq_job_status)
+	uint64_t job_id;
+	int      state;     // enum tasq_job_state
+	uint64_t submitted; // tasks accepted
+	uint64_t completed; // tasks with a result (failed ones included)
+	uint64_t failed;    // tasks whose result is an error
+	uint64_t age_ms;
+	bool     detached;
+	uint64_t result_ttl_ms, expires_in_ms;
+	bool     no_worker; // no connected worker serves its queue and type
+	uint32_t workers;   // with no_worker: workers connected at all
+	char     queue[65], type[65], host[256];
+} tasq_job_status;
+
+#define TASQ_JOB_STATUS_INIT                                                  \
+	{                                                                     \
+		sizeof(tasq_job_status)                                       \
+	}
+
+// tasq_job_get_status asks the server about the job (JobStatus). Errors:
+// TASQ_EINVALID_ARGUMENT (NULL, or st->size too small), TASQ_ENOT_FOUND
+// (unknown or expired job: tasq_errmsg says which), TASQ_EUNAVAILABLE,
+// TASQ_EDEADLINE_EXCEEDED (no reply within request-timeout).
+TASQ_API int tasq_job_get_status(tasq_job_status *st, tasq_job *job);
+TASQ_API int tasq_job_get_status_aio(
+    tasq_job_status *st, tasq_job *job, tasq_aio *aio);
+
+// tasq_job_attach makes a handle for the detached job job_id, submitted
+// by this or any other process: tasq_job_next reads its results in
+// input order from the server (Results), as often as asked until they
+// expire; tasq_job_wait waits until it is done; tasq_job_free leaves it
+// at the server. Returns new (*jobp: free with tasq_job_free); o (may be
+// NULL) gives window and result_cb only. Errors: TASQ_ENOT_FOUND (no
+// such job, or its results expired), TASQ_EFAILED_PRECONDITION (the job
+// is not detached: its results go to its own submitter),
+// TASQ_EUNAVAILABLE, TASQ_EINVALID_ARGUMENT.
+TASQ_API int tasq_job_attach(
+    tasq_job **jobp, tasq_session *s, uint64_t job_id, const tasq_job_opts *o);
+
+// tasq_job_cancel cancels the job at the server: queued tasks are
+// dropped and workers are told to stop the running ones; calls waiting
+// on the job end with TASQ_ECANCELLED. Errors: TASQ_ENOT_FOUND (the
+// server has no such job any more), TASQ_EUNAVAILABLE,
+// TASQ_EDEADLINE_EXCEEDED.
+TASQ_API int tasq_job_cancel(tasq_job *job);
+TASQ_API int tasq_job_cancel_aio(tasq_job *job, tasq_aio *aio);
+
+// tasq_job_free stops the job's thread and frees it: operations still
+// waiting on it complete with TASQ_ECANCELLED. A job of this process
+// that is not detached and whose results are not all in is abandoned at
+// the server (CloseJob: its remaining tasks are dropped); a detached or
+// attached job is left there. Not from a callback of the library.
+TASQ_API void tasq_job_free(tasq_job *job);
 
 #ifdef __cplusplus
 }
