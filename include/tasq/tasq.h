@@ -535,5 +535,6 @@ TASQ_API void tasq_job_free(tasq_job *job);
 #endif
 
 // The worker side: include/tasq/worker.h is included here.
+#include <tasq/worker.h>
 
 #endif // TASQ_TASQ_H

@@ -1,0 +1,1255 @@
+// worker: the serve handle of include/tasq/worker.h. It leases batches
+// of tasks for the caller (Lease, PROTOCOL.md 9.2), takes their results
+// back (with the next Lease, or by Complete, 9.3), releases what the
+// caller gives up (Release, 9.5), and keeps every lease the caller holds
+// alive on a thread of its own: heartbeats on the server's heartbeat port
+// with the Extend RPC as the fallback, as tasq-worker does (the
+// keepalive module of worker/keepalive.c, built into the library).
+//
+// The background thread also sends results that were handed back with
+// tasq_lease_done when no Lease takes them within flush_ms, and releases
+// the leases freed unfinished. Nothing it does holds serve.mtx across a
+// call.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../worker/keepalive.h"
+#include "api_int.h"
+#include "rand.h"
+#include "worker_int.h"
+
+#define DEFAULT_MAX_TASKS 16384
+#define DEFAULT_WAIT_MS 1000
+#define DEFAULT_LEASE_MS 30000
+#define DEFAULT_FLUSH_MS 100
+#define HB_TIMEOUT_MAX_MS 5000 // a Health or Extend call of the thread
+#define BEAT_IDS TASQ_KEEPALIVE_MAX_IDS
+
+// ---- the held list ---------------------------------------------------------
+
+static void
+held_add(struct tasq_serve *w, struct tasq_lease *l)
+{
+	l->prev = NULL;
+	l->next = w->held;
+	if (w->held != NULL) {
+		w->held->prev = l;
+	}
+	w->held = l;
+	w->nheld++;
+}
+
+static void
+held_remove(struct tasq_serve *w, struct tasq_lease *l)
+{
+	if (l->prev != NULL) {
+		l->prev->next = l->next;
+	} else {
+		w->held = l->next;
+	}
+	if (l->next != NULL) {
+		l->next->prev = l->prev;
+	}
+	l->prev = l->next = NULL;
+	w->nheld--;
+}
+
+// ---- a set of leases whose results go in one go ------------------------
+
+struct sendset {
+	struct tasq_lease **l;
+	size_t              nl;
+	tasq_result_batch  *rb;
+	size_t              nrb;
+	uint64_t           *release; // lease ids of partial leases
+	size_t              nrelease;
+};
+
+static void
+sendset_fini(struct sendset *ss)
+{
+	free(ss->l);
+	free(ss->rb);
+	free(ss->release);
+	memset(ss, 0, sizeof(*ss));
+}
+
+// Moves the deferred leases (all of them) into ss. Called with mtx held;
+// allocates (an error leaves them deferred).
+static int
+take_deferred(struct tasq_serve *w, struct sendset *ss)
+{
+	size_t n = 0;
+
+	memset(ss, 0, sizeof(*ss));
+	for (struct tasq_lease *l = w->dhead; l != NULL; l = l->dnext) {
+		n++;
+	}
+	if (n == 0) {
+		return (0);
+	}
+	if ((ss->l = calloc(n, sizeof(*ss->l))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	for (struct tasq_lease *l = w->dhead; l != NULL; l = l->dnext) {
+		l->state        = WK_SENDING;
+		ss->l[ss->nl++] = l;
+	}
+	w->dhead = w->dtail = NULL;
+	return (0);
+}
+
+// Puts ss's leases back at the head of the deferred list (a request that
+// carried them failed): they go again with the next one.
+static void
+put_back(struct tasq_serve *w, struct sendset *ss)
+{
+	nng_mtx_lock(w->mtx);
+	for (size_t i = ss->nl; i-- > 0;) {
+		struct tasq_lease *l = ss->l[i];
+		l->state             = WK_DEFERRED;
+		l->dnext             = w->dhead;
+		w->dhead             = l;
+		if (w->dtail == NULL) {
+			w->dtail = l;
+		}
+	}
+	nng_mtx_unlock(w->mtx);
+	free(ss->l);
+	ss->l  = NULL;
+	ss->nl = 0;
+}
+
+// Builds the result batches of ss's leases (outside mtx: they are the
+// library's now). Partial leases are noted for a Release afterwards.
+static int
+sendset_build(struct sendset *ss)
+{
+	size_t nb = 0;
+
+	for (size_t i = 0; i < ss->nl; i++) {
+		nb += ss->l[i]->nb;
+	}
+	if (nb == 0) {
+		return (0);
+	}
+	if ((ss->rb = calloc(nb, sizeof(*ss->rb))) == NULL ||
+	    (ss->release = calloc(ss->nl, sizeof(*ss->release))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	for (size_t i = 0; i < ss->nl; i++) {
+		size_t got;
+		bool   partial;
+		int    rv;
+		if ((rv = wk_lease_batches(
+		         ss->l[i], ss->rb + ss->nrb, &got, &partial)) != 0) {
+			return (rv);
+		}
+		ss->nrb += got;
+		if (partial) {
+			ss->release[ss->nrelease++] = ss->l[i]->lease_id;
+		}
+	}
+	return (0);
+}
+
+static int
+release_ids(struct tasq_serve *w, const uint64_t *ids, size_t n)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[256];
+	int      rv = 0;
+
+	for (size_t off = 0; off < n && rv == 0; off += 1024) {
+		memset(&req, 0, sizeof(req));
+		req.method              = TASQ_M_RELEASE;
+		req.u.release.worker_id = w->id;
+		req.u.release.n         = n - off < 1024 ? n - off : 1024;
+		req.u.release.lease_ids = (uint64_t *) ids + off;
+		if ((rv = tasq_api_call(w->session, &req, w->link.timeout_ms,
+		         &rep, err, sizeof(err))) == 0) {
+			tasq_wire_rep_fini(&rep);
+		} else {
+			tasq_api_set_msg(err);
+		}
+	}
+	return (rv);
+}
+
+// The results were taken: the leases are finished (partial ones
+// released, best effort: else they expire) and freed.
+static void
+sendset_done(struct tasq_serve *w, struct sendset *ss)
+{
+	if (ss->nrelease > 0) {
+		(void) release_ids(w, ss->release, ss->nrelease);
+	}
+	nng_mtx_lock(w->mtx);
+	for (size_t i = 0; i < ss->nl; i++) {
+		held_remove(w, ss->l[i]);
+	}
+	nng_mtx_unlock(w->mtx);
+	for (size_t i = 0; i < ss->nl; i++) {
+		wk_lease_destroy(ss->l[i]);
+	}
+	sendset_fini(ss);
+}
+
+// What result k of rb adds to a request, at most.
+static size_t
+result_cost(const tasq_result_batch *rb, size_t k)
+{
+	size_t len =
+	    rb->results.width != 0 ? rb->results.width : rb->results.lens[k];
+	size_t el = rb->errors != NULL && rb->errors[k] != NULL
+	    ? strlen(rb->errors[k]) + 3
+	    : 0;
+
+	return (len + el + 24);
+}
+
+static size_t
+batches_cost(const tasq_result_batch *rb, size_t nrb)
+{
+	size_t size = 1024;
+
+	for (size_t i = 0; i < nrb; i++) {
+		size += 64;
+		for (size_t k = 0; k < rb[i].n; k++) {
+			size += result_cost(&rb[i], k);
+		}
+	}
+	return (size);
+}
+
+// Tasks [from, from + n) of rb as a batch of their own.
+static tasq_result_batch
+sub_batch(const tasq_result_batch *rb, size_t from, size_t n)
+{
+	tasq_result_batch sb  = *rb;
+	size_t            off = 0, size = 0;
+
+	sb.n      = n;
+	sb.ids    = rb->ids + from;
+	sb.codes  = rb->codes != NULL ? rb->codes + from : NULL;
+	sb.errors = rb->errors != NULL ? rb->errors + from : NULL;
+	if (rb->results.width != 0) {
+		off  = from * rb->results.width;
+		size = n * rb->results.width;
+	} else {
+		for (size_t k = 0; k < from; k++) {
+			off += rb->results.lens[k];
+		}
+		for (size_t k = from; k < from + n; k++) {
+			size += rb->results.lens[k];
+		}
+		sb.results.lens = rb->results.lens + from;
+	}
+	sb.results.data = rb->results.data + off;
+	sb.results.size = size;
+	return (sb);
+}
+
+// Hands rb in with Complete requests of at most max_req_bytes each (at
+// least one result each) and TASQ_WIRE_MAX_BATCHES batches. Returns 0 or
+// the error of the call that failed (the server drops results it has:
+// sending them all again is safe).
+static int
+hand_in(struct tasq_serve *w, const tasq_result_batch *rb, size_t nrb)
+{
+	tasq_result_batch *part;
+	size_t             bi = 0, k = 0;
+	tasq_req           req;
+	tasq_rep           rep;
+	char               err[256];
+	int                rv = 0;
+
+	if (nrb == 0) {
+		return (0);
+	}
+	if ((part = calloc(
+	         nrb < TASQ_WIRE_MAX_BATCHES ? nrb : TASQ_WIRE_MAX_BATCHES,
+	         sizeof(*part))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	while (bi < nrb && rv == 0) {
+		size_t np = 0, cost = 1024;
+		while (bi < nrb && np < TASQ_WIRE_MAX_BATCHES) {
+			size_t from = k;
+			cost += 64;
+			while (k < rb[bi].n) {
+				size_t c = result_cost(&rb[bi], k);
+				if (cost + c > w->link.max_req_bytes &&
+				    (np > 0 || k > from)) {
+					break;
+				}
+				cost += c;
+				k++;
+			}
+			if (k > from) {
+				part[np++] =
+				    sub_batch(&rb[bi], from, k - from);
+			}
+			if (k < rb[bi].n) {
+				break; // full
+			}
+			bi++;
+			k = 0;
+		}
+		if (np == 0) {
+			break;
+		}
+		memset(&req, 0, sizeof(req));
+		req.method               = TASQ_M_COMPLETE;
+		req.u.complete.worker_id = w->id;
+		req.u.complete.nresults  = np;
+		req.u.complete.results   = part;
+		if ((rv = tasq_api_call(w->session, &req, w->link.timeout_ms,
+		         &rep, err, sizeof(err))) == 0) {
+			tasq_wire_rep_fini(&rep);
+		} else {
+			tasq_api_set_msg(err);
+		}
+	}
+	free(part);
+	return (rv);
+}
+
+// Sends the deferred results now, by Complete. Returns 0 (also when
+// there were none) or the error (they stay deferred).
+static int
+flush(struct tasq_serve *w)
+{
+	struct sendset ss;
+	int            rv;
+
+	nng_mtx_lock(w->mtx);
+	rv = take_deferred(w, &ss);
+	nng_mtx_unlock(w->mtx);
+	if (rv != 0 || ss.nl == 0) {
+		return (rv);
+	}
+	if ((rv = sendset_build(&ss)) == 0) {
+		rv = hand_in(w, ss.rb, ss.nrb);
+	}
+	if (rv != 0) {
+		free(ss.rb);
+		free(ss.release);
+		ss.rb      = NULL;
+		ss.release = NULL;
+		ss.nrb = ss.nrelease = 0;
+		put_back(w, &ss);
+		return (rv);
+	}
+	sendset_done(w, &ss);
+	return (0);
+}
+
+// ---- the background thread -----------------------------------------------
+
+// Opens the heartbeat channel (a Health call: outside mtx, which the
+// caller holds on entry and exit).
+static void
+keepalive_open(struct tasq_serve *w)
+{
+	char                err[256];
+	char               *hb = NULL;
+	tasq_keepalive     *ka = NULL;
+	tasq_keepalive_conf kc = {
+		.server          = w->link.url,
+		.keys            = w->link.keys,
+		.tls_ca          = w->link.tls_ca,
+		.tls_server_name = w->link.tls_server_name,
+		.tls_cert        = w->link.tls_cert,
+		.tls_key         = w->link.tls_key,
+		.chan            = w->link.chan,
+		.worker_id       = w->id,
+		.timeout_ms      = w->link.timeout_ms < HB_TIMEOUT_MAX_MS
+		         ? w->link.timeout_ms
+		         : HB_TIMEOUT_MAX_MS,
+	};
+
+	w->ka_opening = true;
+	if (w->heartbeat != NULL) {
+		hb = strdup(w->heartbeat);
+	}
+	nng_mtx_unlock(w->mtx);
+	kc.heartbeat = hb;
+	if (tasq_keepalive_open(&ka, &kc, err, sizeof(err)) != 0) {
+		// Only a heartbeat URL nng refuses: beat by RPC then.
+		kc.heartbeat = "none";
+		(void) tasq_keepalive_open(&ka, &kc, err, sizeof(err));
+	}
+	free(hb);
+	nng_mtx_lock(w->mtx);
+	w->ka = ka;
+}
+
+static void
+bg_release(struct tasq_serve *w)
+{
+	struct tasq_lease *list = w->rhead, *l;
+	uint64_t          *ids;
+	size_t             n = 0;
+
+	w->rhead = NULL;
+	for (l = list; l != NULL; l = l->dnext) {
+		held_remove(w, l);
+		n++;
+	}
+	nng_mtx_unlock(w->mtx);
+	if ((ids = calloc(n, sizeof(*ids))) != NULL) {
+		n = 0;
+		for (l = list; l != NULL; l = l->dnext) {
+			ids[n++] = l->lease_id;
+		}
+		(void) release_ids(w, ids, n); // else they expire
+		free(ids);
+	}
+	while (list != NULL) {
+		l    = list;
+		list = l->dnext;
+		wk_lease_destroy(l);
+	}
+	nng_mtx_lock(w->mtx);
+}
+
+static void
+bg_beat(struct tasq_serve *w)
+{
+	uint64_t ids[BEAT_IDS];
+	size_t   n = 0, skip = 0, total;
+
+	// Every held lease, BEAT_IDS at a time.
+	do {
+		size_t i = 0;
+		n        = 0;
+		for (struct tasq_lease *l = w->held; l != NULL; l = l->next) {
+			if (l->state == WK_RELEASE) {
+				continue;
+			}
+			if (i++ < skip) {
+				continue;
+			}
+			if (n == BEAT_IDS) {
+				break;
+			}
+			ids[n++] = l->lease_id;
+		}
+		total = i;
+		skip += n;
+		w->beats++;
+		if (w->ka == NULL) {
+			keepalive_open(w);
+		}
+		nng_mtx_unlock(w->mtx);
+		// w->ka is this thread's to use (others only look at it).
+		if (n > 0 && w->ka != NULL) {
+			(void) tasq_keepalive_beat(w->ka, ids, n);
+		}
+		nng_mtx_lock(w->mtx);
+	} while (n == BEAT_IDS && skip < total && !w->closing);
+}
+
+static uint32_t
+beat_period(struct tasq_serve *w)
+{
+	uint32_t p = w->ka != NULL
+	    ? tasq_keepalive_period_ms(w->ka, w->lease_ms)
+	    : w->lease_ms / 4;
+
+	return (p > 10 ? p : 10);
+}
+
+static void
+bg_loop(void *arg)
+{
+	struct tasq_serve *w = arg;
+	nng_time           next_beat, retry_flush = 0;
+
+	nng_mtx_lock(w->mtx);
+	next_beat = nng_clock() + beat_period(w);
+	while (!w->closing) {
+		nng_time now = nng_clock(), until;
+		w->kick      = false;
+		if (w->rhead != NULL) {
+			bg_release(w);
+			continue;
+		}
+		if (w->dhead != NULL && now >= retry_flush &&
+		    now - w->dhead->since >= w->flush_ms) {
+			int rv;
+			nng_mtx_unlock(w->mtx);
+			rv = flush(w);
+			nng_mtx_lock(w->mtx);
+			if (rv != 0) {
+				retry_flush = nng_clock() + 500;
+			}
+			continue;
+		}
+		if (w->nheld == 0 || next_beat > now + beat_period(w)) {
+			// The first beat of a new lease comes within a
+			// period of its arrival, and a lease time learned
+			// shorter (the first lease's) takes effect at once.
+			next_beat = now + beat_period(w);
+		}
+		if (w->nheld > 0 && now >= next_beat) {
+			bg_beat(w);
+			next_beat = nng_clock() + beat_period(w);
+			continue;
+		}
+		until = now + 1000;
+		if (w->nheld > 0 && next_beat < until) {
+			until = next_beat;
+		}
+		if (w->dhead != NULL) {
+			nng_time f = w->dhead->since + w->flush_ms;
+			f          = f < retry_flush ? retry_flush : f;
+			until      = f < until ? f : until;
+		}
+		if (!w->kick) {
+			(void) nng_cv_until(w->cv, until);
+		}
+	}
+	nng_mtx_unlock(w->mtx);
+}
+
+// ---- the public calls ---------------------------------------------------
+
+// What the worker side needs of the session, borrowed from it.
+static void
+link_get(tasq_session *s, wk_link *link)
+{
+	const tasq_opts *o = s->opts;
+
+	memset(link, 0, sizeof(*link));
+	link->chan            = s->chan;
+	link->url             = o->val[TASQ_API_OPT_SERVER];
+	link->keys            = s->keys;
+	link->tls_ca          = o->val[TASQ_API_OPT_TLS_CA];
+	link->tls_server_name = o->val[TASQ_API_OPT_TLS_SERVER_NAME];
+	link->tls_cert        = o->val[TASQ_API_OPT_TLS_CERT];
+	link->tls_key         = o->val[TASQ_API_OPT_TLS_KEY];
+	link->timeout_ms      = s->timeout_ms;
+	// As tasq-worker --max-request: under the server's --max-message
+	// (4 MiB by default), the rest in several requests.
+	link->max_req_bytes = (size_t) 4 << 20;
+}
+
+// The session's close: tasq_serve_run returns (its calls fail anyway).
+static void
+session_closed(void *arg)
+{
+	tasq_serve_stop(arg);
+}
+
+TASQ_API int
+tasq_serve_alloc(tasq_serve **wp, tasq_session *s)
+{
+	struct tasq_serve *w;
+	char               host[48];
+	int                rv;
+
+	tasq_api_clear();
+	if (wp == NULL || s == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_serve_alloc: wp or s is NULL"));
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	if ((rv = tasq_api_session_hold(s)) != 0) {
+		free(w);
+		return (tasq_api_fail(rv, "the session is closed"));
+	}
+	w->session = s;
+	link_get(s, &w->link);
+	w->id        = tasq_random64();
+	w->max_tasks = DEFAULT_MAX_TASKS;
+	w->wait_ms   = DEFAULT_WAIT_MS;
+	w->lease_ms  = DEFAULT_LEASE_MS;
+	w->flush_ms  = DEFAULT_FLUSH_MS;
+	atomic_init(&w->stop, false);
+	if (gethostname(host, sizeof(host)) != 0) {
+		strcpy(host, "unknown");
+	}
+	host[sizeof(host) - 1] = '\0';
+	snprintf(w->name, sizeof(w->name), "%s/%d/lib", host, (int) getpid());
+	if (nng_mtx_alloc(&w->mtx) != 0 || nng_cv_alloc(&w->cv, w->mtx) != 0 ||
+	    nng_thread_create(&w->thread, bg_loop, w) != 0) {
+		if (w->cv != NULL) {
+			nng_cv_free(w->cv);
+		}
+		if (w->mtx != NULL) {
+			nng_mtx_free(w->mtx);
+		}
+		tasq_api_session_release(s);
+		free(w);
+		return (tasq_api_fail(
+		    TASQ_ERESOURCE_EXHAUSTED, "out of memory or threads"));
+	}
+	w->closer.fn  = session_closed;
+	w->closer.arg = w;
+	tasq_api_session_add_closer(s, &w->closer);
+	*wp = w;
+	return (0);
+}
+
+static int
+add_name(tasq_serve *w, char **names, uint32_t *weights, size_t *n, size_t max,
+    const char *name, uint32_t weight)
+{
+	char *copy;
+	int   rv = 0;
+
+	if ((copy = strdup(name)) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	nng_mtx_lock(w->mtx);
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp(names[i], name) == 0) {
+			rv = TASQ_EALREADY_EXISTS;
+		}
+	}
+	if (rv == 0 && *n == max) {
+		rv = TASQ_EOUT_OF_RANGE;
+	}
+	if (rv == 0) {
+		if (weights != NULL) {
+			weights[*n] = weight;
+		}
+		names[(*n)++] = copy;
+		copy          = NULL;
+	}
+	nng_mtx_unlock(w->mtx);
+	free(copy);
+	if (rv == TASQ_EALREADY_EXISTS) {
+		return (tasq_api_fail(rv, "'%s' is there already", name));
+	}
+	if (rv != 0) {
+		return (tasq_api_fail(rv, "at most %zu", max));
+	}
+	return (0);
+}
+
+TASQ_API int
+tasq_serve_add_type(tasq_serve *w, const char *type)
+{
+	tasq_api_clear();
+	if (w == NULL || type == NULL || !tasq_wire_valid_name(type)) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "a task type is 1 to 64 characters of [A-Za-z0-9._-]"));
+	}
+	return (add_name(
+	    w, w->types, NULL, &w->ntypes, TASQ_WIRE_MAX_TYPES, type, 0));
+}
+
+TASQ_API int
+tasq_serve_add_queue(tasq_serve *w, const char *queue, uint32_t weight)
+{
+	tasq_api_clear();
+	if (w == NULL || queue == NULL || !tasq_wire_valid_name(queue)) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "a queue name is 1 to 64 characters of [A-Za-z0-9._-]"));
+	}
+	if (weight > TASQ_WIRE_MAX_PRIORITY) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "a queue's weight is 1 to 100"));
+	}
+	return (add_name(w, w->qnames, w->qweights, &w->nqueues,
+	    TASQ_WIRE_MAX_QUEUES, queue, weight != 0 ? weight : 1));
+}
+
+TASQ_API int
+tasq_serve_set_batch(tasq_serve *w, uint32_t max_tasks)
+{
+	tasq_api_clear();
+	if (w == NULL || max_tasks == 0 || max_tasks > 65536) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "tasks per lease: 1 to 65536"));
+	}
+	nng_mtx_lock(w->mtx);
+	w->max_tasks = max_tasks;
+	nng_mtx_unlock(w->mtx);
+	return (0);
+}
+
+TASQ_API int
+tasq_serve_set_wait(tasq_serve *w, uint32_t wait_ms)
+{
+	tasq_api_clear();
+	if (w == NULL || wait_ms > 60000) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "the wait is 0 to 60000 ms"));
+	}
+	nng_mtx_lock(w->mtx);
+	w->wait_ms = wait_ms;
+	nng_mtx_unlock(w->mtx);
+	return (0);
+}
+
+TASQ_API int
+tasq_serve_set_name(tasq_serve *w, const char *name)
+{
+	size_t len;
+
+	tasq_api_clear();
+	if (w == NULL || name == NULL ||
+	    (len = strlen(name)) > TASQ_WIRE_MAX_NAME) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "a worker name is at most 64 bytes"));
+	}
+	// The wire takes no control characters in a worker name.
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char) name[i];
+		if (c < 0x20 || c == 0x7f) {
+			return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+			    "a worker name has no control characters"));
+		}
+	}
+	nng_mtx_lock(w->mtx);
+	memcpy(w->name, name, len + 1);
+	nng_mtx_unlock(w->mtx);
+	return (0);
+}
+
+TASQ_API int
+tasq_serve_set_heartbeat(tasq_serve *w, const char *url)
+{
+	char *copy = NULL;
+
+	tasq_api_clear();
+	if (w == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT, "w is NULL"));
+	}
+	if (url != NULL && (copy = strdup(url)) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	nng_mtx_lock(w->mtx);
+	if (w->ka_opening || w->ka != NULL) {
+		nng_mtx_unlock(w->mtx);
+		free(copy);
+		return (tasq_api_fail(TASQ_EFAILED_PRECONDITION,
+		    "heartbeats have started: set it before the first lease"));
+	}
+	free(w->heartbeat);
+	w->heartbeat = copy;
+	nng_mtx_unlock(w->mtx);
+	return (0);
+}
+
+TASQ_API uint32_t
+tasq_serve_lease_ms(tasq_serve *w)
+{
+	uint32_t ms;
+
+	if (w == NULL) {
+		return (0);
+	}
+	nng_mtx_lock(w->mtx);
+	ms = w->lease_ms;
+	nng_mtx_unlock(w->mtx);
+	return (ms);
+}
+
+// What one Lease request sends, copied under mtx.
+struct lease_call {
+	tasq_req       req;
+	struct sendset ss;
+	const char    *types[TASQ_WIRE_MAX_TYPES];
+	char           tbuf[TASQ_WIRE_MAX_TYPES][TASQ_WIRE_MAX_NAME + 1];
+	char           qbuf[TASQ_WIRE_MAX_QUEUES][TASQ_WIRE_MAX_NAME + 1];
+	char           name[TASQ_WIRE_MAX_NAME + 1];
+	uint32_t       wait_ms;
+};
+
+// Builds the request (results of the deferred leases with it, or ahead
+// of it by Complete when they do not fit).
+static int
+lease_prepare(struct tasq_serve *w, struct lease_call *c, bool async)
+{
+	tasq_req *req = &c->req;
+	int       rv;
+
+	memset(req, 0, sizeof(*req));
+	nng_mtx_lock(w->mtx);
+	if (w->ntypes == 0) {
+		nng_mtx_unlock(w->mtx);
+		return (tasq_api_fail(TASQ_EFAILED_PRECONDITION,
+		    "the serve handle serves no task type "
+		    "(tasq_serve_add_type)"));
+	}
+	req->method              = TASQ_M_LEASE;
+	req->u.lease.worker_id   = w->id;
+	req->u.lease.max_tasks   = w->max_tasks;
+	req->u.lease.wait_ms     = w->wait_ms;
+	req->u.lease.id_runs     = true;
+	req->u.lease.ntypes      = w->ntypes;
+	req->u.lease.types       = c->types;
+	req->u.lease.queue       = "default";
+	req->u.lease.worker_name = c->name;
+	memcpy(c->name, w->name, sizeof(c->name));
+	for (size_t i = 0; i < w->ntypes; i++) {
+		snprintf(c->tbuf[i], sizeof(c->tbuf[i]), "%s", w->types[i]);
+		c->types[i] = c->tbuf[i];
+	}
+	for (size_t i = 0; i < w->nqueues; i++) {
+		snprintf(c->qbuf[i], sizeof(c->qbuf[i]), "%s", w->qnames[i]);
+		req->u.lease.queues[i].name   = c->qbuf[i];
+		req->u.lease.queues[i].weight = w->qweights[i];
+	}
+	if (w->nqueues > 0) {
+		req->u.lease.queue = c->qbuf[0];
+		// One queue goes as queue alone (any server reads it).
+		req->u.lease.nqueues = w->nqueues > 1 ? w->nqueues : 0;
+	}
+	c->wait_ms = w->wait_ms;
+	rv         = take_deferred(w, &c->ss);
+	nng_mtx_unlock(w->mtx);
+	if (rv != 0) {
+		memset(&c->ss, 0, sizeof(c->ss)); // they stay deferred
+		return (0);
+	}
+	if ((rv = sendset_build(&c->ss)) != 0) {
+		goto fail;
+	}
+	if (c->ss.nrb > TASQ_WIRE_MAX_BATCHES ||
+	    batches_cost(c->ss.rb, c->ss.nrb) > w->link.max_req_bytes) {
+		// Too large to ride along: ahead of the Lease, in parts;
+		// from an aio start (which must not block) by the thread.
+		if (async) {
+			rv = 0;
+			goto fail;
+		}
+		if ((rv = hand_in(w, c->ss.rb, c->ss.nrb)) != 0) {
+			goto fail;
+		}
+		sendset_done(w, &c->ss);
+		return (0);
+	}
+	req->u.lease.nresults = c->ss.nrb;
+	req->u.lease.results  = c->ss.rb;
+	return (0);
+fail:
+	free(c->ss.rb);
+	free(c->ss.release);
+	c->ss.rb      = NULL;
+	c->ss.release = NULL;
+	c->ss.nrb = c->ss.nrelease = 0;
+	put_back(w, &c->ss);
+	if (async) {
+		nng_mtx_lock(w->mtx);
+		nng_cv_wake(w->cv); // the thread flushes them
+		nng_mtx_unlock(w->mtx);
+	}
+	return (rv);
+}
+
+// The reply came (rv 0) or not: results taken or put back, the lease (if
+// any) made and held.
+static int
+lease_finish(struct tasq_serve *w, struct lease_call *c, int rv, tasq_rep *rep,
+    tasq_lease **lp)
+{
+	struct tasq_lease *l = NULL;
+
+	*lp = NULL;
+	if (rv != 0) {
+		if (c->ss.nl > 0) {
+			free(c->ss.rb);
+			free(c->ss.release);
+			c->ss.rb      = NULL;
+			c->ss.release = NULL;
+			put_back(w, &c->ss);
+		}
+		return (rv);
+	}
+	if (c->ss.nl > 0) {
+		sendset_done(w, &c->ss);
+	}
+	if (rep->u.lease.lease_ms != 0) {
+		nng_mtx_lock(w->mtx);
+		w->lease_ms = rep->u.lease.lease_ms;
+		nng_mtx_unlock(w->mtx);
+	}
+	if ((rv = wk_lease_make(w, rep, &l)) != 0) {
+		// No memory for the handle: hand the lease back at once.
+		uint64_t id = rep->u.lease.nbatches > 0
+		    ? rep->u.lease.batches[0].lease_id
+		    : 0;
+		tasq_wire_rep_fini(rep);
+		if (id != 0) {
+			(void) release_ids(w, &id, 1);
+		}
+		return (tasq_api_fail(rv, "out of memory"));
+	}
+	if (l == NULL) {
+		tasq_wire_rep_fini(rep); // no task in time
+		return (0);
+	}
+	l->state = WK_OPEN;
+	nng_mtx_lock(w->mtx);
+	held_add(w, l);
+	w->leases++;
+	if (w->nheld == 1) {
+		nng_cv_wake(w->cv); // schedules its first beat
+	}
+	nng_mtx_unlock(w->mtx);
+	*lp = l;
+	return (0);
+}
+
+TASQ_API int
+tasq_serve_lease(tasq_lease **lp, tasq_serve *w)
+{
+	struct lease_call *c;
+	tasq_lease        *l = NULL;
+	tasq_rep           rep;
+	char               err[256];
+	int                rv;
+
+	tasq_api_clear();
+	if (w == NULL || lp == NULL) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "tasq_serve_lease: NULL"));
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	if ((rv = lease_prepare(w, c, false)) == 0) {
+		rv = tasq_api_call(w->session, &c->req,
+		    c->wait_ms + w->link.timeout_ms, &rep, err, sizeof(err));
+		if (rv != 0) {
+			tasq_api_set_msg(err);
+		}
+		rv = lease_finish(w, c, rv, &rep, &l);
+	}
+	free(c);
+	if (rv != 0) {
+		return (tasq_api_err(rv));
+	}
+	*lp = l;
+	return (0);
+}
+
+// An asynchronous lease: its call (lease_call) and where its lease goes.
+struct lease_op {
+	struct lease_call  c;
+	struct tasq_serve *w;
+	tasq_lease       **lp;
+};
+
+static int
+lease_done_cb(
+    void *arg, int rv, tasq_rep *rep, char *err, size_t errlen, bool deliver)
+{
+	struct lease_op *op = arg;
+	tasq_lease      *l  = NULL;
+
+	(void) err;
+	(void) errlen;
+	rv = lease_finish(op->w, &op->c, rv, rep, &l);
+	if (deliver && rv == 0) {
+		*op->lp = l;
+	} else if (l != NULL) {
+		tasq_lease_free(l); // nobody waits for it: released
+	}
+	free(op);
+	return (tasq_api_err(rv));
+}
+
+TASQ_API int
+tasq_serve_lease_aio(tasq_lease **lp, tasq_serve *w, tasq_aio *aio)
+{
+	struct lease_op *op;
+	int              rv;
+
+	tasq_api_clear();
+	if (w == NULL || lp == NULL || aio == NULL) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "tasq_serve_lease_aio: NULL"));
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	op->w  = w;
+	op->lp = lp;
+	if ((rv = lease_prepare(w, &op->c, true)) != 0) {
+		free(op);
+		return (tasq_api_err(rv));
+	}
+	*lp = NULL;
+	if ((rv = tasq_api_call_aio(w->session, &op->c.req,
+	         op->c.wait_ms + w->link.timeout_ms, aio, lease_done_cb,
+	         op)) != 0) {
+		// Not started: the results that were to go with it stay.
+		(void) lease_finish(
+		    w, &op->c, rv, NULL, &(tasq_lease *) { 0 });
+		free(op);
+		return (tasq_api_err(rv));
+	}
+	return (0);
+}
+
+TASQ_API int
+tasq_serve_flush(tasq_serve *w)
+{
+	tasq_api_clear();
+	if (w == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT, "w is NULL"));
+	}
+	return (tasq_api_err(flush(w)));
+}
+
+TASQ_API void
+tasq_serve_stop(tasq_serve *w)
+{
+	if (w != NULL) {
+		atomic_store(&w->stop, true); // async-signal-safe: lock-free
+	}
+}
+
+TASQ_API void
+tasq_serve_free(tasq_serve *w)
+{
+	struct tasq_lease *l;
+	uint64_t          *ids;
+	size_t             n = 0;
+
+	if (w == NULL) {
+		return;
+	}
+	tasq_api_session_remove_closer(w->session, &w->closer);
+	nng_mtx_lock(w->mtx);
+	w->closing = true;
+	nng_cv_wake(w->cv);
+	nng_mtx_unlock(w->mtx);
+	nng_thread_destroy(w->thread); // joins
+	// Results handed back go in (a few tries), then every lease still
+	// held is released: the caller's handles go with w.
+	for (int tries = 0; tries < 3 && flush(w) != 0; tries++) {
+		nng_msleep(100);
+	}
+	nng_mtx_lock(w->mtx);
+	w->rhead = NULL;
+	w->dhead = w->dtail = NULL;
+	n                   = w->nheld;
+	nng_mtx_unlock(w->mtx);
+	if (n > 0 && (ids = calloc(n, sizeof(*ids))) != NULL) {
+		n = 0;
+		for (l = w->held; l != NULL; l = l->next) {
+			ids[n++] = l->lease_id;
+		}
+		(void) release_ids(w, ids, n);
+		free(ids);
+	}
+	while ((l = w->held) != NULL) {
+		held_remove(w, l);
+		wk_lease_destroy(l);
+	}
+	tasq_keepalive_close(w->ka);
+	for (size_t i = 0; i < w->ntypes; i++) {
+		free(w->types[i]);
+	}
+	for (size_t i = 0; i < w->nqueues; i++) {
+		free(w->qnames[i]);
+	}
+	free(w->heartbeat);
+	nng_cv_free(w->cv);
+	nng_mtx_free(w->mtx);
+	tasq_api_session_release(w->session);
+	free(w);
+}
+
+// ---- handing a lease back --------------------------------------------------
+
+static void
+defer(struct tasq_lease *l)
+{
+	struct tasq_serve *w = l->w;
+
+	nng_mtx_lock(w->mtx);
+	l->state = WK_DEFERRED;
+	l->since = nng_clock();
+	l->dnext = NULL;
+	if (w->dtail != NULL) {
+		w->dtail->dnext = l;
+	} else {
+		w->dhead = l;
+		nng_cv_wake(w->cv); // schedules the flush
+	}
+	w->dtail = l;
+	nng_mtx_unlock(w->mtx);
+}
+
+TASQ_API void
+tasq_lease_done(tasq_lease *l)
+{
+	if (l != NULL) {
+		defer(l);
+	}
+}
+
+TASQ_API int
+tasq_lease_complete(tasq_lease *l)
+{
+	struct sendset ss;
+	int            rv;
+
+	tasq_api_clear();
+	if (l == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT, "l is NULL"));
+	}
+	memset(&ss, 0, sizeof(ss));
+	if ((ss.l = calloc(1, sizeof(*ss.l))) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	ss.l[0] = l;
+	ss.nl   = 1;
+	if ((rv = sendset_build(&ss)) == 0) {
+		rv = hand_in(l->w, ss.rb, ss.nrb);
+	}
+	if (rv != 0) {
+		sendset_fini(&ss);
+		return (tasq_api_err(rv)); // l is still the caller's
+	}
+	sendset_done(l->w, &ss);
+	return (0);
+}
+
+// An asynchronous Complete: the first request goes by the session's
+// aio; the rest (results over one request's size) in its done.
+struct complete_op {
+	struct sendset     ss;
+	struct tasq_serve *w;
+	tasq_req           req;
+	size_t             first; // result batches in the first request
+};
+
+static int
+complete_done_cb(
+    void *arg, int rv, tasq_rep *rep, char *err, size_t errlen, bool deliver)
+{
+	struct complete_op *op = arg;
+
+	(void) err;
+	(void) errlen;
+	(void) deliver;
+	if (rv == 0) {
+		tasq_wire_rep_fini(rep);
+		if (op->first < op->ss.nrb) {
+			rv = hand_in(op->w, op->ss.rb + op->first,
+			    op->ss.nrb - op->first);
+		}
+	}
+	if (rv == 0) {
+		sendset_done(op->w, &op->ss);
+	} else {
+		// Kept: they go with the next lease, or the thread's flush.
+		defer(op->ss.l[0]);
+		sendset_fini(&op->ss);
+	}
+	free(op);
+	return (tasq_api_err(rv));
+}
+
+TASQ_API int
+tasq_lease_complete_aio(tasq_lease *l, tasq_aio *aio)
+{
+	struct complete_op *op;
+	size_t              cost = 1024, np = 0;
+	int                 rv;
+
+	tasq_api_clear();
+	if (l == NULL || aio == NULL) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "tasq_lease_complete_aio: NULL"));
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL ||
+	    (op->ss.l = calloc(1, sizeof(*op->ss.l))) == NULL) {
+		free(op);
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	op->w       = l->w;
+	op->ss.l[0] = l;
+	op->ss.nl   = 1;
+	if ((rv = sendset_build(&op->ss)) != 0) {
+		sendset_fini(&op->ss);
+		free(op);
+		return (tasq_api_fail(rv, "out of memory"));
+	}
+	// Whole batches while they fit one request (at least one).
+	while (np < op->ss.nrb && np < TASQ_WIRE_MAX_BATCHES) {
+		size_t c = batches_cost(op->ss.rb + np, 1);
+		if (np > 0 && cost + c > l->w->link.max_req_bytes) {
+			break;
+		}
+		if (np == 0 && c > l->w->link.max_req_bytes) {
+			break; // one batch in parts: all by hand_in
+		}
+		cost += c;
+		np++;
+	}
+	op->first                    = np;
+	op->req.method               = TASQ_M_COMPLETE;
+	op->req.u.complete.worker_id = l->w->id;
+	op->req.u.complete.nresults  = np;
+	op->req.u.complete.results   = op->ss.rb;
+	// A lease without a result: Complete of nothing, then the Release.
+	if ((rv = tasq_api_call_aio(op->w->session, &op->req,
+	         op->w->link.timeout_ms, aio, complete_done_cb, op)) != 0) {
+		sendset_fini(&op->ss);
+		free(op);
+		return (tasq_api_err(rv));
+	}
+	return (0);
+}
+
+TASQ_API int
+tasq_lease_release(tasq_lease *l)
+{
+	struct tasq_serve *w;
+	int                rv;
+
+	tasq_api_clear();
+	if (l == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT, "l is NULL"));
+	}
+	w = l->w;
+	if ((rv = release_ids(w, &l->lease_id, 1)) != 0) {
+		return (tasq_api_err(rv));
+	}
+	nng_mtx_lock(w->mtx);
+	held_remove(w, l);
+	nng_mtx_unlock(w->mtx);
+	wk_lease_destroy(l);
+	return (0);
+}
+
+TASQ_API void
+tasq_lease_free(tasq_lease *l)
+{
+	struct tasq_serve *w;
+
+	if (l == NULL) {
+		return;
+	}
+	w = l->w;
+	nng_mtx_lock(w->mtx);
+	l->state = WK_RELEASE;
+	l->dnext = w->rhead;
+	w->rhead = l;
+	w->kick  = true;
+	nng_cv_wake(w->cv);
+	nng_mtx_unlock(w->mtx);
+}

@@ -1,0 +1,125 @@
+// worker_int: what the worker side of libtasq (lib/api/worker*.c) shares
+// inside the library: the serve handle and the lease handle of
+// include/tasq/worker.h, with their layouts.
+//
+// Lock order: tasq_serve.mtx only; a lease has no lock of its own (its
+// caller uses it from one thread at a time; the serve handle's lists and
+// the lease's cancelled flag are the shared parts, under serve.mtx or
+// atomic). No nng call that can complete and no I/O under serve.mtx.
+#ifndef TASQ_API_WORKER_INT_H
+#define TASQ_API_WORKER_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "api_int.h"
+#include "auth.h"
+#include "chan.h"
+#include "wire.h"
+
+struct tasq_keepalive;
+
+// What the worker side needs of a session: borrowed from it, valid while
+// the session is open.
+typedef struct wk_link {
+	tasq_chan          *chan;
+	const char         *url;
+	const tasq_keyring *keys;
+	const char         *tls_ca;
+	const char         *tls_server_name;
+	const char         *tls_cert;
+	const char         *tls_key;
+	uint32_t            timeout_ms;    // of one call
+	size_t              max_req_bytes; // results per request: under it
+} wk_link;
+
+enum wk_lease_state {
+	WK_OPEN,     // the caller's
+	WK_DEFERRED, // done: results wait for the next Lease (or Complete)
+	WK_SENDING,  // its results are in a request in flight
+	WK_RELEASE,  // freed unfinished: to be released in the background
+};
+
+struct tasq_lease {
+	struct tasq_serve *w;
+	tasq_rep           rep; // the LeaseReply: owns the payloads
+	uint64_t           lease_id;
+	const char        *type;
+	size_t             n;     // tasks, all batches together
+	size_t             nb;    // non-empty batches
+	tasq_task_batch  **b;     // nb, pointing into rep
+	size_t            *first; // nb + 1: first task index of each batch
+	const uint8_t    **pptr;  // n: each task's payload
+	uint32_t          *plen;
+	uint32_t           width; // the payloads' common width, else 0
+	uint8_t           *cat;   // the joined column (nb > 1), lazily
+	uint32_t          *catlens;
+	// Results, set in any order: task i's bytes are rdata[roff[i]..]
+	// rlen[i] long; codes and errors allocated at the first failure.
+	uint8_t  *rdata;
+	size_t    rsize, rcap;
+	size_t   *roff;
+	uint32_t *rlen;
+	uint8_t  *rset;
+	uint32_t *codes;
+	char    **errors;
+	size_t    nset;
+	// What one request built from the results (worker.c) holds.
+	void       *sendmem;
+	atomic_bool cancelled;
+	// serve.mtx guards the fields below.
+	enum wk_lease_state state;
+	struct tasq_lease  *prev, *next; // the serve handle's held list
+	struct tasq_lease  *dnext;       // its deferred or release list
+	nng_time            since;       // deferred at
+};
+
+struct tasq_serve {
+	wk_link              link;
+	struct tasq_session *session; // borrowed (held: see worker.c)
+	tasq_api_closer      closer;  // the session's close stops run
+	uint64_t             id;
+	char                 name[TASQ_WIRE_MAX_NAME + 1];
+	nng_mtx             *mtx;
+	nng_cv              *cv; // the background thread's wake-up
+	// Settings (mtx).
+	char    *types[TASQ_WIRE_MAX_TYPES];
+	size_t   ntypes;
+	char    *qnames[TASQ_WIRE_MAX_QUEUES];
+	uint32_t qweights[TASQ_WIRE_MAX_QUEUES];
+	size_t   nqueues;
+	uint32_t max_tasks;
+	uint32_t wait_ms;
+	char    *heartbeat;
+	uint32_t flush_ms;
+	// State (mtx).
+	struct tasq_lease     *held;  // every lease not finished
+	struct tasq_lease     *dhead; // deferred, oldest first
+	struct tasq_lease     *dtail;
+	struct tasq_lease     *rhead; // freed unfinished: to release
+	size_t                 nheld;
+	uint32_t               lease_ms;
+	bool                   closing;
+	bool                   kick; // wake the thread now (release, close)
+	uint64_t               beats, leases, cancels;
+	atomic_bool            stop; // tasq_serve_stop (async-signal-safe)
+	nng_thread            *thread;
+	struct tasq_keepalive *ka; // the background thread's only
+	bool                   ka_opening;
+};
+
+// worker_lease.c
+int wk_lease_make(struct tasq_serve *w, tasq_rep *rep, struct tasq_lease **lp);
+void wk_lease_destroy(struct tasq_lease *l);
+// wk_lease_batches fills out (l->nb entries) with l's results for a
+// request, and says whether some tasks have none (partial: the lease is
+// released after they are taken). Memory in l->sendmem.
+int wk_lease_batches(
+    struct tasq_lease *l, tasq_result_batch *out, size_t *nout, bool *partial);
+
+#endif

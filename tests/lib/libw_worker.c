@@ -1,0 +1,206 @@
+// libw_worker: a worker on libtasq's worker side for the tests of
+// tests/lib/libw_*.sh. The server and key come from the environment
+// (TASQ_SERVER, TASQ_KEY_FILE), as for the tools.
+//
+//	libw_worker sha256            serves "sha256" with a batch handler
+//	                              (tasq_lease_payloads, tasq_lease_put_all)
+//	libw_worker square [DELAY_MS] serves "square" with a task handler,
+//	                              DELAY_MS per task (default 0), 2 threads
+//	libw_worker hold MS [none]    leases "square" by hand, holds each
+//	                              batch MS before completing it (none:
+//	                              no heartbeat channel, Extend only)
+//	libw_worker async             as hold 0, with the aio forms
+//
+// Options: TASQ_TEST_BATCH (tasks per lease). It prints "serving" once
+// its serve handle exists; SIGTERM or SIGINT stop it (exit 0).
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+#include <tasq/tasq.h>
+
+static tasq_serve           *w;
+static volatile sig_atomic_t stopped;
+static unsigned              delay_ms;
+
+static void
+on_signal(int sig)
+{
+	(void) sig;
+	stopped = 1;
+	tasq_serve_stop(w);
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+		.tv_nsec               = (long) (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && !stopped) {
+	}
+}
+
+static int
+square(void *arg, tasq_lease *l, size_t i, const void *p, size_t len)
+{
+	int64_t v;
+
+	(void) arg;
+	if (len != 8) {
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (delay_ms > 0) {
+		sleep_ms(delay_ms);
+	}
+	memcpy(&v, p, 8);
+	if (__builtin_mul_overflow(v, v, &v)) {
+		return (tasq_lease_fail(l, i, TASQ_EOUT_OF_RANGE,
+		    "the square does not fit in an int64"));
+	}
+	return (tasq_lease_put(l, i, &v, 8));
+}
+
+// sha256 over the whole column, results as one fixed-width column.
+static int
+sha256(void *arg, tasq_lease *l)
+{
+	const void     *data;
+	const uint32_t *lens;
+	size_t          size, n = tasq_lease_count(l), off = 0;
+	uint32_t        width = tasq_lease_width(l);
+	char           *out;
+	int             rv;
+
+	(void) arg;
+	if ((rv = tasq_lease_payloads(&data, &size, &lens, l)) != 0) {
+		return (rv);
+	}
+	if ((out = malloc(n * 64 + 1)) == NULL) {
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char md[SHA256_DIGEST_LENGTH];
+		size_t        len = width != 0 ? width : lens[i];
+		SHA256((const unsigned char *) data + off, len, md);
+		for (int k = 0; k < SHA256_DIGEST_LENGTH; k++) {
+			snprintf(out + i * 64 + 2 * k, 3, "%02x", md[k]);
+		}
+		off += len;
+	}
+	rv = tasq_lease_put_all(l, out, n * 64, 64, NULL);
+	free(out);
+	return (rv);
+}
+
+// hold: lease by hand, keep each batch ms before its results go.
+static int
+hold(unsigned ms, bool async)
+{
+	tasq_aio *aio = NULL;
+	int       rv  = 0;
+
+	if ((rv = tasq_serve_add_type(w, "square")) != 0 ||
+	    (async && (rv = tasq_aio_alloc(&aio, NULL, NULL)) != 0)) {
+		return (rv);
+	}
+	while (!stopped) {
+		tasq_lease *l = NULL;
+		if (async) {
+			if ((rv = tasq_serve_lease_aio(&l, w, aio)) == 0) {
+				tasq_aio_wait(aio);
+				rv = tasq_aio_result(aio);
+			}
+		} else {
+			rv = tasq_serve_lease(&l, w);
+		}
+		if (rv == TASQ_EDEADLINE_EXCEEDED || rv == TASQ_EUNAVAILABLE) {
+			continue;
+		}
+		if (rv != 0) {
+			break;
+		}
+		if (l == NULL) {
+			continue;
+		}
+		fprintf(stderr,
+		    "libw_worker: leased %zu tasks (lease %u ms)\n",
+		    tasq_lease_count(l), (unsigned) tasq_serve_lease_ms(w));
+		sleep_ms(ms);
+		for (size_t i = 0; i < tasq_lease_count(l); i++) {
+			size_t      len;
+			const void *p = tasq_lease_payload(l, i, &len);
+			if ((rv = square(NULL, l, i, p, len)) != 0) {
+				(void) tasq_lease_fail(l, i, rv, NULL);
+			}
+		}
+		if (async) {
+			if ((rv = tasq_lease_complete_aio(l, aio)) == 0) {
+				tasq_aio_wait(aio);
+				rv = tasq_aio_result(aio);
+			}
+		} else if ((rv = tasq_lease_complete(l)) != 0) {
+			tasq_lease_done(l); // goes again with the next lease
+		}
+		if (rv != 0) {
+			fprintf(stderr, "libw_worker: complete: %s: %s\n",
+			    tasq_errname(rv), tasq_errmsg());
+		}
+		rv = 0;
+	}
+	tasq_aio_free(aio);
+	return (rv);
+}
+
+int
+main(int argc, char **argv)
+{
+	tasq_session      *s    = NULL;
+	const char        *mode = argc > 1 ? argv[1] : "square";
+	const char        *b    = getenv("TASQ_TEST_BATCH");
+	tasq_serve_handler h    = { 0 };
+	int                rv;
+
+	if ((rv = tasq_session_open(&s, NULL)) != 0 ||
+	    (rv = tasq_serve_alloc(&w, s)) != 0 ||
+	    (b != NULL &&
+	        (rv = tasq_serve_set_batch(w, (uint32_t) atoi(b))) != 0) ||
+	    (argc > 3 && strcmp(argv[3], "none") == 0 &&
+	        (rv = tasq_serve_set_heartbeat(w, "none")) != 0)) {
+		fprintf(stderr, "libw_worker: %s: %s\n", tasq_errname(rv),
+		    tasq_errmsg());
+		tasq_serve_free(w);
+		tasq_session_free(s);
+		return (1);
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	printf("serving\n");
+	fflush(stdout);
+	if (strcmp(mode, "sha256") == 0) {
+		h.type     = "sha256";
+		h.batch_fn = sha256;
+		rv         = tasq_serve_run(w, &h, 1, 2);
+	} else if (strcmp(mode, "square") == 0) {
+		delay_ms  = argc > 2 ? (unsigned) atoi(argv[2]) : 0;
+		h.type    = "square";
+		h.task_fn = square;
+		rv        = tasq_serve_run(w, &h, 1, 2);
+	} else if (strcmp(mode, "hold") == 0 && argc > 2) {
+		rv = hold((unsigned) atoi(argv[2]), false);
+	} else if (strcmp(mode, "async") == 0) {
+		rv = hold(0, true);
+	} else {
+		fprintf(stderr, "libw_worker: unknown mode %s\n", mode);
+		rv = TASQ_EINVALID_ARGUMENT;
+	}
+	if (rv != 0) {
+		fprintf(stderr, "libw_worker: %s: %s\n", tasq_errname(rv),
+		    tasq_errmsg());
+	}
+	tasq_serve_free(w);
+	tasq_session_free(s);
+	return (rv != 0);
+}
