@@ -25,12 +25,12 @@ from ._errors import (OK, CANCELLED, UNKNOWN, INVALID_ARGUMENT,
                       UNAUTHENTICATED)
 from ._codec import Codec, Int64Codec, BytesCodec, INT64, BYTES
 from ._lib import LibraryNotFound, library_path, version as library_version
-from .client import Client, Job, JobStatus, CancelInfo
+from .client import Client, Job, JobStatus
 from .executor import Executor
 from .worker import Worker
 
 __all__ = [
-    "__version__", "Client", "Job", "JobStatus", "CancelInfo",
+    "__version__", "Client", "Job", "JobStatus",
     "Executor", "Worker", "Error", "TaskError", "LibraryNotFound",
     "Codec", "Int64Codec", "BytesCodec", "INT64", "BYTES", "CODES",
     "code_name", "library_path", "library_version",

@@ -19,6 +19,7 @@ it (close() or the garbage collector).
 
 import ctypes
 import ctypes.util
+import itertools
 import os
 import threading
 
@@ -131,8 +132,80 @@ def _declare(lib):
     _declare_worker(lib)
 
 
+class JobOpts(ctypes.Structure):
+    """struct tasq_job_opts."""
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("queue", ctypes.c_char_p),
+        ("type", ctypes.c_char_p),
+        ("priority", ctypes.c_uint32),
+        ("max_attempts", ctypes.c_uint32),
+        ("detach", ctypes.c_bool),
+        ("result_ttl_ms", ctypes.c_uint64),
+        ("batch_size", ctypes.c_uint32),
+        ("linger_ms", ctypes.c_uint32),
+        ("window", ctypes.c_uint64),
+        ("result_cb", ctypes.c_void_p),
+        ("result_arg", ctypes.c_void_p),
+    ]
+
+
+class Result(ctypes.Structure):
+    """struct tasq_result."""
+    _fields_ = [
+        ("index", ctypes.c_uint64),
+        ("code", ctypes.c_int),
+        ("data", ctypes.c_void_p),
+        ("len", ctypes.c_size_t),
+        ("error", ctypes.c_char_p),
+    ]
+
+
+class JobStatusC(ctypes.Structure):
+    """struct tasq_job_status."""
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("job_id", ctypes.c_uint64),
+        ("state", ctypes.c_int),
+        ("submitted", ctypes.c_uint64),
+        ("completed", ctypes.c_uint64),
+        ("failed", ctypes.c_uint64),
+        ("age_ms", ctypes.c_uint64),
+        ("detached", ctypes.c_bool),
+        ("result_ttl_ms", ctypes.c_uint64),
+        ("expires_in_ms", ctypes.c_uint64),
+        ("no_worker", ctypes.c_bool),
+        ("workers", ctypes.c_uint32),
+        ("queue", ctypes.c_char * 65),
+        ("type", ctypes.c_char * 65),
+        ("host", ctypes.c_char * 256),
+    ]
+
+
 def _declare_client(lib):
-    """The client side (tasq_job_*): declared once tasq.h has it."""
+    """The client side (tasq_job_*)."""
+    vp, ci = ctypes.c_void_p, ctypes.c_int
+    _fn(lib, "tasq_aio_alloc", ci, c_void_pp, vp, vp)
+    _fn(lib, "tasq_aio_free", None, vp)
+    _fn(lib, "tasq_aio_wait", None, vp)
+    _fn(lib, "tasq_aio_result", ci, vp)
+    _fn(lib, "tasq_aio_errmsg", ctypes.c_char_p, vp)
+    _fn(lib, "tasq_aio_set_timeout", None, vp, ctypes.c_int32)
+    _fn(lib, "tasq_aio_cancel", None, vp)
+    _fn(lib, "tasq_job_open", ci, c_void_pp, vp, ctypes.POINTER(JobOpts))
+    _fn(lib, "tasq_job_add", ci, vp, vp, ctypes.c_size_t)
+    _fn(lib, "tasq_job_finish", ci, vp)
+    _fn(lib, "tasq_job_id", ctypes.c_uint64, vp)
+    _fn(lib, "tasq_job_flush", ci, vp)
+    _fn(lib, "tasq_job_next", ci, vp, ctypes.POINTER(Result))
+    _fn(lib, "tasq_job_next_aio", ci, vp, ctypes.POINTER(Result), vp)
+    _fn(lib, "tasq_job_wait", ci, vp)
+    _fn(lib, "tasq_job_wait_aio", ci, vp, vp)
+    _fn(lib, "tasq_job_get_status", ci, ctypes.POINTER(JobStatusC), vp)
+    _fn(lib, "tasq_job_attach", ci, c_void_pp, vp, ctypes.c_uint64,
+        ctypes.POINTER(JobOpts))
+    _fn(lib, "tasq_job_cancel", ci, vp)
+    _fn(lib, "tasq_job_free", None, vp)
 
 
 def _declare_worker(lib):
@@ -232,6 +305,223 @@ class Session:
         h, self.handle = self.handle, None
         if h is not None:
             self._lib.tasq_session_free(h)
+
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:
+            pass
+
+
+STATES = {0: "open", 1: "running", 2: "done", 3: "cancelled"}
+_END = ERR_BASE + 11       # tasq_job_next: every result was taken
+_DEADLINE = ERR_BASE + 4   # an aio's timeout
+_c_int64_at = ctypes.c_int64.from_address
+_string_at = ctypes.string_at
+
+
+class Failed:
+    """A failed task's result as read: code (1-16), data, error."""
+    __slots__ = ("code", "data", "error")
+
+    def __init__(self, code, data, error):
+        self.code, self.data, self.error = code, data, error
+
+
+class TimedOut(Exception):
+    """An aio's timeout expired (nothing was taken)."""
+
+
+class _Aio:
+    def __init__(self, lib):
+        self._lib = lib
+        a = ctypes.c_void_p()
+        check(lib.tasq_aio_alloc(ctypes.byref(a), None, None))
+        self.handle = a
+
+    def run(self, start, timeout_ms):
+        """Starts an operation (start(aio) -> rv) and waits for it."""
+        lib = self._lib
+        lib.tasq_aio_set_timeout(self.handle, -1 if timeout_ms is None
+                                 else max(0, int(timeout_ms)))
+        check(start(self.handle))
+        lib.tasq_aio_wait(self.handle)
+        rv = lib.tasq_aio_result(self.handle)
+        if rv == _DEADLINE:
+            raise TimedOut()
+        if rv != 0:
+            msg = (lib.tasq_aio_errmsg(self.handle) or b"").decode(
+                "utf-8", "replace")
+            if not msg:
+                msg = (lib.tasq_errstr(rv) or b"").decode()
+            raise error_from_rv(rv, msg)
+
+    def free(self):
+        h, self.handle = self.handle, None
+        if h is not None:
+            self._lib.tasq_aio_free(h)
+
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:
+            pass
+
+
+class Job:
+    """A tasq_job (thread-safe; free() must not race with other calls)."""
+
+    def __init__(self, lib, handle, session):
+        self._lib = lib
+        self.handle = handle
+        self._session = session  # outlives the job
+        self.id = lib.tasq_job_id(handle)
+        self._r = Result()
+        self._aio = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, session, task_type, queue=None, detach=False,
+               result_ttl=None, window=None):
+        lib = load()
+        o = JobOpts()
+        o.size = ctypes.sizeof(JobOpts)
+        o.type = task_type.encode()
+        o.queue = queue.encode() if queue else None
+        o.detach = bool(detach)
+        if result_ttl is not None:
+            o.result_ttl_ms = max(1, int(result_ttl * 1000))
+        if window is not None:
+            o.window = int(window)
+        h = ctypes.c_void_p()
+        check(lib.tasq_job_open(ctypes.byref(h), session.handle,
+                                ctypes.byref(o)), task_type)
+        return cls(lib, h, session)
+
+    @classmethod
+    def attach(cls, session, job_id):
+        lib = load()
+        h = ctypes.c_void_p()
+        check(lib.tasq_job_attach(ctypes.byref(h), session.handle,
+                                  int(job_id), None),
+              "job %016x" % int(job_id))
+        return cls(lib, h, session)
+
+    def add_column(self, width, data, lengths, n):
+        """Adds n payloads laid out as a column (see tasq._codec)."""
+        if n == 0:
+            return
+        base = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+        if width:
+            addrs = range(base, base + width * n, width)
+            lens = itertools.repeat(width, n)
+        else:
+            addrs = itertools.accumulate(
+                itertools.chain((base,), lengths[:-1]))
+            lens = lengths
+        # One library call per payload (tasq_job_add), but the loop is
+        # map's, in C: no bytecode per task. data stays alive meanwhile.
+        rvs = list(map(self._lib.tasq_job_add,
+                       itertools.repeat(self.handle, n), addrs, lens))
+        if any(rvs):
+            check(next(rv for rv in rvs if rv))
+
+    def finish(self):
+        check(self._lib.tasq_job_finish(self.handle))
+
+    def flush(self):
+        check(self._lib.tasq_job_flush(self.handle))
+
+    def read(self, max_n, int64=False, timeout_ms=None):
+        """Up to max_n results in input order: (values, done). A value is
+        an int (int64, for 8-byte results), bytes, or a Failed. Blocks
+        for each result; with timeout_ms, raises TimedOut when the first
+        does not come in time (later ones end the read instead)."""
+        lib, h, r = self._lib, self.handle, self._r
+        out = []
+        append = out.append
+        rp = ctypes.byref(r)
+        nxt = lib.tasq_job_next
+        for _ in range(max_n):
+            if timeout_ms is None:
+                rv = nxt(h, rp)
+            else:
+                if self._aio is None:
+                    self._aio = _Aio(lib)
+                try:
+                    self._aio.run(
+                        lambda a: lib.tasq_job_next_aio(h, rp, a),
+                        timeout_ms)
+                    rv = 0
+                except TimedOut:
+                    if out:
+                        return out, False
+                    raise
+                except Error as e:
+                    rv = ERR_BASE + e.code
+                    if rv != _END:
+                        raise
+            if rv:
+                if rv == _END:
+                    return out, True
+                check(rv)
+            code = r.code
+            ln = r.len
+            if code == 0:
+                if int64 and ln == 8:
+                    append(_c_int64_at(r.data).value)
+                else:
+                    append(_string_at(r.data, ln) if ln else b"")
+            else:
+                err = r.error
+                append(Failed(code - ERR_BASE if code > ERR_BASE else code,
+                              _string_at(r.data, ln) if ln else b"",
+                              err.decode("utf-8", "replace") if err
+                              else ""))
+        return out, False
+
+    def wait(self, timeout_ms=None):
+        if timeout_ms is None:
+            check(self._lib.tasq_job_wait(self.handle))
+            return
+        aio = _Aio(self._lib)
+        try:
+            aio.run(lambda a: self._lib.tasq_job_wait_aio(self.handle, a),
+                    timeout_ms)
+        finally:
+            aio.free()
+
+    def status(self):
+        st = JobStatusC()
+        st.size = ctypes.sizeof(JobStatusC)
+        check(self._lib.tasq_job_get_status(ctypes.byref(st), self.handle),
+              "job %016x" % self.id)
+        return {
+            "id": st.job_id,
+            "queue": st.queue.decode(),
+            "type": st.type.decode(),
+            "state": STATES.get(st.state, str(st.state)),
+            "submitted": st.submitted,
+            "completed": st.completed,
+            "failed": st.failed,
+            "age": st.age_ms / 1000.0,
+            "detached": bool(st.detached),
+            "host": st.host.decode("utf-8", "replace"),
+            "no_worker": bool(st.no_worker),
+            "workers": st.workers,
+        }
+
+    def cancel(self):
+        check(self._lib.tasq_job_cancel(self.handle), "job %016x" % self.id)
+
+    def free(self):
+        with self._lock:
+            h, self.handle = self.handle, None
+        if self._aio is not None:
+            self._aio.free()
+            self._aio = None
+        if h is not None:
+            self._lib.tasq_job_free(h)
 
     def __del__(self):
         try:
@@ -374,4 +664,4 @@ class Lease:
 
 
 __all__ = ["load", "library_path", "version", "check", "Session",
-           "Serve", "Lease", "LibraryNotFound", "Error"]
+           "Serve", "Lease", "Job", "Failed", "TimedOut", "LibraryNotFound", "Error"]

@@ -19,10 +19,10 @@ import threading
 import time
 
 from . import _lib
-from ._codec import codec_for
+from ._codec import codec_for, Int64Codec, BytesCodec
 from ._errors import Error, TaskError
 
-__all__ = ["Client", "Job", "JobStatus", "CancelInfo"]
+__all__ = ["Client", "Job", "JobStatus"]
 
 DEFAULT_CHUNKSIZE = 10000
 
@@ -33,10 +33,6 @@ JobStatus = collections.namedtuple(
 JobStatus.__doc__ = """A job's status (tasq status): state is "open",
 "running", "done" or "cancelled"; age in seconds; submitted, completed
 and failed count tasks."""
-
-CancelInfo = collections.namedtuple("CancelInfo", "dropped running status")
-CancelInfo.__doc__ = """What a cancel did: queued tasks dropped, tasks
-under lease whose workers were told to stop, and the job's status."""
 
 
 def _chunks(iterable, n):
@@ -114,14 +110,21 @@ class Client:
     def submit(self, type, payloads, *, detach=False, chunksize=None,
                result_ttl=None):
         """Submits payloads (an iterable) as one job of task type `type`
-        and returns its Job once every payload is accepted by the server.
-        detach=True keeps the results on the server (for result_ttl
-        seconds once done, default the server's) to be read by job id
-        from any client: Client.results(job_id). A job that is not
-        detached delivers its results once, to this Job."""
+        and returns its Job. A job that is not detached delivers each
+        result once, to this Job (job.results()); its input is sent on a
+        thread of its own while the results are read, so the iterable may
+        be longer than memory. detach=True sends the whole input before
+        returning and keeps the results at the server (for result_ttl
+        seconds once done, default the server's), to be read by job id
+        from any client: Client.results(job_id)."""
         job = self._open(type, detach=detach, result_ttl=result_ttl)
         try:
-            job._feed(payloads, chunksize or DEFAULT_CHUNKSIZE)
+            if detach:
+                job._feed(payloads, chunksize or DEFAULT_CHUNKSIZE)
+                job.flush()
+            else:
+                job._feeder = _Feeder(job, payloads,
+                                      chunksize or DEFAULT_CHUNKSIZE)
         except BaseException:
             job.close()
             raise
@@ -144,9 +147,8 @@ class Client:
         the input is read as it is sent (memory stays bounded by the
         library's window). timeout (seconds from the call) bounds the
         whole job: TimeoutError past it."""
-        job = self._open(type)
-        feeder = _Feeder(job, iterable, chunksize or DEFAULT_CHUNKSIZE)
-        return _imap_results(job, feeder, timeout)
+        job = self.submit(type, iterable, chunksize=chunksize)
+        return _closing(job, job.results(timeout=timeout))
 
     def submit_async(self, type, payloads, *, chunksize=None):
         """A concurrent.futures.Future of map(type, payloads): its
@@ -166,9 +168,14 @@ class Client:
     # -- jobs by id --------------------------------------------------------
 
     def status(self, job_id):
-        """The JobStatus of job job_id (tasq.Error NOT_FOUND: no such
-        job, or its results expired)."""
-        return _status(_lib.job_status(self._session, job_id))
+        """The JobStatus of detached job job_id (tasq.Error NOT_FOUND: no
+        such job, or its results expired; FAILED_PRECONDITION: the job is
+        not detached: ask its Job instead)."""
+        h = _lib.Job.attach(self._session, job_id)
+        try:
+            return _status(h.status())
+        finally:
+            h.free()
 
     def results(self, job_id, *, type=None, return_errors=False):
         """The results of detached job job_id, in input order, as a list,
@@ -180,17 +187,29 @@ class Client:
 
     def iresults(self, job_id, *, type=None, return_errors=False):
         """As results, but an iterator yielding results as they come."""
-        job = Job(self, _lib.Job.attach(self._session, job_id), type)
+        h = _lib.Job.attach(self._session, job_id)
+        if type is None:
+            try:
+                type = h.status()["type"]
+            except BaseException:
+                h.free()
+                raise
+        job = Job(self, h, type)
         try:
             yield from job.results(return_errors=return_errors)
         finally:
             job.close()
 
     def cancel(self, job_id):
-        """Cancels job job_id: its queued tasks are dropped and the
-        workers running its tasks are told to stop. Returns CancelInfo."""
-        dropped, running, st = _lib.job_cancel(self._session, job_id)
-        return CancelInfo(dropped, running, _status(st))
+        """Cancels detached job job_id: its queued tasks are dropped and
+        the workers running its tasks are told to stop. Returns its
+        JobStatus after the cancel."""
+        h = _lib.Job.attach(self._session, job_id)
+        try:
+            h.cancel()
+            return _status(h.status())
+        finally:
+            h.free()
 
 
 def _status(d):
@@ -213,7 +232,7 @@ class Job:
         self.id = handle.id
         self.type = task_type or handle.type
         self._codec = client._codec(self.type)
-        self._consumed = False
+        self._feeder = None
 
     def __repr__(self):
         return "<tasq.Job %016x %s>" % (self.id, self.type)
@@ -225,6 +244,19 @@ class Job:
         self.close()
 
     def close(self):
+        """Frees the job (a job not detached whose results are not all in
+        is abandoned: the server drops its tasks)."""
+        f, self._feeder = self._feeder, None
+        if f is not None:
+            f.stop.set()
+            if f.is_alive() and self._h is not None:
+                # The feeder may wait for window in tasq_job_add:
+                # cancelling the job ends that.
+                try:
+                    self._h.cancel()
+                except Error:
+                    pass
+            f.join()
         h, self._h = self._h, None
         if h is not None:
             h.free()
@@ -234,73 +266,111 @@ class Job:
             if stop is not None and stop.is_set():
                 return
             width, data, lengths = self._codec.encode_column(chunk)
-            self._h.add(width, data, lengths, len(chunk))
-        self._h.end()
+            self._h.add_column(width, bytes(data), lengths, len(chunk))
+        self._h.finish()
 
     def results(self, *, return_errors=False, timeout=None):
         """Yields each task's result in input order, waiting for them.
         A failed task raises tasq.TaskError, or with return_errors=True
         is yielded as its TaskError. timeout: seconds for the whole
-        iteration (TimeoutError past it)."""
+        iteration (TimeoutError past it). An error sending the input (a
+        payload the codec refuses, a batch the server refuses) is raised
+        here, after the results of the input sent before it."""
+        f = self._feeder
+        try:
+            for v in self._results(return_errors, timeout):
+                if f is not None and f.error is not None:
+                    break
+                yield v
+        except Error as e:
+            if f is not None:
+                f.join(timeout=1)
+                if f.error is not None:
+                    raise f.error from e
+            raise
+        if f is not None:
+            f.join()
+            if f.error is not None:
+                raise f.error
+
+    def _results(self, return_errors, timeout):
         deadline = None if timeout is None else time.monotonic() + timeout
+        codec = self._codec
+        int64 = isinstance(codec, Int64Codec)
+        plain = isinstance(codec, BytesCodec)
         index = 0
         while True:
-            wait_ms = _remaining_ms(deadline)
-            chunk = self._h.next(wait_ms)
-            if chunk is None:
+            tmo = None
+            if deadline is not None:
+                tmo = max(0, (deadline - time.monotonic()) * 1000)
+            try:
+                values, done = self._h.read(4096, int64=int64,
+                                            timeout_ms=tmo)
+            except _lib.TimedOut:
+                raise TimeoutError("tasq job %016x: results not in time"
+                                   % self.id) from None
+            failed = False
+            if not (int64 or plain) or not all(
+                    isinstance(v, (int, bytes)) for v in values):
+                values, failed = _decode(codec, values, index,
+                                         return_errors)
+            yield from values
+            if failed:
                 return
-            if chunk is _lib.TIMEOUT:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError("tasq job %016x: results not in "
-                                       "time" % self.id)
-                continue
-            for v in _decode_chunk(self._codec, chunk, index,
-                                   return_errors):
-                yield v
-            index += chunk.n
+            index += len(values)
+            if done:
+                return
 
     def wait(self, timeout=None):
-        """Waits until every task of the job has a result (for a detached
-        job; an attached one: read its results instead)."""
-        self._h.wait(timeout)
+        """Waits until every task of the job has a result (the server's
+        view for a detached job); TimeoutError past timeout seconds."""
+        try:
+            self._h.wait(None if timeout is None else timeout * 1000)
+        except _lib.TimedOut:
+            raise TimeoutError("tasq job %016x: not done in time"
+                               % self.id) from None
+
+    def flush(self):
+        """Waits until the server has the whole input (for a detached
+        job: the program may exit then)."""
+        self._h.flush()
 
     def status(self):
-        return self._client.status(self.id)
+        """The job's JobStatus (asks the server)."""
+        return _status(self._h.status())
 
     def cancel(self):
-        return self._client.cancel(self.id)
+        """Cancels the job (queued tasks dropped, running ones stopped);
+        readers of its results get tasq.Error CANCELLED."""
+        self._h.cancel()
 
 
-def _remaining_ms(deadline):
-    if deadline is None:
-        return 1000
-    return max(0, min(1000, int((deadline - time.monotonic()) * 1000)))
-
-
-def _decode_chunk(codec, chunk, index, return_errors):
-    """The values of one chunk of results, raising at a failed task."""
-    if not chunk.codes:
-        return codec.decode_column(chunk.width, chunk.data,
-                                   chunk.lengths, chunk.n)
+def _decode(codec, values, index, return_errors):
+    """Decodes read values with codec; a Failed becomes a TaskError,
+    raised at its place unless return_errors: (values, stop)."""
     out = []
-    data, off = chunk.data, 0
-    for i in range(chunk.n):
-        ln = chunk.width if chunk.width else chunk.lengths[i]
-        item = data[off:off + ln]
-        off += ln
-        code = chunk.codes[i]
-        if code != 0:
-            msg = chunk.errors[i] if chunk.errors else ""
-            err = TaskError(code, msg, index + i)
+    for i, v in enumerate(values):
+        if isinstance(v, _lib.Failed):
+            err = TaskError(v.code, v.error, index + i)
             if not return_errors:
-                # The values before it come first.
-                for v in out:
-                    yield v
-                raise err
+                return _Raise(out, err), True
             out.append(err)
+        elif isinstance(v, int):
+            out.append(v)
         else:
-            out.append(codec.decode(bytes(item)))
-    yield from out
+            out.append(codec.decode(v))
+    return out, False
+
+
+class _Raise:
+    """Iterates over values, then raises err."""
+
+    def __init__(self, values, err):
+        self.values, self.err = values, err
+
+    def __iter__(self):
+        yield from self.values
+        raise self.err
 
 
 class _Feeder(threading.Thread):
@@ -320,27 +390,17 @@ class _Feeder(threading.Thread):
             self.job._feed(self.iterable, self.chunksize, self.stop)
         except BaseException as e:  # re-raised by the reader
             self.error = e
-            self.job._h.abort()
+            # The reader waits for results of input that will not come:
+            # end the input, so that it sees the end (and this error).
+            try:
+                self.job._h.finish()
+            except Error:
+                pass
 
 
-def _imap_results(job, feeder, timeout):
+def _closing(job, it):
+    """Iterates it, then closes job (also on an error or a break)."""
     try:
-        for v in job.results(timeout=timeout):
-            yield v
-        feeder.join()
-    except Error as e:
-        # A feeder's error (a bad payload, a refused batch) explains an
-        # aborted job better than the abort does.
-        feeder.join(timeout=1)
-        if feeder.error is not None:
-            raise feeder.error from e
-        raise
+        yield from it
     finally:
-        feeder.stop.set()
-        if feeder.is_alive():
-            job._h.abort()
-            feeder.join()
         job.close()
-    if feeder.error is not None:
-        raise feeder.error
-
