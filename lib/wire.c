@@ -236,6 +236,9 @@ static const struct rule rules[] = {
 	COUNT(task_batch, 4, TASQ_WIRE_MAX_IDS, "too many tasks in one reply"),
 	COUNT(task_batch, 5, TASQ_WIRE_MAX_IDS, "too many tasks in one reply"),
 	COUNT(extend_reply, 2, TASQ_WIRE_MAX_BATCHES, "too many lease ids"),
+	COUNT(extend_reply, 3, TASQ_WIRE_MAX_BATCHES, "too many lease ids"),
+	COUNT(lease_reply, 4, TASQ_WIRE_MAX_CANCELLED,
+	    "too many cancelled leases"),
 	COUNT(fetch_reply, 2, TASQ_WIRE_MAX_IDS,
 	    "too many results in one reply"),
 	COUNT(fetch_reply, 3, TASQ_WIRE_MAX_IDS,
@@ -1297,6 +1300,11 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.results.wait_ms      = m->wait_ms;
 		break;
 	}
+	case TASQ_M_CANCEL: {
+		Tasq__V1__CancelRequest *m = (void *) pb;
+		req->u.cancel.job_id       = m->job_id;
+		break;
+	}
 	default:
 		*why = "unknown method";
 		rv   = TASQ_EUNIMPLEMENTED;
@@ -1335,7 +1343,7 @@ tasq_wire_req_fini(tasq_req *req)
 static int
 job_info_in(const Tasq__V1__JobInfo *m, tasq_job_info *out, const char **why)
 {
-	if ((int) m->state < 0 || (int) m->state > TASQ_JOB_DONE) {
+	if ((int) m->state < 0 || (int) m->state > TASQ_JOB_CANCELLED) {
 		*why = "unknown job state";
 		return (TASQ_EINVALID_ARGUMENT);
 	}
@@ -1466,9 +1474,16 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		if (rv != 0) {
 			break;
 		}
-		rep->u.lease.nbatches = m->n_batches;
-		rep->u.lease.batches  = b;
-		rep->u.lease.lease_ms = m->lease_ms;
+		if (m->n_cancelled > TASQ_WIRE_MAX_CANCELLED) {
+			*why = "too many cancelled leases";
+			rv   = TASQ_EINVALID_ARGUMENT;
+			break;
+		}
+		rep->u.lease.nbatches   = m->n_batches;
+		rep->u.lease.batches    = b;
+		rep->u.lease.lease_ms   = m->lease_ms;
+		rep->u.lease.ncancelled = m->n_cancelled;
+		rep->u.lease.cancelled  = m->cancelled;
 		if (m->completed != NULL) {
 			rep->u.lease.completed.accepted =
 			    m->completed->accepted;
@@ -1493,6 +1508,13 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		rep->u.extend.lease_ms   = m->lease_ms;
 		rep->u.extend.n          = m->n_unknown;
 		rep->u.extend.unknown    = m->unknown;
+		if (m->n_cancelled > TASQ_WIRE_MAX_BATCHES) {
+			*why = "too many lease ids";
+			rv   = TASQ_EINVALID_ARGUMENT;
+			break;
+		}
+		rep->u.extend.ncancelled = m->n_cancelled;
+		rep->u.extend.cancelled  = m->cancelled;
 		break;
 	}
 	case TASQ_M_RELEASE: {
@@ -1701,6 +1723,16 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		if (m->job != NULL) {
 			rep->u.results.has_job = true;
 			rv = job_info_in(m->job, &rep->u.results.job, why);
+		}
+		break;
+	}
+	case TASQ_M_CANCEL: {
+		Tasq__V1__CancelReply *m = (void *) pb;
+		rep->u.cancel.dropped    = m->dropped;
+		rep->u.cancel.running    = m->running;
+		if (m->job != NULL) {
+			rep->u.cancel.has_job = true;
+			rv = job_info_in(m->job, &rep->u.cancel.job, why);
 		}
 		break;
 	}
@@ -2195,6 +2227,11 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 		m.wait_ms                  = req->u.results.wait_ms;
 		return (pack(&m.base, msgp));
 	}
+	case TASQ_M_CANCEL: {
+		Tasq__V1__CancelRequest m = TASQ__V1__CANCEL_REQUEST__INIT;
+		m.job_id                  = req->u.cancel.job_id;
+		return (pack(&m.base, msgp));
+	}
 	default:
 		return (TASQ_EINVALID_ARGUMENT);
 	}
@@ -2374,11 +2411,13 @@ encode_lease(const tasq_rep *rep, nng_msg **msgp)
 		ptrs[i] = t;
 	}
 	complete_out(&rep->u.lease.completed, &c);
-	m.n_batches = n;
-	m.batches   = ptrs;
-	m.lease_ms  = rep->u.lease.lease_ms;
-	m.completed = &c;
-	rv          = pack(&m.base, msgp);
+	m.n_batches   = n;
+	m.batches     = ptrs;
+	m.lease_ms    = rep->u.lease.lease_ms;
+	m.completed   = &c;
+	m.n_cancelled = rep->u.lease.ncancelled;
+	m.cancelled   = rep->u.lease.cancelled;
+	rv            = pack(&m.base, msgp);
 out:
 	scratch_free(&sc);
 	return (rv);
@@ -2509,6 +2548,8 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 		m.lease_ms              = rep->u.extend.lease_ms;
 		m.n_unknown             = rep->u.extend.n;
 		m.unknown               = rep->u.extend.unknown;
+		m.n_cancelled           = rep->u.extend.ncancelled;
+		m.cancelled             = rep->u.extend.cancelled;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_RELEASE: {
@@ -2543,6 +2584,17 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 	}
 	case TASQ_M_RESULTS:
 		return (encode_results(rep, msgp));
+	case TASQ_M_CANCEL: {
+		Tasq__V1__CancelReply m = TASQ__V1__CANCEL_REPLY__INIT;
+		Tasq__V1__JobInfo     ji;
+		m.dropped = rep->u.cancel.dropped;
+		m.running = rep->u.cancel.running;
+		if (rep->u.cancel.has_job) {
+			job_info_out(&rep->u.cancel.job, &ji);
+			m.job = &ji;
+		}
+		return (pack(&m.base, msgp));
+	}
 	default:
 		return (TASQ_EINVALID_ARGUMENT);
 	}

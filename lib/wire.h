@@ -35,7 +35,8 @@ enum tasq_method {
 	TASQ_M_JOB_LIST   = 11,
 	TASQ_M_JOB_STATUS = 12,
 	TASQ_M_RESULTS    = 13,
-	TASQ_M_COUNT      = 14,
+	TASQ_M_CANCEL     = 14,
+	TASQ_M_COUNT      = 15,
 };
 
 #define TASQ_WIRE_MAX_NAME 64       // queue, worker and type names, bytes
@@ -50,6 +51,7 @@ enum tasq_method {
 #define TASQ_WIRE_MAX_QUEUES 16     // queues in one LeaseRequest
 #define TASQ_WIRE_MAX_PRIORITY 100  // a job's priority, a queue's weight
 #define TASQ_PRIORITY_DEFAULT 10    // a job's priority when it gives none
+#define TASQ_WIRE_MAX_CANCELLED 64  // LeaseReply.cancelled lease ids
 
 // Decoding memory (docs/PROTOCOL.md section 8.1). Decoding a body of len
 // bytes holding nmsg embedded messages and nstr elements of repeated
@@ -221,9 +223,10 @@ typedef struct tasq_submit_req {
 
 // JobState (PROTOCOL.md 9.11).
 enum {
-	TASQ_JOB_OPEN    = 0,
-	TASQ_JOB_RUNNING = 1,
-	TASQ_JOB_DONE    = 2,
+	TASQ_JOB_OPEN      = 0,
+	TASQ_JOB_RUNNING   = 1,
+	TASQ_JOB_DONE      = 2,
+	TASQ_JOB_CANCELLED = 3, // PROTOCOL.md 9.15
 };
 
 typedef struct tasq_job_info {
@@ -321,6 +324,9 @@ typedef struct tasq_req {
 			uint32_t max;
 			uint32_t wait_ms;
 		} results;
+		struct {
+			uint64_t job_id;
+		} cancel;
 	} u;
 } tasq_req;
 
@@ -342,12 +348,18 @@ typedef struct tasq_rep {
 			tasq_task_batch  *batches;
 			uint32_t          lease_ms;
 			tasq_complete_rep completed;
+			// Leases held that a cancel reached (9.15): at most
+			// TASQ_WIRE_MAX_CANCELLED.
+			size_t    ncancelled;
+			uint64_t *cancelled;
 		} lease;
 		tasq_complete_rep complete;
 		struct {
 			uint32_t  lease_ms;
 			size_t    n;
 			uint64_t *unknown;
+			size_t    ncancelled; // of the request's ids (9.15)
+			uint64_t *cancelled;
 		} extend;
 		struct {
 			uint32_t released;
@@ -413,6 +425,12 @@ typedef struct tasq_rep {
 			bool          has_job;
 			tasq_job_info job;
 		} results;
+		struct {
+			uint64_t      dropped; // queued tasks removed
+			uint32_t      running; // leased tasks told to stop
+			bool          has_job;
+			tasq_job_info job;
+		} cancel;
 	} u;
 } tasq_rep;
 

@@ -3001,4 +3001,74 @@ TEST(submit_detach_fields_and_last)
 	ASSERT_RV(req_round_trip(&rq, &ro, &why), TASQ_EINVALID_ARGUMENT);
 }
 
+// Issue 13: Cancel (method 14), JobState CANCELLED, and the cancelled
+// lease ids of LeaseReply (4) and ExtendReply (3).
+TEST(cancel_round_trip)
+{
+	tasq_job_info ji = { .job_id = 77,
+		.queue               = "q",
+		.type                = "t",
+		.host                = "",
+		.state               = TASQ_JOB_CANCELLED,
+		.submitted           = 10,
+		.completed           = 2 };
+	uint64_t      many[TASQ_WIRE_MAX_CANCELLED + 1];
+	tasq_req      rq = { .method = TASQ_M_CANCEL }, ro;
+	tasq_rep      in = { .method = TASQ_M_CANCEL }, out;
+	const char   *why;
+
+	ASSERT_STR_EQ(tasq_wire_method_name(TASQ_M_CANCEL), "Cancel");
+	rq.u.cancel.job_id = UINT64_MAX;
+	ASSERT_OK(req_round_trip(&rq, &ro, &why));
+	ASSERT_EQ(ro.u.cancel.job_id, UINT64_MAX);
+	tasq_wire_req_fini(&ro);
+	in.u.cancel.dropped = 9998;
+	in.u.cancel.running = 8;
+	in.u.cancel.has_job = true;
+	in.u.cancel.job     = ji;
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.cancel.dropped, 9998);
+	ASSERT_EQ(out.u.cancel.running, 8);
+	ASSERT_TRUE(out.u.cancel.has_job);
+	ASSERT_EQ(out.u.cancel.job.state, TASQ_JOB_CANCELLED);
+	ASSERT_EQ(out.u.cancel.job.completed, 2);
+	tasq_wire_rep_fini(&out);
+	// A state past CANCELLED is refused.
+	in.u.cancel.job.state = TASQ_JOB_CANCELLED + 1;
+	ASSERT_RV(rep_round_trip(&in, &out, &why), TASQ_EINVALID_ARGUMENT);
+
+	for (size_t i = 0; i <= TASQ_WIRE_MAX_CANCELLED; i++) {
+		many[i] = 1000 + i;
+	}
+	in                    = (tasq_rep) { .method = TASQ_M_LEASE };
+	in.u.lease.lease_ms   = 500;
+	in.u.lease.ncancelled = 2;
+	in.u.lease.cancelled  = many;
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.lease.nbatches, 0);
+	ASSERT_EQ(out.u.lease.ncancelled, 2);
+	ASSERT_EQ(out.u.lease.cancelled[1], 1001);
+	tasq_wire_rep_fini(&out);
+	in.u.lease.ncancelled = TASQ_WIRE_MAX_CANCELLED + 1;
+	ASSERT_RV(rep_round_trip(&in, &out, &why), TASQ_EINVALID_ARGUMENT);
+	// Without the field (an older server): none.
+	in.u.lease.ncancelled = 0;
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.lease.ncancelled, 0);
+	tasq_wire_rep_fini(&out);
+
+	in                     = (tasq_rep) { .method = TASQ_M_EXTEND };
+	in.u.extend.lease_ms   = 500;
+	in.u.extend.n          = 1;
+	in.u.extend.unknown    = many;
+	in.u.extend.ncancelled = 3;
+	in.u.extend.cancelled  = many + 1;
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.extend.n, 1);
+	ASSERT_EQ(out.u.extend.unknown[0], 1000);
+	ASSERT_EQ(out.u.extend.ncancelled, 3);
+	ASSERT_EQ(out.u.extend.cancelled[2], 1003);
+	tasq_wire_rep_fini(&out);
+}
+
 TASQ_TEST_MAIN()

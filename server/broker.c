@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,12 @@ wake_all(tasq_broker *b, tasq_waiter *wake)
 		w->next        = NULL;
 		b->wake(w);
 	}
+}
+
+void
+tasq_broker_wake_all(tasq_broker *b, tasq_waiter *wake)
+{
+	wake_all(b, wake);
 }
 
 bool
@@ -221,6 +228,10 @@ tasq_broker_submit_locked(tasq_broker *b, const tasq_submit_req *req,
 		*why = "job was closed";
 		return (TASQ_EFAILED_PRECONDITION);
 	}
+	if (j != NULL && j->cancelled) {
+		*why = "job was cancelled";
+		return (TASQ_EFAILED_PRECONDITION);
+	}
 	if (j != NULL && strcmp(j->q->name, queue) != 0) {
 		*why = "job belongs to another queue";
 		return (TASQ_EINVALID_ARGUMENT);
@@ -378,6 +389,38 @@ tasq_broker_submit(tasq_broker *b, const tasq_submit_req *req, uint64_t now_ms,
 
 // ---- lease -----------------------------------------------------------------
 
+// The leases of wk marked cancelled (of ids when n > 0, else all of
+// them) into out (room for max), marked told; returns whether one had not
+// been told before.
+static bool
+cancelled_of(tasq_broker *b, struct worker *wk, const uint64_t *ids, size_t n,
+    uint64_t *out, size_t max, size_t *nout)
+{
+	bool   fresh = false;
+	size_t pos   = 0;
+	void  *v;
+
+	*nout = 0;
+	for (size_t i = 0; i < n && *nout < max; i++) {
+		struct lease *l = tasq_idmap_get(&b->leases, ids[i]);
+		if (l != NULL && l->w == wk && l->cancelled) {
+			fresh |= !l->told;
+			l->told        = true;
+			out[(*nout)++] = l->id;
+		}
+	}
+	while (n == 0 && *nout < max &&
+	    (v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
+		struct lease *l = v;
+		if (l->w == wk && l->cancelled) {
+			fresh |= !l->told;
+			l->told        = true;
+			out[(*nout)++] = l->id;
+		}
+	}
+	return (fresh);
+}
+
 // The first lane of q of a type the worker serves with an unfinished
 // task, from the one after the lane of the queue's last lease, so that a
 // worker of several types takes them in turn; NULL: none.
@@ -461,7 +504,8 @@ tasq_broker_lease_queues(tasq_broker *b, const char *queue,
 	bool                     legacy = ntypes == 0;
 	int                      rv     = 0;
 
-	memset(out, 0, sizeof(*out));
+	// Not the cancelled array: ncancelled says what it holds.
+	memset(out, 0, offsetof(tasq_lease_out, cancelled));
 	out->lease_ms = b->conf.lease_ms;
 	*parked       = false;
 	if (legacy) {
@@ -479,6 +523,13 @@ tasq_broker_lease_queues(tasq_broker *b, const char *queue,
 	}
 	if ((rv = tasq_broker_worker_queues(b, wk, queues, nqueues)) != 0) {
 		goto fail;
+	}
+	// Leases of this worker that a cancel reached (rare: a branch on
+	// the fast path). One not told before answers at once, unparked.
+	if (wk->ncancel > 0 &&
+	    cancelled_of(b, wk, NULL, 0, out->cancelled,
+	        TASQ_WIRE_MAX_CANCELLED, &out->ncancelled)) {
+		w = NULL;
 	}
 	if (max == 0) {
 		goto out;
@@ -650,7 +701,7 @@ tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 		// worker that holds the lease now.
 		live = l != NULL && l->w != NULL && l->w->id == worker_id;
 		at0 += rb->n;
-		if (j == NULL || j->closed) {
+		if (j == NULL || j->closed || j->cancelled) {
 			out->rejected += (uint32_t) rb->n;
 			tasq_broker_count(b, TASQ_CTR_REJECTED_RESULTS, rb->n);
 			// Tasks of a closed job count as done: a lease left
@@ -773,6 +824,17 @@ tasq_broker_extend(tasq_broker *b, uint64_t worker_id, size_t n,
     const uint64_t *ids, uint64_t now_ms, uint64_t *unknown, size_t *nunknown,
     uint32_t *lease_ms)
 {
+	tasq_broker_extend_cancelled(b, worker_id, n, ids, now_ms, unknown,
+	    nunknown, NULL, NULL, lease_ms);
+}
+
+void
+tasq_broker_extend_cancelled(tasq_broker *b, uint64_t worker_id, size_t n,
+    const uint64_t *ids, uint64_t now_ms, uint64_t *unknown, size_t *nunknown,
+    uint64_t *cancelled, size_t *ncancelled, uint32_t *lease_ms)
+{
+	struct worker *wk = NULL;
+
 	nng_mtx_lock(b->mtx);
 	*nunknown = 0;
 	*lease_ms = b->conf.lease_ms;
@@ -784,6 +846,14 @@ tasq_broker_extend(tasq_broker *b, uint64_t worker_id, size_t n,
 		}
 		l->deadline   = now_ms + b->conf.lease_ms;
 		l->w->last_ms = now_ms;
+		wk            = l->w;
+	}
+	if (ncancelled != NULL) {
+		*ncancelled = 0;
+		if (wk != NULL && wk->ncancel > 0) {
+			(void) cancelled_of(
+			    b, wk, ids, n, cancelled, n, ncancelled);
+		}
 	}
 	nng_mtx_unlock(b->mtx);
 }
@@ -839,9 +909,15 @@ tasq_broker_fetch(tasq_broker *b, uint64_t job_id, uint64_t ack_seq,
 	out->workers =
 	    out->no_worker ? tasq_broker_workers_connected(b, now_ms) : 0;
 	if ((rv = tasq_broker_job_fetch(b, j, ack_seq, max, out)) == 0 &&
-	    out->seq == 0 && w != NULL) {
-		wlist_park(&j->waiters, w);
-		*parked = true;
+	    out->seq == 0) {
+		if (j->cancelled) {
+			// Every result it will have was delivered.
+			tasq_broker_fetch_fini(out);
+			rv = TASQ_ECANCELLED;
+		} else if (w != NULL) {
+			wlist_park(&j->waiters, w);
+			*parked = true;
+		}
 	}
 out:
 	nng_mtx_unlock(b->mtx);

@@ -122,6 +122,10 @@ typedef struct tasq_lease_out {
 	tasq_task_batch *batches;
 	uint32_t         lease_ms;
 	void            *mem_;
+	// Leases of the worker that hold tasks of a cancelled job
+	// (LeaseReply.cancelled, PROTOCOL.md 9.15).
+	size_t   ncancelled;
+	uint64_t cancelled[TASQ_WIRE_MAX_CANCELLED];
 } tasq_lease_out;
 
 // tasq_broker_lease leases up to max tasks of queue to worker_id over
@@ -133,6 +137,9 @@ typedef struct tasq_lease_out {
 // Within a type, the jobs with ready tasks take turns by priority (stride
 // scheduling over the tasks leased, docs/PROTOCOL.md 11.1); one lease may
 // hold batches of several jobs, one per range.
+// out->cancelled lists the worker's leases that hold tasks of a cancelled
+// job (at most TASQ_WIRE_MAX_CANCELLED); while one of them has not been
+// listed before, the call does not park (the worker hears at once).
 // Errors: TASQ_ERESOURCE_EXHAUSTED (too many workers or queues), NNG_ENOMEM.
 int tasq_broker_lease(tasq_broker *b, const char *queue, uint64_t worker_id,
     const char *worker_name, const char *const *types, size_t ntypes,
@@ -165,6 +172,13 @@ int tasq_broker_complete(tasq_broker *b, uint64_t worker_id, size_t nres,
 void tasq_broker_extend(tasq_broker *b, uint64_t worker_id, size_t n,
     const uint64_t *ids, uint64_t now_ms, uint64_t *unknown, size_t *nunknown,
     uint32_t *lease_ms);
+
+// tasq_broker_extend_cancelled is tasq_broker_extend that also copies the
+// ids that hold tasks of a cancelled job to cancelled (room for n), their
+// number in *ncancelled (ExtendReply.cancelled, PROTOCOL.md 9.15).
+void tasq_broker_extend_cancelled(tasq_broker *b, uint64_t worker_id, size_t n,
+    const uint64_t *ids, uint64_t now_ms, uint64_t *unknown, size_t *nunknown,
+    uint64_t *cancelled, size_t *ncancelled, uint32_t *lease_ms);
 
 // tasq_broker_release hands leases back without results; the tasks are
 // ready again at once and the attempt does not count.
@@ -270,6 +284,21 @@ int tasq_broker_job_status(tasq_broker *b, uint64_t job_id, uint64_t now_ms,
 // tasq_broker_stats_fini. Errors: NNG_ENOMEM.
 int tasq_broker_job_list(tasq_broker *b, const char *queue, uint32_t max,
     uint64_t now_ms, tasq_rep *rep);
+
+// tasq_broker_cancel cancels job_id (PROTOCOL.md 9.15): its queued
+// tasks are dropped (*dropped), the workers holding leases on its
+// unfinished tasks (*running) are told on their next Lease or Extend,
+// results that come for it later are refused, and it stays (JobList,
+// JobStatus, Results of what it has) in state CANCELLED until its result
+// TTL (detached) or idle TTL (attached) ends it. A CANCEL record is
+// journaled first. *out describes it after the cancel. Cancelling a
+// cancelled job is a no-op (0; *dropped 0, *running its tasks still
+// out). Errors, with *why: TASQ_ENOT_FOUND (unknown or expired),
+// TASQ_EFAILED_PRECONDITION (done: every task has its result), the
+// journal's.
+int tasq_broker_cancel(tasq_broker *b, uint64_t job_id, uint64_t now_ms,
+    uint64_t *dropped, uint32_t *running, tasq_job_info_buf *out,
+    const char **why);
 
 // Results of a detached job in task id order (PROTOCOL.md 9.14),
 // pointing into mem_ (release with tasq_broker_results_fini).

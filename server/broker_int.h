@@ -56,6 +56,10 @@ struct worker;
 // broker's own events only (server/stats.h says whose each counter is).
 void tasq_broker_count(tasq_broker *b, int counter, uint64_t n);
 
+// tasq_broker_wake_all wakes the waiters of the chain wake (taken with
+// wlist_take under the lock), after the lock is released.
+void tasq_broker_wake_all(tasq_broker *b, tasq_waiter *wake);
+
 // tasq_broker_journal_rec returns the journal that state changes are
 // recorded in: NULL without --data-dir and while recovering.
 tasq_journal *tasq_broker_journal_rec(tasq_broker *b);
@@ -153,6 +157,16 @@ void tasq_broker_job_free(struct job *j);
 // go when their leases end. Returns the tasks and results dropped.
 uint64_t tasq_broker_job_close(
     tasq_broker *b, struct job *j, tasq_waiter **wake);
+// Cancels j (PROTOCOL.md 9.15; the CANCEL record is the caller's): drops
+// its ready and delayed ranges, marks the leases holding its unfinished
+// tasks cancelled (their workers are told), seals it, sets its done time
+// to wall_ms (when not done), wakes its waiters and frees its chunks
+// without leases. Returns the queued tasks dropped; *running gets its
+// unfinished tasks under lease. A no-op (0) for a cancelled job.
+uint64_t tasq_broker_job_cancel(tasq_broker *b, struct job *j,
+    uint64_t wall_ms, uint32_t *running, tasq_waiter **wake);
+// The unfinished tasks of j (cancelled or not) under lease.
+uint32_t    tasq_broker_job_running(tasq_broker *b, const struct job *j);
 uint64_t    tasq_broker_job_id(const struct job *j);
 const char *tasq_broker_job_queue(const struct job *j);
 const char *tasq_broker_job_type(const struct job *j);
@@ -249,6 +263,8 @@ typedef struct tasq_job_view {
 	uint64_t    submitted, completed;
 	size_t      nivals;
 	size_t      nchunks;
+	bool        cancelled;    // a CANCEL record follows
+	uint64_t    done_wall_ms; // its time
 } tasq_job_view;
 
 typedef struct tasq_chunk_view {
@@ -449,6 +465,8 @@ int tasq_persist_dead_purge(tasq_broker *b, const uint64_t *ids, size_t n,
 int tasq_persist_snap_dead(
     tasq_broker *b, uint8_t **buf, size_t *len, size_t *cap);
 int tasq_persist_close(tasq_broker *b, uint64_t job);
+// A CANCEL record: job cancelled at wall_ms (wall clock).
+int tasq_persist_cancel(tasq_broker *b, uint64_t job, uint64_t wall_ms);
 // A JOB record of j (its header and meta); EXPIRED of n job ids.
 int tasq_persist_job(tasq_broker *b, const struct job *j);
 int tasq_persist_expired(tasq_broker *b, const uint64_t *ids, size_t n);

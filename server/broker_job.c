@@ -113,7 +113,8 @@ chunk_free(tasq_broker *b, struct chunk *c)
 void
 tasq_broker_chunk_unref(tasq_broker *b, struct chunk *c)
 {
-	if (--c->refs == 0 && (c->remaining == 0 || c->job->closed)) {
+	if (--c->refs == 0 &&
+	    (c->remaining == 0 || c->job->closed || c->job->cancelled)) {
 		chunk_free(b, c);
 	}
 }
@@ -538,6 +539,106 @@ delivery_drop(tasq_broker *b, struct job *j)
 	j->d_seq   = 0;
 }
 
+// The tasks of r without a result, whatever its job's state.
+static uint32_t
+range_open(const struct range *r)
+{
+	const struct chunk *c = r->chunk;
+	uint32_t            n = 0;
+
+	for (uint32_t i = r->off; i < r->off + r->len; i++) {
+		n += !((c->done[i / 64] >> (i % 64)) & 1);
+	}
+	return (n);
+}
+
+// The tasks of j without a result in the ranges of l.
+static uint32_t
+lease_open_of(const struct lease *l, const struct job *j)
+{
+	uint32_t n = 0;
+
+	for (const struct range *r = l->ranges; r != NULL; r = r->next) {
+		if (r->chunk->job == j) {
+			n += range_open(r);
+		}
+	}
+	return (n);
+}
+
+uint32_t
+tasq_broker_job_running(tasq_broker *b, const struct job *j)
+{
+	size_t   pos = 0;
+	void    *v;
+	uint32_t n = 0;
+
+	while ((v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
+		n += lease_open_of(v, j);
+	}
+	return (n);
+}
+
+uint64_t
+tasq_broker_job_cancel(tasq_broker *b, struct job *j, uint64_t wall_ms,
+    uint32_t *running, tasq_waiter **wake)
+{
+	uint64_t dropped = 0;
+	size_t   pos     = 0;
+	void    *v;
+
+	*running = 0;
+	if (j->closed || j->cancelled) {
+		return (0);
+	}
+	for (struct range *r = j->ready.next; r != &j->ready; r = r->next) {
+		dropped += tasq_broker_range_undone(r);
+	}
+	for (struct range *d = b->delayed; d != NULL; d = d->next) {
+		if (d->chunk->job == j) {
+			dropped += tasq_broker_range_undone(d);
+		}
+	}
+	// The ready ranges go while the job still counts them as undone.
+	tasq_broker_ready_drop_job(b, j);
+	tasq_broker_delayed_drop_job(b, j);
+	while ((v = tasq_idmap_next(&b->leases, &pos)) != NULL) {
+		struct lease *l   = v;
+		uint32_t      n   = 0;
+		bool          has = false;
+		for (const struct range *r = l->ranges; r != NULL;
+		     r                     = r->next) {
+			if (r->chunk->job == j) {
+				has = true;
+				n += range_open(r);
+			}
+		}
+		*running += n;
+		// A lease whose tasks of j all have results needs no word.
+		if (has && n > 0 && !l->cancelled) {
+			l->cancelled = true;
+			if (l->w != NULL) {
+				l->w->ncancel++;
+			}
+		}
+	}
+	j->cancelled = true;
+	j->sealed    = true;
+	if (j->done_wall_ms == 0) {
+		j->done_wall_ms = wall_ms;
+	}
+	wlist_take(&j->waiters, wake);
+	// Chunks without leases go now (their payloads are of no more
+	// use), the rest when their leases end (tasq_broker_chunk_unref).
+	for (size_t i = j->nchunks; i > 0; i--) {
+		struct chunk *c = j->chunks[i - 1];
+		if (c->refs == 0) {
+			chunk_free(b, c);
+		}
+	}
+	return (dropped);
+}
+
 // Ends a job (locked): drops its ready ranges, results and delivery; its
 // chunks go when their leases end.
 uint64_t
@@ -808,15 +909,17 @@ tasq_broker_job_counts_set(
 void
 tasq_broker_job_view(const struct job *j, tasq_job_view *v)
 {
-	v->queue     = j->q->name;
-	v->type      = j->lane->type;
-	v->legacy    = j->legacy;
-	v->retry     = j->retry;
-	v->id        = j->id;
-	v->submitted = j->submitted;
-	v->completed = j->completed;
-	v->nivals    = j->nivals;
-	v->nchunks   = j->nchunks;
+	v->queue        = j->q->name;
+	v->type         = j->lane->type;
+	v->legacy       = j->legacy;
+	v->retry        = j->retry;
+	v->id           = j->id;
+	v->submitted    = j->submitted;
+	v->completed    = j->completed;
+	v->nivals       = j->nivals;
+	v->nchunks      = j->nchunks;
+	v->cancelled    = j->cancelled;
+	v->done_wall_ms = j->done_wall_ms;
 }
 
 void
@@ -961,7 +1064,7 @@ tasq_broker_results_drop(tasq_broker *b, struct job *j, size_t n)
 bool
 tasq_broker_job_waiting(const struct job *j)
 {
-	return (j->completed < j->submitted);
+	return (j->completed < j->submitted && !j->cancelled);
 }
 
 const char *

@@ -202,7 +202,8 @@ info_fill(tasq_broker *b, const struct job *j, uint64_t now_ms,
 	       : 0;
 	in->detached  = j->keep;
 	in->result_ttl_ms = j->keep ? j->result_ttl_ms : 0;
-	in->state         = !j->sealed            ? TASQ_JOB_OPEN
+	in->state         = j->cancelled          ? TASQ_JOB_CANCELLED
+	            : !j->sealed                  ? TASQ_JOB_OPEN
 	            : j->completed < j->submitted ? TASQ_JOB_RUNNING
 	                                          : TASQ_JOB_DONE;
 	if (j->keep && j->done_wall_ms != 0) {
@@ -288,6 +289,53 @@ tasq_broker_job_list(tasq_broker *b, const char *queue, uint32_t max,
 	rep->u.job_list.jobs  = info;
 	rep->u.job_list.total = total;
 	return (0);
+}
+
+// ---- cancel ----------------------------------------------------------------
+
+int
+tasq_broker_cancel(tasq_broker *b, uint64_t job_id, uint64_t now_ms,
+    uint64_t *dropped, uint32_t *running, tasq_job_info_buf *out,
+    const char **why)
+{
+	tasq_waiter *wake = NULL;
+	struct job  *j;
+	uint64_t     wall = tasq_broker_wall_ms(b);
+	int          rv   = 0;
+
+	*dropped = 0;
+	*running = 0;
+	nng_mtx_lock(b->mtx);
+	if ((j = tasq_broker_job_find(b, job_id)) == NULL) {
+		*why = why_gone(b, job_id);
+		rv   = TASQ_ENOT_FOUND;
+		goto out;
+	}
+	if (j->cancelled) {
+		// Again: a no-op, answered as the first (a lost reply's
+		// retry must not fail); running says what is still out.
+		*running = tasq_broker_job_running(b, j);
+	} else if (j->sealed && j->completed >= j->submitted) {
+		*why = "the job is done: every task has its result, there is "
+		       "nothing to cancel";
+		rv   = TASQ_EFAILED_PRECONDITION;
+		goto out;
+	} else if ((rv = tasq_persist_cancel(b, job_id, wall)) != 0) {
+		*why = "the journal cannot be written (disk full or I/O "
+		       "error); retry later";
+		goto out;
+	} else {
+		*dropped = tasq_broker_job_cancel(b, j, wall, running, &wake);
+		j->last_ms = now_ms;
+		// Parked workers look again: those holding its leases are
+		// told at once (tasq_broker_lease_queues).
+		queue_wake(j->q, &wake);
+	}
+	info_fill(b, j, now_ms, out);
+out:
+	nng_mtx_unlock(b->mtx);
+	tasq_broker_wake_all(b, wake);
+	return (rv);
 }
 
 // ---- results by index
@@ -381,7 +429,8 @@ id_at_or_after(const struct job *j, uint64_t id)
 }
 
 // Copies the results of j from from (in id order, contiguous: up to the
-// first task without one) into out, at most max. Locked.
+// first task without one; a cancelled job's tasks without one never get
+// it and are skipped) into out, at most max. Locked.
 static int
 results_take(struct job *j, uint64_t from, uint32_t max, tasq_results_out *out)
 {
@@ -407,16 +456,21 @@ results_take(struct job *j, uint64_t from, uint32_t max, tasq_results_out *out)
 	}
 	for (size_t i = lo; i < j->k_n && n < max; i++) {
 		size_t p = j->r_head + j->k_pos[i];
-		if (j->r_ids[p] != want ||
+		if ((j->r_ids[p] != want && !j->cancelled) ||
 		    (n > 0 && bytes + j->r_lens[p] > RESULTS_MAX_BYTES)) {
 			break;
 		}
+		want = j->r_ids[p];
 		bytes += j->r_lens[p];
 		if (j->r_errs != NULL && j->r_errs[p] != NULL) {
 			ebytes += strlen(j->r_errs[p]) + 1;
 		}
 		n++;
 		want = id_at_or_after(j, want + 1);
+	}
+	if (j->cancelled && lo + n == j->k_n) {
+		// Nothing more will come: past the job's last task.
+		want = j->nivals > 0 ? j->ivals[j->nivals - 1].hi : 0;
 	}
 	out->next_index = want;
 	out->n          = n;
@@ -503,7 +557,8 @@ tasq_broker_results(tasq_broker *b, uint64_t job_id, uint64_t from,
 		goto out;
 	}
 	info_fill(b, j, now_ms, &out->job);
-	if (out->n == 0 && out->job.info.state != TASQ_JOB_DONE && w != NULL) {
+	if (out->n == 0 && out->job.info.state != TASQ_JOB_DONE &&
+	    !j->cancelled && w != NULL) {
 		wlist_park(&j->waiters, w);
 		*parked = true;
 	}

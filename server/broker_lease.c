@@ -299,6 +299,7 @@ tasq_broker_lease_end(
 	if (l->w != NULL) {
 		l->w->leases--;
 		l->w->in_hand -= l->ntasks;
+		l->w->ncancel -= l->cancelled;
 	}
 	while (l->ranges != NULL) {
 		struct range *r = l->ranges;

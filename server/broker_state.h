@@ -117,6 +117,7 @@ struct job {
 	uint64_t     submitted, completed;
 	uint64_t     last_ms;
 	bool         closed;
+	bool         cancelled; // tasq_broker_job_cancel (broker_int.h)
 	struct wlist waiters;
 	// The job registry (broker_jobs.c, PROTOCOL.md 9.11-9.14). A
 	// detached (keep) job's results stay in the r_ columns, never
@@ -170,6 +171,10 @@ struct lease {
 	struct lane   *lane;
 	struct range  *ranges; // singly linked through next
 	uint32_t       ntasks;
+	// It holds tasks of a cancelled job: its worker is told (LeaseReply
+	// and ExtendReply .cancelled) until it ends; counted in w->ncancel.
+	// told: listed in a reply once (a Lease then parks again).
+	bool cancelled, told;
 };
 
 struct worker {
@@ -190,6 +195,8 @@ struct worker {
 	struct wqueue *qs;
 	size_t         nqs;
 	uint64_t       qvtime;
+	// Its leases marked cancelled: a Lease reply lists them while > 0.
+	uint32_t ncancel;
 };
 
 struct wqueue {
@@ -318,12 +325,14 @@ wlist_take(struct wlist *l, tasq_waiter **wake)
 	}
 }
 
-// Whether task off of c has its result (or its job is closed). Inline:
-// the lease and ready-list scans call it several times a task.
+// Whether task off of c has its result (or its job is closed or
+// cancelled). Inline: the lease and ready-list scans call it several
+// times a task.
 static inline bool
 tasq_broker_task_done(const struct chunk *c, uint32_t off)
 {
-	return (c->job->closed || (c->done[off / 64] >> (off % 64)) & 1);
+	return (c->job->closed || c->job->cancelled ||
+	    (c->done[off / 64] >> (off % 64)) & 1);
 }
 
 // Wakes the workers waiting for q's tasks: its own and those parked on

@@ -79,7 +79,8 @@ enum tasq_rec_type {
 	TASQ_REC_JOB     = 17, // a job's meta: detached, input complete, ...
 	TASQ_REC_EXPIRED = 18, // detached jobs whose results expired
 	TASQ_REC_PRIO    = 19, // job, priority (after its first SUBMIT2)
-	TASQ_REC_MAX     = TASQ_REC_PRIO,
+	TASQ_REC_CANCEL  = 20, // job, wall time: cancelled (PROTOCOL.md 9.15)
+	TASQ_REC_MAX     = TASQ_REC_CANCEL,
 };
 
 typedef enum tasq_fsync_mode {

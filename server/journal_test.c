@@ -2650,4 +2650,86 @@ TEST(broker_job_priority_survives_compaction_and_restart)
 	priority_restart(true);
 }
 
+// ---- cancel (issue 13: the CANCEL record, and in snapshots) ---------------
+
+#define JOB_K 505 // detached, 10 tasks on QA, 2 done, then cancelled
+
+// A cancelled job survives a restart (and compaction): still CANCELLED
+// with the results it had, none of its tasks ready again, a cancel again
+// a no-op; the other job of its queue is leased as before. Without the
+// record its eight unfinished tasks would be ready again.
+static void
+cancel_restart(bool compact)
+{
+	tasq_journal     *j;
+	tasq_broker      *b;
+	uint64_t          recs, dropped;
+	uint32_t          running;
+	struct task       tk[64];
+	tasq_job_info_buf ib;
+	tasq_results_out  o;
+	bool              parked;
+	const char       *why = NULL;
+
+	now0 = tasq_clock_mono_ms();
+	make_tmpdir();
+	b     = broker_recovered(&j, compact ? 1 : 1ULL << 30, &recs);
+	cur_j = j;
+	submit_detached(b, JOB_K, 10, 3600000);
+	ASSERT_EQ(lease(b, QA, 4, tk), 4);
+	complete(b, tk, 2);
+	ASSERT_OK(
+	    tasq_broker_cancel(b, JOB_K, now0, &dropped, &running, &ib, &why));
+	ASSERT_EQ(dropped, 6);
+	ASSERT_EQ(running, 2);
+	submit(b, QA, JOB_B, 0, 30);
+	compact_if(b, compact ? AT_END : 0, AT_END);
+	tasq_journal_close(j);
+	tasq_broker_free(b);
+	for (int round = 0; round < 2; round++) {
+		b = broker_recovered(&j, round == 0 ? 1 : 1ULL << 30, &recs);
+		cur_j = j;
+		ASSERT_OK(tasq_broker_job_status(b, JOB_K, now0, &ib, &why));
+		ASSERT_EQ(ib.info.state, TASQ_JOB_CANCELLED);
+		ASSERT_EQ(ib.info.completed, 2);
+		ASSERT_EQ(ib.info.submitted, 10);
+		ASSERT_GT(ib.info.expires_in_ms, 0);
+		ASSERT_OK(tasq_broker_results(
+		    b, JOB_K, 0, 0, now0, &o, NULL, &parked, &why));
+		ASSERT_EQ(o.n, 2);
+		ASSERT_EQ(o.ids[0], tk[0].id);
+		ASSERT_EQ(o.ids[1], tk[1].id);
+		ASSERT_EQ(o.next_index, 10);
+		tasq_broker_results_fini(&o);
+		ASSERT_OK(tasq_broker_cancel(
+		    b, JOB_K, now0, &dropped, &running, &ib, &why));
+		ASSERT_EQ(dropped, 0);
+		ASSERT_EQ(running, 0);
+		// Only JOB_B's tasks are ready.
+		ASSERT_EQ(lease(b, QA, 64, tk), 30);
+		for (size_t i = 0; i < 30; i++) {
+			ASSERT_EQ(tk[i].job, JOB_B);
+		}
+		ASSERT_EQ(lease(b, QA, 64, tk), 0);
+		// A snapshot of the replayed records, for the second round
+		// (with compact, the first round came from one).
+		if (round == 0 && !compact) {
+			compact_if(b, AT_END, AT_END);
+		}
+		tasq_journal_close(j);
+		tasq_broker_free(b);
+	}
+	rm_tmpdir();
+}
+
+TEST(broker_cancel_survives_a_restart)
+{
+	cancel_restart(false);
+}
+
+TEST(broker_cancel_survives_compaction_and_restart)
+{
+	cancel_restart(true);
+}
+
 TASQ_TEST_MAIN()

@@ -47,6 +47,10 @@
 //   PRIO     u64 job, u32 priority (1..100: the job's share of its
 //            queue; after the job's first SUBMIT2, and after its IVALS2
 //            in snapshots; a job without one has the default)
+//   CANCEL   u64 job, u64 time_ms (the job was cancelled then, wall
+//            clock: its done time unless it had one; in snapshots after
+//            the job's other records. A CANCEL of an unknown job is
+//            ignored)
 // Leases are not recorded: after a restart every unfinished task is
 // ready (or waits out its backoff), with the attempts of its TRIES.
 #include <stdlib.h>
@@ -416,6 +420,13 @@ tasq_persist_priority(tasq_broker *b, uint64_t job, uint32_t priority)
 {
 	struct iovec iov[] = { { &job, 8 }, { &priority, 4 } };
 	return (append(b, TASQ_REC_PRIO, iov, 2));
+}
+
+int
+tasq_persist_cancel(tasq_broker *b, uint64_t job, uint64_t wall_ms)
+{
+	struct iovec iov[] = { { &job, 8 }, { &wall_ms, 8 } };
+	return (append(b, TASQ_REC_CANCEL, iov, 2));
 }
 
 int
@@ -1123,6 +1134,20 @@ apply(void *arg, int type, const uint8_t *p, size_t len)
 		}
 		return (0);
 	}
+	case TASQ_REC_CANCEL: {
+		uint64_t job  = take64(&c);
+		uint64_t wall = take64(&c);
+		uint32_t running;
+		if (c.bad || c.left != 0) {
+			return (TASQ_EDATA_LOSS);
+		}
+		(void) job_for(b, job, NULL, &j);
+		if (j != NULL) {
+			(void) tasq_broker_job_cancel(
+			    b, j, wall, &running, NULL);
+		}
+		return (0);
+	}
 	default:
 		return (TASQ_EDATA_LOSS);
 	}
@@ -1226,6 +1251,10 @@ tasq_persist_snap_job(struct job *j, uint8_t **buf, size_t *len, size_t *cap)
 		rv = results_rec(NULL, TASQ_REC_PENDING2, v.id, res.n, res.ids,
 		    c8, res.lens, res.data, res.errs, NULL, buf, len, cap);
 		free(c8);
+	}
+	if (rv == 0 && v.cancelled) {
+		struct iovec ki[] = { { &v.id, 8 }, { &v.done_wall_ms, 8 } };
+		rv = tasq_journal_frame(buf, len, cap, TASQ_REC_CANCEL, ki, 2);
 	}
 	return (rv);
 }

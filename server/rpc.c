@@ -302,6 +302,7 @@ needs_sync(const tasq_service_call *call)
 	case TASQ_M_SUBMIT:
 	case TASQ_M_COMPLETE:
 	case TASQ_M_CLOSE_JOB:
+	case TASQ_M_CANCEL: // its reply says it is cancelled for good
 		return (true);
 	case TASQ_M_LEASE:
 		return (call->req->u.lease.nresults > 0);

@@ -132,9 +132,11 @@ handle_lease(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 	for (size_t i = 0; i < out.nbatches; i++) {
 		out.batches[i].id_runs = req->u.lease.id_runs;
 	}
-	rep.u.lease.lease_ms  = out.lease_ms;
-	rep.u.lease.completed = call->completed;
-	rv                    = tasq_wire_encode_rep(&rep, replyp);
+	rep.u.lease.lease_ms   = out.lease_ms;
+	rep.u.lease.completed  = call->completed;
+	rep.u.lease.ncancelled = out.ncancelled;
+	rep.u.lease.cancelled  = out.cancelled;
+	rv                     = tasq_wire_encode_rep(&rep, replyp);
 	if (rv != 0 && out.nbatches > 0) {
 		// Could not send them: hand the tasks straight back.
 		uint64_t id = out.batches[0].lease_id;
@@ -266,12 +268,16 @@ tasq_service_handle(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 		return (tasq_wire_encode_rep(&rep, replyp));
 	case TASQ_M_EXTEND: {
 		uint64_t unknown[TASQ_WIRE_MAX_BATCHES];
-		size_t   nunknown;
-		tasq_broker_extend(s->broker, req->u.extend.worker_id,
-		    req->u.extend.n, req->u.extend.lease_ids, now, unknown,
-		    &nunknown, &rep.u.extend.lease_ms);
-		rep.u.extend.n       = nunknown;
-		rep.u.extend.unknown = unknown;
+		uint64_t cancelled[TASQ_WIRE_MAX_BATCHES];
+		size_t   nunknown, ncancelled;
+		tasq_broker_extend_cancelled(s->broker,
+		    req->u.extend.worker_id, req->u.extend.n,
+		    req->u.extend.lease_ids, now, unknown, &nunknown,
+		    cancelled, &ncancelled, &rep.u.extend.lease_ms);
+		rep.u.extend.n          = nunknown;
+		rep.u.extend.unknown    = unknown;
+		rep.u.extend.ncancelled = ncancelled;
+		rep.u.extend.cancelled  = cancelled;
 		return (tasq_wire_encode_rep(&rep, replyp));
 	}
 	case TASQ_M_RELEASE:
@@ -283,6 +289,10 @@ tasq_service_handle(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 		rv = handle_fetch(s, call, w, replyp, parked, why);
 		if (rv == TASQ_ENOT_FOUND && *why == NULL) {
 			*why = "no such job (finished, closed or expired)";
+		}
+		if (rv == TASQ_ECANCELLED && *why == NULL) {
+			*why = "the job was cancelled (tasq cancel): no more "
+			       "results will come";
 		}
 		return (rv);
 	case TASQ_M_CLOSE_JOB:
@@ -344,6 +354,17 @@ tasq_service_handle(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 	}
 	case TASQ_M_RESULTS:
 		return (handle_results(s, call, w, replyp, parked, why));
+	case TASQ_M_CANCEL: {
+		tasq_job_info_buf ib;
+		if ((rv = tasq_broker_cancel(s->broker, req->u.cancel.job_id,
+		         now, &rep.u.cancel.dropped, &rep.u.cancel.running,
+		         &ib, why)) != 0) {
+			return (rv);
+		}
+		rep.u.cancel.has_job = true;
+		rep.u.cancel.job     = ib.info;
+		return (tasq_wire_encode_rep(&rep, replyp));
+	}
 	default:
 		*why = "unknown method";
 		return (TASQ_EUNIMPLEMENTED);

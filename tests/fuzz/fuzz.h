@@ -72,7 +72,7 @@ enum tasq_fuzz_op {
 // The method a decoder target tries, from one input byte: every method,
 // and as part of the input space unknown ones, 11 (one past the last) and
 // a few negative numbers.
-#define TASQ_FUZZ_METHODS 15
+#define TASQ_FUZZ_METHODS 16
 static inline int
 fuzz_pick_method(uint8_t b)
 {

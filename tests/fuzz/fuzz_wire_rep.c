@@ -31,7 +31,7 @@ same_job(const tasq_job_info *a, const tasq_job_info *b)
 	fuzz_same_str(a->type, b->type);
 	fuzz_same_str(a->host, b->host);
 	FUZZ_CHECK(strlen(a->host) <= TASQ_WIRE_MAX_HOST);
-	FUZZ_CHECK(a->state >= 0 && a->state <= TASQ_JOB_DONE);
+	FUZZ_CHECK(a->state >= 0 && a->state <= TASQ_JOB_CANCELLED);
 	FUZZ_CHECK_EQ(a->state, b->state);
 	FUZZ_CHECK_EQ(a->submitted, b->submitted);
 	FUZZ_CHECK_EQ(a->completed, b->completed);
@@ -187,6 +187,10 @@ same_rep(const tasq_rep *a, const tasq_rep *b)
 		}
 		FUZZ_CHECK_EQ(a->u.lease.lease_ms, b->u.lease.lease_ms);
 		same_complete(&a->u.lease.completed, &b->u.lease.completed);
+		FUZZ_CHECK_EQ(a->u.lease.ncancelled, b->u.lease.ncancelled);
+		FUZZ_CHECK(a->u.lease.ncancelled <= TASQ_WIRE_MAX_CANCELLED);
+		same_mem(a->u.lease.cancelled, b->u.lease.cancelled,
+		    a->u.lease.ncancelled * sizeof(uint64_t));
 		break;
 	case TASQ_M_COMPLETE:
 		same_complete(&a->u.complete, &b->u.complete);
@@ -196,6 +200,9 @@ same_rep(const tasq_rep *a, const tasq_rep *b)
 		FUZZ_CHECK_EQ(a->u.extend.n, b->u.extend.n);
 		same_mem(a->u.extend.unknown, b->u.extend.unknown,
 		    a->u.extend.n * sizeof(uint64_t));
+		FUZZ_CHECK_EQ(a->u.extend.ncancelled, b->u.extend.ncancelled);
+		same_mem(a->u.extend.cancelled, b->u.extend.cancelled,
+		    a->u.extend.ncancelled * sizeof(uint64_t));
 		break;
 	case TASQ_M_RELEASE:
 		FUZZ_CHECK_EQ(a->u.release.released, b->u.release.released);
@@ -278,6 +285,14 @@ same_rep(const tasq_rep *a, const tasq_rep *b)
 		FUZZ_CHECK_EQ(a->u.results.has_job, b->u.results.has_job);
 		if (a->u.results.has_job) {
 			same_job(&a->u.results.job, &b->u.results.job);
+		}
+		break;
+	case TASQ_M_CANCEL:
+		FUZZ_CHECK_EQ(a->u.cancel.dropped, b->u.cancel.dropped);
+		FUZZ_CHECK_EQ(a->u.cancel.running, b->u.cancel.running);
+		FUZZ_CHECK_EQ(a->u.cancel.has_job, b->u.cancel.has_job);
+		if (a->u.cancel.has_job) {
+			same_job(&a->u.cancel.job, &b->u.cancel.job);
 		}
 		break;
 	default:

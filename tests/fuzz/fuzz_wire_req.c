@@ -192,6 +192,9 @@ same_req(const tasq_req *a, const tasq_req *b)
 		FUZZ_CHECK_EQ(a->u.results.max, b->u.results.max);
 		FUZZ_CHECK_EQ(a->u.results.wait_ms, b->u.results.wait_ms);
 		break;
+	case TASQ_M_CANCEL:
+		FUZZ_CHECK_EQ(a->u.cancel.job_id, b->u.cancel.job_id);
+		break;
 	default:
 		FUZZ_CHECK(!"decoded a request of an unknown method");
 	}

@@ -325,6 +325,9 @@ sample_req(int method, tasq_req *req)
 		req->u.results.max        = 65536;
 		req->u.results.wait_ms    = 1000;
 		break;
+	case TASQ_M_CANCEL:
+		req->u.cancel.job_id = 7;
+		break;
 	default:
 		break;
 	}
@@ -421,6 +424,8 @@ sample_rep(int method, tasq_rep *rep)
 		rep->u.lease.lease_ms           = 30000;
 		rep->u.lease.completed.accepted = 2;
 		rep->u.lease.completed.late     = 1;
+		rep->u.lease.ncancelled         = 2;
+		rep->u.lease.cancelled          = lease_ids3;
 		break;
 	case TASQ_M_COMPLETE:
 		rep->u.complete.accepted   = 3;
@@ -429,9 +434,11 @@ sample_rep(int method, tasq_rep *rep)
 		rep->u.complete.rejected   = 4;
 		break;
 	case TASQ_M_EXTEND:
-		rep->u.extend.lease_ms = 30000;
-		rep->u.extend.n        = 1;
-		rep->u.extend.unknown  = lease_ids3 + 2;
+		rep->u.extend.lease_ms   = 30000;
+		rep->u.extend.n          = 1;
+		rep->u.extend.unknown    = lease_ids3 + 2;
+		rep->u.extend.ncancelled = 1;
+		rep->u.extend.cancelled  = lease_ids3;
 		break;
 	case TASQ_M_RELEASE:
 		rep->u.release.released = 2;
@@ -490,6 +497,13 @@ sample_rep(int method, tasq_rep *rep)
 		rep->u.results.has_job    = true;
 		rep->u.results.job        = jinfos[1];
 		break;
+	case TASQ_M_CANCEL:
+		rep->u.cancel.dropped   = 9992;
+		rep->u.cancel.running   = 8;
+		rep->u.cancel.has_job   = true;
+		rep->u.cancel.job       = jinfos[0];
+		rep->u.cancel.job.state = TASQ_JOB_CANCELLED;
+		break;
 	default:
 		break;
 	}
@@ -497,7 +511,7 @@ sample_rep(int method, tasq_rep *rep)
 
 static const char *const mnames[] = { "health", "submit", "lease", "complete",
 	"extend", "release", "fetch", "close_job", "stats", "dead_list",
-	"dead_purge", "job_list", "job_status", "results" };
+	"dead_purge", "job_list", "job_status", "results", "cancel" };
 
 // ---- fuzz_wire_req
 // ---------------------------------------------------------------------
@@ -1564,6 +1578,29 @@ gen_service(void)
 		rec_op(&s, 0, TASQ_FUZZ_OP_CHECK);
 	}
 	write_seed(T, "detached-job", s.p, s.len);
+
+	// A job cancelled while a worker holds part of it: the next Lease
+	// hears of it, the late results are refused, a second cancel is a
+	// no-op, the lease expires without a redelivery; Results and Fetch
+	// of what it had.
+	reset(&s);
+	{
+		tasq_req req;
+		rec_submit(&s, "default", 41, 0, 12);
+		rec_lease(&s, 1, "default", 100, 6, 0, NULL);
+		sample_req(TASQ_M_CANCEL, &req);
+		req.u.cancel.job_id = 41;
+		rec_high(&s, &req);
+		rec_lease(&s, 1, "default", 100, 6, 0, NULL);
+		results_for(
+		    &rb[0], 1, 41, ids[0], vals[0], codes[0], 0, 6, false);
+		rec_complete(&s, 100, 1, rb);
+		rec_high(&s, &req);
+		rec_tick(&s, 61000);
+		rec_fetch(&s, 41, 0, 0);
+		rec_op(&s, 0, TASQ_FUZZ_OP_CHECK);
+	}
+	write_seed(T, "cancel-job", s.p, s.len);
 
 	// Leases that expire until the tasks are dead-lettered, then late
 	// and duplicate results.

@@ -153,7 +153,7 @@ assert_serving "a garbage flood"
 
 # --- unknown methods ---------------------------------------------------------------
 before=$(counter requests_unknown_method)
-for m in 14 99 65535; do # 14: the first after Results (13)
+for m in 15 99 65535; do # 15: the first after Cancel (14)
 	raw method "$m" --key-file "$KEY" >"$T/method.out" 2>"$T/method.err" ||
 	    fail "method $m: no reply"
 	grep -qx 'status=UNIMPLEMENTED' "$T/method.out" ||
