@@ -174,12 +174,26 @@ def check_executor(args):
 
 def check_cancel(args):
     with tasq.Client(args.server, key_file=args.key_file) as c:
-        # No worker serves "nobody": the job waits; cancel it.
+        # No worker serves "nobody": the job waits; cancel it by id.
         job = c.submit("nobody", [b"x"] * 100, detach=True)
-        info = c.cancel(job.id)
-        expect_eq(info.dropped, 100, "cancel dropped")
-        st = c.status(job.id)
-        expect_eq(st.state, "cancelled", "state after cancel")
+        st = c.cancel(job.id)
+        expect_eq(st.state, "cancelled", "state after Client.cancel")
+        expect_eq(c.status(job.id).state, "cancelled", "status later")
+        # A job running on a slow Python worker (check.py worker
+        # --delay-ms): cancelled through its Job while tasks run; its
+        # results stop short, and the worker goes on serving.
+        job = c.submit("square", range(4000), detach=True)
+        deadline = time.monotonic() + 30
+        while job.status().completed == 0:
+            expect(time.monotonic() < deadline, "no progress in 30 s")
+            time.sleep(0.05)
+        job.cancel()
+        st = job.status()
+        expect_eq(st.state, "cancelled", "state after Job.cancel")
+        expect(st.completed < 4000, "cancelled before the end")
+        job.close()
+        expect_list(c.map("square", range(100)),
+                    [n * n for n in range(100)], "served after a cancel")
     print("cancel: ok")
 
 
