@@ -427,7 +427,8 @@ TASQ_API int tasq_job_add(tasq_job *job, const void *payload, size_t len);
 TASQ_API int tasq_job_finish(tasq_job *job);
 
 // tasq_job_submit is tasq_job_open, tasq_job_add of the n payloads
-// (payloads[i], lens[i] bytes) and tasq_job_finish. Errors: theirs.
+// (payloads[i], lens[i] bytes) and tasq_job_finish, with a window of at
+// least n (so that it never waits for a reader). Errors: theirs.
 TASQ_API int tasq_job_submit(tasq_job **jobp, tasq_session *s,
     const tasq_job_opts *o, const void *const *payloads, const size_t *lens,
     size_t n);

@@ -188,15 +188,16 @@ typedef struct tasq_serve_handler {
 // tasq_serve_stop: each thread leases a batch, runs the handler of its
 // type and hands the results back with its next lease, so that with 2 or
 // more threads the network and the computation overlap. Handlers run
-// concurrently on those threads (one batch per thread at a time). Tasks
-// of a job cancelled while its batch runs (tasq_lease_cancelled) are not
-// started: they are given back. Transient errors (no server, server
-// full) are retried with a backoff of 50 ms to 2 s. Returns 0 once
-// stopped and the last results were sent (up to 10 s), or the first
-// error that is not transient (TASQ_EINVALID_ARGUMENT,
-// TASQ_EUNAUTHENTICATED, TASQ_EFAILED_PRECONDITION: every thread stops).
-// Errors before it starts: TASQ_EINVALID_ARGUMENT (no handler, a handler
-// with both or neither function, a bad type).
+// concurrently on those threads (one batch per thread at a time). A
+// task_fn is not called for tasks of a job cancelled while its batch
+// runs (tasq_lease_cancelled): they are given back without a result.
+// Transient errors (no server, server full) are retried with a backoff
+// of 50 ms to 2 s. Returns 0 once stopped and the last results were sent
+// (up to 10 s), or the first error that is not transient
+// (TASQ_EINVALID_ARGUMENT, TASQ_EUNAUTHENTICATED,
+// TASQ_EFAILED_PRECONDITION: every thread stops). Errors before it
+// starts: TASQ_EINVALID_ARGUMENT (no handler, a handler with both or
+// neither function, a bad type).
 TASQ_API int tasq_serve_run(tasq_serve *w, const tasq_serve_handler *handlers,
     size_t n, uint32_t nthreads);
 
@@ -247,10 +248,15 @@ TASQ_API uint64_t tasq_lease_task(const tasq_lease *l, size_t i);
 // code that is not final, or a lease that expired).
 TASQ_API uint32_t tasq_lease_attempt(const tasq_lease *l, size_t i);
 
-// tasq_lease_cancelled says whether the server told that the job of this
-// lease was cancelled: its results are no longer wanted, the handler may
-// stop and hand the lease back. Any thread may call it.
-TASQ_API bool tasq_lease_cancelled(const tasq_lease *l);
+// tasq_lease_cancelled says whether the server told that task i's job
+// was cancelled (tasq cancel, tasq_job_cancel): its result is no longer
+// wanted (the server would refuse it), so the handler may skip it, or
+// stop and hand the lease back. The serve handle's thread learns it
+// from the replies to lease requests and to an Extend request it makes
+// once per heartbeat interval for leases held longer than that; with a
+// lease of several jobs, it asks which of them (JobStatus). Any thread
+// may call it, at any time while l is held.
+TASQ_API bool tasq_lease_cancelled(const tasq_lease *l, size_t i);
 
 // tasq_lease_put sets task i's result: len bytes at data (copied; at
 // most 1 MiB: a larger result fails the task with OUT_OF_RANGE, a final

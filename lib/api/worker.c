@@ -348,6 +348,145 @@ flush(struct tasq_serve *w)
 	return (0);
 }
 
+// ---- cancelled jobs (docs/PROTOCOL.md 9.15)
+// ---------------------------------
+
+// The server told that these leases hold tasks of a cancelled job: a
+// lease of one job is marked at once; one of several jobs waits for the
+// thread to ask which of them (resolve_jobs).
+static void
+mark_cancelled(struct tasq_serve *w, const uint64_t *ids, size_t n)
+{
+	if (n == 0) {
+		return;
+	}
+	nng_mtx_lock(w->mtx);
+	for (struct tasq_lease *l = w->held; l != NULL; l = l->next) {
+		for (size_t i = 0; i < n; i++) {
+			if (ids[i] != l->lease_id || atomic_load(&l->told)) {
+				continue;
+			}
+			w->cancels++;
+			if (l->nb == 1) {
+				atomic_store(&l->bcancelled[0], true);
+				l->resolved = true;
+			} else {
+				w->resolve = true;
+				nng_cv_wake(w->cv);
+			}
+			atomic_store(&l->told, true);
+		}
+	}
+	nng_mtx_unlock(w->mtx);
+}
+
+// Whether job is cancelled (or gone) as JobStatus says; false when it
+// cannot tell.
+static bool
+job_cancelled(struct tasq_serve *w, uint64_t job)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[256];
+	bool     yes;
+	int      rv;
+
+	memset(&req, 0, sizeof(req));
+	req.method              = TASQ_M_JOB_STATUS;
+	req.u.job_status.job_id = job;
+	if ((rv = tasq_api_call(w->session, &req, w->link.timeout_ms, &rep,
+	         err, sizeof(err))) != 0) {
+		return (rv == TASQ_ENOT_FOUND);
+	}
+	yes = rep.u.job_status.job.state == TASQ_JOB_CANCELLED;
+	tasq_wire_rep_fini(&rep);
+	return (yes);
+}
+
+// The thread's part of mark_cancelled: which jobs of the leases of
+// several jobs that were told are the cancelled ones. mtx held on entry
+// and exit, not across the calls.
+static void
+resolve_jobs(struct tasq_serve *w)
+{
+	uint64_t jobs[64], bad[64];
+	size_t   njobs = 0, nbad = 0;
+
+	w->resolve = false;
+	for (struct tasq_lease *l = w->held; l != NULL; l = l->next) {
+		if (!atomic_load(&l->told) || l->resolved) {
+			continue;
+		}
+		for (size_t b = 0; b < l->nb && njobs < 64; b++) {
+			bool seen = false;
+			for (size_t k = 0; k < njobs; k++) {
+				seen |= jobs[k] == l->b[b]->job_id;
+			}
+			if (!seen) {
+				jobs[njobs++] = l->b[b]->job_id;
+			}
+		}
+	}
+	nng_mtx_unlock(w->mtx);
+	for (size_t k = 0; k < njobs; k++) {
+		if (job_cancelled(w, jobs[k])) {
+			bad[nbad++] = jobs[k];
+		}
+	}
+	nng_mtx_lock(w->mtx);
+	for (struct tasq_lease *l = w->held; l != NULL; l = l->next) {
+		if (!atomic_load(&l->told) || l->resolved) {
+			continue;
+		}
+		for (size_t b = 0; b < l->nb; b++) {
+			for (size_t k = 0; k < nbad; k++) {
+				if (l->b[b]->job_id == bad[k]) {
+					atomic_store(&l->bcancelled[b], true);
+				}
+			}
+		}
+		l->resolved = true;
+	}
+}
+
+// Heartbeats have no reply: once per interval, the leases held longer
+// than one go in an Extend request too, whose reply names the cancelled
+// ones (PROTOCOL.md 9.15, "The worker's duty"). mtx held on entry and
+// exit, not across the call.
+static void
+poll_cancel(struct tasq_serve *w, nng_time interval)
+{
+	uint64_t ids[1024];
+	size_t   n   = 0;
+	nng_time now = nng_clock();
+	tasq_req req;
+	tasq_rep rep;
+	char     err[256];
+
+	for (struct tasq_lease *l = w->held; l != NULL && n < 1024;
+	     l                    = l->next) {
+		if (l->state != WK_RELEASE && now - l->taken >= interval) {
+			ids[n++] = l->lease_id;
+		}
+	}
+	if (n == 0) {
+		return;
+	}
+	nng_mtx_unlock(w->mtx);
+	memset(&req, 0, sizeof(req));
+	req.method             = TASQ_M_EXTEND;
+	req.u.extend.worker_id = w->id;
+	req.u.extend.n         = n;
+	req.u.extend.lease_ids = ids;
+	if (tasq_api_call(w->session, &req, w->link.timeout_ms, &rep, err,
+	        sizeof(err)) == 0) {
+		mark_cancelled(
+		    w, rep.u.extend.cancelled, rep.u.extend.ncancelled);
+		tasq_wire_rep_fini(&rep);
+	}
+	nng_mtx_lock(w->mtx);
+}
+
 // ---- the background thread -----------------------------------------------
 
 // Opens the heartbeat channel (a Health call: outside mtx, which the
@@ -496,8 +635,14 @@ bg_loop(void *arg)
 			// shorter (the first lease's) takes effect at once.
 			next_beat = now + beat_period(w);
 		}
+		if (w->resolve) {
+			resolve_jobs(w);
+			continue;
+		}
 		if (w->nheld > 0 && now >= next_beat) {
+			nng_time period = beat_period(w);
 			bg_beat(w);
+			poll_cancel(w, period);
 			next_beat = nng_clock() + beat_period(w);
 			continue;
 		}
@@ -878,6 +1023,7 @@ lease_finish(struct tasq_serve *w, struct lease_call *c, int rv, tasq_rep *rep,
 		w->lease_ms = rep->u.lease.lease_ms;
 		nng_mtx_unlock(w->mtx);
 	}
+	mark_cancelled(w, rep->u.lease.cancelled, rep->u.lease.ncancelled);
 	if ((rv = wk_lease_make(w, rep, &l)) != 0) {
 		// No memory for the handle: hand the lease back at once.
 		uint64_t id = rep->u.lease.nbatches > 0

@@ -70,8 +70,15 @@ struct tasq_lease {
 	char    **errors;
 	size_t    nset;
 	// What one request built from the results (worker.c) holds.
-	void       *sendmem;
-	atomic_bool cancelled;
+	void *sendmem;
+	// The server told that the lease holds tasks of a cancelled job
+	// (told); which of its batches (bcancelled: their jobs are the
+	// cancelled ones; with several jobs the serve thread asks JobStatus,
+	// then resolved).
+	atomic_bool  told;
+	atomic_bool *bcancelled;
+	bool         resolved; // serve.mtx
+	nng_time     taken;    // when it was leased
 	// serve.mtx guards the fields below.
 	enum wk_lease_state state;
 	struct tasq_lease  *prev, *next; // the serve handle's held list
@@ -107,7 +114,8 @@ struct tasq_serve {
 	bool                   closing;
 	bool                   kick; // wake the thread now (release, close)
 	uint64_t               beats, leases, cancels;
-	atomic_bool            stop; // tasq_serve_stop (async-signal-safe)
+	bool                   resolve; // a lease of several jobs was told
+	atomic_bool            stop;    // tasq_serve_stop (async-signal-safe)
 	nng_thread            *thread;
 	struct tasq_keepalive *ka; // the background thread's only
 	bool                   ka_opening;

@@ -38,19 +38,24 @@ wk_lease_make(struct tasq_serve *w, tasq_rep *rep, struct tasq_lease **lp)
 	l->w  = w;
 	l->n  = n;
 	l->nb = nb;
-	atomic_init(&l->cancelled, false);
-	l->b     = calloc(nb, sizeof(*l->b));
-	l->first = calloc(nb + 1, sizeof(*l->first));
-	l->pptr  = calloc(n, sizeof(*l->pptr));
-	l->plen  = calloc(n, sizeof(*l->plen));
-	l->roff  = calloc(n, sizeof(*l->roff));
-	l->rlen  = calloc(n, sizeof(*l->rlen));
-	l->rset  = calloc(n, sizeof(*l->rset));
-	if (l->b == NULL || l->first == NULL || l->pptr == NULL ||
-	    l->plen == NULL || l->roff == NULL || l->rlen == NULL ||
-	    l->rset == NULL) {
+	atomic_init(&l->told, false);
+	l->taken      = nng_clock();
+	l->b          = calloc(nb, sizeof(*l->b));
+	l->bcancelled = calloc(nb, sizeof(*l->bcancelled));
+	l->first      = calloc(nb + 1, sizeof(*l->first));
+	l->pptr       = calloc(n, sizeof(*l->pptr));
+	l->plen       = calloc(n, sizeof(*l->plen));
+	l->roff       = calloc(n, sizeof(*l->roff));
+	l->rlen       = calloc(n, sizeof(*l->rlen));
+	l->rset       = calloc(n, sizeof(*l->rset));
+	if (l->b == NULL || l->bcancelled == NULL || l->first == NULL ||
+	    l->pptr == NULL || l->plen == NULL || l->roff == NULL ||
+	    l->rlen == NULL || l->rset == NULL) {
 		wk_lease_destroy(l);
 		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	for (size_t i = 0; i < nb; i++) {
+		atomic_init(&l->bcancelled[i], false);
 	}
 	nb = 0;
 	for (size_t i = 0; i < rep->u.lease.nbatches; i++) {
@@ -103,6 +108,7 @@ wk_lease_destroy(struct tasq_lease *l)
 	free(l->errors);
 	free(l->codes);
 	free(l->b);
+	free(l->bcancelled);
 	free(l->first);
 	free(l->pptr);
 	free(l->plen);
@@ -237,9 +243,14 @@ tasq_lease_attempt(const tasq_lease *l, size_t i)
 }
 
 TASQ_API bool
-tasq_lease_cancelled(const tasq_lease *l)
+tasq_lease_cancelled(const tasq_lease *l, size_t i)
 {
-	return (l != NULL && atomic_load(&((tasq_lease *) l)->cancelled));
+	tasq_lease *m = (tasq_lease *) l; // atomics: read only
+
+	if (l == NULL || i >= l->n || !atomic_load(&m->told)) {
+		return (false);
+	}
+	return (atomic_load(&m->bcancelled[batch_of(l, i)]));
 }
 
 // A task's code as the wire has it: TASQ_E* or 1..16 as is; 0 for

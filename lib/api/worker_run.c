@@ -101,9 +101,13 @@ run_lease(struct run *r, tasq_lease *l)
 		size_t      len;
 		const void *p = tasq_lease_payload(l, i, &len);
 		int         rv;
-		// A cancelled job's tasks are given back, not computed.
-		if (tasq_lease_cancelled(l) || atomic_load(&r->w->stop)) {
+		if (atomic_load(&r->w->stop)) {
 			break;
+		}
+		// A cancelled job's tasks are given back, not computed
+		// (their results would be refused).
+		if (tasq_lease_cancelled(l, i)) {
+			continue;
 		}
 		rv = h->task_fn(h->arg, l, i, p, len);
 		if (rv != 0 && (l->codes == NULL || l->codes[i] == 0)) {

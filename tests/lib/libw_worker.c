@@ -14,6 +14,7 @@
 // Options: TASQ_TEST_BATCH (tasks per lease). It prints "serving" once
 // its serve handle exists; SIGTERM or SIGINT stop it (exit 0).
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 static tasq_serve           *w;
 static volatile sig_atomic_t stopped;
 static unsigned              delay_ms;
+static atomic_size_t         computed; // square tasks computed
 
 static void
 on_signal(int sig)
@@ -55,6 +57,7 @@ square(void *arg, tasq_lease *l, size_t i, const void *p, size_t len)
 	if (delay_ms > 0) {
 		sleep_ms(delay_ms);
 	}
+	atomic_fetch_add(&computed, 1);
 	memcpy(&v, p, 8);
 	if (__builtin_mul_overflow(v, v, &v)) {
 		return (tasq_lease_fail(l, i, TASQ_EOUT_OF_RANGE,
@@ -200,6 +203,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "libw_worker: %s: %s\n", tasq_errname(rv),
 		    tasq_errmsg());
 	}
+	fprintf(stderr, "libw_worker: computed %zu\n", atomic_load(&computed));
 	tasq_serve_free(w);
 	tasq_session_free(s);
 	return (rv != 0);

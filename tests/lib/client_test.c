@@ -1,0 +1,568 @@
+// client_test: libtasq's client side (include/tasq/tasq.h) against a real
+// tasq-server and tasq-worker on loopback, which tests/lib/client.sh
+// starts: TASQ_TEST_URL is the server, TASQ_TEST_KEY its key file; the
+// workers serve square, sha256 and "fail" (every task fails with a
+// message). A test name as argument runs that test alone.
+//
+// The detached-job test runs in two processes: `client_test
+// --detach-submit` prints the job id of a detached job and exits,
+// `client_test --detach-attach ID` reads its results (client.sh runs
+// both).
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "tasq_test.h"
+
+#include <tasq/tasq.h>
+
+static tasq_session *
+open_session(void)
+{
+	tasq_opts    *o;
+	tasq_session *s   = NULL;
+	const char   *url = getenv("TASQ_TEST_URL");
+	const char   *key = getenv("TASQ_TEST_KEY");
+
+	if (url == NULL || key == NULL) {
+		fprintf(
+		    stderr, "TASQ_TEST_URL and TASQ_TEST_KEY are needed\n");
+		exit(2);
+	}
+	ASSERT_OK(tasq_opts_alloc(&o));
+	ASSERT_OK(tasq_opts_set(o, "server", url));
+	ASSERT_OK(tasq_opts_set(o, "key-file", key));
+	ASSERT_OK(tasq_session_open(&s, o));
+	tasq_opts_free(o);
+	ASSERT_NOT_NULL(s);
+	return (s);
+}
+
+static void
+check_square(const tasq_result *r, uint64_t index, int64_t in)
+{
+	int64_t v;
+
+	ASSERT_EQ(r->index, index);
+	ASSERT_RV(r->code, 0);
+	ASSERT_EQ(r->len, 8);
+	memcpy(&v, r->data, 8);
+	ASSERT_EQ(v, in * in);
+	ASSERT_STR_EQ(r->error, "");
+}
+
+TEST(ping)
+{
+	tasq_session *s = open_session();
+	ASSERT_OK(tasq_session_ping(s));
+	tasq_session_free(s);
+}
+
+// A batch: every result once, in input order.
+TEST(batch_in_order)
+{
+	enum { N = 20000 };
+	tasq_session      *s = open_session();
+	tasq_job          *job;
+	tasq_job_opts      o = TASQ_JOB_OPTS_INIT;
+	static int64_t     in[N];
+	static const void *p[N];
+	static size_t      lens[N];
+	tasq_result        r;
+
+	for (int i = 0; i < N; i++) {
+		in[i]   = i - 5000;
+		p[i]    = &in[i];
+		lens[i] = 8;
+	}
+	o.batch_size = 3000; // several batches, answered out of order
+	ASSERT_OK(tasq_job_submit(&job, s, &o, p, lens, N));
+	ASSERT_NE(tasq_job_id(job), 0);
+	for (int i = 0; i < N; i++) {
+		ASSERT_OK(tasq_job_next(job, &r));
+		check_square(&r, (uint64_t) i, in[i]);
+	}
+	ASSERT_RV(tasq_job_next(job, &r), TASQ_EOUT_OF_RANGE);
+	ASSERT_RV(tasq_job_next(job, &r), TASQ_EOUT_OF_RANGE);
+	ASSERT_OK(tasq_job_wait(job));
+	tasq_job_status st = TASQ_JOB_STATUS_INIT;
+	// Done and closed: the server has forgotten it (or shows it done).
+	int rv = tasq_job_get_status(&st, job);
+	ASSERT_TRUE(rv == TASQ_ENOT_FOUND ||
+	    (rv == 0 && st.state == TASQ_JOB_STATE_DONE));
+	tasq_job_free(job);
+	tasq_session_free(s);
+}
+
+// Typed payloads of any length, results and task errors with messages.
+TEST(types_and_errors)
+{
+	tasq_session *s = open_session();
+	tasq_job     *job;
+	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+	tasq_result   r;
+	char          buf[64];
+	uint8_t       md[SHA256_DIGEST_LENGTH];
+	char          hex[2 * SHA256_DIGEST_LENGTH + 1];
+
+	o.type = "sha256";
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	for (int i = 0; i < 500; i++) {
+		int n = snprintf(buf, sizeof(buf), "payload %d", i);
+		ASSERT_OK(tasq_job_add(job, buf, (size_t) (i == 7 ? 0 : n)));
+	}
+	ASSERT_OK(tasq_job_finish(job));
+	ASSERT_RV(tasq_job_add(job, "x", 1), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "finished");
+	for (int i = 0; i < 500; i++) {
+		int n = snprintf(buf, sizeof(buf), "payload %d", i);
+		ASSERT_OK(tasq_job_next(job, &r));
+		ASSERT_EQ(r.index, (uint64_t) i);
+		ASSERT_RV(r.code, 0);
+		// The built-in sha256 answers in lowercase hex.
+		SHA256((const uint8_t *) buf, (size_t) (i == 7 ? 0 : n), md);
+		for (size_t k = 0; k < sizeof(md); k++) {
+			snprintf(hex + 2 * k, 3, "%02x", md[k]);
+		}
+		ASSERT_EQ(r.len, 2 * sizeof(md));
+		ASSERT_MEM_EQ(r.data, hex, 2 * sizeof(md));
+	}
+	ASSERT_RV(tasq_job_next(job, &r), TASQ_EOUT_OF_RANGE);
+	tasq_job_free(job);
+
+	o.type         = "fail";
+	o.max_attempts = 1;
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_OK(tasq_job_add(job, "a", 1));
+	ASSERT_OK(tasq_job_add(job, "b", 1));
+	ASSERT_OK(tasq_job_finish(job));
+	for (int i = 0; i < 2; i++) {
+		ASSERT_OK(tasq_job_next(job, &r));
+		ASSERT_EQ(r.index, (uint64_t) i);
+		ASSERT_NE(r.code, 0);
+		ASSERT_TRUE((r.error)[0] != '\0');
+		ASSERT_STR_CONTAINS(r.error, "boom");
+		ASSERT_TRUE((tasq_errname(r.code))[0] != '\0');
+	}
+	ASSERT_RV(tasq_job_next(job, &r), TASQ_EOUT_OF_RANGE);
+	tasq_job_free(job);
+	tasq_session_free(s);
+}
+
+// A stream: a writer adds while a reader takes, the window bounding
+// what is held.
+struct reader {
+	tasq_job  *job;
+	uint64_t   n, got;
+	atomic_int bad;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	tasq_result    r;
+	int            rv;
+
+	while ((rv = tasq_job_next(rd->job, &r)) == 0) {
+		int64_t v = 0;
+		memcpy(&v, r.data, r.len == 8 ? 8 : 0);
+		if (r.index != rd->got || r.code != 0 ||
+		    v != (int64_t) r.index * (int64_t) r.index) {
+			atomic_store(&rd->bad, 1);
+		}
+		rd->got++;
+	}
+	if (rv != TASQ_EOUT_OF_RANGE) {
+		atomic_store(&rd->bad, 2);
+	}
+	return (NULL);
+}
+
+TEST(stream_window)
+{
+	tasq_session *s = open_session();
+	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+	struct reader rd;
+	pthread_t     t;
+
+	memset(&rd, 0, sizeof(rd));
+	rd.n     = 200000;
+	o.window = 10000; // the writer waits for the reader
+	ASSERT_OK(tasq_job_open(&rd.job, s, &o));
+	ASSERT_EQ(pthread_create(&t, NULL, reader_main, &rd), 0);
+	for (int64_t i = 0; i < (int64_t) rd.n; i++) {
+		ASSERT_OK(tasq_job_add(rd.job, &i, 8));
+	}
+	ASSERT_OK(tasq_job_finish(rd.job));
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_EQ(atomic_load(&rd.bad), 0);
+	ASSERT_EQ(rd.got, rd.n);
+	tasq_job_free(rd.job);
+	tasq_session_free(s);
+}
+
+// result_cb: every result on the job's thread, in order.
+struct cbstate {
+	uint64_t   got;
+	atomic_int bad;
+};
+
+static void
+result_cb(void *arg, const tasq_result *r)
+{
+	struct cbstate *cs = arg;
+	int64_t         v  = 0;
+
+	memcpy(&v, r->data, r->len == 8 ? 8 : 0);
+	if (r->index != cs->got || v != (int64_t) (r->index * r->index)) {
+		atomic_store(&cs->bad, 1);
+	}
+	cs->got++;
+}
+
+TEST(result_callback)
+{
+	tasq_session  *s = open_session();
+	tasq_job      *job;
+	tasq_job_opts  o  = TASQ_JOB_OPTS_INIT;
+	struct cbstate cs = { 0 };
+	tasq_result    r;
+
+	o.result_cb  = result_cb;
+	o.result_arg = &cs;
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	for (int64_t i = 0; i < 30000; i++) {
+		ASSERT_OK(tasq_job_add(job, &i, 8));
+	}
+	ASSERT_OK(tasq_job_finish(job));
+	ASSERT_OK(tasq_job_wait(job));
+	ASSERT_RV(tasq_job_next(job, &r), TASQ_EINVALID_ARGUMENT);
+	tasq_job_free(job); // after its last callback
+	ASSERT_EQ(cs.got, 30000);
+	ASSERT_EQ(atomic_load(&cs.bad), 0);
+	tasq_session_free(s);
+}
+
+// The asynchronous forms: a chain of next_aio callbacks, wait_aio,
+// get_status_aio, a timeout and a cancel.
+struct chain {
+	tasq_job   *job;
+	tasq_aio   *aio;
+	tasq_result r;
+	uint64_t    got;
+	int         end;
+	atomic_bool done;
+	atomic_int  bad;
+};
+
+static void
+chain_cb(void *arg)
+{
+	struct chain *c  = arg;
+	int           rv = tasq_aio_result(c->aio);
+
+	if (rv != 0) {
+		c->end = rv;
+		atomic_store(&c->done, true);
+		return;
+	}
+	if (c->r.index != c->got) {
+		atomic_store(&c->bad, 1);
+	}
+	c->got++;
+	// The next one from the callback itself.
+	if (tasq_job_next_aio(c->job, &c->r, c->aio) != 0) {
+		atomic_store(&c->bad, 2);
+		atomic_store(&c->done, true);
+	}
+}
+
+TEST(aio_forms)
+{
+	tasq_session   *s = open_session();
+	tasq_job       *job;
+	tasq_aio       *waio, *saio, *taio;
+	tasq_job_status st = TASQ_JOB_STATUS_INIT;
+	struct chain    c;
+	tasq_result     r;
+
+	memset(&c, 0, sizeof(c));
+	ASSERT_OK(tasq_job_open(&job, s, NULL));
+	c.job = job;
+	ASSERT_OK(tasq_aio_alloc(&c.aio, chain_cb, &c));
+	ASSERT_OK(tasq_aio_alloc(&waio, NULL, NULL));
+	ASSERT_OK(tasq_aio_alloc(&saio, NULL, NULL));
+	ASSERT_OK(tasq_job_next_aio(job, &c.r, c.aio));
+	// A busy aio refuses a second operation, and runs no callback.
+	ASSERT_RV(tasq_job_next_aio(job, &r, c.aio), TASQ_EINVALID_ARGUMENT);
+	ASSERT_OK(tasq_job_wait_aio(job, waio));
+	for (int64_t i = 0; i < 5000; i++) {
+		ASSERT_OK(tasq_job_add(job, &i, 8));
+	}
+	ASSERT_OK(tasq_job_flush(job)); // the server has the job now
+	ASSERT_OK(tasq_job_get_status_aio(&st, job, saio));
+	tasq_aio_wait(saio);
+	ASSERT_OK(tasq_aio_result(saio));
+	ASSERT_EQ(st.job_id, tasq_job_id(job));
+	ASSERT_STR_EQ(st.queue, "default");
+	ASSERT_STR_EQ(st.type, "square");
+	ASSERT_EQ(st.state, TASQ_JOB_STATE_OPEN);
+	ASSERT_OK(tasq_job_finish(job));
+	tasq_aio_wait(waio);
+	ASSERT_OK(tasq_aio_result(waio));
+	// The chain ends with the end of the results.
+	for (int i = 0; i < 2000 && !atomic_load(&c.done); i++) {
+		tasq_aio_wait(c.aio);
+		usleep(5000); // bounded: the chain restarts itself
+	}
+	tasq_aio_wait(c.aio);
+	ASSERT_TRUE(atomic_load(&c.done));
+	ASSERT_RV(c.end, TASQ_EOUT_OF_RANGE);
+	ASSERT_EQ(c.got, 5000);
+	ASSERT_EQ(atomic_load(&c.bad), 0);
+	tasq_job_free(job);
+
+	// A timeout, then a cancel: the pending next takes nothing.
+	ASSERT_OK(tasq_aio_alloc(&taio, NULL, NULL));
+	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+	o.type          = "nobody"; // no worker serves it
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_OK(tasq_job_add(job, "x", 1));
+	tasq_aio_set_timeout(taio, 100);
+	ASSERT_OK(tasq_job_next_aio(job, &r, taio));
+	tasq_aio_wait(taio);
+	ASSERT_RV(tasq_aio_result(taio), TASQ_EDEADLINE_EXCEEDED);
+	ASSERT_STR_CONTAINS(tasq_aio_errmsg(taio), "timeout");
+	tasq_aio_set_timeout(taio, -1);
+	ASSERT_OK(tasq_job_next_aio(job, &r, taio));
+	ASSERT_TRUE(tasq_aio_busy(taio));
+	tasq_aio_cancel(taio);
+	tasq_aio_wait(taio);
+	ASSERT_RV(tasq_aio_result(taio), TASQ_ECANCELLED);
+	// And a blocking wait bounded by nothing but a cancel of the job.
+	ASSERT_OK(tasq_job_wait_aio(job, waio));
+	ASSERT_OK(tasq_job_cancel(job));
+	tasq_aio_wait(waio);
+	ASSERT_RV(tasq_aio_result(waio), TASQ_ECANCELLED);
+	ASSERT_RV(tasq_job_next(job, &r), TASQ_ECANCELLED);
+	ASSERT_RV(tasq_job_add(job, "y", 1), TASQ_ECANCELLED);
+	tasq_job_free(job);
+	tasq_aio_free(taio);
+	tasq_aio_free(saio);
+	tasq_aio_free(waio);
+	tasq_aio_free(c.aio);
+	tasq_session_free(s);
+}
+
+// Closing the session ends what waits on it, with codes.
+TEST(session_close)
+{
+	tasq_session *s = open_session();
+	tasq_job     *job;
+	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+	tasq_aio     *aio;
+	tasq_result   r;
+
+	o.type = "nobody";
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_OK(tasq_job_add(job, "x", 1));
+	ASSERT_OK(tasq_aio_alloc(&aio, NULL, NULL));
+	ASSERT_OK(tasq_job_next_aio(job, &r, aio));
+	tasq_session_close(s);
+	tasq_aio_wait(aio);
+	ASSERT_RV(tasq_aio_result(aio), TASQ_ECANCELLED);
+	ASSERT_RV(tasq_job_wait(job), TASQ_ECANCELLED);
+	tasq_job *j2;
+	ASSERT_RV(tasq_job_open(&j2, s, NULL), TASQ_EUNAVAILABLE);
+	tasq_job_free(job);
+	tasq_aio_free(aio);
+	tasq_session_free(s);
+}
+
+// Arguments the library refuses, with codes and messages, never a crash.
+TEST(bad_arguments)
+{
+	tasq_session *s = open_session();
+	tasq_job     *job;
+	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+	tasq_result   r;
+	static char   big[(1 << 20) + 1];
+
+	ASSERT_RV(tasq_job_open(NULL, s, NULL), TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(tasq_job_open(&job, NULL, NULL), TASQ_EINVALID_ARGUMENT);
+	o.queue = "no spaces";
+	ASSERT_RV(tasq_job_open(&job, s, &o), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "queue");
+	o.queue    = NULL;
+	o.priority = 101;
+	ASSERT_RV(tasq_job_open(&job, s, &o), TASQ_EINVALID_ARGUMENT);
+	o.priority = 0;
+	o.size     = 0;
+	ASSERT_RV(tasq_job_open(&job, s, &o), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "TASQ_JOB_OPTS_INIT");
+	ASSERT_OK(tasq_job_open(&job, s, NULL));
+	ASSERT_RV(tasq_job_add(job, "1234567", 7), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "8-byte");
+	ASSERT_RV(tasq_job_add(job, NULL, 8), TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(tasq_job_add(NULL, "12345678", 8), TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(tasq_job_next(job, NULL), TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(tasq_job_next_aio(job, &r, NULL), TASQ_EINVALID_ARGUMENT);
+	tasq_job_free(job);
+	o.size = sizeof(o);
+	o.type = "blob";
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_RV(tasq_job_add(job, big, sizeof(big)), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "at most");
+	tasq_job_free(job);
+	tasq_job_status st = TASQ_JOB_STATUS_INIT;
+	ASSERT_RV(tasq_job_get_status(&st, NULL), TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(tasq_job_attach(&job, s, 0, NULL), TASQ_EINVALID_ARGUMENT);
+	// A job the server never saw.
+	ASSERT_RV(tasq_job_attach(&job, s, 0x1234, NULL), TASQ_ENOT_FOUND);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "0000000000001234");
+	tasq_job_free(NULL);
+	tasq_aio_free(NULL);
+	tasq_session_free(s);
+}
+
+// A job that is not detached cannot be attached.
+TEST(attach_attached)
+{
+	tasq_session *s = open_session();
+	tasq_job     *job, *other;
+	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+
+	o.type = "nobody";
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_OK(tasq_job_add(job, "x", 1));
+	ASSERT_OK(tasq_job_flush(job));
+	ASSERT_RV(tasq_job_attach(&other, s, tasq_job_id(job), NULL),
+	    TASQ_EFAILED_PRECONDITION);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "not detached");
+	tasq_job_free(job);
+	tasq_session_free(s);
+}
+
+// A wrong key: the session opens (the connection is fine) but the
+// server refuses every request, and the job ends with the code.
+TEST(wrong_key)
+{
+	tasq_opts    *o;
+	tasq_session *s;
+	tasq_job     *job;
+	tasq_result   r;
+	int64_t       v = 3;
+
+	ASSERT_OK(tasq_opts_alloc(&o));
+	ASSERT_OK(tasq_opts_set(o, "server", getenv("TASQ_TEST_URL")));
+	ASSERT_OK(tasq_opts_set(o, "key", "not the server's key at all"));
+	ASSERT_OK(tasq_session_open(&s, o));
+	tasq_opts_free(o);
+	ASSERT_RV(tasq_session_ping(s), TASQ_EUNAUTHENTICATED);
+	ASSERT_TRUE((tasq_errmsg())[0] != '\0');
+	ASSERT_OK(tasq_job_open(&job, s, NULL));
+	ASSERT_OK(tasq_job_add(job, &v, 8));
+	ASSERT_OK(tasq_job_finish(job));
+	ASSERT_RV(tasq_job_next(job, &r), TASQ_EUNAUTHENTICATED);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "submit failed");
+	ASSERT_RV(tasq_job_wait(job), TASQ_EUNAUTHENTICATED);
+	tasq_job_free(job);
+	tasq_session_free(s);
+}
+
+// The first half of the detached test (see the top): submits, waits
+// until the server has the whole input, prints the id and leaves.
+static int
+detach_submit(void)
+{
+	tasq_session *s = open_session();
+	tasq_job     *job;
+	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+
+	o.detach        = true;
+	o.result_ttl_ms = 600000;
+	o.batch_size    = 700;
+	if (tasq_job_open(&job, s, &o) != 0) {
+		fprintf(stderr, "open: %s\n", tasq_errmsg());
+		return (1);
+	}
+	for (int64_t i = 0; i < 5000; i++) {
+		if (tasq_job_add(job, &i, 8) != 0) {
+			fprintf(stderr, "add: %s\n", tasq_errmsg());
+			return (1);
+		}
+	}
+	if (tasq_job_finish(job) != 0 || tasq_job_flush(job) != 0) {
+		fprintf(stderr, "flush: %s\n", tasq_errmsg());
+		return (1);
+	}
+	printf("%016" PRIx64 "\n", tasq_job_id(job));
+	tasq_job_free(job); // a detached job stays at the server
+	tasq_session_free(s);
+	return (0);
+}
+
+// The second half: another process reads the results, twice.
+static int
+detach_attach(const char *idtext)
+{
+	tasq_session   *s = open_session();
+	tasq_job       *job;
+	tasq_result     r;
+	tasq_job_status st = TASQ_JOB_STATUS_INIT;
+	uint64_t        id = strtoull(idtext, NULL, 16);
+	int             rv;
+
+	for (int round = 0; round < 2; round++) {
+		uint64_t n = 0;
+		if (tasq_job_attach(&job, s, id, NULL) != 0) {
+			fprintf(stderr, "attach: %s\n", tasq_errmsg());
+			return (1);
+		}
+		if (round == 1 && tasq_job_wait(job) != 0) {
+			fprintf(stderr, "wait: %s\n", tasq_errmsg());
+			return (1);
+		}
+		while ((rv = tasq_job_next(job, &r)) == 0) {
+			int64_t v;
+			memcpy(&v, r.data, 8);
+			if (r.index != n || r.code != 0 ||
+			    v != (int64_t) (n * n)) {
+				fprintf(
+				    stderr, "result %" PRIu64 " wrong\n", n);
+				return (1);
+			}
+			n++;
+		}
+		if (rv != TASQ_EOUT_OF_RANGE || n != 5000) {
+			fprintf(stderr,
+			    "round %d: %" PRIu64 " results, %s: %s\n", round,
+			    n, tasq_errname(rv), tasq_errmsg());
+			return (1);
+		}
+		if (tasq_job_get_status(&st, job) != 0 ||
+		    st.state != TASQ_JOB_STATE_DONE || !st.detached ||
+		    st.submitted != 5000) {
+			fprintf(stderr, "status: %s\n", tasq_errmsg());
+			return (1);
+		}
+		tasq_job_free(job);
+	}
+	tasq_session_free(s);
+	printf("attached: 5000 results in order, twice\n");
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "--detach-submit") == 0) {
+		return (detach_submit());
+	}
+	if (argc >= 3 && strcmp(argv[1], "--detach-attach") == 0) {
+		return (detach_attach(argv[2]));
+	}
+	return (tasq_test_main(argc, argv));
+}
