@@ -400,10 +400,17 @@ typedef struct tasq_job_opts {
 	void *result_arg;
 } tasq_job_opts;
 
+#ifdef __cplusplus
 #define TASQ_JOB_OPTS_INIT                                                    \
 	{                                                                     \
 		sizeof(tasq_job_opts)                                         \
 	}
+#else
+#define TASQ_JOB_OPTS_INIT                                                    \
+	{                                                                     \
+		.size = sizeof(tasq_job_opts)                                 \
+	}
+#endif
 
 // tasq_job_open starts a job whose payloads come with tasq_job_add, on
 // session s (which must outlive it), with settings o (copied; NULL: the
@@ -491,10 +498,17 @@ typedef struct tasq_job_status {
 	char     queue[65], type[65], host[256];
 } tasq_job_status;
 
+#ifdef __cplusplus
 #define TASQ_JOB_STATUS_INIT                                                  \
 	{                                                                     \
 		sizeof(tasq_job_status)                                       \
 	}
+#else
+#define TASQ_JOB_STATUS_INIT                                                  \
+	{                                                                     \
+		.size = sizeof(tasq_job_status)                               \
+	}
+#endif
 
 // tasq_job_get_status asks the server about the job (JobStatus). Errors:
 // TASQ_EINVALID_ARGUMENT (NULL, or st->size too small), TASQ_ENOT_FOUND
@@ -518,9 +532,13 @@ TASQ_API int tasq_job_attach(
 
 // tasq_job_cancel cancels the job at the server: queued tasks are
 // dropped and workers are told to stop the running ones; calls waiting
-// on the job end with TASQ_ECANCELLED. Errors: TASQ_ENOT_FOUND (the
-// server has no such job any more), TASQ_EUNAVAILABLE,
-// TASQ_EDEADLINE_EXCEEDED.
+// on the job end with TASQ_ECANCELLED; results already in are still
+// handed out first. A second cancel is a no-op. A server older than
+// Cancel gets CloseJob instead (which cannot stop running work).
+// Errors: TASQ_EFAILED_PRECONDITION (the job is done: nothing to
+// cancel; returned at once, without starting, when this process holds
+// all its results), TASQ_ENOT_FOUND (the server has no such job any
+// more), TASQ_EUNAVAILABLE, TASQ_EDEADLINE_EXCEEDED.
 TASQ_API int tasq_job_cancel(tasq_job *job);
 TASQ_API int tasq_job_cancel_aio(tasq_job *job, tasq_aio *aio);
 

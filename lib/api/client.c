@@ -36,6 +36,8 @@
 #define DEF_WINDOW 262144
 #define BATCH_BYTES ((size_t) 1 << 20)
 #define POLL_MS 1000
+// call_retry's "the job is stopping": not a code the server can send.
+#define STOPPED (-1)
 
 // A batch: tasks first .. first + n - 1, their payloads one after the
 // other in data (size bytes; lens[i] each, or 8 each for square).
@@ -389,7 +391,7 @@ fill_submit(tasq_job *j, tasq_submit_req *sub)
 }
 
 // Sends req until the server answers it, or the job must stop. Returns
-// tasq_chan_call's rv (0 with rep), or TASQ_ECANCELLED when stopped.
+// tasq_chan_call's rv (0 with rep), or STOPPED.
 // j->mtx not held.
 static int
 call_retry(tasq_job *j, const tasq_req *req, uint32_t timeout_ms,
@@ -410,7 +412,7 @@ call_retry(tasq_job *j, const tasq_req *req, uint32_t timeout_ms,
 		bool stop = j->stop || j->cancelled;
 		nng_mtx_unlock(j->mtx);
 		if (stop) {
-			return (TASQ_ECANCELLED);
+			return (STOPPED);
 		}
 		if (rv != TASQ_ERESOURCE_EXHAUSTED && ++fails % 3 == 0) {
 			(void) tasq_chan_redial(j->s->chan);
@@ -445,7 +447,12 @@ send_batch(tasq_job *j)
 	rv = call_retry(
 	    j, &req, j->s->timeout_ms, &rep, err, sizeof(err), "submit");
 	nng_mtx_lock(j->mtx);
-	if (rv == TASQ_ECANCELLED) {
+	if (rv == STOPPED) {
+		return;
+	}
+	if (rv == TASQ_EFAILED_PRECONDITION && strstr(err, "cancel") != NULL) {
+		j->cancelled = true; // cancelled by another client
+		nng_cv_wake(j->cv);
 		return;
 	}
 	if (rv != 0) {
@@ -501,7 +508,7 @@ send_last(tasq_job *j)
 	rv = call_retry(j, &req, j->s->timeout_ms, &rep, err, sizeof(err),
 	    "ending the job's input");
 	nng_mtx_lock(j->mtx);
-	if (rv == TASQ_ECANCELLED) {
+	if (rv == STOPPED) {
 		return;
 	}
 	if (rv != 0) {
@@ -585,13 +592,19 @@ fetch(tasq_job *j)
 	if (restarted) {
 		resend_all(j);
 	}
-	if (rv == TASQ_ECANCELLED) {
+	if (rv == STOPPED) {
 		return;
 	}
 	if (rv == TASQ_ENOT_FOUND && (restarted || j->sendq != NULL)) {
 		// A restarted server without the job: the batches sent
 		// again make it again.
 		j->ack = 0;
+		return;
+	}
+	if (rv == TASQ_ECANCELLED) {
+		// Cancelled (by anyone): every result it had was delivered.
+		j->cancelled = true;
+		nng_cv_wake(j->cv);
 		return;
 	}
 	if (rv != 0) {
@@ -651,7 +664,7 @@ results(tasq_job *j)
 	rv = call_retry(j, &req, j->s->timeout_ms + POLL_MS, &rep, err,
 	    sizeof(err), "results");
 	nng_mtx_lock(j->mtx);
-	if (rv == TASQ_ECANCELLED) {
+	if (rv == STOPPED) {
 		return;
 	}
 	if (rv != 0) {
@@ -707,7 +720,7 @@ poll_status(tasq_job *j)
 	rv = call_retry(
 	    j, &req, j->s->timeout_ms, &rep, err, sizeof(err), "job status");
 	nng_mtx_lock(j->mtx);
-	if (rv == TASQ_ECANCELLED) {
+	if (rv == STOPPED) {
 		return;
 	}
 	if (rv != 0) {
@@ -1221,8 +1234,7 @@ tasq_job_free(tasq_job *j)
 		// Abandoned before all its results came: the server drops
 		// the rest now rather than after --job-ttl.
 		nng_mtx_lock(j->mtx);
-		if (j->mode == MODE_FETCH && j->nsent > 0 && !j->closed_job &&
-		    !j->cancelled) {
+		if (j->mode == MODE_FETCH && j->nsent > 0 && !j->closed_job) {
 			close_job(j);
 		}
 		nng_mtx_unlock(j->mtx);
@@ -1547,27 +1559,42 @@ struct cancel_op {
 	tasq_job *j;
 };
 
+// Cancel's reply (docs/PROTOCOL.md 9.15); a server older than Cancel
+// answers UNIMPLEMENTED, and then CloseJob drops the job (but cannot
+// stop the work already running). On a runner thread.
 static int
 cancel_done(
     void *arg, int rv, tasq_rep *rep, char *err, size_t errlen, bool deliver)
 {
-	struct cancel_op *op = arg;
-	tasq_job         *j  = op->j;
+	struct cancel_op *op     = arg;
+	tasq_job         *j      = op->j;
+	bool              closed = false;
 
-	(void) errlen;
 	(void) deliver;
 	if (rv == 0) {
 		tasq_wire_rep_fini(rep);
+	} else if (rv == TASQ_EUNIMPLEMENTED) {
+		tasq_req req;
+		tasq_rep crep;
+		memset(&req, 0, sizeof(req));
+		req.method             = TASQ_M_CLOSE_JOB;
+		req.u.close_job.job_id = j->id;
+		req.u.close_job.ack_seq =
+		    op->req.u.cancel.job_id == j->id ? j->ack : 0;
+		rv = tasq_api_err(tasq_chan_call(
+		    j->s->chan, &req, j->s->timeout_ms, &crep, err, errlen));
+		if (rv == 0) {
+			tasq_wire_rep_fini(&crep);
+		}
+		closed = rv == 0 || rv == TASQ_ENOT_FOUND;
+		rv     = rv == TASQ_ENOT_FOUND ? 0 : rv;
 	}
-	if (rv == 0 || rv == TASQ_ENOT_FOUND) {
-		// The job is over either way: whoever waits on it is told.
-		nng_mtx_lock(j->mtx);
-		j->cancelled  = true;
-		j->closed_job = true;
-		nng_mtx_unlock(j->mtx);
-	}
-	(void) err;
 	nng_mtx_lock(j->mtx);
+	if (rv == 0) {
+		// Whoever waits on the job is told.
+		j->cancelled  = true;
+		j->closed_job = j->closed_job || closed;
+	}
 	j->ops--;
 	nng_cv_wake(j->cv);
 	nng_mtx_unlock(j->mtx);
@@ -1590,12 +1617,22 @@ tasq_job_cancel_aio(tasq_job *j, tasq_aio *aio)
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
 	}
-	op->j = j;
 	nng_mtx_lock(j->mtx);
-	op->req.method             = TASQ_M_CLOSE_JOB;
-	op->req.u.close_job.job_id = j->id;
+	if (j->mode == MODE_FETCH && job_done(j)) {
+		// Every result is in (and the server may have forgotten the
+		// job already): as the server answers for a done job.
+		nng_mtx_unlock(j->mtx);
+		free(op);
+		return (tasq_api_fail(TASQ_EFAILED_PRECONDITION,
+		    "job %016" PRIx64 " is done: nothing to cancel", j->id));
+	}
+	nng_mtx_unlock(j->mtx);
+	op->j                   = j;
+	op->req.method          = TASQ_M_CANCEL;
+	op->req.u.cancel.job_id = j->id;
 	// The job must outlive the request (cancel_done writes to it):
 	// tasq_job_free waits for ops.
+	nng_mtx_lock(j->mtx);
 	j->ops++;
 	nng_mtx_unlock(j->mtx);
 	if ((rv = tasq_api_call_aio(j->s, &op->req, j->s->timeout_ms, aio,

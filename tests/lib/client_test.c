@@ -356,6 +356,52 @@ TEST(aio_forms)
 	tasq_session_free(s);
 }
 
+// Cancel (docs/PROTOCOL.md 9.15): the server's state, a second cancel
+// a no-op, a done job's refused; a detached job cancelled through
+// another handle ends its reader.
+TEST(cancel)
+{
+	tasq_session   *s = open_session();
+	tasq_job       *job, *other;
+	tasq_job_opts   o  = TASQ_JOB_OPTS_INIT;
+	tasq_job_status st = TASQ_JOB_STATUS_INIT;
+	tasq_result     r;
+	int64_t         v = 7;
+
+	o.type = "nobody";
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	for (int i = 0; i < 100; i++) {
+		ASSERT_OK(tasq_job_add(job, "x", 1));
+	}
+	ASSERT_OK(tasq_job_flush(job));
+	ASSERT_OK(tasq_job_cancel(job));
+	ASSERT_OK(tasq_job_get_status(&st, job));
+	ASSERT_EQ(st.state, TASQ_JOB_STATE_CANCELLED);
+	ASSERT_OK(tasq_job_cancel(job)); // again: a no-op
+	ASSERT_RV(tasq_job_next(job, &r), TASQ_ECANCELLED);
+	ASSERT_RV(tasq_job_wait(job), TASQ_ECANCELLED);
+	tasq_job_free(job);
+
+	ASSERT_OK(tasq_job_submit(
+	    &job, s, NULL, (const void *[]) { &v }, (size_t[]) { 8 }, 1));
+	ASSERT_OK(tasq_job_wait(job));
+	ASSERT_RV(tasq_job_cancel(job), TASQ_EFAILED_PRECONDITION);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "done");
+	tasq_job_free(job);
+
+	o.detach = true;
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_OK(tasq_job_add(job, "x", 1));
+	ASSERT_OK(tasq_job_finish(job));
+	ASSERT_OK(tasq_job_flush(job));
+	ASSERT_OK(tasq_job_attach(&other, s, tasq_job_id(job), NULL));
+	ASSERT_OK(tasq_job_cancel(other));
+	ASSERT_RV(tasq_job_next(job, &r), TASQ_ECANCELLED);
+	tasq_job_free(other);
+	tasq_job_free(job);
+	tasq_session_free(s);
+}
+
 // Closing the session ends what waits on it, with codes.
 TEST(session_close)
 {
