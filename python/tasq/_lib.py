@@ -229,7 +229,7 @@ def _declare_worker(lib):
     _fn(lib, "tasq_lease_payload", vp, vp, sz, ctypes.POINTER(sz))
     _fn(lib, "tasq_lease_payloads", ci, c_void_pp, ctypes.POINTER(sz),
         c_void_pp, vp)
-    _fn(lib, "tasq_lease_cancelled", ctypes.c_bool, vp)
+    _fn(lib, "tasq_lease_cancelled", ctypes.c_bool, vp, sz)
     _fn(lib, "tasq_lease_put", ci, vp, sz, cp, sz)
     _fn(lib, "tasq_lease_put_all", ci, vp, cp, sz, u32, vp)
     _fn(lib, "tasq_lease_fail", ci, vp, sz, ci, cp)
@@ -272,6 +272,13 @@ class Session:
         lib = load()
         self._lib = lib
         self.handle = None
+        # The handles of the session's jobs and serve handles, with the
+        # function that frees each: the library wants them freed before
+        # the session, and the garbage collector finalizes objects of a
+        # cycle (at exit in particular) in no order. Whoever takes a
+        # handle out of here (disown, or free) frees it.
+        self._children = {}
+        self._clock = threading.Lock()
         opts = ctypes.c_void_p()
         check(lib.tasq_opts_alloc(ctypes.byref(opts)))
         try:
@@ -301,7 +308,24 @@ class Session:
         if self.handle is not None:
             self._lib.tasq_session_close(self.handle)
 
+    def adopt(self, handle, free_fn):
+        with self._clock:
+            self._children[handle.value] = free_fn
+
+    def disown(self, handle):
+        """True when handle was still the session's: the caller frees it.
+        """
+        with self._clock:
+            return self._children.pop(handle.value, None) is not None
+
     def free(self):
+        """Frees what is left of the session's jobs and serve handles,
+        then the session."""
+        with self._clock:
+            children = list(self._children.items())
+            self._children.clear()
+        for hval, free_fn in children:
+            free_fn(hval)
         h, self.handle = self.handle, None
         if h is not None:
             self._lib.tasq_session_free(h)
@@ -379,6 +403,7 @@ class Job:
         self._r = Result()
         self._aio = None
         self._lock = threading.Lock()
+        session.adopt(handle, lib.tasq_job_free)
 
     @classmethod
     def create(cls, session, task_type, queue=None, detach=False,
@@ -520,7 +545,7 @@ class Job:
         if self._aio is not None:
             self._aio.free()
             self._aio = None
-        if h is not None:
+        if h is not None and self._session.disown(h):
             self._lib.tasq_job_free(h)
 
     def __del__(self):
@@ -546,6 +571,8 @@ class Serve:
         w = ctypes.c_void_p()
         check(lib.tasq_serve_alloc(ctypes.byref(w), session.handle))
         self.handle = w
+        self._session = session
+        session.adopt(w, lib.tasq_serve_free)
         try:
             for t in types:
                 check(lib.tasq_serve_add_type(w, t.encode()), t)
@@ -592,7 +619,7 @@ class Serve:
     def free(self):
         """Sends the results handed back, releases what is held, frees."""
         h, self.handle = self.handle, None
-        if h is not None:
+        if h is not None and self._session.disown(h):
             self._lib.tasq_serve_free(h)
 
     def __del__(self):
@@ -632,8 +659,9 @@ class Lease:
                 lens.value))
         return width, raw, lengths
 
-    def cancelled(self):
-        return bool(self._lib.tasq_lease_cancelled(self.handle))
+    def cancelled(self, i):
+        """Whether task i's job was cancelled (its result is unwanted)."""
+        return bool(self._lib.tasq_lease_cancelled(self.handle, i))
 
     def put_all(self, width, data, lengths):
         arr = None

@@ -152,20 +152,22 @@ class Worker:
         except Exception:
             values = None  # decoded one by one below, failing the bad ones
         out = [None] * lease.n
-        failed = False
+        complete = True
         off = 0
+        cancelled = lease.cancelled
         for i in range(lease.n):
-            if i % 64 == 63 and lease.cancelled():
-                # The job was cancelled: give the rest back unstarted.
-                out = out[:i]
-                break
+            ln = width or (lengths[i] if lengths else 0)
+            item_off, off = off, off + ln
+            if cancelled(i):
+                # The job was cancelled: no result (the task is given
+                # back, and the server drops it).
+                complete = False
+                continue
             try:
                 if values is not None:
                     v = values[i]
                 else:
-                    ln = width or lengths[i]
-                    v = codec.decode(data[off:off + ln])
-                    off += ln
+                    v = codec.decode(data[item_off:item_off + ln])
                 r = fn(v)
                 if r is None:
                     r = b""
@@ -173,16 +175,18 @@ class Worker:
                     r = codec.encode(r)
                 out[i] = r
             except Exception as e:
-                failed = True
+                complete = False
                 code, msg = _outcome_of(e)
                 out[i] = (code, _error_text(msg))
-        if not failed and len(out) == lease.n:
+        if complete:
             lease.put_all(*_column(out))
         else:
             for i, r in enumerate(out):
+                if r is None:
+                    continue
                 if isinstance(r, bytes):
                     lease.put(i, r)
                 else:
                     lease.fail(i, r[0], r[1])
         lease.done()
-        self.tasks_done += len(out)
+        self.tasks_done += lease.n

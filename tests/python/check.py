@@ -27,6 +27,8 @@ import os
 import sys
 import time
 
+import faulthandler
+
 import tasq
 
 
@@ -228,6 +230,10 @@ def main():
     ap.add_argument("--delay-ms", type=float, default=0)
     ap.add_argument("--batch-size", type=int, default=None)
     args = ap.parse_args()
+    if args.what != "worker":
+        # A hang shows where it is, well before the test's budget ends.
+        factor = int(os.environ.get("TASQ_TEST_TIMEOUT_FACTOR", "1") or 1)
+        faulthandler.dump_traceback_later(90 * factor, exit=True)
     fn = {"client": check_client, "executor": check_executor,
           "worker": run_worker, "cancel": check_cancel}[args.what]
     try:

@@ -24,6 +24,7 @@ export PYTHONPATH=${TASQ_TEST_PYTHON_DIR:-$SRC/python}
 export PYTHONDONTWRITEBYTECODE=1
 # Python's own buffering would hide a failing script's last lines.
 export PYTHONUNBUFFERED=1
+export TASQ_TEST_TIMEOUT_FACTOR=$FACTOR
 CHECK=$SRC/tests/python/check.py
 
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null
