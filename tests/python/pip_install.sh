@@ -13,7 +13,7 @@
 test_begin 180
 
 # A copy of the package's source: nothing is written into the tree.
-mkdir "$T/src" && cp -r "$SRC/python/." "$T/src/" &&
+mkdir "$T/src" && cp -r "$PYTHONPATH/." "$T/src/" &&
     rm -rf "$T/src/tasq/__pycache__" "$T/src/tasq/_installed.py" ||
     fail "cannot copy python/"
 
