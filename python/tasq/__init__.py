@@ -30,8 +30,13 @@ from .executor import Executor
 from .worker import Worker
 
 __all__ = [
-    "__version__", "Client", "Job", "JobStatus",
-    "Executor", "Worker", "Error", "TaskError", "LibraryNotFound",
-    "Codec", "Int64Codec", "BytesCodec", "INT64", "BYTES", "CODES",
-    "code_name", "library_path", "library_version",
-] + [name for name in CODES.values()]
+    "__version__", "Client", "Job", "JobStatus", "Executor", "Worker",
+    "Error", "TaskError", "LibraryNotFound", "Codec", "Int64Codec",
+    "BytesCodec", "INT64", "BYTES", "CODES", "code_name", "library_path",
+    "library_version",
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+    "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "UNAUTHENTICATED",
+]

@@ -25,6 +25,7 @@ export PYTHONDONTWRITEBYTECODE=1
 # Python's own buffering would hide a failing script's last lines.
 export PYTHONUNBUFFERED=1
 export TASQ_TEST_TIMEOUT_FACTOR=$FACTOR
+# shellcheck disable=SC2034 # the tests use it
 CHECK=$SRC/tests/python/check.py
 
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null

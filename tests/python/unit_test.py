@@ -13,7 +13,6 @@ import unittest
 import zipfile
 
 import tasq
-from tasq import _lib
 
 
 class CodecTest(unittest.TestCase):
