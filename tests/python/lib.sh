@@ -14,6 +14,9 @@
 #                 and reaped like every other process of the test; its
 #                 command line names $T (give it --key-file "$KEY")
 #   $SRC          the source tree
+#   PYENV         the command prefix of every Python process: in a
+#                 sanitizer build, the sanitizer's runtime preloaded
+#                 (TASQ_TEST_PRELOAD, from CMake) with leak checks off
 . "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 2
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -34,12 +37,18 @@ then
 	exit 77
 fi
 
+PYENV=(env)
+if [ -n "${TASQ_TEST_PRELOAD:-}" ]; then
+	PYENV=(env "LD_PRELOAD=$TASQ_TEST_PRELOAD"
+	    "ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
+fi
+
 py() {
-	timeout -k 5 $((${PY_TIMEOUT:-120} * FACTOR)) "$PY" "$@"
+	timeout -k 5 $((${PY_TIMEOUT:-120} * FACTOR)) "${PYENV[@]}" "$PY" "$@"
 }
 
 spawn_py() {
 	local logf=$1
 	shift
-	spawn "$logf" "$PY" "$@"
+	spawn "$logf" "${PYENV[@]}" "$PY" "$@"
 }

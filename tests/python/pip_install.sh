@@ -56,7 +56,7 @@ start_workers -j 1
 smoke() {
 	local venv=$1
 	shift
-	(cd "$T" && timeout -k 5 $((60 * FACTOR)) env -u PYTHONPATH \
+	(cd "$T" && timeout -k 5 $((60 * FACTOR)) "${PYENV[@]}" env -u PYTHONPATH \
 	    -u TASQ_LIBRARY "$@" "$venv/bin/python" - "$URL" "$KEY" <<'PY'
 import os, sys, tasq
 assert os.path.dirname(tasq.__file__).startswith(sys.prefix), tasq.__file__
