@@ -458,13 +458,15 @@ class Job:
         check(self._lib.tasq_job_flush(self.handle))
 
     def read(self, max_n, int64=False, timeout_ms=None):
-        """Up to max_n results in input order: (values, done). A value is
-        an int (int64, for 8-byte results), bytes, or a Failed. Blocks
+        """Up to max_n results in input order: (values, done, failed). A
+        value is an int (int64, for 8-byte results), bytes, or a Failed
+        (failed counts them). Blocks
         for each result; with timeout_ms, raises TimedOut when the first
         does not come in time (later ones end the read instead)."""
         lib, h, r = self._lib, self.handle, self._r
         out = []
         append = out.append
+        failed = 0
         rp = ctypes.byref(r)
         nxt = lib.tasq_job_next
         for _ in range(max_n):
@@ -480,7 +482,7 @@ class Job:
                     rv = 0
                 except TimedOut:
                     if out:
-                        return out, False
+                        return out, False, failed
                     raise
                 except Error as e:
                     rv = ERR_BASE + e.code
@@ -488,7 +490,7 @@ class Job:
                         raise
             if rv:
                 if rv == _END:
-                    return out, True
+                    return out, True, failed
                 check(rv)
             code = r.code
             ln = r.len
@@ -498,12 +500,13 @@ class Job:
                 else:
                     append(_string_at(r.data, ln) if ln else b"")
             else:
+                failed += 1
                 err = r.error
                 append(Failed(code - ERR_BASE if code > ERR_BASE else code,
                               _string_at(r.data, ln) if ln else b"",
                               err.decode("utf-8", "replace") if err
                               else ""))
-        return out, False
+        return out, False, failed
 
     def wait(self, timeout_ms=None):
         if timeout_ms is None:

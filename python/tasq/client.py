@@ -230,7 +230,7 @@ class Job:
         self._client = client
         self._h = handle
         self.id = handle.id
-        self.type = task_type or handle.type
+        self.type = task_type
         self._codec = client._codec(self.type)
         self._feeder = None
 
@@ -304,14 +304,13 @@ class Job:
             if deadline is not None:
                 tmo = max(0, (deadline - time.monotonic()) * 1000)
             try:
-                values, done = self._h.read(4096, int64=int64,
-                                            timeout_ms=tmo)
+                values, done, nfailed = self._h.read(4096, int64=int64,
+                                                     timeout_ms=tmo)
             except _lib.TimedOut:
                 raise TimeoutError("tasq job %016x: results not in time"
                                    % self.id) from None
             failed = False
-            if not (int64 or plain) or not all(
-                    isinstance(v, (int, bytes)) for v in values):
+            if nfailed or not (int64 or plain):
                 values, failed = _decode(codec, values, index,
                                          return_errors)
             yield from values
