@@ -106,6 +106,26 @@ def check_client(args):
         else:
             raise AssertionError("2**63 was encoded")
 
+        # Nobody serves "nobody": a timeout ends the wait (and the job).
+        t0 = time.monotonic()
+        try:
+            list(c.imap("nobody", [b"x", b"y"], timeout=0.5))
+        except TimeoutError:
+            pass
+        else:
+            raise AssertionError("imap of a type nobody serves returned")
+        expect(time.monotonic() - t0 < 10, "the timeout took %.1f s"
+               % (time.monotonic() - t0))
+        job = c.submit("nobody", [b"x"], detach=True)
+        try:
+            job.wait(timeout=0.3)
+        except TimeoutError:
+            pass
+        else:
+            raise AssertionError("wait of a job nobody serves returned")
+        job.cancel()
+        job.close()
+
         # submit_async: a concurrent.futures.Future of the list.
         futs = [c.submit_async("square", range(k * 100, k * 100 + 100))
                 for k in range(8)]
