@@ -179,4 +179,67 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/deploy/debian/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
+# --- the library's packages (libtasq, docs/LIBRARY.md) ------------------------
+# One package per install component: the programs (the component
+# Unspecified, which keeps the name tasq and everything above), libtasq1
+# (libtasq.so.1, component runtime: the shlibs file and ldconfig triggers
+# Debian wants) and libtasq-dev (headers, libtasq.so, libtasq.a, tasq.pc,
+# man pages of section 3, examples; component dev). The programs do not
+# link libtasq, so tasq does not depend on libtasq1.
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+# Each package has its copyright and changelog (Debian policy 12.5).
+foreach(c runtime:libtasq1 dev:libtasq-dev)
+  string(REPLACE ":" ";" c ${c})
+  list(GET c 0 comp)
+  list(GET c 1 pkg)
+  install(FILES ${PROJECT_SOURCE_DIR}/deploy/debian/copyright
+    DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${pkg} COMPONENT ${comp})
+  if(TASQ_GZIP)
+    install(FILES ${tasq_changelog_gz}
+      DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${pkg} COMPONENT ${comp})
+  else()
+    install(FILES ${PROJECT_SOURCE_DIR}/deploy/debian/changelog
+      DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${pkg} RENAME changelog
+      COMPONENT ${comp})
+  endif()
+endforeach()
+set(CPACK_COMPONENTS_ALL Unspecified runtime dev)
+set(CPACK_DEBIAN_UNSPECIFIED_PACKAGE_NAME tasq)
+set(CPACK_DEBIAN_UNSPECIFIED_PACKAGE_CONTROL_EXTRA
+  ${CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA})
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "")
+set(CPACK_DEBIAN_UNSPECIFIED_PACKAGE_DEPENDS ${CPACK_DEBIAN_PACKAGE_DEPENDS})
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "")
+set(CPACK_DEBIAN_UNSPECIFIED_PACKAGE_SUGGESTS
+  "openssl, libtasq-dev (= ${CPACK_PACKAGE_VERSION})")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "")
+# (CPackDeb puts CPACK_PACKAGE_DESCRIPTION_SUMMARY on the first line of
+# every package's Description; CMake 3.25 has no summary per component.)
+set(CPACK_DEBIAN_UNSPECIFIED_DESCRIPTION "${CPACK_PACKAGE_DESCRIPTION}")
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME libtasq1)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
+# shlibs (for the packages built against it) and the ldconfig trigger
+# (deploy/debian/libtasq1/: its scripts stand in for CPack's, which would
+# call ldconfig themselves).
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA
+  ${PROJECT_SOURCE_DIR}/deploy/debian/libtasq1/triggers
+  ${PROJECT_SOURCE_DIR}/deploy/debian/libtasq1/postinst
+  ${PROJECT_SOURCE_DIR}/deploy/debian/libtasq1/postrm)
+set(CPACK_DEBIAN_RUNTIME_DESCRIPTION "C library of the tasq distributed task queue
+libtasq lets any program submit tasks to a tasq-server and read their
+results in input order, or serve tasks as a worker, with the shared key
+and TLS options of the tasq tools. This package holds the shared library.")
+set(CPACK_DEBIAN_DEV_PACKAGE_NAME libtasq-dev)
+set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libtasq1 (= ${CPACK_PACKAGE_VERSION})")
+set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS
+  "pkgconf, libnng-dev, libprotobuf-c-dev, libssl-dev")
+set(CPACK_DEBIAN_DEV_DESCRIPTION "C library of the tasq distributed task queue (development files)
+libtasq lets any program submit tasks to a tasq-server and read their
+results in input order, or serve tasks as a worker. This package holds
+the header tasq/tasq.h, the static library, the pkg-config file tasq.pc,
+the manual pages of section 3 and example programs. Linking statically
+needs libnng-dev, libprotobuf-c-dev and libssl-dev.")
 include(CPack)

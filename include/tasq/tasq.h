@@ -24,8 +24,8 @@
 //   call (the library copies what it keeps) unless the function says
 //   otherwise. Strings returned as const char * belong to the library.
 // - Asynchronous operations take a tasq_aio (below); the blocking form
-//   of each is the asynchronous one plus tasq_aio_wait on an aio of the
-//   library's own.
+//   of each behaves as the asynchronous one plus tasq_aio_wait on an aio
+//   of the library's own.
 //
 // Threads (the rules; each type repeats its own in one sentence):
 // - tasq_version, tasq_errstr, tasq_errname and tasq_errmsg may be called
@@ -46,10 +46,10 @@
 // - Handles made from a session (jobs, the worker side's) are
 //   thread-safe as each section below says; all of them must be freed
 //   before their session is freed.
-// - The library starts its own threads (nng's, and one per live job);
-//   it never installs signal handlers. It ignores nothing: a program
-//   that writes to sockets should ignore SIGPIPE itself (nng does not
-//   raise it).
+// - The library starts its own threads (nng's, one per live job, up to
+//   eight per session for one-request operations, one for aio
+//   timeouts); it never installs signal handlers or changes signal
+//   dispositions.
 #ifndef TASQ_TASQ_H
 #define TASQ_TASQ_H
 
@@ -242,10 +242,12 @@ typedef struct tasq_session tasq_session;
 // handshake failed verification), TASQ_ERESOURCE_EXHAUSTED.
 TASQ_API int tasq_session_open(tasq_session **sp, const tasq_opts *opts);
 
-// tasq_session_close refuses new operations on the session and on its
-// jobs (TASQ_EUNAVAILABLE) and aborts those in flight: each completes
-// with TASQ_ECANCELLED. It does not wait for their callbacks and does
-// not free. Idempotent; any thread; may be called from a callback.
+// tasq_session_close refuses new operations on the session
+// (TASQ_EUNAVAILABLE) and ends its jobs, and aborts the operations in
+// flight: each completes with TASQ_ECANCELLED, and so does every later
+// call on its jobs (but tasq_job_free). It does not wait for their
+// callbacks and does not free. Idempotent; any thread; may be called
+// from a callback.
 TASQ_API void tasq_session_close(tasq_session *s);
 
 // tasq_session_free closes the session, waits until nothing of it runs

@@ -104,6 +104,7 @@ struct tasq_job {
 	bool         results_done; // MODE_RESULTS: all read (job done)
 	bool         server_done;  // the server says the job is done
 	uint64_t     ack;          // MODE_FETCH: last delivery's seq
+	uint64_t     ack_sent;     // the ack the server last got
 	uint64_t     server_id;    // of the replies so far
 	bool         closed_job;   // CloseJob sent (or not needed)
 	// End.
@@ -636,6 +637,7 @@ fetch(tasq_job *j)
 		j->nrecv++;
 		answered(j, id);
 	}
+	j->ack_sent = req.u.fetch.ack_seq;
 	if (rep.u.fetch.seq != 0) {
 		j->ack = rep.u.fetch.seq;
 	}
@@ -819,6 +821,15 @@ pump(void *arg)
 			continue;
 		}
 		if (j->mode == MODE_FETCH && j->nrecv < j->nsent) {
+			fetch(j);
+			continue;
+		}
+		// Every result sent so far is in, but the server holds the
+		// last delivery (against its --max-tasks) until it is
+		// acknowledged: a Fetch does it while more input may come
+		// (at the end, the CloseJob does).
+		if (j->mode == MODE_FETCH && !j->finished && j->ack != 0 &&
+		    j->ack != j->ack_sent) {
 			fetch(j);
 			continue;
 		}
@@ -1506,7 +1517,9 @@ tasq_job_get_status_aio(tasq_job_status *st, tasq_job *j, tasq_aio *aio)
 		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
 		    "tasq_job_get_status: st, job or aio is NULL"));
 	}
-	if (st->size != sizeof(*st)) {
+	// A newer caller's bigger struct gets the fields this version
+	// knows (status_done writes sizeof(*st) bytes, keeping size).
+	if (st->size < sizeof(*st)) {
 		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
 		    "tasq_job_status.size is %zu, not %zu: initialise it "
 		    "with TASQ_JOB_STATUS_INIT",

@@ -3,6 +3,16 @@
 // it and finishes it once; the callback then runs on an nng thread
 // (never inside the provider's or a canceller's call), and waiters wake
 // once it has returned.
+//
+// Timeouts (tasq_aio_set_timeout) are one thread's of the process: a
+// list of the operations that have a deadline, kept in deadline order
+// (short: one entry per aio in flight). The thread aborts an operation
+// whose deadline passed as tasq_aio_cancel would, outside its lock;
+// finish takes the entry out, and tasq_aio_free waits until the thread
+// is not firing at the aio it frees. (An nng timer per aio would have
+// to be waited for before it could be armed again, and that wait, in a
+// callback that starts the next operation, could starve nng's taskq.)
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +25,20 @@ struct tasq_aio {
 	void (*cb)(void *);
 	void *arg;
 	// The callback's dispatcher (nng_sleep_aio(0): nng's taskq runs
-	// it) and the timeout's timer.
+	// it).
 	nng_aio *cbaio;
-	nng_aio *timer;
 	int32_t  timeout_ms;
+	// The timer's entry (guarded by the timer's lock, tmr below).
+	bool             tmo_on;
+	nng_time         tmo_at;
+	uint64_t         tmo_gen;
+	struct tasq_aio *tmo_next;
 	// An operation: busy from begin until its callback has returned
 	// (or, without a callback, until finish); finished once finish
 	// was called (first wins). gen tells one operation's timer from
 	// the next's.
 	bool               busy, finished, in_cb;
-	uint64_t           gen, timer_gen;
+	uint64_t           gen;
 	tasq_api_cancel_fn cancel;
 	void              *cancel_arg;
 	int                result;
@@ -69,19 +83,113 @@ abort_op(tasq_aio *aio, uint64_t gen, int rv)
 	}
 }
 
-static void
-timer_cb(void *arg)
-{
-	tasq_aio *aio = arg;
-	uint64_t  gen;
+static struct {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            started;
+	tasq_aio       *list;   // by tmo_at
+	tasq_aio       *firing; // being aborted, outside the lock
+} tmr = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, NULL,
+	NULL };
 
-	if (nng_aio_result(aio->timer) != 0) {
-		return; // cancelled: the operation ended first
+static void *
+timer_main(void *arg)
+{
+	(void) arg;
+	pthread_mutex_lock(&tmr.mtx);
+	for (;;) {
+		tasq_aio *aio = tmr.list;
+		nng_time  now = nng_clock();
+		if (aio == NULL) {
+			pthread_cond_wait(&tmr.cv, &tmr.mtx);
+			continue;
+		}
+		if (aio->tmo_at > now) {
+			struct timespec ts;
+			uint64_t        ms = aio->tmo_at - now;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += (time_t) (ms / 1000);
+			ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			(void) pthread_cond_timedwait(&tmr.cv, &tmr.mtx, &ts);
+			continue;
+		}
+		tmr.list     = aio->tmo_next;
+		aio->tmo_on  = false;
+		tmr.firing   = aio;
+		uint64_t gen = aio->tmo_gen;
+		pthread_mutex_unlock(&tmr.mtx);
+		abort_op(aio, gen, TASQ_EDEADLINE_EXCEEDED);
+		pthread_mutex_lock(&tmr.mtx);
+		tmr.firing = NULL;
+		pthread_cond_broadcast(&tmr.cv);
 	}
-	nng_mtx_lock(aio->mtx);
-	gen = aio->timer_gen;
-	nng_mtx_unlock(aio->mtx);
-	abort_op(aio, gen, TASQ_EDEADLINE_EXCEEDED);
+	return (NULL);
+}
+
+// Arms aio's timeout for operation gen. Fails only when the thread
+// cannot start (then the operation has no deadline).
+static int
+timer_add(tasq_aio *aio, uint64_t gen, int32_t ms)
+{
+	tasq_aio **pp;
+	pthread_t  t;
+
+	pthread_mutex_lock(&tmr.mtx);
+	if (!tmr.started) {
+		if (pthread_create(&t, NULL, timer_main, NULL) != 0) {
+			pthread_mutex_unlock(&tmr.mtx);
+			return (TASQ_ERESOURCE_EXHAUSTED);
+		}
+		pthread_detach(t);
+		tmr.started = true;
+	}
+	if (aio->tmo_on) {
+		// A late entry of the previous operation (armed after it
+		// finished): replaced.
+		for (pp = &tmr.list; *pp != NULL; pp = &(*pp)->tmo_next) {
+			if (*pp == aio) {
+				*pp = aio->tmo_next;
+				break;
+			}
+		}
+	}
+	aio->tmo_at  = nng_clock() + (nng_time) ms;
+	aio->tmo_gen = gen;
+	aio->tmo_on  = true;
+	for (pp = &tmr.list; *pp != NULL && (*pp)->tmo_at <= aio->tmo_at;
+	     pp = &(*pp)->tmo_next) {
+	}
+	aio->tmo_next = *pp;
+	*pp           = aio;
+	pthread_cond_broadcast(&tmr.cv);
+	pthread_mutex_unlock(&tmr.mtx);
+	return (0);
+}
+
+// Disarms aio's timeout; wait: also until the thread is not aborting
+// it (tasq_aio_free).
+static void
+timer_remove(tasq_aio *aio, bool wait)
+{
+	pthread_mutex_lock(&tmr.mtx);
+	if (aio->tmo_on) {
+		for (tasq_aio **pp = &tmr.list; *pp != NULL;
+		     pp            = &(*pp)->tmo_next) {
+			if (*pp == aio) {
+				*pp = aio->tmo_next;
+				break;
+			}
+		}
+		aio->tmo_on = false;
+	}
+	while (wait && tmr.firing == aio) {
+		pthread_cond_wait(&tmr.cv, &tmr.mtx);
+	}
+	pthread_mutex_unlock(&tmr.mtx);
 }
 
 TASQ_API int
@@ -103,8 +211,7 @@ tasq_aio_alloc(tasq_aio **aiop, void (*cb)(void *), void *arg)
 	aio->timeout_ms = -1;
 	if (nng_mtx_alloc(&aio->mtx) != 0 ||
 	    nng_cv_alloc(&aio->cv, aio->mtx) != 0 ||
-	    nng_aio_alloc(&aio->cbaio, aio_cb, aio) != 0 ||
-	    nng_aio_alloc(&aio->timer, timer_cb, aio) != 0) {
+	    nng_aio_alloc(&aio->cbaio, aio_cb, aio) != 0) {
 		tasq_aio_free(aio);
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
@@ -119,13 +226,10 @@ tasq_aio_free(tasq_aio *aio)
 	if (aio == NULL) {
 		return;
 	}
-	if (aio->mtx != NULL && aio->cv != NULL && aio->cbaio != NULL &&
-	    aio->timer != NULL) {
+	if (aio->mtx != NULL && aio->cv != NULL && aio->cbaio != NULL) {
 		tasq_aio_stop(aio);
 	}
-	if (aio->timer != NULL) {
-		nng_aio_free(aio->timer); // stops it first
-	}
+	timer_remove(aio, true);
 	if (aio->cbaio != NULL) {
 		nng_aio_free(aio->cbaio);
 	}
@@ -236,26 +340,29 @@ tasq_api_aio_begin(tasq_aio *aio)
 	aio->cancel   = NULL;
 	aio->gen++;
 	nng_mtx_unlock(aio->mtx);
-	// The previous operation's timer may still be on its way out.
-	nng_aio_wait(aio->timer);
 	return (0);
 }
 
 void
 tasq_api_aio_defer(tasq_aio *aio, tasq_api_cancel_fn fn, void *arg)
 {
-	int32_t timeout;
+	int32_t  timeout;
+	uint64_t gen;
+	bool     arm;
 
 	nng_mtx_lock(aio->mtx);
-	timeout        = aio->timeout_ms;
-	aio->timer_gen = aio->gen;
+	timeout = aio->timeout_ms;
+	gen     = aio->gen;
+	arm     = !aio->finished && timeout >= 0 && fn != NULL;
 	if (!aio->finished) {
 		aio->cancel     = fn;
 		aio->cancel_arg = arg;
 	}
 	nng_mtx_unlock(aio->mtx);
-	if (timeout >= 0 && fn != NULL) {
-		nng_sleep_aio(timeout, aio->timer);
+	// (A timeout that cannot be armed leaves the operation without a
+	// deadline; the thread's start is what could fail.)
+	if (arm) {
+		(void) timer_add(aio, gen, timeout);
 	}
 }
 
@@ -273,7 +380,7 @@ tasq_api_aio_finish(tasq_aio *aio, int rv, const char *msg)
 	snprintf(aio->msg, sizeof(aio->msg), "%s",
 	    rv != 0 && msg != NULL ? msg : "");
 	nng_mtx_unlock(aio->mtx);
-	nng_aio_cancel(aio->timer);
+	timer_remove(aio, false);
 	// The callback runs on nng's taskq, never on the finisher's
 	// thread (which may hold a provider's lock).
 	nng_sleep_aio(0, aio->cbaio);

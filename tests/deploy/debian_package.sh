@@ -93,7 +93,7 @@ logs() {
 	"$@" >>"$log" 2>&1 || { tail -20 "$log"; fail "$* failed"; }
 }
 logs "$WORK/cpack1.log" cpack --config "$build/CPackConfig.cmake" -G DEB -B "$WORK/pkg1"
-deb1=$(ls "$WORK"/pkg1/*.deb)
+deb1=$(ls "$WORK"/pkg1/tasq_*.deb) # (libtasq1, libtasq-dev: install_package.sh)
 v1=$(dpkg-deb -f "$deb1" Version)
 echo "  $(basename "$deb1")"
 
@@ -103,7 +103,7 @@ logs "$WORK/build2.log" cmake -S "$deploy_top" -B "$WORK/build2" \
 	-DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DTASQ_PACKAGE_VERSION_SUFFIX=+test1
 logs "$WORK/build2.log" cmake --build "$WORK/build2" -j"$(nproc)"
 logs "$WORK/cpack2.log" cpack --config "$WORK/build2/CPackConfig.cmake" -G DEB -B "$WORK/pkg2"
-deb2=$(ls "$WORK"/pkg2/*.deb)
+deb2=$(ls "$WORK"/pkg2/tasq_*.deb)
 v2=$(dpkg-deb -f "$deb2" Version)
 echo "  $(basename "$deb2") in $(elapsed_since "$t") s"
 expect "V2" "$v2" "$v1+test1"

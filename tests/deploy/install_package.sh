@@ -8,7 +8,10 @@
 # under /usr and /etc, its /etc files as conffiles, the maintainer scripts
 # of deploy/debian, and no error from lintian (when it is there; its
 # warnings are printed). deploy.debian_package installs, upgrades and
-# purges it.
+# purges it. The library's components (runtime: libtasq.so.1; dev:
+# headers, libtasq.so and .a, tasq.pc, man pages of section 3) go to
+# packages of their own, libtasq1 and libtasq-dev: their files and
+# dependencies are checked here too, and lintian finds no error in them.
 # usage: install_package.sh BUILD-DIR
 set -euo pipefail
 build=$1
@@ -53,8 +56,9 @@ share/zsh/vendor-completions/_tasq
 share/zsh/vendor-completions/_tasq-server
 share/zsh/vendor-completions/_tasq-worker"
 
-echo "== cmake --install --prefix $work/p"
-cmake --install "$build" --prefix "$work/p" >"$work/install.log"
+echo "== cmake --install --prefix $work/p (the programs' component)"
+cmake --install "$build" --prefix "$work/p" --component Unspecified \
+	>"$work/install.log"
 got=$(cd "$work/p" && find . -type f | sed 's|^\./||' | sort)
 if ! command -v gzip >/dev/null; then
 	expected=${expected//.gz/}
@@ -93,7 +97,8 @@ for f in tasq-server.conf:tasq-server worker-main.conf:tasq-worker; do
 		fail "etc/tasq/${f%%:*} is not deploy/${f#*:}.conf.example"
 done
 echo "== DESTDIR=$work/d cmake --install --prefix /usr: the configurations in /etc"
-DESTDIR=$work/d cmake --install "$build" --prefix /usr >"$work/install-usr.log"
+DESTDIR=$work/d cmake --install "$build" --prefix /usr --component Unspecified \
+	>"$work/install-usr.log"
 for f in tasq-server.conf worker-main.conf; do
 	[ -f "$work/d/etc/tasq/$f" ] || fail "with the prefix /usr, $f is not in /etc/tasq"
 done
@@ -117,10 +122,27 @@ if command -v systemd-analyze >/dev/null; then
 	done
 fi
 
+echo "== cmake --install of the library's components"
+for c in runtime dev; do
+	cmake --install "$build" --prefix "$work/l" --component "$c" \
+		>>"$work/install-lib.log"
+done
+for f in include/tasq/tasq.h lib/libtasq.so.1 lib/libtasq.so lib/libtasq.a \
+	lib/pkgconfig/tasq.pc share/doc/libtasq1/copyright \
+	share/doc/libtasq-dev/copyright; do
+	[ -e "$work/l/$f" ] || fail "the library's components lack $f"
+done
+ls "$work"/l/share/man/man3/tasq_job_open.3* >/dev/null ||
+	fail "the library's components lack the man pages of section 3"
+
 echo "== cpack -G DEB"
 (cd "$work" && cpack --config "$build/CPackConfig.cmake" -G DEB -B "$work/pkg") \
 	>"$work/cpack.log" 2>&1 || { cat "$work/cpack.log"; fail "cpack failed"; }
-deb=$(ls "$work"/pkg/*.deb)
+deb=$(ls "$work"/pkg/tasq_*.deb)
+libdeb=$(ls "$work"/pkg/libtasq1_*.deb)
+devdeb=$(ls "$work"/pkg/libtasq-dev_*.deb)
+[ "$(ls "$work"/pkg/*.deb | wc -l)" = 3 ] ||
+	fail "cpack made other packages than tasq, libtasq1, libtasq-dev: $(ls "$work"/pkg)"
 echo "  $(basename "$deb")"
 dpkg-deb -f "$deb" Package Version Architecture Depends | sed 's/^/  /'
 # Computed by dpkg-shlibdeps: each with the minimum version its symbols
@@ -141,6 +163,41 @@ files=$(dpkg-deb -c "$deb" | awk '{print $NF}' | grep -v '/$' |
 }
 dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/tasq-server.service |
 	grep -q '^ExecStart=/usr/bin/tasq-server ' || fail "the packaged unit does not start /usr/bin/tasq-server"
+echo "== libtasq1 and libtasq-dev"
+for d in "$libdeb" "$devdeb"; do
+	dpkg-deb -f "$d" Package Version Section Depends | sed 's/^/  /'
+	[ "$(dpkg-deb -f "$d" Version)" = "$want" ] ||
+		fail "$(basename "$d"): the version is not the project's $want"
+done
+dpkg-deb -f "$libdeb" Depends | grep -Eq '(^|, )libnng1 \(>= ' ||
+	fail "libtasq1's Depends is not computed by dpkg-shlibdeps"
+[ "$(dpkg-deb -f "$devdeb" Depends)" = "libtasq1 (= $want)" ] ||
+	fail "libtasq-dev does not depend on libtasq1 (= $want)"
+# (the listings whole: grep -q would end a pipe under pipefail)
+libfiles=$(dpkg-deb -c "$libdeb")
+devfiles=$(dpkg-deb -c "$devdeb" | awk '{print $6}')
+grep -q '/usr/lib/libtasq\.so\.1' <<<"$libfiles" ||
+	fail "libtasq1 has no libtasq.so.1"
+if grep -Eq '\.so -> |\.a$|\.h$' <<<"$libfiles"; then
+	fail "libtasq1 holds development files"
+fi
+for f in ./usr/include/tasq/tasq.h ./usr/lib/libtasq.a ./usr/lib/libtasq.so \
+	./usr/lib/pkgconfig/tasq.pc; do
+	grep -qx "$f" <<<"$devfiles" || fail "libtasq-dev has no $f"
+done
+dpkg-deb -e "$libdeb" "$work/libcontrol"
+[ -s "$work/libcontrol/shlibs" ] && [ -s "$work/libcontrol/triggers" ] ||
+	fail "libtasq1 has no shlibs or no ldconfig trigger"
+if command -v lintian >/dev/null; then
+	for d in "$libdeb" "$devdeb"; do
+		rc=0
+		lintian --tag-display-limit 0 "$d" >"$work/lintian-lib.log" 2>&1 || rc=$?
+		sed -n '/^[EW]: /s/^/  /p' "$work/lintian-lib.log"
+		! grep -q '^E: ' "$work/lintian-lib.log" ||
+			fail "lintian reports errors for $(basename "$d")"
+		[ "$rc" = 0 ] || { cat "$work/lintian-lib.log"; fail "lintian failed ($rc)"; }
+	done
+fi
 echo "== control: conffiles and maintainer scripts"
 dpkg-deb -e "$deb" "$work/control"
 [ "$(cat "$work/control/conffiles")" = "/etc/tasq/tasq-server.conf

@@ -4,6 +4,9 @@
 // workers serve square, sha256 and "fail" (every task fails with a
 // message). A test name as argument runs that test alone.
 //
+// tests/lib/restart.sh runs `client_test --restart-stream N FIFO` (see
+// restart_stream).
+//
 // The detached-job test runs in two processes: `client_test
 // --detach-submit` prints the job id of a detached job and exits,
 // `client_test --detach-attach ID` reads its results (client.sh runs
@@ -402,6 +405,65 @@ TEST(cancel)
 	tasq_session_free(s);
 }
 
+// Many aios whose callbacks start the next operation with a timeout
+// each: every operation ends with DEADLINE_EXCEEDED, none is lost, and
+// nothing starves (the timeouts are not nng's taskq's to wait for).
+#define TMO_AIOS 16
+#define TMO_ROUNDS 100
+struct tmo {
+	tasq_job   *job;
+	tasq_aio   *aio;
+	tasq_result r;
+	atomic_int  left, bad;
+};
+
+static void
+tmo_cb(void *arg)
+{
+	struct tmo *t = arg;
+
+	if (tasq_aio_result(t->aio) != TASQ_EDEADLINE_EXCEEDED) {
+		atomic_fetch_add(&t->bad, 1);
+	}
+	if (atomic_fetch_sub(&t->left, 1) > 1 &&
+	    tasq_job_next_aio(t->job, &t->r, t->aio) != 0) {
+		atomic_fetch_add(&t->bad, 1);
+	}
+}
+
+TEST(aio_timeouts)
+{
+	tasq_session *s = open_session();
+	tasq_job     *job;
+	tasq_job_opts o = TASQ_JOB_OPTS_INIT;
+	struct tmo    t[TMO_AIOS];
+
+	o.type = "nobody";
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_OK(tasq_job_add(job, "x", 1));
+	for (int i = 0; i < TMO_AIOS; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].job = job;
+		atomic_store(&t[i].left, TMO_ROUNDS);
+		ASSERT_OK(tasq_aio_alloc(&t[i].aio, tmo_cb, &t[i]));
+		tasq_aio_set_timeout(t[i].aio, 1);
+		ASSERT_OK(tasq_job_next_aio(job, &t[i].r, t[i].aio));
+	}
+	for (int i = 0; i < TMO_AIOS; i++) {
+		// Each wait ends when the chain does: the last callback
+		// starts nothing.
+		for (int k = 0; k < 100000 && atomic_load(&t[i].left) > 0;
+		     k++) {
+			tasq_aio_wait(t[i].aio);
+		}
+		ASSERT_EQ(atomic_load(&t[i].left), 0);
+		ASSERT_EQ(atomic_load(&t[i].bad), 0);
+		tasq_aio_free(t[i].aio);
+	}
+	tasq_job_free(job);
+	tasq_session_free(s);
+}
+
 // Closing the session ends what waits on it, with codes.
 TEST(session_close)
 {
@@ -601,9 +663,99 @@ detach_attach(const char *idtext)
 	return (0);
 }
 
+// tests/lib/restart.sh's client: streams 1..n as square tasks, the
+// second half only after a line comes through the fifo gate, and prints
+// "i i*i" per result (result_cb, in input order) for check_squares.
+struct printer {
+	uint64_t   next;
+	atomic_int bad;
+};
+
+static void
+print_cb(void *arg, const tasq_result *r)
+{
+	struct printer *p = arg;
+	int64_t         v = 0;
+
+	if (r->code != 0 || r->len != 8 || r->index != p->next) {
+		atomic_store(&p->bad, 1);
+		return;
+	}
+	memcpy(&v, r->data, 8);
+	p->next++;
+	printf("%" PRIu64 " %" PRId64 "\n", r->index + 1, v);
+	if (p->next % 100 == 0) {
+		fflush(stdout); // the test counts lines while it runs
+	}
+}
+
+static int
+restart_stream(uint64_t n, const char *gate)
+{
+	tasq_opts     *o;
+	tasq_session  *s;
+	tasq_job      *job;
+	tasq_job_opts  jo = TASQ_JOB_OPTS_INIT;
+	struct printer p  = { 0 };
+	char           line[16];
+	FILE          *g;
+
+	if (tasq_opts_alloc(&o) != 0 ||
+	    tasq_opts_set(o, "server", getenv("TASQ_TEST_URL")) != 0 ||
+	    tasq_opts_set(o, "key-file", getenv("TASQ_TEST_KEY")) != 0 ||
+	    tasq_opts_set(o, "request-timeout", "2s") != 0 ||
+	    tasq_session_open(&s, o) != 0) {
+		fprintf(stderr, "session: %s\n", tasq_errmsg());
+		return (1);
+	}
+	tasq_opts_free(o);
+	jo.batch_size = 500;
+	jo.linger_ms  = 5;
+	jo.result_cb  = print_cb;
+	jo.result_arg = &p;
+	if (tasq_job_open(&job, s, &jo) != 0) {
+		fprintf(stderr, "open: %s\n", tasq_errmsg());
+		return (1);
+	}
+	for (int64_t i = 1; i <= (int64_t) n; i++) {
+		if (i == (int64_t) n / 2 + 1) {
+			// The gate: a line through the fifo (blocks).
+			if ((g = fopen(gate, "r")) == NULL ||
+			    fgets(line, sizeof(line), g) == NULL) {
+				fprintf(
+				    stderr, "gate %s: cannot read\n", gate);
+				return (1);
+			}
+			fclose(g);
+		}
+		if (tasq_job_add(job, &i, 8) != 0) {
+			fprintf(stderr, "add: %s\n", tasq_errmsg());
+			return (1);
+		}
+	}
+	if (tasq_job_finish(job) != 0 || tasq_job_wait(job) != 0) {
+		fprintf(stderr, "wait: %s: %s\n",
+		    tasq_errname(tasq_job_wait(job)), tasq_errmsg());
+		return (1);
+	}
+	tasq_job_free(job);
+	tasq_session_free(s);
+	fflush(stdout);
+	if (atomic_load(&p.bad) || p.next != n) {
+		fprintf(stderr,
+		    "%" PRIu64 " results in order of %" PRIu64 "\n", p.next,
+		    n);
+		return (1);
+	}
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc >= 4 && strcmp(argv[1], "--restart-stream") == 0) {
+		return (restart_stream(strtoull(argv[2], NULL, 10), argv[3]));
+	}
 	if (argc >= 2 && strcmp(argv[1], "--detach-submit") == 0) {
 		return (detach_submit());
 	}

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # libw_example: examples/c/worker.c, built against the installed library
 # (cmake --install into a scratch prefix, pkg-config --cflags --libs tasq
 # from there), serves a million tasks (--range 1:1000000, divided by

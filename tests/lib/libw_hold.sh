@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # libw_hold: a worker on libtasq's worker side that holds its batch three
 # times the lease time before completing it keeps the lease: the
 # library's thread renews it, by heartbeats on the server's heartbeat

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # libw_kill: kill -9 of a process serving with libtasq's worker side
 # while it holds tasks: its leases come back (its connection closes), a
 # second library worker finishes the job, and the client prints every

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # libw_man: every function include/tasq/worker.h declares has a man page
 # in docs/man (section 3): a page of its own that names it, or a
 # ".so man3/OTHER.3" link to a page whose NAME section names it; every

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # libw_sha256: a worker on libtasq's worker side serving "sha256" (a
 # batch handler: the lease's payload column in, one fixed-width result
 # column out) gives byte-identical output to tasq-worker's
