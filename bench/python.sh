@@ -85,6 +85,7 @@ done
 [ -e "$library" ] || { echo "bench: $library is missing (build it)" >&2; exit 1; }
 
 bench_begin tasq-python
+# shellcheck disable=SC2154 # bench_begin sets work
 key=$work/key
 (umask 077 && head -c 32 /dev/urandom | base64 >"$key")
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # cancel: Client.cancel of a detached job no worker serves, and
 # Job.cancel of a job a Python worker (tasq.Worker, 2 ms a task) is
 # running: state cancelled, results short, the worker serves on

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # client: tasq.Client against the real server and built-in workers:
 # map (square, sha256) in input order, submit, submit_async, a failed
 # task as TaskError, status and results of a detached job

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # executor: tasq.Executor (the concurrent.futures interface, task types
 # as functions) against the real server and built-in workers: map in
 # input order, submit, a failed task, shutdown

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # kill_worker: kill -9 of a Python worker (tasq.Worker) while it holds
 # tasks: its leases come back when its connection drops, another Python
 # worker finishes the job, and the client prints every result exactly

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # lib.sh: the harness of the Python package's tests (python/, issue 14).
 # It is tests/integration/lib.sh (the real tasq-server and workers on
 # loopback, port 0 and a ready file, process groups, a watchdog), plus:

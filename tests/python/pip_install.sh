@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # pip_install: `pip install ./python` with Debian's python3, offline (in a
 # network namespace with no interface but loopback, where unshare can
 # make one; else with --no-index), into temporary venvs:
@@ -17,9 +18,10 @@
 test_begin 180
 
 # A copy of the package's source: nothing is written into the tree.
-mkdir "$T/src" && cp -r "$PYTHONPATH/." "$T/src/" &&
-    rm -rf "$T/src/tasq/__pycache__" "$T/src/tasq/_installed.py" ||
-    fail "cannot copy python/"
+if ! { mkdir "$T/src" && cp -r "$PYTHONPATH/." "$T/src/" &&
+    rm -rf "$T/src/tasq/__pycache__" "$T/src/tasq/_installed.py"; }; then
+	fail "cannot copy python/"
+fi
 
 # offline CMD...: CMD without network (a new network namespace), or as
 # is where namespaces cannot be made (pip then gets --no-index).

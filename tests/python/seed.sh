@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # seed: the seed's program ported to tasq (examples/python): two Python
 # workers that take 50 tasks each, as the seed's did, and the master that
 # puts 100 random numbers in and reads 100 squares back, in input order.

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # worker_sha256: a tasq.Worker serving sha256 with a Python function
 # (hashlib) computes the same bytes as the built-in handler: the same
 # records submitted with `tasq submit --type sha256` through each give
