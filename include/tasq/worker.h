@@ -8,8 +8,9 @@
 //	square(void *arg, tasq_lease *l, size_t i, const void *p, size_t n)
 //	{
 //		int64_t v;
-//		memcpy(&v, p, 8);
-//		v *= v;
+//		memcpy(&v, p, 8); // "square": 8 bytes, int64 little-endian
+//		if (__builtin_mul_overflow(v, v, &v))
+//			return (TASQ_EOUT_OF_RANGE); // final: not retried
 //		return (tasq_lease_put(l, i, &v, 8));
 //	}
 //	...

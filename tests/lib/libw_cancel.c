@@ -2,8 +2,9 @@
 // tests/lib/libw_cancel.sh until the tasq client has a cancel command of
 // its own. Prints "dropped=D running=R state=S".
 //
-//	libw_cancel URL KEY_FILE JOB_ID (hex, as tasq submit --detach prints
-//it)
+//	libw_cancel URL KEY_FILE JOB_ID
+//
+// JOB_ID in hex, as tasq submit --detach prints it.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -13,11 +13,12 @@ test_begin 90
 
 # Two batches of 100 tasks of 20 ms each: 2 s each, on the worker's two
 # threads, with a lease of 1 s (the thread polls every 250 ms for leases
-# held longer than that). Not scaled: the cancel must come mid-batch.
+# held longer than that); all times x FACTOR, so that the cancel comes
+# mid-batch on a slow build too. Not scaled down.
 n=200
 lease_ms=$((1000 * FACTOR))
 start_server --lease "${lease_ms}ms"
-TASQ_TEST_BATCH=100 start_libw square 20
+TASQ_TEST_BATCH=100 start_libw square $((20 * FACTOR))
 pid=$SPAWNED_PID
 job=$(client submit --detach --range "1:$n" 2>"$T/client.log") ||
     fail "submit --detach failed: $(cat "$T/client.log")"

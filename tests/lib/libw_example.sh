@@ -19,13 +19,15 @@ export PKG_CONFIG_PATH=${pc%/*}
 libdir=$(pkg-config --variable=libdir tasq) || fail "pkg-config tasq failed"
 [ "${libdir#"$prefix"}" != "$libdir" ] || fail "tasq.pc's libdir $libdir is not under $prefix"
 # shellcheck disable=SC2046,SC2086 # flags are words
-"${CC:-cc}" -std=c11 -Wall ${TASQ_TEST_CFLAGS:-} -o "$T/worker" \
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror ${TASQ_TEST_CFLAGS:-} -o "$T/worker" \
     "$TASQ_TEST_SOURCE_DIR/examples/c/worker.c" \
     $(pkg-config --cflags --libs tasq) -Wl,-rpath,"$libdir" \
     >"$T/cc.log" 2>&1 || fail "the example does not build: $(cat "$T/cc.log")"
 [ ! -s "$T/cc.log" ] || fail "the example builds with warnings: $(cat "$T/cc.log")"
-ldd "$T/worker" | grep -q "$libdir/libtasq.so.1" ||
-    fail "the example does not use the installed libtasq: $(ldd "$T/worker")"
+# (Not ldd | grep -q: grep's early exit fails the pipe under pipefail.)
+deps=$(ldd "$T/worker") || fail "ldd $T/worker failed"
+grep -q "$libdir/libtasq.so.1" <<<"$deps" ||
+    fail "the example does not use the installed libtasq: $deps"
 
 n=$((1000000 / SCALE))
 start_server

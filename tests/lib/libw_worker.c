@@ -10,6 +10,13 @@
 //	                              batch MS before completing it (none:
 //	                              no heartbeat channel, Extend only)
 //	libw_worker async             as hold 0, with the aio forms
+//	libw_worker api JOB           checks the calls' errors and a lease's
+//	                              accessors on JOB (hex): tasks 0..4 of
+//	                              type square, payloads 1 to 5; puts
+//	                              1 and 4, fails the third
+//	                              (INVALID_ARGUMENT "three: no"), releases
+//	                              the last two twice, puts 16 and 25,
+//	                              exits
 //
 // Options: TASQ_TEST_BATCH (tasks per lease). It prints "serving" once
 // its serve handle exists; SIGTERM or SIGINT stop it (exit 0).
@@ -96,6 +103,119 @@ sha256(void *arg, tasq_lease *l)
 	rv = tasq_lease_put_all(l, out, n * 64, 64, NULL);
 	free(out);
 	return (rv);
+}
+
+#define CHECK(cond)                                                           \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "libw_worker: line %d: %s: %s\n",     \
+			    __LINE__, #cond, tasq_errmsg());                  \
+			return (1);                                           \
+		}                                                             \
+	} while (0)
+
+// api: the errors of the calls, then one lease by hand.
+static int
+api(uint64_t job)
+{
+	tasq_lease     *l = NULL;
+	char            big[70];
+	size_t          len;
+	int64_t         v;
+	const void     *data;
+	size_t          size;
+	const uint32_t *lens;
+
+	memset(big, 'x', sizeof(big));
+	big[sizeof(big) - 1] = '\0';
+	CHECK(tasq_serve_lease(&l, w) == TASQ_EFAILED_PRECONDITION && !l);
+	CHECK(tasq_serve_add_type(w, "bad name") == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_serve_add_type(w, big) == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_serve_add_type(w, NULL) == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_serve_add_type(w, "square") == 0);
+	CHECK(tasq_serve_add_type(w, "square") == TASQ_EALREADY_EXISTS);
+	CHECK(
+	    tasq_serve_add_queue(w, "default", 101) == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_serve_add_queue(w, "q/1", 1) == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_serve_set_batch(w, 0) == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_serve_set_batch(w, 65537) == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_serve_set_wait(w, 60001) == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_serve_set_name(w, "a\tb") == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_serve_set_name(w, "libw api") == 0);
+	CHECK(tasq_serve_set_batch(w, 3) == 0);
+	CHECK(tasq_lease_code_final(TASQ_EINVALID_ARGUMENT));
+	CHECK(tasq_lease_code_final(11)); // OUT_OF_RANGE, as a wire code
+	CHECK(!tasq_lease_code_final(TASQ_EUNAVAILABLE));
+	CHECK(!tasq_lease_code_final(TASQ_EINTERNAL));
+	for (int k = 0; k < 100 && l == NULL; k++) {
+		CHECK(tasq_serve_lease(&l, w) == 0);
+	}
+	CHECK(l != NULL);
+	CHECK(tasq_serve_set_heartbeat(w, "none") == 0 ||
+	    tasq_serve_set_heartbeat(w, "none") == TASQ_EFAILED_PRECONDITION);
+	CHECK(tasq_lease_count(l) == 3);
+	CHECK(strcmp(tasq_lease_type(l), "square") == 0);
+	CHECK(tasq_lease_width(l) == 8);
+	for (size_t i = 0; i < 3; i++) {
+		CHECK(tasq_lease_job(l, i) == job);
+		CHECK(tasq_lease_task(l, i) == i);
+		CHECK(tasq_lease_attempt(l, i) == 1);
+		CHECK(!tasq_lease_cancelled(l, i));
+		CHECK(tasq_lease_payload(l, i, &len) != NULL && len == 8);
+		memcpy(&v, tasq_lease_payload(l, i, NULL), 8);
+		CHECK(v == (int64_t) i + 1);
+	}
+	CHECK(tasq_lease_payload(l, 3, &len) == NULL && len == 0);
+	CHECK(tasq_lease_job(l, 3) == 0);
+	CHECK(tasq_lease_payloads(&data, &size, &lens, l) == 0);
+	CHECK(size == 24 && lens == NULL);
+	CHECK(tasq_lease_put(l, 3, &v, 8) == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_lease_put(l, 0, NULL, 8) == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_lease_fail(l, 0, 0, "no") == TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_lease_fail(l, 0, 17, "no") == TASQ_EINVALID_ARGUMENT);
+	CHECK(
+	    tasq_lease_put_all(l, big, 10, 0, NULL) == TASQ_EINVALID_ARGUMENT);
+	CHECK(
+	    tasq_lease_put_all(l, big, 23, 8, NULL) == TASQ_EINVALID_ARGUMENT);
+	// A failure first, replaced by a result; a result replaced by a
+	// failure.
+	CHECK(tasq_lease_fail(l, 0, TASQ_EINTERNAL, "replaced") == 0);
+	v = 1;
+	CHECK(tasq_lease_put(l, 0, &v, 8) == 0);
+	v = 4;
+	CHECK(tasq_lease_put(l, 1, &v, 8) == 0);
+	CHECK(tasq_lease_put(l, 2, &v, 8) == 0);
+	// Bytes that are not UTF-8 in a message become '?'.
+	CHECK(tasq_lease_fail(l, 2, TASQ_EINVALID_ARGUMENT, "three: no\xff") ==
+	    0);
+	CHECK(tasq_lease_complete(l) == 0);
+	// Tasks 3 and 4: released (now, then by the thread), each time
+	// back at once and not counted as an attempt; then done and
+	// flushed.
+	for (int round = 0; round < 3; round++) {
+		l = NULL;
+		for (int k = 0; k < 100 && l == NULL; k++) {
+			CHECK(tasq_serve_lease(&l, w) == 0);
+		}
+		CHECK(l != NULL && tasq_lease_count(l) == 2);
+		for (size_t i = 0; i < 2; i++) {
+			CHECK(tasq_lease_task(l, i) == 3 + i);
+			CHECK(tasq_lease_attempt(l, i) == 1);
+		}
+		if (round == 0) {
+			CHECK(tasq_lease_release(l) == 0);
+		} else if (round == 1) {
+			tasq_lease_free(l);
+		} else {
+			for (size_t i = 0; i < 2; i++) {
+				v = (int64_t) ((4 + i) * (4 + i));
+				CHECK(tasq_lease_put(l, i, &v, 8) == 0);
+			}
+			tasq_lease_done(l);
+			CHECK(tasq_serve_flush(w) == 0);
+		}
+	}
+	return (0);
 }
 
 // hold: lease by hand, keep each batch ms before its results go.
@@ -193,6 +313,13 @@ main(int argc, char **argv)
 		rv        = tasq_serve_run(w, &h, 1, 2);
 	} else if (strcmp(mode, "hold") == 0 && argc > 2) {
 		rv = hold((unsigned) atoi(argv[2]), false);
+	} else if (strcmp(mode, "api") == 0 && argc > 2) {
+		rv = api(strtoull(argv[2], NULL, 16));
+		if (rv != 0) {
+			tasq_serve_free(w);
+			tasq_session_free(s);
+			return (1);
+		}
 	} else if (strcmp(mode, "async") == 0) {
 		rv = hold(0, true);
 	} else {
