@@ -366,9 +366,10 @@ TASQ_API const char *tasq_aio_errmsg(tasq_aio *aio);
 // lock). tasq_job_free must not race with other calls on the job.
 typedef struct tasq_job tasq_job;
 
-// A result, in input order. data, len and error belong to the job and
-// stay valid until the next tasq_job_next(_aio) on the job, or until
-// result_cb returns, or tasq_job_free.
+// A result, in input order. data and error belong to the job and stay
+// valid until the next tasq_job_next(_aio) on the job, by any thread (so
+// several readers must copy them under a lock of their own before the
+// next call), or until result_cb returns, or tasq_job_free.
 typedef struct tasq_result {
 	uint64_t    index; // the task's position in the job's input, from 0
 	int         code;  // 0, or TASQ_ERR_BASE + the task's error code

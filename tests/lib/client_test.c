@@ -36,6 +36,10 @@ open_session(void)
 	ASSERT_OK(tasq_opts_alloc(&o));
 	ASSERT_OK(tasq_opts_set(o, "server", url));
 	ASSERT_OK(tasq_opts_set(o, "key-file", key));
+	if (getenv("TASQ_TEST_TLS_CA") != NULL) { // tests/lib/tls.sh
+		ASSERT_OK(
+		    tasq_opts_set(o, "tls-ca", getenv("TASQ_TEST_TLS_CA")));
+	}
 	ASSERT_OK(tasq_session_open(&s, o));
 	tasq_opts_free(o);
 	ASSERT_NOT_NULL(s);
@@ -203,6 +207,87 @@ TEST(stream_window)
 	ASSERT_EQ(atomic_load(&rd.bad), 0);
 	ASSERT_EQ(rd.got, rd.n);
 	tasq_job_free(rd.job);
+	tasq_session_free(s);
+}
+
+// Several writers and several readers on one job: every index is
+// handed out once, each reader sees its indices in increasing order
+// (the job's rules: adds serialised, results to whoever asks first).
+#define CC_N 60000
+#define CC_WRITERS 3
+#define CC_READERS 4
+struct cc {
+	tasq_job  *job;
+	atomic_int seen[CC_N];
+	atomic_int bad;
+};
+
+static void *
+cc_writer(void *arg)
+{
+	struct cc *c = arg;
+	int64_t    v = 2;
+
+	for (int i = 0; i < CC_N / CC_WRITERS; i++) {
+		if (tasq_job_add(c->job, &v, 8) != 0) {
+			atomic_fetch_add(&c->bad, 1);
+		}
+	}
+	return (NULL);
+}
+
+static void *
+cc_reader(void *arg)
+{
+	struct cc  *c = arg;
+	tasq_result r;
+	int64_t     last = -1;
+	int         rv;
+
+	while ((rv = tasq_job_next(c->job, &r)) == 0) {
+		// Only the index: another reader's next call may release
+		// the data.
+		if ((int64_t) r.index <= last || r.index >= CC_N ||
+		    atomic_fetch_add(&c->seen[r.index], 1) != 0 ||
+		    r.code != 0) {
+			atomic_fetch_add(&c->bad, 1);
+		}
+		last = (int64_t) r.index;
+	}
+	if (rv != TASQ_EOUT_OF_RANGE) {
+		atomic_fetch_add(&c->bad, 1);
+	}
+	return (NULL);
+}
+
+TEST(concurrent_callers)
+{
+	tasq_session    *s = open_session();
+	tasq_job_opts    o = TASQ_JOB_OPTS_INIT;
+	static struct cc c;
+	pthread_t        w[CC_WRITERS], rd[CC_READERS];
+
+	memset(&c, 0, sizeof(c));
+	o.window = 5000;
+	ASSERT_OK(tasq_job_open(&c.job, s, &o));
+	for (int i = 0; i < CC_READERS; i++) {
+		ASSERT_EQ(pthread_create(&rd[i], NULL, cc_reader, &c), 0);
+	}
+	for (int i = 0; i < CC_WRITERS; i++) {
+		ASSERT_EQ(pthread_create(&w[i], NULL, cc_writer, &c), 0);
+	}
+	for (int i = 0; i < CC_WRITERS; i++) {
+		ASSERT_EQ(pthread_join(w[i], NULL), 0);
+	}
+	ASSERT_OK(tasq_job_finish(c.job));
+	for (int i = 0; i < CC_READERS; i++) {
+		ASSERT_EQ(pthread_join(rd[i], NULL), 0);
+	}
+	ASSERT_EQ(atomic_load(&c.bad), 0);
+	for (int i = 0; i < CC_N; i++) {
+		ASSERT_EQ(atomic_load(&c.seen[i]), 1);
+	}
+	tasq_job_free(c.job);
 	tasq_session_free(s);
 }
 
@@ -533,6 +618,31 @@ TEST(bad_arguments)
 	tasq_job_free(NULL);
 	tasq_aio_free(NULL);
 	tasq_session_free(s);
+}
+
+// Over TLS (tests/lib/tls.sh sets TASQ_TEST_TLS_OTHER_CA; elsewhere
+// there is nothing to check): a CA that did not sign the server's
+// certificate is refused at once, and the key's code says so.
+TEST(tls_wrong_ca)
+{
+	const char   *other = getenv("TASQ_TEST_TLS_OTHER_CA");
+	tasq_opts    *o;
+	tasq_session *s;
+
+	if (other == NULL) {
+		return;
+	}
+	ASSERT_OK(tasq_opts_alloc(&o));
+	ASSERT_OK(tasq_opts_set(o, "server", getenv("TASQ_TEST_URL")));
+	ASSERT_OK(tasq_opts_set(o, "key-file", getenv("TASQ_TEST_KEY")));
+	ASSERT_OK(tasq_opts_set(o, "tls-ca", other));
+	ASSERT_OK(tasq_opts_set(o, "connect-timeout", "2s"));
+	ASSERT_RV(tasq_session_open(&s, o), TASQ_EUNAUTHENTICATED);
+	ASSERT_TRUE(tasq_errmsg()[0] != '\0');
+	ASSERT_OK(tasq_opts_set(o, "tls-ca", NULL));
+	ASSERT_RV(tasq_session_open(&s, o), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "--tls-ca");
+	tasq_opts_free(o);
 }
 
 // A job that is not detached cannot be attached.

@@ -132,6 +132,25 @@ TEST(opts_precedence)
 	tasq_opts_free(o);
 }
 
+// The configuration files the daemons read: the library takes its
+// settings from them and skips theirs.
+TEST(opts_daemon_files)
+{
+	tasq_opts  *o;
+	const char *v;
+
+	ASSERT_OK(tasq_opts_alloc(&o));
+	ASSERT_OK(tasq_opts_load_file(
+	    o, TASQ_TEST_SOURCE_DIR "/deploy/tasq-worker.conf.example"));
+	ASSERT_OK(tasq_opts_get(o, "server", &v));
+	ASSERT_STR_EQ(v, "tcp://127.0.0.1:7070");
+	ASSERT_OK(tasq_opts_get(o, "key-file", &v));
+	ASSERT_STR_EQ(v, "/etc/tasq/key");
+	ASSERT_OK(tasq_opts_load_file(
+	    o, TASQ_TEST_SOURCE_DIR "/deploy/tasq-server.conf.example"));
+	tasq_opts_free(o);
+}
+
 static void
 count_cb(void *arg)
 {

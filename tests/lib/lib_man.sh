@@ -29,18 +29,20 @@ for f in $funcs; do
 		continue
 	fi
 	target=$page
-	if head -n 1 "$page" | grep -q '^\.so '; then
+	if [[ $(head -n 1 "$page") == .so\ * ]]; then
 		target=$man/$(head -n 1 "$page" | sed 's/^\.so man3\///')
 		[ -f "$target" ] || { say "$f: $page links to a missing page"; continue; }
 	fi
-	names_of "$target" | tr ' ' '\n' | grep -qx "$f" ||
+	# (here-strings, not pipes into grep -q: under pipefail the
+	# writer's SIGPIPE would fail the check when grep exits first)
+	grep -qx "$f" <<<"$(names_of "$target" | tr ' ' '\n')" ||
 	    say "$f: not named in the NAME section of ${target##*/}"
 done
 for page in "$man"/tasq_version.3 "$man"/tasq_err*.3 "$man"/tasq_opts_*.3 \
     "$man"/tasq_session_*.3 "$man"/tasq_aio_*.3 "$man"/tasq_job_*.3; do
-	head -n 1 "$page" | grep -q '^\.so ' && continue
+	[[ $(head -n 1 "$page") == .so\ * ]] && continue
 	for n in $(names_of "$page"); do
-		echo "$funcs" | grep -qx "$n" ||
+		grep -qx "$n" <<<"$funcs" ||
 		    say "${page##*/} names $n, which tasq.h does not declare"
 	done
 	if command -v groff >/dev/null; then
