@@ -47,6 +47,7 @@ suite=(
 	clang-format          # style.format
 	git                   # style.format lists the tracked files
 	python3 python3-yaml  # peer.py, the compat tests, kube_for_podman.py
+	python3-venv          # python.pip_install: pip install ./python in a venv
 	procps                # pgrep, pkill
 	iproute2              # ip: network namespaces (fault.partition)
 	curl                  # /metrics and /healthz of --metrics-listen

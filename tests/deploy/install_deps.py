@@ -47,6 +47,10 @@ OPTIONAL = {
 OWN = re.compile(r"^(tasq|tasq-server|tasq-worker|tasq_raw|tasq-bench-\w+|"
                  r"\w+_test|\w+_replay|fuzz_\w+)$")
 
+# tasq's own Python modules: the package in python/ and its build backend
+# (python/_build/tasq_build.py).
+OWN_MODULES = {"tasq", "tasq_build"}
+
 BUILTINS = set("""
     . : [ [[ ]] alias bg bind break builtin caller cd command compgen
     complete compopt continue declare dirs disown echo enable eval exec exit
@@ -603,7 +607,8 @@ def collect(top):
             not OWN.match(c)}
     mods = {m: loc for m, loc in found.modules.items()
             if not os.path.exists(os.path.join(top, os.path.dirname(
-                loc.split(":")[0]), m + ".py"))}   # the tests' own modules
+                loc.split(":")[0]), m + ".py"))    # the tests' own modules
+            and m not in OWN_MODULES}
     return files, cmds, mods
 
 
