@@ -9,8 +9,8 @@
 #          simulated LAN hosts, compose and Kubernetes manifests, the .deb
 #          installed, upgraded and purged in a minimal container (they
 #          skip without root or podman: deploy/install-deps.sh --tests);
-#   asan   ASan+UBSan: unit, fuzz replay, integration and compat tests;
-#   tsan   TSan: unit, fuzz replay and the integration tests that exercise
+#   asan   ASan+UBSan: unit, fuzz replay, integration, compat, library and Python tests;
+#   tsan   TSan: unit, fuzz replay, library tests and the integration tests that exercise
 #          concurrency (TASQ_TSAN_FULL=1 runs all of them, ~10 minutes).
 # The fault-injection and security suites run under the sanitizers by
 # hand: TASQ_CTEST_ARGS='-R fault' TASQ_SUITES=asan tests/run-all.sh.
@@ -43,14 +43,16 @@ run_suite() {
 	echo "=== suite $name: $((SECONDS - t0)) s"
 }
 
-tsan_tests='^(unit\.|fuzz\.|integration\.(e2e_million|three_clients|kill_worker|drain|lease_expiry|queue_full|shutdown_load|supervisor_signal|typed_submit|handler_exec_kill|heartbeat_sigstop)$)'
-[ -n "${TASQ_TSAN_FULL:-}" ] && tsan_tests='^(unit|fuzz|integration|compat)\.'
+tsan_tests='^(unit\.|fuzz\.|lib\.|integration\.(e2e_million|three_clients|kill_worker|drain|lease_expiry|queue_full|shutdown_load|supervisor_signal|typed_submit|handler_exec_kill|heartbeat_sigstop)$)'
+[ -n "${TASQ_TSAN_FULL:-}" ] && tsan_tests='^(unit|fuzz|lib|integration|compat)\.'
 
 for s in $suites; do
 	case $s in
 	plain)
+		# Tests that start servers hold the RESOURCE_LOCK
+		# tasq_integration, so -j runs only the others beside them.
 		run_suite plain "-DCMAKE_BUILD_TYPE=RelWithDebInfo" "" \
-		    -LE 'slow|valgrind|open-bug'
+		    -j"$jobs" -LE 'slow|valgrind|open-bug'
 		;;
 	deploy)
 		# Reuses the plain build (configured again if it is missing).
@@ -66,7 +68,7 @@ for s in $suites; do
 			export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 			run_suite asan \
 			    "-DCMAKE_BUILD_TYPE=Debug -DTASQ_SANITIZE=address,undefined" \
-			    "" -R '^(unit|fuzz|integration|compat)\.' \
+			    "" -R '^(unit|fuzz|integration|compat|lib|python)\.' \
 			    -LE 'slow|valgrind|open-bug'
 			[ -z "$failed" ]
 		) || failed="$failed asan"
