@@ -18,6 +18,9 @@
 #   PYENV         the command prefix of every Python process: in a
 #                 sanitizer build, the sanitizer's runtime preloaded
 #                 (TASQ_TEST_PRELOAD, from CMake) with leak checks off
+#                 (last in ASAN_OPTIONS, so that it wins over the CI's
+#                 detect_leaks=1: the interpreter's own allocations at
+#                 exit are not ours; the library's are checked by lib.*)
 . "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 2
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -41,7 +44,7 @@ fi
 PYENV=(env)
 if [ -n "${TASQ_TEST_PRELOAD:-}" ]; then
 	PYENV=(env "LD_PRELOAD=$TASQ_TEST_PRELOAD"
-	    "ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
+	    "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
 fi
 
 py() {
