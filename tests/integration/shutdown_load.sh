@@ -17,7 +17,8 @@
 # run in three exited 134 at a TLS round with nng's and OpenSSL's
 # allocations only.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
-export LSAN_OPTIONS="suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/shutdown_load.lsan${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# Last in LSAN_OPTIONS, so that a caller's options do not override it.
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/shutdown_load.lsan"
 test_begin 240
 
 rounds=${TASQ_TEST_SHUTDOWN_ROUNDS:-16}
