@@ -11,6 +11,8 @@
 #include "commonopt.h"
 #include "opt.h"
 
+#include <tasq/tasq.h>
+
 typedef struct tasq_client {
 	char         *server;
 	uint64_t      timeout_ms; // one request
@@ -18,6 +20,7 @@ typedef struct tasq_client {
 	uint64_t      max_msg;
 	tasq_keyring *keys;
 	tasq_chan    *chan;
+	tasq_session *session; // tasq_client_session: the library's
 
 	tasq_commonopt_cfg common; // key, TLS, log (lib/commonopt.h)
 } tasq_client;
@@ -35,6 +38,13 @@ extern const tasq_opt tasq_client_opts[];
 // tasq_client_connect loads the key and dials; prints why not to stderr
 // and returns an exit code (0 on success).
 int tasq_client_connect(tasq_client *c);
+
+// tasq_client_session opens (once) a libtasq session from the global
+// options the command parsed (the tool's flags, environment and their
+// defaults), so that the command talks to the server through the public
+// library; prints why not to stderr and returns an exit code (0: *sp is
+// the session, closed by main).
+int tasq_client_session(tasq_client *c, tasq_session **sp);
 
 // tasq_client_parse parses a command's options (sub, then the global ones)
 // from argv. Returns -1 to go on, with *argsp (free it) holding *nargsp

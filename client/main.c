@@ -78,6 +78,68 @@ tasq_client_connect(tasq_client *c)
 	return (0);
 }
 
+static int
+opts_put(tasq_opts *o, const char *name, const char *value)
+{
+	return (value == NULL ? 0 : tasq_opts_set(o, name, value));
+}
+
+static int
+opts_put_ms(tasq_opts *o, const char *name, uint64_t ms)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%llums", (unsigned long long) ms);
+	return (tasq_opts_set(o, name, buf));
+}
+
+int
+tasq_client_session(tasq_client *c, tasq_session **sp)
+{
+	tasq_opts  *o = NULL;
+	const char *key;
+	char        buf[32];
+	int         rv;
+
+	if (c->session != NULL) {
+		*sp = c->session;
+		return (0);
+	}
+	// The tool parsed its flags and environment already; the library
+	// gets the result, so that both read them the same way.
+	key = c->common.key_file == NULL ? getenv("TASQ_KEY") : NULL;
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long) c->max_msg);
+	if ((rv = tasq_opts_alloc(&o)) != 0 ||
+	    (rv = opts_put(o, "server", c->server)) != 0 ||
+	    (rv = opts_put(o, "key-file", c->common.key_file)) != 0 ||
+	    (rv = opts_put(o, "key", key)) != 0 ||
+	    (rv = opts_put(o, "tls-ca", c->common.tls_ca)) != 0 ||
+	    (rv = opts_put(o, "tls-cert", c->common.tls_cert)) != 0 ||
+	    (rv = opts_put(o, "tls-key", c->common.tls_key)) != 0 ||
+	    (rv = opts_put(o, "tls-server-name", c->common.tls_server_name)) !=
+	        0 ||
+	    (rv = opts_put(o, "tls-engine", c->common.tls_engine)) != 0 ||
+	    (rv = opts_put(o, "tls-min-version", c->common.tls_min)) != 0 ||
+	    (rv = opts_put(o, "tls-max-version", c->common.tls_max)) != 0 ||
+	    (rv = opts_put_ms(o, "request-timeout", c->timeout_ms)) != 0 ||
+	    (rv = opts_put_ms(o, "connect-timeout", c->connect_timeout_ms)) !=
+	        0 ||
+	    (rv = tasq_opts_set(o, "max-message", buf)) != 0) {
+		fprintf(stderr, "tasq: %s\n", tasq_errmsg());
+		tasq_opts_free(o);
+		return (TASQ_EXIT_USAGE);
+	}
+	rv = tasq_session_open(&c->session, o);
+	tasq_opts_free(o);
+	if (rv != 0) {
+		fprintf(stderr, "tasq: %s\n", tasq_errmsg());
+		return (rv == TASQ_EINVALID_ARGUMENT ? TASQ_EXIT_USAGE
+		                                     : TASQ_EXIT_FAIL);
+	}
+	*sp = c->session;
+	return (0);
+}
+
 int
 tasq_client_format(const char *format, bool json, bool *jsonp)
 {
@@ -220,6 +282,10 @@ main(int argc, char **argv)
 		rv = TASQ_EXIT_USAGE;
 	}
 	free(sub_argv);
+	if (client.session != NULL) {
+		tasq_session_close(client.session);
+		tasq_session_free(client.session);
+	}
 	tasq_chan_close(client.chan);
 	tasq_keyring_free(client.keys);
 	tasq_opt_free(tables);
