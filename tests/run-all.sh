@@ -61,6 +61,8 @@ for s in $suites; do
 		    -R '^deploy\.(container_lan|compose_kube|debian_package)$'
 		;;
 	asan)
+		# -j as in plain: the lock keeps the server tests one at a
+		# time; the unit and fuzz tests run beside them.
 		(
 			failed=""
 			export TASQ_TEST_TIMEOUT_FACTOR=3 TASQ_TEST_SCALE=4
@@ -68,7 +70,8 @@ for s in $suites; do
 			export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 			run_suite asan \
 			    "-DCMAKE_BUILD_TYPE=Debug -DTASQ_SANITIZE=address,undefined" \
-			    "" -R '^(unit|fuzz|integration|compat|lib|python)\.' \
+			    "" -j"$jobs" \
+			    -R '^(unit|fuzz|integration|compat|lib|python)\.' \
 			    -LE 'slow|valgrind|open-bug'
 			[ -z "$failed" ]
 		) || failed="$failed asan"
@@ -82,7 +85,7 @@ for s in $suites; do
 			export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 			run_suite tsan \
 			    "-DCMAKE_BUILD_TYPE=Debug -DTASQ_SANITIZE=thread" \
-			    "setarch $(uname -m) -R" -R "$tsan_tests" \
+			    "setarch $(uname -m) -R" -j"$jobs" -R "$tsan_tests" \
 			    -LE 'slow|valgrind|open-bug'
 			[ -z "$failed" ]
 		) || failed="$failed tsan"
