@@ -4,6 +4,8 @@
 // docs/PROTOCOL.md says. No traffic is sent: the module does no I/O
 // besides name lookups.
 #include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -762,6 +764,150 @@ TEST(shard_resolves_localhost_for_real)
 	              AF_UNSPEC, a, 8, &n, err, sizeof(err)),
 	    TASQ_EUNAVAILABLE);
 	ASSERT_EQ(n, 0);
+}
+
+// ---- threads ---------------------------------------------------------
+
+// A name whose addresses alternate between two sets at each lookup.
+static atomic_int flip_calls;
+
+static int
+flip_resolve(void *arg, const char *host, int family, tasq_shard_addr *out,
+    size_t max, size_t *n, char *e, size_t elen)
+{
+	static const char *const sets[2][3] = {
+		{ "10.0.4.1", "10.0.4.2", "10.0.4.3" },
+		{ "10.0.4.2", "10.0.4.3", "10.0.4.4" },
+	};
+	int k = atomic_fetch_add(&flip_calls, 1) % 2;
+
+	(void) arg;
+	(void) host;
+	(void) family;
+	(void) e;
+	(void) elen;
+	*n = 0;
+	for (size_t i = 0; i < 3 && *n < max; i++) {
+		snprintf(out[*n].text, sizeof(out[*n].text), "%s", sets[k][i]);
+		(*n)++;
+	}
+	return (0);
+}
+
+typedef struct race {
+	tasq_shard *s;
+	atomic_int  bad;    // results that break a rule
+	atomic_int  placed; // successful placements
+	atomic_bool stop;
+} race;
+
+static void *
+race_resolve(void *arg)
+{
+	race *rc = arg;
+
+	// At least 300 lookups, and on until the others have placed enough
+	// jobs (bounded, should they never manage to).
+	for (int i = 0;
+	     i < 300 || (atomic_load(&rc->placed) < 20000 && i < 200000);
+	     i++) {
+		tasq_shard_change *ch;
+		size_t             n;
+		char               e[256];
+		tasq_shard_resolve_soon(rc->s);
+		if (tasq_shard_resolve(rc->s, 1000 + (uint64_t) i, &ch, &n, e,
+		        sizeof(e)) != 0) {
+			atomic_fetch_add(&rc->bad, 1);
+		}
+		free(ch);
+	}
+	atomic_store(&rc->stop, true);
+	return (NULL);
+}
+
+static void *
+race_place(void *arg)
+{
+	race *rc = arg;
+
+	while (!atomic_load(&rc->stop)) {
+		tasq_shard_member m, f[4];
+		uint64_t          job;
+		size_t            n;
+		char              e[1024];
+		int               rv =
+		    tasq_shard_place_new(rc->s, 5000, &job, &m, e, sizeof(e));
+		if (rv == TASQ_EUNAVAILABLE) {
+			continue;
+		}
+		if (rv != 0 || m.state != TASQ_SHARD_UP ||
+		    (job >> 48) != (m.identity >> 48)) {
+			atomic_fetch_add(&rc->bad, 1);
+			continue;
+		}
+		atomic_fetch_add(&rc->placed, 1);
+		rv = tasq_shard_find(rc->s, job, f, 4, &n, e, sizeof(e));
+		if (rv != 0 && rv != TASQ_ENOT_FOUND &&
+		    rv != TASQ_EUNAVAILABLE) {
+			atomic_fetch_add(&rc->bad, 1);
+		}
+	}
+	return (NULL);
+}
+
+static void *
+race_mark(void *arg)
+{
+	race *rc = arg;
+
+	for (uint64_t k = 0; !atomic_load(&rc->stop); k++) {
+		tasq_shard_member m[8];
+		uint32_t          nums[8];
+		size_t            n = tasq_shard_members(rc->s, m, 8), d;
+		for (size_t i = 0; i < n && i < 8; i++) {
+			// The identity follows the address, as a server's.
+			uint64_t id = ((uint64_t) m[i].addr[7] << 56) | 1;
+			int      rv = (k + i) % 3 == 0
+			         ? tasq_shard_mark_down(
+			               rc->s, m[i].num, 5000, "refused")
+			         : tasq_shard_mark_up(rc->s, m[i].num, id, 5000);
+			if (rv != 0 && rv != TASQ_ENOT_FOUND) {
+				atomic_fetch_add(&rc->bad, 1);
+			}
+		}
+		d = tasq_shard_due(rc->s, 5000 + k, nums, 8, NULL);
+		for (size_t i = 0; i < d; i++) {
+			(void) tasq_shard_mark_up(rc->s, nums[i], 7, 5000);
+		}
+	}
+	return (NULL);
+}
+
+TEST(shard_is_safe_across_threads)
+{
+	tasq_shard_opts o;
+	race            rc;
+	pthread_t       t[4];
+
+	memset(&o, 0, sizeof(o));
+	o.resolver = flip_resolve;
+	memset(&rc, 0, sizeof(rc));
+	ASSERT_OK(tasq_shard_alloc(
+	    &rc.s, "tcp://tasq.lan:7070", &o, err, sizeof(err)));
+	ASSERT_EQ(pthread_create(&t[0], NULL, race_place, &rc), 0);
+	ASSERT_EQ(pthread_create(&t[1], NULL, race_place, &rc), 0);
+	ASSERT_EQ(pthread_create(&t[2], NULL, race_mark, &rc), 0);
+	ASSERT_EQ(pthread_create(&t[3], NULL, race_resolve, &rc), 0);
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ(pthread_join(t[i], NULL), 0);
+	}
+	printf("%d placements, %d lookups of names\n", atomic_load(&rc.placed),
+	    atomic_load(&flip_calls));
+	ASSERT_EQ(atomic_load(&rc.bad), 0);
+	ASSERT_GE(atomic_load(&flip_calls), 300);
+	ASSERT_GE(atomic_load(&rc.placed), 2000);
+	ASSERT_EQ(tasq_shard_count(rc.s), 3);
+	tasq_shard_free(rc.s);
 }
 
 // ---- the list --------------------------------------------------------
