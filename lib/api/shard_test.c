@@ -190,11 +190,12 @@ TEST(shard_worked_example)
 	tasq_shard_free(s);
 }
 
-TEST(shard_ties_go_to_the_larger_identity)
+TEST(shard_equal_scores_keep_the_first_member)
 {
-	// Distinct identities with equal scores are too rare to find (mix64
-	// is a bijection), so this checks the comparator on equal
-	// identities: the member with the lower number keeps the job.
+	// score(r, id) is a bijection of id for a given r (mix64 is one, and
+	// so is r ^ x), so two servers tie only if their identities are
+	// equal: two addresses of one server. The member with the lower
+	// number keeps the job, whatever the order they were probed in.
 	tasq_shard *s = make("tcp://10.0.0.1:7070,tcp://10.0.0.2:7070", NULL);
 	up(s, "10.0.0.2", ID1);
 	up(s, "10.0.0.1", ID1);
