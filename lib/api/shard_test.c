@@ -164,6 +164,8 @@ TEST(shard_worked_example)
 	// 64-bit arithmetic), so that a bug shared by the two C copies shows.
 	const uint64_t want[] = { 0x40c4bd29f73e2078ULL, 0xbb88f549c23f074bULL,
 		0x79944977ad3ca8d5ULL };
+	const uint64_t want_mix[] = { 0xee373073b8c43ae8ULL,
+		0xdc6e60e5718875d1ULL, 0x35c8d4d39007eaeeULL };
 	uint64_t       best = 0, best_id = 0, job;
 
 	for (int i = 0; i < 3; i++) {
@@ -171,6 +173,7 @@ TEST(shard_worked_example)
 		printf("score(0x%016llx, 0x%016llx) = 0x%016llx\n",
 		    (unsigned long long) r, (unsigned long long) ids[i],
 		    (unsigned long long) sc);
+		ASSERT_EQ(ref_mix64(ids[i]), want_mix[i]);
 		ASSERT_EQ(sc, want[i]);
 		ASSERT_EQ(tasq_shard_score(r, ids[i]), sc);
 		ASSERT_EQ(tasq_shard_mix64(ids[i]), ref_mix64(ids[i]));
@@ -187,6 +190,11 @@ TEST(shard_worked_example)
 	ASSERT_EQ(m.identity, ID2);
 	ASSERT_STR_EQ(m.url, "tcp://10.0.0.2:7070");
 	ASSERT_EQ(job, 0x2222123456789abcULL);
+	// Without that server, the next highest: 0x3333333333333333.
+	ASSERT_OK(tasq_shard_mark_down(s, m.num, 4000, "refused"));
+	ASSERT_OK(tasq_shard_place(s, r, 4000, &job, &m, err, sizeof(err)));
+	ASSERT_EQ(m.identity, ID3);
+	ASSERT_EQ(job, 0x3333123456789abcULL);
 	tasq_shard_free(s);
 }
 
