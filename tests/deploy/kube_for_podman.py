@@ -23,7 +23,10 @@ word, and:
     and then refused ("secret ... is not valid JSON"), so the caller makes
     the podman secret, named PREFIX-NAME;
   - readinessProbe is ignored; livenessProbe becomes the container's
-    health check.
+    health check;
+  - a containerPort is published on the host (as if hostPort were set),
+    so that a second replica fails to start ("address already in use"):
+    ports are dropped (in Kubernetes they are informational).
 Every name gets PREFIX- (several runs can share the machine), the image
 is replaced and every pod gets the label given.
 
@@ -85,6 +88,11 @@ def main():
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     ref["name"] = pname(ref["name"])
+            if c.pop("ports", None):
+                note("%s/%s: ports dropped (podman would publish each "
+                     "containerPort on the host, which the replicas "
+                     "cannot share; pods reach each other by name)" %
+                     (owner, c["name"]))
             if "readinessProbe" in c:
                 note("%s/%s: readinessProbe is ignored by podman" %
                      (owner, c["name"]))
