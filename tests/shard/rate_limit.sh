@@ -48,6 +48,11 @@ run() {
 	log "$1: $n payloads of $len bytes ($bytes bytes) in $MS ms: $MBIT Mbit/s"
 }
 
+# Warm-up (not measured): the worker connected and leasing, the
+# connections made.
+lan_exec 2 timeout -k 5 $((60 * FACTOR)) "$TASQ_CLIENT_BIN" \
+    --server "${LAN_URL[1]}" --key-file "$KEY" submit --type sha256 \
+    --summary a b c >"$T/warm" 2>&1 || fail "the warm-up job failed: $(cat "$T/warm")"
 run unlimited
 free_mbit=$MBIT
 lan_rate 1 "${rate_mbit}mbit"
