@@ -1,13 +1,13 @@
 // tasq: the command-line client.
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client.h"
-#include "err.h"
 #include "log.h"
-#include "tls.h"
 
 static tasq_client client;
 
@@ -46,37 +46,6 @@ static const char main_usage[] =
     "  cancel   cancel a job, stopping its running tasks: tasq cancel JOB\n"
     "Exit status: 0 ok, 1 failure, 2 usage or input error,\n"
     "3 some tasks have error results.\n";
-
-int
-tasq_client_connect(tasq_client *c)
-{
-	tasq_chan_opts co;
-	char           err[512];
-
-	if (tasq_commonopt_setup(&c->common, TASQ_COMMONOPT_DIALER,
-	        tasq_url_is_tls(c->server) ? TASQ_COMMONOPT_TLS : 0, &c->keys,
-	        NULL, err, sizeof(err)) != 0) {
-		fprintf(stderr, "tasq: %s\n", err);
-		return (TASQ_EXIT_USAGE);
-	}
-	memset(&co, 0, sizeof(co));
-	co.url                = c->server;
-	co.keys               = c->keys;
-	co.tls_ca             = c->common.tls_ca;
-	co.tls_server_name    = c->common.tls_server_name;
-	co.tls_cert           = c->common.tls_cert;
-	co.tls_key            = c->common.tls_key;
-	co.connect_timeout_ms = (uint32_t) c->connect_timeout_ms;
-	co.max_msg_bytes      = c->max_msg;
-	int rv = tasq_chan_open(&c->chan, &co, err, sizeof(err));
-	if (rv != 0) {
-		fprintf(stderr, "tasq: %s\n", err);
-		return (rv == TASQ_EINVALID_ARGUMENT || rv == NNG_EADDRINVAL
-		        ? TASQ_EXIT_USAGE
-		        : TASQ_EXIT_FAIL);
-	}
-	return (0);
-}
 
 static int
 opts_put(tasq_opts *o, const char *name, const char *value)
@@ -138,6 +107,33 @@ tasq_client_session(tasq_client *c, tasq_session **sp)
 	}
 	*sp = c->session;
 	return (0);
+}
+
+bool
+tasq_client_valid_name(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (n >= 64 ||
+		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		        (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		        c == '-')) {
+			return (false);
+		}
+	}
+	return (n > 0);
+}
+
+void
+tasq_client_sleep_ms(uint32_t ms)
+{
+	struct timespec ts = { (time_t) (ms / 1000),
+		(long) (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
 }
 
 int
@@ -286,8 +282,7 @@ main(int argc, char **argv)
 		tasq_session_close(client.session);
 		tasq_session_free(client.session);
 	}
-	tasq_chan_close(client.chan);
-	tasq_keyring_free(client.keys);
+	tasq_client_legacy_fini(&client);
 	tasq_opt_free(tables);
 	return (rv);
 }
