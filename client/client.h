@@ -7,7 +7,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "commonopt.h"
 #include "opt.h"
 
 // Until tasq submit is on the library too (issue 14: h-sub's branch),
@@ -21,6 +20,7 @@
 #endif
 struct tasq_chan;
 struct tasq_keyring;
+struct tasq_commonopt_cfg;
 
 #include <tasq/tasq.h>
 
@@ -33,7 +33,9 @@ typedef struct tasq_client {
 	struct tasq_chan    *chan;    // legacy: submit's channel
 	tasq_session        *session; // tasq_client_session: the library's
 
-	tasq_commonopt_cfg common; // key, TLS, log (lib/commonopt.h)
+	// Key, TLS, log (lib/commonopt.h: main.c's, which fills the option
+	// table with it).
+	struct tasq_commonopt_cfg *common;
 } tasq_client;
 
 // Exit codes of the tool.

@@ -8,7 +8,7 @@
 
 #include "client.h"
 #include "clock.h"
-#include "statsfmt.h"
+#include "textfmt.h"
 
 static struct {
 	uint64_t wait_ms;

@@ -9,7 +9,7 @@
 
 #include "client.h"
 #include "clock.h"
-#include "statsfmt.h"
+#include "textfmt.h"
 
 static struct {
 	bool     json;

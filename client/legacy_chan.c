@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "commonopt.h"
 #include "err.h"
 #include "tls.h"
 
@@ -16,7 +17,7 @@ tasq_client_connect(tasq_client *c)
 	tasq_chan_opts co;
 	char           err[512];
 
-	if (tasq_commonopt_setup(&c->common, TASQ_COMMONOPT_DIALER,
+	if (tasq_commonopt_setup(c->common, TASQ_COMMONOPT_DIALER,
 	        tasq_url_is_tls(c->server) ? TASQ_COMMONOPT_TLS : 0, &c->keys,
 	        NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tasq: %s\n", err);
@@ -25,10 +26,10 @@ tasq_client_connect(tasq_client *c)
 	memset(&co, 0, sizeof(co));
 	co.url                = c->server;
 	co.keys               = c->keys;
-	co.tls_ca             = c->common.tls_ca;
-	co.tls_server_name    = c->common.tls_server_name;
-	co.tls_cert           = c->common.tls_cert;
-	co.tls_key            = c->common.tls_key;
+	co.tls_ca             = c->common->tls_ca;
+	co.tls_server_name    = c->common->tls_server_name;
+	co.tls_cert           = c->common->tls_cert;
+	co.tls_key            = c->common->tls_key;
 	co.connect_timeout_ms = (uint32_t) c->connect_timeout_ms;
 	co.max_msg_bytes      = c->max_msg;
 	int rv = tasq_chan_open(&c->chan, &co, err, sizeof(err));

@@ -7,15 +7,17 @@
 #include <time.h>
 
 #include "client.h"
+#include "commonopt.h"
 #include "log.h"
 
-static tasq_client client;
+static tasq_commonopt_cfg common;
+static tasq_client        client = { .common = &common };
 
 const tasq_opt tasq_client_opts[] = {
 	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
 	    "URL", "the server's address", &client.server, 0, 0, false },
-	TASQ_COMMONOPT_KEY(&client.common),
-	TASQ_COMMONOPT_TLS_DIALER(&client.common),
+	TASQ_COMMONOPT_KEY(&common),
+	TASQ_COMMONOPT_TLS_DIALER(&common),
 	{ "request-timeout", 0, TASQ_OPT_MS, NULL, "10s", "DURATION",
 	    "deadline of one request", &client.timeout_ms, 10, 3600000,
 	    false },
@@ -25,7 +27,7 @@ const tasq_opt tasq_client_opts[] = {
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "64MiB", "SIZE",
 	    "largest reply accepted", &client.max_msg, 1024, 1073741824,
 	    false },
-	TASQ_COMMONOPT_LOG_LEVEL(&client.common, "warn"),
+	TASQ_COMMONOPT_LOG_LEVEL(&common, "warn"),
 	TASQ_OPT_END,
 };
 
@@ -76,20 +78,20 @@ tasq_client_session(tasq_client *c, tasq_session **sp)
 	}
 	// The tool parsed its flags and environment already; the library
 	// gets the result, so that both read them the same way.
-	key = c->common.key_file == NULL ? getenv("TASQ_KEY") : NULL;
+	key = c->common->key_file == NULL ? getenv("TASQ_KEY") : NULL;
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long) c->max_msg);
 	if ((rv = tasq_opts_alloc(&o)) != 0 ||
 	    (rv = opts_put(o, "server", c->server)) != 0 ||
-	    (rv = opts_put(o, "key-file", c->common.key_file)) != 0 ||
+	    (rv = opts_put(o, "key-file", c->common->key_file)) != 0 ||
 	    (rv = opts_put(o, "key", key)) != 0 ||
-	    (rv = opts_put(o, "tls-ca", c->common.tls_ca)) != 0 ||
-	    (rv = opts_put(o, "tls-cert", c->common.tls_cert)) != 0 ||
-	    (rv = opts_put(o, "tls-key", c->common.tls_key)) != 0 ||
-	    (rv = opts_put(o, "tls-server-name", c->common.tls_server_name)) !=
-	        0 ||
-	    (rv = opts_put(o, "tls-engine", c->common.tls_engine)) != 0 ||
-	    (rv = opts_put(o, "tls-min-version", c->common.tls_min)) != 0 ||
-	    (rv = opts_put(o, "tls-max-version", c->common.tls_max)) != 0 ||
+	    (rv = opts_put(o, "tls-ca", c->common->tls_ca)) != 0 ||
+	    (rv = opts_put(o, "tls-cert", c->common->tls_cert)) != 0 ||
+	    (rv = opts_put(o, "tls-key", c->common->tls_key)) != 0 ||
+	    (rv = opts_put(
+	         o, "tls-server-name", c->common->tls_server_name)) != 0 ||
+	    (rv = opts_put(o, "tls-engine", c->common->tls_engine)) != 0 ||
+	    (rv = opts_put(o, "tls-min-version", c->common->tls_min)) != 0 ||
+	    (rv = opts_put(o, "tls-max-version", c->common->tls_max)) != 0 ||
 	    (rv = opts_put_ms(o, "request-timeout", c->timeout_ms)) != 0 ||
 	    (rv = opts_put_ms(o, "connect-timeout", c->connect_timeout_ms)) !=
 	        0 ||
