@@ -104,8 +104,16 @@ tasq_client_session(tasq_client *c, tasq_session **sp)
 	tasq_opts_free(o);
 	if (rv != 0) {
 		fprintf(stderr, "tasq: %s\n", tasq_errmsg());
-		return (rv == TASQ_EINVALID_ARGUMENT ? TASQ_EXIT_USAGE
-		                                     : TASQ_EXIT_FAIL);
+		// The configuration's fault (exit 2, as before the tool was on
+		// the library): a bad option, or a key or TLS file missing or
+		// unsafe, which the library reports as not found or permission
+		// denied (lib/auth.c); not reaching the server, or it refusing
+		// the key, is a runtime failure.
+		return (rv == TASQ_EINVALID_ARGUMENT ||
+		            rv == TASQ_ENOT_FOUND ||
+		            rv == TASQ_EPERMISSION_DENIED
+		        ? TASQ_EXIT_USAGE
+		        : TASQ_EXIT_FAIL);
 	}
 	*sp = c->session;
 	return (0);
