@@ -373,6 +373,32 @@ TEST(dead_letters)
 	tasq_session_free(s);
 }
 
+// A wait in flight when its session closes ends (the session's free
+// waits for its thread).
+TEST(wait_then_close)
+{
+	tasq_session   *s   = open_session();
+	tasq_job       *job = submit_squares(s, "adm3", "nobody", 3, true);
+	uint64_t        id  = tasq_job_id(job);
+	tasq_job_status st  = TASQ_JOB_STATUS_INIT;
+	tasq_aio       *aio;
+
+	tasq_job_free(job);
+	ASSERT_OK(tasq_aio_alloc(&aio, NULL, NULL));
+	tasq_aio_set_timeout(aio, 30000); // a bound for the test only
+	ASSERT_OK(tasq_job_wait_id_aio(&st, s, id, aio));
+	tasq_session_close(s);
+	tasq_aio_wait(aio);
+	ASSERT_RV(tasq_aio_result(aio), TASQ_EUNAVAILABLE);
+	ASSERT_EQ(st.job_id, 0);
+	tasq_session_free(s);
+	tasq_aio_free(aio);
+	// Cancelled, so that it leaves nothing queued.
+	s = open_session();
+	ASSERT_OK(tasq_job_cancel_id(NULL, NULL, NULL, s, id));
+	tasq_session_free(s);
+}
+
 // A closed session: every call says so.
 TEST(closed_session)
 {
