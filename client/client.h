@@ -1,28 +1,41 @@
 // client: what the subcommands of the tasq tool share: the global options
-// and a connected channel.
+// and the libtasq session (tasq_client_session). The subcommands talk to
+// the server through the public library only.
 #ifndef TASQ_CLIENT_H
 #define TASQ_CLIENT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "opt.h"
+
+// Until tasq submit is on the library too (issue 14: h-sub's branch),
+// submit.c (compiled with TASQ_CLIENT_LEGACY_CHAN, client/CMakeLists.txt)
+// still dials a channel of its own: client/legacy_chan.c. Delete this
+// block, legacy_chan.c, the fields chan and keys and
+// tasq_client_legacy_fini once nothing uses them.
+#ifdef TASQ_CLIENT_LEGACY_CHAN
 #include "auth.h"
 #include "chan.h"
-#include "commonopt.h"
-#include "opt.h"
+#endif
+struct tasq_chan;
+struct tasq_keyring;
+struct tasq_commonopt_cfg;
 
 #include <tasq/tasq.h>
 
 typedef struct tasq_client {
-	char         *server;
-	uint64_t      timeout_ms; // one request
-	uint64_t      connect_timeout_ms;
-	uint64_t      max_msg;
-	tasq_keyring *keys;
-	tasq_chan    *chan;
-	tasq_session *session; // tasq_client_session: the library's
+	char                *server;
+	uint64_t             timeout_ms; // one request
+	uint64_t             connect_timeout_ms;
+	uint64_t             max_msg;
+	struct tasq_keyring *keys;    // legacy: submit's channel
+	struct tasq_chan    *chan;    // legacy: submit's channel
+	tasq_session        *session; // tasq_client_session: the library's
 
-	tasq_commonopt_cfg common; // key, TLS, log (lib/commonopt.h)
+	// Key, TLS, log (lib/commonopt.h: main.c's, which fills the option
+	// table with it).
+	struct tasq_commonopt_cfg *common;
 } tasq_client;
 
 // Exit codes of the tool.
@@ -35,9 +48,14 @@ enum {
 
 extern const tasq_opt tasq_client_opts[];
 
+#ifdef TASQ_CLIENT_LEGACY_CHAN
 // tasq_client_connect loads the key and dials; prints why not to stderr
-// and returns an exit code (0 on success).
+// and returns an exit code (0 on success). Legacy: submit.c's.
 int tasq_client_connect(tasq_client *c);
+#endif
+
+// tasq_client_legacy_fini closes submit's channel, if any (main).
+void tasq_client_legacy_fini(tasq_client *c);
 
 // tasq_client_session opens (once) a libtasq session from the global
 // options the command parsed (the tool's flags, environment and their
@@ -58,6 +76,14 @@ int tasq_client_parse(const tasq_opt *sub, const char *usage, int argc,
 // jsonl (one object a line: the same for a command that prints one).
 // Returns 0, or prints why not and returns TASQ_EXIT_USAGE.
 int tasq_client_format(const char *format, bool json, bool *jsonp);
+
+// tasq_client_valid_name says whether s is a queue name the server takes
+// (1-64 characters of [A-Za-z0-9._-]), so that a bad --queue is a usage
+// error before anything is sent.
+bool tasq_client_valid_name(const char *s);
+
+// tasq_client_sleep_ms pauses the calling thread (between retries).
+void tasq_client_sleep_ms(uint32_t ms);
 
 // Subcommands: argv[0] is the subcommand's first argument.
 int tasq_cmd_submit(tasq_client *c, int argc, char **argv);

@@ -9,13 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <nng/nng.h>
-#include <nng/supplemental/util/platform.h>
-
 #include "client.h"
 #include "clock.h"
-#include "err.h"
-#include "rand.h"
 
 static struct {
 	char    *queue;
@@ -57,50 +52,32 @@ static const char usage[] =
 #define PAGE_PAYLOADS 32
 #define PAGE_PLAIN 1000
 
-// One DeadList request; rep is the caller's to release.
+// One page of dead letters (free it with tasq_dead_list_free).
 static int
-dead_list(
-    tasq_client *c, uint64_t after, uint32_t max, bool payloads, tasq_rep *rep)
+dead_list(tasq_session *s, uint64_t after, uint32_t max, bool payloads,
+    tasq_dead_list **lp)
 {
-	tasq_req req;
-	char     err[512];
-	int      rv;
+	int rv;
 
-	memset(&req, 0, sizeof(req));
-	req.method               = TASQ_M_DEAD_LIST;
-	req.u.dead_list.queue    = dopt.queue != NULL ? dopt.queue : "";
-	req.u.dead_list.after_id = after;
-	req.u.dead_list.max      = max;
-	req.u.dead_list.payloads = payloads;
-	if ((rv = tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms, rep,
-	         err, sizeof(err))) != 0) {
-		fprintf(stderr, "tasq: dead list: %s\n", err);
+	if ((rv = tasq_dead_get(lp, s, dopt.queue, after, max, payloads)) !=
+	    0) {
+		fprintf(stderr, "tasq: dead list: %s\n", tasq_errmsg());
 	}
 	return (rv);
 }
 
 static int
 dead_purge(
-    tasq_client *c, const uint64_t *ids, size_t n, bool all, uint64_t *purged)
+    tasq_session *s, const uint64_t *ids, size_t n, bool all, uint64_t *purged)
 {
-	tasq_req req;
-	tasq_rep rep;
-	char     err[512];
+	uint64_t k = 0;
 	int      rv;
 
-	memset(&req, 0, sizeof(req));
-	req.method             = TASQ_M_DEAD_PURGE;
-	req.u.dead_purge.ids   = (uint64_t *) ids;
-	req.u.dead_purge.n     = n;
-	req.u.dead_purge.all   = all;
-	req.u.dead_purge.queue = dopt.queue != NULL ? dopt.queue : "";
-	if ((rv = tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms, &rep,
-	         err, sizeof(err))) != 0) {
-		fprintf(stderr, "tasq: dead purge: %s\n", err);
+	if ((rv = tasq_dead_purge(&k, s, dopt.queue, ids, n, all)) != 0) {
+		fprintf(stderr, "tasq: dead purge: %s\n", tasq_errmsg());
 		return (rv);
 	}
-	*purged += rep.u.dead_purge.purged;
-	tasq_wire_rep_fini(&rep);
+	*purged += k;
 	return (0);
 }
 
@@ -169,17 +146,11 @@ fmt_age(char *buf, size_t len, uint64_t then_ms)
 	}
 }
 
-static const char *
-code_name(uint32_t code)
-{
-	const char *n = tasq_err_name((int) code);
-	return (n != NULL ? n : "UNKNOWN");
-}
-
 static void
-print_letter(const tasq_dead_letter *d, bool payload)
+print_letter(const tasq_dead_entry *d, bool payload)
 {
-	char age[32];
+	const uint8_t *pl = d->payload;
+	char           age[32];
 
 	fmt_age(age, sizeof(age), d->time_ms);
 	if (dopt.json) {
@@ -190,19 +161,19 @@ print_letter(const tasq_dead_letter *d, bool payload)
 		printf(",\"type\":");
 		json_str(stdout, d->type, strlen(d->type));
 		printf(",\"attempts\":%" PRIu32 ",\"code\":\"%s\",\"error\":",
-		    d->attempts, code_name(d->code));
+		    d->attempts, tasq_errname(d->code));
 		json_str(stdout, d->error, strlen(d->error));
 		printf(",\"time_ms\":%" PRIu64 ",\"age\":\"%s\""
 		       ",\"payload_len\":%" PRIu32,
 		    d->time_ms, age, d->payload_len);
-		if (payload && is_text(d->payload, d->payload_size)) {
+		if (payload && is_text(pl, d->payload_size)) {
 			printf(",\"payload\":");
 			json_str(stdout, (const char *) d->payload,
 			    d->payload_size);
 		} else if (payload) {
 			printf(",\"payload_hex\":\"");
 			for (size_t i = 0; i < d->payload_size; i++) {
-				printf("%02x", d->payload[i]);
+				printf("%02x", pl[i]);
 			}
 			printf("\"");
 		}
@@ -212,7 +183,7 @@ print_letter(const tasq_dead_letter *d, bool payload)
 	if (!payload) {
 		printf("%-8" PRIu64 " %6s %-16s %-16s %8" PRIu32 " %-18s %s\n",
 		    d->id, age, d->queue, d->type, d->attempts,
-		    code_name(d->code), d->error);
+		    tasq_errname(d->code), d->error);
 		return;
 	}
 	printf("id:        %" PRIu64 "\n"
@@ -225,16 +196,16 @@ print_letter(const tasq_dead_letter *d, bool payload)
 	       "died:      %s ago (%" PRIu64 " ms since 1970)\n"
 	       "payload:   %" PRIu32 " bytes%s\n",
 	    d->id, d->job_id, d->task_id, d->queue, d->type, d->attempts,
-	    code_name(d->code), d->error, age, d->time_ms, d->payload_len,
-	    d->payload_size == 0                       ? ""
-	        : is_text(d->payload, d->payload_size) ? ", text:"
-	                                               : ", hex:");
+	    tasq_errname(d->code), d->error, age, d->time_ms, d->payload_len,
+	    d->payload_size == 0               ? ""
+	        : is_text(pl, d->payload_size) ? ", text:"
+	                                       : ", hex:");
 	if (d->payload_size == 0) {
 		return;
 	}
-	if (is_text(d->payload, d->payload_size)) {
-		fwrite(d->payload, 1, d->payload_size, stdout);
-		if (d->payload[d->payload_size - 1] != '\n') {
+	if (is_text(pl, d->payload_size)) {
+		fwrite(pl, 1, d->payload_size, stdout);
+		if (pl[d->payload_size - 1] != '\n') {
 			putchar('\n');
 		}
 		return;
@@ -242,14 +213,14 @@ print_letter(const tasq_dead_letter *d, bool payload)
 	for (size_t i = 0; i < d->payload_size; i += 16) {
 		printf("%08zx ", i);
 		for (size_t j = i; j < i + 16 && j < d->payload_size; j++) {
-			printf(" %02x", d->payload[j]);
+			printf(" %02x", pl[j]);
 		}
 		putchar('\n');
 	}
 }
 
 static int
-cmd_list(tasq_client *c)
+cmd_list(tasq_session *s)
 {
 	uint64_t after = 0;
 	size_t   shown = 0;
@@ -259,17 +230,17 @@ cmd_list(tasq_client *c)
 		    "QUEUE", "TYPE", "ATTEMPTS", "CODE", "ERROR");
 	}
 	for (;;) {
-		tasq_rep rep;
-		if (dead_list(c, after, PAGE_PLAIN, false, &rep) != 0) {
+		tasq_dead_list *l;
+		if (dead_list(s, after, PAGE_PLAIN, false, &l) != 0) {
 			return (TASQ_EXIT_FAIL);
 		}
-		size_t n = rep.u.dead_list.n;
+		size_t n = l->n;
 		for (size_t i = 0; i < n; i++) {
-			print_letter(&rep.u.dead_list.letters[i], false);
-			after = rep.u.dead_list.letters[i].id;
+			print_letter(&l->letters[i], false);
+			after = l->letters[i].id;
 		}
 		shown += n;
-		tasq_wire_rep_fini(&rep);
+		tasq_dead_list_free(l);
 		if (n == 0) {
 			break;
 		}
@@ -295,80 +266,47 @@ parse_id(const char *s, uint64_t *id)
 	return (true);
 }
 
-// Fetches letter id with its payload into *rep; 1 when there is none.
+// Fetches letter id with its payload into *lp; 1 when there is none.
 static int
-get_letter(tasq_client *c, uint64_t id, tasq_rep *rep)
+get_letter(tasq_session *s, uint64_t id, tasq_dead_list **lp)
 {
-	if (dead_list(c, id - 1, 1, true, rep) != 0) {
+	if (dead_list(s, id - 1, 1, true, lp) != 0) {
 		return (-1);
 	}
-	if (rep->u.dead_list.n != 1 || rep->u.dead_list.letters[0].id != id) {
-		tasq_wire_rep_fini(rep);
+	if ((*lp)->n != 1 || (*lp)->letters[0].id != id) {
+		tasq_dead_list_free(*lp);
+		*lp = NULL;
 		return (1);
 	}
 	return (0);
 }
 
 static int
-cmd_show(tasq_client *c, uint64_t id)
+cmd_show(tasq_session *s, uint64_t id)
 {
-	tasq_rep rep;
-	int      rv;
+	tasq_dead_list *l;
+	int             rv;
 
-	if ((rv = get_letter(c, id, &rep)) != 0) {
+	if ((rv = get_letter(s, id, &l)) != 0) {
 		if (rv > 0) {
 			fprintf(
 			    stderr, "tasq: no dead letter %" PRIu64 "\n", id);
 		}
 		return (TASQ_EXIT_FAIL);
 	}
-	print_letter(&rep.u.dead_list.letters[0], true);
-	tasq_wire_rep_fini(&rep);
+	print_letter(&l->letters[0], true);
+	tasq_dead_list_free(l);
 	return (TASQ_EXIT_OK);
 }
 
-static bool
-retryable(int rv)
-{
-	return (rv == TASQ_ERESOURCE_EXHAUSTED || rv == TASQ_EUNAVAILABLE ||
-	    rv == TASQ_EDEADLINE_EXCEEDED || rv == NNG_ECLOSED ||
-	    rv == NNG_ECONNREFUSED || rv == NNG_ECONNSHUT ||
-	    rv == NNG_ECONNRESET || rv == NNG_EAGAIN);
-}
-
-// A call retried while the failure is transient, until the deadline.
-static int
-call_retry(tasq_client *c, const tasq_req *req, uint32_t extra_ms,
-    nng_time deadline, tasq_rep *rep, const char *what)
-{
-	char err[512];
-	int  rv;
-
-	for (;;) {
-		rv = tasq_chan_call(c->chan, req,
-		    (uint32_t) c->timeout_ms + extra_ms, rep, err,
-		    sizeof(err));
-		if (rv == 0) {
-			return (0);
-		}
-		if (!retryable(rv) ||
-		    (deadline != 0 && nng_clock() >= deadline)) {
-			fprintf(stderr, "tasq: %s: %s\n", what, err);
-			return (rv);
-		}
-		nng_msleep(50);
-	}
-}
-
 struct group {
-	const tasq_dead_letter **d; // the letters, in id order
-	size_t                   n;
+	const tasq_dead_entry **d; // the letters, in id order
+	size_t                  n;
 	// Results by task index.
-	bool     *got;
-	uint32_t *code;
-	char    **res; // result bytes (NUL-terminated copies)
-	size_t   *rlen;
-	char    **error;
+	int    *code; // 0 or TASQ_ERR_BASE + code
+	char  **res;  // result bytes (NUL-terminated copies)
+	size_t *rlen;
+	char  **error;
 };
 
 static void
@@ -379,11 +317,22 @@ group_fini(struct group *g)
 		free(g->error[i]);
 	}
 	free(g->d);
-	free(g->got);
 	free(g->code);
 	free(g->res);
 	free(g->rlen);
 	free(g->error);
+}
+
+static int64_t
+le64(const void *p)
+{
+	const uint8_t *b = p;
+	uint64_t       u = 0;
+
+	for (int k = 7; k >= 0; k--) {
+		u = (u << 8) | b[k];
+	}
+	return ((int64_t) u);
 }
 
 // Prints a letter's new result: "ID result" (square: "ID input result"),
@@ -391,31 +340,21 @@ group_fini(struct group *g)
 static void
 print_retried(const struct group *g, size_t i)
 {
-	const tasq_dead_letter *d = g->d[i];
-	bool    square            = strcmp(d->type, TASQ_TYPE_SQUARE) == 0;
-	int64_t v                 = 0;
+	const tasq_dead_entry *d      = g->d[i];
+	bool                   square = strcmp(d->type, "square") == 0;
 
 	printf("%" PRIu64 " ", d->id);
 	if (square && d->payload_size == 8) {
-		for (int k = 7; k >= 0; k--) {
-			v = (int64_t) (((uint64_t) v << 8) | d->payload[k]);
-		}
-		printf("%" PRId64 " ", v);
+		printf("%" PRId64 " ", le64(d->payload));
 	}
 	if (g->code[i] != 0) {
-		printf("error: %s %s\n", code_name(g->code[i]),
-		    g->error[i] != NULL
-		        ? g->error[i]
-		        : tasq_strerror(tasq_err_from_code((int) g->code[i])));
+		printf("error: %s %s\n", tasq_errname(g->code[i]),
+		    g->error[i] != NULL ? g->error[i]
+		                        : tasq_errstr(g->code[i]));
 		return;
 	}
 	if (square && g->rlen[i] == 8) {
-		const uint8_t *p = (const uint8_t *) g->res[i];
-		uint64_t       u = 0;
-		for (int k = 7; k >= 0; k--) {
-			u = (u << 8) | p[k];
-		}
-		printf("%" PRId64 "\n", (int64_t) u);
+		printf("%" PRId64 "\n", le64(g->res[i]));
 		return;
 	}
 	size_t n = g->rlen[i];
@@ -426,139 +365,94 @@ print_retried(const struct group *g, size_t i)
 	putchar('\n');
 }
 
-// Submits the group's payloads as a new job (one batch, carried by the
-// first Fetch) and collects the results. Returns an exit code.
+// Submits the group's payloads as a new job of their queue and type
+// and collects the results (in input order: the letters' order).
+// Returns an exit code.
 static int
-run_group(tasq_client *c, struct group *g, nng_time deadline, bool *failed)
+run_group(tasq_session *s, struct group *g, uint64_t deadline, bool *failed)
 {
-	const tasq_dead_letter *d0 = g->d[0];
-	bool      square           = strcmp(d0->type, TASQ_TYPE_SQUARE) == 0;
-	uint32_t *lens             = calloc(g->n, sizeof(*lens));
-	int64_t  *vals             = calloc(g->n, sizeof(*vals));
-	size_t    size = 0, got = 0;
-	uint8_t  *data;
-	uint64_t  job = tasq_random64(), ack = 0;
-	bool      carried = false;
-	int       rv      = TASQ_EXIT_FAIL;
+	const tasq_dead_entry *d0       = g->d[0];
+	tasq_job_opts          o        = TASQ_JOB_OPTS_INIT;
+	const void           **payloads = calloc(g->n, sizeof(*payloads));
+	size_t                *lens     = calloc(g->n, sizeof(*lens));
+	tasq_job              *job      = NULL;
+	tasq_aio              *aio      = NULL;
+	size_t                 got      = 0;
+	int                    rv       = TASQ_EXIT_FAIL, k;
 
-	for (size_t i = 0; i < g->n; i++) {
-		size += g->d[i]->payload_size;
-	}
-	data     = malloc(size + 1);
-	g->got   = calloc(g->n, sizeof(*g->got));
 	g->code  = calloc(g->n, sizeof(*g->code));
 	g->res   = calloc(g->n, sizeof(*g->res));
 	g->rlen  = calloc(g->n, sizeof(*g->rlen));
 	g->error = calloc(g->n, sizeof(*g->error));
-	if (lens == NULL || vals == NULL || data == NULL || g->got == NULL ||
-	    g->code == NULL || g->res == NULL || g->rlen == NULL ||
-	    g->error == NULL) {
+	if (payloads == NULL || lens == NULL || g->code == NULL ||
+	    g->res == NULL || g->rlen == NULL || g->error == NULL) {
 		fprintf(stderr, "tasq: out of memory\n");
 		goto out;
 	}
-	size = 0;
 	for (size_t i = 0; i < g->n; i++) {
-		const tasq_dead_letter *d = g->d[i];
-		lens[i]                   = (uint32_t) d->payload_size;
-		memcpy(data + size, d->payload, d->payload_size);
-		if (square && d->payload_size != 8) {
+		const tasq_dead_entry *d = g->d[i];
+		if (strcmp(d0->type, "square") == 0 && d->payload_size != 8) {
 			fprintf(stderr,
 			    "tasq: dead letter %" PRIu64
 			    ": a square payload of %zu bytes\n",
 			    d->id, d->payload_size);
 			goto out;
 		}
-		if (square) {
-			memcpy(&vals[i], d->payload, 8);
-		}
-		size += d->payload_size;
+		payloads[i] = d->payload != NULL ? d->payload : "";
+		lens[i]     = d->payload_size;
 	}
+	o.queue = d0->queue;
+	o.type  = d0->type;
+	if (tasq_aio_alloc(&aio, NULL, NULL) != 0 ||
+	    tasq_job_submit(&job, s, &o, payloads, lens, g->n) != 0) {
+		fprintf(stderr, "tasq: submit: %s\n", tasq_errmsg());
+		goto out;
+	}
+	// The library retries a server that cannot be reached for ever:
+	// the deadline bounds each wait.
 	while (got < g->n) {
-		tasq_req req;
-		tasq_rep rep;
-		memset(&req, 0, sizeof(req));
-		req.method              = TASQ_M_FETCH;
-		req.u.fetch.job_id      = job;
-		req.u.fetch.ack_seq     = ack;
-		req.u.fetch.max_results = 65536;
-		req.u.fetch.wait_ms     = (uint32_t) dopt.poll_wait_ms;
-		req.u.fetch.id_runs     = true;
-		if (!carried) {
-			tasq_submit_req *s     = &req.u.fetch.submit;
-			req.u.fetch.has_submit = true;
-			s->queue               = d0->queue;
-			s->job_id              = job;
-			s->n                   = g->n;
-			s->type                = d0->type;
-			if (square) {
-				s->payloads.width = 8;
-				s->payloads.data  = (uint8_t *) vals;
-				s->payloads.size  = g->n * 8;
-			} else {
-				s->payloads.lens = lens;
-				s->payloads.data = data;
-				s->payloads.size = size;
+		tasq_result r;
+		uint64_t    now = tasq_clock_mono_ms();
+		if (deadline != 0 && now >= deadline) {
+			k = TASQ_EDEADLINE_EXCEEDED;
+		} else {
+			uint64_t left = deadline != 0 ? deadline - now : 0;
+			tasq_aio_set_timeout(aio,
+			    deadline == 0          ? -1
+			        : left > INT32_MAX ? INT32_MAX
+			                           : (int32_t) left);
+			if ((k = tasq_job_next_aio(job, &r, aio)) == 0) {
+				tasq_aio_wait(aio);
+				k = tasq_aio_result(aio);
 			}
 		}
-		if (deadline != 0 && nng_clock() >= deadline) {
+		if (k == TASQ_EDEADLINE_EXCEEDED && deadline != 0 &&
+		    tasq_clock_mono_ms() >= deadline) {
 			fprintf(stderr,
 			    "tasq: timed out with %zu of %zu results\n", got,
 			    g->n);
 			goto out;
 		}
-		if (call_retry(c, &req, (uint32_t) dopt.poll_wait_ms, deadline,
-		        &rep, carried ? "fetch" : "submit") != 0) {
+		if (k != 0) {
+			fprintf(stderr, "tasq: fetch: %s\n",
+			    tasq_aio_errmsg(aio)[0] != '\0'
+			        ? tasq_aio_errmsg(aio)
+			        : tasq_errstr(k));
 			goto out;
 		}
-		if (!carried && !rep.u.fetch.has_submit) {
-			fprintf(stderr,
-			    "tasq: the server does not take a job in a "
-			    "Fetch: too old for dead retry\n");
-			tasq_wire_rep_fini(&rep);
-			goto out;
+		size_t id = (size_t) r.index;
+		if (id >= g->n) {
+			continue;
 		}
-		carried               = true;
-		const tasq_blobs *b   = &rep.u.fetch.results;
-		size_t            off = 0;
-		for (size_t i = 0; i < rep.u.fetch.n; i++) {
-			uint64_t       id   = rep.u.fetch.ids[i];
-			const uint8_t *item = NULL;
-			size_t         len  = 0;
-			if (rep.u.fetch.values == NULL) {
-				len  = b->width ? b->width
-				                : (b->lens ? b->lens[i] : 0);
-				item = b->data + off;
-				off += len;
-			}
-			if (id >= g->n || g->got[id]) {
-				continue;
-			}
-			g->got[id] = true;
-			got++;
-			g->code[id] =
-			    rep.u.fetch.codes ? rep.u.fetch.codes[i] : 0;
-			if (rep.u.fetch.errors && rep.u.fetch.errors[i] &&
-			    rep.u.fetch.errors[i][0] != '\0') {
-				g->error[id] = strdup(rep.u.fetch.errors[i]);
-			}
-			if (rep.u.fetch.values != NULL) {
-				uint64_t u = (uint64_t) rep.u.fetch.values[i];
-				len        = 8;
-				item       = (const uint8_t *) &u;
-				g->res[id] = malloc(9);
-				if (g->res[id] != NULL) {
-					memcpy(g->res[id], item, 8);
-				}
-			} else if ((g->res[id] = malloc(len + 1)) != NULL &&
-			    len > 0) {
-				memcpy(g->res[id], item, len);
-			}
-			g->rlen[id] = g->res[id] != NULL ? len : 0;
+		got++;
+		g->code[id] = r.code;
+		if (r.code != 0 && r.error != NULL && r.error[0] != '\0') {
+			g->error[id] = strdup(r.error);
 		}
-		if (rep.u.fetch.seq != 0) {
-			ack = rep.u.fetch.seq;
+		if ((g->res[id] = malloc(r.len + 1)) != NULL && r.len > 0) {
+			memcpy(g->res[id], r.data, r.len);
 		}
-		tasq_wire_rep_fini(&rep);
+		g->rlen[id] = g->res[id] != NULL ? r.len : 0;
 	}
 	for (size_t i = 0; i < g->n; i++) {
 		print_retried(g, i);
@@ -566,32 +460,20 @@ run_group(tasq_client *c, struct group *g, nng_time deadline, bool *failed)
 			*failed = true;
 		}
 	}
-	{
-		tasq_req req;
-		tasq_rep rep;
-		char     err[512];
-		memset(&req, 0, sizeof(req));
-		req.method              = TASQ_M_CLOSE_JOB;
-		req.u.close_job.job_id  = job;
-		req.u.close_job.ack_seq = ack;
-		if (tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms,
-		        &rep, err, sizeof(err)) == 0) {
-			tasq_wire_rep_fini(&rep);
-		}
-	}
 	rv = 0;
 out:
+	tasq_aio_free(aio);
+	tasq_job_free(job);
+	free(payloads);
 	free(lens);
-	free(vals);
-	free(data);
 	return (rv);
 }
 
 // Retries one page of letters: a job per (queue, type), then purges the
 // page's letters that have their new results.
 static int
-retry_page(tasq_client *c, const tasq_dead_letter *ls, size_t n,
-    nng_time deadline, bool *failed, uint64_t *purged)
+retry_page(tasq_session *s, const tasq_dead_entry *ls, size_t n,
+    uint64_t deadline, bool *failed, uint64_t *purged)
 {
 	bool     *done = calloc(n, sizeof(*done));
 	uint64_t *ids  = calloc(n, sizeof(*ids));
@@ -620,7 +502,7 @@ retry_page(tasq_client *c, const tasq_dead_letter *ls, size_t n,
 				done[j]    = true;
 			}
 		}
-		if ((rv = run_group(c, &g, deadline, failed)) == 0) {
+		if ((rv = run_group(s, &g, deadline, failed)) == 0) {
 			for (size_t k = 0; k < g.n; k++) {
 				ids[nids++] = g.d[k]->id;
 			}
@@ -628,7 +510,7 @@ retry_page(tasq_client *c, const tasq_dead_letter *ls, size_t n,
 		group_fini(&g);
 	}
 	fflush(stdout);
-	if (nids > 0 && dead_purge(c, ids, nids, false, purged) != 0) {
+	if (nids > 0 && dead_purge(s, ids, nids, false, purged) != 0) {
 		rv = TASQ_EXIT_FAIL;
 	}
 	free(done);
@@ -637,10 +519,10 @@ retry_page(tasq_client *c, const tasq_dead_letter *ls, size_t n,
 }
 
 static int
-cmd_retry(tasq_client *c, char **args, int nargs)
+cmd_retry(tasq_session *s, char **args, int nargs)
 {
-	nng_time deadline =
-	    dopt.timeout_ms ? nng_clock() + dopt.timeout_ms : 0;
+	uint64_t deadline =
+	    dopt.timeout_ms ? tasq_clock_mono_ms() + dopt.timeout_ms : 0;
 	bool     failed = false;
 	uint64_t purged = 0;
 	int      rv     = 0;
@@ -648,27 +530,27 @@ cmd_retry(tasq_client *c, char **args, int nargs)
 	if (dopt.all) {
 		uint64_t after = 0;
 		for (;;) {
-			tasq_rep rep;
-			if (dead_list(c, after, PAGE_PAYLOADS, true, &rep) !=
+			tasq_dead_list *l;
+			if (dead_list(s, after, PAGE_PAYLOADS, true, &l) !=
 			    0) {
 				return (TASQ_EXIT_FAIL);
 			}
-			size_t n = rep.u.dead_list.n;
+			size_t n = l->n;
 			if (n > 0) {
-				after = rep.u.dead_list.letters[n - 1].id;
-				rv = retry_page(c, rep.u.dead_list.letters, n,
-				    deadline, &failed, &purged);
+				after = l->letters[n - 1].id;
+				rv    = retry_page(s, l->letters, n, deadline,
+				       &failed, &purged);
 			}
-			tasq_wire_rep_fini(&rep);
+			tasq_dead_list_free(l);
 			if (n == 0 || rv != 0) {
 				break;
 			}
 		}
 	} else {
 		for (int i = 0; i < nargs && rv == 0; i++) {
-			tasq_rep rep;
-			uint64_t id;
-			int      k;
+			tasq_dead_list *l;
+			uint64_t        id;
+			int             k;
 			if (!parse_id(args[i], &id)) {
 				fprintf(stderr,
 				    "tasq: '%.40s' is not a dead "
@@ -676,7 +558,7 @@ cmd_retry(tasq_client *c, char **args, int nargs)
 				    args[i]);
 				return (TASQ_EXIT_USAGE);
 			}
-			if ((k = get_letter(c, id, &rep)) != 0) {
+			if ((k = get_letter(s, id, &l)) != 0) {
 				if (k > 0) {
 					fprintf(stderr,
 					    "tasq: no dead letter %" PRIu64
@@ -686,9 +568,9 @@ cmd_retry(tasq_client *c, char **args, int nargs)
 				rv = TASQ_EXIT_FAIL;
 				break;
 			}
-			rv = retry_page(c, rep.u.dead_list.letters, 1,
-			    deadline, &failed, &purged);
-			tasq_wire_rep_fini(&rep);
+			rv = retry_page(
+			    s, l->letters, 1, deadline, &failed, &purged);
+			tasq_dead_list_free(l);
 		}
 	}
 	fprintf(stderr,
@@ -700,7 +582,7 @@ cmd_retry(tasq_client *c, char **args, int nargs)
 }
 
 static int
-cmd_purge(tasq_client *c, char **args, int nargs)
+cmd_purge(tasq_session *s, char **args, int nargs)
 {
 	uint64_t *ids    = calloc((size_t) nargs + 1, sizeof(*ids));
 	uint64_t  purged = 0;
@@ -718,7 +600,7 @@ cmd_purge(tasq_client *c, char **args, int nargs)
 			return (TASQ_EXIT_USAGE);
 		}
 	}
-	rv = dead_purge(c, ids, (size_t) nargs, dopt.all, &purged);
+	rv = dead_purge(s, ids, (size_t) nargs, dopt.all, &purged);
 	free(ids);
 	if (rv != 0) {
 		return (TASQ_EXIT_FAIL);
@@ -735,6 +617,7 @@ tasq_cmd_dead(tasq_client *c, int argc, char **argv)
 	int                   nargs, rv;
 	const char           *sub;
 	uint64_t              id = 0;
+	tasq_session         *s;
 
 	if ((rv = tasq_client_parse(
 	         dead_opts, usage, argc, argv, &args, &nargs)) >= 0) {
@@ -747,7 +630,7 @@ tasq_cmd_dead(tasq_client *c, int argc, char **argv)
 		goto out;
 	}
 	sub = args[0];
-	if (dopt.queue != NULL && !tasq_wire_valid_name(dopt.queue)) {
+	if (dopt.queue != NULL && !tasq_client_valid_name(dopt.queue)) {
 		fprintf(stderr,
 		    "tasq: --queue must be 1-64 characters of "
 		    "[A-Za-z0-9._-]\n");
@@ -764,17 +647,17 @@ tasq_cmd_dead(tasq_client *c, int argc, char **argv)
 		    "purge ID...|--all (see tasq dead --help)\n");
 		goto out;
 	}
-	if ((rv = tasq_client_connect(c)) != 0) {
+	if ((rv = tasq_client_session(c, &s)) != 0) {
 		goto out;
 	}
 	if (strcmp(sub, "list") == 0) {
-		rv = cmd_list(c);
+		rv = cmd_list(s);
 	} else if (strcmp(sub, "show") == 0) {
-		rv = cmd_show(c, id);
+		rv = cmd_show(s, id);
 	} else if (strcmp(sub, "retry") == 0) {
-		rv = cmd_retry(c, args + 1, nargs - 1);
+		rv = cmd_retry(s, args + 1, nargs - 1);
 	} else {
-		rv = cmd_purge(c, args + 1, nargs - 1);
+		rv = cmd_purge(s, args + 1, nargs - 1);
 	}
 out:
 	fflush(stdout);

@@ -6,12 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nng/nng.h>
-#include <nng/supplemental/util/platform.h>
-
 #include "client.h"
-#include "err.h"
-#include "statsfmt.h"
+#include "clock.h"
+#include "textfmt.h"
 
 static struct {
 	uint64_t wait_ms;
@@ -43,7 +40,7 @@ static const char usage[] =
 
 // Prints the outcome once: the last reply (if any) and why not serving.
 static void
-print_health(bool json, const tasq_rep *rep, const char *why)
+print_health(bool json, const tasq_health *rep, const char *why)
 {
 	char up[32];
 
@@ -52,12 +49,11 @@ print_health(bool json, const tasq_rep *rep, const char *why)
 	}
 	if (json) {
 		printf("{\"serving\":%s",
-		    rep != NULL && rep->u.health.serving ? "true" : "false");
+		    rep != NULL && rep->serving ? "true" : "false");
 		if (rep != NULL) {
 			printf(",\"version\":");
-			tasq_json_str(stdout, rep->u.health.version);
-			printf(",\"uptime_ms\":%" PRIu64,
-			    rep->u.health.uptime_ms);
+			tasq_json_str(stdout, rep->version);
+			printf(",\"uptime_ms\":%" PRIu64, rep->uptime_ms);
 		}
 		if (why != NULL) {
 			printf(",\"error\":");
@@ -66,10 +62,8 @@ print_health(bool json, const tasq_rep *rep, const char *why)
 		printf("}\n");
 	} else if (rep != NULL) {
 		printf("%s: server %s, up %s\n",
-		    rep->u.health.serving ? "serving" : "not serving",
-		    rep->u.health.version,
-		    tasq_fmt_duration(
-		        up, sizeof(up), rep->u.health.uptime_ms));
+		    rep->serving ? "serving" : "not serving", rep->version,
+		    tasq_fmt_duration(up, sizeof(up), rep->uptime_ms));
 	}
 	if (why != NULL) {
 		fprintf(stderr, "tasq: not serving: %s\n", why);
@@ -82,10 +76,10 @@ tasq_cmd_health(tasq_client *c, int argc, char **argv)
 	const tasq_opt *const tables[] = { health_opts, NULL };
 	char                **args     = NULL;
 	int                   nargs, rv;
-	tasq_req              req;
-	tasq_rep              rep;
+	tasq_session         *s;
+	tasq_health           h        = TASQ_HEALTH_INIT;
 	char                  err[512] = "";
-	nng_time              until;
+	uint64_t              until;
 	bool                  json, have = false;
 
 	if ((rv = tasq_client_parse(
@@ -100,51 +94,45 @@ tasq_cmd_health(tasq_client *c, int argc, char **argv)
 	if ((rv = tasq_client_format(hopt.format, hopt.json, &json)) != 0) {
 		goto out;
 	}
-	until = nng_clock() + hopt.wait_ms;
+	until = tasq_clock_mono_ms() + hopt.wait_ms;
 	if (hopt.wait_ms > c->connect_timeout_ms) {
 		c->connect_timeout_ms = hopt.wait_ms;
 	}
-	if ((rv = tasq_client_connect(c)) != 0) {
+	// Waiting, each request may take a second at most.
+	if (hopt.wait_ms > 0 && c->timeout_ms > 1000) {
+		c->timeout_ms = 1000;
+	}
+	if ((rv = tasq_client_session(c, &s)) != 0) {
 		if (rv == TASQ_EXIT_FAIL && json && !hopt.quiet) {
-			// tasq_client_connect said why on stderr.
+			// tasq_client_session said why on stderr.
 			printf("{\"serving\":false,\"error\":"
 			       "\"cannot reach the server\"}\n");
 		}
 		goto out;
 	}
-	memset(&req, 0, sizeof(req));
-	req.method = TASQ_M_HEALTH;
 	for (;;) {
-		uint32_t t = (uint32_t) c->timeout_ms;
-		if (hopt.wait_ms > 0 && t > 1000) {
-			t = 1000;
-		}
-		if (have) {
-			tasq_wire_rep_fini(&rep);
-			have = false;
-		}
-		rv = tasq_chan_call(c->chan, &req, t, &rep, err, sizeof(err));
+		have = false;
+		rv   = tasq_server_health(&h, s);
 		if (rv == 0) {
 			have = true;
-			if (rep.u.health.serving) {
-				print_health(json, &rep, NULL);
-				tasq_wire_rep_fini(&rep);
+			if (h.serving) {
+				print_health(json, &h, NULL);
 				goto out;
 			}
+		} else {
+			snprintf(err, sizeof(err), "%s", tasq_errmsg());
 		}
 		// An authentication failure will not fix itself.
-		if (rv == TASQ_EUNAUTHENTICATED || nng_clock() >= until) {
+		if (rv == TASQ_EUNAUTHENTICATED ||
+		    tasq_clock_mono_ms() >= until) {
 			break;
 		}
-		nng_msleep(50);
+		tasq_client_sleep_ms(50);
 	}
-	print_health(json, have ? &rep : NULL,
+	print_health(json, have ? &h : NULL,
 	    have         ? "server says it is not serving"
 	        : err[0] ? err
 	                 : "no answer");
-	if (have) {
-		tasq_wire_rep_fini(&rep);
-	}
 	rv = TASQ_EXIT_FAIL;
 out:
 	free(args);

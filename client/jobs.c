@@ -7,12 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nng/nng.h>
-#include <nng/supplemental/util/platform.h>
-
 #include "client.h"
-#include "err.h"
-#include "statsfmt.h"
+#include "clock.h"
+#include "textfmt.h"
 
 static struct {
 	bool     json;
@@ -126,8 +123,8 @@ static const char *const state_names[] = { "open", "running", "done",
 static const char *
 state_name(int s)
 {
-	return (
-	    s >= 0 && s <= TASQ_JOB_CANCELLED ? state_names[s] : "unknown");
+	return (s >= 0 && s <= TASQ_JOB_STATE_CANCELLED ? state_names[s]
+	                                                : "unknown");
 }
 
 // A job id as users see it: 16 lowercase hex digits (1 to 16 taken).
@@ -159,7 +156,7 @@ parse_job(const char *s, uint64_t *id)
 
 // A job's JSON object, then end ("\n", or "" inside another object).
 static void
-print_info_json_end(const tasq_job_info *j, const char *end)
+print_info_json_end(const tasq_job_status *j, const char *end)
 {
 	printf("{\"job\":\"%016" PRIx64 "\",\"queue\":", j->job_id);
 	tasq_json_str(stdout, j->queue);
@@ -179,13 +176,13 @@ print_info_json_end(const tasq_job_info *j, const char *end)
 }
 
 static void
-print_info_json(const tasq_job_info *j)
+print_info_json(const tasq_job_status *j)
 {
 	print_info_json_end(j, "\n");
 }
 
 static void
-print_info_text(const tasq_job_info *j)
+print_info_text(const tasq_job_status *j)
 {
 	char age[32], exp[32];
 
@@ -198,7 +195,8 @@ print_info_text(const tasq_job_info *j)
 	printf("  host %s, age %s\n", j->host[0] ? j->host : "-",
 	    tasq_fmt_duration(age, sizeof(age), j->age_ms));
 	if (j->detached &&
-	    (j->state == TASQ_JOB_DONE || j->state == TASQ_JOB_CANCELLED)) {
+	    (j->state == TASQ_JOB_STATE_DONE ||
+	        j->state == TASQ_JOB_STATE_CANCELLED)) {
 		printf("  results expire in %s\n",
 		    tasq_fmt_duration(exp, sizeof(exp), j->expires_in_ms));
 	}
@@ -208,29 +206,6 @@ print_info_text(const tasq_job_info *j)
 		    " worker%s connected, none for it)\n",
 		    j->queue, j->type, j->workers, j->workers == 1 ? "" : "s");
 	}
-}
-
-// One job's status; returns an exit code (message printed) or -1 with
-// *rep filled (release with tasq_wire_rep_fini).
-static int
-job_status(tasq_client *c, uint64_t id, tasq_rep *rep, bool quiet_gone)
-{
-	tasq_req req;
-	char     err[512];
-	int      rv;
-
-	memset(&req, 0, sizeof(req));
-	req.method              = TASQ_M_JOB_STATUS;
-	req.u.job_status.job_id = id;
-	rv                      = tasq_chan_call(
-	                         c->chan, &req, (uint32_t) c->timeout_ms, rep, err, sizeof(err));
-	if (rv == 0) {
-		return (-1);
-	}
-	if (!quiet_gone || rv != TASQ_ENOT_FOUND) {
-		fprintf(stderr, "tasq: job %016" PRIx64 ": %s\n", id, err);
-	}
-	return (TASQ_EXIT_FAIL);
 }
 
 // Parses the command line of a command that takes one JOB argument:
@@ -263,25 +238,28 @@ int
 tasq_cmd_status(tasq_client *c, int argc, char **argv)
 {
 	const tasq_opt *const tables[] = { status_opts, NULL };
-	tasq_rep              rep;
+	tasq_job_status       st       = TASQ_JOB_STATUS_INIT;
+	tasq_session         *s;
 	uint64_t              id;
 	bool                  json;
 	int                   rv;
 
 	if ((rv = parse_one(status_opts, status_usage, argc, argv, "status",
 	         &id, &json)) >= 0 ||
-	    (rv = tasq_client_connect(c)) != 0) {
+	    (rv = tasq_client_session(c, &s)) != 0) {
 		goto out;
 	}
-	if ((rv = job_status(c, id, &rep, false)) >= 0) {
+	if (tasq_job_status_id(&st, s, id) != 0) {
+		// "job ID: why"
+		fprintf(stderr, "tasq: %s\n", tasq_errmsg());
+		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
 	if (json) {
-		print_info_json(&rep.u.job_status.job);
+		print_info_json(&st);
 	} else {
-		print_info_text(&rep.u.job_status.job);
+		print_info_text(&st);
 	}
-	tasq_wire_rep_fini(&rep);
 	rv = 0;
 out:
 	tasq_opt_free(tables);
@@ -293,9 +271,8 @@ tasq_cmd_jobs(tasq_client *c, int argc, char **argv)
 {
 	const tasq_opt *const tables[] = { jobs_opts, NULL };
 	char                **args     = NULL;
-	tasq_req              req;
-	tasq_rep              rep;
-	char                  err[512];
+	tasq_session         *s;
+	tasq_job_list        *l = NULL;
 	bool                  json;
 	int                   nargs, rv;
 
@@ -308,7 +285,7 @@ tasq_cmd_jobs(tasq_client *c, int argc, char **argv)
 		rv = TASQ_EXIT_USAGE;
 		goto out;
 	}
-	if (jopt.queue != NULL && !tasq_wire_valid_name(jopt.queue)) {
+	if (jopt.queue != NULL && !tasq_client_valid_name(jopt.queue)) {
 		fprintf(stderr,
 		    "tasq: --queue must be 1-64 characters of "
 		    "[A-Za-z0-9._-]\n");
@@ -316,16 +293,11 @@ tasq_cmd_jobs(tasq_client *c, int argc, char **argv)
 		goto out;
 	}
 	if ((rv = tasq_client_format(jopt.format, jopt.json, &json)) != 0 ||
-	    (rv = tasq_client_connect(c)) != 0) {
+	    (rv = tasq_client_session(c, &s)) != 0) {
 		goto out;
 	}
-	memset(&req, 0, sizeof(req));
-	req.method           = TASQ_M_JOB_LIST;
-	req.u.job_list.queue = jopt.queue != NULL ? jopt.queue : "";
-	req.u.job_list.max   = (uint32_t) jopt.max;
-	if ((rv = tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms, &rep,
-	         err, sizeof(err))) != 0) {
-		fprintf(stderr, "tasq: jobs: %s\n", err);
+	if (tasq_server_jobs(&l, s, jopt.queue, (uint32_t) jopt.max) != 0) {
+		fprintf(stderr, "tasq: jobs: %s\n", tasq_errmsg());
 		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
@@ -334,9 +306,9 @@ tasq_cmd_jobs(tasq_client *c, int argc, char **argv)
 		    "JOB", "QUEUE", "TYPE", "STATE", "SUBMITTED", "DONE",
 		    "FAILED", "AGE", "HOST");
 	}
-	for (size_t i = 0; i < rep.u.job_list.n; i++) {
-		const tasq_job_info *j = &rep.u.job_list.jobs[i];
-		char                 age[32];
+	for (size_t i = 0; i < l->n; i++) {
+		const tasq_job_status *j = &l->jobs[i];
+		char                   age[32];
 		if (json) {
 			print_info_json(j);
 			continue;
@@ -348,13 +320,13 @@ tasq_cmd_jobs(tasq_client *c, int argc, char **argv)
 		    tasq_fmt_duration(age, sizeof(age), j->age_ms),
 		    j->host[0] ? j->host : "-");
 	}
-	if (rep.u.job_list.total > rep.u.job_list.n) {
+	if (l->total > l->n) {
 		fprintf(stderr, "tasq: %" PRIu64 " more jobs not listed\n",
-		    rep.u.job_list.total - rep.u.job_list.n);
+		    l->total - l->n);
 	}
-	tasq_wire_rep_fini(&rep);
 	rv = 0;
 out:
+	tasq_job_list_free(l);
 	free(args);
 	tasq_opt_free(tables);
 	return (rv);
@@ -395,28 +367,24 @@ json_bytes(const uint8_t *p, size_t n)
 	printf("\",\"hex\":true");
 }
 
-// Prints the results of one reply; counts failures in *failed.
+// Prints the results of one page; counts failures in *failed.
 static void
-print_results(const tasq_rep *rep, bool square, bool json, uint64_t *failed)
+print_results(
+    const tasq_results *page, bool square, bool json, uint64_t *failed)
 {
-	const tasq_blobs *col = &rep->u.results.results;
-	size_t            off = 0;
-
-	for (size_t i = 0; i < rep->u.results.n; i++) {
-		uint32_t code =
-		    rep->u.results.codes ? rep->u.results.codes[i] : 0;
-		const char *e =
-		    rep->u.results.errors ? rep->u.results.errors[i] : "";
-		size_t         len = col->width ? col->width : col->lens[i];
-		const uint8_t *p   = len > 0 ? col->data + off : NULL;
-		off += len;
+	for (size_t i = 0; i < page->n; i++) {
+		const tasq_result *r    = &page->results[i];
+		int                code = r->code;
+		const char        *e    = r->error;
+		size_t             len  = r->len;
+		const uint8_t     *p    = r->data;
 		if (code != 0) {
 			(*failed)++;
 		}
 		if (json) {
 			printf("{\"index\":%" PRIu64 ",\"code\":\"%s\","
 			       "\"error\":",
-			    rep->u.results.ids[i], tasq_err_name((int) code));
+			    r->index, tasq_errname(code));
 			tasq_json_str(stdout, code != 0 ? e : "");
 			printf(",\"result\":");
 			if (square && len == 8) {
@@ -430,7 +398,7 @@ print_results(const tasq_rep *rep, bool square, bool json, uint64_t *failed)
 			continue;
 		}
 		if (code != 0) {
-			printf("error: %s %s\n", tasq_err_name((int) code), e);
+			printf("error: %s %s\n", tasq_errname(code), e);
 		} else if (square && len == 8) {
 			int64_t v;
 			memcpy(&v, p, 8);
@@ -452,71 +420,57 @@ int
 tasq_cmd_results(tasq_client *c, int argc, char **argv)
 {
 	const tasq_opt *const tables[] = { results_opts, NULL };
-	uint64_t              id, from = 0, failed = 0;
-	nng_time              deadline = 0;
-	unsigned              fails    = 0;
+	uint64_t              id, from = 0, failed = 0, deadline = 0;
+	tasq_session         *s;
 	bool                  json;
 	static char           obuf[1 << 16];
 	int                   rv;
 
 	if ((rv = parse_one(results_opts, results_usage, argc, argv, "results",
 	         &id, &json)) >= 0 ||
-	    (rv = tasq_client_connect(c)) != 0) {
+	    (rv = tasq_client_session(c, &s)) != 0) {
 		goto out;
 	}
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 	if (jopt.timeout_ms != 0) {
-		deadline = nng_clock() + jopt.timeout_ms;
+		deadline = tasq_clock_mono_ms() + jopt.timeout_ms;
 	}
 	for (;;) {
-		tasq_req req;
-		tasq_rep rep;
-		char     err[512];
+		tasq_results *page;
 		uint32_t wait = jopt.wait ? (uint32_t) jopt.poll_wait_ms : 0;
 
-		memset(&req, 0, sizeof(req));
-		req.method               = TASQ_M_RESULTS;
-		req.u.results.job_id     = id;
-		req.u.results.from_index = from;
-		req.u.results.max        = 65536;
-		req.u.results.wait_ms    = wait;
-		rv                       = tasq_chan_call(c->chan, &req,
-		                          (uint32_t) (c->timeout_ms + wait), &rep, err, sizeof(err));
+		rv = tasq_job_results_id(&page, s, id, from, 65536, wait);
 		if (rv != 0 && jopt.wait &&
-		    (rv == TASQ_EUNAVAILABLE || rv == NNG_ETIMEDOUT ||
-		        rv == TASQ_EDEADLINE_EXCEEDED || rv == NNG_ECLOSED ||
-		        rv == NNG_ECONNREFUSED || rv == NNG_ECONNRESET) &&
-		    (deadline == 0 || nng_clock() < deadline)) {
+		    (rv == TASQ_EUNAVAILABLE ||
+		        rv == TASQ_EDEADLINE_EXCEEDED) &&
+		    (deadline == 0 || tasq_clock_mono_ms() < deadline)) {
 			// A server restarting: it has the job from its
-			// journal (--data-dir), so keep asking.
-			if (++fails % 3 == 0) {
-				(void) tasq_chan_redial(c->chan);
-			}
-			nng_msleep(100);
+			// journal (--data-dir), so keep asking (the library
+			// dials afresh after such failures).
+			tasq_client_sleep_ms(100);
 			continue;
 		}
 		if (rv != 0) {
 			fflush(stdout);
 			fprintf(stderr,
-			    "tasq: results of %016" PRIx64 ": %s\n", id, err);
+			    "tasq: results of %016" PRIx64 ": %s\n", id,
+			    tasq_errmsg());
 			rv = TASQ_EXIT_FAIL;
 			goto out;
 		}
-		fails = 0;
-		bool square =
-		    strcmp(rep.u.results.job.type, TASQ_TYPE_SQUARE) == 0;
-		print_results(&rep, square, json, &failed);
-		from      = rep.u.results.next_index;
-		int    st = rep.u.results.job.state;
-		size_t n  = rep.u.results.n;
-		tasq_wire_rep_fini(&rep);
+		bool square = strcmp(page->job.type, "square") == 0;
+		print_results(page, square, json, &failed);
+		from      = page->next_index;
+		int    st = page->job.state;
+		size_t n  = page->n;
+		tasq_results_free(page);
 		if (n > 0) {
 			continue;
 		}
-		if (st == TASQ_JOB_DONE) {
+		if (st == TASQ_JOB_STATE_DONE) {
 			break;
 		}
-		if (st == TASQ_JOB_CANCELLED) {
+		if (st == TASQ_JOB_STATE_CANCELLED) {
 			fflush(stdout);
 			fprintf(stderr,
 			    "tasq: job %016" PRIx64 " was cancelled: the "
@@ -534,7 +488,7 @@ tasq_cmd_results(tasq_client *c, int argc, char **argv)
 			rv = TASQ_EXIT_FAIL;
 			goto out;
 		}
-		if (deadline != 0 && nng_clock() >= deadline) {
+		if (deadline != 0 && tasq_clock_mono_ms() >= deadline) {
 			fflush(stdout);
 			fprintf(stderr,
 			    "tasq: timed out waiting for job %016" PRIx64 "\n",
@@ -555,61 +509,61 @@ int
 tasq_cmd_wait(tasq_client *c, int argc, char **argv)
 {
 	const tasq_opt *const tables[] = { wait_opts, NULL };
-	uint64_t              id;
-	nng_time              deadline = 0;
-	nng_duration          pause    = 20;
+	tasq_job_status       st       = TASQ_JOB_STATUS_INIT;
+	tasq_session         *s;
+	tasq_aio             *aio = NULL;
+	uint64_t              id, deadline = 0;
 	bool                  json;
 	int                   rv;
 
 	if ((rv = parse_one(wait_opts, wait_usage, argc, argv, "wait", &id,
 	         &json)) >= 0 ||
-	    (rv = tasq_client_connect(c)) != 0) {
+	    (rv = tasq_client_session(c, &s)) != 0) {
+		goto out;
+	}
+	if (tasq_aio_alloc(&aio, NULL, NULL) != 0) {
+		fprintf(stderr, "tasq: %s\n", tasq_errmsg());
+		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
 	if (jopt.timeout_ms != 0) {
-		deadline = nng_clock() + jopt.timeout_ms;
+		deadline = tasq_clock_mono_ms() + jopt.timeout_ms;
+		tasq_aio_set_timeout(aio,
+		    jopt.timeout_ms > INT32_MAX ? INT32_MAX
+		                                : (int32_t) jopt.timeout_ms);
 	}
-	for (;;) {
-		tasq_rep rep;
-		if ((rv = job_status(c, id, &rep, false)) >= 0) {
-			goto out;
+	if ((rv = tasq_job_wait_id_aio(&st, s, id, aio)) == 0) {
+		tasq_aio_wait(aio);
+		rv = tasq_aio_result(aio);
+	}
+	if (rv == 0 || rv == TASQ_ECANCELLED) {
+		if (json) {
+			print_info_json(&st);
+		} else {
+			print_info_text(&st);
 		}
-		if (rep.u.job_status.job.state == TASQ_JOB_CANCELLED) {
-			if (json) {
-				print_info_json(&rep.u.job_status.job);
-			} else {
-				print_info_text(&rep.u.job_status.job);
-			}
-			fprintf(stderr,
-			    "tasq: job %016" PRIx64 " was cancelled\n", id);
-			tasq_wire_rep_fini(&rep);
-			rv = TASQ_EXIT_FAIL;
-			goto out;
-		}
-		if (rep.u.job_status.job.state == TASQ_JOB_DONE) {
-			if (json) {
-				print_info_json(&rep.u.job_status.job);
-			} else {
-				print_info_text(&rep.u.job_status.job);
-			}
-			rv = rep.u.job_status.job.failed > 0 ? TASQ_EXIT_TASKS
-			                                     : TASQ_EXIT_OK;
-			tasq_wire_rep_fini(&rep);
-			goto out;
-		}
-		tasq_wire_rep_fini(&rep);
-		if (deadline != 0 && nng_clock() >= deadline) {
-			fprintf(stderr,
-			    "tasq: timed out waiting for job %016" PRIx64 "\n",
-			    id);
-			rv = TASQ_EXIT_FAIL;
-			goto out;
-		}
-		// Status is cheap; the pause grows to half a second.
-		nng_msleep(pause);
-		pause = pause * 2 > 500 ? 500 : pause * 2;
+	}
+	if (rv == 0) {
+		rv = st.failed > 0 ? TASQ_EXIT_TASKS : TASQ_EXIT_OK;
+	} else if (rv == TASQ_ECANCELLED) {
+		fprintf(
+		    stderr, "tasq: job %016" PRIx64 " was cancelled\n", id);
+		rv = TASQ_EXIT_FAIL;
+	} else if (rv == TASQ_EDEADLINE_EXCEEDED && deadline != 0 &&
+	    tasq_clock_mono_ms() >= deadline) {
+		fprintf(stderr,
+		    "tasq: timed out waiting for job %016" PRIx64 "\n", id);
+		rv = TASQ_EXIT_FAIL;
+	} else {
+		// "job ID: why"
+		fprintf(stderr, "tasq: %s\n",
+		    aio != NULL && tasq_aio_errmsg(aio)[0] != '\0'
+		        ? tasq_aio_errmsg(aio)
+		        : tasq_errmsg());
+		rv = TASQ_EXIT_FAIL;
 	}
 out:
+	tasq_aio_free(aio);
 	tasq_opt_free(tables);
 	return (rv);
 }
@@ -618,23 +572,21 @@ int
 tasq_cmd_cancel(tasq_client *c, int argc, char **argv)
 {
 	const tasq_opt *const tables[] = { cancel_opts, NULL };
-	tasq_req              req;
-	tasq_rep              rep;
-	uint64_t              id;
-	bool                  json;
-	char                  err[512];
+	tasq_job_status       st       = TASQ_JOB_STATUS_INIT;
+	tasq_session         *s;
+	uint64_t              id, dropped = 0;
+	uint32_t              running = 0;
+	bool                  json, has_job;
+	const char           *err;
 	int                   rv;
 
 	if ((rv = parse_one(cancel_opts, cancel_usage, argc, argv, "cancel",
 	         &id, &json)) >= 0 ||
-	    (rv = tasq_client_connect(c)) != 0) {
+	    (rv = tasq_client_session(c, &s)) != 0) {
 		goto out;
 	}
-	memset(&req, 0, sizeof(req));
-	req.method          = TASQ_M_CANCEL;
-	req.u.cancel.job_id = id;
-	if ((rv = tasq_chan_call(c->chan, &req, (uint32_t) c->timeout_ms, &rep,
-	         err, sizeof(err))) != 0) {
+	if ((rv = tasq_job_cancel_id(&st, &dropped, &running, s, id)) != 0) {
+		err = tasq_errmsg();
 		if (rv == TASQ_EUNIMPLEMENTED) {
 			fprintf(stderr,
 			    "tasq: the server is older than cancel (it "
@@ -648,17 +600,18 @@ tasq_cmd_cancel(tasq_client *c, int argc, char **argv)
 		rv = TASQ_EXIT_FAIL;
 		goto out;
 	}
+	has_job = st.job_id != 0;
 	if (json) {
 		printf("{\"dropped\":%" PRIu64 ",\"running\":%" PRIu32
 		       ",\"job\":",
-		    rep.u.cancel.dropped, rep.u.cancel.running);
-		if (rep.u.cancel.has_job) {
-			print_info_json_end(&rep.u.cancel.job, "");
+		    dropped, running);
+		if (has_job) {
+			print_info_json_end(&st, "");
 			printf("}\n");
 		} else {
 			printf("null}\n");
 		}
-	} else if (rep.u.cancel.dropped == 0 && rep.u.cancel.running == 0) {
+	} else if (dropped == 0 && running == 0) {
 		printf("job %016" PRIx64 " is cancelled (nothing queued or "
 		       "running was left to stop)\n",
 		    id);
@@ -666,21 +619,16 @@ tasq_cmd_cancel(tasq_client *c, int argc, char **argv)
 		printf("job %016" PRIx64 " cancelled: %" PRIu64
 		       " queued task%s dropped, %" PRIu32
 		       " running task%s told to stop\n",
-		    id, rep.u.cancel.dropped,
-		    rep.u.cancel.dropped == 1 ? "" : "s", rep.u.cancel.running,
-		    rep.u.cancel.running == 1 ? "" : "s");
+		    id, dropped, dropped == 1 ? "" : "s", running,
+		    running == 1 ? "" : "s");
 	}
-	if (!json && rep.u.cancel.has_job && rep.u.cancel.job.detached &&
-	    rep.u.cancel.job.completed > 0) {
+	if (!json && has_job && st.detached && st.completed > 0) {
 		char ttl[32];
 		printf("  %" PRIu64 " result%s kept: tasq results %016" PRIx64
 		       " (for %s)\n",
-		    rep.u.cancel.job.completed,
-		    rep.u.cancel.job.completed == 1 ? "" : "s", id,
-		    tasq_fmt_duration(
-		        ttl, sizeof(ttl), rep.u.cancel.job.expires_in_ms));
+		    st.completed, st.completed == 1 ? "" : "s", id,
+		    tasq_fmt_duration(ttl, sizeof(ttl), st.expires_in_ms));
 	}
-	tasq_wire_rep_fini(&rep);
 	rv = TASQ_EXIT_OK;
 out:
 	tasq_opt_free(tables);

@@ -1,21 +1,23 @@
 // tasq: the command-line client.
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client.h"
-#include "err.h"
+#include "commonopt.h"
 #include "log.h"
-#include "tls.h"
 
-static tasq_client client;
+static tasq_commonopt_cfg common;
+static tasq_client        client = { .common = &common };
 
 const tasq_opt tasq_client_opts[] = {
 	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
 	    "URL", "the server's address", &client.server, 0, 0, false },
-	TASQ_COMMONOPT_KEY(&client.common),
-	TASQ_COMMONOPT_TLS_DIALER(&client.common),
+	TASQ_COMMONOPT_KEY(&common),
+	TASQ_COMMONOPT_TLS_DIALER(&common),
 	{ "request-timeout", 0, TASQ_OPT_MS, NULL, "10s", "DURATION",
 	    "deadline of one request", &client.timeout_ms, 10, 3600000,
 	    false },
@@ -25,7 +27,7 @@ const tasq_opt tasq_client_opts[] = {
 	{ "max-message", 0, TASQ_OPT_SIZE, NULL, "64MiB", "SIZE",
 	    "largest reply accepted", &client.max_msg, 1024, 1073741824,
 	    false },
-	TASQ_COMMONOPT_LOG_LEVEL(&client.common, "warn"),
+	TASQ_COMMONOPT_LOG_LEVEL(&common, "warn"),
 	TASQ_OPT_END,
 };
 
@@ -46,37 +48,6 @@ static const char main_usage[] =
     "  cancel   cancel a job, stopping its running tasks: tasq cancel JOB\n"
     "Exit status: 0 ok, 1 failure, 2 usage or input error,\n"
     "3 some tasks have error results.\n";
-
-int
-tasq_client_connect(tasq_client *c)
-{
-	tasq_chan_opts co;
-	char           err[512];
-
-	if (tasq_commonopt_setup(&c->common, TASQ_COMMONOPT_DIALER,
-	        tasq_url_is_tls(c->server) ? TASQ_COMMONOPT_TLS : 0, &c->keys,
-	        NULL, err, sizeof(err)) != 0) {
-		fprintf(stderr, "tasq: %s\n", err);
-		return (TASQ_EXIT_USAGE);
-	}
-	memset(&co, 0, sizeof(co));
-	co.url                = c->server;
-	co.keys               = c->keys;
-	co.tls_ca             = c->common.tls_ca;
-	co.tls_server_name    = c->common.tls_server_name;
-	co.tls_cert           = c->common.tls_cert;
-	co.tls_key            = c->common.tls_key;
-	co.connect_timeout_ms = (uint32_t) c->connect_timeout_ms;
-	co.max_msg_bytes      = c->max_msg;
-	int rv = tasq_chan_open(&c->chan, &co, err, sizeof(err));
-	if (rv != 0) {
-		fprintf(stderr, "tasq: %s\n", err);
-		return (rv == TASQ_EINVALID_ARGUMENT || rv == NNG_EADDRINVAL
-		        ? TASQ_EXIT_USAGE
-		        : TASQ_EXIT_FAIL);
-	}
-	return (0);
-}
 
 static int
 opts_put(tasq_opts *o, const char *name, const char *value)
@@ -107,20 +78,20 @@ tasq_client_session(tasq_client *c, tasq_session **sp)
 	}
 	// The tool parsed its flags and environment already; the library
 	// gets the result, so that both read them the same way.
-	key = c->common.key_file == NULL ? getenv("TASQ_KEY") : NULL;
+	key = c->common->key_file == NULL ? getenv("TASQ_KEY") : NULL;
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long) c->max_msg);
 	if ((rv = tasq_opts_alloc(&o)) != 0 ||
 	    (rv = opts_put(o, "server", c->server)) != 0 ||
-	    (rv = opts_put(o, "key-file", c->common.key_file)) != 0 ||
+	    (rv = opts_put(o, "key-file", c->common->key_file)) != 0 ||
 	    (rv = opts_put(o, "key", key)) != 0 ||
-	    (rv = opts_put(o, "tls-ca", c->common.tls_ca)) != 0 ||
-	    (rv = opts_put(o, "tls-cert", c->common.tls_cert)) != 0 ||
-	    (rv = opts_put(o, "tls-key", c->common.tls_key)) != 0 ||
-	    (rv = opts_put(o, "tls-server-name", c->common.tls_server_name)) !=
-	        0 ||
-	    (rv = opts_put(o, "tls-engine", c->common.tls_engine)) != 0 ||
-	    (rv = opts_put(o, "tls-min-version", c->common.tls_min)) != 0 ||
-	    (rv = opts_put(o, "tls-max-version", c->common.tls_max)) != 0 ||
+	    (rv = opts_put(o, "tls-ca", c->common->tls_ca)) != 0 ||
+	    (rv = opts_put(o, "tls-cert", c->common->tls_cert)) != 0 ||
+	    (rv = opts_put(o, "tls-key", c->common->tls_key)) != 0 ||
+	    (rv = opts_put(
+	         o, "tls-server-name", c->common->tls_server_name)) != 0 ||
+	    (rv = opts_put(o, "tls-engine", c->common->tls_engine)) != 0 ||
+	    (rv = opts_put(o, "tls-min-version", c->common->tls_min)) != 0 ||
+	    (rv = opts_put(o, "tls-max-version", c->common->tls_max)) != 0 ||
 	    (rv = opts_put_ms(o, "request-timeout", c->timeout_ms)) != 0 ||
 	    (rv = opts_put_ms(o, "connect-timeout", c->connect_timeout_ms)) !=
 	        0 ||
@@ -133,11 +104,46 @@ tasq_client_session(tasq_client *c, tasq_session **sp)
 	tasq_opts_free(o);
 	if (rv != 0) {
 		fprintf(stderr, "tasq: %s\n", tasq_errmsg());
-		return (rv == TASQ_EINVALID_ARGUMENT ? TASQ_EXIT_USAGE
-		                                     : TASQ_EXIT_FAIL);
+		// The configuration's fault (exit 2, as before the tool was on
+		// the library): a bad option, or a key or TLS file missing or
+		// unsafe, which the library reports as not found or permission
+		// denied (lib/auth.c); not reaching the server, or it refusing
+		// the key, is a runtime failure.
+		return (rv == TASQ_EINVALID_ARGUMENT ||
+		            rv == TASQ_ENOT_FOUND ||
+		            rv == TASQ_EPERMISSION_DENIED
+		        ? TASQ_EXIT_USAGE
+		        : TASQ_EXIT_FAIL);
 	}
 	*sp = c->session;
 	return (0);
+}
+
+bool
+tasq_client_valid_name(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (n >= 64 ||
+		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		        (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		        c == '-')) {
+			return (false);
+		}
+	}
+	return (n > 0);
+}
+
+void
+tasq_client_sleep_ms(uint32_t ms)
+{
+	struct timespec ts = { (time_t) (ms / 1000),
+		(long) (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
 }
 
 int
@@ -286,8 +292,7 @@ main(int argc, char **argv)
 		tasq_session_close(client.session);
 		tasq_session_free(client.session);
 	}
-	tasq_chan_close(client.chan);
-	tasq_keyring_free(client.keys);
+	tasq_client_legacy_fini(&client);
 	tasq_opt_free(tables);
 	return (rv);
 }

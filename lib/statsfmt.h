@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "textfmt.h"
 #include "wire.h"
 
 // Flags of tasq_stats_json_write.
@@ -31,12 +32,6 @@ void tasq_stats_json(const tasq_rep *rep, FILE *f);
 // queues' counts.
 uint64_t tasq_stats_dead_total(const tasq_rep *rep);
 
-// tasq_json_str writes s (borrowed, NUL-terminated) to f as a JSON string.
-void tasq_json_str(FILE *f, const char *s);
-
-// tasq_fmt_duration writes ms as people read it, in at most two units:
-// "850ms", "34s", "8m 34s", "2h 5m", "3d 4h" (truncated, never rounded
-// up). Returns buf (len bytes; 16 always suffice).
-char *tasq_fmt_duration(char *buf, size_t len, uint64_t ms);
+// tasq_json_str and tasq_fmt_duration: lib/textfmt.h.
 
 #endif

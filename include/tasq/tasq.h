@@ -552,6 +552,216 @@ TASQ_API int tasq_job_cancel_aio(tasq_job *job, tasq_aio *aio);
 // attached job is left there. Not from a callback of the library.
 TASQ_API void tasq_job_free(tasq_job *job);
 
+// ---- Operating a server ---------------------------------------------------
+//
+// What the tasq tool's stats, health, dead, jobs, status, results, wait
+// and cancel do, for programs: one request each (wait and dead letters'
+// pages excepted), on a session, with the session's request-timeout.
+//
+//	tasq_health h = TASQ_HEALTH_INIT;
+//	if (tasq_server_health(&h, s) == 0 && h.serving) { ... }
+//
+//	tasq_job_status st = TASQ_JOB_STATUS_INIT;  // any job, by its id
+//	rv = tasq_job_wait_id(&st, s, id);          // 0: done
+//
+// Structures the caller allocates (tasq_health, tasq_job_status) carry
+// a size field, as tasq_job_status above; structures the library returns
+// (tasq_job_list, tasq_results, tasq_dead_list) are new, each freed with
+// its own _free function, and grow only at their end. Strings and
+// payloads inside them belong to them.
+//
+// The by-id calls (tasq_job_*_id) work for any job the server holds, of
+// this process or another, detached or not, with or without a tasq_job
+// handle; they are what tasq status, wait, results and cancel do.
+//
+// Threads: as the session (thread-safe); a returned structure is the
+// caller's, to read from any one thread at a time.
+
+// What the server says of itself (Health).
+typedef struct tasq_health {
+	size_t   size; // sizeof(tasq_health)
+	bool     serving;
+	uint64_t uptime_ms;
+	// Random per server process: a change means the server restarted.
+	uint64_t server_id;
+	// The server's lasting identity (kept in its data directory; the
+	// shard tag of its job ids is identity >> 48); 0 from a server
+	// that does not send one.
+	uint64_t identity;
+	char     version[64]; // "0.1.0"
+} tasq_health;
+
+#ifdef __cplusplus
+#define TASQ_HEALTH_INIT                                                      \
+	{                                                                     \
+		sizeof(tasq_health)                                           \
+	}
+#else
+#define TASQ_HEALTH_INIT                                                      \
+	{                                                                     \
+		.size = sizeof(tasq_health)                                   \
+	}
+#endif
+
+// tasq_server_health asks the server about itself (Health) into *h: 0
+// when it answered, serving or not (h->serving says; tasq_session_ping
+// is the yes-or-no form). Errors: TASQ_EINVALID_ARGUMENT (NULL, or
+// h->size too small), TASQ_EUNAVAILABLE (no answer within
+// request-timeout), TASQ_EUNAUTHENTICATED (the server refused the key).
+TASQ_API int tasq_server_health(tasq_health *h, tasq_session *s);
+
+// Formats of tasq_server_stats.
+enum tasq_stats_format {
+	TASQ_STATS_TEXT = 0, // the tables tasq stats prints
+	TASQ_STATS_JSON = 1, // one JSON object and a newline (tasq stats
+	                     // --json; docs/LIBRARY.md gives its schema)
+};
+
+// tasq_server_stats asks the server for its statistics (Stats: queues,
+// workers, task types, counters, dead letters) and returns them as the
+// document tasq stats prints, in format (enum tasq_stats_format):
+// returns new (*docp, NUL-terminated: free with tasq_free). The report
+// is wide and grows with each server version, so it is a document, not
+// a structure (docs/LIBRARY.md, "Operating a server"). Errors:
+// TASQ_EINVALID_ARGUMENT (NULL, or an unknown format),
+// TASQ_EUNAVAILABLE, TASQ_EDEADLINE_EXCEEDED, TASQ_EUNAUTHENTICATED,
+// TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_server_stats(char **docp, tasq_session *s, int format);
+
+// tasq_free frees memory the library returned as plain bytes (the
+// document of tasq_server_stats). Accepts NULL.
+TASQ_API void tasq_free(void *p);
+
+// The jobs the server holds (JobList).
+typedef struct tasq_job_list {
+	size_t           n;
+	tasq_job_status *jobs;  // n entries, in the server's order
+	uint64_t         total; // jobs of the queue: more than n when
+	                        // max cut the list
+} tasq_job_list;
+
+// tasq_server_jobs lists the jobs the server holds, of queue (NULL: all
+// queues), at most max (0: 1000; the server caps it at 65536): returns
+// new (*lp: free with tasq_job_list_free). Errors:
+// TASQ_EINVALID_ARGUMENT (NULL, or a bad queue name), TASQ_EUNAVAILABLE,
+// TASQ_EDEADLINE_EXCEEDED, TASQ_EUNAUTHENTICATED,
+// TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_server_jobs(
+    tasq_job_list **lp, tasq_session *s, const char *queue, uint32_t max);
+TASQ_API void tasq_job_list_free(tasq_job_list *l);
+
+// tasq_job_status_id asks the server about the job job_id, any job
+// (JobStatus), into *st (set st->size first). Errors:
+// TASQ_EINVALID_ARGUMENT (NULL, job_id 0, st->size too small),
+// TASQ_ENOT_FOUND (unknown or expired job: tasq_errmsg says which, as
+// "job 00c0ffee00c0ffee: NOT_FOUND: ..."), TASQ_EUNAVAILABLE,
+// TASQ_EDEADLINE_EXCEEDED.
+TASQ_API int tasq_job_status_id(
+    tasq_job_status *st, tasq_session *s, uint64_t job_id);
+
+// tasq_job_wait_id waits until the job job_id is done, asking for its
+// status (a pause that grows from 20 ms to half a second between
+// requests), and writes its last status into *st (may be NULL). Returns
+// 0 when it is done (st->failed says whether some tasks failed),
+// TASQ_ECANCELLED when it was cancelled (*st written), or the first
+// error of a status request (as tasq_job_status_id: the wait does not
+// retry). Bound it with tasq_aio_set_timeout (TASQ_EDEADLINE_EXCEEDED)
+// in the asynchronous form, whose cancel stops it (TASQ_ECANCELLED, *st
+// not written). A session closed meanwhile ends it with
+// TASQ_EUNAVAILABLE after the pause or the request under way (the wait's
+// thread holds the session: tasq_session_free waits for it).
+TASQ_API int tasq_job_wait_id(
+    tasq_job_status *st, tasq_session *s, uint64_t job_id);
+TASQ_API int tasq_job_wait_id_aio(
+    tasq_job_status *st, tasq_session *s, uint64_t job_id, tasq_aio *aio);
+
+// tasq_job_cancel_id cancels the job job_id, any job (Cancel): its
+// queued tasks are dropped and workers told to stop the running ones;
+// *droppedp and *runningp (each may be NULL) get how many; *st (may be
+// NULL; size set) the job's status after the cancel (st->job_id 0 when
+// the server sent none). Cancelling a cancelled job succeeds and stops
+// nothing. Errors: TASQ_EFAILED_PRECONDITION (the job is done),
+// TASQ_ENOT_FOUND, TASQ_EUNIMPLEMENTED (a server older than Cancel: by
+// id, nothing is done instead; a tasq_job of this process falls back
+// with tasq_job_cancel), TASQ_EUNAVAILABLE, TASQ_EDEADLINE_EXCEEDED,
+// TASQ_EINVALID_ARGUMENT.
+TASQ_API int tasq_job_cancel_id(tasq_job_status *st, uint64_t *droppedp,
+    uint32_t *runningp, tasq_session *s, uint64_t job_id);
+
+// A page of a job's results (Results), in input order.
+typedef struct tasq_results {
+	tasq_job_status job;        // the job as the server answered (when
+	bool            has_job;    // has_job; job.size set)
+	uint64_t        next_index; // from_index of the next page
+	size_t          n;          // results in this page
+	tasq_result    *results;    // n, in input order (index set; data and
+	                            // error belong to the page)
+} tasq_results;
+
+// tasq_job_results_id reads results of the job job_id (Results, any job
+// whose results the server keeps: a detached one) from input index
+// from_index on, at most max (0: 65536), waiting up to wait_ms at the
+// server when none is ready yet: returns new (*rp: free with
+// tasq_results_free). A page with n == 0 and job.state done (or
+// cancelled) means there are no more. The request may take
+// request-timeout plus wait_ms. Errors: TASQ_ENOT_FOUND (no such job,
+// or its results expired), TASQ_EFAILED_PRECONDITION (the job is not
+// detached), TASQ_EUNAVAILABLE and TASQ_EDEADLINE_EXCEEDED (worth
+// retrying: the server may be restarting; the session dials afresh
+// after such failures), TASQ_EINVALID_ARGUMENT,
+// TASQ_ERESOURCE_EXHAUSTED. The asynchronous form writes *rp before it
+// completes; cancelled, it writes nothing.
+TASQ_API int  tasq_job_results_id(tasq_results **rp, tasq_session *s,
+     uint64_t job_id, uint64_t from_index, uint32_t max, uint32_t wait_ms);
+TASQ_API int  tasq_job_results_id_aio(tasq_results **rp, tasq_session *s,
+     uint64_t job_id, uint64_t from_index, uint32_t max, uint32_t wait_ms,
+     tasq_aio *aio);
+TASQ_API void tasq_results_free(tasq_results *r);
+
+// A dead letter: a task given up after its job's last attempt.
+typedef struct tasq_dead_entry {
+	uint64_t    id; // the letter's, from 1 (tasq dead show ID)
+	uint64_t    job_id, task_id;
+	const char *queue;
+	const char *type;
+	uint32_t    attempts;
+	int         code;         // TASQ_ERR_BASE + the last error's code
+	const char *error;        // the last error's message ("" when none)
+	uint64_t    time_ms;      // when it died, ms since 1970 (wall clock)
+	uint32_t    payload_len;  // the payload's full length
+	const void *payload;      // with payloads: the payload
+	size_t      payload_size; // its bytes here (0 without payloads)
+} tasq_dead_entry;
+
+// A page of dead letters, in id order.
+typedef struct tasq_dead_list {
+	size_t           n;
+	tasq_dead_entry *letters;
+	uint64_t         total; // the server's letters (of the queue)
+} tasq_dead_list;
+
+// tasq_dead_get lists dead letters of queue (NULL: all) with ids above
+// after_id, at most max (0 or over 1000: 1000; with payloads the server
+// also ends a page before its reply grows too big, and 32 a page is
+// wise: a payload may be 1 MiB), with their payloads when payloads:
+// returns new (*lp: free with tasq_dead_list_free). An empty page means
+// there are no more. Errors: TASQ_EINVALID_ARGUMENT (NULL, a bad queue
+// name), TASQ_EUNAVAILABLE, TASQ_EDEADLINE_EXCEEDED,
+// TASQ_EUNAUTHENTICATED, TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int  tasq_dead_get(tasq_dead_list **lp, tasq_session *s,
+     const char *queue, uint64_t after_id, uint32_t max, bool payloads);
+TASQ_API void tasq_dead_list_free(tasq_dead_list *l);
+
+// tasq_dead_purge deletes the n dead letters ids (ids the server does
+// not have are skipped), or with all every letter of queue (NULL: of
+// every queue), and says in *purgedp (may be NULL) how many it deleted.
+// (Retrying a letter is submitting its payload again as a job of its
+// queue and type, then purging it: tasq dead retry does that.) Errors:
+// TASQ_EINVALID_ARGUMENT (NULL ids with n > 0, a bad queue name),
+// TASQ_EUNAVAILABLE, TASQ_EDEADLINE_EXCEEDED, TASQ_EUNAUTHENTICATED.
+TASQ_API int tasq_dead_purge(uint64_t *purgedp, tasq_session *s,
+    const char *queue, const uint64_t *ids, size_t n, bool all);
+
 #ifdef __cplusplus
 }
 #endif

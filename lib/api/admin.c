@@ -1,0 +1,869 @@
+// admin: libtasq's "Operating a server" (include/tasq/tasq.h): health,
+// stats, the job list, dead letters, and status, wait, results and
+// cancel of any job by its id, on a session. What the tasq tool's
+// subcommands other than submit do, so that the tool makes no request
+// of its own.
+//
+// Replies are handed out without copying where the caller gets a
+// structure the library allocates: a private wrapper keeps the decoded
+// reply (tasq_rep) beside the public structure, whose strings and
+// payloads point into it, and the structure's _free releases both.
+#include <inttypes.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+#include "statsfmt.h"
+#include "wire.h"
+
+// ---- helpers --------------------------------------------------------------
+
+static void
+status_from_info(tasq_job_status *st, const tasq_job_info *ji)
+{
+	size_t size = st->size;
+
+	memset(st, 0, sizeof(*st));
+	st->size          = size;
+	st->job_id        = ji->job_id;
+	st->state         = ji->state;
+	st->submitted     = ji->submitted;
+	st->completed     = ji->completed;
+	st->failed        = ji->failed;
+	st->age_ms        = ji->age_ms;
+	st->detached      = ji->detached;
+	st->result_ttl_ms = ji->result_ttl_ms;
+	st->expires_in_ms = ji->expires_in_ms;
+	st->no_worker     = ji->no_worker;
+	st->workers       = ji->workers;
+	snprintf(st->queue, sizeof(st->queue), "%s",
+	    ji->queue != NULL ? ji->queue : "");
+	snprintf(st->type, sizeof(st->type), "%s",
+	    ji->type != NULL ? ji->type : "");
+	snprintf(st->host, sizeof(st->host), "%s",
+	    ji->host != NULL ? ji->host : "");
+}
+
+static bool
+status_ok(const tasq_job_status *st)
+{
+	return (st == NULL || st->size >= sizeof(*st));
+}
+
+static int
+status_size_fail(const char *fn, const tasq_job_status *st)
+{
+	return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+	    "%s: tasq_job_status.size is %zu, not %zu: initialise it with "
+	    "TASQ_JOB_STATUS_INIT",
+	    fn, st->size, sizeof(*st)));
+}
+
+static bool
+queue_ok(const char *queue)
+{
+	return (queue == NULL || tasq_wire_valid_name(queue));
+}
+
+static int
+queue_fail(const char *fn)
+{
+	return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+	    "%s: a queue name is 1-64 characters of [A-Za-z0-9._-]", fn));
+}
+
+// A failure that a dropped connection explains: the session dials
+// afresh (nng 1.5.2 can leave a dialer that no longer retries after a
+// peer dropped a connection mid-handshake, lib/chan.h; the redial is
+// rate-limited there, so a run of failures costs one).
+static void
+maybe_redial(tasq_session *s, int rv)
+{
+	if (rv == TASQ_EUNAVAILABLE || rv == TASQ_EDEADLINE_EXCEEDED) {
+		(void) tasq_chan_redial(s->chan);
+	}
+}
+
+// ---- health
+// -----------------------------------------------------------------
+
+TASQ_API int
+tasq_server_health(tasq_health *h, tasq_session *s)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[512];
+	size_t   size;
+	int      rv;
+
+	tasq_api_clear();
+	if (h == NULL || s == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_server_health: h or s is NULL"));
+	}
+	if (h->size < sizeof(*h)) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_health.size is %zu, not %zu: initialise it with "
+		    "TASQ_HEALTH_INIT",
+		    h->size, sizeof(*h)));
+	}
+	memset(&req, 0, sizeof(req));
+	req.method = TASQ_M_HEALTH;
+	if ((rv = tasq_api_call(
+	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+		maybe_redial(s, rv);
+		return (tasq_api_fail(rv, "%s", err));
+	}
+	size = h->size;
+	memset(h, 0, sizeof(*h));
+	h->size      = size;
+	h->serving   = rep.u.health.serving;
+	h->uptime_ms = rep.u.health.uptime_ms;
+	h->server_id = rep.u.health.server_id;
+	// h->identity: HealthReply.identity (issue 15) once the wire
+	// decodes it; 0 until then, as from a server that does not send it.
+	snprintf(h->version, sizeof(h->version), "%s",
+	    rep.u.health.version != NULL ? rep.u.health.version : "");
+	tasq_wire_rep_fini(&rep);
+	return (0);
+}
+
+// ---- stats
+// ------------------------------------------------------------------
+
+// The text tasq stats prints (the tables; FAILED and RETRIED last:
+// scripts read the columns before them by position).
+static void
+stats_text(const tasq_rep *rep, FILE *f)
+{
+	char d[32];
+
+	fprintf(f, "server %s, up %s\n", rep->u.stats.version,
+	    tasq_fmt_duration(d, sizeof(d), rep->u.stats.uptime_ms));
+	fprintf(f, "\n%-20s %10s %10s %10s %6s %8s %12s %12s %10s %10s\n",
+	    "QUEUE", "READY", "LEASED", "RESULTS", "JOBS", "DEAD", "SUBMITTED",
+	    "COMPLETED", "FAILED", "RETRIED");
+	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
+		const tasq_queue_stats *q = &rep->u.stats.queues[i];
+		fprintf(f,
+		    "%-20s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64
+		    " %8" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64
+		    " %10" PRIu64 "\n",
+		    q->name, q->ready, q->leased, q->results, q->jobs, q->dead,
+		    q->submitted, q->completed, q->failed, q->retried);
+	}
+	fprintf(f, "\n%-32s %-12s %6s %8s %12s %9s %9s %10s %10s\n", "WORKER",
+	    "QUEUE", "LEASES", "IN-HAND", "COMPLETED", "IDLE", "CONNECTED",
+	    "FAILED", "RETRIED");
+	for (size_t i = 0; i < rep->u.stats.nworkers; i++) {
+		const tasq_worker_stats *w = &rep->u.stats.workers[i];
+		fprintf(f,
+		    "%-32s %-12s %6" PRIu64 " %8" PRIu64 " %12" PRIu64
+		    " %9s %-9s %10" PRIu64 " %10" PRIu64 "\n",
+		    w->name, w->queue, w->leases, w->tasks_in_hand,
+		    w->completed, tasq_fmt_duration(d, sizeof(d), w->idle_ms),
+		    w->connected ? "yes" : "no", w->failed, w->retried);
+	}
+	// Task types: a type with tasks and no worker waits for one.
+	fprintf(f, "\n%-20s %-24s %10s %10s %8s\n", "QUEUE", "TYPE", "READY",
+	    "LEASED", "WORKERS");
+	for (size_t i = 0; i < rep->u.stats.ntypes; i++) {
+		const tasq_type_stats *t = &rep->u.stats.types[i];
+		fprintf(f,
+		    "%-20s %-24s %10" PRIu64 " %10" PRIu64 " %8" PRIu32 "%s\n",
+		    t->queue, t->type, t->ready, t->leased, t->workers,
+		    t->workers == 0 && t->ready > 0 ? "  no worker serves it"
+		                                    : "");
+	}
+	fprintf(f, "\nCOUNTERS\n");
+	for (size_t i = 0; i < rep->u.stats.ncounters; i++) {
+		fprintf(f, "  %-36s %" PRIu64 "\n",
+		    rep->u.stats.counters[i].name,
+		    rep->u.stats.counters[i].value);
+	}
+	// A count: the letters themselves are tasq dead's to list.
+	fprintf(f, "\ndead letters: %" PRIu64 "%s\n",
+	    tasq_stats_dead_total(rep),
+	    tasq_stats_dead_total(rep) > 0 ? " (tasq dead lists them)" : "");
+}
+
+TASQ_API int
+tasq_server_stats(char **docp, tasq_session *s, int format)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[512];
+	char    *doc = NULL;
+	size_t   len = 0;
+	FILE    *f;
+	int      rv;
+
+	tasq_api_clear();
+	if (docp == NULL || s == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_server_stats: docp or s is NULL"));
+	}
+	if (format != TASQ_STATS_TEXT && format != TASQ_STATS_JSON) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_server_stats: format %d is neither TASQ_STATS_TEXT "
+		    "nor TASQ_STATS_JSON",
+		    format));
+	}
+	memset(&req, 0, sizeof(req));
+	req.method = TASQ_M_STATS;
+	if ((rv = tasq_api_call(
+	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+		maybe_redial(s, rv);
+		return (tasq_api_fail(rv, "%s", err));
+	}
+	if ((f = open_memstream(&doc, &len)) == NULL) {
+		tasq_wire_rep_fini(&rep);
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	if (format == TASQ_STATS_JSON) {
+		tasq_stats_json_write(&rep, 0, f);
+	} else {
+		stats_text(&rep, f);
+	}
+	tasq_wire_rep_fini(&rep);
+	if (ferror(f) || fclose(f) != 0 || doc == NULL) {
+		free(doc);
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	*docp = doc;
+	return (0);
+}
+
+TASQ_API void
+tasq_free(void *p)
+{
+	free(p);
+}
+
+// ---- job list
+// -----------------------------------------------------------------
+
+TASQ_API int
+tasq_server_jobs(
+    tasq_job_list **lp, tasq_session *s, const char *queue, uint32_t max)
+{
+	tasq_req       req;
+	tasq_rep       rep;
+	char           err[512];
+	tasq_job_list *l;
+	int            rv;
+
+	tasq_api_clear();
+	if (lp == NULL || s == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_server_jobs: lp or s is NULL"));
+	}
+	if (!queue_ok(queue)) {
+		return (queue_fail("tasq_server_jobs"));
+	}
+	memset(&req, 0, sizeof(req));
+	req.method           = TASQ_M_JOB_LIST;
+	req.u.job_list.queue = queue != NULL ? queue : "";
+	req.u.job_list.max   = max == 0 ? 1000 : max;
+	if ((rv = tasq_api_call(
+	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+		maybe_redial(s, rv);
+		return (tasq_api_fail(rv, "%s", err));
+	}
+	size_t n = rep.u.job_list.n;
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->jobs = calloc(n + 1, sizeof(*l->jobs))) == NULL) {
+		free(l);
+		tasq_wire_rep_fini(&rep);
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	for (size_t i = 0; i < n; i++) {
+		l->jobs[i].size = sizeof(l->jobs[i]);
+		status_from_info(&l->jobs[i], &rep.u.job_list.jobs[i]);
+	}
+	l->n     = n;
+	l->total = rep.u.job_list.total;
+	tasq_wire_rep_fini(&rep);
+	*lp = l;
+	return (0);
+}
+
+TASQ_API void
+tasq_job_list_free(tasq_job_list *l)
+{
+	if (l != NULL) {
+		free(l->jobs);
+		free(l);
+	}
+}
+
+// ---- status by id
+// -------------------------------------------------------------
+
+// One JobStatus; the message names the job, as tasq status prints it.
+static int
+status_call(tasq_job_status *st, tasq_session *s, uint64_t id)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[512];
+	int      rv;
+
+	memset(&req, 0, sizeof(req));
+	req.method              = TASQ_M_JOB_STATUS;
+	req.u.job_status.job_id = id;
+	if ((rv = tasq_api_call(
+	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+		maybe_redial(s, rv);
+		return (tasq_api_fail(rv, "job %016" PRIx64 ": %s", id, err));
+	}
+	status_from_info(st, &rep.u.job_status.job);
+	tasq_wire_rep_fini(&rep);
+	return (0);
+}
+
+TASQ_API int
+tasq_job_status_id(tasq_job_status *st, tasq_session *s, uint64_t job_id)
+{
+	tasq_api_clear();
+	if (st == NULL || s == NULL || job_id == 0) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_status_id: st or s is NULL, or job_id 0"));
+	}
+	if (!status_ok(st)) {
+		return (status_size_fail("tasq_job_status_id", st));
+	}
+	return (status_call(st, s, job_id));
+}
+
+// ---- wait by id
+// -----------------------------------------------------------------
+//
+// A wait is a loop of status requests with pauses, on a thread of its
+// own (detached: it holds the session, which tasq_session_free waits
+// for). Its cancel may come at any time, even after the wait finished
+// (the aio hands the cancel function out before calling it), so the
+// waits in flight are in one list under one lock, and the cancel finds
+// its wait there by the aio or not at all (as the session's requests,
+// lib/api/session.c).
+
+struct wait_op {
+	tasq_session    *s;
+	uint64_t         id;
+	tasq_job_status *st; // the caller's (may be NULL)
+	tasq_aio        *aio;
+	bool             cancelled; // the cancel finished the aio
+	struct wait_op  *next;
+};
+
+static pthread_mutex_t wait_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  wait_cv  = PTHREAD_COND_INITIALIZER;
+static struct wait_op *waits;
+
+static void
+wait_unlink(struct wait_op *op)
+{
+	for (struct wait_op **pp = &waits; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == op) {
+			*pp = op->next;
+			return;
+		}
+	}
+}
+
+static void
+wait_cancel(tasq_aio *aio, void *arg, int rv)
+{
+	struct wait_op *op;
+
+	(void) arg;
+	pthread_mutex_lock(&wait_mtx);
+	for (op = waits; op != NULL; op = op->next) {
+		if (op->aio == aio && !op->cancelled) {
+			break;
+		}
+	}
+	if (op == NULL) {
+		pthread_mutex_unlock(&wait_mtx);
+		return;
+	}
+	op->cancelled = true;
+	pthread_cond_broadcast(&wait_cv);
+	pthread_mutex_unlock(&wait_mtx);
+	(void) tasq_api_aio_finish(aio, rv,
+	    rv == TASQ_EDEADLINE_EXCEEDED ? "the aio's timeout expired"
+	                                  : "cancelled");
+}
+
+static void *
+wait_main(void *arg)
+{
+	struct wait_op *op    = arg;
+	uint32_t        pause = 20;
+	tasq_job_status st    = TASQ_JOB_STATUS_INIT;
+	int             rv;
+
+	for (;;) {
+		rv = status_call(&st, op->s, op->id);
+		if (rv == 0 && st.state != TASQ_JOB_STATE_DONE &&
+		    st.state != TASQ_JOB_STATE_CANCELLED) {
+			// Not yet: pause (a cancel wakes it), then ask again.
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long) pause * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_mutex_lock(&wait_mtx);
+			while (!op->cancelled &&
+			    pthread_cond_timedwait(&wait_cv, &wait_mtx, &ts) ==
+			        0) {
+			}
+			bool stop = op->cancelled;
+			pthread_mutex_unlock(&wait_mtx);
+			if (stop) {
+				break;
+			}
+			// Status is cheap; the pause grows to half a second.
+			pause = pause * 2 > 500 ? 500 : pause * 2;
+			continue;
+		}
+		if (rv == 0 && st.state == TASQ_JOB_STATE_CANCELLED) {
+			rv = TASQ_ECANCELLED;
+			tasq_api_fail(
+			    rv, "job %016" PRIx64 " was cancelled", op->id);
+		}
+		break;
+	}
+	pthread_mutex_lock(&wait_mtx);
+	bool finish = !op->cancelled;
+	if (finish && op->st != NULL && (rv == 0 || rv == TASQ_ECANCELLED)) {
+		size_t size  = op->st->size;
+		*op->st      = st;
+		op->st->size = size;
+	}
+	wait_unlink(op);
+	pthread_mutex_unlock(&wait_mtx);
+	if (finish) {
+		(void) tasq_api_aio_finish(
+		    op->aio, rv, rv != 0 ? tasq_errmsg() : "");
+	}
+	tasq_api_session_release(op->s);
+	free(op);
+	return (NULL);
+}
+
+TASQ_API int
+tasq_job_wait_id_aio(
+    tasq_job_status *st, tasq_session *s, uint64_t job_id, tasq_aio *aio)
+{
+	struct wait_op *op;
+	pthread_attr_t  attr;
+	pthread_t       thr;
+	int             rv;
+
+	tasq_api_clear();
+	if (s == NULL || aio == NULL || job_id == 0) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_wait_id: s or aio is NULL, or job_id 0"));
+	}
+	if (!status_ok(st)) {
+		return (status_size_fail("tasq_job_wait_id", st));
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	op->s   = s;
+	op->id  = job_id;
+	op->st  = st;
+	op->aio = aio;
+	if ((rv = tasq_api_session_hold(s)) != 0) {
+		free(op);
+		return (tasq_api_fail(rv, "the session is closed"));
+	}
+	if ((rv = tasq_api_aio_begin(aio)) != 0) {
+		tasq_api_session_release(s);
+		free(op);
+		return (rv);
+	}
+	pthread_mutex_lock(&wait_mtx);
+	op->next = waits;
+	waits    = op;
+	pthread_mutex_unlock(&wait_mtx);
+	tasq_api_aio_defer(aio, wait_cancel, NULL);
+	if (pthread_attr_init(&attr) != 0 ||
+	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
+	    pthread_create(&thr, &attr, wait_main, op) != 0) {
+		pthread_mutex_lock(&wait_mtx);
+		bool finish = !op->cancelled;
+		wait_unlink(op);
+		pthread_mutex_unlock(&wait_mtx);
+		if (finish) {
+			(void) tasq_api_aio_finish(aio,
+			    TASQ_ERESOURCE_EXHAUSTED, "cannot start a thread");
+		}
+		tasq_api_session_release(s);
+		free(op);
+	}
+	(void) pthread_attr_destroy(&attr);
+	return (0);
+}
+
+struct wait_args {
+	tasq_job_status *st;
+	tasq_session    *s;
+	uint64_t         id;
+};
+
+static int
+wait_start(tasq_aio *aio, void *arg)
+{
+	struct wait_args *a = arg;
+	return (tasq_job_wait_id_aio(a->st, a->s, a->id, aio));
+}
+
+TASQ_API int
+tasq_job_wait_id(tasq_job_status *st, tasq_session *s, uint64_t job_id)
+{
+	struct wait_args a = { st, s, job_id };
+
+	tasq_api_clear();
+	if (s == NULL || job_id == 0) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_wait_id: s is NULL, or job_id 0"));
+	}
+	return (tasq_api_aio_run(wait_start, &a));
+}
+
+// ---- cancel by id
+// ---------------------------------------------------------------
+
+TASQ_API int
+tasq_job_cancel_id(tasq_job_status *st, uint64_t *droppedp, uint32_t *runningp,
+    tasq_session *s, uint64_t job_id)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[512];
+	int      rv;
+
+	tasq_api_clear();
+	if (s == NULL || job_id == 0) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_cancel_id: s is NULL, or job_id 0"));
+	}
+	if (!status_ok(st)) {
+		return (status_size_fail("tasq_job_cancel_id", st));
+	}
+	memset(&req, 0, sizeof(req));
+	req.method          = TASQ_M_CANCEL;
+	req.u.cancel.job_id = job_id;
+	if ((rv = tasq_api_call(
+	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+		maybe_redial(s, rv);
+		return (tasq_api_fail(rv, "%s", err));
+	}
+	if (droppedp != NULL) {
+		*droppedp = rep.u.cancel.dropped;
+	}
+	if (runningp != NULL) {
+		*runningp = rep.u.cancel.running;
+	}
+	if (st != NULL && rep.u.cancel.has_job) {
+		status_from_info(st, &rep.u.cancel.job);
+	} else if (st != NULL) {
+		size_t size = st->size;
+		memset(st, 0, sizeof(*st));
+		st->size = size;
+	}
+	tasq_wire_rep_fini(&rep);
+	return (0);
+}
+
+// ---- results by id
+// ----------------------------------------------------------------
+
+struct results_page {
+	tasq_results pub; // first: a tasq_results * is a results_page *
+	tasq_rep     rep; // what pub's pointers point into
+	bool         have_rep;
+};
+
+TASQ_API void
+tasq_results_free(tasq_results *r)
+{
+	struct results_page *p = (struct results_page *) r;
+
+	if (p == NULL) {
+		return;
+	}
+	if (p->have_rep) {
+		tasq_wire_rep_fini(&p->rep);
+	}
+	free(p->pub.results);
+	free(p);
+}
+
+// Builds the page from the reply (taken: released on failure too).
+static int
+results_page_make(tasq_results **rp, tasq_rep *rep)
+{
+	struct results_page *p;
+	const tasq_blobs    *col = &rep->u.results.results;
+	size_t               n = rep->u.results.n, off = 0;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->pub.results = calloc(n + 1, sizeof(tasq_result))) == NULL) {
+		free(p);
+		tasq_wire_rep_fini(rep);
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	p->rep          = *rep;
+	p->have_rep     = true;
+	rep             = &p->rep;
+	p->pub.job.size = sizeof(p->pub.job);
+	status_from_info(&p->pub.job, &rep->u.results.job);
+	p->pub.has_job    = rep->u.results.has_job;
+	p->pub.next_index = rep->u.results.next_index;
+	p->pub.n          = n;
+	for (size_t i = 0; i < n; i++) {
+		tasq_result *r = &p->pub.results[i];
+		uint32_t     code =
+                    rep->u.results.codes != NULL ? rep->u.results.codes[i] : 0;
+		size_t len = col->width ? col->width : col->lens[i];
+		r->index   = rep->u.results.ids[i];
+		r->code    = code != 0 ? tasq_err_from_code((int) code) : 0;
+		r->data    = len > 0 ? col->data + off : NULL;
+		r->len     = len;
+		off += len;
+		r->error = code != 0 && rep->u.results.errors != NULL &&
+		        rep->u.results.errors[i] != NULL
+		    ? rep->u.results.errors[i]
+		    : "";
+	}
+	*rp = &p->pub;
+	return (0);
+}
+
+struct results_op {
+	tasq_req       req;
+	tasq_session  *s;
+	tasq_results **rp;
+};
+
+static int
+results_done(
+    void *arg, int rv, tasq_rep *rep, char *err, size_t errlen, bool deliver)
+{
+	struct results_op *op = arg;
+
+	if (rv == 0 && deliver) {
+		if ((rv = results_page_make(op->rp, rep)) != 0) {
+			snprintf(err, errlen, "out of memory");
+		}
+	} else if (rv == 0) {
+		tasq_wire_rep_fini(rep);
+	} else {
+		maybe_redial(op->s, rv);
+	}
+	free(op);
+	return (rv);
+}
+
+static int
+results_args_check(tasq_results **rp, tasq_session *s, uint64_t job_id)
+{
+	if (rp == NULL || s == NULL || job_id == 0) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_results_id: rp or s is NULL, or job_id 0"));
+	}
+	return (0);
+}
+
+TASQ_API int
+tasq_job_results_id_aio(tasq_results **rp, tasq_session *s, uint64_t job_id,
+    uint64_t from_index, uint32_t max, uint32_t wait_ms, tasq_aio *aio)
+{
+	struct results_op *op;
+	int                rv;
+
+	tasq_api_clear();
+	if ((rv = results_args_check(rp, s, job_id)) != 0) {
+		return (rv);
+	}
+	if (aio == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_results_id_aio: aio is NULL"));
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	op->s                        = s;
+	op->rp                       = rp;
+	op->req.method               = TASQ_M_RESULTS;
+	op->req.u.results.job_id     = job_id;
+	op->req.u.results.from_index = from_index;
+	op->req.u.results.max        = max == 0 ? 65536 : max;
+	op->req.u.results.wait_ms    = wait_ms;
+	if ((rv = tasq_api_call_aio(s, &op->req, s->timeout_ms + wait_ms, aio,
+	         results_done, op)) != 0) {
+		free(op);
+	}
+	return (rv);
+}
+
+TASQ_API int
+tasq_job_results_id(tasq_results **rp, tasq_session *s, uint64_t job_id,
+    uint64_t from_index, uint32_t max, uint32_t wait_ms)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[512];
+	int      rv;
+
+	tasq_api_clear();
+	if ((rv = results_args_check(rp, s, job_id)) != 0) {
+		return (rv);
+	}
+	memset(&req, 0, sizeof(req));
+	req.method               = TASQ_M_RESULTS;
+	req.u.results.job_id     = job_id;
+	req.u.results.from_index = from_index;
+	req.u.results.max        = max == 0 ? 65536 : max;
+	req.u.results.wait_ms    = wait_ms;
+	if ((rv = tasq_api_call(s, &req, s->timeout_ms + wait_ms, &rep, err,
+	         sizeof(err))) != 0) {
+		maybe_redial(s, rv);
+		return (tasq_api_fail(rv, "%s", err));
+	}
+	if ((rv = results_page_make(rp, &rep)) != 0) {
+		return (tasq_api_fail(rv, "out of memory"));
+	}
+	return (0);
+}
+
+// ---- dead letters
+// -------------------------------------------------------------------
+
+struct dead_page {
+	tasq_dead_list pub; // first
+	tasq_rep       rep;
+};
+
+TASQ_API int
+tasq_dead_get(tasq_dead_list **lp, tasq_session *s, const char *queue,
+    uint64_t after_id, uint32_t max, bool payloads)
+{
+	struct dead_page *p;
+	tasq_req          req;
+	char              err[512];
+	int               rv;
+
+	tasq_api_clear();
+	if (lp == NULL || s == NULL) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "tasq_dead_get: lp or s is NULL"));
+	}
+	if (!queue_ok(queue)) {
+		return (queue_fail("tasq_dead_get"));
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	memset(&req, 0, sizeof(req));
+	req.method               = TASQ_M_DEAD_LIST;
+	req.u.dead_list.queue    = queue != NULL ? queue : "";
+	req.u.dead_list.after_id = after_id;
+	req.u.dead_list.max      = max;
+	req.u.dead_list.payloads = payloads;
+	if ((rv = tasq_api_call(
+	         s, &req, s->timeout_ms, &p->rep, err, sizeof(err))) != 0) {
+		free(p);
+		maybe_redial(s, rv);
+		return (tasq_api_fail(rv, "%s", err));
+	}
+	size_t n = p->rep.u.dead_list.n;
+	if ((p->pub.letters = calloc(n + 1, sizeof(tasq_dead_entry))) ==
+	    NULL) {
+		tasq_wire_rep_fini(&p->rep);
+		free(p);
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	for (size_t i = 0; i < n; i++) {
+		const tasq_dead_letter *d = &p->rep.u.dead_list.letters[i];
+		tasq_dead_entry        *e = &p->pub.letters[i];
+		e->id                     = d->id;
+		e->job_id                 = d->job_id;
+		e->task_id                = d->task_id;
+		e->queue                  = d->queue != NULL ? d->queue : "";
+		e->type                   = d->type != NULL ? d->type : "";
+		e->attempts               = d->attempts;
+		e->code = d->code != 0 ? tasq_err_from_code((int) d->code) : 0;
+		e->error        = d->error != NULL ? d->error : "";
+		e->time_ms      = d->time_ms;
+		e->payload_len  = d->payload_len;
+		e->payload      = d->payload_size > 0 ? d->payload : NULL;
+		e->payload_size = d->payload_size;
+	}
+	p->pub.n     = n;
+	p->pub.total = p->rep.u.dead_list.total;
+	*lp          = &p->pub;
+	return (0);
+}
+
+TASQ_API void
+tasq_dead_list_free(tasq_dead_list *l)
+{
+	struct dead_page *p = (struct dead_page *) l;
+
+	if (p == NULL) {
+		return;
+	}
+	tasq_wire_rep_fini(&p->rep);
+	free(p->pub.letters);
+	free(p);
+}
+
+TASQ_API int
+tasq_dead_purge(uint64_t *purgedp, tasq_session *s, const char *queue,
+    const uint64_t *ids, size_t n, bool all)
+{
+	tasq_req req;
+	tasq_rep rep;
+	char     err[512];
+	int      rv;
+
+	tasq_api_clear();
+	if (s == NULL || (ids == NULL && n > 0)) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_dead_purge: s is NULL, or ids NULL with n > 0"));
+	}
+	if (!queue_ok(queue)) {
+		return (queue_fail("tasq_dead_purge"));
+	}
+	memset(&req, 0, sizeof(req));
+	req.method             = TASQ_M_DEAD_PURGE;
+	req.u.dead_purge.ids   = (uint64_t *) ids;
+	req.u.dead_purge.n     = n;
+	req.u.dead_purge.all   = all;
+	req.u.dead_purge.queue = queue != NULL ? queue : "";
+	if ((rv = tasq_api_call(
+	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+		maybe_redial(s, rv);
+		return (tasq_api_fail(rv, "%s", err));
+	}
+	if (purgedp != NULL) {
+		*purgedp = rep.u.dead_purge.purged;
+	}
+	tasq_wire_rep_fini(&rep);
+	return (0);
+}
