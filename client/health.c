@@ -54,6 +54,10 @@ print_health(bool json, const tasq_health *rep, const char *why)
 			printf(",\"version\":");
 			tasq_json_str(stdout, rep->version);
 			printf(",\"uptime_ms\":%" PRIu64, rep->uptime_ms);
+			if (rep->identity != 0) {
+				printf(",\"identity\":\"%016" PRIx64 "\"",
+				    rep->identity);
+			}
 		}
 		if (why != NULL) {
 			printf(",\"error\":");

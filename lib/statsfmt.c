@@ -69,7 +69,15 @@ tasq_stats_json(const tasq_rep *rep, FILE *f)
 void
 tasq_stats_json_write(const tasq_rep *rep, int flags, FILE *f)
 {
-	fprintf(f, "{\"version\":");
+	// The identity as 16 hex digits in a string (as workers' ids are:
+	// JavaScript numbers lose 64-bit precision); absent from a server
+	// from before identities.
+	fputc('{', f);
+	if (rep->u.stats.identity != 0) {
+		fprintf(f, "\"identity\":\"%016" PRIx64 "\",",
+		    rep->u.stats.identity);
+	}
+	fprintf(f, "\"version\":");
 	tasq_json_str(f, rep->u.stats.version);
 	fprintf(f, ",\"uptime_ms\":%" PRIu64 ",\"queues\":[",
 	    rep->u.stats.uptime_ms);

@@ -459,24 +459,8 @@ stats_cb(nng_aio *aio)
 		reply(aio, 500, "text/plain", "out of memory\n", 14);
 		return;
 	}
-	// The identity first (16 hex digits, a string as workers' ids are:
-	// JavaScript numbers lose 64-bit precision), then statsfmt's
-	// object, which does not carry it.
-	size_t cap = len + 64;
-	char  *out = NULL;
-	int    n   = -1;
-	if (len > 0 && buf[0] == '{' && (out = malloc(cap)) != NULL) {
-		n = snprintf(out, cap, "{\"identity\":\"%016" PRIx64 "\",%s",
-		    m->identity, buf + 1);
-	}
+	reply(aio, 200, "application/json", buf, len);
 	free(buf);
-	if (n < 0 || (size_t) n >= cap) {
-		free(out);
-		reply(aio, 500, "text/plain", "out of memory\n", 14);
-		return;
-	}
-	reply(aio, 200, "application/json", out, (size_t) n);
-	free(out);
 }
 
 // Replies with what fill wrote to a memory stream, as JSON.

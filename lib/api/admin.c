@@ -123,8 +123,7 @@ tasq_server_health(tasq_health *h, tasq_session *s)
 	h->serving   = rep.u.health.serving;
 	h->uptime_ms = rep.u.health.uptime_ms;
 	h->server_id = rep.u.health.server_id;
-	// h->identity: HealthReply.identity (issue 15) once the wire
-	// decodes it; 0 until then, as from a server that does not send it.
+	h->identity  = rep.u.health.identity; // 0: a server from before
 	snprintf(h->version, sizeof(h->version), "%s",
 	    rep.u.health.version != NULL ? rep.u.health.version : "");
 	tasq_wire_rep_fini(&rep);
@@ -143,6 +142,12 @@ stats_text(const tasq_rep *rep, FILE *f)
 
 	fprintf(f, "server %s, up %s\n", rep->u.stats.version,
 	    tasq_fmt_duration(d, sizeof(d), rep->u.stats.uptime_ms));
+	if (rep->u.stats.identity !=
+	    0) { // its own line: scripts read the first
+		fprintf(f,
+		    "identity %016" PRIx64 " (shard tag %04" PRIx64 ")\n",
+		    rep->u.stats.identity, rep->u.stats.identity >> 48);
+	}
 	fprintf(f, "\n%-20s %10s %10s %10s %6s %8s %12s %12s %10s %10s\n",
 	    "QUEUE", "READY", "LEASED", "RESULTS", "JOBS", "DEAD", "SUBMITTED",
 	    "COMPLETED", "FAILED", "RETRIED");

@@ -34,6 +34,17 @@ log "identity $id1, server_id $sid1, $data/identity $file"
 api=$(curl -sf "http://127.0.0.1:$mport/api/stats") || fail "GET /api/stats failed"
 python3 -c 'import json, sys; s = json.loads(sys.argv[1]); assert s["identity"] == sys.argv[2], s["identity"]; assert "queues" in s and "version" in s' \
     "$api" "$id1" || fail "/api/stats has not identity $id1: ${api:0:200}"
+# The tool shows it too: tasq health --json, tasq stats (a line of its
+# own) and tasq stats --json.
+CLIENT_TIMEOUT=30 client health --json >"$T/h.json" || fail "tasq health --json"
+grep -q "\"identity\":\"$id1\"" "$T/h.json" ||
+    fail "tasq health --json has not identity $id1: $(cat "$T/h.json")"
+CLIENT_TIMEOUT=30 client stats >"$T/s.txt" || fail "tasq stats"
+grep -qx "identity $id1 (shard tag ${id1:0:4})" "$T/s.txt" ||
+    fail "tasq stats has not identity $id1: $(head -n 3 "$T/s.txt")"
+CLIENT_TIMEOUT=30 client stats --json >"$T/s.json" || fail "tasq stats --json"
+python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["identity"] == sys.argv[2]' \
+    "$T/s.json" "$id1" || fail "tasq stats --json has not identity $id1"
 grep -q "server identity $id1 (shard tag ${id1:0:4})" "$T/server.log" ||
     fail "the log does not name the identity"
 stop "$SERVER_PID"
