@@ -1016,6 +1016,11 @@ tasq_rpc_reap(tasq_rpc *r, uint64_t idle_ms)
 	void     *v;
 	uint64_t  now = nng_clock();
 
+	// While closing, connections end from below only (see
+	// tasq_rpc_close): the timer may still run once after the close.
+	if (atomic_load(&r->closing)) {
+		return (0);
+	}
 	nng_mtx_lock(r->pmtx);
 	if (r->pipes.count > 0 &&
 	    (victims = malloc(r->pipes.count * sizeof(*victims))) != NULL) {
@@ -1114,6 +1119,17 @@ tasq_rpc_bound_port(tasq_rpc *r)
 // every connection has a read outstanding to see its end. Only once the
 // connections are gone are the conversations stopped and the socket
 // closed.
+//
+// Only the receiving half is shut down (SHUT_RD). Shutting down the
+// sending half too made every write on the connection fail (EPIPE, or
+// the poller's hang-up failing a pending one) while its reader was still
+// taking the requests the peer had already sent, and a failed write
+// closes the pipe from the send side (rep0_pipe_send_cb): that is a
+// close from above, racing the reader's next frame: the window above,
+// which grows with the delay of nng's callbacks on a loaded machine (the
+// likely cause of a rare "socket did not close" over plain TCP). With
+// SHUT_RD writes go on until the reader sees the end of its stream and
+// closes the pipe, which also ends the writes.
 
 // The scan below reads descriptors that nng's threads may close at the
 // same moment (a connection that ends on its own). That is harmless: a
@@ -1213,7 +1229,7 @@ rpc_end_connections(tasq_rpc *r)
 			continue;
 		}
 		if (rpc_conn_fd((int) fd, port, path) &&
-		    shutdown((int) fd, SHUT_RDWR) == 0) {
+		    shutdown((int) fd, SHUT_RD) == 0) {
 			n++;
 		}
 	}
@@ -1315,18 +1331,22 @@ tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms)
 	if (r->cmtx != NULL) {
 		// Woken by each connection's end (pipe_cb's record, made at
 		// ADD_PRE, goes at REM_POST, which nng reports for every pipe
-		// it reported at ADD_PRE). It stops waiting once no connection
-		// has ended for QUIET_MS: nng 1.5.2's TLS layer does not
-		// always pass its socket's end up (a read started after a
-		// failed write waits forever), and such a connection is quiet
-		// for good. Closing it is then safe: nothing can arrive on its
-		// socket any more, so no read completes in the window
-		// described above.
+		// it reported at ADD_PRE). Over TLS it stops waiting once no
+		// connection has ended for QUIET_MS: nng 1.5.2's TLS layer
+		// does not always pass its socket's end up (a read started
+		// after a failed write waits forever), and such a connection
+		// is quiet for good. Over TCP and IPC every connection ends
+		// from below, so it waits for all (bounded by drain_ms): a
+		// connection that is only late (its callbacks delayed on a
+		// loaded machine) may have a frame's read completed and its
+		// callback not yet run, and nng_close would then hit the
+		// window described above.
 		nng_time until = nng_clock() + drain_ms;
 		nng_time quiet = nng_clock() + QUIET_MS;
+		bool     tls   = r->tls != NULL;
 		int      left  = atomic_load(&r->npipes);
-		while (
-		    left > 0 && nng_clock() < until && nng_clock() < quiet) {
+		while (left > 0 && nng_clock() < until &&
+		    (!tls || nng_clock() < quiet)) {
 			nng_time slice = nng_clock() + 100;
 			nng_mtx_lock(r->cmtx);
 			if (atomic_load(&r->npipes) > 0) {

@@ -106,16 +106,16 @@ int tasq_rpc_relisten(tasq_rpc *r);
 void tasq_rpc_close(tasq_rpc *r);
 
 // tasq_rpc_stop closes (if not yet done), waits up to drain_ms for the
-// connections to end (or until none has ended for half a second), then
-// stops every conversation's aio (waiting for its callback), closes the
-// contexts, stops taking pipe events (so nothing reaches the broker or
-// the journal from here any more), and last closes the socket, waiting
-// for that at most TASQ_RPC_CLOSE_MS. From then on only the journal's
-// callbacks can touch r: close the journal after this and before
-// tasq_rpc_free. Returns 0, or TASQ_EDEADLINE_EXCEEDED when connections
-// were still open at drain_ms (closing them then risks nng's hang) or
-// the socket did not close in time (then r is never freed: nng may still
-// use it). Idempotent.
+// connections to end (over TLS, or until none has ended for half a
+// second), then stops every conversation's aio (waiting for its
+// callback), closes the contexts, stops taking pipe events (so nothing
+// reaches the broker or the journal from here any more), and last
+// closes the socket, waiting for that at most TASQ_RPC_CLOSE_MS. From
+// then on only the journal's callbacks can touch r: close the journal
+// after this and before tasq_rpc_free. Returns 0, or
+// TASQ_EDEADLINE_EXCEEDED when connections were still open at drain_ms
+// (closing them then risks nng's hang) or the socket did not close in
+// time (then r is never freed: nng may still use it). Idempotent.
 #define TASQ_RPC_CLOSE_MS 2000
 int tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms);
 
