@@ -1413,6 +1413,7 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 		rep->u.health.server_id      = m->server_id;
 		rep->u.health.uptime_ms      = m->uptime_ms;
 		rep->u.health.heartbeat_port = m->heartbeat_port;
+		rep->u.health.identity       = m->identity;
 		break;
 	}
 	case TASQ_M_SUBMIT: {
@@ -1596,6 +1597,7 @@ tasq_wire_decode_rep(int method, const uint8_t *body, size_t len,
 				    .workers           = t->workers };
 		}
 		rep->u.stats.dead_total = m->dead_total;
+		rep->u.stats.identity   = m->identity;
 		for (size_t i = 0; i < m->n_queues; i++) {
 			Tasq__V1__QueueStats *q = m->queues[i];
 			rep->u.stats.queues[i] =
@@ -2325,6 +2327,7 @@ encode_stats(const tasq_rep *rep, nng_msg **msgp)
 	m.n_dead_letters = rep->u.stats.ndead * 2;
 	m.dead_letters   = rep->u.stats.dead;
 	m.dead_total     = rep->u.stats.dead_total;
+	m.identity       = rep->u.stats.identity;
 	rv               = pack(&m.base, msgp);
 out:
 	scratch_free(&sc);
@@ -2528,6 +2531,7 @@ tasq_wire_encode_rep(const tasq_rep *rep, nng_msg **msgp)
 		m.server_id             = rep->u.health.server_id;
 		m.uptime_ms             = rep->u.health.uptime_ms;
 		m.heartbeat_port        = rep->u.health.heartbeat_port;
+		m.identity              = rep->u.health.identity;
 		return (pack(&m.base, msgp));
 	}
 	case TASQ_M_SUBMIT: {

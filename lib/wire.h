@@ -341,6 +341,7 @@ typedef struct tasq_rep {
 			uint64_t    server_id;
 			uint64_t    uptime_ms;
 			uint32_t    heartbeat_port;
+			uint64_t    identity; // 0: a server from before
 		} health;
 		tasq_submit_rep submit;
 		struct {
@@ -398,6 +399,7 @@ typedef struct tasq_rep {
 			size_t             ntypes;
 			tasq_type_stats   *types;
 			uint64_t           dead_total;
+			uint64_t           identity; // 0: a server from before
 		} stats;
 		struct {
 			size_t            n;

@@ -2411,6 +2411,38 @@ TEST(health_stats_new_fields)
 	tasq_wire_rep_fini(&out);
 }
 
+// The server identity (issue 15): Health and Stats carry it whole (all
+// 64 bits, as a fixed64), and a reply without it (a server from before)
+// says 0.
+TEST(health_stats_identity)
+{
+	tasq_rep    in, out;
+	const char *why;
+
+	in = (tasq_rep) { .method = TASQ_M_HEALTH,
+		.u.health         = { .serving = true,
+		            .version           = "v",
+		            .server_id         = 1,
+		            .identity          = 0xfedcba9876543210ull } };
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.health.identity, 0xfedcba9876543210ull);
+	ASSERT_EQ(out.u.health.server_id, 1);
+	tasq_wire_rep_fini(&out);
+
+	in = (tasq_rep) { .method = TASQ_M_HEALTH,
+		.u.health         = { .serving = true, .version = "v" } };
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.health.identity, 0);
+	tasq_wire_rep_fini(&out);
+
+	in                  = (tasq_rep) { .method = TASQ_M_STATS };
+	in.u.stats.version  = "v";
+	in.u.stats.identity = UINT64_MAX;
+	ASSERT_OK(rep_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.stats.identity, UINT64_MAX);
+	tasq_wire_rep_fini(&out);
+}
+
 TEST(dead_list_and_purge_round_trip)
 {
 	uint64_t         ids[] = { 3, UINT64_MAX };

@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ struct tasq_metrics {
 	tasq_broker      *broker;
 	tasq_rpc         *rpc;
 	tasq_journal     *journal;
+	uint64_t          identity; // the server's (identity.h)
 	nng_time          started;
 	tasq_history     *history;
 	tasq_metrics_auth auth;
@@ -449,6 +451,7 @@ stats_cb(nng_aio *aio)
 	}
 	st.u.stats.version   = TASQ_VERSION;
 	st.u.stats.uptime_ms = nng_clock() - m->started;
+	st.u.stats.identity  = m->identity;
 	tasq_stats_json(&st, f);
 	tasq_broker_stats_fini(&st);
 	if (fclose(f) != 0) {
@@ -456,8 +459,24 @@ stats_cb(nng_aio *aio)
 		reply(aio, 500, "text/plain", "out of memory\n", 14);
 		return;
 	}
-	reply(aio, 200, "application/json", buf, len);
+	// The identity first (16 hex digits, a string as workers' ids are:
+	// JavaScript numbers lose 64-bit precision), then statsfmt's
+	// object, which does not carry it.
+	size_t cap = len + 64;
+	char  *out = NULL;
+	int    n   = -1;
+	if (len > 0 && buf[0] == '{' && (out = malloc(cap)) != NULL) {
+		n = snprintf(out, cap, "{\"identity\":\"%016" PRIx64 "\",%s",
+		    m->identity, buf + 1);
+	}
 	free(buf);
+	if (n < 0 || (size_t) n >= cap) {
+		free(out);
+		reply(aio, 500, "text/plain", "out of memory\n", 14);
+		return;
+	}
+	reply(aio, 200, "application/json", out, (size_t) n);
+	free(out);
 }
 
 // Replies with what fill wrote to a memory stream, as JSON.
@@ -905,8 +924,8 @@ metrics_free(tasq_metrics *m)
 
 int
 tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
-    tasq_rpc *rpc, tasq_journal *j, const tasq_metrics_auth *auth, char *err,
-    size_t errlen)
+    tasq_rpc *rpc, tasq_journal *j, uint64_t identity,
+    const tasq_metrics_auth *auth, char *err, size_t errlen)
 {
 	tasq_metrics     *m;
 	nng_url          *u = NULL;
@@ -917,10 +936,11 @@ tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
 		snprintf(err, errlen, "out of memory");
 		return (NNG_ENOMEM);
 	}
-	m->broker  = b;
-	m->rpc     = rpc;
-	m->journal = j;
-	m->started = nng_clock();
+	m->broker   = b;
+	m->rpc      = rpc;
+	m->journal  = j;
+	m->identity = identity;
+	m->started  = nng_clock();
 	if (auth != NULL) {
 		m->auth = *auth;
 	}

@@ -28,10 +28,11 @@ typedef struct tasq_metrics_auth {
 } tasq_metrics_auth;
 
 // tasq_metrics_start serves on url (http://host:port). Borrows b, rpc,
-// j (may be NULL) and auth until tasq_metrics_stop. err says why not.
+// j (may be NULL) and auth until tasq_metrics_stop. identity is the
+// server's (identity.h), shown by /api/stats. err says why not.
 int tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
-    tasq_rpc *rpc, tasq_journal *j, const tasq_metrics_auth *auth, char *err,
-    size_t errlen);
+    tasq_rpc *rpc, tasq_journal *j, uint64_t identity,
+    const tasq_metrics_auth *auth, char *err, size_t errlen);
 
 // tasq_metrics_stop stops serving and frees. Accepts NULL.
 void tasq_metrics_stop(tasq_metrics *m);

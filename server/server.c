@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "identity.h"
 #include "log.h"
 #include "metrics.h"
 #include "replay.h"
@@ -35,6 +36,7 @@ struct tasq_server {
 	bool             closing;
 	bool             stopped;
 	int              stop_rv;
+	uint64_t         identity; // HealthReply.identity (identity.h)
 };
 
 // Writes the URL being served, with the bound port in place of port 0,
@@ -145,6 +147,12 @@ tasq_server_alloc(
 			tasq_server_free(s);
 			return (rv != 0 ? rv : TASQ_EINTERNAL);
 		}
+		// Under the journal's lock: one server per directory.
+		if ((rv = tasq_identity_load(
+		         conf->data_dir, &s->identity, err, errlen)) != 0) {
+			tasq_server_free(s);
+			return (rv);
+		}
 		if ((rv = tasq_broker_recover(s->broker, s->journal, why,
 		         sizeof(why), &recs, &bytes)) != 0) {
 			snprintf(err, errlen, "recovery failed: %s", why);
@@ -162,6 +170,14 @@ tasq_server_alloc(
 		    conf->data_dir, (unsigned long long) (nng_clock() - t0),
 		    conf->fsync_name);
 	}
+	if (s->journal == NULL &&
+	    (rv = tasq_identity_new(&s->identity, err, errlen)) != 0) {
+		tasq_server_free(s);
+		return (rv);
+	}
+	tasq_service_set_identity(s->svc, s->identity);
+	tasq_info("server identity %016llx (shard tag %04x)",
+	    (unsigned long long) s->identity, (unsigned) (s->identity >> 48));
 	s->conf.rpc.journal = s->journal;
 	*sp                 = s;
 	return (0);
@@ -215,7 +231,8 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 		.stats                 = s->stats };
 	if (s->conf.metrics_listen != NULL &&
 	    (rv = tasq_metrics_start(&s->metrics, s->conf.metrics_listen,
-	         s->broker, s->rpc, s->journal, &ma, err, errlen)) != 0) {
+	         s->broker, s->rpc, s->journal, s->identity, &ma, err,
+	         errlen)) != 0) {
 		s->metrics = NULL;
 		return (rv);
 	}

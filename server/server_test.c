@@ -210,4 +210,120 @@ TEST(server_stop_ends_a_parked_long_poll)
 	teardown();
 }
 
+// Health's identity and server_id from the server at the ready file's URL.
+static void
+health_of(uint64_t *identity, uint64_t *server_id)
+{
+	tasq_chan *chan;
+	tasq_req   req = { .method = TASQ_M_HEALTH };
+	tasq_rep   rep;
+	char       err[512], url[128];
+
+	read_ready(url, sizeof(url));
+	tasq_chan_opts co = { .url  = url,
+		.keys               = keys,
+		.connect_timeout_ms = 5000,
+		.max_msg_bytes      = 1 << 20 };
+	ASSERT_OK(tasq_chan_open(&chan, &co, err, sizeof(err)));
+	ASSERT_OK(tasq_chan_call(chan, &req, 5000, &rep, err, sizeof(err)));
+	ASSERT_EQ(rep.method, TASQ_M_HEALTH);
+	*identity  = rep.u.health.identity;
+	*server_id = rep.u.health.server_id;
+	tasq_wire_rep_fini(&rep);
+	req = (tasq_req) { .method = TASQ_M_STATS };
+	ASSERT_OK(tasq_chan_call(chan, &req, 5000, &rep, err, sizeof(err)));
+	ASSERT_EQ(rep.u.stats.identity, *identity);
+	tasq_wire_rep_fini(&rep);
+	tasq_chan_close(chan);
+}
+
+// The identity (issue 15) is in Health and Stats, is the one in
+// <data-dir>/identity, and survives a restart with the same directory,
+// while server_id is new in every process.
+TEST(server_identity_survives_restart)
+{
+	tasq_server_conf sc;
+	tasq_server     *s;
+	char             err[512], path[128], line[64], want[64];
+	uint64_t         id1, sid1, id2, sid2;
+
+	setup(&sc, "tcp://127.0.0.1:0");
+	ASSERT_OK(tasq_server_alloc(&s, &sc, err, sizeof(err)));
+	ASSERT_OK(tasq_server_start(s, err, sizeof(err)));
+	health_of(&id1, &sid1);
+	tasq_server_free(s);
+	ASSERT_NE(id1, 0);
+	snprintf(path, sizeof(path), "%s/identity", dir);
+	FILE *f = fopen(path, "r");
+	ASSERT_NOT_NULL(f);
+	ASSERT_NOT_NULL(fgets(line, sizeof(line), f));
+	fclose(f);
+	snprintf(want, sizeof(want), "%016llx\n", (unsigned long long) id1);
+	ASSERT_STR_EQ(line, want);
+
+	ASSERT_EQ(unlink(ready), 0);
+	ASSERT_OK(tasq_server_alloc(&s, &sc, err, sizeof(err)));
+	ASSERT_OK(tasq_server_start(s, err, sizeof(err)));
+	health_of(&id2, &sid2);
+	tasq_server_free(s);
+	ASSERT_EQ(id2, id1);
+	ASSERT_NE(sid2, sid1);
+	teardown();
+}
+
+// Without --data-dir every process has an identity of its own.
+TEST(server_identity_random_without_data_dir)
+{
+	tasq_server_conf sc;
+	tasq_server     *s;
+	char             err[512];
+	uint64_t         id1, sid1, id2, sid2;
+
+	setup(&sc, "tcp://127.0.0.1:0");
+	sc.data_dir = NULL;
+	ASSERT_OK(tasq_server_alloc(&s, &sc, err, sizeof(err)));
+	ASSERT_OK(tasq_server_start(s, err, sizeof(err)));
+	health_of(&id1, &sid1);
+	tasq_server_free(s);
+	ASSERT_EQ(unlink(ready), 0);
+	ASSERT_OK(tasq_server_alloc(&s, &sc, err, sizeof(err)));
+	ASSERT_OK(tasq_server_start(s, err, sizeof(err)));
+	health_of(&id2, &sid2);
+	tasq_server_free(s);
+	ASSERT_NE(id1, 0);
+	ASSERT_NE(id2, 0);
+	ASSERT_NE(id2, id1);
+	teardown();
+}
+
+// A malformed identity file stops the start with a message naming it,
+// and is left as it was.
+TEST(server_bad_identity_file_refused)
+{
+	tasq_server_conf sc;
+	tasq_server     *s        = NULL;
+	char             err[512] = "", path[128], line[64];
+
+	setup(&sc, "tcp://127.0.0.1:0");
+	snprintf(path, sizeof(path), "%s/identity", dir);
+	FILE *f = fopen(path, "w");
+	ASSERT_NOT_NULL(f);
+	fputs("not an identity\n", f);
+	ASSERT_EQ(fclose(f), 0);
+	ASSERT_RV(tasq_server_alloc(&s, &sc, err, sizeof(err)),
+	    TASQ_EFAILED_PRECONDITION);
+	ASSERT_STR_CONTAINS(err, path);
+	ASSERT_STR_CONTAINS(err, "malformed");
+	f = fopen(path, "r");
+	ASSERT_NOT_NULL(f);
+	ASSERT_NOT_NULL(fgets(line, sizeof(line), f));
+	fclose(f);
+	ASSERT_STR_EQ(line, "not an identity\n");
+	// The directory's lock was let go: a fixed file starts.
+	ASSERT_EQ(unlink(path), 0);
+	ASSERT_OK(tasq_server_alloc(&s, &sc, err, sizeof(err)));
+	tasq_server_free(s);
+	teardown();
+}
+
 TASQ_TEST_MAIN()

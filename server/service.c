@@ -14,6 +14,7 @@ struct tasq_service {
 	tasq_broker      *broker;
 	tasq_service_conf conf;
 	uint64_t          server_id;
+	uint64_t          identity; // set before serving (server.c)
 	nng_time          started;
 	atomic_uint       heartbeat_port; // set while serving (server.c)
 };
@@ -45,6 +46,12 @@ uint64_t
 tasq_service_server_id(const tasq_service *s)
 {
 	return (s->server_id);
+}
+
+void
+tasq_service_set_identity(tasq_service *s, uint64_t identity)
+{
+	s->identity = identity;
 }
 
 void
@@ -246,6 +253,7 @@ tasq_service_handle(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 		rep.u.health.server_id      = s->server_id;
 		rep.u.health.uptime_ms      = nng_clock() - s->started;
 		rep.u.health.heartbeat_port = atomic_load(&s->heartbeat_port);
+		rep.u.health.identity       = s->identity;
 		return (tasq_wire_encode_rep(&rep, replyp));
 	case TASQ_M_SUBMIT:
 		rv = tasq_broker_submit(s->broker, &req->u.submit, now,
@@ -312,6 +320,7 @@ tasq_service_handle(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 		}
 		rep.u.stats.version   = TASQ_VERSION;
 		rep.u.stats.uptime_ms = nng_clock() - s->started;
+		rep.u.stats.identity  = s->identity;
 		rv                    = tasq_wire_encode_rep(&rep, replyp);
 		tasq_broker_stats_fini(&rep);
 		return (rv);

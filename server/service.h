@@ -37,6 +37,11 @@ void tasq_service_free(tasq_service *s);
 
 uint64_t tasq_service_server_id(const tasq_service *s);
 
+// tasq_service_set_identity sets HealthReply.identity and
+// StatsReply.identity (identity.h). Call before serving: not
+// synchronised.
+void tasq_service_set_identity(tasq_service *s, uint64_t identity);
+
 // tasq_service_set_heartbeat_port sets HealthReply.heartbeat_port (0:
 // none). Thread-safe (server/server.c sets it once the port listens).
 void tasq_service_set_heartbeat_port(tasq_service *s, uint32_t port);

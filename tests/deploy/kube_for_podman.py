@@ -6,10 +6,15 @@ podman 4.3.1 plays Pod, Deployment, PersistentVolumeClaim, ConfigMap and
 Secret documents; it ignores Service and StatefulSet documents without a
 word, and:
   - a Service has no counterpart: containers on a podman network find a pod
-    by its name (dnsname plugin), so the server runs as a Pod named after
-    its Service;
-  - a StatefulSet becomes that Pod, and its volumeClaimTemplates a
-    PersistentVolumeClaim (a podman named volume);
+    by its name (dnsname plugin), and the headless Service's name becomes
+    a network alias (PREFIX-SERVICE) that the caller gives the
+    StatefulSet's pods (`podman play kube --network NET:alias=NAME`), so
+    that it resolves to every server pod's address, as in Kubernetes;
+  - a StatefulSet of N replicas becomes N Pods PREFIX-NAME-0 .. -N-1,
+    and its volumeClaimTemplates a PersistentVolumeClaim per pod
+    (PREFIX-CLAIM-NAME-I, a podman named volume), as Kubernetes names
+    them; --replicas overrides N;
+  - a Job becomes a Pod PREFIX-NAME (restartPolicy Never) that runs once;
   - a secret volume crashes play kube (nil pointer in VolumeFromSecret),
     so each becomes a hostPath of a directory holding the same files
     (--secret-dir DIR/SECRETNAME/KEY, only the listed items if any);
@@ -18,12 +23,20 @@ word, and:
     and then refused ("secret ... is not valid JSON"), so the caller makes
     the podman secret, named PREFIX-NAME;
   - readinessProbe is ignored; livenessProbe becomes the container's
-    health check.
+    health check;
+  - a containerPort is published on the host (as if hostPort were set),
+    so that a second replica fails to start ("address already in use"):
+    ports are dropped (in Kubernetes they are informational).
 Every name gets PREFIX- (several runs can share the machine), the image
 is replaced and every pod gets the label given.
 
+--kinds KIND,... keeps only the documents of those kinds (as written in
+the manifests), so that the StatefulSet's pods can be played with the
+Service's alias and the rest without it.
+
 usage: kube_for_podman.py --prefix P --image IMG --label K=V
-                          --secret-dir DIR MANIFEST... > out.yaml
+                          --secret-dir DIR [--replicas N] [--kinds K,...]
+                          MANIFEST... > out.yaml
 """
 import argparse
 import copy
@@ -44,6 +57,9 @@ def main():
     ap.add_argument("--image", required=True)
     ap.add_argument("--label", required=True)
     ap.add_argument("--secret-dir", required=True)
+    ap.add_argument("--replicas", type=int,
+                    help="replicas of every StatefulSet (default: theirs)")
+    ap.add_argument("--kinds", help="only these kinds, comma-separated")
     ap.add_argument("manifests", nargs="+")
     a = ap.parse_args()
     lk, lv = a.label.split("=", 1)
@@ -53,6 +69,7 @@ def main():
         with open(m) as f:
             docs += [d for d in yaml.safe_load_all(f) if d]
     services = [d["metadata"]["name"] for d in docs if d["kind"] == "Service"]
+    kinds = set(a.kinds.split(",")) if a.kinds else None
 
     def pname(n):
         return "%s-%s" % (a.prefix, n)
@@ -71,6 +88,11 @@ def main():
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     ref["name"] = pname(ref["name"])
+            if c.pop("ports", None):
+                note("%s/%s: ports dropped (podman would publish each "
+                     "containerPort on the host, which the replicas "
+                     "cannot share; pods reach each other by name)" %
+                     (owner, c["name"]))
             if "readinessProbe" in c:
                 note("%s/%s: readinessProbe is ignored by podman" %
                      (owner, c["name"]))
@@ -101,35 +123,54 @@ def main():
     for d in docs:
         kind = d["kind"]
         name = d["metadata"]["name"]
+        if kinds is not None and kind not in kinds:
+            continue
         if kind == "Service":
-            note("Service %s dropped: the server pod is named %s instead" %
-                 (name, pname(name)))
+            note("Service %s dropped: its pods get the network alias %s "
+                 "(clusterIP %s)" % (name, pname(name),
+                                     d["spec"].get("clusterIP", "auto")))
         elif kind == "StatefulSet":
             spec = d["spec"]
-            tmpl = copy.deepcopy(spec["template"])
-            pod_name = pname(spec.get("serviceName", name))
+            n = a.replicas if a.replicas is not None else spec.get(
+                "replicas", 1)
+            for i in range(n):
+                tmpl = copy.deepcopy(spec["template"])
+                pod_name = "%s-%d" % (pname(name), i)
+                meta = tmpl.setdefault("metadata", {})
+                meta["name"] = pod_name
+                meta.setdefault("labels", {})[lk] = lv
+                pspec = tmpl["spec"]
+                fix_pod_spec(pspec, pod_name)
+                for vct in spec.get("volumeClaimTemplates", []):
+                    vname = vct["metadata"]["name"]
+                    claim = pname("%s-%s-%d" % (vname, name, i))
+                    out.append({
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": claim, "labels": {lk: lv}},
+                        "spec": copy.deepcopy(vct["spec"]),
+                    })
+                    pspec.setdefault("volumes", []).append({
+                        "name": vname,
+                        "persistentVolumeClaim": {"claimName": claim},
+                    })
+                    note("volumeClaimTemplate %s -> PersistentVolumeClaim "
+                         "%s" % (vname, claim))
+                out.append({"apiVersion": "v1", "kind": "Pod",
+                            "metadata": meta, "spec": pspec})
+            note("StatefulSet %s -> Pods %s-0..%d (%d replicas)" %
+                 (name, pname(name), n - 1, n))
+        elif kind == "Job":
+            tmpl = copy.deepcopy(d["spec"]["template"])
             meta = tmpl.setdefault("metadata", {})
-            meta["name"] = pod_name
+            meta["name"] = pname(name)
             meta.setdefault("labels", {})[lk] = lv
             pspec = tmpl["spec"]
-            fix_pod_spec(pspec, pod_name)
-            for vct in spec.get("volumeClaimTemplates", []):
-                claim = pname(vct["metadata"]["name"])
-                out.append({
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    "metadata": {"name": claim, "labels": {lk: lv}},
-                    "spec": vct["spec"],
-                })
-                pspec.setdefault("volumes", []).append({
-                    "name": vct["metadata"]["name"],
-                    "persistentVolumeClaim": {"claimName": claim},
-                })
-                note("volumeClaimTemplate %s -> PersistentVolumeClaim %s" %
-                     (vct["metadata"]["name"], claim))
+            pspec["restartPolicy"] = "Never"
+            fix_pod_spec(pspec, pname(name))
             out.append({"apiVersion": "v1", "kind": "Pod",
                         "metadata": meta, "spec": pspec})
-            note("StatefulSet %s -> Pod %s" % (name, pod_name))
+            note("Job %s -> Pod %s (runs once)" % (name, pname(name)))
         elif kind == "Deployment":
             d = copy.deepcopy(d)
             d["metadata"]["name"] = pname(name)
