@@ -207,6 +207,13 @@ bool tasq_api_sharded(tasq_session *s);
 int tasq_api_place_job(tasq_session *s, uint64_t *job_id, uint32_t *member,
     char *err, size_t errlen);
 
+// tasq_api_place_job_r is tasq_api_place_job with the random part r
+// given (1 .. TASQ_SHARD_R_MASK): the same r, the same servers up, the
+// same placement, whatever the list's order (tests; with one server the
+// id is r).
+int tasq_api_place_job_r(tasq_session *s, uint64_t r, uint64_t *job_id,
+    uint32_t *member, char *err, size_t errlen);
+
 // tasq_api_job_member finds the member of job_id (by its tag, 16.2). On a
 // tag collision (two servers share the tag) each of them that is up is
 // asked (JobStatus) and the one that knows the job is the answer

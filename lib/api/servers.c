@@ -654,6 +654,26 @@ tasq_api_place_job(tasq_session *s, uint64_t *job_id, uint32_t *member,
 }
 
 int
+tasq_api_place_job_r(tasq_session *s, uint64_t r, uint64_t *job_id,
+    uint32_t *member, char *err, size_t errlen)
+{
+	tasq_shard_member mi;
+	int               rv;
+
+	if (s->servers == NULL) {
+		*job_id = r;
+		*member = 1;
+		return (0);
+	}
+	if ((rv = tasq_shard_place(s->servers->shard, r, now_ms(), job_id, &mi,
+	         err, errlen)) != 0) {
+		return (rv);
+	}
+	*member = mi.num;
+	return (0);
+}
+
+int
 tasq_api_job_member(tasq_session *s, uint64_t job_id, uint32_t *member,
     char *err, size_t errlen)
 {
