@@ -175,8 +175,9 @@ int tasq_api_aio_run(int (*start)(tasq_aio *, void *), void *arg);
 //
 // Members are named by number (tasq_shard_member.num, never reused); with
 // one server the only member is number 1. TASQ_API_MEMBER_ANY (0) names
-// "the default member": the lowest-numbered member that is up (with one
-// server, the server).
+// "the default member": s->chan's member (the first in list order that
+// was up at open) while it is up, else the lowest-numbered member up
+// (with one server, the server).
 //
 // How members are kept fresh (several servers): a session thread (the
 // prober) probes every member with Health when tasq_shard_due says so

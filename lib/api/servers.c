@@ -35,8 +35,9 @@ struct tasq_api_servers {
 	struct mem    *mems;
 	nng_thread    *prober;
 	bool           stop;
-	tasq_chan_opts co;  // every member's, but url and server name
-	char          *sni; // tls-server-name, or NULL: each item's host
+	tasq_chan_opts co;     // every member's, but url and server name
+	char          *sni;    // tls-server-name, or NULL: each item's host
+	uint32_t       pinned; // s->chan's member (0: none)
 };
 
 static uint64_t
@@ -490,7 +491,8 @@ tasq_api_servers_first_chan(tasq_api_servers *sv)
 		if (m->chan != NULL &&
 		    tasq_shard_get(sv->shard, m->num, &mi) == 0 &&
 		    mi.state == TASQ_SHARD_UP) {
-			c = m->chan;
+			c          = m->chan;
+			sv->pinned = m->num;
 			m->refs++; // never released: pinned
 		}
 	}
@@ -521,6 +523,15 @@ hold(tasq_api_servers *sv, uint32_t member, struct mem **mp,
 
 	nng_mtx_lock(sv->mtx);
 	if (member == TASQ_API_MEMBER_ANY) {
+		// s->chan's member while it is up (code that uses s->chan
+		// directly and code that calls through here then agree),
+		// else the first up.
+		m = mem_find(sv, sv->pinned);
+		if (m != NULL && m->chan != NULL && !m->removed &&
+		    tasq_shard_get(sv->shard, m->num, mi) == 0 &&
+		    mi->state == TASQ_SHARD_UP) {
+			goto found;
+		}
 		for (m = sv->mems; m != NULL; m = m->next) {
 			if (m->chan != NULL && !m->removed &&
 			    tasq_shard_get(sv->shard, m->num, mi) == 0 &&
@@ -555,6 +566,7 @@ hold(tasq_api_servers *sv, uint32_t member, struct mem **mp,
 			return (TASQ_EUNAVAILABLE);
 		}
 	}
+found:
 	m->refs++;
 	nng_mtx_unlock(sv->mtx);
 	*mp = m;
