@@ -121,11 +121,14 @@ mem_dial(tasq_api_servers *sv, struct mem *m, const tasq_shard_member *mi,
 }
 
 // Probes member num: dials it if it has no chan yet, then asks Health;
-// marks it up (with its identity) or down. Only the prober and the open
+// marks it up (with its identity) or down. The dial waits up to
+// connect_timeout_ms (0: one attempt), the Health reply up to health_ms
+// (at least a second). Only the prober and the open
 // probe, one probe per member at a time; members are removed only by the
 // prober, so m stays valid.
 static void
-probe(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms)
+probe(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms,
+    uint32_t health_ms)
 {
 	tasq_shard_member mi;
 	tasq_chan        *c;
@@ -164,9 +167,8 @@ probe(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms)
 	}
 	memset(&req, 0, sizeof(req));
 	req.method = TASQ_M_HEALTH;
-	rv         = tasq_chan_call(c, &req,
-            connect_timeout_ms > 0 ? connect_timeout_ms : 1000, &rep, err,
-	            sizeof(err));
+	rv = tasq_chan_call(c, &req, health_ms > 1000 ? health_ms : 1000, &rep,
+	    err, sizeof(err));
 	if (rv == 0 && !rep.u.health.serving) {
 		tasq_wire_rep_fini(&rep);
 		snprintf(err, sizeof(err), "not serving");
@@ -277,24 +279,26 @@ prober(void *arg)
 		nng_mtx_lock(sv->mtx);
 		for (struct mem *m = sv->mems; m != NULL; m = m->next) {
 			tasq_shard_member mi;
+			// A connection came up: probe the member unless it
+			// is up already (its first connection, at its dial).
 			if (m->kick && nk < TASQ_SHARD_MAX_MEMBERS &&
 			    tasq_shard_get(sv->shard, m->num, &mi) == 0 &&
 			    mi.state != TASQ_SHARD_UP) {
 				kicked[nk++] = m->num;
-				m->kick      = false;
 			}
+			m->kick = false;
 		}
 		nng_mtx_unlock(sv->mtx);
-		for (size_t i = 0; i < n + nk && !sv->stop; i++) {
+		for (size_t i = 0; i < n + nk; i++) {
 			uint32_t    num = i < n ? nums[i] : kicked[i - n];
 			struct mem *m;
 			nng_mtx_lock(sv->mtx);
 			m = mem_find(sv, num);
 			nng_mtx_unlock(sv->mtx);
 			if (m != NULL) {
-				// One attempt: the prober must not sit in a
-				// dial while others are due.
-				probe(sv, m, 0);
+				// One dial attempt: the prober must not sit
+				// in a dial while others are due.
+				probe(sv, m, 0, sv->s->connect_timeout_ms);
 			} else if (i < n) {
 				(void) tasq_shard_mark_down(
 				    sv->shard, num, now_ms(), "no channel");
@@ -369,7 +373,7 @@ open_one(void *arg)
 {
 	struct open_arg *a = arg;
 
-	probe(a->sv, a->m, a->timeout_ms);
+	probe(a->sv, a->m, a->timeout_ms, a->timeout_ms);
 }
 
 // Several servers: the set, its members dialed and probed in parallel

@@ -12,6 +12,7 @@
 // It prints "restart" and waits on GATE2 (the server is back with its
 // data dir): its jobs are found again. Exit 0: all held.
 #include <inttypes.h>
+#include <sys/resource.h>
 
 #include "tasq_test.h"
 
@@ -156,6 +157,30 @@ wait_gate(const char *path)
 
 static uint64_t ids[NJOBS], victim_ids[NJOBS];
 
+static uint64_t
+cpu_ms(void)
+{
+	struct rusage ru;
+
+	ASSERT_EQ(getrusage(RUSAGE_SELF, &ru), 0);
+	return ((uint64_t) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	    (uint64_t) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000);
+}
+
+// An idle session costs no CPU: its prober waits for what is due (a
+// measurement over one second, not a synchronisation).
+static void
+check_idle(void)
+{
+	uint64_t c0 = cpu_ms(), c1;
+
+	nng_msleep(1000);
+	c1 = cpu_ms();
+	printf(
+	    "idle second: %llu ms of CPU\n", (unsigned long long) (c1 - c0));
+	ASSERT_LT(c1 - c0, 300);
+}
+
 static void
 run(const char *killed, const char *gate1, const char *gate2)
 {
@@ -191,6 +216,7 @@ run(const char *killed, const char *gate1, const char *gate2)
 	ASSERT_NE(idn[0], idn[2]);
 	victim = identity_of(s, killed);
 	ASSERT_NE(victim, 0);
+	check_idle();
 
 	// 300 jobs: each on the member its tag names, all three get some.
 	for (int k = 0; k < NJOBS; k++) {
@@ -291,6 +317,7 @@ run(const char *killed, const char *gate1, const char *gate2)
 		ASSERT_OK(status(s, victim_ids[k], err, sizeof(err)));
 	}
 	ASSERT_EQ(identity_of(s, killed), victim);
+	check_idle();
 	tasq_session_free(s);
 	printf("ok: %zu of %d jobs on the killed server found again\n",
 	    nvictim, NJOBS);
