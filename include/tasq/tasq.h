@@ -162,6 +162,7 @@ TASQ_API const char *tasq_errmsg(void);
 //
 //   name              environment          default
 //   server            TASQ_SERVER          tcp://127.0.0.1:7070
+//                                          (or URL,URL,...: several)
 //   key-file          TASQ_KEY_FILE        (none) comma-separated files
 //   key               TASQ_KEY             (none) the key itself
 //   tls-ca            TASQ_TLS_CA          (none) needed for tls+tcp://
@@ -174,6 +175,8 @@ TASQ_API const char *tasq_errmsg(void);
 //   request-timeout   -                    10s   one request's deadline
 //   connect-timeout   -                    5s    reaching the server
 //   max-message       -                    64MiB largest reply
+//   resolve-interval  -                    30s   names of a server list
+//                                                looked up again
 //
 // Values are text as on the tools' command line ("30s", "16MiB"). A key
 // must come from key-file or key: a session without one is refused.

@@ -58,6 +58,7 @@ enum tasq_api_opt {
 	TASQ_API_OPT_REQUEST_TIMEOUT,
 	TASQ_API_OPT_CONNECT_TIMEOUT,
 	TASQ_API_OPT_MAX_MESSAGE,
+	TASQ_API_OPT_RESOLVE_INTERVAL, // several servers (end of file)
 	TASQ_API_OPT_COUNT,
 };
 
@@ -105,6 +106,8 @@ struct tasq_session {
 	nng_thread         *runners[TASQ_API_MAX_RUNNERS];
 	unsigned            nrunners, idle_runners;
 	tasq_api_closer    *closers;
+	// Several servers (the end of this file); NULL with one server.
+	struct tasq_api_servers *servers;
 };
 
 // tasq_api_session_hold counts one more thing of the session that must
@@ -157,5 +160,134 @@ bool tasq_api_aio_finish(tasq_aio *aio, int rv, const char *msg);
 // start(aio, arg) starts it on a private aio, then waits; returns its
 // result and sets the thread's message. For the blocking forms.
 int tasq_api_aio_run(int (*start)(tasq_aio *, void *), void *arg);
+
+// ---- several servers (issue 15; docs/LIBRARY.md "Several servers") -------
+//
+// A session's `server` option is one server (one URL: an IP literal,
+// ipc://, or a name that resolves to one address when the session opens)
+// or several (a list "URL,URL,...", or one name that resolves to several
+// addresses). With one server nothing changes: s->servers is NULL, s->chan
+// is the server's channel and every call below costs what tasq_api_call
+// costs (no probe, no lock of its own). With several, s->servers holds the
+// set (lib/api/shard.h) and one tasq_chan per member; s->chan is then the
+// channel of the member that answered first at open (kept for the code
+// that still uses it directly; it goes to that one server).
+//
+// Members are named by number (tasq_shard_member.num, never reused); with
+// one server the only member is number 1. TASQ_API_MEMBER_ANY (0) names
+// "the default member": s->chan's member (the first in list order that
+// was up at open) while it is up, else the lowest-numbered member up
+// (with one server, the server).
+//
+// How members are kept fresh (several servers): a session thread (the
+// prober) probes every member with Health when tasq_shard_due says so
+// (never probed, or down and its back-off elapsed; the Health reply's
+// identity keys the member), at once when a member's connection comes
+// back (its chan's connection callback), and resolves the names again
+// every resolve-interval (and soon after every member went down). A
+// member is marked down when its connection drops (the callback) and when
+// a call on it fails in transport (tasq_api_call_member, or
+// tasq_api_member_failed from code that uses its chan directly). Calls
+// never block on probes or lookups: they read the set's state.
+//
+// Thread-safe, all of them. Errors as tasq_api_call (0 or TASQ_E*, the
+// message in err, NUL-terminated; err may be NULL when errlen is 0).
+#include "shard.h"
+
+#define TASQ_API_MEMBER_ANY 0u
+
+// tasq_api_sharded returns whether s has several servers (a server list or
+// a name with several addresses).
+bool tasq_api_sharded(tasq_session *s);
+
+// tasq_api_place_job gives a new job its id and its member: with several
+// servers, rendezvous placement among the members up (PROTOCOL.md 16.3;
+// the id's top 16 bits are the member's tag); none up:
+// TASQ_EUNAVAILABLE, err naming each member and why it is not up. With
+// one server: a random non-zero 64-bit id (as before) and member 1.
+int tasq_api_place_job(tasq_session *s, uint64_t *job_id, uint32_t *member,
+    char *err, size_t errlen);
+
+// tasq_api_place_job_r is tasq_api_place_job with the random part r
+// given (1 .. TASQ_SHARD_R_MASK): the same r, the same servers up, the
+// same placement, whatever the list's order (tests; with one server the
+// id is r).
+int tasq_api_place_job_r(tasq_session *s, uint64_t r, uint64_t *job_id,
+    uint32_t *member, char *err, size_t errlen);
+
+// tasq_api_job_member finds the member of job_id (by its tag, 16.2). On a
+// tag collision (two servers share the tag) each of them that is up is
+// asked (JobStatus) and the one that knows the job is the answer
+// (TASQ_ENOT_FOUND when none does). Errors: TASQ_ENOT_FOUND (no server
+// with the tag: err names it and the tags known), TASQ_EUNAVAILABLE (its
+// server is down: err names it, for how long and why; or some members
+// are not probed yet). With one server: member 1, no round trip.
+int tasq_api_job_member(tasq_session *s, uint64_t job_id, uint32_t *member,
+    char *err, size_t errlen);
+
+// tasq_api_call_member is tasq_api_call to one member (TASQ_API_MEMBER_ANY:
+// the default member). A member down and not connected fails at once with
+// TASQ_EUNAVAILABLE naming it (no request is sent); a transport failure
+// (an NNG error; not a timeout nor a server's refusal) marks it down, a
+// success marks it up. Not a member (removed by a later resolution):
+// TASQ_EUNAVAILABLE. With one server, member 1 (or ANY) is tasq_api_call.
+int tasq_api_call_member(tasq_session *s, uint32_t member, const tasq_req *req,
+    uint32_t timeout_ms, tasq_rep *rep, char *err, size_t errlen);
+
+// tasq_api_call_member_aio is tasq_api_call_aio to one member, with
+// tasq_api_call_member's routing and errors (delivered to done).
+int tasq_api_call_member_aio(tasq_session *s, uint32_t member,
+    const tasq_req *req, uint32_t timeout_ms, tasq_aio *aio,
+    tasq_api_done_fn done, void *arg);
+
+// tasq_api_members copies up to max members, in number order, into out
+// and returns how many there are (may exceed max). Aliases (alias_of !=
+// 0: another address of a server listed already) are included: skip them
+// to count each server once (stats --all, workers leasing from every
+// server). With one server: one member, number 1, url the option's,
+// identity 0 and probed false (it is never probed), state up.
+size_t tasq_api_members(tasq_session *s, tasq_shard_member *out, size_t max);
+
+// tasq_api_member_hold pins member's channel (TASQ_API_MEMBER_ANY: the
+// default member's) for direct use (tasq_chan_call_start/_finish for a
+// long poll, tasq_chan_seal for heartbeats) and puts it in *chanp and the
+// member's number in *nump (may be NULL); release it with
+// tasq_api_member_release(s, num) (a removed member's channel is closed
+// after its last release). Errors: as tasq_api_call_member's before
+// sending.
+int  tasq_api_member_hold(tasq_session *s, uint32_t member, tasq_chan **chanp,
+     uint32_t *nump, char *err, size_t errlen);
+void tasq_api_member_release(tasq_session *s, uint32_t num);
+
+// tasq_api_member_failed tells the session that a call on member num's
+// channel failed in transport (rv, an NNG error, with why): it is marked
+// down (no-op with one server or for other errors).
+void tasq_api_member_failed(
+    tasq_session *s, uint32_t num, int rv, const char *why);
+
+// The session's side (lib/api/servers.c, used by session.c):
+// tasq_api_servers_open makes the set when spec is several servers
+// (*svp NULL and 0 when it is one: the session dials it as before), dials
+// and probes every member at once (each up to co's connect timeout) and
+// fails when none answers, err naming each and why; _free closes it all
+// (no call running); _first_chan is the chan of the first member up
+// (pinned until _free: s->chan); _call is tasq_api_call_member without
+// the session's hold.
+typedef struct tasq_api_servers tasq_api_servers;
+int        tasq_api_servers_open(tasq_session *s, const char *spec,
+           const tasq_chan_opts *co, const tasq_shard_opts *so,
+           tasq_api_servers **svp, char *err, size_t errlen);
+void       tasq_api_servers_free(tasq_api_servers *sv);
+tasq_chan *tasq_api_servers_first_chan(tasq_api_servers *sv);
+int        tasq_api_servers_call(tasq_session *s, uint32_t member,
+           const tasq_req *req, uint32_t timeout_ms, tasq_rep *rep, char *err,
+           size_t errlen);
+
+// tasq_api_session_open_with is tasq_session_open with the server set's
+// options (so, e.g. its resolver: tests simulate names; NULL: defaults;
+// resolve-interval comes from opts either way). tasq_session_open calls
+// it with NULL.
+int tasq_api_session_open_with(
+    tasq_session **sp, const tasq_opts *opts, const tasq_shard_opts *so);
 
 #endif

@@ -47,6 +47,10 @@ static const struct def {
 	    0, 3600000 },
 	[TASQ_API_OPT_MAX_MESSAGE] = { "max-message", NULL, "64MiB", K_SIZE,
 	    1024, 1073741824 },
+	// How often the names of the server list are looked up again (issue
+	// 15; docs/LIBRARY.md "Several servers").
+	[TASQ_API_OPT_RESOLVE_INTERVAL] = { "resolve-interval", NULL, "30s",
+	    K_MS, 100, 86400000 },
 };
 
 static int
@@ -70,7 +74,13 @@ check(int i, const char *value, char *err, size_t errlen)
 
 	switch (d->kind) {
 	case K_URL:
-		return (tasq_url_check(value, TASQ_URL_DIAL, err, errlen));
+		// One URL is checked as before (the same messages); a list
+		// "URL,URL,..." as lib/api/shard.h says.
+		if (strchr(value, ',') == NULL) {
+			return (
+			    tasq_url_check(value, TASQ_URL_DIAL, err, errlen));
+		}
+		return (tasq_shard_check(value, 0, err, errlen));
 	case K_MS:
 	case K_SIZE:
 		if (tasq_opt_parse_u64(

@@ -1,4 +1,5 @@
-// session: tasq_session, a connection to one server for the public API:
+// session: tasq_session, a connection to a server (or several: see
+// lib/api/servers.c) for the public API:
 // the keyring and channel built from tasq_opts, one-shot requests run
 // asynchronously on a few threads of the session's, and the close that
 // reaches every operation and job of it.
@@ -20,6 +21,7 @@ struct tasq_api_op {
 	tasq_aio           *aio; // NULL once completed from outside
 	tasq_api_done_fn    done;
 	void               *arg;
+	uint32_t            member; // TASQ_API_MEMBER_ANY: the default
 	bool                running, in_done;
 	struct tasq_api_op *next; // queue or running list
 };
@@ -127,6 +129,13 @@ static void session_destroy(tasq_session *s);
 TASQ_API int
 tasq_session_open(tasq_session **sp, const tasq_opts *opts)
 {
+	return (tasq_api_session_open_with(sp, opts, NULL));
+}
+
+int
+tasq_api_session_open_with(
+    tasq_session **sp, const tasq_opts *opts, const tasq_shard_opts *so)
+{
 	tasq_session      *s;
 	tasq_opts         *env = NULL;
 	tasq_chan_opts     co;
@@ -195,6 +204,18 @@ tasq_session_open(tasq_session **sp, const tasq_opts *opts)
 	co.connect_timeout_ms = s->connect_timeout_ms;
 	co.max_msg_bytes =
 	    (size_t) tasq_api_opts_u64(opts, TASQ_API_OPT_MAX_MESSAGE);
+	// Several servers (a list, or a name with several addresses): the
+	// set dials them; one server is dialed below, as it always was.
+	if ((rv = tasq_api_servers_open(
+	         s, url, &co, so, &s->servers, err, sizeof(err))) != 0) {
+		session_destroy(s);
+		return (tasq_api_fail(rv, "%s", err));
+	}
+	if (s->servers != NULL) {
+		s->chan = tasq_api_servers_first_chan(s->servers);
+		*sp     = s;
+		return (0);
+	}
 	if ((rv = tasq_chan_open(&s->chan, &co, err, sizeof(err))) != 0) {
 		session_destroy(s);
 		// Not reached in time, refused, unreachable: the server is
@@ -332,7 +353,11 @@ tasq_session_close(tasq_session *s)
 static void
 session_destroy(tasq_session *s)
 {
-	tasq_chan_close(s->chan);
+	if (s->servers != NULL) {
+		tasq_api_servers_free(s->servers); // s->chan is one of them
+	} else {
+		tasq_chan_close(s->chan);
+	}
 	tasq_keyring_free(s->keys);
 	tasq_opts_free(s->opts);
 	if (s->cv != NULL) {
@@ -375,9 +400,31 @@ tasq_api_call(tasq_session *s, const tasq_req *req, uint32_t timeout_ms,
 		snprintf(err, errlen, "the session is closed");
 		return (rv);
 	}
-	rv = tasq_chan_call(s->chan, req, timeout_ms, rep, err, errlen);
+	if (s->servers == NULL) {
+		rv = tasq_api_err(tasq_chan_call(
+		    s->chan, req, timeout_ms, rep, err, errlen));
+	} else {
+		rv = tasq_api_servers_call(
+		    s, TASQ_API_MEMBER_ANY, req, timeout_ms, rep, err, errlen);
+	}
 	tasq_api_session_release(s);
-	return (tasq_api_err(rv));
+	return (rv);
+}
+
+int
+tasq_api_call_member(tasq_session *s, uint32_t member, const tasq_req *req,
+    uint32_t timeout_ms, tasq_rep *rep, char *err, size_t errlen)
+{
+	int rv;
+
+	if ((rv = tasq_api_session_hold(s)) != 0) {
+		snprintf(err, errlen, "the session is closed");
+		return (rv);
+	}
+	rv = tasq_api_servers_call(
+	    s, member, req, timeout_ms, rep, err, errlen);
+	tasq_api_session_release(s);
+	return (rv);
 }
 
 static void
@@ -410,9 +457,13 @@ runner(void *arg)
 		nng_mtx_unlock(s->mtx);
 
 		memset(&rep, 0, sizeof(rep));
-		rv = tasq_chan_call(
-		    s->chan, op->req, op->timeout_ms, &rep, err, sizeof(err));
-		rv = tasq_api_err(rv);
+		if (s->servers == NULL && op->member == TASQ_API_MEMBER_ANY) {
+			rv = tasq_api_err(tasq_chan_call(s->chan, op->req,
+			    op->timeout_ms, &rep, err, sizeof(err)));
+		} else {
+			rv = tasq_api_servers_call(s, op->member, op->req,
+			    op->timeout_ms, &rep, err, sizeof(err));
+		}
 
 		nng_mtx_lock(s->mtx);
 		for (struct tasq_api_op **pp = &s->running; *pp != NULL;
@@ -504,6 +555,14 @@ int
 tasq_api_call_aio(tasq_session *s, const tasq_req *req, uint32_t timeout_ms,
     tasq_aio *aio, tasq_api_done_fn done, void *arg)
 {
+	return (tasq_api_call_member_aio(
+	    s, TASQ_API_MEMBER_ANY, req, timeout_ms, aio, done, arg));
+}
+
+int
+tasq_api_call_member_aio(tasq_session *s, uint32_t member, const tasq_req *req,
+    uint32_t timeout_ms, tasq_aio *aio, tasq_api_done_fn done, void *arg)
+{
 	struct tasq_api_op *op;
 	int                 rv;
 
@@ -512,6 +571,7 @@ tasq_api_call_aio(tasq_session *s, const tasq_req *req, uint32_t timeout_ms,
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
 	}
 	op->s          = s;
+	op->member     = member;
 	op->req        = req;
 	op->timeout_ms = timeout_ms;
 	op->aio        = aio;
