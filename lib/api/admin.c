@@ -82,9 +82,31 @@ queue_fail(const char *fn)
 static void
 maybe_redial(tasq_session *s, int rv)
 {
-	if (rv == TASQ_EUNAVAILABLE || rv == TASQ_EDEADLINE_EXCEEDED) {
+	// Several servers: the session's prober redials the member a call
+	// marked down (lib/api/servers.c).
+	if (!tasq_api_sharded(s) &&
+	    (rv == TASQ_EUNAVAILABLE || rv == TASQ_EDEADLINE_EXCEEDED)) {
 		(void) tasq_chan_redial(s->chan);
 	}
+}
+
+// job_call is tasq_api_call to the server that holds job_id: with
+// several servers the member its id's tag names (PROTOCOL.md 16.4), with
+// one the server (no extra round trip).
+static int
+job_call(tasq_session *s, uint64_t job_id, const tasq_req *req,
+    uint32_t timeout_ms, tasq_rep *rep, char *err, size_t errlen)
+{
+	uint32_t m;
+	int      rv;
+
+	if (!tasq_api_sharded(s)) {
+		return (tasq_api_call(s, req, timeout_ms, rep, err, errlen));
+	}
+	if ((rv = tasq_api_job_member(s, job_id, &m, err, errlen)) != 0) {
+		return (rv);
+	}
+	return (tasq_api_call_member(s, m, req, timeout_ms, rep, err, errlen));
 }
 
 // ---- health
@@ -323,8 +345,8 @@ status_call(tasq_job_status *st, tasq_session *s, uint64_t id)
 	memset(&req, 0, sizeof(req));
 	req.method              = TASQ_M_JOB_STATUS;
 	req.u.job_status.job_id = id;
-	if ((rv = tasq_api_call(
-	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+	if ((rv = job_call(
+	         s, id, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
 		maybe_redial(s, rv);
 		return (tasq_api_fail(rv, "job %016" PRIx64 ": %s", id, err));
 	}
@@ -569,8 +591,8 @@ tasq_job_cancel_id(tasq_job_status *st, uint64_t *droppedp, uint32_t *runningp,
 	memset(&req, 0, sizeof(req));
 	req.method          = TASQ_M_CANCEL;
 	req.u.cancel.job_id = job_id;
-	if ((rv = tasq_api_call(
-	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+	if ((rv = job_call(s, job_id, &req, s->timeout_ms, &rep, err,
+	         sizeof(err))) != 0) {
 		maybe_redial(s, rv);
 		return (tasq_api_fail(rv, "%s", err));
 	}
@@ -696,6 +718,8 @@ tasq_job_results_id_aio(tasq_results **rp, tasq_session *s, uint64_t job_id,
     uint64_t from_index, uint32_t max, uint32_t wait_ms, tasq_aio *aio)
 {
 	struct results_op *op;
+	uint32_t           m = TASQ_API_MEMBER_ANY;
+	char               err[512];
 	int                rv;
 
 	tasq_api_clear();
@@ -717,8 +741,13 @@ tasq_job_results_id_aio(tasq_results **rp, tasq_session *s, uint64_t job_id,
 	op->req.u.results.from_index = from_index;
 	op->req.u.results.max        = max == 0 ? 65536 : max;
 	op->req.u.results.wait_ms    = wait_ms;
-	if ((rv = tasq_api_call_aio(s, &op->req, s->timeout_ms + wait_ms, aio,
-	         results_done, op)) != 0) {
+	if (tasq_api_sharded(s) &&
+	    (rv = tasq_api_job_member(s, job_id, &m, err, sizeof(err))) != 0) {
+		free(op);
+		return (tasq_api_fail(rv, "%s", err));
+	}
+	if ((rv = tasq_api_call_member_aio(s, m, &op->req,
+	         s->timeout_ms + wait_ms, aio, results_done, op)) != 0) {
 		free(op);
 	}
 	return (rv);
@@ -743,7 +772,7 @@ tasq_job_results_id(tasq_results **rp, tasq_session *s, uint64_t job_id,
 	req.u.results.from_index = from_index;
 	req.u.results.max        = max == 0 ? 65536 : max;
 	req.u.results.wait_ms    = wait_ms;
-	if ((rv = tasq_api_call(s, &req, s->timeout_ms + wait_ms, &rep, err,
+	if ((rv = job_call(s, job_id, &req, s->timeout_ms + wait_ms, &rep, err,
 	         sizeof(err))) != 0) {
 		maybe_redial(s, rv);
 		return (tasq_api_fail(rv, "%s", err));
