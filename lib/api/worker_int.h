@@ -23,6 +23,7 @@
 #include "wire.h"
 
 struct tasq_keepalive;
+struct tasq_conn;
 
 // What the worker side needs of a session: borrowed from it, valid while
 // the session is open.
@@ -119,6 +120,18 @@ struct tasq_serve {
 	nng_thread            *thread;
 	struct tasq_keepalive *ka; // the background thread's only
 	bool                   ka_opening;
+	// The link's state and its lines (worker_conn.h), made when the
+	// handle gets its session; the settings below are mtx's.
+	struct tasq_conn    *conn;
+	tasq_serve_log_fn    log_fn;
+	void                *log_arg;
+	bool                 refusal_retry; // tasq_serve_set_refusal
+	tasq_serve_cancel_fn cancel_fn;     // called under mtx
+	void                *cancel_arg;
+	atomic_uint          fails;    // lease calls failed in a row (redial)
+	struct tasq_session *own;      // tasq_serve_dial's session, or NULL
+	tasq_opts           *own_opts; // its options (conn's strings)
+	size_t               max_req_bytes; // tasq_serve_set_max_request
 };
 
 // worker_lease.c

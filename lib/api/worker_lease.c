@@ -145,6 +145,12 @@ tasq_lease_count(const tasq_lease *l)
 	return (l != NULL ? l->n : 0);
 }
 
+TASQ_API uint64_t
+tasq_lease_id(const tasq_lease *l)
+{
+	return (l != NULL ? l->lease_id : 0);
+}
+
 TASQ_API const char *
 tasq_lease_type(const tasq_lease *l)
 {
@@ -398,6 +404,56 @@ tasq_lease_put_all(tasq_lease *l, const void *data, size_t size,
 	return (0);
 }
 
+TASQ_API int
+tasq_lease_put_column(tasq_lease *l, size_t first, size_t n, const void *data,
+    size_t size, uint32_t width, const uint32_t *lens)
+{
+	tasq_blobs col = { .width = width,
+		.lens             = (uint32_t *) lens,
+		.data             = (uint8_t *) data,
+		.size             = size };
+	size_t     off;
+	int        rv;
+
+	if (l == NULL || first > l->n || n > l->n - first ||
+	    (width == 0 && lens == NULL && n > 0) ||
+	    (size > 0 && data == NULL)) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "%s: invalid argument", __func__));
+	}
+	if (first == 0 && n == l->n) {
+		return (tasq_lease_put_all(l, data, size, width, lens));
+	}
+	if (width != 0) {
+		col.lens = NULL;
+	}
+	if (tasq_blobs_check(&col, n, MAX_RESULT) != 0) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "%s: invalid argument", __func__));
+	}
+	// Appended to the lease's results; the tasks point into them.
+	if ((rv = reserve(l, size)) != 0) {
+		return (rv);
+	}
+	off = l->rsize;
+	if (size > 0) {
+		memcpy(l->rdata + off, data, size);
+	}
+	l->rsize += size;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t len       = width != 0 ? width : lens[i];
+		l->roff[first + i] = off;
+		l->rlen[first + i] = len;
+		off += len;
+		clear_failure(l, first + i);
+		if (!l->rset[first + i]) {
+			l->rset[first + i] = 1;
+			l->nset++;
+		}
+	}
+	return (0);
+}
+
 // The length of the valid UTF-8 character at s (of len bytes), 0 when
 // none starts there (RFC 3629: no overlong forms, no surrogates).
 static size_t
@@ -519,8 +575,22 @@ wk_lease_batches(
 
 	free(l->sendmem);
 	l->sendmem = NULL;
-	*partial   = l->nset < l->n;
+	*partial   = false;
 	*nout      = 0;
+	// Tasks without a result are released once the rest is in, but
+	// those of a cancelled job: their batch goes back empty, which ends
+	// it on the server (as tasq-worker always did).
+	for (size_t b = 0; b < l->nb && !*partial && l->nset < l->n; b++) {
+		if (atomic_load(&l->told) && atomic_load(&l->bcancelled[b])) {
+			continue;
+		}
+		for (size_t i = l->first[b]; i < l->first[b + 1]; i++) {
+			if (!l->rset[i]) {
+				*partial = true;
+				break;
+			}
+		}
+	}
 	// One block for the columns the request needs: ids, lens and
 	// result bytes of the set tasks, in task order (the results were
 	// put in any order), codes and errors.
@@ -529,9 +599,6 @@ wk_lease_batches(
 			nids++;
 			bytes += l->rlen[i];
 		}
-	}
-	if (nids == 0) {
-		return (0);
 	}
 	mem = malloc(
 	    nids * (sizeof(uint64_t) + 2 * sizeof(uint32_t) + sizeof(char *)) +
@@ -577,7 +644,9 @@ wk_lease_batches(
 			k++;
 		}
 		nres += k - from;
-		if (k == from) {
+		if (k == from &&
+		    !(atomic_load(&l->told) &&
+		        atomic_load(&l->bcancelled[b]))) {
 			continue; // no result in this batch
 		}
 		memset(rb, 0, sizeof(*rb));
