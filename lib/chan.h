@@ -83,7 +83,7 @@ int tasq_chan_call_finish(
 // tasq_chan_seal encodes req into a new message *msgp (send or free with
 // nng_msg_free): a request envelope from sender_id with seq, stamped with
 // the server's time as c knows it (see tasq_chan_call) and signed with
-// c's key. The worker's heartbeats (worker/keepalive.c) use it with a
+// c's key. The worker's heartbeats (lib/api/worker_keepalive.c) use it with a
 // sender id of their own. Thread-safe. Errors: as tasq_wire_encode_req
 // and tasq_auth_seal.
 int tasq_chan_seal(tasq_chan *c, const tasq_req *req, uint64_t sender_id,

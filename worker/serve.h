@@ -46,7 +46,7 @@ typedef struct tasq_worker_conf {
 	// before SIGKILL (--cancel-grace; 0: TASQ_CANCEL_GRACE_MS).
 	uint32_t    cancel_grace_ms;
 	uint32_t    each_parallel; // exec-each children at once
-	const char *heartbeat;     // --heartbeat (worker/keepalive.h)
+	const char *heartbeat;     // --heartbeat (tasq_serve_set_heartbeat)
 	const char *key_file;      // NULL: the key is key_env
 	bool exit_on_auth_failure; // exit TASQ_WORKER_EXIT_AUTH if refused
 	// The queues served, by weight (--queue a:3,b:1; one: queue).

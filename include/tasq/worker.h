@@ -234,8 +234,10 @@ TASQ_API int tasq_serve_set_cancel_fn(
 // Errors: TASQ_ECANCELLED (tasq_serve_stop came first),
 // TASQ_EUNAUTHENTICATED (the TLS handshake was refused and
 // tasq_serve_set_refusal is not retry), TASQ_EINVALID_ARGUMENT (w NULL,
-// w has a session, or options the session refuses: no key, a key file
-// that cannot be read), TASQ_ERESOURCE_EXHAUSTED.
+// or w has a session), and at once, not retried, tasq_session_open's
+// errors for options it refuses (no key, a key file that cannot be
+// read: TASQ_EINVALID_ARGUMENT, TASQ_ENOT_FOUND),
+// TASQ_ERESOURCE_EXHAUSTED.
 TASQ_API int tasq_serve_dial(tasq_serve *w, const tasq_opts *opts);
 
 // ---- The serve loop --------------------------------------------------------

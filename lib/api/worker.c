@@ -4,7 +4,8 @@
 // caller gives up (Release, 9.5), and keeps every lease the caller holds
 // alive on a thread of its own: heartbeats on the server's heartbeat port
 // with the Extend RPC as the fallback, as tasq-worker does (the
-// keepalive module of worker/keepalive.c, built into the library).
+// keepalive module, worker_keepalive.c). tasq-worker is a program over
+// this file (worker/serve.c).
 //
 // The background thread also sends results that were handed back with
 // tasq_lease_done when no Lease takes them within flush_ms, and releases
@@ -681,6 +682,13 @@ bg_loop(void *arg)
 			resolve_jobs(w);
 			continue;
 		}
+		if (w->ka_want && w->ka == NULL && !w->ka_opening) {
+			// The first lease: heartbeats ready before a lease
+			// needs them (and the port told at once).
+			w->ka_want = false;
+			keepalive_open(w);
+			continue;
+		}
 		if (w->nheld > 0 && now >= next_beat) {
 			nng_time period = beat_period(w);
 			bg_beat(w);
@@ -1124,11 +1132,14 @@ tasq_serve_dial(tasq_serve *w, const tasq_opts *opts)
 		if (c == NULL) {
 			break;
 		}
-		// Options the session refuses are the caller's to fix; an
-		// address that does not resolve (yet) is retried.
-		if (rv == TASQ_EINVALID_ARGUMENT &&
-		    strstr(msg, "cannot connect") == NULL &&
-		    strstr(msg, "address") == NULL) {
+		// Retried: no server (yet), a refused handshake, an address
+		// that does not resolve (yet). Anything else (options the
+		// session refuses: no key, a file it cannot read) is the
+		// caller's to fix.
+		if (rv != TASQ_EUNAVAILABLE && rv != TASQ_EUNAUTHENTICATED &&
+		    !(rv == TASQ_EINVALID_ARGUMENT &&
+		        (strstr(msg, "cannot connect") != NULL ||
+		            strstr(msg, "server address") != NULL))) {
 			break;
 		}
 		quit = tasq_conn_dial_failed(c, conn_code(rv), msg, &pause);
@@ -1193,6 +1204,10 @@ lease_prepare(struct tasq_serve *w, struct lease_call *c, bool async)
 		nng_mtx_unlock(w->mtx);
 		return (tasq_api_fail(TASQ_EFAILED_PRECONDITION,
 		    "the serve handle has no session (tasq_serve_dial)"));
+	}
+	if (w->ka == NULL && !w->ka_opening && !w->ka_want) {
+		w->ka_want = true;
+		nng_cv_wake(w->cv);
 	}
 	if (w->ntypes == 0) {
 		nng_mtx_unlock(w->mtx);

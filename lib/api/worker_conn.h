@@ -44,7 +44,7 @@ void tasq_conn_free(tasq_conn *c);
 // tasq_conn_dial_failed records that tasq_chan_open failed (rv, err) and
 // sets *wait_ms, the pause before the next attempt. Returns true when the
 // process should end with TASQ_WORKER_EXIT_AUTH (a TLS refusal with
-// exit_on_auth_failure, in the first process only: see conn.c).
+// exit_on_auth_failure, in the first process only: see worker_conn.c).
 bool tasq_conn_dial_failed(
     tasq_conn *c, int rv, const char *err, uint32_t *wait_ms);
 

@@ -120,6 +120,7 @@ struct tasq_serve {
 	nng_thread            *thread;
 	struct tasq_keepalive *ka; // the background thread's only
 	bool                   ka_opening;
+	bool                   ka_want; // open it now (the first lease)
 	// The link's state and its lines (worker_conn.h), made when the
 	// handle gets its session; the settings below are mtx's.
 	struct tasq_conn    *conn;

@@ -2,7 +2,7 @@
 // worker.h: lease, run the batch through the handler of its type, hand
 // the results back with the next Lease (tasq_lease_done), on nthreads
 // threads so that the network and the computation overlap, as
-// tasq-worker's lease threads do (worker/run.c), until tasq_serve_stop.
+// tasq-worker's lease threads do (worker/serve.c), until tasq_serve_stop.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
