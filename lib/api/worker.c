@@ -705,6 +705,12 @@ bg_loop(void *arg)
 			f          = f < retry_flush ? retry_flush : f;
 			until      = f < until ? f : until;
 		}
+		// While leases are held, a look every flush_ms: results
+		// handed back need no wake-up of their own (a context switch
+		// per batch).
+		if (w->nheld > 0 && now + w->flush_ms < until) {
+			until = now + w->flush_ms;
+		}
 		if (!w->kick) {
 			(void) nng_cv_until(w->cv, until);
 		}
@@ -1594,8 +1600,7 @@ defer(struct tasq_lease *l)
 	if (w->dtail != NULL) {
 		w->dtail->dnext = l;
 	} else {
-		w->dhead = l;
-		nng_cv_wake(w->cv); // schedules the flush
+		w->dhead = l; // flushed by the thread's next look (bg_loop)
 	}
 	w->dtail = l;
 	nng_mtx_unlock(w->mtx);

@@ -70,6 +70,14 @@ struct tasq_lease {
 	uint32_t *codes;
 	char    **errors;
 	size_t    nset;
+	// Tasks 0..colnext-1 have results that are one column in task
+	// order at rdata[0..colbytes) (put_all, put_column in order),
+	// colwidth wide each (0: lens vary); SIZE_MAX once a put or fail
+	// broke it. With colnext == n and no failure, a request points
+	// into rdata (no copy).
+	size_t   colnext;
+	size_t   colbytes;
+	uint32_t colwidth;
 	// What one request built from the results (worker.c) holds.
 	void *sendmem;
 	// The server told that the lease holds tasks of a cancelled job

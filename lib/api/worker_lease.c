@@ -351,6 +351,7 @@ tasq_lease_put(tasq_lease *l, size_t i, const void *data, size_t len)
 	l->roff[i] = l->rsize;
 	l->rlen[i] = (uint32_t) len;
 	l->rsize += len;
+	l->colnext = SIZE_MAX;
 	clear_failure(l, i);
 	if (!l->rset[i]) {
 		l->rset[i] = 1;
@@ -396,11 +397,18 @@ tasq_lease_put_all(tasq_lease *l, const void *data, size_t size,
 		uint32_t len = width != 0 ? width : lens[i];
 		l->roff[i]   = off;
 		l->rlen[i]   = len;
-		l->rset[i]   = 1;
 		off += len;
-		clear_failure(l, i);
 	}
-	l->nset = l->n;
+	memset(l->rset, 1, l->n);
+	if (l->codes != NULL || l->errors != NULL) {
+		for (size_t i = 0; i < l->n; i++) {
+			clear_failure(l, i);
+		}
+	}
+	l->nset     = l->n;
+	l->colnext  = l->n;
+	l->colbytes = size;
+	l->colwidth = width;
 	return (0);
 }
 
@@ -432,10 +440,18 @@ tasq_lease_put_column(tasq_lease *l, size_t first, size_t n, const void *data,
 		    TASQ_EINVALID_ARGUMENT, "%s: invalid argument", __func__));
 	}
 	// Appended to the lease's results; the tasks point into them.
-	if ((rv = reserve(l, size)) != 0) {
+	if ((rv = reserve(l, size > 0 ? size : 1)) != 0) {
 		return (rv);
 	}
 	off = l->rsize;
+	if (first == l->colnext && off == l->colbytes &&
+	    (first == 0 || width == l->colwidth)) {
+		l->colnext += n; // still one column in task order
+		l->colbytes += size;
+		l->colwidth = width;
+	} else {
+		l->colnext = SIZE_MAX;
+	}
 	if (size > 0) {
 		memcpy(l->rdata + off, data, size);
 	}
@@ -544,6 +560,7 @@ tasq_lease_fail(tasq_lease *l, size_t i, int code_in, const char *msg)
 	l->codes[i] = code;
 	l->roff[i]  = l->rsize;
 	l->rlen[i]  = 0;
+	l->colnext  = SIZE_MAX;
 	if (!l->rset[i]) {
 		l->rset[i] = 1;
 		l->nset++;
@@ -577,6 +594,35 @@ wk_lease_batches(
 	l->sendmem = NULL;
 	*partial   = false;
 	*nout      = 0;
+	if (l->colnext == l->n && l->codes == NULL) {
+		// Every result, in task order, in one column: the request
+		// points into it and into the lease's ids.
+		for (size_t b = 0; b < l->nb; b++) {
+			const tasq_task_batch *tb = l->b[b];
+			tasq_result_batch     *rb = &out[b];
+			size_t                 i0 = l->first[b];
+			size_t                 i1 = l->first[b + 1];
+			memset(rb, 0, sizeof(*rb));
+			rb->lease_id     = tb->lease_id;
+			rb->job_id       = tb->job_id;
+			rb->n            = i1 - i0;
+			rb->ids          = tb->ids;
+			rb->results.data = l->rdata + l->roff[i0];
+			rb->results.size = i1 < l->n
+			    ? l->roff[i1] - l->roff[i0]
+			    : l->colbytes - l->roff[i0];
+			if (l->colwidth != 0) {
+				rb->results.width = l->colwidth;
+			} else {
+				rb->results.lens = l->rlen + i0;
+			}
+			rb->legacy =
+			    tb->legacy && legacy_fits(&rb->results, rb->n);
+			rb->id_runs = tb->id_runs;
+		}
+		*nout = l->nb;
+		return (0);
+	}
 	// Tasks without a result are released once the rest is in, but
 	// those of a cancelled job: their batch goes back empty, which ends
 	// it on the server (as tasq-worker always did).
