@@ -293,10 +293,33 @@ run_lease(struct thr *t, tasq_lease *l, tasq_hres *h)
 	}
 	for (size_t i = 0; i < n && !atomic_load(&t->p->draining);) {
 		uint64_t job = tasq_lease_job(l, i);
-		size_t   j = i, bsize = 0;
-		while (j < n && tasq_lease_job(l, j) == job) {
-			bsize += width != 0 ? width : lens[j];
-			j++;
+		size_t   j = i, bsize = 0, lo, hi;
+		// A job's tasks are in a row: the end of its run by
+		// doubling steps, then bisection (one job: one look).
+		if (tasq_lease_job(l, n - 1) == job) {
+			j = n;
+		} else {
+			for (lo = i, hi = i + 1;
+			     hi < n && tasq_lease_job(l, hi) == job;
+			     lo = hi, hi = i + 2 * (hi - i)) {
+			}
+			hi = hi < n ? hi : n - 1;
+			while (hi - lo > 1) { // job(lo) == job != job(hi)
+				size_t mid = lo + (hi - lo) / 2;
+				if (tasq_lease_job(l, mid) == job) {
+					lo = mid;
+				} else {
+					hi = mid;
+				}
+			}
+			j = hi;
+		}
+		if (width != 0) {
+			bsize = (j - i) * width;
+		} else {
+			for (size_t k = i; k < j; k++) {
+				bsize += lens[k];
+			}
 		}
 		if (run_batch(t, hd, l, i, j - i, (const uint8_t *) data + off,
 		        bsize, width != 0 ? NULL : lens + i, h)) {

@@ -43,14 +43,14 @@ wk_lease_make(struct tasq_serve *w, tasq_rep *rep, struct tasq_lease **lp)
 	l->b          = calloc(nb, sizeof(*l->b));
 	l->bcancelled = calloc(nb, sizeof(*l->bcancelled));
 	l->first      = calloc(nb + 1, sizeof(*l->first));
-	l->pptr       = calloc(n, sizeof(*l->pptr));
-	l->plen       = calloc(n, sizeof(*l->plen));
-	l->roff       = calloc(n, sizeof(*l->roff));
-	l->rlen       = calloc(n, sizeof(*l->rlen));
-	l->rset       = calloc(n, sizeof(*l->rset));
+	// roff and rlen are read only where rset says; the per-task
+	// payload index (pptr, plen) is built at its first use
+	// (payload_index).
+	l->roff = malloc(n * sizeof(*l->roff));
+	l->rlen = malloc(n * sizeof(*l->rlen));
+	l->rset = calloc(n, sizeof(*l->rset));
 	if (l->b == NULL || l->bcancelled == NULL || l->first == NULL ||
-	    l->pptr == NULL || l->plen == NULL || l->roff == NULL ||
-	    l->rlen == NULL || l->rset == NULL) {
+	    l->roff == NULL || l->rlen == NULL || l->rset == NULL) {
 		wk_lease_destroy(l);
 		return (TASQ_ERESOURCE_EXHAUSTED);
 	}
@@ -59,8 +59,7 @@ wk_lease_make(struct tasq_serve *w, tasq_rep *rep, struct tasq_lease **lp)
 	}
 	nb = 0;
 	for (size_t i = 0; i < rep->u.lease.nbatches; i++) {
-		tasq_task_batch *tb  = &rep->u.lease.batches[i];
-		size_t           off = 0;
+		tasq_task_batch *tb = &rep->u.lease.batches[i];
 		if (tb->n == 0) {
 			continue;
 		}
@@ -71,14 +70,7 @@ wk_lease_make(struct tasq_serve *w, tasq_rep *rep, struct tasq_lease **lp)
 		} else if (tb->payloads.width != width) {
 			same = false;
 		}
-		for (size_t j = 0; j < tb->n; j++, k++) {
-			uint32_t len = tb->payloads.width != 0
-			    ? tb->payloads.width
-			    : tb->payloads.lens[j];
-			l->pptr[k]   = tb->payloads.data + off;
-			l->plen[k]   = len;
-			off += len;
-		}
+		k += tb->n;
 	}
 	l->first[nb] = k;
 	l->width     = same ? width : 0;
@@ -120,6 +112,40 @@ wk_lease_destroy(struct tasq_lease *l)
 	free(l->rset);
 	free(l->sendmem);
 	free(l);
+}
+
+// Builds the per-task payload index at its first use (a lease's
+// handler may never need it: a column of one width).
+static int
+payload_index(struct tasq_lease *l)
+{
+	size_t k = 0;
+
+	if (l->pptr != NULL) {
+		return (0);
+	}
+	l->pptr = malloc(l->n * sizeof(*l->pptr));
+	l->plen = malloc(l->n * sizeof(*l->plen));
+	if (l->pptr == NULL || l->plen == NULL) {
+		free(l->pptr);
+		free(l->plen);
+		l->pptr = NULL;
+		l->plen = NULL;
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	for (size_t b = 0; b < l->nb; b++) {
+		const tasq_task_batch *tb  = l->b[b];
+		size_t                 off = 0;
+		for (size_t j = 0; j < tb->n; j++, k++) {
+			uint32_t len = tb->payloads.width != 0
+			    ? tb->payloads.width
+			    : tb->payloads.lens[j];
+			l->pptr[k]   = tb->payloads.data + off;
+			l->plen[k]   = len;
+			off += len;
+		}
+	}
+	return (0);
 }
 
 // The batch that holds task i.
@@ -166,7 +192,8 @@ tasq_lease_width(const tasq_lease *l)
 TASQ_API const void *
 tasq_lease_payload(const tasq_lease *l, size_t i, size_t *len)
 {
-	if (l == NULL || i >= l->n) {
+	if (l == NULL || i >= l->n ||
+	    payload_index((struct tasq_lease *) l) != 0) {
 		if (len != NULL) {
 			*len = 0;
 		}
@@ -190,6 +217,9 @@ tasq_lease_payloads(
 	}
 	for (size_t i = 0; i < l->nb; i++) {
 		total += l->b[i]->payloads.size;
+	}
+	if (l->width == 0 && payload_index(l) != 0) {
+		return (TASQ_ERESOURCE_EXHAUSTED);
 	}
 	if (l->nb == 1) {
 		*data = l->b[0]->payloads.data;
