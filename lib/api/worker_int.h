@@ -78,6 +78,10 @@ struct tasq_lease {
 	size_t   colnext;
 	size_t   colbytes;
 	uint32_t colwidth;
+	// roff and rlen of tasks 0..lazyn-1 are not written (lazy): they
+	// are i * colwidth and colwidth (materialize writes them).
+	bool   lazy;
+	size_t lazyn;
 	// What one request built from the results (worker.c) holds.
 	void *sendmem;
 	// The server told that the lease holds tasks of a cancelled job

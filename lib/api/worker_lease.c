@@ -331,6 +331,20 @@ reserve(struct tasq_lease *l, size_t len)
 	return (0);
 }
 
+// Writes the offsets and lengths a column of one width left unwritten.
+static void
+materialize(struct tasq_lease *l)
+{
+	if (!l->lazy) {
+		return;
+	}
+	for (size_t i = 0; i < l->lazyn; i++) {
+		l->roff[i] = i * l->colwidth;
+		l->rlen[i] = l->colwidth;
+	}
+	l->lazy = false;
+}
+
 static void
 clear_failure(struct tasq_lease *l, size_t i)
 {
@@ -375,6 +389,7 @@ tasq_lease_put(tasq_lease *l, size_t i, const void *data, size_t len)
 	if ((rv = reserve(l, len)) != 0) {
 		return (rv);
 	}
+	materialize(l);
 	if (len > 0) {
 		memcpy(l->rdata + l->rsize, data, len);
 	}
@@ -423,11 +438,12 @@ tasq_lease_put_all(tasq_lease *l, const void *data, size_t size,
 		memcpy(l->rdata, data, size);
 	}
 	l->rsize = size;
-	for (size_t i = 0; i < l->n; i++) {
-		uint32_t len = width != 0 ? width : lens[i];
-		l->roff[i]   = off;
-		l->rlen[i]   = len;
-		off += len;
+	l->lazy  = width != 0; // offsets i * width: written if needed
+	l->lazyn = l->n;
+	for (size_t i = 0; width == 0 && i < l->n; i++) {
+		l->roff[i] = off;
+		l->rlen[i] = lens[i];
+		off += lens[i];
 	}
 	memset(l->rset, 1, l->n);
 	if (l->codes != NULL || l->errors != NULL) {
@@ -479,9 +495,28 @@ tasq_lease_put_column(tasq_lease *l, size_t first, size_t n, const void *data,
 		l->colnext += n; // still one column in task order
 		l->colbytes += size;
 		l->colwidth = width;
+		if (width != 0 && (first == 0 || l->lazy)) {
+			// Tasks of one width from 0 on: offsets unwritten,
+			// and these tasks had no result (in order).
+			if (size > 0) {
+				memcpy(l->rdata + off, data, size);
+			}
+			l->rsize += size;
+			memset(l->rset + first, 1, n);
+			l->nset += n;
+			l->lazy  = true;
+			l->lazyn = l->colnext;
+			for (size_t i = 0;
+			     (l->codes != NULL || l->errors != NULL) && i < n;
+			     i++) {
+				clear_failure(l, first + i);
+			}
+			return (0);
+		}
 	} else {
 		l->colnext = SIZE_MAX;
 	}
+	materialize(l);
 	if (size > 0) {
 		memcpy(l->rdata + off, data, size);
 	}
@@ -587,6 +622,7 @@ tasq_lease_fail(tasq_lease *l, size_t i, int code_in, const char *msg)
 	if ((l->errors[i] = strdup(buf)) == NULL) {
 		return (TASQ_ERESOURCE_EXHAUSTED);
 	}
+	materialize(l);
 	l->codes[i] = code;
 	l->roff[i]  = l->rsize;
 	l->rlen[i]  = 0;
@@ -633,14 +669,16 @@ wk_lease_batches(
 			size_t                 i0 = l->first[b];
 			size_t                 i1 = l->first[b + 1];
 			memset(rb, 0, sizeof(*rb));
-			rb->lease_id     = tb->lease_id;
-			rb->job_id       = tb->job_id;
-			rb->n            = i1 - i0;
-			rb->ids          = tb->ids;
-			rb->results.data = l->rdata + l->roff[i0];
-			rb->results.size = i1 < l->n
-			    ? l->roff[i1] - l->roff[i0]
-			    : l->colbytes - l->roff[i0];
+			rb->lease_id = tb->lease_id;
+			rb->job_id   = tb->job_id;
+			rb->n        = i1 - i0;
+			rb->ids      = tb->ids;
+			size_t o0 = l->lazy ? i0 * l->colwidth : l->roff[i0];
+			size_t o1 = i1 >= l->n ? l->colbytes
+			    : l->lazy          ? i1 * l->colwidth
+			                       : l->roff[i1];
+			rb->results.data = l->rdata + o0;
+			rb->results.size = o1 - o0;
 			if (l->colwidth != 0) {
 				rb->results.width = l->colwidth;
 			} else {
@@ -653,6 +691,7 @@ wk_lease_batches(
 		*nout = l->nb;
 		return (0);
 	}
+	materialize(l);
 	// Tasks without a result are released once the rest is in, but
 	// those of a cancelled job: their batch goes back empty, which ends
 	// it on the server (as tasq-worker always did).
