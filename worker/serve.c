@@ -92,12 +92,11 @@ log_again(void)
 static void
 link_log(void *arg, int level, const char *line)
 {
-	struct proc *p = arg;
-	static bool  again;
+	struct proc       *p = arg;
+	static atomic_bool again;
 
-	if (!again) {
-		again = true; // the first line comes after the first open
-		log_again();
+	if (!atomic_exchange(&again, true)) {
+		log_again(); // the first line comes after the first open
 	}
 	tasq_log(p->conf->slot != 0 ? TASQ_LOG_DEBUG : level, "%s", line);
 }
