@@ -2,6 +2,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,15 @@ struct tasq_chan {
 	atomic_uint_fast64_t server_id; // of the last verified reply
 	void (*conn_cb)(void *, bool);  // tasq_chan_opts.conn_cb
 	void *conn_arg;
+	// tasq_chan_set_conn_cb's callback (under watch_mtx, also while
+	// it runs).
+	void (*watch_cb)(void *, bool);
+	void *watch_arg;
+	bool  watching; // its notifications are registered
 };
+
+// Guards every chan's watch_cb (connections come and go rarely).
+static pthread_mutex_t watch_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 chan_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -40,7 +49,14 @@ chan_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	tasq_chan *c = arg;
 
 	(void) p;
-	c->conn_cb(c->conn_arg, ev == NNG_PIPE_EV_ADD_POST);
+	if (c->conn_cb != NULL) {
+		c->conn_cb(c->conn_arg, ev == NNG_PIPE_EV_ADD_POST);
+	}
+	pthread_mutex_lock(&watch_mtx);
+	if (c->watch_cb != NULL) {
+		c->watch_cb(c->watch_arg, ev == NNG_PIPE_EV_ADD_POST);
+	}
+	pthread_mutex_unlock(&watch_mtx);
 }
 
 int
@@ -162,6 +178,25 @@ fail:
 	free(c->url);
 	free(c);
 	return (rv != 0 ? rv : TASQ_EINVALID_ARGUMENT);
+}
+
+void
+tasq_chan_set_conn_cb(tasq_chan *c, void (*cb)(void *, bool), void *arg)
+{
+	bool reg;
+
+	pthread_mutex_lock(&watch_mtx);
+	c->watch_cb  = cb;
+	c->watch_arg = arg;
+	reg          = cb != NULL && !c->watching && c->conn_cb == NULL;
+	c->watching |= reg;
+	pthread_mutex_unlock(&watch_mtx);
+	if (reg) {
+		(void) nng_pipe_notify(
+		    c->sock, NNG_PIPE_EV_ADD_POST, chan_pipe_cb, c);
+		(void) nng_pipe_notify(
+		    c->sock, NNG_PIPE_EV_REM_POST, chan_pipe_cb, c);
+	}
 }
 
 void

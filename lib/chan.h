@@ -41,6 +41,12 @@ int tasq_chan_open(
 
 void tasq_chan_close(tasq_chan *c);
 
+// tasq_chan_set_conn_cb sets a second connection callback after open
+// (as tasq_chan_opts.conn_cb; libtasq's serve handle watches its
+// session's chan with it); cb NULL removes it, and once that returns cb
+// runs no more. Thread-safe.
+void tasq_chan_set_conn_cb(tasq_chan *c, void (*cb)(void *, bool), void *arg);
+
 // tasq_chan_redial replaces the dialer with a new one (at most once every
 // two seconds; returns whether it did). nng 1.5.2 has a bug (upstream
 // issue 1518) that can leave a dialer no longer retrying after a peer
@@ -77,7 +83,7 @@ int tasq_chan_call_finish(
 // tasq_chan_seal encodes req into a new message *msgp (send or free with
 // nng_msg_free): a request envelope from sender_id with seq, stamped with
 // the server's time as c knows it (see tasq_chan_call) and signed with
-// c's key. The worker's heartbeats (worker/keepalive.c) use it with a
+// c's key. The worker's heartbeats (lib/api/worker_keepalive.c) use it with a
 // sender id of their own. Thread-safe. Errors: as tasq_wire_encode_req
 // and tasq_auth_seal.
 int tasq_chan_seal(tasq_chan *c, const tasq_req *req, uint64_t sender_id,

@@ -1,7 +1,7 @@
 // handler: what a worker runs for a batch of tasks of one type.
 //
 // A handler turns n payloads into n results, each with a status code and,
-// for a failure, a message. It knows nothing of the wire: run.c hands it
+// for a failure, a message. It knows nothing of the wire: serve.c hands it
 // the payload column of a TaskBatch and sends what it produced back as a
 // ResultBatch. Kinds (the HANDLER of --type NAME=HANDLER):
 //   builtin:square   int64 LE in, its square out (OUT_OF_RANGE on overflow)
@@ -173,7 +173,7 @@ int tasq_handler_run(
 
 // tasq_handler_in_process is true for the builtin and plugin kinds: they
 // run on the calling thread, so a task over --task-timeout can only be
-// stopped by ending the process (run.c's watchdog does).
+// stopped by ending the process (serve.c's watchdog does).
 bool tasq_handler_in_process(const tasq_handler *h);
 
 // tasq_handler_free stops a handler's children (SIGKILL after closing

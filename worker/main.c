@@ -21,14 +21,36 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "commonopt.h"
 #include "handler.h"
 #include "log.h"
 #include "opt.h"
-#include "run.h"
-#include "tls.h"
-#include "wire.h"
+#include "serve.h"
+
+// What the server takes (docs/PROTOCOL.md): names of types and queues,
+// queues a worker serves at once, a queue's weight.
+#define NAME_MAX_LEN 64
+#define MAX_QUEUES 16
+#define MAX_WEIGHT 100
+
+// A type or queue name: 1 to 64 characters of [A-Za-z0-9._-].
+static bool
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > NAME_MAX_LEN) {
+		return (false);
+	}
+	return (strspn(s,
+	            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	            "0123456789._-") == n);
+}
+
+struct queue_weight {
+	const char *name;
+	uint32_t    weight;
+};
 
 static volatile sig_atomic_t stop_signal;
 
@@ -141,7 +163,7 @@ static char       *type_mem[MAX_TYPES];
 // once). Splits spec in place into queues[] (names point into spec); *n
 // is how many. Returns 0, or -1 with a message on stderr.
 static int
-queues_parse(char *spec, tasq_queue_weight *queues, size_t *n)
+queues_parse(char *spec, struct queue_weight *queues, size_t *n)
 {
 	char *save = NULL, *tok;
 
@@ -156,8 +178,7 @@ queues_parse(char *spec, tasq_queue_weight *queues, size_t *n)
 			errno     = 0;
 			w         = strtoul(colon + 1, &end, 10);
 			if (colon[1] < '0' || colon[1] > '9' || *end != '\0' ||
-			    errno != 0 || w < 1 ||
-			    w > TASQ_WIRE_MAX_PRIORITY) {
+			    errno != 0 || w < 1 || w > MAX_WEIGHT) {
 				fprintf(stderr,
 				    "tasq-worker: --queue: the weight of '%s' "
 				    "must be 1-100\n",
@@ -165,7 +186,7 @@ queues_parse(char *spec, tasq_queue_weight *queues, size_t *n)
 				return (-1);
 			}
 		}
-		if (!tasq_wire_valid_name(tok)) {
+		if (!valid_name(tok)) {
 			fprintf(stderr,
 			    "tasq-worker: --queue must be 1-64 characters "
 			    "of [A-Za-z0-9._-], or NAME:WEIGHT,... of "
@@ -180,10 +201,10 @@ queues_parse(char *spec, tasq_queue_weight *queues, size_t *n)
 				return (-1);
 			}
 		}
-		if (*n == TASQ_WIRE_MAX_QUEUES) {
+		if (*n == MAX_QUEUES) {
 			fprintf(stderr,
 			    "tasq-worker: --queue: at most %d queues\n",
-			    TASQ_WIRE_MAX_QUEUES);
+			    MAX_QUEUES);
 			return (-1);
 		}
 		queues[*n].name   = tok;
@@ -227,7 +248,7 @@ types_setup(size_t *np)
 			return (-1);
 		}
 		*eq = '\0';
-		if (!tasq_wire_valid_name(t)) {
+		if (!valid_name(t)) {
 			fprintf(stderr,
 			    "tasq-worker: --type: the name '%s' must be 1-64 "
 			    "characters of [A-Za-z0-9._-]\n",
@@ -469,7 +490,9 @@ main(int argc, char **argv)
 	char                **args;
 	int                   flags, rv, status = 2, sfd = -1, sig;
 	size_t                ntypes = 0;
-	tasq_queue_weight     queues[TASQ_WIRE_MAX_QUEUES];
+	struct queue_weight   queues[MAX_QUEUES];
+	const char           *qnames[MAX_QUEUES];
+	uint32_t              qweights[MAX_QUEUES];
 	size_t                nqueues = 0;
 	char                 *qspec   = NULL;
 	pid_t                 self    = getpid();
@@ -505,8 +528,9 @@ main(int argc, char **argv)
 	// The engine is only checked here: each worker process selects it
 	// (tasq_worker_run), since nng must not start before the fork.
 	flags = TASQ_COMMONOPT_NO_ENGINE;
-	if (tasq_url_is_tls(cfg.server) ||
-	    (cfg.heartbeat != NULL && tasq_url_is_tls(cfg.heartbeat))) {
+	if (strncmp(cfg.server, "tls+", 4) == 0 ||
+	    (cfg.heartbeat != NULL &&
+	        strncmp(cfg.heartbeat, "tls+", 4) == 0)) {
 		flags |= TASQ_COMMONOPT_TLS;
 	}
 	if (tasq_commonopt_setup(&cfg.common, TASQ_COMMONOPT_DIALER, flags,
@@ -519,12 +543,21 @@ main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
+	for (size_t i = 0; i < nqueues; i++) {
+		qnames[i]   = queues[i].name;
+		qweights[i] = queues[i].weight;
+	}
+	// The keys were only checked here: each worker process's session
+	// reads them again (from the same file, or TASQ_KEY).
 	tasq_worker_conf wc = {
 		.server          = cfg.server,
 		.queue           = queues[0].name,
-		.nqueues         = nqueues > 1 ? nqueues : 0,
-		.queues          = queues,
-		.keys            = keys,
+		.nqueues         = nqueues,
+		.queue_names     = qnames,
+		.queue_weights   = qweights,
+		.key_env         = getenv("TASQ_KEY"),
+		.log_level       = cfg.common.log_level,
+		.log_format      = cfg.common.log_format,
 		.tls_ca          = cfg.common.tls_ca,
 		.tls_server_name = cfg.common.tls_server_name,
 		.tls_cert        = cfg.common.tls_cert,

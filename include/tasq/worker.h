@@ -76,13 +76,15 @@ typedef struct tasq_lease tasq_lease;
 // tasq_serve_alloc returns a new serve handle on session s (*wp: free
 // with tasq_serve_free, before s is freed). It serves no type yet, from
 // the queue "default", up to 16384 tasks a lease, waiting up to 1 s for
-// tasks. It starts the handle's thread (heartbeats). Errors:
-// TASQ_EINVALID_ARGUMENT (NULL), TASQ_EUNAVAILABLE (s is closed),
-// TASQ_ERESOURCE_EXHAUSTED.
+// tasks. It starts the handle's thread (heartbeats). s may be NULL: w
+// then has no session until tasq_serve_dial gives it one of its own
+// (set it up in between). Errors: TASQ_EINVALID_ARGUMENT (wp NULL),
+// TASQ_EUNAVAILABLE (s is closed), TASQ_ERESOURCE_EXHAUSTED.
 TASQ_API int tasq_serve_alloc(tasq_serve **wp, tasq_session *s);
 
 // tasq_serve_free hands back what w still holds and frees it: results
-// handed back with tasq_lease_done are sent (a few tries), leases not
+// handed back with tasq_lease_done are sent (one try of at most 2 s:
+// tasq_serve_flush first where they must not be lost), leases not
 // handed back are released (their tasks go to other workers) and their
 // handles freed. Not from a callback of the library, and not while
 // another call on w runs.
@@ -126,6 +128,12 @@ TASQ_API int tasq_serve_set_name(tasq_serve *w, const char *name);
 // TASQ_EINVALID_ARGUMENT, TASQ_ERESOURCE_EXHAUSTED.
 TASQ_API int tasq_serve_set_heartbeat(tasq_serve *w, const char *url);
 
+// tasq_serve_set_max_request sets the size of the largest request w's
+// results go in (2 MiB to 1 GiB; default 4 MiB, the server's default
+// --max-message): more results go in several requests, as tasq-worker
+// --max-request. Errors: TASQ_EINVALID_ARGUMENT.
+TASQ_API int tasq_serve_set_max_request(tasq_serve *w, size_t max_bytes);
+
 // tasq_serve_lease_ms returns the server's lease time as w last learned
 // it from a lease (30000 before the first).
 TASQ_API uint32_t tasq_serve_lease_ms(tasq_serve *w);
@@ -157,6 +165,80 @@ TASQ_API int tasq_serve_lease_aio(
 // handle's thread). Errors: TASQ_EUNAVAILABLE, TASQ_EDEADLINE_EXCEEDED
 // (the results are kept, to go again later), TASQ_ERESOURCE_EXHAUSTED.
 TASQ_API int tasq_serve_flush(tasq_serve *w);
+
+// ---- A long-running worker -------------------------------------------------
+//
+// What a worker program needs besides (tasq-worker is built on these): to
+// wait for a server that is not up yet, to say what becomes of its link,
+// to choose what a refusal of its credentials means, and to hear of a
+// cancel at once.
+
+// The levels of the lines of a tasq_serve_log_fn.
+#define TASQ_SERVE_LOG_ERROR 0
+#define TASQ_SERVE_LOG_WARN 1
+#define TASQ_SERVE_LOG_INFO 2
+#define TASQ_SERVE_LOG_DEBUG 3
+
+// A line about w's link to the server (line: text without a newline,
+// borrowed until fn returns). One per change, with the reason: "server
+// URL unreachable: ...", "connected to URL (server id ...) after N s",
+// "lost the server URL: ...", "regained the server URL after N s (...)",
+// a refusal with what to check (the key file, the CA file and server
+// name), a status the server answered leases with; each retry only at
+// TASQ_SERVE_LOG_DEBUG. Called on the threads that call into w and on
+// nng's threads; it must not block or call into the library.
+typedef void (*tasq_serve_log_fn)(void *arg, int level, const char *line);
+
+// tasq_serve_set_log sets where w's link lines go (fn NULL, the default:
+// nowhere). Call it before tasq_serve_dial or the first lease. Errors:
+// TASQ_EINVALID_ARGUMENT (w NULL).
+TASQ_API int tasq_serve_set_log(
+    tasq_serve *w, tasq_serve_log_fn fn, void *arg);
+
+// tasq_serve_set_refusal chooses what a refusal of w's credentials does
+// (the server answers UNAUTHENTICATED or PERMISSION_DENIED, or the TLS
+// handshake fails verification). retry false (the default): the call
+// that meets it fails with TASQ_EUNAUTHENTICATED (tasq_serve_lease,
+// tasq_serve_dial; tasq_serve_run returns it), only once the refusal's
+// line went to the log function, from whichever thread told it (so a
+// program may exit on it: tasq-worker --exit-on-auth-failure). retry
+// true: the refusal is told once and w backs off, 1 s doubling to 60 s,
+// one thread at a time making the next attempt: until then
+// tasq_serve_lease fails with TASQ_EUNAUTHENTICATED after a pause of at
+// most 200 ms, without asking the server; call it again (tasq_serve_run
+// does); tasq_serve_dial retries by itself. Errors:
+// TASQ_EINVALID_ARGUMENT.
+TASQ_API int tasq_serve_set_refusal(tasq_serve *w, bool retry);
+
+// Told that held lease l holds tasks of a cancelled job.
+typedef void (*tasq_serve_cancel_fn)(void *arg, tasq_lease *l);
+
+// tasq_serve_set_cancel_fn sets fn to be called when the server tells w
+// that a lease it holds holds tasks of a cancelled job
+// (tasq_lease_cancelled then says which tasks), so that a long handler
+// can be stopped at once instead of polling. fn runs on w's thread or a
+// leasing thread, while l cannot be freed: it must not block and may call
+// only tasq_lease_cancelled, tasq_lease_count, tasq_lease_job and
+// tasq_lease_task on l. Errors: TASQ_EINVALID_ARGUMENT (w NULL).
+TASQ_API int tasq_serve_set_cancel_fn(
+    tasq_serve *w, tasq_serve_cancel_fn fn, void *arg);
+
+// tasq_serve_dial gives w, allocated without a session, a session of its
+// own opened with opts (copied; NULL: the defaults and the environment,
+// as tasq_session_open), freed with w. It dials until the server answers:
+// an unreachable server (retried every 100 ms to 2 s), an address that
+// does not resolve yet and a refused TLS handshake (retried with a
+// backoff of 1 s to 60 s) are told once each through the log function;
+// connect-timeout is not used. From then on w's session reconnects by
+// itself (a server that restarts) and the log function hears of it.
+// Errors: TASQ_ECANCELLED (tasq_serve_stop came first),
+// TASQ_EUNAUTHENTICATED (the TLS handshake was refused and
+// tasq_serve_set_refusal is not retry), TASQ_EINVALID_ARGUMENT (w NULL,
+// or w has a session), and at once, not retried, tasq_session_open's
+// errors for options it refuses (no key, a key file that cannot be
+// read: TASQ_EINVALID_ARGUMENT, TASQ_ENOT_FOUND),
+// TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_serve_dial(tasq_serve *w, const tasq_opts *opts);
 
 // ---- The serve loop --------------------------------------------------------
 
@@ -217,6 +299,10 @@ TASQ_API void tasq_serve_stop(tasq_serve *w);
 // tasq_lease_count returns the number of tasks (at least 1).
 TASQ_API size_t tasq_lease_count(const tasq_lease *l);
 
+// tasq_lease_id returns the lease's id, as the server names it (its
+// log, tasq stats): for a program's own log lines. 0 for NULL.
+TASQ_API uint64_t tasq_lease_id(const tasq_lease *l);
+
 // tasq_lease_type returns the task type.
 TASQ_API const char *tasq_lease_type(const tasq_lease *l);
 
@@ -274,6 +360,16 @@ TASQ_API int tasq_lease_put(
 // not hold count items, or an item over 1 MiB), TASQ_ERESOURCE_EXHAUSTED.
 TASQ_API int tasq_lease_put_all(tasq_lease *l, const void *data, size_t size,
     uint32_t width, const uint32_t *lens);
+
+// tasq_lease_put_column sets the results of tasks first to first + n - 1
+// from a column, as tasq_lease_put_all does for all of them: size bytes
+// at data (copied), task first + i's at i * width when width > 0, else
+// lens[i] bytes after the ones before it. Replaces earlier results and
+// failures of those tasks. Errors: TASQ_EINVALID_ARGUMENT (the range is
+// not in the lease, or the column does not hold n items, or one is over
+// 1 MiB), TASQ_ERESOURCE_EXHAUSTED.
+TASQ_API int tasq_lease_put_column(tasq_lease *l, size_t first, size_t n,
+    const void *data, size_t size, uint32_t width, const uint32_t *lens);
 
 // tasq_lease_fail fails task i with code (TASQ_E*, or the wire code 1 to
 // 16) and msg (copied; at most 1024 bytes are kept, bytes that are not

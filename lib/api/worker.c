@@ -4,7 +4,8 @@
 // caller gives up (Release, 9.5), and keeps every lease the caller holds
 // alive on a thread of its own: heartbeats on the server's heartbeat port
 // with the Extend RPC as the fallback, as tasq-worker does (the
-// keepalive module of worker/keepalive.c, built into the library).
+// keepalive module, worker_keepalive.c). tasq-worker is a program over
+// this file (worker/serve.c).
 //
 // The background thread also sends results that were handed back with
 // tasq_lease_done when no Lease takes them within flush_ms, and releases
@@ -15,15 +16,21 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../worker/keepalive.h"
 #include "api_int.h"
+#include "log.h"
 #include "rand.h"
+#include "worker_conn.h"
 #include "worker_int.h"
+#include "worker_keepalive.h"
 
 #define DEFAULT_MAX_TASKS 16384
 #define DEFAULT_WAIT_MS 1000
 #define DEFAULT_LEASE_MS 30000
 #define DEFAULT_FLUSH_MS 100
+#define FREE_CALL_MS 2000 // tasq_serve_free's last calls
+#define DEFAULT_MAX_REQ ((size_t) 4 << 20)
+#define MIN_MAX_REQ ((size_t) 2 << 20)
+#define MAX_MAX_REQ ((size_t) 1 << 30)
 #define HB_TIMEOUT_MAX_MS 5000 // a Health or Extend call of the thread
 #define BEAT_IDS TASQ_KEEPALIVE_MAX_IDS
 
@@ -318,6 +325,14 @@ hand_in(struct tasq_serve *w, const tasq_result_batch *rb, size_t nrb)
 	return (rv);
 }
 
+// Whether the session's connection is down (the server is gone): calls
+// would only time out.
+static bool
+link_down(struct tasq_serve *w)
+{
+	return (w->conn != NULL && !tasq_conn_linked(w->conn));
+}
+
 // Sends the deferred results now, by Complete. Returns 0 (also when
 // there were none) or the error (they stay deferred).
 static int
@@ -327,6 +342,11 @@ flush(struct tasq_serve *w)
 	int            rv;
 
 	nng_mtx_lock(w->mtx);
+	if (w->dhead != NULL && link_down(w)) {
+		nng_mtx_unlock(w->mtx);
+		tasq_api_set_msg("no connection to the server");
+		return (TASQ_EUNAVAILABLE);
+	}
 	rv = take_deferred(w, &ss);
 	nng_mtx_unlock(w->mtx);
 	if (rv != 0 || ss.nl == 0) {
@@ -363,7 +383,22 @@ mark_cancelled(struct tasq_serve *w, const uint64_t *ids, size_t n)
 	nng_mtx_lock(w->mtx);
 	for (struct tasq_lease *l = w->held; l != NULL; l = l->next) {
 		for (size_t i = 0; i < n; i++) {
-			if (ids[i] != l->lease_id || atomic_load(&l->told)) {
+			if (ids[i] != l->lease_id) {
+				continue;
+			}
+			if (atomic_load(&l->told)) {
+				// Named again: a lease of several jobs may
+				// hold another cancelled one now (asked again
+				// while some batch is not known cancelled).
+				bool all = true;
+				for (size_t b = 0; b < l->nb; b++) {
+					all &= atomic_load(&l->bcancelled[b]);
+				}
+				if (l->nb > 1 && l->resolved && !all) {
+					l->resolved = false;
+					w->resolve  = true;
+					nng_cv_wake(w->cv);
+				}
 				continue;
 			}
 			w->cancels++;
@@ -375,6 +410,9 @@ mark_cancelled(struct tasq_serve *w, const uint64_t *ids, size_t n)
 				nng_cv_wake(w->cv);
 			}
 			atomic_store(&l->told, true);
+			if (l->resolved && w->cancel_fn != NULL) {
+				w->cancel_fn(w->cancel_arg, l);
+			}
 		}
 	}
 	nng_mtx_unlock(w->mtx);
@@ -446,11 +484,16 @@ resolve_jobs(struct tasq_serve *w)
 			}
 		}
 		l->resolved = true;
+		if (w->cancel_fn != NULL) {
+			w->cancel_fn(w->cancel_arg, l);
+		}
 	}
 }
 
 // Heartbeats have no reply: once per interval, the leases held longer
-// than one go in an Extend request too, whose reply names the cancelled
+// than half of one go in an Extend request too (a cancel reaches a
+// running handler within 1.5 intervals; batches shorter than half an
+// interval never cost a round trip), whose reply names the cancelled
 // ones (PROTOCOL.md 9.15, "The worker's duty"). mtx held on entry and
 // exit, not across the call.
 static void
@@ -465,11 +508,11 @@ poll_cancel(struct tasq_serve *w, nng_time interval)
 
 	for (struct tasq_lease *l = w->held; l != NULL && n < 1024;
 	     l                    = l->next) {
-		if (l->state != WK_RELEASE && now - l->taken >= interval) {
+		if (l->state != WK_RELEASE && now - l->taken >= interval / 2) {
 			ids[n++] = l->lease_id;
 		}
 	}
-	if (n == 0) {
+	if (n == 0 || link_down(w)) {
 		return;
 	}
 	nng_mtx_unlock(w->mtx);
@@ -639,6 +682,13 @@ bg_loop(void *arg)
 			resolve_jobs(w);
 			continue;
 		}
+		if (w->ka_want && w->ka == NULL && !w->ka_opening) {
+			// The first lease: heartbeats ready before a lease
+			// needs them (and the port told at once).
+			w->ka_want = false;
+			keepalive_open(w);
+			continue;
+		}
 		if (w->nheld > 0 && now >= next_beat) {
 			nng_time period = beat_period(w);
 			bg_beat(w);
@@ -654,6 +704,12 @@ bg_loop(void *arg)
 			nng_time f = w->dhead->since + w->flush_ms;
 			f          = f < retry_flush ? retry_flush : f;
 			until      = f < until ? f : until;
+		}
+		// While leases are held, a look every flush_ms: results
+		// handed back need no wake-up of their own (a context switch
+		// per batch).
+		if (w->nheld > 0 && now + w->flush_ms < until) {
+			until = now + w->flush_ms;
 		}
 		if (!w->kick) {
 			(void) nng_cv_until(w->cv, until);
@@ -691,6 +747,65 @@ session_closed(void *arg)
 	tasq_serve_stop(arg);
 }
 
+// The link lines (worker_conn.c) go to the caller's log function.
+static void
+conn_log(void *arg, int level, const char *line)
+{
+	struct tasq_serve *w = arg;
+	tasq_serve_log_fn  fn;
+	void              *fa;
+
+	nng_mtx_lock(w->mtx);
+	fn = w->log_fn;
+	fa = w->log_arg;
+	nng_mtx_unlock(w->mtx);
+	if (fn != NULL) {
+		fn(fa, level, line);
+	}
+}
+
+static void
+conn_make(struct tasq_serve *w, tasq_conn **cp, const tasq_opts *o)
+{
+	tasq_conn_conf cc = {
+		.url             = o->val[TASQ_API_OPT_SERVER],
+		.key_file        = o->val[TASQ_API_OPT_KEY_FILE],
+		.tls_ca          = o->val[TASQ_API_OPT_TLS_CA],
+		.tls_server_name = o->val[TASQ_API_OPT_TLS_SERVER_NAME],
+		.log             = conn_log,
+		.log_arg         = w,
+	};
+
+	nng_mtx_lock(w->mtx);
+	cc.exit_on_auth_failure = !w->refusal_retry;
+	nng_mtx_unlock(w->mtx);
+	if (tasq_conn_alloc(cp, &cc) != 0) {
+		*cp = NULL; // no lines then (out of memory)
+	}
+}
+
+// w takes session s (held by the caller): its link, its close, and its
+// connections watched for the link lines (by c, or a new conn).
+static void
+attach(struct tasq_serve *w, tasq_session *s, tasq_conn *c)
+{
+	if (c == NULL) {
+		conn_make(w, &c, s->opts);
+	}
+	nng_mtx_lock(w->mtx);
+	link_get(s, &w->link);
+	w->link.max_req_bytes = w->max_req_bytes;
+	w->conn               = c;
+	w->session            = s;
+	nng_mtx_unlock(w->mtx);
+	if (c != NULL) {
+		tasq_chan_set_conn_cb(s->chan, tasq_conn_pipe_cb, c);
+	}
+	w->closer.fn  = session_closed;
+	w->closer.arg = w;
+	tasq_api_session_add_closer(s, &w->closer);
+}
+
 TASQ_API int
 tasq_serve_alloc(tasq_serve **wp, tasq_session *s)
 {
@@ -699,25 +814,24 @@ tasq_serve_alloc(tasq_serve **wp, tasq_session *s)
 	int                rv;
 
 	tasq_api_clear();
-	if (wp == NULL || s == NULL) {
-		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
-		    "tasq_serve_alloc: wp or s is NULL"));
+	if (wp == NULL) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "tasq_serve_alloc: wp is NULL"));
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
 	}
-	if ((rv = tasq_api_session_hold(s)) != 0) {
+	if (s != NULL && (rv = tasq_api_session_hold(s)) != 0) {
 		free(w);
 		return (tasq_api_fail(rv, "the session is closed"));
 	}
-	w->session = s;
-	link_get(s, &w->link);
-	w->id        = tasq_random64();
-	w->max_tasks = DEFAULT_MAX_TASKS;
-	w->wait_ms   = DEFAULT_WAIT_MS;
-	w->lease_ms  = DEFAULT_LEASE_MS;
-	w->flush_ms  = DEFAULT_FLUSH_MS;
+	w->max_req_bytes = DEFAULT_MAX_REQ;
+	w->id            = tasq_random64();
+	w->max_tasks     = DEFAULT_MAX_TASKS;
+	w->wait_ms       = DEFAULT_WAIT_MS;
+	w->lease_ms      = DEFAULT_LEASE_MS;
+	w->flush_ms      = DEFAULT_FLUSH_MS;
 	atomic_init(&w->stop, false);
 	if (gethostname(host, sizeof(host)) != 0) {
 		strcpy(host, "unknown");
@@ -732,14 +846,17 @@ tasq_serve_alloc(tasq_serve **wp, tasq_session *s)
 		if (w->mtx != NULL) {
 			nng_mtx_free(w->mtx);
 		}
-		tasq_api_session_release(s);
+		if (s != NULL) {
+			tasq_api_session_release(s);
+		}
 		free(w);
 		return (tasq_api_fail(
 		    TASQ_ERESOURCE_EXHAUSTED, "out of memory or threads"));
 	}
-	w->closer.fn  = session_closed;
-	w->closer.arg = w;
-	tasq_api_session_add_closer(s, &w->closer);
+	atomic_init(&w->fails, 0);
+	if (s != NULL) {
+		attach(w, s, NULL);
+	}
 	*wp = w;
 	return (0);
 }
@@ -889,6 +1006,171 @@ tasq_serve_set_heartbeat(tasq_serve *w, const char *url)
 	return (0);
 }
 
+TASQ_API int
+tasq_serve_set_max_request(tasq_serve *w, size_t max_bytes)
+{
+	tasq_api_clear();
+	if (w == NULL || max_bytes < MIN_MAX_REQ || max_bytes > MAX_MAX_REQ) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "the largest request is 2 MiB to 1 GiB"));
+	}
+	nng_mtx_lock(w->mtx);
+	w->max_req_bytes      = max_bytes;
+	w->link.max_req_bytes = max_bytes;
+	nng_mtx_unlock(w->mtx);
+	return (0);
+}
+
+TASQ_API int
+tasq_serve_set_log(tasq_serve *w, tasq_serve_log_fn fn, void *arg)
+{
+	tasq_api_clear();
+	if (w == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT, "w is NULL"));
+	}
+	nng_mtx_lock(w->mtx);
+	w->log_fn  = fn;
+	w->log_arg = arg;
+	nng_mtx_unlock(w->mtx);
+	return (0);
+}
+
+TASQ_API int
+tasq_serve_set_refusal(tasq_serve *w, bool retry)
+{
+	tasq_api_clear();
+	if (w == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT, "w is NULL"));
+	}
+	nng_mtx_lock(w->mtx);
+	w->refusal_retry = retry;
+	nng_mtx_unlock(w->mtx);
+	if (w->conn != NULL) {
+		tasq_conn_set_exit(w->conn, !retry);
+	}
+	return (0);
+}
+
+TASQ_API int
+tasq_serve_set_cancel_fn(tasq_serve *w, tasq_serve_cancel_fn fn, void *arg)
+{
+	tasq_api_clear();
+	if (w == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT, "w is NULL"));
+	}
+	nng_mtx_lock(w->mtx);
+	w->cancel_fn  = fn;
+	w->cancel_arg = arg;
+	nng_mtx_unlock(w->mtx);
+	return (0);
+}
+
+// A public code back to the kind of failure worker_conn tells apart: a
+// status the server answered, or the link (no answer).
+static int
+conn_code(int rv)
+{
+	switch (rv) {
+	case TASQ_EUNAVAILABLE:
+		return (NNG_ECONNSHUT);
+	case TASQ_EUNAUTHENTICATED:
+		return (NNG_ECRYPTO);
+	case TASQ_EINVALID_ARGUMENT:
+		return (NNG_EADDRINVAL);
+	default:
+		return (rv);
+	}
+}
+
+static void
+stop_sleep(struct tasq_serve *w, uint32_t ms)
+{
+	for (uint32_t t = 0; t < ms && !atomic_load(&w->stop); t += 50) {
+		nng_msleep(ms - t < 50 ? ms - t : 50);
+	}
+}
+
+TASQ_API int
+tasq_serve_dial(tasq_serve *w, const tasq_opts *opts)
+{
+	tasq_opts    *o = NULL, *env = NULL;
+	tasq_session *s = NULL;
+	tasq_conn    *c = NULL;
+	char          msg[512];
+	int           rv;
+
+	tasq_api_clear();
+	if (w == NULL || w->session != NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_serve_dial: w is NULL or has a session"));
+	}
+	if (opts == NULL) {
+		if ((rv = tasq_opts_alloc(&env)) != 0 ||
+		    (rv = tasq_opts_load_env(env)) != 0) {
+			tasq_opts_free(env);
+			return (rv);
+		}
+		opts = env;
+	}
+	// One attempt per open; the pauses are the link's (worker_conn).
+	rv = tasq_api_opts_copy(&o, opts);
+	tasq_opts_free(env);
+	if (rv != 0 || (rv = tasq_opts_set(o, "connect-timeout", "0")) != 0) {
+		tasq_opts_free(o);
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	conn_make(w, &c, o);
+	for (;;) {
+		uint32_t pause = 0;
+		bool     quit;
+		if (atomic_load(&w->stop)) {
+			rv = TASQ_ECANCELLED;
+			snprintf(msg, sizeof(msg),
+			    "stopped before the server "
+			    "was reached");
+			break;
+		}
+		if ((rv = tasq_session_open(&s, o)) == 0) {
+			break;
+		}
+		snprintf(msg, sizeof(msg), "%s", tasq_errmsg());
+		if (c == NULL) {
+			break;
+		}
+		// Retried: no server (yet), a refused handshake, an address
+		// that does not resolve (yet). Anything else (options the
+		// session refuses: no key, a file it cannot read) is the
+		// caller's to fix.
+		if (rv != TASQ_EUNAVAILABLE && rv != TASQ_EUNAUTHENTICATED &&
+		    !(rv == TASQ_EINVALID_ARGUMENT &&
+		        (strstr(msg, "cannot connect") != NULL ||
+		            strstr(msg, "server address") != NULL))) {
+			break;
+		}
+		quit = tasq_conn_dial_failed(c, conn_code(rv), msg, &pause);
+		if (quit) {
+			break;
+		}
+		stop_sleep(w, pause);
+	}
+	if (rv != 0) {
+		tasq_conn_free(c);
+		tasq_opts_free(o);
+		return (tasq_api_fail(rv, "%s", msg));
+	}
+	if ((rv = tasq_api_session_hold(s)) != 0) {
+		tasq_conn_free(c);
+		tasq_opts_free(o);
+		tasq_session_free(s);
+		return (tasq_api_fail(rv, "the session is closed"));
+	}
+	w->own      = s;
+	w->own_opts = o; // c borrows its strings
+	attach(w, s, c);
+	return (0);
+}
+
 TASQ_API uint32_t
 tasq_serve_lease_ms(tasq_serve *w)
 {
@@ -924,6 +1206,15 @@ lease_prepare(struct tasq_serve *w, struct lease_call *c, bool async)
 
 	memset(req, 0, sizeof(*req));
 	nng_mtx_lock(w->mtx);
+	if (w->session == NULL) {
+		nng_mtx_unlock(w->mtx);
+		return (tasq_api_fail(TASQ_EFAILED_PRECONDITION,
+		    "the serve handle has no session (tasq_serve_dial)"));
+	}
+	if (w->ka == NULL && !w->ka_opening && !w->ka_want) {
+		w->ka_want = true;
+		nng_cv_wake(w->cv);
+	}
 	if (w->ntypes == 0) {
 		nng_mtx_unlock(w->mtx);
 		return (tasq_api_fail(TASQ_EFAILED_PRECONDITION,
@@ -1051,6 +1342,51 @@ lease_finish(struct tasq_serve *w, struct lease_call *c, int rv, tasq_rep *rep,
 	return (0);
 }
 
+// What a lease call's outcome (rv as tasq_chan_call's) tells of the
+// link: the lines of worker_conn, and a fresh dialer after failures in
+// a row (nng issue 1518: a dialer can stop retrying after a handshake
+// cut short).
+static void
+link_note(struct tasq_serve *w, int rv, const char *err)
+{
+	if (rv == 0) {
+		atomic_store(&w->fails, 0);
+		if (w->conn != NULL) {
+			tasq_conn_call_ok(
+			    w->conn, tasq_chan_server_id(w->link.chan));
+		}
+		return;
+	}
+	if ((atomic_fetch_add(&w->fails, 1) + 1) % 4 == 0) {
+		(void) tasq_chan_redial(w->link.chan);
+	}
+	if (w->conn != NULL) {
+		(void) tasq_conn_call_failed(w->conn, rv, err);
+	}
+}
+
+// With tasq_serve_set_refusal(w, true), while refused: a pause (at most
+// 200 ms) and TASQ_EUNAUTHENTICATED until the backoff's next attempt,
+// which one caller at a time makes.
+static int
+refused_wait(struct tasq_serve *w)
+{
+	uint32_t pause;
+	bool     retry;
+
+	nng_mtx_lock(w->mtx);
+	retry = w->refusal_retry;
+	nng_mtx_unlock(w->mtx);
+	if (!retry || w->conn == NULL ||
+	    (pause = tasq_conn_wait_ms(w->conn)) == 0) {
+		return (0);
+	}
+	stop_sleep(w, pause < 200 ? pause : 200);
+	return (tasq_api_fail(TASQ_EUNAUTHENTICATED,
+	    "the server refused this worker; next attempt in %u ms",
+	    (unsigned) pause));
+}
+
 TASQ_API int
 tasq_serve_lease(tasq_lease **lp, tasq_serve *w)
 {
@@ -1069,9 +1405,21 @@ tasq_serve_lease(tasq_lease **lp, tasq_serve *w)
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
 	}
+	if ((rv = refused_wait(w)) != 0) {
+		free(c);
+		return (rv);
+	}
 	if ((rv = lease_prepare(w, c, false)) == 0) {
-		rv = tasq_api_call(w->session, &c->req,
-		    c->wait_ms + w->link.timeout_ms, &rep, err, sizeof(err));
+		if ((rv = tasq_api_session_hold(w->session)) == 0) {
+			rv = tasq_chan_call(w->link.chan, &c->req,
+			    c->wait_ms + w->link.timeout_ms, &rep, err,
+			    sizeof(err));
+			tasq_api_session_release(w->session);
+			link_note(w, rv, err);
+			rv = tasq_api_err(rv);
+		} else {
+			snprintf(err, sizeof(err), "the session is closed");
+		}
 		if (rv != 0) {
 			tasq_api_set_msg(err);
 		}
@@ -1099,8 +1447,9 @@ lease_done_cb(
 	struct lease_op *op = arg;
 	tasq_lease      *l  = NULL;
 
-	(void) err;
 	(void) errlen;
+	// rv is a public code here: no answer looks like a lost link.
+	link_note(op->w, rv == TASQ_EUNAVAILABLE ? NNG_ECONNSHUT : rv, err);
 	rv = lease_finish(op->w, &op->c, rv, rep, &l);
 	if (deliver && rv == 0) {
 		*op->lp = l;
@@ -1173,23 +1522,37 @@ tasq_serve_free(tasq_serve *w)
 	if (w == NULL) {
 		return;
 	}
+	if (w->session == NULL) {
+		// Never had a session: nothing was leased.
+		nng_mtx_lock(w->mtx);
+		w->closing = true;
+		nng_cv_wake(w->cv);
+		nng_mtx_unlock(w->mtx);
+		nng_thread_destroy(w->thread);
+		goto done;
+	}
 	tasq_api_session_remove_closer(w->session, &w->closer);
 	nng_mtx_lock(w->mtx);
 	w->closing = true;
 	nng_cv_wake(w->cv);
 	nng_mtx_unlock(w->mtx);
 	nng_thread_destroy(w->thread); // joins
-	// Results handed back go in (a few tries), then every lease still
-	// held is released: the caller's handles go with w.
-	for (int tries = 0; tries < 3 && flush(w) != 0; tries++) {
-		nng_msleep(100);
+	// Results handed back go in, then every lease still held is
+	// released: the caller's handles go with w. One try each, within
+	// FREE_CALL_MS (a caller that must not lose results flushed them
+	// already, tasq_serve_flush; else the server gives the tasks to
+	// another worker when the leases expire).
+	if (w->link.timeout_ms > FREE_CALL_MS) {
+		w->link.timeout_ms = FREE_CALL_MS;
 	}
+	(void) flush(w);
 	nng_mtx_lock(w->mtx);
 	w->rhead = NULL;
 	w->dhead = w->dtail = NULL;
 	n                   = w->nheld;
 	nng_mtx_unlock(w->mtx);
-	if (n > 0 && (ids = calloc(n, sizeof(*ids))) != NULL) {
+	if (n > 0 && !link_down(w) &&
+	    (ids = calloc(n, sizeof(*ids))) != NULL) {
 		n = 0;
 		for (l = w->held; l != NULL; l = l->next) {
 			ids[n++] = l->lease_id;
@@ -1202,6 +1565,15 @@ tasq_serve_free(tasq_serve *w)
 		wk_lease_destroy(l);
 	}
 	tasq_keepalive_close(w->ka);
+	if (w->conn != NULL) {
+		tasq_conn_close(w->conn);
+		tasq_chan_set_conn_cb(w->link.chan, NULL, NULL);
+		tasq_conn_free(w->conn);
+	}
+	tasq_api_session_release(w->session);
+	tasq_session_free(w->own); // tasq_serve_dial's
+	tasq_opts_free(w->own_opts);
+done:
 	for (size_t i = 0; i < w->ntypes; i++) {
 		free(w->types[i]);
 	}
@@ -1211,7 +1583,6 @@ tasq_serve_free(tasq_serve *w)
 	free(w->heartbeat);
 	nng_cv_free(w->cv);
 	nng_mtx_free(w->mtx);
-	tasq_api_session_release(w->session);
 	free(w);
 }
 
@@ -1229,8 +1600,7 @@ defer(struct tasq_lease *l)
 	if (w->dtail != NULL) {
 		w->dtail->dnext = l;
 	} else {
-		w->dhead = l;
-		nng_cv_wake(w->cv); // schedules the flush
+		w->dhead = l; // flushed by the thread's next look (bg_loop)
 	}
 	w->dtail = l;
 	nng_mtx_unlock(w->mtx);

@@ -23,6 +23,7 @@
 #include "wire.h"
 
 struct tasq_keepalive;
+struct tasq_conn;
 
 // What the worker side needs of a session: borrowed from it, valid while
 // the session is open.
@@ -69,6 +70,18 @@ struct tasq_lease {
 	uint32_t *codes;
 	char    **errors;
 	size_t    nset;
+	// Tasks 0..colnext-1 have results that are one column in task
+	// order at rdata[0..colbytes) (put_all, put_column in order),
+	// colwidth wide each (0: lens vary); SIZE_MAX once a put or fail
+	// broke it. With colnext == n and no failure, a request points
+	// into rdata (no copy).
+	size_t   colnext;
+	size_t   colbytes;
+	uint32_t colwidth;
+	// roff and rlen of tasks 0..lazyn-1 are not written (lazy): they
+	// are i * colwidth and colwidth (materialize writes them).
+	bool   lazy;
+	size_t lazyn;
 	// What one request built from the results (worker.c) holds.
 	void *sendmem;
 	// The server told that the lease holds tasks of a cancelled job
@@ -119,6 +132,19 @@ struct tasq_serve {
 	nng_thread            *thread;
 	struct tasq_keepalive *ka; // the background thread's only
 	bool                   ka_opening;
+	bool                   ka_want; // open it now (the first lease)
+	// The link's state and its lines (worker_conn.h), made when the
+	// handle gets its session; the settings below are mtx's.
+	struct tasq_conn    *conn;
+	tasq_serve_log_fn    log_fn;
+	void                *log_arg;
+	bool                 refusal_retry; // tasq_serve_set_refusal
+	tasq_serve_cancel_fn cancel_fn;     // called under mtx
+	void                *cancel_arg;
+	atomic_uint          fails;    // lease calls failed in a row (redial)
+	struct tasq_session *own;      // tasq_serve_dial's session, or NULL
+	tasq_opts           *own_opts; // its options (conn's strings)
+	size_t               max_req_bytes; // tasq_serve_set_max_request
 };
 
 // worker_lease.c

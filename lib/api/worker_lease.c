@@ -43,14 +43,14 @@ wk_lease_make(struct tasq_serve *w, tasq_rep *rep, struct tasq_lease **lp)
 	l->b          = calloc(nb, sizeof(*l->b));
 	l->bcancelled = calloc(nb, sizeof(*l->bcancelled));
 	l->first      = calloc(nb + 1, sizeof(*l->first));
-	l->pptr       = calloc(n, sizeof(*l->pptr));
-	l->plen       = calloc(n, sizeof(*l->plen));
-	l->roff       = calloc(n, sizeof(*l->roff));
-	l->rlen       = calloc(n, sizeof(*l->rlen));
-	l->rset       = calloc(n, sizeof(*l->rset));
+	// roff and rlen are read only where rset says; the per-task
+	// payload index (pptr, plen) is built at its first use
+	// (payload_index).
+	l->roff = malloc(n * sizeof(*l->roff));
+	l->rlen = malloc(n * sizeof(*l->rlen));
+	l->rset = calloc(n, sizeof(*l->rset));
 	if (l->b == NULL || l->bcancelled == NULL || l->first == NULL ||
-	    l->pptr == NULL || l->plen == NULL || l->roff == NULL ||
-	    l->rlen == NULL || l->rset == NULL) {
+	    l->roff == NULL || l->rlen == NULL || l->rset == NULL) {
 		wk_lease_destroy(l);
 		return (TASQ_ERESOURCE_EXHAUSTED);
 	}
@@ -59,8 +59,7 @@ wk_lease_make(struct tasq_serve *w, tasq_rep *rep, struct tasq_lease **lp)
 	}
 	nb = 0;
 	for (size_t i = 0; i < rep->u.lease.nbatches; i++) {
-		tasq_task_batch *tb  = &rep->u.lease.batches[i];
-		size_t           off = 0;
+		tasq_task_batch *tb = &rep->u.lease.batches[i];
 		if (tb->n == 0) {
 			continue;
 		}
@@ -71,14 +70,7 @@ wk_lease_make(struct tasq_serve *w, tasq_rep *rep, struct tasq_lease **lp)
 		} else if (tb->payloads.width != width) {
 			same = false;
 		}
-		for (size_t j = 0; j < tb->n; j++, k++) {
-			uint32_t len = tb->payloads.width != 0
-			    ? tb->payloads.width
-			    : tb->payloads.lens[j];
-			l->pptr[k]   = tb->payloads.data + off;
-			l->plen[k]   = len;
-			off += len;
-		}
+		k += tb->n;
 	}
 	l->first[nb] = k;
 	l->width     = same ? width : 0;
@@ -122,6 +114,40 @@ wk_lease_destroy(struct tasq_lease *l)
 	free(l);
 }
 
+// Builds the per-task payload index at its first use (a lease's
+// handler may never need it: a column of one width).
+static int
+payload_index(struct tasq_lease *l)
+{
+	size_t k = 0;
+
+	if (l->pptr != NULL) {
+		return (0);
+	}
+	l->pptr = malloc(l->n * sizeof(*l->pptr));
+	l->plen = malloc(l->n * sizeof(*l->plen));
+	if (l->pptr == NULL || l->plen == NULL) {
+		free(l->pptr);
+		free(l->plen);
+		l->pptr = NULL;
+		l->plen = NULL;
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	for (size_t b = 0; b < l->nb; b++) {
+		const tasq_task_batch *tb  = l->b[b];
+		size_t                 off = 0;
+		for (size_t j = 0; j < tb->n; j++, k++) {
+			uint32_t len = tb->payloads.width != 0
+			    ? tb->payloads.width
+			    : tb->payloads.lens[j];
+			l->pptr[k]   = tb->payloads.data + off;
+			l->plen[k]   = len;
+			off += len;
+		}
+	}
+	return (0);
+}
+
 // The batch that holds task i.
 static size_t
 batch_of(const struct tasq_lease *l, size_t i)
@@ -145,6 +171,12 @@ tasq_lease_count(const tasq_lease *l)
 	return (l != NULL ? l->n : 0);
 }
 
+TASQ_API uint64_t
+tasq_lease_id(const tasq_lease *l)
+{
+	return (l != NULL ? l->lease_id : 0);
+}
+
 TASQ_API const char *
 tasq_lease_type(const tasq_lease *l)
 {
@@ -160,7 +192,8 @@ tasq_lease_width(const tasq_lease *l)
 TASQ_API const void *
 tasq_lease_payload(const tasq_lease *l, size_t i, size_t *len)
 {
-	if (l == NULL || i >= l->n) {
+	if (l == NULL || i >= l->n ||
+	    payload_index((struct tasq_lease *) l) != 0) {
 		if (len != NULL) {
 			*len = 0;
 		}
@@ -184,6 +217,9 @@ tasq_lease_payloads(
 	}
 	for (size_t i = 0; i < l->nb; i++) {
 		total += l->b[i]->payloads.size;
+	}
+	if (l->width == 0 && payload_index(l) != 0) {
+		return (TASQ_ERESOURCE_EXHAUSTED);
 	}
 	if (l->nb == 1) {
 		*data = l->b[0]->payloads.data;
@@ -295,6 +331,20 @@ reserve(struct tasq_lease *l, size_t len)
 	return (0);
 }
 
+// Writes the offsets and lengths a column of one width left unwritten.
+static void
+materialize(struct tasq_lease *l)
+{
+	if (!l->lazy) {
+		return;
+	}
+	for (size_t i = 0; i < l->lazyn; i++) {
+		l->roff[i] = i * l->colwidth;
+		l->rlen[i] = l->colwidth;
+	}
+	l->lazy = false;
+}
+
 static void
 clear_failure(struct tasq_lease *l, size_t i)
 {
@@ -339,12 +389,14 @@ tasq_lease_put(tasq_lease *l, size_t i, const void *data, size_t len)
 	if ((rv = reserve(l, len)) != 0) {
 		return (rv);
 	}
+	materialize(l);
 	if (len > 0) {
 		memcpy(l->rdata + l->rsize, data, len);
 	}
 	l->roff[i] = l->rsize;
 	l->rlen[i] = (uint32_t) len;
 	l->rsize += len;
+	l->colnext = SIZE_MAX;
 	clear_failure(l, i);
 	if (!l->rset[i]) {
 		l->rset[i] = 1;
@@ -386,15 +438,100 @@ tasq_lease_put_all(tasq_lease *l, const void *data, size_t size,
 		memcpy(l->rdata, data, size);
 	}
 	l->rsize = size;
-	for (size_t i = 0; i < l->n; i++) {
-		uint32_t len = width != 0 ? width : lens[i];
-		l->roff[i]   = off;
-		l->rlen[i]   = len;
-		l->rset[i]   = 1;
-		off += len;
-		clear_failure(l, i);
+	l->lazy  = width != 0; // offsets i * width: written if needed
+	l->lazyn = l->n;
+	for (size_t i = 0; width == 0 && i < l->n; i++) {
+		l->roff[i] = off;
+		l->rlen[i] = lens[i];
+		off += lens[i];
 	}
-	l->nset = l->n;
+	memset(l->rset, 1, l->n);
+	if (l->codes != NULL || l->errors != NULL) {
+		for (size_t i = 0; i < l->n; i++) {
+			clear_failure(l, i);
+		}
+	}
+	l->nset     = l->n;
+	l->colnext  = l->n;
+	l->colbytes = size;
+	l->colwidth = width;
+	return (0);
+}
+
+TASQ_API int
+tasq_lease_put_column(tasq_lease *l, size_t first, size_t n, const void *data,
+    size_t size, uint32_t width, const uint32_t *lens)
+{
+	tasq_blobs col = { .width = width,
+		.lens             = (uint32_t *) lens,
+		.data             = (uint8_t *) data,
+		.size             = size };
+	size_t     off;
+	int        rv;
+
+	if (l == NULL || first > l->n || n > l->n - first ||
+	    (width == 0 && lens == NULL && n > 0) ||
+	    (size > 0 && data == NULL)) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "%s: invalid argument", __func__));
+	}
+	if (first == 0 && n == l->n) {
+		return (tasq_lease_put_all(l, data, size, width, lens));
+	}
+	if (width != 0) {
+		col.lens = NULL;
+	}
+	if (tasq_blobs_check(&col, n, MAX_RESULT) != 0) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "%s: invalid argument", __func__));
+	}
+	// Appended to the lease's results; the tasks point into them.
+	if ((rv = reserve(l, size > 0 ? size : 1)) != 0) {
+		return (rv);
+	}
+	off = l->rsize;
+	if (first == l->colnext && off == l->colbytes &&
+	    (first == 0 || width == l->colwidth)) {
+		l->colnext += n; // still one column in task order
+		l->colbytes += size;
+		l->colwidth = width;
+		if (width != 0 && (first == 0 || l->lazy)) {
+			// Tasks of one width from 0 on: offsets unwritten,
+			// and these tasks had no result (in order).
+			if (size > 0) {
+				memcpy(l->rdata + off, data, size);
+			}
+			l->rsize += size;
+			memset(l->rset + first, 1, n);
+			l->nset += n;
+			l->lazy  = true;
+			l->lazyn = l->colnext;
+			for (size_t i = 0;
+			     (l->codes != NULL || l->errors != NULL) && i < n;
+			     i++) {
+				clear_failure(l, first + i);
+			}
+			return (0);
+		}
+	} else {
+		l->colnext = SIZE_MAX;
+	}
+	materialize(l);
+	if (size > 0) {
+		memcpy(l->rdata + off, data, size);
+	}
+	l->rsize += size;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t len       = width != 0 ? width : lens[i];
+		l->roff[first + i] = off;
+		l->rlen[first + i] = len;
+		off += len;
+		clear_failure(l, first + i);
+		if (!l->rset[first + i]) {
+			l->rset[first + i] = 1;
+			l->nset++;
+		}
+	}
 	return (0);
 }
 
@@ -485,9 +622,11 @@ tasq_lease_fail(tasq_lease *l, size_t i, int code_in, const char *msg)
 	if ((l->errors[i] = strdup(buf)) == NULL) {
 		return (TASQ_ERESOURCE_EXHAUSTED);
 	}
+	materialize(l);
 	l->codes[i] = code;
 	l->roff[i]  = l->rsize;
 	l->rlen[i]  = 0;
+	l->colnext  = SIZE_MAX;
 	if (!l->rset[i]) {
 		l->rset[i] = 1;
 		l->nset++;
@@ -519,8 +658,54 @@ wk_lease_batches(
 
 	free(l->sendmem);
 	l->sendmem = NULL;
-	*partial   = l->nset < l->n;
+	*partial   = false;
 	*nout      = 0;
+	if (l->colnext == l->n && l->codes == NULL) {
+		// Every result, in task order, in one column: the request
+		// points into it and into the lease's ids.
+		for (size_t b = 0; b < l->nb; b++) {
+			const tasq_task_batch *tb = l->b[b];
+			tasq_result_batch     *rb = &out[b];
+			size_t                 i0 = l->first[b];
+			size_t                 i1 = l->first[b + 1];
+			memset(rb, 0, sizeof(*rb));
+			rb->lease_id = tb->lease_id;
+			rb->job_id   = tb->job_id;
+			rb->n        = i1 - i0;
+			rb->ids      = tb->ids;
+			size_t o0 = l->lazy ? i0 * l->colwidth : l->roff[i0];
+			size_t o1 = i1 >= l->n ? l->colbytes
+			    : l->lazy          ? i1 * l->colwidth
+			                       : l->roff[i1];
+			rb->results.data = l->rdata + o0;
+			rb->results.size = o1 - o0;
+			if (l->colwidth != 0) {
+				rb->results.width = l->colwidth;
+			} else {
+				rb->results.lens = l->rlen + i0;
+			}
+			rb->legacy =
+			    tb->legacy && legacy_fits(&rb->results, rb->n);
+			rb->id_runs = tb->id_runs;
+		}
+		*nout = l->nb;
+		return (0);
+	}
+	materialize(l);
+	// Tasks without a result are released once the rest is in, but
+	// those of a cancelled job: their batch goes back empty, which ends
+	// it on the server (as tasq-worker always did).
+	for (size_t b = 0; b < l->nb && !*partial && l->nset < l->n; b++) {
+		if (atomic_load(&l->told) && atomic_load(&l->bcancelled[b])) {
+			continue;
+		}
+		for (size_t i = l->first[b]; i < l->first[b + 1]; i++) {
+			if (!l->rset[i]) {
+				*partial = true;
+				break;
+			}
+		}
+	}
 	// One block for the columns the request needs: ids, lens and
 	// result bytes of the set tasks, in task order (the results were
 	// put in any order), codes and errors.
@@ -529,9 +714,6 @@ wk_lease_batches(
 			nids++;
 			bytes += l->rlen[i];
 		}
-	}
-	if (nids == 0) {
-		return (0);
 	}
 	mem = malloc(
 	    nids * (sizeof(uint64_t) + 2 * sizeof(uint32_t) + sizeof(char *)) +
@@ -577,7 +759,9 @@ wk_lease_batches(
 			k++;
 		}
 		nres += k - from;
-		if (k == from) {
+		if (k == from &&
+		    !(atomic_load(&l->told) &&
+		        atomic_load(&l->bcancelled[b]))) {
 			continue; // no result in this batch
 		}
 		memset(rb, 0, sizeof(*rb));

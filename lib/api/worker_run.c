@@ -2,7 +2,7 @@
 // worker.h: lease, run the batch through the handler of its type, hand
 // the results back with the next Lease (tasq_lease_done), on nthreads
 // threads so that the network and the computation overlap, as
-// tasq-worker's lease threads do (worker/run.c), until tasq_serve_stop.
+// tasq-worker's lease threads do (worker/serve.c), until tasq_serve_stop.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,13 +134,19 @@ run_loop(void *arg)
 {
 	struct run        *r       = arg;
 	struct tasq_serve *w       = r->w;
-	uint32_t           backoff = 0, fails = 0;
+	uint32_t           backoff = 0;
+	bool               retry_refusal;
+
+	nng_mtx_lock(w->mtx);
+	retry_refusal = w->refusal_retry;
+	nng_mtx_unlock(w->mtx);
 
 	while (!atomic_load(&w->stop)) {
 		tasq_lease *l = NULL;
 		int         rv;
 		if ((rv = tasq_serve_lease(&l, w)) != 0) {
-			if (!transient(rv)) {
+			if (!transient(rv) &&
+			    !(rv == TASQ_EUNAUTHENTICATED && retry_refusal)) {
 				nng_mtx_lock(r->mtx);
 				if (r->rv == 0) {
 					r->rv = rv;
@@ -154,16 +160,12 @@ run_loop(void *arg)
 			backoff = backoff != 0 ? backoff * 2 : BACKOFF_MIN_MS;
 			backoff = backoff < BACKOFF_MAX_MS ? backoff
 			                                   : BACKOFF_MAX_MS;
-			// A dialer can stop retrying after a handshake cut
-			// short (nng issue 1518): start a fresh one.
-			if (++fails % 4 == 0) {
-				(void) tasq_chan_redial(w->link.chan);
-			}
+			// (The lease call redials after failures in a row;
+			// a refusal's backoff is the handle's.)
 			sleep_stop(w, backoff);
 			continue;
 		}
 		backoff = 0;
-		fails   = 0;
 		if (l != NULL) {
 			run_lease(r, l);
 		}

@@ -11,7 +11,8 @@
 //	                              no heartbeat channel, Extend only)
 //	libw_worker async             as hold 0, with the aio forms
 //	libw_worker api JOB           checks the calls' errors and a lease's
-//	                              accessors on JOB (hex): tasks 0..4 of
+//	                              accessors (tasq_lease_id, put_column)
+//	                              on JOB (hex): tasks 0..4 of
 //	                              type square, payloads 1 to 5; puts
 //	                              1 and 4, fails the third
 //	                              (INVALID_ARGUMENT "three: no"), releases
@@ -177,6 +178,18 @@ api(uint64_t job)
 	    tasq_lease_put_all(l, big, 10, 0, NULL) == TASQ_EINVALID_ARGUMENT);
 	CHECK(
 	    tasq_lease_put_all(l, big, 23, 8, NULL) == TASQ_EINVALID_ARGUMENT);
+	// A lease's id; results of a range of tasks from a column (bad
+	// ranges and short columns refused), replaced below by the puts.
+	CHECK(tasq_lease_id(l) != 0 && tasq_lease_id(NULL) == 0);
+	CHECK(tasq_lease_put_column(l, 2, 2, big, 16, 8, NULL) ==
+	    TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_lease_put_column(l, 0, 2, big, 15, 8, NULL) ==
+	    TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_lease_put_column(l, 0, 1, "ab", 2, 0, NULL) ==
+	    TASQ_EINVALID_ARGUMENT);
+	CHECK(tasq_lease_put_column(l, 1, 2, big, 16, 8, NULL) == 0);
+	CHECK(tasq_lease_put_column(
+	          l, 0, 1, "ab", 2, 0, (const uint32_t[]) { 2 }) == 0);
 	// A failure first, replaced by a result; a result replaced by a
 	// failure.
 	CHECK(tasq_lease_fail(l, 0, TASQ_EINTERNAL, "replaced") == 0);

@@ -1,5 +1,6 @@
-#include "conn.h"
+#include "worker_conn.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,11 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+
+// Every line goes through say: to the conf's log function, else to
+// lib/log.h.
+static void say(const struct tasq_conn *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define AUTH_BACKOFF_MIN_MS 1000
 #define AUTH_BACKOFF_MAX_MS 60000
@@ -47,6 +53,8 @@ struct tasq_conn {
 	int             pipes;       // connections up
 	int             answered;    // the last error status told, or 0
 	bool            closing;
+	bool            told;   // a refusal's line is out
+	bool            linked; // the last connection event was up
 };
 
 int
@@ -63,6 +71,7 @@ tasq_conn_alloc(tasq_conn **cp, const tasq_conn_conf *cc)
 	}
 	c->cc        = *cc;
 	c->state     = CONN_CONNECTING;
+	c->linked    = true; // unknown: as if up
 	c->dial_wait = DIAL_BACKOFF_MIN_MS;
 	c->since_ms  = tasq_clock_mono_ms();
 	*cp          = c;
@@ -77,6 +86,27 @@ tasq_conn_free(tasq_conn *c)
 	}
 	nng_mtx_free(c->mtx);
 	free(c);
+}
+
+static void
+say(const struct tasq_conn *c, int level, const char *fmt, ...)
+{
+	char    line[1024];
+	va_list ap;
+
+	if (c->cc.log == NULL) {
+		if (!tasq_log_enabled(level)) {
+			return;
+		}
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (c->cc.log != NULL) {
+		c->cc.log(c->cc.log_arg, level, line);
+	} else {
+		tasq_log(level, "%s", line);
+	}
 }
 
 // Levels: worker process 0 tells, the others only at debug level.
@@ -162,14 +192,15 @@ tasq_conn_dial_failed(tasq_conn *c, int rv, const char *err, uint32_t *wait_ms)
 	nng_mtx_unlock(c->mtx);
 	*wait_ms = wait;
 	if (!tell) {
-		tasq_debug("%s; retrying in %u ms", err, (unsigned) wait);
+		say(c, TASQ_LOG_DEBUG, "%s; retrying in %u ms", err,
+		    (unsigned) wait);
 		return (false);
 	}
 	switch (kind) {
 	case DIAL_TLS:
 		// err already says to check --tls-ca and the names: say
 		// which file and which name this worker used.
-		tasq_log(lvl(c, TASQ_LOG_ERROR),
+		say(c, lvl(c, TASQ_LOG_ERROR),
 		    "%s; CA file: %s; server name expected: %s; %s", err,
 		    c->cc.tls_ca != NULL ? c->cc.tls_ca : "none",
 		    c->cc.tls_server_name != NULL ? c->cc.tls_server_name
@@ -179,7 +210,7 @@ tasq_conn_dial_failed(tasq_conn *c, int rv, const char *err, uint32_t *wait_ms)
 		break;
 	case DIAL_ADDRESS:
 		// Also what the TLS settings' files make fail (err says).
-		tasq_log(lvl(c, TASQ_LOG_ERROR),
+		say(c, lvl(c, TASQ_LOG_ERROR),
 		    "%s%s; retrying with backoff up to 60 s", err,
 		    rv == NNG_EADDRINVAL ? " (a host name that does not "
 		                           "resolve?): check the host name "
@@ -187,13 +218,12 @@ tasq_conn_dial_failed(tasq_conn *c, int rv, const char *err, uint32_t *wait_ms)
 		                         : "");
 		break;
 	default:
-		tasq_log(lvl(c, TASQ_LOG_INFO),
+		say(c, lvl(c, TASQ_LOG_INFO),
 		    "server %s unreachable: %s; retrying every %u s",
-		    c->cc.url, nng_strerror(rv),
-		    (unsigned) DIAL_BACKOFF_MAX_MS / 1000);
+		    c->cc.url, err, (unsigned) DIAL_BACKOFF_MAX_MS / 1000);
 		break;
 	}
-	tasq_debug("%s; retrying in %u ms", err, (unsigned) wait);
+	say(c, TASQ_LOG_DEBUG, "%s; retrying in %u ms", err, (unsigned) wait);
 	return (kind == DIAL_TLS && exits(c));
 }
 
@@ -205,6 +235,7 @@ tasq_conn_pipe_cb(void *arg, bool up)
 
 	nng_mtx_lock(c->mtx);
 	c->pipes += up ? 1 : -1;
+	c->linked = up;
 	if (!up && c->pipes <= 0 && !c->closing &&
 	    c->state == CONN_CONNECTED) {
 		c->state    = CONN_LOST;
@@ -213,12 +244,12 @@ tasq_conn_pipe_cb(void *arg, bool up)
 	}
 	nng_mtx_unlock(c->mtx);
 	if (lost) {
-		tasq_log(lvl(c, TASQ_LOG_WARN),
+		say(c, lvl(c, TASQ_LOG_WARN),
 		    "lost the server %s: connection closed; reconnecting",
 		    c->cc.url);
 	} else {
-		tasq_debug(
-		    "connection to %s %s", c->cc.url, up ? "up" : "down");
+		say(c, TASQ_LOG_DEBUG, "connection to %s %s", c->cc.url,
+		    up ? "up" : "down");
 	}
 }
 
@@ -245,25 +276,25 @@ tasq_conn_call_ok(tasq_conn *c, uint64_t server_id)
 	nng_mtx_unlock(c->mtx);
 	switch (was) {
 	case CONN_CONNECTING:
-		tasq_log(lvl(c, TASQ_LOG_INFO),
+		say(c, lvl(c, TASQ_LOG_INFO),
 		    "connected to %s (server id %016llx) after %u s",
 		    c->cc.url, (unsigned long long) server_id, secs(since));
 		break;
 	case CONN_REFUSED:
-		tasq_log(lvl(c, TASQ_LOG_INFO),
+		say(c, lvl(c, TASQ_LOG_INFO),
 		    "connected to %s (server id %016llx): the server accepts "
 		    "this worker now",
 		    c->cc.url, (unsigned long long) server_id);
 		break;
 	case CONN_LOST:
 		if (old_id == server_id) {
-			tasq_log(lvl(c, TASQ_LOG_INFO),
+			say(c, lvl(c, TASQ_LOG_INFO),
 			    "regained the server %s after %u s (same server "
 			    "id %016llx)",
 			    c->cc.url, secs(since),
 			    (unsigned long long) server_id);
 		} else {
-			tasq_log(lvl(c, TASQ_LOG_INFO),
+			say(c, lvl(c, TASQ_LOG_INFO),
 			    "regained the server %s after %u s (server "
 			    "restarted: new server id %016llx, was %016llx)",
 			    c->cc.url, secs(since),
@@ -272,7 +303,7 @@ tasq_conn_call_ok(tasq_conn *c, uint64_t server_id)
 		}
 		break;
 	case CONN_CONNECTED:
-		tasq_log(lvl(c, TASQ_LOG_INFO),
+		say(c, lvl(c, TASQ_LOG_INFO),
 		    "server %s restarted: new server id %016llx, was %016llx",
 		    c->cc.url, (unsigned long long) server_id,
 		    (unsigned long long) old_id);
@@ -320,7 +351,7 @@ tasq_conn_call_failed(tasq_conn *c, int rv, const char *err)
 	}
 	nng_mtx_unlock(c->mtx);
 	if (tell && !is_auth(rv)) {
-		tasq_log(lvl(c, TASQ_LOG_WARN),
+		say(c, lvl(c, TASQ_LOG_WARN),
 		    "server %s refused a lease request: %s; retrying",
 		    c->cc.url, err);
 		return (false);
@@ -333,25 +364,44 @@ tasq_conn_call_failed(tasq_conn *c, int rv, const char *err)
 		} else {
 			snprintf(key, sizeof(key), "the key in TASQ_KEY");
 		}
-		tasq_log(lvl(c, TASQ_LOG_ERROR),
+		say(c, lvl(c, TASQ_LOG_ERROR),
 		    "server %s refused this worker: %s; check that %s holds "
 		    "the server's key; %s",
 		    c->cc.url, err, key,
 		    exits(c) ? "exiting (--exit-on-auth-failure)"
 		             : "retrying with backoff up to 60 s");
+		nng_mtx_lock(c->mtx);
+		c->told = true;
+		nng_mtx_unlock(c->mtx);
 		return (exits(c));
 	}
+	if (is_auth(rv) && exits(c)) {
+		// Another thread tells this refusal: its line first (the
+		// caller may end the process), bounded.
+		for (int i = 0; i < 400; i++) {
+			bool told;
+			nng_mtx_lock(c->mtx);
+			told = c->told;
+			nng_mtx_unlock(c->mtx);
+			if (told) {
+				break;
+			}
+			nng_msleep(5);
+		}
+	}
 	if (lost) {
-		tasq_log(lvl(c, TASQ_LOG_WARN),
+		say(c, lvl(c, TASQ_LOG_WARN),
 		    "lost the server %s: %s; reconnecting", c->cc.url, err);
 		return (false);
 	}
 	if (wait != 0) {
-		tasq_debug("server %s refused this worker again: %s; next "
-		           "attempt in %u s",
+		say(c, TASQ_LOG_DEBUG,
+		    "server %s refused this worker again: %s; next "
+		    "attempt in %u s",
 		    c->cc.url, err, (unsigned) wait / 1000);
 	} else {
-		tasq_debug("call to %s failed: %s", c->cc.url, err);
+		say(c, TASQ_LOG_DEBUG, "call to %s failed: %s", c->cc.url,
+		    err);
 	}
 	// With --exit-on-auth-failure only the call that told the refusal
 	// ends the process: another thread's refusal, seen while that one
@@ -379,6 +429,25 @@ tasq_conn_wait_ms(tasq_conn *c)
 	}
 	nng_mtx_unlock(c->mtx);
 	return (wait);
+}
+
+bool
+tasq_conn_linked(tasq_conn *c)
+{
+	bool up;
+
+	nng_mtx_lock(c->mtx);
+	up = c->linked;
+	nng_mtx_unlock(c->mtx);
+	return (up);
+}
+
+void
+tasq_conn_set_exit(tasq_conn *c, bool exit_on_auth_failure)
+{
+	nng_mtx_lock(c->mtx);
+	c->cc.exit_on_auth_failure = exit_on_auth_failure;
+	nng_mtx_unlock(c->mtx);
 }
 
 void

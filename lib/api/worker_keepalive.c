@@ -1,4 +1,4 @@
-#include "keepalive.h"
+#include "worker_keepalive.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

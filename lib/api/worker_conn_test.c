@@ -1,5 +1,6 @@
-// Unit tests of worker/conn: one log line per change of the link's state,
-// the refusal backoff shared by threads, and --exit-on-auth-failure.
+// Unit tests of lib/api/worker_conn (the serve handle's link state): one log
+// line per change of the link's state, the refusal backoff shared by threads,
+// and --exit-on-auth-failure.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
-#include "conn.h"
+#include "worker_conn.h"
 #include "err.h"
 #include "log.h"
 #include "tasq_test.h"
@@ -81,9 +82,12 @@ TEST(unreachable_connected_lost_regained_once_each)
 	const char *log;
 
 	capture_begin();
-	(void) tasq_conn_dial_failed(c, NNG_ECONNREFUSED, "refused", &w1);
-	(void) tasq_conn_dial_failed(c, NNG_ECONNREFUSED, "refused", &w2);
-	(void) tasq_conn_dial_failed(c, NNG_ECONNREFUSED, "refused", &w3);
+	(void) tasq_conn_dial_failed(
+	    c, NNG_ECONNREFUSED, "Connection refused", &w1);
+	(void) tasq_conn_dial_failed(
+	    c, NNG_ECONNREFUSED, "Connection refused", &w2);
+	(void) tasq_conn_dial_failed(
+	    c, NNG_ECONNREFUSED, "Connection refused", &w3);
 	tasq_conn_pipe_cb(c, true);
 	tasq_conn_call_ok(c, 0x11);
 	tasq_conn_call_ok(c, 0x11);
