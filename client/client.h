@@ -25,10 +25,11 @@ struct tasq_commonopt_cfg;
 #include <tasq/tasq.h>
 
 typedef struct tasq_client {
-	char                *server;
-	uint64_t             timeout_ms; // one request
-	uint64_t             connect_timeout_ms;
-	uint64_t             max_msg;
+	char    *server;
+	uint64_t timeout_ms; // one request
+	uint64_t connect_timeout_ms;
+	uint64_t resolve_ms; // --resolve-interval (several servers)
+	uint64_t max_msg;
 	struct tasq_keyring *keys;    // legacy: submit's channel
 	struct tasq_chan    *chan;    // legacy: submit's channel
 	tasq_session        *session; // tasq_client_session: the library's

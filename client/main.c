@@ -14,8 +14,14 @@ static tasq_commonopt_cfg common;
 static tasq_client        client = { .common = &common };
 
 const tasq_opt tasq_client_opts[] = {
-	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
-	    "URL", "the server's address", &client.server, 0, 0, false },
+	{ "server", 's', TASQ_OPT_URLS, "TASQ_SERVER", "tcp://127.0.0.1:7070",
+	    "URL[,URL...]",
+	    "the server's address, or several servers' (a list, or a name "
+	    "with several addresses: jobs are spread over them)",
+	    &client.server, 0, 0, false },
+	{ "resolve-interval", 0, TASQ_OPT_MS, NULL, "30s", "DURATION",
+	    "several servers: how often names are looked up again",
+	    &client.resolve_ms, 100, 86400000, false },
 	TASQ_COMMONOPT_KEY(&common),
 	TASQ_COMMONOPT_TLS_DIALER(&common),
 	{ "request-timeout", 0, TASQ_OPT_MS, NULL, "10s", "DURATION",
@@ -93,6 +99,7 @@ tasq_client_session(tasq_client *c, tasq_session **sp)
 	    (rv = opts_put(o, "tls-min-version", c->common->tls_min)) != 0 ||
 	    (rv = opts_put(o, "tls-max-version", c->common->tls_max)) != 0 ||
 	    (rv = opts_put_ms(o, "request-timeout", c->timeout_ms)) != 0 ||
+	    (rv = opts_put_ms(o, "resolve-interval", c->resolve_ms)) != 0 ||
 	    (rv = opts_put_ms(o, "connect-timeout", c->connect_timeout_ms)) !=
 	        0 ||
 	    (rv = tasq_opts_set(o, "max-message", buf)) != 0) {

@@ -7,11 +7,16 @@
 #include "client.h"
 
 static struct {
+	bool  all;
 	bool  json;
 	char *format;
 } topt;
 
 static const tasq_opt stats_opts[] = {
+	{ "all", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
+	    "every server of --server (a list, or a name with several "
+	    "addresses) and their sum",
+	    &topt.all, 0, 0, false },
 	{ "json", 0, TASQ_OPT_BOOL, NULL, NULL, NULL,
 	    "print JSON (--format json)", &topt.json, 0, 0, false },
 	{ "format", 0, TASQ_OPT_STR, NULL, NULL, "FMT",
@@ -21,11 +26,12 @@ static const tasq_opt stats_opts[] = {
 };
 
 static const char usage[] =
-    "Usage: tasq [options] stats [--json | --format FMT]\n"
+    "Usage: tasq [options] stats [--all] [--json | --format FMT]\n"
     "Shows the server's queues, workers, task types (and the workers\n"
     "serving each), counters and how many dead letters it holds (tasq\n"
     "dead lists them). JSON has durations in\n"
-    "milliseconds (uptime_ms, idle_ms).\n";
+    "milliseconds (uptime_ms, idle_ms). --all: every server of\n"
+    "--server, each under its address, after their sum.\n";
 
 int
 tasq_cmd_stats(tasq_client *c, int argc, char **argv)
@@ -53,8 +59,9 @@ tasq_cmd_stats(tasq_client *c, int argc, char **argv)
 		goto out;
 	}
 	// The library formats the report (the same tables and JSON).
-	if (tasq_server_stats(
-	        &doc, s, json ? TASQ_STATS_JSON : TASQ_STATS_TEXT) != 0) {
+	if (tasq_server_stats(&doc, s,
+	        (json ? TASQ_STATS_JSON : TASQ_STATS_TEXT) |
+	            (topt.all ? TASQ_STATS_ALL : 0)) != 0) {
 		fprintf(stderr, "tasq: stats failed: %s\n", tasq_errmsg());
 		rv = TASQ_EXIT_FAIL;
 		goto out;

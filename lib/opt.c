@@ -138,6 +138,40 @@ tasq_opt_parse_u64(tasq_opt_type type, const char *s, uint64_t *v)
 	return (0);
 }
 
+// A server list: comma-separated URLs, none empty, each checked as a
+// TASQ_OPT_URL is (the library checks the list as a whole: duplicates,
+// schemes mixed).
+static int
+urls_check(const tasq_opt *o, const char *text, char *err, size_t errlen)
+{
+	char        item[1024], why[400];
+	const char *p = text, *comma;
+	size_t      n;
+
+	for (;;) {
+		comma = strchr(p, ',');
+		n     = comma != NULL ? (size_t) (comma - p) : strlen(p);
+		if (n == 0 || n >= sizeof(item)) {
+			snprintf(err, errlen,
+			    "--%s: '%.60s' has an empty or overlong item "
+			    "(URL,URL,...)",
+			    o->name, text);
+			return (-1);
+		}
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if (tasq_url_check(
+		        item, (tasq_url_use) o->min, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "--%s: %s", o->name, why);
+			return (-1);
+		}
+		if (comma == NULL) {
+			return (0);
+		}
+		p = comma + 1;
+	}
+}
+
 int
 tasq_opt_set(const tasq_opt *o, const char *text, char *err, size_t errlen)
 {
@@ -146,6 +180,11 @@ tasq_opt_set(const tasq_opt *o, const char *text, char *err, size_t errlen)
 	switch (o->type) {
 	case TASQ_OPT_LIST:
 		return (list_add(o->ptr, text, strlen(text), err, errlen));
+	case TASQ_OPT_URLS:
+		if (urls_check(o, text, err, errlen) != 0) {
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		goto str;
 	case TASQ_OPT_URL:
 		if (tasq_url_check(text, (tasq_url_use) o->min, err, errlen) !=
 		    0) {
@@ -155,7 +194,8 @@ tasq_opt_set(const tasq_opt *o, const char *text, char *err, size_t errlen)
 			return (TASQ_EINVALID_ARGUMENT);
 		}
 		// fall through
-	case TASQ_OPT_STR: {
+	case TASQ_OPT_STR:
+	str : {
 		char *s;
 		if ((s = strdup(text)) == NULL) {
 			snprintf(err, errlen, "out of memory");
@@ -396,7 +436,8 @@ tasq_opt_free(const tasq_opt *const *tables)
 	for (int t = 0; tables[t] != NULL; t++) {
 		for (const tasq_opt *o = tables[t]; o->name != NULL; o++) {
 			if (o->type == TASQ_OPT_STR ||
-			    o->type == TASQ_OPT_URL) {
+			    o->type == TASQ_OPT_URL ||
+			    o->type == TASQ_OPT_URLS) {
 				free(*(char **) o->ptr);
 				*(char **) o->ptr = NULL;
 			} else if (o->type == TASQ_OPT_LIST) {

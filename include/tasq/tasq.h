@@ -618,6 +618,11 @@ enum tasq_stats_format {
 	TASQ_STATS_TEXT = 0, // the tables tasq stats prints
 	TASQ_STATS_JSON = 1, // one JSON object and a newline (tasq stats
 	                     // --json; docs/LIBRARY.md gives its schema)
+	// Or-ed with either: every server of the session (several servers:
+	// a list or a name with several addresses), each once, and their
+	// sum (tasq stats --all); a server that does not answer is shown
+	// so; fails only when none answers.
+	TASQ_STATS_ALL = 0x100,
 };
 
 // tasq_server_stats asks the server for its statistics (Stats: queues,

@@ -217,6 +217,254 @@ stats_text(const tasq_rep *rep, FILE *f)
 	    tasq_stats_dead_total(rep) > 0 ? " (tasq dead lists them)" : "");
 }
 
+// ---- stats of every server (TASQ_STATS_ALL)
+
+#define ALL_MAX TASQ_SHARD_MAX_MEMBERS
+
+struct all_one {
+	tasq_shard_member m;
+	int               rv; // of its Stats call
+	char              err[256];
+	tasq_rep          rep; // when rv is 0
+};
+
+// One line of the total: a queue's counts summed over the servers.
+struct all_queue {
+	const char      *name; // points into a reply
+	tasq_queue_stats sum;
+};
+
+static void
+all_sum(struct all_one *one, size_t n, struct all_queue **qp, size_t *nqp,
+    uint64_t *workersp, uint64_t *deadp)
+{
+	struct all_queue *q  = NULL;
+	size_t            nq = 0, cap = 0;
+
+	*workersp = *deadp = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (one[i].rv != 0) {
+			continue;
+		}
+		const tasq_rep *r = &one[i].rep;
+		*workersp += r->u.stats.nworkers;
+		*deadp += tasq_stats_dead_total(r);
+		for (size_t k = 0; k < r->u.stats.nqueues; k++) {
+			const tasq_queue_stats *qs = &r->u.stats.queues[k];
+			size_t                  j;
+			for (j = 0; j < nq && strcmp(q[j].name, qs->name) != 0;
+			     j++) {
+			}
+			if (j == nq) {
+				if (nq == cap) {
+					cap = cap ? 2 * cap : 8;
+					void *nqv =
+					    realloc(q, cap * sizeof(*q));
+					if (nqv == NULL) {
+						continue; // the total misses
+						          // it
+					}
+					q = nqv;
+				}
+				memset(&q[nq], 0, sizeof(q[nq]));
+				q[nq].name = qs->name;
+				nq++;
+			}
+			q[j].sum.ready += qs->ready;
+			q[j].sum.leased += qs->leased;
+			q[j].sum.results += qs->results;
+			q[j].sum.jobs += qs->jobs;
+			q[j].sum.dead += qs->dead;
+			q[j].sum.submitted += qs->submitted;
+			q[j].sum.completed += qs->completed;
+			q[j].sum.failed += qs->failed;
+			q[j].sum.retried += qs->retried;
+		}
+	}
+	*qp  = q;
+	*nqp = nq;
+}
+
+static void
+all_text(struct all_one *one, size_t n, FILE *f)
+{
+	struct all_queue *q;
+	size_t            nq, up = 0;
+	uint64_t          workers, dead;
+
+	for (size_t i = 0; i < n; i++) {
+		up += one[i].rv == 0;
+	}
+	all_sum(one, n, &q, &nq, &workers, &dead);
+	fprintf(f, "servers: %zu, %zu answered\n", n, up);
+	fprintf(f,
+	    "\nTOTAL\n%-20s %10s %10s %10s %6s %8s %12s %12s %10s %10s\n",
+	    "QUEUE", "READY", "LEASED", "RESULTS", "JOBS", "DEAD", "SUBMITTED",
+	    "COMPLETED", "FAILED", "RETRIED");
+	for (size_t j = 0; j < nq; j++) {
+		const tasq_queue_stats *t = &q[j].sum;
+		fprintf(f,
+		    "%-20s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64
+		    " %8" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64
+		    " %10" PRIu64 "\n",
+		    q[j].name, t->ready, t->leased, t->results, t->jobs,
+		    t->dead, t->submitted, t->completed, t->failed,
+		    t->retried);
+	}
+	fprintf(f, "workers: %" PRIu64 ", dead letters: %" PRIu64 "\n",
+	    workers, dead);
+	free(q);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "\n== %s", one[i].m.url);
+		if (one[i].m.identity != 0) {
+			fprintf(f, " (identity %016" PRIx64 ")",
+			    one[i].m.identity);
+		}
+		if (one[i].rv != 0) {
+			fprintf(f, ": no answer: %s\n", one[i].err);
+			continue;
+		}
+		fprintf(f, "\n");
+		stats_text(&one[i].rep, f);
+	}
+}
+
+// One server's object as tasq stats --json prints it, without its
+// closing newline.
+static void
+all_stats_json(const tasq_rep *rep, FILE *f)
+{
+	char  *buf = NULL;
+	size_t len = 0;
+	FILE  *m;
+
+	if ((m = open_memstream(&buf, &len)) == NULL) {
+		fputs("null", f);
+		return;
+	}
+	tasq_stats_json_write(rep, 0, m);
+	if (fclose(m) != 0 || buf == NULL) {
+		free(buf);
+		fputs("null", f);
+		return;
+	}
+	while (len > 0 && buf[len - 1] == '\n') {
+		len--;
+	}
+	fwrite(buf, 1, len, f);
+	free(buf);
+}
+
+static void
+all_json(struct all_one *one, size_t n, FILE *f)
+{
+	struct all_queue *q;
+	size_t            nq;
+	uint64_t          workers, dead;
+
+	fprintf(f, "{\"servers\":[");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%s{\"url\":", i ? "," : "");
+		tasq_json_str(f, one[i].m.url);
+		if (one[i].rv != 0) {
+			fprintf(f, ",\"up\":false,\"error\":");
+			tasq_json_str(f, one[i].err);
+			fputc('}', f);
+			continue;
+		}
+		fprintf(f, ",\"up\":true,\"stats\":");
+		all_stats_json(&one[i].rep, f);
+		fputc('}', f);
+	}
+	all_sum(one, n, &q, &nq, &workers, &dead);
+	fprintf(f, "],\"total\":{\"queues\":[");
+	for (size_t j = 0; j < nq; j++) {
+		const tasq_queue_stats *t = &q[j].sum;
+		fprintf(f, "%s{\"name\":", j ? "," : "");
+		tasq_json_str(f, q[j].name);
+		fprintf(f,
+		    ",\"ready\":%" PRIu64 ",\"leased\":%" PRIu64
+		    ",\"results\":%" PRIu64 ",\"jobs\":%" PRIu64
+		    ",\"dead\":%" PRIu64 ",\"submitted\":%" PRIu64
+		    ",\"completed\":%" PRIu64 ",\"failed\":%" PRIu64
+		    ",\"retried\":%" PRIu64 "}",
+		    t->ready, t->leased, t->results, t->jobs, t->dead,
+		    t->submitted, t->completed, t->failed, t->retried);
+	}
+	fprintf(f, "],\"workers\":%" PRIu64 ",\"dead_total\":%" PRIu64 "}}\n",
+	    workers, dead);
+	free(q);
+}
+
+// Every server of the session (each once: aliases skipped), asked in
+// turn; a server that does not answer is shown as such. Fails only when
+// none answers.
+static int
+stats_all(char **docp, tasq_session *s, int format)
+{
+	tasq_shard_member *ms;
+	struct all_one    *one;
+	size_t             nm, n = 0, up = 0;
+	char              *doc = NULL;
+	size_t             len = 0;
+	FILE              *f;
+	tasq_req           req;
+	char               last[600] = "";
+
+	if ((ms = calloc(ALL_MAX, sizeof(*ms))) == NULL ||
+	    (one = calloc(ALL_MAX, sizeof(*one))) == NULL) {
+		free(ms);
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	nm = tasq_api_members(s, ms, ALL_MAX);
+	nm = nm > ALL_MAX ? ALL_MAX : nm;
+	memset(&req, 0, sizeof(req));
+	req.method = TASQ_M_STATS;
+	for (size_t i = 0; i < nm; i++) {
+		if (ms[i].alias_of != 0) {
+			continue;
+		}
+		one[n].m = ms[i];
+		one[n].rv =
+		    tasq_api_call_member(s, ms[i].num, &req, s->timeout_ms,
+		        &one[n].rep, one[n].err, sizeof(one[n].err));
+		if (one[n].rv == 0) {
+			up++;
+		} else {
+			snprintf(last, sizeof(last), "%s: %s", ms[i].url,
+			    one[n].err);
+		}
+		n++;
+	}
+	free(ms);
+	if (up == 0) {
+		free(one);
+		return (tasq_api_fail(TASQ_EUNAVAILABLE,
+		    "no server answered (%zu): %s", n, last));
+	}
+	if ((f = open_memstream(&doc, &len)) != NULL) {
+		if (format == TASQ_STATS_JSON) {
+			all_json(one, n, f);
+		} else {
+			all_text(one, n, f);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (one[i].rv == 0) {
+			tasq_wire_rep_fini(&one[i].rep);
+		}
+	}
+	free(one);
+	if (f == NULL || ferror(f) || fclose(f) != 0 || doc == NULL) {
+		free(doc);
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	*docp = doc;
+	return (0);
+}
+
 TASQ_API int
 tasq_server_stats(char **docp, tasq_session *s, int format)
 {
@@ -233,11 +481,15 @@ tasq_server_stats(char **docp, tasq_session *s, int format)
 		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
 		    "tasq_server_stats: docp or s is NULL"));
 	}
-	if (format != TASQ_STATS_TEXT && format != TASQ_STATS_JSON) {
+	if ((format & ~TASQ_STATS_ALL) != TASQ_STATS_TEXT &&
+	    (format & ~TASQ_STATS_ALL) != TASQ_STATS_JSON) {
 		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
 		    "tasq_server_stats: format %d is neither TASQ_STATS_TEXT "
-		    "nor TASQ_STATS_JSON",
+		    "nor TASQ_STATS_JSON (with TASQ_STATS_ALL or not)",
 		    format));
+	}
+	if ((format & TASQ_STATS_ALL) != 0) {
+		return (stats_all(docp, s, format & ~TASQ_STATS_ALL));
 	}
 	memset(&req, 0, sizeof(req));
 	req.method = TASQ_M_STATS;
