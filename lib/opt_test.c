@@ -504,6 +504,44 @@ TEST(url_options)
 	ASSERT_NULL(u_listen);
 }
 
+// A server list: every comma-separated item is checked as a URL option's
+// value; an empty item is refused; the value is kept as given.
+TEST(url_list_options)
+{
+	static char          *l_server;
+	static const tasq_opt ltable[] = {
+		{ "server", 's', TASQ_OPT_URLS, NULL, NULL, "URL[,URL...]",
+		    "dial", &l_server, TASQ_URL_DIAL, 0, false },
+		TASQ_OPT_END,
+	};
+	static const tasq_opt *const ltables[] = { ltable, NULL };
+	tasq_opt_ctx                 c         = ctx();
+	char                        *one[] = { "-s", "tcp://127.0.0.1:7070" };
+	char *three[] = { "-s", "tcp://a:1,tcp://b:2,tls+tcp://c.d:3" };
+	char *empty[] = { "-s", "tcp://a:1,,tcp://b:2" };
+	char *trail[] = { "-s", "tcp://a:1," };
+	char *bad[]   = { "-s", "tcp://a:1,b:2" };
+	char  out[4096];
+
+	c.tables = ltables;
+	ASSERT_EQ(parse(&c, 2, one), TASQ_OPT_OK);
+	ASSERT_STR_EQ(l_server, "tcp://127.0.0.1:7070");
+	ASSERT_EQ(parse(&c, 2, three), TASQ_OPT_OK);
+	ASSERT_STR_EQ(l_server, "tcp://a:1,tcp://b:2,tls+tcp://c.d:3");
+	ASSERT_EQ(
+	    parse_capture(&c, 2, empty, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
+	ASSERT_STR_CONTAINS(
+	    out, "--server: 'tcp://a:1,,tcp://b:2' has an empty");
+	ASSERT_EQ(
+	    parse_capture(&c, 2, trail, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
+	ASSERT_STR_CONTAINS(out, "has an empty");
+	ASSERT_EQ(
+	    parse_capture(&c, 2, bad, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
+	ASSERT_STR_CONTAINS(out, "--server: 'b:2' is not a URL");
+	tasq_opt_free(ltables);
+	ASSERT_NULL(l_server);
+}
+
 // A repeatable option (tasq-worker --type): every occurrence of one
 // source is kept, in order; a source of higher precedence replaces the
 // lower one's (file < environment < flags); the environment's value is
