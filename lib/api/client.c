@@ -486,10 +486,10 @@ server_changed(tasq_job *j)
 	return (changed);
 }
 
-// After a restart: every batch without all its results goes again,
-// before those not sent yet. j->mtx held.
+// Every batch without all its results goes again, before those not sent
+// yet. j->mtx held.
 static void
-resend_all(tasq_job *j)
+resend_batches(tasq_job *j)
 {
 	if (j->unans == NULL) {
 		return;
@@ -500,6 +500,18 @@ resend_all(tasq_job *j)
 	}
 	j->sendq = j->unans;
 	j->unans = j->unans_tail = NULL;
+}
+
+// After a restart: resend_batches, but not for a job that went in one
+// trip: a server that has the job has its only batch (they came in one
+// request), so it goes again only when the server says it has not the
+// job (fetch). j->mtx held.
+static void
+resend_all(tasq_job *j)
+{
+	if (!j->one_trip) {
+		resend_batches(j);
+	}
 }
 
 static void
@@ -863,6 +875,9 @@ fetch(tasq_job *j, bool carry)
 		return; // carried again, as values
 	}
 	if (!carry && rv == TASQ_ENOT_FOUND && j->restarts > 0) {
+		if (j->one_trip) {
+			resend_batches(j); // the job's only batch, again
+		}
 		if (j->sendq == NULL && !j->sending && j->nrecv == j->nsent) {
 			// A restarted server without the job, and every
 			// result of what was sent is in: nothing is to be
