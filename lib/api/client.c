@@ -126,6 +126,7 @@ struct tasq_job {
 	uint64_t     nrecv;   // MODE_FETCH: results in; RESULTS: slots filled
 	uint64_t     ntaken;  // results handed out
 	uint64_t     cleared; // taken results whose slots were cleared
+	uint64_t     nheavy;  // slots holding memory (unload)
 	uint64_t     from;    // MODE_RESULTS: next from_index
 	bool         want;    // MODE_RESULTS: someone reads results
 	bool         results_done; // MODE_RESULTS: all read (job done)
@@ -318,13 +319,44 @@ many_max(const tasq_job *j)
 	return ((size_t) (j->mask + 1 - j->win));
 }
 
+// Frees what a slot holds (a result over 8 bytes, a message), if
+// anything. A slot's other fields are overwritten by put, and a slot is
+// a result of position pos only while done and index == pos, so nothing
+// else needs clearing. j->mtx held.
+static void
+unload(tasq_job *j, struct slot *sl)
+{
+	if (sl->len > sizeof(sl->small) || sl->msg != NULL) {
+		slot_clear(sl);
+		j->nheavy--;
+	}
+}
+
+// Stores a result in slot sl (put), counting what it holds. j->mtx held.
+static void put(struct slot *sl, uint64_t index, uint32_t code,
+    const uint8_t *data, size_t len, const char *msg);
+
+static void
+put_counted(tasq_job *j, struct slot *sl, uint64_t index, uint32_t code,
+    const uint8_t *data, size_t len, const char *msg)
+{
+	put(sl, index, code, data, len, msg);
+	if (sl->len > sizeof(sl->small) || sl->msg != NULL) {
+		j->nheavy++;
+	}
+}
+
 // Clears the slots of the results taken before (their buffers were the
 // caller's until now). j->mtx held.
 static void
 release(tasq_job *j)
 {
+	if (j->nheavy == 0) {
+		j->cleared = j->ntaken; // nothing to free: put overwrites
+		return;
+	}
 	for (; j->cleared < j->ntaken; j->cleared++) {
-		slot_clear(slot_at(j, j->cleared));
+		unload(j, slot_at(j, j->cleared));
 	}
 }
 
@@ -341,15 +373,15 @@ take_one(tasq_job *j, tasq_result *r)
 		return (TASQ_EOUT_OF_RANGE);
 	}
 	sl = slot_at(j, j->ntaken);
-	if (j->mode == MODE_RESULTS ? j->ntaken < j->nrecv : sl->done) {
+	if (j->mode == MODE_RESULTS ? j->ntaken < j->nrecv
+	                            : sl->done && sl->index == j->ntaken) {
 		r->index = sl->index;
 		r->code  = sl->code == 0 ? 0 : tasq_err_from_code(sl->code);
 		r->data  = slot_data(sl);
 		r->len   = sl->len;
 		r->error = sl->msg != NULL ? sl->msg : "";
 		j->ntaken++;
-		nng_cv_wake(j->cv); // room in the window
-		return (0);
+		return (0); // the caller wakes the adders (room in the window)
 	}
 	if (j->cancelled) {
 		return (TASQ_ECANCELLED);
@@ -366,8 +398,13 @@ take_one(tasq_job *j, tasq_result *r)
 static int
 take(tasq_job *j, tasq_result *r)
 {
+	int rv;
+
 	release(j);
-	return (take_one(j, r));
+	if ((rv = take_one(j, r)) == 0) {
+		nng_cv_wake(j->cv); // room in the window
+	}
+	return (rv);
 }
 
 // Takes up to max ready results (at least one, or take's other answers).
@@ -378,12 +415,14 @@ take_many(tasq_job *j, tasq_result *rs, size_t max, size_t *np)
 	size_t n = 1, lim = many_max(j);
 	int    rv;
 
-	if ((rv = take(j, &rs[0])) != 0) {
+	release(j);
+	if ((rv = take_one(j, &rs[0])) != 0) {
 		return (rv);
 	}
 	while (n < max && n < lim && take_one(j, &rs[n]) == 0) {
 		n++;
 	}
+	nng_cv_wake(j->cv); // room in the window
 	*np = n;
 	return (0);
 }
@@ -731,8 +770,16 @@ send_last(tasq_job *j)
 // Counts a new result of task id against its batch; batches with all
 // their results are let go. j->mtx held.
 static void
-answered(tasq_job *j, uint64_t id)
+answered(tasq_job *j, uint64_t id, struct batch **hint)
 {
+	struct batch *h = *hint;
+
+	// Results come mostly in batch order: the batch of the last one
+	// first (hint: valid while j->mtx is held and no batch is freed).
+	if (h != NULL && id >= h->first && id < h->first + h->n) {
+		h->answered++;
+		return;
+	}
 	// In the send queue too: the sender may not have seen the reply to
 	// the Submit of a batch whose results are in already.
 	for (int l = 0; l < 2; l++) {
@@ -740,11 +787,19 @@ answered(tasq_job *j, uint64_t id)
 		for (; b != NULL; b = b->next) {
 			if (id >= b->first && id < b->first + b->n) {
 				b->answered++;
-				l = 2;
+				*hint = b;
+				l     = 2;
 				break;
 			}
 		}
 	}
+}
+
+// Lets go the batches at the head of unans that have all their results.
+// j->mtx held.
+static void
+let_go(tasq_job *j)
+{
 	while (j->unans != NULL && j->unans->answered == j->unans->n) {
 		struct batch *b = j->unans;
 		if ((j->unans = b->next) == NULL) {
@@ -913,8 +968,9 @@ fetch(tasq_job *j, bool carry)
 			accepted(j, b);
 		}
 	}
-	const tasq_blobs *bl  = &rep.u.fetch.results;
-	size_t            off = 0;
+	const tasq_blobs *bl   = &rep.u.fetch.results;
+	size_t            off  = 0;
+	struct batch     *hint = NULL;
 	for (size_t i = 0; i < rep.u.fetch.n; i++) {
 		uint64_t       id   = rep.u.fetch.ids[i];
 		size_t         len  = 0;
@@ -931,16 +987,18 @@ fetch(tasq_job *j, bool carry)
 		// Not ours, taken already, or seen already: dropped. (A
 		// task may have its result before the sender has the reply
 		// to its Submit: nsent is not a bound.)
+		struct slot *sl = slot_at(j, id);
 		if (id >= j->nadded || id < j->ntaken ||
-		    slot_at(j, id)->done) {
+		    (sl->done && sl->index == id)) {
 			continue;
 		}
-		put(slot_at(j, id), id,
+		put_counted(j, sl, id,
 		    rep.u.fetch.codes ? rep.u.fetch.codes[i] : 0, item, len,
 		    rep.u.fetch.errors ? rep.u.fetch.errors[i] : NULL);
 		j->nrecv++;
-		answered(j, id);
+		answered(j, id, &hint);
 	}
+	let_go(j);
 	j->ack_sent = req.u.fetch.ack_seq;
 	if (rep.u.fetch.seq != 0) {
 		j->ack = rep.u.fetch.seq;
@@ -987,23 +1045,25 @@ results(tasq_job *j)
 		job_fail(j, rv, "results failed: %s", err);
 		return;
 	}
-	const tasq_blobs *bl  = &rep.u.results.results;
-	size_t            off = 0;
+	const tasq_blobs *bl   = &rep.u.results.results;
+	size_t            off  = 0;
+	struct batch     *hint = NULL;
 	for (size_t i = 0; i < rep.u.results.n && i < room; i++) {
 		size_t len =
 		    bl->width ? bl->width : (bl->lens ? bl->lens[i] : 0);
 		struct slot *sl = slot_at(j, j->nrecv);
-		slot_clear(sl);
-		put(sl, rep.u.results.ids[i],
+		unload(j, sl);
+		put_counted(j, sl, rep.u.results.ids[i],
 		    rep.u.results.codes ? rep.u.results.codes[i] : 0,
 		    bl->data != NULL ? bl->data + off : NULL, len,
 		    rep.u.results.errors ? rep.u.results.errors[i] : NULL);
 		off += len;
 		j->nrecv++;
 		if (j->detachable) {
-			answered(j, rep.u.results.ids[i]);
+			answered(j, rep.u.results.ids[i], &hint);
 		}
 	}
+	let_go(j);
 	if (rep.u.results.next_index > j->from) {
 		j->from = rep.u.results.next_index;
 	}
@@ -1428,8 +1488,10 @@ append(tasq_job *j, const void *p, size_t len)
 	}
 	b->size += len;
 	b->n++;
-	// The task's slot: a result is expected there.
-	slot_clear(slot_at(j, j->nadded));
+	// The task's slot: a result is expected there (a slot is clear
+	// once its result was taken: release).
+	struct slot *sl = slot_at(j, j->nadded);
+	unload(j, sl);
 	j->nadded++;
 	if (b->n >= j->o.batch_size || b->size >= j->o.batch_bytes) {
 		cut(j);
@@ -2103,6 +2165,73 @@ check_payloads(tasq_job *j, const void *const *payloads, const size_t *lens,
 	return (0);
 }
 
+// Appends k payloads of width bytes at p, as k appends would, a batch's
+// worth at a time (one copy). j->mtx held.
+static int
+append_column(tasq_job *j, const uint8_t *p, size_t width, size_t k)
+{
+	while (k > 0) {
+		struct batch *b;
+		if (j->fill == NULL && batch_new(j) != 0) {
+			return (TASQ_ERESOURCE_EXHAUSTED);
+		}
+		b        = j->fill;
+		size_t m = j->o.batch_size - b->n;
+		if (width > 0 && b->size < j->o.batch_bytes) {
+			size_t mb =
+			    (j->o.batch_bytes - b->size + width - 1) / width;
+			m = mb < m ? mb : m;
+		}
+		m = m < k ? m : k;
+		if (m == 0) {
+			m = 1;
+		}
+		if (!j->square && b->n + m > b->cap_n) {
+			size_t nc = b->cap_n ? b->cap_n : 256;
+			while (nc < b->n + m) {
+				nc *= 2;
+			}
+			uint32_t *nl = realloc(b->lens, nc * sizeof(*nl));
+			if (nl == NULL) {
+				return (TASQ_ERESOURCE_EXHAUSTED);
+			}
+			b->lens  = nl;
+			b->cap_n = nc;
+		}
+		if (b->size + m * width > b->cap_size) {
+			size_t nc = b->cap_size ? b->cap_size : 4096;
+			while (nc < b->size + m * width) {
+				nc *= 2;
+			}
+			uint8_t *nd = realloc(b->data, nc);
+			if (nd == NULL) {
+				return (TASQ_ERESOURCE_EXHAUSTED);
+			}
+			b->data     = nd;
+			b->cap_size = nc;
+		}
+		if (m * width > 0) {
+			memcpy(b->data + b->size, p, m * width);
+		}
+		for (size_t i = 0; i < m; i++) {
+			struct slot *sl = slot_at(j, j->nadded + i);
+			unload(j, sl);
+			if (!j->square) {
+				b->lens[b->n + i] = (uint32_t) width;
+			}
+		}
+		b->size += m * width;
+		b->n += (uint32_t) m;
+		j->nadded += m;
+		p += m * width;
+		k -= m;
+		if (b->n >= j->o.batch_size || b->size >= j->o.batch_bytes) {
+			cut(j);
+		}
+	}
+	return (0);
+}
+
 // Adds n payloads (payloads[i], lens[i] bytes; or, payloads NULL, n of
 // width bytes one after the other at data), taking the lock once for as
 // many as the window lets in at a time.
@@ -2145,11 +2274,18 @@ add_bulk(tasq_job *j, const void *const *payloads, const size_t *lens,
 		if (k > j->win - held) {
 			k = (size_t) (j->win - held);
 		}
-		for (size_t e = i + k; i < e; i++) {
-			const void *p =
-			    payloads != NULL ? payloads[i] : data + i * width;
-			size_t len = payloads != NULL ? lens[i] : width;
-			if ((rv = append(j, p, len)) != 0) {
+		if (payloads == NULL) {
+			if ((rv = append_column(
+			         j, data + i * width, width, k)) != 0) {
+				nng_mtx_unlock(j->mtx);
+				return (tasq_api_fail(rv,
+				    "out of memory (%zu payloads added)", i));
+			}
+			i += k;
+		}
+		for (size_t e = i + k; payloads != NULL && i < e; i++) {
+			const void *p = payloads[i];
+			if ((rv = append(j, p, lens[i])) != 0) {
 				nng_mtx_unlock(j->mtx);
 				return (tasq_api_fail(rv,
 				    "out of memory (%zu payloads added)", i));
