@@ -1310,7 +1310,7 @@ interrupt_job(struct run *r, int sig)
 	int               rv;
 
 	(void) tasq_job_get_progress(&p, r->job);
-	if (p.sent == 0 && !p.one_trip) {
+	if (p.sent == 0 && !p.one_trip && !p.carrying) {
 		fprintf(stderr, "tasq: interrupted before a task was sent\n");
 		return (128 + sig);
 	}
@@ -1374,6 +1374,7 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	int                   nargs, rv, fd = -1;
 	pthread_t             thr;
 	bool                  thr_on = false, sync_on = false;
+	bool                  leave = false; // the job stays at the server
 	struct timespec       t0, t1;
 
 	memset(&r, 0, sizeof(r));
@@ -1570,7 +1571,8 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		pthread_mutex_unlock(&r.mu);
 		if (failed != 0) {
 			fprintf(stderr, "tasq: %s\n", r.err);
-			rv = failed;
+			rv    = failed;
+			leave = true;
 			break;
 		}
 		if (nrv == TASQ_EDEADLINE_EXCEEDED) {
@@ -1587,7 +1589,8 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 				    t.printed_ids,
 				    p.last_retry[0] ? "; last error: " : "",
 				    p.last_retry);
-				rv = TASQ_EXIT_FAIL;
+				rv    = TASQ_EXIT_FAIL;
+				leave = true;
 				break;
 			}
 			continue;
@@ -1605,10 +1608,11 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 		}
 		const char *m = tasq_aio_errmsg(aio);
 		fprintf(stderr, "tasq: %s\n", m);
-		rv = nrv == TASQ_EINVALID_ARGUMENT &&
-		        strncmp(m, "submit", 6) == 0
-		    ? TASQ_EXIT_USAGE
-		    : TASQ_EXIT_FAIL;
+		rv    = nrv == TASQ_EINVALID_ARGUMENT &&
+                        strncmp(m, "submit", 6) == 0
+		       ? TASQ_EXIT_USAGE
+		       : TASQ_EXIT_FAIL;
+		leave = true;
 		break;
 	}
 	if (show) {
@@ -1647,6 +1651,12 @@ out:
 		pthread_join(thr, NULL);
 	}
 	tasq_aio_free(aio);
+	if (leave && r.s != NULL) {
+		// A run that failed or timed out leaves its job as it was
+		// (the server drops it after its --job-ttl): tasq_job_free
+		// of a closed session's job sends no CloseJob.
+		tasq_session_close(r.s);
+	}
 	tasq_job_free(r.job);
 	fflush(stdout);
 	for (size_t i = r.rhead; i < r.rlen; i++) {

@@ -547,6 +547,7 @@ typedef struct tasq_job_progress {
 	uint32_t retries;   // requests sent again (TASQ_JOB_EVENT_RETRY)
 	uint32_t restarts;  // server restarts noticed
 	bool     one_trip;  // the job went in one Fetch with its results
+	bool     carrying;  // a Fetch carrying the job's batch is out
 	bool     legacy;    // square goes as legacy values (an old server)
 	bool     no_worker; // the last reply: no worker serves the job
 	uint32_t workers;   // with no_worker: workers connected at all
@@ -668,11 +669,13 @@ TASQ_API int tasq_job_attach(
 TASQ_API int tasq_job_cancel(tasq_job *job);
 TASQ_API int tasq_job_cancel_aio(tasq_job *job, tasq_aio *aio);
 
-// tasq_job_free stops the job's thread and frees it: operations still
+// tasq_job_free stops the job's threads and frees it: operations still
 // waiting on it complete with TASQ_ECANCELLED. A job of this process
 // that is not detached and whose results are not all in is abandoned at
-// the server (CloseJob: its remaining tasks are dropped); a detached or
-// attached job is left there. Not from a callback of the library.
+// the server (CloseJob: its remaining tasks are dropped), unless its
+// session was closed (then the server drops it after its --job-ttl); a
+// detached or attached job is left there. Not from a callback of the
+// library.
 TASQ_API void tasq_job_free(tasq_job *job);
 
 #ifdef __cplusplus

@@ -135,10 +135,12 @@ struct tasq_job {
 	uint64_t     ack_sent;     // the ack the server last got
 	uint64_t     server_id;    // of the replies so far
 	bool         closed_job;   // CloseJob sent (or not needed)
+	bool         close_done;   // and answered (or failed)
 	// End.
 	int            err; // the error that ended the job (public code)
 	char           errmsg[512];
-	bool           stop; // tasq_job_free, session closed
+	bool           stop;     // tasq_job_free, session closed
+	bool           s_closed; // the session was closed
 	bool           cancelled;
 	unsigned       ops; // requests in flight that write to the job
 	struct waiter *nexts, *waits, *flushes;
@@ -464,12 +466,15 @@ serve_waiters(tasq_job *j)
 	bool end = j->err != 0 || j->cancelled || j->stop;
 	rv       = j->cancelled || (j->stop && j->err == 0) ? TASQ_ECANCELLED
 	                                                    : j->err;
-	if (job_done(j) || end) {
+	// A job of this process is done once the server was told so too
+	// (CloseJob), so that a status asked after a wait sees it done.
+	bool done = job_done(j) &&
+	    (j->mode != MODE_FETCH || j->nsent == 0 || j->close_done);
+	if (done || end) {
 		while ((w = j->waits) != NULL) {
 			j->waits = w->next;
-			(void) tasq_api_aio_finish(w->aio,
-			    job_done(j) ? 0 : rv,
-			    job_done(j) ? "" : end_msg(j, rv));
+			(void) tasq_api_aio_finish(
+			    w->aio, done ? 0 : rv, done ? "" : end_msg(j, rv));
 			free(w);
 		}
 	}
@@ -1144,6 +1149,8 @@ close_job(tasq_job *j)
 		tasq_wire_rep_fini(&rep);
 	}
 	nng_mtx_lock(j->mtx);
+	j->close_done = true;
+	nng_cv_wake(j->cv); // tasq_job_wait
 }
 
 // ---- the job's threads: a sender and a receiver
@@ -1293,7 +1300,8 @@ job_closer(void *arg)
 	tasq_job *j = arg;
 
 	nng_mtx_lock(j->mtx);
-	j->stop = true;
+	j->stop     = true;
+	j->s_closed = true; // nothing more goes to the server
 	nng_cv_wake(j->cv);
 	nng_mtx_unlock(j->mtx);
 }
@@ -1692,7 +1700,7 @@ tasq_job_free(tasq_job *j)
 		// too, unless tasq_job_leave left it).
 		nng_mtx_lock(j->mtx);
 		if ((j->mode == MODE_FETCH || (j->detachable && !j->left)) &&
-		    j->nsent > 0 && !j->closed_job) {
+		    j->nsent > 0 && !j->closed_job && !j->s_closed) {
 			close_job(j);
 		}
 		nng_mtx_unlock(j->mtx);
@@ -2062,6 +2070,7 @@ cancel_done(
 		// Whoever waits on the job is told.
 		j->cancelled          = true;
 		j->closed_job         = j->closed_job || closed;
+		j->close_done         = j->close_done || closed;
 		j->cancel_dropped     = dropped;
 		j->cancel_running     = running;
 		j->cancel_closed_only = closed;
@@ -2418,6 +2427,7 @@ tasq_job_get_progress(tasq_job_progress *p, tasq_job *j)
 	p->retries            = j->retries;
 	p->restarts           = j->restarts;
 	p->one_trip           = j->one_trip;
+	p->carrying           = j->carrying;
 	p->legacy             = j->legacy;
 	p->no_worker          = j->no_worker;
 	p->workers            = j->workers;

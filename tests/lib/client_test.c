@@ -721,7 +721,8 @@ TEST(bulk_calls)
 	ASSERT_TRUE(calls < N / 2); // many at a time
 	ASSERT_OK(tasq_job_get_progress(&p, job));
 	ASSERT_EQ(p.added, N);
-	ASSERT_EQ(p.sent, N);
+	// (The last Submit's reply may come after its results.)
+	ASSERT_TRUE(p.sent <= N && p.sent >= N - 16384);
 	ASSERT_EQ(p.received, N);
 	ASSERT_EQ(p.taken, N);
 	ASSERT_FALSE(p.one_trip);
