@@ -1,36 +1,30 @@
 // tasq-bench-w2: workload W2 of docs/PERFORMANCE.md against a real
 // tasq-server and its workers: submit one task, wait for its result,
-// repeat; prints round-trip percentiles.
+// repeat; prints round-trip percentiles. A program over libtasq
+// (<tasq/tasq.h>): the protocol is the library's.
 //
-// One round is what client/submit.c does for a job that fits in one
-// batch: a Fetch long-poll that carries the Submit of the task
-// (FetchRequest.submit), so the task goes and its result comes back in
-// one round trip, the reply leaving as soon as a worker hands the result
-// in. The client keeps one job for all rounds and numbers the tasks 0, 1,
-// 2, ...; each Fetch acknowledges the previous delivery, so the server
-// holds nothing between rounds. The job is closed at the end.
+// --mode one (the default): every round is a job of one task, which the
+// library sends in one round trip, as tasq submit sends a job that fits
+// in one batch: a Fetch long-poll carrying the Submit
+// (FetchRequest.submit), its reply leaving as soon as a worker hands the
+// result in. The job is opened before the round's clock starts and freed
+// after it stops.
 //
-// For comparison, --mode parked sends a plain Fetch long-poll first
-// (tasq_chan_call_start) and the Submit while it waits (two requests and
-// two replies a round, as client/submit.c does for larger jobs), and
-// --mode sequential submits, then fetches once the Submit's reply is
-// back (two more hops on the round's path).
+// For comparison, --mode parked keeps one job (a stream) for all rounds:
+// each round adds a task and flushes it (the Submit goes while the job's
+// Fetch long-poll waits at the server: two requests a round), and
+// --mode sequential waits for the Submit's reply (tasq_job_flush) before
+// it waits for the result.
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <nng/nng.h>
-
-#include "auth.h"
-#include "blobs.h"
-#include "chan.h"
 #include "commonopt.h"
-#include "err.h"
 #include "opt.h"
-#include "rand.h"
-#include "wire.h"
+
+#include <tasq/tasq.h>
 
 static struct {
 	char    *server;
@@ -64,21 +58,12 @@ static const tasq_opt w2_opts[] = {
 	    "give up on a round after this long", &cfg.timeout_ms, 100,
 	    3600000, false },
 	{ "mode", 0, TASQ_OPT_STR, NULL, "one", "MODE",
-	    "one (a Fetch carrying the Submit), parked (a Fetch waiting "
-	    "while a Submit goes) or sequential (Submit, then Fetch)",
+	    "one (a job of one task: a Fetch carrying the Submit), parked "
+	    "(a stream: a Fetch waiting while a Submit goes) or sequential "
+	    "(the Submit's reply, then the result)",
 	    &cfg.mode, 0, 0, false },
 	TASQ_OPT_END,
 };
-
-// square_col makes buf (8 bytes) the one-item square column of v.
-static tasq_blobs
-square_col(uint8_t *buf, int64_t v)
-{
-	tasq_blobs col = { .width = 8, .data = buf, .size = 8 };
-
-	tasq_i64_le_put(buf, v);
-	return (col);
-}
 
 static const char usage[] =
     "Usage: tasq-bench-w2 [options]\n"
@@ -101,126 +86,95 @@ cmp_u64(const void *a, const void *b)
 	return (x < y ? -1 : x > y);
 }
 
-struct round {
-	tasq_chan *chan;
-	uint64_t   job_id;
-	uint64_t   ack; // the last delivery, acknowledged by the next fetch
-};
-
 static int
-submit_one(struct round *r, uint64_t id, int64_t value)
+fail(const char *what, int rv)
 {
-	tasq_req req;
-	tasq_rep rep;
-	uint8_t  vbuf[8];
-	char     err[512];
-	int      rv;
-
-	memset(&req, 0, sizeof(req));
-	req.method               = TASQ_M_SUBMIT;
-	req.u.submit.queue       = cfg.queue;
-	req.u.submit.job_id      = r->job_id;
-	req.u.submit.first_index = id;
-	req.u.submit.n           = 1;
-	req.u.submit.type        = TASQ_TYPE_SQUARE;
-	req.u.submit.payloads    = square_col(vbuf, value);
-	if ((rv = tasq_chan_call(r->chan, &req, (uint32_t) cfg.timeout_ms,
-	         &rep, err, sizeof(err))) != 0) {
-		fprintf(stderr, "tasq-bench-w2: submit: %s\n", err);
-		return (rv);
-	}
-	tasq_wire_rep_fini(&rep);
-	return (0);
+	fprintf(stderr, "tasq-bench-w2: %s: %s: %s\n", what, tasq_errname(rv),
+	    tasq_errmsg());
+	return (rv);
 }
 
-// One task. M_ONE: the first Fetch carries the Submit. M_PARKED: a Fetch
-// long-poll is sent first and waits at the server while the Submit goes.
-// M_SEQUENTIAL (and round 0 of M_PARKED, which makes the job): the
-// Submit's reply comes first. A Fetch that comes back without the result
-// is sent again, plain.
+// Waits for the next result of job (at most --timeout) into *result.
 static int
-one(struct round *r, uint64_t id, int64_t value, int how, int64_t *result)
+next_result(tasq_job *job, tasq_aio *aio, int64_t *result)
 {
-	uint64_t until     = now_ns() + cfg.timeout_ms * 1000000ULL;
-	bool     submitted = false;
-	uint8_t  vbuf[8];
-	char     err[512];
+	tasq_result r;
+	int         rv;
+
+	if ((rv = tasq_job_next_aio(job, &r, aio)) != 0) {
+		return (fail("result", rv));
+	}
+	tasq_aio_wait(aio);
+	if ((rv = tasq_aio_result(aio)) != 0) {
+		fprintf(stderr, "tasq-bench-w2: result: %s: %s\n",
+		    tasq_errname(rv), tasq_aio_errmsg(aio));
+		return (rv);
+	}
+	*result = 0;
+	memcpy(result, r.data, r.len == 8 ? 8 : 0);
+	return (r.code);
+}
+
+// One round of --mode one: a job of one task, opened before the clock.
+static int
+one_job(tasq_session *s, tasq_aio *aio, const tasq_job_opts *o, int64_t v,
+    int64_t *result, uint64_t *ns)
+{
+	tasq_job *job;
+	uint64_t  t0;
+	int       rv;
+
+	if ((rv = tasq_job_open(&job, s, o)) != 0) {
+		return (fail("open", rv));
+	}
+	t0 = now_ns();
+	if ((rv = tasq_job_add_column(job, &v, 8, 1)) != 0 ||
+	    (rv = tasq_job_finish(job)) != 0) {
+		tasq_job_free(job);
+		return (fail("submit", rv));
+	}
+	rv  = next_result(job, aio, result);
+	*ns = now_ns() - t0;
+	tasq_job_free(job);
+	return (rv);
+}
+
+// One round of --mode parked or sequential on the stream job.
+static int
+stream_round(tasq_job *job, tasq_aio *aio, tasq_aio *faio, int64_t v,
+    int64_t *result, uint64_t *ns)
+{
+	uint64_t t0 = now_ns();
 	int      rv;
 
-	if (how == M_SEQUENTIAL) {
-		if ((rv = submit_one(r, id, value)) != 0) {
-			return (rv);
-		}
-		submitted = true;
+	if ((rv = tasq_job_add_column(job, &v, 8, 1)) != 0 ||
+	    (rv = tasq_job_flush_aio(job, faio)) != 0) {
+		return (fail("submit", rv));
 	}
-
-	while (now_ns() < until) {
-		tasq_req   req;
-		tasq_rep   rep;
-		tasq_call *call;
-		bool       found = false;
-
-		memset(&req, 0, sizeof(req));
-		req.method              = TASQ_M_FETCH;
-		req.u.fetch.job_id      = r->job_id;
-		req.u.fetch.ack_seq     = r->ack;
-		req.u.fetch.max_results = 64;
-		req.u.fetch.wait_ms     = 1000;
-		if (how == M_ONE && !submitted) {
-			req.u.fetch.has_submit         = true;
-			req.u.fetch.submit.queue       = cfg.queue;
-			req.u.fetch.submit.job_id      = r->job_id;
-			req.u.fetch.submit.first_index = id;
-			req.u.fetch.submit.n           = 1;
-			req.u.fetch.submit.type        = TASQ_TYPE_SQUARE;
-			req.u.fetch.submit.payloads = square_col(vbuf, value);
-		}
-		if ((rv = tasq_chan_call_start(
-		         r->chan, &req, 2000, &call, err, sizeof(err))) != 0) {
-			fprintf(stderr, "tasq-bench-w2: fetch: %s\n", err);
-			return (rv);
-		}
-		if (!submitted && how == M_PARKED) {
-			if ((rv = submit_one(r, id, value)) != 0) {
-				(void) tasq_chan_call_finish(
-				    call, &rep, err, sizeof(err));
-				return (rv);
-			}
-		}
-		if ((rv = tasq_chan_call_finish(
-		         call, &rep, err, sizeof(err))) != 0) {
-			// A Fetch carrying the Submit may be sent again as
-			// it is: the server takes the same batch only once.
-			fprintf(stderr, "tasq-bench-w2: fetch: %s\n", err);
-			return (rv);
-		}
-		if (how == M_ONE && !submitted && !rep.u.fetch.has_submit) {
-			fprintf(stderr,
-			    "tasq-bench-w2: the server ignored "
-			    "the submit in a fetch (too old?)\n");
-			tasq_wire_rep_fini(&rep);
-			return (TASQ_EUNIMPLEMENTED);
-		}
-		submitted = true;
-		if (rep.u.fetch.seq != 0) {
-			r->ack = rep.u.fetch.seq;
-		}
-		for (size_t i = 0; i < rep.u.fetch.n; i++) {
-			if (rep.u.fetch.ids[i] == id) {
-				*result =
-				    rep.u.fetch.results.size >= 8 * (i + 1)
-				    ? tasq_blobs_i64(&rep.u.fetch.results, i)
-				    : 0;
-				found = true;
-			}
-		}
-		tasq_wire_rep_fini(&rep);
-		if (found) {
-			return (0);
-		}
+	if (mode == M_SEQUENTIAL) {
+		tasq_aio_wait(faio);
 	}
-	fprintf(stderr, "tasq-bench-w2: no result for task %" PRIu64 "\n", id);
-	return (TASQ_EDEADLINE_EXCEEDED);
+	rv = next_result(job, aio, result);
+	tasq_aio_wait(faio);
+	*ns = now_ns() - t0;
+	if (rv == 0 && (rv = tasq_aio_result(faio)) != 0) {
+		fprintf(stderr, "tasq-bench-w2: submit: %s\n",
+		    tasq_aio_errmsg(faio));
+	}
+	return (rv);
+}
+
+static bool
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64) {
+		return (false);
+	}
+	return (strspn(s,
+	            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	            "0123456789._-") == n);
 }
 
 int
@@ -228,13 +182,15 @@ main(int argc, char **argv)
 {
 	const tasq_opt *const tables[] = { w2_opts, NULL };
 	tasq_opt_ctx          oc       = { 0 };
-	tasq_keyring         *keys     = NULL;
-	tasq_chan_opts        co;
-	struct round          r    = { 0 };
+	tasq_opts            *so       = NULL;
+	tasq_session         *s        = NULL;
+	tasq_job             *job      = NULL;
+	tasq_aio             *aio = NULL, *faio = NULL;
+	tasq_job_opts         o    = TASQ_JOB_OPTS_INIT;
 	uint64_t             *lat  = NULL;
 	uint64_t              sum  = 0;
 	char                **args = NULL;
-	char                  err[512];
+	const char           *key;
 	int                   rv, status = 1;
 
 	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
@@ -253,66 +209,67 @@ main(int argc, char **argv)
 	     mode < NMODES && strcmp(cfg.mode, mode_names[mode]) != 0;
 	     mode++) {
 	}
-	if (oc.nargs != 0 || !tasq_wire_valid_name(cfg.queue) ||
-	    mode == NMODES) {
+	if (oc.nargs != 0 || !valid_name(cfg.queue) || mode == NMODES) {
 		fputs(usage, stderr);
 		status = 2;
 		goto out;
 	}
 	// No --tls-engine here: nng's own, as the relay baseline uses.
-	if (tasq_commonopt_setup(&cfg.common, TASQ_COMMONOPT_DIALER,
-	        strncmp(cfg.server, "tls+tcp", 7) == 0 ? TASQ_COMMONOPT_TLS
-	                                               : 0,
-	        &keys, NULL, err, sizeof(err)) != 0) {
-		fprintf(stderr, "tasq-bench-w2: %s\n", err);
+	key = cfg.common.key_file == NULL ? getenv("TASQ_KEY") : NULL;
+	if (tasq_opts_alloc(&so) != 0 ||
+	    tasq_opts_set(so, "server", cfg.server) != 0 ||
+	    (cfg.common.key_file != NULL &&
+	        tasq_opts_set(so, "key-file", cfg.common.key_file) != 0) ||
+	    (key != NULL && tasq_opts_set(so, "key", key) != 0) ||
+	    (cfg.common.tls_ca != NULL &&
+	        tasq_opts_set(so, "tls-ca", cfg.common.tls_ca) != 0) ||
+	    (cfg.common.tls_server_name != NULL &&
+	        tasq_opts_set(
+	            so, "tls-server-name", cfg.common.tls_server_name) != 0) ||
+	    tasq_opts_set(so, "tls-engine", "builtin") != 0) {
+		fprintf(stderr, "tasq-bench-w2: %s\n", tasq_errmsg());
 		status = 2;
 		goto out;
 	}
-	memset(&co, 0, sizeof(co));
-	co.url                = cfg.server;
-	co.keys               = keys;
-	co.tls_ca             = cfg.common.tls_ca;
-	co.tls_server_name    = cfg.common.tls_server_name;
-	co.connect_timeout_ms = 5000;
-	co.max_msg_bytes      = 1 << 20;
-	if (tasq_chan_open(&r.chan, &co, err, sizeof(err)) != 0) {
-		fprintf(stderr, "tasq-bench-w2: %s\n", err);
+	if ((rv = tasq_session_open(&s, so)) != 0) {
+		fprintf(stderr, "tasq-bench-w2: %s\n", tasq_errmsg());
+		status = rv == TASQ_EINVALID_ARGUMENT ? 2 : 1;
 		goto out;
 	}
-	r.job_id = tasq_random64();
-	if ((lat = calloc(cfg.rounds, sizeof(*lat))) == NULL) {
+	if (tasq_aio_alloc(&aio, NULL, NULL) != 0 ||
+	    tasq_aio_alloc(&faio, NULL, NULL) != 0 ||
+	    (lat = calloc(cfg.rounds, sizeof(*lat))) == NULL) {
 		fprintf(stderr, "tasq-bench-w2: out of memory\n");
 		goto out;
 	}
-	for (uint64_t i = 0; i < cfg.warmup + cfg.rounds; i++) {
-		int64_t  v = (int64_t) i + 1, res = 0;
-		uint64_t t0 = now_ns(), t1;
-		// Round 0 makes the job that later rounds' fetches wait on.
-		if ((rv = one(&r, i, v,
-		         mode == M_PARKED && i == 0 ? M_SEQUENTIAL : mode,
-		         &res)) != 0) {
+	tasq_aio_set_timeout(aio, (int32_t) cfg.timeout_ms);
+	tasq_aio_set_timeout(faio, (int32_t) cfg.timeout_ms);
+	o.queue = cfg.queue;
+	o.type  = "square";
+	if (mode != M_ONE) {
+		o.linger_ms = 60000; // flushed by hand, every round
+		o.window    = 64;
+		if ((rv = tasq_job_open(&job, s, &o)) != 0) {
+			fail("open", rv);
 			goto out;
 		}
-		t1 = now_ns();
+	}
+	for (uint64_t i = 0; i < cfg.warmup + cfg.rounds; i++) {
+		int64_t  v = (int64_t) i + 1, res = 0;
+		uint64_t ns = 0;
+		rv          = mode == M_ONE
+		             ? one_job(s, aio, &o, v, &res, &ns)
+		             : stream_round(job, aio, faio, v, &res, &ns);
+		if (rv != 0) {
+			goto out;
+		}
 		if (res != v * v) {
 			fprintf(stderr, "tasq-bench-w2: wrong result\n");
 			goto out;
 		}
 		if (i >= cfg.warmup) {
-			lat[i - cfg.warmup] = t1 - t0;
-			sum += t1 - t0;
-		}
-	}
-	{
-		tasq_req req;
-		tasq_rep rep;
-		memset(&req, 0, sizeof(req));
-		req.method              = TASQ_M_CLOSE_JOB;
-		req.u.close_job.job_id  = r.job_id;
-		req.u.close_job.ack_seq = r.ack;
-		if (tasq_chan_call(r.chan, &req, (uint32_t) cfg.timeout_ms,
-		        &rep, err, sizeof(err)) == 0) {
-			tasq_wire_rep_fini(&rep);
+			lat[i - cfg.warmup] = ns;
+			sum += ns;
 		}
 	}
 	qsort(lat, cfg.rounds, sizeof(*lat), cmp_u64);
@@ -328,8 +285,14 @@ main(int argc, char **argv)
 	status = 0;
 out:
 	free(lat);
-	tasq_chan_close(r.chan);
-	tasq_keyring_free(keys);
+	tasq_aio_free(aio);
+	tasq_aio_free(faio);
+	if (job != NULL) {
+		(void) tasq_job_finish(job);
+	}
+	tasq_job_free(job); // ends the stream job at the server
+	tasq_session_free(s);
+	tasq_opts_free(so);
 	tasq_opt_free(tables);
 	free(args);
 	return (status);

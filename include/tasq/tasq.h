@@ -46,7 +46,7 @@
 // - Handles made from a session (jobs, the worker side's) are
 //   thread-safe as each section below says; all of them must be freed
 //   before their session is freed.
-// - The library starts its own threads (nng's, one per live job, up to
+// - The library starts its own threads (nng's, two per live job, up to
 //   eight per session for one-request operations, one for aio
 //   timeouts); it never installs signal handlers or changes signal
 //   dispositions.
@@ -404,6 +404,22 @@ typedef struct tasq_job_opts {
 	// result_cb returns).
 	void (*result_cb)(void *arg, const tasq_result *r);
 	void *result_arg;
+	// Since 0.1 (after result_arg; zero: the defaults):
+	uint32_t batch_bytes;  // a batch is cut at so many payload bytes
+	                       // (0: 1 MiB)
+	uint32_t poll_wait_ms; // how long a Fetch or Results may wait at
+	                       // the server for results (0: 1000)
+	// With detach: the job is detached at the server from its first
+	// batch, but its results are read by this process as they come
+	// (as a job not detached), and tasq_job_free ends it, unless
+	// tasq_job_leave left it running (tasq submit
+	// --detach-on-interrupt).
+	bool detach_on_leave;
+	// Optional: told of what the job meets (enum tasq_job_event) with
+	// a sentence, on one of the job's threads, one call at a time;
+	// it must not block for long nor call the job's functions.
+	void (*event_cb)(void *arg, int event, const char *msg);
+	void *event_arg;
 } tasq_job_opts;
 
 #ifdef __cplusplus
@@ -466,6 +482,114 @@ TASQ_API int tasq_job_flush_aio(tasq_job *job, tasq_aio *aio);
 // nothing (the result stays the next one).
 TASQ_API int tasq_job_next(tasq_job *job, tasq_result *r);
 TASQ_API int tasq_job_next_aio(tasq_job *job, tasq_result *r, tasq_aio *aio);
+
+// ---- Client side: bulk calls, progress and events -------------------------
+//
+// What a program that submits a great many tasks (the tasq tool's
+// submit) needs beyond one payload and one result per call.
+
+// tasq_job_add_many appends n payloads (payloads[i], lens[i] bytes,
+// copied) to the job's input in order, as n calls of tasq_job_add would,
+// but taking the job's lock once for as many as the window lets in at a
+// time; it waits while the window is full. Every payload is checked
+// first (as tasq_job_add does): if one is bad, none is added. Errors:
+// TASQ_EINVALID_ARGUMENT (a NULL argument, a bad payload: tasq_errmsg
+// names its position, or the input was finished), TASQ_ECANCELLED, or
+// the error that ended the job; after an error that came while waiting,
+// the payloads before it may have been added. Thread-safe, as
+// tasq_job_add.
+TASQ_API int tasq_job_add_many(
+    tasq_job *job, const void *const *payloads, const size_t *lens, size_t n);
+
+// tasq_job_add_column appends n payloads of width bytes each, found one
+// after the other at data (n * width bytes, copied): for type square, an
+// array of n int64 (width 8, the host's little-endian order). Otherwise
+// as tasq_job_add_many.
+TASQ_API int tasq_job_add_column(
+    tasq_job *job, const void *data, size_t width, size_t n);
+
+// tasq_job_next_many takes the next results in input order into
+// results[0 .. *np - 1]: it waits for the first, then takes those that
+// are ready too, at most max (and at most what the ring lets the caller
+// hold: at least 1, and all the window's slack; see docs/LIBRARY.md).
+// Their data and error stay valid until the next tasq_job_next* call on
+// the job. Returns as tasq_job_next (TASQ_EOUT_OF_RANGE once every
+// result was taken; TASQ_EINVALID_ARGUMENT also for max 0). The
+// asynchronous form writes results and *np before it completes; a
+// cancelled one takes nothing.
+TASQ_API int tasq_job_next_many(
+    tasq_job *job, tasq_result *results, size_t max, size_t *np);
+TASQ_API int tasq_job_next_many_aio(tasq_job *job, tasq_result *results,
+    size_t max, size_t *np, tasq_aio *aio);
+
+// What a job's event_cb (tasq_job_opts) is told of.
+enum tasq_job_event {
+	TASQ_JOB_EVENT_RETRY = 1,     // a request failed for a while (a
+	                              // full or unreachable server) and is
+	                              // sent again: "submit: why"
+	TASQ_JOB_EVENT_RESTART = 2,   // the server restarted: every batch
+	                              // without all its results goes again
+	TASQ_JOB_EVENT_GONE = 3,      // a restarted server lost the job,
+	                              // no result missing: the next batch
+	                              // makes it again
+	TASQ_JOB_EVENT_LEGACY = 4,    // a server from before typed tasks:
+	                              // square goes as legacy values
+	TASQ_JOB_EVENT_NO_WORKER = 5, // a reply says no connected worker
+	                              // serves the job's queue and type
+	TASQ_JOB_EVENT_WORKER = 6,    // one does again
+};
+
+// A job's progress as this process sees it. Set size (or use
+// TASQ_JOB_PROGRESS_INIT) before the call.
+typedef struct tasq_job_progress {
+	size_t   size;      // sizeof(tasq_job_progress)
+	uint64_t added;     // tasks added
+	uint64_t sent;      // tasks the server has accepted
+	uint64_t received;  // results in (not taken yet, or taken)
+	uint64_t taken;     // results handed out
+	uint32_t retries;   // requests sent again (TASQ_JOB_EVENT_RETRY)
+	uint32_t restarts;  // server restarts noticed
+	bool     one_trip;  // the job went in one Fetch with its results
+	bool     carrying;  // a Fetch carrying the job's batch is out
+	bool     legacy;    // square goes as legacy values (an old server)
+	bool     no_worker; // the last reply: no worker serves the job
+	uint32_t workers;   // with no_worker: workers connected at all
+	// After tasq_job_cancel: what the server dropped (queued tasks, or
+	// with cancel_closed_only, a server older than Cancel, what
+	// CloseJob dropped) and the running tasks it told to stop.
+	uint64_t cancel_dropped;
+	uint32_t cancel_running;
+	bool     cancel_closed_only;
+	char     last_retry[256]; // why the last retry was ("" none)
+} tasq_job_progress;
+
+#ifdef __cplusplus
+#define TASQ_JOB_PROGRESS_INIT                                                \
+	{                                                                     \
+		sizeof(tasq_job_progress)                                     \
+	}
+#else
+#define TASQ_JOB_PROGRESS_INIT                                                \
+	{                                                                     \
+		.size = sizeof(tasq_job_progress)                             \
+	}
+#endif
+
+// tasq_job_get_progress writes the job's progress into *p (no request:
+// what this process knows). Errors: TASQ_EINVALID_ARGUMENT (NULL, or
+// p->size too small). Thread-safe.
+TASQ_API int tasq_job_get_progress(tasq_job_progress *p, tasq_job *job);
+
+// tasq_job_leave leaves a job opened with detach and detach_on_leave
+// running at the server, detached: payloads added but not yet sent are
+// dropped, the job's input ends with the tasks the server has (*ntasksp,
+// may be NULL), and tasq_job_free will not end it; its results are read
+// with tasq_job_attach (or tasq results ID) until they expire. Waits
+// until the server has the end of the input. Errors:
+// TASQ_EINVALID_ARGUMENT (job NULL, or not opened so), TASQ_ECANCELLED,
+// or the error that ended the job. Thread-safe; tasq_job_add waiting
+// meanwhile returns TASQ_ECANCELLED.
+TASQ_API int tasq_job_leave(tasq_job *job, uint64_t *ntasksp);
 
 // tasq_job_wait waits until the job is done: its input finished and
 // every task has a result (held by the library for a job of this
@@ -548,11 +672,13 @@ TASQ_API int tasq_job_attach(
 TASQ_API int tasq_job_cancel(tasq_job *job);
 TASQ_API int tasq_job_cancel_aio(tasq_job *job, tasq_aio *aio);
 
-// tasq_job_free stops the job's thread and frees it: operations still
+// tasq_job_free stops the job's threads and frees it: operations still
 // waiting on it complete with TASQ_ECANCELLED. A job of this process
 // that is not detached and whose results are not all in is abandoned at
-// the server (CloseJob: its remaining tasks are dropped); a detached or
-// attached job is left there. Not from a callback of the library.
+// the server (CloseJob: its remaining tasks are dropped), unless its
+// session was closed (then the server drops it after its --job-ttl); a
+// detached or attached job is left there. Not from a callback of the
+// library.
 TASQ_API void tasq_job_free(tasq_job *job);
 
 // ---- Operating a server ---------------------------------------------------

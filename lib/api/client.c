@@ -1,5 +1,7 @@
 // client: the client side of the public API (tasq_job_*), a job's life
-// as client/submit.c lives it, on one thread per job (the pump):
+// as `tasq submit` lives it (client/submit.c is a program over it), on
+// two threads per job, a sender (Submit) and a receiver (Fetch, Results,
+// CloseJob):
 //
 // - tasq_job_add appends payloads to the batch being filled; a batch is
 //   cut when it is full (batch_size, or 1 MiB of payloads), when the
@@ -19,9 +21,13 @@
 //   program takes them with tasq_job_next (or result_cb), and the window
 //   (tasks added whose results are not taken) bounds the memory.
 //
-// Lock: the job's mutex guards everything below; the pump drops it for
-// every request, and callbacks (result_cb) run without it. Order: a
-// job's mutex, then an aio's (tasq_api_aio_finish).
+// - A job that fits in one batch goes in the first Fetch (one round
+//   trip); a server from before typed tasks gets square as values.
+//
+// Lock: the job's mutex guards everything below; the threads drop it for
+// every request, and callbacks (result_cb, event_cb) run without it.
+// Order: a job's mutex, then an aio's (tasq_api_aio_finish); emtx (one
+// event_cb at a time) is never taken with the job's mutex held.
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,16 +77,28 @@ enum mode {
 
 struct waiter {
 	tasq_aio      *aio;
-	tasq_result   *r; // next: where the result goes
+	tasq_result   *r;   // next: where the result goes
+	size_t         max; // next_many: most results (0: next)
+	size_t        *np;  // next_many: how many were taken
 	struct waiter *next;
+};
+
+// An event for event_cb, kept until the job's thread can call it without
+// the lock.
+#define MAX_EVENTS 8
+struct event {
+	int  kind;
+	char msg[300];
 };
 
 struct tasq_job {
 	tasq_session   *s;
 	tasq_api_closer closer;
 	nng_mtx        *mtx;
+	nng_mtx        *emtx; // one event_cb at a time
 	nng_cv         *cv;
-	nng_thread     *thr;
+	nng_thread     *thr;  // receives: Fetch, Results, CloseJob
+	nng_thread     *sthr; // sends: Submit
 	uint64_t        id;
 	enum mode       mode;
 	char            queue[TASQ_WIRE_MAX_NAME + 1];
@@ -94,26 +112,48 @@ struct tasq_job {
 	struct batch *unans, *unans_tail;  // sent, results missing
 	uint64_t      nadded, nsent;       // tasks added, accepted
 	bool          finished, last_sent; // input ended; server knows
+	bool          sending;             // the sender has sendq's head out
+	bool          carrying;            // a Fetch carries sendq's head
+	bool          carry_off;     // no one-trip Fetch (an older server)
+	bool          one_trip;      // the job went in one Fetch
+	bool          legacy;        // square as values (an older server)
+	bool          detachable;    // detached at the server, read as ours
+	bool          leaving, left; // tasq_job_leave
+	uint64_t      gone_at;       // restarted server lost it: fetch from
 	// Results.
 	struct slot *ring;
 	uint64_t     mask, win;
-	uint64_t     nrecv;  // MODE_FETCH: results in; RESULTS: slots filled
-	uint64_t     ntaken; // results handed out
-	uint64_t     from;   // MODE_RESULTS: next from_index
-	bool         want;   // MODE_RESULTS: someone reads results
+	uint64_t     nrecv;   // MODE_FETCH: results in; RESULTS: slots filled
+	uint64_t     ntaken;  // results handed out
+	uint64_t     cleared; // taken results whose slots were cleared
+	uint64_t     nheavy;  // slots holding memory (unload)
+	uint64_t     from;    // MODE_RESULTS: next from_index
+	bool         want;    // MODE_RESULTS: someone reads results
 	bool         results_done; // MODE_RESULTS: all read (job done)
 	bool         server_done;  // the server says the job is done
 	uint64_t     ack;          // MODE_FETCH: last delivery's seq
 	uint64_t     ack_sent;     // the ack the server last got
 	uint64_t     server_id;    // of the replies so far
 	bool         closed_job;   // CloseJob sent (or not needed)
+	bool         close_done;   // and answered (or failed)
 	// End.
 	int            err; // the error that ended the job (public code)
 	char           errmsg[512];
-	bool           stop; // tasq_job_free, session closed
+	bool           stop;     // tasq_job_free, session closed
+	bool           s_closed; // the session was closed
 	bool           cancelled;
 	unsigned       ops; // requests in flight that write to the job
 	struct waiter *nexts, *waits, *flushes;
+	// Progress and events (tasq_job_get_progress, event_cb).
+	uint32_t     retries, restarts;
+	bool         no_worker, nw_known;
+	uint32_t     workers;
+	uint64_t     cancel_dropped;
+	uint32_t     cancel_running;
+	bool         cancel_closed_only;
+	char         last_retry[256];
+	struct event events[MAX_EVENTS];
+	unsigned     nevents;
 };
 
 // ---- small helpers -------------------------------------------------------
@@ -205,13 +245,58 @@ job_fail(tasq_job *j, int rv, const char *fmt, ...)
 	nng_cv_wake(j->cv);
 }
 
+// Queues an event for event_cb (the job's threads call it without the
+// lock: flush_events). j->mtx held.
+static void emit(tasq_job *j, int kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+emit(tasq_job *j, int kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (j->o.event_cb == NULL || j->nevents == MAX_EVENTS) {
+		return;
+	}
+	struct event *ev = &j->events[j->nevents++];
+	ev->kind         = kind;
+	va_start(ap, fmt);
+	vsnprintf(ev->msg, sizeof(ev->msg), fmt, ap);
+	va_end(ap);
+}
+
+// Calls event_cb for the events queued. j->mtx held (dropped meanwhile).
+static void
+flush_events(tasq_job *j)
+{
+	while (j->nevents > 0) {
+		struct event ev = j->events[0];
+		memmove(&j->events[0], &j->events[1],
+		    (j->nevents - 1) * sizeof(j->events[0]));
+		j->nevents--;
+		nng_mtx_unlock(j->mtx);
+		nng_mtx_lock(j->emtx);
+		j->o.event_cb(j->o.event_arg, ev.kind, ev.msg);
+		nng_mtx_unlock(j->emtx);
+		nng_mtx_lock(j->mtx);
+	}
+}
+
 // ---- delivery to the program ---------------------------------------------
+
+// Whether the job's results are this process's: every task added has a
+// result to hand out (a job not detached, or a detachable one).
+static bool
+fetch_like(const tasq_job *j)
+{
+	return (j->mode == MODE_FETCH || j->detachable);
+}
 
 // Whether every result has been handed out. j->mtx held.
 static bool
 all_taken(tasq_job *j)
 {
-	if (j->mode == MODE_FETCH) {
+	if (fetch_like(j)) {
 		return (j->finished && j->ntaken == j->nadded);
 	}
 	return (j->results_done && j->ntaken == j->nrecv);
@@ -221,10 +306,60 @@ all_taken(tasq_job *j)
 static bool
 job_done(tasq_job *j)
 {
-	if (j->mode == MODE_FETCH) {
+	if (fetch_like(j)) {
 		return (j->finished && j->nrecv == j->nadded);
 	}
 	return (j->server_done || j->results_done);
+}
+
+// The most results one tasq_job_next_many takes: those it hands out stay
+// the caller's until the next call, so the ring must not reuse their
+// slots for tasks added meanwhile (at most window ahead of ntaken).
+static size_t
+many_max(const tasq_job *j)
+{
+	return ((size_t) (j->mask + 1 - j->win));
+}
+
+// Frees what a slot holds (a result over 8 bytes, a message), if
+// anything. A slot's other fields are overwritten by put, and a slot is
+// a result of position pos only while done and index == pos, so nothing
+// else needs clearing. j->mtx held.
+static void
+unload(tasq_job *j, struct slot *sl)
+{
+	if (sl->len > sizeof(sl->small) || sl->msg != NULL) {
+		slot_clear(sl);
+		j->nheavy--;
+	}
+}
+
+// Stores a result in slot sl (put), counting what it holds. j->mtx held.
+static void put(struct slot *sl, uint64_t index, uint32_t code,
+    const uint8_t *data, size_t len, const char *msg);
+
+static void
+put_counted(tasq_job *j, struct slot *sl, uint64_t index, uint32_t code,
+    const uint8_t *data, size_t len, const char *msg)
+{
+	put(sl, index, code, data, len, msg);
+	if (sl->len > sizeof(sl->small) || sl->msg != NULL) {
+		j->nheavy++;
+	}
+}
+
+// Clears the slots of the results taken before (their buffers were the
+// caller's until now). j->mtx held.
+static void
+release(tasq_job *j)
+{
+	if (j->nheavy == 0) {
+		j->cleared = j->ntaken; // nothing to free: put overwrites
+		return;
+	}
+	for (; j->cleared < j->ntaken; j->cleared++) {
+		unload(j, slot_at(j, j->cleared));
+	}
 }
 
 // Takes the next result into *r if there is one: 0, or
@@ -232,29 +367,23 @@ job_done(tasq_job *j)
 // before this one is cleared now (its buffers were the caller's until
 // this call). j->mtx held.
 static int
-take(tasq_job *j, tasq_result *r)
+take_one(tasq_job *j, tasq_result *r)
 {
 	struct slot *sl;
 
-	if (j->ntaken > 0) {
-		struct slot *prev = slot_at(j, j->ntaken - 1);
-		if (prev->done) {
-			slot_clear(prev);
-		}
-	}
 	if (all_taken(j)) {
 		return (TASQ_EOUT_OF_RANGE);
 	}
 	sl = slot_at(j, j->ntaken);
-	if (j->mode == MODE_RESULTS ? j->ntaken < j->nrecv : sl->done) {
+	if (j->mode == MODE_RESULTS ? j->ntaken < j->nrecv
+	                            : sl->done && sl->index == j->ntaken) {
 		r->index = sl->index;
 		r->code  = sl->code == 0 ? 0 : tasq_err_from_code(sl->code);
 		r->data  = slot_data(sl);
 		r->len   = sl->len;
 		r->error = sl->msg != NULL ? sl->msg : "";
 		j->ntaken++;
-		nng_cv_wake(j->cv); // room in the window
-		return (0);
+		return (0); // the caller wakes the adders (room in the window)
 	}
 	if (j->cancelled) {
 		return (TASQ_ECANCELLED);
@@ -266,6 +395,38 @@ take(tasq_job *j, tasq_result *r)
 		return (TASQ_ECANCELLED);
 	}
 	return (1);
+}
+
+static int
+take(tasq_job *j, tasq_result *r)
+{
+	int rv;
+
+	release(j);
+	if ((rv = take_one(j, r)) == 0) {
+		nng_cv_wake(j->cv); // room in the window
+	}
+	return (rv);
+}
+
+// Takes up to max ready results (at least one, or take's other answers).
+// j->mtx held.
+static int
+take_many(tasq_job *j, tasq_result *rs, size_t max, size_t *np)
+{
+	size_t n = 1, lim = many_max(j);
+	int    rv;
+
+	release(j);
+	if ((rv = take_one(j, &rs[0])) != 0) {
+		return (rv);
+	}
+	while (n < max && n < lim && take_one(j, &rs[n]) == 0) {
+		n++;
+	}
+	nng_cv_wake(j->cv); // room in the window
+	*np = n;
+	return (0);
 }
 
 static const char *
@@ -292,7 +453,9 @@ serve_waiters(tasq_job *j)
 	int            rv;
 
 	while ((w = j->nexts) != NULL) {
-		if ((rv = take(j, w->r)) == 1) {
+		rv = w->np != NULL ? take_many(j, w->r, w->max, w->np)
+		                   : take(j, w->r);
+		if (rv == 1) {
 			break;
 		}
 		j->nexts = w->next;
@@ -303,12 +466,15 @@ serve_waiters(tasq_job *j)
 	bool end = j->err != 0 || j->cancelled || j->stop;
 	rv       = j->cancelled || (j->stop && j->err == 0) ? TASQ_ECANCELLED
 	                                                    : j->err;
-	if (job_done(j) || end) {
+	// A job of this process is done once the server was told so too
+	// (CloseJob), so that a status asked after a wait sees it done.
+	bool done = job_done(j) &&
+	    (j->mode != MODE_FETCH || j->nsent == 0 || j->close_done);
+	if (done || end) {
 		while ((w = j->waits) != NULL) {
 			j->waits = w->next;
-			(void) tasq_api_aio_finish(w->aio,
-			    job_done(j) ? 0 : rv,
-			    job_done(j) ? "" : end_msg(j, rv));
+			(void) tasq_api_aio_finish(
+			    w->aio, done ? 0 : rv, done ? "" : end_msg(j, rv));
 			free(w);
 		}
 	}
@@ -352,14 +518,22 @@ server_changed(tasq_job *j)
 		return (false);
 	}
 	bool changed = j->server_id != 0;
+	if (changed) {
+		j->restarts++;
+		emit(j, TASQ_JOB_EVENT_RESTART,
+		    "the server restarted (id %016" PRIx64 " after %016" PRIx64
+		    "); sending again every batch whose results are not all "
+		    "in",
+		    now, j->server_id);
+	}
 	j->server_id = now;
 	return (changed);
 }
 
-// After a restart: every batch without all its results goes again,
-// before those not sent yet. j->mtx held.
+// Every batch without all its results goes again, before those not sent
+// yet. j->mtx held.
 static void
-resend_all(tasq_job *j)
+resend_batches(tasq_job *j)
 {
 	if (j->unans == NULL) {
 		return;
@@ -370,6 +544,18 @@ resend_all(tasq_job *j)
 	}
 	j->sendq = j->unans;
 	j->unans = j->unans_tail = NULL;
+}
+
+// After a restart: resend_batches, but not for a job that went in one
+// trip: a server that has the job has its only batch (they came in one
+// request), so it goes again only when the server says it has not the
+// job (fetch). j->mtx held.
+static void
+resend_all(tasq_job *j)
+{
+	if (!j->one_trip) {
+		resend_batches(j);
+	}
 }
 
 static void
@@ -410,16 +596,89 @@ call_retry(tasq_job *j, const tasq_req *req, uint32_t timeout_ms,
 		nng_mtx_lock(j->mtx);
 		snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s; retrying",
 		    what, err);
+		snprintf(
+		    j->last_retry, sizeof(j->last_retry), "%s: %s", what, err);
+		j->retries++;
 		bool stop = j->stop || j->cancelled;
 		nng_mtx_unlock(j->mtx);
 		if (stop) {
 			return (STOPPED);
+		}
+		if (j->o.event_cb != NULL) {
+			char msg[300];
+			snprintf(msg, sizeof(msg), "%s: %s", what, err);
+			nng_mtx_lock(j->emtx);
+			j->o.event_cb(
+			    j->o.event_arg, TASQ_JOB_EVENT_RETRY, msg);
+			nng_mtx_unlock(j->emtx);
 		}
 		if (rv != TASQ_ERESOURCE_EXHAUSTED && ++fails % 3 == 0) {
 			(void) tasq_chan_redial(j->s->chan);
 		}
 		nng_msleep(backoff_next(&backoff));
 	}
+}
+
+// Fills sub with batch b (the square column as legacy values too, for a
+// server from before typed tasks).
+static void
+fill_batch(tasq_job *j, const struct batch *b, tasq_submit_req *sub)
+{
+	fill_submit(j, sub);
+	sub->first_index   = b->first;
+	sub->n             = b->n;
+	sub->payloads.lens = j->square ? NULL : b->lens;
+	sub->payloads.data = b->data;
+	sub->payloads.size = b->size;
+	if (j->square && j->legacy) {
+		// A little-endian host's int64 array as it is (malloc'd, so
+		// aligned).
+		sub->values = (int64_t *) (void *) b->data;
+	}
+}
+
+// Whether a refusal of a square batch is an older server's, one that
+// knows only the legacy values column (it refuses a batch without
+// values as INVALID_ARGUMENT): then square goes as values from now on,
+// and the batch is sent again so. A newer server never refuses a valid
+// width-8 column, so this cannot hide a real error: the batch sent
+// again as values gets the same answer. j->mtx held.
+static bool
+legacy_fallback(tasq_job *j, int rv)
+{
+	if (rv != TASQ_EINVALID_ARGUMENT || !j->square || j->legacy) {
+		return (false);
+	}
+	j->legacy = true;
+	emit(j, TASQ_JOB_EVENT_LEGACY,
+	    "the server refused square tasks as payloads: an old server; "
+	    "sending them as values");
+	return (true);
+}
+
+// The server took batch b (sendq's head): it leaves the send queue, and
+// waits for its results if they come to this process. j->mtx held.
+static void
+accepted(tasq_job *j, struct batch *b)
+{
+	if ((j->sendq = b->next) == NULL) {
+		j->sendq_tail = NULL;
+	}
+	b->next = NULL;
+	if (b->first + b->n > j->nsent) {
+		j->nsent = b->first + b->n;
+	}
+	if (fetch_like(j) && b->answered < b->n) {
+		if (j->unans_tail != NULL) {
+			j->unans_tail->next = b;
+		} else {
+			j->unans = b;
+		}
+		j->unans_tail = b;
+	} else {
+		batch_free(b);
+	}
+	nng_cv_wake(j->cv);
 }
 
 // Sends the first batch of the queue. j->mtx held (dropped meanwhile).
@@ -434,64 +693,48 @@ send_batch(tasq_job *j)
 
 	memset(&req, 0, sizeof(req));
 	req.method = TASQ_M_SUBMIT;
-	fill_submit(j, &req.u.submit);
-	req.u.submit.first_index   = b->first;
-	req.u.submit.n             = b->n;
-	req.u.submit.payloads.lens = j->square ? NULL : b->lens;
-	req.u.submit.payloads.data = b->data;
-	req.u.submit.payloads.size = b->size;
+	fill_batch(j, b, &req.u.submit);
 	// The last batch of a detached job ends its input (a duplicate with
 	// last ends it too, so retrying is safe).
 	req.u.submit.last =
 	    j->o.detach && j->finished && b->next == NULL && j->fill == NULL;
+	j->sending = true;
 	nng_mtx_unlock(j->mtx);
 	rv = call_retry(
 	    j, &req, j->s->timeout_ms, &rep, err, sizeof(err), "submit");
 	nng_mtx_lock(j->mtx);
+	j->sending = false;
+	nng_cv_wake(j->cv);
 	if (rv == STOPPED) {
 		return;
 	}
+	if (server_changed(j)) {
+		resend_all(j);
+	}
 	if (rv == TASQ_EFAILED_PRECONDITION && strstr(err, "cancel") != NULL) {
 		j->cancelled = true; // cancelled by another client
-		nng_cv_wake(j->cv);
 		return;
+	}
+	if (legacy_fallback(j, rv)) {
+		return; // the same batch again, as values
 	}
 	if (rv != 0) {
 		job_fail(j, rv, "submit failed: %s", err);
 		return;
 	}
 	tasq_wire_rep_fini(&rep);
-	if (server_changed(j)) {
-		resend_all(j); // this batch is among them if it was
-	}
 	if (j->sendq != b) {
 		return; // moved by resend_all: it goes again in order
-	}
-	if ((j->sendq = b->next) == NULL) {
-		j->sendq_tail = NULL;
-	}
-	b->next = NULL;
-	if (b->first + b->n > j->nsent) {
-		j->nsent = b->first + b->n;
 	}
 	if (req.u.submit.last) {
 		j->last_sent = true;
 	}
-	if (j->mode == MODE_FETCH && b->answered < b->n) {
-		if (j->unans_tail != NULL) {
-			j->unans_tail->next = b;
-		} else {
-			j->unans = b;
-		}
-		j->unans_tail = b;
-	} else {
-		batch_free(b);
-	}
-	nng_cv_wake(j->cv);
+	accepted(j, b);
 }
 
 // A detached job whose input ended after its last batch went (or that
-// had none): a Submit with last and no task. j->mtx held.
+// had none), or one that tasq_job_leave leaves: a Submit with last and
+// no task. j->mtx held.
 static void
 send_last(tasq_job *j)
 {
@@ -503,34 +746,65 @@ send_last(tasq_job *j)
 	memset(&req, 0, sizeof(req));
 	req.method = TASQ_M_SUBMIT;
 	fill_submit(j, &req.u.submit);
-	req.u.submit.first_index = j->nadded;
+	req.u.submit.first_index = j->leaving ? j->nsent : j->nadded;
 	req.u.submit.last        = true;
+	j->sending               = true;
 	nng_mtx_unlock(j->mtx);
 	rv = call_retry(j, &req, j->s->timeout_ms, &rep, err, sizeof(err),
 	    "ending the job's input");
 	nng_mtx_lock(j->mtx);
+	j->sending = false;
+	nng_cv_wake(j->cv);
 	if (rv == STOPPED) {
 		return;
 	}
 	if (rv != 0) {
-		job_fail(j, rv, "ending the job's input failed: %s", err);
+		job_fail(j, rv, "ending the job's input failed: %s%s", err,
+		    rv == TASQ_EINVALID_ARGUMENT
+		        ? " (a server older than --detach?)"
+		        : "");
 		return;
 	}
 	tasq_wire_rep_fini(&rep);
 	j->last_sent = true;
+	if (j->leaving) {
+		j->left = true;
+	}
 }
 
 // Counts a new result of task id against its batch; batches with all
 // their results are let go. j->mtx held.
 static void
-answered(tasq_job *j, uint64_t id)
+answered(tasq_job *j, uint64_t id, struct batch **hint)
 {
-	for (struct batch *b = j->unans; b != NULL; b = b->next) {
-		if (id >= b->first && id < b->first + b->n) {
-			b->answered++;
-			break;
+	struct batch *h = *hint;
+
+	// Results come mostly in batch order: the batch of the last one
+	// first (hint: valid while j->mtx is held and no batch is freed).
+	if (h != NULL && id >= h->first && id < h->first + h->n) {
+		h->answered++;
+		return;
+	}
+	// In the send queue too: the sender may not have seen the reply to
+	// the Submit of a batch whose results are in already.
+	for (int l = 0; l < 2; l++) {
+		struct batch *b = l == 0 ? j->unans : j->sendq;
+		for (; b != NULL; b = b->next) {
+			if (id >= b->first && id < b->first + b->n) {
+				b->answered++;
+				*hint = b;
+				l     = 2;
+				break;
+			}
 		}
 	}
+}
+
+// Lets go the batches at the head of unans that have all their results.
+// j->mtx held.
+static void
+let_go(tasq_job *j)
+{
 	while (j->unans != NULL && j->unans->answered == j->unans->n) {
 		struct batch *b = j->unans;
 		if ((j->unans = b->next) == NULL) {
@@ -565,55 +839,143 @@ put(struct slot *sl, uint64_t index, uint32_t code, const uint8_t *data,
 	sl->done = true;
 }
 
-// One Fetch: acknowledges the last delivery, takes the new results.
-// j->mtx held (dropped meanwhile).
+// Notes what a reply says about the workers of the job's queue and type
+// (event_cb hears of every reply that says none serves it, and of the
+// first that says one does again). j->mtx held.
 static void
-fetch(tasq_job *j)
+note_workers(tasq_job *j, bool no_worker, uint32_t workers)
 {
-	tasq_req req;
-	tasq_rep rep;
-	char     err[512];
-	int      rv;
-	bool     more_input = !j->finished || j->fill != NULL;
+	bool was = j->nw_known && j->no_worker;
+
+	j->no_worker = no_worker;
+	j->workers   = workers;
+	j->nw_known  = true;
+	if (no_worker) {
+		emit(j, TASQ_JOB_EVENT_NO_WORKER,
+		    "no worker serves queue %s, type %s (%" PRIu32
+		    " worker%s connected, none for it)",
+		    j->queue, j->type, workers, workers == 1 ? "" : "s");
+	} else if (was) {
+		emit(j, TASQ_JOB_EVENT_WORKER,
+		    "a worker for queue %s, type %s has come", j->queue,
+		    j->type);
+	}
+}
+
+// Whether the job may go in one round trip: a Fetch that carries its
+// only batch (FetchRequest.submit), the input having ended before it
+// went out. j->mtx held.
+static bool
+one_trip_ok(tasq_job *j)
+{
+	return (j->mode == MODE_FETCH && !j->carry_off && !j->sending &&
+	    j->nsent == 0 && j->finished && j->fill == NULL &&
+	    j->sendq != NULL && j->sendq->next == NULL &&
+	    j->sendq->first == 0 && j->unans == NULL);
+}
+
+// The wait between polls after a restarted server answered NOT_FOUND
+// (the batches sent again make the job again). j->mtx held.
+static void
+pause_locked(tasq_job *j, uint32_t ms)
+{
+	nng_time until = nng_clock() + ms;
+	while (!j->stop && nng_clock() < until) {
+		(void) nng_cv_until(j->cv, until);
+	}
+}
+
+// One Fetch: acknowledges the last delivery, takes the new results. With
+// carry, it also carries the job's only batch (one_trip_ok). j->mtx held
+// (dropped meanwhile).
+static void
+fetch(tasq_job *j, bool carry)
+{
+	struct batch *b = carry ? j->sendq : NULL;
+	tasq_req      req;
+	tasq_rep      rep;
+	char          err[512];
+	int           rv;
 
 	memset(&req, 0, sizeof(req));
 	req.method              = TASQ_M_FETCH;
 	req.u.fetch.job_id      = j->id;
 	req.u.fetch.ack_seq     = j->ack;
 	req.u.fetch.max_results = 65536;
-	// While input may come, a short wait keeps batches going out.
-	req.u.fetch.wait_ms =
-	    more_input ? (j->o.linger_ms ? j->o.linger_ms : 1) : POLL_MS;
-	req.u.fetch.id_runs = true;
+	req.u.fetch.wait_ms     = j->o.poll_wait_ms;
+	req.u.fetch.id_runs     = true;
+	if (carry) {
+		req.u.fetch.has_submit = true;
+		fill_batch(j, b, &req.u.fetch.submit);
+		j->carrying = true;
+	}
 	nng_mtx_unlock(j->mtx);
 	rv = call_retry(j, &req, j->s->timeout_ms + req.u.fetch.wait_ms, &rep,
-	    err, sizeof(err), "fetch");
+	    err, sizeof(err), carry ? "submit" : "fetch");
 	nng_mtx_lock(j->mtx);
+	j->carrying    = false;
 	bool restarted = server_changed(j);
 	if (restarted) {
 		resend_all(j);
 	}
+	nng_cv_wake(j->cv);
 	if (rv == STOPPED) {
 		return;
 	}
-	if (rv == TASQ_ENOT_FOUND && (restarted || j->sendq != NULL)) {
-		// A restarted server without the job: the batches sent
-		// again make it again.
-		j->ack = 0;
+	if (carry &&
+	    (rv == TASQ_ENOT_FOUND || (rv == 0 && !rep.u.fetch.has_submit))) {
+		// An older server ignored the batch: it goes with Submit.
+		if (rv == 0) {
+			tasq_wire_rep_fini(&rep);
+		}
+		j->carry_off = true;
+		return;
+	}
+	if (carry && legacy_fallback(j, rv)) {
+		return; // carried again, as values
+	}
+	if (!carry && rv == TASQ_ENOT_FOUND && j->restarts > 0) {
+		if (j->one_trip) {
+			resend_batches(j); // the job's only batch, again
+		}
+		if (j->sendq == NULL && !j->sending && j->nrecv == j->nsent) {
+			// A restarted server without the job, and every
+			// result of what was sent is in: nothing is to be
+			// sent again, and the job comes back with the next
+			// batch.
+			if (j->gone_at != j->nsent) {
+				emit(j, TASQ_JOB_EVENT_GONE,
+				    "the restarted server does not have the "
+				    "job; none of its results is missing: the "
+				    "next batch makes it again");
+			}
+			j->gone_at = j->nsent;
+		} else {
+			// The batches sent again make it again.
+			pause_locked(j, 20);
+		}
+		j->ack = j->ack_sent = 0;
 		return;
 	}
 	if (rv == TASQ_ECANCELLED) {
 		// Cancelled (by anyone): every result it had was delivered.
 		j->cancelled = true;
-		nng_cv_wake(j->cv);
 		return;
 	}
 	if (rv != 0) {
-		job_fail(j, rv, "fetch failed: %s", err);
+		job_fail(
+		    j, rv, "%s failed: %s", carry ? "submit" : "fetch", err);
 		return;
 	}
-	const tasq_blobs *bl  = &rep.u.fetch.results;
-	size_t            off = 0;
+	if (carry) {
+		j->one_trip = true;
+		if (j->sendq == b) {
+			accepted(j, b);
+		}
+	}
+	const tasq_blobs *bl   = &rep.u.fetch.results;
+	size_t            off  = 0;
+	struct batch     *hint = NULL;
 	for (size_t i = 0; i < rep.u.fetch.n; i++) {
 		uint64_t       id   = rep.u.fetch.ids[i];
 		size_t         len  = 0;
@@ -627,20 +989,26 @@ fetch(tasq_job *j)
 			item = (const uint8_t *) &rep.u.fetch.values[i];
 			len  = 8;
 		}
-		// Not ours, taken already, or seen already: dropped.
-		if (id >= j->nsent || id < j->ntaken || slot_at(j, id)->done) {
+		// Not ours, taken already, or seen already: dropped. (A
+		// task may have its result before the sender has the reply
+		// to its Submit: nsent is not a bound.)
+		struct slot *sl = slot_at(j, id);
+		if (id >= j->nadded || id < j->ntaken ||
+		    (sl->done && sl->index == id)) {
 			continue;
 		}
-		put(slot_at(j, id), id,
+		put_counted(j, sl, id,
 		    rep.u.fetch.codes ? rep.u.fetch.codes[i] : 0, item, len,
 		    rep.u.fetch.errors ? rep.u.fetch.errors[i] : NULL);
 		j->nrecv++;
-		answered(j, id);
+		answered(j, id, &hint);
 	}
+	let_go(j);
 	j->ack_sent = req.u.fetch.ack_seq;
 	if (rep.u.fetch.seq != 0) {
 		j->ack = rep.u.fetch.seq;
 	}
+	note_workers(j, rep.u.fetch.no_worker, rep.u.fetch.workers);
 	tasq_wire_rep_fini(&rep);
 	nng_cv_wake(j->cv); // readers in tasq_job_next
 }
@@ -661,32 +1029,46 @@ results(tasq_job *j)
 	req.u.results.job_id     = j->id;
 	req.u.results.from_index = j->from;
 	req.u.results.max        = room > 65536 ? 65536 : (uint32_t) room;
-	req.u.results.wait_ms    = POLL_MS;
+	req.u.results.wait_ms    = j->o.poll_wait_ms;
 	nng_mtx_unlock(j->mtx);
-	rv = call_retry(j, &req, j->s->timeout_ms + POLL_MS, &rep, err,
-	    sizeof(err), "results");
+	rv = call_retry(j, &req, j->s->timeout_ms + req.u.results.wait_ms,
+	    &rep, err, sizeof(err), "results");
 	nng_mtx_lock(j->mtx);
 	if (rv == STOPPED) {
+		return;
+	}
+	if (j->detachable && server_changed(j)) {
+		resend_all(j);
+	}
+	if (rv == TASQ_ENOT_FOUND && j->detachable && j->restarts > 0) {
+		// A restarted server without the job, while its batches go
+		// again.
+		pause_locked(j, 20);
 		return;
 	}
 	if (rv != 0) {
 		job_fail(j, rv, "results failed: %s", err);
 		return;
 	}
-	const tasq_blobs *bl  = &rep.u.results.results;
-	size_t            off = 0;
+	const tasq_blobs *bl   = &rep.u.results.results;
+	size_t            off  = 0;
+	struct batch     *hint = NULL;
 	for (size_t i = 0; i < rep.u.results.n && i < room; i++) {
 		size_t len =
 		    bl->width ? bl->width : (bl->lens ? bl->lens[i] : 0);
 		struct slot *sl = slot_at(j, j->nrecv);
-		slot_clear(sl);
-		put(sl, rep.u.results.ids[i],
+		unload(j, sl);
+		put_counted(j, sl, rep.u.results.ids[i],
 		    rep.u.results.codes ? rep.u.results.codes[i] : 0,
 		    bl->data != NULL ? bl->data + off : NULL, len,
 		    rep.u.results.errors ? rep.u.results.errors[i] : NULL);
 		off += len;
 		j->nrecv++;
+		if (j->detachable) {
+			answered(j, rep.u.results.ids[i], &hint);
+		}
 	}
+	let_go(j);
 	if (rep.u.results.next_index > j->from) {
 		j->from = rep.u.results.next_index;
 	}
@@ -700,6 +1082,8 @@ results(tasq_job *j)
 		    TASQ_JOB_STATE_CANCELLED) {
 			j->cancelled = true;
 		}
+		note_workers(
+		    j, rep.u.results.job.no_worker, rep.u.results.job.workers);
 	}
 	tasq_wire_rep_fini(&rep);
 	nng_cv_wake(j->cv); // readers in tasq_job_next
@@ -765,10 +1149,12 @@ close_job(tasq_job *j)
 		tasq_wire_rep_fini(&rep);
 	}
 	nng_mtx_lock(j->mtx);
+	j->close_done = true;
+	nng_cv_wake(j->cv); // tasq_job_wait
 }
 
-// ---- the pump: one thread per job
-// --------------------------------------------
+// ---- the job's threads: a sender and a receiver
+// --------------------------------
 
 // Cuts the batch being filled: it goes to the send queue. j->mtx held.
 static void
@@ -789,8 +1175,10 @@ cut(tasq_job *j)
 	nng_cv_wake(j->cv);
 }
 
+// The sender: cuts batches (linger) and sends them in order with Submit,
+// and ends a detached job's input.
 static void
-pump(void *arg)
+sender(void *arg)
 {
 	tasq_job *j = arg;
 
@@ -803,58 +1191,104 @@ pump(void *arg)
 		    (j->finished || now >= j->fill->deadline)) {
 			cut(j);
 		}
-		if (j->o.result_cb != NULL) {
-			run_result_cb(j);
-		}
+		flush_events(j);
 		serve_waiters(j);
-		if (ended) {
+		if (ended || j->left) {
 			(void) nng_cv_wait(j->cv);
 			continue;
 		}
-		if (j->sendq != NULL) {
+		if (j->leaving) {
+			// tasq_job_leave: what is not sent yet is dropped, and
+			// the input ends with what the server has.
+			batch_free(j->fill);
+			j->fill = NULL;
+			batch_list_free(j->sendq);
+			j->sendq = j->sendq_tail = NULL;
+			if (j->last_sent) {
+				j->left = true;
+				nng_cv_wake(j->cv);
+			} else {
+				send_last(j);
+			}
+			continue;
+		}
+		if (j->sendq != NULL && !j->carrying && !one_trip_ok(j)) {
 			send_batch(j);
 			continue;
 		}
-		if (j->mode == MODE_RESULTS && j->o.detach && j->finished &&
-		    j->fill == NULL && !j->last_sent) {
+		if (j->o.detach && j->finished && j->fill == NULL &&
+		    j->sendq == NULL && !j->last_sent) {
 			send_last(j);
 			continue;
 		}
-		if (j->mode == MODE_FETCH && j->nrecv < j->nsent) {
-			fetch(j);
-			continue;
-		}
-		// Every result sent so far is in, but the server holds the
-		// last delivery (against its --max-tasks) until it is
-		// acknowledged: a Fetch does it while more input may come
-		// (at the end, the CloseJob does).
-		if (j->mode == MODE_FETCH && !j->finished && j->ack != 0 &&
-		    j->ack != j->ack_sent) {
-			fetch(j);
-			continue;
-		}
-		if (j->mode == MODE_FETCH && job_done(j) && !j->closed_job) {
-			close_job(j);
-			continue;
-		}
-		if (j->mode == MODE_RESULTS && !j->results_done &&
-		    (j->o.detach ? j->last_sent : true) &&
-		    (j->want || j->o.result_cb != NULL) &&
-		    j->nrecv - j->ntaken < j->win) {
-			results(j);
-			continue;
-		}
-		if (j->mode == MODE_RESULTS && j->waits != NULL &&
-		    !j->server_done && (j->o.detach ? j->last_sent : true)) {
-			poll_status(j);
-			continue;
-		}
-		// Nothing to do until more input, a reader or the linger.
+		// Nothing to do until more input or the linger.
 		if (j->fill != NULL) {
 			(void) nng_cv_until(j->cv, j->fill->deadline);
 		} else {
 			(void) nng_cv_wait(j->cv);
 		}
+	}
+	serve_waiters(j);
+	nng_mtx_unlock(j->mtx);
+}
+
+// The receiver: the one-trip Fetch, then Fetch (this process's job) or
+// Results (detached, detachable or attached), result_cb, and CloseJob
+// at the end.
+static void
+receiver(void *arg)
+{
+	tasq_job *j = arg;
+
+	nng_mtx_lock(j->mtx);
+	while (!j->stop) {
+		bool ended = j->err != 0 || j->cancelled;
+
+		if (j->o.result_cb != NULL) {
+			run_result_cb(j);
+		}
+		flush_events(j);
+		serve_waiters(j);
+		if (ended) {
+			(void) nng_cv_wait(j->cv);
+			continue;
+		}
+		if (one_trip_ok(j)) {
+			fetch(j, true);
+			continue;
+		}
+		// While the job lives the long-poll goes on, even with every
+		// result sent so far in: it acknowledges the last delivery
+		// (which the server holds against its --max-tasks until
+		// then), waits for the next batch's results and notices a
+		// restart. Not before the first batch is in (the job does not
+		// exist yet), nor after a restarted server lost it with
+		// nothing missing, until the next batch makes it again.
+		if (j->mode == MODE_FETCH && j->nsent > j->gone_at &&
+		    !job_done(j)) {
+			fetch(j, false);
+			continue;
+		}
+		if (j->mode == MODE_FETCH && job_done(j) && !j->closed_job &&
+		    j->nsent > 0) {
+			close_job(j);
+			continue;
+		}
+		bool readable = j->detachable
+		    ? j->nsent > 0 && !job_done(j) && !j->leaving
+		    : (j->o.detach ? j->last_sent : true);
+		if (j->mode == MODE_RESULTS && !j->results_done && readable &&
+		    (j->want || j->o.result_cb != NULL) &&
+		    j->nrecv - j->ntaken < j->win) {
+			results(j);
+			continue;
+		}
+		if (j->mode == MODE_RESULTS && !j->detachable &&
+		    j->waits != NULL && !j->server_done && readable) {
+			poll_status(j);
+			continue;
+		}
+		(void) nng_cv_wait(j->cv);
 	}
 	serve_waiters(j);
 	nng_mtx_unlock(j->mtx);
@@ -866,7 +1300,8 @@ job_closer(void *arg)
 	tasq_job *j = arg;
 
 	nng_mtx_lock(j->mtx);
-	j->stop = true;
+	j->stop     = true;
+	j->s_closed = true; // nothing more goes to the server
 	nng_cv_wake(j->cv);
 	nng_mtx_unlock(j->mtx);
 }
@@ -907,6 +1342,17 @@ job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
 	if (j->o.linger_ms == 0) {
 		j->o.linger_ms = DEF_LINGER_MS;
 	}
+	if (j->o.batch_bytes == 0) {
+		j->o.batch_bytes = BATCH_BYTES;
+	}
+	if (j->o.poll_wait_ms == 0) {
+		j->o.poll_wait_ms = POLL_MS;
+	}
+	// detach_on_leave: detached at the server from the first batch
+	// (so that tasq_job_leave can leave it there), read as ours.
+	if (mode == MODE_RESULTS && j->o.detach && j->o.detach_on_leave) {
+		j->detachable = true;
+	}
 	j->win = j->o.window ? j->o.window : DEF_WINDOW;
 	// One slot more than the window: a taken result's buffers stay
 	// the caller's until the next take.
@@ -924,7 +1370,8 @@ job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
 		}
 	}
 	if ((j->ring = calloc(cap, sizeof(*j->ring))) == NULL ||
-	    nng_mtx_alloc(&j->mtx) != 0 || nng_cv_alloc(&j->cv, j->mtx) != 0) {
+	    nng_mtx_alloc(&j->mtx) != 0 || nng_mtx_alloc(&j->emtx) != 0 ||
+	    nng_cv_alloc(&j->cv, j->mtx) != 0) {
 		tasq_job_free(j);
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
@@ -937,7 +1384,8 @@ job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
 	j->closer.fn  = job_closer;
 	j->closer.arg = j;
 	tasq_api_session_add_closer(s, &j->closer);
-	if ((rv = nng_thread_create(&j->thr, pump, j)) != 0) {
+	if ((rv = nng_thread_create(&j->thr, receiver, j)) != 0 ||
+	    (rv = nng_thread_create(&j->sthr, sender, j)) != 0) {
 		tasq_job_free(j);
 		return (tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED,
 		    "cannot start the job's thread"));
@@ -1048,10 +1496,12 @@ append(tasq_job *j, const void *p, size_t len)
 	}
 	b->size += len;
 	b->n++;
-	// The task's slot: a result is expected there.
-	slot_clear(slot_at(j, j->nadded));
+	// The task's slot: a result is expected there (a slot is clear
+	// once its result was taken: release).
+	struct slot *sl = slot_at(j, j->nadded);
+	unload(j, sl);
 	j->nadded++;
-	if (b->n >= j->o.batch_size || b->size >= BATCH_BYTES) {
+	if (b->n >= j->o.batch_size || b->size >= j->o.batch_bytes) {
 		cut(j);
 	}
 	return (0);
@@ -1089,7 +1539,7 @@ tasq_job_add(tasq_job *j, const void *payload, size_t len)
 			return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
 			    "the job's input was finished"));
 		}
-		if (j->cancelled || j->stop || j->err != 0) {
+		if (j->cancelled || j->stop || j->err != 0 || j->leaving) {
 			rv = j->err != 0 && !j->cancelled ? j->err
 			                                  : TASQ_ECANCELLED;
 			nng_mtx_unlock(j->mtx);
@@ -1097,8 +1547,8 @@ tasq_job_add(tasq_job *j, const void *payload, size_t len)
 		}
 		// The window: results not yet taken (this process's job), or
 		// tasks not yet at the server (a detached one).
-		uint64_t held = j->mode == MODE_FETCH ? j->nadded - j->ntaken
-		                                      : j->nadded - j->nsent;
+		uint64_t held = fetch_like(j) ? j->nadded - j->ntaken
+		                              : j->nadded - j->nsent;
 		if (held < j->win) {
 			break;
 		}
@@ -1242,10 +1692,15 @@ tasq_job_free(tasq_job *j)
 		nng_cv_wake(j->cv);
 		nng_mtx_unlock(j->mtx);
 		nng_thread_destroy(j->thr);
+		if (j->sthr != NULL) {
+			nng_thread_destroy(j->sthr);
+		}
 		// Abandoned before all its results came: the server drops
-		// the rest now rather than after --job-ttl.
+		// the rest now rather than after --job-ttl (a detachable job
+		// too, unless tasq_job_leave left it).
 		nng_mtx_lock(j->mtx);
-		if (j->mode == MODE_FETCH && j->nsent > 0 && !j->closed_job) {
+		if ((j->mode == MODE_FETCH || (j->detachable && !j->left)) &&
+		    j->nsent > 0 && !j->closed_job && !j->s_closed) {
 			close_job(j);
 		}
 		nng_mtx_unlock(j->mtx);
@@ -1268,6 +1723,9 @@ tasq_job_free(tasq_job *j)
 	}
 	if (j->mtx != NULL) {
 		nng_mtx_free(j->mtx);
+	}
+	if (j->emtx != NULL) {
+		nng_mtx_free(j->emtx);
 	}
 	free(j);
 }
@@ -1579,12 +2037,16 @@ static int
 cancel_done(
     void *arg, int rv, tasq_rep *rep, char *err, size_t errlen, bool deliver)
 {
-	struct cancel_op *op     = arg;
-	tasq_job         *j      = op->j;
-	bool              closed = false;
+	struct cancel_op *op      = arg;
+	tasq_job         *j       = op->j;
+	bool              closed  = false;
+	uint64_t          dropped = 0;
+	uint32_t          running = 0;
 
 	(void) deliver;
 	if (rv == 0) {
+		dropped = rep->u.cancel.dropped;
+		running = rep->u.cancel.running;
 		tasq_wire_rep_fini(rep);
 	} else if (rv == TASQ_EUNIMPLEMENTED) {
 		tasq_req req;
@@ -1597,6 +2059,7 @@ cancel_done(
 		rv = tasq_api_err(tasq_chan_call(
 		    j->s->chan, &req, j->s->timeout_ms, &crep, err, errlen));
 		if (rv == 0) {
+			dropped = crep.u.close_job.dropped;
 			tasq_wire_rep_fini(&crep);
 		}
 		closed = rv == 0 || rv == TASQ_ENOT_FOUND;
@@ -1605,8 +2068,12 @@ cancel_done(
 	nng_mtx_lock(j->mtx);
 	if (rv == 0) {
 		// Whoever waits on the job is told.
-		j->cancelled  = true;
-		j->closed_job = j->closed_job || closed;
+		j->cancelled          = true;
+		j->closed_job         = j->closed_job || closed;
+		j->close_done         = j->close_done || closed;
+		j->cancel_dropped     = dropped;
+		j->cancel_running     = running;
+		j->cancel_closed_only = closed;
 	}
 	j->ops--;
 	nng_cv_wake(j->cv);
@@ -1673,4 +2140,331 @@ tasq_job_cancel(tasq_job *j)
 		    TASQ_EINVALID_ARGUMENT, "tasq_job_cancel: job is NULL"));
 	}
 	return (tasq_api_aio_run(cancel_start, j));
+}
+
+// ---- bulk calls, progress, leaving
+// ------------------------------------------
+
+// Checks n payloads before any is added, so that a bad one adds none.
+static int
+check_payloads(tasq_job *j, const void *const *payloads, const size_t *lens,
+    size_t width, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t len = payloads != NULL ? lens[i] : width;
+		if (payloads != NULL && payloads[i] == NULL && len > 0) {
+			return (tasq_api_fail(
+			    TASQ_EINVALID_ARGUMENT, "payload %zu is NULL", i));
+		}
+		if (len > TASQ_WIRE_MAX_PAYLOAD) {
+			return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+			    "payload %zu: %zu bytes, at most %zu", i, len,
+			    TASQ_WIRE_MAX_PAYLOAD));
+		}
+		if (j->square && len != 8) {
+			return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+			    "payload %zu: a payload of type square is an "
+			    "8-byte int64, not %zu bytes",
+			    i, len));
+		}
+		if (payloads == NULL) {
+			break; // all the same width
+		}
+	}
+	return (0);
+}
+
+// Appends k payloads of width bytes at p, as k appends would, a batch's
+// worth at a time (one copy). j->mtx held.
+static int
+append_column(tasq_job *j, const uint8_t *p, size_t width, size_t k)
+{
+	while (k > 0) {
+		struct batch *b;
+		if (j->fill == NULL && batch_new(j) != 0) {
+			return (TASQ_ERESOURCE_EXHAUSTED);
+		}
+		b        = j->fill;
+		size_t m = j->o.batch_size - b->n;
+		if (width > 0 && b->size < j->o.batch_bytes) {
+			size_t mb =
+			    (j->o.batch_bytes - b->size + width - 1) / width;
+			m = mb < m ? mb : m;
+		}
+		m = m < k ? m : k;
+		if (m == 0) {
+			m = 1;
+		}
+		if (!j->square && b->n + m > b->cap_n) {
+			size_t nc = b->cap_n ? b->cap_n : 256;
+			while (nc < b->n + m) {
+				nc *= 2;
+			}
+			uint32_t *nl = realloc(b->lens, nc * sizeof(*nl));
+			if (nl == NULL) {
+				return (TASQ_ERESOURCE_EXHAUSTED);
+			}
+			b->lens  = nl;
+			b->cap_n = nc;
+		}
+		if (b->size + m * width > b->cap_size) {
+			size_t nc = b->cap_size ? b->cap_size : 4096;
+			while (nc < b->size + m * width) {
+				nc *= 2;
+			}
+			uint8_t *nd = realloc(b->data, nc);
+			if (nd == NULL) {
+				return (TASQ_ERESOURCE_EXHAUSTED);
+			}
+			b->data     = nd;
+			b->cap_size = nc;
+		}
+		if (m * width > 0) {
+			memcpy(b->data + b->size, p, m * width);
+		}
+		for (size_t i = 0; i < m; i++) {
+			struct slot *sl = slot_at(j, j->nadded + i);
+			unload(j, sl);
+			if (!j->square) {
+				b->lens[b->n + i] = (uint32_t) width;
+			}
+		}
+		b->size += m * width;
+		b->n += (uint32_t) m;
+		j->nadded += m;
+		p += m * width;
+		k -= m;
+		if (b->n >= j->o.batch_size || b->size >= j->o.batch_bytes) {
+			cut(j);
+		}
+	}
+	return (0);
+}
+
+// Adds n payloads (payloads[i], lens[i] bytes; or, payloads NULL, n of
+// width bytes one after the other at data), taking the lock once for as
+// many as the window lets in at a time.
+static int
+add_bulk(tasq_job *j, const void *const *payloads, const size_t *lens,
+    const uint8_t *data, size_t width, size_t n)
+{
+	size_t i = 0;
+	int    rv;
+
+	if (j->mode == MODE_RESULTS && !j->o.detach) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "an attached job takes no input"));
+	}
+	if ((rv = check_payloads(j, payloads, lens, width, n)) != 0) {
+		return (rv);
+	}
+	nng_mtx_lock(j->mtx);
+	while (i < n) {
+		if (j->finished) {
+			nng_mtx_unlock(j->mtx);
+			return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+			    "the job's input was finished"));
+		}
+		if (j->cancelled || j->stop || j->err != 0 || j->leaving) {
+			rv = j->err != 0 && !j->cancelled ? j->err
+			                                  : TASQ_ECANCELLED;
+			nng_mtx_unlock(j->mtx);
+			return (tasq_api_fail(rv, "%s", end_msg(j, rv)));
+		}
+		uint64_t held = fetch_like(j) ? j->nadded - j->ntaken
+		                              : j->nadded - j->nsent;
+		if (held >= j->win) {
+			cut(j);
+			nng_cv_wait(j->cv);
+			continue;
+		}
+		bool   wake = j->fill == NULL;
+		size_t k    = n - i;
+		if (k > j->win - held) {
+			k = (size_t) (j->win - held);
+		}
+		if (payloads == NULL) {
+			if ((rv = append_column(
+			         j, data + i * width, width, k)) != 0) {
+				nng_mtx_unlock(j->mtx);
+				return (tasq_api_fail(rv,
+				    "out of memory (%zu payloads added)", i));
+			}
+			i += k;
+		}
+		for (size_t e = i + k; payloads != NULL && i < e; i++) {
+			const void *p = payloads[i];
+			if ((rv = append(j, p, lens[i])) != 0) {
+				nng_mtx_unlock(j->mtx);
+				return (tasq_api_fail(rv,
+				    "out of memory (%zu payloads added)", i));
+			}
+		}
+		if (wake || j->sendq != NULL) {
+			nng_cv_wake(j->cv); // a linger starts, or a batch
+		}
+	}
+	nng_mtx_unlock(j->mtx);
+	return (0);
+}
+
+TASQ_API int
+tasq_job_add_many(
+    tasq_job *j, const void *const *payloads, const size_t *lens, size_t n)
+{
+	tasq_api_clear();
+	if (j == NULL || (n > 0 && (payloads == NULL || lens == NULL))) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_add_many: job, payloads or lens is NULL"));
+	}
+	return (add_bulk(j, payloads, lens, NULL, 0, n));
+}
+
+TASQ_API int
+tasq_job_add_column(tasq_job *j, const void *data, size_t width, size_t n)
+{
+	tasq_api_clear();
+	if (j == NULL || (n > 0 && width > 0 && data == NULL)) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_add_column: job or data is NULL"));
+	}
+	return (add_bulk(j, NULL, NULL, data, width, n));
+}
+
+TASQ_API int
+tasq_job_next_many(tasq_job *j, tasq_result *results, size_t max, size_t *np)
+{
+	int rv;
+
+	tasq_api_clear();
+	if (j == NULL || results == NULL || np == NULL || max == 0) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_next_many: job, results or np is NULL, or max "
+		    "is 0"));
+	}
+	if (j->o.result_cb != NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "the job's results go to its result_cb"));
+	}
+	nng_mtx_lock(j->mtx);
+	if (!j->want) {
+		j->want = true;
+		nng_cv_wake(j->cv);
+	}
+	while ((rv = take_many(j, results, max, np)) == 1) {
+		nng_cv_wait(j->cv);
+	}
+	nng_mtx_unlock(j->mtx);
+	return (rv == 0 ? 0 : tasq_api_fail(rv, "%s", end_msg(j, rv)));
+}
+
+TASQ_API int
+tasq_job_next_many_aio(
+    tasq_job *j, tasq_result *results, size_t max, size_t *np, tasq_aio *aio)
+{
+	struct waiter *w;
+	int            rv;
+
+	tasq_api_clear();
+	if (j == NULL || results == NULL || np == NULL || max == 0 ||
+	    aio == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_next_many_aio: job, results, np or aio is "
+		    "NULL, or max is 0"));
+	}
+	if (j->o.result_cb != NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "the job's results go to its result_cb"));
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	w->aio = aio;
+	w->r   = results;
+	w->max = max;
+	w->np  = np;
+	if ((rv = tasq_api_aio_begin(aio)) != 0) {
+		free(w);
+		return (rv);
+	}
+	nng_mtx_lock(j->mtx);
+	struct waiter **pp = &j->nexts;
+	while (*pp != NULL) {
+		pp = &(*pp)->next;
+	}
+	*pp     = w;
+	j->want = true;
+	tasq_api_aio_defer(aio, next_cancel, j);
+	serve_waiters(j);
+	nng_cv_wake(j->cv);
+	nng_mtx_unlock(j->mtx);
+	return (0);
+}
+
+TASQ_API int
+tasq_job_get_progress(tasq_job_progress *p, tasq_job *j)
+{
+	tasq_api_clear();
+	if (p == NULL || j == NULL) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_get_progress: p or job is NULL"));
+	}
+	if (p->size < sizeof(*p)) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "tasq_job_progress.size is %zu, not %zu: initialise it "
+		    "with TASQ_JOB_PROGRESS_INIT",
+		    p->size, sizeof(*p)));
+	}
+	size_t size = p->size;
+	memset(p, 0, sizeof(*p));
+	p->size = size;
+	nng_mtx_lock(j->mtx);
+	p->added              = j->nadded;
+	p->sent               = j->nsent;
+	p->received           = j->nrecv;
+	p->taken              = j->ntaken;
+	p->retries            = j->retries;
+	p->restarts           = j->restarts;
+	p->one_trip           = j->one_trip;
+	p->carrying           = j->carrying;
+	p->legacy             = j->legacy;
+	p->no_worker          = j->no_worker;
+	p->workers            = j->workers;
+	p->cancel_dropped     = j->cancel_dropped;
+	p->cancel_running     = j->cancel_running;
+	p->cancel_closed_only = j->cancel_closed_only;
+	snprintf(p->last_retry, sizeof(p->last_retry), "%s", j->last_retry);
+	nng_mtx_unlock(j->mtx);
+	return (0);
+}
+
+TASQ_API int
+tasq_job_leave(tasq_job *j, uint64_t *ntasksp)
+{
+	int rv = 0;
+
+	tasq_api_clear();
+	if (j == NULL) {
+		return (tasq_api_fail(
+		    TASQ_EINVALID_ARGUMENT, "tasq_job_leave: job is NULL"));
+	}
+	if (!j->detachable) {
+		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT,
+		    "only a job opened with detach and detach_on_leave can "
+		    "be left"));
+	}
+	nng_mtx_lock(j->mtx);
+	j->leaving = true;
+	nng_cv_wake(j->cv);
+	while (!j->left && j->err == 0 && !j->cancelled && !j->stop) {
+		nng_cv_wait(j->cv);
+	}
+	if (!j->left) {
+		rv = j->err != 0 && !j->cancelled ? j->err : TASQ_ECANCELLED;
+	} else if (ntasksp != NULL) {
+		*ntasksp = j->nsent;
+	}
+	nng_mtx_unlock(j->mtx);
+	return (rv == 0 ? 0 : tasq_api_fail(rv, "%s", end_msg(j, rv)));
 }

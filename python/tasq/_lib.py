@@ -194,6 +194,11 @@ def _declare_client(lib):
     _fn(lib, "tasq_aio_cancel", None, vp)
     _fn(lib, "tasq_job_open", ci, c_void_pp, vp, ctypes.POINTER(JobOpts))
     _fn(lib, "tasq_job_add", ci, vp, vp, ctypes.c_size_t)
+    _fn(lib, "tasq_job_add_column", ci, vp, vp, ctypes.c_size_t,
+        ctypes.c_size_t)
+    _fn(lib, "tasq_job_add_many", ci, vp, vp, vp, ctypes.c_size_t)
+    _fn(lib, "tasq_job_next_many", ci, vp, vp, ctypes.c_size_t,
+        ctypes.POINTER(ctypes.c_size_t))
     _fn(lib, "tasq_job_finish", ci, vp)
     _fn(lib, "tasq_job_id", ctypes.c_uint64, vp)
     _fn(lib, "tasq_job_flush", ci, vp)
@@ -437,19 +442,16 @@ class Job:
         if n == 0:
             return
         base = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+        # One library call for the whole column (the bulk calls take the
+        # job's lock once for many); data stays alive meanwhile.
         if width:
-            addrs = range(base, base + width * n, width)
-            lens = itertools.repeat(width, n)
-        else:
-            addrs = itertools.accumulate(
-                itertools.chain((base,), lengths[:-1]))
-            lens = lengths
-        # One library call per payload (tasq_job_add), but the loop is
-        # map's, in C: no bytecode per task. data stays alive meanwhile.
-        rvs = list(map(self._lib.tasq_job_add,
-                       itertools.repeat(self.handle, n), addrs, lens))
-        if any(rvs):
-            check(next(rv for rv in rvs if rv))
+            check(self._lib.tasq_job_add_column(self.handle, base, width,
+                                                n))
+            return
+        addrs = (ctypes.c_void_p * n)(*itertools.accumulate(
+            itertools.chain((base,), lengths[:-1])))
+        lens = (ctypes.c_size_t * n)(*lengths)
+        check(self._lib.tasq_job_add_many(self.handle, addrs, lens, n))
 
     def finish(self):
         check(self._lib.tasq_job_finish(self.handle))
@@ -469,6 +471,8 @@ class Job:
         failed = 0
         rp = ctypes.byref(r)
         nxt = lib.tasq_job_next
+        if timeout_ms is None:
+            return self._read_many(max_n, int64)
         for _ in range(max_n):
             if timeout_ms is None:
                 rv = nxt(h, rp)
@@ -506,6 +510,45 @@ class Job:
                               _string_at(r.data, ln) if ln else b"",
                               err.decode("utf-8", "replace") if err
                               else ""))
+        return out, False, failed
+
+    _MANY = 4096
+
+    def _read_many(self, max_n, int64):
+        """read without a timeout: many results a call
+        (tasq_job_next_many), each copied before the next call."""
+        lib, h = self._lib, self.handle
+        if getattr(self, "_rs", None) is None:
+            self._rs = (Result * self._MANY)()
+        rs = self._rs
+        got = ctypes.c_size_t()
+        gp = ctypes.byref(got)
+        many = lib.tasq_job_next_many
+        out = []
+        append = out.append
+        failed = 0
+        while len(out) < max_n:
+            rv = many(h, rs, min(self._MANY, max_n - len(out)), gp)
+            if rv:
+                if rv == _END:
+                    return out, True, failed
+                check(rv)
+            for i in range(got.value):
+                r = rs[i]
+                code = r.code
+                ln = r.len
+                if code == 0:
+                    if int64 and ln == 8:
+                        append(_c_int64_at(r.data).value)
+                    else:
+                        append(_string_at(r.data, ln) if ln else b"")
+                else:
+                    failed += 1
+                    err = r.error
+                    append(Failed(
+                        code - ERR_BASE if code > ERR_BASE else code,
+                        _string_at(r.data, ln) if ln else b"",
+                        err.decode("utf-8", "replace") if err else ""))
         return out, False, failed
 
     def wait(self, timeout_ms=None):

@@ -665,6 +665,188 @@ TEST(attach_attached)
 
 // A wrong key: the session opens (the connection is fine) but the
 // server refuses every request, and the job ends with the code.
+// The bulk calls: a column of int64 and many payloads in, many results
+// out at a time, in order, each once; a bad payload adds none.
+TEST(bulk_calls)
+{
+	enum { N = 50000 };
+	tasq_session      *s = open_session();
+	tasq_job          *job;
+	tasq_job_opts      o = TASQ_JOB_OPTS_INIT;
+	static int64_t     in[N];
+	static tasq_result rs[4096];
+	tasq_job_progress  p = TASQ_JOB_PROGRESS_INIT;
+	const void        *bad[2];
+	size_t             lens[2] = { 8, 7 }, n, calls = 0;
+	uint64_t           got = 0;
+
+	for (int64_t i = 0; i < N; i++) {
+		in[i] = i - 100;
+	}
+	o.window = N; // the reader below is this thread
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	bad[0] = &in[0];
+	bad[1] = &in[1];
+	ASSERT_RV(
+	    tasq_job_add_many(job, bad, lens, 2), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "payload 1");
+	ASSERT_OK(tasq_job_get_progress(&p, job));
+	ASSERT_EQ(p.added, 0); // none of the two
+	ASSERT_OK(tasq_job_add_column(job, in, 8, 20000));
+	for (;;) {
+		int rv = tasq_job_next_many(job, rs, 4096, &n);
+		if (rv == TASQ_EOUT_OF_RANGE) {
+			break;
+		}
+		ASSERT_OK(rv);
+		ASSERT_TRUE(n >= 1 && n <= 4096);
+		calls++;
+		for (size_t k = 0; k < n; k++) {
+			check_square(&rs[k], got, in[got]);
+			got++;
+		}
+		if (got == 20000) {
+			// The rest as many payloads, then the end.
+			static const void *ps[N - 20000];
+			static size_t      ls[N - 20000];
+			for (size_t k = 0; k < N - 20000; k++) {
+				ps[k] = &in[20000 + k];
+				ls[k] = 8;
+			}
+			ASSERT_OK(tasq_job_add_many(job, ps, ls, N - 20000));
+			ASSERT_OK(tasq_job_finish(job));
+		}
+	}
+	ASSERT_EQ(got, N);
+	ASSERT_TRUE(calls < N / 2); // many at a time
+	ASSERT_OK(tasq_job_get_progress(&p, job));
+	ASSERT_EQ(p.added, N);
+	// (The last Submit's reply may come after its results.)
+	ASSERT_TRUE(p.sent <= N && p.sent >= N - 16384);
+	ASSERT_EQ(p.received, N);
+	ASSERT_EQ(p.taken, N);
+	ASSERT_FALSE(p.one_trip);
+	ASSERT_FALSE(p.legacy);
+	p.size = 8;
+	ASSERT_RV(tasq_job_get_progress(&p, job), TASQ_EINVALID_ARGUMENT);
+	ASSERT_RV(tasq_job_next_many(job, rs, 0, &n), TASQ_EINVALID_ARGUMENT);
+	tasq_job_free(job);
+
+	// A job that fits in one batch goes in one round trip; the
+	// asynchronous form takes its results.
+	tasq_aio *aio;
+	ASSERT_OK(tasq_aio_alloc(&aio, NULL, NULL));
+	ASSERT_OK(tasq_job_open(&job, s, NULL));
+	ASSERT_OK(tasq_job_add_column(job, in, 8, 3));
+	ASSERT_OK(tasq_job_finish(job));
+	got = 0;
+	while (got < 3) {
+		ASSERT_OK(tasq_job_next_many_aio(job, rs, 16, &n, aio));
+		tasq_aio_wait(aio);
+		ASSERT_OK(tasq_aio_result(aio));
+		for (size_t k = 0; k < n; k++) {
+			check_square(&rs[k], got, in[got]);
+			got++;
+		}
+	}
+	ASSERT_OK(tasq_job_next_many_aio(job, rs, 16, &n, aio));
+	tasq_aio_wait(aio);
+	ASSERT_RV(tasq_aio_result(aio), TASQ_EOUT_OF_RANGE);
+	p.size = sizeof(p);
+	ASSERT_OK(tasq_job_get_progress(&p, job));
+	ASSERT_TRUE(p.one_trip);
+	tasq_aio_free(aio);
+	tasq_job_free(job);
+	tasq_session_free(s);
+}
+
+struct events {
+	pthread_mutex_t mu;
+	int             no_worker;
+	char            msg[300];
+};
+
+static void
+event_cb(void *arg, int event, const char *msg)
+{
+	struct events *e = arg;
+	pthread_mutex_lock(&e->mu);
+	if (event == TASQ_JOB_EVENT_NO_WORKER) {
+		e->no_worker++;
+		snprintf(e->msg, sizeof(e->msg), "%s", msg);
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+// detach_on_leave: results read as they come; tasq_job_leave leaves the
+// job running, detached, with the tasks the server has; event_cb hears
+// that no worker serves its queue.
+TEST(leave_detached)
+{
+	tasq_session     *s = open_session();
+	tasq_job         *job, *att;
+	tasq_job_opts     o  = TASQ_JOB_OPTS_INIT;
+	tasq_job_status   st = TASQ_JOB_STATUS_INIT;
+	tasq_job_progress p  = TASQ_JOB_PROGRESS_INIT;
+	struct events     ev;
+	int64_t           in[100];
+	uint64_t          n    = 0;
+	int               seen = 0;
+
+	memset(&ev, 0, sizeof(ev));
+	pthread_mutex_init(&ev.mu, NULL);
+	for (int i = 0; i < 100; i++) {
+		in[i] = i;
+	}
+	o.queue           = "nobody-serves"; // the tasks stay queued
+	o.detach          = true;
+	o.detach_on_leave = true;
+	o.poll_wait_ms    = 50;
+	o.event_cb        = event_cb;
+	o.event_arg       = &ev;
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_OK(tasq_job_add_column(job, in, 8, 100));
+	// Results are wanted (so that Results polls) from another aio.
+	tasq_aio   *aio;
+	tasq_result r;
+	ASSERT_OK(tasq_aio_alloc(&aio, NULL, NULL));
+	ASSERT_OK(tasq_job_next_aio(job, &r, aio));
+	for (int i = 0; i < 400 && !seen; i++) { // 20 s at most
+		pthread_mutex_lock(&ev.mu);
+		seen = ev.no_worker;
+		pthread_mutex_unlock(&ev.mu);
+		ASSERT_OK(tasq_job_get_progress(&p, job));
+		if (!seen) {
+			usleep(50 * 1000);
+		}
+	}
+	ASSERT_TRUE(seen > 0);
+	ASSERT_STR_CONTAINS(ev.msg, "no worker serves queue nobody-serves");
+	ASSERT_TRUE(p.no_worker);
+	ASSERT_EQ(p.sent, 100);
+	ASSERT_OK(tasq_job_leave(job, &n));
+	ASSERT_EQ(n, 100);
+	ASSERT_RV(tasq_job_add(job, &in[0], 8), TASQ_ECANCELLED);
+	tasq_aio_cancel(aio);
+	tasq_aio_wait(aio);
+	tasq_aio_free(aio);
+	uint64_t id = tasq_job_id(job);
+	tasq_job_free(job); // left: not ended at the server
+	ASSERT_OK(tasq_job_attach(&att, s, id, NULL));
+	ASSERT_OK(tasq_job_get_status(&st, att));
+	ASSERT_TRUE(st.detached);
+	ASSERT_EQ(st.submitted, 100);
+	ASSERT_EQ(st.state, TASQ_JOB_STATE_RUNNING); // input complete
+	ASSERT_OK(tasq_job_cancel(att));
+	tasq_job_free(att);
+	// Not opened so: refused.
+	ASSERT_OK(tasq_job_open(&job, s, NULL));
+	ASSERT_RV(tasq_job_leave(job, &n), TASQ_EINVALID_ARGUMENT);
+	tasq_job_free(job);
+	pthread_mutex_destroy(&ev.mu);
+	tasq_session_free(s);
+}
+
 TEST(wrong_key)
 {
 	tasq_opts    *o;
