@@ -9,30 +9,17 @@
 
 #include "opt.h"
 
-// Until tasq submit is on the library too (issue 14: h-sub's branch),
-// submit.c (compiled with TASQ_CLIENT_LEGACY_CHAN, client/CMakeLists.txt)
-// still dials a channel of its own: client/legacy_chan.c. Delete this
-// block, legacy_chan.c, the fields chan and keys and
-// tasq_client_legacy_fini once nothing uses them.
-#ifdef TASQ_CLIENT_LEGACY_CHAN
-#include "auth.h"
-#include "chan.h"
-#endif
-struct tasq_chan;
-struct tasq_keyring;
 struct tasq_commonopt_cfg;
 
 #include <tasq/tasq.h>
 
 typedef struct tasq_client {
-	char    *server;
-	uint64_t timeout_ms; // one request
-	uint64_t connect_timeout_ms;
-	uint64_t resolve_ms; // --resolve-interval (several servers)
-	uint64_t max_msg;
-	struct tasq_keyring *keys;    // legacy: submit's channel
-	struct tasq_chan    *chan;    // legacy: submit's channel
-	tasq_session        *session; // tasq_client_session: the library's
+	char         *server;
+	uint64_t      timeout_ms; // one request
+	uint64_t      connect_timeout_ms;
+	uint64_t      resolve_ms; // --resolve-interval (several servers)
+	uint64_t      max_msg;
+	tasq_session *session; // tasq_client_session: the library's
 
 	// Key, TLS, log (lib/commonopt.h: main.c's, which fills the option
 	// table with it).
@@ -48,15 +35,6 @@ enum {
 };
 
 extern const tasq_opt tasq_client_opts[];
-
-#ifdef TASQ_CLIENT_LEGACY_CHAN
-// tasq_client_connect loads the key and dials; prints why not to stderr
-// and returns an exit code (0 on success). Legacy: submit.c's.
-int tasq_client_connect(tasq_client *c);
-#endif
-
-// tasq_client_legacy_fini closes submit's channel, if any (main).
-void tasq_client_legacy_fini(tasq_client *c);
 
 // tasq_client_session opens (once) a libtasq session from the global
 // options the command parsed (the tool's flags, environment and their

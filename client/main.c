@@ -122,6 +122,12 @@ tasq_client_session(tasq_client *c, tasq_session **sp)
 		        ? TASQ_EXIT_USAGE
 		        : TASQ_EXIT_FAIL);
 	}
+	// The library quiets the process's log when it opens its first
+	// session; the tool's messages follow its own --log-level.
+	tasq_log_init("tasq");
+	tasq_log_set_level(c->common->log_level != NULL
+	        ? tasq_log_level_parse(c->common->log_level)
+	        : TASQ_LOG_INFO);
 	*sp = c->session;
 	return (0);
 }
@@ -299,7 +305,6 @@ main(int argc, char **argv)
 		tasq_session_close(client.session);
 		tasq_session_free(client.session);
 	}
-	tasq_client_legacy_fini(&client);
 	tasq_opt_free(tables);
 	return (rv);
 }

@@ -1174,31 +1174,6 @@ print_summary(const struct tally *t, uint64_t refused, double secs)
 	}
 }
 
-// Whether one of the comma-separated key files is open to group or
-// others (which the library refuses).
-static bool
-key_files_open(const char *list)
-{
-	char        path[4096];
-	const char *p = list;
-
-	while (p != NULL && *p != '\0') {
-		const char *e = strchr(p, ',');
-		size_t      n = e != NULL ? (size_t) (e - p) : strlen(p);
-		struct stat st;
-		if (n < sizeof(path)) {
-			memcpy(path, p, n);
-			path[n] = '\0';
-			if (stat(path, &st) == 0 &&
-			    (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-				return (true);
-			}
-		}
-		p = e != NULL ? e + 1 : NULL;
-	}
-	return (false);
-}
-
 // SIGINT or SIGTERM (the main loop looks at it at least every 100 ms).
 static volatile sig_atomic_t interrupted;
 
@@ -1466,20 +1441,8 @@ tasq_cmd_submit(tasq_client *c, int argc, char **argv)
 	}
 	sync_on = true;
 	if ((rv = tasq_client_session(c, &r.s)) != 0) {
-		// A key file that group or others can read is the
-		// configuration's error (exit 2), as before the library.
-		if (rv == TASQ_EXIT_FAIL &&
-		    key_files_open(c->common.key_file)) {
-			rv = TASQ_EXIT_USAGE;
-		}
 		goto out;
 	}
-	// The library quiets the process's log when it opens its first
-	// session; the tool's messages follow its own --log-level.
-	tasq_log_init("tasq");
-	tasq_log_set_level(c->common.log_level != NULL
-	        ? tasq_log_level_parse(c->common.log_level)
-	        : TASQ_LOG_INFO);
 	jo.queue        = sopt.queue;
 	jo.type         = sopt.type;
 	jo.priority     = (uint32_t) sopt.priority;

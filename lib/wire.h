@@ -39,19 +39,7 @@ enum tasq_method {
 	TASQ_M_COUNT      = 15,
 };
 
-#define TASQ_WIRE_MAX_NAME 64       // queue, worker and type names, bytes
-#define TASQ_WIRE_MAX_BATCHES 1024  // result batches in one request
-#define TASQ_WIRE_MAX_IDS 1048576   // ids in one request (all batches)
-#define TASQ_WIRE_MAX_TEXT 1024     // a Status message or task error, bytes
-#define TASQ_WIRE_MAX_ROWS 65536    // queues, workers, types in a StatsReply
-#define TASQ_WIRE_MAX_COUNTERS 1024 // counters in one StatsReply
-#define TASQ_WIRE_MAX_DEAD 65536    // dead letters in a Stats or DeadList
-#define TASQ_WIRE_MAX_TYPES 64      // task types in one LeaseRequest
-#define TASQ_WIRE_MAX_HOST 255      // SubmitRequest.host, bytes
-#define TASQ_WIRE_MAX_QUEUES 16     // queues in one LeaseRequest
-#define TASQ_WIRE_MAX_PRIORITY 100  // a job's priority, a queue's weight
-#define TASQ_PRIORITY_DEFAULT 10    // a job's priority when it gives none
-#define TASQ_WIRE_MAX_CANCELLED 64  // LeaseReply.cancelled lease ids
+#include "limits_wire.h" // the limits (TASQ_WIRE_MAX_*)
 
 // Decoding memory (docs/PROTOCOL.md section 8.1). Decoding a body of len
 // bytes holding nmsg embedded messages and nstr elements of repeated
@@ -83,7 +71,6 @@ enum tasq_method {
 // What all decoded messages of the process may hold at once, by default.
 #define TASQ_WIRE_DECODE_TOTAL ((size_t) 256 << 20)
 
-#define TASQ_WIRE_MAX_PAYLOAD ((size_t) 1 << 20) // one task's payload/result
 #define TASQ_TYPE_SQUARE "square" // the built-in type; "" on the wire
 
 // A column of n byte strings (Blobs on the wire), n given by its batch.

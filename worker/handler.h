@@ -23,7 +23,8 @@
 #include <stdint.h>
 
 #include "tasq/handler.h"
-#include "wire.h"
+#include "blobs.h"
+#include "limits_wire.h"
 
 // ---- results of one batch --------------------------------------------------
 
