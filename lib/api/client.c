@@ -92,7 +92,12 @@ struct event {
 };
 
 struct tasq_job {
-	tasq_session   *s;
+	tasq_session *s;
+	// The job's server (several servers: the member its id's tag names,
+	// PROTOCOL.md 16; one server: the server): its channel, held from
+	// job_alloc to tasq_job_free, carries every request of the job.
+	tasq_chan      *chan;
+	uint32_t        member; // its number; 0 until held
 	tasq_api_closer closer;
 	nng_mtx        *mtx;
 	nng_mtx        *emtx; // one event_cb at a time
@@ -512,7 +517,7 @@ run_result_cb(tasq_job *j)
 static bool
 server_changed(tasq_job *j)
 {
-	uint64_t now = tasq_chan_server_id(j->s->chan);
+	uint64_t now = tasq_chan_server_id(j->chan);
 
 	if (now == 0 || now == j->server_id) {
 		return (false);
@@ -588,11 +593,15 @@ call_retry(tasq_job *j, const tasq_req *req, uint32_t timeout_ms,
 	int      rv;
 
 	for (;;) {
-		rv = tasq_chan_call(
-		    j->s->chan, req, timeout_ms, rep, err, errlen);
+		rv =
+		    tasq_chan_call(j->chan, req, timeout_ms, rep, err, errlen);
 		if (rv == 0 || !retryable(rv, err)) {
 			return (rv);
 		}
+		// Several servers: the session marks the job's server down (a
+		// transport error; the error names it), and its prober
+		// redials it.
+		tasq_api_member_failed(j->s, j->member, rv, err);
 		nng_mtx_lock(j->mtx);
 		snprintf(j->errmsg, sizeof(j->errmsg), "%s: %s; retrying",
 		    what, err);
@@ -613,7 +622,7 @@ call_retry(tasq_job *j, const tasq_req *req, uint32_t timeout_ms,
 			nng_mtx_unlock(j->emtx);
 		}
 		if (rv != TASQ_ERESOURCE_EXHAUSTED && ++fails % 3 == 0) {
-			(void) tasq_chan_redial(j->s->chan);
+			(void) tasq_chan_redial(j->chan);
 		}
 		nng_msleep(backoff_next(&backoff));
 	}
@@ -1144,7 +1153,7 @@ close_job(tasq_job *j)
 	j->closed_job           = true;
 	nng_mtx_unlock(j->mtx);
 	// The server drops it after --job-ttl anyway: one try.
-	if (tasq_chan_call(j->s->chan, &req, j->s->timeout_ms, &rep, err,
+	if (tasq_chan_call(j->chan, &req, j->s->timeout_ms, &rep, err,
 	        sizeof(err)) == 0) {
 		tasq_wire_rep_fini(&rep);
 	}
@@ -1311,9 +1320,10 @@ job_closer(void *arg)
 
 static int
 job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
-    enum mode mode, uint64_t id)
+    enum mode mode, uint64_t id, uint32_t member)
 {
 	tasq_job *j;
+	char      err[512];
 	int       rv;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
@@ -1381,6 +1391,11 @@ job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
 		tasq_job_free(j);
 		return (rv);
 	}
+	if ((rv = tasq_api_member_hold(
+	         s, member, &j->chan, &j->member, err, sizeof(err))) != 0) {
+		tasq_job_free(j);
+		return (tasq_api_fail(rv, "%s", err));
+	}
 	j->closer.fn  = job_closer;
 	j->closer.arg = j;
 	tasq_api_session_add_closer(s, &j->closer);
@@ -1433,8 +1448,18 @@ tasq_job_open(tasq_job **jobp, tasq_session *s, const tasq_job_opts *o)
 		    "batch_size %u: at most %d", (unsigned) o->batch_size,
 		    TASQ_WIRE_MAX_IDS));
 	}
-	return (job_alloc(jobp, s, o, o->detach ? MODE_RESULTS : MODE_FETCH,
-	    tasq_random64() | 1));
+	// The job's id and server: with several servers, rendezvous
+	// placement among those up (the id's tag names the server).
+	uint64_t id;
+	uint32_t member;
+	char     err[512];
+	int      rv;
+	if ((rv = tasq_api_place_job(s, &id, &member, err, sizeof(err))) !=
+	    0) {
+		return (tasq_api_fail(rv, "%s", err));
+	}
+	return (job_alloc(
+	    jobp, s, o, o->detach ? MODE_RESULTS : MODE_FETCH, id, member));
 }
 
 TASQ_API uint64_t
@@ -1636,6 +1661,7 @@ tasq_job_attach(
 	tasq_req      req;
 	tasq_rep      rep;
 	char          err[512];
+	uint32_t      member;
 	int           rv;
 
 	tasq_api_clear();
@@ -1657,8 +1683,10 @@ tasq_job_attach(
 	memset(&req, 0, sizeof(req));
 	req.method              = TASQ_M_JOB_STATUS;
 	req.u.job_status.job_id = job_id;
-	if ((rv = tasq_api_call(
-	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+	if ((rv = tasq_api_job_member(s, job_id, &member, err, sizeof(err))) !=
+	        0 ||
+	    (rv = tasq_api_call_member(s, member, &req, s->timeout_ms, &rep,
+	         err, sizeof(err))) != 0) {
 		return (
 		    tasq_api_fail(rv, "job %016" PRIx64 ": %s", job_id, err));
 	}
@@ -1670,7 +1698,7 @@ tasq_job_attach(
 		    "the program that submitted it",
 		    job_id));
 	}
-	return (job_alloc(jobp, s, &d, MODE_RESULTS, job_id));
+	return (job_alloc(jobp, s, &d, MODE_RESULTS, job_id, member));
 }
 
 TASQ_API void
@@ -1707,6 +1735,9 @@ tasq_job_free(tasq_job *j)
 	}
 	if (j->s != NULL && j->closer.fn != NULL) {
 		tasq_api_session_remove_closer(j->s, &j->closer);
+	}
+	if (j->s != NULL && j->chan != NULL) {
+		tasq_api_member_release(j->s, j->member);
 	}
 	if (j->s != NULL && j->mtx != NULL && j->cv != NULL) {
 		tasq_api_session_release(j->s);
@@ -1991,8 +2022,8 @@ tasq_job_get_status_aio(tasq_job_status *st, tasq_job *j, tasq_aio *aio)
 	op->id                      = j->id;
 	op->req.method              = TASQ_M_JOB_STATUS;
 	op->req.u.job_status.job_id = j->id;
-	if ((rv = tasq_api_call_aio(j->s, &op->req, j->s->timeout_ms, aio,
-	         status_done, op)) != 0) {
+	if ((rv = tasq_api_call_member_aio(j->s, j->member, &op->req,
+	         j->s->timeout_ms, aio, status_done, op)) != 0) {
 		free(op);
 	}
 	return (rv);
@@ -2057,7 +2088,7 @@ cancel_done(
 		req.u.close_job.ack_seq =
 		    op->req.u.cancel.job_id == j->id ? j->ack : 0;
 		rv = tasq_api_err(tasq_chan_call(
-		    j->s->chan, &req, j->s->timeout_ms, &crep, err, errlen));
+		    j->chan, &req, j->s->timeout_ms, &crep, err, errlen));
 		if (rv == 0) {
 			dropped = crep.u.close_job.dropped;
 			tasq_wire_rep_fini(&crep);
@@ -2115,8 +2146,8 @@ tasq_job_cancel_aio(tasq_job *j, tasq_aio *aio)
 	nng_mtx_lock(j->mtx);
 	j->ops++;
 	nng_mtx_unlock(j->mtx);
-	if ((rv = tasq_api_call_aio(j->s, &op->req, j->s->timeout_ms, aio,
-	         cancel_done, op)) != 0) {
+	if ((rv = tasq_api_call_member_aio(j->s, j->member, &op->req,
+	         j->s->timeout_ms, aio, cancel_done, op)) != 0) {
 		nng_mtx_lock(j->mtx);
 		j->ops--;
 		nng_mtx_unlock(j->mtx);

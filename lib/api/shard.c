@@ -1026,12 +1026,23 @@ tasq_shard_find(tasq_shard *s, uint64_t job_id, tasq_shard_member *out,
 	*n = got;
 	if (got == 0) {
 		if (unprobed > 0) {
+			// The job's server may be one not reached: name each
+			// and why (the user's next question).
 			rv = TASQ_EUNAVAILABLE;
-			seterr(err, errlen,
+			adderr(err, errlen, &off,
 			    "no server known with tag %04x (job %016llx) yet: "
-			    "%zu of %zu servers not reached yet",
+			    "%zu of %zu servers not reached yet:",
 			    tag, (unsigned long long) job_id, unprobed,
 			    s->nmembers);
+			for (size_t i = 0; i < s->nmembers; i++) {
+				const tasq_shard_member *m = &s->members[i].m;
+				if (m->probed) {
+					continue;
+				}
+				adderr(err, errlen, &off, " %s (%s)", m->url,
+				    m->err[0] != '\0' ? m->err
+				                      : "no answer yet");
+			}
 		} else {
 			rv = TASQ_ENOT_FOUND;
 			adderr(err, errlen, &off,
