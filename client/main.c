@@ -15,9 +15,9 @@ static tasq_client        client = { .common = &common };
 
 const tasq_opt tasq_client_opts[] = {
 	{ "server", 's', TASQ_OPT_URLS, "TASQ_SERVER", "tcp://127.0.0.1:7070",
-	    "URL[,URL...]",
-	    "the server's address, or several servers' (a list, or a name "
-	    "with several addresses: jobs are spread over them)",
+	    "URL",
+	    "the server's address, or several servers': URL,URL,... or a "
+	    "name with several addresses (jobs are spread over them)",
 	    &client.server, 0, 0, false },
 	{ "resolve-interval", 0, TASQ_OPT_MS, NULL, "30s", "DURATION",
 	    "several servers: how often names are looked up again",
