@@ -128,7 +128,10 @@ write_file(
 	char tmp[4096], line[FILE_LEN + 1];
 	int  fd;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp)) {
+		snprintf(err, errlen, "%.200s...: path too long", path);
+		return (TASQ_EINVALID_ARGUMENT);
+	}
 	snprintf(line, sizeof(line), "%016" PRIx64 "\n", id);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) <
 	    0) {

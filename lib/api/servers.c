@@ -634,7 +634,10 @@ tasq_api_servers_call(tasq_session *s, uint32_t member, const tasq_req *req,
 	if (transport_err(rv)) {
 		char why[256];
 		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, errlen, "server %s: %s", mi.url, why);
+		// Cut to errlen if it must be (the server's URL first).
+		if (snprintf(err, errlen, "server %s: %s", mi.url, why) < 0) {
+			err[0] = '\0';
+		}
 	}
 	release(sv, m);
 	return (tasq_api_err(rv));

@@ -96,10 +96,23 @@ adderr(char *err, size_t errlen, size_t *off, const char *fmt, ...)
 	}
 }
 
+// Copies src into dst of len bytes, cut to fit (the fields it fills are
+// sized for what they hold; a longer value is cut, never overrun).
 static void
 copy_str(char *dst, size_t len, const char *src)
 {
-	snprintf(dst, len, "%s", src != NULL ? src : "");
+	size_t n = src != NULL ? strlen(src) : 0;
+
+	if (len == 0) {
+		return;
+	}
+	if (n >= len) {
+		n = len - 1;
+	}
+	if (n > 0) {
+		memcpy(dst, src, n);
+	}
+	dst[n] = '\0';
 }
 
 // Whether host (no brackets) is an IP address; writes its canonical form
