@@ -138,6 +138,47 @@ tasq_opt_parse_u64(tasq_opt_type type, const char *s, uint64_t *v)
 	return (0);
 }
 
+// Checks each item of a list "URL,URL,..." (spaces around items
+// ignored): 0, or TASQ_EINVALID_ARGUMENT naming the item in err.
+static int
+urls_check(const char *text, tasq_url_use use, char *err, size_t errlen)
+{
+	const char *p = text;
+
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t      len = end != NULL ? (size_t) (end - p) : strlen(p);
+		char        item[1024];
+		while (len > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
+			len--;
+		}
+		if (len == 0) {
+			snprintf(err, errlen,
+			    "'%s' has an empty item (a list is URL,URL,...)",
+			    text);
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		if (len >= sizeof(item)) {
+			snprintf(err, errlen,
+			    "an item of '%.40s...' is too long", text);
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (tasq_url_check(item, use, err, errlen) != 0) {
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		if (end == NULL) {
+			return (0);
+		}
+		p = end + 1;
+	}
+}
+
 int
 tasq_opt_set(const tasq_opt *o, const char *text, char *err, size_t errlen)
 {
@@ -146,6 +187,15 @@ tasq_opt_set(const tasq_opt *o, const char *text, char *err, size_t errlen)
 	switch (o->type) {
 	case TASQ_OPT_LIST:
 		return (list_add(o->ptr, text, strlen(text), err, errlen));
+	case TASQ_OPT_URLS:
+		if (urls_check(text, (tasq_url_use) o->min, err, errlen) !=
+		    0) {
+			char why[400];
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errlen, "--%s: %s", o->name, why);
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		goto str;
 	case TASQ_OPT_URL:
 		if (tasq_url_check(text, (tasq_url_use) o->min, err, errlen) !=
 		    0) {
@@ -155,7 +205,8 @@ tasq_opt_set(const tasq_opt *o, const char *text, char *err, size_t errlen)
 			return (TASQ_EINVALID_ARGUMENT);
 		}
 		// fall through
-	case TASQ_OPT_STR: {
+	case TASQ_OPT_STR:
+	str : {
 		char *s;
 		if ((s = strdup(text)) == NULL) {
 			snprintf(err, errlen, "out of memory");
@@ -396,7 +447,8 @@ tasq_opt_free(const tasq_opt *const *tables)
 	for (int t = 0; tables[t] != NULL; t++) {
 		for (const tasq_opt *o = tables[t]; o->name != NULL; o++) {
 			if (o->type == TASQ_OPT_STR ||
-			    o->type == TASQ_OPT_URL) {
+			    o->type == TASQ_OPT_URL ||
+			    o->type == TASQ_OPT_URLS) {
 				free(*(char **) o->ptr);
 				*(char **) o->ptr = NULL;
 			} else if (o->type == TASQ_OPT_LIST) {
