@@ -3,7 +3,9 @@
 # from every server"; docs/LIBRARY.md "Several servers", the worker side):
 #
 #  1. a job submitted directly to each server (`tasq --server URLk
-#     submit`) is drained, every result right, once, in order;
+#     submit`) is drained, every result right, once, in order, with
+#     batches that run longer than the servers' --lease: each server's
+#     leases are kept alive by heartbeats sent to it (none expires);
 #  2. kill -9 of server 3 while its job runs: the jobs of servers 1 and 2
 #     finish; server 3 restarted with its --data-dir on the same port:
 #     its job (whose client retries) finishes, every result exactly once.
@@ -27,7 +29,7 @@ srv_start() {
 		ready=$T/srv$k.$nsrv.ready
 		spawn "srv$k.$nsrv.log" "$TASQ_SERVER_BIN" --listen "$listen" \
 		    --key-file "$KEY" --ready-file "$ready" \
-		    --data-dir "$T/data$k" --log-level info
+		    --data-dir "$T/data$k" --lease 1s --log-level info
 		SPID[k]=$SPAWNED_PID
 		PIDS+=("$SPAWNED_PID")
 		wait_until 15 _srv_ready "$ready" "${SPID[k]}" ||
@@ -42,6 +44,11 @@ srv_start() {
 	log "server $k (pid ${SPID[k]}) on ${SURL[k]}"
 }
 _srv_ready() { [ -s "$1" ] || ! pid_alive "$2"; }
+
+# count K NAME: server K's counter NAME (tasq stats).
+count() {
+	URL=${SURL[$1]} counter "$2"
+}
 
 # completed K: the tasks server K's default queue has completed.
 completed() {
@@ -81,16 +88,19 @@ for k in 1 2 3; do
 done
 all="${SURL[1]},${SURL[2]},${SURL[3]}"
 
-# Slow tasks and small batches: a job takes seconds, so that the kill
-# lands while server 3's job runs.
-spawn worker.log "$TASQ_WORKER_BIN" --server "$all" --key-file "$KEY" \
-    -j 2 --batch-size 20 --task-delay 2ms --wait 1s --log-level info
-WORKER=$SPAWNED_PID
-PIDS+=("$WORKER")
-log "worker $WORKER for $all"
+# worker NAME DELAY: one tasq-worker -j 2 for the three servers.
+worker() {
+	spawn "$1.log" "$TASQ_WORKER_BIN" --server "$all" --key-file "$KEY" \
+	    -j 2 --batch-size 20 --task-delay "$2" --wait 1s --log-level info
+	WORKER=$SPAWNED_PID
+	PIDS+=("$WORKER")
+	log "worker $WORKER for $all, $2 a task"
+}
 
 # ---- 1: a job on each server, drained by the one worker ----------------
-N=300
+# A batch takes 1.5 s, the lease is 1 s: only heartbeats keep it.
+worker worker1 75ms
+N=60
 for k in 1 2 3; do
 	submit "$k" "a$k" --range "$((k * 1000 + 1)):$((k * 1000 + N))"
 done
@@ -101,7 +111,18 @@ for k in 1 2 3; do
 	v=$(completed "$k")
 	[ "$v" = "$N" ] ||
 	    fail "server $k completed ${v:-?} tasks, want $N (exactly once)"
+	e=$(count "$k" leases_expired)
+	h=$(count "$k" heartbeats_received)
+	[ "$e" = 0 ] && [ "${h:-0}" -gt 0 ] ||
+	    fail "server $k: leases_expired ${e:-?} (want 0)," \
+	    "heartbeats_received ${h:-?} (want some)"
+	log "server $k: $N completed, $h heartbeats, no lease expired"
 done
+stop "$WORKER"
+
+# Slow tasks and small batches: a job takes seconds, so that the kill
+# lands while server 3's job runs.
+worker worker2 2ms
 
 # ---- 2: kill -9 of server 3 while its job runs ---------------------------
 M=2000
@@ -125,8 +146,8 @@ pid_alive "${CPID[3]}" || fail "server 3's client gave up while it was down"
 srv_start 3 "${SURL[3]}"
 finished "${CPID[3]}" b3 1 "$M"
 pid_alive "$WORKER" || fail "the worker exited"
-grep -q 'error' "$T/worker.log" &&
+grep -q 'error' "$T/worker2.log" &&
     log "worker errors (allowed while server 3 was down):" \
-        "$(grep -c error "$T/worker.log")"
+        "$(grep -c error "$T/worker2.log")"
 
 test_end
