@@ -43,9 +43,9 @@
 #define HB_TIMEOUT_MAX_MS 5000 // a Health or Extend call of the thread
 #define BEAT_IDS TASQ_KEEPALIVE_MAX_IDS
 // Several servers: the longest a Lease waits on one member for tasks
-// (the round's last; the others are asked with no wait), so that tasks
-// on another member wait at most this (plus the round trips) for an idle
-// worker.
+// (the long poll after a round found none; in the round each member is
+// asked with no wait), so that tasks on another member wait at most this
+// (plus the round trips) for an idle worker.
 #define SHARD_WAIT_MS 200
 
 // A call to member (0: the session's server, as with one server).
@@ -1121,6 +1121,7 @@ tasq_serve_alloc(tasq_serve **wp, tasq_session *s)
 		    TASQ_ERESOURCE_EXHAUSTED, "out of memory or threads"));
 	}
 	atomic_init(&w->fails, 0);
+	atomic_init(&w->cursor, 0);
 	if (s != NULL) {
 		attach(w, s, NULL);
 	}
