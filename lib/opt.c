@@ -138,37 +138,44 @@ tasq_opt_parse_u64(tasq_opt_type type, const char *s, uint64_t *v)
 	return (0);
 }
 
-// A server list: comma-separated URLs, none empty, each checked as a
-// TASQ_OPT_URL is (the library checks the list as a whole: duplicates,
-// schemes mixed).
+// Checks each item of a list "URL,URL,..." (spaces around items
+// ignored): 0, or TASQ_EINVALID_ARGUMENT naming the item in err.
 static int
-urls_check(const tasq_opt *o, const char *text, char *err, size_t errlen)
+urls_check(const char *text, tasq_url_use use, char *err, size_t errlen)
 {
-	char        item[1024], why[400];
-	const char *p = text, *comma;
-	size_t      n;
+	const char *p = text;
 
 	for (;;) {
-		comma = strchr(p, ',');
-		n     = comma != NULL ? (size_t) (comma - p) : strlen(p);
-		if (n == 0 || n >= sizeof(item)) {
+		const char *end = strchr(p, ',');
+		size_t      len = end != NULL ? (size_t) (end - p) : strlen(p);
+		char        item[1024];
+		while (len > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
+			len--;
+		}
+		if (len == 0) {
 			snprintf(err, errlen,
-			    "--%s: '%.60s' has an empty or overlong item "
-			    "(URL,URL,...)",
-			    o->name, text);
-			return (-1);
+			    "'%s' has an empty item (a list is URL,URL,...)",
+			    text);
+			return (TASQ_EINVALID_ARGUMENT);
 		}
-		memcpy(item, p, n);
-		item[n] = '\0';
-		if (tasq_url_check(
-		        item, (tasq_url_use) o->min, why, sizeof(why)) != 0) {
-			snprintf(err, errlen, "--%s: %s", o->name, why);
-			return (-1);
+		if (len >= sizeof(item)) {
+			snprintf(err, errlen,
+			    "an item of '%.40s...' is too long", text);
+			return (TASQ_EINVALID_ARGUMENT);
 		}
-		if (comma == NULL) {
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (tasq_url_check(item, use, err, errlen) != 0) {
+			return (TASQ_EINVALID_ARGUMENT);
+		}
+		if (end == NULL) {
 			return (0);
 		}
-		p = comma + 1;
+		p = end + 1;
 	}
 }
 
@@ -181,7 +188,11 @@ tasq_opt_set(const tasq_opt *o, const char *text, char *err, size_t errlen)
 	case TASQ_OPT_LIST:
 		return (list_add(o->ptr, text, strlen(text), err, errlen));
 	case TASQ_OPT_URLS:
-		if (urls_check(o, text, err, errlen) != 0) {
+		if (urls_check(text, (tasq_url_use) o->min, err, errlen) !=
+		    0) {
+			char why[400];
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errlen, "--%s: %s", o->name, why);
 			return (TASQ_EINVALID_ARGUMENT);
 		}
 		goto str;

@@ -21,8 +21,9 @@ typedef enum tasq_opt_type {
 	TASQ_OPT_MS,   // uint64_t milliseconds: 250ms, 30s, 5m, 1h (bare=ms)
 	TASQ_OPT_SIZE, // uint64_t bytes: 512, 64KiB, 16MiB, 1GiB (or K/M/G)
 	TASQ_OPT_URL,  // char * as TASQ_OPT_STR, checked by tasq_url_check
-	TASQ_OPT_URLS, // char *: "URL,URL,...", each item as TASQ_OPT_URL
-	               // (lib/url.h) for the use in min (a tasq_url_use)
+	TASQ_OPT_URLS, // char * as TASQ_OPT_URL, but a list "URL,URL,...":
+	               // each item (spaces around it ignored) is checked;
+	               // an empty item is refused
 	TASQ_OPT_LIST, // tasq_opt_list: repeatable, see below
 } tasq_opt_type;
 

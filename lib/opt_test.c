@@ -504,44 +504,6 @@ TEST(url_options)
 	ASSERT_NULL(u_listen);
 }
 
-// A server list: every comma-separated item is checked as a URL option's
-// value; an empty item is refused; the value is kept as given.
-TEST(url_list_options)
-{
-	static char          *l_server;
-	static const tasq_opt ltable[] = {
-		{ "server", 's', TASQ_OPT_URLS, NULL, NULL, "URL[,URL...]",
-		    "dial", &l_server, TASQ_URL_DIAL, 0, false },
-		TASQ_OPT_END,
-	};
-	static const tasq_opt *const ltables[] = { ltable, NULL };
-	tasq_opt_ctx                 c         = ctx();
-	char                        *one[] = { "-s", "tcp://127.0.0.1:7070" };
-	char *three[] = { "-s", "tcp://a:1,tcp://b:2,tls+tcp://c.d:3" };
-	char *empty[] = { "-s", "tcp://a:1,,tcp://b:2" };
-	char *trail[] = { "-s", "tcp://a:1," };
-	char *bad[]   = { "-s", "tcp://a:1,b:2" };
-	char  out[4096];
-
-	c.tables = ltables;
-	ASSERT_EQ(parse(&c, 2, one), TASQ_OPT_OK);
-	ASSERT_STR_EQ(l_server, "tcp://127.0.0.1:7070");
-	ASSERT_EQ(parse(&c, 2, three), TASQ_OPT_OK);
-	ASSERT_STR_EQ(l_server, "tcp://a:1,tcp://b:2,tls+tcp://c.d:3");
-	ASSERT_EQ(
-	    parse_capture(&c, 2, empty, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
-	ASSERT_STR_CONTAINS(
-	    out, "--server: 'tcp://a:1,,tcp://b:2' has an empty");
-	ASSERT_EQ(
-	    parse_capture(&c, 2, trail, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
-	ASSERT_STR_CONTAINS(out, "has an empty");
-	ASSERT_EQ(
-	    parse_capture(&c, 2, bad, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
-	ASSERT_STR_CONTAINS(out, "--server: 'b:2' is not a URL");
-	tasq_opt_free(ltables);
-	ASSERT_NULL(l_server);
-}
-
 // A repeatable option (tasq-worker --type): every occurrence of one
 // source is kept, in order; a source of higher precedence replaces the
 // lower one's (file < environment < flags); the environment's value is
@@ -597,6 +559,46 @@ TEST(list_option_appends_and_sources_replace)
 	ASSERT_NULL(l_types.v);
 	unlink(path);
 	free(path);
+}
+
+// A URL list option (TASQ_OPT_URLS) checks every item with
+// tasq_url_check and keeps the text as it was given.
+TEST(url_list_option)
+{
+	static char          *u_servers;
+	static const tasq_opt utable[] = {
+		{ "server", 's', TASQ_OPT_URLS, NULL, "tcp://127.0.0.1:7070",
+		    "URL,...", "dial", &u_servers, TASQ_URL_DIAL, 0, false },
+		TASQ_OPT_END,
+	};
+	static const tasq_opt *const utables[] = { utable, NULL };
+	tasq_opt_ctx                 c         = ctx();
+	char                        *one[]     = { "-s", "ipc:///x" };
+	char *three[] = { "-s", "tcp://127.0.0.1:1, tcp://h:2,tls+tcp://h:3" };
+	char *bad[]   = { "-s", "tcp://127.0.0.1:1,127.0.0.1:2" };
+	char *empty[] = { "-s", "tcp://127.0.0.1:1,,tcp://h:2" };
+	char *trail[] = { "-s", "tcp://127.0.0.1:1," };
+	char  out[4096];
+
+	c.tables = utables;
+	ASSERT_EQ(parse(&c, 0, NULL), TASQ_OPT_OK);
+	ASSERT_STR_EQ(u_servers, "tcp://127.0.0.1:7070");
+	ASSERT_EQ(parse(&c, 2, one), TASQ_OPT_OK);
+	ASSERT_STR_EQ(u_servers, "ipc:///x");
+	ASSERT_EQ(parse(&c, 2, three), TASQ_OPT_OK);
+	ASSERT_STR_EQ(u_servers, "tcp://127.0.0.1:1, tcp://h:2,tls+tcp://h:3");
+	ASSERT_EQ(
+	    parse_capture(&c, 2, bad, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
+	ASSERT_STR_CONTAINS(out, "--server: '127.0.0.1:2' is not a URL");
+	ASSERT_STR_CONTAINS(out, "did you mean tcp://127.0.0.1:2?");
+	ASSERT_EQ(
+	    parse_capture(&c, 2, empty, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
+	ASSERT_STR_CONTAINS(out, "has an empty item");
+	ASSERT_EQ(
+	    parse_capture(&c, 2, trail, out, sizeof(out)), TASQ_OPT_EXIT_BAD);
+	ASSERT_STR_CONTAINS(out, "has an empty item");
+	tasq_opt_free(utables);
+	ASSERT_NULL(u_servers);
 }
 
 TASQ_TEST_MAIN()

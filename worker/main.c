@@ -75,6 +75,7 @@ static struct {
 	uint64_t max_msg;
 	uint64_t max_req;
 	uint64_t drain_ms;
+	uint64_t resolve_ms;
 	char    *heartbeat;
 	bool     exit_on_auth_failure;
 
@@ -83,8 +84,16 @@ static struct {
 static tasq_opt_list cfg_types; // --type, or the file's, or TASQ_TYPE's
 
 static const tasq_opt worker_opts[] = {
-	{ "server", 's', TASQ_OPT_URL, "TASQ_SERVER", "tcp://127.0.0.1:7070",
-	    "URL", "the server's address", &cfg.server, 0, 0, false },
+	{ "server", 's', TASQ_OPT_URLS, "TASQ_SERVER", "tcp://127.0.0.1:7070",
+	    "URL",
+	    "the server's address, or several servers': URL,URL,... or a "
+	    "name with several addresses (tasks are leased from each in "
+	    "turn)",
+	    &cfg.server, 0, 0, false },
+	{ "resolve-interval", 0, TASQ_OPT_MS, NULL, "30s", "DURATION",
+	    "several servers: look the names of --server up again this often "
+	    "(servers added behind a name are served)",
+	    &cfg.resolve_ms, 100, 86400000, false },
 	TASQ_COMMONOPT_KEY(&cfg.common),
 	{ "jobs", 'j', TASQ_OPT_U64, "TASQ_WORKERS", "1", "N",
 	    "worker processes to run", &cfg.procs, 1, 1024, false },
@@ -579,6 +588,7 @@ main(int argc, char **argv)
 		.cancel_grace_ms = (uint32_t) cfg.cancel_grace_ms,
 		.each_parallel   = (uint32_t) cfg.each_parallel,
 		.heartbeat       = cfg.heartbeat,
+		.resolve_ms      = cfg.resolve_ms,
 	};
 	// Only in messages: which key file to check when refused.
 	wc.key_file             = cfg.common.key_file;

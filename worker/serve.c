@@ -509,10 +509,12 @@ static int
 opts_make(const tasq_worker_conf *c, tasq_opts **op)
 {
 	tasq_opts *o = NULL;
-	char       tmo[32], msg[32];
+	char       tmo[32], msg[32], res[32];
 
 	snprintf(tmo, sizeof(tmo), "%ums", (unsigned) c->timeout_ms);
 	snprintf(msg, sizeof(msg), "%zu", c->max_msg_bytes);
+	snprintf(
+	    res, sizeof(res), "%llums", (unsigned long long) c->resolve_ms);
 	if (tasq_opts_alloc(&o) != 0 || opt(o, "server", c->server) != 0 ||
 	    opt(o, "key-file", c->key_file) != 0 ||
 	    opt(o, "key", c->key_file == NULL ? c->key_env : NULL) != 0 ||
@@ -524,7 +526,8 @@ opts_make(const tasq_worker_conf *c, tasq_opts **op)
 	    opt(o, "tls-min-version", c->tls_min) != 0 ||
 	    opt(o, "tls-max-version", c->tls_max) != 0 ||
 	    opt(o, "request-timeout", tmo) != 0 ||
-	    opt(o, "max-message", msg) != 0) {
+	    opt(o, "max-message", msg) != 0 ||
+	    opt(o, "resolve-interval", c->resolve_ms != 0 ? res : NULL) != 0) {
 		tasq_opts_free(o);
 		return (-1);
 	}

@@ -47,6 +47,7 @@ typedef struct tasq_worker_conf {
 	uint32_t    cancel_grace_ms;
 	uint32_t    each_parallel; // exec-each children at once
 	const char *heartbeat;     // --heartbeat (tasq_serve_set_heartbeat)
+	uint64_t    resolve_ms;    // --resolve-interval (0: the session's)
 	const char *key_file;      // NULL: the key is key_env
 	bool exit_on_auth_failure; // exit TASQ_WORKER_EXIT_AUTH if refused
 	// The queues served, by weight (--queue a:3,b:1; one: queue).

@@ -149,13 +149,23 @@ TASQ_API uint32_t tasq_serve_lease_ms(tasq_serve *w);
 // the results that went with it are kept and go with the next one),
 // TASQ_ERESOURCE_EXHAUSTED (the server is full: back off and retry),
 // TASQ_EUNAUTHENTICATED.
+//
+// On a session with several servers (docs/LIBRARY.md, "Several servers:
+// leasing from each"), each call is a round over the servers up, from
+// one further than the last call's: each asked with no wait, the first
+// batch taken; when none has a task, one long poll of at most 200 ms (or
+// w's wait) on one that answered, so that tasks on any server wait that
+// long at most for an idle worker. A lease's results, Release, Extend
+// and heartbeats go to the server it came from. A server down is
+// skipped; TASQ_EUNAVAILABLE only when none answered.
 TASQ_API int tasq_serve_lease(tasq_lease **lp, tasq_serve *w);
 
 // tasq_serve_lease_aio starts tasq_serve_lease on aio: when it completes
 // with 0, *lp holds the lease or NULL. A lease that comes after the aio
 // was cancelled or timed out is released by the library. Errors (not
 // started): TASQ_EINVALID_ARGUMENT (NULL, or aio busy),
-// TASQ_EFAILED_PRECONDITION, TASQ_EUNAVAILABLE.
+// TASQ_EFAILED_PRECONDITION, TASQ_EUNAVAILABLE. With several servers
+// each call asks one, the next up in turn, waiting at most 200 ms.
 TASQ_API int tasq_serve_lease_aio(
     tasq_lease **lp, tasq_serve *w, tasq_aio *aio);
 

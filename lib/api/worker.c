@@ -11,6 +11,15 @@
 // tasq_lease_done when no Lease takes them within flush_ms, and releases
 // the leases freed unfinished. Nothing it does holds serve.mtx across a
 // call.
+//
+// Several servers (a session with a server list, or a name with several
+// addresses; docs/LIBRARY.md "Several servers", the worker side): every
+// lease carries the member it came from (tasq_lease.member) and all that
+// concerns it (its results, Release, Extend, the JobStatus of a cancel,
+// its heartbeats on that server's own heartbeat port) goes to that
+// member. tasq_serve_lease leases from the members up in turn, from a
+// cursor that every call moves on (lease_sharded). With one server
+// member is 0 and every path is the one-server one of before.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +42,24 @@
 #define MAX_MAX_REQ ((size_t) 1 << 30)
 #define HB_TIMEOUT_MAX_MS 5000 // a Health or Extend call of the thread
 #define BEAT_IDS TASQ_KEEPALIVE_MAX_IDS
+// Several servers: the longest a Lease waits on one member for tasks
+// (the long poll after a round found none; in the round each member is
+// asked with no wait), so that tasks on another member wait at most this
+// (plus the round trips) for an idle worker.
+#define SHARD_WAIT_MS 200
+
+// A call to member (0: the session's server, as with one server).
+static int
+wcall(struct tasq_serve *w, uint32_t member, const tasq_req *req,
+    uint32_t timeout_ms, tasq_rep *rep, char *err, size_t errlen)
+{
+	if (member == TASQ_API_MEMBER_ANY) {
+		return (tasq_api_call(
+		    w->session, req, timeout_ms, rep, err, errlen));
+	}
+	return (tasq_api_call_member(
+	    w->session, member, req, timeout_ms, rep, err, errlen));
+}
 
 // ---- the held list ---------------------------------------------------------
 
@@ -72,6 +99,7 @@ struct sendset {
 	size_t              nrb;
 	uint64_t           *release; // lease ids of partial leases
 	size_t              nrelease;
+	uint32_t            member; // where they all came from
 };
 
 static void
@@ -83,16 +111,19 @@ sendset_fini(struct sendset *ss)
 	memset(ss, 0, sizeof(*ss));
 }
 
-// Moves the deferred leases (all of them) into ss. Called with mtx held;
-// allocates (an error leaves them deferred).
+// Moves the deferred leases of member (with one server: all of them)
+// into ss. Called with mtx held; allocates (an error leaves them
+// deferred).
 static int
-take_deferred(struct tasq_serve *w, struct sendset *ss)
+take_deferred(struct tasq_serve *w, struct sendset *ss, uint32_t member)
 {
-	size_t n = 0;
+	struct tasq_lease **pp;
+	size_t              n = 0;
 
 	memset(ss, 0, sizeof(*ss));
+	ss->member = member;
 	for (struct tasq_lease *l = w->dhead; l != NULL; l = l->dnext) {
-		n++;
+		n += l->member == member;
 	}
 	if (n == 0) {
 		return (0);
@@ -100,11 +131,20 @@ take_deferred(struct tasq_serve *w, struct sendset *ss)
 	if ((ss->l = calloc(n, sizeof(*ss->l))) == NULL) {
 		return (NNG_ENOMEM);
 	}
-	for (struct tasq_lease *l = w->dhead; l != NULL; l = l->dnext) {
+	pp       = &w->dhead;
+	w->dtail = NULL;
+	while (*pp != NULL) {
+		struct tasq_lease *l = *pp;
+		if (l->member != member) {
+			w->dtail = l;
+			pp       = &l->dnext;
+			continue;
+		}
 		l->state        = WK_SENDING;
 		ss->l[ss->nl++] = l;
+		*pp             = l->dnext;
+		l->dnext        = NULL;
 	}
-	w->dhead = w->dtail = NULL;
 	return (0);
 }
 
@@ -163,7 +203,8 @@ sendset_build(struct sendset *ss)
 }
 
 static int
-release_ids(struct tasq_serve *w, const uint64_t *ids, size_t n)
+release_ids(
+    struct tasq_serve *w, uint32_t member, const uint64_t *ids, size_t n)
 {
 	tasq_req req;
 	tasq_rep rep;
@@ -176,8 +217,8 @@ release_ids(struct tasq_serve *w, const uint64_t *ids, size_t n)
 		req.u.release.worker_id = w->id;
 		req.u.release.n         = n - off < 1024 ? n - off : 1024;
 		req.u.release.lease_ids = (uint64_t *) ids + off;
-		if ((rv = tasq_api_call(w->session, &req, w->link.timeout_ms,
-		         &rep, err, sizeof(err))) == 0) {
+		if ((rv = wcall(w, member, &req, w->link.timeout_ms, &rep, err,
+		         sizeof(err))) == 0) {
 			tasq_wire_rep_fini(&rep);
 		} else {
 			tasq_api_set_msg(err);
@@ -192,7 +233,7 @@ static void
 sendset_done(struct tasq_serve *w, struct sendset *ss)
 {
 	if (ss->nrelease > 0) {
-		(void) release_ids(w, ss->release, ss->nrelease);
+		(void) release_ids(w, ss->member, ss->release, ss->nrelease);
 	}
 	nng_mtx_lock(w->mtx);
 	for (size_t i = 0; i < ss->nl; i++) {
@@ -265,7 +306,8 @@ sub_batch(const tasq_result_batch *rb, size_t from, size_t n)
 // the error of the call that failed (the server drops results it has:
 // sending them all again is safe).
 static int
-hand_in(struct tasq_serve *w, const tasq_result_batch *rb, size_t nrb)
+hand_in(struct tasq_serve *w, uint32_t member, const tasq_result_batch *rb,
+    size_t nrb)
 {
 	tasq_result_batch *part;
 	size_t             bi = 0, k = 0;
@@ -314,8 +356,8 @@ hand_in(struct tasq_serve *w, const tasq_result_batch *rb, size_t nrb)
 		req.u.complete.worker_id = w->id;
 		req.u.complete.nresults  = np;
 		req.u.complete.results   = part;
-		if ((rv = tasq_api_call(w->session, &req, w->link.timeout_ms,
-		         &rep, err, sizeof(err))) == 0) {
+		if ((rv = wcall(w, member, &req, w->link.timeout_ms, &rep, err,
+		         sizeof(err))) == 0) {
 			tasq_wire_rep_fini(&rep);
 		} else {
 			tasq_api_set_msg(err);
@@ -330,16 +372,21 @@ hand_in(struct tasq_serve *w, const tasq_result_batch *rb, size_t nrb)
 static bool
 link_down(struct tasq_serve *w)
 {
-	return (w->conn != NULL && !tasq_conn_linked(w->conn));
+	// Several servers: each member's state is the session's (a call
+	// to a member down fails at once).
+	return (!w->sharded && w->conn != NULL && !tasq_conn_linked(w->conn));
 }
 
 // Sends the deferred results now, by Complete. Returns 0 (also when
 // there were none) or the error (they stay deferred).
+static int flush_member(struct tasq_serve *w, uint32_t member);
+
 static int
 flush(struct tasq_serve *w)
 {
-	struct sendset ss;
-	int            rv;
+	uint32_t mem[TASQ_SHARD_MAX_MEMBERS];
+	size_t   nmem = 0;
+	int      rv   = 0;
 
 	nng_mtx_lock(w->mtx);
 	if (w->dhead != NULL && link_down(w)) {
@@ -347,13 +394,38 @@ flush(struct tasq_serve *w)
 		tasq_api_set_msg("no connection to the server");
 		return (TASQ_EUNAVAILABLE);
 	}
-	rv = take_deferred(w, &ss);
+	// Each member's results to it (one server: member 0, all).
+	for (struct tasq_lease *l = w->dhead; l != NULL; l = l->dnext) {
+		bool seen = false;
+		for (size_t i = 0; i < nmem; i++) {
+			seen |= mem[i] == l->member;
+		}
+		if (!seen && nmem < TASQ_SHARD_MAX_MEMBERS) {
+			mem[nmem++] = l->member;
+		}
+	}
+	nng_mtx_unlock(w->mtx);
+	for (size_t i = 0; i < nmem; i++) {
+		int r = flush_member(w, mem[i]);
+		rv    = rv != 0 ? rv : r;
+	}
+	return (rv);
+}
+
+static int
+flush_member(struct tasq_serve *w, uint32_t member)
+{
+	struct sendset ss;
+	int            rv;
+
+	nng_mtx_lock(w->mtx);
+	rv = take_deferred(w, &ss, member);
 	nng_mtx_unlock(w->mtx);
 	if (rv != 0 || ss.nl == 0) {
 		return (rv);
 	}
 	if ((rv = sendset_build(&ss)) == 0) {
-		rv = hand_in(w, ss.rb, ss.nrb);
+		rv = hand_in(w, member, ss.rb, ss.nrb);
 	}
 	if (rv != 0) {
 		free(ss.rb);
@@ -375,13 +447,17 @@ flush(struct tasq_serve *w)
 // lease of one job is marked at once; one of several jobs waits for the
 // thread to ask which of them (resolve_jobs).
 static void
-mark_cancelled(struct tasq_serve *w, const uint64_t *ids, size_t n)
+mark_cancelled(
+    struct tasq_serve *w, uint32_t member, const uint64_t *ids, size_t n)
 {
 	if (n == 0) {
 		return;
 	}
 	nng_mtx_lock(w->mtx);
 	for (struct tasq_lease *l = w->held; l != NULL; l = l->next) {
+		if (l->member != member) {
+			continue; // another server's lease ids
+		}
 		for (size_t i = 0; i < n; i++) {
 			if (ids[i] != l->lease_id) {
 				continue;
@@ -421,7 +497,7 @@ mark_cancelled(struct tasq_serve *w, const uint64_t *ids, size_t n)
 // Whether job is cancelled (or gone) as JobStatus says; false when it
 // cannot tell.
 static bool
-job_cancelled(struct tasq_serve *w, uint64_t job)
+job_cancelled(struct tasq_serve *w, uint32_t member, uint64_t job)
 {
 	tasq_req req;
 	tasq_rep rep;
@@ -432,8 +508,8 @@ job_cancelled(struct tasq_serve *w, uint64_t job)
 	memset(&req, 0, sizeof(req));
 	req.method              = TASQ_M_JOB_STATUS;
 	req.u.job_status.job_id = job;
-	if ((rv = tasq_api_call(w->session, &req, w->link.timeout_ms, &rep,
-	         err, sizeof(err))) != 0) {
+	if ((rv = wcall(w, member, &req, w->link.timeout_ms, &rep, err,
+	         sizeof(err))) != 0) {
 		return (rv == TASQ_ENOT_FOUND);
 	}
 	yes = rep.u.job_status.job.state == TASQ_JOB_CANCELLED;
@@ -448,6 +524,7 @@ static void
 resolve_jobs(struct tasq_serve *w)
 {
 	uint64_t jobs[64], bad[64];
+	uint32_t jmem[64], bmem[64];
 	size_t   njobs = 0, nbad = 0;
 
 	w->resolve = false;
@@ -458,16 +535,19 @@ resolve_jobs(struct tasq_serve *w)
 		for (size_t b = 0; b < l->nb && njobs < 64; b++) {
 			bool seen = false;
 			for (size_t k = 0; k < njobs; k++) {
-				seen |= jobs[k] == l->b[b]->job_id;
+				seen |= jobs[k] == l->b[b]->job_id &&
+				    jmem[k] == l->member;
 			}
 			if (!seen) {
+				jmem[njobs]   = l->member;
 				jobs[njobs++] = l->b[b]->job_id;
 			}
 		}
 	}
 	nng_mtx_unlock(w->mtx);
 	for (size_t k = 0; k < njobs; k++) {
-		if (job_cancelled(w, jobs[k])) {
+		if (job_cancelled(w, jmem[k], jobs[k])) {
+			bmem[nbad]  = jmem[k];
 			bad[nbad++] = jobs[k];
 		}
 	}
@@ -478,7 +558,8 @@ resolve_jobs(struct tasq_serve *w)
 		}
 		for (size_t b = 0; b < l->nb; b++) {
 			for (size_t k = 0; k < nbad; k++) {
-				if (l->b[b]->job_id == bad[k]) {
+				if (l->b[b]->job_id == bad[k] &&
+				    l->member == bmem[k]) {
 					atomic_store(&l->bcancelled[b], true);
 				}
 			}
@@ -500,34 +581,63 @@ static void
 poll_cancel(struct tasq_serve *w, nng_time interval)
 {
 	uint64_t ids[1024];
-	size_t   n   = 0;
+	uint32_t mem[1024], member = 0;
+	bool     more;
 	nng_time now = nng_clock();
 	tasq_req req;
 	tasq_rep rep;
 	char     err[256];
 
-	for (struct tasq_lease *l = w->held; l != NULL && n < 1024;
-	     l                    = l->next) {
-		if (l->state != WK_RELEASE && now - l->taken >= interval / 2) {
-			ids[n++] = l->lease_id;
-		}
-	}
-	if (n == 0 || link_down(w)) {
+	if (link_down(w)) {
 		return;
 	}
-	nng_mtx_unlock(w->mtx);
-	memset(&req, 0, sizeof(req));
-	req.method             = TASQ_M_EXTEND;
-	req.u.extend.worker_id = w->id;
-	req.u.extend.n         = n;
-	req.u.extend.lease_ids = ids;
-	if (tasq_api_call(w->session, &req, w->link.timeout_ms, &rep, err,
-	        sizeof(err)) == 0) {
-		mark_cancelled(
-		    w, rep.u.extend.cancelled, rep.u.extend.ncancelled);
-		tasq_wire_rep_fini(&rep);
+	// One Extend per member (one server: one), each with its leases.
+	for (size_t m = 0;; m++) {
+		size_t n = 0, nm = 0;
+		more = false;
+		for (struct tasq_lease *l = w->held; l != NULL && n < 1024;
+		     l                    = l->next) {
+			if (l->state == WK_RELEASE ||
+			    now - l->taken < interval / 2) {
+				continue;
+			}
+			if (nm == 0) {
+				// The m-th member of those held.
+				size_t k = 0;
+				for (; k < m && mem[k] != l->member; k++) {
+				}
+				if (k < m) {
+					continue; // asked already
+				}
+				mem[m] = member = l->member;
+				nm              = 1;
+			}
+			if (l->member == member) {
+				ids[n++] = l->lease_id;
+			} else {
+				more = true;
+			}
+		}
+		if (n == 0) {
+			return;
+		}
+		nng_mtx_unlock(w->mtx);
+		memset(&req, 0, sizeof(req));
+		req.method             = TASQ_M_EXTEND;
+		req.u.extend.worker_id = w->id;
+		req.u.extend.n         = n;
+		req.u.extend.lease_ids = ids;
+		if (wcall(w, member, &req, w->link.timeout_ms, &rep, err,
+		        sizeof(err)) == 0) {
+			mark_cancelled(w, member, rep.u.extend.cancelled,
+			    rep.u.extend.ncancelled);
+			tasq_wire_rep_fini(&rep);
+		}
+		nng_mtx_lock(w->mtx);
+		if (!more || m + 1 == 1024 || w->closing) {
+			return;
+		}
 	}
-	nng_mtx_lock(w->mtx);
 }
 
 // ---- the background thread -----------------------------------------------
@@ -570,6 +680,31 @@ keepalive_open(struct tasq_serve *w)
 	w->ka = ka;
 }
 
+// Releases the leases of list (linked by dnext), each on its member;
+// ids has room for them all.
+static void
+release_list(struct tasq_serve *w, struct tasq_lease *list, uint64_t *ids)
+{
+	for (struct tasq_lease *first = list; first != NULL;
+	     first                    = first->dnext) {
+		size_t n    = 0;
+		bool   done = false;
+		// Each member once: at its first lease in the list.
+		for (struct tasq_lease *l = list; l != first; l = l->dnext) {
+			done |= l->member == first->member;
+		}
+		if (done) {
+			continue;
+		}
+		for (struct tasq_lease *l = first; l != NULL; l = l->dnext) {
+			if (l->member == first->member) {
+				ids[n++] = l->lease_id;
+			}
+		}
+		(void) release_ids(w, first->member, ids, n);
+	}
+}
+
 static void
 bg_release(struct tasq_serve *w)
 {
@@ -584,11 +719,7 @@ bg_release(struct tasq_serve *w)
 	}
 	nng_mtx_unlock(w->mtx);
 	if ((ids = calloc(n, sizeof(*ids))) != NULL) {
-		n = 0;
-		for (l = list; l != NULL; l = l->dnext) {
-			ids[n++] = l->lease_id;
-		}
-		(void) release_ids(w, ids, n); // else they expire
+		release_list(w, list, ids); // else they expire
 		free(ids);
 	}
 	while (list != NULL) {
@@ -636,12 +767,140 @@ bg_beat(struct tasq_serve *w)
 	} while (n == BEAT_IDS && skip < total && !w->closing);
 }
 
+// Several servers: member num's heartbeat state, made (and its chan
+// held, its heartbeat port asked with Health) at its first beat; NULL
+// when the member cannot be reached now (a later beat tries again). The
+// background thread's only; mtx not held.
+static struct wk_member *
+member_hb(struct tasq_serve *w, uint32_t num)
+{
+	struct wk_member   *h;
+	tasq_shard_member   mi[TASQ_SHARD_MAX_MEMBERS];
+	size_t              nm;
+	char                err[256];
+	tasq_keepalive_conf kc;
+
+	for (size_t i = 0; i < w->nhb; i++) {
+		if (w->hb[i].num == num) {
+			return (&w->hb[i]);
+		}
+	}
+	if (w->hb == NULL &&
+	    (w->hb = calloc(TASQ_SHARD_MAX_MEMBERS, sizeof(*w->hb))) == NULL) {
+		return (NULL);
+	}
+	if (w->nhb == TASQ_SHARD_MAX_MEMBERS) {
+		// Members come and go (numbers are never reused): drop
+		// one that is no longer the session's.
+		return (NULL);
+	}
+	h = &w->hb[w->nhb];
+	nng_mtx_lock(w->mtx);
+	w->ka_opening = true; // w->heartbeat is fixed from now on
+	nng_mtx_unlock(w->mtx);
+	nm = tasq_api_members(w->session, mi, TASQ_SHARD_MAX_MEMBERS);
+	for (size_t i = 0; i < nm && i < TASQ_SHARD_MAX_MEMBERS; i++) {
+		if (mi[i].num == num) {
+			snprintf(h->url, sizeof(h->url), "%s", mi[i].url);
+			snprintf(h->host, sizeof(h->host), "%s", mi[i].host);
+		}
+	}
+	if (h->url[0] == '\0' ||
+	    tasq_api_member_hold(
+	        w->session, num, &h->chan, NULL, err, sizeof(err)) != 0) {
+		memset(h, 0, sizeof(*h));
+		return (NULL);
+	}
+	memset(&kc, 0, sizeof(kc));
+	kc.server          = h->url;
+	kc.heartbeat       = w->heartbeat; // set before the first lease
+	kc.keys            = w->link.keys;
+	kc.tls_ca          = w->link.tls_ca;
+	kc.tls_server_name = w->link.tls_server_name != NULL
+	    ? w->link.tls_server_name
+	    : (h->host[0] != '\0' ? h->host : NULL);
+	kc.tls_cert        = w->link.tls_cert;
+	kc.tls_key         = w->link.tls_key;
+	kc.chan            = h->chan;
+	kc.worker_id       = w->id;
+	kc.timeout_ms      = w->link.timeout_ms < HB_TIMEOUT_MAX_MS
+	         ? w->link.timeout_ms
+	         : HB_TIMEOUT_MAX_MS;
+	if (tasq_keepalive_open(&h->ka, &kc, err, sizeof(err)) != 0) {
+		kc.heartbeat = "none";
+		if (tasq_keepalive_open(&h->ka, &kc, err, sizeof(err)) != 0) {
+			tasq_api_member_release(w->session, num);
+			memset(h, 0, sizeof(*h));
+			return (NULL);
+		}
+	}
+	h->num = num;
+	w->nhb++;
+	return (h);
+}
+
+// bg_beat with several servers: each member's leases to its own
+// heartbeat port. mtx held on entry and exit, not across the calls.
+static void
+bg_beat_sharded(struct tasq_serve *w)
+{
+	uint64_t *ids;
+	uint32_t *mem;
+	size_t    n = 0, cap = w->nheld;
+
+	w->beats++;
+	if (cap == 0 || (ids = calloc(cap, sizeof(*ids))) == NULL) {
+		return;
+	}
+	if ((mem = calloc(cap, sizeof(*mem))) == NULL) {
+		free(ids);
+		return;
+	}
+	for (struct tasq_lease *l = w->held; l != NULL && n < cap;
+	     l                    = l->next) {
+		if (l->state != WK_RELEASE) {
+			mem[n]   = l->member;
+			ids[n++] = l->lease_id;
+		}
+	}
+	nng_mtx_unlock(w->mtx);
+	for (size_t i = 0; i < n; i++) {
+		struct wk_member *h;
+		uint64_t          batch[BEAT_IDS];
+		size_t            nb   = 0;
+		bool              done = false;
+		for (size_t k = 0; k < i; k++) {
+			done |= mem[k] == mem[i];
+		}
+		if (done || (h = member_hb(w, mem[i])) == NULL) {
+			continue;
+		}
+		for (size_t k = i; k < n; k++) {
+			if (mem[k] != mem[i]) {
+				continue;
+			}
+			batch[nb++] = ids[k];
+			if (nb == BEAT_IDS) {
+				(void) tasq_keepalive_beat(h->ka, batch, nb);
+				nb = 0;
+			}
+		}
+		if (nb > 0) {
+			(void) tasq_keepalive_beat(h->ka, batch, nb);
+		}
+	}
+	free(ids);
+	free(mem);
+	nng_mtx_lock(w->mtx);
+}
+
 static uint32_t
 beat_period(struct tasq_serve *w)
 {
-	uint32_t p = w->ka != NULL
-	    ? tasq_keepalive_period_ms(w->ka, w->lease_ms)
-	    : w->lease_ms / 4;
+	tasq_keepalive *ka =
+	    w->sharded ? (w->nhb > 0 ? w->hb[0].ka : NULL) : w->ka;
+	uint32_t p = ka != NULL ? tasq_keepalive_period_ms(ka, w->lease_ms)
+	                        : w->lease_ms / 4;
 
 	return (p > 10 ? p : 10);
 }
@@ -682,7 +941,8 @@ bg_loop(void *arg)
 			resolve_jobs(w);
 			continue;
 		}
-		if (w->ka_want && w->ka == NULL && !w->ka_opening) {
+		if (w->ka_want && w->ka == NULL && !w->ka_opening &&
+		    !w->sharded) {
 			// The first lease: heartbeats ready before a lease
 			// needs them (and the port told at once).
 			w->ka_want = false;
@@ -691,7 +951,11 @@ bg_loop(void *arg)
 		}
 		if (w->nheld > 0 && now >= next_beat) {
 			nng_time period = beat_period(w);
-			bg_beat(w);
+			if (w->sharded) {
+				bg_beat_sharded(w);
+			} else {
+				bg_beat(w);
+			}
 			poll_cancel(w, period);
 			next_beat = nng_clock() + beat_period(w);
 			continue;
@@ -797,8 +1061,11 @@ attach(struct tasq_serve *w, tasq_session *s, tasq_conn *c)
 	w->link.max_req_bytes = w->max_req_bytes;
 	w->conn               = c;
 	w->session            = s;
+	w->sharded            = tasq_api_sharded(s);
 	nng_mtx_unlock(w->mtx);
-	if (c != NULL) {
+	// Several servers: the members' connections are the session's to
+	// watch (a callback here would replace its own).
+	if (c != NULL && !w->sharded) {
 		tasq_chan_set_conn_cb(s->chan, tasq_conn_pipe_cb, c);
 	}
 	w->closer.fn  = session_closed;
@@ -854,6 +1121,7 @@ tasq_serve_alloc(tasq_serve **wp, tasq_session *s)
 		    TASQ_ERESOURCE_EXHAUSTED, "out of memory or threads"));
 	}
 	atomic_init(&w->fails, 0);
+	atomic_init(&w->cursor, 0);
 	if (s != NULL) {
 		attach(w, s, NULL);
 	}
@@ -1194,6 +1462,8 @@ struct lease_call {
 	char           qbuf[TASQ_WIRE_MAX_QUEUES][TASQ_WIRE_MAX_NAME + 1];
 	char           name[TASQ_WIRE_MAX_NAME + 1];
 	uint32_t       wait_ms;
+	uint32_t       member;      // where it goes (0: the one server)
+	uint32_t       max_wait_ms; // the caller's cap of wait_ms
 };
 
 // Builds the request (results of the deferred leases with it, or ahead
@@ -1246,7 +1516,11 @@ lease_prepare(struct tasq_serve *w, struct lease_call *c, bool async)
 		req->u.lease.nqueues = w->nqueues > 1 ? w->nqueues : 0;
 	}
 	c->wait_ms = w->wait_ms;
-	rv         = take_deferred(w, &c->ss);
+	if (c->wait_ms > c->max_wait_ms) {
+		c->wait_ms           = c->max_wait_ms;
+		req->u.lease.wait_ms = c->max_wait_ms;
+	}
+	rv = take_deferred(w, &c->ss, c->member);
 	nng_mtx_unlock(w->mtx);
 	if (rv != 0) {
 		memset(&c->ss, 0, sizeof(c->ss)); // they stay deferred
@@ -1263,7 +1537,7 @@ lease_prepare(struct tasq_serve *w, struct lease_call *c, bool async)
 			rv = 0;
 			goto fail;
 		}
-		if ((rv = hand_in(w, c->ss.rb, c->ss.nrb)) != 0) {
+		if ((rv = hand_in(w, c->member, c->ss.rb, c->ss.nrb)) != 0) {
 			goto fail;
 		}
 		sendset_done(w, &c->ss);
@@ -1314,7 +1588,8 @@ lease_finish(struct tasq_serve *w, struct lease_call *c, int rv, tasq_rep *rep,
 		w->lease_ms = rep->u.lease.lease_ms;
 		nng_mtx_unlock(w->mtx);
 	}
-	mark_cancelled(w, rep->u.lease.cancelled, rep->u.lease.ncancelled);
+	mark_cancelled(
+	    w, c->member, rep->u.lease.cancelled, rep->u.lease.ncancelled);
 	if ((rv = wk_lease_make(w, rep, &l)) != 0) {
 		// No memory for the handle: hand the lease back at once.
 		uint64_t id = rep->u.lease.nbatches > 0
@@ -1322,7 +1597,7 @@ lease_finish(struct tasq_serve *w, struct lease_call *c, int rv, tasq_rep *rep,
 		    : 0;
 		tasq_wire_rep_fini(rep);
 		if (id != 0) {
-			(void) release_ids(w, &id, 1);
+			(void) release_ids(w, c->member, &id, 1);
 		}
 		return (tasq_api_fail(rv, "out of memory"));
 	}
@@ -1330,7 +1605,8 @@ lease_finish(struct tasq_serve *w, struct lease_call *c, int rv, tasq_rep *rep,
 		tasq_wire_rep_fini(rep); // no task in time
 		return (0);
 	}
-	l->state = WK_OPEN;
+	l->state  = WK_OPEN;
+	l->member = c->member;
 	nng_mtx_lock(w->mtx);
 	held_add(w, l);
 	w->leases++;
@@ -1387,6 +1663,117 @@ refused_wait(struct tasq_serve *w)
 	    (unsigned) pause));
 }
 
+// link_note with several servers (rv a public code): a refusal is told
+// as with one server; a member's transport failure is the session's to
+// note (the member is marked down; the others carry on).
+static void
+shard_note(struct tasq_serve *w, int rv, const char *err)
+{
+	if (rv == 0) {
+		atomic_store(&w->fails, 0);
+		if (w->conn != NULL) {
+			tasq_conn_call_ok(
+			    w->conn, tasq_chan_server_id(w->link.chan));
+		}
+	} else if ((rv == TASQ_EUNAUTHENTICATED ||
+	               rv == TASQ_EPERMISSION_DENIED) &&
+	    w->conn != NULL) {
+		(void) tasq_conn_call_failed(w->conn, rv, err);
+	}
+}
+
+// One Lease of c to its member (c prepared); the lease in *lp (NULL:
+// none in time). 0, or the call's error with its message set.
+static int
+lease_member(struct tasq_serve *w, struct lease_call *c, tasq_lease **lp)
+{
+	tasq_rep rep;
+	char     err[256];
+	int      rv;
+
+	rv = tasq_api_call_member(w->session, c->member, &c->req,
+	    c->wait_ms + w->link.timeout_ms, &rep, err, sizeof(err));
+	shard_note(w, rv, err);
+	if (rv != 0) {
+		tasq_api_set_msg(err);
+	}
+	return (lease_finish(w, c, rv, &rep, lp));
+}
+
+// tasq_serve_lease with several servers: a round over the members up,
+// from the next one of the cursor (each call starts one further, so
+// members with tasks take turns), each asked with no wait, the first
+// lease returned; when none had a task, one long poll of at most
+// SHARD_WAIT_MS on the first that answered. A member down is skipped
+// (the session fails it at once; it is back in the rounds when the
+// session sees it up). Errors only when no member answered.
+static int
+lease_sharded(struct tasq_serve *w, struct lease_call *c, tasq_lease **lp)
+{
+	tasq_shard_member *ms;
+	uint32_t           up[TASQ_SHARD_MAX_MEMBERS], answered = 0;
+	size_t             n, nup                               = 0;
+	unsigned           start;
+	uint32_t           wait;
+	int                rv = 0, last = TASQ_EUNAVAILABLE;
+	char               msg[512];
+
+	*lp = NULL;
+	if ((ms = calloc(TASQ_SHARD_MAX_MEMBERS, sizeof(*ms))) == NULL) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	n = tasq_api_members(w->session, ms, TASQ_SHARD_MAX_MEMBERS);
+	for (size_t i = 0; i < n && i < TASQ_SHARD_MAX_MEMBERS; i++) {
+		if (ms[i].alias_of == 0 && ms[i].state == TASQ_SHARD_UP) {
+			up[nup++] = ms[i].num;
+		}
+	}
+	free(ms);
+	if (nup == 0) {
+		return (tasq_api_fail(TASQ_EUNAVAILABLE, "no server is up"));
+	}
+	snprintf(msg, sizeof(msg), "no server answered");
+	nng_mtx_lock(w->mtx);
+	wait = w->wait_ms; // 0 (tasq_serve_set_wait): no long poll
+	nng_mtx_unlock(w->mtx);
+	start = atomic_fetch_add(&w->cursor, 1);
+	for (size_t k = 0; k <= nup && !atomic_load(&w->stop); k++) {
+		memset(c, 0, sizeof(*c));
+		if (k < nup) {
+			c->member      = up[(start + k) % nup];
+			c->max_wait_ms = 0;
+		} else if (answered != 0 && wait != 0) {
+			c->member      = answered; // the long poll
+			c->max_wait_ms = SHARD_WAIT_MS;
+		} else {
+			break;
+		}
+		if ((rv = lease_prepare(w, c, false)) != 0) {
+			return (rv); // the handle's settings
+		}
+		rv = lease_member(w, c, lp);
+		if (rv == 0 && *lp != NULL) {
+			return (0);
+		}
+		if (rv == 0) {
+			answered = answered != 0 ? answered : c->member;
+			continue;
+		}
+		if (rv == TASQ_EUNAUTHENTICATED ||
+		    rv == TASQ_EPERMISSION_DENIED) {
+			return (rv); // a refusal: the caller's to handle
+		}
+		last = rv;
+		snprintf(msg, sizeof(msg), "%s", tasq_errmsg());
+	}
+	if (answered != 0 || atomic_load(&w->stop)) {
+		tasq_api_clear();
+		return (0);
+	}
+	return (tasq_api_fail(last, "%s", msg));
+}
+
 TASQ_API int
 tasq_serve_lease(tasq_lease **lp, tasq_serve *w)
 {
@@ -1394,6 +1781,7 @@ tasq_serve_lease(tasq_lease **lp, tasq_serve *w)
 	tasq_lease        *l = NULL;
 	tasq_rep           rep;
 	char               err[256];
+	bool               sharded;
 	int                rv;
 
 	tasq_api_clear();
@@ -1409,6 +1797,19 @@ tasq_serve_lease(tasq_lease **lp, tasq_serve *w)
 		free(c);
 		return (rv);
 	}
+	nng_mtx_lock(w->mtx);
+	sharded = w->session != NULL && w->sharded;
+	nng_mtx_unlock(w->mtx);
+	if (sharded) {
+		rv = lease_sharded(w, c, &l);
+		free(c);
+		if (rv != 0) {
+			return (tasq_api_err(rv));
+		}
+		*lp = l;
+		return (0);
+	}
+	c->max_wait_ms = UINT32_MAX;
 	if ((rv = lease_prepare(w, c, false)) == 0) {
 		if ((rv = tasq_api_session_hold(w->session)) == 0) {
 			rv = tasq_chan_call(w->link.chan, &c->req,
@@ -1448,8 +1849,13 @@ lease_done_cb(
 	tasq_lease      *l  = NULL;
 
 	(void) errlen;
-	// rv is a public code here: no answer looks like a lost link.
-	link_note(op->w, rv == TASQ_EUNAVAILABLE ? NNG_ECONNSHUT : rv, err);
+	if (op->c.member != TASQ_API_MEMBER_ANY) {
+		shard_note(op->w, rv, err);
+	} else {
+		// rv is a public code here: no answer looks like a lost link.
+		link_note(
+		    op->w, rv == TASQ_EUNAVAILABLE ? NNG_ECONNSHUT : rv, err);
+	}
 	rv = lease_finish(op->w, &op->c, rv, rep, &l);
 	if (deliver && rv == 0) {
 		*op->lp = l;
@@ -1460,10 +1866,32 @@ lease_done_cb(
 	return (tasq_api_err(rv));
 }
 
+// The next member up in turn (several servers), 0 when none is up.
+static uint32_t
+next_member(struct tasq_serve *w)
+{
+	tasq_shard_member *ms;
+	uint32_t           up[TASQ_SHARD_MAX_MEMBERS];
+	size_t             n, nup = 0;
+
+	if ((ms = calloc(TASQ_SHARD_MAX_MEMBERS, sizeof(*ms))) == NULL) {
+		return (0);
+	}
+	n = tasq_api_members(w->session, ms, TASQ_SHARD_MAX_MEMBERS);
+	for (size_t i = 0; i < n && i < TASQ_SHARD_MAX_MEMBERS; i++) {
+		if (ms[i].alias_of == 0 && ms[i].state == TASQ_SHARD_UP) {
+			up[nup++] = ms[i].num;
+		}
+	}
+	free(ms);
+	return (nup == 0 ? 0 : up[atomic_fetch_add(&w->cursor, 1) % nup]);
+}
+
 TASQ_API int
 tasq_serve_lease_aio(tasq_lease **lp, tasq_serve *w, tasq_aio *aio)
 {
 	struct lease_op *op;
+	bool             sharded;
 	int              rv;
 
 	tasq_api_clear();
@@ -1475,16 +1903,37 @@ tasq_serve_lease_aio(tasq_lease **lp, tasq_serve *w, tasq_aio *aio)
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
 	}
-	op->w  = w;
-	op->lp = lp;
+	op->w             = w;
+	op->lp            = lp;
+	op->c.max_wait_ms = UINT32_MAX;
+	nng_mtx_lock(w->mtx);
+	sharded = w->session != NULL && w->sharded;
+	nng_mtx_unlock(w->mtx);
+	if (sharded) {
+		// One member per call, the next up in turn, with a short
+		// wait (the caller's next call asks the next member).
+		if ((op->c.member = next_member(w)) == 0) {
+			free(op);
+			return (tasq_api_fail(
+			    TASQ_EUNAVAILABLE, "no server is up"));
+		}
+		op->c.max_wait_ms = SHARD_WAIT_MS;
+	}
 	if ((rv = lease_prepare(w, &op->c, true)) != 0) {
 		free(op);
 		return (tasq_api_err(rv));
 	}
 	*lp = NULL;
-	if ((rv = tasq_api_call_aio(w->session, &op->c.req,
-	         op->c.wait_ms + w->link.timeout_ms, aio, lease_done_cb,
-	         op)) != 0) {
+	if (sharded) {
+		rv = tasq_api_call_member_aio(w->session, op->c.member,
+		    &op->c.req, op->c.wait_ms + w->link.timeout_ms, aio,
+		    lease_done_cb, op);
+	} else {
+		rv = tasq_api_call_aio(w->session, &op->c.req,
+		    op->c.wait_ms + w->link.timeout_ms, aio, lease_done_cb,
+		    op);
+	}
+	if (rv != 0) {
 		// Not started: the results that were to go with it stay.
 		(void) lease_finish(
 		    w, &op->c, rv, NULL, &(tasq_lease *) { 0 });
@@ -1553,11 +2002,10 @@ tasq_serve_free(tasq_serve *w)
 	nng_mtx_unlock(w->mtx);
 	if (n > 0 && !link_down(w) &&
 	    (ids = calloc(n, sizeof(*ids))) != NULL) {
-		n = 0;
 		for (l = w->held; l != NULL; l = l->next) {
-			ids[n++] = l->lease_id;
+			l->dnext = l->next;
 		}
-		(void) release_ids(w, ids, n);
+		release_list(w, w->held, ids);
 		free(ids);
 	}
 	while ((l = w->held) != NULL) {
@@ -1565,6 +2013,11 @@ tasq_serve_free(tasq_serve *w)
 		wk_lease_destroy(l);
 	}
 	tasq_keepalive_close(w->ka);
+	for (size_t i = 0; i < w->nhb; i++) {
+		tasq_keepalive_close(w->hb[i].ka);
+		tasq_api_member_release(w->session, w->hb[i].num);
+	}
+	free(w->hb);
 	if (w->conn != NULL) {
 		tasq_conn_close(w->conn);
 		tasq_chan_set_conn_cb(w->link.chan, NULL, NULL);
@@ -1629,10 +2082,11 @@ tasq_lease_complete(tasq_lease *l)
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
 	}
-	ss.l[0] = l;
-	ss.nl   = 1;
+	ss.l[0]   = l;
+	ss.nl     = 1;
+	ss.member = l->member;
 	if ((rv = sendset_build(&ss)) == 0) {
-		rv = hand_in(l->w, ss.rb, ss.nrb);
+		rv = hand_in(l->w, l->member, ss.rb, ss.nrb);
 	}
 	if (rv != 0) {
 		sendset_fini(&ss);
@@ -1663,8 +2117,8 @@ complete_done_cb(
 	if (rv == 0) {
 		tasq_wire_rep_fini(rep);
 		if (op->first < op->ss.nrb) {
-			rv = hand_in(op->w, op->ss.rb + op->first,
-			    op->ss.nrb - op->first);
+			rv = hand_in(op->w, op->ss.member,
+			    op->ss.rb + op->first, op->ss.nrb - op->first);
 		}
 	}
 	if (rv == 0) {
@@ -1696,9 +2150,10 @@ tasq_lease_complete_aio(tasq_lease *l, tasq_aio *aio)
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
 	}
-	op->w       = l->w;
-	op->ss.l[0] = l;
-	op->ss.nl   = 1;
+	op->w         = l->w;
+	op->ss.l[0]   = l;
+	op->ss.nl     = 1;
+	op->ss.member = l->member;
 	if ((rv = sendset_build(&op->ss)) != 0) {
 		sendset_fini(&op->ss);
 		free(op);
@@ -1722,8 +2177,15 @@ tasq_lease_complete_aio(tasq_lease *l, tasq_aio *aio)
 	op->req.u.complete.nresults  = np;
 	op->req.u.complete.results   = op->ss.rb;
 	// A lease without a result: Complete of nothing, then the Release.
-	if ((rv = tasq_api_call_aio(op->w->session, &op->req,
-	         op->w->link.timeout_ms, aio, complete_done_cb, op)) != 0) {
+	if (l->member != TASQ_API_MEMBER_ANY) {
+		rv = tasq_api_call_member_aio(op->w->session, l->member,
+		    &op->req, op->w->link.timeout_ms, aio, complete_done_cb,
+		    op);
+	} else {
+		rv = tasq_api_call_aio(op->w->session, &op->req,
+		    op->w->link.timeout_ms, aio, complete_done_cb, op);
+	}
+	if (rv != 0) {
 		sendset_fini(&op->ss);
 		free(op);
 		return (tasq_api_err(rv));
@@ -1742,7 +2204,7 @@ tasq_lease_release(tasq_lease *l)
 		return (tasq_api_fail(TASQ_EINVALID_ARGUMENT, "l is NULL"));
 	}
 	w = l->w;
-	if ((rv = release_ids(w, &l->lease_id, 1)) != 0) {
+	if ((rv = release_ids(w, l->member, &l->lease_id, 1)) != 0) {
 		return (tasq_api_err(rv));
 	}
 	nng_mtx_lock(w->mtx);

@@ -48,18 +48,22 @@ enum wk_lease_state {
 
 struct tasq_lease {
 	struct tasq_serve *w;
-	tasq_rep           rep; // the LeaseReply: owns the payloads
-	uint64_t           lease_id;
-	const char        *type;
-	size_t             n;     // tasks, all batches together
-	size_t             nb;    // non-empty batches
-	tasq_task_batch  **b;     // nb, pointing into rep
-	size_t            *first; // nb + 1: first task index of each batch
-	const uint8_t    **pptr;  // n: each task's payload
-	uint32_t          *plen;
-	uint32_t           width; // the payloads' common width, else 0
-	uint8_t           *cat;   // the joined column (nb > 1), lazily
-	uint32_t          *catlens;
+	// The server it came from (api_int.h's member number): its results,
+	// Release, Extend and heartbeats go there. 0 (TASQ_API_MEMBER_ANY)
+	// with one server: the session's server, by the one-server paths.
+	uint32_t          member;
+	tasq_rep          rep; // the LeaseReply: owns the payloads
+	uint64_t          lease_id;
+	const char       *type;
+	size_t            n;     // tasks, all batches together
+	size_t            nb;    // non-empty batches
+	tasq_task_batch **b;     // nb, pointing into rep
+	size_t           *first; // nb + 1: first task index of each batch
+	const uint8_t   **pptr;  // n: each task's payload
+	uint32_t         *plen;
+	uint32_t          width; // the payloads' common width, else 0
+	uint8_t          *cat;   // the joined column (nb > 1), lazily
+	uint32_t         *catlens;
 	// Results, set in any order: task i's bytes are rdata[roff[i]..]
 	// rlen[i] long; codes and errors allocated at the first failure.
 	uint8_t  *rdata;
@@ -145,6 +149,23 @@ struct tasq_serve {
 	struct tasq_session *own;      // tasq_serve_dial's session, or NULL
 	tasq_opts           *own_opts; // its options (conn's strings)
 	size_t               max_req_bytes; // tasq_serve_set_max_request
+	// Several servers (docs/LIBRARY.md "Several servers", the worker
+	// side): set when the handle gets its session. Leases rotate over
+	// the members up from cursor; hb is the background thread's (one
+	// heartbeat channel per member, made at its first beat).
+	bool              sharded;
+	atomic_uint       cursor;
+	struct wk_member *hb; // TASQ_SHARD_MAX_MEMBERS entries, lazily
+	size_t            nhb;
+};
+
+// A member's heartbeat state (several servers; the background thread's).
+struct wk_member {
+	uint32_t               num;
+	struct tasq_keepalive *ka;
+	tasq_chan             *chan; // held (tasq_api_member_hold) while ka
+	char                   url[TASQ_SHARD_URL_MAX];
+	char                   host[TASQ_SHARD_HOST_MAX];
 };
 
 // worker_lease.c
