@@ -67,6 +67,20 @@ tasq_stats_json(const tasq_rep *rep, FILE *f)
 }
 
 void
+tasq_stats_queue_json(const char *name, const tasq_queue_stats *q, FILE *f)
+{
+	fprintf(f, "{\"name\":");
+	tasq_json_str(f, name);
+	fprintf(f,
+	    ",\"ready\":%" PRIu64 ",\"leased\":%" PRIu64
+	    ",\"results\":%" PRIu64 ",\"jobs\":%" PRIu64 ",\"dead\":%" PRIu64
+	    ",\"submitted\":%" PRIu64 ",\"completed\":%" PRIu64
+	    ",\"failed\":%" PRIu64 ",\"retried\":%" PRIu64 "}",
+	    q->ready, q->leased, q->results, q->jobs, q->dead, q->submitted,
+	    q->completed, q->failed, q->retried);
+}
+
+void
 tasq_stats_json_write(const tasq_rep *rep, int flags, FILE *f)
 {
 	// The identity as 16 hex digits in a string (as workers' ids are:
@@ -83,16 +97,8 @@ tasq_stats_json_write(const tasq_rep *rep, int flags, FILE *f)
 	    rep->u.stats.uptime_ms);
 	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
 		const tasq_queue_stats *q = &rep->u.stats.queues[i];
-		fprintf(f, "%s{\"name\":", i ? "," : "");
-		tasq_json_str(f, q->name);
-		fprintf(f,
-		    ",\"ready\":%" PRIu64 ",\"leased\":%" PRIu64
-		    ",\"results\":%" PRIu64 ",\"jobs\":%" PRIu64
-		    ",\"dead\":%" PRIu64 ",\"submitted\":%" PRIu64
-		    ",\"completed\":%" PRIu64 ",\"failed\":%" PRIu64
-		    ",\"retried\":%" PRIu64 "}",
-		    q->ready, q->leased, q->results, q->jobs, q->dead,
-		    q->submitted, q->completed, q->failed, q->retried);
+		fputs(i ? "," : "", f);
+		tasq_stats_queue_json(q->name, q, f);
 	}
 	fprintf(f, "],\"workers\":[");
 	for (size_t i = 0; i < rep->u.stats.nworkers; i++) {

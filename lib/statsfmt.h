@@ -23,6 +23,11 @@ enum {
 // idle_ms). Names from the server are escaped.
 void tasq_stats_json_write(const tasq_rep *rep, int flags, FILE *f);
 
+// tasq_stats_queue_json writes one queue's object ({"name":..,"ready":..,
+// ...,"retried":..}) as the stats JSON has it, under name.
+void tasq_stats_queue_json(
+    const char *name, const tasq_queue_stats *q, FILE *f);
+
 // tasq_stats_json is tasq_stats_json_write with TASQ_STATS_JSON_DEAD_PAIRS
 // (the server's /api/stats).
 void tasq_stats_json(const tasq_rep *rep, FILE *f);

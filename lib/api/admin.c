@@ -21,8 +21,8 @@
 
 // ---- helpers --------------------------------------------------------------
 
-static void
-status_from_info(tasq_job_status *st, const tasq_job_info *ji)
+void
+tasq_api_status_from_info(tasq_job_status *st, const tasq_job_info *ji)
 {
 	size_t size = st->size;
 
@@ -155,6 +155,27 @@ tasq_server_health(tasq_health *h, tasq_session *s)
 // ---- stats
 // ------------------------------------------------------------------
 
+// The queue table's header and one row (tasq stats, and the TOTAL of
+// tasq stats --all).
+static void
+queue_head(FILE *f)
+{
+	fprintf(f, "%-20s %10s %10s %10s %6s %8s %12s %12s %10s %10s\n",
+	    "QUEUE", "READY", "LEASED", "RESULTS", "JOBS", "DEAD", "SUBMITTED",
+	    "COMPLETED", "FAILED", "RETRIED");
+}
+
+static void
+queue_row(FILE *f, const char *name, const tasq_queue_stats *q)
+{
+	fprintf(f,
+	    "%-20s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64
+	    " %8" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64
+	    " %10" PRIu64 "\n",
+	    name, q->ready, q->leased, q->results, q->jobs, q->dead,
+	    q->submitted, q->completed, q->failed, q->retried);
+}
+
 // The text tasq stats prints (the tables; FAILED and RETRIED last:
 // scripts read the columns before them by position).
 static void
@@ -170,17 +191,11 @@ stats_text(const tasq_rep *rep, FILE *f)
 		    "identity %016" PRIx64 " (shard tag %04" PRIx64 ")\n",
 		    rep->u.stats.identity, rep->u.stats.identity >> 48);
 	}
-	fprintf(f, "\n%-20s %10s %10s %10s %6s %8s %12s %12s %10s %10s\n",
-	    "QUEUE", "READY", "LEASED", "RESULTS", "JOBS", "DEAD", "SUBMITTED",
-	    "COMPLETED", "FAILED", "RETRIED");
+	fputc('\n', f);
+	queue_head(f);
 	for (size_t i = 0; i < rep->u.stats.nqueues; i++) {
 		const tasq_queue_stats *q = &rep->u.stats.queues[i];
-		fprintf(f,
-		    "%-20s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64
-		    " %8" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64
-		    " %10" PRIu64 "\n",
-		    q->name, q->ready, q->leased, q->results, q->jobs, q->dead,
-		    q->submitted, q->completed, q->failed, q->retried);
+		queue_row(f, q->name, q);
 	}
 	fprintf(f, "\n%-32s %-12s %6s %8s %12s %9s %9s %10s %10s\n", "WORKER",
 	    "QUEUE", "LEASES", "IN-HAND", "COMPLETED", "IDLE", "CONNECTED",
@@ -297,19 +312,10 @@ all_text(struct all_one *one, size_t n, FILE *f)
 	}
 	all_sum(one, n, &q, &nq, &workers, &dead);
 	fprintf(f, "servers: %zu, %zu answered\n", n, up);
-	fprintf(f,
-	    "\nTOTAL\n%-20s %10s %10s %10s %6s %8s %12s %12s %10s %10s\n",
-	    "QUEUE", "READY", "LEASED", "RESULTS", "JOBS", "DEAD", "SUBMITTED",
-	    "COMPLETED", "FAILED", "RETRIED");
+	fprintf(f, "\nTOTAL\n");
+	queue_head(f);
 	for (size_t j = 0; j < nq; j++) {
-		const tasq_queue_stats *t = &q[j].sum;
-		fprintf(f,
-		    "%-20s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64
-		    " %8" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64
-		    " %10" PRIu64 "\n",
-		    q[j].name, t->ready, t->leased, t->results, t->jobs,
-		    t->dead, t->submitted, t->completed, t->failed,
-		    t->retried);
+		queue_row(f, q[j].name, &q[j].sum);
 	}
 	fprintf(f, "workers: %" PRIu64 ", dead letters: %" PRIu64 "\n",
 	    workers, dead);
@@ -379,17 +385,8 @@ all_json(struct all_one *one, size_t n, FILE *f)
 	all_sum(one, n, &q, &nq, &workers, &dead);
 	fprintf(f, "],\"total\":{\"queues\":[");
 	for (size_t j = 0; j < nq; j++) {
-		const tasq_queue_stats *t = &q[j].sum;
-		fprintf(f, "%s{\"name\":", j ? "," : "");
-		tasq_json_str(f, q[j].name);
-		fprintf(f,
-		    ",\"ready\":%" PRIu64 ",\"leased\":%" PRIu64
-		    ",\"results\":%" PRIu64 ",\"jobs\":%" PRIu64
-		    ",\"dead\":%" PRIu64 ",\"submitted\":%" PRIu64
-		    ",\"completed\":%" PRIu64 ",\"failed\":%" PRIu64
-		    ",\"retried\":%" PRIu64 "}",
-		    t->ready, t->leased, t->results, t->jobs, t->dead,
-		    t->submitted, t->completed, t->failed, t->retried);
+		fputs(j ? "," : "", f);
+		tasq_stats_queue_json(q[j].name, &q[j].sum, f);
 	}
 	fprintf(f, "],\"workers\":%" PRIu64 ",\"dead_total\":%" PRIu64 "}}\n",
 	    workers, dead);
@@ -564,7 +561,8 @@ tasq_server_jobs(
 	}
 	for (size_t i = 0; i < n; i++) {
 		l->jobs[i].size = sizeof(l->jobs[i]);
-		status_from_info(&l->jobs[i], &rep.u.job_list.jobs[i]);
+		tasq_api_status_from_info(
+		    &l->jobs[i], &rep.u.job_list.jobs[i]);
 	}
 	l->n     = n;
 	l->total = rep.u.job_list.total;
@@ -602,7 +600,7 @@ status_call(tasq_job_status *st, tasq_session *s, uint64_t id)
 		maybe_redial(s, rv);
 		return (tasq_api_fail(rv, "job %016" PRIx64 ": %s", id, err));
 	}
-	status_from_info(st, &rep.u.job_status.job);
+	tasq_api_status_from_info(st, &rep.u.job_status.job);
 	tasq_wire_rep_fini(&rep);
 	return (0);
 }
@@ -855,7 +853,7 @@ tasq_job_cancel_id(tasq_job_status *st, uint64_t *droppedp, uint32_t *runningp,
 		*runningp = rep.u.cancel.running;
 	}
 	if (st != NULL && rep.u.cancel.has_job) {
-		status_from_info(st, &rep.u.cancel.job);
+		tasq_api_status_from_info(st, &rep.u.cancel.job);
 	} else if (st != NULL) {
 		size_t size = st->size;
 		memset(st, 0, sizeof(*st));
@@ -907,7 +905,7 @@ results_page_make(tasq_results **rp, tasq_rep *rep)
 	p->have_rep     = true;
 	rep             = &p->rep;
 	p->pub.job.size = sizeof(p->pub.job);
-	status_from_info(&p->pub.job, &rep->u.results.job);
+	tasq_api_status_from_info(&p->pub.job, &rep->u.results.job);
 	p->pub.has_job    = rep->u.results.has_job;
 	p->pub.next_index = rep->u.results.next_index;
 	p->pub.n          = n;

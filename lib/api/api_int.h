@@ -141,6 +141,10 @@ int tasq_api_call_aio(tasq_session *s, const tasq_req *req,
 int tasq_api_call(tasq_session *s, const tasq_req *req, uint32_t timeout_ms,
     tasq_rep *rep, char *err, size_t errlen);
 
+// tasq_api_status_from_info fills st (its size kept) from a JobInfo of a
+// reply (admin.c; the job handle's status too).
+void tasq_api_status_from_info(tasq_job_status *st, const tasq_job_info *ji);
+
 // ---- aio, the provider side -----------------------------------------------
 //
 // An operation: tasq_api_aio_begin (refuses a busy aio), then

@@ -1963,27 +1963,7 @@ status_done(
 	if (rv == 0) {
 		const tasq_job_info *ji = &rep->u.job_status.job;
 		if (deliver) {
-			tasq_job_status *st   = op->st;
-			size_t           size = st->size;
-			memset(st, 0, sizeof(*st));
-			st->size          = size;
-			st->job_id        = ji->job_id;
-			st->state         = ji->state;
-			st->submitted     = ji->submitted;
-			st->completed     = ji->completed;
-			st->failed        = ji->failed;
-			st->age_ms        = ji->age_ms;
-			st->detached      = ji->detached;
-			st->result_ttl_ms = ji->result_ttl_ms;
-			st->expires_in_ms = ji->expires_in_ms;
-			st->no_worker     = ji->no_worker;
-			st->workers       = ji->workers;
-			snprintf(st->queue, sizeof(st->queue), "%s",
-			    ji->queue ? ji->queue : "");
-			snprintf(st->type, sizeof(st->type), "%s",
-			    ji->type ? ji->type : "");
-			snprintf(st->host, sizeof(st->host), "%s",
-			    ji->host ? ji->host : "");
+			tasq_api_status_from_info(op->st, ji);
 		}
 		tasq_wire_rep_fini(rep);
 	} else if (err != NULL) {
