@@ -74,7 +74,7 @@ int
 tasq_client_session(tasq_client *c, tasq_session **sp)
 {
 	tasq_opts  *o = NULL;
-	const char *key;
+	const char *key, *kf;
 	char        buf[32];
 	int         rv;
 
@@ -84,11 +84,15 @@ tasq_client_session(tasq_client *c, tasq_session **sp)
 	}
 	// The tool parsed its flags and environment already; the library
 	// gets the result, so that both read them the same way.
-	key = c->common->key_file == NULL ? getenv("TASQ_KEY") : NULL;
+	// An empty key-file is none: the key is then TASQ_KEY's (lib/auth.c).
+	kf  = c->common->key_file != NULL && c->common->key_file[0] != '\0'
+	     ? c->common->key_file
+	     : NULL;
+	key = kf == NULL ? getenv("TASQ_KEY") : NULL;
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long) c->max_msg);
 	if ((rv = tasq_opts_alloc(&o)) != 0 ||
 	    (rv = opts_put(o, "server", c->server)) != 0 ||
-	    (rv = opts_put(o, "key-file", c->common->key_file)) != 0 ||
+	    (rv = opts_put(o, "key-file", kf)) != 0 ||
 	    (rv = opts_put(o, "key", key)) != 0 ||
 	    (rv = opts_put(o, "tls-ca", c->common->tls_ca)) != 0 ||
 	    (rv = opts_put(o, "tls-cert", c->common->tls_cert)) != 0 ||

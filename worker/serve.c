@@ -510,14 +510,18 @@ opts_make(const tasq_worker_conf *c, tasq_opts **op)
 {
 	tasq_opts *o = NULL;
 	char       tmo[32], msg[32], res[32];
+	// An empty key-file (a unit's "--key-file ''", TASQ_KEY_FILE=) is
+	// none: the key is then TASQ_KEY's, as lib/auth.c has it.
+	const char *kf =
+	    c->key_file != NULL && c->key_file[0] != '\0' ? c->key_file : NULL;
 
 	snprintf(tmo, sizeof(tmo), "%ums", (unsigned) c->timeout_ms);
 	snprintf(msg, sizeof(msg), "%zu", c->max_msg_bytes);
 	snprintf(
 	    res, sizeof(res), "%llums", (unsigned long long) c->resolve_ms);
 	if (tasq_opts_alloc(&o) != 0 || opt(o, "server", c->server) != 0 ||
-	    opt(o, "key-file", c->key_file) != 0 ||
-	    opt(o, "key", c->key_file == NULL ? c->key_env : NULL) != 0 ||
+	    opt(o, "key-file", kf) != 0 ||
+	    opt(o, "key", kf == NULL ? c->key_env : NULL) != 0 ||
 	    opt(o, "tls-ca", c->tls_ca) != 0 ||
 	    opt(o, "tls-cert", c->tls_cert) != 0 ||
 	    opt(o, "tls-key", c->tls_key) != 0 ||

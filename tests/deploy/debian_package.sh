@@ -328,7 +328,10 @@ wuid=${wst%% *}
 case " $wst " in *" $tgid "*) ;; *) fail "tasq-worker@main lacks the group tasq: $wst" ;; esac
 echo "  tasq-worker@main runs as the dynamic user $wuid with the group tasq ($tgid)"
 got=$(sd env TASQ_SERVER=tcp://127.0.0.1:7070 TASQ_KEY_FILE=/etc/tasq/key \
-	tasq submit --timeout 60s 3 4 5) || fail "tasq submit (systemd) failed"
+	tasq submit --timeout 60s 3 4 5) || {
+	sd journalctl -u tasq-server -u tasq-worker@main --no-pager | tail -30
+	fail "tasq submit (systemd) failed"
+}
 expect "tasq submit 3 4 5" "$(echo "$got" | tr '\n' ' ')" "3 9 4 16 5 25 "
 sd systemctl enable tasq-server 2>/dev/null
 

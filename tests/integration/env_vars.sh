@@ -44,6 +44,16 @@ TASQ_KEY=$(cat "$KEY") timeout 60 "$TASQ_CLIENT_BIN" submit 6 -7 \
     >"$T/key.out" 2>"$T/key.log" || fail "TASQ_KEY: exit $?: $(cat "$T/key.log")"
 printf '6 36\n-7 49\n' | cmp -s - "$T/key.out" || fail "TASQ_KEY: $(cat "$T/key.out")"
 
+# An empty key file (a unit's --key-file '', TASQ_KEY_FILE=) is none: the
+# key is TASQ_KEY's, for the tool and for a worker (here the only one on
+# queue q2, so that it must serve the job).
+TASQ_KEY=$(cat "$KEY") TASQ_KEY_FILE= spawn worker-q2.log "$TASQ_WORKER_BIN" \
+    --server "$URL" --key-file "" --queue q2
+TASQ_KEY=$(cat "$KEY") TASQ_KEY_FILE= timeout 60 "$TASQ_CLIENT_BIN" \
+    --key-file "" submit --queue q2 8 >"$T/ek.out" 2>"$T/ek.log" ||
+    fail "an empty key file and TASQ_KEY: exit $?: $(cat "$T/ek.log") $(tail -3 "$T/worker-q2.log")"
+printf '8 64\n' | cmp -s - "$T/ek.out" || fail "an empty key file: $(cat "$T/ek.out")"
+
 # A flag beats the environment: a dead TASQ_SERVER, a good --server.
 TASQ_SERVER=ipc://$T/nothing.sock TASQ_KEY_FILE=$KEY timeout 60 \
     "$TASQ_CLIENT_BIN" --server "$URL" health --quiet ||
