@@ -112,7 +112,9 @@ grep -q "^== ${URLS[2]}.*: no answer: " "$T/all2.txt" ||
     fail "stats --all does not say ${URLS[2]} did not answer: $(grep '^==' "$T/all2.txt")"
 # New jobs avoid it (a detached job each, so nothing waits on workers).
 for k in $(seq 1 9); do
-	URL=$LIST CLIENT_TIMEOUT=30 client submit --detach 5 \
+	# --connect-timeout 1s: how long a session waits for the server
+	# that is down at open (5 s by default), nine times over.
+	URL=$LIST CLIENT_TIMEOUT=30 client --connect-timeout 1s submit --detach 5 \
 	    >"$T/n$k.out" 2>"$T/n$k.err" || fail "submit with server 2 down: $(cat "$T/n$k.err")"
 	id=$(tr -d ' \n' <"$T/n$k.out")
 	[ "${id:0:4}" != "${ids[2]:0:4}" ] || fail "job $id went to the server that is down"
