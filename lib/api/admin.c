@@ -100,9 +100,8 @@ job_call(tasq_session *s, uint64_t job_id, const tasq_req *req,
 	uint32_t m;
 	int      rv;
 
-	if (!tasq_api_sharded(s)) {
-		return (tasq_api_call(s, req, timeout_ms, rep, err, errlen));
-	}
+	// With one server both calls are what tasq_api_call is (member 1,
+	// no round trip to find it).
 	if ((rv = tasq_api_job_member(s, job_id, &m, err, errlen)) != 0) {
 		return (rv);
 	}
@@ -968,7 +967,7 @@ tasq_job_results_id_aio(tasq_results **rp, tasq_session *s, uint64_t job_id,
     uint64_t from_index, uint32_t max, uint32_t wait_ms, tasq_aio *aio)
 {
 	struct results_op *op;
-	uint32_t           m = TASQ_API_MEMBER_ANY;
+	uint32_t           m;
 	char               err[512];
 	int                rv;
 
@@ -991,8 +990,7 @@ tasq_job_results_id_aio(tasq_results **rp, tasq_session *s, uint64_t job_id,
 	op->req.u.results.from_index = from_index;
 	op->req.u.results.max        = max == 0 ? 65536 : max;
 	op->req.u.results.wait_ms    = wait_ms;
-	if (tasq_api_sharded(s) &&
-	    (rv = tasq_api_job_member(s, job_id, &m, err, sizeof(err))) != 0) {
+	if ((rv = tasq_api_job_member(s, job_id, &m, err, sizeof(err))) != 0) {
 		free(op);
 		return (tasq_api_fail(rv, "%s", err));
 	}
