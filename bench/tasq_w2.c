@@ -6,9 +6,9 @@
 // --mode one (the default): every round is a job of one task, which the
 // library sends in one round trip, as tasq submit sends a job that fits
 // in one batch: a Fetch long-poll carrying the Submit
-// (FetchRequest.submit), its reply leaving as soon as a worker hands the
-// result in. The job is opened before the round's clock starts and freed
-// after it stops.
+// (FetchRequest.submit), made on this thread by tasq_job_next, its reply
+// leaving as soon as a worker hands the result in. The job is opened before
+// the round's clock starts and freed after it stops.
 //
 // For comparison, --mode parked keeps one job (a stream) for all rounds:
 // each round adds a task and flushes it (the Submit goes while the job's
@@ -133,8 +133,18 @@ one_job(tasq_session *s, tasq_aio *aio, const tasq_job_opts *o, int64_t v,
 		tasq_job_free(job);
 		return (fail("submit", rv));
 	}
-	rv  = next_result(job, aio, result);
-	*ns = now_ns() - t0;
+	// The blocking call: the one-trip Fetch goes from this thread (an
+	// aio would hand it to the job's threads, two wake-ups more).
+	(void) aio;
+	tasq_result r;
+	if ((rv = tasq_job_next(job, &r)) != 0) {
+		tasq_job_free(job);
+		return (fail("result", rv));
+	}
+	*ns     = now_ns() - t0;
+	*result = 0;
+	memcpy(result, r.data, r.len == 8 ? 8 : 0);
+	rv = r.code;
 	tasq_job_free(job);
 	return (rv);
 }

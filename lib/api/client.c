@@ -1,7 +1,10 @@
 // client: the client side of the public API (tasq_job_*), a job's life
 // as `tasq submit` lives it (client/submit.c is a program over it), on
 // two threads per job, a sender (Submit) and a receiver (Fetch, Results,
-// CloseJob):
+// CloseJob), started only when the job needs them: a job of this
+// process that fits in one batch and is finished before it goes out
+// makes its one Fetch on the thread of the caller's tasq_job_next, with
+// no thread of its own (lazy_ok, need_threads):
 //
 // - tasq_job_add appends payloads to the batch being filled; a batch is
 //   cut when it is full (batch_size, or 1 MiB of payloads), when the
@@ -19,7 +22,9 @@
 //   Results (from_index), only while someone wants them.
 // - Results go into a ring of slots, one per task, in input order; the
 //   program takes them with tasq_job_next (or result_cb), and the window
-//   (tasks added whose results are not taken) bounds the memory.
+//   (tasks added whose results are not taken) bounds the memory. The
+//   ring's segments are allocated as tasks reach them: a job of one task
+//   with the default window of 262144 costs one segment, not 16 MiB.
 //
 // - A job that fits in one batch goes in the first Fetch (one round
 //   trip); a server from before typed tasks gets square as values.
@@ -104,13 +109,22 @@ struct tasq_job {
 	nng_cv         *cv;
 	nng_thread     *thr;  // receives: Fetch, Results, CloseJob
 	nng_thread     *sthr; // sends: Submit
-	uint64_t        id;
-	enum mode       mode;
-	char            queue[TASQ_WIRE_MAX_NAME + 1];
-	char            type[TASQ_WIRE_MAX_NAME + 1];
-	char            host[TASQ_WIRE_MAX_HOST + 1];
-	bool            square;
-	tasq_job_opts   o;
+	// A job of this process starts without threads (lazy): a job of
+	// one batch, finished before it went out, makes its one-trip Fetch
+	// on the caller's thread in tasq_job_next(_many), and the threads
+	// start only once the job needs them (need_threads; the linger
+	// timer, when the caller does not come for the trip in time).
+	bool          threads; // thr and sthr run
+	bool          lazy;    // may run without them for now
+	nng_aio      *linger;  // lazy: starts the threads at the linger
+	bool          linger_armed;
+	uint64_t      id;
+	enum mode     mode;
+	char          queue[TASQ_WIRE_MAX_NAME + 1];
+	char          type[TASQ_WIRE_MAX_NAME + 1];
+	char          host[TASQ_WIRE_MAX_HOST + 1];
+	bool          square;
+	tasq_job_opts o;
 	// Input.
 	struct batch *fill;                // being filled (NULL: none)
 	struct batch *sendq, *sendq_tail;  // cut, to send
@@ -125,22 +139,25 @@ struct tasq_job {
 	bool          detachable;    // detached at the server, read as ours
 	bool          leaving, left; // tasq_job_leave
 	uint64_t      gone_at;       // restarted server lost it: fetch from
-	// Results.
-	struct slot *ring;
-	uint64_t     mask, win;
-	uint64_t     nrecv;   // MODE_FETCH: results in; RESULTS: slots filled
-	uint64_t     ntaken;  // results handed out
-	uint64_t     cleared; // taken results whose slots were cleared
-	uint64_t     nheavy;  // slots holding memory (unload)
-	uint64_t     from;    // MODE_RESULTS: next from_index
-	bool         want;    // MODE_RESULTS: someone reads results
-	bool         results_done; // MODE_RESULTS: all read (job done)
-	bool         server_done;  // the server says the job is done
-	uint64_t     ack;          // MODE_FETCH: last delivery's seq
-	uint64_t     ack_sent;     // the ack the server last got
-	uint64_t     server_id;    // of the replies so far
-	bool         closed_job;   // CloseJob sent (or not needed)
-	bool         close_done;   // and answered (or failed)
+	// Results: a ring of mask + 1 slots, in segments of 1 << seg_shift
+	// allocated when first used (slot_need), so that a small job of a
+	// large window costs little.
+	struct slot **segs;
+	uint32_t      seg_shift;
+	uint64_t      mask, win;
+	uint64_t      nrecv;   // MODE_FETCH: results in; RESULTS: slots filled
+	uint64_t      ntaken;  // results handed out
+	uint64_t      cleared; // taken results whose slots were cleared
+	uint64_t      nheavy;  // slots holding memory (unload)
+	uint64_t      from;    // MODE_RESULTS: next from_index
+	bool          want;    // MODE_RESULTS: someone reads results
+	bool          results_done; // MODE_RESULTS: all read (job done)
+	bool          server_done;  // the server says the job is done
+	uint64_t      ack;          // MODE_FETCH: last delivery's seq
+	uint64_t      ack_sent;     // the ack the server last got
+	uint64_t      server_id;    // of the replies so far
+	bool          closed_job;   // CloseJob sent (or not needed)
+	bool          close_done;   // and answered (or failed)
 	// End.
 	int            err; // the error that ended the job (public code)
 	char           errmsg[512];
@@ -163,10 +180,38 @@ struct tasq_job {
 
 // ---- small helpers -------------------------------------------------------
 
+// The slots of a ring segment (at most).
+#define SEG_SLOTS 512
+
+// What slot_at shows for a slot of a segment not allocated yet: no
+// result. Never written (slot_need comes first where a slot is
+// written).
+static const struct slot empty_slot = { .index = UINT64_MAX };
+
 static struct slot *
 slot_at(tasq_job *j, uint64_t pos)
 {
-	return (&j->ring[pos & j->mask]);
+	uint64_t     p   = pos & j->mask;
+	struct slot *seg = j->segs[p >> j->seg_shift];
+
+	if (seg == NULL) {
+		return ((struct slot *) &empty_slot);
+	}
+	return (&seg[p & ((1u << j->seg_shift) - 1)]);
+}
+
+// Allocates the segment of the slot at pos, if it is not yet: 0, or
+// TASQ_ERESOURCE_EXHAUSTED. j->mtx held.
+static int
+slot_need(tasq_job *j, uint64_t pos)
+{
+	struct slot **sp = &j->segs[(pos & j->mask) >> j->seg_shift];
+
+	if (*sp == NULL &&
+	    (*sp = calloc((size_t) 1 << j->seg_shift, sizeof(**sp))) == NULL) {
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	return (0);
 }
 
 static void
@@ -878,7 +923,7 @@ static bool
 one_trip_ok(tasq_job *j)
 {
 	return (j->mode == MODE_FETCH && !j->carry_off && !j->sending &&
-	    j->nsent == 0 && j->finished && j->fill == NULL &&
+	    !j->carrying && j->nsent == 0 && j->finished && j->fill == NULL &&
 	    j->sendq != NULL && j->sendq->next == NULL &&
 	    j->sendq->first == 0 && j->unans == NULL);
 }
@@ -1065,6 +1110,10 @@ results(tasq_job *j)
 	for (size_t i = 0; i < rep.u.results.n && i < room; i++) {
 		size_t len =
 		    bl->width ? bl->width : (bl->lens ? bl->lens[i] : 0);
+		if (slot_need(j, j->nrecv) != 0) {
+			job_fail(j, TASQ_ERESOURCE_EXHAUSTED, "out of memory");
+			break;
+		}
 		struct slot *sl = slot_at(j, j->nrecv);
 		unload(j, sl);
 		put_counted(j, sl, rep.u.results.ids[i],
@@ -1315,6 +1364,106 @@ job_closer(void *arg)
 	nng_mtx_unlock(j->mtx);
 }
 
+// ---- starting the threads late -------------------------------------------
+
+// Starts the job's threads. j->mtx held (they wait for it).
+static void
+start_threads(tasq_job *j)
+{
+	int rv;
+
+	if (j->threads || j->stop) {
+		return;
+	}
+	j->lazy = false;
+	if ((rv = nng_thread_create(&j->thr, receiver, j)) != 0) {
+		j->thr = NULL;
+		job_fail(j, TASQ_ERESOURCE_EXHAUSTED,
+		    "cannot start the job's thread: %s", nng_strerror(rv));
+		return;
+	}
+	j->threads = true; // tasq_job_free joins what runs
+	if ((rv = nng_thread_create(&j->sthr, sender, j)) != 0) {
+		j->sthr = NULL;
+		job_fail(j, TASQ_ERESOURCE_EXHAUSTED,
+		    "cannot start the job's thread: %s", nng_strerror(rv));
+	}
+}
+
+// Whether a lazy job can go on without its threads for now: nothing of
+// it is at the server yet and either nothing is to be sent (a batch
+// filling, whose linger the timer keeps) or its only batch waits for the
+// one-trip Fetch (a caller's tasq_job_next makes it, or the timer starts
+// the threads), or is out in one; or every result is in (CloseJob goes
+// with tasq_job_free); or it has ended. j->mtx held.
+static bool
+lazy_ok(tasq_job *j)
+{
+	if (!j->lazy) {
+		return (false);
+	}
+	if (j->err != 0 || j->cancelled || j->stop) {
+		return (true);
+	}
+	if (j->nsent == 0 && !j->sending && j->unans == NULL) {
+		return (j->sendq == NULL || j->carrying || one_trip_ok(j));
+	}
+	return (job_done(j));
+}
+
+// Wakes the job's threads, starting them first if the job needs them
+// now (lazy_ok); a lazy job's linger timer is armed with its first
+// batch. j->mtx held.
+static void
+need_threads(tasq_job *j)
+{
+	if (!j->threads) {
+		if (!lazy_ok(j)) {
+			start_threads(j);
+		} else if (j->fill != NULL && !j->linger_armed) {
+			j->linger_armed = true;
+			nng_sleep_aio(
+			    (nng_duration) j->o.linger_ms, j->linger);
+		}
+	}
+	nng_cv_wake(j->cv);
+}
+
+// The linger of a lazy job's first batch is over: the batch goes, and
+// so does a finished job's one trip that no caller came for. The
+// threads start unless a caller's Fetch is out or made every result
+// come.
+static void
+linger_cb(void *arg)
+{
+	tasq_job *j = arg;
+
+	if (nng_aio_result(j->linger) != 0) {
+		return; // tasq_job_free stopped it
+	}
+	nng_mtx_lock(j->mtx);
+	if (!j->threads && !j->carrying && !(j->nsent > 0 && job_done(j))) {
+		start_threads(j);
+	}
+	nng_cv_wake(j->cv);
+	nng_mtx_unlock(j->mtx);
+}
+
+// A lazy job's one-trip Fetch on the caller's thread (tasq_job_next,
+// tasq_job_next_many), when it may go: returns whether it went (the lock
+// was dropped meanwhile; the threads start if the job needs more).
+// j->mtx held.
+static bool
+trip_here(tasq_job *j)
+{
+	if (j->threads || !one_trip_ok(j)) {
+		return (false);
+	}
+	fetch(j, true);
+	need_threads(j);
+	return (true);
+}
+
 // ---- making and freeing jobs
 // ---------------------------------------------------
 
@@ -1370,7 +1519,12 @@ job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
 	while (cap < j->win + 1) {
 		cap <<= 1;
 	}
-	j->mask = cap - 1;
+	j->mask      = cap - 1;
+	j->seg_shift = 0;
+	while (((uint64_t) 1 << j->seg_shift) < SEG_SLOTS &&
+	    ((uint64_t) 1 << j->seg_shift) < cap) {
+		j->seg_shift++;
+	}
 	if (gethostname(j->host, sizeof(j->host) - 1) != 0) {
 		j->host[0] = '\0';
 	}
@@ -1379,7 +1533,8 @@ job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
 			*h = '?';
 		}
 	}
-	if ((j->ring = calloc(cap, sizeof(*j->ring))) == NULL ||
+	if ((j->segs = calloc(
+	         (size_t) (cap >> j->seg_shift), sizeof(*j->segs))) == NULL ||
 	    nng_mtx_alloc(&j->mtx) != 0 || nng_mtx_alloc(&j->emtx) != 0 ||
 	    nng_cv_alloc(&j->cv, j->mtx) != 0) {
 		tasq_job_free(j);
@@ -1396,14 +1551,29 @@ job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
 		tasq_job_free(j);
 		return (tasq_api_fail(rv, "%s", err));
 	}
+	// This process's job starts without threads (the struct's lazy);
+	// a result_cb or event_cb is called from them, and a detached or
+	// attached job reads results from the start.
+	j->lazy = mode == MODE_FETCH && j->o.result_cb == NULL &&
+	    j->o.event_cb == NULL;
+	if (j->lazy && nng_aio_alloc(&j->linger, linger_cb, j) != 0) {
+		tasq_job_free(j);
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
 	j->closer.fn  = job_closer;
 	j->closer.arg = j;
 	tasq_api_session_add_closer(s, &j->closer);
-	if ((rv = nng_thread_create(&j->thr, receiver, j)) != 0 ||
-	    (rv = nng_thread_create(&j->sthr, sender, j)) != 0) {
-		tasq_job_free(j);
-		return (tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED,
-		    "cannot start the job's thread"));
+	if (!j->lazy) {
+		nng_mtx_lock(j->mtx);
+		start_threads(j);
+		rv = j->err;
+		nng_mtx_unlock(j->mtx);
+		if (rv != 0) {
+			tasq_job_free(j);
+			return (tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED,
+			    "cannot start the job's thread"));
+		}
 	}
 	*jp = j;
 	return (0);
@@ -1488,7 +1658,8 @@ append(tasq_job *j, const void *p, size_t len)
 {
 	struct batch *b;
 
-	if (j->fill == NULL && batch_new(j) != 0) {
+	if (slot_need(j, j->nadded) != 0 ||
+	    (j->fill == NULL && batch_new(j) != 0)) {
 		return (TASQ_ERESOURCE_EXHAUSTED);
 	}
 	b = j->fill;
@@ -1578,14 +1749,16 @@ tasq_job_add(tasq_job *j, const void *payload, size_t len)
 			break;
 		}
 		cut(j);
+		need_threads(j);
 		nng_cv_wait(j->cv);
 	}
 	if ((rv = append(j, payload, len)) != 0) {
 		nng_mtx_unlock(j->mtx);
 		return (tasq_api_fail(rv, "out of memory"));
 	}
-	if (j->fill != NULL && j->fill->n == 1) {
-		nng_cv_wake(j->cv); // the pump's linger starts
+	if (!j->threads || (j->fill != NULL && j->fill->n == 1) ||
+	    j->sendq != NULL) {
+		need_threads(j); // the pump's linger starts, or a batch goes
 	}
 	nng_mtx_unlock(j->mtx);
 	return (0);
@@ -1603,7 +1776,7 @@ tasq_job_finish(tasq_job *j)
 	if (j->mode == MODE_FETCH || j->o.detach) {
 		j->finished = true;
 		cut(j);
-		nng_cv_wake(j->cv);
+		need_threads(j);
 	}
 	nng_mtx_unlock(j->mtx);
 	return (0);
@@ -1714,12 +1887,18 @@ tasq_job_free(tasq_job *j)
 		}
 		nng_mtx_unlock(j->mtx);
 	}
-	if (j->thr != NULL) {
+	if (j->linger != NULL) {
+		nng_aio_stop(j->linger); // its callback may start the threads
+	}
+	if (j->mtx != NULL && j->cv != NULL && j->s != NULL &&
+	    j->chan != NULL) {
 		nng_mtx_lock(j->mtx);
 		j->stop = true;
 		nng_cv_wake(j->cv);
 		nng_mtx_unlock(j->mtx);
-		nng_thread_destroy(j->thr);
+		if (j->thr != NULL) {
+			nng_thread_destroy(j->thr);
+		}
 		if (j->sthr != NULL) {
 			nng_thread_destroy(j->sthr);
 		}
@@ -1742,10 +1921,19 @@ tasq_job_free(tasq_job *j)
 	if (j->s != NULL && j->mtx != NULL && j->cv != NULL) {
 		tasq_api_session_release(j->s);
 	}
-	for (uint64_t i = 0; j->ring != NULL && i <= j->mask; i++) {
-		slot_clear(&j->ring[i]);
+	for (uint64_t i = 0; j->segs != NULL && i <= j->mask >> j->seg_shift;
+	     i++) {
+		for (size_t k = 0;
+		     j->segs[i] != NULL && k < ((size_t) 1 << j->seg_shift);
+		     k++) {
+			slot_clear(&j->segs[i][k]);
+		}
+		free(j->segs[i]);
 	}
-	free(j->ring);
+	free(j->segs);
+	if (j->linger != NULL) {
+		nng_aio_free(j->linger);
+	}
 	batch_free(j->fill);
 	batch_list_free(j->sendq);
 	batch_list_free(j->unans);
@@ -1784,7 +1972,9 @@ tasq_job_next(tasq_job *j, tasq_result *r)
 		nng_cv_wake(j->cv);
 	}
 	while ((rv = take(j, r)) == 1) {
-		nng_cv_wait(j->cv);
+		if (!trip_here(j)) {
+			nng_cv_wait(j->cv);
+		}
 	}
 	nng_mtx_unlock(j->mtx);
 	return (rv == 0 ? 0 : tasq_api_fail(rv, "%s", end_msg(j, rv)));
@@ -1866,6 +2056,9 @@ waiter_start(tasq_job *j, struct waiter **list, tasq_aio *aio, tasq_result *r,
 	}
 	tasq_api_aio_defer(aio, cancel, j);
 	serve_waiters(j);
+	if (j->nexts != NULL || j->waits != NULL || j->flushes != NULL) {
+		start_threads(j); // they serve the waiters
+	}
 	nng_cv_wake(j->cv);
 	nng_mtx_unlock(j->mtx);
 	return (0);
@@ -2206,6 +2399,11 @@ append_column(tasq_job *j, const uint8_t *p, size_t width, size_t k)
 		if (m == 0) {
 			m = 1;
 		}
+		for (size_t i = 0; i < m; i++) {
+			if (slot_need(j, j->nadded + i) != 0) {
+				return (TASQ_ERESOURCE_EXHAUSTED);
+			}
+		}
 		if (!j->square && b->n + m > b->cap_n) {
 			size_t nc = b->cap_n ? b->cap_n : 256;
 			while (nc < b->n + m) {
@@ -2286,6 +2484,7 @@ add_bulk(tasq_job *j, const void *const *payloads, const size_t *lens,
 		                              : j->nadded - j->nsent;
 		if (held >= j->win) {
 			cut(j);
+			need_threads(j);
 			nng_cv_wait(j->cv);
 			continue;
 		}
@@ -2311,8 +2510,8 @@ add_bulk(tasq_job *j, const void *const *payloads, const size_t *lens,
 				    "out of memory (%zu payloads added)", i));
 			}
 		}
-		if (wake || j->sendq != NULL) {
-			nng_cv_wake(j->cv); // a linger starts, or a batch
+		if (wake || j->sendq != NULL || !j->threads) {
+			need_threads(j); // a linger starts, or a batch goes
 		}
 	}
 	nng_mtx_unlock(j->mtx);
@@ -2363,7 +2562,9 @@ tasq_job_next_many(tasq_job *j, tasq_result *results, size_t max, size_t *np)
 		nng_cv_wake(j->cv);
 	}
 	while ((rv = take_many(j, results, max, np)) == 1) {
-		nng_cv_wait(j->cv);
+		if (!trip_here(j)) {
+			nng_cv_wait(j->cv);
+		}
 	}
 	nng_mtx_unlock(j->mtx);
 	return (rv == 0 ? 0 : tasq_api_fail(rv, "%s", end_msg(j, rv)));
@@ -2408,6 +2609,9 @@ tasq_job_next_many_aio(
 	j->want = true;
 	tasq_api_aio_defer(aio, next_cancel, j);
 	serve_waiters(j);
+	if (j->nexts != NULL) {
+		start_threads(j); // they serve the waiters
+	}
 	nng_cv_wake(j->cv);
 	nng_mtx_unlock(j->mtx);
 	return (0);

@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "tasq_test.h"
 
@@ -98,6 +99,100 @@ TEST(batch_in_order)
 	int rv = tasq_job_get_status(&st, job);
 	ASSERT_TRUE(rv == TASQ_ENOT_FOUND ||
 	    (rv == 0 && st.state == TASQ_JOB_STATE_DONE));
+	tasq_job_free(job);
+	tasq_session_free(s);
+}
+
+// This process's thread count (/proc/self/status).
+static int
+thread_count(void)
+{
+	char  line[256];
+	int   n = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	ASSERT_NOT_NULL(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "Threads:", 8) == 0) {
+			n = atoi(line + 8);
+		}
+	}
+	fclose(f);
+	ASSERT_TRUE(n > 0);
+	return (n);
+}
+
+// A job of one batch, finished before it went out, makes its one trip
+// on the thread of tasq_job_next: no thread of its own (W2's path).
+TEST(one_trip_no_threads)
+{
+	tasq_session     *s = open_session();
+	tasq_job         *job;
+	tasq_job_progress pr = TASQ_JOB_PROGRESS_INIT;
+	tasq_result       r;
+
+	ASSERT_OK(tasq_session_ping(s)); // nng's own threads are up
+	int base = thread_count();
+	for (int64_t i = 1; i <= 20; i++) {
+		int64_t in[3] = { i, -i, 3 * i };
+		ASSERT_OK(tasq_job_open(&job, s, NULL));
+		ASSERT_OK(tasq_job_add_column(job, in, 8, 3));
+		ASSERT_OK(tasq_job_finish(job));
+		for (int k = 0; k < 3; k++) {
+			ASSERT_OK(tasq_job_next(job, &r));
+			check_square(&r, (uint64_t) k, in[k]);
+		}
+		ASSERT_RV(tasq_job_next(job, &r), TASQ_EOUT_OF_RANGE);
+		ASSERT_EQ(thread_count(), base);
+		ASSERT_OK(tasq_job_get_progress(&pr, job));
+		ASSERT_TRUE(pr.one_trip);
+		ASSERT_EQ(pr.received, 3);
+		tasq_job_free(job);
+	}
+	tasq_session_free(s);
+}
+
+// A job without threads still goes at its linger when nobody asks for
+// its results: finished and left alone, or not finished at all.
+TEST(lazy_linger)
+{
+	tasq_session     *s = open_session();
+	tasq_job         *job;
+	tasq_job_opts     o  = TASQ_JOB_OPTS_INIT;
+	tasq_job_progress pr = TASQ_JOB_PROGRESS_INIT;
+	tasq_result       r;
+	int64_t           v = 12;
+
+	o.linger_ms = 5;
+	// Finished, and nobody calls tasq_job_next: the results come all
+	// the same (bounded wait, 2 ms a look, 20 s at most).
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_OK(tasq_job_add(job, &v, 8));
+	ASSERT_OK(tasq_job_finish(job));
+	for (int k = 0; k < 10000; k++) {
+		ASSERT_OK(tasq_job_get_progress(&pr, job));
+		if (pr.received == 1) {
+			break;
+		}
+		nanosleep(&(struct timespec) { 0, 2000000 }, NULL);
+	}
+	ASSERT_EQ(pr.received, 1);
+	ASSERT_OK(tasq_job_next(job, &r));
+	check_square(&r, 0, v);
+	ASSERT_OK(tasq_job_wait(job));
+	tasq_job_free(job);
+	// Not finished: the batch goes at the linger, and the result comes
+	// to a caller that waits in tasq_job_next meanwhile.
+	ASSERT_OK(tasq_job_open(&job, s, &o));
+	ASSERT_OK(tasq_job_add(job, &v, 8));
+	ASSERT_OK(tasq_job_next(job, &r));
+	check_square(&r, 0, v);
+	v = 13;
+	ASSERT_OK(tasq_job_add(job, &v, 8));
+	ASSERT_OK(tasq_job_finish(job));
+	ASSERT_OK(tasq_job_next(job, &r));
+	check_square(&r, 1, v);
+	ASSERT_RV(tasq_job_next(job, &r), TASQ_EOUT_OF_RANGE);
 	tasq_job_free(job);
 	tasq_session_free(s);
 }
