@@ -5,8 +5,8 @@
 #   identity, up) and the sum of the jobs placed on each of the three.
 # - tasq jobs --server A,B,C lists the jobs of all three.
 # - tasq dead list --server A,B,C lists the dead letters of all three,
-#   each id naming its server (its tag); show and purge by those ids
-#   reach the right server; purge --all purges on every server.
+#   each id naming its server (its tag); show, purge and retry by those
+#   ids reach the right server; purge --all purges on every server.
 # - with server 3 killed, /api/stats still answers at once and shows it
 #   down with the reason, the sum without it; the page still loads;
 #   tasq jobs and dead list still answer, naming it in a warning.
@@ -95,7 +95,7 @@ done
 
 # One dead letter on each server: a worker of the list whose handler
 # fails, a one-attempt task submitted to each server.
-URL=$LIST start_workers worker -j 1 --type bad=exec-each:'false'
+URL=$LIST start_workers worker -j 1 --type bad=exec-each:"test -e $T/fixed && cat"
 for i in 1 2 3; do
 	URL=${URLS[$i]} CLIENT_TIMEOUT=60 client submit --type bad \
 	    --max-attempts 1 "x$i" >"$T/bad$i.out" 2>"$T/bad$i.err"
@@ -123,8 +123,18 @@ URL=$LIST client dead purge "${LETTER[2]}" | grep -qx 'purged 1' ||
     fail "server 2 still holds its letter"
 [ "$(URL=${URLS[3]} client dead list | wc -l)" = 2 ] ||
     fail "server 3's letter was purged by server 2's id"
-URL=$LIST client dead purge --all | grep -qx 'purged 2' ||
+# Retry by id: the handler works now; the letter's payload runs again
+# (as a new job, wherever it is placed) and the letter goes from server 1.
+: >"$T/fixed"
+URL=$LIST CLIENT_TIMEOUT=60 client dead retry "${LETTER[1]}" >"$T/retry.out" \
+    2>"$T/retry.err" || fail "dead retry ${LETTER[1]}: $(cat "$T/retry.err")"
+[ "$(cat "$T/retry.out")" = "${LETTER[1]} x1" ] ||
+    fail "dead retry ${LETTER[1]} printed: $(cat "$T/retry.out")"
+[ "$(URL=${URLS[1]} client dead list | wc -l)" = 1 ] ||
+    fail "server 1 still holds the retried letter"
+URL=$LIST client dead purge --all | grep -qx 'purged 1' ||
     fail "purge --all on the list"
+log "dead letters: listed, shown, purged, retried across the servers"
 [ "$(URL=$LIST client dead list | wc -l)" = 1 ] || fail "letters left"
 
 # Server 3 killed: the page and /api/stats still answer, at once.
