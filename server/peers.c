@@ -17,6 +17,9 @@
 #include "statsfmt.h"
 #include "textfmt.h"
 
+// The longest a session open (dialing the peers) may wait.
+#define CONNECT_MAX_MS 2000
+
 struct tasq_peers {
 	char         *list; // --peers
 	tasq_opts    *opts;
@@ -140,7 +143,7 @@ tasq_peers_start(
     tasq_peers **pp, const tasq_peers_conf *c, char *err, size_t errlen)
 {
 	tasq_peers *p;
-	char        ms[32];
+	char        ms[32], cms[32];
 	bool        tls = strstr(c->peers, "tls+") != NULL;
 	int         rv;
 
@@ -154,13 +157,17 @@ tasq_peers_start(
 	}
 	p->refresh_ms = c->refresh_ms;
 	snprintf(ms, sizeof(ms), "%" PRIu32 "ms", c->refresh_ms);
+	// An open cannot be aborted: its wait stays short, so that a
+	// shutdown (tasq_peers_stop) never waits long for it.
+	snprintf(cms, sizeof(cms), "%" PRIu32 "ms",
+	    c->refresh_ms < CONNECT_MAX_MS ? c->refresh_ms : CONNECT_MAX_MS);
 	// The server logs on its own: a session must not rename it (or
 	// quieten it) as the library does for a program of its own.
 	tasq_api_log_keep();
 	if ((rv = tasq_opts_alloc(&p->opts)) != 0 ||
 	    (rv = set(p->opts, "server", c->peers, err, errlen)) != 0 ||
 	    (rv = set(p->opts, "request-timeout", ms, err, errlen)) != 0 ||
-	    (rv = set(p->opts, "connect-timeout", ms, err, errlen)) != 0 ||
+	    (rv = set(p->opts, "connect-timeout", cms, err, errlen)) != 0 ||
 	    (rv = set(p->opts, c->key_file != NULL ? "key-file" : "key",
 	         c->key_file != NULL ? c->key_file : c->key, err, errlen)) !=
 	        0 ||

@@ -40,7 +40,8 @@ int tasq_peers_start(
     tasq_peers **pp, const tasq_peers_conf *conf, char *err, size_t errlen);
 
 // tasq_peers_stop aborts the request under way, waits for the thread
-// and frees. Accepts NULL.
+// (an open of the session under way: at most 2 s) and frees. Accepts
+// NULL.
 void tasq_peers_stop(tasq_peers *p);
 
 // tasq_peers_json writes the last answer as one JSON object to f:
