@@ -436,8 +436,15 @@ tasq_api_servers_free(tasq_api_servers *sv)
 	if (sv->prober != NULL) {
 		nng_thread_destroy(sv->prober);
 	}
-	// No call is running (the session's holds are all released); the
-	// open's probes still running are joined by mem_free.
+	// The open's probes still running end first (they walk the list):
+	// a dial or a Health reply bounded by its own limit.
+	for (m = sv->mems; m != NULL; m = m->next) {
+		if (m->opener != NULL) {
+			nng_thread_destroy(m->opener);
+			m->opener = NULL;
+		}
+	}
+	// No call is running (the session's holds are all released).
 	while ((m = sv->mems) != NULL) {
 		sv->mems = m->next;
 		mem_free(m);
