@@ -28,7 +28,7 @@
 # with 24 it is hidden as in the one-server run. Measured on a loaded
 # 2-core box (load 7-18): `tasq` loops, 12: 1.94x-2.25x; `tasq` loops,
 # 24: 2.28x-2.45x; library loops, 12: 2.29x; library loops, 24: 2.55x,
-# 2.69x, 2.74x. The skew once seen in the per-server counts (99/72/45)
+# 2.69x, 2.74x, 2.60x, 2.50x, 2.74x, 2.68x. The skew once seen in the per-server counts (99/72/45)
 # came from counting server 1's one-server jobs in its share; the
 # placements, traced, spread evenly (65/71/81 of 217, 89/107/93 and
 # 93/89/107 of 289) with every member up at each.
