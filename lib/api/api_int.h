@@ -211,9 +211,12 @@ int tasq_api_aio_run(int (*start)(tasq_aio *, void *), void *arg);
 bool tasq_api_sharded(tasq_session *s);
 
 // tasq_api_place_job gives a new job its id and its member: with several
-// servers, rendezvous placement among the members up (PROTOCOL.md 16.3;
-// the id's top 16 bits are the member's tag); none up:
-// TASQ_EUNAVAILABLE, err naming each member and why it is not up. With
+// servers, rendezvous placement among the members up (PROTOCOL.md 16.3),
+// after waiting (up to the connect timeout) for the members whose first
+// probe has not ended: they are not known down, and a member skipped
+// would not get its share of the jobs (a member still unprobed after the
+// wait is taken as down). The id's top 16 bits are the member's tag.
+// None up: TASQ_EUNAVAILABLE, err naming each member and why. With
 // one server: a random non-zero 64-bit id (as before) and member 1.
 int tasq_api_place_job(tasq_session *s, uint64_t *job_id, uint32_t *member,
     char *err, size_t errlen);
@@ -236,7 +239,9 @@ int tasq_api_job_member(tasq_session *s, uint64_t job_id, uint32_t *member,
     char *err, size_t errlen);
 
 // tasq_api_call_member is tasq_api_call to one member (TASQ_API_MEMBER_ANY:
-// the default member). A member down and not connected fails at once with
+// the default member). A member whose first probe is still running is
+// waited for (up to the connect timeout). A member down and not
+// connected fails at once with
 // TASQ_EUNAVAILABLE naming it (no request is sent); a transport failure
 // (an NNG error; not a timeout nor a server's refusal) marks it down, a
 // success marks it up. Not a member (removed by a later resolution):
@@ -254,7 +259,11 @@ int tasq_api_call_member_aio(tasq_session *s, uint32_t member,
 // and returns how many there are (may exceed max). Aliases (alias_of !=
 // 0: another address of a server listed already) are included: skip them
 // to count each server once (stats --all, workers leasing from every
-// server). With one server: one member, number 1, url the option's,
+// server). With several servers it first waits for the probes the open
+// started (they end by about the connect timeout after the open), so
+// that each member's state and identity are known; a member added later
+// by a resolution may be listed unprobed (state unknown). With one
+// server: one member, number 1, url the option's,
 // identity 0 and probed false (it is never probed), state up.
 size_t tasq_api_members(tasq_session *s, tasq_shard_member *out, size_t max);
 
@@ -278,8 +287,13 @@ void tasq_api_member_failed(
 // The session's side (lib/api/servers.c, used by session.c):
 // tasq_api_servers_open makes the set when spec is several servers
 // (*svp NULL and 0 when it is one: the session dials it as before), dials
-// and probes every member at once (each up to co's connect timeout) and
-// fails when none answers, err naming each and why; _free closes it all
+// and probes every member at once (one dial attempt each: a refused one
+// is known down at once; Health up to co's connect timeout) and returns
+// as soon as a member is up and every one before it in the list is known
+// down (the probes of the others go on: the calls that need them wait
+// for them); while none is up, failed dials are retried until the
+// connect timeout, then it fails, err naming each and why; _free closes
+// it all (joining the probes still running)
 // (no call running); _first_chan is the chan of the first member up
 // (pinned until _free: s->chan); _call is tasq_api_call_member without
 // the session's hold.
@@ -292,6 +306,9 @@ tasq_chan *tasq_api_servers_first_chan(tasq_api_servers *sv);
 int        tasq_api_servers_call(tasq_session *s, uint32_t member,
            const tasq_req *req, uint32_t timeout_ms, tasq_rep *rep, char *err,
            size_t errlen);
+// tasq_api_servers_waiters: how many callers wait for a member's first
+// probe (placement, a lookup by id, a call to that member); for tests.
+unsigned tasq_api_servers_waiters(tasq_session *s);
 
 // tasq_api_session_open_with is tasq_session_open with the server set's
 // options (so, e.g. its resolver: tests simulate names; NULL: defaults;

@@ -24,6 +24,8 @@ struct mem {
 	bool              removed;   // no longer a member: close at refs 0
 	bool              connected; // a connection is up (its callback)
 	bool              kick;      // it came back: probe it now
+	bool              probing;   // a probe of it is running
+	nng_thread       *opener;    // the open's probe of it (joined at free)
 	struct mem       *next;      // in number order
 };
 
@@ -32,12 +34,17 @@ struct tasq_api_servers {
 	tasq_shard    *shard;
 	nng_mtx       *mtx; // guards what follows and every struct mem
 	nng_cv        *cv;
+	nng_cv        *settled; // a probe ended (a member's state is known)
 	struct mem    *mems;
 	nng_thread    *prober;
 	bool           stop;
-	tasq_chan_opts co;     // every member's, but url and server name
-	char          *sni;    // tls-server-name, or NULL: each item's host
-	uint32_t       pinned; // s->chan's member (0: none)
+	bool           opened;  // the open returned: its retries stop
+	uint64_t       open_by; // the open's deadline (connect-timeout)
+	unsigned       waiters; // callers waiting for members not probed
+	unsigned       opening; // the open's probes still running
+	tasq_chan_opts co;      // every member's, but url and server name
+	char          *sni;     // tls-server-name, or NULL: each item's host
+	uint32_t       pinned;  // s->chan's member (0: none)
 };
 
 static uint64_t
@@ -77,10 +84,13 @@ mem_unlink(tasq_api_servers *sv, struct mem *m)
 }
 
 // Closes and frees m (unlinked, no holds): outside sv->mtx, since the
-// chan's callback takes it.
+// chan's callback takes it (and the open's probe of it, joined first).
 static void
 mem_free(struct mem *m)
 {
+	if (m->opener != NULL) {
+		nng_thread_destroy(m->opener);
+	}
 	tasq_chan_close(m->chan);
 	free(m);
 }
@@ -123,11 +133,9 @@ mem_dial(tasq_api_servers *sv, struct mem *m, const tasq_shard_member *mi,
 // Probes member num: dials it if it has no chan yet, then asks Health;
 // marks it up (with its identity) or down. The dial waits up to
 // connect_timeout_ms (0: one attempt), the Health reply up to health_ms
-// (at least a second). Only the prober and the open
-// probe, one probe per member at a time; members are removed only by the
-// prober, so m stays valid.
+// (at least a second). Called by probe() alone.
 static void
-probe(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms,
+probe_once(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms,
     uint32_t health_ms)
 {
 	tasq_shard_member mi;
@@ -181,6 +189,77 @@ probe(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms,
 	(void) tasq_shard_mark_up(
 	    sv->shard, m->num, rep.u.health.identity, now_ms());
 	tasq_wire_rep_fini(&rep);
+}
+
+// Probes m (probe_once) unless a probe of it is running already (the
+// open's and the prober's may meet: the running one marks it), then
+// wakes those waiting for a member's state. Only the prober and the
+// open's threads probe; members are removed only by the prober, and a
+// removed member's open probe is joined before it is freed, so m stays
+// valid.
+static void
+probe(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms,
+    uint32_t health_ms)
+{
+	nng_mtx_lock(sv->mtx);
+	if (m->probing) {
+		nng_mtx_unlock(sv->mtx);
+		return;
+	}
+	m->probing = true;
+	nng_mtx_unlock(sv->mtx);
+	probe_once(sv, m, connect_timeout_ms, health_ms);
+	nng_mtx_lock(sv->mtx);
+	m->probing = false;
+	nng_cv_wake(sv->settled);
+	nng_mtx_unlock(sv->mtx);
+}
+
+static tasq_shard_state
+state_of(tasq_api_servers *sv, uint32_t num)
+{
+	tasq_shard_member mi;
+
+	return (tasq_shard_get(sv->shard, num, &mi) == 0 ? mi.state
+	                                                 : TASQ_SHARD_DOWN);
+}
+
+// Waits (at most until until_ms) while a member is not probed yet
+// (state unknown: its first probe is running or due), all of them or
+// only member num: such a member is not known to be down, and placement
+// needs its identity (rendezvous), a lookup by id its tag. Under sv->mtx.
+static void
+wait_unknown(tasq_api_servers *sv, uint32_t num, uint64_t until_ms)
+{
+	for (;;) {
+		bool     pending = false;
+		uint64_t now;
+		for (struct mem *m = sv->mems; m != NULL && !pending;
+		     m             = m->next) {
+			pending = !m->removed && (num == 0 || m->num == num) &&
+			    state_of(sv, m->num) == TASQ_SHARD_UNKNOWN;
+		}
+		if (!pending || sv->stop || (now = now_ms()) >= until_ms) {
+			return;
+		}
+		// Its first probe is due: the prober takes it at once
+		// unless the open's is running.
+		nng_cv_wake(sv->cv);
+		sv->waiters++;
+		(void) nng_cv_until(
+		    sv->settled, nng_clock() + (nng_time) (until_ms - now));
+		sv->waiters--;
+	}
+}
+
+static void
+await_unknown(tasq_api_servers *sv, uint32_t num)
+{
+	uint64_t until = now_ms() + sv->s->connect_timeout_ms;
+
+	nng_mtx_lock(sv->mtx);
+	wait_unknown(sv, num, until);
+	nng_mtx_unlock(sv->mtx);
 }
 
 // Applies a resolution's changes: new members get a struct mem (dialed
@@ -243,16 +322,23 @@ resolve(tasq_api_servers *sv, char *err, size_t errlen)
 }
 
 static bool
+any_up_locked(tasq_api_servers *sv)
+{
+	bool up = false;
+
+	for (struct mem *m = sv->mems; m != NULL && !up; m = m->next) {
+		up = state_of(sv, m->num) == TASQ_SHARD_UP;
+	}
+	return (up);
+}
+
+static bool
 any_up(tasq_api_servers *sv)
 {
-	tasq_shard_member mi;
-	bool              up = false;
+	bool up;
 
 	nng_mtx_lock(sv->mtx);
-	for (struct mem *m = sv->mems; m != NULL && !up; m = m->next) {
-		up = tasq_shard_get(sv->shard, m->num, &mi) == 0 &&
-		    mi.state == TASQ_SHARD_UP;
-	}
+	up = any_up_locked(sv);
 	nng_mtx_unlock(sv->mtx);
 	return (up);
 }
@@ -339,12 +425,24 @@ tasq_api_servers_free(tasq_api_servers *sv)
 	if (sv == NULL) {
 		return;
 	}
-	if (sv->prober != NULL) {
+	if (sv->mtx != NULL && sv->cv != NULL && sv->settled != NULL) {
 		nng_mtx_lock(sv->mtx);
-		sv->stop = true;
+		sv->stop   = true;
+		sv->opened = true;
 		nng_cv_wake(sv->cv);
+		nng_cv_wake(sv->settled);
 		nng_mtx_unlock(sv->mtx);
+	}
+	if (sv->prober != NULL) {
 		nng_thread_destroy(sv->prober);
+	}
+	// The open's probes still running end first (they walk the list):
+	// a dial or a Health reply bounded by its own limit.
+	for (m = sv->mems; m != NULL; m = m->next) {
+		if (m->opener != NULL) {
+			nng_thread_destroy(m->opener);
+			m->opener = NULL;
+		}
 	}
 	// No call is running (the session's holds are all released).
 	while ((m = sv->mems) != NULL) {
@@ -353,6 +451,9 @@ tasq_api_servers_free(tasq_api_servers *sv)
 	}
 	tasq_shard_free(sv->shard);
 	free(sv->sni);
+	if (sv->settled != NULL) {
+		nng_cv_free(sv->settled);
+	}
 	if (sv->cv != NULL) {
 		nng_cv_free(sv->cv);
 	}
@@ -362,18 +463,54 @@ tasq_api_servers_free(tasq_api_servers *sv)
 	free(sv);
 }
 
-struct open_arg {
-	tasq_api_servers *sv;
-	struct mem       *m;
-	uint32_t          timeout_ms;
-};
-
+// The open's probe of member m: one dial attempt, so that a refused
+// connection (nothing listening: a server killed or not started) is known
+// down at once, then Health (up to connect-timeout). While no member is
+// up and the open's deadline has not passed, a member whose dial failed
+// is dialed again every 100 ms (servers starting together with their
+// clients: one server waits connect-timeout for its server the same way).
 static void
 open_one(void *arg)
 {
-	struct open_arg *a = arg;
+	struct mem       *m  = arg;
+	tasq_api_servers *sv = m->sv;
 
-	probe(a->sv, a->m, a->timeout_ms, a->timeout_ms);
+	for (;;) {
+		probe(sv, m, 0, sv->s->connect_timeout_ms);
+		nng_mtx_lock(sv->mtx);
+		if (m->chan != NULL || sv->opened || any_up_locked(sv) ||
+		    now_ms() >= sv->open_by) {
+			sv->opening--;
+			nng_cv_wake(sv->settled);
+			nng_mtx_unlock(sv->mtx);
+			return;
+		}
+		uint64_t wait = sv->open_by - now_ms();
+		(void) nng_cv_until(sv->settled,
+		    nng_clock() + (nng_time) (wait < 100 ? wait : 100));
+		nng_mtx_unlock(sv->mtx);
+	}
+}
+
+// Whether the open can return (under sv->mtx): a member is up and every
+// member before it in the list is known down (so the default member,
+// the first one up, is the one it always was). The members after it may
+// still be probed: the calls that need them wait for their probes
+// (wait_unknown), the others need not.
+static bool
+open_ready(tasq_api_servers *sv)
+{
+	for (struct mem *m = sv->mems; m != NULL; m = m->next) {
+		switch (state_of(sv, m->num)) {
+		case TASQ_SHARD_UP:
+			return (true);
+		case TASQ_SHARD_DOWN:
+			continue;
+		default:
+			return (false);
+		}
+	}
+	return (false);
 }
 
 // Several servers: the set, its members dialed and probed in parallel
@@ -388,10 +525,8 @@ tasq_api_servers_open(tasq_session *s, const char *spec,
 {
 	tasq_api_servers *sv;
 	tasq_shard_opts   o;
-	struct open_arg   args[TASQ_SHARD_MAX_MEMBERS];
-	nng_thread       *thr[TASQ_SHARD_MAX_MEMBERS];
-	size_t            n         = 0, len;
-	bool              auth_only = true;
+	size_t            len;
+	bool              auth_only = true, ok;
 	char              why[256];
 	int               rv;
 
@@ -405,7 +540,8 @@ tasq_api_servers_open(tasq_session *s, const char *spec,
 	    tasq_api_opts_u64(s->opts, TASQ_API_OPT_RESOLVE_INTERVAL);
 	if ((sv = calloc(1, sizeof(*sv))) == NULL ||
 	    nng_mtx_alloc(&sv->mtx) != 0 ||
-	    nng_cv_alloc(&sv->cv, sv->mtx) != 0) {
+	    nng_cv_alloc(&sv->cv, sv->mtx) != 0 ||
+	    nng_cv_alloc(&sv->settled, sv->mtx) != 0) {
 		tasq_api_servers_free(sv);
 		snprintf(err, errlen, "out of memory");
 		return (TASQ_ERESOURCE_EXHAUSTED);
@@ -435,25 +571,41 @@ tasq_api_servers_open(tasq_session *s, const char *spec,
 		tasq_api_servers_free(sv);
 		return (rv != 0 ? rv : TASQ_EUNAVAILABLE);
 	}
-	// Dial and probe every member at once: an open takes one
-	// connect-timeout, not one per member down.
-	for (struct mem *m = sv->mems; m != NULL && n < TASQ_SHARD_MAX_MEMBERS;
-	     m             = m->next) {
-		args[n].sv         = sv;
-		args[n].m          = m;
-		args[n].timeout_ms = s->connect_timeout_ms;
-		if (nng_thread_create(&thr[n], open_one, &args[n]) != 0) {
-			thr[n] = NULL;
-			open_one(&args[n]);
-		}
-		n++;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (thr[i] != NULL) {
-			nng_thread_destroy(thr[i]);
+	// Dial and probe every member at once (a thread each, no lock held:
+	// only the prober, not started yet, changes the list), and return as
+	// soon as the default member is known: a refused member costs
+	// nothing, one that does not answer costs at most connect-timeout,
+	// and only to the calls that need it.
+	sv->open_by = now_ms() + s->connect_timeout_ms;
+	for (struct mem *m = sv->mems; m != NULL; m = m->next) {
+		nng_mtx_lock(sv->mtx);
+		sv->opening++;
+		nng_mtx_unlock(sv->mtx);
+		if (nng_thread_create(&m->opener, open_one, m) != 0) {
+			m->opener = NULL;
+			open_one(m);
 		}
 	}
-	if (!any_up(sv)) {
+	nng_mtx_lock(sv->mtx);
+	while (!(ok = open_ready(sv)) && sv->opening > 0 &&
+	    now_ms() < sv->open_by) {
+		(void) nng_cv_until(sv->settled,
+		    nng_clock() + (nng_time) (sv->open_by - now_ms()));
+	}
+	sv->opened = true;
+	nng_cv_wake(sv->settled);
+	nng_mtx_unlock(sv->mtx);
+	if (!ok) {
+		// Every probe ends (its retries stop): the states are final.
+		for (struct mem *m = sv->mems; m != NULL; m = m->next) {
+			if (m->opener != NULL) {
+				nng_thread_destroy(m->opener);
+				m->opener = NULL;
+			}
+		}
+		ok = any_up(sv);
+	}
+	if (!ok) {
 		tasq_shard_member ms[TASQ_SHARD_MAX_MEMBERS];
 		size_t            k =
 		    tasq_shard_members(sv->shard, ms, TASQ_SHARD_MAX_MEMBERS);
@@ -626,6 +778,9 @@ tasq_api_servers_call(tasq_session *s, uint32_t member, const tasq_req *req,
 		return (tasq_api_err(tasq_chan_call(
 		    s->chan, req, timeout_ms, rep, err, errlen)));
 	}
+	if (member != TASQ_API_MEMBER_ANY) {
+		await_unknown(sv, member); // its first probe may be running
+	}
 	if ((rv = hold(sv, member, &m, &mi, err, errlen)) != 0) {
 		return (rv);
 	}
@@ -664,6 +819,8 @@ tasq_api_place_job(tasq_session *s, uint64_t *job_id, uint32_t *member,
 		*member = 1;
 		return (0);
 	}
+	// Rendezvous needs the identity of every member not known down.
+	await_unknown(s->servers, 0);
 	if ((rv = tasq_shard_place_new(s->servers->shard, now_ms(), job_id,
 	         &mi, err, errlen)) != 0) {
 		return (rv);
@@ -684,6 +841,7 @@ tasq_api_place_job_r(tasq_session *s, uint64_t r, uint64_t *job_id,
 		*member = 1;
 		return (0);
 	}
+	await_unknown(s->servers, 0);
 	if ((rv = tasq_shard_place(s->servers->shard, r, now_ms(), job_id, &mi,
 	         err, errlen)) != 0) {
 		return (rv);
@@ -704,8 +862,16 @@ tasq_api_job_member(tasq_session *s, uint64_t job_id, uint32_t *member,
 		*member = 1;
 		return (0);
 	}
-	if ((rv = tasq_shard_find(s->servers->shard, job_id, ms,
-	         TASQ_SHARD_MAX_MEMBERS, &n, err, errlen)) != 0) {
+	rv = tasq_shard_find(s->servers->shard, job_id, ms,
+	    TASQ_SHARD_MAX_MEMBERS, &n, err, errlen);
+	if (rv == TASQ_EUNAVAILABLE) {
+		// Not found among the members probed: the job's may be one
+		// whose first probe is running.
+		await_unknown(s->servers, 0);
+		rv = tasq_shard_find(s->servers->shard, job_id, ms,
+		    TASQ_SHARD_MAX_MEMBERS, &n, err, errlen);
+	}
+	if (rv != 0) {
 		return (rv);
 	}
 	if (n == 1) {
@@ -752,7 +918,19 @@ tasq_api_members(tasq_session *s, tasq_shard_member *out, size_t max)
 		}
 		return (1);
 	}
-	return (tasq_shard_members(s->servers->shard, out, max));
+	// The open's probes first (they end by about the open's deadline):
+	// a listing of the members (stats --all, a worker's first rounds)
+	// shows each one's state and identity, as it did when the open
+	// waited for them all.
+	tasq_api_servers *sv = s->servers;
+	nng_mtx_lock(sv->mtx);
+	uint64_t until = sv->open_by + sv->s->connect_timeout_ms, now;
+	while (sv->opening > 0 && !sv->stop && (now = now_ms()) < until) {
+		(void) nng_cv_until(
+		    sv->settled, nng_clock() + (nng_time) (until - now));
+	}
+	nng_mtx_unlock(sv->mtx);
+	return (tasq_shard_members(sv->shard, out, max));
 }
 
 int
@@ -815,4 +993,17 @@ tasq_api_member_failed(tasq_session *s, uint32_t num, int rv, const char *why)
 		(void) tasq_shard_mark_down(
 		    s->servers->shard, num, now_ms(), why);
 	}
+}
+
+unsigned
+tasq_api_servers_waiters(tasq_session *s)
+{
+	unsigned n = 0;
+
+	if (s->servers != NULL) {
+		nng_mtx_lock(s->servers->mtx);
+		n = s->servers->waiters;
+		nng_mtx_unlock(s->servers->mtx);
+	}
+	return (n);
 }
