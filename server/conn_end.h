@@ -1,0 +1,16 @@
+// conn_end: ending a socket's established connections from below, for
+// shutdowns under nng 1.5.2 (see server/rpc.c, "Shutdown", and
+// docs/ARCHITECTURE.md): shutdown(2) of the receiving half of each
+// connection makes its outstanding read fail, and nng then closes the
+// pipe from its own receive callback, which has no window for nng's
+// close hang (upstream issue 1813).
+#ifndef TASQ_CONN_END_H
+#define TASQ_CONN_END_H
+
+// tasq_conn_end shuts down the receiving half of every connected socket
+// of this process whose local address is TCP port `port` (> 0) or the
+// IPC path `path` (non-NULL): the connections accepted by the listener
+// there. Descriptors are not closed (nng owns them). Returns how many.
+int tasq_conn_end(int port, const char *path);
+
+#endif
