@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
 
 #include "log.h"
 
@@ -77,8 +80,11 @@ conn_fd(int fd, int port, const char *path)
 	return (getpeername(fd, (struct sockaddr *) &ss, &len) == 0);
 }
 
-int
-tasq_conn_end(int port, const char *path)
+// Shuts down the receiving half of every socket of this process that
+// match(fd, arg) picks (descriptors are not closed: nng owns them).
+// Returns how many.
+static int
+end_matching(bool (*match)(int, const void *), const void *arg)
 {
 	DIR           *d;
 	struct dirent *e;
@@ -97,12 +103,84 @@ tasq_conn_end(int port, const char *path)
 		    fstat((int) fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
 			continue;
 		}
-		if (conn_fd((int) fd, port, path) &&
-		    shutdown((int) fd, SHUT_RD) == 0) {
+		if (match((int) fd, arg) && shutdown((int) fd, SHUT_RD) == 0) {
 			n++;
 		}
 	}
 	FD_SCAN_END();
 	closedir(d);
 	return (n);
+}
+
+struct listen_addr {
+	int         port;
+	const char *path;
+};
+
+static bool
+listen_match(int fd, const void *arg)
+{
+	const struct listen_addr *la = arg;
+
+	return (conn_fd(fd, la->port, la->path));
+}
+
+int
+tasq_conn_end(int port, const char *path)
+{
+	struct listen_addr la = { .port = port, .path = path };
+
+	return (end_matching(listen_match, &la));
+}
+
+// Whether a socket address is the nng one (TCP over IPv4 or IPv6).
+static bool
+same_addr(const struct sockaddr_storage *ss, const nng_sockaddr *sa)
+{
+	if (ss->ss_family == AF_INET && sa->s_family == NNG_AF_INET) {
+		const struct sockaddr_in *in = (const void *) ss;
+		return (in->sin_port == sa->s_in.sa_port &&
+		    in->sin_addr.s_addr == sa->s_in.sa_addr);
+	}
+	if (ss->ss_family == AF_INET6 && sa->s_family == NNG_AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *) ss;
+		return (in6->sin6_port == sa->s_in6.sa_port &&
+		    memcmp(&in6->sin6_addr, sa->s_in6.sa_addr, 16) == 0);
+	}
+	return (false);
+}
+
+// The local and the remote address of one connection.
+struct conn_addrs {
+	nng_sockaddr loc, rem;
+};
+
+static bool
+pipe_match(int fd, const void *arg)
+{
+	const struct conn_addrs *ca = arg;
+	struct sockaddr_storage  ss;
+	socklen_t                len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *) &ss, &len) != 0 ||
+	    !same_addr(&ss, &ca->loc)) {
+		return (false);
+	}
+	len = sizeof(ss);
+	return (getpeername(fd, (struct sockaddr *) &ss, &len) == 0 &&
+	    same_addr(&ss, &ca->rem));
+}
+
+int
+tasq_conn_end_pipe(nng_pipe p)
+{
+	struct conn_addrs ca;
+
+	if (nng_pipe_get_addr(p, NNG_OPT_LOCADDR, &ca.loc) != 0 ||
+	    nng_pipe_get_addr(p, NNG_OPT_REMADDR, &ca.rem) != 0 ||
+	    (ca.loc.s_family != NNG_AF_INET &&
+	        ca.loc.s_family != NNG_AF_INET6)) {
+		return (0);
+	}
+	return (end_matching(pipe_match, &ca));
 }
