@@ -9,6 +9,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "clock.h"
+#include "conn_end.h"
 #include "err.h"
 #include "idmap.h"
 #include "log.h"
@@ -25,8 +26,10 @@ struct tasq_heartbeat {
 	char                *url; // with the bound port
 	uint32_t             max_conns;
 	nng_mtx             *pmtx;  // guards pipes
+	nng_cv              *pcv;   // with pmtx: a connection ended
 	tasq_idmap           pipes; // admitted connections (id -> h)
 	atomic_bool          closing;
+	atomic_bool          quiesced; // the receive loop has ended
 	atomic_uint_fast64_t last_warn_ms;
 	bool                 stopped;
 	bool                 stuck; // nng_close did not return in time
@@ -175,11 +178,13 @@ recv_cb(void *arg)
 			handle(h, m);
 		}
 		nng_msg_free(m);
-	} else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED ||
-	    atomic_load(&h->closing)) {
+	} else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
 		return;
 	}
-	if (!atomic_load(&h->closing)) {
+	// While closing it goes on receiving, and drops what arrives, so
+	// that every connection has a read outstanding and sees its end
+	// (tasq_heartbeat_stop).
+	if (!atomic_load(&h->quiesced)) {
 		nng_recv_aio(h->sock, h->aio);
 	}
 }
@@ -219,6 +224,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	if (ev == NNG_PIPE_EV_REM_POST) {
 		nng_mtx_lock(h->pmtx);
 		tasq_idmap_del(&h->pipes, id);
+		nng_cv_wake(h->pcv);
 		nng_mtx_unlock(h->pmtx);
 	}
 }
@@ -242,8 +248,10 @@ tasq_heartbeat_start(tasq_heartbeat **hp, const tasq_heartbeat_conf *conf,
 	h->max_conns = conf->max_conns > 0 ? conf->max_conns : 1024;
 	tasq_idmap_init(&h->pipes);
 	atomic_init(&h->closing, false);
+	atomic_init(&h->quiesced, false);
 	atomic_init(&h->last_warn_ms, 0);
 	if ((rv = nng_mtx_alloc(&h->pmtx)) != 0 ||
+	    (rv = nng_cv_alloc(&h->pcv, h->pmtx)) != 0 ||
 	    (rv = nng_mtx_alloc(&h->cmtx)) != 0 ||
 	    (rv = nng_cv_alloc(&h->ccv, h->cmtx)) != 0 ||
 	    (rv = nng_aio_alloc(&h->aio, recv_cb, h)) != 0) {
@@ -337,12 +345,61 @@ tasq_heartbeat_url(tasq_heartbeat *h)
 void
 tasq_heartbeat_close(tasq_heartbeat *h)
 {
-	if (h == NULL || atomic_exchange(&h->closing, true)) {
+	if (h == NULL) {
 		return;
 	}
-	if (h->aio != NULL) {
-		nng_aio_cancel(h->aio);
+	atomic_store(&h->closing, true);
+}
+
+// How long the drain over TLS waits for the next connection to end.
+#define HB_QUIET_MS 500
+
+// Ends the connections from below and waits, at most until `until`, for
+// nng to have closed them all: the drain of server/rpc.c, for the same
+// nng 1.5.2 defect. nng_close closes every connection from above, and a
+// connection whose transport has just read a frame header when that
+// happens never finishes its receive (the next read is refused without
+// a completion): PULL's pipe close then waits for it in nng's reaper,
+// and nng_close with it, forever. A connection whose socket is shut down
+// for reading fails its read instead, and nng closes it from that
+// receive callback, which has no such window. The receive loop is still
+// running (recv_cb), so that a pipe PULL had parked with a message reads
+// again and sees its end too.
+static void
+drain(tasq_heartbeat *h, nng_time until)
+{
+	const char *path = NULL;
+	bool        tls  = strncmp(h->url, "tls+", 4) == 0;
+	nng_time    quiet;
+	size_t      left;
+	int         n;
+
+	if (strncmp(h->url, "ipc://", 6) == 0) {
+		path = h->url + 6;
 	}
+	n     = tasq_conn_end((int) tasq_heartbeat_bound_port(h), path);
+	quiet = nng_clock() + HB_QUIET_MS;
+	nng_mtx_lock(h->pmtx);
+	left = h->pipes.count;
+	while (h->pipes.count > 0) {
+		// Over TLS, as in rpc.c, a connection can lose its socket's
+		// end in nng 1.5.2: once none has ended for HB_QUIET_MS,
+		// nothing arrives on the rest.
+		nng_time t  = tls && quiet < until ? quiet : until;
+		bool     to = nng_cv_until(h->pcv, t) == NNG_ETIMEDOUT;
+		if (h->pipes.count < left) {
+			left  = h->pipes.count;
+			quiet = nng_clock() + HB_QUIET_MS;
+		} else if (to) {
+			break;
+		}
+	}
+	if (h->pipes.count > 0) {
+		tasq_debug("shutdown: %zu of %d heartbeat connection(s) "
+		           "still open",
+		    h->pipes.count, n);
+	}
+	nng_mtx_unlock(h->pmtx);
 }
 
 // nng_close on a thread of its own, so that tasq_heartbeat_stop can bound
@@ -379,6 +436,11 @@ tasq_heartbeat_stop(tasq_heartbeat *h)
 	}
 	tasq_heartbeat_close(h);
 	h->stopped = true;
+	until      = nng_clock() + TASQ_HEARTBEAT_CLOSE_MS;
+	if (h->sock_open && h->url != NULL) {
+		drain(h, until);
+	}
+	atomic_store(&h->quiesced, true);
 	if (h->aio != NULL) {
 		nng_aio_stop(h->aio); // waits for the callback
 	}
@@ -424,6 +486,9 @@ tasq_heartbeat_free(tasq_heartbeat *h)
 	}
 	if (h->ccv != NULL) {
 		nng_cv_free(h->ccv);
+	}
+	if (h->pcv != NULL) {
+		nng_cv_free(h->pcv);
 	}
 	if (h->cmtx != NULL) {
 		nng_mtx_free(h->cmtx);

@@ -92,10 +92,12 @@ const char *tasq_heartbeat_url(tasq_heartbeat *h);
 // accepts NULL; not from an nng callback.
 void tasq_heartbeat_close(tasq_heartbeat *h);
 
-// tasq_heartbeat_stop closes, waits for the receive callback, and closes
-// the socket, waiting at most TASQ_HEARTBEAT_CLOSE_MS (nng 1.5.2 can
-// hang in nng_close; see server/rpc.c): then h is left allocated for the
-// stuck thread and TASQ_EDEADLINE_EXCEEDED returned. After it, nothing
+// tasq_heartbeat_stop closes, ends the connections from below and waits
+// for them (at most TASQ_HEARTBEAT_CLOSE_MS), waits for the receive
+// callback, and closes the socket, waiting at most
+// TASQ_HEARTBEAT_CLOSE_MS again (nng 1.5.2 can hang in nng_close; see
+// server/rpc.c): then h is left allocated for the stuck thread and
+// TASQ_EDEADLINE_EXCEEDED returned. After it, nothing
 // reaches the broker from here. Idempotent; accepts NULL.
 #define TASQ_HEARTBEAT_CLOSE_MS 2000
 int tasq_heartbeat_stop(tasq_heartbeat *h);

@@ -173,7 +173,8 @@ static const tasq_opt server_opts[] = {
 	    "--listen with port + 1, or path.hb for ipc://; none: off)",
 	    &cfg.heartbeat_listen, 0, 0, false },
 	{ "ready-file", 0, TASQ_OPT_STR, NULL, NULL, "FILE",
-	    "once serving, write the URL (with the real port) to FILE",
+	    "once serving, write the URL (with the real port) to FILE; "
+	    "with --metrics-listen, its URL on a second line",
 	    &cfg.ready_file, 0, 0, false },
 	// The dashboard across servers (h-sdash, issue 15: server/peers.h).
 	{ "peers", 0, TASQ_OPT_URLS, "TASQ_PEERS", NULL, "URL",

@@ -1029,3 +1029,22 @@ tasq_metrics_stop(tasq_metrics *m)
 	nng_http_server_release(m->srv);
 	metrics_free(m);
 }
+
+int
+tasq_metrics_bound_port(tasq_metrics *m)
+{
+	nng_sockaddr   sa;
+	const uint8_t *p; // the port, in network byte order
+
+	if (m == NULL || nng_http_server_get_addr(m->srv, &sa) != 0) {
+		return (0);
+	}
+	if (sa.s_family == NNG_AF_INET) {
+		p = (const uint8_t *) &sa.s_in.sa_port;
+	} else if (sa.s_family == NNG_AF_INET6) {
+		p = (const uint8_t *) &sa.s_in6.sa_port;
+	} else {
+		return (0);
+	}
+	return ((p[0] << 8) | p[1]);
+}

@@ -46,6 +46,11 @@ int tasq_metrics_peers(
 // tasq_metrics_stop stops serving and frees. Accepts NULL.
 void tasq_metrics_stop(tasq_metrics *m);
 
+// tasq_metrics_bound_port is the TCP port being served: the one the
+// kernel picked when the URL's port is 0 (the server's --ready-file
+// reports it). 0 when it cannot be read.
+int tasq_metrics_bound_port(tasq_metrics *m);
+
 // tasq_metrics_sample records one sample of the history (the rates since
 // the previous sample, gauges, each queue's latency) that /api/history
 // and /api/rates serve. Called by the server's timer once a second

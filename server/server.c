@@ -39,26 +39,50 @@ struct tasq_server {
 	uint64_t         identity; // HealthReply.identity (identity.h)
 };
 
-// Writes the URL being served, with the bound port in place of port 0,
-// to path (through a rename, so readers never see half a line).
-static int
-write_ready_file(const char *path, const char *url, int port)
+// Formats url with port in place of its port (when port > 0 and url is
+// not ipc://) into line, with a newline.
+static void
+ready_line(char *line, size_t len, const char *url, int port)
 {
-	char        tmp[4096], line[1024];
-	FILE       *f;
-	const char *colon = strrchr(url, ':');
+	const char *host = strstr(url, "://");
+	const char *end = "", *colon = NULL;
 
-	if (port > 0 && colon != NULL && strncmp(url, "ipc", 3) != 0) {
-		snprintf(line, sizeof(line), "%.*s:%d\n", (int) (colon - url),
-		    url, port);
+	if (port > 0 && host != NULL && strncmp(url, "ipc", 3) != 0) {
+		host += 3;
+		end = host + strcspn(host, "/?#"); // an http:// path stays
+		for (const char *c = host; c < end; c++) {
+			if (*c == ':') {
+				colon = c;
+			}
+		}
+	}
+	if (colon != NULL) {
+		snprintf(line, len, "%.*s:%d%s\n", (int) (colon - url), url,
+		    port, end);
 	} else {
-		snprintf(line, sizeof(line), "%s\n", url);
+		snprintf(line, len, "%s\n", url);
+	}
+}
+
+// Writes the URL being served, with the bound port in place of port 0,
+// to path (through a rename, so readers never see half a file); with
+// --metrics-listen, murl with its bound port mport on a second line.
+static int
+write_ready_file(
+    const char *path, const char *url, int port, const char *murl, int mport)
+{
+	char  tmp[4096], line[1024], mline[1024] = "";
+	FILE *f;
+
+	ready_line(line, sizeof(line), url, port);
+	if (murl != NULL) {
+		ready_line(mline, sizeof(mline), murl, mport);
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if ((f = fopen(tmp, "we")) == NULL) {
 		return (-1);
 	}
-	if (fputs(line, f) < 0 || fclose(f) != 0) {
+	if (fputs(line, f) < 0 || fputs(mline, f) < 0 || fclose(f) != 0) {
 		return (-1);
 	}
 	return (rename(tmp, path));
@@ -241,6 +265,10 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 	         s->metrics, s->conf.peers, err, errlen)) != 0) {
 		return (rv);
 	}
+	if (s->metrics != NULL) {
+		tasq_info("metrics on %s (port %d)", s->conf.metrics_listen,
+		    tasq_metrics_bound_port(s->metrics));
+	}
 	if (s->conf.watchdog_ms > 0) {
 		char local[1024];
 		if ((rv = tasq_rpc_local_url(s->rpc, local, sizeof(local))) !=
@@ -263,7 +291,8 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 	// Last: whoever waits for the ready file may use everything above.
 	if (s->conf.ready_file != NULL &&
 	    write_ready_file(s->conf.ready_file, s->conf.rpc.url,
-	        tasq_rpc_bound_port(s->rpc)) != 0) {
+	        tasq_rpc_bound_port(s->rpc), s->conf.metrics_listen,
+	        tasq_metrics_bound_port(s->metrics)) != 0) {
 		snprintf(err, errlen, "cannot write %s: %s",
 		    s->conf.ready_file, strerror(errno));
 		return (TASQ_EINTERNAL);

@@ -6,6 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
@@ -322,6 +326,58 @@ TEST(server_bad_identity_file_refused)
 	// The directory's lock was let go: a fixed file starts.
 	ASSERT_EQ(unlink(path), 0);
 	ASSERT_OK(tasq_server_alloc(&s, &sc, err, sizeof(err)));
+	tasq_server_free(s);
+	teardown();
+}
+
+// GET path from 127.0.0.1:port over a plain socket: the status line.
+static void
+http_status(int port, const char *path, char *status, size_t len)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_port                     = htons((uint16_t) port) };
+	char               req[256];
+	ssize_t            n;
+	int                fd;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT_TRUE((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	ASSERT_EQ(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+	ASSERT_EQ(write(fd, req, strlen(req)), (ssize_t) strlen(req));
+	ASSERT_TRUE((n = read(fd, status, len - 1)) > 0);
+	status[n]                       = '\0';
+	status[strcspn(status, "\r\n")] = '\0';
+	close(fd);
+}
+
+// --metrics-listen with port 0: the kernel picks the port and the ready
+// file's second line names it (tests use it instead of a port picked
+// beforehand, which another process could take first).
+TEST(server_ready_file_names_the_metrics_port)
+{
+	tasq_server_conf sc;
+	tasq_server     *s;
+	char             err[512], line[2][128], status[128];
+	int              port = 0, mport = 0;
+
+	setup(&sc, "tcp://127.0.0.1:0");
+	sc.metrics_listen = "http://127.0.0.1:0";
+	ASSERT_OK(tasq_server_alloc(&s, &sc, err, sizeof(err)));
+	ASSERT_OK(tasq_server_start(s, err, sizeof(err)));
+	FILE *f = fopen(ready, "r");
+	ASSERT_NOT_NULL(f);
+	ASSERT_NOT_NULL(fgets(line[0], sizeof(line[0]), f));
+	ASSERT_NOT_NULL(fgets(line[1], sizeof(line[1]), f));
+	ASSERT_NULL(fgets(status, sizeof(status), f));
+	fclose(f);
+	ASSERT_EQ(sscanf(line[0], "tcp://127.0.0.1:%d\n", &port), 1);
+	ASSERT_EQ(sscanf(line[1], "http://127.0.0.1:%d\n", &mport), 1);
+	ASSERT_GT(port, 0);
+	ASSERT_GT(mport, 0);
+	ASSERT_NE(mport, port);
+	http_status(mport, "/healthz", status, sizeof(status));
+	ASSERT_STR_CONTAINS(status, " 200");
 	tasq_server_free(s);
 	teardown();
 }

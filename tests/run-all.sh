@@ -16,15 +16,39 @@
 # hand: TASQ_CTEST_ARGS='-R fault' TASQ_SUITES=asan tests/run-all.sh.
 # Build directories go under $TASQ_BUILD_ROOT (default ./build-ci);
 # TASQ_SUITES picks suites ("plain asan tsan").
+#
+# Side by side: a suite's server tests run one at a time (the CTest lock
+# tasq_integration) and spend most of their time waiting on leases,
+# heartbeats, back-offs and restarts (the plain suite kept 2 cores 23%
+# busy), so the suites run in three lanes at once, each its own build and
+# ctest: plain; asan then deploy (in the plain build, once built; its
+# ctest in tests/deploy, apart from plain's); tsan. The sanitizer builds
+# run niced, so that the plain build comes first. Each suite's output
+# goes to $root/logs/NAME.log and is printed whole when the suite ends.
+# TASQ_SERIAL=1 runs the suites one after another instead.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 root=${TASQ_BUILD_ROOT:-$top/build-ci}
 jobs=$(nproc)
 suites=${TASQ_SUITES:-"plain deploy asan tsan"}
-failed=""
+logs=$root/logs
+mkdir -p "$logs"
+rm -f "$logs"/*.log "$logs"/*.failed "$logs"/*.built
+
+for s in $suites; do
+	case $s in
+	plain | deploy | asan | tsan) ;;
+	*)
+		echo "unknown suite $s" >&2
+		exit 2
+		;;
+	esac
+done
 
 # run_suite NAME "CMAKE ARGS" LAUNCHER CTEST-SELECTION...
-# (in $root/NAME, or $root/$SUITE_DIR)
+# (in $root/NAME, or $root/$SUITE_DIR; the build under $BUILD_NICE;
+# ctest in its subdirectory $TEST_SUBDIR when set, which keeps its own
+# Testing/ beside another suite's ctest in the same build)
 run_suite() {
 	local name=$1 cmake_args=$2 launcher=$3
 	shift 3
@@ -32,13 +56,23 @@ run_suite() {
 	local t0=$SECONDS
 	echo "=== suite $name: configure and build"
 	# shellcheck disable=SC2086
-	cmake -S "$top" -B "$dir" -DTASQ_WERROR=ON $cmake_args >/dev/null
-	cmake --build "$dir" -j"$jobs" >/dev/null
-	echo "=== suite $name: ctest $*"
+	if [ -e "$logs/${SUITE_DIR:-$name}.built" ]; then
+		echo "=== suite $name: built already"
+	elif ! nice -n "${BUILD_NICE:-0}" cmake -S "$top" -B "$dir" \
+	    -DTASQ_WERROR=ON $cmake_args >/dev/null ||
+	    ! nice -n "${BUILD_NICE:-0}" cmake --build "$dir" -j"$jobs" \
+	    >/dev/null; then
+		echo "=== suite $name: the build failed"
+		: >"$logs/$name.failed"
+		return 0
+	fi
+	: >"$logs/${SUITE_DIR:-$name}.built"
+	echo "=== suite $name: built in $((SECONDS - t0)) s; ctest $*"
 	# shellcheck disable=SC2086
-	if ! $launcher ctest --test-dir "$dir" --output-on-failure "$@" \
+	if ! $launcher ctest --test-dir "$dir${TEST_SUBDIR:+/$TEST_SUBDIR}" \
+	    --output-on-failure --no-tests=error "$@" \
 	    ${TASQ_CTEST_ARGS:-}; then
-		failed="$failed $name"
+		: >"$logs/$name.failed"
 	fi
 	echo "=== suite $name: $((SECONDS - t0)) s"
 }
@@ -46,8 +80,8 @@ run_suite() {
 tsan_tests='^(unit\.|fuzz\.|lib\.|integration\.(e2e_million|three_clients|kill_worker|drain|lease_expiry|queue_full|shutdown_load|supervisor_signal|typed_submit|handler_exec_kill|heartbeat_sigstop)$)'
 [ -n "${TASQ_TSAN_FULL:-}" ] && tsan_tests='^(unit|fuzz|lib|integration|compat)\.'
 
-for s in $suites; do
-	case $s in
+suite() {
+	case $1 in
 	plain)
 		# Tests that start servers hold the RESOURCE_LOCK
 		# tasq_integration, so -j runs only the others beside them.
@@ -55,8 +89,16 @@ for s in $suites; do
 		    -j"$jobs" -LE 'slow|valgrind|open-bug'
 		;;
 	deploy)
-		# Reuses the plain build (configured again if it is missing).
-		SUITE_DIR=plain run_suite deploy \
+		# Reuses the plain build (built here if it is missing): waits
+		# for the plain lane to build it.
+		case " $suites " in *" plain "*)
+			while [ ! -e "$logs/plain.built" ] &&
+			    [ ! -e "$logs/plain.failed" ]; do
+				sleep 5
+			done
+			;;
+		esac
+		SUITE_DIR=plain TEST_SUBDIR=tests/deploy run_suite deploy \
 		    "-DCMAKE_BUILD_TYPE=RelWithDebInfo" "" \
 		    -R '^deploy\.(container_lan|compose_kube|debian_package)$'
 		;;
@@ -64,7 +106,6 @@ for s in $suites; do
 		# -j as in plain: the lock keeps the server tests one at a
 		# time; the unit and fuzz tests run beside them.
 		(
-			failed=""
 			export TASQ_TEST_TIMEOUT_FACTOR=3 TASQ_TEST_SCALE=4
 			export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 			export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -73,29 +114,62 @@ for s in $suites; do
 			    "" -j"$jobs" \
 			    -R '^(unit|fuzz|integration|compat|lib|python)\.' \
 			    -LE 'slow|valgrind|open-bug'
-			[ -z "$failed" ]
-		) || failed="$failed asan"
+		)
 		;;
 	tsan)
 		# TSan wants a fixed address layout on kernels with large
 		# mmap randomisation; setarch -R gives it one.
 		(
-			failed=""
 			export TASQ_TEST_TIMEOUT_FACTOR=6 TASQ_TEST_SCALE=10
 			export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 			run_suite tsan \
 			    "-DCMAKE_BUILD_TYPE=Debug -DTASQ_SANITIZE=thread" \
 			    "setarch $(uname -m) -R" -j"$jobs" -R "$tsan_tests" \
 			    -LE 'slow|valgrind|open-bug'
-			[ -z "$failed" ]
-		) || failed="$failed tsan"
-		;;
-	*)
-		echo "unknown suite $s" >&2
-		exit 2
+		)
 		;;
 	esac
+}
+
+# lane NICE SUITE...: the suites that were asked for, one after another,
+# each into its own log, printed whole (one lane at a time) when it ends.
+lane() {
+	local nice=$1 s
+	shift
+	for s in "$@"; do
+		case " $suites " in *" $s "*) ;; *) continue ;; esac
+		BUILD_NICE=$nice suite "$s" >"$logs/$s.log" 2>&1 ||
+		    : >"$logs/$s.failed"
+		{
+			flock 9
+			cat "$logs/$s.log"
+			echo "=== suite $s ended at $((SECONDS - t0)) s"
+		} 9>"$logs/.print.lock"
+	done
+}
+
+t0=$SECONDS
+if [ -n "${TASQ_SERIAL:-}" ]; then
+	for s in $suites; do
+		suite "$s" 2>&1 | tee "$logs/$s.log"
+	done
+else
+	echo "=== lanes: plain, asan then deploy, tsan (logs in $logs)"
+	lane 0 plain &
+	lane_pids=($!)
+	lane 10 asan deploy &
+	lane_pids+=($!)
+	lane 10 tsan &
+	lane_pids+=($!)
+	for p in "${lane_pids[@]}"; do
+		wait "$p" || true
+	done
+fi
+failed=""
+for s in $suites; do
+	[ -f "$logs/$s.failed" ] && failed="$failed $s"
 done
+echo "=== all suites: $((SECONDS - t0)) s"
 if [ -n "$failed" ]; then
 	echo "FAILED suites:$failed"
 	exit 1

@@ -116,17 +116,17 @@ mkdir -p "$out"
 rm -f "$out"/dashboard*.png
 harness_new_key "$T/key"
 
-# --metrics-listen cannot report port 0: a port the kernel just handed out.
-mport=$(node -e 'const s = require("net").createServer();
-s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+# Port 0 for both: the ready file names the RPC URL, then the metrics URL.
 spawn server.log "$server" --listen tcp://127.0.0.1:0 --key-file "$T/key" \
-	--ready-file "$T/ready" --metrics-listen "http://127.0.0.1:$mport" \
+	--ready-file "$T/ready" --metrics-listen http://127.0.0.1:0 \
 	--log-level info
 server_pid=$spawned
 server_up() { [ -s "$T/ready" ] || ! pid_alive "$server_pid"; }
 wait_until 15 server_up || fail "no ready file in $((15 * factor)) s"
 pid_alive "$server_pid" || fail "the server exited at start"
-url=$(cat "$T/ready")
+url=$(sed -n 1p "$T/ready")
+murl=$(sed -n 2p "$T/ready")
+mport=${murl##*:}
 timeout -k 5 $((30 * factor)) "$client" --server "$url" --key-file "$T/key" \
 	health --wait "$((10 * factor))s" --quiet || fail "no server at $url"
 log "server $server_pid on $url, dashboard on http://127.0.0.1:$mport/"

@@ -97,11 +97,15 @@ cl() { # cl URL ARGS...: the tool against URL
 start b tcp://127.0.0.1:0
 b_pid=$spawned
 b_url=$(cat "$T/b.ready")
+# A's own address goes into its --peers: its port is picked first; the
+# metrics port is the kernel's (the ready file's second line).
 pa=$(free_port)
-mport=$(free_port)
 a_url=tcp://127.0.0.1:$pa
-start a "$a_url" --metrics-listen "http://127.0.0.1:$mport" \
+start a "$a_url" --metrics-listen "http://127.0.0.1:0" \
 	--peers "$a_url,$b_url" --peers-refresh 300ms
+mport=$(sed -n 2p "$T/a.ready")
+mport=${mport##*:}
+[ -n "$mport" ] || fail "A's ready file names no metrics port"
 cl "$a_url" health --wait "$((10 * factor))s" --quiet || fail "no server A"
 cl "$a_url" submit --detach --queue dq 1 >/dev/null || fail "submit to A"
 cl "$b_url" submit --detach --queue dq 1 2 >/dev/null || fail "submit to B"

@@ -359,7 +359,10 @@ start_server() {
 		    "$(tail -n 1 "$SERVER_LOG")"
 	done
 	((rv == 0)) || fail "the server did not start"
-	URL=$(cat "$ready")
+	# The ready file's first line is the URL; with --metrics-listen
+	# the second is the metrics URL with its bound port.
+	URL=$(sed -n 1p "$ready")
+	METRICS_URL=$(sed -n 2p "$ready")
 	client health --wait "$(secs 10)s" >/dev/null ||
 	    fail "server $_nserver at $URL does not answer health"
 }

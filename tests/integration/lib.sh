@@ -196,7 +196,10 @@ _ready_file_written() { [ -s "$1" ]; }
 # start_server [ARGS...]: tasq-server on $LISTEN (default
 # tcp://127.0.0.1:0) with $KEY; waits for the ready file (the real URL)
 # and then for a health RPC. Sets SERVER_PID, SERVER_URL and URL
-# (SERVER_URL with 127.0.0.1 replaced by $CLIENT_HOST when that is set).
+# (SERVER_URL with 127.0.0.1 replaced by $CLIENT_HOST when that is set),
+# and METRICS_URL: with --metrics-listen http://127.0.0.1:0, the ready
+# file's second line, the port the kernel picked (no free port picked
+# beforehand, which another process could take first); else empty.
 # shellcheck disable=SC2120 # arguments are optional
 start_server() {
 	local ready=$T/server.ready
@@ -209,7 +212,8 @@ start_server() {
 		fail "server wrote no ready file in $((15 * FACTOR)) s"
 	fi
 	pid_alive "$SERVER_PID" || fail "server exited at start"
-	SERVER_URL=$(cat "$ready")
+	SERVER_URL=$(sed -n 1p "$ready")
+	METRICS_URL=$(sed -n 2p "$ready")
 	URL=$SERVER_URL
 	if [ -n "${CLIENT_HOST:-}" ]; then
 		URL=${SERVER_URL/127.0.0.1/$CLIENT_HOST}

@@ -18,13 +18,11 @@ check=$top/tests/integration/monitoring_check.py
 rules=$top/deploy/prometheus/tasq-alerts.yml
 dash=$top/deploy/grafana/tasq.json
 
-# --metrics-listen cannot report port 0: a port the kernel just handed out.
-mport=$(python3 -c 'import socket; s = socket.socket()
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-start_server --data-dir "$T/data" --metrics-listen "http://127.0.0.1:$mport"
-M=http://127.0.0.1:$mport
+# Port 0: the ready file names the port the kernel picked.
+start_server --data-dir "$T/data" --metrics-listen http://127.0.0.1:0
+M=$METRICS_URL
 wait_until 10 curl -sf -o /dev/null "$M/healthz" ||
-    fail "no /healthz on port $mport"
+    fail "no /healthz at $M"
 start_workers -j 1
 client submit --range 1:100 >"$T/run.out" 2>"$T/run.err" ||
     fail "submit: $(cat "$T/run.err")"

@@ -17,11 +17,9 @@ MAX=32
 EXTRA=16
 N=3000
 
-mport=$(free_port)
-M=http://127.0.0.1:$mport/metrics
 # metric NAME: a sample of /metrics (no curl needed).
 metric() {
-	"$PYTHON" - "$M" "$1" <<'EOF'
+	"$PYTHON" - "$METRICS_URL/metrics" "$1" <<'EOF'
 import sys, urllib.request
 with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
     for line in r.read().decode().splitlines():
@@ -46,7 +44,7 @@ probes_seen() {
 
 start_server main --max-connections "$MAX" --max-unauthenticated "$MAX" \
     --auth-timeout 60s --watchdog-interval 200ms --log-level debug \
-    --metrics-listen "http://127.0.0.1:$mport"
+    --metrics-listen http://127.0.0.1:0
 wait_until 10 metric tasq_connections >/dev/null || fail "no /metrics"
 start_worker -j 1 --batch-size 50 --task-delay 2ms
 

@@ -22,13 +22,13 @@
 test_begin 90
 command -v curl >/dev/null || fail "curl is needed"
 
-mport=$(free_port)
-M=http://127.0.0.1:$mport
 lease_ms=$((1000 * FACTOR))
 start_server main --max-attempts 1 --lease "${lease_ms}ms" \
-    --metrics-listen "$M"
+    --metrics-listen http://127.0.0.1:0
+M=$METRICS_URL
+mport=$MPORT
 wait_until 10 curl -sf -o /dev/null "$M/healthz" ||
-    fail "no /healthz on port $mport: $(tail -n 5 "$SERVER_LOG")"
+    fail "no /healthz at $M: $(tail -n 5 "$SERVER_LOG")"
 W=("$PYTHON" "$HERE/webactions.py" "$M" "$KEY")
 
 # jobs_py EXPR: evaluates EXPR over /api/jobs (j: the reply, job: our

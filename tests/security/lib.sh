@@ -20,8 +20,8 @@
 # pid recorded; the EXIT trap TERMs every recorded group, KILLs what is
 # left after a bounded wait, prints the logs on failure and removes $T.
 # Nothing is ever killed by name: other people's tasq processes run on
-# the same machine. Loopback only, port 0 (or a port the kernel just
-# handed out, for --metrics-listen), and no sleep as synchronisation:
+# the same machine. Loopback only, port 0 (--metrics-listen too: the
+# ready file names its port), and no sleep as synchronisation:
 # wait_until polls a condition under a deadline. A watchdog ends a test
 # that overruns its budget, with logs, before CTest would kill it.
 #
@@ -145,13 +145,6 @@ test_begin() {
 # new_key FILE: 48 random bytes, hex, mode 0600.
 new_key() { harness_new_key "$1"; }
 
-# free_port: a loopback port the kernel hands out now (for listeners
-# that cannot report port 0, such as --metrics-listen).
-free_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket()
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # client ARGS...: tasq against $URL with $CLIENT_KEY (default $KEY) and
 # CLIENT_OPTS, bounded by CLIENT_TIMEOUT (default 60) x FACTOR seconds.
 client() {
@@ -166,7 +159,9 @@ _ready() { [ -s "$1" ] || ! pid_alive "$SERVER_PID"; }
 # tcp://127.0.0.1:0) with $SERVER_KEY (default $KEY), log $T/NAME.log;
 # waits for the ready file, then a health RPC (with CLIENT_OPTS). Sets
 # SERVER_PID, SERVER_LOG, URL (127.0.0.1 replaced by $CLIENT_HOST when
-# set) and PORT.
+# set), PORT, and METRICS_URL and MPORT: with --metrics-listen
+# http://127.0.0.1:0, the URL and port the ready file's second line
+# names (the port the kernel picked); else empty.
 start_server() {
 	local name=$1 ready=$T/$1.ready
 	shift
@@ -180,8 +175,10 @@ start_server() {
 	    fail "server $name wrote no ready file in $((15 * FACTOR)) s"
 	pid_alive "$SERVER_PID" ||
 	    fail "server $name exited at start: $(cat "$SERVER_LOG")"
-	URL=$(cat "$ready")
+	URL=$(sed -n 1p "$ready")
 	PORT=${URL##*:}
+	METRICS_URL=$(sed -n 2p "$ready")
+	MPORT=${METRICS_URL##*:}
 	if [ -n "${CLIENT_HOST:-}" ]; then
 		URL=${URL/127.0.0.1/$CLIENT_HOST}
 	fi

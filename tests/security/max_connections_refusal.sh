@@ -17,10 +17,9 @@ open_is() {
 	    awk '$1 == "tasq_connections" { print $2 }')" = "$1" ]
 }
 for round in 1 2 3 4 5 6 7 8; do
-	mport=$(free_port)
-	metrics=http://127.0.0.1:$mport/metrics
 	start_server "r$round" --max-connections 1 --watchdog-interval 0 \
-	    --metrics-listen "http://127.0.0.1:$mport"
+	    --metrics-listen http://127.0.0.1:0
+	metrics=$METRICS_URL/metrics
 	wait_until 10 open_is 0 || fail "round $round: no /metrics"
 	"${PEER[@]}" hold "$PORT" 1 --sp --secs $((30 * FACTOR)) \
 	    >"$T/hold.out" 2>&1 &

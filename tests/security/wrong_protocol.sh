@@ -7,13 +7,12 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 2
 test_begin 60
 
-mport=$(free_port)
-start_server main --metrics-listen "http://127.0.0.1:$mport"
-wait_until 10 curl -sf -o /dev/null "http://127.0.0.1:$mport/healthz" ||
-    fail "no metrics listener on $mport"
+start_server main --metrics-listen http://127.0.0.1:0
+wait_until 10 curl -sf -o /dev/null "$METRICS_URL/healthz" ||
+    fail "no metrics listener at $METRICS_URL"
 start_worker -j 1
 gauge() {
-	curl -sf "http://127.0.0.1:$mport/metrics" |
+	curl -sf "$METRICS_URL/metrics" |
 	    awk '$1 == "tasq_connections" { print $2 }'
 }
 for i in 1 2 3 4 5; do

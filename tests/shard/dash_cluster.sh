@@ -14,6 +14,9 @@
 . "$(dirname "$0")/../fault/lib.sh"
 test_begin 90
 
+# Server 1's own address goes into its --peers, so its port is chosen
+# before it starts (the one port picked free beforehand; the metrics
+# port is the kernel's, from the ready file).
 free_port() {
 	python3 -c 'import socket; s = socket.socket()
 s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -32,11 +35,12 @@ start_n 2 tcp://127.0.0.1:0 --max-attempts 1
 start_n 3 tcp://127.0.0.1:0 --max-attempts 1
 # Server 1's own address goes into its --peers: a port chosen first.
 p1=$(free_port)
-mport=$(free_port)
 LIST="tcp://127.0.0.1:$p1,${URLS[2]},${URLS[3]}"
 start_n 1 "tcp://127.0.0.1:$p1" --max-attempts 1 \
-    --metrics-listen "http://127.0.0.1:$mport" --peers "$LIST" \
+    --metrics-listen "http://127.0.0.1:0" --peers "$LIST" \
     --peers-refresh 300ms
+mport=${METRICS_URL##*:}
+[ -n "$mport" ] || fail "server 1's ready file names no metrics port"
 log "servers ${PID[*]}: $LIST, dashboard on port $mport"
 ids=("" "$(cat "$T/data1/identity")" "$(cat "$T/data2/identity")" \
     "$(cat "$T/data3/identity")")

@@ -17,21 +17,15 @@ health_id() {
 	sed -E 's/.* identity=([0-9a-f]{16}) server_id=([0-9a-f]{16}) .*/\1 \2/' "$T/probe"
 }
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket()
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 data=$T/data
-mport=$(free_port)
-start_server --data-dir "$data" --metrics-listen "http://127.0.0.1:$mport"
+start_server --data-dir "$data" --metrics-listen http://127.0.0.1:0
 read -r id1 sid1 < <(health_id)
 file=$(cat "$data/identity")
 log "identity $id1, server_id $sid1, $data/identity $file"
 [ "$id1" = "$file" ] || fail "Health says $id1, the file $file"
 [ "$id1" != 0000000000000000 ] || fail "identity 0"
 [ "$(wc -c <"$data/identity")" = 17 ] || fail "the file is not 17 bytes"
-api=$(curl -sf "http://127.0.0.1:$mport/api/stats") || fail "GET /api/stats failed"
+api=$(curl -sf "$METRICS_URL/api/stats") || fail "GET /api/stats failed"
 python3 -c 'import json, sys; s = json.loads(sys.argv[1]); assert s["identity"] == sys.argv[2], s["identity"]; assert "queues" in s and "version" in s' \
     "$api" "$id1" || fail "/api/stats has not identity $id1: ${api:0:200}"
 # The tool shows it too: tasq health --json, tasq stats (a line of its
