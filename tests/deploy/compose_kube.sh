@@ -481,14 +481,17 @@ show_workers() {
 	"$py" -c '
 import json, sys
 for m in json.load(open(sys.argv[1]))["servers"]:
+    st = m.get("stats")
+    if not m["up"] or not st:
+        print("  %s: did not answer" % m["url"])
+        continue
     print("  %s (identity %s): %d worker processes connected" % (
-        m["url"], m["stats"]["identity"],
-        sum(w["connected"] for w in m["stats"]["workers"])))
+        m["url"], st["identity"], sum(w["connected"] for w in st["workers"])))
 ' "$WORK/wstats.json"
 }
 step "kube: the workers lease from every shard (tasq stats --all in a worker pod)"
 harness_poll 60 workers_everywhere 3 || {
-	head -c 2000 "$WORK/wstats.json" 2>/dev/null
+	show_workers 2>/dev/null
 	fail "the 6 worker processes are not connected to each of the 3 shards"
 }
 show_workers
@@ -538,7 +541,7 @@ echo "  ${shards[3]}: identity $id3, on volume $(podman inspect --format \
 	'{{range .Mounts}}{{if eq .Destination "/var/lib/tasq"}}{{.Name}}{{end}}{{end}}' \
 	"${shards[3]}")"
 harness_poll 60 workers_everywhere 4 || {
-	head -c 2000 "$WORK/wstats.json" 2>/dev/null
+	show_workers 2>/dev/null
 	fail "the workers did not all connect to the 4th shard in 60 s"
 }
 echo "the workers serve the 4th shard $(elapsed_since "$t") s after it was played:"
