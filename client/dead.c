@@ -57,11 +57,18 @@ static int
 dead_list(tasq_session *s, uint64_t after, uint32_t max, bool payloads,
     tasq_dead_list **lp)
 {
-	int rv;
+	static bool warned;
+	int         rv;
 
 	if ((rv = tasq_dead_get(lp, s, dopt.queue, after, max, payloads)) !=
 	    0) {
 		fprintf(stderr, "tasq: dead list: %s\n", tasq_errmsg());
+	} else if ((*lp)->missing != NULL && !warned) {
+		// Several servers, some down: their letters are not listed.
+		fprintf(stderr,
+		    "tasq: dead: warning: not listed, no answer: %s\n",
+		    (*lp)->missing);
+		warned = true;
 	}
 	return (rv);
 }

@@ -324,6 +324,12 @@ tasq_cmd_jobs(tasq_client *c, int argc, char **argv)
 		fprintf(stderr, "tasq: %" PRIu64 " more jobs not listed\n",
 		    l->total - l->n);
 	}
+	if (l->missing != NULL) {
+		// Several servers, some down: their jobs are not listed.
+		fprintf(stderr,
+		    "tasq: jobs: warning: not listed, no answer: %s\n",
+		    l->missing);
+	}
 	rv = 0;
 out:
 	tasq_job_list_free(l);

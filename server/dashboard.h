@@ -17,6 +17,9 @@
 // when a button is first used and keeps it in a variable only (never
 // localStorage, a cookie or the URL). Without it the page is read-only
 // and the buttons send nothing.
+// With --peers, /api/stats carries the cluster: a Servers table shows
+// its sum (first row, "cluster") and a row per server (identity, URL, up
+// or down with the reason, its counts), hidden without --peers.
 // tests/dashboard reads cells by index; new columns go after the
 // existing ones.
 #ifndef TASQ_DASHBOARD_H
@@ -91,6 +94,12 @@ static const char tasq_dashboard_html[] =
     "<div class=\"card\"><b id=\"latency\">0</b><span>queue latency (max)</span"
     "></div>\n"
     "</section>\n"
+    "<section class=\"wide\" id=\"cluster\" hidden><h2>Servers <span class=\"m"
+    "uted\" id=\"clnote\"></span></h2><table id=\"servers\"><thead><tr><th c"
+    "lass=\"l\">server</th><th class=\"l\">url</th><th class=\"l\">state</th"
+    "><th>ready</th><th>leased</th><th>jobs</th><th>completed</th><th>faile"
+    "d</th><th>dead</th><th>workers</th><th>up</th></tr></thead><tbody></tb"
+    "ody></table></section>\n"
     "<section class=\"wide\"><h2>Throughput, last <span id=\"span\">minutes</sp"
     "an> (kept by the server)</h2>\n"
     "<div class=\"legend\"><span><i style=\"background:#36c\"></i>completed/s</"
@@ -312,6 +321,30 @@ static const char tasq_dashboard_html[] =
     "if(j.state!=='done'&&j.state!=='cancelled')btn('cancel','drop its queu"
     "ed tasks and stop its running ones');\n"
     "tr.append(a);b.append(tr)}}\n"
+    "// --peers: the cluster's sum, then a row per server (up, or down and\n"
+    "// why), from /api/stats's cluster (the server asks its peers itself).\n"
+    "function showCluster(c){const sec=$('cluster');if(!c){sec.hidden=true;"
+    "return}sec.hidden=false;\n"
+    "const qs=q=>(q||[]).reduce((a,x)=>[a[0]+x.ready,a[1]+x.leased,a[2]+x.j"
+    "obs,a[3]+x.completed,a[4]+x.failed],[0,0,0,0,0]);\n"
+    "const sv=c.servers||[],up=sv.filter(x=>x.up).length;\n"
+    "$('clnote').textContent='('+up+' of '+sv.length+' up'+(c.age_ms!==unde"
+    "fined?', asked '+ago(c.age_ms):'')+')';\n"
+    "const rows=sv.map(x=>{const st=x.stats||{},q=qs(st.queues);return [{t:"
+    "x.identity||'-',c:'l'},{t:x.url,c:'l'},\n"
+    "x.up?{t:'up',c:'l ok'}:{t:'down: '+(x.error||'no answer'),c:'err'},\n"
+    "x.up?num(q[0]):'-',x.up?num(q[1]):'-',x.up?num(q[2]):'-',x.up?num(q[3]"
+    "):'-',\n"
+    "x.up?{t:num(q[4]),c:q[4]>0?'bad':''}:'-',x.up?num(st.dead_total||0):'-"
+    "',x.up?num((st.workers||[]).length):'-',x.up?dur(st.uptime_ms):'-']});\n"
+    "if(c.total){const q=qs(c.total.queues);rows.unshift([{t:'cluster',c:'l"
+    "'},{t:'sum of '+up+' server(s) up',c:'l'},\n"
+    "c.error?{t:'error: '+c.error,c:'err'}:{t:'',c:'l'},num(q[0]),num(q[1])"
+    ",num(q[2]),num(q[3]),{t:num(q[4]),c:q[4]>0?'bad':''},\n"
+    "num(c.total.dead_total),num(c.total.workers),''])}\n"
+    "else if(c.error)rows.unshift([{t:'cluster',c:'l'},'',{t:'error: '+c.er"
+    "ror,c:'err'},'','','','','','','',''])\n"
+    "fill('servers',rows)}\n"
     "let deadAt=0;\n"
     "async function tick(){try{\n"
     "const [s,r,h]=await Promise.all([get('/api/stats'),get('/api/rates'),g"
@@ -322,7 +355,9 @@ static const char tasq_dashboard_html[] =
     "(w=>[w.id,w]));\n"
     "const c=s.counters;const con=s.workers.filter(w=>w.connected).length;\n"
     "$('meta').textContent='server '+s.version+', up '+dur(s.uptime_ms)+', "
-    "'+con+' worker(s) connected';\n"
+    "'+con+' worker(s) connected'+(s.cluster&&s.cluster.servers?', cluster "
+    "of '+s.cluster.servers.length:'');\n"
+    "showCluster(s.cluster);\n"
     "$('rate').textContent=rate(r.now.completed);$('completed').textContent"
     "=num(c.tasks_completed);\n"
     "$('failed').textContent=num(c.tasks_failed);$('retried').textContent=n"

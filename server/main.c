@@ -24,6 +24,7 @@
 #include "heartbeat.h"
 #include "log.h"
 #include "opt.h"
+#include "peers.h"
 #include "rand.h"
 #include "rpc.h"
 #include "server.h"
@@ -65,6 +66,8 @@ static struct {
 	uint64_t contexts;
 	uint64_t max_wait_ms;
 	uint64_t skew_ms;
+	char    *peers;
+	uint64_t peers_refresh_ms;
 
 	tasq_commonopt_cfg common; // key, TLS, log (lib/commonopt.h)
 } cfg;
@@ -172,11 +175,31 @@ static const tasq_opt server_opts[] = {
 	{ "ready-file", 0, TASQ_OPT_STR, NULL, NULL, "FILE",
 	    "once serving, write the URL (with the real port) to FILE",
 	    &cfg.ready_file, 0, 0, false },
+	// The dashboard across servers (h-sdash, issue 15: server/peers.h).
+	{ "peers", 0, TASQ_OPT_URLS, "TASQ_PEERS", NULL, "URL",
+	    "every server of the cluster, this one included (URL,URL,... "
+	    "or a name with several addresses): the dashboard and "
+	    "/api/stats sum them and show each (with --metrics-listen)",
+	    &cfg.peers, 0, 0, false },
+	{ "peers-refresh", 0, TASQ_OPT_MS, "TASQ_PEERS_REFRESH", "2s",
+	    "DURATION",
+	    "ask the --peers this often (each request bounded by it too)",
+	    &cfg.peers_refresh_ms, 200, 60000, false },
+	{ "tls-ca", 0, TASQ_OPT_STR, "TASQ_TLS_CA", NULL, "FILE",
+	    "CA that signed the certificates of tls+tcp:// --peers",
+	    &cfg.common.tls_ca, 0, 0, false },
+	{ "tls-server-name", 0, TASQ_OPT_STR, NULL, NULL, "NAME",
+	    "name expected in the --peers' certificates (default: URL "
+	    "host)",
+	    &cfg.common.tls_server_name, 0, 0, false },
 	TASQ_OPT_END,
 };
 
 // The heartbeat address in use ("": none).
 static char hb_url[1024];
+
+// --peers as the server takes it (server/peers.h).
+static tasq_peers_conf peers;
 
 static const char usage[] =
     "Usage: tasq-server [options]\n"
@@ -242,6 +265,40 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 		    cfg.fsync);
 		return (2);
 	}
+	if (cfg.peers != NULL) {
+		// tasq-server dials its --peers as a client does: the same
+		// checks (--tls-ca given and readable for tls+tcp://, our
+		// certificate as a client one).
+		tasq_commonopt_cfg dc = cfg.common;
+		if (cfg.common.tls_client_ca == NULL) {
+			// Peers that do not ask for a client certificate are
+			// not shown one.
+			dc.tls_cert = dc.tls_key = NULL;
+		}
+		if (tasq_commonopt_check(&dc, TASQ_COMMONOPT_DIALER,
+		        strstr(cfg.peers, "tls+") != NULL, err,
+		        sizeof(err)) != 0) {
+			fprintf(stderr, "tasq-server: --peers: %s\n", err);
+			return (2);
+		}
+		if (cfg.metrics_listen == NULL) {
+			tasq_warn("--peers without --metrics-listen: no "
+			          "dashboard shows them");
+		}
+		peers = (tasq_peers_conf) {
+			.peers           = cfg.peers,
+			.key_file        = cfg.common.key_file,
+			.key             = getenv("TASQ_KEY"),
+			.tls_ca          = dc.tls_ca,
+			.tls_server_name = dc.tls_server_name,
+			.tls_cert        = dc.tls_cert,
+			.tls_key         = dc.tls_key,
+			.tls_engine      = dc.tls_engine,
+			.tls_min         = dc.tls_min,
+			.tls_max         = dc.tls_max,
+			.refresh_ms      = (uint32_t) cfg.peers_refresh_ms,
+		};
+	}
 	if (oc->check_config) {
 		printf("configuration ok\n");
 		return (0);
@@ -288,6 +345,7 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 		.heartbeat_listen  = hb_url[0] != '\0' ? hb_url : NULL,
 		.heartbeat_derived = cfg.heartbeat_listen == NULL,
 		.ready_file        = cfg.ready_file,
+		.peers             = cfg.peers != NULL ? &peers : NULL,
 	};
 	return (-1);
 }

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "history.h"
 #include "log.h"
+#include "peers.h"
 #include "statsfmt.h"
 #include "webapi.h"
 #include "webauth.h"
@@ -43,6 +44,7 @@ struct tasq_metrics {
 	tasq_history     *history;
 	tasq_metrics_auth auth;
 	nng_mtx          *action_mtx; // one action on jobs at a time
+	tasq_peers       *peers;      // --peers (NULL: none); ours
 	// Written by tasq_metrics_sample (the server's timer), read by the
 	// HTTP handlers: guarded by mtx.
 	nng_mtx            *mtx;
@@ -439,6 +441,7 @@ static void
 stats_cb(nng_aio *aio)
 {
 	tasq_metrics *m = metrics_of(aio);
+	tasq_peers   *peers;
 	tasq_rep      st;
 	char         *buf = NULL;
 	size_t        len = 0;
@@ -454,6 +457,22 @@ stats_cb(nng_aio *aio)
 	st.u.stats.identity  = m->identity;
 	tasq_stats_json(&st, f);
 	tasq_broker_stats_fini(&st);
+	nng_mtx_lock(m->mtx);
+	peers = m->peers;
+	nng_mtx_unlock(m->mtx);
+	if (peers != NULL && fflush(f) == 0) {
+		// The object gains "cluster" (the peers' last answer, which
+		// the peers' thread keeps fresh: nothing waits for a peer
+		// here) before its closing brace.
+		while (len > 0 && buf[len - 1] != '}') {
+			len--;
+		}
+		if (len > 0 && fseeko(f, (off_t) len - 1, SEEK_SET) == 0) {
+			fputs(",\"cluster\":", f);
+			tasq_peers_json(peers, tasq_clock_mono_ms(), f);
+			fputs("}\n", f);
+		}
+	}
 	if (fclose(f) != 0) {
 		free(buf);
 		reply(aio, 500, "text/plain", "out of memory\n", 14);
@@ -900,6 +919,7 @@ metrics_free(tasq_metrics *m)
 	if (m->action_mtx != NULL) {
 		nng_mtx_free(m->action_mtx);
 	}
+	tasq_peers_stop(m->peers);
 	tasq_history_free(m->history);
 	free(m->queues);
 	free(m->workers);
@@ -980,6 +1000,23 @@ fail:
 	}
 	metrics_free(m);
 	return (rv);
+}
+
+int
+tasq_metrics_peers(
+    tasq_metrics *m, const tasq_peers_conf *conf, char *err, size_t errlen)
+{
+	tasq_peers *p;
+	int         rv;
+
+	if ((rv = tasq_peers_start(&p, conf, err, errlen)) != 0) {
+		return (rv);
+	}
+	// The handlers read the pointer under mtx: they run already.
+	nng_mtx_lock(m->mtx);
+	m->peers = p;
+	nng_mtx_unlock(m->mtx);
+	return (0);
 }
 
 void

@@ -11,6 +11,7 @@
 
 #include "broker.h"
 #include "journal.h"
+#include "peers.h"
 #include "replay.h"
 #include "rpc.h"
 #include "stats.h"
@@ -33,6 +34,14 @@ typedef struct tasq_metrics_auth {
 int tasq_metrics_start(tasq_metrics **mp, const char *url, tasq_broker *b,
     tasq_rpc *rpc, tasq_journal *j, uint64_t identity,
     const tasq_metrics_auth *auth, char *err, size_t errlen);
+
+// tasq_metrics_peers starts asking the servers of conf->peers
+// (server/peers.h) for the cluster's view that /api/stats then carries
+// ("cluster") and the dashboard shows. Call once, after
+// tasq_metrics_start, before requests can matter. Errors, with err: as
+// tasq_peers_start.
+int tasq_metrics_peers(
+    tasq_metrics *m, const tasq_peers_conf *conf, char *err, size_t errlen);
 
 // tasq_metrics_stop stops serving and frees. Accepts NULL.
 void tasq_metrics_stop(tasq_metrics *m);

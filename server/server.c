@@ -236,6 +236,11 @@ tasq_server_start(tasq_server *s, char *err, size_t errlen)
 		s->metrics = NULL;
 		return (rv);
 	}
+	if (s->metrics != NULL && s->conf.peers != NULL &&
+	    (rv = tasq_metrics_peers(
+	         s->metrics, s->conf.peers, err, errlen)) != 0) {
+		return (rv);
+	}
 	if (s->conf.watchdog_ms > 0) {
 		char local[1024];
 		if ((rv = tasq_rpc_local_url(s->rpc, local, sizeof(local))) !=

@@ -49,6 +49,9 @@ typedef struct tasq_server_conf {
 	const char     *heartbeat_listen; // NULL: no heartbeat port
 	bool heartbeat_derived; // the default: warn, not fail, if it is taken
 	const char *ready_file; // NULL: none
+	// --peers: the cluster the dashboard shows (server/peers.h), with
+	// metrics_listen only; NULL: this server alone.
+	const struct tasq_peers_conf *peers;
 } tasq_server_conf;
 
 // How long tasq_server_stop gives established connections to end before

@@ -772,11 +772,19 @@ typedef struct tasq_job_list {
 	tasq_job_status *jobs;  // n entries, in the server's order
 	uint64_t         total; // jobs of the queue: more than n when
 	                        // max cut the list
+	// Several servers: the servers that did not answer, as one line
+	// ("URL: why; URL: why"), whose jobs the list misses; NULL when
+	// every server answered (and with one server).
+	const char *missing;
 } tasq_job_list;
 
 // tasq_server_jobs lists the jobs the server holds, of queue (NULL: all
 // queues), at most max (0: 1000; the server caps it at 65536): returns
-// new (*lp: free with tasq_job_list_free). Errors:
+// new (*lp: free with tasq_job_list_free). With several servers, every
+// server's jobs, server after server in tag order (each job's id names
+// its server), at most max of each, total their sum; a server that does
+// not answer is named in missing and the call fails only when none
+// answers (TASQ_EUNAVAILABLE). Errors:
 // TASQ_EINVALID_ARGUMENT (NULL, or a bad queue name), TASQ_EUNAVAILABLE,
 // TASQ_EDEADLINE_EXCEEDED, TASQ_EUNAUTHENTICATED,
 // TASQ_ERESOURCE_EXHAUSTED.
@@ -872,6 +880,10 @@ typedef struct tasq_dead_list {
 	size_t           n;
 	tasq_dead_entry *letters;
 	uint64_t         total; // the server's letters (of the queue)
+	// Several servers: the servers that did not answer ("URL: why;
+	// ..."), whose letters the page may miss; NULL when every server
+	// asked answered (and with one server).
+	const char *missing;
 } tasq_dead_list;
 
 // tasq_dead_get lists dead letters of queue (NULL: all) with ids above
@@ -882,6 +894,18 @@ typedef struct tasq_dead_list {
 // there are no more. Errors: TASQ_EINVALID_ARGUMENT (NULL, a bad queue
 // name), TASQ_EUNAVAILABLE, TASQ_EDEADLINE_EXCEEDED,
 // TASQ_EUNAUTHENTICATED, TASQ_ERESOURCE_EXHAUSTED.
+//
+// Several servers: a letter's id is its server's tag << 48 | the
+// server's own id (an id names its server, as a job id does), and pages
+// follow that order: every server's letters, server after server by
+// tag; total counts the servers asked for the page; a server that does
+// not answer is named in missing and skipped (TASQ_EUNAVAILABLE when
+// none answers); two servers sharing a tag are refused
+// (TASQ_EFAILED_PRECONDITION: ask each alone). tasq_dead_purge takes
+// those ids (each purged on its server), and with all purges on every
+// server; a server that does not answer makes it fail with
+// TASQ_EUNAVAILABLE, naming it, after the others are purged (*purgedp
+// counts those).
 TASQ_API int  tasq_dead_get(tasq_dead_list **lp, tasq_session *s,
      const char *queue, uint64_t after_id, uint32_t max, bool payloads);
 TASQ_API void tasq_dead_list_free(tasq_dead_list *l);

@@ -371,6 +371,12 @@ all_json(struct all_one *one, size_t n, FILE *f)
 	for (size_t i = 0; i < n; i++) {
 		fprintf(f, "%s{\"url\":", i ? "," : "");
 		tasq_json_str(f, one[i].m.url);
+		if (one[i].m.identity != 0) {
+			// As the stats' own (known of a server down too, once
+			// probed).
+			fprintf(f, ",\"identity\":\"%016" PRIx64 "\"",
+			    one[i].m.identity);
+		}
 		if (one[i].rv != 0) {
 			fprintf(f, ",\"up\":false,\"error\":");
 			tasq_json_str(f, one[i].err);
@@ -520,18 +526,138 @@ tasq_free(void *p)
 	free(p);
 }
 
+// ---- several servers: each once, in tag order
+// -----------------------------------------------------------------
+
+// The servers of s, each once (aliases skipped), ordered by tag (then
+// number): new (*msp, *np; free with free()). With one server: member
+// 1. Errors: TASQ_ERESOURCE_EXHAUSTED.
+static int
+servers_by_tag(tasq_session *s, tasq_shard_member **msp, size_t *np)
+{
+	tasq_shard_member *ms;
+	size_t             nm, n = 0;
+
+	if ((ms = calloc(ALL_MAX, sizeof(*ms))) == NULL) {
+		return (TASQ_ERESOURCE_EXHAUSTED);
+	}
+	nm = tasq_api_members(s, ms, ALL_MAX);
+	nm = nm > ALL_MAX ? ALL_MAX : nm;
+	for (size_t i = 0; i < nm; i++) {
+		if (ms[i].alias_of == 0) {
+			ms[n++] = ms[i];
+		}
+	}
+	// Insertion sort: a few members.
+	for (size_t i = 1; i < n; i++) {
+		tasq_shard_member m = ms[i];
+		size_t            j = i;
+		while (j > 0 &&
+		    ((ms[j - 1].identity >> 48) > (m.identity >> 48) ||
+		        ((ms[j - 1].identity >> 48) == (m.identity >> 48) &&
+		            ms[j - 1].num > m.num))) {
+			ms[j] = ms[j - 1];
+			j--;
+		}
+		ms[j] = m;
+	}
+	*msp = ms;
+	*np  = n;
+	return (0);
+}
+
+// Appends "URL: why" to the message of the servers that did not answer
+// (*missp: new, or grown; free with free()). Out of memory: unchanged.
+static void
+missing_add(char **missp, const char *url, const char *why)
+{
+	size_t have = *missp != NULL ? strlen(*missp) : 0;
+	size_t need = have + strlen(url) + strlen(why) + 5;
+	char  *m    = realloc(*missp, need);
+
+	if (m == NULL) {
+		return;
+	}
+	snprintf(
+	    m + have, need - have, "%s%s: %s", have > 0 ? "; " : "", url, why);
+	*missp = m;
+}
+
 // ---- job list
 // -----------------------------------------------------------------
+
+// The public list and what it owns.
+struct job_list {
+	tasq_job_list pub; // first
+	char         *missing;
+};
+
+// Several servers: every server's list, one after the other (their job
+// ids name them: the tag); a server that does not answer is named in
+// missing, and the list fails only when none answers.
+static int
+jobs_all(struct job_list *l, tasq_session *s, const tasq_req *req)
+{
+	tasq_shard_member *ms;
+	size_t             n, up = 0, cap = 0;
+	char               err[512], last[1024] = "";
+	int                rv;
+
+	if (servers_by_tag(s, &ms, &n) != 0) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	for (size_t i = 0; i < n; i++) {
+		tasq_rep rep;
+		if ((rv = tasq_api_call_member(s, ms[i].num, req,
+		         s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+			missing_add(&l->missing, ms[i].url, err);
+			snprintf(last, sizeof(last), "%s: %s", ms[i].url, err);
+			continue;
+		}
+		up++;
+		size_t k = rep.u.job_list.n;
+		if (l->pub.n + k + 1 > cap) {
+			size_t           c = 2 * (l->pub.n + k + 1);
+			tasq_job_status *j =
+			    realloc(l->pub.jobs, c * sizeof(*j));
+			if (j == NULL) {
+				tasq_wire_rep_fini(&rep);
+				free(ms);
+				return (tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED,
+				    "out of memory"));
+			}
+			l->pub.jobs = j;
+			cap         = c;
+		}
+		for (size_t x = 0; x < k; x++) {
+			tasq_job_status *st = &l->pub.jobs[l->pub.n++];
+			memset(st, 0, sizeof(*st));
+			st->size = sizeof(*st);
+			tasq_api_status_from_info(st, &rep.u.job_list.jobs[x]);
+		}
+		l->pub.total += rep.u.job_list.total;
+		tasq_wire_rep_fini(&rep);
+	}
+	free(ms);
+	if (up == 0) {
+		return (tasq_api_fail(TASQ_EUNAVAILABLE,
+		    "no server answered (%zu): %s", n, last));
+	}
+	l->pub.missing = l->missing;
+	return (0);
+}
 
 TASQ_API int
 tasq_server_jobs(
     tasq_job_list **lp, tasq_session *s, const char *queue, uint32_t max)
 {
-	tasq_req       req;
-	tasq_rep       rep;
-	char           err[512];
-	tasq_job_list *l;
-	int            rv;
+	tasq_req         req;
+	tasq_rep         rep;
+	char             err[512];
+	struct job_list *jl;
+	tasq_job_list   *l;
+	int              rv;
 
 	tasq_api_clear();
 	if (lp == NULL || s == NULL) {
@@ -545,19 +671,32 @@ tasq_server_jobs(
 	req.method           = TASQ_M_JOB_LIST;
 	req.u.job_list.queue = queue != NULL ? queue : "";
 	req.u.job_list.max   = max == 0 ? 1000 : max;
+	if (tasq_api_sharded(s)) {
+		if ((jl = calloc(1, sizeof(*jl))) == NULL) {
+			return (tasq_api_fail(
+			    TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+		}
+		if ((rv = jobs_all(jl, s, &req)) != 0) {
+			tasq_job_list_free(&jl->pub);
+			return (rv);
+		}
+		*lp = &jl->pub;
+		return (0);
+	}
 	if ((rv = tasq_api_call(
 	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
 		maybe_redial(s, rv);
 		return (tasq_api_fail(rv, "%s", err));
 	}
 	size_t n = rep.u.job_list.n;
-	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    (l->jobs = calloc(n + 1, sizeof(*l->jobs))) == NULL) {
-		free(l);
+	if ((jl = calloc(1, sizeof(*jl))) == NULL ||
+	    (jl->pub.jobs = calloc(n + 1, sizeof(*jl->pub.jobs))) == NULL) {
+		free(jl);
 		tasq_wire_rep_fini(&rep);
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
 	}
+	l = &jl->pub;
 	for (size_t i = 0; i < n; i++) {
 		l->jobs[i].size = sizeof(l->jobs[i]);
 		tasq_api_status_from_info(
@@ -573,9 +712,12 @@ tasq_server_jobs(
 TASQ_API void
 tasq_job_list_free(tasq_job_list *l)
 {
-	if (l != NULL) {
-		free(l->jobs);
-		free(l);
+	struct job_list *jl = (struct job_list *) l;
+
+	if (jl != NULL) {
+		free(jl->pub.jobs);
+		free(jl->missing);
+		free(jl);
 	}
 }
 
@@ -1037,7 +1179,104 @@ tasq_job_results_id(tasq_results **rp, tasq_session *s, uint64_t job_id,
 struct dead_page {
 	tasq_dead_list pub; // first
 	tasq_rep       rep;
+	char          *missing;
 };
+
+// Several servers: the letters' ids the library shows are the server's
+// tag << 48 | the server's own id (as job ids: an id names its server),
+// and the ids' order is (tag, id). Letter ids stay far below 2^48.
+#define DEAD_TAG(id) ((id) >> 48)
+#define DEAD_OWN(id) ((id) &TASQ_SHARD_R_MASK)
+
+// The servers for dead letters (servers_by_tag), refused when two that
+// were probed share a tag (their letters' ids could not be told apart).
+static int
+dead_servers(tasq_session *s, tasq_shard_member **msp, size_t *np)
+{
+	tasq_shard_member *ms;
+	size_t             n;
+
+	if (servers_by_tag(s, &ms, &n) != 0) {
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++) {
+			if (ms[i].probed && ms[j].probed &&
+			    ms[i].identity >> 48 == ms[j].identity >> 48) {
+				int rv = tasq_api_fail(
+				    TASQ_EFAILED_PRECONDITION,
+				    "servers %s and %s share the tag %04x: "
+				    "their dead letters' ids cannot be told "
+				    "apart; ask each alone (--server URL)",
+				    ms[i].url, ms[j].url,
+				    (unsigned) (ms[i].identity >> 48));
+				free(ms);
+				return (rv);
+			}
+		}
+	}
+	*msp = ms;
+	*np  = n;
+	return (0);
+}
+
+// Several servers: the first non-empty page at or after after_id in
+// (tag, id) order: servers are asked in tag order from after_id's tag
+// on, skipping those with no letter past it. A server that does not
+// answer (or was never reached: its tag is unknown) is named in
+// p->missing and skipped; fails only when none answers.
+static int
+dead_get_all(struct dead_page *p, tasq_session *s, tasq_req *req,
+    uint64_t after_id, uint64_t *tagp)
+{
+	tasq_shard_member *ms;
+	size_t             n, up                = 0;
+	char               err[512], last[1024] = "";
+	int                rv;
+
+	if ((rv = dead_servers(s, &ms, &n)) != 0) {
+		return (rv);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t tag = ms[i].identity >> 48;
+		if (!ms[i].probed) {
+			missing_add(&p->missing, ms[i].url,
+			    ms[i].err[0] != '\0' ? ms[i].err
+			                         : "not reached yet");
+			snprintf(
+			    last, sizeof(last), "%s: not reached", ms[i].url);
+			continue;
+		}
+		if (tag < DEAD_TAG(after_id)) {
+			up++; // done with it
+			continue;
+		}
+		req->u.dead_list.after_id =
+		    tag == DEAD_TAG(after_id) ? DEAD_OWN(after_id) : 0;
+		if ((rv = tasq_api_call_member(s, ms[i].num, req,
+		         s->timeout_ms, &p->rep, err, sizeof(err))) != 0) {
+			missing_add(&p->missing, ms[i].url, err);
+			snprintf(last, sizeof(last), "%s: %s", ms[i].url, err);
+			continue;
+		}
+		up++;
+		p->pub.total += p->rep.u.dead_list.total;
+		if (p->rep.u.dead_list.n > 0) {
+			*tagp = tag;
+			free(ms);
+			return (0);
+		}
+		tasq_wire_rep_fini(&p->rep);
+		memset(&p->rep, 0, sizeof(p->rep));
+	}
+	free(ms);
+	if (up == 0) {
+		return (tasq_api_fail(TASQ_EUNAVAILABLE,
+		    "no server answered (%zu): %s", n, last));
+	}
+	return (0); // no more letters (p->rep empty)
+}
 
 TASQ_API int
 tasq_dead_get(tasq_dead_list **lp, tasq_session *s, const char *queue,
@@ -1046,6 +1285,7 @@ tasq_dead_get(tasq_dead_list **lp, tasq_session *s, const char *queue,
 	struct dead_page *p;
 	tasq_req          req;
 	char              err[512];
+	uint64_t          tag = 0;
 	int               rv;
 
 	tasq_api_clear();
@@ -1066,8 +1306,15 @@ tasq_dead_get(tasq_dead_list **lp, tasq_session *s, const char *queue,
 	req.u.dead_list.after_id = after_id;
 	req.u.dead_list.max      = max;
 	req.u.dead_list.payloads = payloads;
-	if ((rv = tasq_api_call(
-	         s, &req, s->timeout_ms, &p->rep, err, sizeof(err))) != 0) {
+	if (tasq_api_sharded(s)) {
+		if ((rv = dead_get_all(p, s, &req, after_id, &tag)) != 0) {
+			tasq_wire_rep_fini(&p->rep);
+			free(p->missing);
+			free(p);
+			return (rv);
+		}
+	} else if ((rv = tasq_api_call(s, &req, s->timeout_ms, &p->rep, err,
+	                sizeof(err))) != 0) {
 		free(p);
 		maybe_redial(s, rv);
 		return (tasq_api_fail(rv, "%s", err));
@@ -1076,6 +1323,7 @@ tasq_dead_get(tasq_dead_list **lp, tasq_session *s, const char *queue,
 	if ((p->pub.letters = calloc(n + 1, sizeof(tasq_dead_entry))) ==
 	    NULL) {
 		tasq_wire_rep_fini(&p->rep);
+		free(p->missing);
 		free(p);
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
@@ -1083,7 +1331,7 @@ tasq_dead_get(tasq_dead_list **lp, tasq_session *s, const char *queue,
 	for (size_t i = 0; i < n; i++) {
 		const tasq_dead_letter *d = &p->rep.u.dead_list.letters[i];
 		tasq_dead_entry        *e = &p->pub.letters[i];
-		e->id                     = d->id;
+		e->id                     = tag << 48 | d->id;
 		e->job_id                 = d->job_id;
 		e->task_id                = d->task_id;
 		e->queue                  = d->queue != NULL ? d->queue : "";
@@ -1096,9 +1344,12 @@ tasq_dead_get(tasq_dead_list **lp, tasq_session *s, const char *queue,
 		e->payload      = d->payload_size > 0 ? d->payload : NULL;
 		e->payload_size = d->payload_size;
 	}
-	p->pub.n     = n;
-	p->pub.total = p->rep.u.dead_list.total;
-	*lp          = &p->pub;
+	p->pub.n = n;
+	if (!tasq_api_sharded(s)) {
+		p->pub.total = p->rep.u.dead_list.total;
+	}
+	p->pub.missing = p->missing;
+	*lp            = &p->pub;
 	return (0);
 }
 
@@ -1112,7 +1363,92 @@ tasq_dead_list_free(tasq_dead_list *l)
 	}
 	tasq_wire_rep_fini(&p->rep);
 	free(p->pub.letters);
+	free(p->missing);
 	free(p);
+}
+
+// Several servers: purge on every one (all) or each id on the server
+// its tag names. A server that does not answer fails the call after the
+// others are purged (*purgedp counts what was), naming it.
+static int
+dead_purge_all(uint64_t *purgedp, tasq_session *s, tasq_req *req,
+    const uint64_t *ids, size_t n, bool all)
+{
+	tasq_shard_member *ms;
+	size_t             nm;
+	uint64_t          *own     = NULL;
+	char              *missing = NULL;
+	char               err[512];
+	bool               unreached = false;
+	int                rv;
+
+	*purgedp = 0;
+	if ((rv = dead_servers(s, &ms, &nm)) != 0) {
+		return (rv);
+	}
+	if (n > 0 && (own = calloc(n, sizeof(*own))) == NULL) {
+		free(ms);
+		return (
+		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
+	}
+	for (size_t i = 0; i < nm; i++) {
+		uint64_t tag = ms[i].identity >> 48;
+		tasq_rep rep;
+		size_t   k = 0;
+		if (!ms[i].probed) {
+			unreached = true;
+			if (all) {
+				missing_add(&missing, ms[i].url,
+				    ms[i].err[0] != '\0' ? ms[i].err
+				                         : "not reached yet");
+			}
+			continue;
+		}
+		for (size_t j = 0; j < n; j++) {
+			if (DEAD_TAG(ids[j]) == tag) {
+				own[k++] = DEAD_OWN(ids[j]);
+			}
+		}
+		if (!all && k == 0) {
+			continue;
+		}
+		req->u.dead_purge.ids = own;
+		req->u.dead_purge.n   = k;
+		if ((rv = tasq_api_call_member(s, ms[i].num, req,
+		         s->timeout_ms, &rep, err, sizeof(err))) != 0) {
+			missing_add(&missing, ms[i].url, err);
+			continue;
+		}
+		*purgedp += rep.u.dead_purge.purged;
+		tasq_wire_rep_fini(&rep);
+	}
+	if (!all && unreached) {
+		// An id whose tag is no reached server's may be an unreached
+		// one's.
+		for (size_t j = 0; j < n; j++) {
+			bool found = false;
+			for (size_t i = 0; i < nm && !found; i++) {
+				found = ms[i].probed &&
+				    ms[i].identity >> 48 == DEAD_TAG(ids[j]);
+			}
+			if (!found) {
+				missing_add(&missing, "a server not reached",
+				    "its tag is not known yet");
+				break;
+			}
+		}
+	}
+	free(ms);
+	free(own);
+	if (missing != NULL) {
+		rv = tasq_api_fail(TASQ_EUNAVAILABLE,
+		    "purged %" PRIu64 " on the servers that answered; not "
+		    "on: %s",
+		    *purgedp, missing);
+		free(missing);
+		return (rv);
+	}
+	return (0);
 }
 
 TASQ_API int
@@ -1138,6 +1474,14 @@ tasq_dead_purge(uint64_t *purgedp, tasq_session *s, const char *queue,
 	req.u.dead_purge.n     = n;
 	req.u.dead_purge.all   = all;
 	req.u.dead_purge.queue = queue != NULL ? queue : "";
+	if (tasq_api_sharded(s)) {
+		uint64_t purged = 0;
+		rv = dead_purge_all(&purged, s, &req, ids, n, all);
+		if (purgedp != NULL) {
+			*purgedp = purged;
+		}
+		return (rv);
+	}
 	if ((rv = tasq_api_call(
 	         s, &req, s->timeout_ms, &rep, err, sizeof(err))) != 0) {
 		maybe_redial(s, rv);

@@ -40,6 +40,12 @@ void tasq_api_clear(void);
 // tasq_api_set_msg copies msg (may be NULL) into the thread's message.
 void tasq_api_set_msg(const char *msg);
 
+// tasq_api_log_keep tells the library that the process logs on its own
+// (tasq-server, which links the library's objects over its own
+// tasq_core to ask its --peers): sessions then leave the program name
+// and the log level alone. Call before the first tasq_session_open.
+void tasq_api_log_keep(void);
+
 // ---- options
 // ----------------------------------------------------------------
 

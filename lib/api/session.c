@@ -32,15 +32,16 @@ static pthread_mutex_t proc_mtx = PTHREAD_MUTEX_INITIALIZER;
 static bool            proc_tls_set;
 static char            proc_tls[3][16]; // engine, min, max
 
+static bool proc_log_done; // the logging is set up (or kept)
+
 static void
 proc_log_setup(void)
 {
-	static bool done;
 	const char *lvl;
 
 	pthread_mutex_lock(&proc_mtx);
-	if (!done) {
-		done = true;
+	if (!proc_log_done) {
+		proc_log_done = true;
 		tasq_log_init("libtasq");
 		// Quiet unless asked: a library does not chat on stderr.
 		lvl = getenv("TASQ_LOG_LEVEL");
@@ -49,6 +50,14 @@ proc_log_setup(void)
 		        ? tasq_log_level_parse(lvl)
 		        : TASQ_LOG_ERROR);
 	}
+	pthread_mutex_unlock(&proc_mtx);
+}
+
+void
+tasq_api_log_keep(void)
+{
+	pthread_mutex_lock(&proc_mtx);
+	proc_log_done = true;
 	pthread_mutex_unlock(&proc_mtx);
 }
 
