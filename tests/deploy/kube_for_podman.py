@@ -34,8 +34,19 @@ is replaced and every pod gets the label given.
 the manifests), so that the StatefulSet's pods can be played with the
 Service's alias and the rest without it.
 
+--from-ordinal I leaves out the StatefulSet's pods (and claims) below I:
+`kubectl scale statefulset/NAME --replicas N+1` adds pod N alone, and the
+caller plays it beside the running ones (--replicas N+1 --from-ordinal N).
+
+--append-arg NAME=ARG (repeatable) appends ARG to the command of every
+container of the document NAME (as written in the manifests). Not a
+translation for podman: a setting of the caller's (the deploy test
+shortens the workers' --resolve-interval, 30 s in a cluster, so that a
+shard added in a test is found in seconds), said on stderr like the rest.
+
 usage: kube_for_podman.py --prefix P --image IMG --label K=V
-                          --secret-dir DIR [--replicas N] [--kinds K,...]
+                          --secret-dir DIR [--replicas N] [--from-ordinal I]
+                          [--kinds K,...] [--append-arg NAME=ARG]...
                           MANIFEST... > out.yaml
 """
 import argparse
@@ -59,7 +70,13 @@ def main():
     ap.add_argument("--secret-dir", required=True)
     ap.add_argument("--replicas", type=int,
                     help="replicas of every StatefulSet (default: theirs)")
+    ap.add_argument("--from-ordinal", type=int, default=0,
+                    help="only the StatefulSet pods from this ordinal on")
     ap.add_argument("--kinds", help="only these kinds, comma-separated")
+    ap.add_argument("--append-arg", action="append", default=[],
+                    metavar="NAME=ARG",
+                    help="append ARG to the command of document NAME's "
+                         "containers")
     ap.add_argument("manifests", nargs="+")
     a = ap.parse_args()
     lk, lv = a.label.split("=", 1)
@@ -70,6 +87,10 @@ def main():
             docs += [d for d in yaml.safe_load_all(f) if d]
     services = [d["metadata"]["name"] for d in docs if d["kind"] == "Service"]
     kinds = set(a.kinds.split(",")) if a.kinds else None
+    extra = {}
+    for na in a.append_arg:
+        n, arg = na.split("=", 1)
+        extra.setdefault(n, []).append(arg)
 
     def pname(n):
         return "%s-%s" % (a.prefix, n)
@@ -79,9 +100,13 @@ def main():
             v = v.replace("//%s:" % s, "//%s:" % pname(s))
         return v
 
-    def fix_pod_spec(spec, owner):
+    def fix_pod_spec(spec, owner, doc):
         for c in spec.get("containers", []):
             c["image"] = a.image
+            if extra.get(doc):
+                c["command"] = c.get("command", []) + extra[doc]
+                note("%s/%s: %s appended to the command (the caller's "
+                     "setting)" % (owner, c["name"], " ".join(extra[doc])))
             for e in c.get("env", []):
                 if "value" in e:
                     e["value"] = fix_env_value(e["value"])
@@ -133,14 +158,14 @@ def main():
             spec = d["spec"]
             n = a.replicas if a.replicas is not None else spec.get(
                 "replicas", 1)
-            for i in range(n):
+            for i in range(a.from_ordinal, n):
                 tmpl = copy.deepcopy(spec["template"])
                 pod_name = "%s-%d" % (pname(name), i)
                 meta = tmpl.setdefault("metadata", {})
                 meta["name"] = pod_name
                 meta.setdefault("labels", {})[lk] = lv
                 pspec = tmpl["spec"]
-                fix_pod_spec(pspec, pod_name)
+                fix_pod_spec(pspec, pod_name, name)
                 for vct in spec.get("volumeClaimTemplates", []):
                     vname = vct["metadata"]["name"]
                     claim = pname("%s-%s-%d" % (vname, name, i))
@@ -158,8 +183,10 @@ def main():
                          "%s" % (vname, claim))
                 out.append({"apiVersion": "v1", "kind": "Pod",
                             "metadata": meta, "spec": pspec})
-            note("StatefulSet %s -> Pods %s-0..%d (%d replicas)" %
-                 (name, pname(name), n - 1, n))
+            note("StatefulSet %s -> Pods %s-%d..%d (%d replicas%s)" %
+                 (name, pname(name), a.from_ordinal, n - 1, n,
+                  ", those below %d left out" % a.from_ordinal
+                  if a.from_ordinal else ""))
         elif kind == "Job":
             tmpl = copy.deepcopy(d["spec"]["template"])
             meta = tmpl.setdefault("metadata", {})
@@ -167,7 +194,7 @@ def main():
             meta.setdefault("labels", {})[lk] = lv
             pspec = tmpl["spec"]
             pspec["restartPolicy"] = "Never"
-            fix_pod_spec(pspec, pname(name))
+            fix_pod_spec(pspec, pname(name), name)
             out.append({"apiVersion": "v1", "kind": "Pod",
                         "metadata": meta, "spec": pspec})
             note("Job %s -> Pod %s (runs once)" % (name, pname(name)))
@@ -177,7 +204,7 @@ def main():
             d["metadata"].setdefault("labels", {})[lk] = lv
             tmpl = d["spec"]["template"]
             tmpl.setdefault("metadata", {}).setdefault("labels", {})[lk] = lv
-            fix_pod_spec(tmpl["spec"], pname(name))
+            fix_pod_spec(tmpl["spec"], pname(name), name)
             out.append(d)
             note("Deployment %s -> %s, %d replicas" %
                  (name, pname(name), d["spec"].get("replicas", 1)))
