@@ -928,6 +928,46 @@ tasq_rpc_accepts(tasq_rpc *r)
 	return (atomic_load(&r->accepts));
 }
 
+// nng's counters of the listener's completed accepts (listener.c in
+// 1.5.2: "accept" for a connection handed over, one per error class
+// otherwise). "canceled" is left out: after ECANCELED nng stops
+// accepting (bug 1518). ECLOSED, the bug's other error, is counted in
+// "other" with errors after which nng goes on: the watchdog can so take a
+// listener that has just stopped for alive once (see watchdog.h).
+static const char *const accept_stats[] = { "accept", "disconnect", "timeout",
+	"proto", "auth", "oom", "other" };
+#define NSTATS (sizeof(accept_stats) / sizeof(accept_stats[0]))
+
+uint64_t
+tasq_rpc_listener_events(tasq_rpc *r)
+{
+	nng_stat    *all, *l, *s;
+	nng_listener lst;
+	uint64_t     n = 0;
+
+	nng_mtx_lock(r->lmtx);
+	lst = r->listener;
+	nng_mtx_unlock(r->lmtx);
+	if (nng_stats_get(&all) != 0) {
+		return (0);
+	}
+	if ((l = nng_stat_find_listener(all, lst)) != NULL) {
+		for (s = nng_stat_child(l); s != NULL; s = nng_stat_next(s)) {
+			if (nng_stat_type(s) != NNG_STAT_COUNTER) {
+				continue;
+			}
+			for (size_t i = 0; i < NSTATS; i++) {
+				if (strcmp(nng_stat_name(s),
+				        accept_stats[i]) == 0) {
+					n += nng_stat_value(s);
+				}
+			}
+		}
+	}
+	nng_stats_free(all);
+	return (n);
+}
+
 bool
 tasq_rpc_full(tasq_rpc *r)
 {

@@ -84,6 +84,19 @@ int tasq_rpc_receiving(tasq_rpc *r);
 // listener is accepting (the watchdog's proof of life).
 uint64_t tasq_rpc_accepts(tasq_rpc *r);
 
+// tasq_rpc_listener_events returns how many times nng's listener has
+// completed an accept so far (from nng's statistics of the current
+// listener; 0 when nng keeps none): a connection handed over, or one
+// whose TLS handshake or SP header exchange failed (ECANCELED excepted).
+// The transport runs those handshakes whether or not the listener takes
+// connections, but reports a failure to the listener only while it
+// waits for one: while it grows, the listener is accepting, even when
+// every connection fails its handshake (mutual TLS and a peer without a
+// certificate, such as the watchdog's probe). It counts from 0 again
+// after tasq_rpc_relisten. It takes a snapshot of all of nng's
+// statistics (every pipe's too): for the watchdog, not for a hot path.
+uint64_t tasq_rpc_listener_events(tasq_rpc *r);
+
 // tasq_rpc_full returns whether a new connection would be refused now
 // (--max-connections or --max-unauthenticated reached).
 bool tasq_rpc_full(tasq_rpc *r);

@@ -21,6 +21,7 @@ struct tasq_watchdog {
 	tasq_rpc           *rpc;
 	tasq_stats         *stats;
 	uint32_t            interval_ms;
+	bool                tls; // see listener_alive
 	nng_mtx            *mtx;
 	nng_cv             *cv;
 	bool                stop;
@@ -37,9 +38,11 @@ probe(tasq_watchdog *w, char *err, size_t errlen)
 	int            rv;
 
 	memset(&co, 0, sizeof(co));
-	co.url                = w->url;
-	co.keys               = w->keys;
-	co.connect_timeout_ms = 1000;
+	co.url  = w->url;
+	co.keys = w->keys;
+	// Over TLS one attempt: a refused handshake (mutual TLS) pauses
+	// nng's listener for 100 ms, and retries would only pause it again.
+	co.connect_timeout_ms = w->tls ? 0 : 1000;
 	co.max_msg_bytes      = 65536;
 	co.tls_insecure       = true; // our own listener: liveness only
 	if ((rv = tasq_chan_open(&c, &co, err, errlen)) != 0) {
@@ -78,6 +81,39 @@ fds_exhausted(void)
 	return (n + 16 >= rl.rlim_cur);
 }
 
+// The gap before the second probe over TLS: longer than the 100 ms for
+// which nng 1.5.2's listener stops waiting for connections after most
+// failed ones (listener_accept_cb), so that the second probe is not
+// refused while the listener does not count it (see listener_alive).
+#define TLS_REPROBE_MS 300
+
+// Waits ms unless told to stop (then false). Called without w->mtx.
+static bool
+pause_ms(tasq_watchdog *w, uint32_t ms)
+{
+	nng_time until = nng_clock() + ms;
+	bool     stop;
+
+	nng_mtx_lock(w->mtx);
+	while (!w->stop && nng_clock() < until) {
+		(void) nng_cv_until(w->cv, until);
+	}
+	stop = w->stop;
+	nng_mtx_unlock(w->mtx);
+	return (!stop);
+}
+
+// Whether nng's listener counted a connection, or a failed one such as
+// our probe refused for want of a client certificate (--tls-client-ca),
+// since before: then it was waiting for connections, so alive. Over TLS
+// only, where a live listener can refuse the probe (watchdog.h says why
+// the refusal alone proves nothing).
+static bool
+listener_alive(tasq_watchdog *w, uint64_t before)
+{
+	return (w->tls && tasq_rpc_listener_events(w->rpc) != before);
+}
+
 static void
 run(void *arg)
 {
@@ -98,14 +134,33 @@ run(void *arg)
 			nng_mtx_lock(w->mtx);
 			continue;
 		}
-		// A failed probe is tried again at once: two in a row is
-		// the signal, and waiting a whole interval between them would
-		// only leave the listener deaf for longer.
+		// A failed probe is tried again at once (over TLS, after
+		// TLS_REPROBE_MS): two in a row is the signal, and waiting a
+		// whole interval between them would only leave the listener
+		// deaf for longer.
 		uint64_t accepts = tasq_rpc_accepts(w->rpc);
-		bool     ok      = probe(w, err, sizeof(err)) == 0 ||
-		    probe(w, err, sizeof(err)) == 0;
+		uint64_t events =
+		    w->tls ? tasq_rpc_listener_events(w->rpc) : 0;
+		bool ok    = probe(w, err, sizeof(err)) == 0;
+		bool alive = !ok && listener_alive(w, events);
+		if (!ok && !alive) {
+			// Over TLS, not while nng pauses the listener after
+			// someone else's failed handshake.
+			if (w->tls && !pause_ms(w, TLS_REPROBE_MS)) {
+				nng_mtx_lock(w->mtx);
+				break;
+			}
+			ok    = probe(w, err, sizeof(err)) == 0;
+			alive = !ok && listener_alive(w, events);
+		}
 		if (ok) {
 			// serving
+		} else if (alive) {
+			// The probe was refused (at its TLS handshake: mutual
+			// TLS), by a listener that takes connections.
+			tasq_debug("watchdog: no answer (%s), but the "
+			           "listener took the connection: alive",
+			    err);
 		} else if (tasq_rpc_accepts(w->rpc) != accepts) {
 			// The listener handed connections over meanwhile
 			// (ours, refused at --max-connections or
@@ -162,6 +217,7 @@ tasq_watchdog_start(tasq_watchdog **wp, const char *url,
 	w->rpc         = rpc;
 	w->stats       = stats;
 	w->interval_ms = interval_ms;
+	w->tls         = tasq_url_is_tls(url);
 	if ((rv = nng_mtx_alloc(&w->mtx)) != 0 ||
 	    (rv = nng_cv_alloc(&w->cv, w->mtx)) != 0 ||
 	    (rv = nng_thread_create(&w->thread, run, w)) != 0) {

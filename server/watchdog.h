@@ -14,6 +14,19 @@
 //   refuses (--max-connections, --max-unauthenticated: the probe
 //   competes with everyone else for those) is alive, and so is one whose
 //   connections wait for a free conversation;
+// - over TLS, nng's listener counted no connection and no failed one
+//   either (tasq_rpc_listener_events did not move). With --tls-client-ca
+//   a live listener refuses the probe at its TLS handshake too (the probe
+//   has no client certificate: the server's own is for serving). nng's
+//   TLS transport runs handshakes even for a listener that no longer
+//   takes connections (bug 1518 stops the listener, not the transport),
+//   so the refusal alone would prove nothing; but the transport reports
+//   a failed handshake to the listener only while the listener waits for
+//   a connection, and nng counts it then. The second probe comes 300 ms
+//   after the first, past the 100 ms pause nng's listener makes after
+//   most failed connections, in which a refusal is not counted. A failure
+//   that stops the listener (ECLOSED) is counted like the others, so such
+//   a listener may be taken for alive once, and is replaced a cycle later;
 // - some conversation was free to answer;
 // - the process is not out of file descriptors (then no listener could
 //   accept).
