@@ -11,18 +11,10 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "clock.h"
-#include "conn_end.h"
 #include "err.h"
 #include "rand.h"
 #include "tls.h"
 #include "tls_ossl.h"
-
-// Connections a chan keeps track of for its closes: one, and the next
-// during a redial.
-#define CHAN_PIPES 4
-
-// How long a close waits for its connections to end from below.
-#define CHAN_END_MS 1000
 
 struct tasq_chan {
 	nng_socket           sock;
@@ -45,14 +37,8 @@ struct tasq_chan {
 	// it runs).
 	void (*watch_cb)(void *, bool);
 	void *watch_arg;
-	// The connections up (pipe ids; 0: a free slot), for the closes
-	// (chan_end_pipes): under pmtx, pcv signalled when one goes.
-	nng_mtx *pmtx;
-	nng_cv  *pcv;
-	uint32_t pipes[CHAN_PIPES];
+	bool  watching; // its notifications are registered
 };
-
-static void chan_free(tasq_chan *c);
 
 // Guards every chan's watch_cb (connections come and go rarely).
 static pthread_mutex_t watch_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -60,22 +46,9 @@ static pthread_mutex_t watch_mtx = PTHREAD_MUTEX_INITIALIZER;
 static void
 chan_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	tasq_chan *c  = arg;
-	uint32_t   id = (uint32_t) nng_pipe_id(p);
+	tasq_chan *c = arg;
 
-	nng_mtx_lock(c->pmtx);
-	for (size_t i = 0; i < CHAN_PIPES; i++) {
-		if (ev == NNG_PIPE_EV_ADD_POST && c->pipes[i] == 0) {
-			c->pipes[i] = id; // more at once: not tracked
-			break;
-		}
-		if (ev == NNG_PIPE_EV_REM_POST && c->pipes[i] == id) {
-			c->pipes[i] = 0;
-			nng_cv_wake(c->pcv);
-			break;
-		}
-	}
-	nng_mtx_unlock(c->pmtx);
+	(void) p;
 	if (c->conn_cb != NULL) {
 		c->conn_cb(c->conn_arg, ev == NNG_PIPE_EV_ADD_POST);
 	}
@@ -107,12 +80,6 @@ tasq_chan_open(
 		snprintf(err, errlen, "out of memory");
 		return (NNG_ENOMEM);
 	}
-	if (nng_mtx_alloc(&c->pmtx) != 0 ||
-	    nng_cv_alloc(&c->pcv, c->pmtx) != 0) {
-		chan_free(c);
-		snprintf(err, errlen, "out of memory");
-		return (NNG_ENOMEM);
-	}
 	// Sequence numbers start at a random point so that a reply captured
 	// from an earlier process can never match one of ours (replies are
 	// bound to the request's seq).
@@ -124,7 +91,9 @@ tasq_chan_open(
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		snprintf(
 		    err, errlen, "cannot open socket: %s", nng_strerror(rv));
-		chan_free(c);
+		nng_mtx_free(c->mtx);
+		free(c->url);
+		free(c);
 		return (rv);
 	}
 	// Replies are bounded like requests; a peer cannot make us reserve
@@ -137,10 +106,14 @@ tasq_chan_open(
 	    c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	(void) nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	(void) nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 2000);
-	c->conn_cb  = o->conn_cb;
-	c->conn_arg = o->conn_arg;
-	(void) nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, chan_pipe_cb, c);
-	(void) nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, chan_pipe_cb, c);
+	if (o->conn_cb != NULL) {
+		c->conn_cb  = o->conn_cb;
+		c->conn_arg = o->conn_arg;
+		(void) nng_pipe_notify(
+		    c->sock, NNG_PIPE_EV_ADD_POST, chan_pipe_cb, c);
+		(void) nng_pipe_notify(
+		    c->sock, NNG_PIPE_EV_REM_POST, chan_pipe_cb, c);
+	}
 	if ((rv = nng_dialer_create(&c->dialer, c->sock, o->url)) != 0) {
 		snprintf(err, errlen, "invalid server address %s: %s", o->url,
 		    nng_strerror(rv));
@@ -201,78 +174,29 @@ fail:
 	if (c->tls != NULL) {
 		nng_tls_config_free(c->tls);
 	}
-	chan_free(c);
+	nng_mtx_free(c->mtx);
+	free(c->url);
+	free(c);
 	return (rv != 0 ? rv : TASQ_EINVALID_ARGUMENT);
 }
 
 void
 tasq_chan_set_conn_cb(tasq_chan *c, void (*cb)(void *, bool), void *arg)
 {
-	// chan_pipe_cb is registered from the open on.
+	bool reg;
+
 	pthread_mutex_lock(&watch_mtx);
 	c->watch_cb  = cb;
 	c->watch_arg = arg;
+	reg          = cb != NULL && !c->watching && c->conn_cb == NULL;
+	c->watching |= reg;
 	pthread_mutex_unlock(&watch_mtx);
-}
-
-// Ends the connections of dialer d (all when d's id is 0) from below and
-// waits, at most CHAN_END_MS, for nng to have closed them. nng 1.5.2 must
-// not close a connection itself (nng_close, nng_dialer_close) while a
-// reply is arriving on it: a close between the transport's read of a
-// frame header and that read's callback leaves the REQ pipe's receive,
-// which is always outstanding, without a completion, and nng's reaper,
-// and nng_close with it, waits for it forever (upstream issue 1813; the
-// server's drain, server/rpc.c, has the same reason). A connection whose
-// socket is shut down for reading fails its read instead, and nng closes
-// it from that receive callback. Over IPC the socket cannot be found
-// (lib/conn_end.h): such a connection is closed from above as before.
-static void
-chan_end_pipes(tasq_chan *c, nng_dialer d)
-{
-	uint32_t ended[CHAN_PIPES];
-	size_t   n     = 0;
-	nng_time until = nng_clock() + CHAN_END_MS;
-
-	nng_mtx_lock(c->pmtx);
-	for (size_t i = 0; i < CHAN_PIPES; i++) {
-		nng_pipe p = NNG_PIPE_INITIALIZER;
-		p.id       = c->pipes[i];
-		if (p.id != 0 &&
-		    (nng_dialer_id(d) <= 0 ||
-		        nng_dialer_id(nng_pipe_dialer(p)) ==
-		            nng_dialer_id(d)) &&
-		    tasq_conn_end_pipe(p) > 0) {
-			ended[n++] = p.id;
-		}
+	if (reg) {
+		(void) nng_pipe_notify(
+		    c->sock, NNG_PIPE_EV_ADD_POST, chan_pipe_cb, c);
+		(void) nng_pipe_notify(
+		    c->sock, NNG_PIPE_EV_REM_POST, chan_pipe_cb, c);
 	}
-	for (size_t k = 0; k < n;) {
-		bool up = false;
-		for (size_t i = 0; i < CHAN_PIPES; i++) {
-			up |= c->pipes[i] == ended[k];
-		}
-		if (!up) {
-			k++;
-		} else if (nng_cv_until(c->pcv, until) == NNG_ETIMEDOUT) {
-			break; // closed from above, as without this
-		}
-	}
-	nng_mtx_unlock(c->pmtx);
-}
-
-static void
-chan_free(tasq_chan *c)
-{
-	if (c->pcv != NULL) {
-		nng_cv_free(c->pcv);
-	}
-	if (c->pmtx != NULL) {
-		nng_mtx_free(c->pmtx);
-	}
-	if (c->mtx != NULL) {
-		nng_mtx_free(c->mtx);
-	}
-	free(c->url);
-	free(c);
 }
 
 void
@@ -281,12 +205,13 @@ tasq_chan_close(tasq_chan *c)
 	if (c == NULL) {
 		return;
 	}
-	chan_end_pipes(c, (nng_dialer) NNG_DIALER_INITIALIZER);
 	nng_close(c->sock);
 	if (c->tls != NULL) {
 		nng_tls_config_free(c->tls);
 	}
-	chan_free(c);
+	nng_mtx_free(c->mtx);
+	free(c->url);
+	free(c);
 }
 
 bool
@@ -308,9 +233,7 @@ tasq_chan_redial(tasq_chan *c)
 		nng_mtx_unlock(c->mtx);
 		return (false);
 	}
-	// The new dialer is running; only now let the old one go, its
-	// connection (if any) ended from below first (chan_end_pipes).
-	chan_end_pipes(c, c->dialer);
+	// The new dialer is running; only now let the old one go.
 	(void) nng_dialer_close(c->dialer);
 	c->dialer = d;
 	nng_mtx_unlock(c->mtx);

@@ -9,13 +9,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <stdatomic.h>
-#include <sys/socket.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -373,123 +366,6 @@ TEST(open_frees_all_when_the_socket_fails)
 	// The mutex is freed (and the URL: the leak checker of a sanitizer
 	// build sees it).
 	ASSERT_EQ(mtx_live, live0);
-	tasq_keyring_free(kr);
-}
-
-// A REP peer on plain TCP: it answers the SP handshake, then streams
-// replies to no request (dropped by the REQ side, which keeps reading)
-// until told to stop.
-struct rep_stream {
-	int         lfd;
-	atomic_bool stop;
-	atomic_int  sent; // frames
-};
-
-static void
-rep_stream_main(void *arg)
-{
-	static const uint8_t hdr[8] = { 0, 'S', 'P', 0, 0, 0x31, 0, 0 };
-	static uint8_t       frame[8 + 4096]; // header and body: two reads
-	struct rep_stream   *rs = arg;
-	uint8_t              peer[8];
-	int                  fd;
-
-	frame[6] = 4096 >> 8; // the length, big-endian: 4096
-	frame[8] = 0x80;      // a request id, which no request has
-	if ((fd = accept(rs->lfd, NULL, NULL)) < 0) {
-		return;
-	}
-	if (send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL) == 8 &&
-	    recv(fd, peer, sizeof(peer), MSG_WAITALL) == 8) {
-		while (!atomic_load(&rs->stop)) {
-			if (send(fd, frame, sizeof(frame),
-			        MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) {
-				atomic_fetch_add(&rs->sent, 1);
-			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				nng_msleep(1);
-			} else {
-				break;
-			}
-		}
-	}
-	close(fd);
-}
-
-struct closer {
-	tasq_chan  *c;
-	bool        redial;
-	atomic_bool done;
-};
-
-static void
-closer_main(void *arg)
-{
-	struct closer *cl = arg;
-
-	if (cl->redial) {
-		(void) tasq_chan_redial(cl->c);
-	}
-	tasq_chan_close(cl->c);
-	atomic_store(&cl->done, true);
-}
-
-// A close (and a redial, which lets the old connection go) while replies
-// keep arriving returns, every time (nng 1.5.2: a connection closed from
-// above while a frame arrives never finishes its receive, and nng_close
-// waits for it forever; the chan ends its connections from below first).
-TEST(close_while_replies_arrive_returns)
-{
-	tasq_keyring *kr = keys_new();
-	char          err[256], url[64];
-
-	for (int round = 0; round < 20; round++) {
-		struct rep_stream  rs;
-		struct sockaddr_in sa  = { .sin_family = AF_INET };
-		socklen_t          len = sizeof(sa);
-		nng_thread        *t, *ct;
-		tasq_chan         *c;
-		tasq_chan_opts     o;
-		struct closer      cl;
-
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		ASSERT_TRUE((rs.lfd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-		ASSERT_EQ(
-		    bind(rs.lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-		ASSERT_EQ(listen(rs.lfd, 4), 0);
-		ASSERT_EQ(
-		    getsockname(rs.lfd, (struct sockaddr *) &sa, &len), 0);
-		atomic_init(&rs.stop, false);
-		atomic_init(&rs.sent, 0);
-		ASSERT_OK(nng_thread_create(&t, rep_stream_main, &rs));
-		snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
-		    ntohs(sa.sin_port));
-		memset(&o, 0, sizeof(o));
-		o.url                = url;
-		o.keys               = kr;
-		o.max_msg_bytes      = 1 << 20;
-		o.connect_timeout_ms = 5000;
-		ASSERT_OK(tasq_chan_open(&c, &o, err, sizeof(err)));
-		// Until the chan has read replies: 2 MiB, more than the
-		// kernel buffers on the way.
-		nng_time until = nng_clock() + 5000;
-		while (atomic_load(&rs.sent) < 512 && nng_clock() < until) {
-			nng_msleep(1);
-		}
-		ASSERT_GE(atomic_load(&rs.sent), 512);
-		cl.c      = c;
-		cl.redial = round % 2 == 1;
-		atomic_init(&cl.done, false);
-		ASSERT_OK(nng_thread_create(&ct, closer_main, &cl));
-		until = nng_clock() + 5000;
-		while (!atomic_load(&cl.done) && nng_clock() < until) {
-			nng_msleep(10);
-		}
-		ASSERT_TRUE(atomic_load(&cl.done));
-		nng_thread_destroy(ct);
-		atomic_store(&rs.stop, true);
-		nng_thread_destroy(t);
-		close(rs.lfd);
-	}
 	tasq_keyring_free(kr);
 }
 
