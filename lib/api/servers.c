@@ -204,6 +204,17 @@ probe(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms,
 {
 	nng_mtx_lock(sv->mtx);
 	if (m->probing) {
+		// Another thread probes it now (the prober, or the open's):
+		// that probe is this one; its end is waited for, so that an
+		// open's probe ends with the member's state known
+		// (tasq_api_members waits for the open's).
+		uint64_t until = now_ms() + (uint64_t) connect_timeout_ms +
+		    health_ms + 1000;
+		uint64_t now;
+		while (m->probing && !sv->stop && (now = now_ms()) < until) {
+			(void) nng_cv_until(sv->settled,
+			    nng_clock() + (nng_time) (until - now));
+		}
 		nng_mtx_unlock(sv->mtx);
 		return;
 	}
