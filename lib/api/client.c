@@ -115,7 +115,6 @@ struct tasq_job {
 	// start only once the job needs them (need_threads; the linger
 	// timer, when the caller does not come for the trip in time).
 	bool          threads; // thr and sthr run
-	bool          lazy;    // may run without them for now
 	nng_aio      *linger;  // lazy: starts the threads at the linger
 	bool          linger_armed;
 	uint64_t      id;
@@ -1375,7 +1374,6 @@ start_threads(tasq_job *j)
 	if (j->threads || j->stop) {
 		return;
 	}
-	j->lazy = false;
 	if ((rv = nng_thread_create(&j->thr, receiver, j)) != 0) {
 		j->thr = NULL;
 		job_fail(j, TASQ_ERESOURCE_EXHAUSTED,
@@ -1399,9 +1397,6 @@ start_threads(tasq_job *j)
 static bool
 lazy_ok(tasq_job *j)
 {
-	if (!j->lazy) {
-		return (false);
-	}
 	if (j->err != 0 || j->cancelled || j->stop) {
 		return (true);
 	}
@@ -1551,12 +1546,12 @@ job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
 		tasq_job_free(j);
 		return (tasq_api_fail(rv, "%s", err));
 	}
-	// This process's job starts without threads (the struct's lazy);
-	// a result_cb or event_cb is called from them, and a detached or
-	// attached job reads results from the start.
-	j->lazy = mode == MODE_FETCH && j->o.result_cb == NULL &&
+	// This process's job starts without threads (lazy: need_threads starts
+	// them); a result_cb or event_cb is called from them, and a detached
+	// or attached job reads results from the start.
+	bool lazy = mode == MODE_FETCH && j->o.result_cb == NULL &&
 	    j->o.event_cb == NULL;
-	if (j->lazy && nng_aio_alloc(&j->linger, linger_cb, j) != 0) {
+	if (lazy && nng_aio_alloc(&j->linger, linger_cb, j) != 0) {
 		tasq_job_free(j);
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
@@ -1564,7 +1559,7 @@ job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
 	j->closer.fn  = job_closer;
 	j->closer.arg = j;
 	tasq_api_session_add_closer(s, &j->closer);
-	if (!j->lazy) {
+	if (!lazy) {
 		nng_mtx_lock(j->mtx);
 		start_threads(j);
 		rv = j->err;
