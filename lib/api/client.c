@@ -1751,9 +1751,8 @@ tasq_job_add(tasq_job *j, const void *payload, size_t len)
 		nng_mtx_unlock(j->mtx);
 		return (tasq_api_fail(rv, "out of memory"));
 	}
-	if (!j->threads || (j->fill != NULL && j->fill->n == 1) ||
-	    j->sendq != NULL) {
-		need_threads(j); // the pump's linger starts, or a batch goes
+	if (!j->threads || (j->fill != NULL && j->fill->n == 1)) {
+		need_threads(j); // the pump's linger starts (cut wakes it too)
 	}
 	nng_mtx_unlock(j->mtx);
 	return (0);
