@@ -19,6 +19,7 @@
 #define TASQ_WIRE_MAX_PRIORITY 100  // a job's priority, a queue's weight
 #define TASQ_PRIORITY_DEFAULT 10    // a job's priority when it gives none
 #define TASQ_WIRE_MAX_CANCELLED 64  // LeaseReply.cancelled lease ids
+#define TASQ_WIRE_MAX_CLOSES 64     // FetchRequest.close_jobs pairs
 #define TASQ_WIRE_MAX_PAYLOAD ((size_t) 1 << 20) // one task's payload/result
 
 #endif

@@ -268,6 +268,8 @@ static const struct rule rules[] = {
 	    "too many id runs in one reply"),
 	COUNT(dead_purge_request, 1, TASQ_WIRE_MAX_DEAD,
 	    "too many dead letter ids"),
+	COUNT(fetch_request, 7, 2 * TASQ_WIRE_MAX_CLOSES,
+	    "too many jobs to close in one fetch"),
 	TEXT(submit_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(lease_request, 1, R_TEXT, TASQ_WIRE_MAX_NAME),
 	TEXT(lease_request, 3, R_LABEL, TASQ_WIRE_MAX_NAME),
@@ -1221,6 +1223,13 @@ tasq_wire_decode_req(int method, const uint8_t *body, size_t len,
 		req->u.fetch.max_results = m->max_results;
 		req->u.fetch.wait_ms     = m->wait_ms;
 		req->u.fetch.id_runs     = m->id_runs;
+		if (m->n_close_jobs % 2 != 0) {
+			*why = "close_jobs must hold (job_id, ack_seq) pairs";
+			rv   = TASQ_EINVALID_ARGUMENT;
+			break;
+		}
+		req->u.fetch.nclose     = m->n_close_jobs / 2;
+		req->u.fetch.close_jobs = m->close_jobs;
 		if (m->submit == NULL) {
 			break;
 		}
@@ -2122,12 +2131,14 @@ tasq_wire_encode_req(const tasq_req *req, nng_msg **msgp)
 			scratch_free(&sc);
 			return (rv);
 		}
-		m.job_id      = req->u.fetch.job_id;
-		m.ack_seq     = req->u.fetch.ack_seq;
-		m.max_results = req->u.fetch.max_results;
-		m.wait_ms     = req->u.fetch.wait_ms;
-		m.id_runs     = req->u.fetch.id_runs;
-		rv            = 0;
+		m.job_id       = req->u.fetch.job_id;
+		m.ack_seq      = req->u.fetch.ack_seq;
+		m.max_results  = req->u.fetch.max_results;
+		m.wait_ms      = req->u.fetch.wait_ms;
+		m.id_runs      = req->u.fetch.id_runs;
+		m.n_close_jobs = 2 * req->u.fetch.nclose;
+		m.close_jobs   = (uint64_t *) req->u.fetch.close_jobs;
+		rv             = 0;
 		if (req->u.fetch.has_submit) {
 			rv       = submit_out(&req->u.fetch.submit, &so, &sc);
 			m.submit = &so.m;

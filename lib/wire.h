@@ -281,6 +281,10 @@ typedef struct tasq_req {
 			bool            has_submit; // submit is set
 			tasq_submit_req submit;     // same job_id
 			bool            id_runs;    // reads FetchReply.id_runs
+			// Jobs to close first: nclose (job_id, ack_seq)
+			// pairs, at most TASQ_WIRE_MAX_CLOSES.
+			size_t          nclose;
+			const uint64_t *close_jobs;
 		} fetch;
 		struct {
 			uint64_t job_id;

@@ -279,6 +279,40 @@ TEST(request_round_trip_fetch_close_job)
 	tasq_wire_req_fini(&out);
 }
 
+// A Fetch's close_jobs: (job_id, ack_seq) pairs, at most
+// TASQ_WIRE_MAX_CLOSES of them; an odd count is not pairs.
+TEST(fetch_close_jobs)
+{
+	uint64_t      pairs[2 * TASQ_WIRE_MAX_CLOSES + 2];
+	tasq_req      in = { .method = TASQ_M_FETCH }, out;
+	const char   *why;
+	const uint8_t odd[] = { 0x08, 0x05, 0x3a, 0x03, 0x01, 0x02, 0x03 };
+
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		pairs[i] = 1000 + i;
+	}
+	in.u.fetch.job_id     = 5;
+	in.u.fetch.close_jobs = pairs;
+	in.u.fetch.nclose     = TASQ_WIRE_MAX_CLOSES;
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.fetch.nclose, TASQ_WIRE_MAX_CLOSES);
+	for (size_t i = 0; i < 2 * TASQ_WIRE_MAX_CLOSES; i++) {
+		ASSERT_EQ(out.u.fetch.close_jobs[i], 1000 + i);
+	}
+	tasq_wire_req_fini(&out);
+	in.u.fetch.nclose = 0;
+	ASSERT_OK(req_round_trip(&in, &out, &why));
+	ASSERT_EQ(out.u.fetch.nclose, 0);
+	tasq_wire_req_fini(&out);
+	in.u.fetch.nclose = TASQ_WIRE_MAX_CLOSES + 1;
+	ASSERT_RV(req_round_trip(&in, &out, &why), TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_EQ(why, "too many jobs to close in one fetch");
+	ASSERT_RV(
+	    tasq_wire_decode_req(TASQ_M_FETCH, odd, sizeof(odd), &out, &why),
+	    TASQ_EINVALID_ARGUMENT);
+	ASSERT_STR_EQ(why, "close_jobs must hold (job_id, ack_seq) pairs");
+}
+
 // ---- replies -------------------------------------------------------------
 
 TEST(reply_round_trip_health_submit_complete_release_close)

@@ -164,6 +164,17 @@ handle_fetch(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 	tasq_rep               rep;
 	int                    rv;
 
+	// The jobs this client is done with, once (a parked fetch comes
+	// back here): as CloseJob, a job already gone skipped, a journal
+	// that cannot be written leaving the job to --job-ttl.
+	for (size_t i = 0; !call->closed && i < req->u.fetch.nclose; i++) {
+		uint64_t dropped;
+		(void) tasq_broker_close_job_ack(s->broker,
+		    req->u.fetch.close_jobs[2 * i],
+		    req->u.fetch.close_jobs[2 * i + 1], tasq_clock_mono_ms(),
+		    &dropped);
+	}
+	call->closed = true;
 	if (req->u.fetch.has_submit && !call->applied) {
 		rv = tasq_broker_submit(s->broker, sub, tasq_clock_mono_ms(),
 		    &call->submitted.accepted, &call->submitted.duplicate,

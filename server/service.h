@@ -26,6 +26,7 @@ typedef struct tasq_service_call {
 	uint32_t          pipe_id;
 	uint32_t          deadline_ms; // from the envelope, 0 = none
 	bool              applied;
+	bool              closed;     // a Fetch's close_jobs are done
 	tasq_complete_rep completed;  // of a Lease's results
 	tasq_submit_rep   submitted;  // of a Fetch's submit
 	uint64_t          park_until; // nng_clock() ms; set on first park

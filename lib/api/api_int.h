@@ -96,6 +96,48 @@ typedef struct tasq_api_closer {
 
 #define TASQ_API_MAX_RUNNERS 8
 
+// ---- tickers (ticker.c) -----------------------------------------------
+//
+// A ticker runs timed callbacks (ticks) on one thread of its own, started
+// with the first tick. Arming a tick wakes that thread only when the
+// tick is due before the thread's next wake-up, and stopping one never
+// wakes it: a program that arms a tick and stops it again for every job
+// of a stream of small jobs costs the thread one wake-up per due time
+// (a linger of 20 ms), not two context switches a job (an nng timer aio
+// wakes a task queue thread for its cancelled callback at every
+// nng_aio_stop).
+typedef struct tasq_api_tick {
+	nng_time when;
+	void (*fn)(void *arg); // on the ticker's thread
+	void                 *arg;
+	struct tasq_api_tick *prev, *next;
+	bool                  queued;
+} tasq_api_tick;
+
+typedef struct tasq_api_ticker {
+	nng_mtx       *mtx;
+	nng_cv        *cv;
+	nng_thread    *thr;  // started by the first tick
+	tasq_api_tick *head; // queued ticks, by when
+	tasq_api_tick *tail;
+	tasq_api_tick *firing; // whose fn runs now (the lock dropped)
+	nng_time       wake;   // when the thread wakes next (UINT64_MAX:
+	                       // it waits for a tick)
+	bool stop;
+} tasq_api_ticker;
+
+// tasq_api_ticker_init prepares t (no thread yet); _fini stops its
+// thread once no tick is queued or firing (the owner stops them first).
+int  tasq_api_ticker_init(tasq_api_ticker *t);
+void tasq_api_ticker_fini(tasq_api_ticker *t);
+// tasq_api_tick_at queues k (again, if it is queued) to run fn(arg) at
+// when; fails only when the thread cannot start (k is not queued then).
+int tasq_api_tick_at(tasq_api_ticker *t, tasq_api_tick *k, nng_time when,
+    void (*fn)(void *), void *arg);
+// tasq_api_tick_stop unqueues k and waits while its fn runs; after it, fn
+// does not run for this arming. Never called from k's own fn.
+void tasq_api_tick_stop(tasq_api_ticker *t, tasq_api_tick *k);
+
 struct tasq_session {
 	tasq_opts    *opts; // the session's own copy
 	tasq_keyring *keys;
@@ -112,9 +154,35 @@ struct tasq_session {
 	nng_thread         *runners[TASQ_API_MAX_RUNNERS];
 	unsigned            nrunners, idle_runners;
 	tasq_api_closer    *closers;
+	// Jobs of this session done with (every result in) whose CloseJob
+	// waits to ride on the next Fetch to their server
+	// (FetchRequest.close_jobs), or goes on the closer's thread after
+	// TASQ_API_CLOSE_DELAY_MS with no Fetch (client.c, "closes").
+	struct tasq_api_close *closes;
+	size_t                 nclose, cap_close;
+	bool                   close_armed;
+	tasq_api_tick          close_tick;
+	tasq_api_ticker        closer;  // sends the closes no Fetch took
+	tasq_api_ticker        lingers; // lazy jobs' lingers (client.c)
 	// Several servers (the end of this file); NULL with one server.
 	struct tasq_api_servers *servers;
 };
+
+// A CloseJob deferred (client.c): the job's member, id and the seq of
+// the delivery it acknowledges.
+struct tasq_api_close {
+	uint32_t member;
+	uint64_t job_id;
+	uint64_t ack_seq;
+};
+// Within this long of a job's free, its CloseJob goes on the closer's
+// thread when no Fetch to its server took it.
+#define TASQ_API_CLOSE_DELAY_MS 50
+
+// tasq_api_closes_flush sends every deferred CloseJob now, one request
+// each (client.c; at_free: at most a second each); the first failure
+// but NOT_FOUND drops those left (the server ends them after --job-ttl).
+void tasq_api_closes_flush(tasq_session *s, bool at_free);
 
 // tasq_api_session_hold counts one more thing of the session that must
 // end before it is freed (a job's thread); fails with TASQ_EUNAVAILABLE

@@ -115,7 +115,7 @@ struct tasq_job {
 	// start only once the job needs them (need_threads; the linger
 	// timer, when the caller does not come for the trip in time).
 	bool          threads; // thr and sthr run
-	nng_aio      *linger;  // lazy: starts the threads at the linger
+	tasq_api_tick linger;  // lazy: starts the threads at the linger
 	bool          linger_armed;
 	uint64_t      id;
 	enum mode     mode;
@@ -938,6 +938,121 @@ pause_locked(tasq_job *j, uint32_t ms)
 	}
 }
 
+// ---- closes: CloseJob deferred to the next Fetch ---------------------------
+//
+// A job of this process whose every result is in is over at the server
+// but for the acknowledgement of its last delivery. Its CloseJob is not a
+// round trip of its own at tasq_job_free: it waits in the session's list
+// and the next Fetch to its server carries it (FetchRequest.close_jobs,
+// up to TASQ_WIRE_MAX_CLOSES of them), so that a stream of small jobs
+// costs one request a job, as one long job does. With no such Fetch
+// within TASQ_API_CLOSE_DELAY_MS, the closer's thread sends the CloseJob;
+// tasq_session_free sends what is left. A server from before close_jobs
+// ignores them, and ends those jobs after its --job-ttl.
+
+static void close_tick_cb(void *arg);
+static void linger_cb(void *arg);
+
+// Queues a CloseJob (the job's lock may be held: only s->mtx is taken).
+static void
+close_defer(tasq_session *s, uint32_t member, uint64_t job_id, uint64_t ack)
+{
+	nng_mtx_lock(s->mtx);
+	if (s->nclose == s->cap_close) {
+		size_t nc = s->cap_close ? 2 * s->cap_close : 16;
+		struct tasq_api_close *n = realloc(s->closes, nc * sizeof(*n));
+		if (n == NULL) {
+			nng_mtx_unlock(s->mtx);
+			return; // the server ends it after --job-ttl
+		}
+		s->closes    = n;
+		s->cap_close = nc;
+	}
+	s->closes[s->nclose].member  = member;
+	s->closes[s->nclose].job_id  = job_id;
+	s->closes[s->nclose].ack_seq = ack;
+	s->nclose++;
+	if (!s->close_armed) {
+		s->close_armed = tasq_api_tick_at(&s->closer, &s->close_tick,
+		                     nng_clock() + TASQ_API_CLOSE_DELAY_MS,
+		                     close_tick_cb, s) == 0;
+	}
+	nng_mtx_unlock(s->mtx);
+}
+
+// Takes up to TASQ_WIRE_MAX_CLOSES of the closes of member into pairs
+// (job_id, ack_seq); returns how many.
+static size_t
+closes_take(tasq_session *s, uint32_t member, uint64_t *pairs)
+{
+	size_t n = 0, k = 0;
+
+	nng_mtx_lock(s->mtx);
+	for (size_t i = 0; i < s->nclose; i++) {
+		const struct tasq_api_close *c = &s->closes[i];
+		if (c->member == member && n < TASQ_WIRE_MAX_CLOSES) {
+			pairs[2 * n]     = c->job_id;
+			pairs[2 * n + 1] = c->ack_seq;
+			n++;
+		} else {
+			s->closes[k++] = *c;
+		}
+	}
+	s->nclose = k;
+	nng_mtx_unlock(s->mtx);
+	return (n);
+}
+
+void
+tasq_api_closes_flush(tasq_session *s, bool at_free)
+{
+	struct tasq_api_close c;
+
+	for (;;) {
+		tasq_req req;
+		tasq_rep rep;
+		char     err[512];
+		int      rv;
+
+		nng_mtx_lock(s->mtx);
+		if (s->nclose == 0) {
+			nng_mtx_unlock(s->mtx);
+			return;
+		}
+		c = s->closes[--s->nclose];
+		nng_mtx_unlock(s->mtx);
+		memset(&req, 0, sizeof(req));
+		req.method              = TASQ_M_CLOSE_JOB;
+		req.u.close_job.job_id  = c.job_id;
+		req.u.close_job.ack_seq = c.ack_seq;
+		rv = tasq_api_call_member(s, c.member, &req,
+		    at_free && s->timeout_ms > 1000 ? 1000 : s->timeout_ms,
+		    &rep, err, sizeof(err));
+		if (rv == 0) {
+			tasq_wire_rep_fini(&rep);
+		} else if (rv != TASQ_ENOT_FOUND) {
+			// The server is not answering: the rest are dropped
+			// rather than tried one timeout after another.
+			nng_mtx_lock(s->mtx);
+			s->nclose = 0; // --job-ttl ends them
+			nng_mtx_unlock(s->mtx);
+			return;
+		}
+	}
+}
+
+// The closer's tick: the closes no Fetch took go now.
+static void
+close_tick_cb(void *arg)
+{
+	tasq_session *s = arg;
+
+	nng_mtx_lock(s->mtx);
+	s->close_armed = false;
+	nng_mtx_unlock(s->mtx);
+	tasq_api_closes_flush(s, false);
+}
+
 // One Fetch: acknowledges the last delivery, takes the new results. With
 // carry, it also carries the job's only batch (one_trip_ok). j->mtx held
 // (dropped meanwhile).
@@ -950,6 +1065,8 @@ fetch(tasq_job *j, bool carry)
 	char          err[512];
 	int           rv;
 
+	uint64_t closes[2 * TASQ_WIRE_MAX_CLOSES];
+
 	memset(&req, 0, sizeof(req));
 	req.method              = TASQ_M_FETCH;
 	req.u.fetch.job_id      = j->id;
@@ -957,6 +1074,8 @@ fetch(tasq_job *j, bool carry)
 	req.u.fetch.max_results = 65536;
 	req.u.fetch.wait_ms     = j->o.poll_wait_ms;
 	req.u.fetch.id_runs     = true;
+	req.u.fetch.close_jobs  = closes;
+	req.u.fetch.nclose      = closes_take(j->s, j->member, closes);
 	if (carry) {
 		req.u.fetch.has_submit = true;
 		fill_batch(j, b, &req.u.fetch.submit);
@@ -1416,9 +1535,14 @@ need_threads(tasq_job *j)
 		if (!lazy_ok(j)) {
 			start_threads(j);
 		} else if (j->fill != NULL && !j->linger_armed) {
-			j->linger_armed = true;
-			nng_sleep_aio(
-			    (nng_duration) j->o.linger_ms, j->linger);
+			// On the session's ticker: no wake-up of its thread
+			// for a job freed before the linger (api_int.h).
+			j->linger_armed =
+			    tasq_api_tick_at(&j->s->lingers, &j->linger,
+			        j->fill->deadline, linger_cb, j) == 0;
+			if (!j->linger_armed) {
+				start_threads(j);
+			}
 		}
 	}
 	nng_cv_wake(j->cv);
@@ -1433,9 +1557,6 @@ linger_cb(void *arg)
 {
 	tasq_job *j = arg;
 
-	if (nng_aio_result(j->linger) != 0) {
-		return; // tasq_job_free stopped it
-	}
 	nng_mtx_lock(j->mtx);
 	if (!j->threads && !j->carrying && !(j->nsent > 0 && job_done(j))) {
 		start_threads(j);
@@ -1551,11 +1672,6 @@ job_alloc(tasq_job **jp, tasq_session *s, const tasq_job_opts *o,
 	// or attached job reads results from the start.
 	bool lazy = mode == MODE_FETCH && j->o.result_cb == NULL &&
 	    j->o.event_cb == NULL;
-	if (lazy && nng_aio_alloc(&j->linger, linger_cb, j) != 0) {
-		tasq_job_free(j);
-		return (
-		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
-	}
 	j->closer.fn  = job_closer;
 	j->closer.arg = j;
 	tasq_api_session_add_closer(s, &j->closer);
@@ -1881,8 +1997,9 @@ tasq_job_free(tasq_job *j)
 		}
 		nng_mtx_unlock(j->mtx);
 	}
-	if (j->linger != NULL) {
-		nng_aio_stop(j->linger); // its callback may start the threads
+	if (j->s != NULL) {
+		// Its callback may start the threads: stopped first.
+		tasq_api_tick_stop(&j->s->lingers, &j->linger);
 	}
 	if (j->mtx != NULL && j->cv != NULL && j->s != NULL &&
 	    j->chan != NULL) {
@@ -1900,7 +2017,16 @@ tasq_job_free(tasq_job *j)
 		// the rest now rather than after --job-ttl (a detachable job
 		// too, unless tasq_job_leave left it).
 		nng_mtx_lock(j->mtx);
-		if ((j->mode == MODE_FETCH || (j->detachable && !j->left)) &&
+		if (j->mode == MODE_FETCH && j->nsent > 0 && !j->closed_job &&
+		    !j->s_closed && j->err == 0 && !j->cancelled &&
+		    job_done(j)) {
+			// Every result is in: the CloseJob only acknowledges
+			// the last delivery, and rides on the next Fetch to
+			// the server (or goes in TASQ_API_CLOSE_DELAY_MS).
+			j->closed_job = true;
+			close_defer(j->s, j->member, j->id, j->ack);
+		} else if ((j->mode == MODE_FETCH ||
+		               (j->detachable && !j->left)) &&
 		    j->nsent > 0 && !j->closed_job && !j->s_closed) {
 			close_job(j);
 		}
@@ -1925,9 +2051,6 @@ tasq_job_free(tasq_job *j)
 		free(j->segs[i]);
 	}
 	free(j->segs);
-	if (j->linger != NULL) {
-		nng_aio_free(j->linger);
-	}
 	batch_free(j->fill);
 	batch_list_free(j->sendq);
 	batch_list_free(j->unans);

@@ -175,7 +175,9 @@ tasq_api_session_open_with(
 	rv = tasq_api_opts_copy(&s->opts, opts);
 	tasq_opts_free(env);
 	if (rv != 0 || nng_mtx_alloc(&s->mtx) != 0 ||
-	    nng_cv_alloc(&s->cv, s->mtx) != 0) {
+	    nng_cv_alloc(&s->cv, s->mtx) != 0 ||
+	    tasq_api_ticker_init(&s->lingers) != 0 ||
+	    tasq_api_ticker_init(&s->closer) != 0) {
 		session_destroy(s);
 		return (
 		    tasq_api_fail(TASQ_ERESOURCE_EXHAUSTED, "out of memory"));
@@ -362,6 +364,10 @@ tasq_session_close(tasq_session *s)
 static void
 session_destroy(tasq_session *s)
 {
+	// No job is left (each held the session): no tick is queued.
+	tasq_api_ticker_fini(&s->lingers);
+	tasq_api_ticker_fini(&s->closer);
+	free(s->closes);
 	if (s->servers != NULL) {
 		tasq_api_servers_free(s->servers); // s->chan is one of them
 	} else {
@@ -384,6 +390,9 @@ tasq_session_free(tasq_session *s)
 	if (s == NULL) {
 		return;
 	}
+	// The jobs freed lately whose CloseJob no Fetch took go now, while
+	// the session is open; a job not freed yet closes its own.
+	tasq_api_closes_flush(s, true);
 	tasq_session_close(s);
 	nng_mtx_lock(s->mtx);
 	while (s->holds > 0) {
