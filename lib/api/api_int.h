@@ -180,8 +180,9 @@ struct tasq_api_close {
 #define TASQ_API_CLOSE_DELAY_MS 50
 
 // tasq_api_closes_flush sends every deferred CloseJob now, one request
-// each (client.c; at_free: at most a second each); the first failure
-// but NOT_FOUND drops those left (the server ends them after --job-ttl).
+// each (client.c; at_free: at most a second each); a failure but
+// NOT_FOUND drops the other closes of that server (it ends those jobs
+// after its --job-ttl).
 void tasq_api_closes_flush(tasq_session *s, bool at_free);
 
 // tasq_api_session_hold counts one more thing of the session that must

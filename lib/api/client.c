@@ -1031,12 +1031,18 @@ tasq_api_closes_flush(tasq_session *s, bool at_free)
 		if (rv == 0) {
 			tasq_wire_rep_fini(&rep);
 		} else if (rv != TASQ_ENOT_FOUND) {
-			// The server is not answering: the rest are dropped
-			// rather than tried one timeout after another.
+			// The server is not answering: its other closes are
+			// dropped rather than tried one timeout after another
+			// (its --job-ttl ends those jobs).
 			nng_mtx_lock(s->mtx);
-			s->nclose = 0; // --job-ttl ends them
+			size_t k = 0;
+			for (size_t i = 0; i < s->nclose; i++) {
+				if (s->closes[i].member != c.member) {
+					s->closes[k++] = s->closes[i];
+				}
+			}
+			s->nclose = k;
 			nng_mtx_unlock(s->mtx);
-			return;
 		}
 	}
 }
