@@ -25,8 +25,12 @@ struct mem {
 	bool              connected; // a connection is up (its callback)
 	bool              kick;      // it came back: probe it now
 	bool              probing;   // a probe of it is running
-	nng_thread       *opener;    // the open's probe of it (joined at free)
-	struct mem       *next;      // in number order
+	// Its last probe was refused: its TLS handshake (NNG_ECRYPTO,
+	// NNG_EPEERAUTH: a CA, name or client certificate that does not
+	// fit) or Health (UNAUTHENTICATED). Not retried by the open.
+	bool        refused;
+	nng_thread *opener; // the open's probe of it (joined at free)
+	struct mem *next;   // in number order
 };
 
 struct tasq_api_servers {
@@ -157,6 +161,12 @@ probe_once(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms,
 	if (c == NULL) {
 		if ((rv = mem_dial(sv, m, &mi, connect_timeout_ms, &c, err,
 		         sizeof(err))) != 0) {
+			// As with one server (session.c), a TLS failure is
+			// a refusal: lib/tls_ossl.c (conn_fail) keeps it from
+			// being seen as a connection shut down.
+			nng_mtx_lock(sv->mtx);
+			m->refused = rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH;
+			nng_mtx_unlock(sv->mtx);
 			(void) tasq_shard_mark_down(
 			    sv->shard, m->num, now_ms(), err);
 			return;
@@ -182,6 +192,9 @@ probe_once(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms,
 		snprintf(err, sizeof(err), "not serving");
 		rv = TASQ_EUNAVAILABLE;
 	}
+	nng_mtx_lock(sv->mtx);
+	m->refused = rv == TASQ_EUNAUTHENTICATED;
+	nng_mtx_unlock(sv->mtx);
 	if (rv != 0) {
 		(void) tasq_shard_mark_down(sv->shard, m->num, now_ms(), err);
 		return;
@@ -479,7 +492,8 @@ tasq_api_servers_free(tasq_api_servers *sv)
 // down at once, then Health (up to connect-timeout). While no member is
 // up and the open's deadline has not passed, a member whose dial failed
 // is dialed again every 100 ms (servers starting together with their
-// clients: one server waits connect-timeout for its server the same way).
+// clients: one server waits connect-timeout for its server the same way),
+// unless it was refused (TLS, as one server's dial ends at once on it).
 static void
 open_one(void *arg)
 {
@@ -489,8 +503,8 @@ open_one(void *arg)
 	for (;;) {
 		probe(sv, m, 0, sv->s->connect_timeout_ms);
 		nng_mtx_lock(sv->mtx);
-		if (m->chan != NULL || sv->opened || any_up_locked(sv) ||
-		    now_ms() >= sv->open_by) {
+		if (m->chan != NULL || m->refused || sv->opened ||
+		    any_up_locked(sv) || now_ms() >= sv->open_by) {
 			sv->opening--;
 			nng_cv_wake(sv->settled);
 			nng_mtx_unlock(sv->mtx);
@@ -623,11 +637,14 @@ tasq_api_servers_open(tasq_session *s, const char *spec,
 		k   = k < TASQ_SHARD_MAX_MEMBERS ? k : TASQ_SHARD_MAX_MEMBERS;
 		len = (size_t) snprintf(
 		    err, errlen, "no server is reachable (%zu known): ", k);
+		// Every member refused (TLS, or its key): the code of a
+		// refusal, as with one server; else one was not reached.
+		nng_mtx_lock(sv->mtx);
+		for (struct mem *m = sv->mems; m != NULL; m = m->next) {
+			auth_only = auth_only && m->refused;
+		}
+		nng_mtx_unlock(sv->mtx);
 		for (size_t i = 0; i < k && len < errlen; i++) {
-			if (strstr(ms[i].err, "TLS") == NULL &&
-			    strstr(ms[i].err, "authentic") == NULL) {
-				auth_only = false;
-			}
 			len += (size_t) snprintf(err + len, errlen - len,
 			    "%s%s: %s", i > 0 ? "; " : "", ms[i].url,
 			    ms[i].err[0] != '\0' ? ms[i].err : "not probed");
