@@ -2,7 +2,8 @@
 // section, docs/LIBRARY.md "Several servers"): the set of lib/api/shard.h,
 // one tasq_chan per member, the prober thread that keeps the members'
 // states and the names' addresses fresh, and the routing of calls to a
-// member. A session with one server never comes here (s->servers NULL).
+// member. A session with one server (one IP literal or ipc:// URL) never
+// comes here (s->servers NULL); a name is a set even with one address.
 //
 // Lock order: the session's mutex, then sv->mtx, then the shard's own
 // (which never blocks). sv->mtx is never held across a chan call, a chan
@@ -540,9 +541,9 @@ open_ready(tasq_api_servers *sv)
 
 // Several servers: the set, its members dialed and probed in parallel
 // (each for up to connect-timeout), the prober started. *svp NULL and 0:
-// spec is one server (one URL with at most one address), for the
-// caller's single-server path. An error when no member is reachable, err
-// naming each and why.
+// spec is one server (one URL that is an IP literal or ipc://), for the
+// caller's single-server path; a list or a name is a set, even of one. An
+// error when no member is reachable, err naming each and why.
 int
 tasq_api_servers_open(tasq_session *s, const char *spec,
     const tasq_chan_opts *co, const tasq_shard_opts *so,
@@ -584,12 +585,25 @@ tasq_api_servers_open(tasq_session *s, const char *spec,
 		tasq_api_servers_free(sv);
 		return (rv);
 	}
-	rv = resolve(sv, why, sizeof(why));
-	if (strchr(spec, ',') == NULL && tasq_shard_count(sv->shard) <= 1) {
-		// One server: the caller dials spec as it always did (a name
-		// that does not resolve fails there, with its own message).
+	if (strchr(spec, ',') == NULL && !tasq_shard_has_names(sv->shard)) {
+		// One server (an IP literal, ipc://): the caller dials spec
+		// as it always did. A name is a set even with one address
+		// (or none yet): it is looked up again, and a server added
+		// behind it (a StatefulSet scaled up, its other pods ready
+		// after this one) becomes a member.
 		tasq_api_servers_free(sv);
 		return (0);
+	}
+	// A name with no address yet (a headless Service whose pods are
+	// not ready): looked up again every 100 ms until connect-timeout,
+	// as a refused dial is.
+	sv->open_by = now_ms() + s->connect_timeout_ms;
+	rv          = resolve(sv, why, sizeof(why));
+	while (tasq_shard_count(sv->shard) == 0 && now_ms() < sv->open_by) {
+		uint64_t left = sv->open_by - now_ms();
+		nng_msleep((nng_duration) (left < 100 ? left : 100));
+		tasq_shard_resolve_soon(sv->shard);
+		rv = resolve(sv, why, sizeof(why));
 	}
 	if (tasq_shard_count(sv->shard) == 0) {
 		snprintf(err, errlen, "no server address: %s", why);
@@ -601,7 +615,6 @@ tasq_api_servers_open(tasq_session *s, const char *spec,
 	// soon as the default member is known: a refused member costs
 	// nothing, one that does not answer costs at most connect-timeout,
 	// and only to the calls that need it.
-	sv->open_by = now_ms() + s->connect_timeout_ms;
 	for (struct mem *m = sv->mems; m != NULL; m = m->next) {
 		nng_mtx_lock(sv->mtx);
 		sv->opening++;
