@@ -35,6 +35,12 @@ struct nng_tls_engine_conn {
 	nng_tls_engine_config *cfg;
 	size_t                 early_len;
 	uint8_t                early[EARLY_MAX];
+	// The refusal that ended this connection (conn_fail): every call
+	// after it returns it.
+	int  failed;
+	bool hs_done;    // the handshake finished on this side
+	bool cert_asked; // client: the server asked for our certificate
+	bool got_data;   // application data was read
 };
 
 static BIO_METHOD     *bio_method;
@@ -51,20 +57,8 @@ tasq_tls_last_error(char *buf, size_t len)
 }
 
 static void
-set_last_error(SSL *ssl)
+set_last_error(const char *why)
 {
-	char          why[200] = "";
-	unsigned long e        = ERR_peek_last_error();
-	long          vr       = SSL_get_verify_result(ssl);
-
-	if (vr != X509_V_OK) {
-		snprintf(why, sizeof(why), "certificate verify failed: %s",
-		    X509_verify_cert_error_string(vr));
-	} else if (e != 0) {
-		ERR_error_string_n(e, why, sizeof(why));
-	} else {
-		snprintf(why, sizeof(why), "handshake failed");
-	}
 	pthread_mutex_lock(&last_mtx);
 	snprintf(last_error, sizeof(last_error), "%s", why);
 	pthread_mutex_unlock(&last_mtx);
@@ -318,6 +312,18 @@ cfg_version(nng_tls_engine_config *cfg, nng_tls_version lo, nng_tls_version hi)
 
 // ---- connections --------------------------------------------------------
 
+// OpenSSL calls it on a client when the server sends a
+// CertificateRequest (before it picks the certificate to send).
+static int
+cert_asked_cb(SSL *ssl, void *arg)
+{
+	nng_tls_engine_conn *ec = arg;
+
+	(void) ssl;
+	ec->cert_asked = true;
+	return (1);
+}
+
 static int
 conn_init(nng_tls_engine_conn *ec, void *tls, nng_tls_engine_config *cfg)
 {
@@ -342,6 +348,7 @@ conn_init(nng_tls_engine_conn *ec, void *tls, nng_tls_engine_config *cfg)
 	SSL_set_bio(ec->ssl, b, b);
 	if (cfg->mode == NNG_TLS_MODE_CLIENT) {
 		SSL_set_connect_state(ec->ssl);
+		SSL_set_cert_cb(ec->ssl, cert_asked_cb, ec);
 		if (cfg->server_name != NULL) {
 			X509_VERIFY_PARAM *p = SSL_get0_param(ec->ssl);
 			unsigned char      addr[16];
@@ -404,6 +411,31 @@ map_error(nng_tls_engine_conn *ec, int ret)
 	}
 }
 
+// The connection is refused for good (a handshake that failed, or the
+// server turning down our certificate): records why (tasq_tls_last_error)
+// and returns rv, which every later call of the connection returns too.
+//
+// Why later calls must not ask OpenSSL again: nng 1.5.2
+// (src/supplemental/tls/tls_common.c, tls_do_handshake and
+// tls_tcp_error) hands the handshake's error only to the stream
+// operations queued at that moment, then closes the TCP stream. SP's
+// header exchange queues its receive only once its send is done, so
+// when the server's certificate arrives (and is refused) in between,
+// that receive comes later, calls conn_recv, and SSL_read_ex on the dead
+// session said SSL_ERROR_SYSCALL: NNG_ECONNSHUT, "Connection shutdown",
+// which callers take for a server that is not there (seen in about one
+// dial in three on loopback: a wrong CA then opened a server set with
+// TASQ_EUNAVAILABLE instead of TASQ_EUNAUTHENTICATED). nng's built-in
+// mbedTLS engine is out of our reach (there a server refusing a client
+// without a certificate is seen as "Connection shutdown").
+static int
+conn_fail(nng_tls_engine_conn *ec, int rv, const char *why)
+{
+	set_last_error(why);
+	ec->failed = rv;
+	return (rv);
+}
+
 // Writes the plaintext held back during the handshake. 0 when there
 // is none left, NNG_EAGAIN when the transport is full, else an error.
 static int
@@ -424,25 +456,79 @@ flush_early(nng_tls_engine_conn *ec)
 	return (0);
 }
 
+// A handshake that failed (ret from an SSL call that ran it): our check
+// of the peer's certificate (NNG_EPEERAUTH), else anything else that
+// ended it, an alert from the peer or a connection closed in the middle
+// (NNG_ECRYPTO, as before: a peer that does not speak TLS). NNG_EAGAIN
+// when it only waits for the transport.
+static int
+handshake_failed(nng_tls_engine_conn *ec, int ret)
+{
+	char          why[200] = "handshake failed";
+	int           e        = SSL_get_error(ec->ssl, ret);
+	unsigned long err      = ERR_peek_last_error();
+	long          vr       = SSL_get_verify_result(ec->ssl);
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		return (NNG_EAGAIN);
+	}
+	if (vr != X509_V_OK) {
+		snprintf(why, sizeof(why), "certificate verify failed: %s",
+		    X509_verify_cert_error_string(vr));
+	} else if (err != 0) {
+		ERR_error_string_n(err, why, sizeof(why));
+	}
+	ERR_clear_error();
+	return (
+	    conn_fail(ec, vr != X509_V_OK ? NNG_EPEERAUTH : NNG_ECRYPTO, why));
+}
+
 static int
 conn_handshake(nng_tls_engine_conn *ec)
 {
-	int ret = SSL_do_handshake(ec->ssl);
-	int rv;
+	int ret, rv;
 
-	if (ret == 1) {
-		rv = flush_early(ec);
+	if (ec->failed != 0) {
+		return (ec->failed);
+	}
+	if ((ret = SSL_do_handshake(ec->ssl)) == 1) {
+		ec->hs_done = true;
+		rv          = flush_early(ec);
 		return (rv == NNG_EAGAIN ? 0 : rv);
 	}
-	if ((rv = map_error(ec, ret)) == NNG_EAGAIN) {
-		return (rv);
+	return (handshake_failed(ec, ret));
+}
+
+// A read failed after our side of the handshake finished but before any
+// data came: when the server had asked for our certificate, that is the
+// server refusing it (or its absence). With TLS 1.3 a client finishes
+// its handshake before the server has checked its certificate; the
+// server's refusal is an alert after it, which a reset of the
+// connection may overtake (the server closes with our first data
+// unread). Either way a refusal, not a server that is not there.
+static int
+refused_after_handshake(nng_tls_engine_conn *ec, int ret)
+{
+	char          why[256], alert[120] = "the connection was closed";
+	int           e   = SSL_get_error(ec->ssl, ret);
+	unsigned long err = ERR_peek_last_error();
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		return (NNG_EAGAIN);
 	}
-	set_last_error(ec->ssl);
+	if (!ec->cert_asked || ec->got_data) {
+		return (map_error(ec, ret));
+	}
+	if (err != 0) {
+		ERR_error_string_n(err, alert, sizeof(alert));
+	}
 	ERR_clear_error();
-	if (SSL_get_verify_result(ec->ssl) != X509_V_OK) {
-		return (NNG_EPEERAUTH);
-	}
-	return (NNG_ECRYPTO);
+	snprintf(why, sizeof(why),
+	    "the server refused %s client certificate (%s; check --tls-cert "
+	    "and the server's --tls-client-ca)",
+	    SSL_get_certificate(ec->ssl) != NULL ? "this" : "the lack of a",
+	    alert);
+	return (conn_fail(ec, NNG_EPEERAUTH, why));
 }
 
 static int
@@ -451,16 +537,29 @@ conn_recv(nng_tls_engine_conn *ec, uint8_t *buf, size_t *szp)
 	size_t got = 0;
 	int    ret;
 
+	if (ec->failed != 0) {
+		return (ec->failed);
+	}
 	if (ec->early_len != 0 && SSL_is_init_finished(ec->ssl)) {
 		if ((ret = flush_early(ec)) != 0 && ret != NNG_EAGAIN) {
 			return (ret);
 		}
 	}
 	if ((ret = SSL_read_ex(ec->ssl, buf, *szp, &got)) == 1) {
-		*szp = got;
+		ec->hs_done  = true;
+		ec->got_data = true;
+		*szp         = got;
 		return (0);
 	}
-	return (map_error(ec, ret));
+	if (!ec->hs_done) {
+		// SSL_read_ex ran the handshake (nng calls conn_handshake
+		// only when the transport has news).
+		if (!SSL_is_init_finished(ec->ssl)) {
+			return (handshake_failed(ec, ret));
+		}
+		ec->hs_done = true;
+	}
+	return (refused_after_handshake(ec, ret));
 }
 
 // A short write before the handshake has finished is taken at once and
@@ -476,6 +575,9 @@ conn_send(nng_tls_engine_conn *ec, const uint8_t *buf, size_t *szp)
 	size_t put = 0;
 	int    ret;
 
+	if (ec->failed != 0) {
+		return (ec->failed);
+	}
 	if (!SSL_is_init_finished(ec->ssl)) {
 		if ((ret = conn_handshake(ec)) == NNG_EAGAIN) {
 			if (*szp > EARLY_MAX - ec->early_len) {

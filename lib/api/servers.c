@@ -2,7 +2,8 @@
 // section, docs/LIBRARY.md "Several servers"): the set of lib/api/shard.h,
 // one tasq_chan per member, the prober thread that keeps the members'
 // states and the names' addresses fresh, and the routing of calls to a
-// member. A session with one server never comes here (s->servers NULL).
+// member. A session with one server (one IP literal or ipc:// URL) never
+// comes here (s->servers NULL); a name is a set even with one address.
 //
 // Lock order: the session's mutex, then sv->mtx, then the shard's own
 // (which never blocks). sv->mtx is never held across a chan call, a chan
@@ -25,8 +26,12 @@ struct mem {
 	bool              connected; // a connection is up (its callback)
 	bool              kick;      // it came back: probe it now
 	bool              probing;   // a probe of it is running
-	nng_thread       *opener;    // the open's probe of it (joined at free)
-	struct mem       *next;      // in number order
+	// Its last probe was refused: its TLS handshake (NNG_ECRYPTO,
+	// NNG_EPEERAUTH: a CA, name or client certificate that does not
+	// fit) or Health (UNAUTHENTICATED). Not retried by the open.
+	bool        refused;
+	nng_thread *opener; // the open's probe of it (joined at free)
+	struct mem *next;   // in number order
 };
 
 struct tasq_api_servers {
@@ -157,6 +162,12 @@ probe_once(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms,
 	if (c == NULL) {
 		if ((rv = mem_dial(sv, m, &mi, connect_timeout_ms, &c, err,
 		         sizeof(err))) != 0) {
+			// As with one server (session.c), a TLS failure is
+			// a refusal: lib/tls_ossl.c (conn_fail) keeps it from
+			// being seen as a connection shut down.
+			nng_mtx_lock(sv->mtx);
+			m->refused = rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH;
+			nng_mtx_unlock(sv->mtx);
 			(void) tasq_shard_mark_down(
 			    sv->shard, m->num, now_ms(), err);
 			return;
@@ -182,6 +193,9 @@ probe_once(tasq_api_servers *sv, struct mem *m, uint32_t connect_timeout_ms,
 		snprintf(err, sizeof(err), "not serving");
 		rv = TASQ_EUNAVAILABLE;
 	}
+	nng_mtx_lock(sv->mtx);
+	m->refused = rv == TASQ_EUNAUTHENTICATED;
+	nng_mtx_unlock(sv->mtx);
 	if (rv != 0) {
 		(void) tasq_shard_mark_down(sv->shard, m->num, now_ms(), err);
 		return;
@@ -479,7 +493,8 @@ tasq_api_servers_free(tasq_api_servers *sv)
 // down at once, then Health (up to connect-timeout). While no member is
 // up and the open's deadline has not passed, a member whose dial failed
 // is dialed again every 100 ms (servers starting together with their
-// clients: one server waits connect-timeout for its server the same way).
+// clients: one server waits connect-timeout for its server the same way),
+// unless it was refused (TLS, as one server's dial ends at once on it).
 static void
 open_one(void *arg)
 {
@@ -489,8 +504,8 @@ open_one(void *arg)
 	for (;;) {
 		probe(sv, m, 0, sv->s->connect_timeout_ms);
 		nng_mtx_lock(sv->mtx);
-		if (m->chan != NULL || sv->opened || any_up_locked(sv) ||
-		    now_ms() >= sv->open_by) {
+		if (m->chan != NULL || m->refused || sv->opened ||
+		    any_up_locked(sv) || now_ms() >= sv->open_by) {
 			sv->opening--;
 			nng_cv_wake(sv->settled);
 			nng_mtx_unlock(sv->mtx);
@@ -526,9 +541,9 @@ open_ready(tasq_api_servers *sv)
 
 // Several servers: the set, its members dialed and probed in parallel
 // (each for up to connect-timeout), the prober started. *svp NULL and 0:
-// spec is one server (one URL with at most one address), for the
-// caller's single-server path. An error when no member is reachable, err
-// naming each and why.
+// spec is one server (one URL that is an IP literal or ipc://), for the
+// caller's single-server path; a list or a name is a set, even of one. An
+// error when no member is reachable, err naming each and why.
 int
 tasq_api_servers_open(tasq_session *s, const char *spec,
     const tasq_chan_opts *co, const tasq_shard_opts *so,
@@ -570,12 +585,25 @@ tasq_api_servers_open(tasq_session *s, const char *spec,
 		tasq_api_servers_free(sv);
 		return (rv);
 	}
-	rv = resolve(sv, why, sizeof(why));
-	if (strchr(spec, ',') == NULL && tasq_shard_count(sv->shard) <= 1) {
-		// One server: the caller dials spec as it always did (a name
-		// that does not resolve fails there, with its own message).
+	if (strchr(spec, ',') == NULL && !tasq_shard_has_names(sv->shard)) {
+		// One server (an IP literal, ipc://): the caller dials spec
+		// as it always did. A name is a set even with one address
+		// (or none yet): it is looked up again, and a server added
+		// behind it (a StatefulSet scaled up, its other pods ready
+		// after this one) becomes a member.
 		tasq_api_servers_free(sv);
 		return (0);
+	}
+	// A name with no address yet (a headless Service whose pods are
+	// not ready): looked up again every 100 ms until connect-timeout,
+	// as a refused dial is.
+	sv->open_by = now_ms() + s->connect_timeout_ms;
+	rv          = resolve(sv, why, sizeof(why));
+	while (tasq_shard_count(sv->shard) == 0 && now_ms() < sv->open_by) {
+		uint64_t left = sv->open_by - now_ms();
+		nng_msleep((nng_duration) (left < 100 ? left : 100));
+		tasq_shard_resolve_soon(sv->shard);
+		rv = resolve(sv, why, sizeof(why));
 	}
 	if (tasq_shard_count(sv->shard) == 0) {
 		snprintf(err, errlen, "no server address: %s", why);
@@ -587,7 +615,6 @@ tasq_api_servers_open(tasq_session *s, const char *spec,
 	// soon as the default member is known: a refused member costs
 	// nothing, one that does not answer costs at most connect-timeout,
 	// and only to the calls that need it.
-	sv->open_by = now_ms() + s->connect_timeout_ms;
 	for (struct mem *m = sv->mems; m != NULL; m = m->next) {
 		nng_mtx_lock(sv->mtx);
 		sv->opening++;
@@ -623,11 +650,14 @@ tasq_api_servers_open(tasq_session *s, const char *spec,
 		k   = k < TASQ_SHARD_MAX_MEMBERS ? k : TASQ_SHARD_MAX_MEMBERS;
 		len = (size_t) snprintf(
 		    err, errlen, "no server is reachable (%zu known): ", k);
+		// Every member refused (TLS, or its key): the code of a
+		// refusal, as with one server; else one was not reached.
+		nng_mtx_lock(sv->mtx);
+		for (struct mem *m = sv->mems; m != NULL; m = m->next) {
+			auth_only = auth_only && m->refused;
+		}
+		nng_mtx_unlock(sv->mtx);
 		for (size_t i = 0; i < k && len < errlen; i++) {
-			if (strstr(ms[i].err, "TLS") == NULL &&
-			    strstr(ms[i].err, "authentic") == NULL) {
-				auth_only = false;
-			}
 			len += (size_t) snprintf(err + len, errlen - len,
 			    "%s%s: %s", i > 0 ? "; " : "", ms[i].url,
 			    ms[i].err[0] != '\0' ? ms[i].err : "not probed");

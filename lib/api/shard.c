@@ -468,6 +468,12 @@ tasq_shard_count(tasq_shard *s)
 	return (n);
 }
 
+bool
+tasq_shard_has_names(tasq_shard *s)
+{
+	return (s->has_names); // fixed at alloc
+}
+
 size_t
 tasq_shard_members(tasq_shard *s, tasq_shard_member *out, size_t max)
 {

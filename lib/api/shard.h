@@ -157,6 +157,10 @@ void tasq_shard_resolve_soon(tasq_shard *s);
 // tasq_shard_count returns the number of members.
 size_t tasq_shard_count(tasq_shard *s);
 
+// tasq_shard_has_names tells whether an item of the list is a host name
+// (looked up again every resolve interval), not an IP literal or ipc://.
+bool tasq_shard_has_names(tasq_shard *s);
+
 // tasq_shard_members copies up to max members, in number order, into out
 // and returns how many the set has (may exceed max).
 size_t tasq_shard_members(tasq_shard *s, tasq_shard_member *out, size_t max);

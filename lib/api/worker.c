@@ -1704,8 +1704,9 @@ lease_member(struct tasq_serve *w, struct lease_call *c, tasq_lease **lp)
 // from the next one of the cursor (each call starts one further, so
 // members with tasks take turns), each asked with no wait, the first
 // lease returned; when none had a task, one long poll of at most
-// SHARD_WAIT_MS on the first that answered. A member down is skipped
-// (the session fails it at once; it is back in the rounds when the
+// SHARD_WAIT_MS on the first that answered (with one member up, only
+// the long poll, of the handle's wait, as with one server). A member down is
+// skipped (the session fails it at once; it is back in the rounds when the
 // session sees it up). Errors only when no member answered.
 static int
 lease_sharded(struct tasq_serve *w, struct lease_call *c, tasq_lease **lp)
@@ -1740,7 +1741,13 @@ lease_sharded(struct tasq_serve *w, struct lease_call *c, tasq_lease **lp)
 	start = atomic_fetch_add(&w->cursor, 1);
 	for (size_t k = 0; k <= nup && !atomic_load(&w->stop); k++) {
 		memset(c, 0, sizeof(*c));
-		if (k < nup) {
+		if (nup == 1 && k == 0) {
+			// One member: one long poll of the handle's wait, as
+			// with one server (no ask without a wait first).
+			c->member      = up[0];
+			c->max_wait_ms = UINT32_MAX;
+			k              = nup; // no other round
+		} else if (k < nup) {
 			c->member      = up[(start + k) % nup];
 			c->max_wait_ms = 0;
 		} else if (answered != 0 && wait != 0) {
@@ -1866,9 +1873,10 @@ lease_done_cb(
 	return (tasq_api_err(rv));
 }
 
-// The next member up in turn (several servers), 0 when none is up.
+// The next member up in turn (several servers), 0 when none is up;
+// *nupp the number up.
 static uint32_t
-next_member(struct tasq_serve *w)
+next_member(struct tasq_serve *w, size_t *nupp)
 {
 	tasq_shard_member *ms;
 	uint32_t           up[TASQ_SHARD_MAX_MEMBERS];
@@ -1884,6 +1892,7 @@ next_member(struct tasq_serve *w)
 		}
 	}
 	free(ms);
+	*nupp = nup;
 	return (nup == 0 ? 0 : up[atomic_fetch_add(&w->cursor, 1) % nup]);
 }
 
@@ -1911,13 +1920,17 @@ tasq_serve_lease_aio(tasq_lease **lp, tasq_serve *w, tasq_aio *aio)
 	nng_mtx_unlock(w->mtx);
 	if (sharded) {
 		// One member per call, the next up in turn, with a short
-		// wait (the caller's next call asks the next member).
-		if ((op->c.member = next_member(w)) == 0) {
+		// wait (the caller's next call asks the next member); with
+		// one member up, the handle's wait, as with one server.
+		size_t nup = 0;
+		if ((op->c.member = next_member(w, &nup)) == 0) {
 			free(op);
 			return (tasq_api_fail(
 			    TASQ_EUNAVAILABLE, "no server is up"));
 		}
-		op->c.max_wait_ms = SHARD_WAIT_MS;
+		if (nup > 1) {
+			op->c.max_wait_ms = SHARD_WAIT_MS;
+		}
 	}
 	if ((rv = lease_prepare(w, &op->c, true)) != 0) {
 		free(op);

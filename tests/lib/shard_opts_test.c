@@ -128,7 +128,8 @@ TEST(open_one_unreachable_as_before)
 }
 
 // A name with two addresses (an injected resolver) is several servers;
-// with one address it is one, dialed as given.
+// with one address it is a set too (looked up again: a server added
+// behind the name later becomes a member); an IP literal is one server.
 static int
 two_addrs(void *arg, const char *host, int family, tasq_shard_addr *addrs,
     size_t max, size_t *n, char *err, size_t errlen)
@@ -164,7 +165,59 @@ TEST(name_with_two_addresses_is_several)
 	ASSERT_STR_CONTAINS(tasq_errmsg(), "no server is reachable (2 known)");
 	nwant = 1;
 	ASSERT_RV(tasq_api_session_open_with(&s, o, &so), TASQ_EUNAVAILABLE);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "no server is reachable (1 known)");
+	tasq_opts_free(o);
+	snprintf(u, sizeof(u), "tcp://127.0.0.1:%u", p);
+	o = opts_for(u);
+	ASSERT_RV(tasq_api_session_open_with(&s, o, &so), TASQ_EUNAVAILABLE);
 	ASSERT_STR_NOT_CONTAINS(tasq_errmsg(), "no server is reachable");
+	tasq_opts_free(o);
+	close(fd);
+}
+
+// A name with no address yet (a headless Service whose pods are not
+// ready) is looked up again until connect-timeout: its third look-up
+// finds an address (refused here), so the open fails naming the member,
+// not the name; a name that never resolves fails naming the name.
+static int
+late_addr(void *arg, const char *host, int family, tasq_shard_addr *addrs,
+    size_t max, size_t *n, char *err, size_t errlen)
+{
+	int *calls = arg;
+
+	(void) host;
+	(void) family;
+	ASSERT_GE(max, 1);
+	if (++*calls < 3) {
+		snprintf(err, errlen, "no such name yet");
+		return (TASQ_EUNAVAILABLE);
+	}
+	snprintf(addrs[0].text, sizeof(addrs[0].text), "127.0.0.1");
+	*n = 1;
+	return (0);
+}
+
+TEST(name_without_address_looked_up_again)
+{
+	int             fd, calls = 0;
+	unsigned        p = refusing_port(&fd);
+	char            u[64];
+	tasq_opts      *o;
+	tasq_session   *s = NULL;
+	tasq_shard_opts so;
+
+	snprintf(u, sizeof(u), "tcp://pods.test:%u", p);
+	o = opts_for(u);
+	ASSERT_OK(tasq_opts_set(o, "connect-timeout", "1s"));
+	memset(&so, 0, sizeof(so));
+	so.resolver     = late_addr;
+	so.resolver_arg = &calls;
+	ASSERT_RV(tasq_api_session_open_with(&s, o, &so), TASQ_EUNAVAILABLE);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "no server is reachable (1 known)");
+	ASSERT_GE(calls, 3);
+	calls = -1000; // never resolves within the second
+	ASSERT_RV(tasq_api_session_open_with(&s, o, &so), TASQ_EUNAVAILABLE);
+	ASSERT_STR_CONTAINS(tasq_errmsg(), "cannot resolve 'pods.test'");
 	tasq_opts_free(o);
 	close(fd);
 }
