@@ -35,12 +35,16 @@ struct nng_tls_engine_conn {
 	nng_tls_engine_config *cfg;
 	size_t                 early_len;
 	uint8_t                early[EARLY_MAX];
+	bool cert_asked; // (client) the server asked for ours
+	bool got_data;   // some plaintext was read
+	bool noted;      // its quiet refusal is recorded
 };
 
 static BIO_METHOD     *bio_method;
 static pthread_once_t  bio_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t last_mtx = PTHREAD_MUTEX_INITIALIZER;
 static char            last_error[256];
+static unsigned        last_gen; // failures recorded (last_mtx)
 
 void
 tasq_tls_last_error(char *buf, size_t len)
@@ -50,16 +54,41 @@ tasq_tls_last_error(char *buf, size_t len)
 	pthread_mutex_unlock(&last_mtx);
 }
 
+unsigned
+tasq_tls_last_error_gen(void)
+{
+	unsigned g;
+
+	pthread_mutex_lock(&last_mtx);
+	g = last_gen;
+	pthread_mutex_unlock(&last_mtx);
+	return (g);
+}
+
+// Records why a dialer's handshake failed, for tasq_tls_last_error. A
+// listener's failures are about other peers: recorded, they would be
+// given as the reason for a dial of this process (tasq-server dials
+// its --peers) that failed for another.
 static void
-set_last_error(SSL *ssl)
+set_last_error(nng_tls_engine_conn *ec, const char *given)
 {
 	char          why[200] = "";
 	unsigned long e        = ERR_peek_last_error();
-	long          vr       = SSL_get_verify_result(ssl);
+	long          vr       = SSL_get_verify_result(ec->ssl);
+	const char   *r;
 
-	if (vr != X509_V_OK) {
+	if (ec->cfg->mode != NNG_TLS_MODE_CLIENT) {
+		return;
+	}
+	if (given != NULL) {
+		snprintf(why, sizeof(why), "%s", given);
+	} else if (vr != X509_V_OK) {
 		snprintf(why, sizeof(why), "certificate verify failed: %s",
 		    X509_verify_cert_error_string(vr));
+	} else if (e != 0 && (r = ERR_reason_error_string(e)) != NULL) {
+		// The server's alert, such as "tlsv13 alert certificate
+		// required" (it wants a client certificate).
+		snprintf(why, sizeof(why), "%s", r);
 	} else if (e != 0) {
 		ERR_error_string_n(e, why, sizeof(why));
 	} else {
@@ -67,6 +96,7 @@ set_last_error(SSL *ssl)
 	}
 	pthread_mutex_lock(&last_mtx);
 	snprintf(last_error, sizeof(last_error), "%s", why);
+	last_gen++;
 	pthread_mutex_unlock(&last_mtx);
 }
 
@@ -318,6 +348,21 @@ cfg_version(nng_tls_engine_config *cfg, nng_tls_version lo, nng_tls_version hi)
 
 // ---- connections --------------------------------------------------------
 
+// Notes a server's CertificateRequest (refused_quietly).
+static void
+conn_msg_cb(int write_p, int version, int type, const void *buf, size_t len,
+    SSL *ssl, void *arg)
+{
+	nng_tls_engine_conn *ec = arg;
+
+	(void) version;
+	(void) ssl;
+	if (!write_p && type == SSL3_RT_HANDSHAKE && len > 0 &&
+	    ((const uint8_t *) buf)[0] == SSL3_MT_CERTIFICATE_REQUEST) {
+		ec->cert_asked = true;
+	}
+}
+
 static int
 conn_init(nng_tls_engine_conn *ec, void *tls, nng_tls_engine_config *cfg)
 {
@@ -342,6 +387,8 @@ conn_init(nng_tls_engine_conn *ec, void *tls, nng_tls_engine_config *cfg)
 	SSL_set_bio(ec->ssl, b, b);
 	if (cfg->mode == NNG_TLS_MODE_CLIENT) {
 		SSL_set_connect_state(ec->ssl);
+		SSL_set_msg_callback(ec->ssl, conn_msg_cb);
+		SSL_set_msg_callback_arg(ec->ssl, ec);
 		if (cfg->server_name != NULL) {
 			X509_VERIFY_PARAM *p = SSL_get0_param(ec->ssl);
 			unsigned char      addr[16];
@@ -368,6 +415,38 @@ conn_init(nng_tls_engine_conn *ec, void *tls, nng_tls_engine_config *cfg)
 	return (0);
 }
 
+// Whether a client's session that ends now was the server refusing our
+// certificate without its alert reaching us. With TLS 1.3 the client
+// finishes its handshake before the server has checked the client's
+// certificate, and sends its SP header at once; a server that refuses
+// the certificate sends an alert and closes, and with our header still
+// unread there the close is a reset, which can overtake the alert:
+// nng 1.5.2 fails the connection on the reset without reading what came
+// before it. A server that asked for a certificate and closed before
+// sending any data (its SP header is the first) did so at the
+// certificate.
+static bool
+refused_quietly(const nng_tls_engine_conn *ec)
+{
+	return (ec->cfg->mode == NNG_TLS_MODE_CLIENT && ec->cert_asked &&
+	    !ec->got_data && SSL_is_init_finished(ec->ssl));
+}
+
+// Records a quiet refusal, once. nng fails the connection on the reset
+// by itself, without a call into the engine: its close (conn_close)
+// notes it then, for the dial that failed (lib/chan.c).
+static void
+note_refusal(nng_tls_engine_conn *ec)
+{
+	if (!ec->noted && refused_quietly(ec)) {
+		ec->noted = true;
+		set_last_error(ec,
+		    "the server closed the connection after asking for our "
+		    "client certificate, before any data: it refused the "
+		    "certificate");
+	}
+}
+
 static void
 conn_fini(nng_tls_engine_conn *ec)
 {
@@ -377,6 +456,7 @@ conn_fini(nng_tls_engine_conn *ec)
 static void
 conn_close(nng_tls_engine_conn *ec)
 {
+	note_refusal(ec);
 	// Best effort close-notify; the transport may be gone already.
 	if (SSL_is_init_finished(ec->ssl)) {
 		(void) SSL_shutdown(ec->ssl);
@@ -392,13 +472,20 @@ map_error(nng_tls_engine_conn *ec, int ret)
 	case SSL_ERROR_WANT_WRITE:
 		return (NNG_EAGAIN);
 	case SSL_ERROR_ZERO_RETURN:
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (refused_quietly(ec)) {
+			note_refusal(ec);
+			return (NNG_ECRYPTO);
+		}
 		// The peer closed the session. Not NNG_ECLOSED: nng's
 		// listener takes that for its own closing and stops accepting.
 		return (NNG_ECONNSHUT);
-	case SSL_ERROR_SYSCALL:
-		ERR_clear_error();
-		return (NNG_ECONNSHUT);
 	default:
+		// Also after the handshake: with TLS 1.3 a client learns
+		// that the server refused its certificate (an alert) at its
+		// first read.
+		set_last_error(ec, NULL);
 		ERR_clear_error();
 		return (NNG_ECRYPTO);
 	}
@@ -437,7 +524,10 @@ conn_handshake(nng_tls_engine_conn *ec)
 	if ((rv = map_error(ec, ret)) == NNG_EAGAIN) {
 		return (rv);
 	}
-	set_last_error(ec->ssl);
+	if (rv != NNG_ECRYPTO) {
+		set_last_error(
+		    ec, NULL); // (map_error recorded an NNG_ECRYPTO)
+	}
 	ERR_clear_error();
 	if (SSL_get_verify_result(ec->ssl) != X509_V_OK) {
 		return (NNG_EPEERAUTH);
@@ -457,7 +547,8 @@ conn_recv(nng_tls_engine_conn *ec, uint8_t *buf, size_t *szp)
 		}
 	}
 	if ((ret = SSL_read_ex(ec->ssl, buf, *szp, &got)) == 1) {
-		*szp = got;
+		*szp         = got;
+		ec->got_data = true;
 		return (0);
 	}
 	return (map_error(ec, ret));
