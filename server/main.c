@@ -224,22 +224,6 @@ static const char usage[] =
 // authentication only is refused by peers that require one (their
 // refusal is what the dashboard shows): --peers-tls-cert is for such
 // certificates, or to show the peers a client identity of its own.
-// A file of flag must open now (the peers' thread would otherwise fail
-// at every round, for ever).
-static int
-openable(const char *flag, const char *path, char *err, size_t errlen)
-{
-	FILE *f;
-
-	if ((f = fopen(path, "re")) == NULL) {
-		snprintf(err, errlen, "--%s: cannot open %s: %s", flag, path,
-		    strerror(errno));
-		return (TASQ_EINVALID_ARGUMENT);
-	}
-	fclose(f);
-	return (0);
-}
-
 static int
 peers_cert(tasq_commonopt_cfg *dc, char *err, size_t errlen)
 {
@@ -263,9 +247,9 @@ peers_cert(tasq_commonopt_cfg *dc, char *err, size_t errlen)
 	// Checked here, under their own names (tasq_commonopt_check would
 	// call them --tls-cert and --tls-key).
 	if (strstr(cfg.peers, "tls+") != NULL &&
-	    ((rv = openable(
+	    ((rv = tasq_commonopt_readable(
 	          "peers-tls-cert", cfg.peers_tls_cert, err, errlen)) != 0 ||
-	        (rv = openable(
+	        (rv = tasq_commonopt_readable(
 	             "peers-tls-key", cfg.peers_tls_key, err, errlen)) != 0)) {
 		return (rv);
 	}

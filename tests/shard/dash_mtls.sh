@@ -14,8 +14,8 @@
 #   shows server 2 down, the server having refused its client
 #   certificate, and itself up; it and server 2 keep serving. One given a client certificate of the CA
 #   (TASQ_PEERS_TLS_CERT, TASQ_PEERS_TLS_KEY) shows all three up.
-# shellcheck source-path=SCRIPTDIR source=../fault/lib.sh
-. "$(dirname "$0")/../fault/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=cluster.sh
+. "$(dirname "$0")/cluster.sh" || exit 2
 test_begin 90
 command -v openssl >/dev/null || skip "openssl is needed"
 
@@ -35,25 +35,9 @@ export TASQ_TLS_CA=$T/tls/ca.pem TASQ_TLS_CERT=$T/tls/client-dash.pem \
 CERT=(--tls-cert "$T/tls/server.pem" --tls-key "$T/tls/server.key")
 MTLS=("${CERT[@]}" --tls-client-ca "$T/tls/ca.pem")
 
-# Each server with --peers has its own address in the list, so its port
-# is chosen before it starts (the metrics port is the kernel's, from the
-# ready file).
-free_port() {
-	python3 -c 'import socket; s = socket.socket()
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-declare -a PID URLS MPORT
-start_n() { # start_n I LISTEN ARGS...
-	local i=$1 l=$2
-	shift 2
-	LISTEN=$l start_server --data-dir "$T/data$i" "$@"
-	PID[i]=$SERVER_PID
-	URLS[i]=$URL
-	MPORT[i]=${METRICS_URL##*:}
-}
-# start_dash I ARGS...: server I on a port chosen first, with a
-# dashboard and --peers ITSELF,PEERS (PEERS: the rest of the list).
+# start_dash I ARGS...: server I with a dashboard and --peers
+# ITSELF,PEERS (PEERS: the rest of the list); its own address is in the
+# list, so its port is chosen first (free_port).
 start_dash() {
 	local i=$1 p
 	shift
