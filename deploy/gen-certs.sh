@@ -4,7 +4,10 @@
 #                            offline; only ca.pem goes to the machines)
 #   server.pem, server.key   tasq-server's certificate, whose subject
 #                            alternative names are the DNS names and IP
-#                            addresses given as arguments
+#                            addresses given as arguments; good for
+#                            client authentication too, since a server
+#                            shows it to its --peers as a client when
+#                            they require client certificates
 #   client-NAME.pem/.key     a client certificate per -c NAME, for a server
 #                            run with --tls-client-ca ca.pem
 # An existing CA in the directory is reused, so that clients can be added
@@ -120,12 +123,14 @@ if [ ${#names[@]} -gt 0 ]; then
 			exit 2
 		fi
 	done
+	# clientAuth too: under mutual TLS a server dials its --peers with
+	# this certificate (tasq-server(8), --peers-tls-cert).
 	printf '%s\n' "subjectAltName=$san" "basicConstraints=critical,CA:FALSE" \
 		"keyUsage=critical,digitalSignature,keyEncipherment" \
-		"extendedKeyUsage=serverAuth" >"$tmp/server.ext"
+		"extendedKeyUsage=serverAuth,clientAuth" >"$tmp/server.ext"
 	newkey server.key
 	sign server "${names[0]}" "$tmp/server.ext"
-	wrote+=("server.pem  server certificate for $san: --tls-cert")
+	wrote+=("server.pem  server certificate for $san (server and client authentication): --tls-cert")
 	wrote+=("server.key  its private key: --tls-key (readable by the server only)")
 fi
 

@@ -59,6 +59,23 @@ chan_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pthread_mutex_unlock(&watch_mtx);
 }
 
+// Whether a handshake's reason (tasq_tls_last_error) is the server's
+// alert about our certificate: none given to a server that requires one
+// ("certificate required"), or one it does not take ("bad certificate",
+// "unsupported certificate" for one without client authentication,
+// "unknown ca"), or its close that overtook the alert (lib/tls_ossl.c,
+// refused_quietly). The client's own verdicts on the server's
+// certificate say "verify failed" instead.
+static bool
+refused_cert(const char *why)
+{
+	return ((strstr(why, "alert") != NULL &&
+	            (strstr(why, "certificate") != NULL ||
+	                strstr(why, "unknown ca") != NULL)) ||
+	    strstr(why, "refused the certificate") != NULL ||
+	    strstr(why, "client certificate") != NULL);
+}
+
 int
 tasq_chan_open(
     tasq_chan **cp, const tasq_chan_opts *o, char *err, size_t errlen)
@@ -66,6 +83,7 @@ tasq_chan_open(
 	tasq_chan      *c;
 	nng_tls_config *tls = NULL;
 	nng_time        until;
+	unsigned        gen;
 	int             rv;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -146,17 +164,35 @@ tasq_chan_open(
 	// background dial would only retry silently.
 	until = nng_clock() + o->connect_timeout_ms;
 	for (;;) {
-		rv = nng_dialer_start(c->dialer, 0);
+		gen = tasq_tls_last_error_gen();
+		rv  = nng_dialer_start(c->dialer, 0);
 		if (rv == 0) {
 			break;
+		}
+		if (rv == NNG_ECONNSHUT && tasq_url_is_tls(o->url) &&
+		    tasq_tls_last_error_gen() != gen) {
+			// The server's close may have overtaken its alert
+			// (lib/tls_ossl.c, refused_quietly): the engine says.
+			char why[256];
+			tasq_tls_last_error(why, sizeof(why));
+			if (refused_cert(why)) {
+				rv = NNG_ECRYPTO;
+			}
 		}
 		if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH) {
 			char why[256];
 			tasq_tls_last_error(why, sizeof(why));
 			snprintf(err, errlen,
-			    "TLS handshake with %s failed: %s%s%s (check "
-			    "--tls-ca and the server certificate's names)",
-			    o->url, nng_strerror(rv), why[0] ? ": " : "", why);
+			    "TLS handshake with %s failed: %s%s%s (%s)",
+			    o->url, nng_strerror(rv), why[0] ? ": " : "", why,
+			    refused_cert(why)
+			        ? "the server refused our client certificate: "
+			          "check --tls-cert, a certificate for client "
+			          "authentication that the CA of its "
+			          "--tls-client-ca signed"
+			        : "check --tls-ca and the server "
+			          "certificate's "
+			          "names");
 			goto fail;
 		}
 		if (rv == NNG_EADDRINVAL || rv == NNG_EINVAL ||

@@ -16,8 +16,9 @@ is_version(const char *v)
 
 // A file given for flag must open now: a worker would otherwise find out
 // in each of its processes, at every dial, and retry for ever.
-static int
-readable(const char *flag, const char *path, char *err, size_t errlen)
+int
+tasq_commonopt_readable(
+    const char *flag, const char *path, char *err, size_t errlen)
 {
 	FILE *f;
 
@@ -46,8 +47,8 @@ check_tls_files(const tasq_commonopt_cfg *c, tasq_commonopt_role role,
 			    "--tls-key");
 			return (TASQ_EINVALID_ARGUMENT);
 		}
-		if ((rv = readable("tls-client-ca", c->tls_client_ca, err,
-		         errlen)) != 0) {
+		if ((rv = tasq_commonopt_readable("tls-client-ca",
+		         c->tls_client_ca, err, errlen)) != 0) {
 			return (rv);
 		}
 	} else {
@@ -64,12 +65,15 @@ check_tls_files(const tasq_commonopt_cfg *c, tasq_commonopt_role role,
 			    c->tls_cert != NULL ? "tls-key" : "tls-cert");
 			return (TASQ_EINVALID_ARGUMENT);
 		}
-		if ((rv = readable("tls-ca", c->tls_ca, err, errlen)) != 0) {
+		if ((rv = tasq_commonopt_readable(
+		         "tls-ca", c->tls_ca, err, errlen)) != 0) {
 			return (rv);
 		}
 	}
-	if ((rv = readable("tls-cert", c->tls_cert, err, errlen)) != 0 ||
-	    (rv = readable("tls-key", c->tls_key, err, errlen)) != 0) {
+	if ((rv = tasq_commonopt_readable(
+	         "tls-cert", c->tls_cert, err, errlen)) != 0 ||
+	    (rv = tasq_commonopt_readable(
+	         "tls-key", c->tls_key, err, errlen)) != 0) {
 		return (rv);
 	}
 	return (0);

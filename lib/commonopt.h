@@ -143,6 +143,13 @@ enum {
 	TASQ_COMMONOPT_NO_ENGINE = 1 << 1,
 };
 
+// tasq_commonopt_readable checks that the file path, given for the
+// option flag (its name without "--"), opens for reading now; NULL (not
+// given) is fine. Returns 0, or TASQ_EINVALID_ARGUMENT with err naming
+// the flag, the file and why.
+int tasq_commonopt_readable(
+    const char *flag, const char *path, char *err, size_t errlen);
+
 // tasq_commonopt_check checks c for a program of role whose addresses use
 // TLS (tls) or not, without side effects and without starting nng: the
 // log level and format, the TLS engine, the versions (1.2 or 1.3, min <=

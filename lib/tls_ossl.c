@@ -41,12 +41,14 @@ struct nng_tls_engine_conn {
 	bool hs_done;    // the handshake finished on this side
 	bool cert_asked; // client: the server asked for our certificate
 	bool got_data;   // application data was read
+	bool noted;      // its quiet refusal is recorded (note_refusal)
 };
 
 static BIO_METHOD     *bio_method;
 static pthread_once_t  bio_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t last_mtx = PTHREAD_MUTEX_INITIALIZER;
 static char            last_error[256];
+static unsigned        last_gen; // failures recorded (last_mtx)
 
 void
 tasq_tls_last_error(char *buf, size_t len)
@@ -56,11 +58,30 @@ tasq_tls_last_error(char *buf, size_t len)
 	pthread_mutex_unlock(&last_mtx);
 }
 
-static void
-set_last_error(const char *why)
+unsigned
+tasq_tls_last_error_gen(void)
 {
+	unsigned g;
+
+	pthread_mutex_lock(&last_mtx);
+	g = last_gen;
+	pthread_mutex_unlock(&last_mtx);
+	return (g);
+}
+
+// Records why a dialer's handshake failed, for tasq_tls_last_error. A
+// listener's failures are about other peers: recorded, they would be
+// given as the reason for a dial of this process (tasq-server dials
+// its --peers) that failed for another.
+static void
+set_last_error(nng_tls_engine_conn *ec, const char *why)
+{
+	if (ec->cfg->mode != NNG_TLS_MODE_CLIENT) {
+		return;
+	}
 	pthread_mutex_lock(&last_mtx);
 	snprintf(last_error, sizeof(last_error), "%s", why);
+	last_gen++;
 	pthread_mutex_unlock(&last_mtx);
 }
 
@@ -381,9 +402,31 @@ conn_fini(nng_tls_engine_conn *ec)
 	SSL_free(ec->ssl); // frees the BIO too
 }
 
+// A server that asked for our certificate and closed before sending any
+// data (its SP header is the first) did so at the certificate: with TLS
+// 1.3 its refusal is an alert after our handshake finished, and the
+// reset of its close (our SP header unread there) can overtake it; nng
+// 1.5.2 then fails the connection on the reset by itself, without a
+// call into the engine. Its close notes the refusal, once, for the dial
+// that failed (lib/chan.c reads it by tasq_tls_last_error_gen).
+static void
+note_refusal(nng_tls_engine_conn *ec)
+{
+	if (!ec->noted && ec->failed == 0 &&
+	    ec->cfg->mode == NNG_TLS_MODE_CLIENT && ec->cert_asked &&
+	    !ec->got_data && SSL_is_init_finished(ec->ssl)) {
+		ec->noted = true;
+		set_last_error(ec,
+		    "the server closed the connection after asking for our "
+		    "client certificate, before any data: it refused the "
+		    "certificate");
+	}
+}
+
 static void
 conn_close(nng_tls_engine_conn *ec)
 {
+	note_refusal(ec);
 	// Best effort close-notify; the transport may be gone already.
 	if (SSL_is_init_finished(ec->ssl)) {
 		(void) SSL_shutdown(ec->ssl);
@@ -431,7 +474,7 @@ map_error(nng_tls_engine_conn *ec, int ret)
 static int
 conn_fail(nng_tls_engine_conn *ec, int rv, const char *why)
 {
-	set_last_error(why);
+	set_last_error(ec, why);
 	ec->failed = rv;
 	return (rv);
 }
@@ -523,9 +566,9 @@ refused_after_handshake(nng_tls_engine_conn *ec, int ret)
 		ERR_error_string_n(err, alert, sizeof(alert));
 	}
 	ERR_clear_error();
+	// (lib/chan.c adds what to check.)
 	snprintf(why, sizeof(why),
-	    "the server refused %s client certificate (%s; check --tls-cert "
-	    "and the server's --tls-client-ca)",
+	    "the server refused %s client certificate (%s)",
 	    SSL_get_certificate(ec->ssl) != NULL ? "this" : "the lack of a",
 	    alert);
 	return (conn_fail(ec, NNG_EPEERAUTH, why));

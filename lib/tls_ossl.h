@@ -20,9 +20,17 @@ int tasq_tls_engine_select(const char *name);
 // "mbed", ...), for logs.
 const char *tasq_tls_engine_current(void);
 
-// tasq_tls_last_error copies the reason of the most recent failed
-// handshake in this process ("certificate verify failed: hostname
-// mismatch", ...) into buf; empty when none. Thread-safe.
+// tasq_tls_last_error copies the reason of the most recent failure of a
+// dialer's TLS session in this process ("certificate verify failed:
+// hostname mismatch", or the server's alert: "tlsv13 alert certificate
+// required", ...) into buf; empty when none. A listener's failures are
+// not recorded. Thread-safe.
 void tasq_tls_last_error(char *buf, size_t len);
+
+// tasq_tls_last_error_gen counts the failures recorded so far: a dial
+// that notes it before and finds it changed after failing can take
+// tasq_tls_last_error for its own (best effort: another dial of the
+// process may have failed meanwhile). Thread-safe.
+unsigned tasq_tls_last_error_gen(void);
 
 #endif

@@ -68,6 +68,8 @@ static struct {
 	uint64_t skew_ms;
 	char    *peers;
 	uint64_t peers_refresh_ms;
+	char    *peers_tls_cert; // --peers-tls-cert (NULL: see configure)
+	char    *peers_tls_key;
 
 	tasq_commonopt_cfg common; // key, TLS, log (lib/commonopt.h)
 } cfg;
@@ -193,6 +195,14 @@ static const tasq_opt server_opts[] = {
 	    "name expected in the --peers' certificates (default: URL "
 	    "host)",
 	    &cfg.common.tls_server_name, 0, 0, false },
+	{ "peers-tls-cert", 0, TASQ_OPT_STR, "TASQ_PEERS_TLS_CERT", NULL,
+	    "FILE",
+	    "client certificate (PEM) shown to tls+tcp:// --peers that "
+	    "require one (without it: --tls-cert, with --tls-client-ca)",
+	    &cfg.peers_tls_cert, 0, 0, false },
+	{ "peers-tls-key", 0, TASQ_OPT_STR, "TASQ_PEERS_TLS_KEY", NULL, "FILE",
+	    "private key of --peers-tls-cert (PEM)", &cfg.peers_tls_key, 0, 0,
+	    false },
 	TASQ_OPT_END,
 };
 
@@ -205,6 +215,48 @@ static tasq_peers_conf peers;
 static const char usage[] =
     "Usage: tasq-server [options]\n"
     "Hosts tasq's task and result queues for workers and clients.\n";
+
+// The client certificate that dc (the server's settings, as a dialer's)
+// shows the --peers: --peers-tls-cert if given, else the server's own
+// --tls-cert when the server requires client certificates itself (its
+// peers, alike, will ask for one: a certificate of deploy/gen-certs.sh
+// is good for both ends), else none. A certificate for server
+// authentication only is refused by peers that require one (their
+// refusal is what the dashboard shows): --peers-tls-cert is for such
+// certificates, or to show the peers a client identity of its own.
+static int
+peers_cert(tasq_commonopt_cfg *dc, char *err, size_t errlen)
+{
+	int rv;
+
+	if ((cfg.peers_tls_cert == NULL) != (cfg.peers_tls_key == NULL)) {
+		snprintf(err, errlen,
+		    "--%s without --%s: a client certificate needs both",
+		    cfg.peers_tls_cert != NULL ? "peers-tls-cert"
+		                               : "peers-tls-key",
+		    cfg.peers_tls_cert != NULL ? "peers-tls-key"
+		                               : "peers-tls-cert");
+		return (TASQ_EINVALID_ARGUMENT);
+	}
+	if (cfg.peers_tls_cert == NULL) {
+		if (cfg.common.tls_client_ca == NULL) {
+			dc->tls_cert = dc->tls_key = NULL;
+		}
+		return (0);
+	}
+	// Checked here, under their own names (tasq_commonopt_check would
+	// call them --tls-cert and --tls-key).
+	if (strstr(cfg.peers, "tls+") != NULL &&
+	    ((rv = tasq_commonopt_readable(
+	          "peers-tls-cert", cfg.peers_tls_cert, err, errlen)) != 0 ||
+	        (rv = tasq_commonopt_readable(
+	             "peers-tls-key", cfg.peers_tls_key, err, errlen)) != 0)) {
+		return (rv);
+	}
+	dc->tls_cert = cfg.peers_tls_cert;
+	dc->tls_key  = cfg.peers_tls_key;
+	return (0);
+}
 
 // Checks the options and turns them into the server's configuration.
 // Returns -1 to go on, else the exit status (0 for --help, --version and
@@ -271,10 +323,9 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 		// checks (--tls-ca given and readable for tls+tcp://, our
 		// certificate as a client one).
 		tasq_commonopt_cfg dc = cfg.common;
-		if (cfg.common.tls_client_ca == NULL) {
-			// Peers that do not ask for a client certificate are
-			// not shown one.
-			dc.tls_cert = dc.tls_key = NULL;
+		if (peers_cert(&dc, err, sizeof(err)) != 0) {
+			fprintf(stderr, "tasq-server: %s\n", err);
+			return (2);
 		}
 		if (tasq_commonopt_check(&dc, TASQ_COMMONOPT_DIALER,
 		        strstr(cfg.peers, "tls+") != NULL, err,
@@ -299,6 +350,10 @@ configure(tasq_opt_ctx *oc, int argc, char **argv, tasq_server_conf *sc,
 			.tls_max         = dc.tls_max,
 			.refresh_ms      = (uint32_t) cfg.peers_refresh_ms,
 		};
+	}
+	if (cfg.peers == NULL && cfg.peers_tls_cert != NULL) {
+		tasq_warn("--peers-tls-cert without --peers: no peer is "
+		          "shown it");
 	}
 	if (oc->check_config) {
 		printf("configuration ok\n");

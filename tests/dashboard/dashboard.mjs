@@ -19,7 +19,7 @@
 // page shows numbers with thousands separators (n() reads them back).
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, logger, n, sec, until } from './common.mjs';
 
 const [url, tasksArg, workersArg, outDir, syncDir] = process.argv.slice(2);
 if (!syncDir) {
@@ -28,31 +28,7 @@ if (!syncDir) {
 }
 const tasks = Number(tasksArg);
 const workers = Number(workersArg);
-const factor = Math.max(1, Number(process.env.TASQ_TEST_TIMEOUT_FACTOR) || 1);
-const sec = (n) => n * 1000 * factor;
-// A number as the page prints it ("30,000", "12.5").
-const n = (t) => Number(String(t).replace(/,/g, ''));
-
-function log(msg) {
-	const t = new Date().toISOString().slice(11, 23);
-	console.error(`${t} dashboard.mjs: ${msg}`);
-}
-
-// until(what, ms, f): polls async f every 100 ms until it returns a
-// truthy value; throws after ms.
-async function until(what, ms, f) {
-	const deadline = Date.now() + ms;
-	for (;;) {
-		const v = await f();
-		if (v) {
-			return v;
-		}
-		if (Date.now() > deadline) {
-			throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-		}
-		await new Promise((r) => setTimeout(r, 100));
-	}
-}
+const log = logger('dashboard.mjs');
 
 // The metrics listener starts just after the ready file is written.
 await until(`${url}/healthz`, sec(15), async () => {
@@ -63,10 +39,7 @@ await until(`${url}/healthz`, sec(15), async () => {
 	}
 });
 
-const browser = await chromium.launch({
-	executablePath: '/usr/bin/chromium',
-	args: ['--no-sandbox'],
-});
+const browser = await launch();
 const problems = [];
 let page = null;
 // While the server is down for its restart, the page's polls fail: that

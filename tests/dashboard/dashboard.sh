@@ -31,21 +31,15 @@
 # TASQ_DASHBOARD_TASKS: the batch (default 30000 tasks; the workers sleep
 # 1 ms a task, which makes it last about 10 s). TASQ_TEST_KEEP=1 keeps the
 # scratch directory; TASQ_TEST_TIMEOUT_FACTOR scales the deadlines.
-set -euo pipefail
-export LC_ALL=C
-# shellcheck source-path=SCRIPTDIR source=../harness/lib.sh
-. "$(dirname "$0")/../harness/lib.sh" || exit 2
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh" || exit 2
 TEST_NAME=dashboard
 if [ $# -ne 4 ]; then
 	echo "usage: $0 TASQ-SERVER TASQ-WORKER TASQ TASQ-RAW" >&2
 	exit 2
 fi
 server=$1 worker=$2 client=$3 raw=$4
-here=$(cd "$(dirname "$0")" && pwd)
 tasks=${TASQ_DASHBOARD_TASKS:-30000}
-harness_factor
-factor=$FACTOR
-out=${TASQ_ARTIFACT_DIR:-$PWD/artifacts}
 
 for b in "$server" "$worker" "$client" "$raw"; do
 	if [ ! -x "$b" ]; then
@@ -53,66 +47,9 @@ for b in "$server" "$worker" "$client" "$raw"; do
 		exit 2
 	fi
 done
-# With TASQ_TESTS_REQUIRED=1 (CI) a missing tool fails instead.
-skip() {
-	echo "SKIP: $* (deploy/install-dashboard-test-deps.sh installs it)"
-	[ "${TASQ_TESTS_REQUIRED:-}" = 1 ] && exit 1
-	exit 77
-}
-[ -x /usr/bin/chromium ] || skip "no /usr/bin/chromium"
-command -v node >/dev/null || skip "no node"
-[ -f "$here/node_modules/playwright-core/package.json" ] ||
-	skip "no playwright-core in $here/node_modules"
-
-# Only the TASQ_* settings meant for this test reach the programs.
-harness_scrub_env TASQ_ARTIFACT_DIR 'TASQ_DASHBOARD_*' 'TASQ_TEST_*'
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/tasq-dashboard.XXXXXX")
-pids=()
-
-# log, fail, now_ms, pid_alive: tests/harness/lib.sh.
-
-# wait_until SECONDS CMD...: polls CMD every 50 ms for SECONDS x factor.
-wait_until() {
-	local secs=$1
-	shift
-	harness_poll $((secs * factor)) "$@"
-}
-
-# spawn LOG CMD...: CMD in a process group of its own, output to $T/LOG;
-# $spawned is its pid (= its pgid).
-spawned=
-spawn() {
-	harness_spawn "$T/$1" "$T/$1" "${@:2}"
-	spawned=$HARNESS_SPAWNED
-	pids+=("$spawned")
-}
-
-# Only the groups we started: TERM, a bounded wait, then KILL.
-cleanup() {
-	local rc=$? f
-	trap - EXIT INT TERM HUP
-	if [ "$rc" -ne 0 ] || [ "$_failed" -ne 0 ]; then
-		for f in "$T"/*.log; do
-			[ -f "$f" ] || continue
-			echo "----- ${f##*/} (last 40 lines) -----" >&2
-			tail -n 40 "$f" >&2
-		done
-	fi
-	HARNESS_STOP_SECS=$((5 * factor)) harness_stop_groups "${pids[@]}"
-	wait 2>/dev/null || true
-	if [ "${TASQ_TEST_KEEP:-0}" = 1 ]; then
-		log "kept $T"
-	else
-		rm -rf "$T"
-	fi
-	[ "$rc" -eq 0 ] && [ "$_failed" -eq 0 ] && log "PASS (${SECONDS}s)"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'fail "interrupted by a signal"' INT TERM HUP
-
-mkdir -p "$out"
+# (lib.sh: the skip without chromium, $T, the exit trap, spawn and
+# wait_until.)
+dash_begin 'TASQ_DASHBOARD_*'
 rm -f "$out"/dashboard*.png
 harness_new_key "$T/key"
 

@@ -12,31 +12,14 @@
 // deadline.
 import path from 'node:path';
 import fs from 'node:fs';
-import { chromium } from 'playwright-core';
+import { launch, logger, n, sec, until } from './common.mjs';
 
 const [url, outDir, syncDir, idA, idB] = process.argv.slice(2);
 if (!idB) {
 	console.error('usage: node servers.mjs URL OUTDIR SYNCDIR IDA IDB');
 	process.exit(2);
 }
-const factor = Math.max(1, Number(process.env.TASQ_TEST_TIMEOUT_FACTOR) || 1);
-const sec = (n) => n * 1000 * factor;
-const n = (t) => Number(String(t).replace(/,/g, ''));
-const log = (m) => console.error(`${new Date().toISOString().slice(11, 23)} servers.mjs: ${m}`);
-
-async function until(what, ms, f) {
-	const deadline = Date.now() + ms;
-	for (;;) {
-		const v = await f();
-		if (v) {
-			return v;
-		}
-		if (Date.now() > deadline) {
-			throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-		}
-		await new Promise((r) => setTimeout(r, 100));
-	}
-}
+const log = logger('servers.mjs');
 
 // The table's rows as arrays of cell texts.
 const rows = (page) => page.$$eval('#servers tbody tr', (trs) =>
@@ -49,10 +32,7 @@ async function table(page) {
 	return r.length === 3 && r[0][0] === 'cluster' && a && b ? [r[0], a, b] : null;
 }
 
-const browser = await chromium.launch({
-	executablePath: '/usr/bin/chromium',
-	args: ['--no-sandbox'],
-});
+const browser = await launch();
 const problems = [];
 let page = null;
 try {

@@ -8,68 +8,15 @@
 # Screenshots (dashboard-servers.png) go to $TASQ_ARTIFACT_DIR, else
 # ./artifacts. Exits 77 (skipped) without /usr/bin/chromium, node or
 # node_modules (1 with TASQ_TESTS_REQUIRED=1), as dashboard.sh.
-set -euo pipefail
-export LC_ALL=C
-# shellcheck source-path=SCRIPTDIR source=../harness/lib.sh
-. "$(dirname "$0")/../harness/lib.sh" || exit 2
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh" || exit 2
 TEST_NAME=dashboard_servers
 if [ $# -ne 2 ]; then
 	echo "usage: $0 TASQ-SERVER TASQ" >&2
 	exit 2
 fi
 server=$1 client=$2
-here=$(cd "$(dirname "$0")" && pwd)
-harness_factor
-factor=$FACTOR
-out=${TASQ_ARTIFACT_DIR:-$PWD/artifacts}
-skip() {
-	echo "SKIP: $* (deploy/install-dashboard-test-deps.sh installs it)"
-	[ "${TASQ_TESTS_REQUIRED:-}" = 1 ] && exit 1
-	exit 77
-}
-[ -x /usr/bin/chromium ] || skip "no /usr/bin/chromium"
-command -v node >/dev/null || skip "no node"
-[ -f "$here/node_modules/playwright-core/package.json" ] ||
-	skip "no playwright-core in $here/node_modules"
-harness_scrub_env TASQ_ARTIFACT_DIR 'TASQ_TEST_*'
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/tasq-dashboard-servers.XXXXXX")
-pids=()
-wait_until() {
-	local secs=$1
-	shift
-	harness_poll $((secs * factor)) "$@"
-}
-spawned=
-spawn() {
-	harness_spawn "$T/$1" "$T/$1" "${@:2}"
-	spawned=$HARNESS_SPAWNED
-	pids+=("$spawned")
-}
-cleanup() {
-	local rc=$? f
-	trap - EXIT INT TERM HUP
-	if [ "$rc" -ne 0 ] || [ "$_failed" -ne 0 ]; then
-		for f in "$T"/*.log; do
-			[ -f "$f" ] || continue
-			echo "----- ${f##*/} (last 40 lines) -----" >&2
-			tail -n 40 "$f" >&2
-		done
-	fi
-	HARNESS_STOP_SECS=$((5 * factor)) harness_stop_groups "${pids[@]}"
-	wait 2>/dev/null || true
-	if [ "${TASQ_TEST_KEEP:-0}" = 1 ]; then
-		log "kept $T"
-	else
-		rm -rf "$T"
-	fi
-	[ "$rc" -eq 0 ] && [ "$_failed" -eq 0 ] && log "PASS (${SECONDS}s)"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'fail "interrupted by a signal"' INT TERM HUP
-
-mkdir -p "$out"
+dash_begin
 rm -f "$out"/dashboard-servers*.png
 harness_new_key "$T/key"
 free_port() {

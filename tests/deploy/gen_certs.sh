@@ -38,6 +38,10 @@ openssl verify -CAfile "$work/tls/ca.pem" "$work/tls/server.pem" \
 	"$work/tls/client-worker.pem" "$work/tls/client-ops.pem"
 openssl x509 -in "$work/tls/client-ops.pem" -noout -ext extendedKeyUsage |
 	grep -q 'Client Authentication' || fail "client-ops.pem is not for clients"
+# A server shows its certificate to its --peers under mutual TLS.
+eku=$(openssl x509 -in "$work/tls/server.pem" -noout -ext extendedKeyUsage)
+case $eku in *"Server Authentication"*"Client Authentication"*) ;;
+*) fail "server.pem is not for servers and clients: $eku" ;; esac
 
 echo "== a later run adds a client with the same CA, and overwrites nothing"
 ca_before=$(openssl x509 -in "$work/tls/ca.pem" -noout -fingerprint)

@@ -25,6 +25,7 @@
 
 #include "api_int.h"
 #include "clock.h"
+#include "shard_util.h"
 
 enum { NSRV = 3 };
 
@@ -39,19 +40,11 @@ static tasq_session *pending_s;
 static tasq_session *
 open_on(const char *spec, const tasq_shard_opts *so)
 {
-	tasq_opts    *o;
-	tasq_session *s = NULL;
+	static const char *const settings[] = { "connect-timeout", "60s",
+		"resolve-interval", "100ms", NULL };
+	tasq_session            *s;
 
-	ASSERT_OK(tasq_opts_alloc(&o));
-	ASSERT_OK(tasq_opts_set(o, "server", spec));
-	ASSERT_OK(tasq_opts_set(o, "key-file", key_file));
-	ASSERT_OK(tasq_opts_set(o, "connect-timeout", "60s"));
-	ASSERT_OK(tasq_opts_set(o, "resolve-interval", "100ms"));
-	if (tasq_api_session_open_with(&s, o, so) != 0) {
-		fprintf(stderr, "open %s: %s\n", spec, tasq_errmsg());
-		FAIL("tasq_api_session_open_with");
-	}
-	tasq_opts_free(o);
+	ASSERT_OK(shard_util_open(&s, spec, key_file, settings, so));
 	ASSERT_TRUE(tasq_api_sharded(s));
 	return (s);
 }
@@ -61,34 +54,20 @@ static int
 fake_resolve(void *arg, const char *host, int family, tasq_shard_addr *addrs,
     size_t max, size_t *n, char *err, size_t errlen)
 {
+	static const char *const list[] = { "127.0.0.1", "127.0.0.2",
+		"127.0.0.3" };
+
 	(void) arg;
 	(void) family;
-	if (strcmp(host, "shards.test") != 0 || max < NSRV) {
-		snprintf(err, errlen, "unknown name %s", host);
-		return (TASQ_EUNAVAILABLE);
-	}
-	*n = atomic_load(&with_third) ? 3 : 2;
-	for (size_t i = 0; i < *n; i++) {
-		snprintf(addrs[i].text, sizeof(addrs[i].text), "127.0.0.%zu",
-		    i + 1);
-	}
-	return (0);
+	return (shard_util_resolve(host, list,
+	    atomic_load(&with_third) ? 3 : 2, addrs, max, n, err, errlen));
 }
 
 // The member of s with address addr, copied to *m; false when none.
 static bool
 member_at(tasq_session *s, const char *addr, tasq_shard_member *m)
 {
-	tasq_shard_member ms[8];
-	size_t            n = tasq_api_members(s, ms, 8);
-
-	for (size_t i = 0; i < n && i < 8; i++) {
-		if (strcmp(ms[i].addr, addr) == 0) {
-			*m = ms[i];
-			return (true);
-		}
-	}
-	return (false);
+	return (shard_util_member(s, NULL, addr, 0, m));
 }
 
 // The helper: resumes server 3 once the placement waits (or gives up

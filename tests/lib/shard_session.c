@@ -18,6 +18,7 @@
 
 #include "api_int.h"
 #include "clock.h"
+#include "shard_util.h"
 
 enum { NJOBS = 300, NSRV = 3 };
 
@@ -27,18 +28,11 @@ static unsigned    port;
 static tasq_session *
 open_on(const char *spec, const tasq_shard_opts *so)
 {
-	tasq_opts    *o;
-	tasq_session *s = NULL;
+	static const char *const settings[] = { "connect-timeout", "5s",
+		NULL };
+	tasq_session            *s;
 
-	ASSERT_OK(tasq_opts_alloc(&o));
-	ASSERT_OK(tasq_opts_set(o, "server", spec));
-	ASSERT_OK(tasq_opts_set(o, "key-file", key_file));
-	ASSERT_OK(tasq_opts_set(o, "connect-timeout", "5s"));
-	if (tasq_api_session_open_with(&s, o, so) != 0) {
-		fprintf(stderr, "open %s: %s\n", spec, tasq_errmsg());
-		FAIL("tasq_api_session_open_with");
-	}
-	tasq_opts_free(o);
+	ASSERT_OK(shard_util_open(&s, spec, key_file, settings, so));
 	ASSERT_TRUE(tasq_api_sharded(s));
 	return (s);
 }
@@ -47,29 +41,18 @@ open_on(const char *spec, const tasq_shard_opts *so)
 static uint64_t
 identity_of(tasq_session *s, const char *url)
 {
-	tasq_shard_member ms[8];
-	size_t            n = tasq_api_members(s, ms, 8);
+	tasq_shard_member m;
 
-	for (size_t i = 0; i < n && i < 8; i++) {
-		if (strcmp(ms[i].url, url) == 0) {
-			return (ms[i].identity);
-		}
-	}
-	return (0);
+	return (shard_util_member(s, url, NULL, 0, &m) ? m.identity : 0);
 }
 
 static uint64_t
 member_identity(tasq_session *s, uint32_t num)
 {
-	tasq_shard_member ms[8];
-	size_t            n = tasq_api_members(s, ms, 8);
+	tasq_shard_member m;
 
-	for (size_t i = 0; i < n && i < 8; i++) {
-		if (ms[i].num == num) {
-			return (ms[i].identity);
-		}
-	}
-	FAIL("no such member");
+	ASSERT_TRUE(shard_util_member(s, NULL, NULL, num, &m));
+	return (m.identity);
 }
 
 // Submits detached job id (one square task, input complete) to member.
@@ -131,17 +114,12 @@ static int
 fake_resolve(void *arg, const char *host, int family, tasq_shard_addr *addrs,
     size_t max, size_t *n, char *err, size_t errlen)
 {
+	static const char *const list[] = { "127.0.0.3", "127.0.0.1",
+		"127.0.0.2" };
+
 	(void) arg;
 	(void) family;
-	if (strcmp(host, "shards.test") != 0 || max < 3) {
-		snprintf(err, errlen, "unknown name %s", host);
-		return (TASQ_EUNAVAILABLE);
-	}
-	snprintf(addrs[0].text, sizeof(addrs[0].text), "127.0.0.3");
-	snprintf(addrs[1].text, sizeof(addrs[1].text), "127.0.0.1");
-	snprintf(addrs[2].text, sizeof(addrs[2].text), "127.0.0.2");
-	*n = 3;
-	return (0);
+	return (shard_util_resolve(host, list, 3, addrs, max, n, err, errlen));
 }
 
 static void

@@ -10,27 +10,10 @@
 # - with server 3 killed, /api/stats still answers at once and shows it
 #   down with the reason, the sum without it; the page still loads;
 #   tasq jobs and dead list still answer, naming it in a warning.
-# shellcheck source-path=SCRIPTDIR source=../fault/lib.sh
-. "$(dirname "$0")/../fault/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=cluster.sh
+. "$(dirname "$0")/cluster.sh" || exit 2
 test_begin 90
 
-# Server 1's own address goes into its --peers, so its port is chosen
-# before it starts (the one port picked free beforehand; the metrics
-# port is the kernel's, from the ready file).
-free_port() {
-	python3 -c 'import socket; s = socket.socket()
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-declare -a PID URLS TAG
-start_n() { # start_n I LISTEN ARGS...
-	local i=$1 l=$2
-	shift 2
-	LISTEN=$l start_server --data-dir "$T/data$i" "$@"
-	PID[i]=$SERVER_PID
-	URLS[i]=$URL
-	TAG[i]=$(head -c 4 "$T/data$i/identity")
-}
 start_n 2 tcp://127.0.0.1:0 --max-attempts 1
 start_n 3 tcp://127.0.0.1:0 --max-attempts 1
 # Server 1's own address goes into its --peers: a port chosen first.
@@ -39,7 +22,7 @@ LIST="tcp://127.0.0.1:$p1,${URLS[2]},${URLS[3]}"
 start_n 1 "tcp://127.0.0.1:$p1" --max-attempts 1 \
     --metrics-listen "http://127.0.0.1:0" --peers "$LIST" \
     --peers-refresh 300ms
-mport=${METRICS_URL##*:}
+mport=${MPORT[1]}
 [ -n "$mport" ] || fail "server 1's ready file names no metrics port"
 log "servers ${PID[*]}: $LIST, dashboard on port $mport"
 ids=("" "$(cat "$T/data1/identity")" "$(cat "$T/data2/identity")" \
