@@ -14,7 +14,9 @@
 #  3. a server with --peers A,SILENT exits 0 on SIGTERM (within its 10 s
 #     shutdown limit, else exit 1) while its probe of SILENT dials;
 #  4. a worker given A,SILENT serves A's job, then drains and exits 0 on
-#     SIGTERM (within --drain-timeout, else 1) while it dials SILENT.
+#     SIGTERM (within --drain-timeout, else 1) while it dials SILENT;
+#  5. so does a worker given SILENT alone (its dial loop: each session
+#     open's one attempt ends within 5 s).
 # A dial "under way" is a connect to the port in SYN_SENT (ss). The
 # clients run under CLIENT_TIMEOUT (30 s): a hang ends there, exit 124.
 . "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 2
@@ -112,4 +114,11 @@ printf '2 4\n3 9\n' | cmp -s - "$T/sub.out" ||
 wait_until 20 dialing || fail "the worker does not dial the silent port"
 log "4: the worker served A's job and dials the silent port"
 term0 "$WPID" "the worker" worker-1.log
+
+# 5. A worker whose one server is silent: its dial loop stops.
+URL=$SILENT start_workers -j 1 --drain-timeout 15s
+WPID=$SPAWNED_PID
+wait_until 20 dialing || fail "the worker does not dial the silent port"
+log "5: a worker of the silent server alone dials it"
+term0 "$WPID" "the lone worker" worker-2.log
 test_end
