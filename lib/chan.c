@@ -43,6 +43,181 @@ struct tasq_chan {
 // Guards every chan's watch_cb (connections come and go rarely).
 static pthread_mutex_t watch_mtx = PTHREAD_MUTEX_INITIALIZER;
 
+// ---- bounded blocking dials --------------------------------------------
+//
+// nng 1.5.2's blocking dial (nng_dialer_start without NNG_FLAG_NONBLOCK)
+// has no deadline: toward an address that drops packets it waits for the
+// kernel's TCP connect timeout (about two minutes). Its only way out is a
+// close of the dialer, which aborts the connect, and the dial returns
+// NNG_ECLOSED. So each blocking dial has a timer that closes its dialer
+// at the attempt's limit, and a canceller (tasq_chan_cancel_fire) makes
+// that timer close it at once.
+//
+// A close must not land in the instant between nng_dialer_start's lookup
+// of the dialer and the transport's start of the connect: a connect whose
+// aio was closed before it began is never completed, and the blocking
+// dial would wait forever (nng 1.5.2, core/dialer.c and the transports'
+// ep_connect). That instant is a few microseconds of the dialing
+// thread's own work; a dialer is therefore never closed before it has
+// dialed for DIAL_GUARD_MS, by far longer than that.
+#define DIAL_GUARD_MS 1000
+
+// A blocking dial under way (dial_once), on the dialing thread's stack.
+struct dial {
+	nng_dialer        d;
+	tasq_chan_cancel *cn;    // or NULL
+	nng_time          t0;    // when it started
+	nng_time          until; // its limit
+	nng_aio          *tmo;   // its timer (dial_timer_cb)
+	bool              done;  // nng_dialer_start returned: d stays
+	int               cut;   // 0, or why d was closed
+	struct dial      *next;  // in cn's list
+};
+
+struct tasq_chan_cancel {
+	bool         fired;
+	struct dial *dials; // under way with it
+};
+
+// Guards every struct dial and tasq_chan_cancel. Held only around
+// nng_dialer_close, nng_sleep_aio and nng_aio_cancel, which complete
+// their aios on nng's threads, never on the caller's.
+static pthread_mutex_t dial_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+int
+tasq_chan_cancel_alloc(tasq_chan_cancel **cnp)
+{
+	if ((*cnp = calloc(1, sizeof(**cnp))) == NULL) {
+		return (NNG_ENOMEM);
+	}
+	return (0);
+}
+
+void
+tasq_chan_cancel_fire(tasq_chan_cancel *cn)
+{
+	if (cn == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&dial_mtx);
+	cn->fired = true;
+	for (struct dial *dl = cn->dials; dl != NULL; dl = dl->next) {
+		// Its callback runs (on an nng thread) and closes the dialer,
+		// or waits out the guard first.
+		nng_aio_cancel(dl->tmo);
+	}
+	pthread_mutex_unlock(&dial_mtx);
+}
+
+void
+tasq_chan_cancel_free(tasq_chan_cancel *cn)
+{
+	// Every dial with it has returned (its users joined their threads).
+	free(cn);
+}
+
+// The timer of a blocking dial: expired (its limit), cancelled (its
+// canceller fired, or the dial returned and dial_once stops it).
+static void
+dial_timer_cb(void *arg)
+{
+	struct dial *dl  = arg;
+	nng_time     now = nng_clock();
+	bool         fired;
+
+	pthread_mutex_lock(&dial_mtx);
+	if (dl->done || dl->cut != 0) {
+		pthread_mutex_unlock(&dial_mtx);
+		return;
+	}
+	fired = dl->cn != NULL && dl->cn->fired;
+	if (now >= dl->t0 + DIAL_GUARD_MS && (fired || now >= dl->until)) {
+		dl->cut = fired ? NNG_ECANCELED : NNG_ETIMEDOUT;
+		(void) nng_dialer_close(dl->d);
+	} else {
+		nng_time next = fired || dl->until < dl->t0 + DIAL_GUARD_MS
+		    ? dl->t0 + DIAL_GUARD_MS
+		    : dl->until;
+		nng_sleep_aio((nng_duration) (next - now), dl->tmo);
+	}
+	pthread_mutex_unlock(&dial_mtx);
+}
+
+// One blocking dial of c's dialer, for at most limit_ms (DIAL_GUARD_MS at
+// least) and until cn fires. Returns nng_dialer_start's result, or
+// NNG_ETIMEDOUT or NNG_ECANCELED when the dialer was closed for either;
+// *cutp then says so (the next attempt needs a new dialer).
+static int
+dial_once(tasq_chan *c, tasq_chan_cancel *cn, uint32_t limit_ms, bool *cutp)
+{
+	struct dial dl;
+	int         rv;
+
+	*cutp = false;
+	memset(&dl, 0, sizeof(dl));
+	dl.d     = c->dialer;
+	dl.cn    = cn;
+	dl.t0    = nng_clock();
+	dl.until = dl.t0 + limit_ms;
+	if ((rv = nng_aio_alloc(&dl.tmo, dial_timer_cb, &dl)) != 0) {
+		return (rv);
+	}
+	pthread_mutex_lock(&dial_mtx);
+	if (cn != NULL && cn->fired) {
+		pthread_mutex_unlock(&dial_mtx);
+		nng_aio_free(dl.tmo);
+		return (NNG_ECANCELED);
+	}
+	if (cn != NULL) {
+		dl.next   = cn->dials;
+		cn->dials = &dl;
+	}
+	nng_sleep_aio(
+	    (nng_duration) (limit_ms > DIAL_GUARD_MS ? limit_ms
+	                                             : DIAL_GUARD_MS),
+	    dl.tmo);
+	pthread_mutex_unlock(&dial_mtx);
+
+	rv = nng_dialer_start(dl.d, 0);
+
+	pthread_mutex_lock(&dial_mtx);
+	dl.done = true;
+	if (cn != NULL) {
+		for (struct dial **pp = &cn->dials; *pp != NULL;
+		     pp               = &(*pp)->next) {
+			if (*pp == &dl) {
+				*pp = dl.next;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&dial_mtx);
+	nng_aio_stop(dl.tmo); // its callback, if running, has returned
+	nng_aio_free(dl.tmo);
+	// Closed by us: whatever the dial returned (NNG_ECLOSED, or a
+	// connection the close ends), this is why.
+	*cutp = dl.cut != 0;
+	return (dl.cut != 0 ? dl.cut : rv);
+}
+
+// A new dialer of c (its TLS config set), replacing none: the caller
+// keeps or closes the old one.
+static int
+dialer_new(tasq_chan *c, nng_dialer *dp)
+{
+	int rv;
+
+	if ((rv = nng_dialer_create(dp, c->sock, c->url)) != 0) {
+		return (rv);
+	}
+	if (c->tls != NULL &&
+	    (rv = nng_dialer_set_ptr(*dp, NNG_OPT_TLS_CONFIG, c->tls)) != 0) {
+		(void) nng_dialer_close(*dp);
+		return (rv);
+	}
+	return (0);
+}
+
 static void
 chan_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -161,18 +336,35 @@ tasq_chan_open(
 		}
 	}
 	// A blocking first dial reports TLS and address errors, which a
-	// background dial would only retry silently.
+	// background dial would only retry silently. Each attempt is bounded
+	// (dial_once): by what is left of connect_timeout_ms, else by
+	// dial_timeout_ms (TASQ_CHAN_DIAL_MS by default).
 	until = nng_clock() + o->connect_timeout_ms;
 	for (;;) {
+		uint32_t limit = o->dial_timeout_ms != 0 ? o->dial_timeout_ms
+		                                         : TASQ_CHAN_DIAL_MS;
+		bool     cut;
+		if (o->connect_timeout_ms != 0) {
+			nng_time now  = nng_clock();
+			uint64_t left = now < until ? until - now : 0;
+			if (o->dial_timeout_ms == 0 || left < limit) {
+				limit = (uint32_t) left;
+			}
+		}
 		gen = tasq_tls_last_error_gen();
-		rv  = nng_dialer_start(c->dialer, 0);
+		rv  = dial_once(c, o->cancel, limit, &cut);
 		if (rv == 0) {
 			break;
+		}
+		if (rv == NNG_ECANCELED) {
+			snprintf(err, errlen, "cannot connect to %s: %s",
+			    o->url, "the dial was cancelled");
+			goto fail;
 		}
 		if (rv == NNG_ECONNSHUT && tasq_url_is_tls(o->url) &&
 		    tasq_tls_last_error_gen() != gen) {
 			// The server's close may have overtaken its alert
-			// (lib/tls_ossl.c, refused_quietly): the engine says.
+			// (lib/tls_ossl.c, note_refusal): the engine says.
 			char why[256];
 			tasq_tls_last_error(why, sizeof(why));
 			if (refused_cert(why)) {
@@ -200,6 +392,16 @@ tasq_chan_open(
 			snprintf(err, errlen, "cannot connect to %s: %s",
 			    o->url, nng_strerror(rv));
 			goto fail;
+		}
+		if (cut) {
+			// dial_once closed the dialer: the next attempt's.
+			if ((rv = dialer_new(c, &c->dialer)) != 0) {
+				snprintf(err, errlen,
+				    "cannot connect to %s: %s", o->url,
+				    nng_strerror(rv));
+				goto fail;
+			}
+			continue;
 		}
 		nng_msleep(100);
 	}
@@ -262,10 +464,12 @@ tasq_chan_redial(tasq_chan *c)
 		return (false);
 	}
 	c->last_redial = now;
-	if (nng_dialer_create(&d, c->sock, c->url) != 0 ||
-	    (c->tls != NULL &&
-	        nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls) != 0) ||
-	    nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0) {
+	if (dialer_new(c, &d) != 0) {
+		nng_mtx_unlock(c->mtx);
+		return (false);
+	}
+	if (nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0) {
+		(void) nng_dialer_close(d);
 		nng_mtx_unlock(c->mtx);
 		return (false);
 	}

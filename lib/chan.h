@@ -16,6 +16,14 @@
 
 typedef struct tasq_chan tasq_chan;
 
+// A canceller of blocking dials (tasq_chan_opts.cancel): its fire aborts
+// the dials of tasq_chan_open calls given it, under way or to come.
+typedef struct tasq_chan_cancel tasq_chan_cancel;
+
+// The longest one dial attempt takes when tasq_chan_opts gives neither
+// connect_timeout_ms nor dial_timeout_ms.
+#define TASQ_CHAN_DIAL_MS 5000
+
 typedef struct tasq_chan_opts {
 	const char         *url;
 	const tasq_keyring *keys;            // borrowed; must outlive chan
@@ -24,8 +32,15 @@ typedef struct tasq_chan_opts {
 	const char         *tls_cert;        // optional client certificate
 	const char         *tls_key;
 	uint32_t            connect_timeout_ms; // 0: one attempt
-	size_t              max_msg_bytes;
-	bool                tls_insecure; // no verification (self-probe)
+	// The longest one dial attempt may take (0: what is left of
+	// connect_timeout_ms, or TASQ_CHAN_DIAL_MS when that is 0 too); at
+	// least a second. nng's own dial has no deadline: toward an
+	// address that drops packets it would wait for the kernel's TCP
+	// connect timeout (minutes).
+	uint32_t          dial_timeout_ms;
+	tasq_chan_cancel *cancel; // optional, borrowed: aborts the dial
+	size_t            max_msg_bytes;
+	bool              tls_insecure; // no verification (self-probe)
 	// Optional: called on an nng thread when a connection to the server
 	// comes up (up true) or goes down, including during
 	// tasq_chan_close. It must not block or call into the chan.
@@ -35,9 +50,25 @@ typedef struct tasq_chan_opts {
 
 // tasq_chan_open dials the server, waiting up to connect_timeout_ms for a
 // first connection (TLS verification failures are reported at once), then
-// keeps reconnecting in the background. On failure err says why.
+// keeps reconnecting in the background. Each dial attempt is bounded
+// (dial_timeout_ms): one that runs out fails with NNG_ETIMEDOUT, one
+// whose o->cancel fired (before or during the open) with NNG_ECANCELED.
+// On failure err says why.
 int tasq_chan_open(
     tasq_chan **cp, const tasq_chan_opts *o, char *err, size_t errlen);
+
+// tasq_chan_cancel_alloc makes a canceller (free with
+// tasq_chan_cancel_free, once no tasq_chan_open given it runs). Returns 0
+// or NNG_ENOMEM.
+int tasq_chan_cancel_alloc(tasq_chan_cancel **cnp);
+
+// tasq_chan_cancel_fire aborts the dials of the tasq_chan_open calls
+// given cn: those under way end within a second (a dial is never cut in
+// its first second: lib/chan.c, "bounded blocking dials"), later ones at
+// once. Thread-safe; idempotent; does not wait.
+void tasq_chan_cancel_fire(tasq_chan_cancel *cn);
+
+void tasq_chan_cancel_free(tasq_chan_cancel *cn);
 
 void tasq_chan_close(tasq_chan *c);
 

@@ -4,11 +4,18 @@
 // retried with the time it taught, and unsigned or misdirected replies
 // teach nothing. Also: tasq_chan_open frees everything when the socket
 // cannot be opened (nng_req0_open is wrapped at link time, see
-// CMakeLists.txt).
+// CMakeLists.txt), and its dial toward a port that never answers (a
+// listener whose accept queue is full: the kernel drops the SYNs) ends
+// at its limit or when its canceller fires.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -366,6 +373,146 @@ TEST(open_frees_all_when_the_socket_fails)
 	// The mutex is freed (and the URL: the leak checker of a sanitizer
 	// build sees it).
 	ASSERT_EQ(mtx_live, live0);
+	tasq_keyring_free(kr);
+}
+
+// ---- bounded dials ---------------------------------------------------------
+
+// A loopback port that never answers a dial: a listener whose accept
+// queue (backlog 0) one connection, never accepted, fills, so that the
+// kernel drops every SYN that follows, as a host that drops packets
+// does. *lfd and *cfd are closed by silent_close.
+static int
+silent_port(int *lfd, int *cfd)
+{
+	struct sockaddr_in sa;
+	socklen_t          len = sizeof(sa);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family      = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT_GE(*lfd = socket(AF_INET, SOCK_STREAM, 0), 0);
+	ASSERT_EQ(bind(*lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	ASSERT_EQ(listen(*lfd, 0), 0);
+	ASSERT_EQ(getsockname(*lfd, (struct sockaddr *) &sa, &len), 0);
+	ASSERT_GE(*cfd = socket(AF_INET, SOCK_STREAM, 0), 0);
+	ASSERT_EQ(connect(*cfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	return (ntohs(sa.sin_port));
+}
+
+static void
+silent_close(int lfd, int cfd)
+{
+	close(cfd);
+	close(lfd);
+}
+
+// Whether this machine has a connect to 127.0.0.1:port in SYN_SENT (a
+// dial under way: its SYNs go unanswered), from /proc/net/tcp.
+static bool
+syn_sent_to(int port)
+{
+	FILE    *f = fopen("/proc/net/tcp", "r");
+	char     line[512];
+	bool     found = false;
+	unsigned rport, st;
+
+	if (f == NULL) {
+		return (false);
+	}
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		// "  N: LOCAL:PORT REMOTE:PORT ST ..."
+		if (sscanf(line, "%*s %*x:%*x %*x:%x %x", &rport, &st) == 2 &&
+		    rport == (unsigned) port && st == 0x02) {
+			found = true;
+		}
+	}
+	fclose(f);
+	return (found);
+}
+
+struct firer {
+	tasq_chan_cancel *cn;
+	int               port;
+	bool              seen; // the dial was seen under way first
+};
+
+// Fires the canceller once the dial is seen under way (at most 20 s).
+static void
+fire_when_dialing(void *arg)
+{
+	struct firer *fr    = arg;
+	nng_time      until = nng_clock() + 20000;
+
+	while (!(fr->seen = syn_sent_to(fr->port)) && nng_clock() < until) {
+		nng_msleep(10);
+	}
+	tasq_chan_cancel_fire(fr->cn);
+}
+
+static void
+silent_opts(
+    tasq_chan_opts *o, tasq_keyring *kr, char *url, size_t len, int port)
+{
+	snprintf(url, len, "tcp://127.0.0.1:%d", port);
+	memset(o, 0, sizeof(*o));
+	o->url           = url;
+	o->keys          = kr;
+	o->max_msg_bytes = 1 << 20;
+}
+
+TEST(a_dial_nobody_answers_ends_at_its_limit)
+{
+	tasq_keyring  *kr = keys_new();
+	tasq_chan_opts o;
+	tasq_chan     *c = NULL;
+	char           url[64], err[256];
+	int            lfd, cfd, port = silent_port(&lfd, &cfd);
+	int            live0 = mtx_live;
+
+	// One attempt (no connect timeout), bounded by dial_timeout_ms;
+	// nng's own dial would wait minutes (the kernel's SYN retries).
+	silent_opts(&o, kr, url, sizeof(url), port);
+	o.dial_timeout_ms = 1200;
+	ASSERT_RV(tasq_chan_open(&c, &o, err, sizeof(err)), NNG_ETIMEDOUT);
+	ASSERT_NULL(c);
+	ASSERT_STR_CONTAINS(err, "cannot connect to tcp://127.0.0.1:");
+	// With a connect timeout: the attempts end with it.
+	o.dial_timeout_ms    = 0;
+	o.connect_timeout_ms = 1500;
+	ASSERT_RV(tasq_chan_open(&c, &o, err, sizeof(err)), NNG_ETIMEDOUT);
+	ASSERT_NULL(c);
+	ASSERT_EQ(mtx_live, live0);
+	silent_close(lfd, cfd);
+	tasq_keyring_free(kr);
+}
+
+TEST(a_cancel_ends_a_dial_under_way)
+{
+	tasq_keyring  *kr = keys_new();
+	tasq_chan_opts o;
+	tasq_chan     *c = NULL;
+	nng_thread    *t;
+	struct firer   fr;
+	char           url[64], err[256];
+	int            lfd, cfd, port = silent_port(&lfd, &cfd);
+
+	silent_opts(&o, kr, url, sizeof(url), port);
+	o.connect_timeout_ms = 120000; // longer than the test's timeout
+	memset(&fr, 0, sizeof(fr));
+	fr.port = port;
+	ASSERT_OK(tasq_chan_cancel_alloc(&fr.cn));
+	o.cancel = fr.cn;
+	ASSERT_OK(nng_thread_create(&t, fire_when_dialing, &fr));
+	ASSERT_RV(tasq_chan_open(&c, &o, err, sizeof(err)), NNG_ECANCELED);
+	nng_thread_destroy(t);
+	ASSERT_TRUE(fr.seen);
+	ASSERT_NULL(c);
+	ASSERT_STR_CONTAINS(err, "cancelled");
+	// Fired: a later open gives up at once.
+	ASSERT_RV(tasq_chan_open(&c, &o, err, sizeof(err)), NNG_ECANCELED);
+	tasq_chan_cancel_free(fr.cn);
+	silent_close(lfd, cfd);
 	tasq_keyring_free(kr);
 }
 

@@ -50,6 +50,9 @@ struct tasq_api_servers {
 	tasq_chan_opts co;      // every member's, but url and server name
 	char          *sni;     // tls-server-name, or NULL: each item's host
 	uint32_t       pinned;  // s->chan's member (0: none)
+
+	// The members' dials (tasq_chan_opts.cancel): fired at free.
+	tasq_chan_cancel *cancel;
 };
 
 static uint64_t
@@ -403,9 +406,14 @@ prober(void *arg)
 		for (size_t i = 0; i < n + nk; i++) {
 			uint32_t    num = i < n ? nums[i] : kicked[i - n];
 			struct mem *m;
+			bool        stop;
 			nng_mtx_lock(sv->mtx);
-			m = mem_find(sv, num);
+			m    = mem_find(sv, num);
+			stop = sv->stop;
 			nng_mtx_unlock(sv->mtx);
+			if (stop) {
+				break; // the session is freed: no more probes
+			}
 			if (m != NULL) {
 				// One dial attempt: the prober must not sit
 				// in a dial while others are due.
@@ -458,11 +466,15 @@ tasq_api_servers_free(tasq_api_servers *sv)
 		nng_cv_wake(sv->settled);
 		nng_mtx_unlock(sv->mtx);
 	}
+	// The dials under way (the prober's, the open's probes') end within
+	// a second, whatever their address does (lib/chan.h); later ones
+	// fail at once.
+	tasq_chan_cancel_fire(sv->cancel);
 	if (sv->prober != NULL) {
 		nng_thread_destroy(sv->prober);
 	}
 	// The open's probes still running end first (they walk the list):
-	// a dial or a Health reply bounded by its own limit.
+	// a dial (cancelled) or a Health reply bounded by its own limit.
 	for (m = sv->mems; m != NULL; m = m->next) {
 		if (m->opener != NULL) {
 			nng_thread_destroy(m->opener);
@@ -475,6 +487,7 @@ tasq_api_servers_free(tasq_api_servers *sv)
 		mem_free(m);
 	}
 	tasq_shard_free(sv->shard);
+	tasq_chan_cancel_free(sv->cancel);
 	free(sv->sni);
 	if (sv->settled != NULL) {
 		nng_cv_free(sv->settled);
@@ -567,13 +580,18 @@ tasq_api_servers_open(tasq_session *s, const char *spec,
 	if ((sv = calloc(1, sizeof(*sv))) == NULL ||
 	    nng_mtx_alloc(&sv->mtx) != 0 ||
 	    nng_cv_alloc(&sv->cv, sv->mtx) != 0 ||
-	    nng_cv_alloc(&sv->settled, sv->mtx) != 0) {
+	    nng_cv_alloc(&sv->settled, sv->mtx) != 0 ||
+	    tasq_chan_cancel_alloc(&sv->cancel) != 0) {
 		tasq_api_servers_free(sv);
 		snprintf(err, errlen, "out of memory");
 		return (TASQ_ERESOURCE_EXHAUSTED);
 	}
 	sv->s  = s;
 	sv->co = *co;
+	// A probe's dial is one attempt (mem_dial): at most connect-timeout
+	// (a second at least), and cancelled when the session is freed.
+	sv->co.dial_timeout_ms = co->connect_timeout_ms;
+	sv->co.cancel          = sv->cancel;
 	if (co->tls_server_name != NULL &&
 	    (sv->sni = strdup(co->tls_server_name)) == NULL) {
 		tasq_api_servers_free(sv);
