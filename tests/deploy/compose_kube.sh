@@ -512,12 +512,8 @@ harness_poll 60 workers_everywhere 3 || {
 	fail "the 6 worker processes are not connected to each of the 3 shards"
 }
 show_workers
-# (The dashboard of pod 0, started before the others, would show the
-# cluster through --peers, a name looked up again like the workers'; but
-# server.yaml leaves TASQ_PEERS out for now (a server with --peers once
-# missed its shutdown limit after its peers stopped), so there is no
-# cluster to check: shard.dash_cluster and deploy.dashboard_servers test
-# the cluster view.)
+# (The cluster view of the dashboards, --peers through the Service's
+# name, is checked on pod 3 below, once the 4th shard is up.)
 
 step "kube: batches through podman exec ${shards[0]} (kubectl exec tasq-server-0: that shard)"
 batch "${shards[0]}"
