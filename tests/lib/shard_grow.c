@@ -22,6 +22,7 @@
 
 #include "api_int.h"
 #include "clock.h"
+#include "shard_util.h"
 
 enum { NJOBS = 64, NDIRECT = 8 };
 
@@ -68,34 +69,11 @@ open_on(const char *spec, bool fake)
 	return (s);
 }
 
-// Submits detached job id (one square task) to member.
+// Submits detached job id (one square task, input complete) to member.
 static void
 submit(tasq_session *s, uint32_t member, uint64_t id)
 {
-	tasq_req req;
-	tasq_rep rep;
-	int64_t  v = 7;
-	char     err[512];
-	int      rv;
-
-	memset(&req, 0, sizeof(req));
-	req.method                  = TASQ_M_SUBMIT;
-	req.u.submit.queue          = "grow";
-	req.u.submit.job_id         = id;
-	req.u.submit.type           = "square";
-	req.u.submit.n              = 1;
-	req.u.submit.payloads.data  = (uint8_t *) &v;
-	req.u.submit.payloads.size  = 8;
-	req.u.submit.payloads.width = 8;
-	req.u.submit.detach         = true;
-	req.u.submit.last           = true;
-	rv                          = tasq_api_call_member(
-	                             s, member, &req, 10000, &rep, err, sizeof(err));
-	if (rv != 0) {
-		fprintf(stderr, "submit %016" PRIx64 ": %s\n", id, err);
-	}
-	ASSERT_OK(rv);
-	tasq_wire_rep_fini(&rep);
+	ASSERT_OK(shard_util_submit(s, member, "grow", id));
 }
 
 // Whether server d (a session on it alone) knows job id.

@@ -59,30 +59,7 @@ member_identity(tasq_session *s, uint32_t num)
 static void
 submit(tasq_session *s, uint32_t member, uint64_t id)
 {
-	tasq_req req;
-	tasq_rep rep;
-	int64_t  v = 7;
-	char     err[512];
-	int      rv;
-
-	memset(&req, 0, sizeof(req));
-	req.method                  = TASQ_M_SUBMIT;
-	req.u.submit.queue          = "shard";
-	req.u.submit.job_id         = id;
-	req.u.submit.type           = "square";
-	req.u.submit.n              = 1;
-	req.u.submit.payloads.data  = (uint8_t *) &v;
-	req.u.submit.payloads.size  = 8;
-	req.u.submit.payloads.width = 8;
-	req.u.submit.detach         = true;
-	req.u.submit.last           = true;
-	rv                          = tasq_api_call_member(
-	                             s, member, &req, 10000, &rep, err, sizeof(err));
-	if (rv != 0) {
-		fprintf(stderr, "submit %016" PRIx64 ": %s\n", id, err);
-	}
-	ASSERT_OK(rv);
-	tasq_wire_rep_fini(&rep);
+	ASSERT_OK(shard_util_submit(s, member, "shard", id));
 }
 
 // JobStatus of id on its member (found by id); 0 or the error, err says.

@@ -1,5 +1,7 @@
 #include "shard_util.h"
 
+#include <inttypes.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -60,5 +62,36 @@ shard_util_resolve(const char *host, const char *const *list, size_t n,
 		snprintf(addrs[i].text, sizeof(addrs[i].text), "%s", list[i]);
 	}
 	*np = n;
+	return (0);
+}
+
+int
+shard_util_submit(
+    tasq_session *s, uint32_t member, const char *queue, uint64_t id)
+{
+	tasq_req req;
+	tasq_rep rep;
+	int64_t  v = 7;
+	char     err[512];
+	int      rv;
+
+	memset(&req, 0, sizeof(req));
+	req.method                  = TASQ_M_SUBMIT;
+	req.u.submit.queue          = queue;
+	req.u.submit.job_id         = id;
+	req.u.submit.type           = "square";
+	req.u.submit.n              = 1;
+	req.u.submit.payloads.data  = (uint8_t *) &v;
+	req.u.submit.payloads.size  = 8;
+	req.u.submit.payloads.width = 8;
+	req.u.submit.detach         = true;
+	req.u.submit.last           = true;
+	rv                          = tasq_api_call_member(
+	                             s, member, &req, 10000, &rep, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "submit %016" PRIx64 ": %s\n", id, err);
+		return (rv);
+	}
+	tasq_wire_rep_fini(&rep);
 	return (0);
 }

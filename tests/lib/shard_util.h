@@ -1,5 +1,6 @@
 // shard_util: what the tests of a session on several servers through the
-// library's internal routing API (shard_session.c, shard_pending.c)
+// library's internal routing API (shard_session.c, shard_pending.c,
+// shard_grow.c)
 // share: opening the session, finding a member, a resolver of their own.
 // No assertion here (tasq_test.h's jump is each program's own): each
 // call returns what went wrong, and the program asserts.
@@ -32,5 +33,11 @@ bool shard_util_member(tasq_session *s, const char *url, const char *addr,
 // order; any other name is unknown (TASQ_EUNAVAILABLE, err says).
 int shard_util_resolve(const char *host, const char *const *list, size_t n,
     tasq_shard_addr *addrs, size_t max, size_t *np, char *err, size_t errlen);
+
+// shard_util_submit submits detached job id, one square task (7) with
+// its input complete, to queue on member: 0, or the error after printing
+// "submit ID: why" to stderr.
+int shard_util_submit(
+    tasq_session *s, uint32_t member, const char *queue, uint64_t id);
 
 #endif
