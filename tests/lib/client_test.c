@@ -198,7 +198,7 @@ TEST(closes_ride_on_fetch)
 	tasq_session *s = open_session();
 	tasq_job     *job;
 	tasq_result   r;
-	uint64_t      ids[40], r0, r1;
+	uint64_t      ids[40], r0 = 0, r1;
 
 	for (int i = -1; i < 40; i++) { // one untimed job first
 		int64_t v = i + 2;
