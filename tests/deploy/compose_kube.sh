@@ -475,6 +475,47 @@ done
 [ "$(awk '{ print $2 }' "$WORK/ids1" | sort -u | wc -l)" = 3 ] ||
 	fail "the three shards do not have three identities"
 
+# TASQ_PEERS (server.yaml: the Service's name) and TASQ_METRICS_LISTEN:
+# dash_cluster ADDRESS ID...: the /api/stats of the pod at ADDRESS
+# carries the cluster, those shards up, as its dashboard's Servers table
+# shows them (refreshed every 2 s).
+dash_cluster() {
+	local a=$1
+	shift
+	"$py" - "http://$a:9090/api/stats" "$WORK/dash.json" "$@" <<'PY'
+import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    doc = json.load(r)
+json.dump(doc, open(sys.argv[2], "w"))
+c = doc.get("cluster") or {}
+up = sorted(s["identity"] for s in c.get("servers", []) if s.get("up"))
+sys.exit(0 if up == sorted(sys.argv[3:]) else 1)
+PY
+}
+# check_dash POD ID...: dash_cluster within 30 s, the Servers table shown.
+check_dash() {
+	local pod=$1 a
+	shift
+	a=$(pod_addr "$pod")
+	harness_poll 30 dash_cluster "$a" "$@" 2>/dev/null || {
+		"$py" -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1])).get("cluster"))[:3000])' \
+			"$WORK/dash.json" 2>/dev/null
+		fail "$pod's /api/stats has no cluster of the $# shards up"
+	}
+	"$py" -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["cluster"]
+for s in c["servers"]:
+    q = [q for q in s["stats"]["queues"] if q["name"] == "default"]
+    print("  %s (identity %s): up, %d tasks submitted" % (
+        s["url"], s["identity"], q[0]["submitted"] if q else 0))
+t = [q for q in c["total"]["queues"] if q["name"] == "default"]
+print("  total: %d tasks submitted, %d workers" % (
+    t[0]["submitted"] if t else 0, c["total"]["workers"]))
+' "$WORK/dash.json"
+}
+
+
 # stats_all OUT: `tasq stats --all --json` in a worker pod (kubectl exec
 # deploy/tasq-worker -- tasq stats --all): through the Service's name,
 # every shard.
