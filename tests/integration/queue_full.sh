@@ -11,12 +11,20 @@ test_begin 120
 
 n=$((50000 / SCALE))
 start_server --max-tasks 2000
+# The submit starts before the workers, so that the server is full for
+# certain (n tasks > --max-tasks, nobody draining): with workers already
+# there, whether a batch is ever refused depended on who was faster (a
+# TSan run once finished without a refusal).
+spawn_client "$T/out" "$T/client.log" submit --range "1:$n" --batch-size 500
+c=$SPAWNED_PID
+refused() { counter_ge requests_resource_exhausted 1; }
+wait_until 30 refused || fail "the full server never refused a batch"
 start_workers -j 2 --batch-size 200
 WORKERS=$SPAWNED_PID
 expect_exit "$WORKERS" 0
-
-client submit --range "1:$n" --batch-size 500 >"$T/out" 2>"$T/client.log" ||
-    fail "submit exited $?: $(cat "$T/client.log")"
+wait_exit "$c" 120 || fail "the submit did not finish"
+[ "$EXIT_STATUS" = 0 ] ||
+    fail "submit exited $EXIT_STATUS: $(cat "$T/client.log")"
 check_squares "$T/out" 1 "$n"
 
 exhausted=$(counter requests_resource_exhausted)
