@@ -352,7 +352,12 @@ tasq_chan_open(
 			}
 		}
 		gen = tasq_tls_last_error_gen();
-		rv  = dial_once(c, o->cancel, limit, &cut);
+		if (o->dial_uncut) {
+			rv  = nng_dialer_start(c->dialer, 0);
+			cut = false;
+		} else {
+			rv = dial_once(c, o->cancel, limit, &cut);
+		}
 		if (rv == 0) {
 			break;
 		}

@@ -39,8 +39,12 @@ typedef struct tasq_chan_opts {
 	// connect timeout (minutes).
 	uint32_t          dial_timeout_ms;
 	tasq_chan_cancel *cancel; // optional, borrowed: aborts the dial
-	size_t            max_msg_bytes;
-	bool              tls_insecure; // no verification (self-probe)
+	// The dial as nng makes it, with no limit of its own and no cut
+	// (the server's watchdog probing its own listener: see
+	// server/watchdog.c).
+	bool   dial_uncut;
+	size_t max_msg_bytes;
+	bool   tls_insecure; // no verification (self-probe)
 	// Optional: called on an nng thread when a connection to the server
 	// comes up (up true) or goes down, including during
 	// tasq_chan_close. It must not block or call into the chan.
