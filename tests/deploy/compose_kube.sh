@@ -78,6 +78,9 @@ cleanup() {
 			echo "--- last log lines of $c"
 			podman logs --tail 15 "$c" 2>&1
 		done
+		# Again after the logs: what a CI page that shows the start
+		# and the end of the output keeps.
+		echo "FAIL (as above): ${deploy_fail_msg:-exit status $rc, a command failed (set -e)}"
 	fi
 	if [ -n "$WORK" ] && [ -f "$WORK/compose.env" ]; then
 		(set -a && . "$WORK/compose.env" && cd "$WORK" &&
@@ -99,12 +102,43 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# stop_and_check CONTAINER...: podman stop (SIGTERM); each must exit 0.
+# thread_stacks PID: gdb's stacks of a container's process, with the
+# symbols of the image's build stage ($IMAGE-build: the programs before
+# `install -s`) where it is there.
+thread_stacks() {
+	local exe=() b d
+	b=$(readlink "/proc/$1/exe" 2>/dev/null) || b=
+	b=${b##*/}
+	if [ -n "$b" ] && podman create --name "$RUN_ID-syms" "$IMAGE-build" \
+		true >/dev/null 2>&1; then
+		for d in server worker client; do
+			podman cp "$RUN_ID-syms:/build/$d/$b" "$WORK/$b.syms" \
+				>/dev/null 2>&1 && exe=("$WORK/$b.syms") && break
+		done
+		podman rm -f "$RUN_ID-syms" >/dev/null 2>&1
+	fi
+	timeout 60 gdb "${exe[@]}" -p "$1" -batch -ex 'thread apply all bt' 2>&1 |
+		grep -E '^(Thread|#)' | grep -v ' in ?? ()$' | head -n 300
+}
+
+# stop_and_check CONTAINER...: SIGTERM; each must exit 0 within 40 s (a
+# server's own limit is 10 s, a worker's drain the same). One still
+# running then has its threads' stacks printed (gdb from the host) before
+# it is killed.
 stop_and_check() {
-	local t c code bad=0
+	local t c code pid stopper bad=0
 	for c in "$@"; do
 		t=$(date +%s%N)
-		podman_q stop -t 75 "$c" >/dev/null
+		# (podman stop, not kill: compose's restart policy would
+		# start a killed container again.)
+		podman_q stop -t 75 "$c" >/dev/null &
+		stopper=$!
+		if ! timeout 40 podman wait "$c" >/dev/null 2>&1; then
+			pid=$(podman inspect --format '{{.State.Pid}}' "$c")
+			echo "$c: still running 40 s after SIGTERM; its threads:"
+			[ -z "$pid" ] || [ "$pid" = 0 ] || thread_stacks "$pid"
+		fi
+		wait "$stopper" || true
 		code=$(podman inspect --format '{{.State.ExitCode}}' "$c")
 		echo "$c: exit status $code after $(elapsed_since "$t") s"
 		[ "$code" = 0 ] || bad=1

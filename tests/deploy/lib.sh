@@ -54,6 +54,7 @@ elapsed_since() {
 }
 
 fail() {
+	deploy_fail_msg=$*
 	echo "FAIL: $*" >&2
 	exit 1
 }
