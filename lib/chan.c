@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "err.h"
 #include "rand.h"
+#include "sockclose.h"
 #include "tls.h"
 #include "tls_ossl.h"
 
@@ -234,6 +235,20 @@ chan_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pthread_mutex_unlock(&watch_mtx);
 }
 
+// What follows the socket's close (tasq_sock_close's fini).
+static void
+chan_fini(void *arg)
+{
+	tasq_chan *c = arg;
+
+	if (c->tls != NULL) {
+		nng_tls_config_free(c->tls);
+	}
+	nng_mtx_free(c->mtx);
+	free(c->url);
+	free(c);
+}
+
 // Whether a handshake's reason (tasq_tls_last_error) is the server's
 // alert about our certificate: none given to a server that requires one
 // ("certificate required"), or one it does not take ("bad certificate",
@@ -413,13 +428,7 @@ tasq_chan_open(
 	*cp = c;
 	return (0);
 fail:
-	nng_close(c->sock);
-	if (c->tls != NULL) {
-		nng_tls_config_free(c->tls);
-	}
-	nng_mtx_free(c->mtx);
-	free(c->url);
-	free(c);
+	(void) tasq_sock_close(c->sock, chan_fini, c);
 	return (rv != 0 ? rv : TASQ_EINVALID_ARGUMENT);
 }
 
@@ -448,13 +457,10 @@ tasq_chan_close(tasq_chan *c)
 	if (c == NULL) {
 		return;
 	}
-	nng_close(c->sock);
-	if (c->tls != NULL) {
-		nng_tls_config_free(c->tls);
-	}
-	nng_mtx_free(c->mtx);
-	free(c->url);
-	free(c);
+	// With a limit: nng 1.5.2 can leave a TLS close waiting forever
+	// (lib/sockclose.h). A chan given up stays allocated, for its
+	// socket's callbacks, and is freed if the close ever ends.
+	(void) tasq_sock_close(c->sock, chan_fini, c);
 }
 
 bool

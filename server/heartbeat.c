@@ -13,6 +13,7 @@
 #include "err.h"
 #include "idmap.h"
 #include "log.h"
+#include "sockclose.h"
 
 struct tasq_heartbeat {
 	nng_socket           sock;
@@ -430,13 +431,14 @@ int
 tasq_heartbeat_stop(tasq_heartbeat *h)
 {
 	nng_time until;
+	unsigned ms;
 
 	if (h == NULL || h->stopped) {
 		return (h != NULL && h->stuck ? TASQ_EDEADLINE_EXCEEDED : 0);
 	}
 	tasq_heartbeat_close(h);
 	h->stopped = true;
-	until      = nng_clock() + TASQ_HEARTBEAT_CLOSE_MS;
+	until      = nng_clock() + tasq_sock_close_ms(TASQ_HEARTBEAT_CLOSE_MS);
 	if (h->sock_open && h->url != NULL) {
 		drain(h, until);
 	}
@@ -453,16 +455,20 @@ tasq_heartbeat_stop(tasq_heartbeat *h)
 		closer_main(h);
 		return (0);
 	}
-	until = nng_clock() + TASQ_HEARTBEAT_CLOSE_MS;
+	// Shorter once a close was given up (lib/sockclose.h): nng's
+	// reaper is stuck then, and this one would wait in vain.
+	ms    = tasq_sock_close_ms(TASQ_HEARTBEAT_CLOSE_MS);
+	until = nng_clock() + ms;
 	nng_mtx_lock(h->cmtx);
 	while (!h->closed && nng_cv_until(h->ccv, until) != NNG_ETIMEDOUT) {
 	}
 	h->stuck = !h->closed;
 	nng_mtx_unlock(h->cmtx);
 	if (h->stuck) {
-		tasq_warn("shutdown: the heartbeat socket did not close in %d "
+		tasq_warn("shutdown: the heartbeat socket did not close in %u "
 		          "ms (nng 1.5.2); leaving it",
-		    TASQ_HEARTBEAT_CLOSE_MS);
+		    ms);
+		tasq_sock_note_abandoned();
 		hb_abandoned = h;
 		return (TASQ_EDEADLINE_EXCEEDED);
 	}

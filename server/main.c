@@ -26,6 +26,7 @@
 #include "opt.h"
 #include "peers.h"
 #include "rand.h"
+#include "sockclose.h"
 #include "rpc.h"
 #include "server.h"
 #include "tls.h"
@@ -465,7 +466,8 @@ shutdown_within(tasq_server *srv, int sfd, int ms)
 	pthread_t      t;
 	int            sig;
 
-	tasq_server_close(srv);
+	// The whole shutdown runs under the deadline, its first steps
+	// (tasq_server_close: the watchdog, the listeners) included.
 	if ((st.done_fd = eventfd(0, EFD_CLOEXEC)) < 0 ||
 	    pthread_create(&t, NULL, stopper_main, &st) != 0) {
 		tasq_log_errno(TASQ_LOG_WARN, "shutdown without a deadline");
@@ -553,7 +555,8 @@ out:
 	tasq_keyring_free(keys);
 	tasq_opt_free(tables);
 	free(args);
-	if (tasq_rpc_abandoned() || tasq_heartbeat_abandoned()) {
+	if (tasq_rpc_abandoned() || tasq_heartbeat_abandoned() ||
+	    tasq_sock_abandoned() != 0) {
 		// A socket nng 1.5.2 could not close was left behind, with its
 		// pipes and TLS state and the nng threads stuck on it: exit
 		// handlers (nng's own, LeakSanitizer's) must not run beside

@@ -21,6 +21,7 @@
 #include "idmap.h"
 #include "err.h"
 #include "log.h"
+#include "sockclose.h"
 
 #define NBUCKETS 14
 static const double bucket_le[NBUCKETS] = { 0.0001, 0.00025, 0.0005, 0.001,
@@ -1356,7 +1357,10 @@ tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms)
 		rpc_closer(r);
 		return (rv);
 	}
-	nng_time until = nng_clock() + TASQ_RPC_CLOSE_MS;
+	// Shorter once a close was given up (lib/sockclose.h): nng's reaper
+	// is stuck then, and this one would wait in vain.
+	unsigned ms    = tasq_sock_close_ms(TASQ_RPC_CLOSE_MS);
+	nng_time until = nng_clock() + ms;
 	nng_mtx_lock(r->cmtx);
 	while (
 	    !r->sock_closed && nng_cv_until(r->ccv, until) != NNG_ETIMEDOUT) {
@@ -1364,9 +1368,10 @@ tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms)
 	r->sock_stuck = !r->sock_closed;
 	nng_mtx_unlock(r->cmtx);
 	if (r->sock_stuck) {
-		tasq_warn("shutdown: the socket did not close in %d ms "
+		tasq_warn("shutdown: the socket did not close in %u ms "
 		          "(nng 1.5.2); leaving it",
-		    TASQ_RPC_CLOSE_MS);
+		    ms);
+		tasq_sock_note_abandoned();
 		// Abandoned on purpose, for the stuck thread: a root keeps it
 		// (and what hangs off it) reachable, so that LeakSanitizer
 		// does not report it at exit.

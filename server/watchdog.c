@@ -13,6 +13,7 @@
 #include "chan.h"
 #include "err.h"
 #include "log.h"
+#include "sockclose.h"
 #include "tls.h"
 
 struct tasq_watchdog {
@@ -21,7 +22,8 @@ struct tasq_watchdog {
 	tasq_rpc           *rpc;
 	tasq_stats         *stats;
 	uint32_t            interval_ms;
-	bool                tls; // see listener_alive
+	bool                tls;        // see listener_alive
+	bool                stuck_told; // the reaper's state was logged
 	nng_mtx            *mtx;
 	nng_cv             *cv;
 	bool                stop;
@@ -134,6 +136,20 @@ run(void *arg)
 			break;
 		}
 		nng_mtx_unlock(w->mtx);
+		if (tasq_sock_abandoned() != 0) {
+			// nng's reaper is stuck (lib/sockclose.h): every probe
+			// would leave a socket and a thread behind, and a new
+			// listener would not help.
+			if (!w->stuck_told) {
+				tasq_err("watchdog: nng can no longer close "
+				         "connections (nng 1.5.2's TLS close "
+				         "defect); probes stop: restart the "
+				         "server when convenient");
+				w->stuck_told = true;
+			}
+			nng_mtx_lock(w->mtx);
+			continue;
+		}
 		if (tasq_rpc_full(w->rpc)) {
 			// The probe would only be refused, and take a refusal
 			// from a peer: a full server is not a dead one.

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "log.h"
 #include "rand.h"
+#include "sockclose.h"
 #include "tls.h"
 #include "wire.h"
 
@@ -83,15 +84,21 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 static void
 sock_close(tasq_keepalive *k)
 {
+	bool closed = true;
+
 	if (k->url[0] != '\0') {
-		// Returns once every pipe callback of sock has run.
-		nng_close(k->sock);
+		// Returns once every pipe callback of sock has run, or gives
+		// up (lib/sockclose.h): then its TLS configuration stays
+		// with it.
+		closed    = tasq_sock_close(k->sock, NULL, NULL);
 		k->url[0] = '\0';
 		atomic_store(&k->npipes, 0);
 		atomic_store(&k->lost, false);
 	}
 	if (k->tls != NULL) {
-		nng_tls_config_free(k->tls);
+		if (closed) {
+			nng_tls_config_free(k->tls);
+		}
 		k->tls = NULL;
 	}
 }
@@ -146,11 +153,10 @@ sock_open(tasq_keepalive *k, const char *url, char *err, size_t errlen)
 	snprintf(k->url, sizeof(k->url), "%s", url);
 	return (0);
 fail:
-	nng_close(k->sock);
-	if (k->tls != NULL) {
+	if (tasq_sock_close(k->sock, NULL, NULL) && k->tls != NULL) {
 		nng_tls_config_free(k->tls);
-		k->tls = NULL;
 	}
+	k->tls = NULL;
 	return (rv != 0 ? rv : TASQ_EINVALID_ARGUMENT);
 }
 
