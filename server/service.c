@@ -164,9 +164,18 @@ handle_fetch(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 	tasq_rep               rep;
 	int                    rv;
 
+	rv = 0;
+	if (req->u.fetch.has_submit && !call->applied) {
+		rv = tasq_broker_submit(s->broker, sub, tasq_clock_mono_ms(),
+		    &call->submitted.accepted, &call->submitted.duplicate,
+		    why);
+		call->applied = rv == 0;
+	}
 	// The jobs this client is done with, once (a parked fetch comes
 	// back here): as CloseJob, a job already gone skipped, a journal
-	// that cannot be written leaving the job to --job-ttl.
+	// that cannot be written leaving the job to --job-ttl. After the
+	// submit: its tasks reach a waiting worker first, and the frees
+	// happen while it computes (W2's one-task round).
 	for (size_t i = 0; !call->closed && i < req->u.fetch.nclose; i++) {
 		uint64_t dropped;
 		(void) tasq_broker_close_job_ack(s->broker,
@@ -175,14 +184,8 @@ handle_fetch(tasq_service *s, tasq_service_call *call, tasq_waiter *w,
 		    &dropped);
 	}
 	call->closed = true;
-	if (req->u.fetch.has_submit && !call->applied) {
-		rv = tasq_broker_submit(s->broker, sub, tasq_clock_mono_ms(),
-		    &call->submitted.accepted, &call->submitted.duplicate,
-		    why);
-		if (rv != 0) {
-			return (rv); // nothing submitted, nothing fetched
-		}
-		call->applied = true;
+	if (rv != 0) {
+		return (rv); // nothing submitted, nothing fetched
 	}
 	rv = tasq_broker_fetch(s->broker, req->u.fetch.job_id,
 	    req->u.fetch.ack_seq, req->u.fetch.max_results,
