@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # shard.peers_stop: four servers over TLS whose dashboards ask one
 # another (--peers, every 200 ms) stop one after another, as the pods of
 # a StatefulSet do; every one must exit 0 within its own 10 s limit.
@@ -52,7 +53,7 @@ term0() {
 	st=$?
 	log "  server $i: exit status $st, $(($(now_ms) - t0)) ms after SIGTERM"
 	[ "$st" = 0 ] || fail "round $round: server $i exited $st on SIGTERM:" \
-	    "$(tail -n 3 "$T/server.$((first + i - 1)).err")"
+	    "$(tail -n 3 "$T/server.$((base + i - 1)).err")"
 }
 
 given_up=0
@@ -62,7 +63,7 @@ for ((round = 1; round <= rounds; round++)); do
 		ports[i]=$(free_port)
 		list="$list${list:+,}tls+tcp://127.0.0.1:${ports[i]}"
 	done
-	first=$((_nserver + 1))
+	base=$((_nserver + 1))
 	for i in 1 2 3 4; do
 		LISTEN=tls+tcp://127.0.0.1:${ports[i]} start_server \
 		    --data-dir "$T/data$i" "${TLS[@]}" --log-level info \
