@@ -40,8 +40,9 @@ typedef struct tasq_chan_opts {
 	uint32_t          dial_timeout_ms;
 	tasq_chan_cancel *cancel; // optional, borrowed: aborts the dial
 	// The dial as nng makes it, with no limit of its own and no cut
-	// (the server's watchdog probing its own listener: see
-	// server/watchdog.c).
+	// (the server's watchdog probing its own listener over TCP: see
+	// server/watchdog.c). Not over TLS, where a refused client
+	// certificate can leave that dial waiting for good.
 	bool   dial_uncut;
 	size_t max_msg_bytes;
 	bool   tls_insecure; // no verification (self-probe)

@@ -45,15 +45,20 @@ probe(tasq_watchdog *w, char *err, size_t errlen)
 	// Over TLS one attempt: a refused handshake (mutual TLS) pauses
 	// nng's listener for 100 ms, and retries would only pause it again.
 	co.connect_timeout_ms = w->tls ? 0 : 1000;
-	// Dialed as before lib/chan bounded its dials: a CI dry run saw the
-	// server crash (its connections reset, no log line) under a big
-	// submit soon after its start, twice, once lib/chan cut dials under
-	// way by closing their dialer from a timer; this probe is the only
-	// dial of a server without --peers. (Suspected, not proven: not
-	// reproduced here.) Its own listener answers or is replaced.
-	co.dial_uncut    = true;
-	co.max_msg_bytes = 65536;
-	co.tls_insecure  = true; // our own listener: liveness only
+	// Over TCP dialed as before lib/chan bounded its dials: a CI dry
+	// run saw the server crash (its connections reset, no log line)
+	// under a big submit soon after its start, twice, once lib/chan
+	// cut dials under way by closing their dialer from a timer; this
+	// probe is the only dial of a server without --peers. (Suspected,
+	// not proven: not reproduced here.) Over TLS the dial keeps its
+	// bound (2 s): a listener that refuses the probe for want of a
+	// client certificate can leave nng 1.5.2's dial waiting for good
+	// (ARCHITECTURE.md, lib/tls_ossl), which stopped the watchdog in a
+	// dry run (integration.watchdog_mtls: 4 cycles, then none).
+	co.dial_uncut      = !w->tls;
+	co.dial_timeout_ms = 2000;
+	co.max_msg_bytes   = 65536;
+	co.tls_insecure    = true; // our own listener: liveness only
 	if ((rv = tasq_chan_open(&c, &co, err, errlen)) != 0) {
 		return (rv);
 	}
