@@ -35,16 +35,23 @@ closing_free(struct closing *k)
 	free(k);
 }
 
+// The close itself and what follows it, wherever it runs.
+static void
+close_fini(nng_socket sock, void (*fini)(void *), void *arg)
+{
+	nng_close(sock);
+	if (fini != NULL) {
+		fini(arg);
+	}
+}
+
 static void *
 closer_main(void *arg)
 {
 	struct closing *k = arg;
 	bool            abandoned;
 
-	nng_close(k->sock);
-	if (k->fini != NULL) {
-		k->fini(k->arg);
-	}
+	close_fini(k->sock, k->fini, k->arg);
 	pthread_mutex_lock(&k->mtx);
 	k->done   = true;
 	abandoned = k->abandoned;
@@ -130,10 +137,7 @@ tasq_sock_close(nng_socket sock, void (*fini)(void *), void *arg)
 	return (false);
 
 inline_close:
-	nng_close(sock);
-	if (fini != NULL) {
-		fini(arg);
-	}
+	close_fini(sock, fini, arg);
 	return (true);
 }
 
