@@ -514,7 +514,7 @@ run_once(struct run *r, int fail_op, uint64_t fail_n)
 	int  rv;
 
 	memset(r, 0, sizeof(*r));
-	tasq_scratch_dir(r->dir, sizeof(r->dir));
+	tasq_scratch_mem_dir(r->dir, sizeof(r->dir));
 	r->now = T0;
 	ASSERT_OK(start(r));
 	for (int op = 0; op < OP_COUNT; op++) {
@@ -740,7 +740,7 @@ TEST(removed_queues_replay_within_max_queues)
 
 	memset(&r, 0, sizeof(r));
 	r.max_queues = 1;
-	tasq_scratch_dir(r.dir, sizeof(r.dir));
+	tasq_scratch_mem_dir(r.dir, sizeof(r.dir));
 	r.now = T0;
 	ASSERT_OK(start(&r));
 	// Queues a and b each hold a job that ends; c keeps one.
