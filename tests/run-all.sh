@@ -169,8 +169,32 @@ failed=""
 for s in $suites; do
 	[ -f "$logs/$s.failed" ] && failed="$failed $s"
 done
+# digest SUITE: each test that failed in the suite's ctest, with the end
+# of its output (from ctest's LastTest.log). Printed last, so that a page
+# that keeps only a log's head and tail still says why.
+digest() {
+	local dir=$root/$1 t tmp
+	[ "$1" = deploy ] && dir=$root/plain/tests/deploy
+	tmp=$dir/Testing/Temporary
+	[ -s "$tmp/LastTestsFailed.log" ] || return 0
+	while IFS= read -r t; do
+		t=${t#*:}
+		awk -v t="$t" '/ Testing: / && $NF == t { on = 1; next }
+		    on && /^<end of output>/ { exit }
+		    on' "$tmp/LastTest.log" | cut -c1-400 >"$tmp/digest.out"
+		echo "--- $1: $t: its failure lines"
+		grep -E 'FAIL|WATCHDOG|ERROR: |runtime error|ASSERT|not ok|SUMMARY: |\] (error|warn): ' \
+		    "$tmp/digest.out" | head -n 20
+		echo "--- $1: $t: the end of its output"
+		tail -n 25 "$tmp/digest.out"
+	done <"$tmp/LastTestsFailed.log"
+}
+
 echo "=== all suites: $((SECONDS - t0)) s"
 if [ -n "$failed" ]; then
+	for s in $failed; do
+		digest "$s"
+	done
 	echo "FAILED suites:$failed"
 	exit 1
 fi
