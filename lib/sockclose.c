@@ -153,9 +153,3 @@ tasq_sock_close_ms(unsigned normal_ms)
 	return (atomic_load(&nabandoned) != 0 ? TASQ_SOCK_CLOSE_STUCK_MS
 	                                      : normal_ms);
 }
-
-void
-tasq_sock_note_abandoned(void)
-{
-	atomic_fetch_add(&nabandoned, 1);
-}

@@ -36,15 +36,12 @@
 // without a limit.
 bool tasq_sock_close(nng_socket sock, void (*fini)(void *), void *arg);
 
-// How many closes were given up since the start (here and through
-// tasq_sock_note_abandoned).
+// How many closes were given up since the start.
 unsigned tasq_sock_abandoned(void);
 
-// The limit for a close of a program's own (server/rpc.c and
-// server/heartbeat.c keep their sockets' closers): normal_ms, or
-// TASQ_SOCK_CLOSE_STUCK_MS once a close was given up. Such a close given
-// up is counted with tasq_sock_note_abandoned.
+// The limit for a wait that belongs to a close (server/heartbeat.c's drain
+// before it): normal_ms, or TASQ_SOCK_CLOSE_STUCK_MS once a close was given
+// up, when nng's reaper is stuck and the wait would be in vain.
 unsigned tasq_sock_close_ms(unsigned normal_ms);
-void     tasq_sock_note_abandoned(void);
 
 #endif // TASQ_SOCKCLOSE_H

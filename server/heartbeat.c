@@ -33,11 +33,7 @@ struct tasq_heartbeat {
 	atomic_bool          quiesced; // the receive loop has ended
 	atomic_uint_fast64_t last_warn_ms;
 	bool                 stopped;
-	bool                 stuck; // nng_close did not return in time
-	nng_mtx             *cmtx;  // with ccv: the bounded close
-	nng_cv              *ccv;
-	bool                 closed;
-	nng_thread          *closer;
+	bool                 stuck; // its close was given up (h leaks)
 	// The broker's answer for ids it does not know; only the receive
 	// callback uses it (one at a time).
 	uint64_t unknown[TASQ_WIRE_MAX_BATCHES];
@@ -253,8 +249,6 @@ tasq_heartbeat_start(tasq_heartbeat **hp, const tasq_heartbeat_conf *conf,
 	atomic_init(&h->last_warn_ms, 0);
 	if ((rv = nng_mtx_alloc(&h->pmtx)) != 0 ||
 	    (rv = nng_cv_alloc(&h->pcv, h->pmtx)) != 0 ||
-	    (rv = nng_mtx_alloc(&h->cmtx)) != 0 ||
-	    (rv = nng_cv_alloc(&h->ccv, h->cmtx)) != 0 ||
 	    (rv = nng_aio_alloc(&h->aio, recv_cb, h)) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -403,20 +397,6 @@ drain(tasq_heartbeat *h, nng_time until)
 	nng_mtx_unlock(h->pmtx);
 }
 
-// nng_close on a thread of its own, so that tasq_heartbeat_stop can bound
-// it (as tasq_rpc_stop does).
-static void
-closer_main(void *arg)
-{
-	tasq_heartbeat *h = arg;
-
-	nng_close(h->sock);
-	nng_mtx_lock(h->cmtx);
-	h->closed = true;
-	nng_cv_wake(h->ccv);
-	nng_mtx_unlock(h->cmtx);
-}
-
 // A heartbeat layer whose socket would not close: kept reachable for the
 // stuck thread (and so that LeakSanitizer does not report it).
 static tasq_heartbeat *hb_abandoned;
@@ -431,7 +411,6 @@ int
 tasq_heartbeat_stop(tasq_heartbeat *h)
 {
 	nng_time until;
-	unsigned ms;
 
 	if (h == NULL || h->stopped) {
 		return (h != NULL && h->stuck ? TASQ_EDEADLINE_EXCEEDED : 0);
@@ -450,30 +429,13 @@ tasq_heartbeat_stop(tasq_heartbeat *h)
 		return (0);
 	}
 	h->sock_open = false;
-	if (nng_thread_create(&h->closer, closer_main, h) != 0) {
-		h->closer = NULL;
-		closer_main(h);
-		return (0);
-	}
-	// Shorter once a close was given up (lib/sockclose.h): nng's
-	// reaper is stuck then, and this one would wait in vain.
-	ms    = tasq_sock_close_ms(TASQ_HEARTBEAT_CLOSE_MS);
-	until = nng_clock() + ms;
-	nng_mtx_lock(h->cmtx);
-	while (!h->closed && nng_cv_until(h->ccv, until) != NNG_ETIMEDOUT) {
-	}
-	h->stuck = !h->closed;
-	nng_mtx_unlock(h->cmtx);
-	if (h->stuck) {
-		tasq_warn("shutdown: the heartbeat socket did not close in %u "
-		          "ms (nng 1.5.2); leaving it",
-		    ms);
-		tasq_sock_note_abandoned();
+	if (!tasq_sock_close(h->sock, NULL, NULL)) {
+		h->stuck = true;
+		tasq_warn("shutdown: the heartbeat socket did not close "
+		          "(nng 1.5.2); leaving it");
 		hb_abandoned = h;
 		return (TASQ_EDEADLINE_EXCEEDED);
 	}
-	nng_thread_destroy(h->closer); // joins it
-	h->closer = NULL;
 	return (0);
 }
 
@@ -490,14 +452,8 @@ tasq_heartbeat_free(tasq_heartbeat *h)
 	if (h->aio != NULL) {
 		nng_aio_free(h->aio);
 	}
-	if (h->ccv != NULL) {
-		nng_cv_free(h->ccv);
-	}
 	if (h->pcv != NULL) {
 		nng_cv_free(h->pcv);
-	}
-	if (h->cmtx != NULL) {
-		nng_mtx_free(h->cmtx);
 	}
 	if (h->pmtx != NULL) {
 		nng_mtx_free(h->pmtx);

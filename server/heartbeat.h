@@ -94,9 +94,9 @@ void tasq_heartbeat_close(tasq_heartbeat *h);
 
 // tasq_heartbeat_stop closes, ends the connections from below and waits
 // for them (at most TASQ_HEARTBEAT_CLOSE_MS), waits for the receive
-// callback, and closes the socket, waiting at most
-// TASQ_HEARTBEAT_CLOSE_MS again (nng 1.5.2 can hang in nng_close; see
-// server/rpc.c): then h is left allocated for the stuck thread and
+// callback, and closes the socket, waiting at most TASQ_SOCK_CLOSE_MS
+// (tasq_sock_close: nng 1.5.2 can hang in nng_close; see
+// lib/sockclose.h): then h is left allocated for the stuck thread and
 // TASQ_EDEADLINE_EXCEEDED returned. After it, nothing
 // reaches the broker from here. Idempotent; accepts NULL.
 #define TASQ_HEARTBEAT_CLOSE_MS 2000

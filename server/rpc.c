@@ -81,10 +81,8 @@ struct tasq_rpc {
 	nng_mtx             *cmtx;     // with ccv: tasq_rpc_stop waits for the
 	nng_cv              *ccv;      // connections to end; guards these:
 	bool                 quiesced; // pipe events no longer reach us
-	int                  in_pipe_cb;  // pipe events being handled
-	bool                 sock_closed; // nng_close has returned
-	bool                 sock_stuck;  // ... and may never (r leaks)
-	nng_thread          *closer;
+	int                  in_pipe_cb; // pipe events being handled
+	bool                 sock_stuck; // its close was given up (r leaks)
 	atomic_uint_fast64_t last_warn_ms;
 	// Connections: last time each made progress and its requests in
 	// flight, so that stalled ones can be closed and none can take
@@ -1230,19 +1228,6 @@ tasq_rpc_abandoned(void)
 	return (rpc_abandoned != NULL);
 }
 
-// nng_close, on a thread of its own so that tasq_rpc_stop can bound it.
-static void
-rpc_closer(void *arg)
-{
-	tasq_rpc *r = arg;
-
-	nng_close(r->sock);
-	nng_mtx_lock(r->cmtx);
-	r->sock_closed = true;
-	nng_cv_wake(r->ccv);
-	nng_mtx_unlock(r->cmtx);
-}
-
 void
 tasq_rpc_close(tasq_rpc *r)
 {
@@ -1348,38 +1333,20 @@ tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms)
 		nng_cv_wait(r->ccv);
 	}
 	nng_mtx_unlock(r->cmtx);
-	// The socket last, bounded: nng 1.5.2 can still hang in it, over
-	// TLS (its TLS layer drops a connection's end in ways the drain
-	// above cannot always make up for). Then r is left allocated, for
-	// the stuck thread, and the process ends without it.
-	if (nng_thread_create(&r->closer, rpc_closer, r) != 0) {
-		r->closer = NULL;
-		rpc_closer(r);
-		return (rv);
-	}
-	// Shorter once a close was given up (lib/sockclose.h): nng's reaper
-	// is stuck then, and this one would wait in vain.
-	unsigned ms    = tasq_sock_close_ms(TASQ_RPC_CLOSE_MS);
-	nng_time until = nng_clock() + ms;
-	nng_mtx_lock(r->cmtx);
-	while (
-	    !r->sock_closed && nng_cv_until(r->ccv, until) != NNG_ETIMEDOUT) {
-	}
-	r->sock_stuck = !r->sock_closed;
-	nng_mtx_unlock(r->cmtx);
-	if (r->sock_stuck) {
-		tasq_warn("shutdown: the socket did not close in %u ms "
-		          "(nng 1.5.2); leaving it",
-		    ms);
-		tasq_sock_note_abandoned();
+	// The socket last, bounded (lib/sockclose.h): nng 1.5.2 can still
+	// hang in it, over TLS (its TLS layer drops a connection's end in
+	// ways the drain above cannot always make up for). Then r is left
+	// allocated, for the stuck thread, and the process ends without it.
+	if (!tasq_sock_close(r->sock, NULL, NULL)) {
+		r->sock_stuck = true;
+		tasq_warn("shutdown: the socket did not close (nng 1.5.2); "
+		          "leaving it");
 		// Abandoned on purpose, for the stuck thread: a root keeps it
 		// (and what hangs off it) reachable, so that LeakSanitizer
 		// does not report it at exit.
 		rpc_abandoned = r;
 		return (TASQ_EDEADLINE_EXCEEDED);
 	}
-	nng_thread_destroy(r->closer); // joins it
-	r->closer = NULL;
 	return (rv);
 }
 

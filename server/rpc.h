@@ -123,13 +123,13 @@ void tasq_rpc_close(tasq_rpc *r);
 // second), then stops every conversation's aio (waiting for its
 // callback), closes the contexts, stops taking pipe events (so nothing
 // reaches the broker or the journal from here any more), and last
-// closes the socket, waiting for that at most TASQ_RPC_CLOSE_MS. From
+// closes the socket, waiting for that at most TASQ_SOCK_CLOSE_MS
+// (tasq_sock_close, lib/sockclose.h). From
 // then on only the journal's callbacks can touch r: close the journal
 // after this and before tasq_rpc_free. Returns 0, or
 // TASQ_EDEADLINE_EXCEEDED when connections were still open at drain_ms
 // (closing them then risks nng's hang) or the socket did not close in
 // time (then r is never freed: nng may still use it). Idempotent.
-#define TASQ_RPC_CLOSE_MS 2000
 int tasq_rpc_stop(tasq_rpc *r, uint32_t drain_ms);
 
 // tasq_rpc_free stops (without waiting for connections) if that was not
