@@ -135,6 +135,7 @@ struct tasq_job {
 	bool          carry_off;     // no one-trip Fetch (an older server)
 	bool          one_trip;      // the job went in one Fetch
 	bool          legacy;        // square as values (an older server)
+	bool          legacy_seen;   // ... and the server took a batch so
 	bool          detachable;    // detached at the server, read as ours
 	bool          leaving, left; // tasq_job_leave
 	uint64_t      gone_at;       // restarted server lost it: fetch from
@@ -314,10 +315,13 @@ emit(tasq_job *j, int kind, const char *fmt, ...)
 	va_end(ap);
 }
 
-// Calls event_cb for the events queued. j->mtx held (dropped meanwhile).
-static void
+// Calls event_cb for the events queued. j->mtx held, dropped meanwhile:
+// returns whether it was, so that the caller looks again before it waits.
+static bool
 flush_events(tasq_job *j)
 {
+	bool dropped = false;
+
 	while (j->nevents > 0) {
 		struct event ev = j->events[0];
 		memmove(&j->events[0], &j->events[1],
@@ -328,7 +332,9 @@ flush_events(tasq_job *j)
 		j->o.event_cb(j->o.event_arg, ev.kind, ev.msg);
 		nng_mtx_unlock(j->emtx);
 		nng_mtx_lock(j->mtx);
+		dropped = true;
 	}
+	return (dropped);
 }
 
 // ---- delivery to the program ---------------------------------------------
@@ -540,17 +546,20 @@ serve_waiters(tasq_job *j)
 }
 
 // result_cb: hands out every ready result, without the lock. j->mtx
-// held on entry and exit.
-static void
+// held on entry and exit; returns whether it was dropped (flush_events).
+static bool
 run_result_cb(tasq_job *j)
 {
 	tasq_result r;
+	bool        dropped = false;
 
 	while (take(j, &r) == 0) {
 		nng_mtx_unlock(j->mtx);
 		j->o.result_cb(j->o.result_arg, &r);
 		nng_mtx_lock(j->mtx);
+		dropped = true;
 	}
+	return (dropped);
 }
 
 // ---- requests
@@ -690,12 +699,15 @@ fill_batch(tasq_job *j, const struct batch *b, tasq_submit_req *sub)
 	}
 }
 
-// Whether a refusal of a square batch is an older server's, one that
-// knows only the legacy values column (it refuses a batch without
-// values as INVALID_ARGUMENT): then square goes as values from now on,
-// and the batch is sent again so. A newer server never refuses a valid
-// width-8 column, so this cannot hide a real error: the batch sent
-// again as values gets the same answer. j->mtx held.
+// Whether a refusal of a square batch may be an older server's, one that
+// knows only the legacy values column (it refuses a batch without values
+// as INVALID_ARGUMENT): then square goes as values from now on, and the
+// batch is sent again so. A newer server never refuses a valid width-8
+// column, so this cannot hide a real error: the batch sent again as
+// values gets the same answer. Only a batch taken so tells that the
+// server is an old one (accepted: TASQ_JOB_EVENT_LEGACY); a refusal for
+// another reason (a batch over --max-tasks) is not reported as one.
+// j->mtx held.
 static bool
 legacy_fallback(tasq_job *j, int rv)
 {
@@ -703,9 +715,6 @@ legacy_fallback(tasq_job *j, int rv)
 		return (false);
 	}
 	j->legacy = true;
-	emit(j, TASQ_JOB_EVENT_LEGACY,
-	    "the server refused square tasks as payloads: an old server; "
-	    "sending them as values");
 	return (true);
 }
 
@@ -714,6 +723,12 @@ legacy_fallback(tasq_job *j, int rv)
 static void
 accepted(tasq_job *j, struct batch *b)
 {
+	if (j->legacy && !j->legacy_seen) {
+		j->legacy_seen = true;
+		emit(j, TASQ_JOB_EVENT_LEGACY,
+		    "the server refused square tasks as payloads and took "
+		    "them as values: an old server");
+	}
 	if ((j->sendq = b->next) == NULL) {
 		j->sendq_tail = NULL;
 	}
@@ -1217,6 +1232,7 @@ results(tasq_job *j)
 	}
 	if (j->detachable && server_changed(j)) {
 		resend_all(j);
+		nng_cv_wake(j->cv); // the sender: its queue has them again
 	}
 	if (rv == TASQ_ENOT_FOUND && j->detachable && j->restarts > 0) {
 		// A restarted server without the job, while its batches go
@@ -1301,6 +1317,7 @@ poll_status(tasq_job *j)
 		j->cancelled = true;
 	}
 	tasq_wire_rep_fini(&rep);
+	nng_cv_wake(j->cv); // the sender: the job may have ended
 	if (!j->server_done && !j->cancelled) {
 		// Not done: ask again in a while (woken early by a stop).
 		nng_time until = nng_clock() + 200;
@@ -1373,7 +1390,11 @@ sender(void *arg)
 		    (j->finished || now >= j->fill->deadline)) {
 			cut(j);
 		}
-		flush_events(j);
+		if (flush_events(j)) {
+			// The lock was dropped: what was looked at is stale,
+			// and a wake-up meanwhile (a stop) would be lost.
+			continue;
+		}
 		serve_waiters(j);
 		if (ended || j->left) {
 			(void) nng_cv_wait(j->cv);
@@ -1426,10 +1447,14 @@ receiver(void *arg)
 	while (!j->stop) {
 		bool ended = j->err != 0 || j->cancelled;
 
-		if (j->o.result_cb != NULL) {
-			run_result_cb(j);
+		// Either drops the lock: then look again from the top (as
+		// in the sender).
+		if (j->o.result_cb != NULL && run_result_cb(j)) {
+			continue;
 		}
-		flush_events(j);
+		if (flush_events(j)) {
+			continue;
+		}
 		serve_waiters(j);
 		if (ended) {
 			(void) nng_cv_wait(j->cv);
@@ -2446,6 +2471,7 @@ tasq_job_cancel_aio(tasq_job *j, tasq_aio *aio)
 	         j->s->timeout_ms, aio, cancel_done, op)) != 0) {
 		nng_mtx_lock(j->mtx);
 		j->ops--;
+		nng_cv_wake(j->cv); // a tasq_job_free waiting for ops
 		nng_mtx_unlock(j->mtx);
 		free(op);
 	}
@@ -2766,7 +2792,7 @@ tasq_job_get_progress(tasq_job_progress *p, tasq_job *j)
 	p->restarts           = j->restarts;
 	p->one_trip           = j->one_trip;
 	p->carrying           = j->carrying;
-	p->legacy             = j->legacy;
+	p->legacy             = j->legacy_seen;
 	p->no_worker          = j->no_worker;
 	p->workers            = j->workers;
 	p->cancel_dropped     = j->cancel_dropped;

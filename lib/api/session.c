@@ -569,6 +569,18 @@ op_cancel(tasq_aio *aio, void *arg, int rv)
 	}
 }
 
+// Ends an op that was taken (0 returned) but will not be sent: its aio
+// finishes with rv and msg, and done runs, as for one the close ended.
+// s->mtx not held.
+static void
+op_end(tasq_session *s, struct tasq_api_op *op, int rv, const char *msg)
+{
+	(void) tasq_api_aio_finish(op->aio, rv, msg);
+	(void) op->done(op->arg, rv, NULL, NULL, 0, false);
+	tasq_api_session_release(s);
+	free(op);
+}
+
 int
 tasq_api_call_aio(tasq_session *s, const tasq_req *req, uint32_t timeout_ms,
     tasq_aio *aio, tasq_api_done_fn done, void *arg)
@@ -605,16 +617,21 @@ tasq_api_call_member_aio(tasq_session *s, uint32_t member, const tasq_req *req,
 		return (rv);
 	}
 	nng_mtx_lock(s->mtx);
+	if (s->closed) {
+		// Closed since the hold, its queue already ended (and its
+		// runners may be gone): ended here as the close ends one.
+		nng_mtx_unlock(s->mtx);
+		op_end(s, op, TASQ_ECANCELLED, "the session was closed");
+		return (0);
+	}
 	if (s->idle_runners == 0 && s->nrunners < TASQ_API_MAX_RUNNERS) {
 		if (nng_thread_create(&s->runners[s->nrunners], runner, s) ==
 		    0) {
 			s->nrunners++;
 		} else if (s->nrunners == 0) {
 			nng_mtx_unlock(s->mtx);
-			tasq_api_session_release(s);
-			free(op);
-			(void) tasq_api_aio_finish(aio,
-			    TASQ_ERESOURCE_EXHAUSTED, "cannot start a thread");
+			op_end(s, op, TASQ_ERESOURCE_EXHAUSTED,
+			    "cannot start a thread");
 			return (0);
 		}
 	}

@@ -11,13 +11,20 @@ start_workers -j 1
 expect_exit "$SPAWNED_PID" 0
 
 rc=0
-CLIENT_TIMEOUT=10 client submit --range 1:3000 --batch-size 3000 \
-    >"$T/big.out" 2>"$T/big.log" || rc=$?
+CLIENT_TIMEOUT=10 client --log-level info submit --range 1:3000 \
+    --batch-size 3000 >"$T/big.out" 2>"$T/big.log" || rc=$?
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 	fail "3000 tasks in one batch against --max-tasks 2000: the client was still retrying after $((10 * FACTOR)) s (RESOURCE_EXHAUSTED for a batch that can never fit)"
 fi
 [ "$rc" != 0 ] || fail "3000 tasks in one batch over --max-tasks 2000 succeeded"
 [ -s "$T/big.log" ] || fail "the client exited $rc without saying why"
+grep -q "max-tasks" "$T/big.log" ||
+    fail "the refusal does not give the server's reason: $(cat "$T/big.log")"
+# The library sends a refused square batch again as values (an old
+# server's refusal looks the same); this server is not one.
+if grep -q "old server" "$T/big.log"; then
+	fail "a refusal for --max-tasks was reported as an old server's: $(cat "$T/big.log")"
+fi
 log "refused with exit $rc: $(cat "$T/big.log")"
 assert_serving "a batch over --max-tasks"
 

@@ -5,7 +5,8 @@
 // message). A test name as argument runs that test alone.
 //
 // tests/lib/restart.sh runs `client_test --restart-stream N FIFO` (see
-// restart_stream).
+// restart_stream); client.sh runs `client_test --old-server-free`
+// against tests/compat/old_server.py (see old_server_free).
 //
 // The detached-job test runs in two processes: `client_test
 // --detach-submit` prints the job id of a detached job and exits,
@@ -14,6 +15,7 @@
 #include <inttypes.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -1402,11 +1404,113 @@ restart_stream(uint64_t n, const char *gate)
 	return (0);
 }
 
+// --old-server-free, against tests/compat/old_server.py (a server from
+// before typed tasks; client.sh starts it): a square job's first batch
+// is refused as payloads and taken as values, and the job's sender tells
+// event_cb so (TASQ_JOB_EVENT_LEGACY) with the job's lock dropped. The
+// job is freed while that call runs: the sender must see the stop when
+// it comes back, not wait for a wake-up that came meanwhile (a CI run
+// saw tasq submit hang in tasq_job_free so). The callback holds the
+// sender a while after it let the main thread go; the alarm bounds the
+// free.
+struct held {
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	int             legacy;
+};
+
+static void
+held_event_cb(void *arg, int event, const char *msg)
+{
+	struct held *h = arg;
+
+	if (event != TASQ_JOB_EVENT_LEGACY) {
+		return;
+	}
+	printf("event: %s\n", msg);
+	pthread_mutex_lock(&h->mu);
+	h->legacy++;
+	pthread_cond_signal(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	// Not a synchronisation: the window in which the free sets the
+	// stop, wide enough that it always does.
+	usleep(300 * 1000);
+}
+
+static void
+free_hung(int sig)
+{
+	static const char m[] = "tasq_job_free hung: the job's sender missed "
+	                        "the stop while event_cb ran\n";
+	(void) sig;
+	(void) !write(2, m, sizeof(m) - 1);
+	_exit(1);
+}
+
+static int
+old_server_free(void)
+{
+	tasq_session *s     = open_session();
+	int64_t       in[3] = { 2, 3, 4 };
+
+	signal(SIGALRM, free_hung);
+	for (int round = 0; round < 3; round++) {
+		tasq_job         *job;
+		tasq_job_opts     o = TASQ_JOB_OPTS_INIT;
+		tasq_job_progress p = TASQ_JOB_PROGRESS_INIT;
+		struct held       h = { .legacy = 0 };
+		struct timespec   until;
+		int               legacy;
+
+		pthread_mutex_init(&h.mu, NULL);
+		pthread_cond_init(&h.cv, NULL);
+		// The input stays open: the batch goes with Submit, from the
+		// sender, which has nothing left to do once it is taken.
+		o.linger_ms = 1;
+		o.event_cb  = held_event_cb;
+		o.event_arg = &h;
+		if (tasq_job_open(&job, s, &o) != 0 ||
+		    tasq_job_add_column(job, in, 8, 3) != 0) {
+			fprintf(stderr, "job: %s\n", tasq_errmsg());
+			return (1);
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 30;
+		pthread_mutex_lock(&h.mu);
+		while (h.legacy == 0 &&
+		    pthread_cond_timedwait(&h.cv, &h.mu, &until) == 0) {
+		}
+		legacy = h.legacy;
+		pthread_mutex_unlock(&h.mu);
+		if (legacy == 0) {
+			fprintf(stderr, "round %d: no legacy event in 30 s\n",
+			    round);
+			return (1);
+		}
+		if (tasq_job_get_progress(&p, job) != 0 || !p.legacy) {
+			fprintf(
+			    stderr, "round %d: progress not legacy\n", round);
+			return (1);
+		}
+		alarm(30);
+		tasq_job_free(job); // event_cb is still running
+		alarm(0);
+		pthread_cond_destroy(&h.cv);
+		pthread_mutex_destroy(&h.mu);
+		printf("round %d: freed during event_cb\n", round);
+	}
+	tasq_session_free(s);
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc >= 4 && strcmp(argv[1], "--restart-stream") == 0) {
 		return (restart_stream(strtoull(argv[2], NULL, 10), argv[3]));
+	}
+	if (argc >= 2 && strcmp(argv[1], "--old-server-free") == 0) {
+		return (old_server_free());
 	}
 	if (argc >= 2 && strcmp(argv[1], "--detach-submit") == 0) {
 		return (detach_submit());
