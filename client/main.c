@@ -8,6 +8,7 @@
 
 #include "client.h"
 #include "commonopt.h"
+#include "crash.h"
 #include "log.h"
 
 static tasq_commonopt_cfg common;
@@ -223,6 +224,7 @@ main(int argc, char **argv)
 	int                   rv, i;
 
 	tasq_log_init("tasq");
+	tasq_crash_init("tasq");
 	signal(SIGPIPE, SIG_IGN);
 	// Global options stop at the first word that is not an option.
 	for (i = 1; i < argc; i++) {

@@ -22,6 +22,7 @@
 #include "commonopt.h"
 #include "err.h"
 #include "heartbeat.h"
+#include "crash.h"
 #include "log.h"
 #include "opt.h"
 #include "peers.h"
@@ -510,6 +511,7 @@ main(int argc, char **argv)
 	int                   sfd = -1, sig, status;
 
 	tasq_log_init("tasq-server");
+	tasq_crash_init("tasq-server");
 	// Before any thread starts (nng's included): every thread inherits
 	// the mask, and the signals are read from sfd only.
 	sigemptyset(&sigs);

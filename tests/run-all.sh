@@ -185,7 +185,7 @@ digest() {
 		    on && /^<end of output>/ { exit }
 		    on' "$tmp/LastTest.log" | cut -c1-400 >"$tmp/digest.out"
 		echo "--- $1: $t: its failure lines"
-		grep -E 'FAIL|WATCHDOG|ERROR: |runtime error|ASSERT|not ok|SUMMARY: |\] (error|warn): ' \
+		grep -E 'FAIL|WATCHDOG|ERROR: |runtime error|ASSERT|not ok|SUMMARY: |\] (error|warn|crash): ' \
 		    "$tmp/digest.out" | head -n 20
 		echo "--- $1: $t: the end of its output"
 		tail -n 25 "$tmp/digest.out"

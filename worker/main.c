@@ -23,6 +23,7 @@
 
 #include "commonopt.h"
 #include "handler.h"
+#include "crash.h"
 #include "log.h"
 #include "opt.h"
 #include "serve.h"
@@ -507,6 +508,7 @@ main(int argc, char **argv)
 	pid_t                 self    = getpid();
 
 	tasq_log_init("tasq-worker");
+	tasq_crash_init("tasq-worker");
 	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
 		return (1);
 	}

@@ -258,6 +258,7 @@ _cleanup() {
 			echo "----- tail of $(basename "$f")" >&2
 			tail -n 15 "$f" | cut -c1-300 >&2
 		done
+		harness_crash_report "$T"/*.err >&2
 	fi
 	if [ "${TASQ_TEST_KEEP:-0}" = 1 ]; then
 		log "kept $T"

@@ -27,6 +27,8 @@
 #                 bounded wait, KILL); with HARNESS_STRICT set, only the
 #                 members harness_ours accepts are signalled
 #   results       check_squares FILE FIRST LAST
+#   crashes       harness_crash_report FILE... (lib/crash.h reports,
+#                 symbolized with addr2line)
 # Nothing is ever killed by name: other people's tasq processes run on
 # the same machine.
 # shellcheck shell=bash
@@ -352,4 +354,27 @@ check_squares() {
 		exit(bad > 0)
 	    }' "$file" >&2 ||
 	    fail "check_squares $file $first:$last: wrong results (above)"
+}
+
+# harness_crash_report FILE...: for each log that holds a crash report
+# (lib/crash.h: "prog[pid] crash: signal ..." and one frame a line), the
+# report with every frame that names only an offset in its binary
+# ("/path/tasq-server(+0x2a3f1)[0x...]") followed by the function and
+# source line addr2line finds there. Prints nothing for logs without one.
+harness_crash_report() {
+	local f line bin off sym
+	for f in "$@"; do
+		[ -f "$f" ] && grep -q '\] crash: signal' "$f" || continue
+		echo "----- ${f##*/}: crash report, symbolized -----"
+		sed -n '/\] crash: signal/,/\] crash: end of the report/p' "$f" |
+		    while IFS= read -r line; do
+			echo "$line"
+			[[ $line =~ ^(/[^\(]+)\((\+0x[0-9a-f]+)\) ]] || continue
+			bin=${BASH_REMATCH[1]}
+			off=${BASH_REMATCH[2]#+}
+			command -v addr2line >/dev/null || continue
+			sym=$(addr2line -f -C -p -e "$bin" "$off" 2>/dev/null)
+			[ -n "$sym" ] && echo "    = $sym"
+		done
+	done
 }

@@ -72,6 +72,7 @@ dump_logs() {
 		echo "----- ${f##*/} (last 40 lines) -----" >&2
 		tail -n 40 "$f" >&2
 	done
+	harness_crash_report "$T"/*.log >&2
 }
 
 # wait_until SECONDS CMD [ARGS...]: polls CMD every 50 ms until it

@@ -116,6 +116,7 @@ _cleanup() {
 			echo "----- ${f##*/} (last 30 lines) -----" >&2
 			tail -n 30 "$f" >&2
 		done
+		harness_crash_report "$T"/*.log >&2
 	fi
 	# Our own background children (clients, peers), then every group.
 	pkill -TERM -P "$$" 2>/dev/null
