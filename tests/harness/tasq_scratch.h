@@ -74,16 +74,24 @@ tasq_scratch_fini(void)
 	}
 }
 
+// A new empty directory under root (made first if need be), its path
+// into buf (len bytes).
+static inline void
+tasq_scratch_under(const char *root, char *buf, size_t len)
+{
+	if (mkdir(root, 0700) != 0) {
+		ASSERT_EQ(errno, EEXIST);
+	}
+	snprintf(buf, len, "%s/XXXXXX", root);
+	ASSERT_NOT_NULL(mkdtemp(buf));
+}
+
 // tasq_scratch_dir makes a new empty directory under the root and writes
 // its path into buf (len bytes).
 static inline void
 tasq_scratch_dir(char *buf, size_t len)
 {
-	if (mkdir(tasq_scratch_root, 0700) != 0) {
-		ASSERT_EQ(errno, EEXIST);
-	}
-	snprintf(buf, len, "%s/XXXXXX", tasq_scratch_root);
-	ASSERT_NOT_NULL(mkdtemp(buf));
+	tasq_scratch_under(tasq_scratch_root, buf, len);
 }
 
 // tasq_scratch_mem_dir is tasq_scratch_dir in memory: under
@@ -95,11 +103,7 @@ tasq_scratch_dir(char *buf, size_t len)
 static inline void
 tasq_scratch_mem_dir(char *buf, size_t len)
 {
-	if (mkdir(tasq_scratch_mem_root, 0700) != 0) {
-		ASSERT_EQ(errno, EEXIST);
-	}
-	snprintf(buf, len, "%s/XXXXXX", tasq_scratch_mem_root);
-	ASSERT_NOT_NULL(mkdtemp(buf));
+	tasq_scratch_under(tasq_scratch_mem_root, buf, len);
 }
 
 #endif
