@@ -1447,17 +1447,24 @@ receiver(void *arg)
 	while (!j->stop) {
 		bool ended = j->err != 0 || j->cancelled;
 
-		// Either drops the lock: then look again from the top (as
-		// in the sender).
-		if (j->o.result_cb != NULL && run_result_cb(j)) {
-			continue;
+		// Either drops the lock: then ended is looked at again, and
+		// the waits below look at stop, whose wake-up may have come
+		// meanwhile. (Not from the top, as the sender does: a job
+		// whose last results came goes on to its CloseJob even when
+		// tasq_job_free is waiting, as before.)
+		bool dropped = false;
+		if (j->o.result_cb != NULL) {
+			dropped = run_result_cb(j);
 		}
-		if (flush_events(j)) {
-			continue;
+		dropped = flush_events(j) || dropped;
+		if (dropped) {
+			ended = j->err != 0 || j->cancelled;
 		}
 		serve_waiters(j);
 		if (ended) {
-			(void) nng_cv_wait(j->cv);
+			if (!j->stop) {
+				(void) nng_cv_wait(j->cv);
+			}
 			continue;
 		}
 		if (one_trip_ok(j)) {
@@ -1495,7 +1502,9 @@ receiver(void *arg)
 			poll_status(j);
 			continue;
 		}
-		(void) nng_cv_wait(j->cv);
+		if (!j->stop) {
+			(void) nng_cv_wait(j->cv);
+		}
 	}
 	serve_waiters(j);
 	nng_mtx_unlock(j->mtx);
