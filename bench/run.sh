@@ -411,7 +411,7 @@ finish tasq.w1b1000.tcp cl sv wk
 
 # W1 with the journal, when this server has one (--data-dir).
 journal=0
-if "$server" --help 2>/dev/null | grep -q -- '--data-dir'; then
+if "$server" --help 2>/dev/null | grep >/dev/null -c -- '--data-dir'; then
 	journal=1
 	mkdir -p "$work/journal"
 	if start_server tcp --data-dir "$work/journal" && start_workers 2 &&
@@ -597,7 +597,7 @@ mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 nngv=$(dpkg-query -W -f='${Version}' libnng1 2>/dev/null || echo unknown)
 rev=$(git -C "$top" log -1 --format='%h (%cd)' --date=short 2>/dev/null || echo unknown)
 dirty=$(git -C "$top" status --porcelain -- server lib worker client 2>/dev/null |
-    grep -q . && echo " + uncommitted changes" || true)
+    grep >/dev/null -c . && echo " + uncommitted changes" || true)
 
 echo
 echo "tasq benchmarks ($mode): $(date -u '+%Y-%m-%d %H:%M UTC'), $((t_end - t_start)) s"

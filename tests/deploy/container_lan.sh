@@ -58,7 +58,7 @@ build_tasq_image
 step "LAN: hosts $NS-h1..4 = $NET.1-4 on a bridge in $NS-sw"
 # The root namespace must never send to the LAN's addresses (they would go
 # out to the default gateway): an unreachable route for the whole subnet.
-if ! ip route show type unreachable | grep -q "^unreachable $NET.0/24"; then
+if ! ip route show type unreachable | grep >/dev/null -c "^unreachable $NET.0/24"; then
 	ip route add unreachable "$NET.0/24"
 	route_added=1
 fi

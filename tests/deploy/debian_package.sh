@@ -178,7 +178,7 @@ ctr sh -c 'exec "$@" >/run/worker.log 2>&1 </dev/null & echo $! >/run/worker.pid
 got=$(ctr env TASQ_SERVER="$url" TASQ_KEY_FILE=/etc/tasq/key tasq submit --timeout 60s 3 4 5) ||
 	fail "tasq submit failed"
 expect "tasq submit 3 4 5" "$(echo "$got" | tr '\n' ' ')" "3 9 4 16 5 25 "
-ctr sh -c 'ls /var/lib/tasq | grep -q .' || fail "no journal in /var/lib/tasq"
+ctr sh -c 'ls /var/lib/tasq | grep >/dev/null -c .' || fail "no journal in /var/lib/tasq"
 echo "  journal: $(ctr ls /var/lib/tasq | tr '\n' ' ')"
 ctr sh -c 'kill -TERM "$(cat /run/worker.pid)"'
 
@@ -216,10 +216,10 @@ expect "user tasq" "$(ctr getent passwd tasq)" "$pw"
 expect "/etc/tasq" "$(ctr stat -c '%a %U %G' /etc/tasq)" "750 root tasq"
 ctr test -s /etc/tasq/key || fail "the key is gone"
 expect "/var/lib/tasq" "$(ctr stat -c '%a %U %G' /var/lib/tasq)" "700 tasq tasq"
-ctr sh -c 'ls /var/lib/tasq | grep -q "^journal-"' || fail "the upgrade lost the journal"
+ctr sh -c 'ls /var/lib/tasq | grep >/dev/null -c "^journal-"' || fail "the upgrade lost the journal"
 calls=$(ctr cat /run/systemctl.log)
 echo "$calls" | sed 's/^/  /'
-echo "$calls" | grep -q 'daemon-reload' || fail "no systemctl daemon-reload on upgrade"
+echo "$calls" | grep >/dev/null -c 'daemon-reload' || fail "no systemctl daemon-reload on upgrade"
 ! echo "$calls" | grep -Eq ' (stop|restart|try-restart|reload-or-restart|start) ' ||
 	fail "the upgrade stopped or restarted units"
 grep -q 'tasq: tasq-server.service still runs the programs of tasq' "$WORK/apt.log" ||
@@ -239,13 +239,13 @@ expect "status" "$(ctr dpkg-query -W -f '${Status}' tasq)" "deinstall ok config-
 ! ctr test -e /usr/bin/tasq-server || fail "/usr/bin/tasq-server is still there"
 expect "the edited conffile" "$(ctr md5sum /etc/tasq/tasq-server.conf)" "$edited"
 ctr test -s /etc/tasq/key || fail "remove took the key"
-ctr sh -c 'ls /var/lib/tasq | grep -q .' || fail "remove took the journal"
+ctr sh -c 'ls /var/lib/tasq | grep >/dev/null -c .' || fail "remove took the journal"
 ctr getent passwd tasq >/dev/null || fail "remove took the user"
 calls=$(ctr cat /run/systemctl.log)
 echo "$calls" | sed 's/^/  /'
-echo "$calls" | grep -q ' stop .*tasq-server.service' || fail "remove did not stop tasq-server"
-echo "$calls" | grep -q ' stop .*tasq-worker@main.service' || fail "remove did not stop the worker"
-echo "$calls" | grep -q 'daemon-reload' || fail "no daemon-reload on remove"
+echo "$calls" | grep >/dev/null -c ' stop .*tasq-server.service' || fail "remove did not stop tasq-server"
+echo "$calls" | grep >/dev/null -c ' stop .*tasq-worker@main.service' || fail "remove did not stop the worker"
+echo "$calls" | grep >/dev/null -c 'daemon-reload' || fail "no daemon-reload on remove"
 
 step "purge: apt-get purge tasq"
 ctr rm -f /run/systemctl.log

@@ -37,7 +37,7 @@ case $san in *DNS:tasq.test*DNS:localhost*"IP Address:127.0.0.1"*) ;;
 openssl verify -CAfile "$work/tls/ca.pem" "$work/tls/server.pem" \
 	"$work/tls/client-worker.pem" "$work/tls/client-ops.pem"
 openssl x509 -in "$work/tls/client-ops.pem" -noout -ext extendedKeyUsage |
-	grep -q 'Client Authentication' || fail "client-ops.pem is not for clients"
+	grep >/dev/null -c 'Client Authentication' || fail "client-ops.pem is not for clients"
 # A server shows its certificate to its --peers under mutual TLS.
 eku=$(openssl x509 -in "$work/tls/server.pem" -noout -ext extendedKeyUsage)
 case $eku in *"Server Authentication"*"Client Authentication"*) ;;

@@ -71,7 +71,7 @@ echo "$got" | sed 's/^/  /'
 # The license, in Debian's machine-readable copyright format, says the
 # same as LICENSE; the changelog parses.
 cr=$work/p/share/doc/tasq/copyright
-head -1 "$cr" | grep -qx \
+head -1 "$cr" | grep >/dev/null -cx \
 	'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' ||
 	fail "copyright is not in Debian's machine-readable format"
 grep -qx 'License: Expat' "$cr" || fail "copyright names no Expat (MIT) license"
@@ -162,7 +162,7 @@ files=$(dpkg-deb -c "$deb" | awk '{print $NF}' | grep -v '/$' |
 	fail "the package's files differ (< expected, > in the .deb)"
 }
 dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/tasq-server.service |
-	grep -q '^ExecStart=/usr/bin/tasq-server ' || fail "the packaged unit does not start /usr/bin/tasq-server"
+	grep >/dev/null -c '^ExecStart=/usr/bin/tasq-server ' || fail "the packaged unit does not start /usr/bin/tasq-server"
 echo "== libtasq1 and libtasq-dev"
 for d in "$libdeb" "$devdeb"; do
 	dpkg-deb -f "$d" Package Version Section Depends | sed 's/^/  /'

@@ -219,7 +219,7 @@ build_tasq_image() {
 	podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$IMAGE"
 	# the HEALTHCHECK must have survived (it needs --format docker)
 	podman image inspect --format '{{.Config.Healthcheck.Test}}' "$IMAGE" |
-		grep -q 'tasq health' || fail "the image has no HEALTHCHECK"
+		grep >/dev/null -c 'tasq health' || fail "the image has no HEALTHCHECK"
 }
 
 # make_secrets DIR NAME...: a shared key (no trailing newline) and, with

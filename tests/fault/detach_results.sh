@@ -28,10 +28,10 @@ NS=tqd$$
 SW=$NS-sw
 if command -v ip >/dev/null && ip netns add "$SW" 2>/dev/null; then
 	at_exit "ip netns del $SW"
-	if ! ip route show type unreachable | grep -q '10.200.0.0/24'; then
+	if ! ip route show type unreachable | grep >/dev/null -c '10.200.0.0/24'; then
 		ip route add unreachable 10.200.0.0/24 ||
 		    fail "cannot add the unreachable route"
-		at_exit "ip netns list | grep -v '^$NS-' | grep -q '^tq' ||
+		at_exit "ip netns list | grep -v '^$NS-' | grep >/dev/null -c '^tq' ||
 		    ip route del unreachable 10.200.0.0/24"
 	fi
 	ip -n "$SW" link set lo up

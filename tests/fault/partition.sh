@@ -26,10 +26,10 @@ at_exit "ip netns del $SW"
 
 # The unreachable route, unless someone's is in place already; removed at
 # exit only if we added it and no other tq* namespaces still exist.
-if ! ip route show type unreachable | grep -q '10.200.0.0/24'; then
+if ! ip route show type unreachable | grep >/dev/null -c '10.200.0.0/24'; then
 	ip route add unreachable 10.200.0.0/24 ||
 	    fail "cannot add the unreachable route"
-	at_exit "ip netns list | grep -v '^$NS-' | grep -q '^tq' ||
+	at_exit "ip netns list | grep -v '^$NS-' | grep >/dev/null -c '^tq' ||
 	    ip route del unreachable 10.200.0.0/24"
 fi
 ip -n "$SW" link set lo up

@@ -54,7 +54,7 @@ python3 -c 'import json, sys
 ls = [json.loads(l) for l in open(sys.argv[1])]
 assert len(ls) == 2 and all(l["type"] == "flaky" and l["attempts"] == 1
     for l in ls), ls' "$T/list.json" || fail "dead list --json: $(cat "$T/list.json")"
-client dead show --json "$id1" | grep -q '"payload":"alpha"' ||
+client dead show --json "$id1" | grep >/dev/null -c '"payload":"alpha"' ||
     fail "dead show --json: no payload"
 client dead show 999999 2>/dev/null && fail "show of no letter succeeded"
 
@@ -74,9 +74,9 @@ stop "$good"
 dead_letters x y z
 ids=$(client dead list | awk 'NR > 1 { print $1 }')
 [ "$(echo "$ids" | wc -l)" = 3 ] || fail "want 3 new dead letters: $ids"
-client dead purge "$(echo "$ids" | head -n 1)" | grep -qx 'purged 1' ||
+client dead purge "$(echo "$ids" | head -n 1)" | grep >/dev/null -cx 'purged 1' ||
     fail "purge of one id"
-client dead purge --all | grep -qx 'purged 2' || fail "purge --all"
+client dead purge --all | grep >/dev/null -cx 'purged 2' || fail "purge --all"
 [ "$(client dead list | wc -l)" = 1 ] || fail "letters left after purge --all"
 
 # A handler that fails every attempt (the job's retry policy: 2): the

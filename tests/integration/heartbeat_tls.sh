@@ -34,7 +34,7 @@ client submit --range 1:2 >"$T/out" 2>"$T/client.log" ||
 check_squares "$T/out" 1 2
 found() {
 	sed -n 's/.*heartbeats to //p' "$T/worker-1.log" |
-	    grep -qxF -e "$want" -e "$want_addr"
+	    grep >/dev/null -cxF -e "$want" -e "$want_addr"
 }
 wait_until 10 found || fail "the worker did not dial $want or $want_addr"
 s=$(stats_json)

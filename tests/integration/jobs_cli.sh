@@ -35,7 +35,7 @@ start_workers -j 2 --type square=builtin:square --type no=exec-each:false
 wait_exit "$ATT" 60 || fail "the attached submit did not finish"
 ((EXIT_STATUS == 0)) || fail "attached submit: exit $EXIT_STATUS: $(cat "$T/att.err")"
 check_squares "$T/att.out" 1 300
-gone() { client jobs 2>/dev/null | grep -q "^$JOB" && return 1 || return 0; }
+gone() { client jobs 2>/dev/null | grep >/dev/null -c "^$JOB" && return 1 || return 0; }
 wait_until 10 gone || fail "the attached job is still listed after its end"
 
 # A detached job with failures: wait and results exit 3.
@@ -66,7 +66,7 @@ no_worker_said() {
 	client status "$NJ" >"$T/nw.st" && grep -q 'no connected worker' "$T/nw.st"
 }
 wait_until 10 no_worker_said || fail "status: $(cat "$T/nw.st")"
-client status --json "$NJ" | grep -q '"state":"running","submitted":2,"completed":0' ||
+client status --json "$NJ" | grep >/dev/null -c '"state":"running","submitted":2,"completed":0' ||
     fail "status --json of a job not done"
 
 # Job ids.

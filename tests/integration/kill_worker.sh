@@ -29,7 +29,7 @@ kill -9 "$victim"
 replaced() {
 	local kids
 	kids=$(worker_children "$sup")
-	[ "$(echo "$kids" | grep -c .)" = 2 ] && ! echo "$kids" | grep -qx "$victim"
+	[ "$(echo "$kids" | grep -c .)" = 2 ] && ! echo "$kids" | grep >/dev/null -cx "$victim"
 }
 wait_until 15 replaced || fail "worker $victim was not replaced"
 wait_until 10 counter_ge leases_disconnected 1 ||

@@ -33,7 +33,7 @@ JOB=$(awk '$2 == "q2" { print $1 }' "$T/jobs.out")
 client status "$JOB" >"$T/status.out" 2>&1
 grep -q 'no connected worker serves queue q2, type sha256 (1 worker connected, none for it)' \
     "$T/status.out" || fail "status: $(cat "$T/status.out")"
-client status --json "$JOB" | grep -q '"no_worker":true,"workers":1' ||
+client status --json "$JOB" | grep >/dev/null -c '"no_worker":true,"workers":1' ||
     fail "status --json: $(client status --json "$JOB")"
 # tasq stats names the type that no worker serves, as text and as JSON.
 client stats >"$T/stats.out" 2>&1 || fail "stats: $(cat "$T/stats.out")"

@@ -104,7 +104,7 @@ grep -qE '^tasks=3 ok=3 failed=0 sum=14 seconds=' "$T/sum.txt" ||
 client submit --summary --format csv 1 2 3 >"$T/sum.csv" ||
     fail "submit --summary --format csv"
 [ "$(head -n 1 "$T/sum.csv")" = "tasks,ok,failed,refused,sum,seconds,rate" ] &&
-    sed -n 2p "$T/sum.csv" | grep -qE '^3,3,0,0,14,' ||
+    sed -n 2p "$T/sum.csv" | grep >/dev/null -cE '^3,3,0,0,14,' ||
     fail "submit --summary --format csv: $(cat "$T/sum.csv")"
 for f in --json "--format jsonl"; do
 	# shellcheck disable=SC2086 # two words on purpose

@@ -68,7 +68,7 @@ client jobs | grep -Eq "^$CJ +default +slow +(running|done) +600 " ||
     fail "(c) the job is not listed as running: $(client jobs)"
 client results --wait "$CJ" >"$T/c.res" || fail "(c) tasq results failed"
 cmp -s "$T/in.c" "$T/c.res" || fail "(c) results differ from the input: $(diff "$T/in.c" "$T/c.res" | head -3)"
-client status --json "$CJ" | grep -q '"state":"done".*"detached":true' ||
+client status --json "$CJ" | grep >/dev/null -c '"state":"done".*"detached":true' ||
     fail "(c) status: $(client status --json "$CJ")"
 # (d) An attached submit whose job someone else cancels: it prints what
 # it had, says so, exits 1 and leaves no job behind.

@@ -21,7 +21,7 @@ rs_ok lease tq 100 0
 rs_want tasks 0 "a legacy worker leased a rev task"
 rs_ok tlease tq 100 0 rev
 rs_want tasks 1
-rs_tasks | grep -q "id=0 type=rev payload=one attempt=1" ||
+rs_tasks | grep >/dev/null -c "id=0 type=rev payload=one attempt=1" ||
     fail "want the payload 'one' of type rev: ${RS_LINES[*]}"
 rs_ok tcomplete
 rs_want accepted 1
@@ -41,7 +41,7 @@ rs_ok tcomplete fail 13 first-failure
 rs_want accepted 3
 rs_ok tlease tq 100 0 rev
 rs_want tasks 3 "the failed tasks again"
-rs_tasks | grep -q "id=1 type=rev payload=beta attempt=2" ||
+rs_tasks | grep >/dev/null -c "id=1 type=rev payload=beta attempt=2" ||
     fail "want beta again as attempt 2: ${RS_LINES[*]}"
 rs_ok tcomplete fail 13 second-failure
 rs_ok tfetch 77 100 0

@@ -169,7 +169,7 @@ out=$("${W[@]}" post /api/jobs/00000000000000ff/cancel)
 start_worker -j 1 --type slow=exec-each:'sleep 60' --cancel-grace 1s
 sw=$SPAWNED_PID
 # sleeping: the handler's sleep runs in the worker's process group.
-sleeping() { ps -o comm= -g "$sw" | grep -qx sleep; }
+sleeping() { ps -o comm= -g "$sw" | grep >/dev/null -cx sleep; }
 JOB=$(client submit --detach --type slow s1 2>"$T/sub.err") ||
     fail "submit --detach: $(cat "$T/sub.err")"
 wait_until 20 leased1 || fail "the slow task was not leased"
@@ -184,9 +184,9 @@ wait_until 15 awake || fail "the cancelled task's handler still runs"
 log "the running task's handler stopped"
 
 # Where the listener is bound: 127.0.0.1 only, as asked.
-ss -Htln "sport = :$mport" 2>/dev/null | grep -q "127.0.0.1:$mport" ||
+ss -Htln "sport = :$mport" 2>/dev/null | grep >/dev/null -c "127.0.0.1:$mport" ||
     ! command -v ss >/dev/null || fail "the metrics listener is not on 127.0.0.1"
 for page in / /api/jobs /metrics; do
-	curl -sf "$M$page" | grep -qF "$(cat "$KEY")" && fail "$page shows the key"
+	curl -sf "$M$page" | grep >/dev/null -cF "$(cat "$KEY")" && fail "$page shows the key"
 done
 test_end

@@ -43,7 +43,7 @@ grep -q "refusing connection: $MAXC open, max-connections is $MAXC" \
 refused 1 over_limit '.' timeout $((20 * FACTOR)) "$TASQ_CLIENT_BIN" \
     --server "$URL" --key-file "$KEY" --connect-timeout 2s health
 # Still exactly the limit: nothing was closed but the over-limit ones.
-tail -n 1 "$T/hold.log" | grep -q "^closed $EXTRA after" ||
+tail -n 1 "$T/hold.log" | grep >/dev/null -c "^closed $EXTRA after" ||
     fail "held connections were closed: $(tail -n 1 "$T/hold.log")"
 
 kill -TERM "$holder"

@@ -119,7 +119,7 @@ EOF
 code=$(curl -s -o /dev/null -w '%{http_code}' "$M/no/such/page")
 [ "$code" = 404 ] || fail "an unknown path answered HTTP $code, want 404"
 for page in / /metrics /api/stats /healthz; do
-	curl -sf "$M$page" | grep -qF "$(cat "$KEY")" &&
+	curl -sf "$M$page" | grep >/dev/null -cF "$(cat "$KEY")" &&
 	    fail "$page shows the key"
 done
 assert_serving "the metrics checks"

@@ -43,7 +43,7 @@ for i in 1 2 3; do
 	    fail "stats --all does not show ${URLS[$i]} (${ids[i]}): $(grep '^==' "$T/all.txt")"
 done
 awk '/^TOTAL/{t=1; next} t && $1 == "q1" { print $2; exit }' "$T/all.txt" |
-    grep -qx 3 || fail "the total of q1 is not 3 ready: $(sed -n '/^TOTAL/,/^workers/p' "$T/all.txt")"
+    grep >/dev/null -cx 3 || fail "the total of q1 is not 3 ready: $(sed -n '/^TOTAL/,/^workers/p' "$T/all.txt")"
 
 URL=$LIST CLIENT_TIMEOUT=30 client stats --all --json >"$T/all.json" ||
     fail "stats --all --json"

@@ -104,7 +104,7 @@ done
 URL=$LIST client dead show "${LETTER[3]}" >"$T/show.out" ||
     fail "dead show ${LETTER[3]}"
 grep -qx 'x3' "$T/show.out" || fail "dead show ${LETTER[3]}: $(cat "$T/show.out")"
-URL=$LIST client dead purge "${LETTER[2]}" | grep -qx 'purged 1' ||
+URL=$LIST client dead purge "${LETTER[2]}" | grep >/dev/null -cx 'purged 1' ||
     fail "purge ${LETTER[2]} (server 2's)"
 [ "$(URL=${URLS[2]} client dead list | wc -l)" = 1 ] ||
     fail "server 2 still holds its letter"
@@ -119,7 +119,7 @@ URL=$LIST CLIENT_TIMEOUT=60 client dead retry "${LETTER[1]}" >"$T/retry.out" \
     fail "dead retry ${LETTER[1]} printed: $(cat "$T/retry.out")"
 [ "$(URL=${URLS[1]} client dead list | wc -l)" = 1 ] ||
     fail "server 1 still holds the retried letter"
-URL=$LIST client dead purge --all | grep -qx 'purged 1' ||
+URL=$LIST client dead purge --all | grep >/dev/null -cx 'purged 1' ||
     fail "purge --all on the list"
 log "dead letters: listed, shown, purged, retried across the servers"
 [ "$(URL=$LIST client dead list | wc -l)" = 1 ] || fail "letters left"
