@@ -8,16 +8,18 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *prog      = "tasq";
-static atomic_int  cur_level = TASQ_LOG_INFO;
-static atomic_int  json_fmt  = 0;
+// Atomic: a library's first session and a program's own set-up may name
+// the process while another thread logs (TSan saw tasq-worker do so).
+static _Atomic(const char *) prog      = "tasq";
+static atomic_int            cur_level = TASQ_LOG_INFO;
+static atomic_int            json_fmt  = 0;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void
 tasq_log_init(const char *name)
 {
-	prog = name;
+	atomic_store(&prog, name);
 }
 
 void
@@ -105,8 +107,8 @@ vlog(int level, int errnum, const char *fmt, va_list ap)
 		k      = snprintf(line, sizeof(line),
 		         "{\"ts\":\"%s.%03ldZ\",\"prog\":\"%s\",\"pid\":%d,"
 		              "\"level\":\"%s\",\"msg\":\"%s\"}\n",
-		         ts, (long) tv.tv_usec / 1000, prog, (int) getpid(),
-		         level_names[level], esc);
+		         ts, (long) tv.tv_usec / 1000, atomic_load(&prog),
+		         (int) getpid(), level_names[level], esc);
 		n      = k > 0 && (size_t) k < sizeof(line) ? (size_t) k
 		                                            : sizeof(line) - 1;
 		if (line[n - 1] != '\n') {
@@ -117,8 +119,8 @@ vlog(int level, int errnum, const char *fmt, va_list ap)
 	}
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	k = snprintf(line + n, sizeof(line) - n,
-	    ".%03ldZ %s[%d] %s: ", (long) tv.tv_usec / 1000, prog,
-	    (int) getpid(), level_names[level]);
+	    ".%03ldZ %s[%d] %s: ", (long) tv.tv_usec / 1000,
+	    atomic_load(&prog), (int) getpid(), level_names[level]);
 	n += (k > 0) ? (size_t) k : 0;
 	if (n < sizeof(line)) {
 		k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
