@@ -809,7 +809,8 @@ TASQ_API int tasq_job_status_id(
 // error of a status request (as tasq_job_status_id: the wait does not
 // retry). Bound it with tasq_aio_set_timeout (TASQ_EDEADLINE_EXCEEDED)
 // in the asynchronous form, whose cancel stops it (TASQ_ECANCELLED, *st
-// not written). A session closed meanwhile ends it with
+// not written); there *st is the wait's until the aio ends, not to be
+// read or written meanwhile. A session closed meanwhile ends it with
 // TASQ_EUNAVAILABLE after the pause or the request under way (the wait's
 // thread holds the session: tasq_session_free waits for it).
 TASQ_API int tasq_job_wait_id(

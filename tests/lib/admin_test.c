@@ -277,11 +277,16 @@ TEST(cancel_by_id)
 	ASSERT_RV(tasq_aio_result(aio), TASQ_ECANCELLED);
 	ASSERT_EQ(st.job_id, 0);
 
-	// Waiting in the background while another call cancels it.
+	// Waiting in the background while another call cancels it. The
+	// cancel gets a status of its own: st is the wait's until its aio
+	// ends (TSan saw the two writes race when they shared one).
+	tasq_job_status cst = TASQ_JOB_STATUS_INIT;
 	ASSERT_OK(tasq_job_wait_id_aio(&st, s, id, aio));
-	ASSERT_OK(tasq_job_cancel_id(&st, &dropped, &running, s, id));
+	ASSERT_OK(tasq_job_cancel_id(&cst, &dropped, &running, s, id));
 	ASSERT_EQ(dropped, 25);
 	ASSERT_EQ(running, 0);
+	ASSERT_EQ(cst.job_id, id);
+	ASSERT_EQ(cst.state, TASQ_JOB_STATE_CANCELLED);
 	tasq_aio_wait(aio);
 	ASSERT_RV(tasq_aio_result(aio), TASQ_ECANCELLED);
 	ASSERT_EQ(st.job_id, id);
