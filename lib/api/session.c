@@ -308,6 +308,20 @@ op_detach(struct tasq_api_op *op)
 	return (aio);
 }
 
+// Ends an op that was taken (0 returned) but will not be sent: its aio
+// (if it still has one) finishes with rv and msg, done runs, and its hold
+// on the session goes. s->mtx not held.
+static void
+op_end(tasq_session *s, struct tasq_api_op *op, int rv, const char *msg)
+{
+	if (op->aio != NULL) {
+		(void) tasq_api_aio_finish(op->aio, rv, msg);
+	}
+	(void) op->done(op->arg, rv, NULL, NULL, 0, false);
+	tasq_api_session_release(s);
+	free(op);
+}
+
 TASQ_API void
 tasq_session_close(tasq_session *s)
 {
@@ -345,14 +359,7 @@ tasq_session_close(tasq_session *s)
 	}
 	while ((op = queued) != NULL) {
 		queued = op->next;
-		if (op->aio != NULL) {
-			(void) tasq_api_aio_finish(op->aio, TASQ_ECANCELLED,
-			    "the session was closed");
-		}
-		(void) op->done(
-		    op->arg, TASQ_ECANCELLED, NULL, NULL, 0, false);
-		tasq_api_session_release(s);
-		free(op);
+		op_end(s, op, TASQ_ECANCELLED, "the session was closed");
 	}
 	// Closers are not removed while the session is closing: their
 	// owners free them only after their own close (tasq_job_free).
@@ -567,18 +574,6 @@ op_cancel(tasq_aio *aio, void *arg, int rv)
 		free(op);
 		tasq_api_session_release(s);
 	}
-}
-
-// Ends an op that was taken (0 returned) but will not be sent: its aio
-// finishes with rv and msg, and done runs, as for one the close ended.
-// s->mtx not held.
-static void
-op_end(tasq_session *s, struct tasq_api_op *op, int rv, const char *msg)
-{
-	(void) tasq_api_aio_finish(op->aio, rv, msg);
-	(void) op->done(op->arg, rv, NULL, NULL, 0, false);
-	tasq_api_session_release(s);
-	free(op);
 }
 
 int
