@@ -224,7 +224,7 @@ main(int argc, char **argv)
 	int                   rv, i;
 
 	tasq_log_init("tasq");
-	tasq_crash_init("tasq");
+	tasq_crash_init();
 	signal(SIGPIPE, SIG_IGN);
 	// Global options stop at the first word that is not an option.
 	for (i = 1; i < argc; i++) {

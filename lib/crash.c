@@ -2,6 +2,8 @@
 
 #include "crash.h"
 
+#include "log.h"
+
 #include <execinfo.h>
 #include <signal.h>
 #include <stdint.h>
@@ -19,8 +21,6 @@
 
 #ifndef TASQ_CRASH_SANITIZED
 #define CRASH_FRAMES 64
-
-static const char *crash_prog = "tasq";
 
 static const int crash_sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 
@@ -88,7 +88,7 @@ sig_name(int sig)
 static void
 put_who(struct line *l)
 {
-	put_str(l, crash_prog);
+	put_str(l, tasq_log_prog());
 	put_str(l, "[");
 	put_num(l, (uint64_t) getpid(), 10);
 	put_str(l, "] crash: ");
@@ -128,7 +128,7 @@ crash_handler(int sig, siginfo_t *si, void *uc)
 #endif // TASQ_CRASH_SANITIZED
 
 void
-tasq_crash_init(const char *prog)
+tasq_crash_init(void)
 {
 #ifndef TASQ_CRASH_SANITIZED
 	static char      altstack[64 * 1024];
@@ -139,9 +139,6 @@ tasq_crash_init(const char *prog)
 
 	if (env != NULL && strcmp(env, "0") == 0) {
 		return;
-	}
-	if (prog != NULL) {
-		crash_prog = prog;
 	}
 	// backtrace loads libgcc on its first call, which allocates: done
 	// here, not in the handler.
@@ -158,7 +155,5 @@ tasq_crash_init(const char *prog)
 	     i++) {
 		(void) sigaction(crash_sigs[i], &sa, NULL);
 	}
-#else
-	(void) prog;
 #endif
 }

@@ -20,7 +20,8 @@
 #define TASQ_CRASH_H
 
 // tasq_crash_init installs the handler, once, from main before threads
-// start. Borrows prog (a string literal).
-void tasq_crash_init(const char *prog);
+// start. The report names the process as its log lines do
+// (tasq_log_init).
+void tasq_crash_init(void);
 
 #endif // TASQ_CRASH_H

@@ -22,6 +22,12 @@ tasq_log_init(const char *name)
 	atomic_store(&prog, name);
 }
 
+const char *
+tasq_log_prog(void)
+{
+	return (atomic_load(&prog));
+}
+
 void
 tasq_log_set_level(int level)
 {

@@ -17,6 +17,10 @@ enum tasq_log_level {
 // (a string literal or argv[0] that outlives logging).
 void tasq_log_init(const char *name);
 
+// tasq_log_prog is that name (an atomic load: a signal handler may call
+// it; lib/crash.c's report begins its lines with it, as the log does).
+const char *tasq_log_prog(void);
+
 // tasq_log_set_level sets the most verbose level printed.
 void tasq_log_set_level(int level);
 

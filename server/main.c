@@ -511,7 +511,7 @@ main(int argc, char **argv)
 	int                   sfd = -1, sig, status;
 
 	tasq_log_init("tasq-server");
-	tasq_crash_init("tasq-server");
+	tasq_crash_init();
 	// Before any thread starts (nng's included): every thread inherits
 	// the mask, and the signals are read from sfd only.
 	sigemptyset(&sigs);

@@ -508,7 +508,7 @@ main(int argc, char **argv)
 	pid_t                 self    = getpid();
 
 	tasq_log_init("tasq-worker");
-	tasq_crash_init("tasq-worker");
+	tasq_crash_init();
 	if ((args = calloc((size_t) argc + 1, sizeof(*args))) == NULL) {
 		return (1);
 	}
